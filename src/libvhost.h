@@ -54,5 +54,6 @@ const char *vh_version(void);
 /* The object families each have their own header; include them all here. */
 #include "libvhost-mem.h"
 #include "libvhost-vring.h"
+#include "libvhost-kernel.h"
 
 #endif
