@@ -55,5 +55,7 @@ const char *vh_version(void);
 #include "libvhost-mem.h"
 #include "libvhost-vring.h"
 #include "libvhost-kernel.h"
+#include "libvhost-scsi.h"
+#include "libvhost-vdpa.h"
 
 #endif

@@ -1,0 +1,285 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhostctl status: which vhost character devices exist, which modules are
+ * loaded or loadable, and what each device offers.
+ * vhostctl features DEVICE: one device's feature words, decoded.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBKMOD
+#include <libkmod.h>
+#endif
+
+#include "libvhost-kernel.h"
+#include "vhostctl.h"
+
+/* The modules of the vhost family, in load order. */
+static const char *const vhost_modules[] = {
+	"vhost",     "vhost_iotlb", "tun",	    "tap",	  "vhost_net",
+	"vsock",     "vhost_vsock", "target_core_mod", "vhost_scsi",
+	"vdpa",	     "vhost_vdpa",  "vdpa_sim",	    "vdpa_sim_net", "vdpa_sim_blk",
+	"vduse",
+};
+
+static void out_feature_word(struct vhc_out *o, const char *key,
+			     const char *names, uint64_t word)
+{
+	out_open_obj(o, key);
+	out_hex(o, "bits", "0x%016llx", word);
+	out_open_arr(o, "names");
+	if (o->json) {
+		char *copy = strdup(names), *save = NULL, *tok;
+
+		for (tok = copy ? strtok_r(copy, " ", &save) : NULL; tok;
+		     tok = strtok_r(NULL, " ", &save))
+			out_str(o, NULL, NULL, tok);
+		free(copy);
+	} else if (names[0]) {
+		out_text(o, " (%s)", names);
+	}
+	out_close_arr(o);
+	out_close_obj(o);
+}
+
+void out_features(struct vhc_out *o, const char *key, unsigned int device_id,
+		  uint64_t features)
+{
+	char names[2048];
+
+	vh_features_format(device_id, features, names, sizeof(names));
+	out_feature_word(o, key, names, features);
+}
+
+void out_backend_features(struct vhc_out *o, const char *key,
+			  uint64_t features)
+{
+	char names[1024];
+
+	vh_backend_features_format(features, names, sizeof(names));
+	out_feature_word(o, key, names, features);
+}
+
+void out_protocol_features(struct vhc_out *o, const char *key,
+			   uint64_t features)
+{
+	char names[1024];
+
+	vh_vu_protocol_features_format(features, names, sizeof(names));
+	out_feature_word(o, key, names, features);
+}
+
+/* Open, own and ask one device; prints its object. */
+static int show_kdev(struct vhc *v, const char *path, bool verbose_missing)
+{
+	struct vhc_out *o = &v->out;
+	struct vh_kdev *dev = NULL;
+	uint64_t features = 0, backend = 0;
+	int err, berr;
+
+	out_open_obj(o, NULL);
+	out_str(o, "path", "%s", path);
+	err = vh_kdev_open(v->ctx, path, &dev);
+	if (err == 0)
+		err = vh_kdev_set_owner(dev);
+	if (err == 0)
+		err = vh_kdev_get_features(dev, &features);
+	if (err < 0) {
+		out_str(o, "type", NULL,
+			dev ? vh_kdev_type_name(vh_kdev_get_type(dev)) : "");
+		out_str(o, "error", ": %s\n", strerror(-err));
+		out_close_obj(o);
+		vh_kdev_unref(dev);
+		return err;
+	}
+	out_str(o, "type", " (%s)\n", vh_kdev_type_name(vh_kdev_get_type(dev)));
+	out_u64(o, "vrings", NULL, vh_kdev_get_num_vrings(dev));
+	out_text(o, "    features        ");
+	out_features(o, "features", vh_kdev_get_virtio_id(dev), features);
+	out_text(o, "\n");
+	berr = vh_kdev_get_backend_features(dev, &backend);
+	if (berr == 0) {
+		out_text(o, "    backend         ");
+		out_backend_features(o, "backend_features", backend);
+		out_text(o, "\n");
+	} else {
+		out_null(o, "backend_features");
+	}
+	out_close_obj(o);
+	vh_kdev_unref(dev);
+	return 0;
+}
+
+static int list_device_nodes(char ***paths)
+{
+	static const char *const fixed[] = { "/dev/vhost-net",
+					     "/dev/vhost-vsock",
+					     "/dev/vhost-scsi" };
+	char **p = calloc(64 + 3 + 1, sizeof(*p));
+	struct dirent *de;
+	unsigned int n = 0;
+	DIR *d;
+
+	if (!p)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < 3; i++)
+		if (access(fixed[i], F_OK) == 0)
+			p[n++] = strdup(fixed[i]);
+	d = opendir("/dev");
+	while (d && (de = readdir(d)) && n < 64 + 3) {
+		if (strncmp(de->d_name, "vhost-vdpa-", 11) == 0 &&
+		    asprintf(&p[n], "/dev/%s", de->d_name) > 0)
+			n++;
+	}
+	if (d)
+		closedir(d);
+	*paths = p;
+	return (int)n;
+}
+
+static void show_modules(struct vhc *v, bool load)
+{
+	struct vhc_out *o = &v->out;
+#ifdef HAVE_LIBKMOD
+	struct kmod_ctx *kctx = kmod_new(NULL, NULL);
+
+	out_open_arr(o, "modules");
+	out_text(o, "modules:\n");
+	for (unsigned int i = 0; i < sizeof(vhost_modules) / sizeof(vhost_modules[0]); i++) {
+		struct kmod_list *list = NULL, *it;
+		struct kmod_module *mod = NULL;
+		const char *state = "absent";
+		bool loadable = false;
+		int st;
+
+		if (kctx && kmod_module_new_from_lookup(kctx, vhost_modules[i], &list) == 0) {
+			kmod_list_foreach(it, list) {
+				mod = kmod_module_get_module(it);
+				break;
+			}
+			kmod_module_unref_list(list);
+		}
+		if (mod) {
+			loadable = kmod_module_get_path(mod) != NULL;
+			st = kmod_module_get_initstate(mod);
+			if (st < 0 && load && loadable) {
+				int lerr = kmod_module_probe_insert_module(
+					mod, 0, NULL, NULL, NULL, NULL);
+
+				if (lerr < 0)
+					vhc_err(v, "loading %s: %s",
+						vhost_modules[i], strerror(-lerr));
+				st = kmod_module_get_initstate(mod);
+			}
+			state = st < 0 ? (loadable ? "not loaded" : "absent") :
+				kmod_module_initstate_str(st);
+			kmod_module_unref(mod);
+		}
+		out_open_obj(o, NULL);
+		out_str(o, "name", "  %-16s", vhost_modules[i]);
+		out_str(o, "state", " %-10s", state);
+		out_bool(o, "loadable", " loadable: %s\n", loadable);
+		out_close_obj(o);
+	}
+	out_close_arr(o);
+	kmod_unref(kctx);
+#else
+	(void)load;
+	out_null(o, "modules");
+	out_text(o, "modules: unknown (vhostctl was built without libkmod)\n");
+#endif
+}
+
+int cmd_status(struct vhc *v, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "load", no_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct vhc_out *o = &v->out;
+	struct utsname uts;
+	bool load = false;
+	char **paths = NULL;
+	int n, c, failed = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			load = true;
+			break;
+		case 'h':
+			printf("Usage: vhostctl status [--load]\n"
+			       "  Lists the vhost devices and modules of this host and\n"
+			       "  each device's features.  --load loads missing modules\n"
+			       "  (root).\n");
+			return VHC_EXIT_OK;
+		default:
+			return VHC_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		vhc_err(v, "status: unexpected argument \"%s\"", argv[optind]);
+		return VHC_EXIT_USAGE;
+	}
+	if (load && geteuid() != 0) {
+		vhc_err(v, "status --load: loading modules needs root");
+		return VHC_EXIT_PERM;
+	}
+
+	uname(&uts);
+	out_open_obj(o, NULL);
+	out_str(o, "kernel", "kernel %s\n", uts.release);
+	show_modules(v, load);
+
+	n = list_device_nodes(&paths);
+	out_open_arr(o, "devices");
+	out_text(o, "devices:%s\n", n > 0 ? "" : " none");
+	for (int i = 0; i < n; i++) {
+		out_text(o, "  ");
+		if (show_kdev(v, paths[i], true) < 0)
+			failed++;
+		free(paths[i]);
+	}
+	free(paths);
+	out_close_arr(o);
+	out_close_obj(o);
+	out_end(o);
+	return failed ? VHC_EXIT_FAIL : VHC_EXIT_OK;
+}
+
+int cmd_features(struct vhc *v, int argc, char **argv)
+{
+	struct stat st;
+	int err;
+
+	if (argc != 2 || vhc_is_help(argv[1])) {
+		FILE *f = argc == 2 ? stdout : stderr;
+
+		fprintf(f, "Usage: vhostctl features DEVICE|SOCKET\n"
+			   "  DEVICE: a vhost character device (/dev/vhost-net ...)\n"
+			   "  SOCKET: a vhost-user backend's Unix socket\n");
+		return argc == 2 ? VHC_EXIT_OK : VHC_EXIT_USAGE;
+	}
+	if (stat(argv[1], &st) < 0) {
+		vhc_err(v, "%s: %s", argv[1], strerror(errno));
+		return vhc_exit_for(-errno);
+	}
+	if (!S_ISCHR(st.st_mode)) {
+		vhc_err(v, "%s: neither a character device nor a socket",
+			argv[1]);
+		return VHC_EXIT_USAGE;
+	}
+	err = show_kdev(v, argv[1], false);
+	out_end(&v->out);
+	if (err < 0)
+		vhc_err(v, "%s: %s", argv[1], strerror(-err));
+	return vhc_exit_for(err);
+}
