@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vhost-user back-end: state shared by vu-backend*.c.  Private. */
+#ifndef _VH_VU_BACKEND_INTERNAL_H_
+#define _VH_VU_BACKEND_INTERNAL_H_
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libvhost-internal.h"
+#include "libvhost-user-backend.h"
+#include "vu-msg.h"
+
+/* A request the device turned down: error reply, the connection stays. */
+#define VU_SOFT_FAIL 1
+
+/* epoll tags (epoll_data.u64) */
+#define VU_BE_TAG_LISTEN 0u
+#define VU_BE_TAG_CONN 1u
+#define VU_BE_TAG_KICK 2u /* + queue index */
+
+/* Inflight region of a split queue ("Inflight I/O tracking"). */
+#define VU_BE_INFLIGHT_ALIGN 64u
+#define VU_BE_INFLIGHT_VERSION 1u
+
+struct vu_be_queue {
+	struct vh_vring *vring;
+	unsigned int num;     /* SET_VRING_NUM, 0 until set */
+	bool addr_set;        /* SET_VRING_ADDR accepted */
+	bool addr_pending;    /* addr stored, not translated yet (no memory) */
+	struct vh_vring_addr addr;
+	bool started;         /* SET_VRING_KICK / VRING_KICK .. GET_VRING_BASE */
+	bool enabled;         /* SET_VRING_ENABLE (or no protocol features) */
+	bool handed;          /* the device has it (queue_started said 0) */
+	bool kick_polled;     /* its kick fd is in our epoll set */
+};
+
+struct vh_vu_backend {
+	int refcount;
+	struct vh_ctx *ctx;
+	struct vh_vu_device dev;
+	struct vh_vu_device_ops ops;
+	void *data;
+
+	int epfd;
+	int listen_fd;
+	int conn_fd;
+
+	/* what we offer (masked to what is implemented) */
+	uint64_t offered_features;
+	uint64_t offered_protocol;
+
+	/* ---- per connection ---- */
+	uint64_t features;          /* SET_FEATURES */
+	uint64_t protocol_features; /* SET_PROTOCOL_FEATURES */
+	bool features_set;
+	uint8_t status;
+	struct vh_mem *mem;
+	struct vu_be_queue *queues;
+	int log_fd;                 /* SET_LOG_FD eventfd */
+
+	/* inflight region (GET/SET_INFLIGHT_FD) */
+	int inflight_fd;
+	void *inflight_base;        /* whole mapping */
+	uint64_t inflight_map_size; /* bytes mapped */
+	uint64_t inflight_offset;   /* region start in the mapping */
+	uint64_t inflight_size;     /* region bytes */
+	uint16_t inflight_num_queues;
+	uint16_t inflight_queue_size;
+
+	/* back-end request channel; req_lock serializes its users */
+	pthread_mutex_t req_lock;
+	int req_fd;
+};
+
+static inline bool vu_be_has_protocol(const struct vh_vu_backend *be,
+				      unsigned int bit)
+{
+	return be->protocol_features & (1ull << bit);
+}
+
+/* vu-backend.c */
+void vu_be_quiesce_all(struct vh_vu_backend *be);
+void vu_be_resume_all(struct vh_vu_backend *be);
+
+/* vu-backend-mem.c: each returns 0 or -errno; fds taken from msg */
+int vu_be_set_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg);
+int vu_be_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg);
+int vu_be_rem_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg);
+int vu_be_set_log_base(struct vh_vu_backend *be, struct vh_vu_msg *msg);
+int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			  struct vh_vu_msg *reply);
+int vu_be_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg);
+void vu_be_inflight_drop(struct vh_vu_backend *be);
+/* bytes of one queue's split inflight region, 0 if queue_size is invalid */
+uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size);
+
+/* vu-backend-req.c */
+void vu_be_req_drop(struct vh_vu_backend *be);
+void vu_be_req_set(struct vh_vu_backend *be, int fd);
+
+#endif

@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vhost-user back-end: the front-end's memory (SET_MEM_TABLE, ADD/REM_MEM_REG),
+ * the dirty log (SET_LOG_BASE) and the inflight region (GET/SET_INFLIGHT_FD).
+ *
+ * Every region, log and inflight area is checked before it is mapped: no
+ * overflow of address + size, and the fd must really hold the bytes we map
+ * (a mapping past the end of a file faults with SIGBUS on first access).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "libvhost-mem.h"
+#include "vu-backend-internal.h"
+
+/* a + b without wrapping past 2^64 */
+static bool add_overflows(uint64_t a, uint64_t b)
+{
+	return a + b < a;
+}
+
+/*
+ * Does fd hold [offset, offset + size)?  Only regular files (memfd,
+ * hugetlbfs, tmpfs) have a size to check; other fds (device memory) are
+ * left to mmap().
+ */
+static int fd_covers(struct vh_vu_backend *be, int fd, uint64_t offset,
+		     uint64_t size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < offset + size) {
+		vh_err(be->ctx, "fd holds %llu bytes, %llu needed\n",
+		       (unsigned long long)st.st_size,
+		       (unsigned long long)(offset + size));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "Memory region description": sizes and overflow (Rules: SET_MEM_TABLE). */
+static int region_ok(struct vh_vu_backend *be,
+		     const struct vh_vu_mem_region *r, int fd)
+{
+	if (r->size == 0 || add_overflows(r->guest_addr, r->size) ||
+	    add_overflows(r->user_addr, r->size) ||
+	    add_overflows(r->mmap_offset, r->size)) {
+		vh_err(be->ctx,
+		       "region gpa %#llx size %#llx uva %#llx off %#llx: bad\n",
+		       (unsigned long long)r->guest_addr,
+		       (unsigned long long)r->size,
+		       (unsigned long long)r->user_addr,
+		       (unsigned long long)r->mmap_offset);
+		return -EINVAL;
+	}
+	return fd < 0 ? 0 : fd_covers(be, fd, r->mmap_offset, r->size);
+}
+
+static void memory_changed(struct vh_vu_backend *be)
+{
+	vu_be_resume_all(be);
+	if (be->ops.memory_updated)
+		be->ops.memory_updated(be->data);
+}
+
+int vu_be_set_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg)
+{
+	const struct vh_vu_mem_table *t = &msg->payload.mem;
+	struct vh_mem_region regs[VH_VU_MAX_MEM_REGIONS];
+	unsigned int i, n = t->nregions;
+	int r;
+
+	/* "region count equals fd count, at most the slot limit" */
+	if (n > VH_VU_MAX_MEM_REGIONS || n != msg->nfds ||
+	    n > be->dev.max_mem_slots) {
+		vh_err(be->ctx, "SET_MEM_TABLE: %u regions, %u fds\n", n,
+		       msg->nfds);
+		return -EINVAL;
+	}
+	memset(regs, 0, sizeof(regs));
+	for (i = 0; i < n; i++) {
+		r = region_ok(be, &t->regions[i], msg->fds[i]);
+		if (r < 0)
+			return r;
+		regs[i].gpa = t->regions[i].guest_addr;
+		regs[i].size = t->regions[i].size;
+		regs[i].user_addr = t->regions[i].user_addr;
+		regs[i].fd_offset = t->regions[i].mmap_offset;
+		regs[i].fd = msg->fds[i];
+	}
+
+	/* Rings hold pointers into the old table: stop them around the swap. */
+	vu_be_quiesce_all(be);
+	r = vh_mem_set_table(be->mem, regs, n);
+	if (r < 0) {
+		vh_err(be->ctx, "SET_MEM_TABLE: cannot map: %d\n", r);
+		vu_be_resume_all(be);
+		return r;
+	}
+	/* the vh_mem owns the fds now */
+	for (i = 0; i < n; i++)
+		msg->fds[i] = -1;
+	msg->nfds = 0;
+	memory_changed(be);
+	return 0;
+}
+
+int vu_be_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
+{
+	const struct vh_vu_mem_region *reg = &msg->payload.mem_reg.region;
+	int r, n;
+
+	r = region_ok(be, reg, msg->fds[0]);
+	if (r < 0)
+		return r;
+	n = vh_mem_num_regions(be->mem);
+	if (n < 0 || (unsigned int)n >= be->dev.max_mem_slots) {
+		vh_err(be->ctx, "ADD_MEM_REG: all %u slots in use\n",
+		       be->dev.max_mem_slots);
+		return -ENOSPC;
+	}
+	vu_be_quiesce_all(be);
+	r = vh_mem_add_fd(be->mem, reg->guest_addr, reg->size, reg->user_addr,
+			  msg->fds[0], reg->mmap_offset);
+	if (r < 0) {
+		vh_err(be->ctx, "ADD_MEM_REG: %d\n", r);
+		vu_be_resume_all(be);
+		return r;
+	}
+	msg->fds[0] = -1;
+	msg->nfds = 0;
+	memory_changed(be);
+	return 0;
+}
+
+int vu_be_rem_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
+{
+	const struct vh_vu_mem_region *reg = &msg->payload.mem_reg.region;
+	struct vh_mem_region cur;
+	unsigned int i;
+	int r;
+
+	/* a stray fd is closed unused by the caller ("MUST close it") */
+	r = region_ok(be, reg, -1);
+	if (r < 0)
+		return r;
+	/* identified by guest address, user address and size */
+	for (i = 0; vh_mem_get_region(be->mem, i, &cur) == 0; i++)
+		if (cur.gpa == reg->guest_addr && cur.size == reg->size &&
+		    cur.user_addr == reg->user_addr)
+			break;
+	if (vh_mem_get_region(be->mem, i, &cur) < 0) {
+		vh_warn(be->ctx, "REM_MEM_REG: no region gpa %#llx\n",
+			(unsigned long long)reg->guest_addr);
+		return VU_SOFT_FAIL; /* turned down, the connection stays */
+	}
+	vu_be_quiesce_all(be);
+	r = vh_mem_remove(be->mem, reg->guest_addr, reg->size);
+	memory_changed(be);
+	return r;
+}
+
+/* Largest dirty log we map: covers 2^44 bytes (16 TiB) of guest memory. */
+#define VU_BE_LOG_MAX (1ull << 29)
+
+int vu_be_set_log_base(struct vh_vu_backend *be, struct vh_vu_msg *msg)
+{
+	const struct vh_vu_log *log = &msg->payload.log;
+	int r;
+
+	/* "same for ... the log": no overflow, bounded, inside the fd */
+	if (log->size == 0 || log->size > VU_BE_LOG_MAX ||
+	    add_overflows(log->offset, log->size)) {
+		vh_err(be->ctx, "SET_LOG_BASE size %#llx offset %#llx\n",
+		       (unsigned long long)log->size,
+		       (unsigned long long)log->offset);
+		return -EINVAL;
+	}
+	r = fd_covers(be, msg->fds[0], log->offset, log->size);
+	if (r < 0)
+		return r;
+	r = vh_mem_log_set(be->mem, msg->fds[0], log->size, log->offset);
+	if (r < 0) {
+		vh_err(be->ctx, "SET_LOG_BASE: cannot map the log: %d\n", r);
+		return r;
+	}
+	msg->fds[0] = -1;
+	msg->nfds = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* inflight I/O tracking ("Inflight I/O tracking", split rings)             */
+/* ------------------------------------------------------------------------ */
+/* QueueRegionSplit header: features u64, version, desc_num,
+ * last_batch_head, used_idx (u16 each) */
+#define VU_BE_INFLIGHT_HDR 16u
+/* DescStateSplit: inflight u8, padding[5], next u16, counter u64 */
+#define VU_BE_INFLIGHT_DESC 16u
+
+uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size)
+{
+	uint64_t n;
+
+	if (!queue_size || (queue_size & (queue_size - 1)) ||
+	    queue_size > VH_VU_BACKEND_QUEUE_SIZE_MAX)
+		return 0;
+	n = VU_BE_INFLIGHT_HDR + (uint64_t)VU_BE_INFLIGHT_DESC * queue_size;
+	return (n + VU_BE_INFLIGHT_ALIGN - 1) & ~(uint64_t)(VU_BE_INFLIGHT_ALIGN - 1);
+}
+
+void vu_be_inflight_drop(struct vh_vu_backend *be)
+{
+	if (be->inflight_base)
+		munmap(be->inflight_base, be->inflight_map_size);
+	if (be->inflight_fd >= 0)
+		close(be->inflight_fd);
+	be->inflight_base = NULL;
+	be->inflight_fd = -1;
+	be->inflight_map_size = 0;
+	be->inflight_offset = 0;
+	be->inflight_size = 0;
+	be->inflight_num_queues = 0;
+	be->inflight_queue_size = 0;
+}
+
+/* num_queues and queue_size from the front-end, checked against the device */
+static int inflight_geometry(struct vh_vu_backend *be,
+			     const struct vh_vu_inflight *in, uint64_t *size)
+{
+	uint64_t q = vu_be_inflight_queue_bytes(in->queue_size);
+
+	if (in->num_queues == 0 || in->num_queues > be->dev.num_queues ||
+	    in->queue_size > be->dev.max_queue_size || q == 0) {
+		vh_err(be->ctx, "inflight: %u queues of %u: out of range\n",
+		       in->num_queues, in->queue_size);
+		return -EINVAL;
+	}
+	*size = q * in->num_queues;
+	return 0;
+}
+
+int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			  struct vh_vu_msg *reply)
+{
+	const struct vh_vu_inflight *in = &msg->payload.inflight;
+	uint64_t size, q;
+	unsigned int i;
+	uint8_t *base;
+	int fd, r;
+
+	r = inflight_geometry(be, in, &size);
+	if (r < 0)
+		return r;
+	fd = memfd_create("vhost-user-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	/* the front-end keeps it across our restarts: size is fixed */
+	fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	/* zero-filled by ftruncate; version 1 marks the region initialized */
+	q = vu_be_inflight_queue_bytes(in->queue_size);
+	for (i = 0; i < in->num_queues; i++) {
+		uint16_t v[2] = { VU_BE_INFLIGHT_VERSION, in->queue_size };
+
+		memcpy(base + i * q + 8, v, sizeof(v));
+	}
+	/* a repeated GET_INFLIGHT_FD replaces the previous region: no leak */
+	vu_be_inflight_drop(be);
+	be->inflight_fd = fd;
+	be->inflight_base = base;
+	be->inflight_map_size = size;
+	be->inflight_offset = 0;
+	be->inflight_size = size;
+	be->inflight_num_queues = in->num_queues;
+	be->inflight_queue_size = in->queue_size;
+
+	vh_vu_msg_init(reply, VH_VU_GET_INFLIGHT_FD, sizeof(reply->payload.inflight));
+	reply->hdr.flags |= VH_VU_FLAG_REPLY;
+	reply->payload.inflight.mmap_size = size;
+	reply->payload.inflight.mmap_offset = 0;
+	reply->payload.inflight.num_queues = in->num_queues;
+	reply->payload.inflight.queue_size = in->queue_size;
+	reply->fds[0] = fd; /* still ours: sent, not closed */
+	reply->nfds = 1;
+	return 0;
+}
+
+int vu_be_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg)
+{
+	const struct vh_vu_inflight *in = &msg->payload.inflight;
+	uint64_t size, page, start;
+	void *base;
+	int r;
+
+	r = inflight_geometry(be, in, &size);
+	if (r < 0)
+		return r;
+	if (in->mmap_size != size || add_overflows(in->mmap_offset, size)) {
+		vh_err(be->ctx, "SET_INFLIGHT_FD: size %#llx, %#llx expected\n",
+		       (unsigned long long)in->mmap_size,
+		       (unsigned long long)size);
+		return -EINVAL;
+	}
+	r = fd_covers(be, msg->fds[0], in->mmap_offset, size);
+	if (r < 0)
+		return r;
+	page = (uint64_t)sysconf(_SC_PAGESIZE);
+	start = in->mmap_offset & ~(page - 1);
+	base = mmap(NULL, size + (in->mmap_offset - start),
+		    PROT_READ | PROT_WRITE, MAP_SHARED, msg->fds[0],
+		    (off_t)start);
+	if (base == MAP_FAILED)
+		return -errno;
+	vu_be_inflight_drop(be);
+	be->inflight_fd = msg->fds[0];
+	msg->fds[0] = -1;
+	msg->nfds = 0;
+	be->inflight_base = base;
+	be->inflight_map_size = size + (in->mmap_offset - start);
+	be->inflight_offset = in->mmap_offset - start;
+	be->inflight_size = size;
+	be->inflight_num_queues = in->num_queues;
+	be->inflight_queue_size = in->queue_size;
+	return 0;
+}
+
+VH_EXPORT int vh_vu_backend_get_inflight(struct vh_vu_backend *be,
+					 unsigned int idx, void **region,
+					 size_t *len)
+{
+	uint64_t q;
+
+	if (!be || !region || !len)
+		return -EINVAL;
+	if (!be->inflight_base)
+		return -ENOENT;
+	if (idx >= be->inflight_num_queues)
+		return -ERANGE;
+	q = vu_be_inflight_queue_bytes(be->inflight_queue_size);
+	*region = (uint8_t *)be->inflight_base + be->inflight_offset + idx * q;
+	*len = q;
+	return 0;
+}

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vhost-user back-end: requests to the front-end on the channel given by
+ * SET_BACKEND_REQ_FD ("Back-end communication", "Back-end message types").
+ *
+ * The channel fd is whatever the front-end sent.  A socket gets sendmsg()
+ * and recvmsg() (needed to pass fds); any other fd gets plain write() and
+ * read(), and a request that carries an fd is refused on it.
+ *
+ * These may be called from any thread (a device's worker): req_lock keeps
+ * one request and its reply together and guards the fd against
+ * SET_BACKEND_REQ_FD or a disconnect in the dispatch thread.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libvhost-vring.h"
+#include "vu-backend-internal.h"
+
+/* How long we wait for the front-end's reply (ms). */
+#define VU_BE_REQ_TIMEOUT_MS 5000
+
+void vu_be_req_set(struct vh_vu_backend *be, int fd)
+{
+	pthread_mutex_lock(&be->req_lock);
+	if (be->req_fd >= 0)
+		close(be->req_fd);
+	be->req_fd = fd;
+	pthread_mutex_unlock(&be->req_lock);
+}
+
+void vu_be_req_drop(struct vh_vu_backend *be)
+{
+	vu_be_req_set(be, -1);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int wait_for(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int64_t left;
+	int r;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)(left > 60000 ? 60000 : left));
+		if (r > 0)
+			return (pfd.revents & (events | POLLHUP | POLLERR)) ?
+				       0 :
+				       -EIO;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+/* write()/read() exactly len bytes, for a channel that is not a socket */
+static int plain_io(int fd, void *buf, size_t len, bool wr, int64_t deadline)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n;
+		int r = wait_for(fd, wr ? POLLOUT : POLLIN, deadline);
+
+		if (r < 0)
+			return r;
+		n = wr ? write(fd, (char *)buf + done, len - done) :
+			 read(fd, (char *)buf + done, len - done);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ECONNRESET;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int req_send(struct vh_vu_backend *be, bool sock,
+		    const struct vh_vu_msg *msg, int64_t deadline)
+{
+	int r;
+
+	if (sock)
+		return vh_vu_msg_send(be->ctx, be->req_fd, msg);
+	r = plain_io(be->req_fd, (void *)&msg->hdr, sizeof(msg->hdr), true,
+		     deadline);
+	if (r == 0 && msg->hdr.size)
+		r = plain_io(be->req_fd, (void *)&msg->payload, msg->hdr.size,
+			     true, deadline);
+	return r;
+}
+
+static int req_recv(struct vh_vu_backend *be, bool sock, struct vh_vu_msg *msg,
+		    int64_t deadline)
+{
+	int r = wait_for(be->req_fd, POLLIN, deadline);
+
+	if (r < 0)
+		return r;
+	if (sock)
+		return vh_vu_msg_recv(be->ctx, be->req_fd, msg);
+	msg->nfds = 0;
+	r = plain_io(be->req_fd, &msg->hdr, sizeof(msg->hdr), false, deadline);
+	if (r < 0)
+		return r;
+	if (msg->hdr.size > VH_VU_PAYLOAD_MAX)
+		return -EPROTO;
+	return plain_io(be->req_fd, &msg->payload, msg->hdr.size, false,
+			deadline);
+}
+
+/*
+ * Send request (payload of size bytes, fd or -1, not consumed) and wait for
+ * the reply when one is due.  reply_fd (may be NULL) receives an fd of the
+ * reply.  0, -ENOTCONN (no channel), -EOPNOTSUPP (gate closed), -EIO (the
+ * front-end reported failure), -EPROTO (bad reply) or -errno.
+ */
+static int backend_request(struct vh_vu_backend *be, uint32_t request,
+			   const void *payload, uint32_t size, int fd,
+			   int *reply_fd)
+{
+	const struct vh_vu_msg_rule *rule = vh_vu_msg_rule(true, request);
+	int64_t deadline = now_ms() + VU_BE_REQ_TIMEOUT_MS;
+	struct vh_vu_msg msg, rep;
+	bool ack, want_reply, sock;
+	struct stat st;
+	int r;
+
+	if (reply_fd)
+		*reply_fd = -1;
+	if (!rule)
+		return -EINVAL;
+	if (!vh_vu_msg_gate_open(rule, be->features, be->protocol_features))
+		return -EOPNOTSUPP;
+	/* "BACKEND_SEND_FD": fds only when negotiated */
+	if (fd >= 0 && !vu_be_has_protocol(be, VH_VU_PROTOCOL_F_BACKEND_SEND_FD))
+		return -EOPNOTSUPP;
+
+	vh_vu_msg_init(&msg, request, size);
+	if (size)
+		memcpy(&msg.payload, payload, size);
+	if (fd >= 0) {
+		msg.fds[0] = fd;
+		msg.nfds = 1;
+	}
+	ack = vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
+	if (ack)
+		msg.hdr.flags |= VH_VU_FLAG_NEED_REPLY;
+	want_reply = ack || rule->reply == VH_VU_REPLY_ALWAYS;
+
+	pthread_mutex_lock(&be->req_lock);
+	if (be->req_fd < 0) {
+		r = -ENOTCONN;
+		goto out;
+	}
+	sock = fstat(be->req_fd, &st) == 0 && S_ISSOCK(st.st_mode);
+	if (fd >= 0 && !sock) {
+		r = -EOPNOTSUPP;
+		goto out;
+	}
+	r = req_send(be, sock, &msg, deadline);
+	if (r < 0 || !want_reply)
+		goto out;
+	r = req_recv(be, sock, &rep, deadline);
+	if (r < 0)
+		goto out;
+	if (rep.hdr.request != request || !(rep.hdr.flags & VH_VU_FLAG_REPLY) ||
+	    vh_vu_msg_check(be->ctx, rule, &rep, true) < 0) {
+		vh_err(be->ctx, "bad reply to %s\n", rule->name);
+		vh_vu_msg_close_fds(&rep);
+		r = -EPROTO;
+		goto out;
+	}
+	r = rep.payload.u64 ? -EIO : 0;
+	if (r == 0 && rep.nfds && reply_fd) {
+		*reply_fd = rep.fds[0];
+		rep.fds[0] = -1;
+	}
+	vh_vu_msg_close_fds(&rep);
+out:
+	pthread_mutex_unlock(&be->req_lock);
+	if (r < 0)
+		vh_warn(be->ctx, "%s to the front-end: %d\n", rule->name, r);
+	return r;
+}
+
+VH_EXPORT int vh_vu_backend_config_change(struct vh_vu_backend *be)
+{
+	if (!be)
+		return -EINVAL;
+	return backend_request(be, VH_VU_BACKEND_CONFIG_CHANGE_MSG, NULL, 0, -1,
+			       NULL);
+}
+
+VH_EXPORT int vh_vu_backend_host_notifier(struct vh_vu_backend *be,
+					  unsigned int idx, int fd,
+					  uint64_t size, uint64_t offset)
+{
+	struct vh_vu_vring_area a = { .u64 = idx, .size = size,
+				      .offset = offset };
+
+	if (!be || idx >= be->dev.num_queues)
+		return -EINVAL;
+	if (fd < 0) {
+		a.u64 |= VH_VU_VRING_NOFD;
+		a.size = 0;
+		a.offset = 0;
+	}
+	return backend_request(be, VH_VU_BACKEND_VRING_HOST_NOTIFIER_MSG, &a,
+			       sizeof(a), fd, NULL);
+}
+
+VH_EXPORT int vh_vu_backend_iotlb_msg(struct vh_vu_backend *be, uint64_t iova,
+				      uint8_t perm, uint8_t type)
+{
+	struct vh_vu_iotlb m = { .iova = iova, .perm = perm, .type = type };
+
+	if (!be || (type != VH_VU_IOTLB_MISS && type != VH_VU_IOTLB_ACCESS_FAIL) ||
+	    perm < VH_VU_ACCESS_RO || perm > VH_VU_ACCESS_RW)
+		return -EINVAL;
+	return backend_request(be, VH_VU_BACKEND_IOTLB_MSG, &m, sizeof(m), -1,
+			       NULL);
+}
+
+static int vring_msg(struct vh_vu_backend *be, uint32_t request,
+		     unsigned int idx)
+{
+	struct vh_vu_vring_state s = { .index = idx, .num = 0 };
+
+	if (!be || idx >= be->dev.num_queues)
+		return -EINVAL;
+	return backend_request(be, request, &s, sizeof(s), -1, NULL);
+}
+
+VH_EXPORT int vh_vu_backend_vring_call(struct vh_vu_backend *be,
+				       unsigned int idx)
+{
+	return vring_msg(be, VH_VU_BACKEND_VRING_CALL, idx);
+}
+
+VH_EXPORT int vh_vu_backend_vring_err(struct vh_vu_backend *be,
+				      unsigned int idx)
+{
+	return vring_msg(be, VH_VU_BACKEND_VRING_ERR, idx);
+}
+
+static int shared_msg(struct vh_vu_backend *be, uint32_t request,
+		      const uint8_t uuid[16], int *fd)
+{
+	struct vh_vu_shared s;
+
+	if (!be || !uuid)
+		return -EINVAL;
+	memcpy(s.uuid, uuid, sizeof(s.uuid));
+	return backend_request(be, request, &s, sizeof(s), -1, fd);
+}
+
+VH_EXPORT int vh_vu_backend_shared_object_add(struct vh_vu_backend *be,
+					      const uint8_t uuid[16])
+{
+	return shared_msg(be, VH_VU_BACKEND_SHARED_OBJECT_ADD, uuid, NULL);
+}
+
+VH_EXPORT int vh_vu_backend_shared_object_remove(struct vh_vu_backend *be,
+						 const uint8_t uuid[16])
+{
+	return shared_msg(be, VH_VU_BACKEND_SHARED_OBJECT_REMOVE, uuid, NULL);
+}
+
+VH_EXPORT int vh_vu_backend_shared_object_lookup(struct vh_vu_backend *be,
+						 const uint8_t uuid[16],
+						 int *fd)
+{
+	int r;
+
+	if (!fd)
+		return -EINVAL;
+	r = shared_msg(be, VH_VU_BACKEND_SHARED_OBJECT_LOOKUP, uuid, fd);
+	if (r == 0 && *fd < 0)
+		r = -EPROTO;
+	return r;
+}
+
+VH_EXPORT int vh_vu_backend_notify(struct vh_vu_backend *be, unsigned int idx)
+{
+	struct vh_vring *vr;
+	int r;
+
+	if (!be || !be->queues || idx >= be->dev.num_queues)
+		return -EINVAL;
+	vr = be->queues[idx].vring;
+	if (vh_vring_get_call_fd(vr) >= 0 ||
+	    !vu_be_has_protocol(be, VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS))
+		return vh_vring_notify(vr);
+	r = vh_vring_need_notify(vr);
+	if (r <= 0)
+		return r;
+	r = vh_vu_backend_vring_call(be, idx);
+	return r < 0 ? r : 1;
+}

@@ -1,0 +1,1284 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vhost-user back-end: connection handling, dispatch and the ring state
+ * machine.  Memory, log and inflight messages are in vu-backend-mem.c, the
+ * back-end request channel in vu-backend-req.c.
+ *
+ * Policy for what the front-end sends ("the spec" is vhost-user.rst):
+ *  - a message that breaks the wire rules (size, fds, version, unknown
+ *    request) or carries a hostile value (index, ring size, address,
+ *    region) closes the connection, after an error reply when the
+ *    front-end asked for one;
+ *  - a request whose protocol feature was not negotiated is refused: an
+ *    error reply when REPLY_ACK is negotiated and NEED_REPLY set,
+ *    otherwise the connection is closed;
+ *  - a request the device turns down (its callback failed) gets an error
+ *    reply when asked for one and the connection stays.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "libvhost-mem.h"
+#include "libvhost-vring.h"
+#include "vu-backend-internal.h"
+
+/* Protocol features the library implements (given the device's callbacks). */
+static uint64_t implemented_protocol(const struct vh_vu_device_ops *ops)
+{
+	uint64_t p = 0;
+
+	p |= 1ull << VH_VU_PROTOCOL_F_MQ;
+	p |= 1ull << VH_VU_PROTOCOL_F_LOG_SHMFD;
+	p |= 1ull << VH_VU_PROTOCOL_F_REPLY_ACK;
+	p |= 1ull << VH_VU_PROTOCOL_F_BACKEND_REQ;
+	p |= 1ull << VH_VU_PROTOCOL_F_BACKEND_SEND_FD;
+	p |= 1ull << VH_VU_PROTOCOL_F_HOST_NOTIFIER;
+	p |= 1ull << VH_VU_PROTOCOL_F_INFLIGHT_SHMFD;
+	p |= 1ull << VH_VU_PROTOCOL_F_RESET_DEVICE;
+	p |= 1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS;
+	p |= 1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS;
+	p |= 1ull << VH_VU_PROTOCOL_F_STATUS;
+	p |= 1ull << VH_VU_PROTOCOL_F_SHARED_OBJECT;
+	if (ops->send_rarp)
+		p |= 1ull << VH_VU_PROTOCOL_F_RARP;
+	if (ops->net_set_mtu)
+		p |= 1ull << VH_VU_PROTOCOL_F_NET_MTU;
+	if (ops->get_config)
+		p |= 1ull << VH_VU_PROTOCOL_F_CONFIG;
+	if (ops->set_device_state_fd && ops->check_device_state)
+		p |= 1ull << VH_VU_PROTOCOL_F_DEVICE_STATE;
+	/*
+	 * Never: CROSS_ENDIAN (vh_vring is little-endian only), CRYPTO_SESSION
+	 * (no crypto device), PAGEFAULT (no postcopy: no userfaultfd
+	 * handling), XEN_MMAP (no Xen mappings).
+	 */
+	return p;
+}
+
+/*
+ * Virtio features vh_vring cannot serve: ACCESS_PLATFORM would make every
+ * ring and buffer address an IOVA to translate through an IOTLB, and packed
+ * rings are not implemented.
+ */
+#define VU_BE_FEATURES_NEVER                                                  \
+	((1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |                           \
+	 (1ull << VH_VU_VIRTIO_F_RING_PACKED))
+
+/* ------------------------------------------------------------------------ */
+/* kick fds in the epoll set                                                */
+/* ------------------------------------------------------------------------ */
+static void kick_poll_add(struct vh_vu_backend *be, unsigned int idx)
+{
+	struct vu_be_queue *q = &be->queues[idx];
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd = vh_vring_get_kick_fd(q->vring);
+
+	if (!be->ops.queue_kicked || q->kick_polled || fd < 0)
+		return;
+	ev.data.u64 = VU_BE_TAG_KICK + idx;
+	if (epoll_ctl(be->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		vh_err(be->ctx, "queue %u: cannot poll kick fd: %m\n", idx);
+		return;
+	}
+	q->kick_polled = true;
+}
+
+static void kick_poll_del(struct vh_vu_backend *be, unsigned int idx)
+{
+	struct vu_be_queue *q = &be->queues[idx];
+
+	if (!q->kick_polled)
+		return;
+	epoll_ctl(be->epfd, EPOLL_CTL_DEL, vh_vring_get_kick_fd(q->vring),
+		  NULL);
+	q->kick_polled = false;
+}
+
+/* ------------------------------------------------------------------------ */
+/* ring states ("Ring states")                                              */
+/* ------------------------------------------------------------------------ */
+/* Take a ring back from the device (before changing it, or to stop it). */
+static void queue_take_back(struct vh_vu_backend *be, unsigned int idx)
+{
+	struct vu_be_queue *q = &be->queues[idx];
+
+	if (!q->handed)
+		return;
+	kick_poll_del(be, idx);
+	if (be->ops.queue_stopped)
+		be->ops.queue_stopped(be->data, idx, q->vring);
+	q->handed = false;
+}
+
+/* Hand the ring to the device iff it is started, enabled and set up. */
+static void queue_update(struct vh_vu_backend *be, unsigned int idx)
+{
+	struct vu_be_queue *q = &be->queues[idx];
+	bool want = q->started && q->enabled && q->num && q->addr_set;
+
+	if (!want) {
+		queue_take_back(be, idx);
+		return;
+	}
+	if (q->handed)
+		return;
+	if (be->ops.queue_started &&
+	    be->ops.queue_started(be->data, idx, q->vring) < 0) {
+		vh_warn(be->ctx, "queue %u: the device refused to start it\n",
+			idx);
+		return;
+	}
+	q->handed = true;
+	kick_poll_add(be, idx);
+	/* Kicks may have come while it was stopped or disabled: never lose one. */
+	if (be->ops.queue_kicked)
+		be->ops.queue_kicked(be->data, idx, q->vring);
+}
+
+void vu_be_quiesce_all(struct vh_vu_backend *be)
+{
+	unsigned int i;
+
+	for (i = 0; i < be->dev.num_queues; i++)
+		queue_take_back(be, i);
+}
+
+/* After a memory change: translate ring addresses again, restart rings. */
+void vu_be_resume_all(struct vh_vu_backend *be)
+{
+	unsigned int i;
+
+	for (i = 0; i < be->dev.num_queues; i++) {
+		struct vu_be_queue *q = &be->queues[i];
+
+		if (q->addr_set || q->addr_pending) {
+			int r = vh_vring_set_addr(q->vring, &q->addr);
+
+			q->addr_set = r == 0;
+			q->addr_pending = r < 0;
+			if (r < 0 && vh_mem_num_regions(be->mem) > 0)
+				vh_warn(be->ctx,
+					"queue %u: ring no longer mapped\n", i);
+		}
+		queue_update(be, i);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* connection state                                                         */
+/* ------------------------------------------------------------------------ */
+static void conn_state_free(struct vh_vu_backend *be)
+{
+	unsigned int i;
+
+	if (be->queues) {
+		for (i = 0; i < be->dev.num_queues; i++) {
+			queue_take_back(be, i);
+			vh_vring_unref(be->queues[i].vring);
+		}
+		free(be->queues);
+		be->queues = NULL;
+	}
+	vu_be_inflight_drop(be);
+	vu_be_req_drop(be);
+	if (be->log_fd >= 0) {
+		close(be->log_fd);
+		be->log_fd = -1;
+	}
+	be->mem = vh_mem_unref(be->mem);
+	be->features = 0;
+	be->protocol_features = 0;
+	be->features_set = false;
+	be->status = 0;
+}
+
+static int conn_state_new(struct vh_vu_backend *be)
+{
+	unsigned int i;
+	int r;
+
+	r = vh_mem_new(be->ctx, &be->mem);
+	if (r < 0)
+		return r;
+	be->queues = calloc(be->dev.num_queues, sizeof(*be->queues));
+	if (!be->queues) {
+		conn_state_free(be);
+		return -ENOMEM;
+	}
+	for (i = 0; i < be->dev.num_queues; i++) {
+		r = vh_vring_new(be->ctx, be->mem, i, &be->queues[i].vring);
+		if (r < 0) {
+			conn_state_free(be);
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void listen_poll(struct vh_vu_backend *be, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = VU_BE_TAG_LISTEN };
+
+	if (be->listen_fd < 0)
+		return;
+	if (on)
+		epoll_ctl(be->epfd, EPOLL_CTL_ADD, be->listen_fd, &ev);
+	else
+		epoll_ctl(be->epfd, EPOLL_CTL_DEL, be->listen_fd, NULL);
+}
+
+static void conn_close(struct vh_vu_backend *be)
+{
+	if (be->conn_fd < 0)
+		return;
+	/* The device goes back to its initial state before its rings go. */
+	vu_be_quiesce_all(be);
+	if (be->ops.reset)
+		be->ops.reset(be->data);
+	conn_state_free(be);
+	epoll_ctl(be->epfd, EPOLL_CTL_DEL, be->conn_fd, NULL);
+	close(be->conn_fd);
+	be->conn_fd = -1;
+	listen_poll(be, true);
+	vh_info(be->ctx, "vhost-user connection closed\n");
+}
+
+/* Start serving fd (a connected socket, owned from now on). */
+static int conn_open(struct vh_vu_backend *be, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.u64 = VU_BE_TAG_CONN };
+	int fl, r;
+
+	if (be->conn_fd >= 0) {
+		close(fd);
+		return -EBUSY;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = conn_state_new(be);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	if (epoll_ctl(be->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		r = -errno;
+		conn_state_free(be);
+		close(fd);
+		return r;
+	}
+	be->conn_fd = fd;
+	/* One front-end at a time: later ones wait in the listen backlog. */
+	listen_poll(be, false);
+	vh_info(be->ctx, "vhost-user connection opened\n");
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* object                                                                   */
+/* ------------------------------------------------------------------------ */
+static bool is_pow2(unsigned int n)
+{
+	return n && !(n & (n - 1));
+}
+
+VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
+				const struct vh_vu_device *dev,
+				const struct vh_vu_device_ops *ops, void *data,
+				struct vh_vu_backend **out)
+{
+	static const struct vh_vu_device_ops no_ops;
+	struct vh_vu_backend *be;
+
+	if (!ctx || !dev || !out)
+		return -EINVAL;
+	/* the vring index is 8 bits wide in SET_VRING_KICK/CALL/ERR */
+	if (dev->num_queues < 1 || dev->num_queues > 256 ||
+	    (dev->max_queue_size && (!is_pow2(dev->max_queue_size) ||
+				     dev->max_queue_size >
+					     VH_VU_BACKEND_QUEUE_SIZE_MAX)) ||
+	    dev->max_mem_slots > VH_MEM_MAX_REGIONS ||
+	    dev->config_size > VH_VU_BACKEND_CONFIG_MAX)
+		return -EINVAL;
+
+	be = calloc(1, sizeof(*be));
+	if (!be)
+		return -ENOMEM;
+	be->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (be->epfd < 0) {
+		free(be);
+		return -errno;
+	}
+	be->refcount = 1;
+	be->ctx = vh_ctx_ref(ctx);
+	be->dev = *dev;
+	if (!be->dev.max_queue_size)
+		be->dev.max_queue_size = VH_VU_BACKEND_QUEUE_SIZE_MAX;
+	if (!be->dev.max_mem_slots)
+		be->dev.max_mem_slots = VH_VU_BACKEND_MEM_SLOTS;
+	be->ops = ops ? *ops : no_ops;
+	be->data = data;
+	be->listen_fd = -1;
+	be->conn_fd = -1;
+	be->log_fd = -1;
+	be->inflight_fd = -1;
+	be->req_fd = -1;
+	pthread_mutex_init(&be->req_lock, NULL);
+	be->offered_features = (dev->features & ~VU_BE_FEATURES_NEVER) |
+			       (1ull << VH_VU_F_PROTOCOL_FEATURES);
+	be->offered_protocol = dev->protocol_features &
+			       implemented_protocol(&be->ops);
+	*out = be;
+	return 0;
+}
+
+VH_EXPORT struct vh_vu_backend *vh_vu_backend_ref(struct vh_vu_backend *be)
+{
+	if (!be)
+		return NULL;
+	__atomic_add_fetch(&be->refcount, 1, __ATOMIC_RELAXED);
+	return be;
+}
+
+VH_EXPORT struct vh_vu_backend *vh_vu_backend_unref(struct vh_vu_backend *be)
+{
+	if (!be)
+		return NULL;
+	if (__atomic_sub_fetch(&be->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return be;
+	conn_close(be);
+	if (be->listen_fd >= 0)
+		close(be->listen_fd);
+	close(be->epfd);
+	pthread_mutex_destroy(&be->req_lock);
+	vh_ctx_unref(be->ctx);
+	free(be);
+	return NULL;
+}
+
+VH_EXPORT int vh_vu_backend_adopt_listen_fd(struct vh_vu_backend *be, int fd)
+{
+	int fl;
+
+	if (!be || fd < 0)
+		return -EINVAL;
+	if (be->listen_fd >= 0)
+		return -EBUSY;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	be->listen_fd = fd;
+	if (be->conn_fd < 0)
+		listen_poll(be, true);
+	return 0;
+}
+
+VH_EXPORT int vh_vu_backend_listen(struct vh_vu_backend *be, const char *path)
+{
+	int fd, r;
+
+	if (!be || !path)
+		return -EINVAL;
+	if (be->listen_fd >= 0)
+		return -EBUSY;
+	fd = vh_vu_socket_listen(be->ctx, path, 4, true);
+	if (fd < 0)
+		return fd;
+	r = vh_vu_backend_adopt_listen_fd(be, fd);
+	if (r < 0)
+		close(fd);
+	return r;
+}
+
+VH_EXPORT int vh_vu_backend_adopt_fd(struct vh_vu_backend *be, int fd)
+{
+	int r;
+
+	if (!be || fd < 0)
+		return -EINVAL;
+	r = vh_vu_socket_adopt(be->ctx, fd);
+	if (r < 0)
+		return r;
+	return conn_open(be, fd);
+}
+
+VH_EXPORT int vh_vu_backend_get_fd(const struct vh_vu_backend *be)
+{
+	return be ? be->epfd : -EINVAL;
+}
+
+VH_EXPORT bool vh_vu_backend_connected(const struct vh_vu_backend *be)
+{
+	return be && be->conn_fd >= 0;
+}
+
+VH_EXPORT void vh_vu_backend_disconnect(struct vh_vu_backend *be)
+{
+	if (be)
+		conn_close(be);
+}
+
+VH_EXPORT uint64_t vh_vu_backend_get_features(const struct vh_vu_backend *be)
+{
+	return be ? be->features : 0;
+}
+
+VH_EXPORT uint64_t
+vh_vu_backend_get_protocol_features(const struct vh_vu_backend *be)
+{
+	return be ? be->protocol_features : 0;
+}
+
+VH_EXPORT struct vh_vring *vh_vu_backend_get_vring(struct vh_vu_backend *be,
+						   unsigned int idx)
+{
+	if (!be || !be->queues || idx >= be->dev.num_queues)
+		return NULL;
+	return be->queues[idx].vring;
+}
+
+VH_EXPORT uint8_t vh_vu_backend_get_status(const struct vh_vu_backend *be)
+{
+	return be ? be->status : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* request handlers                                                         */
+/* ------------------------------------------------------------------------ */
+/* Vring index of a state / addr payload, checked against the queue count. */
+static int ring_index(struct vh_vu_backend *be, uint32_t index)
+{
+	/* "every vring index is below the number of queues" */
+	if (index >= be->dev.num_queues) {
+		vh_err(be->ctx, "vring index %u out of range (%u queues)\n",
+		       index, be->dev.num_queues);
+		return -ERANGE;
+	}
+	return (int)index;
+}
+
+static int h_get_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			  struct vh_vu_msg *reply)
+{
+	vh_vu_msg_set_reply_u64(reply, be->offered_features);
+	return 0;
+}
+
+static int h_set_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			  struct vh_vu_msg *reply)
+{
+	uint64_t f = msg->payload.u64;
+	unsigned int i;
+	int r = 0;
+
+	if (f & ~be->offered_features) {
+		vh_err(be->ctx, "SET_FEATURES %#llx: not offered %#llx\n",
+		       (unsigned long long)f,
+		       (unsigned long long)(f & ~be->offered_features));
+		return -EINVAL;
+	}
+	/* LOG_ALL may be switched on a running device: stop rings around it. */
+	vu_be_quiesce_all(be);
+	for (i = 0; i < be->dev.num_queues; i++) {
+		r = vh_vring_set_features(be->queues[i].vring, f);
+		if (r < 0)
+			break;
+	}
+	if (r == 0 && be->ops.set_features &&
+	    be->ops.set_features(be->data, f) < 0)
+		r = VU_SOFT_FAIL;
+	if (r >= 0) {
+		be->features = f;
+		be->features_set = true;
+		/* "Ring states": without protocol features, enable every ring. */
+		if (!(f & (1ull << VH_VU_F_PROTOCOL_FEATURES)))
+			for (i = 0; i < be->dev.num_queues; i++)
+				be->queues[i].enabled = true;
+	}
+	vu_be_resume_all(be);
+	return r;
+}
+
+static int h_get_protocol_features(struct vh_vu_backend *be,
+				   struct vh_vu_msg *msg,
+				   struct vh_vu_msg *reply)
+{
+	vh_vu_msg_set_reply_u64(reply, be->offered_protocol);
+	return 0;
+}
+
+static int h_set_protocol_features(struct vh_vu_backend *be,
+				   struct vh_vu_msg *msg,
+				   struct vh_vu_msg *reply)
+{
+	uint64_t p = msg->payload.u64;
+	uint64_t inband_needs = (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
+				(1ull << VH_VU_PROTOCOL_F_REPLY_ACK);
+
+	if (p & ~be->offered_protocol) {
+		vh_err(be->ctx, "SET_PROTOCOL_FEATURES %#llx: not offered\n",
+		       (unsigned long long)p);
+		return -EINVAL;
+	}
+	/* "In-band notifications": without the other two, close. */
+	if ((p & (1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS)) &&
+	    (p & inband_needs) != inband_needs) {
+		vh_err(be->ctx,
+		       "INBAND_NOTIFICATIONS without BACKEND_REQ+REPLY_ACK\n");
+		return -EINVAL;
+	}
+	be->protocol_features = p;
+	return 0;
+}
+
+static int h_set_owner(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+		       struct vh_vu_msg *reply)
+{
+	return 0;
+}
+
+/* Deprecated; the spec recommends disabling every ring. */
+static int h_reset_owner(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			 struct vh_vu_msg *reply)
+{
+	unsigned int i;
+
+	for (i = 0; i < be->dev.num_queues; i++) {
+		be->queues[i].enabled = false;
+		queue_update(be, i);
+	}
+	return 0;
+}
+
+static int h_set_log_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			struct vh_vu_msg *reply)
+{
+	if (be->log_fd >= 0)
+		close(be->log_fd);
+	be->log_fd = msg->fds[0];
+	msg->fds[0] = -1;
+	msg->nfds = 0;
+	return 0;
+}
+
+static int h_set_vring_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			   struct vh_vu_msg *reply)
+{
+	int idx = ring_index(be, msg->payload.state.index);
+	uint32_t num = msg->payload.state.num;
+	struct vu_be_queue *q;
+	int r;
+
+	if (idx < 0)
+		return idx;
+	/* 2.7: a power of two, at most 32768 (and the device's maximum) */
+	if (!is_pow2(num) || num > be->dev.max_queue_size) {
+		vh_err(be->ctx, "queue %d: bad ring size %u\n", idx, num);
+		return -EINVAL;
+	}
+	q = &be->queues[idx];
+	queue_take_back(be, idx);
+	r = vh_vring_set_num(q->vring, num);
+	if (r == 0) {
+		q->num = num;
+		/* set_num translates pending addresses (or fails on them) */
+		if (q->addr_pending && vh_mem_num_regions(be->mem) > 0) {
+			r = vh_vring_set_addr(q->vring, &q->addr);
+			q->addr_set = r == 0;
+			q->addr_pending = false;
+		}
+	}
+	queue_update(be, idx);
+	return r;
+}
+
+static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			    struct vh_vu_msg *reply)
+{
+	const struct vh_vu_vring_addr *a = &msg->payload.addr;
+	int idx = ring_index(be, a->index);
+	struct vu_be_queue *q;
+	struct vh_vring_addr va;
+	int r;
+
+	if (idx < 0)
+		return idx;
+	if (a->flags & ~VH_VU_VRING_F_LOG) {
+		vh_err(be->ctx, "queue %d: unknown vring flags %#x\n", idx,
+		       a->flags);
+		return -EINVAL;
+	}
+	q = &be->queues[idx];
+	memset(&va, 0, sizeof(va));
+	va.desc = a->desc;
+	va.avail = a->avail;
+	va.used = a->used;
+	va.log = a->log;
+	/* ring addresses are the front-end's virtual addresses */
+	va.flags = VH_VRING_ADDR_UVA;
+	if (a->flags & VH_VU_VRING_F_LOG)
+		va.flags |= VH_VRING_ADDR_LOG;
+
+	queue_take_back(be, idx);
+	q->addr = va;
+	if (vh_mem_num_regions(be->mem) == 0) {
+		/* No memory yet: translate once SET_MEM_TABLE comes. */
+		q->addr_set = false;
+		q->addr_pending = true;
+		return 0;
+	}
+	/* "ring addresses translate fully inside one mapped region" */
+	r = vh_vring_set_addr(q->vring, &va);
+	q->addr_set = r == 0;
+	q->addr_pending = false;
+	if (r < 0) {
+		vh_err(be->ctx, "queue %d: ring addresses not mapped (%d)\n",
+		       idx, r);
+		return r;
+	}
+	queue_update(be, idx);
+	return 0;
+}
+
+static int h_set_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			    struct vh_vu_msg *reply)
+{
+	int idx = ring_index(be, msg->payload.state.index);
+	int r;
+
+	if (idx < 0)
+		return idx;
+	/* split rings: a 16-bit index, bits 16-31 reserved */
+	if (msg->payload.state.num > 0xffff) {
+		vh_err(be->ctx, "queue %d: bad base %u\n", idx,
+		       msg->payload.state.num);
+		return -EINVAL;
+	}
+	queue_take_back(be, idx);
+	r = vh_vring_set_base(be->queues[idx].vring, msg->payload.state.num);
+	queue_update(be, idx);
+	return r;
+}
+
+static int h_get_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			    struct vh_vu_msg *reply)
+{
+	int idx = ring_index(be, msg->payload.state.index);
+	struct vu_be_queue *q;
+	uint32_t base = 0;
+	int r;
+
+	if (idx < 0)
+		return idx;
+	q = &be->queues[idx];
+	/* GET_VRING_BASE stops the ring */
+	q->started = false;
+	queue_take_back(be, idx);
+	r = vh_vring_get_base(q->vring, &base);
+	if (r < 0)
+		return r;
+	vh_vu_msg_init(reply, VH_VU_GET_VRING_BASE, sizeof(reply->payload.state));
+	reply->hdr.flags |= VH_VU_FLAG_REPLY;
+	reply->payload.state.index = (uint32_t)idx;
+	reply->payload.state.num = base;
+	return 0;
+}
+
+/* KICK/CALL/ERR payload: index in bits 0-7, NOFD in bit 8, nothing else. */
+static int vring_file_index(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			    int *fd)
+{
+	uint64_t v = msg->payload.u64;
+
+	if (v & ~(uint64_t)(VH_VU_VRING_IDX_MASK | VH_VU_VRING_NOFD)) {
+		vh_err(be->ctx, "vring file payload %#llx: reserved bits\n",
+		       (unsigned long long)v);
+		return -EINVAL;
+	}
+	*fd = -1;
+	if (!(v & VH_VU_VRING_NOFD)) {
+		if (msg->nfds != 1)
+			return -EBADMSG;
+		*fd = msg->fds[0];
+		msg->fds[0] = -1;
+		msg->nfds = 0;
+	}
+	return ring_index(be, (uint32_t)(v & VH_VU_VRING_IDX_MASK));
+}
+
+static int h_set_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			    struct vh_vu_msg *reply)
+{
+	int fd, idx = vring_file_index(be, msg, &fd);
+	int r;
+
+	if (idx < 0) {
+		if (fd >= 0)
+			close(fd);
+		return idx;
+	}
+	queue_take_back(be, idx);
+	r = vh_vring_set_kick_fd(be->queues[idx].vring, fd);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	/* The ring starts here (with NOFD the device polls). */
+	be->queues[idx].started = true;
+	queue_update(be, idx);
+	return 0;
+}
+
+static int h_set_vring_call(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			    struct vh_vu_msg *reply)
+{
+	int fd, idx = vring_file_index(be, msg, &fd);
+	int r;
+
+	if (idx < 0) {
+		if (fd >= 0)
+			close(fd);
+		return idx;
+	}
+	/* the device may be signalling from another thread: stop it first */
+	queue_take_back(be, idx);
+	r = vh_vring_set_call_fd(be->queues[idx].vring, fd);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	queue_update(be, idx);
+	return r;
+}
+
+static int h_set_vring_err(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			   struct vh_vu_msg *reply)
+{
+	int fd, idx = vring_file_index(be, msg, &fd);
+	int r;
+
+	if (idx < 0) {
+		if (fd >= 0)
+			close(fd);
+		return idx;
+	}
+	queue_take_back(be, idx);
+	r = vh_vring_set_err_fd(be->queues[idx].vring, fd);
+	if (r < 0 && fd >= 0)
+		close(fd);
+	queue_update(be, idx);
+	return r;
+}
+
+static int h_get_queue_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			   struct vh_vu_msg *reply)
+{
+	vh_vu_msg_set_reply_u64(reply, be->dev.num_queues);
+	return 0;
+}
+
+static int h_set_vring_enable(struct vh_vu_backend *be,
+			      struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+{
+	int idx = ring_index(be, msg->payload.state.index);
+
+	if (idx < 0)
+		return idx;
+	if (msg->payload.state.num > 1) {
+		vh_err(be->ctx, "queue %d: SET_VRING_ENABLE %u\n", idx,
+		       msg->payload.state.num);
+		return -EINVAL;
+	}
+	be->queues[idx].enabled = msg->payload.state.num == 1;
+	queue_update(be, idx);
+	return 0;
+}
+
+static int h_send_rarp(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+		       struct vh_vu_msg *reply)
+{
+	uint8_t mac[6];
+
+	/* the first 6 bytes of the u64 payload are the guest's MAC */
+	memcpy(mac, msg->payload.raw, sizeof(mac));
+	return be->ops.send_rarp(be->data, mac) < 0 ? VU_SOFT_FAIL : 0;
+}
+
+static int h_net_set_mtu(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			 struct vh_vu_msg *reply)
+{
+	uint64_t mtu = msg->payload.u64;
+
+	/* virtio-net 5.1.4: mtu is a le16; 68 is the IPv4 minimum */
+	if (mtu < 68 || mtu > 65535)
+		return VU_SOFT_FAIL;
+	return be->ops.net_set_mtu(be->data, (uint16_t)mtu) < 0 ?
+		       VU_SOFT_FAIL :
+		       0;
+}
+
+static int h_set_backend_req_fd(struct vh_vu_backend *be,
+				struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+{
+	vu_be_req_set(be, msg->fds[0]);
+	msg->fds[0] = -1;
+	msg->nfds = 0;
+	return 0;
+}
+
+static int h_get_config(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			struct vh_vu_msg *reply)
+{
+	const struct vh_vu_config *c = &msg->payload.config;
+	uint32_t size = c->size;
+
+	vh_vu_msg_init(reply, VH_VU_GET_CONFIG, 0);
+	reply->hdr.flags |= VH_VU_FLAG_REPLY;
+	/* "offset + size checked": a zero-length reply reports the error */
+	if (size > VH_VU_MAX_CONFIG_SIZE || msg->hdr.size != VH_VU_CONFIG_HDR_SIZE + size ||
+	    c->offset > be->dev.config_size ||
+	    size > be->dev.config_size - c->offset) {
+		vh_warn(be->ctx, "GET_CONFIG offset %u size %u: out of range\n",
+			c->offset, size);
+		return VU_SOFT_FAIL;
+	}
+	reply->payload.config.offset = c->offset;
+	reply->payload.config.size = size;
+	reply->payload.config.flags = c->flags;
+	if (be->ops.get_config(be->data, c->offset,
+			       reply->payload.config.region, size) < 0)
+		return VU_SOFT_FAIL;
+	reply->hdr.size = VH_VU_CONFIG_HDR_SIZE + size;
+	return 0;
+}
+
+static int h_set_config(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			struct vh_vu_msg *reply)
+{
+	const struct vh_vu_config *c = &msg->payload.config;
+	uint32_t size = c->size;
+
+	if (size > VH_VU_MAX_CONFIG_SIZE ||
+	    msg->hdr.size != VH_VU_CONFIG_HDR_SIZE + size) {
+		vh_err(be->ctx, "SET_CONFIG: size %u in a %u byte message\n",
+		       size, msg->hdr.size);
+		return -EBADMSG;
+	}
+	if (c->flags > VH_VU_CONFIG_F_MIGRATION ||
+	    c->offset > be->dev.config_size ||
+	    size > be->dev.config_size - c->offset || !be->ops.set_config)
+		return VU_SOFT_FAIL;
+	return be->ops.set_config(be->data, c->offset, c->region, size,
+				  c->flags) < 0 ?
+		       VU_SOFT_FAIL :
+		       0;
+}
+
+static int h_gpu_set_socket(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			    struct vh_vu_msg *reply)
+{
+	int fd = msg->fds[0];
+
+	if (!be->ops.gpu_set_socket)
+		return -EOPNOTSUPP;
+	msg->fds[0] = -1;
+	msg->nfds = 0;
+	if (be->ops.gpu_set_socket(be->data, fd) < 0) {
+		close(fd);
+		return VU_SOFT_FAIL;
+	}
+	return 0;
+}
+
+static int h_reset_device(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			  struct vh_vu_msg *reply)
+{
+	unsigned int i;
+
+	/* "disable all rings and reset all internal device state" */
+	vu_be_quiesce_all(be);
+	for (i = 0; i < be->dev.num_queues; i++) {
+		struct vu_be_queue *q = &be->queues[i];
+
+		vh_vring_reset(q->vring);
+		q->num = 0;
+		q->addr_set = false;
+		q->addr_pending = false;
+		q->started = false;
+		q->enabled = false;
+	}
+	be->status = 0;
+	if (be->ops.reset)
+		be->ops.reset(be->data);
+	return 0;
+}
+
+static int h_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			struct vh_vu_msg *reply)
+{
+	int idx = ring_index(be, msg->payload.state.index);
+	struct vu_be_queue *q;
+
+	if (idx < 0)
+		return idx;
+	q = &be->queues[idx];
+	if (!q->started) {
+		/* an in-band kick starts the ring too ("Ring states") */
+		q->started = true;
+		queue_update(be, idx); /* delivers the kick if handed */
+		return 0;
+	}
+	if (q->handed && be->ops.queue_kicked)
+		be->ops.queue_kicked(be->data, idx, q->vring);
+	/* not handed: queue_update() delivers a kick when it hands over */
+	return 0;
+}
+
+static int h_get_max_mem_slots(struct vh_vu_backend *be,
+			       struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+{
+	vh_vu_msg_set_reply_u64(reply, be->dev.max_mem_slots);
+	return 0;
+}
+
+static int h_set_status(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			struct vh_vu_msg *reply)
+{
+	uint64_t s = msg->payload.u64;
+
+	if (s > 0xff) {
+		vh_err(be->ctx, "SET_STATUS %#llx\n", (unsigned long long)s);
+		return -EINVAL;
+	}
+	if (be->ops.set_status && be->ops.set_status(be->data, (uint8_t)s) < 0)
+		return VU_SOFT_FAIL;
+	be->status = (uint8_t)s;
+	return 0;
+}
+
+static int h_get_status(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			struct vh_vu_msg *reply)
+{
+	vh_vu_msg_set_reply_u64(reply, be->status);
+	return 0;
+}
+
+static int h_get_shared_object(struct vh_vu_backend *be,
+			       struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+{
+	int fd = -1;
+
+	/* Reply: u64 0 and the fd on success, non-zero and no fd otherwise. */
+	if (!be->ops.get_shared_object ||
+	    be->ops.get_shared_object(be->data, msg->payload.shared.uuid,
+				      &fd) < 0 ||
+	    fd < 0) {
+		vh_vu_msg_set_reply_u64(reply, 1);
+		return 0;
+	}
+	vh_vu_msg_set_reply_u64(reply, 0);
+	reply->fds[0] = fd;
+	reply->nfds = 1;
+	return 0;
+}
+
+static int h_set_device_state_fd(struct vh_vu_backend *be,
+				 struct vh_vu_msg *msg,
+				 struct vh_vu_msg *reply)
+{
+	const struct vh_vu_device_state *ds = &msg->payload.device_state;
+	int fd = msg->fds[0], reply_fd = -1;
+	uint64_t result;
+
+	msg->fds[0] = -1;
+	msg->nfds = 0;
+	if (ds->direction > VH_VU_TRANSFER_LOAD ||
+	    ds->phase != VH_VU_PHASE_STOPPED) {
+		/* unknown direction or phase: an error, no fd back */
+		close(fd);
+		vh_vu_msg_set_reply_u64(reply, 1 | VH_VU_DEVICE_STATE_NOFD);
+		return 0;
+	}
+	if (be->ops.set_device_state_fd(be->data, ds->direction, ds->phase,
+					fd, &reply_fd) < 0) {
+		/* "must not both indicate an error and return a fd" */
+		if (reply_fd >= 0)
+			close(reply_fd);
+		vh_vu_msg_set_reply_u64(reply, 1 | VH_VU_DEVICE_STATE_NOFD);
+		return 0;
+	}
+	result = reply_fd < 0 ? VH_VU_DEVICE_STATE_NOFD : 0;
+	vh_vu_msg_set_reply_u64(reply, result);
+	if (reply_fd >= 0) {
+		/* sent, then closed by the caller once the reply is out */
+		reply->fds[0] = reply_fd;
+		reply->nfds = 1;
+	}
+	return 0;
+}
+
+static int h_check_device_state(struct vh_vu_backend *be,
+				struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+{
+	vh_vu_msg_set_reply_u64(reply,
+				be->ops.check_device_state(be->data) < 0 ? 1 :
+									   0);
+	return 0;
+}
+
+static int h_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+		       struct vh_vu_msg *reply)
+{
+	return vu_be_set_mem_table(be, msg);
+}
+
+static int h_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			 struct vh_vu_msg *reply)
+{
+	return vu_be_add_mem_reg(be, msg);
+}
+
+static int h_rem_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			 struct vh_vu_msg *reply)
+{
+	return vu_be_rem_mem_reg(be, msg);
+}
+
+static int h_set_log_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			  struct vh_vu_msg *reply)
+{
+	int r = vu_be_set_log_base(be, msg);
+
+	/* LOG_SHMFD: the front-end always waits for this u64 */
+	if (r >= 0)
+		vh_vu_msg_set_reply_u64(reply, r ? 1 : 0);
+	return r;
+}
+
+static int h_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			     struct vh_vu_msg *reply)
+{
+	return vu_be_get_inflight_fd(be, msg, reply);
+}
+
+static int h_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			     struct vh_vu_msg *reply)
+{
+	return vu_be_set_inflight_fd(be, msg);
+}
+
+typedef int (*vu_handler)(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			  struct vh_vu_msg *reply);
+
+/*
+ * NULL: never offered, hence refused (IOTLB_MSG, SET_VRING_ENDIAN, crypto
+ * sessions, POSTCOPY_*: see implemented_protocol()).
+ */
+static const vu_handler handlers[VH_VU_REQUEST_MAX] = {
+	[VH_VU_GET_FEATURES] = h_get_features,
+	[VH_VU_SET_FEATURES] = h_set_features,
+	[VH_VU_SET_OWNER] = h_set_owner,
+	[VH_VU_RESET_OWNER] = h_reset_owner,
+	[VH_VU_SET_MEM_TABLE] = h_mem_table,
+	[VH_VU_SET_LOG_BASE] = h_set_log_base,
+	[VH_VU_SET_LOG_FD] = h_set_log_fd,
+	[VH_VU_SET_VRING_NUM] = h_set_vring_num,
+	[VH_VU_SET_VRING_ADDR] = h_set_vring_addr,
+	[VH_VU_SET_VRING_BASE] = h_set_vring_base,
+	[VH_VU_GET_VRING_BASE] = h_get_vring_base,
+	[VH_VU_SET_VRING_KICK] = h_set_vring_kick,
+	[VH_VU_SET_VRING_CALL] = h_set_vring_call,
+	[VH_VU_SET_VRING_ERR] = h_set_vring_err,
+	[VH_VU_GET_PROTOCOL_FEATURES] = h_get_protocol_features,
+	[VH_VU_SET_PROTOCOL_FEATURES] = h_set_protocol_features,
+	[VH_VU_GET_QUEUE_NUM] = h_get_queue_num,
+	[VH_VU_SET_VRING_ENABLE] = h_set_vring_enable,
+	[VH_VU_SEND_RARP] = h_send_rarp,
+	[VH_VU_NET_SET_MTU] = h_net_set_mtu,
+	[VH_VU_SET_BACKEND_REQ_FD] = h_set_backend_req_fd,
+	[VH_VU_GET_CONFIG] = h_get_config,
+	[VH_VU_SET_CONFIG] = h_set_config,
+	[VH_VU_GET_INFLIGHT_FD] = h_get_inflight_fd,
+	[VH_VU_SET_INFLIGHT_FD] = h_set_inflight_fd,
+	[VH_VU_GPU_SET_SOCKET] = h_gpu_set_socket,
+	[VH_VU_RESET_DEVICE] = h_reset_device,
+	[VH_VU_VRING_KICK] = h_vring_kick,
+	[VH_VU_GET_MAX_MEM_SLOTS] = h_get_max_mem_slots,
+	[VH_VU_ADD_MEM_REG] = h_add_mem_reg,
+	[VH_VU_REM_MEM_REG] = h_rem_mem_reg,
+	[VH_VU_SET_STATUS] = h_set_status,
+	[VH_VU_GET_STATUS] = h_get_status,
+	[VH_VU_GET_SHARED_OBJECT] = h_get_shared_object,
+	[VH_VU_SET_DEVICE_STATE_FD] = h_set_device_state_fd,
+	[VH_VU_CHECK_DEVICE_STATE] = h_check_device_state,
+};
+
+/* Is a request's protocol feature both offered and negotiated? */
+static bool gate_open(struct vh_vu_backend *be,
+		      const struct vh_vu_msg_rule *rule)
+{
+	/*
+	 * We always offer bit 30, and the spec wants GET_PROTOCOL_FEATURES
+	 * answered even before SET_FEATURES: treat it as negotiated here.
+	 */
+	uint64_t f = be->features | (1ull << VH_VU_F_PROTOCOL_FEATURES);
+
+	if (rule->gate >= 0 && !(be->offered_protocol & (1ull << rule->gate)))
+		return false;
+	return vh_vu_msg_gate_open(rule, f, be->protocol_features);
+}
+
+static int send_reply(struct vh_vu_backend *be, struct vh_vu_msg *reply)
+{
+	int r = vh_vu_msg_send(be->ctx, be->conn_fd, reply);
+
+	if (r < 0)
+		vh_err(be->ctx, "cannot send reply to %s: %d\n",
+		       vh_vu_msg_name(false, reply->hdr.request), r);
+	return r;
+}
+
+static int send_ack(struct vh_vu_backend *be, const struct vh_vu_msg *msg,
+		    uint64_t value)
+{
+	struct vh_vu_msg ack;
+
+	ack.hdr = msg->hdr;
+	ack.nfds = 0;
+	vh_vu_msg_set_reply_u64(&ack, value);
+	return send_reply(be, &ack);
+}
+
+/* Handle one received message; < 0 means close the connection. */
+static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
+{
+	const struct vh_vu_msg_rule *rule;
+	struct vh_vu_msg reply;
+	bool need_reply = msg->hdr.flags & VH_VU_FLAG_NEED_REPLY;
+	bool acked;
+	vu_handler h;
+	int r, i;
+
+	rule = vh_vu_msg_rule(false, msg->hdr.request);
+	h = msg->hdr.request < VH_VU_REQUEST_MAX ? handlers[msg->hdr.request] :
+						   NULL;
+	if (!rule || !h || !gate_open(be, rule)) {
+		/* unknown, or not offered / not negotiated: refuse */
+		vh_warn(be->ctx, "refusing %s (%u)\n",
+			vh_vu_msg_name(false, msg->hdr.request),
+			msg->hdr.request);
+		if (need_reply &&
+		    vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK))
+			return send_ack(be, msg, 1) < 0 ? -EPIPE : 0;
+		return -EOPNOTSUPP;
+	}
+	/* payload size and fd count of this request type */
+	if (vh_vu_msg_check(be->ctx, rule, msg, false) < 0) {
+		if (need_reply &&
+		    vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK))
+			send_ack(be, msg, 1);
+		return -EBADMSG;
+	}
+	vh_dbg(be->ctx, "%s\n", rule->name);
+
+	memset(&reply.hdr, 0, sizeof(reply.hdr));
+	reply.hdr.request = msg->hdr.request;
+	reply.nfds = 0;
+	/* the reply-ack decision uses the state before the request */
+	acked = need_reply && vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
+	r = h(be, msg, &reply);
+	if (r < 0) {
+		if (acked)
+			send_ack(be, msg, 1);
+		return r;
+	}
+	if (rule->reply == VH_VU_REPLY_ALWAYS) {
+		if (reply.hdr.flags == 0) {
+			/* handler reported failure without a body */
+			vh_vu_msg_set_reply_u64(&reply, 1);
+		}
+		i = send_reply(be, &reply);
+		/* fds in a reply are ours to close once sent (not ours: inflight) */
+		if (reply.nfds && msg->hdr.request != VH_VU_GET_INFLIGHT_FD)
+			vh_vu_msg_close_fds(&reply);
+		return i < 0 ? i : 0;
+	}
+	if (acked ||
+	    (need_reply && vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK)))
+		return send_ack(be, msg, r == VU_SOFT_FAIL ? 1 : 0) < 0 ? -EPIPE :
+									   0;
+	return 0;
+}
+
+static int dispatch_conn(struct vh_vu_backend *be)
+{
+	struct vh_vu_msg msg;
+	int r;
+
+	r = vh_vu_msg_recv(be->ctx, be->conn_fd, &msg);
+	if (r == -EAGAIN || r == -EINTR)
+		return -EAGAIN;
+	if (r < 0) {
+		conn_close(be);
+		return r == -ECONNRESET ? -ECONNRESET : r;
+	}
+	r = handle_msg(be, &msg);
+	/* fds nobody took (on a message that takes none, or on error) */
+	vh_vu_msg_close_fds(&msg);
+	if (r < 0) {
+		vh_err(be->ctx, "closing the connection after %s: %d\n",
+		       vh_vu_msg_name(false, msg.hdr.request), r);
+		conn_close(be);
+	}
+	return r;
+}
+
+VH_EXPORT int vh_vu_backend_dispatch(struct vh_vu_backend *be)
+{
+	struct epoll_event ev;
+	unsigned int idx;
+	int n, fd, r;
+
+	if (!be)
+		return -EINVAL;
+	n = epoll_wait(be->epfd, &ev, 1, 0);
+	if (n < 0)
+		return errno == EINTR ? -EAGAIN : -errno;
+	if (n == 0)
+		return -EAGAIN;
+
+	switch (ev.data.u64) {
+	case VU_BE_TAG_LISTEN:
+		if (be->conn_fd >= 0)
+			return -EAGAIN;
+		fd = vh_vu_socket_accept(be->ctx, be->listen_fd, true);
+		if (fd < 0)
+			return fd == -EINTR ? -EAGAIN : fd;
+		r = conn_open(be, fd);
+		return r;
+	case VU_BE_TAG_CONN:
+		if (be->conn_fd < 0)
+			return -EAGAIN;
+		return dispatch_conn(be);
+	default:
+		idx = (unsigned int)(ev.data.u64 - VU_BE_TAG_KICK);
+		if (!be->queues || idx >= be->dev.num_queues)
+			return -EAGAIN;
+		if (!be->queues[idx].handed) {
+			kick_poll_del(be, idx);
+			return 0;
+		}
+		vh_vring_read_kick(be->queues[idx].vring);
+		be->ops.queue_kicked(be->data, idx, be->queues[idx].vring);
+		return 0;
+	}
+}

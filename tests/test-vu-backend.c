@@ -1,0 +1,980 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vhost-user back-end: the handshake, every request's answer, the ring state
+ * model, a full data path (a front-end thread with a vh_vq driver ring, the
+ * back-end's device popping and pushing, bytes compared), the inflight
+ * region, device state transfer and the back-end -> front-end requests.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "libvhost.h"
+#include "vu-msg.h"
+#include "test-util.h"
+#include "test-vu-backend-util.h"
+
+#define NQ 2
+#define QSZ 64
+#define P(x) (1ull << VH_VU_PROTOCOL_F_##x)
+
+/* ------------------------------------------------------------------------ */
+/* the test device: an "echo" device that inverts what it reads             */
+/* ------------------------------------------------------------------------ */
+struct dev {
+	struct vh_vu_backend *be;
+	int started[NQ], stopped[NQ], kicked[NQ];
+	int handed[NQ];
+	unsigned int processed;
+	uint8_t config[32];
+	uint8_t status;
+	uint16_t mtu;
+	uint8_t mac[6];
+	int resets;
+	int state_fd;
+	int state_dir;
+	int check_result;
+};
+
+static void echo_ring(struct dev *d, unsigned int idx, struct vh_vring *vr)
+{
+	struct iovec iov[8];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 8 };
+	uint8_t buf[4096];
+
+	while (vh_vring_pop(vr, &e) == 1) {
+		size_t n = 0, w = 0, i, k;
+
+		for (i = 0; i < e.out_num; i++) {
+			k = iov[i].iov_len;
+			if (n + k > sizeof(buf))
+				k = sizeof(buf) - n;
+			memcpy(buf + n, iov[i].iov_base, k);
+			n += k;
+		}
+		for (i = 0; i < n; i++)
+			buf[i] ^= 0xff;
+		for (i = e.out_num; i < e.out_num + e.in_num && w < n; i++) {
+			k = iov[i].iov_len < n - w ? iov[i].iov_len : n - w;
+			memcpy(iov[i].iov_base, buf + w, k);
+			w += k;
+		}
+		CHECK_EQ(vh_vring_push(vr, e.id, (uint32_t)w), 0);
+		d->processed++;
+	}
+	vh_vu_backend_notify(d->be, idx);
+}
+
+static int d_started(void *data, unsigned int idx, struct vh_vring *vr)
+{
+	struct dev *d = data;
+
+	d->started[idx]++;
+	d->handed[idx] = 1;
+	return 0;
+}
+
+static void d_stopped(void *data, unsigned int idx, struct vh_vring *vr)
+{
+	struct dev *d = data;
+
+	d->stopped[idx]++;
+	d->handed[idx] = 0;
+}
+
+static void d_kicked(void *data, unsigned int idx, struct vh_vring *vr)
+{
+	struct dev *d = data;
+
+	CHECK(d->handed[idx]); /* never kicked while not handed over */
+	d->kicked[idx]++;
+	echo_ring(d, idx, vr);
+}
+
+static int d_get_config(void *data, uint32_t off, void *buf, uint32_t size)
+{
+	struct dev *d = data;
+
+	memcpy(buf, d->config + off, size);
+	return 0;
+}
+
+static int d_set_config(void *data, uint32_t off, const void *buf,
+			uint32_t size, uint32_t flags)
+{
+	struct dev *d = data;
+
+	/* bytes 0..7 are read-only unless migrating */
+	if (off < 8 && flags != VH_VU_CONFIG_F_MIGRATION)
+		return -EPERM;
+	memcpy(d->config + off, buf, size);
+	return 0;
+}
+
+static void d_reset(void *data)
+{
+	struct dev *d = data;
+
+	d->resets++;
+}
+
+static int d_set_status(void *data, uint8_t s)
+{
+	struct dev *d = data;
+
+	d->status = s;
+	return 0;
+}
+
+static int d_mtu(void *data, uint16_t mtu)
+{
+	struct dev *d = data;
+
+	if (mtu > 9000)
+		return -EINVAL;
+	d->mtu = mtu;
+	return 0;
+}
+
+static int d_rarp(void *data, const uint8_t mac[6])
+{
+	struct dev *d = data;
+
+	memcpy(d->mac, mac, 6);
+	return 0;
+}
+
+static int d_state_fd(void *data, enum vh_vu_state_direction dir,
+		      uint32_t phase, int fd, int *reply_fd)
+{
+	struct dev *d = data;
+	int p[2];
+
+	d->state_dir = dir;
+	if (dir == VH_VU_STATE_SAVE) {
+		/* write our state, then offer our own channel back */
+		CHECK(write(fd, "STATE42", 7) == 7);
+		close(fd);
+		CHECK(pipe2(p, O_CLOEXEC) == 0);
+		CHECK(write(p[1], "OWN", 3) == 3);
+		close(p[1]);
+		*reply_fd = p[0];
+		return 0;
+	}
+	d->state_fd = fd;
+	return 0;
+}
+
+static int d_check_state(void *data)
+{
+	struct dev *d = data;
+	char buf[16] = { 0 };
+
+	if (d->state_fd >= 0) {
+		ssize_t n = read(d->state_fd, buf, sizeof(buf) - 1);
+
+		close(d->state_fd);
+		d->state_fd = -1;
+		d->check_result = n == 5 && !memcmp(buf, "HELLO", 5) ? 0 : -1;
+	}
+	return d->check_result;
+}
+
+static int d_shared(void *data, const uint8_t uuid[16], int *fd)
+{
+	if (uuid[0] != 0xab)
+		return -ENOENT;
+	*fd = eventfd(0, EFD_CLOEXEC);
+	return *fd < 0 ? -errno : 0;
+}
+
+static const struct vh_vu_device_ops dev_ops = {
+	.get_config = d_get_config,
+	.set_config = d_set_config,
+	.queue_started = d_started,
+	.queue_stopped = d_stopped,
+	.queue_kicked = d_kicked,
+	.reset = d_reset,
+	.set_status = d_set_status,
+	.net_set_mtu = d_mtu,
+	.send_rarp = d_rarp,
+	.set_device_state_fd = d_state_fd,
+	.check_device_state = d_check_state,
+	.get_shared_object = d_shared,
+};
+
+#define ALL_PROTO                                                             \
+	(P(MQ) | P(LOG_SHMFD) | P(RARP) | P(REPLY_ACK) | P(NET_MTU) |         \
+	 P(BACKEND_REQ) | P(CROSS_ENDIAN) | P(CRYPTO_SESSION) | P(PAGEFAULT) | \
+	 P(CONFIG) | P(BACKEND_SEND_FD) | P(HOST_NOTIFIER) |                  \
+	 P(INFLIGHT_SHMFD) | P(RESET_DEVICE) | P(INBAND_NOTIFICATIONS) |      \
+	 P(CONFIGURE_MEM_SLOTS) | P(STATUS) | P(XEN_MMAP) | P(SHARED_OBJECT) | \
+	 P(DEVICE_STATE))
+
+static const struct vh_vu_device test_dev = {
+	.features = (1ull << VH_VU_VIRTIO_F_VERSION_1) |
+		    (1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX) |
+		    (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |
+		    (1ull << VH_VU_VIRTIO_F_RING_PACKED) | (1ull << 5),
+	.protocol_features = ALL_PROTO,
+	.num_queues = NQ,
+	.max_queue_size = 1024,
+	.config_size = 32,
+};
+
+static void dev_init(struct dev *d)
+{
+	unsigned int i;
+
+	memset(d, 0, sizeof(*d));
+	d->state_fd = -1;
+	for (i = 0; i < sizeof(d->config); i++)
+		d->config[i] = (uint8_t)i;
+}
+
+static void setup(struct fe *f, struct dev *d, uint64_t proto)
+{
+	dev_init(d);
+	fe_init(f, &test_dev, &dev_ops, d);
+	d->be = f->be;
+	fe_negotiate(f, proto);
+}
+
+/* ------------------------------------------------------------------------ */
+static void test_handshake(void)
+{
+	struct fe f;
+	struct dev d;
+	uint64_t v;
+	struct vh_vu_vring_state s;
+
+	dev_init(&d);
+	fe_init(&f, &test_dev, &dev_ops, &d);
+	d.be = f.be;
+
+	v = fe_u64(&f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	/* bit 30 added; ACCESS_PLATFORM and RING_PACKED never offered */
+	CHECK_EQ(v, (1ull << VH_VU_VIRTIO_F_VERSION_1) |
+			    (1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX) |
+			    (1ull << 5) | (1ull << 30));
+	/* answered before SET_FEATURES (spec note) */
+	v = fe_u64(&f, VH_VU_GET_PROTOCOL_FEATURES, 0, NULL, 0, NULL, 0);
+	CHECK_EQ(v, ALL_PROTO & ~(P(CROSS_ENDIAN) | P(CRYPTO_SESSION) |
+				  P(PAGEFAULT) | P(XEN_MMAP)));
+	/* a feature we did not offer: connection closed */
+	v = 1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM;
+	fe_send_raw(&f, VH_VU_SET_FEATURES, 0, &v, 8, NULL, 0);
+	CHECK(fe_pump(&f) < 0);
+	CHECK(fe_closed(&f));
+	close(f.sock);
+	CHECK_EQ(d.resets, 1);
+
+	/* a fresh connection on the same back-end starts from scratch */
+	fe_connect(&f);
+	CHECK_EQ(vh_vu_backend_get_protocol_features(f.be), 0);
+	fe_negotiate(&f, ALL_PROTO);
+	CHECK_EQ(fe_u64(&f, VH_VU_GET_QUEUE_NUM, 0, NULL, 0, NULL, 0), NQ);
+	CHECK_EQ(fe_u64(&f, VH_VU_GET_MAX_MEM_SLOTS, 0, NULL, 0, NULL, 0),
+		 VH_VU_BACKEND_MEM_SLOTS);
+	/* REPLY_ACK on a message without its own reply */
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_OWNER, NULL, 0, NULL, 0), 0);
+	/* status */
+	v = 0x0f;
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_STATUS, &v, 8, NULL, 0), 0);
+	CHECK_EQ(d.status, 0x0f);
+	CHECK_EQ(fe_u64(&f, VH_VU_GET_STATUS, 0, NULL, 0, NULL, 0), 0x0f);
+	/* MTU: the device turns 9001 down, the connection stays */
+	v = 1500;
+	CHECK_EQ(fe_ack(&f, VH_VU_NET_SET_MTU, &v, 8, NULL, 0), 0);
+	CHECK_EQ(d.mtu, 1500);
+	v = 9001;
+	CHECK(fe_ack(&f, VH_VU_NET_SET_MTU, &v, 8, NULL, 0) != 0);
+	CHECK(vh_vu_backend_connected(f.be));
+	/* RARP: the first 6 bytes are the MAC */
+	{
+		uint8_t mac[8] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56, 0, 0 };
+
+		CHECK_EQ(fe_ack(&f, VH_VU_SEND_RARP, mac, 8, NULL, 0), 0);
+		CHECK(!memcmp(d.mac, mac, 6));
+	}
+	/* SET_VRING_ENABLE 2 is invalid */
+	s.index = 0;
+	s.num = 2;
+	fe_send_raw(&f, VH_VU_SET_VRING_ENABLE, 0, &s, 8, NULL, 0);
+	CHECK(fe_pump(&f) < 0);
+	CHECK(fe_closed(&f));
+	fe_fini(&f);
+}
+
+static void test_config(void)
+{
+	struct vh_vu_config c;
+	struct vh_vu_msg m;
+	struct fe f;
+	struct dev d;
+
+	setup(&f, &d, ALL_PROTO);
+	memset(&c, 0, sizeof(c));
+	c.offset = 4;
+	c.size = 8;
+	fe_send_raw(&f, VH_VU_GET_CONFIG, 0, &c, 12 + 8, NULL, 0);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK_EQ(m.hdr.size, 12 + 8);
+	CHECK_EQ(m.payload.config.offset, 4);
+	CHECK_EQ(m.payload.config.size, 8);
+	CHECK_EQ(m.payload.config.region[0], 4);
+	CHECK_EQ(m.payload.config.region[7], 11);
+
+	/* past the device's 32 bytes: a zero-length reply, connection stays */
+	c.offset = 30;
+	c.size = 8;
+	fe_send_raw(&f, VH_VU_GET_CONFIG, 0, &c, 12 + 8, NULL, 0);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK_EQ(m.hdr.size, 0);
+	CHECK(vh_vu_backend_connected(f.be));
+
+	/* SET_CONFIG on a read-only field: refused unless migrating */
+	c.offset = 0;
+	c.size = 2;
+	c.flags = VH_VU_CONFIG_F_WRITABLE;
+	c.region[0] = 0xee;
+	c.region[1] = 0xdd;
+	CHECK(fe_ack(&f, VH_VU_SET_CONFIG, &c, 12 + 2, NULL, 0) != 0);
+	CHECK_EQ(d.config[0], 0);
+	c.flags = VH_VU_CONFIG_F_MIGRATION;
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_CONFIG, &c, 12 + 2, NULL, 0), 0);
+	CHECK_EQ(d.config[0], 0xee);
+	CHECK_EQ(d.config[1], 0xdd);
+	c.offset = 16;
+	c.flags = 7; /* no such flag */
+	CHECK(fe_ack(&f, VH_VU_SET_CONFIG, &c, 12 + 2, NULL, 0) != 0);
+	fe_fini(&f);
+}
+
+/* Ring setup on one queue; the ring lives in fm at gpa ring_gpa. */
+static void fe_ring(struct fe *f, struct fe_mem *fm, unsigned int idx,
+		    struct vh_vq **vqp, int *kick, int *call, bool send_kick)
+{
+	uint64_t dg, ag, ug, v;
+	struct vh_vu_vring_addr a;
+	struct vh_vq *vq;
+	int k, c;
+
+	CHECK_EQ(vh_vq_new(f->ctx, fm->mem, idx, QSZ,
+			   fm->gpa + 0x1000 + idx * 0x4000, &vq), 0);
+	CHECK_EQ(vh_vq_get_addrs(vq, &dg, &ag, &ug), 0);
+	fe_state(f, VH_VU_SET_VRING_NUM, idx, QSZ);
+	fe_state(f, VH_VU_SET_VRING_BASE, idx, 0);
+	memset(&a, 0, sizeof(a));
+	a.index = idx;
+	a.desc = fe_mem_uva(fm, dg);
+	a.avail = fe_mem_uva(fm, ag);
+	a.used = fe_mem_uva(fm, ug);
+	fe_do(f, VH_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	c = test_efd();
+	v = idx;
+	fe_do(f, VH_VU_SET_VRING_CALL, &v, 8, &c, 1);
+	k = test_efd();
+	CHECK_EQ(vh_vq_set_kick_fd(vq, k), 0);
+	CHECK_EQ(vh_vq_set_call_fd(vq, c), 0);
+	if (send_kick)
+		fe_do(f, VH_VU_SET_VRING_KICK, &v, 8, &k, 1);
+	*vqp = vq;
+	*kick = k;
+	*call = c;
+}
+
+/* "Ring states": started by KICK, enabled by ENABLE, stopped by GET_VRING_BASE */
+static void test_ring_states(void)
+{
+	struct fe f;
+	struct dev d;
+	struct fe_mem fm;
+	struct vh_vq *vq;
+	struct vh_vu_msg m;
+	struct vh_vu_vring_state s;
+	uint8_t *buf;
+	struct vh_sg sg[2];
+	void *tok;
+	uint32_t len;
+	int kick, call;
+	uint64_t v;
+
+	setup(&f, &d, ALL_PROTO);
+	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+	fe_set_mem(&f, &fm);
+	fe_ring(&f, &fm, 0, &vq, &kick, &call, true);
+	/* started but (protocol features negotiated) disabled: not handed */
+	CHECK_EQ(d.started[0], 0);
+
+	/* a buffer and a kick before enable */
+	buf = fm.host + 0x80000;
+	memcpy(buf, "hello", 5);
+	sg[0].addr = fm.gpa + 0x80000;
+	sg[0].len = 5;
+	sg[1].addr = fm.gpa + 0x81000;
+	sg[1].len = 64;
+	CHECK_EQ(vh_vq_add(vq, sg, 1, 1, (void *)1), 0);
+	CHECK(vh_vq_kick(vq) >= 0);
+	fe_pump(&f);
+	CHECK_EQ(d.processed, 0);
+
+	/* enable: handed over, and the early kick is not lost */
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+	CHECK_EQ(d.started[0], 1);
+	CHECK_EQ(d.processed, 1);
+	CHECK_EQ(vh_vq_get_used(vq, &tok, &len), 1);
+	CHECK(tok == (void *)1);
+	CHECK_EQ(len, 5);
+	CHECK(!memcmp(fm.host + 0x81000, "\x97\x9a\x93\x93\x90", 5));
+
+	/* disable and enable again */
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 0);
+	CHECK_EQ(d.stopped[0], 1);
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+	CHECK_EQ(d.started[0], 2);
+
+	/* GET_VRING_BASE stops the ring and returns last_avail_idx */
+	s.index = 0;
+	s.num = 0;
+	fe_send_raw(&f, VH_VU_GET_VRING_BASE, 0, &s, 8, NULL, 0);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK_EQ(m.hdr.size, 8);
+	CHECK_EQ(m.payload.state.index, 0);
+	CHECK_EQ(m.payload.state.num, 1);
+	CHECK_EQ(d.stopped[0], 2);
+	CHECK(!d.handed[0]);
+
+	/* stopped: a kick does nothing until SET_VRING_KICK restarts it */
+	CHECK_EQ(vh_vq_add(vq, sg, 1, 1, (void *)2), 0);
+	CHECK(vh_vq_kick(vq) >= 0);
+	fe_pump(&f);
+	CHECK_EQ(d.processed, 1);
+	fe_state(&f, VH_VU_SET_VRING_BASE, 0, 1);
+	v = 0;
+	{
+		int k2 = dup(kick);
+
+		fe_do(&f, VH_VU_SET_VRING_KICK, &v, 8, &k2, 1);
+		close(k2);
+	}
+	CHECK_EQ(d.started[0], 3);
+	CHECK_EQ(d.processed, 2);
+
+	/* in-band kick (VRING_KICK) reaches the device */
+	CHECK_EQ(vh_vq_add(vq, sg, 1, 1, (void *)3), 0);
+	vh_vq_kick_prepare(vq);
+	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
+	CHECK_EQ(d.processed, 3);
+
+	/* RESET_DEVICE: every ring stopped and forgotten */
+	CHECK_EQ(fe_ack(&f, VH_VU_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	CHECK(!d.handed[0]);
+	CHECK_EQ(d.resets, 1);
+
+	/* without protocol features, SET_FEATURES enables every ring */
+	close(f.sock);
+	fe_pump(&f);
+	CHECK(!vh_vu_backend_connected(f.be));
+	fe_connect(&f);
+	v = 1ull << VH_VU_VIRTIO_F_VERSION_1;
+	fe_do(&f, VH_VU_SET_FEATURES, &v, 8, NULL, 0);
+	fe_set_mem(&f, &fm);
+	vh_vq_unref(vq);
+	close(kick);
+	close(call);
+	fe_ring(&f, &fm, 1, &vq, &kick, &call, true);
+	CHECK(d.handed[1]);
+
+	vh_vq_unref(vq);
+	close(kick);
+	close(call);
+	vh_mem_unref(fm.mem);
+	fe_fini(&f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* full data path: a front-end thread, the back-end in this one            */
+/* ------------------------------------------------------------------------ */
+#define DP_ROUNDS 2000
+
+struct dp {
+	struct fe *f;
+	int done;
+	int failed;
+};
+
+static void *dp_frontend(void *arg)
+{
+	struct dp *dp = arg;
+	struct fe *f = dp->f;
+	struct fe_mem fm;
+	struct vh_vq *vq;
+	int kick, call, i;
+	uint64_t v;
+
+	fe_mem_init(f, &fm, 0x100000000ull, 4 << 20);
+	for (i = 0; i < DP_ROUNDS; i++) {
+		struct vh_sg sg[3];
+		uint32_t len, n = 1 + (uint32_t)(i * 37) % 3000, k;
+		uint64_t out = fm.gpa + 0x100000, in = fm.gpa + 0x200000;
+		void *tok;
+		struct pollfd p;
+
+		if (i == 0) {
+			/* the control plane runs from this thread */
+			struct vh_vu_vring_addr a;
+			uint64_t dg, ag, ug;
+
+			CHECK_EQ(vh_vq_new(f->ctx, fm.mem, 1, QSZ,
+					   fm.gpa + 0x1000, &vq), 0);
+			CHECK_EQ(vh_vq_get_addrs(vq, &dg, &ag, &ug), 0);
+			vh_vq_set_features(vq, 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX);
+			/* the main thread pumps: only send here */
+			{
+				struct vh_vu_mem_table t;
+
+				memset(&t, 0, sizeof(t));
+				t.nregions = 1;
+				t.regions[0].guest_addr = fm.gpa;
+				t.regions[0].size = fm.size;
+				t.regions[0].user_addr = fm.uva;
+				fe_send_raw(f, VH_VU_SET_MEM_TABLE, 0, &t, 40,
+					    &fm.fd, 1);
+			}
+			v = (1ull << VH_VU_VIRTIO_F_VERSION_1) |
+			    (1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX);
+			fe_send_raw(f, VH_VU_SET_FEATURES, 0, &v, 8, NULL, 0);
+			{
+				struct vh_vu_vring_state s = { 1, QSZ };
+
+				fe_send_raw(f, VH_VU_SET_VRING_NUM, 0, &s, 8,
+					    NULL, 0);
+			}
+			memset(&a, 0, sizeof(a));
+			a.index = 1;
+			a.desc = fe_mem_uva(&fm, dg);
+			a.avail = fe_mem_uva(&fm, ag);
+			a.used = fe_mem_uva(&fm, ug);
+			fe_send_raw(f, VH_VU_SET_VRING_ADDR, 0, &a, sizeof(a),
+				    NULL, 0);
+			kick = test_efd();
+			call = test_efd();
+			vh_vq_set_kick_fd(vq, kick);
+			vh_vq_set_call_fd(vq, call);
+			v = 1;
+			fe_send_raw(f, VH_VU_SET_VRING_CALL, 0, &v, 8, &call, 1);
+			fe_send_raw(f, VH_VU_SET_VRING_KICK, 0, &v, 8, &kick, 1);
+		}
+		/* split over two readable descriptors and one writable */
+		for (k = 0; k < n; k++)
+			fm.host[0x100000 + k] = (uint8_t)(k * 7 + i);
+		sg[0].addr = out;
+		sg[0].len = n / 2 ? n / 2 : 1;
+		sg[1].addr = out + sg[0].len;
+		sg[1].len = n - sg[0].len ? n - sg[0].len : 1;
+		sg[2].addr = in;
+		sg[2].len = 4096;
+		if (n == 1)
+			sg[1].len = 1, fm.host[0x100001] = (uint8_t)(7 + i);
+		n = sg[0].len + sg[1].len;
+		CHECK_EQ(vh_vq_add(vq, sg, 2, 1, (void *)(uintptr_t)(i + 1)), 0);
+		vh_vq_kick(vq);
+		/* wait for the call */
+		for (;;) {
+			int r = vh_vq_get_used(vq, &tok, &len);
+
+			CHECK(r >= 0);
+			if (r == 1)
+				break;
+			p.fd = call;
+			p.events = POLLIN;
+			CHECK(poll(&p, 1, 5000) == 1);
+			CHECK(read(call, &v, 8) == 8);
+		}
+		CHECK(tok == (void *)(uintptr_t)(i + 1));
+		CHECK_EQ(len, n);
+		for (k = 0; k < n; k++) {
+			unsigned int want = 0xffu & (0xffu ^ fm.host[0x100000 + k]);
+
+			if (fm.host[0x200000 + k] == want)
+				continue;
+			{
+				fprintf(stderr, "round %d byte %u differs\n", i,
+					k);
+				dp->failed = 1;
+				break;
+			}
+		}
+		if (dp->failed)
+			break;
+	}
+	vh_vq_unref(vq);
+	vh_mem_unref(fm.mem);
+	__atomic_store_n(&dp->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void test_datapath(void)
+{
+	struct fe f;
+	struct dev d;
+	struct dp dp = { 0 };
+	pthread_t t;
+	struct pollfd p;
+
+	/* no protocol features: rings enabled by SET_FEATURES */
+	dev_init(&d);
+	fe_init(&f, &test_dev, &dev_ops, &d);
+	d.be = f.be;
+	dp.f = &f;
+	CHECK_EQ(pthread_create(&t, NULL, dp_frontend, &dp), 0);
+	p.fd = vh_vu_backend_get_fd(f.be);
+	p.events = POLLIN;
+	while (!__atomic_load_n(&dp.done, __ATOMIC_ACQUIRE)) {
+		int r;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		r = vh_vu_backend_dispatch(f.be);
+		CHECK(r == 0 || r == -EAGAIN);
+	}
+	pthread_join(t, NULL);
+	CHECK(!dp.failed);
+	CHECK_EQ(d.processed, DP_ROUNDS);
+	CHECK(d.handed[1]);
+	fe_fini(&f);
+	/* unref stopped the ring for the device */
+	CHECK(!d.handed[1]);
+}
+
+/* ------------------------------------------------------------------------ */
+static void test_inflight(void)
+{
+	struct vh_vu_inflight in = { 0 };
+	struct vh_vu_msg m;
+	struct fe f;
+	struct dev d;
+	uint8_t *p;
+	void *region;
+	size_t len;
+	int fd;
+
+	setup(&f, &d, ALL_PROTO);
+	in.num_queues = NQ;
+	in.queue_size = 256;
+	fe_send_raw(&f, VH_VU_GET_INFLIGHT_FD, 0, &in, sizeof(in), NULL, 0);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK_EQ(m.hdr.size, sizeof(in));
+	CHECK_EQ(m.nfds, 1);
+	/* per queue: 16-byte header + 256 * 16, 64-byte aligned */
+	CHECK_EQ(m.payload.inflight.mmap_size, NQ * 4160);
+	CHECK_EQ(m.payload.inflight.mmap_offset, 0);
+	CHECK_EQ(m.payload.inflight.num_queues, NQ);
+	CHECK_EQ(m.payload.inflight.queue_size, 256);
+	fd = m.fds[0];
+	p = mmap(NULL, NQ * 4160, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(p != MAP_FAILED);
+	/* version 1, desc_num 256 in each queue's header */
+	CHECK_EQ(*(uint16_t *)(p + 8), 1);
+	CHECK_EQ(*(uint16_t *)(p + 10), 256);
+	CHECK_EQ(*(uint16_t *)(p + 4160 + 8), 1);
+	CHECK_EQ(vh_vu_backend_get_inflight(f.be, 1, &region, &len), 0);
+	CHECK_EQ(len, 4160);
+	((uint8_t *)region)[16] = 1; /* desc[0].inflight of queue 1 */
+	CHECK_EQ(p[4160 + 16], 1);
+
+	/* after a reconnect the front-end hands the same region back */
+	close(f.sock);
+	fe_pump(&f);
+	CHECK_EQ(vh_vu_backend_get_inflight(f.be, 0, &region, &len), -ENOENT);
+	fe_connect(&f);
+	fe_negotiate(&f, ALL_PROTO);
+	in = m.payload.inflight;
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_INFLIGHT_FD, &in, sizeof(in), &fd, 1), 0);
+	CHECK_EQ(vh_vu_backend_get_inflight(f.be, 1, &region, &len), 0);
+	CHECK_EQ(((uint8_t *)region)[16], 1);
+	/* a wrong size is refused */
+	in.mmap_size += 64;
+	CHECK(fe_ack(&f, VH_VU_SET_INFLIGHT_FD, &in, sizeof(in), &fd, 1) != 0);
+	munmap(p, NQ * 4160);
+	close(fd);
+	fe_fini(&f);
+}
+
+static void test_device_state(void)
+{
+	struct vh_vu_device_state ds = { VH_VU_TRANSFER_SAVE,
+					 VH_VU_PHASE_STOPPED };
+	struct vh_vu_msg m;
+	struct fe f;
+	struct dev d;
+	char buf[16] = { 0 };
+	int p[2];
+
+	setup(&f, &d, ALL_PROTO);
+	/* save: the device writes into our pipe and gives its own back */
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	fe_send_raw(&f, VH_VU_SET_DEVICE_STATE_FD, 0, &ds, 8, &p[1], 1);
+	close(p[1]);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK_EQ(m.payload.u64, 0); /* success, fd returned */
+	CHECK_EQ(m.nfds, 1);
+	CHECK_EQ(read(p[0], buf, sizeof(buf)), 7);
+	CHECK(!memcmp(buf, "STATE42", 7));
+	CHECK_EQ(read(m.fds[0], buf, sizeof(buf)), 3);
+	close(p[0]);
+	vh_vu_msg_close_fds(&m);
+	CHECK_EQ(fe_u64(&f, VH_VU_CHECK_DEVICE_STATE, 0, NULL, 0, NULL, 0), 0);
+
+	/* load: we write, the device checks in CHECK_DEVICE_STATE */
+	ds.direction = VH_VU_TRANSFER_LOAD;
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	CHECK_EQ(fe_u64(&f, VH_VU_SET_DEVICE_STATE_FD, 0, &ds, 8, &p[0], 1),
+		 VH_VU_DEVICE_STATE_NOFD);
+	close(p[0]);
+	CHECK(write(p[1], "HELLO", 5) == 5);
+	close(p[1]);
+	CHECK_EQ(fe_u64(&f, VH_VU_CHECK_DEVICE_STATE, 0, NULL, 0, NULL, 0), 0);
+	/* a bad stream fails the check */
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	fe_u64(&f, VH_VU_SET_DEVICE_STATE_FD, 0, &ds, 8, &p[0], 1);
+	close(p[0]);
+	CHECK(write(p[1], "JUNK!", 5) == 5);
+	close(p[1]);
+	CHECK(fe_u64(&f, VH_VU_CHECK_DEVICE_STATE, 0, NULL, 0, NULL, 0) != 0);
+	/* unknown phase: error and NOFD */
+	ds.phase = 1;
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	CHECK_EQ(fe_u64(&f, VH_VU_SET_DEVICE_STATE_FD, 0, &ds, 8, &p[0], 1),
+		 1 | VH_VU_DEVICE_STATE_NOFD);
+	close(p[0]);
+	close(p[1]);
+	fe_fini(&f);
+}
+
+static void test_shared_object(void)
+{
+	struct vh_vu_shared s;
+	struct vh_vu_msg m;
+	struct fe f;
+	struct dev d;
+
+	setup(&f, &d, ALL_PROTO);
+	memset(&s, 0, sizeof(s));
+	s.uuid[0] = 0xab;
+	fe_send_raw(&f, VH_VU_GET_SHARED_OBJECT, 0, &s, 16, NULL, 0);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK_EQ(m.payload.u64, 0);
+	CHECK_EQ(m.nfds, 1);
+	vh_vu_msg_close_fds(&m);
+	s.uuid[0] = 0xcd;
+	fe_send_raw(&f, VH_VU_GET_SHARED_OBJECT, 0, &s, 16, NULL, 0);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK(m.payload.u64 != 0);
+	CHECK_EQ(m.nfds, 0);
+	fe_fini(&f);
+}
+
+/* ------------------------------------------------------------------------ */
+/* back-end -> front-end requests                                           */
+/* ------------------------------------------------------------------------ */
+struct req_peer {
+	struct vh_ctx *ctx;
+	int fd;
+	int n;
+	uint32_t req[16];
+	uint64_t u64[16];
+	uint8_t uuid0[16];
+	int got_fd[16];
+	uint64_t answer; /* ack value */
+};
+
+/* The front-end side of the channel: answer n requests. */
+static void *req_peer_run(void *arg)
+{
+	struct req_peer *rp = arg;
+	struct vh_vu_msg m;
+	int i;
+
+	for (i = 0; i < rp->n; i++) {
+		struct pollfd p = { .fd = rp->fd, .events = POLLIN };
+
+		CHECK(poll(&p, 1, 5000) == 1);
+		CHECK_EQ(vh_vu_msg_recv(rp->ctx, rp->fd, &m), 0);
+		rp->req[i] = m.hdr.request;
+		rp->u64[i] = m.payload.u64;
+		rp->uuid0[i] = m.payload.shared.uuid[0];
+		rp->got_fd[i] = m.nfds ? 1 : 0;
+		vh_vu_msg_close_fds(&m);
+		if (m.hdr.request == VH_VU_BACKEND_SHARED_OBJECT_LOOKUP) {
+			int efd = eventfd(0, EFD_CLOEXEC);
+
+			vh_vu_msg_set_reply_u64(&m, 0);
+			m.fds[0] = efd;
+			m.nfds = 1;
+			CHECK_EQ(vh_vu_msg_send(rp->ctx, rp->fd, &m), 0);
+			close(efd);
+		} else if (m.hdr.flags & VH_VU_FLAG_NEED_REPLY) {
+			vh_vu_msg_set_reply_u64(&m, i == rp->n - 1 ?
+							    rp->answer :
+							    0);
+			CHECK_EQ(vh_vu_msg_send(rp->ctx, rp->fd, &m), 0);
+		}
+	}
+	return NULL;
+}
+
+static void test_backend_requests(void)
+{
+	uint8_t uuid[16] = { 0x11 };
+	struct req_peer rp = { 0 };
+	struct fe f;
+	struct dev d;
+	pthread_t t;
+	int sv[2], efd, fd, p[2];
+
+	setup(&f, &d, ALL_PROTO);
+	/* no channel yet */
+	CHECK_EQ(vh_vu_backend_config_change(f.be), -ENOTCONN);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1), 0);
+	close(sv[1]);
+
+	rp.ctx = f.ctx;
+	rp.fd = sv[0];
+	rp.n = 8;
+	rp.answer = 1; /* the last one fails */
+	CHECK_EQ(pthread_create(&t, NULL, req_peer_run, &rp), 0);
+	CHECK_EQ(vh_vu_backend_config_change(f.be), 0);
+	efd = eventfd(0, EFD_CLOEXEC);
+	CHECK_EQ(vh_vu_backend_host_notifier(f.be, 1, efd, 4096, 0), 0);
+	close(efd);
+	CHECK_EQ(vh_vu_backend_host_notifier(f.be, 1, -1, 0, 0), 0);
+	CHECK_EQ(vh_vu_backend_vring_call(f.be, 0), 0);
+	CHECK_EQ(vh_vu_backend_vring_err(f.be, 1), 0);
+	CHECK_EQ(vh_vu_backend_shared_object_add(f.be, uuid), 0);
+	CHECK_EQ(vh_vu_backend_shared_object_lookup(f.be, uuid, &fd), 0);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(vh_vu_backend_shared_object_remove(f.be, uuid), -EIO);
+	/* IOTLB needs ACCESS_PLATFORM, which is never offered */
+	CHECK_EQ(vh_vu_backend_iotlb_msg(f.be, 0x1000, VH_VU_ACCESS_RO,
+					 VH_VU_IOTLB_MISS),
+		 -EOPNOTSUPP);
+	pthread_join(t, NULL);
+	CHECK_EQ(rp.req[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);
+	CHECK_EQ(rp.req[1], VH_VU_BACKEND_VRING_HOST_NOTIFIER_MSG);
+	CHECK_EQ(rp.u64[1], 1);
+	CHECK_EQ(rp.got_fd[1], 1);
+	CHECK_EQ(rp.u64[2], 1 | VH_VU_VRING_NOFD);
+	CHECK_EQ(rp.got_fd[2], 0);
+	CHECK_EQ(rp.req[3], VH_VU_BACKEND_VRING_CALL);
+	CHECK_EQ(rp.req[4], VH_VU_BACKEND_VRING_ERR);
+	CHECK_EQ(rp.u64[4], 1); /* index 1, num 0 */
+	CHECK_EQ(rp.req[5], VH_VU_BACKEND_SHARED_OBJECT_ADD);
+	CHECK_EQ(rp.uuid0[5], 0x11);
+	CHECK_EQ(rp.req[6], VH_VU_BACKEND_SHARED_OBJECT_LOOKUP);
+	CHECK_EQ(rp.req[7], VH_VU_BACKEND_SHARED_OBJECT_REMOVE);
+	close(sv[0]);
+	fe_fini(&f);
+
+	/* a plain pipe as channel: requests without fds work, no replies */
+	setup(&f, &d, ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS));
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	fe_do(&f, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1);
+	close(p[1]);
+	CHECK_EQ(vh_vu_backend_config_change(f.be), 0);
+	{
+		struct vh_vu_hdr h;
+
+		CHECK(read(p[0], &h, sizeof(h)) == sizeof(h));
+		CHECK_EQ(h.request, VH_VU_BACKEND_CONFIG_CHANGE_MSG);
+		CHECK_EQ(h.flags, VH_VU_VERSION);
+		CHECK_EQ(h.size, 0);
+	}
+	efd = eventfd(0, EFD_CLOEXEC);
+	CHECK_EQ(vh_vu_backend_host_notifier(f.be, 0, efd, 4096, 0),
+		 -EOPNOTSUPP);
+	close(efd);
+	/* INBAND_NOTIFICATIONS not negotiated */
+	CHECK_EQ(vh_vu_backend_vring_call(f.be, 0), -EOPNOTSUPP);
+	close(p[0]);
+	fe_fini(&f);
+}
+
+/* The listening path: two connections one after the other. */
+static void test_listen(void)
+{
+	char dir[] = "/tmp/test-vu-backend-XXXXXX", path[128];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct vh_ctx *ctx;
+	struct vh_vu_backend *be;
+	struct dev d;
+	struct fe f;
+	int i, s;
+
+	CHECK(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	dev_init(&d);
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	CHECK_EQ(vh_vu_backend_new(ctx, &test_dev, &dev_ops, &d, &be), 0);
+	CHECK_EQ(vh_vu_backend_listen(be, path), 0);
+	strcpy(sun.sun_path, path);
+	for (i = 0; i < 2; i++) {
+		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		CHECK(connect(s, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+		f.ctx = ctx;
+		f.be = be;
+		f.sock = s;
+		f.last = 0;
+		fe_pump(&f);
+		CHECK(vh_vu_backend_connected(be));
+		CHECK(fe_u64(&f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0) &
+		      (1ull << 30));
+		close(s);
+		CHECK_EQ(fe_pump(&f), -ECONNRESET);
+		CHECK(!vh_vu_backend_connected(be));
+	}
+	CHECK(vh_vu_backend_unref(be) == NULL);
+	vh_ctx_unref(ctx);
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	struct test_fdset fds;
+
+	test_fdset_snapshot(&fds);
+	test_handshake();
+	test_config();
+	test_ring_states();
+	test_datapath();
+	test_inflight();
+	test_device_state();
+	test_shared_object();
+	test_backend_requests();
+	test_listen();
+	CHECK_EQ(test_new_fds_without_cloexec(&fds), 0);
+	return 0;
+}
