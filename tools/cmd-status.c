@@ -116,6 +116,15 @@ static int show_kdev(struct vhc *v, const char *path, bool verbose_missing)
 	return 0;
 }
 
+static int cmp_vdpa_path(const void *a, const void *b)
+{
+	const char *pa = *(char *const *)a, *pb = *(char *const *)b;
+	long na = strtol(pa + strlen("/dev/vhost-vdpa-"), NULL, 10);
+	long nb = strtol(pb + strlen("/dev/vhost-vdpa-"), NULL, 10);
+
+	return na < nb ? -1 : na > nb;
+}
+
 static int list_device_nodes(char ***paths)
 {
 	static const char *const fixed[] = { "/dev/vhost-net",
@@ -123,7 +132,7 @@ static int list_device_nodes(char ***paths)
 					     "/dev/vhost-scsi" };
 	char **p = calloc(64 + 3 + 1, sizeof(*p));
 	struct dirent *de;
-	unsigned int n = 0;
+	unsigned int n = 0, nfixed;
 	DIR *d;
 
 	if (!p)
@@ -131,6 +140,7 @@ static int list_device_nodes(char ***paths)
 	for (unsigned int i = 0; i < 3; i++)
 		if (access(fixed[i], F_OK) == 0)
 			p[n++] = strdup(fixed[i]);
+	nfixed = n;
 	d = opendir("/dev");
 	while (d && (de = readdir(d)) && n < 64 + 3) {
 		if (strncmp(de->d_name, "vhost-vdpa-", 11) == 0 &&
@@ -139,6 +149,8 @@ static int list_device_nodes(char ***paths)
 	}
 	if (d)
 		closedir(d);
+	/* readdir order is arbitrary: list vhost-vdpa-N by N */
+	qsort(p + nfixed, n - nfixed, sizeof(*p), cmp_vdpa_path);
 	*paths = p;
 	return (int)n;
 }
