@@ -1,0 +1,397 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * A real front-end against our back-end: DPDK testpmd with a virtio-user
+ * port (net_virtio_user, client mode) connects to a small virtio-net device
+ * built on vh_vu_backend (server mode), runs txonly, and we check every
+ * frame it transmits: the virtio-net header, Ethernet (source MAC = the
+ * MAC our config space gave it, type IPv4), the IPv4 header (version,
+ * length, UDP, checksum) and the UDP length.  Then testpmd is stopped with
+ * SIGINT, which makes it stop its rings (GET_VRING_BASE) and disconnect.
+ *
+ * SKIP (77) without dpdk-testpmd (Debian package dpdk-dev) or when its EAL
+ * cannot start here.  testpmd is killed on every path (atexit, and
+ * PR_SET_PDEATHSIG if we die), and its runtime directory is removed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libvhost.h"
+#include "test-util.h"
+
+#define TESTPMD "/usr/bin/dpdk-testpmd"
+#define WANT_PACKETS 20000
+#define NET_HDR_LEN 12 /* struct virtio_net_hdr_mrg_rxbuf (VERSION_1) */
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_MRG_RXBUF 15
+
+static pid_t pmd = -1;
+static char dir[64], prefix[64], logpath[128];
+
+static const uint8_t our_mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0x01 };
+
+struct net {
+	struct vh_vu_backend *be;
+	unsigned long good, bad, kicks, starts, stops;
+	uint8_t first_bad[128];
+	size_t first_bad_len;
+};
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+static void cleanup(void)
+{
+	char run[128];
+	int st;
+
+	if (pmd > 0) {
+		kill(pmd, SIGKILL);
+		waitpid(pmd, &st, 0);
+		pmd = -1;
+	}
+	if (prefix[0]) {
+		snprintf(run, sizeof(run), "/var/run/dpdk/%s", prefix);
+		nftw(run, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	}
+	if (dir[0])
+		nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void dump_log(void)
+{
+	char line[512];
+	FILE *f = fopen(logpath, "re");
+
+	if (!f)
+		return;
+	fprintf(stderr, "---- testpmd log ----\n");
+	while (fgets(line, sizeof(line), f))
+		fputs(line, stderr);
+	fclose(f);
+}
+
+static bool log_has(const char *what)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen(logpath, "re");
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
+}
+
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* One's-complement sum of an IPv4 header: 0xffff when the checksum is right. */
+static uint16_t ip_csum_ok(const uint8_t *h, unsigned int len)
+{
+	uint32_t s = 0;
+	unsigned int i;
+
+	for (i = 0; i < len; i += 2)
+		s += be16(h + i);
+	while (s >> 16)
+		s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
+}
+
+static bool frame_ok(const uint8_t *p, size_t len)
+{
+	const uint8_t *eth, *ip, *udp;
+	size_t flen;
+	uint16_t ip_len;
+
+	if (len < NET_HDR_LEN + 14 + 20 + 8)
+		return false;
+	eth = p + NET_HDR_LEN;
+	flen = len - NET_HDR_LEN;
+	if (memcmp(eth + 6, our_mac, 6) || be16(eth + 12) != 0x0800)
+		return false;
+	ip = eth + 14;
+	ip_len = be16(ip + 2);
+	/* IPv4, 20-byte header, UDP, total length = the rest of the frame */
+	if (ip[0] != 0x45 || ip[9] != 17 || ip_len != flen - 14 ||
+	    ip_csum_ok(ip, 20) != 0xffff)
+		return false;
+	udp = ip + 20;
+	return be16(udp + 4) == ip_len - 20;
+}
+
+static void tx_drain(struct net *n, struct vh_vring *vr)
+{
+	struct iovec iov[16];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
+	uint8_t buf[2048];
+	int r;
+
+	for (;;) {
+		size_t len = 0;
+		unsigned int i;
+
+		r = vh_vring_pop(vr, &e);
+		if (r == 0 && vh_vring_enable_notification(vr) == 1)
+			continue;
+		if (r <= 0)
+			break;
+		vh_vring_disable_notification(vr);
+		for (i = 0; i < e.out_num; i++) {
+			size_t k = iov[i].iov_len;
+
+			if (len + k > sizeof(buf))
+				k = sizeof(buf) - len;
+			memcpy(buf + len, iov[i].iov_base, k);
+			len += k;
+		}
+		if (frame_ok(buf, len)) {
+			n->good++;
+		} else {
+			if (!n->bad++) {
+				n->first_bad_len = len < 128 ? len : 128;
+				memcpy(n->first_bad, buf, n->first_bad_len);
+			}
+		}
+		CHECK_EQ(vh_vring_push(vr, e.id, 0), 0);
+	}
+	CHECK(r >= 0);
+	vh_vu_backend_notify(n->be, 1);
+}
+
+static int net_started(void *data, unsigned int idx, struct vh_vring *vr)
+{
+	struct net *n = data;
+
+	n->starts++;
+	return 0;
+}
+
+static void net_stopped(void *data, unsigned int idx, struct vh_vring *vr)
+{
+	struct net *n = data;
+
+	n->stops++;
+}
+
+static void net_kicked(void *data, unsigned int idx, struct vh_vring *vr)
+{
+	struct net *n = data;
+
+	n->kicks++;
+	if (idx == 1) /* TX; RX (0) gets nothing from us */
+		tx_drain(n, vr);
+}
+
+static int net_get_config(void *data, uint32_t off, void *buf, uint32_t size)
+{
+	/* struct virtio_net_config: mac[6], status, max_virtqueue_pairs */
+	uint8_t cfg[12] = { 0 };
+
+	memcpy(cfg, our_mac, 6);
+	cfg[6] = 1; /* VIRTIO_NET_S_LINK_UP */
+	cfg[8] = 1; /* one queue pair */
+	memcpy(buf, cfg + off, size);
+	return 0;
+}
+
+static const struct vh_vu_device_ops net_ops = {
+	.queue_started = net_started,
+	.queue_stopped = net_stopped,
+	.queue_kicked = net_kicked,
+	.get_config = net_get_config,
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void spawn_testpmd(const char *sock)
+{
+	char vdev[256];
+	int fd;
+
+	/* the MAC every frame must carry as its source */
+	snprintf(vdev, sizeof(vdev),
+		 "net_virtio_user0,path=%s,queues=1,"
+		 "mac=%02x:%02x:%02x:%02x:%02x:%02x",
+		 sock, our_mac[0], our_mac[1], our_mac[2], our_mac[3],
+		 our_mac[4], our_mac[5]);
+	pmd = fork();
+	CHECK(pmd >= 0);
+	if (pmd == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			  0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0)
+			dup2(fd, 0);
+		execl(TESTPMD, TESTPMD, "--no-huge", "-m", "512", "--no-pci",
+		      "--file-prefix", prefix, "--lcores", "0@0,1@1", "--vdev",
+		      vdev, "--", "--forward-mode=txonly", "--auto-start",
+		      "--total-num-mbufs=16384", "--stats-period", "1",
+		      (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* Serve the back-end until cond() or the deadline; false on timeout. */
+static bool serve(struct vh_vu_backend *be, struct net *n, int64_t deadline,
+		  bool (*cond)(struct net *n, struct vh_vu_backend *be))
+{
+	struct pollfd p = { .fd = vh_vu_backend_get_fd(be), .events = POLLIN };
+
+	while (!cond(n, be)) {
+		int r;
+
+		if (now_ms() > deadline)
+			return false;
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		r = vh_vu_backend_dispatch(be);
+		if (r < 0 && r != -EAGAIN && r != -ECONNRESET)
+			fprintf(stderr, "dispatch: %d\n", r);
+	}
+	return true;
+}
+
+static bool enough(struct net *n, struct vh_vu_backend *be)
+{
+	return n->good + n->bad >= WANT_PACKETS;
+}
+
+static bool pmd_gone(struct net *n, struct vh_vu_backend *be)
+{
+	int st;
+
+	if (pmd > 0 && waitpid(pmd, &st, WNOHANG) == pmd) {
+		pmd = -1;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fprintf(stderr, "testpmd exit status %#x\n", st);
+	}
+	return pmd < 0 && !vh_vu_backend_connected(be);
+}
+
+int main(void)
+{
+	struct vh_vu_device dev = {
+		.features = (1ull << 32) /* VERSION_1 */ |
+			    (1ull << VIRTIO_NET_F_MRG_RXBUF) |
+			    (1ull << VIRTIO_NET_F_MAC),
+		.protocol_features = (1ull << 0) /* MQ */ |
+				     (1ull << 3) /* REPLY_ACK */ |
+				     (1ull << 9) /* CONFIG */ |
+				     (1ull << 16) /* STATUS */,
+		.num_queues = 2,
+		.config_size = 12,
+	};
+	struct vh_ctx *ctx;
+	struct vh_vu_backend *be;
+	struct net n = { 0 };
+	char sock[128];
+	int64_t t0;
+
+	if (access(TESTPMD, X_OK) < 0) {
+		fprintf(stderr, "SKIP: %s not installed (dpdk-dev)\n", TESTPMD);
+		return TEST_SKIP;
+	}
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		fprintf(stderr, "SKIP: testpmd here wants two CPUs\n");
+		return TEST_SKIP;
+	}
+	snprintf(dir, sizeof(dir), "/tmp/vube-dpdk-XXXXXX");
+	CHECK(mkdtemp(dir));
+	snprintf(prefix, sizeof(prefix), "vube%d", (int)getpid());
+	snprintf(logpath, sizeof(logpath), "%s/testpmd.log", dir);
+	snprintf(sock, sizeof(sock), "%s/vhost-user.sock", dir);
+	atexit(cleanup);
+	signal(SIGPIPE, SIG_IGN);
+
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	CHECK_EQ(vh_vu_backend_new(ctx, &dev, &net_ops, &n, &be), 0);
+	n.be = be;
+	/* virtio-user is the client: we listen first */
+	CHECK_EQ(vh_vu_backend_listen(be, sock), 0);
+
+	t0 = now_ms();
+	spawn_testpmd(sock);
+	if (!serve(be, &n, t0 + 20000, enough)) {
+		int st;
+
+		if (pmd > 0 && waitpid(pmd, &st, WNOHANG) == pmd) {
+			pmd = -1;
+			if (log_has("Cannot init EAL") ||
+			    log_has("EAL: FATAL")) {
+				dump_log();
+				fprintf(stderr, "SKIP: testpmd's EAL cannot start here\n");
+				return TEST_SKIP;
+			}
+		}
+		dump_log();
+		fprintf(stderr, "only %lu good + %lu bad frames in 20 s\n",
+			n.good, n.bad);
+		return 1;
+	}
+	printf("%lu frames checked in %lld ms (%lu kicks, %lu ring starts, "
+	       "features %#llx, protocol features %#llx)\n",
+	       n.good + n.bad, (long long)(now_ms() - t0), n.kicks, n.starts,
+	       (unsigned long long)vh_vu_backend_get_features(be),
+	       (unsigned long long)vh_vu_backend_get_protocol_features(be));
+	if (n.bad) {
+		size_t i;
+
+		fprintf(stderr, "%lu bad frames; the first (%zu bytes):", n.bad,
+			n.first_bad_len);
+		for (i = 0; i < n.first_bad_len; i++)
+			fprintf(stderr, "%s%02x", i % 16 ? " " : "\n  ",
+				n.first_bad[i]);
+		fprintf(stderr, "\n");
+		dump_log();
+		return 1;
+	}
+	CHECK(n.starts >= 1);
+
+	/* SIGINT: testpmd stops its port (GET_VRING_BASE) and disconnects */
+	kill(pmd, SIGINT);
+	if (!serve(be, &n, now_ms() + 8000, pmd_gone)) {
+		dump_log();
+		fprintf(stderr, "testpmd did not stop and disconnect\n");
+		return 1;
+	}
+	/* the TX ring was taken back from the device when it stopped */
+	CHECK(n.stops >= n.starts);
+	CHECK(!vh_vu_backend_connected(be));
+	CHECK(vh_vu_backend_unref(be) == NULL);
+	vh_ctx_unref(ctx);
+	return 0;
+}
