@@ -21,7 +21,7 @@ static const struct {
 } kdev_types[] = {
 	[VH_KDEV_NET] = { "vhost-net", VH_VIRTIO_ID_NET, 2 },
 	[VH_KDEV_VSOCK] = { "vhost-vsock", VH_VIRTIO_ID_VSOCK, 2 },
-	/* VHOST_SCSI_MAX_VQ in drivers/vhost/scsi.c */
+	/* a guess until SET_OWNER lets us ask (probe_num_vrings) */
 	[VH_KDEV_SCSI] = { "vhost-scsi", VH_VIRTIO_ID_SCSI, 128 },
 	[VH_KDEV_VDPA] = { "vhost-vdpa-", 0, 0 },
 };
@@ -223,20 +223,63 @@ int vh_kdev_check_fd(int fd)
 	return 0;
 }
 
-VH_EXPORT int vh_kdev_set_owner(struct vh_kdev *dev)
+/*
+ * vhost-scsi's vring count depends on the kernel (and on its max_io_vqs
+ * parameter): find it once we own the device, as the largest index
+ * VHOST_GET_VRING_BUSYLOOP_TIMEOUT (read-only) does not answer ENOBUFS.
+ */
+static void probe_num_vrings(struct vh_kdev *dev)
 {
-	if (!dev)
-		return -EINVAL;
-	return vh_kdev_ioctl(dev, VHOST_SET_OWNER, NULL);
+	unsigned int lo = 1, hi = 0xffff, *num;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo + 1) / 2;
+		struct vhost_vring_state s = { .index = mid - 1 };
+
+		if (ioctl(dev->fd, VHOST_GET_VRING_BUSYLOOP_TIMEOUT, &s) == 0)
+			lo = mid;
+		else if (errno == ENOBUFS)
+			hi = mid - 1;
+		else
+			return; /* keep the static guess */
+	}
+	if (lo == dev->nvrings)
+		return;
+	num = calloc(lo, sizeof(*num));
+	if (!num)
+		return;
+	free(dev->vring_num);
+	dev->vring_num = num;
+	dev->nvrings = lo;
+	vh_dbg(dev->ctx, "%s has %u vrings\n", vh_kdev_type_name(dev->type),
+	       lo);
 }
 
-VH_EXPORT int vh_kdev_reset_owner(struct vh_kdev *dev)
+VH_EXPORT int vh_kdev_set_owner(struct vh_kdev *dev)
 {
 	int err;
 
 	if (!dev)
 		return -EINVAL;
-	err = vh_kdev_ioctl(dev, VHOST_RESET_OWNER, NULL);
+	err = vh_kdev_ioctl(dev, VHOST_SET_OWNER, NULL);
+	if (err == 0 && dev->type == VH_KDEV_SCSI)
+		probe_num_vrings(dev);
+	return err;
+}
+
+VH_EXPORT int vh_kdev_reset_owner(struct vh_kdev *dev)
+{
+	__u64 zero = 0;
+	int err;
+
+	if (!dev)
+		return -EINVAL;
+	/*
+	 * VHOST_RESET_OWNER takes no argument, but a driver without it hands
+	 * the ioctl to vhost_vring_ioctl(), which reads a vring index from
+	 * the argument: give it a zero so that the answer is ENOTTY.
+	 */
+	err = vh_kdev_ioctl(dev, VHOST_RESET_OWNER, &zero);
 	if (err == 0) {
 		/* the kernel forgot the memory table, features and rings */
 		dev->acked_features = 0;
@@ -255,7 +298,11 @@ VH_EXPORT int vh_kdev_reset_owner(struct vh_kdev *dev)
 
 VH_EXPORT int vh_kdev_get_features(struct vh_kdev *dev, uint64_t *features)
 {
-	__u64 f;
+	/*
+	 * Zeroed: a kernel routing an unknown ioctl to vhost_vring_ioctl()
+	 * reads the first 32 bits as a vring index.
+	 */
+	__u64 f = 0;
 	int err;
 
 	if (!dev || !features)
@@ -361,7 +408,7 @@ VH_EXPORT int vh_kdev_set_features_array(struct vh_kdev *dev,
 VH_EXPORT int vh_kdev_get_backend_features(struct vh_kdev *dev,
 					   uint64_t *features)
 {
-	__u64 f;
+	__u64 f = 0;
 	int err;
 
 	if (!dev || !features)
@@ -781,7 +828,9 @@ VH_EXPORT int vh_kdev_iotlb_send(struct vh_kdev *dev,
 	if (batch && !(dev->acked_backend_features &
 		       (1ULL << VHOST_BACKEND_F_IOTLB_BATCH)))
 		return -EOPNOTSUPP;
-	if (msg->asid && !v2)
+	/* vhost_chr_write_iter() ignores asid unless IOTLB_ASID is acked */
+	if (msg->asid && !(dev->acked_backend_features &
+			   (1ULL << VHOST_BACKEND_F_IOTLB_ASID)))
 		return -EINVAL;
 	if (msg->type == VH_KDEV_IOTLB_UPDATE &&
 	    (msg->size == 0 || msg->iova + msg->size - 1 < msg->iova ||

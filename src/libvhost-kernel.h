@@ -88,8 +88,9 @@ const char *vh_kdev_type_name(enum vh_kdev_type type);
 /* VH_VIRTIO_ID_* of the device (vDPA: asked from the kernel), 0 unknown. */
 unsigned int vh_kdev_get_virtio_id(const struct vh_kdev *dev);
 /*
- * Number of vrings the device type has (net 2, vsock 2 - the event queue
- * is not the kernel's -, scsi 128, vDPA as the kernel reports).  Vring
+ * Number of vrings the device has: net 2, vsock 2 (the event queue is not
+ * the kernel's), vDPA as the kernel reports, scsi as found after
+ * vh_kdev_set_owner() (it varies with the kernel; 128 before).  Vring
  * indexes at or above it are refused with -ENOBUFS, the kernel's errno.
  */
 unsigned int vh_kdev_get_num_vrings(const struct vh_kdev *dev);
@@ -223,6 +224,191 @@ int vh_kdev_iotlb_send(struct vh_kdev *dev,
 		       const struct vh_kdev_iotlb_msg *msg);
 /* Read one pending message (a MISS) without blocking: -EAGAIN when none. */
 int vh_kdev_iotlb_recv(struct vh_kdev *dev, struct vh_kdev_iotlb_msg *msg);
+
+
+/* ------------------------------------------------------------------ */
+/* vhost-net and its tap                                               */
+/* ------------------------------------------------------------------ */
+struct vh_tap;
+
+/*
+ * Create a tap through /dev/net/tun (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR,
+ * O_CLOEXEC | O_NONBLOCK).  name: NULL for a kernel-chosen "vhtap%d", else
+ * a name (or pattern with %d) shorter than IFNAMSIZ.  The interface goes
+ * away with the last reference.
+ */
+int vh_tap_new(struct vh_ctx *ctx, const char *name, struct vh_tap **tap);
+/*
+ * Wrap a tap fd or an AF_PACKET socket the caller opened (it is duplicated
+ * with F_DUPFD_CLOEXEC; the caller keeps its own fd).  -ENOTTY for any
+ * other kind of fd.
+ */
+int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd, struct vh_tap **tap);
+struct vh_tap *vh_tap_ref(struct vh_tap *tap);
+struct vh_tap *vh_tap_unref(struct vh_tap *tap);
+int vh_tap_get_fd(const struct vh_tap *tap);
+const char *vh_tap_get_name(const struct vh_tap *tap);
+int vh_tap_get_ifindex(const struct vh_tap *tap);
+bool vh_tap_is_packet_socket(const struct vh_tap *tap);
+
+/* virtio-net header length for negotiated features: 12 or 10 bytes. */
+unsigned int vh_net_hdr_len(uint64_t features);
+/*
+ * vnet header the fd adds/strips: 0, 10 or 12 (TUNSETVNETHDRSZ; a packet
+ * socket supports 10 only on kernels before PACKET_VNET_HDR_SZ).
+ */
+int vh_tap_set_vnet_hdr_len(struct vh_tap *tap, unsigned int len);
+/* TUNSETOFFLOAD with TUN_F_* flags (what the reader accepts). */
+int vh_tap_set_offload(struct vh_tap *tap, unsigned int tun_flags);
+/*
+ * Configure the tap for negotiated virtio-net features: header length
+ * (vh_net_hdr_len()) and the offloads the guest accepts (GUEST_CSUM,
+ * GUEST_TSO4/6, GUEST_ECN, GUEST_UFO, GUEST_USO4/6 -> TUN_F_*).
+ */
+int vh_tap_set_features(struct vh_tap *tap, uint64_t features);
+/* Link state and MTU (libnl-route-3, else SIOCSIFFLAGS / SIOCSIFMTU). */
+int vh_tap_set_up(struct vh_tap *tap, bool up);
+int vh_tap_set_mtu(struct vh_tap *tap, unsigned int mtu);
+
+/* VHOST_NET_SET_BACKEND: attach a tap/packet fd to a vring; -1 detaches. */
+int vh_net_set_backend(struct vh_kdev *dev, unsigned int index, int fd);
+
+
+/* ------------------------------------------------------------------ */
+/* vhost-vsock and the virtio-vsock packet format                      */
+/* ------------------------------------------------------------------ */
+
+/* VHOST_VSOCK_SET_GUEST_CID: 3 .. 0xfffffffe (-EINVAL otherwise). */
+int vh_vsock_set_guest_cid(struct vh_kdev *dev, uint64_t cid);
+int vh_vsock_set_running(struct vh_kdev *dev, bool running);
+
+/* vhost-vsock's vrings (the event queue is not the kernel's) */
+#define VH_VSOCK_VQ_RX 0 /* host -> guest: guest posts writable buffers */
+#define VH_VSOCK_VQ_TX 1 /* guest -> host */
+#define VH_VSOCK_CID_HOST 2
+
+/* virtio 1.3, 5.10.6: struct virtio_vsock_hdr, little endian on the wire */
+#define VH_VSOCK_HDR_LEN 44
+
+enum vh_vsock_type {
+	VH_VSOCK_TYPE_STREAM = 1,
+	VH_VSOCK_TYPE_SEQPACKET = 2,
+};
+
+enum vh_vsock_op {
+	VH_VSOCK_OP_REQUEST = 1,
+	VH_VSOCK_OP_RESPONSE = 2,
+	VH_VSOCK_OP_RST = 3,
+	VH_VSOCK_OP_SHUTDOWN = 4,
+	VH_VSOCK_OP_RW = 5,
+	VH_VSOCK_OP_CREDIT_UPDATE = 6,
+	VH_VSOCK_OP_CREDIT_REQUEST = 7,
+};
+
+#define VH_VSOCK_SHUTDOWN_RCV 1u  /* SHUTDOWN flags */
+#define VH_VSOCK_SHUTDOWN_SEND 2u
+#define VH_VSOCK_SEQ_EOM 1u	  /* RW flags (SEQPACKET) */
+#define VH_VSOCK_SEQ_EOR 2u
+
+/* A header in host byte order. */
+struct vh_vsock_hdr {
+	uint64_t src_cid;
+	uint64_t dst_cid;
+	uint32_t src_port;
+	uint32_t dst_port;
+	uint32_t len; /* payload bytes after the header */
+	uint16_t type;
+	uint16_t op;
+	uint32_t flags;
+	uint32_t buf_alloc;
+	uint32_t fwd_cnt;
+};
+
+/* Write the wire form (VH_VSOCK_HDR_LEN bytes); returns that length. */
+int vh_vsock_hdr_pack(const struct vh_vsock_hdr *hdr, void *buf,
+		      size_t len);
+/*
+ * Parse and check a packet of pkt_len bytes (header + payload): a known
+ * type and op, a payload only on RW, the payload within pkt_len, the
+ * reserved upper halves of the CIDs zero (virtio 1.3, 5.10.6).  Returns
+ * VH_VSOCK_HDR_LEN, or -EPROTO / -EMSGSIZE.
+ */
+int vh_vsock_hdr_parse(struct vh_vsock_hdr *hdr, const void *pkt,
+		       size_t pkt_len);
+
+/*
+ * vh_vsock_conn: the guest side of one connection - state and credit
+ * accounting (virtio 1.3, 5.10.6.3), no I/O.  Calls that produce a packet
+ * fill *out with a complete header (addresses, type, our buf_alloc and
+ * fwd_cnt) for the caller to put on the TX queue, followed by the payload
+ * for RW.
+ */
+struct vh_vsock_conn;
+
+enum vh_vsock_state {
+	VH_VSOCK_CLOSED,
+	VH_VSOCK_CONNECTING, /* REQUEST sent */
+	VH_VSOCK_CONNECTED,
+	VH_VSOCK_CLOSING, /* SHUTDOWN both ways sent, waiting for RST */
+};
+
+/* buf_alloc: the receive space we advertise (bytes, > 0). */
+int vh_vsock_conn_new(struct vh_ctx *ctx, enum vh_vsock_type type,
+		      uint64_t local_cid, uint32_t local_port,
+		      uint64_t peer_cid, uint32_t peer_port,
+		      uint32_t buf_alloc, struct vh_vsock_conn **conn);
+struct vh_vsock_conn *vh_vsock_conn_ref(struct vh_vsock_conn *conn);
+struct vh_vsock_conn *vh_vsock_conn_unref(struct vh_vsock_conn *conn);
+enum vh_vsock_state vh_vsock_conn_get_state(const struct vh_vsock_conn *c);
+/* Does this incoming packet belong to the connection? */
+bool vh_vsock_conn_matches(const struct vh_vsock_conn *conn,
+			   const struct vh_vsock_hdr *in);
+
+/* REQUEST: CLOSED -> CONNECTING. */
+int vh_vsock_conn_connect(struct vh_vsock_conn *conn,
+			  struct vh_vsock_hdr *out);
+/*
+ * RW of up to len bytes: returns the bytes the peer's credit allows now
+ * (0: wait for a CREDIT_UPDATE, or send a CREDIT_REQUEST), -ENOTCONN,
+ * -EPIPE after our SHUTDOWN_SEND or the peer's SHUTDOWN_RCV.  flags: the
+ * SEQPACKET EOM/EOR bits for this packet.
+ */
+int vh_vsock_conn_send(struct vh_vsock_conn *conn, uint32_t len,
+		       uint32_t flags, struct vh_vsock_hdr *out);
+/* Bytes the peer can take now: buf_alloc - (tx_cnt - fwd_cnt). */
+uint32_t vh_vsock_conn_tx_credit(const struct vh_vsock_conn *conn);
+/* SHUTDOWN with VH_VSOCK_SHUTDOWN_* bits. */
+int vh_vsock_conn_shutdown(struct vh_vsock_conn *conn, unsigned int how,
+			   struct vh_vsock_hdr *out);
+/* RST: -> CLOSED. */
+int vh_vsock_conn_reset(struct vh_vsock_conn *conn, struct vh_vsock_hdr *out);
+int vh_vsock_conn_credit_update(struct vh_vsock_conn *conn,
+				struct vh_vsock_hdr *out);
+int vh_vsock_conn_credit_request(struct vh_vsock_conn *conn,
+				 struct vh_vsock_hdr *out);
+/*
+ * The application consumed n received bytes: fwd_cnt advances.  Returns 1
+ * when the peer should hear about it (a CREDIT_UPDATE is due: half our
+ * buffer was freed since the last one we sent), else 0.
+ */
+int vh_vsock_conn_consumed(struct vh_vsock_conn *conn, uint32_t n);
+/* Received bytes not yet consumed. */
+uint32_t vh_vsock_conn_rx_pending(const struct vh_vsock_conn *conn);
+/* VH_VSOCK_SHUTDOWN_* bits the peer has sent. */
+unsigned int vh_vsock_conn_peer_shutdown(const struct vh_vsock_conn *conn);
+
+/*
+ * Feed one incoming packet (already parsed, matching the connection).
+ * Returns 1 with *reply filled when a packet must be sent back (RESPONSE
+ * to a REQUEST, CREDIT_UPDATE to a CREDIT_REQUEST, RST once the peer shut
+ * down both ways), 0 when none, -EPROTO for what the state does not allow
+ * or an RW beyond the credit we gave (the caller should then send RST),
+ * -ECONNRESET when the peer reset the connection (state CLOSED).  The RW
+ * payload is the caller's to deliver; it counts as received here.
+ */
+int vh_vsock_conn_input(struct vh_vsock_conn *conn,
+			const struct vh_vsock_hdr *in,
+			struct vh_vsock_hdr *reply);
 
 #ifdef __cplusplus
 }
