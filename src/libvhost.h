@@ -57,5 +57,6 @@ const char *vh_version(void);
 #include "libvhost-kernel.h"
 #include "libvhost-scsi.h"
 #include "libvhost-vdpa.h"
+#include "libvhost-user.h"
 
 #endif

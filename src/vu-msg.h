@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vhost-user wire layer, shared by the front-end and the back-end: message
+ * I/O with SCM_RIGHTS, the per-request rule table and the socket modes.
+ * Private to libvhost.
+ */
+#ifndef _VH_VU_MSG_H_
+#define _VH_VU_MSG_H_
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libvhost-user.h"
+
+struct vh_ctx;
+
+/* ------------------------------------------------------------------------ */
+/* rule table                                                               */
+/* ------------------------------------------------------------------------ */
+enum vh_vu_size_kind {
+	VH_VU_SIZE_EXACT, /* size == size_min */
+	VH_VU_SIZE_RANGE, /* size_min <= size <= size_max */
+	VH_VU_SIZE_CHECK, /* size_min <= size <= size_max, then check() */
+};
+
+enum vh_vu_fds_rule {
+	VH_VU_FDS_NONE,    /* no fd */
+	VH_VU_FDS_ONE,     /* exactly one */
+	VH_VU_FDS_NOFD,    /* one, or none when bit 8 of the leading u64 is set */
+	VH_VU_FDS_REGIONS, /* one per mem table region (SET_MEM_TABLE) */
+	VH_VU_FDS_OPTIONAL, /* 0 or 1 (REM_MEM_REG compat, some replies) */
+};
+
+enum vh_vu_reply_rule {
+	VH_VU_REPLY_NONE,   /* never answered */
+	VH_VU_REPLY_ACK,    /* answered with a u64 iff NEED_REPLY + REPLY_ACK */
+	VH_VU_REPLY_ALWAYS, /* always answered with its own reply payload */
+};
+
+/* gate: no protocol feature needed */
+#define VH_VU_GATE_NONE (-1)
+/* gate: needs virtio feature bit 30 (GET/SET_PROTOCOL_FEATURES, ENABLE) */
+#define VH_VU_GATE_F_PROTOCOL (-2)
+/* gate: needs VIRTIO_F_ACCESS_PLATFORM (IOTLB_MSG) */
+#define VH_VU_GATE_F_ACCESS_PLATFORM (-3)
+
+struct vh_vu_size_rule {
+	uint8_t kind;     /* enum vh_vu_size_kind */
+	uint8_t fds;      /* enum vh_vu_fds_rule */
+	uint16_t size_min;
+	uint16_t size_max;
+	/* VH_VU_SIZE_CHECK: 0 or -EBADMSG, after size and fds count checks */
+	int (*check)(const struct vh_vu_msg *msg);
+};
+
+struct vh_vu_msg_rule {
+	uint32_t request;
+	const char *name;
+	int gate;          /* enum vh_vu_protocol_feature or VH_VU_GATE_* */
+	uint8_t reply;     /* enum vh_vu_reply_rule */
+	struct vh_vu_size_rule req;
+	struct vh_vu_size_rule rep; /* VH_VU_REPLY_ALWAYS only */
+};
+
+/*
+ * The rule of a request: backend_to_frontend selects the back-end request
+ * channel's table.  NULL for an unknown request.
+ */
+const struct vh_vu_msg_rule *vh_vu_msg_rule(bool backend_to_frontend,
+					    uint32_t request);
+
+/* "SET_MEM_TABLE" etc.; "UNKNOWN" rather than NULL, for logs. */
+const char *vh_vu_msg_name(bool backend_to_frontend, uint32_t request);
+
+/*
+ * Check msg against rule (the request side, or with reply=true the reply
+ * side of a REPLY_ALWAYS rule, or the u64 of a reply-ack): payload size,
+ * fd count and the rule's checker.  0 or -EBADMSG; logs why.  Never closes
+ * fds: on error the caller closes them all (vh_vu_msg_close_fds()).  With
+ * VH_VU_FDS_OPTIONAL the caller closes an fd it does not use.
+ */
+int vh_vu_msg_check(struct vh_ctx *ctx, const struct vh_vu_msg_rule *rule,
+		    const struct vh_vu_msg *msg, bool reply);
+
+/*
+ * Is the gate of rule open?  features: negotiated virtio features (bit 30
+ * and ACCESS_PLATFORM looked at), protocol_features: negotiated protocol
+ * features.
+ */
+bool vh_vu_msg_gate_open(const struct vh_vu_msg_rule *rule, uint64_t features,
+			 uint64_t protocol_features);
+
+/* ------------------------------------------------------------------------ */
+/* message I/O                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* How long a message that has started may take to finish (ms). */
+#define VH_VU_MSG_TIMEOUT_MS 5000
+
+/*
+ * Receive one message.  Returns 0 with msg filled (msg->fds are O_CLOEXEC
+ * and owned by the caller), or:
+ *  -EAGAIN       non-blocking socket and nothing pending (nothing consumed);
+ *  -ECONNRESET   orderly EOF before the first byte;
+ *  -EPROTO       bad header (version other than 1, size above
+ *                VH_VU_PAYLOAD_MAX), EOF in the middle of a message, or
+ *                more than VH_VU_MAX_FDS fds (MSG_CTRUNC) or ancillary data
+ *                that is not SCM_RIGHTS: the stream cannot be trusted any
+ *                more, the caller should close it;
+ *  -ETIMEDOUT    a started message did not complete in VH_VU_MSG_TIMEOUT_MS;
+ *  -errno        of recvmsg().
+ * On error no fd is left open.  The request id and fds are not checked
+ * against the rule table here: see vh_vu_msg_check().
+ */
+int vh_vu_msg_recv(struct vh_ctx *ctx, int sock, struct vh_vu_msg *msg);
+
+/*
+ * Send one message: the header, hdr.size payload bytes and msg->nfds fds
+ * (not closed).  Handles partial writes and EINTR; MSG_NOSIGNAL (-EPIPE,
+ * not SIGPIPE).  -EINVAL for more than VH_VU_MAX_FDS fds or a payload
+ * above VH_VU_PAYLOAD_MAX, -ETIMEDOUT if a non-blocking peer does not
+ * drain in VH_VU_MSG_TIMEOUT_MS.
+ */
+int vh_vu_msg_send(struct vh_ctx *ctx, int sock, const struct vh_vu_msg *msg);
+
+/* Close and forget every fd in msg. */
+void vh_vu_msg_close_fds(struct vh_vu_msg *msg);
+
+/* Start a message: zeroed, request, version 1 in flags, size. */
+void vh_vu_msg_init(struct vh_vu_msg *msg, uint32_t request, uint32_t size);
+
+/*
+ * Turn a received request into its u64 reply in place (REPLY_ACK, or a u64
+ * answer): keeps request, sets version + REPLY, size 8, no fds.
+ */
+void vh_vu_msg_set_reply_u64(struct vh_vu_msg *msg, uint64_t value);
+
+/* ------------------------------------------------------------------------ */
+/* sockets (vu-socket.c)                                                    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Listen on path: the socket is bound to a temporary name in the same
+ * directory and rename()d over path, so a stale socket is replaced
+ * atomically and never unlinked under a peer.  SOCK_CLOEXEC; non-blocking
+ * if nonblock.  Returns the fd or -errno (-ENAMETOOLONG if path does not
+ * fit in sun_path).
+ */
+int vh_vu_socket_listen(struct vh_ctx *ctx, const char *path, int backlog,
+			bool nonblock);
+
+/* accept4(SOCK_CLOEXEC [| SOCK_NONBLOCK]); the fd or -errno. */
+int vh_vu_socket_accept(struct vh_ctx *ctx, int listen_fd, bool nonblock);
+
+/*
+ * Connect to path, retrying while the socket does not exist or refuses
+ * (ENOENT, ECONNREFUSED, EAGAIN) for up to timeout_ms (0: one try).
+ * SOCK_CLOEXEC, blocking.  The fd or -errno (-ETIMEDOUT after retries).
+ */
+int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path,
+			 int timeout_ms);
+
+/*
+ * Take an already connected socket (the back-end "--fd" convention):
+ * checks it is a connected AF_UNIX SOCK_STREAM socket and sets FD_CLOEXEC.
+ * 0 or -errno (-ENOTSOCK, -EPROTOTYPE, -ENOTCONN).
+ */
+int vh_vu_socket_adopt(struct vh_ctx *ctx, int fd);
+
+#endif

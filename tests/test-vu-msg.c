@@ -1,0 +1,751 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vhost-user wire layer: every message of both rule tables round-trips over
+ * a socketpair, fds pass (1..8) and never leak (9, fds where none belong,
+ * truncated messages), malformed headers and payloads are refused, partial
+ * I/O and EINTR are survived, and the socket modes work.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libvhost-internal.h"
+#include "vu-msg.h"
+#include "test-util.h"
+
+static struct vh_ctx *ctx;
+
+static void sp(int sv[2])
+{
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+}
+
+static int new_efd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC);
+
+	CHECK(fd >= 0);
+	return fd;
+}
+
+static bool same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	CHECK(fstat(a, &sa) == 0);
+	CHECK(fstat(b, &sb) == 0);
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+static void msleep(int ms)
+{
+	nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000L },
+		  NULL);
+}
+
+/*
+ * Build a message that satisfies rule (request side, or reply side):
+ * a byte pattern, then the fields the checkers look at, then fds.
+ */
+static void make_valid(const struct vh_vu_msg_rule *r, bool be, bool reply,
+		       struct vh_vu_msg *m)
+{
+	const struct vh_vu_size_rule *s = reply ? &r->rep : &r->req;
+	uint32_t size = s->size_min, id = r->request;
+	unsigned int i, nfds = 0;
+
+	if (reply && r->reply != VH_VU_REPLY_ALWAYS) {
+		vh_vu_msg_init(m, id, 8);
+		vh_vu_msg_set_reply_u64(m, 0);
+		return;
+	}
+	/* a little more than the minimum where a range allows it */
+	if (s->kind == VH_VU_SIZE_RANGE && s->size_max > size)
+		size = size + (s->size_max - size) / 2;
+	vh_vu_msg_init(m, id, size);
+	for (i = 0; i < size; i++)
+		m->payload.raw[i] = (uint8_t)(i * 7 + id);
+	if (reply)
+		m->hdr.flags |= VH_VU_FLAG_REPLY;
+
+	/* the fields the checkers read, set to valid values */
+	if (!be && !reply && id == VH_VU_SET_MEM_TABLE) {
+		m->hdr.size = 8 + 3 * sizeof(struct vh_vu_mem_region);
+		m->payload.mem.nregions = 3;
+		m->payload.mem.padding = 0;
+	} else if (!be && (id == VH_VU_GET_CONFIG || id == VH_VU_SET_CONFIG)) {
+		m->hdr.size = VH_VU_CONFIG_HDR_SIZE + 10;
+		m->payload.config.offset = 4;
+		m->payload.config.size = 10;
+		m->payload.config.flags = 0;
+	} else if (!be && !reply &&
+		   (id == VH_VU_SET_VRING_KICK || id == VH_VU_SET_VRING_CALL ||
+		    id == VH_VU_SET_VRING_ERR || id == VH_VU_VRING_KICK)) {
+		m->payload.u64 = 5; /* index 5, an fd / num 0 */
+	} else if (!be && !reply && id == VH_VU_SET_VRING_ENDIAN) {
+		m->payload.state.num = 1;
+	} else if (be && !reply && (id == VH_VU_BACKEND_VRING_CALL ||
+				    id == VH_VU_BACKEND_VRING_ERR)) {
+		m->payload.state.num = 0;
+	} else if (be && !reply && id == VH_VU_BACKEND_VRING_HOST_NOTIFIER_MSG) {
+		m->payload.area.u64 = 2; /* index 2, with an fd */
+	} else if (!be && reply && id == VH_VU_GET_INFLIGHT_FD) {
+		m->payload.inflight.mmap_size = 4096;
+		nfds = 1;
+	} else if (reply && ((!be && id == VH_VU_SET_DEVICE_STATE_FD) ||
+			     (be && id == VH_VU_BACKEND_SHARED_OBJECT_LOOKUP))) {
+		m->payload.u64 = 0; /* success, with an fd */
+		nfds = 1;
+	}
+
+	switch (s->fds) {
+	case VH_VU_FDS_ONE:
+	case VH_VU_FDS_NOFD:
+		nfds = 1;
+		break;
+	case VH_VU_FDS_REGIONS:
+		nfds = m->payload.mem.nregions;
+		break;
+	default:
+		break;
+	}
+	for (i = 0; i < nfds; i++)
+		m->fds[m->nfds++] = new_efd();
+}
+
+static void roundtrip(const struct vh_vu_msg_rule *r, bool be, bool reply)
+{
+	struct vh_vu_msg out, in;
+	int sv[2], before;
+	unsigned int i;
+
+	before = test_count_fds();
+	sp(sv);
+	make_valid(r, be, reply, &out);
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &out, reply), 0);
+	CHECK_EQ(vh_vu_msg_send(ctx, sv[0], &out), 0);
+	memset(&in, 0xa5, sizeof(in));
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), 0);
+	CHECK_EQ(in.hdr.request, out.hdr.request);
+	CHECK_EQ(in.hdr.flags, out.hdr.flags);
+	CHECK_EQ(in.hdr.size, out.hdr.size);
+	CHECK(memcmp(&in.payload, &out.payload, out.hdr.size) == 0);
+	CHECK_EQ(in.nfds, out.nfds);
+	for (i = 0; i < in.nfds; i++) {
+		CHECK(in.fds[i] != out.fds[i]);
+		CHECK(same_file(in.fds[i], out.fds[i]));
+		CHECK(fcntl(in.fds[i], F_GETFD) & FD_CLOEXEC);
+	}
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &in, reply), 0);
+	vh_vu_msg_close_fds(&in);
+	vh_vu_msg_close_fds(&out);
+	close(sv[0]);
+	close(sv[1]);
+	CHECK_EQ(test_count_fds(), before);
+}
+
+static void test_tables(void)
+{
+	unsigned int id, n = 0;
+
+	for (id = 1; id < VH_VU_REQUEST_MAX; id++) {
+		const struct vh_vu_msg_rule *r = vh_vu_msg_rule(false, id);
+
+		CHECK(r);
+		CHECK_EQ(r->request, id);
+		CHECK(vh_vu_request_name(id));
+		CHECK(strcmp(vh_vu_request_name(id), r->name) == 0);
+		roundtrip(r, false, false);
+		roundtrip(r, false, true);
+		n++;
+	}
+	for (id = 1; id < VH_VU_BACKEND_REQUEST_MAX; id++) {
+		const struct vh_vu_msg_rule *r = vh_vu_msg_rule(true, id);
+
+		CHECK(r);
+		CHECK_EQ(r->request, id);
+		CHECK(vh_vu_backend_request_name(id));
+		roundtrip(r, true, false);
+		roundtrip(r, true, true);
+		n++;
+	}
+	CHECK_EQ(n, 43 + 8);
+	CHECK(!vh_vu_msg_rule(false, 0));
+	CHECK(!vh_vu_msg_rule(false, 44));
+	CHECK(!vh_vu_msg_rule(true, 9));
+	CHECK(!vh_vu_msg_rule(false, 0xffffffff));
+	CHECK(!vh_vu_request_name(0));
+	CHECK(strcmp(vh_vu_request_name(5), "SET_MEM_TABLE") == 0);
+	CHECK(strcmp(vh_vu_backend_request_name(2), "CONFIG_CHANGE_MSG") == 0);
+	CHECK(strcmp(vh_vu_msg_name(false, 99), "UNKNOWN") == 0);
+	/* spot-check the gates against the checklist */
+	CHECK_EQ(vh_vu_msg_rule(false, VH_VU_GET_PROTOCOL_FEATURES)->gate,
+		 VH_VU_GATE_F_PROTOCOL);
+	CHECK_EQ(vh_vu_msg_rule(false, VH_VU_ADD_MEM_REG)->gate,
+		 VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	CHECK_EQ(vh_vu_msg_rule(false, VH_VU_CHECK_DEVICE_STATE)->gate,
+		 VH_VU_PROTOCOL_F_DEVICE_STATE);
+	CHECK(!vh_vu_msg_gate_open(vh_vu_msg_rule(false, VH_VU_GET_QUEUE_NUM),
+				   ~0ull, 0));
+	CHECK(vh_vu_msg_gate_open(vh_vu_msg_rule(false, VH_VU_GET_QUEUE_NUM),
+				  0, 1));
+	CHECK(vh_vu_msg_gate_open(vh_vu_msg_rule(false, VH_VU_SET_OWNER), 0,
+				  0));
+	CHECK(!vh_vu_msg_gate_open(vh_vu_msg_rule(false, VH_VU_IOTLB_MSG), 0,
+				   ~0ull));
+}
+
+/* Raw sendmsg with nfds fds attached to len bytes. */
+static void raw_send(int sock, const void *buf, size_t len, const int *fds,
+		     unsigned int nfds)
+{
+	char ctl[CMSG_SPACE(16 * sizeof(int))];
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+
+	memset(ctl, 0, sizeof(ctl));
+	if (nfds) {
+		mh.msg_control = ctl;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	}
+	CHECK(sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+}
+
+static void test_fds(void)
+{
+	const struct vh_vu_msg_rule *r;
+	struct vh_vu_msg out, in;
+	int sv[2], fds[9], before, i;
+	struct vh_vu_hdr h = { VH_VU_SET_OWNER, VH_VU_VERSION, 0 };
+
+	before = test_count_fds();
+	sp(sv);
+
+	/* 8 fds: a full mem table */
+	vh_vu_msg_init(&out, VH_VU_SET_MEM_TABLE,
+		       sizeof(struct vh_vu_mem_table));
+	out.payload.mem.nregions = 8;
+	for (i = 0; i < 8; i++) {
+		out.payload.mem.regions[i].guest_addr = (uint64_t)i << 30;
+		out.payload.mem.regions[i].size = 1 << 20;
+		out.fds[out.nfds++] = new_efd();
+	}
+	CHECK_EQ(vh_vu_msg_send(ctx, sv[0], &out), 0);
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), 0);
+	CHECK_EQ(in.nfds, 8);
+	for (i = 0; i < 8; i++)
+		CHECK(same_file(in.fds[i], out.fds[i]));
+	r = vh_vu_msg_rule(false, VH_VU_SET_MEM_TABLE);
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &in, false), 0);
+	/* region count and fd count must agree */
+	close(in.fds[7]);
+	in.nfds = 7;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &in, false), -EBADMSG);
+	vh_vu_msg_close_fds(&in);
+
+	/* 9 fds: the library refuses to send them ... */
+	out.nfds = 9;
+	CHECK_EQ(vh_vu_msg_send(ctx, sv[0], &out), -EINVAL);
+	for (i = 0; i < 8; i++)
+		fds[i] = out.fds[i];
+	fds[8] = new_efd();
+	/* ... and a peer that does gets -EPROTO, with nothing installed */
+	raw_send(sv[0], &h, sizeof(h), fds, 9);
+	for (i = 0; i < 9; i++)
+		close(fds[i]);
+	out.nfds = 0;
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), -EPROTO);
+	CHECK_EQ(in.nfds, 0);
+	close(sv[0]);
+	close(sv[1]);
+	CHECK_EQ(test_count_fds(), before);
+
+	/* an fd on a message that takes none: received, refused, closed */
+	sp(sv);
+	fds[0] = new_efd();
+	h.request = VH_VU_GET_FEATURES;
+	raw_send(sv[0], &h, sizeof(h), fds, 1);
+	close(fds[0]);
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), 0);
+	CHECK_EQ(in.nfds, 1);
+	CHECK_EQ(vh_vu_msg_check(ctx, vh_vu_msg_rule(false, VH_VU_GET_FEATURES),
+				 &in, false),
+		 -EBADMSG);
+	vh_vu_msg_close_fds(&in);
+	CHECK_EQ(in.fds[0], -1);
+
+	/* KICK with NOFD but an fd anyway, and without NOFD but no fd */
+	r = vh_vu_msg_rule(false, VH_VU_SET_VRING_KICK);
+	vh_vu_msg_init(&out, VH_VU_SET_VRING_KICK, 8);
+	out.payload.u64 = 1 | VH_VU_VRING_NOFD;
+	out.fds[out.nfds++] = new_efd();
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &out, false), -EBADMSG);
+	vh_vu_msg_close_fds(&out);
+	out.payload.u64 = 1;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &out, false), -EBADMSG);
+	out.payload.u64 = 1 | VH_VU_VRING_NOFD;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &out, false), 0);
+	out.payload.u64 = 1 | (1u << 9); /* reserved bit */
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &out, false), -EBADMSG);
+
+	/* REM_MEM_REG: one stray fd tolerated (the caller closes it), two not */
+	r = vh_vu_msg_rule(false, VH_VU_REM_MEM_REG);
+	vh_vu_msg_init(&out, VH_VU_REM_MEM_REG, 40);
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &out, false), 0);
+	out.fds[out.nfds++] = new_efd();
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &out, false), 0);
+	out.fds[out.nfds++] = new_efd();
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &out, false), -EBADMSG);
+	vh_vu_msg_close_fds(&out);
+
+	/* fds in the middle of a payload are collected too */
+	{
+		char buf[12 + 8];
+		struct vh_vu_hdr k = { VH_VU_SET_VRING_CALL, VH_VU_VERSION,
+				       8 };
+		uint64_t v = 0;
+
+		memcpy(buf, &k, sizeof(k));
+		memcpy(buf + 12, &v, 8);
+		fds[0] = new_efd();
+		raw_send(sv[0], buf, 12, NULL, 0);
+		raw_send(sv[0], buf + 12, 8, fds, 1);
+		CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), 0);
+		CHECK_EQ(in.nfds, 1);
+		CHECK(same_file(in.fds[0], fds[0]));
+		close(fds[0]);
+		vh_vu_msg_close_fds(&in);
+	}
+	close(sv[0]);
+	close(sv[1]);
+	CHECK_EQ(test_count_fds(), before);
+}
+
+static void test_bad_headers(void)
+{
+	struct vh_vu_msg in;
+	struct vh_vu_hdr h;
+	int sv[2], fd, before = test_count_fds();
+	char junk[64];
+
+	/* EOF before anything: ECONNRESET */
+	sp(sv);
+	close(sv[0]);
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), -ECONNRESET);
+	close(sv[1]);
+
+	/* nothing yet on a non-blocking socket: EAGAIN, nothing consumed */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			 0, sv) == 0);
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), -EAGAIN);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* truncated header, with an fd riding on it: EPROTO, fd closed */
+	sp(sv);
+	h = (struct vh_vu_hdr){ VH_VU_SET_OWNER, VH_VU_VERSION, 0 };
+	fd = new_efd();
+	raw_send(sv[0], &h, 6, &fd, 1);
+	close(fd);
+	close(sv[0]);
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), -EPROTO);
+	CHECK_EQ(in.nfds, 0);
+	close(sv[1]);
+	CHECK_EQ(test_count_fds(), before);
+
+	/* truncated payload */
+	sp(sv);
+	h = (struct vh_vu_hdr){ VH_VU_SET_FEATURES, VH_VU_VERSION, 8 };
+	memcpy(junk, &h, sizeof(h));
+	fd = new_efd();
+	raw_send(sv[0], junk, 12 + 4, &fd, 1);
+	close(fd);
+	close(sv[0]);
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), -EPROTO);
+	close(sv[1]);
+	CHECK_EQ(test_count_fds(), before);
+
+	/* bad versions: 0, 2, 3 */
+	for (unsigned int v = 0; v < 4; v++) {
+		if (v == VH_VU_VERSION)
+			continue;
+		sp(sv);
+		h = (struct vh_vu_hdr){ VH_VU_GET_FEATURES,
+					v | VH_VU_FLAG_NEED_REPLY, 0 };
+		fd = new_efd();
+		raw_send(sv[0], &h, sizeof(h), &fd, 1);
+		close(fd);
+		CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), -EPROTO);
+		close(sv[0]);
+		close(sv[1]);
+	}
+	CHECK_EQ(test_count_fds(), before);
+
+	/* oversized payload: refused before reading it */
+	sp(sv);
+	h = (struct vh_vu_hdr){ VH_VU_SET_CONFIG, VH_VU_VERSION,
+				VH_VU_PAYLOAD_MAX + 1 };
+	raw_send(sv[0], &h, sizeof(h), NULL, 0);
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), -EPROTO);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* the largest payload is fine */
+	sp(sv);
+	{
+		struct vh_vu_msg out;
+
+		vh_vu_msg_init(&out, VH_VU_CREATE_CRYPTO_SESSION,
+			       VH_VU_PAYLOAD_MAX);
+		memset(out.payload.raw, 0x5a, VH_VU_PAYLOAD_MAX);
+		CHECK_EQ(vh_vu_msg_send(ctx, sv[0], &out), 0);
+		CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &in), 0);
+		CHECK_EQ(in.hdr.size, VH_VU_PAYLOAD_MAX);
+		CHECK_EQ(in.payload.raw[VH_VU_PAYLOAD_MAX - 1], 0x5a);
+		out.hdr.size = VH_VU_PAYLOAD_MAX + 1;
+		CHECK_EQ(vh_vu_msg_send(ctx, sv[0], &out), -EINVAL);
+	}
+	close(sv[0]);
+	close(sv[1]);
+	CHECK_EQ(test_count_fds(), before);
+}
+
+static void test_sizes(void)
+{
+	struct vh_vu_msg m;
+	const struct vh_vu_msg_rule *r;
+
+	r = vh_vu_msg_rule(false, VH_VU_SET_FEATURES);
+	vh_vu_msg_init(&m, VH_VU_SET_FEATURES, 4);
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+	m.hdr.size = 16;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+	m.hdr.size = 8;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), 0);
+	/* a reply-ack reply is a u64 */
+	m.hdr.size = 0;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, true), -EBADMSG);
+
+	r = vh_vu_msg_rule(false, VH_VU_SET_MEM_TABLE);
+	vh_vu_msg_init(&m, VH_VU_SET_MEM_TABLE, 8 + 32);
+	m.payload.mem.nregions = 2; /* says 2, carries 1 */
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+	m.payload.mem.nregions = 9;
+	m.hdr.size = 8 + 8 * 32;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+	m.payload.mem.nregions = 0xffffffffu; /* 8 + n * 32 wraps */
+	m.hdr.size = 8 - 32;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+	m.payload.mem.nregions = 0;
+	m.hdr.size = 8;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), 0);
+
+	r = vh_vu_msg_rule(false, VH_VU_SET_CONFIG);
+	vh_vu_msg_init(&m, VH_VU_SET_CONFIG, 12 + 256);
+	m.payload.config.size = 256;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), 0);
+	m.payload.config.offset = 1; /* offset + size beyond 256 */
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+	m.payload.config.offset = 0;
+	m.payload.config.size = 257;
+	m.hdr.size = 12 + 257;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+	m.payload.config.size = 8;
+	m.hdr.size = 12 + 4; /* says 8, carries 4 */
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+	/* GET_CONFIG reply may be empty: the back-end's error */
+	r = vh_vu_msg_rule(false, VH_VU_GET_CONFIG);
+	m.hdr.size = 0;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, true), 0);
+
+	r = vh_vu_msg_rule(false, VH_VU_SET_VRING_ENDIAN);
+	vh_vu_msg_init(&m, VH_VU_SET_VRING_ENDIAN, 8);
+	m.payload.state.num = 2;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+
+	r = vh_vu_msg_rule(false, VH_VU_SET_DEVICE_STATE_FD);
+	vh_vu_msg_init(&m, VH_VU_SET_DEVICE_STATE_FD, 8);
+	m.payload.u64 = 5; /* an error, and an fd */
+	m.fds[m.nfds++] = new_efd();
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, true), -EBADMSG);
+	vh_vu_msg_close_fds(&m);
+	m.payload.u64 = 5 | VH_VU_DEVICE_STATE_NOFD;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, true), 0);
+
+	r = vh_vu_msg_rule(true, VH_VU_BACKEND_VRING_CALL);
+	vh_vu_msg_init(&m, VH_VU_BACKEND_VRING_CALL, 8);
+	m.payload.state.num = 1;
+	CHECK_EQ(vh_vu_msg_check(ctx, r, &m, false), -EBADMSG);
+}
+
+/* ---- partial writes: a slow reader behind a tiny socket buffer ---- */
+struct slow_reader {
+	int sock;
+	struct vh_vu_msg msg;
+	int ret;
+};
+
+static void *slow_reader_fn(void *arg)
+{
+	struct slow_reader *s = arg;
+
+	msleep(100);
+	s->ret = vh_vu_msg_recv(ctx, s->sock, &s->msg);
+	return NULL;
+}
+
+/* ---- partial reads: a writer that trickles bytes ---- */
+struct trickle {
+	int sock;
+	const uint8_t *buf;
+	size_t len;
+	int fd;
+	int delay_ms;
+};
+
+static void *trickle_fn(void *arg)
+{
+	struct trickle *t = arg;
+	size_t i;
+
+	msleep(t->delay_ms);
+	for (i = 0; i < t->len; i++) {
+		raw_send(t->sock, t->buf + i, 1, i == 0 ? &t->fd : NULL,
+			 i == 0 && t->fd >= 0 ? 1 : 0);
+		if (i % 5 == 0)
+			msleep(1);
+	}
+	return NULL;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+static void test_partial_and_eintr(void)
+{
+	struct slow_reader s;
+	struct vh_vu_msg out;
+	struct trickle t;
+	pthread_t th;
+	int sv[2], sz = 1024, i;
+	uint8_t buf[12 + 64];
+	struct vh_vu_hdr h = { VH_VU_SET_CONFIG, VH_VU_VERSION, 64 };
+	struct sigaction sa;
+	struct itimerval it;
+	sigset_t set, old;
+
+	/* writer: non-blocking with a 1 KiB buffer, message of 4 KiB + fd */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) == 0);
+	CHECK(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)) == 0);
+	CHECK(fcntl(sv[0], F_SETFL, O_NONBLOCK) == 0);
+	s.sock = sv[1];
+	CHECK(pthread_create(&th, NULL, slow_reader_fn, &s) == 0);
+	vh_vu_msg_init(&out, VH_VU_CREATE_CRYPTO_SESSION, VH_VU_PAYLOAD_MAX);
+	for (i = 0; i < (int)VH_VU_PAYLOAD_MAX; i++)
+		out.payload.raw[i] = (uint8_t)(i * 13);
+	out.fds[out.nfds++] = new_efd();
+	CHECK_EQ(vh_vu_msg_send(ctx, sv[0], &out), 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_EQ(s.ret, 0);
+	CHECK_EQ(s.msg.hdr.size, VH_VU_PAYLOAD_MAX);
+	CHECK(memcmp(s.msg.payload.raw, out.payload.raw, VH_VU_PAYLOAD_MAX) ==
+	      0);
+	CHECK_EQ(s.msg.nfds, 1);
+	CHECK(same_file(s.msg.fds[0], out.fds[0]));
+	vh_vu_msg_close_fds(&s.msg);
+	vh_vu_msg_close_fds(&out);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* reader: bytes arrive one by one (fd on the first) */
+	memcpy(buf, &h, sizeof(h));
+	for (i = 0; i < 64; i++)
+		buf[12 + i] = (uint8_t)(0x80 + i);
+	{
+		uint32_t cfg_off = 0, cfg_size = 52; /* 12 + 52 = 64 */
+
+		memcpy(buf + 12, &cfg_off, 4);
+		memcpy(buf + 16, &cfg_size, 4);
+	}
+	sp(sv);
+	t = (struct trickle){ sv[0], buf, sizeof(buf), new_efd(), 0 };
+	CHECK(pthread_create(&th, NULL, trickle_fn, &t) == 0);
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &s.msg), 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_EQ(s.msg.hdr.size, 64);
+	CHECK(memcmp(s.msg.payload.raw + 12, buf + 24, 52) == 0);
+	CHECK_EQ(s.msg.nfds, 1);
+	vh_vu_msg_close_fds(&s.msg);
+	close(t.fd);
+
+	/*
+	 * EINTR: a SIGALRM (no SA_RESTART) hits this thread every 10 ms
+	 * while it waits for a message the trickler sends after 150 ms.
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGALRM);
+	CHECK(pthread_sigmask(SIG_BLOCK, &set, &old) == 0);
+	t = (struct trickle){ sv[0], buf, sizeof(buf), -1, 150 };
+	CHECK(pthread_create(&th, NULL, trickle_fn, &t) == 0);
+	CHECK(pthread_sigmask(SIG_UNBLOCK, &set, NULL) == 0);
+	it.it_interval = (struct timeval){ 0, 10000 };
+	it.it_value = (struct timeval){ 0, 10000 };
+	CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	CHECK_EQ(vh_vu_msg_recv(ctx, sv[1], &s.msg), 0);
+	memset(&it, 0, sizeof(it));
+	CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK_EQ(s.msg.hdr.request, VH_VU_SET_CONFIG);
+	CHECK(memcmp(s.msg.payload.raw, buf + 12, 64) == 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* ---- socket modes ---- */
+struct late_listener {
+	char path[256];
+	int fd;
+};
+
+static void *late_listen_fn(void *arg)
+{
+	struct late_listener *l = arg;
+
+	msleep(150);
+	l->fd = vh_vu_socket_listen(ctx, l->path, 4, false);
+	return NULL;
+}
+
+static void test_sockets(void)
+{
+	char dir[] = "/tmp/test-vu-msg.XXXXXX";
+	char path[256], longpath[200];
+	struct late_listener ll;
+	struct vh_vu_msg out, in;
+	struct stat st;
+	int lfd, cfd, afd, sv[2], p[2], before = test_count_fds();
+	pthread_t th;
+
+	CHECK(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/vu.sock", dir);
+
+	/* nothing there: a single try fails, retries time out */
+	CHECK_EQ(vh_vu_socket_connect(ctx, path, 0), -ENOENT);
+	CHECK_EQ(vh_vu_socket_connect(ctx, path, 100), -ETIMEDOUT);
+
+	lfd = vh_vu_socket_listen(ctx, path, 4, false);
+	CHECK(lfd >= 0);
+	CHECK(fcntl(lfd, F_GETFD) & FD_CLOEXEC);
+	CHECK(stat(path, &st) == 0 && S_ISSOCK(st.st_mode));
+	cfd = vh_vu_socket_connect(ctx, path, 1000);
+	CHECK(cfd >= 0);
+	CHECK(fcntl(cfd, F_GETFD) & FD_CLOEXEC);
+	afd = vh_vu_socket_accept(ctx, lfd, true);
+	CHECK(afd >= 0);
+	CHECK(fcntl(afd, F_GETFL) & O_NONBLOCK);
+	vh_vu_msg_init(&out, VH_VU_GET_FEATURES, 0);
+	CHECK_EQ(vh_vu_msg_send(ctx, cfd, &out), 0);
+	CHECK_EQ(vh_vu_msg_recv(ctx, afd, &in), 0);
+	CHECK_EQ(in.hdr.request, VH_VU_GET_FEATURES);
+	close(cfd);
+	close(afd);
+
+	/* a second listener replaces the socket file atomically */
+	afd = vh_vu_socket_listen(ctx, path, 4, true);
+	CHECK(afd >= 0);
+	cfd = vh_vu_socket_connect(ctx, path, 1000);
+	CHECK(cfd >= 0);
+	close(cfd);
+	cfd = vh_vu_socket_accept(ctx, afd, true);
+	CHECK(cfd >= 0); /* the new listener got it */
+	close(cfd);
+	CHECK(fcntl(lfd, F_SETFL, O_NONBLOCK) == 0);
+	CHECK_EQ(vh_vu_socket_accept(ctx, lfd, true), -EAGAIN);
+	close(lfd);
+	close(afd);
+	CHECK(unlink(path) == 0);
+
+	/* connect retries until the server shows up */
+	snprintf(ll.path, sizeof(ll.path), "%s", path);
+	ll.fd = -1;
+	CHECK(pthread_create(&th, NULL, late_listen_fn, &ll) == 0);
+	cfd = vh_vu_socket_connect(ctx, path, 3000);
+	CHECK(pthread_join(th, NULL) == 0);
+	CHECK(cfd >= 0);
+	CHECK(ll.fd >= 0);
+	close(cfd);
+	close(ll.fd);
+	CHECK(unlink(path) == 0);
+
+	/* a path that does not fit sun_path */
+	memset(longpath, 'x', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = '\0';
+	CHECK_EQ(vh_vu_socket_listen(ctx, longpath, 1, false), -ENAMETOOLONG);
+	CHECK_EQ(vh_vu_socket_connect(ctx, longpath, 0), -ENAMETOOLONG);
+
+	/* adopt: a connected unix stream socket, nothing else */
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	CHECK_EQ(vh_vu_socket_adopt(ctx, sv[0]), 0);
+	CHECK(fcntl(sv[0], F_GETFD) & FD_CLOEXEC);
+	close(sv[0]);
+	close(sv[1]);
+	CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK_EQ(vh_vu_socket_adopt(ctx, sv[0]), -EPROTOTYPE);
+	close(sv[0]);
+	close(sv[1]);
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	CHECK_EQ(vh_vu_socket_adopt(ctx, p[0]), -ENOTSOCK);
+	close(p[0]);
+	close(p[1]);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK_EQ(vh_vu_socket_adopt(ctx, lfd), -ENOTCONN);
+	close(lfd);
+	CHECK_EQ(vh_vu_socket_adopt(ctx, -1), -EBADF);
+
+	CHECK(rmdir(dir) == 0);
+	CHECK_EQ(test_count_fds(), before);
+}
+
+int main(void)
+{
+	struct test_fdset fdset;
+
+	test_fdset_snapshot(&fdset);
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	test_tables();
+	test_fds();
+	test_bad_headers();
+	test_sizes();
+	test_partial_and_eintr();
+	test_sockets();
+	CHECK_EQ(test_new_fds_without_cloexec(&fdset), 0);
+	vh_ctx_unref(ctx);
+	return 0;
+}
