@@ -61,7 +61,7 @@ struct vh_lio_config {
 /*
  * Build the target: for each LUN a backstore (its own HBA, e.g.
  * core/fileio_N/lunL, enabled), then vhost/<wwpn>/tpgt_<tpgt>, its
- * lun/lun_<L> links and the nexus.  Everything created is recorded and
+ * nexus and its lun/lun_<L> links.  Everything created is recorded and
  * removed again, in reverse order, by the last unref (or on failure here),
  * so configfs is left as it was found; a "vhost" fabric directory that
  * existed before is kept.

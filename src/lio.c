@@ -6,12 +6,13 @@
  *     core/fileio_N/lunL/{control,enable}      backstore (or rd_mcp_N)
  *     vhost/                                   the vhost fabric
  *       naa.XXXXXXXXXXXXXXXX/tpgt_T/
- *         lun/lun_L/<link> -> core/.../lunL    LUN
  *         nexus                                I_T nexus (initiator port)
+ *         lun/lun_L/<link> -> core/.../lunL    LUN
  *
  * Every directory, link and nexus we create is pushed on an undo list;
  * teardown pops it, so only what we made is removed, newest first (a LUN
- * link before its backstore, the nexus before the TPG).
+ * link before its backstore, the LUNs before the nexus, the nexus before
+ * the TPG).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -457,18 +458,25 @@ static int build(struct vh_lio_target *t, const struct vh_lio_config *cfg)
 		       strerror(-ret));
 		return ret;
 	}
-	for (i = 0; i < cfg->nluns; i++) {
-		ret = add_lun(t, &cfg->luns[i]);
-		if (ret < 0)
-			return ret;
-	}
+	/*
+	 * The nexus before the LUNs: vhost-scsi refuses to drop a nexus while
+	 * LUNs are linked, and teardown runs in reverse.
+	 */
 	ret = pathf(path, sizeof(path), "%s/nexus", t->tpg_path);
 	if (ret < 0)
 		return ret;
 	ret = write_attr(t->ctx, path, t->initiator);
 	if (ret < 0)
 		return ret;
-	return push_undo(t, UNDO_NEXUS, path, false, 0);
+	ret = push_undo(t, UNDO_NEXUS, path, false, 0);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < cfg->nluns; i++) {
+		ret = add_lun(t, &cfg->luns[i]);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 VH_EXPORT int vh_lio_target_new(struct vh_ctx *ctx,
