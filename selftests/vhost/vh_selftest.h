@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Helpers shared by the vhost selftests: a guest memory arena backed by a
+ * vh_mem memfd region, eventfds and polling.  Include after
+ * kselftest_harness.h.
+ */
+#ifndef _VH_SELFTEST_H_
+#define _VH_SELFTEST_H_
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libvhost.h"
+
+/* Guest memory: one region at gpa 0, handed out by a bump allocator. */
+struct st_guest {
+	struct vh_mem *mem;
+	uint8_t *host;
+	uint64_t size;
+	uint64_t next;
+};
+
+static inline int st_guest_init(struct st_guest *g, struct vh_ctx *ctx,
+				uint64_t size)
+{
+	void *host = NULL;
+	int err;
+
+	memset(g, 0, sizeof(*g));
+	/* vhost wants page-aligned regions (<linux/vhost_types.h>) */
+	size = (size + 4095) & ~4095ULL;
+	err = vh_mem_new(ctx, &g->mem);
+	if (err)
+		return err;
+	err = vh_mem_add_memfd(g->mem, 0, size, &host);
+	if (err) {
+		g->mem = vh_mem_unref(g->mem);
+		return err;
+	}
+	g->host = host;
+	g->size = size;
+	g->next = 0x1000; /* keep gpa 0 unused: it looks like NULL */
+	return 0;
+}
+
+static inline void st_guest_fini(struct st_guest *g)
+{
+	vh_mem_unref(g->mem);
+	memset(g, 0, sizeof(*g));
+}
+
+/* Allocate len bytes of guest memory at an align-aligned gpa; 0 if full. */
+static inline uint64_t st_guest_alloc(struct st_guest *g, uint64_t len,
+				      uint64_t align)
+{
+	uint64_t gpa = (g->next + align - 1) & ~(align - 1);
+
+	if (gpa + len > g->size)
+		return 0;
+	g->next = gpa + len;
+	return gpa;
+}
+
+static inline void *st_gpa(struct st_guest *g, uint64_t gpa)
+{
+	return g->host + gpa;
+}
+
+static inline int st_eventfd(void)
+{
+	return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+/* Wait up to ms for fd to be readable: 1 ready, 0 timeout, -errno. */
+static inline int st_wait_fd(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int r;
+
+	do {
+		r = poll(&p, 1, ms);
+	} while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* Consume an eventfd's count (non-blocking); 1 if it was signalled. */
+static inline int st_eventfd_drain(int fd)
+{
+	uint64_t v;
+
+	return read(fd, &v, sizeof(v)) == sizeof(v);
+}
+
+static inline uint64_t st_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* A reproducible byte pattern (xorshift), so receivers can check bytes. */
+static inline void st_fill(void *buf, size_t len, uint32_t seed)
+{
+	uint8_t *p = buf;
+	uint32_t x = seed * 2654435761u + 1;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (uint8_t)x;
+	}
+}
+
+#endif
