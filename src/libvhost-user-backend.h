@@ -31,7 +31,25 @@
  *
  * Callbacks run in the thread that calls vh_vu_backend_dispatch().  Once
  * queue_stopped returns, the device must no longer touch that vh_vring
- * (its mappings may go away).
+ * (its mappings may go away).  Rings are also taken back (queue_stopped,
+ * then queue_started again) around every change the device must not race
+ * with: memory table changes, SET_FEATURES, SET_VRING_NUM/ADDR/BASE/KICK/
+ * CALL/ERR on a running ring.
+ *
+ * Never offered, hence refused (an error reply when REPLY_ACK is
+ * negotiated and a reply is asked for, otherwise the connection closes):
+ *  - VIRTIO_F_ACCESS_PLATFORM and so IOTLB_MSG: vh_vring translates ring
+ *    and buffer addresses through the memory table only, there is no IOTLB;
+ *    vh_vu_backend_iotlb_msg() returns -EOPNOTSUPP for the same reason;
+ *  - VIRTIO_F_RING_PACKED: vh_vring has split rings only;
+ *  - PROTOCOL_F_CROSS_ENDIAN (SET_VRING_ENDIAN): little-endian rings only;
+ *  - PROTOCOL_F_PAGEFAULT (POSTCOPY_ADVISE/LISTEN/END): no postcopy;
+ *  - PROTOCOL_F_CRYPTO_SESSION (CREATE/CLOSE_CRYPTO_SESSION): no crypto;
+ *  - PROTOCOL_F_XEN_MMAP;
+ *  - GPU_SET_SOCKET unless the device has gpu_set_socket.
+ * Protocol features whose work is the device's are offered only when the
+ * device has the callback: RARP (send_rarp), NET_MTU (net_set_mtu), CONFIG
+ * (get_config), DEVICE_STATE (set_device_state_fd + check_device_state).
  */
 #ifndef _LIBVHOST_USER_BACKEND_H_
 #define _LIBVHOST_USER_BACKEND_H_

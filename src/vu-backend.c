@@ -888,8 +888,6 @@ static int h_gpu_set_socket(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 {
 	int fd = msg->fds[0];
 
-	if (!be->ops.gpu_set_socket)
-		return -EOPNOTSUPP;
 	msg->fds[0] = -1;
 	msg->nfds = 0;
 	if (be->ops.gpu_set_socket(be->data, fd) < 0) {
@@ -1171,6 +1169,9 @@ static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	rule = vh_vu_msg_rule(false, msg->hdr.request);
 	h = msg->hdr.request < VH_VU_REQUEST_MAX ? handlers[msg->hdr.request] :
 						   NULL;
+	/* GPU_SET_SOCKET has no protocol feature: only GPU devices take it */
+	if (msg->hdr.request == VH_VU_GPU_SET_SOCKET && !be->ops.gpu_set_socket)
+		h = NULL;
 	if (!rule || !h || !gate_open(be, rule)) {
 		/* unknown, or not offered / not negotiated: refuse */
 		vh_warn(be->ctx, "refusing %s (%u)\n",

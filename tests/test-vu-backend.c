@@ -50,8 +50,9 @@ struct dev {
 
 static void echo_ring(struct dev *d, unsigned int idx, struct vh_vring *vr)
 {
-	struct iovec iov[8];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 8 };
+	/* more iovecs than ring entries: a loop is seen as a loop */
+	struct iovec iov[2 * QSZ];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 2 * QSZ };
 	uint8_t buf[4096];
 
 	while (vh_vring_pop(vr, &e) == 1) {
@@ -500,6 +501,68 @@ static void test_ring_states(void)
 	close(call);
 	fe_ring(&f, &fm, 1, &vq, &kick, &call, true);
 	CHECK(d.handed[1]);
+
+	vh_vq_unref(vq);
+	close(kick);
+	close(call);
+	vh_mem_unref(fm.mem);
+	fe_fini(&f);
+}
+
+/*
+ * A hostile ring through the whole stack: a descriptor loop and an avail
+ * index more than the ring size ahead.  The device's pop fails, nothing
+ * is written, the back-end and the connection stay up.
+ */
+static void test_hostile_ring(void)
+{
+	struct fe f;
+	struct dev d;
+	struct fe_mem fm;
+	struct vh_vq *vq;
+	void *desc, *avail, *used;
+	uint8_t *dp;
+	uint16_t *ap;
+	int kick, call;
+
+	setup(&f, &d, ALL_PROTO);
+	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+	fe_set_mem(&f, &fm);
+	fe_ring(&f, &fm, 0, &vq, &kick, &call, true);
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+	CHECK(d.handed[0]);
+	CHECK_EQ(vh_vq_get_host_addrs(vq, &desc, &avail, &used), 0);
+	dp = desc;
+	ap = avail;
+	/* desc 0: 16 bytes at gpa + 0x80000, NEXT (1) -> itself */
+	memset(dp, 0, 16);
+	*(uint64_t *)dp = fm.gpa + 0x80000;
+	*(uint32_t *)(dp + 8) = 16;
+	*(uint16_t *)(dp + 12) = 1;
+	*(uint16_t *)(dp + 14) = 0;
+	ap[2] = 0;     /* ring[0] = head 0 */
+	__atomic_store_n(&ap[1], 1, __ATOMIC_RELEASE);
+	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
+	CHECK_EQ(d.processed, 0);
+	CHECK(vh_vring_is_broken(vh_vu_backend_get_vring(f.be, 0)));
+	CHECK(vh_vu_backend_connected(f.be));
+	/* a fresh start of the ring (RESET_DEVICE) clears the broken state */
+	CHECK_EQ(fe_ack(&f, VH_VU_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	CHECK(!vh_vring_is_broken(vh_vu_backend_get_vring(f.be, 0)));
+
+	/* avail index QSZ + 1 ahead of last_avail_idx */
+	vh_vq_unref(vq);
+	close(kick);
+	close(call);
+	fe_ring(&f, &fm, 0, &vq, &kick, &call, true);
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+	CHECK_EQ(vh_vq_get_host_addrs(vq, &desc, &avail, &used), 0);
+	ap = avail;
+	__atomic_store_n(&ap[1], QSZ + 1, __ATOMIC_RELEASE);
+	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
+	CHECK_EQ(d.processed, 0);
+	CHECK(vh_vring_is_broken(vh_vu_backend_get_vring(f.be, 0)));
+	CHECK(vh_vu_backend_connected(f.be));
 
 	vh_vq_unref(vq);
 	close(kick);
@@ -969,6 +1032,7 @@ int main(void)
 	test_handshake();
 	test_config();
 	test_ring_states();
+	test_hostile_ring();
 	test_datapath();
 	test_inflight();
 	test_device_state();
