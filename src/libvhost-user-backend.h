@@ -159,7 +159,10 @@ int vh_vu_backend_new(struct vh_ctx *ctx, const struct vh_vu_device *dev,
 struct vh_vu_backend *vh_vu_backend_ref(struct vh_vu_backend *be);
 struct vh_vu_backend *vh_vu_backend_unref(struct vh_vu_backend *be);
 
-/* Listen on a unix socket path (unlinking a stale socket first). */
+/*
+ * Listen on a unix socket path (a stale socket there is replaced); the
+ * path is unlinked again when the backend is freed.
+ */
 int vh_vu_backend_listen(struct vh_vu_backend *be, const char *path);
 /* Serve an already connected socket; the backend takes ownership of fd. */
 int vh_vu_backend_adopt_fd(struct vh_vu_backend *be, int fd);

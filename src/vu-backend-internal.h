@@ -44,6 +44,7 @@ struct vh_vu_backend {
 
 	int epfd;
 	int listen_fd;
+	char *listen_path; /* unlinked at unref if we created it */
 	int conn_fd;
 
 	/* what we offer (masked to what is implemented) */

@@ -358,6 +358,10 @@ VH_EXPORT struct vh_vu_backend *vh_vu_backend_unref(struct vh_vu_backend *be)
 	conn_close(be);
 	if (be->listen_fd >= 0)
 		close(be->listen_fd);
+	if (be->listen_path) {
+		unlink(be->listen_path);
+		free(be->listen_path);
+	}
 	close(be->epfd);
 	pthread_mutex_destroy(&be->req_lock);
 	vh_ctx_unref(be->ctx);
@@ -395,9 +399,13 @@ VH_EXPORT int vh_vu_backend_listen(struct vh_vu_backend *be, const char *path)
 	if (fd < 0)
 		return fd;
 	r = vh_vu_backend_adopt_listen_fd(be, fd);
-	if (r < 0)
+	if (r < 0) {
 		close(fd);
-	return r;
+		unlink(path);
+		return r;
+	}
+	be->listen_path = strdup(path);
+	return 0;
 }
 
 VH_EXPORT int vh_vu_backend_adopt_fd(struct vh_vu_backend *be, int fd)

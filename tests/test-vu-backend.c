@@ -1003,7 +1003,7 @@ static void test_listen(void)
 	CHECK_EQ(vh_vu_backend_new(ctx, &test_dev, &dev_ops, &d, &be), 0);
 	CHECK_EQ(vh_vu_backend_listen(be, path), 0);
 	strcpy(sun.sun_path, path);
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 3; i++) {
 		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		CHECK(connect(s, (struct sockaddr *)&sun, sizeof(sun)) == 0);
 		f.ctx = ctx;
@@ -1012,6 +1012,16 @@ static void test_listen(void)
 		f.last = 0;
 		fe_pump(&f);
 		CHECK(vh_vu_backend_connected(be));
+		if (i == 1) {
+			/* a malformed header: closed, the next one is served */
+			struct vh_vu_hdr h = { VH_VU_GET_FEATURES, 3, 0 };
+
+			CHECK(write(s, &h, sizeof(h)) == sizeof(h));
+			CHECK(fe_pump(&f) < 0);
+			CHECK(fe_closed(&f));
+			close(s);
+			continue;
+		}
 		CHECK(fe_u64(&f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0) &
 		      (1ull << 30));
 		close(s);
@@ -1020,8 +1030,9 @@ static void test_listen(void)
 	}
 	CHECK(vh_vu_backend_unref(be) == NULL);
 	vh_ctx_unref(ctx);
-	unlink(path);
-	rmdir(dir);
+	/* the socket went with the back-end */
+	CHECK(access(path, F_OK) < 0);
+	CHECK_EQ(rmdir(dir), 0);
 }
 
 int main(void)
