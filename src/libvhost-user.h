@@ -301,6 +301,237 @@ struct vh_vu_msg {
 const char *vh_vu_request_name(uint32_t request);
 const char *vh_vu_backend_request_name(uint32_t request);
 
+/* ------------------------------------------------------------------------ */
+/* front-end                                                                */
+/* ------------------------------------------------------------------------ */
+/*
+ * vh_vu_frontend - the front-end side: drives one back-end over one
+ * connection.  Requests are synchronous: a call sends its message and, when
+ * the spec says the back-end answers (its own reply, or the REPLY_ACK u64
+ * the library asks for on every request that allows it once REPLY_ACK is
+ * negotiated), waits up to the timeout for the reply and checks it (request
+ * id, REPLY flag, version, size, fds).  A wrong reply or a timeout breaks
+ * the connection: later calls return -EPIPE.  A non-zero REPLY_ACK value v
+ * comes back as -v when it is a plausible errno (1..4095), else -EIO.
+ *
+ * A request whose protocol feature (or virtio feature) is not negotiated
+ * returns -EOPNOTSUPP without being sent; vh_vu_frontend_send_raw() sends
+ * anything.
+ *
+ * While waiting for a reply the front-end also serves the back-end request
+ * channel (if set up), so a back-end that asks something of us in the
+ * middle of a request does not deadlock.
+ */
+struct vh_vu_frontend;
+
+/* Default time a reply may take, ms. */
+#define VH_VU_FRONTEND_TIMEOUT_MS 5000
+
+int vh_vu_frontend_new(struct vh_ctx *ctx, struct vh_vu_frontend **fe);
+struct vh_vu_frontend *vh_vu_frontend_ref(struct vh_vu_frontend *fe);
+struct vh_vu_frontend *vh_vu_frontend_unref(struct vh_vu_frontend *fe);
+
+/* Connect to a back-end listening on path, retrying up to timeout_ms. */
+int vh_vu_frontend_connect(struct vh_vu_frontend *fe, const char *path,
+			   int timeout_ms);
+/* Use an already connected AF_UNIX stream socket; owned on success. */
+int vh_vu_frontend_set_fd(struct vh_vu_frontend *fe, int fd);
+/* Accept one back-end that connects to us: listen on path, wait timeout_ms. */
+int vh_vu_frontend_accept(struct vh_vu_frontend *fe, const char *path,
+			  int timeout_ms);
+int vh_vu_frontend_get_fd(const struct vh_vu_frontend *fe);
+/* Close the connection (and the back-end channel); negotiated state is reset. */
+void vh_vu_frontend_disconnect(struct vh_vu_frontend *fe);
+void vh_vu_frontend_set_timeout(struct vh_vu_frontend *fe, int timeout_ms);
+/* Ask for REPLY_ACK on requests when negotiated (default true). */
+void vh_vu_frontend_set_reply_ack(struct vh_vu_frontend *fe, bool on);
+
+/* Features. */
+int vh_vu_frontend_get_features(struct vh_vu_frontend *fe, uint64_t *features);
+int vh_vu_frontend_set_features(struct vh_vu_frontend *fe, uint64_t features);
+int vh_vu_frontend_get_protocol_features(struct vh_vu_frontend *fe,
+					 uint64_t *features);
+int vh_vu_frontend_set_protocol_features(struct vh_vu_frontend *fe,
+					 uint64_t features);
+/*
+ * The usual opening: GET_FEATURES; if bit 30 is offered
+ * GET_PROTOCOL_FEATURES and SET_PROTOCOL_FEATURES (offered & protocol);
+ * SET_OWNER; SET_FEATURES (offered & features, plus bit 30 if offered).
+ * The negotiated sets come back through the out pointers (may be NULL).
+ * INBAND_NOTIFICATIONS is dropped unless BACKEND_REQ and REPLY_ACK are
+ * negotiated with it (spec, "In-band notifications").
+ */
+int vh_vu_frontend_negotiate(struct vh_vu_frontend *fe, uint64_t features,
+			     uint64_t protocol_features,
+			     uint64_t *features_out, uint64_t *protocol_out);
+/* What was negotiated (SET_FEATURES / SET_PROTOCOL_FEATURES sent). */
+uint64_t vh_vu_frontend_features(const struct vh_vu_frontend *fe);
+uint64_t vh_vu_frontend_protocol_features(const struct vh_vu_frontend *fe);
+/* What the back-end offered (GET_FEATURES / GET_PROTOCOL_FEATURES). */
+uint64_t vh_vu_frontend_offered_features(const struct vh_vu_frontend *fe);
+uint64_t
+vh_vu_frontend_offered_protocol_features(const struct vh_vu_frontend *fe);
+
+int vh_vu_frontend_set_owner(struct vh_vu_frontend *fe);
+int vh_vu_frontend_reset_owner(struct vh_vu_frontend *fe);
+/* RESET_DEVICE when negotiated, else RESET_OWNER. */
+int vh_vu_frontend_reset_device(struct vh_vu_frontend *fe);
+int vh_vu_frontend_get_queue_num(struct vh_vu_frontend *fe, uint64_t *num);
+int vh_vu_frontend_get_max_mem_slots(struct vh_vu_frontend *fe,
+				     uint64_t *slots);
+
+/*
+ * Guest memory.  Regions are described with user_addr = our mapping of the
+ * region and mmap_offset = its offset in the fd.
+ * set_mem_table: SET_MEM_TABLE with every region of mem (at most 8).
+ * add/rem_mem_reg: ADD_MEM_REG / REM_MEM_REG of one region.
+ * share_mem: ADD_MEM_REG per region when CONFIGURE_MEM_SLOTS is negotiated
+ * (-ENOSPC beyond GET_MAX_MEM_SLOTS), else SET_MEM_TABLE.
+ */
+int vh_vu_frontend_set_mem_table(struct vh_vu_frontend *fe,
+				 struct vh_mem *mem);
+int vh_vu_frontend_add_mem_reg(struct vh_vu_frontend *fe, struct vh_mem *mem,
+			       unsigned int idx);
+int vh_vu_frontend_rem_mem_reg(struct vh_vu_frontend *fe, struct vh_mem *mem,
+			       unsigned int idx);
+int vh_vu_frontend_share_mem(struct vh_vu_frontend *fe, struct vh_mem *mem);
+
+/* Vrings.  fd -1 sends the NOFD flag. */
+int vh_vu_frontend_set_vring_num(struct vh_vu_frontend *fe, unsigned int idx,
+				 unsigned int num);
+int vh_vu_frontend_set_vring_addr(struct vh_vu_frontend *fe,
+				  const struct vh_vu_vring_addr *addr);
+int vh_vu_frontend_set_vring_base(struct vh_vu_frontend *fe, unsigned int idx,
+				  uint32_t base);
+/* Stops the ring; *base (may be NULL) is where the back-end stopped. */
+int vh_vu_frontend_get_vring_base(struct vh_vu_frontend *fe, unsigned int idx,
+				  uint32_t *base);
+int vh_vu_frontend_set_vring_kick(struct vh_vu_frontend *fe, unsigned int idx,
+				  int fd);
+int vh_vu_frontend_set_vring_call(struct vh_vu_frontend *fe, unsigned int idx,
+				  int fd);
+int vh_vu_frontend_set_vring_err(struct vh_vu_frontend *fe, unsigned int idx,
+				 int fd);
+int vh_vu_frontend_set_vring_enable(struct vh_vu_frontend *fe,
+				    unsigned int idx, bool enable);
+int vh_vu_frontend_set_vring_endian(struct vh_vu_frontend *fe,
+				    unsigned int idx, bool big_endian);
+/* In-band kick (INBAND_NOTIFICATIONS). */
+int vh_vu_frontend_vring_kick(struct vh_vu_frontend *fe, unsigned int idx);
+/*
+ * Hand a driver-side vq (built on the shared vh_mem) to the back-end as ring
+ * idx: SET_VRING_NUM, SET_VRING_BASE 0, SET_VRING_ADDR (our mapping
+ * addresses), SET_VRING_CALL, SET_VRING_KICK; then SET_VRING_ENABLE 1 when
+ * bit 30 is negotiated.  kick_fd / call_fd stay the caller's.
+ */
+int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe, unsigned int idx,
+			    struct vh_vq *vq, int kick_fd, int call_fd);
+
+/* Config space: size bytes at offset (offset + size <= 256). */
+int vh_vu_frontend_get_config(struct vh_vu_frontend *fe, uint32_t offset,
+			      void *buf, uint32_t size);
+int vh_vu_frontend_set_config(struct vh_vu_frontend *fe, uint32_t offset,
+			      const void *buf, uint32_t size, uint32_t flags);
+int vh_vu_frontend_set_status(struct vh_vu_frontend *fe, uint8_t status);
+int vh_vu_frontend_get_status(struct vh_vu_frontend *fe, uint8_t *status);
+int vh_vu_frontend_net_set_mtu(struct vh_vu_frontend *fe, uint16_t mtu);
+int vh_vu_frontend_send_rarp(struct vh_vu_frontend *fe, const uint8_t mac[6]);
+/* IOTLB_MSG: 0 when the back-end's u64 answer is 0. */
+int vh_vu_frontend_iotlb_msg(struct vh_vu_frontend *fe,
+			     const struct vh_vu_iotlb *msg);
+
+/*
+ * Dirty log.  set_log_base: SET_LOG_BASE with fd (not consumed).
+ * enable_log: allocate the log on mem (vh_mem_log_alloc(), covering every
+ * region) and send it.
+ */
+int vh_vu_frontend_set_log_base(struct vh_vu_frontend *fe, int fd,
+				uint64_t size, uint64_t offset);
+int vh_vu_frontend_enable_log(struct vh_vu_frontend *fe, struct vh_mem *mem);
+int vh_vu_frontend_set_log_fd(struct vh_vu_frontend *fe, int fd);
+
+/* Inflight I/O tracking; *fd (O_CLOEXEC, -1 if none) is the caller's. */
+int vh_vu_frontend_get_inflight_fd(struct vh_vu_frontend *fe,
+				   uint16_t num_queues, uint16_t queue_size,
+				   struct vh_vu_inflight *inflight, int *fd);
+int vh_vu_frontend_set_inflight_fd(struct vh_vu_frontend *fe,
+				   const struct vh_vu_inflight *inflight,
+				   int fd);
+
+/*
+ * Device state transfer: fd is our end of the channel (not consumed);
+ * *backend_fd gets the back-end's channel if it returned one, else -1.
+ */
+int vh_vu_frontend_set_device_state_fd(struct vh_vu_frontend *fe,
+				       uint32_t direction, uint32_t phase,
+				       int fd, int *backend_fd);
+int vh_vu_frontend_check_device_state(struct vh_vu_frontend *fe);
+int vh_vu_frontend_get_shared_object(struct vh_vu_frontend *fe,
+				     const uint8_t uuid[16], int *fd);
+
+/* Postcopy: *ufd (may be NULL) gets the userfaultfd if one was passed. */
+int vh_vu_frontend_postcopy_advise(struct vh_vu_frontend *fe, int *ufd);
+int vh_vu_frontend_postcopy_listen(struct vh_vu_frontend *fe);
+int vh_vu_frontend_postcopy_end(struct vh_vu_frontend *fe);
+int vh_vu_frontend_gpu_set_socket(struct vh_vu_frontend *fe, int fd);
+/*
+ * Crypto sessions: the session description is opaque here (len bytes);
+ * the reply (up to reply_max bytes) is copied to reply; returns its length.
+ */
+int vh_vu_frontend_create_crypto_session(struct vh_vu_frontend *fe,
+					 const void *req, size_t len,
+					 void *reply, size_t reply_max);
+int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
+					uint64_t session_id);
+
+/*
+ * The back-end request channel.  set_backend_req_fd creates a socketpair
+ * and sends one end (SET_BACKEND_REQ_FD).  Poll get_backend_fd() for input
+ * and call dispatch_backend(): it handles one request (validated against
+ * the back-end table and the negotiated features), calls the matching
+ * callback and replies (REPLY_ACK when asked, the lookup answer).  Returns
+ * 0 when a request was handled, -EAGAIN if none was pending, -ECONNRESET
+ * when the back-end closed the channel (then closed here too), -EPROTO for
+ * a malformed request (channel closed).  A callback's negative return goes
+ * back to the back-end as a non-zero reply; missing callbacks answer
+ * -EOPNOTSUPP.
+ */
+struct vh_vu_frontend_ops {
+	int (*config_change)(struct vh_vu_frontend *fe, void *data);
+	/* fd (-1 for "remove") is owned by the callback */
+	int (*host_notifier)(struct vh_vu_frontend *fe, void *data,
+			     unsigned int idx, int fd, uint64_t size,
+			     uint64_t offset);
+	int (*iotlb)(struct vh_vu_frontend *fe, void *data,
+		     const struct vh_vu_iotlb *msg);
+	int (*vring_call)(struct vh_vu_frontend *fe, void *data,
+			  unsigned int idx);
+	int (*vring_err)(struct vh_vu_frontend *fe, void *data,
+			 unsigned int idx);
+	int (*shared_object_add)(struct vh_vu_frontend *fe, void *data,
+				 const uint8_t uuid[16]);
+	int (*shared_object_remove)(struct vh_vu_frontend *fe, void *data,
+				    const uint8_t uuid[16]);
+	/* *fd is sent to the back-end and then closed here */
+	int (*shared_object_lookup)(struct vh_vu_frontend *fe, void *data,
+				    const uint8_t uuid[16], int *fd);
+};
+void vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
+			    const struct vh_vu_frontend_ops *ops, void *data);
+int vh_vu_frontend_set_backend_req_fd(struct vh_vu_frontend *fe);
+int vh_vu_frontend_get_backend_fd(const struct vh_vu_frontend *fe);
+int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe);
+
+/*
+ * Conformance testing: send msg exactly as given (fds not consumed; no
+ * gate, flag or size checks beyond what the wire can carry).  If reply is
+ * not NULL, wait up to the timeout for the next message and return it
+ * unchecked (its fds are the caller's).  -ETIMEDOUT if none came.
+ */
+int vh_vu_frontend_send_raw(struct vh_vu_frontend *fe,
+			    const struct vh_vu_msg *msg,
+			    struct vh_vu_msg *reply);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,570 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vhost-user front-end: device requests (config, status, log, inflight,
+ * device state, shared objects, postcopy, crypto...), the back-end request
+ * channel and raw sends for conformance testing.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vu-frontend-internal.h"
+
+VH_EXPORT int vh_vu_frontend_get_config(struct vh_vu_frontend *fe,
+					uint32_t offset, void *buf,
+					uint32_t size)
+{
+	struct vh_vu_msg m, rep;
+	int r;
+
+	if (!fe || (!buf && size) || size > VH_VU_MAX_CONFIG_SIZE ||
+	    offset > VH_VU_MAX_CONFIG_SIZE - size)
+		return -EINVAL;
+	vh_vu_msg_init(&m, VH_VU_GET_CONFIG, VH_VU_CONFIG_HDR_SIZE + size);
+	m.payload.config.offset = offset;
+	m.payload.config.size = size;
+	r = vu_fe_call(fe, &m, &rep);
+	if (r < 0)
+		return r;
+	/* "uses zero length of payload to indicate an error" */
+	if (rep.hdr.size == 0)
+		return -EIO;
+	/* "back-end's payload size MUST match the front-end's request" */
+	if (rep.payload.config.size != size ||
+	    rep.payload.config.offset != offset) {
+		vh_err(fe->ctx, "GET_CONFIG: reply for %u@%u, asked %u@%u\n",
+		       rep.payload.config.size, rep.payload.config.offset,
+		       size, offset);
+		fe->broken = true;
+		return -EPROTO;
+	}
+	memcpy(buf, rep.payload.config.region, size);
+	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_set_config(struct vh_vu_frontend *fe,
+					uint32_t offset, const void *buf,
+					uint32_t size, uint32_t flags)
+{
+	struct vh_vu_msg m;
+
+	if (!fe || (!buf && size) || size > VH_VU_MAX_CONFIG_SIZE ||
+	    offset > VH_VU_MAX_CONFIG_SIZE - size)
+		return -EINVAL;
+	vh_vu_msg_init(&m, VH_VU_SET_CONFIG, VH_VU_CONFIG_HDR_SIZE + size);
+	m.payload.config.offset = offset;
+	m.payload.config.size = size;
+	m.payload.config.flags = flags;
+	if (size)
+		memcpy(m.payload.config.region, buf, size);
+	return vu_fe_call(fe, &m, NULL);
+}
+
+VH_EXPORT int vh_vu_frontend_set_status(struct vh_vu_frontend *fe,
+					uint8_t status)
+{
+	return fe ? vu_fe_call_u64(fe, VH_VU_SET_STATUS, true, status) :
+		    -EINVAL;
+}
+
+VH_EXPORT int vh_vu_frontend_get_status(struct vh_vu_frontend *fe,
+					uint8_t *status)
+{
+	uint64_t v;
+	int r;
+
+	if (!fe)
+		return -EINVAL;
+	r = vu_fe_get_u64(fe, VH_VU_GET_STATUS, &v);
+	if (r < 0)
+		return r;
+	/* the virtio device status is one byte */
+	if (v > 0xff)
+		return -EPROTO;
+	if (status)
+		*status = (uint8_t)v;
+	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_net_set_mtu(struct vh_vu_frontend *fe,
+					 uint16_t mtu)
+{
+	return fe ? vu_fe_call_u64(fe, VH_VU_NET_SET_MTU, true, mtu) : -EINVAL;
+}
+
+VH_EXPORT int vh_vu_frontend_send_rarp(struct vh_vu_frontend *fe,
+				       const uint8_t mac[6])
+{
+	struct vh_vu_msg m;
+
+	if (!fe || !mac)
+		return -EINVAL;
+	/* "The first 6 bytes of the payload contain the mac address" */
+	vh_vu_msg_init(&m, VH_VU_SEND_RARP, 8);
+	memcpy(m.payload.raw, mac, 6);
+	return vu_fe_call(fe, &m, NULL);
+}
+
+VH_EXPORT int vh_vu_frontend_iotlb_msg(struct vh_vu_frontend *fe,
+				       const struct vh_vu_iotlb *msg)
+{
+	struct vh_vu_msg m, rep;
+	int r;
+
+	if (!fe || !msg)
+		return -EINVAL;
+	vh_vu_msg_init(&m, VH_VU_IOTLB_MSG, sizeof(*msg));
+	m.payload.iotlb = *msg;
+	r = vu_fe_call(fe, &m, &rep);
+	if (r < 0)
+		return r;
+	return rep.payload.u64 == 0 ? 0 : -EIO;
+}
+
+VH_EXPORT int vh_vu_frontend_set_log_base(struct vh_vu_frontend *fe, int fd,
+					  uint64_t size, uint64_t offset)
+{
+	struct vh_vu_msg m, rep;
+	int r;
+
+	if (!fe || fd < 0)
+		return -EINVAL;
+	vh_vu_msg_init(&m, VH_VU_SET_LOG_BASE, sizeof(struct vh_vu_log));
+	m.payload.log.size = size;
+	m.payload.log.offset = offset;
+	m.fds[m.nfds++] = fd;
+	r = vu_fe_call(fe, &m, &rep);
+	if (r < 0)
+		return r;
+	/* an empty reply or a u64 zero: both mean done */
+	if (rep.hdr.size == 8 && rep.payload.u64 != 0)
+		return -EIO;
+	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_enable_log(struct vh_vu_frontend *fe,
+					struct vh_mem *mem)
+{
+	struct vh_mem_region reg;
+	uint64_t end = 0;
+	int n, i, fd, r;
+	size_t size;
+
+	if (!fe || !mem)
+		return -EINVAL;
+	n = vh_mem_num_regions(mem);
+	if (n < 0)
+		return n;
+	for (i = 0; i < n; i++) {
+		if (vh_mem_get_region(mem, i, &reg) == 0 &&
+		    reg.gpa + reg.size > end)
+			end = reg.gpa + reg.size;
+	}
+	size = vh_mem_log_size_for(end);
+	if (!size)
+		return -EINVAL;
+	r = vh_mem_log_alloc(mem, size, &fd, NULL);
+	if (r < 0)
+		return r;
+	return vh_vu_frontend_set_log_base(fe, fd, size, 0);
+}
+
+VH_EXPORT int vh_vu_frontend_set_log_fd(struct vh_vu_frontend *fe, int fd)
+{
+	return fe ? vu_fe_call_fd(fe, VH_VU_SET_LOG_FD, fd) : -EINVAL;
+}
+
+VH_EXPORT int vh_vu_frontend_get_inflight_fd(struct vh_vu_frontend *fe,
+					     uint16_t num_queues,
+					     uint16_t queue_size,
+					     struct vh_vu_inflight *inflight,
+					     int *fd)
+{
+	struct vh_vu_msg m, rep;
+	int r;
+
+	if (!fe || !inflight || !fd)
+		return -EINVAL;
+	*fd = -1;
+	vh_vu_msg_init(&m, VH_VU_GET_INFLIGHT_FD, sizeof(*inflight));
+	m.payload.inflight.num_queues = num_queues;
+	m.payload.inflight.queue_size = queue_size;
+	r = vu_fe_call(fe, &m, &rep);
+	if (r < 0)
+		return r;
+	*inflight = rep.payload.inflight;
+	if (rep.nfds == 1)
+		*fd = rep.fds[0];
+	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_set_inflight_fd(struct vh_vu_frontend *fe,
+					     const struct vh_vu_inflight *inf,
+					     int fd)
+{
+	struct vh_vu_msg m;
+
+	if (!fe || !inf || fd < 0)
+		return -EINVAL;
+	vh_vu_msg_init(&m, VH_VU_SET_INFLIGHT_FD, sizeof(*inf));
+	m.payload.inflight = *inf;
+	m.fds[m.nfds++] = fd;
+	return vu_fe_call(fe, &m, NULL);
+}
+
+VH_EXPORT int vh_vu_frontend_set_device_state_fd(struct vh_vu_frontend *fe,
+						 uint32_t direction,
+						 uint32_t phase, int fd,
+						 int *backend_fd)
+{
+	struct vh_vu_msg m, rep;
+	uint64_t v;
+	int r;
+
+	if (!fe || fd < 0)
+		return -EINVAL;
+	if (backend_fd)
+		*backend_fd = -1;
+	vh_vu_msg_init(&m, VH_VU_SET_DEVICE_STATE_FD,
+		       sizeof(struct vh_vu_device_state));
+	m.payload.device_state.direction = direction;
+	m.payload.device_state.phase = phase;
+	m.fds[m.nfds++] = fd;
+	r = vu_fe_call(fe, &m, &rep);
+	if (r < 0)
+		return r;
+	/* the rule checked that an error never comes with an fd */
+	v = rep.payload.u64;
+	if (v & VH_VU_DEVICE_STATE_ERR_MASK)
+		return -EIO;
+	if (rep.nfds == 1) {
+		if (backend_fd)
+			*backend_fd = rep.fds[0];
+		else
+			close(rep.fds[0]);
+	}
+	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_check_device_state(struct vh_vu_frontend *fe)
+{
+	uint64_t v;
+	int r;
+
+	if (!fe)
+		return -EINVAL;
+	r = vu_fe_get_u64(fe, VH_VU_CHECK_DEVICE_STATE, &v);
+	if (r < 0)
+		return r;
+	return v == 0 ? 0 : -EIO;
+}
+
+VH_EXPORT int vh_vu_frontend_get_shared_object(struct vh_vu_frontend *fe,
+					       const uint8_t uuid[16], int *fd)
+{
+	struct vh_vu_msg m, rep;
+	int r;
+
+	if (!fe || !uuid || !fd)
+		return -EINVAL;
+	*fd = -1;
+	vh_vu_msg_init(&m, VH_VU_GET_SHARED_OBJECT,
+		       sizeof(struct vh_vu_shared));
+	memcpy(m.payload.shared.uuid, uuid, 16);
+	r = vu_fe_call(fe, &m, &rep);
+	if (r < 0)
+		return r;
+	/* "reply passing the fd when the operation is successful, or no fd" */
+	if (rep.nfds != 1)
+		return -ENOENT;
+	*fd = rep.fds[0];
+	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_postcopy_advise(struct vh_vu_frontend *fe,
+					     int *ufd)
+{
+	struct vh_vu_msg m, rep;
+	int r;
+
+	if (!fe)
+		return -EINVAL;
+	if (ufd)
+		*ufd = -1;
+	vh_vu_msg_init(&m, VH_VU_POSTCOPY_ADVISE, 0);
+	r = vu_fe_call(fe, &m, &rep);
+	if (r < 0)
+		return r;
+	if (rep.nfds == 1) {
+		if (ufd)
+			*ufd = rep.fds[0];
+		else
+			close(rep.fds[0]);
+	}
+	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_postcopy_listen(struct vh_vu_frontend *fe)
+{
+	return fe ? vu_fe_call_u64(fe, VH_VU_POSTCOPY_LISTEN, false, 0) :
+		    -EINVAL;
+}
+
+VH_EXPORT int vh_vu_frontend_postcopy_end(struct vh_vu_frontend *fe)
+{
+	uint64_t v;
+	int r;
+
+	if (!fe)
+		return -EINVAL;
+	r = vu_fe_get_u64(fe, VH_VU_POSTCOPY_END, &v);
+	if (r < 0)
+		return r;
+	return v == 0 ? 0 : -EIO;
+}
+
+VH_EXPORT int vh_vu_frontend_gpu_set_socket(struct vh_vu_frontend *fe,
+					    int fd)
+{
+	return fe ? vu_fe_call_fd(fe, VH_VU_GPU_SET_SOCKET, fd) : -EINVAL;
+}
+
+VH_EXPORT int vh_vu_frontend_create_crypto_session(struct vh_vu_frontend *fe,
+						   const void *req, size_t len,
+						   void *reply,
+						   size_t reply_max)
+{
+	struct vh_vu_msg m, rep;
+	size_t n;
+	int r;
+
+	if (!fe || !req || len < 8 || len > VH_VU_PAYLOAD_MAX)
+		return -EINVAL;
+	vh_vu_msg_init(&m, VH_VU_CREATE_CRYPTO_SESSION, len);
+	memcpy(m.payload.raw, req, len);
+	r = vu_fe_call(fe, &m, &rep);
+	if (r < 0)
+		return r;
+	n = rep.hdr.size < reply_max ? rep.hdr.size : reply_max;
+	if (reply && n)
+		memcpy(reply, rep.payload.raw, n);
+	return (int)rep.hdr.size;
+}
+
+VH_EXPORT int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
+						  uint64_t session_id)
+{
+	return fe ? vu_fe_call_u64(fe, VH_VU_CLOSE_CRYPTO_SESSION, true,
+				   session_id) :
+		    -EINVAL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* back-end request channel                                                 */
+/* ------------------------------------------------------------------------ */
+VH_EXPORT void vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
+				      const struct vh_vu_frontend_ops *ops,
+				      void *data)
+{
+	if (!fe)
+		return;
+	fe->ops = ops;
+	fe->ops_data = data;
+}
+
+VH_EXPORT int vh_vu_frontend_set_backend_req_fd(struct vh_vu_frontend *fe)
+{
+	int sv[2], r;
+
+	if (!fe)
+		return -EINVAL;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	r = vu_fe_call_fd(fe, VH_VU_SET_BACKEND_REQ_FD, sv[1]);
+	close(sv[1]);
+	if (r < 0) {
+		close(sv[0]);
+		return r;
+	}
+	if (fe->backend_fd >= 0)
+		close(fe->backend_fd);
+	fe->backend_fd = sv[0];
+	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_get_backend_fd(const struct vh_vu_frontend *fe)
+{
+	return fe ? fe->backend_fd : -EINVAL;
+}
+
+static void close_backend(struct vh_vu_frontend *fe)
+{
+	if (fe->backend_fd >= 0)
+		close(fe->backend_fd);
+	fe->backend_fd = -1;
+}
+
+/* Run the callback for a checked back-end request; 0 or -errno. */
+static int backend_handle(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
+			  int *reply_fd)
+{
+	const struct vh_vu_frontend_ops *ops = fe->ops;
+	void *data = fe->ops_data;
+	unsigned int idx;
+	int fd;
+
+	switch (msg->hdr.request) {
+	case VH_VU_BACKEND_IOTLB_MSG:
+		if (!ops || !ops->iotlb)
+			return -EOPNOTSUPP;
+		return ops->iotlb(fe, data, &msg->payload.iotlb);
+	case VH_VU_BACKEND_CONFIG_CHANGE_MSG:
+		if (!ops || !ops->config_change)
+			return -EOPNOTSUPP;
+		return ops->config_change(fe, data);
+	case VH_VU_BACKEND_VRING_HOST_NOTIFIER_MSG:
+		idx = msg->payload.area.u64 & VH_VU_VRING_IDX_MASK;
+		fd = msg->nfds ? msg->fds[0] : -1;
+		if (!ops || !ops->host_notifier)
+			return -EOPNOTSUPP;
+		/* the callback owns fd from here on */
+		msg->nfds = 0;
+		return ops->host_notifier(fe, data, idx, fd,
+					  msg->payload.area.size,
+					  msg->payload.area.offset);
+	case VH_VU_BACKEND_VRING_CALL:
+		if (!ops || !ops->vring_call)
+			return -EOPNOTSUPP;
+		return ops->vring_call(fe, data, msg->payload.state.index);
+	case VH_VU_BACKEND_VRING_ERR:
+		if (!ops || !ops->vring_err)
+			return -EOPNOTSUPP;
+		return ops->vring_err(fe, data, msg->payload.state.index);
+	case VH_VU_BACKEND_SHARED_OBJECT_ADD:
+		if (!ops || !ops->shared_object_add)
+			return -EOPNOTSUPP;
+		return ops->shared_object_add(fe, data,
+					      msg->payload.shared.uuid);
+	case VH_VU_BACKEND_SHARED_OBJECT_REMOVE:
+		if (!ops || !ops->shared_object_remove)
+			return -EOPNOTSUPP;
+		return ops->shared_object_remove(fe, data,
+						 msg->payload.shared.uuid);
+	case VH_VU_BACKEND_SHARED_OBJECT_LOOKUP:
+		if (!ops || !ops->shared_object_lookup)
+			return -EOPNOTSUPP;
+		return ops->shared_object_lookup(fe, data,
+						 msg->payload.shared.uuid,
+						 reply_fd);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
+{
+	const struct vh_vu_msg_rule *rule;
+	struct vh_vu_msg msg;
+	bool want_reply;
+	int r, ret, reply_fd = -1;
+
+	if (!fe)
+		return -EINVAL;
+	if (fe->backend_fd < 0)
+		return -ENOTCONN;
+	/* the channel may be blocking: only read what is there */
+	{
+		struct pollfd pfd = { .fd = fe->backend_fd, .events = POLLIN };
+
+		r = poll(&pfd, 1, 0);
+		if (r == 0)
+			return -EAGAIN;
+	}
+	r = vh_vu_msg_recv(fe->ctx, fe->backend_fd, &msg);
+	if (r == -EAGAIN)
+		return r;
+	if (r < 0) {
+		close_backend(fe);
+		return r;
+	}
+	rule = vh_vu_msg_rule(true, msg.hdr.request);
+	if (!rule || vh_vu_msg_check(fe->ctx, rule, &msg, false) < 0 ||
+	    (msg.hdr.flags & VH_VU_FLAG_REPLY)) {
+		vh_err(fe->ctx, "back-end request %u (%s): malformed, closing the channel\n",
+		       msg.hdr.request, vh_vu_msg_name(true, msg.hdr.request));
+		vh_vu_msg_close_fds(&msg);
+		close_backend(fe);
+		return -EPROTO;
+	}
+	/* fds only with BACKEND_SEND_FD ("Back-end communication") */
+	if (msg.nfds &&
+	    !vu_fe_has_protocol(fe, VH_VU_PROTOCOL_F_BACKEND_SEND_FD)) {
+		vh_err(fe->ctx, "%s: fd without BACKEND_SEND_FD\n", rule->name);
+		vh_vu_msg_close_fds(&msg);
+		ret = -EPERM;
+	} else if (!vh_vu_msg_gate_open(rule, fe->features,
+					fe->protocol_features)) {
+		vh_err(fe->ctx, "%s: not negotiated\n", rule->name);
+		vh_vu_msg_close_fds(&msg);
+		ret = -EOPNOTSUPP;
+	} else {
+		fe->dispatching = true;
+		ret = backend_handle(fe, &msg, &reply_fd);
+		fe->dispatching = false;
+		vh_vu_msg_close_fds(&msg);
+	}
+
+	want_reply = rule->reply == VH_VU_REPLY_ALWAYS ||
+		     ((msg.hdr.flags & VH_VU_FLAG_NEED_REPLY) &&
+		      vu_fe_has_protocol(fe, VH_VU_PROTOCOL_F_REPLY_ACK));
+	if (!want_reply) {
+		if (reply_fd >= 0)
+			close(reply_fd);
+		return 0;
+	}
+	/* zero on success, non-zero (here: the errno) on failure */
+	vh_vu_msg_set_reply_u64(&msg, ret < 0 ? (uint64_t)-ret : 0);
+	if (rule->reply == VH_VU_REPLY_ALWAYS && ret == 0 && reply_fd >= 0)
+		msg.fds[msg.nfds++] = reply_fd;
+	else if (rule->reply == VH_VU_REPLY_ALWAYS && ret == 0)
+		msg.payload.u64 = ENOENT; /* a lookup must come with an fd */
+	r = vh_vu_msg_send(fe->ctx, fe->backend_fd, &msg);
+	if (reply_fd >= 0)
+		close(reply_fd);
+	if (r < 0) {
+		close_backend(fe);
+		return r;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* raw                                                                      */
+/* ------------------------------------------------------------------------ */
+VH_EXPORT int vh_vu_frontend_send_raw(struct vh_vu_frontend *fe,
+				      const struct vh_vu_msg *msg,
+				      struct vh_vu_msg *reply)
+{
+	struct pollfd pfd;
+	int r;
+
+	if (!fe || !msg)
+		return -EINVAL;
+	if (fe->sock < 0)
+		return -ENOTCONN;
+	r = vh_vu_msg_send(fe->ctx, fe->sock, msg);
+	if (r < 0 || !reply)
+		return r;
+	pfd = (struct pollfd){ .fd = fe->sock, .events = POLLIN };
+	do {
+		r = poll(&pfd, 1, fe->timeout_ms);
+	} while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return -ETIMEDOUT;
+	return vh_vu_msg_recv(fe->ctx, fe->sock, reply);
+}
