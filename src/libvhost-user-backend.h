@@ -98,6 +98,12 @@ struct vh_vu_device {
 	unsigned int max_mem_slots;
 	/* config space size (<= VH_VU_BACKEND_CONFIG_MAX) for GET/SET_CONFIG */
 	unsigned int config_size;
+	/*
+	 * GET_QUEUE_NUM answer, 0 for num_queues.  Front-ends read it as
+	 * queue pairs for net devices (QEMU, DPDK): a net device with
+	 * 2 * N rings answers N here.
+	 */
+	unsigned int queue_num;
 };
 
 /*

@@ -307,6 +307,7 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 				     dev->max_queue_size >
 					     VH_VU_BACKEND_QUEUE_SIZE_MAX)) ||
 	    dev->max_mem_slots > VH_MEM_MAX_REGIONS ||
+	    dev->queue_num > dev->num_queues ||
 	    dev->config_size > VH_VU_BACKEND_CONFIG_MAX)
 		return -EINVAL;
 
@@ -790,7 +791,8 @@ static int h_set_vring_err(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 static int h_get_queue_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			   struct vh_vu_msg *reply)
 {
-	vh_vu_msg_set_reply_u64(reply, be->dev.num_queues);
+	vh_vu_msg_set_reply_u64(reply, be->dev.queue_num ? be->dev.queue_num :
+							  be->dev.num_queues);
 	return 0;
 }
 

@@ -313,6 +313,7 @@ int main(void)
 				     (1ull << 9) /* CONFIG */ |
 				     (1ull << 16) /* STATUS */,
 		.num_queues = 2,
+		.queue_num = 1, /* one queue pair */
 		.config_size = 12,
 	};
 	struct vh_ctx *ctx;
