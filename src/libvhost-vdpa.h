@@ -213,6 +213,108 @@ void vh_vdpa_vstats_free(struct vh_vdpa_vstats *stats);
 int vh_vdpa_dev_chardev(struct vh_ctx *ctx, const char *name, char *path,
 			size_t len);
 
+
+/* ------------------------------------------------------------------ */
+/* vhost-vdpa: the VHOST_VDPA_* ioctls on a VH_KDEV_VDPA vh_kdev        */
+/* ------------------------------------------------------------------ */
+/*
+ * Open the device with vh_kdev_open(ctx, "/dev/vhost-vdpa-N", &dev) (see
+ * vh_vdpa_dev_chardev()) and vh_kdev_set_owner().  Every call below
+ * refuses another device type with -ENOTTY and returns the kernel's errno
+ * otherwise; ioctls an older kernel lacks come back -ENOTTY, and device
+ * operations a parent driver lacks -EOPNOTSUPP.
+ *
+ * Addresses: a vDPA device sees I/O virtual addresses (IOVAs), never our
+ * process's addresses.  Map guest memory with vh_vdpa_dma_map() /
+ * vh_vdpa_map_mem() (IOTLB messages) and put IOVAs in ring addresses and
+ * descriptors; vh_vdpa_setup_vring() uses a vh_vq's GPAs as IOVAs, which
+ * matches vh_vdpa_map_mem() (IOVA = GPA).
+ */
+int vh_vdpa_get_device_id(struct vh_kdev *dev, uint32_t *device_id);
+int vh_vdpa_get_status(struct vh_kdev *dev, uint8_t *status);
+/* Raw VHOST_VDPA_SET_STATUS; the kernel refuses to clear bits but by 0. */
+int vh_vdpa_set_status(struct vh_kdev *dev, uint8_t status);
+int vh_vdpa_get_config_size(struct vh_kdev *dev, uint32_t *size);
+/* Device config space [off, off + len); len 1..64 KiB. */
+int vh_vdpa_get_config(struct vh_kdev *dev, uint32_t off, void *buf,
+		       uint32_t len);
+int vh_vdpa_set_config(struct vh_kdev *dev, uint32_t off, const void *buf,
+		       uint32_t len);
+int vh_vdpa_set_vring_enable(struct vh_kdev *dev, unsigned int index,
+			     bool enable);
+/* Largest queue size the device supports (VHOST_VDPA_GET_VRING_NUM). */
+int vh_vdpa_get_vring_num(struct vh_kdev *dev, uint16_t *max);
+/* Size of one queue (6.10+, and only where the parent implements it). */
+int vh_vdpa_get_vring_size(struct vh_kdev *dev, unsigned int index,
+			   uint32_t *size);
+/* Config-change eventfd; -1 unbinds. */
+int vh_vdpa_set_config_call(struct vh_kdev *dev, int fd);
+int vh_vdpa_get_iova_range(struct vh_kdev *dev, uint64_t *first,
+			   uint64_t *last);
+int vh_vdpa_get_vqs_count(struct vh_kdev *dev, uint32_t *count);
+int vh_vdpa_get_group_num(struct vh_kdev *dev, uint32_t *ngroups);
+int vh_vdpa_get_as_num(struct vh_kdev *dev, uint32_t *nas);
+int vh_vdpa_get_vring_group(struct vh_kdev *dev, unsigned int index,
+			    uint32_t *group);
+int vh_vdpa_get_vring_desc_group(struct vh_kdev *dev, unsigned int index,
+				 uint32_t *group);
+int vh_vdpa_set_group_asid(struct vh_kdev *dev, unsigned int group,
+			   unsigned int asid);
+/* Stop / restart ring processing (backend features SUSPEND / RESUME). */
+int vh_vdpa_suspend(struct vh_kdev *dev);
+int vh_vdpa_resume(struct vh_kdev *dev);
+
+/*
+ * Backend features: ack IOTLB_MSG_V2 | IOTLB_BATCH | IOTLB_ASID plus
+ * `extra` (VHOST_BACKEND_F_* bits, e.g. SUSPEND and RESUME), each only if
+ * the kernel offers it; IOTLB_MSG_V2 is required (-EOPNOTSUPP).  *acked
+ * (may be NULL) gets what was set.
+ */
+int vh_vdpa_setup_backend(struct vh_kdev *dev, uint64_t extra,
+			  uint64_t *acked);
+
+/*
+ * IOTLB v2 mappings in address space asid (0 unless IOTLB_ASID).  perm is
+ * VH_KDEV_ACCESS_RO/WO/RW.  A batch (IOTLB_BATCH acked) makes the device
+ * see all updates between begin and end at once; without IOTLB_BATCH
+ * begin/end are no-ops.
+ */
+int vh_vdpa_dma_map(struct vh_kdev *dev, uint32_t asid, uint64_t iova,
+		    uint64_t size, void *uaddr, uint8_t perm);
+int vh_vdpa_dma_unmap(struct vh_kdev *dev, uint32_t asid, uint64_t iova,
+		      uint64_t size);
+int vh_vdpa_batch_begin(struct vh_kdev *dev, uint32_t asid);
+int vh_vdpa_batch_end(struct vh_kdev *dev, uint32_t asid);
+/* Map every region of mem read-write at IOVA = GPA, in one batch. */
+int vh_vdpa_map_mem(struct vh_kdev *dev, uint32_t asid, struct vh_mem *mem);
+
+/*
+ * Map the doorbell page of vring index (write-only, uncached); a write of
+ * the queue index there kicks it.  -EOPNOTSUPP where the parent has no
+ * notification area (the simulators).  Unmap with munmap(addr, size).
+ */
+int vh_vdpa_map_notify(struct vh_kdev *dev, unsigned int index, void **addr,
+		       size_t *size);
+
+/*
+ * The virtio status handshake (virtio 1.3, 3.1.1): reset (status 0, read
+ * back), then ACKNOWLEDGE | DRIVER, features = offered & wanted,
+ * FEATURES_OK and read it back (-EPROTO, FAILED set, if the device
+ * cleared it).  *acked (may be NULL) gets the negotiated features.
+ */
+int vh_vdpa_reset(struct vh_kdev *dev);
+int vh_vdpa_negotiate(struct vh_kdev *dev, uint64_t wanted, uint64_t *acked);
+/* Set DRIVER_OK and check it reads back (-EPROTO otherwise). */
+int vh_vdpa_driver_ok(struct vh_kdev *dev);
+
+struct vh_vq;
+/*
+ * NUM, ADDR (the vq's GPAs as IOVAs), BASE 0, KICK and CALL for a ring laid
+ * out by vh_vq (enable it with vh_vdpa_set_vring_enable()).
+ */
+int vh_vdpa_setup_vring(struct vh_kdev *dev, unsigned int index,
+			struct vh_vq *vq, int kick_fd, int call_fd);
+
 #ifdef __cplusplus
 }
 #endif

@@ -836,4 +836,9 @@ TEST(lio_teardown_restores_configfs)
 	vh_ctx_unref(ctx);
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	if (access("/dev/vhost-scsi", F_OK))
+		ksft_exit_skip("no /dev/vhost-scsi: vhost_scsi not loaded\n");
+	return test_harness_run(argc, argv);
+}
