@@ -284,6 +284,8 @@ int cmd_features(struct vhc *v, int argc, char **argv)
 		vhc_err(v, "%s: %s", argv[1], strerror(errno));
 		return vhc_exit_for(-errno);
 	}
+	if (S_ISSOCK(st.st_mode))
+		return user_features(v, argv[1]);
 	if (!S_ISCHR(st.st_mode)) {
 		vhc_err(v, "%s: neither a character device nor a socket",
 			argv[1]);

@@ -66,6 +66,7 @@ static const struct vhc_cmd top_cmds[] = {
 	{ "status", cmd_status, NULL },
 	{ "features", cmd_features, NULL },
 	{ "vdpa", cmd_vdpa, NULL },
+	{ "user", cmd_user, NULL },
 	{ NULL, NULL, NULL },
 };
 

@@ -86,5 +86,7 @@ int cmd_vdpa(struct vhc *v, int argc, char **argv);
 int cmd_user(struct vhc *v, int argc, char **argv);
 /* vhostctl features SOCKET */
 int user_features(struct vhc *v, const char *path);
+/* vhostctl user check */
+int user_check(struct vhc *v, int argc, char **argv);
 
 #endif

@@ -1,0 +1,512 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhostctl user check SOCKET: a conformance run against any vhost-user
+ * back-end.  It walks the handshake and each optional path the back-end
+ * advertises, then sends malformed messages, each on a fresh connection,
+ * and checks that the back-end refuses them (error reply or closed
+ * connection, per ../shared/spec "Rules a back-end must enforce") and goes
+ * on serving the next connection.
+ *
+ * Results: pass; warn (the back-end survived but did not refuse as the spec
+ * says); fail (a required step failed, or the back-end stopped serving);
+ * skip (not advertised).  The exit status is 1 if anything failed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "libvhost-user.h"
+#include "vhostctl.h"
+
+#define CHECK_TIMEOUT_MS 2000
+#define CHECK_MEM_SIZE (4u << 20)
+#define CHECK_RING_GPA 0x100000u
+#define CHECK_RING_NUM 64
+
+enum result { R_PASS, R_WARN, R_FAIL, R_SKIP };
+static const char *const result_names[] = { "pass", "warn", "fail", "skip" };
+
+struct checker {
+	struct vhc *v;
+	const char *path;
+	unsigned int counts[4];
+	uint64_t features, protocol;
+	bool dead; /* a malformed message killed the back-end */
+};
+
+__attribute__((format(printf, 4, 5))) static void
+report(struct checker *c, const char *name, enum result r, const char *fmt,
+       ...)
+{
+	struct vhc_out *o = &c->v->out;
+	char detail[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	c->counts[r]++;
+	out_open_obj(o, NULL);
+	out_str(o, "name", NULL, name);
+	out_str(o, "result", NULL, result_names[r]);
+	out_str(o, "detail", NULL, detail);
+	out_close_obj(o);
+	out_text(o, "%-4s  %-28s %s\n", r == R_PASS ? "PASS" : r == R_WARN ? "WARN" :
+		 r == R_FAIL ? "FAIL" : "SKIP", name, detail);
+}
+
+/* err < 0: fail with its message; else fail if bad, pass otherwise. */
+__attribute__((format(printf, 5, 6))) static void
+report_rc(struct checker *c, const char *name, int err, bool bad,
+	  const char *fmt, ...)
+{
+	char detail[200];
+	va_list ap;
+
+	if (err < 0) {
+		report(c, name, R_FAIL, "%s", strerror(-err));
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	report(c, name, bad ? R_FAIL : R_PASS, "%s", detail);
+}
+
+static int fresh(struct checker *c, struct vh_vu_frontend **fe)
+{
+	int err = vh_vu_frontend_new(c->v->ctx, fe);
+
+	if (err < 0)
+		return err;
+	vh_vu_frontend_set_timeout(*fe, CHECK_TIMEOUT_MS);
+	err = vh_vu_frontend_connect(*fe, c->path, CHECK_TIMEOUT_MS);
+	if (err < 0)
+		*fe = vh_vu_frontend_unref(*fe);
+	return err;
+}
+
+static bool has_pf(const struct checker *c, unsigned int bit)
+{
+	return c->protocol & (1ull << bit);
+}
+
+/* Is the back-end still answering on a new connection? */
+static bool still_serving(struct checker *c)
+{
+	struct vh_vu_frontend *fe = NULL;
+	uint64_t f;
+	bool ok;
+
+	/* a back-end serving one connection at a time needs a moment */
+	for (int i = 0; i < 20; i++) {
+		if (fresh(c, &fe) == 0)
+			break;
+		usleep(50000);
+	}
+	if (!fe)
+		return false;
+	ok = vh_vu_frontend_get_features(fe, &f) == 0 && f == c->features;
+	vh_vu_frontend_unref(fe);
+	return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the handshake and advertised paths                                       */
+/* ------------------------------------------------------------------------ */
+static void check_paths(struct checker *c)
+{
+	struct vh_vu_frontend *fe = NULL;
+	struct vh_mem *mem = NULL;
+	struct vh_vq *vq = NULL;
+	uint64_t x, neg_f = 0, neg_p = 0;
+	int kick = -1, call = -1, err;
+
+	err = fresh(c, &fe);
+	if (err < 0) {
+		report(c, "connect", R_FAIL, "%s", strerror(-err));
+		return;
+	}
+	report(c, "connect", R_PASS, "%s", c->path);
+
+	err = vh_vu_frontend_get_features(fe, &c->features);
+	if (err < 0) {
+		report(c, "GET_FEATURES", R_FAIL, "%s", strerror(-err));
+		goto out;
+	}
+	report(c, "GET_FEATURES", R_PASS, "0x%016llx",
+	       (unsigned long long)c->features);
+	if (!(c->features & (1ull << VH_VU_F_PROTOCOL_FEATURES))) {
+		report(c, "GET_PROTOCOL_FEATURES", R_SKIP,
+		       "feature bit 30 not offered");
+	} else {
+		err = vh_vu_frontend_get_protocol_features(fe, &c->protocol);
+		report_rc(c, "GET_PROTOCOL_FEATURES", err, false, "0x%llx",
+			  (unsigned long long)c->protocol);
+	}
+	/*
+	 * Negotiate everything offered, as a front-end that supports all
+	 * of it; the requests below are gated on what is negotiated.
+	 */
+	err = vh_vu_frontend_negotiate(fe, c->features, c->protocol, &neg_f,
+				       &neg_p);
+	report_rc(c, "negotiate", err, false, "%s",
+		  "SET_OWNER, SET_FEATURES, SET_PROTOCOL_FEATURES");
+	if (err)
+		goto out;
+
+	if (has_pf(c, VH_VU_PROTOCOL_F_MQ)) {
+		err = vh_vu_frontend_get_queue_num(fe, &x);
+		report_rc(c, "GET_QUEUE_NUM", err, !x, "%llu queues",
+			  (unsigned long long)x);
+	} else {
+		report(c, "GET_QUEUE_NUM", R_SKIP, "MQ not offered");
+	}
+
+	if (has_pf(c, VH_VU_PROTOCOL_F_CONFIG)) {
+		uint8_t cfg[8];
+
+		err = vh_vu_frontend_get_config(fe, 0, cfg, sizeof(cfg));
+		report_rc(c, "GET_CONFIG", err, false, "%s",
+			  "8 bytes at offset 0");
+	} else {
+		report(c, "GET_CONFIG", R_SKIP, "CONFIG not offered");
+	}
+
+	if (has_pf(c, VH_VU_PROTOCOL_F_STATUS)) {
+		uint8_t st = 0;
+
+		err = vh_vu_frontend_set_status(fe, 1 | 2); /* ACK | DRIVER */
+		if (!err)
+			err = vh_vu_frontend_get_status(fe, &st);
+		report_rc(c, "SET_STATUS/GET_STATUS", err, (st & 3) != 3,
+			  "status 0x%x", st);
+	} else {
+		report(c, "SET_STATUS/GET_STATUS", R_SKIP, "STATUS not offered");
+	}
+
+	/* guest memory: one memfd region */
+	err = vh_mem_new(c->v->ctx, &mem);
+	if (!err)
+		err = vh_mem_add_memfd(mem, 0, CHECK_MEM_SIZE, NULL);
+	if (err) {
+		report(c, "memory", R_FAIL, "cannot allocate: %s", strerror(-err));
+		goto out;
+	}
+	if (has_pf(c, VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
+		err = vh_vu_frontend_get_max_mem_slots(fe, &x);
+		report_rc(c, "GET_MAX_MEM_SLOTS", err, !x, "%llu slots",
+			  (unsigned long long)x);
+		err = vh_vu_frontend_add_mem_reg(fe, mem, 0);
+		if (!err)
+			err = vh_vu_frontend_rem_mem_reg(fe, mem, 0);
+		report_rc(c, "ADD_MEM_REG/REM_MEM_REG", err, false, "%s",
+			  "one 4 MiB region");
+	} else {
+		report(c, "ADD_MEM_REG/REM_MEM_REG", R_SKIP,
+		       "CONFIGURE_MEM_SLOTS not offered");
+	}
+	err = vh_vu_frontend_share_mem(fe, mem);
+	report_rc(c, "share memory", err, false, "%s", "4 MiB memfd region");
+	if (err)
+		goto out;
+
+	/* one ring, set up and stopped again */
+	kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	err = vh_vq_new(c->v->ctx, mem, 0, CHECK_RING_NUM, CHECK_RING_GPA, &vq);
+	if (!err)
+		err = vh_vq_set_features(vq, neg_f);
+	if (!err)
+		err = vh_vu_frontend_setup_vq(fe, 0, vq, kick, call);
+	report_rc(c, "vring setup", err, false, "%s",
+		  "NUM, BASE, ADDR, CALL, KICK, ENABLE on ring 0");
+	if (!err) {
+		uint32_t base = 1;
+
+		err = vh_vu_frontend_get_vring_base(fe, 0, &base);
+		report_rc(c, "GET_VRING_BASE", err, base != 0,
+			  "ring 0 stopped at %u", base);
+	}
+
+	if (has_pf(c, VH_VU_PROTOCOL_F_LOG_SHMFD)) {
+		err = vh_vu_frontend_enable_log(fe, mem);
+		report_rc(c, "SET_LOG_BASE", err, false, "%s",
+			  "dirty log mapped");
+	} else {
+		report(c, "SET_LOG_BASE", R_SKIP, "LOG_SHMFD not offered");
+	}
+
+	if (has_pf(c, VH_VU_PROTOCOL_F_INFLIGHT_SHMFD)) {
+		struct vh_vu_inflight inf;
+		int fd = -1;
+
+		err = vh_vu_frontend_get_inflight_fd(fe, 1, CHECK_RING_NUM,
+						     &inf, &fd);
+		report_rc(c, "GET_INFLIGHT_FD", err,
+			  fd < 0 || !inf.mmap_size, "%llu bytes",
+			  (unsigned long long)inf.mmap_size);
+		if (fd >= 0)
+			close(fd);
+	} else {
+		report(c, "GET_INFLIGHT_FD", R_SKIP, "INFLIGHT_SHMFD not offered");
+	}
+
+	if (has_pf(c, VH_VU_PROTOCOL_F_BACKEND_REQ)) {
+		err = vh_vu_frontend_set_backend_req_fd(fe);
+		report_rc(c, "SET_BACKEND_REQ_FD", err, false, "%s",
+			  "channel handed over");
+	} else {
+		report(c, "SET_BACKEND_REQ_FD", R_SKIP, "BACKEND_REQ not offered");
+	}
+
+	if (has_pf(c, VH_VU_PROTOCOL_F_RESET_DEVICE)) {
+		err = vh_vu_frontend_reset_device(fe);
+		report_rc(c, "RESET_DEVICE", err, false, "%s", "accepted");
+	} else {
+		report(c, "RESET_DEVICE", R_SKIP, "RESET_DEVICE not offered");
+	}
+out:
+	vh_vq_unref(vq);
+	vh_vu_frontend_unref(fe);
+	vh_mem_unref(mem);
+	if (kick >= 0)
+		close(kick);
+	if (call >= 0)
+		close(call);
+}
+
+/* ------------------------------------------------------------------------ */
+/* malformed messages                                                       */
+/* ------------------------------------------------------------------------ */
+struct bad_msg {
+	const char *name;
+	uint32_t request;
+	uint32_t flags;     /* with the version bits */
+	uint32_t size;      /* header size field */
+	uint32_t send_len;  /* payload bytes actually sent */
+	bool open_first;    /* negotiate first (for gated requests) */
+	bool with_fd;       /* attach an fd the message does not take */
+	void (*fill)(union vh_vu_payload *p);
+};
+
+static void fill_ring_big_index(union vh_vu_payload *p)
+{
+	p->state.index = 1000;
+	p->state.num = 64;
+}
+
+static void fill_ring_bad_num(union vh_vu_payload *p)
+{
+	p->state.index = 0;
+	p->state.num = 100; /* not a power of two */
+}
+
+static void fill_ring_huge_num(union vh_vu_payload *p)
+{
+	p->state.index = 0;
+	p->state.num = 65536; /* above 32768 */
+}
+
+static void fill_mem_too_many(union vh_vu_payload *p)
+{
+	p->mem.nregions = 9;
+}
+
+static void fill_mem_no_fds(union vh_vu_payload *p)
+{
+	p->mem.nregions = 1;
+	p->mem.regions[0].size = 4096;
+	p->mem.regions[0].user_addr = 0x10000;
+}
+
+static void fill_addr_unmapped(union vh_vu_payload *p)
+{
+	p->addr.index = 0;
+	p->addr.desc = 0xdead0000;
+	p->addr.used = 0xdead1000;
+	p->addr.avail = 0xdead2000;
+}
+
+#define V1 VH_VU_VERSION
+#define NR VH_VU_FLAG_NEED_REPLY
+static const struct bad_msg bad_msgs[] = {
+	{ "unknown request 999", 999, V1 | NR, 8, 8, false, false, NULL },
+	{ "version 2 header", VH_VU_GET_FEATURES, 2, 0, 0, false, false, NULL },
+	{ "SET_FEATURES size 4", VH_VU_SET_FEATURES, V1 | NR, 4, 4, true, false, NULL },
+	{ "size field 1 GiB", VH_VU_SET_FEATURES, V1 | NR, 1u << 30, 8, false, false, NULL },
+	{ "GET_FEATURES with an fd", VH_VU_GET_FEATURES, V1, 0, 0, false, true, NULL },
+	{ "SET_VRING_NUM index 1000", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, fill_ring_big_index },
+	{ "SET_VRING_NUM num 100", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, fill_ring_bad_num },
+	{ "SET_VRING_NUM num 65536", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, fill_ring_huge_num },
+	{ "SET_MEM_TABLE 9 regions", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32 * 8, 8 + 32 * 8, true, false, fill_mem_too_many },
+	{ "SET_MEM_TABLE without fds", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32, 8 + 32, true, false, fill_mem_no_fds },
+	{ "SET_VRING_ADDR unmapped", VH_VU_SET_VRING_ADDR, V1 | NR, 40, 40, true, false, fill_addr_unmapped },
+};
+
+/*
+ * A header whose size field claims more than is sent (more than any message
+ * can carry): written by hand, since the wire layer refuses to.  The answer
+ * is an error reply, a close, or nothing.
+ */
+static int send_lying_header(struct vh_vu_frontend *fe,
+			     const struct vh_vu_msg *msg, uint32_t len,
+			     struct vh_vu_msg *reply)
+{
+	struct pollfd pfd = { .fd = vh_vu_frontend_get_fd(fe), .events = POLLIN };
+	uint8_t buf[VH_VU_HDR_SIZE + 64];
+	ssize_t n;
+
+	if (len > sizeof(buf) - VH_VU_HDR_SIZE)
+		return -EINVAL;
+	memcpy(buf, &msg->hdr, VH_VU_HDR_SIZE);
+	memcpy(buf + VH_VU_HDR_SIZE, &msg->payload, len);
+	if (write(pfd.fd, buf, VH_VU_HDR_SIZE + len) < 0)
+		return -errno;
+	n = poll(&pfd, 1, CHECK_TIMEOUT_MS);
+	if (n == 0)
+		return -ETIMEDOUT;
+	n = read(pfd.fd, buf, sizeof(buf));
+	if (n <= 0)
+		return n == 0 ? -ECONNRESET : -errno;
+	if ((size_t)n >= VH_VU_HDR_SIZE + 8) {
+		memcpy(&reply->hdr, buf, VH_VU_HDR_SIZE);
+		memcpy(&reply->payload.u64, buf + VH_VU_HDR_SIZE, 8);
+	}
+	return 0;
+}
+
+static void check_bad(struct checker *c, const struct bad_msg *b)
+{
+	struct vh_vu_frontend *fe = NULL;
+	struct vh_vu_msg msg, reply;
+	enum result r;
+	const char *how;
+	int err;
+
+	err = fresh(c, &fe);
+	if (err < 0) {
+		report(c, b->name, R_FAIL, "cannot connect: %s", strerror(-err));
+		return;
+	}
+	if (b->open_first &&
+	    vh_vu_frontend_negotiate(fe, c->features, c->protocol, NULL,
+				     NULL) < 0) {
+		report(c, b->name, R_SKIP, "handshake failed");
+		vh_vu_frontend_unref(fe);
+		return;
+	}
+	memset(&msg, 0, sizeof(msg));
+	memset(&reply, 0, sizeof(reply));
+	msg.hdr.request = b->request;
+	msg.hdr.flags = b->flags;
+	msg.hdr.size = b->size;
+	if (b->fill)
+		b->fill(&msg.payload);
+	if (b->with_fd) {
+		msg.fds[0] = eventfd(0, EFD_CLOEXEC);
+		msg.nfds = msg.fds[0] >= 0;
+	}
+	if (b->send_len != b->size)
+		err = send_lying_header(fe, &msg, b->send_len, &reply);
+	else
+		err = vh_vu_frontend_send_raw(fe, &msg, &reply);
+	if (msg.nfds)
+		close(msg.fds[0]);
+	for (unsigned int i = 0; i < reply.nfds; i++)
+		close(reply.fds[i]);
+
+	if (err == -ECONNRESET || err == -EPIPE) {
+		r = R_PASS;
+		how = "connection closed";
+	} else if (err == 0 && (reply.hdr.flags & VH_VU_FLAG_REPLY) &&
+		   reply.hdr.size == 8 && reply.payload.u64 != 0 &&
+		   b->request != VH_VU_GET_FEATURES) {
+		r = R_PASS;
+		how = "error reply";
+	} else if (err == -ETIMEDOUT) {
+		r = R_WARN;
+		how = "no answer (neither an error reply nor a close)";
+	} else if (err == 0 && b->request == VH_VU_GET_FEATURES &&
+		   b->with_fd) {
+		/* the message is valid apart from the fd: an answer is fine */
+		r = R_PASS;
+		how = "answered, stray fd ignored";
+	} else if (err == 0 && !(reply.hdr.flags & VH_VU_FLAG_REPLY)) {
+		r = R_WARN;
+		how = "answered with a non-reply message";
+	} else if (err == 0) {
+		r = R_WARN;
+		how = "accepted (success reply)";
+	} else {
+		r = R_PASS;
+		how = strerror(-err);
+	}
+	vh_vu_frontend_unref(fe);
+	if (!still_serving(c)) {
+		report(c, b->name, R_FAIL, "%s; back-end no longer serving", how);
+		c->dead = true;
+		return;
+	}
+	report(c, b->name, r, "%s; still serving", how);
+}
+
+static void check_usage(FILE *f)
+{
+	fputs("Usage: vhostctl user check SOCKET\n"
+	      "  Conformance run against a vhost-user back-end: handshake,\n"
+	      "  each advertised protocol path, and malformed messages on\n"
+	      "  fresh connections.  Exit status 1 if a check failed.\n",
+	      f);
+}
+
+int user_check(struct vhc *v, int argc, char **argv)
+{
+	struct checker c = { .v = v };
+	struct vhc_out *o = &v->out;
+
+	if (argc != 2 || vhc_is_help(argv[1])) {
+		check_usage(argc == 2 ? stdout : stderr);
+		return argc == 2 ? VHC_EXIT_OK : VHC_EXIT_USAGE;
+	}
+	c.path = argv[1];
+	{
+		struct vh_vu_frontend *fe = NULL;
+		int err = fresh(&c, &fe);
+
+		if (err < 0) {
+			vhc_err(v, "%s: cannot connect: %s", c.path,
+				strerror(-err));
+			return vhc_exit_for(err);
+		}
+		vh_vu_frontend_unref(fe);
+	}
+
+	out_open_obj(o, NULL);
+	out_str(o, "socket", "vhost-user conformance run against %s\n", c.path);
+	out_open_arr(o, "checks");
+	check_paths(&c);
+	for (size_t i = 0; c.features && i < sizeof(bad_msgs) / sizeof(bad_msgs[0]);
+	     i++) {
+		if (c.dead) {
+			report(&c, bad_msgs[i].name, R_SKIP,
+			       "back-end no longer serving");
+			continue;
+		}
+		check_bad(&c, &bad_msgs[i]);
+	}
+	out_close_arr(o);
+	out_u64(o, "passed", "%llu passed", c.counts[R_PASS]);
+	out_u64(o, "warnings", ", %llu warnings", c.counts[R_WARN]);
+	out_u64(o, "failed", ", %llu failed", c.counts[R_FAIL]);
+	out_u64(o, "skipped", ", %llu skipped\n", c.counts[R_SKIP]);
+	out_close_obj(o);
+	out_end(o);
+	return c.counts[R_FAIL] ? VHC_EXIT_FAIL : VHC_EXIT_OK;
+}

@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhostctl user probe|check SOCKET, vhostctl features SOCKET: ask a
+ * vhost-user back-end what it speaks, as a front-end that sets nothing up
+ * (no SET_OWNER, no memory, no rings), so the back-end is left as it was.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "libvhost-kernel.h"
+#include "libvhost-user.h"
+#include "vhostctl.h"
+
+#define PROBE_TIMEOUT_MS 3000
+
+enum dev_kind { KIND_UNKNOWN = 0, KIND_NET = 1, KIND_BLK = 2 };
+
+struct probe {
+	uint64_t features, protocol;
+	bool has_protocol;
+	int queue_num_err, slots_err, config_err;
+	uint64_t queue_num, slots;
+	enum dev_kind kind;
+	uint8_t config[VH_VU_MAX_CONFIG_SIZE];
+	uint32_t config_len;
+};
+
+/*
+ * vhost-user does not say which device a back-end is: guess from the
+ * device-specific feature bits (virtio 1.3, 5.1.3 and 5.2.3), or take
+ * --type.
+ */
+static enum dev_kind guess_kind(uint64_t f)
+{
+	const uint64_t net = (1ull << 5) | (1ull << 15) | (1ull << 16) |
+			     (1ull << 17) | (1ull << 3);
+	const uint64_t blk = (1ull << 1) | (1ull << 2) | (1ull << 4) |
+			     (1ull << 6) | (1ull << 9) | (1ull << 13) |
+			     (1ull << 14);
+
+	if (__builtin_popcountll(f & net) > __builtin_popcountll(f & blk))
+		return KIND_NET;
+	if (f & blk)
+		return KIND_BLK;
+	return KIND_UNKNOWN;
+}
+
+static int parse_kind(const char *s, enum dev_kind *k)
+{
+	if (!strcmp(s, "net"))
+		*k = KIND_NET;
+	else if (!strcmp(s, "blk") || !strcmp(s, "block"))
+		*k = KIND_BLK;
+	else if (!strcmp(s, "auto"))
+		*k = KIND_UNKNOWN;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static const char *kind_name(enum dev_kind k)
+{
+	return k == KIND_NET ? "net" : k == KIND_BLK ? "blk" : "unknown";
+}
+
+static int connect_frontend(struct vhc *v, const char *path,
+			    struct vh_vu_frontend **fe)
+{
+	struct stat st;
+	int err;
+
+	if (stat(path, &st) < 0) {
+		err = -errno;
+		vhc_err(v, "%s: %s", path, strerror(errno));
+		return err;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		vhc_err(v, "%s: not a Unix socket", path);
+		return -ENOTSOCK;
+	}
+	err = vh_vu_frontend_new(v->ctx, fe);
+	if (err < 0)
+		return err;
+	vh_vu_frontend_set_timeout(*fe, PROBE_TIMEOUT_MS);
+	err = vh_vu_frontend_connect(*fe, path, PROBE_TIMEOUT_MS);
+	if (err < 0) {
+		vhc_err(v, "%s: cannot connect: %s", path, strerror(-err));
+		*fe = vh_vu_frontend_unref(*fe);
+	}
+	return err;
+}
+
+/* Ask everything a front-end may ask without configuring the device. */
+static int probe(struct vhc *v, const char *path, enum dev_kind kind,
+		 struct probe *p)
+{
+	struct vh_vu_frontend *fe = NULL;
+	int err;
+
+	memset(p, 0, sizeof(*p));
+	p->queue_num_err = p->slots_err = p->config_err = -EOPNOTSUPP;
+	err = connect_frontend(v, path, &fe);
+	if (err < 0)
+		return err;
+
+	err = vh_vu_frontend_get_features(fe, &p->features);
+	if (err < 0) {
+		vhc_err(v, "%s: GET_FEATURES: %s (is this a vhost-user back-end?)",
+			path, strerror(-err));
+		goto out;
+	}
+	p->kind = kind ? kind : guess_kind(p->features);
+	if (p->features & (1ull << VH_VU_F_PROTOCOL_FEATURES)) {
+		err = vh_vu_frontend_get_protocol_features(fe, &p->protocol);
+		if (err < 0) {
+			vhc_err(v, "%s: GET_PROTOCOL_FEATURES: %s", path,
+				strerror(-err));
+			goto out;
+		}
+		p->has_protocol = true;
+		/*
+		 * The queries below are gated on negotiated protocol
+		 * features (spec: "a front-end ... must first negotiate"),
+		 * so acknowledge what was offered; this changes no device
+		 * state.
+		 */
+		err = vh_vu_frontend_set_protocol_features(fe, p->protocol);
+		if (err < 0) {
+			vhc_err(v, "%s: SET_PROTOCOL_FEATURES: %s", path,
+				strerror(-err));
+			goto out;
+		}
+		if (p->protocol & (1ull << VH_VU_PROTOCOL_F_MQ))
+			p->queue_num_err =
+				vh_vu_frontend_get_queue_num(fe, &p->queue_num);
+		if (p->protocol & (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+			p->slots_err = vh_vu_frontend_get_max_mem_slots(
+				fe, &p->slots);
+		if (p->protocol & (1ull << VH_VU_PROTOCOL_F_CONFIG)) {
+			uint32_t len = p->kind == KIND_NET ? 12 :
+				       p->kind == KIND_BLK ? 60 : 8;
+
+			p->config_err = vh_vu_frontend_get_config(
+				fe, 0, p->config, len);
+			if (p->config_err == 0)
+				p->config_len = len;
+		}
+	}
+	err = 0;
+out:
+	vh_vu_frontend_unref(fe);
+	return err;
+}
+
+static uint64_t le(const uint8_t *b, unsigned int n)
+{
+	uint64_t x = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		x |= (uint64_t)b[i] << (8 * i);
+	return x;
+}
+
+/* virtio 1.3, 5.2.4 (blk) and 5.1.4 (net) configuration layouts. */
+static void print_config(struct vhc *v, const struct probe *p)
+{
+	struct vhc_out *o = &v->out;
+	const uint8_t *c = p->config;
+
+	if (p->config_err < 0) {
+		out_null(o, "config");
+		if (p->config_err != -EOPNOTSUPP)
+			out_text(o, "  config          error: %s\n",
+				 strerror(-p->config_err));
+		return;
+	}
+	out_open_obj(o, "config");
+	if (p->kind == KIND_BLK) {
+		out_u64(o, "capacity", "  capacity        %llu sectors\n",
+			le(c, 8));
+		if (p->features & (1ull << 1))
+			out_u64(o, "size_max", "  size_max        %llu\n",
+				le(c + 8, 4));
+		if (p->features & (1ull << 2))
+			out_u64(o, "seg_max", "  seg_max         %llu\n",
+				le(c + 12, 4));
+		if (p->features & (1ull << 6))
+			out_u64(o, "blk_size", "  blk_size        %llu\n",
+				le(c + 20, 4));
+		if (p->features & (1ull << 12))
+			out_u64(o, "num_queues", "  num_queues      %llu\n",
+				le(c + 34, 2));
+	} else if (p->kind == KIND_NET) {
+		char mac[18];
+
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 c[0], c[1], c[2], c[3], c[4], c[5]);
+		if (p->features & (1ull << 5))
+			out_str(o, "mac", "  mac             %s\n", mac);
+		if (p->features & (1ull << 16))
+			out_u64(o, "status", "  status          %llu\n",
+				le(c + 6, 2));
+		if (p->features & (1ull << 22))
+			out_u64(o, "max_virtqueue_pairs",
+				"  max_vq_pairs    %llu\n", le(c + 8, 2));
+		if (p->features & (1ull << 3))
+			out_u64(o, "mtu", "  mtu             %llu\n",
+				le(c + 10, 2));
+	}
+	out_open_arr(o, "raw");
+	for (uint32_t i = 0; i < p->config_len; i++)
+		out_u64(o, NULL, NULL, c[i]);
+	out_close_arr(o);
+	out_close_obj(o);
+}
+
+static unsigned int kind_virtio_id(enum dev_kind k)
+{
+	return k == KIND_NET ? VH_VIRTIO_ID_NET :
+	       k == KIND_BLK ? VH_VIRTIO_ID_BLOCK : 0;
+}
+
+static void print_probe(struct vhc *v, const char *path,
+			const struct probe *p, bool full)
+{
+	struct vhc_out *o = &v->out;
+
+	out_open_obj(o, NULL);
+	out_str(o, "socket", "%s", path);
+	out_str(o, "type", " (vhost-user %s)\n", kind_name(p->kind));
+	out_text(o, "  features        ");
+	out_features(o, "features", kind_virtio_id(p->kind), p->features);
+	out_text(o, "\n");
+	if (p->has_protocol) {
+		out_text(o, "  protocol        ");
+		out_protocol_features(o, "protocol_features", p->protocol);
+		out_text(o, "\n");
+	} else {
+		out_null(o, "protocol_features");
+	}
+	if (!full)
+		goto done;
+	if (p->queue_num_err == 0)
+		out_u64(o, "queues", "  queues          %llu\n", p->queue_num);
+	else
+		out_null(o, "queues");
+	if (p->slots_err == 0)
+		out_u64(o, "max_mem_slots", "  max mem slots   %llu\n",
+			p->slots);
+	else
+		out_null(o, "max_mem_slots");
+	print_config(v, p);
+done:
+	out_close_obj(o);
+	out_end(o);
+}
+
+int user_features(struct vhc *v, const char *path)
+{
+	struct probe p;
+	int err = probe(v, path, KIND_UNKNOWN, &p);
+
+	if (err < 0)
+		return vhc_exit_for(err);
+	print_probe(v, path, &p, false);
+	return VHC_EXIT_OK;
+}
+
+static void probe_usage(FILE *f)
+{
+	fputs("Usage: vhostctl user probe [--type net|blk|auto] SOCKET\n"
+	      "  Connects as a vhost-user front-end and prints the back-end's\n"
+	      "  features, protocol features, queue count, memory slots and\n"
+	      "  config space, without configuring it.\n",
+	      f);
+}
+
+static int user_probe(struct vhc *v, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "type", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	enum dev_kind kind = KIND_UNKNOWN;
+	struct probe p;
+	int c, err;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (parse_kind(optarg, &kind) < 0) {
+				vhc_err(v, "user probe: bad type \"%s\"", optarg);
+				return VHC_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			probe_usage(stdout);
+			return VHC_EXIT_OK;
+		default:
+			probe_usage(stderr);
+			return VHC_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		probe_usage(stderr);
+		return VHC_EXIT_USAGE;
+	}
+	err = probe(v, argv[optind], kind, &p);
+	if (err < 0)
+		return vhc_exit_for(err);
+	print_probe(v, argv[optind], &p, true);
+	return VHC_EXIT_OK;
+}
+
+static void user_usage(FILE *f)
+{
+	fputs("Usage: vhostctl user probe [--type net|blk] SOCKET\n"
+	      "       vhostctl user check [--type net|blk] SOCKET\n",
+	      f);
+}
+
+static const struct vhc_cmd user_cmds[] = {
+	{ "probe", user_probe, NULL },
+	{ "check", user_check, NULL },
+	{ NULL, NULL, NULL },
+};
+
+int cmd_user(struct vhc *v, int argc, char **argv)
+{
+	return vhc_dispatch(v, "user command", user_cmds, argc - 1, argv + 1,
+			    user_usage);
+}
