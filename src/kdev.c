@@ -516,6 +516,37 @@ VH_EXPORT int vh_kdev_set_mem_regions(struct vh_kdev *dev,
 	return 0;
 }
 
+VH_EXPORT int vh_kdev_set_mem_table(struct vh_kdev *dev,
+				    const struct vh_mem *mem)
+{
+	struct vh_kdev_mem_region *r;
+	struct vh_mem_region mr;
+	int n, i, err;
+
+	if (!dev || !mem)
+		return -EINVAL;
+	n = vh_mem_num_regions(mem);
+	if (n < 0)
+		return n;
+	r = calloc(n ? n : 1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		err = vh_mem_get_region(mem, i, &mr);
+		if (err) {
+			free(r);
+			return err;
+		}
+		r[i].gpa = mr.gpa;
+		r[i].size = mr.size;
+		/* vhost reads guest memory through our own mapping */
+		r[i].uaddr = (uintptr_t)mr.host;
+	}
+	err = vh_kdev_set_mem_regions(dev, r, n);
+	free(r);
+	return err;
+}
+
 VH_EXPORT int vh_kdev_set_log_base(struct vh_kdev *dev, void *log)
 {
 	__u64 base = (uintptr_t)log;
@@ -737,6 +768,35 @@ VH_EXPORT int vh_kdev_get_vring_busyloop_timeout(struct vh_kdev *dev,
 	err = vring_state(dev, VHOST_GET_VRING_BUSYLOOP_TIMEOUT, index, &v);
 	if (err == 0)
 		*usec = v;
+	return err;
+}
+
+VH_EXPORT int vh_kdev_setup_vring(struct vh_kdev *dev, unsigned int index,
+				  struct vh_vq *vq, int kick_fd, int call_fd)
+{
+	struct vh_kdev_vring_addr a = { 0 };
+	void *desc, *avail, *used;
+	int err;
+
+	if (!dev || !vq)
+		return -EINVAL;
+	err = vh_vq_get_host_addrs(vq, &desc, &avail, &used);
+	if (err)
+		return err;
+	a.desc = (uintptr_t)desc;
+	a.avail = (uintptr_t)avail;
+	a.used = (uintptr_t)used;
+	err = vh_kdev_set_vring_num(dev, index, vh_vq_get_num(vq));
+	if (!err)
+		err = vh_kdev_set_vring_base(dev, index, 0);
+	if (!err)
+		err = vh_kdev_set_vring_addr(dev, index, &a);
+	if (!err)
+		err = vh_kdev_set_vring_kick(dev, index, kick_fd);
+	if (!err)
+		err = vh_kdev_set_vring_call(dev, index, call_fd);
+	if (err)
+		vh_err(dev->ctx, "vring %u setup: %d\n", index, err);
 	return err;
 }
 
