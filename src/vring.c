@@ -1,0 +1,1060 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Split virtqueue, device side (virtio 1.2, 2.7).
+ *
+ * The driver is hostile: every index, flag, length and address read from the
+ * ring is checked before use, each descriptor is fetched once into locals,
+ * and a violation marks the ring broken for good (the device then needs a
+ * reset, 2.1.2 DEVICE_NEEDS_RESET).
+ *
+ * Memory snapshots: the vring pins the vh_mem snapshot it pops under
+ * (vr->table) and moves to a newer one at the next pop after a change; an
+ * element popped under an older snapshot keeps that snapshot (and so its
+ * mappings) alive until it is pushed: see head_table[] and struct old_pin.
+ */
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/vhost_types.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "libvhost-internal.h"
+#include "mem-internal.h"
+#include "vring-internal.h"
+
+/* An older snapshot that still has elements in flight. */
+struct old_pin {
+	struct vh_mem_table *t;
+	unsigned int inflight;
+	struct old_pin *next;
+};
+
+struct vh_vring {
+	/* hot: pop and push */
+	struct vh_desc *desc;
+	struct vh_avail *avail;
+	struct vh_used *used;
+	struct vh_mem_table *table;   /* pinned snapshot (rings, new pops) */
+	struct vh_mem_table **head_table; /* per head: snapshot popped under */
+	const uint64_t *gen_ptr;
+	uint64_t table_gen;
+	unsigned int hint;            /* last region hit in table */
+	uint16_t mask;
+	uint16_t last_avail;
+	uint16_t shadow_avail;        /* avail->idx as last read */
+	uint16_t last_used;
+	bool ready;                   /* rings mapped and not broken */
+	bool log_used;                /* dirty-log used ring writes */
+	bool log_all;                 /* dirty-log written buffers */
+	bool event_idx;
+	unsigned int cur_inflight;    /* popped under table, not pushed */
+
+	/* cold */
+	int refcount;
+	struct vh_ctx *ctx;
+	struct vh_mem *mem;
+	unsigned int index;
+	unsigned int size;            /* queue size, 0 = not set */
+	bool broken;
+	bool addr_set;
+	bool notify_enabled;
+	bool signalled_valid;
+	uint16_t signalled_used;
+	uint16_t avail_event_written;
+	bool avail_event_valid;
+	uint64_t features;
+	struct vh_vring_addr addr;
+	struct old_pin *old_pins;
+	int kick_fd, call_fd, err_fd;
+};
+
+static bool has_feature(const struct vh_vring *vr, unsigned int bit)
+{
+	return vr->features & (1ull << bit);
+}
+
+static bool overflows(uint64_t base, uint64_t size)
+{
+	return size - 1 > UINT64_MAX - base;
+}
+
+__attribute__((format(printf, 2, 3))) static int
+vring_break(struct vh_vring *vr, const char *fmt, ...);
+
+static int vring_break(struct vh_vring *vr, const char *fmt, ...)
+{
+	char msg[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!vr->broken)
+		vh_err(vr->ctx, "vring %u: %s: ring marked broken\n",
+		       vr->index, msg);
+	vr->broken = true;
+	vr->ready = false;
+	return -EIO;
+}
+
+/* ---------------------------------------------------------------------- */
+/* setup                                                                  */
+/* ---------------------------------------------------------------------- */
+
+VH_EXPORT int vh_vring_new(struct vh_ctx *ctx, struct vh_mem *mem,
+			   unsigned int index, struct vh_vring **out)
+{
+	struct vh_vring *vr;
+
+	if (!ctx || !mem || !out)
+		return -EINVAL;
+	vr = calloc(1, sizeof(*vr));
+	if (!vr)
+		return -ENOMEM;
+	vr->refcount = 1;
+	vr->ctx = vh_ctx_ref(ctx);
+	vr->mem = vh_mem_ref(mem);
+	vr->gen_ptr = vh_mem_generation_ptr(mem);
+	vr->index = index;
+	vr->notify_enabled = true;
+	vr->kick_fd = vr->call_fd = vr->err_fd = -1;
+	*out = vr;
+	return 0;
+}
+
+VH_EXPORT struct vh_vring *vh_vring_ref(struct vh_vring *vr)
+{
+	if (vr)
+		__atomic_add_fetch(&vr->refcount, 1, __ATOMIC_RELAXED);
+	return vr;
+}
+
+static void drop_pins(struct vh_vring *vr)
+{
+	struct old_pin *p, *next;
+
+	for (p = vr->old_pins; p; p = next) {
+		next = p->next;
+		vh_mem_table_put(p->t);
+		free(p);
+	}
+	vr->old_pins = NULL;
+	if (vr->head_table && vr->size)
+		memset(vr->head_table, 0, vr->size * sizeof(vr->head_table[0]));
+	vr->cur_inflight = 0;
+}
+
+static void unmap_rings(struct vh_vring *vr)
+{
+	drop_pins(vr);
+	vh_mem_table_put(vr->table);
+	vr->table = NULL;
+	vr->desc = NULL;
+	vr->avail = NULL;
+	vr->used = NULL;
+	vr->ready = false;
+}
+
+VH_EXPORT struct vh_vring *vh_vring_unref(struct vh_vring *vr)
+{
+	if (!vr)
+		return NULL;
+	if (__atomic_sub_fetch(&vr->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return vr;
+	unmap_rings(vr);
+	free(vr->head_table);
+	vh_close_keep_errno(vr->kick_fd);
+	vh_close_keep_errno(vr->call_fd);
+	vh_close_keep_errno(vr->err_fd);
+	vh_mem_unref(vr->mem);
+	vh_ctx_unref(vr->ctx);
+	free(vr);
+	return NULL;
+}
+
+VH_EXPORT unsigned int vh_vring_get_index(const struct vh_vring *vr)
+{
+	return vr ? vr->index : 0;
+}
+
+/* Translate one ring area in snapshot t. */
+static void *area(const struct vh_vring *vr, const struct vh_mem_table *t,
+		  uint64_t addr, uint64_t len)
+{
+	unsigned int hint = 0;
+
+	if (vr->addr.flags & VH_VRING_ADDR_UVA)
+		return vh_mem_table_uva_translate(t, addr, len);
+	if (overflows(addr, len))
+		return NULL;
+	return vh_mem_table_translate(t, addr, len, &hint);
+}
+
+/* Event fields exist only with VIRTIO_RING_F_EVENT_IDX (2.7.6, 2.7.8). */
+static uint64_t avail_size(const struct vh_vring *vr)
+{
+	return 4 + 2ull * vr->size + (vr->event_idx ? 2 : 0);
+}
+
+static uint64_t used_size(const struct vh_vring *vr)
+{
+	return 4 + 8ull * vr->size + (vr->event_idx ? 2 : 0);
+}
+
+static int map_areas(struct vh_vring *vr, const struct vh_mem_table *t,
+		     void **d, void **a, void **u)
+{
+	*d = area(vr, t, vr->addr.desc, 16ull * vr->size);
+	*a = area(vr, t, vr->addr.avail, avail_size(vr));
+	*u = area(vr, t, vr->addr.used, used_size(vr));
+	if (!*d || !*a || !*u) {
+		vh_err(vr->ctx,
+		       "vring %u: %s area not inside one guest memory region\n",
+		       vr->index, !*d ? "descriptor" : !*a ? "avail" : "used");
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static void update_log_flags(struct vh_vring *vr)
+{
+	bool log = vr->table && vr->table->log;
+
+	vr->log_used = log && (vr->addr.flags & VH_VRING_ADDR_LOG);
+	vr->log_all = log && has_feature(vr, VHOST_F_LOG_ALL);
+}
+
+/* (Re)map the rings in the current snapshot once size and addresses are known. */
+static int map_rings(struct vh_vring *vr)
+{
+	struct vh_mem_table *t;
+	uint64_t gen;
+	void *d, *a, *u;
+	int err;
+
+	if (!vr->size || !vr->addr_set)
+		return 0;
+	gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
+	t = vh_mem_table_get(vr->mem);
+	err = map_areas(vr, t, &d, &a, &u);
+	if (err < 0) {
+		vh_mem_table_put(t);
+		return err;
+	}
+	unmap_rings(vr);
+	vr->table = t;
+	vr->table_gen = gen;
+	vr->hint = 0;
+	vr->desc = d;
+	vr->avail = a;
+	vr->used = u;
+	vr->last_used = vh_load16(&vr->used->idx, __ATOMIC_ACQUIRE);
+	vr->shadow_avail = vr->last_avail;
+	vr->signalled_valid = false;
+	vr->avail_event_valid = false;
+	vr->broken = false;
+	vr->ready = true;
+	update_log_flags(vr);
+	return 0;
+}
+
+VH_EXPORT int vh_vring_set_num(struct vh_vring *vr, unsigned int num)
+{
+	struct vh_mem_table **ht;
+
+	if (!vr)
+		return -EINVAL;
+	/* 2.7: Queue Size is a power of 2, at most 32768 */
+	if (!vh_is_pow2_size(num)) {
+		vh_err(vr->ctx, "vring %u: bad size %u\n", vr->index, num);
+		return -EINVAL;
+	}
+	unmap_rings(vr);
+	ht = calloc(num, sizeof(*ht));
+	if (!ht)
+		return -ENOMEM;
+	free(vr->head_table);
+	vr->head_table = ht;
+	vr->size = num;
+	vr->mask = (uint16_t)(num - 1);
+	return map_rings(vr);
+}
+
+VH_EXPORT unsigned int vh_vring_get_num(const struct vh_vring *vr)
+{
+	return vr ? vr->size : 0;
+}
+
+VH_EXPORT int vh_vring_set_addr(struct vh_vring *vr,
+				const struct vh_vring_addr *a)
+{
+	struct vh_vring_addr old;
+	bool old_set;
+	int err;
+
+	if (!vr || !a)
+		return -EINVAL;
+	/* 2.7: alignment of the descriptor table, avail and used rings */
+	if ((a->desc & 15) || (a->avail & 1) || (a->used & 3)) {
+		vh_err(vr->ctx, "vring %u: misaligned ring address\n",
+		       vr->index);
+		return -EINVAL;
+	}
+	old = vr->addr;
+	old_set = vr->addr_set;
+	vr->addr = *a;
+	vr->addr_set = true;
+	err = map_rings(vr);
+	if (err < 0) {
+		/* the previous rings (if any) stay as they were */
+		vr->addr = old;
+		vr->addr_set = old_set;
+	}
+	return err;
+}
+
+VH_EXPORT int vh_vring_set_features(struct vh_vring *vr, uint64_t features)
+{
+	bool was_ready;
+
+	if (!vr)
+		return -EINVAL;
+	if (features & (1ull << VIRTIO_F_RING_PACKED))
+		return -EOPNOTSUPP;
+	was_ready = vr->table != NULL;
+	vr->features = features;
+	vr->event_idx = has_feature(vr, VIRTIO_RING_F_EVENT_IDX);
+	vr->signalled_valid = false;
+	vr->avail_event_valid = false;
+	update_log_flags(vr);
+	/* the ring areas grow or shrink by the event fields */
+	if (was_ready) {
+		uint16_t la = vr->last_avail, lu = vr->last_used;
+		int err = map_rings(vr);
+
+		vr->last_used = lu;
+		vr->last_avail = la;
+		vr->shadow_avail = la;
+		return err;
+	}
+	return 0;
+}
+
+VH_EXPORT int vh_vring_set_base(struct vh_vring *vr, uint32_t base)
+{
+	if (!vr)
+		return -EINVAL;
+	if (base > UINT16_MAX)
+		return -EINVAL; /* packed-ring wrap counter: not supported yet */
+	vr->last_avail = (uint16_t)base;
+	vr->shadow_avail = (uint16_t)base;
+	vr->signalled_valid = false;
+	vr->avail_event_valid = false;
+	if (vr->used)
+		vr->last_used = vh_load16(&vr->used->idx, __ATOMIC_ACQUIRE);
+	return 0;
+}
+
+VH_EXPORT int vh_vring_get_base(struct vh_vring *vr, uint32_t *base)
+{
+	if (!vr || !base)
+		return -EINVAL;
+	*base = vr->last_avail;
+	return 0;
+}
+
+static int set_fd(int *slot, int fd)
+{
+	if (*slot >= 0 && *slot != fd)
+		close(*slot);
+	*slot = fd < 0 ? -1 : fd;
+	return 0;
+}
+
+VH_EXPORT int vh_vring_set_kick_fd(struct vh_vring *vr, int fd)
+{
+	return vr ? set_fd(&vr->kick_fd, fd) : -EINVAL;
+}
+
+VH_EXPORT int vh_vring_set_call_fd(struct vh_vring *vr, int fd)
+{
+	return vr ? set_fd(&vr->call_fd, fd) : -EINVAL;
+}
+
+VH_EXPORT int vh_vring_set_err_fd(struct vh_vring *vr, int fd)
+{
+	return vr ? set_fd(&vr->err_fd, fd) : -EINVAL;
+}
+
+VH_EXPORT int vh_vring_get_kick_fd(const struct vh_vring *vr)
+{
+	return vr ? vr->kick_fd : -EINVAL;
+}
+
+VH_EXPORT int vh_vring_get_call_fd(const struct vh_vring *vr)
+{
+	return vr ? vr->call_fd : -EINVAL;
+}
+
+VH_EXPORT int vh_vring_read_kick(struct vh_vring *vr)
+{
+	struct pollfd pfd;
+	uint64_t v;
+
+	if (!vr)
+		return -EINVAL;
+	if (vr->kick_fd < 0)
+		return -EBADF;
+	pfd.fd = vr->kick_fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))
+		return 0;
+	if (read(vr->kick_fd, &v, sizeof(v)) != sizeof(v))
+		return errno == EAGAIN ? 0 : -errno;
+	return 1;
+}
+
+VH_EXPORT int vh_vring_reset(struct vh_vring *vr)
+{
+	if (!vr)
+		return -EINVAL;
+	unmap_rings(vr);
+	free(vr->head_table);
+	vr->head_table = NULL;
+	vr->size = 0;
+	vr->mask = 0;
+	vr->addr_set = false;
+	memset(&vr->addr, 0, sizeof(vr->addr));
+	vr->last_avail = vr->shadow_avail = vr->last_used = 0;
+	vr->broken = false;
+	vr->notify_enabled = true;
+	vr->signalled_valid = false;
+	vr->avail_event_valid = false;
+	return 0;
+}
+
+VH_EXPORT int vh_vring_is_broken(const struct vh_vring *vr)
+{
+	return vr ? vr->broken : -EINVAL;
+}
+
+VH_EXPORT unsigned int vh_vring_inflight(const struct vh_vring *vr)
+{
+	const struct old_pin *p;
+	unsigned int n;
+
+	if (!vr)
+		return 0;
+	n = vr->cur_inflight;
+	for (p = vr->old_pins; p; p = p->next)
+		n += p->inflight;
+	return n;
+}
+
+/* ---------------------------------------------------------------------- */
+/* dirty log                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Used ring bytes [off, off + len) were written. */
+static void log_used(struct vh_vring *vr, uint64_t off, uint64_t len)
+{
+	if (vr->log_used)
+		vh_mem_table_log_write(vr->table, vr->addr.log + off, len);
+}
+
+VH_EXPORT int vh_vring_log_write(struct vh_vring *vr, uint64_t gpa,
+				 uint64_t len)
+{
+	if (!vr)
+		return -EINVAL;
+	if (!vr->log_all)
+		return 0;
+	return vh_mem_table_log_write(vr->table, gpa, len);
+}
+
+static void load_desc(const struct vh_desc *d, bool aligned, uint64_t *addr,
+		      uint64_t *lfn)
+{
+	if (vh_likely(aligned)) {
+		*addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
+		*lfn = le64toh(__atomic_load_n(&d->lfn, __ATOMIC_RELAXED));
+	} else {
+		struct vh_desc copy;
+
+		memcpy(&copy, d, sizeof(copy)); /* one fetch into a local */
+		*addr = le64toh(copy.addr);
+		*lfn = le64toh(copy.lfn);
+	}
+}
+
+/*
+ * VHOST_F_LOG_ALL: mark the writable buffers of chain head dirty, up to len
+ * bytes.  The chain was validated at pop; it is walked again with the same
+ * bounds, and anything odd just ends the walk (the driver only hurts its
+ * own migration).
+ */
+static void log_chain(struct vh_vring *vr, uint16_t head, uint32_t len)
+{
+	const struct vh_desc *tbl = vr->desc;
+	unsigned int max = vr->size, count = 0, i = head;
+	bool aligned = true, indirect = false;
+
+	while (len && i < max && count++ < max) {
+		uint64_t addr, lfn;
+		uint32_t dlen;
+		uint16_t flags;
+
+		load_desc(&tbl[i], aligned, &addr, &lfn);
+		dlen = vh_desc_len(lfn);
+		flags = vh_desc_flags(lfn);
+		if (flags & VH_DESC_F_INDIRECT) {
+			unsigned int hint = 0;
+
+			if (indirect || dlen % 16 || !dlen)
+				return;
+			tbl = vh_mem_table_translate(vr->table, addr, dlen,
+						     &hint);
+			if (!tbl)
+				return;
+			aligned = ((uintptr_t)tbl & 7) == 0;
+			max = dlen / 16;
+			count = 0;
+			i = 0;
+			indirect = true;
+			continue;
+		}
+		if (flags & VH_DESC_F_WRITE) {
+			uint32_t n = dlen < len ? dlen : len;
+
+			vh_mem_table_log_write(vr->table, addr, n);
+			len -= n;
+		}
+		if (!(flags & VH_DESC_F_NEXT))
+			return;
+		i = vh_desc_next(lfn);
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* pop                                                                    */
+/* ---------------------------------------------------------------------- */
+
+/* Move to the newest memory snapshot (called from pop when it changed). */
+static int switch_table(struct vh_vring *vr)
+{
+	uint64_t gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
+	struct vh_mem_table *t = vh_mem_table_get(vr->mem), *old = vr->table;
+	void *d, *a, *u;
+
+	if (map_areas(vr, t, &d, &a, &u) < 0) {
+		vh_mem_table_put(t);
+		return vring_break(vr, "rings not in the new memory table");
+	}
+	if (vr->cur_inflight) {
+		struct old_pin *p = malloc(sizeof(*p));
+
+		if (!p) {
+			/* try again at the next pop; the old table stays */
+			vh_mem_table_put(t);
+			return 0;
+		}
+		p->t = old;
+		p->inflight = vr->cur_inflight;
+		p->next = vr->old_pins;
+		vr->old_pins = p;
+	} else {
+		vh_mem_table_put(old);
+	}
+	vr->table = t;
+	vr->table_gen = gen;
+	vr->cur_inflight = 0;
+	vr->hint = 0;
+	vr->desc = d;
+	vr->avail = a;
+	vr->used = u;
+	update_log_flags(vr);
+	return 0;
+}
+
+/* An element popped under an older snapshot came back. */
+static void unpin_old(struct vh_vring *vr, struct vh_mem_table *t)
+{
+	struct old_pin **pp, *p;
+
+	for (pp = &vr->old_pins; (p = *pp); pp = &p->next) {
+		if (p->t != t)
+			continue;
+		if (--p->inflight == 0) {
+			*pp = p->next;
+			vh_mem_table_put(p->t);
+			free(p);
+		}
+		return;
+	}
+}
+
+static uint16_t *avail_event(const struct vh_vring *vr)
+{
+	return (uint16_t *)&vr->used->ring[vr->size];
+}
+
+static uint16_t *used_event(const struct vh_vring *vr)
+{
+	return &vr->avail->ring[vr->size];
+}
+
+/* Read avail->idx (acquire); -EIO if it ran more than a ring ahead. */
+static int read_avail_idx(struct vh_vring *vr, uint16_t *idx)
+{
+	uint16_t v = vh_load16(&vr->avail->idx, __ATOMIC_ACQUIRE);
+
+	/* 2.7.6: the driver makes at most Queue Size heads available */
+	if (vh_unlikely((uint16_t)(v - vr->last_avail) > vr->size))
+		return vring_break(vr, "avail idx %u is %u past last_avail %u",
+				   v, (uint16_t)(v - vr->last_avail),
+				   vr->last_avail);
+	*idx = v;
+	return 0;
+}
+
+/*
+ * The ring looked empty: re-read avail->idx.  With event idx and
+ * notifications on, publish avail_event = last_avail first and re-check
+ * after a full fence, so a buffer added meanwhile is either seen here or
+ * kicked (2.7.10).
+ */
+static int refresh_avail(struct vh_vring *vr)
+{
+	uint16_t idx;
+	int err;
+
+	err = read_avail_idx(vr, &idx);
+	if (err < 0)
+		return err;
+	if (idx == vr->last_avail && vr->event_idx && vr->notify_enabled &&
+	    (!vr->avail_event_valid ||
+	     vr->avail_event_written != vr->last_avail)) {
+		vh_store16(avail_event(vr), vr->last_avail, __ATOMIC_RELAXED);
+		log_used(vr, 4 + 8ull * vr->size, 2);
+		vr->avail_event_written = vr->last_avail;
+		vr->avail_event_valid = true;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		err = read_avail_idx(vr, &idx);
+		if (err < 0)
+			return err;
+	}
+	vr->shadow_avail = idx;
+	return idx != vr->last_avail;
+}
+
+struct walk {
+	struct iovec *iov;
+	unsigned int iov_max;
+	unsigned int out_num, in_num;
+	uint64_t out_len, in_len;
+};
+
+/* One buffer of a chain into the walk's iovecs. */
+static int add_buf(struct vh_vring *vr, struct walk *w, uint64_t addr,
+		   uint32_t len, bool write)
+{
+	unsigned int used = w->out_num + w->in_num;
+	int n;
+
+	if (used == w->iov_max)
+		return -ENOBUFS;
+	if (!len)
+		return vring_break(vr, "zero-length descriptor");
+	if (overflows(addr, len))
+		return vring_break(vr, "descriptor 0x%llx+%u wraps",
+				   (unsigned long long)addr, len);
+	/* 2.7.4.2: device-writable descriptors after device-readable ones */
+	if (!write && w->in_num)
+		return vring_break(vr, "readable descriptor after a writable one");
+	n = vh_mem_table_to_iov(vr->table, addr, len, w->iov + used,
+				w->iov_max - used, &vr->hint);
+	if (n == -ENOBUFS)
+		return n;
+	if (n < 0)
+		return vring_break(vr, "buffer 0x%llx+%u outside guest memory",
+				   (unsigned long long)addr, len);
+	if (write) {
+		w->in_num += (unsigned int)n;
+		w->in_len += len;
+	} else {
+		w->out_num += (unsigned int)n;
+		w->out_len += len;
+	}
+	/* our limit: element totals are u32 */
+	if (w->out_len + w->in_len > UINT32_MAX)
+		return vring_break(vr, "chain longer than 4 GiB");
+	return 0;
+}
+
+/* Walk the chain at head (2.7.5); *ndescs receives the ring descriptors used. */
+static int walk_chain(struct vh_vring *vr, uint16_t head, struct walk *w,
+		      uint16_t *ndescs)
+{
+	const struct vh_desc *tbl = vr->desc;
+	unsigned int max = vr->size, count = 0, i = head, nring = 0;
+	bool aligned = true, indirect = false;
+	int err;
+
+	for (;;) {
+		uint64_t addr, lfn;
+		uint32_t len;
+		uint16_t flags;
+
+		/* a chain visits each descriptor at most once: cut loops */
+		if (++count > max)
+			return vring_break(vr, "descriptor chain at %u loops or exceeds %u",
+					   head, max);
+		load_desc(&tbl[i], aligned, &addr, &lfn);
+		len = vh_desc_len(lfn);
+		flags = vh_desc_flags(lfn);
+		if (!indirect)
+			nring++;
+		if (flags & VH_DESC_F_INDIRECT) {
+			unsigned int hint = vr->hint, cap;
+			const struct vh_desc *ind;
+
+			/* 2.7.5.3.1 */
+			if (!has_feature(vr, VIRTIO_RING_F_INDIRECT_DESC))
+				return vring_break(vr, "indirect descriptor not negotiated");
+			if (indirect)
+				return vring_break(vr, "nested indirect descriptor");
+			if (flags & VH_DESC_F_NEXT)
+				return vring_break(vr, "indirect descriptor with NEXT");
+			cap = vr->size > VH_VRING_INDIRECT_MIN_CAP ?
+				      vr->size :
+				      VH_VRING_INDIRECT_MIN_CAP;
+			if (!len || len % 16 || len / 16 > cap)
+				return vring_break(vr, "bad indirect table length %u",
+						   len);
+			if (overflows(addr, len))
+				return vring_break(vr, "indirect table wraps");
+			ind = vh_mem_table_translate(vr->table, addr, len,
+						     &hint);
+			if (!ind)
+				return vring_break(vr, "indirect table 0x%llx+%u not inside one region",
+						   (unsigned long long)addr,
+						   len);
+			tbl = ind;
+			aligned = ((uintptr_t)ind & 7) == 0;
+			max = len / 16;
+			count = 0;
+			i = 0;
+			indirect = true;
+			continue;
+		}
+		err = add_buf(vr, w, addr, len, flags & VH_DESC_F_WRITE);
+		if (err < 0)
+			return err;
+		if (!(flags & VH_DESC_F_NEXT))
+			break;
+		i = vh_desc_next(lfn);
+		if (i >= max)
+			return vring_break(vr, "next %u out of range (%u)", i,
+					   max);
+	}
+	*ndescs = (uint16_t)nring;
+	return 0;
+}
+
+static int pop_slow(struct vh_vring *vr, struct vh_vring_elem *elem,
+		    uint16_t head)
+{
+	struct walk w = { .iov = elem->iov, .iov_max = elem->iov_max };
+	uint16_t ndescs;
+	int err;
+
+	err = walk_chain(vr, head, &w, &ndescs);
+	if (err < 0)
+		return err;
+	elem->ndescs = ndescs;
+	elem->out_num = w.out_num;
+	elem->in_num = w.in_num;
+	elem->out_len = (uint32_t)w.out_len;
+	elem->in_len = (uint32_t)w.in_len;
+	return 1;
+}
+
+VH_EXPORT int vh_vring_pop(struct vh_vring *vr, struct vh_vring_elem *elem)
+{
+	uint16_t last, head;
+	uint64_t addr, lfn;
+	uint32_t len;
+	uint16_t flags;
+	void *host;
+	int ret;
+
+	if (vh_unlikely(!vr->ready))
+		return vr->broken ? -EIO : -EINVAL;
+	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+			vr->table_gen)) {
+		ret = switch_table(vr);
+		if (ret < 0)
+			return ret;
+	}
+	last = vr->last_avail;
+	if (last == vr->shadow_avail) {
+		ret = refresh_avail(vr);
+		if (ret <= 0)
+			return ret;
+	}
+	/* ordered after the acquire load of avail->idx */
+	head = le16toh(__atomic_load_n(&vr->avail->ring[last & vr->mask],
+				       __ATOMIC_RELAXED));
+	/* 2.7.6: ring entries are heads of descriptor chains */
+	if (vh_unlikely(head >= vr->size))
+		return vring_break(vr, "avail head %u out of range", head);
+	/* 2.7.13.1: a head is not made available again before it is used */
+	if (vh_unlikely(vr->head_table[head] != NULL))
+		return vring_break(vr, "head %u made available twice", head);
+
+	load_desc(&vr->desc[head], true, &addr, &lfn);
+	len = vh_desc_len(lfn);
+	flags = vh_desc_flags(lfn);
+	/* fast path: one direct descriptor inside the last region hit */
+	if (vh_likely(!(flags & (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) &&
+		      len && elem->iov_max &&
+		      (host = vh_mem_table_translate(vr->table, addr, len,
+						     &vr->hint)))) {
+		elem->iov[0].iov_base = host;
+		elem->iov[0].iov_len = len;
+		elem->ndescs = 1;
+		if (flags & VH_DESC_F_WRITE) {
+			elem->out_num = 0;
+			elem->in_num = 1;
+			elem->out_len = 0;
+			elem->in_len = len;
+		} else {
+			elem->out_num = 1;
+			elem->in_num = 0;
+			elem->out_len = len;
+			elem->in_len = 0;
+		}
+	} else {
+		ret = pop_slow(vr, elem, head);
+		if (ret < 0)
+			return ret;
+	}
+	elem->id = head;
+	vr->head_table[head] = vr->table;
+	vr->cur_inflight++;
+	vr->last_avail = last + 1;
+	return 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* push and notifications                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* Release the in-flight bookkeeping of head id; false if it was not popped. */
+static bool put_head(struct vh_vring *vr, uint32_t id)
+{
+	struct vh_mem_table *t;
+
+	if (vh_unlikely(id >= vr->size))
+		return false;
+	t = vr->head_table[id];
+	if (vh_unlikely(!t))
+		return false;
+	vr->head_table[id] = NULL;
+	if (vh_likely(t == vr->table))
+		vr->cur_inflight--;
+	else
+		unpin_old(vr, t);
+	return true;
+}
+
+static void write_used(struct vh_vring *vr, uint16_t slot, uint32_t id,
+		       uint32_t len)
+{
+	struct vh_used_elem *e = &vr->used->ring[slot];
+
+	__atomic_store_n(&e->id, htole32(id), __ATOMIC_RELAXED);
+	__atomic_store_n(&e->len, htole32(len), __ATOMIC_RELAXED);
+}
+
+static void log_push(struct vh_vring *vr, uint16_t slot, uint16_t id,
+		     uint32_t len)
+{
+	if (vr->log_all)
+		log_chain(vr, id, len);
+	log_used(vr, 4 + 8ull * slot, 8);
+}
+
+VH_EXPORT int vh_vring_push(struct vh_vring *vr, uint16_t id, uint32_t len)
+{
+	uint16_t slot;
+
+	if (vh_unlikely(!put_head(vr, id)))
+		return -EINVAL;
+	if (vh_unlikely(!vr->ready))
+		return -EIO;
+	slot = vr->last_used & vr->mask;
+	write_used(vr, slot, id, len);
+	if (vh_unlikely(vr->log_used | vr->log_all))
+		log_push(vr, slot, id, len);
+	vr->last_used++;
+	/* 2.7.8.2: the used element is visible before the index moves */
+	vh_store16(&vr->used->idx, vr->last_used, __ATOMIC_RELEASE);
+	if (vh_unlikely(vr->last_used == vr->signalled_used))
+		vr->signalled_valid = false; /* wrapped past it */
+	if (vh_unlikely(vr->log_used))
+		log_used(vr, 2, 2);
+	return 0;
+}
+
+VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
+				  const struct vh_vring_used_elem *used,
+				  unsigned int n)
+{
+	uint16_t old, idx;
+	unsigned int i;
+
+	if (!vr || (n && !used))
+		return -EINVAL;
+	/* check every id first: all or nothing */
+	for (i = 0; i < n; i++) {
+		unsigned int j;
+
+		if (used[i].id >= vr->size || !vr->head_table[used[i].id])
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (used[j].id == used[i].id)
+				return -EINVAL;
+	}
+	for (i = 0; i < n; i++)
+		put_head(vr, used[i].id);
+	if (!vr->ready)
+		return -EIO;
+	old = idx = vr->last_used;
+	for (i = 0; i < n; i++, idx++) {
+		uint16_t slot = idx & vr->mask;
+
+		write_used(vr, slot, used[i].id, used[i].len);
+		if (vr->log_used | vr->log_all)
+			log_push(vr, slot, (uint16_t)used[i].id, used[i].len);
+	}
+	vr->last_used = idx;
+	vh_store16(&vr->used->idx, idx, __ATOMIC_RELEASE);
+	/* the pushes ran past the last signalled index: it means nothing now */
+	if ((uint16_t)(idx - vr->signalled_used) < (uint16_t)(idx - old))
+		vr->signalled_valid = false;
+	log_used(vr, 2, 2);
+	return 0;
+}
+
+VH_EXPORT int vh_vring_need_notify(struct vh_vring *vr)
+{
+	uint16_t old, new_idx;
+	bool valid;
+
+	if (!vr)
+		return -EINVAL;
+	if (!vr->ready)
+		return vr->broken ? -EIO : -EINVAL;
+	/* order the used->idx store before reading flags / used_event */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* 6.3 VIRTIO_F_NOTIFY_ON_EMPTY: notify when the ring runs empty */
+	if (has_feature(vr, VIRTIO_F_NOTIFY_ON_EMPTY) &&
+	    vh_vring_inflight(vr) == 0 &&
+	    vh_load16(&vr->avail->idx, __ATOMIC_ACQUIRE) == vr->last_avail)
+		return 1;
+	if (!vr->event_idx)
+		return !(vh_load16(&vr->avail->flags, __ATOMIC_RELAXED) &
+			 VH_AVAIL_F_NO_INTERRUPT);
+	/* 2.7.10 used_event: the caller notifies when this returns 1 */
+	old = vr->signalled_used;
+	valid = vr->signalled_valid;
+	new_idx = vr->last_used;
+	vr->signalled_used = new_idx;
+	vr->signalled_valid = true;
+	if (!valid)
+		return 1;
+	return vh_need_event(vh_load16(used_event(vr), __ATOMIC_RELAXED),
+			     new_idx, old);
+}
+
+VH_EXPORT int vh_vring_notify(struct vh_vring *vr)
+{
+	uint64_t one = 1;
+	int ret;
+
+	ret = vh_vring_need_notify(vr);
+	if (ret <= 0)
+		return ret;
+	if (vr->call_fd < 0)
+		return 0;
+	if (write(vr->call_fd, &one, sizeof(one)) != sizeof(one) &&
+	    errno != EAGAIN)
+		return -errno;
+	return 1;
+}
+
+VH_EXPORT int vh_vring_enable_notification(struct vh_vring *vr)
+{
+	uint16_t idx;
+	int err;
+
+	if (!vr)
+		return -EINVAL;
+	if (!vr->ready)
+		return vr->broken ? -EIO : -EINVAL;
+	vr->notify_enabled = true;
+	if (vr->event_idx) {
+		vh_store16(avail_event(vr), vr->last_avail, __ATOMIC_RELAXED);
+		vr->avail_event_written = vr->last_avail;
+		vr->avail_event_valid = true;
+		log_used(vr, 4 + 8ull * vr->size, 2);
+	} else {
+		vh_store16(&vr->used->flags, 0, __ATOMIC_RELAXED);
+		log_used(vr, 0, 2);
+	}
+	/* 2.7.10: re-check after the flag / event store is visible */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	err = read_avail_idx(vr, &idx);
+	if (err < 0)
+		return err;
+	vr->shadow_avail = idx;
+	return idx != vr->last_avail;
+}
+
+VH_EXPORT int vh_vring_disable_notification(struct vh_vring *vr)
+{
+	if (!vr)
+		return -EINVAL;
+	if (!vr->ready)
+		return vr->broken ? -EIO : -EINVAL;
+	vr->notify_enabled = false;
+	/* with event idx, avail_event simply stops following last_avail */
+	if (!vr->event_idx) {
+		vh_store16(&vr->used->flags, VH_USED_F_NO_NOTIFY,
+			   __ATOMIC_RELAXED);
+		log_used(vr, 0, 2);
+	}
+	return 0;
+}
+
+VH_EXPORT int vh_vring_avail_count(struct vh_vring *vr, uint16_t *n)
+{
+	uint16_t idx;
+	int err;
+
+	if (!vr || !n)
+		return -EINVAL;
+	if (!vr->ready)
+		return vr->broken ? -EIO : -EINVAL;
+	err = read_avail_idx(vr, &idx);
+	if (err < 0)
+		return err;
+	*n = (uint16_t)(idx - vr->last_avail);
+	return 0;
+}
