@@ -69,7 +69,7 @@ VH_EXPORT int vh_lio_wwpn_check(const char *s)
 {
 	int i;
 
-	if (!s || strncmp(s, "naa.", 4))
+	if (!s || strncmp(s, "naa.", 4) != 0)
 		return -EINVAL;
 	for (i = 0; i < 16; i++)
 		if (!isxdigit((unsigned char)s[4 + i]))

@@ -43,17 +43,20 @@ VH_EXPORT int vh_vdpa_dev_chardev(struct vh_ctx *ctx, const char *name,
 	}
 	while ((de = readdir(d))) {
 		const char *p;
-		unsigned int minor;
-		char tail;
+		unsigned long minor;
+		char *end;
 
 		/* the vhost-vdpa class device is a child: vhost-vdpa-<N> */
-		if (strncmp(de->d_name, "vhost-vdpa-", 11))
+		if (strncmp(de->d_name, "vhost-vdpa-", 11) != 0)
 			continue;
 		p = de->d_name + 11;
-		if (sscanf(p, "%u%c", &minor, &tail) != 1 || *p < '0' ||
-		    *p > '9')
+		if (*p < '0' || *p > '9')
 			continue;
-		if ((size_t)snprintf(path, len, "/dev/vhost-vdpa-%u", minor) >=
+		errno = 0;
+		minor = strtoul(p, &end, 10);
+		if (errno || *end || minor > 0xfffff)
+			continue;
+		if ((size_t)snprintf(path, len, "/dev/vhost-vdpa-%lu", minor) >=
 		    len)
 			ret = -ENAMETOOLONG;
 		else
@@ -1259,7 +1262,7 @@ static int parse_vstats_any(struct vh_ctx *ctx, const struct nlmsghdr *nlh,
 VH_EXPORT int vh_vdpa_mgmt_dev_get(struct vh_vdpa_mgmt *mgmt, const char *name,
 				   struct vh_vdpa_dev_info *info)
 {
-	struct vh_vdpa_dev_info tmp;
+	struct vh_vdpa_dev_info tmp = { 0 };
 	struct one_state o = { .out = &tmp, .parse = parse_dev_any };
 	int ret;
 
@@ -1275,7 +1278,7 @@ VH_EXPORT int vh_vdpa_mgmt_dev_config_get(struct vh_vdpa_mgmt *mgmt,
 					  const char *name,
 					  struct vh_vdpa_dev_config *cfg)
 {
-	struct vh_vdpa_dev_config tmp;
+	struct vh_vdpa_dev_config tmp = { 0 };
 	struct one_state o = { .out = &tmp, .parse = parse_config_any };
 	int ret;
 

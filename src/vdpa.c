@@ -432,11 +432,11 @@ VH_EXPORT int vh_vdpa_reset(struct vh_kdev *dev)
 
 static int add_status(struct vh_kdev *dev, uint8_t bits)
 {
-	uint8_t st;
+	uint8_t st = 0;
 	int ret;
 
 	ret = vh_vdpa_get_status(dev, &st);
-	if (ret < 0)
+	if (ret)
 		return ret;
 	return vh_vdpa_set_status(dev, st | bits);
 }
