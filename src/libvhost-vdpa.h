@@ -192,6 +192,12 @@ int vh_vdpa_mgmt_list_devs(struct vh_vdpa_mgmt *mgmt,
 int vh_vdpa_mgmt_dev_add(struct vh_vdpa_mgmt *mgmt,
 			 const struct vh_vdpa_dev_new *params);
 int vh_vdpa_mgmt_dev_del(struct vh_vdpa_mgmt *mgmt, const char *name);
+/*
+ * Change a device's MAC address (VDPA_CMD_DEV_ATTR_SET, Linux 6.9+; older
+ * kernels answer -EOPNOTSUPP, as do parents without the operation).
+ */
+int vh_vdpa_mgmt_dev_set_mac(struct vh_vdpa_mgmt *mgmt, const char *name,
+			     const uint8_t mac[6]);
 int vh_vdpa_mgmt_dev_get(struct vh_vdpa_mgmt *mgmt, const char *name,
 			 struct vh_vdpa_dev_info *info);
 int vh_vdpa_mgmt_dev_config_get(struct vh_vdpa_mgmt *mgmt, const char *name,

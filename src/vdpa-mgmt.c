@@ -136,6 +136,12 @@ VH_EXPORT int vh_vdpa_mgmt_dev_get(struct vh_vdpa_mgmt *mgmt, const char *name,
 	return -EOPNOTSUPP;
 }
 
+VH_EXPORT int vh_vdpa_mgmt_dev_set_mac(struct vh_vdpa_mgmt *mgmt,
+				       const char *name, const uint8_t mac[6])
+{
+	return -EOPNOTSUPP;
+}
+
 VH_EXPORT int vh_vdpa_mgmt_dev_config_get(struct vh_vdpa_mgmt *mgmt,
 					  const char *name,
 					  struct vh_vdpa_dev_config *cfg)
@@ -1201,6 +1207,25 @@ VH_EXPORT int vh_vdpa_mgmt_dev_del(struct vh_vdpa_mgmt *mgmt, const char *name)
 	if (ret == 0)
 		vh_info(mgmt->ctx, "vdpa: deleted %s\n", name);
 	return ret;
+}
+
+VH_EXPORT int vh_vdpa_mgmt_dev_set_mac(struct vh_vdpa_mgmt *mgmt,
+				       const char *name, const uint8_t mac[6])
+{
+	char buf[VDPA_NL_SEND_SIZE] __attribute__((aligned(8)));
+	struct nlmsghdr *nlh;
+	int ret;
+
+	if (!mgmt || !mac)
+		return -EINVAL;
+	ret = check_name(mgmt->ctx, name, "device");
+	if (ret < 0)
+		return ret;
+	nlh = put_request(mgmt, buf, mgmt->family, VH_VDPA_CMD_DEV_ATTR_SET,
+			  VH_VDPA_GENL_VERSION, 0);
+	mnl_attr_put_strz(nlh, VH_VDPA_ATTR_DEV_NAME, name);
+	mnl_attr_put(nlh, VH_VDPA_ATTR_DEV_NET_CFG_MACADDR, 6, mac);
+	return nl_request(mgmt, nlh, mgmt->family, NULL, NULL, "dev set");
 }
 
 /* A doit request answered by exactly one message. */

@@ -491,6 +491,17 @@ TEST_F(vdpa_net, ioctls_config_and_netlink)
 	vh_vdpa_vstats_free(vs);
 	ASSERT_EQ(0, vh_vdpa_reset(v->dev));
 
+	/* the MAC can be changed over netlink too (6.9+) */
+	ASSERT_EQ(0, vh_vdpa_mgmt_dev_set_mac(v->mgmt, v->name, new_mac));
+	ASSERT_EQ(0, vh_vdpa_get_config(v->dev, 0, mac, 6));
+	EXPECT_EQ(0, memcmp(mac, new_mac, 6));
+	/* a multicast address is refused, with the kernel's reason */
+	EXPECT_EQ(-EOPNOTSUPP, vh_vdpa_mgmt_dev_set_mac(
+				       v->mgmt, v->name,
+				       (const uint8_t *)"\x01\x00\x5e\x00\x00\x01"));
+	EXPECT_STREQ("vdpa: Invalid MAC address",
+		     vh_vdpa_mgmt_last_error(v->mgmt));
+
 	/* a config-change eventfd binds and unbinds */
 	efd = st_eventfd();
 	ASSERT_LE(0, efd);
