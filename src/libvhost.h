@@ -58,5 +58,7 @@ const char *vh_version(void);
 #include "libvhost-scsi.h"
 #include "libvhost-vdpa.h"
 #include "libvhost-user.h"
+#include "libvhost-user-backend.h"
+#include "libvhost-daemon.h"
 
 #endif
