@@ -2,11 +2,17 @@
 /*
  * A real front-end against our back-end: DPDK testpmd with a virtio-user
  * port (net_virtio_user, client mode) connects to a small virtio-net device
- * built on vh_vu_backend (server mode), runs txonly, and we check every
- * frame it transmits: the virtio-net header, Ethernet (source MAC = the
- * MAC our config space gave it, type IPv4), the IPv4 header (version,
- * length, UDP, checksum) and the UDP length.  Then testpmd is stopped with
- * SIGINT, which makes it stop its rings (GET_VRING_BASE) and disconnect.
+ * built on vh_vu_backend (server mode).
+ *
+ * Phase 1, --forward-mode=txonly: we check every frame testpmd transmits:
+ * the virtio-net header, Ethernet (source MAC = the one we gave the port,
+ * type IPv4), the IPv4 header (version, length, UDP, checksum) and the UDP
+ * length.  Then testpmd is stopped with SIGINT, which makes it stop its
+ * rings (GET_VRING_BASE) and disconnect.
+ *
+ * Phase 2, a second testpmd on the same listening back-end, in
+ * --forward-mode=io: we put numbered frames into its RX ring, it sends them
+ * back on TX, and every byte of every frame must come back unchanged.
  *
  * SKIP (77) without dpdk-testpmd (Debian package dpdk-dev) or when its EAL
  * cannot start here.  testpmd is killed on every path (atexit, and
@@ -37,18 +43,31 @@
 #define NET_HDR_LEN 12 /* struct virtio_net_hdr_mrg_rxbuf (VERSION_1) */
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_CONFIG_S_DRIVER_OK 4
 
 static pid_t pmd = -1;
 static char dir[64], prefix[64], logpath[128];
 
 static const uint8_t our_mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0x01 };
 
+#define ECHO_FRAMES 5000
+#define ECHO_LEN 98 /* 14 Ethernet + 20 IPv4 + 8 UDP + 56 payload */
+
 struct net {
 	struct vh_vu_backend *be;
 	unsigned long good, bad, kicks, starts, stops;
 	uint8_t first_bad[128];
 	size_t first_bad_len;
+	/* phase 2 */
+	bool echo;
+	struct vh_vring *rx; /* while handed */
+	unsigned long injected, echoed, echo_bad;
+	uint8_t *seen;
+	unsigned long lost;   /* injected before testpmd was ready */
+	int64_t progress;     /* last echo (or hand-over of RX) */
 };
+
+static int64_t now_ms(void);
 
 static int rm_entry(const char *path, const struct stat *st, int flag,
 		    struct FTW *ftw)
@@ -142,6 +161,110 @@ static bool frame_ok(const uint8_t *p, size_t len)
 	return be16(udp + 4) == ip_len - 20;
 }
 
+/* Frame number seq of phase 2: UDP 198.18.0.1:1024 -> 198.18.0.2:1025. */
+static void echo_frame(uint8_t *f, uint32_t seq)
+{
+	static const uint8_t hdr[34] = {
+		0x02, 0, 0, 0, 0, 0x02, 0x52, 0x54, 0x00, 0xab, 0xcd, 0x02,
+		0x08, 0x00, 0x45, 0, 0, ECHO_LEN - 14, 0, 0, 0, 0, 64, 17,
+		0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+	};
+	unsigned int i;
+
+	memcpy(f, hdr, sizeof(hdr));
+	f[34] = 4;
+	f[35] = 0;
+	f[36] = 4;
+	f[37] = 1;
+	f[38] = 0;
+	f[39] = ECHO_LEN - 34;
+	f[40] = f[41] = 0;
+	memcpy(f + 42, &seq, 4);
+	for (i = 46; i < ECHO_LEN; i++)
+		f[i] = (uint8_t)(seq * 31 + i);
+}
+
+/* Phase 2: fill testpmd's RX buffers with numbered frames. */
+static void rx_fill(struct net *n)
+{
+	struct iovec iov[16];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
+	uint8_t buf[NET_HDR_LEN + ECHO_LEN];
+	bool pushed = false;
+
+	/* virtio 1.x 3.1.1: the device must not use the queues before DRIVER_OK */
+	if (!n->echo || !n->rx ||
+	    !(vh_vu_backend_get_status(n->be) & VIRTIO_CONFIG_S_DRIVER_OK))
+		return;
+	/*
+	 * testpmd throws away what is in its RX ring when its port starts
+	 * (virtio_dev_start flushes the RX queues), and we cannot tell when
+	 * that is: frames that get no echo before the first echo ever came
+	 * are counted lost, never those after.
+	 */
+	if (!n->echoed && n->injected > n->lost &&
+	    now_ms() - n->progress > 300) {
+		n->lost = n->injected;
+		n->progress = now_ms();
+	}
+	/*
+	 * io forwarding drops what its TX ring cannot take: keep fewer
+	 * frames in flight than that ring has entries.
+	 */
+	while (n->injected < ECHO_FRAMES &&
+	       n->injected - n->echoed - n->echo_bad - n->lost < 128 &&
+	       vh_vring_pop(n->rx, &e) == 1) {
+		size_t off = 0, k;
+		unsigned int i;
+
+		memset(buf, 0, NET_HDR_LEN);
+		buf[10] = 1; /* num_buffers (MRG_RXBUF) */
+		echo_frame(buf + NET_HDR_LEN, (uint32_t)n->injected);
+		for (i = e.out_num; i < e.out_num + e.in_num; i++) {
+			k = iov[i].iov_len < sizeof(buf) - off ?
+				    iov[i].iov_len :
+				    sizeof(buf) - off;
+			memcpy(iov[i].iov_base, buf + off, k);
+			off += k;
+		}
+		CHECK_EQ(off, sizeof(buf)); /* testpmd's mbufs are 2 KiB */
+		CHECK_EQ(vh_vring_push(n->rx, e.id, (uint32_t)off), 0);
+		n->injected++;
+		pushed = true;
+	}
+	if (pushed)
+		vh_vu_backend_notify(n->be, 0);
+}
+
+static void echo_check(struct net *n, const uint8_t *p, size_t len)
+{
+	uint8_t want[ECHO_LEN];
+	uint32_t seq;
+
+	if (len != NET_HDR_LEN + ECHO_LEN) {
+		n->echo_bad++;
+		return;
+	}
+	memcpy(&seq, p + NET_HDR_LEN + 42, 4);
+	if (seq >= ECHO_FRAMES || n->seen[seq]) {
+		n->echo_bad++;
+		return;
+	}
+	echo_frame(want, seq);
+	if (memcmp(p + NET_HDR_LEN, want, ECHO_LEN)) {
+		n->echo_bad++;
+		return;
+	}
+	if (seq < n->lost) {
+		/* declared lost, came back late after all: fine, not counted */
+		n->seen[seq] = 1;
+		return;
+	}
+	n->seen[seq] = 1;
+	n->echoed++;
+	n->progress = now_ms();
+}
+
 static void tx_drain(struct net *n, struct vh_vring *vr)
 {
 	struct iovec iov[16];
@@ -167,7 +290,9 @@ static void tx_drain(struct net *n, struct vh_vring *vr)
 			memcpy(buf + len, iov[i].iov_base, k);
 			len += k;
 		}
-		if (frame_ok(buf, len)) {
+		if (n->echo) {
+			echo_check(n, buf, len);
+		} else if (frame_ok(buf, len)) {
 			n->good++;
 		} else {
 			if (!n->bad++) {
@@ -186,6 +311,10 @@ static int net_started(void *data, unsigned int idx, struct vh_vring *vr)
 	struct net *n = data;
 
 	n->starts++;
+	if (idx == 0) {
+		n->rx = vr;
+		n->progress = now_ms();
+	}
 	return 0;
 }
 
@@ -194,6 +323,8 @@ static void net_stopped(void *data, unsigned int idx, struct vh_vring *vr)
 	struct net *n = data;
 
 	n->stops++;
+	if (idx == 0)
+		n->rx = NULL;
 }
 
 static void net_kicked(void *data, unsigned int idx, struct vh_vring *vr)
@@ -201,8 +332,10 @@ static void net_kicked(void *data, unsigned int idx, struct vh_vring *vr)
 	struct net *n = data;
 
 	n->kicks++;
-	if (idx == 1) /* TX; RX (0) gets nothing from us */
+	if (idx == 1)
 		tx_drain(n, vr);
+	else
+		rx_fill(n); /* RX buffers came (phase 2 only) */
 }
 
 static int net_get_config(void *data, uint32_t off, void *buf, uint32_t size)
@@ -232,7 +365,7 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void spawn_testpmd(const char *sock)
+static void spawn_testpmd(const char *sock, const char *mode)
 {
 	char vdev[256];
 	int fd;
@@ -258,7 +391,7 @@ static void spawn_testpmd(const char *sock)
 			dup2(fd, 0);
 		execl(TESTPMD, TESTPMD, "--no-huge", "-m", "512", "--no-pci",
 		      "--file-prefix", prefix, "--lcores", "0@0,1@1", "--vdev",
-		      vdev, "--", "--forward-mode=txonly", "--auto-start",
+		      vdev, "--", mode, "--auto-start",
 		      "--total-num-mbufs=16384", "--stats-period", "1",
 		      (char *)NULL);
 		_exit(127);
@@ -276,8 +409,11 @@ static bool serve(struct vh_vu_backend *be, struct net *n, int64_t deadline,
 
 		if (now_ms() > deadline)
 			return false;
-		if (poll(&p, 1, 50) <= 0)
+		if (poll(&p, 1, 10) <= 0) {
+			rx_fill(n); /* testpmd refills RX without kicking */
 			continue;
+		}
+		rx_fill(n);
 		r = vh_vu_backend_dispatch(be);
 		if (r < 0 && r != -EAGAIN && r != -ECONNRESET)
 			fprintf(stderr, "dispatch: %d\n", r);
@@ -288,6 +424,11 @@ static bool serve(struct vh_vu_backend *be, struct net *n, int64_t deadline,
 static bool enough(struct net *n, struct vh_vu_backend *be)
 {
 	return n->good + n->bad >= WANT_PACKETS;
+}
+
+static bool echoed_all(struct net *n, struct vh_vu_backend *be)
+{
+	return n->echoed + n->echo_bad + n->lost >= ECHO_FRAMES;
 }
 
 static bool pmd_gone(struct net *n, struct vh_vu_backend *be)
@@ -345,7 +486,7 @@ int main(void)
 	CHECK_EQ(vh_vu_backend_listen(be, sock), 0);
 
 	t0 = now_ms();
-	spawn_testpmd(sock);
+	spawn_testpmd(sock, "--forward-mode=txonly");
 	if (!serve(be, &n, t0 + 20000, enough)) {
 		int st;
 
@@ -392,6 +533,31 @@ int main(void)
 	/* the TX ring was taken back from the device when it stopped */
 	CHECK(n.stops >= n.starts);
 	CHECK(!vh_vu_backend_connected(be));
+
+	/* phase 2: a new testpmd on the same back-end echoes our frames */
+	n.echo = true;
+	n.seen = calloc(ECHO_FRAMES, 1);
+	CHECK(n.seen);
+	t0 = now_ms();
+	spawn_testpmd(sock, "--forward-mode=io");
+	if (!serve(be, &n, t0 + 20000, echoed_all) || n.echo_bad ||
+	    n.echoed < ECHO_FRAMES / 2) {
+		dump_log();
+		fprintf(stderr,
+			"echo: %lu frames injected, %lu back, %lu bad, %lu lost at start\n",
+			n.injected, n.echoed, n.echo_bad, n.lost);
+		return 1;
+	}
+	printf("%lu frames echoed byte for byte in %lld ms (%lu lost while testpmd started)\n",
+	       n.echoed, (long long)(now_ms() - t0), n.lost);
+	kill(pmd, SIGINT);
+	if (!serve(be, &n, now_ms() + 8000, pmd_gone)) {
+		dump_log();
+		fprintf(stderr, "testpmd did not stop and disconnect\n");
+		return 1;
+	}
+	CHECK(n.rx == NULL);
+	free(n.seen);
 	CHECK(vh_vu_backend_unref(be) == NULL);
 	vh_ctx_unref(ctx);
 	return 0;
