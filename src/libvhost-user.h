@@ -362,8 +362,8 @@ int vh_vu_frontend_set_protocol_features(struct vh_vu_frontend *fe,
  * negotiated with it (spec, "In-band notifications").
  */
 int vh_vu_frontend_negotiate(struct vh_vu_frontend *fe, uint64_t features,
-			     uint64_t protocol_features,
-			     uint64_t *features_out, uint64_t *protocol_out);
+			     uint64_t protocol_features, uint64_t *features_out,
+			     uint64_t *protocol_out);
 /* What was negotiated (SET_FEATURES / SET_PROTOCOL_FEATURES sent). */
 uint64_t vh_vu_frontend_features(const struct vh_vu_frontend *fe);
 uint64_t vh_vu_frontend_protocol_features(const struct vh_vu_frontend *fe);
@@ -388,8 +388,7 @@ int vh_vu_frontend_get_max_mem_slots(struct vh_vu_frontend *fe,
  * share_mem: ADD_MEM_REG per region when CONFIGURE_MEM_SLOTS is negotiated
  * (-ENOSPC beyond GET_MAX_MEM_SLOTS), else SET_MEM_TABLE.
  */
-int vh_vu_frontend_set_mem_table(struct vh_vu_frontend *fe,
-				 struct vh_mem *mem);
+int vh_vu_frontend_set_mem_table(struct vh_vu_frontend *fe, struct vh_mem *mem);
 int vh_vu_frontend_add_mem_reg(struct vh_vu_frontend *fe, struct vh_mem *mem,
 			       unsigned int idx);
 int vh_vu_frontend_rem_mem_reg(struct vh_vu_frontend *fe, struct vh_mem *mem,
@@ -412,10 +411,10 @@ int vh_vu_frontend_set_vring_call(struct vh_vu_frontend *fe, unsigned int idx,
 				  int fd);
 int vh_vu_frontend_set_vring_err(struct vh_vu_frontend *fe, unsigned int idx,
 				 int fd);
-int vh_vu_frontend_set_vring_enable(struct vh_vu_frontend *fe,
-				    unsigned int idx, bool enable);
-int vh_vu_frontend_set_vring_endian(struct vh_vu_frontend *fe,
-				    unsigned int idx, bool big_endian);
+int vh_vu_frontend_set_vring_enable(struct vh_vu_frontend *fe, unsigned int idx,
+				    bool enable);
+int vh_vu_frontend_set_vring_endian(struct vh_vu_frontend *fe, unsigned int idx,
+				    bool big_endian);
 /* In-band kick (INBAND_NOTIFICATIONS). */
 int vh_vu_frontend_vring_kick(struct vh_vu_frontend *fe, unsigned int idx);
 /*

@@ -12,17 +12,17 @@
 struct vh_vu_frontend {
 	int refcount;
 	struct vh_ctx *ctx;
-	int sock;       /* the connection, -1 if none */
+	int sock; /* the connection, -1 if none */
 	int backend_fd; /* our end of the back-end request channel, or -1 */
 	int timeout_ms;
-	bool reply_ack;  /* ask for REPLY_ACK when negotiated */
-	bool broken;     /* a wrong reply or I/O error: no more requests */
+	bool reply_ack; /* ask for REPLY_ACK when negotiated */
+	bool broken; /* a wrong reply or I/O error: no more requests */
 	bool dispatching; /* inside dispatch_backend (no recursion) */
-	uint64_t offered;           /* GET_FEATURES */
-	uint64_t features;          /* SET_FEATURES */
-	uint64_t protocol_offered;  /* GET_PROTOCOL_FEATURES */
+	uint64_t offered; /* GET_FEATURES */
+	uint64_t features; /* SET_FEATURES */
+	uint64_t protocol_offered; /* GET_PROTOCOL_FEATURES */
 	uint64_t protocol_features; /* SET_PROTOCOL_FEATURES */
-	uint64_t max_mem_slots;     /* GET_MAX_MEM_SLOTS, 0 if unknown */
+	uint64_t max_mem_slots; /* GET_MAX_MEM_SLOTS, 0 if unknown */
 	const struct vh_vu_frontend_ops *ops;
 	void *ops_data;
 };
@@ -44,8 +44,7 @@ int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 int vu_fe_call_u64(struct vh_vu_frontend *fe, uint32_t request, bool with_u64,
 		   uint64_t value);
 /* A request without payload whose reply is a u64. */
-int vu_fe_get_u64(struct vh_vu_frontend *fe, uint32_t request,
-		  uint64_t *value);
+int vu_fe_get_u64(struct vh_vu_frontend *fe, uint32_t request, uint64_t *value);
 /* A request with one fd and no payload. */
 int vu_fe_call_fd(struct vh_vu_frontend *fe, uint32_t request, int fd);
 

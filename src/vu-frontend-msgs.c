@@ -36,12 +36,13 @@ VH_EXPORT int vh_vu_frontend_get_config(struct vh_vu_frontend *fe,
 	if (rep.payload.config.size != size ||
 	    rep.payload.config.offset != offset) {
 		vh_err(fe->ctx, "GET_CONFIG: reply for %u@%u, asked %u@%u\n",
-		       rep.payload.config.size, rep.payload.config.offset,
-		       size, offset);
+		       rep.payload.config.size, rep.payload.config.offset, size,
+		       offset);
 		fe->broken = true;
 		return -EPROTO;
 	}
-	memcpy(buf, rep.payload.config.region, size);
+	if (size)
+		memcpy(buf, rep.payload.config.region, size);
 	return 0;
 }
 
@@ -326,8 +327,7 @@ VH_EXPORT int vh_vu_frontend_postcopy_end(struct vh_vu_frontend *fe)
 	return v == 0 ? 0 : -EIO;
 }
 
-VH_EXPORT int vh_vu_frontend_gpu_set_socket(struct vh_vu_frontend *fe,
-					    int fd)
+VH_EXPORT int vh_vu_frontend_gpu_set_socket(struct vh_vu_frontend *fe, int fd)
 {
 	return fe ? vu_fe_call_fd(fe, VH_VU_GPU_SET_SOCKET, fd) : -EINVAL;
 }
@@ -456,9 +456,8 @@ static int backend_handle(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	case VH_VU_BACKEND_SHARED_OBJECT_LOOKUP:
 		if (!ops || !ops->shared_object_lookup)
 			return -EOPNOTSUPP;
-		return ops->shared_object_lookup(fe, data,
-						 msg->payload.shared.uuid,
-						 reply_fd);
+		return ops->shared_object_lookup(
+			fe, data, msg->payload.shared.uuid, reply_fd);
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -493,7 +492,8 @@ VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
 	rule = vh_vu_msg_rule(true, msg.hdr.request);
 	if (!rule || vh_vu_msg_check(fe->ctx, rule, &msg, false) < 0 ||
 	    (msg.hdr.flags & VH_VU_FLAG_REPLY)) {
-		vh_err(fe->ctx, "back-end request %u (%s): malformed, closing the channel\n",
+		vh_err(fe->ctx,
+		       "back-end request %u (%s): malformed, closing the channel\n",
 		       msg.hdr.request, vh_vu_msg_name(true, msg.hdr.request));
 		vh_vu_msg_close_fds(&msg);
 		close_backend(fe);

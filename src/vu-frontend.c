@@ -57,8 +57,7 @@ VH_EXPORT void vh_vu_frontend_disconnect(struct vh_vu_frontend *fe)
 	fe->max_mem_slots = 0;
 }
 
-VH_EXPORT struct vh_vu_frontend *
-vh_vu_frontend_unref(struct vh_vu_frontend *fe)
+VH_EXPORT struct vh_vu_frontend *vh_vu_frontend_unref(struct vh_vu_frontend *fe)
 {
 	if (!fe)
 		return NULL;
@@ -102,8 +101,8 @@ VH_EXPORT int vh_vu_frontend_set_fd(struct vh_vu_frontend *fe, int fd)
 	return adopt(fe, fd);
 }
 
-VH_EXPORT int vh_vu_frontend_accept(struct vh_vu_frontend *fe,
-				    const char *path, int timeout_ms)
+VH_EXPORT int vh_vu_frontend_accept(struct vh_vu_frontend *fe, const char *path,
+				    int timeout_ms)
 {
 	struct pollfd pfd;
 	int lfd, fd, r;
@@ -146,8 +145,7 @@ VH_EXPORT void vh_vu_frontend_set_timeout(struct vh_vu_frontend *fe,
 						  VH_VU_FRONTEND_TIMEOUT_MS;
 }
 
-VH_EXPORT void vh_vu_frontend_set_reply_ack(struct vh_vu_frontend *fe,
-					    bool on)
+VH_EXPORT void vh_vu_frontend_set_reply_ack(struct vh_vu_frontend *fe, bool on)
 {
 	if (fe)
 		fe->reply_ack = on;
@@ -254,8 +252,8 @@ int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	if (request == VH_VU_IOTLB_MSG)
 		msg->hdr.flags |= VH_VU_FLAG_NEED_REPLY;
 
-	vh_dbg(fe->ctx, "-> %s (%u bytes, %u fds)\n", rule->name,
-	       msg->hdr.size, msg->nfds);
+	vh_dbg(fe->ctx, "-> %s (%u bytes, %u fds)\n", rule->name, msg->hdr.size,
+	       msg->nfds);
 	r = vh_vu_msg_send(fe->ctx, fe->sock, msg);
 	if (r < 0) {
 		vh_err(fe->ctx, "%s: send: %s\n", rule->name, strerror(-r));
@@ -265,6 +263,7 @@ int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	if (!want)
 		return 0;
 
+	vh_vu_msg_init(&tmp, 0, 0);
 	r = wait_message(fe, &tmp);
 	if (r < 0) {
 		vh_err(fe->ctx, "%s: no reply: %s\n", rule->name, strerror(-r));
@@ -274,9 +273,10 @@ int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	/* the back-end is hostile too: the reply must be the one we asked */
 	if (tmp.hdr.request != request || !(tmp.hdr.flags & VH_VU_FLAG_REPLY) ||
 	    vh_vu_msg_check(fe->ctx, rule, &tmp, true) < 0) {
-		vh_err(fe->ctx, "%s: bad reply (request %u, flags %#x, %u bytes, %u fds)\n",
-		       rule->name, tmp.hdr.request, tmp.hdr.flags,
-		       tmp.hdr.size, tmp.nfds);
+		vh_err(fe->ctx,
+		       "%s: bad reply (request %u, flags %#x, %u bytes, %u fds)\n",
+		       rule->name, tmp.hdr.request, tmp.hdr.flags, tmp.hdr.size,
+		       tmp.nfds);
 		vh_vu_msg_close_fds(&tmp);
 		fe->broken = true;
 		return -EPROTO;
@@ -307,8 +307,7 @@ int vu_fe_call_u64(struct vh_vu_frontend *fe, uint32_t request, bool with_u64,
 	return vu_fe_call(fe, &m, NULL);
 }
 
-int vu_fe_get_u64(struct vh_vu_frontend *fe, uint32_t request,
-		  uint64_t *value)
+int vu_fe_get_u64(struct vh_vu_frontend *fe, uint32_t request, uint64_t *value)
 {
 	struct vh_vu_msg m, rep;
 	int r;
@@ -406,9 +405,8 @@ VH_EXPORT int vh_vu_frontend_negotiate(struct vh_vu_frontend *fe,
 {
 	const uint64_t f30 = 1ull << VH_VU_F_PROTOCOL_FEATURES;
 	const uint64_t inband = 1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS;
-	const uint64_t inband_needs =
-		(1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
-		(1ull << VH_VU_PROTOCOL_F_REPLY_ACK);
+	const uint64_t inband_needs = (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
+				      (1ull << VH_VU_PROTOCOL_F_REPLY_ACK);
 	uint64_t offered, poffered, f, p = 0;
 	int r;
 
@@ -651,8 +649,7 @@ VH_EXPORT int vh_vu_frontend_set_vring_enable(struct vh_vu_frontend *fe,
 }
 
 VH_EXPORT int vh_vu_frontend_set_vring_endian(struct vh_vu_frontend *fe,
-					      unsigned int idx,
-					      bool big_endian)
+					      unsigned int idx, bool big_endian)
 {
 	return vring_state(fe, VH_VU_SET_VRING_ENDIAN, idx, big_endian);
 }

@@ -24,16 +24,16 @@ enum vh_vu_size_kind {
 };
 
 enum vh_vu_fds_rule {
-	VH_VU_FDS_NONE,    /* no fd */
-	VH_VU_FDS_ONE,     /* exactly one */
-	VH_VU_FDS_NOFD,    /* one, or none when bit 8 of the leading u64 is set */
+	VH_VU_FDS_NONE, /* no fd */
+	VH_VU_FDS_ONE, /* exactly one */
+	VH_VU_FDS_NOFD, /* one, or none when bit 8 of the leading u64 is set */
 	VH_VU_FDS_REGIONS, /* one per mem table region (SET_MEM_TABLE) */
 	VH_VU_FDS_OPTIONAL, /* 0 or 1 (REM_MEM_REG compat, some replies) */
 };
 
 enum vh_vu_reply_rule {
-	VH_VU_REPLY_NONE,   /* never answered */
-	VH_VU_REPLY_ACK,    /* answered with a u64 iff NEED_REPLY + REPLY_ACK */
+	VH_VU_REPLY_NONE, /* never answered */
+	VH_VU_REPLY_ACK, /* answered with a u64 iff NEED_REPLY + REPLY_ACK */
 	VH_VU_REPLY_ALWAYS, /* always answered with its own reply payload */
 };
 
@@ -45,8 +45,8 @@ enum vh_vu_reply_rule {
 #define VH_VU_GATE_F_ACCESS_PLATFORM (-3)
 
 struct vh_vu_size_rule {
-	uint8_t kind;     /* enum vh_vu_size_kind */
-	uint8_t fds;      /* enum vh_vu_fds_rule */
+	uint8_t kind; /* enum vh_vu_size_kind */
+	uint8_t fds; /* enum vh_vu_fds_rule */
 	uint16_t size_min;
 	uint16_t size_max;
 	/* VH_VU_SIZE_CHECK: 0 or -EBADMSG, after size and fds count checks */
@@ -56,8 +56,8 @@ struct vh_vu_size_rule {
 struct vh_vu_msg_rule {
 	uint32_t request;
 	const char *name;
-	int gate;          /* enum vh_vu_protocol_feature or VH_VU_GATE_* */
-	uint8_t reply;     /* enum vh_vu_reply_rule */
+	int gate; /* enum vh_vu_protocol_feature or VH_VU_GATE_* */
+	uint8_t reply; /* enum vh_vu_reply_rule */
 	struct vh_vu_size_rule req;
 	struct vh_vu_size_rule rep; /* VH_VU_REPLY_ALWAYS only */
 };
@@ -157,8 +157,7 @@ int vh_vu_socket_accept(struct vh_ctx *ctx, int listen_fd, bool nonblock);
  * (ENOENT, ECONNREFUSED, EAGAIN) for up to timeout_ms (0: one try).
  * SOCK_CLOEXEC, blocking.  The fd or -errno (-ETIMEDOUT after retries).
  */
-int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path,
-			 int timeout_ms);
+int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path, int timeout_ms);
 
 /*
  * Take an already connected socket (the back-end "--fd" convention):

@@ -102,8 +102,7 @@ int vh_vu_socket_accept(struct vh_ctx *ctx, int listen_fd, bool nonblock)
 	return fd;
 }
 
-int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path,
-			 int timeout_ms)
+int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path, int timeout_ms)
 {
 	struct sockaddr_un sun;
 	struct timespec start, now;
