@@ -7,6 +7,8 @@
  * compares every byte with the image file.  SKIPs without the daemon.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
 #include <stdint.h>
@@ -75,62 +77,48 @@ static int blk_request(uint32_t type, uint64_t sector, uint32_t len,
 	return guest[STATUS_GPA];
 }
 
-int main(void)
+/* Compare the image file with what we expect it to hold. */
+static void check_image(int fd, const uint8_t *want, uint8_t *buf)
 {
-	const uint64_t f30 = 1ull << VH_VU_F_PROTOCOL_FEATURES;
-	const char *qsd = peer_find("qemu-storage-daemon");
-	char img[128], sock[128], blockdev[256], exp[384];
-	struct vh_vu_frontend *fe;
-	uint64_t features, pf, capacity, n;
-	uint8_t *file, *buf;
-	uint32_t base, ulen;
-	int fd, r;
 	size_t i;
 
-	peer_mkdir("vufe-qsd");
-	snprintf(img, sizeof(img), "%s/disk.img", peer_dir);
-	snprintf(sock, sizeof(sock), "%s/vhost.sock", peer_dir);
-
-	/* the image: a known pattern */
-	file = malloc(IMG_SIZE);
-	buf = malloc(IMG_SIZE);
-	CHECK(file && buf);
-	for (i = 0; i < IMG_SIZE; i++)
-		file[i] = pattern(i);
-	fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	CHECK(fd >= 0);
-	CHECK(pwrite(fd, file, IMG_SIZE, 0) == IMG_SIZE);
-
-	snprintf(blockdev, sizeof(blockdev),
-		 "driver=file,node-name=f0,filename=%s", img);
-	snprintf(exp, sizeof(exp),
-		 "type=vhost-user-blk,id=e0,addr.type=unix,addr.path=%s,node-name=f0,writable=on",
-		 sock);
-	{
-		const char *argv[] = { qsd, "--blockdev", blockdev,
-				 "--export", exp, NULL };
-
-		peer_start(argv);
+	CHECK(pread(fd, buf, IMG_SIZE, 0) == IMG_SIZE);
+	for (i = 0; i < IMG_SIZE; i++) {
+		if (buf[i] != want[i]) {
+			fprintf(stderr, "image byte %zu: %#x, want %#x\n", i,
+				buf[i], want[i]);
+			CHECK(0);
+		}
 	}
-	r = peer_wait_socket(sock, 10000);
-	if (r < 0) {
-		peer_dump_log();
-		CHECK_EQ(r, 0);
-	}
+}
 
-	CHECK_EQ(vh_ctx_new(&ctx), 0);
+/*
+ * One connection: negotiate (with or without CONFIGURE_MEM_SLOTS, so both
+ * ADD_MEM_REG and SET_MEM_TABLE are used), check the config, write
+ * 4 KiB at sector wsect, read around it, stop the ring.
+ */
+static void session(const char *sock, bool mem_slots, uint64_t wsect,
+		    uint8_t seed, int fd, uint8_t *file, uint8_t *buf)
+{
+	const uint64_t f30 = 1ull << VH_VU_F_PROTOCOL_FEATURES;
+	struct vh_vu_frontend *fe;
+	uint64_t features, pf, capacity, n, want_pf;
+	uint32_t base, ulen;
+	size_t i;
+
+	want_pf = (1ull << VH_VU_PROTOCOL_F_MQ) |
+		  (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+		  (1ull << VH_VU_PROTOCOL_F_CONFIG) |
+		  (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ);
+	if (mem_slots)
+		want_pf |= 1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS;
+
 	CHECK_EQ(vh_vu_frontend_new(ctx, &fe), 0);
+	/* qemu-storage-daemon serves one front-end at a time: retry */
 	CHECK_EQ(vh_vu_frontend_connect(fe, sock, 5000), 0);
-
-	/* features: the ring basics, and every protocol extension we use */
 	CHECK_EQ(vh_vu_frontend_negotiate(
 			 fe, (1ull << VH_VU_VIRTIO_F_VERSION_1) | f30,
-			 (1ull << VH_VU_PROTOCOL_F_MQ) |
-				 (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
-				 (1ull << VH_VU_PROTOCOL_F_CONFIG) |
-				 (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
-				 (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
-			 &features, &pf),
+			 want_pf, &features, &pf),
 		 0);
 	printf("offered features %#llx protocol %#llx; negotiated %#llx / %#llx\n",
 	       (unsigned long long)vh_vu_frontend_offered_features(fe),
@@ -141,6 +129,10 @@ int main(void)
 	/* qemu's vhost-user-blk server always offers these */
 	CHECK(pf & (1ull << VH_VU_PROTOCOL_F_CONFIG));
 	CHECK(pf & (1ull << VH_VU_PROTOCOL_F_REPLY_ACK));
+	CHECK_EQ(!!(pf & (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS)),
+		 mem_slots &&
+			 (vh_vu_frontend_offered_protocol_features(fe) &
+			  (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS)));
 
 	if (pf & (1ull << VH_VU_PROTOCOL_F_MQ)) {
 		CHECK_EQ(vh_vu_frontend_get_queue_num(fe, &n), 0);
@@ -153,6 +145,8 @@ int main(void)
 		CHECK_EQ(vh_vu_frontend_get_max_mem_slots(fe, &n), 0);
 		printf("GET_MAX_MEM_SLOTS: %llu\n", (unsigned long long)n);
 		CHECK(n >= 1);
+	} else {
+		CHECK_EQ(vh_vu_frontend_get_max_mem_slots(fe, &n), -EOPNOTSUPP);
 	}
 	if (pf & (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ)) {
 		CHECK_EQ(vh_vu_frontend_set_backend_req_fd(fe), 0);
@@ -190,7 +184,7 @@ int main(void)
 			 0);
 	}
 
-	/* guest memory and the ring */
+	/* guest memory (one memfd region) and the ring */
 	CHECK_EQ(vh_mem_new(ctx, &mem), 0);
 	CHECK_EQ(vh_mem_add_memfd(mem, 0, MEM_SIZE, (void **)&guest), 0);
 	CHECK_EQ(vh_vq_new(ctx, mem, 0, QSIZE, RING_GPA, &vq), 0);
@@ -203,35 +197,26 @@ int main(void)
 	CHECK_EQ(vh_vu_frontend_share_mem(fe, mem), 0);
 	CHECK_EQ(vh_vu_frontend_setup_vq(fe, 0, vq, kick_fd, call_fd), 0);
 
-	/* write 4 KiB at sector 8 */
-	for (i = 0; i < 4096; i++)
-		guest[DATA_GPA + i] = (uint8_t)(0xa5 ^ i);
-	CHECK_EQ(blk_request(VIRTIO_BLK_T_OUT, 8, 4096, &ulen),
-		 VIRTIO_BLK_S_OK);
-	CHECK(pread(fd, buf, IMG_SIZE, 0) == IMG_SIZE);
-	for (i = 0; i < IMG_SIZE; i++) {
-		uint8_t want = (i >= 4096 && i < 8192) ?
-				       (uint8_t)(0xa5 ^ (i - 4096)) :
-				       pattern(i);
-
-		if (buf[i] != want) {
-			fprintf(stderr, "image byte %zu: %#x, want %#x\n", i,
-				buf[i], want);
-			CHECK(0);
-		}
+	/* write 4 KiB at sector wsect */
+	for (i = 0; i < 4096; i++) {
+		guest[DATA_GPA + i] = (uint8_t)(seed ^ i);
+		file[wsect * 512 + i] = (uint8_t)(seed ^ i);
 	}
+	CHECK_EQ(blk_request(VIRTIO_BLK_T_OUT, wsect, 4096, &ulen),
+		 VIRTIO_BLK_S_OK);
+	check_image(fd, file, buf);
 
 	/* read 16 KiB from sector 0: the old pattern around our write */
 	memset(guest + DATA_GPA, 0, 16384);
 	CHECK_EQ(blk_request(VIRTIO_BLK_T_IN, 0, 16384, &ulen),
 		 VIRTIO_BLK_S_OK);
 	CHECK_EQ(ulen, 16384 + 1);
-	CHECK(memcmp(guest + DATA_GPA, buf, 16384) == 0);
+	CHECK(memcmp(guest + DATA_GPA, file, 16384) == 0);
 
 	/* read the last sector, then one past the end: an I/O error */
 	CHECK_EQ(blk_request(VIRTIO_BLK_T_IN, IMG_SIZE / 512 - 1, 512, NULL),
 		 VIRTIO_BLK_S_OK);
-	CHECK(memcmp(guest + DATA_GPA, buf + IMG_SIZE - 512, 512) == 0);
+	CHECK(memcmp(guest + DATA_GPA, file + IMG_SIZE - 512, 512) == 0);
 	CHECK_EQ(blk_request(VIRTIO_BLK_T_IN, IMG_SIZE / 512, 512, NULL),
 		 VIRTIO_BLK_S_IOERR);
 
@@ -239,16 +224,62 @@ int main(void)
 	CHECK_EQ(vh_vu_frontend_get_vring_base(fe, 0, &base), 0);
 	CHECK_EQ(base, 4);
 
-	/* a hostile-reply check needs a hostile peer: see test-vu-frontend */
 	vh_vu_frontend_unref(fe);
 	vh_vq_unref(vq);
 	vh_mem_unref(mem);
 	close(kick_fd);
 	close(call_fd);
+}
+
+int main(void)
+{
+	const char *qsd = peer_find("qemu-storage-daemon");
+	char img[128], sock[128], blockdev[256], exp[384];
+	uint8_t *file, *buf;
+	int fd, r;
+	size_t i;
+
+	peer_mkdir("vufe-qsd");
+	snprintf(img, sizeof(img), "%s/disk.img", peer_dir);
+	snprintf(sock, sizeof(sock), "%s/vhost.sock", peer_dir);
+
+	/* the image: a known pattern */
+	file = malloc(IMG_SIZE);
+	buf = malloc(IMG_SIZE);
+	CHECK(file && buf);
+	for (i = 0; i < IMG_SIZE; i++)
+		file[i] = pattern(i);
+	fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, file, IMG_SIZE, 0) == IMG_SIZE);
+
+	snprintf(blockdev, sizeof(blockdev),
+		 "driver=file,node-name=f0,filename=%s", img);
+	snprintf(exp, sizeof(exp),
+		 "type=vhost-user-blk,id=e0,addr.type=unix,addr.path=%s,node-name=f0,writable=on",
+		 sock);
+	{
+		const char *argv[] = { qsd, "--blockdev", blockdev,
+				       "--export", exp, NULL };
+
+		peer_start(argv);
+	}
+	r = peer_wait_socket(sock, 10000);
+	if (r < 0) {
+		peer_dump_log();
+		CHECK_EQ(r, 0);
+	}
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+
+	/* ADD_MEM_REG, then a second connection with SET_MEM_TABLE */
+	session(sock, true, 8, 0xa5, fd, file, buf);
+	session(sock, false, 24, 0x3c, fd, file, buf);
+	CHECK(peer_alive());
+
 	close(fd);
 	free(file);
 	free(buf);
 	vh_ctx_unref(ctx);
-	printf("qemu-storage-daemon: config, 1 write + 3 reads checked\n");
+	printf("qemu-storage-daemon: 2 connections, config, 2 writes + 6 reads checked\n");
 	return 0;
 }
