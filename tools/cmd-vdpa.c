@@ -3,6 +3,7 @@
  * vhostctl vdpa: the jobs of iproute2's `vdpa` tool over libvhost's netlink
  * code, with the same argument shapes and JSON keys.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -148,7 +149,8 @@ static int mgmtdev_show(struct vhc *v, int argc, char **argv)
 				 d->dev_name);
 		else
 			snprintf(full, sizeof(full), "%s", d->dev_name);
-		if (only && strcmp(only, full) && strcmp(only, d->dev_name))
+		if (only && strcmp(only, full) != 0 &&
+		    strcmp(only, d->dev_name) != 0)
 			continue;
 		found = true;
 		out_open_obj(o, full);
@@ -264,14 +266,18 @@ static int dev_show(struct vhc *v, int argc, char **argv)
 
 static int parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned int b[6];
-	char tail;
+	for (int i = 0; i < 6; i++) {
+		char *end;
+		unsigned long b;
 
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-		   &b[4], &b[5], &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
+		if (!isxdigit((unsigned char)s[0]))
+			return -EINVAL;
+		b = strtoul(s, &end, 16);
+		if (b > 0xff || end - s > 2 || *end != (i < 5 ? ':' : '\0'))
+			return -EINVAL;
+		mac[i] = (uint8_t)b;
+		s = end + 1;
+	}
 	return 0;
 }
 
@@ -294,32 +300,33 @@ static int dev_add(struct vhc *v, int argc, char **argv)
 	struct vh_vdpa_mgmt *m = NULL;
 	char *bus = NULL;
 	uint64_t x;
-	int err;
+	int rc = VHC_EXIT_USAGE, err;
 
 	for (int i = 1; i < argc; i += 2) {
 		const char *k = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!val) {
 			vhc_err(v, "dev add: \"%s\" needs a value", k);
-			return VHC_EXIT_USAGE;
+			goto out;
 		}
 		if (!strcmp(k, "name")) {
 			p.name = val;
 		} else if (!strcmp(k, "mgmtdev")) {
 			const char *slash = strchr(val, '/');
 
+			free(bus);
+			bus = NULL;
+			p.mgmtdev_bus = NULL;
+			p.mgmtdev = val;
 			if (slash) {
 				bus = strndup(val, (size_t)(slash - val));
 				p.mgmtdev_bus = bus;
 				p.mgmtdev = slash + 1;
-			} else {
-				p.mgmtdev = val;
 			}
 		} else if (!strcmp(k, "mac")) {
 			if (parse_mac(val, p.mac) < 0) {
 				vhc_err(v, "dev add: bad MAC \"%s\"", val);
-				free(bus);
-				return VHC_EXIT_USAGE;
+				goto out;
 			}
 			p.set |= VH_VDPA_NEW_MAC;
 		} else if (!strcmp(k, "mtu") && parse_u64(val, UINT16_MAX, &x) == 0) {
@@ -335,26 +342,23 @@ static int dev_add(struct vhc *v, int argc, char **argv)
 			p.set |= VH_VDPA_NEW_FEATURES;
 		} else {
 			vhc_err(v, "dev add: bad argument \"%s %s\"", k, val);
-			free(bus);
-			return VHC_EXIT_USAGE;
+			goto out;
 		}
 	}
 	if (!p.name || !p.mgmtdev) {
 		vhc_err(v, "dev add: name and mgmtdev are required");
 		dev_usage(stderr);
-		free(bus);
-		return VHC_EXIT_USAGE;
+		goto out;
 	}
 	err = open_mgmt(v, &m);
-	if (err == 0) {
-		err = vh_vdpa_mgmt_dev_add(m, &p);
-		err = report(v, m, "dev add", err);
-	} else {
-		err = vhc_exit_for(err);
-	}
+	if (err == 0)
+		rc = report(v, m, "dev add", vh_vdpa_mgmt_dev_add(m, &p));
+	else
+		rc = vhc_exit_for(err);
 	vh_vdpa_mgmt_unref(m);
+out:
 	free(bus);
-	return err;
+	return rc;
 }
 
 static int dev_del(struct vhc *v, int argc, char **argv)
@@ -432,7 +436,7 @@ static int dev_config(struct vhc *v, int argc, char **argv)
 	size_t n = 0;
 	int err;
 
-	if (argc < 2 || strcmp(argv[1], "show") || argc > 3) {
+	if (argc < 2 || strcmp(argv[1], "show") != 0 || argc > 3) {
 		dev_usage(stderr);
 		return VHC_EXIT_USAGE;
 	}
@@ -475,7 +479,8 @@ static int dev_vstats(struct vhc *v, int argc, char **argv)
 	uint64_t q;
 	int err;
 
-	if (argc != 5 || strcmp(argv[1], "show") || strcmp(argv[3], "qidx") ||
+	if (argc != 5 || strcmp(argv[1], "show") != 0 ||
+	    strcmp(argv[3], "qidx") != 0 ||
 	    parse_u64(argv[4], UINT32_MAX, &q) < 0) {
 		dev_usage(stderr);
 		return VHC_EXIT_USAGE;
@@ -525,7 +530,7 @@ static int mgmtdev_cmd(struct vhc *v, int argc, char **argv)
 		mgmtdev_usage(stdout);
 		return VHC_EXIT_OK;
 	}
-	if (strcmp(argv[1], "show") && strcmp(argv[1], "list")) {
+	if (strcmp(argv[1], "show") != 0 && strcmp(argv[1], "list") != 0) {
 		mgmtdev_usage(stderr);
 		return VHC_EXIT_USAGE;
 	}

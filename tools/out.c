@@ -198,8 +198,6 @@ int vhc_exit_for(int err)
 	case ENODEV:
 	case ENXIO:
 		return VHC_EXIT_ABSENT;
-	case EINVAL:
-		return VHC_EXIT_FAIL;
 	default:
 		return VHC_EXIT_FAIL;
 	}
