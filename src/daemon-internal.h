@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vh_daemon: private state.  Never installed. */
+#ifndef _VH_DAEMON_INTERNAL_H_
+#define _VH_DAEMON_INTERNAL_H_
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "libvhost-internal.h"
+#include "libvhost-daemon.h"
+#include "libvhost-user-backend.h"
+
+/* What an epoll_data.ptr of a worker points at. */
+enum dm_src_kind {
+	DM_SRC_EXIT,
+	DM_SRC_WAKE,
+	DM_SRC_QUEUE,
+	DM_SRC_WATCH,
+};
+
+struct dm_src {
+	enum dm_src_kind kind;
+};
+
+struct dm_queue {
+	struct dm_src src;
+	unsigned int idx;
+	unsigned int thread;
+	/* handed-over ring, NULL otherwise; written under worker lock + policy lock */
+	struct vh_vring *vring;
+	int kick_fd; /* registered in the worker's epoll set, or -1 */
+	pthread_mutex_t mutex;   /* VH_DAEMON_LOCK_MUTEX */
+	pthread_rwlock_t rwlock; /* VH_DAEMON_LOCK_RWLOCK */
+};
+
+/* Watched device fds per worker: slots stay allocated (stale epoll events). */
+#define DM_MAX_WATCHES 16
+
+struct dm_watch {
+	struct dm_src src;
+	int fd; /* -1: free slot */
+	vh_daemon_fd_cb cb;
+	void *opaque;
+};
+
+struct dm_worker {
+	struct vh_daemon *d;
+	unsigned int t;
+	pthread_t tid;
+	bool running;
+	int epfd;
+	int wake_fd;
+	struct dm_src wake_src;
+	/* queues to poll once (bit = queue index), set by any thread */
+	uint64_t pending;
+	uint64_t queue_mask;
+	/*
+	 * Held while the worker processes events (never while it sleeps):
+	 * the control thread takes it to take a ring back.
+	 */
+	pthread_mutex_t lock;
+	/* protects watches[] slot allocation */
+	pthread_mutex_t watch_lock;
+	struct dm_watch watches[DM_MAX_WATCHES];
+	void *thread_data;
+};
+
+enum dm_mode {
+	DM_MODE_NONE,
+	DM_MODE_LISTEN,
+	DM_MODE_FD,      /* one connected socket: end when it goes */
+	DM_MODE_CLIENT,  /* connect, and connect again */
+};
+
+struct vh_daemon {
+	int refcount;
+	struct vh_ctx *ctx;
+	struct vh_daemon_device dev;
+	struct vh_daemon_ops ops;
+	void *userdata;
+	struct vh_vu_backend *be;
+
+	unsigned int num_threads;
+	struct dm_worker *workers;
+	struct dm_queue *queues;
+
+	int exit_fd; /* written once by vh_daemon_stop(); never read */
+	struct dm_src exit_src;
+	int done_fd; /* written when the control thread ends */
+
+	enum dm_mode mode;
+	char *client_path;
+	bool started, joined;
+	pthread_t control;
+	int result; /* why the control thread ended */
+	unsigned int connections;
+
+	/* device state transfer */
+	pthread_t xfer;
+	bool xfer_running;
+	enum vh_vu_state_direction xfer_dir;
+	int xfer_fd;
+	int xfer_result;
+};
+
+#endif

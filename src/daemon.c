@@ -1,0 +1,1201 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vh_daemon: a vhost-user back-end program framework.  The control thread
+ * runs vh_vu_backend's message loop; worker threads poll the rings' kick
+ * eventfds and call the device's handle_event.  See libvhost-daemon.h for
+ * the threading rules.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon-internal.h"
+#include "libvhost-user.h"
+#include "libvhost-vring.h"
+
+#define DM_RECONNECT_MS 100
+#define DM_EVENTS 64
+
+static void efd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN means the counter is already non-zero: still signalled */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return;
+}
+
+static void efd_drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0)
+		return;
+}
+
+/* ------------------------------------------------------------------------ */
+/* policy locks                                                             */
+/* ------------------------------------------------------------------------ */
+static void q_lock(struct vh_daemon *d, struct dm_queue *q)
+{
+	if (d->dev.lock == VH_DAEMON_LOCK_MUTEX)
+		pthread_mutex_lock(&q->mutex);
+	else if (d->dev.lock == VH_DAEMON_LOCK_RWLOCK)
+		pthread_rwlock_wrlock(&q->rwlock);
+}
+
+static void q_unlock(struct vh_daemon *d, struct dm_queue *q)
+{
+	if (d->dev.lock == VH_DAEMON_LOCK_MUTEX)
+		pthread_mutex_unlock(&q->mutex);
+	else if (d->dev.lock == VH_DAEMON_LOCK_RWLOCK)
+		pthread_rwlock_unlock(&q->rwlock);
+}
+
+static struct dm_queue *queue_of(struct vh_daemon *d, unsigned int idx)
+{
+	if (!d || idx >= d->dev.num_queues)
+		return NULL;
+	return &d->queues[idx];
+}
+
+VH_EXPORT int vh_daemon_vring_lock(struct vh_daemon *d, unsigned int idx)
+{
+	struct dm_queue *q = queue_of(d, idx);
+
+	if (!q)
+		return -EINVAL;
+	q_lock(d, q);
+	return 0;
+}
+
+VH_EXPORT int vh_daemon_vring_rdlock(struct vh_daemon *d, unsigned int idx)
+{
+	struct dm_queue *q = queue_of(d, idx);
+
+	if (!q)
+		return -EINVAL;
+	if (d->dev.lock == VH_DAEMON_LOCK_RWLOCK)
+		pthread_rwlock_rdlock(&q->rwlock);
+	else
+		q_lock(d, q);
+	return 0;
+}
+
+VH_EXPORT int vh_daemon_vring_unlock(struct vh_daemon *d, unsigned int idx)
+{
+	struct dm_queue *q = queue_of(d, idx);
+
+	if (!q)
+		return -EINVAL;
+	q_unlock(d, q);
+	return 0;
+}
+
+VH_EXPORT struct vh_vring *vh_daemon_vring_get(struct vh_daemon *d,
+					       unsigned int idx)
+{
+	struct dm_queue *q = queue_of(d, idx);
+
+	return q ? __atomic_load_n(&q->vring, __ATOMIC_ACQUIRE) : NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* notifications                                                            */
+/* ------------------------------------------------------------------------ */
+VH_EXPORT int vh_daemon_notify(struct vh_daemon *d, struct vh_vring *vring)
+{
+	if (!d || !vring)
+		return -EINVAL;
+	return vh_vring_notify(vring);
+}
+
+VH_EXPORT int vh_daemon_push_and_notify(struct vh_daemon *d,
+					struct vh_vring *vring, uint16_t id,
+					uint32_t len)
+{
+	int r;
+
+	if (!d || !vring)
+		return -EINVAL;
+	r = vh_vring_push(vring, id, len);
+	if (r < 0)
+		return r;
+	return vh_vring_notify(vring);
+}
+
+VH_EXPORT int
+vh_daemon_push_batch_and_notify(struct vh_daemon *d, struct vh_vring *vring,
+				const struct vh_vring_used_elem *used,
+				unsigned int n)
+{
+	int r;
+
+	if (!d || !vring)
+		return -EINVAL;
+	if (!n)
+		return 0;
+	r = vh_vring_push_batch(vring, used, n);
+	if (r < 0)
+		return r;
+	return vh_vring_notify(vring);
+}
+
+VH_EXPORT int vh_daemon_poll_queue(struct vh_daemon *d, unsigned int idx)
+{
+	struct dm_queue *q = queue_of(d, idx);
+	struct dm_worker *w;
+
+	if (!q)
+		return -EINVAL;
+	w = &d->workers[q->thread];
+	__atomic_or_fetch(&w->pending, 1ull << idx, __ATOMIC_RELEASE);
+	efd_signal(w->wake_fd);
+	return 0;
+}
+
+VH_EXPORT int vh_daemon_get_inflight(struct vh_daemon *d, unsigned int idx,
+				     void **region, size_t *len)
+{
+	if (!d)
+		return -EINVAL;
+	return vh_vu_backend_get_inflight(d->be, idx, region, len);
+}
+
+/* ------------------------------------------------------------------------ */
+/* workers                                                                  */
+/* ------------------------------------------------------------------------ */
+static void run_queue(struct vh_daemon *d, struct dm_worker *w,
+		      struct dm_queue *q)
+{
+	struct vh_vring *vr;
+	int r;
+
+	q_lock(d, q);
+	vr = q->vring;
+	if (vr) {
+		r = d->ops.handle_event(d, q->idx, vr, w->thread_data);
+		if (r < 0)
+			vh_dbg(d->ctx, "queue %u: handle_event: %d\n", q->idx,
+			       r);
+	}
+	q_unlock(d, q);
+}
+
+static void run_pending(struct vh_daemon *d, struct dm_worker *w)
+{
+	uint64_t pend;
+
+	efd_drain(w->wake_fd);
+	pend = __atomic_exchange_n(&w->pending, 0, __ATOMIC_ACQ_REL);
+	while (pend) {
+		unsigned int idx = (unsigned int)__builtin_ctzll(pend);
+
+		pend &= pend - 1;
+		if (idx < d->dev.num_queues)
+			run_queue(d, w, &d->queues[idx]);
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct dm_worker *w = arg;
+	struct vh_daemon *d = w->d;
+	struct epoll_event ev[DM_EVENTS];
+	bool quit = false;
+	int i, n;
+
+	if (d->ops.thread_init)
+		w->thread_data = d->ops.thread_init(d, w->t);
+	while (!quit) {
+		n = epoll_wait(w->epfd, ev, DM_EVENTS, -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			vh_err(d->ctx, "worker %u: epoll_wait: %m\n", w->t);
+			break;
+		}
+		pthread_mutex_lock(&w->lock);
+		for (i = 0; i < n; i++) {
+			struct dm_src *src = ev[i].data.ptr;
+
+			switch (src->kind) {
+			case DM_SRC_EXIT:
+				quit = true;
+				break;
+			case DM_SRC_WAKE:
+				run_pending(d, w);
+				break;
+			case DM_SRC_QUEUE:
+				/*
+				 * Edge-triggered kick eventfd: no read()
+				 * needed, every write by the front-end is
+				 * a new edge.
+				 */
+				run_queue(d, w, vh_container_of(src,
+								struct dm_queue,
+								src));
+				break;
+			case DM_SRC_WATCH: {
+				struct dm_watch *wa = vh_container_of(
+					src, struct dm_watch, src);
+
+				if (wa->fd >= 0 && wa->cb)
+					wa->cb(d, wa->fd, ev[i].events,
+					       wa->opaque, w->thread_data);
+				break;
+			}
+			}
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+	if (d->ops.thread_fini)
+		d->ops.thread_fini(d, w->t, w->thread_data);
+	return NULL;
+}
+
+static int epoll_add_ptr(int epfd, int fd, uint32_t events, void *ptr)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+VH_EXPORT int vh_daemon_watch_fd(struct vh_daemon *d, unsigned int t, int fd,
+				 uint32_t events, vh_daemon_fd_cb cb,
+				 void *opaque)
+{
+	struct dm_worker *w;
+	struct dm_watch *free_slot = NULL, *wa = NULL;
+	struct epoll_event ev = { .events = events };
+	unsigned int i;
+	int r = 0;
+
+	if (!d || t >= d->num_threads || fd < 0 || !cb)
+		return -EINVAL;
+	w = &d->workers[t];
+	pthread_mutex_lock(&w->watch_lock);
+	for (i = 0; i < DM_MAX_WATCHES; i++) {
+		if (w->watches[i].fd == fd) {
+			wa = &w->watches[i];
+			break;
+		}
+		if (w->watches[i].fd < 0 && !free_slot)
+			free_slot = &w->watches[i];
+	}
+	if (wa) {
+		wa->cb = cb;
+		wa->opaque = opaque;
+		ev.data.ptr = &wa->src;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+			r = -errno;
+	} else if (!free_slot) {
+		r = -ENOSPC;
+	} else {
+		free_slot->cb = cb;
+		free_slot->opaque = opaque;
+		ev.data.ptr = &free_slot->src;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			r = -errno;
+		else
+			__atomic_store_n(&free_slot->fd, fd, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&w->watch_lock);
+	return r;
+}
+
+VH_EXPORT int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t,
+				   int fd)
+{
+	struct dm_worker *w;
+	bool self;
+	unsigned int i;
+	int r = -ENOENT;
+
+	if (!d || t >= d->num_threads || fd < 0)
+		return -EINVAL;
+	w = &d->workers[t];
+	/* off the worker: wait until it is out of its callbacks */
+	self = w->running && pthread_equal(pthread_self(), w->tid);
+	if (!self)
+		pthread_mutex_lock(&w->lock);
+	pthread_mutex_lock(&w->watch_lock);
+	for (i = 0; i < DM_MAX_WATCHES; i++) {
+		if (w->watches[i].fd != fd)
+			continue;
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+		w->watches[i].fd = -1;
+		w->watches[i].cb = NULL;
+		r = 0;
+		break;
+	}
+	pthread_mutex_unlock(&w->watch_lock);
+	if (!self)
+		pthread_mutex_unlock(&w->lock);
+	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+/* vh_vu_device_ops: control thread                                         */
+/* ------------------------------------------------------------------------ */
+static int dm_set_features(void *data, uint64_t features)
+{
+	struct vh_daemon *d = data;
+
+	return d->ops.set_features ? d->ops.set_features(d, features) : 0;
+}
+
+static int dm_get_config(void *data, uint32_t offset, void *buf,
+			 uint32_t size)
+{
+	struct vh_daemon *d = data;
+
+	return d->ops.get_config(d, offset, buf, size);
+}
+
+static int dm_set_config(void *data, uint32_t offset, const void *buf,
+			 uint32_t size, uint32_t flags)
+{
+	struct vh_daemon *d = data;
+
+	/* virtio config space is read-only unless the device says so */
+	if (!d->ops.set_config)
+		return -EPERM;
+	return d->ops.set_config(d, offset, buf, size, flags);
+}
+
+static void dm_memory_updated(void *data)
+{
+	struct vh_daemon *d = data;
+
+	if (d->ops.memory_updated)
+		d->ops.memory_updated(d);
+}
+
+static int dm_queue_started(void *data, unsigned int idx,
+			    struct vh_vring *vring)
+{
+	struct vh_daemon *d = data;
+	struct dm_queue *q = queue_of(d, idx);
+	struct dm_worker *w;
+	int kick, r;
+
+	if (!q)
+		return -EINVAL;
+	if (d->ops.queue_started) {
+		r = d->ops.queue_started(d, idx, vring);
+		if (r < 0)
+			return r;
+	}
+	w = &d->workers[q->thread];
+	pthread_mutex_lock(&w->lock);
+	q_lock(d, q);
+	kick = vh_vring_get_kick_fd(vring);
+	if (kick >= 0) {
+		r = epoll_add_ptr(w->epfd, kick, EPOLLIN | EPOLLET, &q->src);
+		if (r < 0)
+			vh_err(d->ctx, "queue %u: cannot poll kick fd: %d\n",
+			       idx, r);
+		else
+			q->kick_fd = kick;
+	}
+	__atomic_store_n(&q->vring, vring, __ATOMIC_RELEASE);
+	q_unlock(d, q);
+	pthread_mutex_unlock(&w->lock);
+	/* buffers may have come while it was stopped: poll once, lose none */
+	vh_daemon_poll_queue(d, idx);
+	return 0;
+}
+
+static void dm_queue_stopped(void *data, unsigned int idx,
+			     struct vh_vring *vring)
+{
+	struct vh_daemon *d = data;
+	struct dm_queue *q = queue_of(d, idx);
+	struct dm_worker *w;
+
+	if (!q)
+		return;
+	w = &d->workers[q->thread];
+	/* out of handle_event, and nobody else holds the ring */
+	pthread_mutex_lock(&w->lock);
+	q_lock(d, q);
+	if (q->kick_fd >= 0) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, q->kick_fd, NULL);
+		q->kick_fd = -1;
+	}
+	__atomic_store_n(&q->vring, NULL, __ATOMIC_RELEASE);
+	q_unlock(d, q);
+	pthread_mutex_unlock(&w->lock);
+	if (d->ops.queue_stopped)
+		d->ops.queue_stopped(d, idx, vring);
+}
+
+static void dm_reset(void *data)
+{
+	struct vh_daemon *d = data;
+
+	if (d->ops.reset)
+		d->ops.reset(d);
+}
+
+static int dm_set_status(void *data, uint8_t status)
+{
+	struct vh_daemon *d = data;
+
+	return d->ops.set_status ? d->ops.set_status(d, status) : 0;
+}
+
+static int dm_net_set_mtu(void *data, uint16_t mtu)
+{
+	struct vh_daemon *d = data;
+
+	return d->ops.net_set_mtu(d, mtu);
+}
+
+static int dm_send_rarp(void *data, const uint8_t mac[6])
+{
+	struct vh_daemon *d = data;
+
+	return d->ops.send_rarp(d, mac);
+}
+
+/* device state transfer: a thread of its own, joined by CHECK_DEVICE_STATE */
+static void *xfer_main(void *arg)
+{
+	struct vh_daemon *d = arg;
+	int r;
+
+	if (d->xfer_dir == VH_VU_STATE_SAVE)
+		r = d->ops.save_state ? d->ops.save_state(d, d->xfer_fd) :
+					-EOPNOTSUPP;
+	else
+		r = d->ops.load_state ? d->ops.load_state(d, d->xfer_fd) :
+					-EOPNOTSUPP;
+	close(d->xfer_fd);
+	d->xfer_fd = -1;
+	d->xfer_result = r;
+	return NULL;
+}
+
+static void xfer_join(struct vh_daemon *d)
+{
+	if (!d->xfer_running)
+		return;
+	pthread_join(d->xfer, NULL);
+	d->xfer_running = false;
+}
+
+static int dm_set_device_state_fd(void *data, enum vh_vu_state_direction dir,
+				  uint32_t phase, int fd, int *reply_fd)
+{
+	struct vh_daemon *d = data;
+	int r;
+
+	(void)reply_fd;
+	xfer_join(d);
+	/* vhost-user.rst: only the STOPPED phase (0) is defined */
+	if (phase != 0 || (dir != VH_VU_STATE_SAVE && dir != VH_VU_STATE_LOAD)) {
+		close(fd);
+		return -EINVAL;
+	}
+	d->xfer_dir = dir;
+	d->xfer_fd = fd;
+	d->xfer_result = -EINPROGRESS;
+	r = pthread_create(&d->xfer, NULL, xfer_main, d);
+	if (r) {
+		close(fd);
+		d->xfer_fd = -1;
+		d->xfer_result = -r;
+		return -r;
+	}
+	d->xfer_running = true;
+	return 0;
+}
+
+static int dm_check_device_state(void *data)
+{
+	struct vh_daemon *d = data;
+
+	xfer_join(d);
+	return d->xfer_result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* object                                                                   */
+/* ------------------------------------------------------------------------ */
+static void workers_free(struct vh_daemon *d)
+{
+	unsigned int t;
+
+	if (!d->workers)
+		return;
+	for (t = 0; t < d->num_threads; t++) {
+		struct dm_worker *w = &d->workers[t];
+
+		if (w->epfd >= 0)
+			close(w->epfd);
+		if (w->wake_fd >= 0)
+			close(w->wake_fd);
+		pthread_mutex_destroy(&w->lock);
+		pthread_mutex_destroy(&w->watch_lock);
+	}
+	free(d->workers);
+	d->workers = NULL;
+}
+
+static int workers_new(struct vh_daemon *d)
+{
+	unsigned int t, q, i;
+	uint64_t seen = 0;
+	int r;
+
+	d->workers = calloc(d->num_threads, sizeof(*d->workers));
+	if (!d->workers)
+		return -ENOMEM;
+	for (t = 0; t < d->num_threads; t++) {
+		struct dm_worker *w = &d->workers[t];
+
+		w->d = d;
+		w->t = t;
+		w->epfd = -1;
+		w->wake_fd = -1;
+		w->wake_src.kind = DM_SRC_WAKE;
+		pthread_mutex_init(&w->lock, NULL);
+		pthread_mutex_init(&w->watch_lock, NULL);
+		for (i = 0; i < DM_MAX_WATCHES; i++) {
+			w->watches[i].src.kind = DM_SRC_WATCH;
+			w->watches[i].fd = -1;
+		}
+	}
+	for (q = 0; q < d->dev.num_queues; q++) {
+		for (t = 0; t < d->num_threads; t++) {
+			uint64_t m = d->dev.queue_masks ?
+					     d->dev.queue_masks[t] :
+					     (q % d->num_threads == t ?
+						      1ull << q : 0);
+
+			if (!(m & (1ull << q)))
+				continue;
+			/* every queue belongs to exactly one thread */
+			if (seen & (1ull << q)) {
+				vh_err(d->ctx, "queue %u in two threads\n", q);
+				return -EINVAL;
+			}
+			seen |= 1ull << q;
+			d->queues[q].thread = t;
+			d->workers[t].queue_mask |= 1ull << q;
+		}
+		if (!(seen & (1ull << q))) {
+			vh_err(d->ctx, "queue %u has no thread\n", q);
+			return -EINVAL;
+		}
+	}
+	for (t = 0; t < d->num_threads; t++) {
+		struct dm_worker *w = &d->workers[t];
+
+		if (d->dev.queue_masks &&
+		    (d->dev.queue_masks[t] >> 1 >> (d->dev.num_queues - 1))) {
+			vh_err(d->ctx, "thread %u: mask names no queue\n", t);
+			return -EINVAL;
+		}
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w->epfd < 0 || w->wake_fd < 0)
+			return -errno;
+		r = epoll_add_ptr(w->epfd, w->wake_fd, EPOLLIN, &w->wake_src);
+		if (!r)
+			r = epoll_add_ptr(w->epfd, d->exit_fd, EPOLLIN,
+					  &d->exit_src);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void daemon_free(struct vh_daemon *d)
+{
+	unsigned int q;
+
+	if (d->queues) {
+		for (q = 0; q < d->dev.num_queues; q++) {
+			pthread_mutex_destroy(&d->queues[q].mutex);
+			pthread_rwlock_destroy(&d->queues[q].rwlock);
+		}
+	}
+	workers_free(d);
+	free(d->queues);
+	if (d->exit_fd >= 0)
+		close(d->exit_fd);
+	if (d->done_fd >= 0)
+		close(d->done_fd);
+	free(d->client_path);
+	vh_ctx_unref(d->ctx);
+	free(d);
+}
+
+VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
+			    const struct vh_daemon_device *dev,
+			    const struct vh_daemon_ops *ops, void *userdata,
+			    struct vh_daemon **out)
+{
+	struct vh_vu_device vdev = { 0 };
+	struct vh_vu_device_ops vops = {
+		.set_features = dm_set_features,
+		.memory_updated = dm_memory_updated,
+		.queue_started = dm_queue_started,
+		.queue_stopped = dm_queue_stopped,
+		.reset = dm_reset,
+		.set_status = dm_set_status,
+	};
+	struct vh_daemon *d;
+	unsigned int q;
+	int r;
+
+	if (!ctx || !dev || !ops || !ops->handle_event || !out)
+		return -EINVAL;
+	if (!dev->num_queues || dev->num_queues > VH_DAEMON_MAX_QUEUES ||
+	    dev->num_threads > VH_DAEMON_MAX_THREADS ||
+	    dev->config_size > VH_VU_BACKEND_CONFIG_MAX ||
+	    dev->lock > VH_DAEMON_LOCK_RWLOCK)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->refcount = 1;
+	d->ctx = vh_ctx_ref(ctx);
+	d->dev = *dev;
+	d->dev.queue_masks = NULL; /* copied below, not kept */
+	d->ops = *ops;
+	d->userdata = userdata;
+	d->num_threads = dev->num_threads ? dev->num_threads : 1;
+	d->exit_fd = -1;
+	d->done_fd = -1;
+	d->xfer_fd = -1;
+	d->exit_src.kind = DM_SRC_EXIT;
+	d->queues = calloc(dev->num_queues, sizeof(*d->queues));
+	if (!d->queues) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (q = 0; q < dev->num_queues; q++) {
+		d->queues[q].src.kind = DM_SRC_QUEUE;
+		d->queues[q].idx = q;
+		d->queues[q].kick_fd = -1;
+		pthread_mutex_init(&d->queues[q].mutex, NULL);
+		pthread_rwlock_init(&d->queues[q].rwlock, NULL);
+	}
+	d->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->exit_fd < 0 || d->done_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* the mapping is read while creating the workers, not kept */
+	d->dev.queue_masks = dev->queue_masks;
+	r = workers_new(d);
+	d->dev.queue_masks = NULL;
+	if (r < 0)
+		goto fail;
+
+	vdev.features = dev->features;
+	if (!(dev->flags & VH_DAEMON_F_NO_EVENT_IDX))
+		vdev.features |= 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX;
+	/* kicks are eventfds polled by the workers: no in-band ones */
+	vdev.protocol_features =
+		dev->protocol_features &
+		~(1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS);
+	vdev.num_queues = dev->num_queues;
+	vdev.max_queue_size = dev->max_queue_size;
+	vdev.config_size = dev->config_size;
+	vdev.queue_num = dev->queue_num;
+	if (ops->get_config) {
+		vops.get_config = dm_get_config;
+		vops.set_config = dm_set_config;
+	}
+	if (ops->net_set_mtu)
+		vops.net_set_mtu = dm_net_set_mtu;
+	if (ops->send_rarp)
+		vops.send_rarp = dm_send_rarp;
+	if (ops->save_state || ops->load_state) {
+		vops.set_device_state_fd = dm_set_device_state_fd;
+		vops.check_device_state = dm_check_device_state;
+	}
+	r = vh_vu_backend_new(ctx, &vdev, &vops, d, &d->be);
+	if (r < 0)
+		goto fail;
+	*out = d;
+	return 0;
+fail:
+	daemon_free(d);
+	return r;
+}
+
+VH_EXPORT struct vh_daemon *vh_daemon_ref(struct vh_daemon *d)
+{
+	if (!d)
+		return NULL;
+	__atomic_add_fetch(&d->refcount, 1, __ATOMIC_RELAXED);
+	return d;
+}
+
+VH_EXPORT struct vh_daemon *vh_daemon_unref(struct vh_daemon *d)
+{
+	if (!d)
+		return NULL;
+	if (__atomic_sub_fetch(&d->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return d;
+	if (d->started && !d->joined) {
+		vh_daemon_stop(d);
+		vh_daemon_wait(d);
+	}
+	/* takes every ring back (workers are gone: the locks are free) */
+	vh_vu_backend_unref(d->be);
+	xfer_join(d);
+	daemon_free(d);
+	return NULL;
+}
+
+VH_EXPORT void *vh_daemon_get_userdata(const struct vh_daemon *d)
+{
+	return d ? d->userdata : NULL;
+}
+
+VH_EXPORT struct vh_ctx *vh_daemon_get_ctx(const struct vh_daemon *d)
+{
+	return d ? d->ctx : NULL;
+}
+
+VH_EXPORT struct vh_vu_backend *vh_daemon_get_backend(struct vh_daemon *d)
+{
+	return d ? d->be : NULL;
+}
+
+VH_EXPORT uint64_t vh_daemon_get_features(const struct vh_daemon *d)
+{
+	return d && vh_vu_backend_connected(d->be) ?
+		       vh_vu_backend_get_features(d->be) :
+		       0;
+}
+
+VH_EXPORT unsigned int vh_daemon_get_connections(const struct vh_daemon *d)
+{
+	return d ? __atomic_load_n(&d->connections, __ATOMIC_ACQUIRE) : 0;
+}
+
+VH_EXPORT int vh_daemon_get_done_fd(const struct vh_daemon *d)
+{
+	return d ? d->done_fd : -EINVAL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* control thread                                                           */
+/* ------------------------------------------------------------------------ */
+static int client_connect(struct vh_daemon *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memcpy(sa.sun_path, d->client_path, strlen(d->client_path) + 1);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = vh_vu_backend_adopt_fd(d->be, fd);
+	return r;
+}
+
+/* Client mode: (re)connect, waiting DM_RECONNECT_MS between tries. */
+static int client_wait_connect(struct vh_daemon *d)
+{
+	struct pollfd p = { .fd = d->exit_fd, .events = POLLIN };
+	int r;
+
+	for (;;) {
+		r = client_connect(d);
+		if (r == 0)
+			return 0;
+		vh_dbg(d->ctx, "connect %s: %d\n", d->client_path, r);
+		if (poll(&p, 1, DM_RECONNECT_MS) > 0)
+			return -ECANCELED;
+	}
+}
+
+static void *control_main(void *arg)
+{
+	struct vh_daemon *d = arg;
+	struct pollfd p[2];
+	bool was_connected = false;
+	int r = 0;
+
+	if (d->mode == DM_MODE_CLIENT) {
+		r = client_wait_connect(d);
+		if (r < 0)
+			goto out;
+	}
+	p[0].fd = vh_vu_backend_get_fd(d->be);
+	p[0].events = POLLIN;
+	p[1].fd = d->exit_fd;
+	p[1].events = POLLIN;
+	for (;;) {
+		r = poll(p, 2, -1);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		if (p[1].revents) {
+			r = 0;
+			break;
+		}
+		if (!p[0].revents)
+			continue;
+		r = vh_vu_backend_dispatch(d->be);
+		if (!was_connected && vh_vu_backend_connected(d->be)) {
+			was_connected = true;
+			__atomic_add_fetch(&d->connections, 1,
+					   __ATOMIC_RELEASE);
+			if (d->ops.connected)
+				d->ops.connected(d);
+		}
+		if (r >= 0 || r == -EAGAIN)
+			continue;
+		/* the connection is gone, its state dropped (rings stopped) */
+		if (r != -ECONNRESET)
+			vh_warn(d->ctx, "connection closed on error: %d\n", r);
+		if (was_connected && d->ops.disconnected)
+			d->ops.disconnected(d);
+		was_connected = false;
+		r = 0;
+		if (d->mode == DM_MODE_FD)
+			break;
+		if (d->mode == DM_MODE_CLIENT) {
+			r = client_wait_connect(d);
+			if (r < 0) {
+				r = r == -ECANCELED ? 0 : r;
+				break;
+			}
+		}
+	}
+out:
+	if (r == -ECANCELED)
+		r = 0;
+	d->result = r;
+	/* end the workers too, then tell vh_daemon_run() */
+	efd_signal(d->exit_fd);
+	efd_signal(d->done_fd);
+	return NULL;
+}
+
+static int daemon_start(struct vh_daemon *d)
+{
+	unsigned int t, started = 0;
+	int r;
+
+	for (t = 0; t < d->num_threads; t++) {
+		struct dm_worker *w = &d->workers[t];
+
+		r = pthread_create(&w->tid, NULL, worker_main, w);
+		if (r)
+			goto fail;
+		w->running = true;
+		started++;
+	}
+	r = pthread_create(&d->control, NULL, control_main, d);
+	if (r)
+		goto fail;
+	d->started = true;
+	return 0;
+fail:
+	efd_signal(d->exit_fd);
+	for (t = 0; t < started; t++) {
+		pthread_join(d->workers[t].tid, NULL);
+		d->workers[t].running = false;
+	}
+	return -r;
+}
+
+VH_EXPORT int vh_daemon_start_listen(struct vh_daemon *d, const char *path)
+{
+	int r;
+
+	if (!d || !path)
+		return -EINVAL;
+	if (d->started)
+		return -EBUSY;
+	r = vh_vu_backend_listen(d->be, path);
+	if (r < 0)
+		return r;
+	d->mode = DM_MODE_LISTEN;
+	return daemon_start(d);
+}
+
+VH_EXPORT int vh_daemon_start_fd(struct vh_daemon *d, int fd)
+{
+	int listening = 0;
+	socklen_t len = sizeof(listening);
+	int r;
+
+	if (!d || fd < 0)
+		return -EINVAL;
+	if (d->started)
+		return -EBUSY;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+		return -errno;
+	if (listening) {
+		r = vh_vu_backend_adopt_listen_fd(d->be, fd);
+		d->mode = DM_MODE_LISTEN;
+	} else {
+		r = vh_vu_backend_adopt_fd(d->be, fd);
+		d->mode = DM_MODE_FD;
+	}
+	if (r < 0)
+		return r;
+	return daemon_start(d);
+}
+
+VH_EXPORT int vh_daemon_start_client(struct vh_daemon *d, const char *path)
+{
+	struct sockaddr_un sa;
+
+	if (!d || !path)
+		return -EINVAL;
+	if (d->started)
+		return -EBUSY;
+	if (!*path || strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	free(d->client_path);
+	d->client_path = strdup(path);
+	if (!d->client_path)
+		return -ENOMEM;
+	d->mode = DM_MODE_CLIENT;
+	return daemon_start(d);
+}
+
+VH_EXPORT void vh_daemon_stop(struct vh_daemon *d)
+{
+	/* async-signal-safe: one write(2) */
+	if (d && d->exit_fd >= 0)
+		efd_signal(d->exit_fd);
+}
+
+VH_EXPORT int vh_daemon_wait(struct vh_daemon *d)
+{
+	unsigned int t;
+
+	if (!d)
+		return -EINVAL;
+	if (!d->started)
+		return -EINVAL;
+	if (d->joined)
+		return d->result;
+	pthread_join(d->control, NULL);
+	for (t = 0; t < d->num_threads; t++) {
+		if (!d->workers[t].running)
+			continue;
+		pthread_join(d->workers[t].tid, NULL);
+		d->workers[t].running = false;
+	}
+	d->joined = true;
+	return d->result;
+}
+
+/* ------------------------------------------------------------------------ */
+/* program conventions (vhost-user.rst "Backend program conventions")        */
+/* ------------------------------------------------------------------------ */
+VH_EXPORT void vh_daemon_args_init(struct vh_daemon_args *a)
+{
+	if (!a)
+		return;
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	if (errno || *end || *v > max)
+		return -EINVAL;
+	return 0;
+}
+
+VH_EXPORT int vh_daemon_args_parse(struct vh_daemon_args *a, int opt,
+				   const char *arg)
+{
+	struct sockaddr_un sa;
+	unsigned long v;
+
+	if (!a)
+		return -EINVAL;
+	switch (opt) {
+	case VH_DAEMON_OPT_SOCKET_PATH:
+		if (!arg || !*arg || strlen(arg) >= sizeof(sa.sun_path)) {
+			fprintf(stderr, "--socket-path: empty or too long\n");
+			return -EINVAL;
+		}
+		a->socket_path = arg;
+		return 1;
+	case VH_DAEMON_OPT_FD:
+		if (parse_uint(arg, INT_MAX, &v) < 0 ||
+		    fcntl((int)v, F_GETFD) < 0) {
+			fprintf(stderr, "--fd: not an open fd: %s\n",
+				arg ? arg : "");
+			return -EINVAL;
+		}
+		a->fd = (int)v;
+		/* the conventions pass it inherited: keep it from children */
+		fcntl(a->fd, F_SETFD, FD_CLOEXEC);
+		return 1;
+	case VH_DAEMON_OPT_PRINT_CAPS:
+		a->print_capabilities = true;
+		return 1;
+	case VH_DAEMON_OPT_CLIENT:
+		a->client = true;
+		return 1;
+	case VH_DAEMON_OPT_THREADS:
+		if (parse_uint(arg, VH_DAEMON_MAX_THREADS, &v) < 0 || !v) {
+			fprintf(stderr, "--threads: 1..%d\n",
+				VH_DAEMON_MAX_THREADS);
+			return -EINVAL;
+		}
+		a->threads = (unsigned int)v;
+		return 1;
+	case VH_DAEMON_OPT_VERBOSE:
+		a->verbose = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+VH_EXPORT int vh_daemon_args_check(const struct vh_daemon_args *a)
+{
+	if (!a)
+		return -EINVAL;
+	if (a->print_capabilities)
+		return 0;
+	if (!a->socket_path == (a->fd < 0)) {
+		fprintf(stderr, "exactly one of --socket-path and --fd\n");
+		return -EINVAL;
+	}
+	if (a->client && !a->socket_path) {
+		fprintf(stderr, "--client needs --socket-path\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+VH_EXPORT int vh_daemon_print_capabilities(FILE *f, const char *type,
+					   const char *const *features)
+{
+	unsigned int i;
+
+	if (!f || !type)
+		return -EINVAL;
+	fputs("{\n  \"type\": ", f);
+	json_string(f, type);
+	fputs(",\n  \"features\": [", f);
+	for (i = 0; features && features[i]; i++) {
+		fputs(i ? ",\n    " : "\n    ", f);
+		json_string(f, features[i]);
+	}
+	fputs(i ? "\n  ]\n}\n" : "]\n}\n", f);
+	return fflush(f) == 0 ? 0 : -EIO;
+}
+
+VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a)
+{
+	struct pollfd p[2];
+	sigset_t set, old;
+	int sfd, r;
+
+	if (!d || !a)
+		return -EINVAL;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* blocked before the threads start, so they all inherit the mask */
+	r = pthread_sigmask(SIG_BLOCK, &set, &old);
+	if (r)
+		return -r;
+	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		r = -errno;
+		goto out_mask;
+	}
+	if (a->fd >= 0)
+		r = vh_daemon_start_fd(d, a->fd);
+	else if (a->client)
+		r = vh_daemon_start_client(d, a->socket_path);
+	else
+		r = vh_daemon_start_listen(d, a->socket_path);
+	if (r < 0)
+		goto out_sfd;
+	p[0].fd = sfd;
+	p[0].events = POLLIN;
+	p[1].fd = d->done_fd;
+	p[1].events = POLLIN;
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				vh_info(d->ctx, "signal %u: stopping\n",
+					si.ssi_signo);
+			vh_daemon_stop(d);
+			break;
+		}
+		if (p[1].revents)
+			break;
+	}
+	r = vh_daemon_wait(d);
+out_sfd:
+	close(sfd);
+out_mask:
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
