@@ -166,7 +166,8 @@ struct vh_vdpa_dev_new {
 
 /*
  * Open a generic netlink socket (CLOEXEC, extended ACKs on) and resolve the
- * "vdpa" family.  -ENODEV (logged) when the family does not exist, i.e. the
+ * "vdpa" family.  Requests are synchronous (send, then read the reply to
+ * its end); one vh_vdpa_mgmt is used by one thread at a time.  -ENODEV (logged) when the family does not exist, i.e. the
  * vdpa module is not loaded.
  */
 int vh_vdpa_mgmt_new(struct vh_ctx *ctx, struct vh_vdpa_mgmt **mgmt);

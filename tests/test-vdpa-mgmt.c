@@ -582,6 +582,22 @@ int main(void)
 	CHECK_EQ(vh_lio_wwpn_check("iqn.5001405123456789"), -EINVAL);
 	CHECK_EQ(vh_lio_wwpn_check(NULL), -EINVAL);
 
+	/* device names never leave /sys/bus/vdpa/devices */
+	{
+		char path[64];
+
+		CHECK_EQ(vh_vdpa_dev_chardev(ctx, "..", path, sizeof(path)),
+			 -EINVAL);
+		CHECK_EQ(vh_vdpa_dev_chardev(ctx, "a/../../b", path,
+					     sizeof(path)),
+			 -EINVAL);
+		CHECK_EQ(vh_vdpa_dev_chardev(ctx, "", path, sizeof(path)),
+			 -EINVAL);
+		CHECK_EQ(vh_vdpa_dev_chardev(ctx, "vhst-no-such-device", path,
+					     sizeof(path)),
+			 -ENOENT);
+	}
+
 	vh_ctx_unref(ctx);
 	CHECK_EQ(test_count_fds(), fds);
 	CHECK_EQ(test_new_fds_without_cloexec(&before), 0);
