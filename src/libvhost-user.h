@@ -420,8 +420,10 @@ int vh_vu_frontend_vring_kick(struct vh_vu_frontend *fe, unsigned int idx);
 /*
  * Hand a driver-side vq (built on the shared vh_mem) to the back-end as ring
  * idx: SET_VRING_NUM, SET_VRING_BASE 0, SET_VRING_ADDR (our mapping
- * addresses), SET_VRING_CALL, SET_VRING_KICK; then SET_VRING_ENABLE 1 when
- * bit 30 is negotiated.  kick_fd / call_fd stay the caller's.
+ * addresses; with VHOST_F_LOG_ALL negotiated also VH_VU_VRING_F_LOG and the
+ * used ring's GPA as log address), SET_VRING_CALL, SET_VRING_KICK; then
+ * SET_VRING_ENABLE 1 when bit 30 is negotiated.  kick_fd / call_fd stay the
+ * caller's.
  */
 int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe, unsigned int idx,
 			    struct vh_vq *vq, int kick_fd, int call_fd);

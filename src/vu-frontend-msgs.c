@@ -129,7 +129,6 @@ VH_EXPORT int vh_vu_frontend_set_log_base(struct vh_vu_frontend *fe, int fd,
 					  uint64_t size, uint64_t offset)
 {
 	struct vh_vu_msg m, rep;
-	int r;
 
 	if (!fe || fd < 0)
 		return -EINVAL;
@@ -137,13 +136,12 @@ VH_EXPORT int vh_vu_frontend_set_log_base(struct vh_vu_frontend *fe, int fd,
 	m.payload.log.size = size;
 	m.payload.log.offset = offset;
 	m.fds[m.nfds++] = fd;
-	r = vu_fe_call(fe, &m, &rep);
-	if (r < 0)
-		return r;
-	/* an empty reply or a u64 zero: both mean done */
-	if (rep.hdr.size == 8 && rep.payload.u64 != 0)
-		return -EIO;
-	return 0;
+	/*
+	 * The reply only says "done": its payload is not defined (QEMU's
+	 * libvhost-user echoes the log size, DPDK sends none), so as QEMU
+	 * does, only its id and flags count.
+	 */
+	return vu_fe_call(fe, &m, &rep);
 }
 
 VH_EXPORT int vh_vu_frontend_enable_log(struct vh_vu_frontend *fe,

@@ -758,6 +758,15 @@ VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
 	a.desc = (uint64_t)(uintptr_t)desc;
 	a.avail = (uint64_t)(uintptr_t)avail;
 	a.used = (uint64_t)(uintptr_t)used;
+	/* "Migration": with LOG_ALL, used-ring writes are logged by GPA */
+	if (fe->features & (1ull << VH_VU_VHOST_F_LOG_ALL)) {
+		uint64_t dg, ag;
+
+		r = vh_vq_get_addrs(vq, &dg, &ag, &a.log);
+		if (r < 0)
+			return r;
+		a.flags |= VH_VU_VRING_F_LOG;
+	}
 	r = vh_vu_frontend_set_vring_addr(fe, &a);
 	if (r < 0)
 		return r;

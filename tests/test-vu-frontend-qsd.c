@@ -35,6 +35,14 @@ static struct vh_vq *vq;
 static uint8_t *guest; /* our mapping of GPA 0 */
 static int kick_fd, call_fd;
 
+static uint8_t *logmap; /* the dirty log, when on */
+static int logfd;
+
+static bool logged(uint64_t page)
+{
+	return logmap[page / 8] & (1u << (page % 8));
+}
+
 static uint8_t pattern(size_t i)
 {
 	return (uint8_t)(i * 31 + i / 512 + 7);
@@ -97,8 +105,9 @@ static void check_image(int fd, const uint8_t *want, uint8_t *buf)
  * ADD_MEM_REG and SET_MEM_TABLE are used), check the config, write
  * 4 KiB at sector wsect, read around it, stop the ring.
  */
-static void session(const char *sock, bool mem_slots, uint64_t wsect,
-		    uint8_t seed, int fd, uint8_t *file, uint8_t *buf)
+static void session(const char *sock, bool mem_slots, bool log,
+		    uint64_t wsect, uint8_t seed, int fd, uint8_t *file,
+		    uint8_t *buf)
 {
 	const uint64_t f30 = 1ull << VH_VU_F_PROTOCOL_FEATURES;
 	struct vh_vu_frontend *fe;
@@ -112,12 +121,16 @@ static void session(const char *sock, bool mem_slots, uint64_t wsect,
 		  (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ);
 	if (mem_slots)
 		want_pf |= 1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS;
+	if (log)
+		want_pf |= 1ull << VH_VU_PROTOCOL_F_LOG_SHMFD;
 
 	CHECK_EQ(vh_vu_frontend_new(ctx, &fe), 0);
 	/* qemu-storage-daemon serves one front-end at a time: retry */
 	CHECK_EQ(vh_vu_frontend_connect(fe, sock, 5000), 0);
 	CHECK_EQ(vh_vu_frontend_negotiate(
-			 fe, (1ull << VH_VU_VIRTIO_F_VERSION_1) | f30,
+			 fe,
+			 (1ull << VH_VU_VIRTIO_F_VERSION_1) | f30 |
+				 (log ? 1ull << VH_VU_VHOST_F_LOG_ALL : 0),
 			 want_pf, &features, &pf),
 		 0);
 	printf("offered features %#llx protocol %#llx; negotiated %#llx / %#llx\n",
@@ -195,6 +208,16 @@ static void session(const char *sock, bool mem_slots, uint64_t wsect,
 	CHECK_EQ(vh_vq_set_kick_fd(vq, kick_fd), 0);
 	CHECK_EQ(vh_vq_set_call_fd(vq, call_fd), 0);
 	CHECK_EQ(vh_vu_frontend_share_mem(fe, mem), 0);
+	if (log) {
+		/* "Migration": a dirty log covering all of guest memory */
+		size_t lsize = vh_mem_log_size_for(MEM_SIZE);
+
+		CHECK(features & (1ull << VH_VU_VHOST_F_LOG_ALL));
+		CHECK(pf & (1ull << VH_VU_PROTOCOL_F_LOG_SHMFD));
+		CHECK_EQ(vh_mem_log_alloc(mem, lsize, &logfd, (void **)&logmap),
+			 0);
+		CHECK_EQ(vh_vu_frontend_set_log_base(fe, logfd, lsize, 0), 0);
+	}
 	CHECK_EQ(vh_vu_frontend_setup_vq(fe, 0, vq, kick_fd, call_fd), 0);
 
 	/* write 4 KiB at sector wsect */
@@ -212,6 +235,20 @@ static void session(const char *sock, bool mem_slots, uint64_t wsect,
 		 VIRTIO_BLK_S_OK);
 	CHECK_EQ(ulen, 16384 + 1);
 	CHECK(memcmp(guest + DATA_GPA, file, 16384) == 0);
+	if (log) {
+		uint64_t used_gpa, d, a;
+
+		/* the device wrote the 4 data pages, the status, the used ring */
+		for (i = DATA_GPA / 4096; i < (DATA_GPA + 16384) / 4096; i++)
+			CHECK(logged(i));
+		CHECK(logged(STATUS_GPA / 4096));
+		CHECK_EQ(vh_vq_get_addrs(vq, &d, &a, &used_gpa), 0);
+		CHECK(logged(used_gpa / 4096));
+		/* and never touched these */
+		CHECK(!logged((DATA_GPA + 16384) / 4096));
+		CHECK(!logged(0x300000 / 4096));
+		printf("dirty log: data, status and used ring pages marked\n");
+	}
 
 	/* read the last sector, then one past the end: an I/O error */
 	CHECK_EQ(blk_request(VIRTIO_BLK_T_IN, IMG_SIZE / 512 - 1, 512, NULL),
@@ -272,14 +309,16 @@ int main(void)
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
 
 	/* ADD_MEM_REG, then a second connection with SET_MEM_TABLE */
-	session(sock, true, 8, 0xa5, fd, file, buf);
-	session(sock, false, 24, 0x3c, fd, file, buf);
+	session(sock, true, false, 8, 0xa5, fd, file, buf);
+	session(sock, false, false, 24, 0x3c, fd, file, buf);
+	/* and a third with the dirty log on */
+	session(sock, false, true, 40, 0x69, fd, file, buf);
 	CHECK(peer_alive());
 
 	close(fd);
 	free(file);
 	free(buf);
 	vh_ctx_unref(ctx);
-	printf("qemu-storage-daemon: 2 connections, config, 2 writes + 6 reads checked\n");
+	printf("qemu-storage-daemon: 3 connections, config, 3 writes + 9 reads, dirty log checked\n");
 	return 0;
 }
