@@ -25,14 +25,14 @@
 
 struct vu_be_queue {
 	struct vh_vring *vring;
-	unsigned int num;     /* SET_VRING_NUM, 0 until set */
-	bool addr_set;        /* SET_VRING_ADDR accepted */
-	bool addr_pending;    /* addr stored, not translated yet (no memory) */
+	unsigned int num; /* SET_VRING_NUM, 0 until set */
+	bool addr_set; /* SET_VRING_ADDR accepted */
+	bool addr_pending; /* addr stored, not translated yet (no memory) */
 	struct vh_vring_addr addr;
-	bool started;         /* SET_VRING_KICK / VRING_KICK .. GET_VRING_BASE */
-	bool enabled;         /* SET_VRING_ENABLE (or no protocol features) */
-	bool handed;          /* the device has it (queue_started said 0) */
-	bool kick_polled;     /* its kick fd is in our epoll set */
+	bool started; /* SET_VRING_KICK / VRING_KICK .. GET_VRING_BASE */
+	bool enabled; /* SET_VRING_ENABLE (or no protocol features) */
+	bool handed; /* the device has it (queue_started said 0) */
+	bool kick_polled; /* its kick fd is in our epoll set */
 };
 
 struct vh_vu_backend {
@@ -52,20 +52,20 @@ struct vh_vu_backend {
 	uint64_t offered_protocol;
 
 	/* ---- per connection ---- */
-	uint64_t features;          /* SET_FEATURES */
+	uint64_t features; /* SET_FEATURES */
 	uint64_t protocol_features; /* SET_PROTOCOL_FEATURES */
 	bool features_set;
 	uint8_t status;
 	struct vh_mem *mem;
 	struct vu_be_queue *queues;
-	int log_fd;                 /* SET_LOG_FD eventfd */
+	int log_fd; /* SET_LOG_FD eventfd */
 
 	/* inflight region (GET/SET_INFLIGHT_FD) */
 	int inflight_fd;
-	void *inflight_base;        /* whole mapping */
+	void *inflight_base; /* whole mapping */
 	uint64_t inflight_map_size; /* bytes mapped */
-	uint64_t inflight_offset;   /* region start in the mapping */
-	uint64_t inflight_size;     /* region bytes */
+	uint64_t inflight_offset; /* region start in the mapping */
+	uint64_t inflight_size; /* region bytes */
 	uint16_t inflight_num_queues;
 	uint16_t inflight_queue_size;
 

@@ -45,8 +45,8 @@ static int fd_covers(struct vh_vu_backend *be, int fd, uint64_t offset,
 }
 
 /* "Memory region description": sizes and overflow (Rules: SET_MEM_TABLE). */
-static int region_ok(struct vh_vu_backend *be,
-		     const struct vh_vu_mem_region *r, int fd)
+static int region_ok(struct vh_vu_backend *be, const struct vh_vu_mem_region *r,
+		     int fd)
 {
 	if (r->size == 0 || add_overflows(r->guest_addr, r->size) ||
 	    add_overflows(r->user_addr, r->size) ||
@@ -212,7 +212,8 @@ uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size)
 	    queue_size > VH_VU_BACKEND_QUEUE_SIZE_MAX)
 		return 0;
 	n = VU_BE_INFLIGHT_HDR + (uint64_t)VU_BE_INFLIGHT_DESC * queue_size;
-	return (n + VU_BE_INFLIGHT_ALIGN - 1) & ~(uint64_t)(VU_BE_INFLIGHT_ALIGN - 1);
+	return (n + VU_BE_INFLIGHT_ALIGN - 1) &
+	       ~(uint64_t)(VU_BE_INFLIGHT_ALIGN - 1);
 }
 
 void vu_be_inflight_drop(struct vh_vu_backend *be)
@@ -258,7 +259,8 @@ int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	r = inflight_geometry(be, in, &size);
 	if (r < 0)
 		return r;
-	fd = memfd_create("vhost-user-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	fd = memfd_create("vhost-user-inflight",
+			  MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
 	if (ftruncate(fd, (off_t)size) < 0) {
@@ -291,7 +293,8 @@ int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	be->inflight_num_queues = in->num_queues;
 	be->inflight_queue_size = in->queue_size;
 
-	vh_vu_msg_init(reply, VH_VU_GET_INFLIGHT_FD, sizeof(reply->payload.inflight));
+	vh_vu_msg_init(reply, VH_VU_GET_INFLIGHT_FD,
+		       sizeof(reply->payload.inflight));
 	reply->hdr.flags |= VH_VU_FLAG_REPLY;
 	reply->payload.inflight.mmap_size = size;
 	reply->payload.inflight.mmap_offset = 0;

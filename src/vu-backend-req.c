@@ -151,7 +151,8 @@ static int backend_request(struct vh_vu_backend *be, uint32_t request,
 	if (!vh_vu_msg_gate_open(rule, be->features, be->protocol_features))
 		return -EOPNOTSUPP;
 	/* "BACKEND_SEND_FD": fds only when negotiated */
-	if (fd >= 0 && !vu_be_has_protocol(be, VH_VU_PROTOCOL_F_BACKEND_SEND_FD))
+	if (fd >= 0 &&
+	    !vu_be_has_protocol(be, VH_VU_PROTOCOL_F_BACKEND_SEND_FD))
 		return -EOPNOTSUPP;
 
 	vh_vu_msg_init(&msg, request, size);
@@ -214,7 +215,8 @@ VH_EXPORT int vh_vu_backend_host_notifier(struct vh_vu_backend *be,
 					  unsigned int idx, int fd,
 					  uint64_t size, uint64_t offset)
 {
-	struct vh_vu_vring_area a = { .u64 = idx, .size = size,
+	struct vh_vu_vring_area a = { .u64 = idx,
+				      .size = size,
 				      .offset = offset };
 
 	if (!be || idx >= be->dev.num_queues)
@@ -233,7 +235,8 @@ VH_EXPORT int vh_vu_backend_iotlb_msg(struct vh_vu_backend *be, uint64_t iova,
 {
 	struct vh_vu_iotlb m = { .iova = iova, .perm = perm, .type = type };
 
-	if (!be || (type != VH_VU_IOTLB_MISS && type != VH_VU_IOTLB_ACCESS_FAIL) ||
+	if (!be ||
+	    (type != VH_VU_IOTLB_MISS && type != VH_VU_IOTLB_ACCESS_FAIL) ||
 	    perm < VH_VU_ACCESS_RO || perm > VH_VU_ACCESS_RW)
 		return -EINVAL;
 	return backend_request(be, VH_VU_BACKEND_IOTLB_MSG, &m, sizeof(m), -1,

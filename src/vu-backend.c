@@ -64,8 +64,8 @@ static uint64_t implemented_protocol(const struct vh_vu_device_ops *ops)
  * ring and buffer address an IOVA to translate through an IOTLB, and packed
  * rings are not implemented.
  */
-#define VU_BE_FEATURES_NEVER                                                  \
-	((1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |                           \
+#define VU_BE_FEATURES_NEVER                        \
+	((1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) | \
 	 (1ull << VH_VU_VIRTIO_F_RING_PACKED))
 
 /* ------------------------------------------------------------------------ */
@@ -303,9 +303,9 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 		return -EINVAL;
 	/* the vring index is 8 bits wide in SET_VRING_KICK/CALL/ERR */
 	if (dev->num_queues < 1 || dev->num_queues > 256 ||
-	    (dev->max_queue_size && (!is_pow2(dev->max_queue_size) ||
-				     dev->max_queue_size >
-					     VH_VU_BACKEND_QUEUE_SIZE_MAX)) ||
+	    (dev->max_queue_size &&
+	     (!is_pow2(dev->max_queue_size) ||
+	      dev->max_queue_size > VH_VU_BACKEND_QUEUE_SIZE_MAX)) ||
 	    dev->max_mem_slots > VH_MEM_MAX_REGIONS ||
 	    dev->queue_num > dev->num_queues ||
 	    dev->config_size > VH_VU_BACKEND_CONFIG_MAX)
@@ -696,7 +696,8 @@ static int h_get_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	r = vh_vring_get_base(q->vring, &base);
 	if (r < 0)
 		return r;
-	vh_vu_msg_init(reply, VH_VU_GET_VRING_BASE, sizeof(reply->payload.state));
+	vh_vu_msg_init(reply, VH_VU_GET_VRING_BASE,
+		       sizeof(reply->payload.state));
 	reply->hdr.flags |= VH_VU_FLAG_REPLY;
 	reply->payload.state.index = (uint32_t)idx;
 	reply->payload.state.num = base;
@@ -709,12 +710,12 @@ static int vring_file_index(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 {
 	uint64_t v = msg->payload.u64;
 
+	*fd = -1;
 	if (v & ~(uint64_t)(VH_VU_VRING_IDX_MASK | VH_VU_VRING_NOFD)) {
 		vh_err(be->ctx, "vring file payload %#llx: reserved bits\n",
 		       (unsigned long long)v);
 		return -EINVAL;
 	}
-	*fd = -1;
 	if (!(v & VH_VU_VRING_NOFD)) {
 		if (msg->nfds != 1)
 			return -EBADMSG;
@@ -792,12 +793,12 @@ static int h_get_queue_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			   struct vh_vu_msg *reply)
 {
 	vh_vu_msg_set_reply_u64(reply, be->dev.queue_num ? be->dev.queue_num :
-							  be->dev.num_queues);
+							   be->dev.num_queues);
 	return 0;
 }
 
-static int h_set_vring_enable(struct vh_vu_backend *be,
-			      struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+static int h_set_vring_enable(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			      struct vh_vu_msg *reply)
 {
 	int idx = ring_index(be, msg->payload.state.index);
 
@@ -831,13 +832,12 @@ static int h_net_set_mtu(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	/* virtio-net 5.1.4: mtu is a le16; 68 is the IPv4 minimum */
 	if (mtu < 68 || mtu > 65535)
 		return VU_SOFT_FAIL;
-	return be->ops.net_set_mtu(be->data, (uint16_t)mtu) < 0 ?
-		       VU_SOFT_FAIL :
-		       0;
+	return be->ops.net_set_mtu(be->data, (uint16_t)mtu) < 0 ? VU_SOFT_FAIL :
+								  0;
 }
 
-static int h_set_backend_req_fd(struct vh_vu_backend *be,
-				struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+static int h_set_backend_req_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+				struct vh_vu_msg *reply)
 {
 	vu_be_req_set(be, msg->fds[0]);
 	msg->fds[0] = -1;
@@ -854,7 +854,8 @@ static int h_get_config(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	vh_vu_msg_init(reply, VH_VU_GET_CONFIG, 0);
 	reply->hdr.flags |= VH_VU_FLAG_REPLY;
 	/* "offset + size checked": a zero-length reply reports the error */
-	if (size > VH_VU_MAX_CONFIG_SIZE || msg->hdr.size != VH_VU_CONFIG_HDR_SIZE + size ||
+	if (size > VH_VU_MAX_CONFIG_SIZE ||
+	    msg->hdr.size != VH_VU_CONFIG_HDR_SIZE + size ||
 	    c->offset > be->dev.config_size ||
 	    size > be->dev.config_size - c->offset) {
 		vh_warn(be->ctx, "GET_CONFIG offset %u size %u: out of range\n",
@@ -951,8 +952,8 @@ static int h_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	return 0;
 }
 
-static int h_get_max_mem_slots(struct vh_vu_backend *be,
-			       struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+static int h_get_max_mem_slots(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			       struct vh_vu_msg *reply)
 {
 	vh_vu_msg_set_reply_u64(reply, be->dev.max_mem_slots);
 	return 0;
@@ -980,15 +981,15 @@ static int h_get_status(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	return 0;
 }
 
-static int h_get_shared_object(struct vh_vu_backend *be,
-			       struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+static int h_get_shared_object(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			       struct vh_vu_msg *reply)
 {
 	int fd = -1;
 
 	/* Reply: u64 0 and the fd on success, non-zero and no fd otherwise. */
 	if (!be->ops.get_shared_object ||
-	    be->ops.get_shared_object(be->data, msg->payload.shared.uuid,
-				      &fd) < 0 ||
+	    be->ops.get_shared_object(be->data, msg->payload.shared.uuid, &fd) <
+		    0 ||
 	    fd < 0) {
 		vh_vu_msg_set_reply_u64(reply, 1);
 		return 0;
@@ -1000,8 +1001,7 @@ static int h_get_shared_object(struct vh_vu_backend *be,
 }
 
 static int h_set_device_state_fd(struct vh_vu_backend *be,
-				 struct vh_vu_msg *msg,
-				 struct vh_vu_msg *reply)
+				 struct vh_vu_msg *msg, struct vh_vu_msg *reply)
 {
 	const struct vh_vu_device_state *ds = &msg->payload.device_state;
 	int fd = msg->fds[0], reply_fd = -1;
@@ -1016,8 +1016,8 @@ static int h_set_device_state_fd(struct vh_vu_backend *be,
 		vh_vu_msg_set_reply_u64(reply, 1 | VH_VU_DEVICE_STATE_NOFD);
 		return 0;
 	}
-	if (be->ops.set_device_state_fd(be->data, ds->direction, ds->phase,
-					fd, &reply_fd) < 0) {
+	if (be->ops.set_device_state_fd(be->data, ds->direction, ds->phase, fd,
+					&reply_fd) < 0) {
 		/* "must not both indicate an error and return a fd" */
 		if (reply_fd >= 0)
 			close(reply_fd);
@@ -1034,12 +1034,11 @@ static int h_set_device_state_fd(struct vh_vu_backend *be,
 	return 0;
 }
 
-static int h_check_device_state(struct vh_vu_backend *be,
-				struct vh_vu_msg *msg, struct vh_vu_msg *reply)
+static int h_check_device_state(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+				struct vh_vu_msg *reply)
 {
-	vh_vu_msg_set_reply_u64(reply,
-				be->ops.check_device_state(be->data) < 0 ? 1 :
-									   0);
+	vh_vu_msg_set_reply_u64(
+		reply, be->ops.check_device_state(be->data) < 0 ? 1 : 0);
 	return 0;
 }
 
@@ -1205,7 +1204,8 @@ static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	reply.hdr.request = msg->hdr.request;
 	reply.nfds = 0;
 	/* the reply-ack decision uses the state before the request */
-	acked = need_reply && vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
+	acked = need_reply &&
+		vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
 	r = h(be, msg, &reply);
 	if (r < 0) {
 		if (acked)
@@ -1225,8 +1225,9 @@ static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	}
 	if (acked ||
 	    (need_reply && vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK)))
-		return send_ack(be, msg, r == VU_SOFT_FAIL ? 1 : 0) < 0 ? -EPIPE :
-									   0;
+		return send_ack(be, msg, r == VU_SOFT_FAIL ? 1 : 0) < 0 ?
+			       -EPIPE :
+			       0;
 	return 0;
 }
 

@@ -26,9 +26,9 @@
 
 #define P(x) (1ull << VH_VU_PROTOCOL_F_##x)
 #define NQ 4
-#define ALL_PROTO                                                             \
-	(P(MQ) | P(LOG_SHMFD) | P(REPLY_ACK) | P(BACKEND_REQ) | P(CONFIG) |   \
-	 P(INFLIGHT_SHMFD) | P(RESET_DEVICE) | P(INBAND_NOTIFICATIONS) |      \
+#define ALL_PROTO                                                           \
+	(P(MQ) | P(LOG_SHMFD) | P(REPLY_ACK) | P(BACKEND_REQ) | P(CONFIG) | \
+	 P(INFLIGHT_SHMFD) | P(RESET_DEVICE) | P(INBAND_NOTIFICATIONS) |    \
 	 P(CONFIGURE_MEM_SLOTS) | P(STATUS))
 
 static int cfg_get(void *data, uint32_t off, void *buf, uint32_t size)
@@ -65,33 +65,32 @@ static void fe_open(uint64_t proto, bool mem)
  * Run one hostile case: fds and maps must be back to what they were, the
  * connection closed, and the back-end must accept the next connection.
  */
-#define BAD_CASE(name, proto, mem, ...)                                       \
-	do {                                                                  \
-		int fds0 = 0, maps0 = 0, rep;                                 \
+#define BAD_CASE(name, proto, mem, ...)                                        \
+	do {                                                                   \
+		int fds0 = 0, maps0 = 0, rep;                                  \
 		/* the first run warms allocators up; the second is counted */ \
-		for (rep = 0; rep < 2; rep++) {                               \
-			fds0 = test_count_fds();                              \
-			maps0 = test_count_maps();                            \
-			fe_open(proto, mem);                                  \
-			__VA_ARGS__;                                          \
-			fe_pump(&F);                                          \
-			if (vh_vu_backend_connected(F.be)) {                  \
+		for (rep = 0; rep < 2; rep++) {                                \
+			fds0 = test_count_fds();                               \
+			maps0 = test_count_maps();                             \
+			fe_open(proto, mem);                                   \
+			__VA_ARGS__;                                           \
+			fe_pump(&F);                                           \
+			if (vh_vu_backend_connected(F.be)) {                   \
 				fprintf(stderr, "%s: connection still open\n", \
-					name);                                \
-				exit(1);                                      \
-			}                                                     \
-			CHECK(fe_closed(&F));                                 \
-			close(F.sock);                                        \
-			F.sock = -1;                                          \
-		}                                                             \
-		if (test_count_fds() != fds0 ||                               \
-		    test_count_maps() != maps0) {                             \
-			fprintf(stderr, "%s: fds %d -> %d, maps %d -> %d\n",  \
-				name, fds0, test_count_fds(), maps0,          \
-				test_count_maps());                           \
-			exit(1);                                              \
-		}                                                             \
-		cases++;                                                      \
+					name);                                 \
+				exit(1);                                       \
+			}                                                      \
+			CHECK(fe_closed(&F));                                  \
+			close(F.sock);                                         \
+			F.sock = -1;                                           \
+		}                                                              \
+		if (test_count_fds() != fds0 || test_count_maps() != maps0) {  \
+			fprintf(stderr, "%s: fds %d -> %d, maps %d -> %d\n",   \
+				name, fds0, test_count_fds(), maps0,           \
+				test_count_maps());                            \
+			exit(1);                                               \
+		}                                                              \
+		cases++;                                                       \
 	} while (0)
 
 static void send_state(uint32_t req, uint32_t idx, uint32_t num)
@@ -146,7 +145,8 @@ static void test_vring_rules(void)
 	/* every vring index is below the number of queues */
 	for (i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
 		BAD_CASE("index >= queues", ALL_PROTO, false,
-			 send_state(reqs[i], NQ, reqs[i] == VH_VU_SET_VRING_NUM ? 64 : 0));
+			 send_state(reqs[i], NQ,
+				    reqs[i] == VH_VU_SET_VRING_NUM ? 64 : 0));
 		BAD_CASE("index 2^32-1", ALL_PROTO, false,
 			 send_state(reqs[i], 0xffffffffu, 0));
 	}
@@ -174,8 +174,10 @@ static void test_vring_rules(void)
 		 fe_send_raw(&F, VH_VU_SET_VRING_ADDR, 0, &a, 40, NULL, 0));
 
 	/* ring size: a power of two, at most 32768 and the device's max */
-	BAD_CASE("size 0", ALL_PROTO, false, send_state(VH_VU_SET_VRING_NUM, 0, 0));
-	BAD_CASE("size 3", ALL_PROTO, false, send_state(VH_VU_SET_VRING_NUM, 0, 3));
+	BAD_CASE("size 0", ALL_PROTO, false,
+		 send_state(VH_VU_SET_VRING_NUM, 0, 0));
+	BAD_CASE("size 3", ALL_PROTO, false,
+		 send_state(VH_VU_SET_VRING_NUM, 0, 3));
 	BAD_CASE("size 100", ALL_PROTO, false,
 		 send_state(VH_VU_SET_VRING_NUM, 0, 100));
 	BAD_CASE("size 2048 > max", ALL_PROTO, false,
@@ -248,7 +250,8 @@ static void test_mem_rules(void)
 	BAD_CASE("1 region, 2 fds", ALL_PROTO, false, send_mem(r, 1, fds, 2));
 	BAD_CASE("0 regions, 1 fd", ALL_PROTO, false, send_mem(r, 0, fds, 1));
 	/* at most the slot limit: 8 in a message, the device's 4 here */
-	BAD_CASE("5 regions > 4 slots", ALL_PROTO, false, send_mem(r, 5, fds, 5));
+	BAD_CASE("5 regions > 4 slots", ALL_PROTO, false,
+		 send_mem(r, 5, fds, 5));
 	BAD_CASE("9 regions", ALL_PROTO, false, {
 		struct vh_vu_mem_table t;
 
@@ -273,7 +276,8 @@ static void test_mem_rules(void)
 	BAD_CASE("uva + size wraps", ALL_PROTO, false, send_mem(r, 1, fds, 1));
 	r[0] = good_region();
 	r[0].mmap_offset = ~0ull - 0xfff;
-	BAD_CASE("offset + size wraps", ALL_PROTO, false, send_mem(r, 1, fds, 1));
+	BAD_CASE("offset + size wraps", ALL_PROTO, false,
+		 send_mem(r, 1, fds, 1));
 	r[0] = good_region();
 	r[0].size = 0;
 	BAD_CASE("size 0", ALL_PROTO, false, send_mem(r, 1, fds, 1));
@@ -415,11 +419,12 @@ static void test_wire_rules(void)
 		 ALL_PROTO & ~P(CONFIGURE_MEM_SLOTS), false, {
 			 struct vh_vu_mem_single s = { 0, good_region() };
 
-			 fe_send_raw(&F, VH_VU_ADD_MEM_REG, 0, &s, 40, &fm.fd, 1);
+			 fe_send_raw(&F, VH_VU_ADD_MEM_REG, 0, &s, 40, &fm.fd,
+				     1);
 		 });
 	BAD_CASE("IOTLB_MSG (no ACCESS_PLATFORM)",
-		 ALL_PROTO & ~(P(REPLY_ACK) | P(INBAND_NOTIFICATIONS)),
-		 false, fe_send_raw(&F, VH_VU_IOTLB_MSG, 0, junk, 32, NULL, 0));
+		 ALL_PROTO & ~(P(REPLY_ACK) | P(INBAND_NOTIFICATIONS)), false,
+		 fe_send_raw(&F, VH_VU_IOTLB_MSG, 0, junk, 32, NULL, 0));
 	BAD_CASE("SET_VRING_ENDIAN (no CROSS_ENDIAN)", ALL_PROTO, false,
 		 send_state(VH_VU_SET_VRING_ENDIAN, 0, 0));
 	BAD_CASE("POSTCOPY_ADVISE (no PAGEFAULT)", ALL_PROTO, false,

@@ -216,11 +216,11 @@ static const struct vh_vu_device_ops dev_ops = {
 	.get_shared_object = d_shared,
 };
 
-#define ALL_PROTO                                                             \
-	(P(MQ) | P(LOG_SHMFD) | P(RARP) | P(REPLY_ACK) | P(NET_MTU) |         \
+#define ALL_PROTO                                                              \
+	(P(MQ) | P(LOG_SHMFD) | P(RARP) | P(REPLY_ACK) | P(NET_MTU) |          \
 	 P(BACKEND_REQ) | P(CROSS_ENDIAN) | P(CRYPTO_SESSION) | P(PAGEFAULT) | \
-	 P(CONFIG) | P(BACKEND_SEND_FD) | P(HOST_NOTIFIER) |                  \
-	 P(INFLIGHT_SHMFD) | P(RESET_DEVICE) | P(INBAND_NOTIFICATIONS) |      \
+	 P(CONFIG) | P(BACKEND_SEND_FD) | P(HOST_NOTIFIER) |                   \
+	 P(INFLIGHT_SHMFD) | P(RESET_DEVICE) | P(INBAND_NOTIFICATIONS) |       \
 	 P(CONFIGURE_MEM_SLOTS) | P(STATUS) | P(XEN_MMAP) | P(SHARED_OBJECT) | \
 	 P(DEVICE_STATE))
 
@@ -376,7 +376,8 @@ static void fe_ring(struct fe *f, struct fe_mem *fm, unsigned int idx,
 	int k, c;
 
 	CHECK_EQ(vh_vq_new(f->ctx, fm->mem, idx, QSZ,
-			   fm->gpa + 0x1000 + idx * 0x4000, &vq), 0);
+			   fm->gpa + 0x1000 + idx * 0x4000, &vq),
+		 0);
 	CHECK_EQ(vh_vq_get_addrs(vq, &dg, &ag, &ug), 0);
 	fe_state(f, VH_VU_SET_VRING_NUM, idx, QSZ);
 	fe_state(f, VH_VU_SET_VRING_BASE, idx, 0);
@@ -540,7 +541,7 @@ static void test_hostile_ring(void)
 	*(uint32_t *)(dp + 8) = 16;
 	*(uint16_t *)(dp + 12) = 1;
 	*(uint16_t *)(dp + 14) = 0;
-	ap[2] = 0;     /* ring[0] = head 0 */
+	ap[2] = 0; /* ring[0] = head 0 */
 	__atomic_store_n(&ap[1], 1, __ATOMIC_RELEASE);
 	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
 	CHECK_EQ(d.processed, 0);
@@ -605,9 +606,11 @@ static void *dp_frontend(void *arg)
 			uint64_t dg, ag, ug;
 
 			CHECK_EQ(vh_vq_new(f->ctx, fm.mem, 1, QSZ,
-					   fm.gpa + 0x1000, &vq), 0);
+					   fm.gpa + 0x1000, &vq),
+				 0);
 			CHECK_EQ(vh_vq_get_addrs(vq, &dg, &ag, &ug), 0);
-			vh_vq_set_features(vq, 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX);
+			vh_vq_set_features(
+				vq, 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX);
 			/* the main thread pumps: only send here */
 			{
 				struct vh_vu_mem_table t;
@@ -641,8 +644,10 @@ static void *dp_frontend(void *arg)
 			vh_vq_set_kick_fd(vq, kick);
 			vh_vq_set_call_fd(vq, call);
 			v = 1;
-			fe_send_raw(f, VH_VU_SET_VRING_CALL, 0, &v, 8, &call, 1);
-			fe_send_raw(f, VH_VU_SET_VRING_KICK, 0, &v, 8, &kick, 1);
+			fe_send_raw(f, VH_VU_SET_VRING_CALL, 0, &v, 8, &call,
+				    1);
+			fe_send_raw(f, VH_VU_SET_VRING_KICK, 0, &v, 8, &kick,
+				    1);
 		}
 		/* split over two readable descriptors and one writable */
 		for (k = 0; k < n; k++)
@@ -656,7 +661,8 @@ static void *dp_frontend(void *arg)
 		if (n == 1)
 			sg[1].len = 1, fm.host[0x100001] = (uint8_t)(7 + i);
 		n = sg[0].len + sg[1].len;
-		CHECK_EQ(vh_vq_add(vq, sg, 2, 1, (void *)(uintptr_t)(i + 1)), 0);
+		CHECK_EQ(vh_vq_add(vq, sg, 2, 1, (void *)(uintptr_t)(i + 1)),
+			 0);
 		vh_vq_kick(vq);
 		/* wait for the call */
 		for (;;) {
@@ -673,7 +679,8 @@ static void *dp_frontend(void *arg)
 		CHECK(tok == (void *)(uintptr_t)(i + 1));
 		CHECK_EQ(len, n);
 		for (k = 0; k < n; k++) {
-			unsigned int want = 0xffu & (0xffu ^ fm.host[0x100000 + k]);
+			unsigned int want = 0xffu &
+					    (0xffu ^ fm.host[0x100000 + k]);
 
 			if (fm.host[0x200000 + k] == want)
 				continue;
@@ -898,9 +905,8 @@ static void *req_peer_run(void *arg)
 			CHECK_EQ(vh_vu_msg_send(rp->ctx, rp->fd, &m), 0);
 			close(efd);
 		} else if (m.hdr.flags & VH_VU_FLAG_NEED_REPLY) {
-			vh_vu_msg_set_reply_u64(&m, i == rp->n - 1 ?
-							    rp->answer :
-							    0);
+			vh_vu_msg_set_reply_u64(
+				&m, i == rp->n - 1 ? rp->answer : 0);
 			CHECK_EQ(vh_vu_msg_send(rp->ctx, rp->fd, &m), 0);
 		}
 	}

@@ -63,8 +63,8 @@ struct net {
 	struct vh_vring *rx; /* while handed */
 	unsigned long injected, echoed, echo_bad;
 	uint8_t *seen;
-	unsigned long lost;   /* injected before testpmd was ready */
-	int64_t progress;     /* last echo (or hand-over of RX) */
+	unsigned long lost; /* injected before testpmd was ready */
+	int64_t progress; /* last echo (or hand-over of RX) */
 };
 
 static int64_t now_ms(void);
@@ -165,9 +165,10 @@ static bool frame_ok(const uint8_t *p, size_t len)
 static void echo_frame(uint8_t *f, uint32_t seq)
 {
 	static const uint8_t hdr[34] = {
-		0x02, 0, 0, 0, 0, 0x02, 0x52, 0x54, 0x00, 0xab, 0xcd, 0x02,
-		0x08, 0x00, 0x45, 0, 0, ECHO_LEN - 14, 0, 0, 0, 0, 64, 17,
-		0, 0, 198, 18, 0, 1, 198, 18, 0, 2,
+		0x02, 0,    0,	  0,	0,    0x02, 0x52, 0x54, 0x00,
+		0xab, 0xcd, 0x02, 0x08, 0x00, 0x45, 0,	  0,	ECHO_LEN - 14,
+		0,    0,    0,	  0,	64,   17,   0,	  0,	198,
+		18,   0,    1,	  198,	18,   0,    2,
 	};
 	unsigned int i;
 
@@ -449,10 +450,9 @@ int main(void)
 		.features = (1ull << 32) /* VERSION_1 */ |
 			    (1ull << VIRTIO_NET_F_MRG_RXBUF) |
 			    (1ull << VIRTIO_NET_F_MAC),
-		.protocol_features = (1ull << 0) /* MQ */ |
-				     (1ull << 3) /* REPLY_ACK */ |
-				     (1ull << 9) /* CONFIG */ |
-				     (1ull << 16) /* STATUS */,
+		.protocol_features =
+			(1ull << 0) /* MQ */ | (1ull << 3) /* REPLY_ACK */ |
+			(1ull << 9) /* CONFIG */ | (1ull << 16) /* STATUS */,
 		.num_queues = 2,
 		.queue_num = 1, /* one queue pair */
 		.config_size = 12,
@@ -495,7 +495,8 @@ int main(void)
 			if (log_has("Cannot init EAL") ||
 			    log_has("EAL: FATAL")) {
 				dump_log();
-				fprintf(stderr, "SKIP: testpmd's EAL cannot start here\n");
+				fprintf(stderr,
+					"SKIP: testpmd's EAL cannot start here\n");
 				return TEST_SKIP;
 			}
 		}

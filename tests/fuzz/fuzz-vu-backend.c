@@ -72,7 +72,8 @@ static void pop_all(struct vh_vring *vr)
 		for (i = 0; i < e.out_num; i++)
 			if (iov[i].iov_len)
 				memcpy(sink, iov[i].iov_base,
-				       iov[i].iov_len < 64 ? iov[i].iov_len : 64);
+				       iov[i].iov_len < 64 ? iov[i].iov_len :
+							     64);
 		for (i = e.out_num; i < e.out_num + e.in_num; i++) {
 			size_t k = iov[i].iov_len < 64 ? iov[i].iov_len : 64;
 
@@ -95,8 +96,8 @@ static int get_config(void *data, uint32_t off, void *buf, uint32_t size)
 	return 0;
 }
 
-static int set_config(void *data, uint32_t off, const void *buf,
-		      uint32_t size, uint32_t flags)
+static int set_config(void *data, uint32_t off, const void *buf, uint32_t size,
+		      uint32_t flags)
 {
 	return flags ? 0 : -EPERM;
 }
@@ -111,8 +112,8 @@ static int rarp(void *data, const uint8_t mac[6])
 	return 0;
 }
 
-static int state_fd(void *data, enum vh_vu_state_direction dir,
-		    uint32_t phase, int fd, int *reply_fd)
+static int state_fd(void *data, enum vh_vu_state_direction dir, uint32_t phase,
+		    int fd, int *reply_fd)
 {
 	close(fd);
 	return dir == VH_VU_STATE_SAVE ? 0 : -EINVAL;
@@ -215,17 +216,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			take(&in, &req, 1);
 			take(&in, &flags, 1);
 			take(&in, &sz, 2);
-			vh_vu_msg_init(&m, req % 48, sz % (VH_VU_PAYLOAD_MAX + 1));
+			vh_vu_msg_init(&m, req % 48,
+				       sz % (VH_VU_PAYLOAD_MAX + 1));
 			m.hdr.flags = flags & (VH_VU_FLAG_VERSION_MASK |
 					       VH_VU_FLAG_NEED_REPLY);
 			take(&in, &m.payload, m.hdr.size);
 			for (k = 0; k < nfds; k++) {
 				if (nstash) {
 					m.fds[k] = stash[--nstash];
-				} else if (req % 48 == VH_VU_SET_BACKEND_REQ_FD &&
+				} else if (req % 48 ==
+						   VH_VU_SET_BACKEND_REQ_FD &&
 					   req_sv[0] < 0 &&
 					   socketpair(AF_UNIX,
-						      SOCK_STREAM | SOCK_CLOEXEC,
+						      SOCK_STREAM |
+							      SOCK_CLOEXEC,
 						      0, req_sv) == 0) {
 					m.fds[k] = req_sv[1];
 					req_sv[1] = -1;
@@ -254,7 +258,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				len = (size_t)pages * 256;
 			if (nstash >= STASH)
 				break;
-			fd = memfd_create("fuzz", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+			fd = memfd_create("fuzz",
+					  MFD_CLOEXEC | MFD_ALLOW_SEALING);
 			if (fd < 0)
 				break;
 			if (ftruncate(fd, (off_t)pages * 256) < 0 ||
@@ -276,7 +281,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				vh_vu_backend_config_change(be);
 				vh_vu_backend_shared_object_add(be, uuid);
 				vh_vu_backend_vring_err(be, op % NQ);
-				vh_vu_backend_host_notifier(be, op % NQ, -1, 0, 0);
+				vh_vu_backend_host_notifier(be, op % NQ, -1, 0,
+							    0);
 			}
 			if (req_sv[0] >= 0) {
 				char junk[4096];
