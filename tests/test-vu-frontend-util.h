@@ -29,7 +29,7 @@ static char peer_dir[64];
 static char peer_log[128];
 static const char *peer_cleanup_extra; /* a directory to rm -rf, e.g. DPDK's */
 
-static void peer_kill(void)
+static inline void peer_kill(void)
 {
 	int status, i;
 
@@ -48,7 +48,7 @@ static void peer_kill(void)
 	peer_pid = -1;
 }
 
-static void rm_rf(const char *dir)
+static inline void rm_rf(const char *dir)
 {
 	char cmd[256];
 
@@ -59,7 +59,7 @@ static void rm_rf(const char *dir)
 		fprintf(stderr, "could not remove %s\n", dir);
 }
 
-static void peer_atexit(void)
+static inline void peer_atexit(void)
 {
 	peer_kill();
 	if (getenv("VUFE_KEEP") == NULL) {
@@ -77,7 +77,7 @@ static void peer_atexit(void)
 }
 
 /* Exit 77 (SKIP) unless prog is in PATH; returns its full path. */
-static const char *peer_find(const char *prog)
+static inline const char *peer_find(const char *prog)
 {
 	static char buf[512];
 	const char *path = getenv("PATH");
@@ -100,7 +100,7 @@ static const char *peer_find(const char *prog)
 }
 
 /* The private directory for sockets and images: /tmp/<tag>.XXXXXX */
-static const char *peer_mkdir(const char *tag)
+static inline const char *peer_mkdir(const char *tag)
 {
 	snprintf(peer_dir, sizeof(peer_dir), "/tmp/%s.XXXXXX", tag);
 	CHECK(mkdtemp(peer_dir));
@@ -109,7 +109,7 @@ static const char *peer_mkdir(const char *tag)
 	return peer_dir;
 }
 
-static void peer_start(const char *const argv[])
+static inline void peer_start(const char *const argv[])
 {
 	int fd;
 
@@ -132,7 +132,7 @@ static void peer_start(const char *const argv[])
 }
 
 /* Dump the peer's log (on failure, for the test log). */
-static void peer_dump_log(void)
+static inline void peer_dump_log(void)
 {
 	char buf[4096];
 	ssize_t n;
@@ -148,7 +148,7 @@ static void peer_dump_log(void)
 }
 
 /* Is the peer still running? */
-static int peer_alive(void)
+static inline int peer_alive(void)
 {
 	int status;
 
@@ -164,7 +164,7 @@ static int peer_alive(void)
 }
 
 /* Wait until path is a socket (the peer is listening), up to ms. */
-static int peer_wait_socket(const char *path, int ms)
+static inline int peer_wait_socket(const char *path, int ms)
 {
 	struct stat st;
 	int i;
@@ -180,7 +180,7 @@ static int peer_wait_socket(const char *path, int ms)
 }
 
 /* Wait for an eventfd to be signalled, up to ms: 1 signalled, 0 timeout. */
-static int efd_wait(int fd, int ms)
+static inline int efd_wait(int fd, int ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	uint64_t v;
