@@ -1,0 +1,767 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhost-user-net - a vhost-user virtio-net back-end on libvhost's vh_daemon.
+ *
+ * Queue pair p is rings 2p (receive, device -> driver) and 2p + 1
+ * (transmit); each pair belongs to one worker thread.  Modes:
+ *   --tap NAME / --tap-fd FD  bridge to a tap: transmitted frames are
+ *                             written to it (vnet header included, so no
+ *                             copy), frames read from it are received on
+ *                             pair 0 (the tap has one queue);
+ *   --loopback                every transmitted frame is received back on
+ *                             the same pair;
+ *   --sink                    transmitted frames are counted and returned.
+ * Counters go to stderr at exit.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "libvhost.h"
+
+/* virtio 1.x, 5.1.3 "Feature bits" */
+#define NET_F_MTU 3
+#define NET_F_MAC 5
+#define NET_F_MRG_RXBUF 15
+#define NET_F_STATUS 16
+#define NET_F_MQ 22
+#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VHOST_F_LOG_ALL 26
+/* 5.1.4: status bit, and the queue pair bounds of max_virtqueue_pairs */
+#define NET_S_LINK_UP 1
+#define NET_MQ_PAIRS_MAX 0x8000
+/* our rings: 2 per pair, VH_DAEMON_MAX_QUEUES in all */
+#define PAIRS_MAX (VH_DAEMON_MAX_QUEUES / 2)
+
+/* 5.1.4 "Device configuration layout", up to mtu */
+#define NET_CONFIG_SIZE 12
+
+#define BATCH 64
+#define ELEM_IOV 64   /* iovecs of one popped chain */
+#define RX_ELEMS 32   /* buffers one received frame may merge */
+#define FRAME_MAX 65550 /* largest frame a tap returns (64 KiB + VLAN) */
+
+enum net_mode { MODE_TAP, MODE_LOOPBACK, MODE_SINK };
+
+struct pair_stats {
+	uint64_t tx_frames, tx_bytes;
+	uint64_t rx_frames, rx_bytes;
+	uint64_t drops, errors;
+} __attribute__((aligned(64)));
+
+struct net_dev {
+	struct vh_ctx *ctx;
+	struct vh_daemon *d;
+	enum net_mode mode;
+	struct vh_tap *tap;
+	int tap_fd;
+	unsigned int pairs, threads;
+	uint8_t mac[6];
+	uint16_t mtu;
+	/* negotiated: written by the control thread with every ring stopped */
+	uint64_t features;
+	unsigned int hdr_len;
+	bool mrg;
+	bool tap_rx_paused;
+	struct pair_stats *stats;
+};
+
+/* Per worker thread scratch (thread_init). */
+struct net_thread {
+	struct iovec tx_iov[ELEM_IOV];
+	struct iovec rx_iov[RX_ELEMS][ELEM_IOV];
+	struct vh_vring_used_elem tx_used[BATCH];
+	struct vh_vring_used_elem rx_used[BATCH + RX_ELEMS];
+	unsigned int rx_n;
+	uint8_t frame[FRAME_MAX + 12];
+};
+
+/* ------------------------------------------------------------------------ */
+/* helpers                                                                  */
+/* ------------------------------------------------------------------------ */
+/* Copy len bytes from src (starting skip bytes in) to dst; bytes copied. */
+static size_t iov_copy(const struct iovec *dst, unsigned int dcnt,
+		       size_t doff, const struct iovec *src, unsigned int scnt,
+		       size_t soff, size_t len)
+{
+	unsigned int di = 0, si = 0;
+	size_t done = 0;
+
+	while (di < dcnt && doff >= dst[di].iov_len)
+		doff -= dst[di++].iov_len;
+	while (si < scnt && soff >= src[si].iov_len)
+		soff -= src[si++].iov_len;
+	while (done < len && di < dcnt && si < scnt) {
+		size_t n = dst[di].iov_len - doff;
+
+		if (n > src[si].iov_len - soff)
+			n = src[si].iov_len - soff;
+		if (n > len - done)
+			n = len - done;
+		memcpy((char *)dst[di].iov_base + doff,
+		       (const char *)src[si].iov_base + soff, n);
+		done += n;
+		doff += n;
+		soff += n;
+		if (doff == dst[di].iov_len) {
+			di++;
+			doff = 0;
+		}
+		if (soff == src[si].iov_len) {
+			si++;
+			soff = 0;
+		}
+	}
+	return done;
+}
+
+static void rx_flush(struct net_dev *nd, struct net_thread *th,
+		     struct vh_vring *rx)
+{
+	int r;
+
+	if (!th->rx_n)
+		return;
+	r = vh_daemon_push_batch_and_notify(nd->d, rx, th->rx_used, th->rx_n);
+	if (r < 0)
+		vh_vring_is_broken(rx);
+	th->rx_n = 0;
+}
+
+/*
+ * Receive one frame (len bytes from soff in src, no virtio-net header) into the
+ * receive ring: as many buffers as it needs when MRG_RXBUF is negotiated
+ * (5.1.6.4 "Processing of Incoming Packets"), else one.  Returns 1 if
+ * delivered, 0 if the ring had no room (nothing popped), -errno otherwise
+ * (popped buffers returned empty, the frame dropped).
+ */
+static int rx_deliver(struct net_dev *nd, struct net_thread *th,
+		      struct vh_vring *rx, const struct iovec *src,
+		      unsigned int scnt, size_t soff, size_t len)
+{
+	uint8_t hdr[12] = { 0 }; /* no offloads: flags 0, GSO_NONE */
+	const struct iovec hdr_iov = { .iov_base = hdr,
+				       .iov_len = nd->hdr_len };
+	struct vh_vring_elem e;
+	size_t off = 0;
+	unsigned int k = 0, i;
+	uint16_t nbuf;
+	int r;
+
+	if (th->rx_n + RX_ELEMS > BATCH + RX_ELEMS)
+		rx_flush(nd, th, rx);
+	while (k < RX_ELEMS) {
+		size_t room, w = 0, n;
+
+		e.iov = th->rx_iov[k];
+		e.iov_max = ELEM_IOV;
+		r = vh_vring_pop(rx, &e);
+		if (r <= 0)
+			break;
+		th->rx_used[th->rx_n + k].id = e.id;
+		th->rx_used[th->rx_n + k].len = 0;
+		k++;
+		/* 2.7.4: receive buffers are device-writable only */
+		if (e.out_num || (k == 1 && e.in_len < nd->hdr_len)) {
+			r = -EINVAL;
+			break;
+		}
+		if (k == 1) {
+			iov_copy(e.iov, e.in_num, 0, &hdr_iov, 1, 0,
+				 nd->hdr_len);
+			w = nd->hdr_len;
+		}
+		room = e.in_len - w;
+		n = iov_copy(e.iov, e.in_num, w, src, scnt, soff + off,
+			     len - off < room ? len - off : room);
+		off += n;
+		th->rx_used[th->rx_n + k - 1].len = (uint32_t)(w + n);
+		if (off == len)
+			break;
+		if (!nd->mrg) {
+			r = -EMSGSIZE;
+			break;
+		}
+	}
+	if (k && off == len) {
+		/* num_buffers (5.1.6.1), little endian, in the first buffer */
+		const struct iovec nb = { .iov_base = &nbuf, .iov_len = 2 };
+
+		nbuf = htole16((uint16_t)k);
+		if (nd->hdr_len == 12)
+			iov_copy(th->rx_iov[0], ELEM_IOV, 10, &nb, 1, 0, 2);
+		th->rx_n += k;
+		return 1;
+	}
+	if (!k)
+		return r < 0 ? r : 0;
+	/* out of buffers mid-frame, or a bad buffer: return them empty */
+	for (i = 0; i < k; i++)
+		th->rx_used[th->rx_n + i].len = 0;
+	th->rx_n += k;
+	return r < 0 ? r : -ENOBUFS;
+}
+
+/* ------------------------------------------------------------------------ */
+/* transmit                                                                 */
+/* ------------------------------------------------------------------------ */
+static void tx_flush(struct net_dev *nd, struct net_thread *th,
+		     struct vh_vring *tx, unsigned int *n)
+{
+	if (!*n)
+		return;
+	if (vh_daemon_push_batch_and_notify(nd->d, tx, th->tx_used, *n) < 0)
+		nd->stats[0].errors++;
+	*n = 0;
+}
+
+/* Is there room on rx for a frame?  Arms the rx kick when there is not. */
+static bool rx_has_room(struct vh_vring *rx)
+{
+	uint16_t n = 0;
+
+	if (!rx)
+		return false;
+	if (vh_vring_avail_count(rx, &n) < 0)
+		return false;
+	if (n)
+		return true;
+	if (vh_vring_enable_notification(rx) == 1)
+		return true;
+	return false;
+}
+
+static int tx_process(struct net_dev *nd, struct net_thread *th,
+		      unsigned int pair, struct vh_vring *tx)
+{
+	struct pair_stats *st = &nd->stats[pair];
+	struct vh_vring *rx = NULL;
+	struct vh_vring_elem e;
+	unsigned int n = 0;
+	int r = 0;
+
+	if (nd->mode == MODE_LOOPBACK)
+		rx = vh_daemon_vring_get(nd->d, 2 * pair);
+	vh_vring_disable_notification(tx);
+	for (;;) {
+		/* loopback: leave frames in the ring until rx has room */
+		if (nd->mode == MODE_LOOPBACK && rx && !rx_has_room(rx))
+			break;
+		e.iov = th->tx_iov;
+		e.iov_max = ELEM_IOV;
+		r = vh_vring_pop(tx, &e);
+		if (r == 0) {
+			tx_flush(nd, th, tx, &n);
+			/* 2.7.10: re-arm, then look again (no lost kick) */
+			if (vh_vring_enable_notification(tx) == 1) {
+				vh_vring_disable_notification(tx);
+				continue;
+			}
+			break;
+		}
+		if (r < 0) {
+			st->errors++;
+			break;
+		}
+		th->tx_used[n].id = e.id;
+		th->tx_used[n].len = 0;
+		n++;
+		/* 5.1.6.2: a header, then the frame, all device-readable */
+		if (e.in_num || e.out_len < nd->hdr_len) {
+			st->errors++;
+		} else {
+			size_t flen = e.out_len - nd->hdr_len;
+
+			switch (nd->mode) {
+			case MODE_SINK:
+				st->tx_frames++;
+				st->tx_bytes += flen;
+				break;
+			case MODE_TAP:
+				/* the tap takes the same vnet header */
+				if (writev(nd->tap_fd, e.iov, (int)e.out_num) < 0)
+					st->drops++;
+				else {
+					st->tx_frames++;
+					st->tx_bytes += flen;
+				}
+				break;
+			case MODE_LOOPBACK:
+				st->tx_frames++;
+				st->tx_bytes += flen;
+				r = rx ? rx_deliver(nd, th, rx, e.iov, e.out_num,
+						    nd->hdr_len, flen) :
+					 0;
+				if (r == 1) {
+					st->rx_frames++;
+					st->rx_bytes += flen;
+				} else {
+					st->drops++;
+				}
+				r = 0;
+				break;
+			}
+		}
+		if (n == BATCH)
+			tx_flush(nd, th, tx, &n);
+	}
+	tx_flush(nd, th, tx, &n);
+	if (rx)
+		rx_flush(nd, th, rx);
+	return r < 0 ? r : 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* receive from the tap (pair 0's worker)                                   */
+/* ------------------------------------------------------------------------ */
+static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
+			 void *opaque, void *thread_data);
+
+static void tap_rx_pause(struct net_dev *nd, bool pause)
+{
+	if (nd->tap_rx_paused == pause)
+		return;
+	nd->tap_rx_paused = pause;
+	/* level-triggered: pausing keeps a full tap from spinning us */
+	if (vh_daemon_watch_fd(nd->d, 0, nd->tap_fd, pause ? 0 : EPOLLIN,
+			       tap_readable, NULL) < 0)
+		vh_daemon_stop(nd->d);
+}
+
+static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
+			 void *opaque, void *thread_data)
+{
+	struct net_dev *nd = vh_daemon_get_userdata(d);
+	struct net_thread *th = thread_data;
+	struct pair_stats *st = &nd->stats[0];
+	struct vh_vring *rx;
+	unsigned int i;
+
+	(void)revents;
+	(void)opaque;
+	rx = vh_daemon_vring_get(d, 0);
+	if (!rx) {
+		/* no ring: frames wait in the tap until one is handed over */
+		tap_rx_pause(nd, true);
+		return;
+	}
+	for (i = 0; i < BATCH; i++) {
+		struct iovec src;
+		ssize_t n;
+		int r;
+
+		if (!rx_has_room(rx)) {
+			tap_rx_pause(nd, true);
+			break;
+		}
+		n = read(fd, th->frame, sizeof(th->frame));
+		if (n < 0)
+			break;
+		/* the tap prepends hdr_len bytes of vnet header */
+		if ((size_t)n <= nd->hdr_len) {
+			st->errors++;
+			continue;
+		}
+		src.iov_base = th->frame;
+		src.iov_len = (size_t)n;
+		r = rx_deliver(nd, th, rx, &src, 1, nd->hdr_len,
+			       (size_t)n - nd->hdr_len);
+		if (r == 1) {
+			st->rx_frames++;
+			st->rx_bytes += (size_t)n - nd->hdr_len;
+		} else {
+			st->drops++;
+		}
+	}
+	rx_flush(nd, th, rx);
+}
+
+/* ------------------------------------------------------------------------ */
+/* vh_daemon ops                                                            */
+/* ------------------------------------------------------------------------ */
+static int net_handle_event(struct vh_daemon *d, unsigned int idx,
+			    struct vh_vring *vring, void *thread_data)
+{
+	struct net_dev *nd = vh_daemon_get_userdata(d);
+	struct net_thread *th = thread_data;
+	unsigned int pair = idx / 2;
+	struct vh_vring *tx;
+
+	if (!th)
+		return -ENOMEM;
+	if (idx & 1)
+		return tx_process(nd, th, pair, vring);
+	/* receive ring kicked: the driver added buffers */
+	switch (nd->mode) {
+	case MODE_TAP:
+		if (pair == 0)
+			tap_rx_pause(nd, false);
+		return 0;
+	case MODE_LOOPBACK:
+		/* transmit may be waiting for these buffers */
+		tx = vh_daemon_vring_get(d, idx + 1);
+		return tx ? tx_process(nd, th, pair, tx) : 0;
+	case MODE_SINK:
+		return 0;
+	}
+	return 0;
+}
+
+static void *net_thread_init(struct vh_daemon *d, unsigned int t)
+{
+	(void)d;
+	(void)t;
+	return calloc(1, sizeof(struct net_thread));
+}
+
+static void net_thread_fini(struct vh_daemon *d, unsigned int t,
+			    void *thread_data)
+{
+	(void)d;
+	(void)t;
+	free(thread_data);
+}
+
+static int net_set_features(struct vh_daemon *d, uint64_t features)
+{
+	struct net_dev *nd = vh_daemon_get_userdata(d);
+
+	nd->features = features;
+	nd->hdr_len = vh_net_hdr_len(features);
+	nd->mrg = features & (1ull << NET_F_MRG_RXBUF);
+	if (nd->tap)
+		return vh_tap_set_features(nd->tap, features);
+	return 0;
+}
+
+static int net_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
+			  uint32_t size)
+{
+	struct net_dev *nd = vh_daemon_get_userdata(d);
+	uint8_t cfg[NET_CONFIG_SIZE];
+	uint16_t v;
+
+	/* the library bounds offset + size by config_size */
+	if (offset > sizeof(cfg) || size > sizeof(cfg) - offset)
+		return -EINVAL;
+	memcpy(cfg, nd->mac, 6);
+	v = htole16(NET_S_LINK_UP);
+	memcpy(cfg + 6, &v, 2);
+	v = htole16((uint16_t)nd->pairs);
+	memcpy(cfg + 8, &v, 2);
+	v = htole16(nd->mtu);
+	memcpy(cfg + 10, &v, 2);
+	memcpy(buf, cfg + offset, size);
+	return 0;
+}
+
+static int net_set_config(struct vh_daemon *d, uint32_t offset,
+			  const void *buf, uint32_t size, uint32_t flags)
+{
+	struct net_dev *nd = vh_daemon_get_userdata(d);
+
+	(void)flags;
+	/* 5.1.4: only mac is driver-writable (legacy, no CTRL_MAC_ADDR) */
+	if (offset + size > 6 || offset > 6)
+		return -EPERM;
+	memcpy(nd->mac + offset, buf, size);
+	return 0;
+}
+
+static int net_set_mtu(struct vh_daemon *d, uint16_t mtu)
+{
+	struct net_dev *nd = vh_daemon_get_userdata(d);
+
+	/* 5.1.4.1: 68 .. 65535 */
+	if (mtu < 68)
+		return -EINVAL;
+	if (nd->tap)
+		return vh_tap_set_mtu(nd->tap, mtu);
+	return 0;
+}
+
+static const struct vh_daemon_ops net_ops = {
+	.handle_event = net_handle_event,
+	.thread_init = net_thread_init,
+	.thread_fini = net_thread_fini,
+	.set_features = net_set_features,
+	.get_config = net_get_config,
+	.set_config = net_set_config,
+	.net_set_mtu = net_set_mtu,
+};
+
+/* ------------------------------------------------------------------------ */
+/* main                                                                     */
+/* ------------------------------------------------------------------------ */
+static void usage(FILE *f)
+{
+	fputs("Usage: vhost-user-net (--socket-path=PATH | --fd=FD) MODE "
+	      "[OPTIONS]\n"
+	      "\n"
+	      "A vhost-user virtio-net back-end.\n"
+	      "\n"
+	      "Modes:\n"
+	      "  --tap=NAME              bridge to a new tap NAME (%d: a number)\n"
+	      "  --tap-fd=FD             bridge to an open tap fd\n"
+	      "  --loopback              receive every transmitted frame back\n"
+	      "  --sink                  count and return transmitted frames\n"
+	      "\n"
+	      "Options:\n" VH_DAEMON_OPTIONS_HELP
+	      "  --queue-pairs=N         queue pairs (default 1)\n"
+	      "  --mac=XX:XX:XX:XX:XX:XX config space MAC\n"
+	      "  --mtu=N                 config space MTU (VIRTIO_NET_F_MTU)\n"
+	      "  --help                  this text\n",
+	      f);
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char tail;
+	int i;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+		   &b[4], &b[5], &tail) != 6)
+		return -EINVAL;
+	for (i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+static int parse_num(const char *s, unsigned long lo, unsigned long hi,
+		     unsigned long *v)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoul(s, &end, 0);
+	if (errno || *end || *v < lo || *v > hi)
+		return -EINVAL;
+	return 0;
+}
+
+enum {
+	OPT_TAP = 0x100,
+	OPT_TAP_FD,
+	OPT_LOOPBACK,
+	OPT_SINK,
+	OPT_PAIRS,
+	OPT_MAC,
+	OPT_MTU,
+	OPT_HELP,
+};
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		VH_DAEMON_LONG_OPTIONS,
+		{ "tap", 1, NULL, OPT_TAP },
+		{ "tap-fd", 1, NULL, OPT_TAP_FD },
+		{ "loopback", 0, NULL, OPT_LOOPBACK },
+		{ "sink", 0, NULL, OPT_SINK },
+		{ "queue-pairs", 1, NULL, OPT_PAIRS },
+		{ "mac", 1, NULL, OPT_MAC },
+		{ "mtu", 1, NULL, OPT_MTU },
+		{ "help", 0, NULL, OPT_HELP },
+		{ 0 },
+	};
+	struct net_dev nd = {
+		.tap_fd = -1,
+		.pairs = 1,
+		/* locally administered, unicast */
+		.mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 },
+		.hdr_len = 12,
+	};
+	struct vh_daemon_device dev = { .type = "net" };
+	struct vh_daemon_args args;
+	uint64_t masks[VH_DAEMON_MAX_THREADS] = { 0 };
+	const char *tap_name = NULL;
+	int tap_fd = -1, modes = 0, c, r;
+	unsigned long v;
+	unsigned int p;
+
+	vh_daemon_args_init(&args);
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		r = vh_daemon_args_parse(&args, c, optarg);
+		if (r > 0)
+			continue;
+		if (r < 0)
+			return 1;
+		switch (c) {
+		case OPT_TAP:
+			if (!*optarg || strlen(optarg) >= 16) {
+				fprintf(stderr, "--tap: bad name\n");
+				return 1;
+			}
+			tap_name = optarg;
+			nd.mode = MODE_TAP;
+			modes++;
+			break;
+		case OPT_TAP_FD:
+			if (parse_num(optarg, 0, INT_MAX, &v) < 0) {
+				fprintf(stderr, "--tap-fd: bad fd\n");
+				return 1;
+			}
+			tap_fd = (int)v;
+			nd.mode = MODE_TAP;
+			modes++;
+			break;
+		case OPT_LOOPBACK:
+			nd.mode = MODE_LOOPBACK;
+			modes++;
+			break;
+		case OPT_SINK:
+			nd.mode = MODE_SINK;
+			modes++;
+			break;
+		case OPT_PAIRS:
+			if (parse_num(optarg, 1, PAIRS_MAX, &v) < 0) {
+				fprintf(stderr, "--queue-pairs: 1..%d\n",
+					PAIRS_MAX);
+				return 1;
+			}
+			nd.pairs = (unsigned int)v;
+			break;
+		case OPT_MAC:
+			if (parse_mac(optarg, nd.mac) < 0 || (nd.mac[0] & 1)) {
+				fprintf(stderr, "--mac: bad unicast MAC\n");
+				return 1;
+			}
+			break;
+		case OPT_MTU:
+			if (parse_num(optarg, 68, 65535, &v) < 0) {
+				fprintf(stderr, "--mtu: 68..65535\n");
+				return 1;
+			}
+			nd.mtu = (uint16_t)v;
+			break;
+		case 'h':
+		case OPT_HELP:
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 1;
+	}
+	if (args.print_capabilities)
+		return vh_daemon_print_capabilities(stdout, "net", NULL) ? 1 : 0;
+	if (vh_daemon_args_check(&args) < 0)
+		return 1;
+	if (modes != 1) {
+		fprintf(stderr, "exactly one of --tap, --tap-fd, --loopback, "
+				"--sink\n");
+		return 1;
+	}
+
+	r = vh_ctx_new(&nd.ctx);
+	if (r < 0) {
+		fprintf(stderr, "vh_ctx_new: %s\n", strerror(-r));
+		return 1;
+	}
+	vh_ctx_set_log_priority(nd.ctx, args.verbose ? LOG_DEBUG : LOG_WARNING);
+	if (nd.mode == MODE_TAP) {
+		r = tap_fd >= 0 ? vh_tap_new_from_fd(nd.ctx, tap_fd, &nd.tap) :
+				  vh_tap_new(nd.ctx, tap_name, &nd.tap);
+		if (r < 0) {
+			fprintf(stderr, "tap: %s\n", strerror(-r));
+			goto out;
+		}
+		nd.tap_fd = vh_tap_get_fd(nd.tap);
+		r = vh_tap_set_vnet_hdr_len(nd.tap, 12);
+		if (r == 0 && tap_fd < 0)
+			r = vh_tap_set_up(nd.tap, true);
+		if (r < 0) {
+			fprintf(stderr, "tap %s: %s\n", vh_tap_get_name(nd.tap),
+				strerror(-r));
+			goto out;
+		}
+	}
+	nd.threads = args.threads ? args.threads : nd.pairs;
+	if (nd.threads > nd.pairs)
+		nd.threads = nd.pairs;
+	/* pair p -> thread p % threads: both rings of a pair on one thread */
+	for (p = 0; p < nd.pairs; p++)
+		masks[p % nd.threads] |= 3ull << (2 * p);
+	/* one cache line per pair: each is written by its worker only */
+	if (posix_memalign((void **)&nd.stats, 64,
+			   nd.pairs * sizeof(*nd.stats))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memset(nd.stats, 0, nd.pairs * sizeof(*nd.stats));
+
+	dev.features = (1ull << VIRTIO_F_VERSION_1) |
+		       (1ull << NET_F_MRG_RXBUF) | (1ull << NET_F_MAC) |
+		       (1ull << NET_F_STATUS) |
+		       (1ull << VIRTIO_F_INDIRECT_DESC) |
+		       (1ull << VHOST_F_LOG_ALL);
+	if (nd.pairs > 1)
+		dev.features |= 1ull << NET_F_MQ;
+	if (nd.mtu)
+		dev.features |= 1ull << NET_F_MTU;
+	dev.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
+				(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+				(1ull << VH_VU_PROTOCOL_F_CONFIG) |
+				(1ull << VH_VU_PROTOCOL_F_NET_MTU) |
+				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
+				(1ull << VH_VU_PROTOCOL_F_RESET_DEVICE) |
+				(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	dev.num_queues = 2 * nd.pairs;
+	dev.queue_num = nd.pairs;
+	dev.config_size = NET_CONFIG_SIZE;
+	dev.num_threads = nd.threads;
+	dev.queue_masks = masks;
+	dev.lock = VH_DAEMON_LOCK_NONE;
+	r = vh_daemon_new(nd.ctx, &dev, &net_ops, &nd, &nd.d);
+	if (r < 0) {
+		fprintf(stderr, "vh_daemon_new: %s\n", strerror(-r));
+		goto out;
+	}
+	if (nd.tap) {
+		r = vh_daemon_watch_fd(nd.d, 0, nd.tap_fd, EPOLLIN,
+				       tap_readable, NULL);
+		if (r < 0) {
+			fprintf(stderr, "watch tap: %s\n", strerror(-r));
+			goto out;
+		}
+	}
+	r = vh_daemon_run(nd.d, &args);
+	if (r < 0)
+		fprintf(stderr, "vhost-user-net: %s\n", strerror(-r));
+	for (p = 0; p < nd.pairs; p++) {
+		struct pair_stats *st = &nd.stats[p];
+
+		fprintf(stderr,
+			"vhost-user-net: pair %u tx_frames=%" PRIu64
+			" tx_bytes=%" PRIu64 " rx_frames=%" PRIu64
+			" rx_bytes=%" PRIu64 " drops=%" PRIu64
+			" errors=%" PRIu64 "\n",
+			p, st->tx_frames, st->tx_bytes, st->rx_frames,
+			st->rx_bytes, st->drops, st->errors);
+	}
+out:
+	if (nd.d && nd.tap)
+		vh_daemon_unwatch_fd(nd.d, 0, nd.tap_fd);
+	vh_daemon_unref(nd.d);
+	vh_tap_unref(nd.tap);
+	free(nd.stats);
+	vh_ctx_unref(nd.ctx);
+	return r < 0 ? 1 : 0;
+}
