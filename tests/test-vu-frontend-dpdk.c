@@ -105,6 +105,9 @@ int main(void)
 				 (1ull << VIRTIO_NET_F_MRG_RXBUF) | f30,
 			 (1ull << VH_VU_PROTOCOL_F_MQ) |
 				 (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+				 (1ull << VH_VU_PROTOCOL_F_RARP) |
+				 (1ull << VH_VU_PROTOCOL_F_NET_MTU) |
+				 (1ull << VH_VU_PROTOCOL_F_STATUS) |
 				 (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
 			 &features, &pf),
 		 0);
@@ -150,6 +153,18 @@ int main(void)
 	CHECK_EQ(vh_vu_frontend_share_mem(fe, mem), 0);
 	CHECK_EQ(vh_vu_frontend_setup_vq(fe, 0, rxq, fds[0], fds[1]), 0);
 	CHECK_EQ(vh_vu_frontend_setup_vq(fe, 1, txq, fds[2], fds[3]), 0);
+	/*
+	 * With STATUS negotiated the back-end waits for DRIVER_OK (ACKNOWLEDGE
+	 * | DRIVER | FEATURES_OK | DRIVER_OK), as a virtio device does.
+	 */
+	if (pf & (1ull << VH_VU_PROTOCOL_F_STATUS)) {
+		uint8_t st = 0;
+
+		CHECK_EQ(vh_vu_frontend_set_status(fe, 0x0f), 0);
+		CHECK_EQ(vh_vu_frontend_get_status(fe, &st), 0);
+		printf("GET_STATUS: %#x\n", st);
+		CHECK_EQ(st, 0x0f);
+	}
 
 	/* frames on TX: a zeroed virtio-net header, then the frame */
 	for (i = 0; i < NFRAMES; i++) {
@@ -216,11 +231,70 @@ int main(void)
 	for (i = 0; i < NFRAMES; i++)
 		CHECK_EQ(seen[i], 1);
 
+	/* NET_SET_MTU: a sane MTU is acked, a tiny one refused (REPLY_ACK) */
+	if ((pf & (1ull << VH_VU_PROTOCOL_F_NET_MTU)) &&
+	    (pf & (1ull << VH_VU_PROTOCOL_F_REPLY_ACK))) {
+		CHECK_EQ(vh_vu_frontend_net_set_mtu(fe, 1500), 0);
+		r = vh_vu_frontend_net_set_mtu(fe, 10);
+		printf("NET_SET_MTU 1500: ok, 10: %s\n", strerror(-r));
+		CHECK(r < 0);
+	}
+	/*
+	 * SEND_RARP: the back-end injects a RARP "from the guest" on its
+	 * receive side, which macswap sends back to us: destination our
+	 * MAC, source the broadcast address, ethertype 0x8035.
+	 */
+	if (pf & (1ull << VH_VU_PROTOCOL_F_RARP)) {
+		static const uint8_t rarp_mac[6] = { 0x02, 0, 0, 0, 0, 0x5e };
+		static const uint8_t bcast[6] = { 0xff, 0xff, 0xff,
+						  0xff, 0xff, 0xff };
+		bool seen_rarp = false;
+
+		CHECK_EQ(vh_vu_frontend_send_rarp(fe, rarp_mac), 0);
+		/* the injection happens on the next dequeue: give it a frame */
+		{
+			uint8_t *b = guest + TX_BUF_GPA;
+			struct vh_sg sg = { TX_BUF_GPA,
+					    NET_HDR_LEN + FRAME_LEN };
+
+			memset(b, 0, NET_HDR_LEN);
+			make_frame(b + NET_HDR_LEN, NFRAMES);
+			CHECK_EQ(vh_vq_add(txq, &sg, 1, 0, (void *)1), 0);
+			CHECK(vh_vq_kick(txq) >= 0);
+		}
+		for (spins = 0; spins < 100 && !seen_rarp; spins++) {
+			void *token;
+			uint32_t len;
+
+			while (vh_vq_get_used(txq, &token, &len) == 1)
+				txdone++;
+			while ((r = vh_vq_get_used(rxq, &token, &len)) == 1) {
+				unsigned int b =
+					(unsigned int)(uintptr_t)token - 1;
+				uint8_t *p = guest + RX_BUF_GPA +
+					     b * BUF_SIZE + NET_HDR_LEN;
+
+				CHECK(b < NRX);
+				got++;
+				if (p[12] == 0x80 && p[13] == 0x35) {
+					CHECK(memcmp(p, rarp_mac, 6) == 0);
+					CHECK(memcmp(p + 6, bcast, 6) == 0);
+					seen_rarp = true;
+				}
+			}
+			CHECK(r == 0);
+			if (!seen_rarp)
+				efd_wait(fds[1], 50);
+		}
+		printf("SEND_RARP: RARP frame %sseen\n", seen_rarp ? "" : "not ");
+		CHECK(seen_rarp);
+	}
+
 	/* stop the rings: TX consumed all our frames */
 	CHECK_EQ(vh_vu_frontend_get_vring_base(fe, 1, &base), 0);
-	CHECK_EQ(base, NFRAMES);
+	CHECK_EQ(base, txdone);
 	CHECK_EQ(vh_vu_frontend_get_vring_base(fe, 0, &base), 0);
-	CHECK_EQ(base, NFRAMES);
+	CHECK_EQ(base, got);
 
 	vh_vu_frontend_unref(fe);
 	vh_vq_unref(rxq);
