@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libvhost-internal.h"
@@ -680,6 +681,63 @@ static void test_raw(void)
 	stop(&s);
 }
 
+/* ---- front-end as the listening side ---- */
+static char accept_path[64];
+
+static void *connect_then_serve(void *arg)
+{
+	struct peer *p = arg;
+
+	p->sock = vh_vu_socket_connect(ctx, accept_path, 3000);
+	if (p->sock < 0) {
+		fprintf(stderr, "connect: %s\n", strerror(-p->sock));
+		exit(1);
+	}
+	return peer_fn(p);
+}
+
+static void test_accept(void)
+{
+	char dir[] = "/tmp/vufe-acc.XXXXXX";
+	struct setup s;
+	struct stat st;
+	uint64_t v;
+	int p[2], before = test_count_fds();
+
+	CHECK(mkdtemp(dir));
+	snprintf(accept_path, sizeof(accept_path), "%s/fe.sock", dir);
+	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.peer.lock, NULL);
+	pthread_cond_init(&s.peer.cond, NULL);
+	s.peer.features = F30 | 1;
+	s.peer.backend_fd = -1;
+	CHECK_EQ(vh_vu_frontend_new(ctx, &s.fe), 0);
+	vh_vu_frontend_set_timeout(s.fe, 1000);
+
+	/* nobody comes: ETIMEDOUT, and the socket file is gone */
+	CHECK_EQ(vh_vu_frontend_accept(s.fe, accept_path, 100), -ETIMEDOUT);
+	CHECK(stat(accept_path, &st) < 0 && errno == ENOENT);
+	CHECK_EQ(vh_vu_frontend_get_features(s.fe, &v), -ENOTCONN);
+
+	/* a back-end that connects to us */
+	CHECK(pthread_create(&s.th, NULL, connect_then_serve, &s.peer) == 0);
+	CHECK_EQ(vh_vu_frontend_accept(s.fe, accept_path, 3000), 0);
+	CHECK_EQ(vh_vu_frontend_get_features(s.fe, &v), 0);
+	CHECK_EQ(v, F30 | 1);
+	CHECK(stat(accept_path, &st) < 0 && errno == ENOENT);
+
+	/* set_fd refuses what is not a connected stream socket */
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	CHECK_EQ(vh_vu_frontend_set_fd(s.fe, p[0]), -ENOTSOCK);
+	close(p[0]);
+	close(p[1]);
+	/* and the connection is untouched */
+	CHECK_EQ(vh_vu_frontend_get_features(s.fe, &v), 0);
+	stop(&s);
+	CHECK(rmdir(dir) == 0);
+	CHECK_EQ(test_count_fds(), before);
+}
+
 int main(void)
 {
 	struct test_fdset fdset;
@@ -695,6 +753,7 @@ int main(void)
 	test_gates();
 	test_backend_channel();
 	test_raw();
+	test_accept();
 	CHECK_EQ(test_new_fds_without_cloexec(&fdset), 0);
 	vh_ctx_unref(ctx);
 	return 0;
