@@ -37,7 +37,7 @@ VH_EXPORT int vh_vu_frontend_new(struct vh_ctx *ctx,
 VH_EXPORT struct vh_vu_frontend *vh_vu_frontend_ref(struct vh_vu_frontend *fe)
 {
 	if (fe)
-		fe->refcount++;
+		__atomic_add_fetch(&fe->refcount, 1, __ATOMIC_RELAXED);
 	return fe;
 }
 
@@ -61,7 +61,7 @@ VH_EXPORT struct vh_vu_frontend *vh_vu_frontend_unref(struct vh_vu_frontend *fe)
 {
 	if (!fe)
 		return NULL;
-	if (--fe->refcount > 0)
+	if (__atomic_sub_fetch(&fe->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return fe;
 	vh_vu_frontend_disconnect(fe);
 	vh_ctx_unref(fe->ctx);
@@ -742,7 +742,8 @@ VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
 	void *desc, *avail, *used;
 	int r;
 
-	if (!fe || !vq)
+	/* the KICK/CALL payload has 8 bits of ring index */
+	if (!fe || !vq || idx > VH_VU_VRING_IDX_MASK)
 		return -EINVAL;
 	r = vh_vq_get_host_addrs(vq, &desc, &avail, &used);
 	if (r < 0)
