@@ -96,8 +96,9 @@ int vh_lio_wwpn_check(const char *s);
  * Bind the device to target port wwpn, portal group tpgt.  The kernel
  * checks every ring first and answers -EFAULT unless a memory table was
  * set (VHOST_SET_MEM_TABLE), even with no ring configured: set the memory
- * table before calling this.  -ENOENT-like failures are the kernel's;
- * -EEXIST if an endpoint is already set.
+ * table before calling this.  -ENODEV if no TPG with that WWPN and tag
+ * has a nexus, -EEXIST if an endpoint is already set; -EINVAL (ours) for
+ * an empty or over-long WWPN or a tag above 65535.
  */
 int vh_scsi_set_endpoint(struct vh_kdev *dev, const char *wwpn,
 			 unsigned int tpgt);

@@ -752,6 +752,7 @@ TEST(set_endpoint_needs_mem_table)
 {
 	struct vh_ctx *ctx = NULL;
 	struct vh_kdev *dev = NULL;
+	struct vh_mem *mem = NULL;
 	int err;
 
 	if (access("/dev/vhost-scsi", F_OK))
@@ -761,6 +762,12 @@ TEST(set_endpoint_needs_mem_table)
 	ASSERT_EQ(0, vh_kdev_set_owner(dev));
 	err = vh_scsi_set_endpoint(dev, "naa.5001405000000001", 1);
 	EXPECT_EQ(-EFAULT, err);
+	/* with a memory table, a WWPN no TPG has is ENODEV */
+	ASSERT_EQ(0, vh_mem_new(ctx, &mem));
+	ASSERT_EQ(0, vh_mem_add_memfd(mem, 0, 1 << 20, NULL));
+	ASSERT_EQ(0, vh_kdev_set_mem_table(dev, mem));
+	EXPECT_EQ(-ENODEV, vh_scsi_set_endpoint(dev, "naa.5001405000000001", 1));
+	vh_mem_unref(mem);
 	/* the library refuses what the kernel could not hold */
 	EXPECT_EQ(-EINVAL, vh_scsi_set_endpoint(dev, "", 1));
 	EXPECT_EQ(-EINVAL, vh_scsi_set_endpoint(dev, "naa.1", 70000));
