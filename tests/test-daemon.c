@@ -1,0 +1,680 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vh_daemon with a toy device, driven by our own front-end (vh_vu_frontend
+ * and vh_vq over a memfd vh_mem): queue -> thread mapping, the three lock
+ * policies (completions pushed from another thread under the policy lock),
+ * event-idx notification suppression, stop from another thread,
+ * reconnection (listening and client mode) with fd/mapping leak counts.
+ *
+ * The toy device answers a request {u32 seq, u32 value} with
+ * {seq, value ^ 0x5a5a5a5a + queue index} in the chain's writable buffer.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libvhost.h"
+#include "test-util.h"
+
+#define NQ 4
+#define QSIZE 64
+#define MEM_SIZE (1u << 20)
+#define RING_GPA(q) ((uint64_t)(q) * 0x10000)
+#define BUF_GPA(q, s) (0x80000 + (uint64_t)(q) * 0x4000 + (uint64_t)(s) * 16)
+#define VIRTIO_F_VERSION_1 32
+#define RING_F_EVENT_IDX 29
+
+static char dir[64], sock[128];
+
+/* ------------------------------------------------------------------------ */
+/* the toy device                                                           */
+/* ------------------------------------------------------------------------ */
+struct pending {
+	uint16_t id[QSIZE];
+	unsigned int n;
+};
+
+struct toy {
+	struct vh_daemon *d;
+	enum vh_daemon_lock lock;
+	/* which worker handled each queue (thread index + 1) */
+	int handled_by[NQ];
+	int thread_inits, thread_finis;
+	int disconnects;
+	unsigned int requests;
+	/* deferred completions (MUTEX / RWLOCK) */
+	bool defer;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pending pend[NQ];
+	bool quit;
+	pthread_t completer;
+};
+
+static int toy_handle(struct vh_daemon *d, unsigned int idx,
+		      struct vh_vring *vr, void *td)
+{
+	struct toy *toy = vh_daemon_get_userdata(d);
+	struct iovec iov[4];
+	struct vh_vring_elem e;
+	int r;
+
+	CHECK(idx < NQ);
+	__atomic_store_n(&toy->handled_by[idx], (int)(uintptr_t)td,
+			 __ATOMIC_RELAXED);
+	for (;;) {
+		uint32_t req[2], resp[2];
+
+		e.iov = iov;
+		e.iov_max = 4;
+		r = vh_vring_pop(vr, &e);
+		if (r < 0)
+			return r;
+		if (r == 0) {
+			if (vh_vring_enable_notification(vr) == 1)
+				continue;
+			return 0;
+		}
+		/* hostile-input discipline even in a toy */
+		if (e.out_num != 1 || e.in_num != 1 || iov[0].iov_len != 8 ||
+		    iov[1].iov_len != 8)
+			return -EINVAL;
+		memcpy(req, iov[0].iov_base, 8);
+		resp[0] = req[0];
+		resp[1] = (req[1] ^ 0x5a5a5a5au) + idx;
+		memcpy(iov[1].iov_base, resp, 8);
+		__atomic_add_fetch(&toy->requests, 1, __ATOMIC_RELAXED);
+		if (!toy->defer) {
+			CHECK(vh_daemon_push_and_notify(d, vr, e.id, 8) >= 0);
+			continue;
+		}
+		pthread_mutex_lock(&toy->mu);
+		CHECK(toy->pend[idx].n < QSIZE);
+		toy->pend[idx].id[toy->pend[idx].n++] = e.id;
+		pthread_cond_signal(&toy->cv);
+		pthread_mutex_unlock(&toy->mu);
+	}
+}
+
+/* Completion thread: pushes under the policy lock, off the worker. */
+static void *toy_completer(void *arg)
+{
+	struct toy *toy = arg;
+	struct pending p[NQ];
+	unsigned int q, i;
+
+	pthread_mutex_lock(&toy->mu);
+	while (!toy->quit) {
+		bool any = false;
+
+		for (q = 0; q < NQ; q++)
+			any |= toy->pend[q].n > 0;
+		if (!any) {
+			pthread_cond_wait(&toy->cv, &toy->mu);
+			continue;
+		}
+		memcpy(p, toy->pend, sizeof(p));
+		memset(toy->pend, 0, sizeof(toy->pend));
+		pthread_mutex_unlock(&toy->mu);
+		for (q = 0; q < NQ; q++) {
+			struct vh_vring *vr;
+
+			if (!p[q].n)
+				continue;
+			if (toy->lock == VH_DAEMON_LOCK_RWLOCK) {
+				/* a reader may look at the ring */
+				CHECK_EQ(vh_daemon_vring_rdlock(toy->d, q), 0);
+				vr = vh_daemon_vring_get(toy->d, q);
+				if (vr)
+					CHECK(vh_vring_inflight(vr) >= p[q].n);
+				CHECK_EQ(vh_daemon_vring_unlock(toy->d, q), 0);
+			}
+			CHECK_EQ(vh_daemon_vring_lock(toy->d, q), 0);
+			vr = vh_daemon_vring_get(toy->d, q);
+			for (i = 0; vr && i < p[q].n; i++)
+				CHECK(vh_daemon_push_and_notify(toy->d, vr,
+								p[q].id[i],
+								8) >= 0);
+			CHECK_EQ(vh_daemon_vring_unlock(toy->d, q), 0);
+		}
+		pthread_mutex_lock(&toy->mu);
+	}
+	pthread_mutex_unlock(&toy->mu);
+	return NULL;
+}
+
+static void *toy_thread_init(struct vh_daemon *d, unsigned int t)
+{
+	struct toy *toy = vh_daemon_get_userdata(d);
+
+	__atomic_add_fetch(&toy->thread_inits, 1, __ATOMIC_RELAXED);
+	return (void *)(uintptr_t)(t + 1);
+}
+
+static void toy_thread_fini(struct vh_daemon *d, unsigned int t, void *td)
+{
+	struct toy *toy = vh_daemon_get_userdata(d);
+
+	CHECK_EQ((uintptr_t)td, t + 1);
+	__atomic_add_fetch(&toy->thread_finis, 1, __ATOMIC_RELAXED);
+}
+
+static void toy_reset(struct vh_daemon *d)
+{
+	struct toy *toy = vh_daemon_get_userdata(d);
+
+	/* every ring is stopped: drop what was never completed */
+	pthread_mutex_lock(&toy->mu);
+	memset(toy->pend, 0, sizeof(toy->pend));
+	pthread_mutex_unlock(&toy->mu);
+}
+
+static void toy_disconnected(struct vh_daemon *d)
+{
+	struct toy *toy = vh_daemon_get_userdata(d);
+
+	__atomic_add_fetch(&toy->disconnects, 1, __ATOMIC_RELEASE);
+}
+
+static const struct vh_daemon_ops toy_ops = {
+	.handle_event = toy_handle,
+	.thread_init = toy_thread_init,
+	.thread_fini = toy_thread_fini,
+	.reset = toy_reset,
+	.disconnected = toy_disconnected,
+};
+
+static struct vh_daemon *toy_new(struct vh_ctx *ctx, struct toy *toy,
+				 enum vh_daemon_lock lock, unsigned int threads,
+				 const uint64_t *masks, unsigned int flags)
+{
+	struct vh_daemon_device dev = {
+		.type = "toy",
+		.features = 1ull << VIRTIO_F_VERSION_1,
+		.protocol_features = (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+				     (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+		.num_queues = NQ,
+		.max_queue_size = 256,
+		.num_threads = threads,
+		.queue_masks = masks,
+		.lock = lock,
+		.flags = flags,
+	};
+
+	memset(toy, 0, sizeof(*toy));
+	toy->lock = lock;
+	toy->defer = lock != VH_DAEMON_LOCK_NONE;
+	pthread_mutex_init(&toy->mu, NULL);
+	pthread_cond_init(&toy->cv, NULL);
+	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, toy, &toy->d), 0);
+	if (toy->defer)
+		CHECK_EQ(pthread_create(&toy->completer, NULL, toy_completer,
+					toy),
+			 0);
+	return toy->d;
+}
+
+static void toy_free(struct toy *toy)
+{
+	vh_daemon_unref(toy->d);
+	if (toy->defer) {
+		pthread_mutex_lock(&toy->mu);
+		toy->quit = true;
+		pthread_cond_signal(&toy->cv);
+		pthread_mutex_unlock(&toy->mu);
+		pthread_join(toy->completer, NULL);
+	}
+	pthread_mutex_destroy(&toy->mu);
+	pthread_cond_destroy(&toy->cv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the front-end side                                                       */
+/* ------------------------------------------------------------------------ */
+struct sess {
+	struct vh_vu_frontend *fe;
+	struct vh_mem *mem;
+	uint8_t *guest;
+	struct vh_vq *vq[NQ];
+	int kick[NQ], call[NQ];
+	uint64_t features;
+	unsigned int seq;
+};
+
+static void mem_setup(struct vh_ctx *ctx, struct sess *s)
+{
+	CHECK_EQ(vh_mem_new(ctx, &s->mem), 0);
+	CHECK_EQ(vh_mem_add_memfd(s->mem, 0, MEM_SIZE, (void **)&s->guest), 0);
+}
+
+/* Set up every ring on an already connected front-end. */
+static void sess_rings(struct vh_ctx *ctx, struct sess *s, bool event_idx)
+{
+	uint64_t want = (1ull << VIRTIO_F_VERSION_1) |
+			(1ull << VH_VU_F_PROTOCOL_FEATURES);
+	unsigned int q;
+
+	if (event_idx)
+		want |= 1ull << RING_F_EVENT_IDX;
+	CHECK_EQ(vh_vu_frontend_negotiate(
+			 s->fe, want,
+			 (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+				 (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+			 &s->features, NULL),
+		 0);
+	CHECK_EQ(!!(s->features & (1ull << RING_F_EVENT_IDX)), event_idx);
+	CHECK_EQ(vh_vu_frontend_share_mem(s->fe, s->mem), 0);
+	for (q = 0; q < NQ; q++) {
+		CHECK_EQ(vh_vq_new(ctx, s->mem, q, QSIZE, RING_GPA(q),
+				   &s->vq[q]),
+			 0);
+		CHECK_EQ(vh_vq_set_features(s->vq[q], s->features), 0);
+		s->kick[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		s->call[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		CHECK(s->kick[q] >= 0 && s->call[q] >= 0);
+		CHECK_EQ(vh_vq_set_kick_fd(s->vq[q], s->kick[q]), 0);
+		CHECK_EQ(vh_vq_set_call_fd(s->vq[q], s->call[q]), 0);
+		CHECK_EQ(vh_vu_frontend_setup_vq(s->fe, q, s->vq[q], s->kick[q],
+						 s->call[q]),
+			 0);
+	}
+}
+
+static void sess_open(struct vh_ctx *ctx, struct sess *s, bool event_idx)
+{
+	CHECK_EQ(vh_vu_frontend_new(ctx, &s->fe), 0);
+	CHECK_EQ(vh_vu_frontend_connect(s->fe, sock, 5000), 0);
+	sess_rings(ctx, s, event_idx);
+}
+
+static void sess_close(struct sess *s)
+{
+	unsigned int q;
+
+	s->fe = vh_vu_frontend_unref(s->fe);
+	for (q = 0; q < NQ; q++) {
+		s->vq[q] = vh_vq_unref(s->vq[q]);
+		close(s->kick[q]);
+		close(s->call[q]);
+	}
+}
+
+static uint64_t efd_take(int fd)
+{
+	uint64_t v = 0;
+
+	if (read(fd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	return v;
+}
+
+static void wait_call(int fd, int ms)
+{
+	struct timespec ts = { 0, 1000 * 1000 };
+
+	(void)fd;
+	while (ms-- > 0)
+		nanosleep(&ts, NULL);
+}
+
+/*
+ * Post n requests on queue q, kick once, wait for all answers and check
+ * them.  Returns the number of call signals seen (the eventfd counter).
+ */
+static uint64_t sess_traffic(struct sess *s, unsigned int q, unsigned int n)
+{
+	unsigned int i, done = 0, spins;
+	uint64_t calls;
+
+	CHECK(n <= QSIZE / 2);
+	efd_take(s->call[q]);
+	for (i = 0; i < n; i++) {
+		uint32_t req[2] = { s->seq + i, 0x1000 * q + i };
+		struct vh_sg sg[2] = { { BUF_GPA(q, 2 * i), 8 },
+				       { BUF_GPA(q, 2 * i + 1), 8 } };
+
+		memcpy(s->guest + BUF_GPA(q, 2 * i), req, 8);
+		memset(s->guest + BUF_GPA(q, 2 * i + 1), 0xee, 8);
+		CHECK_EQ(vh_vq_add(s->vq[q], sg, 1, 1,
+				   (void *)(uintptr_t)(i + 1)),
+			 0);
+	}
+	CHECK(vh_vq_kick(s->vq[q]) >= 0);
+	for (spins = 0; done < n && spins < 5000; spins++) {
+		void *tok;
+		uint32_t len;
+		int r;
+
+		while ((r = vh_vq_get_used(s->vq[q], &tok, &len)) == 1) {
+			unsigned int k = (unsigned int)(uintptr_t)tok - 1;
+			uint32_t resp[2];
+
+			CHECK(k < n);
+			CHECK_EQ(len, 8);
+			memcpy(resp, s->guest + BUF_GPA(q, 2 * k + 1), 8);
+			CHECK_EQ(resp[0], s->seq + k);
+			CHECK_EQ(resp[1], ((0x1000 * q + k) ^ 0x5a5a5a5au) + q);
+			done++;
+		}
+		CHECK_EQ(r, 0);
+		if (done < n)
+			wait_call(s->call[q], 1);
+	}
+	CHECK_EQ(done, n);
+	s->seq += n;
+	/* the last signal may trail the used index a little */
+	wait_call(s->call[q], 5);
+	calls = efd_take(s->call[q]);
+	return calls;
+}
+
+/* ------------------------------------------------------------------------ */
+/* tests                                                                    */
+/* ------------------------------------------------------------------------ */
+static void wait_disconnects(struct toy *toy, int n)
+{
+	int i;
+
+	for (i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&toy->disconnects, __ATOMIC_ACQUIRE) >= n)
+			return;
+		wait_call(-1, 1);
+	}
+	CHECK(0);
+}
+
+/* queue -> thread masks, all three lock policies */
+static void test_mapping(struct vh_ctx *ctx, enum vh_daemon_lock lock)
+{
+	static const uint64_t masks[2] = { 0x5, 0xa }; /* 0,2 | 1,3 */
+	struct toy toy;
+	struct sess s = { 0 };
+	unsigned int q, round;
+
+	toy_new(ctx, &toy, lock, 2, masks, 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), -EBUSY);
+	mem_setup(ctx, &s);
+	sess_open(ctx, &s, true);
+	for (round = 0; round < 20; round++)
+		for (q = 0; q < NQ; q++)
+			sess_traffic(&s, q, 16);
+	for (q = 0; q < NQ; q++)
+		CHECK_EQ(toy.handled_by[q], (masks[0] >> q) & 1 ? 1 : 2);
+	CHECK_EQ(toy.requests, 20 * NQ * 16);
+	CHECK_EQ(toy.thread_inits, 2);
+	CHECK(vh_daemon_get_features(toy.d) & (1ull << RING_F_EVENT_IDX));
+	sess_close(&s);
+	vh_mem_unref(s.mem);
+	vh_daemon_stop(toy.d);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	CHECK_EQ(toy.thread_finis, 2);
+	toy_free(&toy);
+	printf("mapping + lock policy %d: ok\n", lock);
+}
+
+/* a bad mapping is refused at creation */
+static void test_bad_masks(struct vh_ctx *ctx)
+{
+	static const uint64_t twice[2] = { 0x3, 0x6 };
+	static const uint64_t missing[2] = { 0x1, 0x2 };
+	static const uint64_t beyond[2] = { 0x13, 0xc };
+	struct vh_daemon_device dev = { .num_queues = NQ, .num_threads = 2 };
+	struct vh_daemon *d;
+
+	dev.queue_masks = twice;
+	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
+	dev.queue_masks = missing;
+	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
+	dev.queue_masks = beyond;
+	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
+	dev.queue_masks = NULL;
+	dev.num_queues = VH_DAEMON_MAX_QUEUES + 1;
+	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
+	printf("bad masks refused: ok\n");
+}
+
+/* event idx: one signal for a burst; without it, one per push */
+static void test_event_idx(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct sess s = { 0 };
+	uint64_t calls;
+
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	mem_setup(ctx, &s);
+
+	sess_open(ctx, &s, true);
+	CHECK_EQ(vh_vq_enable_cb(s.vq[0]), 0);
+	calls = sess_traffic(&s, 0, 16);
+	printf("event idx, callbacks on: %llu signal(s) for 16 pushes\n",
+	       (unsigned long long)calls);
+	CHECK_EQ(calls, 1);
+	CHECK_EQ(vh_vq_disable_cb(s.vq[0]), 0);
+	calls = sess_traffic(&s, 0, 16);
+	printf("event idx, callbacks off: %llu signal(s)\n",
+	       (unsigned long long)calls);
+	CHECK_EQ(calls, 0);
+	sess_close(&s);
+	wait_disconnects(&toy, 1);
+
+	sess_open(ctx, &s, false);
+	calls = sess_traffic(&s, 0, 16);
+	printf("no event idx: %llu signal(s) for 16 pushes\n",
+	       (unsigned long long)calls);
+	CHECK_EQ(calls, 16);
+	CHECK_EQ(vh_vq_disable_cb(s.vq[0]), 0);
+	calls = sess_traffic(&s, 0, 16);
+	CHECK_EQ(calls, 0);
+	sess_close(&s);
+	vh_mem_unref(s.mem);
+	toy_free(&toy);
+	printf("event idx: ok\n");
+}
+
+static void *stopper(void *arg)
+{
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+	vh_daemon_stop(arg);
+	return NULL;
+}
+
+/* stop from another thread, with a front-end connected */
+static void test_stop(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct sess s = { 0 };
+	pthread_t t;
+
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_MUTEX, 3, NULL, 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	mem_setup(ctx, &s);
+	sess_open(ctx, &s, true);
+	sess_traffic(&s, 3, 8);
+	CHECK_EQ(pthread_create(&t, NULL, stopper, toy.d), 0);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(toy.thread_finis, 3);
+	/* the done fd is readable once it ended */
+	CHECK(efd_take(vh_daemon_get_done_fd(toy.d)) >= 1);
+	sess_close(&s);
+	vh_mem_unref(s.mem);
+	toy_free(&toy);
+	printf("stop from another thread: ok\n");
+}
+
+/*
+ * Reconnect: the same listening socket serves front-end after front-end;
+ * traffic resumes each time; 100 reconnects leak no fd and no mapping.
+ */
+static void test_reconnect(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct sess s = { 0 };
+	struct stat st1, st2;
+	int fds0 = 0, maps0 = 0, i;
+
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 2, NULL, 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	CHECK_EQ(stat(sock, &st1), 0);
+	mem_setup(ctx, &s);
+	for (i = 0; i < 101; i++) {
+		sess_open(ctx, &s, i & 1);
+		sess_traffic(&s, (unsigned int)i % NQ, 4);
+		sess_close(&s);
+		wait_disconnects(&toy, i + 1);
+		if (i == 0) {
+			fds0 = test_count_fds();
+			maps0 = test_count_maps();
+		}
+	}
+	CHECK_EQ(vh_daemon_get_connections(toy.d), 101);
+	CHECK_EQ(test_count_fds(), fds0);
+	CHECK_EQ(test_count_maps(), maps0);
+	/* never unlinked and re-created in between */
+	CHECK_EQ(stat(sock, &st2), 0);
+	CHECK_EQ(st1.st_ino, st2.st_ino);
+	vh_mem_unref(s.mem);
+	toy_free(&toy);
+	/* the socket goes with the daemon */
+	CHECK(access(sock, F_OK) < 0);
+	printf("101 connections, fds %d, maps %d, no leak: ok\n", fds0, maps0);
+}
+
+/* client mode: we listen as QEMU's server=on does; it connects again */
+static void test_client(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct sess s = { 0 };
+	int round;
+
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_RWLOCK, 2, NULL, 0);
+	CHECK_EQ(vh_daemon_start_client(toy.d, sock), 0);
+	mem_setup(ctx, &s);
+	for (round = 0; round < 3; round++) {
+		CHECK_EQ(vh_vu_frontend_new(ctx, &s.fe), 0);
+		/* the daemon retries every 100 ms until we listen */
+		CHECK_EQ(vh_vu_frontend_accept(s.fe, sock, 5000), 0);
+		unlink(sock);
+		sess_rings(ctx, &s, true);
+		sess_traffic(&s, 1, 8);
+		sess_traffic(&s, 2, 8);
+		sess_close(&s);
+		wait_disconnects(&toy, round + 1);
+	}
+	vh_mem_unref(s.mem);
+	vh_daemon_stop(toy.d);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	CHECK_EQ(vh_daemon_get_connections(toy.d), 3);
+	toy_free(&toy);
+	printf("client mode, 3 connections: ok\n");
+}
+
+/* a connected --fd: the daemon ends when the front-end goes */
+static void test_fd(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct sess s = { 0 };
+	int sv[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_fd(toy.d, sv[1]), 0);
+	mem_setup(ctx, &s);
+	CHECK_EQ(vh_vu_frontend_new(ctx, &s.fe), 0);
+	CHECK_EQ(vh_vu_frontend_set_fd(s.fe, sv[0]), 0);
+	sess_rings(ctx, &s, true);
+	sess_traffic(&s, 0, 8);
+	sess_close(&s);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	vh_mem_unref(s.mem);
+	toy_free(&toy);
+	printf("--fd connection: ok\n");
+}
+
+/* the program-convention helpers */
+static void test_args(void)
+{
+	static const char *const feats[] = { "a\"b", "plain", NULL };
+	struct vh_daemon_args a;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	vh_daemon_args_init(&a);
+	CHECK_EQ(a.fd, -1);
+	CHECK_EQ(vh_daemon_args_check(&a), -EINVAL);
+	CHECK_EQ(vh_daemon_args_parse(&a, 'x', NULL), 0);
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_SOCKET_PATH, "/tmp/s"),
+		 1);
+	CHECK_EQ(vh_daemon_args_check(&a), 0);
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "0"), 1);
+	CHECK_EQ(vh_daemon_args_check(&a), -EINVAL); /* both */
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "-1"), -EINVAL);
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "99999"), -EINVAL);
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_THREADS, "0"),
+		 -EINVAL);
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_THREADS, "65"),
+		 -EINVAL);
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_THREADS, "4"), 1);
+	CHECK_EQ(a.threads, 4);
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_SOCKET_PATH, ""),
+		 -EINVAL);
+	vh_daemon_args_init(&a);
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_CLIENT, NULL), 1);
+	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "1"), 1);
+	CHECK_EQ(vh_daemon_args_check(&a), -EINVAL); /* --client needs a path */
+
+	f = open_memstream(&buf, &len);
+	CHECK(f);
+	CHECK_EQ(vh_daemon_print_capabilities(f, "net", feats), 0);
+	fclose(f);
+	CHECK(strcmp(buf, "{\n  \"type\": \"net\",\n  \"features\": [\n"
+			  "    \"a\\\"b\",\n    \"plain\"\n  ]\n}\n") == 0);
+	free(buf);
+	printf("argument helpers: ok\n");
+}
+
+static void cleanup(void)
+{
+	unlink(sock);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	struct vh_ctx *ctx;
+
+	signal(SIGPIPE, SIG_IGN);
+	snprintf(dir, sizeof(dir), "/tmp/test-daemon.XXXXXX");
+	CHECK(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/vhu.sock", dir);
+	atexit(cleanup);
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+
+	test_args();
+	test_bad_masks(ctx);
+	test_mapping(ctx, VH_DAEMON_LOCK_NONE);
+	test_mapping(ctx, VH_DAEMON_LOCK_MUTEX);
+	test_mapping(ctx, VH_DAEMON_LOCK_RWLOCK);
+	test_event_idx(ctx);
+	test_stop(ctx);
+	test_fd(ctx);
+	test_client(ctx);
+	test_reconnect(ctx);
+
+	vh_ctx_unref(ctx);
+	return 0;
+}
