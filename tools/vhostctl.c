@@ -65,6 +65,7 @@ int vhc_dispatch(struct vhc *v, const char *what, const struct vhc_cmd *cmds,
 static const struct vhc_cmd top_cmds[] = {
 	{ "status", cmd_status, NULL },
 	{ "features", cmd_features, NULL },
+	{ "check", cmd_check, NULL },
 	{ "vdpa", cmd_vdpa, NULL },
 	{ "user", cmd_user, NULL },
 	{ NULL, NULL, NULL },
