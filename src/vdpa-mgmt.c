@@ -281,7 +281,12 @@ static int nl_walk(struct vh_ctx *ctx, struct nl_req *req, const void *buf,
 	if (len > VDPA_NL_RECV_SIZE)
 		return -EMSGSIZE;
 	while (rem > 0) {
-		if (!mnl_nlmsg_ok(nlh, rem)) {
+		/*
+		 * mnl_nlmsg_ok() compares nlmsg_len as an int, so a length
+		 * of 2^31 or more would pass it: check the u32 ourselves.
+		 */
+		if (!mnl_nlmsg_ok(nlh, rem) ||
+		    nlh->nlmsg_len > (uint32_t)rem) {
 			vh_err(ctx, "vdpa: truncated netlink message (%d bytes left)\n",
 			       rem);
 			return -EBADMSG;
