@@ -565,6 +565,89 @@ TEST_F(kdev, iotlb)
 	EXPECT_EQ(-EINVAL, vh_kdev_iotlb_send(self->dev, &m));
 }
 
+/*
+ * Under ACCESS_PLATFORM the ring addresses are IOVAs.  Starting a ring
+ * whose IOVAs nothing maps makes vhost ask with an IOTLB MISS, read from
+ * the device fd; once UPDATE messages map them, the ring starts.
+ */
+TEST_F(kdev, iotlb_miss)
+{
+	const uint64_t iova = 0x40000000;
+	struct vh_kdev_iotlb_msg m = { 0 };
+	struct vh_kdev_vring_addr a = { 0 };
+	struct vh_tap *tap = NULL;
+	uint64_t f = 0, ring_gpa = 0x10000;
+	unsigned int i, n, misses = 0;
+	int efd, err, start;
+
+	ASSERT_EQ(0, vh_kdev_get_features(self->dev, &f));
+	if (!(f & BIT(VIRTIO_F_ACCESS_PLATFORM)))
+		SKIP(return, "%s offers no ACCESS_PLATFORM", variant->path);
+	ASSERT_EQ(0, vh_kdev_set_owner(self->dev));
+	setup_memory(_metadata, self);
+	ASSERT_EQ(0, vh_kdev_set_features(self->dev,
+					  BIT(VIRTIO_F_VERSION_1) |
+						  BIT(VIRTIO_F_ACCESS_PLATFORM)));
+	ASSERT_EQ(0, vh_kdev_set_backend_features(
+			     self->dev, BIT(VHOST_BACKEND_F_IOTLB_MSG_V2)));
+	efd = st_eventfd();
+	ASSERT_LE(0, efd);
+	n = vh_kdev_get_num_vrings(self->dev);
+	for (i = 0; i < n; i++) {
+		/* ring i at gpa 0x10000 + i * 0x4000, seen at iova + that */
+		uint64_t off = ring_gpa + i * 0x4000;
+
+		ASSERT_EQ(0, vh_kdev_set_vring_num(self->dev, i, 64));
+		a.desc = iova + off;
+		a.avail = iova + off + 0x1000;
+		a.used = iova + off + 0x2000;
+		/* IOVAs: the library does not hold them against the table */
+		ASSERT_EQ(0, vh_kdev_set_vring_addr(self->dev, i, &a));
+		ASSERT_EQ(0, vh_kdev_set_vring_kick(self->dev, i, efd));
+	}
+	if (variant->type == VH_KDEV_NET) {
+		ASSERT_EQ(0, vh_tap_new(self->ctx, NULL, &tap));
+		ASSERT_EQ(0, vh_tap_set_features(tap, BIT(VIRTIO_F_VERSION_1)));
+	}
+#define START()                                                            \
+	(variant->type == VH_KDEV_NET ?                                     \
+		 vh_net_set_backend(self->dev, 0, vh_tap_get_fd(tap)) :     \
+		 vh_vsock_set_running(self->dev, true))
+	/* nothing is mapped yet: vhost_vq_init_access() fails, and asks */
+	start = START();
+	EXPECT_EQ(-EFAULT, start);
+	/* every miss names an address inside the rings, for access RO/WO */
+	while (st_wait_fd(vh_kdev_get_fd(self->dev), 2000) == 1) {
+		err = vh_kdev_iotlb_recv(self->dev, &m);
+		if (err == -EAGAIN)
+			break;
+		ASSERT_EQ(0, err);
+		EXPECT_EQ(VH_KDEV_IOTLB_MISS, m.type);
+		EXPECT_LE(iova + ring_gpa, m.iova);
+		EXPECT_GT(iova + ring_gpa + n * 0x4000, m.iova);
+		EXPECT_NE(0, m.perm);
+		misses++;
+		/* map the whole ring area at once */
+		m.type = VH_KDEV_IOTLB_UPDATE;
+		m.iova = iova + ring_gpa;
+		m.size = n * 0x4000;
+		m.uaddr = (uintptr_t)self->guest.host + ring_gpa;
+		m.perm = VH_KDEV_ACCESS_RW;
+		m.asid = 0;
+		ASSERT_EQ(0, vh_kdev_iotlb_send(self->dev, &m));
+	}
+	EXPECT_LT(0u, misses);
+	if (start)
+		EXPECT_EQ(0, START());
+#undef START
+	EXPECT_EQ(-EAGAIN, vh_kdev_iotlb_recv(self->dev, &m));
+	if (tap) {
+		EXPECT_EQ(0, vh_net_set_backend(self->dev, 0, -1));
+		vh_tap_unref(tap);
+	}
+	close(efd);
+}
+
 int main(int argc, char **argv)
 {
 	if (access("/dev/vhost-net", F_OK) && access("/dev/vhost-vsock", F_OK) &&

@@ -49,6 +49,7 @@ struct guest_net {
 	struct vh_vq *vq[2]; /* 0 rx, 1 tx */
 	int kick[2], call[2];
 	int pkt; /* AF_PACKET socket on the tap */
+	struct vh_tap *pback; /* AF_PACKET backend instead of the tap */
 	int ifindex;
 	uint64_t features;
 	unsigned int hdr_len;
@@ -161,8 +162,9 @@ static void rx_post(struct guest_net *n, unsigned int i)
  * caller skips), or -errno.
  */
 static int gn_setup(struct guest_net *n, uint64_t want, unsigned int num,
-		     const char **why)
+		     bool packet_backend, const char **why)
 {
+	int backend_fd;
 	uint64_t offered = 0;
 	unsigned int i;
 	uint64_t ring_gpa;
@@ -198,7 +200,13 @@ static int gn_setup(struct guest_net *n, uint64_t want, unsigned int num,
 	n->features = want;
 	n->hdr_len = vh_net_hdr_len(want);
 	n->mrg = want & BIT(VIRTIO_NET_F_MRG_RXBUF);
-	err = vh_kdev_set_features(n->dev, want);
+	/*
+	 * A packet socket carries no virtio-net header: vhost adds and
+	 * strips it itself (VHOST_NET_F_VIRTIO_NET_HDR).
+	 */
+	err = vh_kdev_set_features(n->dev, packet_backend ?
+				   want | BIT(VHOST_NET_F_VIRTIO_NET_HDR) :
+				   want);
 	if (err)
 		return err;
 
@@ -218,6 +226,22 @@ static int gn_setup(struct guest_net *n, uint64_t want, unsigned int num,
 	n->pkt = open_packet_socket(n->ifindex);
 	if (n->pkt < 0)
 		return n->pkt;
+	backend_fd = vh_tap_get_fd(n->tap);
+	if (packet_backend) {
+		int p = open_packet_socket(n->ifindex);
+
+		if (p < 0)
+			return p;
+		/* the library duplicates the caller's fd */
+		err = vh_tap_new_from_fd(n->ctx, p, &n->pback);
+		close(p);
+		if (err)
+			return err;
+		if (!vh_tap_is_packet_socket(n->pback) ||
+		    strcmp(vh_tap_get_name(n->pback), vh_tap_get_name(n->tap)))
+			return -EPROTO;
+		backend_fd = vh_tap_get_fd(n->pback);
+	}
 
 	/* guest memory: two rings, RING rx buffers, RING tx slots */
 	n->rxbuf_size = n->mrg ? MRG_BUF : n->hdr_len + MAX_FRAME;
@@ -266,7 +290,7 @@ static int gn_setup(struct guest_net *n, uint64_t want, unsigned int num,
 		n->tx_free[n->ntx_free++] = i;
 	vh_vq_kick(n->vq[0]);
 	for (i = 0; i < 2; i++) {
-		err = vh_net_set_backend(n->dev, i, vh_tap_get_fd(n->tap));
+		err = vh_net_set_backend(n->dev, i, backend_fd);
 		if (err)
 			return err;
 	}
@@ -291,6 +315,7 @@ static void gn_teardown(struct guest_net *n)
 	}
 	if (n->pkt >= 0)
 		close(n->pkt);
+	vh_tap_unref(n->pback);
 	vh_tap_unref(n->tap);
 	if (n->have_guest)
 		st_guest_fini(&n->g);
@@ -309,7 +334,7 @@ FIXTURE_SETUP(net)
 	self->got = malloc(MAX_FRAME + 64);
 	ASSERT_NE(NULL, self->frame);
 	ASSERT_NE(NULL, self->got);
-	err = gn_setup(&self->n, variant->features, RING, &why);
+	err = gn_setup(&self->n, variant->features, RING, false, &why);
 	if (err > 0)
 		SKIP(return, "%s", why);
 	ASSERT_EQ(0, err);
@@ -655,6 +680,73 @@ TEST_F(net, detach_rx)
 	r = rx_frame(&self->n, self->got, MAX_FRAME + 64, 5000);
 	ASSERT_EQ(200, r);
 	EXPECT_EQ(0, memcmp(self->got, self->frame, 200));
+}
+
+/*
+ * An AF_PACKET socket bound to the tap as the backend: the roles turn
+ * round, the tap fd is now the far end.  Guest frames leave through the
+ * packet socket, so the host transmits them on the tap and they are read
+ * from the tap fd; frames written to the tap fd enter the host stack, the
+ * packet socket catches them and vhost puts them in the RX ring.
+ */
+FIXTURE(pback)
+{
+	int unused;
+};
+
+FIXTURE_SETUP(pback)
+{
+}
+
+FIXTURE_TEARDOWN(pback)
+{
+}
+
+TEST_F_TIMEOUT(pback, packet_socket_backend, 120)
+{
+	static const size_t psizes[] = { 60, 1514, 9014, 65535 };
+	struct guest_net *n = calloc(1, sizeof(*n));
+	uint8_t *f = malloc(MAX_FRAME), *got = malloc(MAX_FRAME + 64);
+	const char *why = NULL;
+	unsigned int i, hl;
+	int err, tapfd;
+	ssize_t r;
+
+	ASSERT_NE(NULL, n);
+	ASSERT_NE(NULL, f);
+	ASSERT_NE(NULL, got);
+	n->pkt = n->kick[0] = n->kick[1] = n->call[0] = n->call[1] = -1;
+	err = gn_setup(n, BIT(VIRTIO_F_VERSION_1), RING, true, &why);
+	if (err > 0)
+		SKIP(goto out, "%s", why);
+	ASSERT_EQ(0, err);
+	tapfd = vh_tap_get_fd(n->tap);
+	hl = n->hdr_len;
+	for (i = 0; i < sizeof(psizes) / sizeof(psizes[0]); i++) {
+		make_frame(f, psizes[i], 500 + i);
+		ASSERT_EQ(0, tx_frame(n, f, psizes[i]));
+		do {
+			ASSERT_EQ(1, st_wait_fd(tapfd, 5000));
+			r = read(tapfd, got, MAX_FRAME + 64);
+			ASSERT_LT((ssize_t)hl, r);
+		} while (!is_ours(got + hl, r - hl));
+		ASSERT_EQ((ssize_t)(hl + psizes[i]), r);
+		ASSERT_EQ(0, memcmp(got + hl, f, psizes[i]));
+
+		make_frame(f, psizes[i], 600 + i);
+		memset(got, 0, hl);
+		memcpy(got + hl, f, psizes[i]);
+		ASSERT_EQ((ssize_t)(hl + psizes[i]),
+			  write(tapfd, got, hl + psizes[i]));
+		r = rx_frame(n, got, MAX_FRAME + 64, 5000);
+		ASSERT_EQ((ssize_t)psizes[i], r);
+		ASSERT_EQ(0, memcmp(got, f, psizes[i]));
+	}
+out:
+	gn_teardown(n);
+	free(n);
+	free(f);
+	free(got);
 }
 
 /* ------------------------------------------------------------------ */
