@@ -725,8 +725,9 @@ TEST_F(scsi, control_queue)
 	/*
 	 * TMF for a target that does not exist: BAD_TARGET.  Kernels before
 	 * the control-queue fix of vhost_scsi_send_bad_target() (6.1) write
-	 * a struct virtio_scsi_cmd_resp whatever the request, so there the
-	 * answer sits where that struct keeps its response byte.
+	 * a struct virtio_scsi_cmd_resp whatever the request (all 108 bytes,
+	 * whatever the buffer's length: ctl_req's buffer has room), so there
+	 * the answer sits where that struct keeps its response byte.
 	 */
 	tmf.subtype = VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET;
 	put_lun(tmf.lun, TPGT + 1, 0);
