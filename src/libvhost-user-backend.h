@@ -120,7 +120,7 @@ struct vh_vu_device_ops {
 	/* SET_CONFIG: flags 0 = guest write, 1 = migration */
 	int (*set_config)(void *data, uint32_t offset, const void *buf,
 			  uint32_t size, uint32_t flags);
-	/* the memory table changed (rings were stopped around the change) */
+	/* the memory table changed; every ring is taken back meanwhile */
 	void (*memory_updated)(void *data);
 	/* ring idx is started and enabled: the device may use vring now */
 	int (*queue_started)(void *data, unsigned int idx,

@@ -62,11 +62,12 @@ static int region_ok(struct vh_vu_backend *be, const struct vh_vu_mem_region *r,
 	return fd < 0 ? 0 : fd_covers(be, fd, r->mmap_offset, r->size);
 }
 
+/* The device hears of the new table while its rings are still stopped. */
 static void memory_changed(struct vh_vu_backend *be)
 {
-	vu_be_resume_all(be);
 	if (be->ops.memory_updated)
 		be->ops.memory_updated(be->data);
+	vu_be_resume_all(be);
 }
 
 int vu_be_set_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg)
