@@ -131,6 +131,19 @@ int vh_vring_read_kick(struct vh_vring *vr);
 int vh_vring_pop(struct vh_vring *vr, struct vh_vring_elem *elem);
 
 /*
+ * Inflight I/O resubmission (vhost-user.rst, "Inflight I/O tracking"): map
+ * the chain at descriptor head, which an earlier instance of the device
+ * popped but never pushed, as if popped now.  The avail index is not
+ * touched (set it with vh_vring_set_base()).  1 with *elem filled, -EINVAL
+ * if head is out of range or already popped, -EIO if the chain is
+ * malformed (the ring is then broken), -ENOBUFS as vh_vring_pop().
+ */
+int vh_vring_pop_head(struct vh_vring *vr, uint16_t head,
+		      struct vh_vring_elem *elem);
+/* The next used index the device writes (used->idx as last mapped/pushed). */
+int vh_vring_get_used_idx(const struct vh_vring *vr, uint16_t *idx);
+
+/*
  * Return a popped chain with len bytes written to its writable buffers.
  * -EINVAL if id is not a popped, unpushed head.  The used index is published
  * (release) before returning.

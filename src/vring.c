@@ -851,6 +851,42 @@ VH_EXPORT int vh_vring_pop(struct vh_vring *vr, struct vh_vring_elem *elem)
 	return 1;
 }
 
+VH_EXPORT int vh_vring_pop_head(struct vh_vring *vr, uint16_t head,
+				struct vh_vring_elem *elem)
+{
+	int ret;
+
+	if (!vr || !elem)
+		return -EINVAL;
+	if (vh_unlikely(!vr->ready))
+		return vr->broken ? -EIO : -EINVAL;
+	if (__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen) {
+		ret = switch_table(vr);
+		if (ret < 0)
+			return ret;
+	}
+	/* the head comes from a region the driver can write: check it too */
+	if (head >= vr->size || vr->head_table[head] != NULL)
+		return -EINVAL;
+	ret = pop_slow(vr, elem, head);
+	if (ret < 0)
+		return ret;
+	elem->id = head;
+	vr->head_table[head] = vr->table;
+	vr->cur_inflight++;
+	return 1;
+}
+
+VH_EXPORT int vh_vring_get_used_idx(const struct vh_vring *vr, uint16_t *idx)
+{
+	if (!vr || !idx)
+		return -EINVAL;
+	if (!vr->used)
+		return -EINVAL;
+	*idx = vr->last_used;
+	return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* push and notifications                                                 */
 /* ---------------------------------------------------------------------- */

@@ -1,0 +1,470 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * tools/vhost-user-blk driven by our own front-end: config space, every
+ * request type with the bytes compared against the backing file, hostile
+ * requests (each gets its status and the daemon keeps serving), two queues
+ * in parallel, and read-only mode.  SKIPs if the daemon is not built.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "test-vu-blk-util.h"
+
+#define IMG_SIZE (8u << 20)
+#define SECTORS (IMG_SIZE / 512)
+#define SERIAL "vublk-test-serial-01"
+
+/* per-queue request area: header, status, data */
+#define AREA(q) (DRV_BUF_GPA + (uint64_t)(q) * (4u << 20))
+#define HDR(q) (AREA(q))
+#define STATUS(q) (AREA(q) + 0x100)
+#define DATA(q) (AREA(q) + 0x1000)
+
+static struct drv drv;
+static int img_fd;
+static uint8_t *shadow; /* what the image must hold */
+
+static uint8_t pattern(size_t i, unsigned int gen)
+{
+	return (uint8_t)(i * 13 + i / 512 + gen * 71 + 1);
+}
+
+static void put_hdr(unsigned int q, uint32_t type, uint64_t sector)
+{
+	struct virtio_blk_outhdr h = { .type = htole32(type),
+				       .sector = htole64(sector) };
+
+	memcpy(drv.guest + HDR(q), &h, sizeof(h));
+}
+
+/*
+ * Submit sg on queue q and wait: the status byte at status_gpa, or -1 when
+ * the device returned the chain with used length 0.
+ */
+static int submit(unsigned int q, const struct vh_sg *sg, unsigned int out,
+		  unsigned int in, uint64_t status_gpa, uint32_t *ulen)
+{
+	static int token;
+	void *t;
+	uint32_t len = 0;
+
+	drv.guest[status_gpa] = 0xee;
+	CHECK_EQ(vh_vq_add(drv.vq[q], sg, out, in, &token), 0);
+	CHECK(vh_vq_kick(drv.vq[q]) >= 0);
+	CHECK_EQ(drv_wait_used(&drv, q, &t, &len, 5000), 1);
+	CHECK(t == &token);
+	if (ulen)
+		*ulen = len;
+	return len ? drv.guest[status_gpa] : -1;
+}
+
+/* The usual three-part request: header, data (len may be 0), status. */
+static int rq(unsigned int q, uint32_t type, uint64_t sector, uint32_t len,
+	      bool data_in, uint32_t *ulen)
+{
+	struct vh_sg sg[3];
+	unsigned int n = 0;
+
+	put_hdr(q, type, sector);
+	sg[n++] = (struct vh_sg){ HDR(q), 16 };
+	if (len && !data_in)
+		sg[n++] = (struct vh_sg){ DATA(q), len };
+	if (len && data_in) {
+		sg[n++] = (struct vh_sg){ DATA(q), len };
+		sg[n++] = (struct vh_sg){ STATUS(q), 1 };
+		return submit(q, sg, 1, 2, STATUS(q), ulen);
+	}
+	sg[n++] = (struct vh_sg){ STATUS(q), 1 };
+	return submit(q, sg, n - 1, 1, STATUS(q), ulen);
+}
+
+static void check_image(const char *what)
+{
+	uint8_t *buf = malloc(IMG_SIZE);
+	size_t i;
+
+	CHECK(buf);
+	CHECK(pread(img_fd, buf, IMG_SIZE, 0) == IMG_SIZE);
+	for (i = 0; i < IMG_SIZE; i++) {
+		if (buf[i] != shadow[i]) {
+			fprintf(stderr, "%s: image byte %zu (sector %zu) is %#x, want %#x\n",
+				what, i, i / 512, buf[i], shadow[i]);
+			CHECK(0);
+		}
+	}
+	free(buf);
+}
+
+static void write_sectors(unsigned int q, uint64_t sector, uint32_t len,
+			  unsigned int gen)
+{
+	uint32_t ulen, i;
+
+	for (i = 0; i < len; i++)
+		drv.guest[DATA(q) + i] = pattern(sector * 512 + i, gen);
+	CHECK_EQ(rq(q, VIRTIO_BLK_T_OUT, sector, len, false, &ulen),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(ulen, 1);
+	memcpy(shadow + sector * 512, drv.guest + DATA(q), len);
+}
+
+static void read_check(unsigned int q, uint64_t sector, uint32_t len)
+{
+	uint32_t ulen;
+
+	memset(drv.guest + DATA(q), 0x5a, len);
+	CHECK_EQ(rq(q, VIRTIO_BLK_T_IN, sector, len, true, &ulen),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(ulen, len + 1);
+	CHECK(memcmp(drv.guest + DATA(q), shadow + sector * 512, len) == 0);
+}
+
+/* DISCARD / WRITE_ZEROES with one segment. */
+static int dwz(uint32_t type, uint64_t sector, uint32_t n, uint32_t flags)
+{
+	struct virtio_blk_discard_write_zeroes s = {
+		.sector = htole64(sector),
+		.num_sectors = htole32(n),
+		.flags = htole32(flags),
+	};
+
+	memcpy(drv.guest + DATA(0), &s, sizeof(s));
+	return rq(0, type, 0, sizeof(s), false, NULL);
+}
+
+static void test_config(void)
+{
+	struct virtio_blk_config cfg;
+	uint64_t n;
+
+	memset(&cfg, 0xff, sizeof(cfg));
+	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, 0, &cfg, sizeof(cfg)), 0);
+	CHECK_EQ(le64toh(cfg.capacity), SECTORS);
+	CHECK_EQ(le32toh(cfg.blk_size), 512);
+	CHECK(le32toh(cfg.seg_max) >= 1);
+	CHECK_EQ(le16toh(cfg.num_queues), 2);
+	CHECK(le32toh(cfg.max_discard_sectors) >= 8);
+	CHECK(le32toh(cfg.max_write_zeroes_sectors) >= 8);
+	CHECK_EQ(le32toh(cfg.max_discard_seg), 1);
+	CHECK_EQ(cfg.write_zeroes_may_unmap, 1);
+	CHECK_EQ(vh_vu_frontend_get_queue_num(drv.fe, &n), 0);
+	CHECK_EQ(n, 2);
+	CHECK(drv.features & F_BIT(VIRTIO_BLK_F_DISCARD));
+	CHECK(drv.features & F_BIT(VIRTIO_BLK_F_WRITE_ZEROES));
+	CHECK(!(drv.features & F_BIT(VIRTIO_BLK_F_RO)));
+	CHECK(drv.pf & F_BIT(VH_VU_PROTOCOL_F_INFLIGHT_SHMFD));
+	printf("config: %llu sectors, seg_max %u, 2 queues\n",
+	       (unsigned long long)le64toh(cfg.capacity),
+	       le32toh(cfg.seg_max));
+}
+
+static void test_io(void)
+{
+	uint8_t id[VIRTIO_BLK_ID_BYTES];
+	uint32_t ulen;
+
+	write_sectors(0, 100, 65536, 1);
+	write_sectors(0, 0, 512, 2);
+	write_sectors(0, SECTORS - 8, 4096, 3); /* the very end */
+	check_image("after writes");
+	read_check(0, 96, 65536 + 4096);
+	read_check(0, SECTORS - 1, 512);
+	read_check(0, 0, 1 << 20);
+
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, false, &ulen),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(ulen, 1);
+
+	memset(drv.guest + DATA(0), 0x77, 64);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES, true,
+		    &ulen),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(ulen, VIRTIO_BLK_ID_BYTES + 1);
+	memset(id, 0, sizeof(id));
+	memcpy(id, SERIAL, strlen(SERIAL));
+	CHECK(memcmp(drv.guest + DATA(0), id, sizeof(id)) == 0);
+
+	/* write zeroes, with and without unmap; discard */
+	CHECK_EQ(dwz(VIRTIO_BLK_T_WRITE_ZEROES, 100, 8,
+		     VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
+		 VIRTIO_BLK_S_OK);
+	memset(shadow + 100 * 512, 0, 8 * 512);
+	CHECK_EQ(dwz(VIRTIO_BLK_T_WRITE_ZEROES, 109, 7, 0), VIRTIO_BLK_S_OK);
+	memset(shadow + 109 * 512, 0, 7 * 512);
+	check_image("after write zeroes");
+	read_check(0, 96, 32 * 512);
+	CHECK_EQ(dwz(VIRTIO_BLK_T_DISCARD, 200, 8, 0), VIRTIO_BLK_S_OK);
+	/* after a discard the contents are undefined (5.2.6.2): sync shadow */
+	CHECK(pread(img_fd, shadow + 200 * 512, 8 * 512, 200 * 512) ==
+	      8 * 512);
+	/* 5.2.6.2: unmap on a discard and unknown flags are UNSUPP */
+	CHECK_EQ(dwz(VIRTIO_BLK_T_DISCARD, 200, 8,
+		     VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
+		 VIRTIO_BLK_S_UNSUPP);
+	CHECK_EQ(dwz(VIRTIO_BLK_T_WRITE_ZEROES, 200, 8, 2),
+		 VIRTIO_BLK_S_UNSUPP);
+	/* out of range, too long, zero-size segment list */
+	CHECK_EQ(dwz(VIRTIO_BLK_T_WRITE_ZEROES, SECTORS - 4, 8, 0),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(dwz(VIRTIO_BLK_T_DISCARD, UINT64_MAX - 2, 8, 0),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_DISCARD, 0, 0, false, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(rq(0, 0x55, 0, 0, false, NULL), VIRTIO_BLK_S_UNSUPP);
+	check_image("after discard and hostile discards");
+	printf("io: write/read/flush/get-id/write-zeroes/discard checked\n");
+}
+
+static void test_hostile(void)
+{
+	struct vh_sg sg[4];
+	uint32_t ulen, i;
+
+	for (i = 0; i < 4096; i++)
+		drv.guest[DATA(0) + i] = 0xc3;
+
+	/* short header: 8 bytes then the status */
+	put_hdr(0, VIRTIO_BLK_T_OUT, 10);
+	sg[0] = (struct vh_sg){ HDR(0), 8 };
+	sg[1] = (struct vh_sg){ STATUS(0), 1 };
+	CHECK_EQ(submit(0, sg, 1, 1, STATUS(0), &ulen), VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(ulen, 1);
+
+	/* no status byte: every buffer device-readable -> not run, len 0 */
+	put_hdr(0, VIRTIO_BLK_T_OUT, 10);
+	sg[0] = (struct vh_sg){ HDR(0), 16 };
+	sg[1] = (struct vh_sg){ DATA(0), 4096 };
+	CHECK_EQ(submit(0, sg, 2, 0, STATUS(0), &ulen), -1);
+	/* the status buffer read-only: the same */
+	sg[2] = (struct vh_sg){ STATUS(0), 1 };
+	CHECK_EQ(submit(0, sg, 3, 0, STATUS(0), &ulen), -1);
+	CHECK_EQ(drv.guest[STATUS(0)], 0xee);
+	check_image("after requests without status");
+
+	/* beyond capacity, crossing the end, u64 wrap of sector * 512 */
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_IN, SECTORS, 512, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_OUT, SECTORS - 1, 1024, false, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_OUT, UINT64_MAX / 256, 512, false, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_IN, UINT64_MAX, 512, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	/* length not a multiple of 512 (5.2.6.1) */
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_OUT, 10, 1000, false, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_IN, 10, 513, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	/* a read whose data buffer is device-readable */
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_IN, 10, 512, false, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	/* a write with data device-writable */
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_OUT, 10, 512, true, NULL),
+		 VIRTIO_BLK_S_IOERR);
+	/* GET_ID with a 4-byte buffer: 4 bytes, no more */
+	memset(drv.guest + DATA(0), 0x77, 16);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_GET_ID, 0, 4, true, &ulen),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(ulen, 5);
+	CHECK(memcmp(drv.guest + DATA(0), SERIAL, 4) == 0);
+	CHECK_EQ(drv.guest[DATA(0) + 4], 0x77);
+	check_image("after hostile requests");
+
+	/* framing (2.7.4): header split 3 + 13, data in odd pieces */
+	put_hdr(0, VIRTIO_BLK_T_OUT, 300);
+	for (i = 0; i < 1536; i++)
+		drv.guest[DATA(0) + i] = pattern(300 * 512 + i, 9);
+	sg[0] = (struct vh_sg){ HDR(0), 3 };
+	sg[1] = (struct vh_sg){ HDR(0) + 3, 13 };
+	sg[2] = (struct vh_sg){ DATA(0), 1000 };
+	sg[3] = (struct vh_sg){ DATA(0) + 1000, 536 };
+	{
+		struct vh_sg sg5[5] = { sg[0], sg[1], sg[2], sg[3],
+					{ STATUS(0), 1 } };
+
+		CHECK_EQ(submit(0, sg5, 4, 1, STATUS(0), &ulen),
+			 VIRTIO_BLK_S_OK);
+	}
+	memcpy(shadow + 300 * 512, drv.guest + DATA(0), 1536);
+	/* a read with data and status in one writable buffer */
+	put_hdr(0, VIRTIO_BLK_T_IN, 300);
+	sg[0] = (struct vh_sg){ HDR(0), 16 };
+	sg[1] = (struct vh_sg){ DATA(0), 1537 };
+	memset(drv.guest + DATA(0), 0, 1537);
+	CHECK_EQ(submit(0, sg, 1, 1, DATA(0) + 1536, &ulen), VIRTIO_BLK_S_OK);
+	CHECK_EQ(ulen, 1537);
+	CHECK(memcmp(drv.guest + DATA(0), shadow + 300 * 512, 1536) == 0);
+	check_image("after split requests");
+
+	/* still serving */
+	write_sectors(0, 400, 4096, 4);
+	read_check(0, 400, 4096);
+	printf("hostile: short header, no/read-only status, range, length, direction checked\n");
+}
+
+/* Both queues filled, kicked together, drained together. */
+static void test_multiqueue(void)
+{
+	enum { PER_Q = 40, LEN = 8192 }; /* 3 descriptors each */
+	unsigned int q, i, got[2] = { 0, 0 };
+	static struct {
+		uint64_t sector;
+		unsigned int q;
+	} reqs[2][PER_Q];
+	int rounds;
+
+	for (q = 0; q < 2; q++) {
+		for (i = 0; i < PER_Q; i++) {
+			uint64_t base = AREA(q) + (uint64_t)i * (LEN + 4096);
+			uint64_t sector = 1024 + (q * PER_Q + i) * (LEN / 512);
+			struct virtio_blk_outhdr h = {
+				.type = htole32(VIRTIO_BLK_T_OUT),
+				.sector = htole64(sector)
+			};
+			struct vh_sg sg[3] = { { base, 16 },
+					       { base + 4096, LEN },
+					       { base + 16, 1 } };
+			uint32_t k;
+
+			memcpy(drv.guest + base, &h, sizeof(h));
+			drv.guest[base + 16] = 0xee;
+			for (k = 0; k < LEN; k++)
+				drv.guest[base + 4096 + k] =
+					pattern(sector * 512 + k, 5 + q);
+			memcpy(shadow + sector * 512, drv.guest + base + 4096,
+			       LEN);
+			reqs[q][i].sector = sector;
+			reqs[q][i].q = q;
+			CHECK_EQ(vh_vq_add(drv.vq[q], sg, 2, 1, &reqs[q][i]),
+				 0);
+		}
+	}
+	CHECK(vh_vq_kick(drv.vq[0]) >= 0);
+	CHECK(vh_vq_kick(drv.vq[1]) >= 0);
+	for (rounds = 0; rounds < 500 && (got[0] < PER_Q || got[1] < PER_Q);
+	     rounds++) {
+		for (q = 0; q < 2; q++) {
+			void *t;
+			uint32_t len;
+
+			while (vh_vq_get_used(drv.vq[q], &t, &len) == 1) {
+				unsigned int k = (unsigned int)(
+					(uint8_t *)t - (uint8_t *)reqs[q]) /
+					sizeof(reqs[q][0]);
+
+				CHECK(k < PER_Q);
+				CHECK_EQ(len, 1);
+				CHECK_EQ(drv.guest[AREA(q) +
+						   (uint64_t)k * (LEN + 4096) +
+						   16],
+					 VIRTIO_BLK_S_OK);
+				got[q]++;
+			}
+		}
+		efd_wait(drv.call[0], 5);
+		efd_wait(drv.call[1], 5);
+	}
+	CHECK_EQ(got[0], PER_Q);
+	CHECK_EQ(got[1], PER_Q);
+	check_image("after multiqueue writes");
+	read_check(1, 1024, PER_Q * LEN);
+	read_check(0, 1024 + PER_Q * LEN / 512, PER_Q * LEN);
+	printf("multiqueue: %u writes on each of 2 queues in parallel\n", PER_Q);
+}
+
+static void test_read_only(const char *daemon, const char *img,
+			   const char *sock)
+{
+	const char *argv[] = { daemon, "--blk-file", img, "--socket-path", sock,
+			       "--read-only", NULL };
+	uint32_t ulen;
+
+	peer_start(argv);
+	CHECK_EQ(peer_wait_socket(sock, 10000), 0);
+	drv_connect(&drv, sock);
+	CHECK(drv.features & F_BIT(VIRTIO_BLK_F_RO));
+	CHECK(!(drv.features & F_BIT(VIRTIO_BLK_F_DISCARD)));
+	CHECK(!(drv.features & F_BIT(VIRTIO_BLK_F_WRITE_ZEROES)));
+	drv.nq = 1;
+	drv_setup_rings(&drv);
+	memset(drv.guest + DATA(0), 0x99, 4096);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_OUT, 8, 4096, false, &ulen),
+		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(ulen, 1);
+	/* not negotiated (and read-only): UNSUPP / IOERR, never a write */
+	CHECK_EQ(dwz(VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0), VIRTIO_BLK_S_UNSUPP);
+	read_check(0, 0, 65536);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	check_image("after writes in read-only mode");
+	printf("read-only: writes refused with IOERR, reads served\n");
+}
+
+int main(void)
+{
+	const char *daemon = blk_daemon_path();
+	char img[128], sock[128];
+	size_t i;
+	unsigned int q;
+
+	peer_mkdir("vublk");
+	snprintf(img, sizeof(img), "%s/disk.img", peer_dir);
+	snprintf(sock, sizeof(sock), "%s/blk.sock", peer_dir);
+
+	shadow = malloc(IMG_SIZE);
+	CHECK(shadow);
+	for (i = 0; i < IMG_SIZE; i++)
+		shadow[i] = pattern(i, 0);
+	img_fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(img_fd >= 0);
+	CHECK(pwrite(img_fd, shadow, IMG_SIZE, 0) == IMG_SIZE);
+
+	{
+		const char *argv[] = { daemon, "--blk-file", img,
+				       "--socket-path", sock, "--num-queues",
+				       "2", "--serial", SERIAL, NULL };
+
+		peer_start(argv);
+	}
+	if (peer_wait_socket(sock, 10000) < 0) {
+		peer_dump_log();
+		CHECK(0);
+	}
+	drv_init(&drv, 2);
+	drv_connect(&drv, sock);
+	test_config();
+	drv_setup_rings(&drv);
+	test_io();
+	test_hostile();
+	test_multiqueue();
+
+	/* a clean stop: GET_VRING_BASE returns where each ring stopped */
+	for (q = 0; q < 2; q++) {
+		uint32_t base;
+
+		CHECK_EQ(vh_vu_frontend_get_vring_base(drv.fe, q, &base), 0);
+		CHECK(base > 0);
+	}
+	CHECK(peer_alive());
+	vh_vu_frontend_unref(drv.fe);
+	drv.fe = NULL;
+	for (q = 0; q < 2; q++) {
+		vh_vq_unref(drv.vq[q]);
+		drv.vq[q] = NULL;
+	}
+	peer_kill();
+
+	test_read_only(daemon, img, sock);
+	drv.nq = 2;
+	peer_kill();
+	drv_fini(&drv);
+	close(img_fd);
+	free(shadow);
+	return 0;
+}

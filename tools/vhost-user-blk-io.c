@@ -1,0 +1,743 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhost-user-blk: virtio-blk requests (virtio 1.3, 5.2.6) against a file or
+ * block device, and inflight I/O tracking (vhost-user.rst, "Inflight I/O
+ * tracking", split virtqueues) so that a restarted daemon runs again what
+ * the previous one left in flight.
+ *
+ * Every request comes from the guest and is hostile: the header and the
+ * status byte may sit anywhere in the chain (2.7.4 "Message Framing"), and
+ * every length, sector and count is checked before any I/O.  A request we
+ * cannot answer (no device-writable status byte) is returned with used
+ * length 0 and not run.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "libvhost.h"
+#include "vhost-user-blk.h"
+
+/* ---------------------------------------------------------------------- */
+/* device                                                                 */
+/* ---------------------------------------------------------------------- */
+
+int blk_dev_open(struct blk_dev *dev, const char *path)
+{
+	int flags = O_CLOEXEC | (dev->read_only ? O_RDONLY : O_RDWR);
+	struct stat st;
+	uint64_t size;
+	int fd, err;
+
+	if (dev->direct)
+		flags |= O_DIRECT;
+	fd = open(path, flags);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		goto fail_errno;
+	dev->blk_size = BLK_SECTOR;
+	dev->phys_exp = 0;
+	dev->opt_io = 0;
+	if (S_ISBLK(st.st_mode)) {
+		unsigned int lbs = 0, pbs = 0, opt = 0;
+
+		dev->is_bdev = true;
+		if (ioctl(fd, BLKGETSIZE64, &size) < 0)
+			goto fail_errno;
+		if (ioctl(fd, BLKSSZGET, &lbs) == 0 && lbs >= BLK_SECTOR &&
+		    lbs <= 65536 && !(lbs & (lbs - 1)))
+			dev->blk_size = lbs;
+		if (ioctl(fd, BLKPBSZGET, &pbs) == 0 && pbs > dev->blk_size &&
+		    !(pbs & (pbs - 1)) && pbs <= (1u << 20))
+			while ((dev->blk_size << dev->phys_exp) < pbs)
+				dev->phys_exp++;
+		if (ioctl(fd, BLKIOOPT, &opt) == 0 && opt)
+			dev->opt_io = opt / dev->blk_size;
+	} else if (S_ISREG(st.st_mode)) {
+		dev->is_bdev = false;
+		size = (uint64_t)st.st_size;
+	} else {
+		err = -EINVAL;
+		goto fail;
+	}
+	dev->fd = fd;
+	/* 5.2.4: capacity in 512-byte sectors; a partial tail is not exposed */
+	dev->capacity = size / BLK_SECTOR;
+	return 0;
+
+fail_errno:
+	err = -errno;
+fail:
+	close(fd);
+	return err;
+}
+
+void blk_dev_close(struct blk_dev *dev)
+{
+	if (dev->fd >= 0)
+		close(dev->fd);
+	dev->fd = -1;
+}
+
+uint64_t blk_dev_features(const struct blk_dev *dev)
+{
+	uint64_t f = (1ull << 32) /* VIRTIO_F_VERSION_1 */ |
+		     (1ull << 28) /* VIRTIO_RING_F_INDIRECT_DESC */ |
+		     (1ull << 29) /* VIRTIO_RING_F_EVENT_IDX */ |
+		     (1ull << VIRTIO_BLK_F_SEG_MAX) |
+		     (1ull << VIRTIO_BLK_F_BLK_SIZE) |
+		     (1ull << VIRTIO_BLK_F_TOPOLOGY) |
+		     (1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_MQ);
+
+	if (dev->read_only)
+		f |= 1ull << VIRTIO_BLK_F_RO;
+	else
+		f |= (1ull << VIRTIO_BLK_F_DISCARD) |
+		     (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+	return f;
+}
+
+void blk_dev_config(const struct blk_dev *dev, struct virtio_blk_config *cfg)
+{
+	uint32_t align = dev->blk_size / BLK_SECTOR;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->capacity = htole64(dev->capacity);
+	cfg->seg_max = htole32(dev->seg_max);
+	cfg->blk_size = htole32(dev->blk_size);
+	cfg->physical_block_exp = dev->phys_exp;
+	cfg->min_io_size = htole16(1);
+	cfg->opt_io_size = htole32(dev->opt_io);
+	cfg->num_queues = htole16((uint16_t)dev->num_queues);
+	cfg->max_discard_sectors = htole32(dev->max_dwz_sectors);
+	cfg->max_discard_seg = htole32(BLK_DWZ_SEG_MAX);
+	cfg->discard_sector_alignment = htole32(align);
+	cfg->max_write_zeroes_sectors = htole32(dev->max_dwz_sectors);
+	cfg->max_write_zeroes_seg = htole32(BLK_DWZ_SEG_MAX);
+	cfg->write_zeroes_may_unmap = 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* iovec helpers                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* Copy len bytes at byte offset off of iov to buf; bytes copied. */
+static size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off,
+			 void *buf, size_t len)
+{
+	size_t done = 0;
+	unsigned int i;
+
+	for (i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len, c;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		c = l - off < len - done ? l - off : len - done;
+		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off,
+		       c);
+		done += c;
+		off = 0;
+	}
+	return done;
+}
+
+static size_t buf_to_iov(const struct iovec *iov, unsigned int n, size_t off,
+			 const void *buf, size_t len)
+{
+	size_t done = 0;
+	unsigned int i;
+
+	for (i = 0; i < n && done < len; i++) {
+		size_t l = iov[i].iov_len, c;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		c = l - off < len - done ? l - off : len - done;
+		memcpy((uint8_t *)iov[i].iov_base + off,
+		       (const uint8_t *)buf + done, c);
+		done += c;
+		off = 0;
+	}
+	return done;
+}
+
+/* dst = the bytes [off, off + len) of iov; number of dst entries. */
+static unsigned int iov_slice(const struct iovec *iov, unsigned int n,
+			      size_t off, size_t len, struct iovec *dst,
+			      unsigned int dst_max)
+{
+	unsigned int i, k = 0;
+
+	for (i = 0; i < n && len && k < dst_max; i++) {
+		size_t l = iov[i].iov_len, c;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		c = l - off < len ? l - off : len;
+		dst[k].iov_base = (uint8_t *)iov[i].iov_base + off;
+		dst[k].iov_len = c;
+		k++;
+		len -= c;
+		off = 0;
+	}
+	return k;
+}
+
+/* ---------------------------------------------------------------------- */
+/* I/O                                                                    */
+/* ---------------------------------------------------------------------- */
+
+/* Whole-buffer preadv/pwritev: retries short transfers, 0 or -errno. */
+static int rw_iov(int fd, bool write, struct iovec *iov, unsigned int n,
+		  uint64_t offset)
+{
+	while (n) {
+		int cnt = n > IOV_MAX ? IOV_MAX : (int)n;
+		ssize_t r;
+
+		r = write ? pwritev(fd, iov, cnt, (off_t)offset) :
+			    preadv(fd, iov, cnt, (off_t)offset);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO; /* the file shrank under us */
+		offset += (uint64_t)r;
+		while (n && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n && r) {
+			iov->iov_base = (uint8_t *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
+/* O_DIRECT: go through the aligned bounce buffer. */
+static int rw_bounce(struct blk_queue *q, bool write, const struct iovec *iov,
+		     unsigned int n, uint64_t offset, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		size_t c = len - done < BLK_BOUNCE_SIZE ? len - done :
+							  BLK_BOUNCE_SIZE;
+		struct iovec b = { q->bounce, c };
+		int r;
+
+		if (write)
+			iov_to_buf(iov, n, done, q->bounce, c);
+		r = rw_iov(q->dev->fd, write, &b, 1, offset + done);
+		if (r < 0)
+			return r;
+		if (!write)
+			buf_to_iov(iov, n, done, q->bounce, c);
+		done += c;
+	}
+	return 0;
+}
+
+static int zero_fill(struct blk_queue *q, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeros[65536] __attribute__((aligned(4096)));
+
+	while (len) {
+		size_t c = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+		struct iovec v = { (void *)zeros, c };
+		int r = rw_iov(q->dev->fd, true, &v, 1, off);
+
+		if (r < 0)
+			return r;
+		off += c;
+		len -= c;
+	}
+	return 0;
+}
+
+/* One DISCARD or WRITE_ZEROES range, already checked. */
+static int dwz_range(struct blk_queue *q, bool zeroes, bool unmap,
+		     uint64_t off, uint64_t len)
+{
+	struct blk_dev *dev = q->dev;
+	int r;
+
+	if (dev->is_bdev) {
+		uint64_t range[2] = { off, len };
+
+		if (ioctl(dev->fd, zeroes ? BLKZEROOUT : BLKDISCARD, range) == 0)
+			return 0;
+		r = -errno;
+		/* discarding is a hint: a device without it loses nothing */
+		if (!zeroes && (r == -EOPNOTSUPP || r == -ENOTTY))
+			return 0;
+		return zeroes ? zero_fill(q, off, len) : r;
+	}
+	if (!zeroes || unmap) {
+		/* a hole reads back as zeroes: good for both */
+		if (fallocate(dev->fd,
+			      FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)off, (off_t)len) == 0)
+			return 0;
+		if (!zeroes)
+			return errno == EOPNOTSUPP ? 0 : -errno;
+	}
+	if (fallocate(dev->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len) == 0)
+		return 0;
+	return zero_fill(q, off, len);
+}
+
+/* Is [sector, sector + nsec) inside the disk?  (5.2.6.2: else IOERR) */
+static bool in_range(const struct blk_dev *dev, uint64_t sector, uint64_t nsec)
+{
+	return sector <= dev->capacity && nsec <= dev->capacity - sector;
+}
+
+static uint8_t do_dwz(struct blk_queue *q, bool zeroes,
+		      const struct iovec *out, unsigned int out_num,
+		      size_t data_len)
+{
+	struct blk_dev *dev = q->dev;
+	struct virtio_blk_discard_write_zeroes seg;
+	unsigned int bit = zeroes ? VIRTIO_BLK_F_WRITE_ZEROES :
+				    VIRTIO_BLK_F_DISCARD;
+	size_t i, nseg;
+
+	if (!(dev->features & (1ull << bit)))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (dev->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	/* 5.2.6: an array of 16-byte segments, at most max_*_seg of them */
+	if (data_len == 0 || data_len % sizeof(seg) ||
+	    data_len / sizeof(seg) > BLK_DWZ_SEG_MAX)
+		return VIRTIO_BLK_S_IOERR;
+	nseg = data_len / sizeof(seg);
+	/* check every segment before touching the disk */
+	for (i = 0; i < nseg; i++) {
+		uint32_t flags, ns;
+		uint64_t sec;
+
+		iov_to_buf(out, out_num, 16 + i * sizeof(seg), &seg,
+			   sizeof(seg));
+		sec = le64toh(seg.sector);
+		ns = le32toh(seg.num_sectors);
+		flags = le32toh(seg.flags);
+		/*
+		 * 5.2.6.2: unknown flags, and unmap on a discard, are
+		 * UNSUPP
+		 */
+		if (flags & ~(uint32_t)VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (!zeroes && flags)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (ns > dev->max_dwz_sectors || !in_range(dev, sec, ns))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	for (i = 0; i < nseg; i++) {
+		iov_to_buf(out, out_num, 16 + i * sizeof(seg), &seg,
+			   sizeof(seg));
+		if (!le32toh(seg.num_sectors))
+			continue;
+		if (dwz_range(q, zeroes,
+			      le32toh(seg.flags) &
+				      VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
+			      le64toh(seg.sector) * BLK_SECTOR,
+			      (uint64_t)le32toh(seg.num_sectors) * BLK_SECTOR) <
+		    0)
+			return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/*
+ * Run one request.  Returns the used length to report: 0 when there is no
+ * status byte (nothing was run), else data written + 1.
+ */
+static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
+{
+	struct blk_dev *dev = q->dev;
+	const struct iovec *out = e->iov, *in = e->iov + e->out_num;
+	struct virtio_blk_outhdr hdr;
+	uint32_t type, written = 0;
+	uint64_t sector;
+	size_t data_len;
+	uint8_t status;
+	unsigned int n;
+
+	/* 5.2.6: the status is the last device-writable byte */
+	if (e->in_len == 0) {
+		blk_log(dev, "warning", "queue %u: request %u without a status byte\n",
+			q->idx, e->id);
+		return 0;
+	}
+	if (e->out_len < sizeof(hdr)) {
+		status = VIRTIO_BLK_S_IOERR;
+		goto done;
+	}
+	iov_to_buf(out, e->out_num, 0, &hdr, sizeof(hdr));
+	type = le32toh(hdr.type);
+	sector = le64toh(hdr.sector);
+
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT: {
+		bool write = type == VIRTIO_BLK_T_OUT;
+
+		/* reads carry data device-writable, writes device-readable */
+		if (write) {
+			data_len = e->out_len - sizeof(hdr);
+			if (e->in_len != 1) {
+				status = VIRTIO_BLK_S_IOERR;
+				break;
+			}
+		} else {
+			data_len = e->in_len - 1;
+			if (e->out_len != sizeof(hdr)) {
+				status = VIRTIO_BLK_S_IOERR;
+				break;
+			}
+		}
+		/* 5.2.6.2: RO devices fail writes, and do not write */
+		if (write && dev->read_only) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		/* 5.2.6.1: data is a multiple of 512 bytes */
+		if (data_len % BLK_SECTOR ||
+		    !in_range(dev, sector, data_len / BLK_SECTOR) ||
+		    (dev->direct && (data_len % dev->blk_size ||
+				     (sector * BLK_SECTOR) % dev->blk_size))) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		if (!data_len) {
+			status = VIRTIO_BLK_S_OK;
+			break;
+		}
+		if (write)
+			n = iov_slice(out, e->out_num, sizeof(hdr), data_len,
+				      q->slice, BLK_IOV_MAX);
+		else
+			n = iov_slice(in, e->in_num, 0, data_len, q->slice,
+				      BLK_IOV_MAX);
+		if ((dev->direct ?
+			     rw_bounce(q, write, q->slice, n,
+				       sector * BLK_SECTOR, data_len) :
+			     rw_iov(dev->fd, write, q->slice, n,
+				    sector * BLK_SECTOR)) < 0) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		if (!write)
+			written = (uint32_t)data_len;
+		status = VIRTIO_BLK_S_OK;
+		break;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		status = fdatasync(dev->fd) < 0 ? VIRTIO_BLK_S_IOERR :
+						  VIRTIO_BLK_S_OK;
+		break;
+	case VIRTIO_BLK_T_GET_ID: {
+		/* 5.2.6: up to 20 bytes, NUL-padded, not NUL-terminated */
+		size_t l = e->in_len - 1 < VIRTIO_BLK_ID_BYTES ?
+				   e->in_len - 1 :
+				   VIRTIO_BLK_ID_BYTES;
+
+		written = (uint32_t)buf_to_iov(in, e->in_num, 0, dev->serial, l);
+		status = VIRTIO_BLK_S_OK;
+		break;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		if (e->in_len != 1) {
+			status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		status = do_dwz(q, type == VIRTIO_BLK_T_WRITE_ZEROES, out,
+				e->out_num, e->out_len - sizeof(hdr));
+		break;
+	default:
+		status = VIRTIO_BLK_S_UNSUPP;
+		break;
+	}
+done:
+	buf_to_iov(in, e->in_num, e->in_len - 1, &status, 1);
+	return written + 1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* inflight region (vhost-user.rst, "Inflight I/O tracking", split)       */
+/* ---------------------------------------------------------------------- */
+
+struct inflight_desc {
+	uint8_t inflight;
+	uint8_t padding[5];
+	uint16_t next;
+	uint64_t counter;
+};
+
+struct inflight_queue {
+	uint64_t features;
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t last_batch_head;
+	uint16_t used_idx;
+	struct inflight_desc desc[];
+};
+
+#define INFLIGHT_VERSION 1
+
+/*
+ * The region outlives us; a store must not be reordered across another.
+ * Our death is what the front-end waits for, so compiler ordering plus a
+ * fence for the used ring (which the driver reads concurrently) is all.
+ */
+#define inflight_barrier() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+/* Complete element head: the three steps of "Inflight I/O tracking". */
+static int complete(struct blk_queue *q, uint16_t head, uint32_t len)
+{
+	struct inflight_queue *iq = (struct inflight_queue *)q->inflight;
+	uint16_t used;
+	int r;
+
+	if (iq) {
+		iq->last_batch_head = head;
+		inflight_barrier();
+	}
+	r = vh_vring_push(q->vring, head, len);
+	if (r < 0)
+		return r;
+	if (iq) {
+		inflight_barrier();
+		iq->desc[head].inflight = 0;
+		if (vh_vring_get_used_idx(q->vring, &used) == 0)
+			iq->used_idx = used;
+		inflight_barrier();
+	}
+	q->served++;
+	return 0;
+}
+
+struct resub {
+	uint64_t counter;
+	uint16_t head;
+};
+
+static int resub_cmp(const void *a, const void *b)
+{
+	const struct resub *x = a, *y = b;
+
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return (int)x->head - (int)y->head;
+}
+
+/*
+ * Reconnect: settle the last batch, then run again every descriptor still
+ * marked in flight, in the order the previous instance took them.
+ */
+static int inflight_resubmit(struct blk_queue *q)
+{
+	struct inflight_queue *iq = (struct inflight_queue *)q->inflight;
+	unsigned int num = vh_vring_get_num(q->vring), i, cnt = 0;
+	struct vh_vring_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
+	struct resub *list;
+	uint16_t used;
+	int r;
+
+	r = vh_vring_get_used_idx(q->vring, &used);
+	if (r < 0)
+		return r;
+	/* the used ring moved past the region: the last batch is done */
+	if (iq->used_idx != used) {
+		if (iq->last_batch_head < num)
+			iq->desc[iq->last_batch_head].inflight = 0;
+		iq->used_idx = used;
+	}
+	list = calloc(num, sizeof(*list));
+	if (!list)
+		return -ENOMEM;
+	q->counter = 0;
+	for (i = 0; i < num; i++) {
+		uint8_t f = iq->desc[i].inflight;
+
+		if (iq->desc[i].counter > q->counter)
+			q->counter = iq->desc[i].counter;
+		if (f == 0)
+			continue;
+		if (f != 1) {
+			/* the front-end scribbled on it: not ours to run */
+			iq->desc[i].inflight = 0;
+			continue;
+		}
+		list[cnt].counter = iq->desc[i].counter;
+		list[cnt].head = (uint16_t)i;
+		cnt++;
+	}
+	/*
+	 * The avail ring was consumed up to used + in flight (what libvhost-
+	 * user and QEMU's back-ends do as well): new requests start there.
+	 */
+	r = vh_vring_set_base(q->vring, (uint16_t)(used + cnt));
+	if (r < 0)
+		goto out;
+	if (cnt)
+		blk_log(q->dev, "info", "queue %u: resubmitting %u inflight requests (used idx %u)\n",
+			q->idx, cnt, used);
+	qsort(list, cnt, sizeof(*list), resub_cmp);
+	for (i = 0; i < cnt; i++) {
+		uint32_t len;
+
+		r = vh_vring_pop_head(q->vring, list[i].head, &e);
+		if (r < 0) {
+			blk_log(q->dev, "error", "queue %u: inflight head %u: %s\n",
+			       q->idx, list[i].head, strerror(-r));
+			goto out;
+		}
+		len = handle(q, &e);
+		r = complete(q, e.id, len);
+		if (r < 0)
+			goto out;
+	}
+	r = (int)cnt;
+out:
+	free(list);
+	return r;
+}
+
+/* ---------------------------------------------------------------------- */
+/* queues                                                                 */
+/* ---------------------------------------------------------------------- */
+
+int blk_queue_init(struct blk_queue *q, struct blk_dev *dev, unsigned int idx)
+{
+	memset(q, 0, sizeof(*q));
+	q->dev = dev;
+	q->idx = idx;
+	q->iov = calloc(BLK_IOV_MAX, sizeof(*q->iov));
+	q->slice = calloc(BLK_IOV_MAX, sizeof(*q->slice));
+	if (!q->iov || !q->slice)
+		goto nomem;
+	if (dev->direct &&
+	    posix_memalign(&q->bounce, 4096, BLK_BOUNCE_SIZE) != 0)
+		goto nomem;
+	return 0;
+nomem:
+	blk_queue_fini(q);
+	return -ENOMEM;
+}
+
+void blk_queue_fini(struct blk_queue *q)
+{
+	free(q->iov);
+	free(q->slice);
+	free(q->bounce);
+	q->iov = q->slice = NULL;
+	q->bounce = NULL;
+}
+
+int blk_queue_start(struct blk_queue *q, struct vh_vring *vr, void *region,
+		    size_t len)
+{
+	unsigned int num = vh_vring_get_num(vr);
+	struct inflight_queue *iq = region;
+	int r;
+
+	q->vring = vr;
+	q->inflight = NULL;
+	q->counter = 0;
+	if (!region)
+		return 0;
+	if (len < sizeof(*iq) + (size_t)num * sizeof(iq->desc[0])) {
+		blk_log(q->dev, "warning", "queue %u: inflight area too small for %u descriptors: not tracked\n",
+			q->idx, num);
+		return 0;
+	}
+	/* a zeroed region the front-end made itself: initialize it */
+	if (iq->version == 0 && iq->desc_num == 0) {
+		iq->version = INFLIGHT_VERSION;
+		iq->desc_num = (uint16_t)num;
+	}
+	if (iq->version != INFLIGHT_VERSION || iq->desc_num != num) {
+		blk_log(q->dev, "warning", "queue %u: inflight area version %u for %u descriptors, ring has %u: not tracked\n",
+			q->idx, iq->version, iq->desc_num, num);
+		return 0;
+	}
+	q->inflight = region;
+	r = inflight_resubmit(q);
+	if (r < 0)
+		return r;
+	if (r > 0)
+		vh_vring_notify(vr);
+	return 0;
+}
+
+int blk_queue_process(struct blk_queue *q)
+{
+	struct inflight_queue *iq = (struct inflight_queue *)q->inflight;
+	struct vh_vring_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
+	int done = 0, r;
+
+	vh_vring_disable_notification(q->vring);
+	for (;;) {
+		r = vh_vring_pop(q->vring, &e);
+		if (r == 0) {
+			if (vh_vring_enable_notification(q->vring) == 1) {
+				vh_vring_disable_notification(q->vring);
+				continue;
+			}
+			break;
+		}
+		if (r < 0) {
+			if (r == -ENOBUFS)
+				blk_log(q->dev, "error", "queue %u: request with more than %u buffers: queue stalled\n",
+				       q->idx, BLK_IOV_MAX);
+			vh_vring_enable_notification(q->vring);
+			return r;
+		}
+		if (iq) {
+			iq->desc[e.id].counter = ++q->counter;
+			inflight_barrier();
+			iq->desc[e.id].inflight = 1;
+			inflight_barrier();
+		}
+		r = complete(q, e.id, handle(q, &e));
+		if (r < 0)
+			return r;
+		/* long batches: let the driver see completions on the way */
+		if (++done % 32 == 0)
+			vh_vring_notify(q->vring);
+	}
+	if (done)
+		vh_vring_notify(q->vring);
+	return done;
+}
+
+void blk_queue_stop(struct blk_queue *q)
+{
+	/* requests run synchronously: nothing of ours is in flight here */
+	q->vring = NULL;
+	q->inflight = NULL;
+}

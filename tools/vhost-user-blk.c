@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhost-user-blk - a vhost-user block device back-end (virtio 1.3, 5.2)
+ * serving a file or a block device, built on vh_daemon.
+ *
+ * One worker thread per queue by default (--threads to share them); each
+ * request runs synchronously on its queue's worker.  With the front-end's
+ * inflight region (PROTOCOL_F_INFLIGHT_SHMFD) a daemon killed mid-I/O and
+ * started again on the same socket runs what was left in flight, in order,
+ * once each (vhost-user-blk-io.c).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "libvhost.h"
+#include "vhost-user-blk.h"
+
+struct blk {
+	struct blk_dev dev;
+	struct blk_queue queues[BLK_MAX_QUEUES];
+	uint8_t config[VH_VU_BACKEND_CONFIG_MAX];
+};
+
+static struct blk *to_blk(struct vh_daemon *d)
+{
+	return vh_daemon_get_userdata(d);
+}
+
+static int blk_handle_event(struct vh_daemon *d, unsigned int idx,
+			    struct vh_vring *vring, void *thread_data)
+{
+	struct blk *b = to_blk(d);
+	int r;
+
+	(void)thread_data;
+	if (idx >= b->dev.num_queues || b->queues[idx].vring != vring)
+		return -EINVAL;
+	r = blk_queue_process(&b->queues[idx]);
+	return r < 0 ? r : 0;
+}
+
+static int blk_set_features(struct vh_daemon *d, uint64_t features)
+{
+	to_blk(d)->dev.features = features;
+	return 0;
+}
+
+static int blk_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
+			  uint32_t size)
+{
+	struct blk *b = to_blk(d);
+
+	/* vhost-user.rst "GET_CONFIG": offset + size within the space */
+	if (offset > sizeof(b->config) || size > sizeof(b->config) - offset)
+		return -EINVAL;
+	memcpy(buf, b->config + offset, size);
+	return 0;
+}
+
+static int blk_set_config(struct vh_daemon *d, uint32_t offset,
+			  const void *buf, uint32_t size, uint32_t flags)
+{
+	/* 5.2.4: only wce is writable, and CONFIG_WCE is not offered */
+	(void)d;
+	(void)offset;
+	(void)buf;
+	(void)size;
+	(void)flags;
+	return -EPERM;
+}
+
+static int blk_queue_started(struct vh_daemon *d, unsigned int idx,
+			     struct vh_vring *vring)
+{
+	struct blk *b = to_blk(d);
+	void *region = NULL;
+	size_t len = 0;
+
+	if (idx >= b->dev.num_queues)
+		return -EINVAL;
+	if (vh_daemon_get_inflight(d, idx, &region, &len) < 0)
+		region = NULL;
+	return blk_queue_start(&b->queues[idx], vring, region, len);
+}
+
+static void blk_queue_stopped(struct vh_daemon *d, unsigned int idx,
+			      struct vh_vring *vring)
+{
+	struct blk *b = to_blk(d);
+
+	(void)vring;
+	if (idx < b->dev.num_queues)
+		blk_queue_stop(&b->queues[idx]);
+}
+
+static void blk_reset(struct vh_daemon *d)
+{
+	to_blk(d)->dev.features = 0;
+}
+
+static const struct vh_daemon_ops blk_ops = {
+	.handle_event = blk_handle_event,
+	.set_features = blk_set_features,
+	.get_config = blk_get_config,
+	.set_config = blk_set_config,
+	.queue_started = blk_queue_started,
+	.queue_stopped = blk_queue_stopped,
+	.reset = blk_reset,
+};
+
+/* ---------------------------------------------------------------------- */
+/* command line                                                           */
+/* ---------------------------------------------------------------------- */
+
+enum {
+	OPT_SERIAL = 0x100,
+	OPT_QUEUE_SIZE,
+};
+
+static const struct option options[] = {
+	VH_DAEMON_LONG_OPTIONS,
+	{ "blk-file", required_argument, NULL, 'b' },
+	{ "read-only", no_argument, NULL, 'r' },
+	{ "direct", no_argument, NULL, 'D' },
+	{ "num-queues", required_argument, NULL, 'n' },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 }
+};
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s --blk-file=PATH (--socket-path=PATH | --fd=FD) [OPTIONS]\n"
+		"vhost-user block device back-end\n\n"
+		"  -b, --blk-file=PATH     backing file or block device\n"
+		"  -r, --read-only         export read-only (VIRTIO_BLK_F_RO)\n"
+		"  -D, --direct            open the backing store with O_DIRECT\n"
+		"  -n, --num-queues=N      virtqueues, 1..%u (default 1)\n"
+		"      --serial=STRING     GET_ID answer (up to 20 bytes)\n"
+		"      --queue-size=N      largest ring accepted (default 1024)\n"
+		"%s"
+		"  -h, --help              this help\n",
+		prog, BLK_MAX_QUEUES, VH_DAEMON_OPTIONS_HELP);
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max,
+		      unsigned int *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned int)v;
+	return 0;
+}
+
+/* No --serial: a stable one from the path (FNV-1a), 20 bytes at most. */
+static void derive_serial(char serial[VIRTIO_BLK_ID_BYTES], const char *path)
+{
+	char tmp[VIRTIO_BLK_ID_BYTES + 1];
+	char *real = realpath(path, NULL);
+	const char *p = real ? real : path;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *p; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	free(real);
+	snprintf(tmp, sizeof(tmp), "vublk-%014llx",
+		 (unsigned long long)(h & 0xffffffffffffffull));
+	memcpy(serial, tmp, VIRTIO_BLK_ID_BYTES);
+}
+
+int main(int argc, char *argv[])
+{
+	static const char *const caps[] = { "blk-file", "read-only", NULL };
+	struct vh_daemon_device dev = { .type = "blk" };
+	const char *file = NULL, *serial = NULL;
+	unsigned int queue_size = 1024, i;
+	struct vh_daemon_args args;
+	struct vh_daemon *d = NULL;
+	struct vh_ctx *ctx = NULL;
+	struct blk *b;
+	int c, r, ret = EXIT_FAILURE;
+
+	b = calloc(1, sizeof(*b));
+	if (!b) {
+		fprintf(stderr, "out of memory\n");
+		return EXIT_FAILURE;
+	}
+	b->dev.fd = -1;
+	b->dev.num_queues = 1;
+	vh_daemon_args_init(&args);
+	while ((c = getopt_long(argc, argv, "b:rDn:h", options, NULL)) != -1) {
+		r = vh_daemon_args_parse(&args, c, optarg);
+		if (r > 0)
+			continue;
+		if (r < 0)
+			goto out;
+		switch (c) {
+		case 'b':
+			file = optarg;
+			break;
+		case 'r':
+			b->dev.read_only = true;
+			break;
+		case 'D':
+			b->dev.direct = true;
+			break;
+		case 'n':
+			if (parse_uint(optarg, 1, BLK_MAX_QUEUES,
+				       &b->dev.num_queues) < 0) {
+				fprintf(stderr, "bad --num-queues: %s\n",
+					optarg);
+				goto out;
+			}
+			break;
+		case OPT_SERIAL:
+			if (strlen(optarg) > VIRTIO_BLK_ID_BYTES) {
+				fprintf(stderr, "--serial: at most %u bytes\n",
+					VIRTIO_BLK_ID_BYTES);
+				goto out;
+			}
+			serial = optarg;
+			break;
+		case OPT_QUEUE_SIZE:
+			if (parse_uint(optarg, 1, VH_VU_BACKEND_QUEUE_SIZE_MAX,
+				       &queue_size) < 0 ||
+			    (queue_size & (queue_size - 1))) {
+				fprintf(stderr, "bad --queue-size: %s\n",
+					optarg);
+				goto out;
+			}
+			break;
+		case 'h':
+			usage(stdout, argv[0]);
+			ret = EXIT_SUCCESS;
+			goto out;
+		default:
+			usage(stderr, argv[0]);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "unexpected argument: %s\n", argv[optind]);
+		goto out;
+	}
+	if (args.print_capabilities) {
+		ret = vh_daemon_print_capabilities(stdout, "blk", caps) < 0 ?
+			      EXIT_FAILURE :
+			      EXIT_SUCCESS;
+		goto out;
+	}
+	if (vh_daemon_args_check(&args) < 0)
+		goto out;
+	if (!file) {
+		fprintf(stderr, "--blk-file is required\n");
+		goto out;
+	}
+
+	r = vh_ctx_new(&ctx);
+	if (r < 0) {
+		fprintf(stderr, "vh_ctx_new: %s\n", strerror(-r));
+		goto out;
+	}
+	if (args.verbose)
+		vh_ctx_set_log_priority(ctx, LOG_DEBUG);
+	b->dev.ctx = ctx;
+	r = blk_dev_open(&b->dev, file);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s\n", file, strerror(-r));
+		goto out;
+	}
+	if (serial) {
+		memset(b->dev.serial, 0, sizeof(b->dev.serial));
+		memcpy(b->dev.serial, serial, strlen(serial));
+	} else {
+		derive_serial(b->dev.serial, file);
+	}
+	b->dev.seg_max = 126;
+	b->dev.max_dwz_sectors = (1u << 30) / BLK_SECTOR;
+	blk_dev_config(&b->dev, (struct virtio_blk_config *)b->config);
+	for (i = 0; i < b->dev.num_queues; i++) {
+		r = blk_queue_init(&b->queues[i], &b->dev, i);
+		if (r < 0) {
+			fprintf(stderr, "queue %u: %s\n", i, strerror(-r));
+			goto out;
+		}
+	}
+
+	dev.features = blk_dev_features(&b->dev);
+	dev.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
+				(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+				(1ull << VH_VU_PROTOCOL_F_CONFIG) |
+				(1ull << VH_VU_PROTOCOL_F_INFLIGHT_SHMFD) |
+				(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+				(1ull << VH_VU_PROTOCOL_F_RESET_DEVICE) |
+				(1ull << VH_VU_PROTOCOL_F_STATUS);
+	dev.num_queues = b->dev.num_queues;
+	dev.max_queue_size = queue_size;
+	dev.config_size = sizeof(b->config);
+	dev.num_threads = args.threads ? args.threads : b->dev.num_queues;
+	dev.lock = VH_DAEMON_LOCK_NONE;
+	r = vh_daemon_new(ctx, &dev, &blk_ops, b, &d);
+	if (r < 0) {
+		fprintf(stderr, "vh_daemon_new: %s\n", strerror(-r));
+		goto out;
+	}
+	fprintf(stderr, "vhost-user-blk: %s, %llu sectors, %u queue(s)%s%s\n",
+		file, (unsigned long long)b->dev.capacity, b->dev.num_queues,
+		b->dev.read_only ? ", read-only" : "",
+		b->dev.direct ? ", O_DIRECT" : "");
+	r = vh_daemon_run(d, &args);
+	if (r < 0)
+		fprintf(stderr, "vhost-user-blk: %s\n", strerror(-r));
+	else
+		ret = EXIT_SUCCESS;
+out:
+	vh_daemon_unref(d);
+	for (i = 0; i < BLK_MAX_QUEUES; i++)
+		blk_queue_fini(&b->queues[i]);
+	blk_dev_close(&b->dev);
+	free(b);
+	vh_ctx_unref(ctx);
+	return ret;
+}
