@@ -254,8 +254,11 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 		rx = vh_daemon_vring_get(nd->d, 2 * pair);
 	vh_vring_disable_notification(tx);
 	for (;;) {
-		/* loopback: leave frames in the ring until rx has room */
-		if (nd->mode == MODE_LOOPBACK && rx && !rx_has_room(rx))
+		/*
+		 * loopback: leave frames in the ring until rx is there and
+		 * has room (its kick brings us back)
+		 */
+		if (nd->mode == MODE_LOOPBACK && !rx_has_room(rx))
 			break;
 		e.iov = th->tx_iov;
 		e.iov_max = ELEM_IOV;
