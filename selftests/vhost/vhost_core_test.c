@@ -433,8 +433,6 @@ TEST_F(kdev, vring_addr_unmapped_efault)
 	unsigned int i;
 	int efd, err;
 
-	if (variant->type == VH_KDEV_SCSI)
-		SKIP(return, "starting vhost-scsi needs a LIO target");
 	ASSERT_EQ(0, vh_kdev_set_owner(self->dev));
 	ASSERT_EQ(0, vh_kdev_set_features(self->dev, BIT(VIRTIO_F_VERSION_1)));
 	setup_memory(_metadata, self);
@@ -454,7 +452,14 @@ TEST_F(kdev, vring_addr_unmapped_efault)
 				   VHOST_SET_VRING_ADDR, &va));
 		ASSERT_EQ(0, vh_kdev_set_vring_kick(self->dev, i, efd));
 	}
-	if (variant->type == VH_KDEV_NET) {
+	if (variant->type == VH_KDEV_SCSI) {
+		/*
+		 * The kernel took the addresses; vhost-scsi starts its rings
+		 * at VHOST_SCSI_SET_ENDPOINT, which needs a LIO target
+		 * (vhost_scsi_test has one).
+		 */
+		TH_LOG("vhost-scsi: addresses accepted, start not tried here");
+	} else if (variant->type == VH_KDEV_NET) {
 		err = vh_tap_new(self->ctx, NULL, &tap);
 		if (err == -ENOENT || err == -ENODEV)
 			SKIP(goto out, "no /dev/net/tun");
@@ -493,9 +498,15 @@ TEST_F(kdev, workers)
 
 	ASSERT_EQ(0, vh_kdev_set_owner(self->dev));
 	err = vh_kdev_new_worker(self->dev, &id);
-	if (err == -ENOTTY)
-		SKIP(return, "%s has no worker ioctls on this kernel",
-		     variant->path);
+	if (err == -ENOTTY) {
+		/* no worker ioctls here (before 6.5, or not this driver): all
+		 * four are unknown alike, as they are passed on as is */
+		TH_LOG("%s: no worker ioctls", variant->path);
+		EXPECT_EQ(-ENOTTY, vh_kdev_get_vring_worker(self->dev, 0, &cur));
+		EXPECT_EQ(-ENOTTY, vh_kdev_attach_vring_worker(self->dev, 0, 0));
+		EXPECT_EQ(-ENOTTY, vh_kdev_free_worker(self->dev, 0));
+		return;
+	}
 	ASSERT_EQ(0, err);
 	ASSERT_EQ(0, vh_kdev_get_vring_worker(self->dev, 0, &cur));
 	EXPECT_NE(id, cur);
@@ -519,10 +530,22 @@ TEST_F(kdev, iotlb)
 	uint64_t f = 0, b = 0;
 
 	ASSERT_EQ(0, vh_kdev_get_features(self->dev, &f));
-	if (!(f & BIT(VIRTIO_F_ACCESS_PLATFORM)))
-		SKIP(return, "%s offers no ACCESS_PLATFORM", variant->path);
 	ASSERT_EQ(0, vh_kdev_set_owner(self->dev));
 	setup_memory(_metadata, self);
+	if (!(f & BIT(VIRTIO_F_ACCESS_PLATFORM))) {
+		/* vhost-scsi: no IOTLB, and no write() on the device at all */
+		EXPECT_EQ(-EOPNOTSUPP,
+			  vh_kdev_set_features(self->dev,
+					       BIT(VIRTIO_F_VERSION_1) |
+						       BIT(VIRTIO_F_ACCESS_PLATFORM)));
+		m.type = VH_KDEV_IOTLB_UPDATE;
+		m.size = 0x1000;
+		m.uaddr = (uintptr_t)self->guest.host;
+		m.perm = VH_KDEV_ACCESS_RW;
+		EXPECT_EQ(-EINVAL, vh_kdev_iotlb_send(self->dev, &m));
+		EXPECT_EQ(-EINVAL, vh_kdev_iotlb_recv(self->dev, &m));
+		return;
+	}
 
 	m.type = VH_KDEV_IOTLB_UPDATE;
 	m.iova = 0x10000;
@@ -581,8 +604,11 @@ TEST_F(kdev, iotlb_miss)
 	int efd, err, start;
 
 	ASSERT_EQ(0, vh_kdev_get_features(self->dev, &f));
-	if (!(f & BIT(VIRTIO_F_ACCESS_PLATFORM)))
-		SKIP(return, "%s offers no ACCESS_PLATFORM", variant->path);
+	if (!(f & BIT(VIRTIO_F_ACCESS_PLATFORM))) {
+		/* covered by the iotlb test: no IOTLB on this device */
+		TH_LOG("%s offers no ACCESS_PLATFORM", variant->path);
+		return;
+	}
 	ASSERT_EQ(0, vh_kdev_set_owner(self->dev));
 	setup_memory(_metadata, self);
 	ASSERT_EQ(0, vh_kdev_set_features(self->dev,
