@@ -247,8 +247,9 @@ int vh_vq_add_indirect(struct vh_vq *vq, const struct vh_sg *sg,
 		       unsigned int out, unsigned int in, void *token);
 
 /*
- * Publish the avail index (release).  1 if the device wants a kick (event
- * idx, else !VRING_USED_F_NO_NOTIFY), 0 otherwise.
+ * Publish the avail index (release).  1 if buffers were added since the
+ * last call and the device wants a kick (event idx, else
+ * !VRING_USED_F_NO_NOTIFY), 0 otherwise.
  */
 int vh_vq_kick_prepare(struct vh_vq *vq);
 /* Eventfds, not owned: the caller keeps and closes them. */

@@ -370,6 +370,8 @@ VH_EXPORT int vh_vq_kick_prepare(struct vh_vq *vq)
 	old = vq->kicked_avail;
 	new_idx = vq->avail_idx;
 	vq->kicked_avail = new_idx;
+	if (old == new_idx)
+		return 0; /* nothing new to tell */
 	if (vq->event_idx) {
 		/* 2.7.10: avail_event follows used->ring[num] */
 		uint16_t ev = vh_load16((uint16_t *)&vq->used->ring[vq->num],

@@ -1,0 +1,912 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Split virtqueues end to end: vh_vq (driver) and vh_vring (device) over the
+ * same guest memory, in one thread and in two, with payload bytes checked;
+ * notification suppression; 16-bit index wrap; stop/restart; memory table
+ * changes under in-flight elements; dirty logging.  The malformed-ring
+ * cases live in test-vring-hostile.c.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+
+#include <linux/vhost_types.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "test-vring.h"
+
+/* ---------------------------------------------------------------------- */
+/* payload helpers                                                        */
+/* ---------------------------------------------------------------------- */
+
+static uint8_t pat(uint32_t k, size_t i)
+{
+	return (uint8_t)(k * 31 + i * 7 + (i >> 8));
+}
+
+/* Fill a request's out bytes and clear its in bytes. */
+static void fill_req(uint8_t *out, size_t out_len, uint8_t *in, size_t in_len,
+		     uint32_t k)
+{
+	size_t i;
+
+	for (i = 0; i < out_len; i++)
+		out[i] = pat(k, i);
+	memset(in, 0, in_len);
+}
+
+/* The request number: the first four readable bytes, maybe split. */
+static uint32_t elem_k(const struct vh_vring_elem *e)
+{
+	uint8_t head[4];
+	size_t got = 0;
+	unsigned int i;
+	uint32_t k;
+
+	for (i = 0; i < e->out_num && got < 4; i++) {
+		size_t n = e->iov[i].iov_len < 4 - got ? e->iov[i].iov_len :
+							  4 - got;
+
+		memcpy(head + got, e->iov[i].iov_base, n);
+		got += n;
+	}
+	CHECK_EQ(got, 4);
+	memcpy(&k, head, 4);
+	return k;
+}
+
+/* Device: check the readable bytes (gathered over iovecs), write ~pattern. */
+static void serve(const struct vh_vring_elem *e, uint32_t expect_out,
+		  uint32_t expect_in)
+{
+	unsigned int i;
+	size_t off = 0;
+	uint32_t k;
+
+	CHECK_EQ(e->out_len, expect_out);
+	CHECK_EQ(e->in_len, expect_in);
+	k = elem_k(e);
+	for (i = 0; i < e->out_num; i++) {
+		const uint8_t *p = e->iov[i].iov_base;
+		size_t j;
+
+		for (j = 0; j < e->iov[i].iov_len; j++, off++)
+			if (off >= 4)
+				CHECK_EQ(p[j], pat(k, off));
+	}
+	CHECK_EQ(off, e->out_len);
+	off = 0;
+	for (i = e->out_num; i < e->out_num + e->in_num; i++) {
+		uint8_t *p = e->iov[i].iov_base;
+		size_t j;
+
+		for (j = 0; j < e->iov[i].iov_len; j++, off++)
+			p[j] = (uint8_t)~pat(k, off);
+	}
+	CHECK_EQ(off, e->in_len);
+}
+
+static void check_reply(const uint8_t *in, size_t in_len, uint32_t k)
+{
+	size_t i;
+
+	for (i = 0; i < in_len; i++)
+		CHECK_EQ(in[i], (uint8_t)~pat(k, i));
+}
+
+/*
+ * One request: slot s of the data area; out bytes split in nout pieces and
+ * in bytes in nin pieces.
+ */
+struct req {
+	uint32_t k;
+	unsigned int slot;
+	uint32_t out_len, in_len;
+	unsigned int nout, nin;
+};
+
+#define SLOT_SIZE 8192u
+
+static unsigned int make_sg(struct rig *r, const struct req *q,
+			    struct vh_sg *sg)
+{
+	uint64_t base = DATA_GPA + (uint64_t)q->slot * SLOT_SIZE;
+	uint8_t *host = gpa_host(r, base);
+	unsigned int n = 0, i;
+	uint32_t off = 0;
+
+	fill_req(host, q->out_len, host + 4096, q->in_len, q->k);
+	memcpy(host, &q->k, q->out_len < 4 ? q->out_len : 4);
+	for (i = 0; i < q->nout; i++) {
+		uint32_t len = i + 1 < q->nout ? q->out_len / q->nout :
+						 q->out_len - off;
+
+		sg[n].addr = base + off;
+		sg[n].len = len;
+		off += len;
+		n++;
+	}
+	off = 0;
+	for (i = 0; i < q->nin; i++) {
+		uint32_t len = i + 1 < q->nin ? q->in_len / q->nin :
+						q->in_len - off;
+
+		sg[n].addr = base + 4096 + off;
+		sg[n].len = len;
+		off += len;
+		n++;
+	}
+	return n;
+}
+
+/* Request k: up to maxd descriptors; maxd 1 means one readable buffer. */
+static void pick(struct req *q, uint32_t k, unsigned int slot,
+		 unsigned int maxd)
+{
+	q->k = k;
+	q->slot = slot;
+	if (maxd == 1) {
+		q->nout = 1;
+		q->nin = 0;
+	} else {
+		unsigned int total = 2 + k % (maxd - 1);
+
+		q->nout = 1 + (k / 3) % (total - 1);
+		q->nin = total - q->nout;
+	}
+	q->out_len = 4 + (k * 13) % 3000 + q->nout;
+	q->in_len = q->nin ? 1 + (k * 7) % 2000 + q->nin : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* single thread                                                          */
+/* ---------------------------------------------------------------------- */
+
+static void run_single(unsigned int num, uint64_t features, bool indirect,
+		       unsigned int maxd, uint32_t count)
+{
+	struct rig r;
+	struct req *reqs;
+	struct iovec iov[16];
+	uint32_t k = 0, done = 0;
+	unsigned int *free_slots, nfree;
+
+	rig_init(&r, num, features);
+	if (indirect)
+		CHECK_EQ(vh_vq_set_indirect_area(r.vq, IND_GPA, IND_SIZE), 0);
+	reqs = calloc(num, sizeof(*reqs));
+	free_slots = calloc(num, sizeof(*free_slots));
+	CHECK(reqs && free_slots);
+	for (nfree = 0; nfree < num; nfree++)
+		free_slots[nfree] = nfree;
+
+	while (done < count) {
+		struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
+		unsigned int burst = 1 + k % 5, i;
+		void *tok;
+		uint32_t len;
+		int ret;
+
+		/* driver: a burst of requests */
+		for (i = 0; i < burst && k < count && nfree; i++) {
+			struct vh_sg sg[16];
+			struct req *q;
+			unsigned int n;
+
+			q = &reqs[free_slots[--nfree]];
+			pick(q, k, free_slots[nfree], maxd);
+			n = make_sg(&r, q, sg);
+			ret = indirect ? vh_vq_add_indirect(r.vq, sg, q->nout,
+							    q->nin, q) :
+					 vh_vq_add(r.vq, sg, q->nout, q->nin,
+						   q);
+			if (ret == -ENOSPC) {
+				nfree++;
+				break;
+			}
+			CHECK_EQ(ret, 0);
+			CHECK_EQ(n, q->nout + q->nin);
+			k++;
+		}
+		vh_vq_kick_prepare(r.vq);
+		/* device: everything available */
+		while ((ret = vh_vring_pop(r.vr, &e)) == 1) {
+			struct req *q = NULL;
+			unsigned int s;
+
+			for (s = 0; s < num; s++)
+				if (reqs[s].k == elem_k(&e) &&
+				    reqs[s].out_len == e.out_len)
+					q = &reqs[s];
+			CHECK(q != NULL);
+			CHECK_EQ(e.ndescs, indirect ? 1 : q->nout + q->nin);
+			CHECK_EQ(e.out_num, q->nout);
+			CHECK_EQ(e.in_num, q->nin);
+			serve(&e, q->out_len, q->in_len);
+			CHECK_EQ(vh_vring_push(r.vr, e.id, e.in_len), 0);
+			e.iov_max = 16;
+		}
+		CHECK_EQ(ret, 0);
+		/* driver: completions */
+		while ((ret = vh_vq_get_used(r.vq, &tok, &len)) == 1) {
+			struct req *q = tok;
+
+			CHECK_EQ(len, q->in_len);
+			check_reply(gpa_host(&r, DATA_GPA + (uint64_t)q->slot *
+							      SLOT_SIZE +
+							      4096),
+				    q->in_len, q->k);
+			free_slots[nfree++] = q->slot;
+			done++;
+		}
+		CHECK_EQ(ret, 0);
+	}
+	CHECK_EQ(vh_vring_inflight(r.vr), 0);
+	CHECK_EQ(vh_vq_num_free(r.vq), (int)num);
+	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	free(reqs);
+	free(free_slots);
+	rig_fini(&r);
+}
+
+static void test_single_thread(void)
+{
+	const uint64_t ev = 1ull << VIRTIO_RING_F_EVENT_IDX;
+	const uint64_t ind = 1ull << VIRTIO_RING_F_INDIRECT_DESC;
+	const uint64_t v1 = 1ull << VIRTIO_F_VERSION_1;
+
+	run_single(256, v1, false, 1, 5000);
+	run_single(256, v1 | ev, false, 4, 5000);
+	run_single(8, v1, false, 4, 3000);
+	run_single(64, v1 | ind, true, 4, 5000);
+	run_single(64, v1 | ind | ev, true, 8, 5000);
+	run_single(1, v1 | ev, false, 1, 300);
+	run_single(2, v1 | ind, true, 6, 300);
+}
+
+/* ---------------------------------------------------------------------- */
+/* two threads                                                            */
+/* ---------------------------------------------------------------------- */
+
+struct dev_thread {
+	struct vh_vring *vr;
+	int kick_fd;
+	unsigned long served, wakeups, notified;
+};
+
+static void *device_fn(void *arg)
+{
+	struct dev_thread *d = arg;
+	struct iovec iov[16];
+
+	vh_vring_disable_notification(d->vr);
+	for (;;) {
+		struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
+		int ret = vh_vring_pop(d->vr, &e);
+		struct pollfd pfd = { .fd = d->kick_fd, .events = POLLIN };
+		uint64_t v;
+
+		if (ret == 1) {
+			uint32_t k;
+
+			k = elem_k(&e);
+			if (k == UINT32_MAX) { /* stop request */
+				CHECK_EQ(vh_vring_push(d->vr, e.id, 0), 0);
+				if (vh_vring_notify(d->vr) == 1)
+					d->notified++;
+				return NULL;
+			}
+			serve(&e, e.out_len, e.in_len);
+			CHECK_EQ(vh_vring_push(d->vr, e.id, e.in_len), 0);
+			d->served++;
+			/* batch interrupts: notify every 8, and when empty */
+			if (d->served % 8 == 0 && vh_vring_notify(d->vr) == 1)
+				d->notified++;
+			continue;
+		}
+		CHECK_EQ(ret, 0);
+		if (vh_vring_notify(d->vr) == 1)
+			d->notified++;
+		/* about to sleep: ask for kicks, then re-check (2.7.10) */
+		ret = vh_vring_enable_notification(d->vr);
+		CHECK(ret >= 0);
+		if (ret == 1) {
+			vh_vring_disable_notification(d->vr);
+			continue;
+		}
+		/* a lost kick shows up as this timeout */
+		CHECK_EQ(poll(&pfd, 1, 10000), 1);
+		CHECK_EQ(read(d->kick_fd, &v, 8), 8);
+		d->wakeups++;
+		vh_vring_disable_notification(d->vr);
+	}
+}
+
+static void run_threads(unsigned int num, uint64_t features, bool indirect,
+			unsigned int maxd, uint32_t count)
+{
+	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
+	struct dev_thread d = { 0 };
+	unsigned long kicks = 0, waits = 0;
+	unsigned int *free_slots, nfree;
+	uint32_t k = 0, done = 0;
+	struct req *reqs;
+	pthread_t th;
+	struct rig r;
+
+	CHECK(kick >= 0 && call >= 0);
+	rig_init(&r, num, features);
+	if (indirect)
+		CHECK_EQ(vh_vq_set_indirect_area(r.vq, IND_GPA, IND_SIZE), 0);
+	CHECK_EQ(vh_vq_set_kick_fd(r.vq, kick), 0);
+	CHECK_EQ(vh_vq_set_call_fd(r.vq, call), 0);
+	CHECK_EQ(vh_vring_set_kick_fd(r.vr, fcntl(kick, F_DUPFD_CLOEXEC, 0)),
+		 0);
+	CHECK_EQ(vh_vring_set_call_fd(r.vr, fcntl(call, F_DUPFD_CLOEXEC, 0)),
+		 0);
+	d.vr = r.vr;
+	d.kick_fd = vh_vring_get_kick_fd(r.vr);
+	reqs = calloc(num + 1, sizeof(*reqs));
+	free_slots = calloc(num, sizeof(*free_slots));
+	CHECK(reqs && free_slots);
+	for (nfree = 0; nfree < num; nfree++)
+		free_slots[nfree] = nfree;
+	vh_vq_disable_cb(r.vq);
+	CHECK_EQ(pthread_create(&th, NULL, device_fn, &d), 0);
+
+	while (done < count) {
+		void *tok;
+		uint32_t len;
+		int ret, got = 0;
+
+		while (k < count && nfree) {
+			struct vh_sg sg[16];
+			struct req *q = &reqs[free_slots[nfree - 1]];
+
+			pick(q, k, free_slots[nfree - 1], maxd);
+			make_sg(&r, q, sg);
+			ret = indirect ? vh_vq_add_indirect(r.vq, sg, q->nout,
+							    q->nin, q) :
+					 vh_vq_add(r.vq, sg, q->nout, q->nin,
+						   q);
+			if (ret == -ENOSPC)
+				break;
+			CHECK_EQ(ret, 0);
+			nfree--;
+			k++;
+			if (k % 16 == 0 && vh_vq_kick(r.vq) == 1)
+				kicks++;
+		}
+		if (vh_vq_kick(r.vq) == 1)
+			kicks++;
+		while ((ret = vh_vq_get_used(r.vq, &tok, &len)) == 1) {
+			struct req *q = tok;
+
+			CHECK_EQ(len, q->in_len);
+			check_reply(gpa_host(&r, DATA_GPA + (uint64_t)q->slot *
+							       SLOT_SIZE +
+							       4096),
+				    q->in_len, q->k);
+			free_slots[nfree++] = q->slot;
+			done++;
+			got++;
+		}
+		CHECK_EQ(ret, 0);
+		if (!got && (nfree == 0 || k == count)) {
+			struct pollfd pfd = { .fd = call, .events = POLLIN };
+			uint64_t v;
+
+			ret = vh_vq_enable_cb(r.vq);
+			if (ret == 0) {
+				/* a lost interrupt shows up as this timeout */
+				CHECK_EQ(poll(&pfd, 1, 10000), 1);
+				CHECK_EQ(read(call, &v, 8), 8);
+				waits++;
+			}
+			vh_vq_disable_cb(r.vq);
+		}
+	}
+	/* stop request */
+	{
+		struct req *q = &reqs[num];
+		struct vh_sg sg[2];
+		void *tok;
+		uint32_t len;
+
+		q->k = UINT32_MAX;
+		q->slot = 0;
+		q->out_len = 4;
+		q->nout = 1;
+		q->in_len = 1;
+		q->nin = 1;
+		make_sg(&r, q, sg);
+		CHECK_EQ(vh_vq_add(r.vq, sg, 1, 1, q), 0);
+		vh_vq_kick(r.vq);
+		CHECK_EQ(pthread_join(th, NULL), 0);
+		CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+		CHECK(tok == q);
+		CHECK_EQ(len, 0);
+	}
+	printf("threads num=%u%s%s maxd=%u: %u requests, %lu kicks, %lu device wakeups, %lu interrupts, %lu driver waits\n",
+	       num, features & (1ull << VIRTIO_RING_F_EVENT_IDX) ? " event_idx" : "",
+	       indirect ? " indirect" : "", maxd, count, kicks, d.wakeups,
+	       d.notified, waits);
+	CHECK_EQ(d.served, count);
+	/* suppression: never more than one notification per request */
+	CHECK(kicks <= count + 1);
+	CHECK(d.notified <= count + 1);
+	CHECK_EQ(vh_vring_inflight(r.vr), 0);
+	free(reqs);
+	free(free_slots);
+	rig_fini(&r);
+	close(kick);
+	close(call);
+}
+
+static void test_two_threads(void)
+{
+	const uint64_t ev = 1ull << VIRTIO_RING_F_EVENT_IDX;
+	const uint64_t ind = 1ull << VIRTIO_RING_F_INDIRECT_DESC;
+	const uint64_t v1 = 1ull << VIRTIO_F_VERSION_1;
+
+	run_threads(256, v1, false, 1, 20000);
+	run_threads(256, v1 | ev, false, 1, 20000);
+	run_threads(64, v1 | ev, false, 4, 20000);
+	run_threads(16, v1, false, 4, 10000);
+	run_threads(128, v1 | ind | ev, true, 6, 20000);
+	run_threads(32, v1 | ind, true, 3, 10000);
+}
+
+/* ---------------------------------------------------------------------- */
+/* notification suppression, exactly                                      */
+/* ---------------------------------------------------------------------- */
+
+static void add_one(struct rig *r, uint32_t k)
+{
+	struct vh_sg sg[2] = { { DATA_GPA + k % 64 * 64, 8 },
+			       { DATA_GPA + 8192 + k % 64 * 64, 8 } };
+
+	CHECK_EQ(vh_vq_add(r->vq, sg, 1, 1, (void *)(uintptr_t)(k + 1)), 0);
+}
+
+static int pop_push(struct rig *r)
+{
+	struct iovec iov[4];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 4 };
+	int ret = vh_vring_pop(r->vr, &e);
+
+	if (ret == 1)
+		CHECK_EQ(vh_vring_push(r->vr, e.id, 8), 0);
+	return ret;
+}
+
+static void drain_used(struct rig *r)
+{
+	void *tok;
+	uint32_t len;
+
+	while (vh_vq_get_used(r->vq, &tok, &len) == 1)
+		;
+}
+
+static void test_notify_no_event_idx(void)
+{
+	struct rig r;
+
+	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1);
+	/* fresh: kicks wanted, interrupts wanted */
+	add_one(&r, 0);
+	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1);
+	CHECK_EQ(vh_vring_disable_notification(r.vr), 0);
+	add_one(&r, 1);
+	CHECK_EQ(vh_vq_kick_prepare(r.vq), 0); /* VRING_USED_F_NO_NOTIFY */
+	/* enable reports the two pending buffers */
+	CHECK_EQ(vh_vring_enable_notification(r.vr), 1);
+	add_one(&r, 2);
+	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1);
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 1);
+	CHECK_EQ(vh_vq_disable_cb(r.vq), 0);
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 0); /* NO_INTERRUPT */
+	CHECK_EQ(vh_vq_enable_cb(r.vq), 1);      /* entries pending */
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 1);
+	CHECK_EQ(pop_push(&r), 0);
+	drain_used(&r);
+	CHECK_EQ(vh_vq_enable_cb(r.vq), 0);
+	CHECK_EQ(vh_vring_enable_notification(r.vr), 0);
+	rig_fini(&r);
+}
+
+static void test_notify_event_idx(void)
+{
+	struct rig r;
+	int i;
+
+	rig_init(&r, 16,
+		 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_EVENT_IDX);
+	/* avail_event starts at 0: the first buffer kicks */
+	add_one(&r, 0);
+	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1);
+	/* device busy (notifications off): no kicks for more buffers */
+	CHECK_EQ(vh_vring_disable_notification(r.vr), 0);
+	add_one(&r, 1);
+	CHECK_EQ(vh_vq_kick_prepare(r.vq), 0);
+	add_one(&r, 2);
+	CHECK_EQ(vh_vq_kick_prepare(r.vq), 0);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(pop_push(&r), 1);
+	/* device about to sleep: avail_event = 3 and nothing pending */
+	CHECK_EQ(vh_vring_enable_notification(r.vr), 0);
+	add_one(&r, 3);
+	add_one(&r, 4);
+	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1); /* crossed avail_event */
+	add_one(&r, 5);
+	CHECK_EQ(vh_vq_kick_prepare(r.vq), 0); /* already kicked */
+	/* an empty pop with notifications on re-arms avail_event */
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(pop_push(&r), 0);
+	add_one(&r, 6);
+	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1);
+	CHECK_EQ(pop_push(&r), 1);
+
+	/* interrupts: used_event set by get_used; once per crossing */
+	drain_used(&r);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 1); /* first check is always 1 */
+	add_one(&r, 7);
+	add_one(&r, 8);
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 1); /* crossed used_event */
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 0); /* driver has not caught up */
+	drain_used(&r);
+	add_one(&r, 9);
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 1);
+	/* callbacks off: no interrupt; back on with pending entries: 1 */
+	drain_used(&r);
+	CHECK_EQ(vh_vq_disable_cb(r.vq), 0);
+	add_one(&r, 10);
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 0);
+	CHECK_EQ(vh_vq_enable_cb(r.vq), 1);
+	drain_used(&r);
+	CHECK_EQ(vh_vq_enable_cb(r.vq), 0);
+	add_one(&r, 11);
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 1);
+	rig_fini(&r);
+}
+
+static void test_notify_on_empty(void)
+{
+	struct rig r;
+
+	rig_init(&r, 16,
+		 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_NOTIFY_ON_EMPTY);
+	CHECK_EQ(vh_vq_disable_cb(r.vq), 0);
+	add_one(&r, 0);
+	add_one(&r, 1);
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 0); /* suppressed, not empty */
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vring_need_notify(r.vr), 1); /* ran empty */
+	rig_fini(&r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* index wrap and stop/restart                                            */
+/* ---------------------------------------------------------------------- */
+
+static void test_wrap_and_restart(void)
+{
+	struct rig r;
+	uint32_t base, i;
+	struct vh_vring *vr2;
+	struct vh_vring_addr a;
+	uint64_t d, av, u;
+
+	rig_init(&r, 8, 1ull << VIRTIO_F_VERSION_1 |
+				1ull << VIRTIO_RING_F_EVENT_IDX);
+	/* run up to just before the 16-bit wrap */
+	for (i = 0; i < 65530; i++) {
+		add_one(&r, i);
+		CHECK_EQ(pop_push(&r), 1);
+		drain_used(&r);
+	}
+	/* two buffers in the ring when the device stops */
+	add_one(&r, 0);
+	add_one(&r, 1);
+	CHECK_EQ(vh_vring_get_base(r.vr, &base), 0);
+	CHECK_EQ(base, 65530);
+	/* restart on a new vring at that base (GET/SET_VRING_BASE) */
+	CHECK_EQ(vh_vring_new(r.ctx, r.mem, 0, &vr2), 0);
+	CHECK_EQ(vh_vring_set_features(vr2, 1ull << VIRTIO_F_VERSION_1 |
+						    1ull << VIRTIO_RING_F_EVENT_IDX),
+		 0);
+	CHECK_EQ(vh_vring_set_num(vr2, 8), 0);
+	CHECK_EQ(vh_vring_set_base(vr2, base), 0);
+	CHECK_EQ(vh_vring_set_base(vr2, 65536), -EINVAL);
+	CHECK_EQ(vh_vq_get_addrs(r.vq, &d, &av, &u), 0);
+	a = (struct vh_vring_addr){ .desc = d, .avail = av, .used = u };
+	CHECK_EQ(vh_vring_set_addr(vr2, &a), 0);
+	vh_vring_unref(r.vr);
+	r.vr = vr2;
+	{
+		uint16_t n;
+
+		CHECK_EQ(vh_vring_avail_count(r.vr, &n), 0);
+		CHECK_EQ(n, 2);
+	}
+	/* across 65535 -> 0 */
+	for (i = 0; i < 20; i++) {
+		void *tok;
+		uint32_t len;
+
+		CHECK_EQ(pop_push(&r), 1);
+		CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+		CHECK_EQ(len, 8);
+		add_one(&r, i + 2);
+	}
+	CHECK_EQ(vh_vring_get_base(r.vr, &base), 0);
+	CHECK_EQ(base, (65530 + 20) & 0xffff);
+	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	rig_fini(&r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* memory table changes with elements in flight                           */
+/* ---------------------------------------------------------------------- */
+
+static void test_table_switch_inflight(void)
+{
+	struct iovec iov1[2], iov2[2], iov3[2];
+	struct vh_vring_elem e1 = { .iov = iov1, .iov_max = 2 };
+	struct vh_vring_elem e2 = { .iov = iov2, .iov_max = 2 };
+	struct vh_vring_elem e3 = { .iov = iov3, .iov_max = 2 };
+	int maps0;
+	uint8_t *extra;
+	struct rig r;
+	void *tok;
+	uint32_t len;
+
+	rig_init(&r, 8, 1ull << VIRTIO_F_VERSION_1);
+	/* a second region that buffers will live in */
+	CHECK_EQ(vh_mem_add_memfd(r.mem, 0x10000000, 65536, (void **)&extra),
+		 0);
+	maps0 = count_memfd_maps();
+	{
+		struct vh_sg sg = { 0x10000000, 100 };
+
+		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e1), 0);
+		sg.addr += 200;
+		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e2), 0);
+	}
+	CHECK_EQ(vh_vring_pop(r.vr, &e1), 1);
+	/* the region goes away while e1 is in flight */
+	CHECK_EQ(vh_mem_remove(r.mem, 0x10000000, 65536), 0);
+	/* the next pop moves to the new table: e2's buffer is gone now */
+	CHECK_EQ(vh_vring_pop(r.vr, &e2), -EIO);
+	CHECK_EQ(vh_vring_is_broken(r.vr), 1);
+	/* ... but e1's mapping is still there until it is pushed */
+	memset(iov1[0].iov_base, 0xab, 100);
+	CHECK_EQ(count_memfd_maps(), maps0);
+	CHECK_EQ(vh_vring_inflight(r.vr), 1);
+	CHECK_EQ(vh_vring_push(r.vr, e1.id, 100), -EIO); /* broken, released */
+	CHECK_EQ(vh_vring_inflight(r.vr), 0);
+	CHECK_EQ(count_memfd_maps(), maps0 - 1);
+	rig_fini(&r);
+
+	/* again with a table change that keeps the buffers: all complete */
+	rig_init(&r, 8, 1ull << VIRTIO_F_VERSION_1);
+	CHECK_EQ(vh_mem_add_memfd(r.mem, 0x10000000, 65536, (void **)&extra),
+		 0);
+	{
+		struct vh_sg sg = { 0x10000000, 100 };
+
+		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e1), 0);
+		sg.addr += 200;
+		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e2), 0);
+		sg.addr += 200;
+		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e3), 0);
+	}
+	CHECK_EQ(vh_vring_pop(r.vr, &e1), 1);
+	/* hot-add memory elsewhere, then the pop switches snapshots */
+	CHECK_EQ(vh_mem_add_memfd(r.mem, 0x20000000, 65536, NULL), 0);
+	CHECK_EQ(vh_vring_pop(r.vr, &e2), 1);
+	CHECK_EQ(vh_mem_add_memfd(r.mem, 0x30000000, 65536, NULL), 0);
+	CHECK_EQ(vh_vring_pop(r.vr, &e3), 1);
+	CHECK_EQ(vh_vring_inflight(r.vr), 3);
+	memset(iov1[0].iov_base, 1, 100);
+	memset(iov2[0].iov_base, 2, 100);
+	memset(iov3[0].iov_base, 3, 100);
+	/* out of order, across three snapshots */
+	CHECK_EQ(vh_vring_push(r.vr, e2.id, 100), 0);
+	CHECK_EQ(vh_vring_push(r.vr, e1.id, 100), 0);
+	CHECK_EQ(vh_vring_push(r.vr, e3.id, 100), 0);
+	CHECK_EQ(vh_vring_push(r.vr, e3.id, 100), -EINVAL); /* twice */
+	CHECK_EQ(vh_vring_push(r.vr, 8, 100), -EINVAL);     /* >= num */
+	CHECK_EQ(vh_vring_inflight(r.vr), 0);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &e2);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &e1);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &e3);
+	CHECK_EQ(extra[0], 1);
+	CHECK_EQ(extra[200], 2);
+	CHECK_EQ(extra[400], 3);
+	rig_fini(&r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* dirty log                                                              */
+/* ---------------------------------------------------------------------- */
+
+static bool log_bit(const uint8_t *log, uint64_t gpa)
+{
+	uint64_t page = gpa / 4096;
+
+	return log[page / 8] & (1u << (page % 8));
+}
+
+static void test_dirty_log(void)
+{
+	uint64_t d, av, u;
+	struct vh_vring_addr a;
+	uint8_t *log;
+	struct rig r;
+	size_t size;
+
+	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1 | 1ull << VHOST_F_LOG_ALL);
+	size = vh_mem_log_size_for(MEM_GPA + MEM_SIZE);
+	CHECK_EQ(vh_mem_log_alloc(r.mem, size, NULL, (void **)&log), 0);
+	CHECK_EQ(vh_vq_get_addrs(r.vq, &d, &av, &u), 0);
+	a = (struct vh_vring_addr){ .desc = d, .avail = av, .used = u,
+				    .log = u, .flags = VH_VRING_ADDR_LOG };
+	CHECK_EQ(vh_vring_set_addr(r.vr, &a), 0);
+	{
+		/* 10000 writable bytes from DATA_GPA + 3 pages - 10 */
+		struct vh_sg sg[2] = { { DATA_GPA, 16 },
+				       { DATA_GPA + 3 * 4096 - 10, 10000 } };
+
+		CHECK_EQ(vh_vq_add(r.vq, sg, 1, 1, &a), 0);
+	}
+	CHECK_EQ(pop_push(&r), 1); /* reports 8 bytes written */
+	CHECK(log_bit(log, u));                     /* used ring */
+	CHECK(log_bit(log, DATA_GPA + 3 * 4096 - 10)); /* written bytes */
+	CHECK(!log_bit(log, DATA_GPA + 3 * 4096));  /* only 8 of them */
+	CHECK(!log_bit(log, DATA_GPA));             /* readable buffer */
+	CHECK(!log_bit(log, DATA_GPA + 5 * 4096)); /* untouched */
+	/* explicit logging by the backend */
+	CHECK_EQ(vh_vring_log_write(r.vr, DATA_GPA + 8 * 4096, 1), 0);
+	CHECK(log_bit(log, DATA_GPA + 8 * 4096));
+	rig_fini(&r);
+}
+
+/* ---------------------------------------------------------------------- */
+/* API edges                                                              */
+/* ---------------------------------------------------------------------- */
+
+static void test_api_edges(void)
+{
+	struct iovec iov[1];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 1 };
+	struct vh_vring_addr a = { 0 };
+	struct vh_vring *vr;
+	struct rig r;
+
+	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1);
+	CHECK_EQ(vh_vring_new(r.ctx, r.mem, 3, &vr), 0);
+	CHECK_EQ(vh_vring_get_index(vr), 3);
+	CHECK_EQ(vh_vring_pop(vr, &e), -EINVAL); /* no size, no addresses */
+	CHECK_EQ(vh_vring_set_num(vr, 0), -EINVAL);
+	CHECK_EQ(vh_vring_set_num(vr, 3), -EINVAL);
+	CHECK_EQ(vh_vring_set_num(vr, 65536), -EINVAL);
+	CHECK_EQ(vh_vring_set_num(vr, 32768), 0);
+	CHECK_EQ(vh_vring_get_num(vr), 32768);
+	CHECK_EQ(vh_vring_set_num(vr, 16), 0);
+	CHECK_EQ(vh_vring_set_features(vr, 1ull << VIRTIO_F_RING_PACKED),
+		 -EOPNOTSUPP);
+	/* misaligned, and outside memory */
+	a.desc = RING_GPA + 8;
+	a.avail = RING_GPA + 4096;
+	a.used = RING_GPA + 8192;
+	CHECK_EQ(vh_vring_set_addr(vr, &a), -EINVAL);
+	a.desc = RING_GPA;
+	a.used = RING_GPA + 8194;
+	CHECK_EQ(vh_vring_set_addr(vr, &a), -EINVAL);
+	a.used = MEM_GPA + MEM_SIZE - 8;
+	CHECK_EQ(vh_vring_set_addr(vr, &a), -EFAULT);
+	a.used = RING_GPA + 8192;
+	a.desc = MEM_GPA - 16;
+	CHECK_EQ(vh_vring_set_addr(vr, &a), -EFAULT);
+	a.desc = RING_GPA;
+	CHECK_EQ(vh_vring_set_addr(vr, &a), 0);
+	CHECK_EQ(vh_vring_pop(vr, &e), 0);
+	/* by peer virtual address: our mapping stands in for it here */
+	a.flags = VH_VRING_ADDR_UVA;
+	a.desc = (uintptr_t)gpa_host(&r, RING_GPA);
+	a.avail = (uintptr_t)gpa_host(&r, RING_GPA + 4096);
+	a.used = (uintptr_t)gpa_host(&r, RING_GPA + 8192);
+	CHECK_EQ(vh_vring_set_addr(vr, &a), 0);
+	a.used = 0x1000;
+	CHECK_EQ(vh_vring_set_addr(vr, &a), -EFAULT);
+	CHECK_EQ(vh_vring_pop(vr, &e), 0); /* the previous rings stay */
+	/* eventfds are owned */
+	{
+		int efd = eventfd(0, EFD_CLOEXEC);
+
+		CHECK_EQ(vh_vring_set_kick_fd(vr, efd), 0);
+		CHECK_EQ(vh_vring_get_kick_fd(vr), efd);
+		CHECK_EQ(vh_vring_read_kick(vr), 0);
+		{
+			uint64_t one = 1;
+
+			CHECK_EQ(write(efd, &one, 8), 8);
+		}
+		CHECK_EQ(vh_vring_read_kick(vr), 1);
+		CHECK_EQ(vh_vring_read_kick(vr), 0);
+		CHECK_EQ(vh_vring_set_kick_fd(vr, -1), 0);
+		CHECK(fcntl(efd, F_GETFD) < 0); /* closed */
+	}
+	CHECK_EQ(vh_vring_reset(vr), 0);
+	CHECK_EQ(vh_vring_get_num(vr), 0);
+	CHECK_EQ(vh_vring_pop(vr, &e), -EINVAL);
+	CHECK(vh_vring_ref(vr) == vr);
+	CHECK(vh_vring_unref(vr) == vr);
+	CHECK(vh_vring_unref(vr) == NULL);
+
+	/* driver side */
+	CHECK_EQ(vh_vq_ring_bytes(0), 0);
+	CHECK_EQ(vh_vq_ring_bytes(3), 0);
+	/* 4096 + 518, rounded to 4616, + 2054 */
+	CHECK_EQ(vh_vq_ring_bytes(256), 6670);
+	{
+		struct vh_vq *vq;
+		struct vh_sg sg = { DATA_GPA, 1 };
+
+		CHECK_EQ(vh_vq_new(r.ctx, r.mem, 0, 256, RING_GPA + 8, &vq),
+			 -EINVAL);
+		CHECK_EQ(vh_vq_new(r.ctx, r.mem, 0, 256,
+				   MEM_GPA + MEM_SIZE - 4096, &vq),
+			 -EFAULT);
+		CHECK_EQ(vh_vq_add(r.vq, &sg, 1, 0, NULL), -EINVAL);
+		sg.len = 0;
+		CHECK_EQ(vh_vq_add(r.vq, &sg, 1, 0, &sg), -EINVAL);
+		sg.len = 1;
+		CHECK_EQ(vh_vq_add_indirect(r.vq, &sg, 1, 0, &sg), -EINVAL);
+		CHECK_EQ(vh_vq_set_indirect_area(r.vq, IND_GPA, 16 * 16), 0);
+		CHECK_EQ(vh_vq_add_indirect(r.vq, (struct vh_sg[2]){ sg, sg },
+					    2, 0, &sg),
+			 -E2BIG);
+	}
+	rig_fini(&r);
+}
+
+int main(void)
+{
+	struct test_fdset before;
+	int fds;
+
+	test_fdset_snapshot(&before);
+	fds = test_count_fds();
+
+	test_api_edges();
+	test_single_thread();
+	test_notify_no_event_idx();
+	test_notify_event_idx();
+	test_notify_on_empty();
+	test_wrap_and_restart();
+	test_table_switch_inflight();
+	test_dirty_log();
+	test_two_threads();
+
+	CHECK_EQ(test_new_fds_without_cloexec(&before), 0);
+	CHECK_EQ(test_count_fds(), fds);
+	return 0;
+}
