@@ -122,7 +122,8 @@ static void session(const char *sock, bool mem_slots, bool log,
 	if (mem_slots)
 		want_pf |= 1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS;
 	if (log)
-		want_pf |= 1ull << VH_VU_PROTOCOL_F_LOG_SHMFD;
+		want_pf |= (1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
+			   (1ull << VH_VU_PROTOCOL_F_PAGEFAULT);
 
 	CHECK_EQ(vh_vu_frontend_new(ctx, &fe), 0);
 	/* qemu-storage-daemon serves one front-end at a time: retry */
@@ -261,6 +262,28 @@ static void session(const char *sock, bool mem_slots, bool log,
 	CHECK_EQ(vh_vu_frontend_get_vring_base(fe, 0, &base), 0);
 	CHECK_EQ(base, 4);
 
+	/* postcopy: the back-end hands us its userfaultfd, then drops it */
+	if (pf & (1ull << VH_VU_PROTOCOL_F_PAGEFAULT)) {
+		char link[64], target[128];
+		ssize_t len;
+		int ufd;
+
+		CHECK_EQ(vh_vu_frontend_postcopy_advise(fe, &ufd), 0);
+		if (ufd >= 0) {
+			snprintf(link, sizeof(link), "/proc/self/fd/%d", ufd);
+			len = readlink(link, target, sizeof(target) - 1);
+			CHECK(len > 0);
+			target[len] = '\0';
+			printf("POSTCOPY_ADVISE: fd %s\n", target);
+			CHECK(strstr(target, "userfaultfd"));
+			CHECK(fcntl(ufd, F_GETFD) & FD_CLOEXEC);
+			close(ufd);
+		} else {
+			printf("POSTCOPY_ADVISE: no userfaultfd here\n");
+		}
+		CHECK_EQ(vh_vu_frontend_postcopy_end(fe), 0);
+	}
+
 	vh_vu_frontend_unref(fe);
 	vh_vq_unref(vq);
 	vh_mem_unref(mem);
@@ -319,6 +342,6 @@ int main(void)
 	free(file);
 	free(buf);
 	vh_ctx_unref(ctx);
-	printf("qemu-storage-daemon: 3 connections, config, 3 writes + 9 reads, dirty log checked\n");
+	printf("qemu-storage-daemon: 3 connections, config, 3 writes + 9 reads, dirty log, postcopy fd checked\n");
 	return 0;
 }
