@@ -590,12 +590,21 @@ static int h_set_vring_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	if (idx < 0)
 		return idx;
+	q = &be->queues[idx];
+	if (num == 0) {
+		/*
+		 * DPDK's virtio-user sends 0 for the rings it does not use:
+		 * the ring is left unconfigured, never handed to the device.
+		 */
+		queue_take_back(be, idx);
+		q->num = 0;
+		return 0;
+	}
 	/* 2.7: a power of two, at most 32768 (and the device's maximum) */
 	if (!is_pow2(num) || num > be->dev.max_queue_size) {
 		vh_err(be->ctx, "queue %d: bad ring size %u\n", idx, num);
 		return -EINVAL;
 	}
-	q = &be->queues[idx];
 	queue_take_back(be, idx);
 	r = vh_vring_set_num(q->vring, num);
 	if (r == 0) {

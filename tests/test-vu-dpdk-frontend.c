@@ -4,7 +4,8 @@
  * port (net_virtio_user, client mode) connects to a small virtio-net device
  * built on vh_vu_backend (server mode).
  *
- * Phase 1, --forward-mode=txonly: we check every frame testpmd transmits:
+ * Phase 1, --forward-mode=txonly on two queue pairs (MQ: GET_QUEUE_NUM,
+ * four rings): we check every frame testpmd transmits on both TX rings:
  * the virtio-net header, Ethernet (source MAC = the one we gave the port,
  * type IPv4), the IPv4 header (version, length, UDP, checksum) and the UDP
  * length.  Then testpmd is stopped with SIGINT, which makes it stop its
@@ -43,6 +44,8 @@
 #define NET_HDR_LEN 12 /* struct virtio_net_hdr_mrg_rxbuf (VERSION_1) */
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_MQ 22
 #define VIRTIO_CONFIG_S_DRIVER_OK 4
 
 static pid_t pmd = -1;
@@ -56,6 +59,7 @@ static const uint8_t our_mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0x01 };
 struct net {
 	struct vh_vu_backend *be;
 	unsigned long good, bad, kicks, starts, stops;
+	unsigned long good_q[2]; /* per queue pair */
 	uint8_t first_bad[128];
 	size_t first_bad_len;
 	/* phase 2 */
@@ -266,7 +270,7 @@ static void echo_check(struct net *n, const uint8_t *p, size_t len)
 	n->progress = now_ms();
 }
 
-static void tx_drain(struct net *n, struct vh_vring *vr)
+static void tx_drain(struct net *n, unsigned int idx, struct vh_vring *vr)
 {
 	struct iovec iov[16];
 	struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
@@ -295,6 +299,7 @@ static void tx_drain(struct net *n, struct vh_vring *vr)
 			echo_check(n, buf, len);
 		} else if (frame_ok(buf, len)) {
 			n->good++;
+			n->good_q[idx / 2]++;
 		} else {
 			if (!n->bad++) {
 				n->first_bad_len = len < 128 ? len : 128;
@@ -304,7 +309,7 @@ static void tx_drain(struct net *n, struct vh_vring *vr)
 		CHECK_EQ(vh_vring_push(vr, e.id, 0), 0);
 	}
 	CHECK(r >= 0);
-	vh_vu_backend_notify(n->be, 1);
+	vh_vu_backend_notify(n->be, idx);
 }
 
 static int net_started(void *data, unsigned int idx, struct vh_vring *vr)
@@ -333,9 +338,9 @@ static void net_kicked(void *data, unsigned int idx, struct vh_vring *vr)
 	struct net *n = data;
 
 	n->kicks++;
-	if (idx == 1)
-		tx_drain(n, vr);
-	else
+	if (idx % 2)
+		tx_drain(n, idx, vr);
+	else if (idx == 0)
 		rx_fill(n); /* RX buffers came (phase 2 only) */
 }
 
@@ -346,7 +351,7 @@ static int net_get_config(void *data, uint32_t off, void *buf, uint32_t size)
 
 	memcpy(cfg, our_mac, 6);
 	cfg[6] = 1; /* VIRTIO_NET_S_LINK_UP */
-	cfg[8] = 1; /* one queue pair */
+	cfg[8] = 2; /* max_virtqueue_pairs */
 	memcpy(buf, cfg + off, size);
 	return 0;
 }
@@ -366,17 +371,19 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void spawn_testpmd(const char *sock, const char *mode)
+static void spawn_testpmd(const char *sock, const char *mode, int queues)
 {
-	char vdev[256];
+	char vdev[256], rxq[16], txq[16];
 	int fd;
 
 	/* the MAC every frame must carry as its source */
 	snprintf(vdev, sizeof(vdev),
-		 "net_virtio_user0,path=%s,queues=1,"
+		 "net_virtio_user0,path=%s,queues=%d,"
 		 "mac=%02x:%02x:%02x:%02x:%02x:%02x",
-		 sock, our_mac[0], our_mac[1], our_mac[2], our_mac[3],
+		 sock, queues, our_mac[0], our_mac[1], our_mac[2], our_mac[3],
 		 our_mac[4], our_mac[5]);
+	snprintf(rxq, sizeof(rxq), "--rxq=%d", queues);
+	snprintf(txq, sizeof(txq), "--txq=%d", queues);
 	pmd = fork();
 	CHECK(pmd >= 0);
 	if (pmd == 0) {
@@ -392,7 +399,7 @@ static void spawn_testpmd(const char *sock, const char *mode)
 			dup2(fd, 0);
 		execl(TESTPMD, TESTPMD, "--no-huge", "-m", "512", "--no-pci",
 		      "--file-prefix", prefix, "--lcores", "0@0,1@1", "--vdev",
-		      vdev, "--", mode, "--auto-start",
+		      vdev, "--", mode, rxq, txq, "--auto-start",
 		      "--total-num-mbufs=16384", "--stats-period", "1",
 		      (char *)NULL);
 		_exit(127);
@@ -449,12 +456,14 @@ int main(void)
 	struct vh_vu_device dev = {
 		.features = (1ull << 32) /* VERSION_1 */ |
 			    (1ull << VIRTIO_NET_F_MRG_RXBUF) |
-			    (1ull << VIRTIO_NET_F_MAC),
+			    (1ull << VIRTIO_NET_F_MAC) |
+			    (1ull << VIRTIO_NET_F_CTRL_VQ) |
+			    (1ull << VIRTIO_NET_F_MQ),
 		.protocol_features =
 			(1ull << 0) /* MQ */ | (1ull << 3) /* REPLY_ACK */ |
 			(1ull << 9) /* CONFIG */ | (1ull << 16) /* STATUS */,
-		.num_queues = 2,
-		.queue_num = 1, /* one queue pair */
+		.num_queues = 4,
+		.queue_num = 2, /* queue pairs */
 		.config_size = 12,
 	};
 	struct vh_ctx *ctx;
@@ -486,7 +495,8 @@ int main(void)
 	CHECK_EQ(vh_vu_backend_listen(be, sock), 0);
 
 	t0 = now_ms();
-	spawn_testpmd(sock, "--forward-mode=txonly");
+	/* two queue pairs (MQ): frames must come on both TX rings */
+	spawn_testpmd(sock, "--forward-mode=txonly", 2);
 	if (!serve(be, &n, t0 + 20000, enough)) {
 		int st;
 
@@ -523,6 +533,9 @@ int main(void)
 		return 1;
 	}
 	CHECK(n.starts >= 1);
+	printf("TX queue pair 0: %lu frames, queue pair 1: %lu frames\n",
+	       n.good_q[0], n.good_q[1]);
+	CHECK(n.good_q[0] > 0 && n.good_q[1] > 0);
 
 	/* SIGINT: testpmd stops its port (GET_VRING_BASE) and disconnects */
 	kill(pmd, SIGINT);
@@ -540,7 +553,7 @@ int main(void)
 	n.seen = calloc(ECHO_FRAMES, 1);
 	CHECK(n.seen);
 	t0 = now_ms();
-	spawn_testpmd(sock, "--forward-mode=io");
+	spawn_testpmd(sock, "--forward-mode=io", 1);
 	if (!serve(be, &n, t0 + 20000, echoed_all) || n.echo_bad ||
 	    n.echoed < ECHO_FRAMES / 2) {
 		dump_log();
