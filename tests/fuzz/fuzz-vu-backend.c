@@ -13,8 +13,11 @@
  *       bytes (at most 16 MiB), then a length (2 bytes, mod 4097) and that
  *       many bytes written at its start (so rings in it can hold chains),
  *       sealed against resizing.
- *   op byte & 0xc0 == 0x80: the back-end sends back-end requests (those
- *       that wait for no reply) on its request channel.
+ *   op byte & 0xc0 == 0x80: a front-end reply to a back-end request
+ *       (request id, flags, size mod 33 and payload from the input, an
+ *       eventfd if op & 2) is queued on the request channel, then the
+ *       back-end makes a request that reads it (SHARED_OBJECT_LOOKUP if
+ *       op & 1, else CONFIG_CHANGE_MSG) plus those that wait for nothing.
  *   op byte & 0xc0 == 0xc0: (op & 0x3f) + 1 raw bytes straight onto the
  *       socket, then the end of the stream (a message cut short).
  *
@@ -273,23 +276,65 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		case 0x80: {
 			uint8_t uuid[16] = { op };
+			struct vh_vu_msg rep;
+			uint8_t rreq, rflags, rsize;
+			int got = -1;
 
-			/* the front-end side of the request channel answers nothing:
-			 * only requests that do not wait are sent */
+			/*
+			 * The front-end's answer is queued first (a hostile
+			 * one, from the input), then the request is made: the
+			 * back-end reads the answer as its reply.  Only a
+			 * complete message is queued, so nothing waits.
+			 */
+			take(&in, &rreq, 1);
+			take(&in, &rflags, 1);
+			take(&in, &rsize, 1);
+			vh_vu_msg_init(
+				&rep,
+				rreq & 0x10 ?
+					rreq % 9 :
+					(op & 1 ?
+						 VH_VU_BACKEND_SHARED_OBJECT_LOOKUP :
+						 VH_VU_BACKEND_CONFIG_CHANGE_MSG),
+				rsize % 33);
+			rep.hdr.flags = rflags;
+			take(&in, &rep.payload, rep.hdr.size);
+			if (req_sv[0] >= 0) {
+				if (op & 2) {
+					rep.fds[0] = eventfd(0, EFD_CLOEXEC);
+					rep.nfds = rep.fds[0] >= 0;
+				}
+				if (vh_vu_msg_send(ctx, req_sv[0], &rep) < 0)
+					in.n = 0;
+				vh_vu_msg_close_fds(&rep);
+			}
+			if (op & 1) {
+				if (vh_vu_backend_shared_object_lookup(
+					    be, uuid, &got) == 0)
+					close(got);
+			} else {
+				vh_vu_backend_config_change(be);
+			}
+			/* those that wait for no reply */
 			if (!(vh_vu_backend_get_protocol_features(be) &
 			      (1ull << VH_VU_PROTOCOL_F_REPLY_ACK))) {
-				vh_vu_backend_config_change(be);
 				vh_vu_backend_shared_object_add(be, uuid);
 				vh_vu_backend_vring_err(be, op % NQ);
 				vh_vu_backend_host_notifier(be, op % NQ, -1, 0,
 							    0);
 			}
 			if (req_sv[0] >= 0) {
-				char junk[4096];
+				/* drop what is left, requests and replies */
+				for (;;) {
+					struct pollfd p = { .fd = req_sv[0],
+							    .events = POLLIN };
 
-				while (recv(req_sv[0], junk, sizeof(junk),
-					    MSG_DONTWAIT) > 0)
-					;
+					if (poll(&p, 1, 0) != 1 ||
+					    vh_vu_msg_recv(ctx, req_sv[0],
+							   &rep) < 0)
+						break;
+					vh_vu_msg_close_fds(&rep);
+				}
 			}
 			break;
 		}
