@@ -27,7 +27,7 @@ struct vh_lio_target;
 
 enum vh_lio_backstore {
 	VH_LIO_FILEIO = 1, /* a file (or block device) the caller names */
-	VH_LIO_RAMDISK,	   /* rd_mcp: memory, for tests */
+	VH_LIO_RAMDISK, /* rd_mcp: memory, for tests */
 };
 
 /* One LUN and the backstore behind it. */

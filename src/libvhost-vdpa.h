@@ -80,7 +80,7 @@ struct vh_vdpa_mgmtdev_info {
 	uint64_t present;
 	char bus_name[VH_VDPA_NAME_MAX]; /* "" when not on a bus */
 	char dev_name[VH_VDPA_NAME_MAX];
-	uint64_t supported_classes;	 /* bit n: virtio device id n */
+	uint64_t supported_classes; /* bit n: virtio device id n */
 	uint32_t max_supported_vqs;
 	uint64_t supported_features;
 };
@@ -154,10 +154,10 @@ struct vh_vdpa_vstats {
 #define VH_VDPA_NEW_FEATURES (1u << 3)
 
 struct vh_vdpa_dev_new {
-	const char *name;	 /* required */
+	const char *name; /* required */
 	const char *mgmtdev_bus; /* NULL for a management device off any bus */
-	const char *mgmtdev;	 /* required, e.g. "vdpasim_net" */
-	unsigned int set;	 /* VH_VDPA_NEW_*: which of the below to send */
+	const char *mgmtdev; /* required, e.g. "vdpasim_net" */
+	unsigned int set; /* VH_VDPA_NEW_*: which of the below to send */
 	uint8_t mac[6];
 	uint16_t mtu;
 	uint16_t max_vq_pairs;
@@ -220,7 +220,6 @@ void vh_vdpa_vstats_free(struct vh_vdpa_vstats *stats);
 int vh_vdpa_dev_chardev(struct vh_ctx *ctx, const char *name, char *path,
 			size_t len);
 
-
 /* ------------------------------------------------------------------ */
 /* vhost-vdpa: the VHOST_VDPA_* ioctls on a VH_KDEV_VDPA vh_kdev        */
 /* ------------------------------------------------------------------ */
@@ -277,8 +276,7 @@ int vh_vdpa_resume(struct vh_kdev *dev);
  * the kernel offers it; IOTLB_MSG_V2 is required (-EOPNOTSUPP).  *acked
  * (may be NULL) gets what was set.
  */
-int vh_vdpa_setup_backend(struct vh_kdev *dev, uint64_t extra,
-			  uint64_t *acked);
+int vh_vdpa_setup_backend(struct vh_kdev *dev, uint64_t extra, uint64_t *acked);
 
 /*
  * IOTLB v2 mappings in address space asid (0 unless IOTLB_ASID).  perm is

@@ -89,8 +89,8 @@ static void random_wwpn(char out[21])
 		 (unsigned long long)(r & 0xfffffffffull));
 }
 
-static int push_undo(struct vh_lio_target *t, enum undo_op op,
-		     const char *path, bool lun_owned, uint64_t lun)
+static int push_undo(struct vh_lio_target *t, enum undo_op op, const char *path,
+		     bool lun_owned, uint64_t lun)
 {
 	struct undo *u;
 
@@ -115,8 +115,8 @@ static int push_undo(struct vh_lio_target *t, enum undo_op op,
 }
 
 /* snprintf into a path buffer: -ENAMETOOLONG instead of a cut path. */
-__attribute__((format(printf, 3, 4))) static int
-pathf(char *buf, size_t len, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int pathf(char *buf, size_t len,
+						       const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -198,8 +198,8 @@ static unsigned int undo_all(struct vh_lio_target *t, bool one_lun,
 	return done;
 }
 
-static int make_dir(struct vh_lio_target *t, const char *path,
-		    bool lun_owned, uint64_t lun)
+static int make_dir(struct vh_lio_target *t, const char *path, bool lun_owned,
+		    uint64_t lun)
 {
 	int ret;
 
@@ -222,8 +222,10 @@ static int check_target_core(struct vh_ctx *ctx)
 
 	if (statfs(CONFIGFS_ROOT, &sfs) ||
 	    sfs.f_type != (typeof(sfs.f_type))CONFIGFS_MAGIC_NR) {
-		vh_err(ctx, "lio: configfs is not mounted on " CONFIGFS_ROOT
-			    " (modprobe configfs; mount -t configfs none " CONFIGFS_ROOT ")\n");
+		vh_err(ctx,
+		       "lio: configfs is not mounted on " CONFIGFS_ROOT
+		       " (modprobe configfs; mount -t configfs none " CONFIGFS_ROOT
+		       ")\n");
 		return -ENODEV;
 	}
 	if (stat(TARGET_ROOT, &st) || !S_ISDIR(st.st_mode)) {
@@ -243,14 +245,16 @@ static int check_lun(struct vh_ctx *ctx, const struct vh_lio_lun *l)
 		if (!l->path || l->path[0] != '/' ||
 		    strlen(l->path) > LIO_MAX_FILE_PATH ||
 		    strpbrk(l->path, ",\n")) {
-			vh_err(ctx, "lio: fileio needs an absolute path without ',' or newline, at most %d bytes\n",
+			vh_err(ctx,
+			       "lio: fileio needs an absolute path without ',' or newline, at most %d bytes\n",
 			       LIO_MAX_FILE_PATH);
 			return -EINVAL;
 		}
 		break;
 	case VH_LIO_RAMDISK:
 		if (l->size < (uint64_t)sysconf(_SC_PAGESIZE)) {
-			vh_err(ctx, "lio: ramdisk of %llu bytes: at least a page is needed\n",
+			vh_err(ctx,
+			       "lio: ramdisk of %llu bytes: at least a page is needed\n",
 			       (unsigned long long)l->size);
 			return -EINVAL;
 		}
@@ -261,7 +265,8 @@ static int check_lun(struct vh_ctx *ctx, const struct vh_lio_lun *l)
 	}
 	/* configfs parses lun_<n> with kstrtoull; the SCSI LUN space is 14 bits for virtio-scsi */
 	if (l->lun > 16383) {
-		vh_err(ctx, "lio: LUN %llu out of range (virtio-scsi: 0..16383)\n",
+		vh_err(ctx,
+		       "lio: LUN %llu out of range (virtio-scsi: 0..16383)\n",
 		       (unsigned long long)l->lun);
 		return -EINVAL;
 	}
@@ -269,8 +274,8 @@ static int check_lun(struct vh_ctx *ctx, const struct vh_lio_lun *l)
 }
 
 /* core/<plugin>_<N>: a fresh HBA with the first free id. */
-static int make_hba(struct vh_lio_target *t, const char *plugin,
-		    uint64_t lun, char *path, size_t len)
+static int make_hba(struct vh_lio_target *t, const char *plugin, uint64_t lun,
+		    char *path, size_t len)
 {
 	unsigned int id;
 	int ret = -EEXIST;
@@ -285,7 +290,8 @@ static int make_hba(struct vh_lio_target *t, const char *plugin,
 	}
 	if (ret < 0) {
 		if (ret == -ENOENT || ret == -EINVAL || ret == -ENODEV)
-			vh_err(t->ctx, "lio: cannot create a %s HBA (%s): is the target_core_%s module available?\n",
+			vh_err(t->ctx,
+			       "lio: cannot create a %s HBA (%s): is the target_core_%s module available?\n",
 			       plugin, strerror(-ret),
 			       !strcmp(plugin, "fileio") ? "file" : "mod");
 		else
@@ -307,7 +313,8 @@ static int make_backstore(struct vh_lio_target *t, const struct vh_lio_lun *l,
 		struct stat st;
 
 		if (stat(l->path, &st) || st.st_size <= 0) {
-			vh_err(t->ctx, "lio: %s: no size given and the file is missing or empty\n",
+			vh_err(t->ctx,
+			       "lio: %s: no size given and the file is missing or empty\n",
 			       l->path);
 			return -EINVAL;
 		}
@@ -333,8 +340,8 @@ static int make_backstore(struct vh_lio_target *t, const struct vh_lio_lun *l,
 			    l->buffered ? ",fd_buffered_io=1" : "");
 	else
 		ret = pathf(opts, sizeof(opts), "rd_pages=%llu",
-			    (unsigned long long)(size /
-						 (uint64_t)sysconf(_SC_PAGESIZE)));
+			    (unsigned long long)(size / (uint64_t)sysconf(
+								_SC_PAGESIZE)));
 	if (ret < 0)
 		return ret;
 	if ((ret = pathf(attr, sizeof(attr), "%s/control", dev)) < 0)
@@ -424,7 +431,8 @@ static int make_fabric(struct vh_lio_target *t)
 	if (ret == -EEXIST)
 		return 0;
 	if (ret < 0) {
-		vh_err(t->ctx, "lio: cannot register the vhost fabric (%s): is the vhost_scsi module loaded?\n",
+		vh_err(t->ctx,
+		       "lio: cannot register the vhost fabric (%s): is the vhost_scsi module loaded?\n",
 		       strerror(-ret));
 		return -ENODEV;
 	}

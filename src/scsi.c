@@ -64,9 +64,8 @@ VH_EXPORT int vh_scsi_set_endpoint(struct vh_kdev *dev, const char *wwpn,
 		       "vhost-scsi: SET_ENDPOINT %s/%u: EFAULT (memory table not set, or a ring outside it)\n",
 		       wwpn, tpgt);
 	else if (ret < 0)
-		vh_err(dev->ctx,
-		       "vhost-scsi: SET_ENDPOINT %s/%u: %s\n", wwpn, tpgt,
-		       strerror(-ret));
+		vh_err(dev->ctx, "vhost-scsi: SET_ENDPOINT %s/%u: %s\n", wwpn,
+		       tpgt, strerror(-ret));
 	return ret;
 }
 

@@ -35,30 +35,30 @@ enum {
 
 enum {
 	VH_VDPA_ATTR_PAD = 0,
-	VH_VDPA_ATTR_MGMTDEV_BUS_NAME = 1,	  /* string */
-	VH_VDPA_ATTR_MGMTDEV_DEV_NAME = 2,	  /* string */
+	VH_VDPA_ATTR_MGMTDEV_BUS_NAME = 1, /* string */
+	VH_VDPA_ATTR_MGMTDEV_DEV_NAME = 2, /* string */
 	VH_VDPA_ATTR_MGMTDEV_SUPPORTED_CLASSES = 3, /* u64 */
-	VH_VDPA_ATTR_DEV_NAME = 4,		  /* string */
-	VH_VDPA_ATTR_DEV_ID = 5,		  /* u32 */
-	VH_VDPA_ATTR_DEV_VENDOR_ID = 6,		  /* u32 */
-	VH_VDPA_ATTR_DEV_MAX_VQS = 7,		  /* u32 */
-	VH_VDPA_ATTR_DEV_MAX_VQ_SIZE = 8,	  /* u16 */
-	VH_VDPA_ATTR_DEV_MIN_VQ_SIZE = 9,	  /* u16 */
-	VH_VDPA_ATTR_DEV_NET_CFG_MACADDR = 10,	  /* binary, 6 */
-	VH_VDPA_ATTR_DEV_NET_STATUS = 11,	  /* u16 (uapi says u8) */
-	VH_VDPA_ATTR_DEV_NET_CFG_MAX_VQP = 12,	  /* u16 */
-	VH_VDPA_ATTR_DEV_NET_CFG_MTU = 13,	  /* u16 */
+	VH_VDPA_ATTR_DEV_NAME = 4, /* string */
+	VH_VDPA_ATTR_DEV_ID = 5, /* u32 */
+	VH_VDPA_ATTR_DEV_VENDOR_ID = 6, /* u32 */
+	VH_VDPA_ATTR_DEV_MAX_VQS = 7, /* u32 */
+	VH_VDPA_ATTR_DEV_MAX_VQ_SIZE = 8, /* u16 */
+	VH_VDPA_ATTR_DEV_MIN_VQ_SIZE = 9, /* u16 */
+	VH_VDPA_ATTR_DEV_NET_CFG_MACADDR = 10, /* binary, 6 */
+	VH_VDPA_ATTR_DEV_NET_STATUS = 11, /* u16 (uapi says u8) */
+	VH_VDPA_ATTR_DEV_NET_CFG_MAX_VQP = 12, /* u16 */
+	VH_VDPA_ATTR_DEV_NET_CFG_MTU = 13, /* u16 */
 	VH_VDPA_ATTR_DEV_NEGOTIATED_FEATURES = 14, /* u64 */
-	VH_VDPA_ATTR_DEV_MGMTDEV_MAX_VQS = 15,	  /* u32 */
+	VH_VDPA_ATTR_DEV_MGMTDEV_MAX_VQS = 15, /* u32 */
 	VH_VDPA_ATTR_DEV_SUPPORTED_FEATURES = 16, /* u64 */
-	VH_VDPA_ATTR_DEV_QUEUE_INDEX = 17,	  /* u32 */
-	VH_VDPA_ATTR_DEV_VENDOR_ATTR_NAME = 18,	  /* string */
-	VH_VDPA_ATTR_DEV_VENDOR_ATTR_VALUE = 19,  /* u64 */
-	VH_VDPA_ATTR_DEV_FEATURES = 20,		  /* u64 */
-	VH_VDPA_ATTR_DEV_BLK_CFG_CAPACITY = 21,	  /* u64 (6.1: see above) */
-	VH_VDPA_ATTR_DEV_BLK_CFG_SIZE_MAX = 22,	  /* u32 */
-	VH_VDPA_ATTR_DEV_BLK_CFG_BLK_SIZE = 23,	  /* u32 */
-	VH_VDPA_ATTR_DEV_BLK_CFG_SEG_MAX = 24,	  /* u32 */
+	VH_VDPA_ATTR_DEV_QUEUE_INDEX = 17, /* u32 */
+	VH_VDPA_ATTR_DEV_VENDOR_ATTR_NAME = 18, /* string */
+	VH_VDPA_ATTR_DEV_VENDOR_ATTR_VALUE = 19, /* u64 */
+	VH_VDPA_ATTR_DEV_FEATURES = 20, /* u64 */
+	VH_VDPA_ATTR_DEV_BLK_CFG_CAPACITY = 21, /* u64 (6.1: see above) */
+	VH_VDPA_ATTR_DEV_BLK_CFG_SIZE_MAX = 22, /* u32 */
+	VH_VDPA_ATTR_DEV_BLK_CFG_BLK_SIZE = 23, /* u32 */
+	VH_VDPA_ATTR_DEV_BLK_CFG_SEG_MAX = 24, /* u32 */
 	VH_VDPA_ATTR_DEV_BLK_CFG_NUM_QUEUES = 25, /* u16 */
 	VH_VDPA_ATTR_DEV_BLK_CFG_PHY_BLK_EXP = 26, /* u8 */
 	VH_VDPA_ATTR_DEV_BLK_CFG_ALIGN_OFFSET = 27, /* u8 */
@@ -69,8 +69,8 @@ enum {
 	VH_VDPA_ATTR_DEV_BLK_CFG_DISCARD_SEC_ALIGN = 32, /* u32 */
 	VH_VDPA_ATTR_DEV_BLK_CFG_MAX_WRITE_ZEROES_SEC = 33, /* u32 */
 	VH_VDPA_ATTR_DEV_BLK_CFG_MAX_WRITE_ZEROES_SEG = 34, /* u32 */
-	VH_VDPA_ATTR_DEV_BLK_READ_ONLY = 35,	  /* u8 */
-	VH_VDPA_ATTR_DEV_BLK_FLUSH = 36,	  /* u8 */
+	VH_VDPA_ATTR_DEV_BLK_READ_ONLY = 35, /* u8 */
+	VH_VDPA_ATTR_DEV_BLK_FLUSH = 36, /* u8 */
 	VH_VDPA_ATTR_MAX_KNOWN = 36,
 };
 
@@ -89,8 +89,7 @@ struct nlmsghdr;
 typedef int (*vh_vdpa_nl_cb)(const struct nlmsghdr *nlh, void *data);
 int vh_vdpa_nl_walk(struct vh_ctx *ctx, const void *buf, size_t len,
 		    uint32_t seq, uint32_t portid, uint16_t family,
-		    vh_vdpa_nl_cb cb, void *data, char *errmsg,
-		    size_t errlen);
+		    vh_vdpa_nl_cb cb, void *data, char *errmsg, size_t errlen);
 
 /*
  * Parsers of one reply message (generic netlink header + attributes).

@@ -255,7 +255,8 @@ static int parse_done(struct vh_ctx *ctx, const struct nlmsghdr *nlh,
 	memcpy(&err, p, sizeof(err));
 	if (err > 0 || err < -4095)
 		return -EBADMSG;
-	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) && plen > MNL_ALIGN(sizeof(int)) &&
+	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) &&
+	    plen > MNL_ALIGN(sizeof(int)) &&
 	    parse_ext_ack(ctx, p + MNL_ALIGN(sizeof(int)),
 			  plen - MNL_ALIGN(sizeof(int)), errmsg, errlen))
 		return -EBADMSG;
@@ -285,9 +286,9 @@ static int nl_walk(struct vh_ctx *ctx, struct nl_req *req, const void *buf,
 		 * mnl_nlmsg_ok() compares nlmsg_len as an int, so a length
 		 * of 2^31 or more would pass it: check the u32 ourselves.
 		 */
-		if (!mnl_nlmsg_ok(nlh, rem) ||
-		    nlh->nlmsg_len > (uint32_t)rem) {
-			vh_err(ctx, "vdpa: truncated netlink message (%d bytes left)\n",
+		if (!mnl_nlmsg_ok(nlh, rem) || nlh->nlmsg_len > (uint32_t)rem) {
+			vh_err(ctx,
+			       "vdpa: truncated netlink message (%d bytes left)\n",
 			       rem);
 			return -EBADMSG;
 		}
@@ -358,7 +359,7 @@ int vh_vdpa_nl_walk(struct vh_ctx *ctx, const void *buf, size_t len,
 
 struct attr_rule {
 	uint8_t type; /* enum mnl_attr_data_type; MNL_TYPE_UNSPEC: unknown */
-	uint8_t len;  /* exact payload length for MNL_TYPE_BINARY */
+	uint8_t len; /* exact payload length for MNL_TYPE_BINARY */
 };
 
 static const struct attr_rule vdpa_rules[VH_VDPA_ATTR_MAX_KNOWN + 1] = {
@@ -495,10 +496,10 @@ static int copy_name(struct vh_ctx *ctx, char *dst, const char *src,
 	return 0;
 }
 
-#define SET(obj, field, member, val)                                          \
-	do {                                                                  \
-		(obj)->member = (val);                                        \
-		(obj)->present |= 1ull << (field);                            \
+#define SET(obj, field, member, val)               \
+	do {                                       \
+		(obj)->member = (val);             \
+		(obj)->present |= 1ull << (field); \
 	} while (0)
 
 static int mgmtdev_attr(struct vh_ctx *ctx, const struct attr_val *v,
@@ -570,12 +571,10 @@ static int dev_attr(struct vh_ctx *ctx, const struct attr_val *v, void *data)
 		SET(o, VH_VDPA_FIELD_MAX_VQS, max_vqs, (uint32_t)v->u);
 		break;
 	case VH_VDPA_ATTR_DEV_MAX_VQ_SIZE:
-		SET(o, VH_VDPA_FIELD_MAX_VQ_SIZE, max_vq_size,
-		    (uint16_t)v->u);
+		SET(o, VH_VDPA_FIELD_MAX_VQ_SIZE, max_vq_size, (uint16_t)v->u);
 		break;
 	case VH_VDPA_ATTR_DEV_MIN_VQ_SIZE:
-		SET(o, VH_VDPA_FIELD_MIN_VQ_SIZE, min_vq_size,
-		    (uint16_t)v->u);
+		SET(o, VH_VDPA_FIELD_MIN_VQ_SIZE, min_vq_size, (uint16_t)v->u);
 		break;
 	}
 	return 0;
@@ -598,8 +597,7 @@ int vh_vdpa_parse_dev(struct vh_ctx *ctx, const struct nlmsghdr *nlh,
 	return 0;
 }
 
-static int config_attr(struct vh_ctx *ctx, const struct attr_val *v,
-		       void *data)
+static int config_attr(struct vh_ctx *ctx, const struct attr_val *v, void *data)
 {
 	struct vh_vdpa_dev_config *o = data;
 
@@ -650,8 +648,8 @@ static int config_attr(struct vh_ctx *ctx, const struct attr_val *v,
 		    (uint16_t)v->u);
 		break;
 	case VH_VDPA_ATTR_DEV_BLK_CFG_PHY_BLK_EXP:
-		SET(o, VH_VDPA_FIELD_BLK_PHYS_BLOCK_EXP,
-		    blk_physical_block_exp, (uint8_t)v->u);
+		SET(o, VH_VDPA_FIELD_BLK_PHYS_BLOCK_EXP, blk_physical_block_exp,
+		    (uint8_t)v->u);
 		break;
 	case VH_VDPA_ATTR_DEV_BLK_CFG_ALIGN_OFFSET:
 		SET(o, VH_VDPA_FIELD_BLK_ALIGNMENT_OFFSET, blk_alignment_offset,
@@ -719,8 +717,7 @@ struct vstats_state {
 	bool have_name; /* a NAME waits for its VALUE */
 };
 
-static int vstats_attr(struct vh_ctx *ctx, const struct attr_val *v,
-		       void *data)
+static int vstats_attr(struct vh_ctx *ctx, const struct attr_val *v, void *data)
 {
 	struct vstats_state *st = data;
 	struct vh_vdpa_vstats *o = st->s;
@@ -811,8 +808,7 @@ struct family_state {
 	bool name_ok;
 };
 
-static int family_attr(struct vh_ctx *ctx, const struct attr_val *v,
-		       void *data)
+static int family_attr(struct vh_ctx *ctx, const struct attr_val *v, void *data)
 {
 	struct family_state *f = data;
 
@@ -884,7 +880,8 @@ static ssize_t nl_recv(struct vh_vdpa_mgmt *m)
 		if (msg.msg_flags & MSG_TRUNC)
 			return -EMSGSIZE;
 		if (msg.msg_namelen != sizeof(addr) || addr.nl_pid != 0) {
-			vh_warn(m->ctx, "vdpa: dropping a datagram from port %u\n",
+			vh_warn(m->ctx,
+				"vdpa: dropping a datagram from port %u\n",
 				addr.nl_pid);
 			msg.msg_namelen = sizeof(addr);
 			continue;
@@ -950,7 +947,8 @@ static int resolve_family(struct vh_vdpa_mgmt *m)
 	mnl_attr_put_strz(nlh, CTRL_ATTR_FAMILY_NAME, VH_VDPA_GENL_NAME);
 	ret = nl_request(m, nlh, GENL_ID_CTRL, family_cb, m, "family lookup");
 	if (ret == -ENOENT) {
-		vh_err(m->ctx, "no \"vdpa\" generic netlink family: is the vdpa module loaded?\n");
+		vh_err(m->ctx,
+		       "no \"vdpa\" generic netlink family: is the vdpa module loaded?\n");
 		return -ENODEV;
 	}
 	if (ret == 0 && m->family == 0)
@@ -1058,8 +1056,7 @@ struct dump_state {
 	struct vh_ctx *ctx;
 	void *items;
 	size_t n, cap, size;
-	int (*parse)(struct vh_ctx *ctx, const struct nlmsghdr *nlh,
-		     void *out);
+	int (*parse)(struct vh_ctx *ctx, const struct nlmsghdr *nlh, void *out);
 };
 
 static int dump_cb(const struct nlmsghdr *nlh, void *data)
@@ -1238,8 +1235,7 @@ struct one_state {
 	struct vh_ctx *ctx;
 	void *out;
 	int got;
-	int (*parse)(struct vh_ctx *ctx, const struct nlmsghdr *nlh,
-		     void *out);
+	int (*parse)(struct vh_ctx *ctx, const struct nlmsghdr *nlh, void *out);
 };
 
 static int one_cb(const struct nlmsghdr *nlh, void *data)
@@ -1254,8 +1250,7 @@ static int one_cb(const struct nlmsghdr *nlh, void *data)
 }
 
 static int get_one(struct vh_vdpa_mgmt *m, uint8_t cmd, const char *name,
-		   const uint32_t *queue, struct one_state *o,
-		   const char *what)
+		   const uint32_t *queue, struct one_state *o, const char *what)
 {
 	char buf[VDPA_NL_SEND_SIZE] __attribute__((aligned(8)));
 	struct nlmsghdr *nlh;

@@ -289,7 +289,8 @@ VH_EXPORT int vh_vdpa_setup_backend(struct vh_kdev *dev, uint64_t extra,
 	if (ret < 0)
 		return ret;
 	if (!(offered & (1ull << VHOST_BACKEND_F_IOTLB_MSG_V2))) {
-		vh_err(dev->ctx, "vdpa: no IOTLB_MSG_V2 backend feature (offered %#llx)\n",
+		vh_err(dev->ctx,
+		       "vdpa: no IOTLB_MSG_V2 backend feature (offered %#llx)\n",
 		       (unsigned long long)offered);
 		return -EOPNOTSUPP;
 	}

@@ -161,8 +161,7 @@ static void test_wrong_length(void)
 	/* a MAC of 5 bytes */
 	nlh = reply(buf, FAMILY, VH_VDPA_CMD_DEV_CONFIG_GET, 0);
 	mnl_attr_put_strz(nlh, VH_VDPA_ATTR_DEV_NAME, "vdpa0");
-	mnl_attr_put(nlh, VH_VDPA_ATTR_DEV_NET_CFG_MACADDR, sizeof(mac5),
-		     mac5);
+	mnl_attr_put(nlh, VH_VDPA_ATTR_DEV_NET_CFG_MACADDR, sizeof(mac5), mac5);
 	CHECK_EQ(vh_vdpa_parse_config(ctx, nlh, &c), -EBADMSG);
 
 	/* a string without its NUL */
@@ -313,9 +312,11 @@ static void test_vstats(void)
 	mnl_attr_put_u32(nlh, VH_VDPA_ATTR_DEV_ID, 1);
 	mnl_attr_put_u64(nlh, VH_VDPA_ATTR_DEV_NEGOTIATED_FEATURES, 1ull << 32);
 	mnl_attr_put_u32(nlh, VH_VDPA_ATTR_DEV_QUEUE_INDEX, 0);
-	mnl_attr_put_strz(nlh, VH_VDPA_ATTR_DEV_VENDOR_ATTR_NAME, "received_desc");
+	mnl_attr_put_strz(nlh, VH_VDPA_ATTR_DEV_VENDOR_ATTR_NAME,
+			  "received_desc");
 	mnl_attr_put_u64(nlh, VH_VDPA_ATTR_DEV_VENDOR_ATTR_VALUE, 417);
-	mnl_attr_put_strz(nlh, VH_VDPA_ATTR_DEV_VENDOR_ATTR_NAME, "completed_desc");
+	mnl_attr_put_strz(nlh, VH_VDPA_ATTR_DEV_VENDOR_ATTR_NAME,
+			  "completed_desc");
 	mnl_attr_put_u64(nlh, VH_VDPA_ATTR_DEV_VENDOR_ATTR_VALUE, 416);
 	CHECK_EQ(vh_vdpa_parse_vstats(ctx, nlh, &s), 0);
 	CHECK_EQ(s->nstats, 2);
@@ -419,7 +420,8 @@ static void test_walk_dump(void)
 	len = put_dev(buf, "vdpa0", NLM_F_MULTI);
 	((struct nlmsghdr *)buf)->nlmsg_type = FAMILY + 1;
 	len += put_dev(buf + len, "vdpa1", NLM_F_MULTI);
-	((struct nlmsghdr *)(buf + len - MNL_ALIGN(((struct nlmsghdr *)buf)->nlmsg_len)))
+	((struct nlmsghdr *)(buf + len -
+			     MNL_ALIGN(((struct nlmsghdr *)buf)->nlmsg_len)))
 		->nlmsg_seq = SEQ - 1;
 	len += put_dev(buf + len, "vdpa2", NLM_F_MULTI);
 	len += put_done(buf + len, 0);
@@ -462,7 +464,8 @@ static void test_walk_truncated(void)
 
 	/* the buffer ends inside a message */
 	len = put_dev(buf, "vdpa0", 0);
-	CHECK_EQ(walk(buf, len - 4, collect_cb, &c, err, sizeof(err)), -EBADMSG);
+	CHECK_EQ(walk(buf, len - 4, collect_cb, &c, err, sizeof(err)),
+		 -EBADMSG);
 	CHECK_EQ(c.n, 0);
 	/* a message length below the header size */
 	len = put_dev(buf, "vdpa0", 0);
@@ -496,9 +499,12 @@ static void test_walk_errors(void)
 	CHECK_EQ(c.n, 1);
 
 	/* an error with the kernel's message, capped ACK */
-	len = put_error(buf, -EOPNOTSUPP, "Some provided attributes are not supported: 0x400", true);
+	len = put_error(buf, -EOPNOTSUPP,
+			"Some provided attributes are not supported: 0x400",
+			true);
 	CHECK_EQ(walk(buf, len, NULL, NULL, err, sizeof(err)), -EOPNOTSUPP);
-	CHECK(!strcmp(err, "Some provided attributes are not supported: 0x400"));
+	CHECK(!strcmp(err,
+		      "Some provided attributes are not supported: 0x400"));
 
 	/* the same without NETLINK_CAP_ACK: the request is echoed first */
 	len = put_error(buf, -ENODEV, "device not found", false);
@@ -513,7 +519,8 @@ static void test_walk_errors(void)
 	/* an echoed request claiming to be longer than the error message */
 	len = put_error(buf, -EINVAL, "x", false);
 	{
-		struct nlmsgerr *e = mnl_nlmsg_get_payload((struct nlmsghdr *)buf);
+		struct nlmsgerr *e =
+			mnl_nlmsg_get_payload((struct nlmsghdr *)buf);
 
 		e->msg.nlmsg_len = 4000;
 	}
