@@ -181,7 +181,10 @@ int vh_vu_backend_get_fd(const struct vh_vu_backend *be);
 int vh_vu_backend_dispatch(struct vh_vu_backend *be);
 /* True while a front-end is connected. */
 bool vh_vu_backend_connected(const struct vh_vu_backend *be);
-/* Drop the current connection (and all its state) if there is one. */
+/*
+ * Drop the current connection (and all its state) if there is one.  Not
+ * from a device callback.
+ */
 void vh_vu_backend_disconnect(struct vh_vu_backend *be);
 
 /* Negotiated state of the current connection. */
@@ -206,9 +209,14 @@ int vh_vu_backend_get_inflight(struct vh_vu_backend *be, unsigned int idx,
 /*
  * Back-end -> front-end requests on the channel set by
  * SET_BACKEND_REQ_FD.  Each returns -ENOTCONN without that channel and
- * -EOPNOTSUPP when the gating protocol feature was not negotiated; when
- * REPLY_ACK is negotiated the request asks for a reply and waits for it,
- * returning -EIO when the front-end reports a failure.
+ * -EOPNOTSUPP when the gating protocol feature was not negotiated (an fd
+ * needs BACKEND_SEND_FD and a socket as channel); when REPLY_ACK is
+ * negotiated the request asks for a reply and waits for it (5 s at most),
+ * returning -EIO when the front-end reports a failure and -EPROTO for a
+ * malformed reply.  Any thread may call them (they are serialized), but a
+ * request that waits for a reply must not be made from a device callback:
+ * the front-end may itself be waiting for our answer to the message that
+ * callback serves (the channel is a second socket, not a second thread).
  */
 int vh_vu_backend_config_change(struct vh_vu_backend *be);
 /* fd < 0 sends NOFD: the front-end drops the notifier of ring idx */
@@ -228,9 +236,11 @@ int vh_vu_backend_shared_object_lookup(struct vh_vu_backend *be,
 				       const uint8_t uuid[16], int *fd);
 
 /*
- * Signal the front-end that ring idx has used buffers: the call eventfd,
- * or an in-band VRING_CALL when INBAND_NOTIFICATIONS is negotiated and no
- * call fd was given.
+ * Signal the front-end that ring idx has used buffers (when the ring wants
+ * it: event idx / NO_INTERRUPT): the call eventfd, or an in-band
+ * VRING_CALL when INBAND_NOTIFICATIONS is negotiated and no call fd was
+ * given.  For the thread that owns the handed ring, between queue_started
+ * and queue_stopped.  1 notified, 0 not needed, or -errno.
  */
 int vh_vu_backend_notify(struct vh_vu_backend *be, unsigned int idx);
 
