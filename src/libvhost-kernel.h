@@ -186,8 +186,9 @@ int vh_kdev_get_vring_worker(struct vh_kdev *dev, unsigned int index,
 			     unsigned int *worker_id);
 
 /*
- * NUM, BASE, ADDR (from the vq's host addresses), KICK and CALL for a ring
- * laid out by the userspace driver vh_vq.
+ * NUM, BASE (0: a freshly laid-out ring), ADDR (the vq's areas through our
+ * own mapping), KICK and CALL for a ring laid out by the userspace driver
+ * vh_vq.  The memory table must already hold the ring.
  */
 int vh_kdev_setup_vring(struct vh_kdev *dev, unsigned int index,
 			struct vh_vq *vq, int kick_fd, int call_fd);
@@ -239,9 +240,12 @@ struct vh_tap;
  */
 int vh_tap_new(struct vh_ctx *ctx, const char *name, struct vh_tap **tap);
 /*
- * Wrap a tap fd or an AF_PACKET socket the caller opened (it is duplicated
- * with F_DUPFD_CLOEXEC; the caller keeps its own fd).  -ENOTTY for any
- * other kind of fd.
+ * Wrap a tap fd or a bound SOCK_RAW AF_PACKET socket the caller opened (it
+ * is duplicated with F_DUPFD_CLOEXEC; the caller keeps its own fd).
+ * -ENOTTY for any other kind of fd, -ESOCKTNOSUPPORT for a packet socket
+ * that is not SOCK_RAW, -EDESTADDRREQ for an unbound one.  With a packet
+ * socket vhost-net must add and strip the virtio-net header itself:
+ * negotiate VHOST_NET_F_VIRTIO_NET_HDR (bit 27).
  */
 int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd, struct vh_tap **tap);
 struct vh_tap *vh_tap_ref(struct vh_tap *tap);

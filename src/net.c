@@ -131,6 +131,12 @@ VH_EXPORT int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd,
 			return -errno;
 		if (domain != AF_PACKET)
 			return -ENOTTY;
+		/* get_raw_socket() in drivers/vhost/net.c takes SOCK_RAW only */
+		dlen = sizeof(domain);
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &domain, &dlen) < 0)
+			return -errno;
+		if (domain != SOCK_RAW)
+			return -ESOCKTNOSUPPORT;
 		memset(&sll, 0, sizeof(sll));
 		if (getsockname(fd, (struct sockaddr *)&sll, &len) < 0)
 			return -errno;

@@ -683,6 +683,64 @@ TEST_F(net, detach_rx)
 }
 
 /*
+ * Dirty logging (VHOST_F_LOG_ALL, as for live migration), switched on while
+ * the rings run: a frame received marks the page of the buffer vhost wrote
+ * and the page of the used ring in the bitmap at SET_LOG_BASE, and the log
+ * eventfd fires; pages vhost did not write stay clean.
+ */
+TEST_F(net, dirty_log)
+{
+	struct guest_net *n = &self->n;
+	struct vh_kdev_vring_addr a = { 0 };
+	void *desc, *avail, *used, *log = NULL;
+	uint64_t dg, ag, ug, page;
+	uint8_t *bm;
+	int logfd;
+	ssize_t r;
+
+#define DIRTY(gpa) ((bm[((gpa) / 4096) / 8] >> (((gpa) / 4096) % 8)) & 1)
+	logfd = st_eventfd();
+	ASSERT_LE(0, logfd);
+	ASSERT_EQ(0, vh_mem_log_alloc(n->g.mem, vh_mem_log_size_for(n->g.size),
+				      NULL, &log));
+	bm = log;
+	ASSERT_EQ(0, vh_kdev_set_log_base(n->dev, log));
+	ASSERT_EQ(0, vh_kdev_set_log_fd(n->dev, logfd));
+	/* log the RX used ring too: the same areas, with its guest address */
+	ASSERT_EQ(0, vh_vq_get_host_addrs(n->vq[0], &desc, &avail, &used));
+	ASSERT_EQ(0, vh_vq_get_addrs(n->vq[0], &dg, &ag, &ug));
+	a.desc = (uintptr_t)desc;
+	a.avail = (uintptr_t)avail;
+	a.used = (uintptr_t)used;
+	a.log = ug;
+	a.flags = VH_KDEV_VRING_F_LOG;
+	ASSERT_EQ(0, vh_kdev_set_vring_addr(n->dev, 0, &a));
+	/* the log address of the used ring must be in guest memory */
+	a.log = n->g.size + 4096;
+	EXPECT_EQ(-EINVAL, vh_kdev_set_vring_addr(n->dev, 0, &a));
+	ASSERT_EQ(0, vh_kdev_set_features(n->dev,
+					  n->features | BIT(VHOST_F_LOG_ALL)));
+
+	make_frame(self->frame, 1000, 4242);
+	ASSERT_EQ(0, pkt_send(n, self->frame, 1000));
+	r = rx_frame(n, self->got, MAX_FRAME + 64, 5000);
+	ASSERT_EQ(1000, r);
+	/* the first frame lands in the first buffer posted */
+	EXPECT_EQ(1, DIRTY(n->rxbuf_gpa));
+	EXPECT_EQ(1, DIRTY(ug));
+	/* nothing wrote the TX slots or the second half of the rx buffers */
+	EXPECT_EQ(0, DIRTY(n->txbuf_gpa));
+	page = n->rxbuf_gpa + (uint64_t)(RING - 1) * n->rxbuf_size;
+	EXPECT_EQ(0, DIRTY(page));
+	EXPECT_EQ(1, st_wait_fd(logfd, 2000));
+
+	/* logging off again */
+	EXPECT_EQ(0, vh_kdev_set_features(n->dev, n->features));
+	close(logfd);
+#undef DIRTY
+}
+
+/*
  * An AF_PACKET socket bound to the tap as the backend: the roles turn
  * round, the tap fd is now the far end.  Guest frames leave through the
  * packet socket, so the host transmits them on the tap and they are read
@@ -888,7 +946,7 @@ TEST_F(neg, backend_bad_fds)
 TEST_F(neg, tap_wrapping)
 {
 	struct vh_tap *t2 = NULL;
-	int efd = st_eventfd();
+	int efd = st_eventfd(), p;
 
 	ASSERT_LE(0, efd);
 	/* an existing tap fd is duplicated and its name found */
@@ -901,6 +959,16 @@ TEST_F(neg, tap_wrapping)
 	vh_tap_unref(t2);
 	/* anything else is refused */
 	EXPECT_EQ(-ENOTTY, vh_tap_new_from_fd(self->ctx, efd, &t2));
+	p = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, p);
+	/* vhost-net takes SOCK_RAW packet sockets only */
+	EXPECT_EQ(-ESOCKTNOSUPPORT, vh_tap_new_from_fd(self->ctx, p, &t2));
+	close(p);
+	p = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	ASSERT_LE(0, p);
+	/* ... bound to an interface */
+	EXPECT_EQ(-EDESTADDRREQ, vh_tap_new_from_fd(self->ctx, p, &t2));
+	close(p);
 	EXPECT_EQ(-EINVAL, vh_tap_new(self->ctx, "a/b", &t2));
 	EXPECT_EQ(-EINVAL,
 		  vh_tap_new(self->ctx, "name-longer-than-ifnamsiz", &t2));
