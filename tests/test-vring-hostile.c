@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Malformed rings, crafted by hand in guest memory: each must be refused
+ * with -EIO, the ring marked broken (sticky) and an error logged, never a
+ * crash.  Also the driver side against a hostile device, and the legal
+ * corner cases that must keep working.
+ */
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "test-vring.h"
+
+#define F_NEXT 1
+#define F_WRITE 2
+#define F_INDIRECT 4
+
+static const uint64_t V1 = 1ull << VIRTIO_F_VERSION_1;
+static const uint64_t IND = 1ull << VIRTIO_RING_F_INDIRECT_DESC;
+
+static void put_desc(uint8_t *tbl, unsigned int i, uint64_t addr,
+		     uint32_t len, uint16_t flags, uint16_t next)
+{
+	uint8_t *d = tbl + 16 * i;
+
+	memcpy(d, &addr, 8);
+	memcpy(d + 8, &len, 4);
+	memcpy(d + 12, &flags, 2);
+	memcpy(d + 14, &next, 2);
+}
+
+static void desc(struct rig *r, unsigned int i, uint64_t addr, uint32_t len,
+		 uint16_t flags, uint16_t next)
+{
+	put_desc(gpa_host(r, RING_GPA), i, addr, len, flags, next);
+}
+
+static uint8_t *ind_table(struct rig *r)
+{
+	return gpa_host(r, IND_GPA);
+}
+
+/* Make head available (as a driver would, index published last). */
+static void avail(struct rig *r, uint16_t head)
+{
+	uint8_t *av = gpa_host(r, RING_GPA + 16ull * r->num);
+	uint16_t idx;
+
+	memcpy(&idx, av + 2, 2);
+	memcpy(av + 4 + 2 * (idx & (r->num - 1)), &head, 2);
+	idx++;
+	__atomic_store_n((uint16_t *)(av + 2), idx, __ATOMIC_RELEASE);
+}
+
+static int refused;
+
+static int pop(struct rig *r, struct vh_vring_elem *e)
+{
+	return vh_vring_pop(r->vr, e);
+}
+
+#define EXPECT_BROKEN(r, what)                                                \
+	do {                                                                  \
+		struct iovec _iov[16];                                        \
+		struct vh_vring_elem _e = { .iov = _iov, .iov_max = 16 };     \
+		uint16_t _n;                                                  \
+		CHECK_EQ(pop(r, &_e), -EIO);                                  \
+		CHECK_EQ(vh_vring_is_broken((r)->vr), 1);                     \
+		CHECK((r)->errors > 0);                                       \
+		if (!strstr((r)->last_err, what)) {                           \
+			fprintf(stderr, "expected \"%s\" in: %s", what,       \
+				(r)->last_err);                               \
+			CHECK(0);                                             \
+		}                                                             \
+		CHECK(strstr((r)->last_err, "broken") != NULL);               \
+		/* sticky */                                                  \
+		CHECK_EQ(pop(r, &_e), -EIO);                                  \
+		CHECK_EQ(vh_vring_avail_count((r)->vr, &_n), -EIO);           \
+		CHECK_EQ(vh_vring_enable_notification((r)->vr), -EIO);       \
+		CHECK_EQ(vh_vring_need_notify((r)->vr), -EIO);                \
+		/* logged once, not per call */                               \
+		CHECK_EQ((r)->errors, 1);                                     \
+		refused++;                                                    \
+	} while (0)
+
+static void test_bad_indexes(void)
+{
+	struct rig r;
+
+	/* 2.7.6: head past the ring */
+	rig_init(&r, 8, V1);
+	avail(&r, 8);
+	EXPECT_BROKEN(&r, "avail head 8 out of range");
+	rig_fini(&r);
+
+	/* next past the ring */
+	rig_init(&r, 8, V1);
+	desc(&r, 0, DATA_GPA, 16, F_NEXT, 9);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "next 9 out of range");
+	rig_fini(&r);
+
+	/* a loop: 0 -> 1 -> 0 */
+	rig_init(&r, 8, V1);
+	desc(&r, 0, DATA_GPA, 16, F_NEXT, 1);
+	desc(&r, 1, DATA_GPA, 16, F_NEXT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "loops");
+	rig_fini(&r);
+
+	/* a self loop on the last descriptor of a full-size chain */
+	rig_init(&r, 4, V1);
+	desc(&r, 0, DATA_GPA, 16, F_NEXT, 1);
+	desc(&r, 1, DATA_GPA, 16, F_NEXT, 2);
+	desc(&r, 2, DATA_GPA, 16, F_NEXT, 3);
+	desc(&r, 3, DATA_GPA, 16, F_NEXT, 3);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "loops");
+	rig_fini(&r);
+
+	/* avail->idx more than a ring ahead */
+	rig_init(&r, 8, V1);
+	{
+		uint16_t idx = 9;
+
+		memcpy(gpa_host(&r, RING_GPA + 16 * 8 + 2), &idx, 2);
+	}
+	EXPECT_BROKEN(&r, "avail idx 9");
+	rig_fini(&r);
+
+	/* the same head twice before it was used */
+	rig_init(&r, 8, V1);
+	desc(&r, 0, DATA_GPA, 16, 0, 0);
+	avail(&r, 0);
+	avail(&r, 0);
+	{
+		struct iovec iov[2];
+		struct vh_vring_elem e = { .iov = iov, .iov_max = 2 };
+
+		CHECK_EQ(pop(&r, &e), 1);
+	}
+	EXPECT_BROKEN(&r, "made available twice");
+	rig_fini(&r);
+}
+
+static void test_bad_buffers(void)
+{
+	struct rig r;
+
+	/* zero length */
+	rig_init(&r, 8, V1);
+	desc(&r, 0, DATA_GPA, 0, 0, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "zero-length");
+	rig_fini(&r);
+
+	/* addr + len wraps */
+	rig_init(&r, 8, V1);
+	desc(&r, 0, UINT64_MAX - 10, 100, 0, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "wraps");
+	rig_fini(&r);
+
+	/* outside guest memory, wholly and partly */
+	rig_init(&r, 8, V1);
+	desc(&r, 0, 0x1000, 16, 0, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "outside guest memory");
+	rig_fini(&r);
+	rig_init(&r, 8, V1);
+	desc(&r, 0, MEM_GPA + MEM_SIZE - 8, 9, F_WRITE, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "outside guest memory");
+	rig_fini(&r);
+	rig_init(&r, 8, V1);
+	desc(&r, 0, MEM_GPA - 1, 2, 0, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "outside guest memory");
+	rig_fini(&r);
+
+	/* 2.7.4.2: readable after writable */
+	rig_init(&r, 8, V1);
+	desc(&r, 0, DATA_GPA, 16, F_WRITE | F_NEXT, 1);
+	desc(&r, 1, DATA_GPA, 16, 0, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "readable descriptor after a writable");
+	rig_fini(&r);
+
+	/* ... also when the readable one is in an indirect table */
+	rig_init(&r, 8, V1 | IND);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, 0, 0);
+	desc(&r, 0, DATA_GPA, 16, F_WRITE | F_NEXT, 1);
+	desc(&r, 1, IND_GPA, 16, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "readable descriptor after a writable");
+	rig_fini(&r);
+
+	/* a chain of more than 4 GiB */
+	rig_init(&r, 8, V1);
+	CHECK_EQ(vh_mem_add_memfd(r.mem, 1ull << 32, 3ull << 30, NULL), 0);
+	desc(&r, 0, 1ull << 32, 3u << 30, F_NEXT, 1);
+	desc(&r, 1, 1ull << 32, 3u << 30, 0, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "longer than 4 GiB");
+	rig_fini(&r);
+}
+
+static void test_bad_indirect(void)
+{
+	struct rig r;
+
+	/* 2.7.5.3.1: not negotiated */
+	rig_init(&r, 8, V1);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, 0, 0);
+	desc(&r, 0, IND_GPA, 16, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "not negotiated");
+	rig_fini(&r);
+
+	/* length not a multiple of 16, zero, too long */
+	rig_init(&r, 8, V1 | IND);
+	desc(&r, 0, IND_GPA, 24, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "bad indirect table length 24");
+	rig_fini(&r);
+	rig_init(&r, 8, V1 | IND);
+	desc(&r, 0, IND_GPA, 0, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "bad indirect table length 0");
+	rig_fini(&r);
+	rig_init(&r, 8, V1 | IND);
+	desc(&r, 0, IND_GPA, (VH_VRING_INDIRECT_MIN_CAP + 1) * 16, F_INDIRECT,
+	     0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "bad indirect table length");
+	rig_fini(&r);
+
+	/* INDIRECT together with NEXT */
+	rig_init(&r, 8, V1 | IND);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, 0, 0);
+	desc(&r, 0, IND_GPA, 16, F_INDIRECT | F_NEXT, 1);
+	desc(&r, 1, DATA_GPA, 16, 0, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "indirect descriptor with NEXT");
+	rig_fini(&r);
+
+	/* nested */
+	rig_init(&r, 8, V1 | IND);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, F_NEXT, 1);
+	put_desc(ind_table(&r), 1, IND_GPA + 64, 16, F_INDIRECT, 0);
+	desc(&r, 0, IND_GPA, 32, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "nested indirect");
+	rig_fini(&r);
+
+	/* a loop inside the table */
+	rig_init(&r, 8, V1 | IND);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, F_NEXT, 1);
+	put_desc(ind_table(&r), 1, DATA_GPA, 16, F_NEXT, 0);
+	desc(&r, 0, IND_GPA, 32, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "loops");
+	rig_fini(&r);
+
+	/* next past the end of the table */
+	rig_init(&r, 8, V1 | IND);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, F_NEXT, 2);
+	desc(&r, 0, IND_GPA, 32, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "next 2 out of range (2)");
+	rig_fini(&r);
+
+	/* the table outside guest memory, and straddling its end */
+	rig_init(&r, 8, V1 | IND);
+	desc(&r, 0, 0x2000, 32, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "not inside one region");
+	rig_fini(&r);
+	rig_init(&r, 8, V1 | IND);
+	desc(&r, 0, MEM_GPA + MEM_SIZE - 16, 32, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "not inside one region");
+	rig_fini(&r);
+	rig_init(&r, 8, V1 | IND);
+	desc(&r, 0, UINT64_MAX - 15, 32, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "indirect table wraps");
+	rig_fini(&r);
+
+	/* a bad buffer inside a good table */
+	rig_init(&r, 8, V1 | IND);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, F_NEXT, 1);
+	put_desc(ind_table(&r), 1, DATA_GPA, 0, F_WRITE, 0);
+	desc(&r, 0, IND_GPA, 32, F_INDIRECT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "zero-length");
+	rig_fini(&r);
+}
+
+/* Legal but unusual chains that must keep working. */
+static void test_legal_corners(void)
+{
+	struct iovec iov[8];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 8 };
+	uint8_t *second;
+	struct rig r;
+
+	/* a buffer across two adjacent regions: two iovecs */
+	rig_init(&r, 8, V1 | IND);
+	CHECK_EQ(vh_mem_add_memfd(r.mem, MEM_GPA + MEM_SIZE, 65536,
+				  (void **)&second),
+		 0);
+	memset(gpa_host(&r, MEM_GPA + MEM_SIZE - 8), 0x11, 8);
+	memset(second, 0x22, 8);
+	desc(&r, 0, MEM_GPA + MEM_SIZE - 8, 16, 0, 0);
+	avail(&r, 0);
+	CHECK_EQ(pop(&r, &e), 1);
+	CHECK_EQ(e.out_num, 2);
+	CHECK_EQ(e.out_len, 16);
+	CHECK_EQ(iov[0].iov_len, 8);
+	CHECK_EQ(((uint8_t *)iov[0].iov_base)[7], 0x11);
+	CHECK(iov[1].iov_base == second);
+	CHECK_EQ(vh_vring_push(r.vr, e.id, 0), 0);
+
+	/* iov too small: -ENOBUFS, nothing consumed, then it pops */
+	desc(&r, 1, DATA_GPA, 16, F_NEXT, 2);
+	desc(&r, 2, DATA_GPA + 16, 16, F_NEXT, 3);
+	desc(&r, 3, DATA_GPA + 32, 16, F_WRITE, 0);
+	avail(&r, 1);
+	e.iov_max = 2;
+	CHECK_EQ(pop(&r, &e), -ENOBUFS);
+	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	e.iov_max = 0;
+	CHECK_EQ(pop(&r, &e), -ENOBUFS);
+	e.iov_max = 3;
+	CHECK_EQ(pop(&r, &e), 1);
+	CHECK_EQ(e.id, 1);
+	CHECK_EQ(e.ndescs, 3);
+	CHECK_EQ(e.out_num, 2);
+	CHECK_EQ(e.in_num, 1);
+	CHECK_EQ(vh_vring_push(r.vr, e.id, 16), 0);
+
+	/* direct descriptors followed by one indirect (2.7.5.3.2) */
+	put_desc(ind_table(&r), 0, DATA_GPA + 100, 10, F_WRITE | F_NEXT, 1);
+	put_desc(ind_table(&r), 1, DATA_GPA + 200, 20, F_WRITE, 0);
+	desc(&r, 4, DATA_GPA, 5, F_NEXT, 5);
+	desc(&r, 5, IND_GPA, 32, F_INDIRECT, 0);
+	avail(&r, 4);
+	e.iov_max = 8;
+	CHECK_EQ(pop(&r, &e), 1);
+	CHECK_EQ(e.ndescs, 2);
+	CHECK_EQ(e.out_num, 1);
+	CHECK_EQ(e.in_num, 2);
+	CHECK_EQ(e.out_len, 5);
+	CHECK_EQ(e.in_len, 30);
+	CHECK_EQ(vh_vring_push(r.vr, e.id, 30), 0);
+
+	/* an indirect table at an address that is only 4-byte aligned */
+	put_desc(ind_table(&r) + 4, 0, DATA_GPA + 300, 7, 0, 0);
+	desc(&r, 6, IND_GPA + 4, 16, F_INDIRECT, 0);
+	avail(&r, 6);
+	CHECK_EQ(pop(&r, &e), 1);
+	CHECK_EQ(e.out_len, 7);
+	CHECK(iov[0].iov_base == gpa_host(&r, DATA_GPA + 300));
+	CHECK_EQ(vh_vring_push(r.vr, e.id, 0), 0);
+
+	/* a chain of exactly num descriptors */
+	{
+		unsigned int i;
+
+		for (i = 0; i < 8; i++)
+			desc(&r, i, DATA_GPA + i * 64, 64, i < 7 ? F_NEXT : 0,
+			     (uint16_t)((i + 1) % 8));
+		avail(&r, 0);
+		CHECK_EQ(pop(&r, &e), 1);
+		CHECK_EQ(e.ndescs, 8);
+		CHECK_EQ(e.out_len, 8 * 64);
+		CHECK_EQ(vh_vring_push(r.vr, e.id, 0), 0);
+	}
+	CHECK_EQ(pop(&r, &e), 0);
+	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	CHECK_EQ(r.errors, 0);
+
+	/* broken is cleared only by a reset / new setup */
+	avail(&r, 9);
+	CHECK_EQ(pop(&r, &e), -EIO);
+	CHECK_EQ(vh_vring_reset(r.vr), 0);
+	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	rig_fini(&r);
+}
+
+/* The driver side against a device that writes nonsense in the used ring. */
+static void test_hostile_device(void)
+{
+	struct vh_sg sg = { DATA_GPA, 100 };
+	uint8_t *used;
+	struct rig r;
+	void *tok;
+	uint32_t len, v;
+	uint16_t idx;
+	int tag;
+
+	/* used ring at RING_GPA + 16 * 8 + 22, rounded up to 4: +152 */
+	rig_init(&r, 8, V1);
+	used = gpa_host(&r, RING_GPA + 152);
+	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	v = 5; /* never handed out */
+	memcpy(used + 4, &v, 4);
+	idx = 1;
+	memcpy(used + 2, &idx, 2);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK_EQ(vh_vq_is_broken(r.vq), 1);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK(strstr(r.last_err, "id 5") != NULL);
+	rig_fini(&r);
+
+	rig_init(&r, 8, V1);
+	used = gpa_host(&r, RING_GPA + 152);
+	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	v = 8; /* >= num */
+	memcpy(used + 4, &v, 4);
+	idx = 1;
+	memcpy(used + 2, &idx, 2);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	rig_fini(&r);
+
+	rig_init(&r, 8, V1);
+	used = gpa_host(&r, RING_GPA + 152);
+	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	v = 0;
+	memcpy(used + 4, &v, 4);
+	v = 101; /* more than the chain can hold */
+	memcpy(used + 8, &v, 4);
+	idx = 1;
+	memcpy(used + 2, &idx, 2);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK(strstr(r.last_err, "length 101") != NULL);
+	rig_fini(&r);
+
+	rig_init(&r, 8, V1);
+	used = gpa_host(&r, RING_GPA + 152);
+	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	idx = 2; /* two used, one in flight */
+	memcpy(used + 2, &idx, 2);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	rig_fini(&r);
+
+	/* and a used id returned twice */
+	rig_init(&r, 8, V1);
+	used = gpa_host(&r, RING_GPA + 152);
+	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	v = 0;
+	memcpy(used + 4, &v, 4);
+	memcpy(used + 12, &v, 4);
+	idx = 2;
+	memcpy(used + 2, &idx, 2);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &tag);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	rig_fini(&r);
+}
+
+int main(void)
+{
+	struct test_fdset before;
+	int fds;
+
+	test_fdset_snapshot(&before);
+	fds = test_count_fds();
+	test_bad_indexes();
+	test_bad_buffers();
+	test_bad_indirect();
+	test_legal_corners();
+	test_hostile_device();
+	printf("%d malformed rings refused\n", refused);
+	CHECK_EQ(test_new_fds_without_cloexec(&before), 0);
+	CHECK_EQ(test_count_fds(), fds);
+	return 0;
+}
