@@ -693,9 +693,10 @@ static void join_host(struct __test_metadata *_metadata,
 }
 
 /*
- * The host connects to the guest; 200 KiB host->guest then the host's
- * SHUT_WR, 150 KiB guest->host, then the guest shuts down both ways and
- * the host answers with RST (the orderly close of 5.10.6.6).
+ * The host connects to the guest; 1 MiB host->guest (some 260 packets
+ * through a 128-entry RX ring: it wraps) then the host's SHUT_WR, 768 KiB
+ * guest->host, then the guest shuts down both ways and the host answers
+ * with RST (the orderly close of 5.10.6.6).
  */
 TEST_F_TIMEOUT(vsock, host_connects_stream, 120)
 {
@@ -705,9 +706,9 @@ TEST_F_TIMEOUT(vsock, host_connects_stream, 120)
 	j->type = SOCK_STREAM;
 	j->cid = self->v.cid;
 	j->port = GUEST_PORT;
-	j->tx_len = 200 * 1024;
+	j->tx_len = 1024 * 1024;
 	j->tx_seed = 0x1111;
-	j->rx_len = 150 * 1024;
+	j->rx_len = 768 * 1024;
 	j->rx_seed = 0x2222;
 	j->shut_wr = true;
 	start_host(_metadata, self);
