@@ -374,6 +374,41 @@ TEST_F(kdev, mem_table_checks)
 	munmap(p, 1 << 16);
 }
 
+/* vhost_set_memory(): at most max_mem_regions (module parameter) */
+TEST_F(kdev, mem_table_max_regions)
+{
+	struct vh_kdev_mem_region *r;
+	unsigned int max = 64, i;
+	uint8_t *p;
+	FILE *f;
+
+	f = fopen("/sys/module/vhost/parameters/max_mem_regions", "re");
+	if (f) {
+		if (fscanf(f, "%u", &max) != 1)
+			max = 64;
+		fclose(f);
+	}
+	TH_LOG("max_mem_regions %u", max);
+	ASSERT_LT(0u, max);
+	ASSERT_GT(4096u, max); /* keep the mapping small */
+	ASSERT_EQ(0, vh_kdev_set_owner(self->dev));
+	p = mmap(NULL, (size_t)(max + 1) * 4096, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	r = calloc(max + 1, sizeof(*r));
+	ASSERT_NE(NULL, r);
+	/* one page per region, with holes between them in guest space */
+	for (i = 0; i <= max; i++) {
+		r[i].gpa = (uint64_t)i * 2 * 4096;
+		r[i].size = 4096;
+		r[i].uaddr = (uintptr_t)p + (uint64_t)i * 4096;
+	}
+	EXPECT_EQ(0, vh_kdev_set_mem_regions(self->dev, r, max));
+	EXPECT_EQ(-E2BIG, vh_kdev_set_mem_regions(self->dev, r, max + 1));
+	free(r);
+	munmap(p, (size_t)(max + 1) * 4096);
+}
+
 TEST_F(kdev, vring_addr_checks)
 {
 	struct vh_kdev_vring_addr a;
