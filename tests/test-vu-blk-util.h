@@ -130,7 +130,7 @@ static void drv_fini(struct drv *d)
 }
 
 /* Wait for one used buffer on queue q: 1 with token/len, 0 after ms. */
-static int drv_wait_used(struct drv *d, unsigned int q, void **token,
+static inline int drv_wait_used(struct drv *d, unsigned int q, void **token,
 			 uint32_t *len, int ms)
 {
 	int i, r;
