@@ -244,6 +244,14 @@ int vh_vu_backend_shared_object_lookup(struct vh_vu_backend *be,
  */
 int vh_vu_backend_notify(struct vh_vu_backend *be, unsigned int idx);
 
+/*
+ * Tell the front-end that ring idx is broken: its SET_VRING_ERR eventfd,
+ * else an in-band VRING_ERR (INBAND_NOTIFICATIONS).  With a queue_kicked
+ * callback the library does this itself (eventfd only) when vh_vring marks
+ * the ring broken during the callback.  1 signalled, or -errno.
+ */
+int vh_vu_backend_vring_error(struct vh_vu_backend *be, unsigned int idx);
+
 #ifdef __cplusplus
 }
 #endif

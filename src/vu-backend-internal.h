@@ -33,6 +33,8 @@ struct vu_be_queue {
 	bool enabled; /* SET_VRING_ENABLE (or no protocol features) */
 	bool handed; /* the device has it (queue_started said 0) */
 	bool kick_polled; /* its kick fd is in our epoll set */
+	int err_fd; /* SET_VRING_ERR eventfd, -1 if none */
+	bool err_reported; /* the ring broke and the front-end was told */
 };
 
 struct vh_vu_backend {

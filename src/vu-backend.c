@@ -98,6 +98,36 @@ static void kick_poll_del(struct vh_vu_backend *be, unsigned int idx)
 	q->kick_polled = false;
 }
 
+/* Signal the error eventfd of ring idx (SET_VRING_ERR); 1 done, 0 no fd. */
+static int err_signal(struct vh_vu_backend *be, unsigned int idx)
+{
+	uint64_t one = 1;
+	int fd = be->queues[idx].err_fd;
+
+	if (fd < 0)
+		return 0;
+	if (write(fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
+		return -errno;
+	return 1;
+}
+
+/*
+ * After the device ran on a ring: a ring vh_vring found malformed is
+ * reported once on its error eventfd (the in-band VRING_ERR waits for a
+ * reply, which the front-end may not give while it waits for us).
+ */
+static void kicked(struct vh_vu_backend *be, unsigned int idx)
+{
+	struct vu_be_queue *q = &be->queues[idx];
+
+	be->ops.queue_kicked(be->data, idx, q->vring);
+	if (!q->err_reported && vh_vring_is_broken(q->vring)) {
+		q->err_reported = true;
+		vh_warn(be->ctx, "queue %u: ring broken by the driver\n", idx);
+		err_signal(be, idx);
+	}
+}
+
 /* ------------------------------------------------------------------------ */
 /* ring states ("Ring states")                                              */
 /* ------------------------------------------------------------------------ */
@@ -136,7 +166,7 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 	kick_poll_add(be, idx);
 	/* Kicks may have come while it was stopped or disabled: never lose one. */
 	if (be->ops.queue_kicked)
-		be->ops.queue_kicked(be->data, idx, q->vring);
+		kicked(be, idx);
 }
 
 void vu_be_quiesce_all(struct vh_vu_backend *be)
@@ -179,6 +209,8 @@ static void conn_state_free(struct vh_vu_backend *be)
 		for (i = 0; i < be->dev.num_queues; i++) {
 			queue_take_back(be, i);
 			vh_vring_unref(be->queues[i].vring);
+			if (be->queues[i].err_fd >= 0)
+				close(be->queues[i].err_fd);
 		}
 		free(be->queues);
 		be->queues = NULL;
@@ -209,6 +241,8 @@ static int conn_state_new(struct vh_vu_backend *be)
 		conn_state_free(be);
 		return -ENOMEM;
 	}
+	for (i = 0; i < be->dev.num_queues; i++)
+		be->queues[i].err_fd = -1;
 	for (i = 0; i < be->dev.num_queues; i++) {
 		r = vh_vring_new(be->ctx, be->mem, i, &be->queues[i].vring);
 		if (r < 0) {
@@ -783,19 +817,17 @@ static int h_set_vring_err(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			   struct vh_vu_msg *reply)
 {
 	int fd, idx = vring_file_index(be, msg, &fd);
-	int r;
 
 	if (idx < 0) {
 		if (fd >= 0)
 			close(fd);
 		return idx;
 	}
-	queue_take_back(be, idx);
-	r = vh_vring_set_err_fd(be->queues[idx].vring, fd);
-	if (r < 0 && fd >= 0)
-		close(fd);
-	queue_update(be, idx);
-	return r;
+	/* kept here, not in the vring: the back-end signals it */
+	if (be->queues[idx].err_fd >= 0)
+		close(be->queues[idx].err_fd);
+	be->queues[idx].err_fd = fd;
+	return 0;
 }
 
 static int h_get_queue_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -928,6 +960,7 @@ static int h_reset_device(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		struct vu_be_queue *q = &be->queues[i];
 
 		vh_vring_reset(q->vring);
+		q->err_reported = false;
 		q->num = 0;
 		q->addr_set = false;
 		q->addr_pending = false;
@@ -956,7 +989,7 @@ static int h_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		return 0;
 	}
 	if (q->handed && be->ops.queue_kicked)
-		be->ops.queue_kicked(be->data, idx, q->vring);
+		kicked(be, idx);
 	/* not handed: queue_update() delivers a kick when it hands over */
 	return 0;
 }
@@ -1299,7 +1332,21 @@ VH_EXPORT int vh_vu_backend_dispatch(struct vh_vu_backend *be)
 			return 0;
 		}
 		vh_vring_read_kick(be->queues[idx].vring);
-		be->ops.queue_kicked(be->data, idx, be->queues[idx].vring);
+		kicked(be, idx);
 		return 0;
 	}
+}
+
+VH_EXPORT int vh_vu_backend_vring_error(struct vh_vu_backend *be,
+					unsigned int idx)
+{
+	int r;
+
+	if (!be || !be->queues || idx >= be->dev.num_queues)
+		return -EINVAL;
+	r = err_signal(be, idx);
+	if (r != 0)
+		return r;
+	r = vh_vu_backend_vring_err(be, idx);
+	return r < 0 ? r : 1;
 }

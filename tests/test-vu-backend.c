@@ -524,12 +524,16 @@ static void test_hostile_ring(void)
 	void *desc, *avail, *used;
 	uint8_t *dp;
 	uint16_t *ap;
-	int kick, call;
+	uint64_t v;
+	int kick, call, errfd;
 
 	setup(&f, &d, ALL_PROTO);
 	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
 	fe_set_mem(&f, &fm);
 	fe_ring(&f, &fm, 0, &vq, &kick, &call, true);
+	errfd = test_efd();
+	v = 0;
+	fe_do(&f, VH_VU_SET_VRING_ERR, &v, 8, &errfd, 1);
 	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
 	CHECK(d.handed[0]);
 	CHECK_EQ(vh_vq_get_host_addrs(vq, &desc, &avail, &used), 0);
@@ -547,6 +551,11 @@ static void test_hostile_ring(void)
 	CHECK_EQ(d.processed, 0);
 	CHECK(vh_vring_is_broken(vh_vu_backend_get_vring(f.be, 0)));
 	CHECK(vh_vu_backend_connected(f.be));
+	/* the front-end heard of it on the error eventfd, once */
+	CHECK(read(errfd, &v, 8) == 8);
+	CHECK_EQ(v, 1);
+	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
+	CHECK(read(errfd, &v, 8) < 0 && errno == EAGAIN);
 	/* a fresh start of the ring (RESET_DEVICE) clears the broken state */
 	CHECK_EQ(fe_ack(&f, VH_VU_RESET_DEVICE, NULL, 0, NULL, 0), 0);
 	CHECK(!vh_vring_is_broken(vh_vu_backend_get_vring(f.be, 0)));
@@ -564,10 +573,15 @@ static void test_hostile_ring(void)
 	CHECK_EQ(d.processed, 0);
 	CHECK(vh_vring_is_broken(vh_vu_backend_get_vring(f.be, 0)));
 	CHECK(vh_vu_backend_connected(f.be));
+	/* reported again after RESET_DEVICE */
+	CHECK(read(errfd, &v, 8) == 8);
+	CHECK_EQ(vh_vu_backend_vring_error(f.be, 0), 1);
+	CHECK(read(errfd, &v, 8) == 8);
 
 	vh_vq_unref(vq);
 	close(kick);
 	close(call);
+	close(errfd);
 	vh_mem_unref(fm.mem);
 	fe_fini(&f);
 }
