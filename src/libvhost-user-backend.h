@@ -125,7 +125,10 @@ struct vh_vu_device_ops {
 	/* ring idx is started and enabled: the device may use vring now */
 	int (*queue_started)(void *data, unsigned int idx,
 			     struct vh_vring *vring);
-	/* ring idx is no longer handed over: stop using it before returning */
+	/*
+	 * ring idx is no longer handed over: stop using it before returning,
+	 * and push what was popped (GET_VRING_BASE reports the popped count)
+	 */
 	void (*queue_stopped)(void *data, unsigned int idx,
 			      struct vh_vring *vring);
 	/*

@@ -736,6 +736,10 @@ static int h_get_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	/* GET_VRING_BASE stops the ring */
 	q->started = false;
 	queue_take_back(be, idx);
+	/* what the device popped and never pushed is lost to the driver */
+	if (vh_vring_inflight(q->vring))
+		vh_warn(be->ctx, "queue %d stopped with %u buffers in flight\n",
+			idx, vh_vring_inflight(q->vring));
 	r = vh_vring_get_base(q->vring, &base);
 	if (r < 0)
 		return r;
