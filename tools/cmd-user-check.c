@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libvhost-user.h"
@@ -470,12 +471,22 @@ int user_check(struct vhc *v, int argc, char **argv)
 {
 	struct checker c = { .v = v };
 	struct vhc_out *o = &v->out;
+	struct stat st;
 
 	if (argc != 2 || vhc_is_help(argv[1])) {
 		check_usage(argc == 2 ? stdout : stderr);
 		return argc == 2 ? VHC_EXIT_OK : VHC_EXIT_USAGE;
 	}
 	c.path = argv[1];
+	/* a missing path is absent (4), not a connect timeout */
+	if (stat(c.path, &st) < 0) {
+		vhc_err(v, "%s: %s", c.path, strerror(errno));
+		return vhc_exit_for(-errno);
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		vhc_err(v, "%s: not a Unix socket", c.path);
+		return VHC_EXIT_FAIL;
+	}
 	{
 		struct vh_vu_frontend *fe = NULL;
 		int err = fresh(&c, &fe);

@@ -60,10 +60,8 @@ static void dev_usage(FILE *f)
 
 static void vdpa_usage(FILE *f)
 {
-	fputs("Usage: vhostctl vdpa mgmtdev show [MGMTDEV]\n"
-	      "       vhostctl vdpa dev {add|del|show|config|vstats} ...\n"
-	      "Run \"vhostctl vdpa dev help\" for the device commands.\n",
-	      f);
+	mgmtdev_usage(f);
+	dev_usage(f);
 }
 
 /* Open the netlink side; explains the usual reasons it fails. */
@@ -522,8 +520,21 @@ static const struct vhc_cmd dev_cmds[] = {
 	{ NULL, NULL, NULL },
 };
 
+/* -h/--help anywhere below "vdpa mgmtdev|dev" (a device may be "help") */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	return false;
+}
+
 static int mgmtdev_cmd(struct vhc *v, int argc, char **argv)
 {
+	if (wants_help(argc, argv)) {
+		mgmtdev_usage(stdout);
+		return VHC_EXIT_OK;
+	}
 	if (argc < 2)
 		return mgmtdev_show(v, 1, argv);
 	if (vhc_is_help(argv[1])) {
@@ -539,6 +550,10 @@ static int mgmtdev_cmd(struct vhc *v, int argc, char **argv)
 
 static int dev_cmd(struct vhc *v, int argc, char **argv)
 {
+	if (wants_help(argc, argv)) {
+		dev_usage(stdout);
+		return VHC_EXIT_OK;
+	}
 	if (argc < 2)
 		return dev_show(v, 1, argv);
 	return vhc_dispatch(v, "vdpa dev command", dev_cmds, argc - 1,

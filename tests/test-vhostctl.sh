@@ -1,0 +1,417 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# test-vhostctl.sh - every vhostctl command, in text and JSON, on a host
+# without kernel vhost devices: exit codes (0 ok, 1 failure, 2 usage,
+# 3 permission, 4 absent), --help at every level, JSON keys and values
+# (parsed with python3), and the vhost-user commands against real
+# back-ends: qemu-storage-daemon, and our own vhost-user-blk and
+# vhost-user-net when the build has them (else those cases SKIP).
+#
+# Prints TAP; exits 1 if a case failed, 77 if python3 is missing.
+# Run from the build directory (make check does), or set VHOSTCTL.
+set -u
+
+top_builddir=${top_builddir:-.}
+VHOSTCTL=${VHOSTCTL:-$top_builddir/tools/vhostctl}
+BLK_DAEMON=${BLK_DAEMON:-$top_builddir/tools/vhost-user-blk}
+NET_DAEMON=${NET_DAEMON:-$top_builddir/tools/vhost-user-net}
+
+command -v python3 >/dev/null || { echo "1..0 # SKIP python3 missing"; exit 77; }
+[ -x "$VHOSTCTL" ] || { echo "Bail out! $VHOSTCTL not built"; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-vhostctl.XXXXXX")
+pids=()
+# shellcheck disable=SC2317 # called through the trap
+cleanup() {
+	for p in "${pids[@]}"; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+n=0
+failed=0
+out=$tmp/out
+err=$tmp/err
+
+ok() { n=$((n + 1)); echo "ok $n vhostctl.$1"; }
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n vhostctl.$1"
+	shift
+	[ $# -gt 0 ] && echo "# $*"
+	sed 's/^/#   stdout: /' "$out" | head -20
+	sed 's/^/#   stderr: /' "$err" | head -20
+}
+skip() { n=$((n + 1)); echo "ok $n vhostctl.$1 # SKIP $2"; }
+
+# expect NAME RC CMD...: run vhostctl with args, stdout/stderr to files.
+expect() {
+	local name=$1 want=$2 rc
+	shift 2
+	timeout 120 "$VHOSTCTL" "$@" >"$out" 2>"$err" </dev/null
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		not_ok "$name" "vhostctl $*: exit $rc, expected $want"
+		return 1
+	fi
+	ok "$name"
+}
+
+# json NAME PYTHON: run PYTHON with `j` the parsed stdout; it must not raise.
+json() {
+	local name=$1 code=$2
+	if python3 - "$out" "$code" <<'EOF' >"$tmp/py" 2>&1; then
+import json, sys
+with open(sys.argv[1]) as f:
+    j = json.load(f)
+exec(sys.argv[2])
+EOF
+		ok "$name"
+	else
+		cp "$tmp/py" "$err"
+		not_ok "$name" "JSON check failed: $code"
+	fi
+}
+
+# grep_out NAME PATTERN [FILE]: the output matches an extended regex.
+grep_out() {
+	if grep -Eq -- "$2" "${3:-$out}"; then
+		ok "$1"
+	else
+		not_ok "$1" "no match for /$2/"
+	fi
+}
+
+# empty NAME FILE: nothing was printed there.
+empty() {
+	if [ -s "$2" ]; then
+		not_ok "$1" "unexpected output in $2"
+	else
+		ok "$1"
+	fi
+}
+
+# ------------------------------------------------------------------
+# global options
+# ------------------------------------------------------------------
+expect version 0 --version && grep_out version.text '^vhostctl \(libvhost\) [0-9]'
+expect version.short 0 -V && grep_out version.short.text '^vhostctl \(libvhost\) '
+expect help 0 --help && grep_out help.text '^Usage: vhostctl' &&
+	grep_out help.exit-codes '3 permission' &&
+	grep_out help.check 'check net\|vsock\|scsi\|vdpa\|all'
+expect help.short 0 -h
+expect help.word 0 help
+expect no-args 2 && grep_out no-args.usage '^Usage:' "$err"
+expect bad-option 2 -Z status
+expect unknown-command 2 frobnicate && grep_out unknown-command.msg 'unknown command "frobnicate"' "$err"
+expect json-no-command 2 -j
+
+# --help at every level: exit 0, usage on stdout, nothing on stderr
+for args in "status --help" "features --help" "features -h" \
+	"check --help" "check -h" "check help" "vdpa --help" "vdpa help" \
+	"vdpa mgmtdev --help" "vdpa mgmtdev show --help" "vdpa dev --help" \
+	"vdpa dev add --help" "vdpa dev del --help" "vdpa dev show --help" \
+	"vdpa dev config show --help" "vdpa dev vstats show --help" \
+	"user --help" "user help" "user probe --help" "user check --help"; do
+	# shellcheck disable=SC2086
+	name="help.${args// /.}"
+	name=${name//--/}
+	# shellcheck disable=SC2086
+	if expect "$name" 0 $args; then
+		if ! grep -q '^Usage: vhostctl' "$out" || [ -s "$err" ]; then
+			not_ok "$name.usage" "no usage on stdout or noise on stderr"
+		fi
+	fi
+done
+
+# ------------------------------------------------------------------
+# status (this host has no vhost devices)
+# ------------------------------------------------------------------
+expect status 0 status && grep_out status.text '^kernel ' &&
+	grep_out status.modules '^modules' && grep_out status.devices '^devices:'
+expect status.json 0 -j status &&
+	json status.json.keys '
+import os
+assert set(j) == {"kernel", "modules", "devices"}, j.keys()
+assert j["kernel"] == os.uname().release
+names = [m["name"] for m in j["modules"]]
+assert "vhost_net" in names and "vhost_vdpa" in names, names
+for m in j["modules"]:
+    assert set(m) == {"name", "state", "loadable"}, m
+    assert isinstance(m["loadable"], bool)
+    assert m["state"] in ("absent", "not loaded", "live", "builtin", "coming", "going"), m
+assert isinstance(j["devices"], list)
+nodes = [p for p in ("/dev/vhost-net", "/dev/vhost-vsock", "/dev/vhost-scsi") if os.path.exists(p)]
+assert [d["path"] for d in j["devices"]][:len(nodes)] == nodes
+for d in j["devices"]:
+    assert "path" in d and "type" in d
+'
+expect status.pretty 0 -j -p status && json status.pretty.parse 'assert "modules" in j'
+grep_out status.pretty.indented '^  "kernel": '
+expect status.extra-arg 2 status bogus
+expect status.bad-option 2 status --frob
+
+# ------------------------------------------------------------------
+# missing root: check and status --load refuse before touching anything
+# ------------------------------------------------------------------
+as_nobody() {
+	if [ "$(id -u)" -ne 0 ]; then
+		"$@"
+	elif command -v setpriv >/dev/null; then
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+	else
+		su nobody -s /bin/sh -c "$(printf '%q ' "$@")"
+	fi
+}
+for c in "check all" "check net" "check vdpa" "status --load"; do
+	name="noroot.${c// /.}"
+	name=${name//--/}
+	# shellcheck disable=SC2086
+	as_nobody "$VHOSTCTL" $c >"$out" 2>"$err" </dev/null
+	rc=$?
+	if [ $rc -eq 3 ] && grep -q root "$err"; then
+		ok "$name"
+	else
+		not_ok "$name" "exit $rc, expected 3 with a message naming root"
+	fi
+done
+as_nobody "$VHOSTCTL" -j check all >"$out" 2>"$err" </dev/null
+rc=$?
+if [ $rc -eq 3 ] && [ ! -s "$out" ]; then ok noroot.json; else not_ok noroot.json "exit $rc"; fi
+
+# usage errors of check come before the root test
+expect check.no-arg 2 check
+expect check.unknown 2 check bogus && grep_out check.unknown.msg 'unknown check "bogus"' "$err"
+expect check.bad-option 2 check --frob all
+
+# ------------------------------------------------------------------
+# features
+# ------------------------------------------------------------------
+expect features.no-arg 2 features
+expect features.two-args 2 features /dev/null /dev/null
+expect features.absent 4 features "$tmp/nonexistent" &&
+	grep_out features.absent.msg 'No such file' "$err"
+echo data >"$tmp/regular"
+expect features.regular-file 2 features "$tmp/regular"
+if [ ! -e /dev/vhost-net ]; then
+	# a character device that is not a vhost node
+	expect features.not-vhost 4 features /dev/null
+fi
+
+# ------------------------------------------------------------------
+# vdpa (this host has no vdpa netlink family)
+# ------------------------------------------------------------------
+if [ -d /sys/bus/vdpa ]; then
+	skip vdpa.absent "the host has vDPA"
+else
+	expect vdpa.mgmtdev.absent 4 vdpa mgmtdev show &&
+		grep_out vdpa.mgmtdev.absent.msg 'vdpa' "$err"
+	expect vdpa.mgmtdev.absent.json 4 -j vdpa mgmtdev show
+	expect vdpa.dev.show.absent 4 vdpa dev show
+	expect vdpa.dev.absent 4 vdpa dev
+	expect vdpa.dev.config.absent 4 vdpa dev config show
+	expect vdpa.dev.del.absent 4 vdpa dev del nosuchdev
+	expect vdpa.dev.add.absent 4 vdpa dev add name x mgmtdev vdpasim_net
+fi
+expect vdpa.no-arg 2 vdpa
+expect vdpa.unknown 2 vdpa frob
+expect vdpa.dev.unknown 2 vdpa dev frob
+expect vdpa.mgmtdev.unknown 2 vdpa mgmtdev frob
+expect vdpa.dev.add.missing 2 vdpa dev add name x
+expect vdpa.dev.add.bad-mac 2 vdpa dev add name x mgmtdev y mac zz
+expect vdpa.dev.add.bad-mtu 2 vdpa dev add name x mgmtdev y mtu 99999999
+expect vdpa.dev.add.odd 2 vdpa dev add name
+expect vdpa.dev.del.no-arg 2 vdpa dev del
+expect vdpa.dev.vstats.bad 2 vdpa dev vstats show x
+expect vdpa.dev.config.bad 2 vdpa dev config frob
+
+# ------------------------------------------------------------------
+# user: argument errors, absent and non-vhost-user sockets
+# ------------------------------------------------------------------
+expect user.no-arg 2 user
+expect user.unknown 2 user frob
+expect user.probe.no-arg 2 user probe
+expect user.probe.bad-type 2 user probe --type frob "$tmp/x"
+expect user.check.no-arg 2 user check
+expect user.check.two-args 2 user check a b
+expect user.probe.absent 4 user probe "$tmp/nonexistent.sock"
+expect user.check.absent 4 user check "$tmp/nonexistent.sock"
+expect features.socket.absent 4 features "$tmp/nonexistent.sock"
+expect user.probe.regular-file 1 user probe "$tmp/regular"
+expect user.check.regular-file 1 user check "$tmp/regular"
+
+# a Unix socket that accepts and never answers
+mute=$tmp/mute.sock
+python3 - "$mute" <<'EOF' &
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(16)
+conns = []
+while True:
+    c, _ = s.accept()
+    conns.append(c)
+EOF
+pids+=("$!")
+for _ in $(seq 100); do [ -S "$mute" ] && break; sleep 0.05; done
+start=$(date +%s)
+expect user.probe.mute 1 user probe "$mute" &&
+	grep_out user.probe.mute.msg 'GET_FEATURES.*vhost-user back-end' "$err"
+expect user.probe.mute.json 1 -j user probe "$mute" && empty user.probe.mute.json.stdout "$out"
+expect features.mute 1 features "$mute"
+expect user.check.mute 1 -j user check "$mute" &&
+	json user.check.mute.json '
+c = {x["name"]: x for x in j["checks"]}
+assert c["connect"]["result"] == "pass", c
+assert c["GET_FEATURES"]["result"] == "fail", c
+assert j["failed"] >= 1 and j["socket"].endswith("mute.sock")
+'
+elapsed=$(($(date +%s) - start))
+if [ $elapsed -lt 60 ]; then ok user.mute.timely; else not_ok user.mute.timely "${elapsed}s"; fi
+
+# ------------------------------------------------------------------
+# user: real back-ends
+# ------------------------------------------------------------------
+# wait_sock PATH PID: until PATH is a socket (or PID died)
+wait_sock() {
+	for _ in $(seq 200); do
+		[ -S "$1" ] && return 0
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# user_suite PREFIX TYPE SOCKET: probe, features, check against one back-end
+user_suite() {
+	local p=$1 type=$2 sock=$3
+	expect "$p.probe" 0 user probe "$sock" &&
+		grep_out "$p.probe.text" "^$sock \\(vhost-user $type\\)"
+	expect "$p.probe.json" 0 -j user probe "$sock" &&
+		json "$p.probe.json.keys" "
+assert j['socket'] == '$sock' and j['type'] == '$type', j
+f = j['features']
+assert int(f['bits'], 16) & (1 << 32), f  # VERSION_1
+assert 'VERSION_1' in f['names'] and 'PROTOCOL_FEATURES' in f['names'], f
+assert bin(int(f['bits'], 16)).count('1') == len(f['names'])
+pf = j['protocol_features']
+assert bin(int(pf['bits'], 16)).count('1') == len(pf['names'])
+assert isinstance(j['queues'], int) and j['queues'] >= 1, j
+assert 'config' in j
+"
+	expect "$p.features.json" 0 -j features "$sock" &&
+		json "$p.features.json.keys" "
+assert set(j) == {'socket', 'type', 'features', 'protocol_features'}, j.keys()
+assert j['type'] == '$type'
+"
+	expect "$p.features" 0 features "$sock"
+}
+
+# user_check PREFIX SOCKET WANT_CLEAN
+user_check() {
+	local p=$1 sock=$2 clean=$3 rc
+	timeout 300 "$VHOSTCTL" -j user check "$sock" >"$out" 2>"$err" </dev/null
+	rc=$?
+	json "$p.check.json" "
+names = [c['name'] for c in j['checks']]
+for must in ('connect', 'GET_FEATURES', 'negotiate', 'vring setup'):
+    assert must in names, (must, names)
+for c in j['checks']:
+    assert set(c) == {'name', 'result', 'detail'}, c
+    assert c['result'] in ('pass', 'warn', 'fail', 'skip'), c
+    if c['name'] in ('connect', 'GET_FEATURES', 'negotiate'):
+        assert c['result'] == 'pass', c
+count = {r: sum(c['result'] == r for c in j['checks']) for r in ('pass', 'warn', 'fail', 'skip')}
+assert (j['passed'], j['warnings'], j['failed'], j['skipped']) == (count['pass'], count['warn'], count['fail'], count['skip']), j
+assert ($rc == 1) == (j['failed'] > 0), ('exit', $rc)
+assert $rc in (0, 1)
+if $clean:
+    bad = [c for c in j['checks'] if c['result'] == 'fail']
+    assert not bad, bad
+"
+}
+
+if command -v qemu-storage-daemon >/dev/null; then
+	truncate -s 4M "$tmp/qsd.img"
+	start_qsd() {
+		rm -f "$tmp/qsd.sock"
+		qemu-storage-daemon \
+			--blockdev "driver=file,node-name=f0,filename=$tmp/qsd.img" \
+			--export "type=vhost-user-blk,id=e0,addr.type=unix,addr.path=$tmp/qsd.sock,node-name=f0,writable=on" \
+			>"$tmp/qsd.log" 2>&1 </dev/null &
+		qsd=$!
+		pids+=("$qsd")
+		# it may crash in the conformance run: no job notice for that
+		disown "$qsd"
+		wait_sock "$tmp/qsd.sock" $qsd
+	}
+	if start_qsd; then
+		user_suite qsd blk "$tmp/qsd.sock"
+		expect qsd.probe.capacity 0 -j user probe --type blk "$tmp/qsd.sock" &&
+			json qsd.probe.capacity.value '
+assert j["config"]["capacity"] == 4 * 1024 * 1024 // 512, j["config"]
+assert j["config"]["blk_size"] == 512
+'
+		# the conformance run may crash qemu-storage-daemon: it is the
+		# last thing asked of this instance
+		user_check qsd "$tmp/qsd.sock" False
+		kill $qsd 2>/dev/null
+	else
+		not_ok qsd.start "qemu-storage-daemon did not come up"
+	fi
+else
+	skip qsd "qemu-storage-daemon not installed (qemu-system-common)"
+fi
+
+if [ -x "$BLK_DAEMON" ]; then
+	truncate -s 8M "$tmp/blk.img"
+	"$BLK_DAEMON" --blk-file="$tmp/blk.img" --socket-path="$tmp/blk.sock" \
+		--serial=vhostctl-test >"$tmp/blk.log" 2>&1 </dev/null &
+	blk=$!
+	pids+=("$blk")
+	if wait_sock "$tmp/blk.sock" $blk; then
+		user_suite vublk blk "$tmp/blk.sock"
+		expect vublk.probe.capacity 0 -j user probe "$tmp/blk.sock" &&
+			json vublk.probe.capacity.value '
+assert j["config"]["capacity"] == 8 * 1024 * 1024 // 512, j["config"]
+'
+		# our own back-end must refuse every malformed message and
+		# keep serving
+		user_check vublk "$tmp/blk.sock" True
+		if kill -0 $blk 2>/dev/null; then ok vublk.alive; else not_ok vublk.alive "vhost-user-blk died"; fi
+	else
+		not_ok vublk.start "vhost-user-blk did not come up: $(head -3 "$tmp/blk.log")"
+	fi
+else
+	skip vublk "tools/vhost-user-blk not built"
+fi
+
+if [ -x "$NET_DAEMON" ]; then
+	"$NET_DAEMON" --socket-path="$tmp/net.sock" --loopback \
+		--mac=52:54:00:12:34:56 >"$tmp/net.log" 2>&1 </dev/null &
+	net=$!
+	pids+=("$net")
+	if wait_sock "$tmp/net.sock" $net; then
+		user_suite vunet net "$tmp/net.sock"
+		expect vunet.probe.type 0 -j user probe --type net "$tmp/net.sock" &&
+			json vunet.probe.mac '
+assert j["type"] == "net"
+assert j["config"]["mac"] == "52:54:00:12:34:56", j["config"]
+'
+		user_check vunet "$tmp/net.sock" True
+		if kill -0 $net 2>/dev/null; then ok vunet.alive; else not_ok vunet.alive "vhost-user-net died"; fi
+	else
+		not_ok vunet.start "vhost-user-net did not come up: $(head -3 "$tmp/net.log")"
+	fi
+else
+	skip vunet "tools/vhost-user-net not built"
+fi
+
+echo "1..$n"
+[ $failed -eq 0 ] || { echo "# $failed of $n failed"; exit 1; }
+exit 0

@@ -1,0 +1,202 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# vm-vhostctl.sh - vhostctl against the real kernel devices, run as root
+# inside the test VM from the build directory:
+#   scripts/vm-run --kernel 6.12 -- /path/to/tests/vm-vhostctl.sh
+# status, features of each device, check all (and each check alone), the
+# vdpa management commands through a device's whole life, and the refusal
+# without root; text and JSON (parsed with python3).
+#
+# Prints `ok N vhostctl.<case>` / `not ok N vhostctl.<case>` lines; exits 1
+# if a case failed, 4 if not root.
+set -u
+
+VHOSTCTL=${VHOSTCTL:-./tools/vhostctl}
+[ "$(id -u)" -eq 0 ] || { echo "# vm-vhostctl.sh needs root (the test VM)"; exit 4; }
+[ -x "$VHOSTCTL" ] || { echo "Bail out! $VHOSTCTL not built"; exit 1; }
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-vhostctl.XXXXXX")
+dev=vhctl$$
+trap '"$VHOSTCTL" vdpa dev del "$dev" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
+out=$tmp/out
+err=$tmp/err
+n=0
+failed=0
+kernel=$(uname -r)
+has_vdpa=false
+[ -d /sys/bus/vdpa/devices ] && has_vdpa=true
+
+ok() { n=$((n + 1)); echo "ok $n vhostctl.$1"; }
+not_ok() {
+	n=$((n + 1))
+	failed=$((failed + 1))
+	echo "not ok $n vhostctl.$1"
+	shift
+	[ $# -gt 0 ] && echo "# $*"
+	sed 's/^/#   stdout: /' "$out" | head -20
+	sed 's/^/#   stderr: /' "$err" | head -20
+}
+
+expect() {
+	local name=$1 want=$2 rc
+	shift 2
+	timeout 600 "$VHOSTCTL" "$@" >"$out" 2>"$err" </dev/null
+	rc=$?
+	if [ "$rc" -ne "$want" ]; then
+		not_ok "$name" "vhostctl $*: exit $rc, expected $want"
+		return 1
+	fi
+	ok "$name"
+}
+
+json() {
+	local name=$1 code=$2
+	if python3 - "$out" "$code" <<'EOF' >"$tmp/py" 2>&1; then
+import json, os, sys
+with open(sys.argv[1]) as f:
+    j = json.load(f)
+exec(sys.argv[2])
+EOF
+		ok "$name"
+	else
+		cp "$tmp/py" "$err"
+		not_ok "$name" "JSON check failed"
+	fi
+}
+
+grep_out() {
+	if grep -Eq -- "$2" "${3:-$out}"; then ok "$1"; else not_ok "$1" "no match for /$2/"; fi
+}
+
+echo "# vhostctl on $kernel (vdpa: $has_vdpa)"
+
+# --- status ---------------------------------------------------------
+expect status 0 status && grep_out status.text '^  /dev/vhost-net \(vhost-net\)'
+expect status.json 0 -j status &&
+	json status.json.devices '
+assert j["kernel"] == os.uname().release
+mods = {m["name"]: m for m in j["modules"]}
+for m in ("vhost", "vhost_net", "vhost_vsock", "vhost_scsi", "tun"):
+    assert mods[m]["state"] in ("live", "builtin"), mods[m]
+devs = {d["path"]: d for d in j["devices"]}
+want = {"/dev/vhost-net": "vhost-net", "/dev/vhost-vsock": "vhost-vsock",
+        "/dev/vhost-scsi": "vhost-scsi"}
+for p, t in want.items():
+    assert devs[p]["type"] == t, devs[p]
+    assert "VERSION_1" in devs[p]["features"]["names"], devs[p]
+    assert devs[p]["vrings"] >= 2
+assert devs["/dev/vhost-net"]["vrings"] == 2
+assert "IOTLB_MSG_V2" in devs["/dev/vhost-net"]["backend_features"]["names"]
+'
+expect status.load 0 status --load
+
+# --- features -------------------------------------------------------
+expect features.net 0 features /dev/vhost-net &&
+	grep_out features.net.text 'features +0x[0-9a-f]+ \(.*VERSION_1'
+expect features.net.json 0 -j features /dev/vhost-net &&
+	json features.net.json.keys '
+assert j["path"] == "/dev/vhost-net" and j["type"] == "vhost-net"
+f = j["features"]
+assert "MRG_RXBUF" in f["names"] and "VERSION_1" in f["names"], f
+assert bin(int(f["bits"], 16)).count("1") == len(f["names"]), f
+'
+expect features.vsock.json 0 -j features /dev/vhost-vsock &&
+	json features.vsock.json.type 'assert j["type"] == "vhost-vsock"'
+expect features.scsi.json 0 -j features /dev/vhost-scsi &&
+	json features.scsi.json.type 'assert j["type"] == "vhost-scsi" and j["backend_features"] is None'
+
+# --- check ----------------------------------------------------------
+ls /sys/kernel/config/target >"$tmp/lio.before" 2>/dev/null
+expect check.all 0 check all &&
+	grep_out check.all.net '^net +PASS' && grep_out check.all.vsock '^vsock +PASS' &&
+	grep_out check.all.scsi '^scsi +PASS' &&
+	if $has_vdpa; then grep_out check.all.vdpa '^vdpa +PASS'; else grep_out check.all.vdpa '^vdpa +SKIP'; fi
+expect check.all.json 0 -j check all &&
+	json check.all.json.results "
+r = {c['name']: c for c in j['checks']}
+assert [c['name'] for c in j['checks']] == ['net', 'vsock', 'scsi', 'vdpa']
+for c in ('net', 'vsock', 'scsi'):
+    assert r[c]['result'] == 'pass', r[c]
+assert r['vdpa']['result'] == ('pass' if '$has_vdpa' == 'true' else 'skip'), r['vdpa']
+assert j['failed'] == 0 and j['passed'] + j['skipped'] == 4
+for c in j['checks']:
+    assert set(c) == {'name', 'result', 'detail'} and c['detail']
+"
+ls /sys/kernel/config/target >"$tmp/lio.after" 2>/dev/null
+if cmp -s "$tmp/lio.before" "$tmp/lio.after"; then ok check.configfs-restored; else not_ok check.configfs-restored; fi
+if ! ip -o link show 2>/dev/null | grep -q vhchk; then ok check.no-tap-left; else not_ok check.no-tap-left; fi
+expect check.net 0 check net
+expect check.two 0 -j check vsock scsi &&
+	json check.two.json 'assert [c["name"] for c in j["checks"]] == ["vsock", "scsi"] and j["passed"] == 2'
+if $has_vdpa; then
+	expect check.vdpa 0 check vdpa
+	if [ -z "$(ls /sys/bus/vdpa/devices)" ]; then ok check.vdpa.removed; else not_ok check.vdpa.removed; fi
+else
+	expect check.vdpa.skip 4 check vdpa && grep_out check.vdpa.skip.text '^vdpa +SKIP +.*vdpa'
+fi
+setpriv --reuid=65534 --regid=65534 --clear-groups "$VHOSTCTL" check all >"$out" 2>"$err" </dev/null
+rc=$?
+if [ $rc -eq 3 ] && [ ! -s "$out" ]; then ok check.noroot; else not_ok check.noroot "exit $rc"; fi
+setpriv --reuid=65534 --regid=65534 --clear-groups "$VHOSTCTL" status --load >"$out" 2>"$err" </dev/null
+rc=$?
+if [ $rc -eq 3 ]; then ok status.load.noroot; else not_ok status.load.noroot "exit $rc"; fi
+
+# --- vdpa -----------------------------------------------------------
+if ! $has_vdpa; then
+	expect vdpa.mgmtdev.absent 4 vdpa mgmtdev show
+	expect vdpa.dev.absent 4 -j vdpa dev show
+else
+	expect vdpa.mgmtdev 0 vdpa mgmtdev show && grep_out vdpa.mgmtdev.text '^vdpasim_net:'
+	expect vdpa.mgmtdev.json 0 -j vdpa mgmtdev show &&
+		json vdpa.mgmtdev.json.keys '
+m = j["mgmtdev"]["vdpasim_net"]
+assert m["supported_classes"] == ["net"], m
+assert m["max_supported_vqs"] >= 2
+assert "MAC" in m["dev_features"] and "VERSION_1" in m["dev_features"]
+'
+	expect vdpa.mgmtdev.one 0 -j vdpa mgmtdev show vdpasim_net &&
+		json vdpa.mgmtdev.one.json 'assert list(j["mgmtdev"]) == ["vdpasim_net"]'
+	expect vdpa.mgmtdev.unknown 4 vdpa mgmtdev show nosuchmgmtdev
+	expect vdpa.dev.add 0 vdpa dev add name "$dev" mgmtdev vdpasim_net \
+		mac 52:54:00:aa:bb:cc mtu 1400
+	expect vdpa.dev.add.again 1 vdpa dev add name "$dev" mgmtdev vdpasim_net &&
+		grep_out vdpa.dev.add.again.msg 'File exists' "$err"
+	expect vdpa.dev.show 0 vdpa dev show "$dev" &&
+		grep_out vdpa.dev.show.text "^$dev: type network mgmtdev vdpasim_net"
+	expect vdpa.dev.show.json 0 -j vdpa dev show "$dev" &&
+		json vdpa.dev.show.json.keys "
+d = j['dev']['$dev']
+assert d['type'] == 'network' and d['mgmtdev'] == 'vdpasim_net', d
+assert d['max_vqs'] >= 2 and d['max_vq_size'] >= d['min_vq_size'] >= 1
+assert os.path.exists(d['chardev']) and d['chardev'].startswith('/dev/vhost-vdpa-')
+"
+	expect vdpa.dev.list.json 0 -j vdpa dev show &&
+		json vdpa.dev.list.json "assert '$dev' in j['dev']"
+	expect vdpa.dev.config 0 vdpa dev config show "$dev" &&
+		grep_out vdpa.dev.config.text "^$dev: mac 52:54:00:aa:bb:cc link up mtu 1400"
+	expect vdpa.dev.config.json 0 -j vdpa dev config show "$dev" &&
+		json vdpa.dev.config.json.keys "
+c = j['config']['$dev']
+assert c['mac'] == '52:54:00:aa:bb:cc' and c['mtu'] == 1400 and c['link'] == 'up', c
+assert 'MAC' in c['dev_features']
+"
+	# the simulator has vendor statistics only once features are negotiated
+	timeout 60 "$VHOSTCTL" vdpa dev vstats show "$dev" qidx 0 >"$out" 2>"$err"
+	rc=$?
+	if [ $rc -eq 0 ] || { [ $rc -eq 1 ] && [ -s "$err" ]; }; then ok vdpa.dev.vstats; else not_ok vdpa.dev.vstats "exit $rc"; fi
+	expect status.vdpa.json 0 -j status &&
+		json status.vdpa.json.node '
+v = [d for d in j["devices"] if d["type"] == "vhost-vdpa"]
+assert v and v[0]["path"].startswith("/dev/vhost-vdpa-"), j["devices"]
+assert "IOTLB_MSG_V2" in v[0]["backend_features"]["names"]
+'
+	expect vdpa.dev.del 0 vdpa dev del "$dev"
+	expect vdpa.dev.show.gone 4 vdpa dev show "$dev"
+	expect vdpa.dev.del.gone 4 vdpa dev del "$dev"
+	expect vdpa.dev.add.badmgmt 4 vdpa dev add name "$dev" mgmtdev nosuchmgmtdev
+fi
+
+echo "1..$n"
+[ $failed -eq 0 ] || { echo "# $failed of $n failed"; exit 1; }
+exit 0
