@@ -8,6 +8,9 @@
  * A device whose node is missing is skipped, with the reason; with none of
  * them present the whole program exits KSFT_SKIP.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4(), as in a kernel tree build */
+#endif
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>

@@ -16,6 +16,9 @@
  * 65535 bytes are valid as they are, without GSO or checksum offload (none
  * is negotiated: the header is all zeroes both ways).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4(), as in a kernel tree build */
+#endif
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>

@@ -10,6 +10,9 @@
  * compared at the end.  Both sides advertise small receive buffers so that
  * every transfer needs several credit windows (virtio 1.3, 5.10.6.3).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4(), as in a kernel tree build */
+#endif
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/ioctl.h>
