@@ -124,9 +124,16 @@ int vh_vring_read_kick(struct vh_vring *vr);
 
 /*
  * Pop the next available chain.  Returns 1 with *elem filled, 0 when the
- * ring is empty, -EIO if the ring is broken (sticky, logged), -ENOBUFS if
+ * ring is empty, -EIO if the ring is broken (logged once; sticky until
+ * vh_vring_reset() or new vh_vring_set_num()/set_addr()), -ENOBUFS if
  * elem->iov_max is too small (the element stays in the ring), -EINVAL if the
- * size or addresses are not set.
+ * size or addresses are not set.  Datapath calls: vr and elem must not be
+ * NULL (vh_vring_push() likewise).
+ *
+ * With VIRTIO_RING_F_EVENT_IDX and notifications enabled, a pop that finds
+ * the ring empty re-arms avail_event itself (and re-checks), so a simple
+ * "pop until 0, then wait for a kick" loop never misses one; a busy device
+ * uses vh_vring_disable_notification() / vh_vring_enable_notification().
  */
 int vh_vring_pop(struct vh_vring *vr, struct vh_vring_elem *elem);
 
@@ -145,8 +152,10 @@ int vh_vring_get_used_idx(const struct vh_vring *vr, uint16_t *idx);
 
 /*
  * Return a popped chain with len bytes written to its writable buffers.
- * -EINVAL if id is not a popped, unpushed head.  The used index is published
- * (release) before returning.
+ * -EINVAL if id is not a popped, unpushed head; -EIO if the ring broke since
+ * the pop (the element is released, nothing is written).  The used index is
+ * published (release) before returning; with a dirty log, the used ring and
+ * (VHOST_F_LOG_ALL) the first len writable bytes of the chain are marked.
  */
 int vh_vring_push(struct vh_vring *vr, uint16_t id, uint32_t len);
 int vh_vring_push_batch(struct vh_vring *vr,

@@ -42,19 +42,23 @@ struct vh_vring {
 	struct vh_mem_table *table;   /* pinned snapshot (rings, new pops) */
 	struct vh_mem_table **head_table; /* per head: snapshot popped under */
 	const uint64_t *gen_ptr;
-	uint64_t table_gen;
-	unsigned int hint;            /* last region hit in table */
+	uint64_t table_gen;           /* VR_GEN_OFF unless ready: pop goes slow */
+	uint64_t c_gpa, c_size;       /* the region of the last hit, copied */
+	uint8_t *c_host;
+	uint32_t push_limit;          /* size while mapped and not broken, else 0 */
+	uint32_t used_ctr;            /* used index, 32 bits: see need_notify */
 	uint16_t mask;
 	uint16_t last_avail;
 	uint16_t shadow_avail;        /* avail->idx as last read */
-	uint16_t last_used;
+	bool log_any;                 /* log_used || log_all */
+	unsigned int cur_inflight;    /* popped under table, not pushed */
+	unsigned int hint;            /* last region hit in table */
+
+	/* cold */
 	bool ready;                   /* rings mapped and not broken */
 	bool log_used;                /* dirty-log used ring writes */
 	bool log_all;                 /* dirty-log written buffers */
 	bool event_idx;
-	unsigned int cur_inflight;    /* popped under table, not pushed */
-
-	/* cold */
 	int refcount;
 	struct vh_ctx *ctx;
 	struct vh_mem *mem;
@@ -64,7 +68,7 @@ struct vh_vring {
 	bool addr_set;
 	bool notify_enabled;
 	bool signalled_valid;
-	uint16_t signalled_used;
+	uint32_t signalled_ctr;
 	uint16_t avail_event_written;
 	bool avail_event_valid;
 	uint64_t features;
@@ -72,6 +76,9 @@ struct vh_vring {
 	struct old_pin *old_pins;
 	int kick_fd, call_fd, err_fd;
 };
+
+/* No snapshot generation ever gets this high. */
+#define VR_GEN_OFF UINT64_MAX
 
 static bool has_feature(const struct vh_vring *vr, unsigned int bit)
 {
@@ -99,6 +106,8 @@ static int vring_break(struct vh_vring *vr, const char *fmt, ...)
 		       vr->index, msg);
 	vr->broken = true;
 	vr->ready = false;
+	vr->table_gen = VR_GEN_OFF;
+	vr->push_limit = 0;
 	return -EIO;
 }
 
@@ -122,6 +131,7 @@ VH_EXPORT int vh_vring_new(struct vh_ctx *ctx, struct vh_mem *mem,
 	vr->gen_ptr = vh_mem_generation_ptr(mem);
 	vr->index = index;
 	vr->notify_enabled = true;
+	vr->table_gen = VR_GEN_OFF;
 	vr->kick_fd = vr->call_fd = vr->err_fd = -1;
 	*out = vr;
 	return 0;
@@ -158,6 +168,9 @@ static void unmap_rings(struct vh_vring *vr)
 	vr->avail = NULL;
 	vr->used = NULL;
 	vr->ready = false;
+	vr->table_gen = VR_GEN_OFF;
+	vr->push_limit = 0;
+	vr->c_size = 0;
 }
 
 VH_EXPORT struct vh_vring *vh_vring_unref(struct vh_vring *vr)
@@ -227,6 +240,21 @@ static void update_log_flags(struct vh_vring *vr)
 
 	vr->log_used = log && (vr->addr.flags & VH_VRING_ADDR_LOG);
 	vr->log_all = log && has_feature(vr, VHOST_F_LOG_ALL);
+	vr->log_any = vr->log_used || vr->log_all;
+}
+
+/* Remember region r for the pop fast path (the table pins its mapping). */
+static void cache_region(struct vh_vring *vr)
+{
+	const struct vh_mem_table *t = vr->table;
+
+	if (t && vr->hint < t->n) {
+		vr->c_gpa = t->r[vr->hint].gpa;
+		vr->c_size = t->r[vr->hint].size;
+		vr->c_host = t->r[vr->hint].host;
+	} else {
+		vr->c_size = 0;
+	}
 }
 
 /* (Re)map the rings in the current snapshot once size and addresses are known. */
@@ -250,15 +278,17 @@ static int map_rings(struct vh_vring *vr)
 	vr->table = t;
 	vr->table_gen = gen;
 	vr->hint = 0;
+	vr->c_size = 0;
 	vr->desc = d;
 	vr->avail = a;
 	vr->used = u;
-	vr->last_used = vh_load16(&vr->used->idx, __ATOMIC_ACQUIRE);
+	vr->used_ctr = vh_load16(&vr->used->idx, __ATOMIC_ACQUIRE);
 	vr->shadow_avail = vr->last_avail;
 	vr->signalled_valid = false;
 	vr->avail_event_valid = false;
 	vr->broken = false;
 	vr->ready = true;
+	vr->push_limit = vr->size;
 	update_log_flags(vr);
 	return 0;
 }
@@ -334,10 +364,11 @@ VH_EXPORT int vh_vring_set_features(struct vh_vring *vr, uint64_t features)
 	update_log_flags(vr);
 	/* the ring areas grow or shrink by the event fields */
 	if (was_ready) {
-		uint16_t la = vr->last_avail, lu = vr->last_used;
+		uint16_t la = vr->last_avail;
+		uint32_t lu = vr->used_ctr;
 		int err = map_rings(vr);
 
-		vr->last_used = lu;
+		vr->used_ctr = lu;
 		vr->last_avail = la;
 		vr->shadow_avail = la;
 		return err;
@@ -356,7 +387,7 @@ VH_EXPORT int vh_vring_set_base(struct vh_vring *vr, uint32_t base)
 	vr->signalled_valid = false;
 	vr->avail_event_valid = false;
 	if (vr->used)
-		vr->last_used = vh_load16(&vr->used->idx, __ATOMIC_ACQUIRE);
+		vr->used_ctr = vh_load16(&vr->used->idx, __ATOMIC_ACQUIRE);
 	return 0;
 }
 
@@ -430,7 +461,8 @@ VH_EXPORT int vh_vring_reset(struct vh_vring *vr)
 	vr->mask = 0;
 	vr->addr_set = false;
 	memset(&vr->addr, 0, sizeof(vr->addr));
-	vr->last_avail = vr->shadow_avail = vr->last_used = 0;
+	vr->last_avail = vr->shadow_avail = 0;
+	vr->used_ctr = 0;
 	vr->broken = false;
 	vr->notify_enabled = true;
 	vr->signalled_valid = false;
@@ -574,6 +606,7 @@ static int switch_table(struct vh_vring *vr)
 	vr->table_gen = gen;
 	vr->cur_inflight = 0;
 	vr->hint = 0;
+	vr->c_size = 0;
 	vr->desc = d;
 	vr->avail = a;
 	vr->used = u;
@@ -630,7 +663,7 @@ static int read_avail_idx(struct vh_vring *vr, uint16_t *idx)
  */
 static int refresh_avail(struct vh_vring *vr)
 {
-	uint16_t idx;
+	uint16_t idx = 0;
 	int err;
 
 	err = read_avail_idx(vr, &idx);
@@ -770,7 +803,7 @@ static int pop_slow(struct vh_vring *vr, struct vh_vring_elem *elem,
 		    uint16_t head)
 {
 	struct walk w = { .iov = elem->iov, .iov_max = elem->iov_max };
-	uint16_t ndescs;
+	uint16_t ndescs = 0;
 	int err;
 
 	err = walk_chain(vr, head, &w, &ndescs);
@@ -784,19 +817,77 @@ static int pop_slow(struct vh_vring *vr, struct vh_vring_elem *elem,
 	return 1;
 }
 
-VH_EXPORT int vh_vring_pop(struct vh_vring *vr, struct vh_vring_elem *elem)
+/*
+ * The fast path: one direct descriptor inside the region of the last hit,
+ * on a ready ring whose snapshot is current (table_gen is VR_GEN_OFF unless
+ * ready) with avail entries already seen.  1 if it popped, 0 if the general
+ * path must decide.  Each shared value is loaded once; on 0 nothing that was
+ * loaded is kept.
+ */
+static inline __attribute__((always_inline)) int
+pop_fast(struct vh_vring *vr, struct vh_vring_elem *elem)
+{
+	uint16_t last = vr->last_avail;
+	const struct vh_desc *d;
+	uint64_t lfn, off;
+	unsigned int head;
+	struct iovec *iov;
+	uint32_t len, wr;
+
+	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+				vr->table_gen ||
+			last == vr->shadow_avail))
+		return 0;
+	/* ordered after the acquire load of avail->idx that set shadow_avail */
+	head = le16toh(__atomic_load_n(&vr->avail->ring[last & vr->mask],
+				       __ATOMIC_RELAXED));
+	if (vh_unlikely(head >= vr->size || vr->head_table[head]))
+		return 0;
+	d = &vr->desc[head];
+	lfn = le64toh(__atomic_load_n(&d->lfn, __ATOMIC_RELAXED));
+	len = vh_desc_len(lfn);
+	if (vh_unlikely((vh_desc_flags(lfn) &
+			 (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) ||
+			!len || !elem->iov_max))
+		return 0;
+	off = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED)) - vr->c_gpa;
+	/* off < c_size, a mapped size (< 2^48): off + len cannot wrap */
+	if (vh_unlikely(off >= vr->c_size || off + len > vr->c_size))
+		return 0;
+	/* commit first: fewer values stay live while elem is written */
+	vr->head_table[head] = vr->table;
+	vr->cur_inflight++;
+	vr->last_avail = last + 1;
+	iov = elem->iov;
+	iov->iov_base = vr->c_host + off;
+	iov->iov_len = len;
+	elem->id = (uint16_t)head;
+	elem->ndescs = 1;
+	wr = (uint32_t)(lfn >> 33) & 1; /* VH_DESC_F_WRITE */
+	elem->out_num = wr ^ 1;
+	elem->in_num = wr;
+	elem->out_len = len & (wr - 1);
+	elem->in_len = len & -wr;
+	return 1;
+}
+
+/*
+ * Everything pop does, with every check spelled out: called when the fast
+ * path sees anything unusual (not ready, broken, new snapshot, ring looks
+ * empty, a chain, an indirect table, a region miss, a bad value).  It
+ * re-reads what it uses, so nothing fetched by the fast path is trusted.
+ */
+static __attribute__((noinline)) int pop_general(struct vh_vring *vr,
+						 struct vh_vring_elem *elem)
 {
 	uint16_t last, head;
-	uint64_t addr, lfn;
-	uint32_t len;
-	uint16_t flags;
-	void *host;
 	int ret;
 
-	if (vh_unlikely(!vr->ready))
+	if (!vr || !elem)
+		return -EINVAL;
+	if (!vr->ready)
 		return vr->broken ? -EIO : -EINVAL;
-	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-			vr->table_gen)) {
+	if (__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen) {
 		ret = switch_table(vr);
 		if (ret < 0)
 			return ret;
@@ -807,48 +898,41 @@ VH_EXPORT int vh_vring_pop(struct vh_vring *vr, struct vh_vring_elem *elem)
 		if (ret <= 0)
 			return ret;
 	}
+	if (pop_fast(vr, elem))
+		return 1;
 	/* ordered after the acquire load of avail->idx */
 	head = le16toh(__atomic_load_n(&vr->avail->ring[last & vr->mask],
 				       __ATOMIC_RELAXED));
 	/* 2.7.6: ring entries are heads of descriptor chains */
-	if (vh_unlikely(head >= vr->size))
+	if (head >= vr->size)
 		return vring_break(vr, "avail head %u out of range", head);
 	/* 2.7.13.1: a head is not made available again before it is used */
-	if (vh_unlikely(vr->head_table[head] != NULL))
+	if (vr->head_table[head] != NULL)
 		return vring_break(vr, "head %u made available twice", head);
-
-	load_desc(&vr->desc[head], true, &addr, &lfn);
-	len = vh_desc_len(lfn);
-	flags = vh_desc_flags(lfn);
-	/* fast path: one direct descriptor inside the last region hit */
-	if (vh_likely(!(flags & (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) &&
-		      len && elem->iov_max &&
-		      (host = vh_mem_table_translate(vr->table, addr, len,
-						     &vr->hint)))) {
-		elem->iov[0].iov_base = host;
-		elem->iov[0].iov_len = len;
-		elem->ndescs = 1;
-		if (flags & VH_DESC_F_WRITE) {
-			elem->out_num = 0;
-			elem->in_num = 1;
-			elem->out_len = 0;
-			elem->in_len = len;
-		} else {
-			elem->out_num = 1;
-			elem->in_num = 0;
-			elem->out_len = len;
-			elem->in_len = 0;
-		}
-	} else {
-		ret = pop_slow(vr, elem, head);
-		if (ret < 0)
-			return ret;
-	}
+	ret = pop_slow(vr, elem, head);
+	if (ret < 0)
+		return ret;
 	elem->id = head;
 	vr->head_table[head] = vr->table;
 	vr->cur_inflight++;
 	vr->last_avail = last + 1;
+	cache_region(vr);
 	return 1;
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* (SLP-vectorizing the element stores costs more than it saves) */
+#define VR_NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define VR_NO_SLP
+#endif
+
+VH_EXPORT VR_NO_SLP int vh_vring_pop(struct vh_vring *vr,
+				     struct vh_vring_elem *elem)
+{
+	if (vh_likely(pop_fast(vr, elem)))
+		return 1;
+	return pop_general(vr, elem);
 }
 
 VH_EXPORT int vh_vring_pop_head(struct vh_vring *vr, uint16_t head,
@@ -883,7 +967,7 @@ VH_EXPORT int vh_vring_get_used_idx(const struct vh_vring *vr, uint16_t *idx)
 		return -EINVAL;
 	if (!vr->used)
 		return -EINVAL;
-	*idx = vr->last_used;
+	*idx = (uint16_t)vr->used_ctr;
 	return 0;
 }
 
@@ -896,13 +980,13 @@ static bool put_head(struct vh_vring *vr, uint32_t id)
 {
 	struct vh_mem_table *t;
 
-	if (vh_unlikely(id >= vr->size))
+	if (id >= vr->size || !vr->head_table)
 		return false;
 	t = vr->head_table[id];
-	if (vh_unlikely(!t))
+	if (!t)
 		return false;
 	vr->head_table[id] = NULL;
-	if (vh_likely(t == vr->table))
+	if (t == vr->table)
 		vr->cur_inflight--;
 	else
 		unpin_old(vr, t);
@@ -918,33 +1002,57 @@ static void write_used(struct vh_vring *vr, uint16_t slot, uint32_t id,
 	__atomic_store_n(&e->len, htole32(len), __ATOMIC_RELAXED);
 }
 
-static void log_push(struct vh_vring *vr, uint16_t slot, uint16_t id,
-		     uint32_t len)
+/* Dirty-log what pushing head id into used slot wrote (after the fact). */
+static __attribute__((noinline)) void log_push(struct vh_vring *vr,
+					       uint16_t slot, uint16_t id,
+					       uint32_t len)
 {
 	if (vr->log_all)
 		log_chain(vr, id, len);
 	log_used(vr, 4 + 8ull * slot, 8);
+	log_used(vr, 2, 2);
+}
+
+/* Write one used element and publish it. */
+static inline void push_one(struct vh_vring *vr, uint16_t id, uint32_t len)
+{
+	struct vh_used *used = vr->used;
+	uint32_t ctr = vr->used_ctr;
+	uint16_t slot = (uint16_t)ctr & vr->mask;
+
+	vr->used_ctr = ctr + 1;
+	__atomic_store_n(&used->ring[slot].id, htole32(id), __ATOMIC_RELAXED);
+	__atomic_store_n(&used->ring[slot].len, htole32(len), __ATOMIC_RELAXED);
+	/* 2.7.8.2: the used element is visible before the index moves */
+	vh_store16(&used->idx, (uint16_t)(ctr + 1), __ATOMIC_RELEASE);
+	if (vh_unlikely(vr->log_any))
+		log_push(vr, slot, id, len);
+}
+
+static __attribute__((noinline)) int push_general(struct vh_vring *vr,
+						  uint16_t id, uint32_t len)
+{
+	if (!vr || !put_head(vr, id))
+		return -EINVAL;
+	/* an element popped before the ring broke just goes away */
+	if (!vr->ready)
+		return -EIO;
+	push_one(vr, id, len);
+	return 0;
 }
 
 VH_EXPORT int vh_vring_push(struct vh_vring *vr, uint16_t id, uint32_t len)
 {
-	uint16_t slot;
-
-	if (vh_unlikely(!put_head(vr, id)))
-		return -EINVAL;
-	if (vh_unlikely(!vr->ready))
-		return -EIO;
-	slot = vr->last_used & vr->mask;
-	write_used(vr, slot, id, len);
-	if (vh_unlikely(vr->log_used | vr->log_all))
-		log_push(vr, slot, id, len);
-	vr->last_used++;
-	/* 2.7.8.2: the used element is visible before the index moves */
-	vh_store16(&vr->used->idx, vr->last_used, __ATOMIC_RELEASE);
-	if (vh_unlikely(vr->last_used == vr->signalled_used))
-		vr->signalled_valid = false; /* wrapped past it */
-	if (vh_unlikely(vr->log_used))
-		log_used(vr, 2, 2);
+	/*
+	 * Fast path: a head popped under the current snapshot of a ready ring
+	 * (push_limit is 0 otherwise); the rest goes to push_general().
+	 */
+	if (vh_unlikely(id >= vr->push_limit ||
+			vr->head_table[id] != vr->table))
+		return push_general(vr, id, len);
+	vr->head_table[id] = NULL;
+	vr->cur_inflight--;
+	push_one(vr, id, len);
 	return 0;
 }
 
@@ -952,7 +1060,6 @@ VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 				  const struct vh_vring_used_elem *used,
 				  unsigned int n)
 {
-	uint16_t old, idx;
 	unsigned int i;
 
 	if (!vr || (n && !used))
@@ -961,7 +1068,8 @@ VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 	for (i = 0; i < n; i++) {
 		unsigned int j;
 
-		if (used[i].id >= vr->size || !vr->head_table[used[i].id])
+		if (used[i].id >= vr->size || !vr->head_table ||
+		    !vr->head_table[used[i].id])
 			return -EINVAL;
 		for (j = 0; j < i; j++)
 			if (used[j].id == used[i].id)
@@ -971,26 +1079,22 @@ VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 		put_head(vr, used[i].id);
 	if (!vr->ready)
 		return -EIO;
-	old = idx = vr->last_used;
-	for (i = 0; i < n; i++, idx++) {
-		uint16_t slot = idx & vr->mask;
+	for (i = 0; i < n; i++) {
+		uint16_t slot = (uint16_t)(vr->used_ctr + i) & vr->mask;
 
 		write_used(vr, slot, used[i].id, used[i].len);
-		if (vr->log_used | vr->log_all)
+		if (vr->log_any)
 			log_push(vr, slot, (uint16_t)used[i].id, used[i].len);
 	}
-	vr->last_used = idx;
-	vh_store16(&vr->used->idx, idx, __ATOMIC_RELEASE);
-	/* the pushes ran past the last signalled index: it means nothing now */
-	if ((uint16_t)(idx - vr->signalled_used) < (uint16_t)(idx - old))
-		vr->signalled_valid = false;
+	vr->used_ctr += n;
+	vh_store16(&vr->used->idx, (uint16_t)vr->used_ctr, __ATOMIC_RELEASE);
 	log_used(vr, 2, 2);
 	return 0;
 }
 
 VH_EXPORT int vh_vring_need_notify(struct vh_vring *vr)
 {
-	uint16_t old, new_idx;
+	uint32_t old, new_ctr;
 	bool valid;
 
 	if (!vr)
@@ -1007,16 +1111,20 @@ VH_EXPORT int vh_vring_need_notify(struct vh_vring *vr)
 	if (!vr->event_idx)
 		return !(vh_load16(&vr->avail->flags, __ATOMIC_RELAXED) &
 			 VH_AVAIL_F_NO_INTERRUPT);
-	/* 2.7.10 used_event: the caller notifies when this returns 1 */
-	old = vr->signalled_used;
-	valid = vr->signalled_valid;
-	new_idx = vr->last_used;
-	vr->signalled_used = new_idx;
+	new_ctr = vr->used_ctr;
+	/*
+	 * 2.7.10 used_event: the caller notifies when this returns 1.  The
+	 * counters are 32-bit so that 65536 or more pushes since the last
+	 * notification (the 16-bit comparison would be meaningless) are seen.
+	 */
+	old = vr->signalled_ctr;
+	valid = vr->signalled_valid && new_ctr - old < 0x10000;
+	vr->signalled_ctr = new_ctr;
 	vr->signalled_valid = true;
 	if (!valid)
 		return 1;
 	return vh_need_event(vh_load16(used_event(vr), __ATOMIC_RELAXED),
-			     new_idx, old);
+			     (uint16_t)new_ctr, (uint16_t)old);
 }
 
 VH_EXPORT int vh_vring_notify(struct vh_vring *vr)
@@ -1037,7 +1145,7 @@ VH_EXPORT int vh_vring_notify(struct vh_vring *vr)
 
 VH_EXPORT int vh_vring_enable_notification(struct vh_vring *vr)
 {
-	uint16_t idx;
+	uint16_t idx = 0;
 	int err;
 
 	if (!vr)
@@ -1081,7 +1189,7 @@ VH_EXPORT int vh_vring_disable_notification(struct vh_vring *vr)
 
 VH_EXPORT int vh_vring_avail_count(struct vh_vring *vr, uint16_t *n)
 {
-	uint16_t idx;
+	uint16_t idx = 0;
 	int err;
 
 	if (!vr || !n)

@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Split-virtqueue throughput: a driver (vh_vq) and a device (vh_vring) over
+ * one ring in guest memory.
+ *
+ *   vring threads [SECONDS]   driver thread + device thread, 1- and
+ *                             4-descriptor chains, event idx on; prints
+ *                             million descriptors (and chains) per second
+ *   vring single N [BATCH]    one thread: N single-descriptor requests,
+ *                             BATCH at a time (default 16), for callgrind
+ *                             (scripts/bench-vring counts instructions in
+ *                             vh_vring_pop + vh_vring_push)
+ *
+ * Figures, never pass/fail.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "libvhost.h"
+
+#define MEM_GPA 0x100000ull
+#define MEM_SIZE (8ull << 20)
+#define DATA_GPA (MEM_GPA + (1ull << 20))
+#define NUM 256
+#define BUF 64 /* small buffers: the ring, not memcpy, is measured */
+
+#define DIE(...)                                                              \
+	do {                                                                  \
+		fprintf(stderr, __VA_ARGS__);                                 \
+		exit(1);                                                      \
+	} while (0)
+
+struct bench {
+	struct vh_ctx *ctx;
+	struct vh_mem *mem;
+	struct vh_vq *vq;
+	struct vh_vring *vr;
+	int kick, call;
+	unsigned int ndesc;
+	volatile int stop;
+	unsigned long chains;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void setup(struct bench *b, uint64_t features)
+{
+	struct vh_vring_addr a = { 0 };
+
+	memset(b, 0, sizeof(*b));
+	if (vh_ctx_new(&b->ctx) || vh_mem_new(b->ctx, &b->mem) ||
+	    vh_mem_add_memfd(b->mem, MEM_GPA, MEM_SIZE, NULL) ||
+	    vh_vq_new(b->ctx, b->mem, 0, NUM, MEM_GPA, &b->vq) ||
+	    vh_vq_set_features(b->vq, features) ||
+	    vh_vring_new(b->ctx, b->mem, 0, &b->vr) ||
+	    vh_vring_set_features(b->vr, features) ||
+	    vh_vring_set_num(b->vr, NUM) ||
+	    vh_vq_get_addrs(b->vq, &a.desc, &a.avail, &a.used) ||
+	    vh_vring_set_addr(b->vr, &a))
+		DIE("setup failed\n");
+	b->kick = eventfd(0, EFD_CLOEXEC);
+	b->call = eventfd(0, EFD_CLOEXEC);
+	if (b->kick < 0 || b->call < 0)
+		DIE("eventfd: %s\n", strerror(errno));
+	vh_vq_set_kick_fd(b->vq, b->kick);
+	vh_vq_set_call_fd(b->vq, b->call);
+	vh_vring_set_kick_fd(b->vr, dup(b->kick));
+	vh_vring_set_call_fd(b->vr, dup(b->call));
+}
+
+static void teardown(struct bench *b)
+{
+	vh_vring_unref(b->vr);
+	vh_vq_unref(b->vq);
+	vh_mem_unref(b->mem);
+	vh_ctx_unref(b->ctx);
+	close(b->kick);
+	close(b->call);
+}
+
+static void *device_fn(void *arg)
+{
+	struct bench *b = arg;
+	struct iovec iov[8];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 8 };
+	unsigned long n = 0;
+
+	vh_vring_disable_notification(b->vr);
+	while (!b->stop) {
+		int ret = vh_vring_pop(b->vr, &e);
+
+		if (ret == 1) {
+			vh_vring_push(b->vr, e.id, e.in_len);
+			if (++n % 32 == 0)
+				vh_vring_notify(b->vr);
+			continue;
+		}
+		if (ret < 0)
+			DIE("pop: %d\n", ret);
+		vh_vring_notify(b->vr);
+		if (vh_vring_enable_notification(b->vr) == 1) {
+			vh_vring_disable_notification(b->vr);
+			continue;
+		}
+		{
+			struct pollfd pfd = { .fd = b->kick, .events = POLLIN };
+			uint64_t v;
+
+			if (poll(&pfd, 1, 100) == 1 &&
+			    read(b->kick, &v, sizeof(v)) < 0)
+				DIE("read kick\n");
+		}
+		vh_vring_disable_notification(b->vr);
+	}
+	b->chains = n;
+	return NULL;
+}
+
+static void run_threads(unsigned int ndesc, double seconds)
+{
+	uint64_t features = 1ull << VIRTIO_F_VERSION_1 |
+			    1ull << VIRTIO_RING_F_EVENT_IDX;
+	struct vh_sg sg[4];
+	unsigned long added = 0, done = 0;
+	double t0, t;
+	struct bench b;
+	pthread_t th;
+	unsigned int i;
+
+	setup(&b, features);
+	for (i = 0; i < ndesc; i++) {
+		sg[i].addr = DATA_GPA + i * BUF;
+		sg[i].len = BUF;
+	}
+	vh_vq_disable_cb(b.vq);
+	if (pthread_create(&th, NULL, device_fn, &b))
+		DIE("pthread_create\n");
+	t0 = now();
+	do {
+		void *tok;
+		uint32_t len;
+		int k;
+
+		for (k = 0; k < 4096; k++) {
+			unsigned int out = ndesc > 1 ? ndesc / 2 : 1;
+
+			while (vh_vq_add(b.vq, sg, out, ndesc - out, &b) == 0)
+				added++;
+			vh_vq_kick(b.vq);
+			while (vh_vq_get_used(b.vq, &tok, &len) == 1)
+				done++;
+			if ((unsigned int)vh_vq_num_free(b.vq) < ndesc) {
+				struct pollfd pfd = { .fd = b.call,
+						      .events = POLLIN };
+				uint64_t v;
+
+				if (vh_vq_enable_cb(b.vq) == 0 &&
+				    poll(&pfd, 1, 100) == 1 &&
+				    read(b.call, &v, sizeof(v)) < 0)
+					DIE("read call\n");
+				vh_vq_disable_cb(b.vq);
+			}
+		}
+		t = now() - t0;
+	} while (t < seconds);
+	b.stop = 1;
+	{
+		uint64_t one = 1;
+
+		if (write(b.kick, &one, sizeof(one)) < 0)
+			DIE("write kick\n");
+	}
+	pthread_join(th, NULL);
+	printf("threads, %u-descriptor chains, event idx: %.2f M descriptors/s (%.2f M chains/s, %lu chains in %.1f s)\n",
+	       ndesc, done * ndesc / t / 1e6, done / t / 1e6, done, t);
+	teardown(&b);
+}
+
+/*
+ * Single thread: the driver exposes BATCH one-descriptor requests, the
+ * device pops and pushes them all, the driver reaps them.
+ */
+static void run_single(unsigned long n, unsigned int batch)
+{
+	struct iovec iov[4];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 4 };
+	struct vh_sg sg = { DATA_GPA, BUF };
+	unsigned long i = 0;
+	double t0 = now(), t;
+	struct bench b;
+
+	setup(&b, 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_EVENT_IDX);
+	if (batch < 1 || batch > NUM)
+		DIE("batch 1..%u\n", NUM);
+	while (i < n) {
+		unsigned int k;
+		void *tok;
+		uint32_t len;
+
+		for (k = 0; k < batch; k++)
+			vh_vq_add(b.vq, &sg, 0, 1, &b);
+		for (k = 0; k < batch; k++) {
+			if (vh_vring_pop(b.vr, &e) != 1)
+				DIE("pop\n");
+			vh_vring_push(b.vr, e.id, BUF);
+		}
+		while (vh_vq_get_used(b.vq, &tok, &len) == 1)
+			;
+		i += batch;
+	}
+	t = now() - t0;
+	printf("single thread: %lu pop+push (batch %u) in %.3f s: %.1f ns per request (driver side included)\n",
+	       i, batch, t, t * 1e9 / i);
+	teardown(&b);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "single") == 0) {
+		run_single(argc > 2 ? strtoul(argv[2], NULL, 0) : 1000000,
+			   argc > 3 ? (unsigned int)strtoul(argv[3], NULL, 0) :
+				      16);
+		return 0;
+	}
+	if (argc < 2 || strcmp(argv[1], "threads") == 0) {
+		double s = argc > 2 ? strtod(argv[2], NULL) : 2.0;
+
+		run_threads(1, s);
+		run_threads(4, s);
+		return 0;
+	}
+	fprintf(stderr, "usage: %s [threads [SECONDS] | single N [BATCH]]\n",
+		argv[0]);
+	return 2;
+}
