@@ -34,7 +34,7 @@
 #define QSIZE 128u
 #define MAX_QD 40u /* 3 descriptors a request */
 #define MEM_SIZE (4u << 20)
-#define REQ_GPA(i) (0x100000ull + (uint64_t)(i) * 8192)
+#define REQ_GPA(i) (0x100000ull + (uint64_t)(i)*8192)
 
 static char dir[64];
 static pid_t pids[2] = { -1, -1 };
@@ -60,7 +60,8 @@ static void cleanup(void)
 
 static void die(const char *what, int err)
 {
-	fprintf(stderr, "vu_blk: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	fprintf(stderr, "vu_blk: %s: %s\n", what,
+		strerror(err < 0 ? -err : err));
 	exit(1);
 }
 
@@ -111,6 +112,7 @@ struct run {
 };
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static unsigned int slot_ids[MAX_QD]; /* tokens: &slot_ids[i] */
 
 static uint64_t xorshift(void)
 {
@@ -133,7 +135,7 @@ static void add_read(struct run *r, struct vh_vq *vq, unsigned int i)
 
 	memcpy(r->guest + REQ_GPA(i), &h, sizeof(h));
 	r->guest[REQ_GPA(i) + 16] = 0xee;
-	e = vh_vq_add(vq, sg, 1, 2, (void *)(uintptr_t)(i + 1));
+	e = vh_vq_add(vq, sg, 1, 2, &slot_ids[i]);
 	if (e < 0)
 		die("vh_vq_add", e);
 }
@@ -174,8 +176,10 @@ static double measure(struct run *r, const char *sock, double seconds)
 	    (e = vh_vu_frontend_setup_vq(fe, 0, vq, r->kick, r->call)) < 0)
 		die("ring setup", e);
 
-	for (i = 0; i < r->qd; i++)
+	for (i = 0; i < r->qd; i++) {
+		slot_ids[i] = i;
 		add_read(r, vq, i);
+	}
 	vh_vq_kick(vq);
 	t0 = now();
 	do {
@@ -184,7 +188,7 @@ static double measure(struct run *r, const char *sock, double seconds)
 		unsigned int n = 0;
 
 		while ((e = vh_vq_get_used(vq, &tok, &len)) == 1) {
-			i = (unsigned int)(uintptr_t)tok - 1;
+			i = *(unsigned int *)tok;
 			if (len != 4097 || r->guest[REQ_GPA(i) + 16] != 0)
 				die("a read failed", EIO);
 			add_read(r, vq, i);
@@ -238,7 +242,7 @@ int main(int argc, char *argv[])
 			daemon = optarg;
 			break;
 		case 's':
-			seconds = atof(optarg);
+			seconds = strtod(optarg, NULL);
 			break;
 		case 'm':
 			size_mib = (unsigned int)strtoul(optarg, NULL, 0);
@@ -250,7 +254,8 @@ int main(int argc, char *argv[])
 			rounds = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
 		default:
-			fprintf(stderr, "usage: %s [--daemon PATH] [--seconds N] [--size MIB] [--qd N] [--rounds N]\n",
+			fprintf(stderr,
+				"usage: %s [--daemon PATH] [--seconds N] [--size MIB] [--qd N] [--rounds N]\n",
 				argv[0]);
 			return 2;
 		}
@@ -261,7 +266,8 @@ int main(int argc, char *argv[])
 		return 2;
 	}
 	if (access(daemon, X_OK) != 0) {
-		fprintf(stderr, "vu_blk: %s not found (run from the build directory or pass --daemon)\n",
+		fprintf(stderr,
+			"vu_blk: %s not found (run from the build directory or pass --daemon)\n",
 			daemon);
 		return 1;
 	}
@@ -293,26 +299,32 @@ int main(int argc, char *argv[])
 	r.sectors = (uint64_t)size_mib << 11;
 
 	{
-		const char *a[] = { daemon, "--blk-file", img, "--socket-path",
-				    s_ours, NULL };
+		const char *a[] = { daemon,	     "--blk-file", img,
+				    "--socket-path", s_ours,	   NULL };
 
 		snprintf(log, sizeof(log), "%s/ours.log", dir);
 		pids[0] = spawn(a, log);
 	}
 	if (have_qsd) {
-		const char *a[] = { "qemu-storage-daemon", "--blockdev",
-				    blockdev, "--export", exp, NULL };
+		const char *a[] = { "qemu-storage-daemon",
+				    "--blockdev",
+				    blockdev,
+				    "--export",
+				    exp,
+				    NULL };
 
 		snprintf(blockdev, sizeof(blockdev),
 			 "driver=file,node-name=f0,filename=%s", img);
-		snprintf(exp, sizeof(exp),
-			 "type=vhost-user-blk,id=e0,addr.type=unix,addr.path=%s,node-name=f0,writable=on",
-			 s_qsd);
+		snprintf(
+			exp, sizeof(exp),
+			"type=vhost-user-blk,id=e0,addr.type=unix,addr.path=%s,node-name=f0,writable=on",
+			s_qsd);
 		snprintf(log, sizeof(log), "%s/qsd.log", dir);
 		pids[1] = spawn(a, log);
 	}
 
-	if ((e = vh_ctx_new(&r.ctx)) < 0 || (e = vh_mem_new(r.ctx, &r.mem)) < 0 ||
+	if ((e = vh_ctx_new(&r.ctx)) < 0 ||
+	    (e = vh_mem_new(r.ctx, &r.mem)) < 0 ||
 	    (e = vh_mem_add_memfd(r.mem, 0, MEM_SIZE, (void **)&r.guest)) < 0)
 		die("guest memory", e);
 	r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -175,11 +175,10 @@ static unsigned int region_inflight(uint16_t *used_idx, uint16_t *lbh)
 	return n;
 }
 
-static void start_daemon(const char *daemon, const char *img,
-			 const char *sock)
+static void start_daemon(const char *daemon, const char *img, const char *sock)
 {
-	const char *argv[] = { daemon, "--blk-file", img, "--socket-path", sock,
-			       NULL };
+	const char *argv[] = { daemon,		"--blk-file", img,
+			       "--socket-path", sock,	      NULL };
 
 	peer_start(argv);
 }
@@ -262,7 +261,8 @@ int main(void)
 		}
 		/* a lost request never completes */
 		if (time(NULL) - progress > 10) {
-			fprintf(stderr, "no completion for 10 s: %u of %u done, %u sent\n",
+			fprintf(stderr,
+				"no completion for 10 s: %u of %u done, %u sent\n",
 				done, NREQ, next);
 			CHECK(0);
 		}

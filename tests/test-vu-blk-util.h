@@ -49,7 +49,7 @@ static const char *blk_daemon_path(void)
 }
 
 /* Virtio features a Linux virtio-blk driver would take. */
-#define DRV_BLK_FEATURES                                                     \
+#define DRV_BLK_FEATURES                                                      \
 	(F_BIT(VH_VU_VIRTIO_F_VERSION_1) | F_BIT(VH_VU_F_PROTOCOL_FEATURES) | \
 	 F_BIT(VH_VU_VIRTIO_F_RING_EVENT_IDX) |                               \
 	 F_BIT(VH_VU_VIRTIO_F_RING_INDIRECT_DESC) |                           \
@@ -58,10 +58,10 @@ static const char *blk_daemon_path(void)
 	 F_BIT(VIRTIO_BLK_F_MQ) | F_BIT(VIRTIO_BLK_F_DISCARD) |               \
 	 F_BIT(VIRTIO_BLK_F_WRITE_ZEROES) | F_BIT(VIRTIO_BLK_F_RO))
 
-#define DRV_BLK_PROTOCOL                                                     \
-	(F_BIT(VH_VU_PROTOCOL_F_MQ) | F_BIT(VH_VU_PROTOCOL_F_REPLY_ACK) |     \
-	 F_BIT(VH_VU_PROTOCOL_F_CONFIG) |                                     \
-	 F_BIT(VH_VU_PROTOCOL_F_INFLIGHT_SHMFD) |                             \
+#define DRV_BLK_PROTOCOL                                                  \
+	(F_BIT(VH_VU_PROTOCOL_F_MQ) | F_BIT(VH_VU_PROTOCOL_F_REPLY_ACK) | \
+	 F_BIT(VH_VU_PROTOCOL_F_CONFIG) |                                 \
+	 F_BIT(VH_VU_PROTOCOL_F_INFLIGHT_SHMFD) |                         \
 	 F_BIT(VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
 
 /* Guest memory and eventfds: once per test, kept across reconnections. */
@@ -131,7 +131,7 @@ static void drv_fini(struct drv *d)
 
 /* Wait for one used buffer on queue q: 1 with token/len, 0 after ms. */
 static inline int drv_wait_used(struct drv *d, unsigned int q, void **token,
-			 uint32_t *len, int ms)
+				uint32_t *len, int ms)
 {
 	int i, r;
 

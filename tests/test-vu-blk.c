@@ -94,7 +94,8 @@ static void check_image(const char *what)
 	CHECK(pread(img_fd, buf, IMG_SIZE, 0) == IMG_SIZE);
 	for (i = 0; i < IMG_SIZE; i++) {
 		if (buf[i] != shadow[i]) {
-			fprintf(stderr, "%s: image byte %zu (sector %zu) is %#x, want %#x\n",
+			fprintf(stderr,
+				"%s: image byte %zu (sector %zu) is %#x, want %#x\n",
 				what, i, i / 512, buf[i], shadow[i]);
 			CHECK(0);
 		}
@@ -161,8 +162,7 @@ static void test_config(void)
 	CHECK(!(drv.features & F_BIT(VIRTIO_BLK_F_RO)));
 	CHECK(drv.pf & F_BIT(VH_VU_PROTOCOL_F_INFLIGHT_SHMFD));
 	printf("config: %llu sectors, seg_max %u, 2 queues\n",
-	       (unsigned long long)le64toh(cfg.capacity),
-	       le32toh(cfg.seg_max));
+	       (unsigned long long)le64toh(cfg.capacity), le32toh(cfg.seg_max));
 }
 
 static void test_io(void)
@@ -202,8 +202,7 @@ static void test_io(void)
 	read_check(0, 96, 32 * 512);
 	CHECK_EQ(dwz(VIRTIO_BLK_T_DISCARD, 200, 8, 0), VIRTIO_BLK_S_OK);
 	/* after a discard the contents are undefined (5.2.6.2): sync shadow */
-	CHECK(pread(img_fd, shadow + 200 * 512, 8 * 512, 200 * 512) ==
-	      8 * 512);
+	CHECK(pread(img_fd, shadow + 200 * 512, 8 * 512, 200 * 512) == 8 * 512);
 	/* 5.2.6.2: unmap on a discard and unknown flags are UNSUPP */
 	CHECK_EQ(dwz(VIRTIO_BLK_T_DISCARD, 200, 8,
 		     VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
@@ -286,8 +285,9 @@ static void test_hostile(void)
 	sg[2] = (struct vh_sg){ DATA(0), 1000 };
 	sg[3] = (struct vh_sg){ DATA(0) + 1000, 536 };
 	{
-		struct vh_sg sg5[5] = { sg[0], sg[1], sg[2], sg[3],
-					{ STATUS(0), 1 } };
+		struct vh_sg sg5[5] = {
+			sg[0], sg[1], sg[2], sg[3], { STATUS(0), 1 }
+		};
 
 		CHECK_EQ(submit(0, sg5, 4, 1, STATUS(0), &ulen),
 			 VIRTIO_BLK_S_OK);
@@ -355,8 +355,9 @@ static void test_multiqueue(void)
 			uint32_t len;
 
 			while (vh_vq_get_used(drv.vq[q], &t, &len) == 1) {
-				unsigned int k = (unsigned int)(
-					(uint8_t *)t - (uint8_t *)reqs[q]) /
+				unsigned int k =
+					(unsigned int)((uint8_t *)t -
+						       (uint8_t *)reqs[q]) /
 					sizeof(reqs[q][0]);
 
 				CHECK(k < PER_Q);
@@ -376,14 +377,15 @@ static void test_multiqueue(void)
 	check_image("after multiqueue writes");
 	read_check(1, 1024, PER_Q * LEN);
 	read_check(0, 1024 + PER_Q * LEN / 512, PER_Q * LEN);
-	printf("multiqueue: %u writes on each of 2 queues in parallel\n", PER_Q);
+	printf("multiqueue: %u writes on each of 2 queues in parallel\n",
+	       PER_Q);
 }
 
 static void test_read_only(const char *daemon, const char *img,
 			   const char *sock)
 {
-	const char *argv[] = { daemon, "--blk-file", img, "--socket-path", sock,
-			       "--read-only", NULL };
+	const char *argv[] = { daemon, "--blk-file",  img, "--socket-path",
+			       sock,   "--read-only", NULL };
 	uint32_t ulen;
 
 	peer_start(argv);
@@ -426,9 +428,11 @@ int main(void)
 	CHECK(pwrite(img_fd, shadow, IMG_SIZE, 0) == IMG_SIZE);
 
 	{
-		const char *argv[] = { daemon, "--blk-file", img,
-				       "--socket-path", sock, "--num-queues",
-				       "2", "--serial", SERIAL, NULL };
+		const char *argv[] = { daemon, "--blk-file",
+				       img,    "--socket-path",
+				       sock,   "--num-queues",
+				       "2",    "--serial",
+				       SERIAL, NULL };
 
 		peer_start(argv);
 	}

@@ -276,8 +276,8 @@ static int zero_fill(struct blk_queue *q, uint64_t off, uint64_t len)
 }
 
 /* One DISCARD or WRITE_ZEROES range, already checked. */
-static int dwz_range(struct blk_queue *q, bool zeroes, bool unmap,
-		     uint64_t off, uint64_t len)
+static int dwz_range(struct blk_queue *q, bool zeroes, bool unmap, uint64_t off,
+		     uint64_t len)
 {
 	struct blk_dev *dev = q->dev;
 	int r;
@@ -285,7 +285,8 @@ static int dwz_range(struct blk_queue *q, bool zeroes, bool unmap,
 	if (dev->is_bdev) {
 		uint64_t range[2] = { off, len };
 
-		if (ioctl(dev->fd, zeroes ? BLKZEROOUT : BLKDISCARD, range) == 0)
+		if (ioctl(dev->fd, zeroes ? BLKZEROOUT : BLKDISCARD, range) ==
+		    0)
 			return 0;
 		r = -errno;
 		/* discarding is a hint: a device without it loses nothing */
@@ -314,12 +315,11 @@ static bool in_range(const struct blk_dev *dev, uint64_t sector, uint64_t nsec)
 	return sector <= dev->capacity && nsec <= dev->capacity - sector;
 }
 
-static uint8_t do_dwz(struct blk_queue *q, bool zeroes,
-		      const struct iovec *out, unsigned int out_num,
-		      size_t data_len)
+static uint8_t do_dwz(struct blk_queue *q, bool zeroes, const struct iovec *out,
+		      unsigned int out_num, size_t data_len)
 {
 	struct blk_dev *dev = q->dev;
-	struct virtio_blk_discard_write_zeroes seg;
+	struct virtio_blk_discard_write_zeroes seg = { 0 };
 	unsigned int bit = zeroes ? VIRTIO_BLK_F_WRITE_ZEROES :
 				    VIRTIO_BLK_F_DISCARD;
 	size_t i, nseg;
@@ -378,7 +378,7 @@ static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
 {
 	struct blk_dev *dev = q->dev;
 	const struct iovec *out = e->iov, *in = e->iov + e->out_num;
-	struct virtio_blk_outhdr hdr;
+	struct virtio_blk_outhdr hdr = { 0 };
 	uint32_t type, written = 0;
 	uint64_t sector;
 	size_t data_len;
@@ -387,8 +387,9 @@ static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
 
 	/* 5.2.6: the status is the last device-writable byte */
 	if (e->in_len == 0) {
-		blk_log(dev, "warning", "queue %u: request %u without a status byte\n",
-			q->idx, e->id);
+		blk_log(dev, "warning",
+			"queue %u: request %u without a status byte\n", q->idx,
+			e->id);
 		return 0;
 	}
 	if (e->out_len < sizeof(hdr)) {
@@ -441,11 +442,10 @@ static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
 		else
 			n = iov_slice(in, e->in_num, 0, data_len, q->slice,
 				      BLK_IOV_MAX);
-		if ((dev->direct ?
-			     rw_bounce(q, write, q->slice, n,
-				       sector * BLK_SECTOR, data_len) :
-			     rw_iov(dev->fd, write, q->slice, n,
-				    sector * BLK_SECTOR)) < 0) {
+		if ((dev->direct ? rw_bounce(q, write, q->slice, n,
+					     sector * BLK_SECTOR, data_len) :
+				   rw_iov(dev->fd, write, q->slice, n,
+					  sector * BLK_SECTOR)) < 0) {
 			status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
@@ -464,7 +464,8 @@ static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
 				   e->in_len - 1 :
 				   VIRTIO_BLK_ID_BYTES;
 
-		written = (uint32_t)buf_to_iov(in, e->in_num, 0, dev->serial, l);
+		written =
+			(uint32_t)buf_to_iov(in, e->in_num, 0, dev->serial, l);
 		status = VIRTIO_BLK_S_OK;
 		break;
 	}
@@ -604,7 +605,8 @@ static int inflight_resubmit(struct blk_queue *q)
 	if (r < 0)
 		goto out;
 	if (cnt)
-		blk_log(q->dev, "info", "queue %u: resubmitting %u inflight requests (used idx %u)\n",
+		blk_log(q->dev, "info",
+			"queue %u: resubmitting %u inflight requests (used idx %u)\n",
 			q->idx, cnt, used);
 	qsort(list, cnt, sizeof(*list), resub_cmp);
 	for (i = 0; i < cnt; i++) {
@@ -612,8 +614,9 @@ static int inflight_resubmit(struct blk_queue *q)
 
 		r = vh_vring_pop_head(q->vring, list[i].head, &e);
 		if (r < 0) {
-			blk_log(q->dev, "error", "queue %u: inflight head %u: %s\n",
-			       q->idx, list[i].head, strerror(-r));
+			blk_log(q->dev, "error",
+				"queue %u: inflight head %u: %s\n", q->idx,
+				list[i].head, strerror(-r));
 			goto out;
 		}
 		len = handle(q, &e);
@@ -671,7 +674,8 @@ int blk_queue_start(struct blk_queue *q, struct vh_vring *vr, void *region,
 	if (!region)
 		return 0;
 	if (len < sizeof(*iq) + (size_t)num * sizeof(iq->desc[0])) {
-		blk_log(q->dev, "warning", "queue %u: inflight area too small for %u descriptors: not tracked\n",
+		blk_log(q->dev, "warning",
+			"queue %u: inflight area too small for %u descriptors: not tracked\n",
 			q->idx, num);
 		return 0;
 	}
@@ -681,7 +685,8 @@ int blk_queue_start(struct blk_queue *q, struct vh_vring *vr, void *region,
 		iq->desc_num = (uint16_t)num;
 	}
 	if (iq->version != INFLIGHT_VERSION || iq->desc_num != num) {
-		blk_log(q->dev, "warning", "queue %u: inflight area version %u for %u descriptors, ring has %u: not tracked\n",
+		blk_log(q->dev, "warning",
+			"queue %u: inflight area version %u for %u descriptors, ring has %u: not tracked\n",
 			q->idx, iq->version, iq->desc_num, num);
 		return 0;
 	}
@@ -712,8 +717,9 @@ int blk_queue_process(struct blk_queue *q)
 		}
 		if (r < 0) {
 			if (r == -ENOBUFS)
-				blk_log(q->dev, "error", "queue %u: request with more than %u buffers: queue stalled\n",
-				       q->idx, BLK_IOV_MAX);
+				blk_log(q->dev, "error",
+					"queue %u: request with more than %u buffers: queue stalled\n",
+					q->idx, BLK_IOV_MAX);
 			vh_vring_enable_notification(q->vring);
 			return r;
 		}

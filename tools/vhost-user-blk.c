@@ -63,8 +63,8 @@ static int blk_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
 	return 0;
 }
 
-static int blk_set_config(struct vh_daemon *d, uint32_t offset,
-			  const void *buf, uint32_t size, uint32_t flags)
+static int blk_set_config(struct vh_daemon *d, uint32_t offset, const void *buf,
+			  uint32_t size, uint32_t flags)
 {
 	/* 5.2.4: only wce is writable, and CONFIG_WCE is not offered */
 	(void)d;

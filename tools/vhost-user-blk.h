@@ -32,10 +32,10 @@ struct blk_dev {
 	bool read_only;
 	bool direct;
 	bool is_bdev;
-	uint64_t capacity;  /* sectors */
-	uint32_t blk_size;  /* logical block size */
-	uint8_t phys_exp;   /* log2(physical / logical) */
-	uint32_t opt_io;    /* optimal I/O size, blocks */
+	uint64_t capacity; /* sectors */
+	uint32_t blk_size; /* logical block size */
+	uint8_t phys_exp; /* log2(physical / logical) */
+	uint32_t opt_io; /* optimal I/O size, blocks */
 	uint32_t seg_max;
 	uint32_t max_dwz_sectors; /* discard / write-zeroes limit */
 	unsigned int num_queues;
@@ -48,19 +48,19 @@ struct blk_queue {
 	struct blk_dev *dev;
 	unsigned int idx;
 	struct vh_vring *vring;
-	uint8_t *inflight;    /* QueueRegionSplit of this queue, or NULL */
-	uint64_t counter;     /* last DescStateSplit.counter handed out */
-	struct iovec *iov;    /* BLK_IOV_MAX: the popped element */
-	struct iovec *slice;  /* BLK_IOV_MAX: its data part */
-	void *bounce;         /* O_DIRECT, BLK_BOUNCE_SIZE aligned */
-	uint64_t served;      /* requests completed (statistics) */
+	uint8_t *inflight; /* QueueRegionSplit of this queue, or NULL */
+	uint64_t counter; /* last DescStateSplit.counter handed out */
+	struct iovec *iov; /* BLK_IOV_MAX: the popped element */
+	struct iovec *slice; /* BLK_IOV_MAX: its data part */
+	void *bounce; /* O_DIRECT, BLK_BOUNCE_SIZE aligned */
+	uint64_t served; /* requests completed (statistics) */
 };
 
 /* Messages go to stderr (the journal, or the test's log). */
-#define blk_log(dev, level, ...)                                               \
-	do {                                                                   \
-		(void)(dev);                                                   \
-		fprintf(stderr, "vhost-user-blk: " level ": " __VA_ARGS__);   \
+#define blk_log(dev, level, ...)                                            \
+	do {                                                                \
+		(void)(dev);                                                \
+		fprintf(stderr, "vhost-user-blk: " level ": " __VA_ARGS__); \
 	} while (0)
 
 /* Open the backing file (or block device); fills size and topology. */
@@ -71,8 +71,7 @@ uint64_t blk_dev_features(const struct blk_dev *dev);
 /* Config space (5.2.4), little-endian as on the wire. */
 void blk_dev_config(const struct blk_dev *dev, struct virtio_blk_config *cfg);
 
-int blk_queue_init(struct blk_queue *q, struct blk_dev *dev,
-		   unsigned int idx);
+int blk_queue_init(struct blk_queue *q, struct blk_dev *dev, unsigned int idx);
 void blk_queue_fini(struct blk_queue *q);
 /*
  * The ring is handed over.  region/len: the queue's inflight area (NULL
