@@ -223,7 +223,8 @@ static enum chk_outcome net_tx(struct net_chk *n, struct chk_result *r)
 			if (chk_now_ms() >= deadline)
 				return chk_set(r, CHK_FAIL,
 					       "TX: no frame on the tap");
-			chk_poll(n->pkt, POLLIN, 200);
+			if (chk_poll(n->pkt, POLLIN, 200) == -EINTR)
+				return chk_fail_err(r, "TX", -EINTR);
 			continue;
 		}
 		if (got_len < 0)
@@ -234,13 +235,15 @@ static enum chk_outcome net_tx(struct net_chk *n, struct chk_result *r)
 		break;
 	}
 	if (got_len != NET_FRAME || memcmp(got, frame, NET_FRAME) != 0)
-		return chk_set(r, CHK_FAIL,
-			       "TX: frame of %zd bytes differs from the %d sent",
-			       got_len, NET_FRAME);
+		return chk_set(
+			r, CHK_FAIL,
+			"TX: frame of %zd bytes differs from the %d sent",
+			got_len, NET_FRAME);
 	/* the device hands the buffer back */
 	err = chk_wait_used(n->vq[1], n->call[1], &tok, &len, CHK_TIMEOUT_MS);
 	if (err != 1 || tok != p)
-		return chk_fail_err(r, "TX used buffer", err < 0 ? err : -EPROTO);
+		return chk_fail_err(r, "TX used buffer",
+				    err < 0 ? err : -EPROTO);
 	return CHK_PASS;
 }
 
@@ -269,16 +272,16 @@ static enum chk_outcome net_rx(struct net_chk *n, struct chk_result *r)
 	for (int tries = 0;; tries++) {
 		memset(p, 0xee, NET_BUF);
 		if (sendto(n->pkt, frame, sizeof(frame), 0,
-			   (struct sockaddr *)&to, sizeof(to)) !=
-		    (ssize_t)sizeof(frame))
+			   (struct sockaddr *)&to,
+			   sizeof(to)) != (ssize_t)sizeof(frame))
 			return chk_fail_err(r, "RX send", -errno);
 		err = chk_wait_used(n->vq[0], n->call[0], &tok, &len,
 				    CHK_TIMEOUT_MS);
 		if (err != 1 || tok != p)
 			return chk_fail_err(r, "RX: nothing in the ring",
 					    err < 0 ? err : -EPROTO);
-		if (len >= n->hdr_len && is_ours(p + n->hdr_len,
-						 len - n->hdr_len))
+		if (len >= n->hdr_len &&
+		    is_ours(p + n->hdr_len, len - n->hdr_len))
 			break;
 		/* someone else's frame took the buffer: post it again */
 		if (tries > 8)
@@ -299,22 +302,27 @@ static enum chk_outcome net_rx(struct net_chk *n, struct chk_result *r)
 			       p[1]);
 	if (len != n->hdr_len + NET_FRAME ||
 	    memcmp(p + n->hdr_len, frame, NET_FRAME) != 0)
-		return chk_set(r, CHK_FAIL, "RX: %u bytes differ from the %u "
-			       "expected", len, n->hdr_len + NET_FRAME);
+		return chk_set(r, CHK_FAIL,
+			       "RX: %u bytes differ from the %u "
+			       "expected",
+			       len, n->hdr_len + NET_FRAME);
 	return CHK_PASS;
 }
 
 void check_net(struct vhc *v, struct chk_result *r)
 {
-	struct net_chk n = { .kick = { -1, -1 }, .call = { -1, -1 },
+	struct net_chk n = { .kick = { -1, -1 },
+			     .call = { -1, -1 },
 			     .pkt = -1 };
 	char tap[32] = "";
 
-	if (net_setup(v, &n, r) == CHK_PASS &&
-	    net_tx(&n, r) == CHK_PASS && net_rx(&n, r) == CHK_PASS) {
+	if (net_setup(v, &n, r) == CHK_PASS && net_tx(&n, r) == CHK_PASS &&
+	    net_rx(&n, r) == CHK_PASS) {
 		snprintf(tap, sizeof(tap), "%s", vh_tap_get_name(n.tap));
-		chk_set(r, CHK_PASS, "tap %s: %d-byte frame each way, bytes "
-			"compared", tap, NET_FRAME);
+		chk_set(r, CHK_PASS,
+			"tap %s: %d-byte frame each way, bytes "
+			"compared",
+			tap, NET_FRAME);
 	}
 	net_teardown(&n);
 }

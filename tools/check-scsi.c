@@ -62,8 +62,7 @@ static void lio_list_dir(const char *dir, const char *prefix, int depth,
 		if (de->d_name[0] == '.' || de->d_type != DT_DIR)
 			continue;
 		used = strlen(buf);
-		snprintf(buf + used, len - used, "%s/%s\n", prefix,
-			 de->d_name);
+		snprintf(buf + used, len - used, "%s/%s\n", prefix, de->d_name);
 		if (depth > 1) {
 			char subprefix[512];
 
@@ -112,9 +111,8 @@ static char *lio_snapshot(void)
 static void sc_teardown(struct sc_chk *s)
 {
 	if (s->endpoint)
-		vh_scsi_clear_endpoint(s->dev,
-				       vh_lio_target_get_wwpn(s->target),
-				       SC_TPGT);
+		vh_scsi_clear_endpoint(
+			s->dev, vh_lio_target_get_wwpn(s->target), SC_TPGT);
 	s->endpoint = false;
 	/* the device first: LIO refuses to drop a nexus in use */
 	s->dev = vh_kdev_unref(s->dev);
@@ -131,9 +129,11 @@ static void sc_teardown(struct sc_chk *s)
 static enum chk_outcome sc_setup(struct vhc *v, struct sc_chk *s,
 				 struct chk_result *r)
 {
-	const struct vh_lio_lun lun = { .type = VH_LIO_RAMDISK, .lun = 0,
+	const struct vh_lio_lun lun = { .type = VH_LIO_RAMDISK,
+					.lun = 0,
 					.size = SC_SIZE };
-	const struct vh_lio_config cfg = { .tpgt = SC_TPGT, .luns = &lun,
+	const struct vh_lio_config cfg = { .tpgt = SC_TPGT,
+					   .luns = &lun,
 					   .nluns = 1 };
 	uint64_t offered = 0, ring;
 	int err;
@@ -143,7 +143,8 @@ static enum chk_outcome sc_setup(struct vhc *v, struct sc_chk *s,
 			       "/dev/vhost-scsi absent (module vhost_scsi)");
 	err = vh_lio_target_new(v->ctx, &cfg, &s->target);
 	if (err == -ENODEV)
-		return chk_set(r, CHK_SKIP, "LIO not available (configfs, "
+		return chk_set(r, CHK_SKIP,
+			       "LIO not available (configfs, "
 			       "modules target_core_mod and vhost_scsi)");
 	if (err)
 		return chk_fail_err(r, "LIO target", err);
@@ -338,8 +339,10 @@ static enum chk_outcome sc_commands(struct sc_chk *s, struct chk_result *r)
 	/* SPC-4 6.6.2: qualifier 0, direct-access; LIO's identification */
 	if (inq[0] != 0 || memcmp(inq + 8, "LIO-ORG ", 8) != 0 ||
 	    memcmp(inq + 16, "RAMDISK-MCP     ", 16) != 0)
-		return chk_set(r, CHK_FAIL, "INQUIRY: unexpected data "
-			       "(type 0x%02x, vendor %.8s)", inq[0], inq + 8);
+		return chk_set(r, CHK_FAIL,
+			       "INQUIRY: unexpected data "
+			       "(type 0x%02x, vendor %.8s)",
+			       inq[0], inq + 8);
 
 	memset(cdb, 0, sizeof(cdb));
 	cdb[0] = 0x9e; /* SERVICE ACTION IN(16) */
@@ -350,9 +353,10 @@ static enum chk_outcome sc_commands(struct sc_chk *s, struct chk_result *r)
 		return chk_fail_err(r, "READ CAPACITY(16)", err ? err : -EIO);
 	/* SBC-3 5.16.2: last LBA and block length */
 	if (be64(cap) != SC_SIZE / SC_BLOCK - 1 || be32(cap + 8) != SC_BLOCK)
-		return chk_set(r, CHK_FAIL, "READ CAPACITY(16): last LBA %llu, "
-			       "block %u", (unsigned long long)be64(cap),
-			       be32(cap + 8));
+		return chk_set(r, CHK_FAIL,
+			       "READ CAPACITY(16): last LBA %llu, "
+			       "block %u",
+			       (unsigned long long)be64(cap), be32(cap + 8));
 
 	pattern = malloc(SC_DATA);
 	back = malloc(SC_DATA);
@@ -374,8 +378,10 @@ static enum chk_outcome sc_commands(struct sc_chk *s, struct chk_result *r)
 		goto out;
 	}
 	if (rsp.resid || memcmp(pattern, back, SC_DATA) != 0) {
-		chk_set(r, CHK_FAIL, "READ(10): data differs from what was "
-			"written (resid %u)", rsp.resid);
+		chk_set(r, CHK_FAIL,
+			"READ(10): data differs from what was "
+			"written (resid %u)",
+			rsp.resid);
 		goto out;
 	}
 	ret = CHK_PASS;
@@ -397,9 +403,10 @@ void check_scsi(struct vhc *v, struct chk_result *r)
 	if (sc_setup(v, &s, r) == CHK_PASS && sc_commands(&s, r) == CHK_PASS) {
 		snprintf(wwpn, sizeof(wwpn), "%s",
 			 vh_lio_target_get_wwpn(s.target));
-		chk_set(r, CHK_PASS, "%s: INQUIRY, READ CAPACITY(16), "
-			"WRITE(10)+READ(10) of %d bytes compared", wwpn,
-			SC_DATA);
+		chk_set(r, CHK_PASS,
+			"%s: INQUIRY, READ CAPACITY(16), "
+			"WRITE(10)+READ(10) of %d bytes compared",
+			wwpn, SC_DATA);
 	}
 	sc_teardown(&s);
 	after = lio_snapshot();

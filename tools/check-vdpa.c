@@ -83,7 +83,8 @@ static enum chk_outcome vd_create(struct vhc *v, struct vd_chk *d,
 
 	err = vh_vdpa_mgmt_new(v->ctx, &d->mgmt);
 	if (err == -ENODEV)
-		return chk_set(r, CHK_SKIP, "no vdpa netlink family (module "
+		return chk_set(r, CHK_SKIP,
+			       "no vdpa netlink family (module "
 			       "vdpa; kernel without vDPA)");
 	if (err == -EOPNOTSUPP)
 		return chk_set(r, CHK_SKIP, "libvhost built without libmnl");
@@ -97,8 +98,9 @@ static enum chk_outcome vd_create(struct vhc *v, struct vd_chk *d,
 			found = true;
 	free(list);
 	if (!found)
-		return chk_set(r, CHK_SKIP, "no vdpa management device "
-			       VD_MGMTDEV " (module vdpa_sim_net)");
+		return chk_set(r, CHK_SKIP,
+			       "no vdpa management device " VD_MGMTDEV
+			       " (module vdpa_sim_net)");
 	if (access("/sys/bus/vdpa/drivers/vhost_vdpa", F_OK))
 		return chk_set(r, CHK_SKIP,
 			       "vhost_vdpa driver absent (module vhost_vdpa)");
@@ -116,7 +118,7 @@ static enum chk_outcome vd_create(struct vhc *v, struct vd_chk *d,
 	}
 	d->created = true;
 	/* vhost_vdpa binds and devtmpfs makes the node: wait for both */
-	for (int i = 0; i < 250; i++) {
+	for (int i = 0; i < 250 && !chk_interrupted(); i++) {
 		err = vh_vdpa_dev_chardev(v->ctx, d->name, d->path,
 					  sizeof(d->path));
 		if (!err && access(d->path, F_OK) == 0)
@@ -148,8 +150,10 @@ static enum chk_outcome vd_start(struct vhc *v, struct vd_chk *d,
 	if (err)
 		return chk_fail_err(r, "status handshake", err);
 	if (acked != VD_FEATURES)
-		return chk_set(r, CHK_FAIL, "features 0x%llx negotiated, "
-			       "wanted 0x%llx", (unsigned long long)acked,
+		return chk_set(r, CHK_FAIL,
+			       "features 0x%llx negotiated, "
+			       "wanted 0x%llx",
+			       (unsigned long long)acked,
 			       (unsigned long long)VD_FEATURES);
 	err = vh_vdpa_get_status(d->dev, &status);
 	if (err)
@@ -219,7 +223,8 @@ static void make_frame(uint8_t *buf)
 
 static enum chk_outcome vd_loop(struct vd_chk *d, struct chk_result *r)
 {
-	uint8_t *rx = chk_gpa(&d->g, d->rx_gpa), *tx = chk_gpa(&d->g, d->tx_gpa);
+	uint8_t *rx = chk_gpa(&d->g, d->rx_gpa),
+		*tx = chk_gpa(&d->g, d->tx_gpa);
 	struct vh_sg rsg = { d->rx_gpa, VD_BUF };
 	struct vh_sg tsg = { d->tx_gpa, VD_HDR + VD_FRAME };
 	uint8_t want[VD_HDR + VD_FRAME];
@@ -241,12 +246,16 @@ static enum chk_outcome vd_loop(struct vd_chk *d, struct chk_result *r)
 	err = chk_wait_used(d->vq[0], d->call[0], &tok, &len, CHK_TIMEOUT_MS);
 	if (err < 0)
 		return chk_fail_err(r, "RX: no frame looped back", err);
-	if (tok != rx || len != sizeof(want) || memcmp(rx, want, sizeof(want)) != 0)
-		return chk_set(r, CHK_FAIL, "RX: %u bytes differ from the %zu "
-			       "sent", len, sizeof(want));
+	if (tok != rx || len != sizeof(want) ||
+	    memcmp(rx, want, sizeof(want)) != 0)
+		return chk_set(r, CHK_FAIL,
+			       "RX: %u bytes differ from the %zu "
+			       "sent",
+			       len, sizeof(want));
 	err = chk_wait_used(d->vq[1], d->call[1], &tok, &len, CHK_TIMEOUT_MS);
 	if (err < 0 || tok != tx)
-		return chk_fail_err(r, "TX used buffer", err < 0 ? err : -EPROTO);
+		return chk_fail_err(r, "TX used buffer",
+				    err < 0 ? err : -EPROTO);
 	/* back to status 0 before the device goes */
 	err = vh_vdpa_reset(d->dev);
 	if (err)
@@ -261,9 +270,10 @@ void check_vdpa(struct vhc *v, struct chk_result *r)
 
 	if (vd_create(v, &d, r) == CHK_PASS && vd_start(v, &d, r) == CHK_PASS &&
 	    vd_loop(&d, r) == CHK_PASS)
-		chk_set(r, CHK_PASS, "%s (%s): status handshake, IOTLB map, "
-			"%d-byte frame TX -> RX compared", d.name, d.path,
-			VD_FRAME);
+		chk_set(r, CHK_PASS,
+			"%s (%s): status handshake, IOTLB map, "
+			"%d-byte frame TX -> RX compared",
+			d.name, d.path, VD_FRAME);
 	err = vd_teardown(&d);
 	if (err && r->outcome == CHK_PASS)
 		chk_set(r, CHK_FAIL, "deleting %s: %s%s", d.name,

@@ -133,8 +133,8 @@ static enum chk_outcome vs_setup(struct vhc *v, struct vs_chk *s,
 	if (access("/dev/vhost-vsock", F_OK))
 		return chk_set(r, CHK_SKIP,
 			       "/dev/vhost-vsock absent (module vhost_vsock)");
-	s->sock = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			 0);
+	s->sock =
+		socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (s->sock < 0 && (errno == EAFNOSUPPORT || errno == EINVAL))
 		return chk_set(r, CHK_SKIP,
 			       "no AF_VSOCK sockets (module vsock)");
@@ -296,7 +296,8 @@ static enum chk_outcome vs_connect(struct vhc *v, struct vs_chk *s,
 			return chk_fail_err(r, "connection", err);
 		err = vh_vsock_conn_input(s->conn, &h, &reply);
 		if (err != 1 || reply.op != VH_VSOCK_OP_RESPONSE)
-			return chk_fail_err(r, "accept", err < 0 ? err : -EPROTO);
+			return chk_fail_err(r, "accept",
+					    err < 0 ? err : -EPROTO);
 		err = guest_tx(s, &reply, NULL);
 		if (err)
 			return chk_fail_err(r, "RESPONSE", err);
@@ -336,13 +337,12 @@ static enum chk_outcome vs_data(struct vs_chk *s, struct chk_result *r)
 		}
 		/* guest -> host, as far as the host's credit allows */
 		while (gsent < VS_DATA) {
-			size_t left = VS_DATA - gsent, max = VS_TXBUF -
-							     VH_VSOCK_HDR_LEN;
+			size_t left = VS_DATA - gsent,
+			       max = VS_TXBUF - VH_VSOCK_HDR_LEN;
 
-			err = vh_vsock_conn_send(s->conn,
-						 (uint32_t)(left < max ? left :
-									 max),
-						 0, &out);
+			err = vh_vsock_conn_send(
+				s->conn, (uint32_t)(left < max ? left : max), 0,
+				&out);
 			if (err < 0)
 				return chk_fail_err(r, "guest send", err);
 			if (err == 0)
@@ -390,10 +390,8 @@ static enum chk_outcome vs_close(struct vs_chk *s, struct chk_result *r)
 	ssize_t n;
 	int err;
 
-	err = vh_vsock_conn_shutdown(s->conn,
-				     VH_VSOCK_SHUTDOWN_RCV |
-					     VH_VSOCK_SHUTDOWN_SEND,
-				     &out);
+	err = vh_vsock_conn_shutdown(
+		s->conn, VH_VSOCK_SHUTDOWN_RCV | VH_VSOCK_SHUTDOWN_SEND, &out);
 	if (!err)
 		err = guest_tx(s, &out, NULL);
 	if (err)

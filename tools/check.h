@@ -42,10 +42,12 @@ void chk_guest_fini(struct chk_guest *g);
 uint64_t chk_guest_alloc(struct chk_guest *g, uint64_t len, uint64_t align);
 void *chk_gpa(struct chk_guest *g, uint64_t gpa);
 
+/* A signal asked vhostctl check to stop (the waits return -EINTR). */
+bool chk_interrupted(void);
 /* Non-blocking CLOEXEC eventfd, or -errno. */
 int chk_eventfd(void);
 void chk_close(int *fd);
-/* Wait up to ms for fd to be readable (events) : 1, 0 timeout, -errno. */
+/* Wait up to ms for events on fd: 1, 0 timeout, -EINTR, -errno. */
 int chk_poll(int fd, short events, int ms);
 /* Consume an eventfd's count. */
 void chk_drain(int fd);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,23 @@
 /* ------------------------------------------------------------------ */
 /* helpers                                                             */
 /* ------------------------------------------------------------------ */
+
+/*
+ * Set by SIGINT/SIGTERM/SIGHUP: the waits below give up with -EINTR, so
+ * that the running check fails and still removes what it created.
+ */
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+bool chk_interrupted(void)
+{
+	return interrupted != 0;
+}
 
 enum chk_outcome chk_set(struct chk_result *r, enum chk_outcome outcome,
 			 const char *fmt, ...)
@@ -101,9 +119,11 @@ int chk_poll(int fd, short events, int ms)
 	struct pollfd p = { .fd = fd, .events = events };
 	int r;
 
-	do {
-		r = poll(&p, 1, ms);
-	} while (r < 0 && errno == EINTR);
+	if (interrupted)
+		return -EINTR;
+	r = poll(&p, 1, ms);
+	if (r < 0 && errno == EINTR)
+		return interrupted ? -EINTR : 0;
 	return r < 0 ? -errno : r;
 }
 
@@ -150,6 +170,8 @@ int chk_wait_used(struct vh_vq *vq, int call_fd, void **token, uint32_t *len,
 		if (vh_vq_enable_cb(vq) == 1)
 			continue;
 		now = chk_now_ms();
+		if (interrupted)
+			return -EINTR;
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		if (chk_poll(call_fd, POLLIN,
@@ -211,6 +233,7 @@ int cmd_check(struct vhc *v, int argc, char **argv)
 	struct vhc_out *o = &v->out;
 	bool want[NCHECKS] = { false };
 	unsigned int nwant = 0, passed = 0, failed = 0, skipped = 0;
+	struct sigaction sa = { 0 };
 	int c;
 
 	optind = 1;
@@ -254,16 +277,28 @@ int cmd_check(struct vhc *v, int argc, char **argv)
 			   "vDPA devices)");
 		return VHC_EXIT_PERM;
 	}
+	/* no SA_RESTART: a signal ends the waits, the teardown still runs */
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 
 	out_open_obj(o, NULL);
 	out_open_arr(o, "checks");
 	for (unsigned int k = 0; k < NCHECKS; k++) {
 		struct chk_result r = { CHK_FAIL, "" };
 
-		if (!want[k])
+		if (!want[k] || interrupted)
 			continue;
 		nwant++;
 		checks[k].fn(v, &r);
+		if (interrupted && r.outcome == CHK_FAIL) {
+			char why[sizeof(r.detail)];
+
+			memcpy(why, r.detail, sizeof(why));
+			chk_set(&r, CHK_FAIL, "interrupted (%s)", why);
+		}
 		switch (r.outcome) {
 		case CHK_PASS:
 			passed++;
@@ -276,8 +311,10 @@ int cmd_check(struct vhc *v, int argc, char **argv)
 		}
 		out_open_obj(o, NULL);
 		out_str(o, "name", "%-6s ", checks[k].name);
-		out_text(o, "%s", r.outcome == CHK_PASS ? "PASS" :
-				  r.outcome == CHK_FAIL ? "FAIL" : "SKIP");
+		out_text(o, "%s",
+			 r.outcome == CHK_PASS ? "PASS" :
+			 r.outcome == CHK_FAIL ? "FAIL" :
+						 "SKIP");
 		out_str(o, "result", NULL, outcome_name(r.outcome));
 		out_str(o, "detail", "  %s\n", r.detail);
 		out_close_obj(o);
@@ -289,6 +326,10 @@ int cmd_check(struct vhc *v, int argc, char **argv)
 	out_u64(o, "skipped", "%llu skipped\n", skipped);
 	out_close_obj(o);
 	out_end(o);
+	if (interrupted) {
+		vhc_err(v, "check: interrupted; what it created was removed");
+		return VHC_EXIT_FAIL;
+	}
 	if (failed)
 		return VHC_EXIT_FAIL;
 	if (skipped == nwant)
