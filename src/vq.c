@@ -114,9 +114,10 @@ VH_EXPORT int vh_vq_new(struct vh_ctx *ctx, struct vh_mem *mem,
 	vq->desc_gpa = ring_gpa;
 	vq->avail_gpa = ring_gpa + vh_desc_bytes(num);
 	vq->used_gpa = ring_gpa + (bytes - vh_used_bytes(num));
-	vq->desc = (struct vh_desc *)host;
-	vq->avail = (struct vh_avail *)(host + vh_desc_bytes(num));
-	vq->used = (struct vh_used *)(host + (bytes - vh_used_bytes(num)));
+	vq->desc = (struct vh_desc *)(void *)host;
+	vq->avail = (struct vh_avail *)(void *)(host + vh_desc_bytes(num));
+	vq->used = (struct vh_used *)(void *)(host +
+					       (bytes - vh_used_bytes(num)));
 	for (i = 0; i + 1 < num; i++)
 		vq->next[i] = (uint16_t)(i + 1);
 	vq->free_head = 0;
@@ -338,7 +339,7 @@ VH_EXPORT int vh_vq_add_indirect(struct vh_vq *vq, const struct vh_sg *sg,
 	if (vq->num_free < 1)
 		return -ENOSPC;
 	head = vq->free_head;
-	tbl = (struct vh_desc *)(vq->ind_host + head * vq->ind_slot);
+	tbl = (struct vh_desc *)(void *)(vq->ind_host + head * vq->ind_slot);
 	for (i = 0; i < n; i++) {
 		uint16_t flags = i >= out ? VH_DESC_F_WRITE : 0;
 

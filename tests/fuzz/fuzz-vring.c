@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * libFuzzer target for the device-side descriptor-chain walker: the input
+ * becomes the guest memory holding the rings and buffers (and a few
+ * parameters), then the vring pops and pushes whatever is there.  Whatever
+ * the bytes, pop must return 1/0/-EIO/-ENOBUFS, every iovec must lie inside
+ * guest memory, the lengths must add up, and a broken ring stays broken.
+ *
+ * Input layout:
+ *   byte 0      queue size exponent (num = 1 << (b % 9), 1..256)
+ *   byte 1      bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 iov_max 3,
+ *               bit 3 region B present (adjacent to A)
+ *   bytes 2-3   base (last_avail_idx)
+ *   the rest    copied to region A from its start (rings at offset 0,
+ *               the same bytes serve as descriptors, tables and buffers)
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "libvhost.h"
+
+#define A_GPA 0x10000ull
+#define A_SIZE 0x10000ull
+#define B_GPA (A_GPA + A_SIZE)
+#define B_SIZE 0x1000ull
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct vh_ctx *ctx;
+static struct vh_mem *mem_a, *mem_ab;
+static uint8_t *host_a, *host_b_a, *host_b;
+
+static void setup(void)
+{
+	void *p;
+
+	if (ctx)
+		return;
+	if (vh_ctx_new(&ctx) || vh_mem_new(ctx, &mem_a) ||
+	    vh_mem_new(ctx, &mem_ab) ||
+	    vh_mem_add_memfd(mem_a, A_GPA, A_SIZE, &p))
+		abort();
+	host_a = p;
+	/* mem_ab: the same kind of region A, plus B right after it */
+	if (vh_mem_add_memfd(mem_ab, A_GPA, A_SIZE, &p))
+		abort();
+	host_b_a = p;
+	if (vh_mem_add_memfd(mem_ab, B_GPA, B_SIZE, &p))
+		abort();
+	host_b = p;
+}
+
+static int inside(const void *p, size_t len, const uint8_t *base,
+		  uint64_t size)
+{
+	const uint8_t *c = p;
+
+	return c >= base && len <= size && (uint64_t)(c - base) <= size - len;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct iovec iov[1024];
+	struct vh_vring_addr addr;
+	struct vh_vring *vr;
+	struct vh_mem *mem;
+	unsigned int num, i, pops;
+	uint64_t features = 1ull << VIRTIO_F_VERSION_1;
+	uint8_t *a;
+	unsigned int iov_max;
+	uint16_t base;
+	bool two;
+
+	setup();
+	if (size < 4)
+		return 0;
+	num = 1u << (data[0] % 9);
+	if (data[1] & 1)
+		features |= 1ull << VIRTIO_RING_F_INDIRECT_DESC;
+	if (data[1] & 2)
+		features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
+	two = data[1] & 8;
+	iov_max = (data[1] & 4) ? 3 : 1024;
+	memcpy(&base, data + 2, 2);
+	data += 4;
+	size -= 4;
+
+	mem = two ? mem_ab : mem_a;
+	a = two ? host_b_a : host_a;
+	memset(a, 0, A_SIZE);
+	memcpy(a, data, size < A_SIZE ? size : A_SIZE);
+	if (two) {
+		memset(host_b, 0, B_SIZE);
+		if (size > A_SIZE)
+			memcpy(host_b, data + A_SIZE,
+			       size - A_SIZE < B_SIZE ? size - A_SIZE : B_SIZE);
+	}
+
+	if (vh_vring_new(ctx, mem, 0, &vr))
+		abort();
+	/* rings at the start of A: desc, avail right after, used at 4 KiB */
+	memset(&addr, 0, sizeof(addr));
+	addr.desc = A_GPA;
+	addr.avail = A_GPA + 16ull * num;
+	addr.used = A_GPA + 0x1000 + 8ull * num;
+	if (vh_vring_set_features(vr, features) || vh_vring_set_num(vr, num) ||
+	    vh_vring_set_addr(vr, &addr) || vh_vring_set_base(vr, base))
+		abort();
+
+	for (pops = 0; pops < num + 2; pops++) {
+		struct vh_vring_elem e = { .iov = iov };
+		uint64_t out = 0, in = 0;
+		int ret;
+
+		e.iov_max = iov_max;
+		ret = vh_vring_pop(vr, &e);
+		if (ret == 0 || ret == -ENOBUFS)
+			break;
+		if (ret == -EIO) {
+			if (vh_vring_is_broken(vr) != 1 ||
+			    vh_vring_pop(vr, &e) != -EIO)
+				abort();
+			break;
+		}
+		if (ret != 1 || e.id >= num ||
+		    e.out_num + e.in_num > e.iov_max || e.ndescs == 0 ||
+		    e.ndescs > num)
+			abort();
+		for (i = 0; i < e.out_num + e.in_num; i++) {
+			const struct iovec *v = &iov[i];
+
+			if (!v->iov_len ||
+			    !(inside(v->iov_base, v->iov_len, a, A_SIZE) ||
+			      (two && inside(v->iov_base, v->iov_len, host_b,
+					     B_SIZE))))
+				abort();
+			/* touch every byte: ASan would see a stray pointer */
+			memset(v->iov_base, 0xee, v->iov_len);
+			if (i < e.out_num)
+				out += v->iov_len;
+			else
+				in += v->iov_len;
+		}
+		if (out != e.out_len || in != e.in_len)
+			abort();
+		if (vh_vring_push(vr, e.id, e.in_len) != 0)
+			abort();
+		vh_vring_need_notify(vr);
+	}
+	if (vh_vring_inflight(vr) != 0)
+		abort();
+	vh_vring_unref(vr);
+	return 0;
+}
