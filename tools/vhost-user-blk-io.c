@@ -30,6 +30,19 @@
 /* device                                                                 */
 /* ---------------------------------------------------------------------- */
 
+static uint32_t dio_align(int fd)
+{
+	struct statx stx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) &&
+	    stx.stx_dio_offset_align >= BLK_SECTOR &&
+	    stx.stx_dio_offset_align <= 65536 &&
+	    !(stx.stx_dio_offset_align & (stx.stx_dio_offset_align - 1)))
+		return stx.stx_dio_offset_align;
+	return 4096;
+}
+
 int blk_dev_open(struct blk_dev *dev, const char *path)
 {
 	int flags = O_CLOEXEC | (dev->read_only ? O_RDONLY : O_RDWR);
@@ -65,6 +78,13 @@ int blk_dev_open(struct blk_dev *dev, const char *path)
 	} else if (S_ISREG(st.st_mode)) {
 		dev->is_bdev = false;
 		size = (uint64_t)st.st_size;
+		/*
+		 * O_DIRECT: offsets and lengths must be aligned as the file
+		 * system says; advertise that as the logical block size so
+		 * the driver never sends what would fail (4096 if unknown).
+		 */
+		if (dev->direct)
+			dev->blk_size = dio_align(fd);
 	} else {
 		err = -EINVAL;
 		goto fail;
