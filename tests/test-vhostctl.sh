@@ -184,6 +184,26 @@ as_nobody "$VHOSTCTL" -j check all >"$out" 2>"$err" </dev/null
 rc=$?
 if [ $rc -eq 3 ] && [ ! -s "$out" ]; then ok noroot.json; else not_ok noroot.json "exit $rc"; fi
 
+# as root on a host without any vhost device every check skips, naming
+# what is missing, and nothing is created
+if [ "$(id -u)" -eq 0 ] && [ ! -e /dev/vhost-net ] && [ ! -e /dev/vhost-vsock ] &&
+	[ ! -e /dev/vhost-scsi ] && [ ! -d /sys/bus/vdpa ]; then
+	expect check.all.absent 4 check all &&
+		grep_out check.all.absent.net '^net +SKIP +/dev/vhost-net absent \(module vhost_net\)' &&
+		grep_out check.all.absent.vdpa '^vdpa +SKIP .*vdpa' &&
+		grep_out check.all.absent.summary '^0 passed, 0 failed, 4 skipped'
+	expect check.all.absent.json 4 -j check all &&
+		json check.all.absent.json.keys '
+assert set(j) == {"checks", "passed", "failed", "skipped"}, j.keys()
+assert [c["name"] for c in j["checks"]] == ["net", "vsock", "scsi", "vdpa"]
+assert all(c["result"] == "skip" and "module" in c["detail"] for c in j["checks"]), j
+assert (j["passed"], j["failed"], j["skipped"]) == (0, 0, 4)
+'
+	expect check.one.absent 4 check scsi
+else
+	skip check.absent "not root, or the host has vhost devices"
+fi
+
 # usage errors of check come before the root test
 expect check.no-arg 2 check
 expect check.unknown 2 check bogus && grep_out check.unknown.msg 'unknown check "bogus"' "$err"

@@ -138,8 +138,8 @@ static int list_device_nodes(char ***paths)
 	if (!p)
 		return -ENOMEM;
 	for (unsigned int i = 0; i < 3; i++)
-		if (access(fixed[i], F_OK) == 0)
-			p[n++] = strdup(fixed[i]);
+		if (access(fixed[i], F_OK) == 0 && (p[n] = strdup(fixed[i])))
+			n++;
 	nfixed = n;
 	d = opendir("/dev");
 	while (d && (de = readdir(d)) && n < 64 + 3) {
