@@ -14,7 +14,8 @@
 # complete with the right bytes on disk.
 #
 # Run from the build directory (the daemon is ./tools/vhost-user-blk, or
-# $VUBLK_DAEMON).  Exit 0 pass, 1 fail, 77 skip (no VM, QEMU or daemon).
+# $VUBLK_DAEMON; $VUBLK_QUEUES sets the queue count, default 1).
+# Exit 0 pass, 1 fail, 77 skip (no VM, QEMU or daemon).
 
 set -u
 
@@ -22,6 +23,7 @@ HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 VMRUN=${VMRUN:-$HERE/../scripts/vm-run}
 DAEMON=${VUBLK_DAEMON:-./tools/vhost-user-blk}
 MIB=$((1 << 20))
+QUEUES=${VUBLK_QUEUES:-1} # virtqueues of the device (daemon and QEMU)
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -48,7 +50,8 @@ trap 'exit 1' INT TERM
 
 start_daemon() {
 	"$DAEMON" --blk-file "$IMG" --socket-path "$SOCK" \
-		--serial vublk-vm-test >>"$DIR/daemon.log" 2>&1 &
+		--serial vublk-vm-test --num-queues "$QUEUES" \
+		>>"$DIR/daemon.log" 2>&1 &
 	DPID=$!
 	for _ in $(seq 100); do
 		[ -S "$SOCK" ] && return 0
@@ -102,7 +105,7 @@ EOF
 start_daemon
 "$VMRUN" --timeout 300 --memfd --mem 512M \
 	--qemu-arg=-chardev --qemu-arg="socket,id=c0,path=$SOCK,reconnect=1" \
-	--qemu-arg=-device --qemu-arg=vhost-user-blk-pci,chardev=c0,num-queues=1 \
+	--qemu-arg=-device --qemu-arg=vhost-user-blk-pci,chardev=c0,num-queues="$QUEUES" \
 	-- sh -c "$GUEST" >"$OUT" 2>&1 &
 VPID=$!
 
