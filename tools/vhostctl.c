@@ -34,7 +34,9 @@ static void usage(FILE *f)
 	      "  -h, --help       this help; COMMAND --help for a command's\n"
 	      "\n"
 	      "Exit status: 0 success, 1 failure, 2 usage error, 3 permission\n"
-	      "denied (not root), 4 device, module or socket absent.\n",
+	      "denied (not root), 4 device, module or socket absent.  check\n"
+	      "all exits 0 when nothing failed, even if some check was skipped\n"
+	      "(4 only when all were).\n",
 	      f);
 }
 
