@@ -95,9 +95,10 @@ int vh_mem_add_memfd(struct vh_mem *mem, uint64_t gpa, uint64_t size,
 /*
  * Map size bytes of fd from fd_offset as the region at gpa.  On success the
  * vh_mem owns fd; on failure the caller still owns it.
- * Errors: -EINVAL (size 0, gpa/user_addr/fd_offset + size overflows, bad fd),
- * -EEXIST (overlaps a region), -ENOSPC (VH_MEM_MAX_REGIONS reached), -errno of
- * mmap().
+ * Errors: -EINVAL (size 0, gpa/user_addr/fd_offset + size overflows, a
+ * regular file shorter than fd_offset + size), -EBADF (fd < 0), -EEXIST
+ * (overlaps a region), -ENOSPC (VH_MEM_MAX_REGIONS reached), -errno of
+ * fstat()/mmap().  fd_offset needs no alignment.
  */
 int vh_mem_add_fd(struct vh_mem *mem, uint64_t gpa, uint64_t size,
 		  uint64_t user_addr, int fd, uint64_t fd_offset);
@@ -108,9 +109,10 @@ int vh_mem_remove(struct vh_mem *mem, uint64_t gpa, uint64_t size);
 /*
  * Replace the whole table (SET_MEM_TABLE).  Maps all n regions first (the
  * host field of the input is ignored); if any fails, nothing changes and the
- * caller still owns every fd.  On success the vh_mem owns all n fds and the
- * new table replaces the old one atomically with respect to readers.
- * The regions must not overlap each other (-EEXIST).
+ * caller still owns every fd.  On success the vh_mem owns all n fds (one fd
+ * given for several regions is duplicated, F_DUPFD_CLOEXEC, so each region
+ * owns one) and the new table replaces the old one atomically with respect
+ * to readers.  The regions must not overlap each other (-EEXIST).
  */
 int vh_mem_set_table(struct vh_mem *mem, const struct vh_mem_region *regions,
 		     unsigned int n);

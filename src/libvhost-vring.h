@@ -86,7 +86,13 @@ struct vh_vring *vh_vring_unref(struct vh_vring *vr);
 
 unsigned int vh_vring_get_index(const struct vh_vring *vr);
 
-/* Queue size: a power of two, 1..VH_VRING_MAX_SIZE, else -EINVAL. */
+/*
+ * Setup calls (set_num, set_addr, set_features, set_base, reset) belong to
+ * the control path: they may not run concurrently with pop/push on the same
+ * vring, and set_num/set_addr/reset forget elements still in flight.
+ *
+ * Queue size: a power of two, 1..VH_VRING_MAX_SIZE, else -EINVAL.
+ */
 int vh_vring_set_num(struct vh_vring *vr, unsigned int num);
 unsigned int vh_vring_get_num(const struct vh_vring *vr);
 

@@ -276,37 +276,59 @@ struct dev_thread {
 	unsigned long served, wakeups, notified;
 };
 
+#define HOLD 4
+
+/*
+ * The device holds up to HOLD popped elements before serving and pushing
+ * them (newest first), so elements stay in flight across memory table
+ * changes.
+ */
 static void *device_fn(void *arg)
 {
 	struct dev_thread *d = arg;
-	struct iovec iov[16];
+	struct iovec iov[HOLD][16];
+	struct vh_vring_elem held[HOLD];
+	unsigned int n = 0;
+	bool stop = false;
 
 	vh_vring_disable_notification(d->vr);
 	for (;;) {
-		struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
-		int ret = vh_vring_pop(d->vr, &e);
+		struct vh_vring_elem *e = &held[n];
 		struct pollfd pfd = { .fd = d->kick_fd, .events = POLLIN };
 		uint64_t v;
+		int ret;
 
+		e->iov = iov[n];
+		e->iov_max = 16;
+		ret = stop ? 0 : vh_vring_pop(d->vr, e);
+		CHECK(ret >= 0);
 		if (ret == 1) {
-			uint32_t k;
-
-			k = elem_k(&e);
-			if (k == UINT32_MAX) { /* stop request */
-				CHECK_EQ(vh_vring_push(d->vr, e.id, 0), 0);
-				if (vh_vring_notify(d->vr) == 1)
-					d->notified++;
-				return NULL;
+			if (elem_k(e) == UINT32_MAX)
+				stop = true; /* stop request: after the others */
+			if (++n < HOLD)
+				continue;
+		}
+		while (n) {
+			e = &held[--n];
+			if (elem_k(e) == UINT32_MAX) {
+				CHECK_EQ(vh_vring_push(d->vr, e->id, 0), 0);
+				continue;
 			}
-			serve(&e, e.out_len, e.in_len);
-			CHECK_EQ(vh_vring_push(d->vr, e.id, e.in_len), 0);
+			serve(e, e->out_len, e->in_len);
+			CHECK_EQ(vh_vring_push(d->vr, e->id, e->in_len), 0);
 			d->served++;
 			/* batch interrupts: notify every 8, and when empty */
 			if (d->served % 8 == 0 && vh_vring_notify(d->vr) == 1)
 				d->notified++;
-			continue;
 		}
-		CHECK_EQ(ret, 0);
+		if (stop) {
+			if (vh_vring_notify(d->vr) == 1)
+				d->notified++;
+			CHECK_EQ(vh_vring_inflight(d->vr), 0);
+			return NULL;
+		}
+		if (ret == 1)
+			continue;
 		if (vh_vring_notify(d->vr) == 1)
 			d->notified++;
 		/* about to sleep: ask for kicks, then re-check (2.7.10) */
@@ -324,9 +346,17 @@ static void *device_fn(void *arg)
 	}
 }
 
+/*
+ * swap_every: replace the memory table (same memfd, new mappings) every that
+ * many completions while the device thread works: its pops move to each new
+ * snapshot and the old mappings must stay alive exactly as long as elements
+ * popped under them are in flight (ASan / SIGSEGV otherwise).
+ */
 static void run_threads(unsigned int num, uint64_t features, bool indirect,
-			unsigned int maxd, uint32_t count)
+			unsigned int maxd, uint32_t count, uint32_t swap_every)
 {
+	unsigned long swaps = 0;
+	int memfd = -1;
 	int kick = eventfd(0, EFD_CLOEXEC), call = eventfd(0, EFD_CLOEXEC);
 	struct dev_thread d = { 0 };
 	unsigned long kicks = 0, waits = 0;
@@ -354,6 +384,13 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 	for (nfree = 0; nfree < num; nfree++)
 		free_slots[nfree] = nfree;
 	vh_vq_disable_cb(r.vq);
+	if (swap_every) {
+		struct vh_mem_region reg;
+
+		CHECK_EQ(vh_mem_get_region(r.mem, 0, &reg), 0);
+		memfd = fcntl(reg.fd, F_DUPFD_CLOEXEC, 0);
+		CHECK(memfd >= 0);
+	}
 	CHECK_EQ(pthread_create(&th, NULL, device_fn, &d), 0);
 
 	while (done < count) {
@@ -392,6 +429,17 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 			free_slots[nfree++] = q->slot;
 			done++;
 			got++;
+			if (swap_every && done % swap_every == 0) {
+				struct vh_mem_region reg = {
+					.gpa = MEM_GPA,
+					.size = MEM_SIZE,
+					.fd = fcntl(memfd, F_DUPFD_CLOEXEC, 0),
+				};
+
+				CHECK(reg.fd >= 0);
+				CHECK_EQ(vh_mem_set_table(r.mem, &reg, 1), 0);
+				swaps++;
+			}
 		}
 		CHECK_EQ(ret, 0);
 		if (!got && (nfree == 0 || k == count)) {
@@ -429,10 +477,12 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 		CHECK(tok == q);
 		CHECK_EQ(len, 0);
 	}
-	printf("threads num=%u%s%s maxd=%u: %u requests, %lu kicks, %lu device wakeups, %lu interrupts, %lu driver waits\n",
+	printf("threads num=%u%s%s maxd=%u: %u requests, %lu kicks, %lu device wakeups, %lu interrupts, %lu driver waits, %lu table swaps\n",
 	       num, features & (1ull << VIRTIO_RING_F_EVENT_IDX) ? " event_idx" : "",
 	       indirect ? " indirect" : "", maxd, count, kicks, d.wakeups,
-	       d.notified, waits);
+	       d.notified, waits, swaps);
+	if (swap_every)
+		CHECK_EQ(swaps, count / swap_every);
 	CHECK_EQ(d.served, count);
 	/* suppression: never more than one notification per request */
 	CHECK(kicks <= count + 1);
@@ -443,6 +493,8 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 	rig_fini(&r);
 	close(kick);
 	close(call);
+	if (memfd >= 0)
+		close(memfd);
 }
 
 static void test_two_threads(void)
@@ -451,12 +503,18 @@ static void test_two_threads(void)
 	const uint64_t ind = 1ull << VIRTIO_RING_F_INDIRECT_DESC;
 	const uint64_t v1 = 1ull << VIRTIO_F_VERSION_1;
 
-	run_threads(256, v1, false, 1, 20000);
-	run_threads(256, v1 | ev, false, 1, 20000);
-	run_threads(64, v1 | ev, false, 4, 20000);
-	run_threads(16, v1, false, 4, 10000);
-	run_threads(128, v1 | ind | ev, true, 6, 20000);
-	run_threads(32, v1 | ind, true, 3, 10000);
+	int maps = count_memfd_maps();
+
+	run_threads(256, v1, false, 1, 20000, 0);
+	run_threads(256, v1 | ev, false, 1, 20000, 0);
+	run_threads(64, v1 | ev, false, 4, 20000, 0);
+	run_threads(16, v1, false, 4, 10000, 0);
+	run_threads(128, v1 | ind | ev, true, 6, 20000, 0);
+	run_threads(32, v1 | ind, true, 3, 10000, 0);
+	/* memory tables replaced under the running device */
+	run_threads(64, v1 | ev, false, 4, 20000, 50);
+	run_threads(32, v1 | ind, true, 3, 10000, 7);
+	CHECK_EQ(count_memfd_maps(), maps); /* every old mapping released */
 }
 
 /* ---------------------------------------------------------------------- */
