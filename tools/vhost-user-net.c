@@ -80,9 +80,8 @@ struct net_dev {
 struct net_thread {
 	struct iovec tx_iov[ELEM_IOV];
 	struct iovec rx_iov[RX_ELEMS][ELEM_IOV];
-	struct vh_vring_used_elem tx_used[BATCH];
-	struct vh_vring_used_elem rx_used[BATCH + RX_ELEMS];
-	unsigned int rx_n;
+	struct vh_vring_used_elem rx_used[RX_ELEMS];
+	unsigned int rx_pending; /* frames pushed since the last notify */
 	uint8_t frame[FRAME_MAX + 12];
 };
 
@@ -128,14 +127,12 @@ static size_t iov_copy(const struct iovec *dst, unsigned int dcnt,
 static void rx_flush(struct net_dev *nd, struct net_thread *th,
 		     struct vh_vring *rx)
 {
-	int r;
-
-	if (!th->rx_n)
+	if (!th->rx_pending)
 		return;
-	r = vh_daemon_push_batch_and_notify(nd->d, rx, th->rx_used, th->rx_n);
-	if (r < 0)
-		vh_vring_is_broken(rx);
-	th->rx_n = 0;
+	/* one signal per batch, and only if the driver wants it */
+	if (vh_daemon_notify(nd->d, rx) < 0)
+		nd->stats[0].errors++;
+	th->rx_pending = 0;
 }
 
 /*
@@ -158,8 +155,6 @@ static int rx_deliver(struct net_dev *nd, struct net_thread *th,
 	uint16_t nbuf;
 	int r;
 
-	if (th->rx_n + RX_ELEMS > BATCH + RX_ELEMS)
-		rx_flush(nd, th, rx);
 	while (k < RX_ELEMS) {
 		size_t room, w = 0, n;
 
@@ -168,8 +163,8 @@ static int rx_deliver(struct net_dev *nd, struct net_thread *th,
 		r = vh_vring_pop(rx, &e);
 		if (r <= 0)
 			break;
-		th->rx_used[th->rx_n + k].id = e.id;
-		th->rx_used[th->rx_n + k].len = 0;
+		th->rx_used[k].id = e.id;
+		th->rx_used[k].len = 0;
 		k++;
 		/* 2.7.4: receive buffers are device-writable only */
 		if (e.out_num || (k == 1 && e.in_len < nd->hdr_len)) {
@@ -185,7 +180,7 @@ static int rx_deliver(struct net_dev *nd, struct net_thread *th,
 		n = iov_copy(e.iov, e.in_num, w, src, scnt, soff + off,
 			     len - off < room ? len - off : room);
 		off += n;
-		th->rx_used[th->rx_n + k - 1].len = (uint32_t)(w + n);
+		th->rx_used[k - 1].len = (uint32_t)(w + n);
 		if (off == len)
 			break;
 		if (!nd->mrg) {
@@ -200,27 +195,32 @@ static int rx_deliver(struct net_dev *nd, struct net_thread *th,
 		nbuf = htole16((uint16_t)k);
 		if (nd->hdr_len == 12)
 			iov_copy(th->rx_iov[0], ELEM_IOV, 10, &nb, 1, 0, 2);
-		th->rx_n += k;
+		/* the buffers of one frame are published together */
+		r = vh_vring_push_batch(rx, th->rx_used, k);
+		if (r < 0)
+			return r;
+		th->rx_pending++;
 		return 1;
 	}
 	if (!k)
 		return r < 0 ? r : 0;
 	/* out of buffers mid-frame, or a bad buffer: return them empty */
 	for (i = 0; i < k; i++)
-		th->rx_used[th->rx_n + i].len = 0;
-	th->rx_n += k;
+		th->rx_used[i].len = 0;
+	if (vh_vring_push_batch(rx, th->rx_used, k) == 0)
+		th->rx_pending++;
 	return r < 0 ? r : -ENOBUFS;
 }
 
 /* ------------------------------------------------------------------------ */
 /* transmit                                                                 */
 /* ------------------------------------------------------------------------ */
-static void tx_flush(struct net_dev *nd, struct net_thread *th,
-		     struct vh_vring *tx, unsigned int *n)
+/* Signal the transmit ring once for the buffers pushed since the last time. */
+static void tx_flush(struct net_dev *nd, struct vh_vring *tx, unsigned int *n)
 {
 	if (!*n)
 		return;
-	if (vh_daemon_push_batch_and_notify(nd->d, tx, th->tx_used, *n) < 0)
+	if (vh_daemon_notify(nd->d, tx) < 0)
 		nd->stats[0].errors++;
 	*n = 0;
 }
@@ -264,7 +264,7 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 		e.iov_max = ELEM_IOV;
 		r = vh_vring_pop(tx, &e);
 		if (r == 0) {
-			tx_flush(nd, th, tx, &n);
+			tx_flush(nd, tx, &n);
 			/* 2.7.10: re-arm, then look again (no lost kick) */
 			if (vh_vring_enable_notification(tx) == 1) {
 				vh_vring_disable_notification(tx);
@@ -276,8 +276,6 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 			st->errors++;
 			break;
 		}
-		th->tx_used[n].id = e.id;
-		th->tx_used[n].len = 0;
 		n++;
 		/* 5.1.6.2: a header, then the frame, all device-readable */
 		if (e.in_num || e.out_len < nd->hdr_len) {
@@ -315,10 +313,13 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 				break;
 			}
 		}
+		/* done with the buffers: return them at once, signal per batch */
+		if (vh_vring_push(tx, e.id, 0) < 0)
+			st->errors++;
 		if (n == BATCH)
-			tx_flush(nd, th, tx, &n);
+			tx_flush(nd, tx, &n);
 	}
-	tx_flush(nd, th, tx, &n);
+	tx_flush(nd, tx, &n);
 	if (rx)
 		rx_flush(nd, th, rx);
 	return r < 0 ? r : 0;
