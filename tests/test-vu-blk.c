@@ -404,6 +404,12 @@ static void test_read_only(const char *daemon, const char *img,
 	CHECK_EQ(dwz(VIRTIO_BLK_T_WRITE_ZEROES, 8, 8, 0), VIRTIO_BLK_S_UNSUPP);
 	read_check(0, 0, 65536);
 	CHECK_EQ(rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	/* no --serial: one derived from the path, 20 bytes */
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_GET_ID, 0, VIRTIO_BLK_ID_BYTES, true,
+		    &ulen),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(ulen, VIRTIO_BLK_ID_BYTES + 1);
+	CHECK(memcmp(drv.guest + DATA(0), "vublk-", 6) == 0);
 	check_image("after writes in read-only mode");
 	printf("read-only: writes refused with IOERR, reads served\n");
 }
