@@ -60,6 +60,8 @@ struct dm_worker {
 	 * the control thread takes it to take a ring back.
 	 */
 	pthread_mutex_t lock;
+	/* threads waiting for lock: the worker lets them in first */
+	int waiters;
 	/* protects watches[] slot allocation */
 	pthread_mutex_t watch_lock;
 	struct dm_watch watches[DM_MAX_WATCHES];

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +177,14 @@ VH_EXPORT int vh_daemon_get_inflight(struct vh_daemon *d, unsigned int idx,
 /* ------------------------------------------------------------------------ */
 /* workers                                                                  */
 /* ------------------------------------------------------------------------ */
+/* Take a worker's lock from another thread, ahead of the worker. */
+static void worker_lock(struct dm_worker *w)
+{
+	__atomic_add_fetch(&w->waiters, 1, __ATOMIC_ACQ_REL);
+	pthread_mutex_lock(&w->lock);
+	__atomic_sub_fetch(&w->waiters, 1, __ATOMIC_ACQ_REL);
+}
+
 static void run_queue(struct vh_daemon *d, struct dm_worker *w,
 		      struct dm_queue *q)
 {
@@ -226,6 +235,9 @@ static void *worker_main(void *arg)
 			vh_err(d->ctx, "worker %u: epoll_wait: %m\n", w->t);
 			break;
 		}
+		/* a ring take-back is waiting: let it have the lock first */
+		while (__atomic_load_n(&w->waiters, __ATOMIC_ACQUIRE))
+			sched_yield();
 		pthread_mutex_lock(&w->lock);
 		for (i = 0; i < n; i++) {
 			struct dm_src *src = ev[i].data.ptr;
@@ -331,7 +343,7 @@ VH_EXPORT int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t,
 	/* off the worker: wait until it is out of its callbacks */
 	self = w->running && pthread_equal(pthread_self(), w->tid);
 	if (!self)
-		pthread_mutex_lock(&w->lock);
+		worker_lock(w);
 	pthread_mutex_lock(&w->watch_lock);
 	for (i = 0; i < DM_MAX_WATCHES; i++) {
 		if (w->watches[i].fd != fd)
@@ -401,7 +413,7 @@ static int dm_queue_started(void *data, unsigned int idx,
 			return r;
 	}
 	w = &d->workers[q->thread];
-	pthread_mutex_lock(&w->lock);
+	worker_lock(w);
 	q_lock(d, q);
 	kick = vh_vring_get_kick_fd(vring);
 	if (kick >= 0) {
@@ -431,7 +443,7 @@ static void dm_queue_stopped(void *data, unsigned int idx,
 		return;
 	w = &d->workers[q->thread];
 	/* out of handle_event, and nobody else holds the ring */
-	pthread_mutex_lock(&w->lock);
+	worker_lock(w);
 	q_lock(d, q);
 	if (q->kick_fd >= 0) {
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, q->kick_fd, NULL);

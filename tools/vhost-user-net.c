@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -50,6 +51,8 @@
 #define ELEM_IOV 64   /* iovecs of one popped chain */
 #define RX_ELEMS 32   /* buffers one received frame may merge */
 #define FRAME_MAX 65550 /* largest frame a tap returns (64 KiB + VLAN) */
+#define CALL_FRAMES_MAX 4096 /* frames one handle_event call may take */
+#define POLL_US_MAX 1000000
 
 enum net_mode { MODE_TAP, MODE_LOOPBACK, MODE_SINK };
 
@@ -73,6 +76,7 @@ struct net_dev {
 	unsigned int hdr_len;
 	bool mrg;
 	bool tap_rx_paused;
+	uint64_t poll_ns; /* --poll-us */
 	struct pair_stats *stats;
 };
 
@@ -215,6 +219,48 @@ static int rx_deliver(struct net_dev *nd, struct net_thread *th,
 /* ------------------------------------------------------------------------ */
 /* transmit                                                                 */
 /* ------------------------------------------------------------------------ */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Spin until the driver makes buffers available or the poll budget, which
+ * starts when the ring first ran empty, is spent: true if there is work.
+ */
+static bool tx_poll(struct vh_vring *tx, uint64_t budget, uint64_t *deadline)
+{
+	uint64_t t = now_ns();
+	uint16_t avail;
+	unsigned int i;
+
+	if (!*deadline)
+		*deadline = t + budget;
+	while (t < *deadline) {
+		for (i = 0; i < 64; i++) {
+			if (vh_vring_avail_count(tx, &avail) < 0)
+				return false;
+			if (avail) {
+				*deadline = 0;
+				return true;
+			}
+			cpu_relax();
+		}
+		t = now_ns();
+	}
+	return false;
+}
+
 /* Signal the transmit ring once for the buffers pushed since the last time. */
 static void tx_flush(struct net_dev *nd, struct vh_vring *tx, unsigned int *n)
 {
@@ -247,13 +293,23 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 	struct pair_stats *st = &nd->stats[pair];
 	struct vh_vring *rx = NULL;
 	struct vh_vring_elem e;
-	unsigned int n = 0;
+	unsigned int n = 0, total = 0;
+	uint64_t deadline = 0;
 	int r = 0;
 
 	if (nd->mode == MODE_LOOPBACK)
 		rx = vh_daemon_vring_get(nd->d, 2 * pair);
 	vh_vring_disable_notification(tx);
 	for (;;) {
+		/*
+		 * Bound the time in one call (the control thread may be
+		 * waiting to take the ring back): come back through the
+		 * worker's loop instead.
+		 */
+		if (total >= CALL_FRAMES_MAX) {
+			vh_daemon_poll_queue(nd->d, 2 * pair + 1);
+			break;
+		}
 		/*
 		 * loopback: leave frames in the ring until rx is there and
 		 * has room (its kick brings us back)
@@ -265,6 +321,9 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 		r = vh_vring_pop(tx, &e);
 		if (r == 0) {
 			tx_flush(nd, tx, &n);
+			/* busy-poll a while before sleeping (--poll-us) */
+			if (nd->poll_ns && tx_poll(tx, nd->poll_ns, &deadline))
+				continue;
 			/* 2.7.10: re-arm, then look again (no lost kick) */
 			if (vh_vring_enable_notification(tx) == 1) {
 				vh_vring_disable_notification(tx);
@@ -277,6 +336,7 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 			break;
 		}
 		n++;
+		total++;
 		/* 5.1.6.2: a header, then the frame, all device-readable */
 		if (e.in_num || e.out_len < nd->hdr_len) {
 			st->errors++;
@@ -524,6 +584,8 @@ static void usage(FILE *f)
 	      "  --queue-pairs=N         queue pairs (default 1)\n"
 	      "  --mac=XX:XX:XX:XX:XX:XX config space MAC\n"
 	      "  --mtu=N                 config space MTU (VIRTIO_NET_F_MTU)\n"
+	      "  --poll-us=N             busy-poll transmit rings N us before\n"
+	      "                          sleeping (default 0)\n"
 	      "  --help                  this text\n",
 	      f);
 }
@@ -565,6 +627,7 @@ enum {
 	OPT_MAC,
 	OPT_MTU,
 	OPT_HELP,
+	OPT_POLL_US,
 };
 
 int main(int argc, char **argv)
@@ -579,6 +642,7 @@ int main(int argc, char **argv)
 		{ "mac", 1, NULL, OPT_MAC },
 		{ "mtu", 1, NULL, OPT_MTU },
 		{ "help", 0, NULL, OPT_HELP },
+		{ "poll-us", 1, NULL, OPT_POLL_US },
 		{ 0 },
 	};
 	struct net_dev nd = {
@@ -650,6 +714,14 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			nd.mtu = (uint16_t)v;
+			break;
+		case OPT_POLL_US:
+			if (parse_num(optarg, 0, POLL_US_MAX, &v) < 0) {
+				fprintf(stderr, "--poll-us: 0..%d\n",
+					POLL_US_MAX);
+				return 1;
+			}
+			nd.poll_ns = v * 1000;
 			break;
 		case 'h':
 		case OPT_HELP:
