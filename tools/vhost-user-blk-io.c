@@ -407,9 +407,11 @@ static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
 
 	/* 5.2.6: the status is the last device-writable byte */
 	if (e->in_len == 0) {
-		blk_log(dev, "warning",
-			"queue %u: request %u without a status byte\n", q->idx,
-			e->id);
+		/* the guest decides how often: say it a few times only */
+		if (q->warned < 8 && ++q->warned)
+			blk_log(dev, "warning",
+				"queue %u: request %u without a status byte\n",
+				q->idx, e->id);
 		return 0;
 	}
 	if (e->out_len < sizeof(hdr)) {

@@ -54,6 +54,7 @@ struct blk_queue {
 	struct iovec *slice; /* BLK_IOV_MAX: its data part */
 	void *bounce; /* O_DIRECT, BLK_BOUNCE_SIZE aligned */
 	uint64_t served; /* requests completed (statistics) */
+	unsigned int warned; /* hostile-request messages logged */
 };
 
 /* Messages go to stderr (the journal, or the test's log). */
