@@ -68,6 +68,10 @@ host_sum() { # offset_mib len_mib
 # 96 MiB of random bytes: the guest must read exactly these
 dd if=/dev/urandom of="$IMG" bs=1M count=96 status=none || fail "image"
 SUM0=$(host_sum 0 8)
+first_block() { # the first 64 KiB of the guest's big write, at 64 MiB
+	dd if="$IMG" bs=64K skip=1024 count=1 status=none | sha256sum | cut -d' ' -f1
+}
+BLOCK0=$(first_block)
 ZERO1=$(head -c $MIB /dev/zero | sha256sum | cut -d' ' -f1)
 
 # The guest's half.  Lines starting with a keyword are read by the host.
@@ -109,11 +113,11 @@ start_daemon
 	-- sh -c "$GUEST" >"$OUT" 2>&1 &
 VPID=$!
 
-# the crash: wait for the guest's go, let the write start, kill, restart
+# the crash: wait until the guest's write reached the disk, kill, restart
 killed=0
 while kill -0 "$VPID" 2>/dev/null; do
-	if [ $killed = 0 ] && grep -q '^KILLME' "$OUT"; then
-		sleep 0.3
+	if [ $killed = 0 ] && grep -q '^KILLME' "$OUT" &&
+		[ "$(first_block)" != "$BLOCK0" ]; then
 		kill -9 "$DPID"
 		wait "$DPID" 2>/dev/null
 		# what the disk held at the kill: the write must be under way
@@ -123,7 +127,7 @@ while kill -0 "$VPID" 2>/dev/null; do
 		start_daemon
 		killed=1
 	fi
-	sleep 0.2
+	sleep 0.05
 done
 wait "$VPID"
 rc=$?
