@@ -38,21 +38,24 @@ fail() {
 	exit 1
 }
 
-# run MODE (daemon option) FWD (testpmd forward mode) [testpmd options...]
+# run "DAEMON OPTIONS" FWD (testpmd forward mode) QUEUES [testpmd options...]
 run() {
-	local mode=$1 fwd=$2 i
-	shift 2
+	local opts=$1 fwd=$2 queues=$3 i
+	shift 3
 	rm -f "$DIR/vhu.sock"
-	"$DAEMON" --socket-path="$DIR/vhu.sock" "$mode" 2>"$DIR/daemon.log" &
+	# shellcheck disable=SC2086
+	"$DAEMON" --socket-path="$DIR/vhu.sock" $opts 2>"$DIR/daemon.log" &
 	DPID=$!
 	for i in $(seq 100); do
 		[ -S "$DIR/vhu.sock" ] && break
 		sleep 0.05
 	done
 	[ -S "$DIR/vhu.sock" ] || fail "daemon did not listen"
+	[ -n "${PROBE:-}" ] && { $PROBE "$DIR/vhu.sock" >"$DIR/probe.log" 2>&1 ||
+		fail "probe: $(cat "$DIR/probe.log")"; }
 	timeout -s INT -k 5 "$SECS" "$TESTPMD" --no-huge -m 512 --no-pci \
 		--file-prefix "$PREFIX" --lcores '0@0,1@1' \
-		--vdev "net_virtio_user0,path=$DIR/vhu.sock,queues=1" -- \
+		--vdev "net_virtio_user0,path=$DIR/vhu.sock,queues=$queues" -- \
 		--forward-mode="$fwd" --auto-start --nb-cores=1 \
 		--total-num-mbufs=16384 --stats-period 1 "$@" \
 		>"$DIR/testpmd.log" 2>&1 </dev/null &
@@ -79,7 +82,7 @@ ours() {
 }
 
 # 1. loopback ping-pong
-run --loopback io --tx-first
+run --loopback io 1 --tx-first
 rx=$(pmd_total RX-packets); tx=$(pmd_total TX-packets)
 d_tx=$(ours tx_frames); d_rx=$(ours rx_frames); d_drop=$(ours drops)
 echo "loopback: testpmd TX $tx RX $rx; daemon tx $d_tx rx $d_rx drops $d_drop"
@@ -93,7 +96,7 @@ echo "loopback: testpmd TX $tx RX $rx; daemon tx $d_tx rx $d_rx drops $d_drop"
 [ $((tx - rx)) -le 1024 ] || fail "frames lost in the loop"
 
 # 2. sink, txonly 64-byte frames
-run --sink txonly
+run --sink txonly 1
 tx=$(pmd_total TX-packets)
 d_tx=$(ours tx_frames); d_bytes=$(ours tx_bytes)
 echo "sink: testpmd TX $tx; daemon tx $d_tx bytes $d_bytes"
@@ -102,5 +105,29 @@ echo "sink: testpmd TX $tx; daemon tx $d_tx bytes $d_bytes"
 [ "$d_tx" -le "$tx" ] && [ $((tx - d_tx)) -le 1024 ] ||
 	fail "daemon consumed $d_tx of $tx frames"
 [ "$d_bytes" -eq $((d_tx * 64)) ] || fail "frames are not 64 bytes"
+# 3. two queue pairs (MQ, one worker thread each), config space
+VHOSTCTL=$(dirname "$DAEMON")/vhostctl
+[ -x "$VHOSTCTL" ] && PROBE="$VHOSTCTL user probe"
+run "--loopback --queue-pairs=2 --mac=52:54:00:ab:cd:ef --mtu=1400" io 2 \
+	--tx-first --rxq=2 --txq=2
+PROBE=
+if [ -x "$VHOSTCTL" ]; then
+	grep -q "mac *52:54:00:ab:cd:ef" "$DIR/probe.log" &&
+		grep -q "max_vq_pairs *2" "$DIR/probe.log" &&
+		grep -q "mtu *1400" "$DIR/probe.log" ||
+		fail "config space: $(cat "$DIR/probe.log")"
+	echo "config space (GET_CONFIG): mac, max_vq_pairs 2, mtu 1400"
+fi
+for p in 0 1; do
+	line=$(grep "pair $p " "$DIR/daemon.log")
+	d_tx=$(echo "$line" | grep -o 'tx_frames=[0-9]*' | cut -d= -f2)
+	d_rx=$(echo "$line" | grep -o 'rx_frames=[0-9]*' | cut -d= -f2)
+	echo "MQ pair $p: daemon tx $d_tx rx $d_rx"
+	[ "${d_tx:-0}" -gt 1000 ] && [ "$d_tx" -eq "$d_rx" ] ||
+		fail "pair $p did not loop frames"
+done
+rx=$(pmd_total RX-packets)
+echo "MQ: testpmd RX $rx"
+[ "${rx:-0}" -gt 2000 ] || fail "testpmd received too few frames"
 echo "PASS"
 exit 0

@@ -13,6 +13,7 @@
  *   --sink                    transmitted frames are counted and returned.
  * Counters go to stderr at exit.
  */
+#include <ctype.h>
 #include <endian.h>
 #include <errno.h>
 #include <getopt.h>
@@ -592,15 +593,21 @@ static void usage(FILE *f)
 
 static int parse_mac(const char *s, uint8_t mac[6])
 {
-	unsigned int b[6];
-	char tail;
+	unsigned long b;
+	char *end;
 	int i;
 
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
-		   &b[4], &b[5], &tail) != 6)
-		return -EINVAL;
-	for (i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
+	for (i = 0; i < 6; i++) {
+		/* exactly two hex digits, ':' between them */
+		if (!isxdigit((unsigned char)s[0]) ||
+		    !isxdigit((unsigned char)s[1]))
+			return -EINVAL;
+		b = strtoul(s, &end, 16);
+		if (end != s + 2 || *end != (i == 5 ? '\0' : ':'))
+			return -EINVAL;
+		mac[i] = (uint8_t)b;
+		s = end + 1;
+	}
 	return 0;
 }
 
