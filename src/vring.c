@@ -335,6 +335,20 @@ VH_EXPORT int vh_vring_set_addr(struct vh_vring *vr,
 		       vr->index);
 		return -EINVAL;
 	}
+	/*
+	 * Same rings, only the log settings change: a vhost-user frontend
+	 * does this (VHOST_VRING_F_LOG) when migration starts, with elements
+	 * in flight that must survive.
+	 */
+	if (vr->table && vr->addr_set && a->desc == vr->addr.desc &&
+	    a->avail == vr->addr.avail && a->used == vr->addr.used &&
+	    (a->flags & VH_VRING_ADDR_UVA) ==
+		    (vr->addr.flags & VH_VRING_ADDR_UVA)) {
+		vr->addr.log = a->log;
+		vr->addr.flags = a->flags;
+		update_log_flags(vr);
+		return 0;
+	}
 	old = vr->addr;
 	old_set = vr->addr_set;
 	vr->addr = *a;
@@ -350,29 +364,35 @@ VH_EXPORT int vh_vring_set_addr(struct vh_vring *vr,
 
 VH_EXPORT int vh_vring_set_features(struct vh_vring *vr, uint64_t features)
 {
-	bool was_ready;
+	uint64_t old = vr ? vr->features : 0;
 
 	if (!vr)
 		return -EINVAL;
 	if (features & (1ull << VIRTIO_F_RING_PACKED))
 		return -EOPNOTSUPP;
-	was_ready = vr->table != NULL;
 	vr->features = features;
 	vr->event_idx = has_feature(vr, VIRTIO_RING_F_EVENT_IDX);
-	vr->signalled_valid = false;
-	vr->avail_event_valid = false;
-	update_log_flags(vr);
-	/* the ring areas grow or shrink by the event fields */
-	if (was_ready) {
-		uint16_t la = vr->last_avail;
-		uint32_t lu = vr->used_ctr;
-		int err = map_rings(vr);
+	/*
+	 * Running rings keep their state (VHOST_F_LOG_ALL comes and goes
+	 * during migration); only a change of event idx resizes the areas.
+	 */
+	if (vr->table && ((old ^ features) &
+			  (1ull << VIRTIO_RING_F_EVENT_IDX))) {
+		void *d, *a, *u;
 
-		vr->used_ctr = lu;
-		vr->last_avail = la;
-		vr->shadow_avail = la;
-		return err;
+		if (map_areas(vr, vr->table, &d, &a, &u) < 0) {
+			vr->features = old;
+			vr->event_idx = has_feature(vr,
+						    VIRTIO_RING_F_EVENT_IDX);
+			return -EFAULT;
+		}
+		vr->desc = d;
+		vr->avail = a;
+		vr->used = u;
+		vr->signalled_valid = false;
+		vr->avail_event_valid = false;
 	}
+	update_log_flags(vr);
 	return 0;
 }
 
@@ -504,9 +524,10 @@ VH_EXPORT int vh_vring_log_write(struct vh_vring *vr, uint64_t gpa,
 {
 	if (!vr)
 		return -EINVAL;
-	if (!vr->log_all)
+	if (!has_feature(vr, VHOST_F_LOG_ALL))
 		return 0;
-	return vh_mem_table_log_write(vr->table, gpa, len);
+	/* the newest log, whatever snapshot the ring is pinned to */
+	return vh_mem_log_write(vr->mem, gpa, len);
 }
 
 static void load_desc(const struct vh_desc *d, bool aligned, uint64_t *addr,
@@ -1032,7 +1053,16 @@ static inline void push_one(struct vh_vring *vr, uint16_t id, uint32_t len)
 static __attribute__((noinline)) int push_general(struct vh_vring *vr,
 						  uint16_t id, uint32_t len)
 {
-	if (!vr || !put_head(vr, id))
+	if (!vr)
+		return -EINVAL;
+	/*
+	 * A new snapshot may carry a new dirty log (SET_LOG_BASE while
+	 * elements are in flight): move to it before writing.
+	 */
+	if (vr->ready &&
+	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
+		switch_table(vr); /* on failure the ring is broken: -EIO below */
+	if (!put_head(vr, id))
 		return -EINVAL;
 	/* an element popped before the ring broke just goes away */
 	if (!vr->ready)
@@ -1044,10 +1074,13 @@ static __attribute__((noinline)) int push_general(struct vh_vring *vr,
 VH_EXPORT int vh_vring_push(struct vh_vring *vr, uint16_t id, uint32_t len)
 {
 	/*
-	 * Fast path: a head popped under the current snapshot of a ready ring
-	 * (push_limit is 0 otherwise); the rest goes to push_general().
+	 * Fast path: a head popped under the current snapshot, which is still
+	 * the newest, of a ready ring (push_limit is 0 otherwise); the rest
+	 * goes to push_general().
 	 */
-	if (vh_unlikely(id >= vr->push_limit ||
+	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+				vr->table_gen ||
+			id >= vr->push_limit ||
 			vr->head_table[id] != vr->table))
 		return push_general(vr, id, len);
 	vr->head_table[id] = NULL;
@@ -1075,6 +1108,9 @@ VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 			if (used[j].id == used[i].id)
 				return -EINVAL;
 	}
+	if (vr->ready &&
+	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
+		switch_table(vr);
 	for (i = 0; i < n; i++)
 		put_head(vr, used[i].id);
 	if (!vr->ready)

@@ -846,6 +846,62 @@ static void test_dirty_log(void)
 	rig_fini(&r);
 }
 
+/*
+ * Migration starts while the device runs: the frontend re-sends the ring
+ * addresses with VHOST_VRING_F_LOG and the features with VHOST_F_LOG_ALL.
+ * Elements in flight must survive and their writes must be logged.
+ */
+static void test_log_toggle_inflight(void)
+{
+	struct iovec iov[2];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 2 };
+	uint64_t d, av, u;
+	struct vh_vring_addr a;
+	uint8_t *log;
+	struct rig r;
+	void *tok;
+	uint32_t len;
+
+	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1);
+	{
+		struct vh_sg sg = { DATA_GPA + 5 * 4096, 100 };
+
+		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e), 0);
+	}
+	CHECK_EQ(vh_vring_pop(r.vr, &e), 1);
+	CHECK_EQ(vh_mem_log_alloc(r.mem, vh_mem_log_size_for(MEM_GPA + MEM_SIZE),
+				  NULL, (void **)&log),
+		 0);
+	CHECK_EQ(vh_vq_get_addrs(r.vq, &d, &av, &u), 0);
+	a = (struct vh_vring_addr){ .desc = d, .avail = av, .used = u,
+				    .log = u, .flags = VH_VRING_ADDR_LOG };
+	CHECK_EQ(vh_vring_set_addr(r.vr, &a), 0);
+	CHECK_EQ(vh_vring_set_features(r.vr, 1ull << VIRTIO_F_VERSION_1 |
+						     1ull << VHOST_F_LOG_ALL),
+		 0);
+	CHECK_EQ(vh_vring_inflight(r.vr), 1);
+	memset(iov[0].iov_base, 0x5a, 100);
+	CHECK_EQ(vh_vring_push(r.vr, e.id, 100), 0);
+	CHECK(log_bit(log, DATA_GPA + 5 * 4096));
+	CHECK(log_bit(log, u));
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &e);
+	CHECK_EQ(len, 100);
+	/* turning event idx on while running resizes, keeps going */
+	CHECK_EQ(vh_vq_set_features(r.vq, 1ull << VIRTIO_F_VERSION_1 |
+						  1ull << VIRTIO_RING_F_EVENT_IDX),
+		 0);
+	CHECK_EQ(vh_vring_set_features(r.vr,
+				       1ull << VIRTIO_F_VERSION_1 |
+					       1ull << VIRTIO_RING_F_EVENT_IDX),
+		 0);
+	add_one(&r, 1);
+	CHECK_EQ(pop_push(&r), 1);
+	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	rig_fini(&r);
+}
+
 /* ---------------------------------------------------------------------- */
 /* API edges                                                              */
 /* ---------------------------------------------------------------------- */
@@ -962,6 +1018,7 @@ int main(void)
 	test_wrap_and_restart();
 	test_table_switch_inflight();
 	test_dirty_log();
+	test_log_toggle_inflight();
 	test_two_threads();
 
 	CHECK_EQ(test_new_fds_without_cloexec(&before), 0);
