@@ -353,6 +353,9 @@ assert $rc in (0, 1)
 if $clean:
     bad = [c for c in j['checks'] if c['result'] == 'fail']
     assert not bad, bad
+    # with a memory table and a ring size, a bad ring address is refused
+    c = {x['name']: x for x in j['checks']}
+    assert c['SET_VRING_ADDR outside memory']['result'] == 'pass', c
 "
 }
 

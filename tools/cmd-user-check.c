@@ -58,7 +58,7 @@ report(struct checker *c, const char *name, enum result r, const char *fmt,
 	out_str(o, "result", NULL, result_names[r]);
 	out_str(o, "detail", NULL, detail);
 	out_close_obj(o);
-	out_text(o, "%-4s  %-28s %s\n", r == R_PASS ? "PASS" : r == R_WARN ? "WARN" :
+	out_text(o, "%-4s  %-30s %s\n", r == R_PASS ? "PASS" : r == R_WARN ? "WARN" :
 		 r == R_FAIL ? "FAIL" : "SKIP", name, detail);
 }
 
@@ -294,6 +294,8 @@ struct bad_msg {
 	uint32_t send_len;  /* payload bytes actually sent */
 	bool open_first;    /* negotiate first (for gated requests) */
 	bool with_fd;       /* attach an fd the message does not take */
+	/* first a memory table and SET_VRING_NUM 64 on ring 0 */
+	bool ring_ready;
 	void (*fill)(union vh_vu_payload *p);
 };
 
@@ -338,17 +340,19 @@ static void fill_addr_unmapped(union vh_vu_payload *p)
 #define V1 VH_VU_VERSION
 #define NR VH_VU_FLAG_NEED_REPLY
 static const struct bad_msg bad_msgs[] = {
-	{ "unknown request 999", 999, V1 | NR, 8, 8, false, false, NULL },
-	{ "version 2 header", VH_VU_GET_FEATURES, 2, 0, 0, false, false, NULL },
-	{ "SET_FEATURES size 4", VH_VU_SET_FEATURES, V1 | NR, 4, 4, true, false, NULL },
-	{ "size field 1 GiB", VH_VU_SET_FEATURES, V1 | NR, 1u << 30, 8, false, false, NULL },
-	{ "GET_FEATURES with an fd", VH_VU_GET_FEATURES, V1, 0, 0, false, true, NULL },
-	{ "SET_VRING_NUM index 1000", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, fill_ring_big_index },
-	{ "SET_VRING_NUM num 100", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, fill_ring_bad_num },
-	{ "SET_VRING_NUM num 65536", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, fill_ring_huge_num },
-	{ "SET_MEM_TABLE 9 regions", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32 * 8, 8 + 32 * 8, true, false, fill_mem_too_many },
-	{ "SET_MEM_TABLE without fds", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32, 8 + 32, true, false, fill_mem_no_fds },
-	{ "SET_VRING_ADDR unmapped", VH_VU_SET_VRING_ADDR, V1 | NR, 40, 40, true, false, fill_addr_unmapped },
+	{ "unknown request 999", 999, V1 | NR, 8, 8, false, false, false, NULL },
+	{ "version 2 header", VH_VU_GET_FEATURES, 2, 0, 0, false, false, false, NULL },
+	{ "SET_FEATURES size 4", VH_VU_SET_FEATURES, V1 | NR, 4, 4, true, false, false, NULL },
+	{ "size field 1 GiB", VH_VU_SET_FEATURES, V1 | NR, 1u << 30, 8, false, false, false, NULL },
+	{ "GET_FEATURES with an fd", VH_VU_GET_FEATURES, V1, 0, 0, false, true, false, NULL },
+	{ "SET_VRING_NUM index 1000", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, false, fill_ring_big_index },
+	{ "SET_VRING_NUM num 100", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, false, fill_ring_bad_num },
+	{ "SET_VRING_NUM num 65536", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, false, fill_ring_huge_num },
+	{ "SET_MEM_TABLE 9 regions", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32 * 8, 8 + 32 * 8, true, false, false, fill_mem_too_many },
+	{ "SET_MEM_TABLE without fds", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32, 8 + 32, true, false, false, fill_mem_no_fds },
+	{ "SET_VRING_ADDR unmapped", VH_VU_SET_VRING_ADDR, V1 | NR, 40, 40, true, false, false, fill_addr_unmapped },
+	/* with a memory table and the size known the address can be checked */
+	{ "SET_VRING_ADDR outside memory", VH_VU_SET_VRING_ADDR, V1 | NR, 40, 40, true, false, true, fill_addr_unmapped },
 };
 
 /*
@@ -386,6 +390,7 @@ static int send_lying_header(struct vh_vu_frontend *fe,
 static void check_bad(struct checker *c, const struct bad_msg *b)
 {
 	struct vh_vu_frontend *fe = NULL;
+	struct vh_mem *mem = NULL;
 	struct vh_vu_msg msg, reply;
 	enum result r;
 	const char *how;
@@ -402,6 +407,23 @@ static void check_bad(struct checker *c, const struct bad_msg *b)
 		report(c, b->name, R_SKIP, "handshake failed");
 		vh_vu_frontend_unref(fe);
 		return;
+	}
+	if (b->ring_ready) {
+		err = vh_mem_new(c->v->ctx, &mem);
+		if (!err)
+			err = vh_mem_add_memfd(mem, 0, CHECK_MEM_SIZE, NULL);
+		if (!err)
+			err = vh_vu_frontend_set_mem_table(fe, mem);
+		if (!err)
+			err = vh_vu_frontend_set_vring_num(fe, 0,
+							   CHECK_RING_NUM);
+		if (err) {
+			report(c, b->name, R_SKIP, "setup refused: %s",
+			       strerror(-err));
+			vh_vu_frontend_unref(fe);
+			vh_mem_unref(mem);
+			return;
+		}
 	}
 	memset(&msg, 0, sizeof(msg));
 	memset(&reply, 0, sizeof(reply));
@@ -450,6 +472,7 @@ static void check_bad(struct checker *c, const struct bad_msg *b)
 		how = strerror(-err);
 	}
 	vh_vu_frontend_unref(fe);
+	vh_mem_unref(mem);
 	if (!still_serving(c)) {
 		report(c, b->name, R_FAIL, "%s; back-end no longer serving", how);
 		c->dead = true;
