@@ -164,9 +164,18 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 	}
 	q->handed = true;
 	kick_poll_add(be, idx);
-	/* Kicks may have come while it was stopped or disabled: never lose one. */
-	if (be->ops.queue_kicked)
-		kicked(be, idx);
+	/*
+	 * Kicks may have come while it was stopped or disabled: never lose
+	 * one.  Only when buffers wait, so that a ring starting empty does
+	 * not make the device run (and maybe notify) for nothing; a buffer
+	 * added after this check comes with its own kick.
+	 */
+	if (be->ops.queue_kicked) {
+		uint16_t n = 0;
+
+		if (vh_vring_avail_count(q->vring, &n) < 0 || n > 0)
+			kicked(be, idx);
+	}
 }
 
 void vu_be_quiesce_all(struct vh_vu_backend *be)
@@ -1313,6 +1322,7 @@ VH_EXPORT int vh_vu_backend_dispatch(struct vh_vu_backend *be)
 		return errno == EINTR ? -EAGAIN : -errno;
 	if (n == 0)
 		return -EAGAIN;
+	vh_dbg(be->ctx, "event %llu\n", (unsigned long long)ev.data.u64);
 
 	switch (ev.data.u64) {
 	case VU_BE_TAG_LISTEN:
