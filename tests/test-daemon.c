@@ -185,12 +185,65 @@ static void toy_disconnected(struct vh_daemon *d)
 	__atomic_add_fetch(&toy->disconnects, 1, __ATOMIC_RELEASE);
 }
 
+/*
+ * Device state: STATE_BYTES of pattern (more than a pipe holds, so the
+ * transfer must not run on the control thread), then the request count.
+ */
+#define STATE_BYTES (256 * 1024)
+
+static uint8_t state_byte(size_t i)
+{
+	return (uint8_t)(i * 7 + (i >> 12));
+}
+
+static int toy_save(struct vh_daemon *d, int fd)
+{
+	struct toy *toy = vh_daemon_get_userdata(d);
+	uint8_t buf[4096];
+	size_t off = 0, i;
+
+	while (off < STATE_BYTES) {
+		for (i = 0; i < sizeof(buf); i++)
+			buf[i] = state_byte(off + i);
+		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf))
+			return -EIO;
+		off += sizeof(buf);
+	}
+	if (write(fd, &toy->requests, 4) != 4)
+		return -EIO;
+	return 0;
+}
+
+static int toy_load(struct vh_daemon *d, int fd)
+{
+	struct toy *toy = vh_daemon_get_userdata(d);
+	uint8_t buf[4096];
+	size_t off = 0, i;
+	ssize_t n;
+	uint32_t req;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < (size_t)n; i++, off++) {
+			if (off < STATE_BYTES && buf[i] != state_byte(off))
+				return -EINVAL;
+			if (off >= STATE_BYTES && off < STATE_BYTES + 4)
+				((uint8_t *)&req)[off - STATE_BYTES] = buf[i];
+		}
+	}
+	if (n < 0 || off != STATE_BYTES + 4)
+		return -EINVAL;
+	toy->requests = req;
+	return 0;
+}
+
 static const struct vh_daemon_ops toy_ops = {
 	.handle_event = toy_handle,
 	.thread_init = toy_thread_init,
 	.thread_fini = toy_thread_fini,
 	.reset = toy_reset,
 	.disconnected = toy_disconnected,
+	.save_state = toy_save,
+	.load_state = toy_load,
 };
 
 static struct vh_daemon *toy_new(struct vh_ctx *ctx, struct toy *toy,
@@ -201,7 +254,8 @@ static struct vh_daemon *toy_new(struct vh_ctx *ctx, struct toy *toy,
 		.type = "toy",
 		.features = 1ull << VIRTIO_F_VERSION_1,
 		.protocol_features = (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
-				     (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+				     (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+				     (1ull << VH_VU_PROTOCOL_F_DEVICE_STATE),
 		.num_queues = NQ,
 		.max_queue_size = 256,
 		.num_threads = threads,
@@ -604,6 +658,99 @@ static void test_fd(struct vh_ctx *ctx)
 	printf("--fd connection: ok\n");
 }
 
+static void *state_writer(void *arg)
+{
+	int *p = arg;
+	uint8_t *buf = malloc(STATE_BYTES + 4);
+	uint32_t req = 4242;
+	size_t i;
+
+	CHECK(buf);
+	for (i = 0; i < STATE_BYTES; i++)
+		buf[i] = state_byte(i);
+	memcpy(buf + STATE_BYTES, &req, 4);
+	CHECK_EQ(write(p[1], buf, STATE_BYTES + 4), STATE_BYTES + 4);
+	close(p[1]);
+	free(buf);
+	return NULL;
+}
+
+/* SET_DEVICE_STATE_FD / CHECK_DEVICE_STATE through save_state/load_state */
+static void test_device_state(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct vh_vu_frontend *fe;
+	uint8_t *buf;
+	size_t off = 0, i;
+	ssize_t n;
+	uint64_t pf;
+	uint32_t req;
+	pthread_t t;
+	int p[2], bfd;
+
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	toy.requests = 77;
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	CHECK_EQ(vh_vu_frontend_new(ctx, &fe), 0);
+	CHECK_EQ(vh_vu_frontend_connect(fe, sock, 5000), 0);
+	CHECK_EQ(vh_vu_frontend_negotiate(
+			 fe, (1ull << VIRTIO_F_VERSION_1) |
+				     (1ull << VH_VU_F_PROTOCOL_FEATURES),
+			 (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+				 (1ull << VH_VU_PROTOCOL_F_DEVICE_STATE),
+			 NULL, &pf),
+		 0);
+	CHECK(pf & (1ull << VH_VU_PROTOCOL_F_DEVICE_STATE));
+
+	/* save: we read while the device writes */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(fe, VH_VU_TRANSFER_SAVE,
+						    VH_VU_PHASE_STOPPED, p[1],
+						    &bfd),
+		 0);
+	CHECK_EQ(bfd, -1);
+	close(p[1]);
+	buf = malloc(STATE_BYTES + 8);
+	CHECK(buf);
+	while ((n = read(p[0], buf + off, STATE_BYTES + 8 - off)) > 0)
+		off += (size_t)n;
+	close(p[0]);
+	CHECK_EQ(off, STATE_BYTES + 4);
+	for (i = 0; i < STATE_BYTES; i++)
+		CHECK_EQ(buf[i], state_byte(i));
+	memcpy(&req, buf + STATE_BYTES, 4);
+	CHECK_EQ(req, 77);
+	free(buf);
+	CHECK_EQ(vh_vu_frontend_check_device_state(fe), 0);
+
+	/* load: the device reads while we write */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(fe, VH_VU_TRANSFER_LOAD,
+						    VH_VU_PHASE_STOPPED, p[0],
+						    &bfd),
+		 0);
+	close(p[0]);
+	CHECK_EQ(pthread_create(&t, NULL, state_writer, p), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(vh_vu_frontend_check_device_state(fe), 0);
+	CHECK_EQ(toy.requests, 4242);
+
+	/* a truncated load fails CHECK_DEVICE_STATE */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(fe, VH_VU_TRANSFER_LOAD,
+						    VH_VU_PHASE_STOPPED, p[0],
+						    &bfd),
+		 0);
+	close(p[0]);
+	CHECK_EQ(write(p[1], "xyz", 3), 3);
+	close(p[1]);
+	CHECK(vh_vu_frontend_check_device_state(fe) < 0);
+
+	vh_vu_frontend_unref(fe);
+	toy_free(&toy);
+	printf("device state save/load (%d bytes): ok\n", STATE_BYTES + 4);
+}
+
 /* the program-convention helpers */
 static void test_args(void)
 {
@@ -670,6 +817,7 @@ int main(void)
 	test_mapping(ctx, VH_DAEMON_LOCK_MUTEX);
 	test_mapping(ctx, VH_DAEMON_LOCK_RWLOCK);
 	test_event_idx(ctx);
+	test_device_state(ctx);
 	test_stop(ctx);
 	test_fd(ctx);
 	test_client(ctx);
