@@ -34,10 +34,11 @@
  *    the region it points into; a thread that dereferences such pointers
  *    while another thread may change the table must get them from a vring
  *    (below) instead;
- *  - a vh_vring pins the snapshot it pops under.  At each vh_vring_pop() it
- *    moves to the newest snapshot; the older snapshot stays mapped until
- *    every element popped under it has been pushed back.  Element iovecs are
- *    therefore valid from pop until push, whatever writers do meanwhile.
+ *  - a vh_vring pins the snapshot it pops under.  At each vh_vring_pop()
+ *    and vh_vring_push() it moves to the newest snapshot (so a dirty log
+ *    set meanwhile is used at once); an older snapshot stays mapped until
+ *    every element popped under it has been pushed back.  Element iovecs
+ *    are therefore valid from pop until push, whatever writers do.
  *
  * Dirty log
  * ---------
