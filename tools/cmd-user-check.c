@@ -105,13 +105,12 @@ static bool still_serving(struct checker *c)
 	uint64_t f;
 	bool ok;
 
-	/* a back-end serving one connection at a time needs a moment */
-	for (int i = 0; i < 20; i++) {
-		if (fresh(c, &fe) == 0)
-			break;
-		usleep(50000);
-	}
-	if (!fe)
+	/*
+	 * A back-end serving one connection at a time needs a moment: fresh()
+	 * retries the connection for CHECK_TIMEOUT_MS, and a dead back-end
+	 * costs no more than that.
+	 */
+	if (fresh(c, &fe) < 0)
 		return false;
 	ok = vh_vu_frontend_get_features(fe, &f) == 0 && f == c->features;
 	vh_vu_frontend_unref(fe);
