@@ -116,7 +116,7 @@ static int reg_map(struct vh_ctx *ctx, const struct vh_mem_region *d,
 		   struct vh_mem_reg *r)
 {
 	struct vh_mem_map *m;
-	uint8_t *host;
+	uint8_t *host = NULL;
 	int err;
 
 	if (d->size == 0 || overflows(d->gpa, d->size) ||
