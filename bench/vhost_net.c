@@ -94,7 +94,7 @@ static void setup(struct bench *b)
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET,
 				   .sll_protocol = htons(ETH_P_ALL) };
 	uint64_t offered = 0, size, ring;
-	void *host;
+	void *host = NULL;
 	unsigned int i;
 	int err, sz = 8 << 20;
 

@@ -44,8 +44,9 @@ void vh_log(const struct vh_ctx *ctx, int priority, const char *file,
 	va_end(args);
 }
 
-static void log_stderr(void *data, int priority, const char *file, int line,
-		       const char *fn, const char *format, va_list args)
+__attribute__((format(printf, 6, 0))) static void
+log_stderr(void *data, int priority, const char *file, int line,
+	   const char *fn, const char *format, va_list args)
 {
 	fprintf(stderr, "libvhost: %s: ", fn);
 	vfprintf(stderr, format, args);
