@@ -242,8 +242,9 @@ int vh_vu_backend_shared_object_lookup(struct vh_vu_backend *be,
  * Signal the front-end that ring idx has used buffers (when the ring wants
  * it: event idx / NO_INTERRUPT): the call eventfd, or an in-band
  * VRING_CALL when INBAND_NOTIFICATIONS is negotiated and no call fd was
- * given.  For the thread that owns the handed ring, between queue_started
- * and queue_stopped.  1 notified, 0 not needed, or -errno.
+ * given (that one waits for the front-end's ack: not from a device
+ * callback, see above).  For the thread that owns the handed ring, between
+ * queue_started and queue_stopped.  1 notified, 0 not needed, or -errno.
  */
 int vh_vu_backend_notify(struct vh_vu_backend *be, unsigned int idx);
 

@@ -90,7 +90,15 @@ static void pop_all(struct vh_vring *vr)
 static void kicked(void *data, unsigned int idx, struct vh_vring *vr)
 {
 	pop_all(vr);
-	vh_vu_backend_notify(cur_be, idx);
+	/*
+	 * An in-band VRING_CALL waits (5 s) for an ack our front-end never
+	 * sends: signal the call fd directly then.
+	 */
+	if (vh_vu_backend_get_protocol_features(cur_be) &
+	    (1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS))
+		vh_vring_notify(vr);
+	else
+		vh_vu_backend_notify(cur_be, idx);
 }
 
 static int get_config(void *data, uint32_t off, void *buf, uint32_t size)
