@@ -6,7 +6,8 @@
 # daemon, bridged to a tap inside a network namespace of our own
 # (10.213.7.1/24 on the tap, 10.213.7.2/24 in the guest; nothing is routed
 # anywhere else).  The guest pings the tap address and sends a file over TCP
-# to a listener in the namespace; the received bytes must match.
+# to a listener in the namespace; the received bytes must match.  Then
+# again with QEMU listening (server=on) and the daemon in --client mode.
 # SKIP (77) without root, QEMU or scripts/vm-run.
 set -u
 
@@ -18,7 +19,7 @@ PAYLOAD=/usr/bin/busybox
 PY=/usr/bin/python3
 
 # ---- guest side: configure the NIC, ping, send the payload --------------
-if [ "${1:-}" = --guest ]; then
+if [ "${1:-}" = --guest ] || [ "${1:-}" = --guest-ping ]; then
 	modprobe virtio_net 2>/dev/null
 	IF=
 	for i in $(seq 100); do
@@ -36,6 +37,7 @@ if [ "${1:-}" = --guest ]; then
 	busybox ping -c 3 -w 20 "$HOST_IP" || { echo "guest: ping failed"; exit 1; }
 	busybox ping -c 2 -s 1400 -w 20 "$HOST_IP" ||
 		{ echo "guest: 1400-byte ping failed"; exit 1; }
+	[ "$1" = --guest-ping ] && { echo "guest: done"; exit 0; }
 	$PY - "$HOST_IP" "$PORT" "$PAYLOAD" <<'EOF' || exit 1
 import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
@@ -138,5 +140,32 @@ cmp "$PAYLOAD" "$DIR/recv" || fail "received bytes differ"
 tx=$(grep -o 'tx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
 rx=$(grep -o 'rx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
 [ "${tx:-0}" -gt 100 ] && [ "${rx:-0}" -gt 10 ] || fail "daemon counters"
-echo "PASS: $(stat -c %s "$PAYLOAD") bytes through vhost-user-net"
+echo "$(stat -c %s "$PAYLOAD") bytes through vhost-user-net"
+
+# ---- again with the roles of the socket swapped: QEMU listens
+# (server=on), the daemon connects to it (--client)
+rm -f "$DIR/vhu.sock"
+ip netns exec "$NS" "$DAEMON" --socket-path="$DIR/vhu.sock" --client \
+	--tap=vhut1 2>"$DIR/daemon.log" &
+DPID=$!
+for i in $(seq 100); do
+	ip netns exec "$NS" ip link show vhut1 >/dev/null 2>&1 && break
+	sleep 0.05
+done
+ip netns exec "$NS" ip addr add "$HOST_IP/24" dev vhut1 || fail "tap address"
+"$VMRUN" --timeout 120 --memfd --mem 512M \
+	--qemu-arg=-chardev \
+	--qemu-arg="socket,id=c1,path=$DIR/vhu.sock,server=on,wait=on" \
+	--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0 \
+	--qemu-arg=-device --qemu-arg=virtio-net-pci,netdev=n0,mac=52:54:00:12:34:58,vectors=0 \
+	-- "$SELF" --guest-ping
+rc=$?
+[ $rc = 0 ] || fail "client mode: guest exit status $rc"
+kill -TERM "$DPID"
+wait "$DPID" || fail "daemon exit status (client mode)"
+DPID=
+cat "$DIR/daemon.log"
+tx=$(grep -o 'tx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
+[ "${tx:-0}" -ge 5 ] || fail "client mode: daemon counters"
+echo "PASS"
 exit 0
