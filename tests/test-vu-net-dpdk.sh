@@ -53,16 +53,21 @@ run() {
 	[ -S "$DIR/vhu.sock" ] || fail "daemon did not listen"
 	[ -n "${PROBE:-}" ] && { $PROBE "$DIR/vhu.sock" >"$DIR/probe.log" 2>&1 ||
 		fail "probe: $(cat "$DIR/probe.log")"; }
-	timeout -s INT -k 5 "$SECS" "$TESTPMD" --no-huge -m 512 --no-pci \
-		--file-prefix "$PREFIX" --lcores '0@0,1@1' \
-		--vdev "net_virtio_user0,path=$DIR/vhu.sock,queues=$queues" -- \
-		--forward-mode="$fwd" --auto-start --nb-cores=1 \
-		--total-num-mbufs=16384 --stats-period 1 "$@" \
-		>"$DIR/testpmd.log" 2>&1 </dev/null &
-	TPID=$!
-	wait "$TPID"
-	TPID=
-	rm -rf "/var/run/dpdk/$PREFIX"
+	: >"$DIR/testpmd-all.log"
+	# SESSIONS front-ends one after the other on the same daemon
+	for i in $(seq "${SESSIONS:-1}"); do
+		timeout -s INT -k 5 "$SECS" "$TESTPMD" --no-huge -m 512 \
+			--no-pci --file-prefix "$PREFIX" --lcores '0@0,1@1' \
+			--vdev "net_virtio_user0,path=$DIR/vhu.sock,queues=$queues" \
+			-- --forward-mode="$fwd" --auto-start --nb-cores=1 \
+			--total-num-mbufs=16384 --stats-period 1 "$@" \
+			>"$DIR/testpmd.log" 2>&1 </dev/null &
+		TPID=$!
+		wait "$TPID"
+		TPID=
+		rm -rf "/var/run/dpdk/$PREFIX"
+		cat "$DIR/testpmd.log" >>"$DIR/testpmd-all.log"
+	done
 	# give the daemon a moment to see the disconnect, then SIGTERM
 	sleep 0.2
 	kill -TERM "$DPID" 2>/dev/null || fail "daemon died"
@@ -70,11 +75,11 @@ run() {
 	DPID=
 }
 
-# the accumulated totals testpmd prints when it stops
+# the accumulated totals testpmd prints when it stops, summed over sessions
 pmd_total() {
 	sed -n '/Accumulated forward statistics/,/+++++++++++++++++++++/p' \
-		"$DIR/testpmd.log" | grep -o "$1: *[0-9]*" | head -n1 |
-		grep -o '[0-9]*$'
+		"$DIR/testpmd-all.log" | grep -ao "$1: *[0-9]*" |
+		awk '{ s += $2 } END { print s + 0 }'
 }
 
 ours() {
@@ -95,15 +100,23 @@ echo "loopback: testpmd TX $tx RX $rx; daemon tx $d_tx rx $d_rx drops $d_drop"
 [ "$d_tx" -le "$tx" ] || fail "we consumed more than testpmd sent"
 [ $((tx - rx)) -le 1024 ] || fail "frames lost in the loop"
 
-# 2. sink, txonly 64-byte frames
-run --sink txonly 1
+# 2. sink, txonly 64-byte frames; two testpmd sessions one after the other
+# on the same listening daemon (reconnection)
+SESSIONS=2 run --sink txonly 1
 tx=$(pmd_total TX-packets)
 d_tx=$(ours tx_frames); d_bytes=$(ours tx_bytes)
-echo "sink: testpmd TX $tx; daemon tx $d_tx bytes $d_bytes"
+echo "sink, 2 sessions: testpmd TX $tx; daemon tx $d_tx bytes $d_bytes"
+[ "$(grep -ac 'Accumulated forward statistics' "$DIR/testpmd-all.log")" = 2 ] ||
+	fail "the second session did not run"
 [ -n "$tx" ] && [ -n "$d_tx" ] || fail "no counters"
 [ "$d_tx" -gt 10000 ] || fail "too few frames consumed"
 [ "$d_tx" -le "$tx" ] && [ $((tx - d_tx)) -le 1024 ] ||
 	fail "daemon consumed $d_tx of $tx frames"
+# each session sent (so we consumed, the ring holds 256) plenty
+for n in $(sed -n '/Accumulated forward statistics/,/++++++++++++++++++++/p' \
+	"$DIR/testpmd-all.log" | grep -ao "TX-packets: *[0-9]*" | grep -o '[0-9]*$'); do
+	[ "$n" -gt 10000 ] || fail "a session moved only $n frames"
+done
 [ "$d_bytes" -eq $((d_tx * 64)) ] || fail "frames are not 64 bytes"
 # 3. two queue pairs (MQ, one worker thread each), config space
 VHOSTCTL=$(dirname "$DAEMON")/vhostctl
