@@ -136,7 +136,10 @@ struct vh_daemon_ops {
 	 * returning with an empty ring, re-enable notifications and pop again
 	 * if vh_vring_enable_notification() returns 1 (or simply drain the
 	 * ring: the kick eventfd stays readable when a kick comes).
-	 * thread_data is what thread_init returned.
+	 * thread_data is what thread_init returned.  Bound the work of one
+	 * call (say a few thousand buffers, or a busy-poll budget) and ask
+	 * for another with vh_daemon_poll_queue(): taking a ring back (memory
+	 * changes, GET_VRING_BASE, disconnection) waits for the call to end.
 	 */
 	int (*handle_event)(struct vh_daemon *d, unsigned int idx,
 			    struct vh_vring *vring, void *thread_data);
