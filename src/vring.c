@@ -711,6 +711,12 @@ struct walk {
 	unsigned int iov_max;
 	unsigned int out_num, in_num;
 	uint64_t out_len, in_len;
+	/*
+	 * The caller's iovecs ran out: the rest of the chain is still walked
+	 * and checked (a loop or a bad buffer breaks the ring, whatever the
+	 * caller's array size), only not recorded; pop then says -ENOBUFS.
+	 */
+	bool nobufs;
 };
 
 /* One buffer of a chain into the walk's iovecs. */
@@ -718,10 +724,9 @@ static int add_buf(struct vh_vring *vr, struct walk *w, uint64_t addr,
 		   uint32_t len, bool write)
 {
 	unsigned int used = w->out_num + w->in_num;
+	struct iovec scratch[4];
 	int n;
 
-	if (used == w->iov_max)
-		return -ENOBUFS;
 	if (!len)
 		return vring_break(vr, "zero-length descriptor");
 	if (overflows(addr, len))
@@ -730,10 +735,20 @@ static int add_buf(struct vh_vring *vr, struct walk *w, uint64_t addr,
 	/* 2.7.4.2: device-writable descriptors after device-readable ones */
 	if (!write && w->in_num)
 		return vring_break(vr, "readable descriptor after a writable one");
-	n = vh_mem_table_to_iov(vr->table, addr, len, w->iov + used,
-				w->iov_max - used, &vr->hint);
-	if (n == -ENOBUFS)
-		return n;
+	n = -ENOBUFS;
+	if (!w->nobufs && used < w->iov_max)
+		n = vh_mem_table_to_iov(vr->table, addr, len, w->iov + used,
+					w->iov_max - used, &vr->hint);
+	if (n == -ENOBUFS) {
+		/* check the buffer only: more than 4 pieces means mapped */
+		w->nobufs = true;
+		n = vh_mem_table_to_iov(vr->table, addr, len, scratch, 4,
+					&vr->hint);
+		if (n == -ENOBUFS)
+			n = 1;
+		if (n > 0)
+			n = 1; /* counted, for the order check above */
+	}
 	if (n < 0)
 		return vring_break(vr, "buffer 0x%llx+%u outside guest memory",
 				   (unsigned long long)addr, len);
@@ -816,6 +831,8 @@ static int walk_chain(struct vh_vring *vr, uint16_t head, struct walk *w,
 			return vring_break(vr, "next %u out of range (%u)", i,
 					   max);
 	}
+	if (w->nobufs)
+		return -ENOBUFS;
 	*ndescs = (uint16_t)nring;
 	return 0;
 }

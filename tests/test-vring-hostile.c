@@ -107,6 +107,31 @@ static void test_bad_indexes(void)
 	EXPECT_BROKEN(&r, "loops");
 	rig_fini(&r);
 
+	/*
+	 * a loop in a ring larger than the caller's iovec array: still a
+	 * broken ring, not -ENOBUFS forever
+	 */
+	rig_init(&r, 64, V1);
+	desc(&r, 0, DATA_GPA, 16, F_NEXT, 1);
+	desc(&r, 1, DATA_GPA, 16, F_NEXT, 0);
+	avail(&r, 0);
+	EXPECT_BROKEN(&r, "loops");
+	rig_fini(&r);
+
+	/* a valid chain longer than the caller's array: -ENOBUFS, not broken */
+	rig_init(&r, 64, V1);
+	for (unsigned int i = 0; i < 20; i++)
+		desc(&r, i, DATA_GPA, 16, i < 19 ? F_NEXT : 0, (uint16_t)(i + 1));
+	avail(&r, 0);
+	{
+		struct iovec iov[16];
+		struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
+
+		CHECK_EQ(pop(&r, &e), -ENOBUFS);
+		CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	}
+	rig_fini(&r);
+
 	/* a self loop on the last descriptor of a full-size chain */
 	rig_init(&r, 4, V1);
 	desc(&r, 0, DATA_GPA, 16, F_NEXT, 1);
