@@ -38,36 +38,6 @@ void vu_be_req_drop(struct vh_vu_backend *be)
 	vu_be_req_set(be, -1);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int wait_for(int fd, short events, int64_t deadline)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int64_t left;
-	int r;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(&pfd, 1, (int)(left > 60000 ? 60000 : left));
-		if (r > 0)
-			return (pfd.revents & (events | POLLHUP | POLLERR)) ?
-				       0 :
-				       -EIO;
-		if (r == 0)
-			return -ETIMEDOUT;
-		if (errno != EINTR)
-			return -errno;
-	}
-}
-
 /* write()/read() exactly len bytes, for a channel that is not a socket */
 static int plain_io(int fd, void *buf, size_t len, bool wr, int64_t deadline)
 {
@@ -75,7 +45,7 @@ static int plain_io(int fd, void *buf, size_t len, bool wr, int64_t deadline)
 
 	while (done < len) {
 		ssize_t n;
-		int r = wait_for(fd, wr ? POLLOUT : POLLIN, deadline);
+		int r = vh_vu_wait_fd(fd, wr ? POLLOUT : POLLIN, deadline);
 
 		if (r < 0)
 			return r;
@@ -111,7 +81,7 @@ static int req_send(struct vh_vu_backend *be, bool sock,
 static int req_recv(struct vh_vu_backend *be, bool sock, struct vh_vu_msg *msg,
 		    int64_t deadline)
 {
-	int r = wait_for(be->req_fd, POLLIN, deadline);
+	int r = vh_vu_wait_fd(be->req_fd, POLLIN, deadline);
 
 	if (r < 0)
 		return r;
@@ -138,7 +108,7 @@ static int backend_request(struct vh_vu_backend *be, uint32_t request,
 			   int *reply_fd)
 {
 	const struct vh_vu_msg_rule *rule = vh_vu_msg_rule(true, request);
-	int64_t deadline = now_ms() + VU_BE_REQ_TIMEOUT_MS;
+	int64_t deadline = vh_vu_now_ms() + VU_BE_REQ_TIMEOUT_MS;
 	struct vh_vu_msg msg, rep;
 	bool ack, want_reply, sock;
 	struct stat st;

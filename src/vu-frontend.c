@@ -154,14 +154,6 @@ VH_EXPORT void vh_vu_frontend_set_reply_ack(struct vh_vu_frontend *fe, bool on)
 /* ------------------------------------------------------------------------ */
 /* request / reply                                                          */
 /* ------------------------------------------------------------------------ */
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Wait for the next message on the connection, serving the back-end
  * channel meanwhile (a back-end may need an answer from us before it can
@@ -169,7 +161,7 @@ static int64_t now_ms(void)
  */
 static int wait_message(struct vh_vu_frontend *fe, struct vh_vu_msg *rep)
 {
-	int64_t deadline = now_ms() + fe->timeout_ms;
+	int64_t deadline = vh_vu_now_ms() + fe->timeout_ms;
 
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -177,7 +169,7 @@ static int wait_message(struct vh_vu_frontend *fe, struct vh_vu_msg *rep)
 			{ .fd = fe->dispatching ? -1 : fe->backend_fd,
 			  .events = POLLIN },
 		};
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - vh_vu_now_ms();
 		int r;
 
 		if (left <= 0)

@@ -402,7 +402,7 @@ void vh_vu_msg_set_reply_u64(struct vh_vu_msg *msg, uint64_t value)
 	msg->nfds = 0;
 }
 
-static int64_t now_ms(void)
+int64_t vh_vu_now_ms(void)
 {
 	struct timespec ts;
 
@@ -410,20 +410,21 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Wait for events on sock until deadline: 0, -ETIMEDOUT or -errno. */
-static int wait_fd(int sock, short events, int64_t deadline)
+int vh_vu_wait_fd(int fd, short events, int64_t deadline)
 {
-	struct pollfd pfd = { .fd = sock, .events = events };
+	struct pollfd pfd = { .fd = fd, .events = events };
 	int64_t left;
 	int r;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - vh_vu_now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		r = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
 		if (r > 0)
-			return 0;
+			return (pfd.revents & (events | POLLHUP | POLLERR)) ?
+				       0 :
+				       -EIO;
 		if (r == 0)
 			return -ETIMEDOUT;
 		if (errno != EINTR)
@@ -513,7 +514,7 @@ static int read_full(struct vh_ctx *ctx, int sock, void *buf, size_t len,
 				return -errno;
 			if (!*started)
 				return -EAGAIN;
-			r = wait_fd(sock, POLLIN, *deadline);
+			r = vh_vu_wait_fd(sock, POLLIN, *deadline);
 			if (r < 0) {
 				vh_err(ctx, "vhost-user: message stalled: %s\n",
 				       strerror(-r));
@@ -533,7 +534,7 @@ static int read_full(struct vh_ctx *ctx, int sock, void *buf, size_t len,
 		}
 		if (!*started) {
 			*started = true;
-			*deadline = now_ms() + VH_VU_MSG_TIMEOUT_MS;
+			*deadline = vh_vu_now_ms() + VH_VU_MSG_TIMEOUT_MS;
 		}
 		done += (size_t)n;
 	}
@@ -598,7 +599,7 @@ int vh_vu_msg_send(struct vh_ctx *ctx, int sock, const struct vh_vu_msg *msg)
 	struct iovec *cur = iov;
 	int iovcnt = msg->hdr.size ? 2 : 1;
 	bool fds_sent = msg->nfds == 0;
-	int64_t deadline = now_ms() + VH_VU_MSG_TIMEOUT_MS;
+	int64_t deadline = vh_vu_now_ms() + VH_VU_MSG_TIMEOUT_MS;
 
 	if (msg->nfds > VH_VU_MAX_FDS || msg->hdr.size > VH_VU_PAYLOAD_MAX)
 		return -EINVAL;
@@ -628,7 +629,7 @@ int vh_vu_msg_send(struct vh_ctx *ctx, int sock, const struct vh_vu_msg *msg)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
-			r = wait_fd(sock, POLLOUT, deadline);
+			r = vh_vu_wait_fd(sock, POLLOUT, deadline);
 			if (r < 0)
 				return r;
 			continue;

@@ -135,6 +135,15 @@ void vh_vu_msg_init(struct vh_vu_msg *msg, uint32_t request, uint32_t size);
  */
 void vh_vu_msg_set_reply_u64(struct vh_vu_msg *msg, uint64_t value);
 
+/* CLOCK_MONOTONIC in ms, for the deadlines below. */
+int64_t vh_vu_now_ms(void);
+/*
+ * poll() fd for events until deadline (vh_vu_now_ms() based), through EINTR:
+ * 0 when ready (or hung up: the next read says how), -ETIMEDOUT, -EIO for
+ * POLLNVAL, -errno.
+ */
+int vh_vu_wait_fd(int fd, short events, int64_t deadline);
+
 /* ------------------------------------------------------------------------ */
 /* sockets (vu-socket.c)                                                    */
 /* ------------------------------------------------------------------------ */
