@@ -41,6 +41,9 @@ struct vh_vring {
 	struct vh_used *used;
 	struct vh_mem_table *table;   /* pinned snapshot (rings, new pops) */
 	struct vh_mem_table **head_table; /* per head: snapshot popped under */
+	/* per head: the push_batch call that last saw it (duplicate check) */
+	uint32_t *batch_seen;
+	uint32_t batch_epoch;
 	const uint64_t *gen_ptr;
 	uint64_t table_gen;           /* VR_GEN_OFF unless ready: pop goes slow */
 	uint64_t c_gpa, c_size;       /* the region of the last hit, copied */
@@ -181,6 +184,7 @@ VH_EXPORT struct vh_vring *vh_vring_unref(struct vh_vring *vr)
 		return vr;
 	unmap_rings(vr);
 	free(vr->head_table);
+	free(vr->batch_seen);
 	vh_close_keep_errno(vr->kick_fd);
 	vh_close_keep_errno(vr->call_fd);
 	vh_close_keep_errno(vr->err_fd);
@@ -296,6 +300,7 @@ static int map_rings(struct vh_vring *vr)
 VH_EXPORT int vh_vring_set_num(struct vh_vring *vr, unsigned int num)
 {
 	struct vh_mem_table **ht;
+	uint32_t *seen;
 
 	if (!vr)
 		return -EINVAL;
@@ -306,10 +311,17 @@ VH_EXPORT int vh_vring_set_num(struct vh_vring *vr, unsigned int num)
 	}
 	unmap_rings(vr);
 	ht = calloc(num, sizeof(*ht));
-	if (!ht)
+	seen = calloc(num, sizeof(*seen));
+	if (!ht || !seen) {
+		free(ht);
+		free(seen);
 		return -ENOMEM;
+	}
 	free(vr->head_table);
+	free(vr->batch_seen);
 	vr->head_table = ht;
+	vr->batch_seen = seen;
+	vr->batch_epoch = 0;
 	vr->size = num;
 	vr->mask = (uint16_t)(num - 1);
 	return map_rings(vr);
@@ -477,6 +489,8 @@ VH_EXPORT int vh_vring_reset(struct vh_vring *vr)
 	unmap_rings(vr);
 	free(vr->head_table);
 	vr->head_table = NULL;
+	free(vr->batch_seen);
+	vr->batch_seen = NULL;
 	vr->size = 0;
 	vr->mask = 0;
 	vr->addr_set = false;
@@ -1114,16 +1128,24 @@ VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 
 	if (!vr || (n && !used))
 		return -EINVAL;
-	/* check every id first: all or nothing */
+	/*
+	 * Check every id first, all or nothing: each one in flight and named
+	 * once.  Duplicates are found in one pass by stamping each head with
+	 * this call's epoch (restarting the stamps when the epoch wraps).
+	 */
+	if (n && (!vr->head_table || !vr->batch_seen))
+		return -EINVAL;
+	if (n && ++vr->batch_epoch == 0) {
+		memset(vr->batch_seen, 0, vr->size * sizeof(vr->batch_seen[0]));
+		vr->batch_epoch = 1;
+	}
 	for (i = 0; i < n; i++) {
-		unsigned int j;
+		uint32_t id = used[i].id;
 
-		if (used[i].id >= vr->size || !vr->head_table ||
-		    !vr->head_table[used[i].id])
+		if (id >= vr->size || !vr->head_table[id] ||
+		    vr->batch_seen[id] == vr->batch_epoch)
 			return -EINVAL;
-		for (j = 0; j < i; j++)
-			if (used[j].id == used[i].id)
-				return -EINVAL;
+		vr->batch_seen[id] = vr->batch_epoch;
 	}
 	if (vr->ready &&
 	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)

@@ -906,6 +906,55 @@ static void test_log_toggle_inflight(void)
 /* API edges                                                              */
 /* ---------------------------------------------------------------------- */
 
+/* push_batch: all or nothing; an id twice, or not in flight, is refused */
+static void test_push_batch(void)
+{
+	struct vh_vring_used_elem used[4];
+	struct iovec iov[4];
+	struct vh_vring_elem e = { .iov = iov, .iov_max = 4 };
+	struct rig r;
+	uint8_t *buf;
+	void *token;
+	uint32_t len;
+	uint16_t ids[3];
+	int i;
+
+	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1);
+	buf = gpa_host(&r, DATA_GPA);
+	for (i = 0; i < 3; i++) {
+		struct vh_sg sg = { DATA_GPA + 64ull * i, 64 };
+
+		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, buf + i), 0);
+	}
+	CHECK(vh_vq_kick_prepare(r.vq) >= 0);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(vh_vring_pop(r.vr, &e), 1);
+		ids[i] = e.id;
+	}
+	used[0] = (struct vh_vring_used_elem){ ids[0], 1 };
+	used[1] = (struct vh_vring_used_elem){ ids[1], 2 };
+	used[2] = (struct vh_vring_used_elem){ ids[0], 3 };
+	CHECK_EQ(vh_vring_push_batch(r.vr, used, 3), -EINVAL); /* twice */
+	used[2] = (struct vh_vring_used_elem){ 15, 3 };
+	CHECK_EQ(vh_vring_push_batch(r.vr, used, 3), -EINVAL); /* not ours */
+	used[2] = (struct vh_vring_used_elem){ 16, 3 };
+	CHECK_EQ(vh_vring_push_batch(r.vr, used, 3), -EINVAL); /* past num */
+	CHECK_EQ(vh_vq_get_used(r.vq, &token, &len), 0); /* nothing pushed */
+	CHECK_EQ(vh_vring_inflight(r.vr), 3);
+	used[2] = (struct vh_vring_used_elem){ ids[2], 3 };
+	CHECK_EQ(vh_vring_push_batch(r.vr, used, 3), 0);
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(vh_vq_get_used(r.vq, &token, &len), 1);
+		CHECK(token == buf + i);
+		CHECK_EQ(len, (uint32_t)i + 1);
+	}
+	CHECK_EQ(vh_vring_inflight(r.vr), 0);
+	/* the same ids again, now that they are back: not in flight */
+	CHECK_EQ(vh_vring_push_batch(r.vr, used, 1), -EINVAL);
+	CHECK_EQ(vh_vring_push_batch(r.vr, used, 0), 0);
+	rig_fini(&r);
+}
+
 static void test_api_edges(void)
 {
 	struct iovec iov[1];
@@ -1010,6 +1059,7 @@ int main(void)
 	test_fdset_snapshot(&before);
 	fds = test_count_fds();
 
+	test_push_batch();
 	test_api_edges();
 	test_single_thread();
 	test_notify_no_event_idx();
