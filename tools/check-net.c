@@ -116,7 +116,7 @@ static void net_teardown(struct net_chk *n)
 static enum chk_outcome net_setup(struct vhc *v, struct net_chk *n,
 				  struct chk_result *r)
 {
-	uint64_t offered = 0, ring;
+	uint64_t offered = 0;
 	int err;
 
 	if (access("/dev/vhost-net", F_OK))
@@ -161,27 +161,15 @@ static enum chk_outcome net_setup(struct vhc *v, struct net_chk *n,
 	err = vh_kdev_set_mem_table(n->dev, n->g.mem);
 	if (err)
 		return chk_fail_err(r, "set mem table", err);
+	if (!n->tx_gpa)
+		return chk_fail_err(r, "guest memory", -ENOMEM);
 	for (unsigned int i = 0; i < 2; i++) {
-		ring = chk_guest_alloc(&n->g, vh_vq_ring_bytes(NET_RING), 4096);
-		if (!ring || !n->tx_gpa)
-			return chk_fail_err(r, "guest memory", -ENOMEM);
-		err = vh_vq_new(v->ctx, n->g.mem, i, NET_RING, ring, &n->vq[i]);
-		if (!err)
-			err = vh_vq_set_features(n->vq[i], F_VERSION_1);
-		if (err)
-			return chk_fail_err(r, "vring", err);
-		n->kick[i] = chk_eventfd();
-		n->call[i] = chk_eventfd();
-		if (n->kick[i] < 0 || n->call[i] < 0)
-			return chk_fail_err(r, "eventfd", -EMFILE);
-		err = vh_vq_set_kick_fd(n->vq[i], n->kick[i]);
-		if (!err)
-			err = vh_vq_set_call_fd(n->vq[i], n->call[i]);
-		if (!err)
-			err = vh_kdev_setup_vring(n->dev, i, n->vq[i],
-						  n->kick[i], n->call[i]);
-		if (err)
-			return chk_fail_err(r, "vring setup", err);
+		enum chk_outcome o = chk_kdev_ring(r, v->ctx, n->dev, &n->g, i,
+						   NET_RING, &n->vq[i], &n->kick[i],
+						   &n->call[i]);
+
+		if (o != CHK_PASS)
+			return o;
 	}
 	for (unsigned int i = 0; i < 2; i++) {
 		err = vh_net_set_backend(n->dev, i, vh_tap_get_fd(n->tap));

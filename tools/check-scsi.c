@@ -135,7 +135,7 @@ static enum chk_outcome sc_setup(struct vhc *v, struct sc_chk *s,
 	const struct vh_lio_config cfg = { .tpgt = SC_TPGT,
 					   .luns = &lun,
 					   .nluns = 1 };
-	uint64_t offered = 0, ring;
+	uint64_t offered = 0;
 	int err;
 
 	if (access("/dev/vhost-scsi", F_OK))
@@ -171,27 +171,15 @@ static enum chk_outcome sc_setup(struct vhc *v, struct sc_chk *s,
 	err = vh_kdev_set_mem_table(s->dev, s->g.mem);
 	if (err)
 		return chk_fail_err(r, "set mem table", err);
+	if (!s->data_gpa)
+		return chk_fail_err(r, "guest memory", -ENOMEM);
 	for (unsigned int i = 0; i < SC_NVQ; i++) {
-		ring = chk_guest_alloc(&s->g, vh_vq_ring_bytes(SC_RING), 4096);
-		if (!ring || !s->data_gpa)
-			return chk_fail_err(r, "guest memory", -ENOMEM);
-		err = vh_vq_new(v->ctx, s->g.mem, i, SC_RING, ring, &s->vq[i]);
-		if (!err)
-			err = vh_vq_set_features(s->vq[i], F_VERSION_1);
-		if (err)
-			return chk_fail_err(r, "vring", err);
-		s->kick[i] = chk_eventfd();
-		s->call[i] = chk_eventfd();
-		if (s->kick[i] < 0 || s->call[i] < 0)
-			return chk_fail_err(r, "eventfd", -EMFILE);
-		err = vh_vq_set_kick_fd(s->vq[i], s->kick[i]);
-		if (!err)
-			err = vh_vq_set_call_fd(s->vq[i], s->call[i]);
-		if (!err)
-			err = vh_kdev_setup_vring(s->dev, i, s->vq[i],
-						  s->kick[i], s->call[i]);
-		if (err)
-			return chk_fail_err(r, "vring setup", err);
+		enum chk_outcome o = chk_kdev_ring(r, v->ctx, s->dev, &s->g, i,
+						   SC_RING, &s->vq[i], &s->kick[i],
+						   &s->call[i]);
+
+		if (o != CHK_PASS)
+			return o;
 	}
 	err = vh_scsi_set_endpoint(s->dev, vh_lio_target_get_wwpn(s->target),
 				   SC_TPGT);

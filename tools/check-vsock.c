@@ -127,7 +127,7 @@ static int guest_rx(struct vs_chk *s, struct vh_vsock_hdr *h, int ms)
 static enum chk_outcome vs_setup(struct vhc *v, struct vs_chk *s,
 				 struct chk_result *r)
 {
-	uint64_t offered = 0, ring;
+	uint64_t offered = 0;
 	int err;
 
 	if (access("/dev/vhost-vsock", F_OK))
@@ -166,26 +166,12 @@ static enum chk_outcome vs_setup(struct vhc *v, struct vs_chk *s,
 	if (err)
 		return chk_fail_err(r, "set mem table", err);
 	for (unsigned int i = 0; i < 2; i++) {
-		ring = chk_guest_alloc(&s->g, vh_vq_ring_bytes(VS_RING), 4096);
-		if (!ring)
-			return chk_fail_err(r, "guest memory", -ENOMEM);
-		err = vh_vq_new(v->ctx, s->g.mem, i, VS_RING, ring, &s->vq[i]);
-		if (!err)
-			err = vh_vq_set_features(s->vq[i], F_VERSION_1);
-		if (err)
-			return chk_fail_err(r, "vring", err);
-		s->kick[i] = chk_eventfd();
-		s->call[i] = chk_eventfd();
-		if (s->kick[i] < 0 || s->call[i] < 0)
-			return chk_fail_err(r, "eventfd", -EMFILE);
-		err = vh_vq_set_kick_fd(s->vq[i], s->kick[i]);
-		if (!err)
-			err = vh_vq_set_call_fd(s->vq[i], s->call[i]);
-		if (!err)
-			err = vh_kdev_setup_vring(s->dev, i, s->vq[i],
-						  s->kick[i], s->call[i]);
-		if (err)
-			return chk_fail_err(r, "vring setup", err);
+		enum chk_outcome o = chk_kdev_ring(r, v->ctx, s->dev, &s->g, i,
+						   VS_RING, &s->vq[i], &s->kick[i],
+						   &s->call[i]);
+
+		if (o != CHK_PASS)
+			return o;
 	}
 	for (unsigned int i = 0; i < VS_RING; i++) {
 		err = rx_post(s, i);

@@ -61,6 +61,18 @@ void chk_fill(void *buf, size_t len, uint32_t seed);
 int chk_wait_used(struct vh_vq *vq, int call_fd, void **token, uint32_t *len,
 		  int ms);
 
+/*
+ * Lay ring idx (num entries, VERSION_1) out in g's memory and hand it to the
+ * kernel device with fresh kick and call eventfds.  *vq, *kick and *call
+ * are set as far as it got, for the caller's teardown.  CHK_PASS, or the
+ * failure recorded in r.
+ */
+struct vh_kdev;
+enum chk_outcome chk_kdev_ring(struct chk_result *r, struct vh_ctx *ctx,
+			       struct vh_kdev *dev, struct chk_guest *g,
+			       unsigned int idx, unsigned int num,
+			       struct vh_vq **vq, int *kick, int *call);
+
 /* The checks.  Each creates what it needs and removes it again. */
 void check_net(struct vhc *v, struct chk_result *r);
 void check_vsock(struct vhc *v, struct chk_result *r);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "libvhost-kernel.h"
 #include "check.h"
 
 /* ------------------------------------------------------------------ */
@@ -98,6 +99,35 @@ uint64_t chk_guest_alloc(struct chk_guest *g, uint64_t len, uint64_t align)
 void *chk_gpa(struct chk_guest *g, uint64_t gpa)
 {
 	return g->host + gpa;
+}
+
+enum chk_outcome chk_kdev_ring(struct chk_result *r, struct vh_ctx *ctx,
+			       struct vh_kdev *dev, struct chk_guest *g,
+			       unsigned int idx, unsigned int num,
+			       struct vh_vq **vq, int *kick, int *call)
+{
+	uint64_t ring = chk_guest_alloc(g, vh_vq_ring_bytes(num), 4096);
+	int err;
+
+	if (!ring)
+		return chk_fail_err(r, "guest memory", -ENOMEM);
+	err = vh_vq_new(ctx, g->mem, idx, num, ring, vq);
+	if (!err)
+		err = vh_vq_set_features(*vq, 1ull << 32 /* VERSION_1 */);
+	if (err)
+		return chk_fail_err(r, "vring", err);
+	*kick = chk_eventfd();
+	*call = chk_eventfd();
+	if (*kick < 0 || *call < 0)
+		return chk_fail_err(r, "eventfd", -EMFILE);
+	err = vh_vq_set_kick_fd(*vq, *kick);
+	if (!err)
+		err = vh_vq_set_call_fd(*vq, *call);
+	if (!err)
+		err = vh_kdev_setup_vring(dev, idx, *vq, *kick, *call);
+	if (err)
+		return chk_fail_err(r, "vring setup", err);
+	return CHK_PASS;
 }
 
 int chk_eventfd(void)
