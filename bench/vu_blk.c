@@ -290,7 +290,7 @@ int main(int argc, char *argv[])
 		unsigned int j;
 
 		for (j = 0; j < (1u << 20) / 8; j++)
-			((uint64_t *)buf)[j] = xorshift();
+			((uint64_t *)(void *)buf)[j] = xorshift();
 		if (write(fd, buf, 1 << 20) != 1 << 20)
 			die("image write", errno);
 	}

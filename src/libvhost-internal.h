@@ -17,7 +17,7 @@
 #define vh_unlikely(x) __builtin_expect(!!(x), 0)
 #define VH_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define vh_container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* Close an fd, keeping errno intact; used on error paths. */
 void vh_close_keep_errno(int fd);

@@ -188,7 +188,8 @@ struct vh_vdpa_mgmt {
 static int parse_ext_ack(struct vh_ctx *ctx, const char *p, size_t len,
 			 char *errmsg, size_t errlen)
 {
-	const struct nlattr *a = (const struct nlattr *)p;
+	/* netlink attributes are 4-byte aligned (NLA_ALIGNTO) */
+	const struct nlattr *a = (const struct nlattr *)(const void *)p;
 	int rem = (int)len;
 
 	while (rem > 0) {
@@ -330,8 +331,8 @@ static int nl_walk(struct vh_ctx *ctx, struct nl_req *req, const void *buf,
 		}
 next:
 		rem -= (int)MNL_ALIGN(nlh->nlmsg_len);
-		nlh = (const struct nlmsghdr *)((const char *)nlh +
-						MNL_ALIGN(nlh->nlmsg_len));
+		nlh = (const struct nlmsghdr *)(const void *)((const char *)nlh +
+							     MNL_ALIGN(nlh->nlmsg_len));
 	}
 	return 1;
 }

@@ -541,7 +541,7 @@ struct inflight_queue {
 /* Complete element head: the three steps of "Inflight I/O tracking". */
 static int complete(struct blk_queue *q, uint16_t head, uint32_t len)
 {
-	struct inflight_queue *iq = (struct inflight_queue *)q->inflight;
+	struct inflight_queue *iq = (struct inflight_queue *)(void *)q->inflight;
 	uint16_t used;
 	int r;
 
@@ -583,7 +583,7 @@ static int resub_cmp(const void *a, const void *b)
  */
 static int inflight_resubmit(struct blk_queue *q)
 {
-	struct inflight_queue *iq = (struct inflight_queue *)q->inflight;
+	struct inflight_queue *iq = (struct inflight_queue *)(void *)q->inflight;
 	unsigned int num = vh_vring_get_num(q->vring), i, cnt = 0;
 	struct vh_vring_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
 	struct resub *list;
@@ -723,7 +723,7 @@ int blk_queue_start(struct blk_queue *q, struct vh_vring *vr, void *region,
 
 int blk_queue_process(struct blk_queue *q)
 {
-	struct inflight_queue *iq = (struct inflight_queue *)q->inflight;
+	struct inflight_queue *iq = (struct inflight_queue *)(void *)q->inflight;
 	struct vh_vring_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
 	int done = 0, r;
 
