@@ -10,6 +10,8 @@
  *                             BATCH at a time (default 16), for callgrind
  *                             (scripts/bench-vring counts instructions in
  *                             vh_vring_pop + vh_vring_push)
+ *   vring burst N [BATCH]     the same through vh_vring_pop_batch +
+ *                             vh_vring_push_batch, BATCH per call
  *
  * Figures, never pass/fail.
  */
@@ -230,8 +232,60 @@ static void run_single(unsigned long n, unsigned int batch)
 	teardown(&b);
 }
 
+/*
+ * The same with the burst calls: BATCH requests popped by one
+ * vh_vring_pop_batch() and returned by one vh_vring_push_batch().
+ */
+static void run_burst(unsigned long n, unsigned int batch)
+{
+	struct iovec iov[NUM];
+	struct vh_vring_elem e[NUM];
+	struct vh_vring_used_elem u[NUM];
+	struct vh_sg sg = { DATA_GPA, BUF };
+	unsigned long i = 0;
+	double t0 = now(), t;
+	struct bench b;
+	unsigned int k;
+
+	setup(&b, 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_EVENT_IDX);
+	if (batch < 1 || batch > NUM)
+		DIE("batch 1..%u\n", NUM);
+	for (k = 0; k < batch; k++) {
+		e[k].iov = &iov[k];
+		e[k].iov_max = 1;
+	}
+	while (i < n) {
+		void *tok;
+		uint32_t len;
+
+		for (k = 0; k < batch; k++)
+			vh_vq_add(b.vq, &sg, 0, 1, &b);
+		if (vh_vring_pop_batch(b.vr, e, batch) != (int)batch)
+			DIE("pop_batch\n");
+		for (k = 0; k < batch; k++) {
+			u[k].id = e[k].id;
+			u[k].len = BUF;
+		}
+		if (vh_vring_push_batch(b.vr, u, batch))
+			DIE("push_batch\n");
+		while (vh_vq_get_used(b.vq, &tok, &len) == 1)
+			;
+		i += batch;
+	}
+	t = now() - t0;
+	printf("single thread, burst calls: %lu pop+push (batch %u) in %.3f s: %.1f ns per request (driver side included)\n",
+	       i, batch, t, t * 1e9 / i);
+	teardown(&b);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && strcmp(argv[1], "burst") == 0) {
+		run_burst(argc > 2 ? strtoul(argv[2], NULL, 0) : 1000000,
+			  argc > 3 ? (unsigned int)strtoul(argv[3], NULL, 0) :
+				     16);
+		return 0;
+	}
 	if (argc >= 2 && strcmp(argv[1], "single") == 0) {
 		run_single(argc > 2 ? strtoul(argv[2], NULL, 0) : 1000000,
 			   argc > 3 ? (unsigned int)strtoul(argv[3], NULL, 0) :
@@ -245,7 +299,8 @@ int main(int argc, char **argv)
 		run_threads(4, s);
 		return 0;
 	}
-	fprintf(stderr, "usage: %s [threads [SECONDS] | single N [BATCH]]\n",
+	fprintf(stderr,
+		"usage: %s [threads [SECONDS] | single N [BATCH] | burst N [BATCH]]\n",
 		argv[0]);
 	return 2;
 }

@@ -142,6 +142,15 @@ int vh_vring_read_kick(struct vh_vring *vr);
  * uses vh_vring_disable_notification() / vh_vring_enable_notification().
  */
 int vh_vring_pop(struct vh_vring *vr, struct vh_vring_elem *elem);
+/*
+ * Pop up to n chains into elems[0..n), each with its own iov/iov_max: the
+ * same as calling vh_vring_pop() until it does not return 1, with the
+ * per-call checks paid once per run of simple elements.  Returns the number
+ * popped (0 when the ring is empty); an error after some elements were
+ * popped returns their count, and the next call reports it.
+ */
+int vh_vring_pop_batch(struct vh_vring *vr, struct vh_vring_elem *elems,
+		       unsigned int n);
 
 /*
  * Inflight I/O resubmission (vhost-user.rst, "Inflight I/O tracking"): map
@@ -164,6 +173,10 @@ int vh_vring_get_used_idx(const struct vh_vring *vr, uint16_t *idx);
  * (VHOST_F_LOG_ALL) the first len writable bytes of the chain are marked.
  */
 int vh_vring_push(struct vh_vring *vr, uint16_t id, uint32_t len);
+/*
+ * Push n elements at once, all or nothing (-EINVAL and nothing written if
+ * an id is not in flight or named twice), with one used->idx update.
+ */
 int vh_vring_push_batch(struct vh_vring *vr,
 			const struct vh_vring_used_elem *used, unsigned int n);
 

@@ -83,6 +83,13 @@ struct vh_vring {
 /* No snapshot generation ever gets this high. */
 #define VR_GEN_OFF UINT64_MAX
 
+#if defined(__GNUC__) && !defined(__clang__)
+/* (SLP-vectorizing the element stores costs more than it saves) */
+#define VR_NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define VR_NO_SLP
+#endif
+
 static bool has_feature(const struct vh_vring *vr, unsigned int bit)
 {
 	return vr->features & (1ull << bit);
@@ -696,7 +703,8 @@ static int read_avail_idx(struct vh_vring *vr, uint16_t *idx)
  * after a full fence, so a buffer added meanwhile is either seen here or
  * kicked (2.7.10).
  */
-static int refresh_avail(struct vh_vring *vr)
+static inline __attribute__((always_inline)) int
+refresh_avail(struct vh_vring *vr)
 {
 	uint16_t idx = 0;
 	int err;
@@ -972,19 +980,114 @@ static __attribute__((noinline)) int pop_general(struct vh_vring *vr,
 	return 1;
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-/* (SLP-vectorizing the element stores costs more than it saves) */
-#define VR_NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
-#else
-#define VR_NO_SLP
-#endif
-
 VH_EXPORT VR_NO_SLP int vh_vring_pop(struct vh_vring *vr,
 				     struct vh_vring_elem *elem)
 {
 	if (vh_likely(pop_fast(vr, elem)))
 		return 1;
 	return pop_general(vr, elem);
+}
+
+/*
+ * Pop a run of single direct descriptors into elems[i..end), the way
+ * pop_fast() does one, with the ring's state in locals: the snapshot and
+ * ready checks and the bookkeeping are paid once per run, not per element.
+ * Stops at the first element that is anything but the common case (the
+ * caller hands that one to pop_general(), which re-reads everything).
+ * Returns the new i.
+ */
+static __attribute__((noinline)) VR_NO_SLP unsigned int
+pop_run(struct vh_vring *vr, struct vh_vring_elem *elems, unsigned int i,
+	unsigned int end)
+{
+	const struct vh_desc *desc = vr->desc;
+	const uint16_t *ring = vr->avail->ring;
+	struct vh_mem_table **ht = vr->head_table;
+	const uint64_t size = vr->c_size;
+	const unsigned int qsize = vr->size;
+	/* 32-bit index arithmetic: the 16-bit wrap only matters masked */
+	const uint32_t mask = vr->mask, first = vr->last_avail;
+	const uint32_t stop = first + (end - i);
+	struct vh_vring_elem *e = elems + i;
+	uint32_t last;
+
+	/*
+	 * The table, region base and host pointer are read from vr where they
+	 * are used: one memory operand each, where a local would be spilled.
+	 */
+	for (last = first; last != stop; e++, last++) {
+		uint16_t head;
+		uint64_t lfn, off;
+		uint32_t len, wr;
+
+		/* ordered after the acquire load of avail->idx (shadow_avail) */
+		head = le16toh(__atomic_load_n(&ring[last & mask],
+					       __ATOMIC_RELAXED));
+		if (vh_unlikely(head >= qsize || ht[head]))
+			break;
+		lfn = le64toh(__atomic_load_n(&desc[head].lfn,
+					      __ATOMIC_RELAXED));
+		len = vh_desc_len(lfn);
+		if (vh_unlikely((vh_desc_flags(lfn) &
+				 (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) ||
+				!len || !e->iov_max))
+			break;
+		off = le64toh(__atomic_load_n(&desc[head].addr,
+					      __ATOMIC_RELAXED)) -
+		      vr->c_gpa;
+		/* off < size, a mapped size (< 2^48): off + len cannot wrap */
+		if (vh_unlikely(off >= size || off + len > size))
+			break;
+		ht[head] = vr->table;
+		e->iov->iov_base = vr->c_host + off;
+		e->iov->iov_len = len;
+		e->id = head;
+		e->ndescs = 1;
+		wr = (uint32_t)(lfn >> 33) & 1; /* VH_DESC_F_WRITE */
+		e->out_num = wr ^ 1;
+		e->in_num = wr;
+		e->out_len = len & (wr - 1);
+		e->in_len = len & -wr;
+	}
+	vr->last_avail = (uint16_t)last;
+	vr->cur_inflight += last - first;
+	return i + (last - first);
+}
+
+VH_EXPORT VR_NO_SLP int vh_vring_pop_batch(struct vh_vring *vr,
+					   struct vh_vring_elem *elems,
+					   unsigned int n)
+{
+	unsigned int i = 0;
+	int ret;
+
+	if (!vr || (n && !elems))
+		return -EINVAL;
+	while (i < n) {
+		if (vh_likely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) ==
+			      vr->table_gen)) {
+			/* what the last avail->idx read showed */
+			unsigned int seen = (uint16_t)(vr->shadow_avail -
+						       vr->last_avail);
+
+			if (!seen) {
+				ret = refresh_avail(vr);
+				if (ret <= 0)
+					return i ? (int)i : ret;
+				seen = (uint16_t)(vr->shadow_avail -
+						  vr->last_avail);
+			}
+			i = pop_run(vr, elems, i, n - i < seen ? n : i + seen);
+			if (i == n)
+				break;
+		}
+		/* a chain, an indirect table, a new snapshot, a bad value */
+		ret = pop_general(vr, &elems[i]);
+		if (ret <= 0)
+			return i ? (int)i : ret;
+		i++;
+	}
+	return (int)i;
 }
 
 VH_EXPORT int vh_vring_pop_head(struct vh_vring *vr, uint16_t head,
@@ -1128,6 +1231,47 @@ VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 
 	if (!vr || (n && !used))
 		return -EINVAL;
+	/*
+	 * Fast path: every id popped under the current, newest snapshot of a
+	 * ready ring with no dirty log.  Clearing each head as it is checked
+	 * also catches an id named twice; on any surprise the heads cleared
+	 * so far are put back and the general path below decides.
+	 */
+	if (vh_likely(n && __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) ==
+				   vr->table_gen &&
+		      !vr->log_any)) {
+		struct vh_mem_table **ht = vr->head_table, *t = vr->table;
+		struct vh_used_elem *ring = vr->used->ring;
+		const uint32_t limit = vr->push_limit, ctr = vr->used_ctr;
+		const uint16_t mask = vr->mask;
+
+		/*
+		 * Used elements past used->idx are the device's until the
+		 * index moves (2.7.8), so they are written while checking;
+		 * if a check fails the index stays and they mean nothing.
+		 */
+		for (i = 0; i < n; i++) {
+			struct vh_used_elem *e = &ring[(ctr + i) & mask];
+			uint32_t id = used[i].id;
+
+			if (vh_unlikely(id >= limit || ht[id] != t))
+				break;
+			ht[id] = NULL;
+			__atomic_store_n(&e->id, htole32(id), __ATOMIC_RELAXED);
+			__atomic_store_n(&e->len, htole32(used[i].len),
+					 __ATOMIC_RELAXED);
+		}
+		if (vh_likely(i == n)) {
+			vr->cur_inflight -= n;
+			vr->used_ctr = ctr + n;
+			/* 2.7.8.2: elements visible before the index moves */
+			vh_store16(&vr->used->idx, (uint16_t)(ctr + n),
+				   __ATOMIC_RELEASE);
+			return 0;
+		}
+		while (i--)
+			ht[used[i].id] = t;
+	}
 	/*
 	 * Check every id first, all or nothing: each one in flight and named
 	 * once.  Duplicates are found in one pass by stamping each head with

@@ -164,8 +164,32 @@ static void pick(struct req *q, uint32_t k, unsigned int slot,
 /* single thread                                                          */
 /* ---------------------------------------------------------------------- */
 
+/* The device's side of one popped element: find its request and serve it. */
+static void serve_popped(struct req *reqs, unsigned int num, bool indirect,
+			 const struct vh_vring_elem *e)
+{
+	struct req *q = NULL;
+	unsigned int s;
+
+	for (s = 0; s < num; s++)
+		if (reqs[s].k == elem_k(e) && reqs[s].out_len == e->out_len)
+			q = &reqs[s];
+	CHECK(q != NULL);
+	CHECK_EQ(e->ndescs, indirect ? 1 : q->nout + q->nin);
+	CHECK_EQ(e->out_num, q->nout);
+	CHECK_EQ(e->in_num, q->nin);
+	serve(e, q->out_len, q->in_len);
+}
+
+#define MAX_BATCH 8
+
+/*
+ * Driver bursts of requests, device serves everything available: one
+ * vh_vring_pop() + vh_vring_push() at a time (batch 0), or up to batch
+ * elements per vh_vring_pop_batch() + vh_vring_push_batch().
+ */
 static void run_single(unsigned int num, uint64_t features, bool indirect,
-		       unsigned int maxd, uint32_t count)
+		       unsigned int maxd, uint32_t count, unsigned int batch)
 {
 	struct rig r;
 	struct req *reqs;
@@ -212,21 +236,31 @@ static void run_single(unsigned int num, uint64_t features, bool indirect,
 		}
 		vh_vq_kick_prepare(r.vq);
 		/* device: everything available */
-		while ((ret = vh_vring_pop(r.vr, &e)) == 1) {
-			struct req *q = NULL;
-			unsigned int s;
-
-			for (s = 0; s < num; s++)
-				if (reqs[s].k == elem_k(&e) &&
-				    reqs[s].out_len == e.out_len)
-					q = &reqs[s];
-			CHECK(q != NULL);
-			CHECK_EQ(e.ndescs, indirect ? 1 : q->nout + q->nin);
-			CHECK_EQ(e.out_num, q->nout);
-			CHECK_EQ(e.in_num, q->nin);
-			serve(&e, q->out_len, q->in_len);
+		while (!batch && (ret = vh_vring_pop(r.vr, &e)) == 1) {
+			serve_popped(reqs, num, indirect, &e);
 			CHECK_EQ(vh_vring_push(r.vr, e.id, e.in_len), 0);
-			e.iov_max = 16;
+		}
+		while (batch) {
+			struct iovec biov[MAX_BATCH][16];
+			struct vh_vring_elem es[MAX_BATCH];
+			struct vh_vring_used_elem u[MAX_BATCH];
+			int j;
+
+			for (j = 0; j < MAX_BATCH; j++) {
+				es[j].iov = biov[j];
+				es[j].iov_max = 16;
+			}
+			ret = vh_vring_pop_batch(r.vr, es, batch);
+			if (ret <= 0)
+				break;
+			CHECK(ret <= (int)batch);
+			for (j = 0; j < ret; j++) {
+				serve_popped(reqs, num, indirect, &es[j]);
+				u[j].id = es[j].id;
+				u[j].len = es[j].in_len;
+			}
+			CHECK_EQ(vh_vring_push_batch(r.vr, u, (unsigned int)ret),
+				 0);
 		}
 		CHECK_EQ(ret, 0);
 		/* driver: completions */
@@ -257,13 +291,21 @@ static void test_single_thread(void)
 	const uint64_t ind = 1ull << VIRTIO_RING_F_INDIRECT_DESC;
 	const uint64_t v1 = 1ull << VIRTIO_F_VERSION_1;
 
-	run_single(256, v1, false, 1, 5000);
-	run_single(256, v1 | ev, false, 4, 5000);
-	run_single(8, v1, false, 4, 3000);
-	run_single(64, v1 | ind, true, 4, 5000);
-	run_single(64, v1 | ind | ev, true, 8, 5000);
-	run_single(1, v1 | ev, false, 1, 300);
-	run_single(2, v1 | ind, true, 6, 300);
+	/* 0: single calls; 1, 3 and 8: the burst calls */
+	static const unsigned int batches[] = { 0, 1, 3, MAX_BATCH };
+	unsigned int i;
+
+	for (i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
+		unsigned int batch = batches[i];
+
+		run_single(256, v1, false, 1, 5000, batch);
+		run_single(256, v1 | ev, false, 4, 5000, batch);
+		run_single(8, v1, false, 4, 3000, batch);
+		run_single(64, v1 | ind, true, 4, 5000, batch);
+		run_single(64, v1 | ind | ev, true, 8, 5000, batch);
+		run_single(1, v1 | ev, false, 1, 300, batch);
+		run_single(2, v1 | ind, true, 6, 300, batch);
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -955,6 +997,100 @@ static void test_push_batch(void)
 	rig_fini(&r);
 }
 
+/*
+ * pop_batch: readable and writable single buffers and a chain in one call,
+ * an empty ring, an element without iovecs, and a ring that breaks in the
+ * middle of a batch (what was popped before comes back, then -EIO).
+ */
+static void test_pop_batch(void)
+{
+	struct vh_vring_used_elem u[4];
+	struct vh_vring_elem es[4];
+	struct iovec iov[4][4];
+	struct rig r;
+	uint64_t desc, avail, used;
+	uint16_t *ring, idx;
+	void *token;
+	uint32_t len;
+	int i;
+
+	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1);
+	for (i = 0; i < 4; i++) {
+		es[i].iov = iov[i];
+		es[i].iov_max = 4;
+	}
+	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 4), 0); /* empty */
+	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 0), 0);
+	{
+		struct vh_sg rd = { DATA_GPA, 100 }, wr = { DATA_GPA + 4096, 200 };
+		struct vh_sg ch[2] = { { DATA_GPA + 8192, 10 },
+				       { DATA_GPA + 12288, 20 } };
+
+		CHECK_EQ(vh_vq_add(r.vq, &rd, 1, 0, (void *)1), 0);
+		CHECK_EQ(vh_vq_add(r.vq, &wr, 0, 1, (void *)2), 0);
+		CHECK_EQ(vh_vq_add(r.vq, ch, 1, 1, (void *)3), 0);
+		CHECK_EQ(vh_vq_add(r.vq, &wr, 0, 1, (void *)4), 0);
+	}
+	CHECK(vh_vq_kick_prepare(r.vq) >= 0);
+	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 3), 3); /* at most n */
+	CHECK_EQ(es[0].out_num, 1);
+	CHECK_EQ(es[0].in_num, 0);
+	CHECK_EQ(es[0].out_len, 100);
+	CHECK_EQ(es[0].in_len, 0);
+	CHECK(iov[0][0].iov_base == gpa_host(&r, DATA_GPA));
+	CHECK_EQ(iov[0][0].iov_len, 100);
+	CHECK_EQ(es[1].out_num, 0);
+	CHECK_EQ(es[1].in_num, 1);
+	CHECK_EQ(es[1].out_len, 0);
+	CHECK_EQ(es[1].in_len, 200);
+	CHECK(iov[1][0].iov_base == gpa_host(&r, DATA_GPA + 4096));
+	CHECK_EQ(es[2].ndescs, 2);
+	CHECK_EQ(es[2].out_num, 1);
+	CHECK_EQ(es[2].in_num, 1);
+	CHECK(iov[2][1].iov_base == gpa_host(&r, DATA_GPA + 12288));
+	CHECK_EQ(es[2].in_len, 20);
+	CHECK_EQ(vh_vring_inflight(r.vr), 3);
+	/* no iovecs for the next one: -ENOBUFS, it stays in the ring */
+	es[3].iov_max = 0;
+	CHECK_EQ(vh_vring_pop_batch(r.vr, &es[3], 1), -ENOBUFS);
+	es[3].iov_max = 4;
+	CHECK_EQ(vh_vring_pop_batch(r.vr, &es[3], 1), 1);
+	CHECK_EQ(es[3].in_len, 200);
+	for (i = 0; i < 4; i++) {
+		u[i].id = es[i].id;
+		u[i].len = (uint32_t)i;
+	}
+	CHECK_EQ(vh_vring_push_batch(r.vr, u, 4), 0);
+	for (i = 0; i < 4; i++) {
+		CHECK_EQ(vh_vq_get_used(r.vq, &token, &len), 1);
+		CHECK(token == (void *)(uintptr_t)(i + 1));
+		CHECK_EQ(len, (uint32_t)i);
+	}
+
+	/* three more; the driver's third avail entry names head 99 */
+	for (i = 0; i < 3; i++) {
+		struct vh_sg rd = { DATA_GPA + 64ull * i, 64 };
+
+		CHECK_EQ(vh_vq_add(r.vq, &rd, 1, 0, (void *)1), 0);
+	}
+	CHECK(vh_vq_kick_prepare(r.vq) >= 0);
+	CHECK_EQ(vh_vq_get_addrs(r.vq, &desc, &avail, &used), 0);
+	ring = gpa_host(&r, avail + 4);
+	memcpy(&idx, gpa_host(&r, avail + 2), 2);
+	ring[(uint16_t)(idx - 1) % 16] = htole16(99);
+	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 4), 2);
+	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 4), -EIO);
+	CHECK_EQ(vh_vring_is_broken(r.vr), 1);
+	/* pushing them releases them and writes nothing */
+	u[0].id = es[0].id;
+	u[1].id = es[1].id;
+	CHECK_EQ(vh_vring_push_batch(r.vr, u, 2), -EIO);
+	CHECK_EQ(vh_vring_inflight(r.vr), 0);
+	CHECK_EQ(vh_vq_get_used(r.vq, &token, &len), 0);
+	CHECK(strstr(r.last_err, "head 99") != NULL);
+	rig_fini(&r);
+}
+
 static void test_api_edges(void)
 {
 	struct iovec iov[1];
@@ -1060,6 +1196,7 @@ int main(void)
 	fds = test_count_fds();
 
 	test_push_batch();
+	test_pop_batch();
 	test_api_edges();
 	test_single_thread();
 	test_notify_no_event_idx();

@@ -9,7 +9,8 @@
  * Input layout:
  *   byte 0      queue size exponent (num = 1 << (b % 9), 1..256)
  *   byte 1      bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 iov_max 3,
- *               bit 3 region B present (adjacent to A)
+ *               bit 3 region B present (adjacent to A), bit 4 pop and
+ *               push BATCH elements at a time (vh_vring_pop_batch)
  *   bytes 2-3   base (last_avail_idx)
  *   the rest    copied to region A from its start (rings at offset 0,
  *               the same bytes serve as descriptors, tables and buffers)
@@ -28,6 +29,7 @@
 #define A_SIZE 0x10000ull
 #define B_GPA (A_GPA + A_SIZE)
 #define B_SIZE 0x1000ull
+#define BATCH 4
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,18 +65,46 @@ static int inside(const void *p, size_t len, const uint8_t *base,
 	return c >= base && len <= size && (uint64_t)(c - base) <= size - len;
 }
 
+/* An element pop returned: ids, counts and every iovec inside guest memory. */
+static void check_elem(const struct vh_vring_elem *e, unsigned int num,
+		       uint8_t *a, bool two)
+{
+	uint64_t out = 0, in = 0;
+	unsigned int i;
+
+	if (e->id >= num || e->out_num + e->in_num > e->iov_max ||
+	    e->ndescs == 0 || e->ndescs > num)
+		abort();
+	for (i = 0; i < e->out_num + e->in_num; i++) {
+		const struct iovec *v = &e->iov[i];
+
+		if (!v->iov_len ||
+		    !(inside(v->iov_base, v->iov_len, a, A_SIZE) ||
+		      (two && inside(v->iov_base, v->iov_len, host_b, B_SIZE))))
+			abort();
+		/* touch every byte: ASan would see a stray pointer */
+		memset(v->iov_base, 0xee, v->iov_len);
+		if (i < e->out_num)
+			out += v->iov_len;
+		else
+			in += v->iov_len;
+	}
+	if (out != e->out_len || in != e->in_len)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct iovec iov[1024];
 	struct vh_vring_addr addr;
 	struct vh_vring *vr;
 	struct vh_mem *mem;
-	unsigned int num, i, pops;
+	unsigned int num, pops;
 	uint64_t features = 1ull << VIRTIO_F_VERSION_1;
 	uint8_t *a;
 	unsigned int iov_max;
 	uint16_t base;
-	bool two;
+	bool two, batch;
 
 	setup();
 	if (size < 4)
@@ -85,7 +115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[1] & 2)
 		features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
 	two = data[1] & 8;
-	iov_max = (data[1] & 4) ? 3 : 1024;
+	batch = data[1] & 16; /* vh_vring_pop_batch / push_batch */
+	iov_max = (data[1] & 4) ? 3 : 1024 / BATCH;
 	memcpy(&base, data + 2, 2);
 	data += 4;
 	size -= 4;
@@ -113,42 +144,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 
 	for (pops = 0; pops < num + 2; pops++) {
-		struct vh_vring_elem e = { .iov = iov };
-		uint64_t out = 0, in = 0;
+		struct vh_vring_elem es[BATCH];
+		struct vh_vring_used_elem used[BATCH];
+		unsigned int n = batch ? BATCH : 1, k;
 		int ret;
 
-		e.iov_max = iov_max;
-		ret = vh_vring_pop(vr, &e);
+		for (k = 0; k < n; k++) {
+			es[k].iov = iov + k * (1024 / BATCH);
+			es[k].iov_max = iov_max;
+		}
+		ret = batch ? vh_vring_pop_batch(vr, es, n) :
+			      vh_vring_pop(vr, &es[0]);
 		if (ret == 0 || ret == -ENOBUFS)
 			break;
 		if (ret == -EIO) {
 			if (vh_vring_is_broken(vr) != 1 ||
-			    vh_vring_pop(vr, &e) != -EIO)
+			    vh_vring_pop(vr, &es[0]) != -EIO)
 				abort();
 			break;
 		}
-		if (ret != 1 || e.id >= num ||
-		    e.out_num + e.in_num > e.iov_max || e.ndescs == 0 ||
-		    e.ndescs > num)
+		if (ret < 1 || (unsigned int)ret > n)
 			abort();
-		for (i = 0; i < e.out_num + e.in_num; i++) {
-			const struct iovec *v = &iov[i];
-
-			if (!v->iov_len ||
-			    !(inside(v->iov_base, v->iov_len, a, A_SIZE) ||
-			      (two && inside(v->iov_base, v->iov_len, host_b,
-					     B_SIZE))))
-				abort();
-			/* touch every byte: ASan would see a stray pointer */
-			memset(v->iov_base, 0xee, v->iov_len);
-			if (i < e.out_num)
-				out += v->iov_len;
-			else
-				in += v->iov_len;
+		for (k = 0; k < (unsigned int)ret; k++) {
+			check_elem(&es[k], num, a, two);
+			used[k].id = es[k].id;
+			used[k].len = es[k].in_len;
 		}
-		if (out != e.out_len || in != e.in_len)
-			abort();
-		if (vh_vring_push(vr, e.id, e.in_len) != 0)
+		ret = batch ? vh_vring_push_batch(vr, used, (unsigned int)ret) :
+			      vh_vring_push(vr, es[0].id, es[0].in_len);
+		/*
+		 * A batch pop returns what it popped before the ring broke;
+		 * pushing them then releases them and writes nothing.
+		 */
+		if (ret == -EIO && batch && vh_vring_is_broken(vr) == 1)
+			break;
+		if (ret)
 			abort();
 		vh_vring_need_notify(vr);
 	}
