@@ -56,7 +56,8 @@ static const char *blk_daemon_path(void)
 	 F_BIT(VIRTIO_BLK_F_SEG_MAX) | F_BIT(VIRTIO_BLK_F_BLK_SIZE) |         \
 	 F_BIT(VIRTIO_BLK_F_TOPOLOGY) | F_BIT(VIRTIO_BLK_F_FLUSH) |           \
 	 F_BIT(VIRTIO_BLK_F_MQ) | F_BIT(VIRTIO_BLK_F_DISCARD) |               \
-	 F_BIT(VIRTIO_BLK_F_WRITE_ZEROES) | F_BIT(VIRTIO_BLK_F_RO))
+	 F_BIT(VIRTIO_BLK_F_WRITE_ZEROES) | F_BIT(VIRTIO_BLK_F_RO) |          \
+	 F_BIT(VIRTIO_BLK_F_CONFIG_WCE))
 
 #define DRV_BLK_PROTOCOL                                                  \
 	(F_BIT(VH_VU_PROTOCOL_F_MQ) | F_BIT(VH_VU_PROTOCOL_F_REPLY_ACK) | \

@@ -165,6 +165,38 @@ static void test_config(void)
 	       (unsigned long long)le64toh(cfg.capacity), le32toh(cfg.seg_max));
 }
 
+/* CONFIG_WCE: only the writeback byte is writable, and only 0 or 1 */
+static void test_write_cache(void)
+{
+	const uint32_t wce = offsetof(struct virtio_blk_config, wce);
+	struct virtio_blk_config cfg;
+	uint8_t v;
+
+	CHECK(drv.features & F_BIT(VIRTIO_BLK_F_CONFIG_WCE));
+	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, 0, &cfg, sizeof(cfg)), 0);
+	CHECK_EQ(cfg.wce, 1); /* FLUSH offered: writeback after reset */
+	v = 0;
+	CHECK_EQ(vh_vu_frontend_set_config(drv.fe, wce, &v, 1, 0), 0);
+	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, wce, &v, 1), 0);
+	CHECK_EQ(v, 0);
+	/* writethrough: each write is synced before it completes */
+	write_sectors(1, 300, 8192, 9);
+	check_image("after writethrough writes");
+	read_check(0, 300, 8192);
+	v = 2;
+	CHECK(vh_vu_frontend_set_config(drv.fe, wce, &v, 1, 0) < 0);
+	CHECK(vh_vu_frontend_set_config(drv.fe, 0, &cfg, 8, 0) < 0);
+	CHECK(vh_vu_frontend_set_config(drv.fe, wce, &cfg.wce, 2, 0) < 0);
+	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, wce, &v, 1), 0);
+	CHECK_EQ(v, 0); /* the refused writes changed nothing */
+	v = 1;
+	CHECK_EQ(vh_vu_frontend_set_config(drv.fe, wce, &v, 1, 0), 0);
+	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, 0, &cfg, sizeof(cfg)), 0);
+	CHECK_EQ(cfg.wce, 1);
+	CHECK_EQ(le64toh(cfg.capacity), SECTORS);
+	printf("write cache: off, synced writes checked, on again; bad writes refused\n");
+}
+
 static void test_io(void)
 {
 	uint8_t id[VIRTIO_BLK_ID_BYTES];
@@ -500,6 +532,7 @@ int main(void)
 	test_config();
 	drv_setup_rings(&drv);
 	test_io();
+	test_write_cache();
 	test_hostile();
 	test_multiqueue();
 

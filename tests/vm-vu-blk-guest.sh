@@ -6,7 +6,8 @@
 # Boots the test VM (scripts/vm-run) with a vhost-user-blk-pci device whose
 # back-end is our daemon.  The guest checks its serial and size, writes
 # patterns at several offsets with O_DIRECT, reads them back, zeroes a range
-# (BLKZEROOUT -> WRITE_ZEROES) and discards one (DISCARD), printing a
+# (BLKZEROOUT -> WRITE_ZEROES) and discards one (DISCARD), turns the write
+# cache off and on through sysfs (CONFIG_WCE -> SET_CONFIG), printing a
 # checksum of everything it wrote; the host compares each with the backing
 # file.  Then, while the guest streams a large O_DIRECT write, the daemon is
 # killed with SIGKILL and started again on the same socket: QEMU reconnects
@@ -95,6 +96,15 @@ blkdiscard -z -o $((50 << 20)) -l $((1 << 20)) $dev && echo "ZERO 50 1"
 blkdiscard -o $((52 << 20)) -l $((1 << 20)) $dev && echo "DISCARD 52 1"
 dd if=$dev bs=512 skip=$((30 * 2048 + 3)) count=7 iflag=direct status=none | cmp - /tmp/small
 echo "SMALL $((30 * 2048 + 3)) $(sha256sum </tmp/small | cut -d' ' -f1)"
+# the write cache (CONFIG_WCE): off, a synced write, on again
+echo "CACHE0 $(cat /sys/block/vda/cache_type)"
+echo "write through" >/sys/block/vda/cache_type
+echo "CACHE1 $(cat /sys/block/vda/cache_type)"
+head -c 1M /dev/urandom >/tmp/wt
+dd if=/tmp/wt of=$dev bs=1M seek=60 oflag=direct status=none
+echo "SUM 60 1 $(sha256sum </tmp/wt | cut -d' ' -f1)"
+echo "write back" >/sys/block/vda/cache_type
+echo "CACHE2 $(cat /sys/block/vda/cache_type)"
 # the crash phase: the host kills the daemon during this write
 head -c 24M /dev/urandom >/tmp/big
 echo "KILLME"
@@ -146,7 +156,13 @@ while read -r _ off len sum; do
 		fail "$len MiB at $off MiB: the image differs from what the guest wrote"
 	n=$((n + 1))
 done < <(grep '^SUM ' "$OUT")
-[ $n = 5 ] || fail "$n checksums, 5 expected"
+[ $n = 6 ] || fail "$n checksums, 6 expected"
+grep -q '^CACHE0 write back$' "$OUT" || fail "the write cache did not start on"
+grep -q '^CACHE1 write through$' "$OUT" || fail "the guest could not turn the write cache off"
+grep -q '^CACHE2 write back$' "$OUT" || fail "the guest could not turn the write cache on"
+grep -q 'write cache off' "$DIR/daemon.log" &&
+	grep -q 'write cache on' "$DIR/daemon.log" ||
+	fail "the daemon did not see the cache mode changes (SET_CONFIG)"
 read -r _ sec sum < <(grep '^SMALL ' "$OUT")
 [ "$(dd if="$IMG" bs=512 skip="$sec" count=7 status=none | sha256sum | cut -d' ' -f1)" = "$sum" ] ||
 	fail "512-byte writes at sector $sec"
@@ -165,5 +181,5 @@ cmp -s "$DIR/snap" "$DIR/final" &&
 	fail "the kill did not land during the guest's write (it was over)"
 grep -q 'resubmitting' "$DIR/daemon.log" &&
 	echo "the restarted daemon resubmitted in-flight requests"
-echo "PASS: guest I/O (5 regions, 512-byte writes, write zeroes, discard) and a daemon kill -9 mid-write"
+echo "PASS: guest I/O (6 regions, 512-byte writes, write zeroes, discard, write cache off/on) and a daemon kill -9 mid-write"
 exit 0

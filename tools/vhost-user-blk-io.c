@@ -122,7 +122,8 @@ uint64_t blk_dev_features(const struct blk_dev *dev)
 		f |= 1ull << VIRTIO_BLK_F_RO;
 	else
 		f |= (1ull << VIRTIO_BLK_F_DISCARD) |
-		     (1ull << VIRTIO_BLK_F_WRITE_ZEROES);
+		     (1ull << VIRTIO_BLK_F_WRITE_ZEROES) |
+		     (1ull << VIRTIO_BLK_F_CONFIG_WCE);
 	return f;
 }
 
@@ -144,6 +145,8 @@ void blk_dev_config(const struct blk_dev *dev, struct virtio_blk_config *cfg)
 	cfg->max_write_zeroes_sectors = htole32(dev->max_dwz_sectors);
 	cfg->max_write_zeroes_seg = htole32(BLK_DWZ_SEG_MAX);
 	cfg->write_zeroes_may_unmap = 1;
+	/* 5.2.5: with FLUSH offered the cache starts in writeback mode */
+	cfg->wce = 1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -394,6 +397,15 @@ static uint8_t do_dwz(struct blk_queue *q, bool zeroes, const struct iovec *out,
  * Run one request.  Returns the used length to report: 0 when there is no
  * status byte (nothing was run), else data written + 1.
  */
+/* A write succeeded: in writethrough mode it reaches the disk first. */
+static uint8_t commit_write(struct blk_dev *dev)
+{
+	if (__atomic_load_n(&dev->writethrough, __ATOMIC_RELAXED) &&
+	    fdatasync(dev->fd) < 0)
+		return VIRTIO_BLK_S_IOERR;
+	return VIRTIO_BLK_S_OK;
+}
+
 static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
 {
 	struct blk_dev *dev = q->dev;
@@ -473,7 +485,7 @@ static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
 		}
 		if (!write)
 			written = (uint32_t)data_len;
-		status = VIRTIO_BLK_S_OK;
+		status = write ? commit_write(dev) : VIRTIO_BLK_S_OK;
 		break;
 	}
 	case VIRTIO_BLK_T_FLUSH:
@@ -499,6 +511,9 @@ static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
 		}
 		status = do_dwz(q, type == VIRTIO_BLK_T_WRITE_ZEROES, out,
 				e->out_num, e->out_len - sizeof(hdr));
+		if (status == VIRTIO_BLK_S_OK &&
+		    type == VIRTIO_BLK_T_WRITE_ZEROES)
+			status = commit_write(dev);
 		break;
 	default:
 		status = VIRTIO_BLK_S_UNSUPP;

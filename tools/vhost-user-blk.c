@@ -66,13 +66,24 @@ static int blk_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
 static int blk_set_config(struct vh_daemon *d, uint32_t offset, const void *buf,
 			  uint32_t size, uint32_t flags)
 {
-	/* 5.2.4: only wce is writable, and CONFIG_WCE is not offered */
-	(void)d;
-	(void)offset;
-	(void)buf;
-	(void)size;
+	struct blk *b = to_blk(d);
+	const size_t wce = offsetof(struct virtio_blk_config, wce);
+	uint8_t v;
+
+	/* front-end write or migration restore: the same rules (5.2.4) */
 	(void)flags;
-	return -EPERM;
+	/* only the writeback byte is writable, and only with CONFIG_WCE */
+	if (!(b->dev.features & (1ull << VIRTIO_BLK_F_CONFIG_WCE)) ||
+	    offset != wce || size != 1)
+		return -EPERM;
+	memcpy(&v, buf, 1);
+	if (v > 1)
+		return -EINVAL;
+	b->config[wce] = v;
+	__atomic_store_n(&b->dev.writethrough, !v, __ATOMIC_RELAXED);
+	blk_log(&b->dev, "info", "write cache %s (writeback = %u)\n",
+		v ? "on" : "off: every write is synced", v);
+	return 0;
 }
 
 static int blk_queue_started(struct vh_daemon *d, unsigned int idx,
@@ -102,6 +113,12 @@ static void blk_queue_stopped(struct vh_daemon *d, unsigned int idx,
 static void blk_reset(struct vh_daemon *d)
 {
 	to_blk(d)->dev.features = 0;
+	/*
+	 * The cache mode outlives the connection (reset runs on disconnect
+	 * too): a reconnecting front-end does not send it again, and
+	 * dropping to writeback behind a guest that chose writethrough
+	 * would lose data on a host crash.  GET_CONFIG always tells.
+	 */
 }
 
 static const struct vh_daemon_ops blk_ops = {
@@ -121,6 +138,7 @@ static const struct vh_daemon_ops blk_ops = {
 enum {
 	OPT_SERIAL = 0x100,
 	OPT_QUEUE_SIZE,
+	OPT_WRITETHROUGH,
 };
 
 static const struct option options[] = {
@@ -131,6 +149,7 @@ static const struct option options[] = {
 	{ "num-queues", required_argument, NULL, 'n' },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
+	{ "writethrough", no_argument, NULL, OPT_WRITETHROUGH },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -146,6 +165,9 @@ static void usage(FILE *f, const char *prog)
 		"  -n, --num-queues=N      virtqueues, 1..%u (default 1)\n"
 		"      --serial=STRING     GET_ID answer (up to 20 bytes)\n"
 		"      --queue-size=N      largest ring accepted (default 1024)\n"
+		"      --writethrough      start with the write cache off (each\n"
+		"                          write is synced before it completes;\n"
+		"                          the guest can change it: CONFIG_WCE)\n"
 		"%s"
 		"  -h, --help              this help\n",
 		prog, BLK_MAX_QUEUES, VH_DAEMON_OPTIONS_HELP);
@@ -233,6 +255,9 @@ int main(int argc, char *argv[])
 			}
 			serial = optarg;
 			break;
+		case OPT_WRITETHROUGH:
+			b->dev.writethrough = 1;
+			break;
 		case OPT_QUEUE_SIZE:
 			if (parse_uint(optarg, 1, VH_VU_BACKEND_QUEUE_SIZE_MAX,
 				       &queue_size) < 0 ||
@@ -290,6 +315,8 @@ int main(int argc, char *argv[])
 	b->dev.seg_max = 126;
 	b->dev.max_dwz_sectors = (1u << 30) / BLK_SECTOR;
 	blk_dev_config(&b->dev, (struct virtio_blk_config *)b->config);
+	if (b->dev.writethrough)
+		b->config[offsetof(struct virtio_blk_config, wce)] = 0;
 	for (i = 0; i < b->dev.num_queues; i++) {
 		r = blk_queue_init(&b->queues[i], &b->dev, i);
 		if (r < 0) {

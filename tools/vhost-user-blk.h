@@ -41,6 +41,12 @@ struct blk_dev {
 	unsigned int num_queues;
 	char serial[VIRTIO_BLK_ID_BYTES];
 	uint64_t features; /* negotiated */
+	/*
+	 * 5.2.4 writeback = 0 (VIRTIO_BLK_F_CONFIG_WCE): writes are on stable
+	 * storage before they complete.  Set by the control thread, read by
+	 * the queue workers (__atomic).
+	 */
+	int writethrough;
 };
 
 /* Per-queue state: used by one thread at a time. */
