@@ -116,7 +116,6 @@ static void net_teardown(struct net_chk *n)
 static enum chk_outcome net_setup(struct vhc *v, struct net_chk *n,
 				  struct chk_result *r)
 {
-	uint64_t offered = 0;
 	int err;
 
 	if (access("/dev/vhost-net", F_OK))
@@ -124,19 +123,8 @@ static enum chk_outcome net_setup(struct vhc *v, struct net_chk *n,
 			       "/dev/vhost-net absent (module vhost_net)");
 	if (access("/dev/net/tun", F_OK))
 		return chk_set(r, CHK_SKIP, "/dev/net/tun absent (module tun)");
-	err = vh_kdev_open_type(v->ctx, VH_KDEV_NET, &n->dev);
-	if (err)
-		return chk_fail_err(r, "open /dev/vhost-net", err);
-	err = vh_kdev_set_owner(n->dev);
-	if (!err)
-		err = vh_kdev_get_features(n->dev, &offered);
-	if (err)
-		return chk_fail_err(r, "owner/features", err);
-	if (!(offered & F_VERSION_1))
-		return chk_set(r, CHK_FAIL, "VERSION_1 not offered");
-	err = vh_kdev_set_features(n->dev, F_VERSION_1);
-	if (err)
-		return chk_fail_err(r, "set features", err);
+	if (chk_kdev_open(r, v->ctx, VH_KDEV_NET, &n->dev) != CHK_PASS)
+		return r->outcome;
 	n->hdr_len = vh_net_hdr_len(F_VERSION_1);
 
 	err = vh_tap_new(v->ctx, "vhchk%d", &n->tap);

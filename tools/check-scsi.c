@@ -23,7 +23,6 @@
 #define SC_VQ_REQ 2
 #define SC_DATA 8192
 #define SC_LBA 100
-#define F_VERSION_1 (1ull << 32)
 
 /* SAM-5 status and SPC-4 sense keys */
 #define SAM_GOOD 0x00
@@ -135,7 +134,6 @@ static enum chk_outcome sc_setup(struct vhc *v, struct sc_chk *s,
 	const struct vh_lio_config cfg = { .tpgt = SC_TPGT,
 					   .luns = &lun,
 					   .nluns = 1 };
-	uint64_t offered = 0;
 	int err;
 
 	if (access("/dev/vhost-scsi", F_OK))
@@ -148,19 +146,8 @@ static enum chk_outcome sc_setup(struct vhc *v, struct sc_chk *s,
 			       "modules target_core_mod and vhost_scsi)");
 	if (err)
 		return chk_fail_err(r, "LIO target", err);
-	err = vh_kdev_open_type(v->ctx, VH_KDEV_SCSI, &s->dev);
-	if (err)
-		return chk_fail_err(r, "open /dev/vhost-scsi", err);
-	err = vh_kdev_set_owner(s->dev);
-	if (!err)
-		err = vh_kdev_get_features(s->dev, &offered);
-	if (err)
-		return chk_fail_err(r, "owner/features", err);
-	if (!(offered & F_VERSION_1))
-		return chk_set(r, CHK_FAIL, "VERSION_1 not offered");
-	err = vh_kdev_set_features(s->dev, F_VERSION_1);
-	if (err)
-		return chk_fail_err(r, "set features", err);
+	if (chk_kdev_open(r, v->ctx, VH_KDEV_SCSI, &s->dev) != CHK_PASS)
+		return r->outcome;
 	err = chk_guest_init(&s->g, v->ctx, 1 << 20);
 	if (err)
 		return chk_fail_err(r, "guest memory", err);

@@ -24,7 +24,6 @@
 #define VS_BUF_ALLOC 65536
 #define VS_PORT 5151
 #define VS_DATA 6000 /* more than one RX buffer each way */
-#define F_VERSION_1 (1ull << 32)
 
 struct vs_chk {
 	struct vh_kdev *dev;
@@ -127,7 +126,6 @@ static int guest_rx(struct vs_chk *s, struct vh_vsock_hdr *h, int ms)
 static enum chk_outcome vs_setup(struct vhc *v, struct vs_chk *s,
 				 struct chk_result *r)
 {
-	uint64_t offered = 0;
 	int err;
 
 	if (access("/dev/vhost-vsock", F_OK))
@@ -140,19 +138,8 @@ static enum chk_outcome vs_setup(struct vhc *v, struct vs_chk *s,
 			       "no AF_VSOCK sockets (module vsock)");
 	if (s->sock < 0)
 		return chk_fail_err(r, "AF_VSOCK socket", -errno);
-	err = vh_kdev_open_type(v->ctx, VH_KDEV_VSOCK, &s->dev);
-	if (err)
-		return chk_fail_err(r, "open /dev/vhost-vsock", err);
-	err = vh_kdev_set_owner(s->dev);
-	if (!err)
-		err = vh_kdev_get_features(s->dev, &offered);
-	if (err)
-		return chk_fail_err(r, "owner/features", err);
-	if (!(offered & F_VERSION_1))
-		return chk_set(r, CHK_FAIL, "VERSION_1 not offered");
-	err = vh_kdev_set_features(s->dev, F_VERSION_1);
-	if (err)
-		return chk_fail_err(r, "set features", err);
+	if (chk_kdev_open(r, v->ctx, VH_KDEV_VSOCK, &s->dev) != CHK_PASS)
+		return r->outcome;
 	err = chk_guest_init(&s->g, v->ctx,
 			     (uint64_t)VS_RING * (VS_RXBUF + VS_TXBUF) +
 				     (1 << 18));

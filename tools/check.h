@@ -62,12 +62,21 @@ int chk_wait_used(struct vh_vq *vq, int call_fd, void **token, uint32_t *len,
 		  int ms);
 
 /*
+ * Open the kernel vhost device of type (an enum vh_kdev_type), take
+ * ownership and negotiate VERSION_1 (all the checks need).  *dev is set as
+ * far as it got, for the caller's teardown.  CHK_PASS, or the failure
+ * recorded in r.
+ */
+struct vh_kdev;
+enum chk_outcome chk_kdev_open(struct chk_result *r, struct vh_ctx *ctx,
+			       int type, struct vh_kdev **dev);
+
+/*
  * Lay ring idx (num entries, VERSION_1) out in g's memory and hand it to the
  * kernel device with fresh kick and call eventfds.  *vq, *kick and *call
  * are set as far as it got, for the caller's teardown.  CHK_PASS, or the
  * failure recorded in r.
  */
-struct vh_kdev;
 enum chk_outcome chk_kdev_ring(struct chk_result *r, struct vh_ctx *ctx,
 			       struct vh_kdev *dev, struct chk_guest *g,
 			       unsigned int idx, unsigned int num,

@@ -101,6 +101,33 @@ void *chk_gpa(struct chk_guest *g, uint64_t gpa)
 	return g->host + gpa;
 }
 
+enum chk_outcome chk_kdev_open(struct chk_result *r, struct vh_ctx *ctx,
+			       int type, struct vh_kdev **dev)
+{
+	const uint64_t version_1 = 1ull << 32;
+	uint64_t offered = 0;
+	char what[64];
+	int err;
+
+	err = vh_kdev_open_type(ctx, (enum vh_kdev_type)type, dev);
+	if (err) {
+		snprintf(what, sizeof(what), "open /dev/%s",
+			 vh_kdev_type_name((enum vh_kdev_type)type));
+		return chk_fail_err(r, what, err);
+	}
+	err = vh_kdev_set_owner(*dev);
+	if (!err)
+		err = vh_kdev_get_features(*dev, &offered);
+	if (err)
+		return chk_fail_err(r, "owner/features", err);
+	if (!(offered & version_1))
+		return chk_set(r, CHK_FAIL, "VERSION_1 not offered");
+	err = vh_kdev_set_features(*dev, version_1);
+	if (err)
+		return chk_fail_err(r, "set features", err);
+	return CHK_PASS;
+}
+
 enum chk_outcome chk_kdev_ring(struct chk_result *r, struct vh_ctx *ctx,
 			       struct vh_kdev *dev, struct chk_guest *g,
 			       unsigned int idx, unsigned int num,
