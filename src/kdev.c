@@ -592,6 +592,21 @@ static int vring_state(struct vh_kdev *dev, unsigned long req,
 	return err;
 }
 
+/* A GET_VRING_* ioctl: *out is written only on success. */
+static int vring_get(struct vh_kdev *dev, unsigned long req,
+		     unsigned int index, unsigned int *out)
+{
+	unsigned int v = 0;
+	int err;
+
+	if (!out)
+		return -EINVAL;
+	err = vring_state(dev, req, index, &v);
+	if (err == 0)
+		*out = v;
+	return err;
+}
+
 VH_EXPORT int vh_kdev_set_vring_num(struct vh_kdev *dev, unsigned int index,
 				    unsigned int num)
 {
@@ -679,15 +694,7 @@ VH_EXPORT int vh_kdev_set_vring_base(struct vh_kdev *dev, unsigned int index,
 VH_EXPORT int vh_kdev_get_vring_base(struct vh_kdev *dev, unsigned int index,
 				     unsigned int *base)
 {
-	unsigned int v = 0;
-	int err;
-
-	if (!base)
-		return -EINVAL;
-	err = vring_state(dev, VHOST_GET_VRING_BASE, index, &v);
-	if (err == 0)
-		*base = v;
-	return err;
+	return vring_get(dev, VHOST_GET_VRING_BASE, index, base);
 }
 
 static int vring_file(struct vh_kdev *dev, unsigned long req,
@@ -742,7 +749,7 @@ VH_EXPORT int vh_kdev_get_vring_endian(struct vh_kdev *dev,
 
 	if (!big_endian)
 		return -EINVAL;
-	err = vring_state(dev, VHOST_GET_VRING_ENDIAN, index, &v);
+	err = vring_get(dev, VHOST_GET_VRING_ENDIAN, index, &v);
 	if (err == 0)
 		*big_endian = v == VHOST_VRING_BIG_ENDIAN;
 	return err;
@@ -760,15 +767,7 @@ VH_EXPORT int vh_kdev_get_vring_busyloop_timeout(struct vh_kdev *dev,
 						 unsigned int index,
 						 unsigned int *usec)
 {
-	unsigned int v = 0;
-	int err;
-
-	if (!usec)
-		return -EINVAL;
-	err = vring_state(dev, VHOST_GET_VRING_BUSYLOOP_TIMEOUT, index, &v);
-	if (err == 0)
-		*usec = v;
-	return err;
+	return vring_get(dev, VHOST_GET_VRING_BUSYLOOP_TIMEOUT, index, usec);
 }
 
 VH_EXPORT int vh_kdev_setup_vring(struct vh_kdev *dev, unsigned int index,
