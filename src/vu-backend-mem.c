@@ -112,6 +112,29 @@ int vu_be_set_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	return 0;
 }
 
+/*
+ * Is reg, backed by fd, exactly a region we already have: same addresses,
+ * size and offset, in the same file?
+ */
+static bool region_present(struct vh_vu_backend *be,
+			   const struct vh_vu_mem_region *reg, int fd)
+{
+	struct vh_mem_region cur;
+	struct stat a, b;
+	unsigned int i;
+
+	if (fstat(fd, &a) < 0)
+		return false;
+	for (i = 0; vh_mem_get_region(be->mem, i, &cur) == 0; i++)
+		if (cur.gpa == reg->guest_addr && cur.size == reg->size &&
+		    cur.user_addr == reg->user_addr &&
+		    cur.fd_offset == reg->mmap_offset &&
+		    fstat(cur.fd, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
+			return true;
+	return false;
+}
+
 int vu_be_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 {
 	const struct vh_vu_mem_region *reg = &msg->payload.mem_reg.region;
@@ -120,6 +143,18 @@ int vu_be_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	r = region_ok(be, reg, msg->fds[0]);
 	if (r < 0)
 		return r;
+	/*
+	 * Older QEMU (7.2, Debian 12's) sends ADD_MEM_REG once per vhost
+	 * device, so a multiqueue net front-end adds each region once per
+	 * queue pair (newer QEMU sends it once per connection).
+	 * The identical region again is a no-op (its fd is closed unused);
+	 * any other overlap is refused by vh_mem_add_fd() below.
+	 */
+	if (region_present(be, reg, msg->fds[0])) {
+		vh_dbg(be->ctx, "ADD_MEM_REG: gpa %#llx already mapped\n",
+		       (unsigned long long)reg->guest_addr);
+		return 0;
+	}
 	n = vh_mem_num_regions(be->mem);
 	if (n < 0 || (unsigned int)n >= be->dev.max_mem_slots) {
 		vh_err(be->ctx, "ADD_MEM_REG: all %u slots in use\n",

@@ -306,8 +306,16 @@ static void test_mem_rules(void)
 		 fe_send_raw(&F, VH_VU_ADD_MEM_REG, 0, &s, 40, &small, 1));
 	BAD_CASE("ADD without fd", ALL_PROTO, false,
 		 fe_send_raw(&F, VH_VU_ADD_MEM_REG, 0, &s, 40, NULL, 0));
+	/* (the identical region again is a no-op: test_refusal_with_ack) */
+	s.region.guest_addr += 0x1000;
 	BAD_CASE("ADD overlapping", ALL_PROTO, true,
 		 fe_send_raw(&F, VH_VU_ADD_MEM_REG, 0, &s, 40, fds, 1));
+	s.region = good_region();
+	s.region.mmap_offset = 0x1000;
+	s.region.size -= 0x1000;
+	BAD_CASE("ADD same addresses, other offset", ALL_PROTO, true,
+		 fe_send_raw(&F, VH_VU_ADD_MEM_REG, 0, &s, 40, fds, 1));
+	s.region = good_region();
 	BAD_CASE("ADD beyond the slot limit", ALL_PROTO, false, {
 		for (i = 0; i < 4; i++) {
 			s.region = good_region();
@@ -492,6 +500,26 @@ static void test_refusal_with_ack(void)
 		struct vh_vu_mem_single s = { 0, good_region() };
 
 		CHECK(fe_ack(&F, VH_VU_REM_MEM_REG, &s, 40, NULL, 0) != 0);
+	}
+	/*
+	 * The identical region twice (QEMU 7.2 adds it once per queue pair
+	 * of a multiqueue net device): one mapping, the second fd closed;
+	 * the first REM_MEM_REG removes it, a second is turned down.
+	 */
+	{
+		struct vh_vu_mem_single s = { 0, good_region() };
+		int fds0, maps0 = test_count_maps();
+
+		CHECK_EQ(fe_ack(&F, VH_VU_ADD_MEM_REG, &s, 40, &fm.fd, 1), 0);
+		CHECK_EQ(test_count_maps(), maps0 + 1);
+		fds0 = test_count_fds();
+		CHECK_EQ(fe_ack(&F, VH_VU_ADD_MEM_REG, &s, 40, &fm.fd, 1), 0);
+		CHECK_EQ(test_count_fds(), fds0);
+		CHECK_EQ(test_count_maps(), maps0 + 1);
+		CHECK_EQ(fe_ack(&F, VH_VU_REM_MEM_REG, &s, 40, NULL, 0), 0);
+		CHECK_EQ(test_count_maps(), maps0);
+		CHECK(fe_ack(&F, VH_VU_REM_MEM_REG, &s, 40, NULL, 0) != 0);
+		CHECK(vh_vu_backend_connected(F.be));
 	}
 	close(F.sock);
 	fe_pump(&F);
