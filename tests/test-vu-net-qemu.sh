@@ -8,6 +8,11 @@
 # anywhere else).  The guest pings the tap address and sends a file over TCP
 # to a listener in the namespace; the received bytes must match.  Then
 # again with QEMU listening (server=on) and the daemon in --client mode.
+# Then multiqueue: 2 queue pairs on a 2-queue tap, each of the guest's 2
+# vCPUs sending the file over a TCP connection of its own; both pairs must
+# carry frames both ways (the daemon's per-pair counters), both copies must
+# match, and the tap's second queue must be attached only while the guest
+# has the pair enabled.
 # SKIP (77) without root, QEMU or scripts/vm-run.
 set -u
 
@@ -19,7 +24,8 @@ PAYLOAD=/usr/bin/busybox
 PY=/usr/bin/python3
 
 # ---- guest side: configure the NIC, ping, send the payload --------------
-if [ "${1:-}" = --guest ] || [ "${1:-}" = --guest-ping ]; then
+if [ "${1:-}" = --guest ] || [ "${1:-}" = --guest-ping ] ||
+	[ "${1:-}" = --guest-mq ]; then
 	modprobe virtio_net 2>/dev/null
 	IF=
 	for i in $(seq 100); do
@@ -38,6 +44,41 @@ if [ "${1:-}" = --guest ] || [ "${1:-}" = --guest-ping ]; then
 	busybox ping -c 2 -s 1400 -w 20 "$HOST_IP" ||
 		{ echo "guest: 1400-byte ping failed"; exit 1; }
 	[ "$1" = --guest-ping ] && { echo "guest: done"; exit 0; }
+	if [ "$1" = --guest-mq ]; then
+		# virtio-net uses min(max pairs, online CPUs) pairs
+		echo "guest: $(nproc) CPUs, queues:" $(ls "/sys/class/net/$IF/queues")
+		[ -d "/sys/class/net/$IF/queues/rx-1" ] ||
+			{ echo "guest: one queue pair only"; exit 1; }
+		# one connection per CPU: XPS maps CPU n to transmit queue n
+		$PY - "$HOST_IP" "$PORT" "$PAYLOAD" <<'EOF' || exit 1
+import os, socket, sys
+data = open(sys.argv[3], 'rb').read()
+pids = []
+for cpu in (0, 1):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.sched_setaffinity(0, {cpu})
+            s = socket.create_connection((sys.argv[1], int(sys.argv[2])),
+                                         timeout=60)
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            s.recv(1)
+            s.close()
+            os._exit(0)
+        except Exception as e:
+            print('guest: cpu %d: %s' % (cpu, e))
+            os._exit(1)
+    pids.append(pid)
+bad = 0
+for pid in pids:
+    bad |= os.waitpid(pid, 0)[1]
+sys.exit(1 if bad else 0)
+EOF
+		ip -s link show "$IF"
+		echo "guest: done"
+		exit 0
+	fi
 	$PY - "$HOST_IP" "$PORT" "$PAYLOAD" <<'EOF' || exit 1
 import socket, sys
 s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
@@ -70,8 +111,10 @@ DIR=$(mktemp -d /tmp/test-vu-net-qemu.XXXXXX) || exit 99
 NS=vhunet$$
 DPID=
 LPID=
+QPID=
 
 cleanup() {
+	[ -n "$QPID" ] && kill -KILL "$QPID" 2>/dev/null
 	[ -n "$LPID" ] && kill -KILL "$LPID" 2>/dev/null
 	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null
 	wait 2>/dev/null
@@ -167,5 +210,88 @@ DPID=
 cat "$DIR/daemon.log"
 tx=$(grep -o 'tx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
 [ "${tx:-0}" -ge 5 ] || fail "client mode: daemon counters"
+
+# ---- multiqueue: --queue-pairs 2, a 2-queue tap, QEMU queues=2 / mq=on
+rm -f "$DIR/vhu.sock"
+ip netns exec "$NS" "$DAEMON" --socket-path="$DIR/vhu.sock" --tap=vhut2 \
+	--queue-pairs=2 2>"$DIR/daemon.log" &
+DPID=$!
+for i in $(seq 100); do
+	[ -S "$DIR/vhu.sock" ] && break
+	sleep 0.05
+done
+[ -S "$DIR/vhu.sock" ] || fail "mq: daemon did not listen"
+ip netns exec "$NS" ip addr add "$HOST_IP/24" dev vhut2 || fail "tap address"
+# tun shows a queue's sysfs directory only while the queue is attached
+tapq() {
+	ip netns exec "$NS" sh -c 'ls -d /sys/class/net/vhut2/queues/rx-*' |
+		wc -l
+}
+flags=$(ip netns exec "$NS" cat /sys/class/net/vhut2/tun_flags)
+[ $((flags & 0x100)) != 0 ] || fail "mq: tap not IFF_MULTI_QUEUE ($flags)"
+[ "$(tapq)" = 1 ] || fail "mq: queue 1 attached before the guest enabled it"
+(while :; do tapq; sleep 0.5; done) >"$DIR/tapq" 2>/dev/null &
+QPID=$!
+ip netns exec "$NS" "$PY" - "$HOST_IP" "$PORT" "$DIR/recv" <<'EOF' &
+import socket, sys, threading
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(2)
+l.settimeout(120)
+def serve(c, n):
+    with open('%s.%d' % (sys.argv[3], n), 'wb') as f:
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            f.write(b)
+    c.send(b'k')
+    c.close()
+ts = []
+for n in range(2):
+    c, _ = l.accept()
+    ts.append(threading.Thread(target=serve, args=(c, n)))
+    ts[-1].start()
+for t in ts:
+    t.join()
+EOF
+LPID=$!
+"$VMRUN" --timeout 120 --memfd --mem 512M --smp 2 \
+	--qemu-arg=-chardev --qemu-arg="socket,id=c1,path=$DIR/vhu.sock" \
+	--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0,queues=2 \
+	--qemu-arg=-device \
+	--qemu-arg=virtio-net-pci,netdev=n0,mac=52:54:00:12:34:59,mq=on,vectors=0 \
+	-- "$SELF" --guest-mq
+rc=$?
+kill "$QPID" 2>/dev/null
+wait "$QPID" 2>/dev/null
+QPID=
+[ $rc = 0 ] || fail "mq: guest exit status $rc"
+wait "$LPID" || fail "mq: listener"
+LPID=
+# the front-end is gone: the daemon detaches queue 1 again
+for i in $(seq 40); do
+	[ "$(tapq)" = 1 ] && break
+	sleep 0.05
+done
+[ "$(tapq)" = 1 ] || fail "mq: queue 1 still attached after the guest left"
+grep -qx 2 "$DIR/tapq" || fail "mq: queue 1 never attached"
+echo "tap queues attached while the guest ran: $(sort -u "$DIR/tapq" | xargs)"
+kill -TERM "$DPID"
+wait "$DPID" || fail "mq: daemon exit status"
+DPID=
+cat "$DIR/daemon.log"
+cmp "$PAYLOAD" "$DIR/recv.0" || fail "mq: received bytes differ (connection 0)"
+cmp "$PAYLOAD" "$DIR/recv.1" || fail "mq: received bytes differ (connection 1)"
+for p in 0 1; do
+	line=$(grep "pair $p " "$DIR/daemon.log")
+	tx=$(echo "$line" | grep -o 'tx_frames=[0-9]*' | cut -d= -f2)
+	rx=$(echo "$line" | grep -o 'rx_frames=[0-9]*' | cut -d= -f2)
+	# a connection is ~1500 data frames one way and the ACKs the other
+	[ "${tx:-0}" -gt 100 ] && [ "${rx:-0}" -gt 10 ] ||
+		fail "mq: pair $p carried tx=${tx:-0} rx=${rx:-0} frames"
+done
+echo "$((2 * $(stat -c %s "$PAYLOAD"))) bytes through 2 queue pairs"
 echo "PASS"
 exit 0
