@@ -24,6 +24,7 @@
 #include <ctype.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -694,6 +695,25 @@ static int parse_num(const char *s, unsigned long lo, unsigned long hi,
 	return 0;
 }
 
+/*
+ * A worker reads a tap queue until EAGAIN: a blocking fd (one handed down
+ * by --tap-fd) would stall the worker and its rings.
+ */
+static int tap_nonblock(struct vh_tap *tap)
+{
+	unsigned int q;
+
+	for (q = 0; q < vh_tap_get_queue_count(tap); q++) {
+		int fd = vh_tap_get_queue_fd(tap, q);
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || (!(fl & O_NONBLOCK) &&
+			       fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+			return -errno;
+	}
+	return 0;
+}
+
 /* FD[,FD...]: at most max fds, each >= 0; the count, or -EINVAL. */
 static int parse_fd_list(const char *s, int *fds, unsigned int max)
 {
@@ -871,7 +891,9 @@ int main(int argc, char **argv)
 			fprintf(stderr, "tap: %s\n", strerror(-r));
 			goto out;
 		}
-		r = vh_tap_set_vnet_hdr_len(nd.tap, 12);
+		r = tap_nonblock(nd.tap);
+		if (r == 0)
+			r = vh_tap_set_vnet_hdr_len(nd.tap, 12);
 		if (r == 0 && !ntap_fds)
 			r = vh_tap_set_up(nd.tap, true);
 		if (r < 0) {
