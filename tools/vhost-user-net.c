@@ -429,8 +429,7 @@ static void tap_rx_pause(struct net_dev *nd, unsigned int pair, bool pause)
 	st->tap_rx_paused = pause;
 	/* level-triggered: pausing keeps a full tap from spinning us */
 	if (vh_daemon_watch_fd(nd->d, pair % nd->threads, st->tap_rx_fd,
-			       pause ? 0 : EPOLLIN, tap_readable,
-			       (void *)(uintptr_t)pair) < 0)
+			       pause ? 0 : EPOLLIN, tap_readable, st) < 0)
 		vh_daemon_stop(nd->d);
 }
 
@@ -439,8 +438,9 @@ static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 	struct net_thread *th = thread_data;
-	unsigned int pair = (unsigned int)(uintptr_t)opaque;
-	struct pair_stats *st = &nd->stats[pair];
+	/* opaque: the pair's own entry */
+	struct pair_stats *st = opaque;
+	unsigned int pair = (unsigned int)(st - nd->stats);
 	struct vh_vring *rx;
 	unsigned int i;
 
@@ -971,7 +971,7 @@ int main(int argc, char **argv)
 			continue;
 		r = vh_daemon_watch_fd(nd.d, p % nd.threads,
 				       nd.stats[p].tap_rx_fd, EPOLLIN,
-				       tap_readable, (void *)(uintptr_t)p);
+				       tap_readable, &nd.stats[p]);
 		if (r < 0) {
 			fprintf(stderr, "watch tap: %s\n", strerror(-r));
 			goto out;
