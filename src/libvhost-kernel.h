@@ -248,9 +248,37 @@ int vh_tap_new(struct vh_ctx *ctx, const char *name, struct vh_tap **tap);
  * negotiate VHOST_NET_F_VIRTIO_NET_HDR (bit 27).
  */
 int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd, struct vh_tap **tap);
+/*
+ * A multi-queue tap (IFF_MULTI_QUEUE): queues fds, 1..256 (the kernel's
+ * MAX_TAP_QUEUES), each opened on the same name with the flags of
+ * vh_tap_new(); the kernel spreads the frames it sends out of the
+ * interface over the attached queues by flow.  On failure every fd opened
+ * is closed again (an interface we created goes away).
+ */
+int vh_tap_new_mq(struct vh_ctx *ctx, const char *name, unsigned int queues,
+		  struct vh_tap **tap);
+/*
+ * Wrap n caller's fds (duplicated as by vh_tap_new_from_fd()), 1..256: one
+ * fd of any kind vh_tap_new_from_fd() takes, or the queue fds of one
+ * IFF_MULTI_QUEUE tap (-EINVAL for anything else, or an fd given twice).
+ */
+int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds, unsigned int n,
+			struct vh_tap **tap);
 struct vh_tap *vh_tap_ref(struct vh_tap *tap);
 struct vh_tap *vh_tap_unref(struct vh_tap *tap);
+/* Queue 0's fd. */
 int vh_tap_get_fd(const struct vh_tap *tap);
+/* Queues (fds) of the tap: 1 unless multi-queue; 0 for NULL. */
+unsigned int vh_tap_get_queue_count(const struct vh_tap *tap);
+/* fd of queue q, -EINVAL when q is out of range. */
+int vh_tap_get_queue_fd(const struct vh_tap *tap, unsigned int q);
+/*
+ * Attach (true) or detach (false) queue q (TUNSETQUEUE): the kernel steers
+ * no frames into a detached queue and drops those it held, but writes to
+ * it still go out.  0 when the queue already is so; -EOPNOTSUPP unless the
+ * tap is IFF_MULTI_QUEUE.  Calls for one queue must not run concurrently.
+ */
+int vh_tap_set_queue_enabled(struct vh_tap *tap, unsigned int q, bool enabled);
 const char *vh_tap_get_name(const struct vh_tap *tap);
 int vh_tap_get_ifindex(const struct vh_tap *tap);
 bool vh_tap_is_packet_socket(const struct vh_tap *tap);
@@ -259,7 +287,8 @@ bool vh_tap_is_packet_socket(const struct vh_tap *tap);
 unsigned int vh_net_hdr_len(uint64_t features);
 /*
  * vnet header the fd adds/strips: 0, 10 or 12 (TUNSETVNETHDRSZ; a packet
- * socket supports 10 only on kernels before PACKET_VNET_HDR_SZ).
+ * socket supports 10 only on kernels before PACKET_VNET_HDR_SZ).  This,
+ * vh_tap_set_offload() and vh_tap_set_features() apply to every queue.
  */
 int vh_tap_set_vnet_hdr_len(struct vh_tap *tap, unsigned int len);
 /* TUNSETOFFLOAD with TUN_F_* flags (what the reader accepts). */

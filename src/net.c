@@ -35,30 +35,50 @@
 #define VIRTIO_NET_F_GUEST_USO6 55
 #endif
 
+/* MAX_TAP_QUEUES in drivers/net/tun.c */
+#define TAP_QUEUES_MAX 256
+
+struct tap_queue {
+	int fd;
+	bool detached; /* TUNSETQUEUE IFF_DETACH_QUEUE */
+};
+
 struct vh_tap {
 	int refcount;
 	struct vh_ctx *ctx;
-	int fd;
 	bool packet; /* AF_PACKET socket rather than a tun fd */
+	bool mq; /* IFF_MULTI_QUEUE: queues can be detached */
 	int ifindex;
 	char name[IFNAMSIZ];
+	unsigned int nqueues;
+	struct tap_queue q[]; /* q[0] is vh_tap_get_fd() */
 };
 
-static int tap_alloc(struct vh_ctx *ctx, int fd, bool packet,
-		     const char *name, struct vh_tap **out)
+/* Takes over the fds on success only. */
+static int tap_alloc(struct vh_ctx *ctx, const int *fds, const bool *detached,
+		     unsigned int n, bool packet, bool mq, const char *name,
+		     struct vh_tap **out)
 {
-	struct vh_tap *tap = calloc(1, sizeof(*tap));
+	struct vh_tap *tap;
+	unsigned int i;
 
+	tap = calloc(1, sizeof(*tap) + n * sizeof(tap->q[0]));
 	if (!tap)
 		return -ENOMEM;
 	tap->refcount = 1;
 	tap->ctx = vh_ctx_ref(ctx);
-	tap->fd = fd;
 	tap->packet = packet;
+	tap->mq = mq;
+	tap->nqueues = n;
+	for (i = 0; i < n; i++) {
+		tap->q[i].fd = fds[i];
+		tap->q[i].detached = detached ? detached[i] : false;
+	}
 	snprintf(tap->name, sizeof(tap->name), "%s", name);
 	tap->ifindex = (int)if_nametoindex(tap->name);
-	vh_info(ctx, "%s %s (ifindex %d) fd %d\n", packet ? "packet" : "tap",
-		tap->name, tap->ifindex, fd);
+	vh_info(ctx, "%s %s (ifindex %d) fd %d, %u queue%s\n",
+		packet ? "packet" : "tap", tap->name, tap->ifindex, fds[0], n,
+		n == 1 ? "" : "s");
 	*out = tap;
 	return 0;
 }
@@ -75,18 +95,13 @@ static bool valid_ifname(const char *name)
 	return strpbrk(name, "/: \t\n") == NULL;
 }
 
-VH_EXPORT int vh_tap_new(struct vh_ctx *ctx, const char *name,
-			 struct vh_tap **out)
+/* One /dev/net/tun fd on the tap name; the kernel's name goes to ifname. */
+static int tap_open(struct vh_ctx *ctx, const char *name, short flags,
+		    char ifname[IFNAMSIZ])
 {
 	struct ifreq ifr;
 	int fd, err;
 
-	if (!ctx || !out)
-		return -EINVAL;
-	if (!name)
-		name = "vhtap%d";
-	if (!valid_ifname(name))
-		return -EINVAL;
 	fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err = -errno;
@@ -94,7 +109,7 @@ VH_EXPORT int vh_tap_new(struct vh_ctx *ctx, const char *name,
 		return err;
 	}
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	ifr.ifr_flags = flags;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		err = -errno;
@@ -103,22 +118,79 @@ VH_EXPORT int vh_tap_new(struct vh_ctx *ctx, const char *name,
 		return err;
 	}
 	ifr.ifr_name[IFNAMSIZ - 1] = '\0';
-	err = tap_alloc(ctx, fd, false, ifr.ifr_name, out);
+	snprintf(ifname, IFNAMSIZ, "%s", ifr.ifr_name);
+	return fd;
+}
+
+VH_EXPORT int vh_tap_new(struct vh_ctx *ctx, const char *name,
+			 struct vh_tap **out)
+{
+	char ifname[IFNAMSIZ];
+	int fd, err;
+
+	if (!ctx || !out)
+		return -EINVAL;
+	if (!name)
+		name = "vhtap%d";
+	if (!valid_ifname(name))
+		return -EINVAL;
+	fd = tap_open(ctx, name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, ifname);
+	if (fd < 0)
+		return fd;
+	err = tap_alloc(ctx, &fd, NULL, 1, false, false, ifname, out);
 	if (err)
 		close(fd);
 	return err;
 }
 
-VH_EXPORT int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd,
-				 struct vh_tap **out)
+VH_EXPORT int vh_tap_new_mq(struct vh_ctx *ctx, const char *name,
+			    unsigned int queues, struct vh_tap **out)
 {
-	char name[IFNAMSIZ] = "";
-	struct stat st;
-	bool packet = false;
-	int nfd, err;
+	const short flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR |
+			    IFF_MULTI_QUEUE;
+	char ifname[IFNAMSIZ];
+	unsigned int i;
+	int *fds, err = 0;
 
-	if (!ctx || !out || fd < 0)
+	if (!ctx || !out || queues < 1 || queues > TAP_QUEUES_MAX)
 		return -EINVAL;
+	if (!name)
+		name = "vhtap%d";
+	if (!valid_ifname(name))
+		return -EINVAL;
+	fds = calloc(queues, sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
+	for (i = 0; i < queues; i++) {
+		/* the first open names (or creates) it, the rest attach by name */
+		fds[i] = tap_open(ctx, i ? ifname : name, flags, ifname);
+		if (fds[i] < 0) {
+			err = fds[i];
+			break;
+		}
+	}
+	if (!err)
+		err = tap_alloc(ctx, fds, NULL, queues, false, true, ifname,
+				out);
+	if (err) {
+		/* the last close removes an interface we created */
+		while (i-- > 0)
+			close(fds[i]);
+	}
+	free(fds);
+	return err;
+}
+
+/*
+ * What fd is: a tap (its name, TUNGETIFF flags) or a bound SOCK_RAW
+ * AF_PACKET socket (the name of the interface it is bound to).
+ */
+static int tap_identify(int fd, char name[IFNAMSIZ], bool *packet, short *flags)
+{
+	struct stat st;
+
+	*packet = false;
+	*flags = 0;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (S_ISSOCK(st.st_mode)) {
@@ -144,7 +216,7 @@ VH_EXPORT int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd,
 		if (sll.sll_ifindex <= 0 ||
 		    !if_indextoname((unsigned int)sll.sll_ifindex, name))
 			return -EDESTADDRREQ;
-		packet = true;
+		*packet = true;
 	} else {
 		struct ifreq ifr;
 
@@ -154,15 +226,81 @@ VH_EXPORT int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd,
 		if (!(ifr.ifr_flags & IFF_TAP))
 			return -ENOTTY; /* vhost-net needs an Ethernet tap */
 		ifr.ifr_name[IFNAMSIZ - 1] = '\0';
-		snprintf(name, sizeof(name), "%s", ifr.ifr_name);
+		snprintf(name, IFNAMSIZ, "%s", ifr.ifr_name);
+		*flags = ifr.ifr_flags;
 	}
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (nfd < 0)
-		return -errno;
-	err = tap_alloc(ctx, nfd, packet, name, out);
+	return 0;
+}
+
+VH_EXPORT int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds,
+				  unsigned int n, struct vh_tap **out)
+{
+	char name[IFNAMSIZ] = "", first[IFNAMSIZ] = "";
+	bool packet = false, mq = true, *detached = NULL;
+	int *nfds = NULL, err = 0;
+	unsigned int i, j;
+	short flags;
+
+	if (!ctx || !fds || !out || n < 1 || n > TAP_QUEUES_MAX)
+		return -EINVAL;
+	nfds = calloc(n, sizeof(*nfds));
+	detached = calloc(n, sizeof(*detached));
+	if (!nfds || !detached) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (fds[i] < 0) {
+			err = -EINVAL;
+			goto out;
+		}
+		for (j = 0; j < i; j++)
+			if (fds[j] == fds[i]) {
+				err = -EINVAL;
+				goto out;
+			}
+		err = tap_identify(fds[i], name, &packet, &flags);
+		if (err)
+			goto out;
+		/* queues of one multi-queue tap, or one fd of any kind */
+		if (n > 1 && (packet || !(flags & IFF_MULTI_QUEUE) ||
+			      (i && strcmp(name, first) != 0))) {
+			vh_err(ctx, "fd %d (%s) is not a queue of tap %s\n",
+			       fds[i], name, first);
+			err = -EINVAL;
+			goto out;
+		}
+		if (!(flags & IFF_MULTI_QUEUE))
+			mq = false;
+		detached[i] = flags & IFF_DETACH_QUEUE;
+		if (!i)
+			memcpy(first, name, sizeof(first));
+	}
+	for (i = 0; i < n; i++) {
+		nfds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		if (nfds[i] < 0) {
+			err = -errno;
+			break;
+		}
+	}
+	if (!err)
+		err = tap_alloc(ctx, nfds, detached, n, packet, mq && !packet,
+				first, out);
 	if (err)
-		close(nfd);
+		while (i-- > 0)
+			close(nfds[i]);
+out:
+	free(detached);
+	free(nfds);
 	return err;
+}
+
+VH_EXPORT int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd,
+				 struct vh_tap **out)
+{
+	if (fd < 0)
+		return -EINVAL;
+	return vh_tap_new_from_fds(ctx, &fd, 1, out);
 }
 
 VH_EXPORT struct vh_tap *vh_tap_ref(struct vh_tap *tap)
@@ -175,11 +313,14 @@ VH_EXPORT struct vh_tap *vh_tap_ref(struct vh_tap *tap)
 
 VH_EXPORT struct vh_tap *vh_tap_unref(struct vh_tap *tap)
 {
+	unsigned int i;
+
 	if (!tap)
 		return NULL;
 	if (__atomic_sub_fetch(&tap->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return tap;
-	close(tap->fd);
+	for (i = 0; i < tap->nqueues; i++)
+		close(tap->q[i].fd);
 	vh_ctx_unref(tap->ctx);
 	free(tap);
 	return NULL;
@@ -187,7 +328,46 @@ VH_EXPORT struct vh_tap *vh_tap_unref(struct vh_tap *tap)
 
 VH_EXPORT int vh_tap_get_fd(const struct vh_tap *tap)
 {
-	return tap ? tap->fd : -EINVAL;
+	return tap ? tap->q[0].fd : -EINVAL;
+}
+
+VH_EXPORT unsigned int vh_tap_get_queue_count(const struct vh_tap *tap)
+{
+	return tap ? tap->nqueues : 0;
+}
+
+VH_EXPORT int vh_tap_get_queue_fd(const struct vh_tap *tap, unsigned int q)
+{
+	if (!tap || q >= tap->nqueues)
+		return -EINVAL;
+	return tap->q[q].fd;
+}
+
+VH_EXPORT int vh_tap_set_queue_enabled(struct vh_tap *tap, unsigned int q,
+				       bool enabled)
+{
+	struct ifreq ifr;
+	int err;
+
+	if (!tap || q >= tap->nqueues)
+		return -EINVAL;
+	/* tun_set_queue(): only the queues of an IFF_MULTI_QUEUE tap */
+	if (!tap->mq)
+		return -EOPNOTSUPP;
+	if (tap->q[q].detached == !enabled)
+		return 0;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = enabled ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE;
+	if (ioctl(tap->q[q].fd, TUNSETQUEUE, &ifr) < 0) {
+		err = -errno;
+		vh_err(tap->ctx, "%s: queue %u: %s: %d\n", tap->name, q,
+		       enabled ? "IFF_ATTACH_QUEUE" : "IFF_DETACH_QUEUE", err);
+		return err;
+	}
+	tap->q[q].detached = !enabled;
+	vh_dbg(tap->ctx, "%s: queue %u %s\n", tap->name, q,
+	       enabled ? "attached" : "detached");
+	return 0;
 }
 
 VH_EXPORT const char *vh_tap_get_name(const struct vh_tap *tap)
@@ -220,6 +400,7 @@ VH_EXPORT unsigned int vh_net_hdr_len(uint64_t features)
 VH_EXPORT int vh_tap_set_vnet_hdr_len(struct vh_tap *tap, unsigned int len)
 {
 	int v = (int)len;
+	unsigned int i;
 
 	if (!tap)
 		return -EINVAL;
@@ -230,25 +411,32 @@ VH_EXPORT int vh_tap_set_vnet_hdr_len(struct vh_tap *tap, unsigned int len)
 		int on = len != 0;
 
 		/* PACKET_VNET_HDR_SZ (Linux 6.2) takes 12; PACKET_VNET_HDR 10 */
-		if (setsockopt(tap->fd, SOL_PACKET, PACKET_VNET_HDR_SZ, &v,
+		if (setsockopt(tap->q[0].fd, SOL_PACKET, PACKET_VNET_HDR_SZ, &v,
 			       sizeof(v)) == 0)
 			return 0;
 		if (len == sizeof(struct virtio_net_hdr_mrg_rxbuf))
 			return -errno;
-		if (setsockopt(tap->fd, SOL_PACKET, PACKET_VNET_HDR, &on,
+		if (setsockopt(tap->q[0].fd, SOL_PACKET, PACKET_VNET_HDR, &on,
 			       sizeof(on)) < 0)
 			return -errno;
 		return 0;
 	}
 	if (len == 0)
 		return -EINVAL; /* the tap was created with IFF_VNET_HDR */
-	if (ioctl(tap->fd, TUNSETVNETHDRSZ, &v) < 0)
-		return -errno;
+	/*
+	 * tun keeps it per device, but set it through every queue (detached
+	 * ones accept it too) rather than rely on that
+	 */
+	for (i = 0; i < tap->nqueues; i++)
+		if (ioctl(tap->q[i].fd, TUNSETVNETHDRSZ, &v) < 0)
+			return -errno;
 	return 0;
 }
 
 VH_EXPORT int vh_tap_set_offload(struct vh_tap *tap, unsigned int flags)
 {
+	unsigned int i;
+
 	if (!tap)
 		return -EINVAL;
 	if (tap->packet)
@@ -256,8 +444,10 @@ VH_EXPORT int vh_tap_set_offload(struct vh_tap *tap, unsigned int flags)
 	if (flags & ~(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN |
 		      TUN_F_UFO | TUN_F_USO4 | TUN_F_USO6))
 		return -EINVAL;
-	if (ioctl(tap->fd, TUNSETOFFLOAD, (unsigned long)flags) < 0)
-		return -errno;
+	for (i = 0; i < tap->nqueues; i++)
+		if (ioctl(tap->q[i].fd, TUNSETOFFLOAD, (unsigned long)flags) <
+		    0)
+			return -errno;
 	return 0;
 }
 

@@ -4,10 +4,18 @@
  *
  * Queue pair p is rings 2p (receive, device -> driver) and 2p + 1
  * (transmit); each pair belongs to one worker thread.  Modes:
- *   --tap NAME / --tap-fd FD  bridge to a tap: transmitted frames are
- *                             written to it (vnet header included, so no
- *                             copy), frames read from it are received on
- *                             pair 0 (the tap has one queue);
+ *   --tap NAME / --tap-fd FD[,FD...]
+ *                             bridge to a tap with one queue per pair
+ *                             (IFF_MULTI_QUEUE when more than one):
+ *                             frames pair p transmits are written to
+ *                             queue p (vnet header included, so no copy),
+ *                             frames read from queue p are received on
+ *                             pair p.  Queue p > 0 is attached to the tap
+ *                             only while ring 2p is enabled, so the kernel
+ *                             steers nothing to a pair the guest does not
+ *                             use.  A single --tap-fd with several pairs:
+ *                             every pair transmits into it, pair 0
+ *                             receives;
  *   --loopback                every transmitted frame is received back on
  *                             the same pair;
  *   --sink                    transmitted frames are counted and returned.
@@ -16,6 +24,7 @@
 #include <ctype.h>
 #include <endian.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -57,10 +66,15 @@
 
 enum net_mode { MODE_TAP, MODE_LOOPBACK, MODE_SINK };
 
+/* One cache line per pair: each is written by its worker only. */
 struct pair_stats {
 	uint64_t tx_frames, tx_bytes;
 	uint64_t rx_frames, rx_bytes;
 	uint64_t drops, errors;
+	/* tap mode: queue fds (rx -1: the pair receives nothing) */
+	int tap_tx_fd, tap_rx_fd;
+	/* the rx fd's watch is paused (no ring or no room) */
+	bool tap_rx_paused;
 } __attribute__((aligned(64)));
 
 struct net_dev {
@@ -68,7 +82,6 @@ struct net_dev {
 	struct vh_daemon *d;
 	enum net_mode mode;
 	struct vh_tap *tap;
-	int tap_fd;
 	unsigned int pairs, threads;
 	uint8_t mac[6];
 	uint16_t mtu;
@@ -76,7 +89,6 @@ struct net_dev {
 	uint64_t features;
 	unsigned int hdr_len;
 	bool mrg;
-	bool tap_rx_paused;
 	uint64_t poll_ns; /* --poll-us */
 	struct pair_stats *stats;
 };
@@ -130,13 +142,13 @@ static size_t iov_copy(const struct iovec *dst, unsigned int dcnt,
 }
 
 static void rx_flush(struct net_dev *nd, struct net_thread *th,
-		     struct vh_vring *rx)
+		     struct vh_vring *rx, struct pair_stats *st)
 {
 	if (!th->rx_pending)
 		return;
 	/* one signal per batch, and only if the driver wants it */
 	if (vh_daemon_notify(nd->d, rx) < 0)
-		nd->stats[0].errors++;
+		st->errors++;
 	th->rx_pending = 0;
 }
 
@@ -263,12 +275,13 @@ static bool tx_poll(struct vh_vring *tx, uint64_t budget, uint64_t *deadline)
 }
 
 /* Signal the transmit ring once for the buffers pushed since the last time. */
-static void tx_flush(struct net_dev *nd, struct vh_vring *tx, unsigned int *n)
+static void tx_flush(struct net_dev *nd, struct vh_vring *tx,
+		     struct pair_stats *st, unsigned int *n)
 {
 	if (!*n)
 		return;
 	if (vh_daemon_notify(nd->d, tx) < 0)
-		nd->stats[0].errors++;
+		st->errors++;
 	*n = 0;
 }
 
@@ -335,7 +348,7 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 		e.iov_max = ELEM_IOV;
 		r = vh_vring_pop(tx, &e);
 		if (r == 0) {
-			tx_flush(nd, tx, &n);
+			tx_flush(nd, tx, st, &n);
 			/* busy-poll a while before sleeping (--poll-us) */
 			if (nd->poll_ns && tx_poll(tx, nd->poll_ns, &deadline))
 				continue;
@@ -365,7 +378,8 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 				break;
 			case MODE_TAP:
 				/* the tap takes the same vnet header */
-				if (writev(nd->tap_fd, e.iov, (int)e.out_num) < 0)
+				if (writev(st->tap_tx_fd, e.iov,
+					   (int)e.out_num) < 0)
 					st->drops++;
 				else {
 					st->tx_frames++;
@@ -392,28 +406,30 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 		if (vh_vring_push(tx, e.id, 0) < 0)
 			st->errors++;
 		if (n == BATCH)
-			tx_flush(nd, tx, &n);
+			tx_flush(nd, tx, st, &n);
 	}
-	tx_flush(nd, tx, &n);
+	tx_flush(nd, tx, st, &n);
 	if (rx)
-		rx_flush(nd, th, rx);
+		rx_flush(nd, th, rx, st);
 	return r < 0 ? r : 0;
 }
 
 /* ------------------------------------------------------------------------ */
-/* receive from the tap (pair 0's worker)                                   */
+/* receive from the tap: queue p on pair p's worker                        */
 /* ------------------------------------------------------------------------ */
 static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
 			 void *opaque, void *thread_data);
 
-static void tap_rx_pause(struct net_dev *nd, bool pause)
+static void tap_rx_pause(struct net_dev *nd, unsigned int pair, bool pause)
 {
-	if (nd->tap_rx_paused == pause)
+	struct pair_stats *st = &nd->stats[pair];
+
+	if (st->tap_rx_paused == pause || st->tap_rx_fd < 0)
 		return;
-	nd->tap_rx_paused = pause;
+	st->tap_rx_paused = pause;
 	/* level-triggered: pausing keeps a full tap from spinning us */
-	if (vh_daemon_watch_fd(nd->d, 0, nd->tap_fd, pause ? 0 : EPOLLIN,
-			       tap_readable, NULL) < 0)
+	if (vh_daemon_watch_fd(nd->d, pair % nd->threads, st->tap_rx_fd,
+			       pause ? 0 : EPOLLIN, tap_readable, st) < 0)
 		vh_daemon_stop(nd->d);
 }
 
@@ -422,16 +438,17 @@ static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 	struct net_thread *th = thread_data;
-	struct pair_stats *st = &nd->stats[0];
+	/* opaque: the pair's own entry */
+	struct pair_stats *st = opaque;
+	unsigned int pair = (unsigned int)(st - nd->stats);
 	struct vh_vring *rx;
 	unsigned int i;
 
 	(void)revents;
-	(void)opaque;
-	rx = vh_daemon_vring_get(d, 0);
+	rx = vh_daemon_vring_get(d, 2 * pair);
 	if (!rx) {
 		/* no ring: frames wait in the tap until one is handed over */
-		tap_rx_pause(nd, true);
+		tap_rx_pause(nd, pair, true);
 		return;
 	}
 	for (i = 0; i < BATCH; i++) {
@@ -440,7 +457,7 @@ static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
 		int r;
 
 		if (!rx_has_room(rx)) {
-			tap_rx_pause(nd, true);
+			tap_rx_pause(nd, pair, true);
 			break;
 		}
 		n = read(fd, th->frame, sizeof(th->frame));
@@ -462,7 +479,7 @@ static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
 			st->drops++;
 		}
 	}
-	rx_flush(nd, th, rx);
+	rx_flush(nd, th, rx, st);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -483,8 +500,7 @@ static int net_handle_event(struct vh_daemon *d, unsigned int idx,
 	/* receive ring kicked: the driver added buffers */
 	switch (nd->mode) {
 	case MODE_TAP:
-		if (pair == 0)
-			tap_rx_pause(nd, false);
+		tap_rx_pause(nd, pair, false);
 		return 0;
 	case MODE_LOOPBACK:
 		/* transmit may be waiting for these buffers */
@@ -509,6 +525,41 @@ static void net_thread_fini(struct vh_daemon *d, unsigned int t,
 	(void)d;
 	(void)t;
 	free(thread_data);
+}
+
+/*
+ * Queue p of a multi-queue tap is attached while the guest has ring 2p
+ * enabled (QEMU disables the pairs beyond those the driver uses, 5.1.6.5.5
+ * "Automatic receive steering in multiqueue mode"); queue 0 stays attached
+ * so the tap is never without one.
+ */
+static void tap_queue_enable(struct net_dev *nd, unsigned int idx, bool on)
+{
+	unsigned int pair = idx / 2;
+	int r;
+
+	if (!nd->tap || (idx & 1) || pair == 0 ||
+	    pair >= vh_tap_get_queue_count(nd->tap))
+		return;
+	r = vh_tap_set_queue_enabled(nd->tap, pair, on);
+	if (r < 0 && r != -EOPNOTSUPP)
+		fprintf(stderr, "vhost-user-net: tap queue %u: %s: %s\n", pair,
+			on ? "attach" : "detach", strerror(-r));
+}
+
+static int net_queue_started(struct vh_daemon *d, unsigned int idx,
+			     struct vh_vring *vring)
+{
+	(void)vring;
+	tap_queue_enable(vh_daemon_get_userdata(d), idx, true);
+	return 0;
+}
+
+static void net_queue_stopped(struct vh_daemon *d, unsigned int idx,
+			      struct vh_vring *vring)
+{
+	(void)vring;
+	tap_queue_enable(vh_daemon_get_userdata(d), idx, false);
 }
 
 static int net_set_features(struct vh_daemon *d, uint64_t features)
@@ -574,6 +625,8 @@ static const struct vh_daemon_ops net_ops = {
 	.thread_init = net_thread_init,
 	.thread_fini = net_thread_fini,
 	.set_features = net_set_features,
+	.queue_started = net_queue_started,
+	.queue_stopped = net_queue_stopped,
 	.get_config = net_get_config,
 	.set_config = net_set_config,
 	.net_set_mtu = net_set_mtu,
@@ -590,8 +643,11 @@ static void usage(FILE *f)
 	      "A vhost-user virtio-net back-end.\n"
 	      "\n"
 	      "Modes:\n"
-	      "  --tap=NAME              bridge to a new tap NAME (%d: a number)\n"
-	      "  --tap-fd=FD             bridge to an open tap fd\n"
+	      "  --tap=NAME              bridge to a new tap NAME (%d: a number),\n"
+	      "                          one tap queue per queue pair\n"
+	      "  --tap-fd=FD[,FD...]     bridge to open tap fds: one per queue\n"
+	      "                          pair, or one that only pair 0\n"
+	      "                          receives from\n"
 	      "  --loopback              receive every transmitted frame back\n"
 	      "  --sink                  count and return transmitted frames\n"
 	      "\n"
@@ -639,6 +695,48 @@ static int parse_num(const char *s, unsigned long lo, unsigned long hi,
 	return 0;
 }
 
+/*
+ * A worker reads a tap queue until EAGAIN: a blocking fd (one handed down
+ * by --tap-fd) would stall the worker and its rings.
+ */
+static int tap_nonblock(struct vh_tap *tap)
+{
+	unsigned int q;
+
+	for (q = 0; q < vh_tap_get_queue_count(tap); q++) {
+		int fd = vh_tap_get_queue_fd(tap, q);
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || (!(fl & O_NONBLOCK) &&
+			       fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+			return -errno;
+	}
+	return 0;
+}
+
+/* FD[,FD...]: at most max fds, each >= 0; the count, or -EINVAL. */
+static int parse_fd_list(const char *s, int *fds, unsigned int max)
+{
+	unsigned int n = 0;
+	unsigned long v;
+	char buf[16];
+
+	for (;;) {
+		size_t len = strcspn(s, ",");
+
+		if (n == max || len == 0 || len >= sizeof(buf))
+			return -EINVAL;
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		if (parse_num(buf, 0, INT_MAX, &v) < 0)
+			return -EINVAL;
+		fds[n++] = (int)v;
+		if (!s[len])
+			return (int)n;
+		s += len + 1;
+	}
+}
+
 enum {
 	OPT_TAP = 0x100,
 	OPT_TAP_FD,
@@ -667,7 +765,6 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct net_dev nd = {
-		.tap_fd = -1,
 		.pairs = 1,
 		/* locally administered, unicast */
 		.mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 },
@@ -677,7 +774,7 @@ int main(int argc, char **argv)
 	struct vh_daemon_args args;
 	uint64_t masks[VH_DAEMON_MAX_THREADS] = { 0 };
 	const char *tap_name = NULL;
-	int tap_fd = -1, modes = 0, c, r;
+	int tap_fds[PAIRS_MAX], ntap_fds = 0, modes = 0, c, r;
 	unsigned long v;
 	unsigned int p;
 
@@ -699,11 +796,13 @@ int main(int argc, char **argv)
 			modes++;
 			break;
 		case OPT_TAP_FD:
-			if (parse_num(optarg, 0, INT_MAX, &v) < 0) {
-				fprintf(stderr, "--tap-fd: bad fd\n");
+			ntap_fds = parse_fd_list(optarg, tap_fds, PAIRS_MAX);
+			if (ntap_fds < 0) {
+				fprintf(stderr,
+					"--tap-fd: FD[,FD...], at most %d\n",
+					PAIRS_MAX);
 				return 1;
 			}
-			tap_fd = (int)v;
 			nd.mode = MODE_TAP;
 			modes++;
 			break;
@@ -766,6 +865,12 @@ int main(int argc, char **argv)
 				"--sink\n");
 		return 1;
 	}
+	if (ntap_fds > 1 && (unsigned int)ntap_fds != nd.pairs) {
+		fprintf(stderr,
+			"--tap-fd: one fd, or one per queue pair (%u)\n",
+			nd.pairs);
+		return 1;
+	}
 
 	r = vh_ctx_new(&nd.ctx);
 	if (r < 0) {
@@ -774,15 +879,22 @@ int main(int argc, char **argv)
 	}
 	vh_ctx_set_log_priority(nd.ctx, args.verbose ? LOG_DEBUG : LOG_WARNING);
 	if (nd.mode == MODE_TAP) {
-		r = tap_fd >= 0 ? vh_tap_new_from_fd(nd.ctx, tap_fd, &nd.tap) :
-				  vh_tap_new(nd.ctx, tap_name, &nd.tap);
+		if (ntap_fds)
+			r = vh_tap_new_from_fds(nd.ctx, tap_fds,
+						(unsigned int)ntap_fds,
+						&nd.tap);
+		else if (nd.pairs > 1)
+			r = vh_tap_new_mq(nd.ctx, tap_name, nd.pairs, &nd.tap);
+		else
+			r = vh_tap_new(nd.ctx, tap_name, &nd.tap);
 		if (r < 0) {
 			fprintf(stderr, "tap: %s\n", strerror(-r));
 			goto out;
 		}
-		nd.tap_fd = vh_tap_get_fd(nd.tap);
-		r = vh_tap_set_vnet_hdr_len(nd.tap, 12);
-		if (r == 0 && tap_fd < 0)
+		r = tap_nonblock(nd.tap);
+		if (r == 0)
+			r = vh_tap_set_vnet_hdr_len(nd.tap, 12);
+		if (r == 0 && !ntap_fds)
 			r = vh_tap_set_up(nd.tap, true);
 		if (r < 0) {
 			fprintf(stderr, "tap %s: %s\n", vh_tap_get_name(nd.tap),
@@ -796,13 +908,28 @@ int main(int argc, char **argv)
 	/* pair p -> thread p % threads: both rings of a pair on one thread */
 	for (p = 0; p < nd.pairs; p++)
 		masks[p % nd.threads] |= 3ull << (2 * p);
-	/* one cache line per pair: each is written by its worker only */
 	if (posix_memalign((void **)&nd.stats, 64,
 			   nd.pairs * sizeof(*nd.stats))) {
 		r = -ENOMEM;
 		goto out;
 	}
 	memset(nd.stats, 0, nd.pairs * sizeof(*nd.stats));
+	for (p = 0; p < nd.pairs; p++) {
+		struct pair_stats *st = &nd.stats[p];
+		unsigned int nq = vh_tap_get_queue_count(nd.tap);
+
+		/* pairs beyond the tap's queues transmit into queue 0 */
+		st->tap_tx_fd =
+			nd.tap ? vh_tap_get_queue_fd(nd.tap, p < nq ? p : 0) :
+				 -1;
+		st->tap_rx_fd = p < nq ? vh_tap_get_queue_fd(nd.tap, p) : -1;
+		/* no ring enabled yet: queue 0 attached, the others not */
+		if (p < nq && nq > 1 &&
+		    vh_tap_set_queue_enabled(nd.tap, p, p == 0) < 0) {
+			r = -EIO;
+			goto out;
+		}
+	}
 
 	dev.features = (1ull << VIRTIO_F_VERSION_1) |
 		       (1ull << NET_F_MRG_RXBUF) | (1ull << NET_F_MAC) |
@@ -820,6 +947,14 @@ int main(int argc, char **argv)
 				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
 				(1ull << VH_VU_PROTOCOL_F_RESET_DEVICE) |
 				(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	/*
+	 * Older QEMU (7.2 among them) sends ADD_MEM_REG once per queue pair
+	 * (a vhost_dev each), and vh_vu_backend refuses the same region twice
+	 * as an overlap; SET_MEM_TABLE it sends once.
+	 */
+	if (nd.pairs > 1)
+		dev.protocol_features &=
+			~(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	dev.num_queues = 2 * nd.pairs;
 	dev.queue_num = nd.pairs;
 	dev.config_size = NET_CONFIG_SIZE;
@@ -831,9 +966,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vh_daemon_new: %s\n", strerror(-r));
 		goto out;
 	}
-	if (nd.tap) {
-		r = vh_daemon_watch_fd(nd.d, 0, nd.tap_fd, EPOLLIN,
-				       tap_readable, NULL);
+	for (p = 0; p < nd.pairs; p++) {
+		if (nd.stats[p].tap_rx_fd < 0)
+			continue;
+		r = vh_daemon_watch_fd(nd.d, p % nd.threads,
+				       nd.stats[p].tap_rx_fd, EPOLLIN,
+				       tap_readable, &nd.stats[p]);
 		if (r < 0) {
 			fprintf(stderr, "watch tap: %s\n", strerror(-r));
 			goto out;
@@ -854,8 +992,10 @@ int main(int argc, char **argv)
 			st->rx_bytes, st->drops, st->errors);
 	}
 out:
-	if (nd.d && nd.tap)
-		vh_daemon_unwatch_fd(nd.d, 0, nd.tap_fd);
+	for (p = 0; nd.d && nd.stats && p < nd.pairs; p++)
+		if (nd.stats[p].tap_rx_fd >= 0)
+			vh_daemon_unwatch_fd(nd.d, p % nd.threads,
+					     nd.stats[p].tap_rx_fd);
 	vh_daemon_unref(nd.d);
 	vh_tap_unref(nd.tap);
 	free(nd.stats);
