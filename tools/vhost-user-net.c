@@ -947,14 +947,6 @@ int main(int argc, char **argv)
 				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
 				(1ull << VH_VU_PROTOCOL_F_RESET_DEVICE) |
 				(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
-	/*
-	 * Older QEMU (7.2 among them) sends ADD_MEM_REG once per queue pair
-	 * (a vhost_dev each), and vh_vu_backend refuses the same region twice
-	 * as an overlap; SET_MEM_TABLE it sends once.
-	 */
-	if (nd.pairs > 1)
-		dev.protocol_features &=
-			~(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
 	dev.num_queues = 2 * nd.pairs;
 	dev.queue_num = nd.pairs;
 	dev.config_size = NET_CONFIG_SIZE;
