@@ -131,16 +131,21 @@ fail() {
 	exit 1
 }
 
+# wait_listen WHAT: the daemon's socket appears within 5 s, or FAIL
+wait_listen() {
+	for _ in $(seq 100); do
+		[ -S "$DIR/vhu.sock" ] && return 0
+		sleep 0.05
+	done
+	fail "$1daemon did not listen"
+}
+
 ip netns add "$NS" || { echo "SKIP: cannot create a network namespace"; exit 77; }
 ip netns exec "$NS" ip link set lo up
 ip netns exec "$NS" "$DAEMON" --socket-path="$DIR/vhu.sock" --tap=vhut0 \
 	2>"$DIR/daemon.log" &
 DPID=$!
-for i in $(seq 100); do
-	[ -S "$DIR/vhu.sock" ] && break
-	sleep 0.05
-done
-[ -S "$DIR/vhu.sock" ] || fail "daemon did not listen"
+wait_listen ""
 ip netns exec "$NS" ip addr add "$HOST_IP/24" dev vhut0 || fail "tap address"
 ip netns exec "$NS" "$PY" - "$HOST_IP" "$PORT" "$DIR/recv" <<'EOF' &
 import socket, sys
@@ -240,11 +245,7 @@ os.execv(sys.argv[1], [sys.argv[1], '--socket-path=' + sys.argv[2],
 EOF
 	fi
 	DPID=$!
-	for i in $(seq 100); do
-		[ -S "$DIR/vhu.sock" ] && break
-		sleep 0.05
-	done
-	[ -S "$DIR/vhu.sock" ] || fail "mq $how: daemon did not listen"
+	wait_listen "mq $how: "
 	# --tap-fd: the daemon leaves the link state to the tap's owner
 	ip netns exec "$NS" ip link set "$tap" up || fail "tap up"
 	ip netns exec "$NS" ip addr add "$HOST_IP/24" dev "$tap" ||
