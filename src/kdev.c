@@ -296,7 +296,8 @@ VH_EXPORT int vh_kdev_reset_owner(struct vh_kdev *dev)
 /* features                                                            */
 /* ------------------------------------------------------------------ */
 
-VH_EXPORT int vh_kdev_get_features(struct vh_kdev *dev, uint64_t *features)
+/* A GET ioctl of a 64-bit feature word: *out is written only on success. */
+static int get_u64(struct vh_kdev *dev, unsigned long req, uint64_t *out)
 {
 	/*
 	 * Zeroed: a kernel routing an unknown ioctl to vhost_vring_ioctl()
@@ -305,12 +306,17 @@ VH_EXPORT int vh_kdev_get_features(struct vh_kdev *dev, uint64_t *features)
 	__u64 f = 0;
 	int err;
 
-	if (!dev || !features)
+	if (!dev || !out)
 		return -EINVAL;
-	err = vh_kdev_ioctl(dev, VHOST_GET_FEATURES, &f);
+	err = vh_kdev_ioctl(dev, req, &f);
 	if (err == 0)
-		*features = f;
+		*out = f;
 	return err;
+}
+
+VH_EXPORT int vh_kdev_get_features(struct vh_kdev *dev, uint64_t *features)
+{
+	return get_u64(dev, VHOST_GET_FEATURES, features);
 }
 
 VH_EXPORT int vh_kdev_set_features(struct vh_kdev *dev, uint64_t features)
@@ -408,15 +414,7 @@ VH_EXPORT int vh_kdev_set_features_array(struct vh_kdev *dev,
 VH_EXPORT int vh_kdev_get_backend_features(struct vh_kdev *dev,
 					   uint64_t *features)
 {
-	__u64 f = 0;
-	int err;
-
-	if (!dev || !features)
-		return -EINVAL;
-	err = vh_kdev_ioctl(dev, VHOST_GET_BACKEND_FEATURES, &f);
-	if (err == 0)
-		*features = f;
-	return err;
+	return get_u64(dev, VHOST_GET_BACKEND_FEATURES, features);
 }
 
 VH_EXPORT int vh_kdev_set_backend_features(struct vh_kdev *dev,
