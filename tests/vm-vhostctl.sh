@@ -21,53 +21,13 @@ dev=vhctl$$
 trap '"$VHOSTCTL" vdpa dev del "$dev" >/dev/null 2>&1; rm -rf "$tmp"' EXIT
 out=$tmp/out
 err=$tmp/err
-n=0
-failed=0
 kernel=$(uname -r)
 has_vdpa=false
 [ -d /sys/bus/vdpa/devices ] && has_vdpa=true
 
-ok() { n=$((n + 1)); echo "ok $n vhostctl.$1"; }
-not_ok() {
-	n=$((n + 1))
-	failed=$((failed + 1))
-	echo "not ok $n vhostctl.$1"
-	shift
-	[ $# -gt 0 ] && echo "# $*"
-	sed 's/^/#   stdout: /' "$out" | head -20
-	sed 's/^/#   stderr: /' "$err" | head -20
-}
-
-expect() {
-	local name=$1 want=$2 rc
-	shift 2
-	timeout 600 "$VHOSTCTL" "$@" >"$out" 2>"$err" </dev/null
-	rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		not_ok "$name" "vhostctl $*: exit $rc, expected $want"
-		return 1
-	fi
-	ok "$name"
-}
-
-json() {
-	local name=$1 code=$2
-	if python3 - "$out" "$code" <<'EOF' >"$tmp/py" 2>&1; then
-import json, os, sys
-with open(sys.argv[1]) as f:
-    j = json.load(f)
-exec(sys.argv[2])
-EOF
-		ok "$name"
-	else
-		cp "$tmp/py" "$err"
-		not_ok "$name" "JSON check failed"
-	fi
-}
-
-grep_out() {
-	if grep -Eq -- "$2" "${3:-$out}"; then ok "$1"; else not_ok "$1" "no match for /$2/"; fi
-}
+VHOSTCTL_TIMEOUT=600
+# shellcheck source=tests/vhostctl-tap.sh
+. "$(dirname "$0")/vhostctl-tap.sh"
 
 echo "# vhostctl on $kernel (vdpa: $has_vdpa)"
 
