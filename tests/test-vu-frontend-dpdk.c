@@ -75,12 +75,21 @@ int main(void)
 	snprintf(rundir, sizeof(rundir), "/var/run/dpdk/%s", prefix);
 	peer_cleanup_extra = rundir;
 	{
+		/*
+		 * When testpmd starts forwarding it first drains and frees
+		 * whatever its RX queues hold.  If we connect while it is
+		 * still waiting for the link, our TX frames are in the ring
+		 * by then and were thrown away (RX 64, TX 0: a CI failure).
+		 * --no-lsc-interrupt makes that the order on every run (it
+		 * waits for link up, which our DRIVER_OK brings), and
+		 * --no-flush-rx keeps the frames for the forwarding core.
+		 */
 		const char *argv[] = {
 			pmd, "--no-huge", "-m", "512", "--no-pci",
 			"--file-prefix", prefix, "--lcores", "0@0,1@1",
 			"--vdev", vdev, "--", "--forward-mode=macswap",
-			"--auto-start", "--total-num-mbufs=16384",
-			"--stats-period", "1", NULL
+			"--auto-start", "--no-lsc-interrupt", "--no-flush-rx",
+			"--total-num-mbufs=16384", "--stats-period", "1", NULL
 		};
 
 		peer_start(argv);
