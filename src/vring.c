@@ -14,6 +14,7 @@
  */
 #include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -878,6 +879,48 @@ static int pop_slow(struct vh_vring *vr, struct vh_vring_elem *elem,
 }
 
 /*
+ * Fill in a single-descriptor element.  out_num/in_num and out_len/in_len
+ * are adjacent u32 pairs, and id/ndescs a u16 pair: each pair is one
+ * store, of 1 or len shifted into the half that VH_DESC_F_WRITE picks
+ * (wr_shift 32 for a device-writable buffer, else 0).  No branch on the
+ * direction, which mixed traffic could not predict.
+ */
+_Static_assert(offsetof(struct vh_vring_elem, ndescs) ==
+			       offsetof(struct vh_vring_elem, id) + 2 &&
+		       offsetof(struct vh_vring_elem, in_num) ==
+			       offsetof(struct vh_vring_elem, out_num) + 4 &&
+		       offsetof(struct vh_vring_elem, out_len) ==
+			       offsetof(struct vh_vring_elem, in_num) + 4 &&
+		       offsetof(struct vh_vring_elem, in_len) ==
+			       offsetof(struct vh_vring_elem, out_len) + 4,
+	       "vh_vring_elem pairs are adjacent");
+
+static inline __attribute__((always_inline)) void
+elem_set_single(struct vh_vring_elem *e, uint16_t head, uint32_t len,
+		unsigned int wr_shift)
+{
+	char *p = (char *)e;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint32_t idn = head | 1u << 16;
+	uint64_t num = 1ull << wr_shift, lens = (uint64_t)len << wr_shift;
+#else
+	uint32_t idn = (uint32_t)head << 16 | 1u;
+	uint64_t num = (1ull << 32) >> wr_shift;
+	uint64_t lens = ((uint64_t)len << 32) >> wr_shift;
+#endif
+
+	memcpy(p + offsetof(struct vh_vring_elem, id), &idn, 4);
+	memcpy(p + offsetof(struct vh_vring_elem, out_num), &num, 8);
+	memcpy(p + offsetof(struct vh_vring_elem, out_len), &lens, 8);
+}
+
+/* VH_DESC_F_WRITE (bit 33 of lfn) as a shift of 0 or 32 */
+static inline unsigned int desc_wr_shift(uint64_t lfn)
+{
+	return (unsigned int)(lfn >> 28) & 32;
+}
+
+/*
  * The fast path: one direct descriptor inside the region of the last hit,
  * on a ready ring whose snapshot is current (table_gen is VR_GEN_OFF unless
  * ready) with avail entries already seen.  1 if it popped, 0 if the general
@@ -889,10 +932,10 @@ pop_fast(struct vh_vring *vr, struct vh_vring_elem *elem)
 {
 	uint16_t last = vr->last_avail;
 	const struct vh_desc *d;
-	uint64_t lfn, off;
+	uint64_t lfn, off, end;
 	unsigned int head;
 	struct iovec *iov;
-	uint32_t len, wr;
+	uint32_t len;
 
 	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
 				vr->table_gen ||
@@ -908,11 +951,16 @@ pop_fast(struct vh_vring *vr, struct vh_vring_elem *elem)
 	len = vh_desc_len(lfn);
 	if (vh_unlikely((vh_desc_flags(lfn) &
 			 (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) ||
-			!len || !elem->iov_max))
+			!elem->iov_max))
 		return 0;
 	off = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED)) - vr->c_gpa;
-	/* off < c_size, a mapped size (< 2^48): off + len cannot wrap */
-	if (vh_unlikely(off >= vr->c_size || off + len > vr->c_size))
+	/*
+	 * Inside the region: end <= c_size.  end > off says both that off +
+	 * len did not wrap and that len is not 0 (a zero-length descriptor
+	 * breaks the ring, in walk_chain()); so off < end <= c_size too.
+	 */
+	end = off + len;
+	if (vh_unlikely(end > vr->c_size || end <= off))
 		return 0;
 	/* commit first: fewer values stay live while elem is written */
 	vr->head_table[head] = vr->table;
@@ -921,13 +969,7 @@ pop_fast(struct vh_vring *vr, struct vh_vring_elem *elem)
 	iov = elem->iov;
 	iov->iov_base = vr->c_host + off;
 	iov->iov_len = len;
-	elem->id = (uint16_t)head;
-	elem->ndescs = 1;
-	wr = (uint32_t)(lfn >> 33) & 1; /* VH_DESC_F_WRITE */
-	elem->out_num = wr ^ 1;
-	elem->in_num = wr;
-	elem->out_len = len & (wr - 1);
-	elem->in_len = len & -wr;
+	elem_set_single(elem, (uint16_t)head, len, desc_wr_shift(lfn));
 	return 1;
 }
 
@@ -989,69 +1031,69 @@ VH_EXPORT VR_NO_SLP int vh_vring_pop(struct vh_vring *vr,
 }
 
 /*
- * Pop a run of single direct descriptors into elems[i..end), the way
+ * Pop a run of up to max single direct descriptors into e[], the way
  * pop_fast() does one, with the ring's state in locals: the snapshot and
  * ready checks and the bookkeeping are paid once per run, not per element.
- * Stops at the first element that is anything but the common case (the
- * caller hands that one to pop_general(), which re-reads everything).
- * Returns the new i.
+ * A run ends at the end of the avail ring too, so the ring is walked by
+ * pointer.  Stops at the first element that is anything but the common
+ * case (the caller hands that one to pop_general(), which re-reads
+ * everything).  Returns how many it popped.
  */
 static __attribute__((noinline)) VR_NO_SLP unsigned int
-pop_run(struct vh_vring *vr, struct vh_vring_elem *elems, unsigned int i,
-	unsigned int end)
+pop_run(struct vh_vring *vr, struct vh_vring_elem *e, unsigned int max)
 {
 	const struct vh_desc *desc = vr->desc;
-	const uint16_t *ring = vr->avail->ring;
 	struct vh_mem_table **ht = vr->head_table;
-	const uint64_t size = vr->c_size;
 	const unsigned int qsize = vr->size;
-	/* 32-bit index arithmetic: the 16-bit wrap only matters masked */
-	const uint32_t mask = vr->mask, first = vr->last_avail;
-	const uint32_t stop = first + (end - i);
-	struct vh_vring_elem *e = elems + i;
-	uint32_t last;
+	const unsigned int start = vr->last_avail & vr->mask;
+	const uint16_t *a = &vr->avail->ring[start], *a_end;
+	unsigned int popped;
 
+	a_end = a + (max < qsize - start ? max : qsize - start);
 	/*
-	 * The table, region base and host pointer are read from vr where they
-	 * are used: one memory operand each, where a local would be spilled.
+	 * The table, region base and size and host pointer are read from vr
+	 * where they are used: one memory operand each, where a local would
+	 * be spilled.  Few values stay live, for the same reason.
 	 */
-	for (last = first; last != stop; e++, last++) {
+	for (; a != a_end; a++, e++) {
+		const struct vh_desc *d;
 		uint16_t head;
-		uint64_t lfn, off;
-		uint32_t len, wr;
+		uint64_t lfn, off, end;
+		uint32_t len;
 
 		/* ordered after the acquire load of avail->idx (shadow_avail) */
-		head = le16toh(__atomic_load_n(&ring[last & mask],
-					       __ATOMIC_RELAXED));
+		head = le16toh(__atomic_load_n(a, __ATOMIC_RELAXED));
 		if (vh_unlikely(head >= qsize || ht[head]))
 			break;
-		lfn = le64toh(__atomic_load_n(&desc[head].lfn,
-					      __ATOMIC_RELAXED));
+		d = &desc[head];
+		lfn = le64toh(__atomic_load_n(&d->lfn, __ATOMIC_RELAXED));
 		len = vh_desc_len(lfn);
-		if (vh_unlikely((vh_desc_flags(lfn) &
-				 (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) ||
-				!len || !e->iov_max))
+		if (vh_unlikely((lfn & ((uint64_t)(VH_DESC_F_NEXT |
+						   VH_DESC_F_INDIRECT)
+					<< 32)) ||
+				!e->iov_max))
 			break;
-		off = le64toh(__atomic_load_n(&desc[head].addr,
-					      __ATOMIC_RELAXED)) -
+		off = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED)) -
 		      vr->c_gpa;
-		/* off < size, a mapped size (< 2^48): off + len cannot wrap */
-		if (vh_unlikely(off >= size || off + len > size))
+		/*
+		 * Inside the region: end <= c_size.  end > off says both that
+		 * off + len did not wrap and that len is not 0 (a zero-length
+		 * descriptor breaks the ring, in walk_chain()); so off <
+		 * end <= c_size too.
+		 */
+		end = off + len;
+		if (vh_unlikely(end > vr->c_size || end <= off))
 			break;
 		ht[head] = vr->table;
 		e->iov->iov_base = vr->c_host + off;
 		e->iov->iov_len = len;
-		e->id = head;
-		e->ndescs = 1;
-		wr = (uint32_t)(lfn >> 33) & 1; /* VH_DESC_F_WRITE */
-		e->out_num = wr ^ 1;
-		e->in_num = wr;
-		e->out_len = len & (wr - 1);
-		e->in_len = len & -wr;
+		elem_set_single(e, head, len, desc_wr_shift(lfn));
 	}
-	vr->last_avail = (uint16_t)last;
-	vr->cur_inflight += last - first;
-	return i + (last - first);
+	popped = (unsigned int)(a - &vr->avail->ring[vr->last_avail &
+						    vr->mask]);
+	vr->last_avail = (uint16_t)(vr->last_avail + popped);
+	vr->cur_inflight += popped;
+	return popped;
 }
 
 VH_EXPORT VR_NO_SLP int vh_vring_pop_batch(struct vh_vring *vr,
@@ -1077,7 +1119,7 @@ VH_EXPORT VR_NO_SLP int vh_vring_pop_batch(struct vh_vring *vr,
 				seen = (uint16_t)(vr->shadow_avail -
 						  vr->last_avail);
 			}
-			i = pop_run(vr, elems, i, n - i < seen ? n : i + seen);
+			i += pop_run(vr, elems + i, n - i < seen ? n - i : seen);
 			if (i == n)
 				break;
 		}
@@ -1223,6 +1265,12 @@ VH_EXPORT int vh_vring_push(struct vh_vring *vr, uint16_t id, uint32_t len)
 	return 0;
 }
 
+_Static_assert(sizeof(struct vh_vring_used_elem) == 8 &&
+		       sizeof(struct vh_used_elem) == 8 &&
+		       offsetof(struct vh_vring_used_elem, len) ==
+			       offsetof(struct vh_used_elem, len),
+	       "vh_vring_used_elem is laid out as the used ring's element");
+
 VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 				  const struct vh_vring_used_elem *used,
 				  unsigned int n)
@@ -1243,24 +1291,49 @@ VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 		struct vh_mem_table **ht = vr->head_table, *t = vr->table;
 		struct vh_used_elem *ring = vr->used->ring;
 		const uint32_t limit = vr->push_limit, ctr = vr->used_ctr;
-		const uint16_t mask = vr->mask;
+		const unsigned int slot = ctr & vr->mask, room = vr->size - slot;
+		const struct vh_vring_used_elem *u = used, *u_end = used + n;
+		const struct vh_vring_used_elem *seg_end =
+			n <= room ? u_end : used + room;
+		struct vh_used_elem *dst = &ring[slot];
 
 		/*
 		 * Used elements past used->idx are the device's until the
 		 * index moves (2.7.8), so they are written while checking;
 		 * if a check fails the index stays and they mean nothing.
+		 * That also makes plain stores enough: the release store of
+		 * the index orders them.  Two segments when the batch wraps
+		 * the ring, so both sides advance by pointer.
 		 */
-		for (i = 0; i < n; i++) {
-			struct vh_used_elem *e = &ring[(ctr + i) & mask];
-			uint32_t id = used[i].id;
+		for (;;) {
+			for (; u != seg_end; u++, dst++) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+				/* same layout as struct vh_used_elem */
+				uint64_t v;
+				uint32_t id;
 
-			if (vh_unlikely(id >= limit || ht[id] != t))
+				memcpy(&v, u, sizeof(v));
+				id = (uint32_t)v;
+				if (vh_unlikely(id >= limit || ht[id] != t))
+					break;
+				ht[id] = NULL;
+				memcpy(dst, &v, sizeof(v));
+#else
+				uint32_t id = u->id;
+
+				if (vh_unlikely(id >= limit || ht[id] != t))
+					break;
+				ht[id] = NULL;
+				dst->id = htole32(id);
+				dst->len = htole32(u->len);
+#endif
+			}
+			if (u != seg_end || u == u_end)
 				break;
-			ht[id] = NULL;
-			__atomic_store_n(&e->id, htole32(id), __ATOMIC_RELAXED);
-			__atomic_store_n(&e->len, htole32(used[i].len),
-					 __ATOMIC_RELAXED);
+			dst = ring;
+			seg_end = u_end;
 		}
+		i = (unsigned int)(u - used);
 		if (vh_likely(i == n)) {
 			vr->cur_inflight -= n;
 			vr->used_ctr = ctr + n;
