@@ -52,9 +52,13 @@ static void avail(struct rig *r, uint16_t head)
 }
 
 static int refused;
+/* every case runs through vh_vring_pop() and vh_vring_pop_batch() */
+static bool pop_batched;
 
 static int pop(struct rig *r, struct vh_vring_elem *e)
 {
+	if (pop_batched)
+		return vh_vring_pop_batch(r->vr, e, 1);
 	return vh_vring_pop(r->vr, e);
 }
 
@@ -492,12 +496,16 @@ int main(void)
 
 	test_fdset_snapshot(&before);
 	fds = test_count_fds();
-	test_bad_indexes();
-	test_bad_buffers();
-	test_bad_indirect();
-	test_legal_corners();
+	for (int batched = 0; batched < 2; batched++) {
+		pop_batched = batched;
+		test_bad_indexes();
+		test_bad_buffers();
+		test_bad_indirect();
+		test_legal_corners();
+	}
 	test_hostile_device();
-	printf("%d malformed rings refused\n", refused);
+	printf("%d malformed rings refused (each through both pop calls)\n",
+	       refused);
 	CHECK_EQ(test_new_fds_without_cloexec(&before), 0);
 	CHECK_EQ(test_count_fds(), fds);
 	return 0;
