@@ -7,7 +7,11 @@
 #     testpmd's RX counters must show the looped frames and our counters
 #     must agree with them;
 #  2. --sink, testpmd txonly: every 64-byte frame testpmd sent is consumed
-#     and counted.
+#     and counted;
+#  3. --loopback with two queue pairs, and the config space;
+#  4. one --tap-fd of a single-queue tap with two queue pairs (testpmd
+#     txonly on both): both pairs write into the tap, and frames sent into
+#     the tap from the kernel side reach pair 0 only.
 # SKIP (77) without dpdk-testpmd.  Run from the build directory (make check)
 # or with VHOST_USER_NET pointing at the daemon.
 set -u
@@ -19,6 +23,7 @@ SECS=${TEST_SECS:-5}
 
 DIR=$(mktemp -d /tmp/test-vu-net-dpdk.XXXXXX) || exit 99
 PREFIX=vunet$$
+NS=vunetdpdk$$
 DPID=
 TPID=
 
@@ -26,6 +31,7 @@ cleanup() {
 	[ -n "$TPID" ] && kill -KILL "$TPID" 2>/dev/null
 	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null
 	wait 2>/dev/null
+	ip netns del "$NS" 2>/dev/null
 	rm -rf "$DIR" "/var/run/dpdk/$PREFIX"
 }
 trap cleanup EXIT
@@ -40,13 +46,13 @@ fail() {
 
 # run "DAEMON OPTIONS" FWD (testpmd forward mode) QUEUES [testpmd options...]
 run() {
-	local opts=$1 fwd=$2 queues=$3 i
+	local opts=$1 fwd=$2 queues=$3
 	shift 3
 	rm -f "$DIR/vhu.sock"
 	# shellcheck disable=SC2086
 	"$DAEMON" --socket-path="$DIR/vhu.sock" $opts 2>"$DIR/daemon.log" &
 	DPID=$!
-	for i in $(seq 100); do
+	for _ in $(seq 100); do
 		[ -S "$DIR/vhu.sock" ] && break
 		sleep 0.05
 	done
@@ -55,7 +61,7 @@ run() {
 		fail "probe: $(cat "$DIR/probe.log")"; }
 	: >"$DIR/testpmd-all.log"
 	# SESSIONS front-ends one after the other on the same daemon
-	for i in $(seq "${SESSIONS:-1}"); do
+	for _ in $(seq "${SESSIONS:-1}"); do
 		timeout -s INT -k 5 "$SECS" "$TESTPMD" --no-huge -m 512 \
 			--no-pci --file-prefix "$PREFIX" --lcores '0@0,1@1' \
 			--vdev "net_virtio_user0,path=$DIR/vhu.sock,queues=$queues" \
@@ -142,5 +148,85 @@ done
 rx=$(pmd_total RX-packets)
 echo "MQ: testpmd RX $rx"
 [ "${rx:-0}" -gt 2000 ] || fail "testpmd received too few frames"
+
+# 4. one --tap-fd (a single-queue tap) with two queue pairs: both pairs
+# transmit into it, only pair 0 receives from it.  The tap lives in a
+# private network namespace; its parent opens it, as a management stack
+# would, and hands the fd down.
+PY=$(command -v python3)
+if [ "$(id -u)" != 0 ] || [ -z "$PY" ] || [ ! -c /dev/net/tun ] ||
+	! ip netns add "$NS" 2>/dev/null; then
+	echo "SKIP (case 4 only): needs root, python3, /dev/net/tun and netns"
+	echo "PASS"
+	exit 0
+fi
+rm -f "$DIR/vhu.sock"
+ip netns exec "$NS" "$PY" - "$DAEMON" "$DIR/vhu.sock" vhutap0 \
+	2>"$DIR/daemon.log" <<'PYEOF' &
+import fcntl, os, struct, sys
+TUNSETIFF = 0x400454ca
+FLAGS = 0x0002 | 0x1000 | 0x4000  # IFF_TAP | IFF_NO_PI | IFF_VNET_HDR
+fd = os.open('/dev/net/tun', os.O_RDWR)
+fcntl.ioctl(fd, TUNSETIFF, struct.pack('16sH22x', sys.argv[3].encode(), FLAGS))
+os.set_inheritable(fd, True)
+os.execv(sys.argv[1], [sys.argv[1], '--socket-path=' + sys.argv[2],
+                       '--tap-fd=%d' % fd, '--queue-pairs=2'])
+PYEOF
+DPID=$!
+for _ in $(seq 100); do
+	[ -S "$DIR/vhu.sock" ] && break
+	sleep 0.05
+done
+[ -S "$DIR/vhu.sock" ] || fail "single tap fd: daemon did not listen"
+ip netns exec "$NS" ip link set vhutap0 up || fail "tap up"
+timeout -s INT -k 5 "$SECS" "$TESTPMD" --no-huge -m 512 --no-pci \
+	--file-prefix "$PREFIX" --lcores '0@0,1@1' \
+	--vdev "net_virtio_user0,path=$DIR/vhu.sock,queues=2" \
+	-- --forward-mode=txonly --auto-start --nb-cores=1 --rxq=2 --txq=2 \
+	--total-num-mbufs=16384 --stats-period 1 \
+	>"$DIR/testpmd.log" 2>&1 </dev/null &
+TPID=$!
+# frames from the kernel side of the tap, once testpmd forwards (its rings
+# are set up by then): they can only reach the guest through pair 0
+for _ in $(seq 200); do
+	grep -aq "start packet forwarding" "$DIR/testpmd.log" && break
+	sleep 0.1
+done
+grep -aq "start packet forwarding" "$DIR/testpmd.log" ||
+	fail "single tap fd: testpmd did not start forwarding"
+ip netns exec "$NS" "$PY" - vhutap0 <<'PYEOF' || fail "inject into the tap"
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+for i in range(100):
+    s.send(b'\xff' * 6 + b'\x02\x00\x00\x00\x00\x01' + b'\x88\xb5' +
+           i.to_bytes(2, 'big') + bytes(44))
+PYEOF
+wait "$TPID"
+TPID=
+rm -rf "/var/run/dpdk/$PREFIX"
+sleep 0.2
+tap_rx=$(ip netns exec "$NS" cat /sys/class/net/vhutap0/statistics/rx_packets)
+kill -TERM "$DPID" 2>/dev/null || fail "single tap fd: daemon died"
+wait "$DPID" || fail "single tap fd: daemon exit status $?"
+DPID=
+ip netns del "$NS"
+sum_tx=0
+for p in 0 1; do
+	line=$(grep "pair $p " "$DIR/daemon.log")
+	d_tx=$(echo "$line" | grep -o 'tx_frames=[0-9]*' | cut -d= -f2)
+	d_rx=$(echo "$line" | grep -o 'rx_frames=[0-9]*' | cut -d= -f2)
+	echo "single tap fd, pair $p: daemon tx $d_tx rx $d_rx"
+	[ "${d_tx:-0}" -gt 1000 ] || fail "pair $p did not transmit into the tap"
+	sum_tx=$((sum_tx + d_tx))
+	if [ "$p" = 0 ]; then
+		[ "${d_rx:-0}" -ge 100 ] || fail "pair 0 received $d_rx of 100"
+	else
+		[ "${d_rx:-1}" -eq 0 ] || fail "pair 1 received from a tap it has no queue of"
+	fi
+done
+# what the daemon wrote, the tap's kernel side received
+echo "single tap fd: tap rx_packets $tap_rx, daemon tx $sum_tx"
+[ "$tap_rx" -eq "$sum_tx" ] || fail "tap received $tap_rx of $sum_tx frames"
 echo "PASS"
 exit 0
