@@ -44,6 +44,15 @@ fail() {
 	exit 1
 }
 
+# wait_listen PREFIX: up to 5 s for the daemon's socket
+wait_listen() {
+	for _ in $(seq 100); do
+		[ -S "$DIR/vhu.sock" ] && return 0
+		sleep 0.05
+	done
+	fail "${1}daemon did not listen"
+}
+
 # run "DAEMON OPTIONS" FWD (testpmd forward mode) QUEUES [testpmd options...]
 run() {
 	local opts=$1 fwd=$2 queues=$3
@@ -52,11 +61,7 @@ run() {
 	# shellcheck disable=SC2086
 	"$DAEMON" --socket-path="$DIR/vhu.sock" $opts 2>"$DIR/daemon.log" &
 	DPID=$!
-	for _ in $(seq 100); do
-		[ -S "$DIR/vhu.sock" ] && break
-		sleep 0.05
-	done
-	[ -S "$DIR/vhu.sock" ] || fail "daemon did not listen"
+	wait_listen ""
 	[ -n "${PROBE:-}" ] && { $PROBE "$DIR/vhu.sock" >"$DIR/probe.log" 2>&1 ||
 		fail "probe: $(cat "$DIR/probe.log")"; }
 	: >"$DIR/testpmd-all.log"
@@ -173,11 +178,7 @@ os.execv(sys.argv[1], [sys.argv[1], '--socket-path=' + sys.argv[2],
                        '--tap-fd=%d' % fd, '--queue-pairs=2'])
 PYEOF
 DPID=$!
-for _ in $(seq 100); do
-	[ -S "$DIR/vhu.sock" ] && break
-	sleep 0.05
-done
-[ -S "$DIR/vhu.sock" ] || fail "single tap fd: daemon did not listen"
+wait_listen "single tap fd: "
 ip netns exec "$NS" ip link set vhutap0 up || fail "tap up"
 timeout -s INT -k 5 "$SECS" "$TESTPMD" --no-huge -m 512 --no-pci \
 	--file-prefix "$PREFIX" --lcores '0@0,1@1' \
