@@ -3,7 +3,7 @@
  * vhost_net - frames per second through vhost-net, against plain tap I/O.
  *
  * One tap, one run, four measurements of the same frames:
- *   tx vhost : the userspace driver (vh_vq) queues frames on the TX ring,
+ *   tx vhost : the userspace driver (vh_drvq) queues frames on the TX ring,
  *              vhost-net hands them to the tap, the host stack delivers
  *              them to an AF_PACKET socket on the tap;
  *   tx write : write(2) of header + frame on the tap fd, same receiver;
@@ -49,7 +49,7 @@ struct bench {
 	struct vh_tap *tap;
 	struct vh_mem *mem;
 	uint8_t *host;
-	struct vh_vq *vq[2];
+	struct vh_drvq *vq[2];
 	int kick[2], call[2];
 	int pkt, tapfd, ifindex;
 	unsigned int hdr_len;
@@ -84,7 +84,7 @@ static void rx_post(struct bench *b, unsigned int i)
 	struct vh_sg sg = { .addr = b->rx_gpa + (uint64_t)i * SLOT,
 			    .len = SLOT };
 
-	vh_vq_add(b->vq[0], &sg, 0, 1, (void *)(uintptr_t)(i + 1));
+	vh_drvq_add(b->vq[0], &sg, 0, 1, (void *)(uintptr_t)(i + 1));
 }
 
 static void setup(struct bench *b)
@@ -159,20 +159,20 @@ static void setup(struct bench *b)
 		b->call[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (b->kick[i] < 0 || b->call[i] < 0)
 			die("eventfd", errno);
-		if ((err = vh_vq_new(b->ctx, b->mem, i, RING, ring, &b->vq[i])) ||
-		    (err = vh_vq_set_features(b->vq[i], features)) ||
-		    (err = vh_vq_set_kick_fd(b->vq[i], b->kick[i])) ||
-		    (err = vh_vq_set_call_fd(b->vq[i], b->call[i])) ||
+		if ((err = vh_drvq_new(b->ctx, b->mem, i, RING, ring, &b->vq[i])) ||
+		    (err = vh_drvq_set_features(b->vq[i], features)) ||
+		    (err = vh_drvq_set_kick_fd(b->vq[i], b->kick[i])) ||
+		    (err = vh_drvq_set_call_fd(b->vq[i], b->call[i])) ||
 		    (err = vh_kdev_setup_vring(b->dev, i, b->vq[i], b->kick[i],
 					       b->call[i])))
 			die("vring", err);
-		ring += (vh_vq_ring_bytes(RING) + 4095) & ~4095ull;
+		ring += (vh_drvq_ring_bytes(RING) + 4095) & ~4095ull;
 	}
 	for (i = 0; i < RING; i++) {
 		rx_post(b, i);
 		b->tx_free[b->ntx_free++] = i;
 	}
-	vh_vq_kick(b->vq[0]);
+	vh_drvq_kick(b->vq[0]);
 }
 
 static void attach(struct bench *b, int q, bool on)
@@ -242,7 +242,7 @@ static int wait_used(struct bench *b, int q)
 {
 	uint64_t v;
 
-	if (vh_vq_enable_cb(b->vq[q]) == 1)
+	if (vh_drvq_enable_cb(b->vq[q]) == 1)
 		return 1;
 	if (wait_fd(b->call[q], 2000) <= 0)
 		return 0;
@@ -264,13 +264,13 @@ static double tx_vhost(struct bench *b, unsigned int n, size_t len,
 			struct vh_sg sg;
 			unsigned int slot;
 
-			while (vh_vq_get_used(b->vq[1], &tok, &ulen) == 1)
+			while (vh_drvq_get_used(b->vq[1], &tok, &ulen) == 1)
 				b->tx_free[b->ntx_free++] =
 					(unsigned int)(uintptr_t)tok - 1;
 			while (!b->ntx_free) {
 				if (!wait_used(b, 1))
 					die("tx ring stuck", ETIMEDOUT);
-				while (vh_vq_get_used(b->vq[1], &tok, &ulen) == 1)
+				while (vh_drvq_get_used(b->vq[1], &tok, &ulen) == 1)
 					b->tx_free[b->ntx_free++] =
 						(unsigned int)(uintptr_t)tok - 1;
 			}
@@ -280,10 +280,10 @@ static double tx_vhost(struct bench *b, unsigned int n, size_t len,
 			make_frame(b, len, sent);
 			memset(b->host + sg.addr, 0, b->hdr_len);
 			memcpy(b->host + sg.addr + b->hdr_len, b->frame, len);
-			vh_vq_add(b->vq[1], &sg, 1, 0,
+			vh_drvq_add(b->vq[1], &sg, 1, 0,
 				  (void *)(uintptr_t)(slot + 1));
 		}
-		vh_vq_kick(b->vq[1]);
+		vh_drvq_kick(b->vq[1]);
 		got += pkt_drain(b, sent - got);
 		if (got < sent)
 			die("tx vhost: frames lost", EIO);
@@ -327,7 +327,7 @@ static double rx_vhost(struct bench *b, unsigned int n, size_t len,
 			pkt_send(b, len);
 		}
 		while (got < sent) {
-			if (vh_vq_get_used(b->vq[0], &tok, &ulen) != 1) {
+			if (vh_drvq_get_used(b->vq[0], &tok, &ulen) != 1) {
 				if (!wait_used(b, 0))
 					die("rx vhost: frames lost", EIO);
 				continue;
@@ -339,7 +339,7 @@ static double rx_vhost(struct bench *b, unsigned int n, size_t len,
 				got++;
 			rx_post(b, (unsigned int)(uintptr_t)tok - 1);
 		}
-		vh_vq_kick(b->vq[0]);
+		vh_drvq_kick(b->vq[0]);
 	}
 	return n / ((now_ns() - t0) / 1e9);
 }
@@ -427,8 +427,8 @@ int main(int argc, char **argv)
 	printf("rx  ratio vhost/read       : %12.2f\n", rv / rr);
 
 	vh_kdev_unref(b.dev);
-	vh_vq_unref(b.vq[0]);
-	vh_vq_unref(b.vq[1]);
+	vh_drvq_unref(b.vq[0]);
+	vh_drvq_unref(b.vq[1]);
 	vh_tap_unref(b.tap);
 	vh_mem_unref(b.mem);
 	vh_ctx_unref(b.ctx);

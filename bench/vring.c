@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Split-virtqueue throughput: a driver (vh_vq) and a device (vh_vring) over
+ * Split-virtqueue throughput: a driver (vh_drvq) and a device (vh_devq) over
  * one ring in guest memory.
  *
  *   vring threads [SECONDS]   driver thread + device thread, 1- and
@@ -9,9 +9,9 @@
  *   vring single N [BATCH]    one thread: N single-descriptor requests,
  *                             BATCH at a time (default 16), for callgrind
  *                             (scripts/bench-vring counts instructions in
- *                             vh_vring_pop + vh_vring_push)
- *   vring burst N [BATCH]     the same through vh_vring_pop_batch +
- *                             vh_vring_push_batch, BATCH per call
+ *                             vh_devq_pop + vh_devq_push)
+ *   vring burst N [BATCH]     the same through vh_devq_pop_batch +
+ *                             vh_devq_push_batch, BATCH per call
  *
  * Figures, never pass/fail.
  */
@@ -45,8 +45,8 @@
 struct bench {
 	struct vh_ctx *ctx;
 	struct vh_mem *mem;
-	struct vh_vq *vq;
-	struct vh_vring *vr;
+	struct vh_drvq *vq;
+	struct vh_devq *vr;
 	int kick, call;
 	unsigned int ndesc;
 	volatile int stop;
@@ -63,33 +63,33 @@ static double now(void)
 
 static void setup(struct bench *b, uint64_t features)
 {
-	struct vh_vring_addr a = { 0 };
+	struct vh_devq_addr a = { 0 };
 
 	memset(b, 0, sizeof(*b));
 	if (vh_ctx_new(&b->ctx) || vh_mem_new(b->ctx, &b->mem) ||
 	    vh_mem_add_memfd(b->mem, MEM_GPA, MEM_SIZE, NULL) ||
-	    vh_vq_new(b->ctx, b->mem, 0, NUM, MEM_GPA, &b->vq) ||
-	    vh_vq_set_features(b->vq, features) ||
-	    vh_vring_new(b->ctx, b->mem, 0, &b->vr) ||
-	    vh_vring_set_features(b->vr, features) ||
-	    vh_vring_set_num(b->vr, NUM) ||
-	    vh_vq_get_addrs(b->vq, &a.desc, &a.avail, &a.used) ||
-	    vh_vring_set_addr(b->vr, &a))
+	    vh_drvq_new(b->ctx, b->mem, 0, NUM, MEM_GPA, &b->vq) ||
+	    vh_drvq_set_features(b->vq, features) ||
+	    vh_devq_new(b->ctx, b->mem, 0, &b->vr) ||
+	    vh_devq_set_features(b->vr, features) ||
+	    vh_devq_set_num(b->vr, NUM) ||
+	    vh_drvq_get_addrs(b->vq, &a.desc, &a.avail, &a.used) ||
+	    vh_devq_set_addr(b->vr, &a))
 		DIE("setup failed\n");
 	b->kick = eventfd(0, EFD_CLOEXEC);
 	b->call = eventfd(0, EFD_CLOEXEC);
 	if (b->kick < 0 || b->call < 0)
 		DIE("eventfd: %s\n", strerror(errno));
-	vh_vq_set_kick_fd(b->vq, b->kick);
-	vh_vq_set_call_fd(b->vq, b->call);
-	vh_vring_set_kick_fd(b->vr, dup(b->kick));
-	vh_vring_set_call_fd(b->vr, dup(b->call));
+	vh_drvq_set_kick_fd(b->vq, b->kick);
+	vh_drvq_set_call_fd(b->vq, b->call);
+	vh_devq_set_kick_fd(b->vr, dup(b->kick));
+	vh_devq_set_call_fd(b->vr, dup(b->call));
 }
 
 static void teardown(struct bench *b)
 {
-	vh_vring_unref(b->vr);
-	vh_vq_unref(b->vq);
+	vh_devq_unref(b->vr);
+	vh_drvq_unref(b->vq);
 	vh_mem_unref(b->mem);
 	vh_ctx_unref(b->ctx);
 	close(b->kick);
@@ -100,24 +100,24 @@ static void *device_fn(void *arg)
 {
 	struct bench *b = arg;
 	struct iovec iov[8];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 8 };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 8 };
 	unsigned long n = 0;
 
-	vh_vring_disable_notification(b->vr);
+	vh_devq_disable_notification(b->vr);
 	while (!b->stop) {
-		int ret = vh_vring_pop(b->vr, &e);
+		int ret = vh_devq_pop(b->vr, &e);
 
 		if (ret == 1) {
-			vh_vring_push(b->vr, e.id, e.in_len);
+			vh_devq_push(b->vr, e.id, e.in_len);
 			if (++n % 32 == 0)
-				vh_vring_notify(b->vr);
+				vh_devq_notify(b->vr);
 			continue;
 		}
 		if (ret < 0)
 			DIE("pop: %d\n", ret);
-		vh_vring_notify(b->vr);
-		if (vh_vring_enable_notification(b->vr) == 1) {
-			vh_vring_disable_notification(b->vr);
+		vh_devq_notify(b->vr);
+		if (vh_devq_enable_notification(b->vr) == 1) {
+			vh_devq_disable_notification(b->vr);
 			continue;
 		}
 		{
@@ -128,7 +128,7 @@ static void *device_fn(void *arg)
 			    read(b->kick, &v, sizeof(v)) < 0)
 				DIE("read kick\n");
 		}
-		vh_vring_disable_notification(b->vr);
+		vh_devq_disable_notification(b->vr);
 	}
 	b->chains = n;
 	return NULL;
@@ -150,7 +150,7 @@ static void run_threads(unsigned int ndesc, double seconds)
 		sg[i].addr = DATA_GPA + i * BUF;
 		sg[i].len = BUF;
 	}
-	vh_vq_disable_cb(b.vq);
+	vh_drvq_disable_cb(b.vq);
 	if (pthread_create(&th, NULL, device_fn, &b))
 		DIE("pthread_create\n");
 	t0 = now();
@@ -162,21 +162,21 @@ static void run_threads(unsigned int ndesc, double seconds)
 		for (k = 0; k < 4096; k++) {
 			unsigned int out = ndesc > 1 ? ndesc / 2 : 1;
 
-			while (vh_vq_add(b.vq, sg, out, ndesc - out, &b) == 0)
+			while (vh_drvq_add(b.vq, sg, out, ndesc - out, &b) == 0)
 				added++;
-			vh_vq_kick(b.vq);
-			while (vh_vq_get_used(b.vq, &tok, &len) == 1)
+			vh_drvq_kick(b.vq);
+			while (vh_drvq_get_used(b.vq, &tok, &len) == 1)
 				done++;
-			if ((unsigned int)vh_vq_num_free(b.vq) < ndesc) {
+			if ((unsigned int)vh_drvq_num_free(b.vq) < ndesc) {
 				struct pollfd pfd = { .fd = b.call,
 						      .events = POLLIN };
 				uint64_t v;
 
-				if (vh_vq_enable_cb(b.vq) == 0 &&
+				if (vh_drvq_enable_cb(b.vq) == 0 &&
 				    poll(&pfd, 1, 100) == 1 &&
 				    read(b.call, &v, sizeof(v)) < 0)
 					DIE("read call\n");
-				vh_vq_disable_cb(b.vq);
+				vh_drvq_disable_cb(b.vq);
 			}
 		}
 		t = now() - t0;
@@ -201,7 +201,7 @@ static void run_threads(unsigned int ndesc, double seconds)
 static void run_single(unsigned long n, unsigned int batch)
 {
 	struct iovec iov[4];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 4 };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
 	struct vh_sg sg = { DATA_GPA, BUF };
 	unsigned long i = 0;
 	double t0 = now(), t;
@@ -216,13 +216,13 @@ static void run_single(unsigned long n, unsigned int batch)
 		uint32_t len;
 
 		for (k = 0; k < batch; k++)
-			vh_vq_add(b.vq, &sg, 0, 1, &b);
+			vh_drvq_add(b.vq, &sg, 0, 1, &b);
 		for (k = 0; k < batch; k++) {
-			if (vh_vring_pop(b.vr, &e) != 1)
+			if (vh_devq_pop(b.vr, &e) != 1)
 				DIE("pop\n");
-			vh_vring_push(b.vr, e.id, BUF);
+			vh_devq_push(b.vr, e.id, BUF);
 		}
-		while (vh_vq_get_used(b.vq, &tok, &len) == 1)
+		while (vh_drvq_get_used(b.vq, &tok, &len) == 1)
 			;
 		i += batch;
 	}
@@ -234,13 +234,13 @@ static void run_single(unsigned long n, unsigned int batch)
 
 /*
  * The same with the burst calls: BATCH requests popped by one
- * vh_vring_pop_batch() and returned by one vh_vring_push_batch().
+ * vh_devq_pop_batch() and returned by one vh_devq_push_batch().
  */
 static void run_burst(unsigned long n, unsigned int batch)
 {
 	struct iovec iov[NUM];
-	struct vh_vring_elem e[NUM];
-	struct vh_vring_used_elem u[NUM];
+	struct vh_devq_elem e[NUM];
+	struct vh_devq_used_elem u[NUM];
 	struct vh_sg sg = { DATA_GPA, BUF };
 	unsigned long i = 0;
 	double t0 = now(), t;
@@ -259,16 +259,16 @@ static void run_burst(unsigned long n, unsigned int batch)
 		uint32_t len;
 
 		for (k = 0; k < batch; k++)
-			vh_vq_add(b.vq, &sg, 0, 1, &b);
-		if (vh_vring_pop_batch(b.vr, e, batch) != (int)batch)
+			vh_drvq_add(b.vq, &sg, 0, 1, &b);
+		if (vh_devq_pop_batch(b.vr, e, batch) != (int)batch)
 			DIE("pop_batch\n");
 		for (k = 0; k < batch; k++) {
 			u[k].id = e[k].id;
 			u[k].len = BUF;
 		}
-		if (vh_vring_push_batch(b.vr, u, batch))
+		if (vh_devq_push_batch(b.vr, u, batch))
 			DIE("push_batch\n");
-		while (vh_vq_get_used(b.vq, &tok, &len) == 1)
+		while (vh_drvq_get_used(b.vq, &tok, &len) == 1)
 			;
 		i += batch;
 	}

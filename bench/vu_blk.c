@@ -3,7 +3,7 @@
  * vu_blk - 4 KiB random-read IOPS through vhost-user-blk: our daemon
  * (tools/vhost-user-blk) against qemu-storage-daemon's vhost-user-blk
  * export of the same file, page cache warm.  The driver is our front-end
- * (vh_vu_frontend + one vh_vq ring over memfd memory) keeping a fixed
+ * (vh_vu_frontend + one vh_drvq ring over memfd memory) keeping a fixed
  * number of requests in flight.  The two back-ends run alternately, in
  * rounds, in the same run; prints IOPS of each and the ratio.  Figures,
  * never pass/fail.
@@ -122,7 +122,7 @@ static uint64_t xorshift(void)
 	return rng;
 }
 
-static void add_read(struct run *r, struct vh_vq *vq, unsigned int i)
+static void add_read(struct run *r, struct vh_drvq *vq, unsigned int i)
 {
 	struct virtio_blk_outhdr h = {
 		.type = htole32(VIRTIO_BLK_T_IN),
@@ -135,16 +135,16 @@ static void add_read(struct run *r, struct vh_vq *vq, unsigned int i)
 
 	memcpy(r->guest + REQ_GPA(i), &h, sizeof(h));
 	r->guest[REQ_GPA(i) + 16] = 0xee;
-	e = vh_vq_add(vq, sg, 1, 2, &slot_ids[i]);
+	e = vh_drvq_add(vq, sg, 1, 2, &slot_ids[i]);
 	if (e < 0)
-		die("vh_vq_add", e);
+		die("vh_drvq_add", e);
 }
 
 /* One timed run against the back-end at sock: IOPS. */
 static double measure(struct run *r, const char *sock, double seconds)
 {
 	struct vh_vu_frontend *fe;
-	struct vh_vq *vq;
+	struct vh_drvq *vq;
 	uint64_t features, pf, done = 0;
 	struct pollfd pfd = { .fd = r->call, .events = POLLIN };
 	double t0, t;
@@ -169,10 +169,10 @@ static double measure(struct run *r, const char *sock, double seconds)
 		die("negotiate", e);
 	if ((e = vh_vu_frontend_share_mem(fe, r->mem)) < 0)
 		die("share_mem", e);
-	if ((e = vh_vq_new(r->ctx, r->mem, 0, QSIZE, 0, &vq)) < 0 ||
-	    (e = vh_vq_set_features(vq, features)) < 0 ||
-	    (e = vh_vq_set_kick_fd(vq, r->kick)) < 0 ||
-	    (e = vh_vq_set_call_fd(vq, r->call)) < 0 ||
+	if ((e = vh_drvq_new(r->ctx, r->mem, 0, QSIZE, 0, &vq)) < 0 ||
+	    (e = vh_drvq_set_features(vq, features)) < 0 ||
+	    (e = vh_drvq_set_kick_fd(vq, r->kick)) < 0 ||
+	    (e = vh_drvq_set_call_fd(vq, r->call)) < 0 ||
 	    (e = vh_vu_frontend_setup_vq(fe, 0, vq, r->kick, r->call)) < 0)
 		die("ring setup", e);
 
@@ -180,14 +180,14 @@ static double measure(struct run *r, const char *sock, double seconds)
 		slot_ids[i] = i;
 		add_read(r, vq, i);
 	}
-	vh_vq_kick(vq);
+	vh_drvq_kick(vq);
 	t0 = now();
 	do {
 		void *tok;
 		uint32_t len;
 		unsigned int n = 0;
 
-		while ((e = vh_vq_get_used(vq, &tok, &len)) == 1) {
+		while ((e = vh_drvq_get_used(vq, &tok, &len)) == 1) {
 			i = *(unsigned int *)tok;
 			if (len != 4097 || r->guest[REQ_GPA(i) + 16] != 0)
 				die("a read failed", EIO);
@@ -198,11 +198,11 @@ static double measure(struct run *r, const char *sock, double seconds)
 			die("used ring", e);
 		done += n;
 		if (n) {
-			vh_vq_kick(vq);
+			vh_drvq_kick(vq);
 		} else {
 			uint64_t v;
 
-			vh_vq_enable_cb(vq);
+			vh_drvq_enable_cb(vq);
 			if (poll(&pfd, 1, 1000) == 1 &&
 			    read(r->call, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				die("call fd", errno);
@@ -212,7 +212,7 @@ static double measure(struct run *r, const char *sock, double seconds)
 	/* stop the ring and let the back-end finish what is queued */
 	vh_vu_frontend_get_vring_base(fe, 0, NULL);
 	vh_vu_frontend_unref(fe);
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	return (double)done / (t - t0);
 }
 

@@ -9,7 +9,7 @@
 
 #include "libvhost-internal.h"
 #include "libvhost-daemon.h"
-#include "libvhost-user-backend.h"
+#include "libvhost-vu-backend.h"
 
 /* What an epoll_data.ptr of a worker points at. */
 enum dm_src_kind {
@@ -28,7 +28,7 @@ struct dm_queue {
 	unsigned int idx;
 	unsigned int thread;
 	/* handed-over ring, NULL otherwise; written under worker lock + policy lock */
-	struct vh_vring *vring;
+	struct vh_devq *vring;
 	int kick_fd; /* registered in the worker's epoll set, or -1 */
 	pthread_mutex_t mutex;   /* VH_DAEMON_LOCK_MUTEX */
 	pthread_rwlock_t rwlock; /* VH_DAEMON_LOCK_RWLOCK */

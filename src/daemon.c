@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "daemon-internal.h"
-#include "libvhost-user.h"
+#include "libvhost-vu.h"
 #include "libvhost-vring.h"
 
 #define DM_RECONNECT_MS 100
@@ -104,7 +104,7 @@ VH_EXPORT int vh_daemon_vring_unlock(struct vh_daemon *d, unsigned int idx)
 	return 0;
 }
 
-VH_EXPORT struct vh_vring *vh_daemon_vring_get(struct vh_daemon *d,
+VH_EXPORT struct vh_devq *vh_daemon_vring_get(struct vh_daemon *d,
 					       unsigned int idx)
 {
 	struct dm_queue *q = queue_of(d, idx);
@@ -115,30 +115,30 @@ VH_EXPORT struct vh_vring *vh_daemon_vring_get(struct vh_daemon *d,
 /* ------------------------------------------------------------------------ */
 /* notifications                                                            */
 /* ------------------------------------------------------------------------ */
-VH_EXPORT int vh_daemon_notify(struct vh_daemon *d, struct vh_vring *vring)
+VH_EXPORT int vh_daemon_notify(struct vh_daemon *d, struct vh_devq *vring)
 {
 	if (!d || !vring)
 		return -EINVAL;
-	return vh_vring_notify(vring);
+	return vh_devq_notify(vring);
 }
 
 VH_EXPORT int vh_daemon_push_and_notify(struct vh_daemon *d,
-					struct vh_vring *vring, uint16_t id,
+					struct vh_devq *vring, uint16_t id,
 					uint32_t len)
 {
 	int r;
 
 	if (!d || !vring)
 		return -EINVAL;
-	r = vh_vring_push(vring, id, len);
+	r = vh_devq_push(vring, id, len);
 	if (r < 0)
 		return r;
-	return vh_vring_notify(vring);
+	return vh_devq_notify(vring);
 }
 
 VH_EXPORT int
-vh_daemon_push_batch_and_notify(struct vh_daemon *d, struct vh_vring *vring,
-				const struct vh_vring_used_elem *used,
+vh_daemon_push_batch_and_notify(struct vh_daemon *d, struct vh_devq *vring,
+				const struct vh_devq_used_elem *used,
 				unsigned int n)
 {
 	int r;
@@ -147,10 +147,10 @@ vh_daemon_push_batch_and_notify(struct vh_daemon *d, struct vh_vring *vring,
 		return -EINVAL;
 	if (!n)
 		return 0;
-	r = vh_vring_push_batch(vring, used, n);
+	r = vh_devq_push_batch(vring, used, n);
 	if (r < 0)
 		return r;
-	return vh_vring_notify(vring);
+	return vh_devq_notify(vring);
 }
 
 VH_EXPORT int vh_daemon_poll_queue(struct vh_daemon *d, unsigned int idx)
@@ -188,7 +188,7 @@ static void worker_lock(struct dm_worker *w)
 static void run_queue(struct vh_daemon *d, struct dm_worker *w,
 		      struct dm_queue *q)
 {
-	struct vh_vring *vr;
+	struct vh_devq *vr;
 	int r;
 
 	q_lock(d, q);
@@ -398,7 +398,7 @@ static void dm_memory_updated(void *data)
 }
 
 static int dm_queue_started(void *data, unsigned int idx,
-			    struct vh_vring *vring)
+			    struct vh_devq *vring)
 {
 	struct vh_daemon *d = data;
 	struct dm_queue *q = queue_of(d, idx);
@@ -415,7 +415,7 @@ static int dm_queue_started(void *data, unsigned int idx,
 	w = &d->workers[q->thread];
 	worker_lock(w);
 	q_lock(d, q);
-	kick = vh_vring_get_kick_fd(vring);
+	kick = vh_devq_get_kick_fd(vring);
 	if (kick >= 0) {
 		r = epoll_add_ptr(w->epfd, kick, EPOLLIN | EPOLLET, &q->src);
 		if (r < 0)
@@ -433,7 +433,7 @@ static int dm_queue_started(void *data, unsigned int idx,
 }
 
 static void dm_queue_stopped(void *data, unsigned int idx,
-			     struct vh_vring *vring)
+			     struct vh_devq *vring)
 {
 	struct vh_daemon *d = data;
 	struct dm_queue *q = queue_of(d, idx);

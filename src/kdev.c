@@ -769,7 +769,7 @@ VH_EXPORT int vh_kdev_get_vring_busyloop_timeout(struct vh_kdev *dev,
 }
 
 VH_EXPORT int vh_kdev_setup_vring(struct vh_kdev *dev, unsigned int index,
-				  struct vh_vq *vq, int kick_fd, int call_fd)
+				  struct vh_drvq *vq, int kick_fd, int call_fd)
 {
 	struct vh_kdev_vring_addr a = { 0 };
 	void *desc, *avail, *used;
@@ -777,13 +777,13 @@ VH_EXPORT int vh_kdev_setup_vring(struct vh_kdev *dev, unsigned int index,
 
 	if (!dev || !vq)
 		return -EINVAL;
-	err = vh_vq_get_host_addrs(vq, &desc, &avail, &used);
+	err = vh_drvq_get_host_addrs(vq, &desc, &avail, &used);
 	if (err)
 		return err;
 	a.desc = (uintptr_t)desc;
 	a.avail = (uintptr_t)avail;
 	a.used = (uintptr_t)used;
-	err = vh_kdev_set_vring_num(dev, index, vh_vq_get_num(vq));
+	err = vh_kdev_set_vring_num(dev, index, vh_drvq_get_num(vq));
 	if (!err)
 		err = vh_kdev_set_vring_base(dev, index, 0);
 	if (!err)

@@ -36,12 +36,12 @@
  *                         writing; other threads take it for writing with
  *                         vh_daemon_vring_lock() to push or pop, or for
  *                         reading with vh_daemon_vring_rdlock() to look
- *                         (vh_vring_inflight(), avail counts, statistics).
+ *                         (vh_devq_inflight(), avail counts, statistics).
  *   A thread other than the owner must check vh_daemon_vring_get() under
  *   the lock: it is NULL while the ring is not handed over.
  *
  * Event index: VIRTIO_RING_F_EVENT_IDX is offered unless the device sets
- * VH_DAEMON_F_NO_EVENT_IDX; vh_vring applies it once negotiated.  Use
+ * VH_DAEMON_F_NO_EVENT_IDX; vh_devq applies it once negotiated.  Use
  * vh_daemon_push_and_notify() / vh_daemon_push_batch_and_notify(): they
  * signal the call eventfd only when the driver asked for it (used_event,
  * else VRING_AVAIL_F_NO_INTERRUPT).
@@ -73,8 +73,8 @@ extern "C" {
 #endif
 
 struct vh_ctx;
-struct vh_vring;
-struct vh_vring_used_elem;
+struct vh_devq;
+struct vh_devq_used_elem;
 struct vh_vu_backend;
 struct vh_daemon;
 
@@ -134,7 +134,7 @@ struct vh_daemon_ops {
 	 * Worker thread: queue idx was kicked, or was just handed over.
 	 * Pop, process, push (vh_daemon_push_and_notify()).  Before
 	 * returning with an empty ring, re-enable notifications and pop again
-	 * if vh_vring_enable_notification() returns 1 (or simply drain the
+	 * if vh_devq_enable_notification() returns 1 (or simply drain the
 	 * ring: the kick eventfd stays readable when a kick comes).
 	 * thread_data is what thread_init returned.  Bound the work of one
 	 * call (say a few thousand buffers, or a busy-poll budget) and ask
@@ -142,7 +142,7 @@ struct vh_daemon_ops {
 	 * changes, GET_VRING_BASE, disconnection) waits for the call to end.
 	 */
 	int (*handle_event)(struct vh_daemon *d, unsigned int idx,
-			    struct vh_vring *vring, void *thread_data);
+			    struct vh_devq *vring, void *thread_data);
 	/* Worker thread t starting / ending; thread_init's result -> data */
 	void *(*thread_init)(struct vh_daemon *d, unsigned int t);
 	void (*thread_fini)(struct vh_daemon *d, unsigned int t,
@@ -157,10 +157,10 @@ struct vh_daemon_ops {
 	void (*memory_updated)(struct vh_daemon *d);
 	/* before the worker sees the ring; < 0 refuses it */
 	int (*queue_started)(struct vh_daemon *d, unsigned int idx,
-			     struct vh_vring *vring);
+			     struct vh_devq *vring);
 	/* after the worker let go of the ring */
 	void (*queue_stopped)(struct vh_daemon *d, unsigned int idx,
-			      struct vh_vring *vring);
+			      struct vh_devq *vring);
 	/* RESET_DEVICE / RESET_OWNER / disconnect (every ring stopped) */
 	void (*reset)(struct vh_daemon *d);
 	int (*set_status)(struct vh_daemon *d, uint8_t status);
@@ -225,7 +225,7 @@ unsigned int vh_daemon_get_connections(const struct vh_daemon *d);
  * The ring of queue idx while it is handed over, else NULL; only
  * meaningful from its worker or under vh_daemon_vring_lock().
  */
-struct vh_vring *vh_daemon_vring_get(struct vh_daemon *d, unsigned int idx);
+struct vh_devq *vh_daemon_vring_get(struct vh_daemon *d, unsigned int idx);
 /* Policy locks (no-ops under VH_DAEMON_LOCK_NONE); -EINVAL bad idx. */
 int vh_daemon_vring_lock(struct vh_daemon *d, unsigned int idx);
 int vh_daemon_vring_rdlock(struct vh_daemon *d, unsigned int idx);
@@ -235,14 +235,14 @@ int vh_daemon_vring_unlock(struct vh_daemon *d, unsigned int idx);
  * Push and signal the front-end only if it wants an interrupt (event
  * index).  Return 1 if signalled, 0 if not, -errno from the push.
  */
-int vh_daemon_push_and_notify(struct vh_daemon *d, struct vh_vring *vring,
+int vh_daemon_push_and_notify(struct vh_daemon *d, struct vh_devq *vring,
 			      uint16_t id, uint32_t len);
 int vh_daemon_push_batch_and_notify(struct vh_daemon *d,
-				    struct vh_vring *vring,
-				    const struct vh_vring_used_elem *used,
+				    struct vh_devq *vring,
+				    const struct vh_devq_used_elem *used,
 				    unsigned int n);
-/* Signal if wanted (after plain vh_vring_push()es): 1, 0 or -errno. */
-int vh_daemon_notify(struct vh_daemon *d, struct vh_vring *vring);
+/* Signal if wanted (after plain vh_devq_push()es): 1, 0 or -errno. */
+int vh_daemon_notify(struct vh_daemon *d, struct vh_devq *vring);
 
 /*
  * Have queue idx's worker run handle_event once for it soon (after a

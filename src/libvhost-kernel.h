@@ -21,7 +21,7 @@ extern "C" {
 
 struct vh_ctx;
 struct vh_mem;
-struct vh_vq;
+struct vh_drvq;
 
 /* ------------------------------------------------------------------ */
 /* Feature names                                                       */
@@ -188,10 +188,10 @@ int vh_kdev_get_vring_worker(struct vh_kdev *dev, unsigned int index,
 /*
  * NUM, BASE (0: a freshly laid-out ring), ADDR (the vq's areas through our
  * own mapping), KICK and CALL for a ring laid out by the userspace driver
- * vh_vq.  The memory table must already hold the ring.
+ * vh_drvq.  The memory table must already hold the ring.
  */
 int vh_kdev_setup_vring(struct vh_kdev *dev, unsigned int index,
-			struct vh_vq *vq, int kick_fd, int call_fd);
+			struct vh_drvq *vq, int kick_fd, int call_fd);
 
 /* IOTLB messages (<linux/vhost_types.h> struct vhost_iotlb_msg) */
 enum vh_kdev_iotlb_type {

@@ -20,7 +20,7 @@
  *    vh_mem_log_set(), vh_mem_log_clear() and vh_mem_unref() of the last
  *    reference.  The caller serializes writers (one control thread, or its
  *    own lock).
- *  - "Readers": every other vh_mem_* call, and vh_vring_pop()/push() on
+ *  - "Readers": every other vh_mem_* call, and vh_devq_pop()/push() on
  *    vrings built on this vh_mem.  Readers take no lock, may run in any
  *    number of threads concurrently with one writer, and each call sees
  *    either the old or the new table as a whole, never a mixture.
@@ -34,8 +34,8 @@
  *    the region it points into; a thread that dereferences such pointers
  *    while another thread may change the table must get them from a vring
  *    (below) instead;
- *  - a vh_vring pins the snapshot it pops under.  At each vh_vring_pop()
- *    and vh_vring_push() it moves to the newest snapshot (so a dirty log
+ *  - a vh_devq pins the snapshot it pops under.  At each vh_devq_pop()
+ *    and vh_devq_push() it moves to the newest snapshot (so a dirty log
  *    set meanwhile is used at once); an older snapshot stays mapped until
  *    every element popped under it has been pushed back.  Element iovecs
  *    are therefore valid from pop until push, whatever writers do.

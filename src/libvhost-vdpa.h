@@ -233,7 +233,7 @@ int vh_vdpa_dev_chardev(struct vh_ctx *ctx, const char *name, char *path,
  * Addresses: a vDPA device sees I/O virtual addresses (IOVAs), never our
  * process's addresses.  Map guest memory with vh_vdpa_dma_map() /
  * vh_vdpa_map_mem() (IOTLB messages) and put IOVAs in ring addresses and
- * descriptors; vh_vdpa_setup_vring() uses a vh_vq's GPAs as IOVAs, which
+ * descriptors; vh_vdpa_setup_vring() uses a vh_drvq's GPAs as IOVAs, which
  * matches vh_vdpa_map_mem() (IOVA = GPA).
  */
 int vh_vdpa_get_device_id(struct vh_kdev *dev, uint32_t *device_id);
@@ -313,13 +313,13 @@ int vh_vdpa_negotiate(struct vh_kdev *dev, uint64_t wanted, uint64_t *acked);
 /* Set DRIVER_OK and check it reads back (-EPROTO otherwise). */
 int vh_vdpa_driver_ok(struct vh_kdev *dev);
 
-struct vh_vq;
+struct vh_drvq;
 /*
  * NUM, ADDR (the vq's GPAs as IOVAs), BASE 0, KICK and CALL for a ring laid
- * out by vh_vq (enable it with vh_vdpa_set_vring_enable()).
+ * out by vh_drvq (enable it with vh_vdpa_set_vring_enable()).
  */
 int vh_vdpa_setup_vring(struct vh_kdev *dev, unsigned int index,
-			struct vh_vq *vq, int kick_fd, int call_fd);
+			struct vh_drvq *vq, int kick_fd, int call_fd);
 
 #ifdef __cplusplus
 }

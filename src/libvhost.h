@@ -57,8 +57,8 @@ const char *vh_version(void);
 #include "libvhost-kernel.h"
 #include "libvhost-scsi.h"
 #include "libvhost-vdpa.h"
-#include "libvhost-user.h"
-#include "libvhost-user-backend.h"
+#include "libvhost-vu.h"
+#include "libvhost-vu-backend.h"
 #include "libvhost-daemon.h"
 
 #endif

@@ -496,7 +496,7 @@ VH_EXPORT int vh_vdpa_driver_ok(struct vh_kdev *dev)
 }
 
 VH_EXPORT int vh_vdpa_setup_vring(struct vh_kdev *dev, unsigned int index,
-				  struct vh_vq *vq, int kick_fd, int call_fd)
+				  struct vh_drvq *vq, int kick_fd, int call_fd)
 {
 	struct vh_kdev_vring_addr a = { 0 };
 	int ret = vdpa_fd(dev);
@@ -505,9 +505,9 @@ VH_EXPORT int vh_vdpa_setup_vring(struct vh_kdev *dev, unsigned int index,
 		return ret;
 	if (!vq)
 		return -EINVAL;
-	ret = vh_vq_get_addrs(vq, &a.desc, &a.avail, &a.used);
+	ret = vh_drvq_get_addrs(vq, &a.desc, &a.avail, &a.used);
 	if (ret == 0)
-		ret = vh_kdev_set_vring_num(dev, index, vh_vq_get_num(vq));
+		ret = vh_kdev_set_vring_num(dev, index, vh_drvq_get_num(vq));
 	if (ret == 0)
 		ret = vh_kdev_set_vring_addr(dev, index, &a);
 	if (ret == 0)

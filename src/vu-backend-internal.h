@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "libvhost-internal.h"
-#include "libvhost-user-backend.h"
+#include "libvhost-vu-backend.h"
 #include "vu-msg.h"
 
 /* A request the device turned down: error reply, the connection stays. */
@@ -24,11 +24,11 @@
 #define VU_BE_INFLIGHT_VERSION 1u
 
 struct vu_be_queue {
-	struct vh_vring *vring;
+	struct vh_devq *vring;
 	unsigned int num; /* SET_VRING_NUM, 0 until set */
 	bool addr_set; /* SET_VRING_ADDR accepted */
 	bool addr_pending; /* addr stored, not translated yet (no memory) */
-	struct vh_vring_addr addr;
+	struct vh_devq_addr addr;
 	bool started; /* SET_VRING_KICK / VRING_KICK .. GET_VRING_BASE */
 	bool enabled; /* SET_VRING_ENABLE (or no protocol features) */
 	bool handed; /* the device has it (queue_started said 0) */

@@ -274,16 +274,16 @@ VH_EXPORT int vh_vu_backend_shared_object_lookup(struct vh_vu_backend *be,
 
 VH_EXPORT int vh_vu_backend_notify(struct vh_vu_backend *be, unsigned int idx)
 {
-	struct vh_vring *vr;
+	struct vh_devq *vr;
 	int r;
 
 	if (!be || !be->queues || idx >= be->dev.num_queues)
 		return -EINVAL;
 	vr = be->queues[idx].vring;
-	if (vh_vring_get_call_fd(vr) >= 0 ||
+	if (vh_devq_get_call_fd(vr) >= 0 ||
 	    !vu_be_has_protocol(be, VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS))
-		return vh_vring_notify(vr);
-	r = vh_vring_need_notify(vr);
+		return vh_devq_notify(vr);
+	r = vh_devq_need_notify(vr);
 	if (r <= 0)
 		return r;
 	r = vh_vu_backend_vring_call(be, idx);

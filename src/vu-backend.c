@@ -52,7 +52,7 @@ static uint64_t implemented_protocol(const struct vh_vu_device_ops *ops)
 	if (ops->set_device_state_fd && ops->check_device_state)
 		p |= 1ull << VH_VU_PROTOCOL_F_DEVICE_STATE;
 	/*
-	 * Never: CROSS_ENDIAN (vh_vring is little-endian only), CRYPTO_SESSION
+	 * Never: CROSS_ENDIAN (vh_devq is little-endian only), CRYPTO_SESSION
 	 * (no crypto device), PAGEFAULT (no postcopy: no userfaultfd
 	 * handling), XEN_MMAP (no Xen mappings).
 	 */
@@ -60,7 +60,7 @@ static uint64_t implemented_protocol(const struct vh_vu_device_ops *ops)
 }
 
 /*
- * Virtio features vh_vring cannot serve: ACCESS_PLATFORM would make every
+ * Virtio features vh_devq cannot serve: ACCESS_PLATFORM would make every
  * ring and buffer address an IOVA to translate through an IOTLB, and packed
  * rings are not implemented.
  */
@@ -75,7 +75,7 @@ static void kick_poll_add(struct vh_vu_backend *be, unsigned int idx)
 {
 	struct vu_be_queue *q = &be->queues[idx];
 	struct epoll_event ev = { .events = EPOLLIN };
-	int fd = vh_vring_get_kick_fd(q->vring);
+	int fd = vh_devq_get_kick_fd(q->vring);
 
 	if (!be->ops.queue_kicked || q->kick_polled || fd < 0)
 		return;
@@ -93,7 +93,7 @@ static void kick_poll_del(struct vh_vu_backend *be, unsigned int idx)
 
 	if (!q->kick_polled)
 		return;
-	epoll_ctl(be->epfd, EPOLL_CTL_DEL, vh_vring_get_kick_fd(q->vring),
+	epoll_ctl(be->epfd, EPOLL_CTL_DEL, vh_devq_get_kick_fd(q->vring),
 		  NULL);
 	q->kick_polled = false;
 }
@@ -112,7 +112,7 @@ static int err_signal(struct vh_vu_backend *be, unsigned int idx)
 }
 
 /*
- * After the device ran on a ring: a ring vh_vring found malformed is
+ * After the device ran on a ring: a ring vh_devq found malformed is
  * reported once on its error eventfd (the in-band VRING_ERR waits for a
  * reply, which the front-end may not give while it waits for us).
  */
@@ -121,7 +121,7 @@ static void kicked(struct vh_vu_backend *be, unsigned int idx)
 	struct vu_be_queue *q = &be->queues[idx];
 
 	be->ops.queue_kicked(be->data, idx, q->vring);
-	if (!q->err_reported && vh_vring_is_broken(q->vring)) {
+	if (!q->err_reported && vh_devq_is_broken(q->vring)) {
 		q->err_reported = true;
 		vh_warn(be->ctx, "queue %u: ring broken by the driver\n", idx);
 		err_signal(be, idx);
@@ -173,7 +173,7 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 	if (be->ops.queue_kicked) {
 		uint16_t n = 0;
 
-		if (vh_vring_avail_count(q->vring, &n) < 0 || n > 0)
+		if (vh_devq_avail_count(q->vring, &n) < 0 || n > 0)
 			kicked(be, idx);
 	}
 }
@@ -195,7 +195,7 @@ void vu_be_resume_all(struct vh_vu_backend *be)
 		struct vu_be_queue *q = &be->queues[i];
 
 		if (q->addr_set || q->addr_pending) {
-			int r = vh_vring_set_addr(q->vring, &q->addr);
+			int r = vh_devq_set_addr(q->vring, &q->addr);
 
 			q->addr_set = r == 0;
 			q->addr_pending = r < 0;
@@ -217,7 +217,7 @@ static void conn_state_free(struct vh_vu_backend *be)
 	if (be->queues) {
 		for (i = 0; i < be->dev.num_queues; i++) {
 			queue_take_back(be, i);
-			vh_vring_unref(be->queues[i].vring);
+			vh_devq_unref(be->queues[i].vring);
 			if (be->queues[i].err_fd >= 0)
 				close(be->queues[i].err_fd);
 		}
@@ -253,7 +253,7 @@ static int conn_state_new(struct vh_vu_backend *be)
 	for (i = 0; i < be->dev.num_queues; i++)
 		be->queues[i].err_fd = -1;
 	for (i = 0; i < be->dev.num_queues; i++) {
-		r = vh_vring_new(be->ctx, be->mem, i, &be->queues[i].vring);
+		r = vh_devq_new(be->ctx, be->mem, i, &be->queues[i].vring);
 		if (r < 0) {
 			conn_state_free(be);
 			return r;
@@ -491,7 +491,7 @@ vh_vu_backend_get_protocol_features(const struct vh_vu_backend *be)
 	return be ? be->protocol_features : 0;
 }
 
-VH_EXPORT struct vh_vring *vh_vu_backend_get_vring(struct vh_vu_backend *be,
+VH_EXPORT struct vh_devq *vh_vu_backend_get_vring(struct vh_vu_backend *be,
 						   unsigned int idx)
 {
 	if (!be || !be->queues || idx >= be->dev.num_queues)
@@ -542,7 +542,7 @@ static int h_set_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	/* LOG_ALL may be switched on a running device: stop rings around it. */
 	vu_be_quiesce_all(be);
 	for (i = 0; i < be->dev.num_queues; i++) {
-		r = vh_vring_set_features(be->queues[i].vring, f);
+		r = vh_devq_set_features(be->queues[i].vring, f);
 		if (r < 0)
 			break;
 	}
@@ -649,12 +649,12 @@ static int h_set_vring_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		return -EINVAL;
 	}
 	queue_take_back(be, idx);
-	r = vh_vring_set_num(q->vring, num);
+	r = vh_devq_set_num(q->vring, num);
 	if (r == 0) {
 		q->num = num;
 		/* set_num translates pending addresses (or fails on them) */
 		if (q->addr_pending && vh_mem_num_regions(be->mem) > 0) {
-			r = vh_vring_set_addr(q->vring, &q->addr);
+			r = vh_devq_set_addr(q->vring, &q->addr);
 			q->addr_set = r == 0;
 			q->addr_pending = false;
 		}
@@ -669,7 +669,7 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	const struct vh_vu_vring_addr *a = &msg->payload.addr;
 	int idx = ring_index(be, a->index);
 	struct vu_be_queue *q;
-	struct vh_vring_addr va;
+	struct vh_devq_addr va;
 	int r;
 
 	if (idx < 0)
@@ -686,9 +686,9 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	va.used = a->used;
 	va.log = a->log;
 	/* ring addresses are the front-end's virtual addresses */
-	va.flags = VH_VRING_ADDR_UVA;
+	va.flags = VH_DEVQ_ADDR_UVA;
 	if (a->flags & VH_VU_VRING_F_LOG)
-		va.flags |= VH_VRING_ADDR_LOG;
+		va.flags |= VH_DEVQ_ADDR_LOG;
 
 	queue_take_back(be, idx);
 	q->addr = va;
@@ -699,7 +699,7 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		return 0;
 	}
 	/* "ring addresses translate fully inside one mapped region" */
-	r = vh_vring_set_addr(q->vring, &va);
+	r = vh_devq_set_addr(q->vring, &va);
 	q->addr_set = r == 0;
 	q->addr_pending = false;
 	if (r < 0) {
@@ -726,7 +726,7 @@ static int h_set_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		return -EINVAL;
 	}
 	queue_take_back(be, idx);
-	r = vh_vring_set_base(be->queues[idx].vring, msg->payload.state.num);
+	r = vh_devq_set_base(be->queues[idx].vring, msg->payload.state.num);
 	queue_update(be, idx);
 	return r;
 }
@@ -746,10 +746,10 @@ static int h_get_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	q->started = false;
 	queue_take_back(be, idx);
 	/* what the device popped and never pushed is lost to the driver */
-	if (vh_vring_inflight(q->vring))
+	if (vh_devq_inflight(q->vring))
 		vh_warn(be->ctx, "queue %d stopped with %u buffers in flight\n",
-			idx, vh_vring_inflight(q->vring));
-	r = vh_vring_get_base(q->vring, &base);
+			idx, vh_devq_inflight(q->vring));
+	r = vh_devq_get_base(q->vring, &base);
 	if (r < 0)
 		return r;
 	vh_vu_msg_init(reply, VH_VU_GET_VRING_BASE,
@@ -794,7 +794,7 @@ static int h_set_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		return idx;
 	}
 	queue_take_back(be, idx);
-	r = vh_vring_set_kick_fd(be->queues[idx].vring, fd);
+	r = vh_devq_set_kick_fd(be->queues[idx].vring, fd);
 	if (r < 0) {
 		if (fd >= 0)
 			close(fd);
@@ -819,7 +819,7 @@ static int h_set_vring_call(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	}
 	/* the device may be signalling from another thread: stop it first */
 	queue_take_back(be, idx);
-	r = vh_vring_set_call_fd(be->queues[idx].vring, fd);
+	r = vh_devq_set_call_fd(be->queues[idx].vring, fd);
 	if (r < 0 && fd >= 0)
 		close(fd);
 	queue_update(be, idx);
@@ -972,7 +972,7 @@ static int h_reset_device(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	for (i = 0; i < be->dev.num_queues; i++) {
 		struct vu_be_queue *q = &be->queues[i];
 
-		vh_vring_reset(q->vring);
+		vh_devq_reset(q->vring);
 		q->err_reported = false;
 		q->num = 0;
 		q->addr_set = false;
@@ -1345,7 +1345,7 @@ VH_EXPORT int vh_vu_backend_dispatch(struct vh_vu_backend *be)
 			kick_poll_del(be, idx);
 			return 0;
 		}
-		vh_vring_read_kick(be->queues[idx].vring);
+		vh_devq_read_kick(be->queues[idx].vring);
 		kicked(be, idx);
 		return 0;
 	}

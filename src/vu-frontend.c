@@ -727,7 +727,7 @@ VH_EXPORT int vh_vu_frontend_set_vring_err(struct vh_vu_frontend *fe,
 }
 
 VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
-				      unsigned int idx, struct vh_vq *vq,
+				      unsigned int idx, struct vh_drvq *vq,
 				      int kick_fd, int call_fd)
 {
 	struct vh_vu_vring_addr a;
@@ -737,10 +737,10 @@ VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
 	/* the KICK/CALL payload has 8 bits of ring index */
 	if (!fe || !vq || idx > VH_VU_VRING_IDX_MASK)
 		return -EINVAL;
-	r = vh_vq_get_host_addrs(vq, &desc, &avail, &used);
+	r = vh_drvq_get_host_addrs(vq, &desc, &avail, &used);
 	if (r < 0)
 		return r;
-	r = vh_vu_frontend_set_vring_num(fe, idx, vh_vq_get_num(vq));
+	r = vh_vu_frontend_set_vring_num(fe, idx, vh_drvq_get_num(vq));
 	if (r < 0)
 		return r;
 	r = vh_vu_frontend_set_vring_base(fe, idx, 0);
@@ -755,7 +755,7 @@ VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
 	if (fe->features & (1ull << VH_VU_VHOST_F_LOG_ALL)) {
 		uint64_t dg, ag;
 
-		r = vh_vq_get_addrs(vq, &dg, &ag, &a.log);
+		r = vh_drvq_get_addrs(vq, &dg, &ag, &a.log);
 		if (r < 0)
 			return r;
 		a.flags |= VH_VU_VRING_F_LOG;

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "libvhost-user.h"
+#include "libvhost-vu.h"
 
 struct vh_ctx;
 

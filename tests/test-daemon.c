@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * vh_daemon with a toy device, driven by our own front-end (vh_vu_frontend
- * and vh_vq over a memfd vh_mem): queue -> thread mapping, the three lock
+ * and vh_drvq over a memfd vh_mem): queue -> thread mapping, the three lock
  * policies (completions pushed from another thread under the policy lock),
  * event-idx notification suppression, stop from another thread,
  * reconnection (listening and client mode) with fd/mapping leak counts.
@@ -61,11 +61,11 @@ struct toy {
 };
 
 static int toy_handle(struct vh_daemon *d, unsigned int idx,
-		      struct vh_vring *vr, void *td)
+		      struct vh_devq *vr, void *td)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 	struct iovec iov[4];
-	struct vh_vring_elem e;
+	struct vh_devq_elem e;
 	int r;
 
 	CHECK(idx < NQ);
@@ -76,11 +76,11 @@ static int toy_handle(struct vh_daemon *d, unsigned int idx,
 
 		e.iov = iov;
 		e.iov_max = 4;
-		r = vh_vring_pop(vr, &e);
+		r = vh_devq_pop(vr, &e);
 		if (r < 0)
 			return r;
 		if (r == 0) {
-			if (vh_vring_enable_notification(vr) == 1)
+			if (vh_devq_enable_notification(vr) == 1)
 				continue;
 			return 0;
 		}
@@ -126,7 +126,7 @@ static void *toy_completer(void *arg)
 		memset(toy->pend, 0, sizeof(toy->pend));
 		pthread_mutex_unlock(&toy->mu);
 		for (q = 0; q < NQ; q++) {
-			struct vh_vring *vr;
+			struct vh_devq *vr;
 
 			if (!p[q].n)
 				continue;
@@ -135,7 +135,7 @@ static void *toy_completer(void *arg)
 				CHECK_EQ(vh_daemon_vring_rdlock(toy->d, q), 0);
 				vr = vh_daemon_vring_get(toy->d, q);
 				if (vr)
-					CHECK(vh_vring_inflight(vr) >= p[q].n);
+					CHECK(vh_devq_inflight(vr) >= p[q].n);
 				CHECK_EQ(vh_daemon_vring_unlock(toy->d, q), 0);
 			}
 			CHECK_EQ(vh_daemon_vring_lock(toy->d, q), 0);
@@ -298,7 +298,7 @@ struct sess {
 	struct vh_vu_frontend *fe;
 	struct vh_mem *mem;
 	uint8_t *guest;
-	struct vh_vq *vq[NQ];
+	struct vh_drvq *vq[NQ];
 	int kick[NQ], call[NQ];
 	uint64_t features;
 	unsigned int seq;
@@ -328,15 +328,15 @@ static void sess_rings(struct vh_ctx *ctx, struct sess *s, bool event_idx)
 	CHECK_EQ(!!(s->features & (1ull << RING_F_EVENT_IDX)), event_idx);
 	CHECK_EQ(vh_vu_frontend_share_mem(s->fe, s->mem), 0);
 	for (q = 0; q < NQ; q++) {
-		CHECK_EQ(vh_vq_new(ctx, s->mem, q, QSIZE, RING_GPA(q),
+		CHECK_EQ(vh_drvq_new(ctx, s->mem, q, QSIZE, RING_GPA(q),
 				   &s->vq[q]),
 			 0);
-		CHECK_EQ(vh_vq_set_features(s->vq[q], s->features), 0);
+		CHECK_EQ(vh_drvq_set_features(s->vq[q], s->features), 0);
 		s->kick[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		s->call[q] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		CHECK(s->kick[q] >= 0 && s->call[q] >= 0);
-		CHECK_EQ(vh_vq_set_kick_fd(s->vq[q], s->kick[q]), 0);
-		CHECK_EQ(vh_vq_set_call_fd(s->vq[q], s->call[q]), 0);
+		CHECK_EQ(vh_drvq_set_kick_fd(s->vq[q], s->kick[q]), 0);
+		CHECK_EQ(vh_drvq_set_call_fd(s->vq[q], s->call[q]), 0);
 		CHECK_EQ(vh_vu_frontend_setup_vq(s->fe, q, s->vq[q], s->kick[q],
 						 s->call[q]),
 			 0);
@@ -356,7 +356,7 @@ static void sess_close(struct sess *s)
 
 	s->fe = vh_vu_frontend_unref(s->fe);
 	for (q = 0; q < NQ; q++) {
-		s->vq[q] = vh_vq_unref(s->vq[q]);
+		s->vq[q] = vh_drvq_unref(s->vq[q]);
 		close(s->kick[q]);
 		close(s->call[q]);
 	}
@@ -398,17 +398,17 @@ static uint64_t sess_traffic(struct sess *s, unsigned int q, unsigned int n)
 
 		memcpy(s->guest + BUF_GPA(q, 2 * i), req, 8);
 		memset(s->guest + BUF_GPA(q, 2 * i + 1), 0xee, 8);
-		CHECK_EQ(vh_vq_add(s->vq[q], sg, 1, 1,
+		CHECK_EQ(vh_drvq_add(s->vq[q], sg, 1, 1,
 				   (void *)(uintptr_t)(i + 1)),
 			 0);
 	}
-	CHECK(vh_vq_kick(s->vq[q]) >= 0);
+	CHECK(vh_drvq_kick(s->vq[q]) >= 0);
 	for (spins = 0; done < n && spins < 5000; spins++) {
 		void *tok;
 		uint32_t len;
 		int r;
 
-		while ((r = vh_vq_get_used(s->vq[q], &tok, &len)) == 1) {
+		while ((r = vh_drvq_get_used(s->vq[q], &tok, &len)) == 1) {
 			unsigned int k = (unsigned int)(uintptr_t)tok - 1;
 			uint32_t resp[2];
 
@@ -509,12 +509,12 @@ static void test_event_idx(struct vh_ctx *ctx)
 	mem_setup(ctx, &s);
 
 	sess_open(ctx, &s, true);
-	CHECK_EQ(vh_vq_enable_cb(s.vq[0]), 0);
+	CHECK_EQ(vh_drvq_enable_cb(s.vq[0]), 0);
 	calls = sess_traffic(&s, 0, 16);
 	printf("event idx, callbacks on: %llu signal(s) for 16 pushes\n",
 	       (unsigned long long)calls);
 	CHECK_EQ(calls, 1);
-	CHECK_EQ(vh_vq_disable_cb(s.vq[0]), 0);
+	CHECK_EQ(vh_drvq_disable_cb(s.vq[0]), 0);
 	calls = sess_traffic(&s, 0, 16);
 	printf("event idx, callbacks off: %llu signal(s)\n",
 	       (unsigned long long)calls);
@@ -527,7 +527,7 @@ static void test_event_idx(struct vh_ctx *ctx)
 	printf("no event idx: %llu signal(s) for 16 pushes\n",
 	       (unsigned long long)calls);
 	CHECK_EQ(calls, 16);
-	CHECK_EQ(vh_vq_disable_cb(s.vq[0]), 0);
+	CHECK_EQ(vh_drvq_disable_cb(s.vq[0]), 0);
 	calls = sess_traffic(&s, 0, 16);
 	CHECK_EQ(calls, 0);
 	sess_close(&s);

@@ -52,23 +52,23 @@ static void avail(struct rig *r, uint16_t head)
 }
 
 static int refused;
-/* every case runs through vh_vring_pop() and vh_vring_pop_batch() */
+/* every case runs through vh_devq_pop() and vh_devq_pop_batch() */
 static bool pop_batched;
 
-static int pop(struct rig *r, struct vh_vring_elem *e)
+static int pop(struct rig *r, struct vh_devq_elem *e)
 {
 	if (pop_batched)
-		return vh_vring_pop_batch(r->vr, e, 1);
-	return vh_vring_pop(r->vr, e);
+		return vh_devq_pop_batch(r->vr, e, 1);
+	return vh_devq_pop(r->vr, e);
 }
 
 #define EXPECT_BROKEN(r, what)                                                \
 	do {                                                                  \
 		struct iovec _iov[16];                                        \
-		struct vh_vring_elem _e = { .iov = _iov, .iov_max = 16 };     \
+		struct vh_devq_elem _e = { .iov = _iov, .iov_max = 16 };     \
 		uint16_t _n;                                                  \
 		CHECK_EQ(pop(r, &_e), -EIO);                                  \
-		CHECK_EQ(vh_vring_is_broken((r)->vr), 1);                     \
+		CHECK_EQ(vh_devq_is_broken((r)->vr), 1);                     \
 		CHECK((r)->errors > 0);                                       \
 		if (!strstr((r)->last_err, what)) {                           \
 			fprintf(stderr, "expected \"%s\" in: %s", what,       \
@@ -78,9 +78,9 @@ static int pop(struct rig *r, struct vh_vring_elem *e)
 		CHECK(strstr((r)->last_err, "broken") != NULL);               \
 		/* sticky */                                                  \
 		CHECK_EQ(pop(r, &_e), -EIO);                                  \
-		CHECK_EQ(vh_vring_avail_count((r)->vr, &_n), -EIO);           \
-		CHECK_EQ(vh_vring_enable_notification((r)->vr), -EIO);       \
-		CHECK_EQ(vh_vring_need_notify((r)->vr), -EIO);                \
+		CHECK_EQ(vh_devq_avail_count((r)->vr, &_n), -EIO);           \
+		CHECK_EQ(vh_devq_enable_notification((r)->vr), -EIO);       \
+		CHECK_EQ(vh_devq_need_notify((r)->vr), -EIO);                \
 		/* logged once, not per call */                               \
 		CHECK_EQ((r)->errors, 1);                                     \
 		refused++;                                                    \
@@ -129,10 +129,10 @@ static void test_bad_indexes(void)
 	avail(&r, 0);
 	{
 		struct iovec iov[16];
-		struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
+		struct vh_devq_elem e = { .iov = iov, .iov_max = 16 };
 
 		CHECK_EQ(pop(&r, &e), -ENOBUFS);
-		CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+		CHECK_EQ(vh_devq_is_broken(r.vr), 0);
 	}
 	rig_fini(&r);
 
@@ -163,7 +163,7 @@ static void test_bad_indexes(void)
 	avail(&r, 0);
 	{
 		struct iovec iov[2];
-		struct vh_vring_elem e = { .iov = iov, .iov_max = 2 };
+		struct vh_devq_elem e = { .iov = iov, .iov_max = 2 };
 
 		CHECK_EQ(pop(&r, &e), 1);
 	}
@@ -257,7 +257,7 @@ static void test_bad_indirect(void)
 	EXPECT_BROKEN(&r, "bad indirect table length 0");
 	rig_fini(&r);
 	rig_init(&r, 8, V1 | IND);
-	desc(&r, 0, IND_GPA, (VH_VRING_INDIRECT_MIN_CAP + 1) * 16, F_INDIRECT,
+	desc(&r, 0, IND_GPA, (VH_DEVQ_INDIRECT_MIN_CAP + 1) * 16, F_INDIRECT,
 	     0);
 	avail(&r, 0);
 	EXPECT_BROKEN(&r, "bad indirect table length");
@@ -329,7 +329,7 @@ static void test_bad_indirect(void)
 static void test_legal_corners(void)
 {
 	struct iovec iov[8];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 8 };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 8 };
 	uint8_t *second;
 	struct rig r;
 
@@ -348,7 +348,7 @@ static void test_legal_corners(void)
 	CHECK_EQ(iov[0].iov_len, 8);
 	CHECK_EQ(((uint8_t *)iov[0].iov_base)[7], 0x11);
 	CHECK(iov[1].iov_base == second);
-	CHECK_EQ(vh_vring_push(r.vr, e.id, 0), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 0), 0);
 
 	/* iov too small: -ENOBUFS, nothing consumed, then it pops */
 	desc(&r, 1, DATA_GPA, 16, F_NEXT, 2);
@@ -357,7 +357,7 @@ static void test_legal_corners(void)
 	avail(&r, 1);
 	e.iov_max = 2;
 	CHECK_EQ(pop(&r, &e), -ENOBUFS);
-	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
 	e.iov_max = 0;
 	CHECK_EQ(pop(&r, &e), -ENOBUFS);
 	e.iov_max = 3;
@@ -366,7 +366,7 @@ static void test_legal_corners(void)
 	CHECK_EQ(e.ndescs, 3);
 	CHECK_EQ(e.out_num, 2);
 	CHECK_EQ(e.in_num, 1);
-	CHECK_EQ(vh_vring_push(r.vr, e.id, 16), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 16), 0);
 
 	/* direct descriptors followed by one indirect (2.7.5.3.2) */
 	put_desc(ind_table(&r), 0, DATA_GPA + 100, 10, F_WRITE | F_NEXT, 1);
@@ -381,7 +381,7 @@ static void test_legal_corners(void)
 	CHECK_EQ(e.in_num, 2);
 	CHECK_EQ(e.out_len, 5);
 	CHECK_EQ(e.in_len, 30);
-	CHECK_EQ(vh_vring_push(r.vr, e.id, 30), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 30), 0);
 
 	/* an indirect table at an address that is only 4-byte aligned */
 	put_desc(ind_table(&r) + 4, 0, DATA_GPA + 300, 7, 0, 0);
@@ -390,7 +390,7 @@ static void test_legal_corners(void)
 	CHECK_EQ(pop(&r, &e), 1);
 	CHECK_EQ(e.out_len, 7);
 	CHECK(iov[0].iov_base == gpa_host(&r, DATA_GPA + 300));
-	CHECK_EQ(vh_vring_push(r.vr, e.id, 0), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 0), 0);
 
 	/* a chain of exactly num descriptors */
 	{
@@ -403,17 +403,17 @@ static void test_legal_corners(void)
 		CHECK_EQ(pop(&r, &e), 1);
 		CHECK_EQ(e.ndescs, 8);
 		CHECK_EQ(e.out_len, 8 * 64);
-		CHECK_EQ(vh_vring_push(r.vr, e.id, 0), 0);
+		CHECK_EQ(vh_devq_push(r.vr, e.id, 0), 0);
 	}
 	CHECK_EQ(pop(&r, &e), 0);
-	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
 	CHECK_EQ(r.errors, 0);
 
 	/* broken is cleared only by a reset / new setup */
 	avail(&r, 9);
 	CHECK_EQ(pop(&r, &e), -EIO);
-	CHECK_EQ(vh_vring_reset(r.vr), 0);
-	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	CHECK_EQ(vh_devq_reset(r.vr), 0);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
 	rig_fini(&r);
 }
 
@@ -431,61 +431,61 @@ static void test_hostile_device(void)
 	/* used ring at RING_GPA + 16 * 8 + 22, rounded up to 4: +152 */
 	rig_init(&r, 8, V1);
 	used = gpa_host(&r, RING_GPA + 152);
-	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
 	v = 5; /* never handed out */
 	memcpy(used + 4, &v, 4);
 	idx = 1;
 	memcpy(used + 2, &idx, 2);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
-	CHECK_EQ(vh_vq_is_broken(r.vq), 1);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK_EQ(vh_drvq_is_broken(r.vq), 1);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
 	CHECK(strstr(r.last_err, "id 5") != NULL);
 	rig_fini(&r);
 
 	rig_init(&r, 8, V1);
 	used = gpa_host(&r, RING_GPA + 152);
-	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
 	v = 8; /* >= num */
 	memcpy(used + 4, &v, 4);
 	idx = 1;
 	memcpy(used + 2, &idx, 2);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
 	rig_fini(&r);
 
 	rig_init(&r, 8, V1);
 	used = gpa_host(&r, RING_GPA + 152);
-	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
 	v = 0;
 	memcpy(used + 4, &v, 4);
 	v = 101; /* more than the chain can hold */
 	memcpy(used + 8, &v, 4);
 	idx = 1;
 	memcpy(used + 2, &idx, 2);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
 	CHECK(strstr(r.last_err, "length 101") != NULL);
 	rig_fini(&r);
 
 	rig_init(&r, 8, V1);
 	used = gpa_host(&r, RING_GPA + 152);
-	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
 	idx = 2; /* two used, one in flight */
 	memcpy(used + 2, &idx, 2);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
 	rig_fini(&r);
 
 	/* and a used id returned twice */
 	rig_init(&r, 8, V1);
 	used = gpa_host(&r, RING_GPA + 152);
-	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
-	CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &tag), 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
 	v = 0;
 	memcpy(used + 4, &v, 4);
 	memcpy(used + 12, &v, 4);
 	idx = 2;
 	memcpy(used + 2, &idx, 2);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 	CHECK(tok == &tag);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
 	rig_fini(&r);
 }
 

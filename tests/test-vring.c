@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Split virtqueues end to end: vh_vq (driver) and vh_vring (device) over the
+ * Split virtqueues end to end: vh_drvq (driver) and vh_devq (device) over the
  * same guest memory, in one thread and in two, with payload bytes checked;
  * notification suppression; 16-bit index wrap; stop/restart; memory table
  * changes under in-flight elements; dirty logging.  The malformed-ring
@@ -38,7 +38,7 @@ static void fill_req(uint8_t *out, size_t out_len, uint8_t *in, size_t in_len,
 }
 
 /* The request number: the first four readable bytes, maybe split. */
-static uint32_t elem_k(const struct vh_vring_elem *e)
+static uint32_t elem_k(const struct vh_devq_elem *e)
 {
 	uint8_t head[4];
 	size_t got = 0;
@@ -58,7 +58,7 @@ static uint32_t elem_k(const struct vh_vring_elem *e)
 }
 
 /* Device: check the readable bytes (gathered over iovecs), write ~pattern. */
-static void serve(const struct vh_vring_elem *e, uint32_t expect_out,
+static void serve(const struct vh_devq_elem *e, uint32_t expect_out,
 		  uint32_t expect_in)
 {
 	unsigned int i;
@@ -166,7 +166,7 @@ static void pick(struct req *q, uint32_t k, unsigned int slot,
 
 /* The device's side of one popped element: find its request and serve it. */
 static void serve_popped(struct req *reqs, unsigned int num, bool indirect,
-			 const struct vh_vring_elem *e)
+			 const struct vh_devq_elem *e)
 {
 	struct req *q = NULL;
 	unsigned int s;
@@ -185,8 +185,8 @@ static void serve_popped(struct req *reqs, unsigned int num, bool indirect,
 
 /*
  * Driver bursts of requests, device serves everything available: one
- * vh_vring_pop() + vh_vring_push() at a time (batch 0), or up to batch
- * elements per vh_vring_pop_batch() + vh_vring_push_batch().
+ * vh_devq_pop() + vh_devq_push() at a time (batch 0), or up to batch
+ * elements per vh_devq_pop_batch() + vh_devq_push_batch().
  */
 static void run_single(unsigned int num, uint64_t features, bool indirect,
 		       unsigned int maxd, uint32_t count, unsigned int batch)
@@ -199,7 +199,7 @@ static void run_single(unsigned int num, uint64_t features, bool indirect,
 
 	rig_init(&r, num, features);
 	if (indirect)
-		CHECK_EQ(vh_vq_set_indirect_area(r.vq, IND_GPA, IND_SIZE), 0);
+		CHECK_EQ(vh_drvq_set_indirect_area(r.vq, IND_GPA, IND_SIZE), 0);
 	reqs = calloc(num, sizeof(*reqs));
 	free_slots = calloc(num, sizeof(*free_slots));
 	CHECK(reqs && free_slots);
@@ -207,7 +207,7 @@ static void run_single(unsigned int num, uint64_t features, bool indirect,
 		free_slots[nfree] = nfree;
 
 	while (done < count) {
-		struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
+		struct vh_devq_elem e = { .iov = iov, .iov_max = 16 };
 		unsigned int burst = 1 + k % 5, i;
 		void *tok;
 		uint32_t len;
@@ -222,9 +222,9 @@ static void run_single(unsigned int num, uint64_t features, bool indirect,
 			q = &reqs[free_slots[--nfree]];
 			pick(q, k, free_slots[nfree], maxd);
 			n = make_sg(&r, q, sg);
-			ret = indirect ? vh_vq_add_indirect(r.vq, sg, q->nout,
+			ret = indirect ? vh_drvq_add_indirect(r.vq, sg, q->nout,
 							    q->nin, q) :
-					 vh_vq_add(r.vq, sg, q->nout, q->nin,
+					 vh_drvq_add(r.vq, sg, q->nout, q->nin,
 						   q);
 			if (ret == -ENOSPC) {
 				nfree++;
@@ -234,23 +234,23 @@ static void run_single(unsigned int num, uint64_t features, bool indirect,
 			CHECK_EQ(n, q->nout + q->nin);
 			k++;
 		}
-		vh_vq_kick_prepare(r.vq);
+		vh_drvq_kick_prepare(r.vq);
 		/* device: everything available */
-		while (!batch && (ret = vh_vring_pop(r.vr, &e)) == 1) {
+		while (!batch && (ret = vh_devq_pop(r.vr, &e)) == 1) {
 			serve_popped(reqs, num, indirect, &e);
-			CHECK_EQ(vh_vring_push(r.vr, e.id, e.in_len), 0);
+			CHECK_EQ(vh_devq_push(r.vr, e.id, e.in_len), 0);
 		}
 		while (batch) {
 			struct iovec biov[MAX_BATCH][16];
-			struct vh_vring_elem es[MAX_BATCH];
-			struct vh_vring_used_elem u[MAX_BATCH];
+			struct vh_devq_elem es[MAX_BATCH];
+			struct vh_devq_used_elem u[MAX_BATCH];
 			int j;
 
 			for (j = 0; j < MAX_BATCH; j++) {
 				es[j].iov = biov[j];
 				es[j].iov_max = 16;
 			}
-			ret = vh_vring_pop_batch(r.vr, es, batch);
+			ret = vh_devq_pop_batch(r.vr, es, batch);
 			if (ret <= 0)
 				break;
 			CHECK(ret <= (int)batch);
@@ -259,12 +259,12 @@ static void run_single(unsigned int num, uint64_t features, bool indirect,
 				u[j].id = es[j].id;
 				u[j].len = es[j].in_len;
 			}
-			CHECK_EQ(vh_vring_push_batch(r.vr, u, (unsigned int)ret),
+			CHECK_EQ(vh_devq_push_batch(r.vr, u, (unsigned int)ret),
 				 0);
 		}
 		CHECK_EQ(ret, 0);
 		/* driver: completions */
-		while ((ret = vh_vq_get_used(r.vq, &tok, &len)) == 1) {
+		while ((ret = vh_drvq_get_used(r.vq, &tok, &len)) == 1) {
 			struct req *q = tok;
 
 			CHECK_EQ(len, q->in_len);
@@ -277,9 +277,9 @@ static void run_single(unsigned int num, uint64_t features, bool indirect,
 		}
 		CHECK_EQ(ret, 0);
 	}
-	CHECK_EQ(vh_vring_inflight(r.vr), 0);
-	CHECK_EQ(vh_vq_num_free(r.vq), (int)num);
-	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	CHECK_EQ(vh_devq_inflight(r.vr), 0);
+	CHECK_EQ(vh_drvq_num_free(r.vq), (int)num);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
 	free(reqs);
 	free(free_slots);
 	rig_fini(&r);
@@ -313,7 +313,7 @@ static void test_single_thread(void)
 /* ---------------------------------------------------------------------- */
 
 struct dev_thread {
-	struct vh_vring *vr;
+	struct vh_devq *vr;
 	int kick_fd;
 	unsigned long served, wakeups, notified;
 };
@@ -329,20 +329,20 @@ static void *device_fn(void *arg)
 {
 	struct dev_thread *d = arg;
 	struct iovec iov[HOLD][16];
-	struct vh_vring_elem held[HOLD];
+	struct vh_devq_elem held[HOLD];
 	unsigned int n = 0;
 	bool stop = false;
 
-	vh_vring_disable_notification(d->vr);
+	vh_devq_disable_notification(d->vr);
 	for (;;) {
-		struct vh_vring_elem *e = &held[n];
+		struct vh_devq_elem *e = &held[n];
 		struct pollfd pfd = { .fd = d->kick_fd, .events = POLLIN };
 		uint64_t v;
 		int ret;
 
 		e->iov = iov[n];
 		e->iov_max = 16;
-		ret = stop ? 0 : vh_vring_pop(d->vr, e);
+		ret = stop ? 0 : vh_devq_pop(d->vr, e);
 		CHECK(ret >= 0);
 		if (ret == 1) {
 			if (elem_k(e) == UINT32_MAX)
@@ -353,38 +353,38 @@ static void *device_fn(void *arg)
 		while (n) {
 			e = &held[--n];
 			if (elem_k(e) == UINT32_MAX) {
-				CHECK_EQ(vh_vring_push(d->vr, e->id, 0), 0);
+				CHECK_EQ(vh_devq_push(d->vr, e->id, 0), 0);
 				continue;
 			}
 			serve(e, e->out_len, e->in_len);
-			CHECK_EQ(vh_vring_push(d->vr, e->id, e->in_len), 0);
+			CHECK_EQ(vh_devq_push(d->vr, e->id, e->in_len), 0);
 			d->served++;
 			/* batch interrupts: notify every 8, and when empty */
-			if (d->served % 8 == 0 && vh_vring_notify(d->vr) == 1)
+			if (d->served % 8 == 0 && vh_devq_notify(d->vr) == 1)
 				d->notified++;
 		}
 		if (stop) {
-			if (vh_vring_notify(d->vr) == 1)
+			if (vh_devq_notify(d->vr) == 1)
 				d->notified++;
-			CHECK_EQ(vh_vring_inflight(d->vr), 0);
+			CHECK_EQ(vh_devq_inflight(d->vr), 0);
 			return NULL;
 		}
 		if (ret == 1)
 			continue;
-		if (vh_vring_notify(d->vr) == 1)
+		if (vh_devq_notify(d->vr) == 1)
 			d->notified++;
 		/* about to sleep: ask for kicks, then re-check (2.7.10) */
-		ret = vh_vring_enable_notification(d->vr);
+		ret = vh_devq_enable_notification(d->vr);
 		CHECK(ret >= 0);
 		if (ret == 1) {
-			vh_vring_disable_notification(d->vr);
+			vh_devq_disable_notification(d->vr);
 			continue;
 		}
 		/* a lost kick shows up as this timeout */
 		CHECK_EQ(poll(&pfd, 1, 10000), 1);
 		CHECK_EQ(read(d->kick_fd, &v, 8), 8);
 		d->wakeups++;
-		vh_vring_disable_notification(d->vr);
+		vh_devq_disable_notification(d->vr);
 	}
 }
 
@@ -411,21 +411,21 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 	CHECK(kick >= 0 && call >= 0);
 	rig_init(&r, num, features);
 	if (indirect)
-		CHECK_EQ(vh_vq_set_indirect_area(r.vq, IND_GPA, IND_SIZE), 0);
-	CHECK_EQ(vh_vq_set_kick_fd(r.vq, kick), 0);
-	CHECK_EQ(vh_vq_set_call_fd(r.vq, call), 0);
-	CHECK_EQ(vh_vring_set_kick_fd(r.vr, fcntl(kick, F_DUPFD_CLOEXEC, 0)),
+		CHECK_EQ(vh_drvq_set_indirect_area(r.vq, IND_GPA, IND_SIZE), 0);
+	CHECK_EQ(vh_drvq_set_kick_fd(r.vq, kick), 0);
+	CHECK_EQ(vh_drvq_set_call_fd(r.vq, call), 0);
+	CHECK_EQ(vh_devq_set_kick_fd(r.vr, fcntl(kick, F_DUPFD_CLOEXEC, 0)),
 		 0);
-	CHECK_EQ(vh_vring_set_call_fd(r.vr, fcntl(call, F_DUPFD_CLOEXEC, 0)),
+	CHECK_EQ(vh_devq_set_call_fd(r.vr, fcntl(call, F_DUPFD_CLOEXEC, 0)),
 		 0);
 	d.vr = r.vr;
-	d.kick_fd = vh_vring_get_kick_fd(r.vr);
+	d.kick_fd = vh_devq_get_kick_fd(r.vr);
 	reqs = calloc(num + 1, sizeof(*reqs));
 	free_slots = calloc(num, sizeof(*free_slots));
 	CHECK(reqs && free_slots);
 	for (nfree = 0; nfree < num; nfree++)
 		free_slots[nfree] = nfree;
-	vh_vq_disable_cb(r.vq);
+	vh_drvq_disable_cb(r.vq);
 	if (swap_every) {
 		struct vh_mem_region reg;
 
@@ -446,21 +446,21 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 
 			pick(q, k, free_slots[nfree - 1], maxd);
 			make_sg(&r, q, sg);
-			ret = indirect ? vh_vq_add_indirect(r.vq, sg, q->nout,
+			ret = indirect ? vh_drvq_add_indirect(r.vq, sg, q->nout,
 							    q->nin, q) :
-					 vh_vq_add(r.vq, sg, q->nout, q->nin,
+					 vh_drvq_add(r.vq, sg, q->nout, q->nin,
 						   q);
 			if (ret == -ENOSPC)
 				break;
 			CHECK_EQ(ret, 0);
 			nfree--;
 			k++;
-			if (k % 16 == 0 && vh_vq_kick(r.vq) == 1)
+			if (k % 16 == 0 && vh_drvq_kick(r.vq) == 1)
 				kicks++;
 		}
-		if (vh_vq_kick(r.vq) == 1)
+		if (vh_drvq_kick(r.vq) == 1)
 			kicks++;
-		while ((ret = vh_vq_get_used(r.vq, &tok, &len)) == 1) {
+		while ((ret = vh_drvq_get_used(r.vq, &tok, &len)) == 1) {
 			struct req *q = tok;
 
 			CHECK_EQ(len, q->in_len);
@@ -488,14 +488,14 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 			struct pollfd pfd = { .fd = call, .events = POLLIN };
 			uint64_t v;
 
-			ret = vh_vq_enable_cb(r.vq);
+			ret = vh_drvq_enable_cb(r.vq);
 			if (ret == 0) {
 				/* a lost interrupt shows up as this timeout */
 				CHECK_EQ(poll(&pfd, 1, 10000), 1);
 				CHECK_EQ(read(call, &v, 8), 8);
 				waits++;
 			}
-			vh_vq_disable_cb(r.vq);
+			vh_drvq_disable_cb(r.vq);
 		}
 	}
 	/* stop request */
@@ -512,10 +512,10 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 		q->in_len = 1;
 		q->nin = 1;
 		make_sg(&r, q, sg);
-		CHECK_EQ(vh_vq_add(r.vq, sg, 1, 1, q), 0);
-		vh_vq_kick(r.vq);
+		CHECK_EQ(vh_drvq_add(r.vq, sg, 1, 1, q), 0);
+		vh_drvq_kick(r.vq);
 		CHECK_EQ(pthread_join(th, NULL), 0);
-		CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+		CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 		CHECK(tok == q);
 		CHECK_EQ(len, 0);
 	}
@@ -529,7 +529,7 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 	/* suppression: never more than one notification per request */
 	CHECK(kicks <= count + 1);
 	CHECK(d.notified <= count + 1);
-	CHECK_EQ(vh_vring_inflight(r.vr), 0);
+	CHECK_EQ(vh_devq_inflight(r.vr), 0);
 	free(reqs);
 	free(free_slots);
 	rig_fini(&r);
@@ -568,17 +568,17 @@ static void add_one(struct rig *r, uint32_t k)
 	struct vh_sg sg[2] = { { DATA_GPA + k % 64 * 64, 8 },
 			       { DATA_GPA + 8192 + k % 64 * 64, 8 } };
 
-	CHECK_EQ(vh_vq_add(r->vq, sg, 1, 1, (void *)(uintptr_t)(k + 1)), 0);
+	CHECK_EQ(vh_drvq_add(r->vq, sg, 1, 1, (void *)(uintptr_t)(k + 1)), 0);
 }
 
 static int pop_push(struct rig *r)
 {
 	struct iovec iov[4];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 4 };
-	int ret = vh_vring_pop(r->vr, &e);
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
+	int ret = vh_devq_pop(r->vr, &e);
 
 	if (ret == 1)
-		CHECK_EQ(vh_vring_push(r->vr, e.id, 8), 0);
+		CHECK_EQ(vh_devq_push(r->vr, e.id, 8), 0);
 	return ret;
 }
 
@@ -587,7 +587,7 @@ static void drain_used(struct rig *r)
 	void *tok;
 	uint32_t len;
 
-	while (vh_vq_get_used(r->vq, &tok, &len) == 1)
+	while (vh_drvq_get_used(r->vq, &tok, &len) == 1)
 		;
 }
 
@@ -598,26 +598,26 @@ static void test_notify_no_event_idx(void)
 	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1);
 	/* fresh: kicks wanted, interrupts wanted */
 	add_one(&r, 0);
-	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1);
-	CHECK_EQ(vh_vring_disable_notification(r.vr), 0);
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 1);
+	CHECK_EQ(vh_devq_disable_notification(r.vr), 0);
 	add_one(&r, 1);
-	CHECK_EQ(vh_vq_kick_prepare(r.vq), 0); /* VRING_USED_F_NO_NOTIFY */
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 0); /* VRING_USED_F_NO_NOTIFY */
 	/* enable reports the two pending buffers */
-	CHECK_EQ(vh_vring_enable_notification(r.vr), 1);
+	CHECK_EQ(vh_devq_enable_notification(r.vr), 1);
 	add_one(&r, 2);
-	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1);
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 1);
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 1);
-	CHECK_EQ(vh_vq_disable_cb(r.vq), 0);
+	CHECK_EQ(vh_devq_need_notify(r.vr), 1);
+	CHECK_EQ(vh_drvq_disable_cb(r.vq), 0);
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 0); /* NO_INTERRUPT */
-	CHECK_EQ(vh_vq_enable_cb(r.vq), 1);      /* entries pending */
+	CHECK_EQ(vh_devq_need_notify(r.vr), 0); /* NO_INTERRUPT */
+	CHECK_EQ(vh_drvq_enable_cb(r.vq), 1);      /* entries pending */
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 1);
+	CHECK_EQ(vh_devq_need_notify(r.vr), 1);
 	CHECK_EQ(pop_push(&r), 0);
 	drain_used(&r);
-	CHECK_EQ(vh_vq_enable_cb(r.vq), 0);
-	CHECK_EQ(vh_vring_enable_notification(r.vr), 0);
+	CHECK_EQ(vh_drvq_enable_cb(r.vq), 0);
+	CHECK_EQ(vh_devq_enable_notification(r.vr), 0);
 	rig_fini(&r);
 }
 
@@ -630,55 +630,55 @@ static void test_notify_event_idx(void)
 		 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_EVENT_IDX);
 	/* avail_event starts at 0: the first buffer kicks */
 	add_one(&r, 0);
-	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1);
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 1);
 	/* device busy (notifications off): no kicks for more buffers */
-	CHECK_EQ(vh_vring_disable_notification(r.vr), 0);
+	CHECK_EQ(vh_devq_disable_notification(r.vr), 0);
 	add_one(&r, 1);
-	CHECK_EQ(vh_vq_kick_prepare(r.vq), 0);
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 0);
 	add_one(&r, 2);
-	CHECK_EQ(vh_vq_kick_prepare(r.vq), 0);
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 0);
 	for (i = 0; i < 3; i++)
 		CHECK_EQ(pop_push(&r), 1);
 	/* device about to sleep: avail_event = 3 and nothing pending */
-	CHECK_EQ(vh_vring_enable_notification(r.vr), 0);
+	CHECK_EQ(vh_devq_enable_notification(r.vr), 0);
 	add_one(&r, 3);
 	add_one(&r, 4);
-	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1); /* crossed avail_event */
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 1); /* crossed avail_event */
 	add_one(&r, 5);
-	CHECK_EQ(vh_vq_kick_prepare(r.vq), 0); /* already kicked */
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 0); /* already kicked */
 	/* an empty pop with notifications on re-arms avail_event */
 	for (i = 0; i < 3; i++)
 		CHECK_EQ(pop_push(&r), 1);
 	CHECK_EQ(pop_push(&r), 0);
 	add_one(&r, 6);
-	CHECK_EQ(vh_vq_kick_prepare(r.vq), 1);
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 1);
 	CHECK_EQ(pop_push(&r), 1);
 
 	/* interrupts: used_event set by get_used; once per crossing */
 	drain_used(&r);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 1); /* first check is always 1 */
+	CHECK_EQ(vh_devq_need_notify(r.vr), 1); /* first check is always 1 */
 	add_one(&r, 7);
 	add_one(&r, 8);
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 1); /* crossed used_event */
+	CHECK_EQ(vh_devq_need_notify(r.vr), 1); /* crossed used_event */
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 0); /* driver has not caught up */
+	CHECK_EQ(vh_devq_need_notify(r.vr), 0); /* driver has not caught up */
 	drain_used(&r);
 	add_one(&r, 9);
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 1);
+	CHECK_EQ(vh_devq_need_notify(r.vr), 1);
 	/* callbacks off: no interrupt; back on with pending entries: 1 */
 	drain_used(&r);
-	CHECK_EQ(vh_vq_disable_cb(r.vq), 0);
+	CHECK_EQ(vh_drvq_disable_cb(r.vq), 0);
 	add_one(&r, 10);
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 0);
-	CHECK_EQ(vh_vq_enable_cb(r.vq), 1);
+	CHECK_EQ(vh_devq_need_notify(r.vr), 0);
+	CHECK_EQ(vh_drvq_enable_cb(r.vq), 1);
 	drain_used(&r);
-	CHECK_EQ(vh_vq_enable_cb(r.vq), 0);
+	CHECK_EQ(vh_drvq_enable_cb(r.vq), 0);
 	add_one(&r, 11);
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 1);
+	CHECK_EQ(vh_devq_need_notify(r.vr), 1);
 	rig_fini(&r);
 }
 
@@ -688,13 +688,13 @@ static void test_notify_on_empty(void)
 
 	rig_init(&r, 16,
 		 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_NOTIFY_ON_EMPTY);
-	CHECK_EQ(vh_vq_disable_cb(r.vq), 0);
+	CHECK_EQ(vh_drvq_disable_cb(r.vq), 0);
 	add_one(&r, 0);
 	add_one(&r, 1);
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 0); /* suppressed, not empty */
+	CHECK_EQ(vh_devq_need_notify(r.vr), 0); /* suppressed, not empty */
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vring_need_notify(r.vr), 1); /* ran empty */
+	CHECK_EQ(vh_devq_need_notify(r.vr), 1); /* ran empty */
 	rig_fini(&r);
 }
 
@@ -706,8 +706,8 @@ static void test_wrap_and_restart(void)
 {
 	struct rig r;
 	uint32_t base, i;
-	struct vh_vring *vr2;
-	struct vh_vring_addr a;
+	struct vh_devq *vr2;
+	struct vh_devq_addr a;
 	uint64_t d, av, u;
 
 	rig_init(&r, 8, 1ull << VIRTIO_F_VERSION_1 |
@@ -721,25 +721,25 @@ static void test_wrap_and_restart(void)
 	/* two buffers in the ring when the device stops */
 	add_one(&r, 0);
 	add_one(&r, 1);
-	CHECK_EQ(vh_vring_get_base(r.vr, &base), 0);
+	CHECK_EQ(vh_devq_get_base(r.vr, &base), 0);
 	CHECK_EQ(base, 65530);
 	/* restart on a new vring at that base (GET/SET_VRING_BASE) */
-	CHECK_EQ(vh_vring_new(r.ctx, r.mem, 0, &vr2), 0);
-	CHECK_EQ(vh_vring_set_features(vr2, 1ull << VIRTIO_F_VERSION_1 |
+	CHECK_EQ(vh_devq_new(r.ctx, r.mem, 0, &vr2), 0);
+	CHECK_EQ(vh_devq_set_features(vr2, 1ull << VIRTIO_F_VERSION_1 |
 						    1ull << VIRTIO_RING_F_EVENT_IDX),
 		 0);
-	CHECK_EQ(vh_vring_set_num(vr2, 8), 0);
-	CHECK_EQ(vh_vring_set_base(vr2, base), 0);
-	CHECK_EQ(vh_vring_set_base(vr2, 65536), -EINVAL);
-	CHECK_EQ(vh_vq_get_addrs(r.vq, &d, &av, &u), 0);
-	a = (struct vh_vring_addr){ .desc = d, .avail = av, .used = u };
-	CHECK_EQ(vh_vring_set_addr(vr2, &a), 0);
-	vh_vring_unref(r.vr);
+	CHECK_EQ(vh_devq_set_num(vr2, 8), 0);
+	CHECK_EQ(vh_devq_set_base(vr2, base), 0);
+	CHECK_EQ(vh_devq_set_base(vr2, 65536), -EINVAL);
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &d, &av, &u), 0);
+	a = (struct vh_devq_addr){ .desc = d, .avail = av, .used = u };
+	CHECK_EQ(vh_devq_set_addr(vr2, &a), 0);
+	vh_devq_unref(r.vr);
 	r.vr = vr2;
 	{
 		uint16_t n;
 
-		CHECK_EQ(vh_vring_avail_count(r.vr, &n), 0);
+		CHECK_EQ(vh_devq_avail_count(r.vr, &n), 0);
 		CHECK_EQ(n, 2);
 	}
 	/* across 65535 -> 0 */
@@ -748,13 +748,13 @@ static void test_wrap_and_restart(void)
 		uint32_t len;
 
 		CHECK_EQ(pop_push(&r), 1);
-		CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+		CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 		CHECK_EQ(len, 8);
 		add_one(&r, i + 2);
 	}
-	CHECK_EQ(vh_vring_get_base(r.vr, &base), 0);
+	CHECK_EQ(vh_devq_get_base(r.vr, &base), 0);
 	CHECK_EQ(base, (65530 + 20) & 0xffff);
-	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
 	rig_fini(&r);
 }
 
@@ -765,9 +765,9 @@ static void test_wrap_and_restart(void)
 static void test_table_switch_inflight(void)
 {
 	struct iovec iov1[2], iov2[2], iov3[2];
-	struct vh_vring_elem e1 = { .iov = iov1, .iov_max = 2 };
-	struct vh_vring_elem e2 = { .iov = iov2, .iov_max = 2 };
-	struct vh_vring_elem e3 = { .iov = iov3, .iov_max = 2 };
+	struct vh_devq_elem e1 = { .iov = iov1, .iov_max = 2 };
+	struct vh_devq_elem e2 = { .iov = iov2, .iov_max = 2 };
+	struct vh_devq_elem e3 = { .iov = iov3, .iov_max = 2 };
 	int maps0;
 	uint8_t *extra;
 	struct rig r;
@@ -782,22 +782,22 @@ static void test_table_switch_inflight(void)
 	{
 		struct vh_sg sg = { 0x10000000, 100 };
 
-		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e1), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e1), 0);
 		sg.addr += 200;
-		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e2), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e2), 0);
 	}
-	CHECK_EQ(vh_vring_pop(r.vr, &e1), 1);
+	CHECK_EQ(vh_devq_pop(r.vr, &e1), 1);
 	/* the region goes away while e1 is in flight */
 	CHECK_EQ(vh_mem_remove(r.mem, 0x10000000, 65536), 0);
 	/* the next pop moves to the new table: e2's buffer is gone now */
-	CHECK_EQ(vh_vring_pop(r.vr, &e2), -EIO);
-	CHECK_EQ(vh_vring_is_broken(r.vr), 1);
+	CHECK_EQ(vh_devq_pop(r.vr, &e2), -EIO);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 1);
 	/* ... but e1's mapping is still there until it is pushed */
 	memset(iov1[0].iov_base, 0xab, 100);
 	CHECK_EQ(count_memfd_maps(), maps0);
-	CHECK_EQ(vh_vring_inflight(r.vr), 1);
-	CHECK_EQ(vh_vring_push(r.vr, e1.id, 100), -EIO); /* broken, released */
-	CHECK_EQ(vh_vring_inflight(r.vr), 0);
+	CHECK_EQ(vh_devq_inflight(r.vr), 1);
+	CHECK_EQ(vh_devq_push(r.vr, e1.id, 100), -EIO); /* broken, released */
+	CHECK_EQ(vh_devq_inflight(r.vr), 0);
 	CHECK_EQ(count_memfd_maps(), maps0 - 1);
 	rig_fini(&r);
 
@@ -808,34 +808,34 @@ static void test_table_switch_inflight(void)
 	{
 		struct vh_sg sg = { 0x10000000, 100 };
 
-		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e1), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e1), 0);
 		sg.addr += 200;
-		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e2), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e2), 0);
 		sg.addr += 200;
-		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e3), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e3), 0);
 	}
-	CHECK_EQ(vh_vring_pop(r.vr, &e1), 1);
+	CHECK_EQ(vh_devq_pop(r.vr, &e1), 1);
 	/* hot-add memory elsewhere, then the pop switches snapshots */
 	CHECK_EQ(vh_mem_add_memfd(r.mem, 0x20000000, 65536, NULL), 0);
-	CHECK_EQ(vh_vring_pop(r.vr, &e2), 1);
+	CHECK_EQ(vh_devq_pop(r.vr, &e2), 1);
 	CHECK_EQ(vh_mem_add_memfd(r.mem, 0x30000000, 65536, NULL), 0);
-	CHECK_EQ(vh_vring_pop(r.vr, &e3), 1);
-	CHECK_EQ(vh_vring_inflight(r.vr), 3);
+	CHECK_EQ(vh_devq_pop(r.vr, &e3), 1);
+	CHECK_EQ(vh_devq_inflight(r.vr), 3);
 	memset(iov1[0].iov_base, 1, 100);
 	memset(iov2[0].iov_base, 2, 100);
 	memset(iov3[0].iov_base, 3, 100);
 	/* out of order, across three snapshots */
-	CHECK_EQ(vh_vring_push(r.vr, e2.id, 100), 0);
-	CHECK_EQ(vh_vring_push(r.vr, e1.id, 100), 0);
-	CHECK_EQ(vh_vring_push(r.vr, e3.id, 100), 0);
-	CHECK_EQ(vh_vring_push(r.vr, e3.id, 100), -EINVAL); /* twice */
-	CHECK_EQ(vh_vring_push(r.vr, 8, 100), -EINVAL);     /* >= num */
-	CHECK_EQ(vh_vring_inflight(r.vr), 0);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_devq_push(r.vr, e2.id, 100), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e1.id, 100), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e3.id, 100), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e3.id, 100), -EINVAL); /* twice */
+	CHECK_EQ(vh_devq_push(r.vr, 8, 100), -EINVAL);     /* >= num */
+	CHECK_EQ(vh_devq_inflight(r.vr), 0);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 	CHECK(tok == &e2);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 	CHECK(tok == &e1);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 	CHECK(tok == &e3);
 	CHECK_EQ(extra[0], 1);
 	CHECK_EQ(extra[200], 2);
@@ -857,7 +857,7 @@ static bool log_bit(const uint8_t *log, uint64_t gpa)
 static void test_dirty_log(void)
 {
 	uint64_t d, av, u;
-	struct vh_vring_addr a;
+	struct vh_devq_addr a;
 	uint8_t *log;
 	struct rig r;
 	size_t size;
@@ -865,16 +865,16 @@ static void test_dirty_log(void)
 	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1 | 1ull << VHOST_F_LOG_ALL);
 	size = vh_mem_log_size_for(MEM_GPA + MEM_SIZE);
 	CHECK_EQ(vh_mem_log_alloc(r.mem, size, NULL, (void **)&log), 0);
-	CHECK_EQ(vh_vq_get_addrs(r.vq, &d, &av, &u), 0);
-	a = (struct vh_vring_addr){ .desc = d, .avail = av, .used = u,
-				    .log = u, .flags = VH_VRING_ADDR_LOG };
-	CHECK_EQ(vh_vring_set_addr(r.vr, &a), 0);
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &d, &av, &u), 0);
+	a = (struct vh_devq_addr){ .desc = d, .avail = av, .used = u,
+				    .log = u, .flags = VH_DEVQ_ADDR_LOG };
+	CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
 	{
 		/* 10000 writable bytes from DATA_GPA + 3 pages - 10 */
 		struct vh_sg sg[2] = { { DATA_GPA, 16 },
 				       { DATA_GPA + 3 * 4096 - 10, 10000 } };
 
-		CHECK_EQ(vh_vq_add(r.vq, sg, 1, 1, &a), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, sg, 1, 1, &a), 0);
 	}
 	CHECK_EQ(pop_push(&r), 1); /* reports 8 bytes written */
 	CHECK(log_bit(log, u));                     /* used ring */
@@ -883,7 +883,7 @@ static void test_dirty_log(void)
 	CHECK(!log_bit(log, DATA_GPA));             /* readable buffer */
 	CHECK(!log_bit(log, DATA_GPA + 5 * 4096)); /* untouched */
 	/* explicit logging by the backend */
-	CHECK_EQ(vh_vring_log_write(r.vr, DATA_GPA + 8 * 4096, 1), 0);
+	CHECK_EQ(vh_devq_log_write(r.vr, DATA_GPA + 8 * 4096, 1), 0);
 	CHECK(log_bit(log, DATA_GPA + 8 * 4096));
 	rig_fini(&r);
 }
@@ -896,9 +896,9 @@ static void test_dirty_log(void)
 static void test_log_toggle_inflight(void)
 {
 	struct iovec iov[2];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 2 };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 2 };
 	uint64_t d, av, u;
-	struct vh_vring_addr a;
+	struct vh_devq_addr a;
 	uint8_t *log;
 	struct rig r;
 	void *tok;
@@ -908,39 +908,39 @@ static void test_log_toggle_inflight(void)
 	{
 		struct vh_sg sg = { DATA_GPA + 5 * 4096, 100 };
 
-		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, &e), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e), 0);
 	}
-	CHECK_EQ(vh_vring_pop(r.vr, &e), 1);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
 	CHECK_EQ(vh_mem_log_alloc(r.mem, vh_mem_log_size_for(MEM_GPA + MEM_SIZE),
 				  NULL, (void **)&log),
 		 0);
-	CHECK_EQ(vh_vq_get_addrs(r.vq, &d, &av, &u), 0);
-	a = (struct vh_vring_addr){ .desc = d, .avail = av, .used = u,
-				    .log = u, .flags = VH_VRING_ADDR_LOG };
-	CHECK_EQ(vh_vring_set_addr(r.vr, &a), 0);
-	CHECK_EQ(vh_vring_set_features(r.vr, 1ull << VIRTIO_F_VERSION_1 |
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &d, &av, &u), 0);
+	a = (struct vh_devq_addr){ .desc = d, .avail = av, .used = u,
+				    .log = u, .flags = VH_DEVQ_ADDR_LOG };
+	CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
+	CHECK_EQ(vh_devq_set_features(r.vr, 1ull << VIRTIO_F_VERSION_1 |
 						     1ull << VHOST_F_LOG_ALL),
 		 0);
-	CHECK_EQ(vh_vring_inflight(r.vr), 1);
+	CHECK_EQ(vh_devq_inflight(r.vr), 1);
 	memset(iov[0].iov_base, 0x5a, 100);
-	CHECK_EQ(vh_vring_push(r.vr, e.id, 100), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 100), 0);
 	CHECK(log_bit(log, DATA_GPA + 5 * 4096));
 	CHECK(log_bit(log, u));
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 	CHECK(tok == &e);
 	CHECK_EQ(len, 100);
 	/* turning event idx on while running resizes, keeps going */
-	CHECK_EQ(vh_vq_set_features(r.vq, 1ull << VIRTIO_F_VERSION_1 |
+	CHECK_EQ(vh_drvq_set_features(r.vq, 1ull << VIRTIO_F_VERSION_1 |
 						  1ull << VIRTIO_RING_F_EVENT_IDX),
 		 0);
-	CHECK_EQ(vh_vring_set_features(r.vr,
+	CHECK_EQ(vh_devq_set_features(r.vr,
 				       1ull << VIRTIO_F_VERSION_1 |
 					       1ull << VIRTIO_RING_F_EVENT_IDX),
 		 0);
 	add_one(&r, 1);
 	CHECK_EQ(pop_push(&r), 1);
-	CHECK_EQ(vh_vq_get_used(r.vq, &tok, &len), 1);
-	CHECK_EQ(vh_vring_is_broken(r.vr), 0);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
 	rig_fini(&r);
 }
 
@@ -951,9 +951,9 @@ static void test_log_toggle_inflight(void)
 /* push_batch: all or nothing; an id twice, or not in flight, is refused */
 static void test_push_batch(void)
 {
-	struct vh_vring_used_elem used[4];
+	struct vh_devq_used_elem used[4];
 	struct iovec iov[4];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 4 };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
 	struct rig r;
 	uint8_t *buf;
 	void *token;
@@ -966,34 +966,34 @@ static void test_push_batch(void)
 	for (i = 0; i < 3; i++) {
 		struct vh_sg sg = { DATA_GPA + 64ull * i, 64 };
 
-		CHECK_EQ(vh_vq_add(r.vq, &sg, 0, 1, buf + i), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, buf + i), 0);
 	}
-	CHECK(vh_vq_kick_prepare(r.vq) >= 0);
+	CHECK(vh_drvq_kick_prepare(r.vq) >= 0);
 	for (i = 0; i < 3; i++) {
-		CHECK_EQ(vh_vring_pop(r.vr, &e), 1);
+		CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
 		ids[i] = e.id;
 	}
-	used[0] = (struct vh_vring_used_elem){ ids[0], 1 };
-	used[1] = (struct vh_vring_used_elem){ ids[1], 2 };
-	used[2] = (struct vh_vring_used_elem){ ids[0], 3 };
-	CHECK_EQ(vh_vring_push_batch(r.vr, used, 3), -EINVAL); /* twice */
-	used[2] = (struct vh_vring_used_elem){ 15, 3 };
-	CHECK_EQ(vh_vring_push_batch(r.vr, used, 3), -EINVAL); /* not ours */
-	used[2] = (struct vh_vring_used_elem){ 16, 3 };
-	CHECK_EQ(vh_vring_push_batch(r.vr, used, 3), -EINVAL); /* past num */
-	CHECK_EQ(vh_vq_get_used(r.vq, &token, &len), 0); /* nothing pushed */
-	CHECK_EQ(vh_vring_inflight(r.vr), 3);
-	used[2] = (struct vh_vring_used_elem){ ids[2], 3 };
-	CHECK_EQ(vh_vring_push_batch(r.vr, used, 3), 0);
+	used[0] = (struct vh_devq_used_elem){ ids[0], 1 };
+	used[1] = (struct vh_devq_used_elem){ ids[1], 2 };
+	used[2] = (struct vh_devq_used_elem){ ids[0], 3 };
+	CHECK_EQ(vh_devq_push_batch(r.vr, used, 3), -EINVAL); /* twice */
+	used[2] = (struct vh_devq_used_elem){ 15, 3 };
+	CHECK_EQ(vh_devq_push_batch(r.vr, used, 3), -EINVAL); /* not ours */
+	used[2] = (struct vh_devq_used_elem){ 16, 3 };
+	CHECK_EQ(vh_devq_push_batch(r.vr, used, 3), -EINVAL); /* past num */
+	CHECK_EQ(vh_drvq_get_used(r.vq, &token, &len), 0); /* nothing pushed */
+	CHECK_EQ(vh_devq_inflight(r.vr), 3);
+	used[2] = (struct vh_devq_used_elem){ ids[2], 3 };
+	CHECK_EQ(vh_devq_push_batch(r.vr, used, 3), 0);
 	for (i = 0; i < 3; i++) {
-		CHECK_EQ(vh_vq_get_used(r.vq, &token, &len), 1);
+		CHECK_EQ(vh_drvq_get_used(r.vq, &token, &len), 1);
 		CHECK(token == buf + i);
 		CHECK_EQ(len, (uint32_t)i + 1);
 	}
-	CHECK_EQ(vh_vring_inflight(r.vr), 0);
+	CHECK_EQ(vh_devq_inflight(r.vr), 0);
 	/* the same ids again, now that they are back: not in flight */
-	CHECK_EQ(vh_vring_push_batch(r.vr, used, 1), -EINVAL);
-	CHECK_EQ(vh_vring_push_batch(r.vr, used, 0), 0);
+	CHECK_EQ(vh_devq_push_batch(r.vr, used, 1), -EINVAL);
+	CHECK_EQ(vh_devq_push_batch(r.vr, used, 0), 0);
 	rig_fini(&r);
 }
 
@@ -1004,8 +1004,8 @@ static void test_push_batch(void)
  */
 static void test_pop_batch(void)
 {
-	struct vh_vring_used_elem u[4];
-	struct vh_vring_elem es[4];
+	struct vh_devq_used_elem u[4];
+	struct vh_devq_elem es[4];
 	struct iovec iov[4][4];
 	struct rig r;
 	uint64_t desc, avail, used;
@@ -1019,20 +1019,20 @@ static void test_pop_batch(void)
 		es[i].iov = iov[i];
 		es[i].iov_max = 4;
 	}
-	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 4), 0); /* empty */
-	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 0), 0);
+	CHECK_EQ(vh_devq_pop_batch(r.vr, es, 4), 0); /* empty */
+	CHECK_EQ(vh_devq_pop_batch(r.vr, es, 0), 0);
 	{
 		struct vh_sg rd = { DATA_GPA, 100 }, wr = { DATA_GPA + 4096, 200 };
 		struct vh_sg ch[2] = { { DATA_GPA + 8192, 10 },
 				       { DATA_GPA + 12288, 20 } };
 
-		CHECK_EQ(vh_vq_add(r.vq, &rd, 1, 0, (void *)1), 0);
-		CHECK_EQ(vh_vq_add(r.vq, &wr, 0, 1, (void *)2), 0);
-		CHECK_EQ(vh_vq_add(r.vq, ch, 1, 1, (void *)3), 0);
-		CHECK_EQ(vh_vq_add(r.vq, &wr, 0, 1, (void *)4), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &rd, 1, 0, (void *)1), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &wr, 0, 1, (void *)2), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, ch, 1, 1, (void *)3), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &wr, 0, 1, (void *)4), 0);
 	}
-	CHECK(vh_vq_kick_prepare(r.vq) >= 0);
-	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 3), 3); /* at most n */
+	CHECK(vh_drvq_kick_prepare(r.vq) >= 0);
+	CHECK_EQ(vh_devq_pop_batch(r.vr, es, 3), 3); /* at most n */
 	CHECK_EQ(es[0].out_num, 1);
 	CHECK_EQ(es[0].in_num, 0);
 	CHECK_EQ(es[0].out_len, 100);
@@ -1049,20 +1049,20 @@ static void test_pop_batch(void)
 	CHECK_EQ(es[2].in_num, 1);
 	CHECK(iov[2][1].iov_base == gpa_host(&r, DATA_GPA + 12288));
 	CHECK_EQ(es[2].in_len, 20);
-	CHECK_EQ(vh_vring_inflight(r.vr), 3);
+	CHECK_EQ(vh_devq_inflight(r.vr), 3);
 	/* no iovecs for the next one: -ENOBUFS, it stays in the ring */
 	es[3].iov_max = 0;
-	CHECK_EQ(vh_vring_pop_batch(r.vr, &es[3], 1), -ENOBUFS);
+	CHECK_EQ(vh_devq_pop_batch(r.vr, &es[3], 1), -ENOBUFS);
 	es[3].iov_max = 4;
-	CHECK_EQ(vh_vring_pop_batch(r.vr, &es[3], 1), 1);
+	CHECK_EQ(vh_devq_pop_batch(r.vr, &es[3], 1), 1);
 	CHECK_EQ(es[3].in_len, 200);
 	for (i = 0; i < 4; i++) {
 		u[i].id = es[i].id;
 		u[i].len = (uint32_t)i;
 	}
-	CHECK_EQ(vh_vring_push_batch(r.vr, u, 4), 0);
+	CHECK_EQ(vh_devq_push_batch(r.vr, u, 4), 0);
 	for (i = 0; i < 4; i++) {
-		CHECK_EQ(vh_vq_get_used(r.vq, &token, &len), 1);
+		CHECK_EQ(vh_drvq_get_used(r.vq, &token, &len), 1);
 		CHECK(token == (void *)(uintptr_t)(i + 1));
 		CHECK_EQ(len, (uint32_t)i);
 	}
@@ -1071,22 +1071,22 @@ static void test_pop_batch(void)
 	for (i = 0; i < 3; i++) {
 		struct vh_sg rd = { DATA_GPA + 64ull * i, 64 };
 
-		CHECK_EQ(vh_vq_add(r.vq, &rd, 1, 0, (void *)1), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &rd, 1, 0, (void *)1), 0);
 	}
-	CHECK(vh_vq_kick_prepare(r.vq) >= 0);
-	CHECK_EQ(vh_vq_get_addrs(r.vq, &desc, &avail, &used), 0);
+	CHECK(vh_drvq_kick_prepare(r.vq) >= 0);
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &desc, &avail, &used), 0);
 	ring = gpa_host(&r, avail + 4);
 	memcpy(&idx, gpa_host(&r, avail + 2), 2);
 	ring[(uint16_t)(idx - 1) % 16] = htole16(99);
-	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 4), 2);
-	CHECK_EQ(vh_vring_pop_batch(r.vr, es, 4), -EIO);
-	CHECK_EQ(vh_vring_is_broken(r.vr), 1);
+	CHECK_EQ(vh_devq_pop_batch(r.vr, es, 4), 2);
+	CHECK_EQ(vh_devq_pop_batch(r.vr, es, 4), -EIO);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 1);
 	/* pushing them releases them and writes nothing */
 	u[0].id = es[0].id;
 	u[1].id = es[1].id;
-	CHECK_EQ(vh_vring_push_batch(r.vr, u, 2), -EIO);
-	CHECK_EQ(vh_vring_inflight(r.vr), 0);
-	CHECK_EQ(vh_vq_get_used(r.vq, &token, &len), 0);
+	CHECK_EQ(vh_devq_push_batch(r.vr, u, 2), -EIO);
+	CHECK_EQ(vh_devq_inflight(r.vr), 0);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &token, &len), 0);
 	CHECK(strstr(r.last_err, "head 99") != NULL);
 	rig_fini(&r);
 }
@@ -1094,93 +1094,93 @@ static void test_pop_batch(void)
 static void test_api_edges(void)
 {
 	struct iovec iov[1];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 1 };
-	struct vh_vring_addr a = { 0 };
-	struct vh_vring *vr;
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 1 };
+	struct vh_devq_addr a = { 0 };
+	struct vh_devq *vr;
 	struct rig r;
 
 	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1);
-	CHECK_EQ(vh_vring_new(r.ctx, r.mem, 3, &vr), 0);
-	CHECK_EQ(vh_vring_get_index(vr), 3);
-	CHECK_EQ(vh_vring_pop(vr, &e), -EINVAL); /* no size, no addresses */
-	CHECK_EQ(vh_vring_set_num(vr, 0), -EINVAL);
-	CHECK_EQ(vh_vring_set_num(vr, 3), -EINVAL);
-	CHECK_EQ(vh_vring_set_num(vr, 65536), -EINVAL);
-	CHECK_EQ(vh_vring_set_num(vr, 32768), 0);
-	CHECK_EQ(vh_vring_get_num(vr), 32768);
-	CHECK_EQ(vh_vring_set_num(vr, 16), 0);
-	CHECK_EQ(vh_vring_set_features(vr, 1ull << VIRTIO_F_RING_PACKED),
+	CHECK_EQ(vh_devq_new(r.ctx, r.mem, 3, &vr), 0);
+	CHECK_EQ(vh_devq_get_index(vr), 3);
+	CHECK_EQ(vh_devq_pop(vr, &e), -EINVAL); /* no size, no addresses */
+	CHECK_EQ(vh_devq_set_num(vr, 0), -EINVAL);
+	CHECK_EQ(vh_devq_set_num(vr, 3), -EINVAL);
+	CHECK_EQ(vh_devq_set_num(vr, 65536), -EINVAL);
+	CHECK_EQ(vh_devq_set_num(vr, 32768), 0);
+	CHECK_EQ(vh_devq_get_num(vr), 32768);
+	CHECK_EQ(vh_devq_set_num(vr, 16), 0);
+	CHECK_EQ(vh_devq_set_features(vr, 1ull << VIRTIO_F_RING_PACKED),
 		 -EOPNOTSUPP);
 	/* misaligned, and outside memory */
 	a.desc = RING_GPA + 8;
 	a.avail = RING_GPA + 4096;
 	a.used = RING_GPA + 8192;
-	CHECK_EQ(vh_vring_set_addr(vr, &a), -EINVAL);
+	CHECK_EQ(vh_devq_set_addr(vr, &a), -EINVAL);
 	a.desc = RING_GPA;
 	a.used = RING_GPA + 8194;
-	CHECK_EQ(vh_vring_set_addr(vr, &a), -EINVAL);
+	CHECK_EQ(vh_devq_set_addr(vr, &a), -EINVAL);
 	a.used = MEM_GPA + MEM_SIZE - 8;
-	CHECK_EQ(vh_vring_set_addr(vr, &a), -EFAULT);
+	CHECK_EQ(vh_devq_set_addr(vr, &a), -EFAULT);
 	a.used = RING_GPA + 8192;
 	a.desc = MEM_GPA - 16;
-	CHECK_EQ(vh_vring_set_addr(vr, &a), -EFAULT);
+	CHECK_EQ(vh_devq_set_addr(vr, &a), -EFAULT);
 	a.desc = RING_GPA;
-	CHECK_EQ(vh_vring_set_addr(vr, &a), 0);
-	CHECK_EQ(vh_vring_pop(vr, &e), 0);
+	CHECK_EQ(vh_devq_set_addr(vr, &a), 0);
+	CHECK_EQ(vh_devq_pop(vr, &e), 0);
 	/* by peer virtual address: our mapping stands in for it here */
-	a.flags = VH_VRING_ADDR_UVA;
+	a.flags = VH_DEVQ_ADDR_UVA;
 	a.desc = (uintptr_t)gpa_host(&r, RING_GPA);
 	a.avail = (uintptr_t)gpa_host(&r, RING_GPA + 4096);
 	a.used = (uintptr_t)gpa_host(&r, RING_GPA + 8192);
-	CHECK_EQ(vh_vring_set_addr(vr, &a), 0);
+	CHECK_EQ(vh_devq_set_addr(vr, &a), 0);
 	a.used = 0x1000;
-	CHECK_EQ(vh_vring_set_addr(vr, &a), -EFAULT);
-	CHECK_EQ(vh_vring_pop(vr, &e), 0); /* the previous rings stay */
+	CHECK_EQ(vh_devq_set_addr(vr, &a), -EFAULT);
+	CHECK_EQ(vh_devq_pop(vr, &e), 0); /* the previous rings stay */
 	/* eventfds are owned */
 	{
 		int efd = eventfd(0, EFD_CLOEXEC);
 
-		CHECK_EQ(vh_vring_set_kick_fd(vr, efd), 0);
-		CHECK_EQ(vh_vring_get_kick_fd(vr), efd);
-		CHECK_EQ(vh_vring_read_kick(vr), 0);
+		CHECK_EQ(vh_devq_set_kick_fd(vr, efd), 0);
+		CHECK_EQ(vh_devq_get_kick_fd(vr), efd);
+		CHECK_EQ(vh_devq_read_kick(vr), 0);
 		{
 			uint64_t one = 1;
 
 			CHECK_EQ(write(efd, &one, 8), 8);
 		}
-		CHECK_EQ(vh_vring_read_kick(vr), 1);
-		CHECK_EQ(vh_vring_read_kick(vr), 0);
-		CHECK_EQ(vh_vring_set_kick_fd(vr, -1), 0);
+		CHECK_EQ(vh_devq_read_kick(vr), 1);
+		CHECK_EQ(vh_devq_read_kick(vr), 0);
+		CHECK_EQ(vh_devq_set_kick_fd(vr, -1), 0);
 		CHECK(fcntl(efd, F_GETFD) < 0); /* closed */
 	}
-	CHECK_EQ(vh_vring_reset(vr), 0);
-	CHECK_EQ(vh_vring_get_num(vr), 0);
-	CHECK_EQ(vh_vring_pop(vr, &e), -EINVAL);
-	CHECK(vh_vring_ref(vr) == vr);
-	CHECK(vh_vring_unref(vr) == vr);
-	CHECK(vh_vring_unref(vr) == NULL);
+	CHECK_EQ(vh_devq_reset(vr), 0);
+	CHECK_EQ(vh_devq_get_num(vr), 0);
+	CHECK_EQ(vh_devq_pop(vr, &e), -EINVAL);
+	CHECK(vh_devq_ref(vr) == vr);
+	CHECK(vh_devq_unref(vr) == vr);
+	CHECK(vh_devq_unref(vr) == NULL);
 
 	/* driver side */
-	CHECK_EQ(vh_vq_ring_bytes(0), 0);
-	CHECK_EQ(vh_vq_ring_bytes(3), 0);
+	CHECK_EQ(vh_drvq_ring_bytes(0), 0);
+	CHECK_EQ(vh_drvq_ring_bytes(3), 0);
 	/* 4096 + 518, rounded to 4616, + 2054 */
-	CHECK_EQ(vh_vq_ring_bytes(256), 6670);
+	CHECK_EQ(vh_drvq_ring_bytes(256), 6670);
 	{
-		struct vh_vq *vq;
+		struct vh_drvq *vq;
 		struct vh_sg sg = { DATA_GPA, 1 };
 
-		CHECK_EQ(vh_vq_new(r.ctx, r.mem, 0, 256, RING_GPA + 8, &vq),
+		CHECK_EQ(vh_drvq_new(r.ctx, r.mem, 0, 256, RING_GPA + 8, &vq),
 			 -EINVAL);
-		CHECK_EQ(vh_vq_new(r.ctx, r.mem, 0, 256,
+		CHECK_EQ(vh_drvq_new(r.ctx, r.mem, 0, 256,
 				   MEM_GPA + MEM_SIZE - 4096, &vq),
 			 -EFAULT);
-		CHECK_EQ(vh_vq_add(r.vq, &sg, 1, 0, NULL), -EINVAL);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 1, 0, NULL), -EINVAL);
 		sg.len = 0;
-		CHECK_EQ(vh_vq_add(r.vq, &sg, 1, 0, &sg), -EINVAL);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 1, 0, &sg), -EINVAL);
 		sg.len = 1;
-		CHECK_EQ(vh_vq_add_indirect(r.vq, &sg, 1, 0, &sg), -EINVAL);
-		CHECK_EQ(vh_vq_set_indirect_area(r.vq, IND_GPA, 16 * 16), 0);
-		CHECK_EQ(vh_vq_add_indirect(r.vq, (struct vh_sg[2]){ sg, sg },
+		CHECK_EQ(vh_drvq_add_indirect(r.vq, &sg, 1, 0, &sg), -EINVAL);
+		CHECK_EQ(vh_drvq_set_indirect_area(r.vq, IND_GPA, 16 * 16), 0);
+		CHECK_EQ(vh_drvq_add_indirect(r.vq, (struct vh_sg[2]){ sg, sg },
 					    2, 0, &sg),
 			 -E2BIG);
 	}

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A driver (vh_vq) and a device (vh_vring) over one memfd of guest memory,
+ * A driver (vh_drvq) and a device (vh_devq) over one memfd of guest memory,
  * for the virtqueue tests.
  */
 #ifndef _VH_TEST_VRING_H_
@@ -24,8 +24,8 @@ struct rig {
 	struct vh_ctx *ctx;
 	struct vh_mem *mem;
 	uint8_t *host; /* MEM_GPA */
-	struct vh_vq *vq;
-	struct vh_vring *vr;
+	struct vh_drvq *vq;
+	struct vh_devq *vr;
 	unsigned int num;
 	char last_err[256];
 	int errors;
@@ -50,7 +50,7 @@ static inline void *gpa_host(struct rig *r, uint64_t gpa)
 static inline void rig_init(struct rig *r, unsigned int num,
 			    uint64_t features)
 {
-	struct vh_vring_addr a = { 0 };
+	struct vh_devq_addr a = { 0 };
 
 	memset(r, 0, sizeof(*r));
 	r->num = num;
@@ -61,20 +61,20 @@ static inline void rig_init(struct rig *r, unsigned int num,
 	CHECK_EQ(vh_mem_add_memfd(r->mem, MEM_GPA, MEM_SIZE,
 				  (void **)&r->host),
 		 0);
-	CHECK_EQ(vh_vq_new(r->ctx, r->mem, 0, num, RING_GPA, &r->vq), 0);
-	CHECK_EQ(vh_vq_set_features(r->vq, features), 0);
-	CHECK_EQ(vh_vring_new(r->ctx, r->mem, 0, &r->vr), 0);
-	CHECK_EQ(vh_vring_set_features(r->vr, features), 0);
-	CHECK_EQ(vh_vring_set_num(r->vr, num), 0);
-	CHECK_EQ(vh_vq_get_addrs(r->vq, &a.desc, &a.avail, &a.used), 0);
-	CHECK_EQ(vh_vring_set_addr(r->vr, &a), 0);
-	CHECK_EQ(vh_vring_set_base(r->vr, 0), 0);
+	CHECK_EQ(vh_drvq_new(r->ctx, r->mem, 0, num, RING_GPA, &r->vq), 0);
+	CHECK_EQ(vh_drvq_set_features(r->vq, features), 0);
+	CHECK_EQ(vh_devq_new(r->ctx, r->mem, 0, &r->vr), 0);
+	CHECK_EQ(vh_devq_set_features(r->vr, features), 0);
+	CHECK_EQ(vh_devq_set_num(r->vr, num), 0);
+	CHECK_EQ(vh_drvq_get_addrs(r->vq, &a.desc, &a.avail, &a.used), 0);
+	CHECK_EQ(vh_devq_set_addr(r->vr, &a), 0);
+	CHECK_EQ(vh_devq_set_base(r->vr, 0), 0);
 }
 
 static inline void rig_fini(struct rig *r)
 {
-	CHECK(vh_vring_unref(r->vr) == NULL);
-	CHECK(vh_vq_unref(r->vq) == NULL);
+	CHECK(vh_devq_unref(r->vr) == NULL);
+	CHECK(vh_drvq_unref(r->vq) == NULL);
 	CHECK(vh_mem_unref(r->mem) == NULL);
 	CHECK(vh_ctx_unref(r->ctx) == NULL);
 }

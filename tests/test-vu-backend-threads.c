@@ -30,7 +30,7 @@
 
 struct worker {
 	pthread_t thread;
-	struct vh_vring *vr;
+	struct vh_devq *vr;
 	struct vh_vu_backend *be;
 	unsigned int idx;
 	int stop;
@@ -49,16 +49,16 @@ static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
 	struct iovec iov[8];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 8 };
-	struct pollfd p = { .fd = vh_vring_get_kick_fd(w->vr),
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 8 };
+	struct pollfd p = { .fd = vh_devq_get_kick_fd(w->vr),
 			    .events = POLLIN };
 
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		int r;
 
 		/* kicks that came before the hand-over are still counted */
-		vh_vring_read_kick(w->vr);
-		while ((r = vh_vring_pop(w->vr, &e)) == 1) {
+		vh_devq_read_kick(w->vr);
+		while ((r = vh_devq_pop(w->vr, &e)) == 1) {
 			uint8_t buf[4096];
 			size_t n = 0, k, o = 0;
 			unsigned int i;
@@ -79,7 +79,7 @@ static void *worker_run(void *arg)
 				memcpy(iov[i].iov_base, buf + o, k);
 				o += k;
 			}
-			CHECK_EQ(vh_vring_push(w->vr, e.id, (uint32_t)o), 0);
+			CHECK_EQ(vh_devq_push(w->vr, e.id, (uint32_t)o), 0);
 			w->done++;
 		}
 		CHECK(r == 0);
@@ -89,7 +89,7 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-static int d_started(void *data, unsigned int idx, struct vh_vring *vr)
+static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct worker *w = &d->w[idx];
@@ -106,7 +106,7 @@ static int d_started(void *data, unsigned int idx, struct vh_vring *vr)
 	return 0;
 }
 
-static void d_stopped(void *data, unsigned int idx, struct vh_vring *vr)
+static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct worker *w = &d->w[idx];
@@ -173,7 +173,7 @@ static void *frontend(void *arg)
 	struct vh_vu_vring_state s;
 	struct vh_vu_mem_single one;
 	struct vh_vu_log log = { 4096, 0 };
-	struct vh_vq *vq;
+	struct vh_drvq *vq;
 	uint64_t dg, ag, ug, v, feat;
 	int kick, call, logfd, i;
 
@@ -198,9 +198,9 @@ static void *frontend(void *arg)
 	       (1ull << VH_VU_F_PROTOCOL_FEATURES);
 	CHECK_EQ(ack(f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0), 0);
 	CHECK_EQ(ack(f, VH_VU_SET_MEM_TABLE, &t, 40, &fm.fd, 1), 0);
-	CHECK_EQ(vh_vq_new(f->ctx, fm.mem, 1, QSZ, fm.gpa, &vq), 0);
-	vh_vq_set_features(vq, 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX);
-	CHECK_EQ(vh_vq_get_addrs(vq, &dg, &ag, &ug), 0);
+	CHECK_EQ(vh_drvq_new(f->ctx, fm.mem, 1, QSZ, fm.gpa, &vq), 0);
+	vh_drvq_set_features(vq, 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX);
+	CHECK_EQ(vh_drvq_get_addrs(vq, &dg, &ag, &ug), 0);
 	s.index = 1;
 	s.num = QSZ;
 	CHECK_EQ(ack(f, VH_VU_SET_VRING_NUM, &s, 8, NULL, 0), 0);
@@ -212,8 +212,8 @@ static void *frontend(void *arg)
 	CHECK_EQ(ack(f, VH_VU_SET_VRING_ADDR, &a, 40, NULL, 0), 0);
 	kick = test_efd();
 	call = test_efd();
-	vh_vq_set_kick_fd(vq, kick);
-	vh_vq_set_call_fd(vq, call);
+	vh_drvq_set_kick_fd(vq, kick);
+	vh_drvq_set_call_fd(vq, call);
 	v = 1;
 	CHECK_EQ(ack(f, VH_VU_SET_VRING_CALL, &v, 8, &call, 1), 0);
 	CHECK_EQ(ack(f, VH_VU_SET_VRING_KICK, &v, 8, &kick, 1), 0);
@@ -268,12 +268,12 @@ static void *frontend(void *arg)
 		}
 		for (k = 0; k < n; k++)
 			fm.host[0x100000 + k] = (uint8_t)(k ^ (uint32_t)i);
-		CHECK_EQ(vh_vq_add(vq, sg, 1, 1, (void *)(uintptr_t)(i + 1)),
+		CHECK_EQ(vh_drvq_add(vq, sg, 1, 1, (void *)(uintptr_t)(i + 1)),
 			 0);
-		vh_vq_kick(vq);
+		vh_drvq_kick(vq);
 		for (;;) {
 			struct pollfd p = { .fd = call, .events = POLLIN };
-			int r = vh_vq_get_used(vq, &tok, &len);
+			int r = vh_drvq_get_used(vq, &tok, &len);
 
 			CHECK(r >= 0);
 			if (r == 1)
@@ -287,7 +287,7 @@ static void *frontend(void *arg)
 			CHECK_EQ(fm.host[0x180000 + k],
 				 (uint8_t)((k ^ (uint32_t)i) + 1));
 	}
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	close(kick);
 	close(call);
 	close(logfd);

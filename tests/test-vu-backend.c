@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * vhost-user back-end: the handshake, every request's answer, the ring state
- * model, a full data path (a front-end thread with a vh_vq driver ring, the
+ * model, a full data path (a front-end thread with a vh_drvq driver ring, the
  * back-end's device popping and pushing, bytes compared), the inflight
  * region, device state transfer and the back-end -> front-end requests.
  */
@@ -48,14 +48,14 @@ struct dev {
 	int check_result;
 };
 
-static void echo_ring(struct dev *d, unsigned int idx, struct vh_vring *vr)
+static void echo_ring(struct dev *d, unsigned int idx, struct vh_devq *vr)
 {
 	/* more iovecs than ring entries: a loop is seen as a loop */
 	struct iovec iov[2 * QSZ];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 2 * QSZ };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 2 * QSZ };
 	uint8_t buf[4096];
 
-	while (vh_vring_pop(vr, &e) == 1) {
+	while (vh_devq_pop(vr, &e) == 1) {
 		size_t n = 0, w = 0, i, k;
 
 		for (i = 0; i < e.out_num; i++) {
@@ -72,13 +72,13 @@ static void echo_ring(struct dev *d, unsigned int idx, struct vh_vring *vr)
 			memcpy(iov[i].iov_base, buf + w, k);
 			w += k;
 		}
-		CHECK_EQ(vh_vring_push(vr, e.id, (uint32_t)w), 0);
+		CHECK_EQ(vh_devq_push(vr, e.id, (uint32_t)w), 0);
 		d->processed++;
 	}
 	vh_vu_backend_notify(d->be, idx);
 }
 
-static int d_started(void *data, unsigned int idx, struct vh_vring *vr)
+static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	struct dev *d = data;
 
@@ -87,7 +87,7 @@ static int d_started(void *data, unsigned int idx, struct vh_vring *vr)
 	return 0;
 }
 
-static void d_stopped(void *data, unsigned int idx, struct vh_vring *vr)
+static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	struct dev *d = data;
 
@@ -95,7 +95,7 @@ static void d_stopped(void *data, unsigned int idx, struct vh_vring *vr)
 	d->handed[idx] = 0;
 }
 
-static void d_kicked(void *data, unsigned int idx, struct vh_vring *vr)
+static void d_kicked(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	struct dev *d = data;
 
@@ -368,17 +368,17 @@ static void test_config(void)
 
 /* Ring setup on one queue; the ring lives in fm at gpa ring_gpa. */
 static void fe_ring(struct fe *f, struct fe_mem *fm, unsigned int idx,
-		    struct vh_vq **vqp, int *kick, int *call, bool send_kick)
+		    struct vh_drvq **vqp, int *kick, int *call, bool send_kick)
 {
 	uint64_t dg, ag, ug, v;
 	struct vh_vu_vring_addr a;
-	struct vh_vq *vq;
+	struct vh_drvq *vq;
 	int k, c;
 
-	CHECK_EQ(vh_vq_new(f->ctx, fm->mem, idx, QSZ,
+	CHECK_EQ(vh_drvq_new(f->ctx, fm->mem, idx, QSZ,
 			   fm->gpa + 0x1000 + idx * 0x4000, &vq),
 		 0);
-	CHECK_EQ(vh_vq_get_addrs(vq, &dg, &ag, &ug), 0);
+	CHECK_EQ(vh_drvq_get_addrs(vq, &dg, &ag, &ug), 0);
 	fe_state(f, VH_VU_SET_VRING_NUM, idx, QSZ);
 	fe_state(f, VH_VU_SET_VRING_BASE, idx, 0);
 	memset(&a, 0, sizeof(a));
@@ -391,8 +391,8 @@ static void fe_ring(struct fe *f, struct fe_mem *fm, unsigned int idx,
 	v = idx;
 	fe_do(f, VH_VU_SET_VRING_CALL, &v, 8, &c, 1);
 	k = test_efd();
-	CHECK_EQ(vh_vq_set_kick_fd(vq, k), 0);
-	CHECK_EQ(vh_vq_set_call_fd(vq, c), 0);
+	CHECK_EQ(vh_drvq_set_kick_fd(vq, k), 0);
+	CHECK_EQ(vh_drvq_set_call_fd(vq, c), 0);
 	if (send_kick)
 		fe_do(f, VH_VU_SET_VRING_KICK, &v, 8, &k, 1);
 	*vqp = vq;
@@ -406,7 +406,7 @@ static void test_ring_states(void)
 	struct fe f;
 	struct dev d;
 	struct fe_mem fm;
-	struct vh_vq *vq;
+	struct vh_drvq *vq;
 	struct vh_vu_msg m;
 	struct vh_vu_vring_state s;
 	uint8_t *buf;
@@ -430,8 +430,8 @@ static void test_ring_states(void)
 	sg[0].len = 5;
 	sg[1].addr = fm.gpa + 0x81000;
 	sg[1].len = 64;
-	CHECK_EQ(vh_vq_add(vq, sg, 1, 1, (void *)1), 0);
-	CHECK(vh_vq_kick(vq) >= 0);
+	CHECK_EQ(vh_drvq_add(vq, sg, 1, 1, (void *)1), 0);
+	CHECK(vh_drvq_kick(vq) >= 0);
 	fe_pump(&f);
 	CHECK_EQ(d.processed, 0);
 
@@ -439,7 +439,7 @@ static void test_ring_states(void)
 	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
 	CHECK_EQ(d.started[0], 1);
 	CHECK_EQ(d.processed, 1);
-	CHECK_EQ(vh_vq_get_used(vq, &tok, &len), 1);
+	CHECK_EQ(vh_drvq_get_used(vq, &tok, &len), 1);
 	CHECK(tok == (void *)1);
 	CHECK_EQ(len, 5);
 	CHECK(!memcmp(fm.host + 0x81000, "\x97\x9a\x93\x93\x90", 5));
@@ -463,8 +463,8 @@ static void test_ring_states(void)
 	CHECK(!d.handed[0]);
 
 	/* stopped: a kick does nothing until SET_VRING_KICK restarts it */
-	CHECK_EQ(vh_vq_add(vq, sg, 1, 1, (void *)2), 0);
-	CHECK(vh_vq_kick(vq) >= 0);
+	CHECK_EQ(vh_drvq_add(vq, sg, 1, 1, (void *)2), 0);
+	CHECK(vh_drvq_kick(vq) >= 0);
 	fe_pump(&f);
 	CHECK_EQ(d.processed, 1);
 	fe_state(&f, VH_VU_SET_VRING_BASE, 0, 1);
@@ -479,8 +479,8 @@ static void test_ring_states(void)
 	CHECK_EQ(d.processed, 2);
 
 	/* in-band kick (VRING_KICK) reaches the device */
-	CHECK_EQ(vh_vq_add(vq, sg, 1, 1, (void *)3), 0);
-	vh_vq_kick_prepare(vq);
+	CHECK_EQ(vh_drvq_add(vq, sg, 1, 1, (void *)3), 0);
+	vh_drvq_kick_prepare(vq);
 	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
 	CHECK_EQ(d.processed, 3);
 
@@ -497,13 +497,13 @@ static void test_ring_states(void)
 	v = 1ull << VH_VU_VIRTIO_F_VERSION_1;
 	fe_do(&f, VH_VU_SET_FEATURES, &v, 8, NULL, 0);
 	fe_set_mem(&f, &fm);
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	close(kick);
 	close(call);
 	fe_ring(&f, &fm, 1, &vq, &kick, &call, true);
 	CHECK(d.handed[1]);
 
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	close(kick);
 	close(call);
 	vh_mem_unref(fm.mem);
@@ -520,7 +520,7 @@ static void test_hostile_ring(void)
 	struct fe f;
 	struct dev d;
 	struct fe_mem fm;
-	struct vh_vq *vq;
+	struct vh_drvq *vq;
 	void *desc, *avail, *used;
 	uint8_t *dp;
 	uint16_t *ap;
@@ -536,7 +536,7 @@ static void test_hostile_ring(void)
 	fe_do(&f, VH_VU_SET_VRING_ERR, &v, 8, &errfd, 1);
 	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
 	CHECK(d.handed[0]);
-	CHECK_EQ(vh_vq_get_host_addrs(vq, &desc, &avail, &used), 0);
+	CHECK_EQ(vh_drvq_get_host_addrs(vq, &desc, &avail, &used), 0);
 	dp = desc;
 	ap = avail;
 	/* desc 0: 16 bytes at gpa + 0x80000, NEXT (1) -> itself */
@@ -549,7 +549,7 @@ static void test_hostile_ring(void)
 	__atomic_store_n(&ap[1], 1, __ATOMIC_RELEASE);
 	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
 	CHECK_EQ(d.processed, 0);
-	CHECK(vh_vring_is_broken(vh_vu_backend_get_vring(f.be, 0)));
+	CHECK(vh_devq_is_broken(vh_vu_backend_get_vring(f.be, 0)));
 	CHECK(vh_vu_backend_connected(f.be));
 	/* the front-end heard of it on the error eventfd, once */
 	CHECK(read(errfd, &v, 8) == 8);
@@ -558,27 +558,27 @@ static void test_hostile_ring(void)
 	CHECK(read(errfd, &v, 8) < 0 && errno == EAGAIN);
 	/* a fresh start of the ring (RESET_DEVICE) clears the broken state */
 	CHECK_EQ(fe_ack(&f, VH_VU_RESET_DEVICE, NULL, 0, NULL, 0), 0);
-	CHECK(!vh_vring_is_broken(vh_vu_backend_get_vring(f.be, 0)));
+	CHECK(!vh_devq_is_broken(vh_vu_backend_get_vring(f.be, 0)));
 
 	/* avail index QSZ + 1 ahead of last_avail_idx */
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	close(kick);
 	close(call);
 	fe_ring(&f, &fm, 0, &vq, &kick, &call, true);
 	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
-	CHECK_EQ(vh_vq_get_host_addrs(vq, &desc, &avail, &used), 0);
+	CHECK_EQ(vh_drvq_get_host_addrs(vq, &desc, &avail, &used), 0);
 	ap = avail;
 	__atomic_store_n(&ap[1], QSZ + 1, __ATOMIC_RELEASE);
 	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
 	CHECK_EQ(d.processed, 0);
-	CHECK(vh_vring_is_broken(vh_vu_backend_get_vring(f.be, 0)));
+	CHECK(vh_devq_is_broken(vh_vu_backend_get_vring(f.be, 0)));
 	CHECK(vh_vu_backend_connected(f.be));
 	/* reported again after RESET_DEVICE */
 	CHECK(read(errfd, &v, 8) == 8);
 	CHECK_EQ(vh_vu_backend_vring_error(f.be, 0), 1);
 	CHECK(read(errfd, &v, 8) == 8);
 
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	close(kick);
 	close(call);
 	close(errfd);
@@ -602,7 +602,7 @@ static void *dp_frontend(void *arg)
 	struct dp *dp = arg;
 	struct fe *f = dp->f;
 	struct fe_mem fm;
-	struct vh_vq *vq;
+	struct vh_drvq *vq;
 	int kick, call, i;
 	uint64_t v;
 
@@ -619,11 +619,11 @@ static void *dp_frontend(void *arg)
 			struct vh_vu_vring_addr a;
 			uint64_t dg, ag, ug;
 
-			CHECK_EQ(vh_vq_new(f->ctx, fm.mem, 1, QSZ,
+			CHECK_EQ(vh_drvq_new(f->ctx, fm.mem, 1, QSZ,
 					   fm.gpa + 0x1000, &vq),
 				 0);
-			CHECK_EQ(vh_vq_get_addrs(vq, &dg, &ag, &ug), 0);
-			vh_vq_set_features(
+			CHECK_EQ(vh_drvq_get_addrs(vq, &dg, &ag, &ug), 0);
+			vh_drvq_set_features(
 				vq, 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX);
 			/* the main thread pumps: only send here */
 			{
@@ -655,8 +655,8 @@ static void *dp_frontend(void *arg)
 				    NULL, 0);
 			kick = test_efd();
 			call = test_efd();
-			vh_vq_set_kick_fd(vq, kick);
-			vh_vq_set_call_fd(vq, call);
+			vh_drvq_set_kick_fd(vq, kick);
+			vh_drvq_set_call_fd(vq, call);
 			v = 1;
 			fe_send_raw(f, VH_VU_SET_VRING_CALL, 0, &v, 8, &call,
 				    1);
@@ -675,12 +675,12 @@ static void *dp_frontend(void *arg)
 		if (n == 1)
 			sg[1].len = 1, fm.host[0x100001] = (uint8_t)(7 + i);
 		n = sg[0].len + sg[1].len;
-		CHECK_EQ(vh_vq_add(vq, sg, 2, 1, (void *)(uintptr_t)(i + 1)),
+		CHECK_EQ(vh_drvq_add(vq, sg, 2, 1, (void *)(uintptr_t)(i + 1)),
 			 0);
-		vh_vq_kick(vq);
+		vh_drvq_kick(vq);
 		/* wait for the call */
 		for (;;) {
-			int r = vh_vq_get_used(vq, &tok, &len);
+			int r = vh_drvq_get_used(vq, &tok, &len);
 
 			CHECK(r >= 0);
 			if (r == 1)
@@ -708,7 +708,7 @@ static void *dp_frontend(void *arg)
 		if (dp->failed)
 			break;
 	}
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	vh_mem_unref(fm.mem);
 	__atomic_store_n(&dp->done, 1, __ATOMIC_RELEASE);
 	return NULL;

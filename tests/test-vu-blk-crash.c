@@ -115,7 +115,7 @@ static struct slot *prepare(unsigned int seq)
 }
 
 /*
- * Fill every free slot, then make them all available at once (vh_vq_add
+ * Fill every free slot, then make them all available at once (vh_drvq_add
  * publishes each at once): the daemon gets a burst to chew on.
  */
 static unsigned int submit_burst(unsigned int next)
@@ -132,7 +132,7 @@ static unsigned int submit_burst(unsigned int next)
 				       { base + 4096, AREA_SIZE },
 				       { base + 16, 1 } };
 
-		CHECK_EQ(vh_vq_add(drv.vq[0], sg, 2, 1, batch[i]), 0);
+		CHECK_EQ(vh_drvq_add(drv.vq[0], sg, 2, 1, batch[i]), 0);
 	}
 	return n;
 }
@@ -145,7 +145,7 @@ static unsigned int drain(void)
 	void *t;
 	int r;
 
-	while ((r = vh_vq_get_used(drv.vq[0], &t, &len)) == 1) {
+	while ((r = vh_drvq_get_used(drv.vq[0], &t, &len)) == 1) {
 		struct slot *sl = t;
 
 		CHECK(sl >= slots && sl < slots + DEPTH && sl->busy);
@@ -200,7 +200,7 @@ static void reconnect(const char *sock, bool trust_region)
 	CHECK(drv.pf & F_BIT(VH_VU_PROTOCOL_F_INFLIGHT_SHMFD));
 	CHECK_EQ(vh_vu_frontend_set_inflight_fd(drv.fe, &inflight, inflight_fd),
 		 0);
-	CHECK_EQ(vh_vq_get_host_addrs(drv.vq[0], &desc, &avail, &used), 0);
+	CHECK_EQ(vh_drvq_get_host_addrs(drv.vq[0], &desc, &avail, &used), 0);
 	/* the driver's ring is intact: restart at its used index */
 	memcpy(&used_idx, (uint8_t *)used + 2, 2);
 	CHECK_EQ(vh_vu_frontend_set_vring_num(drv.fe, 0, DRV_QSIZE), 0);
@@ -267,7 +267,7 @@ int main(void)
 			CHECK(0);
 		}
 		next += submit_burst(next);
-		CHECK(vh_vq_kick(drv.vq[0]) >= 0);
+		CHECK(vh_drvq_kick(drv.vq[0]) >= 0);
 		if (kills < KILLS && done >= (kills + 1) * NREQ / (KILLS + 1)) {
 			int st;
 			uint16_t uidx, lbh;

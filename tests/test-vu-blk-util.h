@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Helpers for the vhost-user-blk tests: our front-end (vh_vu_frontend and
- * vh_vq rings over memfd guest memory) driving tools/vhost-user-blk, run
+ * vh_drvq rings over memfd guest memory) driving tools/vhost-user-blk, run
  * as a child in a private directory (test-vu-frontend-util.h).
  */
 #ifndef _VH_TEST_VU_BLK_UTIL_H_
@@ -28,7 +28,7 @@ struct drv {
 	struct vh_mem *mem;
 	uint8_t *guest;
 	unsigned int nq;
-	struct vh_vq *vq[DRV_MAX_QUEUES];
+	struct vh_drvq *vq[DRV_MAX_QUEUES];
 	int kick[DRV_MAX_QUEUES], call[DRV_MAX_QUEUES];
 	uint64_t features, pf;
 };
@@ -104,12 +104,12 @@ static void drv_setup_rings(struct drv *d)
 	unsigned int q;
 
 	for (q = 0; q < d->nq; q++) {
-		CHECK_EQ(vh_vq_new(d->ctx, d->mem, q, DRV_QSIZE,
+		CHECK_EQ(vh_drvq_new(d->ctx, d->mem, q, DRV_QSIZE,
 				   DRV_RING_GPA(q), &d->vq[q]),
 			 0);
-		CHECK_EQ(vh_vq_set_features(d->vq[q], d->features), 0);
-		CHECK_EQ(vh_vq_set_kick_fd(d->vq[q], d->kick[q]), 0);
-		CHECK_EQ(vh_vq_set_call_fd(d->vq[q], d->call[q]), 0);
+		CHECK_EQ(vh_drvq_set_features(d->vq[q], d->features), 0);
+		CHECK_EQ(vh_drvq_set_kick_fd(d->vq[q], d->kick[q]), 0);
+		CHECK_EQ(vh_drvq_set_call_fd(d->vq[q], d->call[q]), 0);
 		CHECK_EQ(vh_vu_frontend_setup_vq(d->fe, q, d->vq[q], d->kick[q],
 						 d->call[q]),
 			 0);
@@ -122,7 +122,7 @@ static void drv_fini(struct drv *d)
 
 	vh_vu_frontend_unref(d->fe);
 	for (q = 0; q < d->nq; q++) {
-		vh_vq_unref(d->vq[q]);
+		vh_drvq_unref(d->vq[q]);
 		close(d->kick[q]);
 		close(d->call[q]);
 	}
@@ -137,7 +137,7 @@ static inline int drv_wait_used(struct drv *d, unsigned int q, void **token,
 	int i, r;
 
 	for (i = 0; i <= ms / 20; i++) {
-		r = vh_vq_get_used(d->vq[q], token, len);
+		r = vh_drvq_get_used(d->vq[q], token, len);
 		CHECK(r >= 0);
 		if (r == 1)
 			return 1;

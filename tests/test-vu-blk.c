@@ -56,8 +56,8 @@ static int submit(unsigned int q, const struct vh_sg *sg, unsigned int out,
 	uint32_t len = 0;
 
 	drv.guest[status_gpa] = 0xee;
-	CHECK_EQ(vh_vq_add(drv.vq[q], sg, out, in, &token), 0);
-	CHECK(vh_vq_kick(drv.vq[q]) >= 0);
+	CHECK_EQ(vh_drvq_add(drv.vq[q], sg, out, in, &token), 0);
+	CHECK(vh_drvq_kick(drv.vq[q]) >= 0);
 	CHECK_EQ(drv_wait_used(&drv, q, &t, &len, 5000), 1);
 	CHECK(t == &token);
 	if (ulen)
@@ -374,19 +374,19 @@ static void test_multiqueue(void)
 			       LEN);
 			reqs[q][i].sector = sector;
 			reqs[q][i].q = q;
-			CHECK_EQ(vh_vq_add(drv.vq[q], sg, 2, 1, &reqs[q][i]),
+			CHECK_EQ(vh_drvq_add(drv.vq[q], sg, 2, 1, &reqs[q][i]),
 				 0);
 		}
 	}
-	CHECK(vh_vq_kick(drv.vq[0]) >= 0);
-	CHECK(vh_vq_kick(drv.vq[1]) >= 0);
+	CHECK(vh_drvq_kick(drv.vq[0]) >= 0);
+	CHECK(vh_drvq_kick(drv.vq[1]) >= 0);
 	for (rounds = 0; rounds < 500 && (got[0] < PER_Q || got[1] < PER_Q);
 	     rounds++) {
 		for (q = 0; q < 2; q++) {
 			void *t;
 			uint32_t len;
 
-			while (vh_vq_get_used(drv.vq[q], &t, &len) == 1) {
+			while (vh_drvq_get_used(drv.vq[q], &t, &len) == 1) {
 				unsigned int k =
 					(unsigned int)((uint8_t *)t -
 						       (uint8_t *)reqs[q]) /
@@ -547,7 +547,7 @@ int main(void)
 	vh_vu_frontend_unref(drv.fe);
 	drv.fe = NULL;
 	for (q = 0; q < 2; q++) {
-		vh_vq_unref(drv.vq[q]);
+		vh_drvq_unref(drv.vq[q]);
 		drv.vq[q] = NULL;
 	}
 	peer_kill();
@@ -556,7 +556,7 @@ int main(void)
 	peer_kill();
 	vh_vu_frontend_unref(drv.fe);
 	drv.fe = NULL;
-	vh_vq_unref(drv.vq[0]);
+	vh_drvq_unref(drv.vq[0]);
 	drv.vq[0] = NULL;
 
 	test_direct(daemon, img, sock);

@@ -64,7 +64,7 @@ struct net {
 	size_t first_bad_len;
 	/* phase 2 */
 	bool echo;
-	struct vh_vring *rx; /* while handed */
+	struct vh_devq *rx; /* while handed */
 	unsigned long injected, echoed, echo_bad;
 	uint8_t *seen;
 	unsigned long lost; /* injected before testpmd was ready */
@@ -193,7 +193,7 @@ static void echo_frame(uint8_t *f, uint32_t seq)
 static void rx_fill(struct net *n)
 {
 	struct iovec iov[16];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 16 };
 	uint8_t buf[NET_HDR_LEN + ECHO_LEN];
 	bool pushed = false;
 
@@ -218,7 +218,7 @@ static void rx_fill(struct net *n)
 	 */
 	while (n->injected < ECHO_FRAMES &&
 	       n->injected - n->echoed - n->echo_bad - n->lost < 128 &&
-	       vh_vring_pop(n->rx, &e) == 1) {
+	       vh_devq_pop(n->rx, &e) == 1) {
 		size_t off = 0, k;
 		unsigned int i;
 
@@ -233,7 +233,7 @@ static void rx_fill(struct net *n)
 			off += k;
 		}
 		CHECK_EQ(off, sizeof(buf)); /* testpmd's mbufs are 2 KiB */
-		CHECK_EQ(vh_vring_push(n->rx, e.id, (uint32_t)off), 0);
+		CHECK_EQ(vh_devq_push(n->rx, e.id, (uint32_t)off), 0);
 		n->injected++;
 		pushed = true;
 	}
@@ -270,10 +270,10 @@ static void echo_check(struct net *n, const uint8_t *p, size_t len)
 	n->progress = now_ms();
 }
 
-static void tx_drain(struct net *n, unsigned int idx, struct vh_vring *vr)
+static void tx_drain(struct net *n, unsigned int idx, struct vh_devq *vr)
 {
 	struct iovec iov[16];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 16 };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 16 };
 	uint8_t buf[2048];
 	unsigned int budget = 256;
 	int r;
@@ -290,17 +290,17 @@ static void tx_drain(struct net *n, unsigned int idx, struct vh_vring *vr)
 			 */
 			uint64_t one = 1;
 
-			if (write(vh_vring_get_kick_fd(vr), &one, 8) != 8)
-				vh_vring_enable_notification(vr);
+			if (write(vh_devq_get_kick_fd(vr), &one, 8) != 8)
+				vh_devq_enable_notification(vr);
 			r = 0;
 			break;
 		}
-		r = vh_vring_pop(vr, &e);
-		if (r == 0 && vh_vring_enable_notification(vr) == 1)
+		r = vh_devq_pop(vr, &e);
+		if (r == 0 && vh_devq_enable_notification(vr) == 1)
 			continue;
 		if (r <= 0)
 			break;
-		vh_vring_disable_notification(vr);
+		vh_devq_disable_notification(vr);
 		for (i = 0; i < e.out_num; i++) {
 			size_t k = iov[i].iov_len;
 
@@ -320,13 +320,13 @@ static void tx_drain(struct net *n, unsigned int idx, struct vh_vring *vr)
 				memcpy(n->first_bad, buf, n->first_bad_len);
 			}
 		}
-		CHECK_EQ(vh_vring_push(vr, e.id, 0), 0);
+		CHECK_EQ(vh_devq_push(vr, e.id, 0), 0);
 	}
 	CHECK(r >= 0);
 	vh_vu_backend_notify(n->be, idx);
 }
 
-static int net_started(void *data, unsigned int idx, struct vh_vring *vr)
+static int net_started(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	struct net *n = data;
 
@@ -338,7 +338,7 @@ static int net_started(void *data, unsigned int idx, struct vh_vring *vr)
 	return 0;
 }
 
-static void net_stopped(void *data, unsigned int idx, struct vh_vring *vr)
+static void net_stopped(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	struct net *n = data;
 
@@ -347,7 +347,7 @@ static void net_stopped(void *data, unsigned int idx, struct vh_vring *vr)
 		n->rx = NULL;
 }
 
-static void net_kicked(void *data, unsigned int idx, struct vh_vring *vr)
+static void net_kicked(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	struct net *n = data;
 

@@ -2,7 +2,7 @@
 /*
  * Our vhost-user front-end against DPDK's vhost back-end: testpmd with a
  * net_vhost port (server mode) in macswap forwarding.  We share memfd
- * guest memory, set up the RX (0) and TX (1) rings with vh_vq, put frames
+ * guest memory, set up the RX (0) and TX (1) rings with vh_drvq, put frames
  * on TX with a virtio-net header, and check that each comes back on RX
  * with the MAC addresses swapped and every other byte intact.
  * SKIPs without dpdk-testpmd (package dpdk-dev) or when its EAL cannot
@@ -36,7 +36,7 @@
 
 static struct vh_ctx *ctx;
 static struct vh_mem *mem;
-static struct vh_vq *rxq, *txq;
+static struct vh_drvq *rxq, *txq;
 static uint8_t *guest;
 static int fds[4]; /* rx kick, rx call, tx kick, tx call */
 
@@ -135,29 +135,29 @@ int main(void)
 
 	CHECK_EQ(vh_mem_new(ctx, &mem), 0);
 	CHECK_EQ(vh_mem_add_memfd(mem, 0, MEM_SIZE, (void **)&guest), 0);
-	CHECK_EQ(vh_vq_new(ctx, mem, 0, QSIZE, RX_RING_GPA, &rxq), 0);
-	CHECK_EQ(vh_vq_new(ctx, mem, 1, QSIZE, TX_RING_GPA, &txq), 0);
-	CHECK_EQ(vh_vq_set_features(rxq, features), 0);
-	CHECK_EQ(vh_vq_set_features(txq, features), 0);
+	CHECK_EQ(vh_drvq_new(ctx, mem, 0, QSIZE, RX_RING_GPA, &rxq), 0);
+	CHECK_EQ(vh_drvq_new(ctx, mem, 1, QSIZE, TX_RING_GPA, &txq), 0);
+	CHECK_EQ(vh_drvq_set_features(rxq, features), 0);
+	CHECK_EQ(vh_drvq_set_features(txq, features), 0);
 	for (i = 0; i < 4; i++) {
 		fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		CHECK(fds[i] >= 0);
 	}
-	CHECK_EQ(vh_vq_set_kick_fd(rxq, fds[0]), 0);
-	CHECK_EQ(vh_vq_set_call_fd(rxq, fds[1]), 0);
-	CHECK_EQ(vh_vq_set_kick_fd(txq, fds[2]), 0);
-	CHECK_EQ(vh_vq_set_call_fd(txq, fds[3]), 0);
+	CHECK_EQ(vh_drvq_set_kick_fd(rxq, fds[0]), 0);
+	CHECK_EQ(vh_drvq_set_call_fd(rxq, fds[1]), 0);
+	CHECK_EQ(vh_drvq_set_kick_fd(txq, fds[2]), 0);
+	CHECK_EQ(vh_drvq_set_call_fd(txq, fds[3]), 0);
 
 	/* RX buffers first, so nothing testpmd sends back is dropped */
 	memset(guest + RX_BUF_GPA, 0xcc, NRX * BUF_SIZE);
 	for (i = 0; i < NRX; i++) {
 		struct vh_sg sg = { RX_BUF_GPA + i * BUF_SIZE, BUF_SIZE };
 
-		CHECK_EQ(vh_vq_add(rxq, &sg, 0, 1,
+		CHECK_EQ(vh_drvq_add(rxq, &sg, 0, 1,
 				   (void *)(uintptr_t)(i + 1)),
 			 0);
 	}
-	CHECK(vh_vq_kick_prepare(rxq) >= 0);
+	CHECK(vh_drvq_kick_prepare(rxq) >= 0);
 
 	CHECK_EQ(vh_vu_frontend_share_mem(fe, mem), 0);
 	CHECK_EQ(vh_vu_frontend_setup_vq(fe, 0, rxq, fds[0], fds[1]), 0);
@@ -183,22 +183,22 @@ int main(void)
 
 		memset(b, 0, NET_HDR_LEN);
 		make_frame(b + NET_HDR_LEN, i);
-		CHECK_EQ(vh_vq_add(txq, &sg, 1, 0,
+		CHECK_EQ(vh_drvq_add(txq, &sg, 1, 0,
 				   (void *)(uintptr_t)(i + 1)),
 			 0);
 	}
-	CHECK(vh_vq_kick(rxq) >= 0);
-	CHECK(vh_vq_kick(txq) >= 0);
+	CHECK(vh_drvq_kick(rxq) >= 0);
+	CHECK(vh_drvq_kick(txq) >= 0);
 
 	for (spins = 0; spins < 200 && (got < NFRAMES || txdone < NFRAMES);
 	     spins++) {
 		void *token;
 		uint32_t len;
 
-		while ((r = vh_vq_get_used(txq, &token, &len)) == 1)
+		while ((r = vh_drvq_get_used(txq, &token, &len)) == 1)
 			txdone++;
 		CHECK(r == 0);
-		while ((r = vh_vq_get_used(rxq, &token, &len)) == 1) {
+		while ((r = vh_drvq_get_used(rxq, &token, &len)) == 1) {
 			unsigned int b = (unsigned int)(uintptr_t)token - 1;
 			uint8_t *p = guest + RX_BUF_GPA + b * BUF_SIZE;
 			uint8_t want[FRAME_LEN];
@@ -268,16 +268,16 @@ int main(void)
 
 			memset(b, 0, NET_HDR_LEN);
 			make_frame(b + NET_HDR_LEN, NFRAMES);
-			CHECK_EQ(vh_vq_add(txq, &sg, 1, 0, (void *)1), 0);
-			CHECK(vh_vq_kick(txq) >= 0);
+			CHECK_EQ(vh_drvq_add(txq, &sg, 1, 0, (void *)1), 0);
+			CHECK(vh_drvq_kick(txq) >= 0);
 		}
 		for (spins = 0; spins < 100 && !seen_rarp; spins++) {
 			void *token;
 			uint32_t len;
 
-			while (vh_vq_get_used(txq, &token, &len) == 1)
+			while (vh_drvq_get_used(txq, &token, &len) == 1)
 				txdone++;
-			while ((r = vh_vq_get_used(rxq, &token, &len)) == 1) {
+			while ((r = vh_drvq_get_used(rxq, &token, &len)) == 1) {
 				unsigned int b =
 					(unsigned int)(uintptr_t)token - 1;
 				uint8_t *p = guest + RX_BUF_GPA +
@@ -311,7 +311,7 @@ int main(void)
 		void *token;
 		uint32_t len;
 
-		while (vh_vq_get_used(txq, &token, &len) == 1)
+		while (vh_drvq_get_used(txq, &token, &len) == 1)
 			txdone++;
 	}
 	CHECK_EQ(base, txdone);
@@ -320,15 +320,15 @@ int main(void)
 		void *token;
 		uint32_t len;
 
-		while ((r = vh_vq_get_used(rxq, &token, &len)) == 1)
+		while ((r = vh_drvq_get_used(rxq, &token, &len)) == 1)
 			got++;
 		CHECK(r == 0);
 	}
 	CHECK_EQ(base, got);
 
 	vh_vu_frontend_unref(fe);
-	vh_vq_unref(rxq);
-	vh_vq_unref(txq);
+	vh_drvq_unref(rxq);
+	vh_drvq_unref(txq);
 	vh_mem_unref(mem);
 	for (i = 0; i < 4; i++)
 		close(fds[i]);

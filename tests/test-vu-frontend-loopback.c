@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "libvhost.h"
-#include "libvhost-user-backend.h"
+#include "libvhost-vu-backend.h"
 #include "test-util.h"
 
 #define MEM_SIZE (2u << 20)
@@ -59,14 +59,14 @@ static int dev_set_status(void *data, uint8_t status)
 	return 0;
 }
 
-static void dev_kicked(void *data, unsigned int idx, struct vh_vring *vr)
+static void dev_kicked(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct iovec iov[8];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 8 };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 8 };
 	uint8_t tmp[LEN];
 
-	while (vh_vring_pop(vr, &e) == 1) {
+	while (vh_devq_pop(vr, &e) == 1) {
 		size_t n = 0, k;
 		unsigned int i;
 
@@ -87,10 +87,10 @@ static void dev_kicked(void *data, unsigned int idx, struct vh_vring *vr)
 			memcpy(iov[i].iov_base, tmp + k, c);
 			k += c;
 		}
-		vh_vring_push(vr, e.id, (uint32_t)k);
+		vh_devq_push(vr, e.id, (uint32_t)k);
 		d->served++;
 	}
-	vh_vring_notify(vr);
+	vh_devq_notify(vr);
 }
 
 static const struct vh_vu_device_ops dev_ops = {
@@ -148,7 +148,7 @@ int main(void)
 	struct vh_ctx *ctx;
 	struct vh_vu_frontend *fe;
 	struct vh_mem *mem;
-	struct vh_vq *vq;
+	struct vh_drvq *vq;
 	struct dev d = { 0 };
 	pthread_t th;
 	uint8_t *guest, cfg[8], status;
@@ -191,13 +191,13 @@ int main(void)
 	/* memory and one ring */
 	CHECK_EQ(vh_mem_new(ctx, &mem), 0);
 	CHECK_EQ(vh_mem_add_memfd(mem, 0, MEM_SIZE, (void **)&guest), 0);
-	CHECK_EQ(vh_vq_new(ctx, mem, 0, QSIZE, 0, &vq), 0);
-	CHECK_EQ(vh_vq_set_features(vq, f), 0);
+	CHECK_EQ(vh_drvq_new(ctx, mem, 0, QSIZE, 0, &vq), 0);
+	CHECK_EQ(vh_drvq_set_features(vq, f), 0);
 	kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	CHECK(kick >= 0 && call >= 0);
-	CHECK_EQ(vh_vq_set_kick_fd(vq, kick), 0);
-	CHECK_EQ(vh_vq_set_call_fd(vq, call), 0);
+	CHECK_EQ(vh_drvq_set_kick_fd(vq, kick), 0);
+	CHECK_EQ(vh_drvq_set_call_fd(vq, call), 0);
 	CHECK_EQ(vh_vu_frontend_share_mem(fe, mem), 0);
 	CHECK_EQ(vh_vu_frontend_setup_vq(fe, 0, vq, kick, call), 0);
 
@@ -208,8 +208,8 @@ int main(void)
 		for (k = 0; k < LEN; k++)
 			guest[OUT_GPA + k] = (uint8_t)(k * 7 + i);
 		memset(guest + IN_GPA, 0, LEN);
-		CHECK_EQ(vh_vq_add(vq, sg, 1, 1, &sg), 0);
-		CHECK(vh_vq_kick(vq) >= 0);
+		CHECK_EQ(vh_drvq_add(vq, sg, 1, 1, &sg), 0);
+		CHECK(vh_drvq_kick(vq) >= 0);
 		r = 0;
 		/*
 		 * Drain the call eventfd after each wake-up, or an early
@@ -218,7 +218,7 @@ int main(void)
 		 * 2-core machine are slow.
 		 */
 		for (k = 0; k < 400 && r == 0; k++) {
-			r = vh_vq_get_used(vq, &token, &len);
+			r = vh_drvq_get_used(vq, &token, &len);
 			if (r == 0 && poll(&pfd, 1, 50) > 0 &&
 			    read(call, &one, sizeof(one)) < 0)
 				one = 0;
@@ -241,7 +241,7 @@ int main(void)
 	CHECK_EQ(d.served, 3);
 	CHECK_EQ(d.config_changes_sent, 1);
 	vh_vu_backend_unref(d.be);
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	vh_mem_unref(mem);
 	close(kick);
 	close(call);

@@ -3,7 +3,7 @@
  * Our vhost-user front-end against a real back-end: qemu-storage-daemon's
  * vhost-user-blk export of a raw image.  Negotiates, reads the config
  * (capacity must match the image), shares memfd guest memory, runs
- * virtio-blk writes and reads through a split ring built with vh_vq, and
+ * virtio-blk writes and reads through a split ring built with vh_drvq, and
  * compares every byte with the image file.  SKIPs without the daemon.
  */
 #include <errno.h>
@@ -31,7 +31,7 @@
 
 static struct vh_ctx *ctx;
 static struct vh_mem *mem;
-static struct vh_vq *vq;
+static struct vh_drvq *vq;
 static uint8_t *guest; /* our mapping of GPA 0 */
 static int kick_fd, call_fd;
 
@@ -67,12 +67,12 @@ static int blk_request(uint32_t type, uint64_t sector, uint32_t len,
 	sg[2] = (struct vh_sg){ STATUS_GPA, 1 };
 	/* a write: device reads hdr + data; a read: device writes data */
 	if (type == VIRTIO_BLK_T_OUT)
-		CHECK_EQ(vh_vq_add(vq, sg, 2, 1, &hdr), 0);
+		CHECK_EQ(vh_drvq_add(vq, sg, 2, 1, &hdr), 0);
 	else
-		CHECK_EQ(vh_vq_add(vq, sg, 1, 2, &hdr), 0);
-	CHECK(vh_vq_kick(vq) >= 0);
+		CHECK_EQ(vh_drvq_add(vq, sg, 1, 2, &hdr), 0);
+	CHECK(vh_drvq_kick(vq) >= 0);
 	for (i = 0; i < 50; i++) {
-		r = vh_vq_get_used(vq, &token, &ulen);
+		r = vh_drvq_get_used(vq, &token, &ulen);
 		CHECK(r >= 0);
 		if (r == 1)
 			break;
@@ -201,13 +201,13 @@ static void session(const char *sock, bool mem_slots, bool log,
 	/* guest memory (one memfd region) and the ring */
 	CHECK_EQ(vh_mem_new(ctx, &mem), 0);
 	CHECK_EQ(vh_mem_add_memfd(mem, 0, MEM_SIZE, (void **)&guest), 0);
-	CHECK_EQ(vh_vq_new(ctx, mem, 0, QSIZE, RING_GPA, &vq), 0);
-	CHECK_EQ(vh_vq_set_features(vq, features), 0);
+	CHECK_EQ(vh_drvq_new(ctx, mem, 0, QSIZE, RING_GPA, &vq), 0);
+	CHECK_EQ(vh_drvq_set_features(vq, features), 0);
 	kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	CHECK(kick_fd >= 0 && call_fd >= 0);
-	CHECK_EQ(vh_vq_set_kick_fd(vq, kick_fd), 0);
-	CHECK_EQ(vh_vq_set_call_fd(vq, call_fd), 0);
+	CHECK_EQ(vh_drvq_set_kick_fd(vq, kick_fd), 0);
+	CHECK_EQ(vh_drvq_set_call_fd(vq, call_fd), 0);
 	CHECK_EQ(vh_vu_frontend_share_mem(fe, mem), 0);
 	if (log) {
 		/* "Migration": a dirty log covering all of guest memory */
@@ -243,7 +243,7 @@ static void session(const char *sock, bool mem_slots, bool log,
 		for (i = DATA_GPA / 4096; i < (DATA_GPA + 16384) / 4096; i++)
 			CHECK(logged(i));
 		CHECK(logged(STATUS_GPA / 4096));
-		CHECK_EQ(vh_vq_get_addrs(vq, &d, &a, &used_gpa), 0);
+		CHECK_EQ(vh_drvq_get_addrs(vq, &d, &a, &used_gpa), 0);
 		CHECK(logged(used_gpa / 4096));
 		/* and never touched these */
 		CHECK(!logged((DATA_GPA + 16384) / 4096));
@@ -285,7 +285,7 @@ static void session(const char *sock, bool mem_slots, bool log,
 	}
 
 	vh_vu_frontend_unref(fe);
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	vh_mem_unref(mem);
 	close(kick_fd);
 	close(call_fd);

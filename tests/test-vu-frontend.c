@@ -275,7 +275,7 @@ static void test_every_request(void)
 	struct setup s;
 	struct vh_vu_frontend *fe;
 	struct vh_mem *mem;
-	struct vh_vq *vq;
+	struct vh_drvq *vq;
 	struct vh_vu_vring_addr a = { .index = 1, .desc = 0x1000 };
 	struct vh_vu_iotlb io = { .iova = 0x1000, .size = 0x1000,
 				  .perm = VH_VU_ACCESS_RW,
@@ -351,11 +351,11 @@ static void test_every_request(void)
 	CHECK_EQ(vh_vu_frontend_get_vring_base(fe, 1, &base), 0);
 	expect(&s, ++n, VH_VU_GET_VRING_BASE, 8, 0);
 	CHECK_EQ(base, 42);
-	CHECK_EQ(vh_vq_new(ctx, mem, 0, 64, 0, &vq), 0);
+	CHECK_EQ(vh_drvq_new(ctx, mem, 0, 64, 0, &vq), 0);
 	CHECK_EQ(vh_vu_frontend_setup_vq(fe, 0, vq, efd, efd), 0);
 	n += 6; /* NUM, BASE, ADDR, CALL, KICK, ENABLE */
 	expect(&s, n, VH_VU_SET_VRING_ENABLE, 8, 0);
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 
 	/* device requests */
 	CHECK_EQ(vh_vu_frontend_get_config(fe, 4, cfg, 16), 0);

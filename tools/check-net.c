@@ -29,7 +29,7 @@ struct net_chk {
 	struct vh_kdev *dev;
 	struct vh_tap *tap;
 	struct chk_guest g;
-	struct vh_vq *vq[2]; /* 0 rx, 1 tx */
+	struct vh_drvq *vq[2]; /* 0 rx, 1 tx */
 	int kick[2], call[2];
 	int pkt;
 	int ifindex;
@@ -102,7 +102,7 @@ static void net_teardown(struct net_chk *n)
 	}
 	n->dev = vh_kdev_unref(n->dev);
 	for (int i = 0; i < 2; i++) {
-		n->vq[i] = vh_vq_unref(n->vq[i]);
+		n->vq[i] = vh_drvq_unref(n->vq[i]);
 		chk_close(&n->kick[i]);
 		chk_close(&n->call[i]);
 	}
@@ -186,10 +186,10 @@ static enum chk_outcome net_tx(struct net_chk *n, struct chk_result *r)
 	/* no offload: an all-zero header (virtio 1.3, 5.1.6.2) */
 	memset(p, 0, n->hdr_len);
 	memcpy(p + n->hdr_len, frame, sizeof(frame));
-	err = vh_vq_add(n->vq[1], &sg, 1, 0, p);
+	err = vh_drvq_add(n->vq[1], &sg, 1, 0, p);
 	if (err)
 		return chk_fail_err(r, "TX add", err);
-	vh_vq_kick(n->vq[1]);
+	vh_drvq_kick(n->vq[1]);
 	for (;;) {
 		memset(&from, 0, sizeof(from));
 		flen = sizeof(from);
@@ -239,10 +239,10 @@ static enum chk_outcome net_rx(struct net_chk *n, struct chk_result *r)
 	uint32_t len = 0;
 	int err;
 
-	err = vh_vq_add(n->vq[0], &sg, 0, 1, p);
+	err = vh_drvq_add(n->vq[0], &sg, 0, 1, p);
 	if (err)
 		return chk_fail_err(r, "RX add", err);
-	vh_vq_kick(n->vq[0]);
+	vh_drvq_kick(n->vq[0]);
 	make_frame(frame, sizeof(frame), 0xd0d0);
 	memcpy(to.sll_addr, frame, 6);
 	for (int tries = 0;; tries++) {
@@ -263,10 +263,10 @@ static enum chk_outcome net_rx(struct net_chk *n, struct chk_result *r)
 		if (tries > 8)
 			return chk_set(r, CHK_FAIL,
 				       "RX: only foreign frames arrived");
-		err = vh_vq_add(n->vq[0], &sg, 0, 1, p);
+		err = vh_drvq_add(n->vq[0], &sg, 0, 1, p);
 		if (err)
 			return chk_fail_err(r, "RX add", err);
-		vh_vq_kick(n->vq[0]);
+		vh_drvq_kick(n->vq[0]);
 	}
 	/*
 	 * 5.1.6.4: no offload negotiated, so neither flags nor gso_type may

@@ -2,7 +2,7 @@
 /*
  * vhostctl check scsi: vhost-scsi end to end.  A LIO rd_mcp (ramdisk)
  * backstore behind a vhost WWPN, built by the library through configfs; a
- * userspace virtio-scsi driver (vh_vq) on the request queue sends TEST UNIT
+ * userspace virtio-scsi driver (vh_drvq) on the request queue sends TEST UNIT
  * READY, INQUIRY, READ CAPACITY(16) and WRITE(10) + READ(10) of a pattern,
  * every answer checked.  Afterwards configfs must look as it did before.
  */
@@ -35,7 +35,7 @@ struct sc_chk {
 	struct vh_lio_target *target;
 	struct vh_kdev *dev;
 	struct chk_guest g;
-	struct vh_vq *vq[SC_NVQ];
+	struct vh_drvq *vq[SC_NVQ];
 	int kick[SC_NVQ], call[SC_NVQ];
 	uint64_t req_gpa, resp_gpa, data_gpa;
 	uint64_t tag;
@@ -116,7 +116,7 @@ static void sc_teardown(struct sc_chk *s)
 	/* the device first: LIO refuses to drop a nexus in use */
 	s->dev = vh_kdev_unref(s->dev);
 	for (int i = 0; i < SC_NVQ; i++) {
-		s->vq[i] = vh_vq_unref(s->vq[i]);
+		s->vq[i] = vh_drvq_unref(s->vq[i]);
 		chk_close(&s->kick[i]);
 		chk_close(&s->call[i]);
 	}
@@ -216,10 +216,10 @@ static int sc_cmd(struct sc_chk *s, const uint8_t *cdb, size_t cdblen,
 		memset(data, 0xcc, inlen);
 		sg[nout + nin++] = (struct vh_sg){ s->data_gpa, inlen };
 	}
-	err = vh_vq_add(s->vq[SC_VQ_REQ], sg, nout, nin, req);
+	err = vh_drvq_add(s->vq[SC_VQ_REQ], sg, nout, nin, req);
 	if (err)
 		return err;
-	vh_vq_kick(s->vq[SC_VQ_REQ]);
+	vh_drvq_kick(s->vq[SC_VQ_REQ]);
 	err = chk_wait_used(s->vq[SC_VQ_REQ], s->call[SC_VQ_REQ], &tok, &len,
 			    CHK_TIMEOUT_MS);
 	if (err < 0)

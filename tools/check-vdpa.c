@@ -38,7 +38,7 @@ struct vd_chk {
 	char path[64];
 	struct vh_kdev *dev;
 	struct chk_guest g;
-	struct vh_vq *vq[2]; /* 0 rx, 1 tx */
+	struct vh_drvq *vq[2]; /* 0 rx, 1 tx */
 	int kick[2], call[2];
 	uint64_t rx_gpa, tx_gpa;
 };
@@ -51,7 +51,7 @@ static int vd_teardown(struct vd_chk *d)
 	/* the node first: deleting waits for its last user (vhost_vdpa) */
 	d->dev = vh_kdev_unref(d->dev);
 	for (int i = 0; i < 2; i++) {
-		d->vq[i] = vh_vq_unref(d->vq[i]);
+		d->vq[i] = vh_drvq_unref(d->vq[i]);
 		chk_close(&d->kick[i]);
 		chk_close(&d->call[i]);
 	}
@@ -174,21 +174,21 @@ static enum chk_outcome vd_start(struct vhc *v, struct vd_chk *d,
 	d->rx_gpa = chk_guest_alloc(&d->g, VD_BUF, 64);
 	d->tx_gpa = chk_guest_alloc(&d->g, VD_BUF, 64);
 	for (unsigned int i = 0; i < 2; i++) {
-		ring = chk_guest_alloc(&d->g, vh_vq_ring_bytes(VD_RING), 4096);
+		ring = chk_guest_alloc(&d->g, vh_drvq_ring_bytes(VD_RING), 4096);
 		if (!ring || !d->tx_gpa)
 			return chk_fail_err(r, "guest memory", -ENOMEM);
-		err = vh_vq_new(v->ctx, d->g.mem, i, VD_RING, ring, &d->vq[i]);
+		err = vh_drvq_new(v->ctx, d->g.mem, i, VD_RING, ring, &d->vq[i]);
 		if (!err)
-			err = vh_vq_set_features(d->vq[i], acked);
+			err = vh_drvq_set_features(d->vq[i], acked);
 		if (err)
 			return chk_fail_err(r, "vring", err);
 		d->kick[i] = chk_eventfd();
 		d->call[i] = chk_eventfd();
 		if (d->kick[i] < 0 || d->call[i] < 0)
 			return chk_fail_err(r, "eventfd", -EMFILE);
-		err = vh_vq_set_kick_fd(d->vq[i], d->kick[i]);
+		err = vh_drvq_set_kick_fd(d->vq[i], d->kick[i]);
 		if (!err)
-			err = vh_vq_set_call_fd(d->vq[i], d->call[i]);
+			err = vh_drvq_set_call_fd(d->vq[i], d->call[i]);
 		if (err)
 			return chk_fail_err(r, "vring", err);
 	}
@@ -233,16 +233,16 @@ static enum chk_outcome vd_loop(struct vd_chk *d, struct chk_result *r)
 	int err;
 
 	memset(rx, 0xee, VD_BUF);
-	err = vh_vq_add(d->vq[0], &rsg, 0, 1, rx);
+	err = vh_drvq_add(d->vq[0], &rsg, 0, 1, rx);
 	if (err)
 		return chk_fail_err(r, "RX add", err);
-	vh_vq_kick(d->vq[0]);
+	vh_drvq_kick(d->vq[0]);
 	make_frame(want);
 	memcpy(tx, want, sizeof(want));
-	err = vh_vq_add(d->vq[1], &tsg, 1, 0, tx);
+	err = vh_drvq_add(d->vq[1], &tsg, 1, 0, tx);
 	if (err)
 		return chk_fail_err(r, "TX add", err);
-	vh_vq_kick(d->vq[1]);
+	vh_drvq_kick(d->vq[1]);
 	err = chk_wait_used(d->vq[0], d->call[0], &tok, &len, CHK_TIMEOUT_MS);
 	if (err < 0)
 		return chk_fail_err(r, "RX: no frame looped back", err);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * vhostctl check vsock: vhost-vsock with a userspace guest.  A host
- * AF_VSOCK stream socket connects to the guest's CID; the guest (vh_vq
+ * AF_VSOCK stream socket connects to the guest's CID; the guest (vh_drvq
  * rings and the library's vh_vsock_conn state machine) accepts, data goes
  * both ways and is compared, then the guest shuts down both directions and
  * the host answers with RST: the orderly close of virtio 1.3, 5.10.6.6.
@@ -28,7 +28,7 @@
 struct vs_chk {
 	struct vh_kdev *dev;
 	struct chk_guest g;
-	struct vh_vq *vq[2]; /* VH_VSOCK_VQ_RX, VH_VSOCK_VQ_TX */
+	struct vh_drvq *vq[2]; /* VH_VSOCK_VQ_RX, VH_VSOCK_VQ_TX */
 	int kick[2], call[2];
 	uint64_t cid;
 	uint64_t rx_gpa, tx_gpa;
@@ -47,7 +47,7 @@ static int rx_post(struct vs_chk *s, unsigned int i)
 	uint64_t gpa = s->rx_gpa + (uint64_t)i * VS_RXBUF;
 	struct vh_sg sg = { gpa, VS_RXBUF };
 
-	return vh_vq_add(s->vq[VH_VSOCK_VQ_RX], &sg, 0, 1, chk_gpa(&s->g, gpa));
+	return vh_drvq_add(s->vq[VH_VSOCK_VQ_RX], &sg, 0, 1, chk_gpa(&s->g, gpa));
 }
 
 /* One packet (header + payload) on the TX queue; waits for the slot. */
@@ -65,7 +65,7 @@ static int guest_tx(struct vs_chk *s, const struct vh_vsock_hdr *h,
 	if (h->len > VS_TXBUF - VH_VSOCK_HDR_LEN)
 		return -EMSGSIZE;
 	/* reuse slots in order: take back whatever the device finished */
-	while (vh_vq_num_free(s->vq[VH_VSOCK_VQ_TX]) == 0) {
+	while (vh_drvq_num_free(s->vq[VH_VSOCK_VQ_TX]) == 0) {
 		err = chk_wait_used(s->vq[VH_VSOCK_VQ_TX],
 				    s->call[VH_VSOCK_VQ_TX], &tok, &len,
 				    CHK_TIMEOUT_MS);
@@ -75,10 +75,10 @@ static int guest_tx(struct vs_chk *s, const struct vh_vsock_hdr *h,
 	vh_vsock_hdr_pack(h, p, VH_VSOCK_HDR_LEN);
 	if (h->len && payload)
 		memcpy(p + VH_VSOCK_HDR_LEN, payload, h->len);
-	err = vh_vq_add(s->vq[VH_VSOCK_VQ_TX], &sg, 1, 0, p);
+	err = vh_drvq_add(s->vq[VH_VSOCK_VQ_TX], &sg, 1, 0, p);
 	if (err)
 		return err;
-	vh_vq_kick(s->vq[VH_VSOCK_VQ_TX]);
+	vh_drvq_kick(s->vq[VH_VSOCK_VQ_TX]);
 	return 0;
 }
 
@@ -88,7 +88,7 @@ static void reap_tx(struct vs_chk *s)
 	void *tok;
 	uint32_t len;
 
-	while (vh_vq_get_used(s->vq[VH_VSOCK_VQ_TX], &tok, &len) == 1)
+	while (vh_drvq_get_used(s->vq[VH_VSOCK_VQ_TX], &tok, &len) == 1)
 		;
 }
 
@@ -98,7 +98,7 @@ static void reap_tx(struct vs_chk *s)
  */
 static int guest_rx(struct vs_chk *s, struct vh_vsock_hdr *h, int ms)
 {
-	struct vh_vq *vq = s->vq[VH_VSOCK_VQ_RX];
+	struct vh_drvq *vq = s->vq[VH_VSOCK_VQ_RX];
 	uint8_t *base = chk_gpa(&s->g, s->rx_gpa);
 	void *tok = NULL;
 	uint32_t len = 0;
@@ -119,7 +119,7 @@ static int guest_rx(struct vs_chk *s, struct vh_vsock_hdr *h, int ms)
 		r = 1;
 	}
 	if (rx_post(s, idx) == 0)
-		vh_vq_kick(vq);
+		vh_drvq_kick(vq);
 	return r;
 }
 
@@ -165,7 +165,7 @@ static enum chk_outcome vs_setup(struct vhc *v, struct vs_chk *s,
 		if (err)
 			return chk_fail_err(r, "RX post", err);
 	}
-	vh_vq_kick(s->vq[VH_VSOCK_VQ_RX]);
+	vh_drvq_kick(s->vq[VH_VSOCK_VQ_RX]);
 	/* a CID of our own; the pid keeps concurrent runs apart */
 	for (unsigned int i = 0; i < 16; i++) {
 		s->cid = 0x5c000000u + ((uint64_t)getpid() + i) % 0x1000000u;
@@ -190,7 +190,7 @@ static void vs_teardown(struct vs_chk *s)
 		vh_vsock_set_running(s->dev, false);
 	s->dev = vh_kdev_unref(s->dev);
 	for (int i = 0; i < 2; i++) {
-		s->vq[i] = vh_vq_unref(s->vq[i]);
+		s->vq[i] = vh_drvq_unref(s->vq[i]);
 		chk_close(&s->kick[i]);
 		chk_close(&s->call[i]);
 	}

@@ -58,7 +58,7 @@ void chk_fill(void *buf, size_t len, uint32_t seed);
  * Next used buffer of vq, waiting on its call eventfd: 1 with *token and
  * *len, -ETIMEDOUT, or the vq's -errno.
  */
-int chk_wait_used(struct vh_vq *vq, int call_fd, void **token, uint32_t *len,
+int chk_wait_used(struct vh_drvq *vq, int call_fd, void **token, uint32_t *len,
 		  int ms);
 
 /*
@@ -80,7 +80,7 @@ enum chk_outcome chk_kdev_open(struct chk_result *r, struct vh_ctx *ctx,
 enum chk_outcome chk_kdev_ring(struct chk_result *r, struct vh_ctx *ctx,
 			       struct vh_kdev *dev, struct chk_guest *g,
 			       unsigned int idx, unsigned int num,
-			       struct vh_vq **vq, int *kick, int *call);
+			       struct vh_drvq **vq, int *kick, int *call);
 
 /* The checks.  Each creates what it needs and removes it again. */
 void check_net(struct vhc *v, struct chk_result *r);

@@ -131,25 +131,25 @@ enum chk_outcome chk_kdev_open(struct chk_result *r, struct vh_ctx *ctx,
 enum chk_outcome chk_kdev_ring(struct chk_result *r, struct vh_ctx *ctx,
 			       struct vh_kdev *dev, struct chk_guest *g,
 			       unsigned int idx, unsigned int num,
-			       struct vh_vq **vq, int *kick, int *call)
+			       struct vh_drvq **vq, int *kick, int *call)
 {
-	uint64_t ring = chk_guest_alloc(g, vh_vq_ring_bytes(num), 4096);
+	uint64_t ring = chk_guest_alloc(g, vh_drvq_ring_bytes(num), 4096);
 	int err;
 
 	if (!ring)
 		return chk_fail_err(r, "guest memory", -ENOMEM);
-	err = vh_vq_new(ctx, g->mem, idx, num, ring, vq);
+	err = vh_drvq_new(ctx, g->mem, idx, num, ring, vq);
 	if (!err)
-		err = vh_vq_set_features(*vq, 1ull << 32 /* VERSION_1 */);
+		err = vh_drvq_set_features(*vq, 1ull << 32 /* VERSION_1 */);
 	if (err)
 		return chk_fail_err(r, "vring", err);
 	*kick = chk_eventfd();
 	*call = chk_eventfd();
 	if (*kick < 0 || *call < 0)
 		return chk_fail_err(r, "eventfd", -EMFILE);
-	err = vh_vq_set_kick_fd(*vq, *kick);
+	err = vh_drvq_set_kick_fd(*vq, *kick);
 	if (!err)
-		err = vh_vq_set_call_fd(*vq, *call);
+		err = vh_drvq_set_call_fd(*vq, *call);
 	if (!err)
 		err = vh_kdev_setup_vring(dev, idx, *vq, *kick, *call);
 	if (err)
@@ -213,18 +213,18 @@ void chk_fill(void *buf, size_t len, uint32_t seed)
 	}
 }
 
-int chk_wait_used(struct vh_vq *vq, int call_fd, void **token, uint32_t *len,
+int chk_wait_used(struct vh_drvq *vq, int call_fd, void **token, uint32_t *len,
 		  int ms)
 {
 	uint64_t now, deadline = chk_now_ms() + (uint64_t)ms;
 	int r;
 
 	for (;;) {
-		r = vh_vq_get_used(vq, token, len);
+		r = vh_drvq_get_used(vq, token, len);
 		if (r != 0)
 			return r;
 		/* re-arm, then look again before sleeping */
-		if (vh_vq_enable_cb(vq) == 1)
+		if (vh_drvq_enable_cb(vq) == 1)
 			continue;
 		now = chk_now_ms();
 		if (interrupted)

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "libvhost-user.h"
+#include "libvhost-vu.h"
 #include "vhostctl.h"
 
 #define CHECK_TIMEOUT_MS 2000
@@ -124,7 +124,7 @@ static void check_paths(struct checker *c)
 {
 	struct vh_vu_frontend *fe = NULL;
 	struct vh_mem *mem = NULL;
-	struct vh_vq *vq = NULL;
+	struct vh_drvq *vq = NULL;
 	uint64_t x, neg_f = 0, neg_p = 0;
 	int kick = -1, call = -1, err;
 
@@ -220,9 +220,9 @@ static void check_paths(struct checker *c)
 	/* one ring, set up and stopped again */
 	kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	err = vh_vq_new(c->v->ctx, mem, 0, CHECK_RING_NUM, CHECK_RING_GPA, &vq);
+	err = vh_drvq_new(c->v->ctx, mem, 0, CHECK_RING_NUM, CHECK_RING_GPA, &vq);
 	if (!err)
-		err = vh_vq_set_features(vq, neg_f);
+		err = vh_drvq_set_features(vq, neg_f);
 	if (!err)
 		err = vh_vu_frontend_setup_vq(fe, 0, vq, kick, call);
 	report_rc(c, "vring setup", err, false, "%s",
@@ -273,7 +273,7 @@ static void check_paths(struct checker *c)
 		report(c, "RESET_DEVICE", R_SKIP, "RESET_DEVICE not offered");
 	}
 out:
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 	vh_vu_frontend_unref(fe);
 	vh_mem_unref(mem);
 	if (kick >= 0)

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "libvhost-kernel.h"
-#include "libvhost-user.h"
+#include "libvhost-vu.h"
 #include "vhostctl.h"
 
 #define PROBE_TIMEOUT_MS 3000

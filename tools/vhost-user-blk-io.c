@@ -406,7 +406,7 @@ static uint8_t commit_write(struct blk_dev *dev)
 	return VIRTIO_BLK_S_OK;
 }
 
-static uint32_t handle(struct blk_queue *q, const struct vh_vring_elem *e)
+static uint32_t handle(struct blk_queue *q, const struct vh_devq_elem *e)
 {
 	struct blk_dev *dev = q->dev;
 	const struct iovec *out = e->iov, *in = e->iov + e->out_num;
@@ -564,13 +564,13 @@ static int complete(struct blk_queue *q, uint16_t head, uint32_t len)
 		iq->last_batch_head = head;
 		inflight_barrier();
 	}
-	r = vh_vring_push(q->vring, head, len);
+	r = vh_devq_push(q->vring, head, len);
 	if (r < 0)
 		return r;
 	if (iq) {
 		inflight_barrier();
 		iq->desc[head].inflight = 0;
-		if (vh_vring_get_used_idx(q->vring, &used) == 0)
+		if (vh_devq_get_used_idx(q->vring, &used) == 0)
 			iq->used_idx = used;
 		inflight_barrier();
 	}
@@ -599,13 +599,13 @@ static int resub_cmp(const void *a, const void *b)
 static int inflight_resubmit(struct blk_queue *q)
 {
 	struct inflight_queue *iq = (struct inflight_queue *)(void *)q->inflight;
-	unsigned int num = vh_vring_get_num(q->vring), i, cnt = 0;
-	struct vh_vring_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
+	unsigned int num = vh_devq_get_num(q->vring), i, cnt = 0;
+	struct vh_devq_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
 	struct resub *list;
 	uint16_t used;
 	int r;
 
-	r = vh_vring_get_used_idx(q->vring, &used);
+	r = vh_devq_get_used_idx(q->vring, &used);
 	if (r < 0)
 		return r;
 	/* the used ring moved past the region: the last batch is done */
@@ -638,7 +638,7 @@ static int inflight_resubmit(struct blk_queue *q)
 	 * The avail ring was consumed up to used + in flight (what libvhost-
 	 * user and QEMU's back-ends do as well): new requests start there.
 	 */
-	r = vh_vring_set_base(q->vring, (uint16_t)(used + cnt));
+	r = vh_devq_set_base(q->vring, (uint16_t)(used + cnt));
 	if (r < 0)
 		goto out;
 	if (cnt)
@@ -649,7 +649,7 @@ static int inflight_resubmit(struct blk_queue *q)
 	for (i = 0; i < cnt; i++) {
 		uint32_t len;
 
-		r = vh_vring_pop_head(q->vring, list[i].head, &e);
+		r = vh_devq_pop_head(q->vring, list[i].head, &e);
 		if (r < 0) {
 			blk_log(q->dev, "error",
 				"queue %u: inflight head %u: %s\n", q->idx,
@@ -698,10 +698,10 @@ void blk_queue_fini(struct blk_queue *q)
 	q->bounce = NULL;
 }
 
-int blk_queue_start(struct blk_queue *q, struct vh_vring *vr, void *region,
+int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
 		    size_t len)
 {
-	unsigned int num = vh_vring_get_num(vr);
+	unsigned int num = vh_devq_get_num(vr);
 	struct inflight_queue *iq = region;
 	int r;
 
@@ -732,22 +732,22 @@ int blk_queue_start(struct blk_queue *q, struct vh_vring *vr, void *region,
 	if (r < 0)
 		return r;
 	if (r > 0)
-		vh_vring_notify(vr);
+		vh_devq_notify(vr);
 	return 0;
 }
 
 int blk_queue_process(struct blk_queue *q)
 {
 	struct inflight_queue *iq = (struct inflight_queue *)(void *)q->inflight;
-	struct vh_vring_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
+	struct vh_devq_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
 	int done = 0, r;
 
-	vh_vring_disable_notification(q->vring);
+	vh_devq_disable_notification(q->vring);
 	for (;;) {
-		r = vh_vring_pop(q->vring, &e);
+		r = vh_devq_pop(q->vring, &e);
 		if (r == 0) {
-			if (vh_vring_enable_notification(q->vring) == 1) {
-				vh_vring_disable_notification(q->vring);
+			if (vh_devq_enable_notification(q->vring) == 1) {
+				vh_devq_disable_notification(q->vring);
 				continue;
 			}
 			break;
@@ -757,7 +757,7 @@ int blk_queue_process(struct blk_queue *q)
 				blk_log(q->dev, "error",
 					"queue %u: request with more than %u buffers: queue stalled\n",
 					q->idx, BLK_IOV_MAX);
-			vh_vring_enable_notification(q->vring);
+			vh_devq_enable_notification(q->vring);
 			return r;
 		}
 		if (iq) {
@@ -771,10 +771,10 @@ int blk_queue_process(struct blk_queue *q)
 			return r;
 		/* long batches: let the driver see completions on the way */
 		if (++done % 32 == 0)
-			vh_vring_notify(q->vring);
+			vh_devq_notify(q->vring);
 	}
 	if (done)
-		vh_vring_notify(q->vring);
+		vh_devq_notify(q->vring);
 	return done;
 }
 

@@ -33,7 +33,7 @@ static struct blk *to_blk(struct vh_daemon *d)
 }
 
 static int blk_handle_event(struct vh_daemon *d, unsigned int idx,
-			    struct vh_vring *vring, void *thread_data)
+			    struct vh_devq *vring, void *thread_data)
 {
 	struct blk *b = to_blk(d);
 	int r;
@@ -87,7 +87,7 @@ static int blk_set_config(struct vh_daemon *d, uint32_t offset, const void *buf,
 }
 
 static int blk_queue_started(struct vh_daemon *d, unsigned int idx,
-			     struct vh_vring *vring)
+			     struct vh_devq *vring)
 {
 	struct blk *b = to_blk(d);
 	void *region = NULL;
@@ -101,7 +101,7 @@ static int blk_queue_started(struct vh_daemon *d, unsigned int idx,
 }
 
 static void blk_queue_stopped(struct vh_daemon *d, unsigned int idx,
-			      struct vh_vring *vring)
+			      struct vh_devq *vring)
 {
 	struct blk *b = to_blk(d);
 

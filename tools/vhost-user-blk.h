@@ -15,7 +15,7 @@
 #include <sys/uio.h>
 
 struct vh_ctx;
-struct vh_vring;
+struct vh_devq;
 
 #define BLK_SECTOR 512u
 #define BLK_MAX_QUEUES 64u
@@ -53,7 +53,7 @@ struct blk_dev {
 struct blk_queue {
 	struct blk_dev *dev;
 	unsigned int idx;
-	struct vh_vring *vring;
+	struct vh_devq *vring;
 	uint8_t *inflight; /* QueueRegionSplit of this queue, or NULL */
 	uint64_t counter; /* last DescStateSplit.counter handed out */
 	struct iovec *iov; /* BLK_IOV_MAX: the popped element */
@@ -85,7 +85,7 @@ void blk_queue_fini(struct blk_queue *q);
  * without one).  Requests a previous instance left in flight are run
  * again, oldest first, before new ones.  Returns 0 or -errno.
  */
-int blk_queue_start(struct blk_queue *q, struct vh_vring *vr, void *region,
+int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
 		    size_t len);
 /*
  * Serve every available request.  Returns the number completed (the

@@ -97,7 +97,7 @@ struct net_dev {
 struct net_thread {
 	struct iovec tx_iov[ELEM_IOV];
 	struct iovec rx_iov[RX_ELEMS][ELEM_IOV];
-	struct vh_vring_used_elem rx_used[RX_ELEMS];
+	struct vh_devq_used_elem rx_used[RX_ELEMS];
 	unsigned int rx_pending; /* frames pushed since the last notify */
 	uint8_t frame[FRAME_MAX + 12];
 };
@@ -142,7 +142,7 @@ static size_t iov_copy(const struct iovec *dst, unsigned int dcnt,
 }
 
 static void rx_flush(struct net_dev *nd, struct net_thread *th,
-		     struct vh_vring *rx, struct pair_stats *st)
+		     struct vh_devq *rx, struct pair_stats *st)
 {
 	if (!th->rx_pending)
 		return;
@@ -160,13 +160,13 @@ static void rx_flush(struct net_dev *nd, struct net_thread *th,
  * (popped buffers returned empty, the frame dropped).
  */
 static int rx_deliver(struct net_dev *nd, struct net_thread *th,
-		      struct vh_vring *rx, const struct iovec *src,
+		      struct vh_devq *rx, const struct iovec *src,
 		      unsigned int scnt, size_t soff, size_t len)
 {
 	uint8_t hdr[12] = { 0 }; /* no offloads: flags 0, GSO_NONE */
 	const struct iovec hdr_iov = { .iov_base = hdr,
 				       .iov_len = nd->hdr_len };
-	struct vh_vring_elem e;
+	struct vh_devq_elem e;
 	size_t off = 0;
 	unsigned int k = 0, i;
 	uint16_t nbuf;
@@ -177,7 +177,7 @@ static int rx_deliver(struct net_dev *nd, struct net_thread *th,
 
 		e.iov = th->rx_iov[k];
 		e.iov_max = ELEM_IOV;
-		r = vh_vring_pop(rx, &e);
+		r = vh_devq_pop(rx, &e);
 		if (r <= 0)
 			break;
 		th->rx_used[k].id = e.id;
@@ -213,7 +213,7 @@ static int rx_deliver(struct net_dev *nd, struct net_thread *th,
 		if (nd->hdr_len == 12)
 			iov_copy(th->rx_iov[0], ELEM_IOV, 10, &nb, 1, 0, 2);
 		/* the buffers of one frame are published together */
-		r = vh_vring_push_batch(rx, th->rx_used, k);
+		r = vh_devq_push_batch(rx, th->rx_used, k);
 		if (r < 0)
 			return r;
 		th->rx_pending++;
@@ -224,7 +224,7 @@ static int rx_deliver(struct net_dev *nd, struct net_thread *th,
 	/* out of buffers mid-frame, or a bad buffer: return them empty */
 	for (i = 0; i < k; i++)
 		th->rx_used[i].len = 0;
-	if (vh_vring_push_batch(rx, th->rx_used, k) == 0)
+	if (vh_devq_push_batch(rx, th->rx_used, k) == 0)
 		th->rx_pending++;
 	return r < 0 ? r : -ENOBUFS;
 }
@@ -251,7 +251,7 @@ static uint64_t now_ns(void)
  * Spin until the driver makes buffers available or the poll budget, which
  * starts when the ring first ran empty, is spent: true if there is work.
  */
-static bool tx_poll(struct vh_vring *tx, uint64_t budget, uint64_t *deadline)
+static bool tx_poll(struct vh_devq *tx, uint64_t budget, uint64_t *deadline)
 {
 	uint64_t t = now_ns();
 	uint16_t avail;
@@ -261,7 +261,7 @@ static bool tx_poll(struct vh_vring *tx, uint64_t budget, uint64_t *deadline)
 		*deadline = t + budget;
 	while (t < *deadline) {
 		for (i = 0; i < 64; i++) {
-			if (vh_vring_avail_count(tx, &avail) < 0)
+			if (vh_devq_avail_count(tx, &avail) < 0)
 				return false;
 			if (avail) {
 				*deadline = 0;
@@ -275,7 +275,7 @@ static bool tx_poll(struct vh_vring *tx, uint64_t budget, uint64_t *deadline)
 }
 
 /* Signal the transmit ring once for the buffers pushed since the last time. */
-static void tx_flush(struct net_dev *nd, struct vh_vring *tx,
+static void tx_flush(struct net_dev *nd, struct vh_devq *tx,
 		     struct pair_stats *st, unsigned int *n)
 {
 	if (!*n)
@@ -290,40 +290,40 @@ static void tx_flush(struct net_dev *nd, struct vh_vring *tx,
  * Buffers available on rx (0 if rx is not there); arms the rx kick when
  * there are none, so the driver's refill brings us back.
  */
-static unsigned int rx_room(struct vh_vring *rx)
+static unsigned int rx_room(struct vh_devq *rx)
 {
 	uint16_t n = 0;
 
 	if (!rx)
 		return 0;
-	if (vh_vring_avail_count(rx, &n) < 0)
+	if (vh_devq_avail_count(rx, &n) < 0)
 		return 0;
 	if (n)
 		return n;
-	if (vh_vring_enable_notification(rx) == 1 &&
-	    vh_vring_avail_count(rx, &n) == 0)
+	if (vh_devq_enable_notification(rx) == 1 &&
+	    vh_devq_avail_count(rx, &n) == 0)
 		return n;
 	return 0;
 }
 
-static bool rx_has_room(struct vh_vring *rx)
+static bool rx_has_room(struct vh_devq *rx)
 {
 	return rx_room(rx) > 0;
 }
 
 static int tx_process(struct net_dev *nd, struct net_thread *th,
-		      unsigned int pair, struct vh_vring *tx)
+		      unsigned int pair, struct vh_devq *tx)
 {
 	struct pair_stats *st = &nd->stats[pair];
-	struct vh_vring *rx = NULL;
-	struct vh_vring_elem e;
+	struct vh_devq *rx = NULL;
+	struct vh_devq_elem e;
 	unsigned int n = 0, total = 0, room = 0;
 	uint64_t deadline = 0;
 	int r = 0;
 
 	if (nd->mode == MODE_LOOPBACK)
 		rx = vh_daemon_vring_get(nd->d, 2 * pair);
-	vh_vring_disable_notification(tx);
+	vh_devq_disable_notification(tx);
 	for (;;) {
 		/*
 		 * Bound the time in one call (the control thread may be
@@ -346,15 +346,15 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 		}
 		e.iov = th->tx_iov;
 		e.iov_max = ELEM_IOV;
-		r = vh_vring_pop(tx, &e);
+		r = vh_devq_pop(tx, &e);
 		if (r == 0) {
 			tx_flush(nd, tx, st, &n);
 			/* busy-poll a while before sleeping (--poll-us) */
 			if (nd->poll_ns && tx_poll(tx, nd->poll_ns, &deadline))
 				continue;
 			/* 2.7.10: re-arm, then look again (no lost kick) */
-			if (vh_vring_enable_notification(tx) == 1) {
-				vh_vring_disable_notification(tx);
+			if (vh_devq_enable_notification(tx) == 1) {
+				vh_devq_disable_notification(tx);
 				continue;
 			}
 			break;
@@ -403,7 +403,7 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 			}
 		}
 		/* done with the buffers: return them at once, signal per batch */
-		if (vh_vring_push(tx, e.id, 0) < 0)
+		if (vh_devq_push(tx, e.id, 0) < 0)
 			st->errors++;
 		if (n == BATCH)
 			tx_flush(nd, tx, st, &n);
@@ -441,7 +441,7 @@ static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
 	/* opaque: the pair's own entry */
 	struct pair_stats *st = opaque;
 	unsigned int pair = (unsigned int)(st - nd->stats);
-	struct vh_vring *rx;
+	struct vh_devq *rx;
 	unsigned int i;
 
 	(void)revents;
@@ -486,12 +486,12 @@ static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
 /* vh_daemon ops                                                            */
 /* ------------------------------------------------------------------------ */
 static int net_handle_event(struct vh_daemon *d, unsigned int idx,
-			    struct vh_vring *vring, void *thread_data)
+			    struct vh_devq *vring, void *thread_data)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 	struct net_thread *th = thread_data;
 	unsigned int pair = idx / 2;
-	struct vh_vring *tx;
+	struct vh_devq *tx;
 
 	if (!th)
 		return -ENOMEM;
@@ -548,7 +548,7 @@ static void tap_queue_enable(struct net_dev *nd, unsigned int idx, bool on)
 }
 
 static int net_queue_started(struct vh_daemon *d, unsigned int idx,
-			     struct vh_vring *vring)
+			     struct vh_devq *vring)
 {
 	(void)vring;
 	tap_queue_enable(vh_daemon_get_userdata(d), idx, true);
@@ -556,7 +556,7 @@ static int net_queue_started(struct vh_daemon *d, unsigned int idx,
 }
 
 static void net_queue_stopped(struct vh_daemon *d, unsigned int idx,
-			      struct vh_vring *vring)
+			      struct vh_devq *vring)
 {
 	(void)vring;
 	tap_queue_enable(vh_daemon_get_userdata(d), idx, false);

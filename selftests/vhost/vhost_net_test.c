@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * vhost_net_test - vhost-net with a tap, driven by libvhost's userspace
- * virtio driver (vh_vq) as the guest.
+ * virtio driver (vh_drvq) as the guest.
  *
  * guest -> host: frames put on the TX ring come out of the tap into the
  *   host stack, where an AF_PACKET socket bound to the tap sees them;
@@ -49,7 +49,7 @@ struct guest_net {
 	struct vh_tap *tap;
 	struct st_guest g;
 	bool have_guest;
-	struct vh_vq *vq[2]; /* 0 rx, 1 tx */
+	struct vh_drvq *vq[2]; /* 0 rx, 1 tx */
 	int kick[2], call[2];
 	int pkt; /* AF_PACKET socket on the tap */
 	struct vh_tap *pback; /* AF_PACKET backend instead of the tap */
@@ -154,7 +154,7 @@ static void rx_post(struct guest_net *n, unsigned int i)
 {
 	struct vh_sg sg = { .addr = n->rxbuf_gpa + (uint64_t)i * n->rxbuf_size,
 			    .len = n->rxbuf_size };
-	int err = vh_vq_add(n->vq[0], &sg, 0, 1, (void *)(uintptr_t)(i + 1));
+	int err = vh_drvq_add(n->vq[0], &sg, 0, 1, (void *)(uintptr_t)(i + 1));
 
 	if (err)
 		fprintf(stderr, "# rx_post %u: %d\n", i, err);
@@ -265,22 +265,22 @@ static int gn_setup(struct guest_net *n, uint64_t want, unsigned int num,
 	if (err)
 		return err;
 	for (i = 0; i < 2; i++) {
-		ring_gpa = st_guest_alloc(&n->g, vh_vq_ring_bytes(num), 4096);
+		ring_gpa = st_guest_alloc(&n->g, vh_drvq_ring_bytes(num), 4096);
 		if (!ring_gpa)
 			return -ENOMEM;
-		err = vh_vq_new(n->ctx, n->g.mem, i, num, ring_gpa, &n->vq[i]);
+		err = vh_drvq_new(n->ctx, n->g.mem, i, num, ring_gpa, &n->vq[i]);
 		if (err)
 			return err;
-		err = vh_vq_set_features(n->vq[i], want);
+		err = vh_drvq_set_features(n->vq[i], want);
 		if (err)
 			return err;
 		n->kick[i] = st_eventfd();
 		n->call[i] = st_eventfd();
 		if (n->kick[i] < 0 || n->call[i] < 0)
 			return -errno;
-		err = vh_vq_set_kick_fd(n->vq[i], n->kick[i]);
+		err = vh_drvq_set_kick_fd(n->vq[i], n->kick[i]);
 		if (!err)
-			err = vh_vq_set_call_fd(n->vq[i], n->call[i]);
+			err = vh_drvq_set_call_fd(n->vq[i], n->call[i]);
 		if (!err)
 			err = vh_kdev_setup_vring(n->dev, i, n->vq[i], n->kick[i],
 						  n->call[i]);
@@ -291,7 +291,7 @@ static int gn_setup(struct guest_net *n, uint64_t want, unsigned int num,
 		rx_post(n, i);
 	for (i = 0; i < num; i++)
 		n->tx_free[n->ntx_free++] = i;
-	vh_vq_kick(n->vq[0]);
+	vh_drvq_kick(n->vq[0]);
 	for (i = 0; i < 2; i++) {
 		err = vh_net_set_backend(n->dev, i, backend_fd);
 		if (err)
@@ -310,7 +310,7 @@ static void gn_teardown(struct guest_net *n)
 	}
 	vh_kdev_unref(n->dev);
 	for (i = 0; i < 2; i++) {
-		vh_vq_unref(n->vq[i]);
+		vh_drvq_unref(n->vq[i]);
 		if (n->kick[i] >= 0)
 			close(n->kick[i]);
 		if (n->call[i] >= 0)
@@ -382,7 +382,7 @@ static int wait_used(struct guest_net *n, int q, int ms)
 {
 	int r;
 
-	if (vh_vq_enable_cb(n->vq[q]) == 1)
+	if (vh_drvq_enable_cb(n->vq[q]) == 1)
 		return 1;
 	r = st_wait_fd(n->call[q], ms);
 	if (r == 1) {
@@ -397,7 +397,7 @@ static void reap_tx(struct guest_net *n)
 	void *tok;
 	uint32_t len;
 
-	while (vh_vq_get_used(n->vq[1], &tok, &len) == 1)
+	while (vh_drvq_get_used(n->vq[1], &tok, &len) == 1)
 		n->tx_free[n->ntx_free++] = (unsigned int)(uintptr_t)tok - 1;
 }
 
@@ -422,9 +422,9 @@ static int tx_frame(struct guest_net *n, const uint8_t *f, size_t len)
 	/* no offload: an all-zero header (virtio 1.3, 5.1.6.2) */
 	memset(p, 0, n->hdr_len);
 	memcpy(p + n->hdr_len, f, len);
-	if (vh_vq_add(n->vq[1], &sg, 1, 0, (void *)(uintptr_t)(slot + 1)))
+	if (vh_drvq_add(n->vq[1], &sg, 1, 0, (void *)(uintptr_t)(slot + 1)))
 		return -ENOSPC;
-	vh_vq_kick(n->vq[1]);
+	vh_drvq_kick(n->vq[1]);
 	return 0;
 }
 
@@ -491,7 +491,7 @@ static ssize_t rx_frame(struct guest_net *n, uint8_t *buf, size_t cap,
 	int r;
 
 	for (;;) {
-		r = vh_vq_get_used(n->vq[0], &tok, &len);
+		r = vh_drvq_get_used(n->vq[0], &tok, &len);
 		if (r < 0)
 			return r;
 		if (r == 0) {
@@ -521,7 +521,7 @@ static ssize_t rx_frame(struct guest_net *n, uint8_t *buf, size_t cap,
 		for (i = 1; i < nbufs; i++) {
 			int tries = 0;
 
-			while ((r = vh_vq_get_used(n->vq[0], &tok, &len)) == 0) {
+			while ((r = vh_drvq_get_used(n->vq[0], &tok, &len)) == 0) {
 				if (wait_used(n, 0, ms) <= 0 && ++tries > 3)
 					return -ETIMEDOUT;
 			}
@@ -536,7 +536,7 @@ static ssize_t rx_frame(struct guest_net *n, uint8_t *buf, size_t cap,
 			copied += len;
 			rx_post(n, idx);
 		}
-		vh_vq_kick(n->vq[0]);
+		vh_drvq_kick(n->vq[0]);
 		if (!is_ours(buf, copied)) {
 			n->foreign++;
 			continue;
@@ -710,8 +710,8 @@ TEST_F(net, dirty_log)
 	ASSERT_EQ(0, vh_kdev_set_log_base(n->dev, log));
 	ASSERT_EQ(0, vh_kdev_set_log_fd(n->dev, logfd));
 	/* log the RX used ring too: the same areas, with its guest address */
-	ASSERT_EQ(0, vh_vq_get_host_addrs(n->vq[0], &desc, &avail, &used));
-	ASSERT_EQ(0, vh_vq_get_addrs(n->vq[0], &dg, &ag, &ug));
+	ASSERT_EQ(0, vh_drvq_get_host_addrs(n->vq[0], &desc, &avail, &used));
+	ASSERT_EQ(0, vh_drvq_get_addrs(n->vq[0], &dg, &ag, &ug));
 	a.desc = (uintptr_t)desc;
 	a.avail = (uintptr_t)avail;
 	a.used = (uintptr_t)used;
@@ -919,16 +919,16 @@ TEST_F(neg, backend_bad_fds)
 {
 	struct vhost_vring_file f = { .index = 2,
 				      .fd = vh_tap_get_fd(self->tap) };
-	struct vh_vq *vq = NULL;
+	struct vh_drvq *vq = NULL;
 	uint64_t ring;
 	int efd = st_eventfd();
 
 	ASSERT_LE(0, efd);
 	/* a ring the kernel can start, so that only the fd is wrong */
 	ASSERT_EQ(0, vh_kdev_set_mem_table(self->dev, self->g.mem));
-	ring = st_guest_alloc(&self->g, vh_vq_ring_bytes(64), 4096);
+	ring = st_guest_alloc(&self->g, vh_drvq_ring_bytes(64), 4096);
 	ASSERT_NE(0u, ring);
-	ASSERT_EQ(0, vh_vq_new(self->ctx, self->g.mem, 0, 64, ring, &vq));
+	ASSERT_EQ(0, vh_drvq_new(self->ctx, self->g.mem, 0, 64, ring, &vq));
 	ASSERT_EQ(0, vh_kdev_setup_vring(self->dev, 0, vq, efd, -1));
 	/* vhost-net has two vrings: library and kernel say ENOBUFS */
 	EXPECT_EQ(-ENOBUFS, vh_net_set_backend(self->dev, 2,
@@ -943,7 +943,7 @@ TEST_F(neg, backend_bad_fds)
 	EXPECT_EQ(-EBADF, vh_net_set_backend(self->dev, 0, efd));
 	/* detaching what was never attached is fine */
 	EXPECT_EQ(0, vh_net_set_backend(self->dev, 0, -1));
-	vh_vq_unref(vq);
+	vh_drvq_unref(vq);
 }
 
 TEST_F(neg, tap_wrapping)

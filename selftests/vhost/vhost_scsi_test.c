@@ -2,7 +2,7 @@
 /*
  * vhost_scsi_test - vhost-scsi end to end: a LIO target built by libvhost
  * through configfs (a fileio LUN on a file in /tmp and a ramdisk LUN), a
- * userspace virtio-scsi driver (vh_vq rings in memfd guest memory) talking
+ * userspace virtio-scsi driver (vh_drvq rings in memfd guest memory) talking
  * to the kernel through /dev/vhost-scsi, and SCSI commands whose bytes are
  * checked: TEST UNIT READY, INQUIRY, READ CAPACITY(16), WRITE(10)/READ(10)
  * (against the backing file too), an LBA out of range, a LUN and a target
@@ -53,7 +53,7 @@ FIXTURE(scsi)
 	struct vh_kdev *dev;
 	struct st_guest g;
 	bool have_guest;
-	struct vh_vq *vq[NVQ];
+	struct vh_drvq *vq[NVQ];
 	int kick[NVQ], call[NVQ];
 	uint64_t req_gpa, resp_gpa, data_gpa, ctl_gpa, evt_gpa;
 	uint64_t tag;
@@ -72,7 +72,7 @@ static void scsi_cleanup(FIXTURE_DATA(scsi) *self)
 	/* the device first: LIO refuses to drop a nexus in use */
 	self->dev = vh_kdev_unref(self->dev);
 	for (i = 0; i < NVQ; i++) {
-		self->vq[i] = vh_vq_unref(self->vq[i]);
+		self->vq[i] = vh_drvq_unref(self->vq[i]);
 		if (self->kick[i] > 0)
 			close(self->kick[i]);
 		if (self->call[i] > 0)
@@ -171,23 +171,23 @@ static int scsi_prepare(FIXTURE_DATA(scsi) *self, uint64_t features,
 
 	for (i = 0; i < NVQ; i++) {
 		uint64_t gpa = st_guest_alloc(&self->g,
-					      vh_vq_ring_bytes(RING_NUM), 4096);
+					      vh_drvq_ring_bytes(RING_NUM), 4096);
 
 		*what = "vring";
 		if (!gpa)
 			return -ENOMEM;
-		err = vh_vq_new(self->ctx, self->g.mem, i, RING_NUM, gpa,
+		err = vh_drvq_new(self->ctx, self->g.mem, i, RING_NUM, gpa,
 				&self->vq[i]);
 		if (err)
 			return err;
-		err = vh_vq_set_features(self->vq[i], features);
+		err = vh_drvq_set_features(self->vq[i], features);
 		if (err)
 			return err;
 		self->kick[i] = st_eventfd();
 		self->call[i] = st_eventfd();
 		if (self->kick[i] < 0 || self->call[i] < 0)
 			return -errno;
-		err = vh_vq_set_kick_fd(self->vq[i], self->kick[i]);
+		err = vh_drvq_set_kick_fd(self->vq[i], self->kick[i]);
 		if (err)
 			return err;
 		err = vh_kdev_setup_vring(self->dev, i, self->vq[i],
@@ -238,7 +238,7 @@ static int wait_used(FIXTURE_DATA(scsi) *self, int idx, void *token,
 	int ret;
 
 	for (;;) {
-		ret = vh_vq_get_used(self->vq[idx], &got, &len);
+		ret = vh_drvq_get_used(self->vq[idx], &got, &len);
 		if (ret < 0)
 			return ret;
 		if (ret == 1)
@@ -295,10 +295,10 @@ static int scsi_cmd(FIXTURE_DATA(scsi) *self, uint8_t target, uint16_t lun,
 		memset(data, 0xcc, inlen);
 		sg[nout + nin++] = (struct vh_sg){ self->data_gpa, inlen };
 	}
-	ret = vh_vq_add(self->vq[VQ_REQ], sg, nout, nin, req);
+	ret = vh_drvq_add(self->vq[VQ_REQ], sg, nout, nin, req);
 	if (ret)
 		return ret;
-	ret = vh_vq_kick(self->vq[VQ_REQ]);
+	ret = vh_drvq_kick(self->vq[VQ_REQ]);
 	if (ret < 0)
 		return ret;
 	ret = wait_used(self, VQ_REQ, req, 10000);
@@ -611,10 +611,10 @@ static int post_event_buf(FIXTURE_DATA(scsi) *self)
 	int ret;
 
 	memset(ev, 0xee, sizeof(*ev));
-	ret = vh_vq_add(self->vq[VQ_EVT], &sg, 0, 1, ev);
+	ret = vh_drvq_add(self->vq[VQ_EVT], &sg, 0, 1, ev);
 	if (ret)
 		return ret;
-	return vh_vq_kick(self->vq[VQ_EVT]) < 0 ? -EIO : 0;
+	return vh_drvq_kick(self->vq[VQ_EVT]) < 0 ? -EIO : 0;
 }
 
 TEST_F(scsi, hotplug_events)
@@ -688,10 +688,10 @@ static int ctl_req(FIXTURE_DATA(scsi) *self, const void *req, size_t reqlen,
 
 	memcpy(buf, req, reqlen);
 	memset(buf + 128, 0xee, resplen);
-	ret = vh_vq_add(self->vq[VQ_CTL], sg, 1, 1, buf);
+	ret = vh_drvq_add(self->vq[VQ_CTL], sg, 1, 1, buf);
 	if (ret)
 		return ret;
-	vh_vq_kick(self->vq[VQ_CTL]);
+	vh_drvq_kick(self->vq[VQ_CTL]);
 	ret = wait_used(self, VQ_CTL, buf, 10000);
 	if (ret < 0)
 		return ret;

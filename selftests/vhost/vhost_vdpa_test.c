@@ -2,7 +2,7 @@
 /*
  * vhost_vdpa_test - vDPA end to end on the kernel's simulators: devices
  * are created and deleted through libvhost's vdpa netlink code, driven
- * through /dev/vhost-vdpa-N by a userspace virtio driver (vh_vq rings in
+ * through /dev/vhost-vdpa-N by a userspace virtio driver (vh_drvq rings in
  * memfd guest memory, reached by the device only through IOTLB v2
  * mappings), with bytes checked:
  *  - vdpa_sim_net: config space MAC as created, TX -> RX loopback,
@@ -48,7 +48,7 @@ struct vd {
 	uint64_t backend;
 	struct st_guest g;
 	bool have_guest;
-	struct vh_vq *vq[NVQ_MAX];
+	struct vh_drvq *vq[NVQ_MAX];
 	uint64_t ring_gpa[NVQ_MAX];
 	int kick[NVQ_MAX], call[NVQ_MAX];
 };
@@ -72,7 +72,7 @@ static int vd_cleanup(struct vd *v)
 
 	v->dev = vh_kdev_unref(v->dev);
 	for (i = 0; i < NVQ_MAX; i++) {
-		v->vq[i] = vh_vq_unref(v->vq[i]);
+		v->vq[i] = vh_drvq_unref(v->vq[i]);
 		if (v->kick[i] >= 0)
 			close(v->kick[i]);
 		if (v->call[i] >= 0)
@@ -189,23 +189,23 @@ static int vd_setup(struct vd *v, const char *mgmtdev, char kind,
 /* Lay out ring idx in guest memory (not yet given to the device). */
 static int vd_new_vq(struct vd *v, unsigned int idx, uint64_t features)
 {
-	uint64_t gpa = st_guest_alloc(&v->g, vh_vq_ring_bytes(RING_NUM), 4096);
+	uint64_t gpa = st_guest_alloc(&v->g, vh_drvq_ring_bytes(RING_NUM), 4096);
 	int ret;
 
 	if (!gpa)
 		return -ENOMEM;
 	v->ring_gpa[idx] = gpa;
-	ret = vh_vq_new(v->ctx, v->g.mem, idx, RING_NUM, gpa, &v->vq[idx]);
+	ret = vh_drvq_new(v->ctx, v->g.mem, idx, RING_NUM, gpa, &v->vq[idx]);
 	if (ret)
 		return ret;
-	ret = vh_vq_set_features(v->vq[idx], features);
+	ret = vh_drvq_set_features(v->vq[idx], features);
 	if (ret)
 		return ret;
 	v->kick[idx] = st_eventfd();
 	v->call[idx] = st_eventfd();
 	if (v->kick[idx] < 0 || v->call[idx] < 0)
 		return -errno;
-	return vh_vq_set_kick_fd(v->vq[idx], v->kick[idx]);
+	return vh_drvq_set_kick_fd(v->vq[idx], v->kick[idx]);
 }
 
 /* Wait for a used buffer on vq idx: its length, -ETIMEDOUT or -errno. */
@@ -217,7 +217,7 @@ static int vd_wait_used(struct vd *v, unsigned int idx, void **token,
 	int ret;
 
 	for (;;) {
-		ret = vh_vq_get_used(v->vq[idx], token, &len);
+		ret = vh_drvq_get_used(v->vq[idx], token, &len);
 		if (ret < 0)
 			return ret;
 		if (ret == 1)
@@ -329,7 +329,7 @@ static int post_rx(FIXTURE_DATA(vdpa_net) *self, unsigned int slot)
 	struct vh_sg sg = { gpa, BUF_LEN };
 
 	memset(st_gpa(&self->v.g, gpa), 0xee, BUF_LEN);
-	return vh_vq_add(self->v.vq[0], &sg, 0, 1, st_gpa(&self->v.g, gpa));
+	return vh_drvq_add(self->v.vq[0], &sg, 0, 1, st_gpa(&self->v.g, gpa));
 }
 
 /* Put frame `seed` on TX at IOVA iova (its bytes at tx slot `slot`). */
@@ -341,10 +341,10 @@ static int send_tx(FIXTURE_DATA(vdpa_net) *self, unsigned int slot,
 	int ret;
 
 	make_frame(st_gpa(&self->v.g, gpa), seed);
-	ret = vh_vq_add(self->v.vq[1], &sg, 1, 0, st_gpa(&self->v.g, gpa));
+	ret = vh_drvq_add(self->v.vq[1], &sg, 1, 0, st_gpa(&self->v.g, gpa));
 	if (ret)
 		return ret;
-	return vh_vq_kick(self->v.vq[1]) < 0 ? -EIO : 0;
+	return vh_drvq_kick(self->v.vq[1]) < 0 ? -EIO : 0;
 }
 
 /* The RX buffer token holds exactly the frame `seed`. */
@@ -525,7 +525,7 @@ TEST_F(vdpa_net, tx_rx_loopback)
 	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(0, post_rx(self, i));
 	}
-	ASSERT_LE(0, vh_vq_kick(v->vq[0]));
+	ASSERT_LE(0, vh_drvq_kick(v->vq[0]));
 	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(0, send_tx(self, i, 0, 100 + i));
 		len = vd_wait_used(v, 0, &tok, 5000);
@@ -547,7 +547,7 @@ TEST_F(vdpa_net, iotlb_map_unmap_and_unmapped_buffer)
 	ASSERT_EQ(0, net_start(self, NET_FEATURES, false));
 	ASSERT_EQ(0, vh_vdpa_driver_ok(v->dev));
 	ASSERT_EQ(0, post_rx(self, 0));
-	ASSERT_LE(0, vh_vq_kick(v->vq[0]));
+	ASSERT_LE(0, vh_drvq_kick(v->vq[0]));
 
 	/* a second window onto TX slot 1, at an IOVA far from the rest */
 	ASSERT_EQ(0, vh_vdpa_dma_map(v->dev, 0, FAR_IOVA, 4096, frame,
@@ -566,7 +566,7 @@ TEST_F(vdpa_net, iotlb_map_unmap_and_unmapped_buffer)
 	ASSERT_EQ(0, vstat(v, 1, "tx errors", &errs0));
 	ASSERT_EQ(0, vh_vdpa_dma_unmap(v->dev, 0, FAR_IOVA, 4096));
 	ASSERT_EQ(0, post_rx(self, 1));
-	ASSERT_LE(0, vh_vq_kick(v->vq[0]));
+	ASSERT_LE(0, vh_drvq_kick(v->vq[0]));
 	ASSERT_EQ(0, send_tx(self, 1, FAR_IOVA, 8));
 	EXPECT_EQ(0, vd_wait_used(v, 1, &tok, 5000));
 	EXPECT_EQ(-ETIMEDOUT, vd_wait_used(v, 0, &tok, 300));
@@ -601,7 +601,7 @@ TEST_F(vdpa_net, iotlb_batch_applies_at_end)
 	ASSERT_EQ(0, net_start(self, NET_FEATURES, false));
 	ASSERT_EQ(0, vh_vdpa_driver_ok(v->dev));
 	ASSERT_EQ(0, post_rx(self, 0));
-	ASSERT_LE(0, vh_vq_kick(v->vq[0]));
+	ASSERT_LE(0, vh_drvq_kick(v->vq[0]));
 
 	ASSERT_EQ(0, vh_vdpa_batch_begin(v->dev, 0));
 	ASSERT_EQ(0, vh_vdpa_dma_map(v->dev, 0, FAR_IOVA, 4096, frame,
@@ -642,7 +642,7 @@ TEST_F(vdpa_net, cvq_in_asid1)
 	struct vh_sg sg[3];
 	uint8_t mac[6];
 	void *tok = NULL;
-	size_t rbytes = vh_vq_ring_bytes(RING_NUM);
+	size_t rbytes = vh_drvq_ring_bytes(RING_NUM);
 
 	ASSERT_NE(0, cmd_gpa);
 	/* after the negotiation: a reset puts every group back in ASID 0 */
@@ -661,7 +661,7 @@ TEST_F(vdpa_net, cvq_in_asid1)
 	ASSERT_EQ(0, vh_vdpa_dma_map(v->dev, 1, cmd_gpa + off, 4096, cmd,
 				     VH_KDEV_ACCESS_RW));
 	ASSERT_EQ(0, vh_vdpa_batch_end(v->dev, 1));
-	ASSERT_EQ(0, vh_vq_get_addrs(v->vq[2], &a.desc, &a.avail, &a.used));
+	ASSERT_EQ(0, vh_drvq_get_addrs(v->vq[2], &a.desc, &a.avail, &a.used));
 	a.desc += off;
 	a.avail += off;
 	a.used += off;
@@ -680,8 +680,8 @@ TEST_F(vdpa_net, cvq_in_asid1)
 	sg[0] = (struct vh_sg){ cmd_gpa + off, sizeof(hdr) };
 	sg[1] = (struct vh_sg){ cmd_gpa + off + sizeof(hdr), 6 };
 	sg[2] = (struct vh_sg){ cmd_gpa + off + 64, 1 };
-	ASSERT_EQ(0, vh_vq_add(v->vq[2], sg, 2, 1, cmd));
-	ASSERT_LE(0, vh_vq_kick(v->vq[2]));
+	ASSERT_EQ(0, vh_drvq_add(v->vq[2], sg, 2, 1, cmd));
+	ASSERT_LE(0, vh_drvq_kick(v->vq[2]));
 	ASSERT_EQ(1, vd_wait_used(v, 2, &tok, 5000));
 	EXPECT_EQ(VIRTIO_NET_OK, cmd[64]);
 	ASSERT_EQ(0, vh_vdpa_get_config(v->dev, 0, mac, 6));
@@ -698,15 +698,15 @@ TEST_F(vdpa_net, cvq_in_asid1)
 	sg[0].addr -= off;
 	sg[1].addr -= off;
 	sg[2].addr -= off;
-	ASSERT_EQ(0, vh_vq_add(v->vq[2], sg, 2, 1, cmd));
-	ASSERT_LE(0, vh_vq_kick(v->vq[2]));
+	ASSERT_EQ(0, vh_drvq_add(v->vq[2], sg, 2, 1, cmd));
+	ASSERT_LE(0, vh_drvq_kick(v->vq[2]));
 	EXPECT_EQ(-ETIMEDOUT, vd_wait_used(v, 2, &tok, 500));
 	ASSERT_EQ(0, vh_vdpa_get_config(v->dev, 0, mac, 6));
 	EXPECT_EQ(0, memcmp(mac, new_mac, 6));
 
 	/* the data queues in ASID 0 are unaffected (frames to the new MAC drop) */
 	ASSERT_EQ(0, post_rx(self, 0));
-	ASSERT_LE(0, vh_vq_kick(v->vq[0]));
+	ASSERT_LE(0, vh_drvq_kick(v->vq[0]));
 	ASSERT_EQ(0, send_tx(self, 0, 0, 1));
 	EXPECT_EQ(0, vd_wait_used(v, 1, &tok, 5000));
 }
@@ -723,7 +723,7 @@ TEST_F(vdpa_net, suspend_resume_keeps_ring_state)
 	for (i = 0; i < 4; i++) {
 		ASSERT_EQ(0, post_rx(self, i));
 	}
-	ASSERT_LE(0, vh_vq_kick(v->vq[0]));
+	ASSERT_LE(0, vh_drvq_kick(v->vq[0]));
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(0, send_tx(self, i, 0, 200 + i));
 		ASSERT_LE(0, vd_wait_used(v, 0, &tok, 5000));
@@ -820,10 +820,10 @@ static int blk_req(FIXTURE_DATA(vdpa_blk) *self, uint32_t type,
 	if (len && in)
 		sg[nout + nin++] = (struct vh_sg){ self->data_gpa, len };
 	sg[nout + nin++] = (struct vh_sg){ self->hdr_gpa + 64, 1 };
-	ret = vh_vq_add(self->v.vq[0], sg, nout, nin, h);
+	ret = vh_drvq_add(self->v.vq[0], sg, nout, nin, h);
 	if (ret)
 		return ret;
-	if (vh_vq_kick(self->v.vq[0]) < 0)
+	if (vh_drvq_kick(self->v.vq[0]) < 0)
 		return -EIO;
 	ret = vd_wait_used(&self->v, 0, &tok, 5000);
 	if (ret < 0)

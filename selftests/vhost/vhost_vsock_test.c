@@ -4,7 +4,7 @@
  *
  * The test process is both sides: host AF_VSOCK sockets (in a thread) talk
  * to a guest made of a vhost-vsock device, libvhost's userspace virtio
- * driver (vh_vq) for the rx and tx queues, and the library's virtio-vsock
+ * driver (vh_drvq) for the rx and tx queues, and the library's virtio-vsock
  * packet and connection helpers.  Data is a position-dependent byte
  * pattern, checked byte by byte on both sides, with an FNV-1a checksum
  * compared at the end.  Both sides advertise small receive buffers so that
@@ -106,7 +106,7 @@ struct vguest {
 	struct vh_kdev *dev;
 	struct st_guest g;
 	bool have_guest;
-	struct vh_vq *vq[2]; /* VH_VSOCK_VQ_RX, VH_VSOCK_VQ_TX */
+	struct vh_drvq *vq[2]; /* VH_VSOCK_VQ_RX, VH_VSOCK_VQ_TX */
 	int kick[2], call[2];
 	uint64_t cid;
 	uint64_t features;
@@ -120,7 +120,7 @@ static void rx_post(struct vguest *v, unsigned int i)
 	struct vh_sg sg = { .addr = v->rxbuf_gpa + (uint64_t)i * RXBUF,
 			    .len = RXBUF };
 
-	if (vh_vq_add(v->vq[VH_VSOCK_VQ_RX], &sg, 0, 1,
+	if (vh_drvq_add(v->vq[VH_VSOCK_VQ_RX], &sg, 0, 1,
 		      (void *)(uintptr_t)(i + 1)))
 		fprintf(stderr, "# rx_post %u failed\n", i);
 }
@@ -172,21 +172,21 @@ static int guest_setup(struct vguest *v, uint64_t want, const char **why)
 	if (err)
 		return err;
 	for (i = 0; i < 2; i++) {
-		ring = st_guest_alloc(&v->g, vh_vq_ring_bytes(RING), 4096);
+		ring = st_guest_alloc(&v->g, vh_drvq_ring_bytes(RING), 4096);
 		if (!ring)
 			return -ENOMEM;
-		err = vh_vq_new(v->ctx, v->g.mem, i, RING, ring, &v->vq[i]);
+		err = vh_drvq_new(v->ctx, v->g.mem, i, RING, ring, &v->vq[i]);
 		if (!err)
-			err = vh_vq_set_features(v->vq[i], want);
+			err = vh_drvq_set_features(v->vq[i], want);
 		if (err)
 			return err;
 		v->kick[i] = st_eventfd();
 		v->call[i] = st_eventfd();
 		if (v->kick[i] < 0 || v->call[i] < 0)
 			return -errno;
-		err = vh_vq_set_kick_fd(v->vq[i], v->kick[i]);
+		err = vh_drvq_set_kick_fd(v->vq[i], v->kick[i]);
 		if (!err)
-			err = vh_vq_set_call_fd(v->vq[i], v->call[i]);
+			err = vh_drvq_set_call_fd(v->vq[i], v->call[i]);
 		if (!err)
 			err = vh_kdev_setup_vring(v->dev, i, v->vq[i], v->kick[i],
 						  v->call[i]);
@@ -197,7 +197,7 @@ static int guest_setup(struct vguest *v, uint64_t want, const char **why)
 		rx_post(v, i);
 		v->tx_free[v->ntx_free++] = i;
 	}
-	vh_vq_kick(v->vq[VH_VSOCK_VQ_RX]);
+	vh_drvq_kick(v->vq[VH_VSOCK_VQ_RX]);
 	/* a CID of our own: the pid keeps concurrent runs apart */
 	v->cid = 1000 + (uint64_t)getpid() % 1000000;
 	err = vh_vsock_set_guest_cid(v->dev, v->cid);
@@ -214,7 +214,7 @@ static void guest_teardown(struct vguest *v)
 		vh_vsock_set_running(v->dev, false);
 	vh_kdev_unref(v->dev);
 	for (i = 0; i < 2; i++) {
-		vh_vq_unref(v->vq[i]);
+		vh_drvq_unref(v->vq[i]);
 		if (v->kick[i] >= 0)
 			close(v->kick[i]);
 		if (v->call[i] >= 0)
@@ -229,7 +229,7 @@ static int wait_used(struct vguest *v, int q, int ms)
 {
 	int r;
 
-	if (vh_vq_enable_cb(v->vq[q]) == 1)
+	if (vh_drvq_enable_cb(v->vq[q]) == 1)
 		return 1;
 	r = st_wait_fd(v->call[q], ms);
 	if (r == 1)
@@ -242,7 +242,7 @@ static void reap_tx(struct vguest *v)
 	void *tok;
 	uint32_t len;
 
-	while (vh_vq_get_used(v->vq[VH_VSOCK_VQ_TX], &tok, &len) == 1)
+	while (vh_drvq_get_used(v->vq[VH_VSOCK_VQ_TX], &tok, &len) == 1)
 		v->tx_free[v->ntx_free++] = (unsigned int)(uintptr_t)tok - 1;
 }
 
@@ -270,10 +270,10 @@ static int guest_tx(struct vguest *v, const struct vh_vsock_hdr *h,
 	vh_vsock_hdr_pack(h, p, VH_VSOCK_HDR_LEN);
 	if (h->len)
 		memcpy(p + VH_VSOCK_HDR_LEN, payload, h->len);
-	if (vh_vq_add(v->vq[VH_VSOCK_VQ_TX], &sg, 1, 0,
+	if (vh_drvq_add(v->vq[VH_VSOCK_VQ_TX], &sg, 1, 0,
 		      (void *)(uintptr_t)(slot + 1)))
 		return -ENOSPC;
-	vh_vq_kick(v->vq[VH_VSOCK_VQ_TX]);
+	vh_drvq_kick(v->vq[VH_VSOCK_VQ_TX]);
 	return 0;
 }
 
@@ -283,7 +283,7 @@ static int guest_tx(struct vguest *v, const struct vh_vsock_hdr *h,
  */
 static int guest_rx(struct vguest *v, struct vh_vsock_hdr *h, int ms)
 {
-	struct vh_vq *vq = v->vq[VH_VSOCK_VQ_RX];
+	struct vh_drvq *vq = v->vq[VH_VSOCK_VQ_RX];
 	void *tok;
 	uint32_t len;
 	unsigned int idx;
@@ -291,7 +291,7 @@ static int guest_rx(struct vguest *v, struct vh_vsock_hdr *h, int ms)
 	int r;
 
 	for (;;) {
-		r = vh_vq_get_used(vq, &tok, &len);
+		r = vh_drvq_get_used(vq, &tok, &len);
 		if (r < 0)
 			return r;
 		if (r == 1)
@@ -308,7 +308,7 @@ static int guest_rx(struct vguest *v, struct vh_vsock_hdr *h, int ms)
 		r = 1;
 	}
 	rx_post(v, idx);
-	vh_vq_kick(vq);
+	vh_drvq_kick(vq);
 	return r;
 }
 

@@ -10,7 +10,7 @@
  *   byte 0      queue size exponent (num = 1 << (b % 9), 1..256)
  *   byte 1      bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 iov_max 3,
  *               bit 3 region B present (adjacent to A), bit 4 pop and
- *               push BATCH elements at a time (vh_vring_pop_batch)
+ *               push BATCH elements at a time (vh_devq_pop_batch)
  *   bytes 2-3   base (last_avail_idx)
  *   the rest    copied to region A from its start (rings at offset 0,
  *               the same bytes serve as descriptors, tables and buffers)
@@ -66,7 +66,7 @@ static int inside(const void *p, size_t len, const uint8_t *base,
 }
 
 /* An element pop returned: ids, counts and every iovec inside guest memory. */
-static void check_elem(const struct vh_vring_elem *e, unsigned int num,
+static void check_elem(const struct vh_devq_elem *e, unsigned int num,
 		       uint8_t *a, bool two)
 {
 	uint64_t out = 0, in = 0;
@@ -96,8 +96,8 @@ static void check_elem(const struct vh_vring_elem *e, unsigned int num,
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct iovec iov[1024];
-	struct vh_vring_addr addr;
-	struct vh_vring *vr;
+	struct vh_devq_addr addr;
+	struct vh_devq *vr;
 	struct vh_mem *mem;
 	unsigned int num, pops;
 	uint64_t features = 1ull << VIRTIO_F_VERSION_1;
@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (data[1] & 2)
 		features |= 1ull << VIRTIO_RING_F_EVENT_IDX;
 	two = data[1] & 8;
-	batch = data[1] & 16; /* vh_vring_pop_batch / push_batch */
+	batch = data[1] & 16; /* vh_devq_pop_batch / push_batch */
 	iov_max = (data[1] & 4) ? 3 : 1024 / BATCH;
 	memcpy(&base, data + 2, 2);
 	data += 4;
@@ -132,20 +132,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			       size - A_SIZE < B_SIZE ? size - A_SIZE : B_SIZE);
 	}
 
-	if (vh_vring_new(ctx, mem, 0, &vr))
+	if (vh_devq_new(ctx, mem, 0, &vr))
 		abort();
 	/* rings at the start of A: desc, avail right after, used at 4 KiB */
 	memset(&addr, 0, sizeof(addr));
 	addr.desc = A_GPA;
 	addr.avail = A_GPA + 16ull * num;
 	addr.used = A_GPA + 0x1000 + 8ull * num;
-	if (vh_vring_set_features(vr, features) || vh_vring_set_num(vr, num) ||
-	    vh_vring_set_addr(vr, &addr) || vh_vring_set_base(vr, base))
+	if (vh_devq_set_features(vr, features) || vh_devq_set_num(vr, num) ||
+	    vh_devq_set_addr(vr, &addr) || vh_devq_set_base(vr, base))
 		abort();
 
 	for (pops = 0; pops < num + 2; pops++) {
-		struct vh_vring_elem es[BATCH];
-		struct vh_vring_used_elem used[BATCH];
+		struct vh_devq_elem es[BATCH];
+		struct vh_devq_used_elem used[BATCH];
 		unsigned int n = batch ? BATCH : 1, k;
 		int ret;
 
@@ -153,13 +153,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			es[k].iov = iov + k * (1024 / BATCH);
 			es[k].iov_max = iov_max;
 		}
-		ret = batch ? vh_vring_pop_batch(vr, es, n) :
-			      vh_vring_pop(vr, &es[0]);
+		ret = batch ? vh_devq_pop_batch(vr, es, n) :
+			      vh_devq_pop(vr, &es[0]);
 		if (ret == 0 || ret == -ENOBUFS)
 			break;
 		if (ret == -EIO) {
-			if (vh_vring_is_broken(vr) != 1 ||
-			    vh_vring_pop(vr, &es[0]) != -EIO)
+			if (vh_devq_is_broken(vr) != 1 ||
+			    vh_devq_pop(vr, &es[0]) != -EIO)
 				abort();
 			break;
 		}
@@ -170,20 +170,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			used[k].id = es[k].id;
 			used[k].len = es[k].in_len;
 		}
-		ret = batch ? vh_vring_push_batch(vr, used, (unsigned int)ret) :
-			      vh_vring_push(vr, es[0].id, es[0].in_len);
+		ret = batch ? vh_devq_push_batch(vr, used, (unsigned int)ret) :
+			      vh_devq_push(vr, es[0].id, es[0].in_len);
 		/*
 		 * A batch pop returns what it popped before the ring broke;
 		 * pushing them then releases them and writes nothing.
 		 */
-		if (ret == -EIO && batch && vh_vring_is_broken(vr) == 1)
+		if (ret == -EIO && batch && vh_devq_is_broken(vr) == 1)
 			break;
 		if (ret)
 			abort();
-		vh_vring_need_notify(vr);
+		vh_devq_need_notify(vr);
 	}
-	if (vh_vring_inflight(vr) != 0)
+	if (vh_devq_inflight(vr) != 0)
 		abort();
-	vh_vring_unref(vr);
+	vh_devq_unref(vr);
 	return 0;
 }

@@ -61,14 +61,14 @@ static int take(struct in *in, void *buf, size_t len)
 
 static struct vh_vu_backend *cur_be;
 
-static void pop_all(struct vh_vring *vr)
+static void pop_all(struct vh_devq *vr)
 {
 	struct iovec iov[64];
-	struct vh_vring_elem e = { .iov = iov, .iov_max = 64 };
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 64 };
 	uint8_t sink[64];
 	int n = 0;
 
-	while (n++ < 256 && vh_vring_pop(vr, &e) == 1) {
+	while (n++ < 256 && vh_devq_pop(vr, &e) == 1) {
 		unsigned int i;
 		uint32_t w = 0;
 
@@ -83,11 +83,11 @@ static void pop_all(struct vh_vring *vr)
 			memset(iov[i].iov_base, 0xa5, k);
 			w += (uint32_t)k;
 		}
-		vh_vring_push(vr, e.id, w);
+		vh_devq_push(vr, e.id, w);
 	}
 }
 
-static void kicked(void *data, unsigned int idx, struct vh_vring *vr)
+static void kicked(void *data, unsigned int idx, struct vh_devq *vr)
 {
 	pop_all(vr);
 	/*
@@ -96,7 +96,7 @@ static void kicked(void *data, unsigned int idx, struct vh_vring *vr)
 	 */
 	if (vh_vu_backend_get_protocol_features(cur_be) &
 	    (1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS))
-		vh_vring_notify(vr);
+		vh_devq_notify(vr);
 	else
 		vh_vu_backend_notify(cur_be, idx);
 }

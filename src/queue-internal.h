@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Split virtqueue layout (virtio 1.x 2.7) shared by the device side
- * (vring.c) and the driver side (vq.c).  All fields are little-endian
+ * (devq.c) and the driver side (drvq.c).  All fields are little-endian
  * (VERSION_1; legacy rings on the little-endian hosts we run on are the
  * same).  Shared-memory fields are only accessed with __atomic builtins so
  * every value is fetched exactly once.
  */
-#ifndef _VH_VRING_INTERNAL_H_
-#define _VH_VRING_INTERNAL_H_
+#ifndef _VH_QUEUE_INTERNAL_H_
+#define _VH_QUEUE_INTERNAL_H_
 
 #include <endian.h>
 #include <stdint.h>

@@ -7,8 +7,8 @@
  * have fixed-size members and explicit padding so that sizeof() is the
  * size on the wire.
  */
-#ifndef _LIBVHOST_USER_H_
-#define _LIBVHOST_USER_H_
+#ifndef _LIBVHOST_VU_H_
+#define _LIBVHOST_VU_H_
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -20,7 +20,7 @@ extern "C" {
 
 struct vh_ctx;
 struct vh_mem;
-struct vh_vq;
+struct vh_drvq;
 
 /* ------------------------------------------------------------------------ */
 /* header ("Message Specification")                                         */
@@ -426,7 +426,7 @@ int vh_vu_frontend_vring_kick(struct vh_vu_frontend *fe, unsigned int idx);
  * caller's.
  */
 int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe, unsigned int idx,
-			    struct vh_vq *vq, int kick_fd, int call_fd);
+			    struct vh_drvq *vq, int kick_fd, int call_fd);
 
 /* Config space: size bytes at offset (offset + size <= 256). */
 int vh_vu_frontend_get_config(struct vh_vu_frontend *fe, uint32_t offset,

@@ -26,7 +26,7 @@
 
 #include "libvhost-internal.h"
 #include "mem-internal.h"
-#include "vring-internal.h"
+#include "queue-internal.h"
 
 /* An older snapshot that still has elements in flight. */
 struct old_pin {
@@ -35,7 +35,7 @@ struct old_pin {
 	struct old_pin *next;
 };
 
-struct vh_vring {
+struct vh_devq {
 	/* hot: pop and push */
 	struct vh_desc *desc;
 	struct vh_avail *avail;
@@ -76,7 +76,7 @@ struct vh_vring {
 	uint16_t avail_event_written;
 	bool avail_event_valid;
 	uint64_t features;
-	struct vh_vring_addr addr;
+	struct vh_devq_addr addr;
 	struct old_pin *old_pins;
 	int kick_fd, call_fd, err_fd;
 };
@@ -91,7 +91,7 @@ struct vh_vring {
 #define VR_NO_SLP
 #endif
 
-static bool has_feature(const struct vh_vring *vr, unsigned int bit)
+static bool has_feature(const struct vh_devq *vr, unsigned int bit)
 {
 	return vr->features & (1ull << bit);
 }
@@ -102,9 +102,9 @@ static bool overflows(uint64_t base, uint64_t size)
 }
 
 __attribute__((format(printf, 2, 3))) static int
-vring_break(struct vh_vring *vr, const char *fmt, ...);
+vring_break(struct vh_devq *vr, const char *fmt, ...);
 
-static int vring_break(struct vh_vring *vr, const char *fmt, ...)
+static int vring_break(struct vh_devq *vr, const char *fmt, ...)
 {
 	char msg[160];
 	va_list ap;
@@ -126,10 +126,10 @@ static int vring_break(struct vh_vring *vr, const char *fmt, ...)
 /* setup                                                                  */
 /* ---------------------------------------------------------------------- */
 
-VH_EXPORT int vh_vring_new(struct vh_ctx *ctx, struct vh_mem *mem,
-			   unsigned int index, struct vh_vring **out)
+VH_EXPORT int vh_devq_new(struct vh_ctx *ctx, struct vh_mem *mem,
+			   unsigned int index, struct vh_devq **out)
 {
-	struct vh_vring *vr;
+	struct vh_devq *vr;
 
 	if (!ctx || !mem || !out)
 		return -EINVAL;
@@ -148,14 +148,14 @@ VH_EXPORT int vh_vring_new(struct vh_ctx *ctx, struct vh_mem *mem,
 	return 0;
 }
 
-VH_EXPORT struct vh_vring *vh_vring_ref(struct vh_vring *vr)
+VH_EXPORT struct vh_devq *vh_devq_ref(struct vh_devq *vr)
 {
 	if (vr)
 		__atomic_add_fetch(&vr->refcount, 1, __ATOMIC_RELAXED);
 	return vr;
 }
 
-static void drop_pins(struct vh_vring *vr)
+static void drop_pins(struct vh_devq *vr)
 {
 	struct old_pin *p, *next;
 
@@ -170,7 +170,7 @@ static void drop_pins(struct vh_vring *vr)
 	vr->cur_inflight = 0;
 }
 
-static void unmap_rings(struct vh_vring *vr)
+static void unmap_rings(struct vh_devq *vr)
 {
 	drop_pins(vr);
 	vh_mem_table_put(vr->table);
@@ -184,7 +184,7 @@ static void unmap_rings(struct vh_vring *vr)
 	vr->c_size = 0;
 }
 
-VH_EXPORT struct vh_vring *vh_vring_unref(struct vh_vring *vr)
+VH_EXPORT struct vh_devq *vh_devq_unref(struct vh_devq *vr)
 {
 	if (!vr)
 		return NULL;
@@ -202,18 +202,18 @@ VH_EXPORT struct vh_vring *vh_vring_unref(struct vh_vring *vr)
 	return NULL;
 }
 
-VH_EXPORT unsigned int vh_vring_get_index(const struct vh_vring *vr)
+VH_EXPORT unsigned int vh_devq_get_index(const struct vh_devq *vr)
 {
 	return vr ? vr->index : 0;
 }
 
 /* Translate one ring area in snapshot t. */
-static void *area(const struct vh_vring *vr, const struct vh_mem_table *t,
+static void *area(const struct vh_devq *vr, const struct vh_mem_table *t,
 		  uint64_t addr, uint64_t len)
 {
 	unsigned int hint = 0;
 
-	if (vr->addr.flags & VH_VRING_ADDR_UVA)
+	if (vr->addr.flags & VH_DEVQ_ADDR_UVA)
 		return vh_mem_table_uva_translate(t, addr, len);
 	if (overflows(addr, len))
 		return NULL;
@@ -221,17 +221,17 @@ static void *area(const struct vh_vring *vr, const struct vh_mem_table *t,
 }
 
 /* Event fields exist only with VIRTIO_RING_F_EVENT_IDX (2.7.6, 2.7.8). */
-static uint64_t avail_size(const struct vh_vring *vr)
+static uint64_t avail_size(const struct vh_devq *vr)
 {
 	return 4 + 2ull * vr->size + (vr->event_idx ? 2 : 0);
 }
 
-static uint64_t used_size(const struct vh_vring *vr)
+static uint64_t used_size(const struct vh_devq *vr)
 {
 	return 4 + 8ull * vr->size + (vr->event_idx ? 2 : 0);
 }
 
-static int map_areas(struct vh_vring *vr, const struct vh_mem_table *t,
+static int map_areas(struct vh_devq *vr, const struct vh_mem_table *t,
 		     void **d, void **a, void **u)
 {
 	*d = area(vr, t, vr->addr.desc, 16ull * vr->size);
@@ -246,17 +246,17 @@ static int map_areas(struct vh_vring *vr, const struct vh_mem_table *t,
 	return 0;
 }
 
-static void update_log_flags(struct vh_vring *vr)
+static void update_log_flags(struct vh_devq *vr)
 {
 	bool log = vr->table && vr->table->log;
 
-	vr->log_used = log && (vr->addr.flags & VH_VRING_ADDR_LOG);
+	vr->log_used = log && (vr->addr.flags & VH_DEVQ_ADDR_LOG);
 	vr->log_all = log && has_feature(vr, VHOST_F_LOG_ALL);
 	vr->log_any = vr->log_used || vr->log_all;
 }
 
 /* Remember region r for the pop fast path (the table pins its mapping). */
-static void cache_region(struct vh_vring *vr)
+static void cache_region(struct vh_devq *vr)
 {
 	const struct vh_mem_table *t = vr->table;
 
@@ -270,7 +270,7 @@ static void cache_region(struct vh_vring *vr)
 }
 
 /* (Re)map the rings in the current snapshot once size and addresses are known. */
-static int map_rings(struct vh_vring *vr)
+static int map_rings(struct vh_devq *vr)
 {
 	struct vh_mem_table *t;
 	uint64_t gen;
@@ -305,7 +305,7 @@ static int map_rings(struct vh_vring *vr)
 	return 0;
 }
 
-VH_EXPORT int vh_vring_set_num(struct vh_vring *vr, unsigned int num)
+VH_EXPORT int vh_devq_set_num(struct vh_devq *vr, unsigned int num)
 {
 	struct vh_mem_table **ht;
 	uint32_t *seen;
@@ -335,15 +335,15 @@ VH_EXPORT int vh_vring_set_num(struct vh_vring *vr, unsigned int num)
 	return map_rings(vr);
 }
 
-VH_EXPORT unsigned int vh_vring_get_num(const struct vh_vring *vr)
+VH_EXPORT unsigned int vh_devq_get_num(const struct vh_devq *vr)
 {
 	return vr ? vr->size : 0;
 }
 
-VH_EXPORT int vh_vring_set_addr(struct vh_vring *vr,
-				const struct vh_vring_addr *a)
+VH_EXPORT int vh_devq_set_addr(struct vh_devq *vr,
+				const struct vh_devq_addr *a)
 {
-	struct vh_vring_addr old;
+	struct vh_devq_addr old;
 	bool old_set;
 	int err;
 
@@ -362,8 +362,8 @@ VH_EXPORT int vh_vring_set_addr(struct vh_vring *vr,
 	 */
 	if (vr->table && vr->addr_set && a->desc == vr->addr.desc &&
 	    a->avail == vr->addr.avail && a->used == vr->addr.used &&
-	    (a->flags & VH_VRING_ADDR_UVA) ==
-		    (vr->addr.flags & VH_VRING_ADDR_UVA)) {
+	    (a->flags & VH_DEVQ_ADDR_UVA) ==
+		    (vr->addr.flags & VH_DEVQ_ADDR_UVA)) {
 		vr->addr.log = a->log;
 		vr->addr.flags = a->flags;
 		update_log_flags(vr);
@@ -382,7 +382,7 @@ VH_EXPORT int vh_vring_set_addr(struct vh_vring *vr,
 	return err;
 }
 
-VH_EXPORT int vh_vring_set_features(struct vh_vring *vr, uint64_t features)
+VH_EXPORT int vh_devq_set_features(struct vh_devq *vr, uint64_t features)
 {
 	uint64_t old = vr ? vr->features : 0;
 
@@ -416,7 +416,7 @@ VH_EXPORT int vh_vring_set_features(struct vh_vring *vr, uint64_t features)
 	return 0;
 }
 
-VH_EXPORT int vh_vring_set_base(struct vh_vring *vr, uint32_t base)
+VH_EXPORT int vh_devq_set_base(struct vh_devq *vr, uint32_t base)
 {
 	if (!vr)
 		return -EINVAL;
@@ -431,7 +431,7 @@ VH_EXPORT int vh_vring_set_base(struct vh_vring *vr, uint32_t base)
 	return 0;
 }
 
-VH_EXPORT int vh_vring_get_base(struct vh_vring *vr, uint32_t *base)
+VH_EXPORT int vh_devq_get_base(struct vh_devq *vr, uint32_t *base)
 {
 	if (!vr || !base)
 		return -EINVAL;
@@ -447,32 +447,32 @@ static int set_fd(int *slot, int fd)
 	return 0;
 }
 
-VH_EXPORT int vh_vring_set_kick_fd(struct vh_vring *vr, int fd)
+VH_EXPORT int vh_devq_set_kick_fd(struct vh_devq *vr, int fd)
 {
 	return vr ? set_fd(&vr->kick_fd, fd) : -EINVAL;
 }
 
-VH_EXPORT int vh_vring_set_call_fd(struct vh_vring *vr, int fd)
+VH_EXPORT int vh_devq_set_call_fd(struct vh_devq *vr, int fd)
 {
 	return vr ? set_fd(&vr->call_fd, fd) : -EINVAL;
 }
 
-VH_EXPORT int vh_vring_set_err_fd(struct vh_vring *vr, int fd)
+VH_EXPORT int vh_devq_set_err_fd(struct vh_devq *vr, int fd)
 {
 	return vr ? set_fd(&vr->err_fd, fd) : -EINVAL;
 }
 
-VH_EXPORT int vh_vring_get_kick_fd(const struct vh_vring *vr)
+VH_EXPORT int vh_devq_get_kick_fd(const struct vh_devq *vr)
 {
 	return vr ? vr->kick_fd : -EINVAL;
 }
 
-VH_EXPORT int vh_vring_get_call_fd(const struct vh_vring *vr)
+VH_EXPORT int vh_devq_get_call_fd(const struct vh_devq *vr)
 {
 	return vr ? vr->call_fd : -EINVAL;
 }
 
-VH_EXPORT int vh_vring_read_kick(struct vh_vring *vr)
+VH_EXPORT int vh_devq_read_kick(struct vh_devq *vr)
 {
 	struct pollfd pfd;
 	uint64_t v;
@@ -490,7 +490,7 @@ VH_EXPORT int vh_vring_read_kick(struct vh_vring *vr)
 	return 1;
 }
 
-VH_EXPORT int vh_vring_reset(struct vh_vring *vr)
+VH_EXPORT int vh_devq_reset(struct vh_devq *vr)
 {
 	if (!vr)
 		return -EINVAL;
@@ -512,12 +512,12 @@ VH_EXPORT int vh_vring_reset(struct vh_vring *vr)
 	return 0;
 }
 
-VH_EXPORT int vh_vring_is_broken(const struct vh_vring *vr)
+VH_EXPORT int vh_devq_is_broken(const struct vh_devq *vr)
 {
 	return vr ? vr->broken : -EINVAL;
 }
 
-VH_EXPORT unsigned int vh_vring_inflight(const struct vh_vring *vr)
+VH_EXPORT unsigned int vh_devq_inflight(const struct vh_devq *vr)
 {
 	const struct old_pin *p;
 	unsigned int n;
@@ -535,13 +535,13 @@ VH_EXPORT unsigned int vh_vring_inflight(const struct vh_vring *vr)
 /* ---------------------------------------------------------------------- */
 
 /* Used ring bytes [off, off + len) were written. */
-static void log_used(struct vh_vring *vr, uint64_t off, uint64_t len)
+static void log_used(struct vh_devq *vr, uint64_t off, uint64_t len)
 {
 	if (vr->log_used)
 		vh_mem_table_log_write(vr->table, vr->addr.log + off, len);
 }
 
-VH_EXPORT int vh_vring_log_write(struct vh_vring *vr, uint64_t gpa,
+VH_EXPORT int vh_devq_log_write(struct vh_devq *vr, uint64_t gpa,
 				 uint64_t len)
 {
 	if (!vr)
@@ -573,7 +573,7 @@ static void load_desc(const struct vh_desc *d, bool aligned, uint64_t *addr,
  * bounds, and anything odd just ends the walk (the driver only hurts its
  * own migration).
  */
-static void log_chain(struct vh_vring *vr, uint16_t head, uint32_t len)
+static void log_chain(struct vh_devq *vr, uint16_t head, uint32_t len)
 {
 	const struct vh_desc *tbl = vr->desc;
 	unsigned int max = vr->size, count = 0, i = head;
@@ -620,7 +620,7 @@ static void log_chain(struct vh_vring *vr, uint16_t head, uint32_t len)
 /* ---------------------------------------------------------------------- */
 
 /* Move to the newest memory snapshot (called from pop when it changed). */
-static int switch_table(struct vh_vring *vr)
+static int switch_table(struct vh_devq *vr)
 {
 	uint64_t gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
 	struct vh_mem_table *t = vh_mem_table_get(vr->mem), *old = vr->table;
@@ -658,7 +658,7 @@ static int switch_table(struct vh_vring *vr)
 }
 
 /* An element popped under an older snapshot came back. */
-static void unpin_old(struct vh_vring *vr, struct vh_mem_table *t)
+static void unpin_old(struct vh_devq *vr, struct vh_mem_table *t)
 {
 	struct old_pin **pp, *p;
 
@@ -674,18 +674,18 @@ static void unpin_old(struct vh_vring *vr, struct vh_mem_table *t)
 	}
 }
 
-static uint16_t *avail_event(const struct vh_vring *vr)
+static uint16_t *avail_event(const struct vh_devq *vr)
 {
 	return (uint16_t *)&vr->used->ring[vr->size];
 }
 
-static uint16_t *used_event(const struct vh_vring *vr)
+static uint16_t *used_event(const struct vh_devq *vr)
 {
 	return &vr->avail->ring[vr->size];
 }
 
 /* Read avail->idx (acquire); -EIO if it ran more than a ring ahead. */
-static int read_avail_idx(struct vh_vring *vr, uint16_t *idx)
+static int read_avail_idx(struct vh_devq *vr, uint16_t *idx)
 {
 	uint16_t v = vh_load16(&vr->avail->idx, __ATOMIC_ACQUIRE);
 
@@ -705,7 +705,7 @@ static int read_avail_idx(struct vh_vring *vr, uint16_t *idx)
  * kicked (2.7.10).
  */
 static inline __attribute__((always_inline)) int
-refresh_avail(struct vh_vring *vr)
+refresh_avail(struct vh_devq *vr)
 {
 	uint16_t idx = 0;
 	int err;
@@ -743,7 +743,7 @@ struct walk {
 };
 
 /* One buffer of a chain into the walk's iovecs. */
-static int add_buf(struct vh_vring *vr, struct walk *w, uint64_t addr,
+static int add_buf(struct vh_devq *vr, struct walk *w, uint64_t addr,
 		   uint32_t len, bool write)
 {
 	unsigned int used = w->out_num + w->in_num;
@@ -789,7 +789,7 @@ static int add_buf(struct vh_vring *vr, struct walk *w, uint64_t addr,
 }
 
 /* Walk the chain at head (2.7.5); *ndescs receives the ring descriptors used. */
-static int walk_chain(struct vh_vring *vr, uint16_t head, struct walk *w,
+static int walk_chain(struct vh_devq *vr, uint16_t head, struct walk *w,
 		      uint16_t *ndescs)
 {
 	const struct vh_desc *tbl = vr->desc;
@@ -822,9 +822,9 @@ static int walk_chain(struct vh_vring *vr, uint16_t head, struct walk *w,
 				return vring_break(vr, "nested indirect descriptor");
 			if (flags & VH_DESC_F_NEXT)
 				return vring_break(vr, "indirect descriptor with NEXT");
-			cap = vr->size > VH_VRING_INDIRECT_MIN_CAP ?
+			cap = vr->size > VH_DEVQ_INDIRECT_MIN_CAP ?
 				      vr->size :
-				      VH_VRING_INDIRECT_MIN_CAP;
+				      VH_DEVQ_INDIRECT_MIN_CAP;
 			if (!len || len % 16 || len / 16 > cap)
 				return vring_break(vr, "bad indirect table length %u",
 						   len);
@@ -860,7 +860,7 @@ static int walk_chain(struct vh_vring *vr, uint16_t head, struct walk *w,
 	return 0;
 }
 
-static int pop_slow(struct vh_vring *vr, struct vh_vring_elem *elem,
+static int pop_slow(struct vh_devq *vr, struct vh_devq_elem *elem,
 		    uint16_t head)
 {
 	struct walk w = { .iov = elem->iov, .iov_max = elem->iov_max };
@@ -885,18 +885,18 @@ static int pop_slow(struct vh_vring *vr, struct vh_vring_elem *elem,
  * (wr_shift 32 for a device-writable buffer, else 0).  No branch on the
  * direction, which mixed traffic could not predict.
  */
-_Static_assert(offsetof(struct vh_vring_elem, ndescs) ==
-			       offsetof(struct vh_vring_elem, id) + 2 &&
-		       offsetof(struct vh_vring_elem, in_num) ==
-			       offsetof(struct vh_vring_elem, out_num) + 4 &&
-		       offsetof(struct vh_vring_elem, out_len) ==
-			       offsetof(struct vh_vring_elem, in_num) + 4 &&
-		       offsetof(struct vh_vring_elem, in_len) ==
-			       offsetof(struct vh_vring_elem, out_len) + 4,
-	       "vh_vring_elem pairs are adjacent");
+_Static_assert(offsetof(struct vh_devq_elem, ndescs) ==
+			       offsetof(struct vh_devq_elem, id) + 2 &&
+		       offsetof(struct vh_devq_elem, in_num) ==
+			       offsetof(struct vh_devq_elem, out_num) + 4 &&
+		       offsetof(struct vh_devq_elem, out_len) ==
+			       offsetof(struct vh_devq_elem, in_num) + 4 &&
+		       offsetof(struct vh_devq_elem, in_len) ==
+			       offsetof(struct vh_devq_elem, out_len) + 4,
+	       "vh_devq_elem pairs are adjacent");
 
 static inline __attribute__((always_inline)) void
-elem_set_single(struct vh_vring_elem *e, uint16_t head, uint32_t len,
+elem_set_single(struct vh_devq_elem *e, uint16_t head, uint32_t len,
 		unsigned int wr_shift)
 {
 	char *p = (char *)e;
@@ -909,9 +909,9 @@ elem_set_single(struct vh_vring_elem *e, uint16_t head, uint32_t len,
 	uint64_t lens = ((uint64_t)len << 32) >> wr_shift;
 #endif
 
-	memcpy(p + offsetof(struct vh_vring_elem, id), &idn, 4);
-	memcpy(p + offsetof(struct vh_vring_elem, out_num), &num, 8);
-	memcpy(p + offsetof(struct vh_vring_elem, out_len), &lens, 8);
+	memcpy(p + offsetof(struct vh_devq_elem, id), &idn, 4);
+	memcpy(p + offsetof(struct vh_devq_elem, out_num), &num, 8);
+	memcpy(p + offsetof(struct vh_devq_elem, out_len), &lens, 8);
 }
 
 /* VH_DESC_F_WRITE (bit 33 of lfn) as a shift of 0 or 32 */
@@ -928,7 +928,7 @@ static inline unsigned int desc_wr_shift(uint64_t lfn)
  * loaded is kept.
  */
 static inline __attribute__((always_inline)) int
-pop_fast(struct vh_vring *vr, struct vh_vring_elem *elem)
+pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
 {
 	uint16_t last = vr->last_avail;
 	const struct vh_desc *d;
@@ -979,8 +979,8 @@ pop_fast(struct vh_vring *vr, struct vh_vring_elem *elem)
  * empty, a chain, an indirect table, a region miss, a bad value).  It
  * re-reads what it uses, so nothing fetched by the fast path is trusted.
  */
-static __attribute__((noinline)) int pop_general(struct vh_vring *vr,
-						 struct vh_vring_elem *elem)
+static __attribute__((noinline)) int pop_general(struct vh_devq *vr,
+						 struct vh_devq_elem *elem)
 {
 	uint16_t last, head;
 	int ret;
@@ -1022,8 +1022,8 @@ static __attribute__((noinline)) int pop_general(struct vh_vring *vr,
 	return 1;
 }
 
-VH_EXPORT VR_NO_SLP int vh_vring_pop(struct vh_vring *vr,
-				     struct vh_vring_elem *elem)
+VH_EXPORT VR_NO_SLP int vh_devq_pop(struct vh_devq *vr,
+				     struct vh_devq_elem *elem)
 {
 	if (vh_likely(pop_fast(vr, elem)))
 		return 1;
@@ -1040,7 +1040,7 @@ VH_EXPORT VR_NO_SLP int vh_vring_pop(struct vh_vring *vr,
  * everything).  Returns how many it popped.
  */
 static __attribute__((noinline)) VR_NO_SLP unsigned int
-pop_run(struct vh_vring *vr, struct vh_vring_elem *e, unsigned int max)
+pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
 {
 	const struct vh_desc *desc = vr->desc;
 	struct vh_mem_table **ht = vr->head_table;
@@ -1096,8 +1096,8 @@ pop_run(struct vh_vring *vr, struct vh_vring_elem *e, unsigned int max)
 	return popped;
 }
 
-VH_EXPORT VR_NO_SLP int vh_vring_pop_batch(struct vh_vring *vr,
-					   struct vh_vring_elem *elems,
+VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
+					   struct vh_devq_elem *elems,
 					   unsigned int n)
 {
 	unsigned int i = 0;
@@ -1132,8 +1132,8 @@ VH_EXPORT VR_NO_SLP int vh_vring_pop_batch(struct vh_vring *vr,
 	return (int)i;
 }
 
-VH_EXPORT int vh_vring_pop_head(struct vh_vring *vr, uint16_t head,
-				struct vh_vring_elem *elem)
+VH_EXPORT int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
+				struct vh_devq_elem *elem)
 {
 	int ret;
 
@@ -1158,7 +1158,7 @@ VH_EXPORT int vh_vring_pop_head(struct vh_vring *vr, uint16_t head,
 	return 1;
 }
 
-VH_EXPORT int vh_vring_get_used_idx(const struct vh_vring *vr, uint16_t *idx)
+VH_EXPORT int vh_devq_get_used_idx(const struct vh_devq *vr, uint16_t *idx)
 {
 	if (!vr || !idx)
 		return -EINVAL;
@@ -1173,7 +1173,7 @@ VH_EXPORT int vh_vring_get_used_idx(const struct vh_vring *vr, uint16_t *idx)
 /* ---------------------------------------------------------------------- */
 
 /* Release the in-flight bookkeeping of head id; false if it was not popped. */
-static bool put_head(struct vh_vring *vr, uint32_t id)
+static bool put_head(struct vh_devq *vr, uint32_t id)
 {
 	struct vh_mem_table *t;
 
@@ -1190,7 +1190,7 @@ static bool put_head(struct vh_vring *vr, uint32_t id)
 	return true;
 }
 
-static void write_used(struct vh_vring *vr, uint16_t slot, uint32_t id,
+static void write_used(struct vh_devq *vr, uint16_t slot, uint32_t id,
 		       uint32_t len)
 {
 	struct vh_used_elem *e = &vr->used->ring[slot];
@@ -1200,7 +1200,7 @@ static void write_used(struct vh_vring *vr, uint16_t slot, uint32_t id,
 }
 
 /* Dirty-log what pushing head id into used slot wrote (after the fact). */
-static __attribute__((noinline)) void log_push(struct vh_vring *vr,
+static __attribute__((noinline)) void log_push(struct vh_devq *vr,
 					       uint16_t slot, uint16_t id,
 					       uint32_t len)
 {
@@ -1211,7 +1211,7 @@ static __attribute__((noinline)) void log_push(struct vh_vring *vr,
 }
 
 /* Write one used element and publish it. */
-static inline void push_one(struct vh_vring *vr, uint16_t id, uint32_t len)
+static inline void push_one(struct vh_devq *vr, uint16_t id, uint32_t len)
 {
 	struct vh_used *used = vr->used;
 	uint32_t ctr = vr->used_ctr;
@@ -1226,7 +1226,7 @@ static inline void push_one(struct vh_vring *vr, uint16_t id, uint32_t len)
 		log_push(vr, slot, id, len);
 }
 
-static __attribute__((noinline)) int push_general(struct vh_vring *vr,
+static __attribute__((noinline)) int push_general(struct vh_devq *vr,
 						  uint16_t id, uint32_t len)
 {
 	if (!vr)
@@ -1247,7 +1247,7 @@ static __attribute__((noinline)) int push_general(struct vh_vring *vr,
 	return 0;
 }
 
-VH_EXPORT int vh_vring_push(struct vh_vring *vr, uint16_t id, uint32_t len)
+VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 {
 	/*
 	 * Fast path: a head popped under the current snapshot, which is still
@@ -1265,14 +1265,14 @@ VH_EXPORT int vh_vring_push(struct vh_vring *vr, uint16_t id, uint32_t len)
 	return 0;
 }
 
-_Static_assert(sizeof(struct vh_vring_used_elem) == 8 &&
+_Static_assert(sizeof(struct vh_devq_used_elem) == 8 &&
 		       sizeof(struct vh_used_elem) == 8 &&
-		       offsetof(struct vh_vring_used_elem, len) ==
+		       offsetof(struct vh_devq_used_elem, len) ==
 			       offsetof(struct vh_used_elem, len),
-	       "vh_vring_used_elem is laid out as the used ring's element");
+	       "vh_devq_used_elem is laid out as the used ring's element");
 
-VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
-				  const struct vh_vring_used_elem *used,
+VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
+				  const struct vh_devq_used_elem *used,
 				  unsigned int n)
 {
 	unsigned int i;
@@ -1292,8 +1292,8 @@ VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 		struct vh_used_elem *ring = vr->used->ring;
 		const uint32_t limit = vr->push_limit, ctr = vr->used_ctr;
 		const unsigned int slot = ctr & vr->mask, room = vr->size - slot;
-		const struct vh_vring_used_elem *u = used, *u_end = used + n;
-		const struct vh_vring_used_elem *seg_end =
+		const struct vh_devq_used_elem *u = used, *u_end = used + n;
+		const struct vh_devq_used_elem *seg_end =
 			n <= room ? u_end : used + room;
 		struct vh_used_elem *dst = &ring[slot];
 
@@ -1384,7 +1384,7 @@ VH_EXPORT int vh_vring_push_batch(struct vh_vring *vr,
 	return 0;
 }
 
-VH_EXPORT int vh_vring_need_notify(struct vh_vring *vr)
+VH_EXPORT int vh_devq_need_notify(struct vh_devq *vr)
 {
 	uint32_t old, new_ctr;
 	bool valid;
@@ -1397,7 +1397,7 @@ VH_EXPORT int vh_vring_need_notify(struct vh_vring *vr)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	/* 6.3 VIRTIO_F_NOTIFY_ON_EMPTY: notify when the ring runs empty */
 	if (has_feature(vr, VIRTIO_F_NOTIFY_ON_EMPTY) &&
-	    vh_vring_inflight(vr) == 0 &&
+	    vh_devq_inflight(vr) == 0 &&
 	    vh_load16(&vr->avail->idx, __ATOMIC_ACQUIRE) == vr->last_avail)
 		return 1;
 	if (!vr->event_idx)
@@ -1419,12 +1419,12 @@ VH_EXPORT int vh_vring_need_notify(struct vh_vring *vr)
 			     (uint16_t)new_ctr, (uint16_t)old);
 }
 
-VH_EXPORT int vh_vring_notify(struct vh_vring *vr)
+VH_EXPORT int vh_devq_notify(struct vh_devq *vr)
 {
 	uint64_t one = 1;
 	int ret;
 
-	ret = vh_vring_need_notify(vr);
+	ret = vh_devq_need_notify(vr);
 	if (ret <= 0)
 		return ret;
 	if (vr->call_fd < 0)
@@ -1435,7 +1435,7 @@ VH_EXPORT int vh_vring_notify(struct vh_vring *vr)
 	return 1;
 }
 
-VH_EXPORT int vh_vring_enable_notification(struct vh_vring *vr)
+VH_EXPORT int vh_devq_enable_notification(struct vh_devq *vr)
 {
 	uint16_t idx = 0;
 	int err;
@@ -1463,7 +1463,7 @@ VH_EXPORT int vh_vring_enable_notification(struct vh_vring *vr)
 	return idx != vr->last_avail;
 }
 
-VH_EXPORT int vh_vring_disable_notification(struct vh_vring *vr)
+VH_EXPORT int vh_devq_disable_notification(struct vh_devq *vr)
 {
 	if (!vr)
 		return -EINVAL;
@@ -1479,7 +1479,7 @@ VH_EXPORT int vh_vring_disable_notification(struct vh_vring *vr)
 	return 0;
 }
 
-VH_EXPORT int vh_vring_avail_count(struct vh_vring *vr, uint16_t *n)
+VH_EXPORT int vh_devq_avail_count(struct vh_devq *vr, uint16_t *n)
 {
 	uint16_t idx = 0;
 	int err;

@@ -30,7 +30,7 @@
  * (queue_kicked) right after queue_started.
  *
  * Callbacks run in the thread that calls vh_vu_backend_dispatch().  Once
- * queue_stopped returns, the device must no longer touch that vh_vring
+ * queue_stopped returns, the device must no longer touch that vh_devq
  * (its mappings may go away).  Rings are also taken back (queue_stopped,
  * then queue_started again) around every change the device must not race
  * with: memory table changes, SET_FEATURES, SET_VRING_NUM/ADDR/BASE/KICK/
@@ -38,10 +38,10 @@
  *
  * Never offered, hence refused (an error reply when REPLY_ACK is
  * negotiated and a reply is asked for, otherwise the connection closes):
- *  - VIRTIO_F_ACCESS_PLATFORM and so IOTLB_MSG: vh_vring translates ring
+ *  - VIRTIO_F_ACCESS_PLATFORM and so IOTLB_MSG: vh_devq translates ring
  *    and buffer addresses through the memory table only, there is no IOTLB;
  *    vh_vu_backend_iotlb_msg() returns -EOPNOTSUPP for the same reason;
- *  - VIRTIO_F_RING_PACKED: vh_vring has split rings only;
+ *  - VIRTIO_F_RING_PACKED: vh_devq has split rings only;
  *  - PROTOCOL_F_CROSS_ENDIAN (SET_VRING_ENDIAN): little-endian rings only;
  *  - PROTOCOL_F_PAGEFAULT (POSTCOPY_ADVISE/LISTEN/END): no postcopy;
  *  - PROTOCOL_F_CRYPTO_SESSION (CREATE/CLOSE_CRYPTO_SESSION): no crypto;
@@ -51,8 +51,8 @@
  * device has the callback: RARP (send_rarp), NET_MTU (net_set_mtu), CONFIG
  * (get_config), DEVICE_STATE (set_device_state_fd + check_device_state).
  */
-#ifndef _LIBVHOST_USER_BACKEND_H_
-#define _LIBVHOST_USER_BACKEND_H_
+#ifndef _LIBVHOST_VU_BACKEND_H_
+#define _LIBVHOST_VU_BACKEND_H_
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -63,7 +63,7 @@ extern "C" {
 #endif
 
 struct vh_ctx;
-struct vh_vring;
+struct vh_devq;
 struct vh_vu_backend;
 
 /* Largest config space a GET/SET_CONFIG message may carry (vhost-user.rst). */
@@ -124,20 +124,20 @@ struct vh_vu_device_ops {
 	void (*memory_updated)(void *data);
 	/* ring idx is started and enabled: the device may use vring now */
 	int (*queue_started)(void *data, unsigned int idx,
-			     struct vh_vring *vring);
+			     struct vh_devq *vring);
 	/*
 	 * ring idx is no longer handed over: stop using it before returning,
 	 * and push what was popped (GET_VRING_BASE reports the popped count)
 	 */
 	void (*queue_stopped)(void *data, unsigned int idx,
-			      struct vh_vring *vring);
+			      struct vh_devq *vring);
 	/*
 	 * The front-end kicked ring idx (eventfd or in-band).  When set, the
 	 * library polls kick fds itself and reads them; when NULL the device
-	 * polls vh_vring's kick fd on its own.
+	 * polls vh_devq's kick fd on its own.
 	 */
 	void (*queue_kicked)(void *data, unsigned int idx,
-			     struct vh_vring *vring);
+			     struct vh_devq *vring);
 	/* RESET_DEVICE, RESET_OWNER and disconnect: back to initial state */
 	void (*reset)(void *data);
 	/* SET_STATUS (virtio device status byte) */
@@ -196,7 +196,7 @@ uint64_t vh_vu_backend_get_protocol_features(const struct vh_vu_backend *be);
 /* Device status byte last set by SET_STATUS. */
 uint8_t vh_vu_backend_get_status(const struct vh_vu_backend *be);
 /* The vring of queue idx (owned by the backend), or NULL. */
-struct vh_vring *vh_vu_backend_get_vring(struct vh_vu_backend *be,
+struct vh_devq *vh_vu_backend_get_vring(struct vh_vu_backend *be,
 					 unsigned int idx);
 
 /*
@@ -251,7 +251,7 @@ int vh_vu_backend_notify(struct vh_vu_backend *be, unsigned int idx);
 /*
  * Tell the front-end that ring idx is broken: its SET_VRING_ERR eventfd,
  * else an in-band VRING_ERR (INBAND_NOTIFICATIONS).  With a queue_kicked
- * callback the library does this itself (eventfd only) when vh_vring marks
+ * callback the library does this itself (eventfd only) when vh_devq marks
  * the ring broken during the callback.  1 signalled, or -errno.
  */
 int vh_vu_backend_vring_error(struct vh_vu_backend *be, unsigned int idx);

@@ -13,7 +13,7 @@
 
 #include "libvhost-internal.h"
 #include "mem-internal.h"
-#include "vring-internal.h"
+#include "queue-internal.h"
 
 struct head_state {
 	void *token;      /* NULL: not in flight */
@@ -21,7 +21,7 @@ struct head_state {
 	uint16_t ndescs;  /* ring descriptors of the chain */
 };
 
-struct vh_vq {
+struct vh_drvq {
 	int refcount;
 	struct vh_ctx *ctx;
 	struct vh_mem *mem;
@@ -48,7 +48,7 @@ struct vh_vq {
 	int kick_fd, call_fd;
 };
 
-VH_EXPORT size_t vh_vq_ring_bytes(unsigned int num)
+VH_EXPORT size_t vh_drvq_ring_bytes(unsigned int num)
 {
 	size_t used_off;
 
@@ -58,7 +58,7 @@ VH_EXPORT size_t vh_vq_ring_bytes(unsigned int num)
 	return used_off + vh_used_bytes(num);
 }
 
-static int vq_break(struct vh_vq *vq, const char *what, unsigned int v)
+static int vq_break(struct vh_drvq *vq, const char *what, unsigned int v)
 {
 	if (!vq->broken)
 		vh_err(vq->ctx, "vq %u: device returned %s %u: vq broken\n",
@@ -67,13 +67,13 @@ static int vq_break(struct vh_vq *vq, const char *what, unsigned int v)
 	return -EIO;
 }
 
-VH_EXPORT int vh_vq_new(struct vh_ctx *ctx, struct vh_mem *mem,
+VH_EXPORT int vh_drvq_new(struct vh_ctx *ctx, struct vh_mem *mem,
 			unsigned int index, unsigned int num,
-			uint64_t ring_gpa, struct vh_vq **out)
+			uint64_t ring_gpa, struct vh_drvq **out)
 {
-	size_t bytes = vh_vq_ring_bytes(num);
+	size_t bytes = vh_drvq_ring_bytes(num);
 	unsigned int hint = 0, i;
-	struct vh_vq *vq;
+	struct vh_drvq *vq;
 	uint8_t *host;
 
 	if (!ctx || !mem || !out || !bytes || (ring_gpa & 15))
@@ -128,14 +128,14 @@ VH_EXPORT int vh_vq_new(struct vh_ctx *ctx, struct vh_mem *mem,
 	return 0;
 }
 
-VH_EXPORT struct vh_vq *vh_vq_ref(struct vh_vq *vq)
+VH_EXPORT struct vh_drvq *vh_drvq_ref(struct vh_drvq *vq)
 {
 	if (vq)
 		__atomic_add_fetch(&vq->refcount, 1, __ATOMIC_RELAXED);
 	return vq;
 }
 
-VH_EXPORT struct vh_vq *vh_vq_unref(struct vh_vq *vq)
+VH_EXPORT struct vh_drvq *vh_drvq_unref(struct vh_drvq *vq)
 {
 	if (!vq)
 		return NULL;
@@ -150,7 +150,7 @@ VH_EXPORT struct vh_vq *vh_vq_unref(struct vh_vq *vq)
 	return NULL;
 }
 
-VH_EXPORT int vh_vq_set_features(struct vh_vq *vq, uint64_t features)
+VH_EXPORT int vh_drvq_set_features(struct vh_drvq *vq, uint64_t features)
 {
 	if (!vq)
 		return -EINVAL;
@@ -159,12 +159,12 @@ VH_EXPORT int vh_vq_set_features(struct vh_vq *vq, uint64_t features)
 	return 0;
 }
 
-VH_EXPORT unsigned int vh_vq_get_num(const struct vh_vq *vq)
+VH_EXPORT unsigned int vh_drvq_get_num(const struct vh_drvq *vq)
 {
 	return vq ? vq->num : 0;
 }
 
-VH_EXPORT int vh_vq_get_addrs(struct vh_vq *vq, uint64_t *desc_gpa,
+VH_EXPORT int vh_drvq_get_addrs(struct vh_drvq *vq, uint64_t *desc_gpa,
 			      uint64_t *avail_gpa, uint64_t *used_gpa)
 {
 	if (!vq)
@@ -178,7 +178,7 @@ VH_EXPORT int vh_vq_get_addrs(struct vh_vq *vq, uint64_t *desc_gpa,
 	return 0;
 }
 
-VH_EXPORT int vh_vq_get_host_addrs(struct vh_vq *vq, void **desc,
+VH_EXPORT int vh_drvq_get_host_addrs(struct vh_drvq *vq, void **desc,
 				   void **avail, void **used)
 {
 	if (!vq)
@@ -192,7 +192,7 @@ VH_EXPORT int vh_vq_get_host_addrs(struct vh_vq *vq, void **desc,
 	return 0;
 }
 
-VH_EXPORT int vh_vq_set_kick_fd(struct vh_vq *vq, int fd)
+VH_EXPORT int vh_drvq_set_kick_fd(struct vh_drvq *vq, int fd)
 {
 	if (!vq)
 		return -EINVAL;
@@ -200,7 +200,7 @@ VH_EXPORT int vh_vq_set_kick_fd(struct vh_vq *vq, int fd)
 	return 0;
 }
 
-VH_EXPORT int vh_vq_set_call_fd(struct vh_vq *vq, int fd)
+VH_EXPORT int vh_drvq_set_call_fd(struct vh_drvq *vq, int fd)
 {
 	if (!vq)
 		return -EINVAL;
@@ -208,12 +208,12 @@ VH_EXPORT int vh_vq_set_call_fd(struct vh_vq *vq, int fd)
 	return 0;
 }
 
-VH_EXPORT int vh_vq_num_free(const struct vh_vq *vq)
+VH_EXPORT int vh_drvq_num_free(const struct vh_drvq *vq)
 {
 	return vq ? (int)vq->num_free : -EINVAL;
 }
 
-VH_EXPORT int vh_vq_is_broken(const struct vh_vq *vq)
+VH_EXPORT int vh_drvq_is_broken(const struct vh_drvq *vq)
 {
 	return vq ? vq->broken : -EINVAL;
 }
@@ -240,7 +240,7 @@ static int check_sg(const struct vh_sg *sg, unsigned int out, unsigned int in,
 }
 
 /* Make head available and publish the index (2.7.13). */
-static void expose(struct vh_vq *vq, uint16_t head)
+static void expose(struct vh_drvq *vq, uint16_t head)
 {
 	__atomic_store_n(&vq->avail->ring[vq->avail_idx & vq->mask],
 			 htole16(head), __ATOMIC_RELAXED);
@@ -257,7 +257,7 @@ static void write_desc(struct vh_desc *d, uint64_t addr, uint32_t len,
 			 __ATOMIC_RELAXED);
 }
 
-VH_EXPORT int vh_vq_add(struct vh_vq *vq, const struct vh_sg *sg,
+VH_EXPORT int vh_drvq_add(struct vh_drvq *vq, const struct vh_sg *sg,
 			unsigned int out, unsigned int in, void *token)
 {
 	unsigned int n = out + in, i;
@@ -294,7 +294,7 @@ VH_EXPORT int vh_vq_add(struct vh_vq *vq, const struct vh_sg *sg,
 	return 0;
 }
 
-VH_EXPORT int vh_vq_set_indirect_area(struct vh_vq *vq, uint64_t gpa,
+VH_EXPORT int vh_drvq_set_indirect_area(struct vh_drvq *vq, uint64_t gpa,
 				      size_t size)
 {
 	unsigned int hint = 0;
@@ -315,7 +315,7 @@ VH_EXPORT int vh_vq_set_indirect_area(struct vh_vq *vq, uint64_t gpa,
 	return 0;
 }
 
-VH_EXPORT int vh_vq_add_indirect(struct vh_vq *vq, const struct vh_sg *sg,
+VH_EXPORT int vh_drvq_add_indirect(struct vh_drvq *vq, const struct vh_sg *sg,
 				 unsigned int out, unsigned int in,
 				 void *token)
 {
@@ -359,7 +359,7 @@ VH_EXPORT int vh_vq_add_indirect(struct vh_vq *vq, const struct vh_sg *sg,
 	return 0;
 }
 
-VH_EXPORT int vh_vq_kick_prepare(struct vh_vq *vq)
+VH_EXPORT int vh_drvq_kick_prepare(struct vh_drvq *vq)
 {
 	uint16_t old, new_idx;
 
@@ -384,12 +384,12 @@ VH_EXPORT int vh_vq_kick_prepare(struct vh_vq *vq)
 		 VH_USED_F_NO_NOTIFY);
 }
 
-VH_EXPORT int vh_vq_kick(struct vh_vq *vq)
+VH_EXPORT int vh_drvq_kick(struct vh_drvq *vq)
 {
 	uint64_t one = 1;
 	int ret;
 
-	ret = vh_vq_kick_prepare(vq);
+	ret = vh_drvq_kick_prepare(vq);
 	if (ret <= 0)
 		return ret;
 	if (vq->kick_fd < 0)
@@ -400,12 +400,12 @@ VH_EXPORT int vh_vq_kick(struct vh_vq *vq)
 	return 1;
 }
 
-static uint16_t *used_event(const struct vh_vq *vq)
+static uint16_t *used_event(const struct vh_drvq *vq)
 {
 	return &vq->avail->ring[vq->num];
 }
 
-VH_EXPORT int vh_vq_get_used(struct vh_vq *vq, void **token, uint32_t *len)
+VH_EXPORT int vh_drvq_get_used(struct vh_drvq *vq, void **token, uint32_t *len)
 {
 	struct vh_used_elem *e;
 	struct head_state *h;
@@ -449,7 +449,7 @@ VH_EXPORT int vh_vq_get_used(struct vh_vq *vq, void **token, uint32_t *len)
 	return 1;
 }
 
-VH_EXPORT int vh_vq_enable_cb(struct vh_vq *vq)
+VH_EXPORT int vh_drvq_enable_cb(struct vh_drvq *vq)
 {
 	if (!vq)
 		return -EINVAL;
@@ -466,7 +466,7 @@ VH_EXPORT int vh_vq_enable_cb(struct vh_vq *vq)
 	return vh_load16(&vq->used->idx, __ATOMIC_ACQUIRE) != vq->last_used;
 }
 
-VH_EXPORT int vh_vq_disable_cb(struct vh_vq *vq)
+VH_EXPORT int vh_drvq_disable_cb(struct vh_drvq *vq)
 {
 	if (!vq)
 		return -EINVAL;
