@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * vhost-user-blk: virtio-blk requests (virtio 1.3, 5.2.6) against a file or
- * block device, and inflight I/O tracking (vhost-user.rst, "Inflight I/O
- * tracking", split virtqueues) so that a restarted daemon runs again what
- * the previous one left in flight.
+ * block device: parsing, the synchronous engine, and inflight I/O tracking
+ * (vhost-user.rst, "Inflight I/O tracking", split virtqueues) so that a
+ * restarted daemon runs again what the previous one left in flight.  Both
+ * engines pop, complete and push through here; the uring engine
+ * (vhost-user-blk-uring.c) only runs the I/O.
  *
  * Every request comes from the guest and is hostile: the header and the
  * status byte may sit anywhere in the chain (2.7.4 "Message Framing"), and
@@ -30,16 +32,25 @@
 /* device                                                                 */
 /* ---------------------------------------------------------------------- */
 
-static uint32_t dio_align(int fd)
+static bool pow2_in(uint32_t v, uint32_t lo, uint32_t hi)
+{
+	return v >= lo && v <= hi && !(v & (v - 1));
+}
+
+/* O_DIRECT alignment of file offsets (returned) and of memory (*mem). */
+static uint32_t dio_align(int fd, uint32_t *mem)
 {
 	struct statx stx;
 
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
 	    (stx.stx_mask & STATX_DIOALIGN) &&
-	    stx.stx_dio_offset_align >= BLK_SECTOR &&
-	    stx.stx_dio_offset_align <= 65536 &&
-	    !(stx.stx_dio_offset_align & (stx.stx_dio_offset_align - 1)))
+	    pow2_in(stx.stx_dio_offset_align, BLK_SECTOR, 65536)) {
+		*mem = pow2_in(stx.stx_dio_mem_align, 1, 65536) ?
+			       stx.stx_dio_mem_align :
+			       stx.stx_dio_offset_align;
 		return stx.stx_dio_offset_align;
+	}
+	*mem = 4096;
 	return 4096;
 }
 
@@ -58,6 +69,7 @@ int blk_dev_open(struct blk_dev *dev, const char *path)
 	if (fstat(fd, &st) < 0)
 		goto fail_errno;
 	dev->blk_size = BLK_SECTOR;
+	dev->mem_align = BLK_SECTOR;
 	dev->phys_exp = 0;
 	dev->opt_io = 0;
 	if (S_ISBLK(st.st_mode)) {
@@ -75,6 +87,14 @@ int blk_dev_open(struct blk_dev *dev, const char *path)
 				dev->phys_exp++;
 		if (ioctl(fd, BLKIOOPT, &opt) == 0 && opt)
 			dev->opt_io = opt / dev->blk_size;
+		if (dev->direct) {
+			uint32_t mem, off = dio_align(fd, &mem);
+
+			/* no STATX_DIOALIGN on a bdev: its logical block */
+			dev->mem_align = off == 4096 && mem == 4096 ?
+						 dev->blk_size :
+						 mem;
+		}
 	} else if (S_ISREG(st.st_mode)) {
 		dev->is_bdev = false;
 		size = (uint64_t)st.st_size;
@@ -84,7 +104,7 @@ int blk_dev_open(struct blk_dev *dev, const char *path)
 		 * the driver never sends what would fail (4096 if unknown).
 		 */
 		if (dev->direct)
-			dev->blk_size = dio_align(fd);
+			dev->blk_size = dio_align(fd, &dev->mem_align);
 	} else {
 		err = -EINVAL;
 		goto fail;
@@ -154,7 +174,7 @@ void blk_dev_config(const struct blk_dev *dev, struct virtio_blk_config *cfg)
 /* ---------------------------------------------------------------------- */
 
 /* Copy len bytes at byte offset off of iov to buf; bytes copied. */
-static size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off,
+size_t blk_iov_to_buf(const struct iovec *iov, unsigned int n, size_t off,
 			 void *buf, size_t len)
 {
 	size_t done = 0;
@@ -176,7 +196,7 @@ static size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off,
 	return done;
 }
 
-static size_t buf_to_iov(const struct iovec *iov, unsigned int n, size_t off,
+size_t blk_buf_to_iov(const struct iovec *iov, unsigned int n, size_t off,
 			 const void *buf, size_t len)
 {
 	size_t done = 0;
@@ -198,14 +218,16 @@ static size_t buf_to_iov(const struct iovec *iov, unsigned int n, size_t off,
 	return done;
 }
 
-/* dst = the bytes [off, off + len) of iov; number of dst entries. */
+/*
+ * dst = the bytes [off, off + len) of iov; number of dst entries (with dst
+ * NULL: only counted).
+ */
 static unsigned int iov_slice(const struct iovec *iov, unsigned int n,
-			      size_t off, size_t len, struct iovec *dst,
-			      unsigned int dst_max)
+			      size_t off, size_t len, struct iovec *dst)
 {
 	unsigned int i, k = 0;
 
-	for (i = 0; i < n && len && k < dst_max; i++) {
+	for (i = 0; i < n && len; i++) {
 		size_t l = iov[i].iov_len, c;
 
 		if (off >= l) {
@@ -213,8 +235,10 @@ static unsigned int iov_slice(const struct iovec *iov, unsigned int n,
 			continue;
 		}
 		c = l - off < len ? l - off : len;
-		dst[k].iov_base = (uint8_t *)iov[i].iov_base + off;
-		dst[k].iov_len = c;
+		if (dst) {
+			dst[k].iov_base = (uint8_t *)iov[i].iov_base + off;
+			dst[k].iov_len = c;
+		}
 		k++;
 		len -= c;
 		off = 0;
@@ -223,7 +247,7 @@ static unsigned int iov_slice(const struct iovec *iov, unsigned int n,
 }
 
 /* ---------------------------------------------------------------------- */
-/* I/O                                                                    */
+/* synchronous I/O                                                        */
 /* ---------------------------------------------------------------------- */
 
 /* Whole-buffer preadv/pwritev: retries short transfers, 0 or -errno. */
@@ -257,7 +281,7 @@ static int rw_iov(int fd, bool write, struct iovec *iov, unsigned int n,
 	return 0;
 }
 
-/* O_DIRECT: go through the aligned bounce buffer. */
+/* O_DIRECT from unaligned buffers: through the aligned bounce buffer. */
 static int rw_bounce(struct blk_queue *q, bool write, const struct iovec *iov,
 		     unsigned int n, uint64_t offset, size_t len)
 {
@@ -270,25 +294,25 @@ static int rw_bounce(struct blk_queue *q, bool write, const struct iovec *iov,
 		int r;
 
 		if (write)
-			iov_to_buf(iov, n, done, q->bounce, c);
+			blk_iov_to_buf(iov, n, done, q->bounce, c);
 		r = rw_iov(q->dev->fd, write, &b, 1, offset + done);
 		if (r < 0)
 			return r;
 		if (!write)
-			buf_to_iov(iov, n, done, q->bounce, c);
+			blk_buf_to_iov(iov, n, done, q->bounce, c);
 		done += c;
 	}
 	return 0;
 }
 
-static int zero_fill(struct blk_queue *q, uint64_t off, uint64_t len)
+static int zero_fill(struct blk_dev *dev, uint64_t off, uint64_t len)
 {
-	static const uint8_t zeros[65536] __attribute__((aligned(4096)));
+	static const uint8_t zeros[65536] __attribute__((aligned(65536)));
 
 	while (len) {
 		size_t c = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
 		struct iovec v = { (void *)zeros, c };
-		int r = rw_iov(q->dev->fd, true, &v, 1, off);
+		int r = rw_iov(dev->fd, true, &v, 1, off);
 
 		if (r < 0)
 			return r;
@@ -299,10 +323,9 @@ static int zero_fill(struct blk_queue *q, uint64_t off, uint64_t len)
 }
 
 /* One DISCARD or WRITE_ZEROES range, already checked. */
-static int dwz_range(struct blk_queue *q, bool zeroes, bool unmap, uint64_t off,
-		     uint64_t len)
+static int dwz_range(struct blk_dev *dev, bool zeroes, bool unmap,
+		     uint64_t off, uint64_t len)
 {
-	struct blk_dev *dev = q->dev;
 	int r;
 
 	if (dev->is_bdev) {
@@ -315,7 +338,7 @@ static int dwz_range(struct blk_queue *q, bool zeroes, bool unmap, uint64_t off,
 		/* discarding is a hint: a device without it loses nothing */
 		if (!zeroes && (r == -EOPNOTSUPP || r == -ENOTTY))
 			return 0;
-		return zeroes ? zero_fill(q, off, len) : r;
+		return zeroes ? zero_fill(dev, off, len) : r;
 	}
 	if (!zeroes || unmap) {
 		/* a hole reads back as zeroes: good for both */
@@ -329,74 +352,9 @@ static int dwz_range(struct blk_queue *q, bool zeroes, bool unmap, uint64_t off,
 	if (fallocate(dev->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)off, (off_t)len) == 0)
 		return 0;
-	return zero_fill(q, off, len);
+	return zero_fill(dev, off, len);
 }
 
-/* Is [sector, sector + nsec) inside the disk?  (5.2.6.2: else IOERR) */
-static bool in_range(const struct blk_dev *dev, uint64_t sector, uint64_t nsec)
-{
-	return sector <= dev->capacity && nsec <= dev->capacity - sector;
-}
-
-static uint8_t do_dwz(struct blk_queue *q, bool zeroes, const struct iovec *out,
-		      unsigned int out_num, size_t data_len)
-{
-	struct blk_dev *dev = q->dev;
-	struct virtio_blk_discard_write_zeroes seg = { 0 };
-	unsigned int bit = zeroes ? VIRTIO_BLK_F_WRITE_ZEROES :
-				    VIRTIO_BLK_F_DISCARD;
-	size_t i, nseg;
-
-	if (!(dev->features & (1ull << bit)))
-		return VIRTIO_BLK_S_UNSUPP;
-	if (dev->read_only)
-		return VIRTIO_BLK_S_IOERR;
-	/* 5.2.6: an array of 16-byte segments, at most max_*_seg of them */
-	if (data_len == 0 || data_len % sizeof(seg) ||
-	    data_len / sizeof(seg) > BLK_DWZ_SEG_MAX)
-		return VIRTIO_BLK_S_IOERR;
-	nseg = data_len / sizeof(seg);
-	/* check every segment before touching the disk */
-	for (i = 0; i < nseg; i++) {
-		uint32_t flags, ns;
-		uint64_t sec;
-
-		iov_to_buf(out, out_num, 16 + i * sizeof(seg), &seg,
-			   sizeof(seg));
-		sec = le64toh(seg.sector);
-		ns = le32toh(seg.num_sectors);
-		flags = le32toh(seg.flags);
-		/*
-		 * 5.2.6.2: unknown flags, and unmap on a discard, are
-		 * UNSUPP
-		 */
-		if (flags & ~(uint32_t)VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP)
-			return VIRTIO_BLK_S_UNSUPP;
-		if (!zeroes && flags)
-			return VIRTIO_BLK_S_UNSUPP;
-		if (ns > dev->max_dwz_sectors || !in_range(dev, sec, ns))
-			return VIRTIO_BLK_S_IOERR;
-	}
-	for (i = 0; i < nseg; i++) {
-		iov_to_buf(out, out_num, 16 + i * sizeof(seg), &seg,
-			   sizeof(seg));
-		if (!le32toh(seg.num_sectors))
-			continue;
-		if (dwz_range(q, zeroes,
-			      le32toh(seg.flags) &
-				      VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP,
-			      le64toh(seg.sector) * BLK_SECTOR,
-			      (uint64_t)le32toh(seg.num_sectors) * BLK_SECTOR) <
-		    0)
-			return VIRTIO_BLK_S_IOERR;
-	}
-	return VIRTIO_BLK_S_OK;
-}
-
-/*
- * Run one request.  Returns the used length to report: 0 when there is no
- * status byte (nothing was run), else data written + 1.
- */
 /* A write succeeded: in writethrough mode it reaches the disk first. */
 static uint8_t commit_write(struct blk_dev *dev)
 {
@@ -406,122 +364,244 @@ static uint8_t commit_write(struct blk_dev *dev)
 	return VIRTIO_BLK_S_OK;
 }
 
-static uint32_t handle(struct blk_queue *q, const struct vh_devq_elem *e)
+bool blk_req_direct_ok(const struct blk_dev *dev, const struct blk_req *r)
+{
+	unsigned int i;
+
+	/*
+	 * O_DIRECT: every segment's address on the memory alignment and its
+	 * length a multiple of the logical block (what the block layer
+	 * checks), else EINVAL.
+	 */
+	for (i = 0; i < r->niov; i++)
+		if ((uintptr_t)r->iov[i].iov_base % dev->mem_align ||
+		    r->iov[i].iov_len % dev->blk_size)
+			return false;
+	return true;
+}
+
+void blk_req_run_sync(struct blk_queue *q, struct blk_req *r)
+{
+	struct blk_dev *dev = q->dev;
+	bool write = r->op == BLK_OP_WRITE;
+	int e;
+
+	switch (r->op) {
+	case BLK_OP_READ:
+	case BLK_OP_WRITE:
+		if (dev->direct && !blk_req_direct_ok(dev, r))
+			e = rw_bounce(q, write, r->iov, r->niov, r->offset,
+				      r->len);
+		else
+			e = rw_iov(dev->fd, write, r->iov, r->niov, r->offset);
+		if (e < 0) {
+			r->status = VIRTIO_BLK_S_IOERR;
+			break;
+		}
+		if (!write)
+			r->written = (uint32_t)r->len;
+		r->status = write ? commit_write(dev) : VIRTIO_BLK_S_OK;
+		break;
+	case BLK_OP_FLUSH:
+		r->status = fdatasync(dev->fd) < 0 ? VIRTIO_BLK_S_IOERR :
+						     VIRTIO_BLK_S_OK;
+		break;
+	case BLK_OP_DISCARD:
+	case BLK_OP_ZEROES:
+		if (dwz_range(dev, r->op == BLK_OP_ZEROES, r->unmap, r->offset,
+			      r->len) < 0)
+			r->status = VIRTIO_BLK_S_IOERR;
+		else if (r->op == BLK_OP_ZEROES)
+			r->status = commit_write(dev);
+		else
+			r->status = VIRTIO_BLK_S_OK;
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* requests                                                               */
+/* ---------------------------------------------------------------------- */
+
+/* Is [sector, sector + nsec) inside the disk?  (5.2.6.2: else IOERR) */
+static bool in_range(const struct blk_dev *dev, uint64_t sector, uint64_t nsec)
+{
+	return sector <= dev->capacity && nsec <= dev->capacity - sector;
+}
+
+/* The data bytes [off, off + len) of the chain become r's iovecs. */
+static int take_data(struct blk_req *r, const struct iovec *iov,
+		     unsigned int n, size_t off, size_t len)
+{
+	unsigned int k = iov_slice(iov, n, off, len, NULL);
+
+	if (k > BLK_REQ_IOV) {
+		r->iov = calloc(k, sizeof(*r->iov));
+		if (!r->iov) {
+			r->iov = r->inl;
+			return -ENOMEM;
+		}
+	}
+	r->niov = iov_slice(iov, n, off, len, r->iov);
+	return 0;
+}
+
+/* DISCARD / WRITE_ZEROES: the segment list checked whole (5.2.6). */
+static void parse_dwz(struct blk_queue *q, struct blk_req *r, bool zeroes,
+		      const struct vh_devq_elem *e)
+{
+	struct blk_dev *dev = q->dev;
+	struct virtio_blk_discard_write_zeroes seg = { 0 };
+	unsigned int bit = zeroes ? VIRTIO_BLK_F_WRITE_ZEROES :
+				    VIRTIO_BLK_F_DISCARD;
+	size_t data_len = e->out_len - sizeof(struct virtio_blk_outhdr);
+	uint32_t flags, ns;
+	uint64_t sec;
+
+	if (!(dev->features & (1ull << bit))) {
+		r->status = VIRTIO_BLK_S_UNSUPP;
+		return;
+	}
+	if (dev->read_only || e->in_len != 1)
+		return; /* IOERR */
+	/* an array of 16-byte segments, at most max_*_seg of them */
+	if (data_len == 0 || data_len % sizeof(seg) ||
+	    data_len / sizeof(seg) > BLK_DWZ_SEG_MAX)
+		return;
+	blk_iov_to_buf(e->iov, e->out_num, sizeof(struct virtio_blk_outhdr),
+		       &seg, sizeof(seg));
+	sec = le64toh(seg.sector);
+	ns = le32toh(seg.num_sectors);
+	flags = le32toh(seg.flags);
+	/* 5.2.6.2: unknown flags, and unmap on a discard, are UNSUPP */
+	if ((flags & ~(uint32_t)VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP) ||
+	    (!zeroes && flags)) {
+		r->status = VIRTIO_BLK_S_UNSUPP;
+		return;
+	}
+	if (ns > dev->max_dwz_sectors || !in_range(dev, sec, ns))
+		return;
+	r->status = VIRTIO_BLK_S_OK;
+	if (!ns)
+		return;
+	r->op = zeroes ? BLK_OP_ZEROES : BLK_OP_DISCARD;
+	r->unmap = flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP;
+	r->offset = sec * BLK_SECTOR;
+	r->len = (uint64_t)ns * BLK_SECTOR;
+}
+
+/*
+ * Check the popped chain and say what to run.  Requests answered without
+ * I/O (GET_ID, every malformed one) leave with op BLK_OP_NONE.
+ */
+static void parse(struct blk_queue *q, const struct vh_devq_elem *e,
+		  struct blk_req *r)
 {
 	struct blk_dev *dev = q->dev;
 	const struct iovec *out = e->iov, *in = e->iov + e->out_num;
 	struct virtio_blk_outhdr hdr = { 0 };
-	uint32_t type, written = 0;
-	uint64_t sector;
 	size_t data_len;
-	uint8_t status;
-	unsigned int n;
+	unsigned int i;
+	uint64_t sector;
+	uint32_t type;
+	bool write;
+
+	r->head = e->id;
+	r->op = BLK_OP_NONE;
+	r->status = VIRTIO_BLK_S_IOERR;
+	r->unmap = false;
+	r->stage = 0;
+	r->status_ptr = NULL;
+	r->written = 0;
+	r->offset = r->len = r->done = 0;
+	r->niov = r->cur = 0;
+	r->iov = r->inl;
+	r->bounce = NULL;
+	r->bounce_len = 0;
+	r->next = NULL;
 
 	/* 5.2.6: the status is the last device-writable byte */
-	if (e->in_len == 0) {
+	for (i = e->in_num; i-- > 0;) {
+		if (in[i].iov_len) {
+			r->status_ptr =
+				(uint8_t *)in[i].iov_base + in[i].iov_len - 1;
+			break;
+		}
+	}
+	if (!r->status_ptr) {
 		/* the guest decides how often: say it a few times only */
 		if (q->warned < 8 && ++q->warned)
 			blk_log(dev, "warning",
 				"queue %u: request %u without a status byte\n",
 				q->idx, e->id);
-		return 0;
+		return;
 	}
-	if (e->out_len < sizeof(hdr)) {
-		status = VIRTIO_BLK_S_IOERR;
-		goto done;
-	}
-	iov_to_buf(out, e->out_num, 0, &hdr, sizeof(hdr));
+	if (e->out_len < sizeof(hdr))
+		return;
+	blk_iov_to_buf(out, e->out_num, 0, &hdr, sizeof(hdr));
 	type = le32toh(hdr.type);
 	sector = le64toh(hdr.sector);
 
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
-	case VIRTIO_BLK_T_OUT: {
-		bool write = type == VIRTIO_BLK_T_OUT;
-
+	case VIRTIO_BLK_T_OUT:
+		write = type == VIRTIO_BLK_T_OUT;
 		/* reads carry data device-writable, writes device-readable */
 		if (write) {
 			data_len = e->out_len - sizeof(hdr);
-			if (e->in_len != 1) {
-				status = VIRTIO_BLK_S_IOERR;
-				break;
-			}
+			if (e->in_len != 1)
+				return;
 		} else {
 			data_len = e->in_len - 1;
-			if (e->out_len != sizeof(hdr)) {
-				status = VIRTIO_BLK_S_IOERR;
-				break;
-			}
+			if (e->out_len != sizeof(hdr))
+				return;
 		}
 		/* 5.2.6.2: RO devices fail writes, and do not write */
-		if (write && dev->read_only) {
-			status = VIRTIO_BLK_S_IOERR;
-			break;
-		}
+		if (write && dev->read_only)
+			return;
 		/* 5.2.6.1: data is a multiple of 512 bytes */
 		if (data_len % BLK_SECTOR ||
 		    !in_range(dev, sector, data_len / BLK_SECTOR) ||
 		    (dev->direct && (data_len % dev->blk_size ||
-				     (sector * BLK_SECTOR) % dev->blk_size))) {
-			status = VIRTIO_BLK_S_IOERR;
-			break;
+				     (sector * BLK_SECTOR) % dev->blk_size)))
+			return;
+		r->status = VIRTIO_BLK_S_OK;
+		if (!data_len)
+			return;
+		if ((write ? take_data(r, out, e->out_num, sizeof(hdr),
+				       data_len) :
+			     take_data(r, in, e->in_num, 0, data_len)) < 0) {
+			r->status = VIRTIO_BLK_S_IOERR;
+			return;
 		}
-		if (!data_len) {
-			status = VIRTIO_BLK_S_OK;
-			break;
-		}
-		if (write)
-			n = iov_slice(out, e->out_num, sizeof(hdr), data_len,
-				      q->slice, BLK_IOV_MAX);
-		else
-			n = iov_slice(in, e->in_num, 0, data_len, q->slice,
-				      BLK_IOV_MAX);
-		if ((dev->direct ? rw_bounce(q, write, q->slice, n,
-					     sector * BLK_SECTOR, data_len) :
-				   rw_iov(dev->fd, write, q->slice, n,
-					  sector * BLK_SECTOR)) < 0) {
-			status = VIRTIO_BLK_S_IOERR;
-			break;
-		}
-		if (!write)
-			written = (uint32_t)data_len;
-		status = write ? commit_write(dev) : VIRTIO_BLK_S_OK;
-		break;
-	}
+		r->op = write ? BLK_OP_WRITE : BLK_OP_READ;
+		r->offset = sector * BLK_SECTOR;
+		r->len = data_len;
+		return;
 	case VIRTIO_BLK_T_FLUSH:
-		status = fdatasync(dev->fd) < 0 ? VIRTIO_BLK_S_IOERR :
-						  VIRTIO_BLK_S_OK;
-		break;
+		r->op = BLK_OP_FLUSH;
+		return;
 	case VIRTIO_BLK_T_GET_ID: {
 		/* 5.2.6: up to 20 bytes, NUL-padded, not NUL-terminated */
 		size_t l = e->in_len - 1 < VIRTIO_BLK_ID_BYTES ?
 				   e->in_len - 1 :
 				   VIRTIO_BLK_ID_BYTES;
 
-		written =
-			(uint32_t)buf_to_iov(in, e->in_num, 0, dev->serial, l);
-		status = VIRTIO_BLK_S_OK;
-		break;
+		r->written = (uint32_t)blk_buf_to_iov(in, e->in_num, 0,
+						      dev->serial, l);
+		r->status = VIRTIO_BLK_S_OK;
+		return;
 	}
 	case VIRTIO_BLK_T_DISCARD:
 	case VIRTIO_BLK_T_WRITE_ZEROES:
-		if (e->in_len != 1) {
-			status = VIRTIO_BLK_S_IOERR;
-			break;
-		}
-		status = do_dwz(q, type == VIRTIO_BLK_T_WRITE_ZEROES, out,
-				e->out_num, e->out_len - sizeof(hdr));
-		if (status == VIRTIO_BLK_S_OK &&
-		    type == VIRTIO_BLK_T_WRITE_ZEROES)
-			status = commit_write(dev);
-		break;
+		parse_dwz(q, r, type == VIRTIO_BLK_T_WRITE_ZEROES, e);
+		return;
 	default:
-		status = VIRTIO_BLK_S_UNSUPP;
-		break;
+		r->status = VIRTIO_BLK_S_UNSUPP;
+		return;
 	}
-done:
-	buf_to_iov(in, e->in_num, e->in_len - 1, &status, 1);
-	return written + 1;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -553,28 +633,103 @@ struct inflight_queue {
  */
 #define inflight_barrier() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
-/* Complete element head: the three steps of "Inflight I/O tracking". */
-static int complete(struct blk_queue *q, uint16_t head, uint32_t len)
+static struct inflight_queue *iq_of(struct blk_queue *q)
 {
-	struct inflight_queue *iq = (struct inflight_queue *)(void *)q->inflight;
+	return (struct inflight_queue *)(void *)q->inflight;
+}
+
+int blk_queue_pop(struct blk_queue *q, struct blk_req **out)
+{
+	struct inflight_queue *iq = iq_of(q);
+	struct vh_devq_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
+	struct blk_req *r;
+	int ret;
+
+	ret = vh_devq_pop(q->vring, &e);
+	if (ret <= 0) {
+		if (ret == -ENOBUFS)
+			blk_log(q->dev, "error",
+				"queue %u: request with more than %u buffers: queue stalled\n",
+				q->idx, BLK_IOV_MAX);
+		return ret;
+	}
+	/* vh_devq never hands out a head twice; the table is by head */
+	if (e.id >= q->nreqs || q->reqs[e.id].active)
+		return -EIO;
+	r = &q->reqs[e.id];
+	/* "Inflight I/O tracking": counter, then the flag, before any I/O */
+	if (iq) {
+		iq->desc[e.id].counter = ++q->counter;
+		inflight_barrier();
+		iq->desc[e.id].inflight = 1;
+		inflight_barrier();
+	}
+	parse(q, &e, r);
+	r->active = true;
+	*out = r;
+	return 1;
+}
+
+void blk_queue_complete(struct blk_queue *q, struct blk_req *r)
+{
+	uint32_t len = 0;
+
+	if (r->status_ptr) {
+		*r->status_ptr = r->status;
+		len = r->written + 1;
+	}
+	if (r->iov != r->inl)
+		free(r->iov);
+	r->iov = r->inl;
+	r->niov = 0;
+	free(r->bounce);
+	r->bounce = NULL;
+	q->used[q->ndone].id = r->head;
+	q->used[q->ndone].len = len;
+	q->ndone++;
+}
+
+/*
+ * Push the completed requests as one batch, the way "Inflight I/O
+ * tracking" says for a batch: link them from last_batch_head through
+ * desc[].next, publish the used entries, then clear their flags and
+ * record the used index.  Killed in between, the next instance finds
+ * used->idx ahead of used_idx and clears exactly that many from the list.
+ */
+int blk_queue_flush_done(struct blk_queue *q)
+{
+	struct inflight_queue *iq = iq_of(q);
+	unsigned int i, n = q->ndone;
 	uint16_t used;
 	int r;
 
+	if (!n)
+		return 0;
+	q->ndone = 0;
 	if (iq) {
-		iq->last_batch_head = head;
+		for (i = 0; i < n; i++) {
+			uint16_t h = (uint16_t)q->used[i].id;
+
+			iq->desc[h].next = iq->last_batch_head;
+			iq->last_batch_head = h;
+		}
 		inflight_barrier();
 	}
-	r = vh_devq_push(q->vring, head, len);
+	r = vh_devq_push_batch(q->vring, q->used, n);
+	for (i = 0; i < n; i++)
+		q->reqs[q->used[i].id].active = false;
 	if (r < 0)
 		return r;
 	if (iq) {
 		inflight_barrier();
-		iq->desc[head].inflight = 0;
+		for (i = 0; i < n; i++)
+			iq->desc[q->used[i].id].inflight = 0;
 		if (vh_devq_get_used_idx(q->vring, &used) == 0)
 			iq->used_idx = used;
 		inflight_barrier();
 	}
-	q->served++;
+	q->served += n;
+	vh_devq_notify(q->vring);
 	return 0;
 }
 
@@ -592,13 +747,33 @@ static int resub_cmp(const void *a, const void *b)
 	return (int)x->head - (int)y->head;
 }
 
+/* The used ring moved past the region: clear the last batch's flags. */
+static void settle_last_batch(struct blk_queue *q, unsigned int num,
+			      uint16_t used)
+{
+	struct inflight_queue *iq = iq_of(q);
+	uint16_t n = (uint16_t)(used - iq->used_idx);
+	uint16_t h = iq->last_batch_head;
+	unsigned int i;
+
+	/* a batch is never larger than the ring (the region is hostile) */
+	if (n > num)
+		n = 0;
+	for (i = 0; i < n && h < num; i++) {
+		iq->desc[h].inflight = 0;
+		h = iq->desc[h].next;
+	}
+	iq->used_idx = used;
+}
+
 /*
  * Reconnect: settle the last batch, then run again every descriptor still
- * marked in flight, in the order the previous instance took them.
+ * marked in flight, in the order the previous instance took them, one at
+ * a time (synchronously, whatever the engine).
  */
 static int inflight_resubmit(struct blk_queue *q)
 {
-	struct inflight_queue *iq = (struct inflight_queue *)(void *)q->inflight;
+	struct inflight_queue *iq = iq_of(q);
 	unsigned int num = vh_devq_get_num(q->vring), i, cnt = 0;
 	struct vh_devq_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
 	struct resub *list;
@@ -608,12 +783,8 @@ static int inflight_resubmit(struct blk_queue *q)
 	r = vh_devq_get_used_idx(q->vring, &used);
 	if (r < 0)
 		return r;
-	/* the used ring moved past the region: the last batch is done */
-	if (iq->used_idx != used) {
-		if (iq->last_batch_head < num)
-			iq->desc[iq->last_batch_head].inflight = 0;
-		iq->used_idx = used;
-	}
+	if (iq->used_idx != used)
+		settle_last_batch(q, num, used);
 	list = calloc(num, sizeof(*list));
 	if (!list)
 		return -ENOMEM;
@@ -647,7 +818,7 @@ static int inflight_resubmit(struct blk_queue *q)
 			q->idx, cnt, used);
 	qsort(list, cnt, sizeof(*list), resub_cmp);
 	for (i = 0; i < cnt; i++) {
-		uint32_t len;
+		struct blk_req *req = &q->reqs[list[i].head];
 
 		r = vh_devq_pop_head(q->vring, list[i].head, &e);
 		if (r < 0) {
@@ -656,12 +827,19 @@ static int inflight_resubmit(struct blk_queue *q)
 				list[i].head, strerror(-r));
 			goto out;
 		}
-		len = handle(q, &e);
-		r = complete(q, e.id, len);
-		if (r < 0)
-			goto out;
+		parse(q, &e, req);
+		req->active = true;
+		blk_req_run_sync(q, req);
+		blk_queue_complete(q, req);
+		if (q->ndone == BLK_SYNC_BATCH) {
+			r = blk_queue_flush_done(q);
+			if (r < 0)
+				goto out;
+		}
 	}
-	r = (int)cnt;
+	r = blk_queue_flush_done(q);
+	if (r == 0)
+		r = (int)cnt;
 out:
 	free(list);
 	return r;
@@ -676,12 +854,13 @@ int blk_queue_init(struct blk_queue *q, struct blk_dev *dev, unsigned int idx)
 	memset(q, 0, sizeof(*q));
 	q->dev = dev;
 	q->idx = idx;
+	q->engine = dev->engine;
+	q->thread = idx % (dev->num_threads ? dev->num_threads : 1);
 	q->iov = calloc(BLK_IOV_MAX, sizeof(*q->iov));
-	q->slice = calloc(BLK_IOV_MAX, sizeof(*q->slice));
-	if (!q->iov || !q->slice)
+	if (!q->iov)
 		goto nomem;
 	if (dev->direct &&
-	    posix_memalign(&q->bounce, 4096, BLK_BOUNCE_SIZE) != 0)
+	    posix_memalign(&q->bounce, 65536, BLK_BOUNCE_SIZE) != 0)
 		goto nomem;
 	return 0;
 nomem:
@@ -691,11 +870,16 @@ nomem:
 
 void blk_queue_fini(struct blk_queue *q)
 {
+	if (q->uring)
+		blk_uring_fini(q);
 	free(q->iov);
-	free(q->slice);
 	free(q->bounce);
-	q->iov = q->slice = NULL;
+	free(q->reqs);
+	free(q->used);
+	q->iov = NULL;
 	q->bounce = NULL;
+	q->reqs = NULL;
+	q->used = NULL;
 }
 
 int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
@@ -708,79 +892,107 @@ int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
 	q->vring = vr;
 	q->inflight = NULL;
 	q->counter = 0;
-	if (!region)
-		return 0;
-	if (len < sizeof(*iq) + (size_t)num * sizeof(iq->desc[0])) {
+	q->ndone = 0;
+	free(q->reqs);
+	free(q->used);
+	q->nreqs = num;
+	q->reqs = calloc(num, sizeof(*q->reqs));
+	q->used = calloc(num, sizeof(*q->used));
+	if (!q->reqs || !q->used) {
+		q->vring = NULL;
+		return -ENOMEM;
+	}
+	if (region &&
+	    len < sizeof(*iq) + (size_t)num * sizeof(iq->desc[0])) {
 		blk_log(q->dev, "warning",
 			"queue %u: inflight area too small for %u descriptors: not tracked\n",
 			q->idx, num);
-		return 0;
+		region = NULL;
 	}
 	/* a zeroed region the front-end made itself: initialize it */
-	if (iq->version == 0 && iq->desc_num == 0) {
+	if (region && iq->version == 0 && iq->desc_num == 0) {
 		iq->version = INFLIGHT_VERSION;
 		iq->desc_num = (uint16_t)num;
 	}
-	if (iq->version != INFLIGHT_VERSION || iq->desc_num != num) {
+	if (region &&
+	    (iq->version != INFLIGHT_VERSION || iq->desc_num != num)) {
 		blk_log(q->dev, "warning",
 			"queue %u: inflight area version %u for %u descriptors, ring has %u: not tracked\n",
 			q->idx, iq->version, iq->desc_num, num);
-		return 0;
+		region = NULL;
 	}
-	q->inflight = region;
-	r = inflight_resubmit(q);
-	if (r < 0)
-		return r;
-	if (r > 0)
-		vh_devq_notify(vr);
+	if (region) {
+		q->inflight = region;
+		r = inflight_resubmit(q);
+		if (r < 0)
+			goto fail;
+	}
+	if (q->engine == BLK_IO_URING) {
+		r = blk_uring_start(q);
+		if (r < 0)
+			goto fail;
+	}
 	return 0;
+fail:
+	q->vring = NULL;
+	q->inflight = NULL;
+	return r;
+}
+
+/* The sync engine: pop a batch (marked in flight), run it, push it. */
+static int sync_process(struct blk_queue *q)
+{
+	struct blk_req *batch[BLK_SYNC_BATCH];
+	unsigned int n, i;
+	int popped = 0, err = 0, r;
+	bool empty = false;
+
+	vh_devq_disable_notification(q->vring);
+	while (!empty && !err) {
+		for (n = 0; n < BLK_SYNC_BATCH;) {
+			r = blk_queue_pop(q, &batch[n]);
+			if (r == 1) {
+				n++;
+				continue;
+			}
+			if (r == 0 &&
+			    vh_devq_enable_notification(q->vring) == 1) {
+				vh_devq_disable_notification(q->vring);
+				continue;
+			}
+			if (r < 0) {
+				vh_devq_enable_notification(q->vring);
+				err = r;
+			}
+			empty = true;
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			blk_req_run_sync(q, batch[i]);
+			blk_queue_complete(q, batch[i]);
+		}
+		popped += (int)n;
+		r = blk_queue_flush_done(q);
+		if (r < 0)
+			return r;
+	}
+	return err ? err : popped;
 }
 
 int blk_queue_process(struct blk_queue *q)
 {
-	struct inflight_queue *iq = (struct inflight_queue *)(void *)q->inflight;
-	struct vh_devq_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
-	int done = 0, r;
-
-	vh_devq_disable_notification(q->vring);
-	for (;;) {
-		r = vh_devq_pop(q->vring, &e);
-		if (r == 0) {
-			if (vh_devq_enable_notification(q->vring) == 1) {
-				vh_devq_disable_notification(q->vring);
-				continue;
-			}
-			break;
-		}
-		if (r < 0) {
-			if (r == -ENOBUFS)
-				blk_log(q->dev, "error",
-					"queue %u: request with more than %u buffers: queue stalled\n",
-					q->idx, BLK_IOV_MAX);
-			vh_devq_enable_notification(q->vring);
-			return r;
-		}
-		if (iq) {
-			iq->desc[e.id].counter = ++q->counter;
-			inflight_barrier();
-			iq->desc[e.id].inflight = 1;
-			inflight_barrier();
-		}
-		r = complete(q, e.id, handle(q, &e));
-		if (r < 0)
-			return r;
-		/* long batches: let the driver see completions on the way */
-		if (++done % 32 == 0)
-			vh_devq_notify(q->vring);
-	}
-	if (done)
-		vh_devq_notify(q->vring);
-	return done;
+	if (!q->vring)
+		return -EINVAL;
+	if (q->engine == BLK_IO_URING)
+		return blk_uring_process(q);
+	return sync_process(q);
 }
 
 void blk_queue_stop(struct blk_queue *q)
 {
-	/* requests run synchronously: nothing of ours is in flight here */
+	/* the uring engine completes (and pushes) what is in flight first */
+	if (q->engine == BLK_IO_URING && q->vring)
+		blk_uring_stop(q);
 	q->vring = NULL;
 	q->inflight = NULL;
 }

@@ -3,11 +3,14 @@
  * vhost-user-blk - a vhost-user block device back-end (virtio 1.3, 5.2)
  * serving a file or a block device, built on vh_daemon.
  *
- * One worker thread per queue by default (--threads to share them); each
- * request runs synchronously on its queue's worker.  With the front-end's
- * inflight region (PROTOCOL_F_INFLIGHT_SHMFD) a daemon killed mid-I/O and
- * started again on the same socket runs what was left in flight, in order,
- * once each (vhost-user-blk-io.c).
+ * One worker thread per queue by default (--threads to share them).  The
+ * uring engine (default) submits every request of a kick at once on the
+ * queue's io_uring and completes them from the worker's poll loop
+ * (vhost-user-blk-uring.c); the sync engine (--io=sync, or where io_uring
+ * cannot be set up) runs them one after the other on the worker.  With the
+ * front-end's inflight region (PROTOCOL_F_INFLIGHT_SHMFD) a daemon killed
+ * mid-I/O and started again on the same socket runs what was left in
+ * flight, in order, once each (vhost-user-blk-io.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -139,7 +142,14 @@ enum {
 	OPT_SERIAL = 0x100,
 	OPT_QUEUE_SIZE,
 	OPT_WRITETHROUGH,
+	OPT_IO,
 };
+
+/*
+ * vh_daemon watches at most 16 fds per worker thread: with more queues
+ * than that on one worker, their io_uring eventfds would not all fit.
+ */
+#define BLK_URING_QUEUES_PER_THREAD 12u
 
 static const struct option options[] = {
 	VH_DAEMON_LONG_OPTIONS,
@@ -150,6 +160,7 @@ static const struct option options[] = {
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
 	{ "writethrough", no_argument, NULL, OPT_WRITETHROUGH },
+	{ "io", required_argument, NULL, OPT_IO },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -162,6 +173,9 @@ static void usage(FILE *f, const char *prog)
 		"  -b, --blk-file=PATH     backing file or block device\n"
 		"  -r, --read-only         export read-only (VIRTIO_BLK_F_RO)\n"
 		"  -D, --direct            open the backing store with O_DIRECT\n"
+		"      --io=ENGINE         uring (asynchronous, the default; sync\n"
+		"                          where io_uring cannot be set up) or\n"
+		"                          sync (one request at a time per queue)\n"
 		"  -n, --num-queues=N      virtqueues, 1..%u (default 1)\n"
 		"      --serial=STRING     GET_ID answer (up to 20 bytes)\n"
 		"      --queue-size=N      largest ring accepted (default 1024)\n"
@@ -258,6 +272,18 @@ int main(int argc, char *argv[])
 		case OPT_WRITETHROUGH:
 			b->dev.writethrough = 1;
 			break;
+		case OPT_IO:
+			if (!strcmp(optarg, "uring")) {
+				b->dev.engine = BLK_IO_URING;
+			} else if (!strcmp(optarg, "sync")) {
+				b->dev.engine = BLK_IO_SYNC;
+			} else {
+				fprintf(stderr,
+					"bad --io: %s (uring or sync)\n",
+					optarg);
+				goto out;
+			}
+			break;
 		case OPT_QUEUE_SIZE:
 			if (parse_uint(optarg, 1, VH_VU_BACKEND_QUEUE_SIZE_MAX,
 				       &queue_size) < 0 ||
@@ -317,11 +343,36 @@ int main(int argc, char *argv[])
 	blk_dev_config(&b->dev, (struct virtio_blk_config *)b->config);
 	if (b->dev.writethrough)
 		b->config[offsetof(struct virtio_blk_config, wce)] = 0;
+	b->dev.num_threads = args.threads ? args.threads : b->dev.num_queues;
+	if (b->dev.num_threads > b->dev.num_queues)
+		b->dev.num_threads = b->dev.num_queues;
+	if (b->dev.engine == BLK_IO_URING &&
+	    (b->dev.num_queues + b->dev.num_threads - 1) /
+			    b->dev.num_threads >
+		    BLK_URING_QUEUES_PER_THREAD) {
+		blk_log(&b->dev, "warning",
+			"io_uring unavailable (more than %u queues per worker thread): synchronous I/O\n",
+			BLK_URING_QUEUES_PER_THREAD);
+		b->dev.engine = BLK_IO_SYNC;
+	}
 	for (i = 0; i < b->dev.num_queues; i++) {
 		r = blk_queue_init(&b->queues[i], &b->dev, i);
 		if (r < 0) {
 			fprintf(stderr, "queue %u: %s\n", i, strerror(-r));
 			goto out;
+		}
+	}
+	/* io_uring for every queue, or (saying why, once) for none */
+	for (i = 0; b->dev.engine == BLK_IO_URING && i < b->dev.num_queues;
+	     i++) {
+		if (blk_uring_init(&b->queues[i], queue_size) < 0) {
+			unsigned int k;
+
+			b->dev.engine = BLK_IO_SYNC;
+			for (k = 0; k < b->dev.num_queues; k++) {
+				blk_uring_fini(&b->queues[k]);
+				b->queues[k].engine = BLK_IO_SYNC;
+			}
 		}
 	}
 
@@ -336,15 +387,19 @@ int main(int argc, char *argv[])
 	dev.num_queues = b->dev.num_queues;
 	dev.max_queue_size = queue_size;
 	dev.config_size = sizeof(b->config);
-	dev.num_threads = args.threads ? args.threads : b->dev.num_queues;
+	dev.num_threads = b->dev.num_threads;
 	dev.lock = VH_DAEMON_LOCK_NONE;
 	r = vh_daemon_new(ctx, &dev, &blk_ops, b, &d);
 	if (r < 0) {
 		fprintf(stderr, "vh_daemon_new: %s\n", strerror(-r));
 		goto out;
 	}
-	fprintf(stderr, "vhost-user-blk: %s, %llu sectors, %u queue(s)%s%s\n",
+	b->dev.daemon = d;
+	fprintf(stderr,
+		"vhost-user-blk: %s, %llu sectors, %u queue(s), %u thread(s), %s I/O%s%s\n",
 		file, (unsigned long long)b->dev.capacity, b->dev.num_queues,
+		b->dev.num_threads,
+		b->dev.engine == BLK_IO_URING ? "io_uring" : "synchronous",
 		b->dev.read_only ? ", read-only" : "",
 		b->dev.direct ? ", O_DIRECT" : "");
 	r = vh_daemon_run(d, &args);

@@ -1,0 +1,608 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vhost-user-blk: the asynchronous engine, on io_uring (one ring per
+ * virtqueue).
+ *
+ * The queue's worker pops every available request, marks it in flight in
+ * the inflight region, prepares its SQE and goes on: one io_uring_enter
+ * submits the whole batch a kick brought.  Completions are reaped from the
+ * worker's own epoll loop: the ring's eventfd (io_uring_register_eventfd)
+ * is watched through vh_daemon_watch_fd(), so a CQE wakes the worker like
+ * a kick does.  Completed requests are pushed in one batch per wake-up,
+ * with one notification (event idx decides whether it is sent).
+ *
+ * Reads and writes go straight between the file and guest memory (vectored
+ * I/O on the request's own iovecs); with O_DIRECT, buffers the block layer
+ * would refuse go through an aligned bounce buffer, 1 MiB at a time.
+ * Writethrough writes carry RWF_DSYNC, so they are on stable storage when
+ * their CQE comes.  FLUSH is an IORING_OP_FSYNC (datasync) submitted after
+ * the request was popped: every write the driver saw complete before it
+ * sent the flush had its CQE before that, so the sync covers it (5.2.6).
+ * DISCARD / WRITE_ZEROES of a file are IORING_OP_FALLOCATE where the kernel
+ * has it; a block device (ioctls), a kernel without it, or a fallocate that
+ * fails for a write-zeroes runs on a helper thread with the synchronous
+ * code and its fallbacks, never on the worker.
+ *
+ * Taking the ring back (memory change, GET_VRING_BASE, disconnection) waits
+ * for every request in flight and pushes it: the guest memory its buffers
+ * point to is only unmapped afterwards.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <liburing.h>
+#include <linux/falloc.h>
+
+#include "libvhost.h"
+#include "vhost-user-blk.h"
+
+#ifndef RWF_DSYNC
+#define RWF_DSYNC 0x00000002
+#endif
+
+/* What a request's outstanding SQE does. */
+enum {
+	STAGE_RW = 1,
+	STAGE_FSYNC, /* FLUSH */
+	STAGE_FALLOC,
+	STAGE_SYNC, /* writethrough: after a write-zeroes */
+};
+
+struct blk_uring {
+	struct io_uring ring;
+	int efd;
+	bool ring_ok;
+	bool watched;
+	bool has_fallocate;
+	unsigned int outstanding; /* requests handed to the kernel or helper */
+	unsigned int queued;      /* SQEs prepared, not yet submitted */
+	/* helper thread: DISCARD / WRITE_ZEROES the ring cannot run */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool thread_running;
+	bool quit;
+	struct blk_req *todo, *fin;
+};
+
+static void efd_wake(int fd)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return;
+}
+
+/* ---------------------------------------------------------------------- */
+/* helper thread                                                          */
+/* ---------------------------------------------------------------------- */
+
+static void *helper_main(void *arg)
+{
+	struct blk_queue *q = arg;
+	struct blk_uring *u = q->uring;
+	struct blk_req *r;
+
+	pthread_mutex_lock(&u->lock);
+	for (;;) {
+		while (!u->todo && !u->quit)
+			pthread_cond_wait(&u->cond, &u->lock);
+		if (!u->todo)
+			break;
+		r = u->todo;
+		u->todo = r->next;
+		pthread_mutex_unlock(&u->lock);
+		/* DISCARD / WRITE_ZEROES only: touches the device, not q */
+		blk_req_run_sync(q, r);
+		pthread_mutex_lock(&u->lock);
+		r->next = u->fin;
+		u->fin = r;
+		efd_wake(u->efd);
+	}
+	pthread_mutex_unlock(&u->lock);
+	return NULL;
+}
+
+static int offload(struct blk_queue *q, struct blk_req *r)
+{
+	struct blk_uring *u = q->uring;
+	struct blk_req **p;
+	int e = 0;
+
+	pthread_mutex_lock(&u->lock);
+	if (!u->thread_running) {
+		e = pthread_create(&u->thread, NULL, helper_main, q);
+		u->thread_running = e == 0;
+	}
+	if (!e) {
+		/* in order: a later write-zeroes never overtakes an earlier */
+		r->next = NULL;
+		for (p = &u->todo; *p; p = &(*p)->next)
+			;
+		*p = r;
+		pthread_cond_signal(&u->cond);
+	}
+	pthread_mutex_unlock(&u->lock);
+	return -e;
+}
+
+/* ---------------------------------------------------------------------- */
+/* submission                                                             */
+/* ---------------------------------------------------------------------- */
+
+static struct io_uring_sqe *get_sqe(struct blk_uring *u)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+
+	if (!sqe) {
+		/* the SQ is as large as the ring: only after many retries */
+		io_uring_submit(&u->ring);
+		u->queued = 0;
+		sqe = io_uring_get_sqe(&u->ring);
+	}
+	if (sqe)
+		u->queued++;
+	return sqe;
+}
+
+/* The next piece of a read or write (all of it unless bounced or huge). */
+static int prep_rw(struct blk_queue *q, struct blk_req *r)
+{
+	struct blk_dev *dev = q->dev;
+	struct blk_uring *u = q->uring;
+	bool write = r->op == BLK_OP_WRITE;
+	int flags = write && __atomic_load_n(&dev->writethrough,
+					     __ATOMIC_RELAXED) ?
+			    RWF_DSYNC :
+			    0;
+	struct io_uring_sqe *sqe;
+
+	if (dev->direct && (r->bounce || !blk_req_direct_ok(dev, r))) {
+		size_t c = r->len - r->done < BLK_BOUNCE_SIZE ?
+				   (size_t)(r->len - r->done) :
+				   BLK_BOUNCE_SIZE;
+
+		if (!r->bounce &&
+		    posix_memalign(&r->bounce,
+				   dev->mem_align > 4096 ? dev->mem_align :
+							   4096,
+				   BLK_BOUNCE_SIZE) != 0) {
+			r->bounce = NULL;
+			return -ENOMEM;
+		}
+		sqe = get_sqe(u);
+		if (!sqe)
+			return -EBUSY;
+		if (write) {
+			blk_iov_to_buf(r->iov, r->niov, r->done, r->bounce, c);
+			io_uring_prep_write(sqe, dev->fd, r->bounce,
+					    (unsigned int)c,
+					    r->offset + r->done);
+		} else {
+			io_uring_prep_read(sqe, dev->fd, r->bounce,
+					   (unsigned int)c,
+					   r->offset + r->done);
+		}
+		sqe->rw_flags = flags;
+		r->bounce_len = c;
+	} else {
+		unsigned int n = r->niov - r->cur;
+
+		sqe = get_sqe(u);
+		if (!sqe)
+			return -EBUSY;
+		if (n > IOV_MAX)
+			n = IOV_MAX;
+		if (write)
+			io_uring_prep_writev2(sqe, dev->fd, r->iov + r->cur, n,
+					      r->offset + r->done, flags);
+		else
+			io_uring_prep_readv(sqe, dev->fd, r->iov + r->cur, n,
+					    r->offset + r->done);
+	}
+	r->stage = STAGE_RW;
+	io_uring_sqe_set_data(sqe, r);
+	return 0;
+}
+
+static int prep_fsync(struct blk_queue *q, struct blk_req *r, uint8_t stage)
+{
+	struct io_uring_sqe *sqe = get_sqe(q->uring);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fsync(sqe, q->dev->fd, IORING_FSYNC_DATASYNC);
+	r->stage = stage;
+	io_uring_sqe_set_data(sqe, r);
+	return 0;
+}
+
+static int prep_dwz(struct blk_queue *q, struct blk_req *r)
+{
+	struct blk_dev *dev = q->dev;
+	struct io_uring_sqe *sqe;
+	int mode;
+
+	if (dev->is_bdev || !q->uring->has_fallocate)
+		return offload(q, r);
+	/* a hole reads back as zeroes: good for both (as the sync code) */
+	mode = r->op == BLK_OP_DISCARD || r->unmap ?
+		       FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+		       FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	sqe = get_sqe(q->uring);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_fallocate(sqe, dev->fd, mode, r->offset, r->len);
+	r->stage = STAGE_FALLOC;
+	io_uring_sqe_set_data(sqe, r);
+	return 0;
+}
+
+/* Start a parsed request: 0 when handed over, -errno to answer IOERR. */
+static int start(struct blk_queue *q, struct blk_req *r)
+{
+	switch (r->op) {
+	case BLK_OP_READ:
+	case BLK_OP_WRITE:
+		return prep_rw(q, r);
+	case BLK_OP_FLUSH:
+		return prep_fsync(q, r, STAGE_FSYNC);
+	case BLK_OP_DISCARD:
+	case BLK_OP_ZEROES:
+		return prep_dwz(q, r);
+	default:
+		return -EINVAL;
+	}
+}
+
+static void submit(struct blk_uring *u)
+{
+	int r;
+
+	while (u->queued) {
+		r = io_uring_submit(&u->ring);
+		if (r == -EINTR)
+			continue;
+		/*
+		 * -EAGAIN / -EBUSY: the kernel is short of memory or the CQ
+		 * is full; what stays queued goes with the next call
+		 */
+		if (r < 0)
+			return;
+		u->queued -= (unsigned int)r < u->queued ? (unsigned int)r :
+							   u->queued;
+		if (r == 0)
+			return;
+	}
+}
+
+/* ---------------------------------------------------------------------- */
+/* completion                                                             */
+/* ---------------------------------------------------------------------- */
+
+static void done(struct blk_queue *q, struct blk_req *r, uint8_t status)
+{
+	r->status = status;
+	blk_queue_complete(q, r);
+	q->uring->outstanding--;
+}
+
+/* Bytes res of the data moved: advance the request's iovecs. */
+static void advance(struct blk_req *r, size_t res)
+{
+	r->done += res;
+	if (r->bounce) {
+		if (r->op == BLK_OP_READ)
+			blk_buf_to_iov(r->iov, r->niov, r->done - res,
+				       r->bounce, res);
+		return;
+	}
+	while (r->cur < r->niov && res >= r->iov[r->cur].iov_len) {
+		res -= r->iov[r->cur].iov_len;
+		r->cur++;
+	}
+	if (r->cur < r->niov && res) {
+		r->iov[r->cur].iov_base = (uint8_t *)r->iov[r->cur].iov_base +
+					  res;
+		r->iov[r->cur].iov_len -= res;
+	}
+}
+
+static void cqe_rw(struct blk_queue *q, struct blk_req *r, int res)
+{
+	if (res == -EAGAIN || res == -EINTR) {
+		/* nothing moved: the same piece again */
+	} else if (res <= 0 || (r->bounce && (size_t)res > r->bounce_len) ||
+		   (uint64_t)res > r->len - r->done) {
+		/* 0: the file shrank under us */
+		done(q, r, VIRTIO_BLK_S_IOERR);
+		return;
+	} else {
+		advance(r, (size_t)res);
+		if (r->done == r->len) {
+			if (r->op == BLK_OP_READ)
+				r->written = (uint32_t)r->len;
+			done(q, r, VIRTIO_BLK_S_OK);
+			return;
+		}
+	}
+	/* a short transfer, or the next bounce chunk / IOV_MAX slice */
+	if (prep_rw(q, r) < 0)
+		done(q, r, VIRTIO_BLK_S_IOERR);
+}
+
+static void cqe_falloc(struct blk_queue *q, struct blk_req *r, int res)
+{
+	if (res == 0) {
+		/* writethrough: the zeroes are on stable storage first */
+		if (r->op == BLK_OP_ZEROES &&
+		    __atomic_load_n(&q->dev->writethrough, __ATOMIC_RELAXED)) {
+			if (prep_fsync(q, r, STAGE_SYNC) < 0)
+				done(q, r, VIRTIO_BLK_S_IOERR);
+			return;
+		}
+		done(q, r, VIRTIO_BLK_S_OK);
+		return;
+	}
+	if (r->op == BLK_OP_DISCARD) {
+		/* discarding is a hint: a file system without it loses nothing */
+		done(q, r, res == -EOPNOTSUPP ? VIRTIO_BLK_S_OK :
+						VIRTIO_BLK_S_IOERR);
+		return;
+	}
+	/* zeroes the hard way (ZERO_RANGE, then writing them), off-thread */
+	if (offload(q, r) < 0)
+		done(q, r, VIRTIO_BLK_S_IOERR);
+}
+
+static void cqe(struct blk_queue *q, struct blk_req *r, int res)
+{
+	switch (r->stage) {
+	case STAGE_RW:
+		cqe_rw(q, r, res);
+		break;
+	case STAGE_FALLOC:
+		cqe_falloc(q, r, res);
+		break;
+	case STAGE_FSYNC:
+	case STAGE_SYNC:
+		done(q, r, res < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Every CQE there is, and what the helper finished. */
+static void reap(struct blk_queue *q)
+{
+	struct blk_uring *u = q->uring;
+	struct io_uring_cqe *cqes[64];
+	struct blk_req *fin, *next;
+	unsigned int n, i;
+
+	do {
+		n = io_uring_peek_batch_cqe(&u->ring, cqes, 64);
+		for (i = 0; i < n; i++) {
+			struct blk_req *r = io_uring_cqe_get_data(cqes[i]);
+
+			/* our own user_data only: never NULL */
+			if (r)
+				cqe(q, r, cqes[i]->res);
+		}
+		io_uring_cq_advance(&u->ring, n);
+	} while (n);
+	if (u->thread_running) {
+		pthread_mutex_lock(&u->lock);
+		fin = u->fin;
+		u->fin = NULL;
+		pthread_mutex_unlock(&u->lock);
+		for (; fin; fin = next) {
+			next = fin->next;
+			blk_queue_complete(q, fin);
+			u->outstanding--;
+		}
+	}
+}
+
+static void efd_drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0)
+		return;
+}
+
+/* The worker: the ring's eventfd fired. */
+static void on_completion(struct vh_daemon *d, int fd, uint32_t revents,
+			  void *opaque, void *thread_data)
+{
+	struct blk_queue *q = opaque;
+
+	(void)d;
+	(void)revents;
+	(void)thread_data;
+	efd_drain(fd);
+	if (!q->vring)
+		return;
+	reap(q);
+	submit(q->uring);
+	blk_queue_flush_done(q);
+}
+
+/* ---------------------------------------------------------------------- */
+/* engine                                                                 */
+/* ---------------------------------------------------------------------- */
+
+int blk_uring_process(struct blk_queue *q)
+{
+	struct blk_uring *u = q->uring;
+	struct blk_req *r;
+	int popped = 0, err = 0, e;
+
+	vh_devq_disable_notification(q->vring);
+	for (;;) {
+		e = blk_queue_pop(q, &r);
+		if (e == 0) {
+			if (vh_devq_enable_notification(q->vring) == 1) {
+				vh_devq_disable_notification(q->vring);
+				continue;
+			}
+			break;
+		}
+		if (e < 0) {
+			vh_devq_enable_notification(q->vring);
+			err = e;
+			break;
+		}
+		popped++;
+		if (r->op == BLK_OP_NONE) {
+			blk_queue_complete(q, r);
+			continue;
+		}
+		u->outstanding++;
+		if (start(q, r) < 0)
+			done(q, r, VIRTIO_BLK_S_IOERR);
+	}
+	/* one io_uring_enter for the batch */
+	submit(u);
+	/* page-cache hits complete inside the submit: push them now */
+	reap(q);
+	submit(u);
+	e = blk_queue_flush_done(q);
+	if (e < 0)
+		return e;
+	return err ? err : popped;
+}
+
+int blk_uring_start(struct blk_queue *q)
+{
+	struct blk_uring *u = q->uring;
+	int r;
+
+	r = vh_daemon_watch_fd(q->dev->daemon, q->thread, u->efd, EPOLLIN,
+			       on_completion, q);
+	if (r < 0) {
+		blk_log(q->dev, "error",
+			"queue %u: cannot watch the io_uring eventfd: %s\n",
+			q->idx, strerror(-r));
+		return r;
+	}
+	u->watched = true;
+	return 0;
+}
+
+void blk_uring_stop(struct blk_queue *q)
+{
+	struct blk_uring *u = q->uring;
+	struct pollfd p = { .fd = u->efd, .events = POLLIN };
+
+	/* the worker is out of on_completion and will not enter it again */
+	if (u->watched)
+		vh_daemon_unwatch_fd(q->dev->daemon, q->thread, u->efd);
+	u->watched = false;
+	/* then every request in flight completes and is pushed, here */
+	while (u->outstanding) {
+		reap(q);
+		submit(u);
+		blk_queue_flush_done(q);
+		if (!u->outstanding)
+			break;
+		if (poll(&p, 1, 1000) > 0)
+			efd_drain(u->efd);
+	}
+	blk_queue_flush_done(q);
+}
+
+int blk_uring_init(struct blk_queue *q, unsigned int entries)
+{
+	struct io_uring_params p = { 0 };
+	struct io_uring_probe *probe;
+	struct blk_uring *u;
+	const char *what;
+	int r;
+
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->efd = -1;
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_cond_init(&u->cond, NULL);
+	q->uring = u;
+	/* requests in flight <= ring size, one SQE each: no CQ overflow */
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = 2 * entries;
+	r = io_uring_queue_init_params(entries, &u->ring, &p);
+	if (r < 0) {
+		what = r == -ENOMEM ? "io_uring_setup (RLIMIT_MEMLOCK?)" :
+				      "io_uring_setup";
+		goto fail;
+	}
+	u->ring_ok = true;
+	probe = io_uring_get_probe_ring(&u->ring);
+	if (!probe) {
+		r = -EOPNOTSUPP;
+		what = "io_uring probe (kernel older than 5.6)";
+		goto fail;
+	}
+	if (!io_uring_opcode_supported(probe, IORING_OP_READV) ||
+	    !io_uring_opcode_supported(probe, IORING_OP_WRITEV) ||
+	    !io_uring_opcode_supported(probe, IORING_OP_READ) ||
+	    !io_uring_opcode_supported(probe, IORING_OP_WRITE) ||
+	    !io_uring_opcode_supported(probe, IORING_OP_FSYNC)) {
+		io_uring_free_probe(probe);
+		r = -EOPNOTSUPP;
+		what = "io_uring without read/write/fsync";
+		goto fail;
+	}
+	u->has_fallocate =
+		io_uring_opcode_supported(probe, IORING_OP_FALLOCATE);
+	io_uring_free_probe(probe);
+	u->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->efd < 0) {
+		r = -errno;
+		what = "eventfd";
+		goto fail;
+	}
+	r = io_uring_register_eventfd(&u->ring, u->efd);
+	if (r < 0) {
+		what = "io_uring_register_eventfd";
+		goto fail;
+	}
+	return 0;
+fail:
+	blk_log(q->dev, "warning",
+		"io_uring unavailable (%s: %s): synchronous I/O\n", what,
+		strerror(-r));
+	blk_uring_fini(q);
+	return r;
+}
+
+void blk_uring_fini(struct blk_queue *q)
+{
+	struct blk_uring *u = q->uring;
+
+	if (!u)
+		return;
+	if (u->thread_running) {
+		pthread_mutex_lock(&u->lock);
+		u->quit = true;
+		pthread_cond_signal(&u->cond);
+		pthread_mutex_unlock(&u->lock);
+		pthread_join(u->thread, NULL);
+	}
+	if (u->ring_ok)
+		io_uring_queue_exit(&u->ring);
+	if (u->efd >= 0)
+		close(u->efd);
+	pthread_mutex_destroy(&u->lock);
+	pthread_cond_destroy(&u->cond);
+	free(u);
+	q->uring = NULL;
+}
