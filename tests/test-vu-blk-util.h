@@ -7,7 +7,10 @@
 #ifndef _VH_TEST_VU_BLK_UTIL_H_
 #define _VH_TEST_VU_BLK_UTIL_H_
 
+#include <linux/io_uring.h>
 #include <linux/virtio_blk.h>
+#include <stdbool.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #include "libvhost.h"
@@ -15,7 +18,7 @@
 
 #define DRV_MAX_QUEUES 4
 #define DRV_QSIZE 128
-#define DRV_MEM_SIZE (32u << 20)
+#define DRV_MEM_SIZE (64u << 20)
 /* ring q at q * 64 KiB; request buffers from 1 MiB up */
 #define DRV_RING_GPA(q) ((uint64_t)(q) << 16)
 #define DRV_BUF_GPA 0x100000ull
@@ -46,6 +49,83 @@ static const char *blk_daemon_path(void)
 		exit(TEST_SKIP);
 	}
 	return p;
+}
+
+/* The engines the daemon has (--io=): every test runs with each. */
+static const char *const blk_engines[] = { "uring", "sync" };
+
+/*
+ * The daemon's log says which engine serves: io_uring wherever this
+ * process can set one up (then the daemon must use it), else the one line
+ * saying why not.
+ */
+static void blk_check_engine(const char *engine)
+{
+	struct io_uring_params p;
+	char buf[8192];
+	ssize_t n;
+	int fd, rfd;
+	bool want_uring = !strcmp(engine, "uring");
+
+	memset(&p, 0, sizeof(p));
+	if (want_uring) {
+		rfd = (int)syscall(__NR_io_uring_setup, 4, &p);
+		if (rfd >= 0)
+			close(rfd);
+		else
+			want_uring = false;
+	}
+	fd = open(peer_log, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	CHECK(n > 0);
+	buf[n] = 0;
+	if (want_uring) {
+		CHECK(strstr(buf, "io_uring I/O") != NULL);
+	} else {
+		CHECK(strstr(buf, "synchronous I/O") != NULL);
+		if (!strcmp(engine, "uring")) {
+			/* say it: the uring engine was not what ran */
+			CHECK(strstr(buf, "io_uring unavailable") != NULL);
+			printf("NOTE: io_uring cannot be set up here: the uring runs fell back to sync\n");
+		}
+	}
+}
+
+/*
+ * A directory for O_DIRECT images on a disk file system (not tmpfs, which
+ * has no O_DIRECT before Linux 6.6): /var/tmp, as the benchmark uses.
+ */
+static char blk_direct_dir[64];
+static char blk_direct_img[96];
+
+static void blk_direct_cleanup(void)
+{
+	if (blk_direct_img[0])
+		unlink(blk_direct_img);
+	if (blk_direct_dir[0])
+		rmdir(blk_direct_dir);
+}
+
+static const char *blk_direct_image(uint64_t size)
+{
+	int fd;
+
+	if (!blk_direct_dir[0]) {
+		snprintf(blk_direct_dir, sizeof(blk_direct_dir),
+			 "/var/tmp/vublk-direct.XXXXXX");
+		CHECK(mkdtemp(blk_direct_dir));
+		snprintf(blk_direct_img, sizeof(blk_direct_img), "%s/disk.img",
+			 blk_direct_dir);
+		atexit(blk_direct_cleanup);
+	}
+	fd = open(blk_direct_img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+		  0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, (off_t)size), 0);
+	close(fd);
+	return blk_direct_img;
 }
 
 /* Virtio features a Linux virtio-blk driver would take. */

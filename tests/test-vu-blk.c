@@ -3,7 +3,11 @@
  * tools/vhost-user-blk driven by our own front-end: config space, every
  * request type with the bytes compared against the backing file, hostile
  * requests (each gets its status and the daemon keeps serving), two queues
- * in parallel, and read-only mode.  SKIPs if the daemon is not built.
+ * in parallel, read-only mode and O_DIRECT (a file on a disk file system,
+ * zero-copy and bounced), each with both engines (--io=uring, --io=sync);
+ * then the fallback: io_uring_setup refused by a seccomp filter, the daemon
+ * says why and serves with the sync engine.  SKIPs if the daemon is not
+ * built.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -413,13 +421,16 @@ static void test_multiqueue(void)
 	       PER_Q);
 }
 
-static void test_read_only(const char *daemon, const char *img,
-			   const char *sock)
+static void test_read_only(const char *daemon, const char *engine,
+			   const char *img, const char *sock)
 {
-	const char *argv[] = { daemon, "--blk-file",  img, "--socket-path",
-			       sock,   "--read-only", NULL };
+	char io[32];
+	const char *argv[] = { daemon,	      "--blk-file", img, "--socket-path",
+			       sock,	      "--read-only", io,  NULL };
 	uint32_t ulen;
 
+	snprintf(io, sizeof(io), "--io=%s", engine);
+	unlink(sock);
 	peer_start(argv);
 	CHECK_EQ(peer_wait_socket(sock, 10000), 0);
 	drv_connect(&drv, sock);
@@ -446,22 +457,40 @@ static void test_read_only(const char *daemon, const char *img,
 	printf("read-only: writes refused with IOERR, reads served\n");
 }
 
-/* --direct: O_DIRECT through the bounce buffer, from unaligned buffers. */
-static void test_direct(const char *daemon, const char *img, const char *sock)
+/*
+ * --direct on a disk file system: aligned guest buffers go straight to the
+ * disk, unaligned ones through the bounce buffer.  The daemon failing to
+ * start is a failure.
+ */
+static void test_direct(const char *daemon, const char *engine,
+			const char *sock)
 {
+	const char *img = blk_direct_image(IMG_SIZE);
+	char io[32];
 	const char *argv[] = { daemon, "--blk-file", img, "--socket-path",
-			       sock,   "--direct",   NULL };
+			       sock,   "--direct",   io,  NULL };
 	struct virtio_blk_config cfg;
 	uint32_t bs, ulen, i;
 	struct vh_sg sg[3];
+	int fd;
 
+	/* the image as the shadow says, through the page cache */
+	fd = open(img, O_RDWR | O_CLOEXEC);
+	CHECK(fd >= 0);
+	CHECK(pwrite(fd, shadow, IMG_SIZE, 0) == IMG_SIZE);
+	CHECK_EQ(fsync(fd), 0);
+	close(img_fd);
+	img_fd = fd;
+	snprintf(io, sizeof(io), "--io=%s", engine);
+	unlink(sock);
 	peer_start(argv);
 	if (peer_wait_socket(sock, 10000) < 0) {
-		/* a file system without O_DIRECT (tmpfs before 6.6) */
 		peer_dump_log();
-		printf("direct: daemon did not start, O_DIRECT not checked\n");
-		return;
+		fprintf(stderr, "direct: the daemon did not start with --direct on %s\n",
+			img);
+		CHECK(0);
 	}
+	blk_check_engine(engine);
 	drv_connect(&drv, sock);
 	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, 0, &cfg, sizeof(cfg)), 0);
 	bs = le32toh(cfg.blk_size);
@@ -486,47 +515,118 @@ static void test_direct(const char *daemon, const char *img, const char *sock)
 	CHECK_EQ(ulen, (2u << 20) + bs + 1);
 	CHECK(memcmp(drv.guest + DATA(0) + 3, shadow + 4096 * 512,
 		     (2u << 20) + bs) == 0);
+	/* aligned buffers: no bounce buffer, the same bytes */
+	write_sectors(0, 8192, 1u << 20, 12);
+	check_image("after aligned O_DIRECT write");
+	read_check(0, 8192 - 8, (1u << 20) + 8192);
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_FLUSH, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
 	/* not aligned to the advertised block size: refused, not attempted */
 	if (bs > 512)
 		CHECK_EQ(rq(0, VIRTIO_BLK_T_OUT, 4097, bs, false, NULL),
 			 VIRTIO_BLK_S_IOERR);
 	check_image("after O_DIRECT requests");
-	printf("direct: O_DIRECT writes/reads through the bounce buffer, block size %u\n",
+	printf("direct: O_DIRECT writes/reads zero-copy and through the bounce buffer, block size %u\n",
 	       bs);
 }
 
-int main(void)
+/*
+ * Run argv[2..] with io_uring_setup(2) failing with EPERM (a seccomp
+ * filter, as a container runtime's default profile does).
+ */
+static int seccomp_exec(char *argv[])
 {
-	const char *daemon = blk_daemon_path();
-	char img[128], sock[128];
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]),
+				   .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0) {
+		perror("seccomp");
+		return 1;
+	}
+	execv(argv[2], argv + 2);
+	perror("execv");
+	return 127;
+}
+
+static void test_fallback(const char *daemon, const char *img,
+			  const char *sock)
+{
+	const char *argv[] = { "/proc/self/exe", "--seccomp-exec", daemon,
+			       "--blk-file",	 img,		   "--socket-path",
+			       sock,		 NULL };
+	char buf[8192];
+	ssize_t n;
+	int fd;
+
+	unlink(sock);
+	peer_start(argv);
+	CHECK_EQ(peer_wait_socket(sock, 10000), 0);
+	fd = open(peer_log, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	CHECK(n > 0);
+	buf[n] = 0;
+	/* one line says why, and the engine that serves */
+	CHECK(strstr(buf, "io_uring unavailable (io_uring_setup: Operation not permitted): synchronous I/O\n"));
+	CHECK(strstr(buf, "synchronous I/O"));
+	drv_connect(&drv, sock);
+	drv.nq = 1;
+	drv_setup_rings(&drv);
+	write_sectors(0, 64, 65536, 13);
+	check_image("after writes with the fallback engine");
+	read_check(0, 0, 1 << 20);
+	printf("fallback: io_uring_setup refused (seccomp): said so, served synchronously\n");
+}
+
+static void drop_connection(unsigned int nq)
+{
+	unsigned int q;
+
+	vh_vu_frontend_unref(drv.fe);
+	drv.fe = NULL;
+	for (q = 0; q < nq; q++) {
+		vh_drvq_unref(drv.vq[q]);
+		drv.vq[q] = NULL;
+	}
+}
+
+static void run(const char *daemon, const char *engine, const char *img,
+		const char *sock)
+{
+	char io[32];
+	const char *argv[] = { daemon, "--blk-file",   img, "--socket-path",
+			       sock,   "--num-queues", "2", "--serial",
+			       SERIAL, io,	       NULL };
 	size_t i;
 	unsigned int q;
 
-	peer_mkdir("vublk");
-	snprintf(img, sizeof(img), "%s/disk.img", peer_dir);
-	snprintf(sock, sizeof(sock), "%s/blk.sock", peer_dir);
-
-	shadow = malloc(IMG_SIZE);
-	CHECK(shadow);
+	printf("engine %s\n", engine);
+	snprintf(io, sizeof(io), "--io=%s", engine);
 	for (i = 0; i < IMG_SIZE; i++)
 		shadow[i] = pattern(i, 0);
 	img_fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	CHECK(img_fd >= 0);
 	CHECK(pwrite(img_fd, shadow, IMG_SIZE, 0) == IMG_SIZE);
 
-	{
-		const char *argv[] = { daemon, "--blk-file",
-				       img,    "--socket-path",
-				       sock,   "--num-queues",
-				       "2",    "--serial",
-				       SERIAL, NULL };
-
-		peer_start(argv);
-	}
+	unlink(sock);
+	peer_start(argv);
 	if (peer_wait_socket(sock, 10000) < 0) {
 		peer_dump_log();
 		CHECK(0);
 	}
+	blk_check_engine(engine);
 	drv_init(&drv, 2);
 	drv_connect(&drv, sock);
 	test_config();
@@ -544,24 +644,47 @@ int main(void)
 		CHECK(base > 0);
 	}
 	CHECK(peer_alive());
-	vh_vu_frontend_unref(drv.fe);
-	drv.fe = NULL;
-	for (q = 0; q < 2; q++) {
-		vh_drvq_unref(drv.vq[q]);
-		drv.vq[q] = NULL;
-	}
+	drop_connection(2);
 	peer_kill();
 
-	test_read_only(daemon, img, sock);
+	test_read_only(daemon, engine, img, sock);
 	peer_kill();
-	vh_vu_frontend_unref(drv.fe);
-	drv.fe = NULL;
-	vh_drvq_unref(drv.vq[0]);
-	drv.vq[0] = NULL;
+	drop_connection(1);
 
-	test_direct(daemon, img, sock);
+	test_direct(daemon, engine, sock);
+	peer_kill();
+	drop_connection(1);
 	drv.nq = 2;
+	drv_fini(&drv);
+	close(img_fd);
+}
+
+int main(int argc, char *argv[])
+{
+	const char *daemon;
+	char img[128], sock[128];
+	unsigned int e;
+
+	if (argc > 2 && !strcmp(argv[1], "--seccomp-exec"))
+		return seccomp_exec(argv);
+	daemon = blk_daemon_path();
+	peer_mkdir("vublk");
+	snprintf(img, sizeof(img), "%s/disk.img", peer_dir);
+	snprintf(sock, sizeof(sock), "%s/blk.sock", peer_dir);
+
+	shadow = malloc(IMG_SIZE);
+	CHECK(shadow);
+	for (e = 0; e < sizeof(blk_engines) / sizeof(blk_engines[0]); e++)
+		run(daemon, blk_engines[e], img, sock);
+
+	/* io_uring refused: the one log line, then the sync engine */
+	img_fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(img_fd >= 0);
+	CHECK(pwrite(img_fd, shadow, IMG_SIZE, 0) == IMG_SIZE);
+	drv_init(&drv, 1);
+	test_fallback(daemon, img, sock);
 	peer_kill();
+	drop_connection(1);
 	drv_fini(&drv);
 	close(img_fd);
 	free(shadow);
