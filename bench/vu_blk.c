@@ -1,21 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * vu_blk - 4 KiB random-read IOPS through vhost-user-blk: our daemon
+ * vu_blk - 4 KiB random I/O through vhost-user-blk: our daemon
  * (tools/vhost-user-blk) against qemu-storage-daemon's vhost-user-blk
- * export of the same file, page cache warm.  The driver is our front-end
- * (vh_vu_frontend + one vh_drvq ring over memfd memory) keeping a fixed
- * number of requests in flight.  The two back-ends run alternately, in
- * rounds, in the same run; prints IOPS of each and the ratio.  Figures,
- * never pass/fail.
+ * export of the same file, and fio (io_uring, the same file) as the limit
+ * of the disk.  The driver is our front-end (vh_vu_frontend + one vh_drvq
+ * ring per queue over memfd memory, one thread per queue) keeping a fixed
+ * number of requests in flight on every queue.
  *
- *   bench/vu_blk [--daemon PATH] [--seconds N] [--size MIB] [--qd N]
- *                [--rounds N]
+ * Runs, each in rounds alternating the back-ends, in the same run:
+ *   QD --qd on 1 queue and on --queues queues (IOPS), and QD 1 on 1 queue
+ *   (IOPS and latency p50 / p99 in microseconds).
+ * qemu-storage-daemon runs in its best configuration for the job
+ * (aio=io_uring, plus cache.direct=on with --direct) and with its defaults
+ * (aio=threads).  Figures, never pass/fail: build without sanitizers.
+ *
+ *   bench/vu_blk [--daemon PATH] [--io uring|sync] [--direct] [--dir DIR]
+ *                [--rw randread|randwrite] [--qd N] [--queues N]
+ *                [--seconds N] [--rounds N] [--size MIB]
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <linux/magic.h>
 #include <linux/virtio_blk.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -25,6 +34,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,24 +43,48 @@
 
 #define QSIZE 128u
 #define MAX_QD 40u /* 3 descriptors a request */
-#define MEM_SIZE (4u << 20)
-#define REQ_GPA(i) (0x100000ull + (uint64_t)(i)*8192)
+#define MAX_QUEUES 4u
+#define MEM_SIZE (8u << 20)
+#define RING_GPA(q) ((uint64_t)(q) << 16)
+#define REQ_GPA(q, i) (0x100000ull + ((uint64_t)(q) * MAX_QD + (i)) * 8192)
+#define MAX_SAMPLES (8u << 20)
 
-static char dir[64];
-static pid_t pids[2] = { -1, -1 };
+enum backend { OURS, QSD_BEST, QSD_DEFAULT, NBACKENDS };
 
-static void cleanup(void)
+static const char *const backend_name[NBACKENDS] = {
+	"vhost-user-blk", "qemu-storage-daemon best", "qemu-storage-daemon defaults"
+};
+
+static char dir[128];
+static char img[192];
+static pid_t pids[NBACKENDS] = { -1, -1, -1 };
+static char socks[NBACKENDS][192];
+
+/* options */
+static const char *daemon_path = "tools/vhost-user-blk";
+static const char *io_engine = "uring";
+static bool direct, write_mode;
+static double seconds = 5;
+static unsigned int rounds = 2, size_mib = 1024, qd = 32, max_queues = 2;
+
+static void stop_all(void)
 {
-	char cmd[128];
 	int i;
 
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < NBACKENDS; i++) {
 		if (pids[i] > 0) {
 			kill(pids[i], SIGTERM);
 			waitpid(pids[i], NULL, 0);
 			pids[i] = -1;
 		}
 	}
+}
+
+static void cleanup(void)
+{
+	char cmd[256];
+
+	stop_all();
 	if (dir[0]) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 		if (system(cmd) != 0)
@@ -65,12 +99,12 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static double now(void)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static pid_t spawn(const char *const argv[], const char *log)
@@ -80,7 +114,7 @@ static pid_t spawn(const char *const argv[], const char *log)
 	if (pid < 0)
 		die("fork", errno);
 	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
 			      0600);
 
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -102,56 +136,199 @@ static bool in_path(const char *prog)
 	return system(cmd) == 0;
 }
 
-struct run {
+static void wait_socket(const char *path, pid_t pid)
+{
+	struct stat st;
+	int i, status;
+
+	for (i = 0; i < 500; i++) {
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			return;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "vu_blk: a back-end exited, see %s/*.log\n",
+				dir);
+			dir[0] = 0; /* keep the logs */
+			exit(1);
+		}
+		usleep(20000);
+	}
+	die(path, ETIMEDOUT);
+}
+
+/* Start back-end b with nq queues on its socket. */
+static void start_backend(enum backend b, unsigned int nq)
+{
+	char log[256], nqs[16], io[32], blockdev[512], exp[512];
+
+	snprintf(log, sizeof(log), "%s/%s.log", dir,
+		 b == OURS ? "ours" : b == QSD_BEST ? "qsd-best" : "qsd-default");
+	snprintf(nqs, sizeof(nqs), "%u", nq);
+	unlink(socks[b]);
+	if (b == OURS) {
+		const char *a[] = { daemon_path,   "--blk-file",   img,
+				    "--socket-path", socks[b],	   "--num-queues",
+				    nqs,	     io,	   direct ? "--direct" : NULL,
+				    NULL };
+
+		snprintf(io, sizeof(io), "--io=%s", io_engine);
+		pids[b] = spawn(a, log);
+	} else {
+		const char *a[] = { "qemu-storage-daemon", "--blockdev", blockdev,
+				    "--export", exp, NULL };
+
+		snprintf(blockdev, sizeof(blockdev),
+			 "driver=file,node-name=f0,filename=%s%s%s", img,
+			 b == QSD_BEST ? ",aio=io_uring" : "",
+			 direct ? ",cache.direct=on" : "");
+		snprintf(exp, sizeof(exp),
+			 "type=vhost-user-blk,id=e0,addr.type=unix,addr.path=%s,node-name=f0,writable=on,num-queues=%u",
+			 socks[b], nq);
+		pids[b] = spawn(a, log);
+	}
+	wait_socket(socks[b], pids[b]);
+}
+
+/* ---------------------------------------------------------------------- */
+/* the front-end                                                          */
+/* ---------------------------------------------------------------------- */
+
+struct conn {
 	struct vh_ctx *ctx;
 	struct vh_mem *mem;
 	uint8_t *guest;
-	int kick, call;
 	uint64_t sectors;
-	unsigned int qd;
 };
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-static unsigned int slot_ids[MAX_QD]; /* tokens: &slot_ids[i] */
-
-static uint64_t xorshift(void)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
-}
-
-static void add_read(struct run *r, struct vh_drvq *vq, unsigned int i)
-{
-	struct virtio_blk_outhdr h = {
-		.type = htole32(VIRTIO_BLK_T_IN),
-		.sector = htole64((xorshift() % (r->sectors / 8)) * 8),
-	};
-	struct vh_sg sg[3] = { { REQ_GPA(i), 16 },
-			       { REQ_GPA(i) + 4096, 4096 },
-			       { REQ_GPA(i) + 16, 1 } };
-	int e;
-
-	memcpy(r->guest + REQ_GPA(i), &h, sizeof(h));
-	r->guest[REQ_GPA(i) + 16] = 0xee;
-	e = vh_drvq_add(vq, sg, 1, 2, &slot_ids[i]);
-	if (e < 0)
-		die("vh_drvq_add", e);
-}
-
-/* One timed run against the back-end at sock: IOPS. */
-static double measure(struct run *r, const char *sock, double seconds)
-{
-	struct vh_vu_frontend *fe;
+struct qrun {
+	struct conn *c;
 	struct vh_drvq *vq;
-	uint64_t features, pf, done = 0;
+	unsigned int q, qd;
+	int kick, call;
+	uint64_t rng;
+	uint64_t start_ns[MAX_QD];
+	unsigned int slot_ids[MAX_QD];
+	uint64_t done;
+	uint32_t *lat; /* ns, QD 1 only */
+	size_t nlat;
+	double secs;
+	int err;
+};
+
+static uint64_t xorshift(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static int add_req(struct qrun *r, unsigned int i)
+{
+	uint64_t gpa = REQ_GPA(r->q, i);
+	struct virtio_blk_outhdr h = {
+		.type = htole32(write_mode ? VIRTIO_BLK_T_OUT :
+					     VIRTIO_BLK_T_IN),
+		.sector = htole64((xorshift(&r->rng) % (r->c->sectors / 8)) *
+				  8),
+	};
+	struct vh_sg sg[3] = { { gpa, 16 }, { gpa + 4096, 4096 }, { gpa + 16, 1 } };
+
+	memcpy(r->c->guest + gpa, &h, sizeof(h));
+	r->c->guest[gpa + 16] = 0xee;
+	r->start_ns[i] = now_ns();
+	return write_mode ? vh_drvq_add(r->vq, sg, 2, 1, &r->slot_ids[i]) :
+			    vh_drvq_add(r->vq, sg, 1, 2, &r->slot_ids[i]);
+}
+
+static void *qrun_main(void *arg)
+{
+	struct qrun *r = arg;
 	struct pollfd pfd = { .fd = r->call, .events = POLLIN };
-	double t0, t;
+	uint64_t t0, t, end;
 	unsigned int i;
 	int e;
 
-	if ((e = vh_vu_frontend_new(r->ctx, &fe)) < 0 ||
+	for (i = 0; i < r->qd; i++) {
+		r->slot_ids[i] = i;
+		if ((e = add_req(r, i)) < 0)
+			goto fail;
+	}
+	vh_drvq_kick(r->vq);
+	t0 = t = now_ns();
+	end = t0 + (uint64_t)(seconds * 1e9);
+	do {
+		void *tok;
+		uint32_t len;
+		unsigned int n = 0;
+
+		while ((e = vh_drvq_get_used(r->vq, &tok, &len)) == 1) {
+			uint64_t gpa;
+
+			i = *(unsigned int *)tok;
+			gpa = REQ_GPA(r->q, i);
+			if (len != (write_mode ? 1u : 4097u) ||
+			    r->c->guest[gpa + 16] != 0) {
+				e = -EIO;
+				goto fail;
+			}
+			if (r->lat && r->nlat < MAX_SAMPLES)
+				r->lat[r->nlat++] =
+					(uint32_t)(now_ns() - r->start_ns[i]);
+			if ((e = add_req(r, i)) < 0)
+				goto fail;
+			n++;
+		}
+		if (e < 0)
+			goto fail;
+		r->done += n;
+		if (n) {
+			vh_drvq_kick(r->vq);
+		} else {
+			uint64_t v;
+
+			if (vh_drvq_enable_cb(r->vq) != 1 &&
+			    poll(&pfd, 1, 1000) == 1 &&
+			    read(r->call, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+				e = -errno;
+				goto fail;
+			}
+		}
+		t = now_ns();
+	} while (t < end);
+	r->secs = (double)(t - t0) / 1e9;
+	return NULL;
+fail:
+	r->err = e;
+	return NULL;
+}
+
+struct result {
+	double iops;
+	double p50, p99; /* us, QD 1 */
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One timed run against the back-end at sock. */
+static struct result measure(struct conn *c, const char *sock,
+			     unsigned int nq, unsigned int depth)
+{
+	struct vh_vu_frontend *fe;
+	struct qrun *runs = calloc(nq, sizeof(*runs));
+	pthread_t th[MAX_QUEUES];
+	uint64_t features, pf;
+	struct result res = { 0 };
+	unsigned int q;
+	int e;
+
+	if (!runs)
+		die("calloc", ENOMEM);
+	if ((e = vh_vu_frontend_new(c->ctx, &fe)) < 0 ||
 	    (e = vh_vu_frontend_connect(fe, sock, 10000)) < 0)
 		die("connect", e);
 	e = vh_vu_frontend_negotiate(
@@ -160,203 +337,307 @@ static double measure(struct run *r, const char *sock, double seconds)
 			(1ull << VH_VU_F_PROTOCOL_FEATURES) |
 			(1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX) |
 			(1ull << VIRTIO_BLK_F_BLK_SIZE) |
-			(1ull << VIRTIO_BLK_F_SEG_MAX),
+			(1ull << VIRTIO_BLK_F_SEG_MAX) |
+			(1ull << VIRTIO_BLK_F_MQ),
 		(1ull << VH_VU_PROTOCOL_F_MQ) |
 			(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
 			(1ull << VH_VU_PROTOCOL_F_CONFIG),
 		&features, &pf);
 	if (e < 0)
 		die("negotiate", e);
-	if ((e = vh_vu_frontend_share_mem(fe, r->mem)) < 0)
+	if ((e = vh_vu_frontend_share_mem(fe, c->mem)) < 0)
 		die("share_mem", e);
-	if ((e = vh_drvq_new(r->ctx, r->mem, 0, QSIZE, 0, &vq)) < 0 ||
-	    (e = vh_drvq_set_features(vq, features)) < 0 ||
-	    (e = vh_drvq_set_kick_fd(vq, r->kick)) < 0 ||
-	    (e = vh_drvq_set_call_fd(vq, r->call)) < 0 ||
-	    (e = vh_vu_frontend_setup_vq(fe, 0, vq, r->kick, r->call)) < 0)
-		die("ring setup", e);
+	for (q = 0; q < nq; q++) {
+		struct qrun *r = &runs[q];
 
-	for (i = 0; i < r->qd; i++) {
-		slot_ids[i] = i;
-		add_read(r, vq, i);
+		r->c = c;
+		r->q = q;
+		r->qd = depth;
+		r->rng = 0x9e3779b97f4a7c15ull * (q + 1);
+		r->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		r->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (r->kick < 0 || r->call < 0)
+			die("eventfd", errno);
+		if (depth == 1 && !(r->lat = malloc(MAX_SAMPLES * 4)))
+			die("malloc", ENOMEM);
+		if ((e = vh_drvq_new(c->ctx, c->mem, q, QSIZE, RING_GPA(q),
+				     &r->vq)) < 0 ||
+		    (e = vh_drvq_set_features(r->vq, features)) < 0 ||
+		    (e = vh_drvq_set_kick_fd(r->vq, r->kick)) < 0 ||
+		    (e = vh_drvq_set_call_fd(r->vq, r->call)) < 0 ||
+		    (e = vh_vu_frontend_setup_vq(fe, q, r->vq, r->kick,
+						 r->call)) < 0)
+			die("ring setup", e);
 	}
-	vh_drvq_kick(vq);
-	t0 = now();
-	do {
-		void *tok;
-		uint32_t len;
-		unsigned int n = 0;
-
-		while ((e = vh_drvq_get_used(vq, &tok, &len)) == 1) {
-			i = *(unsigned int *)tok;
-			if (len != 4097 || r->guest[REQ_GPA(i) + 16] != 0)
-				die("a read failed", EIO);
-			add_read(r, vq, i);
-			n++;
-		}
-		if (e < 0)
-			die("used ring", e);
-		done += n;
-		if (n) {
-			vh_drvq_kick(vq);
-		} else {
-			uint64_t v;
-
-			vh_drvq_enable_cb(vq);
-			if (poll(&pfd, 1, 1000) == 1 &&
-			    read(r->call, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				die("call fd", errno);
-		}
-		t = now();
-	} while (t - t0 < seconds);
-	/* stop the ring and let the back-end finish what is queued */
-	vh_vu_frontend_get_vring_base(fe, 0, NULL);
+	for (q = 0; q < nq; q++)
+		if ((e = pthread_create(&th[q], NULL, qrun_main, &runs[q])))
+			die("pthread_create", e);
+	for (q = 0; q < nq; q++) {
+		pthread_join(th[q], NULL);
+		if (runs[q].err)
+			die("a request failed", runs[q].err);
+		res.iops += (double)runs[q].done / runs[q].secs;
+	}
+	if (depth == 1 && runs[0].nlat) {
+		qsort(runs[0].lat, runs[0].nlat, 4, cmp_u32);
+		res.p50 = runs[0].lat[runs[0].nlat / 2] / 1e3;
+		res.p99 = runs[0].lat[runs[0].nlat * 99 / 100] / 1e3;
+	}
+	/* stop the rings and let the back-end finish what is queued */
+	for (q = 0; q < nq; q++)
+		vh_vu_frontend_get_vring_base(fe, q, NULL);
 	vh_vu_frontend_unref(fe);
-	vh_drvq_unref(vq);
-	return (double)done / (t - t0);
+	for (q = 0; q < nq; q++) {
+		vh_drvq_unref(runs[q].vq);
+		close(runs[q].kick);
+		close(runs[q].call);
+		free(runs[q].lat);
+	}
+	free(runs);
+	return res;
+}
+
+/* fio, io_uring, the same file and job: IOPS (0 if it failed). */
+static double fio_iops(unsigned int nq, unsigned int depth)
+{
+	char cmd[1024], line[4096];
+	double iops = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "fio --name=vu_blk --filename='%s' --rw=%s --bs=4k --iodepth=%u --numjobs=%u --ioengine=io_uring --direct=%d --runtime=%.1f --time_based --group_reporting --randrepeat=0 --norandommap --minimal 2>/dev/null",
+		 img, write_mode ? "randwrite" : "randread", depth, nq,
+		 direct ? 1 : 0, seconds);
+	p = popen(cmd, "r");
+	if (!p)
+		return 0;
+	/* terse v3: field 8 read IOPS, field 49 write IOPS */
+	if (fgets(line, sizeof(line), p)) {
+		char *save = NULL, *f = strtok_r(line, ";", &save);
+		unsigned int k;
+
+		for (k = 1; f; k++, f = strtok_r(NULL, ";", &save)) {
+			if (k == (write_mode ? 49u : 8u)) {
+				iops = strtod(f, NULL);
+				break;
+			}
+		}
+	}
+	pclose(p);
+	return iops;
+}
+
+/* One job (queues, depth): every back-end, alternating, in rounds. */
+static void job(struct conn *c, unsigned int nq, unsigned int depth,
+		bool have_qsd, bool have_fio)
+{
+	struct result sum[NBACKENDS] = { 0 };
+	unsigned int k, b, nb = have_qsd ? NBACKENDS : 1;
+	double fio = 0;
+
+	printf("\nQD %u, %u queue%s (%u in flight):\n", depth, nq,
+	       nq > 1 ? "s" : "", depth * nq);
+	for (b = 0; b < nb; b++)
+		start_backend(b, nq);
+	for (k = 0; k < rounds; k++) {
+		printf("  round %u:", k + 1);
+		for (b = 0; b < nb; b++) {
+			struct result r = measure(c, socks[b], nq, depth);
+
+			printf(" %s %.0f", b == OURS ? "ours" :
+					   b == QSD_BEST ? "qsd-best" :
+							   "qsd-defaults",
+			       r.iops);
+			sum[b].iops += r.iops / rounds;
+			sum[b].p50 += r.p50 / rounds;
+			sum[b].p99 += r.p99 / rounds;
+		}
+		printf(" IOPS\n");
+		fflush(stdout);
+	}
+	stop_all();
+	if (have_fio)
+		fio = fio_iops(nq, depth);
+	for (b = 0; b < nb; b++) {
+		printf("  %-30s %9.0f IOPS", backend_name[b], sum[b].iops);
+		if (depth == 1)
+			printf("  latency p50 %6.1f us  p99 %6.1f us",
+			       sum[b].p50, sum[b].p99);
+		printf("\n");
+	}
+	if (have_fio)
+		printf("  %-30s %9.0f IOPS (fio io_uring on the file: the disk's limit)\n",
+		       "fio", fio);
+	if (have_qsd) {
+		printf("  ours / qsd best (aio=io_uring%s): %.2f   ours / qsd defaults: %.2f\n",
+		       direct ? ",cache.direct=on" : "",
+		       sum[OURS].iops / sum[QSD_BEST].iops,
+		       sum[OURS].iops / sum[QSD_DEFAULT].iops);
+		if (depth == 1)
+			printf("  QD 1 p50 latency ours / qsd best: %.2f\n",
+			       sum[OURS].p50 / sum[QSD_BEST].p50);
+	}
+	if (have_fio && fio > 0)
+		printf("  ours / fio: %.2f\n", sum[OURS].iops / fio);
+	fflush(stdout);
+}
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"usage: %s [--daemon PATH] [--io uring|sync] [--direct] [--dir DIR]\n"
+		"          [--rw randread|randwrite] [--qd N] [--queues N]\n"
+		"          [--seconds N] [--rounds N] [--size MIB]\n",
+		prog);
 }
 
 int main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
 		{ "daemon", required_argument, NULL, 'd' },
-		{ "seconds", required_argument, NULL, 's' },
-		{ "size", required_argument, NULL, 'm' },
+		{ "io", required_argument, NULL, 'i' },
+		{ "direct", no_argument, NULL, 'D' },
+		{ "dir", required_argument, NULL, 'p' },
+		{ "rw", required_argument, NULL, 'w' },
 		{ "qd", required_argument, NULL, 'q' },
+		{ "queues", required_argument, NULL, 'Q' },
+		{ "seconds", required_argument, NULL, 's' },
 		{ "rounds", required_argument, NULL, 'r' },
+		{ "size", required_argument, NULL, 'm' },
+		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
-	const char *daemon = "tools/vhost-user-blk";
-	unsigned int size_mib = 256, rounds = 2, k;
-	double seconds = 10, ours = 0, qsd = 0;
-	char img[128], s_ours[128], s_qsd[128], log[160];
-	char blockdev[256], exp[384];
-	struct run r = { .qd = 32 };
-	bool have_qsd;
+	const char *base = "/var/tmp";
+	struct conn c = { 0 };
+	struct statfs sfs;
+	bool have_qsd, have_fio;
 	uint8_t *buf;
-	int c, fd, e;
+	unsigned int k;
+	int ch, fd, e;
 
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
 		case 'd':
-			daemon = optarg;
+			daemon_path = optarg;
+			break;
+		case 'i':
+			io_engine = optarg;
+			break;
+		case 'D':
+			direct = true;
+			break;
+		case 'p':
+			base = optarg;
+			break;
+		case 'w':
+			if (!strcmp(optarg, "randwrite"))
+				write_mode = true;
+			else if (strcmp(optarg, "randread"))
+				goto bad;
+			break;
+		case 'q':
+			qd = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
+		case 'Q':
+			max_queues = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
 		case 's':
 			seconds = strtod(optarg, NULL);
 			break;
-		case 'm':
-			size_mib = (unsigned int)strtoul(optarg, NULL, 0);
-			break;
-		case 'q':
-			r.qd = (unsigned int)strtoul(optarg, NULL, 0);
-			break;
 		case 'r':
 			rounds = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
+		case 'm':
+			size_mib = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
+		case 'h':
+			usage(stdout, argv[0]);
+			return 0;
 		default:
-			fprintf(stderr,
-				"usage: %s [--daemon PATH] [--seconds N] [--size MIB] [--qd N] [--rounds N]\n",
-				argv[0]);
-			return 2;
+			goto bad;
 		}
 	}
-	if (seconds <= 0 || size_mib < 1 || size_mib > 65536 || r.qd < 1 ||
-	    r.qd > MAX_QD || rounds < 1) {
-		fprintf(stderr, "vu_blk: bad arguments (qd 1..%u)\n", MAX_QD);
+	if (seconds <= 0 || size_mib < 1 || size_mib > 65536 || qd < 1 ||
+	    qd > MAX_QD || rounds < 1 || max_queues < 1 ||
+	    max_queues > MAX_QUEUES) {
+		fprintf(stderr, "vu_blk: bad arguments (qd 1..%u, queues 1..%u)\n",
+			MAX_QD, MAX_QUEUES);
 		return 2;
 	}
-	if (access(daemon, X_OK) != 0) {
+	if (access(daemon_path, X_OK) != 0) {
 		fprintf(stderr,
 			"vu_blk: %s not found (run from the build directory or pass --daemon)\n",
-			daemon);
+			daemon_path);
+		return 1;
+	}
+	if (statfs(base, &sfs) < 0)
+		die(base, errno);
+	/* O_DIRECT measures a disk: tmpfs has none (nor O_DIRECT < 6.6) */
+	if (direct && sfs.f_type == TMPFS_MAGIC) {
+		fprintf(stderr, "vu_blk: %s is tmpfs: --direct needs a disk file system (--dir)\n",
+			base);
 		return 1;
 	}
 	have_qsd = in_path("qemu-storage-daemon");
+	have_fio = in_path("fio");
 
-	snprintf(dir, sizeof(dir), "/tmp/vu_blk.XXXXXX");
+	snprintf(dir, sizeof(dir), "%s/vu_blk.XXXXXX", base);
 	if (!mkdtemp(dir))
 		die("mkdtemp", errno);
 	atexit(cleanup);
+	signal(SIGINT, exit);
 	snprintf(img, sizeof(img), "%s/disk.img", dir);
-	snprintf(s_ours, sizeof(s_ours), "%s/ours.sock", dir);
-	snprintf(s_qsd, sizeof(s_qsd), "%s/qsd.sock", dir);
+	snprintf(socks[OURS], sizeof(socks[0]), "%s/ours.sock", dir);
+	snprintf(socks[QSD_BEST], sizeof(socks[0]), "%s/qsd-best.sock", dir);
+	snprintf(socks[QSD_DEFAULT], sizeof(socks[0]), "%s/qsd-def.sock", dir);
 
-	/* the file, written and so in the page cache */
+	/* the file, written (real blocks, not holes): in the page cache too */
 	fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	buf = malloc(1 << 20);
 	if (fd < 0 || !buf)
 		die("image", errno);
-	for (k = 0; k < size_mib; k++) {
-		unsigned int j;
+	{
+		uint64_t s = 0x2545f4914f6cdd1dull;
 
-		for (j = 0; j < (1u << 20) / 8; j++)
-			((uint64_t *)(void *)buf)[j] = xorshift();
-		if (write(fd, buf, 1 << 20) != 1 << 20)
-			die("image write", errno);
+		for (k = 0; k < size_mib; k++) {
+			unsigned int j;
+
+			for (j = 0; j < (1u << 20) / 8; j++)
+				((uint64_t *)(void *)buf)[j] = xorshift(&s);
+			if (write(fd, buf, 1 << 20) != 1 << 20)
+				die("image write", errno);
+		}
 	}
 	free(buf);
+	if (fsync(fd) < 0)
+		die("image fsync", errno);
 	close(fd);
-	r.sectors = (uint64_t)size_mib << 11;
+	c.sectors = (uint64_t)size_mib << 11;
 
-	{
-		const char *a[] = { daemon,	     "--blk-file", img,
-				    "--socket-path", s_ours,	   NULL };
-
-		snprintf(log, sizeof(log), "%s/ours.log", dir);
-		pids[0] = spawn(a, log);
-	}
-	if (have_qsd) {
-		const char *a[] = { "qemu-storage-daemon",
-				    "--blockdev",
-				    blockdev,
-				    "--export",
-				    exp,
-				    NULL };
-
-		snprintf(blockdev, sizeof(blockdev),
-			 "driver=file,node-name=f0,filename=%s", img);
-		snprintf(
-			exp, sizeof(exp),
-			"type=vhost-user-blk,id=e0,addr.type=unix,addr.path=%s,node-name=f0,writable=on",
-			s_qsd);
-		snprintf(log, sizeof(log), "%s/qsd.log", dir);
-		pids[1] = spawn(a, log);
-	}
-
-	if ((e = vh_ctx_new(&r.ctx)) < 0 ||
-	    (e = vh_mem_new(r.ctx, &r.mem)) < 0 ||
-	    (e = vh_mem_add_memfd(r.mem, 0, MEM_SIZE, (void **)&r.guest)) < 0)
+	if ((e = vh_ctx_new(&c.ctx)) < 0 || (e = vh_mem_new(c.ctx, &c.mem)) < 0 ||
+	    (e = vh_mem_add_memfd(c.mem, 0, MEM_SIZE, (void **)&c.guest)) < 0)
 		die("guest memory", e);
-	r.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	r.call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (r.kick < 0 || r.call < 0)
-		die("eventfd", errno);
 
-	printf("4 KiB random reads, queue depth %u, %u MiB file (page cache), %u round(s) of %.1f s each\n",
-	       r.qd, size_mib, rounds, seconds);
-	for (k = 0; k < rounds; k++) {
-		double a = measure(&r, s_ours, seconds), b = 0;
-
-		printf("round %u: vhost-user-blk %.0f IOPS", k + 1, a);
-		ours += a;
-		if (have_qsd) {
-			b = measure(&r, s_qsd, seconds);
-			printf(", qemu-storage-daemon %.0f IOPS", b);
-			qsd += b;
-		}
-		printf("\n");
-		fflush(stdout);
-	}
-	printf("vhost-user-blk:      %10.0f IOPS\n", ours / rounds);
-	if (have_qsd) {
-		printf("qemu-storage-daemon: %10.0f IOPS\n", qsd / rounds);
-		printf("ratio (ours / qsd):  %10.2f\n", ours / qsd);
-	} else {
+	printf("4 KiB %s, %s, %s (%u MiB), our engine --io=%s, %u round(s) of %.1f s\n",
+	       write_mode ? "randwrite" : "randread",
+	       direct ? "O_DIRECT (qsd: cache.direct=on)" : "page cache", img,
+	       size_mib, io_engine, rounds, seconds);
+	printf("qemu-storage-daemon best: aio=io_uring%s; defaults: aio=threads%s\n",
+	       direct ? ",cache.direct=on" : "",
+	       direct ? ",cache.direct=on" : "");
+	if (!have_qsd)
 		printf("qemu-storage-daemon: not installed, no comparison\n");
-	}
-	close(r.kick);
-	close(r.call);
-	vh_mem_unref(r.mem);
-	vh_ctx_unref(r.ctx);
+	if (!have_fio)
+		printf("fio: not installed, no disk limit\n");
+	job(&c, 1, qd, have_qsd, have_fio);
+	if (max_queues > 1)
+		job(&c, max_queues, qd, have_qsd, have_fio);
+	if (qd != 1)
+		job(&c, 1, 1, have_qsd, have_fio);
+	vh_mem_unref(c.mem);
+	vh_ctx_unref(c.ctx);
 	return 0;
+bad:
+	usage(stderr, argv[0]);
+	return 2;
 }
