@@ -470,9 +470,15 @@ int blk_uring_process(struct blk_queue *q)
 		if (start(q, r) < 0)
 			done(q, r, VIRTIO_BLK_S_IOERR);
 	}
-	/* one io_uring_enter for the batch */
+	/*
+	 * One io_uring_enter for the batch.  Page-cache hits complete inside
+	 * it: they are reaped and pushed right here, so their CQEs need not
+	 * wake the worker again through the eventfd (off meanwhile; a CQE
+	 * posted after it is back on signals it as usual).
+	 */
+	io_uring_cq_eventfd_toggle(&u->ring, false);
 	submit(u);
-	/* page-cache hits complete inside the submit: push them now */
+	io_uring_cq_eventfd_toggle(&u->ring, true);
 	reap(q);
 	submit(u);
 	e = blk_queue_flush_done(q);
