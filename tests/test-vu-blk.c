@@ -603,16 +603,26 @@ static void drop_connection(unsigned int nq)
 }
 
 static void run(const char *daemon, const char *engine, const char *img,
-		const char *sock)
+		const char *sock, bool one_thread)
 {
 	char io[32];
-	const char *argv[] = { daemon, "--blk-file",   img, "--socket-path",
-			       sock,   "--num-queues", "2", "--serial",
-			       SERIAL, io,	       NULL };
+	const char *argv[] = { daemon,
+			       "--blk-file",
+			       img,
+			       "--socket-path",
+			       sock,
+			       "--num-queues",
+			       "2",
+			       "--serial",
+			       SERIAL,
+			       io,
+			       one_thread ? "--threads=1" : NULL,
+			       NULL };
 	size_t i;
 	unsigned int q;
 
-	printf("engine %s\n", engine);
+	printf("engine %s%s\n", engine,
+	       one_thread ? ", both queues on one worker thread" : "");
 	snprintf(io, sizeof(io), "--io=%s", engine);
 	for (i = 0; i < IMG_SIZE; i++)
 		shadow[i] = pattern(i, 0);
@@ -675,7 +685,9 @@ int main(int argc, char *argv[])
 	shadow = malloc(IMG_SIZE);
 	CHECK(shadow);
 	for (e = 0; e < sizeof(blk_engines) / sizeof(blk_engines[0]); e++)
-		run(daemon, blk_engines[e], img, sock);
+		run(daemon, blk_engines[e], img, sock, false);
+	/* two io_uring instances completing on one worker */
+	run(daemon, "uring", img, sock, true);
 
 	/* io_uring refused: the one log line, then the sync engine */
 	img_fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
