@@ -452,12 +452,17 @@ static void job(struct conn *c, unsigned int nq, unsigned int depth,
 			sum[b].p50 += r.p50 / rounds;
 			sum[b].p99 += r.p99 / rounds;
 		}
+		/* the disk's limit in the same rounds: the disk is shared */
+		if (have_fio) {
+			double f = fio_iops(nq, depth);
+
+			printf(" fio %.0f", f);
+			fio += f / rounds;
+		}
 		printf(" IOPS\n");
 		fflush(stdout);
 	}
 	stop_all();
-	if (have_fio)
-		fio = fio_iops(nq, depth);
 	for (b = 0; b < nb; b++) {
 		printf("  %-30s %9.0f IOPS", backend_name[b], sum[b].iops);
 		if (depth == 1)
