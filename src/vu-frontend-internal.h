@@ -14,7 +14,7 @@ struct vh_vu_frontend {
 	struct vh_ctx *ctx;
 	int sock; /* the connection, -1 if none */
 	int backend_fd; /* our end of the back-end request channel, or -1 */
-	int timeout_ms;
+	int timeout_ms; /* one deadline per call: send, reply, channel replies */
 	bool reply_ack; /* ask for REPLY_ACK when negotiated */
 	bool broken; /* a wrong reply or I/O error: no more requests */
 	bool dispatching; /* inside dispatch_backend (no recursion) */
@@ -23,9 +23,25 @@ struct vh_vu_frontend {
 	uint64_t protocol_offered; /* GET_PROTOCOL_FEATURES */
 	uint64_t protocol_features; /* SET_PROTOCOL_FEATURES */
 	uint64_t max_mem_slots; /* GET_MAX_MEM_SLOTS, 0 if unknown */
+	/*
+	 * Rings set up: 1 + the highest index of a SET_VRING_NUM that went
+	 * through.  A back-end request about a ring is checked against it.
+	 */
+	unsigned int nrings;
+	/* a back-end request that has partly arrived (never waited for) */
+	struct vh_vu_rx backend_rx;
 	const struct vh_vu_frontend_ops *ops;
 	void *ops_data;
 };
+
+/*
+ * Bounds of the back-end's answers.  GET_QUEUE_NUM: a ring index is 8 bits
+ * in SET_VRING_KICK/CALL/ERR ("Bits (0-7) of the payload contain the vring
+ * index"), so no more rings can be used.  GET_MAX_MEM_SLOTS: QEMU's
+ * VHOST_USER_MAX_RAM_SLOTS, the most any front-end uses.
+ */
+#define VU_FE_MAX_QUEUES (VH_VU_VRING_IDX_MASK + 1u)
+#define VU_FE_MAX_MEM_SLOTS 512u
 
 static inline bool vu_fe_has_protocol(const struct vh_vu_frontend *fe,
 				      unsigned int bit)
@@ -40,6 +56,33 @@ static inline bool vu_fe_has_protocol(const struct vh_vu_frontend *fe,
  */
 int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	       struct vh_vu_msg *rep);
+/* The deadline of a call starting now. */
+static inline int64_t vu_fe_deadline(const struct vh_vu_frontend *fe)
+{
+	return vh_vu_now_ms() + fe->timeout_ms;
+}
+
+/*
+ * Serve one back-end request (vh_vu_frontend_dispatch_backend()), its
+ * reply sent by deadline.
+ */
+int vu_fe_dispatch_backend(struct vh_vu_frontend *fe, int64_t deadline);
+/* Close the back-end channel, dropping a partial request. */
+void vu_fe_close_backend(struct vh_vu_frontend *fe);
+/*
+ * A back-end request that started arriving more than the timeout ago and
+ * is still not whole: close the channel.  -ETIMEDOUT then, else 0.
+ */
+int vu_fe_backend_stalled(struct vh_vu_frontend *fe);
+
+/*
+ * A reply that is well formed but says something impossible (a count out
+ * of range, an fd of the wrong type): log "<request>: <why>" and break the
+ * connection as for any wrong reply.  Returns -EPROTO.
+ */
+int vu_fe_bad_reply(struct vh_vu_frontend *fe, const char *request,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* A request with a u64 payload (or none if with_u64 is false). */
 int vu_fe_call_u64(struct vh_vu_frontend *fe, uint32_t request, bool with_u64,
 		   uint64_t value);

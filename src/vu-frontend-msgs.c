@@ -5,9 +5,11 @@
  * channel and raw sends for conformance testing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,13 +36,11 @@ VH_EXPORT int vh_vu_frontend_get_config(struct vh_vu_frontend *fe,
 		return -EIO;
 	/* "back-end's payload size MUST match the front-end's request" */
 	if (rep.payload.config.size != size ||
-	    rep.payload.config.offset != offset) {
-		vh_err(fe->ctx, "GET_CONFIG: reply for %u@%u, asked %u@%u\n",
-		       rep.payload.config.size, rep.payload.config.offset, size,
-		       offset);
-		fe->broken = true;
-		return -EPROTO;
-	}
+	    rep.payload.config.offset != offset)
+		return vu_fe_bad_reply(fe, "GET_CONFIG",
+				       "%u bytes at %u, asked %u at %u",
+				       rep.payload.config.size,
+				       rep.payload.config.offset, size, offset);
 	if (size)
 		memcpy(buf, rep.payload.config.region, size);
 	return 0;
@@ -84,7 +84,8 @@ VH_EXPORT int vh_vu_frontend_get_status(struct vh_vu_frontend *fe,
 		return r;
 	/* the virtio device status is one byte */
 	if (v > 0xff)
-		return -EPROTO;
+		return vu_fe_bad_reply(fe, "GET_STATUS", "status %#llx",
+				       (unsigned long long)v);
 	if (status)
 		*status = (uint8_t)v;
 	return 0;
@@ -176,6 +177,46 @@ VH_EXPORT int vh_vu_frontend_set_log_fd(struct vh_vu_frontend *fe, int fd)
 	return fe ? vu_fe_call_fd(fe, VH_VU_SET_LOG_FD, fd) : -EINVAL;
 }
 
+/*
+ * GET_INFLIGHT_FD reply ("Inflight I/O tracking"): the area is for the
+ * rings asked, and fd is shared memory (a memfd or file, S_ISREG) holding
+ * mmap_size bytes at a page-aligned mmap_offset, so that mapping it cannot
+ * fault past its end or map a device.
+ */
+static int check_inflight(struct vh_vu_frontend *fe,
+			  const struct vh_vu_inflight *inf, int fd,
+			  uint16_t num_queues, uint16_t queue_size)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct stat st;
+
+	if (inf->num_queues != num_queues || inf->queue_size != queue_size)
+		return vu_fe_bad_reply(fe, "GET_INFLIGHT_FD",
+				       "%u queues of %u, asked %u of %u",
+				       inf->num_queues, inf->queue_size,
+				       num_queues, queue_size);
+	if (fd < 0)
+		return 0; /* mmap_size 0: the back-end keeps no area */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return vu_fe_bad_reply(fe, "GET_INFLIGHT_FD",
+				       "the fd is not shared memory (mode %#o)",
+				       (unsigned int)(st.st_mode & S_IFMT));
+	if (page <= 0 || inf->mmap_offset % (uint64_t)page)
+		return vu_fe_bad_reply(fe, "GET_INFLIGHT_FD",
+				       "mmap_offset %#llx not page aligned",
+				       (unsigned long long)inf->mmap_offset);
+	if (st.st_size < 0 || inf->mmap_offset > (uint64_t)st.st_size ||
+	    inf->mmap_size > (uint64_t)st.st_size - inf->mmap_offset)
+		return vu_fe_bad_reply(fe, "GET_INFLIGHT_FD",
+				       "mmap_size %llu at offset %llu, the fd has %lld bytes",
+				       (unsigned long long)inf->mmap_size,
+				       (unsigned long long)inf->mmap_offset,
+				       (long long)st.st_size);
+	return 0;
+}
+
 VH_EXPORT int vh_vu_frontend_get_inflight_fd(struct vh_vu_frontend *fe,
 					     uint16_t num_queues,
 					     uint16_t queue_size,
@@ -194,6 +235,14 @@ VH_EXPORT int vh_vu_frontend_get_inflight_fd(struct vh_vu_frontend *fe,
 	r = vu_fe_call(fe, &m, &rep);
 	if (r < 0)
 		return r;
+	/* the rule checked: an fd iff mmap_size is not 0 */
+	r = check_inflight(fe, &rep.payload.inflight,
+			   rep.nfds == 1 ? rep.fds[0] : -1, num_queues,
+			   queue_size);
+	if (r < 0) {
+		vh_vu_msg_close_fds(&rep);
+		return r;
+	}
 	*inflight = rep.payload.inflight;
 	if (rep.nfds == 1)
 		*fd = rep.fds[0];
@@ -240,6 +289,15 @@ VH_EXPORT int vh_vu_frontend_set_device_state_fd(struct vh_vu_frontend *fe,
 	if (v & VH_VU_DEVICE_STATE_ERR_MASK)
 		return -EIO;
 	if (rep.nfds == 1) {
+		struct stat st;
+
+		/* "a pipe" ("Migrating back-end state"): a stream, no file */
+		if (fstat(rep.fds[0], &st) < 0 ||
+		    !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+			vh_vu_msg_close_fds(&rep);
+			return vu_fe_bad_reply(fe, "SET_DEVICE_STATE_FD",
+					       "the fd is not a pipe or socket");
+		}
 		if (backend_fd)
 			*backend_fd = rep.fds[0];
 		else
@@ -381,14 +439,21 @@ VH_EXPORT int vh_vu_frontend_set_backend_req_fd(struct vh_vu_frontend *fe)
 		return -EINVAL;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
+	/* our end only: the back-end's is its own business */
+	r = fcntl(sv[0], F_GETFL);
+	if (r < 0 || fcntl(sv[0], F_SETFL, r | O_NONBLOCK) < 0) {
+		r = -errno;
+		close(sv[0]);
+		close(sv[1]);
+		return r;
+	}
 	r = vu_fe_call_fd(fe, VH_VU_SET_BACKEND_REQ_FD, sv[1]);
 	close(sv[1]);
 	if (r < 0) {
 		close(sv[0]);
 		return r;
 	}
-	if (fe->backend_fd >= 0)
-		close(fe->backend_fd);
+	vu_fe_close_backend(fe);
 	fe->backend_fd = sv[0];
 	return 0;
 }
@@ -398,11 +463,83 @@ VH_EXPORT int vh_vu_frontend_get_backend_fd(const struct vh_vu_frontend *fe)
 	return fe ? fe->backend_fd : -EINVAL;
 }
 
-static void close_backend(struct vh_vu_frontend *fe)
+void vu_fe_close_backend(struct vh_vu_frontend *fe)
 {
 	if (fe->backend_fd >= 0)
 		close(fe->backend_fd);
 	fe->backend_fd = -1;
+	vh_vu_rx_reset(&fe->backend_rx);
+}
+
+int vu_fe_backend_stalled(struct vh_vu_frontend *fe)
+{
+	const struct vh_vu_rx *rx = &fe->backend_rx;
+	int64_t waited;
+
+	if (fe->backend_fd < 0 || !rx->got)
+		return 0;
+	waited = vh_vu_now_ms() - rx->started;
+	if (waited <= fe->timeout_ms)
+		return 0;
+	vh_err(fe->ctx,
+	       "back-end request %u: %u bytes in %lld ms and no more, closing the channel\n",
+	       rx->got >= VH_VU_HDR_SIZE ? rx->msg.hdr.request : 0, rx->got,
+	       (long long)waited);
+	vu_fe_close_backend(fe);
+	return -ETIMEDOUT;
+}
+
+/* A ring index in a back-end request: one of the rings we set up. */
+static int check_ring(struct vh_vu_frontend *fe, const char *request,
+		      uint64_t idx)
+{
+	if (idx < fe->nrings)
+		return 0;
+	vh_err(fe->ctx, "%s: ring %llu, but %u rings are set up\n", request,
+	       (unsigned long long)idx, fe->nrings);
+	return -EINVAL;
+}
+
+/*
+ * VRING_HOST_NOTIFIER_MSG ("the area to mmap"): size and offset page
+ * aligned (QEMU maps one page at offset); a regular file must hold the
+ * area; a character device (a VFIO BAR) cannot say its size; anything
+ * else cannot be mapped at all.
+ */
+static int check_notifier(struct vh_vu_frontend *fe,
+			  const struct vh_vu_vring_area *a, int fd)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct stat st;
+
+	if (fd < 0)
+		return 0;
+	if (page <= 0 || !a->size || a->size % (uint64_t)page ||
+	    a->offset % (uint64_t)page || a->offset + a->size < a->offset) {
+		vh_err(fe->ctx,
+		       "VRING_HOST_NOTIFIER_MSG: area of %#llx bytes at %#llx\n",
+		       (unsigned long long)a->size,
+		       (unsigned long long)a->offset);
+		return -EINVAL;
+	}
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISCHR(st.st_mode))
+		return 0;
+	if (!S_ISREG(st.st_mode)) {
+		vh_err(fe->ctx,
+		       "VRING_HOST_NOTIFIER_MSG: the fd cannot be mapped (mode %#o)\n",
+		       (unsigned int)(st.st_mode & S_IFMT));
+		return -EINVAL;
+	}
+	if (st.st_size < 0 || a->offset + a->size > (uint64_t)st.st_size) {
+		vh_err(fe->ctx,
+		       "VRING_HOST_NOTIFIER_MSG: area of %llu bytes at %llu, the fd has %lld\n",
+		       (unsigned long long)a->size,
+		       (unsigned long long)a->offset, (long long)st.st_size);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Run the callback for a checked back-end request; 0 or -errno. */
@@ -411,21 +548,37 @@ static int backend_handle(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 {
 	const struct vh_vu_frontend_ops *ops = fe->ops;
 	void *data = fe->ops_data;
+	const struct vh_vu_iotlb *io;
 	unsigned int idx;
-	int fd;
+	int fd, r;
 
 	switch (msg->hdr.request) {
 	case VH_VU_BACKEND_IOTLB_MSG:
+		io = &msg->payload.iotlb;
+		/* "to notify of an IOTLB miss, or an IOTLB access failure" */
+		if ((io->type != VH_VU_IOTLB_MISS &&
+		     io->type != VH_VU_IOTLB_ACCESS_FAIL) ||
+		    io->perm < VH_VU_ACCESS_RO || io->perm > VH_VU_ACCESS_RW) {
+			vh_err(fe->ctx, "IOTLB_MSG: type %u, perm %u\n",
+			       io->type, io->perm);
+			return -EINVAL;
+		}
 		if (!ops || !ops->iotlb)
 			return -EOPNOTSUPP;
-		return ops->iotlb(fe, data, &msg->payload.iotlb);
+		return ops->iotlb(fe, data, io);
 	case VH_VU_BACKEND_CONFIG_CHANGE_MSG:
 		if (!ops || !ops->config_change)
 			return -EOPNOTSUPP;
 		return ops->config_change(fe, data);
 	case VH_VU_BACKEND_VRING_HOST_NOTIFIER_MSG:
+		/* the rule checked: no bits beyond the index and NOFD */
 		idx = msg->payload.area.u64 & VH_VU_VRING_IDX_MASK;
 		fd = msg->nfds ? msg->fds[0] : -1;
+		r = check_ring(fe, "VRING_HOST_NOTIFIER_MSG", idx);
+		if (r == 0)
+			r = check_notifier(fe, &msg->payload.area, fd);
+		if (r < 0)
+			return r; /* fd closed by the caller */
 		if (!ops || !ops->host_notifier)
 			return -EOPNOTSUPP;
 		/* the callback owns fd from here on */
@@ -434,13 +587,21 @@ static int backend_handle(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 					  msg->payload.area.size,
 					  msg->payload.area.offset);
 	case VH_VU_BACKEND_VRING_CALL:
+		idx = msg->payload.state.index;
+		r = check_ring(fe, "VRING_CALL", idx);
+		if (r < 0)
+			return r;
 		if (!ops || !ops->vring_call)
 			return -EOPNOTSUPP;
-		return ops->vring_call(fe, data, msg->payload.state.index);
+		return ops->vring_call(fe, data, idx);
 	case VH_VU_BACKEND_VRING_ERR:
+		idx = msg->payload.state.index;
+		r = check_ring(fe, "VRING_ERR", idx);
+		if (r < 0)
+			return r;
 		if (!ops || !ops->vring_err)
 			return -EOPNOTSUPP;
-		return ops->vring_err(fe, data, msg->payload.state.index);
+		return ops->vring_err(fe, data, idx);
 	case VH_VU_BACKEND_SHARED_OBJECT_ADD:
 		if (!ops || !ops->shared_object_add)
 			return -EOPNOTSUPP;
@@ -461,30 +622,23 @@ static int backend_handle(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	}
 }
 
-VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
+int vu_fe_dispatch_backend(struct vh_vu_frontend *fe, int64_t deadline)
 {
 	const struct vh_vu_msg_rule *rule;
 	struct vh_vu_msg msg;
 	bool want_reply;
 	int r, ret, reply_fd = -1;
 
-	if (!fe)
-		return -EINVAL;
 	if (fe->backend_fd < 0)
 		return -ENOTCONN;
-	/* the channel may be blocking: only read what is there */
-	{
-		struct pollfd pfd = { .fd = fe->backend_fd, .events = POLLIN };
-
-		r = poll(&pfd, 1, 0);
-		if (r == 0)
-			return -EAGAIN;
+	/* only what is there: half a request waits for its rest, not us */
+	r = vh_vu_rx_step(fe->ctx, fe->backend_fd, &fe->backend_rx, &msg);
+	if (r == -EAGAIN) {
+		r = vu_fe_backend_stalled(fe);
+		return r < 0 ? r : -EAGAIN;
 	}
-	r = vh_vu_msg_recv(fe->ctx, fe->backend_fd, &msg);
-	if (r == -EAGAIN)
-		return r;
 	if (r < 0) {
-		close_backend(fe);
+		vu_fe_close_backend(fe);
 		return r;
 	}
 	rule = vh_vu_msg_rule(true, msg.hdr.request);
@@ -494,7 +648,7 @@ VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
 		       "back-end request %u (%s): malformed, closing the channel\n",
 		       msg.hdr.request, vh_vu_msg_name(true, msg.hdr.request));
 		vh_vu_msg_close_fds(&msg);
-		close_backend(fe);
+		vu_fe_close_backend(fe);
 		return -EPROTO;
 	}
 	/* fds only with BACKEND_SEND_FD ("Back-end communication") */
@@ -518,7 +672,7 @@ VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
 	want_reply = rule->reply == VH_VU_REPLY_ALWAYS ||
 		     ((msg.hdr.flags & VH_VU_FLAG_NEED_REPLY) &&
 		      vu_fe_has_protocol(fe, VH_VU_PROTOCOL_F_REPLY_ACK));
-	if (!want_reply) {
+	if (!want_reply || fe->backend_fd < 0) {
 		if (reply_fd >= 0)
 			close(reply_fd);
 		return 0;
@@ -529,14 +683,24 @@ VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
 		msg.fds[msg.nfds++] = reply_fd;
 	else if (rule->reply == VH_VU_REPLY_ALWAYS && ret == 0)
 		msg.payload.u64 = ENOENT; /* a lookup must come with an fd */
-	r = vh_vu_msg_send(fe->ctx, fe->backend_fd, &msg);
+	/* a back-end that never reads its replies holds us until deadline */
+	r = vh_vu_msg_send_until(fe->ctx, fe->backend_fd, &msg, deadline);
 	if (reply_fd >= 0)
 		close(reply_fd);
 	if (r < 0) {
-		close_backend(fe);
+		vh_err(fe->ctx, "%s: reply: %s, closing the channel\n",
+		       rule->name, strerror(-r));
+		vu_fe_close_backend(fe);
 		return r;
 	}
 	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
+{
+	if (!fe)
+		return -EINVAL;
+	return vu_fe_dispatch_backend(fe, vu_fe_deadline(fe));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -546,23 +710,16 @@ VH_EXPORT int vh_vu_frontend_send_raw(struct vh_vu_frontend *fe,
 				      const struct vh_vu_msg *msg,
 				      struct vh_vu_msg *reply)
 {
-	struct pollfd pfd;
+	int64_t deadline;
 	int r;
 
 	if (!fe || !msg)
 		return -EINVAL;
 	if (fe->sock < 0)
 		return -ENOTCONN;
-	r = vh_vu_msg_send(fe->ctx, fe->sock, msg);
+	deadline = vu_fe_deadline(fe);
+	r = vh_vu_msg_send_until(fe->ctx, fe->sock, msg, deadline);
 	if (r < 0 || !reply)
 		return r;
-	pfd = (struct pollfd){ .fd = fe->sock, .events = POLLIN };
-	do {
-		r = poll(&pfd, 1, fe->timeout_ms);
-	} while (r < 0 && errno == EINTR);
-	if (r < 0)
-		return -errno;
-	if (r == 0)
-		return -ETIMEDOUT;
-	return vh_vu_msg_recv(fe->ctx, fe->sock, reply);
+	return vh_vu_msg_recv_until(fe->ctx, fe->sock, reply, deadline);
 }

@@ -5,7 +5,10 @@
  * back-end request channel are in vu-frontend-msgs.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +33,7 @@ VH_EXPORT int vh_vu_frontend_new(struct vh_ctx *ctx,
 	fe->backend_fd = -1;
 	fe->timeout_ms = VH_VU_FRONTEND_TIMEOUT_MS;
 	fe->reply_ack = true;
+	vh_vu_rx_init(&fe->backend_rx);
 	*out = fe;
 	return 0;
 }
@@ -47,14 +51,13 @@ VH_EXPORT void vh_vu_frontend_disconnect(struct vh_vu_frontend *fe)
 		return;
 	if (fe->sock >= 0)
 		close(fe->sock);
-	if (fe->backend_fd >= 0)
-		close(fe->backend_fd);
 	fe->sock = -1;
-	fe->backend_fd = -1;
+	vu_fe_close_backend(fe);
 	fe->broken = false;
 	fe->offered = fe->features = 0;
 	fe->protocol_offered = fe->protocol_features = 0;
 	fe->max_mem_slots = 0;
+	fe->nrings = 0;
 }
 
 VH_EXPORT struct vh_vu_frontend *vh_vu_frontend_unref(struct vh_vu_frontend *fe)
@@ -69,8 +72,16 @@ VH_EXPORT struct vh_vu_frontend *vh_vu_frontend_unref(struct vh_vu_frontend *fe)
 	return NULL;
 }
 
+/*
+ * Take fd as the connection.  Non-blocking: every wait on the back-end is
+ * a poll() against the call's deadline, never a sleep in the kernel.
+ */
 static int adopt(struct vh_vu_frontend *fe, int fd)
 {
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
 	vh_vu_frontend_disconnect(fe);
 	fe->sock = fd;
 	return 0;
@@ -79,14 +90,17 @@ static int adopt(struct vh_vu_frontend *fe, int fd)
 VH_EXPORT int vh_vu_frontend_connect(struct vh_vu_frontend *fe,
 				     const char *path, int timeout_ms)
 {
-	int fd;
+	int fd, r;
 
 	if (!fe || !path)
 		return -EINVAL;
 	fd = vh_vu_socket_connect(fe->ctx, path, timeout_ms);
 	if (fd < 0)
 		return fd;
-	return adopt(fe, fd);
+	r = adopt(fe, fd);
+	if (r < 0)
+		close(fd);
+	return r;
 }
 
 VH_EXPORT int vh_vu_frontend_set_fd(struct vh_vu_frontend *fe, int fd)
@@ -120,12 +134,14 @@ VH_EXPORT int vh_vu_frontend_accept(struct vh_vu_frontend *fe, const char *path,
 		r = r == 0 ? -ETIMEDOUT : -errno;
 		goto out;
 	}
-	fd = vh_vu_socket_accept(fe->ctx, lfd, false);
+	fd = vh_vu_socket_accept(fe->ctx, lfd, true);
 	if (fd < 0) {
 		r = fd;
 		goto out;
 	}
 	r = adopt(fe, fd);
+	if (r < 0)
+		close(fd);
 out:
 	close(lfd);
 	unlink(path);
@@ -155,14 +171,18 @@ VH_EXPORT void vh_vu_frontend_set_reply_ack(struct vh_vu_frontend *fe, bool on)
 /* request / reply                                                          */
 /* ------------------------------------------------------------------------ */
 /*
- * Wait for the next message on the connection, serving the back-end
- * channel meanwhile (a back-end may need an answer from us before it can
- * answer: an IOTLB miss in the middle of a request).
+ * Wait for the next message on the connection until deadline, serving the
+ * back-end channel meanwhile (a back-end may need an answer from us before
+ * it can answer: an IOTLB miss in the middle of a request).  Both sockets
+ * are read incrementally: half a message on either holds nothing up.
  */
-static int wait_message(struct vh_vu_frontend *fe, struct vh_vu_msg *rep)
+static int wait_message(struct vh_vu_frontend *fe, struct vh_vu_msg *rep,
+			int64_t deadline)
 {
-	int64_t deadline = vh_vu_now_ms() + fe->timeout_ms;
+	struct vh_vu_rx rx;
+	int r;
 
+	vh_vu_rx_init(&rx);
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ .fd = fe->sock, .events = POLLIN },
@@ -170,30 +190,39 @@ static int wait_message(struct vh_vu_frontend *fe, struct vh_vu_msg *rep)
 			  .events = POLLIN },
 		};
 		int64_t left = deadline - vh_vu_now_ms();
-		int r;
 
-		if (left <= 0)
-			return -ETIMEDOUT;
-		r = poll(pfd, 2, (int)left);
+		/* at the deadline, still take what is already there */
+		r = poll(pfd, 2, left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX :
+								  (int)left);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
+			r = -errno;
+			break;
 		}
-		if (r == 0)
-			return -ETIMEDOUT;
 		if (pfd[1].revents) {
-			r = vh_vu_frontend_dispatch_backend(fe);
+			r = vu_fe_dispatch_backend(fe, deadline);
 			if (r < 0 && r != -EAGAIN)
 				vh_warn(fe->ctx, "back-end channel: %s\n",
 					strerror(-r));
+		} else if (!fe->dispatching) {
+			vu_fe_backend_stalled(fe);
 		}
 		if (pfd[0].revents) {
-			r = vh_vu_msg_recv(fe->ctx, fe->sock, rep);
+			r = vh_vu_rx_step(fe->ctx, fe->sock, &rx, rep);
 			if (r != -EAGAIN)
-				return r;
+				return r; /* rx is empty again */
+		}
+		if (left <= 0) {
+			if (rx.got)
+				vh_err(fe->ctx, "reply stalled after %u bytes\n",
+				       rx.got);
+			r = -ETIMEDOUT;
+			break;
 		}
 	}
+	vh_vu_rx_reset(&rx);
+	return r;
 }
 
 /* The gate of a request, against what is negotiated (spec per message). */
@@ -214,6 +243,7 @@ int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 {
 	const struct vh_vu_msg_rule *rule;
 	uint32_t request = msg->hdr.request;
+	int64_t deadline = vu_fe_deadline(fe);
 	struct vh_vu_msg tmp;
 	bool want = false;
 	uint64_t v;
@@ -246,7 +276,7 @@ int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 
 	vh_dbg(fe->ctx, "-> %s (%u bytes, %u fds)\n", rule->name, msg->hdr.size,
 	       msg->nfds);
-	r = vh_vu_msg_send(fe->ctx, fe->sock, msg);
+	r = vh_vu_msg_send_until(fe->ctx, fe->sock, msg, deadline);
 	if (r < 0) {
 		vh_err(fe->ctx, "%s: send: %s\n", rule->name, strerror(-r));
 		fe->broken = true;
@@ -256,7 +286,7 @@ int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 		return 0;
 
 	vh_vu_msg_init(&tmp, 0, 0);
-	r = wait_message(fe, &tmp);
+	r = wait_message(fe, &tmp, deadline);
 	if (r < 0) {
 		vh_err(fe->ctx, "%s: no reply: %s\n", rule->name, strerror(-r));
 		fe->broken = true;
@@ -287,6 +317,20 @@ int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	vh_dbg(fe->ctx, "%s: back-end says %llu\n", rule->name,
 	       (unsigned long long)v);
 	return v < 4096 ? -(int)v : -EIO;
+}
+
+int vu_fe_bad_reply(struct vh_vu_frontend *fe, const char *request,
+		    const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	vh_err(fe->ctx, "%s: bad reply: %s\n", request, why);
+	fe->broken = true;
+	return -EPROTO;
 }
 
 int vu_fe_call_u64(struct vh_vu_frontend *fe, uint32_t request, bool with_u64,
@@ -481,7 +525,22 @@ VH_EXPORT int vh_vu_frontend_reset_device(struct vh_vu_frontend *fe)
 VH_EXPORT int vh_vu_frontend_get_queue_num(struct vh_vu_frontend *fe,
 					   uint64_t *num)
 {
-	return fe ? vu_fe_get_u64(fe, VH_VU_GET_QUEUE_NUM, num) : -EINVAL;
+	uint64_t v;
+	int r;
+
+	if (!fe)
+		return -EINVAL;
+	r = vu_fe_get_u64(fe, VH_VU_GET_QUEUE_NUM, &v);
+	if (r < 0)
+		return r;
+	/* a device has a queue; more than 256 cannot be addressed */
+	if (v == 0 || v > VU_FE_MAX_QUEUES)
+		return vu_fe_bad_reply(fe, "GET_QUEUE_NUM",
+				       "%llu queues (1..%u)",
+				       (unsigned long long)v, VU_FE_MAX_QUEUES);
+	if (num)
+		*num = v;
+	return 0;
 }
 
 VH_EXPORT int vh_vu_frontend_get_max_mem_slots(struct vh_vu_frontend *fe,
@@ -495,6 +554,11 @@ VH_EXPORT int vh_vu_frontend_get_max_mem_slots(struct vh_vu_frontend *fe,
 	r = vu_fe_get_u64(fe, VH_VU_GET_MAX_MEM_SLOTS, &v);
 	if (r < 0)
 		return r;
+	if (v == 0 || v > VU_FE_MAX_MEM_SLOTS)
+		return vu_fe_bad_reply(fe, "GET_MAX_MEM_SLOTS",
+				       "%llu slots (1..%u)",
+				       (unsigned long long)v,
+				       VU_FE_MAX_MEM_SLOTS);
 	fe->max_mem_slots = v;
 	if (slots)
 		*slots = v;
@@ -625,7 +689,12 @@ static int vring_state(struct vh_vu_frontend *fe, uint32_t request,
 VH_EXPORT int vh_vu_frontend_set_vring_num(struct vh_vu_frontend *fe,
 					   unsigned int idx, unsigned int num)
 {
-	return vring_state(fe, VH_VU_SET_VRING_NUM, idx, num);
+	int r = vring_state(fe, VH_VU_SET_VRING_NUM, idx, num);
+
+	/* the rings a back-end request may name (no more than can be) */
+	if (r == 0 && idx < VU_FE_MAX_QUEUES && idx >= fe->nrings)
+		fe->nrings = idx + 1;
+	return r;
 }
 
 VH_EXPORT int vh_vu_frontend_set_vring_base(struct vh_vu_frontend *fe,
@@ -678,12 +747,16 @@ VH_EXPORT int vh_vu_frontend_get_vring_base(struct vh_vu_frontend *fe,
 	r = vu_fe_call(fe, &m, &rep);
 	if (r < 0)
 		return r;
-	if (rep.payload.state.index != idx) {
-		vh_err(fe->ctx, "GET_VRING_BASE: reply for ring %u, asked %u\n",
-		       rep.payload.state.index, idx);
-		fe->broken = true;
-		return -EPROTO;
-	}
+	if (rep.payload.state.index != idx)
+		return vu_fe_bad_reply(fe, "GET_VRING_BASE",
+				       "for ring %u, asked %u",
+				       rep.payload.state.index, idx);
+	/* a split ring's index is 16 bits ("Ring states"); packed uses 32 */
+	if (!(fe->features & (1ull << VH_VU_VIRTIO_F_RING_PACKED)) &&
+	    rep.payload.state.num > 0xffff)
+		return vu_fe_bad_reply(fe, "GET_VRING_BASE",
+				       "ring %u base %u on a split ring", idx,
+				       rep.payload.state.num);
 	if (base)
 		*base = rep.payload.state.num;
 	return 0;

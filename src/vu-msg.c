@@ -479,23 +479,58 @@ static int take_fds(struct vh_ctx *ctx, struct msghdr *mh,
 	return r;
 }
 
+void vh_vu_rx_init(struct vh_vu_rx *rx)
+{
+	unsigned int i;
+
+	rx->msg.nfds = 0;
+	for (i = 0; i < VH_VU_MAX_FDS; i++)
+		rx->msg.fds[i] = -1;
+	rx->got = 0;
+	rx->started = 0;
+}
+
+void vh_vu_rx_reset(struct vh_vu_rx *rx)
+{
+	vh_vu_msg_close_fds(&rx->msg);
+	vh_vu_rx_init(rx);
+}
+
+/* The header is all in: is it one we can read the payload of? */
+static int check_hdr(struct vh_ctx *ctx, const struct vh_vu_hdr *hdr)
+{
+	/* "Lower 2 bits are the version (currently 0x01)" */
+	if ((hdr->flags & VH_VU_FLAG_VERSION_MASK) != VH_VU_VERSION) {
+		vh_err(ctx, "vhost-user: request %u: bad version %u\n",
+		       hdr->request, hdr->flags & VH_VU_FLAG_VERSION_MASK);
+		return -EPROTO;
+	}
+	if (hdr->size > VH_VU_PAYLOAD_MAX) {
+		vh_err(ctx, "vhost-user: request %u: payload of %u bytes\n",
+		       hdr->request, hdr->size);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /*
- * Read exactly len bytes into buf, collecting fds into msg.  started: bytes
- * of this message were already read, so EOF or a stall is an error in the
- * middle of a message.  Returns 0, -EAGAIN (nothing read, nothing started),
- * -ECONNRESET (EOF before any byte), or another -errno.
+ * The core of every receive: read the rest of the current message into rx,
+ * never past its end (the next message's fds must stay in the socket).
+ * block_first: the very first read may block (vh_vu_msg_recv() on a
+ * blocking socket); every other read is MSG_DONTWAIT.
  */
-static int read_full(struct vh_ctx *ctx, int sock, void *buf, size_t len,
-		     struct vh_vu_msg *msg, bool *started, int64_t *deadline)
+static int rx_step(struct vh_ctx *ctx, int sock, struct vh_vu_rx *rx,
+		   struct vh_vu_msg *out, bool block_first)
 {
 	union {
 		char buf[CMSG_SPACE(VH_VU_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	size_t done = 0;
+	uint32_t size = 0;
+	int r;
 
-	while (done < len) {
-		struct iovec iov = { (char *)buf + done, len - done };
+	for (;;) {
+		struct iovec iov;
 		struct msghdr mh = {
 			.msg_iov = &iov,
 			.msg_iovlen = 1,
@@ -503,90 +538,136 @@ static int read_full(struct vh_ctx *ctx, int sock, void *buf, size_t len,
 			.msg_controllen = sizeof(ctl.buf),
 		};
 		ssize_t n;
-		int r;
 
+		if (rx->got < VH_VU_HDR_SIZE) {
+			iov.iov_base = (char *)&rx->msg.hdr + rx->got;
+			iov.iov_len = VH_VU_HDR_SIZE - rx->got;
+		} else {
+			size = rx->msg.hdr.size; /* checked by check_hdr() */
+			if (rx->got >= VH_VU_HDR_SIZE + size)
+				break;
+			iov.iov_base = rx->msg.payload.raw +
+				       (rx->got - VH_VU_HDR_SIZE);
+			iov.iov_len = VH_VU_HDR_SIZE + size - rx->got;
+		}
 		n = recvmsg(sock, &mh,
-			    MSG_CMSG_CLOEXEC | (*started ? MSG_DONTWAIT : 0));
+			    MSG_CMSG_CLOEXEC |
+				    (block_first && !rx->got ? 0 :
+							       MSG_DONTWAIT));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			if (!*started)
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				return -EAGAIN;
-			r = vh_vu_wait_fd(sock, POLLIN, *deadline);
-			if (r < 0) {
-				vh_err(ctx, "vhost-user: message stalled: %s\n",
-				       strerror(-r));
-				return r;
-			}
-			continue;
+			r = -errno;
+			goto err;
 		}
 		/* fds are taken even when the read also reports EOF */
-		r = take_fds(ctx, &mh, msg);
+		r = take_fds(ctx, &mh, &rx->msg);
 		if (r < 0)
-			return r;
+			goto err;
 		if (n == 0) {
-			if (!*started)
-				return -ECONNRESET;
-			vh_err(ctx, "vhost-user: EOF in the middle of a message\n");
-			return -EPROTO;
+			if (!rx->got) {
+				r = -ECONNRESET;
+				goto err;
+			}
+			vh_err(ctx, "vhost-user: EOF in the middle of a message (%u bytes in)\n",
+			       rx->got);
+			r = -EPROTO;
+			goto err;
 		}
-		if (!*started) {
-			*started = true;
-			*deadline = vh_vu_now_ms() + VH_VU_MSG_TIMEOUT_MS;
+		if (!rx->got)
+			rx->started = vh_vu_now_ms();
+		rx->got += (uint32_t)n;
+		if (rx->got == VH_VU_HDR_SIZE) {
+			r = check_hdr(ctx, &rx->msg.hdr);
+			if (r < 0)
+				goto err;
 		}
-		done += (size_t)n;
 	}
+
+	out->hdr = rx->msg.hdr;
+	memcpy(out->payload.raw, rx->msg.payload.raw, size);
+	/* what was not sent reads as zero: checkers may look at fixed fields */
+	memset(out->payload.raw + size, 0, sizeof(out->payload) - size);
+	memcpy(out->fds, rx->msg.fds, sizeof(out->fds));
+	out->nfds = rx->msg.nfds;
+	vh_vu_rx_init(rx); /* the fds moved to out */
 	return 0;
+err:
+	vh_vu_rx_reset(rx);
+	return r;
 }
 
-int vh_vu_msg_recv(struct vh_ctx *ctx, int sock, struct vh_vu_msg *msg)
+int vh_vu_rx_step(struct vh_ctx *ctx, int sock, struct vh_vu_rx *rx,
+		  struct vh_vu_msg *out)
 {
-	bool started = false;
-	int64_t deadline = 0;
+	return rx_step(ctx, sock, rx, out, false);
+}
+
+static void msg_no_fds(struct vh_vu_msg *msg)
+{
 	unsigned int i;
-	int r;
 
 	msg->nfds = 0;
 	for (i = 0; i < VH_VU_MAX_FDS; i++)
 		msg->fds[i] = -1;
+}
 
-	r = read_full(ctx, sock, &msg->hdr, sizeof(msg->hdr), msg, &started,
-		      &deadline);
-	if (r < 0)
-		goto err;
+int vh_vu_msg_recv(struct vh_ctx *ctx, int sock, struct vh_vu_msg *msg)
+{
+	struct vh_vu_rx rx;
+	int r;
 
-	/* "Lower 2 bits are the version (currently 0x01)" */
-	if ((msg->hdr.flags & VH_VU_FLAG_VERSION_MASK) != VH_VU_VERSION) {
-		vh_err(ctx, "vhost-user: request %u: bad version %u\n",
-		       msg->hdr.request,
-		       msg->hdr.flags & VH_VU_FLAG_VERSION_MASK);
-		r = -EPROTO;
-		goto err;
+	msg_no_fds(msg);
+	vh_vu_rx_init(&rx);
+	r = rx_step(ctx, sock, &rx, msg, true);
+	while (r == -EAGAIN && rx.got) {
+		/* started: the rest must follow in VH_VU_MSG_TIMEOUT_MS */
+		r = vh_vu_wait_fd(sock, POLLIN,
+				  rx.started + VH_VU_MSG_TIMEOUT_MS);
+		if (r < 0) {
+			vh_err(ctx, "vhost-user: message stalled after %u bytes: %s\n",
+			       rx.got, strerror(-r));
+			vh_vu_rx_reset(&rx);
+			return r;
+		}
+		r = rx_step(ctx, sock, &rx, msg, false);
 	}
-	if (msg->hdr.size > VH_VU_PAYLOAD_MAX) {
-		vh_err(ctx, "vhost-user: request %u: payload of %u bytes\n",
-		       msg->hdr.request, msg->hdr.size);
-		r = -EPROTO;
-		goto err;
-	}
-	if (msg->hdr.size) {
-		r = read_full(ctx, sock, &msg->payload, msg->hdr.size, msg,
-			      &started, &deadline);
-		if (r < 0)
-			goto err;
-	}
-	/* what was not sent reads as zero: checkers may look at fixed fields */
-	memset(msg->payload.raw + msg->hdr.size, 0,
-	       sizeof(msg->payload) - msg->hdr.size);
-	return 0;
-err:
-	vh_vu_msg_close_fds(msg);
 	return r;
 }
 
+int vh_vu_msg_recv_until(struct vh_ctx *ctx, int sock, struct vh_vu_msg *msg,
+			 int64_t deadline)
+{
+	struct vh_vu_rx rx;
+	int r;
+
+	msg_no_fds(msg);
+	vh_vu_rx_init(&rx);
+	for (;;) {
+		r = rx_step(ctx, sock, &rx, msg, false);
+		if (r != -EAGAIN)
+			return r;
+		r = vh_vu_wait_fd(sock, POLLIN, deadline);
+		if (r < 0) {
+			if (rx.got)
+				vh_err(ctx, "vhost-user: message stalled after %u bytes: %s\n",
+				       rx.got, strerror(-r));
+			vh_vu_rx_reset(&rx);
+			return r;
+		}
+	}
+}
+
 int vh_vu_msg_send(struct vh_ctx *ctx, int sock, const struct vh_vu_msg *msg)
+{
+	return vh_vu_msg_send_until(ctx, sock, msg,
+				    vh_vu_now_ms() + VH_VU_MSG_TIMEOUT_MS);
+}
+
+int vh_vu_msg_send_until(struct vh_ctx *ctx, int sock,
+			 const struct vh_vu_msg *msg, int64_t deadline)
 {
 	union {
 		char buf[CMSG_SPACE(VH_VU_MAX_FDS * sizeof(int))];
@@ -599,7 +680,6 @@ int vh_vu_msg_send(struct vh_ctx *ctx, int sock, const struct vh_vu_msg *msg)
 	struct iovec *cur = iov;
 	int iovcnt = msg->hdr.size ? 2 : 1;
 	bool fds_sent = msg->nfds == 0;
-	int64_t deadline = vh_vu_now_ms() + VH_VU_MSG_TIMEOUT_MS;
 
 	if (msg->nfds > VH_VU_MAX_FDS || msg->hdr.size > VH_VU_PAYLOAD_MAX)
 		return -EINVAL;
@@ -621,7 +701,8 @@ int vh_vu_msg_send(struct vh_ctx *ctx, int sock, const struct vh_vu_msg *msg)
 			memcpy(CMSG_DATA(cm), msg->fds,
 			       msg->nfds * sizeof(int));
 		}
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		/* never block in the kernel: the deadline is ours */
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			int r;
 
@@ -630,8 +711,11 @@ int vh_vu_msg_send(struct vh_ctx *ctx, int sock, const struct vh_vu_msg *msg)
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				return -errno;
 			r = vh_vu_wait_fd(sock, POLLOUT, deadline);
-			if (r < 0)
+			if (r < 0) {
+				vh_err(ctx, "vhost-user: request %u: the peer does not read: %s\n",
+				       msg->hdr.request, strerror(-r));
 				return r;
+			}
 			continue;
 		}
 		/* the fds went with the first byte */

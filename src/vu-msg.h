@@ -110,18 +110,60 @@ bool vh_vu_msg_gate_open(const struct vh_vu_msg_rule *rule, uint64_t features,
  *  -ETIMEDOUT    a started message did not complete in VH_VU_MSG_TIMEOUT_MS;
  *  -errno        of recvmsg().
  * On error no fd is left open.  The request id and fds are not checked
- * against the rule table here: see vh_vu_msg_check().
+ * against the rule table here: see vh_vu_msg_check().  On a blocking
+ * socket the wait for the first byte is unbounded: a caller that must not
+ * hang uses vh_vu_msg_recv_until().
  */
 int vh_vu_msg_recv(struct vh_ctx *ctx, int sock, struct vh_vu_msg *msg);
+
+/*
+ * Receive one whole message by deadline (vh_vu_now_ms() based), whatever
+ * the socket's mode (every read is MSG_DONTWAIT): as vh_vu_msg_recv(), but
+ * -ETIMEDOUT when the message, or its first byte, is not there in time.
+ */
+int vh_vu_msg_recv_until(struct vh_ctx *ctx, int sock, struct vh_vu_msg *msg,
+			 int64_t deadline);
 
 /*
  * Send one message: the header, hdr.size payload bytes and msg->nfds fds
  * (not closed).  Handles partial writes and EINTR; MSG_NOSIGNAL (-EPIPE,
  * not SIGPIPE).  -EINVAL for more than VH_VU_MAX_FDS fds or a payload
- * above VH_VU_PAYLOAD_MAX, -ETIMEDOUT if a non-blocking peer does not
- * drain in VH_VU_MSG_TIMEOUT_MS.
+ * above VH_VU_PAYLOAD_MAX, -ETIMEDOUT if the peer does not drain in
+ * VH_VU_MSG_TIMEOUT_MS.
  */
 int vh_vu_msg_send(struct vh_ctx *ctx, int sock, const struct vh_vu_msg *msg);
+
+/*
+ * Send one message, all of it by deadline: every write is MSG_DONTWAIT, so
+ * a peer that never reads holds us no longer than that, even on a blocking
+ * socket.  -ETIMEDOUT then (part of the message may be out: the stream is
+ * unusable).
+ */
+int vh_vu_msg_send_until(struct vh_ctx *ctx, int sock,
+			 const struct vh_vu_msg *msg, int64_t deadline);
+
+/*
+ * Incremental receive, for a caller that serves several sockets from one
+ * poll loop and must not wait on a peer that sent half a message.
+ */
+struct vh_vu_rx {
+	struct vh_vu_msg msg; /* what has arrived so far, fds included */
+	uint32_t got; /* bytes of header + payload received */
+	int64_t started; /* vh_vu_now_ms() at the first byte */
+};
+
+/* An empty receiver (no fds held). */
+void vh_vu_rx_init(struct vh_vu_rx *rx);
+/* Drop a partial message: close its fds, back to empty. */
+void vh_vu_rx_reset(struct vh_vu_rx *rx);
+/*
+ * Read what is pending, never blocking (MSG_DONTWAIT) and never past the
+ * current message.  0: a whole message is in *out (fds the caller's), rx
+ * is empty again; -EAGAIN: not complete yet (rx->got says how far; 0 if
+ * nothing came); other errors as vh_vu_msg_recv(), with rx reset.
+ */
+int vh_vu_rx_step(struct vh_ctx *ctx, int sock, struct vh_vu_rx *rx,
+		  struct vh_vu_msg *out);
 
 /* Close and forget every fd in msg. */
 void vh_vu_msg_close_fds(struct vh_vu_msg *msg);
@@ -162,9 +204,12 @@ int vh_vu_socket_listen(struct vh_ctx *ctx, const char *path, int backlog,
 int vh_vu_socket_accept(struct vh_ctx *ctx, int listen_fd, bool nonblock);
 
 /*
- * Connect to path, retrying while the socket does not exist or refuses
- * (ENOENT, ECONNREFUSED, EAGAIN) for up to timeout_ms (0: one try).
- * SOCK_CLOEXEC, blocking.  The fd or -errno (-ETIMEDOUT after retries).
+ * Connect to path, retrying while the socket does not exist, refuses or
+ * has a full backlog (ENOENT, ECONNREFUSED, EAGAIN) for up to timeout_ms
+ * (0: one try).  Each attempt is non-blocking, so a listener that never
+ * accepts holds us no longer than timeout_ms.  The socket returned is
+ * SOCK_CLOEXEC and blocking (callers set O_NONBLOCK if they poll).  The fd
+ * or -errno (-ETIMEDOUT after retries).
  */
 int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path, int timeout_ms);
 

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,10 +103,35 @@ int vh_vu_socket_accept(struct vh_ctx *ctx, int listen_fd, bool nonblock)
 	return fd;
 }
 
+/*
+ * One non-blocking connect().  AF_UNIX completes or fails at once (EAGAIN
+ * when the listener's backlog is full); EINPROGRESS is handled anyway, up
+ * to the deadline.
+ */
+static int connect_once(int fd, const struct sockaddr_un *sun, int64_t deadline)
+{
+	socklen_t len = sizeof(int);
+	int r, err;
+
+	do {
+		r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	} while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return 0;
+	if (errno != EINPROGRESS)
+		return -errno;
+	r = vh_vu_wait_fd(fd, POLLOUT, deadline);
+	if (r < 0)
+		return r == -ETIMEDOUT ? -EAGAIN : r;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
+}
+
 int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path, int timeout_ms)
 {
 	struct sockaddr_un sun;
-	struct timespec start, now;
+	int64_t deadline;
 	int fd, r;
 
 	if (!path)
@@ -113,35 +139,48 @@ int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path, int timeout_ms)
 	r = fill_sun(&sun, path);
 	if (r < 0)
 		return r;
-	clock_gettime(CLOCK_MONOTONIC, &start);
+	deadline = vh_vu_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
 	for (;;) {
-		long elapsed;
+		int64_t left;
 
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		/*
+		 * Non-blocking: a blocking connect() to a listener whose
+		 * backlog is full sleeps in the kernel until it accepts,
+		 * which a hostile back-end never does.
+		 */
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    0);
 		if (fd < 0)
 			return -errno;
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+		r = connect_once(fd, &sun, deadline);
+		if (r == 0) {
+			int fl = fcntl(fd, F_GETFL);
+
+			/* documented as blocking: callers set O_NONBLOCK */
+			if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+				r = -errno;
+				close(fd);
+				return r;
+			}
 			vh_dbg(ctx, "connected to %s (fd %d)\n", path, fd);
 			return fd;
 		}
-		r = -errno;
 		close(fd);
 		/* a server that is starting: not there yet, or backlog full */
-		if (r != -ENOENT && r != -ECONNREFUSED && r != -EAGAIN &&
-		    r != -EINTR) {
+		if (r != -ENOENT && r != -ECONNREFUSED && r != -EAGAIN) {
 			vh_err(ctx, "connect %s: %s\n", path, strerror(-r));
 			return r;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		elapsed = (now.tv_sec - start.tv_sec) * 1000 +
-			  (now.tv_nsec - start.tv_nsec) / 1000000;
-		if (elapsed >= timeout_ms) {
+		left = deadline - vh_vu_now_ms();
+		if (left <= 0) {
 			vh_err(ctx, "connect %s: %s, gave up after %d ms\n",
 			       path, strerror(-r), timeout_ms);
 			return timeout_ms > 0 ? -ETIMEDOUT : r;
 		}
-		nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+		if (left > 20)
+			left = 20;
+		nanosleep(&(struct timespec){ 0, left * 1000 * 1000 }, NULL);
 	}
 }
 

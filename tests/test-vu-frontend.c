@@ -60,6 +60,26 @@ static int new_efd(void)
 	return fd;
 }
 
+/* Shared memory of size bytes (an inflight area, a notifier page). */
+static int new_memfd(size_t size)
+{
+	int fd = memfd_create("vufe-test", MFD_CLOEXEC);
+
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)size) == 0);
+	return fd;
+}
+
+/* One end of a pipe (a device state channel); the other is closed. */
+static int new_pipe_end(void)
+{
+	int p[2];
+
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	close(p[1]);
+	return p[0];
+}
+
 /* A valid reply for m (a REPLY_ALWAYS request). */
 static void build_reply(struct peer *p, const struct vh_vu_msg *m,
 			struct vh_vu_msg *r)
@@ -111,7 +131,7 @@ static void build_reply(struct peer *p, const struct vh_vu_msg *m,
 		r->hdr.size = sizeof(struct vh_vu_inflight);
 		r->payload.inflight = m->payload.inflight;
 		r->payload.inflight.mmap_size = 4096;
-		r->fds[r->nfds++] = new_efd();
+		r->fds[r->nfds++] = new_memfd(4096);
 		break;
 	case VH_VU_GET_SHARED_OBJECT:
 		r->payload.u64 = 0;
@@ -119,7 +139,7 @@ static void build_reply(struct peer *p, const struct vh_vu_msg *m,
 		break;
 	case VH_VU_SET_DEVICE_STATE_FD:
 		r->payload.u64 = 0; /* our own channel back */
-		r->fds[r->nfds++] = new_efd();
+		r->fds[r->nfds++] = new_pipe_end();
 		break;
 	default:
 		r->payload.u64 = 0;
@@ -605,6 +625,9 @@ static void test_backend_channel(void)
 	peer_wait(&s.peer, 6);
 	CHECK(s.peer.backend_fd >= 0);
 	CHECK_EQ(vh_vu_frontend_dispatch_backend(s.fe), -EAGAIN);
+	/* rings 0..5 set up: a back-end request may name them */
+	CHECK_EQ(vh_vu_frontend_set_vring_num(s.fe, 5, 64), 0);
+	cb.notifier_fd = new_memfd(4096);
 
 	/* CONFIG_CHANGE with NEED_REPLY: callback, then ack 0 */
 	backend_send(&s, VH_VU_BACKEND_CONFIG_CHANGE_MSG,
@@ -623,6 +646,15 @@ static void test_backend_channel(void)
 	CHECK_EQ(vh_vu_frontend_dispatch_backend(s.fe), 0);
 	CHECK_EQ(cb.last_idx, 5);
 	backend_reply(&s, VH_VU_BACKEND_VRING_CALL, ENOSPC, 0, NULL);
+	/* a ring that was never set up: EINVAL, no callback */
+	cb.last_idx = 0;
+	st.index = 6;
+	backend_send(&s, VH_VU_BACKEND_VRING_CALL, VH_VU_FLAG_NEED_REPLY, &st,
+		     8, -1);
+	CHECK_EQ(vh_vu_frontend_dispatch_backend(s.fe), 0);
+	CHECK_EQ(cb.last_idx, 0);
+	backend_reply(&s, VH_VU_BACKEND_VRING_CALL, EINVAL, 0, NULL);
+	st.index = 5;
 	/* no callback: EOPNOTSUPP */
 	backend_send(&s, VH_VU_BACKEND_VRING_ERR, VH_VU_FLAG_NEED_REPLY, &st,
 		     8, -1);
@@ -630,8 +662,11 @@ static void test_backend_channel(void)
 	backend_reply(&s, VH_VU_BACKEND_VRING_ERR, EOPNOTSUPP, 0, NULL);
 
 	/* host notifier with an fd: the callback gets (and keeps) it */
+	fd = cb.notifier_fd;
+	cb.notifier_fd = -1;
 	backend_send(&s, VH_VU_BACKEND_VRING_HOST_NOTIFIER_MSG,
-		     VH_VU_FLAG_NEED_REPLY, &area, sizeof(area), cb.lookup_fd);
+		     VH_VU_FLAG_NEED_REPLY, &area, sizeof(area), fd);
+	close(fd);
 	CHECK_EQ(vh_vu_frontend_dispatch_backend(s.fe), 0);
 	backend_reply(&s, VH_VU_BACKEND_VRING_HOST_NOTIFIER_MSG, 0, 0, NULL);
 	CHECK_EQ(cb.last_idx, 3);
