@@ -8,8 +8,9 @@
  * on serving the next connection.
  *
  * Results: pass; warn (the back-end survived but did not refuse as the spec
- * says); fail (a required step failed, or the back-end stopped serving);
- * skip (not advertised).  The exit status is 1 if anything failed.
+ * says); fail (a required step failed, a reply was malformed, or the
+ * back-end stopped serving); skip (not advertised).  The exit status is 1
+ * if anything failed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -355,6 +357,75 @@ static const struct bad_msg bad_msgs[] = {
 };
 
 /*
+ * Read one reply as it comes, fds and all, whatever it claims: the header,
+ * then up to the payload size it gives (at most a full payload), until
+ * CHECK_TIMEOUT_MS.  reply->hdr.size stays what the header said; *got is
+ * the payload bytes that came.  0, -ETIMEDOUT, -ECONNRESET or -errno.
+ */
+static int recv_reply_raw(int fd, struct vh_vu_msg *reply, uint32_t *got)
+{
+	union {
+		char buf[CMSG_SPACE(VH_VU_MAX_FDS * sizeof(int))];
+		struct cmsghdr align;
+	} ctl;
+	uint8_t buf[VH_VU_HDR_SIZE + VH_VU_PAYLOAD_MAX];
+	size_t have = 0, want = VH_VU_HDR_SIZE;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	reply->nfds = 0;
+	*got = 0;
+	while (have < want) {
+		struct iovec iov = { buf + have, want - have };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
+		struct cmsghdr *cm;
+		ssize_t n;
+		int r = poll(&pfd, 1, CHECK_TIMEOUT_MS);
+
+		if (r == 0)
+			return have ? 0 : -ETIMEDOUT; /* judged by its size */
+		if (r < 0)
+			return -errno;
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n < 0)
+			return -errno;
+		for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			size_t i, k;
+
+			if (cm->cmsg_level != SOL_SOCKET ||
+			    cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (i = 0; i < k; i++) {
+				int f;
+
+				memcpy(&f, CMSG_DATA(cm) + i * sizeof(int),
+				       sizeof(f));
+				if (reply->nfds < VH_VU_MAX_FDS)
+					reply->fds[reply->nfds++] = f;
+				else
+					close(f);
+			}
+		}
+		if (n == 0)
+			return have ? 0 : -ECONNRESET;
+		have += (size_t)n;
+		if (have == VH_VU_HDR_SIZE) {
+			memcpy(&reply->hdr, buf, VH_VU_HDR_SIZE);
+			want += reply->hdr.size < VH_VU_PAYLOAD_MAX ?
+					reply->hdr.size :
+					VH_VU_PAYLOAD_MAX;
+		}
+	}
+	*got = (uint32_t)(have - VH_VU_HDR_SIZE);
+	memcpy(&reply->payload, buf + VH_VU_HDR_SIZE, *got);
+	return 0;
+}
+
+/*
  * A header whose size field claims more than is sent (more than any message
  * can carry): written by hand, since the wire layer refuses to.  The answer
  * is an error reply, a close, or nothing.
@@ -363,27 +434,40 @@ static int send_lying_header(struct vh_vu_frontend *fe,
 			     const struct vh_vu_msg *msg, uint32_t len,
 			     struct vh_vu_msg *reply)
 {
-	struct pollfd pfd = { .fd = vh_vu_frontend_get_fd(fe), .events = POLLIN };
+	int fd = vh_vu_frontend_get_fd(fe);
 	uint8_t buf[VH_VU_HDR_SIZE + 64];
-	ssize_t n;
+	uint32_t got;
+	int r;
 
 	if (len > sizeof(buf) - VH_VU_HDR_SIZE)
 		return -EINVAL;
 	memcpy(buf, &msg->hdr, VH_VU_HDR_SIZE);
 	memcpy(buf + VH_VU_HDR_SIZE, &msg->payload, len);
-	if (write(pfd.fd, buf, VH_VU_HDR_SIZE + len) < 0)
+	if (send(fd, buf, VH_VU_HDR_SIZE + len, MSG_NOSIGNAL) < 0)
 		return -errno;
-	n = poll(&pfd, 1, CHECK_TIMEOUT_MS);
-	if (n == 0)
-		return -ETIMEDOUT;
-	n = read(pfd.fd, buf, sizeof(buf));
-	if (n <= 0)
-		return n == 0 ? -ECONNRESET : -errno;
-	if ((size_t)n >= VH_VU_HDR_SIZE + 8) {
-		memcpy(&reply->hdr, buf, VH_VU_HDR_SIZE);
-		memcpy(&reply->payload.u64, buf + VH_VU_HDR_SIZE, 8);
-	}
-	return 0;
+	r = recv_reply_raw(fd, reply, &got);
+	/* a reply cut short is as malformed as one of the wrong size */
+	if (r == 0 && got < reply->hdr.size)
+		reply->hdr.size = VH_VU_PAYLOAD_MAX + 1;
+	return r;
+}
+
+/*
+ * Is reply the well-formed u64 answer to request ("Message types": every
+ * request sent here is answered, if at all, with a u64 and no fds)?  If
+ * not, why, in buf.
+ */
+static bool malformed_reply(uint32_t request, const struct vh_vu_msg *r,
+			    char *buf, size_t len)
+{
+	if (r->hdr.request == request && (r->hdr.flags & VH_VU_FLAG_REPLY) &&
+	    (r->hdr.flags & VH_VU_FLAG_VERSION_MASK) == VH_VU_VERSION &&
+	    r->hdr.size == 8 && r->nfds == 0)
+		return false;
+	snprintf(buf, len,
+		 "malformed reply (request %u, flags %#x, %u bytes, %u fds)",
+		 r->hdr.request, r->hdr.flags, r->hdr.size, r->nfds);
+	return true;
 }
 
 static void check_bad(struct checker *c, const struct bad_msg *b)
@@ -393,6 +477,7 @@ static void check_bad(struct checker *c, const struct bad_msg *b)
 	struct vh_vu_msg msg, reply;
 	enum result r;
 	const char *how;
+	char why[96];
 	int err;
 
 	err = fresh(c, &fe);
@@ -441,12 +526,25 @@ static void check_bad(struct checker *c, const struct bad_msg *b)
 		err = vh_vu_frontend_send_raw(fe, &msg, &reply);
 	if (msg.nfds)
 		close(msg.fds[0]);
-	for (unsigned int i = 0; i < reply.nfds; i++)
+	for (unsigned int i = 0; i < reply.nfds && i < VH_VU_MAX_FDS; i++)
 		close(reply.fds[i]);
 
 	if (err == -ECONNRESET || err == -EPIPE) {
 		r = R_PASS;
 		how = "connection closed";
+	} else if (err == -EPROTO) {
+		/* the wire layer refused the reply's header, fds or length */
+		r = R_FAIL;
+		how = "malformed reply (bad header, too many fds or cut short)";
+	} else if (err == 0 && !(reply.hdr.flags & VH_VU_FLAG_REPLY) &&
+		   reply.hdr.size <= VH_VU_PAYLOAD_MAX && reply.nfds == 0) {
+		/* a message of its own, not a reply: says nothing of ours */
+		r = R_WARN;
+		how = "answered with a non-reply message";
+	} else if (err == 0 &&
+		   malformed_reply(b->request, &reply, why, sizeof(why))) {
+		r = R_FAIL;
+		how = why;
 	} else if (err == 0 && (reply.hdr.flags & VH_VU_FLAG_REPLY) &&
 		   reply.hdr.size == 8 && reply.payload.u64 != 0 &&
 		   b->request != VH_VU_GET_FEATURES) {
@@ -460,9 +558,6 @@ static void check_bad(struct checker *c, const struct bad_msg *b)
 		/* the message is valid apart from the fd: an answer is fine */
 		r = R_PASS;
 		how = "answered, stray fd ignored";
-	} else if (err == 0 && !(reply.hdr.flags & VH_VU_FLAG_REPLY)) {
-		r = R_WARN;
-		how = "answered with a non-reply message";
 	} else if (err == 0) {
 		r = R_WARN;
 		how = "accepted (success reply)";
@@ -473,7 +568,8 @@ static void check_bad(struct checker *c, const struct bad_msg *b)
 	vh_vu_frontend_unref(fe);
 	vh_mem_unref(mem);
 	if (!still_serving(c)) {
-		report(c, b->name, R_FAIL, "%s; back-end no longer serving", how);
+		report(c, b->name, R_FAIL, "%.120s; back-end no longer serving",
+		       how);
 		c->dead = true;
 		return;
 	}
@@ -485,7 +581,8 @@ static void check_usage(FILE *f)
 	fputs("Usage: vhostctl user check SOCKET\n"
 	      "  Conformance run against a vhost-user back-end: handshake,\n"
 	      "  each advertised protocol path, and malformed messages on\n"
-	      "  fresh connections.  Exit status 1 if a check failed.\n",
+	      "  fresh connections (a malformed reply fails).  Exit status 1\n"
+	      "  if a check failed.\n",
 	      f);
 }
 

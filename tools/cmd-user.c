@@ -30,7 +30,26 @@ struct probe {
 	enum dev_kind kind;
 	uint8_t config[VH_VU_MAX_CONFIG_SIZE];
 	uint32_t config_len;
+	/* the first query the back-end answered wrongly, and how */
+	const char *failed;
+	int failed_err;
 };
+
+/*
+ * A query the back-end advertised and then did not answer right (a
+ * malformed or impossible reply, silence, a closed connection): the probe
+ * fails.  Not advertised (-EOPNOTSUPP) is no failure, nor is a GET_CONFIG
+ * the back-end answered with its error reply (-EIO, an empty payload).
+ */
+static void note_query(struct probe *p, const char *name, int err)
+{
+	if (err >= 0 || err == -EOPNOTSUPP || p->failed)
+		return;
+	if (err == -EIO && !strcmp(name, "GET_CONFIG"))
+		return;
+	p->failed = name;
+	p->failed_err = err;
+}
 
 /*
  * vhost-user does not say which device a back-end is: guess from the
@@ -140,9 +159,11 @@ static int probe(struct vhc *v, const char *path, enum dev_kind kind,
 		if (p->protocol & (1ull << VH_VU_PROTOCOL_F_MQ))
 			p->queue_num_err =
 				vh_vu_frontend_get_queue_num(fe, &p->queue_num);
+		note_query(p, "GET_QUEUE_NUM", p->queue_num_err);
 		if (p->protocol & (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
 			p->slots_err = vh_vu_frontend_get_max_mem_slots(
 				fe, &p->slots);
+		note_query(p, "GET_MAX_MEM_SLOTS", p->slots_err);
 		if (p->protocol & (1ull << VH_VU_PROTOCOL_F_CONFIG)) {
 			uint32_t len = p->kind == KIND_NET ? 12 :
 				       p->kind == KIND_BLK ? 60 : 8;
@@ -151,6 +172,7 @@ static int probe(struct vhc *v, const char *path, enum dev_kind kind,
 				fe, 0, p->config, len);
 			if (p->config_err == 0)
 				p->config_len = len;
+			note_query(p, "GET_CONFIG", p->config_err);
 		}
 	}
 	err = 0;
@@ -251,15 +273,32 @@ static void print_probe(struct vhc *v, const char *path,
 		out_u64(o, "queues", "  queues          %llu\n", p->queue_num);
 	else
 		out_null(o, "queues");
+	if (p->queue_num_err < 0 && p->queue_num_err != -EOPNOTSUPP)
+		out_text(o, "  queues          error: %s\n",
+			 strerror(-p->queue_num_err));
 	if (p->slots_err == 0)
 		out_u64(o, "max_mem_slots", "  max mem slots   %llu\n",
 			p->slots);
 	else
 		out_null(o, "max_mem_slots");
+	if (p->slots_err < 0 && p->slots_err != -EOPNOTSUPP)
+		out_text(o, "  max mem slots   error: %s\n",
+			 strerror(-p->slots_err));
 	print_config(v, p);
 done:
 	out_close_obj(o);
 	out_end(o);
+}
+
+/* What was read is printed; then a wrong answer fails the command. */
+static int probe_result(struct vhc *v, const char *path,
+			const struct probe *p)
+{
+	if (!p->failed)
+		return VHC_EXIT_OK;
+	vhc_err(v, "%s: %s: %s (bad reply from the back-end)", path, p->failed,
+		strerror(-p->failed_err));
+	return VHC_EXIT_FAIL;
 }
 
 int user_features(struct vhc *v, const char *path)
@@ -270,7 +309,7 @@ int user_features(struct vhc *v, const char *path)
 	if (err < 0)
 		return vhc_exit_for(err);
 	print_probe(v, path, &p, false);
-	return VHC_EXIT_OK;
+	return probe_result(v, path, &p);
 }
 
 static void probe_usage(FILE *f)
@@ -278,7 +317,8 @@ static void probe_usage(FILE *f)
 	fputs("Usage: vhostctl user probe [--type net|blk|auto] SOCKET\n"
 	      "  Connects as a vhost-user front-end and prints the back-end's\n"
 	      "  features, protocol features, queue count, memory slots and\n"
-	      "  config space, without configuring it.\n",
+	      "  config space, without configuring it.  Exit status 1 if the\n"
+	      "  back-end answered an advertised query wrongly.\n",
 	      f);
 }
 
@@ -318,7 +358,7 @@ static int user_probe(struct vhc *v, int argc, char **argv)
 	if (err < 0)
 		return vhc_exit_for(err);
 	print_probe(v, argv[optind], &p, true);
-	return VHC_EXIT_OK;
+	return probe_result(v, argv[optind], &p);
 }
 
 static void user_usage(FILE *f)
