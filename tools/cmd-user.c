@@ -296,8 +296,8 @@ static int probe_result(struct vhc *v, const char *path,
 {
 	if (!p->failed)
 		return VHC_EXIT_OK;
-	vhc_err(v, "%s: %s: %s (bad reply from the back-end)", path, p->failed,
-		strerror(-p->failed_err));
+	vhc_err(v, "%s: %s: %s (bad reply from the back-end; -v says why)",
+		path, p->failed, strerror(-p->failed_err));
 	return VHC_EXIT_FAIL;
 }
 
