@@ -368,7 +368,7 @@ static int recv_reply_raw(int fd, struct vh_vu_msg *reply, uint32_t *got)
 		char buf[CMSG_SPACE(VH_VU_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	uint8_t buf[VH_VU_HDR_SIZE + VH_VU_PAYLOAD_MAX];
+	uint8_t buf[VH_VU_HDR_SIZE + VH_VU_PAYLOAD_MAX] = { 0 };
 	size_t have = 0, want = VH_VU_HDR_SIZE;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
