@@ -18,6 +18,7 @@ struct vh_vu_frontend {
 	bool reply_ack; /* ask for REPLY_ACK when negotiated */
 	bool broken; /* a wrong reply or I/O error: no more requests */
 	bool dispatching; /* inside dispatch_backend (no recursion) */
+	int64_t call_deadline; /* of the call in progress, 0 if none */
 	uint64_t offered; /* GET_FEATURES */
 	uint64_t features; /* SET_FEATURES */
 	uint64_t protocol_offered; /* GET_PROTOCOL_FEATURES */

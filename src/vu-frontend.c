@@ -238,12 +238,11 @@ static bool gate_open(const struct vh_vu_frontend *fe,
 	return vh_vu_msg_gate_open(rule, features, fe->protocol_features);
 }
 
-int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
-	       struct vh_vu_msg *rep)
+static int call_until(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
+		      struct vh_vu_msg *rep, int64_t deadline)
 {
 	const struct vh_vu_msg_rule *rule;
 	uint32_t request = msg->hdr.request;
-	int64_t deadline = vu_fe_deadline(fe);
 	struct vh_vu_msg tmp;
 	bool want = false;
 	uint64_t v;
@@ -331,6 +330,24 @@ int vu_fe_bad_reply(struct vh_vu_frontend *fe, const char *request,
 	vh_err(fe->ctx, "%s: bad reply: %s\n", request, why);
 	fe->broken = true;
 	return -EPROTO;
+}
+
+int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
+	       struct vh_vu_msg *rep)
+{
+	int64_t deadline = vu_fe_deadline(fe), outer = fe->call_deadline;
+	int r;
+
+	/*
+	 * A call made from a back-end request's callback, in the middle of
+	 * another call, ends by that call's deadline.
+	 */
+	if (outer && outer < deadline)
+		deadline = outer;
+	fe->call_deadline = deadline;
+	r = call_until(fe, msg, rep, deadline);
+	fe->call_deadline = outer;
+	return r;
 }
 
 int vu_fe_call_u64(struct vh_vu_frontend *fe, uint32_t request, bool with_u64,

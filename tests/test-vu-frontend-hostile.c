@@ -119,6 +119,8 @@ enum trick {
 	T_INFLIGHT_QUEUES, /* a valid area for other num_queues */
 	T_BIG, /* 4096 bytes and 8 fds */
 	T_FD, /* the reply's fd replaced by one of fd kind */
+	/* after value ms an IOTLB miss on the channel, then silence */
+	T_LATE_MISS,
 };
 
 struct evil {
@@ -130,6 +132,7 @@ struct evil {
 	enum trick trick;
 	uint64_t value, value2;
 	enum fd_kind kind;
+	bool mute; /* no more replies */
 	pthread_mutex_t lock;
 	pthread_t th;
 	struct vh_vu_frontend *fe;
@@ -220,6 +223,22 @@ static bool tamper(struct evil *e, const struct vh_vu_msg *m,
 		r->fds[0] = new_fd(e->kind);
 		r->nfds = 1;
 		break;
+	case T_LATE_MISS: {
+		struct vh_vu_msg miss;
+
+		usleep((useconds_t)e->value * 1000);
+		vh_vu_msg_init(&miss, VH_VU_BACKEND_IOTLB_MSG,
+			       sizeof(struct vh_vu_iotlb));
+		miss.hdr.flags |= VH_VU_FLAG_NEED_REPLY;
+		miss.payload.iotlb.iova = 0x1000;
+		miss.payload.iotlb.perm = VH_VU_ACCESS_RO;
+		miss.payload.iotlb.type = VH_VU_IOTLB_MISS;
+		pthread_mutex_lock(&e->lock);
+		CHECK_EQ(vh_vu_msg_send(ctx, e->chan, &miss), 0);
+		pthread_mutex_unlock(&e->lock);
+		e->mute = true;
+		return false;
+	}
 	}
 	return true;
 }
@@ -246,7 +265,7 @@ static void evil_serve(struct evil *e)
 		       (m.hdr.flags & VH_VU_FLAG_NEED_REPLY);
 		answer(e, &m, &r);
 		/* a failed send shows in the next receive */
-		if (want && tamper(e, &m, &r))
+		if (want && !e->mute && tamper(e, &m, &r))
 			(void)vh_vu_msg_send(ctx, e->sock, &r);
 		vh_vu_msg_close_fds(&m);
 		vh_vu_msg_close_fds(&r);
@@ -323,6 +342,9 @@ static void evil_trick(struct evil *e, uint32_t target, enum trick t,
 struct calls {
 	int config, call, err, notifier, iotlb;
 	unsigned int last_idx;
+	/* the iotlb callback makes a call of its own; its result */
+	bool nested;
+	int nested_r;
 };
 
 static int cb_config(struct vh_vu_frontend *fe, void *data)
@@ -365,7 +387,12 @@ static int cb_notifier(struct vh_vu_frontend *fe, void *data,
 static int cb_iotlb(struct vh_vu_frontend *fe, void *data,
 		    const struct vh_vu_iotlb *msg)
 {
-	((struct calls *)data)->iotlb++;
+	struct calls *c = data;
+	uint8_t st;
+
+	c->iotlb++;
+	if (c->nested)
+		c->nested_r = vh_vu_frontend_get_status(fe, &st);
 	return 0;
 }
 
@@ -757,6 +784,38 @@ static void test_half_message(void)
 	CHECK_EQ(test_count_fds(), before);
 }
 
+/*
+ * A call made by a back-end request's callback in the middle of a call
+ * ends by the outer call's deadline: a back-end that asks late and then
+ * answers nothing holds the outer call no longer than its timeout.
+ */
+static void test_nested_deadline(void)
+{
+	const int tmo = 2000, late = 1200;
+	struct calls calls = { .nested = true };
+	struct evil e;
+	uint64_t v;
+	int before = test_count_fds();
+	int64_t t0;
+
+	printf("a call inside a back-end request, late in a call\n");
+	evil_open(&e, F30 | (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM),
+		  PF(BACKEND_REQ) | PF(REPLY_ACK) | PF(STATUS));
+	vh_vu_frontend_set_timeout(e.fe, tmo);
+	vh_vu_frontend_set_ops(e.fe, &ops, &calls);
+	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
+	evil_trick(&e, VH_VU_GET_FEATURES, T_LATE_MISS, late, 0, FD_NONE);
+	t0 = vh_vu_now_ms();
+	CHECK_EQ(vh_vu_frontend_get_features(e.fe, &v), -ETIMEDOUT);
+	/* not late + tmo: the inner call had what was left of the outer one */
+	check_took(t0, tmo, tmo + late * 3 / 4,
+		   "outer call: -ETIMEDOUT");
+	CHECK_EQ(calls.iotlb, 1);
+	CHECK_EQ(calls.nested_r, -ETIMEDOUT);
+	evil_stop(&e);
+	CHECK_EQ(test_count_fds(), before);
+}
+
 /* ------------------------------------------------------------------------ */
 /* impossible values in replies                                             */
 /* ------------------------------------------------------------------------ */
@@ -1135,6 +1194,7 @@ int main(void)
 	test_full_backlog();
 	test_flood();
 	test_half_message();
+	test_nested_deadline();
 	test_bad_replies();
 	test_bad_backend_requests();
 	test_vhostctl();
