@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vu-frontend-internal.h"
+#include "vu-trace.h"
 
 VH_EXPORT int vh_vu_frontend_get_config(struct vh_vu_frontend *fe,
 					uint32_t offset, void *buf,
@@ -487,6 +488,7 @@ VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
 		close_backend(fe);
 		return r;
 	}
+	vh_vu_trace(fe->ctx, "<-", true, &msg);
 	rule = vh_vu_msg_rule(true, msg.hdr.request);
 	if (!rule || vh_vu_msg_check(fe->ctx, rule, &msg, false) < 0 ||
 	    (msg.hdr.flags & VH_VU_FLAG_REPLY)) {
@@ -529,6 +531,7 @@ VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
 		msg.fds[msg.nfds++] = reply_fd;
 	else if (rule->reply == VH_VU_REPLY_ALWAYS && ret == 0)
 		msg.payload.u64 = ENOENT; /* a lookup must come with an fd */
+	vh_vu_trace(fe->ctx, "->", true, &msg);
 	r = vh_vu_msg_send(fe->ctx, fe->backend_fd, &msg);
 	if (reply_fd >= 0)
 		close(reply_fd);
