@@ -23,6 +23,9 @@
 #   blk   tools/vhost-user-blk (default: blk net)
 #   net   tools/vhost-user-net --loopback
 #   qsd   qemu-storage-daemon's vhost-user-blk export (a reference figure)
+#   qemu-net  the net workload on QEMU's own virtio-net (dgram to itself),
+#         no vhost-user: a control for QEMU's own migration
+#         ($VM_MIGRATE_PRIVATE_RAM=1: guest RAM not in a shared memfd)
 #   --expect-fail  run the source back-end with LIBVHOST_TEST_NO_DIRTY_LOG=1
 #         (a debug build's fault injection: its dirty-log writes are
 #         dropped) and pass only if the guest then sees bad data or hangs
@@ -214,7 +217,8 @@ start_qemu() { # mode side sock [qemu args]
 	fi
 	# vhost-user back-ends map guest RAM: a shared memfd
 	local ram=memory-backend-memfd,share=on
-	[ "$mode" = qemu-net ] && ram=memory-backend-ram
+	[ "$mode" = qemu-net ] && [ -n "${VM_MIGRATE_PRIVATE_RAM:-}" ] &&
+		ram=memory-backend-ram
 	# shellcheck disable=SC2054 # the commas are QEMU's
 	qemu-system-x86_64 -nodefaults -no-user-config -display none \
 		-no-reboot -accel tcg -cpu "${VM_MIGRATE_CPU:-max}" -m $MEM -smp 1 \
@@ -284,7 +288,8 @@ class Serial:
                 if pred(l):
                     return l
         except (TimeoutError, EOFError) as e:
-            sys.exit(f"{what}: {e!r}")
+            print(f"{what}: {e!r}", flush=True)
+            sys.exit(2)
 
 class QMP:
     def __init__(self, side):
@@ -341,7 +346,11 @@ qsrc.cmd("quit")
 dst.wait(lambda l: l.startswith("PROGRESS"), 120, "no progress on the destination")
 dst.wait(lambda l: l.startswith("PROGRESS"), 120, "no progress on the destination")
 dst.s.sendall(b"STOP\n")
-r = dst.wait(lambda l: l.startswith("RESULT"), 300, "no verdict from the guest")
+r = dst.wait(lambda l: l.startswith("RESULT") or "BUG:" in l or "Oops" in l,
+           300, "no verdict from the guest")
+if not r.startswith("RESULT"):
+    print("the guest kernel died on the destination", flush=True)
+    sys.exit(2)
 dst.wait(lambda l: l.startswith("=== EXIT"), 60, "the guest did not exit")
 sys.exit(0 if r.startswith("RESULT OK") else 1)
 EOF
@@ -363,6 +372,11 @@ EOF
 			grep -v '^libvhost: .*vring\|^$' "$DIR/$f" | tail -n 15
 		done
 	fi
+	if [ $expect_fail = 1 ] && [ "$mode" != qsd ] && [ "$mode" != qemu-net ] &&
+		! grep -q 'LIBVHOST_TEST_NO_DIRTY_LOG' "$DIR/$mode-src.log"; then
+		echo "the source back-end has no fault injection (not an --enable-debug build)"
+		return 77
+	fi
 	if [ "$mode" != qsd ] && [ "$mode" != qemu-net ] && [ $rc = 0 ]; then
 		# the source back-end was told to log, or the test proves nothing
 		grep -q 'SET_LOG_BASE' "$DIR/$mode-src.log" ||
@@ -373,9 +387,19 @@ EOF
 
 failed=0
 for m in "${modes[@]}"; do
-	echo "=== $m"
-	run_one "$m"
-	rc=$?
+	# Exit 2 of a run: the guest kernel died or hung on the destination,
+	# which QEMU 7.2 under TCG does now and then with shared memfd RAM
+	# even with its own virtio-net and no vhost-user at all (mode
+	# qemu-net with memfd RAM; with private RAM it does not): run again,
+	# at most 3 times.  Bad data seen by the workload (exit 1) is final.
+	for attempt in 1 2 3; do
+		echo "=== $m (attempt $attempt)"
+		run_one "$m"
+		rc=$?
+		[ $rc = 2 ] && [ $expect_fail = 0 ] || break
+		echo "the guest died on the destination (attempt $attempt): running again"
+	done
+	[ $rc = 77 ] && skip "$m: no fault injection in this build"
 	if [ $expect_fail = 1 ]; then
 		if [ $rc = 0 ]; then
 			echo "FAIL: $m: migrated without the dirty log and the guest saw nothing wrong"
