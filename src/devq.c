@@ -534,11 +534,30 @@ VH_EXPORT unsigned int vh_devq_inflight(const struct vh_devq *vr)
 /* dirty log                                                              */
 /* ---------------------------------------------------------------------- */
 
-/* Used ring bytes [off, off + len) were written. */
-static void log_used(struct vh_devq *vr, uint64_t off, uint64_t len)
+/*
+ * Every mark goes to the vh_mem's newest log, inside a log section: a log
+ * the front-end replaces (SET_LOG_BASE) is never written once the call
+ * that replaced it has returned (mem.c), whatever snapshot the ring is
+ * pinned to.  The pinned snapshot only says whether to log at all.
+ */
+
+/* Used ring bytes [off, off + len) were written: mark them in l. */
+static void mark_used(const struct vh_devq *vr, const struct vh_mem_log *l,
+		      uint64_t off, uint64_t len)
 {
 	if (vr->log_used)
-		vh_mem_table_log_write(vr->table, vr->addr.log + off, len);
+		vh_mem_log_mark(l, vr->addr.log + off, len);
+}
+
+/* The same in a section of its own. */
+static void log_used(struct vh_devq *vr, uint64_t off, uint64_t len)
+{
+	unsigned int e;
+
+	if (!vr->log_used)
+		return;
+	mark_used(vr, vh_mem_log_enter(vr->mem, &e), off, len);
+	vh_mem_log_exit(vr->mem, e);
 }
 
 VH_EXPORT int vh_devq_log_write(struct vh_devq *vr, uint64_t gpa,
@@ -573,7 +592,8 @@ static void load_desc(const struct vh_desc *d, bool aligned, uint64_t *addr,
  * bounds, and anything odd just ends the walk (the driver only hurts its
  * own migration).
  */
-static void log_chain(struct vh_devq *vr, uint16_t head, uint32_t len)
+static void log_chain(struct vh_devq *vr, const struct vh_mem_log *l,
+		      uint16_t head, uint32_t len)
 {
 	const struct vh_desc *tbl = vr->desc;
 	unsigned int max = vr->size, count = 0, i = head;
@@ -606,7 +626,7 @@ static void log_chain(struct vh_devq *vr, uint16_t head, uint32_t len)
 		if (flags & VH_DESC_F_WRITE) {
 			uint32_t n = dlen < len ? dlen : len;
 
-			vh_mem_table_log_write(vr->table, addr, n);
+			vh_mem_log_mark(l, addr, n);
 			len -= n;
 		}
 		if (!(flags & VH_DESC_F_NEXT))
@@ -1199,15 +1219,30 @@ static void write_used(struct vh_devq *vr, uint16_t slot, uint32_t id,
 	__atomic_store_n(&e->len, htole32(len), __ATOMIC_RELAXED);
 }
 
-/* Dirty-log what pushing head id into used slot wrote (after the fact). */
+/*
+ * Dirty-log what pushing head id into used slot wrote (after the fact):
+ * the first len device-writable bytes of the chain (walked again from the
+ * head, as vhost and libvhost-user do), the used element and used->idx.
+ */
+static void mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
+		      uint16_t slot, uint16_t id, uint32_t len)
+{
+	if (vr->log_all)
+		log_chain(vr, l, id, len);
+	mark_used(vr, l, 4 + 8ull * slot, 8);
+}
+
 static __attribute__((noinline)) void log_push(struct vh_devq *vr,
 					       uint16_t slot, uint16_t id,
 					       uint32_t len)
 {
-	if (vr->log_all)
-		log_chain(vr, id, len);
-	log_used(vr, 4 + 8ull * slot, 8);
-	log_used(vr, 2, 2);
+	const struct vh_mem_log *l;
+	unsigned int e;
+
+	l = vh_mem_log_enter(vr->mem, &e);
+	mark_push(vr, l, slot, id, len);
+	mark_used(vr, l, 2, 2);
+	vh_mem_log_exit(vr->mem, e);
 }
 
 /* Write one used element and publish it. */
@@ -1371,16 +1406,24 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		put_head(vr, used[i].id);
 	if (!vr->ready)
 		return -EIO;
-	for (i = 0; i < n; i++) {
-		uint16_t slot = (uint16_t)(vr->used_ctr + i) & vr->mask;
-
-		write_used(vr, slot, used[i].id, used[i].len);
-		if (vr->log_any)
-			log_push(vr, slot, (uint16_t)used[i].id, used[i].len);
-	}
+	for (i = 0; i < n; i++)
+		write_used(vr, (uint16_t)(vr->used_ctr + i) & vr->mask,
+			   used[i].id, used[i].len);
 	vr->used_ctr += n;
 	vh_store16(&vr->used->idx, (uint16_t)vr->used_ctr, __ATOMIC_RELEASE);
-	log_used(vr, 2, 2);
+	if (vr->log_any) {
+		const struct vh_mem_log *l;
+		unsigned int e;
+
+		/* one log section for the batch */
+		l = vh_mem_log_enter(vr->mem, &e);
+		for (i = 0; i < n; i++)
+			mark_push(vr, l,
+				  (uint16_t)(vr->used_ctr - n + i) & vr->mask,
+				  (uint16_t)used[i].id, used[i].len);
+		mark_used(vr, l, 2, 2);
+		vh_mem_log_exit(vr->mem, e);
+	}
 	return 0;
 }
 

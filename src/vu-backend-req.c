@@ -20,6 +20,7 @@
 
 #include "libvhost-vring.h"
 #include "vu-backend-internal.h"
+#include "vu-trace.h"
 
 /* How long we wait for the front-end's reply (ms). */
 #define VU_BE_REQ_TIMEOUT_MS 5000
@@ -68,6 +69,7 @@ static int req_send(struct vh_vu_backend *be, bool sock,
 {
 	int r;
 
+	vh_vu_trace(be->ctx, "->", true, msg);
 	if (sock)
 		return vh_vu_msg_send(be->ctx, be->req_fd, msg);
 	r = plain_io(be->req_fd, (void *)&msg->hdr, sizeof(msg->hdr), true,
@@ -153,6 +155,7 @@ static int backend_request(struct vh_vu_backend *be, uint32_t request,
 	r = req_recv(be, sock, &rep, deadline);
 	if (r < 0)
 		goto out;
+	vh_vu_trace(be->ctx, "<-", true, &rep);
 	if (rep.hdr.request != request || !(rep.hdr.flags & VH_VU_FLAG_REPLY) ||
 	    vh_vu_msg_check(be->ctx, rule, &rep, true) < 0) {
 		vh_err(be->ctx, "bad reply to %s\n", rule->name);

@@ -25,6 +25,7 @@
 #include "libvhost-mem.h"
 #include "libvhost-vring.h"
 #include "vu-backend-internal.h"
+#include "vu-trace.h"
 
 /* Protocol features the library implements (given the device's callbacks). */
 static uint64_t implemented_protocol(const struct vh_vu_device_ops *ops)
@@ -1201,7 +1202,10 @@ static bool gate_open(struct vh_vu_backend *be,
 
 static int send_reply(struct vh_vu_backend *be, struct vh_vu_msg *reply)
 {
-	int r = vh_vu_msg_send(be->ctx, be->conn_fd, reply);
+	int r;
+
+	vh_vu_trace(be->ctx, "->", false, reply);
+	r = vh_vu_msg_send(be->ctx, be->conn_fd, reply);
 
 	if (r < 0)
 		vh_err(be->ctx, "cannot send reply to %s: %d\n",
@@ -1230,6 +1234,7 @@ static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	vu_handler h;
 	int r, i;
 
+	vh_vu_trace(be->ctx, "<-", false, msg);
 	rule = vh_vu_msg_rule(false, msg->hdr.request);
 	h = msg->hdr.request < VH_VU_REQUEST_MAX ? handlers[msg->hdr.request] :
 						   NULL;
@@ -1253,7 +1258,6 @@ static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 			send_ack(be, msg, 1);
 		return -EBADMSG;
 	}
-	vh_dbg(be->ctx, "%s\n", rule->name);
 
 	memset(&reply.hdr, 0, sizeof(reply.hdr));
 	reply.hdr.request = msg->hdr.request;

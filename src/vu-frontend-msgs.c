@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "vu-frontend-internal.h"
+#include "vu-trace.h"
 
 VH_EXPORT int vh_vu_frontend_get_config(struct vh_vu_frontend *fe,
 					uint32_t offset, void *buf,
@@ -641,6 +642,7 @@ int vu_fe_dispatch_backend(struct vh_vu_frontend *fe, int64_t deadline)
 		vu_fe_close_backend(fe);
 		return r;
 	}
+	vh_vu_trace(fe->ctx, "<-", true, &msg);
 	rule = vh_vu_msg_rule(true, msg.hdr.request);
 	if (!rule || vh_vu_msg_check(fe->ctx, rule, &msg, false) < 0 ||
 	    (msg.hdr.flags & VH_VU_FLAG_REPLY)) {
@@ -683,6 +685,7 @@ int vu_fe_dispatch_backend(struct vh_vu_frontend *fe, int64_t deadline)
 		msg.fds[msg.nfds++] = reply_fd;
 	else if (rule->reply == VH_VU_REPLY_ALWAYS && ret == 0)
 		msg.payload.u64 = ENOENT; /* a lookup must come with an fd */
+	vh_vu_trace(fe->ctx, "->", true, &msg);
 	/* a back-end that never reads its replies holds us until deadline */
 	r = vh_vu_msg_send_until(fe->ctx, fe->backend_fd, &msg, deadline);
 	if (reply_fd >= 0)

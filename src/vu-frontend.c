@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "vu-frontend-internal.h"
+#include "vu-trace.h"
 
 VH_EXPORT int vh_vu_frontend_new(struct vh_ctx *ctx,
 				 struct vh_vu_frontend **out)
@@ -210,6 +211,8 @@ static int wait_message(struct vh_vu_frontend *fe, struct vh_vu_msg *rep,
 		}
 		if (pfd[0].revents) {
 			r = vh_vu_rx_step(fe->ctx, fe->sock, &rx, rep);
+			if (r == 0)
+				vh_vu_trace(fe->ctx, "<-", false, rep);
 			if (r != -EAGAIN)
 				return r; /* rx is empty again */
 		}
@@ -273,8 +276,7 @@ static int call_until(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	if (request == VH_VU_IOTLB_MSG)
 		msg->hdr.flags |= VH_VU_FLAG_NEED_REPLY;
 
-	vh_dbg(fe->ctx, "-> %s (%u bytes, %u fds)\n", rule->name, msg->hdr.size,
-	       msg->nfds);
+	vh_vu_trace(fe->ctx, "->", false, msg);
 	r = vh_vu_msg_send_until(fe->ctx, fe->sock, msg, deadline);
 	if (r < 0) {
 		vh_err(fe->ctx, "%s: send: %s\n", rule->name, strerror(-r));

@@ -376,8 +376,15 @@ int main(int argc, char *argv[])
 		}
 	}
 
-	dev.features = blk_dev_features(&b->dev);
+	/*
+	 * Live migration: the library logs every guest write it makes for
+	 * us (used elements and the device-writable buffers of each pushed
+	 * chain, up to the pushed length) in the front-end's dirty log.
+	 */
+	dev.features = blk_dev_features(&b->dev) |
+		       (1ull << VH_VU_VHOST_F_LOG_ALL);
 	dev.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
+				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
 				(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
 				(1ull << VH_VU_PROTOCOL_F_CONFIG) |
 				(1ull << VH_VU_PROTOCOL_F_INFLIGHT_SHMFD) |
