@@ -194,7 +194,8 @@ static void run_queue(struct vh_daemon *d, struct dm_worker *w,
 	q_lock(d, q);
 	vr = q->vring;
 	if (vr) {
-		r = d->ops.handle_event(d, q->idx, vr, w->thread_data);
+		r = d->ops.handle_event(d, d->userdata, q->idx, vr,
+					w->thread_data);
 		if (r < 0)
 			vh_dbg(d->ctx, "queue %u: handle_event: %d\n", q->idx,
 			       r);
@@ -226,7 +227,7 @@ static void *worker_main(void *arg)
 	int i, n;
 
 	if (d->ops.thread_init)
-		w->thread_data = d->ops.thread_init(d, w->t);
+		w->thread_data = d->ops.thread_init(d, d->userdata, w->t);
 	while (!quit) {
 		n = epoll_wait(w->epfd, ev, DM_EVENTS, -1);
 		if (n < 0) {
@@ -264,8 +265,8 @@ static void *worker_main(void *arg)
 					src, struct dm_watch, src);
 
 				if (wa->fd >= 0 && wa->cb)
-					wa->cb(d, wa->fd, ev[i].events,
-					       wa->opaque, w->thread_data);
+					wa->cb(d, wa->opaque, wa->fd,
+					       ev[i].events, w->thread_data);
 				break;
 			}
 			}
@@ -273,7 +274,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 	}
 	if (d->ops.thread_fini)
-		d->ops.thread_fini(d, w->t, w->thread_data);
+		d->ops.thread_fini(d, d->userdata, w->t, w->thread_data);
 	return NULL;
 }
 
@@ -363,42 +364,45 @@ VH_EXPORT int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t,
 /* ------------------------------------------------------------------------ */
 /* vh_vu_device_ops: control thread                                         */
 /* ------------------------------------------------------------------------ */
-static int dm_set_features(void *data, uint64_t features)
+static int dm_set_features(struct vh_vu_backend *be, void *data,
+			   uint64_t features)
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.set_features ? d->ops.set_features(d, features) : 0;
+	return d->ops.set_features ?
+		       d->ops.set_features(d, d->userdata, features) :
+		       0;
 }
 
-static int dm_get_config(void *data, uint32_t offset, void *buf,
-			 uint32_t size)
+static int dm_get_config(struct vh_vu_backend *be, void *data, uint32_t offset,
+			 void *buf, uint32_t size)
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.get_config(d, offset, buf, size);
+	return d->ops.get_config(d, d->userdata, offset, buf, size);
 }
 
-static int dm_set_config(void *data, uint32_t offset, const void *buf,
-			 uint32_t size, uint32_t flags)
+static int dm_set_config(struct vh_vu_backend *be, void *data, uint32_t offset,
+			 const void *buf, uint32_t size, uint32_t flags)
 {
 	struct vh_daemon *d = data;
 
 	/* virtio config space is read-only unless the device says so */
 	if (!d->ops.set_config)
 		return -EPERM;
-	return d->ops.set_config(d, offset, buf, size, flags);
+	return d->ops.set_config(d, d->userdata, offset, buf, size, flags);
 }
 
-static void dm_memory_updated(void *data)
+static void dm_memory_updated(struct vh_vu_backend *be, void *data)
 {
 	struct vh_daemon *d = data;
 
 	if (d->ops.memory_updated)
-		d->ops.memory_updated(d);
+		d->ops.memory_updated(d, d->userdata);
 }
 
-static int dm_queue_started(void *data, unsigned int idx,
-			    struct vh_devq *vring)
+static int dm_queue_started(struct vh_vu_backend *be, void *data,
+			    unsigned int idx, struct vh_devq *vring)
 {
 	struct vh_daemon *d = data;
 	struct dm_queue *q = queue_of(d, idx);
@@ -408,7 +412,7 @@ static int dm_queue_started(void *data, unsigned int idx,
 	if (!q)
 		return -EINVAL;
 	if (d->ops.queue_started) {
-		r = d->ops.queue_started(d, idx, vring);
+		r = d->ops.queue_started(d, d->userdata, idx, vring);
 		if (r < 0)
 			return r;
 	}
@@ -432,8 +436,8 @@ static int dm_queue_started(void *data, unsigned int idx,
 	return 0;
 }
 
-static void dm_queue_stopped(void *data, unsigned int idx,
-			     struct vh_devq *vring)
+static void dm_queue_stopped(struct vh_vu_backend *be, void *data,
+			     unsigned int idx, struct vh_devq *vring)
 {
 	struct vh_daemon *d = data;
 	struct dm_queue *q = queue_of(d, idx);
@@ -453,36 +457,38 @@ static void dm_queue_stopped(void *data, unsigned int idx,
 	q_unlock(d, q);
 	pthread_mutex_unlock(&w->lock);
 	if (d->ops.queue_stopped)
-		d->ops.queue_stopped(d, idx, vring);
+		d->ops.queue_stopped(d, d->userdata, idx, vring);
 }
 
-static void dm_reset(void *data)
+static void dm_reset(struct vh_vu_backend *be, void *data)
 {
 	struct vh_daemon *d = data;
 
 	if (d->ops.reset)
-		d->ops.reset(d);
+		d->ops.reset(d, d->userdata);
 }
 
-static int dm_set_status(void *data, uint8_t status)
+static int dm_set_status(struct vh_vu_backend *be, void *data, uint8_t status)
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.set_status ? d->ops.set_status(d, status) : 0;
+	return d->ops.set_status ? d->ops.set_status(d, d->userdata, status) :
+				   0;
 }
 
-static int dm_net_set_mtu(void *data, uint16_t mtu)
+static int dm_net_set_mtu(struct vh_vu_backend *be, void *data, uint16_t mtu)
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.net_set_mtu(d, mtu);
+	return d->ops.net_set_mtu(d, d->userdata, mtu);
 }
 
-static int dm_send_rarp(void *data, const uint8_t mac[6])
+static int dm_send_rarp(struct vh_vu_backend *be, void *data,
+			const uint8_t mac[6])
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.send_rarp(d, mac);
+	return d->ops.send_rarp(d, d->userdata, mac);
 }
 
 /* device state transfer: a thread of its own, joined by CHECK_DEVICE_STATE */
@@ -492,11 +498,13 @@ static void *xfer_main(void *arg)
 	int r;
 
 	if (d->xfer_dir == VH_VU_STATE_SAVE)
-		r = d->ops.save_state ? d->ops.save_state(d, d->xfer_fd) :
-					-EOPNOTSUPP;
+		r = d->ops.save_state ?
+			    d->ops.save_state(d, d->userdata, d->xfer_fd) :
+			    -EOPNOTSUPP;
 	else
-		r = d->ops.load_state ? d->ops.load_state(d, d->xfer_fd) :
-					-EOPNOTSUPP;
+		r = d->ops.load_state ?
+			    d->ops.load_state(d, d->userdata, d->xfer_fd) :
+			    -EOPNOTSUPP;
 	close(d->xfer_fd);
 	d->xfer_fd = -1;
 	d->xfer_result = r;
@@ -511,7 +519,8 @@ static void xfer_join(struct vh_daemon *d)
 	d->xfer_running = false;
 }
 
-static int dm_set_device_state_fd(void *data, enum vh_vu_state_direction dir,
+static int dm_set_device_state_fd(struct vh_vu_backend *be, void *data,
+				  enum vh_vu_state_direction dir,
 				  uint32_t phase, int fd, int *reply_fd)
 {
 	struct vh_daemon *d = data;
@@ -538,7 +547,7 @@ static int dm_set_device_state_fd(void *data, enum vh_vu_state_direction dir,
 	return 0;
 }
 
-static int dm_check_device_state(void *data)
+static int dm_check_device_state(struct vh_vu_backend *be, void *data)
 {
 	struct vh_daemon *d = data;
 
@@ -886,7 +895,7 @@ static void *control_main(void *arg)
 			__atomic_add_fetch(&d->connections, 1,
 					   __ATOMIC_RELEASE);
 			if (d->ops.connected)
-				d->ops.connected(d);
+				d->ops.connected(d, d->userdata);
 		}
 		if (r >= 0 || r == -EAGAIN)
 			continue;
@@ -894,7 +903,7 @@ static void *control_main(void *arg)
 		if (r != -ECONNRESET)
 			vh_warn(d->ctx, "connection closed on error: %d\n", r);
 		if (was_connected && d->ops.disconnected)
-			d->ops.disconnected(d);
+			d->ops.disconnected(d, d->userdata);
 		was_connected = false;
 		r = 0;
 		if (d->mode == DM_MODE_FD)

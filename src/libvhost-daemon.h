@@ -126,8 +126,10 @@ struct vh_daemon_device {
 };
 
 /*
- * Device callbacks, all optional except handle_event.  Get the device's
- * pointer with vh_daemon_get_userdata().  int callbacks return 0 or -errno.
+ * Device callbacks, all optional except handle_event.  Like every callback
+ * of the library each takes the object that calls it (the daemon) first
+ * and the application's pointer (userdata of vh_daemon_new()) second.
+ * int callbacks return 0 or -errno.
  */
 struct vh_daemon_ops {
 	/*
@@ -141,34 +143,34 @@ struct vh_daemon_ops {
 	 * for another with vh_daemon_poll_queue(): taking a ring back (memory
 	 * changes, GET_VRING_BASE, disconnection) waits for the call to end.
 	 */
-	int (*handle_event)(struct vh_daemon *d, unsigned int idx,
+	int (*handle_event)(struct vh_daemon *d, void *data, unsigned int idx,
 			    struct vh_devq *vring, void *thread_data);
 	/* Worker thread t starting / ending; thread_init's result -> data */
-	void *(*thread_init)(struct vh_daemon *d, unsigned int t);
-	void (*thread_fini)(struct vh_daemon *d, unsigned int t,
+	void *(*thread_init)(struct vh_daemon *d, void *data, unsigned int t);
+	void (*thread_fini)(struct vh_daemon *d, void *data, unsigned int t,
 			    void *thread_data);
 
 	/* Control thread, as in struct vh_vu_device_ops */
-	int (*set_features)(struct vh_daemon *d, uint64_t features);
-	int (*get_config)(struct vh_daemon *d, uint32_t offset, void *buf,
-			  uint32_t size);
-	int (*set_config)(struct vh_daemon *d, uint32_t offset,
+	int (*set_features)(struct vh_daemon *d, void *data, uint64_t features);
+	int (*get_config)(struct vh_daemon *d, void *data, uint32_t offset,
+			  void *buf, uint32_t size);
+	int (*set_config)(struct vh_daemon *d, void *data, uint32_t offset,
 			  const void *buf, uint32_t size, uint32_t flags);
-	void (*memory_updated)(struct vh_daemon *d);
+	void (*memory_updated)(struct vh_daemon *d, void *data);
 	/* before the worker sees the ring; < 0 refuses it */
-	int (*queue_started)(struct vh_daemon *d, unsigned int idx,
+	int (*queue_started)(struct vh_daemon *d, void *data, unsigned int idx,
 			     struct vh_devq *vring);
 	/* after the worker let go of the ring */
-	void (*queue_stopped)(struct vh_daemon *d, unsigned int idx,
+	void (*queue_stopped)(struct vh_daemon *d, void *data, unsigned int idx,
 			      struct vh_devq *vring);
 	/* RESET_DEVICE / RESET_OWNER / disconnect (every ring stopped) */
-	void (*reset)(struct vh_daemon *d);
-	int (*set_status)(struct vh_daemon *d, uint8_t status);
-	int (*net_set_mtu)(struct vh_daemon *d, uint16_t mtu);
-	int (*send_rarp)(struct vh_daemon *d, const uint8_t mac[6]);
+	void (*reset)(struct vh_daemon *d, void *data);
+	int (*set_status)(struct vh_daemon *d, void *data, uint8_t status);
+	int (*net_set_mtu)(struct vh_daemon *d, void *data, uint16_t mtu);
+	int (*send_rarp)(struct vh_daemon *d, void *data, const uint8_t mac[6]);
 	/* a front-end connected / went away (after reset) */
-	void (*connected)(struct vh_daemon *d);
-	void (*disconnected)(struct vh_daemon *d);
+	void (*connected)(struct vh_daemon *d, void *data);
+	void (*disconnected)(struct vh_daemon *d, void *data);
 
 	/*
 	 * Device state transfer (PROTOCOL_F_DEVICE_STATE), on a transfer
@@ -176,8 +178,8 @@ struct vh_daemon_ops {
 	 * read it from fd until EOF, return 0 or -errno (what
 	 * CHECK_DEVICE_STATE reports).  The library closes fd afterwards.
 	 */
-	int (*save_state)(struct vh_daemon *d, int fd);
-	int (*load_state)(struct vh_daemon *d, int fd);
+	int (*save_state)(struct vh_daemon *d, void *data, int fd);
+	int (*load_state)(struct vh_daemon *d, void *data, int fd);
 };
 
 int vh_daemon_new(struct vh_ctx *ctx, const struct vh_daemon_device *dev,
@@ -258,9 +260,8 @@ int vh_daemon_poll_queue(struct vh_daemon *d, unsigned int idx);
  * receive into); from worker t itself or any thread.  The device keeps
  * fd open until vh_daemon_unwatch_fd() returned.
  */
-typedef void (*vh_daemon_fd_cb)(struct vh_daemon *d, int fd,
-				uint32_t revents, void *opaque,
-				void *thread_data);
+typedef void (*vh_daemon_fd_cb)(struct vh_daemon *d, void *opaque, int fd,
+				uint32_t revents, void *thread_data);
 int vh_daemon_watch_fd(struct vh_daemon *d, unsigned int t, int fd,
 		       uint32_t events, vh_daemon_fd_cb cb, void *opaque);
 int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t, int fd);

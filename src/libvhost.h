@@ -31,9 +31,10 @@ extern "C" {
  */
 struct vh_ctx;
 
-typedef void (*vh_log_fn)(void *data, int priority, const char *file,
-			  int line, const char *fn, const char *format,
-			  va_list args);
+/* ctx first, the data of vh_ctx_set_log_fn() second (as every callback) */
+typedef void (*vh_log_fn)(struct vh_ctx *ctx, void *data, int priority,
+			  const char *file, int line, const char *fn,
+			  const char *format, va_list args);
 
 int vh_ctx_new(struct vh_ctx **ctx);
 struct vh_ctx *vh_ctx_ref(struct vh_ctx *ctx);

@@ -66,7 +66,7 @@ static int region_ok(struct vh_vu_backend *be, const struct vh_vu_mem_region *r,
 static void memory_changed(struct vh_vu_backend *be)
 {
 	if (be->ops.memory_updated)
-		be->ops.memory_updated(be->data);
+		be->ops.memory_updated(be, be->data);
 	vu_be_resume_all(be);
 }
 

@@ -120,7 +120,7 @@ static void kicked(struct vh_vu_backend *be, unsigned int idx)
 {
 	struct vu_be_queue *q = &be->queues[idx];
 
-	be->ops.queue_kicked(be->data, idx, q->vring);
+	be->ops.queue_kicked(be, be->data, idx, q->vring);
 	if (!q->err_reported && vh_devq_is_broken(q->vring)) {
 		q->err_reported = true;
 		vh_warn(be->ctx, "queue %u: ring broken by the driver\n", idx);
@@ -140,7 +140,7 @@ static void queue_take_back(struct vh_vu_backend *be, unsigned int idx)
 		return;
 	kick_poll_del(be, idx);
 	if (be->ops.queue_stopped)
-		be->ops.queue_stopped(be->data, idx, q->vring);
+		be->ops.queue_stopped(be, be->data, idx, q->vring);
 	q->handed = false;
 }
 
@@ -157,7 +157,7 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 	if (q->handed)
 		return;
 	if (be->ops.queue_started &&
-	    be->ops.queue_started(be->data, idx, q->vring) < 0) {
+	    be->ops.queue_started(be, be->data, idx, q->vring) < 0) {
 		vh_warn(be->ctx, "queue %u: the device refused to start it\n",
 			idx);
 		return;
@@ -282,7 +282,7 @@ static void conn_close(struct vh_vu_backend *be)
 	/* The device goes back to its initial state before its rings go. */
 	vu_be_quiesce_all(be);
 	if (be->ops.reset)
-		be->ops.reset(be->data);
+		be->ops.reset(be, be->data);
 	conn_state_free(be);
 	epoll_ctl(be->epfd, EPOLL_CTL_DEL, be->conn_fd, NULL);
 	close(be->conn_fd);
@@ -547,7 +547,7 @@ static int h_set_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			break;
 	}
 	if (r == 0 && be->ops.set_features &&
-	    be->ops.set_features(be->data, f) < 0)
+	    be->ops.set_features(be, be->data, f) < 0)
 		r = VU_SOFT_FAIL;
 	if (r >= 0) {
 		be->features = f;
@@ -875,7 +875,7 @@ static int h_send_rarp(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	/* the first 6 bytes of the u64 payload are the guest's MAC */
 	memcpy(mac, msg->payload.raw, sizeof(mac));
-	return be->ops.send_rarp(be->data, mac) < 0 ? VU_SOFT_FAIL : 0;
+	return be->ops.send_rarp(be, be->data, mac) < 0 ? VU_SOFT_FAIL : 0;
 }
 
 static int h_net_set_mtu(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -886,8 +886,9 @@ static int h_net_set_mtu(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	/* virtio-net 5.1.4: mtu is a le16; 68 is the IPv4 minimum */
 	if (mtu < 68 || mtu > 65535)
 		return VU_SOFT_FAIL;
-	return be->ops.net_set_mtu(be->data, (uint16_t)mtu) < 0 ? VU_SOFT_FAIL :
-								  0;
+	return be->ops.net_set_mtu(be, be->data, (uint16_t)mtu) < 0 ?
+		       VU_SOFT_FAIL :
+		       0;
 }
 
 static int h_set_backend_req_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -919,7 +920,7 @@ static int h_get_config(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	reply->payload.config.offset = c->offset;
 	reply->payload.config.size = size;
 	reply->payload.config.flags = c->flags;
-	if (be->ops.get_config(be->data, c->offset,
+	if (be->ops.get_config(be, be->data, c->offset,
 			       reply->payload.config.region, size) < 0)
 		return VU_SOFT_FAIL;
 	reply->hdr.size = VH_VU_CONFIG_HDR_SIZE + size;
@@ -942,7 +943,7 @@ static int h_set_config(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	    c->offset > be->dev.config_size ||
 	    size > be->dev.config_size - c->offset || !be->ops.set_config)
 		return VU_SOFT_FAIL;
-	return be->ops.set_config(be->data, c->offset, c->region, size,
+	return be->ops.set_config(be, be->data, c->offset, c->region, size,
 				  c->flags) < 0 ?
 		       VU_SOFT_FAIL :
 		       0;
@@ -955,7 +956,7 @@ static int h_gpu_set_socket(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	msg->fds[0] = -1;
 	msg->nfds = 0;
-	if (be->ops.gpu_set_socket(be->data, fd) < 0) {
+	if (be->ops.gpu_set_socket(be, be->data, fd) < 0) {
 		close(fd);
 		return VU_SOFT_FAIL;
 	}
@@ -982,7 +983,7 @@ static int h_reset_device(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	}
 	be->status = 0;
 	if (be->ops.reset)
-		be->ops.reset(be->data);
+		be->ops.reset(be, be->data);
 	return 0;
 }
 
@@ -1023,7 +1024,8 @@ static int h_set_status(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		vh_err(be->ctx, "SET_STATUS %#llx\n", (unsigned long long)s);
 		return -EINVAL;
 	}
-	if (be->ops.set_status && be->ops.set_status(be->data, (uint8_t)s) < 0)
+	if (be->ops.set_status &&
+	    be->ops.set_status(be, be->data, (uint8_t)s) < 0)
 		return VU_SOFT_FAIL;
 	be->status = (uint8_t)s;
 	return 0;
@@ -1043,8 +1045,8 @@ static int h_get_shared_object(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	/* Reply: u64 0 and the fd on success, non-zero and no fd otherwise. */
 	if (!be->ops.get_shared_object ||
-	    be->ops.get_shared_object(be->data, msg->payload.shared.uuid, &fd) <
-		    0 ||
+	    be->ops.get_shared_object(be, be->data, msg->payload.shared.uuid,
+				      &fd) < 0 ||
 	    fd < 0) {
 		vh_vu_msg_set_reply_u64(reply, 1);
 		return 0;
@@ -1071,8 +1073,8 @@ static int h_set_device_state_fd(struct vh_vu_backend *be,
 		vh_vu_msg_set_reply_u64(reply, 1 | VH_VU_DEVICE_STATE_NOFD);
 		return 0;
 	}
-	if (be->ops.set_device_state_fd(be->data, ds->direction, ds->phase, fd,
-					&reply_fd) < 0) {
+	if (be->ops.set_device_state_fd(be, be->data, ds->direction, ds->phase,
+					fd, &reply_fd) < 0) {
 		/* "must not both indicate an error and return a fd" */
 		if (reply_fd >= 0)
 			close(reply_fd);
@@ -1093,7 +1095,7 @@ static int h_check_device_state(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 				struct vh_vu_msg *reply)
 {
 	vh_vu_msg_set_reply_u64(
-		reply, be->ops.check_device_state(be->data) < 0 ? 1 : 0);
+		reply, be->ops.check_device_state(be, be->data) < 0 ? 1 : 0);
 	return 0;
 }
 

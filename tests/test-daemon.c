@@ -60,7 +60,7 @@ struct toy {
 	pthread_t completer;
 };
 
-static int toy_handle(struct vh_daemon *d, unsigned int idx,
+static int toy_handle(struct vh_daemon *d, void *data, unsigned int idx,
 		      struct vh_devq *vr, void *td)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
@@ -152,7 +152,7 @@ static void *toy_completer(void *arg)
 	return NULL;
 }
 
-static void *toy_thread_init(struct vh_daemon *d, unsigned int t)
+static void *toy_thread_init(struct vh_daemon *d, void *data, unsigned int t)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
@@ -160,7 +160,8 @@ static void *toy_thread_init(struct vh_daemon *d, unsigned int t)
 	return (void *)(uintptr_t)(t + 1);
 }
 
-static void toy_thread_fini(struct vh_daemon *d, unsigned int t, void *td)
+static void toy_thread_fini(struct vh_daemon *d, void *data, unsigned int t,
+			    void *td)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
@@ -168,7 +169,7 @@ static void toy_thread_fini(struct vh_daemon *d, unsigned int t, void *td)
 	__atomic_add_fetch(&toy->thread_finis, 1, __ATOMIC_RELAXED);
 }
 
-static void toy_reset(struct vh_daemon *d)
+static void toy_reset(struct vh_daemon *d, void *data)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
@@ -178,7 +179,7 @@ static void toy_reset(struct vh_daemon *d)
 	pthread_mutex_unlock(&toy->mu);
 }
 
-static void toy_disconnected(struct vh_daemon *d)
+static void toy_disconnected(struct vh_daemon *d, void *data)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
@@ -196,7 +197,7 @@ static uint8_t state_byte(size_t i)
 	return (uint8_t)(i * 7 + (i >> 12));
 }
 
-static int toy_save(struct vh_daemon *d, int fd)
+static int toy_save(struct vh_daemon *d, void *data, int fd)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 	uint8_t buf[4096];
@@ -214,7 +215,7 @@ static int toy_save(struct vh_daemon *d, int fd)
 	return 0;
 }
 
-static int toy_load(struct vh_daemon *d, int fd)
+static int toy_load(struct vh_daemon *d, void *data, int fd)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 	uint8_t buf[4096];

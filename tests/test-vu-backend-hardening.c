@@ -31,7 +31,8 @@
 	 P(INFLIGHT_SHMFD) | P(RESET_DEVICE) | P(INBAND_NOTIFICATIONS) |    \
 	 P(CONFIGURE_MEM_SLOTS) | P(STATUS))
 
-static int cfg_get(void *data, uint32_t off, void *buf, uint32_t size)
+static int cfg_get(struct vh_vu_backend *be, void *data, uint32_t off,
+		   void *buf, uint32_t size)
 {
 	memset(buf, 0x5a, size);
 	return 0;

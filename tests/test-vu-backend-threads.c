@@ -89,7 +89,8 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
+static int d_started(struct vh_vu_backend *be, void *data, unsigned int idx,
+		     struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct worker *w = &d->w[idx];
@@ -106,7 +107,8 @@ static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
 	return 0;
 }
 
-static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
+static void d_stopped(struct vh_vu_backend *be, void *data, unsigned int idx,
+		      struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct worker *w = &d->w[idx];
@@ -119,7 +121,7 @@ static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
 	d->stops++;
 }
 
-static void d_mem(void *data)
+static void d_mem(struct vh_vu_backend *be, void *data)
 {
 	struct dev *d = data;
 

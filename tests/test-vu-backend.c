@@ -78,7 +78,8 @@ static void echo_ring(struct dev *d, unsigned int idx, struct vh_devq *vr)
 	vh_vu_backend_notify(d->be, idx);
 }
 
-static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
+static int d_started(struct vh_vu_backend *be, void *data, unsigned int idx,
+		     struct vh_devq *vr)
 {
 	struct dev *d = data;
 
@@ -87,7 +88,8 @@ static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
 	return 0;
 }
 
-static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
+static void d_stopped(struct vh_vu_backend *be, void *data, unsigned int idx,
+		      struct vh_devq *vr)
 {
 	struct dev *d = data;
 
@@ -95,7 +97,8 @@ static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
 	d->handed[idx] = 0;
 }
 
-static void d_kicked(void *data, unsigned int idx, struct vh_devq *vr)
+static void d_kicked(struct vh_vu_backend *be, void *data, unsigned int idx,
+		     struct vh_devq *vr)
 {
 	struct dev *d = data;
 
@@ -104,7 +107,8 @@ static void d_kicked(void *data, unsigned int idx, struct vh_devq *vr)
 	echo_ring(d, idx, vr);
 }
 
-static int d_get_config(void *data, uint32_t off, void *buf, uint32_t size)
+static int d_get_config(struct vh_vu_backend *be, void *data, uint32_t off,
+			void *buf, uint32_t size)
 {
 	struct dev *d = data;
 
@@ -112,8 +116,8 @@ static int d_get_config(void *data, uint32_t off, void *buf, uint32_t size)
 	return 0;
 }
 
-static int d_set_config(void *data, uint32_t off, const void *buf,
-			uint32_t size, uint32_t flags)
+static int d_set_config(struct vh_vu_backend *be, void *data, uint32_t off,
+			const void *buf, uint32_t size, uint32_t flags)
 {
 	struct dev *d = data;
 
@@ -124,14 +128,14 @@ static int d_set_config(void *data, uint32_t off, const void *buf,
 	return 0;
 }
 
-static void d_reset(void *data)
+static void d_reset(struct vh_vu_backend *be, void *data)
 {
 	struct dev *d = data;
 
 	d->resets++;
 }
 
-static int d_set_status(void *data, uint8_t s)
+static int d_set_status(struct vh_vu_backend *be, void *data, uint8_t s)
 {
 	struct dev *d = data;
 
@@ -139,7 +143,7 @@ static int d_set_status(void *data, uint8_t s)
 	return 0;
 }
 
-static int d_mtu(void *data, uint16_t mtu)
+static int d_mtu(struct vh_vu_backend *be, void *data, uint16_t mtu)
 {
 	struct dev *d = data;
 
@@ -149,7 +153,7 @@ static int d_mtu(void *data, uint16_t mtu)
 	return 0;
 }
 
-static int d_rarp(void *data, const uint8_t mac[6])
+static int d_rarp(struct vh_vu_backend *be, void *data, const uint8_t mac[6])
 {
 	struct dev *d = data;
 
@@ -157,8 +161,9 @@ static int d_rarp(void *data, const uint8_t mac[6])
 	return 0;
 }
 
-static int d_state_fd(void *data, enum vh_vu_state_direction dir,
-		      uint32_t phase, int fd, int *reply_fd)
+static int d_state_fd(struct vh_vu_backend *be, void *data,
+		      enum vh_vu_state_direction dir, uint32_t phase, int fd,
+		      int *reply_fd)
 {
 	struct dev *d = data;
 	int p[2];
@@ -178,7 +183,7 @@ static int d_state_fd(void *data, enum vh_vu_state_direction dir,
 	return 0;
 }
 
-static int d_check_state(void *data)
+static int d_check_state(struct vh_vu_backend *be, void *data)
 {
 	struct dev *d = data;
 	char buf[16] = { 0 };
@@ -193,7 +198,8 @@ static int d_check_state(void *data)
 	return d->check_result;
 }
 
-static int d_shared(void *data, const uint8_t uuid[16], int *fd)
+static int d_shared(struct vh_vu_backend *be, void *data,
+		    const uint8_t uuid[16], int *fd)
 {
 	if (uuid[0] != 0xab)
 		return -ENOENT;

@@ -35,8 +35,8 @@ struct dev {
 	int served;
 };
 
-static int dev_get_config(void *data, uint32_t offset, void *buf,
-			  uint32_t size)
+static int dev_get_config(struct vh_vu_backend *be, void *data, uint32_t offset,
+			  void *buf, uint32_t size)
 {
 	uint8_t *b = buf;
 	uint32_t i;
@@ -46,7 +46,7 @@ static int dev_get_config(void *data, uint32_t offset, void *buf,
 	return 0;
 }
 
-static int dev_set_status(void *data, uint8_t status)
+static int dev_set_status(struct vh_vu_backend *be, void *data, uint8_t status)
 {
 	struct dev *d = data;
 	int r;
@@ -59,7 +59,8 @@ static int dev_set_status(void *data, uint8_t status)
 	return 0;
 }
 
-static void dev_kicked(void *data, unsigned int idx, struct vh_devq *vr)
+static void dev_kicked(struct vh_vu_backend *be, void *data, unsigned int idx,
+		       struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct iovec iov[8];

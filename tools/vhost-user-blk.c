@@ -35,7 +35,7 @@ static struct blk *to_blk(struct vh_daemon *d)
 	return vh_daemon_get_userdata(d);
 }
 
-static int blk_handle_event(struct vh_daemon *d, unsigned int idx,
+static int blk_handle_event(struct vh_daemon *d, void *data, unsigned int idx,
 			    struct vh_devq *vring, void *thread_data)
 {
 	struct blk *b = to_blk(d);
@@ -48,14 +48,14 @@ static int blk_handle_event(struct vh_daemon *d, unsigned int idx,
 	return r < 0 ? r : 0;
 }
 
-static int blk_set_features(struct vh_daemon *d, uint64_t features)
+static int blk_set_features(struct vh_daemon *d, void *data, uint64_t features)
 {
 	to_blk(d)->dev.features = features;
 	return 0;
 }
 
-static int blk_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
-			  uint32_t size)
+static int blk_get_config(struct vh_daemon *d, void *data, uint32_t offset,
+			  void *buf, uint32_t size)
 {
 	struct blk *b = to_blk(d);
 
@@ -66,8 +66,8 @@ static int blk_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
 	return 0;
 }
 
-static int blk_set_config(struct vh_daemon *d, uint32_t offset, const void *buf,
-			  uint32_t size, uint32_t flags)
+static int blk_set_config(struct vh_daemon *d, void *data, uint32_t offset,
+			  const void *buf, uint32_t size, uint32_t flags)
 {
 	struct blk *b = to_blk(d);
 	const size_t wce = offsetof(struct virtio_blk_config, wce);
@@ -89,7 +89,7 @@ static int blk_set_config(struct vh_daemon *d, uint32_t offset, const void *buf,
 	return 0;
 }
 
-static int blk_queue_started(struct vh_daemon *d, unsigned int idx,
+static int blk_queue_started(struct vh_daemon *d, void *data, unsigned int idx,
 			     struct vh_devq *vring)
 {
 	struct blk *b = to_blk(d);
@@ -103,7 +103,7 @@ static int blk_queue_started(struct vh_daemon *d, unsigned int idx,
 	return blk_queue_start(&b->queues[idx], vring, region, len);
 }
 
-static void blk_queue_stopped(struct vh_daemon *d, unsigned int idx,
+static void blk_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 			      struct vh_devq *vring)
 {
 	struct blk *b = to_blk(d);
@@ -113,7 +113,7 @@ static void blk_queue_stopped(struct vh_daemon *d, unsigned int idx,
 		blk_queue_stop(&b->queues[idx]);
 }
 
-static void blk_reset(struct vh_daemon *d)
+static void blk_reset(struct vh_daemon *d, void *data)
 {
 	to_blk(d)->dev.features = 0;
 	/*

@@ -417,8 +417,8 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 /* ------------------------------------------------------------------------ */
 /* receive from the tap: queue p on pair p's worker                        */
 /* ------------------------------------------------------------------------ */
-static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
-			 void *opaque, void *thread_data);
+static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
+			 uint32_t revents, void *thread_data);
 
 static void tap_rx_pause(struct net_dev *nd, unsigned int pair, bool pause)
 {
@@ -433,8 +433,8 @@ static void tap_rx_pause(struct net_dev *nd, unsigned int pair, bool pause)
 		vh_daemon_stop(nd->d);
 }
 
-static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
-			 void *opaque, void *thread_data)
+static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
+			 uint32_t revents, void *thread_data)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 	struct net_thread *th = thread_data;
@@ -485,7 +485,7 @@ static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
 /* ------------------------------------------------------------------------ */
 /* vh_daemon ops                                                            */
 /* ------------------------------------------------------------------------ */
-static int net_handle_event(struct vh_daemon *d, unsigned int idx,
+static int net_handle_event(struct vh_daemon *d, void *data, unsigned int idx,
 			    struct vh_devq *vring, void *thread_data)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
@@ -512,14 +512,14 @@ static int net_handle_event(struct vh_daemon *d, unsigned int idx,
 	return 0;
 }
 
-static void *net_thread_init(struct vh_daemon *d, unsigned int t)
+static void *net_thread_init(struct vh_daemon *d, void *data, unsigned int t)
 {
 	(void)d;
 	(void)t;
 	return calloc(1, sizeof(struct net_thread));
 }
 
-static void net_thread_fini(struct vh_daemon *d, unsigned int t,
+static void net_thread_fini(struct vh_daemon *d, void *data, unsigned int t,
 			    void *thread_data)
 {
 	(void)d;
@@ -547,7 +547,7 @@ static void tap_queue_enable(struct net_dev *nd, unsigned int idx, bool on)
 			on ? "attach" : "detach", strerror(-r));
 }
 
-static int net_queue_started(struct vh_daemon *d, unsigned int idx,
+static int net_queue_started(struct vh_daemon *d, void *data, unsigned int idx,
 			     struct vh_devq *vring)
 {
 	(void)vring;
@@ -555,14 +555,14 @@ static int net_queue_started(struct vh_daemon *d, unsigned int idx,
 	return 0;
 }
 
-static void net_queue_stopped(struct vh_daemon *d, unsigned int idx,
+static void net_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 			      struct vh_devq *vring)
 {
 	(void)vring;
 	tap_queue_enable(vh_daemon_get_userdata(d), idx, false);
 }
 
-static int net_set_features(struct vh_daemon *d, uint64_t features)
+static int net_set_features(struct vh_daemon *d, void *data, uint64_t features)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 
@@ -574,8 +574,8 @@ static int net_set_features(struct vh_daemon *d, uint64_t features)
 	return 0;
 }
 
-static int net_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
-			  uint32_t size)
+static int net_get_config(struct vh_daemon *d, void *data, uint32_t offset,
+			  void *buf, uint32_t size)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 	uint8_t cfg[NET_CONFIG_SIZE];
@@ -595,7 +595,7 @@ static int net_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
 	return 0;
 }
 
-static int net_set_config(struct vh_daemon *d, uint32_t offset,
+static int net_set_config(struct vh_daemon *d, void *data, uint32_t offset,
 			  const void *buf, uint32_t size, uint32_t flags)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
@@ -608,7 +608,7 @@ static int net_set_config(struct vh_daemon *d, uint32_t offset,
 	return 0;
 }
 
-static int net_set_mtu(struct vh_daemon *d, uint16_t mtu)
+static int net_set_mtu(struct vh_daemon *d, void *data, uint16_t mtu)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 
