@@ -668,13 +668,18 @@ static void daemon_free(struct vh_daemon *d)
 	free(d);
 }
 
+/* The layouts of the first release (HACKING, "Extensible structs"). */
+#define DAEMON_DEVICE_SIZE_1 VH_SIZEOF_UNTIL(struct vh_daemon_device, flags)
+#define DAEMON_OPS_SIZE_1 VH_SIZEOF_UNTIL(struct vh_daemon_ops, load_state)
+
 VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 			    const struct vh_daemon_device *dev,
 			    const struct vh_daemon_ops *ops, void *userdata,
 			    struct vh_daemon **out)
 {
-	struct vh_vu_device vdev = { 0 };
+	struct vh_vu_device vdev = { .size = sizeof(vdev) };
 	struct vh_vu_device_ops vops = {
+		.size = sizeof(vops),
 		.set_features = dm_set_features,
 		.memory_updated = dm_memory_updated,
 		.queue_started = dm_queue_started,
@@ -682,37 +687,48 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 		.reset = dm_reset,
 		.set_status = dm_set_status,
 	};
+	struct vh_daemon_device v;
+	struct vh_daemon_ops o;
 	struct vh_daemon *d;
 	unsigned int q;
 	int r;
 
-	if (!ctx || !dev || !ops || !ops->handle_event || !out)
+	if (!ctx || !dev || !ops || !out)
 		return -EINVAL;
-	if (!dev->num_queues || dev->num_queues > VH_DAEMON_MAX_QUEUES ||
-	    dev->num_threads > VH_DAEMON_MAX_THREADS ||
-	    dev->config_size > VH_VU_BACKEND_CONFIG_MAX ||
-	    dev->lock > VH_DAEMON_LOCK_RWLOCK)
+	/* the application's layouts may be older or newer than ours */
+	r = vh_copy_struct(&v, sizeof(v), DAEMON_DEVICE_SIZE_1, dev);
+	if (r < 0)
+		return r;
+	r = vh_copy_struct(&o, sizeof(o), DAEMON_OPS_SIZE_1, ops);
+	if (r < 0)
+		return r;
+	if (!o.handle_event)
+		return -EINVAL;
+	if (!v.num_queues || v.num_queues > VH_DAEMON_MAX_QUEUES ||
+	    v.num_threads > VH_DAEMON_MAX_THREADS ||
+	    v.config_size > VH_VU_BACKEND_CONFIG_MAX ||
+	    v.lock > VH_DAEMON_LOCK_RWLOCK)
 		return -EINVAL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->refcount = 1;
 	d->ctx = vh_ctx_ref(ctx);
-	d->dev = *dev;
+	d->dev = v;
 	d->dev.queue_masks = NULL; /* copied below, not kept */
-	d->ops = *ops;
+	d->ops = o;
 	d->userdata = userdata;
-	d->num_threads = dev->num_threads ? dev->num_threads : 1;
+	d->num_threads = v.num_threads ? v.num_threads : 1;
 	d->exit_fd = -1;
 	d->done_fd = -1;
 	d->xfer_fd = -1;
 	d->exit_src.kind = DM_SRC_EXIT;
-	d->queues = calloc(dev->num_queues, sizeof(*d->queues));
+	d->queues = calloc(v.num_queues, sizeof(*d->queues));
 	if (!d->queues) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	for (q = 0; q < dev->num_queues; q++) {
+	for (q = 0; q < v.num_queues; q++) {
 		d->queues[q].src.kind = DM_SRC_QUEUE;
 		d->queues[q].idx = q;
 		d->queues[q].kick_fd = -1;
@@ -726,32 +742,32 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 		goto fail;
 	}
 	/* the mapping is read while creating the workers, not kept */
-	d->dev.queue_masks = dev->queue_masks;
+	d->dev.queue_masks = v.queue_masks;
 	r = workers_new(d);
 	d->dev.queue_masks = NULL;
 	if (r < 0)
 		goto fail;
 
-	vdev.features = dev->features;
-	if (!(dev->flags & VH_DAEMON_F_NO_EVENT_IDX))
+	vdev.features = v.features;
+	if (!(v.flags & VH_DAEMON_F_NO_EVENT_IDX))
 		vdev.features |= 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX;
 	/* kicks are eventfds polled by the workers: no in-band ones */
 	vdev.protocol_features =
-		dev->protocol_features &
+		v.protocol_features &
 		~(1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS);
-	vdev.num_queues = dev->num_queues;
-	vdev.max_queue_size = dev->max_queue_size;
-	vdev.config_size = dev->config_size;
-	vdev.queue_num = dev->queue_num;
-	if (ops->get_config) {
+	vdev.num_queues = v.num_queues;
+	vdev.max_queue_size = v.max_queue_size;
+	vdev.config_size = v.config_size;
+	vdev.queue_num = v.queue_num;
+	if (o.get_config) {
 		vops.get_config = dm_get_config;
 		vops.set_config = dm_set_config;
 	}
-	if (ops->net_set_mtu)
+	if (o.net_set_mtu)
 		vops.net_set_mtu = dm_net_set_mtu;
-	if (ops->send_rarp)
+	if (o.send_rarp)
 		vops.send_rarp = dm_send_rarp;
-	if (ops->save_state || ops->load_state) {
+	if (o.save_state || o.load_state) {
 		vops.set_device_state_fd = dm_set_device_state_fd;
 		vops.check_device_state = dm_check_device_state;
 	}

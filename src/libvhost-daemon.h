@@ -94,6 +94,8 @@ enum vh_daemon_lock {
 #define VH_DAEMON_F_NO_EVENT_IDX (1u << 0)
 
 struct vh_daemon_device {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	/* "net", "blk", ...: the "type" of --print-capabilities */
 	const char *type;
 	/* virtio features offered (VERSION_1 etc.; EVENT_IDX is added) */
@@ -132,6 +134,8 @@ struct vh_daemon_device {
  * int callbacks return 0 or -errno.
  */
 struct vh_daemon_ops {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	/*
 	 * Worker thread: queue idx was kicked, or was just handed over.
 	 * Pop, process, push (vh_daemon_push_and_notify()).  Before

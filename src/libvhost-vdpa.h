@@ -154,6 +154,8 @@ struct vh_vdpa_vstats {
 #define VH_VDPA_NEW_FEATURES (1u << 3)
 
 struct vh_vdpa_dev_new {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	const char *name; /* required */
 	const char *mgmtdev_bus; /* NULL for a management device off any bus */
 	const char *mgmtdev; /* required, e.g. "vdpasim_net" */

@@ -88,6 +88,8 @@ enum vh_vu_state_direction {
  * connection is closed).
  */
 struct vh_vu_device {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	uint64_t features;
 	uint64_t protocol_features;
 	/* number of virtqueues, 1..256 (the vring index is 8 bits in KICK) */
@@ -114,6 +116,8 @@ struct vh_vu_device {
  * front-end as a failure.
  */
 struct vh_vu_device_ops {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	/* SET_FEATURES: the negotiated virtio features, before any ring starts */
 	int (*set_features)(struct vh_vu_backend *be, void *data,
 			    uint64_t features);

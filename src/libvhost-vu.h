@@ -498,6 +498,8 @@ int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
  * -EOPNOTSUPP.
  */
 struct vh_vu_frontend_ops {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	int (*config_change)(struct vh_vu_frontend *fe, void *data);
 	/* fd (-1 for "remove") is owned by the callback */
 	int (*host_notifier)(struct vh_vu_frontend *fe, void *data,
@@ -517,8 +519,12 @@ struct vh_vu_frontend_ops {
 	int (*shared_object_lookup)(struct vh_vu_frontend *fe, void *data,
 				    const uint8_t uuid[16], int *fd);
 };
-void vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
-			    const struct vh_vu_frontend_ops *ops, void *data);
+/*
+ * Install (a copy of) ops, or remove them with NULL; 0, -EINVAL, or -E2BIG
+ * for an ops->size larger than ours with non-zero members we do not know.
+ */
+int vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
+			   const struct vh_vu_frontend_ops *ops, void *data);
 int vh_vu_frontend_set_backend_req_fd(struct vh_vu_frontend *fe);
 int vh_vu_frontend_get_backend_fd(const struct vh_vu_frontend *fe);
 int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe);

@@ -31,6 +31,27 @@ extern "C" {
  */
 struct vh_ctx;
 
+/*
+ * Extensible structs.  Every struct an application fills and passes in
+ * (struct vh_vu_device, vh_vu_device_ops, vh_vu_frontend_ops,
+ * vh_daemon_device, vh_daemon_ops, vh_lio_config, vh_vdpa_dev_new) starts
+ * with a size_t size the application sets to sizeof(struct ...) as its
+ * header says.  The library copies the struct: a size below the first
+ * released layout is -EINVAL; a size above the layout the library knows
+ * (an application built against newer headers) is accepted only if the
+ * members the library does not know are all zero, else -E2BIG; members
+ * the application does not know are zero.  So members are only ever added
+ * at the end, and zero always means "absent / default".
+ *
+ * Records that mirror a kernel or protocol layout (vh_kdev_*, vh_devq_*,
+ * vh_vu_msg and its payloads, vh_vsock_hdr), array elements (vh_lio_lun,
+ * vh_mem_region) and structs the library fills (vh_vdpa_*_info) have a
+ * fixed layout: extending one means a new struct and function.
+ *
+ * Callbacks take the object that calls them first and the pointer the
+ * application registered second.
+ */
+
 /* ctx first, the data of vh_ctx_set_log_fn() second (as every callback) */
 typedef void (*vh_log_fn)(struct vh_ctx *ctx, void *data, int priority,
 			  const char *file, int line, const char *fn,

@@ -334,24 +334,40 @@ static bool is_pow2(unsigned int n)
 	return n && !(n & (n - 1));
 }
 
+/* The layouts of the first release (HACKING, "Extensible structs"). */
+#define VU_DEVICE_SIZE_1 VH_SIZEOF_UNTIL(struct vh_vu_device, queue_num)
+#define VU_DEVICE_OPS_SIZE_1 \
+	VH_SIZEOF_UNTIL(struct vh_vu_device_ops, gpu_set_socket)
+
 VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 				const struct vh_vu_device *dev,
 				const struct vh_vu_device_ops *ops, void *data,
 				struct vh_vu_backend **out)
 {
-	static const struct vh_vu_device_ops no_ops;
+	struct vh_vu_device_ops o = { .size = sizeof(o) };
+	struct vh_vu_device v;
 	struct vh_vu_backend *be;
+	int r;
 
 	if (!ctx || !dev || !out)
 		return -EINVAL;
+	/* the application's layout may be older or newer than ours */
+	r = vh_copy_struct(&v, sizeof(v), VU_DEVICE_SIZE_1, dev);
+	if (r < 0)
+		return r;
+	if (ops) {
+		r = vh_copy_struct(&o, sizeof(o), VU_DEVICE_OPS_SIZE_1, ops);
+		if (r < 0)
+			return r;
+	}
 	/* the vring index is 8 bits wide in SET_VRING_KICK/CALL/ERR */
-	if (dev->num_queues < 1 || dev->num_queues > 256 ||
-	    (dev->max_queue_size &&
-	     (!is_pow2(dev->max_queue_size) ||
-	      dev->max_queue_size > VH_VU_BACKEND_QUEUE_SIZE_MAX)) ||
-	    dev->max_mem_slots > VH_MEM_MAX_REGIONS ||
-	    dev->queue_num > dev->num_queues ||
-	    dev->config_size > VH_VU_BACKEND_CONFIG_MAX)
+	if (v.num_queues < 1 || v.num_queues > 256 ||
+	    (v.max_queue_size &&
+	     (!is_pow2(v.max_queue_size) ||
+	      v.max_queue_size > VH_VU_BACKEND_QUEUE_SIZE_MAX)) ||
+	    v.max_mem_slots > VH_MEM_MAX_REGIONS ||
+	    v.queue_num > v.num_queues ||
+	    v.config_size > VH_VU_BACKEND_CONFIG_MAX)
 		return -EINVAL;
 
 	be = calloc(1, sizeof(*be));
@@ -364,12 +380,12 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	}
 	be->refcount = 1;
 	be->ctx = vh_ctx_ref(ctx);
-	be->dev = *dev;
+	be->dev = v;
 	if (!be->dev.max_queue_size)
 		be->dev.max_queue_size = VH_VU_BACKEND_QUEUE_SIZE_MAX;
 	if (!be->dev.max_mem_slots)
 		be->dev.max_mem_slots = VH_VU_BACKEND_MEM_SLOTS;
-	be->ops = ops ? *ops : no_ops;
+	be->ops = o;
 	be->data = data;
 	be->listen_fd = -1;
 	be->conn_fd = -1;
@@ -377,9 +393,9 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	be->inflight_fd = -1;
 	be->req_fd = -1;
 	pthread_mutex_init(&be->req_lock, NULL);
-	be->offered_features = (dev->features & ~VU_BE_FEATURES_NEVER) |
+	be->offered_features = (v.features & ~VU_BE_FEATURES_NEVER) |
 			       (1ull << VH_VU_F_PROTOCOL_FEATURES);
-	be->offered_protocol = dev->protocol_features &
+	be->offered_protocol = v.protocol_features &
 			       implemented_protocol(&be->ops);
 	*out = be;
 	return 0;

@@ -23,7 +23,8 @@ struct vh_vu_frontend {
 	uint64_t protocol_offered; /* GET_PROTOCOL_FEATURES */
 	uint64_t protocol_features; /* SET_PROTOCOL_FEATURES */
 	uint64_t max_mem_slots; /* GET_MAX_MEM_SLOTS, 0 if unknown */
-	const struct vh_vu_frontend_ops *ops;
+	const struct vh_vu_frontend_ops *ops; /* &ops_copy once set, or NULL */
+	struct vh_vu_frontend_ops ops_copy;
 	void *ops_data;
 };
 

@@ -363,14 +363,30 @@ VH_EXPORT int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
 /* ------------------------------------------------------------------------ */
 /* back-end request channel                                                 */
 /* ------------------------------------------------------------------------ */
-VH_EXPORT void vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
-				      const struct vh_vu_frontend_ops *ops,
-				      void *data)
+/* The layout of the first release (HACKING, "Extensible structs"). */
+#define FE_OPS_SIZE_1 \
+	VH_SIZEOF_UNTIL(struct vh_vu_frontend_ops, shared_object_lookup)
+
+VH_EXPORT int vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
+				     const struct vh_vu_frontend_ops *ops,
+				     void *data)
 {
+	int r;
+
 	if (!fe)
-		return;
-	fe->ops = ops;
+		return -EINVAL;
+	if (!ops) {
+		fe->ops = NULL;
+		fe->ops_data = data;
+		return 0;
+	}
+	r = vh_copy_struct(&fe->ops_copy, sizeof(fe->ops_copy), FE_OPS_SIZE_1,
+			   ops);
+	if (r < 0)
+		return r;
+	fe->ops = &fe->ops_copy;
 	fe->ops_data = data;
+	return 0;
 }
 
 VH_EXPORT int vh_vu_frontend_set_backend_req_fd(struct vh_vu_frontend *fe)

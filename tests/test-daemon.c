@@ -238,6 +238,7 @@ static int toy_load(struct vh_daemon *d, void *data, int fd)
 }
 
 static const struct vh_daemon_ops toy_ops = {
+	.size = sizeof(toy_ops),
 	.handle_event = toy_handle,
 	.thread_init = toy_thread_init,
 	.thread_fini = toy_thread_fini,
@@ -252,11 +253,13 @@ static struct vh_daemon *toy_new(struct vh_ctx *ctx, struct toy *toy,
 				 const uint64_t *masks, unsigned int flags)
 {
 	struct vh_daemon_device dev = {
+		.size = sizeof(dev),
 		.type = "toy",
 		.features = 1ull << VIRTIO_F_VERSION_1,
-		.protocol_features = (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
-				     (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
-				     (1ull << VH_VU_PROTOCOL_F_DEVICE_STATE),
+		.protocol_features =
+			(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+			(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+			(1ull << VH_VU_PROTOCOL_F_DEVICE_STATE),
 		.num_queues = NQ,
 		.max_queue_size = 256,
 		.num_threads = threads,
@@ -483,7 +486,9 @@ static void test_bad_masks(struct vh_ctx *ctx)
 	static const uint64_t twice[2] = { 0x3, 0x6 };
 	static const uint64_t missing[2] = { 0x1, 0x2 };
 	static const uint64_t beyond[2] = { 0x13, 0xc };
-	struct vh_daemon_device dev = { .num_queues = NQ, .num_threads = 2 };
+	struct vh_daemon_device dev = { .size = sizeof(dev),
+					.num_queues = NQ,
+					.num_threads = 2 };
 	struct vh_daemon *d;
 
 	dev.queue_masks = twice;

@@ -38,9 +38,11 @@ static int cfg_get(struct vh_vu_backend *be, void *data, uint32_t off,
 	return 0;
 }
 
-static const struct vh_vu_device_ops ops = { .get_config = cfg_get };
+static const struct vh_vu_device_ops ops = { .size = sizeof(ops),
+					     .get_config = cfg_get };
 
 static const struct vh_vu_device dev = {
+	.size = sizeof(dev),
 	.features = 1ull << VH_VU_VIRTIO_F_VERSION_1,
 	.protocol_features = ALL_PROTO,
 	.num_queues = NQ,

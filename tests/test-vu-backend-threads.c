@@ -131,12 +131,14 @@ static void d_mem(struct vh_vu_backend *be, void *data)
 }
 
 static const struct vh_vu_device_ops ops = {
+	.size = sizeof(ops),
 	.queue_started = d_started,
 	.queue_stopped = d_stopped,
 	.memory_updated = d_mem,
 };
 
 static const struct vh_vu_device devdesc = {
+	.size = sizeof(devdesc),
 	.features = (1ull << VH_VU_VIRTIO_F_VERSION_1) |
 		    (1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX) |
 		    (1ull << VH_VU_VHOST_F_LOG_ALL),

@@ -208,6 +208,7 @@ static int d_shared(struct vh_vu_backend *be, void *data,
 }
 
 static const struct vh_vu_device_ops dev_ops = {
+	.size = sizeof(dev_ops),
 	.get_config = d_get_config,
 	.set_config = d_set_config,
 	.queue_started = d_started,
@@ -231,6 +232,7 @@ static const struct vh_vu_device_ops dev_ops = {
 	 P(DEVICE_STATE))
 
 static const struct vh_vu_device test_dev = {
+	.size = sizeof(test_dev),
 	.features = (1ull << VH_VU_VIRTIO_F_VERSION_1) |
 		    (1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX) |
 		    (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |

@@ -375,6 +375,7 @@ static int net_get_config(struct vh_vu_backend *be, void *data, uint32_t off,
 }
 
 static const struct vh_vu_device_ops net_ops = {
+	.size = sizeof(net_ops),
 	.queue_started = net_started,
 	.queue_stopped = net_stopped,
 	.queue_kicked = net_kicked,
@@ -473,6 +474,7 @@ static bool pmd_gone(struct net *n, struct vh_vu_backend *be)
 int main(void)
 {
 	struct vh_vu_device dev = {
+		.size = sizeof(dev),
 		.features = (1ull << 32) /* VERSION_1 */ |
 			    (1ull << VIRTIO_NET_F_MRG_RXBUF) |
 			    (1ull << VIRTIO_NET_F_MAC) |

@@ -95,6 +95,7 @@ static void dev_kicked(struct vh_vu_backend *be, void *data, unsigned int idx,
 }
 
 static const struct vh_vu_device_ops dev_ops = {
+	.size = sizeof(dev_ops),
 	.get_config = dev_get_config,
 	.set_status = dev_set_status,
 	.queue_kicked = dev_kicked,
@@ -129,19 +130,22 @@ static int fe_config_change(struct vh_vu_frontend *fe, void *data)
 }
 
 static const struct vh_vu_frontend_ops fe_ops = {
+	.size = sizeof(fe_ops),
 	.config_change = fe_config_change,
 };
 
 int main(void)
 {
 	const struct vh_vu_device desc = {
+		.size = sizeof(desc),
 		.features = 1ull << VH_VU_VIRTIO_F_VERSION_1,
-		.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
-				     (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
-				     (1ull << VH_VU_PROTOCOL_F_CONFIG) |
-				     (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
-				     (1ull << VH_VU_PROTOCOL_F_STATUS) |
-				     (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+		.protocol_features =
+			(1ull << VH_VU_PROTOCOL_F_MQ) |
+			(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+			(1ull << VH_VU_PROTOCOL_F_CONFIG) |
+			(1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
+			(1ull << VH_VU_PROTOCOL_F_STATUS) |
+			(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
 		.num_queues = 1,
 		.config_size = 32,
 	};

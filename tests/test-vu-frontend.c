@@ -548,6 +548,7 @@ static int cb_lookup(struct vh_vu_frontend *fe, void *data,
 }
 
 static const struct vh_vu_frontend_ops ops = {
+	.size = sizeof(ops),
 	.config_change = cb_config,
 	.vring_call = cb_call,
 	.host_notifier = cb_notifier,

@@ -125,6 +125,7 @@ static void blk_reset(struct vh_daemon *d, void *data)
 }
 
 static const struct vh_daemon_ops blk_ops = {
+	.size = sizeof(blk_ops),
 	.handle_event = blk_handle_event,
 	.set_features = blk_set_features,
 	.get_config = blk_get_config,
@@ -220,7 +221,7 @@ static void derive_serial(char serial[VIRTIO_BLK_ID_BYTES], const char *path)
 int main(int argc, char *argv[])
 {
 	static const char *const caps[] = { "blk-file", "read-only", NULL };
-	struct vh_daemon_device dev = { .type = "blk" };
+	struct vh_daemon_device dev = { .size = sizeof(dev), .type = "blk" };
 	const char *file = NULL, *serial = NULL;
 	unsigned int queue_size = 1024, i;
 	struct vh_daemon_args args;

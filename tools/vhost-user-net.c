@@ -621,6 +621,7 @@ static int net_set_mtu(struct vh_daemon *d, void *data, uint16_t mtu)
 }
 
 static const struct vh_daemon_ops net_ops = {
+	.size = sizeof(net_ops),
 	.handle_event = net_handle_event,
 	.thread_init = net_thread_init,
 	.thread_fini = net_thread_fini,
@@ -770,7 +771,7 @@ int main(int argc, char **argv)
 		.mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 },
 		.hdr_len = 12,
 	};
-	struct vh_daemon_device dev = { .type = "net" };
+	struct vh_daemon_device dev = { .size = sizeof(dev), .type = "net" };
 	struct vh_daemon_args args;
 	uint64_t masks[VH_DAEMON_MAX_THREADS] = { 0 };
 	const char *tap_name = NULL;

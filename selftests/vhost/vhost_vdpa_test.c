@@ -103,7 +103,7 @@ static int vd_setup(struct vd *v, const char *mgmtdev, char kind,
 		    const struct vh_vdpa_dev_new *extra, const char **why)
 {
 	struct vh_vdpa_mgmtdev_info *list = NULL;
-	struct vh_vdpa_dev_new p = { 0 };
+	struct vh_vdpa_dev_new p = { .size = sizeof(p) };
 	size_t n = 0, i;
 	bool found = false;
 	int ret;
@@ -251,6 +251,7 @@ FIXTURE(vdpa_net)
 FIXTURE_SETUP(vdpa_net)
 {
 	struct vh_vdpa_dev_new p = {
+		.size = sizeof(p),
 		.set = VH_VDPA_NEW_MAC | VH_VDPA_NEW_MTU,
 		.mtu = 1400,
 	};

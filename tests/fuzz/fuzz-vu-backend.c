@@ -148,6 +148,7 @@ static int shared(struct vh_vu_backend *be, void *data, const uint8_t uuid[16],
 }
 
 static const struct vh_vu_device_ops ops = {
+	.size = sizeof(ops),
 	.get_config = get_config,
 	.set_config = set_config,
 	.queue_kicked = kicked,
@@ -159,6 +160,7 @@ static const struct vh_vu_device_ops ops = {
 };
 
 static const struct vh_vu_device dev = {
+	.size = sizeof(dev),
 	.features = (1ull << 32) | (1ull << 29) | (1ull << 28) | (1ull << 26),
 	.protocol_features = 0xfffff,
 	.num_queues = NQ,
