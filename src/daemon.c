@@ -1058,134 +1058,15 @@ VH_EXPORT int vh_daemon_wait(struct vh_daemon *d)
 /* ------------------------------------------------------------------------ */
 /* program conventions (vhost-user.rst "Backend program conventions")        */
 /* ------------------------------------------------------------------------ */
-VH_EXPORT void vh_daemon_args_init(struct vh_daemon_args *a)
-{
-	if (!a)
-		return;
-	memset(a, 0, sizeof(*a));
-	a->fd = -1;
-}
-
-static int parse_uint(const char *s, unsigned long max, unsigned long *v)
-{
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	if (errno || *end || *v > max)
-		return -EINVAL;
-	return 0;
-}
-
-VH_EXPORT int vh_daemon_args_parse(struct vh_daemon_args *a, int opt,
-				   const char *arg)
-{
-	struct sockaddr_un sa;
-	unsigned long v;
-
-	if (!a)
-		return -EINVAL;
-	switch (opt) {
-	case VH_DAEMON_OPT_SOCKET_PATH:
-		if (!arg || !*arg || strlen(arg) >= sizeof(sa.sun_path)) {
-			fprintf(stderr, "--socket-path: empty or too long\n");
-			return -EINVAL;
-		}
-		a->socket_path = arg;
-		return 1;
-	case VH_DAEMON_OPT_FD:
-		if (parse_uint(arg, INT_MAX, &v) < 0 ||
-		    fcntl((int)v, F_GETFD) < 0) {
-			fprintf(stderr, "--fd: not an open fd: %s\n",
-				arg ? arg : "");
-			return -EINVAL;
-		}
-		a->fd = (int)v;
-		/* the conventions pass it inherited: keep it from children */
-		fcntl(a->fd, F_SETFD, FD_CLOEXEC);
-		return 1;
-	case VH_DAEMON_OPT_PRINT_CAPS:
-		a->print_capabilities = true;
-		return 1;
-	case VH_DAEMON_OPT_CLIENT:
-		a->client = true;
-		return 1;
-	case VH_DAEMON_OPT_THREADS:
-		if (parse_uint(arg, VH_DAEMON_MAX_THREADS, &v) < 0 || !v) {
-			fprintf(stderr, "--threads: 1..%d\n",
-				VH_DAEMON_MAX_THREADS);
-			return -EINVAL;
-		}
-		a->threads = (unsigned int)v;
-		return 1;
-	case VH_DAEMON_OPT_VERBOSE:
-		a->verbose = true;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-VH_EXPORT int vh_daemon_args_check(const struct vh_daemon_args *a)
-{
-	if (!a)
-		return -EINVAL;
-	if (a->print_capabilities)
-		return 0;
-	if (!a->socket_path == (a->fd < 0)) {
-		fprintf(stderr, "exactly one of --socket-path and --fd\n");
-		return -EINVAL;
-	}
-	if (a->client && !a->socket_path) {
-		fprintf(stderr, "--client needs --socket-path\n");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-VH_EXPORT int vh_daemon_print_capabilities(FILE *f, const char *type,
-					   const char *const *features)
-{
-	unsigned int i;
-
-	if (!f || !type)
-		return -EINVAL;
-	fputs("{\n  \"type\": ", f);
-	json_string(f, type);
-	fputs(",\n  \"features\": [", f);
-	for (i = 0; features && features[i]; i++) {
-		fputs(i ? ",\n    " : "\n    ", f);
-		json_string(f, features[i]);
-	}
-	fputs(i ? "\n  ]\n}\n" : "]\n}\n", f);
-	return fflush(f) == 0 ? 0 : -EIO;
-}
-
-VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a)
+VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
+			    unsigned int flags)
 {
 	struct pollfd p[2];
 	sigset_t set, old;
 	int sfd, r;
 
-	if (!d || !a)
+	if (!d || !path == (fd < 0) || (flags & ~VH_DAEMON_RUN_CLIENT) ||
+	    (fd >= 0 && flags))
 		return -EINVAL;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -1199,12 +1080,12 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a)
 		r = -errno;
 		goto out_mask;
 	}
-	if (a->fd >= 0)
-		r = vh_daemon_start_fd(d, a->fd);
-	else if (a->client)
-		r = vh_daemon_start_client(d, a->socket_path);
+	if (fd >= 0)
+		r = vh_daemon_start_fd(d, fd);
+	else if (flags & VH_DAEMON_RUN_CLIENT)
+		r = vh_daemon_start_client(d, path);
 	else
-		r = vh_daemon_start_listen(d, a->socket_path);
+		r = vh_daemon_start_listen(d, path);
 	if (r < 0)
 		goto out_sfd;
 	p[0].fd = sfd;

@@ -55,10 +55,9 @@
  * reconnection: queue_started may read it (vh_daemon_get_inflight()) and
  * resubmit what was in flight before the ring is polled.
  *
- * Program conventions (vhost-user.rst "Backend program conventions"):
- * vh_daemon_args_*() parse --socket-path, --fd, --print-capabilities (and
- * --client, --threads, --verbose) for every daemon; vh_daemon_run() starts
- * the daemon as the arguments say and returns 0 after SIGTERM or SIGINT.
+ * Programs: vh_daemon_run() starts the daemon on a socket path or fd (the
+ * --socket-path / --fd of vhost-user.rst "Backend program conventions")
+ * and returns after SIGTERM or SIGINT.
  */
 #ifndef _LIBVHOST_DAEMON_H_
 #define _LIBVHOST_DAEMON_H_
@@ -66,7 +65,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -277,89 +275,26 @@ int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t, int fd);
 int vh_daemon_get_inflight(struct vh_daemon *d, unsigned int idx,
 			   void **region, size_t *len);
 
-/* ------------------------------------------------------------------------ */
-/* program conventions                                                      */
-/* ------------------------------------------------------------------------ */
-/*
- * Common options of vhost-user daemons.  Use with getopt_long():
- *
- *	static const struct option opts[] = {
- *		VH_DAEMON_LONG_OPTIONS,
- *		{ "my-option", required_argument, NULL, 'm' },
- *		{ 0 }
- *	};
- *	...
- *	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
- *		r = vh_daemon_args_parse(&args, c, optarg);
- *		if (r > 0)
- *			continue;     // one of ours
- *		if (r < 0)
- *			...           // bad value, message printed
- *		switch (c) { ... your options ... }
- *	}
- *	r = vh_daemon_args_check(&args);  // exactly one of --socket-path/--fd
- *
- * Option values the common options use (avoid them as your short options):
- * 0x1000 and up.
- */
-enum {
-	VH_DAEMON_OPT_SOCKET_PATH = 0x1000,
-	VH_DAEMON_OPT_FD,
-	VH_DAEMON_OPT_PRINT_CAPS,
-	VH_DAEMON_OPT_CLIENT,
-	VH_DAEMON_OPT_THREADS,
-	VH_DAEMON_OPT_VERBOSE,
-};
+/* Flags of vh_daemon_run() */
+/* connect to path (vh_daemon_start_client()) instead of listening on it */
+#define VH_DAEMON_RUN_CLIENT (1u << 0)
 
-#define VH_DAEMON_LONG_OPTIONS                                               \
-	{ "socket-path", 1, NULL, VH_DAEMON_OPT_SOCKET_PATH },               \
-	{ "fd", 1, NULL, VH_DAEMON_OPT_FD },                                 \
-	{ "print-capabilities", 0, NULL, VH_DAEMON_OPT_PRINT_CAPS },         \
-	{ "client", 0, NULL, VH_DAEMON_OPT_CLIENT },                         \
-	{ "threads", 1, NULL, VH_DAEMON_OPT_THREADS },                       \
-	{ "verbose", 0, NULL, VH_DAEMON_OPT_VERBOSE }
-
-/* Help text for the common options (one option per line, indented). */
-#define VH_DAEMON_OPTIONS_HELP                                                \
-	"  --socket-path=PATH      listen on (or with --client connect to)\n" \
-	"                          the vhost-user socket PATH\n"              \
-	"  --fd=FD                 serve the inherited socket FD\n"           \
-	"  --client                connect to PATH instead of listening\n"    \
-	"  --threads=N             worker threads (default: device's)\n"      \
-	"  --print-capabilities    print the capabilities (JSON) and exit\n"  \
-	"  --verbose               log debugging messages\n"
-
-struct vh_daemon_args {
-	const char *socket_path; /* NULL unless --socket-path */
-	int fd;                  /* -1 unless --fd */
-	bool client;
-	bool print_capabilities;
-	bool verbose;
-	unsigned int threads;    /* 0 unless --threads */
-};
-
-void vh_daemon_args_init(struct vh_daemon_args *a);
 /*
- * Handle one getopt_long() result: 1 if it was a common option, 0 if not
- * (yours), -EINVAL for a bad value (a message went to stderr).
+ * Run d as a program's main loop: block SIGTERM and SIGINT in the calling
+ * thread (before any daemon thread starts, so every thread inherits the
+ * mask), start d on path (listening, or with VH_DAEMON_RUN_CLIENT as a
+ * client) or on fd (exactly one of path and fd >= 0), read the signals
+ * from a signalfd and turn them into vh_daemon_stop(), and wait until d
+ * has ended.  Before returning the calling thread's signal mask is
+ * restored, SIGTERM/SIGINT that arrived meanwhile and that the mask did
+ * not block before are consumed (they asked for this stop).  0 after a
+ * signal or the end of a --fd connection, else -errno (the daemon is then
+ * stopped and waited for too).  Call it from the main thread before
+ * creating other threads: it changes the process's signal disposition for
+ * its duration.
  */
-int vh_daemon_args_parse(struct vh_daemon_args *a, int opt, const char *arg);
-/* 0, or -EINVAL (message on stderr) unless exactly one of path / fd. */
-int vh_daemon_args_check(const struct vh_daemon_args *a);
-/*
- * Print {"type": "TYPE", "features": [ ... ]} (features: NULL-terminated,
- * may be NULL) as --print-capabilities wants.
- */
-int vh_daemon_print_capabilities(FILE *f, const char *type,
-				 const char *const *features);
-/*
- * Start d as the arguments say (--socket-path [--client] or --fd), turn
- * SIGTERM and SIGINT into vh_daemon_stop() (they are blocked in the
- * calling thread before any thread starts, then read from a signalfd), and
- * wait until it ends.  0 after a signal, else -errno.  Call from the main
- * thread before creating other threads.
- */
-int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a);
+int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
+		  unsigned int flags);
 
 #ifdef __cplusplus
 }

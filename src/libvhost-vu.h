@@ -315,8 +315,7 @@ const char *vh_vu_backend_request_name(uint32_t request);
  * comes back as -v when it is a plausible errno (1..4095), else -EIO.
  *
  * A request whose protocol feature (or virtio feature) is not negotiated
- * returns -EOPNOTSUPP without being sent; vh_vu_frontend_send_raw() sends
- * anything.
+ * returns -EOPNOTSUPP without being sent.
  *
  * While waiting for a reply the front-end also serves the back-end request
  * channel (if set up), so a back-end that asks something of us in the
@@ -529,15 +528,6 @@ int vh_vu_frontend_set_backend_req_fd(struct vh_vu_frontend *fe);
 int vh_vu_frontend_get_backend_fd(const struct vh_vu_frontend *fe);
 int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe);
 
-/*
- * Conformance testing: send msg exactly as given (fds not consumed; no
- * gate, flag or size checks beyond what the wire can carry).  If reply is
- * not NULL, wait up to the timeout for the next message and return it
- * unchecked (its fds are the caller's).  -ETIMEDOUT if none came.
- */
-int vh_vu_frontend_send_raw(struct vh_vu_frontend *fe,
-			    const struct vh_vu_msg *msg,
-			    struct vh_vu_msg *reply);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "libvhost-private.h"
 #include "vu-frontend-internal.h"
 
 VH_EXPORT int vh_vu_frontend_get_config(struct vh_vu_frontend *fe,

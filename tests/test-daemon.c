@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon-args.h"
 #include "libvhost.h"
 #include "test-util.h"
 
@@ -761,38 +762,38 @@ static void test_device_state(struct vh_ctx *ctx)
 static void test_args(void)
 {
 	static const char *const feats[] = { "a\"b", "plain", NULL };
-	struct vh_daemon_args a;
+	struct daemon_args a;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
 
-	vh_daemon_args_init(&a);
+	daemon_args_init(&a);
 	CHECK_EQ(a.fd, -1);
-	CHECK_EQ(vh_daemon_args_check(&a), -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, 'x', NULL), 0);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_SOCKET_PATH, "/tmp/s"),
+	CHECK_EQ(daemon_args_check(&a), -EINVAL);
+	CHECK_EQ(daemon_args_parse(&a, 'x', NULL), 0);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_SOCKET_PATH, "/tmp/s"),
 		 1);
-	CHECK_EQ(vh_daemon_args_check(&a), 0);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "0"), 1);
-	CHECK_EQ(vh_daemon_args_check(&a), -EINVAL); /* both */
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "-1"), -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "99999"), -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_THREADS, "0"),
+	CHECK_EQ(daemon_args_check(&a), 0);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_FD, "0"), 1);
+	CHECK_EQ(daemon_args_check(&a), -EINVAL); /* both */
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_FD, "-1"), -EINVAL);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_FD, "99999"), -EINVAL);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_THREADS, "0"),
 		 -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_THREADS, "65"),
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_THREADS, "65"),
 		 -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_THREADS, "4"), 1);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_THREADS, "4"), 1);
 	CHECK_EQ(a.threads, 4);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_SOCKET_PATH, ""),
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_SOCKET_PATH, ""),
 		 -EINVAL);
-	vh_daemon_args_init(&a);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_CLIENT, NULL), 1);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "1"), 1);
-	CHECK_EQ(vh_daemon_args_check(&a), -EINVAL); /* --client needs a path */
+	daemon_args_init(&a);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_CLIENT, NULL), 1);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_FD, "1"), 1);
+	CHECK_EQ(daemon_args_check(&a), -EINVAL); /* --client needs a path */
 
 	f = open_memstream(&buf, &len);
 	CHECK(f);
-	CHECK_EQ(vh_daemon_print_capabilities(f, "net", feats), 0);
+	CHECK_EQ(daemon_print_capabilities(f, "net", feats), 0);
 	fclose(f);
 	CHECK(strcmp(buf, "{\n  \"type\": \"net\",\n  \"features\": [\n"
 			  "    \"a\\\"b\",\n    \"plain\"\n  ]\n}\n") == 0);

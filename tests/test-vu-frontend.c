@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "libvhost-internal.h"
+#include "libvhost-private.h"
 #include "vu-msg.h"
 #include "test-util.h"
 

@@ -21,6 +21,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "daemon-args.h"
 #include "libvhost.h"
 #include "vhost-user-blk.h"
 
@@ -153,7 +154,7 @@ enum {
 #define BLK_URING_QUEUES_PER_THREAD 12u
 
 static const struct option options[] = {
-	VH_DAEMON_LONG_OPTIONS,
+	DAEMON_LONG_OPTIONS,
 	{ "blk-file", required_argument, NULL, 'b' },
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "direct", no_argument, NULL, 'D' },
@@ -185,7 +186,7 @@ static void usage(FILE *f, const char *prog)
 		"                          the guest can change it: CONFIG_WCE)\n"
 		"%s"
 		"  -h, --help              this help\n",
-		prog, BLK_MAX_QUEUES, VH_DAEMON_OPTIONS_HELP);
+		prog, BLK_MAX_QUEUES, DAEMON_OPTIONS_HELP);
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max,
@@ -224,7 +225,7 @@ int main(int argc, char *argv[])
 	struct vh_daemon_device dev = { .size = sizeof(dev), .type = "blk" };
 	const char *file = NULL, *serial = NULL;
 	unsigned int queue_size = 1024, i;
-	struct vh_daemon_args args;
+	struct daemon_args args;
 	struct vh_daemon *d = NULL;
 	struct vh_ctx *ctx = NULL;
 	struct blk *b;
@@ -237,9 +238,9 @@ int main(int argc, char *argv[])
 	}
 	b->dev.fd = -1;
 	b->dev.num_queues = 1;
-	vh_daemon_args_init(&args);
+	daemon_args_init(&args);
 	while ((c = getopt_long(argc, argv, "b:rDn:h", options, NULL)) != -1) {
-		r = vh_daemon_args_parse(&args, c, optarg);
+		r = daemon_args_parse(&args, c, optarg);
 		if (r > 0)
 			continue;
 		if (r < 0)
@@ -308,12 +309,12 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (args.print_capabilities) {
-		ret = vh_daemon_print_capabilities(stdout, "blk", caps) < 0 ?
+		ret = daemon_print_capabilities(stdout, "blk", caps) < 0 ?
 			      EXIT_FAILURE :
 			      EXIT_SUCCESS;
 		goto out;
 	}
-	if (vh_daemon_args_check(&args) < 0)
+	if (daemon_args_check(&args) < 0)
 		goto out;
 	if (!file) {
 		fprintf(stderr, "--blk-file is required\n");
@@ -403,7 +404,7 @@ int main(int argc, char *argv[])
 		b->dev.engine == BLK_IO_URING ? "io_uring" : "synchronous",
 		b->dev.read_only ? ", read-only" : "",
 		b->dev.direct ? ", O_DIRECT" : "");
-	r = vh_daemon_run(d, &args);
+	r = daemon_args_run(d, &args);
 	if (r < 0)
 		fprintf(stderr, "vhost-user-blk: %s\n", strerror(-r));
 	else

@@ -37,6 +37,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "daemon-args.h"
 #include "libvhost.h"
 
 /* virtio 1.x, 5.1.3 "Feature bits" */
@@ -652,7 +653,7 @@ static void usage(FILE *f)
 	      "  --loopback              receive every transmitted frame back\n"
 	      "  --sink                  count and return transmitted frames\n"
 	      "\n"
-	      "Options:\n" VH_DAEMON_OPTIONS_HELP
+	      "Options:\n" DAEMON_OPTIONS_HELP
 	      "  --queue-pairs=N         queue pairs (default 1)\n"
 	      "  --mac=XX:XX:XX:XX:XX:XX config space MAC\n"
 	      "  --mtu=N                 config space MTU (VIRTIO_NET_F_MTU)\n"
@@ -753,7 +754,7 @@ enum {
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		VH_DAEMON_LONG_OPTIONS,
+		DAEMON_LONG_OPTIONS,
 		{ "tap", 1, NULL, OPT_TAP },
 		{ "tap-fd", 1, NULL, OPT_TAP_FD },
 		{ "loopback", 0, NULL, OPT_LOOPBACK },
@@ -772,16 +773,16 @@ int main(int argc, char **argv)
 		.hdr_len = 12,
 	};
 	struct vh_daemon_device dev = { .size = sizeof(dev), .type = "net" };
-	struct vh_daemon_args args;
+	struct daemon_args args;
 	uint64_t masks[VH_DAEMON_MAX_THREADS] = { 0 };
 	const char *tap_name = NULL;
 	int tap_fds[PAIRS_MAX], ntap_fds = 0, modes = 0, c, r;
 	unsigned long v;
 	unsigned int p;
 
-	vh_daemon_args_init(&args);
+	daemon_args_init(&args);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		r = vh_daemon_args_parse(&args, c, optarg);
+		r = daemon_args_parse(&args, c, optarg);
 		if (r > 0)
 			continue;
 		if (r < 0)
@@ -858,8 +859,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (args.print_capabilities)
-		return vh_daemon_print_capabilities(stdout, "net", NULL) ? 1 : 0;
-	if (vh_daemon_args_check(&args) < 0)
+		return daemon_print_capabilities(stdout, "net", NULL) ? 1 : 0;
+	if (daemon_args_check(&args) < 0)
 		return 1;
 	if (modes != 1) {
 		fprintf(stderr, "exactly one of --tap, --tap-fd, --loopback, "
@@ -970,7 +971,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	r = vh_daemon_run(nd.d, &args);
+	r = daemon_args_run(nd.d, &args);
 	if (r < 0)
 		fprintf(stderr, "vhost-user-net: %s\n", strerror(-r));
 	for (p = 0; p < nd.pairs; p++) {
