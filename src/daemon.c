@@ -161,7 +161,8 @@ VH_EXPORT int vh_daemon_poll_queue(struct vh_daemon *d, unsigned int idx)
 	if (!q)
 		return -EINVAL;
 	w = &d->workers[q->thread];
-	__atomic_or_fetch(&w->pending, 1ull << idx, __ATOMIC_RELEASE);
+	__atomic_or_fetch(&w->pending[idx / 64], 1ull << (idx % 64),
+			  __ATOMIC_RELEASE);
 	efd_signal(w->wake_fd);
 	return 0;
 }
@@ -205,16 +206,21 @@ static void run_queue(struct vh_daemon *d, struct dm_worker *w,
 
 static void run_pending(struct vh_daemon *d, struct dm_worker *w)
 {
+	unsigned int word;
 	uint64_t pend;
 
 	efd_drain(w->wake_fd);
-	pend = __atomic_exchange_n(&w->pending, 0, __ATOMIC_ACQ_REL);
-	while (pend) {
-		unsigned int idx = (unsigned int)__builtin_ctzll(pend);
+	for (word = 0; word < VH_ARRAY_SIZE(w->pending); word++) {
+		pend = __atomic_exchange_n(&w->pending[word], 0,
+					   __ATOMIC_ACQ_REL);
+		while (pend) {
+			unsigned int idx = word * 64 +
+					   (unsigned int)__builtin_ctzll(pend);
 
-		pend &= pend - 1;
-		if (idx < d->dev.num_queues)
-			run_queue(d, w, &d->queues[idx]);
+			pend &= pend - 1;
+			if (idx < d->dev.num_queues)
+				run_queue(d, w, &d->queues[idx]);
+		}
 	}
 }
 
@@ -581,7 +587,6 @@ static void workers_free(struct vh_daemon *d)
 static int workers_new(struct vh_daemon *d)
 {
 	unsigned int t, q, i;
-	uint64_t seen = 0;
 	int r;
 
 	d->workers = calloc(d->num_threads, sizeof(*d->workers));
@@ -603,36 +608,18 @@ static int workers_new(struct vh_daemon *d)
 		}
 	}
 	for (q = 0; q < d->dev.num_queues; q++) {
-		for (t = 0; t < d->num_threads; t++) {
-			uint64_t m = d->dev.queue_masks ?
-					     d->dev.queue_masks[t] :
-					     (q % d->num_threads == t ?
-						      1ull << q : 0);
-
-			if (!(m & (1ull << q)))
-				continue;
-			/* every queue belongs to exactly one thread */
-			if (seen & (1ull << q)) {
-				vh_err(d->ctx, "queue %u in two threads\n", q);
-				return -EINVAL;
-			}
-			seen |= 1ull << q;
-			d->queues[q].thread = t;
-			d->workers[t].queue_mask |= 1ull << q;
-		}
-		if (!(seen & (1ull << q))) {
-			vh_err(d->ctx, "queue %u has no thread\n", q);
+		t = d->dev.queue_thread ? d->dev.queue_thread[q] :
+					  q % d->num_threads;
+		/* every queue belongs to exactly one existing thread */
+		if (t >= d->num_threads) {
+			vh_err(d->ctx, "queue %u: no thread %u\n", q, t);
 			return -EINVAL;
 		}
+		d->queues[q].thread = t;
 	}
 	for (t = 0; t < d->num_threads; t++) {
 		struct dm_worker *w = &d->workers[t];
 
-		if (d->dev.queue_masks &&
-		    (d->dev.queue_masks[t] >> 1 >> (d->dev.num_queues - 1))) {
-			vh_err(d->ctx, "thread %u: mask names no queue\n", t);
-			return -EINVAL;
-		}
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (w->epfd < 0 || w->wake_fd < 0)
@@ -704,7 +691,7 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 		return r;
 	if (!o.handle_event)
 		return -EINVAL;
-	if (!v.num_queues || v.num_queues > VH_DAEMON_MAX_QUEUES ||
+	if (!v.num_queues || v.num_queues > VH_VU_MAX_QUEUES ||
 	    v.num_threads > VH_DAEMON_MAX_THREADS ||
 	    v.config_size > VH_VU_BACKEND_CONFIG_MAX ||
 	    v.lock > VH_DAEMON_LOCK_RWLOCK)
@@ -715,7 +702,7 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 	d->refcount = 1;
 	d->ctx = vh_ctx_ref(ctx);
 	d->dev = v;
-	d->dev.queue_masks = NULL; /* copied below, not kept */
+	d->dev.queue_thread = NULL; /* read below, not kept */
 	d->ops = o;
 	d->userdata = userdata;
 	d->num_threads = v.num_threads ? v.num_threads : 1;
@@ -742,9 +729,9 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 		goto fail;
 	}
 	/* the mapping is read while creating the workers, not kept */
-	d->dev.queue_masks = v.queue_masks;
+	d->dev.queue_thread = v.queue_thread;
 	r = workers_new(d);
-	d->dev.queue_masks = NULL;
+	d->dev.queue_thread = NULL;
 	if (r < 0)
 		goto fail;
 

@@ -8,7 +8,7 @@
  *     message loop; every vh_daemon_ops callback except handle_event,
  *     thread_init/thread_fini and the watch_fd callbacks runs there;
  *   - num_threads worker threads, each an epoll loop over the kick eventfds
- *     of the queues mapped to it (queue_masks), the fds the device watches
+ *     of the queues mapped to it (queue_thread), the fds the device watches
  *     (vh_daemon_watch_fd) and the daemon's exit eventfd; handle_event runs
  *     there;
  *   - save_state/load_state run on a transfer thread of their own (the
@@ -76,10 +76,8 @@ struct vh_devq_used_elem;
 struct vh_vu_backend;
 struct vh_daemon;
 
-/* Worker threads (and so bits in a queue mask). */
+/* Worker threads; queues: VH_VU_MAX_QUEUES (libvhost-vu.h) */
 #define VH_DAEMON_MAX_THREADS 64
-/* Queues a daemon may have (queue_masks are 64-bit). */
-#define VH_DAEMON_MAX_QUEUES 64
 
 enum vh_daemon_lock {
 	VH_DAEMON_LOCK_NONE = 0,
@@ -105,22 +103,22 @@ struct vh_daemon_device {
 	 * net_set_mtu).  INBAND_NOTIFICATIONS is never offered.
 	 */
 	uint64_t protocol_features;
-	/* virtqueues, 1..VH_DAEMON_MAX_QUEUES */
+	/* virtqueues, 1..VH_VU_MAX_QUEUES */
 	unsigned int num_queues;
-	/* largest ring size accepted, 0 for 32768 */
+	/* largest ring size accepted, 0 for VH_DEVQ_MAX_SIZE */
 	unsigned int max_queue_size;
 	/* GET_QUEUE_NUM answer, 0 for num_queues (net: queue pairs) */
 	unsigned int queue_num;
-	/* config space bytes (<= 256) */
+	/* config space bytes (<= VH_VU_BACKEND_CONFIG_MAX) */
 	unsigned int config_size;
 	/* worker threads, 1..VH_DAEMON_MAX_THREADS; 0 means 1 */
 	unsigned int num_threads;
 	/*
-	 * queue_masks[t]: bit q set = worker t owns queue q.  Every queue
-	 * belongs to exactly one thread.  NULL: queue q goes to thread
+	 * queue_thread[q] (num_queues entries): the worker thread, below
+	 * num_threads, that owns queue q.  NULL: queue q goes to thread
 	 * q % num_threads.
 	 */
-	const uint64_t *queue_masks;
+	const uint8_t *queue_thread;
 	enum vh_daemon_lock lock;
 	unsigned int flags; /* VH_DAEMON_F_* */
 };

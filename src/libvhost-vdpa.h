@@ -282,7 +282,7 @@ int vh_vdpa_setup_backend(struct vh_kdev *dev, uint64_t extra, uint64_t *acked);
 
 /*
  * IOTLB v2 mappings in address space asid (0 unless IOTLB_ASID).  perm is
- * VH_KDEV_ACCESS_RO/WO/RW.  A batch (IOTLB_BATCH acked) makes the device
+ * VH_ACCESS_RO/WO/RW.  A batch (IOTLB_BATCH acked) makes the device
  * see all updates between begin and end at once; without IOTLB_BATCH
  * begin/end are no-ops.  The kernel reports every refused IOTLB message
  * (unknown ASID, another ASID inside a batch, a bad range) as -EFAULT.

@@ -68,10 +68,6 @@ struct vh_vu_backend;
 
 /* Largest config space a GET/SET_CONFIG message may carry (vhost-user.rst). */
 #define VH_VU_BACKEND_CONFIG_MAX 256
-/* Default GET_MAX_MEM_SLOTS answer (QEMU's and DPDK's number). */
-#define VH_VU_BACKEND_MEM_SLOTS 509
-/* Largest split ring (virtio 1.x, 2.7 "Split Virtqueues"). */
-#define VH_VU_BACKEND_QUEUE_SIZE_MAX 32768
 
 /* Directions and phases of SET_DEVICE_STATE_FD ("Device state transfer"). */
 enum vh_vu_state_direction {
@@ -92,11 +88,11 @@ struct vh_vu_device {
 	size_t size;
 	uint64_t features;
 	uint64_t protocol_features;
-	/* number of virtqueues, 1..256 (the vring index is 8 bits in KICK) */
+	/* number of virtqueues, 1..VH_VU_MAX_QUEUES */
 	unsigned int num_queues;
-	/* largest ring size accepted, 0 for VH_VU_BACKEND_QUEUE_SIZE_MAX */
+	/* largest ring size accepted, 0 for VH_DEVQ_MAX_SIZE */
 	unsigned int max_queue_size;
-	/* GET_MAX_MEM_SLOTS answer, 0 for VH_VU_BACKEND_MEM_SLOTS */
+	/* GET_MAX_MEM_SLOTS answer, 0 for VH_MEM_MAX_REGIONS (509) */
 	unsigned int max_mem_slots;
 	/* config space size (<= VH_VU_BACKEND_CONFIG_MAX) for GET/SET_CONFIG */
 	unsigned int config_size;

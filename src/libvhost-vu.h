@@ -47,6 +47,8 @@ struct vh_drvq;
 /* SET_VRING_KICK/CALL/ERR payload: bits 0-7 index, bit 8 "no fd". */
 #define VH_VU_VRING_IDX_MASK 0xffu
 #define VH_VU_VRING_NOFD (1u << 8)
+/* So at most 256 rings: the limit of vh_vu_backend and vh_daemon alike. */
+#define VH_VU_MAX_QUEUES 256u
 
 /* Virtio feature bit 30 announces GET/SET_PROTOCOL_FEATURES. */
 #define VH_VU_F_PROTOCOL_FEATURES 30
@@ -148,17 +150,11 @@ enum vh_vu_protocol_feature {
 #define VH_VU_VIRTIO_F_IN_ORDER 35
 #define VH_VU_VIRTIO_F_RING_RESET 40
 
-/* SET_VRING_ADDR flags: log used-ring writes (VHOST_VRING_F_LOG). */
-#define VH_VU_VRING_F_LOG (1u << 0)
-
-/* IOTLB message types and permissions ("An IOTLB message"). */
-#define VH_VU_IOTLB_MISS 1
-#define VH_VU_IOTLB_UPDATE 2
-#define VH_VU_IOTLB_INVALIDATE 3
-#define VH_VU_IOTLB_ACCESS_FAIL 4
-#define VH_VU_ACCESS_RO 1
-#define VH_VU_ACCESS_WO 2
-#define VH_VU_ACCESS_RW 3
+/*
+ * SET_VRING_ADDR flags (VH_VRING_F_LOG), IOTLB message types (enum
+ * vh_iotlb_type) and permissions (VH_ACCESS_*): libvhost.h, shared with
+ * kernel vhost.
+ */
 
 /* GET/SET_CONFIG flags. */
 #define VH_VU_CONFIG_F_WRITABLE 0
@@ -419,7 +415,7 @@ int vh_vu_frontend_vring_kick(struct vh_vu_frontend *fe, unsigned int idx);
 /*
  * Hand a driver-side vq (built on the shared vh_mem) to the back-end as ring
  * idx: SET_VRING_NUM, SET_VRING_BASE 0, SET_VRING_ADDR (our mapping
- * addresses; with VHOST_F_LOG_ALL negotiated also VH_VU_VRING_F_LOG and the
+ * addresses; with VHOST_F_LOG_ALL negotiated also VH_VRING_F_LOG and the
  * used ring's GPA as log address), SET_VRING_CALL, SET_VRING_KICK; then
  * SET_VRING_ENABLE 1 when bit 30 is negotiated.  kick_fd / call_fd stay the
  * caller's.

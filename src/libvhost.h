@@ -52,6 +52,26 @@ struct vh_ctx;
  * application registered second.
  */
 
+/*
+ * Values kernel vhost and vhost-user share (<linux/vhost_types.h>,
+ * vhost-user.rst "An IOTLB message", "Vring address description").
+ */
+/* vring address flags: log used-ring writes (VHOST_VRING_F_LOG) */
+#define VH_VRING_F_LOG (1u << 0)
+/* IOTLB permissions (VHOST_ACCESS_*) */
+#define VH_ACCESS_RO 0x1
+#define VH_ACCESS_WO 0x2
+#define VH_ACCESS_RW 0x3
+/* IOTLB message types (VHOST_IOTLB_*) */
+enum vh_iotlb_type {
+	VH_IOTLB_MISS = 1,
+	VH_IOTLB_UPDATE = 2,
+	VH_IOTLB_INVALIDATE = 3,
+	VH_IOTLB_ACCESS_FAIL = 4,
+	VH_IOTLB_BATCH_BEGIN = 5,
+	VH_IOTLB_BATCH_END = 6,
+};
+
 /* ctx first, the data of vh_ctx_set_log_fn() second (as every callback) */
 typedef void (*vh_log_fn)(struct vh_ctx *ctx, void *data, int priority,
 			  const char *file, int line, const char *fn,

@@ -245,7 +245,7 @@ uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size)
 	uint64_t n;
 
 	if (!queue_size || (queue_size & (queue_size - 1)) ||
-	    queue_size > VH_VU_BACKEND_QUEUE_SIZE_MAX)
+	    queue_size > VH_DEVQ_MAX_SIZE)
 		return 0;
 	n = VU_BE_INFLIGHT_HDR + (uint64_t)VU_BE_INFLIGHT_DESC * queue_size;
 	return (n + VU_BE_INFLIGHT_ALIGN - 1) &

@@ -361,10 +361,10 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 			return r;
 	}
 	/* the vring index is 8 bits wide in SET_VRING_KICK/CALL/ERR */
-	if (v.num_queues < 1 || v.num_queues > 256 ||
+	if (v.num_queues < 1 || v.num_queues > VH_VU_MAX_QUEUES ||
 	    (v.max_queue_size &&
 	     (!is_pow2(v.max_queue_size) ||
-	      v.max_queue_size > VH_VU_BACKEND_QUEUE_SIZE_MAX)) ||
+	      v.max_queue_size > VH_DEVQ_MAX_SIZE)) ||
 	    v.max_mem_slots > VH_MEM_MAX_REGIONS ||
 	    v.queue_num > v.num_queues ||
 	    v.config_size > VH_VU_BACKEND_CONFIG_MAX)
@@ -382,9 +382,9 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	be->ctx = vh_ctx_ref(ctx);
 	be->dev = v;
 	if (!be->dev.max_queue_size)
-		be->dev.max_queue_size = VH_VU_BACKEND_QUEUE_SIZE_MAX;
+		be->dev.max_queue_size = VH_DEVQ_MAX_SIZE;
 	if (!be->dev.max_mem_slots)
-		be->dev.max_mem_slots = VH_VU_BACKEND_MEM_SLOTS;
+		be->dev.max_mem_slots = VH_MEM_MAX_REGIONS;
 	be->ops = o;
 	be->data = data;
 	be->listen_fd = -1;
@@ -690,7 +690,7 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	if (idx < 0)
 		return idx;
-	if (a->flags & ~VH_VU_VRING_F_LOG) {
+	if (a->flags & ~VH_VRING_F_LOG) {
 		vh_err(be->ctx, "queue %d: unknown vring flags %#x\n", idx,
 		       a->flags);
 		return -EINVAL;
@@ -703,7 +703,7 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	va.log = a->log;
 	/* ring addresses are the front-end's virtual addresses */
 	va.flags = VH_DEVQ_ADDR_UVA;
-	if (a->flags & VH_VU_VRING_F_LOG)
+	if (a->flags & VH_VRING_F_LOG)
 		va.flags |= VH_DEVQ_ADDR_LOG;
 
 	queue_take_back(be, idx);

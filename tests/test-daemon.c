@@ -251,7 +251,7 @@ static const struct vh_daemon_ops toy_ops = {
 
 static struct vh_daemon *toy_new(struct vh_ctx *ctx, struct toy *toy,
 				 enum vh_daemon_lock lock, unsigned int threads,
-				 const uint64_t *masks, unsigned int flags)
+				 const uint8_t *queue_thread, unsigned int flags)
 {
 	struct vh_daemon_device dev = {
 		.size = sizeof(dev),
@@ -264,7 +264,7 @@ static struct vh_daemon *toy_new(struct vh_ctx *ctx, struct toy *toy,
 		.num_queues = NQ,
 		.max_queue_size = 256,
 		.num_threads = threads,
-		.queue_masks = masks,
+		.queue_thread = queue_thread,
 		.lock = lock,
 		.flags = flags,
 	};
@@ -451,15 +451,15 @@ static void wait_disconnects(struct toy *toy, int n)
 	CHECK(0);
 }
 
-/* queue -> thread masks, all three lock policies */
+/* queue -> thread mapping, all three lock policies */
 static void test_mapping(struct vh_ctx *ctx, enum vh_daemon_lock lock)
 {
-	static const uint64_t masks[2] = { 0x5, 0xa }; /* 0,2 | 1,3 */
+	static const uint8_t map[NQ] = { 0, 1, 0, 1 }; /* 0,2 | 1,3 */
 	struct toy toy;
 	struct sess s = { 0 };
 	unsigned int q, round;
 
-	toy_new(ctx, &toy, lock, 2, masks, 0);
+	toy_new(ctx, &toy, lock, 2, map, 0);
 	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
 	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), -EBUSY);
 	mem_setup(ctx, &s);
@@ -468,7 +468,7 @@ static void test_mapping(struct vh_ctx *ctx, enum vh_daemon_lock lock)
 		for (q = 0; q < NQ; q++)
 			sess_traffic(&s, q, 16);
 	for (q = 0; q < NQ; q++)
-		CHECK_EQ(toy.handled_by[q], (masks[0] >> q) & 1 ? 1 : 2);
+		CHECK_EQ(toy.handled_by[q], map[q] + 1);
 	CHECK_EQ(toy.requests, 20 * NQ * 16);
 	CHECK_EQ(toy.thread_inits, 2);
 	CHECK(vh_daemon_get_features(toy.d) & (1ull << RING_F_EVENT_IDX));
@@ -484,24 +484,24 @@ static void test_mapping(struct vh_ctx *ctx, enum vh_daemon_lock lock)
 /* a bad mapping is refused at creation */
 static void test_bad_masks(struct vh_ctx *ctx)
 {
-	static const uint64_t twice[2] = { 0x3, 0x6 };
-	static const uint64_t missing[2] = { 0x1, 0x2 };
-	static const uint64_t beyond[2] = { 0x13, 0xc };
+	static const uint8_t beyond[NQ] = { 0, 1, 2, 1 };
 	struct vh_daemon_device dev = { .size = sizeof(dev),
 					.num_queues = NQ,
 					.num_threads = 2 };
 	struct vh_daemon *d;
 
-	dev.queue_masks = twice;
+	dev.queue_thread = beyond;
 	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
-	dev.queue_masks = missing;
+	dev.queue_thread = NULL;
+	dev.num_queues = VH_VU_MAX_QUEUES + 1;
 	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
-	dev.queue_masks = beyond;
-	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
-	dev.queue_masks = NULL;
-	dev.num_queues = VH_DAEMON_MAX_QUEUES + 1;
-	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
-	printf("bad masks refused: ok\n");
+	/* the one maximum holds for vh_daemon as for vh_vu_backend */
+	dev.num_queues = VH_VU_MAX_QUEUES;
+	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), 0);
+	CHECK_EQ(vh_daemon_poll_queue(d, VH_VU_MAX_QUEUES - 1), 0);
+	CHECK_EQ(vh_daemon_poll_queue(d, VH_VU_MAX_QUEUES), -EINVAL);
+	CHECK(vh_daemon_unref(d) == NULL);
+	printf("bad mappings refused, %u queues: ok\n", VH_VU_MAX_QUEUES);
 }
 
 /* event idx: one signal for a burst; without it, one per push */

@@ -296,7 +296,7 @@ static void test_handshake(void)
 	fe_negotiate(&f, ALL_PROTO);
 	CHECK_EQ(fe_u64(&f, VH_VU_GET_QUEUE_NUM, 0, NULL, 0, NULL, 0), NQ);
 	CHECK_EQ(fe_u64(&f, VH_VU_GET_MAX_MEM_SLOTS, 0, NULL, 0, NULL, 0),
-		 VH_VU_BACKEND_MEM_SLOTS);
+		 VH_MEM_MAX_REGIONS);
 	/* REPLY_ACK on a message without its own reply */
 	CHECK_EQ(fe_ack(&f, VH_VU_SET_OWNER, NULL, 0, NULL, 0), 0);
 	/* status */
@@ -969,8 +969,8 @@ static void test_backend_requests(void)
 	close(fd);
 	CHECK_EQ(vh_vu_backend_shared_object_remove(f.be, uuid), -EIO);
 	/* IOTLB needs ACCESS_PLATFORM, which is never offered */
-	CHECK_EQ(vh_vu_backend_iotlb_msg(f.be, 0x1000, VH_VU_ACCESS_RO,
-					 VH_VU_IOTLB_MISS),
+	CHECK_EQ(vh_vu_backend_iotlb_msg(f.be, 0x1000, VH_ACCESS_RO,
+					 VH_IOTLB_MISS),
 		 -EOPNOTSUPP);
 	pthread_join(t, NULL);
 	CHECK_EQ(rp.req[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);

@@ -287,7 +287,7 @@ int main(int argc, char *argv[])
 			}
 			break;
 		case OPT_QUEUE_SIZE:
-			if (parse_uint(optarg, 1, VH_VU_BACKEND_QUEUE_SIZE_MAX,
+			if (parse_uint(optarg, 1, VH_DEVQ_MAX_SIZE,
 				       &queue_size) < 0 ||
 			    (queue_size & (queue_size - 1))) {
 				fprintf(stderr, "bad --queue-size: %s\n",

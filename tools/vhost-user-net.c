@@ -52,8 +52,8 @@
 /* 5.1.4: status bit, and the queue pair bounds of max_virtqueue_pairs */
 #define NET_S_LINK_UP 1
 #define NET_MQ_PAIRS_MAX 0x8000
-/* our rings: 2 per pair, VH_DAEMON_MAX_QUEUES in all */
-#define PAIRS_MAX (VH_DAEMON_MAX_QUEUES / 2)
+/* our rings: 2 per pair, VH_VU_MAX_QUEUES in all */
+#define PAIRS_MAX (VH_VU_MAX_QUEUES / 2)
 
 /* 5.1.4 "Device configuration layout", up to mtu */
 #define NET_CONFIG_SIZE 12
@@ -774,7 +774,7 @@ int main(int argc, char **argv)
 	};
 	struct vh_daemon_device dev = { .size = sizeof(dev), .type = "net" };
 	struct daemon_args args;
-	uint64_t masks[VH_DAEMON_MAX_THREADS] = { 0 };
+	uint8_t queue_thread[VH_VU_MAX_QUEUES];
 	const char *tap_name = NULL;
 	int tap_fds[PAIRS_MAX], ntap_fds = 0, modes = 0, c, r;
 	unsigned long v;
@@ -909,7 +909,8 @@ int main(int argc, char **argv)
 		nd.threads = nd.pairs;
 	/* pair p -> thread p % threads: both rings of a pair on one thread */
 	for (p = 0; p < nd.pairs; p++)
-		masks[p % nd.threads] |= 3ull << (2 * p);
+		queue_thread[2 * p] = queue_thread[2 * p + 1] =
+			(uint8_t)(p % nd.threads);
 	if (posix_memalign((void **)&nd.stats, 64,
 			   nd.pairs * sizeof(*nd.stats))) {
 		r = -ENOMEM;
@@ -953,7 +954,7 @@ int main(int argc, char **argv)
 	dev.queue_num = nd.pairs;
 	dev.config_size = NET_CONFIG_SIZE;
 	dev.num_threads = nd.threads;
-	dev.queue_masks = masks;
+	dev.queue_thread = queue_thread;
 	dev.lock = VH_DAEMON_LOCK_NONE;
 	r = vh_daemon_new(nd.ctx, &dev, &net_ops, &nd, &nd.d);
 	if (r < 0) {
