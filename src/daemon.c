@@ -1045,12 +1045,34 @@ VH_EXPORT int vh_daemon_wait(struct vh_daemon *d)
 /* ------------------------------------------------------------------------ */
 /* program conventions (vhost-user.rst "Backend program conventions")        */
 /* ------------------------------------------------------------------------ */
+/*
+ * SIGTERM/SIGINT that came while they were blocked here (not by the
+ * caller) asked for the stop that just happened: consume them, or
+ * restoring the mask would deliver them (and kill the caller).
+ */
+static void drain_signals(const sigset_t *old)
+{
+	static const int sigs[] = { SIGTERM, SIGINT };
+	const struct timespec zero = { 0, 0 };
+	unsigned int i;
+	sigset_t one;
+
+	for (i = 0; i < VH_ARRAY_SIZE(sigs); i++) {
+		if (sigismember(old, sigs[i]))
+			continue;
+		sigemptyset(&one);
+		sigaddset(&one, sigs[i]);
+		while (sigtimedwait(&one, NULL, &zero) == sigs[i])
+			;
+	}
+}
+
 VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
 			    unsigned int flags)
 {
 	struct pollfd p[2];
 	sigset_t set, old;
-	int sfd, r;
+	int sfd, r, err = 0;
 
 	if (!d || !path == (fd < 0) || (flags & ~VH_DAEMON_RUN_CLIENT) ||
 	    (fd >= 0 && flags))
@@ -1083,6 +1105,10 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
+			/* stop before waiting: the daemon would run on */
+			err = -errno;
+			vh_err(d->ctx, "poll: %d: stopping\n", err);
+			vh_daemon_stop(d);
 			break;
 		}
 		if (p[0].revents & POLLIN) {
@@ -1098,8 +1124,11 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
 			break;
 	}
 	r = vh_daemon_wait(d);
+	if (r == 0)
+		r = err;
 out_sfd:
 	close(sfd);
+	drain_signals(&old);
 out_mask:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;

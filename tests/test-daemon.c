@@ -16,9 +16,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -801,6 +807,146 @@ static void test_args(void)
 	printf("argument helpers: ok\n");
 }
 
+/* ------------------------------------------------------------------------ */
+/* vh_daemon_run(): the process-wide state it touches                        */
+/* ------------------------------------------------------------------------ */
+static int run_handle(struct vh_daemon *d, void *data, unsigned int idx,
+		      struct vh_devq *vring, void *thread_data)
+{
+	return 0;
+}
+
+/* A front-end's first message arrived: ask for the stop, twice. */
+static void run_connected(struct vh_daemon *d, void *data)
+{
+	kill(getpid(), SIGINT);
+	kill(getpid(), SIGTERM);
+}
+
+static const struct vh_daemon_ops run_ops = {
+	.size = sizeof(run_ops),
+	.handle_event = run_handle,
+	.connected = run_connected,
+};
+
+/* A daemon on one end of a socketpair, GET_FEATURES waiting in it. */
+static struct vh_daemon *run_daemon(struct vh_ctx *ctx, int sv[2])
+{
+	static const uint32_t get_features[3] = { 1, 1, 0 };
+	struct vh_daemon_device dev = { .size = sizeof(dev),
+					.type = "run",
+					.num_queues = 1 };
+	struct vh_daemon *d;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_EQ(write(sv[0], get_features, sizeof(get_features)),
+		 (ssize_t)sizeof(get_features));
+	CHECK_EQ(vh_daemon_new(ctx, &dev, &run_ops, NULL, &d), 0);
+	return d;
+}
+
+/* Run fn in a child; a hang is a failure (SIGALRM), not a stuck test. */
+static void in_child(void (*fn)(void), const char *what)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(60);
+		fn();
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "%s: child status %#x\n", what, status);
+		CHECK(0);
+	}
+	printf("%s: ok\n", what);
+}
+
+/*
+ * Both signals stop the daemon; afterwards the caller's mask is back
+ * (SIGTERM/SIGINT open, its own SIGUSR1 still blocked) and nothing of
+ * ours is left pending to kill it.
+ */
+static void run_mask_child(void)
+{
+	sigset_t mine, before, after, pend;
+	struct vh_daemon *d;
+	struct vh_ctx *ctx;
+	int sv[2], sig;
+
+	sigemptyset(&mine);
+	sigaddset(&mine, SIGUSR1);
+	CHECK_EQ(pthread_sigmask(SIG_BLOCK, &mine, NULL), 0);
+	CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &before), 0);
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	d = run_daemon(ctx, sv);
+	CHECK_EQ(vh_daemon_run(d, NULL, sv[1], 0), 0);
+	CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &after), 0);
+	CHECK(sigismember(&after, SIGUSR1));
+	CHECK(!sigismember(&after, SIGTERM));
+	CHECK(!sigismember(&after, SIGINT));
+	for (sig = 1; sig < SIGRTMAX; sig++)
+		CHECK_EQ(sigismember(&after, sig), sigismember(&before, sig));
+	CHECK_EQ(sigpending(&pend), 0);
+	CHECK(!sigismember(&pend, SIGTERM));
+	CHECK(!sigismember(&pend, SIGINT));
+	CHECK_EQ(vh_daemon_get_connections(d), 1);
+	CHECK(vh_daemon_unref(d) == NULL);
+	close(sv[0]);
+	vh_ctx_unref(ctx);
+}
+
+/*
+ * poll() failing with anything but EINTR (here ENOMEM, forced by a seccomp
+ * filter on poll/ppoll) stops the daemon and returns the error: before,
+ * vh_daemon_run() waited for a daemon nobody stopped, for ever.
+ */
+static void run_poll_fail_child(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+#ifdef __NR_poll
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_poll, 2, 0),
+#endif
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ppoll, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]),
+				   .filter = f };
+	struct vh_daemon *d;
+	struct vh_ctx *ctx;
+	sigset_t after;
+	int sv[2], r;
+
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	d = run_daemon(ctx, sv);
+	CHECK_EQ(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	CHECK_EQ(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+	r = vh_daemon_run(d, NULL, sv[1], 0);
+	CHECK_EQ(r, -ENOMEM);
+	CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &after), 0);
+	CHECK(!sigismember(&after, SIGTERM));
+	CHECK(vh_daemon_unref(d) == NULL);
+	close(sv[0]);
+	vh_ctx_unref(ctx);
+}
+
+static void test_run(void)
+{
+	struct vh_daemon *d = NULL;
+
+	CHECK_EQ(vh_daemon_run(d, "/x", -1, 0), -EINVAL);
+	in_child(run_mask_child, "vh_daemon_run restores the signal mask");
+	in_child(run_poll_fail_child, "vh_daemon_run after a poll failure");
+}
+
 static void cleanup(void)
 {
 	unlink(sock);
@@ -829,6 +975,7 @@ int main(void)
 	test_fd(ctx);
 	test_client(ctx);
 	test_reconnect(ctx);
+	test_run();
 
 	vh_ctx_unref(ctx);
 	return 0;
