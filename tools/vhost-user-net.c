@@ -801,7 +801,7 @@ int main(int argc, char **argv)
 			ntap_fds = parse_fd_list(optarg, tap_fds, PAIRS_MAX);
 			if (ntap_fds < 0) {
 				fprintf(stderr,
-					"--tap-fd: FD[,FD...], at most %d\n",
+					"--tap-fd: FD[,FD...], at most %u\n",
 					PAIRS_MAX);
 				return 1;
 			}
@@ -818,7 +818,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PAIRS:
 			if (parse_num(optarg, 1, PAIRS_MAX, &v) < 0) {
-				fprintf(stderr, "--queue-pairs: 1..%d\n",
+				fprintf(stderr, "--queue-pairs: 1..%u\n",
 					PAIRS_MAX);
 				return 1;
 			}
