@@ -53,8 +53,7 @@ struct dm_worker {
 	int wake_fd;
 	struct dm_src wake_src;
 	/* queues to poll once (bit = queue index), set by any thread */
-	uint64_t pending;
-	uint64_t queue_mask;
+	uint64_t pending[VH_VU_MAX_QUEUES / 64];
 	/*
 	 * Held while the worker processes events (never while it sleeps):
 	 * the control thread takes it to take a ring back.

@@ -161,7 +161,8 @@ VH_EXPORT int vh_daemon_poll_queue(struct vh_daemon *d, unsigned int idx)
 	if (!q)
 		return -EINVAL;
 	w = &d->workers[q->thread];
-	__atomic_or_fetch(&w->pending, 1ull << idx, __ATOMIC_RELEASE);
+	__atomic_or_fetch(&w->pending[idx / 64], 1ull << (idx % 64),
+			  __ATOMIC_RELEASE);
 	efd_signal(w->wake_fd);
 	return 0;
 }
@@ -194,7 +195,8 @@ static void run_queue(struct vh_daemon *d, struct dm_worker *w,
 	q_lock(d, q);
 	vr = q->vring;
 	if (vr) {
-		r = d->ops.handle_event(d, q->idx, vr, w->thread_data);
+		r = d->ops.handle_event(d, d->userdata, q->idx, vr,
+					w->thread_data);
 		if (r < 0)
 			vh_dbg(d->ctx, "queue %u: handle_event: %d\n", q->idx,
 			       r);
@@ -204,16 +206,21 @@ static void run_queue(struct vh_daemon *d, struct dm_worker *w,
 
 static void run_pending(struct vh_daemon *d, struct dm_worker *w)
 {
+	unsigned int word;
 	uint64_t pend;
 
 	efd_drain(w->wake_fd);
-	pend = __atomic_exchange_n(&w->pending, 0, __ATOMIC_ACQ_REL);
-	while (pend) {
-		unsigned int idx = (unsigned int)__builtin_ctzll(pend);
+	for (word = 0; word < VH_ARRAY_SIZE(w->pending); word++) {
+		pend = __atomic_exchange_n(&w->pending[word], 0,
+					   __ATOMIC_ACQ_REL);
+		while (pend) {
+			unsigned int idx = word * 64 +
+					   (unsigned int)__builtin_ctzll(pend);
 
-		pend &= pend - 1;
-		if (idx < d->dev.num_queues)
-			run_queue(d, w, &d->queues[idx]);
+			pend &= pend - 1;
+			if (idx < d->dev.num_queues)
+				run_queue(d, w, &d->queues[idx]);
+		}
 	}
 }
 
@@ -226,7 +233,7 @@ static void *worker_main(void *arg)
 	int i, n;
 
 	if (d->ops.thread_init)
-		w->thread_data = d->ops.thread_init(d, w->t);
+		w->thread_data = d->ops.thread_init(d, d->userdata, w->t);
 	while (!quit) {
 		n = epoll_wait(w->epfd, ev, DM_EVENTS, -1);
 		if (n < 0) {
@@ -264,8 +271,8 @@ static void *worker_main(void *arg)
 					src, struct dm_watch, src);
 
 				if (wa->fd >= 0 && wa->cb)
-					wa->cb(d, wa->fd, ev[i].events,
-					       wa->opaque, w->thread_data);
+					wa->cb(d, wa->opaque, wa->fd,
+					       ev[i].events, w->thread_data);
 				break;
 			}
 			}
@@ -273,7 +280,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 	}
 	if (d->ops.thread_fini)
-		d->ops.thread_fini(d, w->t, w->thread_data);
+		d->ops.thread_fini(d, d->userdata, w->t, w->thread_data);
 	return NULL;
 }
 
@@ -363,42 +370,45 @@ VH_EXPORT int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t,
 /* ------------------------------------------------------------------------ */
 /* vh_vu_device_ops: control thread                                         */
 /* ------------------------------------------------------------------------ */
-static int dm_set_features(void *data, uint64_t features)
+static int dm_set_features(struct vh_vu_backend *be, void *data,
+			   uint64_t features)
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.set_features ? d->ops.set_features(d, features) : 0;
+	return d->ops.set_features ?
+		       d->ops.set_features(d, d->userdata, features) :
+		       0;
 }
 
-static int dm_get_config(void *data, uint32_t offset, void *buf,
-			 uint32_t size)
+static int dm_get_config(struct vh_vu_backend *be, void *data, uint32_t offset,
+			 void *buf, uint32_t size)
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.get_config(d, offset, buf, size);
+	return d->ops.get_config(d, d->userdata, offset, buf, size);
 }
 
-static int dm_set_config(void *data, uint32_t offset, const void *buf,
-			 uint32_t size, uint32_t flags)
+static int dm_set_config(struct vh_vu_backend *be, void *data, uint32_t offset,
+			 const void *buf, uint32_t size, uint32_t flags)
 {
 	struct vh_daemon *d = data;
 
 	/* virtio config space is read-only unless the device says so */
 	if (!d->ops.set_config)
 		return -EPERM;
-	return d->ops.set_config(d, offset, buf, size, flags);
+	return d->ops.set_config(d, d->userdata, offset, buf, size, flags);
 }
 
-static void dm_memory_updated(void *data)
+static void dm_memory_updated(struct vh_vu_backend *be, void *data)
 {
 	struct vh_daemon *d = data;
 
 	if (d->ops.memory_updated)
-		d->ops.memory_updated(d);
+		d->ops.memory_updated(d, d->userdata);
 }
 
-static int dm_queue_started(void *data, unsigned int idx,
-			    struct vh_devq *vring)
+static int dm_queue_started(struct vh_vu_backend *be, void *data,
+			    unsigned int idx, struct vh_devq *vring)
 {
 	struct vh_daemon *d = data;
 	struct dm_queue *q = queue_of(d, idx);
@@ -408,7 +418,7 @@ static int dm_queue_started(void *data, unsigned int idx,
 	if (!q)
 		return -EINVAL;
 	if (d->ops.queue_started) {
-		r = d->ops.queue_started(d, idx, vring);
+		r = d->ops.queue_started(d, d->userdata, idx, vring);
 		if (r < 0)
 			return r;
 	}
@@ -432,8 +442,8 @@ static int dm_queue_started(void *data, unsigned int idx,
 	return 0;
 }
 
-static void dm_queue_stopped(void *data, unsigned int idx,
-			     struct vh_devq *vring)
+static void dm_queue_stopped(struct vh_vu_backend *be, void *data,
+			     unsigned int idx, struct vh_devq *vring)
 {
 	struct vh_daemon *d = data;
 	struct dm_queue *q = queue_of(d, idx);
@@ -453,36 +463,38 @@ static void dm_queue_stopped(void *data, unsigned int idx,
 	q_unlock(d, q);
 	pthread_mutex_unlock(&w->lock);
 	if (d->ops.queue_stopped)
-		d->ops.queue_stopped(d, idx, vring);
+		d->ops.queue_stopped(d, d->userdata, idx, vring);
 }
 
-static void dm_reset(void *data)
+static void dm_reset(struct vh_vu_backend *be, void *data)
 {
 	struct vh_daemon *d = data;
 
 	if (d->ops.reset)
-		d->ops.reset(d);
+		d->ops.reset(d, d->userdata);
 }
 
-static int dm_set_status(void *data, uint8_t status)
+static int dm_set_status(struct vh_vu_backend *be, void *data, uint8_t status)
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.set_status ? d->ops.set_status(d, status) : 0;
+	return d->ops.set_status ? d->ops.set_status(d, d->userdata, status) :
+				   0;
 }
 
-static int dm_net_set_mtu(void *data, uint16_t mtu)
+static int dm_net_set_mtu(struct vh_vu_backend *be, void *data, uint16_t mtu)
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.net_set_mtu(d, mtu);
+	return d->ops.net_set_mtu(d, d->userdata, mtu);
 }
 
-static int dm_send_rarp(void *data, const uint8_t mac[6])
+static int dm_send_rarp(struct vh_vu_backend *be, void *data,
+			const uint8_t mac[6])
 {
 	struct vh_daemon *d = data;
 
-	return d->ops.send_rarp(d, mac);
+	return d->ops.send_rarp(d, d->userdata, mac);
 }
 
 /* device state transfer: a thread of its own, joined by CHECK_DEVICE_STATE */
@@ -492,11 +504,13 @@ static void *xfer_main(void *arg)
 	int r;
 
 	if (d->xfer_dir == VH_VU_STATE_SAVE)
-		r = d->ops.save_state ? d->ops.save_state(d, d->xfer_fd) :
-					-EOPNOTSUPP;
+		r = d->ops.save_state ?
+			    d->ops.save_state(d, d->userdata, d->xfer_fd) :
+			    -EOPNOTSUPP;
 	else
-		r = d->ops.load_state ? d->ops.load_state(d, d->xfer_fd) :
-					-EOPNOTSUPP;
+		r = d->ops.load_state ?
+			    d->ops.load_state(d, d->userdata, d->xfer_fd) :
+			    -EOPNOTSUPP;
 	close(d->xfer_fd);
 	d->xfer_fd = -1;
 	d->xfer_result = r;
@@ -511,7 +525,8 @@ static void xfer_join(struct vh_daemon *d)
 	d->xfer_running = false;
 }
 
-static int dm_set_device_state_fd(void *data, enum vh_vu_state_direction dir,
+static int dm_set_device_state_fd(struct vh_vu_backend *be, void *data,
+				  enum vh_vu_state_direction dir,
 				  uint32_t phase, int fd, int *reply_fd)
 {
 	struct vh_daemon *d = data;
@@ -538,7 +553,7 @@ static int dm_set_device_state_fd(void *data, enum vh_vu_state_direction dir,
 	return 0;
 }
 
-static int dm_check_device_state(void *data)
+static int dm_check_device_state(struct vh_vu_backend *be, void *data)
 {
 	struct vh_daemon *d = data;
 
@@ -572,7 +587,6 @@ static void workers_free(struct vh_daemon *d)
 static int workers_new(struct vh_daemon *d)
 {
 	unsigned int t, q, i;
-	uint64_t seen = 0;
 	int r;
 
 	d->workers = calloc(d->num_threads, sizeof(*d->workers));
@@ -594,36 +608,18 @@ static int workers_new(struct vh_daemon *d)
 		}
 	}
 	for (q = 0; q < d->dev.num_queues; q++) {
-		for (t = 0; t < d->num_threads; t++) {
-			uint64_t m = d->dev.queue_masks ?
-					     d->dev.queue_masks[t] :
-					     (q % d->num_threads == t ?
-						      1ull << q : 0);
-
-			if (!(m & (1ull << q)))
-				continue;
-			/* every queue belongs to exactly one thread */
-			if (seen & (1ull << q)) {
-				vh_err(d->ctx, "queue %u in two threads\n", q);
-				return -EINVAL;
-			}
-			seen |= 1ull << q;
-			d->queues[q].thread = t;
-			d->workers[t].queue_mask |= 1ull << q;
-		}
-		if (!(seen & (1ull << q))) {
-			vh_err(d->ctx, "queue %u has no thread\n", q);
+		t = d->dev.queue_thread ? d->dev.queue_thread[q] :
+					  q % d->num_threads;
+		/* every queue belongs to exactly one existing thread */
+		if (t >= d->num_threads) {
+			vh_err(d->ctx, "queue %u: no thread %u\n", q, t);
 			return -EINVAL;
 		}
+		d->queues[q].thread = t;
 	}
 	for (t = 0; t < d->num_threads; t++) {
 		struct dm_worker *w = &d->workers[t];
 
-		if (d->dev.queue_masks &&
-		    (d->dev.queue_masks[t] >> 1 >> (d->dev.num_queues - 1))) {
-			vh_err(d->ctx, "thread %u: mask names no queue\n", t);
-			return -EINVAL;
-		}
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (w->epfd < 0 || w->wake_fd < 0)
@@ -659,13 +655,18 @@ static void daemon_free(struct vh_daemon *d)
 	free(d);
 }
 
+/* The layouts of the first release (HACKING, "Extensible structs"). */
+#define DAEMON_DEVICE_SIZE_1 VH_SIZEOF_UNTIL(struct vh_daemon_device, flags)
+#define DAEMON_OPS_SIZE_1 VH_SIZEOF_UNTIL(struct vh_daemon_ops, load_state)
+
 VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 			    const struct vh_daemon_device *dev,
 			    const struct vh_daemon_ops *ops, void *userdata,
 			    struct vh_daemon **out)
 {
-	struct vh_vu_device vdev = { 0 };
+	struct vh_vu_device vdev = { .size = sizeof(vdev) };
 	struct vh_vu_device_ops vops = {
+		.size = sizeof(vops),
 		.set_features = dm_set_features,
 		.memory_updated = dm_memory_updated,
 		.queue_started = dm_queue_started,
@@ -673,37 +674,48 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 		.reset = dm_reset,
 		.set_status = dm_set_status,
 	};
+	struct vh_daemon_device v;
+	struct vh_daemon_ops o;
 	struct vh_daemon *d;
 	unsigned int q;
 	int r;
 
-	if (!ctx || !dev || !ops || !ops->handle_event || !out)
+	if (!ctx || !dev || !ops || !out)
 		return -EINVAL;
-	if (!dev->num_queues || dev->num_queues > VH_DAEMON_MAX_QUEUES ||
-	    dev->num_threads > VH_DAEMON_MAX_THREADS ||
-	    dev->config_size > VH_VU_BACKEND_CONFIG_MAX ||
-	    dev->lock > VH_DAEMON_LOCK_RWLOCK)
+	/* the application's layouts may be older or newer than ours */
+	r = vh_copy_struct(&v, sizeof(v), DAEMON_DEVICE_SIZE_1, dev);
+	if (r < 0)
+		return r;
+	r = vh_copy_struct(&o, sizeof(o), DAEMON_OPS_SIZE_1, ops);
+	if (r < 0)
+		return r;
+	if (!o.handle_event)
+		return -EINVAL;
+	if (!v.num_queues || v.num_queues > VH_VU_MAX_QUEUES ||
+	    v.num_threads > VH_DAEMON_MAX_THREADS ||
+	    v.config_size > VH_VU_BACKEND_CONFIG_MAX ||
+	    v.lock > VH_DAEMON_LOCK_RWLOCK)
 		return -EINVAL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	d->refcount = 1;
 	d->ctx = vh_ctx_ref(ctx);
-	d->dev = *dev;
-	d->dev.queue_masks = NULL; /* copied below, not kept */
-	d->ops = *ops;
+	d->dev = v;
+	d->dev.queue_thread = NULL; /* read below, not kept */
+	d->ops = o;
 	d->userdata = userdata;
-	d->num_threads = dev->num_threads ? dev->num_threads : 1;
+	d->num_threads = v.num_threads ? v.num_threads : 1;
 	d->exit_fd = -1;
 	d->done_fd = -1;
 	d->xfer_fd = -1;
 	d->exit_src.kind = DM_SRC_EXIT;
-	d->queues = calloc(dev->num_queues, sizeof(*d->queues));
+	d->queues = calloc(v.num_queues, sizeof(*d->queues));
 	if (!d->queues) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	for (q = 0; q < dev->num_queues; q++) {
+	for (q = 0; q < v.num_queues; q++) {
 		d->queues[q].src.kind = DM_SRC_QUEUE;
 		d->queues[q].idx = q;
 		d->queues[q].kick_fd = -1;
@@ -717,32 +729,32 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 		goto fail;
 	}
 	/* the mapping is read while creating the workers, not kept */
-	d->dev.queue_masks = dev->queue_masks;
+	d->dev.queue_thread = v.queue_thread;
 	r = workers_new(d);
-	d->dev.queue_masks = NULL;
+	d->dev.queue_thread = NULL;
 	if (r < 0)
 		goto fail;
 
-	vdev.features = dev->features;
-	if (!(dev->flags & VH_DAEMON_F_NO_EVENT_IDX))
+	vdev.features = v.features;
+	if (!(v.flags & VH_DAEMON_F_NO_EVENT_IDX))
 		vdev.features |= 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX;
 	/* kicks are eventfds polled by the workers: no in-band ones */
 	vdev.protocol_features =
-		dev->protocol_features &
+		v.protocol_features &
 		~(1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS);
-	vdev.num_queues = dev->num_queues;
-	vdev.max_queue_size = dev->max_queue_size;
-	vdev.config_size = dev->config_size;
-	vdev.queue_num = dev->queue_num;
-	if (ops->get_config) {
+	vdev.num_queues = v.num_queues;
+	vdev.max_queue_size = v.max_queue_size;
+	vdev.config_size = v.config_size;
+	vdev.queue_num = v.queue_num;
+	if (o.get_config) {
 		vops.get_config = dm_get_config;
 		vops.set_config = dm_set_config;
 	}
-	if (ops->net_set_mtu)
+	if (o.net_set_mtu)
 		vops.net_set_mtu = dm_net_set_mtu;
-	if (ops->send_rarp)
+	if (o.send_rarp)
 		vops.send_rarp = dm_send_rarp;
-	if (ops->save_state || ops->load_state) {
+	if (o.save_state || o.load_state) {
 		vops.set_device_state_fd = dm_set_device_state_fd;
 		vops.check_device_state = dm_check_device_state;
 	}
@@ -886,7 +898,7 @@ static void *control_main(void *arg)
 			__atomic_add_fetch(&d->connections, 1,
 					   __ATOMIC_RELEASE);
 			if (d->ops.connected)
-				d->ops.connected(d);
+				d->ops.connected(d, d->userdata);
 		}
 		if (r >= 0 || r == -EAGAIN)
 			continue;
@@ -894,7 +906,7 @@ static void *control_main(void *arg)
 		if (r != -ECONNRESET)
 			vh_warn(d->ctx, "connection closed on error: %d\n", r);
 		if (was_connected && d->ops.disconnected)
-			d->ops.disconnected(d);
+			d->ops.disconnected(d, d->userdata);
 		was_connected = false;
 		r = 0;
 		if (d->mode == DM_MODE_FD)
@@ -1033,134 +1045,37 @@ VH_EXPORT int vh_daemon_wait(struct vh_daemon *d)
 /* ------------------------------------------------------------------------ */
 /* program conventions (vhost-user.rst "Backend program conventions")        */
 /* ------------------------------------------------------------------------ */
-VH_EXPORT void vh_daemon_args_init(struct vh_daemon_args *a)
+/*
+ * SIGTERM/SIGINT that came while they were blocked here (not by the
+ * caller) asked for the stop that just happened: consume them, or
+ * restoring the mask would deliver them (and kill the caller).
+ */
+static void drain_signals(const sigset_t *old)
 {
-	if (!a)
-		return;
-	memset(a, 0, sizeof(*a));
-	a->fd = -1;
-}
-
-static int parse_uint(const char *s, unsigned long max, unsigned long *v)
-{
-	char *end;
-
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	if (errno || *end || *v > max)
-		return -EINVAL;
-	return 0;
-}
-
-VH_EXPORT int vh_daemon_args_parse(struct vh_daemon_args *a, int opt,
-				   const char *arg)
-{
-	struct sockaddr_un sa;
-	unsigned long v;
-
-	if (!a)
-		return -EINVAL;
-	switch (opt) {
-	case VH_DAEMON_OPT_SOCKET_PATH:
-		if (!arg || !*arg || strlen(arg) >= sizeof(sa.sun_path)) {
-			fprintf(stderr, "--socket-path: empty or too long\n");
-			return -EINVAL;
-		}
-		a->socket_path = arg;
-		return 1;
-	case VH_DAEMON_OPT_FD:
-		if (parse_uint(arg, INT_MAX, &v) < 0 ||
-		    fcntl((int)v, F_GETFD) < 0) {
-			fprintf(stderr, "--fd: not an open fd: %s\n",
-				arg ? arg : "");
-			return -EINVAL;
-		}
-		a->fd = (int)v;
-		/* the conventions pass it inherited: keep it from children */
-		fcntl(a->fd, F_SETFD, FD_CLOEXEC);
-		return 1;
-	case VH_DAEMON_OPT_PRINT_CAPS:
-		a->print_capabilities = true;
-		return 1;
-	case VH_DAEMON_OPT_CLIENT:
-		a->client = true;
-		return 1;
-	case VH_DAEMON_OPT_THREADS:
-		if (parse_uint(arg, VH_DAEMON_MAX_THREADS, &v) < 0 || !v) {
-			fprintf(stderr, "--threads: 1..%d\n",
-				VH_DAEMON_MAX_THREADS);
-			return -EINVAL;
-		}
-		a->threads = (unsigned int)v;
-		return 1;
-	case VH_DAEMON_OPT_VERBOSE:
-		a->verbose = true;
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-VH_EXPORT int vh_daemon_args_check(const struct vh_daemon_args *a)
-{
-	if (!a)
-		return -EINVAL;
-	if (a->print_capabilities)
-		return 0;
-	if (!a->socket_path == (a->fd < 0)) {
-		fprintf(stderr, "exactly one of --socket-path and --fd\n");
-		return -EINVAL;
-	}
-	if (a->client && !a->socket_path) {
-		fprintf(stderr, "--client needs --socket-path\n");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-VH_EXPORT int vh_daemon_print_capabilities(FILE *f, const char *type,
-					   const char *const *features)
-{
+	static const int sigs[] = { SIGTERM, SIGINT };
+	const struct timespec zero = { 0, 0 };
 	unsigned int i;
+	sigset_t one;
 
-	if (!f || !type)
-		return -EINVAL;
-	fputs("{\n  \"type\": ", f);
-	json_string(f, type);
-	fputs(",\n  \"features\": [", f);
-	for (i = 0; features && features[i]; i++) {
-		fputs(i ? ",\n    " : "\n    ", f);
-		json_string(f, features[i]);
+	for (i = 0; i < VH_ARRAY_SIZE(sigs); i++) {
+		if (sigismember(old, sigs[i]))
+			continue;
+		sigemptyset(&one);
+		sigaddset(&one, sigs[i]);
+		while (sigtimedwait(&one, NULL, &zero) == sigs[i])
+			;
 	}
-	fputs(i ? "\n  ]\n}\n" : "]\n}\n", f);
-	return fflush(f) == 0 ? 0 : -EIO;
 }
 
-VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a)
+VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
+			    unsigned int flags)
 {
 	struct pollfd p[2];
 	sigset_t set, old;
-	int sfd, r;
+	int sfd, r, err = 0;
 
-	if (!d || !a)
+	if (!d || !path == (fd < 0) || (flags & ~VH_DAEMON_RUN_CLIENT) ||
+	    (fd >= 0 && flags))
 		return -EINVAL;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -1174,12 +1089,12 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a)
 		r = -errno;
 		goto out_mask;
 	}
-	if (a->fd >= 0)
-		r = vh_daemon_start_fd(d, a->fd);
-	else if (a->client)
-		r = vh_daemon_start_client(d, a->socket_path);
+	if (fd >= 0)
+		r = vh_daemon_start_fd(d, fd);
+	else if (flags & VH_DAEMON_RUN_CLIENT)
+		r = vh_daemon_start_client(d, path);
 	else
-		r = vh_daemon_start_listen(d, a->socket_path);
+		r = vh_daemon_start_listen(d, path);
 	if (r < 0)
 		goto out_sfd;
 	p[0].fd = sfd;
@@ -1190,6 +1105,10 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a)
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
+			/* stop before waiting: the daemon would run on */
+			err = -errno;
+			vh_err(d->ctx, "poll: %d: stopping\n", err);
+			vh_daemon_stop(d);
 			break;
 		}
 		if (p[0].revents & POLLIN) {
@@ -1205,8 +1124,11 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a)
 			break;
 	}
 	r = vh_daemon_wait(d);
+	if (r == 0)
+		r = err;
 out_sfd:
 	close(sfd);
+	drain_signals(&old);
 out_mask:
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return r;

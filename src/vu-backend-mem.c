@@ -66,7 +66,7 @@ static int region_ok(struct vh_vu_backend *be, const struct vh_vu_mem_region *r,
 static void memory_changed(struct vh_vu_backend *be)
 {
 	if (be->ops.memory_updated)
-		be->ops.memory_updated(be->data);
+		be->ops.memory_updated(be, be->data);
 	vu_be_resume_all(be);
 }
 
@@ -245,7 +245,7 @@ uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size)
 	uint64_t n;
 
 	if (!queue_size || (queue_size & (queue_size - 1)) ||
-	    queue_size > VH_VU_BACKEND_QUEUE_SIZE_MAX)
+	    queue_size > VH_DEVQ_MAX_SIZE)
 		return 0;
 	n = VU_BE_INFLIGHT_HDR + (uint64_t)VU_BE_INFLIGHT_DESC * queue_size;
 	return (n + VU_BE_INFLIGHT_ALIGN - 1) &

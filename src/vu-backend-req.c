@@ -209,8 +209,8 @@ VH_EXPORT int vh_vu_backend_iotlb_msg(struct vh_vu_backend *be, uint64_t iova,
 	struct vh_vu_iotlb m = { .iova = iova, .perm = perm, .type = type };
 
 	if (!be ||
-	    (type != VH_VU_IOTLB_MISS && type != VH_VU_IOTLB_ACCESS_FAIL) ||
-	    perm < VH_VU_ACCESS_RO || perm > VH_VU_ACCESS_RW)
+	    (type != VH_IOTLB_MISS && type != VH_IOTLB_ACCESS_FAIL) ||
+	    perm < VH_ACCESS_RO || perm > VH_ACCESS_RW)
 		return -EINVAL;
 	return backend_request(be, VH_VU_BACKEND_IOTLB_MSG, &m, sizeof(m), -1,
 			       NULL);

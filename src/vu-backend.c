@@ -121,7 +121,7 @@ static void kicked(struct vh_vu_backend *be, unsigned int idx)
 {
 	struct vu_be_queue *q = &be->queues[idx];
 
-	be->ops.queue_kicked(be->data, idx, q->vring);
+	be->ops.queue_kicked(be, be->data, idx, q->vring);
 	if (!q->err_reported && vh_devq_is_broken(q->vring)) {
 		q->err_reported = true;
 		vh_warn(be->ctx, "queue %u: ring broken by the driver\n", idx);
@@ -141,7 +141,7 @@ static void queue_take_back(struct vh_vu_backend *be, unsigned int idx)
 		return;
 	kick_poll_del(be, idx);
 	if (be->ops.queue_stopped)
-		be->ops.queue_stopped(be->data, idx, q->vring);
+		be->ops.queue_stopped(be, be->data, idx, q->vring);
 	q->handed = false;
 }
 
@@ -158,7 +158,7 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 	if (q->handed)
 		return;
 	if (be->ops.queue_started &&
-	    be->ops.queue_started(be->data, idx, q->vring) < 0) {
+	    be->ops.queue_started(be, be->data, idx, q->vring) < 0) {
 		vh_warn(be->ctx, "queue %u: the device refused to start it\n",
 			idx);
 		return;
@@ -283,7 +283,7 @@ static void conn_close(struct vh_vu_backend *be)
 	/* The device goes back to its initial state before its rings go. */
 	vu_be_quiesce_all(be);
 	if (be->ops.reset)
-		be->ops.reset(be->data);
+		be->ops.reset(be, be->data);
 	conn_state_free(be);
 	epoll_ctl(be->epfd, EPOLL_CTL_DEL, be->conn_fd, NULL);
 	close(be->conn_fd);
@@ -335,24 +335,40 @@ static bool is_pow2(unsigned int n)
 	return n && !(n & (n - 1));
 }
 
+/* The layouts of the first release (HACKING, "Extensible structs"). */
+#define VU_DEVICE_SIZE_1 VH_SIZEOF_UNTIL(struct vh_vu_device, queue_num)
+#define VU_DEVICE_OPS_SIZE_1 \
+	VH_SIZEOF_UNTIL(struct vh_vu_device_ops, gpu_set_socket)
+
 VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 				const struct vh_vu_device *dev,
 				const struct vh_vu_device_ops *ops, void *data,
 				struct vh_vu_backend **out)
 {
-	static const struct vh_vu_device_ops no_ops;
+	struct vh_vu_device_ops o = { .size = sizeof(o) };
+	struct vh_vu_device v;
 	struct vh_vu_backend *be;
+	int r;
 
 	if (!ctx || !dev || !out)
 		return -EINVAL;
+	/* the application's layout may be older or newer than ours */
+	r = vh_copy_struct(&v, sizeof(v), VU_DEVICE_SIZE_1, dev);
+	if (r < 0)
+		return r;
+	if (ops) {
+		r = vh_copy_struct(&o, sizeof(o), VU_DEVICE_OPS_SIZE_1, ops);
+		if (r < 0)
+			return r;
+	}
 	/* the vring index is 8 bits wide in SET_VRING_KICK/CALL/ERR */
-	if (dev->num_queues < 1 || dev->num_queues > 256 ||
-	    (dev->max_queue_size &&
-	     (!is_pow2(dev->max_queue_size) ||
-	      dev->max_queue_size > VH_VU_BACKEND_QUEUE_SIZE_MAX)) ||
-	    dev->max_mem_slots > VH_MEM_MAX_REGIONS ||
-	    dev->queue_num > dev->num_queues ||
-	    dev->config_size > VH_VU_BACKEND_CONFIG_MAX)
+	if (v.num_queues < 1 || v.num_queues > VH_VU_MAX_QUEUES ||
+	    (v.max_queue_size &&
+	     (!is_pow2(v.max_queue_size) ||
+	      v.max_queue_size > VH_DEVQ_MAX_SIZE)) ||
+	    v.max_mem_slots > VH_MEM_MAX_REGIONS ||
+	    v.queue_num > v.num_queues ||
+	    v.config_size > VH_VU_BACKEND_CONFIG_MAX)
 		return -EINVAL;
 
 	be = calloc(1, sizeof(*be));
@@ -365,12 +381,12 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	}
 	be->refcount = 1;
 	be->ctx = vh_ctx_ref(ctx);
-	be->dev = *dev;
+	be->dev = v;
 	if (!be->dev.max_queue_size)
-		be->dev.max_queue_size = VH_VU_BACKEND_QUEUE_SIZE_MAX;
+		be->dev.max_queue_size = VH_DEVQ_MAX_SIZE;
 	if (!be->dev.max_mem_slots)
-		be->dev.max_mem_slots = VH_VU_BACKEND_MEM_SLOTS;
-	be->ops = ops ? *ops : no_ops;
+		be->dev.max_mem_slots = VH_MEM_MAX_REGIONS;
+	be->ops = o;
 	be->data = data;
 	be->listen_fd = -1;
 	be->conn_fd = -1;
@@ -378,9 +394,9 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	be->inflight_fd = -1;
 	be->req_fd = -1;
 	pthread_mutex_init(&be->req_lock, NULL);
-	be->offered_features = (dev->features & ~VU_BE_FEATURES_NEVER) |
+	be->offered_features = (v.features & ~VU_BE_FEATURES_NEVER) |
 			       (1ull << VH_VU_F_PROTOCOL_FEATURES);
-	be->offered_protocol = dev->protocol_features &
+	be->offered_protocol = v.protocol_features &
 			       implemented_protocol(&be->ops);
 	*out = be;
 	return 0;
@@ -548,7 +564,7 @@ static int h_set_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			break;
 	}
 	if (r == 0 && be->ops.set_features &&
-	    be->ops.set_features(be->data, f) < 0)
+	    be->ops.set_features(be, be->data, f) < 0)
 		r = VU_SOFT_FAIL;
 	if (r >= 0) {
 		be->features = f;
@@ -675,7 +691,7 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	if (idx < 0)
 		return idx;
-	if (a->flags & ~VH_VU_VRING_F_LOG) {
+	if (a->flags & ~VH_VRING_F_LOG) {
 		vh_err(be->ctx, "queue %d: unknown vring flags %#x\n", idx,
 		       a->flags);
 		return -EINVAL;
@@ -688,7 +704,7 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	va.log = a->log;
 	/* ring addresses are the front-end's virtual addresses */
 	va.flags = VH_DEVQ_ADDR_UVA;
-	if (a->flags & VH_VU_VRING_F_LOG)
+	if (a->flags & VH_VRING_F_LOG)
 		va.flags |= VH_DEVQ_ADDR_LOG;
 
 	queue_take_back(be, idx);
@@ -876,7 +892,7 @@ static int h_send_rarp(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	/* the first 6 bytes of the u64 payload are the guest's MAC */
 	memcpy(mac, msg->payload.raw, sizeof(mac));
-	return be->ops.send_rarp(be->data, mac) < 0 ? VU_SOFT_FAIL : 0;
+	return be->ops.send_rarp(be, be->data, mac) < 0 ? VU_SOFT_FAIL : 0;
 }
 
 static int h_net_set_mtu(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -887,8 +903,9 @@ static int h_net_set_mtu(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	/* virtio-net 5.1.4: mtu is a le16; 68 is the IPv4 minimum */
 	if (mtu < 68 || mtu > 65535)
 		return VU_SOFT_FAIL;
-	return be->ops.net_set_mtu(be->data, (uint16_t)mtu) < 0 ? VU_SOFT_FAIL :
-								  0;
+	return be->ops.net_set_mtu(be, be->data, (uint16_t)mtu) < 0 ?
+		       VU_SOFT_FAIL :
+		       0;
 }
 
 static int h_set_backend_req_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -920,7 +937,7 @@ static int h_get_config(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	reply->payload.config.offset = c->offset;
 	reply->payload.config.size = size;
 	reply->payload.config.flags = c->flags;
-	if (be->ops.get_config(be->data, c->offset,
+	if (be->ops.get_config(be, be->data, c->offset,
 			       reply->payload.config.region, size) < 0)
 		return VU_SOFT_FAIL;
 	reply->hdr.size = VH_VU_CONFIG_HDR_SIZE + size;
@@ -943,7 +960,7 @@ static int h_set_config(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	    c->offset > be->dev.config_size ||
 	    size > be->dev.config_size - c->offset || !be->ops.set_config)
 		return VU_SOFT_FAIL;
-	return be->ops.set_config(be->data, c->offset, c->region, size,
+	return be->ops.set_config(be, be->data, c->offset, c->region, size,
 				  c->flags) < 0 ?
 		       VU_SOFT_FAIL :
 		       0;
@@ -956,7 +973,7 @@ static int h_gpu_set_socket(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	msg->fds[0] = -1;
 	msg->nfds = 0;
-	if (be->ops.gpu_set_socket(be->data, fd) < 0) {
+	if (be->ops.gpu_set_socket(be, be->data, fd) < 0) {
 		close(fd);
 		return VU_SOFT_FAIL;
 	}
@@ -983,7 +1000,7 @@ static int h_reset_device(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	}
 	be->status = 0;
 	if (be->ops.reset)
-		be->ops.reset(be->data);
+		be->ops.reset(be, be->data);
 	return 0;
 }
 
@@ -1024,7 +1041,8 @@ static int h_set_status(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		vh_err(be->ctx, "SET_STATUS %#llx\n", (unsigned long long)s);
 		return -EINVAL;
 	}
-	if (be->ops.set_status && be->ops.set_status(be->data, (uint8_t)s) < 0)
+	if (be->ops.set_status &&
+	    be->ops.set_status(be, be->data, (uint8_t)s) < 0)
 		return VU_SOFT_FAIL;
 	be->status = (uint8_t)s;
 	return 0;
@@ -1044,8 +1062,8 @@ static int h_get_shared_object(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	/* Reply: u64 0 and the fd on success, non-zero and no fd otherwise. */
 	if (!be->ops.get_shared_object ||
-	    be->ops.get_shared_object(be->data, msg->payload.shared.uuid, &fd) <
-		    0 ||
+	    be->ops.get_shared_object(be, be->data, msg->payload.shared.uuid,
+				      &fd) < 0 ||
 	    fd < 0) {
 		vh_vu_msg_set_reply_u64(reply, 1);
 		return 0;
@@ -1072,8 +1090,8 @@ static int h_set_device_state_fd(struct vh_vu_backend *be,
 		vh_vu_msg_set_reply_u64(reply, 1 | VH_VU_DEVICE_STATE_NOFD);
 		return 0;
 	}
-	if (be->ops.set_device_state_fd(be->data, ds->direction, ds->phase, fd,
-					&reply_fd) < 0) {
+	if (be->ops.set_device_state_fd(be, be->data, ds->direction, ds->phase,
+					fd, &reply_fd) < 0) {
 		/* "must not both indicate an error and return a fd" */
 		if (reply_fd >= 0)
 			close(reply_fd);
@@ -1094,7 +1112,7 @@ static int h_check_device_state(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 				struct vh_vu_msg *reply)
 {
 	vh_vu_msg_set_reply_u64(
-		reply, be->ops.check_device_state(be->data) < 0 ? 1 : 0);
+		reply, be->ops.check_device_state(be, be->data) < 0 ? 1 : 0);
 	return 0;
 }
 

@@ -31,7 +31,8 @@ struct vh_vu_frontend {
 	unsigned int nrings;
 	/* a back-end request that has partly arrived (never waited for) */
 	struct vh_vu_rx backend_rx;
-	const struct vh_vu_frontend_ops *ops;
+	const struct vh_vu_frontend_ops *ops; /* &ops_copy once set, or NULL */
+	struct vh_vu_frontend_ops ops_copy;
 	void *ops_data;
 };
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "libvhost-private.h"
 #include "vu-frontend-internal.h"
 #include "vu-trace.h"
 
@@ -422,14 +423,30 @@ VH_EXPORT int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
 /* ------------------------------------------------------------------------ */
 /* back-end request channel                                                 */
 /* ------------------------------------------------------------------------ */
-VH_EXPORT void vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
-				      const struct vh_vu_frontend_ops *ops,
-				      void *data)
+/* The layout of the first release (HACKING, "Extensible structs"). */
+#define FE_OPS_SIZE_1 \
+	VH_SIZEOF_UNTIL(struct vh_vu_frontend_ops, shared_object_lookup)
+
+VH_EXPORT int vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
+				     const struct vh_vu_frontend_ops *ops,
+				     void *data)
 {
+	int r;
+
 	if (!fe)
-		return;
-	fe->ops = ops;
+		return -EINVAL;
+	if (!ops) {
+		fe->ops = NULL;
+		fe->ops_data = data;
+		return 0;
+	}
+	r = vh_copy_struct(&fe->ops_copy, sizeof(fe->ops_copy), FE_OPS_SIZE_1,
+			   ops);
+	if (r < 0)
+		return r;
+	fe->ops = &fe->ops_copy;
 	fe->ops_data = data;
+	return 0;
 }
 
 VH_EXPORT int vh_vu_frontend_set_backend_req_fd(struct vh_vu_frontend *fe)
@@ -557,9 +574,9 @@ static int backend_handle(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	case VH_VU_BACKEND_IOTLB_MSG:
 		io = &msg->payload.iotlb;
 		/* "to notify of an IOTLB miss, or an IOTLB access failure" */
-		if ((io->type != VH_VU_IOTLB_MISS &&
-		     io->type != VH_VU_IOTLB_ACCESS_FAIL) ||
-		    io->perm < VH_VU_ACCESS_RO || io->perm > VH_VU_ACCESS_RW) {
+		if ((io->type != VH_IOTLB_MISS &&
+		     io->type != VH_IOTLB_ACCESS_FAIL) ||
+		    io->perm < VH_ACCESS_RO || io->perm > VH_ACCESS_RW) {
 			vh_err(fe->ctx, "IOTLB_MSG: type %u, perm %u\n",
 			       io->type, io->perm);
 			return -EINVAL;

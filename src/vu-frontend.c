@@ -850,7 +850,7 @@ VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
 		r = vh_drvq_get_addrs(vq, &dg, &ag, &a.log);
 		if (r < 0)
 			return r;
-		a.flags |= VH_VU_VRING_F_LOG;
+		a.flags |= VH_VRING_F_LOG;
 	}
 	r = vh_vu_frontend_set_vring_addr(fe, &a);
 	if (r < 0)

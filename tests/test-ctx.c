@@ -15,8 +15,9 @@ struct log_capture {
 	char last[256];
 };
 
-static void capture_log(void *data, int priority, const char *file, int line,
-			const char *fn, const char *format, va_list args)
+__attribute__((format(printf, 7, 0))) static void
+capture_log(struct vh_ctx *ctx, void *data, int priority, const char *file,
+	    int line, const char *fn, const char *format, va_list args)
 {
 	struct log_capture *cap = data;
 

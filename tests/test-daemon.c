@@ -16,12 +16,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon-args.h"
 #include "libvhost.h"
 #include "test-util.h"
 
@@ -60,7 +67,7 @@ struct toy {
 	pthread_t completer;
 };
 
-static int toy_handle(struct vh_daemon *d, unsigned int idx,
+static int toy_handle(struct vh_daemon *d, void *data, unsigned int idx,
 		      struct vh_devq *vr, void *td)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
@@ -152,7 +159,7 @@ static void *toy_completer(void *arg)
 	return NULL;
 }
 
-static void *toy_thread_init(struct vh_daemon *d, unsigned int t)
+static void *toy_thread_init(struct vh_daemon *d, void *data, unsigned int t)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
@@ -160,7 +167,8 @@ static void *toy_thread_init(struct vh_daemon *d, unsigned int t)
 	return (void *)(uintptr_t)(t + 1);
 }
 
-static void toy_thread_fini(struct vh_daemon *d, unsigned int t, void *td)
+static void toy_thread_fini(struct vh_daemon *d, void *data, unsigned int t,
+			    void *td)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
@@ -168,7 +176,7 @@ static void toy_thread_fini(struct vh_daemon *d, unsigned int t, void *td)
 	__atomic_add_fetch(&toy->thread_finis, 1, __ATOMIC_RELAXED);
 }
 
-static void toy_reset(struct vh_daemon *d)
+static void toy_reset(struct vh_daemon *d, void *data)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
@@ -178,7 +186,7 @@ static void toy_reset(struct vh_daemon *d)
 	pthread_mutex_unlock(&toy->mu);
 }
 
-static void toy_disconnected(struct vh_daemon *d)
+static void toy_disconnected(struct vh_daemon *d, void *data)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
@@ -196,7 +204,7 @@ static uint8_t state_byte(size_t i)
 	return (uint8_t)(i * 7 + (i >> 12));
 }
 
-static int toy_save(struct vh_daemon *d, int fd)
+static int toy_save(struct vh_daemon *d, void *data, int fd)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 	uint8_t buf[4096];
@@ -214,7 +222,7 @@ static int toy_save(struct vh_daemon *d, int fd)
 	return 0;
 }
 
-static int toy_load(struct vh_daemon *d, int fd)
+static int toy_load(struct vh_daemon *d, void *data, int fd)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 	uint8_t buf[4096];
@@ -237,6 +245,7 @@ static int toy_load(struct vh_daemon *d, int fd)
 }
 
 static const struct vh_daemon_ops toy_ops = {
+	.size = sizeof(toy_ops),
 	.handle_event = toy_handle,
 	.thread_init = toy_thread_init,
 	.thread_fini = toy_thread_fini,
@@ -248,18 +257,20 @@ static const struct vh_daemon_ops toy_ops = {
 
 static struct vh_daemon *toy_new(struct vh_ctx *ctx, struct toy *toy,
 				 enum vh_daemon_lock lock, unsigned int threads,
-				 const uint64_t *masks, unsigned int flags)
+				 const uint8_t *queue_thread, unsigned int flags)
 {
 	struct vh_daemon_device dev = {
+		.size = sizeof(dev),
 		.type = "toy",
 		.features = 1ull << VIRTIO_F_VERSION_1,
-		.protocol_features = (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
-				     (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
-				     (1ull << VH_VU_PROTOCOL_F_DEVICE_STATE),
+		.protocol_features =
+			(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+			(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+			(1ull << VH_VU_PROTOCOL_F_DEVICE_STATE),
 		.num_queues = NQ,
 		.max_queue_size = 256,
 		.num_threads = threads,
-		.queue_masks = masks,
+		.queue_thread = queue_thread,
 		.lock = lock,
 		.flags = flags,
 	};
@@ -446,15 +457,15 @@ static void wait_disconnects(struct toy *toy, int n)
 	CHECK(0);
 }
 
-/* queue -> thread masks, all three lock policies */
+/* queue -> thread mapping, all three lock policies */
 static void test_mapping(struct vh_ctx *ctx, enum vh_daemon_lock lock)
 {
-	static const uint64_t masks[2] = { 0x5, 0xa }; /* 0,2 | 1,3 */
+	static const uint8_t map[NQ] = { 0, 1, 0, 1 }; /* 0,2 | 1,3 */
 	struct toy toy;
 	struct sess s = { 0 };
 	unsigned int q, round;
 
-	toy_new(ctx, &toy, lock, 2, masks, 0);
+	toy_new(ctx, &toy, lock, 2, map, 0);
 	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
 	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), -EBUSY);
 	mem_setup(ctx, &s);
@@ -463,7 +474,7 @@ static void test_mapping(struct vh_ctx *ctx, enum vh_daemon_lock lock)
 		for (q = 0; q < NQ; q++)
 			sess_traffic(&s, q, 16);
 	for (q = 0; q < NQ; q++)
-		CHECK_EQ(toy.handled_by[q], (masks[0] >> q) & 1 ? 1 : 2);
+		CHECK_EQ(toy.handled_by[q], map[q] + 1);
 	CHECK_EQ(toy.requests, 20 * NQ * 16);
 	CHECK_EQ(toy.thread_inits, 2);
 	CHECK(vh_daemon_get_features(toy.d) & (1ull << RING_F_EVENT_IDX));
@@ -479,22 +490,24 @@ static void test_mapping(struct vh_ctx *ctx, enum vh_daemon_lock lock)
 /* a bad mapping is refused at creation */
 static void test_bad_masks(struct vh_ctx *ctx)
 {
-	static const uint64_t twice[2] = { 0x3, 0x6 };
-	static const uint64_t missing[2] = { 0x1, 0x2 };
-	static const uint64_t beyond[2] = { 0x13, 0xc };
-	struct vh_daemon_device dev = { .num_queues = NQ, .num_threads = 2 };
+	static const uint8_t beyond[NQ] = { 0, 1, 2, 1 };
+	struct vh_daemon_device dev = { .size = sizeof(dev),
+					.num_queues = NQ,
+					.num_threads = 2 };
 	struct vh_daemon *d;
 
-	dev.queue_masks = twice;
+	dev.queue_thread = beyond;
 	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
-	dev.queue_masks = missing;
+	dev.queue_thread = NULL;
+	dev.num_queues = VH_VU_MAX_QUEUES + 1;
 	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
-	dev.queue_masks = beyond;
-	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
-	dev.queue_masks = NULL;
-	dev.num_queues = VH_DAEMON_MAX_QUEUES + 1;
-	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), -EINVAL);
-	printf("bad masks refused: ok\n");
+	/* the one maximum holds for vh_daemon as for vh_vu_backend */
+	dev.num_queues = VH_VU_MAX_QUEUES;
+	CHECK_EQ(vh_daemon_new(ctx, &dev, &toy_ops, NULL, &d), 0);
+	CHECK_EQ(vh_daemon_poll_queue(d, VH_VU_MAX_QUEUES - 1), 0);
+	CHECK_EQ(vh_daemon_poll_queue(d, VH_VU_MAX_QUEUES), -EINVAL);
+	CHECK(vh_daemon_unref(d) == NULL);
+	printf("bad mappings refused, %u queues: ok\n", VH_VU_MAX_QUEUES);
 }
 
 /* event idx: one signal for a burst; without it, one per push */
@@ -755,43 +768,183 @@ static void test_device_state(struct vh_ctx *ctx)
 static void test_args(void)
 {
 	static const char *const feats[] = { "a\"b", "plain", NULL };
-	struct vh_daemon_args a;
+	struct daemon_args a;
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f;
 
-	vh_daemon_args_init(&a);
+	daemon_args_init(&a);
 	CHECK_EQ(a.fd, -1);
-	CHECK_EQ(vh_daemon_args_check(&a), -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, 'x', NULL), 0);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_SOCKET_PATH, "/tmp/s"),
+	CHECK_EQ(daemon_args_check(&a), -EINVAL);
+	CHECK_EQ(daemon_args_parse(&a, 'x', NULL), 0);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_SOCKET_PATH, "/tmp/s"),
 		 1);
-	CHECK_EQ(vh_daemon_args_check(&a), 0);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "0"), 1);
-	CHECK_EQ(vh_daemon_args_check(&a), -EINVAL); /* both */
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "-1"), -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "99999"), -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_THREADS, "0"),
+	CHECK_EQ(daemon_args_check(&a), 0);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_FD, "0"), 1);
+	CHECK_EQ(daemon_args_check(&a), -EINVAL); /* both */
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_FD, "-1"), -EINVAL);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_FD, "99999"), -EINVAL);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_THREADS, "0"),
 		 -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_THREADS, "65"),
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_THREADS, "65"),
 		 -EINVAL);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_THREADS, "4"), 1);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_THREADS, "4"), 1);
 	CHECK_EQ(a.threads, 4);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_SOCKET_PATH, ""),
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_SOCKET_PATH, ""),
 		 -EINVAL);
-	vh_daemon_args_init(&a);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_CLIENT, NULL), 1);
-	CHECK_EQ(vh_daemon_args_parse(&a, VH_DAEMON_OPT_FD, "1"), 1);
-	CHECK_EQ(vh_daemon_args_check(&a), -EINVAL); /* --client needs a path */
+	daemon_args_init(&a);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_CLIENT, NULL), 1);
+	CHECK_EQ(daemon_args_parse(&a, DAEMON_OPT_FD, "1"), 1);
+	CHECK_EQ(daemon_args_check(&a), -EINVAL); /* --client needs a path */
 
 	f = open_memstream(&buf, &len);
 	CHECK(f);
-	CHECK_EQ(vh_daemon_print_capabilities(f, "net", feats), 0);
+	CHECK_EQ(daemon_print_capabilities(f, "net", feats), 0);
 	fclose(f);
 	CHECK(strcmp(buf, "{\n  \"type\": \"net\",\n  \"features\": [\n"
 			  "    \"a\\\"b\",\n    \"plain\"\n  ]\n}\n") == 0);
 	free(buf);
 	printf("argument helpers: ok\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* vh_daemon_run(): the process-wide state it touches                        */
+/* ------------------------------------------------------------------------ */
+static int run_handle(struct vh_daemon *d, void *data, unsigned int idx,
+		      struct vh_devq *vring, void *thread_data)
+{
+	return 0;
+}
+
+/* A front-end's first message arrived: ask for the stop, twice. */
+static void run_connected(struct vh_daemon *d, void *data)
+{
+	kill(getpid(), SIGINT);
+	kill(getpid(), SIGTERM);
+}
+
+static const struct vh_daemon_ops run_ops = {
+	.size = sizeof(run_ops),
+	.handle_event = run_handle,
+	.connected = run_connected,
+};
+
+/* A daemon on one end of a socketpair, GET_FEATURES waiting in it. */
+static struct vh_daemon *run_daemon(struct vh_ctx *ctx, int sv[2])
+{
+	static const uint32_t get_features[3] = { 1, 1, 0 };
+	struct vh_daemon_device dev = { .size = sizeof(dev),
+					.type = "run",
+					.num_queues = 1 };
+	struct vh_daemon *d;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	CHECK_EQ(write(sv[0], get_features, sizeof(get_features)),
+		 (ssize_t)sizeof(get_features));
+	CHECK_EQ(vh_daemon_new(ctx, &dev, &run_ops, NULL, &d), 0);
+	return d;
+}
+
+/* Run fn in a child; a hang is a failure (SIGALRM), not a stuck test. */
+static void in_child(void (*fn)(void), const char *what)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(60);
+		fn();
+		_exit(0);
+	}
+	CHECK_EQ(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "%s: child status %#x\n", what, status);
+		CHECK(0);
+	}
+	printf("%s: ok\n", what);
+}
+
+/*
+ * Both signals stop the daemon; afterwards the caller's mask is back
+ * (SIGTERM/SIGINT open, its own SIGUSR1 still blocked) and nothing of
+ * ours is left pending to kill it.
+ */
+static void run_mask_child(void)
+{
+	sigset_t mine, before, after, pend;
+	struct vh_daemon *d;
+	struct vh_ctx *ctx;
+	int sv[2], sig;
+
+	sigemptyset(&mine);
+	sigaddset(&mine, SIGUSR1);
+	CHECK_EQ(pthread_sigmask(SIG_BLOCK, &mine, NULL), 0);
+	CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &before), 0);
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	d = run_daemon(ctx, sv);
+	CHECK_EQ(vh_daemon_run(d, NULL, sv[1], 0), 0);
+	CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &after), 0);
+	CHECK(sigismember(&after, SIGUSR1));
+	CHECK(!sigismember(&after, SIGTERM));
+	CHECK(!sigismember(&after, SIGINT));
+	for (sig = 1; sig < SIGRTMAX; sig++)
+		CHECK_EQ(sigismember(&after, sig), sigismember(&before, sig));
+	CHECK_EQ(sigpending(&pend), 0);
+	CHECK(!sigismember(&pend, SIGTERM));
+	CHECK(!sigismember(&pend, SIGINT));
+	CHECK_EQ(vh_daemon_get_connections(d), 1);
+	CHECK(vh_daemon_unref(d) == NULL);
+	close(sv[0]);
+	vh_ctx_unref(ctx);
+}
+
+/*
+ * poll() failing with anything but EINTR (here ENOMEM, forced by a seccomp
+ * filter on poll/ppoll) stops the daemon and returns the error: before,
+ * vh_daemon_run() waited for a daemon nobody stopped, for ever.
+ */
+static void run_poll_fail_child(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+#ifdef __NR_poll
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_poll, 2, 0),
+#endif
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ppoll, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]),
+				   .filter = f };
+	struct vh_daemon *d;
+	struct vh_ctx *ctx;
+	sigset_t after;
+	int sv[2], r;
+
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	d = run_daemon(ctx, sv);
+	CHECK_EQ(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	CHECK_EQ(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+	r = vh_daemon_run(d, NULL, sv[1], 0);
+	CHECK_EQ(r, -ENOMEM);
+	CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &after), 0);
+	CHECK(!sigismember(&after, SIGTERM));
+	CHECK(vh_daemon_unref(d) == NULL);
+	close(sv[0]);
+	vh_ctx_unref(ctx);
+}
+
+static void test_run(void)
+{
+	struct vh_daemon *d = NULL;
+
+	CHECK_EQ(vh_daemon_run(d, "/x", -1, 0), -EINVAL);
+	in_child(run_mask_child, "vh_daemon_run restores the signal mask");
+	in_child(run_poll_fail_child, "vh_daemon_run after a poll failure");
 }
 
 static void cleanup(void)
@@ -822,6 +975,7 @@ int main(void)
 	test_fd(ctx);
 	test_client(ctx);
 	test_reconnect(ctx);
+	test_run();
 
 	vh_ctx_unref(ctx);
 	return 0;

@@ -31,8 +31,9 @@ int main(void)
 static struct vh_ctx *ctx;
 static char logbuf[4096];
 
-static void capture_log(void *data, int priority, const char *file, int line,
-			const char *fn, const char *format, va_list args)
+__attribute__((format(printf, 7, 0))) static void
+capture_log(struct vh_ctx *c, void *data, int priority, const char *file,
+	    int line, const char *fn, const char *format, va_list args)
 {
 	size_t n = strlen(logbuf);
 

@@ -31,9 +31,9 @@ struct rig {
 	int errors;
 };
 
-static inline void rig_log(void *data, int priority, const char *file,
-			   int line, const char *fn, const char *format,
-			   va_list args)
+__attribute__((format(printf, 7, 0))) static inline void
+rig_log(struct vh_ctx *ctx, void *data, int priority, const char *file,
+	int line, const char *fn, const char *format, va_list args)
 {
 	struct rig *r = data;
 

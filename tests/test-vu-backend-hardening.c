@@ -31,15 +31,18 @@
 	 P(INFLIGHT_SHMFD) | P(RESET_DEVICE) | P(INBAND_NOTIFICATIONS) |    \
 	 P(CONFIGURE_MEM_SLOTS) | P(STATUS))
 
-static int cfg_get(void *data, uint32_t off, void *buf, uint32_t size)
+static int cfg_get(struct vh_vu_backend *be, void *data, uint32_t off,
+		   void *buf, uint32_t size)
 {
 	memset(buf, 0x5a, size);
 	return 0;
 }
 
-static const struct vh_vu_device_ops ops = { .get_config = cfg_get };
+static const struct vh_vu_device_ops ops = { .size = sizeof(ops),
+					     .get_config = cfg_get };
 
 static const struct vh_vu_device dev = {
+	.size = sizeof(dev),
 	.features = 1ull << VH_VU_VIRTIO_F_VERSION_1,
 	.protocol_features = ALL_PROTO,
 	.num_queues = NQ,

@@ -89,7 +89,8 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
+static int d_started(struct vh_vu_backend *be, void *data, unsigned int idx,
+		     struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct worker *w = &d->w[idx];
@@ -106,7 +107,8 @@ static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
 	return 0;
 }
 
-static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
+static void d_stopped(struct vh_vu_backend *be, void *data, unsigned int idx,
+		      struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct worker *w = &d->w[idx];
@@ -119,7 +121,7 @@ static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
 	d->stops++;
 }
 
-static void d_mem(void *data)
+static void d_mem(struct vh_vu_backend *be, void *data)
 {
 	struct dev *d = data;
 
@@ -129,12 +131,14 @@ static void d_mem(void *data)
 }
 
 static const struct vh_vu_device_ops ops = {
+	.size = sizeof(ops),
 	.queue_started = d_started,
 	.queue_stopped = d_stopped,
 	.memory_updated = d_mem,
 };
 
 static const struct vh_vu_device devdesc = {
+	.size = sizeof(devdesc),
 	.features = (1ull << VH_VU_VIRTIO_F_VERSION_1) |
 		    (1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX) |
 		    (1ull << VH_VU_VHOST_F_LOG_ALL),

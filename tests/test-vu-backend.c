@@ -78,7 +78,8 @@ static void echo_ring(struct dev *d, unsigned int idx, struct vh_devq *vr)
 	vh_vu_backend_notify(d->be, idx);
 }
 
-static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
+static int d_started(struct vh_vu_backend *be, void *data, unsigned int idx,
+		     struct vh_devq *vr)
 {
 	struct dev *d = data;
 
@@ -87,7 +88,8 @@ static int d_started(void *data, unsigned int idx, struct vh_devq *vr)
 	return 0;
 }
 
-static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
+static void d_stopped(struct vh_vu_backend *be, void *data, unsigned int idx,
+		      struct vh_devq *vr)
 {
 	struct dev *d = data;
 
@@ -95,7 +97,8 @@ static void d_stopped(void *data, unsigned int idx, struct vh_devq *vr)
 	d->handed[idx] = 0;
 }
 
-static void d_kicked(void *data, unsigned int idx, struct vh_devq *vr)
+static void d_kicked(struct vh_vu_backend *be, void *data, unsigned int idx,
+		     struct vh_devq *vr)
 {
 	struct dev *d = data;
 
@@ -104,7 +107,8 @@ static void d_kicked(void *data, unsigned int idx, struct vh_devq *vr)
 	echo_ring(d, idx, vr);
 }
 
-static int d_get_config(void *data, uint32_t off, void *buf, uint32_t size)
+static int d_get_config(struct vh_vu_backend *be, void *data, uint32_t off,
+			void *buf, uint32_t size)
 {
 	struct dev *d = data;
 
@@ -112,8 +116,8 @@ static int d_get_config(void *data, uint32_t off, void *buf, uint32_t size)
 	return 0;
 }
 
-static int d_set_config(void *data, uint32_t off, const void *buf,
-			uint32_t size, uint32_t flags)
+static int d_set_config(struct vh_vu_backend *be, void *data, uint32_t off,
+			const void *buf, uint32_t size, uint32_t flags)
 {
 	struct dev *d = data;
 
@@ -124,14 +128,14 @@ static int d_set_config(void *data, uint32_t off, const void *buf,
 	return 0;
 }
 
-static void d_reset(void *data)
+static void d_reset(struct vh_vu_backend *be, void *data)
 {
 	struct dev *d = data;
 
 	d->resets++;
 }
 
-static int d_set_status(void *data, uint8_t s)
+static int d_set_status(struct vh_vu_backend *be, void *data, uint8_t s)
 {
 	struct dev *d = data;
 
@@ -139,7 +143,7 @@ static int d_set_status(void *data, uint8_t s)
 	return 0;
 }
 
-static int d_mtu(void *data, uint16_t mtu)
+static int d_mtu(struct vh_vu_backend *be, void *data, uint16_t mtu)
 {
 	struct dev *d = data;
 
@@ -149,7 +153,7 @@ static int d_mtu(void *data, uint16_t mtu)
 	return 0;
 }
 
-static int d_rarp(void *data, const uint8_t mac[6])
+static int d_rarp(struct vh_vu_backend *be, void *data, const uint8_t mac[6])
 {
 	struct dev *d = data;
 
@@ -157,8 +161,9 @@ static int d_rarp(void *data, const uint8_t mac[6])
 	return 0;
 }
 
-static int d_state_fd(void *data, enum vh_vu_state_direction dir,
-		      uint32_t phase, int fd, int *reply_fd)
+static int d_state_fd(struct vh_vu_backend *be, void *data,
+		      enum vh_vu_state_direction dir, uint32_t phase, int fd,
+		      int *reply_fd)
 {
 	struct dev *d = data;
 	int p[2];
@@ -178,7 +183,7 @@ static int d_state_fd(void *data, enum vh_vu_state_direction dir,
 	return 0;
 }
 
-static int d_check_state(void *data)
+static int d_check_state(struct vh_vu_backend *be, void *data)
 {
 	struct dev *d = data;
 	char buf[16] = { 0 };
@@ -193,7 +198,8 @@ static int d_check_state(void *data)
 	return d->check_result;
 }
 
-static int d_shared(void *data, const uint8_t uuid[16], int *fd)
+static int d_shared(struct vh_vu_backend *be, void *data,
+		    const uint8_t uuid[16], int *fd)
 {
 	if (uuid[0] != 0xab)
 		return -ENOENT;
@@ -202,6 +208,7 @@ static int d_shared(void *data, const uint8_t uuid[16], int *fd)
 }
 
 static const struct vh_vu_device_ops dev_ops = {
+	.size = sizeof(dev_ops),
 	.get_config = d_get_config,
 	.set_config = d_set_config,
 	.queue_started = d_started,
@@ -225,6 +232,7 @@ static const struct vh_vu_device_ops dev_ops = {
 	 P(DEVICE_STATE))
 
 static const struct vh_vu_device test_dev = {
+	.size = sizeof(test_dev),
 	.features = (1ull << VH_VU_VIRTIO_F_VERSION_1) |
 		    (1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX) |
 		    (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |
@@ -288,7 +296,7 @@ static void test_handshake(void)
 	fe_negotiate(&f, ALL_PROTO);
 	CHECK_EQ(fe_u64(&f, VH_VU_GET_QUEUE_NUM, 0, NULL, 0, NULL, 0), NQ);
 	CHECK_EQ(fe_u64(&f, VH_VU_GET_MAX_MEM_SLOTS, 0, NULL, 0, NULL, 0),
-		 VH_VU_BACKEND_MEM_SLOTS);
+		 VH_MEM_MAX_REGIONS);
 	/* REPLY_ACK on a message without its own reply */
 	CHECK_EQ(fe_ack(&f, VH_VU_SET_OWNER, NULL, 0, NULL, 0), 0);
 	/* status */
@@ -961,8 +969,8 @@ static void test_backend_requests(void)
 	close(fd);
 	CHECK_EQ(vh_vu_backend_shared_object_remove(f.be, uuid), -EIO);
 	/* IOTLB needs ACCESS_PLATFORM, which is never offered */
-	CHECK_EQ(vh_vu_backend_iotlb_msg(f.be, 0x1000, VH_VU_ACCESS_RO,
-					 VH_VU_IOTLB_MISS),
+	CHECK_EQ(vh_vu_backend_iotlb_msg(f.be, 0x1000, VH_ACCESS_RO,
+					 VH_IOTLB_MISS),
 		 -EOPNOTSUPP);
 	pthread_join(t, NULL);
 	CHECK_EQ(rp.req[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);

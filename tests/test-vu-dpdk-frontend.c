@@ -326,7 +326,8 @@ static void tx_drain(struct net *n, unsigned int idx, struct vh_devq *vr)
 	vh_vu_backend_notify(n->be, idx);
 }
 
-static int net_started(void *data, unsigned int idx, struct vh_devq *vr)
+static int net_started(struct vh_vu_backend *be, void *data, unsigned int idx,
+		       struct vh_devq *vr)
 {
 	struct net *n = data;
 
@@ -338,7 +339,8 @@ static int net_started(void *data, unsigned int idx, struct vh_devq *vr)
 	return 0;
 }
 
-static void net_stopped(void *data, unsigned int idx, struct vh_devq *vr)
+static void net_stopped(struct vh_vu_backend *be, void *data, unsigned int idx,
+			struct vh_devq *vr)
 {
 	struct net *n = data;
 
@@ -347,7 +349,8 @@ static void net_stopped(void *data, unsigned int idx, struct vh_devq *vr)
 		n->rx = NULL;
 }
 
-static void net_kicked(void *data, unsigned int idx, struct vh_devq *vr)
+static void net_kicked(struct vh_vu_backend *be, void *data, unsigned int idx,
+		       struct vh_devq *vr)
 {
 	struct net *n = data;
 
@@ -358,7 +361,8 @@ static void net_kicked(void *data, unsigned int idx, struct vh_devq *vr)
 		rx_fill(n); /* RX buffers came (phase 2 only) */
 }
 
-static int net_get_config(void *data, uint32_t off, void *buf, uint32_t size)
+static int net_get_config(struct vh_vu_backend *be, void *data, uint32_t off,
+			  void *buf, uint32_t size)
 {
 	/* struct virtio_net_config: mac[6], status, max_virtqueue_pairs */
 	uint8_t cfg[12] = { 0 };
@@ -371,6 +375,7 @@ static int net_get_config(void *data, uint32_t off, void *buf, uint32_t size)
 }
 
 static const struct vh_vu_device_ops net_ops = {
+	.size = sizeof(net_ops),
 	.queue_started = net_started,
 	.queue_stopped = net_stopped,
 	.queue_kicked = net_kicked,
@@ -469,6 +474,7 @@ static bool pmd_gone(struct net *n, struct vh_vu_backend *be)
 int main(void)
 {
 	struct vh_vu_device dev = {
+		.size = sizeof(dev),
 		.features = (1ull << 32) /* VERSION_1 */ |
 			    (1ull << VIRTIO_NET_F_MRG_RXBUF) |
 			    (1ull << VIRTIO_NET_F_MAC) |

@@ -231,8 +231,8 @@ static bool tamper(struct evil *e, const struct vh_vu_msg *m,
 			       sizeof(struct vh_vu_iotlb));
 		miss.hdr.flags |= VH_VU_FLAG_NEED_REPLY;
 		miss.payload.iotlb.iova = 0x1000;
-		miss.payload.iotlb.perm = VH_VU_ACCESS_RO;
-		miss.payload.iotlb.type = VH_VU_IOTLB_MISS;
+		miss.payload.iotlb.perm = VH_ACCESS_RO;
+		miss.payload.iotlb.type = VH_IOTLB_MISS;
 		pthread_mutex_lock(&e->lock);
 		CHECK_EQ(vh_vu_msg_send(ctx, e->chan, &miss), 0);
 		pthread_mutex_unlock(&e->lock);
@@ -397,6 +397,7 @@ static int cb_iotlb(struct vh_vu_frontend *fe, void *data,
 }
 
 static const struct vh_vu_frontend_ops ops = {
+	.size = sizeof(struct vh_vu_frontend_ops),
 	.config_change = cb_config,
 	.vring_call = cb_call,
 	.vring_err = cb_err,
@@ -653,7 +654,7 @@ static void test_flood(void)
 	printf("flood of NEED_REPLY back-end requests, replies never read\n");
 	/* through a call that waits for a reply that never comes */
 	evil_open(&e, F30, PF(BACKEND_REQ) | PF(REPLY_ACK) | PF(CONFIG));
-	vh_vu_frontend_set_ops(e.fe, &ops, &calls);
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
 	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
 	f.fd = evil_chan(&e);
 	CHECK(pthread_create(&th, NULL, flood_fn, &f) == 0);
@@ -673,7 +674,7 @@ static void test_flood(void)
 	memset(&calls, 0, sizeof(calls));
 	memset(&f, 0, sizeof(f));
 	evil_open(&e, F30, PF(BACKEND_REQ) | PF(REPLY_ACK) | PF(CONFIG));
-	vh_vu_frontend_set_ops(e.fe, &ops, &calls);
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
 	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
 	f.fd = evil_chan(&e);
 	CHECK(pthread_create(&th, NULL, flood_fn, &f) == 0);
@@ -745,7 +746,7 @@ static void test_half_message(void)
 	evil_open(&e, F30,
 		  PF(BACKEND_REQ) | PF(REPLY_ACK) | PF(CONFIG) |
 			  PF(RESET_DEVICE) | PF(BACKEND_SEND_FD));
-	vh_vu_frontend_set_ops(e.fe, &ops, &calls);
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
 	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
 	chan = evil_chan(&e);
 
@@ -802,7 +803,7 @@ static void test_nested_deadline(void)
 	evil_open(&e, F30 | (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM),
 		  PF(BACKEND_REQ) | PF(REPLY_ACK) | PF(STATUS));
 	vh_vu_frontend_set_timeout(e.fe, tmo);
-	vh_vu_frontend_set_ops(e.fe, &ops, &calls);
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
 	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
 	evil_trick(&e, VH_VU_GET_FEATURES, T_LATE_MISS, late, 0, FD_NONE);
 	t0 = vh_vu_now_ms();
@@ -1009,7 +1010,7 @@ static void test_bad_backend_requests(void)
 	printf("impossible values in back-end requests\n");
 	evil_open(&e, F30 | (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM),
 		  ALL_PROTOCOL);
-	vh_vu_frontend_set_ops(e.fe, &ops, &calls);
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
 	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
 	chan = evil_chan(&e);
 	/* rings 0 and 1 */
@@ -1088,17 +1089,17 @@ static void test_bad_backend_requests(void)
 
 	/* IOTLB: a back-end reports misses and access failures, no more */
 	io = (struct vh_vu_iotlb){ .iova = 0x1000, .size = 0x1000,
-				   .perm = VH_VU_ACCESS_RW,
-				   .type = VH_VU_IOTLB_UPDATE };
+				   .perm = VH_ACCESS_RW,
+				   .type = VH_IOTLB_UPDATE };
 	CHECK_EQ(backend_call(&e, chan, VH_VU_BACKEND_IOTLB_MSG, &io,
 			      sizeof(io), -1),
 		 EINVAL);
-	io.type = VH_VU_IOTLB_MISS;
+	io.type = VH_IOTLB_MISS;
 	io.perm = 7;
 	CHECK_EQ(backend_call(&e, chan, VH_VU_BACKEND_IOTLB_MSG, &io,
 			      sizeof(io), -1),
 		 EINVAL);
-	io.perm = VH_VU_ACCESS_RO;
+	io.perm = VH_ACCESS_RO;
 	CHECK_EQ(backend_call(&e, chan, VH_VU_BACKEND_IOTLB_MSG, &io,
 			      sizeof(io), -1),
 		 0);

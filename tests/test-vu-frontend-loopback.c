@@ -35,8 +35,8 @@ struct dev {
 	int served;
 };
 
-static int dev_get_config(void *data, uint32_t offset, void *buf,
-			  uint32_t size)
+static int dev_get_config(struct vh_vu_backend *be, void *data, uint32_t offset,
+			  void *buf, uint32_t size)
 {
 	uint8_t *b = buf;
 	uint32_t i;
@@ -46,7 +46,7 @@ static int dev_get_config(void *data, uint32_t offset, void *buf,
 	return 0;
 }
 
-static int dev_set_status(void *data, uint8_t status)
+static int dev_set_status(struct vh_vu_backend *be, void *data, uint8_t status)
 {
 	struct dev *d = data;
 	int r;
@@ -59,7 +59,8 @@ static int dev_set_status(void *data, uint8_t status)
 	return 0;
 }
 
-static void dev_kicked(void *data, unsigned int idx, struct vh_devq *vr)
+static void dev_kicked(struct vh_vu_backend *be, void *data, unsigned int idx,
+		       struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct iovec iov[8];
@@ -94,6 +95,7 @@ static void dev_kicked(void *data, unsigned int idx, struct vh_devq *vr)
 }
 
 static const struct vh_vu_device_ops dev_ops = {
+	.size = sizeof(dev_ops),
 	.get_config = dev_get_config,
 	.set_status = dev_set_status,
 	.queue_kicked = dev_kicked,
@@ -128,19 +130,22 @@ static int fe_config_change(struct vh_vu_frontend *fe, void *data)
 }
 
 static const struct vh_vu_frontend_ops fe_ops = {
+	.size = sizeof(fe_ops),
 	.config_change = fe_config_change,
 };
 
 int main(void)
 {
 	const struct vh_vu_device desc = {
+		.size = sizeof(desc),
 		.features = 1ull << VH_VU_VIRTIO_F_VERSION_1,
-		.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
-				     (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
-				     (1ull << VH_VU_PROTOCOL_F_CONFIG) |
-				     (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
-				     (1ull << VH_VU_PROTOCOL_F_STATUS) |
-				     (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+		.protocol_features =
+			(1ull << VH_VU_PROTOCOL_F_MQ) |
+			(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+			(1ull << VH_VU_PROTOCOL_F_CONFIG) |
+			(1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
+			(1ull << VH_VU_PROTOCOL_F_STATUS) |
+			(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
 		.num_queues = 1,
 		.config_size = 32,
 	};

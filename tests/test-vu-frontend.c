@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "libvhost-internal.h"
+#include "libvhost-private.h"
 #include "vu-msg.h"
 #include "test-util.h"
 
@@ -298,8 +299,8 @@ static void test_every_request(void)
 	struct vh_drvq *vq;
 	struct vh_vu_vring_addr a = { .index = 1, .desc = 0x1000 };
 	struct vh_vu_iotlb io = { .iova = 0x1000, .size = 0x1000,
-				  .perm = VH_VU_ACCESS_RW,
-				  .type = VH_VU_IOTLB_UPDATE };
+				  .perm = VH_ACCESS_RW,
+				  .type = VH_IOTLB_UPDATE };
 	struct vh_vu_inflight inf;
 	uint8_t cfg[16], uuid[16] = { 1, 2, 3 }, status, crypto[64];
 	const uint8_t mac[6] = { 2, 0, 0, 0, 0, 1 };
@@ -568,6 +569,7 @@ static int cb_lookup(struct vh_vu_frontend *fe, void *data,
 }
 
 static const struct vh_vu_frontend_ops ops = {
+	.size = sizeof(ops),
 	.config_change = cb_config,
 	.vring_call = cb_call,
 	.host_notifier = cb_notifier,

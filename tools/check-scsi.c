@@ -131,9 +131,9 @@ static enum chk_outcome sc_setup(struct vhc *v, struct sc_chk *s,
 	const struct vh_lio_lun lun = { .type = VH_LIO_RAMDISK,
 					.lun = 0,
 					.size = SC_SIZE };
-	const struct vh_lio_config cfg = { .tpgt = SC_TPGT,
-					   .luns = &lun,
-					   .nluns = 1 };
+	const struct vh_lio_config cfg = {
+		.size = sizeof(cfg), .tpgt = SC_TPGT, .luns = &lun, .nluns = 1
+	};
 	int err;
 
 	if (access("/dev/vhost-scsi", F_OK))

@@ -75,7 +75,8 @@ static enum chk_outcome vd_create(struct vhc *v, struct vd_chk *d,
 				  struct chk_result *r)
 {
 	struct vh_vdpa_mgmtdev_info *list = NULL;
-	struct vh_vdpa_dev_new p = { .mgmtdev = VD_MGMTDEV,
+	struct vh_vdpa_dev_new p = { .size = sizeof(p),
+				     .mgmtdev = VD_MGMTDEV,
 				     .set = VH_VDPA_NEW_MAC };
 	bool found = false;
 	size_t n = 0;

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "libvhost-private.h"
 #include "libvhost-vu.h"
 #include "vhostctl.h"
 

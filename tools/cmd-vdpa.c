@@ -294,7 +294,7 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 
 static int dev_add(struct vhc *v, int argc, char **argv)
 {
-	struct vh_vdpa_dev_new p = { 0 };
+	struct vh_vdpa_dev_new p = { .size = sizeof(p) };
 	struct vh_vdpa_mgmt *m = NULL;
 	char *bus = NULL;
 	uint64_t x;

@@ -420,8 +420,8 @@ static void efd_drain(int fd)
 }
 
 /* The worker: the ring's eventfd fired. */
-static void on_completion(struct vh_daemon *d, int fd, uint32_t revents,
-			  void *opaque, void *thread_data)
+static void on_completion(struct vh_daemon *d, void *opaque, int fd,
+			  uint32_t revents, void *thread_data)
 {
 	struct blk_queue *q = opaque;
 

@@ -21,6 +21,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "daemon-args.h"
 #include "libvhost.h"
 #include "vhost-user-blk.h"
 
@@ -35,7 +36,7 @@ static struct blk *to_blk(struct vh_daemon *d)
 	return vh_daemon_get_userdata(d);
 }
 
-static int blk_handle_event(struct vh_daemon *d, unsigned int idx,
+static int blk_handle_event(struct vh_daemon *d, void *data, unsigned int idx,
 			    struct vh_devq *vring, void *thread_data)
 {
 	struct blk *b = to_blk(d);
@@ -48,14 +49,14 @@ static int blk_handle_event(struct vh_daemon *d, unsigned int idx,
 	return r < 0 ? r : 0;
 }
 
-static int blk_set_features(struct vh_daemon *d, uint64_t features)
+static int blk_set_features(struct vh_daemon *d, void *data, uint64_t features)
 {
 	to_blk(d)->dev.features = features;
 	return 0;
 }
 
-static int blk_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
-			  uint32_t size)
+static int blk_get_config(struct vh_daemon *d, void *data, uint32_t offset,
+			  void *buf, uint32_t size)
 {
 	struct blk *b = to_blk(d);
 
@@ -66,8 +67,8 @@ static int blk_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
 	return 0;
 }
 
-static int blk_set_config(struct vh_daemon *d, uint32_t offset, const void *buf,
-			  uint32_t size, uint32_t flags)
+static int blk_set_config(struct vh_daemon *d, void *data, uint32_t offset,
+			  const void *buf, uint32_t size, uint32_t flags)
 {
 	struct blk *b = to_blk(d);
 	const size_t wce = offsetof(struct virtio_blk_config, wce);
@@ -89,7 +90,7 @@ static int blk_set_config(struct vh_daemon *d, uint32_t offset, const void *buf,
 	return 0;
 }
 
-static int blk_queue_started(struct vh_daemon *d, unsigned int idx,
+static int blk_queue_started(struct vh_daemon *d, void *data, unsigned int idx,
 			     struct vh_devq *vring)
 {
 	struct blk *b = to_blk(d);
@@ -103,7 +104,7 @@ static int blk_queue_started(struct vh_daemon *d, unsigned int idx,
 	return blk_queue_start(&b->queues[idx], vring, region, len);
 }
 
-static void blk_queue_stopped(struct vh_daemon *d, unsigned int idx,
+static void blk_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 			      struct vh_devq *vring)
 {
 	struct blk *b = to_blk(d);
@@ -113,7 +114,7 @@ static void blk_queue_stopped(struct vh_daemon *d, unsigned int idx,
 		blk_queue_stop(&b->queues[idx]);
 }
 
-static void blk_reset(struct vh_daemon *d)
+static void blk_reset(struct vh_daemon *d, void *data)
 {
 	to_blk(d)->dev.features = 0;
 	/*
@@ -125,6 +126,7 @@ static void blk_reset(struct vh_daemon *d)
 }
 
 static const struct vh_daemon_ops blk_ops = {
+	.size = sizeof(blk_ops),
 	.handle_event = blk_handle_event,
 	.set_features = blk_set_features,
 	.get_config = blk_get_config,
@@ -152,7 +154,7 @@ enum {
 #define BLK_URING_QUEUES_PER_THREAD 12u
 
 static const struct option options[] = {
-	VH_DAEMON_LONG_OPTIONS,
+	DAEMON_LONG_OPTIONS,
 	{ "blk-file", required_argument, NULL, 'b' },
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "direct", no_argument, NULL, 'D' },
@@ -184,7 +186,7 @@ static void usage(FILE *f, const char *prog)
 		"                          the guest can change it: CONFIG_WCE)\n"
 		"%s"
 		"  -h, --help              this help\n",
-		prog, BLK_MAX_QUEUES, VH_DAEMON_OPTIONS_HELP);
+		prog, BLK_MAX_QUEUES, DAEMON_OPTIONS_HELP);
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max,
@@ -220,10 +222,10 @@ static void derive_serial(char serial[VIRTIO_BLK_ID_BYTES], const char *path)
 int main(int argc, char *argv[])
 {
 	static const char *const caps[] = { "blk-file", "read-only", NULL };
-	struct vh_daemon_device dev = { .type = "blk" };
+	struct vh_daemon_device dev = { .size = sizeof(dev), .type = "blk" };
 	const char *file = NULL, *serial = NULL;
 	unsigned int queue_size = 1024, i;
-	struct vh_daemon_args args;
+	struct daemon_args args;
 	struct vh_daemon *d = NULL;
 	struct vh_ctx *ctx = NULL;
 	struct blk *b;
@@ -236,9 +238,9 @@ int main(int argc, char *argv[])
 	}
 	b->dev.fd = -1;
 	b->dev.num_queues = 1;
-	vh_daemon_args_init(&args);
+	daemon_args_init(&args);
 	while ((c = getopt_long(argc, argv, "b:rDn:h", options, NULL)) != -1) {
-		r = vh_daemon_args_parse(&args, c, optarg);
+		r = daemon_args_parse(&args, c, optarg);
 		if (r > 0)
 			continue;
 		if (r < 0)
@@ -285,7 +287,7 @@ int main(int argc, char *argv[])
 			}
 			break;
 		case OPT_QUEUE_SIZE:
-			if (parse_uint(optarg, 1, VH_VU_BACKEND_QUEUE_SIZE_MAX,
+			if (parse_uint(optarg, 1, VH_DEVQ_MAX_SIZE,
 				       &queue_size) < 0 ||
 			    (queue_size & (queue_size - 1))) {
 				fprintf(stderr, "bad --queue-size: %s\n",
@@ -307,12 +309,12 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (args.print_capabilities) {
-		ret = vh_daemon_print_capabilities(stdout, "blk", caps) < 0 ?
+		ret = daemon_print_capabilities(stdout, "blk", caps) < 0 ?
 			      EXIT_FAILURE :
 			      EXIT_SUCCESS;
 		goto out;
 	}
-	if (vh_daemon_args_check(&args) < 0)
+	if (daemon_args_check(&args) < 0)
 		goto out;
 	if (!file) {
 		fprintf(stderr, "--blk-file is required\n");
@@ -409,7 +411,7 @@ int main(int argc, char *argv[])
 		b->dev.engine == BLK_IO_URING ? "io_uring" : "synchronous",
 		b->dev.read_only ? ", read-only" : "",
 		b->dev.direct ? ", O_DIRECT" : "");
-	r = vh_daemon_run(d, &args);
+	r = daemon_args_run(d, &args);
 	if (r < 0)
 		fprintf(stderr, "vhost-user-blk: %s\n", strerror(-r));
 	else

@@ -37,6 +37,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "daemon-args.h"
 #include "libvhost.h"
 
 /* virtio 1.x, 5.1.3 "Feature bits" */
@@ -51,8 +52,8 @@
 /* 5.1.4: status bit, and the queue pair bounds of max_virtqueue_pairs */
 #define NET_S_LINK_UP 1
 #define NET_MQ_PAIRS_MAX 0x8000
-/* our rings: 2 per pair, VH_DAEMON_MAX_QUEUES in all */
-#define PAIRS_MAX (VH_DAEMON_MAX_QUEUES / 2)
+/* our rings: 2 per pair, VH_VU_MAX_QUEUES in all */
+#define PAIRS_MAX (VH_VU_MAX_QUEUES / 2)
 
 /* 5.1.4 "Device configuration layout", up to mtu */
 #define NET_CONFIG_SIZE 12
@@ -417,8 +418,8 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 /* ------------------------------------------------------------------------ */
 /* receive from the tap: queue p on pair p's worker                        */
 /* ------------------------------------------------------------------------ */
-static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
-			 void *opaque, void *thread_data);
+static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
+			 uint32_t revents, void *thread_data);
 
 static void tap_rx_pause(struct net_dev *nd, unsigned int pair, bool pause)
 {
@@ -433,8 +434,8 @@ static void tap_rx_pause(struct net_dev *nd, unsigned int pair, bool pause)
 		vh_daemon_stop(nd->d);
 }
 
-static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
-			 void *opaque, void *thread_data)
+static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
+			 uint32_t revents, void *thread_data)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 	struct net_thread *th = thread_data;
@@ -485,7 +486,7 @@ static void tap_readable(struct vh_daemon *d, int fd, uint32_t revents,
 /* ------------------------------------------------------------------------ */
 /* vh_daemon ops                                                            */
 /* ------------------------------------------------------------------------ */
-static int net_handle_event(struct vh_daemon *d, unsigned int idx,
+static int net_handle_event(struct vh_daemon *d, void *data, unsigned int idx,
 			    struct vh_devq *vring, void *thread_data)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
@@ -512,14 +513,14 @@ static int net_handle_event(struct vh_daemon *d, unsigned int idx,
 	return 0;
 }
 
-static void *net_thread_init(struct vh_daemon *d, unsigned int t)
+static void *net_thread_init(struct vh_daemon *d, void *data, unsigned int t)
 {
 	(void)d;
 	(void)t;
 	return calloc(1, sizeof(struct net_thread));
 }
 
-static void net_thread_fini(struct vh_daemon *d, unsigned int t,
+static void net_thread_fini(struct vh_daemon *d, void *data, unsigned int t,
 			    void *thread_data)
 {
 	(void)d;
@@ -547,7 +548,7 @@ static void tap_queue_enable(struct net_dev *nd, unsigned int idx, bool on)
 			on ? "attach" : "detach", strerror(-r));
 }
 
-static int net_queue_started(struct vh_daemon *d, unsigned int idx,
+static int net_queue_started(struct vh_daemon *d, void *data, unsigned int idx,
 			     struct vh_devq *vring)
 {
 	(void)vring;
@@ -555,14 +556,14 @@ static int net_queue_started(struct vh_daemon *d, unsigned int idx,
 	return 0;
 }
 
-static void net_queue_stopped(struct vh_daemon *d, unsigned int idx,
+static void net_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 			      struct vh_devq *vring)
 {
 	(void)vring;
 	tap_queue_enable(vh_daemon_get_userdata(d), idx, false);
 }
 
-static int net_set_features(struct vh_daemon *d, uint64_t features)
+static int net_set_features(struct vh_daemon *d, void *data, uint64_t features)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 
@@ -574,8 +575,8 @@ static int net_set_features(struct vh_daemon *d, uint64_t features)
 	return 0;
 }
 
-static int net_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
-			  uint32_t size)
+static int net_get_config(struct vh_daemon *d, void *data, uint32_t offset,
+			  void *buf, uint32_t size)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 	uint8_t cfg[NET_CONFIG_SIZE];
@@ -595,7 +596,7 @@ static int net_get_config(struct vh_daemon *d, uint32_t offset, void *buf,
 	return 0;
 }
 
-static int net_set_config(struct vh_daemon *d, uint32_t offset,
+static int net_set_config(struct vh_daemon *d, void *data, uint32_t offset,
 			  const void *buf, uint32_t size, uint32_t flags)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
@@ -608,7 +609,7 @@ static int net_set_config(struct vh_daemon *d, uint32_t offset,
 	return 0;
 }
 
-static int net_set_mtu(struct vh_daemon *d, uint16_t mtu)
+static int net_set_mtu(struct vh_daemon *d, void *data, uint16_t mtu)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 
@@ -621,6 +622,7 @@ static int net_set_mtu(struct vh_daemon *d, uint16_t mtu)
 }
 
 static const struct vh_daemon_ops net_ops = {
+	.size = sizeof(net_ops),
 	.handle_event = net_handle_event,
 	.thread_init = net_thread_init,
 	.thread_fini = net_thread_fini,
@@ -651,7 +653,7 @@ static void usage(FILE *f)
 	      "  --loopback              receive every transmitted frame back\n"
 	      "  --sink                  count and return transmitted frames\n"
 	      "\n"
-	      "Options:\n" VH_DAEMON_OPTIONS_HELP
+	      "Options:\n" DAEMON_OPTIONS_HELP
 	      "  --queue-pairs=N         queue pairs (default 1)\n"
 	      "  --mac=XX:XX:XX:XX:XX:XX config space MAC\n"
 	      "  --mtu=N                 config space MTU (VIRTIO_NET_F_MTU)\n"
@@ -752,7 +754,7 @@ enum {
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		VH_DAEMON_LONG_OPTIONS,
+		DAEMON_LONG_OPTIONS,
 		{ "tap", 1, NULL, OPT_TAP },
 		{ "tap-fd", 1, NULL, OPT_TAP_FD },
 		{ "loopback", 0, NULL, OPT_LOOPBACK },
@@ -770,17 +772,17 @@ int main(int argc, char **argv)
 		.mac = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 },
 		.hdr_len = 12,
 	};
-	struct vh_daemon_device dev = { .type = "net" };
-	struct vh_daemon_args args;
-	uint64_t masks[VH_DAEMON_MAX_THREADS] = { 0 };
+	struct vh_daemon_device dev = { .size = sizeof(dev), .type = "net" };
+	struct daemon_args args;
+	uint8_t queue_thread[VH_VU_MAX_QUEUES];
 	const char *tap_name = NULL;
 	int tap_fds[PAIRS_MAX], ntap_fds = 0, modes = 0, c, r;
 	unsigned long v;
 	unsigned int p;
 
-	vh_daemon_args_init(&args);
+	daemon_args_init(&args);
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		r = vh_daemon_args_parse(&args, c, optarg);
+		r = daemon_args_parse(&args, c, optarg);
 		if (r > 0)
 			continue;
 		if (r < 0)
@@ -799,7 +801,7 @@ int main(int argc, char **argv)
 			ntap_fds = parse_fd_list(optarg, tap_fds, PAIRS_MAX);
 			if (ntap_fds < 0) {
 				fprintf(stderr,
-					"--tap-fd: FD[,FD...], at most %d\n",
+					"--tap-fd: FD[,FD...], at most %u\n",
 					PAIRS_MAX);
 				return 1;
 			}
@@ -816,7 +818,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PAIRS:
 			if (parse_num(optarg, 1, PAIRS_MAX, &v) < 0) {
-				fprintf(stderr, "--queue-pairs: 1..%d\n",
+				fprintf(stderr, "--queue-pairs: 1..%u\n",
 					PAIRS_MAX);
 				return 1;
 			}
@@ -857,8 +859,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (args.print_capabilities)
-		return vh_daemon_print_capabilities(stdout, "net", NULL) ? 1 : 0;
-	if (vh_daemon_args_check(&args) < 0)
+		return daemon_print_capabilities(stdout, "net", NULL) ? 1 : 0;
+	if (daemon_args_check(&args) < 0)
 		return 1;
 	if (modes != 1) {
 		fprintf(stderr, "exactly one of --tap, --tap-fd, --loopback, "
@@ -907,7 +909,8 @@ int main(int argc, char **argv)
 		nd.threads = nd.pairs;
 	/* pair p -> thread p % threads: both rings of a pair on one thread */
 	for (p = 0; p < nd.pairs; p++)
-		masks[p % nd.threads] |= 3ull << (2 * p);
+		queue_thread[2 * p] = queue_thread[2 * p + 1] =
+			(uint8_t)(p % nd.threads);
 	if (posix_memalign((void **)&nd.stats, 64,
 			   nd.pairs * sizeof(*nd.stats))) {
 		r = -ENOMEM;
@@ -951,7 +954,7 @@ int main(int argc, char **argv)
 	dev.queue_num = nd.pairs;
 	dev.config_size = NET_CONFIG_SIZE;
 	dev.num_threads = nd.threads;
-	dev.queue_masks = masks;
+	dev.queue_thread = queue_thread;
 	dev.lock = VH_DAEMON_LOCK_NONE;
 	r = vh_daemon_new(nd.ctx, &dev, &net_ops, &nd, &nd.d);
 	if (r < 0) {
@@ -969,7 +972,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	r = vh_daemon_run(nd.d, &args);
+	r = daemon_args_run(nd.d, &args);
 	if (r < 0)
 		fprintf(stderr, "vhost-user-net: %s\n", strerror(-r));
 	for (p = 0; p < nd.pairs; p++) {

@@ -576,37 +576,37 @@ TEST_F(kdev, iotlb)
 			  vh_kdev_set_features(self->dev,
 					       BIT(VIRTIO_F_VERSION_1) |
 						       BIT(VIRTIO_F_ACCESS_PLATFORM)));
-		m.type = VH_KDEV_IOTLB_UPDATE;
+		m.type = VH_IOTLB_UPDATE;
 		m.size = 0x1000;
 		m.uaddr = (uintptr_t)self->guest.host;
-		m.perm = VH_KDEV_ACCESS_RW;
+		m.perm = VH_ACCESS_RW;
 		EXPECT_EQ(-EINVAL, vh_kdev_iotlb_send(self->dev, &m));
 		EXPECT_EQ(-EINVAL, vh_kdev_iotlb_recv(self->dev, &m));
 		return;
 	}
 
-	m.type = VH_KDEV_IOTLB_UPDATE;
+	m.type = VH_IOTLB_UPDATE;
 	m.iova = 0x10000;
 	m.size = 0x1000;
 	m.uaddr = (uintptr_t)self->guest.host;
-	m.perm = VH_KDEV_ACCESS_RW;
+	m.perm = VH_ACCESS_RW;
 	/* vhost_process_iotlb_msg(): no IOTLB before ACCESS_PLATFORM */
 	EXPECT_EQ(-EFAULT, vh_kdev_iotlb_send(self->dev, &m));
 	ASSERT_EQ(0, vh_kdev_set_features(self->dev,
 					  BIT(VIRTIO_F_VERSION_1) |
 						  BIT(VIRTIO_F_ACCESS_PLATFORM)));
 	EXPECT_EQ(0, vh_kdev_iotlb_send(self->dev, &m));
-	m.type = VH_KDEV_IOTLB_INVALIDATE;
+	m.type = VH_IOTLB_INVALIDATE;
 	EXPECT_EQ(0, vh_kdev_iotlb_send(self->dev, &m));
 	/* library checks: empty range, bad perm, batching not negotiated */
-	m.type = VH_KDEV_IOTLB_UPDATE;
+	m.type = VH_IOTLB_UPDATE;
 	m.size = 0;
 	EXPECT_EQ(-EINVAL, vh_kdev_iotlb_send(self->dev, &m));
 	m.size = 0x1000;
 	m.perm = 0;
 	EXPECT_EQ(-EINVAL, vh_kdev_iotlb_send(self->dev, &m));
-	m.perm = VH_KDEV_ACCESS_RO;
-	m.type = VH_KDEV_IOTLB_BATCH_BEGIN;
+	m.perm = VH_ACCESS_RO;
+	m.type = VH_IOTLB_BATCH_BEGIN;
 	EXPECT_EQ(-EOPNOTSUPP, vh_kdev_iotlb_send(self->dev, &m));
 	/* nothing pending: a non-blocking read */
 	EXPECT_EQ(-EAGAIN, vh_kdev_iotlb_recv(self->dev, &m));
@@ -616,10 +616,10 @@ TEST_F(kdev, iotlb)
 	ASSERT_TRUE(!!(b & BIT(VHOST_BACKEND_F_IOTLB_MSG_V2)));
 	ASSERT_EQ(0, vh_kdev_set_backend_features(
 			     self->dev, BIT(VHOST_BACKEND_F_IOTLB_MSG_V2)));
-	m.type = VH_KDEV_IOTLB_UPDATE;
+	m.type = VH_IOTLB_UPDATE;
 	m.iova = 0x20000;
 	EXPECT_EQ(0, vh_kdev_iotlb_send(self->dev, &m));
-	m.type = VH_KDEV_IOTLB_INVALIDATE;
+	m.type = VH_IOTLB_INVALIDATE;
 	EXPECT_EQ(0, vh_kdev_iotlb_send(self->dev, &m));
 	/* a non-zero address space needs IOTLB_ASID, which vhost lacks */
 	m.asid = 1;
@@ -686,17 +686,17 @@ TEST_F(kdev, iotlb_miss)
 		if (err == -EAGAIN)
 			break;
 		ASSERT_EQ(0, err);
-		EXPECT_EQ(VH_KDEV_IOTLB_MISS, m.type);
+		EXPECT_EQ(VH_IOTLB_MISS, m.type);
 		EXPECT_LE(iova + ring_gpa, m.iova);
 		EXPECT_GT(iova + ring_gpa + n * 0x4000, m.iova);
 		EXPECT_NE(0, m.perm);
 		misses++;
 		/* map the whole ring area at once */
-		m.type = VH_KDEV_IOTLB_UPDATE;
+		m.type = VH_IOTLB_UPDATE;
 		m.iova = iova + ring_gpa;
 		m.size = n * 0x4000;
 		m.uaddr = (uintptr_t)self->guest.host + ring_gpa;
-		m.perm = VH_KDEV_ACCESS_RW;
+		m.perm = VH_ACCESS_RW;
 		m.asid = 0;
 		ASSERT_EQ(0, vh_kdev_iotlb_send(self->dev, &m));
 	}

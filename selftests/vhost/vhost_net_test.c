@@ -716,7 +716,7 @@ TEST_F(net, dirty_log)
 	a.avail = (uintptr_t)avail;
 	a.used = (uintptr_t)used;
 	a.log = ug;
-	a.flags = VH_KDEV_VRING_F_LOG;
+	a.flags = VH_VRING_F_LOG;
 	ASSERT_EQ(0, vh_kdev_set_vring_addr(n->dev, 0, &a));
 	/* the log address of the used ring must be in guest memory */
 	a.log = n->g.size + 4096;

@@ -103,7 +103,9 @@ static int scsi_prepare(FIXTURE_DATA(scsi) *self, uint64_t features,
 		  .size = FILEIO_SIZE },
 		{ .type = VH_LIO_RAMDISK, .lun = 1, .size = RAMDISK_SIZE },
 	};
-	struct vh_lio_config cfg = { .tpgt = TPGT, .luns = luns, .nluns = 2 };
+	struct vh_lio_config cfg = {
+		.size = sizeof(cfg), .tpgt = TPGT, .luns = luns, .nluns = 2
+	};
 	uint64_t offered;
 	int err, i, fd;
 
@@ -806,8 +808,11 @@ TEST(lio_teardown_restores_configfs)
 		{ .type = VH_LIO_RAMDISK, .lun = 0, .size = 1 << 20 },
 		{ .type = VH_LIO_RAMDISK, .lun = 5, .size = 1 << 20 },
 	};
-	struct vh_lio_config cfg = { .wwpn = "naa.5001405abcdef012",
-				     .tpgt = 7, .luns = luns, .nluns = 2 };
+	struct vh_lio_config cfg = { .size = sizeof(cfg),
+				     .wwpn = "naa.5001405abcdef012",
+				     .tpgt = 7,
+				     .luns = luns,
+				     .nluns = 2 };
 	char before[3][1024], after[3][1024];
 	struct vh_lio_target *t = NULL, *t2 = NULL;
 	struct vh_ctx *ctx = NULL;

@@ -103,7 +103,7 @@ static int vd_setup(struct vd *v, const char *mgmtdev, char kind,
 		    const struct vh_vdpa_dev_new *extra, const char **why)
 {
 	struct vh_vdpa_mgmtdev_info *list = NULL;
-	struct vh_vdpa_dev_new p = { 0 };
+	struct vh_vdpa_dev_new p = { .size = sizeof(p) };
 	size_t n = 0, i;
 	bool found = false;
 	int ret;
@@ -251,6 +251,7 @@ FIXTURE(vdpa_net)
 FIXTURE_SETUP(vdpa_net)
 {
 	struct vh_vdpa_dev_new p = {
+		.size = sizeof(p),
 		.set = VH_VDPA_NEW_MAC | VH_VDPA_NEW_MTU,
 		.mtu = 1400,
 	};
@@ -551,7 +552,7 @@ TEST_F(vdpa_net, iotlb_map_unmap_and_unmapped_buffer)
 
 	/* a second window onto TX slot 1, at an IOVA far from the rest */
 	ASSERT_EQ(0, vh_vdpa_dma_map(v->dev, 0, FAR_IOVA, 4096, frame,
-				     VH_KDEV_ACCESS_RO));
+				     VH_ACCESS_RO));
 	ASSERT_EQ(0, send_tx(self, 1, FAR_IOVA, 7));
 	len = vd_wait_used(v, 0, &tok, 5000);
 	ASSERT_LE(0, len);
@@ -605,13 +606,13 @@ TEST_F(vdpa_net, iotlb_batch_applies_at_end)
 
 	ASSERT_EQ(0, vh_vdpa_batch_begin(v->dev, 0));
 	ASSERT_EQ(0, vh_vdpa_dma_map(v->dev, 0, FAR_IOVA, 4096, frame,
-				     VH_KDEV_ACCESS_RO));
+				     VH_ACCESS_RO));
 	/*
 	 * a batch is for one address space at a time (vhost turns every
 	 * refused IOTLB message into EFAULT)
 	 */
 	EXPECT_EQ(-EFAULT, vh_vdpa_dma_map(v->dev, 1, FAR_IOVA, 4096, frame,
-					   VH_KDEV_ACCESS_RO));
+					   VH_ACCESS_RO));
 	ASSERT_EQ(0, send_tx(self, 1, FAR_IOVA, 21));
 	EXPECT_EQ(0, vd_wait_used(v, 1, &tok, 5000));
 	EXPECT_EQ(-ETIMEDOUT, vd_wait_used(v, 0, &tok, 300));
@@ -657,9 +658,9 @@ TEST_F(vdpa_net, cvq_in_asid1)
 	ASSERT_EQ(0, vh_vdpa_dma_map(v->dev, 1, v->ring_gpa[2] + off,
 				     (rbytes + 4095) & ~4095ull,
 				     st_gpa(&v->g, v->ring_gpa[2]),
-				     VH_KDEV_ACCESS_RW));
+				     VH_ACCESS_RW));
 	ASSERT_EQ(0, vh_vdpa_dma_map(v->dev, 1, cmd_gpa + off, 4096, cmd,
-				     VH_KDEV_ACCESS_RW));
+				     VH_ACCESS_RW));
 	ASSERT_EQ(0, vh_vdpa_batch_end(v->dev, 1));
 	ASSERT_EQ(0, vh_drvq_get_addrs(v->vq[2], &a.desc, &a.avail, &a.used));
 	a.desc += off;

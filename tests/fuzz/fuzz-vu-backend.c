@@ -87,7 +87,8 @@ static void pop_all(struct vh_devq *vr)
 	}
 }
 
-static void kicked(void *data, unsigned int idx, struct vh_devq *vr)
+static void kicked(struct vh_vu_backend *be, void *data, unsigned int idx,
+		   struct vh_devq *vr)
 {
 	pop_all(vr);
 	/*
@@ -101,41 +102,44 @@ static void kicked(void *data, unsigned int idx, struct vh_devq *vr)
 		vh_vu_backend_notify(cur_be, idx);
 }
 
-static int get_config(void *data, uint32_t off, void *buf, uint32_t size)
+static int get_config(struct vh_vu_backend *be, void *data, uint32_t off,
+		      void *buf, uint32_t size)
 {
 	memset(buf, 0x11, size);
 	return 0;
 }
 
-static int set_config(void *data, uint32_t off, const void *buf, uint32_t size,
-		      uint32_t flags)
+static int set_config(struct vh_vu_backend *be, void *data, uint32_t off,
+		      const void *buf, uint32_t size, uint32_t flags)
 {
 	return flags ? 0 : -EPERM;
 }
 
-static int mtu(void *data, uint16_t m)
+static int mtu(struct vh_vu_backend *be, void *data, uint16_t m)
 {
 	return m > 9000 ? -EINVAL : 0;
 }
 
-static int rarp(void *data, const uint8_t mac[6])
+static int rarp(struct vh_vu_backend *be, void *data, const uint8_t mac[6])
 {
 	return 0;
 }
 
-static int state_fd(void *data, enum vh_vu_state_direction dir, uint32_t phase,
-		    int fd, int *reply_fd)
+static int state_fd(struct vh_vu_backend *be, void *data,
+		    enum vh_vu_state_direction dir, uint32_t phase, int fd,
+		    int *reply_fd)
 {
 	close(fd);
 	return dir == VH_VU_STATE_SAVE ? 0 : -EINVAL;
 }
 
-static int check_state(void *data)
+static int check_state(struct vh_vu_backend *be, void *data)
 {
 	return 0;
 }
 
-static int shared(void *data, const uint8_t uuid[16], int *fd)
+static int shared(struct vh_vu_backend *be, void *data, const uint8_t uuid[16],
+		  int *fd)
 {
 	if (uuid[0] & 1)
 		return -ENOENT;
@@ -144,6 +148,7 @@ static int shared(void *data, const uint8_t uuid[16], int *fd)
 }
 
 static const struct vh_vu_device_ops ops = {
+	.size = sizeof(ops),
 	.get_config = get_config,
 	.set_config = set_config,
 	.queue_kicked = kicked,
@@ -155,6 +160,7 @@ static const struct vh_vu_device_ops ops = {
 };
 
 static const struct vh_vu_device dev = {
+	.size = sizeof(dev),
 	.features = (1ull << 32) | (1ull << 29) | (1ull << 28) | (1ull << 26),
 	.protocol_features = 0xfffff,
 	.num_queues = NQ,

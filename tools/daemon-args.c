@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The command line every vhost-user daemon shares (daemon-args.h): parsed
+ * and printed here, in the programs, never in libvhost.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "daemon-args.h"
+
+void daemon_args_init(struct daemon_args *a)
+{
+	if (!a)
+		return;
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *v)
+{
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	*v = strtoul(s, &end, 10);
+	if (errno || *end || *v > max)
+		return -EINVAL;
+	return 0;
+}
+
+int daemon_args_parse(struct daemon_args *a, int opt,
+				   const char *arg)
+{
+	struct sockaddr_un sa;
+	unsigned long v;
+
+	if (!a)
+		return -EINVAL;
+	switch (opt) {
+	case DAEMON_OPT_SOCKET_PATH:
+		if (!arg || !*arg || strlen(arg) >= sizeof(sa.sun_path)) {
+			fprintf(stderr, "--socket-path: empty or too long\n");
+			return -EINVAL;
+		}
+		a->socket_path = arg;
+		return 1;
+	case DAEMON_OPT_FD:
+		if (parse_uint(arg, INT_MAX, &v) < 0 ||
+		    fcntl((int)v, F_GETFD) < 0) {
+			fprintf(stderr, "--fd: not an open fd: %s\n",
+				arg ? arg : "");
+			return -EINVAL;
+		}
+		a->fd = (int)v;
+		/* the conventions pass it inherited: keep it from children */
+		fcntl(a->fd, F_SETFD, FD_CLOEXEC);
+		return 1;
+	case DAEMON_OPT_PRINT_CAPS:
+		a->print_capabilities = true;
+		return 1;
+	case DAEMON_OPT_CLIENT:
+		a->client = true;
+		return 1;
+	case DAEMON_OPT_THREADS:
+		if (parse_uint(arg, VH_DAEMON_MAX_THREADS, &v) < 0 || !v) {
+			fprintf(stderr, "--threads: 1..%d\n",
+				VH_DAEMON_MAX_THREADS);
+			return -EINVAL;
+		}
+		a->threads = (unsigned int)v;
+		return 1;
+	case DAEMON_OPT_VERBOSE:
+		a->verbose = true;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int daemon_args_check(const struct daemon_args *a)
+{
+	if (!a)
+		return -EINVAL;
+	if (a->print_capabilities)
+		return 0;
+	if (!a->socket_path == (a->fd < 0)) {
+		fprintf(stderr, "exactly one of --socket-path and --fd\n");
+		return -EINVAL;
+	}
+	if (a->client && !a->socket_path) {
+		fprintf(stderr, "--client needs --socket-path\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+int daemon_print_capabilities(FILE *f, const char *type,
+					   const char *const *features)
+{
+	unsigned int i;
+
+	if (!f || !type)
+		return -EINVAL;
+	fputs("{\n  \"type\": ", f);
+	json_string(f, type);
+	fputs(",\n  \"features\": [", f);
+	for (i = 0; features && features[i]; i++) {
+		fputs(i ? ",\n    " : "\n    ", f);
+		json_string(f, features[i]);
+	}
+	fputs(i ? "\n  ]\n}\n" : "]\n}\n", f);
+	return fflush(f) == 0 ? 0 : -EIO;
+}
+
+int daemon_args_run(struct vh_daemon *d, const struct daemon_args *a)
+{
+	if (!a)
+		return -EINVAL;
+	return vh_daemon_run(d, a->fd >= 0 ? NULL : a->socket_path, a->fd,
+			     a->client ? VH_DAEMON_RUN_CLIENT : 0);
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The command line every vhost-user daemon shares (vhost-user.rst "Backend
+ * program conventions"): --socket-path, --fd, --print-capabilities, and
+ * --client, --threads, --verbose.  A helper of the programs in tools/, not
+ * part of libvhost.  Use with getopt_long():
+ *
+ *	static const struct option opts[] = {
+ *		DAEMON_LONG_OPTIONS,
+ *		{ "my-option", required_argument, NULL, 'm' },
+ *		{ 0 }
+ *	};
+ *	...
+ *	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+ *		r = daemon_args_parse(&args, c, optarg);
+ *		if (r > 0)
+ *			continue;     // one of ours
+ *		if (r < 0)
+ *			...           // bad value, message printed
+ *		switch (c) { ... your options ... }
+ *	}
+ *	r = daemon_args_check(&args);  // exactly one of --socket-path/--fd
+ *
+ * Option values the common options use (avoid them as your short options):
+ * 0x1000 and up.
+ */
+#ifndef _DAEMON_ARGS_H_
+#define _DAEMON_ARGS_H_
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "libvhost.h"
+
+enum {
+	DAEMON_OPT_SOCKET_PATH = 0x1000,
+	DAEMON_OPT_FD,
+	DAEMON_OPT_PRINT_CAPS,
+	DAEMON_OPT_CLIENT,
+	DAEMON_OPT_THREADS,
+	DAEMON_OPT_VERBOSE,
+};
+
+#define DAEMON_LONG_OPTIONS                                                   \
+	{ "socket-path", 1, NULL, DAEMON_OPT_SOCKET_PATH },                   \
+	{ "fd", 1, NULL, DAEMON_OPT_FD },                                     \
+	{ "print-capabilities", 0, NULL, DAEMON_OPT_PRINT_CAPS },             \
+	{ "client", 0, NULL, DAEMON_OPT_CLIENT },                             \
+	{ "threads", 1, NULL, DAEMON_OPT_THREADS },                           \
+	{ "verbose", 0, NULL, DAEMON_OPT_VERBOSE }
+
+/* Help text for the common options (one option per line, indented). */
+#define DAEMON_OPTIONS_HELP                                                   \
+	"  --socket-path=PATH      listen on (or with --client connect to)\n" \
+	"                          the vhost-user socket PATH\n"              \
+	"  --fd=FD                 serve the inherited socket FD\n"           \
+	"  --client                connect to PATH instead of listening\n"    \
+	"  --threads=N             worker threads (default: device's)\n"      \
+	"  --print-capabilities    print the capabilities (JSON) and exit\n"  \
+	"  --verbose               log debugging messages\n"
+
+struct daemon_args {
+	const char *socket_path; /* NULL unless --socket-path */
+	int fd;                  /* -1 unless --fd */
+	bool client;
+	bool print_capabilities;
+	bool verbose;
+	unsigned int threads;    /* 0 unless --threads */
+};
+
+void daemon_args_init(struct daemon_args *a);
+/*
+ * Handle one getopt_long() result: 1 if it was a common option, 0 if not
+ * (yours), -EINVAL for a bad value (a message went to stderr).
+ */
+int daemon_args_parse(struct daemon_args *a, int opt, const char *arg);
+/* 0, or -EINVAL (message on stderr) unless exactly one of path / fd. */
+int daemon_args_check(const struct daemon_args *a);
+/*
+ * Print {"type": "TYPE", "features": [ ... ]} (features: NULL-terminated,
+ * may be NULL) as --print-capabilities wants.
+ */
+int daemon_print_capabilities(FILE *f, const char *type,
+			      const char *const *features);
+/* vh_daemon_run() as the arguments say. */
+int daemon_args_run(struct vh_daemon *d, const struct daemon_args *a);
+
+#endif
