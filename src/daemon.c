@@ -1103,11 +1103,75 @@ VH_EXPORT int vh_daemon_args_parse(struct vh_daemon_args *a, int opt,
 	}
 }
 
+/*
+ * systemd socket activation, sd_listen_fds(3) semantics without
+ * libsystemd: LISTEN_PID names the process the LISTEN_FDS sockets from
+ * fd 3 on are for (a child inherits the variables, not the right to the
+ * fds).  secure_getenv: a setuid program takes no fds from its caller.
+ */
+#define DM_LISTEN_FDS_START 3
+
+static bool listen_fds_for_us(void)
+{
+	const char *pid = secure_getenv("LISTEN_PID");
+	unsigned long v;
+
+	return pid && secure_getenv("LISTEN_FDS") &&
+	       parse_uint(pid, INT_MAX, &v) == 0 && (pid_t)v == getpid();
+}
+
+/* Serve the passed socket as --fd serves a listening one. */
+static int start_activated(struct vh_daemon *d)
+{
+	const char *n = secure_getenv("LISTEN_FDS");
+	const int fd = DM_LISTEN_FDS_START;
+	bool ours = listen_fds_for_us();
+	/* our units pass exactly one ListenStream= socket */
+	bool one = n && !strcmp(n, "1");
+	int on = 0, type = 0;
+	socklen_t len = sizeof(on);
+	struct sockaddr_un sa;
+
+	if (ours && !one)
+		vh_err(d->ctx, "LISTEN_FDS=%s: one socket expected\n",
+		       n ? n : "");
+	/* taken or not, they must not reach a child (sd_listen_fds(3)) */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (!ours || !one)
+		return -EINVAL;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0) {
+		vh_err(d->ctx, "fd %d: %m\n", fd);
+		return -errno;
+	}
+	if (!on) {
+		vh_err(d->ctx, "fd %d: not a listening socket\n", fd);
+		return -EINVAL;
+	}
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    type != SOCK_STREAM) {
+		vh_err(d->ctx, "fd %d: not a SOCK_STREAM socket\n", fd);
+		return -ESOCKTNOSUPPORT;
+	}
+	len = sizeof(sa);
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
+	    len < sizeof(sa.sun_family) || sa.sun_family != AF_UNIX) {
+		vh_err(d->ctx, "fd %d: not an AF_UNIX socket\n", fd);
+		return -EAFNOSUPPORT;
+	}
+	return vh_daemon_start_fd(d, fd);
+}
+
 VH_EXPORT int vh_daemon_args_check(const struct vh_daemon_args *a)
 {
 	if (!a)
 		return -EINVAL;
 	if (a->print_capabilities)
+		return 0;
+	/* neither option: vh_daemon_run() takes the activation socket */
+	if (!a->socket_path && a->fd < 0 && !a->client && listen_fds_for_us())
 		return 0;
 	if (!a->socket_path == (a->fd < 0)) {
 		fprintf(stderr, "exactly one of --socket-path and --fd\n");
@@ -1178,8 +1242,10 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a)
 		r = vh_daemon_start_fd(d, a->fd);
 	else if (a->client)
 		r = vh_daemon_start_client(d, a->socket_path);
-	else
+	else if (a->socket_path)
 		r = vh_daemon_start_listen(d, a->socket_path);
+	else
+		r = start_activated(d);
 	if (r < 0)
 		goto out_sfd;
 	p[0].fd = sfd;

@@ -339,7 +339,11 @@ void vh_daemon_args_init(struct vh_daemon_args *a);
  * (yours), -EINVAL for a bad value (a message went to stderr).
  */
 int vh_daemon_args_parse(struct vh_daemon_args *a, int opt, const char *arg);
-/* 0, or -EINVAL (message on stderr) unless exactly one of path / fd. */
+/*
+ * 0, or -EINVAL (message on stderr) unless exactly one of path / fd, or
+ * neither while LISTEN_PID/LISTEN_FDS pass this process a socket (systemd
+ * socket activation, see vh_daemon_run()).
+ */
 int vh_daemon_args_check(const struct vh_daemon_args *a);
 /*
  * Print {"type": "TYPE", "features": [ ... ]} (features: NULL-terminated,
@@ -353,6 +357,10 @@ int vh_daemon_print_capabilities(FILE *f, const char *type,
  * calling thread before any thread starts, then read from a signalfd), and
  * wait until it ends.  0 after a signal, else -errno.  Call from the main
  * thread before creating other threads.
+ * With neither a path nor an fd it serves the listening AF_UNIX stream
+ * socket systemd passes as fd 3 (sd_listen_fds(3): LISTEN_PID must be
+ * this process, LISTEN_FDS 1) as --fd would, and unsets LISTEN_PID,
+ * LISTEN_FDS and LISTEN_FDNAMES.
  */
 int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a);
 
