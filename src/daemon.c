@@ -1130,7 +1130,7 @@ static int start_activated(struct vh_daemon *d)
 	bool one = n && !strcmp(n, "1");
 	int on = 0, type = 0;
 	socklen_t len = sizeof(on);
-	struct sockaddr_un sa;
+	struct sockaddr_un sa = { 0 };
 
 	if (ours && !one)
 		vh_err(d->ctx, "LISTEN_FDS=%s: one socket expected\n",
