@@ -1142,8 +1142,10 @@ static int start_activated(struct vh_daemon *d)
 	if (!ours || !one)
 		return -EINVAL;
 	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0) {
-		vh_err(d->ctx, "fd %d: %m\n", fd);
-		return -errno;
+		int e = errno; /* before logging can change it */
+
+		vh_err(d->ctx, "fd %d: %s\n", fd, strerror(e));
+		return -e;
 	}
 	if (!on) {
 		vh_err(d->ctx, "fd %d: not a listening socket\n", fd);
