@@ -6,11 +6,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "daemon-args.h"
 
@@ -84,11 +86,77 @@ int daemon_args_parse(struct daemon_args *a, int opt,
 	}
 }
 
+/*
+ * systemd socket activation, sd_listen_fds(3) semantics without
+ * libsystemd: LISTEN_PID names the process the LISTEN_FDS sockets from
+ * fd 3 on are for (a child inherits the variables, not the right to the
+ * fds).  secure_getenv: a setuid program takes no fds from its caller.
+ */
+#define LISTEN_FDS_START 3
+
+static bool listen_fds_for_us(void)
+{
+	const char *pid = secure_getenv("LISTEN_PID");
+	unsigned long v;
+
+	return pid && secure_getenv("LISTEN_FDS") &&
+	       parse_uint(pid, INT_MAX, &v) == 0 && (pid_t)v == getpid();
+}
+
+/* The passed socket, checked to be what --fd serves as a listening one. */
+static int take_activated_fd(void)
+{
+	const char *n = secure_getenv("LISTEN_FDS");
+	const int fd = LISTEN_FDS_START;
+	bool ours = listen_fds_for_us();
+	/* our units pass exactly one ListenStream= socket */
+	bool one = n && !strcmp(n, "1");
+	int on = 0, type = 0;
+	socklen_t len = sizeof(on);
+	struct sockaddr_un sa = { 0 };
+
+	if (ours && !one)
+		fprintf(stderr, "LISTEN_FDS=%s: one socket expected\n",
+			n ? n : "");
+	/* taken or not, they must not reach a child (sd_listen_fds(3)) */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (!ours || !one)
+		return -EINVAL;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) < 0) {
+		int e = errno;
+
+		fprintf(stderr, "fd %d: %s\n", fd, strerror(e));
+		return -e;
+	}
+	if (!on) {
+		fprintf(stderr, "fd %d: not a listening socket\n", fd);
+		return -EINVAL;
+	}
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+	    type != SOCK_STREAM) {
+		fprintf(stderr, "fd %d: not a SOCK_STREAM socket\n", fd);
+		return -ESOCKTNOSUPPORT;
+	}
+	len = sizeof(sa);
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
+	    len < sizeof(sa.sun_family) || sa.sun_family != AF_UNIX) {
+		fprintf(stderr, "fd %d: not an AF_UNIX socket\n", fd);
+		return -EAFNOSUPPORT;
+	}
+	return fd;
+}
+
 int daemon_args_check(const struct daemon_args *a)
 {
 	if (!a)
 		return -EINVAL;
 	if (a->print_capabilities)
+		return 0;
+	/* neither option: daemon_args_run() takes the activation socket */
+	if (!a->socket_path && a->fd < 0 && !a->client && listen_fds_for_us())
 		return 0;
 	if (!a->socket_path == (a->fd < 0)) {
 		fprintf(stderr, "exactly one of --socket-path and --fd\n");
@@ -137,8 +205,14 @@ int daemon_print_capabilities(FILE *f, const char *type,
 
 int daemon_args_run(struct vh_daemon *d, const struct daemon_args *a)
 {
+	int fd;
+
 	if (!a)
 		return -EINVAL;
+	if (!a->socket_path && a->fd < 0) {
+		fd = take_activated_fd();
+		return fd < 0 ? fd : vh_daemon_run(d, NULL, fd, 0);
+	}
 	return vh_daemon_run(d, a->fd >= 0 ? NULL : a->socket_path, a->fd,
 			     a->client ? VH_DAEMON_RUN_CLIENT : 0);
 }

@@ -74,7 +74,11 @@ void daemon_args_init(struct daemon_args *a);
  * (yours), -EINVAL for a bad value (a message went to stderr).
  */
 int daemon_args_parse(struct daemon_args *a, int opt, const char *arg);
-/* 0, or -EINVAL (message on stderr) unless exactly one of path / fd. */
+/*
+ * 0, or -EINVAL (message on stderr) unless exactly one of path / fd, or
+ * neither while LISTEN_PID/LISTEN_FDS pass this process a socket (systemd
+ * socket activation, see daemon_args_run()).
+ */
 int daemon_args_check(const struct daemon_args *a);
 /*
  * Print {"type": "TYPE", "features": [ ... ]} (features: NULL-terminated,
@@ -82,7 +86,12 @@ int daemon_args_check(const struct daemon_args *a);
  */
 int daemon_print_capabilities(FILE *f, const char *type,
 			      const char *const *features);
-/* vh_daemon_run() as the arguments say. */
+/*
+ * vh_daemon_run() as the arguments say.  With neither a path nor an fd it
+ * serves the listening AF_UNIX stream socket systemd passes as fd 3
+ * (sd_listen_fds(3): LISTEN_PID must be this process, LISTEN_FDS 1) as
+ * --fd would, and unsets LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES.
+ */
 int daemon_args_run(struct vh_daemon *d, const struct daemon_args *a);
 
 #endif
