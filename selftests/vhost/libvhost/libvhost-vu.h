@@ -309,9 +309,12 @@ const char *vh_vu_backend_request_name(uint32_t request);
  * connection.  Requests are synchronous: a call sends its message and, when
  * the spec says the back-end answers (its own reply, or the REPLY_ACK u64
  * the library asks for on every request that allows it once REPLY_ACK is
- * negotiated), waits up to the timeout for the reply and checks it (request
- * id, REPLY flag, version, size, fds).  A wrong reply or a timeout breaks
- * the connection: later calls return -EPIPE.  A non-zero REPLY_ACK value v
+ * negotiated), waits for the reply and checks it (request id, REPLY flag,
+ * version, size, fds, and the values it carries: counts, sizes, fd types).
+ * The timeout is one deadline per call, covering the send, the reply and
+ * any back-end request served meanwhile: every socket is non-blocking, so
+ * no back-end holds a call longer than that.  A wrong reply or a timeout
+ * breaks the connection: later calls return -EPIPE.  A non-zero REPLY_ACK value v
  * comes back as -v when it is a plausible errno (1..4095), else -EIO.
  *
  * A request whose protocol feature (or virtio feature) is not negotiated
@@ -331,10 +334,16 @@ int vh_vu_frontend_new(struct vh_ctx *ctx, struct vh_vu_frontend **fe);
 struct vh_vu_frontend *vh_vu_frontend_ref(struct vh_vu_frontend *fe);
 struct vh_vu_frontend *vh_vu_frontend_unref(struct vh_vu_frontend *fe);
 
-/* Connect to a back-end listening on path, retrying up to timeout_ms. */
+/*
+ * Connect to a back-end listening on path, retrying up to timeout_ms while
+ * it is absent, refuses or has a full backlog (-ETIMEDOUT then).
+ */
 int vh_vu_frontend_connect(struct vh_vu_frontend *fe, const char *path,
 			   int timeout_ms);
-/* Use an already connected AF_UNIX stream socket; owned on success. */
+/*
+ * Use an already connected AF_UNIX stream socket; owned on success (and
+ * made O_NONBLOCK).
+ */
 int vh_vu_frontend_set_fd(struct vh_vu_frontend *fe, int fd);
 /* Accept one back-end that connects to us: listen on path, wait timeout_ms. */
 int vh_vu_frontend_accept(struct vh_vu_frontend *fe, const char *path,
@@ -376,6 +385,10 @@ int vh_vu_frontend_set_owner(struct vh_vu_frontend *fe);
 int vh_vu_frontend_reset_owner(struct vh_vu_frontend *fe);
 /* RESET_DEVICE when negotiated, else RESET_OWNER. */
 int vh_vu_frontend_reset_device(struct vh_vu_frontend *fe);
+/*
+ * GET_QUEUE_NUM: -EPROTO for 0 or more than 256 (the ring index is 8 bits);
+ * GET_MAX_MEM_SLOTS: -EPROTO for 0 or more than 512 (QEMU's limit).
+ */
 int vh_vu_frontend_get_queue_num(struct vh_vu_frontend *fe, uint64_t *num);
 int vh_vu_frontend_get_max_mem_slots(struct vh_vu_frontend *fe,
 				     uint64_t *slots);
@@ -451,7 +464,12 @@ int vh_vu_frontend_set_log_base(struct vh_vu_frontend *fe, int fd,
 int vh_vu_frontend_enable_log(struct vh_vu_frontend *fe, struct vh_mem *mem);
 int vh_vu_frontend_set_log_fd(struct vh_vu_frontend *fe, int fd);
 
-/* Inflight I/O tracking; *fd (O_CLOEXEC, -1 if none) is the caller's. */
+/*
+ * Inflight I/O tracking; *fd (O_CLOEXEC, -1 if none) is the caller's.  The
+ * reply is checked: same num_queues and queue_size as asked, the fd is a
+ * regular file or memfd holding mmap_size bytes at a page-aligned
+ * mmap_offset (-EPROTO otherwise).
+ */
 int vh_vu_frontend_get_inflight_fd(struct vh_vu_frontend *fe,
 				   uint16_t num_queues, uint16_t queue_size,
 				   struct vh_vu_inflight *inflight, int *fd);
@@ -461,7 +479,8 @@ int vh_vu_frontend_set_inflight_fd(struct vh_vu_frontend *fe,
 
 /*
  * Device state transfer: fd is our end of the channel (not consumed);
- * *backend_fd gets the back-end's channel if it returned one, else -1.
+ * *backend_fd gets the back-end's channel if it returned one (a pipe or a
+ * socket, else -EPROTO), else -1.
  */
 int vh_vu_frontend_set_device_state_fd(struct vh_vu_frontend *fe,
 				       uint32_t direction, uint32_t phase,
@@ -491,11 +510,18 @@ int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
  * and call dispatch_backend(): it handles one request (validated against
  * the back-end table and the negotiated features), calls the matching
  * callback and replies (REPLY_ACK when asked, the lookup answer).  Returns
- * 0 when a request was handled, -EAGAIN if none was pending, -ECONNRESET
- * when the back-end closed the channel (then closed here too), -EPROTO for
- * a malformed request (channel closed).  A callback's negative return goes
- * back to the back-end as a non-zero reply; missing callbacks answer
- * -EOPNOTSUPP.
+ * 0 when a request was handled, -EAGAIN if none was (wholly) pending: half
+ * a request is kept and never waited for, -ECONNRESET when the back-end
+ * closed the channel (then closed here too), -EPROTO for a malformed
+ * request (channel closed), -ETIMEDOUT when a request stayed incomplete
+ * longer than the timeout or the back-end did not read its reply within it
+ * (channel closed).  A callback's negative return goes back to the
+ * back-end as a non-zero reply; missing callbacks answer -EOPNOTSUPP.
+ * Values are checked before a callback runs (-EINVAL back, no call): a
+ * ring index must be below 1 + the highest index given to
+ * vh_vu_frontend_set_vring_num(); a host notifier area must be page
+ * aligned and inside its fd (a regular file; a character device cannot be
+ * sized), an IOTLB message a MISS or ACCESS_FAIL.
  */
 struct vh_vu_frontend_ops {
 	int (*config_change)(struct vh_vu_frontend *fe, void *data);
