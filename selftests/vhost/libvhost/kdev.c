@@ -611,7 +611,7 @@ VH_EXPORT int vh_kdev_set_vring_num(struct vh_kdev *dev, unsigned int index,
 	int err;
 
 	/* virtio 1.3, 2.7: Queue Size is a power of 2, at most 32768 */
-	if (num == 0 || num > 32768 || (num & (num - 1))) {
+	if (num == 0 || num > VH_DEVQ_MAX_SIZE || (num & (num - 1))) {
 		if (dev)
 			vh_err(dev->ctx, "vring %u: bad size %u\n", index, num);
 		return -EINVAL;
@@ -653,8 +653,8 @@ VH_EXPORT int vh_kdev_set_vring_addr(struct vh_kdev *dev, unsigned int index,
 		return err;
 	/* virtio 1.3, 2.7: Virtqueue Part Alignment 16 / 2 / 4 */
 	if ((a->desc & 15) || (a->avail & 1) || (a->used & 3) ||
-	    ((a->flags & VH_KDEV_VRING_F_LOG) && (a->log & 3)) ||
-	    (a->flags & ~VH_KDEV_VRING_F_LOG)) {
+	    ((a->flags & VH_VRING_F_LOG) && (a->log & 3)) ||
+	    (a->flags & ~VH_VRING_F_LOG)) {
 		vh_err(dev->ctx, "vring %u: misaligned ring address\n", index);
 		return -EINVAL;
 	}
@@ -665,7 +665,7 @@ VH_EXPORT int vh_kdev_set_vring_addr(struct vh_kdev *dev, unsigned int index,
 		if (!in_regions(dev, a->desc, 16 * num, false) ||
 		    !in_regions(dev, a->avail, 6 + 2 * num, false) ||
 		    !in_regions(dev, a->used, 6 + 8 * num, false) ||
-		    ((a->flags & VH_KDEV_VRING_F_LOG) &&
+		    ((a->flags & VH_VRING_F_LOG) &&
 		     !in_regions(dev, a->log, 6 + 8 * num, true))) {
 			vh_err(dev->ctx,
 			       "vring %u: ring outside guest memory\n", index);
@@ -674,7 +674,7 @@ VH_EXPORT int vh_kdev_set_vring_addr(struct vh_kdev *dev, unsigned int index,
 	}
 	memset(&va, 0, sizeof(va));
 	va.index = index;
-	va.flags = (a->flags & VH_KDEV_VRING_F_LOG) ? 1u << VHOST_VRING_F_LOG :
+	va.flags = (a->flags & VH_VRING_F_LOG) ? 1u << VHOST_VRING_F_LOG :
 						      0;
 	va.desc_user_addr = a->desc;
 	va.avail_user_addr = a->avail;
@@ -876,11 +876,11 @@ VH_EXPORT int vh_kdev_iotlb_send(struct vh_kdev *dev,
 		return -EINVAL;
 	v2 = dev->acked_backend_features &
 	     (1ULL << VHOST_BACKEND_F_IOTLB_MSG_V2);
-	batch = msg->type == VH_KDEV_IOTLB_BATCH_BEGIN ||
-		msg->type == VH_KDEV_IOTLB_BATCH_END;
-	if (msg->type < VH_KDEV_IOTLB_UPDATE ||
-	    msg->type > VH_KDEV_IOTLB_BATCH_END ||
-	    msg->type == VH_KDEV_IOTLB_ACCESS_FAIL)
+	batch = msg->type == VH_IOTLB_BATCH_BEGIN ||
+		msg->type == VH_IOTLB_BATCH_END;
+	if (msg->type < VH_IOTLB_UPDATE ||
+	    msg->type > VH_IOTLB_BATCH_END ||
+	    msg->type == VH_IOTLB_ACCESS_FAIL)
 		return -EINVAL;
 	if (batch && !(dev->acked_backend_features &
 		       (1ULL << VHOST_BACKEND_F_IOTLB_BATCH)))
@@ -889,10 +889,10 @@ VH_EXPORT int vh_kdev_iotlb_send(struct vh_kdev *dev,
 	if (msg->asid && !(dev->acked_backend_features &
 			   (1ULL << VHOST_BACKEND_F_IOTLB_ASID)))
 		return -EINVAL;
-	if (msg->type == VH_KDEV_IOTLB_UPDATE &&
+	if (msg->type == VH_IOTLB_UPDATE &&
 	    (msg->size == 0 || msg->iova + msg->size - 1 < msg->iova ||
 	     msg->uaddr + msg->size - 1 < msg->uaddr ||
-	     (msg->perm & ~VH_KDEV_ACCESS_RW) || !msg->perm))
+	     (msg->perm & ~VH_ACCESS_RW) || !msg->perm))
 		return -EINVAL;
 
 	if (v2) {

@@ -8,7 +8,7 @@
  *     message loop; every vh_daemon_ops callback except handle_event,
  *     thread_init/thread_fini and the watch_fd callbacks runs there;
  *   - num_threads worker threads, each an epoll loop over the kick eventfds
- *     of the queues mapped to it (queue_masks), the fds the device watches
+ *     of the queues mapped to it (queue_thread), the fds the device watches
  *     (vh_daemon_watch_fd) and the daemon's exit eventfd; handle_event runs
  *     there;
  *   - save_state/load_state run on a transfer thread of their own (the
@@ -55,10 +55,9 @@
  * reconnection: queue_started may read it (vh_daemon_get_inflight()) and
  * resubmit what was in flight before the ring is polled.
  *
- * Program conventions (vhost-user.rst "Backend program conventions"):
- * vh_daemon_args_*() parse --socket-path, --fd, --print-capabilities (and
- * --client, --threads, --verbose) for every daemon; vh_daemon_run() starts
- * the daemon as the arguments say and returns 0 after SIGTERM or SIGINT.
+ * Programs: vh_daemon_run() starts the daemon on a socket path or fd (the
+ * --socket-path / --fd of vhost-user.rst "Backend program conventions")
+ * and returns after SIGTERM or SIGINT.
  */
 #ifndef _LIBVHOST_DAEMON_H_
 #define _LIBVHOST_DAEMON_H_
@@ -66,7 +65,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -78,10 +76,8 @@ struct vh_devq_used_elem;
 struct vh_vu_backend;
 struct vh_daemon;
 
-/* Worker threads (and so bits in a queue mask). */
+/* Worker threads; queues: VH_VU_MAX_QUEUES (libvhost-vu.h) */
 #define VH_DAEMON_MAX_THREADS 64
-/* Queues a daemon may have (queue_masks are 64-bit). */
-#define VH_DAEMON_MAX_QUEUES 64
 
 enum vh_daemon_lock {
 	VH_DAEMON_LOCK_NONE = 0,
@@ -94,6 +90,8 @@ enum vh_daemon_lock {
 #define VH_DAEMON_F_NO_EVENT_IDX (1u << 0)
 
 struct vh_daemon_device {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	/* "net", "blk", ...: the "type" of --print-capabilities */
 	const char *type;
 	/* virtio features offered (VERSION_1 etc.; EVENT_IDX is added) */
@@ -105,31 +103,35 @@ struct vh_daemon_device {
 	 * net_set_mtu).  INBAND_NOTIFICATIONS is never offered.
 	 */
 	uint64_t protocol_features;
-	/* virtqueues, 1..VH_DAEMON_MAX_QUEUES */
+	/* virtqueues, 1..VH_VU_MAX_QUEUES */
 	unsigned int num_queues;
-	/* largest ring size accepted, 0 for 32768 */
+	/* largest ring size accepted, 0 for VH_DEVQ_MAX_SIZE */
 	unsigned int max_queue_size;
 	/* GET_QUEUE_NUM answer, 0 for num_queues (net: queue pairs) */
 	unsigned int queue_num;
-	/* config space bytes (<= 256) */
+	/* config space bytes (<= VH_VU_BACKEND_CONFIG_MAX) */
 	unsigned int config_size;
 	/* worker threads, 1..VH_DAEMON_MAX_THREADS; 0 means 1 */
 	unsigned int num_threads;
 	/*
-	 * queue_masks[t]: bit q set = worker t owns queue q.  Every queue
-	 * belongs to exactly one thread.  NULL: queue q goes to thread
+	 * queue_thread[q] (num_queues entries): the worker thread, below
+	 * num_threads, that owns queue q.  NULL: queue q goes to thread
 	 * q % num_threads.
 	 */
-	const uint64_t *queue_masks;
+	const uint8_t *queue_thread;
 	enum vh_daemon_lock lock;
 	unsigned int flags; /* VH_DAEMON_F_* */
 };
 
 /*
- * Device callbacks, all optional except handle_event.  Get the device's
- * pointer with vh_daemon_get_userdata().  int callbacks return 0 or -errno.
+ * Device callbacks, all optional except handle_event.  Like every callback
+ * of the library each takes the object that calls it (the daemon) first
+ * and the application's pointer (userdata of vh_daemon_new()) second.
+ * int callbacks return 0 or -errno.
  */
 struct vh_daemon_ops {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	/*
 	 * Worker thread: queue idx was kicked, or was just handed over.
 	 * Pop, process, push (vh_daemon_push_and_notify()).  Before
@@ -141,34 +143,34 @@ struct vh_daemon_ops {
 	 * for another with vh_daemon_poll_queue(): taking a ring back (memory
 	 * changes, GET_VRING_BASE, disconnection) waits for the call to end.
 	 */
-	int (*handle_event)(struct vh_daemon *d, unsigned int idx,
+	int (*handle_event)(struct vh_daemon *d, void *data, unsigned int idx,
 			    struct vh_devq *vring, void *thread_data);
 	/* Worker thread t starting / ending; thread_init's result -> data */
-	void *(*thread_init)(struct vh_daemon *d, unsigned int t);
-	void (*thread_fini)(struct vh_daemon *d, unsigned int t,
+	void *(*thread_init)(struct vh_daemon *d, void *data, unsigned int t);
+	void (*thread_fini)(struct vh_daemon *d, void *data, unsigned int t,
 			    void *thread_data);
 
 	/* Control thread, as in struct vh_vu_device_ops */
-	int (*set_features)(struct vh_daemon *d, uint64_t features);
-	int (*get_config)(struct vh_daemon *d, uint32_t offset, void *buf,
-			  uint32_t size);
-	int (*set_config)(struct vh_daemon *d, uint32_t offset,
+	int (*set_features)(struct vh_daemon *d, void *data, uint64_t features);
+	int (*get_config)(struct vh_daemon *d, void *data, uint32_t offset,
+			  void *buf, uint32_t size);
+	int (*set_config)(struct vh_daemon *d, void *data, uint32_t offset,
 			  const void *buf, uint32_t size, uint32_t flags);
-	void (*memory_updated)(struct vh_daemon *d);
+	void (*memory_updated)(struct vh_daemon *d, void *data);
 	/* before the worker sees the ring; < 0 refuses it */
-	int (*queue_started)(struct vh_daemon *d, unsigned int idx,
+	int (*queue_started)(struct vh_daemon *d, void *data, unsigned int idx,
 			     struct vh_devq *vring);
 	/* after the worker let go of the ring */
-	void (*queue_stopped)(struct vh_daemon *d, unsigned int idx,
+	void (*queue_stopped)(struct vh_daemon *d, void *data, unsigned int idx,
 			      struct vh_devq *vring);
 	/* RESET_DEVICE / RESET_OWNER / disconnect (every ring stopped) */
-	void (*reset)(struct vh_daemon *d);
-	int (*set_status)(struct vh_daemon *d, uint8_t status);
-	int (*net_set_mtu)(struct vh_daemon *d, uint16_t mtu);
-	int (*send_rarp)(struct vh_daemon *d, const uint8_t mac[6]);
+	void (*reset)(struct vh_daemon *d, void *data);
+	int (*set_status)(struct vh_daemon *d, void *data, uint8_t status);
+	int (*net_set_mtu)(struct vh_daemon *d, void *data, uint16_t mtu);
+	int (*send_rarp)(struct vh_daemon *d, void *data, const uint8_t mac[6]);
 	/* a front-end connected / went away (after reset) */
-	void (*connected)(struct vh_daemon *d);
-	void (*disconnected)(struct vh_daemon *d);
+	void (*connected)(struct vh_daemon *d, void *data);
+	void (*disconnected)(struct vh_daemon *d, void *data);
 
 	/*
 	 * Device state transfer (PROTOCOL_F_DEVICE_STATE), on a transfer
@@ -176,8 +178,8 @@ struct vh_daemon_ops {
 	 * read it from fd until EOF, return 0 or -errno (what
 	 * CHECK_DEVICE_STATE reports).  The library closes fd afterwards.
 	 */
-	int (*save_state)(struct vh_daemon *d, int fd);
-	int (*load_state)(struct vh_daemon *d, int fd);
+	int (*save_state)(struct vh_daemon *d, void *data, int fd);
+	int (*load_state)(struct vh_daemon *d, void *data, int fd);
 };
 
 int vh_daemon_new(struct vh_ctx *ctx, const struct vh_daemon_device *dev,
@@ -258,9 +260,8 @@ int vh_daemon_poll_queue(struct vh_daemon *d, unsigned int idx);
  * receive into); from worker t itself or any thread.  The device keeps
  * fd open until vh_daemon_unwatch_fd() returned.
  */
-typedef void (*vh_daemon_fd_cb)(struct vh_daemon *d, int fd,
-				uint32_t revents, void *opaque,
-				void *thread_data);
+typedef void (*vh_daemon_fd_cb)(struct vh_daemon *d, void *opaque, int fd,
+				uint32_t revents, void *thread_data);
 int vh_daemon_watch_fd(struct vh_daemon *d, unsigned int t, int fd,
 		       uint32_t events, vh_daemon_fd_cb cb, void *opaque);
 int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t, int fd);
@@ -272,89 +273,26 @@ int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t, int fd);
 int vh_daemon_get_inflight(struct vh_daemon *d, unsigned int idx,
 			   void **region, size_t *len);
 
-/* ------------------------------------------------------------------------ */
-/* program conventions                                                      */
-/* ------------------------------------------------------------------------ */
-/*
- * Common options of vhost-user daemons.  Use with getopt_long():
- *
- *	static const struct option opts[] = {
- *		VH_DAEMON_LONG_OPTIONS,
- *		{ "my-option", required_argument, NULL, 'm' },
- *		{ 0 }
- *	};
- *	...
- *	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
- *		r = vh_daemon_args_parse(&args, c, optarg);
- *		if (r > 0)
- *			continue;     // one of ours
- *		if (r < 0)
- *			...           // bad value, message printed
- *		switch (c) { ... your options ... }
- *	}
- *	r = vh_daemon_args_check(&args);  // exactly one of --socket-path/--fd
- *
- * Option values the common options use (avoid them as your short options):
- * 0x1000 and up.
- */
-enum {
-	VH_DAEMON_OPT_SOCKET_PATH = 0x1000,
-	VH_DAEMON_OPT_FD,
-	VH_DAEMON_OPT_PRINT_CAPS,
-	VH_DAEMON_OPT_CLIENT,
-	VH_DAEMON_OPT_THREADS,
-	VH_DAEMON_OPT_VERBOSE,
-};
+/* Flags of vh_daemon_run() */
+/* connect to path (vh_daemon_start_client()) instead of listening on it */
+#define VH_DAEMON_RUN_CLIENT (1u << 0)
 
-#define VH_DAEMON_LONG_OPTIONS                                               \
-	{ "socket-path", 1, NULL, VH_DAEMON_OPT_SOCKET_PATH },               \
-	{ "fd", 1, NULL, VH_DAEMON_OPT_FD },                                 \
-	{ "print-capabilities", 0, NULL, VH_DAEMON_OPT_PRINT_CAPS },         \
-	{ "client", 0, NULL, VH_DAEMON_OPT_CLIENT },                         \
-	{ "threads", 1, NULL, VH_DAEMON_OPT_THREADS },                       \
-	{ "verbose", 0, NULL, VH_DAEMON_OPT_VERBOSE }
-
-/* Help text for the common options (one option per line, indented). */
-#define VH_DAEMON_OPTIONS_HELP                                                \
-	"  --socket-path=PATH      listen on (or with --client connect to)\n" \
-	"                          the vhost-user socket PATH\n"              \
-	"  --fd=FD                 serve the inherited socket FD\n"           \
-	"  --client                connect to PATH instead of listening\n"    \
-	"  --threads=N             worker threads (default: device's)\n"      \
-	"  --print-capabilities    print the capabilities (JSON) and exit\n"  \
-	"  --verbose               log debugging messages\n"
-
-struct vh_daemon_args {
-	const char *socket_path; /* NULL unless --socket-path */
-	int fd;                  /* -1 unless --fd */
-	bool client;
-	bool print_capabilities;
-	bool verbose;
-	unsigned int threads;    /* 0 unless --threads */
-};
-
-void vh_daemon_args_init(struct vh_daemon_args *a);
 /*
- * Handle one getopt_long() result: 1 if it was a common option, 0 if not
- * (yours), -EINVAL for a bad value (a message went to stderr).
+ * Run d as a program's main loop: block SIGTERM and SIGINT in the calling
+ * thread (before any daemon thread starts, so every thread inherits the
+ * mask), start d on path (listening, or with VH_DAEMON_RUN_CLIENT as a
+ * client) or on fd (exactly one of path and fd >= 0), read the signals
+ * from a signalfd and turn them into vh_daemon_stop(), and wait until d
+ * has ended.  Before returning the calling thread's signal mask is
+ * restored, SIGTERM/SIGINT that arrived meanwhile and that the mask did
+ * not block before are consumed (they asked for this stop).  0 after a
+ * signal or the end of a --fd connection, else -errno (the daemon is then
+ * stopped and waited for too).  Call it from the main thread before
+ * creating other threads: it changes the process's signal disposition for
+ * its duration.
  */
-int vh_daemon_args_parse(struct vh_daemon_args *a, int opt, const char *arg);
-/* 0, or -EINVAL (message on stderr) unless exactly one of path / fd. */
-int vh_daemon_args_check(const struct vh_daemon_args *a);
-/*
- * Print {"type": "TYPE", "features": [ ... ]} (features: NULL-terminated,
- * may be NULL) as --print-capabilities wants.
- */
-int vh_daemon_print_capabilities(FILE *f, const char *type,
-				 const char *const *features);
-/*
- * Start d as the arguments say (--socket-path [--client] or --fd), turn
- * SIGTERM and SIGINT into vh_daemon_stop() (they are blocked in the
- * calling thread before any thread starts, then read from a signalfd), and
- * wait until it ends.  0 after a signal, else -errno.  Call from the main
- * thread before creating other threads.
- */
-int vh_daemon_run(struct vh_daemon *d, const struct vh_daemon_args *a);
+int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
+		  unsigned int flags);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <syslog.h>
 
 #include "libvhost.h"
@@ -18,6 +19,35 @@
 #define VH_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define vh_container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* Bytes up to the end of member m: the size of a struct as first released. */
+#define VH_SIZEOF_UNTIL(type, m) (offsetof(type, m) + sizeof(((type *)0)->m))
+
+/*
+ * Copy an application-filled struct that starts with its size_t size
+ * (HACKING, "Extensible structs"; as the kernel's copy_struct_from_user):
+ * src's size below min_size (the first released layout) is -EINVAL; a size
+ * above ours (dst_size) is accepted only if the tail we do not know is all
+ * zero, else -E2BIG.  min(size, dst_size) bytes are copied, the rest of dst
+ * is zeroed and dst's size becomes dst_size.
+ */
+static inline int vh_copy_struct(void *dst, size_t dst_size, size_t min_size,
+				 const void *src)
+{
+	const unsigned char *tail = (const unsigned char *)src + dst_size;
+	size_t size, i;
+
+	memcpy(&size, src, sizeof(size));
+	if (size < min_size || min_size < sizeof(size))
+		return -EINVAL;
+	for (i = 0; size > dst_size && i < size - dst_size; i++)
+		if (tail[i])
+			return -E2BIG;
+	memset(dst, 0, dst_size);
+	memcpy(dst, src, size < dst_size ? size : dst_size);
+	memcpy(dst, &dst_size, sizeof(dst_size));
+	return 0;
+}
 
 /* Close an fd, keeping errno intact; used on error paths. */
 void vh_close_keep_errno(int fd);

@@ -136,8 +136,6 @@ int vh_kdev_set_mem_table(struct vh_kdev *dev, const struct vh_mem *mem);
 int vh_kdev_set_log_base(struct vh_kdev *dev, void *log);
 int vh_kdev_set_log_fd(struct vh_kdev *dev, int fd);
 
-#define VH_KDEV_VRING_F_LOG (1u << 0)
-
 /* Vring addresses in this process (or IOVAs under ACCESS_PLATFORM). */
 struct vh_kdev_vring_addr {
 	uint64_t desc;
@@ -145,7 +143,7 @@ struct vh_kdev_vring_addr {
 	uint64_t used;
 	/* guest physical address of the used ring, for the dirty log */
 	uint64_t log;
-	unsigned int flags; /* VH_KDEV_VRING_F_LOG */
+	unsigned int flags; /* VH_VRING_F_LOG */
 };
 
 /* Ring size: a power of two, 1..32768 (virtio 1.3, 2.7): else -EINVAL. */
@@ -194,26 +192,13 @@ int vh_kdev_setup_vring(struct vh_kdev *dev, unsigned int index,
 			struct vh_drvq *vq, int kick_fd, int call_fd);
 
 /* IOTLB messages (<linux/vhost_types.h> struct vhost_iotlb_msg) */
-enum vh_kdev_iotlb_type {
-	VH_KDEV_IOTLB_MISS = 1,
-	VH_KDEV_IOTLB_UPDATE = 2,
-	VH_KDEV_IOTLB_INVALIDATE = 3,
-	VH_KDEV_IOTLB_ACCESS_FAIL = 4,
-	VH_KDEV_IOTLB_BATCH_BEGIN = 5,
-	VH_KDEV_IOTLB_BATCH_END = 6,
-};
-
-#define VH_KDEV_ACCESS_RO 0x1
-#define VH_KDEV_ACCESS_WO 0x2
-#define VH_KDEV_ACCESS_RW 0x3
-
 struct vh_kdev_iotlb_msg {
 	uint64_t iova;
 	uint64_t size;
 	uint64_t uaddr;
 	uint32_t asid;	/* v2 messages only */
-	uint8_t perm;	/* VH_KDEV_ACCESS_* */
-	uint8_t type;	/* enum vh_kdev_iotlb_type */
+	uint8_t perm;	/* VH_ACCESS_* */
+	uint8_t type;	/* enum vh_iotlb_type */
 };
 
 /*

@@ -48,6 +48,8 @@ struct vh_lio_lun {
 };
 
 struct vh_lio_config {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	/* target port: "naa." + 16 hex digits; NULL: a random naa.5001405... */
 	const char *wwpn;
 	/* I_T nexus initiator port, same form; NULL: random */

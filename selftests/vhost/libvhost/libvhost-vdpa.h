@@ -154,6 +154,8 @@ struct vh_vdpa_vstats {
 #define VH_VDPA_NEW_FEATURES (1u << 3)
 
 struct vh_vdpa_dev_new {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	const char *name; /* required */
 	const char *mgmtdev_bus; /* NULL for a management device off any bus */
 	const char *mgmtdev; /* required, e.g. "vdpasim_net" */
@@ -280,7 +282,7 @@ int vh_vdpa_setup_backend(struct vh_kdev *dev, uint64_t extra, uint64_t *acked);
 
 /*
  * IOTLB v2 mappings in address space asid (0 unless IOTLB_ASID).  perm is
- * VH_KDEV_ACCESS_RO/WO/RW.  A batch (IOTLB_BATCH acked) makes the device
+ * VH_ACCESS_RO/WO/RW.  A batch (IOTLB_BATCH acked) makes the device
  * see all updates between begin and end at once; without IOTLB_BATCH
  * begin/end are no-ops.  The kernel reports every refused IOTLB message
  * (unknown ASID, another ASID inside a batch, a bad range) as -EFAULT.

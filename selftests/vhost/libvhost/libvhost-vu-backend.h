@@ -68,10 +68,6 @@ struct vh_vu_backend;
 
 /* Largest config space a GET/SET_CONFIG message may carry (vhost-user.rst). */
 #define VH_VU_BACKEND_CONFIG_MAX 256
-/* Default GET_MAX_MEM_SLOTS answer (QEMU's and DPDK's number). */
-#define VH_VU_BACKEND_MEM_SLOTS 509
-/* Largest split ring (virtio 1.x, 2.7 "Split Virtqueues"). */
-#define VH_VU_BACKEND_QUEUE_SIZE_MAX 32768
 
 /* Directions and phases of SET_DEVICE_STATE_FD ("Device state transfer"). */
 enum vh_vu_state_direction {
@@ -88,13 +84,15 @@ enum vh_vu_state_direction {
  * connection is closed).
  */
 struct vh_vu_device {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	uint64_t features;
 	uint64_t protocol_features;
-	/* number of virtqueues, 1..256 (the vring index is 8 bits in KICK) */
+	/* number of virtqueues, 1..VH_VU_MAX_QUEUES */
 	unsigned int num_queues;
-	/* largest ring size accepted, 0 for VH_VU_BACKEND_QUEUE_SIZE_MAX */
+	/* largest ring size accepted, 0 for VH_DEVQ_MAX_SIZE */
 	unsigned int max_queue_size;
-	/* GET_MAX_MEM_SLOTS answer, 0 for VH_VU_BACKEND_MEM_SLOTS */
+	/* GET_MAX_MEM_SLOTS answer, 0 for VH_MEM_MAX_REGIONS (509) */
 	unsigned int max_mem_slots;
 	/* config space size (<= VH_VU_BACKEND_CONFIG_MAX) for GET/SET_CONFIG */
 	unsigned int config_size;
@@ -107,59 +105,67 @@ struct vh_vu_device {
 };
 
 /*
- * Device callbacks; every one is optional.  data is the pointer given to
- * vh_vu_backend_new().  Those returning int return 0 or -errno; a negative
- * value is reported to the front-end as a failure.
+ * Device callbacks; every one is optional.  Like every callback of the
+ * library each takes the object that calls it (the backend) first and the
+ * application's pointer (data of vh_vu_backend_new()) second.  Those
+ * returning int return 0 or -errno; a negative value is reported to the
+ * front-end as a failure.
  */
 struct vh_vu_device_ops {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	/* SET_FEATURES: the negotiated virtio features, before any ring starts */
-	int (*set_features)(void *data, uint64_t features);
+	int (*set_features)(struct vh_vu_backend *be, void *data,
+			    uint64_t features);
 	/* GET_CONFIG: fill buf[0..size) with config space from offset */
-	int (*get_config)(void *data, uint32_t offset, void *buf,
-			  uint32_t size);
+	int (*get_config)(struct vh_vu_backend *be, void *data, uint32_t offset,
+			  void *buf, uint32_t size);
 	/* SET_CONFIG: flags 0 = guest write, 1 = migration */
-	int (*set_config)(void *data, uint32_t offset, const void *buf,
-			  uint32_t size, uint32_t flags);
+	int (*set_config)(struct vh_vu_backend *be, void *data, uint32_t offset,
+			  const void *buf, uint32_t size, uint32_t flags);
 	/* the memory table changed; every ring is taken back meanwhile */
-	void (*memory_updated)(void *data);
+	void (*memory_updated)(struct vh_vu_backend *be, void *data);
 	/* ring idx is started and enabled: the device may use vring now */
-	int (*queue_started)(void *data, unsigned int idx,
-			     struct vh_devq *vring);
+	int (*queue_started)(struct vh_vu_backend *be, void *data,
+			     unsigned int idx, struct vh_devq *vring);
 	/*
 	 * ring idx is no longer handed over: stop using it before returning,
 	 * and push what was popped (GET_VRING_BASE reports the popped count)
 	 */
-	void (*queue_stopped)(void *data, unsigned int idx,
-			      struct vh_devq *vring);
+	void (*queue_stopped)(struct vh_vu_backend *be, void *data,
+			      unsigned int idx, struct vh_devq *vring);
 	/*
 	 * The front-end kicked ring idx (eventfd or in-band).  When set, the
 	 * library polls kick fds itself and reads them; when NULL the device
 	 * polls vh_devq's kick fd on its own.
 	 */
-	void (*queue_kicked)(void *data, unsigned int idx,
-			     struct vh_devq *vring);
+	void (*queue_kicked)(struct vh_vu_backend *be, void *data,
+			     unsigned int idx, struct vh_devq *vring);
 	/* RESET_DEVICE, RESET_OWNER and disconnect: back to initial state */
-	void (*reset)(void *data);
+	void (*reset)(struct vh_vu_backend *be, void *data);
 	/* SET_STATUS (virtio device status byte) */
-	int (*set_status)(void *data, uint8_t status);
+	int (*set_status)(struct vh_vu_backend *be, void *data, uint8_t status);
 	/* NET_SET_MTU (needs VHOST_USER_PROTOCOL_F_NET_MTU offered) */
-	int (*net_set_mtu)(void *data, uint16_t mtu);
+	int (*net_set_mtu)(struct vh_vu_backend *be, void *data, uint16_t mtu);
 	/* SEND_RARP with the guest's MAC (needs PROTOCOL_F_RARP) */
-	int (*send_rarp)(void *data, const uint8_t mac[6]);
+	int (*send_rarp)(struct vh_vu_backend *be, void *data,
+			 const uint8_t mac[6]);
 	/*
 	 * SET_DEVICE_STATE_FD: the device takes ownership of fd (a pipe end
 	 * to write the state into, or read it from) and starts the transfer.
 	 * It may set *reply_fd to a channel of its own (ownership passes to
 	 * the library, which sends it to the front-end).
 	 */
-	int (*set_device_state_fd)(void *data, enum vh_vu_state_direction dir,
+	int (*set_device_state_fd)(struct vh_vu_backend *be, void *data,
+				   enum vh_vu_state_direction dir,
 				   uint32_t phase, int fd, int *reply_fd);
 	/* CHECK_DEVICE_STATE: 0 when the last transfer fully succeeded */
-	int (*check_device_state)(void *data);
+	int (*check_device_state)(struct vh_vu_backend *be, void *data);
 	/* GET_SHARED_OBJECT: return a dma-buf fd for uuid in *fd */
-	int (*get_shared_object)(void *data, const uint8_t uuid[16], int *fd);
+	int (*get_shared_object)(struct vh_vu_backend *be, void *data,
+				 const uint8_t uuid[16], int *fd);
 	/* GPU_SET_SOCKET: the device takes ownership of fd */
-	int (*gpu_set_socket)(void *data, int fd);
+	int (*gpu_set_socket)(struct vh_vu_backend *be, void *data, int fd);
 };
 
 int vh_vu_backend_new(struct vh_ctx *ctx, const struct vh_vu_device *dev,

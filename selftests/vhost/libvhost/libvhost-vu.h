@@ -47,6 +47,8 @@ struct vh_drvq;
 /* SET_VRING_KICK/CALL/ERR payload: bits 0-7 index, bit 8 "no fd". */
 #define VH_VU_VRING_IDX_MASK 0xffu
 #define VH_VU_VRING_NOFD (1u << 8)
+/* So at most 256 rings: the limit of vh_vu_backend and vh_daemon alike. */
+#define VH_VU_MAX_QUEUES 256u
 
 /* Virtio feature bit 30 announces GET/SET_PROTOCOL_FEATURES. */
 #define VH_VU_F_PROTOCOL_FEATURES 30
@@ -148,17 +150,11 @@ enum vh_vu_protocol_feature {
 #define VH_VU_VIRTIO_F_IN_ORDER 35
 #define VH_VU_VIRTIO_F_RING_RESET 40
 
-/* SET_VRING_ADDR flags: log used-ring writes (VHOST_VRING_F_LOG). */
-#define VH_VU_VRING_F_LOG (1u << 0)
-
-/* IOTLB message types and permissions ("An IOTLB message"). */
-#define VH_VU_IOTLB_MISS 1
-#define VH_VU_IOTLB_UPDATE 2
-#define VH_VU_IOTLB_INVALIDATE 3
-#define VH_VU_IOTLB_ACCESS_FAIL 4
-#define VH_VU_ACCESS_RO 1
-#define VH_VU_ACCESS_WO 2
-#define VH_VU_ACCESS_RW 3
+/*
+ * SET_VRING_ADDR flags (VH_VRING_F_LOG), IOTLB message types (enum
+ * vh_iotlb_type) and permissions (VH_ACCESS_*): libvhost.h, shared with
+ * kernel vhost.
+ */
 
 /* GET/SET_CONFIG flags. */
 #define VH_VU_CONFIG_F_WRITABLE 0
@@ -318,8 +314,7 @@ const char *vh_vu_backend_request_name(uint32_t request);
  * comes back as -v when it is a plausible errno (1..4095), else -EIO.
  *
  * A request whose protocol feature (or virtio feature) is not negotiated
- * returns -EOPNOTSUPP without being sent; vh_vu_frontend_send_raw() sends
- * anything.
+ * returns -EOPNOTSUPP without being sent.
  *
  * While waiting for a reply the front-end also serves the back-end request
  * channel (if set up), so a back-end that asks something of us in the
@@ -433,7 +428,7 @@ int vh_vu_frontend_vring_kick(struct vh_vu_frontend *fe, unsigned int idx);
 /*
  * Hand a driver-side vq (built on the shared vh_mem) to the back-end as ring
  * idx: SET_VRING_NUM, SET_VRING_BASE 0, SET_VRING_ADDR (our mapping
- * addresses; with VHOST_F_LOG_ALL negotiated also VH_VU_VRING_F_LOG and the
+ * addresses; with VHOST_F_LOG_ALL negotiated also VH_VRING_F_LOG and the
  * used ring's GPA as log address), SET_VRING_CALL, SET_VRING_KICK; then
  * SET_VRING_ENABLE 1 when bit 30 is negotiated.  kick_fd / call_fd stay the
  * caller's.
@@ -524,6 +519,8 @@ int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
  * sized), an IOTLB message a MISS or ACCESS_FAIL.
  */
 struct vh_vu_frontend_ops {
+	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
+	size_t size;
 	int (*config_change)(struct vh_vu_frontend *fe, void *data);
 	/* fd (-1 for "remove") is owned by the callback */
 	int (*host_notifier)(struct vh_vu_frontend *fe, void *data,
@@ -543,21 +540,16 @@ struct vh_vu_frontend_ops {
 	int (*shared_object_lookup)(struct vh_vu_frontend *fe, void *data,
 				    const uint8_t uuid[16], int *fd);
 };
-void vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
-			    const struct vh_vu_frontend_ops *ops, void *data);
+/*
+ * Install (a copy of) ops, or remove them with NULL; 0, -EINVAL, or -E2BIG
+ * for an ops->size larger than ours with non-zero members we do not know.
+ */
+int vh_vu_frontend_set_ops(struct vh_vu_frontend *fe,
+			   const struct vh_vu_frontend_ops *ops, void *data);
 int vh_vu_frontend_set_backend_req_fd(struct vh_vu_frontend *fe);
 int vh_vu_frontend_get_backend_fd(const struct vh_vu_frontend *fe);
 int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe);
 
-/*
- * Conformance testing: send msg exactly as given (fds not consumed; no
- * gate, flag or size checks beyond what the wire can carry).  If reply is
- * not NULL, wait up to the timeout for the next message and return it
- * unchecked (its fds are the caller's).  -ETIMEDOUT if none came.
- */
-int vh_vu_frontend_send_raw(struct vh_vu_frontend *fe,
-			    const struct vh_vu_msg *msg,
-			    struct vh_vu_msg *reply);
 
 #ifdef __cplusplus
 }

@@ -40,13 +40,15 @@ void vh_log(const struct vh_ctx *ctx, int priority, const char *file,
 	if (!ctx->log_fn)
 		return;
 	va_start(args, format);
-	ctx->log_fn(ctx->log_data, priority, file, line, fn, format, args);
+	/* the log function gets the context as every callback its caller */
+	ctx->log_fn((struct vh_ctx *)ctx, ctx->log_data, priority, file, line,
+		    fn, format, args);
 	va_end(args);
 }
 
-__attribute__((format(printf, 6, 0))) static void
-log_stderr(void *data, int priority, const char *file, int line,
-	   const char *fn, const char *format, va_list args)
+__attribute__((format(printf, 7, 0))) static void
+log_stderr(struct vh_ctx *ctx, void *data, int priority, const char *file,
+	   int line, const char *fn, const char *format, va_list args)
 {
 	fprintf(stderr, "libvhost: %s: ", fn);
 	vfprintf(stderr, format, args);

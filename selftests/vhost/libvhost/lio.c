@@ -487,15 +487,26 @@ static int build(struct vh_lio_target *t, const struct vh_lio_config *cfg)
 	return 0;
 }
 
+/* The layout of the first release (HACKING, "Extensible structs"). */
+#define LIO_CONFIG_SIZE_1 VH_SIZEOF_UNTIL(struct vh_lio_config, nluns)
+
 VH_EXPORT int vh_lio_target_new(struct vh_ctx *ctx,
 				const struct vh_lio_config *cfg,
 				struct vh_lio_target **target)
 {
+	struct vh_lio_config c;
 	struct vh_lio_target *t;
 	unsigned int i;
 	int ret;
 
-	if (!ctx || !cfg || !target || (cfg->nluns && !cfg->luns))
+	if (!ctx || !cfg || !target)
+		return -EINVAL;
+	/* the application's layout may be older or newer than ours */
+	ret = vh_copy_struct(&c, sizeof(c), LIO_CONFIG_SIZE_1, cfg);
+	if (ret < 0)
+		return ret;
+	cfg = &c;
+	if (cfg->nluns && !cfg->luns)
 		return -EINVAL;
 	if (cfg->tpgt > LIO_MAX_TPGT) {
 		vh_err(ctx, "lio: tpgt %u out of range (0..%d)\n", cfg->tpgt,

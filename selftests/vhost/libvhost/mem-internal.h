@@ -6,6 +6,7 @@
 #ifndef _VH_MEM_INTERNAL_H_
 #define _VH_MEM_INTERNAL_H_
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -27,6 +28,9 @@ struct vh_mem_log {
 	size_t len;
 	uint8_t *base; /* addr + the page offset of the log */
 	uint64_t size; /* bytes of bitmap */
+#ifdef ENABLE_DEBUG
+	bool test_drop; /* fault injection: marks are dropped */
+#endif
 };
 
 struct vh_mem_reg {
@@ -104,8 +108,15 @@ int vh_mem_table_to_iov(const struct vh_mem_table *t, uint64_t gpa,
 			uint64_t len, struct iovec *iov, unsigned int iov_max,
 			unsigned int *hint);
 
-/* Mark [gpa, gpa + len) dirty in the snapshot's log (0 if none). */
-int vh_mem_table_log_write(const struct vh_mem_table *t, uint64_t gpa,
-			   uint64_t len);
+/*
+ * Dirty log writes.  Between vh_mem_log_enter() and vh_mem_log_exit() (a
+ * short "log section", any thread, no lock) the log returned stays mapped
+ * and is the one the front-end reads: a log change (vh_mem_log_set() and
+ * friends) waits for open sections before it returns.  NULL: no log.
+ */
+struct vh_mem_log *vh_mem_log_enter(struct vh_mem *mem, unsigned int *epoch);
+void vh_mem_log_exit(struct vh_mem *mem, unsigned int epoch);
+/* Mark [gpa, gpa + len) dirty in l (0 if l is NULL or len 0). */
+int vh_mem_log_mark(const struct vh_mem_log *l, uint64_t gpa, uint64_t len);
 
 #endif

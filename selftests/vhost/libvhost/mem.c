@@ -9,8 +9,19 @@
  * hold a replaced snapshot has left (a later one loads the new pointer), so
  * the writer may drop the vh_mem's reference to the retired snapshots;
  * otherwise they wait for the next writer call or the final unref.
+ *
+ * Dirty log writes do not go through the snapshot a ring is pinned to but
+ * through mem->log, the newest log, inside a log section (log_enter/exit):
+ * a front-end that replaces its log (vhost-user SET_LOG_BASE, to grow or
+ * shrink it) reads the old one once we have answered and never looks at it
+ * again, so a write landing there after the answer would be lost to the
+ * migration.  A log change publishes the new log and then waits until
+ * every section that may have loaded the old one has left (grace_period()):
+ * the two counters are flipped like SRCU's so that new sections, which see
+ * the new log, cannot keep the wait going.
  */
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -28,6 +39,13 @@ struct vh_mem {
 	uint64_t gen;             /* atomic: publications so far */
 	struct vh_mem_table **retired;
 	unsigned int n_retired, retired_cap;
+	/* dirty log: the newest (atomic), sections open per epoch (atomic) */
+	struct vh_mem_log *log;
+	unsigned long log_sections[2];
+	unsigned int log_epoch;
+#ifdef ENABLE_DEBUG
+	bool test_drop_log; /* LIBVHOST_TEST_NO_DIRTY_LOG: fault injection */
+#endif
 };
 
 static long page_size(void)
@@ -291,6 +309,16 @@ VH_EXPORT int vh_mem_new(struct vh_ctx *ctx, struct vh_mem **mem)
 	}
 	m->refcount = 1;
 	m->ctx = vh_ctx_ref(ctx);
+#ifdef ENABLE_DEBUG
+	/*
+	 * Test builds only: drop every dirty-log write, so that a migration
+	 * test can show it fails without them (tests/vm-migrate.sh).
+	 */
+	if (secure_getenv("LIBVHOST_TEST_NO_DIRTY_LOG")) {
+		m->test_drop_log = true;
+		vh_warn(ctx, "LIBVHOST_TEST_NO_DIRTY_LOG: dirty log writes are dropped (test fault injection)\n");
+	}
+#endif
 	*mem = m;
 	return 0;
 }
@@ -314,6 +342,7 @@ VH_EXPORT struct vh_mem *vh_mem_unref(struct vh_mem *mem)
 	for (i = 0; i < mem->n_retired; i++)
 		vh_mem_table_put(mem->retired[i]);
 	free(mem->retired);
+	log_unref(mem->log);
 	vh_mem_table_put(mem->cur);
 	vh_ctx_unref(mem->ctx);
 	free(mem);
@@ -784,15 +813,17 @@ VH_EXPORT size_t vh_mem_log_size_for(uint64_t guest_end)
 	return (size_t)(pages / 8 + (pages % 8 != 0));
 }
 
-int vh_mem_table_log_write(const struct vh_mem_table *t, uint64_t gpa,
-			   uint64_t len)
+int vh_mem_log_mark(const struct vh_mem_log *l, uint64_t gpa, uint64_t len)
 {
-	const struct vh_mem_log *l = t->log;
 	uint64_t page, last;
 	int err = 0;
 
 	if (!l || len == 0)
 		return 0;
+#ifdef ENABLE_DEBUG
+	if (l->test_drop)
+		return 0;
+#endif
 	if (overflows(gpa, len))
 		return -EINVAL;
 	page = gpa / VH_MEM_LOG_PAGE;
@@ -809,30 +840,83 @@ int vh_mem_table_log_write(const struct vh_mem_table *t, uint64_t gpa,
 	return err;
 }
 
+struct vh_mem_log *vh_mem_log_enter(struct vh_mem *mem, unsigned int *epoch)
+{
+	unsigned int e = __atomic_load_n(&mem->log_epoch, __ATOMIC_SEQ_CST);
+
+	*epoch = e;
+	__atomic_add_fetch(&mem->log_sections[e], 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&mem->log, __ATOMIC_SEQ_CST);
+}
+
+void vh_mem_log_exit(struct vh_mem *mem, unsigned int epoch)
+{
+	/* release: our bitmap writes are seen by grace_period()'s reader */
+	__atomic_sub_fetch(&mem->log_sections[epoch], 1, __ATOMIC_RELEASE);
+}
+
 VH_EXPORT int vh_mem_log_write(struct vh_mem *mem, uint64_t gpa,
 			       uint64_t len)
 {
+	unsigned int e;
 	int err;
 
 	if (!mem)
 		return -EINVAL;
-	err = vh_mem_table_log_write(reader_enter(mem), gpa, len);
-	reader_exit(mem);
+	err = vh_mem_log_mark(vh_mem_log_enter(mem, &e), gpa, len);
+	vh_mem_log_exit(mem, e);
 	return err;
 }
 
-/* Publish a copy of the current table with log l (may be NULL). */
+/*
+ * Called after mem->log changed: return once every log section that may
+ * hold an older log has left.  A section that loaded the old log counted
+ * itself in before the change, so seeing its counter at zero afterwards
+ * means it is out; flipping the epoch first sends new sections to the
+ * other counter.  Both counters, since a section may have read the epoch
+ * before an earlier flip.  Sections are a few bit operations: no sleep.
+ */
+static void grace_period(struct vh_mem *mem)
+{
+	unsigned int i, e;
+
+	for (i = 0; i < 2; i++) {
+		e = __atomic_load_n(&mem->log_epoch, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&mem->log_epoch, e ^ 1, __ATOMIC_SEQ_CST);
+		while (__atomic_load_n(&mem->log_sections[e],
+				       __ATOMIC_SEQ_CST) != 0)
+			sched_yield();
+	}
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+}
+
+/*
+ * Publish a copy of the current table with log l (may be NULL), make l
+ * the log every write goes to, and wait until no write can reach the old
+ * one any more.
+ */
 static int set_log(struct vh_mem *mem, struct vh_mem_log *l)
 {
 	struct vh_mem_table *t = table_copy(mem->cur, 0);
+	struct vh_mem_log *old;
+	int err;
 
 	if (!t)
 		return -ENOMEM;
 	log_unref(t->log);
 	if (l)
-		__atomic_add_fetch(&l->refcount, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&l->refcount, 2, __ATOMIC_RELAXED);
 	t->log = l;
-	return publish(mem, t);
+	err = publish(mem, t);
+	if (err < 0) {
+		if (l)
+			__atomic_sub_fetch(&l->refcount, 1, __ATOMIC_RELAXED);
+		return err; /* publish dropped t and its reference */
+	}
+	old = __atomic_exchange_n(&mem->log, l, __ATOMIC_SEQ_CST);
+	grace_period(mem);
+	log_unref(old);
+	return 0;
 }
 
 static int log_map(struct vh_mem *mem, int fd, uint64_t size, uint64_t offset,
@@ -854,6 +938,9 @@ static int log_map(struct vh_mem *mem, int fd, uint64_t size, uint64_t offset,
 	l->refcount = 1;
 	l->fd = -1;
 	l->size = size;
+#ifdef ENABLE_DEBUG
+	l->test_drop = mem->test_drop_log;
+#endif
 	*out = l;
 	return 0;
 }

@@ -103,7 +103,7 @@ static inline void vh_store16(uint16_t *p, uint16_t v, int order)
 
 static inline int vh_is_pow2_size(unsigned int num)
 {
-	return num && num <= 32768 && (num & (num - 1)) == 0;
+	return num && num <= VH_DEVQ_MAX_SIZE && (num & (num - 1)) == 0;
 }
 
 #endif

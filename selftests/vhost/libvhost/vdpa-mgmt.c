@@ -1149,15 +1149,25 @@ VH_EXPORT int vh_vdpa_mgmt_list_devs(struct vh_vdpa_mgmt *mgmt,
 	return 0;
 }
 
+/* The layout of the first release (HACKING, "Extensible structs"). */
+#define DEV_NEW_SIZE_1 VH_SIZEOF_UNTIL(struct vh_vdpa_dev_new, device_features)
+
 VH_EXPORT int vh_vdpa_mgmt_dev_add(struct vh_vdpa_mgmt *mgmt,
-				   const struct vh_vdpa_dev_new *p)
+				   const struct vh_vdpa_dev_new *params)
 {
 	char buf[VDPA_NL_SEND_SIZE] __attribute__((aligned(8)));
+	const struct vh_vdpa_dev_new *p;
+	struct vh_vdpa_dev_new c;
 	struct nlmsghdr *nlh;
 	int ret;
 
-	if (!mgmt || !p)
+	if (!mgmt || !params)
 		return -EINVAL;
+	/* the application's layout may be older or newer than ours */
+	ret = vh_copy_struct(&c, sizeof(c), DEV_NEW_SIZE_1, params);
+	if (ret < 0)
+		return ret;
+	p = &c;
 	if ((ret = check_name(mgmt->ctx, p->name, "device")) < 0 ||
 	    (ret = check_name(mgmt->ctx, p->mgmtdev, "management device")) < 0)
 		return ret;

@@ -327,9 +327,9 @@ VH_EXPORT int vh_vdpa_dma_map(struct vh_kdev *dev, uint32_t asid, uint64_t iova,
 			      uint64_t size, void *uaddr, uint8_t perm)
 {
 	if (!size || !uaddr || iova + size - 1 < iova ||
-	    (perm & ~VH_KDEV_ACCESS_RW) || !perm)
+	    (perm & ~VH_ACCESS_RW) || !perm)
 		return -EINVAL;
-	return iotlb(dev, VH_KDEV_IOTLB_UPDATE, asid, iova, size,
+	return iotlb(dev, VH_IOTLB_UPDATE, asid, iova, size,
 		     (uint64_t)(uintptr_t)uaddr, perm);
 }
 
@@ -338,7 +338,7 @@ VH_EXPORT int vh_vdpa_dma_unmap(struct vh_kdev *dev, uint32_t asid,
 {
 	if (!size || iova + size - 1 < iova)
 		return -EINVAL;
-	return iotlb(dev, VH_KDEV_IOTLB_INVALIDATE, asid, iova, size, 0, 0);
+	return iotlb(dev, VH_IOTLB_INVALIDATE, asid, iova, size, 0, 0);
 }
 
 /* what was acked through this vh_kdev (vh_kdev_set_backend_features()) */
@@ -356,7 +356,7 @@ VH_EXPORT int vh_vdpa_batch_begin(struct vh_kdev *dev, uint32_t asid)
 		return ret;
 	if (!has_batch(dev))
 		return 0;
-	return iotlb(dev, VH_KDEV_IOTLB_BATCH_BEGIN, asid, 0, 0, 0, 0);
+	return iotlb(dev, VH_IOTLB_BATCH_BEGIN, asid, 0, 0, 0, 0);
 }
 
 VH_EXPORT int vh_vdpa_batch_end(struct vh_kdev *dev, uint32_t asid)
@@ -367,7 +367,7 @@ VH_EXPORT int vh_vdpa_batch_end(struct vh_kdev *dev, uint32_t asid)
 		return ret;
 	if (!has_batch(dev))
 		return 0;
-	return iotlb(dev, VH_KDEV_IOTLB_BATCH_END, asid, 0, 0, 0, 0);
+	return iotlb(dev, VH_IOTLB_BATCH_END, asid, 0, 0, 0, 0);
 }
 
 VH_EXPORT int vh_vdpa_map_mem(struct vh_kdev *dev, uint32_t asid,
@@ -388,7 +388,7 @@ VH_EXPORT int vh_vdpa_map_mem(struct vh_kdev *dev, uint32_t asid,
 		ret = vh_mem_get_region(mem, (unsigned int)i, &r);
 		if (ret == 0)
 			ret = vh_vdpa_dma_map(dev, asid, r.gpa, r.size, r.host,
-					      VH_KDEV_ACCESS_RW);
+					      VH_ACCESS_RW);
 	}
 	/* close the batch even on error, so later messages are not held */
 	ret2 = vh_vdpa_batch_end(dev, asid);
