@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Private to libvhost: never installed. */
+#ifndef _LIBVHOST_INTERNAL_H_
+#define _LIBVHOST_INTERNAL_H_
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "libvhost.h"
+
+/* Only symbols marked VH_EXPORT (and listed in libvhost.sym) are public. */
+#define VH_EXPORT __attribute__((visibility("default")))
+
+#define vh_likely(x) __builtin_expect(!!(x), 1)
+#define vh_unlikely(x) __builtin_expect(!!(x), 0)
+#define VH_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define vh_container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* Bytes up to the end of member m: the size of a struct as first released. */
+#define VH_SIZEOF_UNTIL(type, m) (offsetof(type, m) + sizeof(((type *)0)->m))
+
+/*
+ * Copy an application-filled struct that starts with its size_t size
+ * (HACKING, "Extensible structs"; as the kernel's copy_struct_from_user):
+ * src's size below min_size (the first released layout) is -EINVAL; a size
+ * above ours (dst_size) is accepted only if the tail we do not know is all
+ * zero, else -E2BIG.  min(size, dst_size) bytes are copied, the rest of dst
+ * is zeroed and dst's size becomes dst_size.
+ */
+static inline int vh_copy_struct(void *dst, size_t dst_size, size_t min_size,
+				 const void *src)
+{
+	const unsigned char *tail = (const unsigned char *)src + dst_size;
+	size_t size, i;
+
+	memcpy(&size, src, sizeof(size));
+	if (size < min_size || min_size < sizeof(size))
+		return -EINVAL;
+	for (i = 0; size > dst_size && i < size - dst_size; i++)
+		if (tail[i])
+			return -E2BIG;
+	memset(dst, 0, dst_size);
+	memcpy(dst, src, size < dst_size ? size : dst_size);
+	memcpy(dst, &dst_size, sizeof(dst_size));
+	return 0;
+}
+
+/* Close an fd, keeping errno intact; used on error paths. */
+void vh_close_keep_errno(int fd);
+
+__attribute__((format(printf, 6, 7))) void
+vh_log(const struct vh_ctx *ctx, int priority, const char *file, int line,
+       const char *fn, const char *format, ...);
+
+/* The priority check is inline so a disabled message costs one compare. */
+#define vh_log_cond(ctx, prio, ...)                                           \
+	do {                                                                  \
+		if (vh_unlikely(vh_ctx_get_log_priority(ctx) >= (prio)))      \
+			vh_log(ctx, prio, __FILE__, __LINE__, __func__,       \
+			       __VA_ARGS__);                                  \
+	} while (0)
+
+#ifdef ENABLE_DEBUG
+#define vh_dbg(ctx, ...) vh_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+#else
+#define vh_dbg(ctx, ...)                                                      \
+	do {                                                                  \
+		if (0)                                                        \
+			vh_log(ctx, LOG_DEBUG, __FILE__, __LINE__, __func__,  \
+			       __VA_ARGS__);                                  \
+	} while (0)
+#endif
+#define vh_info(ctx, ...) vh_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+#define vh_notice(ctx, ...) vh_log_cond(ctx, LOG_NOTICE, __VA_ARGS__)
+#define vh_warn(ctx, ...) vh_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
+#define vh_err(ctx, ...) vh_log_cond(ctx, LOG_ERR, __VA_ARGS__)
+
+#endif
