@@ -640,9 +640,9 @@ static void test_mutated_replies(void)
 static struct test_fdset nl_before;
 static int nl_seen, nl_bad;
 
-static void scan_fds_log(void *data, int priority, const char *file,
-			 int line, const char *fn, const char *format,
-			 va_list args)
+__attribute__((format(printf, 7, 0))) static void
+scan_fds_log(struct vh_ctx *c, void *data, int priority, const char *file,
+	     int line, const char *fn, const char *format, va_list args)
 {
 	int n = 0;
 
