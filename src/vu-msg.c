@@ -125,6 +125,12 @@ static int check_device_state_reply(const struct vh_vu_msg *msg)
 	return 0;
 }
 
+/* SET_LOG_BASE, POSTCOPY_ADVISE replies: empty (QEMU) or a u64 (DPDK). */
+static int check_empty_or_u64(const struct vh_vu_msg *msg)
+{
+	return msg->hdr.size == 0 || msg->hdr.size == 8 ? 0 : -EBADMSG;
+}
+
 /* SHARED_OBJECT_LOOKUP reply: fd and 0 on success, no fd on failure. */
 static int check_lookup_reply(const struct vh_vu_msg *msg)
 {
@@ -164,7 +170,7 @@ static const struct vh_vu_msg_rule fe_rules[VH_VU_REQUEST_MAX] = {
 	/* QEMU and DPDK answer SET_LOG_BASE with an empty or u64 payload */
 	FE(SET_LOG_BASE, P(LOG_SHMFD), ALWAYS,
 	   SZ(sizeof(struct vh_vu_log), VH_VU_FDS_ONE),
-	   RANGE(0, 8, VH_VU_FDS_NONE)),
+	   CHK(0, 8, VH_VU_FDS_NONE, check_empty_or_u64)),
 	FE(SET_LOG_FD, P(LOG_SHMFD), ACK, SZ(0, VH_VU_FDS_ONE), NOREP),
 	FE(SET_VRING_NUM, G_NONE, ACK, STATE, NOREP),
 	FE(SET_VRING_ADDR, G_NONE, ACK,
@@ -204,7 +210,7 @@ static const struct vh_vu_msg_rule fe_rules[VH_VU_REQUEST_MAX] = {
 	   RANGE(8, VH_VU_PAYLOAD_MAX, VH_VU_FDS_NONE)),
 	FE(CLOSE_CRYPTO_SESSION, P(CRYPTO_SESSION), ACK, U64, NOREP),
 	FE(POSTCOPY_ADVISE, P(PAGEFAULT), ALWAYS, NONE,
-	   RANGE(0, 8, VH_VU_FDS_OPTIONAL)),
+	   CHK(0, 8, VH_VU_FDS_OPTIONAL, check_empty_or_u64)),
 	FE(POSTCOPY_LISTEN, P(PAGEFAULT), ACK, NONE, NOREP),
 	FE(POSTCOPY_END, P(PAGEFAULT), ALWAYS, NONE, U64),
 	FE(GET_INFLIGHT_FD, P(INFLIGHT_SHMFD), ALWAYS,

@@ -137,17 +137,41 @@ static void test_env(void)
 	CHECK_EQ(stderr_bytes_during(ctx_lifecycle_default), 0);
 }
 
+/*
+ * A context holds no fd at all (logging goes through a callback or
+ * stderr): checked while two are alive, one of them logging, so that an fd
+ * a ctx kept (CLOEXEC or not) shows up here.
+ */
+static void test_no_fds(void)
+{
+	struct log_capture cap = { 0 };
+	struct vh_ctx *a = NULL, *b = NULL;
+	struct test_fdset before;
+	int n = -1;
+
+	test_fdset_snapshot(&before);
+	setenv("LIBVHOST_LOG", "debug", 1);
+	CHECK_EQ(vh_ctx_new(&a), 0);
+	unsetenv("LIBVHOST_LOG");
+	CHECK_EQ(vh_ctx_new(&b), 0);
+	vh_ctx_set_log_fn(b, capture_log, &cap);
+	vh_ctx_set_log_priority(b, LOG_DEBUG);
+	CHECK(vh_ctx_ref(b) == b);
+	CHECK(vh_ctx_unref(b) == b);
+	CHECK_EQ(test_new_fds_without_cloexec_n(&before, &n), 0);
+	CHECK_EQ(n, 0);
+	CHECK(vh_ctx_unref(b) == NULL);
+	CHECK(vh_ctx_unref(a) == NULL);
+}
+
 int main(void)
 {
 	int fds = test_count_fds();
-	struct test_fdset before;
-
-	test_fdset_snapshot(&before);
 
 	test_refcount();
 	test_log_fn_and_priority();
 	test_env();
+	test_no_fds();
 	CHECK_EQ(test_count_fds(), fds);
-	CHECK_EQ(test_new_fds_without_cloexec(&before), 0);
 	return 0;
 }

@@ -614,13 +614,52 @@ static void test_bad_args(void)
 	vh_mem_unref(mem);
 }
 
+/*
+ * Every fd a vh_mem holds is close-on-exec, checked while it holds them:
+ * memfds it created, the dirty log it allocated, and the duplicate it made
+ * of a table fd shared by two regions.
+ */
+static void test_fds_cloexec(void)
+{
+	struct vh_mem *mem = mem_new(), *tbl = mem_new();
+	struct vh_mem_region r0, r1, t0, t1;
+	struct test_fdset before;
+	int log_fd = -1, fd;
+
+	test_fdset_snapshot(&before);
+	CHECK_EQ(vh_mem_add_memfd(mem, 0, MiB, NULL), 0);
+	CHECK_EQ(vh_mem_add_memfd(mem, 4 * MiB, 64 * KiB, NULL), 0);
+	CHECK_EQ(vh_mem_log_alloc(mem, 16, &log_fd, NULL), 0);
+	fd = make_memfd(128 * KiB);
+	{
+		struct vh_mem_region two[2] = {
+			{ .gpa = 0, .size = 64 * KiB, .fd = fd },
+			{ .gpa = MiB, .size = 64 * KiB, .fd = fd,
+			  .fd_offset = 64 * KiB },
+		};
+
+		CHECK_EQ(vh_mem_set_table(tbl, two, 2), 0);
+	}
+	CHECK_EQ(vh_mem_get_region(mem, 0, &r0), 0);
+	CHECK_EQ(vh_mem_get_region(mem, 1, &r1), 0);
+	CHECK_EQ(vh_mem_get_region(tbl, 0, &t0), 0);
+	CHECK_EQ(vh_mem_get_region(tbl, 1, &t1), 0);
+	CHECK_CLOEXEC(r0.fd);
+	CHECK_CLOEXEC(r1.fd);
+	CHECK_CLOEXEC(log_fd);
+	CHECK_CLOEXEC(t0.fd);
+	CHECK_CLOEXEC(t1.fd);
+	/* and nothing else they opened: 3 memfds, our fd and its duplicate */
+	CHECK_NEW_FDS_CLOEXEC(&before, 5);
+	vh_mem_unref(tbl);
+	vh_mem_unref(mem);
+}
+
 int main(void)
 {
-	struct test_fdset before;
 	int fds, maps;
 
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
-	test_fdset_snapshot(&before);
 	fds = test_count_fds();
 	maps = count_memfd_maps();
 
@@ -632,8 +671,8 @@ int main(void)
 	test_concurrent_swaps();
 	test_log();
 	test_bad_args();
+	test_fds_cloexec();
 
-	CHECK_EQ(test_new_fds_without_cloexec(&before), 0);
 	CHECK_EQ(test_count_fds(), fds);
 	CHECK_EQ(count_memfd_maps(), maps);
 	CHECK(test_count_maps() > 0);

@@ -88,18 +88,25 @@ static inline void test_fdset_snapshot(struct test_fdset *set)
 	while ((de = readdir(d))) {
 		int fd = atoi(de->d_name);
 
-		if (de->d_name[0] != '.' && fd < TEST_MAX_FD)
+		/* not the DIR's own fd: the next fd opened reuses its number */
+		if (de->d_name[0] != '.' && fd != dirfd(d) && fd < TEST_MAX_FD)
 			set->open[fd] = 1;
 	}
 	closedir(d);
 }
 
-/* Every fd opened since the snapshot must be close-on-exec; returns how many are not. */
-static inline int test_new_fds_without_cloexec(const struct test_fdset *before)
+/*
+ * Every fd opened since the snapshot and open now must be close-on-exec.
+ * Returns how many are not; *nnew (if set) gets how many new fds were
+ * looked at, so that a caller can tell a check of its objects' fds from a
+ * scan that found nothing to check.
+ */
+static inline int test_new_fds_without_cloexec_n(const struct test_fdset *before,
+						 int *nnew)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
-	int bad = 0;
+	int bad = 0, n = 0;
 
 	if (!d)
 		return -errno;
@@ -111,13 +118,63 @@ static inline int test_new_fds_without_cloexec(const struct test_fdset *before)
 		    (fd < TEST_MAX_FD && before->open[fd]))
 			continue;
 		fl = fcntl(fd, F_GETFD);
-		if (fl >= 0 && !(fl & FD_CLOEXEC)) {
-			fprintf(stderr, "fd %d is not O_CLOEXEC\n", fd);
+		if (fl < 0)
+			continue; /* closed meanwhile (another thread) */
+		n++;
+		if (!(fl & FD_CLOEXEC)) {
+			char link[64], target[256];
+			ssize_t len;
+
+			snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+			len = readlink(link, target, sizeof(target) - 1);
+			target[len > 0 ? len : 0] = '\0';
+			fprintf(stderr, "fd %d (%s) is not O_CLOEXEC\n", fd,
+				target);
 			bad++;
 		}
 	}
 	closedir(d);
+	if (nnew)
+		*nnew = n;
 	return bad;
 }
+
+static inline int test_new_fds_without_cloexec(const struct test_fdset *before)
+{
+	return test_new_fds_without_cloexec_n(before, NULL);
+}
+
+/*
+ * While the objects under test are alive: every fd opened since the
+ * snapshot is close-on-exec, and there are at least min_new of them (the
+ * objects' own fds, so the scan cannot pass by finding nothing).
+ */
+#define CHECK_NEW_FDS_CLOEXEC(before, min_new)                                \
+	do {                                                                  \
+		int _n = 0;                                                   \
+		int _bad = test_new_fds_without_cloexec_n((before), &_n);     \
+		if (_bad != 0 || _n < (int)(min_new)) {                       \
+			fprintf(stderr,                                       \
+				"%s:%d: %s: %d of %d new fds without "        \
+				"O_CLOEXEC (at least %d expected open)\n",    \
+				__FILE__, __LINE__, __func__, _bad, _n,       \
+				(int)(min_new));                              \
+			exit(1);                                              \
+		}                                                             \
+	} while (0)
+
+/* fd (one the library returned or created) is open and close-on-exec. */
+#define CHECK_CLOEXEC(fd)                                                     \
+	do {                                                                  \
+		int _fd = (fd);                                               \
+		int _fl = fcntl(_fd, F_GETFD);                                \
+		if (_fl < 0 || !(_fl & FD_CLOEXEC)) {                         \
+			fprintf(stderr, "%s:%d: %s: fd %s = %d %s\n",         \
+				__FILE__, __LINE__, __func__, #fd, _fd,       \
+				_fl < 0 ? "is not open" :                     \
+					  "is not O_CLOEXEC");                \
+			exit(1);                                              \
+		}                                                             \
+	} while (0)
 
 #endif

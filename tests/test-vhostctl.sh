@@ -6,9 +6,11 @@
 # 3 permission, 4 absent), --help at every level, JSON keys and values
 # (parsed with python3), and the vhost-user commands against real
 # back-ends: qemu-storage-daemon, and our own vhost-user-blk and
-# vhost-user-net when the build has them (else those cases SKIP).
+# vhost-user-net (built with vhostctl: missing is a failure).
 #
-# Prints TAP; exits 1 if a case failed, 77 if python3 is missing.
+# Prints TAP (make check runs it through automake's TAP driver); exits 1 if
+# a case failed.  Skips all without python3, the qemu-storage-daemon cases
+# without that binary (both installed by scripts/install-deps).
 # Run from the build directory (make check does), or set VHOSTCTL.
 set -u
 
@@ -17,7 +19,7 @@ VHOSTCTL=${VHOSTCTL:-$top_builddir/tools/vhostctl}
 BLK_DAEMON=${BLK_DAEMON:-$top_builddir/tools/vhost-user-blk}
 NET_DAEMON=${NET_DAEMON:-$top_builddir/tools/vhost-user-net}
 
-command -v python3 >/dev/null || { echo "1..0 # SKIP python3 missing"; exit 77; }
+command -v python3 >/dev/null || { echo "1..0 # SKIP python3 missing"; exit 0; }
 [ -x "$VHOSTCTL" ] || { echo "Bail out! $VHOSTCTL not built"; exit 1; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/test-vhostctl.XXXXXX")
@@ -361,7 +363,7 @@ assert j["config"]["capacity"] == 8 * 1024 * 1024 // 512, j["config"]
 		not_ok vublk.start "vhost-user-blk did not come up: $(head -3 "$tmp/blk.log")"
 	fi
 else
-	skip vublk "tools/vhost-user-blk not built"
+	not_ok vublk.built "$BLK_DAEMON not built"
 fi
 
 if [ -x "$NET_DAEMON" ]; then
@@ -382,7 +384,7 @@ assert j["config"]["mac"] == "52:54:00:12:34:56", j["config"]
 		not_ok vunet.start "vhost-user-net did not come up: $(head -3 "$tmp/net.log")"
 	fi
 else
-	skip vunet "tools/vhost-user-net not built"
+	not_ok vunet.built "$NET_DAEMON not built"
 fi
 
 echo "1..$n"

@@ -4,7 +4,9 @@
  * vhost-user-blk export of a raw image.  Negotiates, reads the config
  * (capacity must match the image), shares memfd guest memory, runs
  * virtio-blk writes and reads through a split ring built with vh_drvq, and
- * compares every byte with the image file.  SKIPs without the daemon.
+ * compares every byte with the image file.  SKIPs only without the daemon
+ * (qemu-storage-daemon, package qemu-system-common, which
+ * scripts/install-deps installs); failing to start is a failure.
  */
 #include <errno.h>
 #include <stdbool.h>

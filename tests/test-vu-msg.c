@@ -209,6 +209,360 @@ static void test_tables(void)
 				   ~0ull));
 }
 
+/* ------------------------------------------------------------------------ */
+/* the rule tables against the spec, written out here by hand              */
+/* ------------------------------------------------------------------------ */
+/*
+ * Payload sizes, fds, gates and replies of every request, from QEMU's
+ * docs/interop/vhost-user.rst ("Front-end message types", "Back-end message
+ * types", the payload descriptions) and the project's checklist.  Nothing
+ * here is taken from the library's table: every value is probed through
+ * vh_vu_msg_check() and vh_vu_msg_gate_open(), so a wrong table entry
+ * (size, fd rule, gate or reply) fails.
+ *
+ * Payload sizes (vhost-user.rst, "Payload"): u64 8; vring state 8; vring
+ * address 40; memory region 32, single region 8 + 32 = 40, multiple regions
+ * 4 + 4 + 32 per region (at most 8); log 8 + 8 = 16; IOTLB message
+ * 8 + 8 + 8 + 1 + 1 = 26, 32 with the padding of struct vhost_iotlb_msg
+ * that QEMU sends; config space 4 + 4 + 4 + up to 256; vring area
+ * 8 + 8 + 8 = 24; inflight 8 + 8 + 2 + 2 = 20, 24 with the padding of
+ * QEMU's VhostUserInflight; shared object: a 16-byte UUID; device state
+ * transfer parameters 4 + 4 = 8.
+ */
+enum spec_fds {
+	S_F0,    /* no fd */
+	S_F1,    /* exactly one */
+	S_FNOFD, /* one, or none with bit 8 (NOFD) of the leading u64 */
+	S_FREG,  /* one per region of the table */
+	S_FOPT,  /* none or one */
+};
+
+enum spec_reply { S_ACK, S_ALWAYS };
+
+/* gates: a protocol feature bit, or one of these */
+#define S_G_NONE (-1)
+#define S_G_F30 (-2)    /* virtio feature bit 30, PROTOCOL_FEATURES */
+#define S_G_ACCESS (-3) /* VIRTIO_F_ACCESS_PLATFORM (33), IOTLB */
+
+/* a size range; step > 1: min + k * step only; empty: 0 as well */
+struct spec_size {
+	uint16_t min, max, step;
+	uint8_t fds;
+	bool empty;
+};
+
+struct spec_row {
+	bool be; /* back-end request channel */
+	uint32_t id;
+	const char *name;
+	int gate;
+	uint8_t reply;
+	struct spec_size req, rep; /* rep: S_ALWAYS only */
+};
+
+#define SZR(min, max, step, f) { min, max, step, f, false }
+#define SZR_OR_EMPTY(min, max, step, f) { min, max, step, f, true }
+#define EXACT(n, f) SZR(n, n, 1, f)
+#define FE_ROW(id, name, gate, reply, req, rep) \
+	{ false, id, name, gate, reply, req, rep }
+#define BE_ROW(id, name, gate, reply, req, rep) \
+	{ true, id, name, gate, reply, req, rep }
+#define NOREPLY SZR(0, 0, 1, S_F0)
+
+static const struct spec_row spec[] = {
+	FE_ROW(1, "GET_FEATURES", S_G_NONE, S_ALWAYS, EXACT(0, S_F0),
+	       EXACT(8, S_F0)),
+	FE_ROW(2, "SET_FEATURES", S_G_NONE, S_ACK, EXACT(8, S_F0), NOREPLY),
+	FE_ROW(3, "SET_OWNER", S_G_NONE, S_ACK, EXACT(0, S_F0), NOREPLY),
+	FE_ROW(4, "RESET_OWNER", S_G_NONE, S_ACK, EXACT(0, S_F0), NOREPLY),
+	FE_ROW(5, "SET_MEM_TABLE", S_G_NONE, S_ACK,
+	       SZR(8, 8 + 8 * 32, 32, S_FREG), NOREPLY),
+	/* the log description; QEMU and DPDK reply empty or with a u64 */
+	FE_ROW(6, "SET_LOG_BASE", 1, S_ALWAYS, EXACT(16, S_F1),
+	       SZR(0, 8, 8, S_F0)),
+	FE_ROW(7, "SET_LOG_FD", 1, S_ACK, EXACT(0, S_F1), NOREPLY),
+	FE_ROW(8, "SET_VRING_NUM", S_G_NONE, S_ACK, EXACT(8, S_F0), NOREPLY),
+	FE_ROW(9, "SET_VRING_ADDR", S_G_NONE, S_ACK, EXACT(40, S_F0), NOREPLY),
+	FE_ROW(10, "SET_VRING_BASE", S_G_NONE, S_ACK, EXACT(8, S_F0), NOREPLY),
+	FE_ROW(11, "GET_VRING_BASE", S_G_NONE, S_ALWAYS, EXACT(8, S_F0),
+	       EXACT(8, S_F0)),
+	FE_ROW(12, "SET_VRING_KICK", S_G_NONE, S_ACK, EXACT(8, S_FNOFD),
+	       NOREPLY),
+	FE_ROW(13, "SET_VRING_CALL", S_G_NONE, S_ACK, EXACT(8, S_FNOFD),
+	       NOREPLY),
+	FE_ROW(14, "SET_VRING_ERR", S_G_NONE, S_ACK, EXACT(8, S_FNOFD),
+	       NOREPLY),
+	FE_ROW(15, "GET_PROTOCOL_FEATURES", S_G_F30, S_ALWAYS, EXACT(0, S_F0),
+	       EXACT(8, S_F0)),
+	FE_ROW(16, "SET_PROTOCOL_FEATURES", S_G_F30, S_ACK, EXACT(8, S_F0),
+	       NOREPLY),
+	FE_ROW(17, "GET_QUEUE_NUM", 0, S_ALWAYS, EXACT(0, S_F0),
+	       EXACT(8, S_F0)),
+	FE_ROW(18, "SET_VRING_ENABLE", S_G_F30, S_ACK, EXACT(8, S_F0),
+	       NOREPLY),
+	FE_ROW(19, "SEND_RARP", 2, S_ACK, EXACT(8, S_F0), NOREPLY),
+	FE_ROW(20, "NET_SET_MTU", 4, S_ACK, EXACT(8, S_F0), NOREPLY),
+	FE_ROW(21, "SET_BACKEND_REQ_FD", 5, S_ACK, EXACT(0, S_F1), NOREPLY),
+	FE_ROW(22, "IOTLB_MSG", S_G_ACCESS, S_ALWAYS, EXACT(32, S_F0),
+	       EXACT(8, S_F0)),
+	FE_ROW(23, "SET_VRING_ENDIAN", 6, S_ACK, EXACT(8, S_F0), NOREPLY),
+	/* config space: 12 bytes of header and 0..256 of data */
+	/* "zero length of payload to indicate an error" */
+	FE_ROW(24, "GET_CONFIG", 9, S_ALWAYS,
+	       SZR(12, 12 + 256, 1, S_F0),
+	       SZR_OR_EMPTY(12, 12 + 256, 1, S_F0)),
+	FE_ROW(25, "SET_CONFIG", 9, S_ACK,
+	       SZR(12, 12 + 256, 1, S_F0), NOREPLY),
+	/* crypto session descriptions: opaque, a u64 session id first */
+	FE_ROW(26, "CREATE_CRYPTO_SESSION", 7, S_ALWAYS,
+	       SZR(8, 4096, 1, S_F0),
+	       SZR(8, 4096, 1, S_F0)),
+	FE_ROW(27, "CLOSE_CRYPTO_SESSION", 7, S_ACK, EXACT(8, S_F0), NOREPLY),
+	/* the reply carries the userfaultfd (and a u64 in QEMU's) */
+	FE_ROW(28, "POSTCOPY_ADVISE", 8, S_ALWAYS, EXACT(0, S_F0),
+	       SZR(0, 8, 8, S_FOPT)),
+	FE_ROW(29, "POSTCOPY_LISTEN", 8, S_ACK, EXACT(0, S_F0), NOREPLY),
+	FE_ROW(30, "POSTCOPY_END", 8, S_ALWAYS, EXACT(0, S_F0),
+	       EXACT(8, S_F0)),
+	FE_ROW(31, "GET_INFLIGHT_FD", 12, S_ALWAYS, EXACT(24, S_F0),
+	       EXACT(24, S_FOPT)),
+	FE_ROW(32, "SET_INFLIGHT_FD", 12, S_ACK, EXACT(24, S_F1), NOREPLY),
+	FE_ROW(33, "GPU_SET_SOCKET", S_G_NONE, S_ACK, EXACT(0, S_F1), NOREPLY),
+	FE_ROW(34, "RESET_DEVICE", 13, S_ACK, EXACT(0, S_F0), NOREPLY),
+	FE_ROW(35, "VRING_KICK", 14, S_ACK, EXACT(8, S_F0), NOREPLY),
+	FE_ROW(36, "GET_MAX_MEM_SLOTS", 15, S_ALWAYS, EXACT(0, S_F0),
+	       EXACT(8, S_F0)),
+	FE_ROW(37, "ADD_MEM_REG", 15, S_ACK, EXACT(40, S_F1), NOREPLY),
+	/* "MAY accept messages with one file descriptor" */
+	FE_ROW(38, "REM_MEM_REG", 15, S_ACK, EXACT(40, S_FOPT), NOREPLY),
+	FE_ROW(39, "SET_STATUS", 16, S_ACK, EXACT(8, S_F0), NOREPLY),
+	FE_ROW(40, "GET_STATUS", 16, S_ALWAYS, EXACT(0, S_F0),
+	       EXACT(8, S_F0)),
+	/* the reply: the dma-buf fd on success, none otherwise */
+	FE_ROW(41, "GET_SHARED_OBJECT", 18, S_ALWAYS, EXACT(16, S_F0),
+	       SZR(0, 16, 1, S_FOPT)),
+	/* reply u64: bits 0-7 error, bit 8 NOFD */
+	FE_ROW(42, "SET_DEVICE_STATE_FD", 19, S_ALWAYS, EXACT(8, S_F1),
+	       EXACT(8, S_FNOFD)),
+	FE_ROW(43, "CHECK_DEVICE_STATE", 19, S_ALWAYS, EXACT(0, S_F0),
+	       EXACT(8, S_F0)),
+
+	BE_ROW(1, "IOTLB_MSG", S_G_ACCESS, S_ACK, EXACT(32, S_F0), NOREPLY),
+	BE_ROW(2, "CONFIG_CHANGE_MSG", 9, S_ACK, EXACT(0, S_F0), NOREPLY),
+	BE_ROW(3, "VRING_HOST_NOTIFIER_MSG", 11, S_ACK, EXACT(24, S_FNOFD),
+	       NOREPLY),
+	BE_ROW(4, "VRING_CALL", 14, S_ACK, EXACT(8, S_F0), NOREPLY),
+	BE_ROW(5, "VRING_ERR", 14, S_ACK, EXACT(8, S_F0), NOREPLY),
+	BE_ROW(6, "SHARED_OBJECT_ADD", 18, S_ACK, EXACT(16, S_F0), NOREPLY),
+	BE_ROW(7, "SHARED_OBJECT_REMOVE", 18, S_ACK, EXACT(16, S_F0),
+	       NOREPLY),
+	/* reply: u64 0 and the fd, or non-zero and no fd */
+	BE_ROW(8, "SHARED_OBJECT_LOOKUP", 18, S_ALWAYS, EXACT(16, S_F0),
+	       EXACT(8, S_FOPT)),
+};
+
+static bool spec_size_ok(const struct spec_size *z, uint32_t size)
+{
+	if (size == 0 && z->empty)
+		return true;
+	if (size < z->min || size > z->max)
+		return false;
+	return (size - z->min) % z->step == 0;
+}
+
+/*
+ * A message of size bytes for row (request or reply side) whose content
+ * the spec calls valid for that size, with_fd: whether the content should
+ * announce an fd where it can say either (NOFD bits, inflight area, the
+ * lookup and device state results).  Returns the fds it should carry.
+ */
+static unsigned int spec_fill(const struct spec_row *row, bool reply,
+			      uint32_t size, bool with_fd, struct vh_vu_msg *m)
+{
+	const struct spec_size *z = reply ? &row->rep : &row->req;
+	unsigned int nfds = 0;
+
+	vh_vu_msg_init(m, row->id, size);
+	memset(&m->payload, 0, sizeof(m->payload));
+	if (reply)
+		m->hdr.flags |= VH_VU_FLAG_REPLY;
+	if (!row->be && !reply && row->id == 5 && size >= 8)
+		m->payload.mem.nregions = (size - 8) / 32;
+	if (!row->be && (row->id == 24 || row->id == 25) && size >= 12)
+		m->payload.config.size = size - 12;
+	if (!row->be && reply && row->id == 31 && with_fd)
+		m->payload.inflight.mmap_size = 4096;
+	if (row->be && reply && row->id == 8 && !with_fd)
+		m->payload.u64 = 1; /* a failed lookup */
+	switch (z->fds) {
+	case S_F1:
+		nfds = 1;
+		break;
+	case S_FNOFD:
+		/* the NOFD bit (8) of the leading u64 */
+		if (!with_fd)
+			m->payload.u64 |= 1u << 8;
+		nfds = with_fd;
+		break;
+	case S_FREG:
+		nfds = size >= 8 ? (size - 8) / 32 : 0;
+		break;
+	case S_FOPT:
+		nfds = with_fd;
+		break;
+	default:
+		break;
+	}
+	return nfds;
+}
+
+static int spec_check(const struct spec_row *row, const struct vh_vu_msg_rule *r,
+		      bool reply, uint32_t size, bool with_fd, int fd_delta)
+{
+	struct vh_vu_msg m;
+	unsigned int i, nfds;
+	int ret;
+
+	nfds = spec_fill(row, reply, size, with_fd, &m);
+	if (fd_delta < 0 && nfds == 0)
+		return -EBADMSG; /* nothing to take away: as refused */
+	nfds = (unsigned int)((int)nfds + fd_delta);
+	if (nfds > VH_VU_MAX_FDS)
+		return -EBADMSG;
+	for (i = 0; i < nfds; i++)
+		m.fds[m.nfds++] = new_efd();
+	ret = vh_vu_msg_check(ctx, r, &m, reply);
+	vh_vu_msg_close_fds(&m);
+	return ret;
+}
+
+/* The one place the test reads a field of the rule: its reply kind. */
+static bool rule_replies_always(const struct vh_vu_msg_rule *r)
+{
+	return r->reply == VH_VU_REPLY_ALWAYS;
+}
+
+static void spec_side(const struct spec_row *row,
+		      const struct vh_vu_msg_rule *r, bool reply)
+{
+	const struct spec_size *z = reply ? &row->rep : &row->req;
+	uint32_t size, good = UINT32_MAX;
+
+	/* every size up to 300 bytes, and the largest payloads */
+	for (size = 0; size <= VH_VU_PAYLOAD_MAX; size++) {
+		bool want = spec_size_ok(z, size);
+		int got;
+
+		if (size > 300 && size < VH_VU_PAYLOAD_MAX - 8)
+			continue;
+		/* the natural fds: one where NOFD could say none */
+		got = spec_check(row, r, reply, size,
+				 z->fds == S_FNOFD || z->fds == S_F1, 0);
+		if ((got == 0) != want) {
+			fprintf(stderr, "%s %s %s: %u bytes %s, spec says %s\n",
+				row->be ? "back-end" : "front-end", row->name,
+				reply ? "reply" : "request", size,
+				got == 0 ? "accepted" : "refused",
+				want ? "valid" : "invalid");
+			CHECK(0);
+		}
+		if (want && good == UINT32_MAX)
+			good = size;
+		/* a mem table of two regions: fds to count */
+		if (want && z->fds == S_FREG && size == 8 + 2 * 32)
+			good = size;
+	}
+	CHECK(good != UINT32_MAX);
+
+	/* the fds, at a valid size */
+	switch (z->fds) {
+	case S_F0:
+		CHECK_EQ(spec_check(row, r, reply, good, false, 1), -EBADMSG);
+		break;
+	case S_F1:
+		CHECK_EQ(spec_check(row, r, reply, good, true, 0), 0);
+		CHECK_EQ(spec_check(row, r, reply, good, true, -1), -EBADMSG);
+		CHECK_EQ(spec_check(row, r, reply, good, true, 1), -EBADMSG);
+		break;
+	case S_FNOFD:
+		CHECK_EQ(spec_check(row, r, reply, good, true, 0), 0);
+		CHECK_EQ(spec_check(row, r, reply, good, false, 0), 0);
+		CHECK_EQ(spec_check(row, r, reply, good, true, -1), -EBADMSG);
+		CHECK_EQ(spec_check(row, r, reply, good, false, 1), -EBADMSG);
+		break;
+	case S_FREG:
+		CHECK_EQ(spec_check(row, r, reply, good, false, 0), 0);
+		CHECK_EQ(spec_check(row, r, reply, good, false, -1), -EBADMSG);
+		CHECK_EQ(spec_check(row, r, reply, good, false, 1), -EBADMSG);
+		break;
+	case S_FOPT:
+		CHECK_EQ(spec_check(row, r, reply, good, false, 0), 0);
+		CHECK_EQ(spec_check(row, r, reply, z->max, true, 0), 0);
+		CHECK_EQ(spec_check(row, r, reply, z->max, true, 1), -EBADMSG);
+		break;
+	}
+}
+
+static void test_spec_table(void)
+{
+	unsigned int i, nfe = 0, nbe = 0;
+
+	for (i = 0; i < VH_ARRAY_SIZE(spec); i++) {
+		const struct spec_row *row = &spec[i];
+		const struct vh_vu_msg_rule *r = vh_vu_msg_rule(row->be, row->id);
+		const uint64_t f30 = 1ull << 30, access = 1ull << 33;
+
+		CHECK(r);
+		if (strcmp(vh_vu_msg_name(row->be, row->id), row->name)) {
+			fprintf(stderr, "request %u is %s, spec says %s\n",
+				row->id, vh_vu_msg_name(row->be, row->id),
+				row->name);
+			CHECK(0);
+		}
+		*(row->be ? &nbe : &nfe) += 1;
+
+		/* the gate: open with exactly its bit, closed without it */
+		switch (row->gate) {
+		case S_G_NONE:
+			CHECK(vh_vu_msg_gate_open(r, 0, 0));
+			break;
+		case S_G_F30:
+			CHECK(vh_vu_msg_gate_open(r, f30, 0));
+			CHECK(!vh_vu_msg_gate_open(r, ~f30, ~0ull));
+			break;
+		case S_G_ACCESS:
+			CHECK(vh_vu_msg_gate_open(r, access, 0));
+			CHECK(!vh_vu_msg_gate_open(r, ~access, ~0ull));
+			break;
+		default:
+			CHECK(vh_vu_msg_gate_open(r, 0, 1ull << row->gate));
+			CHECK(!vh_vu_msg_gate_open(r, ~0ull,
+						   ~(1ull << row->gate)));
+			break;
+		}
+
+		spec_side(row, r, false);
+		if (row->reply == S_ALWAYS) {
+			CHECK(rule_replies_always(r));
+			spec_side(row, r, true);
+		} else {
+			/* REPLY_ACK: the reply is a u64 and nothing else */
+			struct spec_row ack = *row;
+
+			CHECK(!rule_replies_always(r));
+			ack.rep = (struct spec_size)EXACT(8, S_F0);
+			spec_side(&ack, r, true);
+		}
+	}
+	/* every request of both channels is in the table above */
+	CHECK_EQ(nfe, 43);
+	CHECK_EQ(nbe, 8);
+	CHECK(!vh_vu_msg_rule(false, 44));
+	CHECK(!vh_vu_msg_rule(true, 9));
+	printf("rule tables: %u front-end and %u back-end requests match the spec\n",
+	       nfe, nbe);
+}
+
 /* Raw sendmsg with nfds fds attached to len bytes. */
 static void raw_send(int sock, const void *buf, size_t len, const int *fds,
 		     unsigned int nfds)
@@ -739,6 +1093,7 @@ int main(void)
 
 	test_fdset_snapshot(&fdset);
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	test_spec_table();
 	test_tables();
 	test_fds();
 	test_bad_headers();

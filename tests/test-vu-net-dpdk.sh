@@ -12,14 +12,25 @@
 #  4. one --tap-fd of a single-queue tap with two queue pairs (testpmd
 #     txonly on both): both pairs write into the tap, and frames sent into
 #     the tap from the kernel side reach pair 0 only.
-# SKIP (77) without dpdk-testpmd.  Run from the build directory (make check)
-# or with VHOST_USER_NET pointing at the daemon.
+# Prints TAP, one line per case (make check runs it through automake's TAP
+# driver).  Skips all only without dpdk-testpmd (scripts/install-deps
+# installs it), case 4 only when not root; testpmd or the daemon failing to
+# start is a failure.  Run from the build directory (make check) or with
+# VHOST_USER_NET pointing at the daemon.
 set -u
 
 DAEMON=${VHOST_USER_NET:-./tools/vhost-user-net}
-TESTPMD=$(command -v dpdk-testpmd) || { echo "SKIP: dpdk-testpmd not found"; exit 77; }
-[ -x "$DAEMON" ] || { echo "FAIL: $DAEMON not built"; exit 99; }
+TESTPMD=$(command -v dpdk-testpmd) ||
+	{ echo "1..0 # SKIP dpdk-testpmd not found (dpdk-dev)"; exit 0; }
+[ -x "$DAEMON" ] || { echo "Bail out! $DAEMON not built"; exit 1; }
 SECS=${TEST_SECS:-5}
+echo "1..4"
+CASE=0
+NAME=
+# case N NAME: what fail() and ok() report; NAME's first word names the
+# case (tests/expected-skips, scripts/test)
+case_() { CASE=$1 NAME=$2; }
+ok() { echo "ok $CASE - $NAME"; }
 
 DIR=$(mktemp -d /tmp/test-vu-net-dpdk.XXXXXX) || exit 99
 PREFIX=vunet$$
@@ -38,9 +49,11 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 fail() {
-	echo "FAIL: $*"
-	echo "---- daemon log"; cat "$DIR/daemon.log"
-	echo "---- testpmd log (tail)"; tail -n 30 "$DIR/testpmd.log"
+	echo "not ok $CASE - $NAME: $*"
+	{
+		echo "---- daemon log"; cat "$DIR/daemon.log"
+		echo "---- testpmd log (tail)"; tail -n 30 "$DIR/testpmd.log"
+	} 2>&1 | sed 's/^/# /'
 	exit 1
 }
 
@@ -98,10 +111,11 @@ ours() {
 }
 
 # 1. loopback ping-pong
+case_ 1 "loopback: ping-pong through testpmd io"
 run --loopback io 1 --tx-first
 rx=$(pmd_total RX-packets); tx=$(pmd_total TX-packets)
 d_tx=$(ours tx_frames); d_rx=$(ours rx_frames); d_drop=$(ours drops)
-echo "loopback: testpmd TX $tx RX $rx; daemon tx $d_tx rx $d_rx drops $d_drop"
+echo "# loopback: testpmd TX $tx RX $rx; daemon tx $d_tx rx $d_rx drops $d_drop"
 [ -n "$rx" ] && [ -n "$tx" ] && [ -n "$d_tx" ] || fail "no counters"
 [ "$rx" -gt 10000 ] || fail "testpmd received too few looped frames"
 [ "$d_drop" -eq 0 ] || fail "daemon dropped frames"
@@ -110,13 +124,15 @@ echo "loopback: testpmd TX $tx RX $rx; daemon tx $d_tx rx $d_rx drops $d_drop"
 [ "$rx" -le "$d_rx" ] || fail "testpmd got more than we returned"
 [ "$d_tx" -le "$tx" ] || fail "we consumed more than testpmd sent"
 [ $((tx - rx)) -le 1024 ] || fail "frames lost in the loop"
+ok
 
 # 2. sink, txonly 64-byte frames; two testpmd sessions one after the other
 # on the same listening daemon (reconnection)
+case_ 2 "sink: txonly, two sessions one after the other"
 SESSIONS=2 run --sink txonly 1
 tx=$(pmd_total TX-packets)
 d_tx=$(ours tx_frames); d_bytes=$(ours tx_bytes)
-echo "sink, 2 sessions: testpmd TX $tx; daemon tx $d_tx bytes $d_bytes"
+echo "# sink, 2 sessions: testpmd TX $tx; daemon tx $d_tx bytes $d_bytes"
 [ "$(grep -ac 'Accumulated forward statistics' "$DIR/testpmd-all.log")" = 2 ] ||
 	fail "the second session did not run"
 [ -n "$tx" ] && [ -n "$d_tx" ] || fail "no counters"
@@ -129,7 +145,9 @@ for n in $(sed -n '/Accumulated forward statistics/,/++++++++++++++++++++/p' \
 	[ "$n" -gt 10000 ] || fail "a session moved only $n frames"
 done
 [ "$d_bytes" -eq $((d_tx * 64)) ] || fail "frames are not 64 bytes"
+ok
 # 3. two queue pairs (MQ, one worker thread each), config space
+case_ 3 "mq: two queue pairs, config space"
 VHOSTCTL=$(dirname "$DAEMON")/vhostctl
 [ -x "$VHOSTCTL" ] && PROBE="$VHOSTCTL user probe"
 run "--loopback --queue-pairs=2 --mac=52:54:00:ab:cd:ef --mtu=1400" io 2 \
@@ -140,31 +158,33 @@ if [ -x "$VHOSTCTL" ]; then
 		grep -q "max_vq_pairs *2" "$DIR/probe.log" &&
 		grep -q "mtu *1400" "$DIR/probe.log" ||
 		fail "config space: $(cat "$DIR/probe.log")"
-	echo "config space (GET_CONFIG): mac, max_vq_pairs 2, mtu 1400"
+	echo "# config space (GET_CONFIG): mac, max_vq_pairs 2, mtu 1400"
 fi
 for p in 0 1; do
 	line=$(grep "pair $p " "$DIR/daemon.log")
 	d_tx=$(echo "$line" | grep -o 'tx_frames=[0-9]*' | cut -d= -f2)
 	d_rx=$(echo "$line" | grep -o 'rx_frames=[0-9]*' | cut -d= -f2)
-	echo "MQ pair $p: daemon tx $d_tx rx $d_rx"
+	echo "# MQ pair $p: daemon tx $d_tx rx $d_rx"
 	[ "${d_tx:-0}" -gt 1000 ] && [ "$d_tx" -eq "$d_rx" ] ||
 		fail "pair $p did not loop frames"
 done
 rx=$(pmd_total RX-packets)
-echo "MQ: testpmd RX $rx"
+echo "# MQ: testpmd RX $rx"
 [ "${rx:-0}" -gt 2000 ] || fail "testpmd received too few frames"
+ok
 
 # 4. one --tap-fd (a single-queue tap) with two queue pairs: both pairs
 # transmit into it, only pair 0 receives from it.  The tap lives in a
 # private network namespace; its parent opens it, as a management stack
 # would, and hands the fd down.
-PY=$(command -v python3)
-if [ "$(id -u)" != 0 ] || [ -z "$PY" ] || [ ! -c /dev/net/tun ] ||
-	! ip netns add "$NS" 2>/dev/null; then
-	echo "SKIP (case 4 only): needs root, python3, /dev/net/tun and netns"
-	echo "PASS"
+case_ 4 "single-tap-fd: one single-queue tap fd, two queue pairs"
+if [ "$(id -u)" != 0 ]; then
+	echo "ok 4 - $NAME # SKIP needs root (a tap in a network namespace)"
 	exit 0
 fi
+PY=$(command -v python3) || fail "no python3 (scripts/install-deps installs it)"
+[ -c /dev/net/tun ] || fail "no /dev/net/tun"
+ip netns add "$NS" || fail "cannot create a network namespace"
 rm -f "$DIR/vhu.sock"
 ip netns exec "$NS" "$PY" - "$DAEMON" "$DIR/vhu.sock" vhutap0 \
 	2>"$DIR/daemon.log" <<'PYEOF' &
@@ -217,7 +237,7 @@ for p in 0 1; do
 	line=$(grep "pair $p " "$DIR/daemon.log")
 	d_tx=$(echo "$line" | grep -o 'tx_frames=[0-9]*' | cut -d= -f2)
 	d_rx=$(echo "$line" | grep -o 'rx_frames=[0-9]*' | cut -d= -f2)
-	echo "single tap fd, pair $p: daemon tx $d_tx rx $d_rx"
+	echo "# single tap fd, pair $p: daemon tx $d_tx rx $d_rx"
 	[ "${d_tx:-0}" -gt 1000 ] || fail "pair $p did not transmit into the tap"
 	sum_tx=$((sum_tx + d_tx))
 	if [ "$p" = 0 ]; then
@@ -227,7 +247,7 @@ for p in 0 1; do
 	fi
 done
 # what the daemon wrote, the tap's kernel side received
-echo "single tap fd: tap rx_packets $tap_rx, daemon tx $sum_tx"
+echo "# single tap fd: tap rx_packets $tap_rx, daemon tx $sum_tx"
 [ "$tap_rx" -eq "$sum_tx" ] || fail "tap received $tap_rx of $sum_tx frames"
-echo "PASS"
+ok
 exit 0

@@ -9,14 +9,17 @@
 # (BLKZEROOUT -> WRITE_ZEROES) and discards one (DISCARD), turns the write
 # cache off and on through sysfs (CONFIG_WCE -> SET_CONFIG), printing a
 # checksum of everything it wrote; the host compares each with the backing
-# file.  Then, while the guest streams a large O_DIRECT write, the daemon is
-# killed with SIGKILL and started again on the same socket: QEMU reconnects
-# (chardev reconnect=1), hands the inflight region back, and the write must
-# complete with the right bytes on disk.
+# file.  Then, while the guest streams a large O_DIRECT write (eight
+# writers at once), the daemon is stopped, and killed with SIGKILL only when its
+# inflight region shows a request it took and has not completed (else it
+# runs on and is probed again); started again on the same socket, it must
+# resubmit that request (QEMU reconnects with chardev reconnect=1 and hands
+# the inflight region back), and the write must complete with the right
+# bytes on disk.
 #
 # Run from the build directory (the daemon is ./tools/vhost-user-blk, or
 # $VUBLK_DAEMON; $VUBLK_QUEUES sets the queue count, default 1).
-# Exit 0 pass, 1 fail, 77 skip (no VM, QEMU or daemon).
+# Exit 0 pass, 1 fail, 77 skip (no QEMU).
 
 set -u
 
@@ -27,11 +30,17 @@ MIB=$((1 << 20))
 QUEUES=${VUBLK_QUEUES:-1} # virtqueues of the device (daemon and QEMU)
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
+fail() {
+	echo "FAIL: $*"
+	[ ! -f "${DIR:-/nonexistent}/daemon.log" ] || tail -n 20 "$DIR/daemon.log"
+	exit 1
+}
 
-[ -x "$VMRUN" ] || skip "no $VMRUN"
-[ -x "$DAEMON" ] || skip "no $DAEMON (run from the build directory)"
+# only the QEMU binary may be missing (scripts/install-deps installs it)
+[ -x "$VMRUN" ] || fail "no $VMRUN"
+[ -x "$DAEMON" ] || fail "no $DAEMON (run from the build directory)"
 command -v qemu-system-x86_64 >/dev/null || skip "no qemu-system-x86_64"
+command -v python3 >/dev/null || fail "no python3"
 DAEMON=$(readlink -f "$DAEMON")
 
 DIR=$(mktemp -d /tmp/vublk-vm.XXXXXX) || fail "mktemp"
@@ -105,16 +114,87 @@ dd if=/tmp/wt of=$dev bs=1M seek=60 oflag=direct status=none
 echo "SUM 60 1 $(sha256sum </tmp/wt | cut -d' ' -f1)"
 echo "write back" >/sys/block/vda/cache_type
 echo "CACHE2 $(cat /sys/block/vda/cache_type)"
-# the crash phase: the host kills the daemon during this write
+# the crash phase: the host kills the daemon during this write, eight
+# writers of 3 MiB each so that requests queue up in the daemon
 head -c 24M /dev/urandom >/tmp/big
 echo "KILLME"
 t0=$(date +%s%N)
-dd if=/tmp/big of=$dev bs=4K seek=$((64 * 256)) oflag=direct conv=fsync status=none
+pids=
+for i in 0 1 2 3 4 5 6 7; do
+	dd if=/tmp/big of=$dev bs=4K skip=$((i * 768)) count=768 \
+		seek=$((64 * 256 + i * 768)) oflag=direct conv=fsync,notrunc \
+		status=none &
+	pids="$pids $!"
+done
+for p in $pids; do wait $p; done
 echo "BIGWRITE $((($(date +%s%N) - t0) / 1000000)) ms"
 dd if=$dev bs=1M skip=64 count=24 iflag=direct status=none | cmp - /tmp/big
 echo "SUM 64 24 $(sha256sum </tmp/big | cut -d' ' -f1)"
 echo "GUEST-DONE"
 EOF
+
+# catch_inflight DPID VPID: stop the daemon at varying moments until its
+# inflight region shows a request it took from the ring and has not
+# completed, then SIGKILL it there and print how many (none: the guest,
+# VPID, finished first; exit 1).  The region (vhost-user.rst, "Inflight I/O
+# tracking"), per queue: features u64, version u16, desc_num u16,
+# last_batch_head u16, used_idx u16, then 16-byte descriptor states whose
+# first byte is "inflight".  The last batch's head may still be marked
+# while its used entry is written (a restart settles it and resubmits
+# nothing): that one does not count.
+catch_inflight() {
+	python3 - "$1" "$2" "$QUEUES" <<'PY'
+import os, random, signal, sys, time
+pid, vpid, queues = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+
+def state():
+    with open('/proc/%d/stat' % pid) as f:
+        return f.read().rsplit(')', 1)[1].split()[0]
+
+def region():
+    with open('/proc/%d/maps' % pid) as maps:
+        for line in maps:
+            if 'vhost-user-inflight' in line:
+                return [int(x, 16) for x in line.split()[0].split('-')]
+    return None
+
+def taken(mem, a, b):
+    mem.seek(a)
+    buf = mem.read(b - a)
+    stride, n = len(buf) // queues, 0
+    for q in range(queues):
+        r = buf[q * stride:(q + 1) * stride]
+        num = int.from_bytes(r[10:12], 'little')
+        lbh = int.from_bytes(r[12:14], 'little')
+        for i in range(min(num, (len(r) - 16) // 16)):
+            n += r[16 + 16 * i] == 1 and i != lbh
+    return n
+
+area = region()
+if not area:
+    print('no inflight region in the daemon', file=sys.stderr)
+    sys.exit(1)
+probes = 0
+with open('/proc/%d/mem' % pid, 'rb', buffering=0) as mem:
+    while True:
+        try:
+            os.kill(vpid, 0)
+        except ProcessLookupError:
+            print('0 %d' % probes)
+            sys.exit(1)
+        os.kill(pid, signal.SIGSTOP)
+        while state() != 'T':
+            time.sleep(0.0001)
+        probes += 1
+        n = taken(mem, *area)
+        if n:
+            os.kill(pid, signal.SIGKILL)
+            print('%d %d' % (n, probes))
+            sys.exit(0)
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(random.random() * 0.002)
+PY
+}
 
 start_daemon
 "$VMRUN" --timeout 300 --memfd --mem 512M \
@@ -123,16 +203,19 @@ start_daemon
 	-- sh -c "$GUEST" >"$OUT" 2>&1 &
 VPID=$!
 
-# the crash: wait until the guest's write reached the disk, kill, restart
+# the crash: once the guest's write reached the disk, stop the daemon until
+# it is caught with requests in flight; kill it there, restart it
 killed=0
 while kill -0 "$VPID" 2>/dev/null; do
 	if [ $killed = 0 ] && grep -q '^KILLME' "$OUT" &&
 		[ "$(first_block)" != "$BLOCK0" ]; then
-		kill -9 "$DPID"
+		read -r taken probes < <(catch_inflight "$DPID" "$VPID")
+		[ "${taken:-0}" -gt 0 ] || break
 		wait "$DPID" 2>/dev/null
-		# what the disk held at the kill: the write must be under way
+		# what the disk held at the kill: the write is under way
 		dd if="$IMG" of="$DIR/snap" bs=1M skip=64 count=24 status=none
-		echo "daemon killed during the guest's write; restarting"
+		echo "daemon killed with $taken requests in flight (probe $probes); restarting"
+		cp "$DIR/daemon.log" "$DIR/daemon.log.killed"
 		sleep 0.5
 		start_daemon
 		killed=1
@@ -145,7 +228,8 @@ VPID=
 cat "$OUT"
 [ $rc = 0 ] || { cat "$DIR/daemon.log"; fail "guest exited $rc"; }
 grep -q '^GUEST-DONE' "$OUT" || fail "guest did not finish"
-[ $killed = 1 ] || fail "the daemon was never killed"
+[ $killed = 1 ] ||
+	fail "the daemon was never caught with requests in flight (${probes:-0} probes)"
 
 grep -q '^SERIAL vublk-vm-test$' "$OUT" || fail "serial"
 grep -q "^SIZE $((96 * MIB))\$" "$OUT" || fail "size"
@@ -179,7 +263,11 @@ echo "at the kill $same of 384 64-KiB blocks of the guest's write were fully on 
 # it had started (we waited for its first bytes) and was not over
 cmp -s "$DIR/snap" "$DIR/final" &&
 	fail "the kill did not land during the guest's write (it was over)"
-grep -q 'resubmitting' "$DIR/daemon.log" &&
-	echo "the restarted daemon resubmitted in-flight requests"
-echo "PASS: guest I/O (6 regions, 512-byte writes, write zeroes, discard, write cache off/on) and a daemon kill -9 mid-write"
+# the restarted instance ran again what the killed one had taken
+resub=$(tail -n +$(($(wc -l <"$DIR/daemon.log.killed") + 1)) "$DIR/daemon.log" |
+	grep -o 'resubmitting [0-9]* inflight' | head -n 1 | grep -o '[0-9]*')
+[ "${resub:-0}" -ge 1 ] ||
+	fail "the restarted daemon resubmitted nothing ($taken requests were in flight at the kill)"
+echo "the restarted daemon resubmitted $resub in-flight requests ($taken seen at the kill)"
+echo "PASS: guest I/O (6 regions, 512-byte writes, write zeroes, discard, write cache off/on) and a daemon kill -9 with requests in flight, resubmitted"
 exit 0
