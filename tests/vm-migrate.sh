@@ -19,13 +19,16 @@
 # on the destination until told to stop on its serial console, and reports
 # its verdict there.  Downtime and total time come from query-migrate.
 #
-# Usage: tests/vm-migrate.sh [--expect-fail] [blk|net|qsd]...
+# Usage: tests/vm-migrate.sh [--expect-fail] [blk|net|qsd|qemu-net]...
 #   blk   tools/vhost-user-blk (default: blk net)
 #   net   tools/vhost-user-net --loopback
 #   qsd   qemu-storage-daemon's vhost-user-blk export (a reference figure)
 #   qemu-net  the net workload on QEMU's own virtio-net (dgram to itself),
-#         no vhost-user: a control for QEMU's own migration
+#         no vhost-user: a control for QEMU's own migration; frames may
+#         be lost there (what the source's socket holds at the switch-
+#         over), never duplicated, reordered or corrupted
 #         ($VM_MIGRATE_PRIVATE_RAM=1: guest RAM not in a shared memfd)
+# $VM_MIGRATE_CPU (max) and $VM_MIGRATE_MEM (see MEM) change the guest.
 #   --expect-fail  run the source back-end with LIBVHOST_TEST_NO_DIRTY_LOG=1
 #         (a debug build's fault injection: its dirty-log writes are
 #         dropped) and pass only if the guest then sees bad data or hangs
@@ -43,7 +46,17 @@ CACHE=${LIBVHOST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/libvhost}
 KERNEL=${LIBVHOST_VM_KERNEL:-6.12}
 BLK_DAEMON=${VUBLK_DAEMON:-./tools/vhost-user-blk}
 NET_DAEMON=${VUNET_DAEMON:-./tools/vhost-user-net}
-MEM=256M
+# Guest RAM of 256 MiB + 64 KiB, not a multiple of 256 KiB, on purpose:
+# QEMU before 9.0 (fixed by its commit 03bfc2188f, "physmem: Fix migration
+# dirty bitmap coherency with TCG memory access") syncs the migration dirty
+# bitmap of a RAM block whose length is a multiple of 64 pages through a
+# fast path that clears the bits without resetting the TCG TLB, so the
+# vCPU's later stores through cached TLB entries are never marked dirty
+# and the destination runs on stale pages: its kernel crashes right after
+# the switch-over (stale stacks and lists), with or without vhost-user.  A
+# block of any other length goes through the per-page path, which resets
+# the TLB.  QEMU rounds -m to 8 KiB.  ($VM_MIGRATE_MEM overrides it.)
+MEM=${VM_MIGRATE_MEM:-262208K}
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -54,7 +67,7 @@ for a in "$@"; do
 	case $a in
 	--expect-fail) expect_fail=1 ;;
 	blk|net|qsd|qemu-net) modes+=("$a") ;;
-	*) echo "usage: $0 [--expect-fail] [blk|net|qsd]..." >&2; exit 2 ;;
+	*) echo "usage: $0 [--expect-fail] [blk|net|qsd|qemu-net]..." >&2; exit 2 ;;
 	esac
 done
 [ ${#modes[@]} -gt 0 ] || modes=(blk net)
@@ -133,7 +146,7 @@ for a in $(cat /proc/cmdline); do
 	case $a in vmtest.mode=*) mode=${a#*=} ;; esac
 done
 i=0
-if [ "$mode" = net ]; then
+if [ "$mode" = net ] || [ "$mode" = net-lossy ]; then
 	dev=
 	while [ -z "$dev" ] && [ $i -lt 100 ]; do
 		for d in /sys/class/net/*; do
@@ -200,7 +213,8 @@ start_qemu() { # mode side sock [qemu args]
 	local mode=$1 side=$2 sock=$3 gmode=$1 dev
 	shift 3
 	[ "$mode" = qsd ] && gmode=blk
-	[ "$mode" = qemu-net ] && gmode=net
+	# a dgram socket drops what is in flight at the switch-over
+	[ "$mode" = qemu-net ] && gmode=net-lossy
 	if [ "$mode" = qemu-net ]; then
 		# QEMU's own virtio-net, frames sent to itself: no vhost-user
 		local port=$((20000 + RANDOM % 20000))
@@ -343,11 +357,17 @@ while qdst.cmd("query-status")["status"] != "running":
     time.sleep(0.1)
 qsrc.cmd("quit")
 # the workload goes on over there: two more seconds, then stop it
-dst.wait(lambda l: l.startswith("PROGRESS"), 120, "no progress on the destination")
-dst.wait(lambda l: l.startswith("PROGRESS"), 120, "no progress on the destination")
-dst.s.sendall(b"STOP\n")
-r = dst.wait(lambda l: l.startswith("RESULT") or "BUG:" in l or "Oops" in l,
-           300, "no verdict from the guest")
+def verdict(l):
+    return l.startswith("RESULT") or "BUG:" in l or "Oops" in l
+r = ""
+for _ in range(2):
+    r = dst.wait(lambda l: l.startswith("PROGRESS") or verdict(l), 120,
+                 "no progress on the destination")
+    if verdict(r):
+        break
+if not verdict(r):
+    dst.s.sendall(b"STOP\n")
+    r = dst.wait(verdict, 300, "no verdict from the guest")
 if not r.startswith("RESULT"):
     print("the guest kernel died on the destination", flush=True)
     sys.exit(2)
@@ -387,18 +407,12 @@ EOF
 
 failed=0
 for m in "${modes[@]}"; do
-	# Exit 2 of a run: the guest kernel died or hung on the destination,
-	# which QEMU 7.2 under TCG does now and then with shared memfd RAM
-	# even with its own virtio-net and no vhost-user at all (mode
-	# qemu-net with memfd RAM; with private RAM it does not): run again,
-	# at most 3 times.  Bad data seen by the workload (exit 1) is final.
-	for attempt in 1 2 3; do
-		echo "=== $m (attempt $attempt)"
-		run_one "$m"
-		rc=$?
-		[ $rc = 2 ] && [ $expect_fail = 0 ] || break
-		echo "the guest died on the destination (attempt $attempt): running again"
-	done
+	# One run: a guest that dies or hangs on the destination (exit 2)
+	# fails like bad data (exit 1); see MEM for the QEMU bug that made
+	# it die before.
+	echo "=== $m"
+	run_one "$m"
+	rc=$?
 	[ $rc = 77 ] && skip "$m: no fault injection in this build"
 	if [ $expect_fail = 1 ]; then
 		if [ $rc = 0 ]; then
