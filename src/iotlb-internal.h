@@ -129,7 +129,5 @@ int vh_iotlb_miss(struct vh_iotlb *tlb, uint64_t iova, unsigned int perm);
  */
 struct vh_devq;
 int vh_devq_set_iotlb(struct vh_devq *vr, struct vh_iotlb *tlb);
-/* Rings waiting for a translation are worth a retry (0/1). */
-int vh_devq_iotlb_waiting(const struct vh_devq *vr);
 
 #endif
