@@ -74,6 +74,9 @@ struct vh_vu_backend {
 	/* back-end request channel; req_lock serializes its users */
 	pthread_mutex_t req_lock;
 	int req_fd;
+
+	/* VIRTIO_F_ACCESS_PLATFORM: IOVA translations (vu-backend-iotlb.c) */
+	struct vh_iotlb *iotlb;
 };
 
 static inline bool vu_be_has_protocol(const struct vh_vu_backend *be,
@@ -101,5 +104,16 @@ uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size);
 /* vu-backend-req.c */
 void vu_be_req_drop(struct vh_vu_backend *be);
 void vu_be_req_set(struct vh_vu_backend *be, int fd);
+void vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
+			  uint8_t perm);
+
+/* vu-backend.c: make every handed ring look kicked (after an update) */
+void vu_be_rekick_all(struct vh_vu_backend *be);
+
+/* vu-backend-iotlb.c */
+int vu_be_iotlb_init(struct vh_vu_backend *be);
+/* IOTLB_MSG (request 22): 0 or VU_SOFT_FAIL, reply set */
+int vu_be_iotlb_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+		    struct vh_vu_msg *reply);
 
 #endif

@@ -105,9 +105,9 @@ static int req_recv(struct vh_vu_backend *be, bool sock, struct vh_vu_msg *msg,
  * reply.  0, -ENOTCONN (no channel), -EOPNOTSUPP (gate closed), -EIO (the
  * front-end reported failure), -EPROTO (bad reply) or -errno.
  */
-static int backend_request(struct vh_vu_backend *be, uint32_t request,
-			   const void *payload, uint32_t size, int fd,
-			   int *reply_fd)
+static int request_ack(struct vh_vu_backend *be, uint32_t request,
+		       const void *payload, uint32_t size, int fd,
+		       int *reply_fd, bool may_ack)
 {
 	const struct vh_vu_msg_rule *rule = vh_vu_msg_rule(true, request);
 	int64_t deadline = vh_vu_now_ms() + VU_BE_REQ_TIMEOUT_MS;
@@ -134,7 +134,7 @@ static int backend_request(struct vh_vu_backend *be, uint32_t request,
 		msg.fds[0] = fd;
 		msg.nfds = 1;
 	}
-	ack = vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
+	ack = may_ack && vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
 	if (ack)
 		msg.hdr.flags |= VH_VU_FLAG_NEED_REPLY;
 	want_reply = ack || rule->reply == VH_VU_REPLY_ALWAYS;
@@ -174,6 +174,31 @@ out:
 	if (r < 0)
 		vh_warn(be->ctx, "%s to the front-end: %d\n", rule->name, r);
 	return r;
+}
+
+static int backend_request(struct vh_vu_backend *be, uint32_t request,
+			   const void *payload, uint32_t size, int fd,
+			   int *reply_fd)
+{
+	return request_ack(be, request, payload, size, fd, reply_fd, true);
+}
+
+/*
+ * An IOTLB miss, from whatever thread's ring missed: no reply asked for
+ * (a worker must not wait on the front-end, which may be waiting for us);
+ * the answer is the IOTLB_MSG update.
+ */
+void vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
+			  uint8_t perm)
+{
+	struct vh_vu_iotlb m = {
+		.iova = iova,
+		.perm = perm,
+		.type = VH_VU_IOTLB_MISS,
+	};
+
+	request_ack(be, VH_VU_BACKEND_IOTLB_MSG, &m, sizeof(m), -1, NULL,
+		    false);
 }
 
 VH_EXPORT int vh_vu_backend_config_change(struct vh_vu_backend *be)

@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "iotlb-internal.h"
 #include "libvhost-mem.h"
 #include "libvhost-vring.h"
 #include "vu-backend-internal.h"
@@ -60,14 +61,24 @@ static uint64_t implemented_protocol(const struct vh_vu_device_ops *ops)
 	return p;
 }
 
+/* Virtio features vh_devq cannot serve: packed rings are not implemented. */
+#define VU_BE_FEATURES_NEVER (1ull << VH_VU_VIRTIO_F_RING_PACKED)
+
 /*
- * Virtio features vh_devq cannot serve: ACCESS_PLATFORM would make every
- * ring and buffer address an IOVA to translate through an IOTLB, and packed
- * rings are not implemented.
+ * ACCESS_PLATFORM (IOVAs through the IOTLB) when the device offers it:
+ * only with BACKEND_REQ, the channel misses go on, and REPLY_ACK, which
+ * front-ends require with it (vhost-user.rst "IOMMU support").
  */
-#define VU_BE_FEATURES_NEVER                        \
-	((1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) | \
-	 (1ull << VH_VU_VIRTIO_F_RING_PACKED))
+static uint64_t offered_features(uint64_t features, uint64_t protocol)
+{
+	uint64_t need = (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
+			(1ull << VH_VU_PROTOCOL_F_REPLY_ACK);
+
+	features &= ~VU_BE_FEATURES_NEVER;
+	if ((protocol & need) != need)
+		features &= ~(1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM);
+	return features | (1ull << VH_VU_F_PROTOCOL_FEATURES);
+}
 
 /* ------------------------------------------------------------------------ */
 /* kick fds in the epoll set                                                */
@@ -179,6 +190,29 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 	}
 }
 
+void vu_be_rekick_all(struct vh_vu_backend *be)
+{
+	unsigned int i;
+
+	for (i = 0; i < be->dev.num_queues; i++) {
+		struct vu_be_queue *q = &be->queues[i];
+		int fd = vh_devq_get_kick_fd(q->vring);
+		uint64_t one = 1;
+
+		if (!q->handed)
+			continue;
+		/* a kick through the eventfd reaches whoever polls it */
+		if (fd >= 0) {
+			if (write(fd, &one, sizeof(one)) < 0 &&
+			    errno != EAGAIN)
+				vh_warn(be->ctx, "queue %u: re-kick: %d\n", i,
+					-errno);
+		} else if (be->ops.queue_kicked) {
+			kicked(be, i);
+		}
+	}
+}
+
 void vu_be_quiesce_all(struct vh_vu_backend *be)
 {
 	unsigned int i;
@@ -227,6 +261,7 @@ static void conn_state_free(struct vh_vu_backend *be)
 	}
 	vu_be_inflight_drop(be);
 	vu_be_req_drop(be);
+	vh_iotlb_flush(be->iotlb);
 	if (be->log_fd >= 0) {
 		close(be->log_fd);
 		be->log_fd = -1;
@@ -255,6 +290,8 @@ static int conn_state_new(struct vh_vu_backend *be)
 		be->queues[i].err_fd = -1;
 	for (i = 0; i < be->dev.num_queues; i++) {
 		r = vh_devq_new(be->ctx, be->mem, i, &be->queues[i].vring);
+		if (r == 0)
+			r = vh_devq_set_iotlb(be->queues[i].vring, be->iotlb);
 		if (r < 0) {
 			conn_state_free(be);
 			return r;
@@ -394,10 +431,14 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	be->inflight_fd = -1;
 	be->req_fd = -1;
 	pthread_mutex_init(&be->req_lock, NULL);
-	be->offered_features = (v.features & ~VU_BE_FEATURES_NEVER) |
-			       (1ull << VH_VU_F_PROTOCOL_FEATURES);
 	be->offered_protocol = v.protocol_features &
 			       implemented_protocol(&be->ops);
+	be->offered_features = offered_features(v.features,
+						be->offered_protocol);
+	if (vu_be_iotlb_init(be) < 0) {
+		vh_vu_backend_unref(be);
+		return -ENOMEM;
+	}
 	*out = be;
 	return 0;
 }
@@ -424,6 +465,7 @@ VH_EXPORT struct vh_vu_backend *vh_vu_backend_unref(struct vh_vu_backend *be)
 		free(be->listen_path);
 	}
 	close(be->epfd);
+	vh_iotlb_unref(be->iotlb);
 	pthread_mutex_destroy(&be->req_lock);
 	vh_ctx_unref(be->ctx);
 	free(be);
@@ -687,6 +729,7 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	int idx = ring_index(be, a->index);
 	struct vu_be_queue *q;
 	struct vh_devq_addr va;
+	bool iova;
 	int r;
 
 	if (idx < 0)
@@ -702,14 +745,19 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	va.avail = a->avail;
 	va.used = a->used;
 	va.log = a->log;
-	/* ring addresses are the front-end's virtual addresses */
-	va.flags = VH_DEVQ_ADDR_UVA;
+	/*
+	 * Ring addresses are the front-end's virtual addresses, or IOVAs
+	 * with ACCESS_PLATFORM ("IOMMU support"): translated through the
+	 * IOTLB, maybe only once an update answers a miss.
+	 */
+	iova = be->features & (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM);
+	va.flags = iova ? 0 : VH_DEVQ_ADDR_UVA;
 	if (a->flags & VH_VRING_F_LOG)
 		va.flags |= VH_DEVQ_ADDR_LOG;
 
 	queue_take_back(be, idx);
 	q->addr = va;
-	if (vh_mem_num_regions(be->mem) == 0) {
+	if (!iova && vh_mem_num_regions(be->mem) == 0) {
 		/* No memory yet: translate once SET_MEM_TABLE comes. */
 		q->addr_set = false;
 		q->addr_pending = true;
@@ -1116,10 +1164,18 @@ static int h_check_device_state(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	return 0;
 }
 
+/*
+ * IOTLB entries name front-end addresses of the old table: forget them
+ * when it is replaced or loses a region (misses fetch them again).
+ */
 static int h_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		       struct vh_vu_msg *reply)
 {
-	return vu_be_set_mem_table(be, msg);
+	int r = vu_be_set_mem_table(be, msg);
+
+	if (r >= 0)
+		vh_iotlb_flush(be->iotlb);
+	return r;
 }
 
 static int h_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -1131,7 +1187,17 @@ static int h_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 static int h_rem_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			 struct vh_vu_msg *reply)
 {
-	return vu_be_rem_mem_reg(be, msg);
+	int r = vu_be_rem_mem_reg(be, msg);
+
+	if (r >= 0)
+		vh_iotlb_flush(be->iotlb);
+	return r;
+}
+
+static int h_iotlb_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+		       struct vh_vu_msg *reply)
+{
+	return vu_be_iotlb_msg(be, msg, reply);
 }
 
 static int h_set_log_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -1161,8 +1227,9 @@ typedef int (*vu_handler)(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			  struct vh_vu_msg *reply);
 
 /*
- * NULL: never offered, hence refused (IOTLB_MSG, SET_VRING_ENDIAN, crypto
- * sessions, POSTCOPY_*: see implemented_protocol()).
+ * NULL: never offered, hence refused (SET_VRING_ENDIAN, crypto sessions,
+ * POSTCOPY_*: see implemented_protocol()).  IOTLB_MSG is gated by
+ * ACCESS_PLATFORM.
  */
 static const vu_handler handlers[VH_VU_REQUEST_MAX] = {
 	[VH_VU_GET_FEATURES] = h_get_features,
@@ -1186,6 +1253,7 @@ static const vu_handler handlers[VH_VU_REQUEST_MAX] = {
 	[VH_VU_SEND_RARP] = h_send_rarp,
 	[VH_VU_NET_SET_MTU] = h_net_set_mtu,
 	[VH_VU_SET_BACKEND_REQ_FD] = h_set_backend_req_fd,
+	[VH_VU_IOTLB_MSG] = h_iotlb_msg,
 	[VH_VU_GET_CONFIG] = h_get_config,
 	[VH_VU_SET_CONFIG] = h_set_config,
 	[VH_VU_GET_INFLIGHT_FD] = h_get_inflight_fd,
