@@ -349,7 +349,7 @@ static int map_rings(struct vh_devq *vr)
 	struct vh_iotlb_table *it = NULL;
 	struct vh_mem_table *t;
 	uint64_t gen, igen = 0;
-	void *d, *a, *u;
+	void *d = NULL, *a = NULL, *u = NULL;
 	int err;
 
 	if (!vr->size || !vr->addr_set)
@@ -831,7 +831,7 @@ static int switch_table(struct vh_devq *vr)
 {
 	uint64_t gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
 	struct vh_mem_table *t = vh_mem_table_get(vr->mem), *old = vr->table;
-	void *d, *a, *u;
+	void *d = NULL, *a = NULL, *u = NULL;
 
 	if (map_areas(vr, t, &d, &a, &u) < 0) {
 		vh_mem_table_put(t);
@@ -873,7 +873,7 @@ static int iotlb_switch(struct vh_devq *vr)
 {
 	uint64_t igen = __atomic_load_n(vr->igen_ptr, __ATOMIC_ACQUIRE);
 	struct vh_iotlb_table *it = vh_iotlb_table_get(vr->iotlb);
-	void *d, *a, *u;
+	void *d = NULL, *a = NULL, *u = NULL;
 	int err;
 
 	err = iotlb_areas(vr, it, &d, &a, &u);
