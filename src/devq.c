@@ -1801,6 +1801,18 @@ VH_EXPORT int vh_devq_avail_count(struct vh_devq *vr, uint16_t *n)
 /* IOTLB attachment (library-internal: vhost-user back-end, VDUSE)        */
 /* ---------------------------------------------------------------------- */
 
+int vh_devq_iotlb_ready(struct vh_devq *vr)
+{
+	int err;
+
+	if (!vr || !vr->iotlb_on || vr->ready || !vr->rings_pending)
+		return 1;
+	err = map_rings(vr);
+	if (err < 0)
+		return err;
+	return vr->ready;
+}
+
 int vh_devq_set_iotlb(struct vh_devq *vr, struct vh_iotlb *tlb)
 {
 	bool on;

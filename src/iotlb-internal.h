@@ -129,5 +129,10 @@ int vh_iotlb_miss(struct vh_iotlb *tlb, uint64_t iova, unsigned int perm);
  */
 struct vh_devq;
 int vh_devq_set_iotlb(struct vh_devq *vr, struct vh_iotlb *tlb);
+/*
+ * 1 if the rings are translated (or need no IOTLB), 0 while a translation
+ * is missing (tried again now; the miss is reported), or -errno.
+ */
+int vh_devq_iotlb_ready(struct vh_devq *vr);
 
 #endif

@@ -41,7 +41,9 @@
  * REPLY_ACK.  Negotiated, ring (SET_VRING_ADDR) and buffer addresses are
  * IOVAs: IOTLB_MSG updates (uaddr inside the memory table, perm RO/WO/RW,
  * no wrap, no conflicting overlap) and invalidations are validated and fed
- * to the library's IOTLB, which vh_devq translates through.  A missing
+ * to the library's IOTLB, which vh_devq translates through.  A ring is
+ * handed to the device (queue_started) only once its own areas translate,
+ * so the device can read its used index from the start.  A missing
  * translation makes vh_devq_pop() return -EAGAIN without consuming
  * anything (the ring is not broken) and is reported once per page as a
  * BACKEND_IOTLB_MSG miss; each update re-kicks every handed ring (its kick

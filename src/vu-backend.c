@@ -168,6 +168,13 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 	}
 	if (q->handed)
 		return;
+	/*
+	 * Rings at IOVAs not translated yet: the device gets the ring once
+	 * an IOTLB update maps them (vu_be_rekick_all()), so that it can
+	 * read the used index from the start.
+	 */
+	if (vh_devq_iotlb_ready(q->vring) == 0)
+		return;
 	if (be->ops.queue_started &&
 	    be->ops.queue_started(be, be->data, idx, q->vring) < 0) {
 		vh_warn(be->ctx, "queue %u: the device refused to start it\n",
@@ -199,8 +206,10 @@ void vu_be_rekick_all(struct vh_vu_backend *be)
 		int fd = vh_devq_get_kick_fd(q->vring);
 		uint64_t one = 1;
 
-		if (!q->handed)
+		if (!q->handed) {
+			queue_update(be, i); /* maybe its rings map now */
 			continue;
+		}
 		/* a kick through the eventfd reaches whoever polls it */
 		if (fd >= 0) {
 			if (write(fd, &one, sizeof(one)) < 0 &&
