@@ -451,9 +451,9 @@ int vh_vu_frontend_iotlb_msg(struct vh_vu_frontend *fe,
 /*
  * With VIRTIO_F_ACCESS_PLATFORM negotiated ("IOMMU support"): map
  * [iova, iova + size) to our user address uaddr (inside memory shared with
- * vh_vu_frontend_share_mem() or set_mem_table) with perm VH_VU_ACCESS_RO/
+ * vh_vu_frontend_share_mem() or set_mem_table) with perm VH_ACCESS_RO/
  * WO/RW, or unmap it.  -EIO when the back-end refuses.  The back-end's
- * misses arrive as the iotlb callback (type VH_VU_IOTLB_MISS, iova, perm):
+ * misses arrive as the iotlb callback (type VH_IOTLB_MISS, iova, perm):
  * answer them with an update.
  */
 int vh_vu_frontend_iotlb_update(struct vh_vu_frontend *fe, uint64_t iova,

@@ -38,13 +38,13 @@ int vu_be_iotlb_init(struct vh_vu_backend *be)
 static const char *type_name(uint8_t type)
 {
 	switch (type) {
-	case VH_VU_IOTLB_MISS:
+	case VH_IOTLB_MISS:
 		return "miss";
-	case VH_VU_IOTLB_UPDATE:
+	case VH_IOTLB_UPDATE:
 		return "update";
-	case VH_VU_IOTLB_INVALIDATE:
+	case VH_IOTLB_INVALIDATE:
 		return "invalidate";
-	case VH_VU_IOTLB_ACCESS_FAIL:
+	case VH_IOTLB_ACCESS_FAIL:
 		return "access-fail";
 	default:
 		return "unknown";
@@ -63,7 +63,7 @@ int vu_be_iotlb_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	       (unsigned long long)m->size, (unsigned long long)m->uaddr,
 	       m->perm);
 	switch (m->type) {
-	case VH_VU_IOTLB_UPDATE:
+	case VH_IOTLB_UPDATE:
 		/*
 		 * "An IOTLB message": perm RO/WO/RW, a range that does not
 		 * wrap, a uaddr range inside the memory table (checked by
@@ -76,7 +76,7 @@ int vu_be_iotlb_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		if (r == 0)
 			vu_be_rekick_all(be);
 		break;
-	case VH_VU_IOTLB_INVALIDATE:
+	case VH_IOTLB_INVALIDATE:
 		/* rings pinning older snapshots move on at their next pop */
 		r = vh_iotlb_invalidate(be->iotlb, m->iova, m->size);
 		break;

@@ -194,7 +194,7 @@ void vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
 	struct vh_vu_iotlb m = {
 		.iova = iova,
 		.perm = perm,
-		.type = VH_VU_IOTLB_MISS,
+		.type = VH_IOTLB_MISS,
 	};
 
 	request_ack(be, VH_VU_BACKEND_IOTLB_MSG, &m, sizeof(m), -1, NULL,

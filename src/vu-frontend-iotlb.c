@@ -16,7 +16,7 @@
 
 static bool perm_ok(uint8_t perm)
 {
-	return perm >= VH_VU_ACCESS_RO && perm <= VH_VU_ACCESS_RW;
+	return perm >= VH_ACCESS_RO && perm <= VH_ACCESS_RW;
 }
 
 VH_EXPORT int vh_vu_frontend_iotlb_update(struct vh_vu_frontend *fe,
@@ -28,7 +28,7 @@ VH_EXPORT int vh_vu_frontend_iotlb_update(struct vh_vu_frontend *fe,
 		.size = size,
 		.uaddr = uaddr,
 		.perm = perm,
-		.type = VH_VU_IOTLB_UPDATE,
+		.type = VH_IOTLB_UPDATE,
 	};
 
 	/* what a back-end would refuse anyway: say so without asking */
@@ -44,7 +44,7 @@ VH_EXPORT int vh_vu_frontend_iotlb_invalidate(struct vh_vu_frontend *fe,
 	struct vh_vu_iotlb m = {
 		.iova = iova,
 		.size = size,
-		.type = VH_VU_IOTLB_INVALIDATE,
+		.type = VH_IOTLB_INVALIDATE,
 	};
 
 	if (!fe || !size || size - 1 > UINT64_MAX - iova)

@@ -52,7 +52,8 @@ struct dev {
 	int broken[NQ];  /* atomic */
 };
 
-static void dev_kicked(void *data, unsigned int idx, struct vh_devq *vr)
+static void dev_kicked(struct vh_vu_backend *be, void *data, unsigned int idx,
+		       struct vh_devq *vr)
 {
 	struct dev *d = data;
 	struct iovec iov[8];
@@ -92,6 +93,7 @@ static void dev_kicked(void *data, unsigned int idx, struct vh_devq *vr)
 }
 
 static const struct vh_vu_device_ops dev_ops = {
+	.size = sizeof(dev_ops),
 	.queue_kicked = dev_kicked,
 };
 
@@ -146,8 +148,8 @@ static int fe_iotlb(struct vh_vu_frontend *fe, void *data,
 	struct fe *f = data;
 	unsigned int i;
 
-	CHECK_EQ(m->type, VH_VU_IOTLB_MISS);
-	CHECK(m->perm >= VH_VU_ACCESS_RO && m->perm <= VH_VU_ACCESS_RW);
+	CHECK_EQ(m->type, VH_IOTLB_MISS);
+	CHECK(m->perm >= VH_ACCESS_RO && m->perm <= VH_ACCESS_RW);
 	f->n_miss++;
 	/* "once per page": not again while the first is unanswered */
 	for (i = 0; i < f->n_pend; i++)
@@ -163,6 +165,7 @@ static int fe_iotlb(struct vh_vu_frontend *fe, void *data,
 }
 
 static const struct vh_vu_frontend_ops fe_ops = {
+	.size = sizeof(fe_ops),
 	.iotlb = fe_iotlb,
 };
 
@@ -189,7 +192,7 @@ static void answer(struct fe *f)
 		CHECK_EQ(vh_vu_frontend_iotlb_update(
 				 f->fe, page, PG,
 				 (uint64_t)(uintptr_t)(f->guest + gpa),
-				 VH_VU_ACCESS_RW),
+				 VH_ACCESS_RW),
 			 0);
 	}
 	f->n_pend = k;
@@ -288,6 +291,7 @@ static void bad_update(struct fe *f, uint64_t iova, uint64_t size,
 static void run(bool identity)
 {
 	const struct vh_vu_device desc = {
+		.size = sizeof(desc),
 		.features = (1ull << VH_VU_VIRTIO_F_VERSION_1) |
 			    (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM),
 		.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
@@ -378,36 +382,36 @@ static void run(bool identity)
 
 	/* 2. hostile updates: refused, the connection stays */
 	bad_update(f, UINT64_MAX - PG + 2, PG, (uintptr_t)f->guest,
-		   VH_VU_ACCESS_RW, VH_VU_IOTLB_UPDATE); /* iova wraps */
-	bad_update(f, 0x1000, 0, (uintptr_t)f->guest, VH_VU_ACCESS_RW,
-		   VH_VU_IOTLB_UPDATE); /* no size */
-	bad_update(f, 0x1000, PG, UINT64_MAX - 10, VH_VU_ACCESS_RW,
-		   VH_VU_IOTLB_UPDATE); /* uaddr wraps */
+		   VH_ACCESS_RW, VH_IOTLB_UPDATE); /* iova wraps */
+	bad_update(f, 0x1000, 0, (uintptr_t)f->guest, VH_ACCESS_RW,
+		   VH_IOTLB_UPDATE); /* no size */
+	bad_update(f, 0x1000, PG, UINT64_MAX - 10, VH_ACCESS_RW,
+		   VH_IOTLB_UPDATE); /* uaddr wraps */
 	bad_update(f, 0x1000, PG, (uintptr_t)f->guest, 0,
-		   VH_VU_IOTLB_UPDATE); /* no permission */
+		   VH_IOTLB_UPDATE); /* no permission */
 	bad_update(f, 0x1000, PG, (uintptr_t)f->guest, 4,
-		   VH_VU_IOTLB_UPDATE); /* unknown permission */
+		   VH_IOTLB_UPDATE); /* unknown permission */
 	bad_update(f, 0x1000, PG, (uintptr_t)f->guest + MEM_SIZE,
-		   VH_VU_ACCESS_RW, VH_VU_IOTLB_UPDATE); /* not guest memory */
+		   VH_ACCESS_RW, VH_IOTLB_UPDATE); /* not guest memory */
 	bad_update(f, 0x1000, 2 * PG, (uintptr_t)f->guest + MEM_SIZE - PG,
-		   VH_VU_ACCESS_RW, VH_VU_IOTLB_UPDATE); /* runs past it */
-	bad_update(f, 0x1000, PG, (uintptr_t)f->guest, VH_VU_ACCESS_RW,
-		   VH_VU_IOTLB_MISS); /* a type the front-end never sends */
-	bad_update(f, 0x1000, PG, (uintptr_t)f->guest, VH_VU_ACCESS_RW,
+		   VH_ACCESS_RW, VH_IOTLB_UPDATE); /* runs past it */
+	bad_update(f, 0x1000, PG, (uintptr_t)f->guest, VH_ACCESS_RW,
+		   VH_IOTLB_MISS); /* a type the front-end never sends */
+	bad_update(f, 0x1000, PG, (uintptr_t)f->guest, VH_ACCESS_RW,
 		   9); /* unknown type */
-	bad_update(f, 0, 0, 0, 0, VH_VU_IOTLB_INVALIDATE); /* no size */
+	bad_update(f, 0, 0, 0, 0, VH_IOTLB_INVALIDATE); /* no size */
 	/* a page the device uses, remapped without an invalidation */
 	bad_update(f, iova_of(f, 16 * PG), PG,
-		   (uintptr_t)(f->guest + 100 * PG), VH_VU_ACCESS_RW,
-		   VH_VU_IOTLB_UPDATE);
+		   (uintptr_t)(f->guest + 100 * PG), VH_ACCESS_RW,
+		   VH_IOTLB_UPDATE);
 	/* ... and with other permissions */
 	bad_update(f, iova_of(f, 16 * PG), PG,
-		   (uintptr_t)(f->guest + 16 * PG), VH_VU_ACCESS_RO,
-		   VH_VU_IOTLB_UPDATE);
+		   (uintptr_t)(f->guest + 16 * PG), VH_ACCESS_RO,
+		   VH_IOTLB_UPDATE);
 	/* the same mapping again is fine (two misses, two answers) */
 	CHECK_EQ(vh_vu_frontend_iotlb_update(f->fe, iova_of(f, 16 * PG), PG,
 					     (uintptr_t)(f->guest + 16 * PG),
-					     VH_VU_ACCESS_RW), 0);
+					     VH_ACCESS_RW), 0);
 	/* the front-end's helpers refuse what cannot be valid */
 	CHECK_EQ(vh_vu_frontend_iotlb_update(f->fe, 1, 0, 0, 1), -EINVAL);
 	CHECK_EQ(vh_vu_frontend_iotlb_update(f->fe, 1, PG, 0, 0), -EINVAL);
