@@ -240,9 +240,19 @@ static void test_uva_and_hold(void)
 		 -EFAULT);
 	CHECK_EQ(vh_iotlb_update_uva(tlb, mt, 0, PG, r.user_addr + 63 * PG,
 				     VH_IOTLB_RW), 0);
-	CHECK_EQ(vh_iotlb_update_uva(tlb, mt, PG, 2 * PG,
-				     r.user_addr + 63 * PG, VH_IOTLB_RW),
-		 -EFAULT); /* runs off the region's end into a hole */
+	{
+		/* from the last page of the highest region into a hole */
+		struct vh_mem_region r1;
+		uint64_t end;
+
+		CHECK_EQ(vh_mem_get_region(mem, 1, &r1), 0);
+		end = r.user_addr + r.size > r1.user_addr + r1.size ?
+			      r.user_addr + r.size :
+			      r1.user_addr + r1.size;
+		CHECK_EQ(vh_iotlb_update_uva(tlb, mt, PG, 2 * PG, end - PG,
+					     VH_IOTLB_RW),
+			 -EFAULT);
+	}
 	CHECK_EQ(vh_iotlb_update_uva(tlb, mt, 0, PG, UINT64_MAX, VH_IOTLB_RW),
 		 -EINVAL);
 	CHECK_EQ(vh_iotlb_update_uva(tlb, mt, 0x7000000, 8 * PG,
