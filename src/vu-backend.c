@@ -1236,48 +1236,22 @@ typedef int (*vu_handler)(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			  struct vh_vu_msg *reply);
 
 /*
- * NULL: never offered, hence refused (SET_VRING_ENDIAN, crypto sessions,
- * POSTCOPY_*: see implemented_protocol()).  IOTLB_MSG is gated by
- * ACCESS_PLATFORM.
+ * One row per request, from VH_VU_REQUESTS (vu-msg.h): the rule that
+ * validates it (size, fds, gate, reply) and the handler that serves it.
+ * A NULL handler: never offered, hence refused (SET_VRING_ENDIAN, crypto
+ * sessions, POSTCOPY_*: see implemented_protocol()).  An id without a row
+ * has neither.
  */
-static const vu_handler handlers[VH_VU_REQUEST_MAX] = {
-	[VH_VU_GET_FEATURES] = h_get_features,
-	[VH_VU_SET_FEATURES] = h_set_features,
-	[VH_VU_SET_OWNER] = h_set_owner,
-	[VH_VU_RESET_OWNER] = h_reset_owner,
-	[VH_VU_SET_MEM_TABLE] = h_mem_table,
-	[VH_VU_SET_LOG_BASE] = h_set_log_base,
-	[VH_VU_SET_LOG_FD] = h_set_log_fd,
-	[VH_VU_SET_VRING_NUM] = h_set_vring_num,
-	[VH_VU_SET_VRING_ADDR] = h_set_vring_addr,
-	[VH_VU_SET_VRING_BASE] = h_set_vring_base,
-	[VH_VU_GET_VRING_BASE] = h_get_vring_base,
-	[VH_VU_SET_VRING_KICK] = h_set_vring_kick,
-	[VH_VU_SET_VRING_CALL] = h_set_vring_call,
-	[VH_VU_SET_VRING_ERR] = h_set_vring_err,
-	[VH_VU_GET_PROTOCOL_FEATURES] = h_get_protocol_features,
-	[VH_VU_SET_PROTOCOL_FEATURES] = h_set_protocol_features,
-	[VH_VU_GET_QUEUE_NUM] = h_get_queue_num,
-	[VH_VU_SET_VRING_ENABLE] = h_set_vring_enable,
-	[VH_VU_SEND_RARP] = h_send_rarp,
-	[VH_VU_NET_SET_MTU] = h_net_set_mtu,
-	[VH_VU_SET_BACKEND_REQ_FD] = h_set_backend_req_fd,
-	[VH_VU_IOTLB_MSG] = h_iotlb_msg,
-	[VH_VU_GET_CONFIG] = h_get_config,
-	[VH_VU_SET_CONFIG] = h_set_config,
-	[VH_VU_GET_INFLIGHT_FD] = h_get_inflight_fd,
-	[VH_VU_SET_INFLIGHT_FD] = h_set_inflight_fd,
-	[VH_VU_GPU_SET_SOCKET] = h_gpu_set_socket,
-	[VH_VU_RESET_DEVICE] = h_reset_device,
-	[VH_VU_VRING_KICK] = h_vring_kick,
-	[VH_VU_GET_MAX_MEM_SLOTS] = h_get_max_mem_slots,
-	[VH_VU_ADD_MEM_REG] = h_add_mem_reg,
-	[VH_VU_REM_MEM_REG] = h_rem_mem_reg,
-	[VH_VU_SET_STATUS] = h_set_status,
-	[VH_VU_GET_STATUS] = h_get_status,
-	[VH_VU_GET_SHARED_OBJECT] = h_get_shared_object,
-	[VH_VU_SET_DEVICE_STATE_FD] = h_set_device_state_fd,
-	[VH_VU_CHECK_DEVICE_STATE] = h_check_device_state,
+struct vu_be_row {
+	const struct vh_vu_msg_rule *rule;
+	vu_handler handler;
+};
+
+static const struct vu_be_row rows[VH_VU_REQUEST_MAX] = {
+#define X(id, gate, reply, req, rep, h)                                       \
+	[VH_VU_##id] = { &vh_vu_fe_rules[VH_VU_##id], h },
+	VH_VU_REQUESTS(X)
+#undef X
 };
 
 /* Is a request's protocol feature both offered and negotiated? */
@@ -1322,6 +1296,7 @@ static int send_ack(struct vh_vu_backend *be, const struct vh_vu_msg *msg,
 /* Handle one received message; < 0 means close the connection. */
 static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 {
+	const struct vu_be_row *row;
 	const struct vh_vu_msg_rule *rule;
 	struct vh_vu_msg reply;
 	bool need_reply = msg->hdr.flags & VH_VU_FLAG_NEED_REPLY;
@@ -1330,9 +1305,10 @@ static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	int r, i;
 
 	vh_vu_trace(be->ctx, "<-", false, msg);
-	rule = vh_vu_msg_rule(false, msg->hdr.request);
-	h = msg->hdr.request < VH_VU_REQUEST_MAX ? handlers[msg->hdr.request] :
-						   NULL;
+	row = msg->hdr.request < VH_ARRAY_SIZE(rows) ? &rows[msg->hdr.request] :
+						       NULL;
+	rule = row ? row->rule : NULL;
+	h = row ? row->handler : NULL;
 	/* GPU_SET_SOCKET has no protocol feature: only GPU devices take it */
 	if (msg->hdr.request == VH_VU_GPU_SET_SOCKET && !be->ops.gpu_set_socket)
 		h = NULL;
