@@ -48,6 +48,15 @@ struct dev {
 	int check_result;
 };
 
+/* a u16 at any address (clang -Wcast-align) */
+static uint16_t u16_at(const void *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
 static void echo_ring(struct dev *d, unsigned int idx, struct vh_devq *vr)
 {
 	/* more iovecs than ring entries: a loop is seen as a loop */
@@ -552,11 +561,17 @@ static void test_hostile_ring(void)
 	dp = desc;
 	ap = avail;
 	/* desc 0: 16 bytes at gpa + 0x80000, NEXT (1) -> itself */
-	memset(dp, 0, 16);
-	*(uint64_t *)dp = fm.gpa + 0x80000;
-	*(uint32_t *)(dp + 8) = 16;
-	*(uint16_t *)(dp + 12) = 1;
-	*(uint16_t *)(dp + 14) = 0;
+	{
+		/* a split descriptor: addr, len, flags, next */
+		uint64_t addr = fm.gpa + 0x80000;
+		uint32_t dlen = 16;
+		uint16_t flags = 1, next = 0;
+
+		memcpy(dp, &addr, 8);
+		memcpy(dp + 8, &dlen, 4);
+		memcpy(dp + 12, &flags, 2);
+		memcpy(dp + 14, &next, 2);
+	}
 	ap[2] = 0; /* ring[0] = head 0 */
 	__atomic_store_n(&ap[1], 1, __ATOMIC_RELEASE);
 	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
@@ -788,9 +803,9 @@ static void test_inflight(void)
 	p = mmap(NULL, NQ * 4160, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	CHECK(p != MAP_FAILED);
 	/* version 1, desc_num 256 in each queue's header */
-	CHECK_EQ(*(uint16_t *)(p + 8), 1);
-	CHECK_EQ(*(uint16_t *)(p + 10), 256);
-	CHECK_EQ(*(uint16_t *)(p + 4160 + 8), 1);
+	CHECK_EQ(u16_at(p + 8), 1);
+	CHECK_EQ(u16_at(p + 10), 256);
+	CHECK_EQ(u16_at(p + 4160 + 8), 1);
 	CHECK_EQ(vh_vu_backend_get_inflight(f.be, 1, &region, &len), 0);
 	CHECK_EQ(len, 4160);
 	((uint8_t *)region)[16] = 1; /* desc[0].inflight of queue 1 */
