@@ -143,9 +143,9 @@ static int check_lookup_reply(const struct vh_vu_msg *msg)
 #define SZ(n, f) { VH_VU_SIZE_EXACT, f, n, n, NULL }
 #define RANGE(a, b, f) { VH_VU_SIZE_RANGE, f, a, b, NULL }
 #define CHK(a, b, f, fn) { VH_VU_SIZE_CHECK, f, a, b, fn }
-#define NONE SZ(0, VH_VU_FDS_NONE)
-#define U64 SZ(8, VH_VU_FDS_NONE)
-#define STATE SZ(8, VH_VU_FDS_NONE)
+#define NONE() SZ(0, VH_VU_FDS_NONE)
+#define U64() SZ(8, VH_VU_FDS_NONE)
+#define STATE() SZ(8, VH_VU_FDS_NONE)
 #define NOREP { 0 }
 
 #define BE(id, gate, reply, req, rep)                                         \
@@ -168,7 +168,7 @@ const struct vh_vu_msg_rule vh_vu_fe_rules[VH_VU_REQUEST_MAX] = {
 static const struct vh_vu_msg_rule be_rules[VH_VU_BACKEND_REQUEST_MAX] = {
 	BE(IOTLB_MSG, VH_VU_GATE_F_ACCESS_PLATFORM, ACK,
 	   SZ(sizeof(struct vh_vu_iotlb), VH_VU_FDS_NONE), NOREP),
-	BE(CONFIG_CHANGE_MSG, P(CONFIG), ACK, NONE, NOREP),
+	BE(CONFIG_CHANGE_MSG, P(CONFIG), ACK, NONE(), NOREP),
 	BE(VRING_HOST_NOTIFIER_MSG, P(HOST_NOTIFIER), ACK,
 	   CHK(24, 24, VH_VU_FDS_NOFD, check_vring_area), NOREP),
 	BE(VRING_CALL, P(INBAND_NOTIFICATIONS), ACK,
@@ -185,7 +185,7 @@ static const struct vh_vu_msg_rule be_rules[VH_VU_BACKEND_REQUEST_MAX] = {
 };
 
 /* The reply to a REPLY_ACK (NEED_REPLY) request: a u64, 0 for success. */
-static const struct vh_vu_size_rule ack_rule = U64;
+static const struct vh_vu_size_rule ack_rule = U64();
 
 const struct vh_vu_msg_rule *vh_vu_msg_rule(bool backend_to_frontend,
 					    uint32_t request)
