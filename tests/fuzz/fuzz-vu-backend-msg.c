@@ -34,8 +34,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fuzz-fds.h"
 #include "libvhost.h"
 #include "vu-backend-internal.h"
 
@@ -52,8 +51,6 @@
 #define GUEST_SIZE 0x10000
 #define AUX_SIZE 0x4000
 #define NKICK 8
-/* fd numbers checked for leaks above the process's own */
-#define FD_WINDOW 256
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -253,6 +250,7 @@ static void setup(void)
 	aux_fd = sealed_memfd("fuzz-aux", AUX_SIZE);
 	/* the connection is non-blocking (conn_open() sets it anyway) */
 	fcntl(conn[1], F_SETFL, fcntl(conn[1], F_GETFL) | O_NONBLOCK);
+	fcntl(conn[0], F_SETFL, fcntl(conn[0], F_GETFL) | O_NONBLOCK);
 	conn_fl = fcntl(conn[1], F_GETFL);
 	chan_fl = fcntl(chan[1], F_GETFL);
 	guest_fl = fcntl(guest_fd, F_GETFL);
@@ -320,41 +318,6 @@ static void reset_shared(void)
 	drain(chan[1]);
 }
 
-/* Which fds of the window are open (one poll() for all of them). */
-static void open_fds(bool open[FD_WINDOW])
-{
-	struct pollfd p[FD_WINDOW];
-	int i;
-
-	for (i = 0; i < FD_WINDOW; i++)
-		p[i] = (struct pollfd){ .fd = first_free_fd + i };
-	if (poll(p, FD_WINDOW, 0) < 0)
-		abort();
-	for (i = 0; i < FD_WINDOW; i++)
-		open[i] = !(p[i].revents & POLLNVAL);
-}
-
-/* No fd is open now that was not before the input. */
-static void check_fds(const bool before[FD_WINDOW])
-{
-	bool now[FD_WINDOW];
-	int i;
-
-	open_fds(now);
-	for (i = 0; i < FD_WINDOW; i++)
-		if (now[i] && !before[i]) {
-			char path[64], what[256] = "?";
-
-			snprintf(path, sizeof(path), "/proc/self/fd/%d",
-				 first_free_fd + i);
-			if (readlink(path, what, sizeof(what) - 1) < 0)
-				what[0] = '?';
-			fprintf(stderr, "fd %d leaked (%s)\n",
-				first_free_fd + i, what);
-			abort();
-		}
-}
-
 static void check_maps(void)
 {
 	long v = vsize();
@@ -396,12 +359,40 @@ static int fd_of_kind(struct run *run, uint8_t kind)
 	}
 }
 
+/*
+ * Read what the back-end answered: every reply must be a whole message
+ * with the REPLY flag and the id of the request; fds closed.  The count.
+ */
+static unsigned int replies(uint32_t request)
+{
+	struct vh_vu_msg m;
+	unsigned int n = 0;
+	int r;
+
+	while ((r = vh_vu_msg_recv(ctx, conn[0], &m)) == 0) {
+		vh_vu_msg_close_fds(&m);
+		if (m.hdr.request != request ||
+		    !(m.hdr.flags & VH_VU_FLAG_REPLY)) {
+			fprintf(stderr, "reply %u flags %#x to request %u\n",
+				m.hdr.request, m.hdr.flags, request);
+			abort();
+		}
+		n++;
+	}
+	if (r != -EAGAIN)
+		abort();
+	return n;
+}
+
 static void op_msg(struct run *run, struct in *in, uint8_t op)
 {
+	const struct vh_vu_msg_rule *rule;
 	struct vh_vu_msg m;
 	uint8_t req, flags, kinds[8];
 	uint16_t sz;
-	unsigned int k, nfds = op & 7;
+	unsigned int k, n, nfds = op & 7;
+	bool need, ack, due;
+	int r;
 
 	take(in, &req, 1);
 	take(in, &flags, 1);
@@ -420,7 +411,26 @@ static void op_msg(struct run *run, struct in *in, uint8_t op)
 			abort();
 		m.fds[m.nfds++] = fd;
 	}
-	vu_be_handle_msg(run->be, &m);
+	/* the reply-ack decision uses the state before the request */
+	rule = vh_vu_msg_rule(false, m.hdr.request);
+	need = m.hdr.flags & VH_VU_FLAG_NEED_REPLY;
+	ack = vh_vu_backend_get_protocol_features(run->be) &
+	      (1ull << VH_VU_PROTOCOL_F_REPLY_ACK);
+	r = vu_be_handle_msg(run->be, &m);
+	/* the SET_PROTOCOL_FEATURES that turns REPLY_ACK on is acked too */
+	ack |= !!(vh_vu_backend_get_protocol_features(run->be) &
+		  (1ull << VH_VU_PROTOCOL_F_REPLY_ACK));
+	n = replies(req);
+	/*
+	 * A front-end waits for a reply that is due: the one it gets is the
+	 * only one.  After an error (the connection closed) at most one.
+	 */
+	due = (rule && rule->reply == VH_VU_REPLY_ALWAYS) || (need && ack);
+	if (n > 1 || (r >= 0 && n != due)) {
+		fprintf(stderr, "request %u flags %#x: %u replies (r %d)\n",
+			req, m.hdr.flags, n, r);
+		abort();
+	}
 }
 
 static void op_guest_write(struct in *in)
@@ -504,12 +514,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct in in = { data, size };
 	struct run run = { .nkick = 0 };
 	unsigned int i, ops_done = 0;
-	bool fds_before[FD_WINDOW];
+	struct fuzz_fds fds_before;
 	int fd;
 
 	setup();
 	reset_shared();
-	open_fds(fds_before);
+	fuzz_fds_scan(&fds_before, first_free_fd);
 	if (vh_vu_backend_new(ctx, &dev, &ops, NULL, &run.be) < 0)
 		abort();
 	cur_be = run.be;
@@ -529,8 +539,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			op_kick(&run, op);
 		else
 			op_backend_req(&run, &in, op);
-		/* the replies */
-		drain(conn[0]);
+		/* nothing answers what was not a request */
+		if (op >= 0x80 && replies(UINT32_MAX) != 0)
+			abort();
 	}
 
 	cur_be = NULL;
@@ -543,7 +554,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(conn[1]);
 	drain(chan[0]);
 	drain(chan[1]);
-	check_fds(fds_before);
+	fuzz_fds_check(&fds_before);
 	check_maps();
 	return 0;
 }
