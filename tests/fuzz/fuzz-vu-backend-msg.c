@@ -77,7 +77,6 @@ static int guest_fd = -1, aux_fd = -1;
 static int conn_fl, chan_fl, guest_fl, aux_fl;
 static int first_free_fd;
 static long last_vsize;
-static struct vh_vu_backend *cur_be;
 
 /* ------------------------------------------------------------------------ */
 /* the device                                                               */
@@ -106,41 +105,44 @@ static void pop_all(struct vh_devq *vr)
 	}
 }
 
-static void kicked(void *data, unsigned int idx, struct vh_devq *vr)
+static void kicked(struct vh_vu_backend *be, void *data, unsigned int idx,
+		   struct vh_devq *vr)
 {
 	pop_all(vr);
 	/* an in-band VRING_CALL waits for an ack nobody sends: the fd then */
-	if (vh_vu_backend_get_protocol_features(cur_be) &
+	if (vh_vu_backend_get_protocol_features(be) &
 	    (1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS))
 		vh_devq_notify(vr);
 	else
-		vh_vu_backend_notify(cur_be, idx);
+		vh_vu_backend_notify(be, idx);
 }
 
-static int get_config(void *data, uint32_t off, void *buf, uint32_t size)
+static int get_config(struct vh_vu_backend *be, void *data, uint32_t off,
+		      void *buf, uint32_t size)
 {
 	memset(buf, 0x11, size);
 	return 0;
 }
 
-static int set_config(void *data, uint32_t off, const void *buf, uint32_t size,
-		      uint32_t flags)
+static int set_config(struct vh_vu_backend *be, void *data, uint32_t off,
+		      const void *buf, uint32_t size, uint32_t flags)
 {
 	return flags ? 0 : -EPERM;
 }
 
-static int mtu(void *data, uint16_t m)
+static int mtu(struct vh_vu_backend *be, void *data, uint16_t m)
 {
 	return m > 9000 ? -EINVAL : 0;
 }
 
-static int rarp(void *data, const uint8_t mac[6])
+static int rarp(struct vh_vu_backend *be, void *data, const uint8_t mac[6])
 {
 	return 0;
 }
 
-static int state_fd(void *data, enum vh_vu_state_direction dir, uint32_t phase,
-		    int fd, int *reply_fd)
+static int state_fd(struct vh_vu_backend *be, void *data,
+		    enum vh_vu_state_direction dir, uint32_t phase, int fd,
+		    int *reply_fd)
 {
 	close(fd);
 	if (dir == VH_VU_STATE_SAVE) {
@@ -156,12 +158,13 @@ static int state_fd(void *data, enum vh_vu_state_direction dir, uint32_t phase,
 	return -EINVAL;
 }
 
-static int check_state(void *data)
+static int check_state(struct vh_vu_backend *be, void *data)
 {
 	return 0;
 }
 
-static int shared(void *data, const uint8_t uuid[16], int *fd)
+static int shared(struct vh_vu_backend *be, void *data, const uint8_t uuid[16],
+		  int *fd)
 {
 	if (uuid[0] & 1)
 		return -ENOENT;
@@ -170,6 +173,7 @@ static int shared(void *data, const uint8_t uuid[16], int *fd)
 }
 
 static const struct vh_vu_device_ops ops = {
+	.size = sizeof(ops),
 	.get_config = get_config,
 	.set_config = set_config,
 	.queue_kicked = kicked,
@@ -181,6 +185,7 @@ static const struct vh_vu_device_ops ops = {
 };
 
 static const struct vh_vu_device dev = {
+	.size = sizeof(dev),
 	.features = (1ull << 32) | (1ull << 29) | (1ull << 28) | (1ull << 26),
 	.protocol_features = 0xfffff,
 	.num_queues = NQ,
@@ -522,7 +527,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_fds_scan(&fds_before, first_free_fd);
 	if (vh_vu_backend_new(ctx, &dev, &ops, NULL, &run.be) < 0)
 		abort();
-	cur_be = run.be;
 	fd = fcntl(conn[1], F_DUPFD_CLOEXEC, 0);
 	if (fd < 0 || vh_vu_backend_adopt_fd(run.be, fd) < 0)
 		abort();
@@ -544,7 +548,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 
-	cur_be = NULL;
 	if (vh_vu_backend_unref(run.be) != NULL)
 		abort();
 	for (i = 0; i < run.nkick; i++)

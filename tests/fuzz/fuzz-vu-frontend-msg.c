@@ -12,6 +12,7 @@
  *   bytes 8-15  negotiated protocol features
  *   byte 16     bit 0: the application has callbacks, bit 1: they fail,
  *               bit 2: SHARED_OBJECT_LOOKUP finds no fd
+ *   byte 17     rings set up (SET_VRING_NUM went through for 0..n-1)
  *   then records, each starting with an op byte; op & 7 fds ride along,
  *   one kind byte each (% 4: a new eventfd, a memfd, a socket, a pipe):
  *     op < 0x80: a reply to request `asked` (1 byte): request (1 byte),
@@ -138,6 +139,7 @@ static int shared_lookup(struct vh_vu_frontend *fe, void *data,
 }
 
 static const struct vh_vu_frontend_ops fe_ops = {
+	.size = sizeof(fe_ops),
 	.config_change = config_change,
 	.host_notifier = host_notifier,
 	.iotlb = iotlb,
@@ -250,6 +252,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct vh_vu_frontend *fe;
 	struct fuzz_fds before;
 	unsigned int ops_done = 0;
+	uint8_t nrings;
 
 	setup();
 	fuzz_fds_scan(&before, first_free_fd);
@@ -261,8 +264,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fe->offered = fe->features;
 	fe->protocol_offered = fe->protocol_features;
 	take(&in, &cfg, 1);
-	if (cfg & 1)
-		vh_vu_frontend_set_ops(fe, &fe_ops, NULL);
+	take(&in, &nrings, 1);
+	fe->nrings = nrings;
+	if ((cfg & 1) && vh_vu_frontend_set_ops(fe, &fe_ops, NULL) < 0)
+		abort();
 
 	while (in.n > 0 && ops_done++ < 256) {
 		uint8_t op;

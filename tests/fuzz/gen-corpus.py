@@ -500,11 +500,13 @@ def reply(req, payload=b'', flags=VERSION | F_REPLY):
 
 
 def frontend_msg_seeds():
-    """fuzz-vu-frontend-msg: features, protocol features, cfg, records."""
+    """fuzz-vu-frontend-msg: features, protocol features, cfg, rings,
+    records."""
     R = REQ
     feats = DEV_FEATURES | F_PROTOCOL
     proto = IMPLEMENTED | pf('CRYPTO_SESSION', 'PAGEFAULT')
-    head = u64(feats) + u64(proto) + bytes([1])
+    # callbacks set, two rings set up
+    head = u64(feats) + u64(proto) + bytes([1, 2])
     seeds = {}
 
     def rec_reply(asked_req, req, payload, flags=VERSION | F_REPLY, fds=()):
@@ -568,15 +570,15 @@ def frontend_msg_seeds():
         'SHARED_OBJECT_LOOKUP': (bytes(range(16)), ()),
     }
     bfeats = feats | F_ACCESS_PLATFORM
-    bhead = u64(bfeats) + u64(proto) + bytes([1])
+    bhead = u64(bfeats) + u64(proto) + bytes([1, 2])
     for name, (payload, fds) in breqs.items():
         seeds['backend-' + name] = bhead + \
             rec_breq(B[name], payload, nr, fds)
     # host notifier removal (NOFD), and the callbacks failing
     seeds['backend-VRING_HOST_NOTIFIER_MSG-nofd'] = bhead + \
-        rec_breq(B['VRING_HOST_NOTIFIER_MSG'], u64(2 | NOFD) + u64(0) +
+        rec_breq(B['VRING_HOST_NOTIFIER_MSG'], u64(1 | NOFD) + u64(0) +
                  u64(0), nr)
-    seeds['backend-failing'] = u64(bfeats) + u64(proto) + bytes([3]) + \
+    seeds['backend-failing'] = u64(bfeats) + u64(proto) + bytes([3, 2]) + \
         b''.join(rec_breq(B[n], p, nr, f) for n, (p, f) in breqs.items())
     return seeds
 
@@ -616,7 +618,7 @@ def frontend_sock_seeds():
         (B['CONFIG_CHANGE_MSG'], b''),
         (B['VRING_HOST_NOTIFIER_MSG'], u64(0 | NOFD) + u64(0) + u64(0)),
         (B['VRING_CALL'], state(0, 0)),
-        (B['VRING_ERR'], state(1, 0)),
+        (B['VRING_ERR'], state(0, 0)),
         (B['SHARED_OBJECT_ADD'], bytes(range(16))),
         (B['SHARED_OBJECT_REMOVE'], bytes(range(16))),
         (B['SHARED_OBJECT_LOOKUP'], bytes(range(16))),
