@@ -215,6 +215,7 @@ EVENTFD, GUEST_FD, AUX_FD, CHAN_FD = 0, 1, 2, 3
 GUEST_SIZE = 0x10000
 AUX_SIZE = 0x4000
 UVA = 0x7f0000000000  # the front-end's address of guest memory
+IOVA = 0x100000  # its I/O virtual address, with ACCESS_PLATFORM
 
 # the device of fuzz-vu-backend*.c
 DEV_FEATURES = F_VERSION_1 | F_EVENT_IDX | F_INDIRECT | F_LOG_ALL
@@ -284,13 +285,15 @@ DESC_AT, INDIRECT_AT, AVAIL_AT, USED_AT, BUFS_AT = \
     0x000, 0x100, 0x200, 0x300, 0x400
 
 
-def ring_setup(idx=0, guest=None):
+def ring_setup(idx=0, guest=None, base=UVA):
+    """base: the front-end's address of guest memory, an IOVA with
+    ACCESS_PLATFORM."""
     ops = []
     if guest is not None:
         for off, data in guest.writes:
             ops.append(GuestWrite(off, data))
-    addr = u32(idx) + u32(0) + u64(UVA + DESC_AT) + u64(UVA + USED_AT) + \
-        u64(UVA + AVAIL_AT) + u64(0)
+    addr = u32(idx) + u32(0) + u64(base + DESC_AT) + u64(base + USED_AT) + \
+        u64(base + AVAIL_AT) + u64(0)
     ops += [Msg(REQ['SET_VRING_NUM'], state(idx, RING_NUM)),
             Msg(REQ['SET_VRING_ADDR'], addr),
             Msg(REQ['SET_VRING_BASE'], state(idx, 0)),
@@ -360,9 +363,36 @@ def backend_transcripts():
          BackendReq(True, BREQ['SHARED_OBJECT_LOOKUP'], VERSION | F_REPLY,
                     u64(0), with_fd=True)]
     # never offered: refused with an error ack, the connection stays
-    t['IOTLB_MSG'] = negotiate() + \
-        [asked(Msg(R['IOTLB_MSG'], u64(0x1000) + u64(0x1000) + u64(UVA) +
-                   bytes([3, 2]) + bytes(6)))]
+    # ACCESS_PLATFORM: rings and buffers at IOVAs, translated through
+    # IOTLB updates ("IOMMU support"); misses go on the channel
+    iommu = negotiate(features=DEV_FEATURES | F_PROTOCOL |
+                      F_ACCESS_PLATFORM) + \
+        [Msg(R['SET_BACKEND_REQ_FD'], b'', [CHAN_FD])] + mem_table()
+
+    def iotlb(iova, size, uaddr, perm, typ):
+        return Msg(R['IOTLB_MSG'], u64(iova) + u64(size) + u64(uaddr) +
+                   bytes([perm, typ]) + bytes(6))
+    update = iotlb(IOVA, GUEST_SIZE, UVA, 3, 2)
+    t['IOTLB_MSG'] = iommu + [update]
+    t['IOTLB_MSG-invalidate'] = iommu + [update,
+                                         iotlb(IOVA, GUEST_SIZE, 0, 0, 3)]
+    g0 = ring_kinds(0, RING_NUM, DESC_AT, AVAIL_AT, BUFS_AT,
+                    INDIRECT_AT)[2][1]
+    ring_iova = Guest(0)
+    for off, data in g0.writes:
+        # the indirect table and the buffers at IOVAs too
+        if off == DESC_AT:
+            data = desc(IOVA + INDIRECT_AT, 48, VRING_DESC_F_INDIRECT)
+        if off == INDIRECT_AT:
+            data = desc(IOVA + BUFS_AT, 16, VRING_DESC_F_NEXT, 1) + \
+                desc(IOVA + BUFS_AT + 0x40, 64, VRING_DESC_F_NEXT, 2) + \
+                desc(IOVA + BUFS_AT + 0x100, 8, VRING_DESC_F_WRITE)
+        ring_iova.put(off, data)
+    t['ring-iova'] = iommu + [update] + \
+        ring_setup(0, ring_iova, IOVA) + [Kick(1)]
+    # the ring before the update: a miss, then the update, then a kick
+    t['ring-iova-miss'] = iommu + ring_setup(0, ring_iova, IOVA) + \
+        [Kick(1), update, Kick(1)]
     t['SET_VRING_ENDIAN'] = negotiate() + \
         [asked(Msg(R['SET_VRING_ENDIAN'], state(0, 0)))]
     t['GET_CONFIG'] = negotiate() + \
