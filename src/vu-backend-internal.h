@@ -87,6 +87,14 @@ static inline bool vu_be_has_protocol(const struct vh_vu_backend *be,
 }
 
 /* vu-backend.c */
+/*
+ * One message as vh_vu_msg_recv() returns it from the connection (version
+ * 1, at most VH_VU_PAYLOAD_MAX bytes, the rest of the payload zeroed):
+ * checked against the rule table and dispatched, the reply sent on the
+ * connection; every fd in msg is taken or closed.  < 0: the connection was
+ * closed.  The socket path calls it; fuzz-vu-backend-msg feeds it directly.
+ */
+int vu_be_handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg);
 void vu_be_quiesce_all(struct vh_vu_backend *be);
 void vu_be_resume_all(struct vh_vu_backend *be);
 

@@ -1361,6 +1361,25 @@ static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	return 0;
 }
 
+int vu_be_handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
+{
+	int r;
+
+	if (be->conn_fd < 0) {
+		vh_vu_msg_close_fds(msg);
+		return -ENOTCONN;
+	}
+	r = handle_msg(be, msg);
+	/* fds nobody took (on a message that takes none, or on error) */
+	vh_vu_msg_close_fds(msg);
+	if (r < 0) {
+		vh_err(be->ctx, "closing the connection after %s: %d\n",
+		       vh_vu_msg_name(false, msg->hdr.request), r);
+		conn_close(be);
+	}
+	return r;
+}
+
 static int dispatch_conn(struct vh_vu_backend *be)
 {
 	struct vh_vu_msg msg;
@@ -1373,15 +1392,7 @@ static int dispatch_conn(struct vh_vu_backend *be)
 		conn_close(be);
 		return r == -ECONNRESET ? -ECONNRESET : r;
 	}
-	r = handle_msg(be, &msg);
-	/* fds nobody took (on a message that takes none, or on error) */
-	vh_vu_msg_close_fds(&msg);
-	if (r < 0) {
-		vh_err(be->ctx, "closing the connection after %s: %d\n",
-		       vh_vu_msg_name(false, msg.hdr.request), r);
-		conn_close(be);
-	}
-	return r;
+	return vu_be_handle_msg(be, &msg);
 }
 
 VH_EXPORT int vh_vu_backend_dispatch(struct vh_vu_backend *be)
