@@ -409,6 +409,8 @@ static int insert(struct vh_iotlb *tlb, const struct vh_iotlb_ent *p,
 	}
 	/* punch each piece's range, then add the pieces */
 	t = vh_iotlb_table_ref(cur);
+	if (!t) /* never: the table always has one (vh_iotlb_new) */
+		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		next = table_punch(t, p[i].iova, p[i].size, n);
 		vh_iotlb_table_put(t);
