@@ -11,6 +11,17 @@
  * (vr->table) and moves to a newer one at the next pop after a change; an
  * element popped under an older snapshot keeps that snapshot (and so its
  * mappings) alive until it is pushed: see head_table[] and struct old_pin.
+ *
+ * VIRTIO_F_ACCESS_PLATFORM with an IOTLB attached (vh_devq_set_iotlb()):
+ * ring and buffer addresses are IOVAs, translated through the IOTLB
+ * snapshot the ring pins (vr->itab); each popped element pins the snapshot
+ * it was translated under (head_itab[]) until it is pushed, so an
+ * invalidation never unmaps its buffers.  A missing translation makes pop
+ * return -EAGAIN without consuming anything (the ring is not broken) and is
+ * reported once per page (vh_iotlb_miss()); the caller pops again after
+ * the update.  Those rings never take the single-region fast paths
+ * (c_size stays 0, push_limit 0), so the cost with the feature off is
+ * unchanged.
  */
 #include <poll.h>
 #include <stdarg.h>
@@ -24,6 +35,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
+#include "iotlb-internal.h"
 #include "libvhost-internal.h"
 #include "mem-internal.h"
 #include "queue-internal.h"
@@ -55,6 +67,7 @@ struct vh_devq {
 	uint16_t last_avail;
 	uint16_t shadow_avail;        /* avail->idx as last read */
 	bool log_any;                 /* log_used || log_all */
+	bool iotlb_on;                /* ACCESS_PLATFORM with an IOTLB */
 	unsigned int cur_inflight;    /* popped under table, not pushed */
 	unsigned int hint;            /* last region hit in table */
 
@@ -79,6 +92,13 @@ struct vh_devq {
 	struct vh_devq_addr addr;
 	struct old_pin *old_pins;
 	int kick_fd, call_fd, err_fd;
+	/* IOTLB (see the top of the file) */
+	struct vh_iotlb *iotlb;
+	struct vh_iotlb_table *itab;      /* pinned: rings translated in it */
+	const uint64_t *igen_ptr;
+	uint64_t itab_gen;
+	struct vh_iotlb_table **head_itab; /* per head: pinned at pop */
+	bool rings_pending;               /* rings wait for a translation */
 };
 
 /* No snapshot generation ever gets this high. */
@@ -167,6 +187,14 @@ static void drop_pins(struct vh_devq *vr)
 	vr->old_pins = NULL;
 	if (vr->head_table && vr->size)
 		memset(vr->head_table, 0, vr->size * sizeof(vr->head_table[0]));
+	if (vr->head_itab) {
+		unsigned int i;
+
+		for (i = 0; i < vr->size; i++) {
+			vh_iotlb_table_put(vr->head_itab[i]);
+			vr->head_itab[i] = NULL;
+		}
+	}
 	vr->cur_inflight = 0;
 }
 
@@ -175,6 +203,9 @@ static void unmap_rings(struct vh_devq *vr)
 	drop_pins(vr);
 	vh_mem_table_put(vr->table);
 	vr->table = NULL;
+	vh_iotlb_table_put(vr->itab);
+	vr->itab = NULL;
+	vr->rings_pending = false;
 	vr->desc = NULL;
 	vr->avail = NULL;
 	vr->used = NULL;
@@ -192,7 +223,9 @@ VH_EXPORT struct vh_devq *vh_devq_unref(struct vh_devq *vr)
 		return vr;
 	unmap_rings(vr);
 	free(vr->head_table);
+	free(vr->head_itab);
 	free(vr->batch_seen);
+	vh_iotlb_unref(vr->iotlb);
 	vh_close_keep_errno(vr->kick_fd);
 	vh_close_keep_errno(vr->call_fd);
 	vh_close_keep_errno(vr->err_fd);
@@ -231,9 +264,50 @@ static uint64_t used_size(const struct vh_devq *vr)
 	return 4 + 8ull * vr->size + (vr->event_idx ? 2 : 0);
 }
 
+/*
+ * The ring areas through IOTLB snapshot it: 0, -EAGAIN (a miss, reported),
+ * or -EACCES / -EFAULT (mapped without the access the device needs, or
+ * not contiguous in host memory).  The device reads the descriptor table
+ * and the avail ring and writes the used ring (2.7).
+ */
+static int iotlb_areas(struct vh_devq *vr, const struct vh_iotlb_table *it,
+		       void **d, void **a, void **u)
+{
+	const uint64_t addr[3] = { vr->addr.desc, vr->addr.avail,
+				   vr->addr.used };
+	const uint64_t len[3] = { 16ull * vr->size, avail_size(vr),
+				  used_size(vr) };
+	const unsigned int perm[3] = { VH_IOTLB_RO, VH_IOTLB_RO,
+				       VH_IOTLB_WO };
+	void **out[3] = { d, a, u };
+	unsigned int i;
+
+	for (i = 0; i < 3; i++) {
+		uint64_t miss = addr[i];
+		int err = -EAGAIN;
+
+		*out[i] = it ? vh_iotlb_table_translate(it, addr[i], len[i],
+							perm[i], &miss, &err) :
+			       NULL;
+		if (*out[i])
+			continue;
+		if (err == -EAGAIN) {
+			vh_iotlb_miss(vr->iotlb, miss, perm[i]);
+			return -EAGAIN;
+		}
+		vh_err(vr->ctx, "vring %u: ring area at IOVA 0x%llx: %d\n",
+		       vr->index, (unsigned long long)addr[i], err);
+		return err;
+	}
+	return 0;
+}
+
 static int map_areas(struct vh_devq *vr, const struct vh_mem_table *t,
 		     void **d, void **a, void **u)
 {
+	/* IOVAs: translated in the pinned IOTLB snapshot, not in t */
+	if (vh_unlikely(vr->iotlb_on))
+		return iotlb_areas(vr, vr->itab, d, a, u);
 	*d = area(vr, t, vr->addr.desc, 16ull * vr->size);
 	*a = area(vr, t, vr->addr.avail, avail_size(vr));
 	*u = area(vr, t, vr->addr.used, used_size(vr));
@@ -260,7 +334,7 @@ static void cache_region(struct vh_devq *vr)
 {
 	const struct vh_mem_table *t = vr->table;
 
-	if (t && vr->hint < t->n) {
+	if (t && vr->hint < t->n && !vr->iotlb_on) {
 		vr->c_gpa = t->r[vr->hint].gpa;
 		vr->c_size = t->r[vr->hint].size;
 		vr->c_host = t->r[vr->hint].host;
@@ -272,23 +346,38 @@ static void cache_region(struct vh_devq *vr)
 /* (Re)map the rings in the current snapshot once size and addresses are known. */
 static int map_rings(struct vh_devq *vr)
 {
+	struct vh_iotlb_table *it = NULL;
 	struct vh_mem_table *t;
-	uint64_t gen;
-	void *d, *a, *u;
+	uint64_t gen, igen = 0;
+	void *d = NULL, *a = NULL, *u = NULL;
 	int err;
 
 	if (!vr->size || !vr->addr_set)
 		return 0;
 	gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
 	t = vh_mem_table_get(vr->mem);
-	err = map_areas(vr, t, &d, &a, &u);
+	if (vr->iotlb_on) {
+		igen = __atomic_load_n(vr->igen_ptr, __ATOMIC_ACQUIRE);
+		it = vh_iotlb_table_get(vr->iotlb);
+		err = iotlb_areas(vr, it, &d, &a, &u);
+	} else {
+		err = map_areas(vr, t, &d, &a, &u);
+	}
 	if (err < 0) {
 		vh_mem_table_put(t);
-		return err;
+		vh_iotlb_table_put(it);
+		if (err != -EAGAIN)
+			return err;
+		/* not translated yet: pop retries (and says -EAGAIN) */
+		unmap_rings(vr);
+		vr->rings_pending = true;
+		return 0;
 	}
 	unmap_rings(vr);
 	vr->table = t;
 	vr->table_gen = gen;
+	vr->itab = it;
+	vr->itab_gen = igen;
 	vr->hint = 0;
 	vr->c_size = 0;
 	vr->desc = d;
@@ -300,7 +389,8 @@ static int map_rings(struct vh_devq *vr)
 	vr->avail_event_valid = false;
 	vr->broken = false;
 	vr->ready = true;
-	vr->push_limit = vr->size;
+	/* IOTLB rings push through push_general(), which unpins head_itab */
+	vr->push_limit = vr->iotlb_on ? 0 : vr->size;
 	update_log_flags(vr);
 	return 0;
 }
@@ -308,6 +398,7 @@ static int map_rings(struct vh_devq *vr)
 VH_EXPORT int vh_devq_set_num(struct vh_devq *vr, unsigned int num)
 {
 	struct vh_mem_table **ht;
+	struct vh_iotlb_table **hi;
 	uint32_t *seen;
 
 	if (!vr)
@@ -319,15 +410,19 @@ VH_EXPORT int vh_devq_set_num(struct vh_devq *vr, unsigned int num)
 	}
 	unmap_rings(vr);
 	ht = calloc(num, sizeof(*ht));
+	hi = calloc(num, sizeof(*hi));
 	seen = calloc(num, sizeof(*seen));
-	if (!ht || !seen) {
+	if (!ht || !hi || !seen) {
 		free(ht);
+		free(hi);
 		free(seen);
 		return -ENOMEM;
 	}
 	free(vr->head_table);
+	free(vr->head_itab);
 	free(vr->batch_seen);
 	vr->head_table = ht;
+	vr->head_itab = hi;
 	vr->batch_seen = seen;
 	vr->batch_epoch = 0;
 	vr->size = num;
@@ -392,6 +487,16 @@ VH_EXPORT int vh_devq_set_features(struct vh_devq *vr, uint64_t features)
 		return -EOPNOTSUPP;
 	vr->features = features;
 	vr->event_idx = has_feature(vr, VIRTIO_RING_F_EVENT_IDX);
+	/* ring addresses change meaning: translate them again */
+	if (vr->iotlb_on != (vr->iotlb && has_feature(vr,
+						       VIRTIO_F_ACCESS_PLATFORM))) {
+		int err;
+
+		vr->iotlb_on = !vr->iotlb_on;
+		err = map_rings(vr);
+		update_log_flags(vr);
+		return err;
+	}
 	/*
 	 * Running rings keep their state (VHOST_F_LOG_ALL comes and goes
 	 * during migration); only a change of event idx resizes the areas.
@@ -497,6 +602,8 @@ VH_EXPORT int vh_devq_reset(struct vh_devq *vr)
 	unmap_rings(vr);
 	free(vr->head_table);
 	vr->head_table = NULL;
+	free(vr->head_itab);
+	vr->head_itab = NULL;
 	free(vr->batch_seen);
 	vr->batch_seen = NULL;
 	vr->size = 0;
@@ -586,6 +693,87 @@ static void load_desc(const struct vh_desc *d, bool aligned, uint64_t *addr,
 	}
 }
 
+/* ---------------------------------------------------------------------- */
+/* translation of descriptor addresses (GPA, or IOVA with the IOTLB)      */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * An indirect table (2.7.5.3): one host-contiguous range the device reads.
+ * NULL with *err: -EAGAIN (IOTLB miss, reported) or -EFAULT / -EACCES.
+ */
+static const struct vh_desc *indirect_table(struct vh_devq *vr, uint64_t addr,
+					    uint32_t len, int *err)
+{
+	const struct vh_desc *p;
+	unsigned int hint = vr->hint;
+	uint64_t miss = addr;
+
+	if (vh_likely(!vr->iotlb_on)) {
+		p = vh_mem_table_translate(vr->table, addr, len, &hint);
+		*err = p ? 0 : -EFAULT;
+		return p;
+	}
+	p = vh_iotlb_table_translate(vr->itab, addr, len, VH_IOTLB_RO, &miss,
+				     err);
+	if (!p && *err == -EAGAIN)
+		vh_iotlb_miss(vr->iotlb, miss, VH_IOTLB_RO);
+	return p;
+}
+
+/*
+ * A buffer into iov[0 .. max): the count, -ENOBUFS, -EAGAIN (IOTLB miss,
+ * reported), -EACCES (IOTLB: mapped without the access), -EFAULT.
+ */
+static int buf_to_iov(struct vh_devq *vr, uint64_t addr, uint32_t len,
+		      bool write, struct iovec *iov, unsigned int max)
+{
+	unsigned int perm = write ? VH_IOTLB_WO : VH_IOTLB_RO;
+	uint64_t miss = addr;
+	int n;
+
+	if (vh_likely(!vr->iotlb_on))
+		return vh_mem_table_to_iov(vr->table, addr, len, iov, max,
+					   &vr->hint);
+	n = vh_iotlb_table_to_iov(vr->itab, addr, len, perm, iov, max, &miss);
+	if (n == -EAGAIN)
+		vh_iotlb_miss(vr->iotlb, miss, perm);
+	return n;
+}
+
+/* Dirty-log a written buffer: IOVAs are logged by the GPAs behind them. */
+static void log_buf(struct vh_devq *vr, const struct vh_mem_log *l,
+		    uint64_t addr, uint32_t len)
+{
+	struct iovec iov[8];
+	int i, n;
+
+	if (vh_likely(!vr->iotlb_on)) {
+		vh_mem_log_mark(l, addr, len);
+		return;
+	}
+	n = vh_iotlb_table_to_iov(vr->itab, addr, len, VH_IOTLB_WO, iov,
+				  VH_ARRAY_SIZE(iov), NULL);
+	for (i = 0; i < n; i++) {
+		const struct vh_mem_table *t = vr->table;
+		uintptr_t h = (uintptr_t)iov[i].iov_base;
+		unsigned int j;
+
+		for (j = 0; j < t->n; j++) {
+			uintptr_t base = (uintptr_t)t->r[j].host;
+
+			if (h >= base && h - base < t->r[j].size) {
+				uint64_t off = h - base;
+				uint64_t sz = t->r[j].size - off;
+
+				if (sz > iov[i].iov_len)
+					sz = iov[i].iov_len;
+				vh_mem_log_mark(l, t->r[j].gpa + off, sz);
+				break;
+			}
+		}
+	}
+}
+
 /*
  * VHOST_F_LOG_ALL: mark the writable buffers of chain head dirty, up to len
  * bytes.  The chain was validated at pop; it is walked again with the same
@@ -608,12 +796,11 @@ static void log_chain(struct vh_devq *vr, const struct vh_mem_log *l,
 		dlen = vh_desc_len(lfn);
 		flags = vh_desc_flags(lfn);
 		if (flags & VH_DESC_F_INDIRECT) {
-			unsigned int hint = 0;
+			int err;
 
 			if (indirect || dlen % 16 || !dlen)
 				return;
-			tbl = vh_mem_table_translate(vr->table, addr, dlen,
-						     &hint);
+			tbl = indirect_table(vr, addr, dlen, &err);
 			if (!tbl)
 				return;
 			aligned = ((uintptr_t)tbl & 7) == 0;
@@ -626,7 +813,7 @@ static void log_chain(struct vh_devq *vr, const struct vh_mem_log *l,
 		if (flags & VH_DESC_F_WRITE) {
 			uint32_t n = dlen < len ? dlen : len;
 
-			vh_mem_log_mark(l, addr, n);
+			log_buf(vr, l, addr, n);
 			len -= n;
 		}
 		if (!(flags & VH_DESC_F_NEXT))
@@ -644,7 +831,7 @@ static int switch_table(struct vh_devq *vr)
 {
 	uint64_t gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
 	struct vh_mem_table *t = vh_mem_table_get(vr->mem), *old = vr->table;
-	void *d, *a, *u;
+	void *d = NULL, *a = NULL, *u = NULL;
 
 	if (map_areas(vr, t, &d, &a, &u) < 0) {
 		vh_mem_table_put(t);
@@ -674,6 +861,53 @@ static int switch_table(struct vh_devq *vr)
 	vr->avail = a;
 	vr->used = u;
 	update_log_flags(vr);
+	return 0;
+}
+
+/*
+ * Move to the newest IOTLB snapshot (pop, when it changed): the rings are
+ * translated again.  On a miss the ring keeps the snapshot it has (its
+ * rings stay mapped for push) and pop says -EAGAIN until the update.
+ */
+static int iotlb_switch(struct vh_devq *vr)
+{
+	uint64_t igen = __atomic_load_n(vr->igen_ptr, __ATOMIC_ACQUIRE);
+	struct vh_iotlb_table *it = vh_iotlb_table_get(vr->iotlb);
+	void *d = NULL, *a = NULL, *u = NULL;
+	int err;
+
+	err = iotlb_areas(vr, it, &d, &a, &u);
+	if (err < 0) {
+		vh_iotlb_table_put(it);
+		if (err == -EAGAIN)
+			return err;
+		return vring_break(vr, "rings not accessible through the IOTLB");
+	}
+	/* popped elements hold their own references (head_itab) */
+	vh_iotlb_table_put(vr->itab);
+	vr->itab = it;
+	vr->itab_gen = igen;
+	vr->desc = d;
+	vr->avail = a;
+	vr->used = u;
+	return 0;
+}
+
+/* Pop under the IOTLB: translate pending rings, follow new snapshots. */
+static __attribute__((noinline)) int iotlb_pop_prepare(struct vh_devq *vr)
+{
+	if (!vr->ready) {
+		int err;
+
+		if (!vr->rings_pending)
+			return vr->broken ? -EIO : -EINVAL;
+		err = map_rings(vr);
+		if (err < 0)
+			return err;
+		return vr->ready ? 0 : -EAGAIN;
+	}
+	if (__atomic_load_n(vr->igen_ptr, __ATOMIC_ACQUIRE) != vr->itab_gen)
+		return iotlb_switch(vr);
 	return 0;
 }
 
@@ -780,18 +1014,24 @@ static int add_buf(struct vh_devq *vr, struct walk *w, uint64_t addr,
 		return vring_break(vr, "readable descriptor after a writable one");
 	n = -ENOBUFS;
 	if (!w->nobufs && used < w->iov_max)
-		n = vh_mem_table_to_iov(vr->table, addr, len, w->iov + used,
-					w->iov_max - used, &vr->hint);
+		n = buf_to_iov(vr, addr, len, write, w->iov + used,
+			       w->iov_max - used);
 	if (n == -ENOBUFS) {
 		/* check the buffer only: more than 4 pieces means mapped */
 		w->nobufs = true;
-		n = vh_mem_table_to_iov(vr->table, addr, len, scratch, 4,
-					&vr->hint);
+		n = buf_to_iov(vr, addr, len, write, scratch, 4);
 		if (n == -ENOBUFS)
 			n = 1;
 		if (n > 0)
 			n = 1; /* counted, for the order check above */
 	}
+	/* IOTLB miss: the element stays available, the ring is fine */
+	if (n == -EAGAIN)
+		return n;
+	if (n == -EACCES)
+		return vring_break(vr, "buffer 0x%llx+%u not %s in the IOTLB",
+				   (unsigned long long)addr, len,
+				   write ? "writable" : "readable");
 	if (n < 0)
 		return vring_break(vr, "buffer 0x%llx+%u outside guest memory",
 				   (unsigned long long)addr, len);
@@ -832,8 +1072,8 @@ static int walk_chain(struct vh_devq *vr, uint16_t head, struct walk *w,
 		if (!indirect)
 			nring++;
 		if (flags & VH_DESC_F_INDIRECT) {
-			unsigned int hint = vr->hint, cap;
 			const struct vh_desc *ind;
+			unsigned int cap;
 
 			/* 2.7.5.3.1 */
 			if (!has_feature(vr, VIRTIO_RING_F_INDIRECT_DESC))
@@ -850,8 +1090,9 @@ static int walk_chain(struct vh_devq *vr, uint16_t head, struct walk *w,
 						   len);
 			if (overflows(addr, len))
 				return vring_break(vr, "indirect table wraps");
-			ind = vh_mem_table_translate(vr->table, addr, len,
-						     &hint);
+			ind = indirect_table(vr, addr, len, &err);
+			if (!ind && err == -EAGAIN)
+				return err;
 			if (!ind)
 				return vring_break(vr, "indirect table 0x%llx+%u not inside one region",
 						   (unsigned long long)addr,
@@ -1007,6 +1248,11 @@ static __attribute__((noinline)) int pop_general(struct vh_devq *vr,
 
 	if (!vr || !elem)
 		return -EINVAL;
+	if (vh_unlikely(vr->iotlb_on)) {
+		ret = iotlb_pop_prepare(vr);
+		if (ret < 0)
+			return ret;
+	}
 	if (!vr->ready)
 		return vr->broken ? -EIO : -EINVAL;
 	if (__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen) {
@@ -1036,6 +1282,8 @@ static __attribute__((noinline)) int pop_general(struct vh_devq *vr,
 		return ret;
 	elem->id = head;
 	vr->head_table[head] = vr->table;
+	if (vh_unlikely(vr->iotlb_on))
+		vr->head_itab[head] = vh_iotlb_table_ref(vr->itab);
 	vr->cur_inflight++;
 	vr->last_avail = last + 1;
 	cache_region(vr);
@@ -1159,6 +1407,11 @@ VH_EXPORT int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
 
 	if (!vr || !elem)
 		return -EINVAL;
+	if (vh_unlikely(vr->iotlb_on)) {
+		ret = iotlb_pop_prepare(vr);
+		if (ret < 0)
+			return ret;
+	}
 	if (vh_unlikely(!vr->ready))
 		return vr->broken ? -EIO : -EINVAL;
 	if (__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen) {
@@ -1174,6 +1427,8 @@ VH_EXPORT int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
 		return ret;
 	elem->id = head;
 	vr->head_table[head] = vr->table;
+	if (vr->iotlb_on)
+		vr->head_itab[head] = vh_iotlb_table_ref(vr->itab);
 	vr->cur_inflight++;
 	return 1;
 }
@@ -1207,6 +1462,10 @@ static bool put_head(struct vh_devq *vr, uint32_t id)
 		vr->cur_inflight--;
 	else
 		unpin_old(vr, t);
+	if (vh_unlikely(vr->head_itab && vr->head_itab[id])) {
+		vh_iotlb_table_put(vr->head_itab[id]);
+		vr->head_itab[id] = NULL;
+	}
 	return true;
 }
 
@@ -1536,4 +1795,45 @@ VH_EXPORT int vh_devq_avail_count(struct vh_devq *vr, uint16_t *n)
 		return err;
 	*n = (uint16_t)(idx - vr->last_avail);
 	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* IOTLB attachment (library-internal: vhost-user back-end, VDUSE)        */
+/* ---------------------------------------------------------------------- */
+
+int vh_devq_iotlb_ready(struct vh_devq *vr)
+{
+	int err;
+
+	if (!vr || !vr->iotlb_on || vr->ready || !vr->rings_pending)
+		return 1;
+	err = map_rings(vr);
+	if (err < 0)
+		return err;
+	return vr->ready;
+}
+
+int vh_devq_set_iotlb(struct vh_devq *vr, struct vh_iotlb *tlb)
+{
+	bool on;
+	int err = 0;
+
+	if (!vr)
+		return -EINVAL;
+	if (tlb != vr->iotlb) {
+		/* the rings were translated through the old one */
+		if (vr->iotlb_on)
+			unmap_rings(vr);
+		vh_iotlb_unref(vr->iotlb);
+		vr->iotlb = vh_iotlb_ref(tlb);
+		vr->igen_ptr = tlb ? vh_iotlb_generation_ptr(tlb) : NULL;
+		vr->iotlb_on = false;
+	}
+	on = tlb && has_feature(vr, VIRTIO_F_ACCESS_PLATFORM);
+	if (on != vr->iotlb_on) {
+		vr->iotlb_on = on;
+		err = map_rings(vr);
+		update_log_flags(vr);
+	}
+	return err;
 }

@@ -36,11 +36,23 @@
  * with: memory table changes, SET_FEATURES, SET_VRING_NUM/ADDR/BASE/KICK/
  * CALL/ERR on a running ring.
  *
+ * vIOMMU ("IOMMU support"): VIRTIO_F_ACCESS_PLATFORM is offered when the
+ * device's features have it and its protocol features have BACKEND_REQ and
+ * REPLY_ACK.  Negotiated, ring (SET_VRING_ADDR) and buffer addresses are
+ * IOVAs: IOTLB_MSG updates (uaddr inside the memory table, perm RO/WO/RW,
+ * no wrap, no conflicting overlap) and invalidations are validated and fed
+ * to the library's IOTLB, which vh_devq translates through.  A ring is
+ * handed to the device (queue_started) only once its own areas translate,
+ * so the device can read its used index from the start.  A missing
+ * translation makes vh_devq_pop() return -EAGAIN without consuming
+ * anything (the ring is not broken) and is reported once per page as a
+ * BACKEND_IOTLB_MSG miss; each update re-kicks every handed ring (its kick
+ * eventfd, else queue_kicked), so the device just pops again.  A refused
+ * IOTLB_MSG gets a failure reply; the connection stays.  The IOTLB is
+ * flushed when the memory table is replaced or loses a region.
+ *
  * Never offered, hence refused (an error reply when REPLY_ACK is
  * negotiated and a reply is asked for, otherwise the connection closes):
- *  - VIRTIO_F_ACCESS_PLATFORM and so IOTLB_MSG: vh_devq translates ring
- *    and buffer addresses through the memory table only, there is no IOTLB;
- *    vh_vu_backend_iotlb_msg() returns -EOPNOTSUPP for the same reason;
  *  - VIRTIO_F_RING_PACKED: vh_devq has split rings only;
  *  - PROTOCOL_F_CROSS_ENDIAN (SET_VRING_ENDIAN): little-endian rings only;
  *  - PROTOCOL_F_PAGEFAULT (POSTCOPY_ADVISE/LISTEN/END): no postcopy;
@@ -231,7 +243,10 @@ int vh_vu_backend_config_change(struct vh_vu_backend *be);
 /* fd < 0 sends NOFD: the front-end drops the notifier of ring idx */
 int vh_vu_backend_host_notifier(struct vh_vu_backend *be, unsigned int idx,
 				int fd, uint64_t size, uint64_t offset);
-/* type 1 = miss, 4 = access failure; perm 1 = read, 2 = write */
+/*
+ * type 1 = miss, 4 = access failure; perm 1 = read, 2 = write (the
+ * library reports vh_devq's misses itself, without asking for a reply)
+ */
 int vh_vu_backend_iotlb_msg(struct vh_vu_backend *be, uint64_t iova,
 			    uint8_t perm, uint8_t type);
 int vh_vu_backend_vring_call(struct vh_vu_backend *be, unsigned int idx);

@@ -69,6 +69,18 @@ static void map_unref(struct vh_mem_map *m)
 	free(m);
 }
 
+struct vh_mem_map *vh_mem_map_ref(struct vh_mem_map *m)
+{
+	if (m)
+		__atomic_add_fetch(&m->refcount, 1, __ATOMIC_RELAXED);
+	return m;
+}
+
+void vh_mem_map_put(struct vh_mem_map *m)
+{
+	map_unref(m);
+}
+
 static void log_unref(struct vh_mem_log *l)
 {
 	if (!l || __atomic_sub_fetch(&l->refcount, 1, __ATOMIC_ACQ_REL) > 0)

@@ -74,6 +74,10 @@ struct vh_vu_backend {
 	/* back-end request channel; req_lock serializes its users */
 	pthread_mutex_t req_lock;
 	int req_fd;
+	bool req_sock; /* req_fd is a socket (else a pipe: no fds) */
+
+	/* VIRTIO_F_ACCESS_PLATFORM: IOVA translations (vu-backend-iotlb.c) */
+	struct vh_iotlb *iotlb;
 };
 
 static inline bool vu_be_has_protocol(const struct vh_vu_backend *be,
@@ -83,6 +87,14 @@ static inline bool vu_be_has_protocol(const struct vh_vu_backend *be,
 }
 
 /* vu-backend.c */
+/*
+ * One message as vh_vu_msg_recv() returns it from the connection (version
+ * 1, at most VH_VU_PAYLOAD_MAX bytes, the rest of the payload zeroed):
+ * checked against the rule table and dispatched, the reply sent on the
+ * connection; every fd in msg is taken or closed.  < 0: the connection was
+ * closed.  The socket path calls it; fuzz-vu-backend-msg feeds it directly.
+ */
+int vu_be_handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg);
 void vu_be_quiesce_all(struct vh_vu_backend *be);
 void vu_be_resume_all(struct vh_vu_backend *be);
 
@@ -101,5 +113,16 @@ uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size);
 /* vu-backend-req.c */
 void vu_be_req_drop(struct vh_vu_backend *be);
 void vu_be_req_set(struct vh_vu_backend *be, int fd);
+void vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
+			  uint8_t perm);
+
+/* vu-backend.c: make every handed ring look kicked (after an update) */
+void vu_be_rekick_all(struct vh_vu_backend *be);
+
+/* vu-backend-iotlb.c */
+int vu_be_iotlb_init(struct vh_vu_backend *be);
+/* IOTLB_MSG (request 22): 0 or VU_SOFT_FAIL, reply set */
+int vu_be_iotlb_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+		    struct vh_vu_msg *reply);
 
 #endif

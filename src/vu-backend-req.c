@@ -12,6 +12,7 @@
  * SET_BACKEND_REQ_FD or a disconnect in the dispatch thread.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,15 +23,44 @@
 #include "vu-backend-internal.h"
 #include "vu-trace.h"
 
-/* How long we wait for the front-end's reply (ms). */
+/*
+ * How long one back-end request may take, sending it and receiving its
+ * reply together (ms): a front-end that does not read the channel, or
+ * answers a byte at a time, holds the caller (a device worker) no longer.
+ */
 #define VU_BE_REQ_TIMEOUT_MS 5000
+
+/* Called with req_lock held, or before anyone else can see be. */
+static void req_close(struct vh_vu_backend *be)
+{
+	if (be->req_fd >= 0)
+		close(be->req_fd);
+	be->req_fd = -1;
+	be->req_sock = false;
+}
 
 void vu_be_req_set(struct vh_vu_backend *be, int fd)
 {
+	struct stat st;
+	int fl;
+
 	pthread_mutex_lock(&be->req_lock);
-	if (be->req_fd >= 0)
-		close(be->req_fd);
-	be->req_fd = fd;
+	req_close(be);
+	if (fd >= 0) {
+		be->req_fd = fd;
+		be->req_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+		/*
+		 * A socket is read and written with MSG_DONTWAIT; anything
+		 * else (a pipe) has no such flag, so it is made
+		 * non-blocking: after poll() said writable, a write could
+		 * still wait for room past the deadline.
+		 */
+		fl = be->req_sock ? 0 : fcntl(fd, F_GETFL);
+		if (fl >= 0 && !be->req_sock && !(fl & O_NONBLOCK) &&
+		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			vh_warn(be->ctx, "back-end channel: O_NONBLOCK: %s\n",
+				strerror(errno));
+	}
 	pthread_mutex_unlock(&be->req_lock);
 }
 
@@ -39,23 +69,28 @@ void vu_be_req_drop(struct vh_vu_backend *be)
 	vu_be_req_set(be, -1);
 }
 
-/* write()/read() exactly len bytes, for a channel that is not a socket */
+/*
+ * write()/read() exactly len bytes by deadline, for a channel that is not
+ * a socket (non-blocking: vu_be_req_set()).
+ */
 static int plain_io(int fd, void *buf, size_t len, bool wr, int64_t deadline)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n;
-		int r = vh_vu_wait_fd(fd, wr ? POLLOUT : POLLIN, deadline);
+		ssize_t n = wr ? write(fd, (char *)buf + done, len - done) :
+				 read(fd, (char *)buf + done, len - done);
+		int r;
 
-		if (r < 0)
-			return r;
-		n = wr ? write(fd, (char *)buf + done, len - done) :
-			 read(fd, (char *)buf + done, len - done);
 		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR)
 				continue;
-			return -errno;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -errno;
+			r = vh_vu_wait_fd(fd, wr ? POLLOUT : POLLIN, deadline);
+			if (r < 0)
+				return r;
+			continue;
 		}
 		if (n == 0)
 			return -ECONNRESET;
@@ -64,14 +99,14 @@ static int plain_io(int fd, void *buf, size_t len, bool wr, int64_t deadline)
 	return 0;
 }
 
-static int req_send(struct vh_vu_backend *be, bool sock,
-		    const struct vh_vu_msg *msg, int64_t deadline)
+static int req_send(struct vh_vu_backend *be, const struct vh_vu_msg *msg,
+		    int64_t deadline)
 {
 	int r;
 
 	vh_vu_trace(be->ctx, "->", true, msg);
-	if (sock)
-		return vh_vu_msg_send(be->ctx, be->req_fd, msg);
+	if (be->req_sock)
+		return vh_vu_msg_send_until(be->ctx, be->req_fd, msg, deadline);
 	r = plain_io(be->req_fd, (void *)&msg->hdr, sizeof(msg->hdr), true,
 		     deadline);
 	if (r == 0 && msg->hdr.size)
@@ -80,15 +115,13 @@ static int req_send(struct vh_vu_backend *be, bool sock,
 	return r;
 }
 
-static int req_recv(struct vh_vu_backend *be, bool sock, struct vh_vu_msg *msg,
+static int req_recv(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		    int64_t deadline)
 {
-	int r = vh_vu_wait_fd(be->req_fd, POLLIN, deadline);
+	int r;
 
-	if (r < 0)
-		return r;
-	if (sock)
-		return vh_vu_msg_recv(be->ctx, be->req_fd, msg);
+	if (be->req_sock)
+		return vh_vu_msg_recv_until(be->ctx, be->req_fd, msg, deadline);
 	msg->nfds = 0;
 	r = plain_io(be->req_fd, &msg->hdr, sizeof(msg->hdr), false, deadline);
 	if (r < 0)
@@ -105,15 +138,15 @@ static int req_recv(struct vh_vu_backend *be, bool sock, struct vh_vu_msg *msg,
  * reply.  0, -ENOTCONN (no channel), -EOPNOTSUPP (gate closed), -EIO (the
  * front-end reported failure), -EPROTO (bad reply) or -errno.
  */
-static int backend_request(struct vh_vu_backend *be, uint32_t request,
-			   const void *payload, uint32_t size, int fd,
-			   int *reply_fd)
+static int request_ack(struct vh_vu_backend *be, uint32_t request,
+		       const void *payload, uint32_t size, int fd,
+		       int *reply_fd, bool may_ack)
 {
 	const struct vh_vu_msg_rule *rule = vh_vu_msg_rule(true, request);
 	int64_t deadline = vh_vu_now_ms() + VU_BE_REQ_TIMEOUT_MS;
 	struct vh_vu_msg msg, rep;
-	bool ack, want_reply, sock;
-	struct stat st;
+	bool ack, want_reply;
+	struct timespec ts;
 	int r;
 
 	if (reply_fd)
@@ -134,34 +167,46 @@ static int backend_request(struct vh_vu_backend *be, uint32_t request,
 		msg.fds[0] = fd;
 		msg.nfds = 1;
 	}
-	ack = vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
+	ack = may_ack && vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
 	if (ack)
 		msg.hdr.flags |= VH_VU_FLAG_NEED_REPLY;
 	want_reply = ack || rule->reply == VH_VU_REPLY_ALWAYS;
 
-	pthread_mutex_lock(&be->req_lock);
+	/*
+	 * The deadline is the whole call's, waiting behind another thread's
+	 * request included; timing out here leaves the channel in step.
+	 */
+	ts.tv_sec = deadline / 1000;
+	ts.tv_nsec = (deadline % 1000) * 1000000;
+	r = -pthread_mutex_clocklock(&be->req_lock, CLOCK_MONOTONIC, &ts);
+	if (r < 0) {
+		vh_warn(be->ctx, "%s to the front-end: %s\n", rule->name,
+			strerror(-r));
+		return r;
+	}
 	if (be->req_fd < 0) {
 		r = -ENOTCONN;
 		goto out;
 	}
-	sock = fstat(be->req_fd, &st) == 0 && S_ISSOCK(st.st_mode);
-	if (fd >= 0 && !sock) {
+	if (fd >= 0 && !be->req_sock) {
 		r = -EOPNOTSUPP;
 		goto out;
 	}
-	r = req_send(be, sock, &msg, deadline);
-	if (r < 0 || !want_reply)
-		goto out;
-	r = req_recv(be, sock, &rep, deadline);
+	r = req_send(be, &msg, deadline);
 	if (r < 0)
+		goto broken;
+	if (!want_reply)
 		goto out;
+	r = req_recv(be, &rep, deadline);
+	if (r < 0)
+		goto broken;
 	vh_vu_trace(be->ctx, "<-", true, &rep);
 	if (rep.hdr.request != request || !(rep.hdr.flags & VH_VU_FLAG_REPLY) ||
 	    vh_vu_msg_check(be->ctx, rule, &rep, true) < 0) {
 		vh_err(be->ctx, "bad reply to %s\n", rule->name);
 		vh_vu_msg_close_fds(&rep);
 		r = -EPROTO;
-		goto out;
+		goto broken;
 	}
 	r = rep.payload.u64 ? -EIO : 0;
 	if (r == 0 && rep.nfds && reply_fd) {
@@ -169,11 +214,47 @@ static int backend_request(struct vh_vu_backend *be, uint32_t request,
 		rep.fds[0] = -1;
 	}
 	vh_vu_msg_close_fds(&rep);
+	goto out;
+broken:
+	/*
+	 * Part of a request may be out, or a late reply may still come and
+	 * be taken for the next request's: the stream is out of step, so
+	 * the channel is dropped (later requests fail with -ENOTCONN at
+	 * once instead of each waiting for its deadline).
+	 */
+	vh_err(be->ctx, "%s: dropping the back-end channel: %s\n", rule->name,
+	       strerror(-r));
+	req_close(be);
 out:
 	pthread_mutex_unlock(&be->req_lock);
 	if (r < 0)
 		vh_warn(be->ctx, "%s to the front-end: %d\n", rule->name, r);
 	return r;
+}
+
+static int backend_request(struct vh_vu_backend *be, uint32_t request,
+			   const void *payload, uint32_t size, int fd,
+			   int *reply_fd)
+{
+	return request_ack(be, request, payload, size, fd, reply_fd, true);
+}
+
+/*
+ * An IOTLB miss, from whatever thread's ring missed: no reply asked for
+ * (a worker must not wait on the front-end, which may be waiting for us);
+ * the answer is the IOTLB_MSG update.
+ */
+void vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
+			  uint8_t perm)
+{
+	struct vh_vu_iotlb m = {
+		.iova = iova,
+		.perm = perm,
+		.type = VH_IOTLB_MISS,
+	};
+
+	request_ack(be, VH_VU_BACKEND_IOTLB_MSG, &m, sizeof(m), -1, NULL,
+		    false);
 }
 
 VH_EXPORT int vh_vu_backend_config_change(struct vh_vu_backend *be)

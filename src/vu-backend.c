@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "iotlb-internal.h"
 #include "libvhost-mem.h"
 #include "libvhost-vring.h"
 #include "vu-backend-internal.h"
@@ -60,14 +61,24 @@ static uint64_t implemented_protocol(const struct vh_vu_device_ops *ops)
 	return p;
 }
 
+/* Virtio features vh_devq cannot serve: packed rings are not implemented. */
+#define VU_BE_FEATURES_NEVER (1ull << VH_VU_VIRTIO_F_RING_PACKED)
+
 /*
- * Virtio features vh_devq cannot serve: ACCESS_PLATFORM would make every
- * ring and buffer address an IOVA to translate through an IOTLB, and packed
- * rings are not implemented.
+ * ACCESS_PLATFORM (IOVAs through the IOTLB) when the device offers it:
+ * only with BACKEND_REQ, the channel misses go on, and REPLY_ACK, which
+ * front-ends require with it (vhost-user.rst "IOMMU support").
  */
-#define VU_BE_FEATURES_NEVER                        \
-	((1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) | \
-	 (1ull << VH_VU_VIRTIO_F_RING_PACKED))
+static uint64_t offered_features(uint64_t features, uint64_t protocol)
+{
+	uint64_t need = (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
+			(1ull << VH_VU_PROTOCOL_F_REPLY_ACK);
+
+	features &= ~VU_BE_FEATURES_NEVER;
+	if ((protocol & need) != need)
+		features &= ~(1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM);
+	return features | (1ull << VH_VU_F_PROTOCOL_FEATURES);
+}
 
 /* ------------------------------------------------------------------------ */
 /* kick fds in the epoll set                                                */
@@ -157,6 +168,13 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 	}
 	if (q->handed)
 		return;
+	/*
+	 * Rings at IOVAs not translated yet: the device gets the ring once
+	 * an IOTLB update maps them (vu_be_rekick_all()), so that it can
+	 * read the used index from the start.
+	 */
+	if (vh_devq_iotlb_ready(q->vring) == 0)
+		return;
 	if (be->ops.queue_started &&
 	    be->ops.queue_started(be, be->data, idx, q->vring) < 0) {
 		vh_warn(be->ctx, "queue %u: the device refused to start it\n",
@@ -176,6 +194,31 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 
 		if (vh_devq_avail_count(q->vring, &n) < 0 || n > 0)
 			kicked(be, idx);
+	}
+}
+
+void vu_be_rekick_all(struct vh_vu_backend *be)
+{
+	unsigned int i;
+
+	for (i = 0; i < be->dev.num_queues; i++) {
+		struct vu_be_queue *q = &be->queues[i];
+		int fd = vh_devq_get_kick_fd(q->vring);
+		uint64_t one = 1;
+
+		if (!q->handed) {
+			queue_update(be, i); /* maybe its rings map now */
+			continue;
+		}
+		/* a kick through the eventfd reaches whoever polls it */
+		if (fd >= 0) {
+			if (write(fd, &one, sizeof(one)) < 0 &&
+			    errno != EAGAIN)
+				vh_warn(be->ctx, "queue %u: re-kick: %d\n", i,
+					-errno);
+		} else if (be->ops.queue_kicked) {
+			kicked(be, i);
+		}
 	}
 }
 
@@ -227,6 +270,7 @@ static void conn_state_free(struct vh_vu_backend *be)
 	}
 	vu_be_inflight_drop(be);
 	vu_be_req_drop(be);
+	vh_iotlb_flush(be->iotlb);
 	if (be->log_fd >= 0) {
 		close(be->log_fd);
 		be->log_fd = -1;
@@ -255,6 +299,8 @@ static int conn_state_new(struct vh_vu_backend *be)
 		be->queues[i].err_fd = -1;
 	for (i = 0; i < be->dev.num_queues; i++) {
 		r = vh_devq_new(be->ctx, be->mem, i, &be->queues[i].vring);
+		if (r == 0)
+			r = vh_devq_set_iotlb(be->queues[i].vring, be->iotlb);
 		if (r < 0) {
 			conn_state_free(be);
 			return r;
@@ -394,10 +440,14 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	be->inflight_fd = -1;
 	be->req_fd = -1;
 	pthread_mutex_init(&be->req_lock, NULL);
-	be->offered_features = (v.features & ~VU_BE_FEATURES_NEVER) |
-			       (1ull << VH_VU_F_PROTOCOL_FEATURES);
 	be->offered_protocol = v.protocol_features &
 			       implemented_protocol(&be->ops);
+	be->offered_features = offered_features(v.features,
+						be->offered_protocol);
+	if (vu_be_iotlb_init(be) < 0) {
+		vh_vu_backend_unref(be);
+		return -ENOMEM;
+	}
 	*out = be;
 	return 0;
 }
@@ -424,6 +474,7 @@ VH_EXPORT struct vh_vu_backend *vh_vu_backend_unref(struct vh_vu_backend *be)
 		free(be->listen_path);
 	}
 	close(be->epfd);
+	vh_iotlb_unref(be->iotlb);
 	pthread_mutex_destroy(&be->req_lock);
 	vh_ctx_unref(be->ctx);
 	free(be);
@@ -687,6 +738,7 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	int idx = ring_index(be, a->index);
 	struct vu_be_queue *q;
 	struct vh_devq_addr va;
+	bool iova;
 	int r;
 
 	if (idx < 0)
@@ -702,14 +754,19 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	va.avail = a->avail;
 	va.used = a->used;
 	va.log = a->log;
-	/* ring addresses are the front-end's virtual addresses */
-	va.flags = VH_DEVQ_ADDR_UVA;
+	/*
+	 * Ring addresses are the front-end's virtual addresses, or IOVAs
+	 * with ACCESS_PLATFORM ("IOMMU support"): translated through the
+	 * IOTLB, maybe only once an update answers a miss.
+	 */
+	iova = be->features & (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM);
+	va.flags = iova ? 0 : VH_DEVQ_ADDR_UVA;
 	if (a->flags & VH_VRING_F_LOG)
 		va.flags |= VH_DEVQ_ADDR_LOG;
 
 	queue_take_back(be, idx);
 	q->addr = va;
-	if (vh_mem_num_regions(be->mem) == 0) {
+	if (!iova && vh_mem_num_regions(be->mem) == 0) {
 		/* No memory yet: translate once SET_MEM_TABLE comes. */
 		q->addr_set = false;
 		q->addr_pending = true;
@@ -1116,10 +1173,18 @@ static int h_check_device_state(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	return 0;
 }
 
+/*
+ * IOTLB entries name front-end addresses of the old table: forget them
+ * when it is replaced or loses a region (misses fetch them again).
+ */
 static int h_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		       struct vh_vu_msg *reply)
 {
-	return vu_be_set_mem_table(be, msg);
+	int r = vu_be_set_mem_table(be, msg);
+
+	if (r >= 0)
+		vh_iotlb_flush(be->iotlb);
+	return r;
 }
 
 static int h_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -1131,7 +1196,17 @@ static int h_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 static int h_rem_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			 struct vh_vu_msg *reply)
 {
-	return vu_be_rem_mem_reg(be, msg);
+	int r = vu_be_rem_mem_reg(be, msg);
+
+	if (r >= 0)
+		vh_iotlb_flush(be->iotlb);
+	return r;
+}
+
+static int h_iotlb_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+		       struct vh_vu_msg *reply)
+{
+	return vu_be_iotlb_msg(be, msg, reply);
 }
 
 static int h_set_log_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -1161,46 +1236,22 @@ typedef int (*vu_handler)(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			  struct vh_vu_msg *reply);
 
 /*
- * NULL: never offered, hence refused (IOTLB_MSG, SET_VRING_ENDIAN, crypto
- * sessions, POSTCOPY_*: see implemented_protocol()).
+ * One row per request, from VH_VU_REQUESTS (vu-msg.h): the rule that
+ * validates it (size, fds, gate, reply) and the handler that serves it.
+ * A NULL handler: never offered, hence refused (SET_VRING_ENDIAN, crypto
+ * sessions, POSTCOPY_*: see implemented_protocol()).  An id without a row
+ * has neither.
  */
-static const vu_handler handlers[VH_VU_REQUEST_MAX] = {
-	[VH_VU_GET_FEATURES] = h_get_features,
-	[VH_VU_SET_FEATURES] = h_set_features,
-	[VH_VU_SET_OWNER] = h_set_owner,
-	[VH_VU_RESET_OWNER] = h_reset_owner,
-	[VH_VU_SET_MEM_TABLE] = h_mem_table,
-	[VH_VU_SET_LOG_BASE] = h_set_log_base,
-	[VH_VU_SET_LOG_FD] = h_set_log_fd,
-	[VH_VU_SET_VRING_NUM] = h_set_vring_num,
-	[VH_VU_SET_VRING_ADDR] = h_set_vring_addr,
-	[VH_VU_SET_VRING_BASE] = h_set_vring_base,
-	[VH_VU_GET_VRING_BASE] = h_get_vring_base,
-	[VH_VU_SET_VRING_KICK] = h_set_vring_kick,
-	[VH_VU_SET_VRING_CALL] = h_set_vring_call,
-	[VH_VU_SET_VRING_ERR] = h_set_vring_err,
-	[VH_VU_GET_PROTOCOL_FEATURES] = h_get_protocol_features,
-	[VH_VU_SET_PROTOCOL_FEATURES] = h_set_protocol_features,
-	[VH_VU_GET_QUEUE_NUM] = h_get_queue_num,
-	[VH_VU_SET_VRING_ENABLE] = h_set_vring_enable,
-	[VH_VU_SEND_RARP] = h_send_rarp,
-	[VH_VU_NET_SET_MTU] = h_net_set_mtu,
-	[VH_VU_SET_BACKEND_REQ_FD] = h_set_backend_req_fd,
-	[VH_VU_GET_CONFIG] = h_get_config,
-	[VH_VU_SET_CONFIG] = h_set_config,
-	[VH_VU_GET_INFLIGHT_FD] = h_get_inflight_fd,
-	[VH_VU_SET_INFLIGHT_FD] = h_set_inflight_fd,
-	[VH_VU_GPU_SET_SOCKET] = h_gpu_set_socket,
-	[VH_VU_RESET_DEVICE] = h_reset_device,
-	[VH_VU_VRING_KICK] = h_vring_kick,
-	[VH_VU_GET_MAX_MEM_SLOTS] = h_get_max_mem_slots,
-	[VH_VU_ADD_MEM_REG] = h_add_mem_reg,
-	[VH_VU_REM_MEM_REG] = h_rem_mem_reg,
-	[VH_VU_SET_STATUS] = h_set_status,
-	[VH_VU_GET_STATUS] = h_get_status,
-	[VH_VU_GET_SHARED_OBJECT] = h_get_shared_object,
-	[VH_VU_SET_DEVICE_STATE_FD] = h_set_device_state_fd,
-	[VH_VU_CHECK_DEVICE_STATE] = h_check_device_state,
+struct vu_be_row {
+	const struct vh_vu_msg_rule *rule;
+	vu_handler handler;
+};
+
+static const struct vu_be_row rows[VH_VU_REQUEST_MAX] = {
+#define X(id, gate, reply, req, rep, h)                                       \
+	[VH_VU_##id] = { &vh_vu_fe_rules[VH_VU_##id], h },
+	VH_VU_REQUESTS(X)
+#undef X
 };
 
 /* Is a request's protocol feature both offered and negotiated? */
@@ -1245,6 +1296,7 @@ static int send_ack(struct vh_vu_backend *be, const struct vh_vu_msg *msg,
 /* Handle one received message; < 0 means close the connection. */
 static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 {
+	const struct vu_be_row *row;
 	const struct vh_vu_msg_rule *rule;
 	struct vh_vu_msg reply;
 	bool need_reply = msg->hdr.flags & VH_VU_FLAG_NEED_REPLY;
@@ -1253,9 +1305,10 @@ static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	int r, i;
 
 	vh_vu_trace(be->ctx, "<-", false, msg);
-	rule = vh_vu_msg_rule(false, msg->hdr.request);
-	h = msg->hdr.request < VH_VU_REQUEST_MAX ? handlers[msg->hdr.request] :
-						   NULL;
+	row = msg->hdr.request < VH_ARRAY_SIZE(rows) ? &rows[msg->hdr.request] :
+						       NULL;
+	rule = row ? row->rule : NULL;
+	h = row ? row->handler : NULL;
 	/* GPU_SET_SOCKET has no protocol feature: only GPU devices take it */
 	if (msg->hdr.request == VH_VU_GPU_SET_SOCKET && !be->ops.gpu_set_socket)
 		h = NULL;
@@ -1308,6 +1361,25 @@ static int handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	return 0;
 }
 
+int vu_be_handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
+{
+	int r;
+
+	if (be->conn_fd < 0) {
+		vh_vu_msg_close_fds(msg);
+		return -ENOTCONN;
+	}
+	r = handle_msg(be, msg);
+	/* fds nobody took (on a message that takes none, or on error) */
+	vh_vu_msg_close_fds(msg);
+	if (r < 0) {
+		vh_err(be->ctx, "closing the connection after %s: %d\n",
+		       vh_vu_msg_name(false, msg->hdr.request), r);
+		conn_close(be);
+	}
+	return r;
+}
+
 static int dispatch_conn(struct vh_vu_backend *be)
 {
 	struct vh_vu_msg msg;
@@ -1320,15 +1392,7 @@ static int dispatch_conn(struct vh_vu_backend *be)
 		conn_close(be);
 		return r == -ECONNRESET ? -ECONNRESET : r;
 	}
-	r = handle_msg(be, &msg);
-	/* fds nobody took (on a message that takes none, or on error) */
-	vh_vu_msg_close_fds(&msg);
-	if (r < 0) {
-		vh_err(be->ctx, "closing the connection after %s: %d\n",
-		       vh_vu_msg_name(false, msg.hdr.request), r);
-		conn_close(be);
-	}
-	return r;
+	return vu_be_handle_msg(be, &msg);
 }
 
 VH_EXPORT int vh_vu_backend_dispatch(struct vh_vu_backend *be)

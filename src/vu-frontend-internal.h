@@ -58,6 +58,21 @@ static inline bool vu_fe_has_protocol(const struct vh_vu_frontend *fe,
  */
 int vu_fe_call(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	       struct vh_vu_msg *rep);
+/*
+ * The reply tmp to a request of rule, as received: checked, then moved to
+ * rep (REPLY_ALWAYS; tmp's fds closed if rep is NULL) or decoded
+ * (REPLY_ACK: 0 or -errno).  -EPROTO and the front-end broken for a wrong
+ * reply.  vu_fe_call() uses it; fuzz-vu-frontend-msg feeds it directly.
+ */
+int vu_fe_reply(struct vh_vu_frontend *fe, const struct vh_vu_msg_rule *rule,
+		struct vh_vu_msg *tmp, struct vh_vu_msg *rep);
+/*
+ * A request received on the back-end channel: checked and handled, its
+ * fds taken or closed.  1: msg is now the reply to send (its fds are ours
+ * to close once sent), 0: no reply is due, < 0: close the channel.
+ * vu_fe_dispatch_backend() uses it; so does fuzz-vu-frontend-msg.
+ */
+int vu_fe_backend_msg(struct vh_vu_frontend *fe, struct vh_vu_msg *msg);
 /* The deadline of a call starting now. */
 static inline int64_t vu_fe_deadline(const struct vh_vu_frontend *fe)
 {

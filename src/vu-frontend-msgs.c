@@ -642,10 +642,8 @@ static int backend_handle(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 
 int vu_fe_dispatch_backend(struct vh_vu_frontend *fe, int64_t deadline)
 {
-	const struct vh_vu_msg_rule *rule;
 	struct vh_vu_msg msg;
-	bool want_reply;
-	int r, ret, reply_fd = -1;
+	int r;
 
 	if (fe->backend_fd < 0)
 		return -ENOTCONN;
@@ -660,60 +658,79 @@ int vu_fe_dispatch_backend(struct vh_vu_frontend *fe, int64_t deadline)
 		return r;
 	}
 	vh_vu_trace(fe->ctx, "<-", true, &msg);
-	rule = vh_vu_msg_rule(true, msg.hdr.request);
-	if (!rule || vh_vu_msg_check(fe->ctx, rule, &msg, false) < 0 ||
-	    (msg.hdr.flags & VH_VU_FLAG_REPLY)) {
+	r = vu_fe_backend_msg(fe, &msg);
+	if (r < 0)
+		vu_fe_close_backend(fe);
+	/* a callback may have closed the channel */
+	if (r <= 0 || fe->backend_fd < 0) {
+		vh_vu_msg_close_fds(&msg);
+		return r < 0 ? r : 0;
+	}
+	vh_vu_trace(fe->ctx, "->", true, &msg);
+	/* a back-end that never reads its replies holds us until deadline */
+	r = vh_vu_msg_send_until(fe->ctx, fe->backend_fd, &msg, deadline);
+	vh_vu_msg_close_fds(&msg);
+	if (r < 0) {
+		vh_err(fe->ctx, "%s: reply: %s, closing the channel\n",
+		       vh_vu_msg_name(true, msg.hdr.request), strerror(-r));
+		vu_fe_close_backend(fe);
+		return r;
+	}
+	return 0;
+}
+
+int vu_fe_backend_msg(struct vh_vu_frontend *fe, struct vh_vu_msg *msg)
+{
+	const struct vh_vu_msg_rule *rule;
+	bool want_reply;
+	int ret, reply_fd = -1;
+
+	rule = vh_vu_msg_rule(true, msg->hdr.request);
+	if (!rule || vh_vu_msg_check(fe->ctx, rule, msg, false) < 0 ||
+	    (msg->hdr.flags & VH_VU_FLAG_REPLY)) {
 		vh_err(fe->ctx,
 		       "back-end request %u (%s): malformed, closing the channel\n",
-		       msg.hdr.request, vh_vu_msg_name(true, msg.hdr.request));
-		vh_vu_msg_close_fds(&msg);
-		vu_fe_close_backend(fe);
+		       msg->hdr.request, vh_vu_msg_name(true, msg->hdr.request));
+		vh_vu_msg_close_fds(msg);
 		return -EPROTO;
 	}
 	/* fds only with BACKEND_SEND_FD ("Back-end communication") */
-	if (msg.nfds &&
+	if (msg->nfds &&
 	    !vu_fe_has_protocol(fe, VH_VU_PROTOCOL_F_BACKEND_SEND_FD)) {
 		vh_err(fe->ctx, "%s: fd without BACKEND_SEND_FD\n", rule->name);
-		vh_vu_msg_close_fds(&msg);
+		vh_vu_msg_close_fds(msg);
 		ret = -EPERM;
 	} else if (!vh_vu_msg_gate_open(rule, fe->features,
 					fe->protocol_features)) {
 		vh_err(fe->ctx, "%s: not negotiated\n", rule->name);
-		vh_vu_msg_close_fds(&msg);
+		vh_vu_msg_close_fds(msg);
 		ret = -EOPNOTSUPP;
 	} else {
 		fe->dispatching = true;
-		ret = backend_handle(fe, &msg, &reply_fd);
+		ret = backend_handle(fe, msg, &reply_fd);
 		fe->dispatching = false;
-		vh_vu_msg_close_fds(&msg);
+		vh_vu_msg_close_fds(msg);
 	}
 
 	want_reply = rule->reply == VH_VU_REPLY_ALWAYS ||
-		     ((msg.hdr.flags & VH_VU_FLAG_NEED_REPLY) &&
+		     ((msg->hdr.flags & VH_VU_FLAG_NEED_REPLY) &&
 		      vu_fe_has_protocol(fe, VH_VU_PROTOCOL_F_REPLY_ACK));
-	if (!want_reply || fe->backend_fd < 0) {
+	if (!want_reply) {
 		if (reply_fd >= 0)
 			close(reply_fd);
 		return 0;
 	}
 	/* zero on success, non-zero (here: the errno) on failure */
-	vh_vu_msg_set_reply_u64(&msg, ret < 0 ? (uint64_t)-ret : 0);
-	if (rule->reply == VH_VU_REPLY_ALWAYS && ret == 0 && reply_fd >= 0)
-		msg.fds[msg.nfds++] = reply_fd;
-	else if (rule->reply == VH_VU_REPLY_ALWAYS && ret == 0)
-		msg.payload.u64 = ENOENT; /* a lookup must come with an fd */
-	vh_vu_trace(fe->ctx, "->", true, &msg);
-	/* a back-end that never reads its replies holds us until deadline */
-	r = vh_vu_msg_send_until(fe->ctx, fe->backend_fd, &msg, deadline);
+	vh_vu_msg_set_reply_u64(msg, ret < 0 ? (uint64_t)-ret : 0);
+	if (rule->reply == VH_VU_REPLY_ALWAYS && ret == 0 && reply_fd >= 0) {
+		msg->fds[msg->nfds++] = reply_fd;
+		reply_fd = -1;
+	} else if (rule->reply == VH_VU_REPLY_ALWAYS && ret == 0) {
+		msg->payload.u64 = ENOENT; /* a lookup must come with an fd */
+	}
 	if (reply_fd >= 0)
 		close(reply_fd);
-	if (r < 0) {
-		vh_err(fe->ctx, "%s: reply: %s, closing the channel\n",
-		       rule->name, strerror(-r));
-		vu_fe_close_backend(fe);
-		return r;
-	}
-	return 0;
+	return 1;
 }
 
 VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)

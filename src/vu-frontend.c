@@ -248,7 +248,6 @@ static int call_until(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	uint32_t request = msg->hdr.request;
 	struct vh_vu_msg tmp;
 	bool want = false;
-	uint64_t v;
 	int r;
 
 	if (fe->sock < 0)
@@ -293,26 +292,35 @@ static int call_until(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 		fe->broken = true;
 		return r;
 	}
+	return vu_fe_reply(fe, rule, &tmp, rep);
+}
+
+int vu_fe_reply(struct vh_vu_frontend *fe, const struct vh_vu_msg_rule *rule,
+		struct vh_vu_msg *tmp, struct vh_vu_msg *rep)
+{
+	uint64_t v;
+
 	/* the back-end is hostile too: the reply must be the one we asked */
-	if (tmp.hdr.request != request || !(tmp.hdr.flags & VH_VU_FLAG_REPLY) ||
-	    vh_vu_msg_check(fe->ctx, rule, &tmp, true) < 0) {
+	if (tmp->hdr.request != rule->request ||
+	    !(tmp->hdr.flags & VH_VU_FLAG_REPLY) ||
+	    vh_vu_msg_check(fe->ctx, rule, tmp, true) < 0) {
 		vh_err(fe->ctx,
 		       "%s: bad reply (request %u, flags %#x, %u bytes, %u fds)\n",
-		       rule->name, tmp.hdr.request, tmp.hdr.flags, tmp.hdr.size,
-		       tmp.nfds);
-		vh_vu_msg_close_fds(&tmp);
+		       rule->name, tmp->hdr.request, tmp->hdr.flags,
+		       tmp->hdr.size, tmp->nfds);
+		vh_vu_msg_close_fds(tmp);
 		fe->broken = true;
 		return -EPROTO;
 	}
 	if (rule->reply == VH_VU_REPLY_ALWAYS) {
 		if (rep)
-			memcpy(rep, &tmp, sizeof(tmp));
+			memcpy(rep, tmp, sizeof(*tmp));
 		else
-			vh_vu_msg_close_fds(&tmp);
+			vh_vu_msg_close_fds(tmp);
 		return 0;
 	}
 	/* REPLY_ACK: "zero on success or non-zero on failure" */
-	v = tmp.payload.u64;
+	v = tmp->payload.u64;
 	if (v == 0)
 		return 0;
 	vh_dbg(fe->ctx, "%s: back-end says %llu\n", rule->name,

@@ -143,13 +143,11 @@ static int check_lookup_reply(const struct vh_vu_msg *msg)
 #define SZ(n, f) { VH_VU_SIZE_EXACT, f, n, n, NULL }
 #define RANGE(a, b, f) { VH_VU_SIZE_RANGE, f, a, b, NULL }
 #define CHK(a, b, f, fn) { VH_VU_SIZE_CHECK, f, a, b, fn }
-#define NONE SZ(0, VH_VU_FDS_NONE)
-#define U64 SZ(8, VH_VU_FDS_NONE)
-#define STATE SZ(8, VH_VU_FDS_NONE)
+#define NONE() SZ(0, VH_VU_FDS_NONE)
+#define U64() SZ(8, VH_VU_FDS_NONE)
+#define STATE() SZ(8, VH_VU_FDS_NONE)
 #define NOREP { 0 }
 
-#define FE(id, gate, reply, req, rep)                                         \
-	[VH_VU_##id] = { VH_VU_##id, #id, gate, VH_VU_REPLY_##reply, req, rep }
 #define BE(id, gate, reply, req, rep)                                         \
 	[VH_VU_BACKEND_##id] = { VH_VU_BACKEND_##id, #id, gate,               \
 				 VH_VU_REPLY_##reply, req, rep }
@@ -157,93 +155,20 @@ static int check_lookup_reply(const struct vh_vu_msg *msg)
 #define P(f) VH_VU_PROTOCOL_F_##f
 #define G_NONE VH_VU_GATE_NONE
 #define G_F30 VH_VU_GATE_F_PROTOCOL
+#define G_IOTLB VH_VU_GATE_F_ACCESS_PLATFORM
 
-static const struct vh_vu_msg_rule fe_rules[VH_VU_REQUEST_MAX] = {
-	FE(GET_FEATURES, G_NONE, ALWAYS, NONE, U64),
-	FE(SET_FEATURES, G_NONE, ACK, U64, NOREP),
-	FE(SET_OWNER, G_NONE, ACK, NONE, NOREP),
-	FE(RESET_OWNER, G_NONE, ACK, NONE, NOREP),
-	FE(SET_MEM_TABLE, G_NONE, ACK,
-	   CHK(8, sizeof(struct vh_vu_mem_table), VH_VU_FDS_REGIONS,
-	       check_mem_table),
-	   NOREP),
-	/* QEMU and DPDK answer SET_LOG_BASE with an empty or u64 payload */
-	FE(SET_LOG_BASE, P(LOG_SHMFD), ALWAYS,
-	   SZ(sizeof(struct vh_vu_log), VH_VU_FDS_ONE),
-	   CHK(0, 8, VH_VU_FDS_NONE, check_empty_or_u64)),
-	FE(SET_LOG_FD, P(LOG_SHMFD), ACK, SZ(0, VH_VU_FDS_ONE), NOREP),
-	FE(SET_VRING_NUM, G_NONE, ACK, STATE, NOREP),
-	FE(SET_VRING_ADDR, G_NONE, ACK,
-	   SZ(sizeof(struct vh_vu_vring_addr), VH_VU_FDS_NONE), NOREP),
-	FE(SET_VRING_BASE, G_NONE, ACK, STATE, NOREP),
-	FE(GET_VRING_BASE, G_NONE, ALWAYS, STATE, STATE),
-	FE(SET_VRING_KICK, G_NONE, ACK,
-	   CHK(8, 8, VH_VU_FDS_NOFD, check_vring_file), NOREP),
-	FE(SET_VRING_CALL, G_NONE, ACK,
-	   CHK(8, 8, VH_VU_FDS_NOFD, check_vring_file), NOREP),
-	FE(SET_VRING_ERR, G_NONE, ACK,
-	   CHK(8, 8, VH_VU_FDS_NOFD, check_vring_file), NOREP),
-	FE(GET_PROTOCOL_FEATURES, G_F30, ALWAYS, NONE, U64),
-	FE(SET_PROTOCOL_FEATURES, G_F30, ACK, U64, NOREP),
-	FE(GET_QUEUE_NUM, P(MQ), ALWAYS, NONE, U64),
-	FE(SET_VRING_ENABLE, G_F30, ACK, STATE, NOREP),
-	FE(SEND_RARP, P(RARP), ACK, U64, NOREP),
-	FE(NET_SET_MTU, P(NET_MTU), ACK, U64, NOREP),
-	FE(SET_BACKEND_REQ_FD, P(BACKEND_REQ), ACK, SZ(0, VH_VU_FDS_ONE),
-	   NOREP),
-	FE(IOTLB_MSG, VH_VU_GATE_F_ACCESS_PLATFORM, ALWAYS,
-	   SZ(sizeof(struct vh_vu_iotlb), VH_VU_FDS_NONE), U64),
-	FE(SET_VRING_ENDIAN, P(CROSS_ENDIAN), ACK,
-	   CHK(8, 8, VH_VU_FDS_NONE, check_endian), NOREP),
-	FE(GET_CONFIG, P(CONFIG), ALWAYS,
-	   CHK(VH_VU_CONFIG_HDR_SIZE, sizeof(struct vh_vu_config),
-	       VH_VU_FDS_NONE, check_config),
-	   CHK(0, sizeof(struct vh_vu_config), VH_VU_FDS_NONE,
-	       check_config_reply)),
-	FE(SET_CONFIG, P(CONFIG), ACK,
-	   CHK(VH_VU_CONFIG_HDR_SIZE, sizeof(struct vh_vu_config),
-	       VH_VU_FDS_NONE, check_config),
-	   NOREP),
-	/* crypto session descriptions are opaque to us: a session id first */
-	FE(CREATE_CRYPTO_SESSION, P(CRYPTO_SESSION), ALWAYS,
-	   RANGE(8, VH_VU_PAYLOAD_MAX, VH_VU_FDS_NONE),
-	   RANGE(8, VH_VU_PAYLOAD_MAX, VH_VU_FDS_NONE)),
-	FE(CLOSE_CRYPTO_SESSION, P(CRYPTO_SESSION), ACK, U64, NOREP),
-	FE(POSTCOPY_ADVISE, P(PAGEFAULT), ALWAYS, NONE,
-	   CHK(0, 8, VH_VU_FDS_OPTIONAL, check_empty_or_u64)),
-	FE(POSTCOPY_LISTEN, P(PAGEFAULT), ACK, NONE, NOREP),
-	FE(POSTCOPY_END, P(PAGEFAULT), ALWAYS, NONE, U64),
-	FE(GET_INFLIGHT_FD, P(INFLIGHT_SHMFD), ALWAYS,
-	   SZ(sizeof(struct vh_vu_inflight), VH_VU_FDS_NONE),
-	   CHK(sizeof(struct vh_vu_inflight), sizeof(struct vh_vu_inflight),
-	       VH_VU_FDS_OPTIONAL, check_inflight_reply)),
-	FE(SET_INFLIGHT_FD, P(INFLIGHT_SHMFD), ACK,
-	   SZ(sizeof(struct vh_vu_inflight), VH_VU_FDS_ONE), NOREP),
-	FE(GPU_SET_SOCKET, G_NONE, ACK, SZ(0, VH_VU_FDS_ONE), NOREP),
-	FE(RESET_DEVICE, P(RESET_DEVICE), ACK, NONE, NOREP),
-	FE(VRING_KICK, P(INBAND_NOTIFICATIONS), ACK,
-	   CHK(8, 8, VH_VU_FDS_NONE, check_state_num_zero), NOREP),
-	FE(GET_MAX_MEM_SLOTS, P(CONFIGURE_MEM_SLOTS), ALWAYS, NONE, U64),
-	FE(ADD_MEM_REG, P(CONFIGURE_MEM_SLOTS), ACK,
-	   SZ(sizeof(struct vh_vu_mem_single), VH_VU_FDS_ONE), NOREP),
-	/* "If a file descriptor is passed, the back-end MUST close it" */
-	FE(REM_MEM_REG, P(CONFIGURE_MEM_SLOTS), ACK,
-	   SZ(sizeof(struct vh_vu_mem_single), VH_VU_FDS_OPTIONAL), NOREP),
-	FE(SET_STATUS, P(STATUS), ACK, U64, NOREP),
-	FE(GET_STATUS, P(STATUS), ALWAYS, NONE, U64),
-	FE(GET_SHARED_OBJECT, P(SHARED_OBJECT), ALWAYS,
-	   SZ(sizeof(struct vh_vu_shared), VH_VU_FDS_NONE),
-	   RANGE(0, sizeof(struct vh_vu_shared), VH_VU_FDS_OPTIONAL)),
-	FE(SET_DEVICE_STATE_FD, P(DEVICE_STATE), ALWAYS,
-	   SZ(sizeof(struct vh_vu_device_state), VH_VU_FDS_ONE),
-	   CHK(8, 8, VH_VU_FDS_NOFD, check_device_state_reply)),
-	FE(CHECK_DEVICE_STATE, P(DEVICE_STATE), ALWAYS, NONE, U64),
+const struct vh_vu_msg_rule vh_vu_fe_rules[VH_VU_REQUEST_MAX] = {
+/* not through FE(): req and rep are expanded (into braces) by now */
+#define X(id, gate, reply, req, rep, handler)                                 \
+	[VH_VU_##id] = { VH_VU_##id, #id, gate, VH_VU_REPLY_##reply, req, rep },
+	VH_VU_REQUESTS(X)
+#undef X
 };
 
 static const struct vh_vu_msg_rule be_rules[VH_VU_BACKEND_REQUEST_MAX] = {
 	BE(IOTLB_MSG, VH_VU_GATE_F_ACCESS_PLATFORM, ACK,
 	   SZ(sizeof(struct vh_vu_iotlb), VH_VU_FDS_NONE), NOREP),
-	BE(CONFIG_CHANGE_MSG, P(CONFIG), ACK, NONE, NOREP),
+	BE(CONFIG_CHANGE_MSG, P(CONFIG), ACK, NONE(), NOREP),
 	BE(VRING_HOST_NOTIFIER_MSG, P(HOST_NOTIFIER), ACK,
 	   CHK(24, 24, VH_VU_FDS_NOFD, check_vring_area), NOREP),
 	BE(VRING_CALL, P(INBAND_NOTIFICATIONS), ACK,
@@ -260,7 +185,7 @@ static const struct vh_vu_msg_rule be_rules[VH_VU_BACKEND_REQUEST_MAX] = {
 };
 
 /* The reply to a REPLY_ACK (NEED_REPLY) request: a u64, 0 for success. */
-static const struct vh_vu_size_rule ack_rule = U64;
+static const struct vh_vu_size_rule ack_rule = U64();
 
 const struct vh_vu_msg_rule *vh_vu_msg_rule(bool backend_to_frontend,
 					    uint32_t request)
@@ -272,9 +197,9 @@ const struct vh_vu_msg_rule *vh_vu_msg_rule(bool backend_to_frontend,
 			return NULL;
 		r = &be_rules[request];
 	} else {
-		if (request >= VH_ARRAY_SIZE(fe_rules))
+		if (request >= VH_ARRAY_SIZE(vh_vu_fe_rules))
 			return NULL;
-		r = &fe_rules[request];
+		r = &vh_vu_fe_rules[request];
 	}
 	return r->name ? r : NULL;
 }

@@ -63,6 +63,137 @@ struct vh_vu_msg_rule {
 };
 
 /*
+ * The requests a front-end sends ("Front-end message types"), one row
+ * each, the only place a request's rules and its back-end handler are
+ * written:
+ *
+ *   X(name, gate, reply, request payload, reply payload, back-end handler)
+ *
+ * name      VH_VU_<name>;
+ * gate      G_NONE, G_F30 (VH_VU_GATE_F_PROTOCOL), G_IOTLB
+ *           (VH_VU_GATE_F_ACCESS_PLATFORM) or P(<protocol feature>);
+ * reply     NONE, ACK or ALWAYS (VH_VU_REPLY_*);
+ * payloads  SZ(n, fds): n bytes; RANGE(min, max, fds); CHK(min, max, fds,
+ *           checker): the range, then checker(msg); NONE(): 0 bytes, no
+ *           fd; U64(), STATE(): 8 bytes, no fd; NOREP: no reply payload;
+ *           fds is a VH_VU_FDS_* rule (the shorthands take () so that no
+ *           object-like macro in a row expands to commas: cppcheck's
+ *           preprocessor miscounts X's arguments then);
+ * handler   the function in vu-backend.c that serves it; NULL: the
+ *           back-end never offers it and refuses it.
+ *
+ * vu-msg.c expands it into the rule table (vh_vu_fe_rules[]) that both
+ * sides check messages with, vu-backend.c into its dispatch rows, each of
+ * which points at its request's rule: a handler cannot exist without its
+ * rule nor be filed under another request's.  Unused columns are never
+ * expanded, so each file only needs the names of its own columns.
+ */
+#define VH_VU_REQUESTS(X)                                                     \
+	X(GET_FEATURES, G_NONE, ALWAYS, NONE(), U64(), h_get_features)        \
+	X(SET_FEATURES, G_NONE, ACK, U64(), NOREP, h_set_features)            \
+	X(SET_OWNER, G_NONE, ACK, NONE(), NOREP, h_set_owner)                 \
+	X(RESET_OWNER, G_NONE, ACK, NONE(), NOREP, h_reset_owner)             \
+	X(SET_MEM_TABLE, G_NONE, ACK,                                         \
+	  CHK(8, sizeof(struct vh_vu_mem_table), VH_VU_FDS_REGIONS,           \
+	      check_mem_table),                                               \
+	  NOREP, h_mem_table)                                                 \
+	/* QEMU and DPDK answer SET_LOG_BASE with an empty or u64 payload */  \
+	X(SET_LOG_BASE, P(LOG_SHMFD), ALWAYS,                                 \
+	  SZ(sizeof(struct vh_vu_log), VH_VU_FDS_ONE),                        \
+	  CHK(0, 8, VH_VU_FDS_NONE, check_empty_or_u64), h_set_log_base)      \
+	X(SET_LOG_FD, P(LOG_SHMFD), ACK, SZ(0, VH_VU_FDS_ONE), NOREP,         \
+	  h_set_log_fd)                                                       \
+	X(SET_VRING_NUM, G_NONE, ACK, STATE(), NOREP, h_set_vring_num)        \
+	X(SET_VRING_ADDR, G_NONE, ACK,                                        \
+	  SZ(sizeof(struct vh_vu_vring_addr), VH_VU_FDS_NONE), NOREP,         \
+	  h_set_vring_addr)                                                   \
+	X(SET_VRING_BASE, G_NONE, ACK, STATE(), NOREP, h_set_vring_base)      \
+	X(GET_VRING_BASE, G_NONE, ALWAYS, STATE(), STATE(), h_get_vring_base) \
+	X(SET_VRING_KICK, G_NONE, ACK,                                        \
+	  CHK(8, 8, VH_VU_FDS_NOFD, check_vring_file), NOREP,                 \
+	  h_set_vring_kick)                                                   \
+	X(SET_VRING_CALL, G_NONE, ACK,                                        \
+	  CHK(8, 8, VH_VU_FDS_NOFD, check_vring_file), NOREP,                 \
+	  h_set_vring_call)                                                   \
+	X(SET_VRING_ERR, G_NONE, ACK,                                         \
+	  CHK(8, 8, VH_VU_FDS_NOFD, check_vring_file), NOREP,                 \
+	  h_set_vring_err)                                                    \
+	X(GET_PROTOCOL_FEATURES, G_F30, ALWAYS, NONE(), U64(),                \
+	  h_get_protocol_features)                                            \
+	X(SET_PROTOCOL_FEATURES, G_F30, ACK, U64(), NOREP,                    \
+	  h_set_protocol_features)                                            \
+	X(GET_QUEUE_NUM, P(MQ), ALWAYS, NONE(), U64(), h_get_queue_num)       \
+	X(SET_VRING_ENABLE, G_F30, ACK, STATE(), NOREP, h_set_vring_enable)   \
+	X(SEND_RARP, P(RARP), ACK, U64(), NOREP, h_send_rarp)                 \
+	X(NET_SET_MTU, P(NET_MTU), ACK, U64(), NOREP, h_net_set_mtu)          \
+	X(SET_BACKEND_REQ_FD, P(BACKEND_REQ), ACK, SZ(0, VH_VU_FDS_ONE),      \
+	  NOREP, h_set_backend_req_fd)                                        \
+	X(IOTLB_MSG, G_IOTLB, ALWAYS,                                         \
+	  SZ(sizeof(struct vh_vu_iotlb), VH_VU_FDS_NONE), U64(),              \
+	  h_iotlb_msg)                                                        \
+	X(SET_VRING_ENDIAN, P(CROSS_ENDIAN), ACK,                             \
+	  CHK(8, 8, VH_VU_FDS_NONE, check_endian), NOREP, NULL)               \
+	X(GET_CONFIG, P(CONFIG), ALWAYS,                                      \
+	  CHK(VH_VU_CONFIG_HDR_SIZE, sizeof(struct vh_vu_config),             \
+	      VH_VU_FDS_NONE, check_config),                                  \
+	  CHK(0, sizeof(struct vh_vu_config), VH_VU_FDS_NONE,                 \
+	      check_config_reply),                                            \
+	  h_get_config)                                                       \
+	X(SET_CONFIG, P(CONFIG), ACK,                                         \
+	  CHK(VH_VU_CONFIG_HDR_SIZE, sizeof(struct vh_vu_config),             \
+	      VH_VU_FDS_NONE, check_config),                                  \
+	  NOREP, h_set_config)                                                \
+	/* crypto session descriptions are opaque to us: a session id first */ \
+	X(CREATE_CRYPTO_SESSION, P(CRYPTO_SESSION), ALWAYS,                   \
+	  RANGE(8, VH_VU_PAYLOAD_MAX, VH_VU_FDS_NONE),                        \
+	  RANGE(8, VH_VU_PAYLOAD_MAX, VH_VU_FDS_NONE), NULL)                  \
+	X(CLOSE_CRYPTO_SESSION, P(CRYPTO_SESSION), ACK, U64(), NOREP, NULL)   \
+	X(POSTCOPY_ADVISE, P(PAGEFAULT), ALWAYS, NONE(),                      \
+	  CHK(0, 8, VH_VU_FDS_OPTIONAL, check_empty_or_u64), NULL)            \
+	X(POSTCOPY_LISTEN, P(PAGEFAULT), ACK, NONE(), NOREP, NULL)            \
+	X(POSTCOPY_END, P(PAGEFAULT), ALWAYS, NONE(), U64(), NULL)            \
+	X(GET_INFLIGHT_FD, P(INFLIGHT_SHMFD), ALWAYS,                         \
+	  SZ(sizeof(struct vh_vu_inflight), VH_VU_FDS_NONE),                  \
+	  CHK(sizeof(struct vh_vu_inflight), sizeof(struct vh_vu_inflight),   \
+	      VH_VU_FDS_OPTIONAL, check_inflight_reply),                      \
+	  h_get_inflight_fd)                                                  \
+	X(SET_INFLIGHT_FD, P(INFLIGHT_SHMFD), ACK,                            \
+	  SZ(sizeof(struct vh_vu_inflight), VH_VU_FDS_ONE), NOREP,            \
+	  h_set_inflight_fd)                                                  \
+	/* no protocol feature: only a device with gpu_set_socket takes it */ \
+	X(GPU_SET_SOCKET, G_NONE, ACK, SZ(0, VH_VU_FDS_ONE), NOREP,           \
+	  h_gpu_set_socket)                                                   \
+	X(RESET_DEVICE, P(RESET_DEVICE), ACK, NONE(), NOREP, h_reset_device)  \
+	X(VRING_KICK, P(INBAND_NOTIFICATIONS), ACK,                           \
+	  CHK(8, 8, VH_VU_FDS_NONE, check_state_num_zero), NOREP,             \
+	  h_vring_kick)                                                       \
+	X(GET_MAX_MEM_SLOTS, P(CONFIGURE_MEM_SLOTS), ALWAYS, NONE(), U64(),   \
+	  h_get_max_mem_slots)                                                \
+	X(ADD_MEM_REG, P(CONFIGURE_MEM_SLOTS), ACK,                           \
+	  SZ(sizeof(struct vh_vu_mem_single), VH_VU_FDS_ONE), NOREP,          \
+	  h_add_mem_reg)                                                      \
+	/* "If a file descriptor is passed, the back-end MUST close it" */    \
+	X(REM_MEM_REG, P(CONFIGURE_MEM_SLOTS), ACK,                           \
+	  SZ(sizeof(struct vh_vu_mem_single), VH_VU_FDS_OPTIONAL), NOREP,     \
+	  h_rem_mem_reg)                                                      \
+	X(SET_STATUS, P(STATUS), ACK, U64(), NOREP, h_set_status)             \
+	X(GET_STATUS, P(STATUS), ALWAYS, NONE(), U64(), h_get_status)         \
+	X(GET_SHARED_OBJECT, P(SHARED_OBJECT), ALWAYS,                        \
+	  SZ(sizeof(struct vh_vu_shared), VH_VU_FDS_NONE),                    \
+	  RANGE(0, sizeof(struct vh_vu_shared), VH_VU_FDS_OPTIONAL),          \
+	  h_get_shared_object)                                                \
+	X(SET_DEVICE_STATE_FD, P(DEVICE_STATE), ALWAYS,                       \
+	  SZ(sizeof(struct vh_vu_device_state), VH_VU_FDS_ONE),               \
+	  CHK(8, 8, VH_VU_FDS_NOFD, check_device_state_reply),                \
+	  h_set_device_state_fd)                                              \
+	X(CHECK_DEVICE_STATE, P(DEVICE_STATE), ALWAYS, NONE(), U64(),         \
+	  h_check_device_state)
+
+
+/* The rules of the front-end's requests, by id (see VH_VU_REQUESTS). */
+extern const struct vh_vu_msg_rule vh_vu_fe_rules[VH_VU_REQUEST_MAX];
+
+/*
  * The rule of a request: backend_to_frontend selects the back-end request
  * channel's table.  NULL for an unknown request.
  */

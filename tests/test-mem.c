@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
@@ -14,6 +15,15 @@
 
 #define KiB 1024ull
 #define MiB (1024 * KiB)
+
+/* a u32 at any address (clang -Wcast-align) */
+static uint32_t u32_at(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
 
 static struct vh_ctx *ctx;
 
@@ -421,7 +431,7 @@ static void test_max_regions(void)
 		uint64_t k = next_rand(&seed) % VH_MEM_MAX_REGIONS;
 
 		CHECK_EQ(vh_mem_gpa_to_host(mem, k * 8192 + 8, 4, &p), 0);
-		CHECK_EQ(*(uint32_t *)((uint8_t *)p - 8), k);
+		CHECK_EQ(u32_at((uint8_t *)p - 8), k);
 	}
 	printf("509 regions: %.1f ns per random gpa_to_host\n",
 	       (now() - t0) * 1e3);
@@ -438,7 +448,7 @@ static void test_max_regions(void)
 	CHECK_EQ(vh_mem_set_table(mem, tbl, VH_MEM_MAX_REGIONS + 1), -ENOSPC);
 	CHECK_EQ(vh_mem_set_table(mem, tbl, VH_MEM_MAX_REGIONS), 0);
 	CHECK_EQ(vh_mem_gpa_to_host(mem, 508 * 8192 + 8, 4, &p), 0);
-	CHECK_EQ(*(uint32_t *)((uint8_t *)p - 8), 508);
+	CHECK_EQ(u32_at((uint8_t *)p - 8), 508);
 	free(tbl);
 	vh_mem_unref(mem); /* closes fd and its 508 duplicates */
 	CHECK(!fd_is_open(fd));

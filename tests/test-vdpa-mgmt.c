@@ -421,8 +421,10 @@ static void test_walk_dump(void)
 	len = put_dev(buf, "vdpa0", NLM_F_MULTI);
 	((struct nlmsghdr *)buf)->nlmsg_type = FAMILY + 1;
 	len += put_dev(buf + len, "vdpa1", NLM_F_MULTI);
-	((struct nlmsghdr *)(buf + len -
-			     MNL_ALIGN(((struct nlmsghdr *)buf)->nlmsg_len)))
+	/* buf is aligned(8) and messages MNL_ALIGN()ed: through void * */
+	((struct nlmsghdr *)(void *)(buf + len -
+				     MNL_ALIGN(((struct nlmsghdr *)(void *)buf)
+						       ->nlmsg_len)))
 		->nlmsg_seq = SEQ - 1;
 	len += put_dev(buf + len, "vdpa2", NLM_F_MULTI);
 	len += put_done(buf + len, 0);

@@ -48,7 +48,8 @@ static void avail(struct rig *r, uint16_t head)
 	memcpy(&idx, av + 2, 2);
 	memcpy(av + 4 + 2 * (idx & (r->num - 1)), &head, 2);
 	idx++;
-	__atomic_store_n((uint16_t *)(av + 2), idx, __ATOMIC_RELEASE);
+	/* the avail ring is 2-byte aligned guest memory: through void * */
+	__atomic_store_n((uint16_t *)(void *)(av + 2), idx, __ATOMIC_RELEASE);
 }
 
 static int refused;

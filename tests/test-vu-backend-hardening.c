@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -591,6 +593,141 @@ static void test_leaks(void)
 	fe_pump(&F);
 }
 
+/*
+ * The back-end request channel against a front-end that does not play
+ * along: every back-end request (send and reply together) ends by its own
+ * deadline (VU_BE_REQ_TIMEOUT_MS, 5 s), never later however the front-end
+ * paces its bytes, and a channel that timed out is dropped (later requests
+ * fail at once).  The bounds are generous: each case is one deadline, the
+ * upper bound leaves 3 s of slack and what it rules out (a per-message
+ * deadline restarted by a trickled reply) would take 9 s.
+ */
+#define REQ_DEADLINE_MS 5000
+#define REQ_SLACK_MS 3000
+
+struct trickler {
+	int fd;
+	int delay_ms; /* before the first byte of the reply */
+	int gap_ms; /* between its bytes */
+};
+
+/* Read the request, then answer it one byte at a time, slowly. */
+static void *trickle_run(void *arg)
+{
+	struct trickler *t = arg;
+	struct vh_vu_msg m;
+	struct pollfd p = { .fd = t->fd, .events = POLLIN };
+	uint8_t buf[VH_VU_HDR_SIZE + 8];
+	unsigned int i;
+	ssize_t n;
+
+	CHECK(poll(&p, 1, 10000) == 1);
+	n = read(t->fd, buf, sizeof(buf));
+	CHECK(n == VH_VU_HDR_SIZE); /* CONFIG_CHANGE_MSG: no payload */
+	memcpy(&m.hdr, buf, VH_VU_HDR_SIZE);
+	vh_vu_msg_set_reply_u64(&m, 0);
+	memcpy(buf, &m.hdr, VH_VU_HDR_SIZE);
+	memcpy(buf + VH_VU_HDR_SIZE, &m.payload.u64, 8);
+	usleep((useconds_t)t->delay_ms * 1000);
+	for (i = 0; i < sizeof(buf); i++) {
+		/* EPIPE once the back-end dropped the channel: done */
+		if (send(t->fd, buf + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+		usleep((useconds_t)t->gap_ms * 1000);
+	}
+	return NULL;
+}
+
+/* One request that must fail with -ETIMEDOUT, by its deadline. */
+static void req_times_out(void)
+{
+	int64_t t0 = vh_vu_now_ms(), dt;
+	int r = vh_vu_backend_config_change(F.be);
+
+	dt = vh_vu_now_ms() - t0;
+	printf("  back-end request ended after %lld ms: %d\n", (long long)dt,
+	       r);
+	CHECK_EQ(r, -ETIMEDOUT);
+	CHECK(dt >= REQ_DEADLINE_MS - 50);
+	CHECK(dt <= REQ_DEADLINE_MS + REQ_SLACK_MS);
+	/* dropped: the next one fails at once */
+	t0 = vh_vu_now_ms();
+	CHECK_EQ(vh_vu_backend_config_change(F.be), -ENOTCONN);
+	CHECK(vh_vu_now_ms() - t0 < 1000);
+}
+
+static void test_backend_channel_deadline(void)
+{
+	struct trickler t;
+	int64_t t0, dt;
+	pthread_t th;
+	int sv[2], fds0, sndbuf = 1, i, r;
+
+	fds0 = test_count_fds();
+
+	/* 1. REPLY_ACK: the front-end takes the request, never answers */
+	fe_open(ALL_PROTO, false);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK_EQ(fe_ack(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1), 0);
+	close(sv[1]);
+	req_times_out();
+	close(sv[0]);
+	close(F.sock);
+	fe_pump(&F);
+	CHECK_EQ(test_count_fds(), fds0);
+
+	/*
+	 * 2. No reply due: requests pile up in a socket the front-end never
+	 * reads until one cannot be sent; that one ends by its deadline.
+	 */
+	fe_open(ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS), false);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	/* the kernel's minimum: the buffer fills after a few requests */
+	CHECK(setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+			 sizeof(sndbuf)) == 0);
+	fe_do(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1);
+	close(sv[1]);
+	for (i = 0; i < 100000; i++) {
+		t0 = vh_vu_now_ms();
+		r = vh_vu_backend_config_change(F.be);
+		if (r != 0)
+			break;
+		/* a request that fits is sent at once */
+		CHECK(vh_vu_now_ms() - t0 < 1000);
+	}
+	dt = vh_vu_now_ms() - t0;
+	printf("  %d requests queued, the next one ended after %lld ms: %d\n",
+	       i, (long long)dt, r);
+	CHECK(i > 0 && i < 100000);
+	CHECK_EQ(r, -ETIMEDOUT);
+	CHECK(dt >= REQ_DEADLINE_MS - 50);
+	CHECK(dt <= REQ_DEADLINE_MS + REQ_SLACK_MS);
+	CHECK_EQ(vh_vu_backend_config_change(F.be), -ENOTCONN);
+	close(sv[0]);
+	close(F.sock);
+	fe_pump(&F);
+	CHECK_EQ(test_count_fds(), fds0);
+
+	/*
+	 * 3. The reply starts late and trickles: the call's deadline holds,
+	 * it is not restarted by the reply's first byte.
+	 */
+	fe_open(ALL_PROTO, false);
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	CHECK_EQ(fe_ack(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &sv[1], 1), 0);
+	close(sv[1]);
+	t.fd = sv[0];
+	t.delay_ms = REQ_DEADLINE_MS - 1000;
+	t.gap_ms = 400;
+	CHECK_EQ(pthread_create(&th, NULL, trickle_run, &t), 0);
+	req_times_out();
+	pthread_join(th, NULL);
+	close(sv[0]);
+	close(F.sock);
+	fe_pump(&F);
+	CHECK_EQ(test_count_fds(), fds0);
+}
+
 int main(void)
 {
 	struct test_fdset fdset;
@@ -614,6 +751,7 @@ int main(void)
 	test_refusal_with_ack();
 	test_mem_slots();
 	test_leaks();
+	test_backend_channel_deadline();
 
 	/*
 	 * Maps are compared per case above (after a warm-up run): the

@@ -165,6 +165,8 @@ static inline void fe_negotiate(struct fe *f, uint64_t want_proto)
 	fe_do(f, VH_VU_SET_OWNER, NULL, 0, NULL, 0);
 	feat = fe_u64(f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0);
 	CHECK(feat & (1ull << VH_VU_F_PROTOCOL_FEATURES));
+	/* rings and buffers by user address: no IOMMU (test-vu-iotlb has it) */
+	feat &= ~(1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM);
 	proto = fe_u64(f, VH_VU_GET_PROTOCOL_FEATURES, 0, NULL, 0, NULL, 0);
 	proto &= want_proto;
 	fe_do(f, VH_VU_SET_PROTOCOL_FEATURES, &proto, 8, NULL, 0);

@@ -19,6 +19,11 @@
 #
 # Run from the build directory (the daemon is ./tools/vhost-user-blk, or
 # $VUBLK_DAEMON; $VUBLK_QUEUES sets the queue count, default 1).
+# VUBLK_IOMMU=1 puts the device behind a virtual IOMMU: q35 with
+# intel-iommu (device-iotlb=on), the device with iommu_platform=on,ats=on,
+# the guest with intel_iommu=on: VIRTIO_F_ACCESS_PLATFORM is negotiated and
+# every ring and buffer address the daemon sees is an IOVA it translates
+# through QEMU's IOTLB updates (the guest checks the feature bit).
 # Exit 0 pass, 1 fail, 77 skip (no QEMU).
 
 set -u
@@ -28,6 +33,17 @@ VMRUN=${VMRUN:-$HERE/../scripts/vm-run}
 DAEMON=${VUBLK_DAEMON:-./tools/vhost-user-blk}
 MIB=$((1 << 20))
 QUEUES=${VUBLK_QUEUES:-1} # virtqueues of the device (daemon and QEMU)
+IOMMU=${VUBLK_IOMMU:-0}
+VMARGS=()
+DEVOPTS=
+if [ "$IOMMU" = 1 ]; then
+	VMARGS=(--append intel_iommu=on
+		--qemu-arg=-machine --qemu-arg=q35,kernel-irqchip=split
+		--qemu-arg=-device
+		--qemu-arg=intel-iommu,intremap=on,device-iotlb=on)
+	# modern-only: ACCESS_PLATFORM is a VERSION_1 feature
+	DEVOPTS=,disable-legacy=on,iommu_platform=on,ats=on
+fi
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() {
@@ -90,6 +106,9 @@ set -e
 dev=/dev/vda
 [ -b $dev ] || { echo "NODEV"; exit 3; }
 echo "SERIAL $(cat /sys/block/vda/serial)"
+# bit 33 of the negotiated features: VIRTIO_F_ACCESS_PLATFORM
+echo "PLATFORM $(cut -c34 /sys/block/vda/device/features)"
+[ -e /sys/block/vda/device/../iommu_group ] && echo "IOMMU-GROUP yes"
 echo "SIZE $(blockdev --getsize64 $dev)"
 echo "SUM0 $(dd if=$dev bs=1M count=8 iflag=direct status=none | sha256sum | cut -d' ' -f1)"
 for off in 1 7 20 41; do
@@ -197,9 +216,9 @@ PY
 }
 
 start_daemon
-"$VMRUN" --timeout 300 --memfd --mem 512M \
+"$VMRUN" --timeout 600 --memfd --mem 512M "${VMARGS[@]}" \
 	--qemu-arg=-chardev --qemu-arg="socket,id=c0,path=$SOCK,reconnect=1" \
-	--qemu-arg=-device --qemu-arg=vhost-user-blk-pci,chardev=c0,num-queues="$QUEUES" \
+	--qemu-arg=-device --qemu-arg=vhost-user-blk-pci,chardev=c0,num-queues="$QUEUES$DEVOPTS" \
 	-- sh -c "$GUEST" >"$OUT" 2>&1 &
 VPID=$!
 
@@ -232,6 +251,14 @@ grep -q '^GUEST-DONE' "$OUT" || fail "guest did not finish"
 	fail "the daemon was never caught with requests in flight (${probes:-0} probes)"
 
 grep -q '^SERIAL vublk-vm-test$' "$OUT" || fail "serial"
+if [ "$IOMMU" = 1 ]; then
+	grep -q '^PLATFORM 1$' "$OUT" ||
+		fail "VIRTIO_F_ACCESS_PLATFORM not negotiated behind the vIOMMU"
+	grep -q '^IOMMU-GROUP yes$' "$OUT" ||
+		fail "the device is not behind the guest's IOMMU"
+else
+	grep -q '^PLATFORM 0$' "$OUT" || fail "ACCESS_PLATFORM without a vIOMMU"
+fi
 grep -q "^SIZE $((96 * MIB))\$" "$OUT" || fail "size"
 grep -q "^SUM0 $SUM0\$" "$OUT" || fail "the guest read other bytes than the image's"
 n=0

@@ -133,6 +133,7 @@ uint64_t blk_dev_features(const struct blk_dev *dev)
 	uint64_t f = (1ull << 32) /* VIRTIO_F_VERSION_1 */ |
 		     (1ull << 28) /* VIRTIO_RING_F_INDIRECT_DESC */ |
 		     (1ull << 29) /* VIRTIO_RING_F_EVENT_IDX */ |
+		     (1ull << 33) /* VIRTIO_F_ACCESS_PLATFORM (vIOMMU) */ |
 		     (1ull << VIRTIO_BLK_F_SEG_MAX) |
 		     (1ull << VIRTIO_BLK_F_BLK_SIZE) |
 		     (1ull << VIRTIO_BLK_F_TOPOLOGY) |
@@ -962,7 +963,9 @@ static int sync_process(struct blk_queue *q)
 			}
 			if (r < 0) {
 				vh_devq_enable_notification(q->vring);
-				err = r;
+				/* IOTLB miss: the update re-kicks the ring */
+				if (r != -EAGAIN)
+					err = r;
 			}
 			empty = true;
 			break;

@@ -458,7 +458,9 @@ int blk_uring_process(struct blk_queue *q)
 		}
 		if (e < 0) {
 			vh_devq_enable_notification(q->vring);
-			err = e;
+			/* IOTLB miss: the update re-kicks the ring */
+			if (e != -EAGAIN)
+				err = e;
 			break;
 		}
 		popped++;

@@ -388,6 +388,7 @@ int main(int argc, char *argv[])
 	dev.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
 				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
 				(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+				(1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
 				(1ull << VH_VU_PROTOCOL_F_CONFIG) |
 				(1ull << VH_VU_PROTOCOL_F_INFLIGHT_SHMFD) |
 				(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |

@@ -360,6 +360,11 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 			}
 			break;
 		}
+		if (r == -EAGAIN) {
+			/* IOTLB miss: the update re-kicks the ring */
+			vh_devq_enable_notification(tx);
+			break;
+		}
 		if (r < 0) {
 			st->errors++;
 			break;
@@ -938,6 +943,7 @@ int main(int argc, char **argv)
 		       (1ull << NET_F_MRG_RXBUF) | (1ull << NET_F_MAC) |
 		       (1ull << NET_F_STATUS) |
 		       (1ull << VIRTIO_F_INDIRECT_DESC) |
+		       (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |
 		       (1ull << VHOST_F_LOG_ALL);
 	if (nd.pairs > 1)
 		dev.features |= 1ull << NET_F_MQ;
@@ -945,6 +951,7 @@ int main(int argc, char **argv)
 		dev.features |= 1ull << NET_F_MTU;
 	dev.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
 				(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
+				(1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
 				(1ull << VH_VU_PROTOCOL_F_CONFIG) |
 				(1ull << VH_VU_PROTOCOL_F_NET_MTU) |
 				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |

@@ -161,7 +161,9 @@ static const struct vh_vu_device_ops ops = {
 
 static const struct vh_vu_device dev = {
 	.size = sizeof(dev),
-	.features = (1ull << 32) | (1ull << 29) | (1ull << 28) | (1ull << 26),
+	/* VERSION_1, EVENT_IDX, INDIRECT_DESC, LOG_ALL, ACCESS_PLATFORM */
+	.features = (1ull << 32) | (1ull << 29) | (1ull << 28) | (1ull << 26) |
+		    (1ull << 33),
 	.protocol_features = 0xfffff,
 	.num_queues = NQ,
 	.max_queue_size = 1024,

@@ -448,6 +448,26 @@ int vh_vu_frontend_send_rarp(struct vh_vu_frontend *fe, const uint8_t mac[6]);
 /* IOTLB_MSG: 0 when the back-end's u64 answer is 0. */
 int vh_vu_frontend_iotlb_msg(struct vh_vu_frontend *fe,
 			     const struct vh_vu_iotlb *msg);
+/*
+ * With VIRTIO_F_ACCESS_PLATFORM negotiated ("IOMMU support"): map
+ * [iova, iova + size) to our user address uaddr (inside memory shared with
+ * vh_vu_frontend_share_mem() or set_mem_table) with perm VH_ACCESS_RO/
+ * WO/RW, or unmap it.  -EIO when the back-end refuses.  The back-end's
+ * misses arrive as the iotlb callback (type VH_IOTLB_MISS, iova, perm):
+ * answer them with an update.
+ */
+int vh_vu_frontend_iotlb_update(struct vh_vu_frontend *fe, uint64_t iova,
+				uint64_t size, uint64_t uaddr, uint8_t perm);
+int vh_vu_frontend_iotlb_invalidate(struct vh_vu_frontend *fe, uint64_t iova,
+				    uint64_t size);
+/*
+ * As vh_vu_frontend_setup_vq() with the rings at IOVAs (ACCESS_PLATFORM
+ * negotiated, else -EOPNOTSUPP); they need not be mapped yet.
+ */
+int vh_vu_frontend_setup_vq_iova(struct vh_vu_frontend *fe, unsigned int idx,
+				 struct vh_drvq *vq, int kick_fd, int call_fd,
+				 uint64_t desc_iova, uint64_t avail_iova,
+				 uint64_t used_iova);
 
 /*
  * Dirty log.  set_log_base: SET_LOG_BASE with fd (not consumed).

@@ -20,6 +20,10 @@ struct vh_mem_map {
 	size_t len;
 };
 
+/* A reference on a mapping (for IOTLB entries), and its release. */
+struct vh_mem_map *vh_mem_map_ref(struct vh_mem_map *m);
+void vh_mem_map_put(struct vh_mem_map *m);
+
 /* The dirty log bitmap, shared like a mapping. */
 struct vh_mem_log {
 	int refcount;

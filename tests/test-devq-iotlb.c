@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vh_devq under VIRTIO_F_ACCESS_PLATFORM with an IOTLB (white-box: the
+ * attachment is library-internal).  A vh_drvq driver puts IOVAs in the
+ * ring; the IOTLB maps them to its guest memory non-identically (pages
+ * scrambled, so a buffer crossing pages splits).  Rings waiting for a
+ * translation, buffer misses (-EAGAIN, nothing consumed, the ring not
+ * broken, one report per page), permissions, indirect tables, the rings'
+ * own pages invalidated mid-use, and an element's memory invalidated and
+ * removed while it is in flight (written afterwards: no use-after-unmap).
+ */
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <syslog.h>
+
+#include "iotlb-internal.h"
+#include "libvhost.h"
+#include "mem-internal.h"
+#include "test-util.h"
+
+#define PG 4096ull
+#define RING_GPA 0x100000ull
+#define RING_SIZE (64 * PG)
+#define DATA_GPA 0x40000000ull
+#define DATA_PAGES 64
+#define IND_GPA 0x80000000ull /* indirect tables: IOVA == GPA */
+#define IND_SIZE (16 * PG)
+#define RING_IOVA 0xfee000000000ull
+#define DATA_IOVA 0x7000000000ull
+#define NUM 64
+
+struct misses {
+	unsigned int n;
+	uint64_t iova;
+	unsigned int perm;
+};
+
+struct rig {
+	struct vh_ctx *ctx;
+	struct vh_mem *mem;
+	struct vh_iotlb *tlb;
+	struct vh_drvq *vq;
+	struct vh_devq *vr;
+	uint8_t *ring, *data, *ind;
+	uint64_t ring_gpa_desc, ring_gpa_avail, ring_gpa_used;
+	struct misses m;
+};
+
+static void on_miss(struct vh_iotlb *tlb, void *data, uint64_t iova,
+		    unsigned int perm)
+{
+	struct misses *m = data;
+
+	(void)tlb;
+	m->n++;
+	m->iova = iova;
+	m->perm = perm;
+}
+
+/* IOVA page i of the data area -> GPA page perm(i) */
+static unsigned int scramble(unsigned int i)
+{
+	return (i * 37u + 11u) % DATA_PAGES;
+}
+
+static uint8_t *data_host(struct rig *r, uint64_t iova)
+{
+	uint64_t off = iova - DATA_IOVA;
+
+	return r->data + scramble((unsigned int)(off / PG)) * PG + off % PG;
+}
+
+static void map_rings(struct rig *r)
+{
+	CHECK_EQ(vh_iotlb_update(r->tlb, RING_IOVA, RING_SIZE, r->ring, NULL,
+				 VH_IOTLB_RW), 0);
+}
+
+static void map_data(struct rig *r, unsigned int first, unsigned int n,
+		     unsigned int perm)
+{
+	unsigned int i;
+
+	for (i = first; i < first + n; i++)
+		CHECK_EQ(vh_iotlb_update(r->tlb, DATA_IOVA + i * PG, PG,
+					 r->data + scramble(i) * PG, NULL,
+					 perm), 0);
+}
+
+static void rig_init(struct rig *r, bool access_platform)
+{
+	uint64_t f = (1ull << VIRTIO_F_VERSION_1) |
+		     (1ull << VIRTIO_RING_F_INDIRECT_DESC);
+	struct vh_devq_addr a = { 0 };
+
+	memset(r, 0, sizeof(*r));
+	if (access_platform)
+		f |= 1ull << VIRTIO_F_ACCESS_PLATFORM;
+	CHECK_EQ(vh_ctx_new(&r->ctx), 0);
+	vh_ctx_set_log_priority(r->ctx, LOG_CRIT);
+	CHECK_EQ(vh_mem_new(r->ctx, &r->mem), 0);
+	CHECK_EQ(vh_mem_add_memfd(r->mem, RING_GPA, RING_SIZE,
+				  (void **)&r->ring), 0);
+	CHECK_EQ(vh_mem_add_memfd(r->mem, DATA_GPA, DATA_PAGES * PG,
+				  (void **)&r->data), 0);
+	CHECK_EQ(vh_mem_add_memfd(r->mem, IND_GPA, IND_SIZE,
+				  (void **)&r->ind), 0);
+	CHECK_EQ(vh_iotlb_new(r->ctx, &r->tlb), 0);
+	vh_iotlb_set_miss_fn(r->tlb, on_miss, &r->m);
+	CHECK_EQ(vh_drvq_new(r->ctx, r->mem, 0, NUM, RING_GPA, &r->vq), 0);
+	CHECK_EQ(vh_drvq_set_features(r->vq, f), 0);
+	CHECK_EQ(vh_drvq_set_indirect_area(r->vq, IND_GPA, IND_SIZE), 0);
+	CHECK_EQ(vh_devq_new(r->ctx, r->mem, 0, &r->vr), 0);
+	CHECK_EQ(vh_devq_set_iotlb(r->vr, r->tlb), 0);
+	CHECK_EQ(vh_devq_set_features(r->vr, f), 0);
+	CHECK_EQ(vh_devq_set_num(r->vr, NUM), 0);
+	CHECK_EQ(vh_drvq_get_addrs(r->vq, &a.desc, &a.avail, &a.used), 0);
+	if (access_platform) {
+		/* the device sees the rings at IOVAs */
+		a.desc = a.desc - RING_GPA + RING_IOVA;
+		a.avail = a.avail - RING_GPA + RING_IOVA;
+		a.used = a.used - RING_GPA + RING_IOVA;
+	}
+	CHECK_EQ(vh_devq_set_addr(r->vr, &a), 0);
+	CHECK_EQ(vh_devq_set_base(r->vr, 0), 0);
+}
+
+static void rig_fini(struct rig *r)
+{
+	CHECK(vh_devq_unref(r->vr) == NULL);
+	CHECK(vh_drvq_unref(r->vq) == NULL);
+	CHECK(vh_iotlb_unref(r->tlb) == NULL);
+	CHECK(vh_mem_unref(r->mem) == NULL);
+	CHECK(vh_ctx_unref(r->ctx) == NULL);
+}
+
+static void add(struct rig *r, uint64_t out_iova, uint32_t out_len,
+		uint64_t in_iova, uint32_t in_len, bool indirect, void *token)
+{
+	struct vh_sg sg[2] = { { out_iova, out_len }, { in_iova, in_len } };
+
+	if (indirect)
+		CHECK_EQ(vh_drvq_add_indirect(r->vq, sg, 1, 1, token), 0);
+	else
+		CHECK_EQ(vh_drvq_add(r->vq, sg, 1, 1, token), 0);
+	vh_drvq_kick_prepare(r->vq);
+}
+
+static void test_pending_rings(void)
+{
+	struct rig r;
+	struct iovec iov[8];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 8 };
+	uint16_t n = 0;
+
+	rig_init(&r, true);
+	/* SET_VRING_ADDR before any translation: accepted, pop waits */
+	CHECK_EQ(vh_devq_pop(r.vr, &e), -EAGAIN);
+	CHECK_EQ(r.m.n, 1);
+	CHECK_EQ(r.m.iova, RING_IOVA);
+	CHECK_EQ(r.m.perm, VH_IOTLB_RO);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), -EAGAIN);
+	CHECK_EQ(r.m.n, 1); /* once per page */
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+	map_rings(&r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 0); /* empty */
+	/* a buffer not mapped yet: a miss, nothing consumed */
+	add(&r, DATA_IOVA + 100, 200, DATA_IOVA + 5 * PG, 64, false, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), -EAGAIN);
+	CHECK_EQ(r.m.n, 2);
+	CHECK_EQ(r.m.iova, DATA_IOVA + 100);
+	CHECK_EQ(r.m.perm, VH_IOTLB_RO);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), -EAGAIN);
+	CHECK_EQ(r.m.n, 2);
+	CHECK_EQ(vh_devq_avail_count(r.vr, &n), 0);
+	CHECK_EQ(n, 1);
+	map_data(&r, 0, 1, VH_IOTLB_RO);
+	/* now the writable buffer misses */
+	CHECK_EQ(vh_devq_pop(r.vr, &e), -EAGAIN);
+	CHECK_EQ(r.m.n, 3);
+	CHECK_EQ(r.m.iova, DATA_IOVA + 5 * PG);
+	CHECK_EQ(r.m.perm, VH_IOTLB_WO);
+	map_data(&r, 5, 1, VH_IOTLB_WO);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	CHECK_EQ(e.out_num, 1);
+	CHECK_EQ(e.in_num, 1);
+	CHECK(iov[0].iov_base == data_host(&r, DATA_IOVA + 100));
+	CHECK(iov[1].iov_base == data_host(&r, DATA_IOVA + 5 * PG));
+	memset(iov[1].iov_base, 0x77, 64);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 64), 0);
+	{
+		void *tok = NULL;
+		uint32_t len = 0;
+
+		CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+		CHECK(tok == &r && len == 64);
+	}
+	CHECK_EQ(r.data[scramble(5) * PG], 0x77);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+	rig_fini(&r);
+}
+
+static void test_split_perm_indirect(void)
+{
+	struct rig r;
+	struct iovec iov[8];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 8 };
+
+	rig_init(&r, true);
+	map_rings(&r);
+	map_data(&r, 0, DATA_PAGES, VH_IOTLB_RW);
+	/* 2 pages + a bit from the middle of page 3: three host pieces */
+	add(&r, DATA_IOVA + 3 * PG + 100, 2 * PG, DATA_IOVA + 20 * PG, 16,
+	    false, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	CHECK_EQ(e.out_num, 3);
+	CHECK(iov[0].iov_base == data_host(&r, DATA_IOVA + 3 * PG + 100));
+	CHECK_EQ(iov[0].iov_len, PG - 100);
+	CHECK(iov[1].iov_base == data_host(&r, DATA_IOVA + 4 * PG));
+	CHECK(iov[2].iov_base == data_host(&r, DATA_IOVA + 5 * PG));
+	CHECK_EQ(iov[2].iov_len, 100);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 0), 0);
+	/* an indirect table (its IOVA is its GPA) */
+	CHECK_EQ(vh_iotlb_update(r.tlb, IND_GPA, IND_SIZE, r.ind, NULL,
+				 VH_IOTLB_RO), 0);
+	add(&r, DATA_IOVA + 7 * PG, 8, DATA_IOVA + 9 * PG, 8, true, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	CHECK(iov[0].iov_base == data_host(&r, DATA_IOVA + 7 * PG));
+	CHECK(iov[1].iov_base == data_host(&r, DATA_IOVA + 9 * PG));
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 8), 0);
+	/* the device may not write a read-only page: the ring breaks */
+	CHECK_EQ(vh_iotlb_invalidate(r.tlb, DATA_IOVA + 30 * PG, PG), 0);
+	map_data(&r, 30, 1, VH_IOTLB_RO);
+	add(&r, DATA_IOVA, 8, DATA_IOVA + 30 * PG, 8, false, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), -EIO);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 1);
+	rig_fini(&r);
+}
+
+/*
+ * The element's pages are invalidated and the guest memory behind them
+ * removed while the device holds the element: it still writes its reply
+ * (its snapshot keeps the mapping), and the mapping goes once it is pushed
+ * and the ring moves on.  Then the rings' own pages are invalidated: pop
+ * waits for them, push of what was popped still works.
+ */
+static void test_invalidate_in_flight(void)
+{
+	struct rig r;
+	struct iovec iov[8];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 8 };
+	struct vh_devq_elem e2 = { .iov = iov + 4, .iov_max = 4 };
+	struct vh_mem *dmem = NULL;
+	uint8_t *old = NULL;
+	void *tok;
+	uint32_t len;
+
+	rig_init(&r, true);
+	map_rings(&r);
+	/*
+	 * Data pages in a memory table of their own (the driver's vh_drvq
+	 * pins r.mem's), entered as vhost-user does: by user address.
+	 */
+	CHECK_EQ(vh_mem_new(r.ctx, &dmem), 0);
+	CHECK_EQ(vh_mem_add_memfd(dmem, 0, DATA_PAGES * PG, (void **)&old),
+		 0);
+	{
+		struct vh_mem_table *mt = vh_mem_table_get(dmem);
+		struct vh_mem_region reg;
+
+		CHECK_EQ(vh_mem_get_region(dmem, 0, &reg), 0);
+		CHECK_EQ(vh_iotlb_update_uva(r.tlb, mt, DATA_IOVA,
+					     DATA_PAGES * PG, reg.user_addr,
+					     VH_IOTLB_RW), 0);
+		vh_mem_table_put(mt);
+	}
+	add(&r, DATA_IOVA, 16, DATA_IOVA + PG, 4 * PG, false, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	CHECK(iov[1].iov_base == old + PG);
+	/* the front-end unmaps the IOVAs and the memory goes away */
+	CHECK_EQ(vh_iotlb_invalidate(r.tlb, DATA_IOVA, DATA_PAGES * PG), 0);
+	CHECK(vh_mem_unref(dmem) == NULL);
+	CHECK_EQ(vh_iotlb_update(r.tlb, 0x1000, PG, r.ind, NULL, VH_IOTLB_RO),
+		 0);
+	CHECK_EQ(msync(old, PG, MS_ASYNC), 0);
+	/* the device completes the request into memory now gone for others */
+	memset(iov[1].iov_base, 0x3c, iov[1].iov_len);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, (uint32_t)iov[1].iov_len), 0);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(len, 4 * PG);
+	/* once the ring moved on and a writer reclaimed, it is unmapped */
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 0);
+	CHECK_EQ(vh_iotlb_invalidate(r.tlb, 0x1000, PG), 0);
+	CHECK_EQ(msync(old, PG, MS_ASYNC), -1);
+	CHECK_EQ(errno, ENOMEM);
+
+	/* new data memory; a request in flight, then the rings vanish */
+	map_data(&r, 0, DATA_PAGES, VH_IOTLB_RW);
+	add(&r, DATA_IOVA, 16, DATA_IOVA + PG, 16, false, &r);
+	add(&r, DATA_IOVA, 16, DATA_IOVA + 2 * PG, 16, false, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	r.m.n = 0;
+	CHECK_EQ(vh_iotlb_invalidate(r.tlb, RING_IOVA, RING_SIZE), 0);
+	CHECK_EQ(vh_devq_pop(r.vr, &e2), -EAGAIN);
+	CHECK_EQ(r.m.n, 1);
+	CHECK_EQ(r.m.iova, RING_IOVA);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 16), 0);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	map_rings(&r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e2), 1);
+	CHECK(iov[5].iov_base == data_host(&r, DATA_IOVA + 2 * PG));
+	CHECK_EQ(vh_devq_push(r.vr, e2.id, 16), 0);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_devq_inflight(r.vr), 0);
+	rig_fini(&r);
+}
+
+/* With the IOTLB attached but ACCESS_PLATFORM off: plain GPAs. */
+static void test_off(void)
+{
+	struct rig r;
+	struct iovec iov[8];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 8 };
+	unsigned int i;
+
+	rig_init(&r, false);
+	for (i = 0; i < 3 * NUM; i++) {
+		void *tok;
+		uint32_t len;
+
+		add(&r, DATA_GPA + 8, 8, DATA_GPA + PG, 8, false, &r);
+		CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+		CHECK(iov[0].iov_base == r.data + 8);
+		CHECK_EQ(vh_devq_push(r.vr, e.id, 8), 0);
+		CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	}
+	CHECK_EQ(r.m.n, 0);
+	rig_fini(&r);
+}
+
+/* Many requests through the IOTLB with updates and batches in between. */
+static void test_stream(void)
+{
+	struct rig r;
+	struct iovec iov[NUM * 2];
+	struct vh_devq_elem e[NUM];
+	unsigned int i, k, done = 0;
+
+	rig_init(&r, true);
+	map_rings(&r);
+	map_data(&r, 0, DATA_PAGES, VH_IOTLB_RW);
+	for (i = 0; i < NUM; i++) {
+		e[i].iov = iov + 2 * i;
+		e[i].iov_max = 2;
+	}
+	for (k = 0; k < 50; k++) {
+		int n;
+
+		for (i = 0; i < NUM / 2; i++)
+			add(&r, DATA_IOVA + (i % DATA_PAGES) * PG, 64,
+			    DATA_IOVA + ((i + 1) % DATA_PAGES) * PG, 64, false,
+			    &r);
+		/* an unrelated update publishes a new snapshot mid-stream */
+		CHECK_EQ(vh_iotlb_update(r.tlb, 0x1000, PG, r.ind, NULL,
+					 VH_IOTLB_RO), 0);
+		n = vh_devq_pop_batch(r.vr, e, NUM);
+		CHECK_EQ(n, NUM / 2);
+		for (i = 0; i < (unsigned int)n; i++) {
+			CHECK(e[i].iov[0].iov_base ==
+			      data_host(&r, DATA_IOVA + (i % DATA_PAGES) * PG));
+			CHECK_EQ(vh_devq_push(r.vr, e[i].id, 64), 0);
+		}
+		for (i = 0; i < (unsigned int)n; i++) {
+			void *tok;
+			uint32_t len;
+
+			CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+			done++;
+		}
+		CHECK_EQ(vh_iotlb_invalidate(r.tlb, 0x1000, PG), 0);
+	}
+	CHECK_EQ(done, 50 * NUM / 2);
+	rig_fini(&r);
+}
+
+int main(void)
+{
+	test_pending_rings();
+	test_split_perm_indirect();
+	test_invalidate_in_flight();
+	test_off();
+	test_stream();
+	printf("test-devq-iotlb: ok\n");
+	return 0;
+}
