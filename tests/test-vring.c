@@ -1109,8 +1109,13 @@ static void test_api_edges(void)
 	CHECK_EQ(vh_devq_set_num(vr, 32768), 0);
 	CHECK_EQ(vh_devq_get_num(vr), 32768);
 	CHECK_EQ(vh_devq_set_num(vr, 16), 0);
-	CHECK_EQ(vh_devq_set_features(vr, 1ull << VIRTIO_F_RING_PACKED),
-		 -EOPNOTSUPP);
+	/* packed: any size up to 32768; back to split: sizes are pow2 */
+	CHECK_EQ(vh_devq_set_features(vr, 1ull << VIRTIO_F_RING_PACKED), 0);
+	CHECK_EQ(vh_devq_set_num(vr, 3), 0);
+	CHECK_EQ(vh_devq_set_num(vr, 65536), -EINVAL);
+	CHECK_EQ(vh_devq_set_features(vr, 0), 0);
+	CHECK_EQ(vh_devq_get_num(vr), 0);
+	CHECK_EQ(vh_devq_set_num(vr, 16), 0);
 	/* misaligned, and outside memory */
 	a.desc = RING_GPA + 8;
 	a.avail = RING_GPA + 4096;
