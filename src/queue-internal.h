@@ -276,6 +276,64 @@ int vh_devq_packed_avail_count(struct vh_devq *vr, uint16_t *n);
 int vh_devq_packed_set_base(struct vh_devq *vr, uint32_t base);
 uint32_t vh_devq_packed_get_base(const struct vh_devq *vr);
 
+/* ---------------------------------------------------------------------- */
+/* driver side state, shared by drvq.c (split) and drvq-packed.c          */
+/* ---------------------------------------------------------------------- */
+struct head_state {
+	void *token;      /* NULL: not in flight */
+	uint32_t in_len;  /* writable bytes: the most the device may report */
+	uint16_t ndescs;  /* ring descriptors of the chain */
+};
+
+struct vh_drvq {
+	int refcount;
+	struct vh_ctx *ctx;
+	struct vh_mem *mem;
+	struct vh_mem_table *table; /* pins our ring mappings */
+	unsigned int index;
+	unsigned int num;
+	uint16_t mask;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	struct vh_desc *desc;
+	struct vh_avail *avail;
+	struct vh_used *used;
+	bool event_idx, indirect, broken, cb_enabled;
+	uint16_t free_head;
+	unsigned int num_free;
+	uint16_t *next;              /* private free list / chain links */
+	struct head_state *heads;
+	uint16_t avail_idx;          /* next avail index to fill */
+	uint16_t kicked_avail;       /* avail idx at the last kick_prepare */
+	uint16_t last_used;
+	uint16_t avail_flags;        /* shadow of avail->flags */
+	uint64_t ind_gpa;
+	uint8_t *ind_host;
+	size_t ind_slot;             /* bytes per descriptor slot, 0 = none */
+	int kick_fd, call_fd;
+
+	/*
+	 * Packed layout (drvq-packed.c): desc is the descriptor ring, avail
+	 * our event suppression area, used the device's; next[] is the free
+	 * list of buffer ids (free_head its first), heads[] per buffer id.
+	 */
+	bool packed;
+	bool pk_avail_wrap, pk_used_wrap;
+	uint16_t pk_avail, pk_used;  /* next positions to fill / to read */
+	uint32_t pk_kicked_r;        /* position (r) at the last kick_prepare */
+	uint16_t pk_ev_flags;        /* shadow of our event flags */
+};
+
+/* drvq-packed.c */
+int vh_drvq_packed_layout(struct vh_drvq *vq);
+int vh_drvq_packed_add(struct vh_drvq *vq, const struct vh_sg *sg,
+		       unsigned int out, unsigned int in, void *token,
+		       uint32_t in_len, bool indirect);
+int vh_drvq_packed_kick_prepare(struct vh_drvq *vq);
+int vh_drvq_packed_get_used(struct vh_drvq *vq, void **token, uint32_t *len);
+int vh_drvq_packed_enable_cb(struct vh_drvq *vq);
+int vh_drvq_packed_disable_cb(struct vh_drvq *vq);
+int vh_drvq_break(struct vh_drvq *vq, const char *what, unsigned int v);
+
 static inline int vh_is_pow2_size(unsigned int num)
 {
 	return num && num <= VH_DEVQ_MAX_SIZE && (num & (num - 1)) == 0;
