@@ -219,7 +219,12 @@ int vh_drvq_packed_get_used(struct vh_drvq *vq, void **token, uint32_t *len)
 	lif = le64toh(__atomic_load_n(&ring(vq)[vq->pk_used].lif,
 				      __ATOMIC_RELAXED));
 	id = (uint16_t)(lif >> 32);
-	l = (uint32_t)lif;
+	/*
+	 * 2.8.4: the length is reserved in a used descriptor without
+	 * VIRTQ_DESC_F_WRITE and ignored by drivers (DPDK leaves the
+	 * driver's length there for buffers it only read)
+	 */
+	l = (uint16_t)(lif >> 48) & VH_DESC_F_WRITE ? (uint32_t)lif : 0;
 	if (id >= vq->num || !vq->heads[id].token)
 		return vh_drvq_break(vq, "id", id);
 	h = &vq->heads[id];

@@ -758,9 +758,17 @@ static void test_packed_hostile_device(void)
 
 	prig(&r, 8, 0);
 	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
-	pdesc(&r, 0, 0, 101, 0, PF_USED, true); /* more than it holds */
+	pdesc(&r, 0, 0, 101, 0, PF_USED | F_WRITE, true); /* more than it holds */
 	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
 	CHECK(strstr(r.last_err, "length 101") != NULL);
+	rig_fini(&r);
+
+	/* 2.8.4: without WRITE the length is reserved: ignored, 0 */
+	prig(&r, 8, 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 1, 0, &tag), 0);
+	pdesc(&r, 0, 0, 101, 0, PF_USED, true);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(len, 0);
 	rig_fini(&r);
 
 	prig(&r, 8, 0);
