@@ -470,6 +470,66 @@ static void pk_record(struct vh_devq *vr, const struct pk_chain *c)
 	}
 }
 
+/*
+ * The common case: one direct descriptor inside the region of the last
+ * hit, an id not in flight.  1 if popped, 0 if pk_walk() must decide (it
+ * reads everything again).  The flags were seen available (acquire).
+ */
+static inline int pk_pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
+{
+	const struct vh_pdesc *d = &pk_ring(vr)[vr->pk_avail];
+	uint64_t addr, lif, off, end;
+	struct vh_pk_id *pi;
+	uint16_t flags, id;
+	uint32_t len;
+
+	addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
+	lif = le64toh(__atomic_load_n(&d->lif, __ATOMIC_RELAXED));
+	flags = pd_flags(lif);
+	len = pd_len(lif);
+	id = pd_id(lif);
+	off = addr - vr->c_gpa;
+	/* end > off: no wrap and len > 0; end <= c_size: inside the region */
+	end = off + len;
+	if (vh_unlikely((flags & (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) ||
+			!pd_avail(flags, vr->pk_avail_wrap) || !elem->iov_max ||
+			end > vr->c_size || end <= off || id >= vr->size ||
+			vr->head_table[id] ||
+			vr->pk_inflight_descs >= vr->size))
+		return 0;
+	pi = &vr->pk_ids[id];
+	pi->ndescs = 1;
+	pi->ind_len = 0;
+	pi->wr = VH_PK_NONE;
+	if (flags & VH_DESC_F_WRITE) {
+		uint16_t r = vr->pk_wr_free; /* there is one: checked above */
+
+		vr->pk_wr_free = vr->pk_wr[r].next;
+		vr->pk_wr[r].gpa = addr;
+		vr->pk_wr[r].len = len;
+		vr->pk_wr[r].next = VH_PK_NONE;
+		pi->wr = r;
+		elem->out_num = 0;
+		elem->in_num = 1;
+		elem->out_len = 0;
+		elem->in_len = len;
+	} else {
+		elem->out_num = 1;
+		elem->in_num = 0;
+		elem->out_len = len;
+		elem->in_len = 0;
+	}
+	vr->head_table[id] = vr->table;
+	vr->cur_inflight++;
+	vr->pk_inflight_descs++;
+	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, 1);
+	elem->iov->iov_base = vr->c_host + off;
+	elem->iov->iov_len = len;
+	elem->id = id;
+	elem->ndescs = 1;
+	return 1;
+}
+
 static int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
 {
 	struct vh_devq_walk w = { .iov = elem->iov, .iov_max = elem->iov_max };
@@ -481,6 +541,8 @@ static int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
 		if (err <= 0)
 			return err;
 	}
+	if (vh_likely(pk_pop_fast(vr, elem)))
+		return 1;
 	err = pk_walk(vr, &w, &c);
 	if (err < 0)
 		return err;
@@ -500,6 +562,12 @@ static int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += c.nring;
 	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, c.nring);
+	/* the region of the last hit serves the fast path next time */
+	if (vr->hint < vr->table->n) {
+		vr->c_gpa = vr->table->r[vr->hint].gpa;
+		vr->c_size = vr->table->r[vr->hint].size;
+		vr->c_host = vr->table->r[vr->hint].host;
+	}
 	elem->id = c.id;
 	elem->ndescs = c.nring;
 	elem->out_num = w.out_num;
@@ -649,8 +717,13 @@ int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 	if (vr->ready &&
 	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
 		vh_devq_switch_table(vr);
-	if (!vr->pk_ids || !vh_devq_put_head(vr, id))
+	if (vh_likely(id < vr->size && vr->head_table &&
+		      vr->head_table[id] == vr->table && vr->pk_ids)) {
+		vr->head_table[id] = NULL;
+		vr->cur_inflight--;
+	} else if (!vr->pk_ids || !vh_devq_put_head(vr, id)) {
 		return -EINVAL;
+	}
 	if (!vr->ready) {
 		/* an element popped before the ring broke just goes away */
 		pk_release(vr, id);
