@@ -499,21 +499,18 @@ static inline int pk_pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
 		return 0;
 	pi = &vr->pk_ids[id];
 	pi->ndescs = 1;
-	pi->ind_len = 0;
-	pi->wr = VH_PK_NONE;
 	if (flags & VH_DESC_F_WRITE) {
-		uint16_t r = vr->pk_wr_free; /* there is one: checked above */
-
-		vr->pk_wr_free = vr->pk_wr[r].next;
-		vr->pk_wr[r].gpa = addr;
-		vr->pk_wr[r].len = len;
-		vr->pk_wr[r].next = VH_PK_NONE;
-		pi->wr = r;
+		/* the one writable buffer, kept in the id's own record */
+		pi->wr = VH_PK_ONE;
+		pi->ind_gpa = addr;
+		pi->ind_len = len;
 		elem->out_num = 0;
 		elem->in_num = 1;
 		elem->out_len = 0;
 		elem->in_len = len;
 	} else {
+		pi->wr = VH_PK_NONE;
+		pi->ind_len = 0;
 		elem->out_num = 1;
 		elem->in_num = 0;
 		elem->out_len = len;
@@ -530,19 +527,14 @@ static inline int pk_pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
 	return 1;
 }
 
-static int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
+/* Anything but the fast path: a chain, an indirect table, a bad value. */
+static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
+						 struct vh_devq_elem *elem)
 {
 	struct vh_devq_walk w = { .iov = elem->iov, .iov_max = elem->iov_max };
 	struct pk_chain c = { 0 };
 	int err;
 
-	if (!pk_peek(vr)) {
-		err = pk_rearm(vr);
-		if (err <= 0)
-			return err;
-	}
-	if (vh_likely(pk_pop_fast(vr, elem)))
-		return 1;
 	err = pk_walk(vr, &w, &c);
 	if (err < 0)
 		return err;
@@ -577,6 +569,20 @@ static int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
 	return 1;
 }
 
+static inline int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
+{
+	int err;
+
+	if (!pk_peek(vr)) {
+		err = pk_rearm(vr);
+		if (err <= 0)
+			return err;
+	}
+	if (vh_likely(pk_pop_fast(vr, elem)))
+		return 1;
+	return pk_pop_slow(vr, elem);
+}
+
 /* Called by pop_general() on a ready ring with a current snapshot. */
 int vh_devq_packed_pop(struct vh_devq *vr, struct vh_devq_elem *elem)
 {
@@ -609,7 +615,8 @@ static uint16_t pk_release(struct vh_devq *vr, uint16_t id)
 	struct vh_pk_id *pi = &vr->pk_ids[id];
 	uint16_t r = pi->wr, nd = pi->ndescs;
 
-	while (r != VH_PK_NONE) {
+	/* VH_PK_NONE and VH_PK_ONE are both beyond any record index */
+	while (r < vr->size) {
 		uint16_t next = vr->pk_wr[r].next;
 
 		vr->pk_wr[r].next = vr->pk_wr_free;
@@ -648,7 +655,12 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 	if (vr->log_all) {
 		uint16_t r;
 
-		for (r = pi->wr; r != VH_PK_NONE && len;
+		if (pi->wr == VH_PK_ONE) {
+			vh_devq_mark_log(vr, l, pi->ind_gpa,
+					 pi->ind_len < len ? pi->ind_len : len);
+			len = 0;
+		}
+		for (r = pi->wr; r < vr->size && len;
 		     r = vr->pk_wr[r].next) {
 			uint32_t n = vr->pk_wr[r].len < len ?
 					     vr->pk_wr[r].len : len;
@@ -656,7 +668,7 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 			vh_devq_mark_log(vr, l, vr->pk_wr[r].gpa, n);
 			len -= n;
 		}
-		if (pi->ind_len && len) {
+		if (pi->wr != VH_PK_ONE && pi->ind_len && len) {
 			unsigned int hint = 0, i;
 			const struct vh_pdesc *tbl = vh_mem_table_translate(
 				vr->table, pi->ind_gpa, pi->ind_len, &hint);

@@ -216,9 +216,9 @@ struct vh_pevent {
 /* Per buffer id of a packed ring, while in flight. */
 struct vh_pk_id {
 	uint16_t ndescs;   /* ring descriptors, for the used position */
-	uint16_t wr;       /* first pk_wr record, VH_PK_NONE if none */
-	uint32_t ind_len;  /* indirect table, re-walked for the log */
-	uint64_t ind_gpa;
+	uint16_t wr;       /* first pk_wr record, VH_PK_NONE, VH_PK_ONE */
+	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
+	uint64_t ind_gpa;  /* with VH_PK_ONE, the one writable buffer */
 };
 
 /* A device-writable direct buffer of an in-flight packed chain. */
@@ -229,6 +229,7 @@ struct vh_pk_wr {
 };
 
 #define VH_PK_NONE 0xffff
+#define VH_PK_ONE 0xfffe /* a single writable buffer, in struct vh_pk_id */
 
 /* Chain walk (devq.c): buffers into the caller's iovecs. */
 struct vh_devq_walk {
