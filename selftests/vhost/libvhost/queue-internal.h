@@ -111,6 +111,8 @@ static inline void vh_store16(uint16_t *p, uint16_t v, int order)
 /* ---------------------------------------------------------------------- */
 struct vh_mem_table;
 struct vh_mem_log;
+struct vh_iotlb;
+struct vh_iotlb_table;
 
 /* An older snapshot that still has elements in flight. */
 struct old_pin {
@@ -139,6 +141,7 @@ struct vh_devq {
 	uint16_t last_avail;
 	uint16_t shadow_avail;        /* avail->idx as last read */
 	bool log_any;                 /* log_used || log_all */
+	bool iotlb_on;                /* ACCESS_PLATFORM with an IOTLB */
 	unsigned int cur_inflight;    /* popped under table, not pushed */
 	unsigned int hint;            /* last region hit in table */
 
@@ -163,6 +166,13 @@ struct vh_devq {
 	struct vh_devq_addr addr;
 	struct old_pin *old_pins;
 	int kick_fd, call_fd, err_fd;
+	/* IOTLB (see the top of devq.c) */
+	struct vh_iotlb *iotlb;
+	struct vh_iotlb_table *itab;      /* pinned: rings translated in it */
+	const uint64_t *igen_ptr;
+	uint64_t itab_gen;
+	struct vh_iotlb_table **head_itab; /* per head: pinned at pop */
+	bool rings_pending;               /* rings wait for a translation */
 
 	/*
 	 * Packed layout (devq-packed.c).  desc is then the descriptor ring,
