@@ -151,6 +151,12 @@ void vh_devq_packed_mapped(struct vh_devq *vr)
 	vr->avail_event_valid = false;
 	if (!vr->pk_ids || !vr->pk_wr)
 		vh_devq_break(vr, "no per-buffer state");
+	/*
+	 * Rings and buffers at IOVAs (ACCESS_PLATFORM with an IOTLB): the
+	 * packed paths translate GPAs only, so such a ring never runs.
+	 */
+	else if (vr->iotlb_on)
+		vh_devq_break(vr, "packed rings through an IOTLB are not supported");
 	else if (vr->pk_avail >= vr->size || vr->pk_used >= vr->size)
 		vh_devq_break(vr, "base %u/%u beyond the ring size %u",
 			      vr->pk_avail, vr->pk_used, vr->size);
@@ -555,7 +561,7 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 	vr->pk_inflight_descs += c.nring;
 	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, c.nring);
 	/* the region of the last hit serves the fast path next time */
-	if (vr->hint < vr->table->n) {
+	if (vr->hint < vr->table->n && !vr->iotlb_on) {
 		vr->c_gpa = vr->table->r[vr->hint].gpa;
 		vr->c_size = vr->table->r[vr->hint].size;
 		vr->c_host = vr->table->r[vr->hint].host;

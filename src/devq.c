@@ -449,13 +449,6 @@ VH_EXPORT int vh_devq_set_features(struct vh_devq *vr, uint64_t features)
 
 	if (!vr)
 		return -EINVAL;
-	/* packed rings at IOVAs: not implemented (devq-packed.c uses GPAs) */
-	if ((features & (1ull << VIRTIO_F_RING_PACKED)) &&
-	    (features & (1ull << VIRTIO_F_ACCESS_PLATFORM)) && vr->iotlb) {
-		vh_err(vr->ctx, "vring %u: packed rings through an IOTLB are not supported\n",
-		       vr->index);
-		return -EOPNOTSUPP;
-	}
 	if ((old ^ features) & (1ull << VIRTIO_F_RING_PACKED)) {
 		bool packed = features & (1ull << VIRTIO_F_RING_PACKED);
 		int err = 0;
@@ -466,6 +459,8 @@ VH_EXPORT int vh_devq_set_features(struct vh_devq *vr, uint64_t features)
 		vr->packed = packed;
 		vr->features = features;
 		vr->event_idx = has_feature(vr, VIRTIO_RING_F_EVENT_IDX);
+		vr->iotlb_on = vr->iotlb &&
+			       has_feature(vr, VIRTIO_F_ACCESS_PLATFORM);
 		vr->last_avail = vr->shadow_avail = 0;
 		if (vr->size && !packed && !vh_is_pow2_size(vr->size)) {
 			unmap_rings(vr);
@@ -1864,11 +1859,6 @@ int vh_devq_set_iotlb(struct vh_devq *vr, struct vh_iotlb *tlb)
 		vr->iotlb_on = false;
 	}
 	on = tlb && has_feature(vr, VIRTIO_F_ACCESS_PLATFORM);
-	if (on && vr->packed) {
-		vh_err(vr->ctx, "vring %u: packed rings through an IOTLB are not supported\n",
-		       vr->index);
-		return -EOPNOTSUPP;
-	}
 	if (on != vr->iotlb_on) {
 		vr->iotlb_on = on;
 		err = map_rings(vr);
