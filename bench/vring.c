@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * Split-virtqueue throughput: a driver (vh_drvq) and a device (vh_devq) over
- * one ring in guest memory.
+ * Virtqueue throughput, split and packed: a driver (vh_drvq) and a device
+ * (vh_devq) over one ring in guest memory.
  *
  *   vring threads [SECONDS]   driver thread + device thread, 1- and
- *                             4-descriptor chains, event idx on; prints
- *                             million descriptors (and chains) per second
- *   vring single N [BATCH]    one thread: N single-descriptor requests,
+ *                             4-descriptor chains, event idx on, split
+ *                             then packed; prints million descriptors
+ *                             (and chains) per second
+ *   vring single N [BATCH] [packed]
+ *                             one thread: N single-descriptor requests,
  *                             BATCH at a time (default 16), for callgrind
  *                             (scripts/bench-vring counts instructions in
  *                             vh_devq_pop + vh_devq_push)
- *   vring burst N [BATCH]     the same through vh_devq_pop_batch +
+ *   vring burst N [BATCH] [packed]
+ *                             the same through vh_devq_pop_batch +
  *                             vh_devq_push_batch, BATCH per call
+ *
+ * "packed" negotiates VIRTIO_F_RING_PACKED (the same calls, another layout).
  *
  * Figures, never pass/fail.
  */
@@ -42,6 +47,14 @@
 		exit(1);                                                      \
 	} while (0)
 
+/* 0 or VIRTIO_F_RING_PACKED, OR-ed into every feature set */
+static uint64_t layout;
+
+static const char *layout_name(void)
+{
+	return layout ? "packed" : "split";
+}
+
 struct bench {
 	struct vh_ctx *ctx;
 	struct vh_mem *mem;
@@ -66,6 +79,7 @@ static void setup(struct bench *b, uint64_t features)
 	struct vh_devq_addr a = { 0 };
 
 	memset(b, 0, sizeof(*b));
+	features |= layout;
 	if (vh_ctx_new(&b->ctx) || vh_mem_new(b->ctx, &b->mem) ||
 	    vh_mem_add_memfd(b->mem, MEM_GPA, MEM_SIZE, NULL) ||
 	    vh_drvq_new(b->ctx, b->mem, 0, NUM, MEM_GPA, &b->vq) ||
@@ -74,7 +88,9 @@ static void setup(struct bench *b, uint64_t features)
 	    vh_devq_set_features(b->vr, features) ||
 	    vh_devq_set_num(b->vr, NUM) ||
 	    vh_drvq_get_addrs(b->vq, &a.desc, &a.avail, &a.used) ||
-	    vh_devq_set_addr(b->vr, &a))
+	    vh_devq_set_addr(b->vr, &a) ||
+	    /* packed: positions 0, both wrap counters 1 */
+	    vh_devq_set_base(b->vr, layout ? 0x80008000u : 0))
 		DIE("setup failed\n");
 	b->kick = eventfd(0, EFD_CLOEXEC);
 	b->call = eventfd(0, EFD_CLOEXEC);
@@ -189,8 +205,8 @@ static void run_threads(unsigned int ndesc, double seconds)
 			DIE("write kick\n");
 	}
 	pthread_join(th, NULL);
-	printf("threads, %u-descriptor chains, event idx: %.2f M descriptors/s (%.2f M chains/s, %lu chains in %.1f s)\n",
-	       ndesc, done * ndesc / t / 1e6, done / t / 1e6, done, t);
+	printf("threads, %s, %u-descriptor chains, event idx: %.2f M descriptors/s (%.2f M chains/s, %lu chains in %.1f s)\n",
+	       layout_name(), ndesc, done * ndesc / t / 1e6, done / t / 1e6, done, t);
 	teardown(&b);
 }
 
@@ -227,8 +243,8 @@ static void run_single(unsigned long n, unsigned int batch)
 		i += batch;
 	}
 	t = now() - t0;
-	printf("single thread: %lu pop+push (batch %u) in %.3f s: %.1f ns per request (driver side included)\n",
-	       i, batch, t, t * 1e9 / i);
+	printf("single thread, %s: %lu pop+push (batch %u) in %.3f s: %.1f ns per request (driver side included)\n",
+	       layout_name(), i, batch, t, t * 1e9 / i);
 	teardown(&b);
 }
 
@@ -273,13 +289,15 @@ static void run_burst(unsigned long n, unsigned int batch)
 		i += batch;
 	}
 	t = now() - t0;
-	printf("single thread, burst calls: %lu pop+push (batch %u) in %.3f s: %.1f ns per request (driver side included)\n",
-	       i, batch, t, t * 1e9 / i);
+	printf("single thread, %s, burst calls: %lu pop+push (batch %u) in %.3f s: %.1f ns per request (driver side included)\n",
+	       layout_name(), i, batch, t, t * 1e9 / i);
 	teardown(&b);
 }
 
 int main(int argc, char **argv)
 {
+	if (argc >= 5 && strcmp(argv[4], "packed") == 0)
+		layout = 1ull << VIRTIO_F_RING_PACKED;
 	if (argc >= 2 && strcmp(argv[1], "burst") == 0) {
 		run_burst(argc > 2 ? strtoul(argv[2], NULL, 0) : 1000000,
 			  argc > 3 ? (unsigned int)strtoul(argv[3], NULL, 0) :
@@ -297,10 +315,13 @@ int main(int argc, char **argv)
 
 		run_threads(1, s);
 		run_threads(4, s);
+		layout = 1ull << VIRTIO_F_RING_PACKED;
+		run_threads(1, s);
+		run_threads(4, s);
 		return 0;
 	}
 	fprintf(stderr,
-		"usage: %s [threads [SECONDS] | single N [BATCH] | burst N [BATCH]]\n",
+		"usage: %s [threads [SECONDS] | single N [BATCH] [packed] | burst N [BATCH] [packed]]\n",
 		argv[0]);
 	return 2;
 }

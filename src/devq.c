@@ -40,70 +40,6 @@
 #include "mem-internal.h"
 #include "queue-internal.h"
 
-/* An older snapshot that still has elements in flight. */
-struct old_pin {
-	struct vh_mem_table *t;
-	unsigned int inflight;
-	struct old_pin *next;
-};
-
-struct vh_devq {
-	/* hot: pop and push */
-	struct vh_desc *desc;
-	struct vh_avail *avail;
-	struct vh_used *used;
-	struct vh_mem_table *table;   /* pinned snapshot (rings, new pops) */
-	struct vh_mem_table **head_table; /* per head: snapshot popped under */
-	/* per head: the push_batch call that last saw it (duplicate check) */
-	uint32_t *batch_seen;
-	uint32_t batch_epoch;
-	const uint64_t *gen_ptr;
-	uint64_t table_gen;           /* VR_GEN_OFF unless ready: pop goes slow */
-	uint64_t c_gpa, c_size;       /* the region of the last hit, copied */
-	uint8_t *c_host;
-	uint32_t push_limit;          /* size while mapped and not broken, else 0 */
-	uint32_t used_ctr;            /* used index, 32 bits: see need_notify */
-	uint16_t mask;
-	uint16_t last_avail;
-	uint16_t shadow_avail;        /* avail->idx as last read */
-	bool log_any;                 /* log_used || log_all */
-	bool iotlb_on;                /* ACCESS_PLATFORM with an IOTLB */
-	unsigned int cur_inflight;    /* popped under table, not pushed */
-	unsigned int hint;            /* last region hit in table */
-
-	/* cold */
-	bool ready;                   /* rings mapped and not broken */
-	bool log_used;                /* dirty-log used ring writes */
-	bool log_all;                 /* dirty-log written buffers */
-	bool event_idx;
-	int refcount;
-	struct vh_ctx *ctx;
-	struct vh_mem *mem;
-	unsigned int index;
-	unsigned int size;            /* queue size, 0 = not set */
-	bool broken;
-	bool addr_set;
-	bool notify_enabled;
-	bool signalled_valid;
-	uint32_t signalled_ctr;
-	uint16_t avail_event_written;
-	bool avail_event_valid;
-	uint64_t features;
-	struct vh_devq_addr addr;
-	struct old_pin *old_pins;
-	int kick_fd, call_fd, err_fd;
-	/* IOTLB (see the top of the file) */
-	struct vh_iotlb *iotlb;
-	struct vh_iotlb_table *itab;      /* pinned: rings translated in it */
-	const uint64_t *igen_ptr;
-	uint64_t itab_gen;
-	struct vh_iotlb_table **head_itab; /* per head: pinned at pop */
-	bool rings_pending;               /* rings wait for a translation */
-};
-
-/* No snapshot generation ever gets this high. */
-#define VR_GEN_OFF UINT64_MAX
-
 #if defined(__GNUC__) && !defined(__clang__)
 /* (SLP-vectorizing the element stores costs more than it saves) */
 #define VR_NO_SLP __attribute__((optimize("no-tree-slp-vectorize")))
@@ -116,15 +52,17 @@ static bool has_feature(const struct vh_devq *vr, unsigned int bit)
 	return vr->features & (1ull << bit);
 }
 
+bool vh_devq_has_feature(const struct vh_devq *vr, unsigned int bit)
+{
+	return has_feature(vr, bit);
+}
+
 static bool overflows(uint64_t base, uint64_t size)
 {
 	return size - 1 > UINT64_MAX - base;
 }
 
-__attribute__((format(printf, 2, 3))) static int
-vring_break(struct vh_devq *vr, const char *fmt, ...);
-
-static int vring_break(struct vh_devq *vr, const char *fmt, ...)
+int vh_devq_break(struct vh_devq *vr, const char *fmt, ...)
 {
 	char msg[160];
 	va_list ap;
@@ -162,6 +100,8 @@ VH_EXPORT int vh_devq_new(struct vh_ctx *ctx, struct vh_mem *mem,
 	vr->gen_ptr = vh_mem_generation_ptr(mem);
 	vr->index = index;
 	vr->notify_enabled = true;
+	/* 2.8.1: both wrap counters start at 1 */
+	vr->pk_avail_wrap = vr->pk_used_wrap = true;
 	vr->table_gen = VR_GEN_OFF;
 	vr->kick_fd = vr->call_fd = vr->err_fd = -1;
 	*out = vr;
@@ -196,6 +136,8 @@ static void drop_pins(struct vh_devq *vr)
 		}
 	}
 	vr->cur_inflight = 0;
+	if (vr->packed)
+		vh_devq_packed_forget(vr);
 }
 
 static void unmap_rings(struct vh_devq *vr)
@@ -222,6 +164,7 @@ VH_EXPORT struct vh_devq *vh_devq_unref(struct vh_devq *vr)
 	if (__atomic_sub_fetch(&vr->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return vr;
 	unmap_rings(vr);
+	vh_devq_packed_free(vr);
 	free(vr->head_table);
 	free(vr->head_itab);
 	free(vr->batch_seen);
@@ -309,8 +252,11 @@ static int map_areas(struct vh_devq *vr, const struct vh_mem_table *t,
 	if (vh_unlikely(vr->iotlb_on))
 		return iotlb_areas(vr, vr->itab, d, a, u);
 	*d = area(vr, t, vr->addr.desc, 16ull * vr->size);
-	*a = area(vr, t, vr->addr.avail, avail_size(vr));
-	*u = area(vr, t, vr->addr.used, used_size(vr));
+	/* 2.8.10: packed: driver and device event suppression areas */
+	*a = area(vr, t, vr->addr.avail,
+		  vr->packed ? sizeof(struct vh_pevent) : avail_size(vr));
+	*u = area(vr, t, vr->addr.used,
+		  vr->packed ? sizeof(struct vh_pevent) : used_size(vr));
 	if (!*d || !*a || !*u) {
 		vh_err(vr->ctx,
 		       "vring %u: %s area not inside one guest memory region\n",
@@ -391,6 +337,12 @@ static int map_rings(struct vh_devq *vr)
 	vr->ready = true;
 	/* IOTLB rings push through push_general(), which unpins head_itab */
 	vr->push_limit = vr->iotlb_on ? 0 : vr->size;
+	if (vr->packed) {
+		/* the split push fast path stays out (see struct vh_devq) */
+		vr->push_limit = 0;
+		vr->used_ctr = 0;
+		vh_devq_packed_mapped(vr);
+	}
 	update_log_flags(vr);
 	return 0;
 }
@@ -403,8 +355,12 @@ VH_EXPORT int vh_devq_set_num(struct vh_devq *vr, unsigned int num)
 
 	if (!vr)
 		return -EINVAL;
-	/* 2.7: Queue Size is a power of 2, at most 32768 */
-	if (!vh_is_pow2_size(num)) {
+	/*
+	 * 2.7: Queue Size is a power of 2, at most 32768; 2.8: packed, any
+	 * size up to 32768
+	 */
+	if (vr->packed ? !num || num > VH_DEVQ_MAX_SIZE :
+			 !vh_is_pow2_size(num)) {
 		vh_err(vr->ctx, "vring %u: bad size %u\n", vr->index, num);
 		return -EINVAL;
 	}
@@ -427,6 +383,12 @@ VH_EXPORT int vh_devq_set_num(struct vh_devq *vr, unsigned int num)
 	vr->batch_epoch = 0;
 	vr->size = num;
 	vr->mask = (uint16_t)(num - 1);
+	if (vr->packed) {
+		int err = vh_devq_packed_prepare(vr);
+
+		if (err < 0)
+			return err;
+	}
 	return map_rings(vr);
 }
 
@@ -444,8 +406,12 @@ VH_EXPORT int vh_devq_set_addr(struct vh_devq *vr,
 
 	if (!vr || !a)
 		return -EINVAL;
-	/* 2.7: alignment of the descriptor table, avail and used rings */
-	if ((a->desc & 15) || (a->avail & 1) || (a->used & 3)) {
+	/*
+	 * 2.7: alignment of the descriptor table, avail and used rings; 2.8.10:
+	 * packed: descriptor ring 16, event suppression areas 4
+	 */
+	if ((a->desc & 15) || (a->avail & (vr->packed ? 3 : 1)) ||
+	    (a->used & 3)) {
 		vh_err(vr->ctx, "vring %u: misaligned ring address\n",
 		       vr->index);
 		return -EINVAL;
@@ -483,8 +449,32 @@ VH_EXPORT int vh_devq_set_features(struct vh_devq *vr, uint64_t features)
 
 	if (!vr)
 		return -EINVAL;
-	if (features & (1ull << VIRTIO_F_RING_PACKED))
-		return -EOPNOTSUPP;
+	if ((old ^ features) & (1ull << VIRTIO_F_RING_PACKED)) {
+		bool packed = features & (1ull << VIRTIO_F_RING_PACKED);
+		int err = 0;
+
+		/* another layout: the ring is set up anew */
+		if (vr->packed && !packed)
+			vh_devq_packed_forget(vr);
+		vr->packed = packed;
+		vr->features = features;
+		vr->event_idx = has_feature(vr, VIRTIO_RING_F_EVENT_IDX);
+		vr->iotlb_on = vr->iotlb &&
+			       has_feature(vr, VIRTIO_F_ACCESS_PLATFORM);
+		vr->last_avail = vr->shadow_avail = 0;
+		if (vr->size && !packed && !vh_is_pow2_size(vr->size)) {
+			unmap_rings(vr);
+			vr->size = 0;
+		}
+		if (vr->size && packed)
+			err = vh_devq_packed_prepare(vr);
+		if (!err)
+			err = map_rings(vr);
+		if (err < 0)
+			unmap_rings(vr);
+		update_log_flags(vr);
+		return err;
+	}
 	vr->features = features;
 	vr->event_idx = has_feature(vr, VIRTIO_RING_F_EVENT_IDX);
 	/* ring addresses change meaning: translate them again */
@@ -501,8 +491,8 @@ VH_EXPORT int vh_devq_set_features(struct vh_devq *vr, uint64_t features)
 	 * Running rings keep their state (VHOST_F_LOG_ALL comes and goes
 	 * during migration); only a change of event idx resizes the areas.
 	 */
-	if (vr->table && ((old ^ features) &
-			  (1ull << VIRTIO_RING_F_EVENT_IDX))) {
+	if (vr->table && !vr->packed &&
+	    ((old ^ features) & (1ull << VIRTIO_RING_F_EVENT_IDX))) {
 		void *d, *a, *u;
 
 		if (map_areas(vr, vr->table, &d, &a, &u) < 0) {
@@ -525,8 +515,11 @@ VH_EXPORT int vh_devq_set_base(struct vh_devq *vr, uint32_t base)
 {
 	if (!vr)
 		return -EINVAL;
+	if (vr->packed)
+		return vh_devq_packed_set_base(vr, base);
+	/* split: a 16-bit index; bits 16-31 reserved (vhost-user.rst) */
 	if (base > UINT16_MAX)
-		return -EINVAL; /* packed-ring wrap counter: not supported yet */
+		return -EINVAL;
 	vr->last_avail = (uint16_t)base;
 	vr->shadow_avail = (uint16_t)base;
 	vr->signalled_valid = false;
@@ -540,7 +533,7 @@ VH_EXPORT int vh_devq_get_base(struct vh_devq *vr, uint32_t *base)
 {
 	if (!vr || !base)
 		return -EINVAL;
-	*base = vr->last_avail;
+	*base = vr->packed ? vh_devq_packed_get_base(vr) : vr->last_avail;
 	return 0;
 }
 
@@ -600,6 +593,7 @@ VH_EXPORT int vh_devq_reset(struct vh_devq *vr)
 	if (!vr)
 		return -EINVAL;
 	unmap_rings(vr);
+	vh_devq_packed_free(vr);
 	free(vr->head_table);
 	vr->head_table = NULL;
 	free(vr->head_itab);
@@ -612,6 +606,8 @@ VH_EXPORT int vh_devq_reset(struct vh_devq *vr)
 	memset(&vr->addr, 0, sizeof(vr->addr));
 	vr->last_avail = vr->shadow_avail = 0;
 	vr->used_ctr = 0;
+	vr->pk_avail = vr->pk_used = 0;
+	vr->pk_avail_wrap = vr->pk_used_wrap = true;
 	vr->broken = false;
 	vr->notify_enabled = true;
 	vr->signalled_valid = false;
@@ -665,6 +661,24 @@ static void log_used(struct vh_devq *vr, uint64_t off, uint64_t len)
 		return;
 	mark_used(vr, vh_mem_log_enter(vr->mem, &e), off, len);
 	vh_mem_log_exit(vr->mem, e);
+}
+
+void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
+		      uint64_t gpa, uint64_t len)
+{
+	(void)vr;
+	vh_mem_log_mark(l, gpa, len);
+}
+
+void vh_devq_log_used_area(struct vh_devq *vr, uint64_t off, uint64_t len)
+{
+	log_used(vr, off, len);
+}
+
+int vh_devq_max_indirect(const struct vh_devq *vr)
+{
+	return vr->size > VH_DEVQ_INDIRECT_MIN_CAP ? (int)vr->size :
+						     VH_DEVQ_INDIRECT_MIN_CAP;
 }
 
 VH_EXPORT int vh_devq_log_write(struct vh_devq *vr, uint64_t gpa,
@@ -827,7 +841,7 @@ static void log_chain(struct vh_devq *vr, const struct vh_mem_log *l,
 /* ---------------------------------------------------------------------- */
 
 /* Move to the newest memory snapshot (called from pop when it changed). */
-static int switch_table(struct vh_devq *vr)
+int vh_devq_switch_table(struct vh_devq *vr)
 {
 	uint64_t gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
 	struct vh_mem_table *t = vh_mem_table_get(vr->mem), *old = vr->table;
@@ -835,7 +849,7 @@ static int switch_table(struct vh_devq *vr)
 
 	if (map_areas(vr, t, &d, &a, &u) < 0) {
 		vh_mem_table_put(t);
-		return vring_break(vr, "rings not in the new memory table");
+		return vh_devq_break(vr, "rings not in the new memory table");
 	}
 	if (vr->cur_inflight) {
 		struct old_pin *p = malloc(sizeof(*p));
@@ -881,7 +895,7 @@ static int iotlb_switch(struct vh_devq *vr)
 		vh_iotlb_table_put(it);
 		if (err == -EAGAIN)
 			return err;
-		return vring_break(vr, "rings not accessible through the IOTLB");
+		return vh_devq_break(vr, "rings not accessible through the IOTLB");
 	}
 	/* popped elements hold their own references (head_itab) */
 	vh_iotlb_table_put(vr->itab);
@@ -945,7 +959,7 @@ static int read_avail_idx(struct vh_devq *vr, uint16_t *idx)
 
 	/* 2.7.6: the driver makes at most Queue Size heads available */
 	if (vh_unlikely((uint16_t)(v - vr->last_avail) > vr->size))
-		return vring_break(vr, "avail idx %u is %u past last_avail %u",
+		return vh_devq_break(vr, "avail idx %u is %u past last_avail %u",
 				   v, (uint16_t)(v - vr->last_avail),
 				   vr->last_avail);
 	*idx = v;
@@ -983,21 +997,9 @@ refresh_avail(struct vh_devq *vr)
 	return idx != vr->last_avail;
 }
 
-struct walk {
-	struct iovec *iov;
-	unsigned int iov_max;
-	unsigned int out_num, in_num;
-	uint64_t out_len, in_len;
-	/*
-	 * The caller's iovecs ran out: the rest of the chain is still walked
-	 * and checked (a loop or a bad buffer breaks the ring, whatever the
-	 * caller's array size), only not recorded; pop then says -ENOBUFS.
-	 */
-	bool nobufs;
-};
 
 /* One buffer of a chain into the walk's iovecs. */
-static int add_buf(struct vh_devq *vr, struct walk *w, uint64_t addr,
+int vh_devq_add_buf(struct vh_devq *vr, struct vh_devq_walk *w, uint64_t addr,
 		   uint32_t len, bool write)
 {
 	unsigned int used = w->out_num + w->in_num;
@@ -1005,13 +1007,13 @@ static int add_buf(struct vh_devq *vr, struct walk *w, uint64_t addr,
 	int n;
 
 	if (!len)
-		return vring_break(vr, "zero-length descriptor");
+		return vh_devq_break(vr, "zero-length descriptor");
 	if (overflows(addr, len))
-		return vring_break(vr, "descriptor 0x%llx+%u wraps",
+		return vh_devq_break(vr, "descriptor 0x%llx+%u wraps",
 				   (unsigned long long)addr, len);
 	/* 2.7.4.2: device-writable descriptors after device-readable ones */
 	if (!write && w->in_num)
-		return vring_break(vr, "readable descriptor after a writable one");
+		return vh_devq_break(vr, "readable descriptor after a writable one");
 	n = -ENOBUFS;
 	if (!w->nobufs && used < w->iov_max)
 		n = buf_to_iov(vr, addr, len, write, w->iov + used,
@@ -1029,11 +1031,11 @@ static int add_buf(struct vh_devq *vr, struct walk *w, uint64_t addr,
 	if (n == -EAGAIN)
 		return n;
 	if (n == -EACCES)
-		return vring_break(vr, "buffer 0x%llx+%u not %s in the IOTLB",
+		return vh_devq_break(vr, "buffer 0x%llx+%u not %s in the IOTLB",
 				   (unsigned long long)addr, len,
 				   write ? "writable" : "readable");
 	if (n < 0)
-		return vring_break(vr, "buffer 0x%llx+%u outside guest memory",
+		return vh_devq_break(vr, "buffer 0x%llx+%u outside guest memory",
 				   (unsigned long long)addr, len);
 	if (write) {
 		w->in_num += (unsigned int)n;
@@ -1044,12 +1046,12 @@ static int add_buf(struct vh_devq *vr, struct walk *w, uint64_t addr,
 	}
 	/* our limit: element totals are u32 */
 	if (w->out_len + w->in_len > UINT32_MAX)
-		return vring_break(vr, "chain longer than 4 GiB");
+		return vh_devq_break(vr, "chain longer than 4 GiB");
 	return 0;
 }
 
 /* Walk the chain at head (2.7.5); *ndescs receives the ring descriptors used. */
-static int walk_chain(struct vh_devq *vr, uint16_t head, struct walk *w,
+static int walk_chain(struct vh_devq *vr, uint16_t head, struct vh_devq_walk *w,
 		      uint16_t *ndescs)
 {
 	const struct vh_desc *tbl = vr->desc;
@@ -1064,7 +1066,7 @@ static int walk_chain(struct vh_devq *vr, uint16_t head, struct walk *w,
 
 		/* a chain visits each descriptor at most once: cut loops */
 		if (++count > max)
-			return vring_break(vr, "descriptor chain at %u loops or exceeds %u",
+			return vh_devq_break(vr, "descriptor chain at %u loops or exceeds %u",
 					   head, max);
 		load_desc(&tbl[i], aligned, &addr, &lfn);
 		len = vh_desc_len(lfn);
@@ -1077,24 +1079,24 @@ static int walk_chain(struct vh_devq *vr, uint16_t head, struct walk *w,
 
 			/* 2.7.5.3.1 */
 			if (!has_feature(vr, VIRTIO_RING_F_INDIRECT_DESC))
-				return vring_break(vr, "indirect descriptor not negotiated");
+				return vh_devq_break(vr, "indirect descriptor not negotiated");
 			if (indirect)
-				return vring_break(vr, "nested indirect descriptor");
+				return vh_devq_break(vr, "nested indirect descriptor");
 			if (flags & VH_DESC_F_NEXT)
-				return vring_break(vr, "indirect descriptor with NEXT");
+				return vh_devq_break(vr, "indirect descriptor with NEXT");
 			cap = vr->size > VH_DEVQ_INDIRECT_MIN_CAP ?
 				      vr->size :
 				      VH_DEVQ_INDIRECT_MIN_CAP;
 			if (!len || len % 16 || len / 16 > cap)
-				return vring_break(vr, "bad indirect table length %u",
+				return vh_devq_break(vr, "bad indirect table length %u",
 						   len);
 			if (overflows(addr, len))
-				return vring_break(vr, "indirect table wraps");
+				return vh_devq_break(vr, "indirect table wraps");
 			ind = indirect_table(vr, addr, len, &err);
 			if (!ind && err == -EAGAIN)
 				return err;
 			if (!ind)
-				return vring_break(vr, "indirect table 0x%llx+%u not inside one region",
+				return vh_devq_break(vr, "indirect table 0x%llx+%u not inside one region",
 						   (unsigned long long)addr,
 						   len);
 			tbl = ind;
@@ -1105,14 +1107,14 @@ static int walk_chain(struct vh_devq *vr, uint16_t head, struct walk *w,
 			indirect = true;
 			continue;
 		}
-		err = add_buf(vr, w, addr, len, flags & VH_DESC_F_WRITE);
+		err = vh_devq_add_buf(vr, w, addr, len, flags & VH_DESC_F_WRITE);
 		if (err < 0)
 			return err;
 		if (!(flags & VH_DESC_F_NEXT))
 			break;
 		i = vh_desc_next(lfn);
 		if (i >= max)
-			return vring_break(vr, "next %u out of range (%u)", i,
+			return vh_devq_break(vr, "next %u out of range (%u)", i,
 					   max);
 	}
 	if (w->nobufs)
@@ -1124,7 +1126,7 @@ static int walk_chain(struct vh_devq *vr, uint16_t head, struct walk *w,
 static int pop_slow(struct vh_devq *vr, struct vh_devq_elem *elem,
 		    uint16_t head)
 {
-	struct walk w = { .iov = elem->iov, .iov_max = elem->iov_max };
+	struct vh_devq_walk w = { .iov = elem->iov, .iov_max = elem->iov_max };
 	uint16_t ndescs = 0;
 	int err;
 
@@ -1256,10 +1258,12 @@ static __attribute__((noinline)) int pop_general(struct vh_devq *vr,
 	if (!vr->ready)
 		return vr->broken ? -EIO : -EINVAL;
 	if (__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen) {
-		ret = switch_table(vr);
+		ret = vh_devq_switch_table(vr);
 		if (ret < 0)
 			return ret;
 	}
+	if (vr->packed)
+		return vh_devq_packed_pop(vr, elem);
 	last = vr->last_avail;
 	if (last == vr->shadow_avail) {
 		ret = refresh_avail(vr);
@@ -1273,10 +1277,10 @@ static __attribute__((noinline)) int pop_general(struct vh_devq *vr,
 				       __ATOMIC_RELAXED));
 	/* 2.7.6: ring entries are heads of descriptor chains */
 	if (head >= vr->size)
-		return vring_break(vr, "avail head %u out of range", head);
+		return vh_devq_break(vr, "avail head %u out of range", head);
 	/* 2.7.13.1: a head is not made available again before it is used */
 	if (vr->head_table[head] != NULL)
-		return vring_break(vr, "head %u made available twice", head);
+		return vh_devq_break(vr, "head %u made available twice", head);
 	ret = pop_slow(vr, elem, head);
 	if (ret < 0)
 		return ret;
@@ -1381,6 +1385,14 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 						       vr->last_avail);
 
 			if (!seen) {
+				/* packed rings always come here (seen is 0) */
+				if (vh_unlikely(vr->packed)) {
+					ret = vh_devq_packed_pop_batch(
+						vr, elems + i, n - i);
+					return ret < 0 && i ? (int)i :
+					       ret < 0	    ? ret :
+							      (int)i + ret;
+				}
 				ret = refresh_avail(vr);
 				if (ret <= 0)
 					return i ? (int)i : ret;
@@ -1414,8 +1426,11 @@ VH_EXPORT int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
 	}
 	if (vh_unlikely(!vr->ready))
 		return vr->broken ? -EIO : -EINVAL;
+	/* packed inflight resubmission works on descriptor positions */
+	if (vr->packed)
+		return -EOPNOTSUPP;
 	if (__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen) {
-		ret = switch_table(vr);
+		ret = vh_devq_switch_table(vr);
 		if (ret < 0)
 			return ret;
 	}
@@ -1439,7 +1454,9 @@ VH_EXPORT int vh_devq_get_used_idx(const struct vh_devq *vr, uint16_t *idx)
 		return -EINVAL;
 	if (!vr->used)
 		return -EINVAL;
-	*idx = (uint16_t)vr->used_ctr;
+	/* packed: position | used wrap counter << 15 */
+	*idx = vr->packed ? (uint16_t)(vr->pk_used | vr->pk_used_wrap << 15) :
+			    (uint16_t)vr->used_ctr;
 	return 0;
 }
 
@@ -1448,7 +1465,7 @@ VH_EXPORT int vh_devq_get_used_idx(const struct vh_devq *vr, uint16_t *idx)
 /* ---------------------------------------------------------------------- */
 
 /* Release the in-flight bookkeeping of head id; false if it was not popped. */
-static bool put_head(struct vh_devq *vr, uint32_t id)
+bool vh_devq_put_head(struct vh_devq *vr, uint32_t id)
 {
 	struct vh_mem_table *t;
 
@@ -1525,14 +1542,16 @@ static __attribute__((noinline)) int push_general(struct vh_devq *vr,
 {
 	if (!vr)
 		return -EINVAL;
+	if (vr->packed)
+		return vh_devq_packed_push(vr, id, len);
 	/*
 	 * A new snapshot may carry a new dirty log (SET_LOG_BASE while
 	 * elements are in flight): move to it before writing.
 	 */
 	if (vr->ready &&
 	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
-		switch_table(vr); /* on failure the ring is broken: -EIO below */
-	if (!put_head(vr, id))
+		vh_devq_switch_table(vr); /* on failure the ring is broken: -EIO below */
+	if (!vh_devq_put_head(vr, id))
 		return -EINVAL;
 	/* an element popped before the ring broke just goes away */
 	if (!vr->ready)
@@ -1639,6 +1658,8 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		while (i--)
 			ht[used[i].id] = t;
 	}
+	if (vr->packed)
+		return vh_devq_packed_push_batch(vr, used, n);
 	/*
 	 * Check every id first, all or nothing: each one in flight and named
 	 * once.  Duplicates are found in one pass by stamping each head with
@@ -1660,9 +1681,9 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 	}
 	if (vr->ready &&
 	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
-		switch_table(vr);
+		vh_devq_switch_table(vr);
 	for (i = 0; i < n; i++)
-		put_head(vr, used[i].id);
+		vh_devq_put_head(vr, used[i].id);
 	if (!vr->ready)
 		return -EIO;
 	for (i = 0; i < n; i++)
@@ -1695,6 +1716,8 @@ VH_EXPORT int vh_devq_need_notify(struct vh_devq *vr)
 		return -EINVAL;
 	if (!vr->ready)
 		return vr->broken ? -EIO : -EINVAL;
+	if (vr->packed)
+		return vh_devq_packed_need_notify(vr);
 	/* order the used->idx store before reading flags / used_event */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	/* 6.3 VIRTIO_F_NOTIFY_ON_EMPTY: notify when the ring runs empty */
@@ -1747,6 +1770,8 @@ VH_EXPORT int vh_devq_enable_notification(struct vh_devq *vr)
 	if (!vr->ready)
 		return vr->broken ? -EIO : -EINVAL;
 	vr->notify_enabled = true;
+	if (vr->packed)
+		return vh_devq_packed_enable_notification(vr);
 	if (vr->event_idx) {
 		vh_store16(avail_event(vr), vr->last_avail, __ATOMIC_RELAXED);
 		vr->avail_event_written = vr->last_avail;
@@ -1772,6 +1797,8 @@ VH_EXPORT int vh_devq_disable_notification(struct vh_devq *vr)
 	if (!vr->ready)
 		return vr->broken ? -EIO : -EINVAL;
 	vr->notify_enabled = false;
+	if (vr->packed)
+		return vh_devq_packed_disable_notification(vr);
 	/* with event idx, avail_event simply stops following last_avail */
 	if (!vr->event_idx) {
 		vh_store16(&vr->used->flags, VH_USED_F_NO_NOTIFY,
@@ -1790,6 +1817,8 @@ VH_EXPORT int vh_devq_avail_count(struct vh_devq *vr, uint16_t *n)
 		return -EINVAL;
 	if (!vr->ready)
 		return vr->broken ? -EIO : -EINVAL;
+	if (vr->packed)
+		return vh_devq_packed_avail_count(vr, n);
 	err = read_avail_idx(vr, &idx);
 	if (err < 0)
 		return err;

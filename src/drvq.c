@@ -9,44 +9,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
 #include "libvhost-internal.h"
 #include "mem-internal.h"
 #include "queue-internal.h"
-
-struct head_state {
-	void *token;      /* NULL: not in flight */
-	uint32_t in_len;  /* writable bytes: the most the device may report */
-	uint16_t ndescs;  /* ring descriptors of the chain */
-};
-
-struct vh_drvq {
-	int refcount;
-	struct vh_ctx *ctx;
-	struct vh_mem *mem;
-	struct vh_mem_table *table; /* pins our ring mappings */
-	unsigned int index;
-	unsigned int num;
-	uint16_t mask;
-	uint64_t desc_gpa, avail_gpa, used_gpa;
-	struct vh_desc *desc;
-	struct vh_avail *avail;
-	struct vh_used *used;
-	bool event_idx, indirect, broken, cb_enabled;
-	uint16_t free_head;
-	unsigned int num_free;
-	uint16_t *next;              /* private free list / chain links */
-	struct head_state *heads;
-	uint16_t avail_idx;          /* next avail index to fill */
-	uint16_t kicked_avail;       /* avail idx at the last kick_prepare */
-	uint16_t last_used;
-	uint16_t avail_flags;        /* shadow of avail->flags */
-	uint64_t ind_gpa;
-	uint8_t *ind_host;
-	size_t ind_slot;             /* bytes per descriptor slot, 0 = none */
-	int kick_fd, call_fd;
-};
 
 VH_EXPORT size_t vh_drvq_ring_bytes(unsigned int num)
 {
@@ -58,7 +26,7 @@ VH_EXPORT size_t vh_drvq_ring_bytes(unsigned int num)
 	return used_off + vh_used_bytes(num);
 }
 
-static int vq_break(struct vh_drvq *vq, const char *what, unsigned int v)
+int vh_drvq_break(struct vh_drvq *vq, const char *what, unsigned int v)
 {
 	if (!vq->broken)
 		vh_err(vq->ctx, "vq %u: device returned %s %u: vq broken\n",
@@ -152,8 +120,31 @@ VH_EXPORT struct vh_drvq *vh_drvq_unref(struct vh_drvq *vq)
 
 VH_EXPORT int vh_drvq_set_features(struct vh_drvq *vq, uint64_t features)
 {
+	bool packed = features & (1ull << VIRTIO_F_RING_PACKED);
+
 	if (!vq)
 		return -EINVAL;
+	if (packed != vq->packed) {
+		/* another layout in the same memory: only while idle */
+		if (vq->num_free != vq->num)
+			return -EBUSY;
+		vq->packed = packed;
+		vq->event_idx = features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+		if (packed)
+			return vh_drvq_packed_layout(vq);
+		/* back to split: vh_drvq_new()'s layout */
+		vq->avail_gpa = vq->desc_gpa + vh_desc_bytes(vq->num);
+		vq->used_gpa = vq->desc_gpa + vh_drvq_ring_bytes(vq->num) -
+			       vh_used_bytes(vq->num);
+		vq->avail = (struct vh_avail *)(void *)((uint8_t *)vq->desc +
+							vh_desc_bytes(vq->num));
+		vq->used = (struct vh_used *)(void *)((uint8_t *)vq->desc +
+						      (vq->used_gpa -
+						       vq->desc_gpa));
+		memset(vq->desc, 0, vh_drvq_ring_bytes(vq->num));
+		vq->avail_idx = vq->kicked_avail = vq->last_used = 0;
+		vq->avail_flags = 0;
+	}
 	vq->event_idx = features & (1ull << VIRTIO_RING_F_EVENT_IDX);
 	vq->indirect = features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
 	return 0;
@@ -274,6 +265,9 @@ VH_EXPORT int vh_drvq_add(struct vh_drvq *vq, const struct vh_sg *sg,
 		return -EIO;
 	if (n > vq->num_free)
 		return -ENOSPC;
+	if (vq->packed)
+		return vh_drvq_packed_add(vq, sg, out, in, token, in_len,
+					  false);
 	head = cur = vq->free_head;
 	for (i = 0; i < n; i++) {
 		uint16_t flags = i >= out ? VH_DESC_F_WRITE : 0;
@@ -338,6 +332,9 @@ VH_EXPORT int vh_drvq_add_indirect(struct vh_drvq *vq, const struct vh_sg *sg,
 		return -EIO;
 	if (vq->num_free < 1)
 		return -ENOSPC;
+	if (vq->packed)
+		return vh_drvq_packed_add(vq, sg, out, in, token, in_len,
+					  true);
 	head = vq->free_head;
 	tbl = (struct vh_desc *)(void *)(vq->ind_host + head * vq->ind_slot);
 	for (i = 0; i < n; i++) {
@@ -365,6 +362,8 @@ VH_EXPORT int vh_drvq_kick_prepare(struct vh_drvq *vq)
 
 	if (!vq)
 		return -EINVAL;
+	if (vq->packed)
+		return vh_drvq_packed_kick_prepare(vq);
 	vh_store16(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
 	/* the index store before reading the device's suppression state */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
@@ -417,21 +416,23 @@ VH_EXPORT int vh_drvq_get_used(struct vh_drvq *vq, void **token, uint32_t *len)
 		return -EINVAL;
 	if (vq->broken)
 		return -EIO;
+	if (vq->packed)
+		return vh_drvq_packed_get_used(vq, token, len);
 	idx = vh_load16(&vq->used->idx, __ATOMIC_ACQUIRE);
 	if (idx == vq->last_used)
 		return 0;
 	/* 2.7.8: the device uses at most what is in flight */
 	if ((uint16_t)(idx - vq->last_used) > vq->num - vq->num_free)
-		return vq_break(vq, "used idx advance",
+		return vh_drvq_break(vq, "used idx advance",
 				(uint16_t)(idx - vq->last_used));
 	e = &vq->used->ring[vq->last_used & vq->mask];
 	id = le32toh(__atomic_load_n(&e->id, __ATOMIC_RELAXED));
 	l = le32toh(__atomic_load_n(&e->len, __ATOMIC_RELAXED));
 	if (id >= vq->num || !vq->heads[id].token)
-		return vq_break(vq, "id", id);
+		return vh_drvq_break(vq, "id", id);
 	h = &vq->heads[id];
 	if (l > h->in_len)
-		return vq_break(vq, "length", l);
+		return vh_drvq_break(vq, "length", l);
 	*token = h->token;
 	*len = l;
 	/* give the chain back: its links are our private copy */
@@ -454,6 +455,8 @@ VH_EXPORT int vh_drvq_enable_cb(struct vh_drvq *vq)
 	if (!vq)
 		return -EINVAL;
 	vq->cb_enabled = true;
+	if (vq->packed)
+		return vh_drvq_packed_enable_cb(vq);
 	if (vq->event_idx) {
 		vh_store16(used_event(vq), vq->last_used, __ATOMIC_RELAXED);
 	} else {
@@ -471,6 +474,8 @@ VH_EXPORT int vh_drvq_disable_cb(struct vh_drvq *vq)
 	if (!vq)
 		return -EINVAL;
 	vq->cb_enabled = false;
+	if (vq->packed)
+		return vh_drvq_packed_disable_cb(vq);
 	if (vq->event_idx) {
 		/*
 		 * Park used_event half a ring-index space ahead: the device

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Virtqueues (virtio 1.x, 2.7 "Split Virtqueues"), both sides.
+ * Virtqueues (virtio 1.x, 2.7 "Split Virtqueues" and 2.8 "Packed
+ * Virtqueues"), both sides, one API for both layouts: the layout follows
+ * VIRTIO_F_RING_PACKED in the negotiated features, callers do not branch.
  *
  * vh_devq - device side: what a backend uses to consume a ring a driver
  * filled (vhost-user backends, tests).  Everything in the ring is hostile: a
@@ -16,8 +18,10 @@
  * other end of the ring may be anywhere.  See libvhost-mem.h for how vrings
  * and concurrent guest memory changes interact.
  *
- * Only split rings are implemented; the API carries nothing split-specific
- * beyond the 16-bit index, so VIRTIO_F_RING_PACKED can come later.
+ * Packed rings: elem->id and the ids pushed are buffer ids (below the
+ * queue size), elem->ndescs the ring descriptors the buffer occupies; the
+ * ring "areas" are the descriptor ring and the driver and device event
+ * suppression structures (vhost-user SET_VRING_ADDR desc/avail/used).
  */
 #ifndef _LIBVHOST_VRING_H_
 #define _LIBVHOST_VRING_H_
@@ -91,7 +95,8 @@ unsigned int vh_devq_get_index(const struct vh_devq *vr);
  * the control path: they may not run concurrently with pop/push on the same
  * vring, and set_num/set_addr/reset forget elements still in flight.
  *
- * Queue size: a power of two, 1..VH_DEVQ_MAX_SIZE, else -EINVAL.
+ * Queue size: a power of two, 1..VH_DEVQ_MAX_SIZE (packed rings, set the
+ * features first: any size in that range), else -EINVAL.
  */
 int vh_devq_set_num(struct vh_devq *vr, unsigned int num);
 unsigned int vh_devq_get_num(const struct vh_devq *vr);
@@ -106,15 +111,22 @@ int vh_devq_set_addr(struct vh_devq *vr, const struct vh_devq_addr *a);
 
 /*
  * Negotiated features.  Interpreted: VIRTIO_RING_F_EVENT_IDX,
- * VIRTIO_RING_F_INDIRECT_DESC, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_F_VERSION_1
- * and VHOST_F_LOG_ALL (log the guest buffers a push reports written);
- * VIRTIO_F_RING_PACKED is -EOPNOTSUPP for now; other bits are ignored.
+ * VIRTIO_RING_F_INDIRECT_DESC, VIRTIO_F_NOTIFY_ON_EMPTY, VIRTIO_F_VERSION_1,
+ * VHOST_F_LOG_ALL (log the guest buffers a push reports written) and
+ * VIRTIO_F_RING_PACKED (the packed layout; switching layouts sets the ring
+ * up anew: size and addresses are kept, in-flight elements and base are
+ * not); other bits are ignored.
  */
 int vh_devq_set_features(struct vh_devq *vr, uint64_t features);
 
 /*
- * Next avail index to consume (last_avail_idx).  u32 leaves room for the
- * packed-ring wrap counter; split rings accept 0..65535 (-EINVAL above).
+ * Ring state (vhost-user GET/SET_VRING_BASE).  Split: the next avail index
+ * to consume (last_avail_idx), 0..65535 (-EINVAL above).  Packed
+ * (vhost-user.rst "vring descriptor indices for packed virtqueues"): bits
+ * 0-14 the next available position, 15 its wrap counter, 16-30 the next
+ * used position, 31 its wrap counter; an upper half of 0 means used =
+ * avail (front-ends that send the avail half only).  A fresh packed ring is
+ * 0x80008000.  -EINVAL for a position beyond a known queue size.
  */
 int vh_devq_set_base(struct vh_devq *vr, uint32_t base);
 int vh_devq_get_base(struct vh_devq *vr, uint32_t *base);
@@ -158,11 +170,15 @@ int vh_devq_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
  * popped but never pushed, as if popped now.  The avail index is not
  * touched (set it with vh_devq_set_base()).  1 with *elem filled, -EINVAL
  * if head is out of range or already popped, -EIO if the chain is
- * malformed (the ring is then broken), -ENOBUFS as vh_devq_pop().
+ * malformed (the ring is then broken), -ENOBUFS as vh_devq_pop(),
+ * -EOPNOTSUPP on a packed ring (its inflight layout is not implemented).
  */
 int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
 		      struct vh_devq_elem *elem);
-/* The next used index the device writes (used->idx as last mapped/pushed). */
+/*
+ * The next used index the device writes (used->idx as last mapped/pushed);
+ * packed: the next used position | its wrap counter << 15.
+ */
 int vh_devq_get_used_idx(const struct vh_devq *vr, uint16_t *idx);
 
 /*
@@ -248,7 +264,14 @@ int vh_drvq_new(struct vh_ctx *ctx, struct vh_mem *mem, unsigned int index,
 struct vh_drvq *vh_drvq_ref(struct vh_drvq *vq);
 struct vh_drvq *vh_drvq_unref(struct vh_drvq *vq);
 
-/* VIRTIO_RING_F_EVENT_IDX and VIRTIO_RING_F_INDIRECT_DESC matter; set before use. */
+/*
+ * VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC and
+ * VIRTIO_F_RING_PACKED matter; set before use.  VIRTIO_F_RING_PACKED lays a
+ * packed ring out in the same memory (descriptor ring, then the driver and
+ * the device event suppression structures, 4 bytes each: see
+ * vh_drvq_get_addrs()) and zeroes it; switching layouts with buffers in
+ * flight is -EBUSY.
+ */
 int vh_drvq_set_features(struct vh_drvq *vq, uint64_t features);
 unsigned int vh_drvq_get_num(const struct vh_drvq *vq);
 int vh_drvq_get_addrs(struct vh_drvq *vq, uint64_t *desc_gpa,

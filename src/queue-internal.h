@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Split virtqueue layout (virtio 1.x 2.7) shared by the device side
- * (devq.c) and the driver side (drvq.c).  All fields are little-endian
+ * Virtqueue layouts (virtio 1.x 2.7 split, 2.8 packed) shared by the
+ * device side (devq.c, devq-packed.c) and the driver side (drvq.c,
+ * drvq-packed.c), and the device side's state.  All fields are little-endian
  * (VERSION_1; legacy rings on the little-endian hosts we run on are the
  * same).  Shared-memory fields are only accessed with __atomic builtins so
  * every value is fetched exactly once.
@@ -10,7 +11,11 @@
 #define _VH_QUEUE_INTERNAL_H_
 
 #include <endian.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
+
+#include "libvhost-vring.h"
 
 /* 2.7.5: struct virtq_desc, as two 64-bit words for single-copy loads. */
 struct vh_desc {
@@ -100,6 +105,235 @@ static inline void vh_store16(uint16_t *p, uint16_t v, int order)
 {
 	__atomic_store_n(p, htole16(v), order);
 }
+
+/* ---------------------------------------------------------------------- */
+/* device side state, shared by devq.c (split) and devq-packed.c          */
+/* ---------------------------------------------------------------------- */
+struct vh_mem_table;
+struct vh_mem_log;
+struct vh_iotlb;
+struct vh_iotlb_table;
+
+/* An older snapshot that still has elements in flight. */
+struct old_pin {
+	struct vh_mem_table *t;
+	unsigned int inflight;
+	struct old_pin *next;
+};
+
+struct vh_devq {
+	/* hot: pop and push */
+	struct vh_desc *desc;
+	struct vh_avail *avail;
+	struct vh_used *used;
+	struct vh_mem_table *table;   /* pinned snapshot (rings, new pops) */
+	struct vh_mem_table **head_table; /* per head: snapshot popped under */
+	/* per head: the push_batch call that last saw it (duplicate check) */
+	uint32_t *batch_seen;
+	uint32_t batch_epoch;
+	const uint64_t *gen_ptr;
+	uint64_t table_gen;           /* VR_GEN_OFF unless ready: pop goes slow */
+	uint64_t c_gpa, c_size;       /* the region of the last hit, copied */
+	uint8_t *c_host;
+	uint32_t push_limit;          /* size while mapped and not broken, else 0 */
+	uint32_t used_ctr;            /* used index, 32 bits: see need_notify */
+	uint16_t mask;
+	uint16_t last_avail;
+	uint16_t shadow_avail;        /* avail->idx as last read */
+	bool log_any;                 /* log_used || log_all */
+	bool iotlb_on;                /* ACCESS_PLATFORM with an IOTLB */
+	unsigned int cur_inflight;    /* popped under table, not pushed */
+	unsigned int hint;            /* last region hit in table */
+
+	/* cold */
+	bool ready;                   /* rings mapped and not broken */
+	bool log_used;                /* dirty-log used ring writes */
+	bool log_all;                 /* dirty-log written buffers */
+	bool event_idx;
+	int refcount;
+	struct vh_ctx *ctx;
+	struct vh_mem *mem;
+	unsigned int index;
+	unsigned int size;            /* queue size, 0 = not set */
+	bool broken;
+	bool addr_set;
+	bool notify_enabled;
+	bool signalled_valid;
+	uint32_t signalled_ctr;
+	uint16_t avail_event_written;
+	bool avail_event_valid;
+	uint64_t features;
+	struct vh_devq_addr addr;
+	struct old_pin *old_pins;
+	int kick_fd, call_fd, err_fd;
+	/* IOTLB (see the top of devq.c) */
+	struct vh_iotlb *iotlb;
+	struct vh_iotlb_table *itab;      /* pinned: rings translated in it */
+	const uint64_t *igen_ptr;
+	uint64_t itab_gen;
+	struct vh_iotlb_table **head_itab; /* per head: pinned at pop */
+	bool rings_pending;               /* rings wait for a translation */
+
+	/*
+	 * Packed layout (devq-packed.c).  desc is then the descriptor ring,
+	 * avail the driver event suppression area, used the device one;
+	 * last_avail == shadow_avail and push_limit == 0 keep the split fast
+	 * paths out, so they fall to the general paths, which dispatch.
+	 */
+	bool packed;
+	bool pk_avail_wrap, pk_used_wrap;
+	uint16_t pk_avail, pk_used;   /* next ring positions */
+	uint16_t pk_wr_free;          /* free list of pk_wr */
+	uint16_t pk_ev_written;       /* off_wrap last written, if valid */
+	unsigned int pk_inflight_descs; /* ring descriptors popped, not used */
+	uint32_t pk_signalled_r;      /* used position at the last notify */
+	struct vh_pk_id *pk_ids;      /* per buffer id */
+	struct vh_pk_wr *pk_wr;       /* writable buffers, for the dirty log */
+};
+
+/* No snapshot generation ever gets this high. */
+#define VR_GEN_OFF UINT64_MAX
+
+/* 2.8.1: struct pvirtq_desc, as two 64-bit words for single-copy loads. */
+struct vh_pdesc {
+	uint64_t addr;
+	uint64_t lif; /* le32 len | le16 id << 32 | le16 flags << 48 */
+};
+
+#define VH_PDESC_F_AVAIL (1u << 7)
+#define VH_PDESC_F_USED (1u << 15)
+
+/* 2.8.10: struct pvirtq_event_suppress */
+struct vh_pevent {
+	uint16_t off_wrap;
+	uint16_t flags;
+};
+
+#define VH_PEVENT_ENABLE 0
+#define VH_PEVENT_DISABLE 1
+#define VH_PEVENT_DESC 2
+
+/* Per buffer id of a packed ring, while in flight. */
+struct vh_pk_id {
+	uint16_t ndescs;   /* ring descriptors, for the used position */
+	uint16_t wr;       /* first pk_wr record, VH_PK_NONE, VH_PK_ONE */
+	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
+	uint64_t ind_gpa;  /* with VH_PK_ONE, the one writable buffer */
+};
+
+/* A device-writable direct buffer of an in-flight packed chain. */
+struct vh_pk_wr {
+	uint64_t gpa;
+	uint32_t len;
+	uint16_t next;
+};
+
+#define VH_PK_NONE 0xffff
+#define VH_PK_ONE 0xfffe /* a single writable buffer, in struct vh_pk_id */
+
+/* Chain walk (devq.c): buffers into the caller's iovecs. */
+struct vh_devq_walk {
+	struct iovec *iov;
+	unsigned int iov_max;
+	unsigned int out_num, in_num;
+	uint64_t out_len, in_len;
+	/*
+	 * The caller's iovecs ran out: the rest of the chain is still walked
+	 * and checked (a loop or a bad buffer breaks the ring, whatever the
+	 * caller's array size), only not recorded; pop then says -ENOBUFS.
+	 */
+	bool nobufs;
+};
+
+/* devq.c, for devq-packed.c */
+__attribute__((format(printf, 2, 3))) int
+vh_devq_break(struct vh_devq *vr, const char *fmt, ...);
+int vh_devq_add_buf(struct vh_devq *vr, struct vh_devq_walk *w,
+		    uint64_t addr, uint32_t len, bool write);
+int vh_devq_switch_table(struct vh_devq *vr);
+bool vh_devq_put_head(struct vh_devq *vr, uint32_t id);
+void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
+		      uint64_t gpa, uint64_t len);
+void vh_devq_log_used_area(struct vh_devq *vr, uint64_t off, uint64_t len);
+bool vh_devq_has_feature(const struct vh_devq *vr, unsigned int bit);
+int vh_devq_max_indirect(const struct vh_devq *vr);
+
+/* devq-packed.c */
+int vh_devq_packed_prepare(struct vh_devq *vr);
+void vh_devq_packed_free(struct vh_devq *vr);
+void vh_devq_packed_forget(struct vh_devq *vr);
+void vh_devq_packed_mapped(struct vh_devq *vr);
+int vh_devq_packed_pop(struct vh_devq *vr, struct vh_devq_elem *elem);
+int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
+			     unsigned int n);
+int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len);
+int vh_devq_packed_push_batch(struct vh_devq *vr,
+			      const struct vh_devq_used_elem *used,
+			      unsigned int n);
+int vh_devq_packed_need_notify(struct vh_devq *vr);
+int vh_devq_packed_enable_notification(struct vh_devq *vr);
+int vh_devq_packed_disable_notification(struct vh_devq *vr);
+int vh_devq_packed_avail_count(struct vh_devq *vr, uint16_t *n);
+int vh_devq_packed_set_base(struct vh_devq *vr, uint32_t base);
+uint32_t vh_devq_packed_get_base(const struct vh_devq *vr);
+
+/* ---------------------------------------------------------------------- */
+/* driver side state, shared by drvq.c (split) and drvq-packed.c          */
+/* ---------------------------------------------------------------------- */
+struct head_state {
+	void *token;      /* NULL: not in flight */
+	uint32_t in_len;  /* writable bytes: the most the device may report */
+	uint16_t ndescs;  /* ring descriptors of the chain */
+};
+
+struct vh_drvq {
+	int refcount;
+	struct vh_ctx *ctx;
+	struct vh_mem *mem;
+	struct vh_mem_table *table; /* pins our ring mappings */
+	unsigned int index;
+	unsigned int num;
+	uint16_t mask;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	struct vh_desc *desc;
+	struct vh_avail *avail;
+	struct vh_used *used;
+	bool event_idx, indirect, broken, cb_enabled;
+	uint16_t free_head;
+	unsigned int num_free;
+	uint16_t *next;              /* private free list / chain links */
+	struct head_state *heads;
+	uint16_t avail_idx;          /* next avail index to fill */
+	uint16_t kicked_avail;       /* avail idx at the last kick_prepare */
+	uint16_t last_used;
+	uint16_t avail_flags;        /* shadow of avail->flags */
+	uint64_t ind_gpa;
+	uint8_t *ind_host;
+	size_t ind_slot;             /* bytes per descriptor slot, 0 = none */
+	int kick_fd, call_fd;
+
+	/*
+	 * Packed layout (drvq-packed.c): desc is the descriptor ring, avail
+	 * our event suppression area, used the device's; next[] is the free
+	 * list of buffer ids (free_head its first), heads[] per buffer id.
+	 */
+	bool packed;
+	bool pk_avail_wrap, pk_used_wrap;
+	uint16_t pk_avail, pk_used;  /* next positions to fill / to read */
+	uint32_t pk_kicked_r;        /* position (r) at the last kick_prepare */
+	uint16_t pk_ev_flags;        /* shadow of our event flags */
+};
+
+/* drvq-packed.c */
+int vh_drvq_packed_layout(struct vh_drvq *vq);
+int vh_drvq_packed_add(struct vh_drvq *vq, const struct vh_sg *sg,
+		       unsigned int out, unsigned int in, void *token,
+		       uint32_t in_len, bool indirect);
+int vh_drvq_packed_kick_prepare(struct vh_drvq *vq);
+int vh_drvq_packed_get_used(struct vh_drvq *vq, void **token, uint32_t *len);
+int vh_drvq_packed_enable_cb(struct vh_drvq *vq);
+int vh_drvq_packed_disable_cb(struct vh_drvq *vq);
+int vh_drvq_break(struct vh_drvq *vq, const char *what, unsigned int v);
 
 static inline int vh_is_pow2_size(unsigned int num)
 {

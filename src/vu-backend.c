@@ -61,8 +61,12 @@ static uint64_t implemented_protocol(const struct vh_vu_device_ops *ops)
 	return p;
 }
 
-/* Virtio features vh_devq cannot serve: packed rings are not implemented. */
-#define VU_BE_FEATURES_NEVER (1ull << VH_VU_VIRTIO_F_RING_PACKED)
+/*
+ * Virtio features vh_devq cannot serve: none (packed rings are served, and
+ * offered when the device offers them; vh_devq refuses packed rings
+ * through an IOTLB, should a front-end take both).
+ */
+#define VU_BE_FEATURES_NEVER 0ull
 
 /*
  * ACCESS_PLATFORM (IOVAs through the IOTLB) when the device offers it:
@@ -793,8 +797,12 @@ static int h_set_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	if (idx < 0)
 		return idx;
-	/* split rings: a 16-bit index, bits 16-31 reserved */
-	if (msg->payload.state.num > 0xffff) {
+	/*
+	 * split rings: a 16-bit index, bits 16-31 reserved; packed rings:
+	 * positions and wrap counters in both halves (checked by vh_devq)
+	 */
+	if (!(be->features & (1ull << VH_VU_VIRTIO_F_RING_PACKED)) &&
+	    msg->payload.state.num > 0xffff) {
 		vh_err(be->ctx, "queue %d: bad base %u\n", idx,
 		       msg->payload.state.num);
 		return -EINVAL;

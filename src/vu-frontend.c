@@ -843,7 +843,15 @@ VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
 	r = vh_vu_frontend_set_vring_num(fe, idx, vh_drvq_get_num(vq));
 	if (r < 0)
 		return r;
-	r = vh_vu_frontend_set_vring_base(fe, idx, 0);
+	/*
+	 * "vring descriptor indices for packed virtqueues": a fresh packed
+	 * ring is at position 0 with both wrap counters 1 (virtio 2.8.1)
+	 */
+	r = vh_vu_frontend_set_vring_base(
+		fe, idx,
+		fe->features & (1ull << VH_VU_VIRTIO_F_RING_PACKED) ?
+			0x80008000u :
+			0);
 	if (r < 0)
 		return r;
 	memset(&a, 0, sizeof(a));

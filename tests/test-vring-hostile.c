@@ -499,6 +499,296 @@ static void test_hostile_device(void)
 	rig_fini(&r);
 }
 
+/* ---------------------------------------------------------------------- */
+/* packed rings (2.8)                                                     */
+/* ---------------------------------------------------------------------- */
+
+static const uint64_t PK = 1ull << VIRTIO_F_RING_PACKED;
+#define PF_AVAIL (1u << 7)
+#define PF_USED (1u << 15)
+
+/* A descriptor at ring position pos, made available for wrap counter w. */
+static void pdesc(struct rig *r, unsigned int pos, uint64_t addr,
+		  uint32_t len, uint16_t id, uint16_t flags, bool w)
+{
+	uint8_t *d = gpa_host(r, RING_GPA + 16ull * pos);
+
+	flags |= w ? PF_AVAIL : PF_USED;
+	memcpy(d, &addr, 8);
+	memcpy(d + 8, &len, 4);
+	memcpy(d + 12, &id, 2);
+	__atomic_store_n((uint16_t *)(d + 14), flags, __ATOMIC_RELEASE);
+}
+
+static void prig(struct rig *r, unsigned int num, uint64_t f)
+{
+	rig_init(r, num, V1 | PK | f);
+}
+
+static void test_packed_bad_rings(void)
+{
+	struct iovec iov[16];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 16 };
+	struct rig r;
+	unsigned int i;
+
+	/* buffer ids index the in-flight state: below Queue Size */
+	prig(&r, 8, 0);
+	pdesc(&r, 0, DATA_GPA, 16, 8, 0, true);
+	EXPECT_BROKEN(&r, "buffer id 8 out of range");
+	rig_fini(&r);
+
+	/* 2.8.6: an id made available again while in flight */
+	prig(&r, 8, 0);
+	pdesc(&r, 0, DATA_GPA, 16, 3, 0, true);
+	pdesc(&r, 1, DATA_GPA, 16, 3, 0, true);
+	CHECK_EQ(pop(&r, &e), 1);
+	EXPECT_BROKEN(&r, "buffer id 3 reused while in flight");
+	rig_fini(&r);
+
+	/* a chain running into a descriptor that is not available */
+	prig(&r, 8, 0);
+	pdesc(&r, 1, DATA_GPA, 16, 0, 0, false);
+	pdesc(&r, 0, DATA_GPA, 16, 0, F_NEXT, true);
+	EXPECT_BROKEN(&r, "descriptor 1 of a chain not available");
+	rig_fini(&r);
+
+	/* a chain through the whole ring and beyond */
+	prig(&r, 8, 0);
+	for (i = 0; i < 8; i++)
+		pdesc(&r, i, DATA_GPA, 16, 0, F_NEXT, true);
+	EXPECT_BROKEN(&r, "longer than the ring");
+	rig_fini(&r);
+
+	/* the same chain when the caller's iovecs are too few: still broken */
+	prig(&r, 64, 0);
+	for (i = 0; i < 64; i++)
+		pdesc(&r, i, DATA_GPA, 16, 0, F_NEXT, true);
+	EXPECT_BROKEN(&r, "longer than the ring");
+	rig_fini(&r);
+
+	prig(&r, 8, 0);
+	pdesc(&r, 0, DATA_GPA, 0, 0, 0, true);
+	EXPECT_BROKEN(&r, "zero-length descriptor");
+	rig_fini(&r);
+
+	prig(&r, 8, 0);
+	pdesc(&r, 0, MEM_GPA + MEM_SIZE - 8, 16, 0, 0, true);
+	EXPECT_BROKEN(&r, "outside guest memory");
+	rig_fini(&r);
+
+	prig(&r, 8, 0);
+	pdesc(&r, 1, DATA_GPA, 16, 0, 0, true);
+	pdesc(&r, 0, DATA_GPA, 16, 0, F_NEXT | F_WRITE, true);
+	EXPECT_BROKEN(&r, "readable descriptor after a writable one");
+	rig_fini(&r);
+
+	prig(&r, 8, 0);
+	pdesc(&r, 0, UINT64_MAX - 4, 16, 0, 0, true);
+	EXPECT_BROKEN(&r, "wraps");
+	rig_fini(&r);
+
+	/* more descriptors in flight than the ring holds (8 + 1) */
+	prig(&r, 8, 0);
+	pdesc(&r, 1, DATA_GPA, 16, 0, F_NEXT, true);
+	pdesc(&r, 2, DATA_GPA, 16, 0, 0, true);
+	pdesc(&r, 0, DATA_GPA, 16, 0, F_NEXT, true);
+	pdesc(&r, 4, DATA_GPA, 16, 1, F_NEXT, true);
+	pdesc(&r, 5, DATA_GPA, 16, 1, 0, true);
+	pdesc(&r, 3, DATA_GPA, 16, 1, F_NEXT, true);
+	pdesc(&r, 7, DATA_GPA, 16, 2, 0, true);
+	pdesc(&r, 6, DATA_GPA, 16, 2, F_NEXT, true);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(pop(&r, &e), 1);
+	pdesc(&r, 0, DATA_GPA, 16, 3, 0, false); /* next lap */
+	EXPECT_BROKEN(&r, "more than 8 descriptors in flight");
+	rig_fini(&r);
+
+	/* 2.8.7 indirect: negotiated, alone, a sane table */
+	prig(&r, 8, 0);
+	pdesc(&r, 0, IND_GPA, 16, 0, F_INDIRECT, true);
+	EXPECT_BROKEN(&r, "indirect descriptor not negotiated");
+	rig_fini(&r);
+
+	prig(&r, 8, IND);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, 0, 0);
+	pdesc(&r, 1, DATA_GPA, 16, 0, 0, true);
+	pdesc(&r, 0, IND_GPA, 16, 0, F_INDIRECT | F_NEXT, true);
+	EXPECT_BROKEN(&r, "indirect descriptor 0 in a chain");
+	rig_fini(&r);
+
+	prig(&r, 8, IND);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, 0, 0);
+	pdesc(&r, 1, IND_GPA, 16, 0, F_INDIRECT, true);
+	pdesc(&r, 0, DATA_GPA, 16, 0, F_NEXT, true);
+	EXPECT_BROKEN(&r, "indirect descriptor 1 in a chain");
+	rig_fini(&r);
+
+	prig(&r, 8, IND);
+	pdesc(&r, 0, IND_GPA, 17, 0, F_INDIRECT, true);
+	EXPECT_BROKEN(&r, "bad indirect table length 17");
+	rig_fini(&r);
+
+	prig(&r, 8, IND);
+	pdesc(&r, 0, IND_GPA, 16 * 1025, 0, F_INDIRECT, true);
+	EXPECT_BROKEN(&r, "bad indirect table length");
+	rig_fini(&r);
+
+	prig(&r, 8, IND);
+	pdesc(&r, 0, MEM_GPA + MEM_SIZE - 16, 32, 0, F_INDIRECT, true);
+	EXPECT_BROKEN(&r, "not inside one region");
+	rig_fini(&r);
+
+	prig(&r, 8, IND);
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, 0, 0);
+	put_desc(ind_table(&r), 1, DATA_GPA, 0, 0, 0);
+	pdesc(&r, 0, IND_GPA, 32, 0, F_INDIRECT, true);
+	EXPECT_BROKEN(&r, "zero-length descriptor");
+	rig_fini(&r);
+
+	/* a base beyond the ring, found when the rings are mapped */
+	prig(&r, 8, 0);
+	CHECK_EQ(vh_devq_reset(r.vr), 0);
+	CHECK_EQ(vh_devq_set_base(r.vr, 0x8000 | 9), 0); /* size not known */
+	CHECK_EQ(vh_devq_set_num(r.vr, 8), 0);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0); /* no addresses yet */
+	{
+		struct vh_devq_addr a = { .desc = RING_GPA,
+					  .avail = RING_GPA + 128,
+					  .used = RING_GPA + 132 };
+
+		CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
+	}
+	EXPECT_BROKEN(&r, "beyond the ring size");
+	rig_fini(&r);
+}
+
+/* Legal packed corners that must keep working. */
+static void test_packed_legal(void)
+{
+	struct iovec iov[16];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 16 };
+	struct rig r;
+	uint16_t n;
+
+	/* a descriptor of the last lap (wrong wrap) is simply not there */
+	prig(&r, 8, 0);
+	pdesc(&r, 0, DATA_GPA, 16, 0, 0, false);
+	CHECK_EQ(pop(&r, &e), 0);
+	CHECK_EQ(vh_devq_avail_count(r.vr, &n), 0);
+	CHECK_EQ(n, 0);
+	/* nor is a used one */
+	pdesc(&r, 0, DATA_GPA, 16, 0, PF_USED, true);
+	CHECK_EQ(pop(&r, &e), 0);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+	/* a chain across the end of the ring flips the wrap counter inside */
+	CHECK_EQ(vh_devq_reset(r.vr), 0);
+	CHECK_EQ(vh_devq_set_num(r.vr, 8), 0);
+	CHECK_EQ(vh_devq_set_base(r.vr, 0x80008000u | 6 | 6 << 16), 0);
+	{
+		struct vh_devq_addr a = { .desc = RING_GPA,
+					  .avail = RING_GPA + 128,
+					  .used = RING_GPA + 132 };
+
+		CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
+	}
+	pdesc(&r, 7, DATA_GPA + 16, 16, 0, F_NEXT, true);
+	pdesc(&r, 0, DATA_GPA + 32, 16, 5, F_WRITE, false);
+	pdesc(&r, 6, DATA_GPA, 16, 0, F_NEXT, true);
+	CHECK_EQ(pop(&r, &e), 1);
+	CHECK_EQ(e.id, 5); /* the id of the last descriptor */
+	CHECK_EQ(r.errors, 0);
+	CHECK_EQ(e.ndescs, 3);
+	CHECK_EQ(e.out_num, 2);
+	CHECK_EQ(e.in_num, 1);
+	CHECK_EQ(vh_devq_push(r.vr, 5, 16), 0);
+	{
+		uint32_t base;
+
+		CHECK_EQ(vh_devq_get_base(r.vr, &base), 0);
+		CHECK_EQ(base, 1u | 1u << 16); /* both wrap counters 0 now */
+	}
+	/* the used descriptor: at position 6, id 5, len 16, flags of wrap 1 */
+	{
+		uint8_t *d = gpa_host(&r, RING_GPA + 16 * 6);
+		uint16_t id, fl;
+		uint32_t len;
+
+		memcpy(&len, d + 8, 4);
+		memcpy(&id, d + 12, 2);
+		memcpy(&fl, d + 14, 2);
+		CHECK_EQ(len, 16);
+		CHECK_EQ(id, 5);
+		CHECK_EQ(fl & (PF_AVAIL | PF_USED), PF_AVAIL | PF_USED);
+	}
+	/* indirect flags inside the table other than WRITE are ignored */
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+	rig_fini(&r);
+
+	prig(&r, 8, IND);
+	/* packed table entries: id at +12 (ignored), flags at +14 */
+	put_desc(ind_table(&r), 0, DATA_GPA, 16, 7, F_NEXT | F_INDIRECT);
+	put_desc(ind_table(&r), 1, DATA_GPA + 64, 32, 0, F_WRITE);
+	pdesc(&r, 0, IND_GPA, 32, 4, F_INDIRECT, true);
+	CHECK_EQ(pop(&r, &e), 1);
+	CHECK_EQ(e.id, 4);
+	CHECK_EQ(e.ndescs, 1);
+	CHECK_EQ(e.out_len, 16);
+	CHECK_EQ(e.in_len, 32);
+	CHECK_EQ(vh_devq_push(r.vr, 4, 32), 0);
+	CHECK_EQ(vh_devq_push(r.vr, 4, 32), -EINVAL); /* not in flight */
+	rig_fini(&r);
+}
+
+/* The packed driver side against a device writing nonsense. */
+static void test_packed_hostile_device(void)
+{
+	struct vh_sg sg = { DATA_GPA, 100 };
+	struct rig r;
+	void *tok;
+	uint32_t len;
+	int tag;
+
+	prig(&r, 8, 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
+	pdesc(&r, 0, 0, 0, 5, PF_USED, true); /* used, id never handed out */
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK_EQ(vh_drvq_is_broken(r.vq), 1);
+	CHECK(strstr(r.last_err, "id 5") != NULL);
+	rig_fini(&r);
+
+	prig(&r, 8, 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
+	pdesc(&r, 0, 0, 101, 0, PF_USED | F_WRITE, true); /* more than it holds */
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK(strstr(r.last_err, "length 101") != NULL);
+	rig_fini(&r);
+
+	/* 2.8.4: without WRITE the length is reserved: ignored, 0 */
+	prig(&r, 8, 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 1, 0, &tag), 0);
+	pdesc(&r, 0, 0, 101, 0, PF_USED, true);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(len, 0);
+	rig_fini(&r);
+
+	prig(&r, 8, 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
+	pdesc(&r, 0, 0, 100, 9, PF_USED, true); /* id >= num */
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
+	rig_fini(&r);
+
+	/* the same id returned twice */
+	prig(&r, 8, 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &tag), 0);
+	pdesc(&r, 0, 0, 0, 0, PF_USED, true);
+	pdesc(&r, 1, 0, 0, 0, PF_USED, true);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
+	rig_fini(&r);
+}
+
 int main(void)
 {
 	int fds;
@@ -510,7 +800,10 @@ int main(void)
 		test_bad_buffers();
 		test_bad_indirect();
 		test_legal_corners();
+		test_packed_bad_rings();
+		test_packed_legal();
 	}
+	test_packed_hostile_device();
 	test_hostile_device();
 	printf("%d malformed rings refused (each through both pop calls)\n",
 	       refused);

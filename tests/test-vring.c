@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Split virtqueues end to end: vh_drvq (driver) and vh_devq (device) over the
+ * Virtqueues end to end, split and packed (each test that is not about one
+ * layout runs for both): vh_drvq (driver) and vh_devq (device) over the
  * same guest memory, in one thread and in two, with payload bytes checked;
- * notification suppression; 16-bit index wrap; stop/restart; memory table
- * changes under in-flight elements; dirty logging.  The malformed-ring
- * cases live in test-vring-hostile.c.
+ * notification suppression; index and wrap-counter wrap; stop/restart;
+ * memory table changes under in-flight elements; dirty logging.  The
+ * malformed-ring cases live in test-vring-hostile.c.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -16,6 +17,11 @@
 #include <linux/virtio_ring.h>
 
 #include "test-vring.h"
+
+/* 0 or VIRTIO_F_RING_PACKED: OR-ed into every feature set below */
+static uint64_t g_layout;
+#define rig_init(r, num, f) (rig_init)(r, num, (f) | g_layout)
+#define PACKED (1ull << VIRTIO_F_RING_PACKED)
 
 /* ---------------------------------------------------------------------- */
 /* payload helpers                                                        */
@@ -181,7 +187,7 @@ static void serve_popped(struct req *reqs, unsigned int num, bool indirect,
 	serve(e, q->out_len, q->in_len);
 }
 
-#define MAX_BATCH 8
+#define MAX_BATCH 64
 
 /*
  * Driver bursts of requests, device serves everything available: one
@@ -292,7 +298,7 @@ static void test_single_thread(void)
 	const uint64_t v1 = 1ull << VIRTIO_F_VERSION_1;
 
 	/* 0: single calls; 1, 3 and 8: the burst calls */
-	static const unsigned int batches[] = { 0, 1, 3, MAX_BATCH };
+	static const unsigned int batches[] = { 0, 1, 3, 8, MAX_BATCH };
 	unsigned int i;
 
 	for (i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
@@ -519,8 +525,9 @@ static void run_threads(unsigned int num, uint64_t features, bool indirect,
 		CHECK(tok == q);
 		CHECK_EQ(len, 0);
 	}
-	printf("threads num=%u%s%s maxd=%u: %u requests, %lu kicks, %lu device wakeups, %lu interrupts, %lu driver waits, %lu table swaps\n",
-	       num, features & (1ull << VIRTIO_RING_F_EVENT_IDX) ? " event_idx" : "",
+	printf("threads %s num=%u%s%s maxd=%u: %u requests, %lu kicks, %lu device wakeups, %lu interrupts, %lu driver waits, %lu table swaps\n",
+	       g_layout ? "packed" : "split", num,
+	       features & (1ull << VIRTIO_RING_F_EVENT_IDX) ? " event_idx" : "",
 	       indirect ? " indirect" : "", maxd, count, kicks, d.wakeups,
 	       d.notified, waits, swaps);
 	if (swap_every)
@@ -877,7 +884,7 @@ static void test_dirty_log(void)
 		CHECK_EQ(vh_drvq_add(r.vq, sg, 1, 1, &a), 0);
 	}
 	CHECK_EQ(pop_push(&r), 1); /* reports 8 bytes written */
-	CHECK(log_bit(log, u));                     /* used ring */
+	CHECK(log_bit(log, g_layout ? d : u));      /* used ring / slot */
 	CHECK(log_bit(log, DATA_GPA + 3 * 4096 - 10)); /* written bytes */
 	CHECK(!log_bit(log, DATA_GPA + 3 * 4096));  /* only 8 of them */
 	CHECK(!log_bit(log, DATA_GPA));             /* readable buffer */
@@ -919,23 +926,26 @@ static void test_log_toggle_inflight(void)
 				    .log = u, .flags = VH_DEVQ_ADDR_LOG };
 	CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
 	CHECK_EQ(vh_devq_set_features(r.vr, 1ull << VIRTIO_F_VERSION_1 |
-						     1ull << VHOST_F_LOG_ALL),
+						     1ull << VHOST_F_LOG_ALL |
+						     g_layout),
 		 0);
 	CHECK_EQ(vh_devq_inflight(r.vr), 1);
 	memset(iov[0].iov_base, 0x5a, 100);
 	CHECK_EQ(vh_devq_push(r.vr, e.id, 100), 0);
 	CHECK(log_bit(log, DATA_GPA + 5 * 4096));
-	CHECK(log_bit(log, u));
+	CHECK(log_bit(log, g_layout ? d : u));
 	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 	CHECK(tok == &e);
 	CHECK_EQ(len, 100);
 	/* turning event idx on while running resizes, keeps going */
 	CHECK_EQ(vh_drvq_set_features(r.vq, 1ull << VIRTIO_F_VERSION_1 |
-						  1ull << VIRTIO_RING_F_EVENT_IDX),
+						  1ull << VIRTIO_RING_F_EVENT_IDX |
+						  g_layout),
 		 0);
 	CHECK_EQ(vh_devq_set_features(r.vr,
 				       1ull << VIRTIO_F_VERSION_1 |
-					       1ull << VIRTIO_RING_F_EVENT_IDX),
+					       1ull << VIRTIO_RING_F_EVENT_IDX |
+					       g_layout),
 		 0);
 	add_one(&r, 1);
 	CHECK_EQ(pop_push(&r), 1);
@@ -1067,6 +1077,10 @@ static void test_pop_batch(void)
 		CHECK_EQ(len, (uint32_t)i);
 	}
 
+	if (g_layout) {
+		rig_fini(&r);
+		return; /* packed hostile rings: test-vring-hostile.c */
+	}
 	/* three more; the driver's third avail entry names head 99 */
 	for (i = 0; i < 3; i++) {
 		struct vh_sg rd = { DATA_GPA + 64ull * i, 64 };
@@ -1109,8 +1123,13 @@ static void test_api_edges(void)
 	CHECK_EQ(vh_devq_set_num(vr, 32768), 0);
 	CHECK_EQ(vh_devq_get_num(vr), 32768);
 	CHECK_EQ(vh_devq_set_num(vr, 16), 0);
-	CHECK_EQ(vh_devq_set_features(vr, 1ull << VIRTIO_F_RING_PACKED),
-		 -EOPNOTSUPP);
+	/* packed: any size up to 32768; back to split: sizes are pow2 */
+	CHECK_EQ(vh_devq_set_features(vr, 1ull << VIRTIO_F_RING_PACKED), 0);
+	CHECK_EQ(vh_devq_set_num(vr, 3), 0);
+	CHECK_EQ(vh_devq_set_num(vr, 65536), -EINVAL);
+	CHECK_EQ(vh_devq_set_features(vr, 0), 0);
+	CHECK_EQ(vh_devq_get_num(vr), 0);
+	CHECK_EQ(vh_devq_set_num(vr, 16), 0);
 	/* misaligned, and outside memory */
 	a.desc = RING_GPA + 8;
 	a.avail = RING_GPA + 4096;
@@ -1187,6 +1206,152 @@ static void test_api_edges(void)
 	rig_fini(&r);
 }
 
+/* ---------------------------------------------------------------------- */
+/* packed: wrap counters, GET/SET_VRING_BASE, out-of-order chains          */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Chains of 1..3 descriptors in a ring of 8 wrap the counters many times;
+ * the device stops with buffers pending and one in flight, and a new vring
+ * goes on from the base (vhost-user.rst: avail position | wrap << 15 in the
+ * low half, used position | wrap << 15 in the high half).
+ */
+static void test_packed_wrap_and_restart(void)
+{
+	const uint64_t f = 1ull << VIRTIO_F_VERSION_1 |
+			   1ull << VIRTIO_RING_F_EVENT_IDX | PACKED;
+	struct iovec iov[4];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
+	struct vh_devq_addr a;
+	struct vh_devq *vr2;
+	uint64_t d, av, u;
+	uint32_t base, pos = 0, i, len;
+	struct rig r;
+	void *tok;
+
+	(rig_init)(&r, 8, f);
+	for (i = 0; i < 1000; i++) {
+		struct vh_sg sg[3] = { { DATA_GPA, 8 }, { DATA_GPA + 64, 8 },
+				       { DATA_GPA + 128, 8 } };
+		unsigned int n = 1 + i % 3;
+
+		CHECK_EQ(vh_drvq_add(r.vq, sg, 1, n - 1, (void *)(uintptr_t)(i + 1)),
+			 0);
+		CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+		CHECK_EQ(e.ndescs, n);
+		CHECK_EQ(vh_devq_push(r.vr, e.id, n > 1 ? 8 : 0), 0);
+		CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+		CHECK(tok == (void *)(uintptr_t)(i + 1));
+		pos += n;
+	}
+	/* one in flight, two pending */
+	add_one(&r, 1);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	add_one(&r, 2);
+	add_one(&r, 3);
+	CHECK_EQ(vh_devq_get_base(r.vr, &base), 0);
+	/* 2000 descriptors so far, 2 of them just popped; 8 per lap */
+	CHECK_EQ(base & 0x7fff, (pos + 2) % 8);
+	CHECK_EQ(!!(base & 0x8000), (pos + 2) / 8 % 2 == 0);
+	CHECK_EQ((base >> 16) & 0x7fff, pos % 8);
+	CHECK_EQ(!!(base & 0x80000000u), pos / 8 % 2 == 0);
+	{
+		uint16_t n;
+
+		CHECK_EQ(vh_devq_avail_count(r.vr, &n), 0);
+		CHECK_EQ(n, 2);
+		CHECK_EQ(vh_devq_get_used_idx(r.vr, &n), 0);
+		CHECK_EQ(n, base >> 16);
+	}
+	/* the in-flight one completes; restart from the base after it */
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 8), 0);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_devq_get_base(r.vr, &base), 0);
+	CHECK_EQ(vh_devq_new(r.ctx, r.mem, 0, &vr2), 0);
+	CHECK_EQ(vh_devq_set_features(vr2, f), 0);
+	CHECK_EQ(vh_devq_set_num(vr2, 8), 0);
+	CHECK_EQ(vh_devq_set_base(vr2, 8), -EINVAL); /* position >= size */
+	CHECK_EQ(vh_devq_set_base(vr2, base), 0);
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &d, &av, &u), 0);
+	a = (struct vh_devq_addr){ .desc = d, .avail = av, .used = u };
+	CHECK_EQ(vh_devq_set_addr(vr2, &a), 0);
+	vh_devq_unref(r.vr);
+	r.vr = vr2;
+	for (i = 0; i < 50; i++) {
+		CHECK_EQ(pop_push(&r), 1);
+		CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+		CHECK_EQ(len, 8);
+		add_one(&r, i + 4);
+	}
+	/* only the low half (DPDK virtio-user): used follows avail */
+	CHECK_EQ(vh_devq_get_base(r.vr, &base), 0);
+	CHECK_EQ(vh_devq_set_base(r.vr, base & 0xffff), 0);
+	CHECK_EQ(vh_devq_get_base(r.vr, &base), 0);
+	CHECK_EQ(base >> 16, base & 0xffff);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+	CHECK_EQ(vh_drvq_is_broken(r.vq), 0);
+	rig_fini(&r);
+}
+
+/*
+ * Out of order: the used descriptor of a later one-descriptor buffer lands
+ * on the first slot of an earlier three-descriptor chain still in flight;
+ * the device skips by chain length, the driver frees by id, and the dirty
+ * log still finds the chain's writable buffers (recorded at pop).
+ */
+static void test_packed_chain_skip(void)
+{
+	struct iovec iov1[4], iov2[4];
+	struct vh_devq_elem e1 = { .iov = iov1, .iov_max = 4 };
+	struct vh_devq_elem e2 = { .iov = iov2, .iov_max = 4 };
+	struct vh_sg ch[3] = { { DATA_GPA, 16 }, { DATA_GPA + 4 * 4096, 100 },
+			       { DATA_GPA + 6 * 4096, 100 } };
+	struct vh_sg one = { DATA_GPA + 9 * 4096, 50 };
+	struct vh_devq_addr a;
+	uint64_t d, av, u;
+	uint8_t *log;
+	struct rig r;
+	uint32_t len;
+	void *tok;
+
+	(rig_init)(&r, 4, 1ull << VIRTIO_F_VERSION_1 | 1ull << VHOST_F_LOG_ALL |
+				  PACKED);
+	CHECK_EQ(vh_mem_log_alloc(r.mem, vh_mem_log_size_for(MEM_GPA + MEM_SIZE),
+				  NULL, (void **)&log),
+		 0);
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &d, &av, &u), 0);
+	a = (struct vh_devq_addr){ .desc = d, .avail = av, .used = u,
+				    .log = u, .flags = VH_DEVQ_ADDR_LOG };
+	CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
+	CHECK_EQ(vh_drvq_add(r.vq, ch, 1, 2, &e1), 0);
+	CHECK_EQ(vh_drvq_add(r.vq, &one, 0, 1, &e2), 0);
+	CHECK_EQ(vh_drvq_num_free(r.vq), 0);
+	CHECK_EQ(vh_devq_pop(r.vr, &e1), 1);
+	CHECK_EQ(vh_devq_pop(r.vr, &e2), 1);
+	CHECK_EQ(e1.ndescs, 3);
+	CHECK_EQ(e1.in_len, 200);
+	CHECK_EQ(vh_devq_push(r.vr, e2.id, 50), 0); /* lands on slot 0 */
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &e2);
+	CHECK_EQ(vh_drvq_num_free(r.vq), 1);
+	/* the driver reuses the freed slot (position 3) meanwhile */
+	CHECK_EQ(vh_drvq_add(r.vq, &one, 0, 1, &e2), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e1.id, 150), 0);
+	CHECK(log_bit(log, DATA_GPA + 4 * 4096));
+	CHECK(log_bit(log, DATA_GPA + 6 * 4096)); /* 150 > 100: both */
+	CHECK(!log_bit(log, DATA_GPA));           /* readable */
+	CHECK(log_bit(log, d));                   /* the used slot */
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &e1);
+	CHECK_EQ(len, 150);
+	CHECK_EQ(vh_devq_pop(r.vr, &e2), 1);
+	CHECK_EQ(vh_devq_push(r.vr, e2.id, 1), 0);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK_EQ(vh_drvq_num_free(r.vq), 4);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+	rig_fini(&r);
+}
+
 /*
  * The fds behind a working pair of rings are close-on-exec while they are
  * in use: the memfd of guest memory, the dirty log, the kick and call
@@ -1234,18 +1399,24 @@ int main(void)
 
 	fds = test_count_fds();
 
-	test_push_batch();
-	test_pop_batch();
 	test_api_edges();
-	test_single_thread();
-	test_notify_no_event_idx();
-	test_notify_event_idx();
-	test_notify_on_empty();
 	test_wrap_and_restart();
-	test_table_switch_inflight();
-	test_dirty_log();
-	test_log_toggle_inflight();
-	test_two_threads();
+	test_packed_wrap_and_restart();
+	test_packed_chain_skip();
+	for (g_layout = 0;; g_layout = PACKED) {
+		test_push_batch();
+		test_pop_batch();
+		test_single_thread();
+		test_notify_no_event_idx();
+		test_notify_event_idx();
+		test_notify_on_empty();
+		test_table_switch_inflight();
+		test_dirty_log();
+		test_log_toggle_inflight();
+		test_two_threads();
+		if (g_layout)
+			break;
+	}
 	test_fds_cloexec();
 
 	CHECK_EQ(test_count_fds(), fds);

@@ -68,7 +68,11 @@ static inline void rig_init(struct rig *r, unsigned int num,
 	CHECK_EQ(vh_devq_set_num(r->vr, num), 0);
 	CHECK_EQ(vh_drvq_get_addrs(r->vq, &a.desc, &a.avail, &a.used), 0);
 	CHECK_EQ(vh_devq_set_addr(r->vr, &a), 0);
-	CHECK_EQ(vh_devq_set_base(r->vr, 0), 0);
+	/* packed: both positions 0, both wrap counters 1 (2.8.1) */
+	CHECK_EQ(vh_devq_set_base(r->vr, features & (1ull << 34) ?
+						 0x80008000u :
+						 0),
+		 0);
 }
 
 static inline void rig_fini(struct rig *r)

@@ -284,19 +284,20 @@ static void test_handshake(void)
 
 	v = fe_u64(&f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0);
 	/*
-	 * bit 30 added; RING_PACKED never offered; ACCESS_PLATFORM since the
+	 * bit 30 added; RING_PACKED offered; ACCESS_PLATFORM since the
 	 * device offers it with BACKEND_REQ and REPLY_ACK
 	 */
 	CHECK_EQ(v, (1ull << VH_VU_VIRTIO_F_VERSION_1) |
 			    (1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX) |
 			    (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |
+			    (1ull << VH_VU_VIRTIO_F_RING_PACKED) |
 			    (1ull << 5) | (1ull << 30));
 	/* answered before SET_FEATURES (spec note) */
 	v = fe_u64(&f, VH_VU_GET_PROTOCOL_FEATURES, 0, NULL, 0, NULL, 0);
 	CHECK_EQ(v, ALL_PROTO & ~(P(CROSS_ENDIAN) | P(CRYPTO_SESSION) |
 				  P(PAGEFAULT) | P(XEN_MMAP)));
 	/* a feature we did not offer: connection closed */
-	v = 1ull << VH_VU_VIRTIO_F_RING_PACKED;
+	v = 1ull << 6;
 	fe_send_raw(&f, VH_VU_SET_FEATURES, 0, &v, 8, NULL, 0);
 	CHECK(fe_pump(&f) < 0);
 	CHECK(fe_closed(&f));

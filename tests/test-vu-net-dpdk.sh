@@ -5,7 +5,8 @@
 #  1. --loopback, testpmd in io mode with --tx-first: a burst goes out, our
 #     daemon returns every frame on RX, testpmd forwards it again (ping-pong);
 #     testpmd's RX counters must show the looped frames and our counters
-#     must agree with them;
+#     must agree with them; then the same over packed virtqueues
+#     (packed_vq=1, VIRTIO_F_RING_PACKED checked in the protocol trace);
 #  2. --sink, testpmd txonly: every 64-byte frame testpmd sent is consumed
 #     and counted;
 #  3. --loopback with two queue pairs, and the config space;
@@ -24,7 +25,7 @@ TESTPMD=$(command -v dpdk-testpmd) ||
 	{ echo "1..0 # SKIP dpdk-testpmd not found (dpdk-dev)"; exit 0; }
 [ -x "$DAEMON" ] || { echo "Bail out! $DAEMON not built"; exit 1; }
 SECS=${TEST_SECS:-5}
-echo "1..4"
+echo "1..5"
 CASE=0
 NAME=
 # case N NAME: what fail() and ok() report; NAME's first word names the
@@ -82,7 +83,7 @@ run() {
 	for _ in $(seq "${SESSIONS:-1}"); do
 		timeout -s INT -k 5 "$SECS" "$TESTPMD" --no-huge -m 512 \
 			--no-pci --file-prefix "$PREFIX" --lcores '0@0,1@1' \
-			--vdev "net_virtio_user0,path=$DIR/vhu.sock,queues=$queues" \
+			--vdev "net_virtio_user0,path=$DIR/vhu.sock,queues=$queues${VDEV_EXTRA:-}" \
 			-- --forward-mode="$fwd" --auto-start --nb-cores=1 \
 			--total-num-mbufs=16384 --stats-period 1 "$@" \
 			>"$DIR/testpmd.log" 2>&1 </dev/null &
@@ -126,9 +127,30 @@ echo "# loopback: testpmd TX $tx RX $rx; daemon tx $d_tx rx $d_rx drops $d_drop"
 [ $((tx - rx)) -le 1024 ] || fail "frames lost in the loop"
 ok
 
+# 1b. the same loop over packed virtqueues (virtio-user packed_vq=1): the
+# daemon offers VIRTIO_F_RING_PACKED, testpmd takes it
+case_ 2 "loopback-packed: ping-pong over packed virtqueues"
+VDEV_EXTRA=,packed_vq=1 run "--loopback --verbose" io 1 --tx-first
+rx=$(pmd_total RX-packets); tx=$(pmd_total TX-packets)
+d_tx=$(ours tx_frames); d_rx=$(ours rx_frames); d_drop=$(ours drops)
+echo "# loopback packed: testpmd TX $tx RX $rx; daemon tx $d_tx rx $d_rx drops $d_drop"
+# the protocol trace (--verbose) shows what testpmd acked: bit 34
+feat=$(grep -ao "<- SET_FEATURES: 0x[0-9a-f]*" "$DIR/daemon.log" | tail -n1 |
+	sed 's/.*0x//')
+[ -n "$feat" ] && [ $(((0x$feat >> 34) & 1)) = 1 ] ||
+	fail "packed rings not negotiated (features 0x$feat)"
+[ -n "$rx" ] && [ -n "$tx" ] && [ -n "$d_tx" ] || fail "no counters"
+[ "$rx" -gt 10000 ] || fail "testpmd received too few looped frames"
+[ "$d_drop" -eq 0 ] || fail "daemon dropped frames"
+[ "$d_rx" -eq "$d_tx" ] || fail "daemon tx != rx"
+[ "$rx" -le "$d_rx" ] || fail "testpmd got more than we returned"
+[ "$d_tx" -le "$tx" ] || fail "we consumed more than testpmd sent"
+[ $((tx - rx)) -le 1024 ] || fail "frames lost in the loop"
+ok
+
 # 2. sink, txonly 64-byte frames; two testpmd sessions one after the other
 # on the same listening daemon (reconnection)
-case_ 2 "sink: txonly, two sessions one after the other"
+case_ 3 "sink: txonly, two sessions one after the other"
 SESSIONS=2 run --sink txonly 1
 tx=$(pmd_total TX-packets)
 d_tx=$(ours tx_frames); d_bytes=$(ours tx_bytes)
@@ -147,7 +169,7 @@ done
 [ "$d_bytes" -eq $((d_tx * 64)) ] || fail "frames are not 64 bytes"
 ok
 # 3. two queue pairs (MQ, one worker thread each), config space
-case_ 3 "mq: two queue pairs, config space"
+case_ 4 "mq: two queue pairs, config space"
 VHOSTCTL=$(dirname "$DAEMON")/vhostctl
 [ -x "$VHOSTCTL" ] && PROBE="$VHOSTCTL user probe"
 run "--loopback --queue-pairs=2 --mac=52:54:00:ab:cd:ef --mtu=1400" io 2 \
@@ -177,7 +199,7 @@ ok
 # transmit into it, only pair 0 receives from it.  The tap lives in a
 # private network namespace; its parent opens it, as a management stack
 # would, and hands the fd down.
-case_ 4 "single-tap-fd: one single-queue tap fd, two queue pairs"
+case_ 5 "single-tap-fd: one single-queue tap fd, two queue pairs"
 if [ "$(id -u)" != 0 ]; then
 	echo "ok 4 - $NAME # SKIP needs root (a tap in a network namespace)"
 	exit 0

@@ -14,6 +14,8 @@
 # match, and the tap's second queue must be attached only while the guest
 # has the pair enabled.  Once with the tap created by the daemon (--tap),
 # once with its queue fds handed down by the parent (--tap-fd=FD,FD).
+# Last, case 1 again on packed virtqueues (virtio-net-pci packed=on: the
+# daemon offers VIRTIO_F_RING_PACKED, QEMU and the guest driver take it).
 # Prints TAP, one line per case (make check runs it through automake's TAP
 # driver).  Skips all only without root or without the QEMU binary
 # (scripts/install-deps installs it); no network namespace, no tun, the VM
@@ -111,7 +113,7 @@ command -v qemu-system-x86_64 >/dev/null ||
 [ -c /dev/net/tun ] || { echo "Bail out! no /dev/net/tun"; exit 1; }
 [ -x "$DAEMON" ] || { echo "Bail out! $DAEMON not built"; exit 1; }
 DAEMON=$(cd "$(dirname "$DAEMON")" && pwd)/$(basename "$DAEMON")
-echo "1..4"
+echo "1..5"
 CASE=0
 NAME=
 case_() { CASE=$1 NAME=$2; }
@@ -356,4 +358,57 @@ case_ 3 "mq-tap: two queue pairs, tap created by the daemon (--tap)"
 mq_case tap vhut2 52:54:00:12:34:59
 case_ 4 "mq-fds: two queue pairs, tap queue fds handed down (--tap-fd)"
 mq_case fds vhut3 52:54:00:12:34:5a
+
+# ---- packed virtqueues: QEMU packed=on, ping and the TCP payload
+case_ 5 "packed: a guest with packed=on, ping and a TCP payload"
+rm -f "$DIR/vhu.sock" "$DIR/recv"
+ip netns exec "$NS" "$DAEMON" --socket-path="$DIR/vhu.sock" --tap=vhut4 \
+	--verbose 2>"$DIR/daemon.log" &
+DPID=$!
+wait_listen "packed: "
+ip netns exec "$NS" ip addr add "$HOST_IP/24" dev vhut4 || fail "tap address"
+ip netns exec "$NS" "$PY" - "$HOST_IP" "$PORT" "$DIR/recv" <<'EOF' &
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(1)
+l.settimeout(120)
+c, _ = l.accept()
+with open(sys.argv[3], 'wb') as f:
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        f.write(b)
+c.send(b'k')
+c.close()
+EOF
+LPID=$!
+vm --timeout 120 --memfd --mem 512M \
+	--qemu-arg=-chardev --qemu-arg="socket,id=c1,path=$DIR/vhu.sock" \
+	--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0 \
+	--qemu-arg=-device \
+	--qemu-arg=virtio-net-pci,netdev=n0,mac=52:54:00:12:34:5b,vectors=0,packed=on \
+	-- "$SELF" --guest
+rc=$?
+[ $rc = 0 ] || fail "packed: guest exit status $rc"
+wait "$LPID" || fail "packed: listener"
+LPID=
+kill -TERM "$DPID"
+wait "$DPID" || fail "packed: daemon exit status"
+DPID=
+grep -v "vhost-user: " "$DIR/daemon.log" | sed 's/^/# /'
+# the protocol trace shows what QEMU acked: bit 34, VIRTIO_F_RING_PACKED
+feat=$(grep -ao "<- SET_FEATURES: 0x[0-9a-f]*" "$DIR/daemon.log" | tail -n1 |
+	sed 's/.*0x//')
+[ -n "$feat" ] && [ $(((0x$feat >> 34) & 1)) = 1 ] ||
+	fail "packed: packed rings not negotiated (features 0x$feat)"
+cmp "$PAYLOAD" "$DIR/recv" || fail "packed: received bytes differ"
+tx=$(grep -o 'tx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
+rx=$(grep -o 'rx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
+[ "${tx:-0}" -gt 100 ] && [ "${rx:-0}" -gt 10 ] ||
+	fail "packed: daemon counters"
+echo "# $(stat -c %s "$PAYLOAD") bytes through vhost-user-net on packed rings (features 0x$feat)"
+ok
 exit 0

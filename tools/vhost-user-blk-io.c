@@ -910,6 +910,13 @@ int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
 			q->idx, num);
 		region = NULL;
 	}
+	/* the region is laid out for split rings (DescStateSplit) */
+	if (region && (q->dev->features & (1ull << 34 /* RING_PACKED */))) {
+		blk_log(q->dev, "warning",
+			"queue %u: inflight tracking of packed rings not implemented: not tracked\n",
+			q->idx);
+		region = NULL;
+	}
 	/* a zeroed region the front-end made itself: initialize it */
 	if (region && iq->version == 0 && iq->desc_num == 0) {
 		iq->version = INFLIGHT_VERSION;

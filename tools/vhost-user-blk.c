@@ -384,6 +384,7 @@ int main(int argc, char *argv[])
 	 * chain, up to the pushed length) in the front-end's dirty log.
 	 */
 	dev.features = blk_dev_features(&b->dev) |
+		       (1ull << VH_VU_VIRTIO_F_RING_PACKED) |
 		       (1ull << VH_VU_VHOST_F_LOG_ALL);
 	dev.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
 				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |

@@ -48,6 +48,7 @@
 #define NET_F_MQ 22
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_RING_PACKED 34
 #define VHOST_F_LOG_ALL 26
 /* 5.1.4: status bit, and the queue pair bounds of max_virtqueue_pairs */
 #define NET_S_LINK_UP 1
@@ -944,6 +945,7 @@ int main(int argc, char **argv)
 		       (1ull << NET_F_STATUS) |
 		       (1ull << VIRTIO_F_INDIRECT_DESC) |
 		       (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |
+		       (1ull << VIRTIO_F_RING_PACKED) |
 		       (1ull << VHOST_F_LOG_ALL);
 	if (nd.pairs > 1)
 		dev.features |= 1ull << NET_F_MQ;

@@ -10,8 +10,10 @@
  *   byte 0      queue size exponent (num = 1 << (b % 9), 1..256)
  *   byte 1      bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 iov_max 3,
  *               bit 3 region B present (adjacent to A), bit 4 pop and
- *               push BATCH elements at a time (vh_devq_pop_batch)
- *   bytes 2-3   base (last_avail_idx)
+ *               push BATCH elements at a time (vh_devq_pop_batch),
+ *               bit 5 packed layout (VIRTIO_F_RING_PACKED)
+ *   bytes 2-3   base (split: last_avail_idx; packed: position modulo
+ *               num and avail wrap counter in bit 15)
  *   the rest    copied to region A from its start (rings at offset 0,
  *               the same bytes serve as descriptors, tables and buffers)
  */
@@ -104,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *a;
 	unsigned int iov_max;
 	uint16_t base;
-	bool two, batch;
+	bool two, batch, packed;
 
 	setup();
 	if (size < 4)
@@ -118,6 +120,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	batch = data[1] & 16; /* vh_devq_pop_batch / push_batch */
 	iov_max = (data[1] & 4) ? 3 : 1024 / BATCH;
 	memcpy(&base, data + 2, 2);
+	packed = data[1] & 32;
+	if (packed) {
+		features |= 1ull << VIRTIO_F_RING_PACKED;
+		base = (uint16_t)((base & 0x8000) | (base & 0x7fff) % num);
+	}
 	data += 4;
 	size -= 4;
 
@@ -134,7 +141,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (vh_devq_new(ctx, mem, 0, &vr))
 		abort();
-	/* rings at the start of A: desc, avail right after, used at 4 KiB */
+	/*
+	 * rings at the start of A: desc, avail right after, used at 4 KiB
+	 * (packed: descriptor ring, then the two event suppression areas)
+	 */
 	memset(&addr, 0, sizeof(addr));
 	addr.desc = A_GPA;
 	addr.avail = A_GPA + 16ull * num;

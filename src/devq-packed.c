@@ -1,0 +1,790 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * Packed virtqueue, device side (virtio 1.3, 2.8), behind the vh_devq_*
+ * calls of devq.c: they dispatch here once VIRTIO_F_RING_PACKED is
+ * negotiated, so callers never branch on the layout.
+ *
+ * The driver is hostile, as for split rings: each descriptor is fetched once
+ * into locals and checked (availability against the wrap counter, flags,
+ * length, region bounds, buffer id range and reuse, chain length, the
+ * number of descriptors in flight); a violation marks the ring broken.
+ *
+ * Positions: pk_avail / pk_used with their wrap counters (2.8.1).  For
+ * notifications a position is also read as r = pos + (wrap ? 0 : size), a
+ * number in [0, 2 * size) that grows by one per descriptor, modulo 2 * size.
+ *
+ * Dirty log: a used descriptor overwrites a ring slot, possibly one of a
+ * chain still in flight (completions out of order), so a chain cannot be
+ * walked again at push as split does.  Its device-writable direct buffers
+ * are recorded at pop in pk_wr[] (at most size of them: the descriptors in
+ * flight never exceed the ring); an indirect table is walked again.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/vhost_types.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "libvhost-internal.h"
+#include "mem-internal.h"
+#include "queue-internal.h"
+
+static inline struct vh_pdesc *pk_ring(const struct vh_devq *vr)
+{
+	return (struct vh_pdesc *)(void *)vr->desc;
+}
+
+/* driver area: the driver's event suppression (used buffer notifications) */
+static inline struct vh_pevent *pk_drv_event(const struct vh_devq *vr)
+{
+	return (struct vh_pevent *)(void *)vr->avail;
+}
+
+/* device area: ours (available buffer notifications) */
+static inline struct vh_pevent *pk_dev_event(const struct vh_devq *vr)
+{
+	return (struct vh_pevent *)(void *)vr->used;
+}
+
+static inline uint32_t pd_len(uint64_t lif)
+{
+	return (uint32_t)lif;
+}
+
+static inline uint16_t pd_id(uint64_t lif)
+{
+	return (uint16_t)(lif >> 32);
+}
+
+static inline uint16_t pd_flags(uint64_t lif)
+{
+	return (uint16_t)(lif >> 48);
+}
+
+/* 2.8.1: available: AVAIL equals the wrap counter and USED does not */
+static inline bool pd_avail(uint16_t flags, bool wrap)
+{
+	return !!(flags & VH_PDESC_F_AVAIL) == wrap &&
+	       !!(flags & VH_PDESC_F_USED) != wrap;
+}
+
+static inline uint16_t pd_load_flags(const struct vh_pdesc *d, int order)
+{
+	/* flags: the last 16 bits of the descriptor */
+	return le16toh(__atomic_load_n((const uint16_t *)(const void *)d + 7,
+				       order));
+}
+
+static inline uint32_t pk_r(const struct vh_devq *vr, uint16_t pos,
+			    bool wrap)
+{
+	return pos + (wrap ? 0 : vr->size);
+}
+
+/* Advance (pos, wrap) by n <= size descriptors. */
+static inline void pk_advance(const struct vh_devq *vr, uint16_t *pos,
+			      bool *wrap, unsigned int n)
+{
+	unsigned int p = *pos + n;
+
+	if (p >= vr->size) {
+		p -= vr->size;
+		*wrap = !*wrap;
+	}
+	*pos = (uint16_t)p;
+}
+
+/* ---------------------------------------------------------------------- */
+/* setup                                                                  */
+/* ---------------------------------------------------------------------- */
+
+void vh_devq_packed_forget(struct vh_devq *vr)
+{
+	unsigned int i;
+
+	vr->pk_inflight_descs = 0;
+	vr->pk_wr_free = VH_PK_NONE;
+	if (!vr->pk_wr || !vr->pk_ids)
+		return;
+	for (i = 0; i < vr->size; i++) {
+		vr->pk_wr[i].next = i + 1 < vr->size ? (uint16_t)(i + 1) :
+						       VH_PK_NONE;
+		vr->pk_ids[i].wr = VH_PK_NONE;
+		vr->pk_ids[i].ndescs = 0;
+	}
+	vr->pk_wr_free = vr->size ? 0 : VH_PK_NONE;
+}
+
+int vh_devq_packed_prepare(struct vh_devq *vr)
+{
+	struct vh_pk_id *ids = calloc(vr->size, sizeof(*ids));
+	struct vh_pk_wr *wr = calloc(vr->size, sizeof(*wr));
+
+	if (!ids || !wr) {
+		free(ids);
+		free(wr);
+		return -ENOMEM;
+	}
+	free(vr->pk_ids);
+	free(vr->pk_wr);
+	vr->pk_ids = ids;
+	vr->pk_wr = wr;
+	vh_devq_packed_forget(vr);
+	return 0;
+}
+
+void vh_devq_packed_free(struct vh_devq *vr)
+{
+	free(vr->pk_ids);
+	free(vr->pk_wr);
+	vr->pk_ids = NULL;
+	vr->pk_wr = NULL;
+	vr->pk_inflight_descs = 0;
+}
+
+/* The rings were (re)mapped: map_rings() set ready. */
+void vh_devq_packed_mapped(struct vh_devq *vr)
+{
+	vr->last_avail = vr->shadow_avail = 0;
+	vr->signalled_valid = false;
+	vr->avail_event_valid = false;
+	if (!vr->pk_ids || !vr->pk_wr)
+		vh_devq_break(vr, "no per-buffer state");
+	/*
+	 * Rings and buffers at IOVAs (ACCESS_PLATFORM with an IOTLB): the
+	 * packed paths translate GPAs only, so such a ring never runs.
+	 */
+	else if (vr->iotlb_on)
+		vh_devq_break(vr, "packed rings through an IOTLB are not supported");
+	else if (vr->pk_avail >= vr->size || vr->pk_used >= vr->size)
+		vh_devq_break(vr, "base %u/%u beyond the ring size %u",
+			      vr->pk_avail, vr->pk_used, vr->size);
+}
+
+/*
+ * vhost-user.rst, "vring descriptor indices for packed virtqueues": bits
+ * 0-14 the next available position, 15 its wrap counter, 16-30 the next
+ * used position, 31 its wrap counter.  A front-end that sends only the
+ * lower half (DPDK virtio-user) means used = avail: nothing in flight.
+ */
+int vh_devq_packed_set_base(struct vh_devq *vr, uint32_t base)
+{
+	uint16_t avail = base & 0x7fff, used = (base >> 16) & 0x7fff;
+	bool aw = base & 0x8000, uw = base & 0x80000000u;
+
+	if (!(base >> 16)) {
+		used = avail;
+		uw = aw;
+	}
+	if (vr->size && (avail >= vr->size || used >= vr->size))
+		return -EINVAL;
+	vr->pk_avail = avail;
+	vr->pk_avail_wrap = aw;
+	vr->pk_used = used;
+	vr->pk_used_wrap = uw;
+	vr->used_ctr = 0;
+	vr->signalled_valid = false;
+	vr->avail_event_valid = false;
+	return 0;
+}
+
+uint32_t vh_devq_packed_get_base(const struct vh_devq *vr)
+{
+	return (uint32_t)vr->pk_avail | (uint32_t)vr->pk_avail_wrap << 15 |
+	       (uint32_t)vr->pk_used << 16 | (uint32_t)vr->pk_used_wrap << 31;
+}
+
+/* ---------------------------------------------------------------------- */
+/* event suppression                                                      */
+/* ---------------------------------------------------------------------- */
+
+/* Write our event suppression structure as one 32-bit store. */
+static void pk_write_dev_event(struct vh_devq *vr, uint16_t off_wrap,
+			       uint16_t flags)
+{
+	struct vh_pevent ev = { htole16(off_wrap), htole16(flags) };
+	uint32_t v;
+
+	memcpy(&v, &ev, sizeof(v));
+	__atomic_store_n((uint32_t *)(void *)pk_dev_event(vr), v,
+			 __ATOMIC_RELAXED);
+	vh_devq_log_used_area(vr, 0, sizeof(ev));
+}
+
+static inline uint16_t pk_avail_off_wrap(const struct vh_devq *vr)
+{
+	return (uint16_t)(vr->pk_avail | vr->pk_avail_wrap << 15);
+}
+
+/* 1 if the descriptor at the next available position is available. */
+static inline bool pk_peek(const struct vh_devq *vr)
+{
+	return pd_avail(pd_load_flags(&pk_ring(vr)[vr->pk_avail],
+				      __ATOMIC_ACQUIRE),
+			vr->pk_avail_wrap);
+}
+
+/*
+ * The ring looked empty: with event idx and notifications on, ask for a
+ * kick at the next available position (2.8.10 DESC) and re-check after a
+ * full fence, so a buffer made available meanwhile is seen or kicked.
+ */
+static int pk_rearm(struct vh_devq *vr)
+{
+	uint16_t ow = pk_avail_off_wrap(vr);
+
+	if (!vr->event_idx || !vr->notify_enabled ||
+	    (vr->avail_event_valid && vr->pk_ev_written == ow))
+		return 0;
+	pk_write_dev_event(vr, ow, VH_PEVENT_DESC);
+	vr->pk_ev_written = ow;
+	vr->avail_event_valid = true;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return pk_peek(vr);
+}
+
+int vh_devq_packed_enable_notification(struct vh_devq *vr)
+{
+	if (vr->event_idx) {
+		uint16_t ow = pk_avail_off_wrap(vr);
+
+		pk_write_dev_event(vr, ow, VH_PEVENT_DESC);
+		vr->pk_ev_written = ow;
+		vr->avail_event_valid = true;
+	} else {
+		pk_write_dev_event(vr, 0, VH_PEVENT_ENABLE);
+	}
+	/* 2.8.10: re-check after the event store is visible */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return pk_peek(vr);
+}
+
+int vh_devq_packed_disable_notification(struct vh_devq *vr)
+{
+	pk_write_dev_event(vr, pk_avail_off_wrap(vr), VH_PEVENT_DISABLE);
+	vr->avail_event_valid = false;
+	return 0;
+}
+
+/*
+ * 2.8.10: the driver's event suppression structure says whether it wants
+ * a used buffer notification for what was pushed since the last one.
+ */
+int vh_devq_packed_need_notify(struct vh_devq *vr)
+{
+	uint32_t m = 2 * vr->size, new_r, old_r, ev_r, v;
+	struct vh_pevent ev;
+	uint16_t off_wrap, flags, off;
+	bool valid;
+
+	/* order the used descriptor stores before reading the event */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* 6.3 VIRTIO_F_NOTIFY_ON_EMPTY: notify when the ring runs empty */
+	if (vh_devq_has_feature(vr, VIRTIO_F_NOTIFY_ON_EMPTY) &&
+	    vh_devq_inflight(vr) == 0 && !pk_peek(vr))
+		return 1;
+	v = __atomic_load_n((const uint32_t *)(const void *)pk_drv_event(vr),
+			    __ATOMIC_RELAXED);
+	memcpy(&ev, &v, sizeof(ev));
+	off_wrap = le16toh(ev.off_wrap);
+	flags = le16toh(ev.flags);
+	new_r = pk_r(vr, vr->pk_used, vr->pk_used_wrap);
+	old_r = vr->pk_signalled_r;
+	/* 2 * size positions apart could not be told from 0 */
+	valid = vr->signalled_valid && vr->used_ctr - vr->signalled_ctr <
+					       vr->size;
+	vr->pk_signalled_r = new_r;
+	vr->signalled_ctr = vr->used_ctr;
+	vr->signalled_valid = true;
+	if (flags == VH_PEVENT_DISABLE)
+		return 0;
+	/* ENABLE, or a value we do not know: notify */
+	if (flags != VH_PEVENT_DESC || !vr->event_idx || !valid)
+		return 1;
+	off = off_wrap & 0x7fff;
+	if (off >= vr->size)
+		return 1;
+	ev_r = pk_r(vr, off, off_wrap >> 15);
+	/* the event position among those written since the last notify */
+	return (new_r + m - ev_r - 1) % m < (new_r + m - old_r) % m;
+}
+
+int vh_devq_packed_avail_count(struct vh_devq *vr, uint16_t *n)
+{
+	uint16_t pos = vr->pk_avail;
+	bool wrap = vr->pk_avail_wrap;
+	unsigned int i, max = vr->size - vr->pk_inflight_descs, cnt = 0;
+
+	for (i = 0; i < max; i++) {
+		uint16_t f = pd_load_flags(&pk_ring(vr)[pos],
+					   __ATOMIC_ACQUIRE);
+
+		if (!pd_avail(f, wrap))
+			break;
+		if (!(f & VH_DESC_F_NEXT))
+			cnt++;
+		pk_advance(vr, &pos, &wrap, 1);
+	}
+	*n = (uint16_t)cnt;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* pop                                                                    */
+/* ---------------------------------------------------------------------- */
+
+static void load_pdesc(const struct vh_pdesc *d, bool aligned,
+		       uint64_t *addr, uint64_t *lif)
+{
+	if (vh_likely(aligned)) {
+		*addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
+		*lif = le64toh(__atomic_load_n(&d->lif, __ATOMIC_RELAXED));
+	} else {
+		struct vh_pdesc copy;
+
+		memcpy(&copy, d, sizeof(copy)); /* one fetch into a local */
+		*addr = le64toh(copy.addr);
+		*lif = le64toh(copy.lif);
+	}
+}
+
+/* 2.8.7: an indirect table: len / 16 descriptors, only WRITE counts. */
+static int pk_walk_indirect(struct vh_devq *vr, struct vh_devq_walk *w,
+			    uint64_t addr, uint32_t len)
+{
+	unsigned int hint = vr->hint, i;
+	const struct vh_pdesc *tbl;
+	bool aligned;
+	int err;
+
+	if (!vh_devq_has_feature(vr, VIRTIO_RING_F_INDIRECT_DESC))
+		return vh_devq_break(vr, "indirect descriptor not negotiated");
+	if (!len || len % 16 ||
+	    len / 16 > (unsigned int)vh_devq_max_indirect(vr))
+		return vh_devq_break(vr, "bad indirect table length %u", len);
+	if (addr > UINT64_MAX - len)
+		return vh_devq_break(vr, "indirect table wraps");
+	tbl = vh_mem_table_translate(vr->table, addr, len, &hint);
+	if (!tbl)
+		return vh_devq_break(vr, "indirect table 0x%llx+%u not inside one region",
+				     (unsigned long long)addr, len);
+	aligned = ((uintptr_t)tbl & 7) == 0;
+	for (i = 0; i < len / 16; i++) {
+		uint64_t a, lif;
+
+		load_pdesc(&tbl[i], aligned, &a, &lif);
+		err = vh_devq_add_buf(vr, w, a, pd_len(lif),
+				      pd_flags(lif) & VH_DESC_F_WRITE);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
+struct pk_chain {
+	uint16_t id, nring;
+	uint32_t ind_len;
+	uint64_t ind_gpa;
+};
+
+/*
+ * Walk the buffer at the next available position (its head's flags were
+ * seen available with acquire).  2.8.6: the descriptors of a chain follow
+ * each other in the ring, every one available, the buffer id in the last.
+ */
+static int pk_walk(struct vh_devq *vr, struct vh_devq_walk *w,
+		   struct pk_chain *c)
+{
+	const struct vh_pdesc *ring = pk_ring(vr);
+	uint16_t pos = vr->pk_avail;
+	bool wrap = vr->pk_avail_wrap;
+	unsigned int nring = 0;
+	uint64_t addr, lif;
+	int err;
+
+	for (;;) {
+		uint16_t flags;
+
+		load_pdesc(&ring[pos], true, &addr, &lif);
+		flags = pd_flags(lif);
+		if (!pd_avail(flags, wrap))
+			return vh_devq_break(vr, "descriptor %u of a chain not available",
+					     pos);
+		nring++;
+		if (flags & VH_DESC_F_INDIRECT) {
+			/* 2.8.7: not with NEXT, and the only descriptor */
+			if ((flags & VH_DESC_F_NEXT) || nring != 1)
+				return vh_devq_break(vr, "indirect descriptor %u in a chain",
+						     pos);
+			err = pk_walk_indirect(vr, w, addr, pd_len(lif));
+			if (err < 0)
+				return err;
+			c->ind_gpa = addr;
+			c->ind_len = pd_len(lif);
+			break;
+		}
+		err = vh_devq_add_buf(vr, w, addr, pd_len(lif),
+				      flags & VH_DESC_F_WRITE);
+		if (err < 0)
+			return err;
+		if (!(flags & VH_DESC_F_NEXT))
+			break;
+		/* a chain holds at most Queue Size descriptors: cut loops */
+		if (nring >= vr->size)
+			return vh_devq_break(vr, "chain at %u longer than the ring",
+					     vr->pk_avail);
+		pk_advance(vr, &pos, &wrap, 1);
+	}
+	c->id = pd_id(lif);
+	c->nring = (uint16_t)nring;
+	return w->nobufs ? -ENOBUFS : 0;
+}
+
+/* Record the writable direct buffers of buffer id for the dirty log. */
+static void pk_record(struct vh_devq *vr, const struct pk_chain *c)
+{
+	struct vh_pk_id *pi = &vr->pk_ids[c->id];
+	const struct vh_pdesc *ring = pk_ring(vr);
+	uint16_t pos = vr->pk_avail, *link = &pi->wr;
+	bool wrap = vr->pk_avail_wrap;
+	unsigned int i;
+
+	pi->ndescs = c->nring;
+	pi->ind_gpa = c->ind_gpa;
+	pi->ind_len = c->ind_len;
+	pi->wr = VH_PK_NONE;
+	if (c->ind_len)
+		return;
+	for (i = 0; i < c->nring; i++) {
+		uint64_t addr, lif;
+		uint16_t r;
+
+		load_pdesc(&ring[pos], true, &addr, &lif);
+		pk_advance(vr, &pos, &wrap, 1);
+		if (!(pd_flags(lif) & VH_DESC_F_WRITE))
+			continue;
+		r = vr->pk_wr_free;
+		if (r == VH_PK_NONE)
+			break; /* cannot happen: checked in flight */
+		vr->pk_wr_free = vr->pk_wr[r].next;
+		vr->pk_wr[r].gpa = addr;
+		vr->pk_wr[r].len = pd_len(lif);
+		vr->pk_wr[r].next = VH_PK_NONE;
+		*link = r;
+		link = &vr->pk_wr[r].next;
+	}
+}
+
+/*
+ * The common case: one direct descriptor inside the region of the last
+ * hit, an id not in flight.  1 if popped, 0 if pk_walk() must decide (it
+ * reads everything again).  The flags were seen available (acquire).
+ */
+static inline int pk_pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
+{
+	const struct vh_pdesc *d = &pk_ring(vr)[vr->pk_avail];
+	uint64_t addr, lif, off, end;
+	struct vh_pk_id *pi;
+	uint16_t flags, id;
+	uint32_t len;
+
+	addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
+	lif = le64toh(__atomic_load_n(&d->lif, __ATOMIC_RELAXED));
+	flags = pd_flags(lif);
+	len = pd_len(lif);
+	id = pd_id(lif);
+	off = addr - vr->c_gpa;
+	/* end > off: no wrap and len > 0; end <= c_size: inside the region */
+	end = off + len;
+	if (vh_unlikely((flags & (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) ||
+			!pd_avail(flags, vr->pk_avail_wrap) || !elem->iov_max ||
+			end > vr->c_size || end <= off || id >= vr->size ||
+			vr->head_table[id] ||
+			vr->pk_inflight_descs >= vr->size))
+		return 0;
+	pi = &vr->pk_ids[id];
+	pi->ndescs = 1;
+	if (flags & VH_DESC_F_WRITE) {
+		/* the one writable buffer, kept in the id's own record */
+		pi->wr = VH_PK_ONE;
+		pi->ind_gpa = addr;
+		pi->ind_len = len;
+		elem->out_num = 0;
+		elem->in_num = 1;
+		elem->out_len = 0;
+		elem->in_len = len;
+	} else {
+		pi->wr = VH_PK_NONE;
+		pi->ind_len = 0;
+		elem->out_num = 1;
+		elem->in_num = 0;
+		elem->out_len = len;
+		elem->in_len = 0;
+	}
+	vr->head_table[id] = vr->table;
+	vr->cur_inflight++;
+	vr->pk_inflight_descs++;
+	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, 1);
+	elem->iov->iov_base = vr->c_host + off;
+	elem->iov->iov_len = len;
+	elem->id = id;
+	elem->ndescs = 1;
+	return 1;
+}
+
+/* Anything but the fast path: a chain, an indirect table, a bad value. */
+static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
+						 struct vh_devq_elem *elem)
+{
+	struct vh_devq_walk w = { .iov = elem->iov, .iov_max = elem->iov_max };
+	struct pk_chain c = { 0 };
+	int err;
+
+	err = pk_walk(vr, &w, &c);
+	if (err < 0)
+		return err;
+	/* buffer ids index our per-buffer state: below Queue Size */
+	if (c.id >= vr->size)
+		return vh_devq_break(vr, "buffer id %u out of range", c.id);
+	/* 2.8.6: an id is not made available again before it is used */
+	if (vr->head_table[c.id])
+		return vh_devq_break(vr, "buffer id %u reused while in flight",
+				     c.id);
+	/* the driver cannot have more descriptors out than the ring holds */
+	if (vr->pk_inflight_descs + c.nring > vr->size)
+		return vh_devq_break(vr, "more than %u descriptors in flight",
+				     vr->size);
+	pk_record(vr, &c);
+	vr->head_table[c.id] = vr->table;
+	vr->cur_inflight++;
+	vr->pk_inflight_descs += c.nring;
+	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, c.nring);
+	/* the region of the last hit serves the fast path next time */
+	if (vr->hint < vr->table->n && !vr->iotlb_on) {
+		vr->c_gpa = vr->table->r[vr->hint].gpa;
+		vr->c_size = vr->table->r[vr->hint].size;
+		vr->c_host = vr->table->r[vr->hint].host;
+	}
+	elem->id = c.id;
+	elem->ndescs = c.nring;
+	elem->out_num = w.out_num;
+	elem->in_num = w.in_num;
+	elem->out_len = (uint32_t)w.out_len;
+	elem->in_len = (uint32_t)w.in_len;
+	return 1;
+}
+
+static inline int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
+{
+	int err;
+
+	if (!pk_peek(vr)) {
+		err = pk_rearm(vr);
+		if (err <= 0)
+			return err;
+	}
+	if (vh_likely(pk_pop_fast(vr, elem)))
+		return 1;
+	return pk_pop_slow(vr, elem);
+}
+
+/* Called by pop_general() on a ready ring with a current snapshot. */
+int vh_devq_packed_pop(struct vh_devq *vr, struct vh_devq_elem *elem)
+{
+	return pk_pop_one(vr, elem);
+}
+
+int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
+			     unsigned int n)
+{
+	unsigned int i;
+	int ret;
+
+	if (!vr->ready)
+		return vr->broken ? -EIO : -EINVAL;
+	for (i = 0; i < n; i++) {
+		ret = pk_pop_one(vr, &elems[i]);
+		if (ret <= 0)
+			return i ? (int)i : ret;
+	}
+	return (int)i;
+}
+
+/* ---------------------------------------------------------------------- */
+/* push                                                                   */
+/* ---------------------------------------------------------------------- */
+
+/* Give back the log records of buffer id; the count of its descriptors. */
+static uint16_t pk_release(struct vh_devq *vr, uint16_t id)
+{
+	struct vh_pk_id *pi = &vr->pk_ids[id];
+	uint16_t r = pi->wr, nd = pi->ndescs;
+
+	/* VH_PK_NONE and VH_PK_ONE are both beyond any record index */
+	while (r < vr->size) {
+		uint16_t next = vr->pk_wr[r].next;
+
+		vr->pk_wr[r].next = vr->pk_wr_free;
+		vr->pk_wr_free = r;
+		r = next;
+	}
+	pi->wr = VH_PK_NONE;
+	pi->ndescs = 0;
+	vr->pk_inflight_descs -= nd;
+	return nd;
+}
+
+/* Host address of a ring slot back to its GPA, for the log; 0 if none. */
+static bool pk_slot_gpa(const struct vh_devq *vr, uint16_t pos, uint64_t *gpa)
+{
+	const uint8_t *p = (const uint8_t *)&pk_ring(vr)[pos];
+	const struct vh_mem_table *t = vr->table;
+	unsigned int i;
+
+	for (i = 0; t && i < t->n; i++) {
+		if (p >= t->r[i].host && p - t->r[i].host < (ptrdiff_t)t->r[i].size) {
+			*gpa = t->r[i].gpa + (uint64_t)(p - t->r[i].host);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Dirty-log what pushing id into slot pos wrote (after the fact). */
+static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
+			 uint16_t pos, uint16_t id, uint32_t len)
+{
+	const struct vh_pk_id *pi = &vr->pk_ids[id];
+	uint64_t gpa;
+
+	if (vr->log_all) {
+		uint16_t r;
+
+		if (pi->wr == VH_PK_ONE) {
+			vh_devq_mark_log(vr, l, pi->ind_gpa,
+					 pi->ind_len < len ? pi->ind_len : len);
+			len = 0;
+		}
+		for (r = pi->wr; r < vr->size && len;
+		     r = vr->pk_wr[r].next) {
+			uint32_t n = vr->pk_wr[r].len < len ?
+					     vr->pk_wr[r].len : len;
+
+			vh_devq_mark_log(vr, l, vr->pk_wr[r].gpa, n);
+			len -= n;
+		}
+		if (pi->wr != VH_PK_ONE && pi->ind_len && len) {
+			unsigned int hint = 0, i;
+			const struct vh_pdesc *tbl = vh_mem_table_translate(
+				vr->table, pi->ind_gpa, pi->ind_len, &hint);
+			bool aligned = ((uintptr_t)tbl & 7) == 0;
+
+			/* walked again: anything odd only ends the walk */
+			for (i = 0; tbl && i < pi->ind_len / 16 && len; i++) {
+				uint64_t a, lif;
+				uint32_t n;
+
+				load_pdesc(&tbl[i], aligned, &a, &lif);
+				if (!(pd_flags(lif) & VH_DESC_F_WRITE))
+					continue;
+				n = pd_len(lif) < len ? pd_len(lif) : len;
+				vh_devq_mark_log(vr, l, a, n);
+				len -= n;
+			}
+		}
+	}
+	/* the used descriptor: a slot of the descriptor ring */
+	if (vr->log_used && pk_slot_gpa(vr, pos, &gpa))
+		vh_devq_mark_log(vr, l, gpa, sizeof(struct vh_pdesc));
+}
+
+/*
+ * 2.8.9 / 2.8.21: write one used descriptor at the used position: id, len
+ * and flags (AVAIL and USED both equal to the used wrap counter) as one
+ * 64-bit release store, so the flags are never seen before the rest.
+ */
+static void pk_write_used(struct vh_devq *vr, uint16_t id, uint32_t len)
+{
+	uint16_t pos = vr->pk_used, nd, flags;
+	bool wrap = vr->pk_used_wrap;
+	uint64_t lif;
+
+	flags = (wrap ? VH_PDESC_F_AVAIL | VH_PDESC_F_USED : 0) |
+		(len ? VH_DESC_F_WRITE : 0);
+	lif = (uint64_t)len | (uint64_t)id << 32 | (uint64_t)flags << 48;
+	__atomic_store_n(&pk_ring(vr)[pos].lif, htole64(lif),
+			 __ATOMIC_RELEASE);
+	if (vh_unlikely(vr->log_any)) {
+		const struct vh_mem_log *l;
+		unsigned int e;
+
+		l = vh_mem_log_enter(vr->mem, &e);
+		pk_mark_push(vr, l, pos, id, len);
+		vh_mem_log_exit(vr->mem, e);
+	}
+	/* the device skips the descriptors of the whole chain (2.8.6) */
+	nd = pk_release(vr, id);
+	pk_advance(vr, &vr->pk_used, &vr->pk_used_wrap, nd);
+	vr->used_ctr += nd;
+}
+
+int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
+{
+	/* a new snapshot may carry a new dirty log: move to it first */
+	if (vr->ready &&
+	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
+		vh_devq_switch_table(vr);
+	if (vh_likely(id < vr->size && vr->head_table &&
+		      vr->head_table[id] == vr->table && vr->pk_ids)) {
+		vr->head_table[id] = NULL;
+		vr->cur_inflight--;
+	} else if (!vr->pk_ids || !vh_devq_put_head(vr, id)) {
+		return -EINVAL;
+	}
+	if (!vr->ready) {
+		/* an element popped before the ring broke just goes away */
+		pk_release(vr, id);
+		return -EIO;
+	}
+	pk_write_used(vr, id, len);
+	return 0;
+}
+
+int vh_devq_packed_push_batch(struct vh_devq *vr,
+			      const struct vh_devq_used_elem *used,
+			      unsigned int n)
+{
+	unsigned int i;
+
+	if (!n)
+		return 0;
+	if (!vr->head_table || !vr->batch_seen || !vr->pk_ids)
+		return -EINVAL;
+	/* all or nothing: each id in flight and named once */
+	if (++vr->batch_epoch == 0) {
+		memset(vr->batch_seen, 0, vr->size * sizeof(vr->batch_seen[0]));
+		vr->batch_epoch = 1;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t id = used[i].id;
+
+		if (id >= vr->size || !vr->head_table[id] ||
+		    vr->batch_seen[id] == vr->batch_epoch)
+			return -EINVAL;
+		vr->batch_seen[id] = vr->batch_epoch;
+	}
+	if (vr->ready &&
+	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
+		vh_devq_switch_table(vr);
+	for (i = 0; i < n; i++)
+		vh_devq_put_head(vr, used[i].id);
+	if (!vr->ready) {
+		for (i = 0; i < n; i++)
+			pk_release(vr, (uint16_t)used[i].id);
+		return -EIO;
+	}
+	for (i = 0; i < n; i++)
+		pk_write_used(vr, (uint16_t)used[i].id, used[i].len);
+	return 0;
+}
