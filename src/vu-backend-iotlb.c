@@ -8,7 +8,8 @@
  * the IOTLB (vh_devq, devq.c) and report what is missing, which goes to
  * the front-end as a BACKEND_IOTLB_MSG miss.  An update makes every
  * handed ring look kicked, so a ring that missed pops again; a ring whose
- * miss is never answered just waits, the others go on.
+ * miss is never answered just waits, the others go on.  A stop or a reset
+ * empties the IOTLB (vu_be_iotlb_stop()).
  */
 #include <errno.h>
 #include <string.h>
@@ -33,6 +34,24 @@ int vu_be_iotlb_init(struct vh_vu_backend *be)
 		return r;
 	vh_iotlb_set_miss_fn(be->iotlb, on_miss, be);
 	return 0;
+}
+
+/*
+ * A ring stopped (GET_VRING_BASE) or the device was reset: forget every
+ * translation, and the misses not answered.  The front-end stops passing
+ * on the guest's unmaps once the device stops (QEMU's vhost_dev_stop()
+ * unregisters its IOMMU notifier until the next start), so an entry from
+ * before may name a page its IOVA no longer maps to when the rings start
+ * again: after a driver reset or a reboot, or the firmware's pass-through
+ * entries (IOVA = GPA) once the guest kernel turns translation on.  Rings
+ * that run on miss and fetch again; popped elements keep their snapshot.
+ */
+void vu_be_iotlb_stop(struct vh_vu_backend *be)
+{
+	unsigned int n = vh_iotlb_num_entries(be->iotlb);
+
+	if (vh_iotlb_flush(be->iotlb) == 0 && n)
+		vh_dbg(be->ctx, "IOTLB: %u entries dropped at the stop\n", n);
 }
 
 static const char *type_name(uint8_t type)

@@ -827,6 +827,7 @@ static int h_get_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	/* GET_VRING_BASE stops the ring */
 	q->started = false;
 	queue_take_back(be, idx);
+	vu_be_iotlb_stop(be);
 	/* what the device popped and never pushed is lost to the driver */
 	if (vh_devq_inflight(q->vring))
 		vh_warn(be->ctx, "queue %d stopped with %u buffers in flight\n",
@@ -1063,6 +1064,7 @@ static int h_reset_device(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		q->started = false;
 		q->enabled = false;
 	}
+	vu_be_iotlb_stop(be);
 	be->status = 0;
 	if (be->ops.reset)
 		be->ops.reset(be, be->data);

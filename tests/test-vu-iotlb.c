@@ -15,7 +15,10 @@
  *  - the rings' own pages invalidated mid-use: the next request misses
  *    again and is served after the update;
  *  - a miss never answered: that ring waits (nothing consumed, nothing
- *    broken), the other ring goes on, and the disconnect does not hang.
+ *    broken), the other ring goes on, and the disconnect does not hang;
+ *  - an IOVA the stopped ring used, mapped to another page without an
+ *    invalidation (QEMU sends none while the device is stopped): after
+ *    the restart the back-end reads the new page, not the one it cached.
  */
 #include <errno.h>
 #include <poll.h>
@@ -454,6 +457,40 @@ static void run(bool identity)
 	CHECK_EQ(base, 0);
 	CHECK_EQ(vh_vu_frontend_get_vring_base(f->fe, 0, &base), 0);
 	CHECK_EQ(base, 3 + 1 + 1 + 5);
+
+	/*
+	 * 5. ring 0 is stopped.  The IOVA of page 22 (the last request's
+	 * out buffer, cached) now maps page 61, and 61's IOVA page 22, with
+	 * no invalidation; ring 0 starts again where it stopped.  A stale
+	 * translation would read page 22's old bytes.
+	 */
+	if (!identity) {
+		struct vh_vu_vring_addr a = { .index = 0 };
+		unsigned int io22 = f->to_iova[22], io61 = f->to_iova[61];
+		uint64_t dg, ag, ug;
+
+		f->to_iova[22] = io61;
+		f->to_gpa[io61] = 22;
+		f->to_iova[61] = io22;
+		f->to_gpa[io22] = 61;
+		CHECK_EQ(vh_drvq_get_addrs(vq[0], &dg, &ag, &ug), 0);
+		a.desc = iova_of(f, dg);
+		a.avail = iova_of(f, ag);
+		a.used = iova_of(f, ug);
+		CHECK_EQ(vh_vu_frontend_set_vring_num(f->fe, 0, QSIZE), 0);
+		CHECK_EQ(vh_vu_frontend_set_vring_base(f->fe, 0, base), 0);
+		CHECK_EQ(vh_vu_frontend_set_vring_addr(f->fe, &a), 0);
+		CHECK_EQ(vh_vu_frontend_set_vring_kick(f->fe, 0, kick[0]), 0);
+		CHECK_EQ(vh_vu_frontend_set_vring_enable(f->fe, 0, true), 0);
+		r = (int)f->n_miss;
+		submit(f, vq[0], 61, 45, seed);
+		CHECK_EQ(iova_of(f, 61 * PG), IOVA_BASE + io22 * PG);
+		CHECK_EQ(wait_used(f, vq[0], call[0], 0, 20000, &tok, &len),
+			 1);
+		CHECK_EQ(len, LEN);
+		check_xor(f->guest + 45 * PG, seed++);
+		CHECK(f->n_miss > (unsigned int)r);
+	}
 
 	/* disconnect with the miss pending: the back-end does not hang */
 	vh_vu_frontend_unref(f->fe);
