@@ -81,6 +81,16 @@ int daemon_args_parse(struct daemon_args *a, int opt,
 	case DAEMON_OPT_VERBOSE:
 		a->verbose = true;
 		return 1;
+	case DAEMON_OPT_VDUSE:
+		/* one path component under /dev/vduse/, not the control node */
+		if (!arg || !*arg || strlen(arg) >= 256 || strchr(arg, '/') ||
+		    !strcmp(arg, ".") || !strcmp(arg, "..") ||
+		    !strcmp(arg, "control")) {
+			fprintf(stderr, "--vduse: a device name (no '/')\n");
+			return -EINVAL;
+		}
+		a->vduse = arg;
+		return 1;
 	default:
 		return 0;
 	}
@@ -155,6 +165,14 @@ int daemon_args_check(const struct daemon_args *a)
 		return -EINVAL;
 	if (a->print_capabilities)
 		return 0;
+	if (a->vduse) {
+		if (a->socket_path || a->fd >= 0 || a->client) {
+			fprintf(stderr,
+				"--vduse excludes --socket-path, --fd and --client\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	/* neither option: daemon_args_run() takes the activation socket */
 	if (!a->socket_path && a->fd < 0 && !a->client && listen_fds_for_us())
 		return 0;
@@ -209,6 +227,8 @@ int daemon_args_run(struct vh_daemon *d, const struct daemon_args *a)
 
 	if (!a)
 		return -EINVAL;
+	if (a->vduse)
+		return vh_daemon_run(d, a->vduse, -1, VH_DAEMON_RUN_VDUSE);
 	if (!a->socket_path && a->fd < 0) {
 		fd = take_activated_fd();
 		return fd < 0 ? fd : vh_daemon_run(d, NULL, fd, 0);

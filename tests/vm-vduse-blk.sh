@@ -1,0 +1,172 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# vm-vduse-blk.sh - tools/vhost-user-blk --vduse against the real kernel:
+# run as root inside the test VM from the build directory:
+#   scripts/vm-run --kernel 6.12 -- /path/to/tests/vm-vduse-blk.sh
+#
+# Loads vduse and virtio_vdpa, starts the daemon on a backing file as the
+# VDUSE device NAME, adds the vdpa device (vdpa dev add ... mgmtdev vduse;
+# bound to virtio_vdpa, so the host kernel itself is the driver), and on
+# the /dev/vdX that appears: an O_DIRECT write of a pattern across the whole
+# disk and another at its last block, read back and compared, a flush
+# (fsync and BLKFLSBUF), then the daemon's backing file compared with what
+# was written; the vdpa device is deleted and the daemon stopped (it must
+# exit 0 and /dev/vduse/NAME must be gone).
+#
+# Prints `ok N vduse.<case>` / `not ok N vduse.<case>` lines; on a kernel
+# without CONFIG_VDUSE (Debian's 6.1) one `ok 1 vduse.blk # SKIP` line.
+# Exits 1 if a case failed, 4 if not root.
+set -u
+
+DAEMON=${VDUSE_DAEMON:-./tools/vhost-user-blk}
+[ "$(id -u)" -eq 0 ] || { echo "# vm-vduse-blk.sh needs root (the test VM)"; exit 4; }
+[ -x "$DAEMON" ] || { echo "Bail out! $DAEMON not built"; exit 1; }
+command -v vdpa >/dev/null || { echo "Bail out! no vdpa tool (iproute2)"; exit 1; }
+
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n vduse.$1"; }
+notok() {
+	n=$((n + 1))
+	echo "not ok $n vduse.$1${2:+ # $2}"
+	failed=1
+}
+finish() {
+	echo "1..$n"
+	exit $failed
+}
+
+kernel=$(uname -r)
+echo "# vduse-blk on $kernel"
+# only a kernel built without VDUSE may skip (Debian's 6.1: no CONFIG_VDUSE)
+if ! modinfo vduse >/dev/null 2>&1; then
+	echo "ok 1 vduse.blk # SKIP $kernel has no vduse module (CONFIG_VDUSE)"
+	echo "1..1"
+	exit 0
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-vduse.XXXXXX")
+name=vublk$$
+img=$tmp/disk.img
+DPID=
+autoprobe=
+cleanup() {
+	vdpa dev del "$name" >/dev/null 2>&1
+	[ -z "$autoprobe" ] || echo "$autoprobe" >/sys/bus/vdpa/drivers_autoprobe 2>/dev/null
+	if [ -n "$DPID" ]; then
+		kill "$DPID" 2>/dev/null
+		wait "$DPID" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+MIB=$((1 << 20))
+SIZE=$((16 * MIB))
+BS=4096
+
+# --- modules and daemon ----------------------------------------------
+if modprobe vduse && modprobe virtio_vdpa && [ -c /dev/vduse/control ]; then
+	ok modules
+else
+	notok modules "modprobe vduse virtio_vdpa failed"
+	finish
+fi
+truncate -s $SIZE "$img"
+"$DAEMON" --blk-file="$img" --vduse="$name" --serial=vduse-test \
+	>"$tmp/daemon.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do
+	[ -c "/dev/vduse/$name" ] && break
+	kill -0 "$DPID" 2>/dev/null || break
+	sleep 0.1
+done
+if [ -c "/dev/vduse/$name" ] && vdpa mgmtdev show vduse >/dev/null 2>&1; then
+	ok create
+else
+	notok create "no /dev/vduse/$name"
+	sed 's/^/# /' "$tmp/daemon.log"
+	finish
+fi
+
+# --- the vdpa device, bound to virtio_vdpa ------------------------------
+# vhost_vdpa is loaded too: bind by hand so that virtio_vdpa gets it
+autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
+echo 0 >/sys/bus/vdpa/drivers_autoprobe
+dev=
+if vdpa dev add name "$name" mgmtdev vduse 2>"$tmp/vdpa.err" &&
+	echo "$name" >/sys/bus/vdpa/drivers/virtio_vdpa/bind; then
+	for _ in $(seq 100); do
+		for b in /sys/bus/vdpa/devices/"$name"/virtio*/block/vd*; do
+			[ -e "$b" ] && dev=/dev/${b##*/}
+		done
+		[ -n "$dev" ] && [ -b "$dev" ] && break
+		sleep 0.1
+	done
+fi
+echo "$autoprobe" >/sys/bus/vdpa/drivers_autoprobe
+autoprobe=
+if [ -n "$dev" ] && [ -b "$dev" ]; then
+	ok vdpa_add
+	echo "# $dev, $(blockdev --getsize64 "$dev") bytes, serial $(cat /sys/block/"${dev#/dev/}"/serial 2>/dev/null)"
+else
+	notok vdpa_add "no virtio_vdpa block device"
+	sed 's/^/# /' "$tmp/vdpa.err" "$tmp/daemon.log"
+	dmesg | tail -n 20 | sed 's/^/# /'
+	finish
+fi
+if [ "$(blockdev --getsize64 "$dev")" = $SIZE ] &&
+	[ "$(cat /sys/block/"${dev#/dev/}"/serial)" = vduse-test ]; then
+	ok config
+else
+	notok config "size or serial differs"
+fi
+
+# --- I/O ----------------------------------------------------------------
+head -c $SIZE /dev/urandom >"$tmp/expect"
+head -c $BS /dev/urandom >"$tmp/last"
+if dd if="$tmp/expect" of="$dev" bs=1M oflag=direct status=none &&
+	dd if="$tmp/last" of="$dev" bs=$BS seek=$((SIZE / BS - 1)) \
+		oflag=direct conv=fsync status=none; then
+	dd if="$tmp/last" of="$tmp/expect" bs=$BS seek=$((SIZE / BS - 1)) \
+		conv=notrunc status=none
+	ok write
+else
+	notok write "O_DIRECT write to $dev failed"
+fi
+if dd if="$dev" bs=1M iflag=direct status=none | cmp -s - "$tmp/expect"; then
+	ok read
+else
+	notok read "read back differs"
+fi
+# flush: fsync (VIRTIO_BLK_T_FLUSH) and BLKFLSBUF
+if sync "$dev" && blockdev --flushbufs "$dev"; then
+	ok flush
+else
+	notok flush
+fi
+if cmp -s "$img" "$tmp/expect"; then
+	ok backing_file
+else
+	notok backing_file "the daemon's backing file differs"
+fi
+
+# --- teardown -----------------------------------------------------------
+if vdpa dev del "$name" && [ ! -e /sys/bus/vdpa/devices/"$name" ]; then
+	ok vdpa_del
+else
+	notok vdpa_del
+fi
+kill -TERM "$DPID"
+wait "$DPID"
+rc=$?
+DPID=
+if [ $rc -eq 0 ] && [ ! -e "/dev/vduse/$name" ]; then
+	ok daemon_exit
+else
+	notok daemon_exit "exit status $rc, /dev/vduse/$name $( [ -e "/dev/vduse/$name" ] && echo left || echo gone)"
+	sed 's/^/# /' "$tmp/daemon.log"
+fi
+grep -q 'VDUSE device' "$tmp/daemon.log" || sed 's/^/# /' "$tmp/daemon.log"
+finish
