@@ -562,8 +562,8 @@ static bool name_ok(const char *name)
 	size_t len = name ? strlen(name) : 0;
 
 	return len && len < VDUSE_NAME_MAX && !strchr(name, '/') &&
-	       strcmp(name, ".") && strcmp(name, "..") &&
-	       strcmp(name, "control");
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+	       strcmp(name, "control") != 0;
 }
 
 static void dev_free(struct vh_vduse_dev *dev)
