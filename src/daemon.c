@@ -1105,6 +1105,8 @@ VH_EXPORT int vh_daemon_start_vduse(struct vh_daemon *d, const char *name)
 	if (d->started)
 		return -EBUSY;
 	/* the device types VDUSE accepts (vduse_dev.c: allowed_device_id) */
+	if (!d->dev.type)
+		return -EOPNOTSUPP;
 	if (!strcmp(d->dev.type, "blk"))
 		c.device_id = VIRTIO_ID_BLOCK;
 	else if (!strcmp(d->dev.type, "net"))

@@ -602,11 +602,16 @@ static int create(struct vh_vduse_dev *dev, const struct vh_vduse_config *c)
 {
 	struct vduse_dev_config *k;
 	uint64_t version = VDUSE_API_VERSION;
+	struct stat st;
 	int r = 0;
 
 	dev->ctl_fd = open(VDUSE_CONTROL, O_RDWR | O_CLOEXEC);
 	if (dev->ctl_fd < 0)
 		return -errno;
+	if (fstat(dev->ctl_fd, &st) < 0)
+		return -errno;
+	if (!S_ISCHR(st.st_mode))
+		return -ENODEV;
 	if (ioctl(dev->ctl_fd, VDUSE_SET_API_VERSION, &version) < 0)
 		return -errno;
 	k = calloc(1, sizeof(*k) + c->config_size);
