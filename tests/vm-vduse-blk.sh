@@ -8,11 +8,13 @@
 # Loads vduse and virtio_vdpa, starts the daemon on a backing file as the
 # VDUSE device NAME, adds the vdpa device (vdpa dev add ... mgmtdev vduse;
 # bound to virtio_vdpa, so the host kernel itself is the driver), and on
-# the /dev/vdX that appears: an O_DIRECT write of a pattern across the whole
-# disk and another at its last block, read back and compared, a flush
-# (fsync and BLKFLSBUF), then the daemon's backing file compared with what
-# was written; the vdpa device is deleted and the daemon stopped (it must
-# exit 0 and /dev/vduse/NAME must be gone).
+# the /dev/vdX that appears (two queues): an O_DIRECT write of a pattern
+# across the whole disk (four writers at once) and another at its last
+# block, read back and compared, a flush (fsync and BLKFLSBUF), then the
+# daemon's backing file compared with what was written; the vdpa device is
+# deleted, added again (the device is reset and set up anew) and read back,
+# deleted again, and the daemon stopped (it must exit 0 and
+# /dev/vduse/NAME must be gone).
 #
 # Prints `ok N vduse.<case>` / `not ok N vduse.<case>` lines; on a kernel
 # without CONFIG_VDUSE (Debian's 6.1) one `ok 1 vduse.blk # SKIP` line.
@@ -75,6 +77,7 @@ else
 fi
 truncate -s $SIZE "$img"
 "$DAEMON" --blk-file="$img" --vduse="$name" --serial=vduse-test \
+	--num-queues=2 \
 	>"$tmp/daemon.log" 2>&1 &
 DPID=$!
 for _ in $(seq 100); do
@@ -91,25 +94,30 @@ else
 fi
 
 # --- the vdpa device, bound to virtio_vdpa ------------------------------
-# vhost_vdpa is loaded too: bind by hand so that virtio_vdpa gets it
-autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
-echo 0 >/sys/bus/vdpa/drivers_autoprobe
-dev=
-if vdpa dev add name "$name" mgmtdev vduse 2>"$tmp/vdpa.err" &&
-	echo "$name" >/sys/bus/vdpa/drivers/virtio_vdpa/bind; then
-	for _ in $(seq 100); do
-		for b in /sys/bus/vdpa/devices/"$name"/virtio*/block/vd*; do
-			[ -e "$b" ] && dev=/dev/${b##*/}
+# vhost_vdpa is loaded too: bind by hand so that virtio_vdpa gets it.
+# Sets dev to its /dev/vdX.
+add_dev() {
+	dev=
+	autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
+	echo 0 >/sys/bus/vdpa/drivers_autoprobe
+	if vdpa dev add name "$name" mgmtdev vduse 2>"$tmp/vdpa.err" &&
+		echo "$name" >/sys/bus/vdpa/drivers/virtio_vdpa/bind; then
+		for _ in $(seq 100); do
+			for b in /sys/bus/vdpa/devices/"$name"/virtio*/block/vd*; do
+				[ -e "$b" ] && dev=/dev/${b##*/}
+			done
+			[ -n "$dev" ] && [ -b "$dev" ] && break
+			sleep 0.1
 		done
-		[ -n "$dev" ] && [ -b "$dev" ] && break
-		sleep 0.1
-	done
-fi
-echo "$autoprobe" >/sys/bus/vdpa/drivers_autoprobe
-autoprobe=
+	fi
+	echo "$autoprobe" >/sys/bus/vdpa/drivers_autoprobe
+	autoprobe=
+	[ -n "$dev" ] && [ -b "$dev" ]
+}
+add_dev
 if [ -n "$dev" ] && [ -b "$dev" ]; then
 	ok vdpa_add
-	echo "# $dev, $(blockdev --getsize64 "$dev") bytes, serial $(cat /sys/block/"${dev#/dev/}"/serial 2>/dev/null)"
+	echo "# $dev, $(blockdev --getsize64 "$dev") bytes, serial $(cat /sys/block/"${dev#/dev/}"/serial 2>/dev/null), $(ls /sys/block/"${dev#/dev/}"/mq | wc -l) queue(s)"
 else
 	notok vdpa_add "no virtio_vdpa block device"
 	sed 's/^/# /' "$tmp/vdpa.err" "$tmp/daemon.log"
@@ -126,7 +134,16 @@ fi
 # --- I/O ----------------------------------------------------------------
 head -c $SIZE /dev/urandom >"$tmp/expect"
 head -c $BS /dev/urandom >"$tmp/last"
-if dd if="$tmp/expect" of="$dev" bs=1M oflag=direct status=none &&
+# four writers at once (both queues), then the last block alone
+pids=
+for i in 0 1 2 3; do
+	dd if="$tmp/expect" of="$dev" bs=1M skip=$((i * 4)) seek=$((i * 4)) \
+		count=4 oflag=direct status=none &
+	pids="$pids $!"
+done
+wrc=0
+for p in $pids; do wait "$p" || wrc=1; done
+if [ $wrc -eq 0 ] &&
 	dd if="$tmp/last" of="$dev" bs=$BS seek=$((SIZE / BS - 1)) \
 		oflag=direct conv=fsync status=none; then
 	dd if="$tmp/last" of="$tmp/expect" bs=$BS seek=$((SIZE / BS - 1)) \
@@ -152,11 +169,21 @@ else
 	notok backing_file "the daemon's backing file differs"
 fi
 
-# --- teardown -----------------------------------------------------------
+# --- teardown, and a second life (reset, DRIVER_OK again) --------------
 if vdpa dev del "$name" && [ ! -e /sys/bus/vdpa/devices/"$name" ]; then
 	ok vdpa_del
 else
 	notok vdpa_del
+fi
+if add_dev && dd if="$dev" bs=1M iflag=direct status=none | cmp -s - "$tmp/expect"; then
+	ok readd
+else
+	notok readd "added again: missing, or the disk reads differently"
+fi
+if vdpa dev del "$name" && [ ! -e /sys/bus/vdpa/devices/"$name" ]; then
+	ok vdpa_del_again
+else
+	notok vdpa_del_again
 fi
 kill -TERM "$DPID"
 wait "$DPID"
