@@ -75,6 +75,21 @@ else
 	notok modules "modprobe vduse virtio_vdpa failed"
 	finish
 fi
+# the object alone: refusals (ours and the kernel's), create, destroy
+VDUSE_API=${VDUSE_API:-./tests/vduse-api}
+if [ -x "$VDUSE_API" ]; then
+	"$VDUSE_API" "api$$" >"$tmp/api.out" 2>&1
+	while read -r res case why; do
+		case $res in
+		PASS) ok "api.$case" ;;
+		FAIL) notok "api.${case%:}" "$why" ;;
+		esac
+	done <"$tmp/api.out"
+	grep -qE '^(PASS|FAIL) ' "$tmp/api.out" ||
+		notok api "no result: $(tail -n 1 "$tmp/api.out")"
+else
+	notok api "$VDUSE_API not built"
+fi
 truncate -s $SIZE "$img"
 "$DAEMON" --blk-file="$img" --vduse="$name" --serial=vduse-test \
 	--num-queues=2 \
