@@ -295,6 +295,14 @@ static int start_queue(struct vh_vduse_dev *dev, unsigned int i,
 		       dev->name, i, info.num);
 		return -EPROTO;
 	}
+	/* 2.7: ring areas that do not wrap the IOVA space */
+	if (info.desc_addr > UINT64_MAX - vh_desc_bytes(info.num) ||
+	    info.driver_addr > UINT64_MAX - vh_avail_bytes(info.num) ||
+	    info.device_addr > UINT64_MAX - vh_used_bytes(info.num)) {
+		vh_err(dev->ctx, "vduse %s: queue %u: ring address wraps\n",
+		       dev->name, i);
+		return -EPROTO;
+	}
 	/* the rings first: the device reads them from the start */
 	r = fill_range(dev, info.desc_addr,
 		       info.desc_addr + vh_desc_bytes(info.num) - 1);
