@@ -14,7 +14,9 @@
 # daemon's backing file compared with what was written; the vdpa device is
 # deleted, added again (the device is reset and set up anew) and read back,
 # deleted again, and the daemon stopped (it must exit 0 and
-# /dev/vduse/NAME must be gone).
+# /dev/vduse/NAME must be gone).  Then the daemon again with --vdpa-add:
+# the device it adds reads back the same bytes, and at SIGTERM it deletes
+# it and exits 0.
 #
 # Prints `ok N vduse.<case>` / `not ok N vduse.<case>` lines; on a kernel
 # without CONFIG_VDUSE (Debian's 6.1) one `ok 1 vduse.blk # SKIP` line.
@@ -217,4 +219,48 @@ else
 	sed 's/^/# /' "$tmp/daemon.log"
 fi
 grep -q 'VDUSE device' "$tmp/daemon.log" || sed 's/^/# /' "$tmp/daemon.log"
+
+# --- --vdpa-add: the daemon adds the vdpa device and deletes it at SIGTERM;
+# the disk it serves is the one written above
+autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
+echo 0 >/sys/bus/vdpa/drivers_autoprobe
+"$DAEMON" --blk-file="$img" --vduse="$name" --vdpa-add \
+	>"$tmp/daemon2.log" 2>&1 &
+DPID=$!
+for _ in $(seq 100); do
+	[ -e /sys/bus/vdpa/devices/"$name" ] && break
+	kill -0 "$DPID" 2>/dev/null || break
+	sleep 0.1
+done
+dev=
+if [ -e /sys/bus/vdpa/devices/"$name" ] &&
+	echo "$name" >/sys/bus/vdpa/drivers/virtio_vdpa/bind; then
+	for _ in $(seq 100); do
+		for b in /sys/bus/vdpa/devices/"$name"/virtio*/block/vd*; do
+			[ -e "$b" ] && dev=/dev/${b##*/}
+		done
+		[ -n "$dev" ] && [ -b "$dev" ] && break
+		sleep 0.1
+	done
+fi
+echo "$autoprobe" >/sys/bus/vdpa/drivers_autoprobe
+autoprobe=
+if [ -n "$dev" ] && [ -b "$dev" ] &&
+	dd if="$dev" bs=1M iflag=direct status=none | cmp -s - "$tmp/expect"; then
+	ok vdpa_add_option
+else
+	notok vdpa_add_option "no device, or it reads differently"
+	sed 's/^/# /' "$tmp/daemon2.log"
+fi
+kill -TERM "$DPID"
+wait "$DPID"
+rc=$?
+DPID=
+if [ $rc -eq 0 ] && [ ! -e /sys/bus/vdpa/devices/"$name" ] &&
+	[ ! -e "/dev/vduse/$name" ]; then
+	ok vdpa_add_option_exit
+else
+	notok vdpa_add_option_exit "exit status $rc, vdpa device or VDUSE node left"
+	sed 's/^/# /' "$tmp/daemon2.log"
+fi
 finish

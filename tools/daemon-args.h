@@ -40,6 +40,7 @@ enum {
 	DAEMON_OPT_THREADS,
 	DAEMON_OPT_VERBOSE,
 	DAEMON_OPT_VDUSE,
+	DAEMON_OPT_VDPA_ADD,
 };
 
 #define DAEMON_LONG_OPTIONS                                                   \
@@ -55,11 +56,15 @@ enum {
  * instead of a vhost-user socket; only for daemons whose device supports
  * it (add this to the option table and DAEMON_VDUSE_HELP to the help).
  */
-#define DAEMON_VDUSE_OPTION { "vduse", 1, NULL, DAEMON_OPT_VDUSE }
+#define DAEMON_VDUSE_OPTION                                                   \
+	{ "vduse", 1, NULL, DAEMON_OPT_VDUSE },                               \
+	{ "vdpa-add", 0, NULL, DAEMON_OPT_VDPA_ADD }
 #define DAEMON_VDUSE_HELP                                                     \
 	"  --vduse=NAME            be the VDUSE device /dev/vduse/NAME\n"     \
 	"                          (then: vdpa dev add name NAME mgmtdev\n"   \
-	"                          vduse) instead of a vhost-user back-end\n"
+	"                          vduse) instead of a vhost-user back-end\n" \
+	"  --vdpa-add              with --vduse: add the vdpa device NAME\n"  \
+	"                          and delete it before stopping\n"
 
 /* Help text for the common options (one option per line, indented). */
 #define DAEMON_OPTIONS_HELP                                                   \
@@ -79,6 +84,7 @@ struct daemon_args {
 	bool verbose;
 	unsigned int threads;    /* 0 unless --threads */
 	const char *vduse;       /* NULL unless --vduse */
+	bool vdpa_add;           /* --vdpa-add */
 };
 
 void daemon_args_init(struct daemon_args *a);
