@@ -423,7 +423,8 @@ static int set_status(struct vh_vduse_dev *dev, uint8_t status)
 		if (r < 0)
 			return r;
 	}
-	if ((status & VDUSE_S_DRIVER_OK) && !(dev->status & VDUSE_S_DRIVER_OK)) {
+	if ((status & VDUSE_S_DRIVER_OK) &&
+	    !(dev->status & VDUSE_S_DRIVER_OK)) {
 		r = driver_ok(dev);
 		if (r < 0)
 			return r;

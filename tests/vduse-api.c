@@ -104,8 +104,8 @@ int main(int argc, char **argv)
 	      "fd", fd);
 	r = vh_vduse_dev_process(dev);
 	check(r == 0, "no_request", "process", r);
-	check(vh_vduse_dev_get_features(dev) == 0, "no_features_yet", "features",
-	      0);
+	check(vh_vduse_dev_get_features(dev) == 0, "no_features_yet",
+	      "features", 0);
 	r = make(ctx, argv[1], 2, 0, sizeof(blk_config), &dup);
 	check(r == -EEXIST && !dup, "name_taken", "got", r);
 	vh_vduse_dev_unref(dup);
