@@ -103,7 +103,7 @@ truncate -s $SIZE "$img"
 	--num-queues=2 \
 	>"$tmp/daemon.log" 2>&1 &
 DPID=$!
-for _ in $(seq 100); do
+for _ in $(seq 300); do
 	[ -c "/dev/vduse/$name" ] && break
 	kill -0 "$DPID" 2>/dev/null || break
 	sleep 0.1
@@ -125,7 +125,7 @@ add_dev() {
 	echo 0 >/sys/bus/vdpa/drivers_autoprobe
 	if vdpa dev add name "$name" mgmtdev vduse 2>"$tmp/vdpa.err" &&
 		echo "$name" >/sys/bus/vdpa/drivers/virtio_vdpa/bind; then
-		for _ in $(seq 100); do
+		for _ in $(seq 300); do
 			for b in /sys/bus/vdpa/devices/"$name"/virtio*/block/vd*; do
 				[ -e "$b" ] && dev=/dev/${b##*/}
 			done
@@ -227,7 +227,7 @@ echo 0 >/sys/bus/vdpa/drivers_autoprobe
 "$DAEMON" --blk-file="$img" --vduse="$name" --vdpa-add \
 	>"$tmp/daemon2.log" 2>&1 &
 DPID=$!
-for _ in $(seq 100); do
+for _ in $(seq 300); do
 	[ -e /sys/bus/vdpa/devices/"$name" ] && break
 	kill -0 "$DPID" 2>/dev/null || break
 	sleep 0.1
@@ -235,7 +235,7 @@ done
 dev=
 if [ -e /sys/bus/vdpa/devices/"$name" ] &&
 	echo "$name" >/sys/bus/vdpa/drivers/virtio_vdpa/bind; then
-	for _ in $(seq 100); do
+	for _ in $(seq 300); do
 		for b in /sys/bus/vdpa/devices/"$name"/virtio*/block/vd*; do
 			[ -e "$b" ] && dev=/dev/${b##*/}
 		done
