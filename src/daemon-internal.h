@@ -72,6 +72,7 @@ enum dm_mode {
 	DM_MODE_LISTEN,
 	DM_MODE_FD,      /* one connected socket: end when it goes */
 	DM_MODE_CLIENT,  /* connect, and connect again */
+	DM_MODE_VDUSE,   /* a VDUSE device instead of vhost-user */
 };
 
 struct vh_daemon {
@@ -81,6 +82,7 @@ struct vh_daemon {
 	struct vh_daemon_ops ops;
 	void *userdata;
 	struct vh_vu_backend *be;
+	struct vh_vduse_dev *vduse; /* DM_MODE_VDUSE */
 
 	unsigned int num_threads;
 	struct dm_worker *workers;

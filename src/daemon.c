@@ -21,7 +21,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <linux/virtio_blk.h>
+#include <linux/virtio_ids.h>
+
 #include "daemon-internal.h"
+#include "libvhost-vduse.h"
 #include "libvhost-vu.h"
 #include "libvhost-vring.h"
 
@@ -788,6 +792,7 @@ VH_EXPORT struct vh_daemon *vh_daemon_unref(struct vh_daemon *d)
 	}
 	/* takes every ring back (workers are gone: the locks are free) */
 	vh_vu_backend_unref(d->be);
+	vh_vduse_dev_unref(d->vduse);
 	xfer_join(d);
 	daemon_free(d);
 	return NULL;
@@ -810,6 +815,8 @@ VH_EXPORT struct vh_vu_backend *vh_daemon_get_backend(struct vh_daemon *d)
 
 VH_EXPORT uint64_t vh_daemon_get_features(const struct vh_daemon *d)
 {
+	if (d && d->vduse)
+		return vh_vduse_dev_get_features(d->vduse);
 	return d && vh_vu_backend_connected(d->be) ?
 		       vh_vu_backend_get_features(d->be) :
 		       0;
@@ -862,6 +869,35 @@ static int client_wait_connect(struct vh_daemon *d)
 	}
 }
 
+/* VDUSE mode: the kernel's requests and the rings' interrupts. */
+static int vduse_loop(struct vh_daemon *d)
+{
+	struct pollfd p[2] = {
+		{ .fd = vh_vduse_dev_get_fd(d->vduse), .events = POLLIN },
+		{ .fd = d->exit_fd, .events = POLLIN },
+	};
+	int r;
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (p[1].revents)
+			return 0;
+		if (!p[0].revents)
+			continue;
+		do
+			r = vh_vduse_dev_process(d->vduse);
+		while (r > 0);
+		if (r < 0) {
+			vh_err(d->ctx, "vduse: %d: stopping\n", r);
+			return r;
+		}
+	}
+}
+
 static void *control_main(void *arg)
 {
 	struct vh_daemon *d = arg;
@@ -869,6 +905,10 @@ static void *control_main(void *arg)
 	bool was_connected = false;
 	int r = 0;
 
+	if (d->mode == DM_MODE_VDUSE) {
+		r = vduse_loop(d);
+		goto out;
+	}
 	if (d->mode == DM_MODE_CLIENT) {
 		r = client_wait_connect(d);
 		if (r < 0)
@@ -1014,6 +1054,92 @@ VH_EXPORT int vh_daemon_start_client(struct vh_daemon *d, const char *path)
 	return daemon_start(d);
 }
 
+/* ------------------------------------------------------------------------ */
+/* VDUSE transport: vh_vduse_ops onto the same hand-over as vhost-user      */
+/* ------------------------------------------------------------------------ */
+static int dv_set_features(struct vh_vduse_dev *dev, void *data,
+			   uint64_t features)
+{
+	return dm_set_features(NULL, data, features);
+}
+
+static int dv_set_status(struct vh_vduse_dev *dev, void *data,
+			 uint8_t status)
+{
+	return dm_set_status(NULL, data, status);
+}
+
+static int dv_queue_started(struct vh_vduse_dev *dev, void *data,
+			    unsigned int idx, struct vh_devq *vring)
+{
+	return dm_queue_started(NULL, data, idx, vring);
+}
+
+static void dv_queue_stopped(struct vh_vduse_dev *dev, void *data,
+			     unsigned int idx, struct vh_devq *vring)
+{
+	dm_queue_stopped(NULL, data, idx, vring);
+}
+
+static void dv_reset(struct vh_vduse_dev *dev, void *data)
+{
+	dm_reset(NULL, data);
+}
+
+VH_EXPORT int vh_daemon_start_vduse(struct vh_daemon *d, const char *name)
+{
+	static const struct vh_vduse_ops ops = {
+		.size = sizeof(ops),
+		.set_features = dv_set_features,
+		.set_status = dv_set_status,
+		.queue_started = dv_queue_started,
+		.queue_stopped = dv_queue_stopped,
+		.reset = dv_reset,
+	};
+	struct vh_vduse_config c = { .size = sizeof(c) };
+	uint8_t config[VH_VU_BACKEND_CONFIG_MAX];
+	int r;
+
+	if (!d || !name)
+		return -EINVAL;
+	if (d->started)
+		return -EBUSY;
+	/* the device types VDUSE accepts (vduse_dev.c: allowed_device_id) */
+	if (!d->dev.type)
+		return -EOPNOTSUPP;
+	if (!strcmp(d->dev.type, "blk"))
+		c.device_id = VIRTIO_ID_BLOCK;
+	else if (!strcmp(d->dev.type, "net"))
+		c.device_id = VIRTIO_ID_NET;
+	else
+		return -EOPNOTSUPP;
+	c.name = name;
+	c.features = d->dev.features;
+	if (!(d->dev.flags & VH_DAEMON_F_NO_EVENT_IDX))
+		c.features |= 1ull << VH_VU_VIRTIO_F_RING_EVENT_IDX;
+	/* VDUSE config space is read-only: no writeback cache toggle */
+	if (c.device_id == VIRTIO_ID_BLOCK)
+		c.features &= ~(1ull << VIRTIO_BLK_F_CONFIG_WCE);
+	c.num_queues = d->dev.num_queues;
+	c.max_queue_size = d->dev.max_queue_size;
+	if (d->dev.config_size && d->ops.get_config) {
+		r = d->ops.get_config(d, d->userdata, 0, config,
+				      d->dev.config_size);
+		if (r < 0)
+			return r;
+		c.config = config;
+		c.config_size = d->dev.config_size;
+	}
+	r = vh_vduse_dev_new(d->ctx, &c, &ops, d, &d->vduse);
+	if (r < 0)
+		return r;
+	d->mode = DM_MODE_VDUSE;
+	r = daemon_start(d);
+	if (r < 0)
+		d->vduse = vh_vduse_dev_unref(d->vduse);
+	return r;
+}
+
 VH_EXPORT void vh_daemon_stop(struct vh_daemon *d)
 {
 	/* async-signal-safe: one write(2) */
@@ -1074,8 +1200,10 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
 	sigset_t set, old;
 	int sfd, r, err = 0;
 
-	if (!d || !path == (fd < 0) || (flags & ~VH_DAEMON_RUN_CLIENT) ||
-	    (fd >= 0 && flags))
+	if (!d || !path == (fd < 0) ||
+	    (flags & ~(VH_DAEMON_RUN_CLIENT | VH_DAEMON_RUN_VDUSE)) ||
+	    (fd >= 0 && flags) ||
+	    (flags & VH_DAEMON_RUN_CLIENT && flags & VH_DAEMON_RUN_VDUSE))
 		return -EINVAL;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -1093,6 +1221,8 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
 		r = vh_daemon_start_fd(d, fd);
 	else if (flags & VH_DAEMON_RUN_CLIENT)
 		r = vh_daemon_start_client(d, path);
+	else if (flags & VH_DAEMON_RUN_VDUSE)
+		r = vh_daemon_start_vduse(d, path);
 	else
 		r = vh_daemon_start_listen(d, path);
 	if (r < 0)

@@ -102,5 +102,6 @@ const char *vh_version(void);
 #include "libvhost-vu.h"
 #include "libvhost-vu-backend.h"
 #include "libvhost-daemon.h"
+#include "libvhost-vduse.h"
 
 #endif

@@ -39,6 +39,8 @@ enum {
 	DAEMON_OPT_CLIENT,
 	DAEMON_OPT_THREADS,
 	DAEMON_OPT_VERBOSE,
+	DAEMON_OPT_VDUSE,
+	DAEMON_OPT_VDPA_ADD,
 };
 
 #define DAEMON_LONG_OPTIONS                                                   \
@@ -48,6 +50,21 @@ enum {
 	{ "client", 0, NULL, DAEMON_OPT_CLIENT },                             \
 	{ "threads", 1, NULL, DAEMON_OPT_THREADS },                           \
 	{ "verbose", 0, NULL, DAEMON_OPT_VERBOSE }
+
+/*
+ * --vduse=NAME: serve as the VDUSE device NAME (vh_daemon_start_vduse())
+ * instead of a vhost-user socket; only for daemons whose device supports
+ * it (add this to the option table and DAEMON_VDUSE_HELP to the help).
+ */
+#define DAEMON_VDUSE_OPTION                                                   \
+	{ "vduse", 1, NULL, DAEMON_OPT_VDUSE },                               \
+	{ "vdpa-add", 0, NULL, DAEMON_OPT_VDPA_ADD }
+#define DAEMON_VDUSE_HELP                                                     \
+	"  --vduse=NAME            be the VDUSE device /dev/vduse/NAME\n"     \
+	"                          (then: vdpa dev add name NAME mgmtdev\n"   \
+	"                          vduse) instead of a vhost-user back-end\n" \
+	"  --vdpa-add              with --vduse: add the vdpa device NAME\n"  \
+	"                          and delete it before stopping\n"
 
 /* Help text for the common options (one option per line, indented). */
 #define DAEMON_OPTIONS_HELP                                                   \
@@ -66,6 +83,8 @@ struct daemon_args {
 	bool print_capabilities;
 	bool verbose;
 	unsigned int threads;    /* 0 unless --threads */
+	const char *vduse;       /* NULL unless --vduse */
+	bool vdpa_add;           /* --vdpa-add */
 };
 
 void daemon_args_init(struct daemon_args *a);
@@ -75,7 +94,8 @@ void daemon_args_init(struct daemon_args *a);
  */
 int daemon_args_parse(struct daemon_args *a, int opt, const char *arg);
 /*
- * 0, or -EINVAL (message on stderr) unless exactly one of path / fd, or
+ * 0, or -EINVAL (message on stderr) unless exactly one of path / fd /
+ * --vduse, or
  * neither while LISTEN_PID/LISTEN_FDS pass this process a socket (systemd
  * socket activation, see daemon_args_run()).
  */

@@ -155,6 +155,7 @@ enum {
 
 static const struct option options[] = {
 	DAEMON_LONG_OPTIONS,
+	DAEMON_VDUSE_OPTION,
 	{ "blk-file", required_argument, NULL, 'b' },
 	{ "read-only", no_argument, NULL, 'r' },
 	{ "direct", no_argument, NULL, 'D' },
@@ -170,8 +171,9 @@ static const struct option options[] = {
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s --blk-file=PATH (--socket-path=PATH | --fd=FD) [OPTIONS]\n"
-		"vhost-user block device back-end\n\n"
+		"Usage: %s --blk-file=PATH (--socket-path=PATH | --fd=FD |\n"
+		"       --vduse=NAME) [OPTIONS]\n"
+		"vhost-user (or VDUSE) block device back-end\n\n"
 		"  -b, --blk-file=PATH     backing file or block device\n"
 		"  -r, --read-only         export read-only (VIRTIO_BLK_F_RO)\n"
 		"  -D, --direct            open the backing store with O_DIRECT\n"
@@ -185,8 +187,9 @@ static void usage(FILE *f, const char *prog)
 		"                          write is synced before it completes;\n"
 		"                          the guest can change it: CONFIG_WCE)\n"
 		"%s"
+		"%s"
 		"  -h, --help              this help\n",
-		prog, BLK_MAX_QUEUES, DAEMON_OPTIONS_HELP);
+		prog, BLK_MAX_QUEUES, DAEMON_OPTIONS_HELP, DAEMON_VDUSE_HELP);
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max,
@@ -386,6 +389,10 @@ int main(int argc, char *argv[])
 	dev.features = blk_dev_features(&b->dev) |
 		       (1ull << VH_VU_VIRTIO_F_RING_PACKED) |
 		       (1ull << VH_VU_VHOST_F_LOG_ALL);
+	/* VDUSE: split rings only, no vhost dirty log */
+	if (args.vduse)
+		dev.features &= ~((1ull << VH_VU_VIRTIO_F_RING_PACKED) |
+				  (1ull << VH_VU_VHOST_F_LOG_ALL));
 	dev.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
 				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
 				(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
@@ -407,12 +414,14 @@ int main(int argc, char *argv[])
 	}
 	b->dev.daemon = d;
 	fprintf(stderr,
-		"vhost-user-blk: %s, %llu sectors, %u queue(s), %u thread(s), %s I/O%s%s\n",
+		"vhost-user-blk: %s, %llu sectors, %u queue(s), %u thread(s), %s I/O%s%s%s%s\n",
 		file, (unsigned long long)b->dev.capacity, b->dev.num_queues,
 		b->dev.num_threads,
 		b->dev.engine == BLK_IO_URING ? "io_uring" : "synchronous",
 		b->dev.read_only ? ", read-only" : "",
-		b->dev.direct ? ", O_DIRECT" : "");
+		b->dev.direct ? ", O_DIRECT" : "",
+		args.vduse ? ", VDUSE device " : "",
+		args.vduse ? args.vduse : "");
 	r = daemon_args_run(d, &args);
 	if (r < 0)
 		fprintf(stderr, "vhost-user-blk: %s\n", strerror(-r));

@@ -206,6 +206,16 @@ int vh_daemon_start_listen(struct vh_daemon *d, const char *path);
 int vh_daemon_start_fd(struct vh_daemon *d, int fd);
 int vh_daemon_start_client(struct vh_daemon *d, const char *path);
 /*
+ * Serve the device through VDUSE instead (libvhost-vduse.h): create
+ * /dev/vduse/NAME with the device's type ("blk" or "net"), features,
+ * queues and config space (get_config at offset 0, config_size bytes,
+ * read now: VDUSE config space is read-only), and hand the rings to the
+ * workers at DRIVER_OK as vhost-user does.  The administrator then adds
+ * the vdpa device (vdpa dev add name NAME mgmtdev vduse).  -EOPNOTSUPP
+ * for another type; the errors of vh_vduse_dev_new().
+ */
+int vh_daemon_start_vduse(struct vh_daemon *d, const char *name);
+/*
  * Ask every thread to end (writes the exit eventfd); safe from any thread
  * and from a signal handler.
  */
@@ -276,12 +286,14 @@ int vh_daemon_get_inflight(struct vh_daemon *d, unsigned int idx,
 /* Flags of vh_daemon_run() */
 /* connect to path (vh_daemon_start_client()) instead of listening on it */
 #define VH_DAEMON_RUN_CLIENT (1u << 0)
+/* path is a VDUSE device name (vh_daemon_start_vduse()) */
+#define VH_DAEMON_RUN_VDUSE (1u << 1)
 
 /*
  * Run d as a program's main loop: block SIGTERM and SIGINT in the calling
  * thread (before any daemon thread starts, so every thread inherits the
- * mask), start d on path (listening, or with VH_DAEMON_RUN_CLIENT as a
- * client) or on fd (exactly one of path and fd >= 0), read the signals
+ * mask), start d on path (listening, with VH_DAEMON_RUN_CLIENT as a
+ * client, with VH_DAEMON_RUN_VDUSE as the VDUSE device named path) or on fd (exactly one of path and fd >= 0), read the signals
  * from a signalfd and turn them into vh_daemon_stop(), and wait until d
  * has ended.  Before returning the calling thread's signal mask is
  * restored, SIGTERM/SIGINT that arrived meanwhile and that the mask did

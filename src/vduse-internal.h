@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vh_vduse_dev: private state.  Never installed. */
+#ifndef _VH_VDUSE_INTERNAL_H_
+#define _VH_VDUSE_INTERNAL_H_
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/vduse.h>
+
+#include "libvhost-internal.h"
+#include "libvhost-vduse.h"
+
+struct vh_iotlb;
+struct vh_mem;
+
+/* Largest single IOTLB mapping we mmap (the kernel's bounce area is <= 1G) */
+#define VDUSE_MAX_MAP (4ull << 30)
+
+struct vduse_q {
+	/* the ring between DRIVER_OK and reset, else NULL (control thread) */
+	struct vh_devq *vring;
+	/* the kernel signals kicks here (VDUSE_VQ_SETUP_KICKFD); ours */
+	int kick_fd;
+	/* the ring signals here (a dup is its call fd); process() injects */
+	int call_fd;
+	/* VDUSE_VQ_GET_INFO's split avail index, for GET_VQ_STATE */
+	uint16_t base;
+};
+
+struct vh_vduse_dev {
+	int refcount;
+	struct vh_ctx *ctx;
+	struct vh_vduse_ops ops;
+	void *data;
+	char name[VDUSE_NAME_MAX];
+	int ctl_fd;  /* /dev/vduse/control, for VDUSE_DESTROY_DEV */
+	int fd;      /* /dev/vduse/NAME */
+	int epfd;    /* fd + every call_fd: what the caller polls */
+	bool created;
+	uint64_t features;        /* offered */
+	uint64_t driver_features; /* at DRIVER_OK; read by any thread */
+	unsigned int num_queues;
+	unsigned int max_queue_size;
+	uint8_t status;
+	struct vh_mem *mem;       /* empty: every address is an IOVA */
+	struct vh_iotlb *iotlb;
+	/* serializes VDUSE_IOTLB_GET_FD fills (misses come from any thread) */
+	pthread_mutex_t fill_lock;
+	struct vduse_q *q;
+};
+
+#endif

@@ -1,0 +1,802 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * VDUSE device (linux/vduse.h; Documentation/userspace-api/vduse.rst).
+ *
+ * The kernel is a peer like any other: every request read from the
+ * device fd, every VDUSE_VQ_GET_INFO and VDUSE_IOTLB_GET_FD answer is
+ * checked before use (queue index, ring size, IOVA ranges, permissions,
+ * the fd it passes).
+ *
+ * Memory: the driver's rings and buffers live at IOVAs of the device's
+ * VDUSE domain (the bounce area and coherent allocations).  They enter the
+ * one IOTLB of the library (iotlb.c) as mmap()s of the fd VDUSE_IOTLB_GET_FD
+ * returns, each held by a struct vh_mem_map reference per IOTLB entry, so
+ * that an invalidation (UPDATE_IOTLB, reset) never unmaps memory a ring
+ * still pins.  Rings are fetched at DRIVER_OK; buffers when a ring misses
+ * them (the IOTLB's miss callback fetches and kicks the ring again).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/virtio_config.h>
+
+#include "iotlb-internal.h"
+#include "libvhost-internal.h"
+#include "mem-internal.h"
+#include "queue-internal.h"
+#include "vduse-internal.h"
+
+#define VDUSE_CONTROL "/dev/vduse/control"
+#define VDUSE_DIR "/dev/vduse/"
+/* virtio 1.2, 2.1: device status */
+#define VDUSE_S_DRIVER_OK 4
+
+static long page_size(void)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+
+	return ps > 0 ? ps : 4096;
+}
+
+/* ------------------------------------------------------------------------ */
+/* IOTLB: VDUSE_IOTLB_GET_FD mappings                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * The fd VDUSE_IOTLB_GET_FD passes is the domain's anonymous file
+ * ("[vduse-domain]"); refuse anything else (a device node, a pipe...).
+ */
+static int check_domain_fd(struct vh_vduse_dev *dev, int fd)
+{
+	char path[64], link[64];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if ((st.st_mode & S_IFMT) != 0 && !S_ISREG(st.st_mode))
+		goto bad;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return 0; /* no /proc: the mode check has to do */
+	link[n] = '\0';
+	if (strcmp(link, "anon_inode:[vduse-domain]") == 0)
+		return 0;
+bad:
+	vh_err(dev->ctx, "vduse %s: IOTLB fd is not a VDUSE domain\n",
+	       dev->name);
+	return -EBADF;
+}
+
+static unsigned int perm_of(uint8_t vperm)
+{
+	switch (vperm) {
+	case VDUSE_ACCESS_RO:
+		return VH_IOTLB_RO;
+	case VDUSE_ACCESS_WO:
+		return VH_IOTLB_WO;
+	case VDUSE_ACCESS_RW:
+		return VH_IOTLB_RW;
+	default:
+		return 0;
+	}
+}
+
+/* mmap one GET_FD answer e (checked) and enter it into the IOTLB. */
+static int map_entry(struct vh_vduse_dev *dev, int fd,
+		     const struct vduse_iotlb_entry *e, unsigned int perm)
+{
+	uint64_t size = e->last - e->start + 1;
+	struct vh_iotlb_table *t;
+	struct vh_mem_map *m;
+	void *addr;
+	int prot = 0, r, miss_err;
+	uint64_t miss;
+
+	/* already there, the same way: nothing to do */
+	t = vh_iotlb_table_get(dev->iotlb);
+	addr = t ? vh_iotlb_table_translate(t, e->start, size, perm, &miss,
+					    &miss_err) :
+		   NULL;
+	vh_iotlb_table_put(t);
+	if (addr)
+		return 0;
+	/* MAP_SHARED needs a readable fd whatever the protection */
+	if (perm & VH_IOTLB_RO)
+		prot |= PROT_READ;
+	if (perm & VH_IOTLB_WO)
+		prot |= PROT_WRITE;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	addr = mmap(NULL, size, prot, MAP_SHARED, fd, (off_t)e->offset);
+	if (addr == MAP_FAILED) {
+		r = -errno;
+		free(m);
+		vh_err(dev->ctx, "vduse %s: mmap IOVA 0x%llx+0x%llx: %d\n",
+		       dev->name, (unsigned long long)e->start,
+		       (unsigned long long)size, r);
+		return r;
+	}
+	m->refcount = 1;
+	m->fd = -1; /* the mapping holds the file */
+	m->addr = addr;
+	m->len = size;
+	r = vh_iotlb_update(dev->iotlb, e->start, size, addr, m, perm);
+	if (r == -EEXIST) {
+		/* a part is mapped another way (a cut entry): replace it */
+		vh_iotlb_invalidate(dev->iotlb, e->start, size);
+		r = vh_iotlb_update(dev->iotlb, e->start, size, addr, m, perm);
+	}
+	vh_mem_map_put(m); /* the IOTLB entries hold their own references */
+	if (r < 0)
+		vh_err(dev->ctx, "vduse %s: IOTLB update 0x%llx+0x%llx: %d\n",
+		       dev->name, (unsigned long long)e->start,
+		       (unsigned long long)size, r);
+	else
+		vh_dbg(dev->ctx, "vduse %s: IOVA 0x%llx-0x%llx perm %u\n",
+		       dev->name, (unsigned long long)e->start,
+		       (unsigned long long)e->last, perm);
+	return r;
+}
+
+/*
+ * Fetch every VDUSE mapping overlapping [start, last].  0, or -ENOENT when
+ * the kernel has none at start, or -errno.
+ */
+static int fill_range(struct vh_vduse_dev *dev, uint64_t start, uint64_t last)
+{
+	uint64_t cur = start;
+	int r = 0;
+
+	pthread_mutex_lock(&dev->fill_lock);
+	while (cur <= last) {
+		struct vduse_iotlb_entry e = { .start = cur, .last = last };
+		unsigned int perm;
+		int fd;
+
+		fd = ioctl(dev->fd, VDUSE_IOTLB_GET_FD, &e);
+		if (fd < 0) {
+			/* EINVAL: nothing mapped in [cur, last] */
+			r = errno == EINVAL ? -ENOENT : -errno;
+			if (r == -ENOENT && cur != start)
+				r = 0;
+			break;
+		}
+		perm = perm_of(e.perm);
+		/*
+		 * The answer must overlap what we asked, be page-aligned in
+		 * the file (mmap), of a sane size, with a known permission.
+		 */
+		if (e.start > e.last || e.last < cur || e.start > last ||
+		    !perm || e.last - e.start >= VDUSE_MAX_MAP ||
+		    (e.offset & (uint64_t)(page_size() - 1))) {
+			vh_err(dev->ctx,
+			       "vduse %s: bad IOTLB entry 0x%llx-0x%llx perm %u\n",
+			       dev->name, (unsigned long long)e.start,
+			       (unsigned long long)e.last, e.perm);
+			close(fd);
+			r = -EPROTO;
+			break;
+		}
+		r = check_domain_fd(dev, fd);
+		if (r == 0)
+			r = map_entry(dev, fd, &e, perm);
+		close(fd);
+		if (r < 0 || e.last >= last)
+			break;
+		cur = e.last + 1;
+	}
+	pthread_mutex_unlock(&dev->fill_lock);
+	return r;
+}
+
+/* Have every ring popped again (a translation came). */
+static void kick_all(struct vh_vduse_dev *dev)
+{
+	unsigned int i;
+	uint64_t one = 1;
+
+	for (i = 0; i < dev->num_queues; i++)
+		if (write(dev->q[i].kick_fd, &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			vh_warn(dev->ctx, "vduse %s: kick %u: %d\n", dev->name,
+				i, -errno);
+}
+
+/* A ring missed iova (any thread): fetch the mapping, pop again. */
+static void on_miss(struct vh_iotlb *tlb, void *data, uint64_t iova,
+		    unsigned int perm)
+{
+	struct vh_vduse_dev *dev = data;
+	int r = fill_range(dev, iova, iova);
+
+	if (r < 0) {
+		vh_warn(dev->ctx, "vduse %s: IOVA 0x%llx (perm %u) not mapped: %d\n",
+			dev->name, (unsigned long long)iova, perm, r);
+		/* forget the pending miss: a later access may ask again */
+		vh_iotlb_invalidate(tlb, iova & ~(VH_IOTLB_PAGE - 1),
+				    VH_IOTLB_PAGE);
+		return;
+	}
+	kick_all(dev);
+}
+
+/* ------------------------------------------------------------------------ */
+/* queues                                                                   */
+/* ------------------------------------------------------------------------ */
+static void drain(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) == sizeof(v))
+		;
+}
+
+static void stop_queues(struct vh_vduse_dev *dev)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->num_queues; i++) {
+		struct vduse_q *q = &dev->q[i];
+
+		if (!q->vring)
+			continue;
+		if (dev->ops.queue_stopped)
+			dev->ops.queue_stopped(dev, dev->data, i, q->vring);
+		q->vring = vh_devq_unref(q->vring);
+		drain(q->kick_fd);
+		drain(q->call_fd);
+	}
+	/* the domain is reset with the device: drop every translation */
+	vh_iotlb_flush(dev->iotlb);
+	__atomic_store_n(&dev->driver_features, 0, __ATOMIC_RELEASE);
+}
+
+static int dup_fd(int fd)
+{
+	int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	return d < 0 ? -errno : d;
+}
+
+/* DRIVER_OK: queue i as the kernel describes it (VDUSE_VQ_GET_INFO). */
+static int start_queue(struct vh_vduse_dev *dev, unsigned int i,
+		       uint64_t features)
+{
+	struct vduse_vq_info info = { .index = i };
+	struct vduse_vq_eventfd kick = { .index = i };
+	struct vduse_q *q = &dev->q[i];
+	struct vh_devq_addr addr = { 0 };
+	struct vh_devq *vr = NULL;
+	int r, fd;
+
+	if (ioctl(dev->fd, VDUSE_VQ_GET_INFO, &info) < 0)
+		return -errno;
+	if (info.index != i)
+		return -EPROTO;
+	if (!info.ready)
+		return 0;
+	/* 2.7: a power of 2, at most what VDUSE_VQ_SETUP allowed */
+	if (!info.num || info.num > dev->max_queue_size ||
+	    (info.num & (info.num - 1))) {
+		vh_err(dev->ctx, "vduse %s: queue %u: bad size %u\n",
+		       dev->name, i, info.num);
+		return -EPROTO;
+	}
+	/* 2.7: ring areas that do not wrap the IOVA space */
+	if (info.desc_addr > UINT64_MAX - vh_desc_bytes(info.num) ||
+	    info.driver_addr > UINT64_MAX - vh_avail_bytes(info.num) ||
+	    info.device_addr > UINT64_MAX - vh_used_bytes(info.num)) {
+		vh_err(dev->ctx, "vduse %s: queue %u: ring address wraps\n",
+		       dev->name, i);
+		return -EPROTO;
+	}
+	/* the rings first: the device reads them from the start */
+	r = fill_range(dev, info.desc_addr,
+		       info.desc_addr + vh_desc_bytes(info.num) - 1);
+	if (r == 0)
+		r = fill_range(dev, info.driver_addr,
+			       info.driver_addr + vh_avail_bytes(info.num) - 1);
+	if (r == 0)
+		r = fill_range(dev, info.device_addr,
+			       info.device_addr + vh_used_bytes(info.num) - 1);
+	if (r < 0) {
+		vh_err(dev->ctx, "vduse %s: queue %u: rings not mapped: %d\n",
+		       dev->name, i, r);
+		return r;
+	}
+	r = vh_devq_new(dev->ctx, dev->mem, i, &vr);
+	if (r < 0)
+		return r;
+	/* VDUSE addresses are always IOVAs of the domain */
+	r = vh_devq_set_iotlb(vr, dev->iotlb);
+	if (!r)
+		r = vh_devq_set_features(
+			vr, features | 1ull << VIRTIO_F_ACCESS_PLATFORM);
+	if (!r)
+		r = vh_devq_set_num(vr, info.num);
+	addr.desc = info.desc_addr;
+	addr.avail = info.driver_addr;
+	addr.used = info.device_addr;
+	if (!r)
+		r = vh_devq_set_addr(vr, &addr);
+	if (!r)
+		r = vh_devq_set_base(vr, info.split.avail_index);
+	if (!r && vh_devq_iotlb_ready(vr) != 1)
+		r = -EFAULT;
+	if (r < 0)
+		goto fail;
+	fd = dup_fd(q->kick_fd);
+	if (fd < 0) {
+		r = fd;
+		goto fail;
+	}
+	vh_devq_set_kick_fd(vr, fd);
+	fd = dup_fd(q->call_fd);
+	if (fd < 0) {
+		r = fd;
+		goto fail;
+	}
+	vh_devq_set_call_fd(vr, fd);
+	kick.fd = q->kick_fd;
+	if (ioctl(dev->fd, VDUSE_VQ_SETUP_KICKFD, &kick) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	q->base = info.split.avail_index;
+	if (dev->ops.queue_started) {
+		r = dev->ops.queue_started(dev, dev->data, i, vr);
+		if (r < 0)
+			goto fail;
+	}
+	q->vring = vr;
+	vh_dbg(dev->ctx, "vduse %s: queue %u started, size %u\n", dev->name,
+	       i, info.num);
+	return 0;
+fail:
+	vh_err(dev->ctx, "vduse %s: queue %u: cannot start: %d\n", dev->name,
+	       i, r);
+	vh_devq_unref(vr);
+	return r;
+}
+
+static int driver_ok(struct vh_vduse_dev *dev)
+{
+	uint64_t f;
+	unsigned int i;
+	int r;
+
+	if (ioctl(dev->fd, VDUSE_DEV_GET_FEATURES, &f) < 0)
+		return -errno;
+	/* 2.2: the driver accepts a subset of what the device offers */
+	if (f & ~dev->features) {
+		vh_err(dev->ctx, "vduse %s: driver features 0x%llx not offered\n",
+		       dev->name, (unsigned long long)(f & ~dev->features));
+		return -EPROTO;
+	}
+	__atomic_store_n(&dev->driver_features, f, __ATOMIC_RELEASE);
+	if (dev->ops.set_features) {
+		r = dev->ops.set_features(dev, dev->data, f);
+		if (r < 0)
+			return r;
+	}
+	for (i = 0; i < dev->num_queues; i++) {
+		r = start_queue(dev, i, f);
+		if (r < 0) {
+			stop_queues(dev);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* requests                                                                 */
+/* ------------------------------------------------------------------------ */
+static int set_status(struct vh_vduse_dev *dev, uint8_t status)
+{
+	int r;
+
+	vh_dbg(dev->ctx, "vduse %s: status 0x%x\n", dev->name, status);
+	if (status == 0) {
+		/* 2.1.1: reset; the kernel resets the domain after us */
+		stop_queues(dev);
+		dev->status = 0;
+		if (dev->ops.reset)
+			dev->ops.reset(dev, dev->data);
+		return 0;
+	}
+	if (dev->ops.set_status) {
+		r = dev->ops.set_status(dev, dev->data, status);
+		if (r < 0)
+			return r;
+	}
+	if ((status & VDUSE_S_DRIVER_OK) &&
+	    !(dev->status & VDUSE_S_DRIVER_OK)) {
+		r = driver_ok(dev);
+		if (r < 0)
+			return r;
+	}
+	dev->status = status;
+	return 0;
+}
+
+/* UPDATE_IOTLB: [start, last] changed; fetch the rings again. */
+static int update_iotlb(struct vh_vduse_dev *dev, uint64_t start,
+			uint64_t last)
+{
+	unsigned int i;
+	int r;
+
+	if (start > last)
+		return -EINVAL;
+	vh_dbg(dev->ctx, "vduse %s: IOTLB update 0x%llx-0x%llx\n", dev->name,
+	       (unsigned long long)start, (unsigned long long)last);
+	/* rings pinning older snapshots move on at their next pop */
+	if (start == 0 && last == UINT64_MAX)
+		r = vh_iotlb_flush(dev->iotlb);
+	else
+		r = vh_iotlb_invalidate(dev->iotlb, start, last - start + 1);
+	if (r < 0)
+		return r;
+	for (i = 0; i < dev->num_queues; i++) {
+		struct vh_devq *vr = dev->q[i].vring;
+		struct vh_devq_addr *a;
+		unsigned int n;
+
+		if (!vr)
+			continue;
+		/* the ring's own addresses (control thread: set at start) */
+		a = &vr->addr;
+		n = vr->size;
+		fill_range(dev, a->desc, a->desc + vh_desc_bytes(n) - 1);
+		fill_range(dev, a->avail, a->avail + vh_avail_bytes(n) - 1);
+		fill_range(dev, a->used, a->used + vh_used_bytes(n) - 1);
+	}
+	kick_all(dev);
+	return 0;
+}
+
+static void handle_request(struct vh_vduse_dev *dev,
+			   const struct vduse_dev_request *req,
+			   struct vduse_dev_response *resp)
+{
+	unsigned int idx;
+	uint32_t base;
+	int r = 0;
+
+	switch (req->type) {
+	case VDUSE_GET_VQ_STATE:
+		idx = req->vq_state.index;
+		if (idx >= dev->num_queues) {
+			r = -EINVAL;
+			break;
+		}
+		base = dev->q[idx].base;
+		if (dev->q[idx].vring)
+			vh_devq_get_base(dev->q[idx].vring, &base);
+		resp->vq_state.index = idx;
+		resp->vq_state.split.avail_index = (uint16_t)base;
+		break;
+	case VDUSE_SET_STATUS:
+		r = set_status(dev, req->s.status);
+		break;
+	case VDUSE_UPDATE_IOTLB:
+		r = update_iotlb(dev, req->iova.start, req->iova.last);
+		break;
+	default:
+		vh_warn(dev->ctx, "vduse %s: unknown request type %u\n",
+			dev->name, req->type);
+		r = -EOPNOTSUPP;
+		break;
+	}
+	if (r < 0)
+		vh_warn(dev->ctx, "vduse %s: request %u failed: %d\n",
+			dev->name, req->type, r);
+	resp->result = r < 0 ? VDUSE_REQ_RESULT_FAILED : VDUSE_REQ_RESULT_OK;
+}
+
+/* Rings that signalled: inject their interrupts. */
+static int inject_irqs(struct vh_vduse_dev *dev)
+{
+	unsigned int i;
+	uint64_t v;
+
+	for (i = 0; i < dev->num_queues; i++) {
+		uint32_t idx = i;
+
+		if (read(dev->q[i].call_fd, &v, sizeof(v)) != sizeof(v))
+			continue;
+		if (!dev->q[i].vring)
+			continue;
+		if (ioctl(dev->fd, VDUSE_VQ_INJECT_IRQ, &idx) < 0)
+			vh_warn(dev->ctx, "vduse %s: inject irq %u: %d\n",
+				dev->name, i, -errno);
+	}
+	return 0;
+}
+
+VH_EXPORT int vh_vduse_dev_process(struct vh_vduse_dev *dev)
+{
+	struct vduse_dev_request req;
+	struct vduse_dev_response resp;
+	ssize_t n;
+
+	if (!dev)
+		return -EINVAL;
+	inject_irqs(dev);
+	n = read(dev->fd, &req, sizeof(req));
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		return -errno;
+	}
+	if ((size_t)n != sizeof(req)) {
+		vh_err(dev->ctx, "vduse %s: short request (%zd bytes)\n",
+		       dev->name, n);
+		return -EPROTO;
+	}
+	memset(&resp, 0, sizeof(resp));
+	resp.request_id = req.request_id;
+	handle_request(dev, &req, &resp);
+	n = write(dev->fd, &resp, sizeof(resp));
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != sizeof(resp))
+		return -EIO;
+	return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* object                                                                   */
+/* ------------------------------------------------------------------------ */
+#define VDUSE_CONFIG_SIZE_1 VH_SIZEOF_UNTIL(struct vh_vduse_config, config_size)
+#define VDUSE_OPS_SIZE_1 VH_SIZEOF_UNTIL(struct vh_vduse_ops, reset)
+
+/* A name for /dev/vduse/NAME: one path component, not the control node. */
+static bool name_ok(const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	return len && len < VDUSE_NAME_MAX && !strchr(name, '/') &&
+	       strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+	       strcmp(name, "control") != 0;
+}
+
+static void dev_free(struct vh_vduse_dev *dev)
+{
+	unsigned int i;
+
+	if (dev->q) {
+		stop_queues(dev);
+		for (i = 0; i < dev->num_queues; i++) {
+			if (dev->q[i].kick_fd >= 0)
+				close(dev->q[i].kick_fd);
+			if (dev->q[i].call_fd >= 0)
+				close(dev->q[i].call_fd);
+		}
+	}
+	if (dev->epfd >= 0)
+		close(dev->epfd);
+	/* the kernel destroys a device only when nobody has it open */
+	if (dev->fd >= 0)
+		close(dev->fd);
+	if (dev->created &&
+	    ioctl(dev->ctl_fd, VDUSE_DESTROY_DEV, dev->name) < 0)
+		vh_warn(dev->ctx, "vduse %s: cannot destroy: %d\n", dev->name,
+			-errno);
+	if (dev->ctl_fd >= 0)
+		close(dev->ctl_fd);
+	free(dev->q);
+	vh_iotlb_unref(dev->iotlb);
+	vh_mem_unref(dev->mem);
+	pthread_mutex_destroy(&dev->fill_lock);
+	vh_ctx_unref(dev->ctx);
+	free(dev);
+}
+
+static int create(struct vh_vduse_dev *dev, const struct vh_vduse_config *c)
+{
+	struct vduse_dev_config *k;
+	uint64_t version = VDUSE_API_VERSION;
+	struct stat st;
+	int r = 0;
+
+	dev->ctl_fd = open(VDUSE_CONTROL, O_RDWR | O_CLOEXEC);
+	if (dev->ctl_fd < 0)
+		return -errno;
+	if (fstat(dev->ctl_fd, &st) < 0)
+		return -errno;
+	if (!S_ISCHR(st.st_mode))
+		return -ENODEV;
+	if (ioctl(dev->ctl_fd, VDUSE_SET_API_VERSION, &version) < 0)
+		return -errno;
+	k = calloc(1, sizeof(*k) + c->config_size);
+	if (!k)
+		return -ENOMEM;
+	memcpy(k->name, dev->name, sizeof(k->name));
+	k->vendor_id = c->vendor_id;
+	k->device_id = c->device_id;
+	k->features = dev->features;
+	k->vq_num = c->num_queues;
+	k->vq_align = (uint32_t)page_size();
+	k->config_size = c->config_size;
+	if (c->config_size)
+		memcpy(k->config, c->config, c->config_size);
+	if (ioctl(dev->ctl_fd, VDUSE_CREATE_DEV, k) < 0)
+		r = -errno;
+	free(k);
+	if (r < 0) {
+		vh_err(dev->ctx, "vduse %s: VDUSE_CREATE_DEV: %d\n", dev->name,
+		       r);
+		return r;
+	}
+	dev->created = true;
+	return 0;
+}
+
+static int open_dev(struct vh_vduse_dev *dev)
+{
+	char path[sizeof(VDUSE_DIR) + VDUSE_NAME_MAX];
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct stat st;
+	unsigned int i;
+
+	snprintf(path, sizeof(path), VDUSE_DIR "%s", dev->name);
+	dev->fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (dev->fd < 0)
+		return -errno;
+	if (fstat(dev->fd, &st) < 0)
+		return -errno;
+	if (!S_ISCHR(st.st_mode))
+		return -ENODEV;
+	for (i = 0; i < dev->num_queues; i++) {
+		struct vduse_vq_config vq = {
+			.index = i,
+			.max_size = (uint16_t)dev->max_queue_size,
+		};
+
+		if (ioctl(dev->fd, VDUSE_VQ_SETUP, &vq) < 0)
+			return -errno;
+	}
+	dev->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (dev->epfd < 0)
+		return -errno;
+	if (epoll_ctl(dev->epfd, EPOLL_CTL_ADD, dev->fd, &ev) < 0)
+		return -errno;
+	for (i = 0; i < dev->num_queues; i++)
+		if (epoll_ctl(dev->epfd, EPOLL_CTL_ADD, dev->q[i].call_fd,
+			      &ev) < 0)
+			return -errno;
+	return 0;
+}
+
+VH_EXPORT int vh_vduse_dev_new(struct vh_ctx *ctx,
+			       const struct vh_vduse_config *cfg,
+			       const struct vh_vduse_ops *ops, void *data,
+			       struct vh_vduse_dev **out)
+{
+	static const struct vh_vduse_ops no_ops = { .size = sizeof(no_ops) };
+	struct vh_vduse_config c;
+	struct vh_vduse_dev *dev;
+	unsigned int i;
+	int r;
+
+	if (!ctx || !cfg || !out)
+		return -EINVAL;
+	r = vh_copy_struct(&c, sizeof(c), VDUSE_CONFIG_SIZE_1, cfg);
+	if (r < 0)
+		return r;
+	if (!name_ok(c.name) || !c.device_id || !c.num_queues ||
+	    c.num_queues > VH_VU_MAX_QUEUES ||
+	    c.max_queue_size > VH_DEVQ_MAX_SIZE ||
+	    (c.max_queue_size & (c.max_queue_size - 1)) ||
+	    c.config_size > (unsigned long)page_size() ||
+	    (c.config_size && !c.config))
+		return -EINVAL;
+	/* split rings only in this version */
+	if (c.features & (1ull << VIRTIO_F_RING_PACKED))
+		return -EOPNOTSUPP;
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	dev->refcount = 1;
+	dev->ctx = vh_ctx_ref(ctx);
+	dev->ctl_fd = dev->fd = dev->epfd = -1;
+	pthread_mutex_init(&dev->fill_lock, NULL);
+	r = vh_copy_struct(&dev->ops, sizeof(dev->ops), VDUSE_OPS_SIZE_1,
+			   ops ? ops : &no_ops);
+	if (r < 0)
+		goto fail;
+	dev->data = data;
+	snprintf(dev->name, sizeof(dev->name), "%s", c.name);
+	/* VDUSE requires ACCESS_PLATFORM (its addresses are IOVAs) */
+	dev->features = c.features | 1ull << VIRTIO_F_VERSION_1 |
+			1ull << VIRTIO_F_ACCESS_PLATFORM;
+	dev->num_queues = c.num_queues;
+	dev->max_queue_size = c.max_queue_size ? c.max_queue_size :
+						 VH_DEVQ_MAX_SIZE;
+	dev->q = calloc(c.num_queues, sizeof(*dev->q));
+	if (!dev->q) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (i = 0; i < c.num_queues; i++)
+		dev->q[i].kick_fd = dev->q[i].call_fd = -1;
+	for (i = 0; i < c.num_queues; i++) {
+		dev->q[i].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		dev->q[i].call_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (dev->q[i].kick_fd < 0 || dev->q[i].call_fd < 0) {
+			r = -errno;
+			goto fail;
+		}
+	}
+	r = vh_mem_new(ctx, &dev->mem);
+	if (r < 0)
+		goto fail;
+	r = vh_iotlb_new(ctx, &dev->iotlb);
+	if (r < 0)
+		goto fail;
+	vh_iotlb_set_miss_fn(dev->iotlb, on_miss, dev);
+	r = create(dev, &c);
+	if (r < 0)
+		goto fail;
+	r = open_dev(dev);
+	if (r < 0) {
+		vh_err(ctx, "vduse %s: cannot set up the device: %d\n",
+		       dev->name, r);
+		goto fail;
+	}
+	vh_info(ctx, "vduse %s: created, %u queues of up to %u\n", dev->name,
+		dev->num_queues, dev->max_queue_size);
+	*out = dev;
+	return 0;
+fail:
+	dev_free(dev);
+	return r;
+}
+
+VH_EXPORT struct vh_vduse_dev *vh_vduse_dev_ref(struct vh_vduse_dev *dev)
+{
+	if (dev)
+		__atomic_add_fetch(&dev->refcount, 1, __ATOMIC_RELAXED);
+	return dev;
+}
+
+VH_EXPORT struct vh_vduse_dev *vh_vduse_dev_unref(struct vh_vduse_dev *dev)
+{
+	if (!dev)
+		return NULL;
+	if (__atomic_sub_fetch(&dev->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return dev;
+	dev_free(dev);
+	return NULL;
+}
+
+VH_EXPORT int vh_vduse_dev_get_fd(const struct vh_vduse_dev *dev)
+{
+	return dev ? dev->epfd : -EINVAL;
+}
+
+VH_EXPORT uint64_t vh_vduse_dev_get_features(const struct vh_vduse_dev *dev)
+{
+	return dev ? __atomic_load_n(&dev->driver_features, __ATOMIC_ACQUIRE) :
+		     0;
+}
+
+VH_EXPORT const char *vh_vduse_dev_get_name(const struct vh_vduse_dev *dev)
+{
+	return dev ? dev->name : NULL;
+}
