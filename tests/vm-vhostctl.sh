@@ -4,9 +4,10 @@
 # vm-vhostctl.sh - vhostctl against the real kernel devices, run as root
 # inside the test VM from the build directory:
 #   scripts/vm-run --kernel 6.12 -- /path/to/tests/vm-vhostctl.sh
-# status, features of each device, check all (and each check alone), the
-# vdpa management commands through a device's whole life, and the refusal
-# without root; text and JSON (parsed with python3).
+# status (also listing a VDUSE device), features of each device, check all
+# (and each check alone), the vdpa management commands through a device's
+# whole life, and the refusal without root; text and JSON (parsed with
+# python3).
 #
 # Prints `ok N vhostctl.<case>` / `not ok N vhostctl.<case>` lines; exits 1
 # if a case failed, 4 if not root.
@@ -199,6 +200,54 @@ assert "IOTLB_MSG_V2" in v[0]["backend_features"]["names"]
 	expect vdpa.dev.show.gone 4 vdpa dev show "$dev"
 	expect vdpa.dev.del.gone 4 vdpa dev del "$dev"
 	expect vdpa.dev.add.badmgmt 4 vdpa dev add name "$dev" mgmtdev nosuchmgmtdev
+fi
+
+# --- status lists VDUSE devices (tools/vhost-user-blk --vduse), without
+# and with their vdpa device
+VDUSE_DAEMON=${VDUSE_DAEMON:-./tools/vhost-user-blk}
+if ! modinfo vduse >/dev/null 2>&1; then
+	skip status.vduse "$kernel has no vduse module (CONFIG_VDUSE)"
+elif ! modprobe vduse || [ ! -c /dev/vduse/control ]; then
+	not_ok status.vduse "modprobe vduse failed"
+else
+	vd=vhvd$$
+	truncate -s 1M "$tmp/vd.img"
+	"$VDUSE_DAEMON" --blk-file="$tmp/vd.img" --vduse="$vd" \
+		>"$tmp/vd.log" 2>&1 &
+	vdpid=$!
+	for _ in $(seq 300); do
+		[ -c "/dev/vduse/$vd" ] && break
+		kill -0 $vdpid 2>/dev/null || break
+		sleep 0.1
+	done
+	expect status.vduse 0 status &&
+		grep_out status.vduse.text "^  $vd vdpa: no\$"
+	expect vduse.vdpa.add 0 vdpa dev add name "$vd" mgmtdev vduse
+	for _ in $(seq 100); do
+		[ -e "/sys/bus/vdpa/devices/$vd/driver" ] && break
+		sleep 0.1
+	done
+	expect status.vduse.bound 0 -j status &&
+		json status.vduse.bound.json "
+v = {d['name']: d for d in j['vduse']}
+assert v['$vd']['vdpa'] is True, v
+assert v['$vd']['driver'] in ('vhost_vdpa', 'virtio_vdpa'), v
+"
+	expect vduse.vdpa.del 0 vdpa dev del "$vd"
+	expect status.vduse.unbound 0 -j status &&
+		json status.vduse.unbound.json "
+v = {d['name']: d for d in j['vduse']}
+assert v['$vd']['vdpa'] is False and v['$vd']['driver'] is None, v
+"
+	kill -TERM $vdpid
+	wait $vdpid
+	rc=$?
+	if [ $rc -eq 0 ] && [ ! -e "/dev/vduse/$vd" ]; then
+		ok vduse.daemon_exit
+	else
+		not_ok vduse.daemon_exit "exit status $rc"
+		sed 's/^/# /' "$tmp/vd.log"
+	fi
 fi
 
 echo "1..$n"

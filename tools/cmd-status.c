@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -155,6 +156,70 @@ static int list_device_nodes(char ***paths)
 	return (int)n;
 }
 
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The VDUSE devices (/sys/class/vduse/NAME, else /dev/vduse/NAME; "control"
+ * is the control node) and, for each, the vdpa device of the same name
+ * (vdpa dev add ... mgmtdev vduse requires that name) with its driver.
+ */
+static void show_vduse(struct vhc *v)
+{
+	enum { MAX_VDUSE = 256 };
+	struct vhc_out *o = &v->out;
+	char *names[MAX_VDUSE];
+	unsigned int n = 0;
+	struct dirent *de;
+	DIR *d;
+
+	d = opendir("/sys/class/vduse");
+	if (!d)
+		d = opendir("/dev/vduse");
+	while (d && (de = readdir(d)) && n < MAX_VDUSE) {
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "control") == 0)
+			continue;
+		names[n] = strdup(de->d_name);
+		if (names[n])
+			n++;
+	}
+	if (d)
+		closedir(d);
+	qsort(names, n, sizeof(names[0]), cmp_name);
+
+	out_open_arr(o, "vduse");
+	out_text(o, "vduse:%s\n", n ? "" : " none");
+	for (unsigned int i = 0; i < n; i++) {
+		char path[PATH_MAX], link[PATH_MAX];
+		bool vdpa;
+		ssize_t len;
+
+		snprintf(path, sizeof(path), "/sys/bus/vdpa/devices/%s",
+			 names[i]);
+		vdpa = access(path, F_OK) == 0;
+		out_open_obj(o, NULL);
+		out_str(o, "name", "  %s", names[i]);
+		out_bool(o, "vdpa", " vdpa: %s", vdpa);
+		snprintf(path, sizeof(path), "/sys/bus/vdpa/devices/%s/driver",
+			 names[i]);
+		len = vdpa ? readlink(path, link, sizeof(link) - 1) : -1;
+		if (len > 0) {
+			link[len] = '\0';
+			out_str(o, "driver", " driver: %s\n",
+				strrchr(link, '/') ? strrchr(link, '/') + 1 :
+						     link);
+		} else {
+			out_null(o, "driver");
+			out_text(o, "%s\n", vdpa ? " driver: none" : "");
+		}
+		out_close_obj(o);
+		free(names[i]);
+	}
+	out_close_arr(o);
+}
+
 static void show_modules(struct vhc *v, bool load)
 {
 	struct vhc_out *o = &v->out;
@@ -230,7 +295,8 @@ int cmd_status(struct vhc *v, int argc, char **argv)
 		case 'h':
 			printf("Usage: vhostctl status [--load]\n"
 			       "  Lists the vhost devices and modules of this host and\n"
-			       "  each device's features.  --load loads missing modules\n"
+			       "  each device's features, and the VDUSE devices with\n"
+			       "  their vdpa devices.  --load loads missing modules\n"
 			       "  (root).\n");
 			return VHC_EXIT_OK;
 		default:
@@ -262,6 +328,7 @@ int cmd_status(struct vhc *v, int argc, char **argv)
 	}
 	free(paths);
 	out_close_arr(o);
+	show_vduse(v);
 	out_close_obj(o);
 	out_end(o);
 	return failed ? VHC_EXIT_FAIL : VHC_EXIT_OK;
