@@ -155,42 +155,48 @@ else
 fi
 
 # --- I/O ----------------------------------------------------------------
-head -c $SIZE /dev/urandom >"$tmp/expect"
-head -c $BS /dev/urandom >"$tmp/last"
-# four writers at once (both queues), then the last block alone
-pids=
-for i in 0 1 2 3; do
-	dd if="$tmp/expect" of="$dev" bs=1M skip=$((i * 4)) seek=$((i * 4)) \
-		count=4 oflag=direct status=none &
-	pids="$pids $!"
-done
-wrc=0
-for p in $pids; do wait "$p" || wrc=1; done
-if [ $wrc -eq 0 ] &&
-	dd if="$tmp/last" of="$dev" bs=$BS seek=$((SIZE / BS - 1)) \
-		oflag=direct conv=fsync status=none; then
-	dd if="$tmp/last" of="$tmp/expect" bs=$BS seek=$((SIZE / BS - 1)) \
-		conv=notrunc status=none
-	ok write
-else
-	notok write "O_DIRECT write to $dev failed"
-fi
-if dd if="$dev" bs=1M iflag=direct status=none | cmp -s - "$tmp/expect"; then
-	ok read
-else
-	notok read "read back differs"
-fi
-# flush: fsync (VIRTIO_BLK_T_FLUSH) and BLKFLSBUF
-if sync "$dev" && blockdev --flushbufs "$dev"; then
-	ok flush
-else
-	notok flush
-fi
-if cmp -s "$img" "$tmp/expect"; then
-	ok backing_file
-else
-	notok backing_file "the daemon's backing file differs"
-fi
+# The checks on the block device $dev served from $img, for our daemon and
+# for qemu-storage-daemon alike; case names get the prefix $1.  Leaves the
+# bytes written in $tmp/expect.
+io_check() {
+	local p=$1 pids='' wrc=0 i
+	head -c $SIZE /dev/urandom >"$tmp/expect"
+	head -c $BS /dev/urandom >"$tmp/last"
+	# four writers at once (all queues), then the last block alone
+	for i in 0 1 2 3; do
+		dd if="$tmp/expect" of="$dev" bs=1M skip=$((i * 4)) \
+			seek=$((i * 4)) count=4 oflag=direct status=none &
+		pids="$pids $!"
+	done
+	for i in $pids; do wait "$i" || wrc=1; done
+	if [ $wrc -eq 0 ] &&
+		dd if="$tmp/last" of="$dev" bs=$BS seek=$((SIZE / BS - 1)) \
+			oflag=direct conv=fsync status=none; then
+		dd if="$tmp/last" of="$tmp/expect" bs=$BS \
+			seek=$((SIZE / BS - 1)) conv=notrunc status=none
+		ok "${p}write"
+	else
+		notok "${p}write" "O_DIRECT write to $dev failed"
+	fi
+	if dd if="$dev" bs=1M iflag=direct status=none |
+		cmp -s - "$tmp/expect"; then
+		ok "${p}read"
+	else
+		notok "${p}read" "read back differs"
+	fi
+	# flush: fsync (VIRTIO_BLK_T_FLUSH) and BLKFLSBUF
+	if sync "$dev" && blockdev --flushbufs "$dev"; then
+		ok "${p}flush"
+	else
+		notok "${p}flush"
+	fi
+	if cmp -s "$img" "$tmp/expect"; then
+		ok "${p}backing_file"
+	else
+		notok "${p}backing_file" "the backing file differs"
+	fi
+}
+io_check ""
 
 # --- teardown, and a second life (reset, DRIVER_OK again) --------------
 if vdpa dev del "$name" && [ ! -e /sys/bus/vdpa/devices/"$name" ]; then
@@ -262,5 +268,126 @@ if [ $rc -eq 0 ] && [ ! -e /sys/bus/vdpa/devices/"$name" ] &&
 else
 	notok vdpa_add_option_exit "exit status $rc, vdpa device or VDUSE node left"
 	sed 's/^/# /' "$tmp/daemon2.log"
+fi
+
+# --- the peer: qemu-storage-daemon's vduse-blk export on the same file,
+# bound to virtio_vdpa: it must read what our daemon wrote, then the same
+# checks as ours (io_check).  scripts/install-deps installs it
+# (qemu-system-common): failing to start is a failure, not a skip.
+QSD=${VDUSE_QSD:-qemu-storage-daemon}
+name=qsdblk$$
+"$QSD" --blockdev driver=file,node-name=f0,filename="$img" \
+	--export type=vduse-blk,id=e0,node-name=f0,name="$name",writable=on,num-queues=2,serial=qsd-test \
+	>"$tmp/qsd.log" 2>&1 &
+DPID=$!
+for _ in $(seq 300); do
+	[ -c "/dev/vduse/$name" ] && break
+	kill -0 "$DPID" 2>/dev/null || break
+	sleep 0.1
+done
+if [ -c "/dev/vduse/$name" ] && add_dev; then
+	ok qsd.vdpa_add
+	if [ "$(blockdev --getsize64 "$dev")" = $SIZE ] &&
+		[ "$(cat /sys/block/"${dev#/dev/}"/serial)" = qsd-test ]; then
+		ok qsd.config
+	else
+		notok qsd.config "size or serial differs"
+	fi
+	if dd if="$dev" bs=1M iflag=direct status=none |
+		cmp -s - "$tmp/expect"; then
+		ok qsd.read_ours
+	else
+		notok qsd.read_ours "does not read what our daemon wrote"
+	fi
+	io_check qsd.
+	if vdpa dev del "$name" && [ ! -e /sys/bus/vdpa/devices/"$name" ]; then
+		ok qsd.vdpa_del
+	else
+		notok qsd.vdpa_del
+	fi
+else
+	notok qsd.vdpa_add "$QSD: no /dev/vduse/$name or no virtio_vdpa disk"
+	sed 's/^/# /' "$tmp/qsd.log" "$tmp/vdpa.err"
+fi
+kill -TERM "$DPID"
+wait "$DPID"
+rc=$?
+DPID=
+if [ $rc -eq 0 ] && [ ! -e "/dev/vduse/$name" ]; then
+	ok qsd.exit
+else
+	notok qsd.exit "exit status $rc"
+	sed 's/^/# /' "$tmp/qsd.log"
+fi
+
+# --- our daemon bound to vhost_vdpa: libvhost's own vhost-vdpa front-end
+# (tests/vdpa-blk-io) reads a sector, writes one, flushes and reads it
+# back through /dev/vhost-vdpa-N; the bytes must be in the backing file.
+VDPA_BLK_IO=${VDPA_BLK_IO:-./tests/vdpa-blk-io}
+name=vuvdpa$$
+"$DAEMON" --blk-file="$img" --vduse="$name" >"$tmp/daemon3.log" 2>&1 &
+DPID=$!
+for _ in $(seq 300); do
+	[ -c "/dev/vduse/$name" ] && break
+	kill -0 "$DPID" 2>/dev/null || break
+	sleep 0.1
+done
+node=
+autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
+echo 0 >/sys/bus/vdpa/drivers_autoprobe
+if [ -c "/dev/vduse/$name" ] &&
+	vdpa dev add name "$name" mgmtdev vduse 2>"$tmp/vdpa.err" &&
+	echo "$name" >/sys/bus/vdpa/drivers/vhost_vdpa/bind; then
+	for _ in $(seq 300); do
+		for c in /sys/bus/vdpa/devices/"$name"/vhost-vdpa-*; do
+			[ -e "$c" ] && node=/dev/${c##*/}
+		done
+		[ -n "$node" ] && [ -c "$node" ] && break
+		sleep 0.1
+	done
+fi
+echo "$autoprobe" >/sys/bus/vdpa/drivers_autoprobe
+autoprobe=
+sector=$((SIZE / 512 - 24))
+head -c 8192 /dev/urandom >"$tmp/vdpa.in"
+if [ -z "$node" ] || [ ! -c "$node" ]; then
+	notok vhost_vdpa.bind "no /dev/vhost-vdpa-N for $name"
+	sed 's/^/# /' "$tmp/vdpa.err" "$tmp/daemon3.log"
+elif [ ! -x "$VDPA_BLK_IO" ]; then
+	notok vhost_vdpa.io "$VDPA_BLK_IO not built"
+else
+	ok vhost_vdpa.bind
+	if "$VDPA_BLK_IO" "$node" $sector "$tmp/vdpa.in" "$tmp/vdpa.before" \
+		"$tmp/vdpa.after" >"$tmp/vdpa.out" 2>&1 &&
+		grep -qx "capacity $((SIZE / 512)) .*" "$tmp/vdpa.out"; then
+		ok vhost_vdpa.io
+	else
+		notok vhost_vdpa.io "front-end failed"
+		sed 's/^/# /' "$tmp/vdpa.out" "$tmp/daemon3.log"
+	fi
+	# what qemu-storage-daemon wrote there, then what we wrote
+	if dd if="$tmp/expect" bs=512 skip=$sector count=16 status=none |
+		cmp -s - "$tmp/vdpa.before"; then
+		ok vhost_vdpa.read
+	else
+		notok vhost_vdpa.read "differs from the disk's bytes"
+	fi
+	if dd if="$img" bs=512 skip=$sector count=16 status=none |
+		cmp -s - "$tmp/vdpa.in"; then
+		ok vhost_vdpa.backing_file
+	else
+		notok vhost_vdpa.backing_file "the backing file differs"
+	fi
+fi
+vdpa dev del "$name" 2>/dev/null
+kill -TERM "$DPID"
+wait "$DPID"
+rc=$?
+DPID=
+if [ $rc -eq 0 ] && [ ! -e "/dev/vduse/$name" ]; then
+	ok vhost_vdpa.daemon_exit
+else
+	notok vhost_vdpa.daemon_exit "exit status $rc"
+	sed 's/^/# /' "$tmp/daemon3.log"
 fi
 finish

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * vdpa-blk-io NODE SECTOR IN BEFORE AFTER: libvhost's vhost-vdpa front-end
+ * (src/vdpa.c) driving a virtio-blk device through its /dev/vhost-vdpa-N
+ * NODE (run as root in the test VM by tests/vm-vduse-blk.sh, where the
+ * device is tools/vhost-user-blk --vduse bound to vhost_vdpa): the status
+ * handshake, guest memory mapped through IOTLB messages, one ring; then
+ * reads the bytes at SECTOR into the file BEFORE, writes the file IN's
+ * bytes (a multiple of 512, at most 64 KiB) there, flushes, reads them back
+ * into AFTER and compares them with IN.  Prints "capacity N" (sectors, from
+ * config space); exits 0 if every step succeeded and the bytes match.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/virtio_blk.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "libvhost.h"
+#include "libvhost-kernel.h"
+#include "libvhost-mem.h"
+#include "libvhost-vdpa.h"
+#include "libvhost-vring.h"
+
+#define RING 64
+#define MEM_SIZE (1u << 20)
+#define MAX_LEN (64u << 10)
+#define TIMEOUT_MS 30000 /* TCG under load */
+
+/* VERSION_1, ACCESS_PLATFORM (IOVAs), FLUSH */
+#define WANTED ((1ull << 32) | (1ull << 33) | (1ull << VIRTIO_BLK_F_FLUSH))
+
+struct blk {
+	struct vh_kdev *dev;
+	struct vh_mem *mem;
+	uint8_t *host;
+	struct vh_drvq *vq;
+	int kick, call;
+	uint64_t hdr_gpa, data_gpa;
+	uint64_t acked;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* One request; the virtio-blk status byte (virtio 1.3, 5.2.6), or -errno. */
+static int request(struct blk *b, uint32_t type, uint64_t sector, uint32_t len)
+{
+	struct virtio_blk_outhdr *h = (void *)(b->host + b->hdr_gpa);
+	uint8_t *status = b->host + b->hdr_gpa + 64;
+	uint64_t deadline = now_ms() + TIMEOUT_MS;
+	unsigned int out = 1, in = 0;
+	struct vh_sg sg[3];
+	void *tok = NULL;
+	uint32_t used = 0;
+	uint64_t cnt;
+	int r;
+
+	h->type = type;
+	h->ioprio = 0;
+	h->sector = sector;
+	*status = 0xee;
+	sg[0] = (struct vh_sg){ b->hdr_gpa, sizeof(*h) };
+	if (len && type == VIRTIO_BLK_T_OUT)
+		sg[out++] = (struct vh_sg){ b->data_gpa, len };
+	if (len && type == VIRTIO_BLK_T_IN)
+		sg[out + in++] = (struct vh_sg){ b->data_gpa, len };
+	sg[out + in++] = (struct vh_sg){ b->hdr_gpa + 64, 1 };
+	r = vh_drvq_add(b->vq, sg, out, in, h);
+	if (r)
+		return r;
+	if (vh_drvq_kick(b->vq) < 0)
+		return -EIO;
+	for (;;) {
+		r = vh_drvq_get_used(b->vq, &tok, &used);
+		if (r < 0)
+			return r;
+		if (r == 1)
+			break;
+		if (vh_drvq_enable_cb(b->vq) == 1)
+			continue;
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = b->call, .events = POLLIN };
+		if (poll(&p, 1, 100) == 1 &&
+		    read(b->call, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+			return -errno;
+	}
+	if (tok != h)
+		return -EPROTO;
+	return *status;
+}
+
+static int setup(struct vh_ctx *ctx, const char *node, struct blk *b,
+		 uint64_t *capacity)
+{
+	uint64_t acked = 0, ring;
+	void *host = NULL;
+	int r;
+
+	r = vh_kdev_open(ctx, node, &b->dev);
+	if (!r)
+		r = vh_kdev_set_owner(b->dev);
+	if (!r)
+		r = vh_vdpa_setup_backend(b->dev, 0, NULL);
+	if (r)
+		return fprintf(stderr, "open %s: %s\n", node, strerror(-r)), r;
+	r = vh_vdpa_negotiate(b->dev, WANTED, &acked);
+	if (r)
+		return fprintf(stderr, "handshake: %s\n", strerror(-r)), r;
+	if ((acked & (1ull << 32)) == 0) {
+		fprintf(stderr, "features 0x%" PRIx64 ": no VERSION_1\n", acked);
+		return -EPROTO;
+	}
+	r = vh_vdpa_get_config(b->dev, offsetof(struct virtio_blk_config,
+						capacity),
+			       capacity, sizeof(*capacity));
+	if (r)
+		return fprintf(stderr, "config: %s\n", strerror(-r)), r;
+	printf("capacity %" PRIu64 " features 0x%" PRIx64 "\n", *capacity,
+	       acked);
+	b->acked = acked;
+
+	r = vh_mem_new(ctx, &b->mem);
+	if (!r)
+		r = vh_mem_add_memfd(b->mem, 0, MEM_SIZE, &host);
+	if (r)
+		return fprintf(stderr, "memory: %s\n", strerror(-r)), r;
+	b->host = host;
+	b->hdr_gpa = 0x1000;
+	ring = 0x2000;
+	b->data_gpa = 0x10000;
+	if (ring + vh_drvq_ring_bytes(RING) > b->data_gpa)
+		return -ENOMEM;
+	r = vh_drvq_new(ctx, b->mem, 0, RING, ring, &b->vq);
+	if (!r)
+		r = vh_drvq_set_features(b->vq, acked);
+	b->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	b->call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!r && (b->kick < 0 || b->call < 0))
+		r = -errno;
+	if (!r)
+		r = vh_drvq_set_kick_fd(b->vq, b->kick);
+	if (!r)
+		r = vh_drvq_set_call_fd(b->vq, b->call);
+	/* IOVA = GPA (vh_vdpa_setup_vring() puts GPAs in the ring) */
+	if (!r)
+		r = vh_vdpa_map_mem(b->dev, 0, b->mem);
+	if (!r)
+		r = vh_vdpa_setup_vring(b->dev, 0, b->vq, b->kick, b->call);
+	if (!r)
+		r = vh_vdpa_set_vring_enable(b->dev, 0, true);
+	if (!r)
+		r = vh_vdpa_driver_ok(b->dev);
+	if (r)
+		fprintf(stderr, "ring setup / DRIVER_OK: %s\n", strerror(-r));
+	return r;
+}
+
+static int read_file(const char *path, uint8_t *buf, size_t max, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, max + 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	*len = (size_t)n;
+	return 0;
+}
+
+static int write_file(const char *path, const uint8_t *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, buf, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -EIO;
+}
+
+static int run(struct vh_ctx *ctx, char **argv)
+{
+	static uint8_t in[MAX_LEN + 1];
+	struct blk b = { .kick = -1, .call = -1 };
+	uint64_t capacity = 0, sector;
+	size_t len = 0;
+	char *end;
+	int r, st;
+
+	errno = 0;
+	sector = strtoull(argv[2], &end, 0);
+	if (errno || *end || end == argv[2]) {
+		fprintf(stderr, "bad sector %s\n", argv[2]);
+		return -EINVAL;
+	}
+	r = read_file(argv[3], in, MAX_LEN, &len);
+	if (r || len == 0 || len > MAX_LEN || len % 512) {
+		fprintf(stderr, "%s: need 512..%u bytes, a multiple of 512\n",
+			argv[3], MAX_LEN);
+		return r ? r : -EINVAL;
+	}
+	r = setup(ctx, argv[1], &b, &capacity);
+	if (!r && (sector > capacity || len / 512 > capacity - sector)) {
+		fprintf(stderr, "sector %" PRIu64 " + %zu bytes past %" PRIu64
+				" sectors\n", sector, len, capacity);
+		r = -EINVAL;
+	}
+	if (r)
+		goto out;
+	st = request(&b, VIRTIO_BLK_T_IN, sector, (uint32_t)len);
+	if (st == VIRTIO_BLK_S_OK)
+		r = write_file(argv[4], b.host + b.data_gpa, len);
+	else
+		fprintf(stderr, "read before: status %d\n", st);
+	memcpy(b.host + b.data_gpa, in, len);
+	if (st == VIRTIO_BLK_S_OK && !r)
+		st = request(&b, VIRTIO_BLK_T_OUT, sector, (uint32_t)len);
+	/* FLUSH only where negotiated (virtio 1.3, 5.2.6.2) */
+	if (st == VIRTIO_BLK_S_OK && (b.acked & (1ull << VIRTIO_BLK_F_FLUSH)))
+		st = request(&b, VIRTIO_BLK_T_FLUSH, 0, 0);
+	memset(b.host + b.data_gpa, 0xa5, len);
+	if (st == VIRTIO_BLK_S_OK)
+		st = request(&b, VIRTIO_BLK_T_IN, sector, (uint32_t)len);
+	if (st != VIRTIO_BLK_S_OK) {
+		fprintf(stderr, "write/flush/read: status %d\n", st);
+		r = st < 0 ? st : -EIO;
+		goto out;
+	}
+	r = write_file(argv[5], b.host + b.data_gpa, len);
+	if (!r && memcmp(b.host + b.data_gpa, in, len) != 0) {
+		fprintf(stderr, "read back differs from what was written\n");
+		r = -EIO;
+	}
+	if (!r)
+		r = vh_vdpa_reset(b.dev);
+out:
+	vh_kdev_unref(b.dev);
+	vh_drvq_unref(b.vq);
+	if (b.kick >= 0)
+		close(b.kick);
+	if (b.call >= 0)
+		close(b.call);
+	vh_mem_unref(b.mem);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct vh_ctx *ctx = NULL;
+	int r;
+
+	if (argc != 6) {
+		fprintf(stderr,
+			"usage: %s /dev/vhost-vdpa-N SECTOR IN BEFORE AFTER\n",
+			argv[0]);
+		return 2;
+	}
+	r = vh_ctx_new(&ctx);
+	if (r) {
+		fprintf(stderr, "vh_ctx_new: %s\n", strerror(-r));
+		return 1;
+	}
+	r = run(ctx, argv);
+	vh_ctx_unref(ctx);
+	return r ? 1 : 0;
+}
