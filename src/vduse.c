@@ -54,7 +54,9 @@ static long page_size(void)
 
 /*
  * The fd VDUSE_IOTLB_GET_FD passes is the domain's anonymous file
- * ("[vduse-domain]"); refuse anything else (a device node, a pipe...).
+ * ("[vduse-domain]") under virtio_vdpa, and under vhost_vdpa (VDUSE maps
+ * by VA) the file behind the front-end's shared memory: a regular file
+ * (memfd, hugetlbfs, shm).  Refuse anything else (a device node, a pipe...).
  */
 static int check_domain_fd(struct vh_vduse_dev *dev, int fd)
 {
@@ -64,7 +66,9 @@ static int check_domain_fd(struct vh_vduse_dev *dev, int fd)
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if ((st.st_mode & S_IFMT) != 0 && !S_ISREG(st.st_mode))
+	if (S_ISREG(st.st_mode))
+		return 0;
+	if ((st.st_mode & S_IFMT) != 0)
 		goto bad;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = readlink(path, link, sizeof(link) - 1);
