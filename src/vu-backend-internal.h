@@ -70,6 +70,7 @@ struct vh_vu_backend {
 	uint64_t inflight_size; /* region bytes */
 	uint16_t inflight_num_queues;
 	uint16_t inflight_queue_size;
+	uint64_t inflight_qbytes; /* per queue (split or packed layout) */
 
 	/* back-end request channel; req_lock serializes its users */
 	pthread_mutex_t req_lock;
@@ -108,7 +109,7 @@ int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 int vu_be_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg);
 void vu_be_inflight_drop(struct vh_vu_backend *be);
 /* bytes of one queue's split inflight region, 0 if queue_size is invalid */
-uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size);
+uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size, bool packed);
 
 /* vu-backend-req.c */
 void vu_be_req_drop(struct vh_vu_backend *be);

@@ -232,22 +232,35 @@ int vu_be_set_log_base(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 }
 
 /* ------------------------------------------------------------------------ */
-/* inflight I/O tracking ("Inflight I/O tracking", split rings)             */
+/* inflight I/O tracking ("Inflight I/O tracking")                          */
 /* ------------------------------------------------------------------------ */
 /* QueueRegionSplit header: features u64, version, desc_num,
  * last_batch_head, used_idx (u16 each) */
 #define VU_BE_INFLIGHT_HDR 16u
 /* DescStateSplit: inflight u8, padding[5], next u16, counter u64 */
 #define VU_BE_INFLIGHT_DESC 16u
+/* QueueRegionPacked: 32-byte header, DescStatePacked: 32 bytes */
+#define VU_BE_INFLIGHT_PK_HDR 32u
+#define VU_BE_INFLIGHT_PK_DESC 32u
 
-uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size)
+/*
+ * Bytes per queue: the layout follows the ring layout negotiated before
+ * GET_INFLIGHT_FD (QEMU sets the features first for this reason), and
+ * version/desc_num sit at the same offsets in both.
+ */
+uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size, bool packed)
 {
 	uint64_t n;
 
-	if (!queue_size || (queue_size & (queue_size - 1)) ||
-	    queue_size > VH_DEVQ_MAX_SIZE)
+	if (!queue_size || queue_size > VH_DEVQ_MAX_SIZE ||
+	    (!packed && (queue_size & (queue_size - 1))))
 		return 0;
-	n = VU_BE_INFLIGHT_HDR + (uint64_t)VU_BE_INFLIGHT_DESC * queue_size;
+	if (packed)
+		n = VU_BE_INFLIGHT_PK_HDR +
+		    (uint64_t)VU_BE_INFLIGHT_PK_DESC * queue_size;
+	else
+		n = VU_BE_INFLIGHT_HDR +
+		    (uint64_t)VU_BE_INFLIGHT_DESC * queue_size;
 	return (n + VU_BE_INFLIGHT_ALIGN - 1) &
 	       ~(uint64_t)(VU_BE_INFLIGHT_ALIGN - 1);
 }
@@ -265,13 +278,36 @@ void vu_be_inflight_drop(struct vh_vu_backend *be)
 	be->inflight_size = 0;
 	be->inflight_num_queues = 0;
 	be->inflight_queue_size = 0;
+	be->inflight_qbytes = 0;
+}
+
+static bool inflight_packed(const struct vh_vu_backend *be)
+{
+	return be->features & (1ull << VH_VU_VIRTIO_F_RING_PACKED);
+}
+
+/*
+ * A ring keeps writing to the region while it runs: replacing (unmapping)
+ * it under a started queue would leave the device writing to freed memory.
+ */
+static int inflight_busy(struct vh_vu_backend *be)
+{
+	unsigned int i;
+
+	for (i = 0; be->queues && i < be->dev.num_queues; i++)
+		if (be->queues[i].started) {
+			vh_err(be->ctx, "inflight: queue %u is running\n", i);
+			return -EBUSY;
+		}
+	return 0;
 }
 
 /* num_queues and queue_size from the front-end, checked against the device */
 static int inflight_geometry(struct vh_vu_backend *be,
 			     const struct vh_vu_inflight *in, uint64_t *size)
 {
-	uint64_t q = vu_be_inflight_queue_bytes(in->queue_size);
+	uint64_t q = vu_be_inflight_queue_bytes(in->queue_size,
+						inflight_packed(be));
 
 	if (in->num_queues == 0 || in->num_queues > be->dev.num_queues ||
 	    in->queue_size > be->dev.max_queue_size || q == 0) {
@@ -293,6 +329,8 @@ int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	int fd, r;
 
 	r = inflight_geometry(be, in, &size);
+	if (r == 0)
+		r = inflight_busy(be);
 	if (r < 0)
 		return r;
 	fd = memfd_create("vhost-user-inflight",
@@ -313,7 +351,7 @@ int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		return r;
 	}
 	/* zero-filled by ftruncate; version 1 marks the region initialized */
-	q = vu_be_inflight_queue_bytes(in->queue_size);
+	q = vu_be_inflight_queue_bytes(in->queue_size, inflight_packed(be));
 	for (i = 0; i < in->num_queues; i++) {
 		uint16_t v[2] = { VU_BE_INFLIGHT_VERSION, in->queue_size };
 
@@ -328,6 +366,7 @@ int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	be->inflight_size = size;
 	be->inflight_num_queues = in->num_queues;
 	be->inflight_queue_size = in->queue_size;
+	be->inflight_qbytes = q;
 
 	vh_vu_msg_init(reply, VH_VU_GET_INFLIGHT_FD,
 		       sizeof(reply->payload.inflight));
@@ -349,6 +388,8 @@ int vu_be_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	int r;
 
 	r = inflight_geometry(be, in, &size);
+	if (r == 0)
+		r = inflight_busy(be);
 	if (r < 0)
 		return r;
 	if (in->mmap_size != size || add_overflows(in->mmap_offset, size)) {
@@ -377,6 +418,7 @@ int vu_be_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	be->inflight_size = size;
 	be->inflight_num_queues = in->num_queues;
 	be->inflight_queue_size = in->queue_size;
+	be->inflight_qbytes = size / in->num_queues;
 	return 0;
 }
 
@@ -392,7 +434,7 @@ VH_EXPORT int vh_vu_backend_get_inflight(struct vh_vu_backend *be,
 		return -ENOENT;
 	if (idx >= be->inflight_num_queues)
 		return -ERANGE;
-	q = vu_be_inflight_queue_bytes(be->inflight_queue_size);
+	q = be->inflight_qbytes;
 	*region = (uint8_t *)be->inflight_base + be->inflight_offset + idx * q;
 	*len = q;
 	return 0;

@@ -846,6 +846,52 @@ out:
 	return r;
 }
 
+/*
+ * Packed rings: the ring keeps the region (vh_devq_set_inflight()) and
+ * hands back the chains in flight in order; they run as split ones do.
+ */
+static int inflight_resubmit_packed(struct blk_queue *q, struct vh_devq *vr,
+				    void *region, size_t len)
+{
+	struct vh_devq_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
+	int cnt, r;
+
+	cnt = vh_devq_set_inflight(vr, region, len);
+	if (cnt < 0) {
+		blk_log(q->dev, "error",
+			"queue %u: inflight area of the packed ring: %s\n",
+			q->idx, strerror(-cnt));
+		return cnt;
+	}
+	if (cnt)
+		blk_log(q->dev, "info",
+			"queue %u: resubmitting %d inflight requests\n", q->idx,
+			cnt);
+	while ((r = vh_devq_pop_inflight(vr, &e)) == 1) {
+		struct blk_req *req;
+
+		if (e.id >= q->nreqs || q->reqs[e.id].active)
+			return -EIO;
+		req = &q->reqs[e.id];
+		parse(q, &e, req);
+		req->active = true;
+		blk_req_run_sync(q, req);
+		blk_queue_complete(q, req);
+		if (q->ndone == BLK_SYNC_BATCH) {
+			r = blk_queue_flush_done(q);
+			if (r < 0)
+				return r;
+		}
+	}
+	if (r < 0) {
+		blk_log(q->dev, "error", "queue %u: inflight request: %s\n",
+			q->idx, strerror(-r));
+		return r;
+	}
+	r = blk_queue_flush_done(q);
+	return r < 0 ? r : cnt;
+}
+
 /* ---------------------------------------------------------------------- */
 /* queues                                                                 */
 /* ---------------------------------------------------------------------- */
@@ -910,11 +956,11 @@ int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
 			q->idx, num);
 		region = NULL;
 	}
-	/* the region is laid out for split rings (DescStateSplit) */
+	/* packed rings: the ring records and recovers (QueueRegionPacked) */
 	if (region && (q->dev->features & (1ull << 34 /* RING_PACKED */))) {
-		blk_log(q->dev, "warning",
-			"queue %u: inflight tracking of packed rings not implemented: not tracked\n",
-			q->idx);
+		r = inflight_resubmit_packed(q, vr, region, len);
+		if (r < 0)
+			goto fail;
 		region = NULL;
 	}
 	/* a zeroed region the front-end made itself: initialize it */
@@ -942,6 +988,7 @@ int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
 	}
 	return 0;
 fail:
+	vh_devq_set_inflight(vr, NULL, 0);
 	q->vring = NULL;
 	q->inflight = NULL;
 	return r;
@@ -1003,6 +1050,9 @@ void blk_queue_stop(struct blk_queue *q)
 	/* the uring engine completes (and pushes) what is in flight first */
 	if (q->engine == BLK_IO_URING && q->vring)
 		blk_uring_stop(q);
+	/* the region outlives the ring: stop writing to it */
+	if (q->vring)
+		vh_devq_set_inflight(q->vring, NULL, 0);
 	q->vring = NULL;
 	q->inflight = NULL;
 }
