@@ -23,6 +23,13 @@
  *    run again after a newer one would show.
  * Writes to one area never overlap in time, so the expected content is
  * exact.
+ *
+ * Each engine runs with split rings (QueueRegionSplit) and with packed
+ * rings (QueueRegionPacked: the ring records each chain's descriptors,
+ * which used descriptors may overwrite while it is in flight).  A
+ * front-end cannot know a packed ring's positions after its device died:
+ * there SET_VRING_BASE says "fresh ring" (what QEMU's stale copy often
+ * is), so only the region can tell the daemon where the rings are.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +71,7 @@ static bool area_busy[AREAS];
 static struct vh_vu_inflight inflight;
 static int inflight_fd = -1;
 static uint8_t *region; /* our view of the inflight region */
+static bool packed;     /* VIRTIO_F_RING_PACKED negotiated */
 static unsigned int outstanding;
 
 /* Every 512-byte sector of write seq says which write it is. */
@@ -192,20 +200,24 @@ static void wait_calls(int ms)
 				CHECK(errno == EAGAIN);
 }
 
-/* The region of queue q (QueueRegionSplit, 16 + 16 * num bytes each). */
+/*
+ * The region of queue q: QueueRegionSplit (16-byte header, 16 bytes per
+ * descriptor) or QueueRegionPacked (32 and 32), each queue's rounded up.
+ */
 static uint8_t *qregion(unsigned int q)
 {
-	return region + (size_t)q * (16 + 16 * DRV_QSIZE);
+	return region + (size_t)q * (inflight.mmap_size / NQ);
 }
 
 /* Requests the daemon has marked in flight in queue q's region. */
 static unsigned int region_inflight(unsigned int q)
 {
 	const uint8_t *r = qregion(q);
-	unsigned int i, n = 0;
+	unsigned int i, n = 0, sz = packed ? 32 : 16;
 
+	/* the inflight flag is the first byte of either entry */
 	for (i = 0; i < DRV_QSIZE; i++)
-		n += r[16 + 16 * i] == 1;
+		n += r[sz + sz * i] == 1;
 	return n;
 }
 
@@ -249,6 +261,7 @@ static void reconnect(const char *sock, bool trust_region)
 	drv.fe = NULL;
 	drv_connect(&drv, sock);
 	CHECK(drv.pf & F_BIT(VH_VU_PROTOCOL_F_INFLIGHT_SHMFD));
+	CHECK_EQ(!!(drv.features & F_BIT(VH_VU_VIRTIO_F_RING_PACKED)), packed);
 	CHECK_EQ(vh_vu_frontend_set_inflight_fd(drv.fe, &inflight, inflight_fd),
 		 0);
 	for (q = 0; q < NQ; q++) {
@@ -264,7 +277,10 @@ static void reconnect(const char *sock, bool trust_region)
 		CHECK_EQ(vh_vu_frontend_set_vring_num(drv.fe, q, DRV_QSIZE), 0);
 		if (trust_region)
 			memcpy(&used_idx, (uint8_t *)avail + 2, 2);
-		CHECK_EQ(vh_vu_frontend_set_vring_base(drv.fe, q, used_idx), 0);
+		/* packed: a fresh ring's base (2.8.1), whatever happened */
+		CHECK_EQ(vh_vu_frontend_set_vring_base(
+				 drv.fe, q, packed ? 0x80008000u : used_idx),
+			 0);
 		a.desc = (uint64_t)(uintptr_t)desc;
 		a.avail = (uint64_t)(uintptr_t)avail;
 		a.used = (uint64_t)(uintptr_t)used;
@@ -315,14 +331,16 @@ static int try_kill(unsigned int *next, unsigned int kill_no)
 	return 1;
 }
 
-static void run(const char *daemon, const char *engine, const char *sock)
+static void run(const char *daemon, const char *engine, const char *sock,
+		bool pk)
 {
 	unsigned int next = 0, done = 0, kills = 0, tries = 0, i, q;
 	const char *img = blk_direct_image(IMG_SIZE);
 	unsigned int last_done = 0;
 	time_t progress;
 
-	printf("engine %s\n", engine);
+	packed = pk;
+	printf("engine %s, %s rings\n", engine, packed ? "packed" : "split");
 	memset(done_count, 0, sizeof(done_count));
 	memset(area_busy, 0, sizeof(area_busy));
 	outstanding = 0;
@@ -335,14 +353,22 @@ static void run(const char *daemon, const char *engine, const char *sock)
 	start_daemon(daemon, engine, img, sock);
 	blk_check_engine(engine);
 	drv_init(&drv, NQ);
+	if (packed)
+		drv.extra_features = F_BIT(VH_VU_VIRTIO_F_RING_PACKED);
 	drv_connect(&drv, sock);
 	CHECK(drv.pf & F_BIT(VH_VU_PROTOCOL_F_INFLIGHT_SHMFD));
-	/* as QEMU: the back-end allocates the region, we keep it */
+	CHECK_EQ(!!(drv.features & F_BIT(VH_VU_VIRTIO_F_RING_PACKED)), packed);
+	/*
+	 * As QEMU: the back-end allocates the region, we keep it; features
+	 * come first, so its layout follows the ring's.
+	 */
 	CHECK_EQ(vh_vu_frontend_get_inflight_fd(drv.fe, NQ, DRV_QSIZE,
 						&inflight, &inflight_fd),
 		 0);
 	CHECK(inflight_fd >= 0);
-	CHECK(inflight.mmap_size >= NQ * (16 + 16 * DRV_QSIZE));
+	CHECK(inflight.mmap_size % NQ == 0);
+	CHECK(inflight.mmap_size / NQ >=
+	      (packed ? 32 + 32 * DRV_QSIZE : 16 + 16 * DRV_QSIZE));
 	region = mmap(NULL, inflight.mmap_size, PROT_READ | PROT_WRITE,
 		      MAP_SHARED, inflight_fd, (off_t)inflight.mmap_offset);
 	CHECK(region != MAP_FAILED);
@@ -364,6 +390,7 @@ static void run(const char *daemon, const char *engine, const char *sock)
 			fprintf(stderr,
 				"no completion for 20 s: %u of %u done, %u sent\n",
 				done, NREQ, next);
+			peer_dump_log();
 			CHECK(0);
 		}
 		if (kill_due && !outstanding) {
@@ -400,8 +427,8 @@ static void run(const char *daemon, const char *engine, const char *sock)
 		check_area(i, "at the end");
 	/* and the region says nothing is in flight */
 	CHECK_EQ(region_inflight(0) + region_inflight(1), 0);
-	printf("%s: %u writes on %u queues, %u kills with >= %u in flight on every queue (%u more tries): each write done once, disk content exact\n",
-	       engine, NREQ, NQ, kills, MIN_INFLIGHT, tries);
+	printf("%s, %s: %u writes on %u queues, %u kills with >= %u in flight on every queue (%u more tries): each write done once, disk content exact\n",
+	       engine, packed ? "packed" : "split", NREQ, NQ, kills, MIN_INFLIGHT, tries);
 
 	peer_kill();
 	munmap(region, inflight.mmap_size);
@@ -419,7 +446,10 @@ int main(void)
 
 	peer_mkdir("vublk-crash");
 	snprintf(sock, sizeof(sock), "%s/blk.sock", peer_dir);
-	for (e = 0; e < sizeof(blk_engines) / sizeof(blk_engines[0]); e++)
-		run(daemon, blk_engines[e], sock);
+	for (e = 0; e < sizeof(blk_engines) / sizeof(blk_engines[0]); e++) {
+		if (!getenv("CRASH_PACKED_ONLY"))
+			run(daemon, blk_engines[e], sock, false);
+		run(daemon, blk_engines[e], sock, true);
+	}
 	return 0;
 }

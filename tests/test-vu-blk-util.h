@@ -34,6 +34,7 @@ struct drv {
 	struct vh_drvq *vq[DRV_MAX_QUEUES];
 	int kick[DRV_MAX_QUEUES], call[DRV_MAX_QUEUES];
 	uint64_t features, pf;
+	uint64_t extra_features; /* offered on top of DRV_BLK_FEATURES */
 };
 
 /* The daemon under test: $VUBLK_DAEMON or tools/vhost-user-blk (SKIP). */
@@ -169,11 +170,13 @@ static void drv_connect(struct drv *d, const char *sock)
 {
 	CHECK_EQ(vh_vu_frontend_new(d->ctx, &d->fe), 0);
 	CHECK_EQ(vh_vu_frontend_connect(d->fe, sock, 5000), 0);
-	CHECK_EQ(vh_vu_frontend_negotiate(d->fe, DRV_BLK_FEATURES,
+	CHECK_EQ(vh_vu_frontend_negotiate(d->fe,
+					  DRV_BLK_FEATURES | d->extra_features,
 					  DRV_BLK_PROTOCOL, &d->features,
 					  &d->pf),
 		 0);
 	CHECK(d->features & F_BIT(VH_VU_VIRTIO_F_VERSION_1));
+	CHECK_EQ(d->features & d->extra_features, d->extra_features);
 	CHECK(d->pf & F_BIT(VH_VU_PROTOCOL_F_CONFIG));
 	CHECK_EQ(vh_vu_frontend_share_mem(d->fe, d->mem), 0);
 }
