@@ -827,6 +827,77 @@ static void test_inflight(void)
 	CHECK(fe_ack(&f, VH_VU_SET_INFLIGHT_FD, &in, sizeof(in), &fd, 1) != 0);
 	munmap(p, NQ * 4160);
 	close(fd);
+
+	/* packed rings negotiated first: QueueRegionPacked, initialized */
+	close(f.sock); /* the refusal ended the session anyway */
+	fe_pump(&f);
+	fe_connect(&f);
+	fe_negotiate(&f, ALL_PROTO);
+	{
+		uint64_t feat = vh_vu_backend_get_features(f.be) |
+				1ull << VH_VU_VIRTIO_F_RING_PACKED;
+		unsigned int j;
+
+		fe_do(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0);
+		in = (struct vh_vu_inflight){ .num_queues = NQ,
+					      .queue_size = 256 };
+		fe_send_raw(&f, VH_VU_GET_INFLIGHT_FD, 0, &in, sizeof(in),
+			    NULL, 0);
+		fe_pump(&f);
+		CHECK_EQ(fe_recv(&f, &m), 0);
+		CHECK_EQ(m.nfds, 1);
+		/* per queue: 32-byte header + 256 * 32, 64-byte aligned */
+		CHECK_EQ(m.payload.inflight.mmap_size, NQ * 8256);
+		fd = m.fds[0];
+		p = mmap(NULL, NQ * 8256, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 fd, 0);
+		CHECK(p != MAP_FAILED);
+		CHECK_EQ(u16_at(p + 8256 + 8), 1);
+		CHECK_EQ(u16_at(p + 8256 + 10), 256);
+		/* free_head 0, wrap counters 1, the free list 0 -> 256 */
+		CHECK_EQ(u16_at(p + 8256 + 12), 0);
+		CHECK_EQ(p[8256 + 20], 1);
+		CHECK_EQ(p[8256 + 21], 1);
+		for (j = 0; j < 256; j++)
+			CHECK_EQ(u16_at(p + 8256 + 32 + 32 * j + 2), j + 1);
+		CHECK_EQ(vh_vu_backend_get_inflight(f.be, 1, &region, &len),
+			 0);
+		CHECK_EQ(len, 8256);
+		CHECK(region == p + 8256 ||
+		      memcmp(region, p + 8256, 8256) == 0);
+		munmap(p, NQ * 8256);
+		close(fd);
+	}
+	fe_fini(&f);
+}
+
+/* A started ring writes to the region: it is not replaced under it. */
+static void test_inflight_busy(void)
+{
+	struct vh_vu_inflight in = { .num_queues = NQ, .queue_size = QSZ };
+	struct vh_vu_msg m;
+	struct fe_mem fm;
+	struct vh_drvq *vq;
+	struct fe f;
+	struct dev d;
+	int k, c, fd;
+
+	setup(&f, &d, ALL_PROTO);
+	fe_send_raw(&f, VH_VU_GET_INFLIGHT_FD, 0, &in, sizeof(in), NULL, 0);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK_EQ(m.nfds, 1);
+	fd = m.fds[0];
+	in = m.payload.inflight;
+	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+	fe_set_mem(&f, &fm);
+	fe_ring(&f, &fm, 0, &vq, &k, &c, true);
+	CHECK(fe_ack(&f, VH_VU_SET_INFLIGHT_FD, &in, sizeof(in), &fd, 1) != 0);
+	close(fd);
+	vh_drvq_unref(vq);
+	close(k);
+	close(c);
+	vh_mem_unref(fm.mem);
 	fe_fini(&f);
 }
 
@@ -1094,6 +1165,7 @@ int main(void)
 	test_hostile_ring();
 	test_datapath();
 	test_inflight();
+	test_inflight_busy();
 	test_device_state();
 	test_shared_object();
 	test_backend_requests();
