@@ -171,10 +171,36 @@ int vh_devq_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
  * touched (set it with vh_devq_set_base()).  1 with *elem filled, -EINVAL
  * if head is out of range or already popped, -EIO if the chain is
  * malformed (the ring is then broken), -ENOBUFS as vh_devq_pop(),
- * -EOPNOTSUPP on a packed ring (its inflight layout is not implemented).
+ * -EOPNOTSUPP on a packed ring (see vh_devq_set_inflight()).
  */
 int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
 		      struct vh_devq_elem *elem);
+/*
+ * Packed rings: inflight I/O tracking in the front-end's region of this
+ * queue (vhost-user.rst, "Inflight I/O tracking", QueueRegionPacked; len
+ * bytes, 8-byte aligned).  A packed chain can be overwritten by used
+ * descriptors while in flight, so the ring itself records its descriptors
+ * there: from now on every pop is recorded before it is returned, every
+ * push follows the batch protocol.  Call it on a started ring before any
+ * pop.  A region written by an earlier instance is recovered: a half-done
+ * used batch is completed or rolled back, the chains still in flight are
+ * queued for vh_devq_pop_inflight() in the order they were popped, and
+ * the ring positions are taken from the region (the front-end cannot know
+ * them after a device died).  Every value of the region is checked.
+ * Returns the number of chains to resubmit (>= 0); -EINVAL for a region
+ * that is too small, of another version or size, or inconsistent (loops,
+ * entries or ids out of range or taken twice); -EBUSY if elements are in
+ * flight; -EOPNOTSUPP on a split ring (its layout, QueueRegionSplit, only
+ * needs heads: the caller keeps it).  region NULL detaches (the ring also
+ * detaches when it is reset or unmapped).
+ */
+int vh_devq_set_inflight(struct vh_devq *vr, void *region, size_t len);
+/*
+ * The next chain vh_devq_set_inflight() found in flight, mapped as if
+ * popped now (its descriptors come from the region).  1 with *elem filled,
+ * 0 when none is left, errors as vh_devq_pop().
+ */
+int vh_devq_pop_inflight(struct vh_devq *vr, struct vh_devq_elem *elem);
 /*
  * The next used index the device writes (used->idx as last mapped/pushed);
  * packed: the next used position | its wrap counter << 15.

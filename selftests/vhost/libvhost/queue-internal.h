@@ -189,6 +189,56 @@ struct vh_devq {
 	uint32_t pk_signalled_r;      /* used position at the last notify */
 	struct vh_pk_id *pk_ids;      /* per buffer id */
 	struct vh_pk_wr *pk_wr;       /* writable buffers, for the dirty log */
+
+	/*
+	 * Inflight region (vhost-user.rst, "Inflight I/O tracking", packed
+	 * layout), attached by vh_devq_set_inflight().  It is shared with the
+	 * front-end, so at run time it is only written: the free list and
+	 * the descriptors to resubmit live in the shadows below.
+	 */
+	struct vh_infl_pregion *pk_infl;
+	uint16_t *pk_infl_next;       /* shadow of desc[].next */
+	struct vh_infl_saved *pk_infl_saved; /* descriptors to resubmit */
+	uint16_t *pk_resub;           /* head entries to resubmit, in order */
+	unsigned int pk_resub_n, pk_resub_next;
+	uint16_t pk_infl_free;        /* free_head */
+	uint64_t pk_infl_ctr;         /* the next head's counter */
+};
+
+/* vhost-user.rst, "Inflight I/O tracking": DescStatePacked */
+struct vh_infl_pdesc {
+	uint8_t inflight;
+	uint8_t padding;
+	uint16_t next;
+	uint16_t last;
+	uint16_t num;
+	uint64_t counter;
+	uint16_t id;
+	uint16_t flags;
+	uint32_t len;
+	uint64_t addr;
+};
+
+/* QueueRegionPacked */
+struct vh_infl_pregion {
+	uint64_t features;
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t free_head;
+	uint16_t old_free_head;
+	uint16_t used_idx;
+	uint16_t old_used_idx;
+	uint8_t used_wrap_counter;
+	uint8_t old_used_wrap_counter;
+	uint8_t padding[7];
+	struct vh_infl_pdesc desc[];
+};
+
+/* A descriptor of a chain to resubmit, copied out of the region. */
+struct vh_infl_saved {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id, flags;
 };
 
 /* No snapshot generation ever gets this high. */
@@ -219,6 +269,7 @@ struct vh_pk_id {
 	uint16_t wr;       /* first pk_wr record, VH_PK_NONE, VH_PK_ONE */
 	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
 	uint64_t ind_gpa;  /* with VH_PK_ONE, the one writable buffer */
+	uint16_t ient, ilast; /* its head and last inflight region entries */
 };
 
 /* A device-writable direct buffer of an in-flight packed chain. */
@@ -276,6 +327,7 @@ int vh_devq_packed_disable_notification(struct vh_devq *vr);
 int vh_devq_packed_avail_count(struct vh_devq *vr, uint16_t *n);
 int vh_devq_packed_set_base(struct vh_devq *vr, uint32_t base);
 uint32_t vh_devq_packed_get_base(const struct vh_devq *vr);
+void vh_devq_packed_infl_detach(struct vh_devq *vr);
 
 /* ---------------------------------------------------------------------- */
 /* driver side state, shared by drvq.c (split) and drvq-packed.c          */
