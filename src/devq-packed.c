@@ -1140,21 +1140,26 @@ static int infl_recover(struct vh_devq *vr, struct vh_infl_pregion *ir)
 		       nfree, ndescs, n);
 		goto out;
 	}
-	if (!nheads && !batch) {
-		/*
-		 * Nothing happened since the last commit: the front-end's
-		 * base stands (after a device reset the region lags it).
-		 */
+	/*
+	 * The front-end cannot know the positions of a packed ring whose
+	 * device died (GET_VRING_BASE had no answer; QEMU then sends what it
+	 * had at the last stop), and it drops the region when the device is
+	 * reset: the region's used position stands, and everything up to the
+	 * chains in flight was consumed (a half-recorded chain is popped
+	 * again).  Only a region at a fresh ring's position with nothing to
+	 * redo, as GET_INFLIGHT_FD makes it (a migration target gets one),
+	 * leaves the front-end's base standing.
+	 */
+	if (!nheads && !batch && ir->used_idx == 0 && ir->used_wrap_counter) {
 		infl_init(vr, ir);
 		r = 0;
 		goto out;
 	}
-	/*
-	 * The front-end cannot know the positions of a packed ring whose
-	 * device died (GET_VRING_BASE had no answer): the region's used
-	 * position stands, and everything up to the chains in flight was
-	 * consumed (a half-recorded chain is popped again).
-	 */
+	if (vr->pk_used != ir->used_idx ||
+	    vr->pk_used_wrap != !!ir->used_wrap_counter)
+		vh_info(vr->ctx, "inflight: used position %u/%u from the region, not %u/%u\n",
+			ir->used_idx, ir->used_wrap_counter, vr->pk_used,
+			vr->pk_used_wrap);
 	qsort(heads, nheads, sizeof(*heads), infl_head_cmp);
 	for (i = 0; i < nheads; i++)
 		vr->pk_resub[i] = heads[i].entry;

@@ -212,10 +212,13 @@ static void test_resubmit(void)
 	CHECK_EQ(region_inflight(), 0);
 	traffic(&r);
 
-	/* killed again with nothing in flight: nothing to redo */
+	/*
+	 * Killed again with nothing in flight: nothing to redo, and the
+	 * positions still come from the region (the base is a stale one).
+	 */
 	restart(&r);
 	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
-	/* (the front-end's base stands then: a fresh ring here) */
+	traffic(&r);
 	vh_devq_set_inflight(r.vr, NULL, 0);
 	rig_fini(&r);
 }
@@ -309,7 +312,9 @@ static void corrupt(enum bad k, uint16_t h1, uint16_t h2, size_t *len)
 	case B_VERSION: region.version = 2; break;
 	case B_DESC_NUM: region.desc_num = NUM * 2; break;
 	case B_SHORT: *len -= 32; break;
-	case B_FREE_HEAD: region.free_head = region.old_free_head = NUM + 1; break;
+	case B_FREE_HEAD:
+		region.free_head = region.old_free_head = NUM + 1;
+		break;
 	case B_OLD_FREE_HEAD: region.old_free_head = 0xffff; break;
 	case B_USED_IDX: region.old_used_idx = region.used_idx = NUM; break;
 	case B_WRAP: region.old_used_wrap_counter = 2; break;

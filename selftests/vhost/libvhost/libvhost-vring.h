@@ -186,7 +186,9 @@ int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
  * used batch is completed or rolled back, the chains still in flight are
  * queued for vh_devq_pop_inflight() in the order they were popped, and
  * the ring positions are taken from the region (the front-end cannot know
- * them after a device died).  Every value of the region is checked.
+ * them after a device died, and drops the region at a device reset) unless
+ * it is at a fresh ring's position with nothing to redo (as
+ * GET_INFLIGHT_FD makes it).  Every value of the region is checked.
  * Returns the number of chains to resubmit (>= 0); -EINVAL for a region
  * that is too small, of another version or size, or inconsistent (loops,
  * entries or ids out of range or taken twice); -EBUSY if elements are in
