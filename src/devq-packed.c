@@ -1272,7 +1272,8 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 				   struct vh_devq_elem *elem)
 {
 	struct vh_devq_walk w;
-	uint16_t h, e, k, num, id = 0;
+	uint16_t h, e, num, id = 0;
+	unsigned int k;
 	int err;
 
 	if (!vr || !elem)

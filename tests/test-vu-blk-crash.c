@@ -447,8 +447,7 @@ int main(void)
 	peer_mkdir("vublk-crash");
 	snprintf(sock, sizeof(sock), "%s/blk.sock", peer_dir);
 	for (e = 0; e < sizeof(blk_engines) / sizeof(blk_engines[0]); e++) {
-		if (!getenv("CRASH_PACKED_ONLY"))
-			run(daemon, blk_engines[e], sock, false);
+		run(daemon, blk_engines[e], sock, false);
 		run(daemon, blk_engines[e], sock, true);
 	}
 	return 0;
