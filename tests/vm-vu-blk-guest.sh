@@ -26,6 +26,9 @@
 # the daemon sees is an IOVA it translates through QEMU's IOTLB updates and
 # forgets on its invalidations (the guest checks the feature bit, the IOMMU
 # group and that it enabled ATS on the device).
+# VUBLK_PACKED=1 gives the device packed=on: VIRTIO_F_RING_PACKED is
+# negotiated (the guest checks it) and the region has the packed layout
+# (not with VUBLK_IOMMU=1: packed rings are not served through an IOTLB).
 # Exit 0 pass, 1 fail, 77 skip (no QEMU).
 
 set -u
@@ -36,6 +39,7 @@ DAEMON=${VUBLK_DAEMON:-./tools/vhost-user-blk}
 MIB=$((1 << 20))
 QUEUES=${VUBLK_QUEUES:-1} # virtqueues of the device (daemon and QEMU)
 IOMMU=${VUBLK_IOMMU:-0}
+PACKED=${VUBLK_PACKED:-0}
 VMARGS=()
 DEVOPTS=
 if [ "$IOMMU" = 1 ]; then
@@ -54,6 +58,8 @@ if [ "$IOMMU" = 1 ]; then
 	# modern-only: ACCESS_PLATFORM is a VERSION_1 feature
 	DEVOPTS=,bus=rp0,disable-legacy=on,iommu_platform=on,ats=on
 fi
+
+[ "$PACKED" = 1 ] && DEVOPTS=$DEVOPTS,packed=on
 
 skip() { echo "SKIP: $*"; exit 77; }
 fail() {
@@ -118,6 +124,7 @@ dev=/dev/vda
 echo "SERIAL $(cat /sys/block/vda/serial)"
 # bit 33 of the negotiated features: VIRTIO_F_ACCESS_PLATFORM
 echo "PLATFORM $(cut -c34 /sys/block/vda/device/features)"
+echo "PACKED $(cut -c35 /sys/block/vda/device/features)"
 [ -e /sys/block/vda/device/../iommu_group ] && echo "IOMMU-GROUP yes"
 # the ATS extended capability (PCIe, ID 0x000f), Enable: bit 15 of Control
 python3 - <<'PY'
@@ -184,11 +191,15 @@ EOF
 # last_batch_head u16, used_idx u16, then 16-byte descriptor states whose
 # first byte is "inflight".  The last batch's head may still be marked
 # while its used entry is written (a restart settles it and resubmits
-# nothing): that one does not count.
+# nothing): that one does not count.  Packed rings (QueueRegionPacked):
+# a 32-byte header (free_head, old_free_head, used_idx, old_used_idx at
+# 12..19, the wrap counters at 20 and 21) and 32-byte states, "inflight"
+# first; counted only between batches (no old_* value behind).
 catch_inflight() {
-	python3 - "$1" "$2" "$QUEUES" <<'PY'
+	python3 - "$1" "$2" "$QUEUES" "$PACKED" <<'PY'
 import os, random, signal, sys, time
 pid, vpid, queues = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+packed = sys.argv[4] == '1'
 
 def state():
     with open('/proc/%d/stat' % pid) as f:
@@ -208,6 +219,12 @@ def taken(mem, a, b):
     for q in range(queues):
         r = buf[q * stride:(q + 1) * stride]
         num = int.from_bytes(r[10:12], 'little')
+        if packed:
+            if r[12:14] != r[14:16] or r[16:18] != r[18:20] or r[20] != r[21]:
+                continue
+            n += sum(r[32 + 32 * i] == 1
+                     for i in range(min(num, (len(r) - 32) // 32)))
+            continue
         lbh = int.from_bytes(r[12:14], 'little')
         for i in range(min(num, (len(r) - 16) // 16)):
             n += r[16 + 16 * i] == 1 and i != lbh
@@ -285,6 +302,7 @@ if [ "$IOMMU" = 1 ]; then
 else
 	grep -q '^PLATFORM 0$' "$OUT" || fail "ACCESS_PLATFORM without a vIOMMU"
 fi
+grep -q "^PACKED $PACKED\$" "$OUT" || fail "VIRTIO_F_RING_PACKED is not $PACKED"
 grep -q "^SIZE $((96 * MIB))\$" "$OUT" || fail "size"
 grep -q "^SUM0 $SUM0\$" "$OUT" || fail "the guest read other bytes than the image's"
 n=0

@@ -11,7 +11,10 @@
  *   byte 1      bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 iov_max 3,
  *               bit 3 region B present (adjacent to A), bit 4 pop and
  *               push BATCH elements at a time (vh_devq_pop_batch),
- *               bit 5 packed layout (VIRTIO_F_RING_PACKED)
+ *               bit 5 packed layout (VIRTIO_F_RING_PACKED), bit 6 with
+ *               it an inflight region (QueueRegionPacked, 32 + 32 * num
+ *               bytes: the input's last ones, taken out of it) attached
+ *               and recovered before the pops, its chains resubmitted
  *   bytes 2-3   base (split: last_avail_idx; packed: position modulo
  *               num and avail wrap counter in bit 15)
  *   the rest    copied to region A from its start (rings at offset 0,
@@ -106,7 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *a;
 	unsigned int iov_max;
 	uint16_t base;
-	bool two, batch, packed;
+	bool two, batch, packed, infl;
+	uint8_t *region = NULL;
+	size_t rlen = 0;
 
 	setup();
 	if (size < 4)
@@ -125,8 +130,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		features |= 1ull << VIRTIO_F_RING_PACKED;
 		base = (uint16_t)((base & 0x8000) | (base & 0x7fff) % num);
 	}
+	infl = packed && (data[1] & 64);
 	data += 4;
 	size -= 4;
+	if (infl) {
+		/* 8-byte aligned, as a mapping is; zeros past the input */
+		rlen = 32 + 32 * (size_t)num;
+		region = aligned_alloc(8, rlen);
+		if (!region)
+			abort();
+		memset(region, 0, rlen);
+		if (size >= rlen) {
+			memcpy(region, data + size - rlen, rlen);
+			size -= rlen;
+		} else {
+			memcpy(region, data, size);
+			size = 0;
+		}
+	}
 
 	mem = two ? mem_ab : mem_a;
 	a = two ? host_b_a : host_a;
@@ -152,6 +173,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vh_devq_set_features(vr, features) || vh_devq_set_num(vr, num) ||
 	    vh_devq_set_addr(vr, &addr) || vh_devq_set_base(vr, base))
 		abort();
+	if (infl) {
+		struct vh_devq_elem e = { .iov = iov, .iov_max = iov_max };
+		int n = vh_devq_set_inflight(vr, region, rlen), ret;
+
+		/* a region is refused, or recovered with <= num chains */
+		if (n != -EINVAL && (n < 0 || (unsigned int)n > num))
+			abort();
+		while (n > 0 && (ret = vh_devq_pop_inflight(vr, &e)) == 1) {
+			check_elem(&e, num, a, two);
+			if (vh_devq_push(vr, e.id, e.in_len))
+				abort();
+		}
+	}
 
 	for (pops = 0; pops < num + 2; pops++) {
 		struct vh_devq_elem es[BATCH];
@@ -195,5 +229,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (vh_devq_inflight(vr) != 0)
 		abort();
 	vh_devq_unref(vr);
+	free(region);
 	return 0;
 }
