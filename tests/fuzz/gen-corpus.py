@@ -204,6 +204,22 @@ def vring_seeds():
                             for i in range(5)) + desc(bufs_at + 0xa0, 16))
     g.put(avail_at, avail([0]))
     seeds['ring-iov-limit'] = bytes([num_exp, 4]) + u16(0) + g.image()
+    # packed, with an inflight region (QueueRegionPacked, the input's last
+    # 32 + 32 * num bytes): a one-descriptor chain (entry 0) and a
+    # two-descriptor one (entries 1, 2) in flight, entries 3.. free
+    def pstate(inflight, nxt, last, num_, counter, bid, flags, ln, addr):
+        return struct.pack('<BBHHHQHHIQ', inflight, 0, nxt, last, num_,
+                           counter, bid, flags, ln, addr)
+    hdr = struct.pack('<QHHHHHHBB10x', 0, 1, num, 3, 3, 2, 2, 1, 1)
+    states = [pstate(1, 1, 0, 1, 1, 0, VRING_DESC_F_WRITE, 16, bufs_at),
+              pstate(1, 2, 2, 2, 2, 0, VRING_DESC_F_NEXT, 16,
+                     bufs_at + 0x100),
+              pstate(0, 3, 0, 0, 0, 1, VRING_DESC_F_WRITE, 32,
+                     bufs_at + 0x200)]
+    states += [pstate(0, i + 1, 0, 0, 0, 0, 0, 0, 0)
+               for i in range(3, num)]
+    seeds['ring-packed-inflight'] = bytes([num_exp, 32 | 64]) + \
+        u16(0x8000) + hdr + b''.join(states)
     return seeds
 
 
