@@ -1426,7 +1426,7 @@ VH_EXPORT int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
 	}
 	if (vh_unlikely(!vr->ready))
 		return vr->broken ? -EIO : -EINVAL;
-	/* packed inflight resubmission works on descriptor positions */
+	/* packed: chains to resubmit come from vh_devq_pop_inflight() */
 	if (vr->packed)
 		return -EOPNOTSUPP;
 	if (__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen) {

@@ -2,8 +2,9 @@
 /*
  * vhost-user-blk: virtio-blk requests (virtio 1.3, 5.2.6) against a file or
  * block device: parsing, the synchronous engine, and inflight I/O tracking
- * (vhost-user.rst, "Inflight I/O tracking", split virtqueues) so that a
- * restarted daemon runs again what the previous one left in flight.  Both
+ * (vhost-user.rst, "Inflight I/O tracking": split virtqueues here, packed
+ * ones in the ring, vh_devq_set_inflight()) so that a restarted daemon
+ * runs again what the previous one left in flight.  Both
  * engines pop, complete and push through here; the uring engine
  * (vhost-user-blk-uring.c) only runs the I/O.
  *
