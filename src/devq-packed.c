@@ -18,6 +18,13 @@
  * walked again at push as split does.  Its device-writable direct buffers
  * are recorded at pop in pk_wr[] (at most size of them: the descriptors in
  * flight never exceed the ring); an indirect table is walked again.
+ *
+ * Inflight region (vhost-user.rst, "Inflight I/O tracking", packed): for
+ * the same reason the chains in flight are recorded descriptor by
+ * descriptor in the front-end's region (vh_devq_set_inflight()), and a
+ * restarted device resubmits them from there.  The region is the
+ * front-end's memory: at run time it is only written (free list and ids
+ * in shadows), and at recovery every value is checked before it is used.
  */
 #include <stdlib.h>
 #include <string.h>
