@@ -1206,8 +1206,10 @@ VH_EXPORT int vh_devq_set_inflight(struct vh_devq *vr, void *region,
 		return 0;
 	if (!vr->ready)
 		return vr->broken ? -EIO : -EINVAL;
+	if ((uintptr_t)region & 7)
+		return -EINVAL;
 	/* before any pop: the region's state and the ring's must agree */
-	if (vh_devq_inflight(vr) || ((uintptr_t)region & 7))
+	if (vh_devq_inflight(vr))
 		return -EBUSY;
 	n = vr->size;
 	if (len < sizeof(*ir) + (size_t)n * sizeof(ir->desc[0])) {

@@ -190,11 +190,12 @@ int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
  * it is at a fresh ring's position with nothing to redo (as
  * GET_INFLIGHT_FD makes it).  Every value of the region is checked.
  * Returns the number of chains to resubmit (>= 0); -EINVAL for a region
- * that is too small, of another version or size, or inconsistent (loops,
- * entries or ids out of range or taken twice); -EBUSY if elements are in
- * flight; -EOPNOTSUPP on a split ring (its layout, QueueRegionSplit, only
- * needs heads: the caller keeps it).  region NULL detaches (the ring also
- * detaches when it is reset or unmapped).
+ * that is too small or unaligned, of another version or size, or
+ * inconsistent (loops, entries or ids out of range or taken twice);
+ * -EBUSY if elements are in flight; -EOPNOTSUPP on a split ring (its
+ * layout, QueueRegionSplit, only needs heads: the caller keeps it).
+ * region NULL detaches (the ring also detaches when it is reset or
+ * unmapped).
  */
 int vh_devq_set_inflight(struct vh_devq *vr, void *region, size_t len);
 /*
