@@ -75,6 +75,8 @@ struct pair_stats {
 	uint64_t drops, errors;
 	/* frames that waited for an IOTLB translation (none dropped) */
 	uint64_t rx_waits;
+	/* frames still waiting when the ring stopped (control thread) */
+	uint64_t rx_lost;
 	/* the frame being received: the pair's worker only */
 	struct rx_state *rs;
 	/* tap mode: queue fds (rx -1: the pair receives nothing) */
@@ -705,7 +707,7 @@ static void net_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 	if (!(idx & 1) && st->rs->held) {
 		st->rs->held = false;
 		st->rs->k = 0;
-		st->drops++;
+		st->rx_lost++;
 	}
 	tap_queue_enable(nd, idx, false);
 }
@@ -1140,7 +1142,8 @@ int main(int argc, char **argv)
 			" rx_bytes=%" PRIu64 " rx_waits=%" PRIu64
 			" drops=%" PRIu64 " errors=%" PRIu64 "\n",
 			p, st->tx_frames, st->tx_bytes, st->rx_frames,
-			st->rx_bytes, st->rx_waits, st->drops, st->errors);
+			st->rx_bytes, st->rx_waits, st->drops + st->rx_lost,
+			st->errors);
 	}
 out:
 	for (p = 0; nd.d && nd.stats && p < nd.pairs; p++)
