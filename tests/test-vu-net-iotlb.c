@@ -21,9 +21,9 @@
  *     is taken no further than it, and pair 1 (another worker) goes on
  *     receiving; answered, everything arrives in order;
  *  4. the same with the page never answered and the front-end going away:
- *     the daemon notices within a measured deadline and exits at SIGTERM
- *     (it does not hang on the ring that waits), counting the one frame it
- *     held as a drop.
+ *     the daemon lets go of the waiting ring and serves the next
+ *     front-end within a measured deadline, exits at SIGTERM, and counts
+ *     the one frame it held as its only drop.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -483,9 +483,22 @@ int main(void)
 	CHECK_EQ(q0->got, got0);
 	CHECK_EQ(n_bad, 0);
 	vh_vu_frontend_unref(fe);
+	/*
+	 * The daemon serves one front-end after the other on one control
+	 * thread: a second one's reply means the first one's rings were
+	 * taken back (and the held frame counted).  Measured from the
+	 * disconnect: a ring waiting for a miss does not hold it up.
+	 */
+	t0 = now_ms();
+	CHECK_EQ(vh_vu_frontend_new(ctx, &fe), 0);
+	CHECK_EQ(vh_vu_frontend_connect(fe, sock, 5000), 0);
+	CHECK_EQ(vh_vu_frontend_negotiate(fe, features, pf, &dg, &ag), 0);
+	t1 = now_ms();
+	printf("disconnected with a miss unanswered: the next front-end served after %lld ms\n",
+	       (long long)(t1 - t0));
+	CHECK(t1 - t0 < 5000);
+	vh_vu_frontend_unref(fe);
 	fe = NULL;
-	/* the disconnect is handled before the signal (one control thread) */
-	nanosleep(&(struct timespec){ 0, 200 * 1000 * 1000 }, NULL);
 	t0 = now_ms();
 	CHECK_EQ(kill(peer_pid, SIGTERM), 0);
 	while ((r = waitpid(peer_pid, &status, WNOHANG)) == 0 &&
@@ -495,7 +508,7 @@ int main(void)
 	CHECK_EQ(r, peer_pid);
 	peer_pid = -1;
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	printf("daemon exited %lld ms after SIGTERM with a miss unanswered\n",
+	printf("daemon exited %lld ms after SIGTERM\n",
 	       (long long)(t1 - t0));
 	CHECK(t1 - t0 < 5000);
 
