@@ -16,6 +16,15 @@
 # once with its queue fds handed down by the parent (--tap-fd=FD,FD).
 # Last, case 1 again on packed virtqueues (virtio-net-pci packed=on: the
 # daemon offers VIRTIO_F_RING_PACKED, QEMU and the guest driver take it).
+# Then behind a virtual IOMMU (q35, intel-iommu with device-iotlb, the NIC
+# with iommu_platform=on,ats=on behind a PCIe root port, the guest with
+# intel_iommu=on): the guest checks that VIRTIO_F_ACCESS_PLATFORM is
+# negotiated, that the NIC is in an IOMMU group and that it enabled ATS
+# (QEMU 7.2 passes a vhost back-end only device-IOTLB invalidations), pings
+# and sends the file; then the daemon is killed with SIGKILL and started
+# again, QEMU reconnects (reconnect=1), and the guest, having seen its link
+# go down and up, pings and sends the file again through the new daemon,
+# whose IOTLB starts empty.  One guest boot for all of it.
 # Prints TAP, one line per case (make check runs it through automake's TAP
 # driver).  Skips all only without root or without the QEMU binary
 # (scripts/install-deps installs it); no network namespace, no tun, the VM
@@ -31,7 +40,7 @@ PY=/usr/bin/python3
 
 # ---- guest side: configure the NIC, ping, send the payload --------------
 if [ "${1:-}" = --guest ] || [ "${1:-}" = --guest-ping ] ||
-	[ "${1:-}" = --guest-mq ]; then
+	[ "${1:-}" = --guest-mq ] || [ "${1:-}" = --guest-iommu ]; then
 	modprobe virtio_net 2>/dev/null
 	IF=
 	for i in $(seq 100); do
@@ -50,6 +59,71 @@ if [ "${1:-}" = --guest ] || [ "${1:-}" = --guest-ping ] ||
 	busybox ping -c 2 -s 1400 -w 20 "$HOST_IP" ||
 		{ echo "guest: 1400-byte ping failed"; exit 1; }
 	[ "$1" = --guest-ping ] && { echo "guest: done"; exit 0; }
+	if [ "$1" = --guest-iommu ]; then
+		dev=/sys/class/net/$IF/device
+		# bit 33 of the negotiated features: VIRTIO_F_ACCESS_PLATFORM
+		echo "guest: PLATFORM $(cut -c34 "$dev/features")"
+		[ -e "$dev/../iommu_group" ] && echo "guest: IOMMU-GROUP yes"
+		# the ATS extended capability (PCIe, ID 0x000f), Enable: bit 15
+		# of its Control register
+		$PY - "$dev/../config" <<'EOF'
+import struct, sys
+cfg = open(sys.argv[1], 'rb').read()
+off, ats = 0x100, 'none'
+while off and len(cfg) >= off + 8:
+    hdr = struct.unpack_from('<I', cfg, off)[0]
+    if hdr & 0xffff == 0xf:
+        ctl = struct.unpack_from('<H', cfg, off + 6)[0]
+        ats = 'on' if ctl & 0x8000 else 'off'
+        break
+    off = hdr >> 20
+print('guest: ATS ' + ats)
+EOF
+		# twice: before the host kills the daemon and after; the new
+		# daemon's tap and listener may come after the link
+		send() {
+			$PY - "$HOST_IP" "$PORT" "$PAYLOAD" <<'EOF'
+import socket, sys, time
+end = time.time() + 60
+while True:
+    try:
+        s = socket.create_connection((sys.argv[1], int(sys.argv[2])),
+                                     timeout=60)
+        break
+    except OSError:
+        if time.time() > end:
+            raise
+        time.sleep(0.5)
+with open(sys.argv[3], 'rb') as f:
+    s.sendall(f.read())
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+s.close()
+EOF
+		}
+		send || { echo "guest: first payload failed"; exit 1; }
+		echo "guest: KILLME"
+		# QEMU takes the link down when the daemon dies and up again
+		# once it has reconnected to the new one
+		carrier() {
+			for _ in $(seq 1200); do
+				[ "$(cat "/sys/class/net/$IF/carrier" 2>/dev/null)" = "$1" ] &&
+					return 0
+				sleep 0.1
+			done
+			return 1
+		}
+		carrier 0 || { echo "guest: the link never went down"; exit 1; }
+		echo "guest: link down"
+		carrier 1 || { echo "guest: the link never came back"; exit 1; }
+		echo "guest: link up"
+		busybox ping -c 3 -w 60 "$HOST_IP" ||
+			{ echo "guest: ping after the reconnection failed"; exit 1; }
+		send || { echo "guest: second payload failed"; exit 1; }
+		ip -s link show "$IF"
+		echo "guest: done"
+		exit 0
+	fi
 	if [ "$1" = --guest-mq ]; then
 		# virtio-net uses min(max pairs, online CPUs) pairs
 		echo "guest: $(nproc) CPUs, queues:" $(ls "/sys/class/net/$IF/queues")
@@ -113,7 +187,7 @@ command -v qemu-system-x86_64 >/dev/null ||
 [ -c /dev/net/tun ] || { echo "Bail out! no /dev/net/tun"; exit 1; }
 [ -x "$DAEMON" ] || { echo "Bail out! $DAEMON not built"; exit 1; }
 DAEMON=$(cd "$(dirname "$DAEMON")" && pwd)/$(basename "$DAEMON")
-echo "1..5"
+echo "1..6"
 CASE=0
 NAME=
 case_() { CASE=$1 NAME=$2; }
@@ -124,8 +198,10 @@ NS=vhunet$$
 DPID=
 LPID=
 QPID=
+VPID=
 
 cleanup() {
+	[ -n "$VPID" ] && kill -KILL "$VPID" 2>/dev/null
 	[ -n "$QPID" ] && kill -KILL "$QPID" 2>/dev/null
 	[ -n "$LPID" ] && kill -KILL "$LPID" 2>/dev/null
 	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null
@@ -147,7 +223,7 @@ fail() {
 vm() {
 	local rc attempt
 	for attempt in 1 2; do
-		"$VMRUN" "$@" 2>&1 | sed 's/^/# /'
+		"$VMRUN" "$@" 2>&1 | sed -u 's/^/# /'
 		rc=${PIPESTATUS[0]}
 		[ "$rc" = 125 ] || break
 		echo "# vm-run: the guest died before the command ran (attempt $attempt)"
@@ -410,5 +486,125 @@ rx=$(grep -o 'rx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
 [ "${tx:-0}" -gt 100 ] && [ "${rx:-0}" -gt 10 ] ||
 	fail "packed: daemon counters"
 echo "# $(stat -c %s "$PAYLOAD") bytes through vhost-user-net on packed rings (features 0x$feat)"
+ok
+# ---- behind a vIOMMU, then kill -9 and reconnect
+# listen OUT: accept one connection on the tap address, write what it
+# sends to OUT, answer one byte (in the background: LPID)
+listen() {
+	ip netns exec "$NS" "$PY" - "$HOST_IP" "$PORT" "$1" <<'EOF' &
+import socket, sys
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+l.listen(1)
+l.settimeout(240)
+c, _ = l.accept()
+with open(sys.argv[3], 'wb') as f:
+    while True:
+        b = c.recv(65536)
+        if not b:
+            break
+        f.write(b)
+c.send(b'k')
+c.close()
+EOF
+	LPID=$!
+}
+# iommu_daemon LOG: the daemon on a tap vhut5 (which goes with it when it
+# is killed), the tap's MAC fixed so that the guest's ARP entry stays right
+iommu_daemon() {
+	rm -f "$DIR/vhu.sock"
+	ip netns exec "$NS" "$DAEMON" --socket-path="$DIR/vhu.sock" \
+		--tap=vhut5 --verbose 2>"$1" &
+	DPID=$!
+	wait_listen "iommu: "
+	ip netns exec "$NS" ip link set vhut5 address 02:00:0a:d5:07:01 ||
+		fail "tap MAC"
+	ip netns exec "$NS" ip addr add "$HOST_IP/24" dev vhut5 ||
+		fail "tap address"
+}
+# the features QEMU acked, from a daemon's protocol trace
+acked() {
+	grep -ao "<- SET_FEATURES: 0x[0-9a-f]*" "$1" | tail -n1 | sed 's/.*0x//'
+}
+# IOTLB messages of one type (update, invalidate) the daemon got
+iotlb_count() {
+	grep -ac "IOTLB $2 iova" "$1"
+}
+
+case_ 6 "iommu: behind a vIOMMU (ACCESS_PLATFORM, ATS), ping, a TCP payload, kill -9 and reconnect"
+rm -f "$DIR/recv" "$DIR/recv2"
+iommu_daemon "$DIR/daemon.log"
+listen "$DIR/recv"
+# one boot: q35 with intel-iommu, the NIC behind a root port so that it
+# has ATS (see tests/vm-vu-blk-guest.sh); the chardev reconnects
+vm --timeout 600 --memfd --mem 512M --append intel_iommu=on \
+	--qemu-arg=-machine --qemu-arg=q35,kernel-irqchip=split \
+	--qemu-arg=-device --qemu-arg=intel-iommu,intremap=on,device-iotlb=on \
+	--qemu-arg=-device --qemu-arg=pcie-root-port,id=rp0,chassis=1 \
+	--qemu-arg=-chardev \
+	--qemu-arg="socket,id=c1,path=$DIR/vhu.sock,reconnect=1" \
+	--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0 \
+	--qemu-arg=-device \
+	--qemu-arg=virtio-net-pci,netdev=n0,mac=52:54:00:12:34:5c,vectors=0,bus=rp0,disable-legacy=on,iommu_platform=on,ats=on \
+	-- "$SELF" --guest-iommu >"$DIR/guest.out" 2>&1 &
+VPID=$!
+# the guest sent the file once: check it, kill the daemon, start another
+while ! grep -q "^# guest: KILLME" "$DIR/guest.out"; do
+	kill -0 "$VPID" 2>/dev/null || {
+		cat "$DIR/guest.out"
+		fail "the guest ended before the kill"
+	}
+	sleep 0.2
+done
+wait "$LPID" || fail "listener"
+LPID=
+cmp "$PAYLOAD" "$DIR/recv" || fail "received bytes differ (before the kill)"
+kill -KILL "$DPID"
+wait "$DPID" 2>/dev/null
+DPID=
+mv "$DIR/daemon.log" "$DIR/daemon1.log"
+iommu_daemon "$DIR/daemon.log"
+listen "$DIR/recv2"
+wait "$VPID"
+rc=$?
+VPID=
+cat "$DIR/guest.out"
+[ $rc = 0 ] || fail "guest exit status $rc"
+wait "$LPID" || fail "listener (after the reconnection)"
+LPID=
+kill -TERM "$DPID"
+wait "$DPID" || fail "daemon exit status (after the reconnection)"
+DPID=
+grep -q "^# guest: PLATFORM 1$" "$DIR/guest.out" ||
+	fail "VIRTIO_F_ACCESS_PLATFORM not negotiated behind the vIOMMU (guest)"
+grep -q "^# guest: IOMMU-GROUP yes$" "$DIR/guest.out" ||
+	fail "the NIC is not behind the guest's IOMMU"
+grep -q "^# guest: ATS on$" "$DIR/guest.out" ||
+	fail "the guest did not enable ATS: no invalidation would reach the daemon"
+grep -q "^# guest: link down$" "$DIR/guest.out" ||
+	fail "the guest did not see the link go down"
+for log in "$DIR/daemon1.log" "$DIR/daemon.log"; do
+	feat=$(acked "$log")
+	[ -n "$feat" ] && [ $(((0x$feat >> 33) & 1)) = 1 ] ||
+		fail "ACCESS_PLATFORM not acked by QEMU (${log##*/}: 0x$feat)"
+	[ "$(iotlb_count "$log" update)" -gt 0 ] ||
+		fail "no IOTLB update reached the daemon (${log##*/})"
+	echo "# ${log##*/}: features 0x$feat, misses $(grep -ac 'iotlb: miss at' "$log"), IOTLB updates $(iotlb_count "$log" update), invalidations $(iotlb_count "$log" invalidate)"
+done
+grep -a "vhost-user-net: pair" "$DIR/daemon.log" | sed 's/^/# /'
+cmp "$PAYLOAD" "$DIR/recv2" ||
+	fail "received bytes differ (after the reconnection)"
+# the second copy went through the restarted daemon
+tx=$(grep -o 'tx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
+rx=$(grep -o 'rx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
+[ "${tx:-0}" -gt 100 ] && [ "${rx:-0}" -gt 10 ] ||
+	fail "iommu: the restarted daemon's counters tx=${tx:-0} rx=${rx:-0}"
+# its IOTLB started empty: frames from the tap waited for the translation
+# of their receive buffers (held, not dropped; the bytes compared above)
+waits=$(grep -o 'rx_waits=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
+[ "${waits:-0}" -gt 0 ] ||
+	fail "iommu: no received frame waited for a translation"
+echo "# $((2 * $(stat -c %s "$PAYLOAD"))) bytes through vhost-user-net behind the vIOMMU, the daemon killed and restarted between the copies"
 ok
 exit 0

@@ -73,6 +73,12 @@ struct pair_stats {
 	uint64_t tx_frames, tx_bytes;
 	uint64_t rx_frames, rx_bytes;
 	uint64_t drops, errors;
+	/* frames that waited for an IOTLB translation (none dropped) */
+	uint64_t rx_waits;
+	/* frames still waiting when the ring stopped (control thread) */
+	uint64_t rx_lost;
+	/* the frame being received: the pair's worker only */
+	struct rx_state *rs;
 	/* tap mode: queue fds (rx -1: the pair receives nothing) */
 	int tap_tx_fd, tap_rx_fd;
 	/* the rx fd's watch is paused (no ring or no room) */
@@ -98,10 +104,26 @@ struct net_dev {
 /* Per worker thread scratch (thread_init). */
 struct net_thread {
 	struct iovec tx_iov[ELEM_IOV];
-	struct iovec rx_iov[RX_ELEMS][ELEM_IOV];
-	struct vh_devq_used_elem rx_used[RX_ELEMS];
 	unsigned int rx_pending; /* frames pushed since the last notify */
-	uint8_t frame[FRAME_MAX + 12];
+};
+
+/*
+ * The frame a pair is receiving, kept across calls: under
+ * VIRTIO_F_ACCESS_PLATFORM a pop may miss (-EAGAIN: a ring page or a
+ * buffer has no translation yet, the miss is reported) after the frame
+ * was read from the tap, or after some of its MRG_RXBUF buffers were
+ * popped.  The frame and those buffers wait here until the IOTLB update
+ * re-kicks the ring; nothing is dropped or returned short meanwhile.
+ */
+struct rx_state {
+	struct iovec iov[RX_ELEMS][ELEM_IOV];
+	struct vh_devq_used_elem used[RX_ELEMS];
+	unsigned int k;  /* buffers popped for the frame */
+	size_t off;      /* frame bytes copied into them */
+	size_t len;      /* frame length (after soff) */
+	size_t soff;     /* where the frame starts in buf (the vnet header) */
+	bool held;       /* a frame waits for a translation */
+	uint8_t buf[FRAME_MAX + 12];
 };
 
 /* ------------------------------------------------------------------------ */
@@ -155,80 +177,167 @@ static void rx_flush(struct net_dev *nd, struct net_thread *th,
 }
 
 /*
- * Receive one frame (len bytes from soff in src, no virtio-net header) into the
- * receive ring: as many buffers as it needs when MRG_RXBUF is negotiated
- * (5.1.6.4 "Processing of Incoming Packets"), else one.  Returns 1 if
- * delivered, 0 if the ring had no room (nothing popped), -errno otherwise
- * (popped buffers returned empty, the frame dropped).
+ * Receive a frame (len bytes from soff in src, no virtio-net header) into
+ * the receive ring, continuing from rs->k buffers and rs->off bytes: as
+ * many buffers as it needs when MRG_RXBUF is negotiated (5.1.6.4
+ * "Processing of Incoming Packets"), else one.  Returns 1 if delivered, 0
+ * if the ring had no room (nothing popped), -EAGAIN on an IOTLB miss (the
+ * buffers popped so far stay in rs, the caller keeps the frame and calls
+ * again), other -errno otherwise (popped buffers returned empty, the frame
+ * dropped).
  */
-static int rx_deliver(struct net_dev *nd, struct net_thread *th,
-		      struct vh_devq *rx, const struct iovec *src,
-		      unsigned int scnt, size_t soff, size_t len)
+/* Return the buffers popped for a frame that does not go in, empty. */
+static void rx_abort(struct net_thread *th, struct rx_state *rs,
+		     struct vh_devq *rx)
+{
+	unsigned int i;
+
+	for (i = 0; i < rs->k; i++)
+		rs->used[i].len = 0;
+	if (rs->k && vh_devq_push_batch(rx, rs->used, rs->k) == 0)
+		th->rx_pending++;
+	rs->k = 0;
+}
+
+static int rx_resume(struct net_dev *nd, struct net_thread *th,
+		     struct rx_state *rs, struct vh_devq *rx,
+		     const struct iovec *src, unsigned int scnt, size_t soff,
+		     size_t len)
 {
 	uint8_t hdr[12] = { 0 }; /* no offloads: flags 0, GSO_NONE */
 	const struct iovec hdr_iov = { .iov_base = hdr,
 				       .iov_len = nd->hdr_len };
 	struct vh_devq_elem e;
-	size_t off = 0;
-	unsigned int k = 0, i;
 	uint16_t nbuf;
-	int r;
+	int r = 0;
 
-	while (k < RX_ELEMS) {
+	while (rs->k < RX_ELEMS) {
 		size_t room, w = 0, n;
 
-		e.iov = th->rx_iov[k];
+		e.iov = rs->iov[rs->k];
 		e.iov_max = ELEM_IOV;
 		r = vh_devq_pop(rx, &e);
+		if (r == -EAGAIN)
+			return r;
 		if (r <= 0)
 			break;
-		th->rx_used[k].id = e.id;
-		th->rx_used[k].len = 0;
-		k++;
+		rs->used[rs->k].id = e.id;
+		rs->used[rs->k].len = 0;
+		rs->k++;
 		/* 2.7.4: receive buffers are device-writable only */
-		if (e.out_num || (k == 1 && e.in_len < nd->hdr_len)) {
+		if (e.out_num || (rs->k == 1 && e.in_len < nd->hdr_len)) {
 			r = -EINVAL;
 			break;
 		}
-		if (k == 1) {
+		if (rs->k == 1) {
 			iov_copy(e.iov, e.in_num, 0, &hdr_iov, 1, 0,
 				 nd->hdr_len);
 			w = nd->hdr_len;
 		}
 		room = e.in_len - w;
-		n = iov_copy(e.iov, e.in_num, w, src, scnt, soff + off,
-			     len - off < room ? len - off : room);
-		off += n;
-		th->rx_used[k - 1].len = (uint32_t)(w + n);
-		if (off == len)
+		n = iov_copy(e.iov, e.in_num, w, src, scnt, soff + rs->off,
+			     len - rs->off < room ? len - rs->off : room);
+		rs->off += n;
+		rs->used[rs->k - 1].len = (uint32_t)(w + n);
+		if (rs->off == len)
 			break;
 		if (!nd->mrg) {
 			r = -EMSGSIZE;
 			break;
 		}
 	}
-	if (k && off == len) {
+	if (rs->k && rs->off == len) {
 		/* num_buffers (5.1.6.1), little endian, in the first buffer */
 		const struct iovec nb = { .iov_base = &nbuf, .iov_len = 2 };
 
-		nbuf = htole16((uint16_t)k);
+		nbuf = htole16((uint16_t)rs->k);
 		if (nd->hdr_len == 12)
-			iov_copy(th->rx_iov[0], ELEM_IOV, 10, &nb, 1, 0, 2);
+			iov_copy(rs->iov[0], ELEM_IOV, 10, &nb, 1, 0, 2);
 		/* the buffers of one frame are published together */
-		r = vh_devq_push_batch(rx, th->rx_used, k);
+		r = vh_devq_push_batch(rx, rs->used, rs->k);
+		rs->k = 0;
 		if (r < 0)
 			return r;
 		th->rx_pending++;
 		return 1;
 	}
-	if (!k)
+	if (!rs->k)
 		return r < 0 ? r : 0;
 	/* out of buffers mid-frame, or a bad buffer: return them empty */
-	for (i = 0; i < k; i++)
-		th->rx_used[i].len = 0;
-	if (vh_devq_push_batch(rx, th->rx_used, k) == 0)
-		th->rx_pending++;
+	rx_abort(th, rs, rx);
 	return r < 0 ? r : -ENOBUFS;
+}
+
+static int rx_deliver(struct net_dev *nd, struct net_thread *th,
+		      struct rx_state *rs, struct vh_devq *rx,
+		      const struct iovec *src, unsigned int scnt, size_t soff,
+		      size_t len)
+{
+	rs->k = 0;
+	rs->off = 0;
+	return rx_resume(nd, th, rs, rx, src, scnt, soff, len);
+}
+
+/* Count a frame rx_deliver()/rx_resume() is done with (r != -EAGAIN). */
+static void rx_count(struct pair_stats *st, int r, size_t len)
+{
+	if (r == 1) {
+		st->rx_frames++;
+		st->rx_bytes += len;
+	} else {
+		st->drops++;
+	}
+}
+
+/*
+ * Hold the frame rx_deliver() could not finish for a missing translation:
+ * its bytes (src, unless they are rs->buf already) go into rs->buf.
+ */
+static void rx_hold(struct net_thread *th, struct pair_stats *st,
+		    struct vh_devq *rx, const struct iovec *src,
+		    unsigned int scnt, size_t soff, size_t len)
+{
+	struct rx_state *rs = st->rs;
+	const struct iovec dst = { .iov_base = rs->buf,
+				   .iov_len = sizeof(rs->buf) };
+
+	if (!(scnt == 1 && src->iov_base == rs->buf)) {
+		/* a transmitted frame (loopback) larger than any tap's */
+		if (len > sizeof(rs->buf) ||
+		    iov_copy(&dst, 1, 0, src, scnt, soff, len) != len) {
+			rx_abort(th, rs, rx);
+			st->drops++;
+			return;
+		}
+		soff = 0;
+	}
+	rs->soff = soff;
+	rs->len = len;
+	rs->held = true;
+	st->rx_waits++;
+}
+
+/*
+ * Deliver the held frame, if any: true when none is held (any more),
+ * false while it still waits for a translation.
+ */
+static bool rx_retry(struct net_dev *nd, struct net_thread *th,
+		     struct pair_stats *st, struct vh_devq *rx)
+{
+	struct rx_state *rs = st->rs;
+	struct iovec src;
+	int r;
+
+	if (!rs->held)
+		return true;
+	src.iov_base = rs->buf;
+	src.iov_len = rs->soff + rs->len;
+	r = rx_resume(nd, th, rs, rx, &src, 1, rs->soff, rs->len);
+	if (r == -EAGAIN)
+		return false;
+	rs->held = false;
+	rx_count(st, r, rs->len);
+	return true;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -321,10 +430,20 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 	struct vh_devq_elem e;
 	unsigned int n = 0, total = 0, room = 0;
 	uint64_t deadline = 0;
+	bool rx_wait = false;
 	int r = 0;
 
-	if (nd->mode == MODE_LOOPBACK)
+	if (nd->mode == MODE_LOOPBACK) {
 		rx = vh_daemon_vring_get(nd->d, 2 * pair);
+		/*
+		 * a frame waits for a translation on rx: transmit nothing
+		 * more until it is in (the IOTLB update kicks both rings)
+		 */
+		if (rx && !rx_retry(nd, th, st, rx)) {
+			rx_flush(nd, th, rx, st);
+			return 0;
+		}
+	}
 	vh_devq_disable_notification(tx);
 	for (;;) {
 		/*
@@ -396,14 +515,16 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 			case MODE_LOOPBACK:
 				st->tx_frames++;
 				st->tx_bytes += flen;
-				r = rx ? rx_deliver(nd, th, rx, e.iov, e.out_num,
-						    nd->hdr_len, flen) :
+				r = rx ? rx_deliver(nd, th, st->rs, rx, e.iov,
+						    e.out_num, nd->hdr_len,
+						    flen) :
 					 0;
-				if (r == 1) {
-					st->rx_frames++;
-					st->rx_bytes += flen;
+				if (r == -EAGAIN) {
+					rx_hold(th, st, rx, e.iov, e.out_num,
+						nd->hdr_len, flen);
+					rx_wait = true;
 				} else {
-					st->drops++;
+					rx_count(st, r, flen);
 				}
 				r = 0;
 				break;
@@ -414,6 +535,8 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 			st->errors++;
 		if (n == BATCH)
 			tx_flush(nd, tx, st, &n);
+		if (rx_wait)
+			break;
 	}
 	tx_flush(nd, tx, st, &n);
 	if (rx)
@@ -463,11 +586,12 @@ static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
 		ssize_t n;
 		int r;
 
-		if (!rx_has_room(rx)) {
+		/* a frame waits for a translation: read no more meanwhile */
+		if (!rx_retry(nd, th, st, rx) || !rx_has_room(rx)) {
 			tap_rx_pause(nd, pair, true);
 			break;
 		}
-		n = read(fd, th->frame, sizeof(th->frame));
+		n = read(fd, st->rs->buf, sizeof(st->rs->buf));
 		if (n < 0)
 			break;
 		/* the tap prepends hdr_len bytes of vnet header */
@@ -475,16 +599,15 @@ static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
 			st->errors++;
 			continue;
 		}
-		src.iov_base = th->frame;
+		src.iov_base = st->rs->buf;
 		src.iov_len = (size_t)n;
-		r = rx_deliver(nd, th, rx, &src, 1, nd->hdr_len,
+		r = rx_deliver(nd, th, st->rs, rx, &src, 1, nd->hdr_len,
 			       (size_t)n - nd->hdr_len);
-		if (r == 1) {
-			st->rx_frames++;
-			st->rx_bytes += (size_t)n - nd->hdr_len;
-		} else {
-			st->drops++;
-		}
+		if (r == -EAGAIN)
+			rx_hold(th, st, rx, &src, 1, nd->hdr_len,
+				(size_t)n - nd->hdr_len);
+		else
+			rx_count(st, r, (size_t)n - nd->hdr_len);
 	}
 	rx_flush(nd, th, rx, st);
 }
@@ -504,10 +627,15 @@ static int net_handle_event(struct vh_daemon *d, void *data, unsigned int idx,
 		return -ENOMEM;
 	if (idx & 1)
 		return tx_process(nd, th, pair, vring);
-	/* receive ring kicked: the driver added buffers */
+	/*
+	 * receive ring kicked: the driver added buffers, or an IOTLB update
+	 * came (it kicks every ring) and a held frame may go in now
+	 */
 	switch (nd->mode) {
 	case MODE_TAP:
-		tap_rx_pause(nd, pair, false);
+		if (rx_retry(nd, th, &nd->stats[pair], vring))
+			tap_rx_pause(nd, pair, false);
+		rx_flush(nd, th, vring, &nd->stats[pair]);
 		return 0;
 	case MODE_LOOPBACK:
 		/* transmit may be waiting for these buffers */
@@ -565,8 +693,23 @@ static int net_queue_started(struct vh_daemon *d, void *data, unsigned int idx,
 static void net_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 			      struct vh_devq *vring)
 {
+	struct net_dev *nd = vh_daemon_get_userdata(d);
+	struct pair_stats *st = &nd->stats[idx / 2];
+
 	(void)vring;
-	tap_queue_enable(vh_daemon_get_userdata(d), idx, false);
+	/*
+	 * The worker let go of the ring (it sees no ring until the next
+	 * start): a frame still waiting for a translation cannot go in, and
+	 * the buffers it holds go with the ring (GET_VRING_BASE counts them
+	 * as used by the device; a front-end restarting from the used index
+	 * offers them again).
+	 */
+	if (!(idx & 1) && st->rs->held) {
+		st->rs->held = false;
+		st->rs->k = 0;
+		st->rx_lost++;
+	}
+	tap_queue_enable(nd, idx, false);
 }
 
 static int net_set_features(struct vh_daemon *d, void *data, uint64_t features)
@@ -927,6 +1070,12 @@ int main(int argc, char **argv)
 		struct pair_stats *st = &nd.stats[p];
 		unsigned int nq = vh_tap_get_queue_count(nd.tap);
 
+		st->rs = calloc(1, sizeof(*st->rs));
+		if (!st->rs) {
+			r = -ENOMEM;
+			goto out;
+		}
+
 		/* pairs beyond the tap's queues transmit into queue 0 */
 		st->tap_tx_fd =
 			nd.tap ? vh_tap_get_queue_fd(nd.tap, p < nq ? p : 0) :
@@ -990,10 +1139,11 @@ int main(int argc, char **argv)
 		fprintf(stderr,
 			"vhost-user-net: pair %u tx_frames=%" PRIu64
 			" tx_bytes=%" PRIu64 " rx_frames=%" PRIu64
-			" rx_bytes=%" PRIu64 " drops=%" PRIu64
-			" errors=%" PRIu64 "\n",
+			" rx_bytes=%" PRIu64 " rx_waits=%" PRIu64
+			" drops=%" PRIu64 " errors=%" PRIu64 "\n",
 			p, st->tx_frames, st->tx_bytes, st->rx_frames,
-			st->rx_bytes, st->drops, st->errors);
+			st->rx_bytes, st->rx_waits, st->drops + st->rx_lost,
+			st->errors);
 	}
 out:
 	for (p = 0; nd.d && nd.stats && p < nd.pairs; p++)
@@ -1002,6 +1152,8 @@ out:
 					     nd.stats[p].tap_rx_fd);
 	vh_daemon_unref(nd.d);
 	vh_tap_unref(nd.tap);
+	for (p = 0; nd.stats && p < nd.pairs; p++)
+		free(nd.stats[p].rs);
 	free(nd.stats);
 	vh_ctx_unref(nd.ctx);
 	return r < 0 ? 1 : 0;
