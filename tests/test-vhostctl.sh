@@ -89,8 +89,10 @@ expect status 0 status && grep_out status.text '^kernel ' &&
 expect status.json 0 -j status &&
 	json status.json.keys '
 import os
-assert set(j) == {"kernel", "modules", "devices"}, j.keys()
+assert set(j) == {"kernel", "modules", "devices", "vduse"}, j.keys()
 assert j["kernel"] == os.uname().release
+# no VDUSE on this host: an empty list
+assert j["vduse"] == [], j["vduse"]
 names = [m["name"] for m in j["modules"]]
 assert "vhost_net" in names and "vhost_vdpa" in names, names
 for m in j["modules"]:
