@@ -19,7 +19,9 @@
  *   --loopback                every transmitted frame is received back on
  *                             the same pair;
  *   --sink                    transmitted frames are counted and returned.
- * Counters go to stderr at exit.
+ * Counters go to stderr at exit.  With --vduse=NAME the same device is
+ * the VDUSE device NAME instead of a vhost-user back-end (one pair, split
+ * rings; bound to virtio_vdpa it is a netdev of this host).
  */
 #include <ctype.h>
 #include <endian.h>
@@ -645,10 +647,11 @@ static const struct vh_daemon_ops net_ops = {
 /* ------------------------------------------------------------------------ */
 static void usage(FILE *f)
 {
-	fputs("Usage: vhost-user-net (--socket-path=PATH | --fd=FD) MODE "
-	      "[OPTIONS]\n"
+	fputs("Usage: vhost-user-net (--socket-path=PATH | --fd=FD | "
+	      "--vduse=NAME) MODE\n"
+	      "       [OPTIONS]\n"
 	      "\n"
-	      "A vhost-user virtio-net back-end.\n"
+	      "A vhost-user (or VDUSE) virtio-net back-end.\n"
 	      "\n"
 	      "Modes:\n"
 	      "  --tap=NAME              bridge to a new tap NAME (%d: a number),\n"
@@ -659,7 +662,7 @@ static void usage(FILE *f)
 	      "  --loopback              receive every transmitted frame back\n"
 	      "  --sink                  count and return transmitted frames\n"
 	      "\n"
-	      "Options:\n" DAEMON_OPTIONS_HELP
+	      "Options:\n" DAEMON_OPTIONS_HELP DAEMON_VDUSE_HELP
 	      "  --queue-pairs=N         queue pairs (default 1)\n"
 	      "  --mac=XX:XX:XX:XX:XX:XX config space MAC\n"
 	      "  --mtu=N                 config space MTU (VIRTIO_NET_F_MTU)\n"
@@ -761,6 +764,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		DAEMON_LONG_OPTIONS,
+		DAEMON_VDUSE_OPTION,
 		{ "tap", 1, NULL, OPT_TAP },
 		{ "tap-fd", 1, NULL, OPT_TAP_FD },
 		{ "loopback", 0, NULL, OPT_LOOPBACK },
@@ -873,6 +877,14 @@ int main(int argc, char **argv)
 				"--sink\n");
 		return 1;
 	}
+	/*
+	 * VDUSE refuses VIRTIO_NET_F_CTRL_VQ (6.12: vduse_dev.c), and
+	 * VIRTIO_NET_F_MQ requires it (virtio 1.2, 5.1.3.1): one pair.
+	 */
+	if (args.vduse && nd.pairs > 1) {
+		fprintf(stderr, "--vduse: one queue pair (no control queue)\n");
+		return 1;
+	}
 	if (ntap_fds > 1 && (unsigned int)ntap_fds != nd.pairs) {
 		fprintf(stderr,
 			"--tap-fd: one fd, or one per queue pair (%u)\n",
@@ -902,6 +914,9 @@ int main(int argc, char **argv)
 		r = tap_nonblock(nd.tap);
 		if (r == 0)
 			r = vh_tap_set_vnet_hdr_len(nd.tap, 12);
+		/* no VHOST_USER_NET_SET_MTU over VDUSE: the config's MTU */
+		if (r == 0 && args.vduse && nd.mtu)
+			r = vh_tap_set_mtu(nd.tap, nd.mtu);
 		if (r == 0 && !ntap_fds)
 			r = vh_tap_set_up(nd.tap, true);
 		if (r < 0) {
@@ -947,6 +962,10 @@ int main(int argc, char **argv)
 		       (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |
 		       (1ull << VIRTIO_F_RING_PACKED) |
 		       (1ull << VHOST_F_LOG_ALL);
+	/* VDUSE: split rings only, no vhost dirty log */
+	if (args.vduse)
+		dev.features &= ~((1ull << VIRTIO_F_RING_PACKED) |
+				  (1ull << VHOST_F_LOG_ALL));
 	if (nd.pairs > 1)
 		dev.features |= 1ull << NET_F_MQ;
 	if (nd.mtu)
