@@ -93,6 +93,7 @@ struct net_dev {
 	uint64_t features;
 	unsigned int hdr_len;
 	bool mrg;
+	bool vduse; /* --vduse */
 	uint64_t poll_ns; /* --poll-us */
 	struct pair_stats *stats;
 };
@@ -578,6 +579,16 @@ static int net_set_features(struct vh_daemon *d, void *data, uint64_t features)
 	nd->features = features;
 	nd->hdr_len = vh_net_hdr_len(features);
 	nd->mrg = features & (1ull << NET_F_MRG_RXBUF);
+	/*
+	 * VDUSE: virtnet_probe() sets DRIVER_OK under rtnl_lock and waits
+	 * for our answer, and every tap ioctl takes rtnl_lock (a deadlock
+	 * until VDUSE's message timeout breaks the device).  No tap call
+	 * here: no offload is offered (the tap keeps none) and a vDPA
+	 * driver is a modern one (VERSION_1: the 12-byte header the tap
+	 * was given at start).
+	 */
+	if (nd->tap && nd->vduse)
+		return nd->hdr_len == 12 ? 0 : -EINVAL;
 	if (nd->tap)
 		return vh_tap_set_features(nd->tap, features);
 	return 0;
@@ -881,6 +892,7 @@ int main(int argc, char **argv)
 	 * VDUSE refuses VIRTIO_NET_F_CTRL_VQ (6.12: vduse_dev.c), and
 	 * VIRTIO_NET_F_MQ requires it (virtio 1.2, 5.1.3.1): one pair.
 	 */
+	nd.vduse = args.vduse != NULL;
 	if (args.vduse && nd.pairs > 1) {
 		fprintf(stderr, "--vduse: one queue pair (no control queue)\n");
 		return 1;
@@ -978,6 +990,14 @@ int main(int argc, char **argv)
 				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
 				(1ull << VH_VU_PROTOCOL_F_RESET_DEVICE) |
 				(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	/*
+	 * VDUSE: every buffer the driver posts is mapped in the device's
+	 * bounce area (64 MiB by default); 32768 receive buffers of a page
+	 * or more fill it and transmit then fails to map (-ENOMEM).  256 is
+	 * QEMU's virtio-net default.
+	 */
+	if (args.vduse)
+		dev.max_queue_size = 256;
 	dev.num_queues = 2 * nd.pairs;
 	dev.queue_num = nd.pairs;
 	dev.config_size = NET_CONFIG_SIZE;
