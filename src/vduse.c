@@ -473,6 +473,39 @@ static int update_iotlb(struct vh_vduse_dev *dev, uint64_t start,
 	return 0;
 }
 
+/*
+ * VDUSE_GET_VQ_STATE (vhost-vdpa's GET_VRING_BASE) comes for a running
+ * ring: its last_avail belongs to the thread the ring was handed to.  Take
+ * the ring back as vhost-user's GET_VRING_BASE does (queue_stopped: the
+ * owner lets go of it under its own locks), read it, and hand it over
+ * again; the owner polls it once when it gets it back, so no kick is lost.
+ */
+static int get_vq_state(struct vh_vduse_dev *dev, unsigned int idx,
+			uint32_t *base)
+{
+	struct vduse_q *q = &dev->q[idx];
+	int r;
+
+	*base = q->base;
+	if (!q->vring)
+		return 0;
+	if (dev->ops.queue_stopped)
+		dev->ops.queue_stopped(dev, dev->data, idx, q->vring);
+	r = vh_devq_get_base(q->vring, base);
+	if (dev->ops.queue_started) {
+		int s = dev->ops.queue_started(dev, dev->data, idx, q->vring);
+
+		if (s < 0) {
+			/* stopped for good: the owner has let go of it */
+			vh_err(dev->ctx,
+			       "vduse %s: queue %u: cannot restart: %d\n",
+			       dev->name, idx, s);
+			q->vring = vh_devq_unref(q->vring);
+		}
+	}
+	return r;
+}
+
 static void handle_request(struct vh_vduse_dev *dev,
 			   const struct vduse_dev_request *req,
 			   struct vduse_dev_response *resp)
@@ -488,9 +521,9 @@ static void handle_request(struct vh_vduse_dev *dev,
 			r = -EINVAL;
 			break;
 		}
-		base = dev->q[idx].base;
-		if (dev->q[idx].vring)
-			vh_devq_get_base(dev->q[idx].vring, &base);
+		r = get_vq_state(dev, idx, &base);
+		if (r < 0)
+			break;
 		resp->vq_state.index = idx;
 		resp->vq_state.split.avail_index = (uint16_t)base;
 		break;

@@ -7,8 +7,10 @@
  * handshake, guest memory mapped through IOTLB messages, one ring; then
  * reads the bytes at SECTOR into the file BEFORE, writes the file IN's
  * bytes (a multiple of 512, at most 64 KiB) there, flushes, reads them back
- * into AFTER and compares them with IN.  Prints "capacity N" (sectors, from
- * config space); exits 0 if every step succeeded and the bytes match.
+ * into AFTER and compares them with IN; then GET_VRING_BASE on the running
+ * ring must count the requests made, and the ring must serve a read after
+ * it.  Prints "capacity N" (sectors, from config space); exits 0 if every
+ * step succeeded and the bytes match.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -201,6 +203,8 @@ static int run(struct vh_ctx *ctx, char **argv)
 	static uint8_t in[MAX_LEN + 1];
 	struct blk b = { .kick = -1, .call = -1 };
 	uint64_t capacity = 0, sector;
+	unsigned int nreq = 3; /* read, write, read; flush if negotiated */
+	uint32_t base = 0;
 	size_t len = 0;
 	char *end;
 	int r, st;
@@ -234,8 +238,11 @@ static int run(struct vh_ctx *ctx, char **argv)
 	if (st == VIRTIO_BLK_S_OK && !r)
 		st = request(&b, VIRTIO_BLK_T_OUT, sector, (uint32_t)len);
 	/* FLUSH only where negotiated (virtio 1.3, 5.2.6.2) */
-	if (st == VIRTIO_BLK_S_OK && (b.acked & (1ull << VIRTIO_BLK_F_FLUSH)))
+	if (st == VIRTIO_BLK_S_OK &&
+	    (b.acked & (1ull << VIRTIO_BLK_F_FLUSH))) {
 		st = request(&b, VIRTIO_BLK_T_FLUSH, 0, 0);
+		nreq++;
+	}
 	memset(b.host + b.data_gpa, 0xa5, len);
 	if (st == VIRTIO_BLK_S_OK)
 		st = request(&b, VIRTIO_BLK_T_IN, sector, (uint32_t)len);
@@ -248,6 +255,32 @@ static int run(struct vh_ctx *ctx, char **argv)
 	if (!r && memcmp(b.host + b.data_gpa, in, len) != 0) {
 		fprintf(stderr, "read back differs from what was written\n");
 		r = -EIO;
+	}
+	/*
+	 * GET_VRING_BASE of the running ring (VDUSE: GET_VQ_STATE, which the
+	 * daemon answers by taking the ring back from its worker and handing
+	 * it over again): every request made, and the ring still serves.
+	 */
+	if (!r) {
+		r = vh_kdev_get_vring_base(b.dev, 0, &base);
+		if (r)
+			fprintf(stderr, "GET_VRING_BASE: %s\n", strerror(-r));
+		else if (base != nreq) {
+			fprintf(stderr, "vring base %u, %u requests made\n",
+				base, nreq);
+			r = -EPROTO;
+		} else
+			printf("vring base %u\n", base);
+	}
+	if (!r) {
+		memset(b.host + b.data_gpa, 0x5a, len);
+		st = request(&b, VIRTIO_BLK_T_IN, sector, (uint32_t)len);
+		if (st != VIRTIO_BLK_S_OK ||
+		    memcmp(b.host + b.data_gpa, in, len) != 0) {
+			fprintf(stderr, "read after GET_VRING_BASE: status %d "
+					"or bytes differ\n", st);
+			r = -EIO;
+		}
 	}
 	if (!r)
 		r = vh_vdpa_reset(b.dev);

@@ -226,6 +226,102 @@ else
 fi
 grep -q 'VDUSE device' "$tmp/daemon.log" || sed 's/^/# /' "$tmp/daemon.log"
 
+# --- kill -9: the daemon dies under a bound, idle device -------------------
+# 6.12: closing /dev/vduse/NAME leaves the device (no reconnection here);
+# vdpa dev del resets it, and the reset (SET_STATUS 0) nobody answers
+# blocks for VDUSE's message timeout (msg_timeout, 30 s) and breaks the
+# device; then VDUSE_DESTROY_DEV removes it and the name is free.  The hung
+# task detector runs with a timeout above VDUSE's, so that nothing may stay
+# blocked past it.  (With I/O in flight the requests stay in the ring and
+# del_gendisk() waits for them: not done here, see vhost-user-blk(8).)
+hung=/proc/sys/kernel/hung_task_timeout_secs
+hung_was=
+if [ -w $hung ]; then
+	hung_was=$(cat $hung)
+	echo 60 >$hung
+fi
+dmesg_from=$(dmesg | wc -l)
+# VDUSE_DESTROY_DEV = _IOW(0x81, 0x03, char[256]) on the control node
+vduse_destroy() {
+	/usr/bin/python3 -c 'import fcntl, os, sys
+fd = os.open("/dev/vduse/control", os.O_RDWR)
+fcntl.ioctl(fd, 0x41008103, sys.argv[1].encode().ljust(256, b"\0"))' "$1"
+}
+# start the daemon on $img and bind its device (EINVAL from vdpa dev add
+# until the daemon has set its queues up)
+start_bound() {
+	"$DAEMON" --blk-file="$img" --vduse="$name" >"$1" 2>&1 &
+	DPID=$!
+	for _ in $(seq 150); do
+		add_dev && return 0
+		kill -0 "$DPID" 2>/dev/null || return 1
+		sleep 0.2
+	done
+	return 1
+}
+if start_bound "$tmp/daemon-k.log" &&
+	dd if="$dev" bs=1M iflag=direct status=none | cmp -s - "$tmp/expect"; then
+	ok kill_setup
+else
+	notok kill_setup "no device, or it reads differently"
+	sed 's/^/# /' "$tmp/daemon-k.log"
+fi
+# (the shell's "Killed" notice is not a result)
+{ kill -KILL "$DPID"; wait "$DPID"; } 2>/dev/null
+rc=$?
+DPID=
+t0=$(date +%s)
+if [ $rc -eq 137 ] && [ -c "/dev/vduse/$name" ] &&
+	timeout -s KILL 150 vdpa dev del "$name" &&
+	[ ! -e /sys/bus/vdpa/devices/"$name" ]; then
+	ok kill_vdpa_del
+	echo "# killed: vdpa dev del took $(($(date +%s) - t0)) s (msg_timeout $(cat /sys/class/vduse/"$name"/msg_timeout 2>/dev/null) s)"
+else
+	notok kill_vdpa_del "exit status $rc, vdpa dev del failed or device left"
+fi
+if vduse_destroy "$name" && [ ! -e "/dev/vduse/$name" ]; then
+	ok kill_destroy
+else
+	notok kill_destroy "VDUSE_DESTROY_DEV $name failed or node left"
+fi
+# the same NAME again, serving I/O: the disk reads back, a write lands
+head -c $BS /dev/urandom >"$tmp/kblock"
+if start_bound "$tmp/daemon-k2.log" &&
+	dd if="$dev" bs=1M iflag=direct status=none | cmp -s - "$tmp/expect" &&
+	dd if="$tmp/kblock" of="$dev" bs=$BS seek=7 oflag=direct conv=fsync \
+		status=none; then
+	dd if="$tmp/kblock" of="$tmp/expect" bs=$BS seek=7 conv=notrunc \
+		status=none
+	if dd if="$dev" bs=1M iflag=direct status=none | cmp -s - "$tmp/expect" &&
+		cmp -s "$img" "$tmp/expect"; then
+		ok kill_recreate
+	else
+		notok kill_recreate "read back or backing file differs"
+	fi
+else
+	notok kill_recreate "no device, it reads differently or a write failed"
+	sed 's/^/# /' "$tmp/daemon-k2.log"
+fi
+vdpa dev del "$name" 2>/dev/null
+kill -TERM "$DPID"
+wait "$DPID"
+rc=$?
+DPID=
+if [ $rc -eq 0 ] && [ ! -e "/dev/vduse/$name" ]; then
+	ok kill_recreate_exit
+else
+	notok kill_recreate_exit "exit status $rc"
+	sed 's/^/# /' "$tmp/daemon-k2.log"
+fi
+if dmesg | tail -n +$((dmesg_from + 1)) |
+	grep -E 'hung task|blocked for more than' >"$tmp/hung"; then
+	notok kill_no_hung_task "$(head -n 1 "$tmp/hung")"
+else
+	ok kill_no_hung_task
+fi
+dmesg | tail -n +$((dmesg_from + 1)) | grep -i vduse | sed 's/^/# /'
+[ -z "$hung_was" ] || echo "$hung_was" >$hung
+
 # --- --vdpa-add: the daemon adds the vdpa device and deletes it at SIGTERM;
 # the disk it serves is the one written above
 autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)

@@ -19,7 +19,9 @@
  *   --loopback                every transmitted frame is received back on
  *                             the same pair;
  *   --sink                    transmitted frames are counted and returned.
- * Counters go to stderr at exit.
+ * Counters go to stderr at exit.  With --vduse=NAME the same device is
+ * the VDUSE device NAME instead of a vhost-user back-end (one pair, split
+ * rings; bound to virtio_vdpa it is a netdev of this host).
  */
 #include <ctype.h>
 #include <endian.h>
@@ -97,6 +99,7 @@ struct net_dev {
 	uint64_t features;
 	unsigned int hdr_len;
 	bool mrg;
+	bool vduse; /* --vduse */
 	uint64_t poll_ns; /* --poll-us */
 	struct pair_stats *stats;
 };
@@ -719,6 +722,16 @@ static int net_set_features(struct vh_daemon *d, void *data, uint64_t features)
 	nd->features = features;
 	nd->hdr_len = vh_net_hdr_len(features);
 	nd->mrg = features & (1ull << NET_F_MRG_RXBUF);
+	/*
+	 * VDUSE: virtnet_probe() sets DRIVER_OK under rtnl_lock and waits
+	 * for our answer, and every tap ioctl takes rtnl_lock (a deadlock
+	 * until VDUSE's message timeout breaks the device).  No tap call
+	 * here: no offload is offered (the tap keeps none) and a vDPA
+	 * driver is a modern one (VERSION_1: the 12-byte header the tap
+	 * was given at start).
+	 */
+	if (nd->tap && nd->vduse)
+		return nd->hdr_len == 12 ? 0 : -EINVAL;
 	if (nd->tap)
 		return vh_tap_set_features(nd->tap, features);
 	return 0;
@@ -788,10 +801,11 @@ static const struct vh_daemon_ops net_ops = {
 /* ------------------------------------------------------------------------ */
 static void usage(FILE *f)
 {
-	fputs("Usage: vhost-user-net (--socket-path=PATH | --fd=FD) MODE "
-	      "[OPTIONS]\n"
+	fputs("Usage: vhost-user-net (--socket-path=PATH | --fd=FD | "
+	      "--vduse=NAME) MODE\n"
+	      "       [OPTIONS]\n"
 	      "\n"
-	      "A vhost-user virtio-net back-end.\n"
+	      "A vhost-user (or VDUSE) virtio-net back-end.\n"
 	      "\n"
 	      "Modes:\n"
 	      "  --tap=NAME              bridge to a new tap NAME (%d: a number),\n"
@@ -802,7 +816,7 @@ static void usage(FILE *f)
 	      "  --loopback              receive every transmitted frame back\n"
 	      "  --sink                  count and return transmitted frames\n"
 	      "\n"
-	      "Options:\n" DAEMON_OPTIONS_HELP
+	      "Options:\n" DAEMON_OPTIONS_HELP DAEMON_VDUSE_HELP
 	      "  --queue-pairs=N         queue pairs (default 1)\n"
 	      "  --mac=XX:XX:XX:XX:XX:XX config space MAC\n"
 	      "  --mtu=N                 config space MTU (VIRTIO_NET_F_MTU)\n"
@@ -904,6 +918,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		DAEMON_LONG_OPTIONS,
+		DAEMON_VDUSE_OPTION,
 		{ "tap", 1, NULL, OPT_TAP },
 		{ "tap-fd", 1, NULL, OPT_TAP_FD },
 		{ "loopback", 0, NULL, OPT_LOOPBACK },
@@ -1016,6 +1031,15 @@ int main(int argc, char **argv)
 				"--sink\n");
 		return 1;
 	}
+	/*
+	 * VDUSE refuses VIRTIO_NET_F_CTRL_VQ (6.12: vduse_dev.c), and
+	 * VIRTIO_NET_F_MQ requires it (virtio 1.2, 5.1.3.1): one pair.
+	 */
+	nd.vduse = args.vduse != NULL;
+	if (args.vduse && nd.pairs > 1) {
+		fprintf(stderr, "--vduse: one queue pair (no control queue)\n");
+		return 1;
+	}
 	if (ntap_fds > 1 && (unsigned int)ntap_fds != nd.pairs) {
 		fprintf(stderr,
 			"--tap-fd: one fd, or one per queue pair (%u)\n",
@@ -1045,6 +1069,9 @@ int main(int argc, char **argv)
 		r = tap_nonblock(nd.tap);
 		if (r == 0)
 			r = vh_tap_set_vnet_hdr_len(nd.tap, 12);
+		/* no VHOST_USER_NET_SET_MTU over VDUSE: the config's MTU */
+		if (r == 0 && args.vduse && nd.mtu)
+			r = vh_tap_set_mtu(nd.tap, nd.mtu);
 		if (r == 0 && !ntap_fds)
 			r = vh_tap_set_up(nd.tap, true);
 		if (r < 0) {
@@ -1096,6 +1123,10 @@ int main(int argc, char **argv)
 		       (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |
 		       (1ull << VIRTIO_F_RING_PACKED) |
 		       (1ull << VHOST_F_LOG_ALL);
+	/* VDUSE: split rings only, no vhost dirty log */
+	if (args.vduse)
+		dev.features &= ~((1ull << VIRTIO_F_RING_PACKED) |
+				  (1ull << VHOST_F_LOG_ALL));
 	if (nd.pairs > 1)
 		dev.features |= 1ull << NET_F_MQ;
 	if (nd.mtu)
@@ -1108,6 +1139,14 @@ int main(int argc, char **argv)
 				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
 				(1ull << VH_VU_PROTOCOL_F_RESET_DEVICE) |
 				(1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS);
+	/*
+	 * VDUSE: every buffer the driver posts is mapped in the device's
+	 * bounce area (64 MiB by default); 32768 receive buffers of a page
+	 * or more fill it and transmit then fails to map (-ENOMEM).  256 is
+	 * QEMU's virtio-net default.
+	 */
+	if (args.vduse)
+		dev.max_queue_size = 256;
 	dev.num_queues = 2 * nd.pairs;
 	dev.queue_num = nd.pairs;
 	dev.config_size = NET_CONFIG_SIZE;
