@@ -117,13 +117,24 @@ else
 fi
 
 # --- the vdpa device, bound to virtio_vdpa ------------------------------
+# vdpa dev add NAME, retried for up to 30 s: /dev/vduse/NAME exists from
+# VDUSE_CREATE_DEV on, but the kernel refuses the vdpa device (EINVAL)
+# until the daemon has set up every queue (VDUSE_VQ_SETUP)
+vdpa_add() {
+	local i
+	for i in $(seq 150); do
+		vdpa dev add name "$1" mgmtdev vduse 2>"$tmp/vdpa.err" && return 0
+		[ "$i" -lt 150 ] && sleep 0.2
+	done
+	return 1
+}
 # vhost_vdpa is loaded too: bind by hand so that virtio_vdpa gets it.
 # Sets dev to its /dev/vdX.
 add_dev() {
 	dev=
 	autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
 	echo 0 >/sys/bus/vdpa/drivers_autoprobe
-	if vdpa dev add name "$name" mgmtdev vduse 2>"$tmp/vdpa.err" &&
+	if vdpa_add "$name" &&
 		echo "$name" >/sys/bus/vdpa/drivers/virtio_vdpa/bind; then
 		for _ in $(seq 300); do
 			for b in /sys/bus/vdpa/devices/"$name"/virtio*/block/vd*; do
@@ -253,11 +264,11 @@ start_bound() {
 	"$DAEMON" --blk-file="$img" --vduse="$name" >"$1" 2>&1 &
 	DPID=$!
 	for _ in $(seq 150); do
-		add_dev && return 0
+		[ -c "/dev/vduse/$name" ] && break
 		kill -0 "$DPID" 2>/dev/null || return 1
 		sleep 0.2
 	done
-	return 1
+	add_dev
 }
 if start_bound "$tmp/daemon-k.log" &&
 	dd if="$dev" bs=1M iflag=direct status=none | cmp -s - "$tmp/expect"; then
@@ -432,7 +443,7 @@ node=
 autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
 echo 0 >/sys/bus/vdpa/drivers_autoprobe
 if [ -c "/dev/vduse/$name" ] &&
-	vdpa dev add name "$name" mgmtdev vduse 2>"$tmp/vdpa.err" &&
+	vdpa_add "$name" &&
 	echo "$name" >/sys/bus/vdpa/drivers/vhost_vdpa/bind; then
 	for _ in $(seq 300); do
 		for c in /sys/bus/vdpa/devices/"$name"/vhost-vdpa-*; do
