@@ -213,6 +213,25 @@ static uint64_t used_size(const struct vh_devq *vr)
  * not contiguous in host memory).  The device reads the descriptor table
  * and the avail ring and writes the used ring (2.7).
  */
+/*
+ * The ring areas' host addresses keep the alignment vh_devq_set_addr()
+ * checked on their guest addresses (2.7, 2.8.10): a region's mmap_offset
+ * or an IOTLB entry's uaddr that is not congruent would make every ring
+ * access misaligned (atomics across cache lines included).
+ */
+static int check_host_align(struct vh_devq *vr, const void *d, const void *a,
+			    const void *u)
+{
+	if (((uintptr_t)d & 15) || ((uintptr_t)a & (vr->packed ? 3 : 1)) ||
+	    ((uintptr_t)u & 3)) {
+		vh_err(vr->ctx,
+		       "vring %u: ring area misaligned in host memory (region offset or IOTLB address)\n",
+		       vr->index);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int iotlb_areas(struct vh_devq *vr, const struct vh_iotlb_table *it,
 		       void **d, void **a, void **u)
 {
@@ -242,7 +261,7 @@ static int iotlb_areas(struct vh_devq *vr, const struct vh_iotlb_table *it,
 		       vr->index, (unsigned long long)addr[i], err);
 		return err;
 	}
-	return 0;
+	return check_host_align(vr, *d, *a, *u);
 }
 
 static int map_areas(struct vh_devq *vr, const struct vh_mem_table *t,
@@ -263,7 +282,7 @@ static int map_areas(struct vh_devq *vr, const struct vh_mem_table *t,
 		       vr->index, !*d ? "descriptor" : !*a ? "avail" : "used");
 		return -EFAULT;
 	}
-	return 0;
+	return check_host_align(vr, *d, *a, *u);
 }
 
 static void update_log_flags(struct vh_devq *vr)
