@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -440,16 +441,108 @@ static void on_completion(struct vh_daemon *d, void *opaque, int fd,
 /* engine                                                                 */
 /* ---------------------------------------------------------------------- */
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One io_uring_enter for what is queued; inline completions pushed now. */
+static int submit_and_reap(struct blk_queue *q)
+{
+	struct blk_uring *u = q->uring;
+
+	/*
+	 * Page-cache hits complete inside io_uring_enter: they are reaped
+	 * and pushed right here, so their CQEs need not wake the worker
+	 * again through the eventfd (off meanwhile; a CQE posted after it
+	 * is back on signals it as usual).
+	 */
+	io_uring_cq_eventfd_toggle(&u->ring, false);
+	submit(u);
+	io_uring_cq_eventfd_toggle(&u->ring, true);
+	reap(q);
+	submit(u);
+	return blk_queue_flush_done(q);
+}
+
+/*
+ * --poll-us: the ring ran empty; spin until the driver adds a request
+ * (true) or the budget, which starts when the ring first ran empty, is
+ * spent (false).  Completions that arrive meanwhile are pushed at once:
+ * a sleeping worker would push them only after an eventfd wakeup.  This
+ * is QEMU's AioContext polling (poll-max-ns), what keeps its QD 1
+ * latency low: a request or completion found while spinning costs no
+ * wakeup on either side.
+ */
+static bool poll_ring(struct blk_queue *q, uint64_t *deadline, int *err)
+{
+	struct blk_uring *u = q->uring;
+	uint64_t t = now_ns();
+	uint16_t avail;
+	unsigned int i;
+
+	if (!*deadline)
+		*deadline = t + q->dev->poll_ns;
+	while (t < *deadline) {
+		for (i = 0; i < 64; i++) {
+			if (vh_devq_avail_count(q->vring, &avail) < 0)
+				return false;
+			if (avail) {
+				*deadline = 0;
+				return true;
+			}
+			if (io_uring_cq_ready(&u->ring)) {
+				*err = submit_and_reap(q);
+				if (*err < 0)
+					return false;
+			}
+			cpu_relax();
+		}
+		t = now_ns();
+	}
+	return false;
+}
+
+/* requests one call takes before it lets the worker loop run again */
+#define BLK_CALL_MAX 4096
+
 int blk_uring_process(struct blk_queue *q)
 {
 	struct blk_uring *u = q->uring;
 	struct blk_req *r;
+	uint64_t deadline = 0;
 	int popped = 0, err = 0, e;
 
 	vh_devq_disable_notification(q->vring);
 	for (;;) {
+		if (popped >= BLK_CALL_MAX) {
+			/* come back through the worker's loop: the control
+			 * thread may be waiting to take the ring back */
+			vh_devq_enable_notification(q->vring);
+			vh_daemon_poll_queue(q->dev->daemon, q->idx);
+			break;
+		}
 		e = blk_queue_pop(q, &r);
 		if (e == 0) {
+			if (q->dev->poll_ns) {
+				e = submit_and_reap(q);
+				if (e < 0)
+					return e;
+				if (poll_ring(q, &deadline, &e))
+					continue;
+				if (e < 0)
+					return e;
+			}
 			if (vh_devq_enable_notification(q->vring) == 1) {
 				vh_devq_disable_notification(q->vring);
 				continue;
@@ -472,18 +565,8 @@ int blk_uring_process(struct blk_queue *q)
 		if (start(q, r) < 0)
 			done(q, r, VIRTIO_BLK_S_IOERR);
 	}
-	/*
-	 * One io_uring_enter for the batch.  Page-cache hits complete inside
-	 * it: they are reaped and pushed right here, so their CQEs need not
-	 * wake the worker again through the eventfd (off meanwhile; a CQE
-	 * posted after it is back on signals it as usual).
-	 */
-	io_uring_cq_eventfd_toggle(&u->ring, false);
-	submit(u);
-	io_uring_cq_eventfd_toggle(&u->ring, true);
-	reap(q);
-	submit(u);
-	e = blk_queue_flush_done(q);
+	/* one io_uring_enter for the batch */
+	e = submit_and_reap(q);
 	if (e < 0)
 		return e;
 	return err ? err : popped;

@@ -145,7 +145,12 @@ enum {
 	OPT_QUEUE_SIZE,
 	OPT_WRITETHROUGH,
 	OPT_IO,
+	OPT_POLL_US,
 };
+
+/* --poll-us default: QEMU's IOThread poll-max-ns (32768) */
+#define BLK_POLL_US_DEFAULT 32
+#define BLK_POLL_US_MAX 1000
 
 /*
  * vh_daemon watches at most 16 fds per worker thread: with more queues
@@ -164,6 +169,7 @@ static const struct option options[] = {
 	{ "queue-size", required_argument, NULL, OPT_QUEUE_SIZE },
 	{ "writethrough", no_argument, NULL, OPT_WRITETHROUGH },
 	{ "io", required_argument, NULL, OPT_IO },
+	{ "poll-us", required_argument, NULL, OPT_POLL_US },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -180,6 +186,8 @@ static void usage(FILE *f, const char *prog)
 		"      --io=ENGINE         uring (asynchronous, the default; sync\n"
 		"                          where io_uring cannot be set up) or\n"
 		"                          sync (one request at a time per queue)\n"
+		"      --poll-us=N         uring: spin N us on an empty queue\n"
+		"                          before sleeping, 0..%u (default %u)\n"
 		"  -n, --num-queues=N      virtqueues, 1..%u (default 1)\n"
 		"      --serial=STRING     GET_ID answer (up to 20 bytes)\n"
 		"      --queue-size=N      largest ring accepted (default 1024)\n"
@@ -189,7 +197,8 @@ static void usage(FILE *f, const char *prog)
 		"%s"
 		"%s"
 		"  -h, --help              this help\n",
-		prog, BLK_MAX_QUEUES, DAEMON_OPTIONS_HELP, DAEMON_VDUSE_HELP);
+		prog, BLK_POLL_US_MAX, BLK_POLL_US_DEFAULT, BLK_MAX_QUEUES,
+		DAEMON_OPTIONS_HELP, DAEMON_VDUSE_HELP);
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max,
@@ -227,7 +236,7 @@ int main(int argc, char *argv[])
 	static const char *const caps[] = { "blk-file", "read-only", NULL };
 	struct vh_daemon_device dev = { .size = sizeof(dev), .type = "blk" };
 	const char *file = NULL, *serial = NULL;
-	unsigned int queue_size = 1024, i;
+	unsigned int queue_size = 1024, poll_us, i;
 	struct daemon_args args;
 	struct vh_daemon *d = NULL;
 	struct vh_ctx *ctx = NULL;
@@ -241,6 +250,7 @@ int main(int argc, char *argv[])
 	}
 	b->dev.fd = -1;
 	b->dev.num_queues = 1;
+	b->dev.poll_ns = BLK_POLL_US_DEFAULT * 1000ull;
 	daemon_args_init(&args);
 	while ((c = getopt_long(argc, argv, "b:rDn:h", options, NULL)) != -1) {
 		r = daemon_args_parse(&args, c, optarg);
@@ -288,6 +298,14 @@ int main(int argc, char *argv[])
 					optarg);
 				goto out;
 			}
+			break;
+		case OPT_POLL_US:
+			if (parse_uint(optarg, 0, BLK_POLL_US_MAX, &poll_us) < 0) {
+				fprintf(stderr, "bad --poll-us: %s (0..%u)\n",
+					optarg, BLK_POLL_US_MAX);
+				goto out;
+			}
+			b->dev.poll_ns = poll_us * 1000ull;
 			break;
 		case OPT_QUEUE_SIZE:
 			if (parse_uint(optarg, 1, VH_DEVQ_MAX_SIZE,

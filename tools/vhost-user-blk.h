@@ -65,6 +65,11 @@ struct blk_dev {
 	 * the queue workers (__atomic).
 	 */
 	int writethrough;
+	/*
+	 * --poll-us: how long a queue's worker spins on an empty ring (and
+	 * on the io_uring completion queue) before it sleeps (uring engine)
+	 */
+	uint64_t poll_ns;
 };
 
 enum blk_op {
