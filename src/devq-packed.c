@@ -466,6 +466,16 @@ static void pk_record(struct vh_devq *vr, const struct pk_chain *c)
 	pi->wr = VH_PK_NONE;
 	if (c->ind_len)
 		return;
+	if (c->nring == 1) {
+		uint64_t addr, lif;
+
+		/* as the fast path keeps it: no pk_wr record to give back */
+		load_pdesc(&ring[pos], true, &addr, &lif);
+		pi->wr = pd_flags(lif) & VH_DESC_F_WRITE ? VH_PK_ONE : VH_PK_RO;
+		pi->ind_gpa = addr;
+		pi->ind_len = pd_len(lif);
+		return;
+	}
 	for (i = 0; i < c->nring; i++) {
 		uint64_t addr, lif;
 		uint16_t r;
@@ -635,24 +645,29 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 	ht[id] = vr->table;
 	pi = &ids[id];
 	{
-		/* wr VH_PK_ONE with the buffer, or VH_PK_NONE */
-		uint16_t w = (pd_flags(lif) & VH_DESC_F_WRITE) ? 1 : 0;
-		uint32_t il = w ? len : 0;
+		/*
+		 * wr VH_PK_RO, or VH_PK_ONE (RO + 2) for a writable buffer
+		 * (bit 49 of lif); ind_len and ind_gpa the buffer
+		 */
+		uint16_t wr = (uint16_t)(VH_PK_RO +
+					 ((pd_flags(lif) & VH_DESC_F_WRITE) ?
+						  VH_PK_ONE - VH_PK_RO :
+						  0));
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		/* ndescs, wr, ind_len: one store */
-		uint64_t v = 1u | (uint64_t)(uint16_t)(VH_PK_NONE - w)
-					  << 16 |
-			     (uint64_t)il << 32;
+		uint64_t v = 1u | (uint64_t)wr << 16 | (uint64_t)len << 32;
 
 		_Static_assert(offsetof(struct vh_pk_id, wr) == 2 &&
 				       offsetof(struct vh_pk_id,
 						ind_len) == 4,
 			       "vh_pk_id head is one u64");
+		_Static_assert(VH_PK_ONE - VH_PK_RO == VH_DESC_F_WRITE,
+			       "VH_PK_ONE is VH_PK_RO + the WRITE flag");
 		memcpy(pi, &v, sizeof(v));
 #else
 		pi->ndescs = 1;
-		pi->wr = (uint16_t)(VH_PK_NONE - w);
-		pi->ind_len = il;
+		pi->wr = wr;
+		pi->ind_len = len;
 #endif
 		pi->ind_gpa = addr;
 	}
@@ -861,7 +876,7 @@ static uint16_t pk_release(struct vh_devq *vr, uint16_t id)
 	struct vh_pk_id *pi = &vr->pk_ids[id];
 	uint16_t r = pi->wr, nd = pi->ndescs;
 
-	/* VH_PK_NONE and VH_PK_ONE are both beyond any record index */
+	/* VH_PK_NONE, VH_PK_ONE and VH_PK_RO are beyond any record index */
 	while (r < vr->size) {
 		uint16_t next = vr->pk_wr[r].next;
 
@@ -914,7 +929,7 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 			vh_devq_mark_log(vr, l, vr->pk_wr[r].gpa, n);
 			len -= n;
 		}
-		if (pi->wr != VH_PK_ONE && pi->ind_len && len) {
+		if (pi->wr == VH_PK_NONE && pi->ind_len && len) {
 			unsigned int hint = 0, i;
 			const struct vh_pdesc *tbl = vh_mem_table_translate(
 				vr->table, pi->ind_gpa, pi->ind_len, &hint);
@@ -1059,11 +1074,11 @@ static inline bool pk_id_simple(const struct vh_pk_id *pi)
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	uint32_t h;
 
-	/* ndescs 1, wr VH_PK_NONE or VH_PK_ONE, as one load */
+	/* ndescs 1, wr VH_PK_RO to VH_PK_NONE, as one load */
 	memcpy(&h, pi, sizeof(h));
-	return (h | 1u << 16) == (1u | (uint32_t)VH_PK_NONE << 16);
+	return (h | 3u << 16) == (1u | (uint32_t)VH_PK_NONE << 16);
 #else
-	return pi->ndescs == 1 && (pi->wr | 1) == VH_PK_NONE;
+	return pi->ndescs == 1 && (pi->wr | 3) == VH_PK_NONE;
 #endif
 }
 

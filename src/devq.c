@@ -1344,6 +1344,13 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 
 	if (!vr || (n && !elems))
 		return -EINVAL;
+	/*
+	 * Packed rings have their own runs; an IOTLB ring goes the general
+	 * way once, whose ring mapping breaks it (packed rings translate
+	 * GPAs only).
+	 */
+	if (vr->packed && n && !vr->iotlb_on)
+		return vh_devq_packed_pop_batch(vr, elems, n);
 	while (i < n) {
 		if (vh_likely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) ==
 			      vr->table_gen)) {
@@ -1563,6 +1570,8 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 
 	if (!vr || (n && !used))
 		return -EINVAL;
+	if (vr->packed)
+		return vh_devq_packed_push_batch(vr, used, n);
 	/*
 	 * Fast path: every id popped under the current, newest snapshot of a
 	 * ready ring with no dirty log.  Clearing each head as it is checked
@@ -1629,8 +1638,6 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		while (i--)
 			ht[used[i].id] = t;
 	}
-	if (vr->packed)
-		return vh_devq_packed_push_batch(vr, used, n);
 	/*
 	 * Check every id first, all or nothing: each one in flight and named
 	 * once.  Duplicates are found in one pass by stamping each head with

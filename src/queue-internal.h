@@ -268,7 +268,7 @@ struct vh_pevent {
 /* Per buffer id of a packed ring, while in flight. */
 struct vh_pk_id {
 	uint16_t ndescs;   /* ring descriptors, for the used position */
-	uint16_t wr;       /* first pk_wr record, VH_PK_NONE, VH_PK_ONE */
+	uint16_t wr;       /* first pk_wr record, VH_PK_NONE/ONE/RO */
 	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
 	uint64_t ind_gpa;  /* with VH_PK_ONE, the one writable buffer */
 	uint16_t ient, ilast; /* its head and last inflight region entries */
@@ -283,6 +283,9 @@ struct vh_pk_wr {
 
 #define VH_PK_NONE 0xffff
 #define VH_PK_ONE 0xfffe /* a single writable buffer, in struct vh_pk_id */
+/* a single read-only buffer, in struct vh_pk_id: nothing to log */
+#define VH_PK_RO 0xfffc
+_Static_assert(VH_DEVQ_MAX_SIZE <= VH_PK_RO, "markers beyond any index");
 
 /* Chain walk (devq.c): buffers into the caller's iovecs. */
 struct vh_devq_walk {
