@@ -466,6 +466,16 @@ static void pk_record(struct vh_devq *vr, const struct pk_chain *c)
 	pi->wr = VH_PK_NONE;
 	if (c->ind_len)
 		return;
+	if (c->nring == 1) {
+		uint64_t addr, lif;
+
+		/* as the fast path keeps it: no pk_wr record to give back */
+		load_pdesc(&ring[pos], true, &addr, &lif);
+		pi->wr = pd_flags(lif) & VH_DESC_F_WRITE ? VH_PK_ONE : VH_PK_RO;
+		pi->ind_gpa = addr;
+		pi->ind_len = pd_len(lif);
+		return;
+	}
 	for (i = 0; i < c->nring; i++) {
 		uint64_t addr, lif;
 		uint16_t r;
@@ -547,62 +557,178 @@ static void pk_infl_pop(struct vh_devq *vr, struct vh_pk_id *pi,
 }
 
 /*
- * The common case: one direct descriptor inside the region of the last
- * hit, an id not in flight.  1 if popped, 0 if pk_walk() must decide (it
- * reads everything again).  The flags were seen available (acquire).
+ * pk_infl_pop() for the one descriptor the fast path checked: the values
+ * it loaded go into the region, in the same order of stores.
  */
-static inline int pk_pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
+static void pk_infl_pop_one(struct vh_devq *vr, struct vh_pk_id *pi,
+			    uint64_t addr, uint64_t lif)
 {
-	const struct vh_pdesc *d = &pk_ring(vr)[vr->pk_avail];
+	struct vh_infl_pregion *ir = vr->pk_infl;
+	uint16_t head = vr->pk_infl_free, e;
+	struct vh_infl_pdesc *d;
+
+	/* the free list holds size - pk_inflight_descs >= 1 entries */
+	if (vh_unlikely(head >= vr->size))
+		return;
+	d = &ir->desc[head];
+	d->num = 0;
+	d->counter = vr->pk_infl_ctr++;
+	infl_barrier();
+	d->inflight = 1;
+	infl_barrier();
+	d->last = head;
+	pi->ilast = head;
+	d->num = 1;
+	d->addr = addr;
+	d->len = pd_len(lif);
+	d->flags = pd_flags(lif);
+	d->id = pd_id(lif);
+	infl_barrier();
+	e = vr->pk_infl_next[head];
+	ir->free_head = e;
+	infl_barrier();
+	ir->old_free_head = e;
+	infl_barrier();
+	vr->pk_infl_free = e;
+	pi->ient = head;
+}
+
+/* the flags a fast-path descriptor has under the AVAIL, USED, NEXT, INDIRECT mask */
+#define PK_FAST_MASK \
+	(VH_PDESC_F_AVAIL | VH_PDESC_F_USED | VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)
+
+/* VH_DESC_F_WRITE (bit 49 of lif) as a shift of 0 or 32 */
+static inline unsigned int pd_wr_shift(uint64_t lif)
+{
+	return (unsigned int)(lif >> 44) & 32;
+}
+
+/*
+ * One descriptor of the common case (see pk_pop_run()): d at the next
+ * available position, want the AVAIL/USED flags of its wrap counter.
+ * True if it was popped into e; the caller moves the position on.
+ */
+static inline __attribute__((always_inline)) bool
+pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
+	    struct vh_devq_elem *e, bool infl)
+{
+	struct vh_mem_table **const ht = vr->head_table;
+	struct vh_pk_id *const ids = vr->pk_ids;
+	const unsigned int qsize = vr->size;
 	uint64_t addr, lif, off, end;
 	struct vh_pk_id *pi;
-	uint16_t flags, id;
+	uint16_t f, id;
 	uint32_t len;
 
-	addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
+	f = pd_load_flags(d, __ATOMIC_ACQUIRE);
+	/* ordered after the flags seen available */
 	lif = le64toh(__atomic_load_n(&d->lif, __ATOMIC_RELAXED));
-	flags = pd_flags(lif);
+	addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
 	len = pd_len(lif);
 	id = pd_id(lif);
 	off = addr - vr->c_gpa;
-	/* end > off: no wrap and len > 0; end <= c_size: inside the region */
+	/*
+	 * end > off: no wrap and len > 0 (zero length breaks the
+	 * ring in vh_devq_add_buf()); end <= c_size: inside the
+	 * region.  Both flag words available with this wrap counter
+	 * (the one loaded with acquire, and the one the values came
+	 * with), neither NEXT nor INDIRECT.
+	 */
 	end = off + len;
-	if (vh_unlikely((flags & (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) ||
-			!pd_avail(flags, vr->pk_avail_wrap) || !elem->iov_max ||
-			end > vr->c_size || end <= off || id >= vr->size ||
-			vr->head_table[id] ||
-			vr->pk_inflight_descs >= vr->size))
-		return 0;
-	pi = &vr->pk_ids[id];
-	pi->ndescs = 1;
-	if (flags & VH_DESC_F_WRITE) {
-		/* the one writable buffer, kept in the id's own record */
-		pi->wr = VH_PK_ONE;
-		pi->ind_gpa = addr;
+	if (vh_unlikely(((f & (VH_PDESC_F_AVAIL | VH_PDESC_F_USED)) ^
+			 want) |
+			((pd_flags(lif) & PK_FAST_MASK) ^ want)))
+		return false;
+	if (vh_unlikely(end > vr->c_size || end <= off ||
+			id >= qsize || ht[id] || !e->iov_max))
+		return false;
+	ht[id] = vr->table;
+	pi = &ids[id];
+	{
+		/*
+		 * wr VH_PK_RO, or VH_PK_ONE (RO + 2) for a writable buffer
+		 * (bit 49 of lif); ind_len and ind_gpa the buffer
+		 */
+		uint16_t wr = (uint16_t)(VH_PK_RO +
+					 ((pd_flags(lif) & VH_DESC_F_WRITE) ?
+						  VH_PK_ONE - VH_PK_RO :
+						  0));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* ndescs, wr, ind_len: one store */
+		uint64_t v = 1u | (uint64_t)wr << 16 | (uint64_t)len << 32;
+
+		_Static_assert(offsetof(struct vh_pk_id, wr) == 2 &&
+				       offsetof(struct vh_pk_id,
+						ind_len) == 4,
+			       "vh_pk_id head is one u64");
+		_Static_assert(VH_PK_ONE - VH_PK_RO == VH_DESC_F_WRITE,
+			       "VH_PK_ONE is VH_PK_RO + the WRITE flag");
+		memcpy(pi, &v, sizeof(v));
+#else
+		pi->ndescs = 1;
+		pi->wr = wr;
 		pi->ind_len = len;
-		elem->out_num = 0;
-		elem->in_num = 1;
-		elem->out_len = 0;
-		elem->in_len = len;
-	} else {
-		pi->wr = VH_PK_NONE;
-		pi->ind_len = 0;
-		elem->out_num = 1;
-		elem->in_num = 0;
-		elem->out_len = len;
-		elem->in_len = 0;
+#endif
+		pi->ind_gpa = addr;
 	}
-	if (vr->pk_infl)
-		pk_infl_pop(vr, pi, 1);
-	vr->head_table[id] = vr->table;
-	vr->cur_inflight++;
-	vr->pk_inflight_descs++;
-	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, 1);
-	elem->iov->iov_base = vr->c_host + off;
-	elem->iov->iov_len = len;
-	elem->id = id;
-	elem->ndescs = 1;
-	return 1;
+	if (infl)
+		pk_infl_pop_one(vr, pi, addr, lif);
+	e->iov->iov_base = vr->c_host + off;
+	e->iov->iov_len = len;
+	elem_set_single(e, id, len, pd_wr_shift(lif));
+	return true;
+}
+
+/*
+ * The common case, up to max of them: single direct descriptors inside the
+ * region of the last hit, ids not in flight, on a ready ring whose snapshot
+ * is current.  The ring state lives in locals, the ring is walked by
+ * pointer up to its end (a run stops there; the caller comes back with the
+ * wrap counter flipped), the descriptors in flight are bounded once for
+ * the run.  Stops at the first descriptor that is not available or is
+ * anything unusual: pk_pop_slow() decides on that one, reading everything
+ * again.  infl is a constant in each caller's copy: the region's
+ * bookkeeping costs nothing without one.  Returns how many it popped.
+ */
+static inline __attribute__((always_inline)) unsigned int
+pk_pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max,
+	   bool infl)
+{
+	struct vh_pdesc *const ring = pk_ring(vr);
+	const unsigned int qsize = vr->size, pos = vr->pk_avail;
+	/* available: AVAIL equals the wrap counter, USED does not (2.8.1) */
+	const uint16_t want = vr->pk_avail_wrap ? VH_PDESC_F_AVAIL :
+						  VH_PDESC_F_USED;
+	const struct vh_pdesc *d = &ring[pos], *d_end;
+	unsigned int room = qsize - vr->pk_inflight_descs, k;
+
+	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+			vr->table_gen))
+		return 0;
+	/* the driver cannot have more descriptors out than the ring holds */
+	if (max > room)
+		max = room;
+	d_end = d + (max < qsize - pos ? max : qsize - pos);
+	for (; d != d_end; d++, e++)
+		if (!pk_pop_elem(vr, d, want, e, infl))
+			break;
+	k = (unsigned int)(d - &ring[pos]);
+	vr->cur_inflight += k;
+	vr->pk_inflight_descs += k;
+	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, k);
+	return k;
+}
+
+static __attribute__((noinline)) unsigned int
+pk_pop_run_plain(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
+{
+	return pk_pop_run(vr, e, max, false);
+}
+
+static __attribute__((noinline)) unsigned int
+pk_pop_run_infl(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
+{
+	return pk_pop_run(vr, e, max, true);
 }
 
 /* Anything but the fast path: a chain, an indirect table, a bad value. */
@@ -649,7 +775,38 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 	return 1;
 }
 
-static inline int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
+/*
+ * vh_devq_pop() of a packed ring, the common case only (pk_pop_run() for
+ * one element, without its run set-up); 0 if not.
+ */
+static inline __attribute__((always_inline)) int
+pk_pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
+{
+	/* table_gen is VR_GEN_OFF unless ready */
+	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+				vr->table_gen ||
+			vr->pk_infl || vr->pk_inflight_descs >= vr->size ||
+			!pk_pop_elem(vr, &pk_ring(vr)[vr->pk_avail],
+				     vr->pk_avail_wrap ? VH_PDESC_F_AVAIL :
+							 VH_PDESC_F_USED,
+				     elem, false)))
+		return 0;
+	vr->cur_inflight++;
+	vr->pk_inflight_descs++;
+	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, 1);
+	return 1;
+}
+
+/* vh_devq_pop() of a packed ring: the common case, else the general way */
+int vh_devq_packed_pop_entry(struct vh_devq *vr, struct vh_devq_elem *elem)
+{
+	if (vh_likely(pk_pop_fast(vr, elem)))
+		return 1;
+	return vh_devq_pop_general(vr, elem);
+}
+
+/* One element, on a ready ring with a current snapshot. */
+static int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
 {
 	int err;
 
@@ -658,29 +815,53 @@ static inline int pk_pop_one(struct vh_devq *vr, struct vh_devq_elem *elem)
 		if (err <= 0)
 			return err;
 	}
-	if (vh_likely(pk_pop_fast(vr, elem)))
-		return 1;
 	return pk_pop_slow(vr, elem);
 }
 
 /* Called by pop_general() on a ready ring with a current snapshot. */
 int vh_devq_packed_pop(struct vh_devq *vr, struct vh_devq_elem *elem)
 {
+	if (vh_likely(vr->pk_infl ? pk_pop_run_infl(vr, elem, 1) :
+				    pk_pop_run_plain(vr, elem, 1)))
+		return 1;
 	return pk_pop_one(vr, elem);
 }
 
 int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
 			     unsigned int n)
 {
-	unsigned int i;
+	unsigned int i = 0;
 	int ret;
 
 	if (!vr->ready)
 		return vr->broken ? -EIO : -EINVAL;
-	for (i = 0; i < n; i++) {
+	while (i < n) {
+		/* the region does not come or go inside a call */
+		unsigned int k = vr->pk_infl ?
+				 pk_pop_run_infl(vr, elems + i, n - i) :
+				 pk_pop_run_plain(vr, elems + i, n - i);
+
+		i += k;
+		if (i == n)
+			break;
+		/* the run ended at the end of the ring: go on from slot 0 */
+		if (k && vr->pk_avail == 0)
+			continue;
+		/*
+		 * The run stopped: the end of the ring (pk_pop_slow() takes
+		 * the next one whatever it is), an empty ring, a new
+		 * snapshot, anything unusual.
+		 */
+		if (__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+		    vr->table_gen) {
+			ret = vh_devq_switch_table(vr);
+			if (ret < 0)
+				return i ? (int)i : ret;
+		}
 		ret = pk_pop_one(vr, &elems[i]);
 		if (ret <= 0)
 			return i ? (int)i : ret;
+		i++;
 	}
 	return (int)i;
 }
@@ -695,7 +876,7 @@ static uint16_t pk_release(struct vh_devq *vr, uint16_t id)
 	struct vh_pk_id *pi = &vr->pk_ids[id];
 	uint16_t r = pi->wr, nd = pi->ndescs;
 
-	/* VH_PK_NONE and VH_PK_ONE are both beyond any record index */
+	/* VH_PK_NONE, VH_PK_ONE and VH_PK_RO are beyond any record index */
 	while (r < vr->size) {
 		uint16_t next = vr->pk_wr[r].next;
 
@@ -748,7 +929,7 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 			vh_devq_mark_log(vr, l, vr->pk_wr[r].gpa, n);
 			len -= n;
 		}
-		if (pi->wr != VH_PK_ONE && pi->ind_len && len) {
+		if (pi->wr == VH_PK_NONE && pi->ind_len && len) {
 			unsigned int hint = 0, i;
 			const struct vh_pdesc *tbl = vh_mem_table_translate(
 				vr->table, pi->ind_gpa, pi->ind_len, &hint);
@@ -864,8 +1045,144 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	vr->pk_used_wrap = wrap;
 }
 
+/* AVAIL and USED, in lif */
+#define PK_LIF_AU ((uint64_t)(VH_PDESC_F_AVAIL | VH_PDESC_F_USED) << 48)
+#define PK_LIF_WRITE ((uint64_t)VH_DESC_F_WRITE << 48)
+
+/*
+ * The used descriptor of u, as lif: len, id, and the flags (2.8.9: AVAIL
+ * and USED equal to the wrap counter, in wf; WRITE if len is not 0).  The
+ * element is loaded as one u64: {id, len} in memory, lif holds them the
+ * other way round.
+ */
+static inline uint64_t pk_used_lif(const struct vh_devq_used_elem *u,
+				   uint64_t wf, uint32_t *id)
+{
+	uint64_t v;
+
+	memcpy(&v, u, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	v = v >> 32 | v << 32;
+#endif
+	*id = (uint32_t)(v >> 32);
+	return v | wf | ((uint32_t)v ? PK_LIF_WRITE : 0);
+}
+
+/* The id's record says one ring descriptor and no pk_wr records. */
+static inline bool pk_id_simple(const struct vh_pk_id *pi)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint32_t h;
+
+	/* ndescs 1, wr VH_PK_RO to VH_PK_NONE, as one load */
+	memcpy(&h, pi, sizeof(h));
+	return (h | 3u << 16) == (1u | (uint32_t)VH_PK_NONE << 16);
+#else
+	return pi->ndescs == 1 && (pi->wr | 3) == VH_PK_NONE;
+#endif
+}
+
+/*
+ * The common case of a push: n ids of single-descriptor buffers with
+ * nothing to release (no pk_wr records: a writable buffer is kept in the
+ * id's own record), all popped under the current snapshot of a ready
+ * ring, no dirty log, no inflight region.  Clearing each id's head as it
+ * is checked also catches an id named twice.  The used descriptors after
+ * the first are written while checking, one 64-bit store each, the ring
+ * walked by pointer in (at most) two segments; the first one is written
+ * last, with release (2.8.21): the driver, which reads in order, sees the
+ * batch all or nothing.  On any surprise the heads cleared so far are put
+ * back, the slots written are marked not used again (a later, shorter
+ * push would otherwise leave one seen as used after its own), and the
+ * general path decides.  The id records are not cleared: every pop
+ * rewrites them.
+ */
+static inline __attribute__((always_inline)) bool
+pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
+	     unsigned int n)
+{
+	struct vh_mem_table **const ht = vr->head_table;
+	struct vh_mem_table *const t = vr->table;
+	const struct vh_pk_id *const ids = vr->pk_ids;
+	const unsigned int qsize = vr->size, p0 = vr->pk_used;
+	struct vh_pdesc *const ring = pk_ring(vr);
+	const struct vh_devq_used_elem *u = used + 1, *const u_end = used + n;
+	const struct vh_devq_used_elem *seg_end;
+	struct vh_pdesc *d;
+	uint64_t wf, first;
+	uint32_t id;
+
+	/* table_gen is VR_GEN_OFF unless ready: ready implies pk_ids */
+	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+				vr->table_gen ||
+			vr->log_any || vr->pk_infl))
+		return false;
+	wf = vr->pk_used_wrap ? PK_LIF_AU : 0;
+	first = pk_used_lif(used, wf, &id);
+	if (vh_unlikely(id >= qsize || ht[id] != t || !pk_id_simple(&ids[id])))
+		return false;
+	ht[id] = NULL;
+	/* n <= qsize: the ids are distinct and below it */
+	seg_end = n - 1 <= qsize - 1 - p0 ? u_end : u + (qsize - 1 - p0);
+	d = &ring[p0 + 1];
+	for (;;) {
+		for (; u != seg_end; u++, d++) {
+			uint64_t lif = pk_used_lif(u, wf, &id);
+
+			if (vh_unlikely(id >= qsize || ht[id] != t ||
+					!pk_id_simple(&ids[id])))
+				break;
+			ht[id] = NULL;
+			/* ordered by the release store of the first one */
+			__atomic_store_n(&d->lif, htole64(lif),
+					 __ATOMIC_RELAXED);
+		}
+		if (u != seg_end || u == u_end)
+			break;
+		/* the ring wraps: the other wrap counter from slot 0 */
+		d = ring;
+		wf ^= PK_LIF_AU;
+		seg_end = u_end;
+	}
+	if (vh_unlikely(u != u_end)) {
+		unsigned int i, k = (unsigned int)(u - used);
+		uint16_t pos = (uint16_t)p0;
+		bool wrap = vr->pk_used_wrap;
+
+		for (i = 0; i < k; i++) {
+			ht[used[i].id] = t;
+			if (!i)
+				continue;
+			pk_advance(vr, &pos, &wrap, 1);
+			/* flags of the other wrap counter: not used */
+			__atomic_store_n(&ring[pos].lif,
+					 htole64(wrap ? 0 : PK_LIF_AU),
+					 __ATOMIC_RELAXED);
+		}
+		return false;
+	}
+	__atomic_store_n(&ring[p0].lif, htole64(first), __ATOMIC_RELEASE);
+	vr->cur_inflight -= n;
+	vr->pk_inflight_descs -= n;
+	vr->used_ctr += n;
+	pk_advance(vr, &vr->pk_used, &vr->pk_used_wrap, n);
+	return true;
+}
+
+/* vh_devq_push() of a packed ring: the common case, else the general way */
+int vh_devq_packed_push_entry(struct vh_devq *vr, uint16_t id, uint32_t len)
+{
+	if (vh_likely(pk_push_fast(vr, &(struct vh_devq_used_elem){ id, len },
+				   1)))
+		return 0;
+	return vh_devq_push_general(vr, id, len);
+}
+
 int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 {
+	if (vh_likely(pk_push_fast(vr, &(struct vh_devq_used_elem){ id, len },
+				   1)))
+		return 0;
 	/* a new snapshot may carry a new dirty log: move to it first */
 	if (vr->ready &&
 	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
@@ -893,6 +1210,8 @@ int vh_devq_packed_push_batch(struct vh_devq *vr,
 	unsigned int i;
 
 	if (!n)
+		return 0;
+	if (vh_likely(pk_push_fast(vr, used, n)))
 		return 0;
 	if (!vr->head_table || !vr->batch_seen || !vr->pk_ids)
 		return -EINVAL;

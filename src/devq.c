@@ -354,7 +354,7 @@ static int map_rings(struct vh_devq *vr)
 	vr->avail_event_valid = false;
 	vr->broken = false;
 	vr->ready = true;
-	/* IOTLB rings push through push_general(), which unpins head_itab */
+	/* IOTLB rings push through vh_devq_push_general(), which unpins head_itab */
 	vr->push_limit = vr->iotlb_on ? 0 : vr->size;
 	if (vr->packed) {
 		/* the split push fast path stays out (see struct vh_devq) */
@@ -1160,42 +1160,6 @@ static int pop_slow(struct vh_devq *vr, struct vh_devq_elem *elem,
 	return 1;
 }
 
-/*
- * Fill in a single-descriptor element.  out_num/in_num and out_len/in_len
- * are adjacent u32 pairs, and id/ndescs a u16 pair: each pair is one
- * store, of 1 or len shifted into the half that VH_DESC_F_WRITE picks
- * (wr_shift 32 for a device-writable buffer, else 0).  No branch on the
- * direction, which mixed traffic could not predict.
- */
-_Static_assert(offsetof(struct vh_devq_elem, ndescs) ==
-			       offsetof(struct vh_devq_elem, id) + 2 &&
-		       offsetof(struct vh_devq_elem, in_num) ==
-			       offsetof(struct vh_devq_elem, out_num) + 4 &&
-		       offsetof(struct vh_devq_elem, out_len) ==
-			       offsetof(struct vh_devq_elem, in_num) + 4 &&
-		       offsetof(struct vh_devq_elem, in_len) ==
-			       offsetof(struct vh_devq_elem, out_len) + 4,
-	       "vh_devq_elem pairs are adjacent");
-
-static inline __attribute__((always_inline)) void
-elem_set_single(struct vh_devq_elem *e, uint16_t head, uint32_t len,
-		unsigned int wr_shift)
-{
-	char *p = (char *)e;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint32_t idn = head | 1u << 16;
-	uint64_t num = 1ull << wr_shift, lens = (uint64_t)len << wr_shift;
-#else
-	uint32_t idn = (uint32_t)head << 16 | 1u;
-	uint64_t num = (1ull << 32) >> wr_shift;
-	uint64_t lens = ((uint64_t)len << 32) >> wr_shift;
-#endif
-
-	memcpy(p + offsetof(struct vh_devq_elem, id), &idn, 4);
-	memcpy(p + offsetof(struct vh_devq_elem, out_num), &num, 8);
-	memcpy(p + offsetof(struct vh_devq_elem, out_len), &lens, 8);
-}
-
 /* VH_DESC_F_WRITE (bit 33 of lfn) as a shift of 0 or 32 */
 static inline unsigned int desc_wr_shift(uint64_t lfn)
 {
@@ -1261,8 +1225,8 @@ pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
  * empty, a chain, an indirect table, a region miss, a bad value).  It
  * re-reads what it uses, so nothing fetched by the fast path is trusted.
  */
-static __attribute__((noinline)) int pop_general(struct vh_devq *vr,
-						 struct vh_devq_elem *elem)
+__attribute__((noinline)) int vh_devq_pop_general(struct vh_devq *vr,
+						  struct vh_devq_elem *elem)
 {
 	uint16_t last, head;
 	int ret;
@@ -1318,7 +1282,10 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop(struct vh_devq *vr,
 {
 	if (vh_likely(pop_fast(vr, elem)))
 		return 1;
-	return pop_general(vr, elem);
+	/* packed rings always miss pop_fast() (last_avail == shadow_avail) */
+	if (vr->packed)
+		return vh_devq_packed_pop_entry(vr, elem);
+	return vh_devq_pop_general(vr, elem);
 }
 
 /*
@@ -1327,7 +1294,7 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop(struct vh_devq *vr,
  * ready checks and the bookkeeping are paid once per run, not per element.
  * A run ends at the end of the avail ring too, so the ring is walked by
  * pointer.  Stops at the first element that is anything but the common
- * case (the caller hands that one to pop_general(), which re-reads
+ * case (the caller hands that one to vh_devq_pop_general(), which re-reads
  * everything).  Returns how many it popped.
  */
 static __attribute__((noinline)) VR_NO_SLP unsigned int
@@ -1396,6 +1363,13 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 
 	if (!vr || (n && !elems))
 		return -EINVAL;
+	/*
+	 * Packed rings have their own runs; an IOTLB ring goes the general
+	 * way once, whose ring mapping breaks it (packed rings translate
+	 * GPAs only).
+	 */
+	if (vr->packed && n && !vr->iotlb_on)
+		return vh_devq_packed_pop_batch(vr, elems, n);
 	while (i < n) {
 		if (vh_likely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) ==
 			      vr->table_gen)) {
@@ -1423,7 +1397,7 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 				break;
 		}
 		/* a chain, an indirect table, a new snapshot, a bad value */
-		ret = pop_general(vr, &elems[i]);
+		ret = vh_devq_pop_general(vr, &elems[i]);
 		if (ret <= 0)
 			return i ? (int)i : ret;
 		i++;
@@ -1556,8 +1530,8 @@ static inline void push_one(struct vh_devq *vr, uint16_t id, uint32_t len)
 		log_push(vr, slot, id, len);
 }
 
-static __attribute__((noinline)) int push_general(struct vh_devq *vr,
-						  uint16_t id, uint32_t len)
+__attribute__((noinline)) int vh_devq_push_general(struct vh_devq *vr,
+						   uint16_t id, uint32_t len)
 {
 	if (!vr)
 		return -EINVAL;
@@ -1584,13 +1558,17 @@ VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 	/*
 	 * Fast path: a head popped under the current snapshot, which is still
 	 * the newest, of a ready ring (push_limit is 0 otherwise); the rest
-	 * goes to push_general().
+	 * goes to vh_devq_push_general().
 	 */
 	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
 				vr->table_gen ||
 			id >= vr->push_limit ||
-			vr->head_table[id] != vr->table))
-		return push_general(vr, id, len);
+			vr->head_table[id] != vr->table)) {
+		/* packed rings always come here (push_limit is 0) */
+		if (vr->packed)
+			return vh_devq_packed_push_entry(vr, id, len);
+		return vh_devq_push_general(vr, id, len);
+	}
 	vr->head_table[id] = NULL;
 	vr->cur_inflight--;
 	push_one(vr, id, len);
@@ -1611,6 +1589,8 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 
 	if (!vr || (n && !used))
 		return -EINVAL;
+	if (vr->packed)
+		return vh_devq_packed_push_batch(vr, used, n);
 	/*
 	 * Fast path: every id popped under the current, newest snapshot of a
 	 * ready ring with no dirty log.  Clearing each head as it is checked
@@ -1677,8 +1657,6 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		while (i--)
 			ht[used[i].id] = t;
 	}
-	if (vr->packed)
-		return vh_devq_packed_push_batch(vr, used, n);
 	/*
 	 * Check every id first, all or nothing: each one in flight and named
 	 * once.  Duplicates are found in one pass by stamping each head with

@@ -12,7 +12,9 @@
 
 #include <endian.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include "libvhost-vring.h"
@@ -266,7 +268,7 @@ struct vh_pevent {
 /* Per buffer id of a packed ring, while in flight. */
 struct vh_pk_id {
 	uint16_t ndescs;   /* ring descriptors, for the used position */
-	uint16_t wr;       /* first pk_wr record, VH_PK_NONE, VH_PK_ONE */
+	uint16_t wr;       /* first pk_wr record, VH_PK_NONE/ONE/RO */
 	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
 	uint64_t ind_gpa;  /* with VH_PK_ONE, the one writable buffer */
 	uint16_t ient, ilast; /* its head and last inflight region entries */
@@ -281,6 +283,9 @@ struct vh_pk_wr {
 
 #define VH_PK_NONE 0xffff
 #define VH_PK_ONE 0xfffe /* a single writable buffer, in struct vh_pk_id */
+/* a single read-only buffer, in struct vh_pk_id: nothing to log */
+#define VH_PK_RO 0xfffc
+_Static_assert(VH_DEVQ_MAX_SIZE <= VH_PK_RO, "markers beyond any index");
 
 /* Chain walk (devq.c): buffers into the caller's iovecs. */
 struct vh_devq_walk {
@@ -297,6 +302,42 @@ struct vh_devq_walk {
 };
 
 /* devq.c, for devq-packed.c */
+/*
+ * Fill in a single-descriptor element.  out_num/in_num and out_len/in_len
+ * are adjacent u32 pairs, and id/ndescs a u16 pair: each pair is one
+ * store, of 1 or len shifted into the half that VH_DESC_F_WRITE picks
+ * (wr_shift 32 for a device-writable buffer, else 0).  No branch on the
+ * direction, which mixed traffic could not predict.
+ */
+_Static_assert(offsetof(struct vh_devq_elem, ndescs) ==
+			       offsetof(struct vh_devq_elem, id) + 2 &&
+		       offsetof(struct vh_devq_elem, in_num) ==
+			       offsetof(struct vh_devq_elem, out_num) + 4 &&
+		       offsetof(struct vh_devq_elem, out_len) ==
+			       offsetof(struct vh_devq_elem, in_num) + 4 &&
+		       offsetof(struct vh_devq_elem, in_len) ==
+			       offsetof(struct vh_devq_elem, out_len) + 4,
+	       "vh_devq_elem pairs are adjacent");
+
+static inline __attribute__((always_inline)) void
+elem_set_single(struct vh_devq_elem *e, uint16_t head, uint32_t len,
+		unsigned int wr_shift)
+{
+	char *p = (char *)e;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint32_t idn = head | 1u << 16;
+	uint64_t num = 1ull << wr_shift, lens = (uint64_t)len << wr_shift;
+#else
+	uint32_t idn = (uint32_t)head << 16 | 1u;
+	uint64_t num = (1ull << 32) >> wr_shift;
+	uint64_t lens = ((uint64_t)len << 32) >> wr_shift;
+#endif
+
+	memcpy(p + offsetof(struct vh_devq_elem, id), &idn, 4);
+	memcpy(p + offsetof(struct vh_devq_elem, out_num), &num, 8);
+	memcpy(p + offsetof(struct vh_devq_elem, out_len), &lens, 8);
+}
+
 __attribute__((format(printf, 2, 3))) int
 vh_devq_break(struct vh_devq *vr, const char *fmt, ...);
 int vh_devq_add_buf(struct vh_devq *vr, struct vh_devq_walk *w,
@@ -308,6 +349,9 @@ void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
 void vh_devq_log_used_area(struct vh_devq *vr, uint64_t off, uint64_t len);
 bool vh_devq_has_feature(const struct vh_devq *vr, unsigned int bit);
 int vh_devq_max_indirect(const struct vh_devq *vr);
+/* devq.c's general paths, for the packed entries' fallbacks */
+int vh_devq_pop_general(struct vh_devq *vr, struct vh_devq_elem *elem);
+int vh_devq_push_general(struct vh_devq *vr, uint16_t id, uint32_t len);
 
 /* devq-packed.c */
 int vh_devq_packed_prepare(struct vh_devq *vr);
@@ -315,9 +359,11 @@ void vh_devq_packed_free(struct vh_devq *vr);
 void vh_devq_packed_forget(struct vh_devq *vr);
 void vh_devq_packed_mapped(struct vh_devq *vr);
 int vh_devq_packed_pop(struct vh_devq *vr, struct vh_devq_elem *elem);
+int vh_devq_packed_pop_entry(struct vh_devq *vr, struct vh_devq_elem *elem);
 int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
 			     unsigned int n);
 int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len);
+int vh_devq_packed_push_entry(struct vh_devq *vr, uint16_t id, uint32_t len);
 int vh_devq_packed_push_batch(struct vh_devq *vr,
 			      const struct vh_devq_used_elem *used,
 			      unsigned int n);

@@ -993,9 +993,20 @@ static void test_push_batch(void)
 	CHECK_EQ(vh_devq_push_batch(r.vr, used, 3), -EINVAL); /* past num */
 	CHECK_EQ(vh_drvq_get_used(r.vq, &token, &len), 0); /* nothing pushed */
 	CHECK_EQ(vh_devq_inflight(r.vr), 3);
-	used[2] = (struct vh_devq_used_elem){ ids[2], 3 };
-	CHECK_EQ(vh_devq_push_batch(r.vr, used, 3), 0);
-	for (i = 0; i < 3; i++) {
+	/*
+	 * A refused batch leaves nothing behind: after one shorter push the
+	 * driver sees that one only (packed: no slot past it seen as used).
+	 */
+	CHECK_EQ(vh_devq_push(r.vr, ids[0], 1), 0);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &token, &len), 1);
+	CHECK(token == buf);
+	CHECK_EQ(len, 1);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &token, &len), 0);
+	CHECK_EQ(vh_devq_inflight(r.vr), 2);
+	used[0] = (struct vh_devq_used_elem){ ids[1], 2 };
+	used[1] = (struct vh_devq_used_elem){ ids[2], 3 };
+	CHECK_EQ(vh_devq_push_batch(r.vr, used, 2), 0);
+	for (i = 1; i < 3; i++) {
 		CHECK_EQ(vh_drvq_get_used(r.vq, &token, &len), 1);
 		CHECK(token == buf + i);
 		CHECK_EQ(len, (uint32_t)i + 1);
