@@ -149,8 +149,8 @@ enum {
 };
 
 /* --poll-us default: QEMU's IOThread poll-max-ns (32768) */
-#define BLK_POLL_US_DEFAULT 32
-#define BLK_POLL_US_MAX 1000
+#define BLK_POLL_US_DEFAULT 32u
+#define BLK_POLL_US_MAX 1000u
 
 /*
  * vh_daemon watches at most 16 fds per worker thread: with more queues
