@@ -41,6 +41,7 @@
 #include <linux/falloc.h>
 
 #include "libvhost.h"
+#include "busy-poll.h"
 #include "vhost-user-blk.h"
 
 #ifndef RWF_DSYNC
@@ -440,21 +441,6 @@ static void on_completion(struct vh_daemon *d, void *opaque, int fd,
 /* ---------------------------------------------------------------------- */
 /* engine                                                                 */
 /* ---------------------------------------------------------------------- */
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* One io_uring_enter for what is queued; inline completions pushed now. */
 static int submit_and_reap(struct blk_queue *q)

@@ -39,6 +39,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "busy-poll.h"
 #include "daemon-args.h"
 #include "libvhost.h"
 
@@ -346,21 +347,6 @@ static bool rx_retry(struct net_dev *nd, struct net_thread *th,
 /* ------------------------------------------------------------------------ */
 /* transmit                                                                 */
 /* ------------------------------------------------------------------------ */
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /*
  * Spin until the driver makes buffers available or the poll budget, which
  * starts when the ring first ran empty, is spent: true if there is work.
