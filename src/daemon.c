@@ -25,6 +25,7 @@
 #include <linux/virtio_ids.h>
 
 #include "daemon-internal.h"
+#include "libvhost-vdpa.h"
 #include "libvhost-vduse.h"
 #include "libvhost-vu.h"
 #include "libvhost-vring.h"
@@ -1193,17 +1194,67 @@ static void drain_signals(const sigset_t *old)
 	}
 }
 
+/*
+ * VH_DAEMON_RUN_VDPA_ADD: the vdpa device on top of the VDUSE device just
+ * started.  The kernel refuses it (EINVAL) until every queue is set up,
+ * which vh_daemon_start_vduse() has done before it returns.
+ */
+static int run_vdpa_add(struct vh_daemon *d, const char *name,
+			struct vh_vdpa_mgmt **out)
+{
+	struct vh_vdpa_dev_new nd = { .size = sizeof(nd) };
+	struct vh_vdpa_mgmt *mgmt;
+	int r;
+
+	r = vh_vdpa_mgmt_new(d->ctx, &mgmt);
+	if (r < 0) {
+		vh_err(d->ctx, "vdpa dev add %s: netlink: %d\n", name, r);
+		return r;
+	}
+	nd.name = name;
+	nd.mgmtdev = "vduse";
+	r = vh_vdpa_mgmt_dev_add(mgmt, &nd);
+	if (r < 0) {
+		vh_err(d->ctx, "vdpa dev add %s: %d: %s\n", name, r,
+		       vh_vdpa_mgmt_last_error(mgmt));
+		vh_vdpa_mgmt_unref(mgmt);
+		return r;
+	}
+	vh_info(d->ctx, "vdpa device %s added\n", name);
+	*out = mgmt;
+	return 0;
+}
+
+/*
+ * Before the daemon stops: deleting the vdpa device resets the VDUSE
+ * device, and the kernel waits for the daemon to answer that reset.
+ */
+static int run_vdpa_del(struct vh_daemon *d, const char *name,
+			struct vh_vdpa_mgmt *mgmt)
+{
+	int r = vh_vdpa_mgmt_dev_del(mgmt, name);
+
+	if (r < 0)
+		vh_err(d->ctx, "vdpa dev del %s: %d: %s\n", name, r,
+		       vh_vdpa_mgmt_last_error(mgmt));
+	vh_vdpa_mgmt_unref(mgmt);
+	return r;
+}
+
 VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
 			    unsigned int flags)
 {
+	const unsigned int known = VH_DAEMON_RUN_CLIENT | VH_DAEMON_RUN_VDUSE |
+				   VH_DAEMON_RUN_VDPA_ADD;
+	struct vh_vdpa_mgmt *mgmt = NULL;
 	struct pollfd p[2];
 	sigset_t set, old;
 	int sfd, r, err = 0;
 
-	if (!d || !path == (fd < 0) ||
-	    (flags & ~(VH_DAEMON_RUN_CLIENT | VH_DAEMON_RUN_VDUSE)) ||
+	if (!d || !path == (fd < 0) || (flags & ~known) ||
 	    (fd >= 0 && flags) ||
-	    (flags & VH_DAEMON_RUN_CLIENT && flags & VH_DAEMON_RUN_VDUSE))
+	    (flags & VH_DAEMON_RUN_CLIENT && flags & VH_DAEMON_RUN_VDUSE) ||
+	    (flags & VH_DAEMON_RUN_VDPA_ADD && !(flags & VH_DAEMON_RUN_VDUSE)))
 		return -EINVAL;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -1227,6 +1278,13 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
 		r = vh_daemon_start_listen(d, path);
 	if (r < 0)
 		goto out_sfd;
+	if (flags & VH_DAEMON_RUN_VDPA_ADD) {
+		err = run_vdpa_add(d, path, &mgmt);
+		if (err < 0) {
+			vh_daemon_stop(d);
+			goto out_wait;
+		}
+	}
 	p[0].fd = sfd;
 	p[0].events = POLLIN;
 	p[1].fd = d->done_fd;
@@ -1238,7 +1296,6 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
 			/* stop before waiting: the daemon would run on */
 			err = -errno;
 			vh_err(d->ctx, "poll: %d: stopping\n", err);
-			vh_daemon_stop(d);
 			break;
 		}
 		if (p[0].revents & POLLIN) {
@@ -1247,12 +1304,18 @@ VH_EXPORT int vh_daemon_run(struct vh_daemon *d, const char *path, int fd,
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				vh_info(d->ctx, "signal %u: stopping\n",
 					si.ssi_signo);
-			vh_daemon_stop(d);
 			break;
 		}
 		if (p[1].revents)
 			break;
 	}
+	if (mgmt) {
+		r = run_vdpa_del(d, path, mgmt);
+		if (!err)
+			err = r;
+	}
+	vh_daemon_stop(d);
+out_wait:
 	r = vh_daemon_wait(d);
 	if (r == 0)
 		r = err;

@@ -885,6 +885,13 @@ static void run_mask_child(void)
 	CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &before), 0);
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
 	d = run_daemon(ctx, sv);
+	/* flags that cannot go together, refused before anything starts */
+	CHECK_EQ(vh_daemon_run(d, "x", -1, VH_DAEMON_RUN_VDPA_ADD), -EINVAL);
+	CHECK_EQ(vh_daemon_run(d, "x", -1, VH_DAEMON_RUN_CLIENT |
+			       VH_DAEMON_RUN_VDPA_ADD), -EINVAL);
+	CHECK_EQ(vh_daemon_run(d, NULL, sv[1], VH_DAEMON_RUN_VDUSE |
+			       VH_DAEMON_RUN_VDPA_ADD), -EINVAL);
+	CHECK_EQ(vh_daemon_run(d, "x", -1, 1u << 3), -EINVAL);
 	CHECK_EQ(vh_daemon_run(d, NULL, sv[1], 0), 0);
 	CHECK_EQ(pthread_sigmask(SIG_SETMASK, NULL, &after), 0);
 	CHECK(sigismember(&after, SIGUSR1));

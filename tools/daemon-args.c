@@ -6,13 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -231,103 +228,15 @@ int daemon_print_capabilities(FILE *f, const char *type,
 	return fflush(f) == 0 ? 0 : -EIO;
 }
 
-/*
- * SIGTERM/SIGINT that came while we blocked them asked for this stop:
- * consume them, or restoring the mask would deliver them.
- */
-static void drain_signals(const sigset_t *set, const sigset_t *old)
-{
-	const struct timespec zero = { 0, 0 };
-	sigset_t one;
-	int sig;
-
-	for (sig = 1; sig < NSIG; sig++) {
-		if (!sigismember(set, sig) || sigismember(old, sig))
-			continue;
-		sigemptyset(&one);
-		sigaddset(&one, sig);
-		while (sigtimedwait(&one, NULL, &zero) == sig)
-			;
-	}
-}
-
-/*
- * --vduse --vdpa-add: vh_daemon_run() with the vdpa device added once the
- * VDUSE device exists and deleted before the daemon stops (the kernel
- * resets the device on deletion and waits for the daemon to answer).
- */
-static int run_vdpa_add(struct vh_daemon *d, const struct daemon_args *a)
-{
-	struct vh_vdpa_dev_new nd = { .size = sizeof(nd) };
-	struct vh_vdpa_mgmt *mgmt = NULL;
-	struct pollfd p[2];
-	sigset_t set, old;
-	int sfd, r, err = 0;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	/* blocked before the threads start, so they all inherit the mask */
-	r = pthread_sigmask(SIG_BLOCK, &set, &old);
-	if (r)
-		return -r;
-	sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		r = -errno;
-		goto out_mask;
-	}
-	r = vh_daemon_start_vduse(d, a->vduse);
-	if (r < 0)
-		goto out_sfd;
-	nd.name = a->vduse;
-	nd.mgmtdev = "vduse";
-	r = vh_vdpa_mgmt_new(vh_daemon_get_ctx(d), &mgmt);
-	if (r == 0)
-		r = vh_vdpa_mgmt_dev_add(mgmt, &nd);
-	if (r < 0) {
-		fprintf(stderr, "vdpa dev add %s: %s%s%s\n", a->vduse,
-			strerror(-r), mgmt ? ": " : "",
-			mgmt ? vh_vdpa_mgmt_last_error(mgmt) : "");
-		vh_daemon_stop(d);
-		err = r;
-		goto out_wait;
-	}
-	p[0].fd = sfd;
-	p[0].events = POLLIN;
-	p[1].fd = vh_daemon_get_done_fd(d);
-	p[1].events = POLLIN;
-	while (poll(p, 2, -1) < 0 && errno == EINTR)
-		;
-	r = vh_vdpa_mgmt_dev_del(mgmt, a->vduse);
-	if (r < 0) {
-		fprintf(stderr, "vdpa dev del %s: %s\n", a->vduse,
-			strerror(-r));
-		err = r;
-	}
-	vh_daemon_stop(d);
-out_wait:
-	r = vh_daemon_wait(d);
-	if (r == 0)
-		r = err;
-	vh_vdpa_mgmt_unref(mgmt);
-out_sfd:
-	close(sfd);
-	drain_signals(&set, &old);
-out_mask:
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return r;
-}
-
 int daemon_args_run(struct vh_daemon *d, const struct daemon_args *a)
 {
 	int fd;
 
 	if (!a)
 		return -EINVAL;
-	if (a->vduse && a->vdpa_add)
-		return run_vdpa_add(d, a);
 	if (a->vduse)
-		return vh_daemon_run(d, a->vduse, -1, VH_DAEMON_RUN_VDUSE);
+		return vh_daemon_run(d, a->vduse, -1, VH_DAEMON_RUN_VDUSE |
+				     (a->vdpa_add ? VH_DAEMON_RUN_VDPA_ADD : 0));
 	if (!a->socket_path && a->fd < 0) {
 		fd = take_activated_fd();
 		return fd < 0 ? fd : vh_daemon_run(d, NULL, fd, 0);

@@ -288,13 +288,20 @@ int vh_daemon_get_inflight(struct vh_daemon *d, unsigned int idx,
 #define VH_DAEMON_RUN_CLIENT (1u << 0)
 /* path is a VDUSE device name (vh_daemon_start_vduse()) */
 #define VH_DAEMON_RUN_VDUSE (1u << 1)
+/*
+ * with VH_DAEMON_RUN_VDUSE: add the vdpa device named path (management
+ * device "vduse") once the VDUSE device exists, and delete it before the
+ * daemon stops (since LIBVHOST_1.2's library; older ones refuse the flag)
+ */
+#define VH_DAEMON_RUN_VDPA_ADD (1u << 2)
 
 /*
  * Run d as a program's main loop: block SIGTERM and SIGINT in the calling
  * thread (before any daemon thread starts, so every thread inherits the
  * mask), start d on path (listening, with VH_DAEMON_RUN_CLIENT as a
- * client, with VH_DAEMON_RUN_VDUSE as the VDUSE device named path) or on fd (exactly one of path and fd >= 0), read the signals
- * from a signalfd and turn them into vh_daemon_stop(), and wait until d
+ * client, with VH_DAEMON_RUN_VDUSE as the VDUSE device named path) or on
+ * fd (exactly one of path and fd >= 0), read the signals from a signalfd
+ * and turn them into vh_daemon_stop(), and wait until d
  * has ended.  Before returning the calling thread's signal mask is
  * restored, SIGTERM/SIGINT that arrived meanwhile and that the mask did
  * not block before are consumed (they asked for this stop).  0 after a
