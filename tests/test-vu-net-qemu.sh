@@ -240,6 +240,39 @@ wait_listen() {
 	fail "$1daemon did not listen"
 }
 
+# listen OUT [N]: accept one connection on the tap address, write what it
+# sends to OUT and answer one byte; with N, N connections at once, each
+# written to OUT.n (n from 0).  In the background: LPID.
+listen() {
+	ip netns exec "$NS" "$PY" - "$HOST_IP" "$PORT" "$1" "${2:-}" <<'EOF' &
+import socket, sys, threading
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2])))
+n = int(sys.argv[4]) if sys.argv[4] else 1
+l.listen(n)
+l.settimeout(240)
+def serve(c, out):
+    with open(out, 'wb') as f:
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            f.write(b)
+    c.send(b'k')
+    c.close()
+ts = []
+for i in range(n):
+    c, _ = l.accept()
+    out = sys.argv[3] if not sys.argv[4] else '%s.%d' % (sys.argv[3], i)
+    ts.append(threading.Thread(target=serve, args=(c, out)))
+    ts[-1].start()
+for t in ts:
+    t.join()
+EOF
+	LPID=$!
+}
+
 case_ 1 "server: a guest on the daemon, ping and a TCP payload"
 ip netns add "$NS" || fail "cannot create a network namespace"
 ip netns exec "$NS" ip link set lo up
@@ -248,24 +281,7 @@ ip netns exec "$NS" "$DAEMON" --socket-path="$DIR/vhu.sock" --tap=vhut0 \
 DPID=$!
 wait_listen ""
 ip netns exec "$NS" ip addr add "$HOST_IP/24" dev vhut0 || fail "tap address"
-ip netns exec "$NS" "$PY" - "$HOST_IP" "$PORT" "$DIR/recv" <<'EOF' &
-import socket, sys
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(1)
-l.settimeout(120)
-c, _ = l.accept()
-with open(sys.argv[3], 'wb') as f:
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        f.write(b)
-c.send(b'k')
-c.close()
-EOF
-LPID=$!
+listen "$DIR/recv"
 
 # vectors=0: QEMU 7.2 under TCG segfaults in msix_set_vector_notifiers
 # (vhost_net_start) with an MSI-X vhost-user NIC; INTx works
@@ -362,31 +378,7 @@ EOF
 		fail "mq $how: queue 1 attached before the guest enabled it"
 	(while :; do tapq; sleep 0.5; done) >"$DIR/tapq" 2>/dev/null &
 	QPID=$!
-	ip netns exec "$NS" "$PY" - "$HOST_IP" "$PORT" "$DIR/recv" <<'EOF' &
-import socket, sys, threading
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(2)
-l.settimeout(120)
-def serve(c, n):
-    with open('%s.%d' % (sys.argv[3], n), 'wb') as f:
-        while True:
-            b = c.recv(65536)
-            if not b:
-                break
-            f.write(b)
-    c.send(b'k')
-    c.close()
-ts = []
-for n in range(2):
-    c, _ = l.accept()
-    ts.append(threading.Thread(target=serve, args=(c, n)))
-    ts[-1].start()
-for t in ts:
-    t.join()
-EOF
-	LPID=$!
+	listen "$DIR/recv" 2
 	vm --timeout 120 --memfd --mem 512M --smp 2 \
 		--qemu-arg=-chardev --qemu-arg="socket,id=c1,path=$DIR/vhu.sock" \
 		--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0,queues=2 \
@@ -443,24 +435,7 @@ ip netns exec "$NS" "$DAEMON" --socket-path="$DIR/vhu.sock" --tap=vhut4 \
 DPID=$!
 wait_listen "packed: "
 ip netns exec "$NS" ip addr add "$HOST_IP/24" dev vhut4 || fail "tap address"
-ip netns exec "$NS" "$PY" - "$HOST_IP" "$PORT" "$DIR/recv" <<'EOF' &
-import socket, sys
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(1)
-l.settimeout(120)
-c, _ = l.accept()
-with open(sys.argv[3], 'wb') as f:
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        f.write(b)
-c.send(b'k')
-c.close()
-EOF
-LPID=$!
+listen "$DIR/recv"
 vm --timeout 120 --memfd --mem 512M \
 	--qemu-arg=-chardev --qemu-arg="socket,id=c1,path=$DIR/vhu.sock" \
 	--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0 \
@@ -488,28 +463,6 @@ rx=$(grep -o 'rx_frames=[0-9]*' "$DIR/daemon.log" | cut -d= -f2)
 echo "# $(stat -c %s "$PAYLOAD") bytes through vhost-user-net on packed rings (features 0x$feat)"
 ok
 # ---- behind a vIOMMU, then kill -9 and reconnect
-# listen OUT: accept one connection on the tap address, write what it
-# sends to OUT, answer one byte (in the background: LPID)
-listen() {
-	ip netns exec "$NS" "$PY" - "$HOST_IP" "$PORT" "$1" <<'EOF' &
-import socket, sys
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind((sys.argv[1], int(sys.argv[2])))
-l.listen(1)
-l.settimeout(240)
-c, _ = l.accept()
-with open(sys.argv[3], 'wb') as f:
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        f.write(b)
-c.send(b'k')
-c.close()
-EOF
-	LPID=$!
-}
 # iommu_daemon LOG: the daemon on a tap vhut5 (which goes with it when it
 # is killed), the tap's MAC fixed so that the guest's ARP entry stays right
 iommu_daemon() {
