@@ -18,7 +18,9 @@
  * Every wait is bounded: poll() with timeouts, and the kernel itself gives
  * up on an unanswered request after its msg_timeout (30 s).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <endian.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -299,9 +301,11 @@ TEST_F(vduse_uapi, dev_ioctls)
 		struct vduse_config_data h;
 		uint8_t buf[16];
 	} cd;
+	struct vduse_dev_request req;
+	struct vduse_dev_response resp;
 	uint64_t feat = ~0ull;
 	uint32_t idx;
-	int efd;
+	int efd, fl;
 
 	ASSERT_EQ(0, create_dev(self->ctl, self->name, VIRTIO_ID_BLOCK,
 				BLK_FEATURES, 2, 4096, csz));
@@ -407,26 +411,21 @@ TEST_F(vduse_uapi, dev_ioctls)
 	EXPECT_EQ(0, feat);
 
 	/* no request pending: a non-blocking read says EAGAIN */
-	{
-		struct vduse_dev_request req;
-		struct vduse_dev_response resp;
-		int fl = fcntl(self->dev, F_GETFL);
-
-		ASSERT_EQ(0, fcntl(self->dev, F_SETFL, fl | O_NONBLOCK));
-		EXPECT_EQ(-1, read(self->dev, &req, sizeof(req)));
-		EXPECT_EQ(EAGAIN, errno);
-		/* too short a read (vduse_dev_read_iter()) */
-		EXPECT_EQ(-1, read(self->dev, &req, sizeof(req) - 1));
-		EXPECT_EQ(EINVAL, errno);
-		/* an answer to no request (vduse_dev_write_iter()) */
-		memset(&resp, 0, sizeof(resp));
-		resp.request_id = 12345;
-		EXPECT_EQ(-1, write(self->dev, &resp, sizeof(resp)));
-		EXPECT_EQ(ENOENT, errno);
-		resp.reserved[0] = 1;
-		EXPECT_EQ(-1, write(self->dev, &resp, sizeof(resp)));
-		EXPECT_EQ(EINVAL, errno);
-	}
+	fl = fcntl(self->dev, F_GETFL);
+	ASSERT_EQ(0, fcntl(self->dev, F_SETFL, fl | O_NONBLOCK));
+	EXPECT_EQ(-1, read(self->dev, &req, sizeof(req)));
+	EXPECT_EQ(EAGAIN, errno);
+	/* too short a read (vduse_dev_read_iter()) */
+	EXPECT_EQ(-1, read(self->dev, &req, sizeof(req) - 1));
+	EXPECT_EQ(EINVAL, errno);
+	/* an answer to no request (vduse_dev_write_iter()) */
+	memset(&resp, 0, sizeof(resp));
+	resp.request_id = 12345;
+	EXPECT_EQ(-1, write(self->dev, &resp, sizeof(resp)));
+	EXPECT_EQ(ENOENT, errno);
+	resp.reserved[0] = 1;
+	EXPECT_EQ(-1, write(self->dev, &resp, sizeof(resp)));
+	EXPECT_EQ(EINVAL, errno);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1034,7 +1033,8 @@ TEST_F_TIMEOUT(vduse_blk, virtio_blk_io, 120)
 	const size_t len = 64 * 1024;
 	const off_t off_w = 256 * 1024, off_r = 640 * 1024;
 	char disk[64], sys[128], serial[64];
-	uint8_t *buf, *pat;
+	uint8_t *buf = NULL, *pat = NULL;
+	uint64_t feat = 0;
 	int fd, ret;
 
 	/* vdpa_dev_add(): every queue needs VQ_SETUP first */
@@ -1088,12 +1088,8 @@ TEST_F_TIMEOUT(vduse_blk, virtio_blk_io, 120)
 	EXPECT_NE(0, info.desc_addr);
 	EXPECT_NE(0, info.driver_addr);
 	EXPECT_NE(0, info.device_addr);
-	{
-		uint64_t feat = 0;
-
-		ASSERT_EQ(0, ioctl(self->b.dev, VDUSE_DEV_GET_FEATURES, &feat));
-		EXPECT_EQ(BLK_FEATURES, feat);
-	}
+	ASSERT_EQ(0, ioctl(self->b.dev, VDUSE_DEV_GET_FEATURES, &feat));
+	EXPECT_EQ(BLK_FEATURES, feat);
 
 	/* GET_ID, through the serial attribute */
 	snprintf(sys, sizeof(sys), "/sys/block/%s/serial", strrchr(disk, '/') + 1);
