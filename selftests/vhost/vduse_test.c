@@ -76,8 +76,9 @@ static int create_dev(int ctl, const char *name, uint32_t device_id,
 	c = calloc(1, sizeof(*c) + csz);
 	if (!c)
 		return -ENOMEM;
+	/* one sector: vduse_blk sets the real size with DEV_SET_CONFIG */
 	memset(&blk, 0, sizeof(blk));
-	blk.capacity = htole64(DISK_SIZE / SECTOR);
+	blk.capacity = htole64(1);
 	memcpy(c->config, &blk, sizeof(blk));
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->device_id = device_id;
@@ -297,10 +298,9 @@ TEST_F(vduse_uapi, dev_ioctls)
 	struct vduse_vq_info info;
 	struct vduse_vq_eventfd ev;
 	struct vduse_iotlb_entry e;
-	struct {
-		struct vduse_config_data h;
-		uint8_t buf[16];
-	} cd;
+	/* a header and 16 bytes of config (uint32_t: its alignment) */
+	uint32_t cdbuf[(sizeof(struct vduse_config_data) + 16) / 4];
+	struct vduse_config_data *cd = (struct vduse_config_data *)cdbuf;
 	struct vduse_dev_request req;
 	struct vduse_dev_response resp;
 	uint64_t feat = ~0ull;
@@ -361,28 +361,28 @@ TEST_F(vduse_uapi, dev_ioctls)
 	close(efd);
 
 	/* DEV_SET_CONFIG: offset <= size, 0 < length <= size - offset */
-	memset(&cd, 0, sizeof(cd));
-	memset(cd.buf, 0x5a, sizeof(cd.buf));
-	cd.h.offset = 0;
-	cd.h.length = 8;
-	EXPECT_EQ(0, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, &cd));
-	cd.h.offset = csz - 8;
-	EXPECT_EQ(0, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, &cd));
-	cd.h.offset = csz - 7;
-	EXPECT_EQ(-1, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, &cd));
+	memset(cdbuf, 0, sizeof(cdbuf));
+	memset(cd->buffer, 0x5a, 16);
+	cd->offset = 0;
+	cd->length = 8;
+	EXPECT_EQ(0, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, cd));
+	cd->offset = csz - 8;
+	EXPECT_EQ(0, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, cd));
+	cd->offset = csz - 7;
+	EXPECT_EQ(-1, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, cd));
 	EXPECT_EQ(EINVAL, errno);
-	cd.h.offset = csz + 1;
-	cd.h.length = 1;
-	EXPECT_EQ(-1, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, &cd));
+	cd->offset = csz + 1;
+	cd->length = 1;
+	EXPECT_EQ(-1, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, cd));
 	EXPECT_EQ(EINVAL, errno);
-	cd.h.offset = 0;
-	cd.h.length = 0;
-	EXPECT_EQ(-1, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, &cd));
+	cd->offset = 0;
+	cd->length = 0;
+	EXPECT_EQ(-1, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, cd));
 	EXPECT_EQ(EINVAL, errno);
 	/* offset + length wrapping around */
-	cd.h.offset = 8;
-	cd.h.length = 0xfffffffc;
-	EXPECT_EQ(-1, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, &cd));
+	cd->offset = 8;
+	cd->length = 0xfffffffc;
+	EXPECT_EQ(-1, ioctl(self->dev, VDUSE_DEV_SET_CONFIG, cd));
 	EXPECT_EQ(EINVAL, errno);
 
 	/* IOTLB_GET_FD: start > last, and no IOVA domain before vdpa add */
@@ -1040,9 +1040,19 @@ TEST_F_TIMEOUT(vduse_blk, virtio_blk_io, 120)
 	const size_t len = 64 * 1024;
 	const off_t off_w = 256 * 1024, off_r = 640 * 1024;
 	char disk[64], sys[128], serial[64];
+	uint32_t cdbuf[(sizeof(struct vduse_config_data) + 8) / 4];
+	struct vduse_config_data *cd = (struct vduse_config_data *)cdbuf;
 	uint8_t *buf = NULL, *pat = NULL;
-	uint64_t feat = 0;
+	uint64_t feat = 0, cap;
 	int fd, ret;
+
+	/* the capacity the driver will read, set after CREATE_DEV */
+	cap = htole64(DISK_SIZE / SECTOR);
+	memset(cdbuf, 0, sizeof(cdbuf));
+	cd->offset = offsetof(struct virtio_blk_config, capacity);
+	cd->length = sizeof(cap);
+	memcpy(cd->buffer, &cap, sizeof(cap));
+	ASSERT_EQ(0, ioctl(self->b.dev, VDUSE_DEV_SET_CONFIG, cd));
 
 	/* vdpa_dev_add(): every queue needs VQ_SETUP first */
 	p.name = self->name;
@@ -1102,6 +1112,10 @@ TEST_F_TIMEOUT(vduse_blk, virtio_blk_io, 120)
 	ASSERT_EQ(0, ioctl(self->b.dev, VDUSE_DEV_GET_FEATURES, &feat));
 	EXPECT_EQ(BLK_FEATURES, feat);
 
+	/* the capacity DEV_SET_CONFIG wrote, in 512-byte sectors */
+	snprintf(sys, sizeof(sys), "/sys/block/%s/size", strrchr(disk, '/') + 1);
+	ASSERT_EQ(0, read_file(sys, serial, sizeof(serial)));
+	EXPECT_EQ(DISK_SIZE / SECTOR, strtoul(serial, NULL, 10));
 	/* GET_ID, through the serial attribute */
 	snprintf(sys, sizeof(sys), "/sys/block/%s/serial", strrchr(disk, '/') + 1);
 	ASSERT_EQ(0, read_file(sys, serial, sizeof(serial)));
