@@ -21,8 +21,9 @@
  * --compare runs a second build of our daemon in the same rounds (A/B).
  *
  *   bench/vu_blk [--daemon PATH] [--daemon-opt OPT] [--compare PATH]
- *                [--compare-opt OPT] [--io uring|sync] [--direct] [--dir DIR]
- *                [--rw randread|randwrite] [--qd N] [--queues N]
+ *                [--compare-opt OPT] [--no-peers] [--io uring|sync]
+ *                [--direct] [--dir DIR] [--rw randread|randwrite] [--qd N]
+ *                [--queues N]
  *                [--seconds N] [--rounds N] [--size MIB]
  */
 #include <errno.h>
@@ -75,7 +76,7 @@ static char socks[NBACKENDS][192];
 static const char *daemon_path = "tools/vhost-user-blk";
 static const char *daemon_opt, *compare_path, *compare_opt;
 static const char *io_engine = "uring";
-static bool direct, write_mode;
+static bool direct, write_mode, no_peers;
 static double seconds = 5;
 static unsigned int rounds = 2, size_mib = 1024, qd = 32, max_queues = 2;
 
@@ -651,14 +652,17 @@ static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"usage: %s [--daemon PATH] [--daemon-opt OPT] [--compare PATH]\n"
-		"          [--compare-opt OPT] [--io uring|sync] [--direct] [--dir DIR]\n"
-		"          [--rw randread|randwrite] [--qd N] [--queues N]\n"
+		"          [--compare-opt OPT] [--no-peers] [--io uring|sync] [--direct]\n"
+		"          [--dir DIR]"
+		" [--rw randread|randwrite] [--qd N] [--queues N]\n"
 		"          [--seconds N] [--rounds N] [--size MIB]\n"
 		"  --daemon PATH      our vhost-user-blk (default tools/vhost-user-blk)\n"
 		"  --daemon-opt OPT   one more argument for it (e.g. --poll-us=32)\n"
 		"  --compare PATH     another build of it, measured in the same rounds\n"
 		"                     (A/B under the same load: ours / ours-B)\n"
 		"  --compare-opt OPT  one more argument for that one\n"
+		"  --no-peers         neither qemu-storage-daemon nor fio (with\n"
+		"                     --compare: our two builds only)\n"
 		"  --io ENGINE        our engine (--io=ENGINE, default uring)\n"
 		"  --direct           O_DIRECT (qsd: cache.direct=on); else the page cache\n"
 		"  --dir DIR          where the file goes (default /var/tmp; not tmpfs\n"
@@ -683,6 +687,7 @@ int main(int argc, char *argv[])
 		{ "daemon-opt", required_argument, NULL, 'o' },
 		{ "compare", required_argument, NULL, 'c' },
 		{ "compare-opt", required_argument, NULL, 'O' },
+		{ "no-peers", no_argument, NULL, 'N' },
 		{ "io", required_argument, NULL, 'i' },
 		{ "direct", no_argument, NULL, 'D' },
 		{ "dir", required_argument, NULL, 'p' },
@@ -716,6 +721,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'O':
 			compare_opt = optarg;
+			break;
+		case 'N':
+			no_peers = true;
 			break;
 		case 'i':
 			io_engine = optarg;
@@ -775,8 +783,8 @@ int main(int argc, char *argv[])
 			base);
 		return 1;
 	}
-	have_qsd = in_path("qemu-storage-daemon");
-	have_fio = in_path("fio");
+	have_qsd = !no_peers && in_path("qemu-storage-daemon");
+	have_fio = !no_peers && in_path("fio");
 
 	snprintf(dir, sizeof(dir), "%s/vu_blk.XXXXXX", base);
 	if (!mkdtemp(dir))
@@ -824,9 +832,11 @@ int main(int argc, char *argv[])
 	       direct ? ",cache.direct=on" : "",
 	       direct ? ",cache.direct=on" : "");
 	if (!have_qsd)
-		printf("qemu-storage-daemon: not installed, no comparison\n");
+		printf("qemu-storage-daemon: %s, no comparison\n",
+		       no_peers ? "--no-peers" : "not installed");
 	if (!have_fio)
-		printf("fio: not installed, no disk limit\n");
+		printf("fio: %s, no disk limit\n",
+		       no_peers ? "--no-peers" : "not installed");
 	job(&c, 1, qd, have_qsd, have_fio);
 	if (max_queues > 1)
 		job(&c, max_queues, qd, have_qsd, have_fio);

@@ -261,6 +261,32 @@ static void test_io(void)
 	printf("io: write/read/flush/get-id/write-zeroes/discard checked\n");
 }
 
+/*
+ * Reads the page cache does not hold, or holds only the start of: the uring
+ * engine tries a buffered read inline (preadv2 RWF_NOWAIT) and sends what
+ * was not cached through io_uring; past 16 misses in a row it stops trying
+ * for a while.  The bytes must be right whichever way they came.
+ */
+static void test_cold_reads(void)
+{
+	unsigned int i;
+
+	CHECK(fdatasync(img_fd) == 0);
+	/* nothing cached: EAGAIN, all of it through the ring */
+	CHECK(posix_fadvise(img_fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	read_check(0, 0, 1 << 20);
+	/* the first half cached: a short inline read, the rest on the ring */
+	read_check(0, 4096, 131072);
+	CHECK(posix_fadvise(img_fd, 4096 * 512 + 65536, 65536,
+			    POSIX_FADV_DONTNEED) == 0);
+	read_check(0, 4096, 131072);
+	/* a cold run of small reads: the engine backs off, then tries again */
+	CHECK(posix_fadvise(img_fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	for (i = 0; i < 48; i++)
+		read_check(0, 8192 + (uint64_t)i * 64, 4096);
+	printf("cold reads: uncached and partly cached reads checked\n");
+}
+
 static void test_hostile(void)
 {
 	struct vh_sg sg[4];
@@ -642,6 +668,7 @@ static void run(const char *daemon, const char *engine, const char *img,
 	test_config();
 	drv_setup_rings(&drv);
 	test_io();
+	test_cold_reads();
 	test_write_cache();
 	test_hostile();
 	test_multiqueue();
