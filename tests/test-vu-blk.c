@@ -4,7 +4,9 @@
  * request type with the bytes compared against the backing file, hostile
  * requests (each gets its status and the daemon keeps serving), two queues
  * in parallel, read-only mode and O_DIRECT (a file on a disk file system,
- * zero-copy and bounced), each with both engines (--io=uring, --io=sync);
+ * zero-copy and bounced), each with both engines (--io=uring, --io=sync),
+ * and io_uring with both queues on one worker and --inline-reads; reads
+ * the page cache holds only part of, or none of;
  * then the fallback: io_uring_setup refused by a seccomp filter, the daemon
  * says why and serves with the sync engine.  SKIPs if the daemon is not
  * built.
@@ -262,10 +264,11 @@ static void test_io(void)
 }
 
 /*
- * Reads the page cache does not hold, or holds only the start of: the uring
- * engine tries a buffered read inline (preadv2 RWF_NOWAIT) and sends what
- * was not cached through io_uring; past 16 misses in a row it stops trying
- * for a while.  The bytes must be right whichever way they came.
+ * Reads the page cache does not hold, or holds only the start of.  With
+ * --inline-reads the uring engine tries a buffered read on the worker
+ * (preadv2 RWF_NOWAIT) and sends what was not cached through io_uring;
+ * past 16 misses in a row it stops trying for a while.  The bytes must be
+ * right whichever way they came.
  */
 static void test_cold_reads(void)
 {
@@ -643,12 +646,15 @@ static void run(const char *daemon, const char *engine, const char *img,
 			       SERIAL,
 			       io,
 			       one_thread ? "--threads=1" : NULL,
+			       /* the inline read path (and its fallbacks) */
+			       one_thread ? "--inline-reads" : NULL,
 			       NULL };
 	size_t i;
 	unsigned int q;
 
 	printf("engine %s%s\n", engine,
-	       one_thread ? ", both queues on one worker thread" : "");
+	       one_thread ? ", both queues on one worker thread, --inline-reads" :
+			    "");
 	snprintf(io, sizeof(io), "--io=%s", engine);
 	for (i = 0; i < IMG_SIZE; i++)
 		shadow[i] = pattern(i, 0);
