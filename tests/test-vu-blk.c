@@ -5,7 +5,8 @@
  * requests (each gets its status and the daemon keeps serving), two queues
  * in parallel, read-only mode and O_DIRECT (a file on a disk file system,
  * zero-copy and bounced), each with both engines (--io=uring, --io=sync),
- * and io_uring with both queues on one worker and --inline-reads; reads
+ * and io_uring with both queues on one worker, --inline-reads and
+ * --poll-us; reads
  * the page cache holds only part of, or none of;
  * then the fallback: io_uring_setup refused by a seccomp filter, the daemon
  * says why and serves with the sync engine.  SKIPs if the daemon is not
@@ -646,14 +647,17 @@ static void run(const char *daemon, const char *engine, const char *img,
 			       SERIAL,
 			       io,
 			       one_thread ? "--threads=1" : NULL,
-			       /* the inline read path (and its fallbacks) */
+			       /* the inline read path (and its fallbacks),
+				* and the worker spinning on empty rings */
 			       one_thread ? "--inline-reads" : NULL,
+			       one_thread ? "--poll-us=50" : NULL,
 			       NULL };
 	size_t i;
 	unsigned int q;
 
 	printf("engine %s%s\n", engine,
-	       one_thread ? ", both queues on one worker thread, --inline-reads" :
+	       one_thread ? ", one worker thread for both queues, "
+			    "--inline-reads, --poll-us=50" :
 			    "");
 	snprintf(io, sizeof(io), "--io=%s", engine);
 	for (i = 0; i < IMG_SIZE; i++)
