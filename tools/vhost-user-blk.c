@@ -150,9 +150,11 @@ enum {
 };
 
 /*
- * --poll-us default: off.  Spinning (as QEMU's poll-max-ns) cut QD 1
- * latency through the page cache by 4x in bench/vu_blk here, but doubled
- * it with O_DIRECT (108 against 54 us p50): not yet understood.
+ * --poll-us default: off.  Spinning (as QEMU's poll-max-ns) took QD 1 p50
+ * through the page cache from about 5.2 to 4.5 us in bench/vu_blk on a
+ * busy two-CPU host, and left O_DIRECT's in the noise (it no longer spins
+ * through a disk read: vhost-user-blk-uring.c); not worth a CPU spinning
+ * by default on a shared host.
  */
 #define BLK_POLL_US_DEFAULT 0u
 #define BLK_POLL_US_MAX 1000u
