@@ -558,8 +558,7 @@ static void cpu_report(const struct result *sum, const enum backend *list,
 	if (fe_bound)
 		printf("  LIMIT: a front-end thread was busy >= 85%% of the time: figures near its ceiling (1 / its CPU per request) measure the load generator, not the back-end\n");
 	if (saturated)
-		printf("  LIMIT: the machine had no idle CPU (>= 90%% busy): the back-ends competed for CPU with the front-end%s\n",
-		       " and other work; compare CPU per request, not IOPS alone");
+		printf("  LIMIT: the machine had no idle CPU (>= 90%% busy): the back-ends competed for CPU with the front-end and other work; compare CPU per request, not IOPS alone\n");
 }
 
 /* One job (queues, depth): every back-end, alternating, in rounds. */
@@ -768,6 +767,11 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "vu_blk: bad arguments (qd 1..%u, queues 1..%u)\n",
 			MAX_QD, MAX_QUEUES);
 		return 2;
+	}
+	if (compare_path && access(compare_path, X_OK) != 0) {
+		fprintf(stderr, "vu_blk: --compare %s: not an executable\n",
+			compare_path);
+		return 1;
 	}
 	if (access(daemon_path, X_OK) != 0) {
 		fprintf(stderr,
