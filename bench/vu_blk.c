@@ -497,7 +497,12 @@ static struct result measure(struct conn *c, const char *sock, pid_t pid,
 	return res;
 }
 
-/* fio, io_uring, the same file and job: IOPS (0 if it failed). */
+/*
+ * fio, io_uring, the same file and job: IOPS (0 if it failed).  Not
+ * --invalidate (fio's default drops the file's page cache before its job:
+ * the next back-end measured, in the next round, then read from the disk,
+ * ten times slower at QD 1).
+ */
 static double fio_iops(unsigned int nq, unsigned int depth)
 {
 	char cmd[1024], line[4096];
@@ -505,7 +510,7 @@ static double fio_iops(unsigned int nq, unsigned int depth)
 	FILE *p;
 
 	snprintf(cmd, sizeof(cmd),
-		 "fio --name=vu_blk --filename='%s' --rw=%s --bs=4k --iodepth=%u --numjobs=%u --ioengine=io_uring --direct=%d --runtime=%.1f --time_based --group_reporting --randrepeat=0 --norandommap --minimal 2>/dev/null",
+		 "fio --name=vu_blk --filename='%s' --rw=%s --bs=4k --iodepth=%u --numjobs=%u --ioengine=io_uring --direct=%d --runtime=%.1f --time_based --group_reporting --randrepeat=0 --norandommap --invalidate=0 --minimal 2>/dev/null",
 		 img, write_mode ? "randwrite" : "randread", depth, nq,
 		 direct ? 1 : 0, seconds);
 	p = popen(cmd, "r");
