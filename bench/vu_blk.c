@@ -14,8 +14,16 @@
  * (aio=io_uring, plus cache.direct=on with --direct) and with its defaults
  * (aio=threads).  Figures, never pass/fail: build without sanitizers.
  *
- *   bench/vu_blk [--daemon PATH] [--io uring|sync] [--direct] [--dir DIR]
- *                [--rw randread|randwrite] [--qd N] [--queues N]
+ * Each job also reports the CPU used by the front-end's threads (their
+ * CPU clocks), the back-end (/proc/PID/stat) and the machine (/proc/stat),
+ * and says when the front-end or the machine was the limit: on a small
+ * machine the driver, the back-end and everything else share the cores.
+ * --compare runs a second build of our daemon in the same rounds (A/B).
+ *
+ *   bench/vu_blk [--daemon PATH] [--daemon-opt OPT] [--compare PATH]
+ *                [--compare-opt OPT] [--no-peers] [--io uring|sync]
+ *                [--direct] [--dir DIR] [--rw randread|randwrite] [--qd N]
+ *                [--queues N]
  *                [--seconds N] [--rounds N] [--size MIB]
  */
 #include <errno.h>
@@ -49,21 +57,26 @@
 #define REQ_GPA(q, i) (0x100000ull + ((uint64_t)(q) * MAX_QD + (i)) * 8192)
 #define MAX_SAMPLES (8u << 20)
 
-enum backend { OURS, QSD_BEST, QSD_DEFAULT, NBACKENDS };
+enum backend { OURS, QSD_BEST, QSD_DEFAULT, OURS_B, NBACKENDS };
 
 static const char *const backend_name[NBACKENDS] = {
-	"vhost-user-blk", "qemu-storage-daemon best", "qemu-storage-daemon defaults"
+	"vhost-user-blk", "qemu-storage-daemon best",
+	"qemu-storage-daemon defaults", "vhost-user-blk B (--compare)"
+};
+static const char *const backend_short[NBACKENDS] = {
+	"ours", "qsd-best", "qsd-defaults", "ours-B"
 };
 
 static char dir[128];
 static char img[192];
-static pid_t pids[NBACKENDS] = { -1, -1, -1 };
+static pid_t pids[NBACKENDS] = { -1, -1, -1, -1 };
 static char socks[NBACKENDS][192];
 
 /* options */
 static const char *daemon_path = "tools/vhost-user-blk";
+static const char *daemon_opt, *compare_path, *compare_opt;
 static const char *io_engine = "uring";
-static bool direct, write_mode;
+static bool direct, write_mode, no_peers;
 static double seconds = 5;
 static unsigned int rounds = 2, size_mib = 1024, qd = 32, max_queues = 2;
 
@@ -158,16 +171,24 @@ static void wait_socket(const char *path, pid_t pid)
 /* Start back-end b with nq queues on its socket. */
 static void start_backend(enum backend b, unsigned int nq)
 {
-	char log[256], nqs[16], io[32], blockdev[512], exp[512];
+	char log[256], nqs[16], io[32], blockdev[512], exp[1024];
 
 	snprintf(log, sizeof(log), "%s/%s.log", dir,
-		 b == OURS ? "ours" : b == QSD_BEST ? "qsd-best" : "qsd-default");
+		 backend_short[b]);
 	snprintf(nqs, sizeof(nqs), "%u", nq);
 	unlink(socks[b]);
-	if (b == OURS) {
-		const char *a[] = { daemon_path,   "--blk-file",   img,
-				    "--socket-path", socks[b],	   "--num-queues",
-				    nqs,	     io,	   direct ? "--direct" : NULL,
+	if (b == OURS || b == OURS_B) {
+		const char *opt = b == OURS ? daemon_opt : compare_opt;
+		const char *a[] = { b == OURS ? daemon_path : compare_path,
+				    "--blk-file",
+				    img,
+				    "--socket-path",
+				    socks[b],
+				    "--num-queues",
+				    nqs,
+				    io,
+				    opt ? opt : io, /* --io twice: harmless */
+				    direct ? "--direct" : NULL,
 				    NULL };
 
 		snprintf(io, sizeof(io), "--io=%s", io_engine);
@@ -208,6 +229,7 @@ struct qrun {
 	uint64_t start_ns[MAX_QD];
 	unsigned int slot_ids[MAX_QD];
 	uint64_t done;
+	uint64_t cpu_ns; /* this thread's CPU time while it ran the job */
 	uint32_t *lat; /* ns, QD 1 only */
 	size_t nlat;
 	double secs;
@@ -240,11 +262,19 @@ static int add_req(struct qrun *r, unsigned int i)
 			    vh_drvq_add(r->vq, sg, 1, 2, &r->slot_ids[i]);
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void *qrun_main(void *arg)
 {
 	struct qrun *r = arg;
 	struct pollfd pfd = { .fd = r->call, .events = POLLIN };
-	uint64_t t0, t, end;
+	uint64_t t0, t, end, c0;
 	unsigned int i;
 	int e;
 
@@ -254,6 +284,7 @@ static void *qrun_main(void *arg)
 			goto fail;
 	}
 	vh_drvq_kick(r->vq);
+	c0 = thread_cpu_ns();
 	t0 = t = now_ns();
 	end = t0 + (uint64_t)(seconds * 1e9);
 	do {
@@ -296,6 +327,7 @@ static void *qrun_main(void *arg)
 		t = now_ns();
 	} while (t < end);
 	r->secs = (double)(t - t0) / 1e9;
+	r->cpu_ns = thread_cpu_ns() - c0;
 	return NULL;
 fail:
 	r->err = e;
@@ -305,7 +337,55 @@ fail:
 struct result {
 	double iops;
 	double p50, p99; /* us, QD 1 */
+	/* CPU, in cores (1.0 = one core busy all the time) */
+	double fe;       /* the front-end's driving threads */
+	double fe_max;   /* the busiest of them */
+	double be;       /* the back-end process, every thread */
+	double machine;  /* every CPU of the machine (other work included) */
+	double fe_ns;    /* front-end CPU per request */
+	double be_ns;    /* back-end CPU per request */
 };
+
+/* utime + stime of process pid (every thread), ns; 0 if unreadable. */
+static uint64_t proc_cpu_ns(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* proc(5): fields 14 and 15 after "pid (comm)", comm may hold ')' */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return 0;
+	return (ut + st) * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+/* Busy time of every CPU (/proc/stat "cpu" less idle and iowait), ns. */
+static uint64_t machine_busy_ns(void)
+{
+	unsigned long long v[8] = { 0 };
+	FILE *f = fopen("/proc/stat", "re");
+	uint64_t busy = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0],
+		   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) == 8)
+		busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+	fclose(f);
+	return busy * (1000000000ull / (uint64_t)sysconf(_SC_CLK_TCK));
+}
 
 static int cmp_u32(const void *a, const void *b)
 {
@@ -315,9 +395,11 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /* One timed run against the back-end at sock. */
-static struct result measure(struct conn *c, const char *sock,
+static struct result measure(struct conn *c, const char *sock, pid_t pid,
 			     unsigned int nq, unsigned int depth)
 {
+	uint64_t be0, m0, t0, fe_cpu = 0, done = 0;
+	double wall;
 	struct vh_vu_frontend *fe;
 	struct qrun *runs = calloc(nq, sizeof(*runs));
 	pthread_t th[MAX_QUEUES];
@@ -369,15 +451,33 @@ static struct result measure(struct conn *c, const char *sock,
 						 r->call)) < 0)
 			die("ring setup", e);
 	}
+	be0 = proc_cpu_ns(pid);
+	m0 = machine_busy_ns();
+	t0 = now_ns();
 	for (q = 0; q < nq; q++)
 		if ((e = pthread_create(&th[q], NULL, qrun_main, &runs[q])))
 			die("pthread_create", e);
 	for (q = 0; q < nq; q++) {
+		double f;
+
 		pthread_join(th[q], NULL);
 		if (runs[q].err)
 			die("a request failed", runs[q].err);
 		res.iops += (double)runs[q].done / runs[q].secs;
+		f = (double)runs[q].cpu_ns / 1e9 / runs[q].secs;
+		if (f > res.fe_max)
+			res.fe_max = f;
+		fe_cpu += runs[q].cpu_ns;
+		done += runs[q].done;
 	}
+	/* the window includes thread start and the first kick: tiny */
+	wall = (double)(now_ns() - t0) / 1e9;
+	be0 = proc_cpu_ns(pid) - be0;
+	res.be = (double)be0 / 1e9 / wall;
+	res.be_ns = done ? (double)be0 / (double)done : 0;
+	res.machine = (double)(machine_busy_ns() - m0) / 1e9 / wall;
+	res.fe = (double)fe_cpu / 1e9 / wall;
+	res.fe_ns = done ? (double)fe_cpu / (double)done : 0;
 	if (depth == 1 && runs[0].nlat) {
 		qsort(runs[0].lat, runs[0].nlat, 4, cmp_u32);
 		res.p50 = runs[0].lat[runs[0].nlat / 2] / 1e3;
@@ -397,7 +497,12 @@ static struct result measure(struct conn *c, const char *sock,
 	return res;
 }
 
-/* fio, io_uring, the same file and job: IOPS (0 if it failed). */
+/*
+ * fio, io_uring, the same file and job: IOPS (0 if it failed).  Not
+ * --invalidate (fio's default drops the file's page cache before its job:
+ * the next back-end measured, in the next round, then read from the disk,
+ * ten times slower at QD 1).
+ */
 static double fio_iops(unsigned int nq, unsigned int depth)
 {
 	char cmd[1024], line[4096];
@@ -405,7 +510,7 @@ static double fio_iops(unsigned int nq, unsigned int depth)
 	FILE *p;
 
 	snprintf(cmd, sizeof(cmd),
-		 "fio --name=vu_blk --filename='%s' --rw=%s --bs=4k --iodepth=%u --numjobs=%u --ioengine=io_uring --direct=%d --runtime=%.1f --time_based --group_reporting --randrepeat=0 --norandommap --minimal 2>/dev/null",
+		 "fio --name=vu_blk --filename='%s' --rw=%s --bs=4k --iodepth=%u --numjobs=%u --ioengine=io_uring --direct=%d --runtime=%.1f --time_based --group_reporting --randrepeat=0 --norandommap --invalidate=0 --minimal 2>/dev/null",
 		 img, write_mode ? "randwrite" : "randread", depth, nq,
 		 direct ? 1 : 0, seconds);
 	p = popen(cmd, "r");
@@ -427,30 +532,78 @@ static double fio_iops(unsigned int nq, unsigned int depth)
 	return iops;
 }
 
+/*
+ * Who was the limit: the CPU each side used, in cores.  The front-end
+ * (this program: one thread per queue) shares the machine with the back-
+ * end; a driving thread busy all the time, or a machine with no idle CPU
+ * left, caps every back-end alike and the ratios then say little.
+ */
+static void cpu_report(const struct result *sum, const enum backend *list,
+		       unsigned int nb)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	bool fe_bound = false, saturated = false;
+	unsigned int i, b;
+
+	printf("  CPU (cores; front-end = this program's driving threads):\n");
+	for (i = 0; i < nb; i++) {
+		double others;
+
+		b = list[i];
+		others = sum[b].machine - sum[b].fe - sum[b].be;
+		printf("    %-28s front-end %.2f (busiest thread %.2f, %.1f us/req)  back-end %.2f (%.1f us/req)  others %.2f  machine %.2f of %ld\n",
+		       backend_name[b], sum[b].fe, sum[b].fe_max,
+		       sum[b].fe_ns / 1e3, sum[b].be, sum[b].be_ns / 1e3,
+		       others > 0 ? others : 0, sum[b].machine, ncpu);
+		if (sum[b].fe_max >= 0.85)
+			fe_bound = true;
+		if (ncpu > 0 && sum[b].machine >= 0.9 * (double)ncpu)
+			saturated = true;
+	}
+	if (fe_bound)
+		printf("  LIMIT: a front-end thread was busy >= 85%% of the time: figures near its ceiling (1 / its CPU per request) measure the load generator, not the back-end\n");
+	if (saturated)
+		printf("  LIMIT: the machine had no idle CPU (>= 90%% busy): the back-ends competed for CPU with the front-end and other work; compare CPU per request, not IOPS alone\n");
+}
+
 /* One job (queues, depth): every back-end, alternating, in rounds. */
 static void job(struct conn *c, unsigned int nq, unsigned int depth,
 		bool have_qsd, bool have_fio)
 {
 	struct result sum[NBACKENDS] = { 0 };
-	unsigned int k, b, nb = have_qsd ? NBACKENDS : 1;
+	unsigned int k, i, b, nb = 0;
+	enum backend list[NBACKENDS];
 	double fio = 0;
+
+	list[nb++] = OURS;
+	if (compare_path)
+		list[nb++] = OURS_B;
+	if (have_qsd) {
+		list[nb++] = QSD_BEST;
+		list[nb++] = QSD_DEFAULT;
+	}
 
 	printf("\nQD %u, %u queue%s (%u in flight):\n", depth, nq,
 	       nq > 1 ? "s" : "", depth * nq);
-	for (b = 0; b < nb; b++)
-		start_backend(b, nq);
+	for (i = 0; i < nb; i++)
+		start_backend(list[i], nq);
 	for (k = 0; k < rounds; k++) {
 		printf("  round %u:", k + 1);
-		for (b = 0; b < nb; b++) {
-			struct result r = measure(c, socks[b], nq, depth);
+		for (i = 0; i < nb; i++) {
+			struct result r;
 
-			printf(" %s %.0f", b == OURS ? "ours" :
-					   b == QSD_BEST ? "qsd-best" :
-							   "qsd-defaults",
-			       r.iops);
+			b = list[i];
+			r = measure(c, socks[b], pids[b], nq, depth);
+			printf(" %s %.0f", backend_short[b], r.iops);
 			sum[b].iops += r.iops / rounds;
 			sum[b].p50 += r.p50 / rounds;
 			sum[b].p99 += r.p99 / rounds;
+			sum[b].fe += r.fe / rounds;
+			sum[b].fe_max += r.fe_max / rounds;
+			sum[b].be += r.be / rounds;
+			sum[b].machine += r.machine / rounds;
+			sum[b].fe_ns += r.fe_ns / rounds;
+			sum[b].be_ns += r.be_ns / rounds;
 		}
 		/* the disk's limit in the same rounds: the disk is shared */
 		if (have_fio) {
@@ -463,13 +616,15 @@ static void job(struct conn *c, unsigned int nq, unsigned int depth,
 		fflush(stdout);
 	}
 	stop_all();
-	for (b = 0; b < nb; b++) {
+	for (i = 0; i < nb; i++) {
+		b = list[i];
 		printf("  %-30s %9.0f IOPS", backend_name[b], sum[b].iops);
 		if (depth == 1)
 			printf("  latency p50 %6.1f us  p99 %6.1f us",
 			       sum[b].p50, sum[b].p99);
 		printf("\n");
 	}
+	cpu_report(sum, list, nb);
 	if (have_fio)
 		printf("  %-30s %9.0f IOPS (fio io_uring on the file: the disk's limit)\n",
 		       "fio", fio);
@@ -484,22 +639,59 @@ static void job(struct conn *c, unsigned int nq, unsigned int depth,
 	}
 	if (have_fio && fio > 0)
 		printf("  ours / fio: %.2f\n", sum[OURS].iops / fio);
+	if (compare_path) {
+		printf("  ours / ours-B: %.2f", sum[OURS].iops / sum[OURS_B].iops);
+		if (depth == 1)
+			printf("   QD 1 p50 ours / ours-B: %.2f",
+			       sum[OURS].p50 / sum[OURS_B].p50);
+		if (have_qsd)
+			printf("   ours-B / qsd best: %.2f",
+			       sum[OURS_B].iops / sum[QSD_BEST].iops);
+		printf("\n");
+	}
 	fflush(stdout);
 }
 
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"usage: %s [--daemon PATH] [--io uring|sync] [--direct] [--dir DIR]\n"
-		"          [--rw randread|randwrite] [--qd N] [--queues N]\n"
-		"          [--seconds N] [--rounds N] [--size MIB]\n",
-		prog);
+		"usage: %s [--daemon PATH] [--daemon-opt OPT] [--compare PATH]\n"
+		"          [--compare-opt OPT] [--no-peers] [--io uring|sync] [--direct]\n"
+		"          [--dir DIR]"
+		" [--rw randread|randwrite] [--qd N] [--queues N]\n"
+		"          [--seconds N] [--rounds N] [--size MIB]\n"
+		"  --daemon PATH      our vhost-user-blk (default tools/vhost-user-blk)\n"
+		"  --daemon-opt OPT   one more argument for it (e.g. --poll-us=32)\n"
+		"  --compare PATH     another build of it, measured in the same rounds\n"
+		"                     (A/B under the same load: ours / ours-B)\n"
+		"  --compare-opt OPT  one more argument for that one\n"
+		"  --no-peers         neither qemu-storage-daemon nor fio (with\n"
+		"                     --compare: our two builds only)\n"
+		"  --io ENGINE        our engine (--io=ENGINE, default uring)\n"
+		"  --direct           O_DIRECT (qsd: cache.direct=on); else the page cache\n"
+		"  --dir DIR          where the file goes (default /var/tmp; not tmpfs\n"
+		"                     with --direct)\n"
+		"  --rw MODE          randread (default) or randwrite, 4 KiB\n"
+		"  --qd N             requests in flight per queue (default 32, max %u)\n"
+		"  --queues N         the multi-queue job's queues (default 2, max %u;\n"
+		"                     1: no multi-queue job)\n"
+		"  --seconds N        per measurement (default 5)\n"
+		"  --rounds N         rounds alternating the back-ends (default 2)\n"
+		"  --size MIB         the file (default 1024)\n"
+		"Each job prints IOPS per back-end, ratios, and the CPU each side used\n"
+		"(front-end threads, back-end process, the machine): a LIMIT line says\n"
+		"when the front-end or the machine's CPUs, not the back-end, capped it.\n",
+		prog, MAX_QD, MAX_QUEUES);
 }
 
 int main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
 		{ "daemon", required_argument, NULL, 'd' },
+		{ "daemon-opt", required_argument, NULL, 'o' },
+		{ "compare", required_argument, NULL, 'c' },
+		{ "compare-opt", required_argument, NULL, 'O' },
+		{ "no-peers", no_argument, NULL, 'N' },
 		{ "io", required_argument, NULL, 'i' },
 		{ "direct", no_argument, NULL, 'D' },
 		{ "dir", required_argument, NULL, 'p' },
@@ -524,6 +716,18 @@ int main(int argc, char *argv[])
 		switch (ch) {
 		case 'd':
 			daemon_path = optarg;
+			break;
+		case 'o':
+			daemon_opt = optarg;
+			break;
+		case 'c':
+			compare_path = optarg;
+			break;
+		case 'O':
+			compare_opt = optarg;
+			break;
+		case 'N':
+			no_peers = true;
 			break;
 		case 'i':
 			io_engine = optarg;
@@ -569,6 +773,11 @@ int main(int argc, char *argv[])
 			MAX_QD, MAX_QUEUES);
 		return 2;
 	}
+	if (compare_path && access(compare_path, X_OK) != 0) {
+		fprintf(stderr, "vu_blk: --compare %s: not an executable\n",
+			compare_path);
+		return 1;
+	}
 	if (access(daemon_path, X_OK) != 0) {
 		fprintf(stderr,
 			"vu_blk: %s not found (run from the build directory or pass --daemon)\n",
@@ -583,8 +792,8 @@ int main(int argc, char *argv[])
 			base);
 		return 1;
 	}
-	have_qsd = in_path("qemu-storage-daemon");
-	have_fio = in_path("fio");
+	have_qsd = !no_peers && in_path("qemu-storage-daemon");
+	have_fio = !no_peers && in_path("fio");
 
 	snprintf(dir, sizeof(dir), "%s/vu_blk.XXXXXX", base);
 	if (!mkdtemp(dir))
@@ -595,6 +804,7 @@ int main(int argc, char *argv[])
 	snprintf(socks[OURS], sizeof(socks[0]), "%s/ours.sock", dir);
 	snprintf(socks[QSD_BEST], sizeof(socks[0]), "%s/qsd-best.sock", dir);
 	snprintf(socks[QSD_DEFAULT], sizeof(socks[0]), "%s/qsd-def.sock", dir);
+	snprintf(socks[OURS_B], sizeof(socks[0]), "%s/ours-b.sock", dir);
 
 	/* the file, written (real blocks, not holes): in the page cache too */
 	fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -631,9 +841,11 @@ int main(int argc, char *argv[])
 	       direct ? ",cache.direct=on" : "",
 	       direct ? ",cache.direct=on" : "");
 	if (!have_qsd)
-		printf("qemu-storage-daemon: not installed, no comparison\n");
+		printf("qemu-storage-daemon: %s, no comparison\n",
+		       no_peers ? "--no-peers" : "not installed");
 	if (!have_fio)
-		printf("fio: not installed, no disk limit\n");
+		printf("fio: %s, no disk limit\n",
+		       no_peers ? "--no-peers" : "not installed");
 	job(&c, 1, qd, have_qsd, have_fio);
 	if (max_queues > 1)
 		job(&c, max_queues, qd, have_qsd, have_fio);

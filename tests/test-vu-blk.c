@@ -4,7 +4,10 @@
  * request type with the bytes compared against the backing file, hostile
  * requests (each gets its status and the daemon keeps serving), two queues
  * in parallel, read-only mode and O_DIRECT (a file on a disk file system,
- * zero-copy and bounced), each with both engines (--io=uring, --io=sync);
+ * zero-copy and bounced), each with both engines (--io=uring, --io=sync),
+ * and io_uring with both queues on one worker, --inline-reads and
+ * --poll-us; reads
+ * the page cache holds only part of, or none of;
  * then the fallback: io_uring_setup refused by a seccomp filter, the daemon
  * says why and serves with the sync engine.  SKIPs if the daemon is not
  * built.
@@ -259,6 +262,33 @@ static void test_io(void)
 	CHECK_EQ(rq(0, 0x55, 0, 0, false, NULL), VIRTIO_BLK_S_UNSUPP);
 	check_image("after discard and hostile discards");
 	printf("io: write/read/flush/get-id/write-zeroes/discard checked\n");
+}
+
+/*
+ * Reads the page cache does not hold, or holds only the start of.  With
+ * --inline-reads the uring engine tries a buffered read on the worker
+ * (preadv2 RWF_NOWAIT) and sends what was not cached through io_uring;
+ * past 16 misses in a row it stops trying for a while.  The bytes must be
+ * right whichever way they came.
+ */
+static void test_cold_reads(void)
+{
+	unsigned int i;
+
+	CHECK(fdatasync(img_fd) == 0);
+	/* nothing cached: EAGAIN, all of it through the ring */
+	CHECK(posix_fadvise(img_fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	read_check(0, 0, 1 << 20);
+	/* the first half cached: a short inline read, the rest on the ring */
+	read_check(0, 4096, 131072);
+	CHECK(posix_fadvise(img_fd, 4096 * 512 + 65536, 65536,
+			    POSIX_FADV_DONTNEED) == 0);
+	read_check(0, 4096, 131072);
+	/* a cold run of small reads: the engine backs off, then tries again */
+	CHECK(posix_fadvise(img_fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+	for (i = 0; i < 48; i++)
+		read_check(0, 8192 + (uint64_t)i * 64, 4096);
+	printf("cold reads: uncached and partly cached reads checked\n");
 }
 
 static void test_hostile(void)
@@ -617,12 +647,18 @@ static void run(const char *daemon, const char *engine, const char *img,
 			       SERIAL,
 			       io,
 			       one_thread ? "--threads=1" : NULL,
+			       /* the inline read path (and its fallbacks),
+				* and the worker spinning on empty rings */
+			       one_thread ? "--inline-reads" : NULL,
+			       one_thread ? "--poll-us=50" : NULL,
 			       NULL };
 	size_t i;
 	unsigned int q;
 
 	printf("engine %s%s\n", engine,
-	       one_thread ? ", both queues on one worker thread" : "");
+	       one_thread ? ", one worker thread for both queues, "
+			    "--inline-reads, --poll-us=50" :
+			    "");
 	snprintf(io, sizeof(io), "--io=%s", engine);
 	for (i = 0; i < IMG_SIZE; i++)
 		shadow[i] = pattern(i, 0);
@@ -642,6 +678,7 @@ static void run(const char *daemon, const char *engine, const char *img,
 	test_config();
 	drv_setup_rings(&drv);
 	test_io();
+	test_cold_reads();
 	test_write_cache();
 	test_hostile();
 	test_multiqueue();

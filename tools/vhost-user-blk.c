@@ -146,12 +146,15 @@ enum {
 	OPT_WRITETHROUGH,
 	OPT_IO,
 	OPT_POLL_US,
+	OPT_INLINE_READS,
 };
 
 /*
- * --poll-us default: off.  Spinning (as QEMU's poll-max-ns) cut QD 1
- * latency through the page cache by 4x in bench/vu_blk here, but doubled
- * it with O_DIRECT (108 against 54 us p50): not yet understood.
+ * --poll-us default: off.  Spinning (as QEMU's poll-max-ns) took QD 1 p50
+ * through the page cache from about 5.2 to 4.5 us in bench/vu_blk on a
+ * busy two-CPU host, and left O_DIRECT's in the noise (it no longer spins
+ * through a disk read: vhost-user-blk-uring.c); not worth a CPU spinning
+ * by default on a shared host.
  */
 #define BLK_POLL_US_DEFAULT 0u
 #define BLK_POLL_US_MAX 1000u
@@ -174,6 +177,7 @@ static const struct option options[] = {
 	{ "writethrough", no_argument, NULL, OPT_WRITETHROUGH },
 	{ "io", required_argument, NULL, OPT_IO },
 	{ "poll-us", required_argument, NULL, OPT_POLL_US },
+	{ "inline-reads", no_argument, NULL, OPT_INLINE_READS },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 }
 };
@@ -192,6 +196,9 @@ static void usage(FILE *f, const char *prog)
 		"                          sync (one request at a time per queue)\n"
 		"      --poll-us=N         uring: spin N us on an empty queue\n"
 		"                          before sleeping, 0..%u (default %u)\n"
+		"      --inline-reads      uring: try buffered reads on the worker\n"
+		"                          first (preadv2 RWF_NOWAIT), io_uring\n"
+		"                          for what the page cache does not hold\n"
 		"  -n, --num-queues=N      virtqueues, 1..%u (default 1)\n"
 		"      --serial=STRING     GET_ID answer (up to 20 bytes)\n"
 		"      --queue-size=N      largest ring accepted (default 1024)\n"
@@ -310,6 +317,9 @@ int main(int argc, char *argv[])
 				goto out;
 			}
 			b->dev.poll_ns = poll_us * 1000ull;
+			break;
+		case OPT_INLINE_READS:
+			b->dev.inline_reads = true;
 			break;
 		case OPT_QUEUE_SIZE:
 			if (parse_uint(optarg, 1, VH_DEVQ_MAX_SIZE,

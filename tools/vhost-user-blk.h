@@ -70,6 +70,11 @@ struct blk_dev {
 	 * on the io_uring completion queue) before it sleeps (uring engine)
 	 */
 	uint64_t poll_ns;
+	/*
+	 * --inline-reads: buffered reads try preadv2(RWF_NOWAIT) on the
+	 * worker before io_uring (uring engine, not with O_DIRECT)
+	 */
+	bool inline_reads;
 };
 
 enum blk_op {
