@@ -33,6 +33,7 @@
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
+#include "iotlb-internal.h"
 #include "libvhost-internal.h"
 #include "mem-internal.h"
 #include "queue-internal.h"
@@ -161,12 +162,6 @@ void vh_devq_packed_mapped(struct vh_devq *vr)
 	vr->avail_event_valid = false;
 	if (!vr->pk_ids || !vr->pk_wr)
 		vh_devq_break(vr, "no per-buffer state");
-	/*
-	 * Rings and buffers at IOVAs (ACCESS_PLATFORM with an IOTLB): the
-	 * packed paths translate GPAs only, so such a ring never runs.
-	 */
-	else if (vr->iotlb_on)
-		vh_devq_break(vr, "packed rings through an IOTLB are not supported");
 	else if (vr->pk_avail >= vr->size || vr->pk_used >= vr->size)
 		vh_devq_break(vr, "base %u/%u beyond the ring size %u",
 			      vr->pk_avail, vr->pk_used, vr->size);
@@ -375,7 +370,19 @@ static int pk_walk_indirect(struct vh_devq *vr, struct vh_devq_walk *w,
 		return vh_devq_break(vr, "bad indirect table length %u", len);
 	if (addr > UINT64_MAX - len)
 		return vh_devq_break(vr, "indirect table wraps");
-	tbl = vh_mem_table_translate(vr->table, addr, len, &hint);
+	if (vh_unlikely(vr->iotlb_on)) {
+		uint64_t miss = addr;
+
+		/* an IOVA: a miss leaves the buffer available (-EAGAIN) */
+		tbl = vh_iotlb_table_translate(vr->itab, addr, len,
+					       VH_IOTLB_RO, &miss, &err);
+		if (!tbl && err == -EAGAIN) {
+			vh_iotlb_miss(vr->iotlb, miss, VH_IOTLB_RO);
+			return err;
+		}
+	} else {
+		tbl = vh_mem_table_translate(vr->table, addr, len, &hint);
+	}
 	if (!tbl)
 		return vh_devq_break(vr, "indirect table 0x%llx+%u not inside one region",
 				     (unsigned long long)addr, len);
@@ -757,6 +764,9 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 	if (vr->pk_infl)
 		pk_infl_pop(vr, &vr->pk_ids[c.id], c.nring);
 	vr->head_table[c.id] = vr->table;
+	/* the buffers' IOTLB mappings stay until the push (put_head) */
+	if (vh_unlikely(vr->iotlb_on))
+		vr->head_itab[c.id] = vh_iotlb_table_ref(vr->itab);
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += c.nring;
 	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, c.nring);
@@ -1115,7 +1125,7 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	/* table_gen is VR_GEN_OFF unless ready: ready implies pk_ids */
 	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
 				vr->table_gen ||
-			vr->log_any || vr->pk_infl))
+			vr->log_any || vr->pk_infl || vr->iotlb_on))
 		return false;
 	wf = vr->pk_used_wrap ? PK_LIF_AU : 0;
 	first = pk_used_lif(used, wf, &id);
@@ -1187,7 +1197,8 @@ int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 	if (vr->ready &&
 	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
 		vh_devq_switch_table(vr);
-	if (vh_likely(id < vr->size && vr->head_table &&
+	/* IOTLB: vh_devq_put_head() lets the element's snapshot go too */
+	if (vh_likely(id < vr->size && vr->head_table && !vr->iotlb_on &&
 		      vr->head_table[id] == vr->table && vr->pk_ids)) {
 		vr->head_table[id] = NULL;
 		vr->cur_inflight--;

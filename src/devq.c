@@ -237,10 +237,17 @@ static int iotlb_areas(struct vh_devq *vr, const struct vh_iotlb_table *it,
 {
 	const uint64_t addr[3] = { vr->addr.desc, vr->addr.avail,
 				   vr->addr.used };
-	const uint64_t len[3] = { 16ull * vr->size, avail_size(vr),
-				  used_size(vr) };
-	const unsigned int perm[3] = { VH_IOTLB_RO, VH_IOTLB_RO,
-				       VH_IOTLB_WO };
+	/*
+	 * 2.8: a packed ring's descriptors are written back as used, and
+	 * its driver and device areas are one event suppression structure
+	 */
+	const uint64_t len[3] = {
+		16ull * vr->size,
+		vr->packed ? sizeof(struct vh_pevent) : avail_size(vr),
+		vr->packed ? sizeof(struct vh_pevent) : used_size(vr)
+	};
+	const unsigned int perm[3] = { vr->packed ? VH_IOTLB_RW : VH_IOTLB_RO,
+				       VH_IOTLB_RO, VH_IOTLB_WO };
 	void **out[3] = { d, a, u };
 	unsigned int i;
 
@@ -1364,12 +1371,19 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 	if (!vr || (n && !elems))
 		return -EINVAL;
 	/*
-	 * Packed rings have their own runs; an IOTLB ring goes the general
-	 * way once, whose ring mapping breaks it (packed rings translate
-	 * GPAs only).
+	 * Packed rings have their own runs; under an IOTLB one element at a
+	 * time the general way, which follows the IOTLB snapshots.
 	 */
-	if (vr->packed && n && !vr->iotlb_on)
-		return vh_devq_packed_pop_batch(vr, elems, n);
+	if (vr->packed && n) {
+		if (!vr->iotlb_on)
+			return vh_devq_packed_pop_batch(vr, elems, n);
+		for (; i < n; i++) {
+			ret = vh_devq_pop_general(vr, &elems[i]);
+			if (ret <= 0)
+				return i ? (int)i : ret;
+		}
+		return (int)i;
+	}
 	while (i < n) {
 		if (vh_likely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) ==
 			      vr->table_gen)) {

@@ -317,8 +317,14 @@ int vh_vdpa_driver_ok(struct vh_kdev *dev);
 
 struct vh_drvq;
 /*
- * NUM, ADDR (the vq's GPAs as IOVAs), BASE 0, KICK and CALL for a ring laid
- * out by vh_drvq (enable it with vh_vdpa_set_vring_enable()).
+ * NUM, ADDR (the vq's GPAs as IOVAs), BASE, KICK and CALL for a ring laid
+ * out by vh_drvq (enable it with vh_vdpa_set_vring_enable()).  The ring
+ * first takes the negotiated features (vh_drvq_set_features() with what
+ * vh_vdpa_negotiate() acked): VIRTIO_F_RING_PACKED, if negotiated, makes
+ * it a packed ring, and BASE is then position 0 with both wrap counters 1
+ * (0x80008000: bits 0-15 the avail position | its wrap counter << 15,
+ * bits 16-31 the used one the same way), else 0.
+ * Offer VIRTIO_F_RING_PACKED in vh_vdpa_negotiate()'s wanted to allow it.
  */
 int vh_vdpa_setup_vring(struct vh_kdev *dev, unsigned int index,
 			struct vh_drvq *vq, int kick_fd, int call_fd);

@@ -16,8 +16,10 @@
  * that misses a translation has it fetched and is kicked again).  Kicks
  * come on eventfds (the ring's kick fd); a ring's notification
  * (vh_devq_notify()) is turned into VDUSE_VQ_INJECT_IRQ by
- * vh_vduse_dev_process().  Split rings only: VIRTIO_F_RING_PACKED is
- * refused.
+ * vh_vduse_dev_process().  Split and packed rings: with
+ * VIRTIO_F_RING_PACKED offered and negotiated the rings are packed, their
+ * positions and wrap counters taken from the kernel (VDUSE_VQ_GET_INFO) and
+ * given back in the packed layout (GET_VQ_STATE).
  *
  * Threads: vh_vduse_dev_process() and the callbacks run on the caller's
  * thread; a ring may be used by another thread between queue_started and

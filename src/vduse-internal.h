@@ -25,8 +25,12 @@ struct vduse_q {
 	int kick_fd;
 	/* the ring signals here (a dup is its call fd); process() injects */
 	int call_fd;
-	/* VDUSE_VQ_GET_INFO's split avail index, for GET_VQ_STATE */
-	uint16_t base;
+	/*
+	 * VDUSE_VQ_GET_INFO's state, for GET_VQ_STATE, as vh_devq_get_base()
+	 * puts it: split, the avail index; packed, last_avail_idx |
+	 * avail counter << 15 | (last_used_idx | used counter << 15) << 16
+	 */
+	uint32_t base;
 };
 
 struct vh_vduse_dev {

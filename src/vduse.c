@@ -255,6 +255,8 @@ static void stop_queues(struct vh_vduse_dev *dev)
 	for (i = 0; i < dev->num_queues; i++) {
 		struct vduse_q *q = &dev->q[i];
 
+		/* as the kernel's state after its reset (vduse_dev_reset()) */
+		q->base = 0;
 		if (!q->vring)
 			continue;
 		if (dev->ops.queue_stopped)
@@ -275,15 +277,80 @@ static int dup_fd(int fd)
 	return d < 0 ? -errno : d;
 }
 
+/*
+ * Bytes of the driver (avail) and device (used) areas: 2.7 split, with the
+ * event idx fields; 2.8.10 packed, one event suppression structure each.
+ */
+static size_t driver_area_bytes(bool packed, unsigned int num)
+{
+	return packed ? sizeof(struct vh_pevent) : vh_avail_bytes(num);
+}
+
+static size_t device_area_bytes(bool packed, unsigned int num)
+{
+	return packed ? sizeof(struct vh_pevent) : vh_used_bytes(num);
+}
+
+/* Fetch the three ring areas of a queue of num entries. */
+static int fill_rings(struct vh_vduse_dev *dev, bool packed,
+		      unsigned int num, uint64_t desc, uint64_t driver,
+		      uint64_t device)
+{
+	int r;
+
+	r = fill_range(dev, desc, desc + vh_desc_bytes(num) - 1);
+	if (r == 0)
+		r = fill_range(dev, driver,
+			       driver + driver_area_bytes(packed, num) - 1);
+	if (r == 0)
+		r = fill_range(dev, device,
+			       device + device_area_bytes(packed, num) - 1);
+	return r;
+}
+
+/*
+ * VDUSE_VQ_GET_INFO's ring state as a vh_devq base (vduse_q.base).  The
+ * kernel copies a packed state from whoever set it (virtio_vdpa: position
+ * 0, both wrap counters 1, 2.8.1; vhost-vdpa: the front-end's
+ * SET_VRING_BASE, masked): positions are 15 bits and below the queue
+ * size, counters 0 or 1 (2.8.1); anything else is refused.
+ */
+static int info_base(struct vh_vduse_dev *dev, const struct vduse_vq_info *info,
+		     bool packed, uint32_t *base)
+{
+	const struct vduse_vq_state_packed *p = &info->packed;
+
+	if (!packed) {
+		*base = info->split.avail_index;
+		return 0;
+	}
+	if (p->last_avail_idx >= info->num || p->last_used_idx >= info->num ||
+	    p->last_avail_counter > 1 || p->last_used_counter > 1) {
+		vh_err(dev->ctx,
+		       "vduse %s: queue %u: bad packed state avail %u/%u used %u/%u\n",
+		       dev->name, info->index, p->last_avail_idx,
+		       p->last_avail_counter, p->last_used_idx,
+		       p->last_used_counter);
+		return -EPROTO;
+	}
+	*base = (uint32_t)p->last_avail_idx |
+		(uint32_t)p->last_avail_counter << 15 |
+		(uint32_t)p->last_used_idx << 16 |
+		(uint32_t)p->last_used_counter << 31;
+	return 0;
+}
+
 /* DRIVER_OK: queue i as the kernel describes it (VDUSE_VQ_GET_INFO). */
 static int start_queue(struct vh_vduse_dev *dev, unsigned int i,
 		       uint64_t features)
 {
+	bool packed = features & (1ull << VIRTIO_F_RING_PACKED);
 	struct vduse_vq_info info = { .index = i };
 	struct vduse_vq_eventfd kick = { .index = i };
 	struct vduse_q *q = &dev->q[i];
 	struct vh_devq_addr addr = { 0 };
 	struct vh_devq *vr = NULL;
+	uint32_t base = 0;
 	int r, fd;
 
 	if (ioctl(dev->fd, VDUSE_VQ_GET_INFO, &info) < 0)
@@ -292,30 +359,32 @@ static int start_queue(struct vh_vduse_dev *dev, unsigned int i,
 		return -EPROTO;
 	if (!info.ready)
 		return 0;
-	/* 2.7: a power of 2, at most what VDUSE_VQ_SETUP allowed */
+	/*
+	 * 2.7: a power of 2; 2.8: packed, any size; at most what
+	 * VDUSE_VQ_SETUP allowed
+	 */
 	if (!info.num || info.num > dev->max_queue_size ||
-	    (info.num & (info.num - 1))) {
+	    (!packed && (info.num & (info.num - 1)))) {
 		vh_err(dev->ctx, "vduse %s: queue %u: bad size %u\n",
 		       dev->name, i, info.num);
 		return -EPROTO;
 	}
-	/* 2.7: ring areas that do not wrap the IOVA space */
+	/* 2.7, 2.8: ring areas that do not wrap the IOVA space */
 	if (info.desc_addr > UINT64_MAX - vh_desc_bytes(info.num) ||
-	    info.driver_addr > UINT64_MAX - vh_avail_bytes(info.num) ||
-	    info.device_addr > UINT64_MAX - vh_used_bytes(info.num)) {
+	    info.driver_addr >
+		    UINT64_MAX - driver_area_bytes(packed, info.num) ||
+	    info.device_addr >
+		    UINT64_MAX - device_area_bytes(packed, info.num)) {
 		vh_err(dev->ctx, "vduse %s: queue %u: ring address wraps\n",
 		       dev->name, i);
 		return -EPROTO;
 	}
+	r = info_base(dev, &info, packed, &base);
+	if (r < 0)
+		return r;
 	/* the rings first: the device reads them from the start */
-	r = fill_range(dev, info.desc_addr,
-		       info.desc_addr + vh_desc_bytes(info.num) - 1);
-	if (r == 0)
-		r = fill_range(dev, info.driver_addr,
-			       info.driver_addr + vh_avail_bytes(info.num) - 1);
-	if (r == 0)
-		r = fill_range(dev, info.device_addr,
-			       info.device_addr + vh_used_bytes(info.num) - 1);
+	r = fill_rings(dev, packed, info.num, info.desc_addr, info.driver_addr,
+		       info.device_addr);
 	if (r < 0) {
 		vh_err(dev->ctx, "vduse %s: queue %u: rings not mapped: %d\n",
 		       dev->name, i, r);
@@ -337,7 +406,7 @@ static int start_queue(struct vh_vduse_dev *dev, unsigned int i,
 	if (!r)
 		r = vh_devq_set_addr(vr, &addr);
 	if (!r)
-		r = vh_devq_set_base(vr, info.split.avail_index);
+		r = vh_devq_set_base(vr, base);
 	if (!r && vh_devq_iotlb_ready(vr) != 1)
 		r = -EFAULT;
 	if (r < 0)
@@ -359,15 +428,15 @@ static int start_queue(struct vh_vduse_dev *dev, unsigned int i,
 		r = -errno;
 		goto fail;
 	}
-	q->base = info.split.avail_index;
+	q->base = base;
 	if (dev->ops.queue_started) {
 		r = dev->ops.queue_started(dev, dev->data, i, vr);
 		if (r < 0)
 			goto fail;
 	}
 	q->vring = vr;
-	vh_dbg(dev->ctx, "vduse %s: queue %u started, size %u\n", dev->name,
-	       i, info.num);
+	vh_dbg(dev->ctx, "vduse %s: queue %u started, %s, size %u, base %#x\n",
+	       dev->name, i, packed ? "packed" : "split", info.num, base);
 	return 0;
 fail:
 	vh_err(dev->ctx, "vduse %s: queue %u: cannot start: %d\n", dev->name,
@@ -465,9 +534,7 @@ static int update_iotlb(struct vh_vduse_dev *dev, uint64_t start,
 		/* the ring's own addresses (control thread: set at start) */
 		a = &vr->addr;
 		n = vr->size;
-		fill_range(dev, a->desc, a->desc + vh_desc_bytes(n) - 1);
-		fill_range(dev, a->avail, a->avail + vh_avail_bytes(n) - 1);
-		fill_range(dev, a->used, a->used + vh_used_bytes(n) - 1);
+		fill_rings(dev, vr->packed, n, a->desc, a->avail, a->used);
 	}
 	kick_all(dev);
 	return 0;
@@ -506,6 +573,21 @@ static int get_vq_state(struct vh_vduse_dev *dev, unsigned int idx,
 	return r;
 }
 
+/*
+ * The layout GET_VQ_STATE answers in: the kernel reads the packed or the
+ * split member of the answer after its own driver features
+ * (vduse_vdpa_get_vq_state()), which it sets at FEATURES_OK, before our
+ * DRIVER_OK; ask it.
+ */
+static bool state_packed(struct vh_vduse_dev *dev)
+{
+	uint64_t f;
+
+	if (ioctl(dev->fd, VDUSE_DEV_GET_FEATURES, &f) < 0)
+		f = __atomic_load_n(&dev->driver_features, __ATOMIC_ACQUIRE);
+	return f & (1ull << VIRTIO_F_RING_PACKED);
+}
+
 static void handle_request(struct vh_vduse_dev *dev,
 			   const struct vduse_dev_request *req,
 			   struct vduse_dev_response *resp)
@@ -525,7 +607,15 @@ static void handle_request(struct vh_vduse_dev *dev,
 		if (r < 0)
 			break;
 		resp->vq_state.index = idx;
-		resp->vq_state.split.avail_index = (uint16_t)base;
+		if (!state_packed(dev)) {
+			resp->vq_state.split.avail_index = (uint16_t)base;
+			break;
+		}
+		/* 2.8.1: 15-bit positions, 1-bit wrap counters */
+		resp->vq_state.packed.last_avail_idx = base & 0x7fff;
+		resp->vq_state.packed.last_avail_counter = (base >> 15) & 1;
+		resp->vq_state.packed.last_used_idx = (base >> 16) & 0x7fff;
+		resp->vq_state.packed.last_used_counter = base >> 31;
 		break;
 	case VDUSE_SET_STATUS:
 		r = set_status(dev, req->s.status);
@@ -743,9 +833,6 @@ VH_EXPORT int vh_vduse_dev_new(struct vh_ctx *ctx,
 	    c.config_size > (unsigned long)page_size() ||
 	    (c.config_size && !c.config))
 		return -EINVAL;
-	/* split rings only in this version */
-	if (c.features & (1ull << VIRTIO_F_RING_PACKED))
-		return -EOPNOTSUPP;
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;

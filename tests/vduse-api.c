@@ -4,8 +4,9 @@
  * as root in the test VM by tests/vm-vduse-blk.sh, after modprobe vduse):
  * configurations refused before the kernel sees them, and by the kernel
  * (a device id VDUSE does not allow, a name already taken), a device
- * created (its node, a CLOEXEC pollable fd, no request pending) and
- * destroyed by the last unref.  Prints "PASS case" / "FAIL case: why"
+ * offering packed rings created and destroyed, a device created (its
+ * node, a CLOEXEC pollable fd, no request pending) and destroyed by the
+ * last unref.  Prints "PASS case" / "FAIL case: why"
  * lines; exits 0 if every case passed.
  */
 #include <errno.h>
@@ -80,9 +81,14 @@ int main(int argc, char **argv)
 		}
 	}
 	check(1, "bad_name", "", 0);
+	/* packed rings are offered as they are (the kernel takes them) */
 	r = make(ctx, argv[1], 2, 1ull << 34 /* RING_PACKED */,
 		 sizeof(blk_config), &dev);
-	check(r == -EOPNOTSUPP && !dev, "packed_refused", "got", r);
+	check(r == 0 && dev, "packed_create", "vh_vduse_dev_new", r);
+	snprintf(path, sizeof(path), "/dev/vduse/%s", argv[1]);
+	check(vh_vduse_dev_unref(dev) == NULL && access(path, F_OK) < 0,
+	      "packed_destroyed", "node left", 0);
+	dev = NULL;
 	r = make(ctx, argv[1], 2, 0, 65536, &dev);
 	check(r == -EINVAL && !dev, "config_too_big", "got", r);
 	r = make(ctx, argv[1], 0, 0, sizeof(blk_config), &dev);

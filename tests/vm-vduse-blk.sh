@@ -8,15 +8,22 @@
 # Loads vduse and virtio_vdpa, starts the daemon on a backing file as the
 # VDUSE device NAME, adds the vdpa device (vdpa dev add ... mgmtdev vduse;
 # bound to virtio_vdpa, so the host kernel itself is the driver), and on
-# the /dev/vdX that appears (two queues): an O_DIRECT write of a pattern
-# across the whole disk (four writers at once) and another at its last
-# block, read back and compared, a flush (fsync and BLKFLSBUF), then the
-# daemon's backing file compared with what was written; the vdpa device is
-# deleted, added again (the device is reset and set up anew) and read back,
-# deleted again, and the daemon stopped (it must exit 0 and
-# /dev/vduse/NAME must be gone).  Then the daemon again with --vdpa-add:
-# the device it adds reads back the same bytes, and at SIGTERM it deletes
-# it and exits 0.
+# the /dev/vdX that appears (two queues, packed rings: the virtio device's
+# feature bit 34 must read 1): an O_DIRECT write of a pattern across the
+# whole disk (four writers at once) and another at its last block, read
+# back and compared, a flush (fsync and BLKFLSBUF), then the daemon's
+# backing file compared with what was written; discard (blkdiscard) and
+# write zeroes (blkdiscard -z) of ranges, which must read back as zeroes
+# through the device and in the backing file, the rest unchanged; the vdpa
+# device is deleted, added again (the device is reset and set up anew) and
+# read back, deleted again, and the daemon stopped (it must exit 0 and
+# /dev/vduse/NAME must be gone).  Then the daemon again with --vdpa-add
+# --no-packed: the device it adds has split rings (bit 34 reads 0), reads
+# back the same bytes, passes the same I/O checks, and at SIGTERM the
+# daemon deletes it and exits 0.  qemu-storage-daemon's vduse-blk export
+# passes the same checks; last, the daemon bound to vhost_vdpa serves
+# tests/vdpa-blk-io (libvhost's vhost-vdpa front-end) with a packed ring,
+# then with a split one.
 #
 # Prints `ok N vduse.<case>` / `not ok N vduse.<case>` lines; on a kernel
 # without CONFIG_VDUSE (Debian's 6.1) one `ok 1 vduse.blk # SKIP` line.
@@ -128,6 +135,14 @@ vdpa_add() {
 	done
 	return 1
 }
+# Bit N of the virtio device's negotiated features ('0' or '1'; the sysfs
+# file is one character per bit, bit 0 first), of the vdpa device $name.
+virtio_feature() {
+	local f
+	for f in /sys/bus/vdpa/devices/"$name"/virtio*/features; do
+		[ -r "$f" ] && cut -c$(($1 + 1)) "$f"
+	done
+}
 # vhost_vdpa is loaded too: bind by hand so that virtio_vdpa gets it.
 # Sets dev to its /dev/vdX.
 add_dev() {
@@ -163,6 +178,12 @@ if [ "$(blockdev --getsize64 "$dev")" = $SIZE ] &&
 	ok config
 else
 	notok config "size or serial differs"
+fi
+# the daemon offers packed rings over VDUSE and virtio_vdpa takes them
+if [ "$(virtio_feature 34)" = 1 ]; then
+	ok packed_negotiated
+else
+	notok packed_negotiated "VIRTIO_F_RING_PACKED (bit 34) not negotiated: $(virtio_feature 34)"
 fi
 
 # --- I/O ----------------------------------------------------------------
@@ -207,7 +228,71 @@ io_check() {
 		notok "${p}backing_file" "the backing file differs"
 	fi
 }
+# Discard and write zeroes on $dev (served from $img), after io_check:
+# ranges of random bytes must read back as zeroes through the device and
+# in the backing file, the rest unchanged (the daemon punches holes, or
+# zeroes ranges, of the file: vhost-user-blk(8)).  Updates $tmp/expect;
+# case names get the prefix $1.  A device that does not offer one of them
+# fails, but for a peer ($2 = peer): then a comment says it is not tested.
+dwz_check() {
+	local p=$1 peer=${2:-} q dmax zmax
+	q=/sys/block/${dev#/dev/}/queue
+	dmax=$(cat $q/discard_max_bytes 2>/dev/null || echo 0)
+	zmax=$(cat $q/write_zeroes_max_bytes 2>/dev/null || echo 0)
+	if [ "$dmax" -gt 0 ]; then
+		[ -n "$peer" ] || ok "${p}discard_offered"
+		# 3 MiB at 1 MiB: aligned to any discard granularity up to it
+		if blkdiscard -o $((MIB)) -l $((3 * MIB)) "$dev"; then
+			dd if=/dev/zero of="$tmp/expect" bs=1M seek=1 count=3 \
+				conv=notrunc status=none
+			if dd if="$dev" bs=1M iflag=direct status=none |
+				cmp -s - "$tmp/expect"; then
+				ok "${p}discard"
+			else
+				notok "${p}discard" "not zeroes, or the rest changed"
+			fi
+			if cmp -s "$img" "$tmp/expect"; then
+				ok "${p}discard_backing_file"
+			else
+				notok "${p}discard_backing_file" "the backing file differs"
+			fi
+		else
+			notok "${p}discard" "blkdiscard failed"
+		fi
+	elif [ -n "$peer" ]; then
+		echo "# $peer offers no discard (discard_max_bytes 0): not tested"
+	else
+		notok "${p}discard_offered" "discard_max_bytes 0: no VIRTIO_BLK_F_DISCARD"
+	fi
+	if [ "$zmax" -gt 0 ]; then
+		[ -n "$peer" ] || ok "${p}write_zeroes_offered"
+		# 1 MiB + 4 KiB at 9 MiB - 4 KiB (REQ_OP_WRITE_ZEROES)
+		if blkdiscard -z -o $((9 * MIB - BS)) -l $((MIB + BS)) "$dev"; then
+			dd if=/dev/zero of="$tmp/expect" bs=$BS \
+				seek=$(((9 * MIB - BS) / BS)) \
+				count=$(((MIB + BS) / BS)) conv=notrunc status=none
+			if dd if="$dev" bs=1M iflag=direct status=none |
+				cmp -s - "$tmp/expect"; then
+				ok "${p}write_zeroes"
+			else
+				notok "${p}write_zeroes" "not zeroes, or the rest changed"
+			fi
+			if cmp -s "$img" "$tmp/expect"; then
+				ok "${p}write_zeroes_backing_file"
+			else
+				notok "${p}write_zeroes_backing_file" "the backing file differs"
+			fi
+		else
+			notok "${p}write_zeroes" "blkdiscard -z failed"
+		fi
+	elif [ -n "$peer" ]; then
+		echo "# $peer offers no write zeroes (write_zeroes_max_bytes 0): not tested"
+	else
+		notok "${p}write_zeroes_offered" "write_zeroes_max_bytes 0: no VIRTIO_BLK_F_WRITE_ZEROES"
+	fi
+}
 io_check ""
+dwz_check ""
 
 # --- teardown, and a second life (reset, DRIVER_OK again) --------------
 if vdpa dev del "$name" && [ ! -e /sys/bus/vdpa/devices/"$name" ]; then
@@ -334,10 +419,11 @@ dmesg | tail -n +$((dmesg_from + 1)) | grep -i vduse | sed 's/^/# /'
 [ -z "$hung_was" ] || echo "$hung_was" >$hung
 
 # --- --vdpa-add: the daemon adds the vdpa device and deletes it at SIGTERM;
-# the disk it serves is the one written above
+# the disk it serves is the one written above.  --no-packed: split rings
+# (the runs above had packed ones), the same I/O checks.
 autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
 echo 0 >/sys/bus/vdpa/drivers_autoprobe
-"$DAEMON" --blk-file="$img" --vduse="$name" --vdpa-add \
+"$DAEMON" --blk-file="$img" --vduse="$name" --vdpa-add --no-packed \
 	>"$tmp/daemon2.log" 2>&1 &
 DPID=$!
 for _ in $(seq 300); do
@@ -361,6 +447,12 @@ autoprobe=
 if [ -n "$dev" ] && [ -b "$dev" ] &&
 	dd if="$dev" bs=1M iflag=direct status=none | cmp -s - "$tmp/expect"; then
 	ok vdpa_add_option
+	if [ "$(virtio_feature 34)" = 0 ]; then
+		ok split.negotiated
+	else
+		notok split.negotiated "--no-packed: bit 34 reads '$(virtio_feature 34)'"
+	fi
+	io_check split.
 else
 	notok vdpa_add_option "no device, or it reads differently"
 	sed 's/^/# /' "$tmp/daemon2.log"
@@ -381,9 +473,11 @@ fi
 # bound to virtio_vdpa: it must read what our daemon wrote, then the same
 # checks as ours (io_check).  scripts/install-deps installs it
 # (qemu-system-common): failing to start is a failure, not a skip.
+# discard=unmap: QEMU ignores discards by default (the block layer's
+# discard=ignore), which would leave the discarded range as it was.
 QSD=${VDUSE_QSD:-qemu-storage-daemon}
 name=qsdblk$$
-"$QSD" --blockdev driver=file,node-name=f0,filename="$img" \
+"$QSD" --blockdev driver=file,node-name=f0,filename="$img",discard=unmap \
 	--export type=vduse-blk,id=e0,node-name=f0,name="$name",writable=on,num-queues=2,serial=qsd-test \
 	>"$tmp/qsd.log" 2>&1 &
 DPID=$!
@@ -407,6 +501,7 @@ if [ -c "/dev/vduse/$name" ] && add_dev; then
 		notok qsd.read_ours "does not read what our daemon wrote"
 	fi
 	io_check qsd.
+	dwz_check qsd. qemu-storage-daemon
 	if vdpa dev del "$name" && [ ! -e /sys/bus/vdpa/devices/"$name" ]; then
 		ok qsd.vdpa_del
 	else
@@ -430,6 +525,8 @@ fi
 # --- our daemon bound to vhost_vdpa: libvhost's own vhost-vdpa front-end
 # (tests/vdpa-blk-io) reads a sector, writes one, flushes and reads it
 # back through /dev/vhost-vdpa-N; the bytes must be in the backing file.
+# Twice: with a packed ring (--packed: it must be negotiated), then with
+# a split one (--split), which must read what the first wrote.
 VDPA_BLK_IO=${VDPA_BLK_IO:-./tests/vdpa-blk-io}
 name=vuvdpa$$
 "$DAEMON" --blk-file="$img" --vduse="$name" >"$tmp/daemon3.log" 2>&1 &
@@ -456,7 +553,6 @@ fi
 echo "$autoprobe" >/sys/bus/vdpa/drivers_autoprobe
 autoprobe=
 sector=$((SIZE / 512 - 24))
-head -c 8192 /dev/urandom >"$tmp/vdpa.in"
 if [ -z "$node" ] || [ ! -c "$node" ]; then
 	notok vhost_vdpa.bind "no /dev/vhost-vdpa-N for $name"
 	sed 's/^/# /' "$tmp/vdpa.err" "$tmp/daemon3.log"
@@ -464,27 +560,40 @@ elif [ ! -x "$VDPA_BLK_IO" ]; then
 	notok vhost_vdpa.io "$VDPA_BLK_IO not built"
 else
 	ok vhost_vdpa.bind
-	if "$VDPA_BLK_IO" "$node" $sector "$tmp/vdpa.in" "$tmp/vdpa.before" \
-		"$tmp/vdpa.after" >"$tmp/vdpa.out" 2>&1 &&
-		grep -qx "capacity $((SIZE / 512)) .*" "$tmp/vdpa.out"; then
-		ok vhost_vdpa.io
-	else
-		notok vhost_vdpa.io "front-end failed"
-		sed 's/^/# /' "$tmp/vdpa.out" "$tmp/daemon3.log"
-	fi
+	# LAYOUT CASE BEFORE: run the front-end with a ring of LAYOUT on
+	# $sector (writing $tmp/vdpa.in.LAYOUT); the sector must have read
+	# BEFORE's bytes first, and hold the new ones in the backing file
+	vdpa_io() {
+		local l=$1 c=$2 before=$3
+		head -c 8192 /dev/urandom >"$tmp/vdpa.in.$l"
+		if "$VDPA_BLK_IO" --"$l" "$node" $sector "$tmp/vdpa.in.$l" \
+			"$tmp/vdpa.before.$l" "$tmp/vdpa.after.$l" \
+			>"$tmp/vdpa.out.$l" 2>&1 &&
+			grep -qx "capacity $((SIZE / 512)) .*" "$tmp/vdpa.out.$l" &&
+			grep -qx "layout $l" "$tmp/vdpa.out.$l"; then
+			ok "vhost_vdpa.$c"
+			echo "# $l: $(grep -E '^(layout|vring base)' "$tmp/vdpa.out.$l" | tr '\n' ' ')"
+		else
+			notok "vhost_vdpa.$c" "front-end failed ($l ring)"
+			sed 's/^/# /' "$tmp/vdpa.out.$l" "$tmp/daemon3.log"
+		fi
+		if cmp -s "$before" "$tmp/vdpa.before.$l"; then
+			ok "vhost_vdpa.${c}_read"
+		else
+			notok "vhost_vdpa.${c}_read" "differs from the disk's bytes"
+		fi
+		if dd if="$img" bs=512 skip=$sector count=16 status=none |
+			cmp -s - "$tmp/vdpa.in.$l"; then
+			ok "vhost_vdpa.${c}_backing_file"
+		else
+			notok "vhost_vdpa.${c}_backing_file" "the backing file differs"
+		fi
+	}
 	# what qemu-storage-daemon wrote there, then what we wrote
-	if dd if="$tmp/expect" bs=512 skip=$sector count=16 status=none |
-		cmp -s - "$tmp/vdpa.before"; then
-		ok vhost_vdpa.read
-	else
-		notok vhost_vdpa.read "differs from the disk's bytes"
-	fi
-	if dd if="$img" bs=512 skip=$sector count=16 status=none |
-		cmp -s - "$tmp/vdpa.in"; then
-		ok vhost_vdpa.backing_file
-	else
-		notok vhost_vdpa.backing_file "the backing file differs"
-	fi
+	dd if="$tmp/expect" bs=512 skip=$sector count=16 status=none \
+		>"$tmp/vdpa.expect"
+	vdpa_io packed io "$tmp/vdpa.expect"
+	vdpa_io split split_io "$tmp/vdpa.in.packed"
 fi
 vdpa dev del "$name" 2>/dev/null
 kill -TERM "$DPID"

@@ -94,6 +94,9 @@ int daemon_args_parse(struct daemon_args *a, int opt,
 	case DAEMON_OPT_VDPA_ADD:
 		a->vdpa_add = true;
 		return 1;
+	case DAEMON_OPT_NO_PACKED:
+		a->no_packed = true;
+		return 1;
 	default:
 		return 0;
 	}

@@ -41,6 +41,7 @@ enum {
 	DAEMON_OPT_VERBOSE,
 	DAEMON_OPT_VDUSE,
 	DAEMON_OPT_VDPA_ADD,
+	DAEMON_OPT_NO_PACKED,
 };
 
 #define DAEMON_LONG_OPTIONS                                                   \
@@ -55,16 +56,22 @@ enum {
  * --vduse=NAME: serve as the VDUSE device NAME (vh_daemon_start_vduse())
  * instead of a vhost-user socket; only for daemons whose device supports
  * it (add this to the option table and DAEMON_VDUSE_HELP to the help).
+ * --no-packed comes with it: the daemons that have a VDUSE device are
+ * those that offer packed rings, on either transport.
  */
 #define DAEMON_VDUSE_OPTION                                                   \
 	{ "vduse", 1, NULL, DAEMON_OPT_VDUSE },                               \
-	{ "vdpa-add", 0, NULL, DAEMON_OPT_VDPA_ADD }
+	{ "vdpa-add", 0, NULL, DAEMON_OPT_VDPA_ADD },                         \
+	{ "no-packed", 0, NULL, DAEMON_OPT_NO_PACKED }
 #define DAEMON_VDUSE_HELP                                                     \
 	"  --vduse=NAME            be the VDUSE device /dev/vduse/NAME\n"     \
 	"                          (then: vdpa dev add name NAME mgmtdev\n"   \
 	"                          vduse) instead of a vhost-user back-end\n" \
 	"  --vdpa-add              with --vduse: add the vdpa device NAME\n"  \
-	"                          and delete it before stopping\n"
+	"                          and delete it before stopping\n"           \
+	"  --no-packed             offer split rings only (no\n"              \
+	"                          VIRTIO_F_RING_PACKED), on either\n"        \
+	"                          transport\n"
 
 /* Help text for the common options (one option per line, indented). */
 #define DAEMON_OPTIONS_HELP                                                   \
@@ -85,6 +92,7 @@ struct daemon_args {
 	unsigned int threads;    /* 0 unless --threads */
 	const char *vduse;       /* NULL unless --vduse */
 	bool vdpa_add;           /* --vdpa-add */
+	bool no_packed;          /* --no-packed: clear VIRTIO_F_RING_PACKED */
 };
 
 void daemon_args_init(struct daemon_args *a);

@@ -421,10 +421,11 @@ int main(int argc, char *argv[])
 	dev.features = blk_dev_features(&b->dev) |
 		       (1ull << VH_VU_VIRTIO_F_RING_PACKED) |
 		       (1ull << VH_VU_VHOST_F_LOG_ALL);
-	/* VDUSE: split rings only, no vhost dirty log */
+	/* VDUSE: no vhost dirty log (the kernel's driver has none) */
 	if (args.vduse)
-		dev.features &= ~((1ull << VH_VU_VIRTIO_F_RING_PACKED) |
-				  (1ull << VH_VU_VHOST_F_LOG_ALL));
+		dev.features &= ~(1ull << VH_VU_VHOST_F_LOG_ALL);
+	if (args.no_packed)
+		dev.features &= ~(1ull << VH_VU_VIRTIO_F_RING_PACKED);
 	dev.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
 				(1ull << VH_VU_PROTOCOL_F_LOG_SHMFD) |
 				(1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |

@@ -1109,10 +1109,11 @@ int main(int argc, char **argv)
 		       (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |
 		       (1ull << VIRTIO_F_RING_PACKED) |
 		       (1ull << VHOST_F_LOG_ALL);
-	/* VDUSE: split rings only, no vhost dirty log */
+	/* VDUSE: no vhost dirty log (the kernel's driver has none) */
 	if (args.vduse)
-		dev.features &= ~((1ull << VIRTIO_F_RING_PACKED) |
-				  (1ull << VHOST_F_LOG_ALL));
+		dev.features &= ~(1ull << VHOST_F_LOG_ALL);
+	if (args.no_packed)
+		dev.features &= ~(1ull << VIRTIO_F_RING_PACKED);
 	if (nd.pairs > 1)
 		dev.features |= 1ull << NET_F_MQ;
 	if (nd.mtu)

@@ -500,18 +500,33 @@ VH_EXPORT int vh_vdpa_setup_vring(struct vh_kdev *dev, unsigned int index,
 {
 	struct vh_kdev_vring_addr a = { 0 };
 	int ret = vdpa_fd(dev);
+	bool packed;
 
 	if (ret < 0)
 		return ret;
 	if (!vq)
 		return -EINVAL;
-	ret = vh_drvq_get_addrs(vq, &a.desc, &a.avail, &a.used);
+	packed = dev->acked_features & (1ull << VIRTIO_F_RING_PACKED);
+	/*
+	 * The ring takes the layout (and EVENT_IDX, INDIRECT_DESC) that was
+	 * negotiated (vh_vdpa_negotiate()), so that callers need not choose.
+	 */
+	ret = vh_drvq_set_features(vq, dev->acked_features);
+	if (ret == 0)
+		ret = vh_drvq_get_addrs(vq, &a.desc, &a.avail, &a.used);
 	if (ret == 0)
 		ret = vh_kdev_set_vring_num(dev, index, vh_drvq_get_num(vq));
 	if (ret == 0)
 		ret = vh_kdev_set_vring_addr(dev, index, &a);
+	/*
+	 * A fresh ring: split, avail index 0; packed, position 0 with both
+	 * wrap counters 1 (virtio 1.3, 2.8.1), which vhost-vdpa takes as
+	 * last_avail_idx | wrap << 15 in bits 0-15 and the used position the
+	 * same way in bits 16-31 (drivers/vhost/vhost.c, vdpa.c)
+	 */
 	if (ret == 0)
-		ret = vh_kdev_set_vring_base(dev, index, 0);
+		ret = vh_kdev_set_vring_base(dev, index,
+					     packed ? 0x80008000u : 0);
 	if (ret == 0)
 		ret = vh_kdev_set_vring_kick(dev, index, kick_fd);
 	if (ret == 0)
