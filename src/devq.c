@@ -1637,8 +1637,9 @@ VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id16, uint32_t len)
 	 * goes to vh_devq_push_general().
 	 */
 	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-				vr->table_gen ||
-			id >= vr->push_limit ||
+			vr->table_gen))
+		return vh_devq_push_general(vr, id, len);
+	if (vh_unlikely(id >= vr->push_limit ||
 			vr->head_table[id] != vr->table)) {
 		/* packed rings always come here (push_limit is 0) */
 		if (vr->packed)
