@@ -128,16 +128,20 @@ void vh_devq_packed_forget(struct vh_devq *vr)
 int vh_devq_packed_prepare(struct vh_devq *vr)
 {
 	struct vh_pk_id *ids = calloc(vr->size, sizeof(*ids));
+	struct vh_pk_iid *iids = calloc(vr->size, sizeof(*iids));
 	struct vh_pk_wr *wr = calloc(vr->size, sizeof(*wr));
 
-	if (!ids || !wr) {
+	if (!ids || !iids || !wr) {
 		free(ids);
+		free(iids);
 		free(wr);
 		return -ENOMEM;
 	}
 	free(vr->pk_ids);
+	free(vr->pk_iids);
 	free(vr->pk_wr);
 	vr->pk_ids = ids;
+	vr->pk_iids = iids;
 	vr->pk_wr = wr;
 	vh_devq_packed_forget(vr);
 	return 0;
@@ -147,8 +151,10 @@ void vh_devq_packed_free(struct vh_devq *vr)
 {
 	vh_devq_packed_infl_detach(vr);
 	free(vr->pk_ids);
+	free(vr->pk_iids);
 	free(vr->pk_wr);
 	vr->pk_ids = NULL;
+	vr->pk_iids = NULL;
 	vr->pk_wr = NULL;
 	vr->pk_inflight_descs = 0;
 }
@@ -511,7 +517,7 @@ static void pk_record(struct vh_devq *vr, const struct pk_chain *c)
  * descriptors at the available position go into entries taken from the
  * free list, before the buffer is consumed (the position moves on after).
  */
-static void pk_infl_pop(struct vh_devq *vr, struct vh_pk_id *pi,
+static void pk_infl_pop(struct vh_devq *vr, struct vh_pk_iid *pi,
 			uint16_t nring)
 {
 	struct vh_infl_pregion *ir = vr->pk_infl;
@@ -560,7 +566,7 @@ static void pk_infl_pop(struct vh_devq *vr, struct vh_pk_id *pi,
  * pk_infl_pop() for the one descriptor the fast path checked: the values
  * it loaded go into the region, in the same order of stores.
  */
-static void pk_infl_pop_one(struct vh_devq *vr, struct vh_pk_id *pi,
+static void pk_infl_pop_one(struct vh_devq *vr, struct vh_pk_iid *pi,
 			    uint64_t addr, uint64_t lif)
 {
 	struct vh_infl_pregion *ir = vr->pk_infl;
@@ -592,6 +598,9 @@ static void pk_infl_pop_one(struct vh_devq *vr, struct vh_pk_id *pi,
 	vr->pk_infl_free = e;
 	pi->ient = head;
 }
+
+/* the AVAIL/USED flags available under wrap counter w: USED >> 8 * w */
+_Static_assert(VH_PDESC_F_USED >> 8 == VH_PDESC_F_AVAIL, "USED >> 8 is AVAIL");
 
 /* the flags a fast-path descriptor has under the AVAIL, USED, NEXT, INDIRECT mask */
 #define PK_FAST_MASK \
@@ -676,7 +685,7 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 		pi->ind_gpa = addr;
 	}
 	if (infl)
-		pk_infl_pop_one(vr, pi, addr, lif);
+		pk_infl_pop_one(vr, &vr->pk_iids[id], addr, lif);
 	e->iov->iov_base = vr->c_host + off;
 	e->iov->iov_len = len;
 	elem_set_single(e, (uint16_t)id, len, pd_wr_shift(lif));
@@ -698,28 +707,41 @@ static inline __attribute__((always_inline)) unsigned int
 pk_pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max,
 	   bool infl)
 {
-	struct vh_pdesc *const ring = pk_ring(vr);
-	const unsigned int qsize = vr->size, pos = vr->pk_avail;
+	const size_t pos = vr->pk_avail;
 	/* available: AVAIL equals the wrap counter, USED does not (2.8.1) */
-	const uint16_t want = vr->pk_avail_wrap ? VH_PDESC_F_AVAIL :
-						  VH_PDESC_F_USED;
-	const struct vh_pdesc *d = &ring[pos], *d_end;
-	unsigned int room = qsize - vr->pk_inflight_descs, k;
+	const uint16_t want =
+		(uint16_t)(VH_PDESC_F_USED >> (vr->pk_avail_wrap * 8));
+	const struct vh_pdesc *d = pk_ring(vr) + pos, *d_end;
+	size_t cnt = max, room = vr->size - vr->pk_inflight_descs;
+	bool to_end = false;
+	unsigned int k;
 
 	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
 			vr->table_gen))
 		return 0;
 	/* the driver cannot have more descriptors out than the ring holds */
-	if (max > room)
-		max = room;
-	d_end = d + (max < qsize - pos ? max : qsize - pos);
+	if (cnt > room)
+		cnt = room;
+	/* a run ends at the end of the ring */
+	if (cnt >= vr->size - pos) {
+		cnt = vr->size - pos;
+		/* d_end is the end of the ring: a full run wraps */
+		to_end = true;
+	}
+	d_end = d + cnt;
 	for (; d != d_end; d++, e++)
 		if (!pk_pop_elem(vr, d, want, e, infl))
 			break;
-	k = (unsigned int)(d - &ring[pos]);
+	/* from vr again: fewer values stay live through the loop */
+	k = (unsigned int)(d - (pk_ring(vr) + vr->pk_avail));
 	vr->cur_inflight += k;
 	vr->pk_inflight_descs += k;
-	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, k);
+	if (to_end && d == d_end) {
+		vr->pk_avail = 0;
+		vr->pk_avail_wrap = !vr->pk_avail_wrap;
+	} else {
+		vr->pk_avail = (uint16_t)(vr->pk_avail + k);
+	}
 	return k;
 }
 
@@ -759,7 +781,7 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 				     vr->size);
 	pk_record(vr, &c);
 	if (vr->pk_infl)
-		pk_infl_pop(vr, &vr->pk_ids[c.id], c.nring);
+		pk_infl_pop(vr, &vr->pk_iids[c.id], c.nring);
 	vr->head_table[c.id] = vr->table;
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += c.nring;
@@ -789,9 +811,10 @@ int vh_devq_packed_pop_entry(struct vh_devq *vr, struct vh_devq_elem *elem)
 	unsigned int pos = vr->pk_avail;
 	bool wrap = vr->pk_avail_wrap;
 
+	/* available: AVAIL equals the wrap counter, USED does not (2.8.1) */
 	if (vh_unlikely(vr->pk_infl || vr->pk_inflight_descs >= vr->size ||
 			!pk_pop_elem(vr, &pk_ring(vr)[pos],
-				     wrap ? VH_PDESC_F_AVAIL : VH_PDESC_F_USED,
+				     (uint16_t)(VH_PDESC_F_USED >> (wrap * 8)),
 				     elem, false)))
 		return vh_devq_pop_general(vr, elem);
 	vr->cur_inflight++;
@@ -998,7 +1021,7 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 
 	if (ir) {
 		for (i = 0; i < n; i++) {
-			const struct vh_pk_id *pi = &vr->pk_ids[used[i].id];
+			const struct vh_pk_iid *pi = &vr->pk_iids[used[i].id];
 
 			ir->desc[pi->ilast].next = vr->pk_infl_free;
 			vr->pk_infl_next[pi->ilast] = vr->pk_infl_free;
@@ -1026,7 +1049,7 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	if (ir) {
 		infl_barrier();
 		for (i = 0; i < n; i++)
-			ir->desc[vr->pk_ids[used[i].id].ient].inflight = 0;
+			ir->desc[vr->pk_iids[used[i].id].ient].inflight = 0;
 		infl_barrier();
 		ir->old_free_head = vr->pk_infl_free;
 		ir->old_used_wrap_counter = wrap;
@@ -1751,8 +1774,8 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
 	infl_record(vr, id, h, num);
-	vr->pk_ids[id].ient = h;
-	vr->pk_ids[id].ilast = e;
+	vr->pk_iids[id].ient = h;
+	vr->pk_iids[id].ilast = e;
 	vr->head_table[id] = vr->table;
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += num;

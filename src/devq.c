@@ -1324,14 +1324,16 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop(struct vh_devq *vr,
 static inline __attribute__((always_inline)) unsigned int
 pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
 {
-	const uint64_t *dw = (const uint64_t *)(const void *)vr->desc;
+	const struct vh_desc *desc = vr->desc;
 	struct vh_mem_table **ht = vr->head_table;
-	const unsigned int qsize = vr->size;
-	const unsigned int start = vr->last_avail & vr->mask;
-	const uint16_t *a = &vr->avail->ring[start], *a_end;
+	const size_t start = vr->last_avail & vr->mask;
+	const uint16_t *a = vr->avail->ring + start, *a_end;
+	size_t cnt = max, room = vr->size - start;
 	unsigned int popped;
 
-	a_end = a + (max < qsize - start ? max : qsize - start);
+	if (cnt > room)
+		cnt = room;
+	a_end = a + cnt;
 	/*
 	 * The queue size, table, region base and size and host pointer are
 	 * read from vr where they are used: one memory operand each, where a
@@ -1348,8 +1350,7 @@ pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
 		head = le16toh(__atomic_load_n(a, __ATOMIC_RELAXED));
 		if (vh_unlikely(head >= vr->size || ht[head]))
 			break;
-		/* &desc[head], as a scaled index (x86 scales by 8 at most) */
-		d = (const struct vh_desc *)(const void *)(dw + 2 * (size_t)head);
+		d = &desc[head];
 		lfn = le64toh(__atomic_load_n(&d->lfn, __ATOMIC_RELAXED));
 		len = vh_desc_len(lfn);
 		if (vh_unlikely((lfn & ((uint64_t)(VH_DESC_F_NEXT |
@@ -1450,9 +1451,14 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 	 * vh_devq_pop().  The rest, and whatever the run stops at, goes the
 	 * general way.
 	 */
-	if (vh_unlikely(!vr || !elems || !n ||
-			__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-				vr->table_gen))
+	if (vh_unlikely(!vr))
+		return -EINVAL;
+	if (vh_unlikely(!n))
+		return pop_batch_general(vr, elems, n, 0);
+	if (vh_unlikely(!elems))
+		return -EINVAL;
+	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+			vr->table_gen))
 		return pop_batch_general(vr, elems, n, 0);
 	last = vr->last_avail;
 	seen = (uint16_t)(vr->shadow_avail - last);
@@ -1768,10 +1774,9 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 				  unsigned int n)
 {
 	struct vh_mem_table **ht, *t;
-	const struct vh_devq_used_elem *u, *u_end;
 	struct vh_used_elem *dst;
 	uint32_t ctr, limit;
-	unsigned int i;
+	size_t i;
 
 	/*
 	 * Fast path: a ready split ring (push_limit is 0 otherwise: packed,
@@ -1780,8 +1785,13 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 	 * also catches an id named twice; on any surprise the heads cleared
 	 * so far are put back and push_batch_general() decides.
 	 */
-	if (vh_unlikely(!vr || !used || !n || !vr->push_limit ||
-			vr->log_any ||
+	if (vh_unlikely(!vr))
+		return -EINVAL;
+	if (vh_unlikely(!n))
+		return push_batch_general(vr, used, n);
+	if (vh_unlikely(!used))
+		return -EINVAL;
+	if (vh_unlikely(!vr->push_limit || vr->log_any ||
 			__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
 				vr->table_gen))
 		return push_batch_general(vr, used, n);
@@ -1798,29 +1808,30 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 	 * fails the index stays and they mean nothing.  That also makes
 	 * plain stores enough: the release store of the index orders them.
 	 */
-	for (u = used, u_end = used + n; u != u_end; u++, dst++) {
+	/* one index for both arrays: one increment per element */
+	for (i = 0; i < n; i++) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		/* same layout as struct vh_used_elem: one load, one store */
 		uint64_t v;
 		uint32_t id;
 
-		memcpy(&v, u, sizeof(v));
+		memcpy(&v, &used[i], sizeof(v));
 		id = (uint32_t)v;
 		if (vh_unlikely(id >= limit || ht[id] != t))
 			break;
 		ht[id] = NULL;
-		memcpy(dst, &v, sizeof(v));
+		memcpy(&dst[i], &v, sizeof(v));
 #else
-		uint32_t id = u->id;
+		uint32_t id = used[i].id;
 
 		if (vh_unlikely(id >= limit || ht[id] != t))
 			break;
 		ht[id] = NULL;
-		dst->id = htole32(id);
-		dst->len = htole32(u->len);
+		dst[i].id = htole32(id);
+		dst[i].len = htole32(used[i].len);
 #endif
 	}
-	if (vh_likely(u == u_end)) {
+	if (vh_likely(i == n)) {
 		vr->cur_inflight -= n;
 		vr->used_ctr = ctr + n;
 		/* 2.7.8.2: elements visible before the index moves */
@@ -1828,7 +1839,7 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 			   __ATOMIC_RELEASE);
 		return 0;
 	}
-	for (i = (unsigned int)(u - used); i--;)
+	while (i--)
 		ht[used[i].id] = t;
 	return push_batch_general(vr, used, n);
 }

@@ -190,6 +190,7 @@ struct vh_devq {
 	unsigned int pk_inflight_descs; /* ring descriptors popped, not used */
 	uint32_t pk_signalled_r;      /* used position at the last notify */
 	struct vh_pk_id *pk_ids;      /* per buffer id */
+	struct vh_pk_iid *pk_iids;    /* per buffer id, inflight region */
 	struct vh_pk_wr *pk_wr;       /* writable buffers, for the dirty log */
 
 	/*
@@ -265,13 +266,21 @@ struct vh_pevent {
 #define VH_PEVENT_DISABLE 1
 #define VH_PEVENT_DESC 2
 
-/* Per buffer id of a packed ring, while in flight. */
+/*
+ * Per buffer id of a packed ring, while in flight: 16 bytes, so the id
+ * indexes it with a shift.
+ */
 struct vh_pk_id {
 	uint16_t ndescs;   /* ring descriptors, for the used position */
 	uint16_t wr;       /* first pk_wr record, VH_PK_NONE/ONE/RO */
 	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
 	uint64_t ind_gpa;  /* with VH_PK_ONE, the one writable buffer */
-	uint16_t ient, ilast; /* its head and last inflight region entries */
+};
+_Static_assert(sizeof(struct vh_pk_id) == 16, "vh_pk_id is 16 bytes");
+
+/* Per buffer id, with an inflight region: its head and last entries. */
+struct vh_pk_iid {
+	uint16_t ient, ilast;
 };
 
 /* A device-writable direct buffer of an in-flight packed chain. */
