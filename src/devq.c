@@ -292,6 +292,15 @@ static void update_log_flags(struct vh_devq *vr)
 	vr->log_used = log && (vr->addr.flags & VH_DEVQ_ADDR_LOG);
 	vr->log_all = log && has_feature(vr, VHOST_F_LOG_ALL);
 	vr->log_any = vr->log_used || vr->log_all;
+	/*
+	 * The split push fast paths take a ready split ring with neither an
+	 * IOTLB nor a dirty log (every place that changes one of those
+	 * comes here, but vh_devq_break() and unmap_rings(), which zero it).
+	 */
+	vr->push_limit = vr->ready && !vr->packed && !vr->iotlb_on &&
+					 !vr->log_any ?
+				 vr->size :
+				 0;
 }
 
 /* Remember region r for the pop fast path (the table pins its mapping). */
@@ -354,14 +363,15 @@ static int map_rings(struct vh_devq *vr)
 	vr->avail_event_valid = false;
 	vr->broken = false;
 	vr->ready = true;
-	/* IOTLB rings push through vh_devq_push_general(), which unpins head_itab */
-	vr->push_limit = vr->iotlb_on ? 0 : vr->size;
 	if (vr->packed) {
-		/* the split push fast path stays out (see struct vh_devq) */
-		vr->push_limit = 0;
 		vr->used_ctr = 0;
 		vh_devq_packed_mapped(vr);
 	}
+	/*
+	 * and push_limit: IOTLB rings push through vh_devq_push_general(),
+	 * which unpins head_itab; packed rings keep the split push fast path
+	 * out (see struct vh_devq)
+	 */
 	update_log_flags(vr);
 	return 0;
 }
@@ -1592,8 +1602,12 @@ static __attribute__((noinline)) void log_push(struct vh_devq *vr,
 	vh_mem_log_exit(vr->mem, e);
 }
 
-/* Write one used element and publish it. */
-static inline void push_one(struct vh_devq *vr, uint16_t id, uint32_t len)
+/*
+ * Write one used element and publish it; may_log false when the caller
+ * knows there is no dirty log (push_limit is not 0).
+ */
+static inline __attribute__((always_inline)) void
+push_one(struct vh_devq *vr, uint16_t id, uint32_t len, bool may_log)
 {
 	struct vh_used *used = vr->used;
 	uint32_t ctr = vr->used_ctr;
@@ -1606,7 +1620,7 @@ static inline void push_one(struct vh_devq *vr, uint16_t id, uint32_t len)
 	__atomic_store_n(&ue->len, htole32(len), __ATOMIC_RELAXED);
 	/* 2.7.8.2: the used element is visible before the index moves */
 	vh_store16(&used->idx, (uint16_t)ctr, __ATOMIC_RELEASE);
-	if (vh_unlikely(vr->log_any))
+	if (may_log && vh_unlikely(vr->log_any))
 		log_push(vr, (uint16_t)slot, id, len);
 }
 
@@ -1629,7 +1643,7 @@ __attribute__((noinline)) int vh_devq_push_general(struct vh_devq *vr,
 	/* an element popped before the ring broke just goes away */
 	if (!vr->ready)
 		return -EIO;
-	push_one(vr, id, len);
+	push_one(vr, id, len, true);
 	return 0;
 }
 
@@ -1639,8 +1653,8 @@ VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id16, uint32_t len)
 
 	/*
 	 * Fast path: a head popped under the current snapshot, which is still
-	 * the newest, of a ready ring (push_limit is 0 otherwise); the rest
-	 * goes to vh_devq_push_general().
+	 * the newest, of a ready split ring with no dirty log (push_limit is
+	 * 0 otherwise); the rest goes to vh_devq_push_general().
 	 */
 	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
 			vr->table_gen))
@@ -1654,7 +1668,7 @@ VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id16, uint32_t len)
 	}
 	vr->head_table[id] = NULL;
 	vr->cur_inflight--;
-	push_one(vr, id, len);
+	push_one(vr, (uint16_t)id, len, false);
 	return 0;
 }
 
@@ -1779,9 +1793,9 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 	size_t i;
 
 	/*
-	 * Fast path: a ready split ring (push_limit is 0 otherwise: packed,
-	 * IOTLB, not ready) with no dirty log, every id popped under the
-	 * current, newest snapshot.  Clearing each head as it is checked
+	 * Fast path: a ready split ring with no dirty log (push_limit is 0
+	 * otherwise: packed, IOTLB, dirty log, not ready), every id popped
+	 * under the current, newest snapshot.  Clearing each head as it is checked
 	 * also catches an id named twice; on any surprise the heads cleared
 	 * so far are put back and push_batch_general() decides.
 	 */
@@ -1791,7 +1805,7 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		return push_batch_general(vr, used, n);
 	if (vh_unlikely(!used))
 		return -EINVAL;
-	if (vh_unlikely(!vr->push_limit || vr->log_any ||
+	if (vh_unlikely(!vr->push_limit ||
 			__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
 				vr->table_gen))
 		return push_batch_general(vr, used, n);

@@ -137,7 +137,7 @@ struct vh_devq {
 	uint64_t table_gen;           /* VR_GEN_OFF unless ready: pop goes slow */
 	uint64_t c_gpa, c_size;       /* the region of the last hit, copied */
 	uint8_t *c_host;
-	uint32_t push_limit;          /* size while mapped and not broken, else 0 */
+	uint32_t push_limit;          /* size: ready, split, no IOTLB, no log */
 	uint32_t used_ctr;            /* used index, 32 bits: see need_notify */
 	uint16_t mask;
 	uint16_t last_avail;
