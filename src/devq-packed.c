@@ -156,6 +156,7 @@ void vh_devq_packed_free(struct vh_devq *vr)
 	vr->pk_ids = NULL;
 	vr->pk_iids = NULL;
 	vr->pk_wr = NULL;
+	vr->pk_push_limit = 0;
 	vr->pk_inflight_descs = 0;
 }
 
@@ -1193,8 +1194,8 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 
 /*
  * vh_devq_push() of a packed ring, which checked the snapshot (table_gen
- * is VR_GEN_OFF unless ready, and a ready ring has pk_ids): the common
- * case of pk_push_fast() for one id, else the general way.  One used
+ * is VR_GEN_OFF unless ready): the common case of pk_push_fast() for one
+ * id (pk_push_limit says the ring qualifies), else the general way.  One used
  * descriptor: its id, len and flags go out in one 64-bit release store.
  */
 int vh_devq_packed_push_entry(struct vh_devq *vr, uint16_t id, uint32_t len)
@@ -1203,7 +1204,7 @@ int vh_devq_packed_push_entry(struct vh_devq *vr, uint16_t id, uint32_t len)
 	bool wrap = vr->pk_used_wrap;
 	uint64_t lif;
 
-	if (vh_unlikely(vr->log_any || vr->pk_infl || id >= vr->size ||
+	if (vh_unlikely(id >= vr->pk_push_limit ||
 			vr->head_table[id] != vr->table ||
 			!pk_id_simple(&vr->pk_ids[id])))
 		return vh_devq_push_general(vr, id, len);
@@ -1362,7 +1363,7 @@ int vh_devq_packed_push_batch(struct vh_devq *vr,
 	/* table_gen is VR_GEN_OFF unless ready: ready implies pk_ids */
 	if (vh_likely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) ==
 			      vr->table_gen &&
-		      !vr->log_any && !vr->pk_infl &&
+		      vr->pk_push_limit &&
 		      n <= vr->size - vr->pk_used &&
 		      pk_push_run(vr, used, n)))
 		return 0;
@@ -1378,12 +1379,28 @@ _Static_assert(sizeof(struct vh_infl_pregion) == 32, "QueueRegionPacked");
 
 #define INFL_VERSION 1
 
+/*
+ * The packed push fast paths (pk_push_limit): a ready packed ring with
+ * neither an IOTLB nor a dirty log nor an inflight region.  Called by
+ * update_log_flags() (readiness, IOTLB, log) and when a region comes or
+ * goes.
+ */
+void vh_devq_packed_limits(struct vh_devq *vr)
+{
+	vr->pk_push_limit = vr->ready && vr->packed && vr->pk_ids &&
+					    !vr->iotlb_on && !vr->log_any &&
+					    !vr->pk_infl ?
+				    vr->size :
+				    0;
+}
+
 void vh_devq_packed_infl_detach(struct vh_devq *vr)
 {
 	free(vr->pk_infl_next);
 	free(vr->pk_infl_saved);
 	free(vr->pk_resub);
 	vr->pk_infl = NULL;
+	vh_devq_packed_limits(vr);
 	vr->pk_infl_next = NULL;
 	vr->pk_infl_saved = NULL;
 	vr->pk_resub = NULL;
@@ -1686,6 +1703,7 @@ VH_EXPORT int vh_devq_set_inflight(struct vh_devq *vr, void *region,
 		return r;
 	}
 	vr->pk_infl = ir;
+	vh_devq_packed_limits(vr);
 	return r;
 }
 

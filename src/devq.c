@@ -77,6 +77,7 @@ int vh_devq_break(struct vh_devq *vr, const char *fmt, ...)
 	vr->ready = false;
 	vr->table_gen = VR_GEN_OFF;
 	vr->push_limit = 0;
+	vr->pk_push_limit = 0;
 	return -EIO;
 }
 
@@ -154,6 +155,7 @@ static void unmap_rings(struct vh_devq *vr)
 	vr->ready = false;
 	vr->table_gen = VR_GEN_OFF;
 	vr->push_limit = 0;
+	vr->pk_push_limit = 0;
 	vr->c_size = 0;
 }
 
@@ -301,6 +303,7 @@ static void update_log_flags(struct vh_devq *vr)
 					 !vr->log_any ?
 				 vr->size :
 				 0;
+	vh_devq_packed_limits(vr);
 }
 
 /* Remember region r for the pop fast path (the table pins its mapping). */

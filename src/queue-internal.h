@@ -185,6 +185,8 @@ struct vh_devq {
 	bool packed;
 	bool pk_avail_wrap, pk_used_wrap;
 	uint16_t pk_avail, pk_used;   /* next ring positions */
+	/* size: ready, packed, no IOTLB, no log, no inflight region */
+	uint32_t pk_push_limit;
 	uint16_t pk_wr_free;          /* free list of pk_wr */
 	uint16_t pk_ev_written;       /* off_wrap last written, if valid */
 	unsigned int pk_inflight_descs; /* ring descriptors popped, not used */
@@ -383,6 +385,7 @@ int vh_devq_packed_avail_count(struct vh_devq *vr, uint16_t *n);
 int vh_devq_packed_set_base(struct vh_devq *vr, uint32_t base);
 uint32_t vh_devq_packed_get_base(const struct vh_devq *vr);
 void vh_devq_packed_infl_detach(struct vh_devq *vr);
+void vh_devq_packed_limits(struct vh_devq *vr);
 
 /* ---------------------------------------------------------------------- */
 /* driver side state, shared by drvq.c (split) and drvq-packed.c          */
