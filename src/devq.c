@@ -1798,9 +1798,9 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 	/*
 	 * Fast path: a ready split ring with no dirty log (push_limit is 0
 	 * otherwise: packed, IOTLB, dirty log, not ready), every id popped
-	 * under the current, newest snapshot.  Clearing each head as it is checked
-	 * also catches an id named twice; on any surprise the heads cleared
-	 * so far are put back and push_batch_general() decides.
+	 * under the current, newest snapshot.  Clearing each head as it is
+	 * checked also catches an id named twice; on any surprise the heads
+	 * cleared so far are put back and push_batch_general() decides.
 	 */
 	if (vh_unlikely(!vr))
 		return -EINVAL;
