@@ -1335,8 +1335,9 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop(struct vh_devq *vr,
  * everything).  Returns how many it popped.
  */
 static inline __attribute__((always_inline)) unsigned int
-pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
+pop_run(struct vh_devq *vr, struct vh_devq_elem *const e0, unsigned int max)
 {
+	struct vh_devq_elem *e = e0;
 	const struct vh_desc *desc = vr->desc;
 	struct vh_mem_table **ht = vr->head_table;
 	const size_t start = vr->last_avail & vr->mask;
@@ -1387,9 +1388,8 @@ pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
 		e->iov->iov_len = len;
 		elem_set_single(e, head, len, desc_wr_shift(lfn));
 	}
-	/* from vr again: fewer values stay live through the loop */
-	popped = (unsigned int)(a - &vr->avail->ring[vr->last_avail &
-						    vr->mask]);
+	/* from e: the caller keeps e0 anyway, so nothing more stays live */
+	popped = (unsigned int)(e - e0);
 	vr->last_avail = (uint16_t)(vr->last_avail + popped);
 	vr->cur_inflight += popped;
 	return popped;
