@@ -129,16 +129,20 @@ void vh_devq_packed_forget(struct vh_devq *vr)
 int vh_devq_packed_prepare(struct vh_devq *vr)
 {
 	struct vh_pk_id *ids = calloc(vr->size, sizeof(*ids));
+	struct vh_pk_iid *iids = calloc(vr->size, sizeof(*iids));
 	struct vh_pk_wr *wr = calloc(vr->size, sizeof(*wr));
 
-	if (!ids || !wr) {
+	if (!ids || !iids || !wr) {
 		free(ids);
+		free(iids);
 		free(wr);
 		return -ENOMEM;
 	}
 	free(vr->pk_ids);
+	free(vr->pk_iids);
 	free(vr->pk_wr);
 	vr->pk_ids = ids;
+	vr->pk_iids = iids;
 	vr->pk_wr = wr;
 	vh_devq_packed_forget(vr);
 	return 0;
@@ -148,9 +152,12 @@ void vh_devq_packed_free(struct vh_devq *vr)
 {
 	vh_devq_packed_infl_detach(vr);
 	free(vr->pk_ids);
+	free(vr->pk_iids);
 	free(vr->pk_wr);
 	vr->pk_ids = NULL;
+	vr->pk_iids = NULL;
 	vr->pk_wr = NULL;
+	vr->pk_push_limit = 0;
 	vr->pk_inflight_descs = 0;
 }
 
@@ -518,7 +525,7 @@ static void pk_record(struct vh_devq *vr, const struct pk_chain *c)
  * descriptors at the available position go into entries taken from the
  * free list, before the buffer is consumed (the position moves on after).
  */
-static void pk_infl_pop(struct vh_devq *vr, struct vh_pk_id *pi,
+static void pk_infl_pop(struct vh_devq *vr, struct vh_pk_iid *pi,
 			uint16_t nring)
 {
 	struct vh_infl_pregion *ir = vr->pk_infl;
@@ -567,7 +574,7 @@ static void pk_infl_pop(struct vh_devq *vr, struct vh_pk_id *pi,
  * pk_infl_pop() for the one descriptor the fast path checked: the values
  * it loaded go into the region, in the same order of stores.
  */
-static void pk_infl_pop_one(struct vh_devq *vr, struct vh_pk_id *pi,
+static void pk_infl_pop_one(struct vh_devq *vr, struct vh_pk_iid *pi,
 			    uint64_t addr, uint64_t lif)
 {
 	struct vh_infl_pregion *ir = vr->pk_infl;
@@ -600,6 +607,9 @@ static void pk_infl_pop_one(struct vh_devq *vr, struct vh_pk_id *pi,
 	pi->ient = head;
 }
 
+/* the AVAIL/USED flags available under wrap counter w: USED >> 8 * w */
+_Static_assert(VH_PDESC_F_USED >> 8 == VH_PDESC_F_AVAIL, "USED >> 8 is AVAIL");
+
 /* the flags a fast-path descriptor has under the AVAIL, USED, NEXT, INDIRECT mask */
 #define PK_FAST_MASK \
 	(VH_PDESC_F_AVAIL | VH_PDESC_F_USED | VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)
@@ -613,56 +623,57 @@ static inline unsigned int pd_wr_shift(uint64_t lif)
 /*
  * One descriptor of the common case (see pk_pop_run()): d at the next
  * available position, want the AVAIL/USED flags of its wrap counter.
- * True if it was popped into e; the caller moves the position on.
+ * True if it was popped into e; the caller moves the position on.  The
+ * checks come one after the other, each on values loaded once, so few
+ * values are live at a time.
  */
 static inline __attribute__((always_inline)) bool
 pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 	    struct vh_devq_elem *e, bool infl)
 {
-	struct vh_mem_table **const ht = vr->head_table;
-	struct vh_pk_id *const ids = vr->pk_ids;
-	const unsigned int qsize = vr->size;
+	const uint64_t want64 = (uint64_t)want << 48;
 	uint64_t addr, lif, off, end;
 	struct vh_pk_id *pi;
-	uint16_t f, id;
 	uint32_t len;
+	size_t id;
 
-	f = pd_load_flags(d, __ATOMIC_ACQUIRE);
-	/* ordered after the flags seen available */
+	/* 2.8.1: available: AVAIL equals the wrap counter, USED does not */
+	if (vh_unlikely((pd_load_flags(d, __ATOMIC_ACQUIRE) &
+			 (VH_PDESC_F_AVAIL | VH_PDESC_F_USED)) != want))
+		return false;
+	/*
+	 * Ordered after the flags seen available.  The flags word the values
+	 * come with says the same, and neither NEXT nor INDIRECT.
+	 */
 	lif = le64toh(__atomic_load_n(&d->lif, __ATOMIC_RELAXED));
+	if (vh_unlikely((lif & ((uint64_t)PK_FAST_MASK << 48)) != want64))
+		return false;
+	/* buffer ids index our per-buffer state; 2.8.6: not reused in flight */
+	id = (size_t)(lif >> 32) & 0xffff;
+	if (vh_unlikely(id >= vr->size || vr->head_table[id] || !e->iov_max))
+		return false;
 	addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
 	len = pd_len(lif);
-	id = pd_id(lif);
 	off = addr - vr->c_gpa;
 	/*
-	 * end > off: no wrap and len > 0 (zero length breaks the
-	 * ring in vh_devq_add_buf()); end <= c_size: inside the
-	 * region.  Both flag words available with this wrap counter
-	 * (the one loaded with acquire, and the one the values came
-	 * with), neither NEXT nor INDIRECT.
+	 * end > off: no wrap and len > 0 (zero length breaks the ring in
+	 * vh_devq_add_buf()); end <= c_size: inside the region.
 	 */
 	end = off + len;
-	if (vh_unlikely(((f & (VH_PDESC_F_AVAIL | VH_PDESC_F_USED)) ^
-			 want) |
-			((pd_flags(lif) & PK_FAST_MASK) ^ want)))
+	if (vh_unlikely(end > vr->c_size || end <= off))
 		return false;
-	if (vh_unlikely(end > vr->c_size || end <= off ||
-			id >= qsize || ht[id] || !e->iov_max))
-		return false;
-	ht[id] = vr->table;
-	pi = &ids[id];
+	vr->head_table[id] = vr->table;
+	pi = &vr->pk_ids[id];
 	{
-		/*
-		 * wr VH_PK_RO, or VH_PK_ONE (RO + 2) for a writable buffer
-		 * (bit 49 of lif); ind_len and ind_gpa the buffer
-		 */
-		uint16_t wr = (uint16_t)(VH_PK_RO +
-					 ((pd_flags(lif) & VH_DESC_F_WRITE) ?
-						  VH_PK_ONE - VH_PK_RO :
-						  0));
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-		/* ndescs, wr, ind_len: one store */
-		uint64_t v = 1u | (uint64_t)wr << 16 | (uint64_t)len << 32;
+		/*
+		 * ndescs 1, wr VH_PK_RO or, for a writable buffer, VH_PK_ONE
+		 * (RO + the WRITE flag, bit 17 of lif >> 32), ind_len: one
+		 * store
+		 */
+		uint64_t v = (uint64_t)len << 32 |
+			     (1u | (uint32_t)VH_PK_RO << 16) |
+			     ((lif >> 32) & (uint32_t)VH_DESC_F_WRITE << 16);
 
 		_Static_assert(offsetof(struct vh_pk_id, wr) == 2 &&
 				       offsetof(struct vh_pk_id,
@@ -673,16 +684,19 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 		memcpy(pi, &v, sizeof(v));
 #else
 		pi->ndescs = 1;
-		pi->wr = wr;
+		pi->wr = (uint16_t)(VH_PK_RO + ((pd_flags(lif) &
+						 VH_DESC_F_WRITE) ?
+							VH_PK_ONE - VH_PK_RO :
+							0));
 		pi->ind_len = len;
 #endif
 		pi->ind_gpa = addr;
 	}
 	if (infl)
-		pk_infl_pop_one(vr, pi, addr, lif);
+		pk_infl_pop_one(vr, &vr->pk_iids[id], addr, lif);
 	e->iov->iov_base = vr->c_host + off;
 	e->iov->iov_len = len;
-	elem_set_single(e, id, len, pd_wr_shift(lif));
+	elem_set_single(e, (uint16_t)id, len, pd_wr_shift(lif));
 	return true;
 }
 
@@ -701,28 +715,41 @@ static inline __attribute__((always_inline)) unsigned int
 pk_pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max,
 	   bool infl)
 {
-	struct vh_pdesc *const ring = pk_ring(vr);
-	const unsigned int qsize = vr->size, pos = vr->pk_avail;
+	const size_t pos = vr->pk_avail;
 	/* available: AVAIL equals the wrap counter, USED does not (2.8.1) */
-	const uint16_t want = vr->pk_avail_wrap ? VH_PDESC_F_AVAIL :
-						  VH_PDESC_F_USED;
-	const struct vh_pdesc *d = &ring[pos], *d_end;
-	unsigned int room = qsize - vr->pk_inflight_descs, k;
+	const uint16_t want =
+		(uint16_t)(VH_PDESC_F_USED >> (vr->pk_avail_wrap * 8));
+	const struct vh_pdesc *d = pk_ring(vr) + pos, *d_end;
+	size_t cnt = max, room = vr->size - vr->pk_inflight_descs;
+	bool to_end = false;
+	unsigned int k;
 
 	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
 			vr->table_gen))
 		return 0;
 	/* the driver cannot have more descriptors out than the ring holds */
-	if (max > room)
-		max = room;
-	d_end = d + (max < qsize - pos ? max : qsize - pos);
+	if (cnt > room)
+		cnt = room;
+	/* a run ends at the end of the ring */
+	if (cnt >= vr->size - pos) {
+		cnt = vr->size - pos;
+		/* d_end is the end of the ring: a full run wraps */
+		to_end = true;
+	}
+	d_end = d + cnt;
 	for (; d != d_end; d++, e++)
 		if (!pk_pop_elem(vr, d, want, e, infl))
 			break;
-	k = (unsigned int)(d - &ring[pos]);
+	/* from vr again: fewer values stay live through the loop */
+	k = (unsigned int)(d - (pk_ring(vr) + vr->pk_avail));
 	vr->cur_inflight += k;
 	vr->pk_inflight_descs += k;
-	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, k);
+	if (to_end && d == d_end) {
+		vr->pk_avail = 0;
+		vr->pk_avail_wrap = !vr->pk_avail_wrap;
+	} else {
+		vr->pk_avail = (uint16_t)(vr->pk_avail + k);
+	}
 	return k;
 }
 
@@ -762,7 +789,7 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 				     vr->size);
 	pk_record(vr, &c);
 	if (vr->pk_infl)
-		pk_infl_pop(vr, &vr->pk_ids[c.id], c.nring);
+		pk_infl_pop(vr, &vr->pk_iids[c.id], c.nring);
 	vr->head_table[c.id] = vr->table;
 	/* the buffers' IOTLB mappings stay until the push (put_head) */
 	if (vh_unlikely(vr->iotlb_on))
@@ -786,33 +813,29 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 }
 
 /*
- * vh_devq_pop() of a packed ring, the common case only (pk_pop_run() for
- * one element, without its run set-up); 0 if not.
+ * vh_devq_pop() of a packed ring, which checked the snapshot (table_gen is
+ * VR_GEN_OFF unless ready): the common case (pk_pop_run() for one
+ * element, without its run set-up), else the general way.
  */
-static inline __attribute__((always_inline)) int
-pk_pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
-{
-	/* table_gen is VR_GEN_OFF unless ready */
-	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-				vr->table_gen ||
-			vr->pk_infl || vr->pk_inflight_descs >= vr->size ||
-			!pk_pop_elem(vr, &pk_ring(vr)[vr->pk_avail],
-				     vr->pk_avail_wrap ? VH_PDESC_F_AVAIL :
-							 VH_PDESC_F_USED,
-				     elem, false)))
-		return 0;
-	vr->cur_inflight++;
-	vr->pk_inflight_descs++;
-	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, 1);
-	return 1;
-}
-
-/* vh_devq_pop() of a packed ring: the common case, else the general way */
 int vh_devq_packed_pop_entry(struct vh_devq *vr, struct vh_devq_elem *elem)
 {
-	if (vh_likely(pk_pop_fast(vr, elem)))
-		return 1;
-	return vh_devq_pop_general(vr, elem);
+	unsigned int pos = vr->pk_avail;
+	bool wrap = vr->pk_avail_wrap;
+
+	/* available: AVAIL equals the wrap counter, USED does not (2.8.1) */
+	if (vh_unlikely(vr->pk_infl || vr->pk_inflight_descs >= vr->size ||
+			!pk_pop_elem(vr, &pk_ring(vr)[pos],
+				     (uint16_t)(VH_PDESC_F_USED >> (wrap * 8)),
+				     elem, false)))
+		return vh_devq_pop_general(vr, elem);
+	vr->cur_inflight++;
+	vr->pk_inflight_descs++;
+	if (++pos == vr->size) {
+		pos = 0;
+		vr->pk_avail_wrap = !wrap;
+	}
+	vr->pk_avail = (uint16_t)pos;
+	return 1;
 }
 
 /* One element, on a ready ring with a current snapshot. */
@@ -1009,7 +1032,7 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 
 	if (ir) {
 		for (i = 0; i < n; i++) {
-			const struct vh_pk_id *pi = &vr->pk_ids[used[i].id];
+			const struct vh_pk_iid *pi = &vr->pk_iids[used[i].id];
 
 			ir->desc[pi->ilast].next = vr->pk_infl_free;
 			vr->pk_infl_next[pi->ilast] = vr->pk_infl_free;
@@ -1037,7 +1060,7 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	if (ir) {
 		infl_barrier();
 		for (i = 0; i < n; i++)
-			ir->desc[vr->pk_ids[used[i].id].ient].inflight = 0;
+			ir->desc[vr->pk_iids[used[i].id].ient].inflight = 0;
 		infl_barrier();
 		ir->old_free_head = vr->pk_infl_free;
 		ir->old_used_wrap_counter = wrap;
@@ -1179,13 +1202,37 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	return true;
 }
 
-/* vh_devq_push() of a packed ring: the common case, else the general way */
+/*
+ * vh_devq_push() of a packed ring, which checked the snapshot (table_gen
+ * is VR_GEN_OFF unless ready): the common case of pk_push_fast() for one
+ * id (pk_push_limit says the ring qualifies), else the general way.  One used
+ * descriptor: its id, len and flags go out in one 64-bit release store.
+ */
 int vh_devq_packed_push_entry(struct vh_devq *vr, uint16_t id, uint32_t len)
 {
-	if (vh_likely(pk_push_fast(vr, &(struct vh_devq_used_elem){ id, len },
-				   1)))
-		return 0;
-	return vh_devq_push_general(vr, id, len);
+	unsigned int pos = vr->pk_used;
+	bool wrap = vr->pk_used_wrap;
+	uint64_t lif;
+
+	if (vh_unlikely(id >= vr->pk_push_limit ||
+			vr->head_table[id] != vr->table ||
+			!pk_id_simple(&vr->pk_ids[id])))
+		return vh_devq_push_general(vr, id, len);
+	vr->head_table[id] = NULL;
+	/* 2.8.9: AVAIL and USED equal to the wrap counter; WRITE if len */
+	lif = (uint64_t)len | (uint64_t)id << 32 | (wrap ? PK_LIF_AU : 0) |
+	      (len ? PK_LIF_WRITE : 0);
+	__atomic_store_n(&pk_ring(vr)[pos].lif, htole64(lif),
+			 __ATOMIC_RELEASE);
+	vr->cur_inflight--;
+	vr->pk_inflight_descs--;
+	vr->used_ctr++;
+	if (++pos == vr->size) {
+		pos = 0;
+		vr->pk_used_wrap = !wrap;
+	}
+	vr->pk_used = (uint16_t)pos;
+	return 0;
 }
 
 int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
@@ -1214,14 +1261,79 @@ int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 	return 0;
 }
 
-int vh_devq_packed_push_batch(struct vh_devq *vr,
-			      const struct vh_devq_used_elem *used,
-			      unsigned int n)
+/*
+ * pk_push_fast() for a batch that does not wrap the ring (n <= size -
+ * pk_used, checked by the caller): one segment, the ring and the state
+ * read from vr where they are used, so the loop needs few registers.
+ * The snapshot, the log and the inflight region are checked by the
+ * caller too.
+ */
+static inline __attribute__((always_inline)) bool
+pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
+	    unsigned int n)
+{
+	const unsigned int p0 = vr->pk_used;
+	struct vh_pdesc *const ring = pk_ring(vr) + p0;
+	const uint64_t wf = vr->pk_used_wrap ? PK_LIF_AU : 0;
+	struct vh_mem_table **const ht = vr->head_table;
+	struct vh_mem_table *const t = vr->table;
+	const struct vh_pk_id *const ids = vr->pk_ids;
+	const unsigned int qsize = vr->size;
+	unsigned int k;
+
+	/* the used descriptors after the first, checked and written */
+	for (k = 1; k < n; k++) {
+		uint32_t id;
+		uint64_t lif = pk_used_lif(&used[k], wf, &id);
+
+		if (vh_unlikely(id >= qsize || ht[id] != t ||
+				!pk_id_simple(&ids[id])))
+			break;
+		ht[id] = NULL;
+		/* ordered by the release store of the first one */
+		__atomic_store_n(&ring[k].lif, htole64(lif), __ATOMIC_RELAXED);
+	}
+	if (vh_likely(k == n)) {
+		uint32_t id;
+		uint64_t first = pk_used_lif(used, wf, &id);
+
+		if (vh_likely(id < qsize && ht[id] == t &&
+			      pk_id_simple(&ids[id]))) {
+			ht[id] = NULL;
+			/* 2.8.21: the first one last, with release */
+			__atomic_store_n(&ring[0].lif, htole64(first),
+					 __ATOMIC_RELEASE);
+			vr->cur_inflight -= n;
+			vr->pk_inflight_descs -= n;
+			vr->used_ctr += n;
+			if (p0 + n == qsize) {
+				vr->pk_used = 0;
+				vr->pk_used_wrap = !vr->pk_used_wrap;
+			} else {
+				vr->pk_used = (uint16_t)(p0 + n);
+			}
+			return true;
+		}
+	}
+	/*
+	 * Put the heads cleared back and mark the slots written not used
+	 * again (flags of the other wrap counter), as pk_push_fast() does.
+	 */
+	while (--k > 0) {
+		ht[used[k].id] = t;
+		__atomic_store_n(&ring[k].lif, htole64(wf ^ PK_LIF_AU),
+				 __ATOMIC_RELAXED);
+	}
+	return false;
+}
+
+/* vh_devq_packed_push_batch() but its most common case: every check. */
+static __attribute__((noinline)) int
+pk_push_batch_slow(struct vh_devq *vr, const struct vh_devq_used_elem *used,
+		   unsigned int n)
 {
 	unsigned int i;
 
-	if (!n)
-		return 0;
 	if (vh_likely(pk_push_fast(vr, used, n)))
 		return 0;
 	if (!vr->head_table || !vr->batch_seen || !vr->pk_ids)
@@ -1253,6 +1365,22 @@ int vh_devq_packed_push_batch(struct vh_devq *vr,
 	return 0;
 }
 
+int vh_devq_packed_push_batch(struct vh_devq *vr,
+			      const struct vh_devq_used_elem *used,
+			      unsigned int n)
+{
+	if (!n)
+		return 0;
+	/* table_gen is VR_GEN_OFF unless ready: ready implies pk_ids */
+	if (vh_likely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) ==
+			      vr->table_gen &&
+		      vr->pk_push_limit &&
+		      n <= vr->size - vr->pk_used &&
+		      pk_push_run(vr, used, n)))
+		return 0;
+	return pk_push_batch_slow(vr, used, n);
+}
+
 /* ---------------------------------------------------------------------- */
 /* inflight region: attach, recovery, resubmission                        */
 /* ---------------------------------------------------------------------- */
@@ -1262,12 +1390,28 @@ _Static_assert(sizeof(struct vh_infl_pregion) == 32, "QueueRegionPacked");
 
 #define INFL_VERSION 1
 
+/*
+ * The packed push fast paths (pk_push_limit): a ready packed ring with
+ * neither an IOTLB nor a dirty log nor an inflight region.  Called by
+ * update_log_flags() (readiness, IOTLB, log) and when a region comes or
+ * goes.
+ */
+void vh_devq_packed_limits(struct vh_devq *vr)
+{
+	vr->pk_push_limit = vr->ready && vr->packed && vr->pk_ids &&
+					    !vr->iotlb_on && !vr->log_any &&
+					    !vr->pk_infl ?
+				    vr->size :
+				    0;
+}
+
 void vh_devq_packed_infl_detach(struct vh_devq *vr)
 {
 	free(vr->pk_infl_next);
 	free(vr->pk_infl_saved);
 	free(vr->pk_resub);
 	vr->pk_infl = NULL;
+	vh_devq_packed_limits(vr);
 	vr->pk_infl_next = NULL;
 	vr->pk_infl_saved = NULL;
 	vr->pk_resub = NULL;
@@ -1570,6 +1714,7 @@ VH_EXPORT int vh_devq_set_inflight(struct vh_devq *vr, void *region,
 		return r;
 	}
 	vr->pk_infl = ir;
+	vh_devq_packed_limits(vr);
 	return r;
 }
 
@@ -1658,8 +1803,8 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
 	infl_record(vr, id, h, num);
-	vr->pk_ids[id].ient = h;
-	vr->pk_ids[id].ilast = e;
+	vr->pk_iids[id].ient = h;
+	vr->pk_iids[id].ilast = e;
 	vr->head_table[id] = vr->table;
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += num;

@@ -77,6 +77,7 @@ int vh_devq_break(struct vh_devq *vr, const char *fmt, ...)
 	vr->ready = false;
 	vr->table_gen = VR_GEN_OFF;
 	vr->push_limit = 0;
+	vr->pk_push_limit = 0;
 	return -EIO;
 }
 
@@ -154,6 +155,7 @@ static void unmap_rings(struct vh_devq *vr)
 	vr->ready = false;
 	vr->table_gen = VR_GEN_OFF;
 	vr->push_limit = 0;
+	vr->pk_push_limit = 0;
 	vr->c_size = 0;
 }
 
@@ -299,6 +301,16 @@ static void update_log_flags(struct vh_devq *vr)
 	vr->log_used = log && (vr->addr.flags & VH_DEVQ_ADDR_LOG);
 	vr->log_all = log && has_feature(vr, VHOST_F_LOG_ALL);
 	vr->log_any = vr->log_used || vr->log_all;
+	/*
+	 * The split push fast paths take a ready split ring with neither an
+	 * IOTLB nor a dirty log (every place that changes one of those
+	 * comes here, but vh_devq_break() and unmap_rings(), which zero it).
+	 */
+	vr->push_limit = vr->ready && !vr->packed && !vr->iotlb_on &&
+					 !vr->log_any ?
+				 vr->size :
+				 0;
+	vh_devq_packed_limits(vr);
 }
 
 /* Remember region r for the pop fast path (the table pins its mapping). */
@@ -361,14 +373,15 @@ static int map_rings(struct vh_devq *vr)
 	vr->avail_event_valid = false;
 	vr->broken = false;
 	vr->ready = true;
-	/* IOTLB rings push through vh_devq_push_general(), which unpins head_itab */
-	vr->push_limit = vr->iotlb_on ? 0 : vr->size;
 	if (vr->packed) {
-		/* the split push fast path stays out (see struct vh_devq) */
-		vr->push_limit = 0;
 		vr->used_ctr = 0;
 		vh_devq_packed_mapped(vr);
 	}
+	/*
+	 * and push_limit: IOTLB rings push through vh_devq_push_general(),
+	 * which unpins head_itab; packed rings keep the split push fast path
+	 * out (see struct vh_devq)
+	 */
 	update_log_flags(vr);
 	return 0;
 }
@@ -930,6 +943,8 @@ static int iotlb_switch(struct vh_devq *vr)
 	vr->desc = d;
 	vr->avail = a;
 	vr->used = u;
+	/* avail->idx is read again through the new translation */
+	vr->shadow_avail = vr->last_avail;
 	return 0;
 }
 
@@ -1175,35 +1190,34 @@ static inline unsigned int desc_wr_shift(uint64_t lfn)
 
 /*
  * The fast path: one direct descriptor inside the region of the last hit,
- * on a ready ring whose snapshot is current (table_gen is VR_GEN_OFF unless
- * ready) with avail entries already seen.  1 if it popped, 0 if the general
- * path must decide.  Each shared value is loaded once; on 0 nothing that was
- * loaded is kept.
+ * at avail slot last, which the caller has seen made available (an acquire
+ * load of avail->idx returned idx, last != idx) on a ready ring whose
+ * snapshot is current (table_gen is VR_GEN_OFF unless ready).  1 if it
+ * popped (the caller then keeps idx as shadow_avail), 0 if the general path
+ * must decide.  Each shared value is loaded once; on 0 nothing that was
+ * loaded is kept.  An IOTLB ring never pops here (c_size is 0).
  */
 static inline __attribute__((always_inline)) int
-pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem)
+pop_fast(struct vh_devq *vr, struct vh_devq_elem *elem, uint16_t last)
 {
-	uint16_t last = vr->last_avail;
 	const struct vh_desc *d;
 	uint64_t lfn, off, end;
 	unsigned int head;
 	struct iovec *iov;
 	uint32_t len;
 
-	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-				vr->table_gen ||
-			last == vr->shadow_avail))
-		return 0;
-	/* ordered after the acquire load of avail->idx that set shadow_avail */
-	head = le16toh(__atomic_load_n(&vr->avail->ring[last & vr->mask],
+	/* ordered after the acquire load of avail->idx */
+	head = le16toh(__atomic_load_n(vr->avail->ring +
+					       (size_t)(last & vr->mask),
 				       __ATOMIC_RELAXED));
 	if (vh_unlikely(head >= vr->size || vr->head_table[head]))
 		return 0;
 	d = &vr->desc[head];
 	lfn = le64toh(__atomic_load_n(&d->lfn, __ATOMIC_RELAXED));
 	len = vh_desc_len(lfn);
-	if (vh_unlikely((vh_desc_flags(lfn) &
-			 (VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)) ||
+	if (vh_unlikely((lfn & ((uint64_t)(VH_DESC_F_NEXT |
+					   VH_DESC_F_INDIRECT)
+				<< 32)) ||
 			!elem->iov_max))
 		return 0;
 	off = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED)) - vr->c_gpa;
@@ -1260,7 +1274,7 @@ __attribute__((noinline)) int vh_devq_pop_general(struct vh_devq *vr,
 		if (ret <= 0)
 			return ret;
 	}
-	if (pop_fast(vr, elem))
+	if (pop_fast(vr, elem, last))
 		return 1;
 	/* ordered after the acquire load of avail->idx */
 	head = le16toh(__atomic_load_n(&vr->avail->ring[last & vr->mask],
@@ -1287,11 +1301,34 @@ __attribute__((noinline)) int vh_devq_pop_general(struct vh_devq *vr,
 VH_EXPORT VR_NO_SLP int vh_devq_pop(struct vh_devq *vr,
 				     struct vh_devq_elem *elem)
 {
-	if (vh_likely(pop_fast(vr, elem)))
+	uint16_t last = vr->last_avail;
+
+	/* table_gen is VR_GEN_OFF unless ready (rings mapped) */
+	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+			vr->table_gen))
+		return vh_devq_pop_general(vr, elem);
+	if (last == vr->shadow_avail) {
+		uint16_t idx;
+
+		/* packed rings always come here (last_avail == shadow_avail) */
+		if (vr->packed)
+			return vh_devq_packed_pop_entry(vr, elem);
+		/*
+		 * The avail entries seen are used up: read avail->idx here
+		 * (acquire), as refresh_avail() does when it shows 1 to
+		 * Queue Size new entries (2.7.6).  An empty ring
+		 * (avail_event to publish) and an index out of range (the
+		 * ring breaks) go the general way, which reads it again.
+		 * (An IOTLB ring that moves to a new IOTLB snapshot forgets
+		 * what it saw: see iotlb_switch().)
+		 */
+		idx = vh_load16(&vr->avail->idx, __ATOMIC_ACQUIRE);
+		if (vh_unlikely((uint16_t)(idx - last - 1) >= vr->size))
+			return vh_devq_pop_general(vr, elem);
+		vr->shadow_avail = idx;
+	}
+	if (vh_likely(pop_fast(vr, elem, last)))
 		return 1;
-	/* packed rings always miss pop_fast() (last_avail == shadow_avail) */
-	if (vr->packed)
-		return vh_devq_packed_pop_entry(vr, elem);
 	return vh_devq_pop_general(vr, elem);
 }
 
@@ -1304,21 +1341,25 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop(struct vh_devq *vr,
  * case (the caller hands that one to vh_devq_pop_general(), which re-reads
  * everything).  Returns how many it popped.
  */
-static __attribute__((noinline)) VR_NO_SLP unsigned int
-pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
+static inline __attribute__((always_inline)) unsigned int
+pop_run(struct vh_devq *vr, struct vh_devq_elem *const e0, unsigned int max)
 {
+	struct vh_devq_elem *e = e0;
 	const struct vh_desc *desc = vr->desc;
 	struct vh_mem_table **ht = vr->head_table;
-	const unsigned int qsize = vr->size;
-	const unsigned int start = vr->last_avail & vr->mask;
-	const uint16_t *a = &vr->avail->ring[start], *a_end;
+	const size_t start = vr->last_avail & vr->mask;
+	const uint16_t *a = vr->avail->ring + start, *a_end;
+	size_t cnt = max, room = vr->size - start;
 	unsigned int popped;
 
-	a_end = a + (max < qsize - start ? max : qsize - start);
+	if (cnt > room)
+		cnt = room;
+	a_end = a + cnt;
 	/*
-	 * The table, region base and size and host pointer are read from vr
-	 * where they are used: one memory operand each, where a local would
-	 * be spilled.  Few values stay live, for the same reason.
+	 * The queue size, table, region base and size and host pointer are
+	 * read from vr where they are used: one memory operand each, where a
+	 * local would take a register.  Few values stay live, for the same
+	 * reason.
 	 */
 	for (; a != a_end; a++, e++) {
 		const struct vh_desc *d;
@@ -1328,7 +1369,7 @@ pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
 
 		/* ordered after the acquire load of avail->idx (shadow_avail) */
 		head = le16toh(__atomic_load_n(a, __ATOMIC_RELAXED));
-		if (vh_unlikely(head >= qsize || ht[head]))
+		if (vh_unlikely(head >= vr->size || ht[head]))
 			break;
 		d = &desc[head];
 		lfn = le64toh(__atomic_load_n(&d->lfn, __ATOMIC_RELAXED));
@@ -1354,18 +1395,22 @@ pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
 		e->iov->iov_len = len;
 		elem_set_single(e, head, len, desc_wr_shift(lfn));
 	}
-	popped = (unsigned int)(a - &vr->avail->ring[vr->last_avail &
-						    vr->mask]);
+	/* from e: the caller keeps e0 anyway, so nothing more stays live */
+	popped = (unsigned int)(e - e0);
 	vr->last_avail = (uint16_t)(vr->last_avail + popped);
 	vr->cur_inflight += popped;
 	return popped;
 }
 
-VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
-					   struct vh_devq_elem *elems,
-					   unsigned int n)
+/*
+ * vh_devq_pop_batch() the general way, from elems[i] on (the i before were
+ * popped by the caller): runs of the common case, anything else one by
+ * one through vh_devq_pop_general().
+ */
+static __attribute__((noinline)) VR_NO_SLP int
+pop_batch_general(struct vh_devq *vr, struct vh_devq_elem *elems,
+		  unsigned int n, unsigned int i)
 {
-	unsigned int i = 0;
 	int ret;
 
 	if (!vr || (n && !elems))
@@ -1374,9 +1419,7 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 	 * Packed rings have their own runs; under an IOTLB one element at a
 	 * time the general way, which follows the IOTLB snapshots.
 	 */
-	if (vr->packed && n) {
-		if (!vr->iotlb_on)
-			return vh_devq_packed_pop_batch(vr, elems, n);
+	if (vr->packed && n && vr->iotlb_on) {
 		for (; i < n; i++) {
 			ret = vh_devq_pop_general(vr, &elems[i]);
 			if (ret <= 0)
@@ -1384,6 +1427,8 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 		}
 		return (int)i;
 	}
+	if (vr->packed && n && !i)
+		return vh_devq_packed_pop_batch(vr, elems, n);
 	while (i < n) {
 		if (vh_likely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) ==
 			      vr->table_gen)) {
@@ -1417,6 +1462,52 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 		i++;
 	}
 	return (int)i;
+}
+
+VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
+					   struct vh_devq_elem *elems,
+					   unsigned int n)
+{
+	unsigned int seen, k;
+	uint16_t last;
+
+	/*
+	 * The common case: a ready split ring (table_gen is VR_GEN_OFF
+	 * unless ready) with a current snapshot; avail->idx is read (with
+	 * acquire) only when the entries seen are used up, as in
+	 * vh_devq_pop().  The rest, and whatever the run stops at, goes the
+	 * general way.
+	 */
+	if (vh_unlikely(!vr))
+		return -EINVAL;
+	if (vh_unlikely(!n))
+		return pop_batch_general(vr, elems, n, 0);
+	if (vh_unlikely(!elems))
+		return -EINVAL;
+	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+			vr->table_gen))
+		return pop_batch_general(vr, elems, n, 0);
+	last = vr->last_avail;
+	seen = (uint16_t)(vr->shadow_avail - last);
+	if (!seen) {
+		uint16_t idx;
+
+		/* packed rings always come here (last_avail == shadow_avail) */
+		if (vr->packed)
+			return vr->iotlb_on ?
+				       pop_batch_general(vr, elems, n, 0) :
+				       vh_devq_packed_pop_batch(vr, elems, n);
+		/* 2.7.6: 1 to Queue Size new entries, else the general way */
+		idx = vh_load16(&vr->avail->idx, __ATOMIC_ACQUIRE);
+		seen = (uint16_t)(idx - last);
+		if (vh_unlikely(seen - 1 >= vr->size))
+			return pop_batch_general(vr, elems, n, 0);
+		vr->shadow_avail = idx;
+	}
+	k = pop_run(vr, elems, n < seen ? n : seen);
+	if (vh_likely(k == n))
+		return (int)n;
+	return pop_batch_general(vr, elems, n, k);
 }
 
 VH_EXPORT int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
@@ -1528,20 +1619,26 @@ static __attribute__((noinline)) void log_push(struct vh_devq *vr,
 	vh_mem_log_exit(vr->mem, e);
 }
 
-/* Write one used element and publish it. */
-static inline void push_one(struct vh_devq *vr, uint16_t id, uint32_t len)
+/*
+ * Write one used element and publish it; may_log false when the caller
+ * knows there is no dirty log (push_limit is not 0).
+ */
+static inline __attribute__((always_inline)) void
+push_one(struct vh_devq *vr, uint16_t id, uint32_t len, bool may_log)
 {
 	struct vh_used *used = vr->used;
 	uint32_t ctr = vr->used_ctr;
-	uint16_t slot = (uint16_t)ctr & vr->mask;
+	size_t slot = ctr & vr->mask;
+	struct vh_used_elem *ue = &used->ring[slot];
 
-	vr->used_ctr = ctr + 1;
-	__atomic_store_n(&used->ring[slot].id, htole32(id), __ATOMIC_RELAXED);
-	__atomic_store_n(&used->ring[slot].len, htole32(len), __ATOMIC_RELAXED);
+	ctr++;
+	vr->used_ctr = ctr;
+	__atomic_store_n(&ue->id, htole32(id), __ATOMIC_RELAXED);
+	__atomic_store_n(&ue->len, htole32(len), __ATOMIC_RELAXED);
 	/* 2.7.8.2: the used element is visible before the index moves */
-	vh_store16(&used->idx, (uint16_t)(ctr + 1), __ATOMIC_RELEASE);
-	if (vh_unlikely(vr->log_any))
-		log_push(vr, slot, id, len);
+	vh_store16(&used->idx, (uint16_t)ctr, __ATOMIC_RELEASE);
+	if (may_log && vh_unlikely(vr->log_any))
+		log_push(vr, (uint16_t)slot, id, len);
 }
 
 __attribute__((noinline)) int vh_devq_push_general(struct vh_devq *vr,
@@ -1563,20 +1660,23 @@ __attribute__((noinline)) int vh_devq_push_general(struct vh_devq *vr,
 	/* an element popped before the ring broke just goes away */
 	if (!vr->ready)
 		return -EIO;
-	push_one(vr, id, len);
+	push_one(vr, id, len, true);
 	return 0;
 }
 
-VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id, uint32_t len)
+VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id16, uint32_t len)
 {
+	size_t id = id16;
+
 	/*
 	 * Fast path: a head popped under the current snapshot, which is still
-	 * the newest, of a ready ring (push_limit is 0 otherwise); the rest
-	 * goes to vh_devq_push_general().
+	 * the newest, of a ready split ring with no dirty log (push_limit is
+	 * 0 otherwise); the rest goes to vh_devq_push_general().
 	 */
 	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-				vr->table_gen ||
-			id >= vr->push_limit ||
+			vr->table_gen))
+		return vh_devq_push_general(vr, id, len);
+	if (vh_unlikely(id >= vr->push_limit ||
 			vr->head_table[id] != vr->table)) {
 		/* packed rings always come here (push_limit is 0) */
 		if (vr->packed)
@@ -1585,7 +1685,7 @@ VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 	}
 	vr->head_table[id] = NULL;
 	vr->cur_inflight--;
-	push_one(vr, id, len);
+	push_one(vr, (uint16_t)id, len, false);
 	return 0;
 }
 
@@ -1595,9 +1695,10 @@ _Static_assert(sizeof(struct vh_devq_used_elem) == 8 &&
 			       offsetof(struct vh_used_elem, len),
 	       "vh_devq_used_elem is laid out as the used ring's element");
 
-VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
-				  const struct vh_devq_used_elem *used,
-				  unsigned int n)
+/* vh_devq_push_batch() the general way: every case, every check. */
+static __attribute__((noinline)) int
+push_batch_general(struct vh_devq *vr, const struct vh_devq_used_elem *used,
+		   unsigned int n)
 {
 	unsigned int i;
 
@@ -1605,72 +1706,6 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		return -EINVAL;
 	if (vr->packed)
 		return vh_devq_packed_push_batch(vr, used, n);
-	/*
-	 * Fast path: every id popped under the current, newest snapshot of a
-	 * ready ring with no dirty log.  Clearing each head as it is checked
-	 * also catches an id named twice; on any surprise the heads cleared
-	 * so far are put back and the general path below decides.
-	 */
-	if (vh_likely(n && __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) ==
-				   vr->table_gen &&
-		      !vr->log_any)) {
-		struct vh_mem_table **ht = vr->head_table, *t = vr->table;
-		struct vh_used_elem *ring = vr->used->ring;
-		const uint32_t limit = vr->push_limit, ctr = vr->used_ctr;
-		const unsigned int slot = ctr & vr->mask, room = vr->size - slot;
-		const struct vh_devq_used_elem *u = used, *u_end = used + n;
-		const struct vh_devq_used_elem *seg_end =
-			n <= room ? u_end : used + room;
-		struct vh_used_elem *dst = &ring[slot];
-
-		/*
-		 * Used elements past used->idx are the device's until the
-		 * index moves (2.7.8), so they are written while checking;
-		 * if a check fails the index stays and they mean nothing.
-		 * That also makes plain stores enough: the release store of
-		 * the index orders them.  Two segments when the batch wraps
-		 * the ring, so both sides advance by pointer.
-		 */
-		for (;;) {
-			for (; u != seg_end; u++, dst++) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-				/* same layout as struct vh_used_elem */
-				uint64_t v;
-				uint32_t id;
-
-				memcpy(&v, u, sizeof(v));
-				id = (uint32_t)v;
-				if (vh_unlikely(id >= limit || ht[id] != t))
-					break;
-				ht[id] = NULL;
-				memcpy(dst, &v, sizeof(v));
-#else
-				uint32_t id = u->id;
-
-				if (vh_unlikely(id >= limit || ht[id] != t))
-					break;
-				ht[id] = NULL;
-				dst->id = htole32(id);
-				dst->len = htole32(u->len);
-#endif
-			}
-			if (u != seg_end || u == u_end)
-				break;
-			dst = ring;
-			seg_end = u_end;
-		}
-		i = (unsigned int)(u - used);
-		if (vh_likely(i == n)) {
-			vr->cur_inflight -= n;
-			vr->used_ctr = ctr + n;
-			/* 2.7.8.2: elements visible before the index moves */
-			vh_store16(&vr->used->idx, (uint16_t)(ctr + n),
-				   __ATOMIC_RELEASE);
-			return 0;
-		}
-		while (i--)
-			ht[used[i].id] = t;
-	}
 	/*
 	 * Check every id first, all or nothing: each one in flight and named
 	 * once.  Duplicates are found in one pass by stamping each head with
@@ -1716,6 +1751,128 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		vh_mem_log_exit(vr->mem, e);
 	}
 	return 0;
+}
+
+/*
+ * The fast path of vh_devq_push_batch() (see there) for a batch that
+ * wraps the used ring: two segments, so both sides advance by pointer.
+ */
+static __attribute__((noinline)) int
+push_batch_wrap(struct vh_devq *vr, const struct vh_devq_used_elem *used,
+		unsigned int n)
+{
+	struct vh_mem_table **ht = vr->head_table, *t = vr->table;
+	struct vh_used_elem *ring = vr->used->ring;
+	const uint32_t limit = vr->push_limit, ctr = vr->used_ctr;
+	const unsigned int slot = ctr & vr->mask, room = vr->size - slot;
+	const struct vh_devq_used_elem *u = used, *u_end = used + n;
+	const struct vh_devq_used_elem *seg_end =
+		n <= room ? u_end : used + room;
+	struct vh_used_elem *dst = &ring[slot];
+	unsigned int i;
+
+	for (;;) {
+		for (; u != seg_end; u++, dst++) {
+			uint32_t id = u->id;
+
+			if (vh_unlikely(id >= limit || ht[id] != t))
+				break;
+			ht[id] = NULL;
+			dst->id = htole32(id);
+			dst->len = htole32(u->len);
+		}
+		if (u != seg_end || u == u_end)
+			break;
+		dst = ring;
+		seg_end = u_end;
+	}
+	i = (unsigned int)(u - used);
+	if (vh_likely(i == n)) {
+		vr->cur_inflight -= n;
+		vr->used_ctr = ctr + n;
+		/* 2.7.8.2: elements visible before the index moves */
+		vh_store16(&vr->used->idx, (uint16_t)(ctr + n),
+			   __ATOMIC_RELEASE);
+		return 0;
+	}
+	while (i--)
+		ht[used[i].id] = t;
+	return push_batch_general(vr, used, n);
+}
+
+VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
+				  const struct vh_devq_used_elem *used,
+				  unsigned int n)
+{
+	struct vh_mem_table **ht, *t;
+	struct vh_used_elem *dst;
+	uint32_t ctr, limit;
+	size_t i;
+
+	/*
+	 * Fast path: a ready split ring with no dirty log (push_limit is 0
+	 * otherwise: packed, IOTLB, dirty log, not ready), every id popped
+	 * under the current, newest snapshot.  Clearing each head as it is
+	 * checked also catches an id named twice; on any surprise the heads
+	 * cleared so far are put back and push_batch_general() decides.
+	 */
+	if (vh_unlikely(!vr))
+		return -EINVAL;
+	if (vh_unlikely(!n))
+		return push_batch_general(vr, used, n);
+	if (vh_unlikely(!used))
+		return -EINVAL;
+	if (vh_unlikely(!vr->push_limit ||
+			__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+				vr->table_gen))
+		return push_batch_general(vr, used, n);
+	ctr = vr->used_ctr;
+	if (vh_unlikely(n > vr->size - (ctr & vr->mask)))
+		return push_batch_wrap(vr, used, n);
+	ht = vr->head_table;
+	t = vr->table;
+	limit = vr->push_limit;
+	dst = &vr->used->ring[ctr & vr->mask];
+	/*
+	 * Used elements past used->idx are the device's until the index
+	 * moves (2.7.8), so they are written while checking; if a check
+	 * fails the index stays and they mean nothing.  That also makes
+	 * plain stores enough: the release store of the index orders them.
+	 */
+	/* one index for both arrays: one increment per element */
+	for (i = 0; i < n; i++) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		/* same layout as struct vh_used_elem: one load, one store */
+		uint64_t v;
+		uint32_t id;
+
+		memcpy(&v, &used[i], sizeof(v));
+		id = (uint32_t)v;
+		if (vh_unlikely(id >= limit || ht[id] != t))
+			break;
+		ht[id] = NULL;
+		memcpy(&dst[i], &v, sizeof(v));
+#else
+		uint32_t id = used[i].id;
+
+		if (vh_unlikely(id >= limit || ht[id] != t))
+			break;
+		ht[id] = NULL;
+		dst[i].id = htole32(id);
+		dst[i].len = htole32(used[i].len);
+#endif
+	}
+	if (vh_likely(i == n)) {
+		vr->cur_inflight -= n;
+		vr->used_ctr = ctr + n;
+		/* 2.7.8.2: elements visible before the index moves */
+		vh_store16(&vr->used->idx, (uint16_t)(ctr + n),
+			   __ATOMIC_RELEASE);
+		return 0;
+	}
+	while (i--)
+		ht[used[i].id] = t;
+	return push_batch_general(vr, used, n);
 }
 
 VH_EXPORT int vh_devq_need_notify(struct vh_devq *vr)
