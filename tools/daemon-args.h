@@ -41,6 +41,7 @@ enum {
 	DAEMON_OPT_VERBOSE,
 	DAEMON_OPT_VDUSE,
 	DAEMON_OPT_VDPA_ADD,
+	DAEMON_OPT_VDUSE_STATE,
 };
 
 #define DAEMON_LONG_OPTIONS                                                   \
@@ -58,13 +59,17 @@ enum {
  */
 #define DAEMON_VDUSE_OPTION                                                   \
 	{ "vduse", 1, NULL, DAEMON_OPT_VDUSE },                               \
-	{ "vdpa-add", 0, NULL, DAEMON_OPT_VDPA_ADD }
+	{ "vdpa-add", 0, NULL, DAEMON_OPT_VDPA_ADD },                         \
+	{ "vduse-state", 1, NULL, DAEMON_OPT_VDUSE_STATE }
 #define DAEMON_VDUSE_HELP                                                     \
 	"  --vduse=NAME            be the VDUSE device /dev/vduse/NAME\n"     \
 	"                          (then: vdpa dev add name NAME mgmtdev\n"   \
 	"                          vduse) instead of a vhost-user back-end\n" \
 	"  --vdpa-add              with --vduse: add the vdpa device NAME\n"  \
-	"                          and delete it before stopping\n"
+	"                          and delete it before stopping\n"           \
+	"  --vduse-state=PATH      with --vduse: keep the device's state in\n" \
+	"                          PATH (under /run): a daemon started again\n" \
+	"                          after a crash takes the device over\n"
 
 /* Help text for the common options (one option per line, indented). */
 #define DAEMON_OPTIONS_HELP                                                   \
@@ -85,6 +90,7 @@ struct daemon_args {
 	unsigned int threads;    /* 0 unless --threads */
 	const char *vduse;       /* NULL unless --vduse */
 	bool vdpa_add;           /* --vdpa-add */
+	const char *vduse_state; /* NULL unless --vduse-state */
 };
 
 void daemon_args_init(struct daemon_args *a);
