@@ -83,6 +83,7 @@ struct vh_daemon {
 	void *userdata;
 	struct vh_vu_backend *be;
 	struct vh_vduse_dev *vduse; /* DM_MODE_VDUSE */
+	char *vduse_state;          /* vh_daemon_set_vduse_state() */
 
 	unsigned int num_threads;
 	struct dm_worker *workers;

@@ -177,6 +177,8 @@ VH_EXPORT int vh_daemon_get_inflight(struct vh_daemon *d, unsigned int idx,
 {
 	if (!d)
 		return -EINVAL;
+	if (d->vduse)
+		return vh_vduse_dev_get_inflight(d->vduse, idx, region, len);
 	return vh_vu_backend_get_inflight(d->be, idx, region, len);
 }
 
@@ -651,6 +653,7 @@ static void daemon_free(struct vh_daemon *d)
 	}
 	workers_free(d);
 	free(d->queues);
+	free(d->vduse_state);
 	if (d->exit_fd >= 0)
 		close(d->exit_fd);
 	if (d->done_fd >= 0)
@@ -1087,6 +1090,24 @@ static void dv_reset(struct vh_vduse_dev *dev, void *data)
 	dm_reset(NULL, data);
 }
 
+VH_EXPORT int vh_daemon_set_vduse_state(struct vh_daemon *d, const char *path)
+{
+	char *p = NULL;
+
+	if (!d || (path && !*path))
+		return -EINVAL;
+	if (d->started)
+		return -EBUSY;
+	if (path) {
+		p = strdup(path);
+		if (!p)
+			return -ENOMEM;
+	}
+	free(d->vduse_state);
+	d->vduse_state = p;
+	return 0;
+}
+
 VH_EXPORT int vh_daemon_start_vduse(struct vh_daemon *d, const char *name)
 {
 	static const struct vh_vduse_ops ops = {
@@ -1123,6 +1144,7 @@ VH_EXPORT int vh_daemon_start_vduse(struct vh_daemon *d, const char *name)
 		c.features &= ~(1ull << VIRTIO_BLK_F_CONFIG_WCE);
 	c.num_queues = d->dev.num_queues;
 	c.max_queue_size = d->dev.max_queue_size;
+	c.state_path = d->vduse_state;
 	if (d->dev.config_size && d->ops.get_config) {
 		r = d->ops.get_config(d, d->userdata, 0, config,
 				      d->dev.config_size);

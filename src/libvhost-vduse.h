@@ -56,6 +56,19 @@ struct vh_vduse_config {
 	unsigned int max_queue_size; /* power of 2, 0 for VH_DEVQ_MAX_SIZE */
 	const void *config;          /* virtio config space */
 	unsigned int config_size;    /* bytes, at most a page */
+	/*
+	 * Since LIBVHOST_1.3.  NULL, or a file for the device's state: the
+	 * status the driver set and each queue's inflight region (vhost-
+	 * user.rst "Inflight I/O tracking", split or packed layout; see
+	 * vh_vduse_dev_get_inflight()).  Keep it where it survives the
+	 * process but not a reboot (tmpfs: /run).  With it the device
+	 * outlives a process that dies: the kernel keeps /dev/vduse/NAME and
+	 * queues its requests, and the next vh_vduse_dev_new() of the same
+	 * name and path reconnects to the device instead of creating it
+	 * (the file must match the config), resumes its rings at DRIVER_OK
+	 * and lets the device resubmit what was in flight.
+	 */
+	const char *state_path;
 };
 
 /* Callbacks, all optional; (dev, data, ...) as every callback. */
@@ -79,9 +92,10 @@ struct vh_vduse_ops {
 };
 
 /*
- * Create the VDUSE device (needs the vduse module and CAP_SYS_ADMIN).
- * -ENOENT: no /dev/vduse/control; -EEXIST: the name is taken; -EINVAL:
- * a bad config (or one the kernel refuses).
+ * Create the VDUSE device (needs the vduse module and CAP_SYS_ADMIN), or
+ * reconnect to it (state_path).  -ENOENT: no /dev/vduse/control; -EEXIST:
+ * the name is taken (and no state file of it matches); -EBUSY: another
+ * process serves it; -EINVAL: a bad config (or one the kernel refuses).
  */
 int vh_vduse_dev_new(struct vh_ctx *ctx, const struct vh_vduse_config *cfg,
 		     const struct vh_vduse_ops *ops, void *data,
@@ -102,6 +116,17 @@ int vh_vduse_dev_get_fd(const struct vh_vduse_dev *dev);
  * -errno: the device is unusable (the caller should stop).
  */
 int vh_vduse_dev_process(struct vh_vduse_dev *dev);
+
+/*
+ * The inflight region of queue idx in the state file (state_path), for
+ * the device's inflight I/O tracking: valid from queue_started to
+ * queue_stopped, zeroed at a device reset and at creation, kept across a
+ * reconnection.  -ENOENT without a state file, -ERANGE for a bad idx.
+ */
+int vh_vduse_dev_get_inflight(struct vh_vduse_dev *dev, unsigned int idx,
+			      void **region, size_t *len);
+/* 1 if vh_vduse_dev_new() reconnected to an existing device, else 0. */
+int vh_vduse_dev_reconnected(const struct vh_vduse_dev *dev);
 
 /* Features the driver negotiated (0 before DRIVER_OK). */
 uint64_t vh_vduse_dev_get_features(const struct vh_vduse_dev *dev);

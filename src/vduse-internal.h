@@ -53,6 +53,46 @@ struct vh_vduse_dev {
 	/* serializes VDUSE_IOTLB_GET_FD fills (misses come from any thread) */
 	pthread_mutex_t fill_lock;
 	struct vduse_q *q;
+	/* the state file (vduse-state.c), or state_fd -1 */
+	char *state_path;
+	int state_fd;
+	struct vduse_state *state; /* its mapping, state_size bytes */
+	size_t state_size;
+	size_t state_qbytes;       /* one queue's inflight region */
+	bool reconnected;
+	/*
+	 * reconnected at DRIVER_OK: the rings start at the first process(),
+	 * from where the device got to (true until they have)
+	 */
+	bool resume;
 };
+
+/*
+ * The state file: this header, then num_queues inflight regions of
+ * qbytes each (room for the split and the packed layout of a ring of
+ * max_queue_size).  Written by us only, read back after a crash: still
+ * checked whole before use.
+ */
+#define VDUSE_STATE_MAGIC "LIBVHOST-VDUSE\0"
+#define VDUSE_STATE_VERSION 1
+struct vduse_state {
+	char magic[16];
+	uint32_t version;
+	uint32_t num_queues;
+	uint32_t max_queue_size;
+	uint32_t qbytes;
+	uint64_t features; /* offered */
+	uint32_t device_id;
+	uint8_t status;    /* what the driver last set, once handled */
+	uint8_t pad[19];
+};
+
+int vduse_state_open(struct vh_vduse_dev *dev, const char *path,
+		     uint32_t device_id);
+int vduse_state_attach(struct vh_vduse_dev *dev, bool reconnect,
+		       uint32_t device_id);
+void vduse_state_set_status(struct vh_vduse_dev *dev, uint8_t status);
+void vduse_state_clear_queues(struct vh_vduse_dev *dev);
+void vduse_state_close(struct vh_vduse_dev *dev, bool destroyed);
 
 #endif

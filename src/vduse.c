@@ -407,6 +407,20 @@ static int start_queue(struct vh_vduse_dev *dev, unsigned int i,
 		r = vh_devq_set_addr(vr, &addr);
 	if (!r)
 		r = vh_devq_set_base(vr, base);
+	/*
+	 * Taking over from a process that died: VDUSE only knows the base
+	 * the driver set up, the ring knows how far the device got.  Start
+	 * at the used index; a device with inflight tracking moves on past
+	 * the chains it resubmits (as after a vhost-user reconnection).  A
+	 * packed ring takes its positions from its inflight region.
+	 */
+	if (!r && dev->resume && !packed) {
+		uint16_t used;
+
+		r = vh_devq_get_used_idx(vr, &used);
+		if (!r)
+			r = vh_devq_set_base(vr, used);
+	}
 	if (!r && vh_devq_iotlb_ready(vr) != 1)
 		r = -EFAULT;
 	if (r < 0)
@@ -487,6 +501,8 @@ static int set_status(struct vh_vduse_dev *dev, uint8_t status)
 		/* 2.1.1: reset; the kernel resets the domain after us */
 		stop_queues(dev);
 		dev->status = 0;
+		vduse_state_clear_queues(dev);
+		vduse_state_set_status(dev, 0);
 		if (dev->ops.reset)
 			dev->ops.reset(dev, dev->data);
 		return 0;
@@ -503,6 +519,7 @@ static int set_status(struct vh_vduse_dev *dev, uint8_t status)
 			return r;
 	}
 	dev->status = status;
+	vduse_state_set_status(dev, status);
 	return 0;
 }
 
@@ -663,6 +680,28 @@ VH_EXPORT int vh_vduse_dev_process(struct vh_vduse_dev *dev)
 
 	if (!dev)
 		return -EINVAL;
+	if (dev->resume) {
+		int r;
+
+		/*
+		 * The driver set DRIVER_OK before the reconnection.  Every
+		 * mapping first: chains resubmitted from the inflight regions
+		 * are mapped at once (vh_devq_pop_head()), no miss can wait.
+		 */
+		r = fill_range(dev, 0, UINT64_MAX);
+		if (r < 0 && r != -ENOENT)
+			vh_warn(dev->ctx, "vduse %s: IOTLB: %d\n", dev->name, r);
+		r = driver_ok(dev);
+		dev->resume = false;
+		if (r < 0) {
+			vh_err(dev->ctx, "vduse %s: cannot resume: %d\n",
+			       dev->name, r);
+			return r;
+		}
+		vh_info(dev->ctx, "vduse %s: rings resumed\n", dev->name);
+		/* kicks of the time between went to the old process */
+		kick_all(dev);
+	}
 	inject_irqs(dev);
 	n = read(dev->fd, &req, sizeof(req));
 	if (n < 0) {
@@ -704,6 +743,7 @@ static bool name_ok(const char *name)
 
 static void dev_free(struct vh_vduse_dev *dev)
 {
+	bool destroyed = dev->created;
 	unsigned int i;
 
 	if (dev->q) {
@@ -721,9 +761,13 @@ static void dev_free(struct vh_vduse_dev *dev)
 	if (dev->fd >= 0)
 		close(dev->fd);
 	if (dev->created &&
-	    ioctl(dev->ctl_fd, VDUSE_DESTROY_DEV, dev->name) < 0)
+	    ioctl(dev->ctl_fd, VDUSE_DESTROY_DEV, dev->name) < 0) {
+		/* still bound (EBUSY): a new process can take it over */
 		vh_warn(dev->ctx, "vduse %s: cannot destroy: %d\n", dev->name,
 			-errno);
+		destroyed = false;
+	}
+	vduse_state_close(dev, destroyed);
 	if (dev->ctl_fd >= 0)
 		close(dev->ctl_fd);
 	free(dev->q);
@@ -766,8 +810,9 @@ static int create(struct vh_vduse_dev *dev, const struct vh_vduse_config *c)
 		r = -errno;
 	free(k);
 	if (r < 0) {
-		vh_err(dev->ctx, "vduse %s: VDUSE_CREATE_DEV: %d\n", dev->name,
-		       r);
+		if (r != -EEXIST)
+			vh_err(dev->ctx, "vduse %s: VDUSE_CREATE_DEV: %d\n",
+			       dev->name, r);
 		return r;
 	}
 	dev->created = true;
@@ -816,6 +861,7 @@ VH_EXPORT int vh_vduse_dev_new(struct vh_ctx *ctx,
 			       struct vh_vduse_dev **out)
 {
 	static const struct vh_vduse_ops no_ops = { .size = sizeof(no_ops) };
+	bool state_ok = false, reconnect = false;
 	struct vh_vduse_config c;
 	struct vh_vduse_dev *dev;
 	unsigned int i;
@@ -838,7 +884,7 @@ VH_EXPORT int vh_vduse_dev_new(struct vh_ctx *ctx,
 		return -ENOMEM;
 	dev->refcount = 1;
 	dev->ctx = vh_ctx_ref(ctx);
-	dev->ctl_fd = dev->fd = dev->epfd = -1;
+	dev->ctl_fd = dev->fd = dev->epfd = dev->state_fd = -1;
 	pthread_mutex_init(&dev->fill_lock, NULL);
 	r = vh_copy_struct(&dev->ops, sizeof(dev->ops), VDUSE_OPS_SIZE_1,
 			   ops ? ops : &no_ops);
@@ -874,17 +920,60 @@ VH_EXPORT int vh_vduse_dev_new(struct vh_ctx *ctx,
 	if (r < 0)
 		goto fail;
 	vh_iotlb_set_miss_fn(dev->iotlb, on_miss, dev);
+	if (c.state_path) {
+		r = vduse_state_open(dev, c.state_path, c.device_id);
+		if (r < 0)
+			goto fail;
+		state_ok = r == 1;
+	}
 	r = create(dev, &c);
+	if (r == -EEXIST && state_ok) {
+		/* its process died: take the device over (vduse-state.c) */
+		reconnect = true;
+		r = 0;
+	} else if (r == -EEXIST) {
+		vh_err(ctx, "vduse %s: the device exists%s\n", dev->name,
+		       c.state_path ? " and the state file does not match it" :
+				      "");
+	}
 	if (r < 0)
 		goto fail;
+	if (c.state_path) {
+		r = vduse_state_attach(dev, reconnect, c.device_id);
+		if (r < 0)
+			goto fail;
+	}
 	r = open_dev(dev);
 	if (r < 0) {
 		vh_err(ctx, "vduse %s: cannot set up the device: %d\n",
 		       dev->name, r);
 		goto fail;
 	}
-	vh_info(ctx, "vduse %s: created, %u queues of up to %u\n", dev->name,
-		dev->num_queues, dev->max_queue_size);
+	if (reconnect) {
+		uint64_t one = 1;
+
+		/* ours now: a clean end destroys it as if we had made it */
+		dev->created = true;
+		dev->reconnected = true;
+		dev->status = __atomic_load_n(&dev->state->status,
+					      __ATOMIC_ACQUIRE);
+		/*
+		 * The rings restart from the first vh_vduse_dev_process(),
+		 * once the caller is ready for queue_started: wake it.
+		 */
+		if (dev->status & VDUSE_S_DRIVER_OK) {
+			dev->resume = true;
+			if (write(dev->q[0].call_fd, &one, sizeof(one)) < 0)
+				vh_warn(ctx, "vduse %s: wake: %d\n", dev->name,
+					-errno);
+		}
+		vh_info(ctx, "vduse %s: reconnected (status 0x%x), %u queues of up to %u\n",
+			dev->name, dev->status, dev->num_queues,
+			dev->max_queue_size);
+	} else {
+		vh_info(ctx, "vduse %s: created, %u queues of up to %u\n",
+			dev->name, dev->num_queues, dev->max_queue_size);
+	}
 	*out = dev;
 	return 0;
 fail:

@@ -97,6 +97,13 @@ int daemon_args_parse(struct daemon_args *a, int opt,
 	case DAEMON_OPT_NO_PACKED:
 		a->no_packed = true;
 		return 1;
+	case DAEMON_OPT_VDUSE_STATE:
+		if (!*arg) {
+			fprintf(stderr, "--vduse-state: a file name\n");
+			return -EINVAL;
+		}
+		a->vduse_state = arg;
+		return 1;
 	default:
 		return 0;
 	}
@@ -171,6 +178,10 @@ int daemon_args_check(const struct daemon_args *a)
 		return -EINVAL;
 	if (a->print_capabilities)
 		return 0;
+	if (a->vduse_state && !a->vduse) {
+		fprintf(stderr, "--vduse-state needs --vduse\n");
+		return -EINVAL;
+	}
 	if (a->vdpa_add && !a->vduse) {
 		fprintf(stderr, "--vdpa-add needs --vduse\n");
 		return -EINVAL;
@@ -237,6 +248,12 @@ int daemon_args_run(struct vh_daemon *d, const struct daemon_args *a)
 
 	if (!a)
 		return -EINVAL;
+	if (a->vduse_state) {
+		int r = vh_daemon_set_vduse_state(d, a->vduse_state);
+
+		if (r < 0)
+			return r;
+	}
 	if (a->vduse)
 		return vh_daemon_run(d, a->vduse, -1, VH_DAEMON_RUN_VDUSE |
 				     (a->vdpa_add ? VH_DAEMON_RUN_VDPA_ADD : 0));

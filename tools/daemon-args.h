@@ -42,6 +42,7 @@ enum {
 	DAEMON_OPT_VDUSE,
 	DAEMON_OPT_VDPA_ADD,
 	DAEMON_OPT_NO_PACKED,
+	DAEMON_OPT_VDUSE_STATE,
 };
 
 #define DAEMON_LONG_OPTIONS                                                   \
@@ -62,7 +63,8 @@ enum {
 #define DAEMON_VDUSE_OPTION                                                   \
 	{ "vduse", 1, NULL, DAEMON_OPT_VDUSE },                               \
 	{ "vdpa-add", 0, NULL, DAEMON_OPT_VDPA_ADD },                         \
-	{ "no-packed", 0, NULL, DAEMON_OPT_NO_PACKED }
+	{ "no-packed", 0, NULL, DAEMON_OPT_NO_PACKED },                       \
+	{ "vduse-state", 1, NULL, DAEMON_OPT_VDUSE_STATE }
 #define DAEMON_VDUSE_HELP                                                     \
 	"  --vduse=NAME            be the VDUSE device /dev/vduse/NAME\n"     \
 	"                          (then: vdpa dev add name NAME mgmtdev\n"   \
@@ -71,7 +73,10 @@ enum {
 	"                          and delete it before stopping\n"           \
 	"  --no-packed             offer split rings only (no\n"              \
 	"                          VIRTIO_F_RING_PACKED), on either\n"        \
-	"                          transport\n"
+	"                          transport\n"                               \
+	"  --vduse-state=PATH      with --vduse: keep the device's state in\n" \
+	"                          PATH (under /run): a daemon started again\n" \
+	"                          after a crash takes the device over\n"
 
 /* Help text for the common options (one option per line, indented). */
 #define DAEMON_OPTIONS_HELP                                                   \
@@ -93,6 +98,7 @@ struct daemon_args {
 	const char *vduse;       /* NULL unless --vduse */
 	bool vdpa_add;           /* --vdpa-add */
 	bool no_packed;          /* --no-packed: clear VIRTIO_F_RING_PACKED */
+	const char *vduse_state; /* NULL unless --vduse-state */
 };
 
 void daemon_args_init(struct daemon_args *a);

@@ -366,10 +366,21 @@ static uint8_t commit_write(struct blk_dev *dev)
 	return VIRTIO_BLK_S_OK;
 }
 
+bool blk_direct_bounce(struct blk_dev *dev)
+{
+	if (__atomic_exchange_n(&dev->direct_bounce, true, __ATOMIC_RELAXED))
+		return true;
+	blk_log(dev, "warning",
+		"O_DIRECT cannot use the driver's memory (EFAULT): every request goes through a bounce buffer\n");
+	return true;
+}
+
 bool blk_req_direct_ok(const struct blk_dev *dev, const struct blk_req *r)
 {
 	unsigned int i;
 
+	if (__atomic_load_n(&dev->direct_bounce, __ATOMIC_RELAXED))
+		return false;
 	/*
 	 * O_DIRECT: every segment's address on the memory alignment and its
 	 * length a multiple of the logical block (what the block layer
@@ -396,6 +407,9 @@ void blk_req_run_sync(struct blk_queue *q, struct blk_req *r)
 				      r->len);
 		else
 			e = rw_iov(dev->fd, write, r->iov, r->niov, r->offset);
+		if (e == -EFAULT && dev->direct && blk_direct_bounce(dev))
+			e = rw_bounce(q, write, r->iov, r->niov, r->offset,
+				      r->len);
 		if (e < 0) {
 			r->status = VIRTIO_BLK_S_IOERR;
 			break;

@@ -51,6 +51,12 @@ struct blk_dev {
 	uint64_t capacity; /* sectors */
 	uint32_t blk_size; /* logical block size */
 	uint32_t mem_align; /* O_DIRECT buffer address alignment */
+	/*
+	 * O_DIRECT cannot pin the driver's memory (EFAULT): VDUSE's domain
+	 * pages under virtio_vdpa are VM_IO.  Set once, by any worker: every
+	 * read and write goes through the bounce buffer from then on.
+	 */
+	bool direct_bounce;
 	uint8_t phys_exp; /* log2(physical / logical) */
 	uint32_t opt_io; /* optimal I/O size, blocks */
 	uint32_t seg_max;
@@ -179,6 +185,8 @@ void blk_queue_complete(struct blk_queue *q, struct blk_req *r);
 int blk_queue_flush_done(struct blk_queue *q);
 /* The buffers suit O_DIRECT as they are (no bounce buffer needed). */
 bool blk_req_direct_ok(const struct blk_dev *dev, const struct blk_req *r);
+/* O_DIRECT failed with EFAULT: bounce from now on (logged once); true */
+bool blk_direct_bounce(struct blk_dev *dev);
 size_t blk_iov_to_buf(const struct iovec *iov, unsigned int n, size_t off,
 		      void *buf, size_t len);
 size_t blk_buf_to_iov(const struct iovec *iov, unsigned int n, size_t off,

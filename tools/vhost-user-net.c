@@ -1022,6 +1022,15 @@ int main(int argc, char **argv)
 	 * VIRTIO_NET_F_MQ requires it (virtio 1.2, 5.1.3.1): one pair.
 	 */
 	nd.vduse = args.vduse != NULL;
+	/*
+	 * A takeover needs the device to track its chains in flight
+	 * (vh_daemon_get_inflight()), which this one does not: a frame
+	 * popped by a daemon that died would be lost to the driver.
+	 */
+	if (args.vduse_state) {
+		fprintf(stderr, "--vduse-state: not for vhost-user-net (no inflight tracking)\n");
+		return 1;
+	}
 	if (args.vduse && nd.pairs > 1) {
 		fprintf(stderr, "--vduse: one queue pair (no control queue)\n");
 		return 1;

@@ -283,6 +283,16 @@ int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t, int fd);
 int vh_daemon_get_inflight(struct vh_daemon *d, unsigned int idx,
 			   void **region, size_t *len);
 
+/*
+ * Since LIBVHOST_1.3: the state file of vh_daemon_start_vduse()'s device
+ * (vh_vduse_config.state_path): with it a daemon killed under a bound
+ * device can be started again on the same name and file, and takes the
+ * device over; the inflight regions of vh_daemon_get_inflight() live
+ * there.  NULL: none (the default).  Before the daemon starts; -EBUSY
+ * after.
+ */
+int vh_daemon_set_vduse_state(struct vh_daemon *d, const char *path);
+
 /* Flags of vh_daemon_run() */
 /* connect to path (vh_daemon_start_client()) instead of listening on it */
 #define VH_DAEMON_RUN_CLIENT (1u << 0)
@@ -291,7 +301,7 @@ int vh_daemon_get_inflight(struct vh_daemon *d, unsigned int idx,
 /*
  * with VH_DAEMON_RUN_VDUSE: add the vdpa device named path (management
  * device "vduse") once the VDUSE device exists, and delete it before the
- * daemon stops (since LIBVHOST_1.2's library; older ones refuse the flag)
+ * daemon stops (since LIBVHOST_1.3's library; older ones refuse the flag)
  */
 #define VH_DAEMON_RUN_VDPA_ADD (1u << 2)
 

@@ -137,7 +137,7 @@ struct vh_devq {
 	uint64_t table_gen;           /* VR_GEN_OFF unless ready: pop goes slow */
 	uint64_t c_gpa, c_size;       /* the region of the last hit, copied */
 	uint8_t *c_host;
-	uint32_t push_limit;          /* size while mapped and not broken, else 0 */
+	uint32_t push_limit;          /* size: ready, split, no IOTLB, no log */
 	uint32_t used_ctr;            /* used index, 32 bits: see need_notify */
 	uint16_t mask;
 	uint16_t last_avail;
@@ -185,11 +185,14 @@ struct vh_devq {
 	bool packed;
 	bool pk_avail_wrap, pk_used_wrap;
 	uint16_t pk_avail, pk_used;   /* next ring positions */
+	/* size: ready, packed, no IOTLB, no log, no inflight region */
+	uint32_t pk_push_limit;
 	uint16_t pk_wr_free;          /* free list of pk_wr */
 	uint16_t pk_ev_written;       /* off_wrap last written, if valid */
 	unsigned int pk_inflight_descs; /* ring descriptors popped, not used */
 	uint32_t pk_signalled_r;      /* used position at the last notify */
 	struct vh_pk_id *pk_ids;      /* per buffer id */
+	struct vh_pk_iid *pk_iids;    /* per buffer id, inflight region */
 	struct vh_pk_wr *pk_wr;       /* writable buffers, for the dirty log */
 
 	/*
@@ -265,13 +268,21 @@ struct vh_pevent {
 #define VH_PEVENT_DISABLE 1
 #define VH_PEVENT_DESC 2
 
-/* Per buffer id of a packed ring, while in flight. */
+/*
+ * Per buffer id of a packed ring, while in flight: 16 bytes, so the id
+ * indexes it with a shift.
+ */
 struct vh_pk_id {
 	uint16_t ndescs;   /* ring descriptors, for the used position */
 	uint16_t wr;       /* first pk_wr record, VH_PK_NONE/ONE/RO */
 	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
 	uint64_t ind_gpa;  /* with VH_PK_ONE, the one writable buffer */
-	uint16_t ient, ilast; /* its head and last inflight region entries */
+};
+_Static_assert(sizeof(struct vh_pk_id) == 16, "vh_pk_id is 16 bytes");
+
+/* Per buffer id, with an inflight region: its head and last entries. */
+struct vh_pk_iid {
+	uint16_t ient, ilast;
 };
 
 /* A device-writable direct buffer of an in-flight packed chain. */
@@ -374,6 +385,7 @@ int vh_devq_packed_avail_count(struct vh_devq *vr, uint16_t *n);
 int vh_devq_packed_set_base(struct vh_devq *vr, uint32_t base);
 uint32_t vh_devq_packed_get_base(const struct vh_devq *vr);
 void vh_devq_packed_infl_detach(struct vh_devq *vr);
+void vh_devq_packed_limits(struct vh_devq *vr);
 
 /* ---------------------------------------------------------------------- */
 /* driver side state, shared by drvq.c (split) and drvq-packed.c          */
