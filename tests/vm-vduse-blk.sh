@@ -323,7 +323,8 @@ fi
 grep -q 'VDUSE device' "$tmp/daemon.log" || sed 's/^/# /' "$tmp/daemon.log"
 
 # --- kill -9: the daemon dies under a bound, idle device -------------------
-# 6.12: closing /dev/vduse/NAME leaves the device (no reconnection here);
+# 6.12: closing /dev/vduse/NAME leaves the device (no --vduse-state here:
+# tests/vm-vduse-reconnect.sh has the takeover, with I/O in flight);
 # vdpa dev del resets it, and the reset (SET_STATUS 0) nobody answers
 # blocks for VDUSE's message timeout (msg_timeout, 30 s) and breaks the
 # device; then VDUSE_DESTROY_DEV removes it and the name is free.  The hung
