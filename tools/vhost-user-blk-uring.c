@@ -393,11 +393,16 @@ static void advance(struct blk_req *r, size_t res)
 
 static void cqe_rw(struct blk_queue *q, struct blk_req *r, int res)
 {
-	if (res == -EAGAIN || res == -EINTR) {
-		/* nothing moved: the same piece again */
-	} else if (res == -EFAULT && q->dev->direct && !r->bounce &&
-		   r->done == 0 && blk_direct_bounce(q->dev)) {
-		/* memory O_DIRECT cannot pin: again, through the bounce */
+	/*
+	 * Nothing moved: the same piece again; after EFAULT (memory that
+	 * O_DIRECT cannot pin) through the bounce buffer.
+	 */
+	bool again = res == -EAGAIN || res == -EINTR ||
+		     (res == -EFAULT && q->dev->direct && !r->bounce &&
+		      r->done == 0 && blk_direct_bounce(q->dev));
+
+	if (again) {
+		/* prep_rw() below */
 	} else if (res <= 0 || (r->bounce && (size_t)res > r->bounce_len) ||
 		   (uint64_t)res > r->len - r->done) {
 		/* 0: the file shrank under us */

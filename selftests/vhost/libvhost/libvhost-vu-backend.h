@@ -53,7 +53,6 @@
  *
  * Never offered, hence refused (an error reply when REPLY_ACK is
  * negotiated and a reply is asked for, otherwise the connection closes):
- *  - VIRTIO_F_RING_PACKED: vh_devq has split rings only;
  *  - PROTOCOL_F_CROSS_ENDIAN (SET_VRING_ENDIAN): little-endian rings only;
  *  - PROTOCOL_F_PAGEFAULT (POSTCOPY_ADVISE/LISTEN/END): no postcopy;
  *  - PROTOCOL_F_CRYPTO_SESSION (CREATE/CLOSE_CRYPTO_SESSION): no crypto;
