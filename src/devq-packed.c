@@ -1764,6 +1764,10 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 		return -EINVAL;
 	if (!vr->packed)
 		return -EOPNOTSUPP;
+	/* a chain that missed a translation comes again after the update */
+	err = vh_devq_iotlb_prepare(vr);
+	if (err < 0)
+		return err;
 	if (vh_unlikely(!vr->ready))
 		return vr->broken ? -EIO : -EINVAL;
 	if (!vr->pk_infl || vr->pk_resub_next >= vr->pk_resub_n)

@@ -966,6 +966,12 @@ static __attribute__((noinline)) int iotlb_pop_prepare(struct vh_devq *vr)
 	return 0;
 }
 
+/* For devq-packed.c: vh_devq_pop_inflight() follows IOTLB updates too. */
+int vh_devq_iotlb_prepare(struct vh_devq *vr)
+{
+	return vr->iotlb_on ? iotlb_pop_prepare(vr) : 0;
+}
+
 /* An element popped under an older snapshot came back. */
 static void unpin_old(struct vh_devq *vr, struct vh_mem_table *t)
 {

@@ -791,7 +791,6 @@ static int inflight_resubmit(struct blk_queue *q)
 {
 	struct inflight_queue *iq = iq_of(q);
 	unsigned int num = vh_devq_get_num(q->vring), i, cnt = 0;
-	struct vh_devq_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
 	struct resub *list;
 	uint16_t used;
 	int r;
@@ -833,16 +832,53 @@ static int inflight_resubmit(struct blk_queue *q)
 			"queue %u: resubmitting %u inflight requests (used idx %u)\n",
 			q->idx, cnt, used);
 	qsort(list, cnt, sizeof(*list), resub_cmp);
-	for (i = 0; i < cnt; i++) {
-		struct blk_req *req = &q->reqs[list[i].head];
+	if (cnt) {
+		q->resub_heads = calloc(cnt, sizeof(*q->resub_heads));
+		if (!q->resub_heads) {
+			r = -ENOMEM;
+			goto out;
+		}
+		for (i = 0; i < cnt; i++)
+			q->resub_heads[i] = list[i].head;
+		q->resub_n = cnt;
+		q->resub_next = 0;
+	}
+	r = blk_queue_resubmit(q);
+	if (r >= 0)
+		r = (int)cnt;
+out:
+	free(list);
+	return r;
+}
 
-		r = vh_devq_pop_head(q->vring, list[i].head, &e);
+static void resub_drop(struct blk_queue *q)
+{
+	free(q->resub_heads);
+	q->resub_heads = NULL;
+	q->resub_n = q->resub_next = 0;
+	q->resub_packed = false;
+}
+
+/* The split heads still to run again, oldest first. */
+static int resubmit_split(struct blk_queue *q)
+{
+	struct vh_devq_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
+	int r;
+
+	while (q->resub_next < q->resub_n) {
+		uint16_t head = q->resub_heads[q->resub_next];
+		struct blk_req *req = &q->reqs[head];
+
+		r = vh_devq_pop_head(q->vring, head, &e);
+		if (r == -EAGAIN)
+			return 1; /* an IOTLB miss: after the update */
 		if (r < 0) {
 			blk_log(q->dev, "error",
 				"queue %u: inflight head %u: %s\n", q->idx,
-				list[i].head, strerror(-r));
-			goto out;
+				head, strerror(-r));
+			return r;
 		}
+		q->resub_next++;
 		parse(q, &e, req);
 		req->active = true;
 		blk_req_run_sync(q, req);
@@ -850,39 +886,20 @@ static int inflight_resubmit(struct blk_queue *q)
 		if (q->ndone == BLK_SYNC_BATCH) {
 			r = blk_queue_flush_done(q);
 			if (r < 0)
-				goto out;
+				return r;
 		}
 	}
-	r = blk_queue_flush_done(q);
-	if (r == 0)
-		r = (int)cnt;
-out:
-	free(list);
-	return r;
+	resub_drop(q);
+	return 0;
 }
 
-/*
- * Packed rings: the ring keeps the region (vh_devq_set_inflight()) and
- * hands back the chains in flight in order; they run as split ones do.
- */
-static int inflight_resubmit_packed(struct blk_queue *q, struct vh_devq *vr,
-				    void *region, size_t len)
+/* The packed ring's chains still to run again (it keeps the queue). */
+static int resubmit_packed(struct blk_queue *q)
 {
 	struct vh_devq_elem e = { .iov = q->iov, .iov_max = BLK_IOV_MAX };
-	int cnt, r;
+	int r;
 
-	cnt = vh_devq_set_inflight(vr, region, len);
-	if (cnt < 0) {
-		blk_log(q->dev, "error",
-			"queue %u: inflight area of the packed ring: %s\n",
-			q->idx, strerror(-cnt));
-		return cnt;
-	}
-	if (cnt)
-		blk_log(q->dev, "info",
-			"queue %u: resubmitting %d inflight requests\n", q->idx,
-			cnt);
-	while ((r = vh_devq_pop_inflight(vr, &e)) == 1) {
+	while ((r = vh_devq_pop_inflight(q->vring, &e)) == 1) {
 		struct blk_req *req;
 
 		if (e.id >= q->nreqs || q->reqs[e.id].active)
@@ -898,12 +915,50 @@ static int inflight_resubmit_packed(struct blk_queue *q, struct vh_devq *vr,
 				return r;
 		}
 	}
-	if (r < 0) {
+	q->resub_packed = r == -EAGAIN; /* an IOTLB miss: after the update */
+	if (r < 0 && r != -EAGAIN) {
 		blk_log(q->dev, "error", "queue %u: inflight request: %s\n",
 			q->idx, strerror(-r));
 		return r;
 	}
-	r = blk_queue_flush_done(q);
+	return q->resub_packed ? 1 : 0;
+}
+
+int blk_queue_resubmit(struct blk_queue *q)
+{
+	int r = 0, f;
+
+	if (q->resub_heads)
+		r = resubmit_split(q);
+	else if (q->resub_packed)
+		r = resubmit_packed(q);
+	/* what completed goes back now, pending or not */
+	f = blk_queue_flush_done(q);
+	return r < 0 ? r : f < 0 ? f : r;
+}
+
+/*
+ * Packed rings: the ring keeps the region (vh_devq_set_inflight()) and
+ * hands back the chains in flight in order; they run as split ones do.
+ */
+static int inflight_resubmit_packed(struct blk_queue *q, struct vh_devq *vr,
+				    void *region, size_t len)
+{
+	int cnt, r;
+
+	cnt = vh_devq_set_inflight(vr, region, len);
+	if (cnt < 0) {
+		blk_log(q->dev, "error",
+			"queue %u: inflight area of the packed ring: %s\n",
+			q->idx, strerror(-cnt));
+		return cnt;
+	}
+	if (cnt)
+		blk_log(q->dev, "info",
+			"queue %u: resubmitting %d inflight requests\n", q->idx,
+			cnt);
+	q->resub_packed = cnt > 0;
+	r = blk_queue_resubmit(q);
 	return r < 0 ? r : cnt;
 }
 
@@ -936,6 +991,7 @@ void blk_queue_fini(struct blk_queue *q)
 		blk_uring_fini(q);
 	free(q->iov);
 	free(q->bounce);
+	free(q->resub_heads);
 	free(q->reqs);
 	free(q->used);
 	q->iov = NULL;
@@ -955,6 +1011,7 @@ int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
 	q->inflight = NULL;
 	q->counter = 0;
 	q->ndone = 0;
+	resub_drop(q);
 	free(q->reqs);
 	free(q->used);
 	q->nreqs = num;
@@ -1004,6 +1061,7 @@ int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
 	return 0;
 fail:
 	vh_devq_set_inflight(vr, NULL, 0);
+	resub_drop(q);
 	q->vring = NULL;
 	q->inflight = NULL;
 	return r;
@@ -1053,8 +1111,16 @@ static int sync_process(struct blk_queue *q)
 
 int blk_queue_process(struct blk_queue *q)
 {
+	int r;
+
 	if (!q->vring)
 		return -EINVAL;
+	/* a previous instance's requests first (waiting for the IOTLB) */
+	if (q->resub_heads || q->resub_packed) {
+		r = blk_queue_resubmit(q);
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
 	if (q->engine == BLK_IO_URING)
 		return blk_uring_process(q);
 	return sync_process(q);
@@ -1068,6 +1134,7 @@ void blk_queue_stop(struct blk_queue *q)
 	/* the region outlives the ring: stop writing to it */
 	if (q->vring)
 		vh_devq_set_inflight(q->vring, NULL, 0);
+	resub_drop(q);
 	q->vring = NULL;
 	q->inflight = NULL;
 }

@@ -136,6 +136,15 @@ struct blk_queue {
 	struct blk_uring *uring; /* uring engine */
 	uint64_t served; /* requests completed (statistics) */
 	unsigned int warned; /* hostile-request messages logged */
+	/*
+	 * Requests of a previous instance still to run again: the rest of a
+	 * split ring's heads (oldest first), or the packed ring's own queue.
+	 * Left when one missed an IOTLB translation: the update kicks the
+	 * ring, and they go on before any new request.
+	 */
+	uint16_t *resub_heads;
+	unsigned int resub_n, resub_next;
+	bool resub_packed;
 };
 
 /* Messages go to stderr (the journal, or the test's log). */
@@ -167,6 +176,11 @@ int blk_queue_start(struct blk_queue *q, struct vh_devq *vr, void *region,
  * when the ring broke.
  */
 int blk_queue_process(struct blk_queue *q);
+/*
+ * Run again what a previous instance left in flight and is still waiting
+ * (see resub_heads): 1 if some is still waiting, 0 if none, -errno.
+ */
+int blk_queue_resubmit(struct blk_queue *q);
 /* The ring is taken back: every request in flight completes first. */
 void blk_queue_stop(struct blk_queue *q);
 

@@ -371,6 +371,8 @@ void vh_devq_packed_forget(struct vh_devq *vr);
 void vh_devq_packed_mapped(struct vh_devq *vr);
 int vh_devq_packed_pop(struct vh_devq *vr, struct vh_devq_elem *elem);
 int vh_devq_packed_pop_entry(struct vh_devq *vr, struct vh_devq_elem *elem);
+/* An IOTLB ring moves to the IOTLB's current snapshot; 0 or -errno. */
+int vh_devq_iotlb_prepare(struct vh_devq *vr);
 int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
 			     unsigned int n);
 int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len);
