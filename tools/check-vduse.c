@@ -205,6 +205,9 @@ static int vdc_drain(struct vdc *d)
 		e.iov = d->iov;
 		e.iov_max = VDC_IOV;
 		r = vh_devq_pop(d->vq, &e);
+		/* an IOTLB miss: the mapping is fetched and the ring kicked */
+		if (r == -EAGAIN)
+			r = 0;
 		if (r <= 0)
 			break;
 		if (!e.in_len) {
@@ -357,8 +360,8 @@ static enum chk_outcome vdc_module(struct chk_result *r, const char *name,
 		return CHK_PASS;
 	k = kmod_new(NULL, NULL);
 	if (!k)
-		return chk_set(r, CHK_SKIP, "%s absent and libkmod unusable "
-			       "(modprobe %s)", path, name);
+		return chk_set(r, CHK_SKIP, "%s absent (module %s; libkmod "
+			       "unusable: modprobe %s)", path, name, name);
 	if (kmod_module_new_from_lookup(k, name, &list) == 0) {
 		kmod_list_foreach(it, list) {
 			struct kmod_module *mod = kmod_module_get_module(it);
@@ -375,8 +378,8 @@ static enum chk_outcome vdc_module(struct chk_result *r, const char *name,
 		return chk_set(r, CHK_SKIP, "no %s module (%s; modprobe %s)",
 			       name, config, name);
 	if (err)
-		return chk_set(r, CHK_SKIP, "modprobe %s: %s", name,
-			       strerror(-err));
+		return chk_set(r, CHK_SKIP, "module %s cannot be loaded "
+			       "(modprobe %s: %s)", name, name, strerror(-err));
 	/* devtmpfs and sysfs have it once the module's init returned */
 	if (access(path, F_OK) != 0)
 		return chk_set(r, CHK_SKIP, "%s absent after loading module %s",
@@ -386,8 +389,8 @@ static enum chk_outcome vdc_module(struct chk_result *r, const char *name,
 	(void)config;
 	if (access(path, F_OK) == 0)
 		return CHK_PASS;
-	return chk_set(r, CHK_SKIP, "%s absent (modprobe %s; vhostctl was "
-		       "built without libkmod)", path, name);
+	return chk_set(r, CHK_SKIP, "%s absent (module %s: modprobe %s; "
+		       "vhostctl was built without libkmod)", path, name, name);
 #endif
 }
 
