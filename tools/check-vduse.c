@@ -132,7 +132,7 @@ static uint8_t vdc_req(struct vdc *d, const struct vh_devq_elem *e,
 		       uint32_t *written, bool *bad)
 {
 	const struct iovec *out = e->iov, *in = e->iov + e->out_num;
-	uint8_t hdr[VDC_HDR], id[VIRTIO_BLK_ID_BYTES] = { 0 };
+	uint8_t hdr[VDC_HDR] = { 0 }, id[VIRTIO_BLK_ID_BYTES] = { 0 };
 	uint64_t sector, len;
 	uint32_t type;
 
@@ -492,6 +492,25 @@ static enum chk_outcome vdc_add(struct vdc *d, struct chk_result *r)
 	return CHK_PASS;
 }
 
+/* "MAJOR:MINOR" of a sysfs dev file. */
+static bool parse_devnum(const char *s, unsigned int *ma, unsigned int *mi)
+{
+	char *end;
+	unsigned long a, b;
+
+	errno = 0;
+	a = strtoul(s, &end, 10);
+	if (end == s || *end != ':')
+		return false;
+	s = end + 1;
+	b = strtoul(s, &end, 10);
+	if (end == s || *end || errno || a > UINT32_MAX || b > UINT32_MAX)
+		return false;
+	*ma = (unsigned int)a;
+	*mi = (unsigned int)b;
+	return true;
+}
+
 /*
  * The /dev/vdX virtio_blk made of it: a block device whose number is the
  * one sysfs gives.  1 found, 0 not (yet).
@@ -514,9 +533,8 @@ static int vdc_find_blk(struct vdc *d)
 		snprintf(path, sizeof(path), "%s/dev", g.gl_pathv[0]);
 		snprintf(d->blk, sizeof(d->blk), "/dev/%s", base);
 		if (read_line(path, num, sizeof(num)) == 0 &&
-		    sscanf(num, "%u:%u", &ma, &mi) == 2 &&
-		    stat(d->blk, &st) == 0 && S_ISBLK(st.st_mode) &&
-		    st.st_rdev == makedev(ma, mi))
+		    parse_devnum(num, &ma, &mi) && stat(d->blk, &st) == 0 &&
+		    S_ISBLK(st.st_mode) && st.st_rdev == makedev(ma, mi))
 			found = 1;
 	}
 	globfree(&g);
