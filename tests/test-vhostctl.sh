@@ -55,7 +55,7 @@ expect version 0 --version && grep_out version.text '^vhostctl \(libvhost\) [0-9
 expect version.short 0 -V && grep_out version.short.text '^vhostctl \(libvhost\) '
 expect help 0 --help && grep_out help.text '^Usage: vhostctl' &&
 	grep_out help.exit-codes '3 permission' &&
-	grep_out help.check 'check net\|vsock\|scsi\|vdpa\|all'
+	grep_out help.check 'check net\|vsock\|scsi\|vdpa\|vduse\|all'
 expect help.short 0 -h
 expect help.word 0 help
 expect no-args 2 && grep_out no-args.usage '^Usage:' "$err"
@@ -122,7 +122,7 @@ as_nobody() {
 		su nobody -s /bin/sh -c "$(printf '%q ' "$@")"
 	fi
 }
-for c in "check all" "check net" "check vdpa" "status --load"; do
+for c in "check all" "check net" "check vdpa" "check vduse" "status --load"; do
 	name="noroot.${c// /.}"
 	name=${name//--/}
 	# shellcheck disable=SC2086
@@ -145,13 +145,14 @@ if [ "$(id -u)" -eq 0 ] && [ ! -e /dev/vhost-net ] && [ ! -e /dev/vhost-vsock ] 
 	expect check.all.absent 4 check all &&
 		grep_out check.all.absent.net '^net +SKIP +/dev/vhost-net absent \(module vhost_net\)' &&
 		grep_out check.all.absent.vdpa '^vdpa +SKIP .*vdpa' &&
-		grep_out check.all.absent.summary '^0 passed, 0 failed, 4 skipped'
+		grep_out check.all.absent.vduse "^vduse +SKIP .*vduse.*module|^vduse +SKIP .*module vduse" &&
+		grep_out check.all.absent.summary '^0 passed, 0 failed, 5 skipped'
 	expect check.all.absent.json 4 -j check all &&
 		json check.all.absent.json.keys '
 assert set(j) == {"checks", "passed", "failed", "skipped"}, j.keys()
-assert [c["name"] for c in j["checks"]] == ["net", "vsock", "scsi", "vdpa"]
+assert [c["name"] for c in j["checks"]] == ["net", "vsock", "scsi", "vdpa", "vduse"]
 assert all(c["result"] == "skip" and "module" in c["detail"] for c in j["checks"]), j
-assert (j["passed"], j["failed"], j["skipped"]) == (0, 0, 4)
+assert (j["passed"], j["failed"], j["skipped"]) == (0, 0, 5)
 '
 	expect check.one.absent 4 check scsi
 else

@@ -5,9 +5,9 @@
 # inside the test VM from the build directory:
 #   scripts/vm-run --kernel 6.12 -- /path/to/tests/vm-vhostctl.sh
 # status (also listing a VDUSE device), features of each device, check all
-# (and each check alone), the vdpa management commands through a device's
-# whole life, and the refusal without root; text and JSON (parsed with
-# python3).
+# (and each check alone; check vduse also failing when its device name is
+# taken), the vdpa management commands through a device's whole life, and
+# the refusal without root; text and JSON (parsed with python3).
 #
 # Prints `ok N vhostctl.<case>` / `not ok N vhostctl.<case>` lines; exits 1
 # if a case failed, 4 if not root.
@@ -25,12 +25,15 @@ err=$tmp/err
 kernel=$(uname -r)
 has_vdpa=false
 [ -d /sys/bus/vdpa/devices ] && has_vdpa=true
+# check vduse passes where the kernel has VDUSE (6.12), skips elsewhere
+has_vduse=false
+modinfo vduse >/dev/null 2>&1 && modinfo virtio_vdpa >/dev/null 2>&1 && has_vduse=true
 
 VHOSTCTL_TIMEOUT=600
 # shellcheck source=tests/vhostctl-tap.sh
 . "$(dirname "$0")/vhostctl-tap.sh"
 
-echo "# vhostctl on $kernel (vdpa: $has_vdpa)"
+echo "# vhostctl on $kernel (vdpa: $has_vdpa, vduse: $has_vduse)"
 
 # --- status ---------------------------------------------------------
 expect status 0 status && grep_out status.text '^  /dev/vhost-net \(vhost-net\)'
@@ -72,15 +75,17 @@ ls /sys/kernel/config/target >"$tmp/lio.before" 2>/dev/null
 expect check.all 0 check all &&
 	grep_out check.all.net '^net +PASS' && grep_out check.all.vsock '^vsock +PASS' &&
 	grep_out check.all.scsi '^scsi +PASS' &&
-	if $has_vdpa; then grep_out check.all.vdpa '^vdpa +PASS'; else grep_out check.all.vdpa '^vdpa +SKIP'; fi
+	if $has_vdpa; then grep_out check.all.vdpa '^vdpa +PASS'; else grep_out check.all.vdpa '^vdpa +SKIP'; fi &&
+	if $has_vduse; then grep_out check.all.vduse '^vduse +PASS'; else grep_out check.all.vduse '^vduse +SKIP'; fi
 expect check.all.json 0 -j check all &&
 	json check.all.json.results "
 r = {c['name']: c for c in j['checks']}
-assert [c['name'] for c in j['checks']] == ['net', 'vsock', 'scsi', 'vdpa']
+assert [c['name'] for c in j['checks']] == ['net', 'vsock', 'scsi', 'vdpa', 'vduse']
 for c in ('net', 'vsock', 'scsi'):
     assert r[c]['result'] == 'pass', r[c]
 assert r['vdpa']['result'] == ('pass' if '$has_vdpa' == 'true' else 'skip'), r['vdpa']
-assert j['failed'] == 0 and j['passed'] + j['skipped'] == 4
+assert r['vduse']['result'] == ('pass' if '$has_vduse' == 'true' else 'skip'), r['vduse']
+assert j['failed'] == 0 and j['passed'] + j['skipped'] == 5
 for c in j['checks']:
     assert set(c) == {'name', 'result', 'detail'} and c['detail']
 "
@@ -95,6 +100,74 @@ if $has_vdpa; then
 	if [ -z "$(ls /sys/bus/vdpa/devices)" ]; then ok check.vdpa.removed; else not_ok check.vdpa.removed; fi
 else
 	expect check.vdpa.skip 4 check vdpa && grep_out check.vdpa.skip.text '^vdpa +SKIP +.*vdpa'
+fi
+# check vduse: PASS where the kernel has VDUSE, and nothing left behind
+# (VDUSE device, vdpa device, drivers_autoprobe); else its own SKIP
+vduse_left() {
+	ls -d /dev/vduse/vhostctl-check-* /sys/bus/vdpa/devices/vhostctl-check-* 2>/dev/null
+}
+if $has_vduse; then
+	autoprobe_before=$(cat /sys/bus/vdpa/drivers_autoprobe)
+	expect check.vduse 0 check vduse &&
+		grep_out check.vduse.text '^vduse +PASS +vhostctl-check-[0-9]+ \(/dev/vd[a-z]+\): .*RAM disk compared'
+	autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
+	if [ -z "$(vduse_left)" ] && [ "$autoprobe" = "$autoprobe_before" ]; then
+		ok check.vduse.removed
+	else
+		not_ok check.vduse.removed "left: $(vduse_left); autoprobe $autoprobe"
+	fi
+	# the check's device name is taken (vhostctl's pid is known before
+	# it runs: exec keeps it): FAIL, and the other device is not touched
+	vd=$tmp/taken.img
+	truncate -s 1M "$vd"
+	mkfifo "$tmp/go"
+	bash -c 'echo $$ >"$1"; read -r _ <"$2"; exec "$3" check vduse' _ \
+		"$tmp/pid" "$tmp/go" "$VHOSTCTL" >"$out" 2>"$err" </dev/null &
+	chkpid=$!
+	exec 9>"$tmp/go"
+	for _ in $(seq 100); do [ -s "$tmp/pid" ] && break; sleep 0.05; done
+	taken=vhostctl-check-$(cat "$tmp/pid")
+	"${VDUSE_DAEMON:-./tools/vhost-user-blk}" --blk-file="$vd" \
+		--vduse="$taken" >"$tmp/taken.log" 2>&1 &
+	tpid=$!
+	for _ in $(seq 300); do
+		[ -c "/dev/vduse/$taken" ] && break
+		kill -0 $tpid 2>/dev/null || break
+		sleep 0.1
+	done
+	echo go >&9
+	exec 9>&-
+	wait $chkpid
+	rc=$?
+	if [ $rc -eq 1 ] && grep -Eq "^vduse +FAIL +create VDUSE device $taken: File exists" "$out"; then
+		ok check.vduse.name-taken
+	else
+		not_ok check.vduse.name-taken "exit $rc"
+	fi
+	if [ -c "/dev/vduse/$taken" ] && [ ! -e "/sys/bus/vdpa/devices/$taken" ] &&
+		[ "$(cat /sys/bus/vdpa/drivers_autoprobe)" = "$autoprobe_before" ]; then
+		ok check.vduse.name-taken.untouched
+	else
+		not_ok check.vduse.name-taken.untouched
+	fi
+	kill -TERM $tpid
+	wait $tpid
+	rc=$?
+	if [ $rc -eq 0 ] && [ ! -e "/dev/vduse/$taken" ]; then
+		ok check.vduse.name-taken.daemon-exit
+	else
+		not_ok check.vduse.name-taken.daemon-exit "exit status $rc"
+		sed 's/^/# /' "$tmp/taken.log"
+	fi
+else
+	# the check's own SKIP, with its reason, is the expected skip
+	timeout "$VHOSTCTL_TIMEOUT" "$VHOSTCTL" check vduse >"$out" 2>"$err" </dev/null
+	rc=$?
+	if [ $rc -eq 4 ] && grep -Eq '^vduse +SKIP +.*vduse' "$out"; then
+		skip check.vduse "$(sed -n 's/^vduse *SKIP *//p' "$out")"
+	else
+		not_ok check.vduse "exit $rc, expected 4 (SKIP: no vduse module)"
+	fi
 fi
 setpriv --reuid=65534 --regid=65534 --clear-groups "$VHOSTCTL" check all >"$out" 2>"$err" </dev/null
 rc=$?

@@ -87,5 +87,6 @@ void check_net(struct vhc *v, struct chk_result *r);
 void check_vsock(struct vhc *v, struct chk_result *r);
 void check_scsi(struct vhc *v, struct chk_result *r);
 void check_vdpa(struct vhc *v, struct chk_result *r);
+void check_vduse(struct vhc *v, struct chk_result *r);
 
 #endif

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * vhostctl check net|vsock|scsi|vdpa|all: end-to-end dataplane self-checks
+ * vhostctl check net|vsock|scsi|vdpa|vduse|all: end-to-end dataplane self-checks
  * of this host's kernel, driven as the selftests drive it, with the
  * library's userspace virtio driver as the guest.  One PASS/FAIL/SKIP line
  * per check; the helpers all checks share are here too.
@@ -252,13 +252,14 @@ static const struct check_def checks[] = {
 	{ "vsock", check_vsock },
 	{ "scsi", check_scsi },
 	{ "vdpa", check_vdpa },
+	{ "vduse", check_vduse },
 };
 
 #define NCHECKS (sizeof(checks) / sizeof(checks[0]))
 
 static void check_usage(FILE *f)
 {
-	fputs("Usage: vhostctl check net|vsock|scsi|vdpa|all ...\n"
+	fputs("Usage: vhostctl check net|vsock|scsi|vdpa|vduse|all ...\n"
 	      "  End-to-end dataplane self-checks of this host's kernel (root):\n"
 	      "  net    vhost-net + tap: a frame each way, bytes compared\n"
 	      "  vsock  vhost-vsock: host AF_VSOCK stream to a userspace guest,\n"
@@ -267,8 +268,13 @@ static void check_usage(FILE *f)
 	      "         WRITE(10)/READ(10) of a pattern\n"
 	      "  vdpa   vdpa_sim_net device: status handshake, IOTLB, a frame\n"
 	      "         looped back TX -> RX\n"
+	      "  vduse  a 1 MiB RAM disk served by vhostctl as a VDUSE virtio-blk\n"
+	      "         device, bound to virtio_vdpa: O_DIRECT pattern written\n"
+	      "         to /dev/vdX, read back, compared there and in the RAM disk\n"
+	      "         (loads vduse and virtio_vdpa)\n"
 	      "  all    each of the above\n"
-	      "  Everything created (tap, LIO target, vDPA device) is removed.\n"
+	      "  Everything created (tap, LIO target, vDPA and VDUSE devices) is\n"
+	      "  removed, also on failure and on SIGINT/SIGTERM/SIGHUP.\n"
 	      "  Exit: 0 all run checks passed, 1 a check failed, 3 not root,\n"
 	      "  4 a single named check was skipped (device or module absent)\n"
 	      "  or every check was skipped; with several checks a skip alone\n"
@@ -330,8 +336,8 @@ int cmd_check(struct vhc *v, int argc, char **argv)
 	}
 	/* refuse before anything is created or opened */
 	if (geteuid() != 0) {
-		vhc_err(v, "check: needs root (creates taps, LIO targets and "
-			   "vDPA devices)");
+		vhc_err(v, "check: needs root (creates taps, LIO targets, "
+			   "vDPA and VDUSE devices)");
 		return VHC_EXIT_PERM;
 	}
 	/* no SA_RESTART: a signal ends the waits, the teardown still runs */

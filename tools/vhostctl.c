@@ -18,7 +18,7 @@ static void usage(FILE *f)
 	      "  status [--load]             vhost devices and modules of this host\n"
 	      "  features DEVICE|SOCKET      decoded features of a kernel device or a\n"
 	      "                              vhost-user backend\n"
-	      "  check net|vsock|scsi|vdpa|all\n"
+	      "  check net|vsock|scsi|vdpa|vduse|all\n"
 	      "                              end-to-end dataplane self-checks (root)\n"
 	      "  vdpa mgmtdev show [MGMTDEV] vDPA management devices\n"
 	      "  vdpa dev add|del|show|config|vstats ...\n"
