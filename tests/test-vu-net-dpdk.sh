@@ -107,7 +107,7 @@ xstat() {
 # pmd_wait N XSTAT...: until every XSTAT of port 0 is at least N; FAIL
 # when one that is short did not move for STALL s
 pmd_wait() {
-	local want=$1 name v i n short moved last=$SECONDS
+	local want=$1 name v i n short moved t0=$SECONDS last=$SECONDS pause=0
 	local -A prev=()
 	shift
 	for (( ; ; )); do
@@ -129,8 +129,13 @@ pmd_wait() {
 			[ "${v:-0}" != "${prev[$name]:-0}" ] && moved=1
 			prev[$name]=${v:-0}
 		done
-		[ "$short" = 0 ] && return 0
+		if [ "$short" = 0 ]; then
+			# how long it took, and its longest pause: load, not loss
+			echo "# $* >= $want in $((SECONDS - t0)) s, longest pause $pause s"
+			return 0
+		fi
 		[ "$moved" = 1 ] && last=$SECONDS
+		[ $((SECONDS - last)) -gt "$pause" ] && pause=$((SECONDS - last))
 		[ $((SECONDS - last)) -lt "$STALL" ] ||
 			fail "stalled: $(for name in "$@"; do
 				printf '%s %s ' "$name" "$(xstat "$name")"; done)for $STALL s"
