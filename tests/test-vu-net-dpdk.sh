@@ -47,7 +47,7 @@ DPID=
 TPID=
 
 cleanup() {
-	exec 3>&- 2>/dev/null
+	exec 3>&-
 	[ -n "$TPID" ] && kill -KILL "$TPID" 2>/dev/null
 	[ -n "$DPID" ] && kill -KILL "$DPID" 2>/dev/null
 	wait 2>/dev/null
@@ -56,6 +56,8 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+# a testpmd that died is reported by the waits, not by a SIGPIPE
+trap '' PIPE
 
 fail() {
 	echo "not ok $CASE - $NAME: $*"
@@ -78,7 +80,7 @@ wait_listen() {
 # pmd_start QUEUES [testpmd options...]: testpmd on the daemon's socket,
 # interactive, commands through fd 3; returns at its prompt
 pmd_start() {
-	local queues=$1 i
+	local queues=$1
 	shift
 	rm -f "$DIR/cmd"
 	mkfifo "$DIR/cmd" || fail "mkfifo"
@@ -90,7 +92,7 @@ pmd_start() {
 		<"$DIR/cmd" >"$DIR/testpmd.log" 2>&1 &
 	TPID=$!
 	exec 3>"$DIR/cmd"
-	for i in $(seq $((START_SECS * 10))); do
+	for _ in $(seq $((START_SECS * 10))); do
 		grep -aq "^testpmd> " "$DIR/testpmd.log" && return 0
 		kill -0 "$TPID" 2>/dev/null || fail "testpmd exited at start"
 		sleep 0.1
@@ -107,16 +109,17 @@ xstat() {
 # pmd_wait N XSTAT...: until every XSTAT of port 0 is at least N; FAIL
 # when one that is short did not move for STALL s
 pmd_wait() {
-	local want=$1 name v i n short moved t0=$SECONDS last=$SECONDS pause=0
+	local want=$1 name v n short moved t0=$SECONDS last=$SECONDS pause=0
 	local -A prev=()
 	shift
 	for (( ; ; )); do
 		n=$(grep -ac "^$1: " "$DIR/testpmd.log")
 		echo "show port xstats 0" >&3
 		# testpmd answers within STALL s, or it is stuck itself
-		for i in $(seq $((STALL * 10))); do
+		for _ in $(seq $((STALL * 10))); do
 			[ "$(grep -ac "^${!#}: " "$DIR/testpmd.log")" -gt "$n" ] &&
 				break
+			kill -0 "$TPID" 2>/dev/null || fail "testpmd exited"
 			sleep 0.1
 		done
 		[ "$(grep -ac "^${!#}: " "$DIR/testpmd.log")" -gt "$n" ] ||
@@ -146,11 +149,10 @@ pmd_wait() {
 # pmd_stop: forwarding stops (testpmd prints the accumulated totals), the
 # front-end quits
 pmd_stop() {
-	local i
 	echo "stop" >&3
 	echo "quit" >&3
 	exec 3>&-
-	for i in $(seq $((STALL * 10))); do
+	for _ in $(seq $((STALL * 10))); do
 		kill -0 "$TPID" 2>/dev/null || break
 		sleep 0.1
 	done
@@ -291,7 +293,7 @@ ok
 # would, and hands the fd down.
 case_ 5 "single-tap-fd: one single-queue tap fd, two queue pairs"
 if [ "$(id -u)" != 0 ]; then
-	echo "ok 4 - $NAME # SKIP needs root (a tap in a network namespace)"
+	echo "ok $CASE - $NAME # SKIP needs root (a tap in a network namespace)"
 	exit 0
 fi
 PY=$(command -v python3) || fail "no python3 (scripts/install-deps installs it)"
