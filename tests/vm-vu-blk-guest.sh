@@ -27,8 +27,8 @@
 # forgets on its invalidations (the guest checks the feature bit, the IOMMU
 # group and that it enabled ATS on the device).
 # VUBLK_PACKED=1 gives the device packed=on: VIRTIO_F_RING_PACKED is
-# negotiated (the guest checks it) and the region has the packed layout
-# (not with VUBLK_IOMMU=1: packed rings are not served through an IOTLB).
+# negotiated (the guest checks it) and the region has the packed layout;
+# with VUBLK_IOMMU=1 too the packed ring goes through the IOTLB.
 # Exit 0 pass, 1 fail, 77 skip (no QEMU).
 
 set -u
