@@ -26,7 +26,7 @@
 # then with a split one.
 #
 # Prints `ok N vduse.<case>` / `not ok N vduse.<case>` lines; on a kernel
-# without CONFIG_VDUSE (Debian's 6.1) one `ok 1 vduse.blk # SKIP` line.
+# without CONFIG_VDPA_USER (Debian's 6.1) one `ok 1 vduse.blk # SKIP` line.
 # Exits 1 if a case failed, 4 if not root.
 set -u
 
@@ -50,9 +50,9 @@ finish() {
 
 kernel=$(uname -r)
 echo "# vduse-blk on $kernel"
-# only a kernel built without VDUSE may skip (Debian's 6.1: no CONFIG_VDUSE)
+# only a kernel built without VDUSE may skip (Debian's 6.1: no CONFIG_VDPA_USER)
 if ! modinfo vduse >/dev/null 2>&1; then
-	echo "ok 1 vduse.blk # SKIP $kernel has no vduse module (CONFIG_VDUSE)"
+	echo "ok 1 vduse.blk # SKIP $kernel has no vduse module (CONFIG_VDPA_USER)"
 	echo "1..1"
 	exit 0
 fi

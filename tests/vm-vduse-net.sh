@@ -19,7 +19,7 @@
 # deletes the vdpa device and exits 0.
 #
 # Prints `ok N vduse-net.<case>` / `not ok N vduse-net.<case>` lines; on a
-# kernel without CONFIG_VDUSE (Debian's 6.1) one `ok 1 vduse-net.net # SKIP`
+# kernel without CONFIG_VDPA_USER (Debian's 6.1) one `ok 1 vduse-net.net # SKIP`
 # line.  Exits 1 if a case failed, 4 if not root.
 set -u
 
@@ -45,9 +45,9 @@ finish() {
 
 kernel=$(uname -r)
 echo "# vduse-net on $kernel"
-# only a kernel built without VDUSE may skip (Debian's 6.1: no CONFIG_VDUSE)
+# only a kernel built without VDUSE may skip (Debian's 6.1: no CONFIG_VDPA_USER)
 if ! modinfo vduse >/dev/null 2>&1; then
-	echo "ok 1 vduse-net.net # SKIP $kernel has no vduse module (CONFIG_VDUSE)"
+	echo "ok 1 vduse-net.net # SKIP $kernel has no vduse module (CONFIG_VDPA_USER)"
 	echo "1..1"
 	exit 0
 fi

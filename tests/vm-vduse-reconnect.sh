@@ -22,7 +22,7 @@
 # packed rings (the default over VDUSE), then split ones (--no-packed).
 #
 # Prints `ok N vduse-reconnect.<case>` lines; on a kernel without
-# CONFIG_VDUSE (Debian's 6.1) one `ok 1 vduse-reconnect.blk # SKIP` line.
+# CONFIG_VDPA_USER (Debian's 6.1) one `ok 1 vduse-reconnect.blk # SKIP` line.
 # Exits 1 if a case failed, 4 if not root.
 set -u
 
@@ -50,7 +50,7 @@ finish() {
 kernel=$(uname -r)
 echo "# vduse-reconnect on $kernel"
 if ! modinfo vduse >/dev/null 2>&1; then
-	echo "ok 1 vduse-reconnect.blk # SKIP $kernel has no vduse module (CONFIG_VDUSE)"
+	echo "ok 1 vduse-reconnect.blk # SKIP $kernel has no vduse module (CONFIG_VDPA_USER)"
 	echo "1..1"
 	exit 0
 fi

@@ -279,7 +279,7 @@ fi
 # and with their vdpa device
 VDUSE_DAEMON=${VDUSE_DAEMON:-./tools/vhost-user-blk}
 if ! modinfo vduse >/dev/null 2>&1; then
-	skip status.vduse "$kernel has no vduse module (CONFIG_VDUSE)"
+	skip status.vduse "$kernel has no vduse module (CONFIG_VDPA_USER)"
 elif ! modprobe vduse || [ ! -c /dev/vduse/control ]; then
 	not_ok status.vduse "modprobe vduse failed"
 else

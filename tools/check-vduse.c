@@ -718,7 +718,7 @@ void check_vduse(struct vhc *v, struct chk_result *r)
 	int err;
 
 	snprintf(d.name, sizeof(d.name), "vhostctl-check-%d", (int)getpid());
-	if (vdc_module(r, "vduse", "CONFIG_VDUSE", "/dev/vduse/control") !=
+	if (vdc_module(r, "vduse", "CONFIG_VDPA_USER", "/dev/vduse/control") !=
 		    CHK_PASS ||
 	    vdc_module(r, "virtio_vdpa", "CONFIG_VIRTIO_VDPA",
 		       VDC_VIRTIO_VDPA) != CHK_PASS)
