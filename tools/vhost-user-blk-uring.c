@@ -580,33 +580,23 @@ static int submit_and_reap(struct blk_queue *q)
  * spins again once they completed (on_completion()), for the driver's
  * next request.
  */
+static int poll_reap(void *arg)
+{
+	struct blk_queue *q = arg;
+
+	if (io_uring_cq_ready(&q->uring->ring) || taskrun_pending(q->uring))
+		return submit_and_reap(q);
+	return 0;
+}
+
 static bool poll_ring(struct blk_queue *q, uint64_t *deadline, int *err)
 {
-	struct blk_uring *u = q->uring;
-	uint64_t t = now_ns();
-	uint16_t avail;
-	unsigned int i;
+	int r = busy_poll_avail(q->vring, q->dev->poll_ns, deadline,
+				poll_reap, q);
 
-	if (!*deadline)
-		*deadline = t + q->dev->poll_ns;
-	while (t < *deadline) {
-		for (i = 0; i < 64; i++) {
-			if (vh_devq_avail_count(q->vring, &avail) < 0)
-				return false;
-			if (avail) {
-				*deadline = 0;
-				return true;
-			}
-			if (io_uring_cq_ready(&u->ring) || taskrun_pending(u)) {
-				*err = submit_and_reap(q);
-				if (*err < 0)
-					return false;
-			}
-			cpu_relax();
-		}
-		t = now_ns();
-	}
-	return false;
+	if (r < 0)
+		*err = r;
+	return r > 0;
 }
 
 /* requests one call takes before it lets the worker loop run again */

@@ -347,33 +347,6 @@ static bool rx_retry(struct net_dev *nd, struct net_thread *th,
 /* ------------------------------------------------------------------------ */
 /* transmit                                                                 */
 /* ------------------------------------------------------------------------ */
-/*
- * Spin until the driver makes buffers available or the poll budget, which
- * starts when the ring first ran empty, is spent: true if there is work.
- */
-static bool tx_poll(struct vh_devq *tx, uint64_t budget, uint64_t *deadline)
-{
-	uint64_t t = now_ns();
-	uint16_t avail;
-	unsigned int i;
-
-	if (!*deadline)
-		*deadline = t + budget;
-	while (t < *deadline) {
-		for (i = 0; i < 64; i++) {
-			if (vh_devq_avail_count(tx, &avail) < 0)
-				return false;
-			if (avail) {
-				*deadline = 0;
-				return true;
-			}
-			cpu_relax();
-		}
-		t = now_ns();
-	}
-	return false;
-}
-
 /* Signal the transmit ring once for the buffers pushed since the last time. */
 static void tx_flush(struct net_dev *nd, struct vh_devq *tx,
 		     struct pair_stats *st, unsigned int *n)
@@ -460,7 +433,8 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 		if (r == 0) {
 			tx_flush(nd, tx, st, &n);
 			/* busy-poll a while before sleeping (--poll-us) */
-			if (nd->poll_ns && tx_poll(tx, nd->poll_ns, &deadline))
+			if (nd->poll_ns &&
+			    busy_poll_avail(tx, nd->poll_ns, &deadline, NULL, NULL))
 				continue;
 			/* 2.7.10: re-arm, then look again (no lost kick) */
 			if (vh_devq_enable_notification(tx) == 1) {
