@@ -35,27 +35,9 @@ DAEMON=${VDUSE_DAEMON:-./tools/vhost-user-blk}
 [ -x "$DAEMON" ] || { echo "Bail out! $DAEMON not built"; exit 1; }
 command -v vdpa >/dev/null || { echo "Bail out! no vdpa tool (iproute2)"; exit 1; }
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n vduse.$1"; }
-notok() {
-	n=$((n + 1))
-	echo "not ok $n vduse.$1${2:+ # $2}"
-	failed=1
-}
-finish() {
-	echo "1..$n"
-	exit $failed
-}
-
-kernel=$(uname -r)
-echo "# vduse-blk on $kernel"
-# only a kernel built without VDUSE may skip (Debian's 6.1: no CONFIG_VDPA_USER)
-if ! modinfo vduse >/dev/null 2>&1; then
-	echo "ok 1 vduse.blk # SKIP $kernel has no vduse module (CONFIG_VDPA_USER)"
-	echo "1..1"
-	exit 0
-fi
+# shellcheck source=tests/vduse-tap.sh
+. "$(dirname "$0")/vduse-tap.sh"
+vduse_tap_init vduse blk
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-vduse.XXXXXX")
 name=vublk$$
@@ -124,45 +106,8 @@ else
 fi
 
 # --- the vdpa device, bound to virtio_vdpa ------------------------------
-# vdpa dev add NAME, retried for up to 30 s: /dev/vduse/NAME exists from
-# VDUSE_CREATE_DEV on, but the kernel refuses the vdpa device (EINVAL)
-# until the daemon has set up every queue (VDUSE_VQ_SETUP)
-vdpa_add() {
-	local i
-	for i in $(seq 150); do
-		vdpa dev add name "$1" mgmtdev vduse 2>"$tmp/vdpa.err" && return 0
-		[ "$i" -lt 150 ] && sleep 0.2
-	done
-	return 1
-}
-# Bit N of the virtio device's negotiated features ('0' or '1'; the sysfs
-# file is one character per bit, bit 0 first), of the vdpa device $name.
-virtio_feature() {
-	local f
-	for f in /sys/bus/vdpa/devices/"$name"/virtio*/features; do
-		[ -r "$f" ] && cut -c$(($1 + 1)) "$f"
-	done
-}
-# vhost_vdpa is loaded too: bind by hand so that virtio_vdpa gets it.
-# Sets dev to its /dev/vdX.
-add_dev() {
-	dev=
-	autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
-	echo 0 >/sys/bus/vdpa/drivers_autoprobe
-	if vdpa_add "$name" &&
-		echo "$name" >/sys/bus/vdpa/drivers/virtio_vdpa/bind; then
-		for _ in $(seq 300); do
-			for b in /sys/bus/vdpa/devices/"$name"/virtio*/block/vd*; do
-				[ -e "$b" ] && dev=/dev/${b##*/}
-			done
-			[ -n "$dev" ] && [ -b "$dev" ] && break
-			sleep 0.1
-		done
-	fi
-	echo "$autoprobe" >/sys/bus/vdpa/drivers_autoprobe
-	autoprobe=
-	[ -n "$dev" ] && [ -b "$dev" ]
-}
+# vhost_vdpa is loaded too: add_dev binds by hand so that virtio_vdpa
+# gets it (vduse-tap.sh)
 add_dev
 if [ -n "$dev" ] && [ -b "$dev" ]; then
 	ok vdpa_add

@@ -30,27 +30,9 @@ PY=/usr/bin/python3
 command -v vdpa >/dev/null || { echo "Bail out! no vdpa tool (iproute2)"; exit 1; }
 [ -x "$PY" ] || { echo "Bail out! no $PY"; exit 1; }
 
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n vduse-net.$1"; }
-notok() {
-	n=$((n + 1))
-	echo "not ok $n vduse-net.$1${2:+ # $2}"
-	failed=1
-}
-finish() {
-	echo "1..$n"
-	exit $failed
-}
-
-kernel=$(uname -r)
-echo "# vduse-net on $kernel"
-# only a kernel built without VDUSE may skip (Debian's 6.1: no CONFIG_VDPA_USER)
-if ! modinfo vduse >/dev/null 2>&1; then
-	echo "ok 1 vduse-net.net # SKIP $kernel has no vduse module (CONFIG_VDPA_USER)"
-	echo "1..1"
-	exit 0
-fi
+# shellcheck source=tests/vduse-tap.sh
+. "$(dirname "$0")/vduse-tap.sh"
+vduse_tap_init vduse-net net
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-vduse-net.XXXXXX")
 name=vunet$$

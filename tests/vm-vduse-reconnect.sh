@@ -33,27 +33,9 @@ for t in vdpa dmsetup losetup; do
 	command -v $t >/dev/null || { echo "Bail out! no $t"; exit 1; }
 done
 
-n=0
-failed=0
-pfx=
-ok() { n=$((n + 1)); echo "ok $n vduse-reconnect.$pfx$1"; }
-notok() {
-	n=$((n + 1))
-	echo "not ok $n vduse-reconnect.$pfx$1${2:+ # $2}"
-	failed=1
-}
-finish() {
-	echo "1..$n"
-	exit $failed
-}
-
-kernel=$(uname -r)
-echo "# vduse-reconnect on $kernel"
-if ! modinfo vduse >/dev/null 2>&1; then
-	echo "ok 1 vduse-reconnect.blk # SKIP $kernel has no vduse module (CONFIG_VDPA_USER)"
-	echo "1..1"
-	exit 0
-fi
+# shellcheck source=tests/vduse-tap.sh
+. "$(dirname "$0")/vduse-tap.sh"
+vduse_tap_init vduse-reconnect blk
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vm-vduse-rc.XXXXXX")
 dm=vurcdm$$
@@ -132,31 +114,6 @@ start() {
 	done
 	return 1
 }
-# the /dev/vdX of the bound device (sets dev)
-find_dev() {
-	dev=
-	for _ in $(seq 300); do
-		for b in /sys/bus/vdpa/devices/"$name"/virtio*/block/vd*; do
-			[ -e "$b" ] && dev=/dev/${b##*/}
-		done
-		[ -n "$dev" ] && [ -b "$dev" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
-add_dev() {
-	local i
-	autoprobe=$(cat /sys/bus/vdpa/drivers_autoprobe)
-	echo 0 >/sys/bus/vdpa/drivers_autoprobe
-	for i in $(seq 150); do
-		vdpa dev add name "$name" mgmtdev vduse 2>/dev/null && break
-		sleep 0.2
-	done
-	echo "$name" >/sys/bus/vdpa/drivers/virtio_vdpa/bind
-	echo "$autoprobe" >/sys/bus/vdpa/drivers_autoprobe
-	autoprobe=
-	find_dev
-}
 reads_back() {
 	dd if="$dev" bs=64k iflag=direct status=none | cmp -s - "$tmp/expect"
 }
@@ -172,11 +129,10 @@ for layout in packed split; do
 		ok setup
 		echo "# $dev over $disk"
 		# bit 34 of what the driver negotiated: VIRTIO_F_RING_PACKED
-		f=$(cat /sys/bus/vdpa/devices/"$name"/virtio*/features)
-		if [ "${f:34:1}" = $want ]; then
+		if [ "$(virtio_feature 34)" = $want ]; then
 			ok layout
 		else
-			notok layout "features $f: not $layout rings"
+			notok layout "bit 34 is not $want: not $layout rings"
 		fi
 	else
 		notok setup "no device, or it reads differently"
