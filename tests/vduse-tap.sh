@@ -1,4 +1,6 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# tmp and name are the caller's:
+# shellcheck shell=bash disable=SC2154
 #
 # vduse-tap.sh - what the VDUSE VM tests share (vm-vduse-blk.sh,
 # vm-vduse-net.sh, vm-vduse-reconnect.sh); sourced, not run.
