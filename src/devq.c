@@ -1845,7 +1845,12 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 	 * fails the index stays and they mean nothing.  That also makes
 	 * plain stores enough: the release store of the index orders them.
 	 */
-	/* one index for both arrays: one increment per element */
+	/*
+	 * One index for both arrays: one increment per element.  Unrolled:
+	 * the loop's compare and branch are paid once per 8 (callgrind,
+	 * scripts/bench-vring: 12 instructions an element down to 10).
+	 */
+#pragma GCC unroll 8
 	for (i = 0; i < n; i++) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		/* same layout as struct vh_used_elem: one load, one store */
