@@ -158,6 +158,7 @@ void vh_devq_packed_free(struct vh_devq *vr)
 	vr->pk_iids = NULL;
 	vr->pk_wr = NULL;
 	vr->pk_push_limit = 0;
+	vr->pk_pop_limit = 0;
 	vr->pk_inflight_descs = 0;
 }
 
@@ -614,6 +615,21 @@ _Static_assert(VH_PDESC_F_USED >> 8 == VH_PDESC_F_AVAIL, "USED >> 8 is AVAIL");
 #define PK_FAST_MASK \
 	(VH_PDESC_F_AVAIL | VH_PDESC_F_USED | VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)
 
+/* AVAIL and USED, in lif */
+#define PK_LIF_AU ((uint64_t)(VH_PDESC_F_AVAIL | VH_PDESC_F_USED) << 48)
+#define PK_LIF_WRITE ((uint64_t)VH_DESC_F_WRITE << 48)
+
+/*
+ * The flags an available descriptor has under the AVAIL, USED, NEXT and
+ * INDIRECT mask, by wrap counter (2.8.1): AVAIL equals the wrap counter,
+ * USED does not, a single direct buffer.
+ */
+static const uint16_t pk_avail_want[2] = { VH_PDESC_F_USED,
+					   VH_PDESC_F_AVAIL };
+
+/* AVAIL and USED of a used descriptor, in lif, by wrap counter (2.8.9) */
+static const uint64_t pk_used_flags[2] = { 0, PK_LIF_AU };
+
 /* VH_DESC_F_WRITE (bit 49 of lif) as a shift of 0 or 32 */
 static inline unsigned int pd_wr_shift(uint64_t lif)
 {
@@ -631,23 +647,24 @@ static inline __attribute__((always_inline)) bool
 pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 	    struct vh_devq_elem *e, bool infl)
 {
-	const uint64_t want64 = (uint64_t)want << 48;
 	uint64_t addr, lif, off, end;
-	struct vh_pk_id *pi;
 	uint32_t len;
 	size_t id;
 
-	/* 2.8.1: available: AVAIL equals the wrap counter, USED does not */
-	if (vh_unlikely((pd_load_flags(d, __ATOMIC_ACQUIRE) &
-			 (VH_PDESC_F_AVAIL | VH_PDESC_F_USED)) != want))
+	/*
+	 * 2.8.1: available: AVAIL equals the wrap counter, USED does not;
+	 * and neither NEXT nor INDIRECT.  One check of the flags, whose
+	 * acquire load orders the reads of the rest after it.
+	 */
+	if (vh_unlikely((pd_load_flags(d, __ATOMIC_ACQUIRE) & PK_FAST_MASK) !=
+			want))
 		return false;
 	/*
-	 * Ordered after the flags seen available.  The flags word the values
-	 * come with says the same, and neither NEXT nor INDIRECT.
+	 * Only len, id and WRITE are taken from this second read of the
+	 * flags word: a driver that rewrites the descriptor meanwhile gets
+	 * those values checked like any other.
 	 */
 	lif = le64toh(__atomic_load_n(&d->lif, __ATOMIC_RELAXED));
-	if (vh_unlikely((lif & ((uint64_t)PK_FAST_MASK << 48)) != want64))
-		return false;
 	/* buffer ids index our per-buffer state; 2.8.6: not reused in flight */
 	id = (size_t)(lif >> 32) & 0xffff;
 	if (vh_unlikely(id >= vr->size || vr->head_table[id] || !e->iov_max))
@@ -663,22 +680,21 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 	if (vh_unlikely(end > vr->c_size || end <= off))
 		return false;
 	vr->head_table[id] = vr->table;
-	pi = &vr->pk_ids[id];
 	{
+		struct vh_pk_id *pi = &vr->pk_ids[id];
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		/*
-		 * ndescs 1, wr VH_PK_RO or, for a writable buffer, VH_PK_ONE
-		 * (RO + the WRITE flag, bit 17 of lif >> 32), ind_len: one
-		 * store
+		 * ind_len len, ndescs 1, wr VH_PK_RO or, for a writable
+		 * buffer, VH_PK_ONE: lif keeps len where ind_len goes and
+		 * the WRITE flag (2) where wr goes, so its masked value
+		 * plus the constants is the first half of the record.
 		 */
-		uint64_t v = (uint64_t)len << 32 |
-			     (1u | (uint32_t)VH_PK_RO << 16) |
-			     ((lif >> 32) & (uint32_t)VH_DESC_F_WRITE << 16);
+		uint64_t v = (lif & (0xffffffffull | PK_LIF_WRITE)) |
+			     (1ull << 32 | (uint64_t)VH_PK_RO << 48);
 
-		_Static_assert(offsetof(struct vh_pk_id, wr) == 2 &&
-				       offsetof(struct vh_pk_id,
-						ind_len) == 4,
-			       "vh_pk_id head is one u64");
+		_Static_assert(offsetof(struct vh_pk_id, ndescs) == 4 &&
+				       offsetof(struct vh_pk_id, wr) == 6,
+			       "vh_pk_id's first half is one u64");
 		_Static_assert(VH_PK_ONE - VH_PK_RO == VH_DESC_F_WRITE,
 			       "VH_PK_ONE is VH_PK_RO + the WRITE flag");
 		memcpy(pi, &v, sizeof(v));
@@ -820,19 +836,23 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 int vh_devq_packed_pop_entry(struct vh_devq *vr, struct vh_devq_elem *elem)
 {
 	unsigned int pos = vr->pk_avail;
-	bool wrap = vr->pk_avail_wrap;
 
-	/* available: AVAIL equals the wrap counter, USED does not (2.8.1) */
-	if (vh_unlikely(vr->pk_infl || vr->pk_inflight_descs >= vr->size ||
+	/*
+	 * pk_pop_limit is 0 with an inflight region: every pop is recorded
+	 * there, the general way
+	 */
+	if (vh_unlikely(vr->pk_inflight_descs >= vr->pk_pop_limit ||
 			!pk_pop_elem(vr, &pk_ring(vr)[pos],
-				     (uint16_t)(VH_PDESC_F_USED >> (wrap * 8)),
-				     elem, false)))
+				     pk_avail_want[vr->pk_avail_wrap], elem,
+				     false)))
 		return vh_devq_pop_general(vr, elem);
 	vr->cur_inflight++;
 	vr->pk_inflight_descs++;
-	if (++pos == vr->size) {
+	/* from vr again: fewer values stay live through the pop */
+	pos = vr->pk_avail + 1u;
+	if (pos == vr->size) {
 		pos = 0;
-		vr->pk_avail_wrap = !wrap;
+		vr->pk_avail_wrap = !vr->pk_avail_wrap;
 	}
 	vr->pk_avail = (uint16_t)pos;
 	return 1;
@@ -1078,9 +1098,6 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	vr->pk_used_wrap = wrap;
 }
 
-/* AVAIL and USED, in lif */
-#define PK_LIF_AU ((uint64_t)(VH_PDESC_F_AVAIL | VH_PDESC_F_USED) << 48)
-#define PK_LIF_WRITE ((uint64_t)VH_DESC_F_WRITE << 48)
 
 /*
  * The used descriptor of u, as lif: len, id, and the flags (2.8.9: AVAIL
@@ -1108,7 +1125,8 @@ static inline bool pk_id_simple(const struct vh_pk_id *pi)
 	uint32_t h;
 
 	/* ndescs 1, wr VH_PK_RO to VH_PK_NONE, as one load */
-	memcpy(&h, pi, sizeof(h));
+	memcpy(&h, (const char *)pi + offsetof(struct vh_pk_id, ndescs),
+	       sizeof(h));
 	return (h | 3u << 16) == (1u | (uint32_t)VH_PK_NONE << 16);
 #else
 	return pi->ndescs == 1 && (pi->wr | 3) == VH_PK_NONE;
@@ -1208,20 +1226,20 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
  * id (pk_push_limit says the ring qualifies), else the general way.  One used
  * descriptor: its id, len and flags go out in one 64-bit release store.
  */
-int vh_devq_packed_push_entry(struct vh_devq *vr, uint16_t id, uint32_t len)
+int vh_devq_packed_push_entry(struct vh_devq *vr, size_t id, uint32_t len)
 {
-	unsigned int pos = vr->pk_used;
-	bool wrap = vr->pk_used_wrap;
+	unsigned int pos;
 	uint64_t lif;
 
 	if (vh_unlikely(id >= vr->pk_push_limit ||
 			vr->head_table[id] != vr->table ||
 			!pk_id_simple(&vr->pk_ids[id])))
-		return vh_devq_push_general(vr, id, len);
+		return vh_devq_push_general(vr, (uint16_t)id, len);
 	vr->head_table[id] = NULL;
 	/* 2.8.9: AVAIL and USED equal to the wrap counter; WRITE if len */
-	lif = (uint64_t)len | (uint64_t)id << 32 | (wrap ? PK_LIF_AU : 0) |
-	      (len ? PK_LIF_WRITE : 0);
+	lif = (uint64_t)len | (uint64_t)id << 32 |
+	      pk_used_flags[vr->pk_used_wrap] | (len ? PK_LIF_WRITE : 0);
+	pos = vr->pk_used;
 	__atomic_store_n(&pk_ring(vr)[pos].lif, htole64(lif),
 			 __ATOMIC_RELEASE);
 	vr->cur_inflight--;
@@ -1229,7 +1247,7 @@ int vh_devq_packed_push_entry(struct vh_devq *vr, uint16_t id, uint32_t len)
 	vr->used_ctr++;
 	if (++pos == vr->size) {
 		pos = 0;
-		vr->pk_used_wrap = !wrap;
+		vr->pk_used_wrap = !vr->pk_used_wrap;
 	}
 	vr->pk_used = (uint16_t)pos;
 	return 0;
@@ -1403,6 +1421,10 @@ void vh_devq_packed_limits(struct vh_devq *vr)
 					    !vr->pk_infl ?
 				    vr->size :
 				    0;
+	vr->pk_pop_limit = vr->ready && vr->packed && vr->pk_ids &&
+					   !vr->pk_infl ?
+				   vr->size :
+				   0;
 }
 
 void vh_devq_packed_infl_detach(struct vh_devq *vr)

@@ -78,6 +78,7 @@ int vh_devq_break(struct vh_devq *vr, const char *fmt, ...)
 	vr->table_gen = VR_GEN_OFF;
 	vr->push_limit = 0;
 	vr->pk_push_limit = 0;
+	vr->pk_pop_limit = 0;
 	return -EIO;
 }
 
@@ -156,6 +157,7 @@ static void unmap_rings(struct vh_devq *vr)
 	vr->table_gen = VR_GEN_OFF;
 	vr->push_limit = 0;
 	vr->pk_push_limit = 0;
+	vr->pk_pop_limit = 0;
 	vr->c_size = 0;
 }
 
@@ -1830,8 +1832,12 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		return -EINVAL;
 	if (vh_unlikely(!vr->push_limit ||
 			__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-				vr->table_gen))
+				vr->table_gen)) {
+		/* packed rings always come here (push_limit is 0) */
+		if (vr->packed)
+			return vh_devq_packed_push_batch(vr, used, n);
 		return push_batch_general(vr, used, n);
+	}
 	ctr = vr->used_ctr;
 	if (vh_unlikely(n > vr->size - (ctr & vr->mask)))
 		return push_batch_wrap(vr, used, n);

@@ -187,6 +187,8 @@ struct vh_devq {
 	uint16_t pk_avail, pk_used;   /* next ring positions */
 	/* size: ready, packed, no IOTLB, no log, no inflight region */
 	uint32_t pk_push_limit;
+	/* size: ready, packed, no inflight region (the one-element pop) */
+	uint32_t pk_pop_limit;
 	uint16_t pk_wr_free;          /* free list of pk_wr */
 	uint16_t pk_ev_written;       /* off_wrap last written, if valid */
 	unsigned int pk_inflight_descs; /* ring descriptors popped, not used */
@@ -273,9 +275,9 @@ struct vh_pevent {
  * indexes it with a shift.
  */
 struct vh_pk_id {
+	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
 	uint16_t ndescs;   /* ring descriptors, for the used position */
 	uint16_t wr;       /* first pk_wr record, VH_PK_NONE/ONE/RO */
-	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
 	uint64_t ind_gpa;  /* with VH_PK_ONE, the one writable buffer */
 };
 _Static_assert(sizeof(struct vh_pk_id) == 16, "vh_pk_id is 16 bytes");
@@ -376,7 +378,8 @@ int vh_devq_iotlb_prepare(struct vh_devq *vr);
 int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
 			     unsigned int n);
 int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len);
-int vh_devq_packed_push_entry(struct vh_devq *vr, uint16_t id, uint32_t len);
+/* id below 2^16 (vh_devq_push() widened it once) */
+int vh_devq_packed_push_entry(struct vh_devq *vr, size_t id, uint32_t len);
 int vh_devq_packed_push_batch(struct vh_devq *vr,
 			      const struct vh_devq_used_elem *used,
 			      unsigned int n);
