@@ -103,6 +103,34 @@ static inline void pk_advance(const struct vh_devq *vr, uint16_t *pos,
 	*pos = (uint16_t)p;
 }
 
+/* The id's record says one ring descriptor and no pk_wr records. */
+static inline bool pk_id_simple(const struct vh_pk_id *pi)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint32_t h;
+
+	/* ndescs 1, wr VH_PK_RO to VH_PK_NONE, as one load */
+	memcpy(&h, (const char *)pi + offsetof(struct vh_pk_id, ndescs),
+	       sizeof(h));
+	return (h | 3u << 16) == (1u | (uint32_t)VH_PK_NONE << 16);
+#else
+	return pi->ndescs == 1 && (pi->wr | 3) == VH_PK_NONE;
+#endif
+}
+
+/*
+ * pk_complex counts the ids in flight whose record is not simple: while it
+ * is 0 the push fast paths need not read the records.  Counted where a
+ * record is written other than by the fast pop (which writes simple ones
+ * only) and where one is released.
+ */
+static inline void pk_count_record(struct vh_devq *vr,
+				   const struct vh_pk_id *pi)
+{
+	if (!pk_id_simple(pi))
+		vr->pk_complex++;
+}
+
 /* ---------------------------------------------------------------------- */
 /* setup                                                                  */
 /* ---------------------------------------------------------------------- */
@@ -114,6 +142,7 @@ void vh_devq_packed_forget(struct vh_devq *vr)
 	/* the rings go away: what was tracked stays in the region */
 	vh_devq_packed_infl_detach(vr);
 	vr->pk_inflight_descs = 0;
+	vr->pk_complex = 0;
 	vr->pk_wr_free = VH_PK_NONE;
 	if (!vr->pk_wr || !vr->pk_ids)
 		return;
@@ -160,6 +189,7 @@ void vh_devq_packed_free(struct vh_devq *vr)
 	vr->pk_push_limit = 0;
 	vr->pk_pop_limit = 0;
 	vr->pk_inflight_descs = 0;
+	vr->pk_complex = 0;
 }
 
 /* The rings were (re)mapped: map_rings() set ready. */
@@ -804,6 +834,7 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
 	pk_record(vr, &c);
+	pk_count_record(vr, &vr->pk_ids[c.id]);
 	if (vr->pk_infl)
 		pk_infl_pop(vr, &vr->pk_iids[c.id], c.nring);
 	vr->head_table[c.id] = vr->table;
@@ -929,6 +960,8 @@ static uint16_t pk_release(struct vh_devq *vr, uint16_t id)
 	struct vh_pk_id *pi = &vr->pk_ids[id];
 	uint16_t r = pi->wr, nd = pi->ndescs;
 
+	if (nd && !pk_id_simple(pi))
+		vr->pk_complex--;
 	/* VH_PK_NONE, VH_PK_ONE and VH_PK_RO are beyond any record index */
 	while (r < vr->size) {
 		uint16_t next = vr->pk_wr[r].next;
@@ -1115,23 +1148,13 @@ static inline uint64_t pk_used_lif(const struct vh_devq_used_elem *u,
 	v = v >> 32 | v << 32;
 #endif
 	*id = (uint32_t)(v >> 32);
-	return v | wf | ((uint32_t)v ? PK_LIF_WRITE : 0);
+	v |= wf;
+	/* a branch, not a flag computed: len is rarely 0 */
+	if (vh_likely((uint32_t)v))
+		v |= PK_LIF_WRITE;
+	return v;
 }
 
-/* The id's record says one ring descriptor and no pk_wr records. */
-static inline bool pk_id_simple(const struct vh_pk_id *pi)
-{
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint32_t h;
-
-	/* ndescs 1, wr VH_PK_RO to VH_PK_NONE, as one load */
-	memcpy(&h, (const char *)pi + offsetof(struct vh_pk_id, ndescs),
-	       sizeof(h));
-	return (h | 3u << 16) == (1u | (uint32_t)VH_PK_NONE << 16);
-#else
-	return pi->ndescs == 1 && (pi->wr | 3) == VH_PK_NONE;
-#endif
-}
 
 /*
  * The common case of a push: n ids of single-descriptor buffers with
@@ -1233,7 +1256,7 @@ int vh_devq_packed_push_entry(struct vh_devq *vr, size_t id, uint32_t len)
 
 	if (vh_unlikely(id >= vr->pk_push_limit ||
 			vr->head_table[id] != vr->table ||
-			!pk_id_simple(&vr->pk_ids[id])))
+			(vr->pk_complex && !pk_id_simple(&vr->pk_ids[id]))))
 		return vh_devq_push_general(vr, (uint16_t)id, len);
 	vr->head_table[id] = NULL;
 	/* 2.8.9: AVAIL and USED equal to the wrap counter; WRITE if len */
@@ -1288,7 +1311,7 @@ int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
  */
 static inline __attribute__((always_inline)) bool
 pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
-	    unsigned int n)
+	    unsigned int n, bool any_complex)
 {
 	const unsigned int p0 = vr->pk_used;
 	struct vh_pdesc *const ring = pk_ring(vr) + p0;
@@ -1305,7 +1328,7 @@ pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		uint64_t lif = pk_used_lif(&used[k], wf, &id);
 
 		if (vh_unlikely(id >= qsize || ht[id] != t ||
-				!pk_id_simple(&ids[id])))
+				(any_complex && !pk_id_simple(&ids[id]))))
 			break;
 		ht[id] = NULL;
 		/* ordered by the release store of the first one */
@@ -1316,7 +1339,7 @@ pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		uint64_t first = pk_used_lif(used, wf, &id);
 
 		if (vh_likely(id < qsize && ht[id] == t &&
-			      pk_id_simple(&ids[id]))) {
+			      (!any_complex || pk_id_simple(&ids[id])))) {
 			ht[id] = NULL;
 			/* 2.8.21: the first one last, with release */
 			__atomic_store_n(&ring[0].lif, htole64(first),
@@ -1394,7 +1417,8 @@ int vh_devq_packed_push_batch(struct vh_devq *vr,
 			      vr->table_gen &&
 		      vr->pk_push_limit &&
 		      n <= vr->size - vr->pk_used &&
-		      pk_push_run(vr, used, n)))
+		      (vr->pk_complex ? pk_push_run(vr, used, n, true) :
+					pk_push_run(vr, used, n, false))))
 		return 0;
 	return pk_push_batch_slow(vr, used, n);
 }
@@ -1829,6 +1853,7 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
 	infl_record(vr, id, h, num);
+	pk_count_record(vr, &vr->pk_ids[id]);
 	vr->pk_iids[id].ient = h;
 	vr->pk_iids[id].ilast = e;
 	vr->head_table[id] = vr->table;

@@ -1364,6 +1364,88 @@ static void test_packed_chain_skip(void)
 }
 
 /*
+ * The push fast paths skip the per-id records while no chain is in
+ * flight: one-descriptor buffers pushed around a chain in flight (one by
+ * one and in batches, the chain's id inside a batch of simple ones too)
+ * each come back once with their length, the chain's used descriptor
+ * skips its three slots, and the ring stays whole through a wrap.
+ */
+static void test_packed_mixed_push(void)
+{
+	struct vh_sg ch[3] = { { DATA_GPA, 16 }, { DATA_GPA + 4096, 100 },
+			       { DATA_GPA + 8192, 100 } };
+	struct vh_sg one = { DATA_GPA + 16384, 64 };
+	struct vh_devq_used_elem u[8];
+	struct vh_devq_elem es[8];
+	struct iovec iov[8][4];
+	unsigned int round, i;
+	struct rig r;
+	uint32_t len;
+	void *tok;
+
+	(rig_init)(&r, 8, 1ull << VIRTIO_F_VERSION_1 | PACKED);
+	for (i = 0; i < 8; i++) {
+		es[i].iov = iov[i];
+		es[i].iov_max = 4;
+	}
+	for (round = 0; round < 6; round++) {
+		uintptr_t base = 100 * (round + 1);
+
+		/* a chain first, then four single ones: 7 of 8 slots */
+		CHECK_EQ(vh_drvq_add(r.vq, ch, 1, 2, (void *)base), 0);
+		for (i = 1; i <= 4; i++)
+			CHECK_EQ(vh_drvq_add(r.vq, &one, 0, 1,
+					     (void *)(base + i)),
+				 0);
+		CHECK_EQ(vh_devq_pop_batch(r.vr, es, 8), 5);
+		CHECK_EQ(es[0].ndescs, 3);
+		for (i = 1; i <= 4; i++)
+			CHECK_EQ(es[i].ndescs, 1);
+		if (round % 3 == 0) {
+			/* singles while the chain is out, then the chain */
+			u[0] = (struct vh_devq_used_elem){ es[2].id, 2 };
+			u[1] = (struct vh_devq_used_elem){ es[1].id, 1 };
+			CHECK_EQ(vh_devq_push_batch(r.vr, u, 2), 0);
+			CHECK_EQ(vh_devq_push(r.vr, es[3].id, 3), 0);
+			CHECK_EQ(vh_devq_push(r.vr, es[0].id, 50), 0);
+			CHECK_EQ(vh_devq_push(r.vr, es[4].id, 4), 0);
+		} else if (round % 3 == 1) {
+			/* the chain inside a batch of single ones */
+			u[0] = (struct vh_devq_used_elem){ es[4].id, 4 };
+			u[1] = (struct vh_devq_used_elem){ es[0].id, 50 };
+			u[2] = (struct vh_devq_used_elem){ es[1].id, 1 };
+			u[3] = (struct vh_devq_used_elem){ es[3].id, 3 };
+			u[4] = (struct vh_devq_used_elem){ es[2].id, 2 };
+			CHECK_EQ(vh_devq_push_batch(r.vr, u, 5), 0);
+		} else {
+			/* the chain first: the rest with none in flight */
+			CHECK_EQ(vh_devq_push(r.vr, es[0].id, 50), 0);
+			for (i = 0; i < 4; i++)
+				u[i] = (struct vh_devq_used_elem){
+					es[4 - i].id, 4 - i };
+			CHECK_EQ(vh_devq_push_batch(r.vr, u, 4), 0);
+		}
+		CHECK_EQ(vh_devq_inflight(r.vr), 0);
+		{
+			unsigned int seen = 0;
+
+			while (vh_drvq_get_used(r.vq, &tok, &len) == 1) {
+				uintptr_t k = (uintptr_t)tok - base;
+
+				CHECK(k <= 4);
+				CHECK(!(seen & 1u << k));
+				seen |= 1u << k;
+				CHECK_EQ(len, k ? (uint32_t)k : 50);
+			}
+			CHECK_EQ(seen, 0x1fu);
+		}
+		CHECK_EQ(vh_drvq_num_free(r.vq), 8);
+	}
+	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+	rig_fini(&r);
+}
+
+/*
  * The fds behind a working pair of rings are close-on-exec while they are
  * in use: the memfd of guest memory, the dirty log, the kick and call
  * eventfds each side owns.
@@ -1414,6 +1496,7 @@ int main(void)
 	test_wrap_and_restart();
 	test_packed_wrap_and_restart();
 	test_packed_chain_skip();
+	test_packed_mixed_push();
 	for (g_layout = 0;; g_layout = PACKED) {
 		test_push_batch();
 		test_pop_batch();

@@ -192,6 +192,8 @@ struct vh_devq {
 	uint16_t pk_wr_free;          /* free list of pk_wr */
 	uint16_t pk_ev_written;       /* off_wrap last written, if valid */
 	unsigned int pk_inflight_descs; /* ring descriptors popped, not used */
+	/* ids in flight whose record is not one plain descriptor */
+	unsigned int pk_complex;
 	uint32_t pk_signalled_r;      /* used position at the last notify */
 	struct vh_pk_id *pk_ids;      /* per buffer id */
 	struct vh_pk_iid *pk_iids;    /* per buffer id, inflight region */
