@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Packed virtqueue, device side (virtio 1.3, 2.8), behind the vh_devq_*
- * calls of devq.c: they dispatch here once VIRTIO_F_RING_PACKED is
+ * calls of devq-split.c: they dispatch here once VIRTIO_F_RING_PACKED is
  * negotiated, so callers never branch on the layout.
  *
  * The driver is hostile, as for split rings: each descriptor is fetched once

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Virtqueue layouts (virtio 1.x 2.7 split, 2.8 packed) shared by the
- * device side (devq.c, devq-packed.c) and the driver side (drvq.c,
- * drvq-packed.c), and the device side's state.  All fields are little-endian
- * (VERSION_1; legacy rings on the little-endian hosts we run on are the
- * same).  Shared-memory fields are only accessed with __atomic builtins so
- * every value is fetched exactly once.
+ * device side (devq.c, devq-split.c, devq-packed.c) and the driver side
+ * (drvq.c, drvq-packed.c), and the device side's state.  All fields are
+ * little-endian (VERSION_1; legacy rings on the little-endian hosts we run
+ * on are the same).  Shared-memory fields are only accessed with __atomic
+ * builtins so every value is fetched exactly once.
  */
 #ifndef _VH_QUEUE_INTERNAL_H_
 #define _VH_QUEUE_INTERNAL_H_
@@ -109,7 +109,7 @@ static inline void vh_store16(uint16_t *p, uint16_t v, int order)
 }
 
 /* ---------------------------------------------------------------------- */
-/* device side state, shared by devq.c (split) and devq-packed.c          */
+/* device side state: devq.c, devq-split.c (split) and devq-packed.c     */
 /* ---------------------------------------------------------------------- */
 struct vh_mem_table;
 struct vh_mem_log;
@@ -302,7 +302,7 @@ struct vh_pk_wr {
 #define VH_PK_RO 0xfffc
 _Static_assert(VH_DEVQ_MAX_SIZE <= VH_PK_RO, "markers beyond any index");
 
-/* Chain walk (devq.c): buffers into the caller's iovecs. */
+/* Chain walk (devq-split.c): buffers into the caller's iovecs. */
 struct vh_devq_walk {
 	struct iovec *iov;
 	unsigned int iov_max;
@@ -316,7 +316,7 @@ struct vh_devq_walk {
 	bool nobufs;
 };
 
-/* devq.c, for devq-packed.c */
+/* devq.c and devq-split.c, for each other and devq-packed.c */
 /*
  * Fill in a single-descriptor element.  out_num/in_num and out_len/in_len
  * are adjacent u32 pairs, and id/ndescs a u16 pair: each pair is one
@@ -362,9 +362,22 @@ bool vh_devq_put_head(struct vh_devq *vr, uint32_t id);
 void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
 		      uint64_t gpa, uint64_t len);
 void vh_devq_log_used_area(struct vh_devq *vr, uint64_t off, uint64_t len);
-bool vh_devq_has_feature(const struct vh_devq *vr, unsigned int bit);
+static inline bool vh_devq_has_feature(const struct vh_devq *vr,
+				       unsigned int bit)
+{
+	return vr->features & (1ull << bit);
+}
+
+/* [base, base + size) wraps around the 64-bit space (size > 0) */
+static inline bool vh_devq_overflows(uint64_t base, uint64_t size)
+{
+	return size - 1 > UINT64_MAX - base;
+}
+
+/* devq.c, for devq-split.c: the region of the last hit for the fast paths */
+void vh_devq_cache_region(struct vh_devq *vr);
 int vh_devq_max_indirect(const struct vh_devq *vr);
-/* devq.c's general paths, for the packed entries' fallbacks */
+/* devq-split.c's general paths, for the packed entries' fallbacks */
 int vh_devq_pop_general(struct vh_devq *vr, struct vh_devq_elem *elem);
 int vh_devq_push_general(struct vh_devq *vr, uint16_t id, uint32_t len);
 
