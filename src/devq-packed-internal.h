@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Packed virtqueue, device side: what devq-packed.c (pop, push) and
+ * devq-packed-infl.c (the inflight region) share.
+ */
+#ifndef _VH_DEVQ_PACKED_INTERNAL_H_
+#define _VH_DEVQ_PACKED_INTERNAL_H_
+
+#include <endian.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "queue-internal.h"
+
+static inline struct vh_pdesc *pk_ring(const struct vh_devq *vr)
+{
+	return (struct vh_pdesc *)(void *)vr->desc;
+}
+
+static inline uint16_t pd_load_flags(const struct vh_pdesc *d, int order)
+{
+	/* flags: the last 16 bits of the descriptor */
+	return le16toh(__atomic_load_n((const uint16_t *)(const void *)d + 7,
+				       order));
+}
+
+/* Advance (pos, wrap) by n <= size descriptors. */
+static inline void pk_advance(const struct vh_devq *vr, uint16_t *pos,
+			      bool *wrap, unsigned int n)
+{
+	unsigned int p = *pos + n;
+
+	if (p >= vr->size) {
+		p -= vr->size;
+		*wrap = !*wrap;
+	}
+	*pos = (uint16_t)p;
+}
+
+/* The id's record says one ring descriptor and no pk_wr records. */
+static inline bool pk_id_simple(const struct vh_pk_id *pi)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint32_t h;
+
+	/* ndescs 1, wr VH_PK_RO to VH_PK_NONE, as one load */
+	memcpy(&h, (const char *)pi + offsetof(struct vh_pk_id, ndescs),
+	       sizeof(h));
+	return (h | 3u << 16) == (1u | (uint32_t)VH_PK_NONE << 16);
+#else
+	return pi->ndescs == 1 && (pi->wr | 3) == VH_PK_NONE;
+#endif
+}
+
+/*
+ * pk_complex counts the ids in flight whose record is not simple: while it
+ * is 0 the push fast paths need not read the records.  Counted where a
+ * record is written other than by the fast pop (which writes simple ones
+ * only) and where one is released.
+ */
+static inline void pk_count_record(struct vh_devq *vr,
+				   const struct vh_pk_id *pi)
+{
+	if (!pk_id_simple(pi))
+		vr->pk_complex++;
+}
+
+/* 2.8.7: walk an indirect table into w (devq-packed.c) */
+int vh_devq_packed_walk_indirect(struct vh_devq *vr, struct vh_devq_walk *w,
+				 uint64_t addr, uint32_t len);
+
+#endif
