@@ -59,6 +59,7 @@ struct vh_vduse_dev {
 	struct vduse_state *state; /* its mapping, state_size bytes */
 	size_t state_size;
 	size_t state_qbytes;       /* one queue's inflight region */
+	bool state_empty;          /* found empty: no header ever written */
 	bool reconnected;
 	/*
 	 * reconnected at DRIVER_OK: the rings start at the first process(),

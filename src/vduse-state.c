@@ -96,6 +96,7 @@ int vduse_state_open(struct vh_vduse_dev *dev, const char *path,
 		       dev->name, path);
 		return errno == EWOULDBLOCK ? -EBUSY : -errno;
 	}
+	dev->state_empty = st.st_size == 0;
 	if ((uint64_t)st.st_size != dev->state_size)
 		return 0;
 	if (pread(fd, &have, sizeof(have), 0) != (ssize_t)sizeof(have))

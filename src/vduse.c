@@ -785,15 +785,17 @@ static int create(struct vh_vduse_dev *dev, const struct vh_vduse_config *c)
 	struct stat st;
 	int r = 0;
 
-	dev->ctl_fd = open(VDUSE_CONTROL, O_RDWR | O_CLOEXEC);
-	if (dev->ctl_fd < 0)
-		return -errno;
-	if (fstat(dev->ctl_fd, &st) < 0)
-		return -errno;
-	if (!S_ISCHR(st.st_mode))
-		return -ENODEV;
-	if (ioctl(dev->ctl_fd, VDUSE_SET_API_VERSION, &version) < 0)
-		return -errno;
+	if (dev->ctl_fd < 0) {
+		dev->ctl_fd = open(VDUSE_CONTROL, O_RDWR | O_CLOEXEC);
+		if (dev->ctl_fd < 0)
+			return -errno;
+		if (fstat(dev->ctl_fd, &st) < 0)
+			return -errno;
+		if (!S_ISCHR(st.st_mode))
+			return -ENODEV;
+		if (ioctl(dev->ctl_fd, VDUSE_SET_API_VERSION, &version) < 0)
+			return -errno;
+	}
 	k = calloc(1, sizeof(*k) + c->config_size);
 	if (!k)
 		return -ENOMEM;
@@ -817,6 +819,29 @@ static int create(struct vh_vduse_dev *dev, const struct vh_vduse_config *c)
 	}
 	dev->created = true;
 	return 0;
+}
+
+/*
+ * The name is taken and the state file was found empty: a process of
+ * ours died between VDUSE_CREATE_DEV and writing the file's header, or
+ * one ran without a state file and died.  Either left a device nobody
+ * serves; the kernel destroys it only if no process has it open and no
+ * vdpa device is bound to it (EBUSY otherwise), so one in use is never
+ * lost.  Destroyed, it is created again for this process: 0, or -EEXIST
+ * as if it had not been tried.
+ */
+static int replace_stale(struct vh_vduse_dev *dev,
+			 const struct vh_vduse_config *c)
+{
+	if (ioctl(dev->ctl_fd, VDUSE_DESTROY_DEV, dev->name) < 0) {
+		vh_dbg(dev->ctx, "vduse %s: exists, in use: %d\n", dev->name,
+		       -errno);
+		return -EEXIST;
+	}
+	vh_warn(dev->ctx,
+		"vduse %s: replaced a device left unserved, with no state to take over\n",
+		dev->name);
+	return create(dev, c);
 }
 
 static int open_dev(struct vh_vduse_dev *dev)
@@ -927,6 +952,8 @@ VH_EXPORT int vh_vduse_dev_new(struct vh_ctx *ctx,
 		state_ok = r == 1;
 	}
 	r = create(dev, &c);
+	if (r == -EEXIST && !state_ok && dev->state_empty)
+		r = replace_stale(dev, &c);
 	if (r == -EEXIST && state_ok) {
 		/* its process died: take the device over (vduse-state.c) */
 		reconnect = true;

@@ -16,7 +16,9 @@
 # flight (its log counts them: more than none), and let every writer
 # finish; the disk and the backing file must then hold exactly what was
 # written, no task may hang, and at SIGTERM after `vdpa dev del` the
-# daemon destroys the device and removes its state file.  Then a daemon
+# daemon destroys the device and removes its state file.  First, a device
+# left by a daemon that died before writing its state file is replaced.
+# Then a daemon
 # killed under an idle, bound device, and a restart after a reset of the
 # device (vdpa dev del and add) with the same state file.  All of it with
 # packed rings (the default over VDUSE), then split ones (--no-packed).
@@ -125,7 +127,30 @@ for layout in packed split; do
 	opt=
 	[ $layout = split ] && opt=--no-packed
 	if [ $layout = packed ]; then want=1; else want=0; fi
-	if start "$tmp/d1.log" && add_dev && reads_back; then
+
+	# --- a device left before any state was written ---------------------
+	# A daemon without the state file (as one killed between
+	# VDUSE_CREATE_DEV and writing the file's header would) leaves a
+	# device that nothing serves and nothing is bound to: the daemon
+	# with the state file, which it finds empty, replaces it.
+	"$DAEMON" --blk-file="$disk" --direct --vduse="$name" --num-queues=2 \
+		$opt >"$tmp/d0.log" 2>&1 &
+	DPID=$!
+	for _ in $(seq 150); do
+		[ -c "/dev/vduse/$name" ] && grep -q 'VDUSE device' "$tmp/d0.log" &&
+			break
+		sleep 0.2
+	done
+	{ kill -KILL "$DPID"; wait "$DPID"; } 2>/dev/null
+	DPID=
+	if [ -c "/dev/vduse/$name" ] && [ ! -e "$state" ] &&
+		start "$tmp/d1.log" && grep -q 'replaced a device' "$tmp/d1.log"; then
+		ok stale_replaced
+	else
+		notok stale_replaced "no stale device, or it was not replaced"
+		sed 's/^/# /' "$tmp/d0.log" "$tmp/d1.log"
+	fi
+	if [ -n "$DPID" ] && add_dev && reads_back; then
 		ok setup
 		echo "# $dev over $disk"
 		# bit 34 of what the driver negotiated: VIRTIO_F_RING_PACKED
