@@ -3,12 +3,14 @@
  * vhost-user-blk: the asynchronous engine, on io_uring (one ring per
  * virtqueue).
  *
- * The queue's worker pops every available request, marks it in flight in
+ * The queue's worker pops the available requests, marks each in flight in
  * the inflight region, prepares its SQE and goes on: one io_uring_enter
- * submits the whole batch a kick brought.  Completions are reaped from the
- * worker's own epoll loop: the ring's eventfd (io_uring_register_eventfd)
- * is watched through vh_daemon_watch_fd(), so a CQE wakes the worker like
- * a kick does.  Completed requests are pushed in one batch per wake-up,
+ * submits every BLK_PIPE_BATCH of them, and what completed meanwhile is
+ * pushed right then, so the driver refills the ring while the worker pops
+ * the rest.  Completions are reaped from the worker's own epoll loop too:
+ * the ring's eventfd (io_uring_register_eventfd) is watched through
+ * vh_daemon_watch_fd(), so a CQE wakes the worker like a kick does.
+ * Completed requests are pushed in one batch per sub-batch or wake-up,
  * with one notification (event idx decides whether it is sent).
  *
  * Reads and writes go straight between the file and guest memory (vectored
@@ -602,11 +604,28 @@ static bool poll_ring(struct blk_queue *q, uint64_t *deadline, int *err)
 /* requests one call takes before it lets the worker loop run again */
 #define BLK_CALL_MAX 4096
 
+/*
+ * Requests popped before they are submitted and what completed is pushed.
+ * Popping the whole ring first made the driver and the worker take turns:
+ * each slept (a wakeup, ~25 us on a VM) while the other worked through a
+ * whole batch.  Every BLK_PIPE_BATCH requests the worker submits, pushes
+ * what completed and notifies (event idx decides), so the driver refills
+ * the ring while the worker goes on, and the worker finds those requests
+ * before it would sleep.  bench/vu_blk, QD 32, 1 queue, A/B in the same
+ * rounds: with O_DIRECT 8 against 16 was 1.06-1.11x and 4 against 8
+ * 0.91x (more disk kicks); through the page cache 8 against 16 was 1.08
+ * and 1.41x with CPU to spare, 0.82-0.88x on a saturated host (more
+ * wakeups of the driver), where pipelining itself loses (0.75-0.89x
+ * against one push per call) having no idle CPU to overlap with.
+ */
+#define BLK_PIPE_BATCH 8u
+
 int blk_uring_process(struct blk_queue *q)
 {
 	struct blk_uring *u = q->uring;
 	struct blk_req *r;
 	uint64_t deadline = 0;
+	unsigned int batch = 0;
 	int popped = 0, err = 0, e;
 
 	vh_devq_disable_notification(q->vring);
@@ -651,6 +670,12 @@ int blk_uring_process(struct blk_queue *q)
 		u->outstanding++;
 		if (start(q, r) < 0)
 			done(q, r, VIRTIO_BLK_S_IOERR);
+		if (++batch >= BLK_PIPE_BATCH) {
+			batch = 0;
+			e = submit_and_reap(q);
+			if (e < 0)
+				return e;
+		}
 	}
 	/* one io_uring_enter for the batch */
 	e = submit_and_reap(q);
