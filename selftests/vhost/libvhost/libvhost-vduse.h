@@ -66,7 +66,10 @@ struct vh_vduse_config {
 	 * queues its requests, and the next vh_vduse_dev_new() of the same
 	 * name and path reconnects to the device instead of creating it
 	 * (the file must match the config), resumes its rings at DRIVER_OK
-	 * and lets the device resubmit what was in flight.
+	 * and lets the device resubmit what was in flight.  A device of the
+	 * name found with the file empty (its process died before writing
+	 * it, or ran without one) is destroyed and created anew if nothing
+	 * uses it: no process has it open and no vdpa device is bound.
 	 */
 	const char *state_path;
 };
