@@ -432,9 +432,6 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 	vr->pk_resub_next++;
 	elem->id = id;
 	elem->ndescs = num;
-	elem->out_num = w.out_num;
-	elem->in_num = w.in_num;
-	elem->out_len = (uint32_t)w.out_len;
-	elem->in_len = (uint32_t)w.in_len;
+	vh_devq_elem_set_walk(elem, &w);
 	return 1;
 }

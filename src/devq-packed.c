@@ -801,10 +801,7 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 	}
 	elem->id = c.id;
 	elem->ndescs = c.nring;
-	elem->out_num = w.out_num;
-	elem->in_num = w.in_num;
-	elem->out_len = (uint32_t)w.out_len;
-	elem->in_len = (uint32_t)w.in_len;
+	vh_devq_elem_set_walk(elem, &w);
 	return 1;
 }
 
@@ -1323,29 +1320,15 @@ pk_push_batch_slow(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		   unsigned int n)
 {
 	unsigned int i;
+	int r;
 
 	if (vh_likely(pk_push_fast(vr, used, n)))
 		return 0;
-	if (!vr->head_table || !vr->batch_seen || !vr->pk_ids)
+	if (!vr->pk_ids)
 		return -EINVAL;
-	/* all or nothing: each id in flight and named once */
-	if (++vr->batch_epoch == 0) {
-		memset(vr->batch_seen, 0, vr->size * sizeof(vr->batch_seen[0]));
-		vr->batch_epoch = 1;
-	}
-	for (i = 0; i < n; i++) {
-		uint32_t id = used[i].id;
-
-		if (id >= vr->size || !vr->head_table[id] ||
-		    vr->batch_seen[id] == vr->batch_epoch)
-			return -EINVAL;
-		vr->batch_seen[id] = vr->batch_epoch;
-	}
-	if (vr->ready &&
-	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
-		vh_devq_switch_table(vr);
-	for (i = 0; i < n; i++)
-		vh_devq_put_head(vr, used[i].id);
+	r = vh_devq_take_batch(vr, used, n);
+	if (r < 0)
+		return r;
 	if (!vr->ready) {
 		for (i = 0; i < n; i++)
 			pk_release(vr, (uint16_t)used[i].id);

@@ -430,10 +430,7 @@ static int pop_slow(struct vh_devq *vr, struct vh_devq_elem *elem,
 	if (err < 0)
 		return err;
 	elem->ndescs = ndescs;
-	elem->out_num = w.out_num;
-	elem->in_num = w.in_num;
-	elem->out_len = (uint32_t)w.out_len;
-	elem->in_len = (uint32_t)w.in_len;
+	vh_devq_elem_set_walk(elem, &w);
 	return 1;
 }
 
@@ -934,35 +931,15 @@ push_batch_general(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		   unsigned int n)
 {
 	unsigned int i;
+	int ret;
 
 	if (!vr || (n && !used))
 		return -EINVAL;
 	if (vr->packed)
 		return vh_devq_packed_push_batch(vr, used, n);
-	/*
-	 * Check every id first, all or nothing: each one in flight and named
-	 * once.  Duplicates are found in one pass by stamping each head with
-	 * this call's epoch (restarting the stamps when the epoch wraps).
-	 */
-	if (n && (!vr->head_table || !vr->batch_seen))
-		return -EINVAL;
-	if (n && ++vr->batch_epoch == 0) {
-		memset(vr->batch_seen, 0, vr->size * sizeof(vr->batch_seen[0]));
-		vr->batch_epoch = 1;
-	}
-	for (i = 0; i < n; i++) {
-		uint32_t id = used[i].id;
-
-		if (id >= vr->size || !vr->head_table[id] ||
-		    vr->batch_seen[id] == vr->batch_epoch)
-			return -EINVAL;
-		vr->batch_seen[id] = vr->batch_epoch;
-	}
-	if (vr->ready &&
-	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
-		vh_devq_switch_table(vr);
-	for (i = 0; i < n; i++)
-		vh_devq_put_head(vr, used[i].id);
+	ret = vh_devq_take_batch(vr, used, n);
+	if (ret < 0)
+		return ret;
 	if (!vr->ready)
 		return -EIO;
 	for (i = 0; i < n; i++)

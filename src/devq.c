@@ -787,6 +787,41 @@ bool vh_devq_put_head(struct vh_devq *vr, uint32_t id)
 	return true;
 }
 
+/*
+ * The general way of a batch push, before anything is written: every id
+ * in flight and named once, all or nothing (-EINVAL; duplicates found in
+ * one pass by stamping each head with this call's epoch, the stamps
+ * restarted when the epoch wraps), then the newest snapshot, then the
+ * heads given back.  0, after which the caller writes the used entries
+ * if the ring is still ready.
+ */
+int vh_devq_take_batch(struct vh_devq *vr,
+		       const struct vh_devq_used_elem *used, unsigned int n)
+{
+	unsigned int i;
+
+	if (n && (!vr->head_table || !vr->batch_seen))
+		return -EINVAL;
+	if (n && ++vr->batch_epoch == 0) {
+		memset(vr->batch_seen, 0, vr->size * sizeof(vr->batch_seen[0]));
+		vr->batch_epoch = 1;
+	}
+	for (i = 0; i < n; i++) {
+		uint32_t id = used[i].id;
+
+		if (id >= vr->size || !vr->head_table[id] ||
+		    vr->batch_seen[id] == vr->batch_epoch)
+			return -EINVAL;
+		vr->batch_seen[id] = vr->batch_epoch;
+	}
+	if (vr->ready &&
+	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
+		vh_devq_switch_table(vr);
+	for (i = 0; i < n; i++)
+		vh_devq_put_head(vr, used[i].id);
+	return 0;
+}
+
 /* ---------------------------------------------------------------------- */
 /* IOTLB attachment (library-internal: vhost-user back-end, VDUSE)        */
 /* ---------------------------------------------------------------------- */

@@ -316,6 +316,16 @@ struct vh_devq_walk {
 	bool nobufs;
 };
 
+/* A popped element's counts, from the walk of its chain. */
+static inline void vh_devq_elem_set_walk(struct vh_devq_elem *e,
+					 const struct vh_devq_walk *w)
+{
+	e->out_num = w->out_num;
+	e->in_num = w->in_num;
+	e->out_len = (uint32_t)w->out_len;
+	e->in_len = (uint32_t)w->in_len;
+}
+
 /* devq.c and devq-split.c, for each other and devq-packed.c */
 /*
  * Fill in a single-descriptor element.  out_num/in_num and out_len/in_len
@@ -359,6 +369,8 @@ int vh_devq_add_buf(struct vh_devq *vr, struct vh_devq_walk *w,
 		    uint64_t addr, uint32_t len, bool write);
 int vh_devq_switch_table(struct vh_devq *vr);
 bool vh_devq_put_head(struct vh_devq *vr, uint32_t id);
+int vh_devq_take_batch(struct vh_devq *vr,
+		       const struct vh_devq_used_elem *used, unsigned int n);
 void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
 		      uint64_t gpa, uint64_t len);
 void vh_devq_log_used_area(struct vh_devq *vr, uint64_t off, uint64_t len);
