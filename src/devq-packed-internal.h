@@ -39,19 +39,25 @@ static inline void pk_advance(const struct vh_devq *vr, uint16_t *pos,
 	*pos = (uint16_t)p;
 }
 
-/* The id's record says one ring descriptor and no pk_wr records. */
+/* The id's record is simple (VH_PK_SIMPLE): a single direct buffer. */
 static inline bool pk_id_simple(const struct vh_pk_id *pi)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	uint32_t h;
 
-	/* ndescs 1, wr VH_PK_RO to VH_PK_NONE, as one load */
+	/* ndescs VH_PK_SIMPLE, wr VH_PK_RO or VH_PK_ONE, as one load */
 	memcpy(&h, (const char *)pi + offsetof(struct vh_pk_id, ndescs),
 	       sizeof(h));
-	return (h | 3u << 16) == (1u | (uint32_t)VH_PK_NONE << 16);
+	return (h | 2u << 16) == 0xffffffffu;
 #else
-	return pi->ndescs == 1 && (pi->wr | 3) == VH_PK_NONE;
+	return pi->ndescs == VH_PK_SIMPLE && (pi->wr | 2) == VH_PK_ONE;
 #endif
+}
+
+/* The ring descriptors of an id in flight, from its record. */
+static inline uint16_t pk_ndescs(const struct vh_pk_id *pi)
+{
+	return pi->ndescs == VH_PK_SIMPLE ? 1 : pi->ndescs;
 }
 
 /*

@@ -553,18 +553,21 @@ __attribute__((noinline)) int vh_devq_pop_general(struct vh_devq *vr,
 VH_EXPORT VR_NO_SLP int vh_devq_pop(struct vh_devq *vr,
 				     struct vh_devq_elem *elem)
 {
+	uint64_t gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
 	uint16_t last = vr->last_avail;
 
-	/* table_gen is VR_GEN_OFF unless ready (rings mapped) */
-	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-			vr->table_gen))
+	/*
+	 * split_gen is table_gen on a ready split ring, packed_gen on a
+	 * ready packed one, VR_GEN_OFF otherwise (vh_devq_set_gen())
+	 */
+	if (vh_unlikely(gen != vr->split_gen)) {
+		if (gen == vr->packed_gen)
+			return vh_devq_packed_pop_entry(vr, elem);
 		return vh_devq_pop_general(vr, elem);
+	}
 	if (last == vr->shadow_avail) {
 		uint16_t idx;
 
-		/* packed rings always come here (last_avail == shadow_avail) */
-		if (vr->packed)
-			return vh_devq_packed_pop_entry(vr, elem);
 		/*
 		 * The avail entries seen are used up: read avail->idx here
 		 * (acquire), as refresh_avail() does when it shows 1 to
@@ -721,6 +724,7 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 					   unsigned int n)
 {
 	unsigned int seen, k;
+	uint64_t gen;
 	uint16_t last;
 
 	/*
@@ -736,19 +740,18 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 		return pop_batch_general(vr, elems, n, 0);
 	if (vh_unlikely(!elems))
 		return -EINVAL;
-	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-			vr->table_gen))
+	gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
+	/* as in vh_devq_pop(): split_gen sends a packed ring elsewhere */
+	if (vh_unlikely(gen != vr->split_gen)) {
+		if (gen == vr->packed_gen && !vr->iotlb_on)
+			return vh_devq_packed_pop_batch(vr, elems, n);
 		return pop_batch_general(vr, elems, n, 0);
+	}
 	last = vr->last_avail;
 	seen = (uint16_t)(vr->shadow_avail - last);
 	if (!seen) {
 		uint16_t idx;
 
-		/* packed rings always come here (last_avail == shadow_avail) */
-		if (vr->packed)
-			return vr->iotlb_on ?
-				       pop_batch_general(vr, elems, n, 0) :
-				       vh_devq_packed_pop_batch(vr, elems, n);
 		/* 2.7.6: 1 to Queue Size new entries, else the general way */
 		idx = vh_load16(&vr->avail->idx, __ATOMIC_ACQUIRE);
 		seen = (uint16_t)(idx - last);
@@ -896,23 +899,23 @@ __attribute__((noinline)) int vh_devq_push_general(struct vh_devq *vr,
 
 VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id16, uint32_t len)
 {
+	uint64_t gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
 	size_t id = id16;
 
 	/*
 	 * Fast path: a head popped under the current snapshot, which is still
 	 * the newest, of a ready split ring with no dirty log (push_limit is
-	 * 0 otherwise); the rest goes to vh_devq_push_general().
+	 * 0 otherwise); a packed ring's snapshot check is packed_gen's, as
+	 * in vh_devq_pop(); the rest goes to vh_devq_push_general().
 	 */
-	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-			vr->table_gen))
-		return vh_devq_push_general(vr, id, len);
-	if (vh_unlikely(id >= vr->push_limit ||
-			vr->head_table[id] != vr->table)) {
-		/* packed rings always come here (push_limit is 0) */
-		if (vr->packed)
+	if (vh_unlikely(gen != vr->split_gen)) {
+		if (gen == vr->packed_gen)
 			return vh_devq_packed_push_entry(vr, id, len);
 		return vh_devq_push_general(vr, id, len);
 	}
+	if (vh_unlikely(id >= vr->push_limit ||
+			vr->head_table[id] != vr->table))
+		return vh_devq_push_general(vr, id, len);
 	vr->head_table[id] = NULL;
 	vr->cur_inflight--;
 	push_one(vr, (uint16_t)id, len, false);
@@ -1017,6 +1020,7 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 	struct vh_mem_table **ht, *t;
 	struct vh_used_elem *dst;
 	uint32_t ctr, limit;
+	uint64_t gen;
 	size_t i;
 
 	/*
@@ -1032,14 +1036,15 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		return push_batch_general(vr, used, n);
 	if (vh_unlikely(!used))
 		return -EINVAL;
-	if (vh_unlikely(!vr->push_limit ||
-			__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
-				vr->table_gen)) {
-		/* packed rings always come here (push_limit is 0) */
-		if (vr->packed)
-			return vh_devq_packed_push_batch(vr, used, n);
+	gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
+	/* as in vh_devq_push() */
+	if (vh_unlikely(gen != vr->split_gen)) {
+		if (gen == vr->packed_gen)
+			return vh_devq_packed_push_batch_entry(vr, used, n);
 		return push_batch_general(vr, used, n);
 	}
+	if (vh_unlikely(!vr->push_limit))
+		return push_batch_general(vr, used, n);
 	ctr = vr->used_ctr;
 	if (vh_unlikely(n > vr->size - (ctr & vr->mask)))
 		return push_batch_wrap(vr, used, n);

@@ -51,7 +51,7 @@ int vh_devq_break(struct vh_devq *vr, const char *fmt, ...)
 		       vr->index, msg);
 	vr->broken = true;
 	vr->ready = false;
-	vr->table_gen = VR_GEN_OFF;
+	vh_devq_set_gen(vr, VR_GEN_OFF);
 	vr->push_limit = 0;
 	vr->pk_push_limit = 0;
 	vr->pk_pop_limit = 0;
@@ -80,7 +80,7 @@ VH_EXPORT int vh_devq_new(struct vh_ctx *ctx, struct vh_mem *mem,
 	vr->notify_enabled = true;
 	/* 2.8.1: both wrap counters start at 1 */
 	vr->pk_avail_wrap = vr->pk_used_wrap = true;
-	vr->table_gen = VR_GEN_OFF;
+	vh_devq_set_gen(vr, VR_GEN_OFF);
 	vr->kick_fd = vr->call_fd = vr->err_fd = -1;
 	*out = vr;
 	return 0;
@@ -130,7 +130,7 @@ static void unmap_rings(struct vh_devq *vr)
 	vr->avail = NULL;
 	vr->used = NULL;
 	vr->ready = false;
-	vr->table_gen = VR_GEN_OFF;
+	vh_devq_set_gen(vr, VR_GEN_OFF);
 	vr->push_limit = 0;
 	vr->pk_push_limit = 0;
 	vr->pk_pop_limit = 0;
@@ -338,7 +338,7 @@ static int map_rings(struct vh_devq *vr)
 	}
 	unmap_rings(vr);
 	vr->table = t;
-	vr->table_gen = gen;
+	vh_devq_set_gen(vr, gen);
 	vr->itab = it;
 	vr->itab_gen = igen;
 	vr->hint = 0;
@@ -475,6 +475,7 @@ VH_EXPORT int vh_devq_set_features(struct vh_devq *vr, uint64_t features)
 		if (vr->packed && !packed)
 			vh_devq_packed_forget(vr);
 		vr->packed = packed;
+		vh_devq_set_gen(vr, vr->table_gen);
 		vr->features = features;
 		vr->event_idx = vh_devq_has_feature(vr, VIRTIO_RING_F_EVENT_IDX);
 		vr->iotlb_on = vr->iotlb &&
@@ -682,7 +683,7 @@ int vh_devq_switch_table(struct vh_devq *vr)
 		vh_mem_table_put(old);
 	}
 	vr->table = t;
-	vr->table_gen = gen;
+	vh_devq_set_gen(vr, gen);
 	vr->cur_inflight = 0;
 	vr->hint = 0;
 	vr->c_size = 0;

@@ -135,6 +135,13 @@ struct vh_devq {
 	uint32_t batch_epoch;
 	const uint64_t *gen_ptr;
 	uint64_t table_gen;           /* VR_GEN_OFF unless ready: pop goes slow */
+	/*
+	 * table_gen for one layout, VR_GEN_OFF for the other: the exported
+	 * calls' first check both sends a split ring down its fast path and
+	 * a packed one to its own, with no test of the layout on either
+	 * (vh_devq_set_gen() keeps the three together).
+	 */
+	uint64_t split_gen, packed_gen;
 	uint64_t c_gpa, c_size;       /* the region of the last hit, copied */
 	uint8_t *c_host;
 	uint32_t push_limit;          /* size: ready, split, no IOTLB, no log */
@@ -253,6 +260,13 @@ struct vh_infl_saved {
 /* No snapshot generation ever gets this high. */
 #define VR_GEN_OFF UINT64_MAX
 
+static inline void vh_devq_set_gen(struct vh_devq *vr, uint64_t gen)
+{
+	vr->table_gen = gen;
+	vr->split_gen = vr->packed ? VR_GEN_OFF : gen;
+	vr->packed_gen = vr->packed ? gen : VR_GEN_OFF;
+}
+
 /* 2.8.1: struct pvirtq_desc, as two 64-bit words for single-copy loads. */
 struct vh_pdesc {
 	uint64_t addr;
@@ -277,10 +291,10 @@ struct vh_pevent {
  * indexes it with a shift.
  */
 struct vh_pk_id {
-	uint32_t ind_len;  /* indirect table, re-walked for the log; or */
+	uint32_t ind_len;  /* indirect table, re-walked for the log */
 	uint16_t ndescs;   /* ring descriptors, for the used position */
-	uint16_t wr;       /* first pk_wr record, VH_PK_NONE/ONE/RO */
-	uint64_t ind_gpa;  /* with VH_PK_ONE, the one writable buffer */
+	uint16_t wr;       /* first pk_wr record, or VH_PK_NONE */
+	uint64_t ind_gpa;
 };
 _Static_assert(sizeof(struct vh_pk_id) == 16, "vh_pk_id is 16 bytes");
 
@@ -297,10 +311,17 @@ struct vh_pk_wr {
 };
 
 #define VH_PK_NONE 0xffff
-#define VH_PK_ONE 0xfffe /* a single writable buffer, in struct vh_pk_id */
-/* a single read-only buffer, in struct vh_pk_id: nothing to log */
-#define VH_PK_RO 0xfffc
-_Static_assert(VH_DEVQ_MAX_SIZE <= VH_PK_RO, "markers beyond any index");
+/*
+ * A simple vh_pk_id: ndescs VH_PK_SIMPLE (one ring descriptor), a single
+ * direct buffer at ind_gpa of ind_len bytes, wr VH_PK_ONE if it is
+ * writable, else VH_PK_RO (nothing to log).  Every bit of ndescs and wr is
+ * one but the WRITE flag's: the fast pop makes the record's first half by
+ * or-ing one constant into the descriptor's lif (len, id, flags).
+ */
+#define VH_PK_SIMPLE 0xffff
+#define VH_PK_ONE 0xffff
+#define VH_PK_RO 0xfffd
+_Static_assert(VH_DEVQ_MAX_SIZE < VH_PK_RO, "markers beyond any index");
 
 /* Chain walk (devq-split.c): buffers into the caller's iovecs. */
 struct vh_devq_walk {
@@ -410,6 +431,10 @@ int vh_devq_packed_push_entry(struct vh_devq *vr, size_t id, uint32_t len);
 int vh_devq_packed_push_batch(struct vh_devq *vr,
 			      const struct vh_devq_used_elem *used,
 			      unsigned int n);
+/* the snapshot seen current (packed_gen), n not 0 */
+int vh_devq_packed_push_batch_entry(struct vh_devq *vr,
+				    const struct vh_devq_used_elem *used,
+				    unsigned int n);
 int vh_devq_packed_need_notify(struct vh_devq *vr);
 int vh_devq_packed_enable_notification(struct vh_devq *vr);
 int vh_devq_packed_disable_notification(struct vh_devq *vr);
