@@ -1255,10 +1255,12 @@ int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 
 /*
  * pk_push_fast() for a batch that does not wrap the ring (n <= size -
- * pk_used, checked by the caller): one segment, the ring and the state
- * read from vr where they are used, so the loop needs few registers.
- * The snapshot, the log and the inflight region are checked by the
- * caller too.
+ * pk_used, checked by the caller).  The snapshot, the log and the inflight
+ * region are checked by the caller too.  Two passes, each unrolled (the
+ * loop's compare and branch paid once per 8): the ids are checked and
+ * their heads cleared first, so a surprise leaves nothing written in the
+ * ring to take back; then the used descriptors are written, the first
+ * one last, with release (2.8.21).
  */
 static inline __attribute__((always_inline)) bool
 pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
@@ -1271,62 +1273,40 @@ pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	struct vh_mem_table *const t = vr->table;
 	const struct vh_pk_id *const ids = vr->pk_ids;
 	const unsigned int qsize = vr->size;
-	const uint32_t *const u32 = (const uint32_t *)(const void *)used;
-	uint64_t *const r64 = (uint64_t *)(void *)ring;
-	size_t j, j_end = 2 * (size_t)n;
-	unsigned int k;
+	uint32_t id;
+	size_t k;
 
-	/*
-	 * The used descriptors after the first, checked and written.  One
-	 * index for both arrays, j = 2 k: used[k] is at 4 j bytes, the lif
-	 * word of ring[k] at 8 (j + 1), both scaled addresses.  Unrolled: the
-	 * loop's compare and branch are paid once per 8.
-	 */
 #pragma GCC unroll 8
-	for (j = 2; j < j_end; j += 2) {
-		uint32_t id;
-		uint64_t lif = pk_used_lif((const void *)(u32 + j), wf, &id);
-
+	for (k = 0; k < n; k++) {
+		id = used[k].id;
 		if (vh_unlikely(id >= qsize || ht[id] != t ||
 				(any_complex && !pk_id_simple(&ids[id]))))
 			break;
 		ht[id] = NULL;
-		/* ordered by the release store of the first one */
-		__atomic_store_n(&r64[j + 1], htole64(lif), __ATOMIC_RELAXED);
 	}
-	k = (unsigned int)(j / 2);
-	if (vh_likely(k == n)) {
-		uint32_t id;
-		uint64_t first = pk_used_lif(used, wf, &id);
-
-		if (vh_likely(id < qsize && ht[id] == t &&
-			      (!any_complex || pk_id_simple(&ids[id])))) {
-			ht[id] = NULL;
-			/* 2.8.21: the first one last, with release */
-			__atomic_store_n(&ring[0].lif, htole64(first),
-					 __ATOMIC_RELEASE);
-			vr->cur_inflight -= n;
-			vr->pk_inflight_descs -= n;
-			vr->used_ctr += n;
-			if (p0 + n == qsize) {
-				vr->pk_used = 0;
-				vr->pk_used_wrap = !vr->pk_used_wrap;
-			} else {
-				vr->pk_used = (uint16_t)(p0 + n);
-			}
-			return true;
-		}
+	if (vh_unlikely(k != n)) {
+		while (k--)
+			ht[used[k].id] = t;
+		return false;
 	}
-	/*
-	 * Put the heads cleared back and mark the slots written not used
-	 * again (flags of the other wrap counter), as pk_push_fast() does.
-	 */
-	while (--k > 0) {
-		ht[used[k].id] = t;
-		__atomic_store_n(&ring[k].lif, htole64(wf ^ PK_LIF_AU),
+	/* ordered by the release store of the first one */
+#pragma GCC unroll 8
+	for (k = 1; k < n; k++)
+		__atomic_store_n(&ring[k].lif,
+				 htole64(pk_used_lif(&used[k], wf, &id)),
 				 __ATOMIC_RELAXED);
+	__atomic_store_n(&ring[0].lif, htole64(pk_used_lif(used, wf, &id)),
+			 __ATOMIC_RELEASE);
+	vr->cur_inflight -= n;
+	vr->pk_inflight_descs -= n;
+	vr->used_ctr += n;
+	if (p0 + n == qsize) {
+		vr->pk_used = 0;
+		vr->pk_used_wrap = !vr->pk_used_wrap;
+	} else {
+		vr->pk_used = (uint16_t)(p0 + n);
 	}
-	return false;
+	return true;
 }
 
 /* vh_devq_packed_push_batch() but its most common case: every check. */
