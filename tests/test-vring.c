@@ -902,8 +902,10 @@ static void test_dirty_log(void)
  */
 static void test_log_toggle_inflight(void)
 {
-	struct iovec iov[2];
+	struct iovec iov[2], iov_ro, iov_part;
 	struct vh_devq_elem e = { .iov = iov, .iov_max = 2 };
+	struct vh_devq_elem ro = { .iov = &iov_ro, .iov_max = 1 };
+	struct vh_devq_elem part = { .iov = &iov_part, .iov_max = 1 };
 	uint64_t d, av, u;
 	struct vh_devq_addr a;
 	uint8_t *log;
@@ -914,10 +916,18 @@ static void test_log_toggle_inflight(void)
 	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1);
 	{
 		struct vh_sg sg = { DATA_GPA + 5 * 4096, 100 };
+		/* a read-only buffer: nothing of it is logged */
+		struct vh_sg sg_ro = { DATA_GPA + 7 * 4096, 100 };
+		/* 100 writable bytes over a page boundary, 10 written */
+		struct vh_sg sg_part = { DATA_GPA + 10 * 4096 - 20, 100 };
 
 		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg_ro, 1, 0, &ro), 0);
+		CHECK_EQ(vh_drvq_add(r.vq, &sg_part, 0, 1, &part), 0);
 	}
 	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	CHECK_EQ(vh_devq_pop(r.vr, &ro), 1);
+	CHECK_EQ(vh_devq_pop(r.vr, &part), 1);
 	CHECK_EQ(vh_mem_log_alloc(r.mem, vh_mem_log_size_for(MEM_GPA + MEM_SIZE),
 				  NULL, (void **)&log),
 		 0);
@@ -929,14 +939,24 @@ static void test_log_toggle_inflight(void)
 						     1ull << VHOST_F_LOG_ALL |
 						     g_layout),
 		 0);
-	CHECK_EQ(vh_devq_inflight(r.vr), 1);
+	CHECK_EQ(vh_devq_inflight(r.vr), 3);
 	memset(iov[0].iov_base, 0x5a, 100);
 	CHECK_EQ(vh_devq_push(r.vr, e.id, 100), 0);
 	CHECK(log_bit(log, DATA_GPA + 5 * 4096));
 	CHECK(log_bit(log, g_layout ? d : u));
+	CHECK_EQ(vh_devq_push(r.vr, ro.id, 0), 0);
+	CHECK(!log_bit(log, DATA_GPA + 7 * 4096));
+	CHECK_EQ(vh_devq_push(r.vr, part.id, 10), 0);
+	CHECK(log_bit(log, DATA_GPA + 10 * 4096 - 20));
+	CHECK(!log_bit(log, DATA_GPA + 10 * 4096));
 	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 	CHECK(tok == &e);
 	CHECK_EQ(len, 100);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &ro);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &part);
+	CHECK_EQ(len, 10);
 	/* turning event idx on while running resizes, keeps going */
 	CHECK_EQ(vh_drvq_set_features(r.vq, 1ull << VIRTIO_F_VERSION_1 |
 						  1ull << VIRTIO_RING_F_EVENT_IDX |
