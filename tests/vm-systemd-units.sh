@@ -73,17 +73,22 @@ not_ok() {
 	: >"$out"
 	: >"$err"
 }
+# bail CASE MESSAGE: CASE failed and nothing after it can run
 bail() {
-	echo "Bail out! $*"
-	[ -f "$tmp/systemd.log" ] && tail -n 60 "$tmp/systemd.log" | sed 's/^/# systemd: /'
+	not_ok "$1" "$2"
+	[ -s "$tmp/unshare.log" ] && sed 's/^/# unshare: /' "$tmp/unshare.log"
+	[ -s "$tmp/systemd.log" ] && tail -n 60 "$tmp/systemd.log" | sed 's/^/# systemd: /'
+	echo "Bail out! $2"
 	exit 1
 }
 
 # ins CMD...: CMD inside systemd's namespaces and root (as its services see
 # the host: systemctl talks to it through /run/systemd/private there)
+# (in the build directory: nsenter --wd would open it outside that root)
 ins() {
-	nsenter --target "$spid" --mount --pid --root --wd="$build" -- \
-		env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+	nsenter --target "$spid" --mount --pid --root -- \
+		env -i -C "$build" \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root SYSTEMD_PAGER= SYSTEMD_COLORS=0 "$@"
 }
 
@@ -138,13 +143,12 @@ mkdir -p "$tmp/upper" "$tmp/work" "$root"
 # put the build's files into it; systemd's own mounts stay in its namespace
 mount -t overlay overlay \
 	-o "lowerdir=/,upperdir=$tmp/upper,workdir=$tmp/work" "$root" ||
-	bail "cannot mount an overlay on /"
+	bail overlay "cannot mount an overlay on /"
 
 # make install, of the build, into the overlay (at the build's prefix)
 if ! chroot "$root" /bin/sh -c "cd '$build' && make -s install" \
 	>"$out" 2>"$err" </dev/null; then
-	not_ok install "make install in the overlay failed"
-	bail "no installed daemons"
+	bail install "make install in the overlay failed"
 fi
 chroot "$root" ldconfig
 ok install
@@ -154,7 +158,7 @@ unitdir=$(sed -n 's/^systemdsystemunitdir = //p' "$build/Makefile")
 for u in vhost-user-blk@.service vhost-user-blk@.socket \
 	vhost-user-net@.service vhost-user-net@.socket; do
 	cmp -s "$build/systemd/$u" "$root$unitdir/$u" ||
-		bail "$root$unitdir/$u is not $build/systemd/$u"
+		bail units "$root$unitdir/$u is not $build/systemd/$u"
 done
 blk_conf=$(sed -n 's/^EnvironmentFile=//p' "$build/systemd/vhost-user-blk@.service")
 net_conf=$(sed -n 's/^EnvironmentFile=//p' "$build/systemd/vhost-user-net@.service")
@@ -219,11 +223,11 @@ for _ in $(seq 300); do
 	kill -0 "$upid" 2>/dev/null || break
 	sleep 0.1
 done
-[ -n "$spid" ] || { cat "$tmp/unshare.log"; bail "systemd did not start"; }
+[ -n "$spid" ] || bail boot "systemd did not start"
 # its private bus socket appears once the manager is ready for systemctl
 for _ in $(seq 600); do
 	ins test -S /run/systemd/private 2>/dev/null && break
-	kill -0 "$spid" 2>/dev/null || bail "systemd exited"
+	kill -0 "$spid" 2>/dev/null || bail boot "systemd exited"
 	sleep 0.1
 done
 state=$(ins timeout 120 systemctl is-system-running --wait 2>&1)
@@ -233,7 +237,7 @@ degraded)
 	ins systemctl --failed --no-legend >"$out" 2>&1
 	ok "boot # degraded: $(tr '\n' ' ' <"$out")"
 	: >"$out" ;;
-*) bail "systemd did not come up: is-system-running: $state" ;;
+*) bail boot "systemd did not come up: is-system-running: $state" ;;
 esac
 
 # ------------------------------------------------------------------
@@ -314,20 +318,24 @@ expect blk.idle "$bsvc" ActiveState=inactive
 run blk.io "$BLK_IO" "$bsock" "$img" && sed 's/^/# /' "$out"
 expect blk.active "$bsvc" ActiveState=active SubState=running
 bpid=$(prop "$bsvc" MainPID)
-exe_is blk.exe "$bpid" "$blk_exe"
-status_is blk.capeff "$bpid" CapEff 0000000000000000
-status_is blk.capbnd "$bpid" CapBnd 0000000000000000
-status_is blk.nonewprivs "$bpid" NoNewPrivs 1
-status_is blk.seccomp "$bpid" Seccomp 2
-own_ns blk.mntns "$bpid" mnt
-own_ns blk.netns "$bpid" net
-# ProtectSystem=strict as the service sees its files: /, /usr and /etc
-# refuse a write, the state directory and its private /tmp take one
-writable blk.root.ro "$bpid" /.vm-systemd-units no
-writable blk.usr.ro "$bpid" /usr/.vm-systemd-units no
-writable blk.etc.ro "$bpid" /etc/.vm-systemd-units no
-writable blk.state.rw "$bpid" /var/lib/libvhost/vhost-user-blk/.probe yes
-writable blk.tmp.rw "$bpid" /tmp/.vm-systemd-units yes
+if [ "${bpid:-0}" -gt 0 ]; then
+	exe_is blk.exe "$bpid" "$blk_exe"
+	status_is blk.capeff "$bpid" CapEff 0000000000000000
+	status_is blk.capbnd "$bpid" CapBnd 0000000000000000
+	status_is blk.nonewprivs "$bpid" NoNewPrivs 1
+	status_is blk.seccomp "$bpid" Seccomp 2
+	own_ns blk.mntns "$bpid" mnt
+	own_ns blk.netns "$bpid" net
+	# ProtectSystem=strict as the service sees its files: /, /usr and /etc
+	# refuse a write, the state directory and its private /tmp take one
+	writable blk.root.ro "$bpid" /.vm-systemd-units no
+	writable blk.usr.ro "$bpid" /usr/.vm-systemd-units no
+	writable blk.etc.ro "$bpid" /etc/.vm-systemd-units no
+	writable blk.state.rw "$bpid" /var/lib/libvhost/vhost-user-blk/.probe yes
+	writable blk.tmp.rw "$bpid" /tmp/.vm-systemd-units yes
+else
+	not_ok blk.pid "$bsvc has no main process: no hardening to check"
+fi
 run blk.check "$VHOSTCTL" user check "$bsock"
 run blk.io.again "$BLK_IO" "$bsock" "$img"
 stopped blk "$bsvc"
@@ -352,20 +360,24 @@ run net.start systemctl start vhost-user-net@t1.socket
 expect net.socket vhost-user-net@t1.socket ActiveState=active SubState=listening
 run net.probe "$VHOSTCTL" user probe --type net "$nsock"
 expect net.active "$nsvc" ActiveState=active SubState=running
-npid=$(prop "$nsvc" MainPID)
-exe_is net.exe "$npid" "$net_exe"
 if ins ip -o link show "$tap" >"$out" 2>"$err" && grep -q ',UP' "$out"; then
 	ok net.tap
 else
 	not_ok net.tap "no tap $tap up in the host's namespace"
 fi
-status_is net.capeff "$npid" CapEff 0000000000001000
-status_is net.capbnd "$npid" CapBnd 0000000000001000
-status_is net.nonewprivs "$npid" NoNewPrivs 1
-status_is net.seccomp "$npid" Seccomp 2
-own_ns net.mntns "$npid" mnt
-writable net.root.ro "$npid" /.vm-systemd-units no
-writable net.etc.ro "$npid" /etc/.vm-systemd-units no
+npid=$(prop "$nsvc" MainPID)
+if [ "${npid:-0}" -gt 0 ]; then
+	exe_is net.exe "$npid" "$net_exe"
+	status_is net.capeff "$npid" CapEff 0000000000001000
+	status_is net.capbnd "$npid" CapBnd 0000000000001000
+	status_is net.nonewprivs "$npid" NoNewPrivs 1
+	status_is net.seccomp "$npid" Seccomp 2
+	own_ns net.mntns "$npid" mnt
+	writable net.root.ro "$npid" /.vm-systemd-units no
+	writable net.etc.ro "$npid" /etc/.vm-systemd-units no
+else
+	not_ok net.pid "$nsvc has no main process: no hardening to check"
+fi
 run net.check "$VHOSTCTL" user check "$nsock"
 stopped net "$nsvc"
 if ins ip link show "$tap" >/dev/null 2>&1; then
