@@ -152,6 +152,7 @@ if ! chroot "$root" /bin/sh -c "cd '$build' && make -s install" \
 fi
 chroot "$root" ldconfig
 ok install
+echo "# make install: ${SECONDS} s"
 
 # the installed units must be the build's (the configured systemd/*.in)
 unitdir=$(sed -n 's/^systemdsystemunitdir = //p' "$build/Makefile")
@@ -231,6 +232,7 @@ for _ in $(seq 600); do
 	sleep 0.1
 done
 state=$(ins timeout 120 systemctl is-system-running --wait 2>&1)
+echo "# systemd up: ${SECONDS} s"
 case $state in
 running) ok boot ;;
 degraded)
@@ -398,6 +400,7 @@ else
 	not_ok poweroff "systemd still running 60 s after poweroff"
 fi
 
+echo "# total: ${SECONDS} s"
 echo "1..$n"
 [ $failed -eq 0 ] || { echo "# $failed of $n failed"; exit 1; }
 exit 0
