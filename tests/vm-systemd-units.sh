@@ -7,22 +7,24 @@
 #
 # systemd (Debian's, /lib/systemd/systemd) boots in a new PID and mount
 # namespace, as in a container, on an overlay of the VM's read-only root
-# (a tmpfs upper layer: /etc, /var and /usr/local writable).  `make install`
-# of the build puts the daemons, libvhost and the configured units (from
-# systemd/*.in, every hardening line as shipped) where the build's prefix
-# says, inside that overlay.  Then, under systemd:
+# (a tmpfs upper layer: /etc, /var and /usr/local writable).  make installs
+# the build's daemons, libvhost and configured units (systemd/*.in, every
+# hardening line as shipped) into that overlay, where the build's prefix
+# says.  Then, under systemd:
 #  - vhost-user-blk@t1.socket with t1.conf naming an image in its
 #    StateDirectory; tests/vu-blk-io connects (socket activation), writes,
 #    reads back and finds 64 KiB on disk; vhostctl user check passes
 #  - the service is active and its hardening applied: no capabilities,
-#    NoNewPrivs, a seccomp filter, / read-only and the state directory
-#    writable in its own mount namespace, its own network namespace
+#    NoNewPrivs, a seccomp filter, its own mount and network namespaces, and
+#    as it sees its files /, /usr and /etc read-only, the state directory
+#    and its private /tmp writable
 #  - systemctl stop: the daemon exits with status 0; the socket then starts
 #    a new instance on the next connection; stopping the socket removes it
 #  - vhost-user-net@t1.socket with --tap: the daemon creates and brings up
 #    the tap (CAP_NET_ADMIN, DeviceAllow=/dev/net/tun) in the host's network
 #    namespace; vhostctl user check passes; only CAP_NET_ADMIN is left;
 #    systemctl stop ends it with status 0 and removes the tap
+# In an ASan build a drop-in sets ASAN_OPTIONS=detect_leaks=0 (see below).
 #
 # Prints `ok N systemd-units.<case>` / `not ok ...` TAP lines; exits 1 if a
 # case failed (systemd not coming up is a failure: scripts/install-deps
@@ -145,8 +147,11 @@ mount -t overlay overlay \
 	-o "lowerdir=/,upperdir=$tmp/upper,workdir=$tmp/work" "$root" ||
 	bail overlay "cannot mount an overlay on /"
 
-# make install, of the build, into the overlay (at the build's prefix)
-if ! chroot "$root" /bin/sh -c "cd '$build' && make -s install" \
+# make install, of the build, into the overlay (at the build's prefix):
+# the daemons, libvhost and the units (the rest of `make install` only
+# costs time under TCG)
+if ! chroot "$root" /bin/sh -c "cd '$build' && make -s install-libLTLIBRARIES \
+	install-sbinPROGRAMS install-systemdsystemunitDATA" \
 	>"$out" 2>"$err" </dev/null; then
 	bail install "make install in the overlay failed"
 fi
@@ -172,7 +177,7 @@ img=/var/lib/libvhost/vhost-user-blk/t1.img
 echo "VHOST_USER_BLK_OPTS=\"--blk-file=$img\"" >"$root$blk_conf"
 # the image, root's and 0600 as the unit's comment asks, where the unit's
 # StateDirectory= is (created 0700 here: systemd checks, not creates it)
-mkdir -p -m 0700 "$root/var/lib/libvhost" "$root${img%/*}"
+install -d -m 0700 "$root/var/lib/libvhost" "$root${img%/*}"
 truncate -s 16M "$root$img"
 chmod 0600 "$root$img"
 tap=vhusd$$
@@ -192,6 +197,7 @@ fi
 
 # boot no further than sysinit.target (the sockets pull it in anyway): no
 # timers, no services of the host's own
+# shellcheck disable=SC2016 # expanded by that sh
 unshare --pid --fork --mount --propagation private /bin/sh -ec '
 r=$1
 mount -t proc proc "$r/proc"
