@@ -68,7 +68,7 @@ not_ok() {
 	failed=$((failed + 1))
 	echo "not ok $n systemd-units.$1"
 	shift
-	[ $# -gt 0 ] && printf '%s\n' "$*" | sed 's/^/# /'
+	[ $# -gt 0 ] && printf '%s\n' "$@" | sed 's/^/# /'
 	sed 's/^/#   stdout: /' "$out" | head -30
 	sed 's/^/#   stderr: /' "$err" | head -30
 	: >"$out"
@@ -300,6 +300,26 @@ writes() {
 	done' sh "$@" >"$tmp/writes.$pid" 2>&1
 }
 
+# opens NAME UNIT PID: DevicePolicy=closed + DeviceAllow=/dev/net/tun (a BPF
+# program on the service's cgroup): a shell moved into that cgroup, in the
+# service's mount namespace, opens /dev/net/tun but not /dev/loop-control
+opens() {
+	local cg
+	cg=$(prop "$2" ControlGroup)
+	# shellcheck disable=SC2016 # expanded by that sh
+	ins /bin/sh -c 'echo $$ >"/sys/fs/cgroup$1/cgroup.procs" &&
+		exec nsenter --target "$2" --mount --root -- /bin/sh -c "
+			(exec 3<>/dev/net/tun) && echo tun yes
+			(exec 3</dev/loop-control) || echo loop-control no"' \
+		sh "$cg" "$3" >"$out" 2>"$err"
+	if [ "$(cat "$out")" = "tun yes
+loop-control no" ] && grep -q 'Operation not permitted' "$err"; then
+		ok "$1"
+	else
+		not_ok "$1" "want /dev/net/tun opened, /dev/loop-control EPERM"
+	fi
+}
+
 # writable NAME PID FILE yes|no: FILE could be created (writes above) or
 # not; "no" must be EROFS
 writable() {
@@ -407,6 +427,7 @@ if [ "${npid:-0}" -gt 0 ]; then
 	status_is net.seccomp "$npid" Seccomp 2
 	own_ns net.mntns "$npid" mnt
 	writes "$npid" /.vm-systemd-units /etc/.vm-systemd-units
+	opens net.devices "$nsvc" "$npid"
 	writable net.root.ro "$npid" /.vm-systemd-units no
 	writable net.etc.ro "$npid" /etc/.vm-systemd-units no
 else
