@@ -289,7 +289,7 @@ writes() {
 	local pid=$1
 	shift
 	# shellcheck disable=SC2016 # expanded by that sh
-	ins nsenter --target "$pid" --mount --root -- /bin/sh -c '
+	ins nsenter --target "$pid" --mount --root -- env -C / /bin/sh -c '
 	for f; do
 		if e=$( (: >"$f") 2>&1); then
 			rm -f "$f"
@@ -308,7 +308,7 @@ opens() {
 	cg=$(prop "$2" ControlGroup)
 	# shellcheck disable=SC2016 # expanded by that sh
 	ins /bin/sh -c 'echo $$ >"/sys/fs/cgroup$1/cgroup.procs" &&
-		exec nsenter --target "$2" --mount --root -- /bin/sh -c "
+		exec nsenter --target "$2" --mount --root -- env -C / /bin/sh -c "
 			(exec 3<>/dev/net/tun) && echo tun yes
 			(exec 3</dev/loop-control) || echo loop-control no"' \
 		sh "$cg" "$3" >"$out" 2>"$err"
