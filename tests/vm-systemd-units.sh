@@ -180,8 +180,9 @@ net_conf=${net_conf//%i/t1}
 mkdir -p "$root${blk_conf%/*}" "$root${net_conf%/*}"
 img=/var/lib/libvhost/vhost-user-blk/t1.img
 echo "VHOST_USER_BLK_OPTS=\"--blk-file=$img\"" >"$root$blk_conf"
-# the image, root's and 0600 as the unit's comment asks, where the unit's
-# StateDirectory= is (created 0700 here: systemd checks, not creates it)
+# the image, root's and 0600 as the unit's comment asks, in the unit's
+# StateDirectory= (systemd would create it on the first start, but the
+# image must be there before; 0700 as StateDirectoryMode=)
 install -d -m 0700 "$root/var/lib/libvhost" "$root${img%/*}"
 truncate -s 16M "$root$img"
 chmod 0600 "$root$img"
@@ -213,9 +214,9 @@ mount --rbind /dev "$r/dev"
 mount --bind "$2" "$r/dev/console"
 mount -t tmpfs -o mode=755 tmpfs "$r/run"
 mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
-# the overlay becomes the root of the namespace (as a container manager
-# does it): paths in /proc, nsenter --root and the services mount
-# namespaces are then the same as on a host booted with systemd
+# the overlay becomes the root (pivot_root, as a container manager does
+# it, rather than a chroot): systemd, systemctl and the mount namespaces
+# of the services all start from it
 mkdir "$r/tmp/.oldroot"
 cd "$r"
 pivot_root . tmp/.oldroot
