@@ -323,6 +323,105 @@ assert v['$vd']['vdpa'] is False and v['$vd']['driver'] is None, v
 	fi
 fi
 
+# --- check vduse when its device stops answering -------------------
+# Last: what it leaves (a vdpa device with requests nobody answers, a
+# process waiting on them) stays until the VM is gone.  The check's
+# serving thread is frozen (cgroup v2 freezer, in a threaded cgroup of its
+# own) once the disk is bound and idle, before the check opens it: the
+# check must fail within its deadline, not hang, and say what it left.
+# The pause is made by the device node: a placeholder file where
+# devtmpfs would create /dev/vdX keeps the check looking for it until the
+# thread is frozen, then the real node is made.
+check_vduse_stall() {
+	local cg=$tmp/cg name="" blk maj_min tid="" pid c x="" gaveup="" rc i
+	for x in a b c d e f g h; do
+		[ -e "/sys/block/vd$x" ] || { name=vd$x; break; }
+	done
+	if [ -z "$name" ] || [ -e "/dev/$name" ]; then
+		not_ok check.vduse.stall "cannot tell the next virtio disk's name"
+		return
+	fi
+	mkdir "$cg" && mount -t cgroup2 none "$cg" &&
+		mkdir "$cg/check" "$cg/check/serve" &&
+		echo threaded >"$cg/check/serve/cgroup.type" &&
+		echo 1 >"$cg/check/serve/cgroup.freeze" ||
+		{ not_ok check.vduse.stall "cgroup v2 freezer unusable"; return; }
+	: >"/dev/$name"
+	rm -f "$tmp/pid"
+	bash -c 'echo $$ >"$1/check/cgroup.procs" && echo $$ >"$2" &&
+		exec "$3" check vduse' _ "$cg" "$tmp/pid" "$VHOSTCTL" \
+		>"$out" 2>"$err" </dev/null &
+	pid=$!
+	# the disk bound (probe and partition scan done): the thread is idle
+	for i in $(seq 1200); do
+		blk=$(ls "/sys/bus/vdpa/devices/vhostctl-check-$pid"/virtio*/block 2>/dev/null)
+		[ -n "$blk" ] && [ -e "/sys/bus/vdpa/devices/vhostctl-check-$pid/driver" ] && break
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.05
+	done
+	# the serving thread: by its name, else the only other thread
+	for c in /proc/$pid/task/*; do
+		[ "${c##*/}" = "$pid" ] && continue
+		[ "$(cat "$c/comm" 2>/dev/null)" = vhostctl-vduse ] && { tid=${c##*/}; break; }
+		[ -z "$x" ] && x=${c##*/} || x=many
+	done
+	[ -z "$tid" ] && [ "$x" != many ] && tid=$x
+	if [ "$blk" != "$name" ] || [ -z "$tid" ] ||
+		! echo "$tid" >"$cg/check/serve/cgroup.threads"; then
+		not_ok check.vduse.stall "disk \"$blk\" (expected $name), serving thread \"$tid\""
+		rm -f "/dev/$name"
+		echo 0 >"$cg/check/serve/cgroup.freeze"
+		wait $pid
+		return
+	fi
+	for i in $(seq 200); do
+		grep -q '^frozen 1' "$cg/check/serve/cgroup.events" && break
+		sleep 0.05
+	done
+	maj_min=$(cat "/sys/block/$name/dev")
+	rm -f "/dev/$name"
+	mknod "/dev/$name" b "${maj_min%:*}" "${maj_min#*:}"
+	# it gives up: its waiting child is killed (SIGKILL stays pending,
+	# the child sleeps uninterruptibly); then the thread may go
+	for i in $(seq 240); do
+		kill -0 $pid 2>/dev/null || break
+		for c in $(pgrep -P $pid); do
+			for x in $(awk '/^(SigPnd|ShdPnd):/ { print $2 }' "/proc/$c/status" 2>/dev/null); do
+				[ $((16#$x & 0x100)) -ne 0 ] && gaveup=$c
+			done
+		done
+		[ -n "$gaveup" ] && break
+		sleep 0.5
+	done
+	echo 0 >"$cg/check/serve/cgroup.freeze"
+	for i in $(seq 240); do
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.5
+	done
+	if kill -0 $pid 2>/dev/null; then
+		not_ok check.vduse.stall "still running 4 minutes after its thread was frozen"
+		return
+	fi
+	wait $pid
+	rc=$?
+	if [ -n "$gaveup" ] && [ $rc -eq 1 ] &&
+		grep -Eq "^vduse +FAIL +the device stopped answering: nothing served for [0-9]+ s; left: vdpa device vhostctl-check-$pid \(/dev/$name\), requests unanswered\$" "$out"; then
+		ok check.vduse.stall
+	else
+		not_ok check.vduse.stall "exit $rc, gave up: ${gaveup:-no}"
+	fi
+	if [ "$(cat /sys/bus/vdpa/drivers_autoprobe)" = "$autoprobe_before" ]; then
+		ok check.vduse.stall.autoprobe
+	else
+		not_ok check.vduse.stall.autoprobe
+	fi
+}
+if $has_vduse; then
+	check_vduse_stall
+else
+	skip check.vduse.stall "$kernel has no vduse module (CONFIG_VDPA_USER)"
+fi
+
 echo "1..$n"
 [ $failed -eq 0 ] || { echo "# $failed of $n failed"; exit 1; }
 exit 0

@@ -14,6 +14,10 @@
  * device destroyed, drivers_autoprobe restored - on failure and after a
  * signal too.
  *
+ * Everything that waits on virtio_blk runs in a child process, the
+ * prober (see vdc_prober), so that a device that stops answering fails
+ * the check instead of hanging it.
+ *
  * The kernel is a peer like any other: every request is checked (sizes,
  * sector ranges, the status byte) and a malformed one fails the check.
  */
@@ -31,6 +35,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/fs.h>
@@ -57,6 +63,12 @@
 #define VDC_HDR 16 /* struct virtio_blk_outhdr */
 #define VDC_AUTOPROBE "/sys/bus/vdpa/drivers_autoprobe"
 #define VDC_VIRTIO_VDPA "/sys/bus/vdpa/drivers/virtio_vdpa"
+#define VDC_THREAD "vhostctl-vduse" /* the serving thread's name (comm) */
+/* longer than the prober's own waits (CHK_TIMEOUT_MS): theirs report first */
+#define VDC_STALL_MS (CHK_TIMEOUT_MS + 5000)
+#define VDC_REAP_MS 2000 /* a killed prober not waiting on the device */
+#define VDC_SEED 0xd15c      /* the pattern across the disk */
+#define VDC_SEED_LAST 0x1a57 /* and the one at its last sector */
 
 /* INDIRECT_DESC, EVENT_IDX (VERSION_1, ACCESS_PLATFORM come with VDUSE) */
 #define VDC_FEATURES                                                  \
@@ -71,18 +83,23 @@ struct vdc {
 	/* the serving thread; vq, iov and the counters are its own */
 	struct vh_vduse_dev *dev;
 	pthread_t thread;
-	bool running;
+	bool running, stop_asked;
 	int stop_fd;
 	struct vh_devq *vq;
 	struct iovec iov[VDC_IOV];
-	unsigned int n_in, n_out, n_flush, n_id, n_unsupp, n_bad;
+	unsigned int n_in, n_out, n_flush, n_id, n_unsupp, n_bad, n_msg;
 	int serve_err; /* read with __atomic, as the counters */
+	/* the device stopped answering: nobody serves it any more */
+	bool gave_up;
+	/* the vdpa device is left: requests on it nobody will answer */
+	bool left;
 
 	struct vh_vdpa_mgmt *mgmt;
 	bool added;
 	char autoprobe; /* '0'/'1' to restore, 0 when untouched */
 	char blk[32];   /* /dev/vdX */
-	int fd;
+	int fd;         /* the prober's */
+	pid_t prober;
 };
 
 /* ------------------------------------------------------------------ */
@@ -279,9 +296,12 @@ static void *vdc_serve(void *arg)
 		if (p[0].revents)
 			break;
 		/* requests first: DRIVER_OK starts the ring */
-		do
+		do {
 			r = vh_vduse_dev_process(d->dev);
-		while (r > 0);
+			if (r > 0)
+				__atomic_add_fetch(&d->n_msg, 1,
+						   __ATOMIC_RELAXED);
+		} while (r > 0);
 		if (r < 0)
 			break;
 		if (d->vq) {
@@ -337,6 +357,8 @@ static enum chk_outcome vdc_start(struct vdc *d, struct chk_result *r)
 	if (err)
 		return chk_fail_err(r, "serving thread", -err);
 	d->running = true;
+	/* for ps -L and tests that stop it (vm-vhostctl.sh) */
+	pthread_setname_np(d->thread, VDC_THREAD);
 	return CHK_PASS;
 }
 
@@ -442,8 +464,9 @@ static bool vdc_nap(struct vdc *d, uint64_t deadline)
 }
 
 /*
- * Add the vdpa device and bind it to virtio_vdpa, with drivers_autoprobe
- * off meanwhile (another bus driver, vhost_vdpa, could take it first).
+ * Add the vdpa device, with drivers_autoprobe off until the prober has
+ * bound it to virtio_vdpa (another bus driver, vhost_vdpa, could take it
+ * first).
  */
 static enum chk_outcome vdc_add(struct vdc *d, struct chk_result *r)
 {
@@ -479,14 +502,18 @@ static enum chk_outcome vdc_add(struct vdc *d, struct chk_result *r)
 			       vh_vdpa_mgmt_last_error(d->mgmt)[0] ? ": " : "",
 			       vh_vdpa_mgmt_last_error(d->mgmt));
 	d->added = true;
-	/* probes synchronously: virtio_blk's requests are answered meanwhile */
-	err = write_file(VDC_VIRTIO_VDPA "/bind", d->name);
-	if (d->autoprobe) {
-		int e2 = write_file(VDC_AUTOPROBE, "1");
+	return CHK_PASS;
+}
 
-		if (!e2)
-			d->autoprobe = 0;
-	}
+/* The prober's: bind to virtio_vdpa, drivers_autoprobe restored after. */
+static enum chk_outcome vdc_bind(struct vdc *d, struct chk_result *r)
+{
+	/* probes synchronously: virtio_blk's requests are answered meanwhile */
+	int err = write_file(VDC_VIRTIO_VDPA "/bind", d->name);
+
+	/* the parent restores it too, should this fail */
+	if (d->autoprobe)
+		write_file(VDC_AUTOPROBE, "1");
 	if (err)
 		return chk_fail_err(r, "bind to virtio_vdpa", err);
 	return CHK_PASS;
@@ -607,14 +634,14 @@ static enum chk_outcome vdc_io(struct vdc *d, struct chk_result *r)
 		chk_fail_err(r, "buffers", -ENOMEM);
 		goto out;
 	}
-	chk_fill(want, VDC_DISK, 0xd15c);
+	chk_fill(want, VDC_DISK, VDC_SEED);
 	err = vdc_rw(d, true, want, VDC_DISK, 0);
 	if (err) {
 		chk_fail_err(r, "O_DIRECT write", err);
 		goto out;
 	}
 	/* the last sector alone, with other bytes */
-	chk_fill(want + VDC_DISK - VDC_SECTOR, VDC_SECTOR, 0x1a57);
+	chk_fill(want + VDC_DISK - VDC_SECTOR, VDC_SECTOR, VDC_SEED_LAST);
 	err = vdc_rw(d, true, want + VDC_DISK - VDC_SECTOR, VDC_SECTOR,
 		     VDC_DISK - VDC_SECTOR);
 	if (err) {
@@ -635,17 +662,189 @@ static enum chk_outcome vdc_io(struct vdc *d, struct chk_result *r)
 		chk_set(r, CHK_FAIL, "%s reads back other bytes", d->blk);
 		goto out;
 	}
-	/* what the device got; the counters' acquire orders the bytes */
-	if (!__atomic_load_n(&d->n_out, __ATOMIC_ACQUIRE) ||
-	    memcmp(d->disk, want, VDC_DISK) != 0) {
-		chk_set(r, CHK_FAIL, "the RAM disk holds other bytes");
-		goto out;
-	}
 	o = CHK_PASS;
 out:
 	free(want);
 	free(got);
 	return o;
+}
+
+/* After the prober's PASS: what the device got, in this process. */
+static enum chk_outcome vdc_ram_disk(struct vdc *d, struct chk_result *r)
+{
+	uint8_t *want = malloc(VDC_DISK);
+	enum chk_outcome o = CHK_PASS;
+
+	if (!want)
+		return chk_fail_err(r, "buffers", -ENOMEM);
+	chk_fill(want, VDC_DISK, VDC_SEED);
+	chk_fill(want + VDC_DISK - VDC_SECTOR, VDC_SECTOR, VDC_SEED_LAST);
+	/* the counters' acquire orders the bytes */
+	if (!__atomic_load_n(&d->n_out, __ATOMIC_ACQUIRE) ||
+	    memcmp(d->disk, want, VDC_DISK) != 0)
+		o = chk_set(r, CHK_FAIL, "the RAM disk holds other bytes");
+	free(want);
+	return o;
+}
+
+/* ------------------------------------------------------------------ */
+/* the prober                                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Why a child process: virtio_blk's waits (the bind's partition scan,
+ * GET_ID, O_DIRECT I/O, fsync) sleep uninterruptibly, with no timeout,
+ * until the device answers - and VDUSE bounds only its control messages,
+ * not requests on a ring.  Should the serving thread stop or stall, a
+ * thread of ours doing them would never return, and the process could
+ * not even exit.  This process instead watches the prober with a
+ * deadline on the device's progress, and leaves a stuck prober behind.
+ */
+struct vdc_report {
+	struct chk_result r;
+	char blk[sizeof(((struct vdc *)0)->blk)];
+};
+
+/* The child: bind, the block device and its I/O; the result to wfd. */
+__attribute__((noreturn)) static void vdc_prober(struct vdc *d, int wfd)
+{
+	struct vdc_report rep;
+	enum chk_outcome o;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	/*
+	 * Nothing of the caller's held open should this process be stuck:
+	 * not its stdout/stderr (a reader would wait for their end), not
+	 * the VDUSE device (it could not be destroyed).
+	 */
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+	}
+	if (wfd > 3)
+		close_range(3, (unsigned int)wfd - 1, 0);
+	close_range((unsigned int)wfd + 1, ~0u, 0);
+
+	memset(&rep, 0, sizeof(rep));
+	o = vdc_bind(d, &rep.r);
+	if (o == CHK_PASS)
+		o = vdc_open_blk(d, &rep.r);
+	if (o == CHK_PASS)
+		o = vdc_io(d, &rep.r);
+	rep.r.outcome = o;
+	memcpy(rep.blk, d->blk, sizeof(rep.blk));
+	/* under PIPE_BUF: written at once */
+	if (write(wfd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+		_exit(1);
+	/* no exit(): nothing of the parent's (stdio, atexit) runs twice */
+	_exit(0);
+}
+
+/* Reap the prober within ms: true when it is gone. */
+static bool vdc_reap(struct vdc *d, unsigned int ms, int *status)
+{
+	for (unsigned int t = 0;; t += 20) {
+		pid_t p = waitpid(d->prober, status, WNOHANG);
+
+		if (p == d->prober || (p < 0 && errno != EINTR)) {
+			d->prober = 0;
+			return true;
+		}
+		if (t >= ms)
+			return false;
+		usleep(20000);
+	}
+}
+
+/* Requests and control messages the serving thread answered. */
+static unsigned int vdc_progress(struct vdc *d)
+{
+	return __atomic_load_n(&d->n_in, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&d->n_out, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&d->n_flush, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&d->n_id, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&d->n_unsupp, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&d->n_bad, __ATOMIC_RELAXED) +
+	       __atomic_load_n(&d->n_msg, __ATOMIC_RELAXED);
+}
+
+/*
+ * Run the prober and wait for its result - until the serving thread
+ * stops, or answers nothing for VDC_STALL_MS: then nobody will answer
+ * what the prober waits for, and the check fails (d->gave_up).
+ */
+static enum chk_outcome vdc_probe(struct vdc *d, struct chk_result *r)
+{
+	struct vdc_report rep;
+	unsigned int seen, now_seen;
+	uint64_t last, now;
+	ssize_t n;
+	int p[2], w, err, status = 0;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return chk_fail_err(r, "pipe", -errno);
+	d->prober = fork();
+	if (d->prober < 0) {
+		d->prober = 0;
+		err = -errno;
+		close(p[0]);
+		close(p[1]);
+		return chk_fail_err(r, "fork", err);
+	}
+	if (d->prober == 0)
+		vdc_prober(d, p[1]);
+	close(p[1]);
+	seen = vdc_progress(d);
+	last = chk_now_ms();
+	for (;;) {
+		w = chk_poll(p[0], POLLIN, 100);
+		if (w != 0)
+			break;
+		err = vdc_serving(d);
+		if (err) {
+			d->gave_up = true;
+			close(p[0]);
+			return chk_fail_err(r, "serving the device", err);
+		}
+		now = chk_now_ms();
+		now_seen = vdc_progress(d);
+		if (now_seen != seen) {
+			seen = now_seen;
+			last = now;
+		} else if (now - last >= VDC_STALL_MS) {
+			d->gave_up = true;
+			close(p[0]);
+			return chk_set(r, CHK_FAIL, "the device stopped "
+				       "answering: nothing served for %u s",
+				       VDC_STALL_MS / 1000);
+		}
+	}
+	if (w < 0) {
+		/* interrupted: the prober is killed in the teardown */
+		close(p[0]);
+		return chk_fail_err(r, "waiting for the device", w);
+	}
+	n = read(p[0], &rep, sizeof(rep));
+	close(p[0]);
+	if (n != (ssize_t)sizeof(rep)) {
+		/* it ended without a result: its status says why */
+		if (!vdc_reap(d, VDC_REAP_MS, &status))
+			return chk_set(r, CHK_FAIL, "prober: no result");
+		if (WIFSIGNALED(status))
+			return chk_set(r, CHK_FAIL, "prober killed by signal "
+				       "%d", WTERMSIG(status));
+		return chk_set(r, CHK_FAIL, "prober exited with status %d "
+			       "without a result", WEXITSTATUS(status));
+	}
+	vdc_reap(d, VDC_REAP_MS, &status);
+	if (rep.r.outcome != CHK_PASS && rep.r.outcome != CHK_FAIL)
+		rep.r.outcome = CHK_FAIL;
+	rep.r.detail[sizeof(rep.r.detail) - 1] = '\0';
+	rep.blk[sizeof(rep.blk) - 1] = '\0';
+	memcpy(d->blk, rep.blk, sizeof(d->blk));
+	*r = rep.r;
+	return r->outcome;
 }
 
 /* ------------------------------------------------------------------ */
@@ -660,21 +859,97 @@ static int gone(const char *path)
 	return access(path, F_OK) == 0 ? -EEXIST : 0;
 }
 
-/* Remove everything: 0, or the first -errno; *what says which step. */
+/* Requests virtio_blk has outstanding on the device (0 if no disk). */
+static unsigned int vdc_inflight(struct vdc *d)
+{
+	char path[64], line[64];
+	unsigned long rd, wr;
+
+	if (!d->blk[0] && !vdc_find_blk(d))
+		return 0;
+	snprintf(path, sizeof(path), "/sys/block/%s/inflight", d->blk + 5);
+	if (read_line(path, line, sizeof(line)) != 0 ||
+	    sscanf(line, "%lu %lu", &rd, &wr) != 2)
+		return 0;
+	return (unsigned int)(rd + wr);
+}
+
+/* Tell the serving thread to stop: 0, or -errno. */
+static int vdc_stop_ask(struct vdc *d)
+{
+	uint64_t one = 1;
+
+	if (!d->running || d->stop_asked)
+		return 0;
+	d->stop_asked = true;
+	if (write(d->stop_fd, &one, sizeof(one)) != sizeof(one))
+		return -errno;
+	return 0;
+}
+
+/* Stop the serving thread, waiting CHK_TIMEOUT_MS at most: 0, or -errno. */
+static int vdc_stop(struct vdc *d)
+{
+	struct timespec ts;
+	int err;
+
+	if (!d->running)
+		return 0;
+	err = vdc_stop_ask(d);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += CHK_TIMEOUT_MS / 1000;
+	/* a thread that does not stop keeps what it uses: d->dev, d->disk */
+	if (pthread_clockjoin_np(d->thread, NULL, CLOCK_MONOTONIC, &ts) != 0)
+		return -ETIMEDOUT;
+	d->running = false;
+	return err;
+}
+
+/*
+ * Remove everything: 0, or the first -errno; *what says which step.
+ * After the device stopped answering (d->gave_up) the vdpa device stays
+ * if requests on it remain (d->left): deleting it would wait for them in
+ * the kernel for ever, holding the vdpa lock of the whole host.
+ */
 static int vdc_teardown(struct vdc *d, const char **what)
 {
 	char path[300];
-	int err = 0, e;
+	int err = 0, e, status;
 
 	*what = "";
 	if (d->fd >= 0)
 		close(d->fd);
 	d->fd = -1;
+	/*
+	 * Nothing is answered any more: the thread is told to stop before
+	 * the prober is killed, so what it still waits for then stays
+	 * unanswered - and is counted below.
+	 */
+	if (d->gave_up)
+		vdc_stop_ask(d);
+	if (d->prober > 0)
+		kill(d->prober, SIGKILL);
+	if (d->gave_up) {
+		e = vdc_stop(d);
+		if (e && !err) {
+			err = e;
+			*what = "stopping the serving thread of";
+		}
+	}
+	/* killed, it goes at once - unless waiting on the device */
+	if (d->prober > 0)
+		vdc_reap(d, VDC_REAP_MS, &status);
+	/* a prober still there waits on the device (GET_ID is not counted) */
+	if (d->gave_up && d->added) {
+		unsigned int n = vdc_inflight(d);
+
+		d->left = n > 0 || d->prober > 0;
+	}
 	if (d->autoprobe && write_file(VDC_AUTOPROBE, "1") < 0 && !err) {
 		err = -EIO;
 		*what = "restoring " VDC_AUTOPROBE;
 	}
-	if (d->added) {
+	if (d->added && !d->left) {
 		/* virtio_blk goes, resetting the device: still served */
 		e = vh_vdpa_mgmt_dev_del(d->mgmt, d->name);
 		snprintf(path, sizeof(path), "/sys/bus/vdpa/devices/%s",
@@ -688,19 +963,19 @@ static int vdc_teardown(struct vdc *d, const char **what)
 		d->added = false;
 	}
 	d->mgmt = vh_vdpa_mgmt_unref(d->mgmt);
-	if (d->running) {
-		uint64_t one = 1;
-
-		if (write(d->stop_fd, &one, sizeof(one)) != sizeof(one))
-			err = err ? err : -errno;
-		pthread_join(d->thread, NULL);
-		d->running = false;
+	e = d->gave_up ? 0 : vdc_stop(d); /* else asked above */
+	if (e && !err) {
+		err = e;
+		*what = "stopping the serving thread of";
 	}
+	if (d->running)
+		return err; /* d->dev and d->disk are still the thread's */
 	chk_close(&d->stop_fd);
 	if (d->dev) {
+		/* VDUSE refuses to destroy it while its vdpa device is there */
 		d->dev = vh_vduse_dev_unref(d->dev);
 		snprintf(path, sizeof(path), "/dev/vduse/%s", d->name);
-		e = gone(path);
+		e = d->added ? 0 : gone(path);
 		if (e && !err) {
 			err = e;
 			*what = "destroying the VDUSE device";
@@ -724,7 +999,7 @@ void check_vduse(struct vhc *v, struct chk_result *r)
 		       VDC_VIRTIO_VDPA) != CHK_PASS)
 		return;
 	if (vdc_start(&d, r) == CHK_PASS && vdc_add(&d, r) == CHK_PASS &&
-	    vdc_open_blk(&d, r) == CHK_PASS && vdc_io(&d, r) == CHK_PASS) {
+	    vdc_probe(&d, r) == CHK_PASS && vdc_ram_disk(&d, r) == CHK_PASS) {
 		unsigned int out = __atomic_load_n(&d.n_out, __ATOMIC_ACQUIRE),
 			     in = __atomic_load_n(&d.n_in, __ATOMIC_ACQUIRE),
 			     fl = __atomic_load_n(&d.n_flush, __ATOMIC_ACQUIRE),
@@ -751,4 +1026,19 @@ void check_vduse(struct vhc *v, struct chk_result *r)
 	if (err && r->outcome != CHK_FAIL)
 		chk_set(r, CHK_FAIL, "%s %s: %s", what, d.name,
 			strerror(-err));
+	/* what stays, and why (see vdc_teardown) */
+	if (d.left) {
+		size_t l = strlen(r->detail);
+
+		snprintf(r->detail + l, sizeof(r->detail) - l,
+			 "; left: vdpa device %s%s%s%s, requests unanswered",
+			 d.name, d.blk[0] ? " (" : "", d.blk,
+			 d.blk[0] ? ")" : "");
+	}
+	if (d.running) {
+		size_t l = strlen(r->detail);
+
+		snprintf(r->detail + l, sizeof(r->detail) - l,
+			 "; the serving thread does not stop");
+	}
 }
