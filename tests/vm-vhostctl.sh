@@ -333,7 +333,7 @@ fi
 # devtmpfs would create /dev/vdX keeps the check looking for it until the
 # thread is frozen, then the real node is made.
 check_vduse_stall() {
-	local cg=$tmp/cg name="" blk maj_min tid="" pid c x="" gaveup="" rc i
+	local cg=$tmp/cg name="" blk maj_min tid="" other="" pid c x gaveup="" rc i hung
 	for x in a b c d e f g h; do
 		[ -e "/sys/block/vd$x" ] || { name=vd$x; break; }
 	done
@@ -363,9 +363,9 @@ check_vduse_stall() {
 	for c in /proc/$pid/task/*; do
 		[ "${c##*/}" = "$pid" ] && continue
 		[ "$(cat "$c/comm" 2>/dev/null)" = vhostctl-vduse ] && { tid=${c##*/}; break; }
-		[ -z "$x" ] && x=${c##*/} || x=many
+		[ -z "$other" ] && other=${c##*/} || other=many
 	done
-	[ -z "$tid" ] && [ "$x" != many ] && tid=$x
+	[ -z "$tid" ] && [ "$other" != many ] && tid=$other
 	if [ "$blk" != "$name" ] || [ -z "$tid" ] ||
 		! echo "$tid" >"$cg/check/serve/cgroup.threads"; then
 		not_ok check.vduse.stall "disk \"$blk\" (expected $name), serving thread \"$tid\""
@@ -393,6 +393,8 @@ check_vduse_stall() {
 		[ -n "$gaveup" ] && break
 		sleep 0.5
 	done
+	hung=false
+	[ -z "$gaveup" ] && kill -0 $pid 2>/dev/null && hung=true
 	echo 0 >"$cg/check/serve/cgroup.freeze"
 	for i in $(seq 240); do
 		kill -0 $pid 2>/dev/null || break
@@ -408,7 +410,11 @@ check_vduse_stall() {
 		grep -Eq "^vduse +FAIL +the device stopped answering: nothing served for [0-9]+ s; left: vdpa device vhostctl-check-$pid \(/dev/$name\), requests unanswered\$" "$out"; then
 		ok check.vduse.stall
 	else
-		not_ok check.vduse.stall "exit $rc, gave up: ${gaveup:-no}"
+		if $hung; then
+			not_ok check.vduse.stall "hung: waited 2 minutes with its thread frozen, then exit $rc once thawed"
+		else
+			not_ok check.vduse.stall "exit $rc"
+		fi
 	fi
 	if [ "$(cat /sys/bus/vdpa/drivers_autoprobe)" = "$autoprobe_before" ]; then
 		ok check.vduse.stall.autoprobe

@@ -577,9 +577,7 @@ static enum chk_outcome vdc_open_blk(struct vdc *d, struct chk_result *r)
 	while (!vdc_find_blk(d))
 		if (!vdc_nap(d, deadline))
 			return chk_set(r, CHK_FAIL,
-				       "no virtio_blk disk on %s%s", d->name,
-				       vdc_serving(d) ? " (device failed)" :
-							"");
+				       "no virtio_blk disk on %s", d->name);
 	/* exclusive: nobody mounts it while we write */
 	d->fd = open(d->blk, O_RDWR | O_DIRECT | O_EXCL | O_CLOEXEC);
 	if (d->fd < 0)
