@@ -860,16 +860,23 @@ static int gone(const char *path)
 /* Requests virtio_blk has outstanding on the device (0 if no disk). */
 static unsigned int vdc_inflight(struct vdc *d)
 {
-	char path[64], line[64];
-	unsigned long rd, wr;
+	char path[64], line[64], *p, *end;
+	unsigned long n = 0;
 
 	if (!d->blk[0] && !vdc_find_blk(d))
 		return 0;
 	snprintf(path, sizeof(path), "/sys/block/%s/inflight", d->blk + 5);
-	if (read_line(path, line, sizeof(line)) != 0 ||
-	    sscanf(line, "%lu %lu", &rd, &wr) != 2)
+	if (read_line(path, line, sizeof(line)) != 0)
 		return 0;
-	return (unsigned int)(rd + wr);
+	/* "reads writes" */
+	for (p = line; n < UINT32_MAX; p = end) {
+		unsigned long v = strtoul(p, &end, 10);
+
+		if (end == p)
+			break;
+		n += v < UINT32_MAX ? v : UINT32_MAX;
+	}
+	return n < UINT32_MAX ? (unsigned int)n : UINT32_MAX;
 }
 
 /* Tell the serving thread to stop: 0, or -errno. */
@@ -913,6 +920,7 @@ static int vdc_teardown(struct vdc *d, const char **what)
 {
 	char path[300];
 	int err = 0, e, status;
+	bool killed = d->prober > 0;
 
 	*what = "";
 	if (d->fd >= 0)
@@ -925,7 +933,7 @@ static int vdc_teardown(struct vdc *d, const char **what)
 	 */
 	if (d->gave_up)
 		vdc_stop_ask(d);
-	if (d->prober > 0)
+	if (killed)
 		kill(d->prober, SIGKILL);
 	if (d->gave_up) {
 		e = vdc_stop(d);
@@ -935,13 +943,18 @@ static int vdc_teardown(struct vdc *d, const char **what)
 		}
 	}
 	/* killed, it goes at once - unless waiting on the device */
-	if (d->prober > 0)
+	if (killed)
 		vdc_reap(d, VDC_REAP_MS, &status);
-	/* a prober still there waits on the device (GET_ID is not counted) */
-	if (d->gave_up && d->added) {
-		unsigned int n = vdc_inflight(d);
+	/*
+	 * A prober still there waits on the device (also after a signal,
+	 * the thread still serving: then the device does not answer).
+	 * Nobody answering, requests may outlive it too (GET_ID is not
+	 * counted in inflight: the prober waits for it).
+	 */
+	if (d->added && (d->gave_up || killed)) {
+		unsigned int n = vdc_inflight(d); /* finds d->blk too */
 
-		d->left = n > 0 || d->prober > 0;
+		d->left = d->prober > 0 || (d->gave_up && n > 0);
 	}
 	if (d->autoprobe && write_file(VDC_AUTOPROBE, "1") < 0 && !err) {
 		err = -EIO;
