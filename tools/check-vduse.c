@@ -912,9 +912,10 @@ static int vdc_stop(struct vdc *d)
 
 /*
  * Remove everything: 0, or the first -errno; *what says which step.
- * After the device stopped answering (d->gave_up) the vdpa device stays
- * if requests on it remain (d->left): deleting it would wait for them in
- * the kernel for ever, holding the vdpa lock of the whole host.
+ * Once the device does not answer (d->gave_up, or a prober that a signal
+ * interrupted does not go), the vdpa device stays if requests on it
+ * remain (d->left): deleting it would wait for them in the kernel for
+ * ever (del_gendisk), holding the vdpa lock of the whole host.
  */
 static int vdc_teardown(struct vdc *d, const char **what)
 {
