@@ -332,8 +332,10 @@ fi
 # The pause is made by the device node: a placeholder file where
 # devtmpfs would create /dev/vdX keeps the check looking for it until the
 # thread is frozen, then the real node is made.
+# check_vduse_stall CG: CG is a threaded domain cgroup (the check runs
+# there), CG/serve a frozen threaded cgroup in it (the thread goes there).
 check_vduse_stall() {
-	local cg=$tmp/cg name="" blk maj_min tid="" other="" pid c x gaveup="" rc i hung
+	local cg=$1 name="" blk maj_min tid="" other="" pid c x gaveup="" rc hung
 	for x in a b c d e f g h; do
 		[ -e "/sys/block/vd$x" ] || { name=vd$x; break; }
 	done
@@ -341,41 +343,36 @@ check_vduse_stall() {
 		not_ok check.vduse.stall "cannot tell the next virtio disk's name"
 		return
 	fi
-	mkdir "$cg" && mount -t cgroup2 none "$cg" &&
-		mkdir "$cg/check" "$cg/check/serve" &&
-		echo threaded >"$cg/check/serve/cgroup.type" &&
-		echo 1 >"$cg/check/serve/cgroup.freeze" ||
-		{ not_ok check.vduse.stall "cgroup v2 freezer unusable"; return; }
 	: >"/dev/$name"
 	rm -f "$tmp/pid"
-	bash -c 'echo $$ >"$1/check/cgroup.procs" && echo $$ >"$2" &&
+	bash -c 'echo $$ >"$1/cgroup.procs" && echo $$ >"$2" &&
 		exec "$3" check vduse' _ "$cg" "$tmp/pid" "$VHOSTCTL" \
 		>"$out" 2>"$err" </dev/null &
 	pid=$!
 	# the disk bound (probe and partition scan done): the thread is idle
-	for i in $(seq 1200); do
+	for _ in $(seq 1200); do
 		blk=$(ls "/sys/bus/vdpa/devices/vhostctl-check-$pid"/virtio*/block 2>/dev/null)
 		[ -n "$blk" ] && [ -e "/sys/bus/vdpa/devices/vhostctl-check-$pid/driver" ] && break
 		kill -0 $pid 2>/dev/null || break
 		sleep 0.05
 	done
 	# the serving thread: by its name, else the only other thread
-	for c in /proc/$pid/task/*; do
+	for c in "/proc/$pid/task/"*; do
 		[ "${c##*/}" = "$pid" ] && continue
 		[ "$(cat "$c/comm" 2>/dev/null)" = vhostctl-vduse ] && { tid=${c##*/}; break; }
 		[ -z "$other" ] && other=${c##*/} || other=many
 	done
 	[ -z "$tid" ] && [ "$other" != many ] && tid=$other
 	if [ "$blk" != "$name" ] || [ -z "$tid" ] ||
-		! echo "$tid" >"$cg/check/serve/cgroup.threads"; then
+		! echo "$tid" >"$cg/serve/cgroup.threads"; then
 		not_ok check.vduse.stall "disk \"$blk\" (expected $name), serving thread \"$tid\""
 		rm -f "/dev/$name"
-		echo 0 >"$cg/check/serve/cgroup.freeze"
+		echo 0 >"$cg/serve/cgroup.freeze"
 		wait $pid
 		return
 	fi
-	for i in $(seq 200); do
-		grep -q '^frozen 1' "$cg/check/serve/cgroup.events" && break
+	for _ in $(seq 200); do
+		grep -q '^frozen 1' "$cg/serve/cgroup.events" && break
 		sleep 0.05
 	done
 	maj_min=$(cat "/sys/block/$name/dev")
@@ -383,25 +380,25 @@ check_vduse_stall() {
 	mknod "/dev/$name" b "${maj_min%:*}" "${maj_min#*:}"
 	# it gives up: its waiting child is killed (SIGKILL stays pending,
 	# the child sleeps uninterruptibly); then the thread may go
-	for i in $(seq 240); do
+	for _ in $(seq 240); do
 		kill -0 $pid 2>/dev/null || break
 		for c in $(pgrep -P $pid); do
-			for x in $(awk '/^(SigPnd|ShdPnd):/ { print $2 }' "/proc/$c/status" 2>/dev/null); do
+			while read -r x; do
 				[ $((16#$x & 0x100)) -ne 0 ] && gaveup=$c
-			done
+			done < <(awk '/^(SigPnd|ShdPnd):/ { print $2 }' "/proc/$c/status" 2>/dev/null)
 		done
 		[ -n "$gaveup" ] && break
 		sleep 0.5
 	done
 	hung=false
 	[ -z "$gaveup" ] && kill -0 $pid 2>/dev/null && hung=true
-	echo 0 >"$cg/check/serve/cgroup.freeze"
-	for i in $(seq 240); do
+	echo 0 >"$cg/serve/cgroup.freeze"
+	for _ in $(seq 240); do
 		kill -0 $pid 2>/dev/null || break
 		sleep 0.5
 	done
 	if kill -0 $pid 2>/dev/null; then
-		not_ok check.vduse.stall "still running 4 minutes after its thread was frozen"
+		not_ok check.vduse.stall "still running 2 minutes after its thread was thawed"
 		return
 	fi
 	wait $pid
@@ -423,7 +420,18 @@ check_vduse_stall() {
 	fi
 }
 if $has_vduse; then
-	check_vduse_stall
+	# its own cgroup2 mount, unmounted after (the EXIT trap's rm -rf must
+	# not walk it); the cgroups stay: the stuck process is in one
+	cg=$tmp/cgroup2/vhctl$$
+	mkdir "$tmp/cgroup2"
+	if mount -t cgroup2 none "$tmp/cgroup2" && mkdir "$cg" "$cg/serve" &&
+		echo threaded >"$cg/serve/cgroup.type" &&
+		echo 1 >"$cg/serve/cgroup.freeze"; then
+		check_vduse_stall "$cg"
+	else
+		not_ok check.vduse.stall "cgroup v2 freezer unusable"
+	fi
+	umount "$tmp/cgroup2" 2>/dev/null
 else
 	skip check.vduse.stall "$kernel has no vduse module (CONFIG_VDPA_USER)"
 fi
