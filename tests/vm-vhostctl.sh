@@ -335,7 +335,7 @@ fi
 # check_vduse_stall CG: CG is a threaded domain cgroup (the check runs
 # there), CG/serve a frozen threaded cgroup in it (the thread goes there).
 check_vduse_stall() {
-	local cg=$1 name="" blk maj_min tid="" other="" pid c x gaveup="" rc hung
+	local cg=$1 name="" blk maj_min tid="" other="" pid c x v gaveup="" rc hung
 	for x in a b c d e f g h; do
 		[ -e "/sys/block/vd$x" ] || { name=vd$x; break; }
 	done
@@ -383,9 +383,13 @@ check_vduse_stall() {
 	for _ in $(seq 240); do
 		kill -0 $pid 2>/dev/null || break
 		for c in $(pgrep -P $pid); do
-			while read -r x; do
-				[ $((16#$x & 0x100)) -ne 0 ] && gaveup=$c
-			done < <(awk '/^(SigPnd|ShdPnd):/ { print $2 }' "/proc/$c/status" 2>/dev/null)
+			# (no <(...): the VM's /dev has no /dev/fd)
+			while read -r x v; do
+				case $x in
+				SigPnd: | ShdPnd:)
+					[ $((16#$v & 0x100)) -ne 0 ] && gaveup=$c ;;
+				esac
+			done 2>/dev/null <"/proc/$c/status"
 		done
 		[ -n "$gaveup" ] && break
 		sleep 0.5
