@@ -980,8 +980,13 @@ static int vdc_teardown(struct vdc *d, const char **what)
 		err = e;
 		*what = "stopping the serving thread of";
 	}
+	/*
+	 * d->dev and d->disk are still the thread's: left to the exit (in
+	 * an ASan build, LeakSanitizer reports them - and waits for a
+	 * frozen thread at exit, as it stops every thread)
+	 */
 	if (d->running)
-		return err; /* d->dev and d->disk are still the thread's */
+		return err;
 	chk_close(&d->stop_fd);
 	if (d->dev) {
 		/* VDUSE refuses to destroy it while its vdpa device is there */
