@@ -879,6 +879,31 @@ static unsigned int vdc_inflight(struct vdc *d)
 	return n < UINT32_MAX ? (unsigned int)n : UINT32_MAX;
 }
 
+/*
+ * Wait for the prober to end while the device makes progress: true once
+ * reaped, false when the device stopped answering.
+ */
+static bool vdc_wait_gone(struct vdc *d)
+{
+	unsigned int seen = vdc_progress(d), now_seen;
+	uint64_t last = chk_now_ms(), now;
+	int status;
+
+	while (!vdc_reap(d, 100, &status)) {
+		if (vdc_serving(d))
+			return false;
+		now = chk_now_ms();
+		now_seen = vdc_progress(d);
+		if (now_seen != seen) {
+			seen = now_seen;
+			last = now;
+		} else if (now - last >= VDC_STALL_MS) {
+			return false;
+		}
+	}
+	return true;
+}
+
 /* Tell the serving thread to stop: 0, or -errno. */
 static int vdc_stop_ask(struct vdc *d)
 {
@@ -912,50 +937,59 @@ static int vdc_stop(struct vdc *d)
 
 /*
  * Remove everything: 0, or the first -errno; *what says which step.
- * Once the device does not answer (d->gave_up, or a prober that a signal
- * interrupted does not go), the vdpa device stays if requests on it
- * remain (d->left): deleting it would wait for them in the kernel for
- * ever (del_gendisk), holding the vdpa lock of the whole host.
+ * Once the device does not answer (d->gave_up, also when a prober told
+ * to stop does not end while nothing is served), the vdpa device stays
+ * if requests on it remain (d->left): deleting it would wait for them in
+ * the kernel for ever (del_gendisk), holding the vdpa lock of the whole
+ * host.
  */
 static int vdc_teardown(struct vdc *d, const char **what)
 {
 	char path[300];
 	int err = 0, e, status;
-	bool killed = d->prober > 0;
 
 	*what = "";
 	if (d->fd >= 0)
 		close(d->fd);
 	d->fd = -1;
 	/*
+	 * A signal ended the wait, the device still answering: the prober
+	 * (it has our handlers) stops after its current step.  Not SIGKILL:
+	 * that would cut a VDUSE message short in the bind (killable
+	 * waits), leaving the device half started and its requests stuck.
+	 */
+	if (d->prober > 0 && !d->gave_up) {
+		kill(d->prober, SIGTERM);
+		if (!vdc_wait_gone(d))
+			d->gave_up = true;
+	}
+	/*
 	 * Nothing is answered any more: the thread is told to stop before
 	 * the prober is killed, so what it still waits for then stays
 	 * unanswered - and is counted below.
 	 */
-	if (d->gave_up)
-		vdc_stop_ask(d);
-	if (killed)
-		kill(d->prober, SIGKILL);
 	if (d->gave_up) {
+		vdc_stop_ask(d);
+		if (d->prober > 0)
+			kill(d->prober, SIGKILL);
 		e = vdc_stop(d);
 		if (e && !err) {
 			err = e;
 			*what = "stopping the serving thread of";
 		}
+		/* killed, it goes at once - unless waiting on the device */
+		if (d->prober > 0)
+			vdc_reap(d, VDC_REAP_MS, &status);
 	}
-	/* killed, it goes at once - unless waiting on the device */
-	if (killed)
-		vdc_reap(d, VDC_REAP_MS, &status);
 	/*
-	 * A prober still there waits on the device (also after a signal,
-	 * the thread still serving: then the device does not answer).
-	 * Nobody answering, requests may outlive it too (GET_ID is not
-	 * counted in inflight: the prober waits for it).
+	 * A prober still there waits on the device; requests may outlive
+	 * it too (GET_ID is not counted in inflight: the prober waits for
+	 * it).
 	 */
-	if (d->added && (d->gave_up || killed)) {
+	if (d->added && d->gave_up) {
 		unsigned int n = vdc_inflight(d); /* finds d->blk too */
 
-		d->left = d->prober > 0 || (d->gave_up && n > 0);
+		d->left = d->prober > 0 || n > 0;
 	}
 	if (d->autoprobe && write_file(VDC_AUTOPROBE, "1") < 0 && !err) {
 		err = -EIO;
