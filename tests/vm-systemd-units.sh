@@ -214,6 +214,11 @@ mount --rbind /dev "$r/dev"
 mount --bind "$2" "$r/dev/console"
 mount -t tmpfs -o mode=755 tmpfs "$r/run"
 mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
+# a build directory under one of those tmpfs (a clone in /tmp): bound back,
+# the commands run in it
+case $3 in
+/tmp/?*|/run/?*) mkdir -p "$r$3" && mount --bind "$3" "$r$3" ;;
+esac
 # the overlay becomes the root (pivot_root, as a container manager does
 # it, rather than a chroot): systemd, systemctl and the mount namespaces
 # of the services all start from it
@@ -225,7 +230,7 @@ rmdir /tmp/.oldroot
 exec /usr/bin/env -i container=libvhost-vm TERM=dumb \
 	/lib/systemd/systemd --unit=sysinit.target --log-target=console \
 	--log-level=info --show-status=no
-' sh "$root" "$tmp/systemd.log" >"$tmp/unshare.log" 2>&1 </dev/null &
+' sh "$root" "$tmp/systemd.log" "$build" >"$tmp/unshare.log" 2>&1 </dev/null &
 upid=$!
 
 for _ in $(seq 300); do
