@@ -967,6 +967,31 @@ push_batch_general(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 }
 
 /*
+ * The end of both fast paths of vh_devq_push_batch(): the first i of n
+ * used elements were checked (their heads, in ht, cleared from table t)
+ * and written from used counter ctr on.  All of them: publish; else put the heads back and let
+ * push_batch_general() decide (the index did not move: nothing written
+ * counts).
+ */
+static inline __attribute__((always_inline)) int
+push_batch_end(struct vh_devq *vr, const struct vh_devq_used_elem *used,
+	       unsigned int n, size_t i, uint32_t ctr,
+	       struct vh_mem_table **ht, struct vh_mem_table *t)
+{
+	if (vh_likely(i == n)) {
+		vr->cur_inflight -= n;
+		vr->used_ctr = ctr + n;
+		/* 2.7.8.2: elements visible before the index moves */
+		vh_store16(&vr->used->idx, (uint16_t)(ctr + n),
+			   __ATOMIC_RELEASE);
+		return 0;
+	}
+	while (i--)
+		ht[used[i].id] = t;
+	return push_batch_general(vr, used, n);
+}
+
+/*
  * The fast path of vh_devq_push_batch() (see there) for a batch that
  * wraps the used ring: two segments, so both sides advance by pointer.
  */
@@ -982,7 +1007,6 @@ push_batch_wrap(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	const struct vh_devq_used_elem *seg_end =
 		n <= room ? u_end : used + room;
 	struct vh_used_elem *dst = &ring[slot];
-	unsigned int i;
 
 	for (;;) {
 		for (; u != seg_end; u++, dst++) {
@@ -999,18 +1023,7 @@ push_batch_wrap(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		dst = ring;
 		seg_end = u_end;
 	}
-	i = (unsigned int)(u - used);
-	if (vh_likely(i == n)) {
-		vr->cur_inflight -= n;
-		vr->used_ctr = ctr + n;
-		/* 2.7.8.2: elements visible before the index moves */
-		vh_store16(&vr->used->idx, (uint16_t)(ctr + n),
-			   __ATOMIC_RELEASE);
-		return 0;
-	}
-	while (i--)
-		ht[used[i].id] = t;
-	return push_batch_general(vr, used, n);
+	return push_batch_end(vr, used, n, (size_t)(u - used), ctr, ht, t);
 }
 
 VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
@@ -1086,17 +1099,7 @@ VH_EXPORT int vh_devq_push_batch(struct vh_devq *vr,
 		dst[i].len = htole32(used[i].len);
 #endif
 	}
-	if (vh_likely(i == n)) {
-		vr->cur_inflight -= n;
-		vr->used_ctr = ctr + n;
-		/* 2.7.8.2: elements visible before the index moves */
-		vh_store16(&vr->used->idx, (uint16_t)(ctr + n),
-			   __ATOMIC_RELEASE);
-		return 0;
-	}
-	while (i--)
-		ht[used[i].id] = t;
-	return push_batch_general(vr, used, n);
+	return push_batch_end(vr, used, n, i, ctr, ht, t);
 }
 
 VH_EXPORT int vh_devq_need_notify(struct vh_devq *vr)
