@@ -767,6 +767,32 @@ static unsigned int vdc_progress(struct vdc *d)
 	       __atomic_load_n(&d->n_msg, __ATOMIC_RELAXED);
 }
 
+/* The serving thread's progress, watched for VDC_STALL_MS without any. */
+struct vdc_watch {
+	unsigned int seen;
+	uint64_t last;
+};
+
+static void vdc_watch_start(struct vdc *d, struct vdc_watch *w)
+{
+	w->seen = vdc_progress(d);
+	w->last = chk_now_ms();
+}
+
+/* True once nothing was served for VDC_STALL_MS. */
+static bool vdc_stalled(struct vdc *d, struct vdc_watch *w)
+{
+	uint64_t now = chk_now_ms();
+	unsigned int seen = vdc_progress(d);
+
+	if (seen != w->seen) {
+		w->seen = seen;
+		w->last = now;
+		return false;
+	}
+	return now - w->last >= VDC_STALL_MS;
+}
+
 /*
  * Run the prober and wait for its result - until the serving thread
  * stops, or answers nothing for VDC_STALL_MS: then nobody will answer
@@ -775,8 +801,7 @@ static unsigned int vdc_progress(struct vdc *d)
 static enum chk_outcome vdc_probe(struct vdc *d, struct chk_result *r)
 {
 	struct vdc_report rep;
-	unsigned int seen, now_seen;
-	uint64_t last, now;
+	struct vdc_watch wt;
 	ssize_t n;
 	int p[2], w, err, status = 0;
 
@@ -793,8 +818,7 @@ static enum chk_outcome vdc_probe(struct vdc *d, struct chk_result *r)
 	if (d->prober == 0)
 		vdc_prober(d, p[1]);
 	close(p[1]);
-	seen = vdc_progress(d);
-	last = chk_now_ms();
+	vdc_watch_start(d, &wt);
 	for (;;) {
 		w = chk_poll(p[0], POLLIN, 100);
 		if (w != 0)
@@ -805,12 +829,7 @@ static enum chk_outcome vdc_probe(struct vdc *d, struct chk_result *r)
 			close(p[0]);
 			return chk_fail_err(r, "serving the device", err);
 		}
-		now = chk_now_ms();
-		now_seen = vdc_progress(d);
-		if (now_seen != seen) {
-			seen = now_seen;
-			last = now;
-		} else if (now - last >= VDC_STALL_MS) {
+		if (vdc_stalled(d, &wt)) {
 			d->gave_up = true;
 			close(p[0]);
 			return chk_set(r, CHK_FAIL, "the device stopped "
@@ -885,22 +904,13 @@ static unsigned int vdc_inflight(struct vdc *d)
  */
 static bool vdc_wait_gone(struct vdc *d)
 {
-	unsigned int seen = vdc_progress(d), now_seen;
-	uint64_t last = chk_now_ms(), now;
+	struct vdc_watch wt;
 	int status;
 
-	while (!vdc_reap(d, 100, &status)) {
-		if (vdc_serving(d))
+	vdc_watch_start(d, &wt);
+	while (!vdc_reap(d, 100, &status))
+		if (vdc_serving(d) || vdc_stalled(d, &wt))
 			return false;
-		now = chk_now_ms();
-		now_seen = vdc_progress(d);
-		if (now_seen != seen) {
-			seen = now_seen;
-			last = now;
-		} else if (now - last >= VDC_STALL_MS) {
-			return false;
-		}
-	}
 	return true;
 }
 
