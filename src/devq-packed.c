@@ -1341,6 +1341,12 @@ int vh_devq_packed_push_batch_entry(struct vh_devq *vr,
 				    const struct vh_devq_used_elem *used,
 				    unsigned int n)
 {
+	/*
+	 * A batch of one is one push: vh_devq_push()'s path (which takes
+	 * ids below 2^16; pk_push_limit is at most that)
+	 */
+	if (n == 1 && used->id < vr->pk_push_limit)
+		return vh_devq_packed_push_entry(vr, used->id, used->len);
 	/* pk_push_limit is not 0: ready, no IOTLB, no log, no region */
 	if (vh_likely(vr->pk_push_limit && n <= vr->size - vr->pk_used &&
 		      (vr->pk_complex ? pk_push_run(vr, used, n, true) :

@@ -743,6 +743,9 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 	gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
 	/* as in vh_devq_pop(): split_gen sends a packed ring elsewhere */
 	if (vh_unlikely(gen != vr->split_gen)) {
+		/* a batch of one is one pop: no run to set up */
+		if (gen == vr->packed_gen && n == 1)
+			return vh_devq_packed_pop_entry(vr, elems);
 		if (gen == vr->packed_gen && !vr->iotlb_on)
 			return vh_devq_packed_pop_batch(vr, elems, n);
 		return pop_batch_general(vr, elems, n, 0);
