@@ -423,10 +423,9 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
 	infl_record(vr, id, h, num);
-	pk_count_record(vr, &vr->pk_ids[id]);
 	vr->pk_iids[id].ient = h;
 	vr->pk_iids[id].ilast = e;
-	vr->head_table[id] = vr->table;
+	vr->head_table[id] = pk_head_entry(vr, &vr->pk_ids[id]);
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += num;
 	vr->pk_resub_next++;

@@ -61,16 +61,15 @@ static inline uint16_t pk_ndescs(const struct vh_pk_id *pi)
 }
 
 /*
- * pk_complex counts the ids in flight whose record is not simple: while it
- * is 0 the push fast paths need not read the records.  Counted where a
- * record is written other than by the fast pop (which writes simple ones
- * only) and where one is released.
+ * The head_table[] entry of an id popped with record pi: the current
+ * snapshot, tagged VH_HT_COMPLEX unless the record is simple.  The fast pop
+ * writes simple records only, untagged; everything else that writes a
+ * record takes its entry from here.
  */
-static inline void pk_count_record(struct vh_devq *vr,
-				   const struct vh_pk_id *pi)
+static inline struct vh_mem_table *pk_head_entry(const struct vh_devq *vr,
+						 const struct vh_pk_id *pi)
 {
-	if (!pk_id_simple(pi))
-		vr->pk_complex++;
+	return vh_ht_tag(vr->table, !pk_id_simple(pi));
 }
 
 /* 2.8.7: walk an indirect table into w (devq-packed.c) */

@@ -91,7 +91,6 @@ void vh_devq_packed_forget(struct vh_devq *vr)
 	/* the rings go away: what was tracked stays in the region */
 	vh_devq_packed_infl_detach(vr);
 	vr->pk_inflight_descs = 0;
-	vr->pk_complex = 0;
 	vr->pk_wr_free = VH_PK_NONE;
 	if (!vr->pk_wr || !vr->pk_ids)
 		return;
@@ -138,7 +137,6 @@ void vh_devq_packed_free(struct vh_devq *vr)
 	vr->pk_push_limit = 0;
 	vr->pk_pop_limit = 0;
 	vr->pk_inflight_descs = 0;
-	vr->pk_complex = 0;
 }
 
 /* The rings were (re)mapped: map_rings() set ready. */
@@ -788,10 +786,9 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
 	pk_record(vr, &c);
-	pk_count_record(vr, &vr->pk_ids[c.id]);
 	if (vr->pk_infl)
 		pk_infl_pop(vr, &vr->pk_iids[c.id], c.nring);
-	vr->head_table[c.id] = vr->table;
+	vr->head_table[c.id] = pk_head_entry(vr, &vr->pk_ids[c.id]);
 	/* the buffers' IOTLB mappings stay until the push (put_head) */
 	if (vh_unlikely(vr->iotlb_on))
 		vr->head_itab[c.id] = vh_iotlb_table_ref(vr->itab);
@@ -911,8 +908,6 @@ static uint16_t pk_release(struct vh_devq *vr, uint16_t id)
 	struct vh_pk_id *pi = &vr->pk_ids[id];
 	uint16_t r = pi->wr, nd = pk_ndescs(pi);
 
-	if (nd && !pk_id_simple(pi))
-		vr->pk_complex--;
 	/* VH_PK_NONE, VH_PK_ONE and VH_PK_RO are beyond any record index */
 	while (r < vr->size) {
 		uint16_t next = vr->pk_wr[r].next;
@@ -1128,7 +1123,6 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 {
 	struct vh_mem_table **const ht = vr->head_table;
 	struct vh_mem_table *const t = vr->table;
-	const struct vh_pk_id *const ids = vr->pk_ids;
 	const unsigned int qsize = vr->size, p0 = vr->pk_used;
 	struct vh_pdesc *const ring = pk_ring(vr);
 	const struct vh_devq_used_elem *u = used + 1, *const u_end = used + n;
@@ -1144,7 +1138,7 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		return false;
 	wf = vr->pk_used_wrap ? PK_LIF_AU : 0;
 	first = pk_used_lif(used, wf, &id);
-	if (vh_unlikely(id >= qsize || ht[id] != t || !pk_id_simple(&ids[id])))
+	if (vh_unlikely(id >= qsize || ht[id] != t))
 		return false;
 	ht[id] = NULL;
 	/* n <= qsize: the ids are distinct and below it */
@@ -1154,8 +1148,7 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		for (; u != seg_end; u++, d++) {
 			uint64_t lif = pk_used_lif(u, wf, &id);
 
-			if (vh_unlikely(id >= qsize || ht[id] != t ||
-					!pk_id_simple(&ids[id])))
+			if (vh_unlikely(id >= qsize || ht[id] != t))
 				break;
 			ht[id] = NULL;
 			/* ordered by the release store of the first one */
@@ -1205,9 +1198,9 @@ int vh_devq_packed_push_entry(struct vh_devq *vr, size_t id, uint32_t len)
 	unsigned int pos;
 	uint64_t lif;
 
+	/* an id whose record is not simple has a tagged entry: no match */
 	if (vh_unlikely(id >= vr->pk_push_limit ||
-			vr->head_table[id] != vr->table ||
-			(vr->pk_complex && !pk_id_simple(&vr->pk_ids[id]))))
+			vr->head_table[id] != vr->table))
 		return vh_devq_push_general(vr, (uint16_t)id, len);
 	vr->head_table[id] = NULL;
 	/* 2.8.9: AVAIL and USED equal to the wrap counter; WRITE if len */
@@ -1264,14 +1257,13 @@ int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
  */
 static inline __attribute__((always_inline)) bool
 pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
-	    unsigned int n, bool any_complex)
+	    unsigned int n)
 {
 	const unsigned int p0 = vr->pk_used;
 	struct vh_pdesc *const ring = pk_ring(vr) + p0;
 	const uint64_t wf = vr->pk_used_wrap ? PK_LIF_AU : 0;
 	struct vh_mem_table **const ht = vr->head_table;
 	struct vh_mem_table *const t = vr->table;
-	const struct vh_pk_id *const ids = vr->pk_ids;
 	const unsigned int qsize = vr->size;
 	uint32_t id;
 	size_t k;
@@ -1279,8 +1271,7 @@ pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 #pragma GCC unroll 8
 	for (k = 0; k < n; k++) {
 		id = used[k].id;
-		if (vh_unlikely(id >= qsize || ht[id] != t ||
-				(any_complex && !pk_id_simple(&ids[id]))))
+		if (vh_unlikely(id >= qsize || ht[id] != t))
 			break;
 		ht[id] = NULL;
 	}
@@ -1349,8 +1340,7 @@ int vh_devq_packed_push_batch_entry(struct vh_devq *vr,
 		return vh_devq_packed_push_entry(vr, used->id, used->len);
 	/* pk_push_limit is not 0: ready, no IOTLB, no log, no region */
 	if (vh_likely(vr->pk_push_limit && n <= vr->size - vr->pk_used &&
-		      (vr->pk_complex ? pk_push_run(vr, used, n, true) :
-					pk_push_run(vr, used, n, false))))
+		      pk_push_run(vr, used, n)))
 		return 0;
 	return pk_push_batch_slow(vr, used, n);
 }

@@ -773,7 +773,8 @@ bool vh_devq_put_head(struct vh_devq *vr, uint32_t id)
 
 	if (id >= vr->size || !vr->head_table)
 		return false;
-	t = vr->head_table[id];
+	/* a packed ring's entry may carry VH_HT_COMPLEX */
+	t = vh_ht_table(vr->head_table[id]);
 	if (!t)
 		return false;
 	vr->head_table[id] = NULL;

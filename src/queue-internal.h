@@ -129,7 +129,8 @@ struct vh_devq {
 	struct vh_avail *avail;
 	struct vh_used *used;
 	struct vh_mem_table *table;   /* pinned snapshot (rings, new pops) */
-	struct vh_mem_table **head_table; /* per head: snapshot popped under */
+	/* per head: snapshot popped under (packed: maybe VH_HT_COMPLEX) */
+	struct vh_mem_table **head_table;
 	/* per head: the push_batch call that last saw it (duplicate check) */
 	uint32_t *batch_seen;
 	uint32_t batch_epoch;
@@ -199,8 +200,6 @@ struct vh_devq {
 	uint16_t pk_wr_free;          /* free list of pk_wr */
 	uint16_t pk_ev_written;       /* off_wrap last written, if valid */
 	unsigned int pk_inflight_descs; /* ring descriptors popped, not used */
-	/* ids in flight whose record is not one plain descriptor */
-	unsigned int pk_complex;
 	uint32_t pk_signalled_r;      /* used position at the last notify */
 	struct vh_pk_id *pk_ids;      /* per buffer id */
 	struct vh_pk_iid *pk_iids;    /* per buffer id, inflight region */
@@ -285,6 +284,29 @@ struct vh_pevent {
 #define VH_PEVENT_ENABLE 0
 #define VH_PEVENT_DISABLE 1
 #define VH_PEVENT_DESC 2
+
+/*
+ * A packed ring's head_table[] entry tags the snapshot of an id whose
+ * record is not simple (a chain, an indirect table: see struct vh_pk_id)
+ * with bit 0, free in a pointer to a malloc'ed table.  The push fast paths
+ * compare the entry with the current snapshot, so such an id goes the
+ * general way without the record being read.  vh_ht_table() is the
+ * snapshot itself.
+ */
+#define VH_HT_COMPLEX ((uintptr_t)1)
+
+static inline struct vh_mem_table *vh_ht_tag(struct vh_mem_table *t,
+					     bool complex)
+{
+	/* pointer arithmetic, not an integer cast: the compiler sees t */
+	return (struct vh_mem_table *)(void *)((char *)t + complex);
+}
+
+static inline struct vh_mem_table *vh_ht_table(struct vh_mem_table *p)
+{
+	return (struct vh_mem_table *)(void *)((char *)p -
+					       ((uintptr_t)p & VH_HT_COMPLEX));
+}
 
 /*
  * Per buffer id of a packed ring, while in flight: 16 bytes, so the id

@@ -787,20 +787,27 @@ static void test_table_switch_inflight(void)
 		 0);
 	maps0 = count_memfd_maps();
 	{
-		struct vh_sg sg = { 0x10000000, 100 };
+		/*
+		 * e1 a chain: a packed ring's push then goes the general way
+		 * (its head_table entry is tagged VH_HT_COMPLEX)
+		 */
+		struct vh_sg sg2[2] = { { 0x10000000, 50 },
+					{ 0x10000000 + 50, 50 } };
+		struct vh_sg sg = { 0x10000000 + 200, 100 };
 
-		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e1), 0);
-		sg.addr += 200;
+		CHECK_EQ(vh_drvq_add(r.vq, sg2, 0, 2, &e1), 0);
 		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e2), 0);
 	}
 	CHECK_EQ(vh_devq_pop(r.vr, &e1), 1);
+	CHECK_EQ(e1.in_num, 2);
 	/* the region goes away while e1 is in flight */
 	CHECK_EQ(vh_mem_remove(r.mem, 0x10000000, 65536), 0);
 	/* the next pop moves to the new table: e2's buffer is gone now */
 	CHECK_EQ(vh_devq_pop(r.vr, &e2), -EIO);
 	CHECK_EQ(vh_devq_is_broken(r.vr), 1);
 	/* ... but e1's mapping is still there until it is pushed */
-	memset(iov1[0].iov_base, 0xab, 100);
+	memset(iov1[0].iov_base, 0xab, 50);
+	memset(iov1[1].iov_base, 0xab, 50);
 	CHECK_EQ(count_memfd_maps(), maps0);
 	CHECK_EQ(vh_devq_inflight(r.vr), 1);
 	CHECK_EQ(vh_devq_push(r.vr, e1.id, 100), -EIO); /* broken, released */
@@ -813,10 +820,11 @@ static void test_table_switch_inflight(void)
 	CHECK_EQ(vh_mem_add_memfd(r.mem, 0x10000000, 65536, (void **)&extra),
 		 0);
 	{
-		struct vh_sg sg = { 0x10000000, 100 };
+		struct vh_sg sg2[2] = { { 0x10000000, 50 },
+					{ 0x10000000 + 50, 50 } };
+		struct vh_sg sg = { 0x10000000 + 200, 100 };
 
-		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e1), 0);
-		sg.addr += 200;
+		CHECK_EQ(vh_drvq_add(r.vq, sg2, 0, 2, &e1), 0);
 		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e2), 0);
 		sg.addr += 200;
 		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e3), 0);
@@ -828,7 +836,8 @@ static void test_table_switch_inflight(void)
 	CHECK_EQ(vh_mem_add_memfd(r.mem, 0x30000000, 65536, NULL), 0);
 	CHECK_EQ(vh_devq_pop(r.vr, &e3), 1);
 	CHECK_EQ(vh_devq_inflight(r.vr), 3);
-	memset(iov1[0].iov_base, 1, 100);
+	memset(iov1[0].iov_base, 1, 50);
+	memset(iov1[1].iov_base, 1, 50);
 	memset(iov2[0].iov_base, 2, 100);
 	memset(iov3[0].iov_base, 3, 100);
 	/* out of order, across three snapshots */
@@ -845,6 +854,7 @@ static void test_table_switch_inflight(void)
 	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 	CHECK(tok == &e3);
 	CHECK_EQ(extra[0], 1);
+	CHECK_EQ(extra[99], 1);
 	CHECK_EQ(extra[200], 2);
 	CHECK_EQ(extra[400], 3);
 	rig_fini(&r);
