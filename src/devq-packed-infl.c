@@ -267,6 +267,7 @@ static int infl_recover(struct vh_devq *vr, struct vh_infl_pregion *ir)
 	vr->pk_avail = vr->pk_used;
 	vr->pk_avail_wrap = vr->pk_used_wrap;
 	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, ndescs);
+	vh_devq_pk_wraps(vr);
 	vr->used_ctr = 0;
 	vr->signalled_valid = false;
 	vr->avail_event_valid = false;

@@ -173,6 +173,7 @@ int vh_devq_packed_set_base(struct vh_devq *vr, uint32_t base)
 	vr->pk_avail_wrap = aw;
 	vr->pk_used = used;
 	vr->pk_used_wrap = uw;
+	vh_devq_pk_wraps(vr);
 	vr->used_ctr = 0;
 	vr->signalled_valid = false;
 	vr->avail_event_valid = false;
@@ -281,11 +282,14 @@ int vh_devq_packed_need_notify(struct vh_devq *vr)
 	flags = le16toh(ev.flags);
 	new_r = pk_r(vr, vr->pk_used, vr->pk_used_wrap);
 	old_r = vr->pk_signalled_r;
-	/* 2 * size positions apart could not be told from 0 */
-	valid = vr->signalled_valid && vr->used_ctr - vr->signalled_ctr <
-					       vr->size;
+	/*
+	 * 2 * size positions apart could not be told from 0: the positions
+	 * used since, from used_ctr + pk_used (see struct vh_devq)
+	 */
+	valid = vr->signalled_valid &&
+		vr->used_ctr + vr->pk_used - vr->signalled_ctr < vr->size;
 	vr->pk_signalled_r = new_r;
-	vr->signalled_ctr = vr->used_ctr;
+	vr->signalled_ctr = vr->used_ctr + vr->pk_used;
 	vr->signalled_valid = true;
 	if (flags == VH_PEVENT_DISABLE)
 		return 0;
@@ -586,27 +590,12 @@ static void pk_infl_pop_one(struct vh_devq *vr, struct vh_pk_iid *pi,
 	pi->ient = head;
 }
 
-/* the AVAIL/USED flags available under wrap counter w: USED >> 8 * w */
-_Static_assert(VH_PDESC_F_USED >> 8 == VH_PDESC_F_AVAIL, "USED >> 8 is AVAIL");
-
 /* the flags a fast-path descriptor has under the AVAIL, USED, NEXT, INDIRECT mask */
 #define PK_FAST_MASK \
 	(VH_PDESC_F_AVAIL | VH_PDESC_F_USED | VH_DESC_F_NEXT | VH_DESC_F_INDIRECT)
 
-/* AVAIL and USED, in lif */
-#define PK_LIF_AU ((uint64_t)(VH_PDESC_F_AVAIL | VH_PDESC_F_USED) << 48)
+/* WRITE, in lif */
 #define PK_LIF_WRITE ((uint64_t)VH_DESC_F_WRITE << 48)
-
-/*
- * The flags an available descriptor has under the AVAIL, USED, NEXT and
- * INDIRECT mask, by wrap counter (2.8.1): AVAIL equals the wrap counter,
- * USED does not, a single direct buffer.
- */
-static const uint16_t pk_avail_want[2] = { VH_PDESC_F_USED,
-					   VH_PDESC_F_AVAIL };
-
-/* AVAIL and USED of a used descriptor, in lif, by wrap counter (2.8.9) */
-static const uint64_t pk_used_flags[2] = { 0, PK_LIF_AU };
 
 /* VH_DESC_F_WRITE (bit 49 of lif) as a shift of 0 or 32 */
 static inline unsigned int pd_wr_shift(uint64_t lif)
@@ -714,9 +703,11 @@ pk_pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max,
 	   bool infl)
 {
 	const size_t pos = vr->pk_avail;
-	/* available: AVAIL equals the wrap counter, USED does not (2.8.1) */
-	const uint16_t want =
-		(uint16_t)(VH_PDESC_F_USED >> (vr->pk_avail_wrap * 8));
+	/*
+	 * available: AVAIL equals the wrap counter, USED does not (2.8.1);
+	 * a single direct buffer: neither NEXT nor INDIRECT
+	 */
+	const uint16_t want = vr->pk_avail_want;
 	const struct vh_pdesc *d = pk_ring(vr) + pos, *d_end;
 	size_t cnt = max, room = vr->size - vr->pk_inflight_descs;
 	bool to_end = false;
@@ -745,6 +736,7 @@ pk_pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max,
 	if (to_end && d == d_end) {
 		vr->pk_avail = 0;
 		vr->pk_avail_wrap = !vr->pk_avail_wrap;
+		vh_devq_pk_wraps(vr);
 	} else {
 		vr->pk_avail = (uint16_t)(vr->pk_avail + k);
 	}
@@ -795,6 +787,7 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += c.nring;
 	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, c.nring);
+	vh_devq_pk_wraps(vr);
 	/* the region of the last hit serves the fast path next time */
 	if (vr->hint < vr->table->n && !vr->iotlb_on) {
 		vr->c_gpa = vr->table->r[vr->hint].gpa;
@@ -821,9 +814,8 @@ int vh_devq_packed_pop_entry(struct vh_devq *vr, struct vh_devq_elem *elem)
 	 * there, the general way
 	 */
 	if (vh_unlikely(vr->pk_inflight_descs >= vr->pk_pop_limit ||
-			!pk_pop_elem(vr, &pk_ring(vr)[pos],
-				     pk_avail_want[vr->pk_avail_wrap], elem,
-				     false)))
+			!pk_pop_elem(vr, &pk_ring(vr)[pos], vr->pk_avail_want,
+				     elem, false)))
 		return vh_devq_pop_general(vr, elem);
 	vr->cur_inflight++;
 	vr->pk_inflight_descs++;
@@ -832,6 +824,7 @@ int vh_devq_packed_pop_entry(struct vh_devq *vr, struct vh_devq_elem *elem)
 	if (pos == vr->size) {
 		pos = 0;
 		vr->pk_avail_wrap = !vr->pk_avail_wrap;
+		vh_devq_pk_wraps(vr);
 	}
 	vr->pk_avail = (uint16_t)pos;
 	return 1;
@@ -1030,7 +1023,7 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	struct vh_infl_pregion *ir = vr->pk_infl;
 	uint16_t pos = vr->pk_used;
 	bool wrap = vr->pk_used_wrap;
-	unsigned int i;
+	unsigned int i, total = 0;
 
 	if (ir) {
 		for (i = 0; i < n; i++) {
@@ -1070,14 +1063,16 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		ir->old_used_idx = pos;
 		infl_barrier();
 	}
-	/* the device skips the descriptors of the whole chain (2.8.6) */
-	for (i = 0; i < n; i++) {
-		uint16_t nd = pk_release(vr, (uint16_t)used[i].id);
-
-		vr->used_ctr += nd;
-	}
+	/*
+	 * the device skips the descriptors of the whole chain (2.8.6);
+	 * used_ctr + pk_used moves on by all of them
+	 */
+	for (i = 0; i < n; i++)
+		total += pk_release(vr, (uint16_t)used[i].id);
+	vr->used_ctr += vr->pk_used + total - pos;
 	vr->pk_used = pos;
 	vr->pk_used_wrap = wrap;
+	vh_devq_pk_wraps(vr);
 }
 
 
@@ -1136,7 +1131,7 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 				vr->table_gen ||
 			vr->log_any || vr->pk_infl || vr->iotlb_on))
 		return false;
-	wf = vr->pk_used_wrap ? PK_LIF_AU : 0;
+	wf = vr->pk_used_wf;
 	first = pk_used_lif(used, wf, &id);
 	if (vh_unlikely(id >= qsize || ht[id] != t))
 		return false;
@@ -1159,7 +1154,7 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 			break;
 		/* the ring wraps: the other wrap counter from slot 0 */
 		d = ring;
-		wf ^= PK_LIF_AU;
+		wf ^= VH_PK_LIF_AU;
 		seg_end = u_end;
 	}
 	if (vh_unlikely(u != u_end)) {
@@ -1174,7 +1169,7 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 			pk_advance(vr, &pos, &wrap, 1);
 			/* flags of the other wrap counter: not used */
 			__atomic_store_n(&ring[pos].lif,
-					 htole64(wrap ? 0 : PK_LIF_AU),
+					 htole64(wrap ? 0 : VH_PK_LIF_AU),
 					 __ATOMIC_RELAXED);
 		}
 		return false;
@@ -1182,8 +1177,11 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	__atomic_store_n(&ring[p0].lif, htole64(first), __ATOMIC_RELEASE);
 	vr->cur_inflight -= n;
 	vr->pk_inflight_descs -= n;
-	vr->used_ctr += n;
+	/* used_ctr + pk_used moves on by n (see struct vh_devq) */
+	vr->used_ctr += p0 + n;
 	pk_advance(vr, &vr->pk_used, &vr->pk_used_wrap, n);
+	vr->used_ctr -= vr->pk_used;
+	vh_devq_pk_wraps(vr);
 	return true;
 }
 
@@ -1205,16 +1203,18 @@ int vh_devq_packed_push_entry(struct vh_devq *vr, size_t id, uint32_t len)
 	vr->head_table[id] = NULL;
 	/* 2.8.9: AVAIL and USED equal to the wrap counter; WRITE if len */
 	lif = (uint64_t)len | (uint64_t)id << 32 |
-	      pk_used_flags[vr->pk_used_wrap] | (len ? PK_LIF_WRITE : 0);
+	      (len ? vr->pk_used_wfw : vr->pk_used_wf);
 	pos = vr->pk_used;
 	__atomic_store_n(&pk_ring(vr)[pos].lif, htole64(lif),
 			 __ATOMIC_RELEASE);
 	vr->cur_inflight--;
 	vr->pk_inflight_descs--;
-	vr->used_ctr++;
 	if (++pos == vr->size) {
 		pos = 0;
 		vr->pk_used_wrap = !vr->pk_used_wrap;
+		vh_devq_pk_wraps(vr);
+		/* used_ctr + pk_used moves on by one (see struct vh_devq) */
+		vr->used_ctr += vr->size;
 	}
 	vr->pk_used = (uint16_t)pos;
 	return 0;
@@ -1261,7 +1261,7 @@ pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 {
 	const unsigned int p0 = vr->pk_used;
 	struct vh_pdesc *const ring = pk_ring(vr) + p0;
-	const uint64_t wf = vr->pk_used_wrap ? PK_LIF_AU : 0;
+	const uint64_t wf = vr->pk_used_wf;
 	struct vh_mem_table **const ht = vr->head_table;
 	struct vh_mem_table *const t = vr->table;
 	const unsigned int qsize = vr->size;
@@ -1290,10 +1290,12 @@ pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 			 __ATOMIC_RELEASE);
 	vr->cur_inflight -= n;
 	vr->pk_inflight_descs -= n;
-	vr->used_ctr += n;
 	if (p0 + n == qsize) {
 		vr->pk_used = 0;
 		vr->pk_used_wrap = !vr->pk_used_wrap;
+		vh_devq_pk_wraps(vr);
+		/* used_ctr + pk_used moves on by n (see struct vh_devq) */
+		vr->used_ctr += qsize;
 	} else {
 		vr->pk_used = (uint16_t)(p0 + n);
 	}

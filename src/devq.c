@@ -80,6 +80,7 @@ VH_EXPORT int vh_devq_new(struct vh_ctx *ctx, struct vh_mem *mem,
 	vr->notify_enabled = true;
 	/* 2.8.1: both wrap counters start at 1 */
 	vr->pk_avail_wrap = vr->pk_used_wrap = true;
+	vh_devq_pk_wraps(vr);
 	vh_devq_set_gen(vr, VR_GEN_OFF);
 	vr->kick_fd = vr->call_fd = vr->err_fd = -1;
 	*out = vr;
@@ -627,6 +628,7 @@ VH_EXPORT int vh_devq_reset(struct vh_devq *vr)
 	vr->used_ctr = 0;
 	vr->pk_avail = vr->pk_used = 0;
 	vr->pk_avail_wrap = vr->pk_used_wrap = true;
+	vh_devq_pk_wraps(vr);
 	vr->broken = false;
 	vr->notify_enabled = true;
 	vr->signalled_valid = false;

@@ -686,6 +686,22 @@ static void test_notify_event_idx(void)
 	add_one(&r, 11);
 	CHECK_EQ(pop_push(&r), 1);
 	CHECK_EQ(vh_devq_need_notify(r.vr), 1);
+	/*
+	 * Pairs of pushes round the ring three times, the driver catching up
+	 * before each pair: the first crosses used_event, the second does
+	 * not, also where the used position wraps between the two (12
+	 * pushed so far, size 16: the pair at 14 and 15).  A device that
+	 * cannot tell positions apart across a wrap notifies twice.
+	 */
+	for (i = 0; i < 24; i++) {
+		drain_used(&r);
+		add_one(&r, 12 + 2 * i);
+		add_one(&r, 13 + 2 * i);
+		CHECK_EQ(pop_push(&r), 1);
+		CHECK_EQ(vh_devq_need_notify(r.vr), 1);
+		CHECK_EQ(pop_push(&r), 1);
+		CHECK_EQ(vh_devq_need_notify(r.vr), 0);
+	}
 	rig_fini(&r);
 }
 

@@ -146,7 +146,12 @@ struct vh_devq {
 	uint64_t c_gpa, c_size;       /* the region of the last hit, copied */
 	uint8_t *c_host;
 	uint32_t push_limit;          /* size: ready, split, no IOTLB, no log */
-	uint32_t used_ctr;            /* used index, 32 bits: see need_notify */
+	/*
+	 * Split: the used index, 32 bits (see need_notify).  Packed: Queue
+	 * Size times the used position's wraps, so used_ctr + pk_used counts
+	 * the positions used (the fast paths add to it only when they wrap)
+	 */
+	uint32_t used_ctr;
 	uint16_t mask;
 	uint16_t last_avail;
 	uint16_t shadow_avail;        /* avail->idx as last read */
@@ -193,6 +198,14 @@ struct vh_devq {
 	bool packed;
 	bool pk_avail_wrap, pk_used_wrap;
 	uint16_t pk_avail, pk_used;   /* next ring positions */
+	/*
+	 * From the wrap counters, by vh_devq_pk_wraps(): the AVAIL and USED
+	 * flags of an available descriptor (2.8.1), and those of a used one
+	 * where lif holds them (2.8.9), without and with WRITE; the fast
+	 * paths need no table
+	 */
+	uint16_t pk_avail_want;
+	uint64_t pk_used_wf, pk_used_wfw;
 	/* size: ready, packed, no IOTLB, no log, no inflight region */
 	uint32_t pk_push_limit;
 	/* size: ready, packed, no inflight region (the one-element pop) */
@@ -274,6 +287,17 @@ struct vh_pdesc {
 
 #define VH_PDESC_F_AVAIL (1u << 7)
 #define VH_PDESC_F_USED (1u << 15)
+/* AVAIL and USED in a descriptor's lif */
+#define VH_PK_LIF_AU ((uint64_t)(VH_PDESC_F_AVAIL | VH_PDESC_F_USED) << 48)
+
+/* After a wrap counter changed: the fields that follow them. */
+static inline void vh_devq_pk_wraps(struct vh_devq *vr)
+{
+	vr->pk_avail_want = vr->pk_avail_wrap ? VH_PDESC_F_AVAIL :
+						VH_PDESC_F_USED;
+	vr->pk_used_wf = vr->pk_used_wrap ? VH_PK_LIF_AU : 0;
+	vr->pk_used_wfw = vr->pk_used_wf | (uint64_t)VH_DESC_F_WRITE << 48;
+}
 
 /* 2.8.10: struct pvirtq_event_suppress */
 struct vh_pevent {
