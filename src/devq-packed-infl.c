@@ -342,7 +342,7 @@ static void infl_record(struct vh_devq *vr, uint16_t id, uint16_t h,
 	struct vh_pk_id *pi = &vr->pk_ids[id];
 	uint16_t *link = &pi->wr, e = h, k;
 
-	pi->ndescs = num;
+	pi->ndescs = pk_complex_ndescs(num);
 	pi->ind_gpa = 0;
 	pi->ind_len = 0;
 	pi->wr = VH_PK_NONE;

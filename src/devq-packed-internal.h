@@ -39,25 +39,23 @@ static inline void pk_advance(const struct vh_devq *vr, uint16_t *pos,
 	*pos = (uint16_t)p;
 }
 
-/* The id's record is simple (VH_PK_SIMPLE): a single direct buffer. */
+/* The id's record is simple (no VH_PK_COMPLEX): a single direct buffer. */
 static inline bool pk_id_simple(const struct vh_pk_id *pi)
 {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint32_t h;
+	return !(pi->ndescs & VH_PK_COMPLEX);
+}
 
-	/* ndescs VH_PK_SIMPLE, wr VH_PK_RO or VH_PK_ONE, as one load */
-	memcpy(&h, (const char *)pi + offsetof(struct vh_pk_id, ndescs),
-	       sizeof(h));
-	return (h | 2u << 16) == 0xffffffffu;
-#else
-	return pi->ndescs == VH_PK_SIMPLE && (pi->wr | 2) == VH_PK_ONE;
-#endif
+/* ndescs of a record that is not simple: nring ring descriptors (1..size) */
+static inline uint16_t pk_complex_ndescs(unsigned int nring)
+{
+	return (uint16_t)(VH_PK_COMPLEX | (nring - 1));
 }
 
 /* The ring descriptors of an id in flight, from its record. */
 static inline uint16_t pk_ndescs(const struct vh_pk_id *pi)
 {
-	return pi->ndescs == VH_PK_SIMPLE ? 1 : pi->ndescs;
+	return pk_id_simple(pi) ? 1 :
+				  (uint16_t)((pi->ndescs & ~VH_PK_COMPLEX) + 1);
 }
 
 /*

@@ -98,7 +98,7 @@ void vh_devq_packed_forget(struct vh_devq *vr)
 		vr->pk_wr[i].next = i + 1 < vr->size ? (uint16_t)(i + 1) :
 						       VH_PK_NONE;
 		vr->pk_ids[i].wr = VH_PK_NONE;
-		vr->pk_ids[i].ndescs = 0;
+		vr->pk_ids[i].ndescs = pk_complex_ndescs(1);
 	}
 	vr->pk_wr_free = vr->size ? 0 : VH_PK_NONE;
 }
@@ -456,7 +456,7 @@ static void pk_record(struct vh_devq *vr, const struct pk_chain *c)
 	bool wrap = vr->pk_avail_wrap;
 	unsigned int i;
 
-	pi->ndescs = c->nring;
+	pi->ndescs = pk_complex_ndescs(c->nring);
 	pi->ind_gpa = c->ind_gpa;
 	pi->ind_len = c->ind_len;
 	pi->wr = VH_PK_NONE;
@@ -467,8 +467,8 @@ static void pk_record(struct vh_devq *vr, const struct pk_chain *c)
 
 		/* simple, as the fast path keeps it: no pk_wr record */
 		load_pdesc(&ring[pos], true, &addr, &lif);
-		pi->ndescs = VH_PK_SIMPLE;
-		pi->wr = pd_flags(lif) & VH_DESC_F_WRITE ? VH_PK_ONE : VH_PK_RO;
+		pi->ndescs = c->id;
+		pi->wr = pd_flags(lif) & VH_DESC_F_WRITE;
 		pi->ind_gpa = addr;
 		pi->ind_len = pd_len(lif);
 		return;
@@ -654,28 +654,19 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 	vr->head_table[id] = vr->table;
 	{
 		struct vh_pk_id *pi = &vr->pk_ids[id];
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		/*
-		 * Simple: ind_len len, ndescs VH_PK_SIMPLE, wr VH_PK_RO or,
-		 * for a writable buffer, VH_PK_ONE.  lif holds len where
-		 * ind_len goes and the WRITE flag where wr's is; the rest
-		 * of ndescs and wr is all ones: one or.
+		 * Simple: the descriptor as it is (see VH_PK_COMPLEX); on
+		 * little endian its lif is ind_len, ndescs and wr
 		 */
-		uint64_t v = lif | ((uint64_t)VH_PK_SIMPLE << 32 |
-				    (uint64_t)VH_PK_RO << 48);
-
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		_Static_assert(offsetof(struct vh_pk_id, ndescs) == 4 &&
 				       offsetof(struct vh_pk_id, wr) == 6,
-			       "vh_pk_id's first half is one u64");
-		_Static_assert(VH_PK_ONE - VH_PK_RO == VH_DESC_F_WRITE &&
-				       (VH_PK_RO | VH_DESC_F_WRITE) == 0xffff,
-			       "VH_PK_RO is all ones but the WRITE flag");
-		memcpy(pi, &v, sizeof(v));
+			       "vh_pk_id's first half is a lif");
+		memcpy(pi, &lif, sizeof(lif));
 #else
-		pi->ndescs = VH_PK_SIMPLE;
-		pi->wr = (uint16_t)(VH_PK_RO | (pd_flags(lif) &
-						VH_DESC_F_WRITE));
 		pi->ind_len = len;
+		pi->ndescs = (uint16_t)id;
+		pi->wr = pd_flags(lif);
 #endif
 		pi->ind_gpa = addr;
 	}
@@ -899,9 +890,11 @@ int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
 static uint16_t pk_release(struct vh_devq *vr, uint16_t id)
 {
 	struct vh_pk_id *pi = &vr->pk_ids[id];
-	uint16_t r = pi->wr, nd = pk_ndescs(pi);
+	/* a simple record's wr is the descriptor's flags, not a record */
+	uint16_t r = pk_id_simple(pi) ? VH_PK_NONE : pi->wr;
+	uint16_t nd = pk_ndescs(pi);
 
-	/* VH_PK_NONE, VH_PK_ONE and VH_PK_RO are beyond any record index */
+	/* VH_PK_NONE is beyond any record index */
 	while (r < vr->size) {
 		uint16_t next = vr->pk_wr[r].next;
 
@@ -910,7 +903,7 @@ static uint16_t pk_release(struct vh_devq *vr, uint16_t id)
 		r = next;
 	}
 	pi->wr = VH_PK_NONE;
-	pi->ndescs = 0;
+	pi->ndescs = pk_complex_ndescs(1);
 	vr->pk_inflight_descs -= nd;
 	return nd;
 }
@@ -931,6 +924,43 @@ static bool pk_slot_gpa(const struct vh_devq *vr, uint16_t pos, uint64_t *gpa)
 	return false;
 }
 
+/*
+ * Dirty-log the len bytes written into the buffers of a record that is not
+ * simple: its pk_wr records, else its indirect table walked again.
+ */
+static void pk_mark_complex(struct vh_devq *vr, const struct vh_mem_log *l,
+			    const struct vh_pk_id *pi, uint32_t len)
+{
+	unsigned int hint = 0, i;
+	const struct vh_pdesc *tbl;
+	bool aligned;
+	uint16_t r;
+
+	for (r = pi->wr; r < vr->size && len; r = vr->pk_wr[r].next) {
+		uint32_t n = vr->pk_wr[r].len < len ? vr->pk_wr[r].len : len;
+
+		vh_devq_mark_log(vr, l, vr->pk_wr[r].gpa, n);
+		len -= n;
+	}
+	if (pi->wr != VH_PK_NONE || !pi->ind_len || !len)
+		return;
+	tbl = vh_mem_table_translate(vr->table, pi->ind_gpa, pi->ind_len,
+				     &hint);
+	aligned = ((uintptr_t)tbl & 7) == 0;
+	/* walked again: anything odd only ends the walk */
+	for (i = 0; tbl && i < pi->ind_len / 16 && len; i++) {
+		uint64_t a, lif;
+		uint32_t n;
+
+		load_pdesc(&tbl[i], aligned, &a, &lif);
+		if (!(pd_flags(lif) & VH_DESC_F_WRITE))
+			continue;
+		n = pd_len(lif) < len ? pd_len(lif) : len;
+		vh_devq_mark_log(vr, l, a, n);
+		len -= n;
+	}
+}
+
 /* Dirty-log what pushing id into slot pos wrote (after the fact). */
 static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 			 uint16_t pos, uint16_t id, uint32_t len)
@@ -938,44 +968,12 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 	const struct vh_pk_id *pi = &vr->pk_ids[id];
 	uint64_t gpa;
 
-	if (vr->log_all) {
-		uint16_t r;
-
-		if (pk_id_simple(pi)) {
-			if (pi->wr == VH_PK_ONE && len)
-				vh_devq_mark_log(vr, l, pi->ind_gpa,
-						 pi->ind_len < len ?
-							 pi->ind_len :
-							 len);
-			len = 0;
-		}
-		for (r = pi->wr; r < vr->size && len;
-		     r = vr->pk_wr[r].next) {
-			uint32_t n = vr->pk_wr[r].len < len ?
-					     vr->pk_wr[r].len : len;
-
-			vh_devq_mark_log(vr, l, vr->pk_wr[r].gpa, n);
-			len -= n;
-		}
-		if (pi->wr == VH_PK_NONE && pi->ind_len && len) {
-			unsigned int hint = 0, i;
-			const struct vh_pdesc *tbl = vh_mem_table_translate(
-				vr->table, pi->ind_gpa, pi->ind_len, &hint);
-			bool aligned = ((uintptr_t)tbl & 7) == 0;
-
-			/* walked again: anything odd only ends the walk */
-			for (i = 0; tbl && i < pi->ind_len / 16 && len; i++) {
-				uint64_t a, lif;
-				uint32_t n;
-
-				load_pdesc(&tbl[i], aligned, &a, &lif);
-				if (!(pd_flags(lif) & VH_DESC_F_WRITE))
-					continue;
-				n = pd_len(lif) < len ? pd_len(lif) : len;
-				vh_devq_mark_log(vr, l, a, n);
-				len -= n;
-			}
-		}
+	if (vr->log_all && !pk_id_simple(pi)) {
+		pk_mark_complex(vr, l, pi, len);
+	} else if (vr->log_all && (pi->wr & VH_DESC_F_WRITE) && len) {
+		/* simple: wr is the descriptor's flags */
+		vh_devq_mark_log(vr, l, pi->ind_gpa,
+				 pi->ind_len < len ? pi->ind_len : len);
 	}
 	/* the used descriptor: a slot of the descriptor ring */
 	if (vr->log_used && pk_slot_gpa(vr, pos, &gpa))

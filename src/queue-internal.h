@@ -338,7 +338,8 @@ static inline struct vh_mem_table *vh_ht_table(struct vh_mem_table *p)
  */
 struct vh_pk_id {
 	uint32_t ind_len;  /* indirect table, re-walked for the log */
-	uint16_t ndescs;   /* ring descriptors, for the used position */
+	/* VH_PK_COMPLEX | ring descriptors - 1, for the used position */
+	uint16_t ndescs;
 	uint16_t wr;       /* first pk_wr record, or VH_PK_NONE */
 	uint64_t ind_gpa;
 };
@@ -357,17 +358,17 @@ struct vh_pk_wr {
 };
 
 #define VH_PK_NONE 0xffff
+_Static_assert(VH_DEVQ_MAX_SIZE < VH_PK_NONE, "VH_PK_NONE beyond any index");
 /*
- * A simple vh_pk_id: ndescs VH_PK_SIMPLE (one ring descriptor), a single
- * direct buffer at ind_gpa of ind_len bytes, wr VH_PK_ONE if it is
- * writable, else VH_PK_RO (nothing to log).  Every bit of ndescs and wr is
- * one but the WRITE flag's: the fast pop makes the record's first half by
- * or-ing one constant into the descriptor's lif (len, id, flags).
+ * A simple vh_pk_id is one ring descriptor, a single direct buffer: the
+ * descriptor itself, as the fast pop copies it.  ind_len is its length,
+ * ndescs its id (below VH_DEVQ_MAX_SIZE: VH_PK_COMPLEX clear), wr its flags
+ * (VH_DESC_F_WRITE: writable, to be logged), ind_gpa its address.  Any
+ * other record has VH_PK_COMPLEX in ndescs.
  */
-#define VH_PK_SIMPLE 0xffff
-#define VH_PK_ONE 0xffff
-#define VH_PK_RO 0xfffd
-_Static_assert(VH_DEVQ_MAX_SIZE < VH_PK_RO, "markers beyond any index");
+#define VH_PK_COMPLEX 0x8000
+_Static_assert(VH_DEVQ_MAX_SIZE <= VH_PK_COMPLEX,
+	       "a buffer id has VH_PK_COMPLEX clear");
 
 /* Chain walk (devq-split.c): buffers into the caller's iovecs. */
 struct vh_devq_walk {

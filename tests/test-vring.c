@@ -997,6 +997,23 @@ static void test_log_toggle_inflight(void)
 	CHECK_EQ(pop_push(&r), 1);
 	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
 	CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+	/*
+	 * Logging again, a read-only buffer pushed with a length (wrong:
+	 * nothing in it is writable; the driver would refuse it): the log
+	 * follows the buffer's flags, not the length
+	 */
+	CHECK_EQ(vh_devq_set_features(r.vr, 1ull << VIRTIO_F_VERSION_1 |
+						     1ull << VHOST_F_LOG_ALL |
+						     g_layout),
+		 0);
+	{
+		struct vh_sg sg_ro = { DATA_GPA + 7 * 4096, 100 };
+
+		CHECK_EQ(vh_drvq_add(r.vq, &sg_ro, 1, 0, &ro), 0);
+	}
+	CHECK_EQ(vh_devq_pop(r.vr, &ro), 1);
+	CHECK_EQ(vh_devq_push(r.vr, ro.id, 50), 0);
+	CHECK(!log_bit(log, DATA_GPA + 7 * 4096));
 	rig_fini(&r);
 }
 
