@@ -686,12 +686,14 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
  * wrap counter flipped), the descriptors in flight are bounded once for
  * the run.  Stops at the first descriptor that is not available or is
  * anything unusual: pk_pop_slow() decides on that one, reading everything
- * again.  infl is a constant in each caller's copy: the region's
- * bookkeeping costs nothing without one.  Returns how many it popped.
+ * again.  infl and gen_seen are constants in each caller's copy: the
+ * region's bookkeeping costs nothing without one, the snapshot is not
+ * checked again where the caller saw it current.  Returns how many it
+ * popped.
  */
 static inline __attribute__((always_inline)) unsigned int
 pk_pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max,
-	   bool infl)
+	   bool infl, bool gen_seen)
 {
 	const size_t pos = vr->pk_avail;
 	/*
@@ -704,7 +706,8 @@ pk_pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max,
 	bool to_end = false;
 	unsigned int k;
 
-	if (vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
+	if (!gen_seen &&
+	    vh_unlikely(__atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) !=
 			vr->table_gen))
 		return 0;
 	/* the driver cannot have more descriptors out than the ring holds */
@@ -737,13 +740,13 @@ pk_pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max,
 static __attribute__((noinline)) unsigned int
 pk_pop_run_plain(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
 {
-	return pk_pop_run(vr, e, max, false);
+	return pk_pop_run(vr, e, max, false, false);
 }
 
 static __attribute__((noinline)) unsigned int
 pk_pop_run_infl(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max)
 {
-	return pk_pop_run(vr, e, max, true);
+	return pk_pop_run(vr, e, max, true, false);
 }
 
 /* Anything but the fast path: a chain, an indirect table, a bad value. */
@@ -843,14 +846,18 @@ int vh_devq_packed_pop(struct vh_devq *vr, struct vh_devq_elem *elem)
 	return pk_pop_one(vr, elem);
 }
 
-int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
-			     unsigned int n)
+/*
+ * vh_devq_packed_pop_batch() from elems[i] on (the i before were popped):
+ * runs of the common case, anything else one by one.
+ */
+static __attribute__((noinline)) int
+pk_pop_batch_from(struct vh_devq *vr, struct vh_devq_elem *elems,
+		  unsigned int n, unsigned int i)
 {
-	unsigned int i = 0;
 	int ret;
 
 	if (!vr->ready)
-		return vr->broken ? -EIO : -EINVAL;
+		return i ? (int)i : vr->broken ? -EIO : -EINVAL;
 	while (i < n) {
 		/* the region does not come or go inside a call */
 		unsigned int k = vr->pk_infl ?
@@ -880,6 +887,31 @@ int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
 		i++;
 	}
 	return (int)i;
+}
+
+int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
+			     unsigned int n)
+{
+	return pk_pop_batch_from(vr, elems, n, 0);
+}
+
+/*
+ * vh_devq_pop_batch() of a packed ring without an IOTLB, which saw the
+ * snapshot current (packed_gen, so the ring is ready): the first run
+ * here, without checking the snapshot again; the rest, if any, the
+ * general way.
+ */
+int vh_devq_packed_pop_batch_entry(struct vh_devq *vr,
+				   struct vh_devq_elem *elems, unsigned int n)
+{
+	unsigned int k = 0;
+
+	if (vh_likely(!vr->pk_infl)) {
+		k = pk_pop_run(vr, elems, n, false, true);
+		if (vh_likely(k == n))
+			return (int)n;
+	}
+	return pk_pop_batch_from(vr, elems, n, k);
 }
 
 /* ---------------------------------------------------------------------- */

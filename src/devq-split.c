@@ -747,7 +747,7 @@ VH_EXPORT VR_NO_SLP int vh_devq_pop_batch(struct vh_devq *vr,
 		if (gen == vr->packed_gen && n == 1)
 			return vh_devq_packed_pop_entry(vr, elems);
 		if (gen == vr->packed_gen && !vr->iotlb_on)
-			return vh_devq_packed_pop_batch(vr, elems, n);
+			return vh_devq_packed_pop_batch_entry(vr, elems, n);
 		return pop_batch_general(vr, elems, n, 0);
 	}
 	last = vr->last_avail;

@@ -470,6 +470,9 @@ int vh_devq_packed_pop(struct vh_devq *vr, struct vh_devq_elem *elem);
 int vh_devq_packed_pop_entry(struct vh_devq *vr, struct vh_devq_elem *elem);
 /* An IOTLB ring moves to the IOTLB's current snapshot; 0 or -errno. */
 int vh_devq_iotlb_prepare(struct vh_devq *vr);
+/* the snapshot seen current (packed_gen), no IOTLB */
+int vh_devq_packed_pop_batch_entry(struct vh_devq *vr,
+				   struct vh_devq_elem *elems, unsigned int n);
 int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
 			     unsigned int n);
 int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len);
