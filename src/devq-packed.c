@@ -1221,7 +1221,7 @@ pk_push_fast(struct vh_devq *vr, const struct vh_devq_used_elem *used,
  * id (pk_push_limit says the ring qualifies), else the general way.  One used
  * descriptor: its id, len and flags go out in one 64-bit release store.
  */
-int vh_devq_packed_push_entry(struct vh_devq *vr, size_t id, uint32_t len)
+int vh_devq_packed_push_entry(struct vh_devq *vr, uint32_t id, uint32_t len)
 {
 	unsigned int pos;
 	uint64_t lif;

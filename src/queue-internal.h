@@ -477,7 +477,7 @@ int vh_devq_packed_pop_batch(struct vh_devq *vr, struct vh_devq_elem *elems,
 			     unsigned int n);
 int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len);
 /* id below 2^16 (vh_devq_push() widened it once) */
-int vh_devq_packed_push_entry(struct vh_devq *vr, size_t id, uint32_t len);
+int vh_devq_packed_push_entry(struct vh_devq *vr, uint32_t id, uint32_t len);
 int vh_devq_packed_push_batch(struct vh_devq *vr,
 			      const struct vh_devq_used_elem *used,
 			      unsigned int n);
