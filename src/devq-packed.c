@@ -1130,8 +1130,9 @@ static inline uint64_t pk_used_lif(const struct vh_devq_used_elem *u,
 /*
  * The common case of a push: n ids of single-descriptor buffers with
  * nothing to release (no pk_wr records: a writable buffer is kept in the
- * id's own record), all popped under the current snapshot of a ready
- * ring, no dirty log, no inflight region.  Clearing each id's head as it
+ * id's own record; any other id's head_table entry is tagged
+ * VH_HT_COMPLEX and does not match), all popped under the current
+ * snapshot of a ready ring, no dirty log, no inflight region.  Clearing each id's head as it
  * is checked also catches an id named twice.  The used descriptors after
  * the first are written while checking, one 64-bit store each, the ring
  * walked by pointer in (at most) two segments; the first one is written

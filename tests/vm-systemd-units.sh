@@ -347,6 +347,19 @@ exe_is() {
 	fi
 }
 
+# confined DAEMON PID EXE CAPS: what both services share: PID runs EXE with
+# CAPS as its effective and bounding capabilities, no new privileges, a
+# seccomp filter and a mount namespace of its own (DAEMON.exe, .capeff,
+# .capbnd, .nonewprivs, .seccomp, .mntns)
+confined() {
+	exe_is "$1.exe" "$2" "$3"
+	status_is "$1.capeff" "$2" CapEff "$4"
+	status_is "$1.capbnd" "$2" CapBnd "$4"
+	status_is "$1.nonewprivs" "$2" NoNewPrivs 1
+	status_is "$1.seccomp" "$2" Seccomp 2
+	own_ns "$1.mntns" "$2" mnt
+}
+
 # stopped NAME UNIT: systemctl stop; the main process exited with status 0
 stopped() {
 	if ! run "$1.stop" systemctl stop "$2"; then
@@ -375,12 +388,7 @@ run blk.io "$BLK_IO" "$bsock" "$img" && sed 's/^/# /' "$out"
 expect blk.active "$bsvc" ActiveState=active SubState=running
 bpid=$(prop "$bsvc" MainPID)
 if [ "${bpid:-0}" -gt 0 ]; then
-	exe_is blk.exe "$bpid" "$blk_exe"
-	status_is blk.capeff "$bpid" CapEff 0000000000000000
-	status_is blk.capbnd "$bpid" CapBnd 0000000000000000
-	status_is blk.nonewprivs "$bpid" NoNewPrivs 1
-	status_is blk.seccomp "$bpid" Seccomp 2
-	own_ns blk.mntns "$bpid" mnt
+	confined blk "$bpid" "$blk_exe" 0000000000000000
 	own_ns blk.netns "$bpid" net
 	# ProtectSystem=strict as the service sees its files: /, /usr and /etc
 	# refuse a write, the state directory and its private /tmp take one
@@ -426,12 +434,7 @@ else
 fi
 npid=$(prop "$nsvc" MainPID)
 if [ "${npid:-0}" -gt 0 ]; then
-	exe_is net.exe "$npid" "$net_exe"
-	status_is net.capeff "$npid" CapEff 0000000000001000
-	status_is net.capbnd "$npid" CapBnd 0000000000001000
-	status_is net.nonewprivs "$npid" NoNewPrivs 1
-	status_is net.seccomp "$npid" Seccomp 2
-	own_ns net.mntns "$npid" mnt
+	confined net "$npid" "$net_exe" 0000000000001000
 	writes "$npid" /.vm-systemd-units /etc/.vm-systemd-units
 	opens net.devices "$nsvc" "$npid"
 	writable net.root.ro "$npid" /.vm-systemd-units no
