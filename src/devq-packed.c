@@ -634,11 +634,10 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 	lif = le64toh(__atomic_load_n(&d->lif, __ATOMIC_RELAXED));
 	/*
 	 * buffer ids index our per-buffer state; 2.8.6: not reused in flight.
-	 * Loaded on its own (one instruction, not three to take it out of
-	 * lif): nothing else uses the id bits of lif.
+	 * Taken from lif, which the id's record copies: one read, so the
+	 * record holds the id checked here.
 	 */
-	id = le16toh(__atomic_load_n((const uint16_t *)(const void *)d + 6,
-				     __ATOMIC_RELAXED));
+	id = pd_id(lif);
 	if (vh_unlikely(id >= vr->size || vr->head_table[id] || !e->iov_max))
 		return false;
 	addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
@@ -656,7 +655,8 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 		struct vh_pk_id *pi = &vr->pk_ids[id];
 		/*
 		 * Simple: the descriptor as it is (see VH_PK_COMPLEX); on
-		 * little endian its lif is ind_len, ndescs and wr
+		 * little endian its lif is ind_len, ndescs (the id checked
+		 * above, below VH_DEVQ_MAX_SIZE) and wr
 		 */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 		_Static_assert(offsetof(struct vh_pk_id, ndescs) == 4 &&
