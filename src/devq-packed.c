@@ -603,15 +603,18 @@ static inline unsigned int pd_wr_shift(uint64_t lif)
 	return (unsigned int)(lif >> 44) & 32;
 }
 
+/* the upper half of lif: the id, and above it the flags under PK_FAST_MASK */
+#define PK_FAST_HI ((uint32_t)PK_FAST_MASK << 16 | 0xffff)
+
 /*
  * One descriptor of the common case (see pk_pop_run()): d at the next
- * available position, want the AVAIL/USED flags of its wrap counter.
- * True if it was popped into e; the caller moves the position on.  The
- * checks come one after the other, each on values loaded once, so few
- * values are live at a time.
+ * available position, want the AVAIL/USED flags of its wrap counter as
+ * pk_avail_want holds them.  True if it was popped into e; the caller
+ * moves the position on.  The checks come one after the other, each on
+ * values loaded once, so few values are live at a time.
  */
 static inline __attribute__((always_inline)) bool
-pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
+pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint32_t want,
 	    struct vh_devq_elem *e, bool infl)
 {
 	uint64_t addr, lif, off, end;
@@ -619,25 +622,20 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 	size_t id;
 
 	/*
-	 * 2.8.1: available: AVAIL equals the wrap counter, USED does not;
-	 * and neither NEXT nor INDIRECT.  One check of the flags, whose
-	 * acquire load orders the reads of the rest after it.
+	 * Flags, id and len in one read, whose acquire orders the read of
+	 * addr after it: the record below copies this very lif, so it holds
+	 * the id checked here.
 	 */
-	if (vh_unlikely((pd_load_flags(d, __ATOMIC_ACQUIRE) & PK_FAST_MASK) !=
-			want))
-		return false;
+	lif = le64toh(__atomic_load_n(&d->lif, __ATOMIC_ACQUIRE));
 	/*
-	 * Only len, id and WRITE are taken from this second read of the
-	 * flags word: a driver that rewrites the descriptor meanwhile gets
-	 * those values checked like any other.
+	 * One compare for two checks.  2.8.1: available: AVAIL equals the
+	 * wrap counter, USED does not; and neither NEXT nor INDIRECT: the
+	 * flags under the mask equal want, and the difference is the id.
+	 * Any other flags leave a difference of 2^16 or more.  Buffer ids
+	 * index our per-buffer state: below the queue size (at most 2^15).
 	 */
-	lif = le64toh(__atomic_load_n(&d->lif, __ATOMIC_RELAXED));
-	/*
-	 * buffer ids index our per-buffer state; 2.8.6: not reused in flight.
-	 * Taken from lif, which the id's record copies: one read, so the
-	 * record holds the id checked here.
-	 */
-	id = pd_id(lif);
+	id = (uint32_t)(lif >> 32 & PK_FAST_HI) - want;
+	/* 2.8.6: not reused in flight */
 	if (vh_unlikely(id >= vr->size || vr->head_table[id] || !e->iov_max))
 		return false;
 	addr = le64toh(__atomic_load_n(&d->addr, __ATOMIC_RELAXED));
@@ -674,7 +672,7 @@ pk_pop_elem(struct vh_devq *vr, const struct vh_pdesc *d, uint16_t want,
 		pk_infl_pop_one(vr, &vr->pk_iids[id], addr, lif);
 	e->iov->iov_base = vr->c_host + off;
 	e->iov->iov_len = len;
-	elem_set_single(e, (uint16_t)id, len, pd_wr_shift(lif));
+	elem_set_single(e, (uint32_t)id, len, pd_wr_shift(lif));
 	return true;
 }
 
@@ -700,7 +698,7 @@ pk_pop_run(struct vh_devq *vr, struct vh_devq_elem *e, unsigned int max,
 	 * available: AVAIL equals the wrap counter, USED does not (2.8.1);
 	 * a single direct buffer: neither NEXT nor INDIRECT
 	 */
-	const uint16_t want = vr->pk_avail_want;
+	const uint32_t want = vr->pk_avail_want;
 	const struct vh_pdesc *d = pk_ring(vr) + pos, *d_end;
 	size_t cnt = max, room = vr->size - vr->pk_inflight_descs;
 	bool to_end = false;

@@ -200,11 +200,12 @@ struct vh_devq {
 	uint16_t pk_avail, pk_used;   /* next ring positions */
 	/*
 	 * From the wrap counters, by vh_devq_pk_wraps(): the AVAIL and USED
-	 * flags of an available descriptor (2.8.1), and those of a used one
-	 * where lif holds them (2.8.9), without and with WRITE; the fast
-	 * paths need no table
+	 * flags of an available descriptor (2.8.1) where the upper half of
+	 * lif holds them (above the id), and those of a used one where lif
+	 * holds them (2.8.9), without and with WRITE; the fast paths need no
+	 * table
 	 */
-	uint16_t pk_avail_want;
+	uint32_t pk_avail_want;
 	uint64_t pk_used_wf, pk_used_wfw;
 	/* size: ready, packed, no IOTLB, no log, no inflight region */
 	uint32_t pk_push_limit;
@@ -293,8 +294,8 @@ struct vh_pdesc {
 /* After a wrap counter changed: the fields that follow them. */
 static inline void vh_devq_pk_wraps(struct vh_devq *vr)
 {
-	vr->pk_avail_want = vr->pk_avail_wrap ? VH_PDESC_F_AVAIL :
-						VH_PDESC_F_USED;
+	vr->pk_avail_want = (vr->pk_avail_wrap ? VH_PDESC_F_AVAIL :
+						 VH_PDESC_F_USED) << 16;
 	vr->pk_used_wf = vr->pk_used_wrap ? VH_PK_LIF_AU : 0;
 	vr->pk_used_wfw = vr->pk_used_wf | (uint64_t)VH_DESC_F_WRITE << 48;
 }
@@ -413,7 +414,7 @@ _Static_assert(offsetof(struct vh_devq_elem, ndescs) ==
 	       "vh_devq_elem pairs are adjacent");
 
 static inline __attribute__((always_inline)) void
-elem_set_single(struct vh_devq_elem *e, uint16_t head, uint32_t len,
+elem_set_single(struct vh_devq_elem *e, uint32_t head, uint32_t len,
 		unsigned int wr_shift)
 {
 	char *p = (char *)e;

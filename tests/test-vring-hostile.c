@@ -740,6 +740,79 @@ static void test_packed_legal(void)
 	rig_fini(&r);
 }
 
+/*
+ * The fast pop checks the flags and the id range in one compare (flags
+ * under a mask minus the wanted ones, id in the low half): every
+ * AVAIL/USED combination under either wrap counter, with ids around the
+ * queue size, through the one-element call and a batch run.
+ */
+static void test_packed_flags_ids(void)
+{
+	static const uint16_t ids[] = { 0, 7, 8, 0x7fff, 0x8000, 0xffff };
+	static const uint16_t fls[] = { 0, PF_AVAIL, PF_USED,
+					PF_AVAIL | PF_USED };
+	struct iovec iov[4][4];
+	struct vh_devq_elem e[4];
+	struct rig r;
+
+	for (unsigned int i = 0; i < 4; i++)
+		e[i] = (struct vh_devq_elem){ .iov = iov[i], .iov_max = 4 };
+	for (int w = 0; w < 2; w++)
+		for (unsigned int f = 0; f < 4; f++)
+			for (unsigned int k = 0; k < 6; k++) {
+				bool av = !!(fls[f] & PF_AVAIL) == w &&
+					  !!(fls[f] & PF_USED) != w;
+				uint8_t *d;
+				uint64_t a = DATA_GPA;
+				uint32_t len = 16;
+				struct vh_devq_addr ad = { 0 };
+				int ret;
+
+				prig(&r, 8, 0);
+				/* positions 0, wrap counters w */
+				CHECK_EQ(vh_drvq_get_addrs(r.vq, &ad.desc,
+							   &ad.avail,
+							   &ad.used), 0);
+				CHECK_EQ(vh_devq_reset(r.vr), 0);
+				CHECK_EQ(vh_devq_set_num(r.vr, 8), 0);
+				CHECK_EQ(vh_devq_set_base(r.vr,
+					 w ? 0x80008000u : 0), 0);
+				CHECK_EQ(vh_devq_set_addr(r.vr, &ad), 0);
+				/*
+				 * one buffer through first: the fast pop then
+				 * knows the region
+				 */
+				pdesc(&r, 0, DATA_GPA, 16, 1, 0, w);
+				CHECK_EQ(vh_devq_pop(r.vr, e), 1);
+				CHECK_EQ(vh_devq_push(r.vr, 1, 0), 0);
+				d = gpa_host(&r, RING_GPA + 16);
+				memcpy(d, &a, 8);
+				memcpy(d + 8, &len, 4);
+				memcpy(d + 12, &ids[k], 2);
+				__atomic_store_n((uint16_t *)(void *)(d + 14),
+						 fls[f], __ATOMIC_RELEASE);
+				ret = pop_batched ?
+					      vh_devq_pop_batch(r.vr, e, 4) :
+					      vh_devq_pop(r.vr, e);
+				if (!av) {
+					CHECK_EQ(ret, 0);
+					CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+				} else if (ids[k] < 8) {
+					CHECK_EQ(ret, 1);
+					CHECK_EQ(e[0].id, ids[k]);
+					CHECK_EQ(e[0].in_len, 0);
+					CHECK_EQ(e[0].out_len, 16);
+					CHECK_EQ(vh_devq_push(r.vr, ids[k], 0), 0);
+					CHECK_EQ(vh_devq_is_broken(r.vr), 0);
+				} else {
+					CHECK_EQ(ret, -EIO);
+					CHECK_EQ(vh_devq_is_broken(r.vr), 1);
+					refused++;
+				}
+				rig_fini(&r);
+			}
+}
+
 /* The packed driver side against a device writing nonsense. */
 static void test_packed_hostile_device(void)
 {
@@ -802,6 +875,7 @@ int main(void)
 		test_legal_corners();
 		test_packed_bad_rings();
 		test_packed_legal();
+		test_packed_flags_ids();
 	}
 	test_packed_hostile_device();
 	test_hostile_device();
