@@ -24,6 +24,11 @@
 #    the tap (CAP_NET_ADMIN, DeviceAllow=/dev/net/tun) in the host's network
 #    namespace; vhostctl user check passes; only CAP_NET_ADMIN is left;
 #    systemctl stop ends it with status 0 and removes the tap
+#  - RestrictAddressFamilies= of each service as shipped: an instance "af"
+#    whose drop-in replaces only ExecStart= with a probe (bash's /dev/tcp)
+#    that tries an AF_INET and an AF_INET6 socket; the probe's exit status
+#    says which socket() calls were refused, and must match the families
+#    the unit lists (the same probe unconfined must get both)
 # In an ASan build a drop-in sets ASAN_OPTIONS=detect_leaks=0 (see below).
 #
 # Prints `ok N systemd-units.<case>` / `not ok ...` TAP lines; exits 1 if a
@@ -188,6 +193,31 @@ truncate -s 16M "$root$img"
 chmod 0600 "$root$img"
 tap=vhusd$$
 echo "VHOST_USER_NET_OPTS=\"--tap=$tap --mac=52:54:00:5d:01:01\"" >"$root$net_conf"
+
+# the address family probe: exit status bit 0 if socket(AF_INET) was
+# refused, bit 1 if socket(AF_INET6) was (bash says "socket: ..." when
+# socket() fails, "connect: ..." when only the connection does)
+probe=/usr/local/lib/libvhost-test/af-probe
+mkdir -p "$root${probe%/*}"
+cat >"$root$probe" <<'PROBE'
+#!/bin/bash
+rc=0 bit=1
+for a in 127.0.0.1 ::1; do
+	e=$( { exec 3<>"/dev/tcp/$a/9"; } 2>&1 )
+	case $e in *"socket: "*) rc=$((rc | bit)) ;; esac
+	bit=2
+done
+exit $rc
+PROBE
+chmod 0755 "$root$probe"
+for d in vhost-user-blk vhost-user-net; do
+	c=$(sed -n 's/^EnvironmentFile=//p' "$build/systemd/$d@.service")
+	c=${c//%i/af}
+	mkdir -p "$root${c%/*}" "$root/etc/systemd/system/$d@af.service.d"
+	: >"$root$c"
+	printf '[Service]\nExecStart=\nExecStart=%s\n' "$probe" \
+		>"$root/etc/systemd/system/$d@af.service.d/af-probe.conf"
+done
 
 # LeakSanitizer stops the world with ptrace(2), which SystemCallFilter=
 # @system-service refuses (the daemon then exits 1): an ASan build runs the
@@ -450,6 +480,38 @@ else
 	ok net.tap.gone
 fi
 run net.socket.stop systemctl stop vhost-user-net@t1.socket
+
+# ------------------------------------------------------------------
+# RestrictAddressFamilies= as shipped, through the probe instances
+# ------------------------------------------------------------------
+# families UNIT: the exit status the probe must give under UNIT
+families() {
+	local f want=0
+	f=" $(sed -n 's/^RestrictAddressFamilies=//p' "$build/systemd/$1") "
+	case $f in *" AF_INET "*) ;; *) want=$((want | 1)) ;; esac
+	case $f in *" AF_INET6 "*) ;; *) want=$((want | 2)) ;; esac
+	echo $want
+}
+# the probe itself tells an allowed family from a refused one
+if ins "$probe" >"$out" 2>"$err"; then
+	ok af.unconfined
+else
+	not_ok af.unconfined "the probe, unconfined: exit $?, want 0 (both allowed)"
+fi
+for d in blk net; do
+	u=vhost-user-$d@af.service
+	ins systemctl start "$u" >"$out" 2>"$err"
+	for _ in $(seq 300); do
+		case $(prop "$u" ActiveState) in
+		active | activating | deactivating) sleep 0.1 ;;
+		*) break ;;
+		esac
+	done
+	expect "$d.families" "$u" ExecMainCode=1 \
+		ExecMainStatus="$(families "vhost-user-$d@.service")"
+	ins systemctl stop "vhost-user-$d@af.socket" >/dev/null 2>&1
+	ins systemctl reset-failed "$u" >/dev/null 2>&1
+done
 
 # ------------------------------------------------------------------
 # systemd itself shuts down
