@@ -29,6 +29,10 @@
 #    that tries an AF_INET and an AF_INET6 socket; the probe's exit status
 #    says which socket() calls were refused, and must match the families
 #    the unit lists (the same probe unconfined must get both)
+#  - DevicePolicy=closed of vhost-user-net: an instance "dev" whose drop-in
+#    also empties DeviceAllow= must still be refused /dev/net/tun (EPERM):
+#    the policy stays closed where the default, auto, would open every
+#    device
 # In an ASan build a drop-in sets ASAN_OPTIONS=detect_leaks=0 (see below).
 #
 # Prints `ok N systemd-units.<case>` / `not ok ...` TAP lines; exits 1 if a
@@ -210,6 +214,22 @@ done
 exit $rc
 PROBE
 chmod 0755 "$root$probe"
+# the device probe: exit 0 if /dev/net/tun opens, 1 if that is refused
+# with EPERM (the device cgroup program), 2 on anything else
+devprobe=${probe%/*}/dev-probe
+cat >"$root$devprobe" <<'PROBE'
+#!/bin/bash
+e=$( { exec 3<>/dev/net/tun; } 2>&1 ) && exit 0
+case $e in *"Operation not permitted"*) exit 1 ;; esac
+exit 2
+PROBE
+chmod 0755 "$root$devprobe"
+c=$(sed -n 's/^EnvironmentFile=//p' "$build/systemd/vhost-user-net@.service")
+c=${c//%i/dev}
+mkdir -p "$root${c%/*}" "$root/etc/systemd/system/vhost-user-net@dev.service.d"
+: >"$root$c"
+printf '[Service]\nDeviceAllow=\nExecStart=\nExecStart=%s\n' "$devprobe" \
+	>"$root/etc/systemd/system/vhost-user-net@dev.service.d/dev-probe.conf"
 for d in vhost-user-blk vhost-user-net; do
 	c=$(sed -n 's/^EnvironmentFile=//p' "$build/systemd/$d@.service")
 	c=${c//%i/af}
@@ -482,7 +502,8 @@ fi
 run net.socket.stop systemctl stop vhost-user-net@t1.socket
 
 # ------------------------------------------------------------------
-# RestrictAddressFamilies= as shipped, through the probe instances
+# RestrictAddressFamilies= and DevicePolicy= as shipped, through probe
+# instances (a drop-in runs a probe in the service's place)
 # ------------------------------------------------------------------
 # families UNIT: the exit status the probe must give under UNIT
 families() {
@@ -498,20 +519,41 @@ if ins "$probe" >"$out" 2>"$err"; then
 else
 	not_ok af.unconfined "the probe, unconfined: exit $?, want 0 (both allowed)"
 fi
-for d in blk net; do
-	u=vhost-user-$d@af.service
+# probed DAEMON INSTANCE: start that instance, whose drop-in runs a probe
+# instead of the daemon, and wait for the probe to exit
+probed() {
+	local u=$1@$2.service
 	ins systemctl start "$u" >"$out" 2>"$err"
 	for _ in $(seq 300); do
 		case $(prop "$u" ActiveState) in
 		active | activating | deactivating) sleep 0.1 ;;
-		*) break ;;
+		*) return ;;
 		esac
 	done
-	expect "$d.families" "$u" ExecMainCode=1 \
+}
+# unprobed DAEMON INSTANCE: its socket stopped, the failed state cleared
+unprobed() {
+	ins systemctl stop "$1@$2.socket" >/dev/null 2>&1
+	ins systemctl reset-failed "$1@$2.service" >/dev/null 2>&1
+}
+for d in blk net; do
+	probed "vhost-user-$d" af
+	expect "$d.families" "vhost-user-$d@af.service" ExecMainCode=1 \
 		ExecMainStatus="$(families "vhost-user-$d@.service")"
-	ins systemctl stop "vhost-user-$d@af.socket" >/dev/null 2>&1
-	ins systemctl reset-failed "$u" >/dev/null 2>&1
+	unprobed "vhost-user-$d" af
 done
+
+# DevicePolicy=closed, with DeviceAllow= emptied by a drop-in: still no
+# /dev/net/tun (the probe unconfined opens it)
+if ins "$devprobe" >"$out" 2>"$err"; then
+	ok dev.unconfined
+else
+	not_ok dev.unconfined "the device probe, unconfined: exit $?, want 0"
+fi
+probed vhost-user-net dev
+expect net.devicepolicy vhost-user-net@dev.service ExecMainCode=1 \
+	ExecMainStatus=1
+unprobed vhost-user-net dev
 
 # ------------------------------------------------------------------
 # systemd itself shuts down
