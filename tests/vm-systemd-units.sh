@@ -224,20 +224,22 @@ case $e in *"Operation not permitted"*) exit 1 ;; esac
 exit 2
 PROBE
 chmod 0755 "$root$devprobe"
-c=$(sed -n 's/^EnvironmentFile=//p' "$build/systemd/vhost-user-net@.service")
-c=${c//%i/dev}
-mkdir -p "$root${c%/*}" "$root/etc/systemd/system/vhost-user-net@dev.service.d"
-: >"$root$c"
-printf '[Service]\nDeviceAllow=\nExecStart=\nExecStart=%s\n' "$devprobe" \
-	>"$root/etc/systemd/system/vhost-user-net@dev.service.d/dev-probe.conf"
-for d in vhost-user-blk vhost-user-net; do
-	c=$(sed -n 's/^EnvironmentFile=//p' "$build/systemd/$d@.service")
-	c=${c//%i/af}
-	mkdir -p "$root${c%/*}" "$root/etc/systemd/system/$d@af.service.d"
-	: >"$root$c"
-	printf '[Service]\nExecStart=\nExecStart=%s\n' "$probe" \
-		>"$root/etc/systemd/system/$d@af.service.d/af-probe.conf"
-done
+# probe_instance DAEMON INSTANCE PROBE [LINE]: INSTANCE of DAEMON's service
+# runs PROBE in the daemon's place (a drop-in: LINE, if any, then
+# ExecStart= replaced; every other line of the unit as shipped), with the
+# empty options file the unit requires
+probe_instance() {
+	local c d=$root/etc/systemd/system/$1@$2.service.d
+	c=$(sed -n 's/^EnvironmentFile=//p' "$build/systemd/$1@.service")
+	c=$root${c//%i/$2}
+	mkdir -p "${c%/*}" "$d"
+	: >"$c"
+	printf '[Service]\n%sExecStart=\nExecStart=%s\n' "${4:+$4
+}" "$3" >"$d/probe.conf"
+}
+probe_instance vhost-user-net dev "$devprobe" DeviceAllow=
+probe_instance vhost-user-blk af "$probe"
+probe_instance vhost-user-net af "$probe"
 
 # LeakSanitizer stops the world with ptrace(2), which SystemCallFilter=
 # @system-service refuses (the daemon then exits 1): an ASan build runs the
