@@ -52,6 +52,14 @@ static inline int vh_copy_struct(void *dst, size_t dst_size, size_t min_size,
 /* Close an fd, keeping errno intact; used on error paths. */
 void vh_close_keep_errno(int fd);
 
+/*
+ * 0 if fd is an anonymous inode of that name ("eventfd" for
+ * anon_inode:[eventfd]), -EBADF if it is anything else, -errno if fstat
+ * fails.  Without /proc the file type alone says it is anonymous.
+ */
+int vh_fd_check_anon(int fd, const char *name);
+
+/* errno is the same after it: callers log, then return -errno */
 __attribute__((format(printf, 6, 7))) void
 vh_log(const struct vh_ctx *ctx, int priority, const char *file, int line,
        const char *fn, const char *format, ...);

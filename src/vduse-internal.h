@@ -15,7 +15,10 @@
 struct vh_iotlb;
 struct vh_mem;
 
-/* Largest single IOTLB mapping we mmap (the kernel's bounce area is <= 1G) */
+/*
+ * Largest IOTLB mapping of a VDUSE domain's own file we mmap (its bounce
+ * area is at most 1 GiB)
+ */
 #define VDUSE_MAX_MAP (4ull << 30)
 
 struct vduse_q {

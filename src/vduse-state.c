@@ -66,7 +66,7 @@ int vduse_state_open(struct vh_vduse_dev *dev, const char *path,
 {
 	struct vduse_state want, have;
 	struct stat st;
-	int fd;
+	int fd, r;
 
 	dev->state_qbytes = queue_bytes(dev->max_queue_size);
 	if (!dev->state_qbytes)
@@ -78,9 +78,11 @@ int vduse_state_open(struct vh_vduse_dev *dev, const char *path,
 		return -ENOMEM;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
+		/* before logging: the log callback may change errno */
+		r = -errno;
 		vh_err(dev->ctx, "vduse %s: state file %s: %d\n", dev->name,
-		       path, -errno);
-		return -errno;
+		       path, r);
+		return r;
 	}
 	dev->state_fd = fd;
 	if (fstat(fd, &st) < 0)
@@ -92,9 +94,10 @@ int vduse_state_open(struct vh_vduse_dev *dev, const char *path,
 	}
 	/* a second process on the same file would corrupt the first's */
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		vh_err(dev->ctx, "vduse %s: state file %s is in use\n",
-		       dev->name, path);
-		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		vh_err(dev->ctx, "vduse %s: state file %s: %s\n", dev->name,
+		       path, r == -EBUSY ? "in use" : "cannot lock");
+		return r;
 	}
 	dev->state_empty = st.st_size == 0;
 	if ((uint64_t)st.st_size != dev->state_size)

@@ -53,31 +53,47 @@ static long page_size(void)
 /* ------------------------------------------------------------------------ */
 
 /*
- * The fd VDUSE_IOTLB_GET_FD passes is the domain's anonymous file
- * ("[vduse-domain]") under virtio_vdpa, and under vhost_vdpa (VDUSE maps
- * by VA) the file behind the front-end's shared memory: a regular file
- * (memfd, hugetlbfs, shm).  Refuse anything else (a device node, a pipe...).
+ * The fd VDUSE_IOTLB_GET_FD passes for the answer e is the domain's
+ * anonymous file ("[vduse-domain]") under virtio_vdpa, and under
+ * vhost_vdpa (VDUSE maps by VA) the file behind the front-end's shared
+ * memory: a regular file (memfd, hugetlbfs, shm).  Refuse anything else (a
+ * device node, a pipe...).  The front-end's file holds its guest memory,
+ * one entry per memory region of any size, and must hold all of the entry:
+ * a mapping past its end would SIGBUS us on first touch.  The domain's
+ * file has no size to check against: its entries (the bounce area, at
+ * most 1 GiB, and coherent allocations) are bounded by VDUSE_MAX_MAP.
  */
-static int check_domain_fd(struct vh_vduse_dev *dev, int fd)
+static int check_domain_fd(struct vh_vduse_dev *dev, int fd,
+			   const struct vduse_iotlb_entry *e)
 {
-	char path[64], link[64];
+	uint64_t size = e->last - e->start + 1;
 	struct stat st;
-	ssize_t n;
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	if (S_ISREG(st.st_mode))
+	if (S_ISREG(st.st_mode)) {
+		/* e->last - e->start < 2^64 - 1: checked by the caller */
+		if (st.st_size < 0 || e->offset > (uint64_t)st.st_size ||
+		    size > (uint64_t)st.st_size - e->offset) {
+			vh_err(dev->ctx,
+			       "vduse %s: IOTLB entry 0x%llx-0x%llx beyond its file (offset 0x%llx, size %lld)\n",
+			       dev->name, (unsigned long long)e->start,
+			       (unsigned long long)e->last,
+			       (unsigned long long)e->offset,
+			       (long long)st.st_size);
+			return -EPROTO;
+		}
 		return 0;
-	if ((st.st_mode & S_IFMT) != 0)
-		goto bad;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link) - 1);
-	if (n < 0)
-		return 0; /* no /proc: the mode check has to do */
-	link[n] = '\0';
-	if (strcmp(link, "anon_inode:[vduse-domain]") == 0)
+	}
+	if (size > VDUSE_MAX_MAP) {
+		vh_err(dev->ctx,
+		       "vduse %s: IOTLB entry 0x%llx-0x%llx larger than a VDUSE domain maps\n",
+		       dev->name, (unsigned long long)e->start,
+		       (unsigned long long)e->last);
+		return -EPROTO;
+	}
+	if (vh_fd_check_anon(fd, "vduse-domain") == 0)
 		return 0;
-bad:
 	vh_err(dev->ctx, "vduse %s: IOTLB fd is not a VDUSE domain\n",
 	       dev->name);
 	return -EBADF;
@@ -178,13 +194,19 @@ static int fill_range(struct vh_vduse_dev *dev, uint64_t start, uint64_t last)
 				r = 0;
 			break;
 		}
+		/*
+		 * The kernel installs it without O_CLOEXEC: narrow the window
+		 * in which a fork() + exec() elsewhere in the process would
+		 * inherit a file of guest memory (it is closed just below).
+		 */
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
 		perm = perm_of(e.perm);
 		/*
 		 * The answer must overlap what we asked, be page-aligned in
 		 * the file (mmap), of a sane size, with a known permission.
 		 */
 		if (e.start > e.last || e.last < cur || e.start > last ||
-		    !perm || e.last - e.start >= VDUSE_MAX_MAP ||
+		    !perm || e.last - e.start == UINT64_MAX ||
 		    (e.offset & (uint64_t)(page_size() - 1))) {
 			vh_err(dev->ctx,
 			       "vduse %s: bad IOTLB entry 0x%llx-0x%llx perm %u\n",
@@ -194,7 +216,7 @@ static int fill_range(struct vh_vduse_dev *dev, uint64_t start, uint64_t last)
 			r = -EPROTO;
 			break;
 		}
-		r = check_domain_fd(dev, fd);
+		r = check_domain_fd(dev, fd, &e);
 		if (r == 0)
 			r = map_entry(dev, fd, &e, perm);
 		close(fd);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * vdpa-blk-io [--packed|--split] NODE SECTOR IN BEFORE AFTER: libvhost's
- * vhost-vdpa front-end
+ * vdpa-blk-io [--packed|--split] [--mem MIB] NODE SECTOR IN BEFORE AFTER:
+ * libvhost's vhost-vdpa front-end
  * (src/vdpa.c) driving a virtio-blk device through its /dev/vhost-vdpa-N
  * NODE (run as root in the test VM by tests/vm-vduse-blk.sh, where the
  * device is tools/vhost-user-blk --vduse bound to vhost_vdpa): the status
@@ -12,7 +12,10 @@
  * ring must count the requests made (packed: their descriptors), and the
  * ring must serve a read after it.  --packed offers VIRTIO_F_RING_PACKED
  * and requires it negotiated (a packed ring), --split does not offer it;
- * the default offers it and takes either.  Prints "capacity N features F"
+ * the default offers it and takes either.  --mem makes the guest memory
+ * one memfd region of MIB MiB (default 1), with the ring and the buffers
+ * in its last MiB: above 4 GiB, the device must map the region's file
+ * beyond 4 GiB.  Prints "capacity N features F"
  * (sectors, from config space) and "layout packed|split"; exits 0 if
  * every step succeeded and the bytes match.
  */
@@ -36,7 +39,7 @@
 #include "libvhost-vring.h"
 
 #define RING 64
-#define MEM_SIZE (1u << 20)
+#define MEM_SIZE (1u << 20) /* the default, and the part used at its end */
 #define MAX_LEN (64u << 10)
 #define TIMEOUT_MS 30000 /* TCG under load */
 
@@ -54,6 +57,7 @@ struct blk {
 	int kick, call;
 	uint64_t hdr_gpa, data_gpa;
 	uint64_t acked;
+	uint64_t mem_size;
 	unsigned int ndesc; /* descriptors made available so far */
 };
 
@@ -152,14 +156,16 @@ static int setup(struct vh_ctx *ctx, const char *node, enum layout layout,
 
 	r = vh_mem_new(ctx, &b->mem);
 	if (!r)
-		r = vh_mem_add_memfd(b->mem, 0, MEM_SIZE, &host);
+		r = vh_mem_add_memfd(b->mem, 0, b->mem_size, &host);
 	if (r)
 		return fprintf(stderr, "memory: %s\n", strerror(-r)), r;
 	b->host = host;
-	b->hdr_gpa = 0x1000;
-	ring = 0x2000;
-	b->data_gpa = 0x10000;
-	if (ring + vh_drvq_ring_bytes(RING) > b->data_gpa)
+	/* in the last MiB (the memfd's pages are only made when touched) */
+	b->hdr_gpa = b->mem_size - MEM_SIZE + 0x1000;
+	ring = b->mem_size - MEM_SIZE + 0x2000;
+	b->data_gpa = b->mem_size - MEM_SIZE + 0x10000;
+	if (ring + vh_drvq_ring_bytes(RING) > b->data_gpa ||
+	    b->data_gpa + MAX_LEN > b->mem_size)
 		return -ENOMEM;
 	/* vh_vdpa_setup_vring() gives it the negotiated layout */
 	r = vh_drvq_new(ctx, b->mem, 0, RING, ring, &b->vq);
@@ -227,10 +233,11 @@ static uint32_t expected_base(const struct blk *b, unsigned int nreq)
 	return (pos | wrap << 15) * 0x10001u;
 }
 
-static int run(struct vh_ctx *ctx, enum layout layout, char **argv)
+static int run(struct vh_ctx *ctx, enum layout layout, uint64_t mem_size,
+	       char **argv)
 {
 	static uint8_t in[MAX_LEN + 1];
-	struct blk b = { .kick = -1, .call = -1 };
+	struct blk b = { .kick = -1, .call = -1, .mem_size = mem_size };
 	uint64_t capacity = 0, sector;
 	unsigned int nreq = 3; /* read, write, read; flush if negotiated */
 	uint32_t base = 0;
@@ -327,22 +334,37 @@ out:
 
 int main(int argc, char **argv)
 {
+	const char *prog = argv[0];
 	enum layout layout = LAYOUT_ANY;
+	uint64_t mem_size = MEM_SIZE;
 	struct vh_ctx *ctx = NULL;
+	char *end;
 	int r;
 
-	if (argc == 7 && !strcmp(argv[1], "--packed"))
-		layout = LAYOUT_PACKED;
-	else if (argc == 7 && !strcmp(argv[1], "--split"))
-		layout = LAYOUT_SPLIT;
-	if (layout != LAYOUT_ANY) {
-		argc--;
-		argv++;
+	for (argc--, argv++; argc && !strncmp(argv[0], "--", 2);
+	     argc--, argv++) {
+		if (!strcmp(argv[0], "--packed")) {
+			layout = LAYOUT_PACKED;
+		} else if (!strcmp(argv[0], "--split")) {
+			layout = LAYOUT_SPLIT;
+		} else if (!strcmp(argv[0], "--mem") && argc > 1) {
+			errno = 0;
+			mem_size = strtoull(argv[1], &end, 10);
+			/* MiB, at most 1 TiB */
+			if (errno || *end || end == argv[1] || !mem_size ||
+			    mem_size > (1u << 20))
+				break;
+			mem_size <<= 20;
+			argc--;
+			argv++;
+		} else {
+			break;
+		}
 	}
-	if (argc != 6) {
+	if (argc != 5) {
 		fprintf(stderr,
-			"usage: %s [--packed|--split] /dev/vhost-vdpa-N SECTOR IN BEFORE AFTER\n",
-			argv[0]);
+			"usage: %s [--packed|--split] [--mem MIB] /dev/vhost-vdpa-N SECTOR IN BEFORE AFTER\n",
+			prog);
 		return 2;
 	}
 	r = vh_ctx_new(&ctx);
@@ -350,7 +372,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "vh_ctx_new: %s\n", strerror(-r));
 		return 1;
 	}
-	r = run(ctx, layout, argv);
+	/* run() takes argv[1..5] */
+	r = run(ctx, layout, mem_size, argv - 1);
 	vh_ctx_unref(ctx);
 	return r ? 1 : 0;
 }

@@ -23,7 +23,8 @@
 # daemon deletes it and exits 0.  qemu-storage-daemon's vduse-blk export
 # passes the same checks; last, the daemon bound to vhost_vdpa serves
 # tests/vdpa-blk-io (libvhost's vhost-vdpa front-end) with a packed ring,
-# then with a split one.
+# then with a split one, then a packed one in 5 GiB of guest memory (one
+# IOTLB entry larger than 4 GiB).
 #
 # Prints `ok N vduse.<case>` / `not ok N vduse.<case>` lines; on a kernel
 # without CONFIG_VDPA_USER (Debian's 6.1) one `ok 1 vduse.blk # SKIP` line.
@@ -506,30 +507,31 @@ elif [ ! -x "$VDPA_BLK_IO" ]; then
 	notok vhost_vdpa.io "$VDPA_BLK_IO not built"
 else
 	ok vhost_vdpa.bind
-	# LAYOUT CASE BEFORE: run the front-end with a ring of LAYOUT on
-	# $sector (writing $tmp/vdpa.in.LAYOUT); the sector must have read
-	# BEFORE's bytes first, and hold the new ones in the backing file
+	# LAYOUT CASE BEFORE [OPTION...]: run the front-end with a ring of
+	# LAYOUT on $sector (writing $tmp/vdpa.in.CASE); the sector must have
+	# read BEFORE's bytes first, and hold the new ones in the backing file
 	vdpa_io() {
 		local l=$1 c=$2 before=$3
-		head -c 8192 /dev/urandom >"$tmp/vdpa.in.$l"
-		if "$VDPA_BLK_IO" --"$l" "$node" $sector "$tmp/vdpa.in.$l" \
-			"$tmp/vdpa.before.$l" "$tmp/vdpa.after.$l" \
-			>"$tmp/vdpa.out.$l" 2>&1 &&
-			grep -qx "capacity $((SIZE / 512)) .*" "$tmp/vdpa.out.$l" &&
-			grep -qx "layout $l" "$tmp/vdpa.out.$l"; then
+		shift 3
+		head -c 8192 /dev/urandom >"$tmp/vdpa.in.$c"
+		if "$VDPA_BLK_IO" --"$l" "$@" "$node" $sector \
+			"$tmp/vdpa.in.$c" "$tmp/vdpa.before.$c" \
+			"$tmp/vdpa.after.$c" >"$tmp/vdpa.out.$c" 2>&1 &&
+			grep -qx "capacity $((SIZE / 512)) .*" "$tmp/vdpa.out.$c" &&
+			grep -qx "layout $l" "$tmp/vdpa.out.$c"; then
 			ok "vhost_vdpa.$c"
-			echo "# $l: $(grep -E '^(layout|vring base)' "$tmp/vdpa.out.$l" | tr '\n' ' ')"
+			echo "# $l: $(grep -E '^(layout|vring base)' "$tmp/vdpa.out.$c" | tr '\n' ' ')"
 		else
 			notok "vhost_vdpa.$c" "front-end failed ($l ring)"
-			sed 's/^/# /' "$tmp/vdpa.out.$l" "$tmp/daemon3.log"
+			sed 's/^/# /' "$tmp/vdpa.out.$c" "$tmp/daemon3.log"
 		fi
-		if cmp -s "$before" "$tmp/vdpa.before.$l"; then
+		if cmp -s "$before" "$tmp/vdpa.before.$c"; then
 			ok "vhost_vdpa.${c}_read"
 		else
 			notok "vhost_vdpa.${c}_read" "differs from the disk's bytes"
 		fi
 		if dd if="$img" bs=512 skip=$sector count=16 status=none |
-			cmp -s - "$tmp/vdpa.in.$l"; then
+			cmp -s - "$tmp/vdpa.in.$c"; then
 			ok "vhost_vdpa.${c}_backing_file"
 		else
 			notok "vhost_vdpa.${c}_backing_file" "the backing file differs"
@@ -539,7 +541,11 @@ else
 	dd if="$tmp/expect" bs=512 skip=$sector count=16 status=none \
 		>"$tmp/vdpa.expect"
 	vdpa_io packed io "$tmp/vdpa.expect"
-	vdpa_io split split_io "$tmp/vdpa.in.packed"
+	vdpa_io split split_io "$tmp/vdpa.in.io"
+	# guest memory of 5 GiB, one region, the ring and the buffers in its
+	# last MiB: VDUSE hands the daemon the whole region (the front-end's
+	# memfd) as one IOTLB entry beyond 4 GiB, which it must map
+	vdpa_io packed high_io "$tmp/vdpa.in.split_io" --mem 5120
 fi
 vdpa dev del "$name" 2>/dev/null
 kill -TERM "$DPID"

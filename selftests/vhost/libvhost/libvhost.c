@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libvhost-internal.h"
@@ -32,9 +33,30 @@ void vh_close_keep_errno(int fd)
 	errno = saved;
 }
 
+int vh_fd_check_anon(int fd, const char *name)
+{
+	char path[40], link[64], want[64];
+	struct stat st;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* an anonymous inode has no file type */
+	if ((st.st_mode & S_IFMT) != 0)
+		return -EBADF;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return 0; /* no /proc: the file type has to do */
+	link[n] = '\0';
+	snprintf(want, sizeof(want), "anon_inode:[%s]", name);
+	return strcmp(link, want) == 0 ? 0 : -EBADF;
+}
+
 void vh_log(const struct vh_ctx *ctx, int priority, const char *file,
 	    int line, const char *fn, const char *format, ...)
 {
+	int saved = errno;
 	va_list args;
 
 	if (!ctx->log_fn)
@@ -44,6 +66,8 @@ void vh_log(const struct vh_ctx *ctx, int priority, const char *file,
 	ctx->log_fn((struct vh_ctx *)ctx, ctx->log_data, priority, file, line,
 		    fn, format, args);
 	va_end(args);
+	/* stdio or the application's function may have changed it */
+	errno = saved;
 }
 
 __attribute__((format(printf, 7, 0))) static void
