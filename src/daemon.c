@@ -854,6 +854,8 @@ static int client_connect(struct vh_daemon *d)
 		return r;
 	}
 	r = vh_vu_backend_adopt_fd(d->be, fd);
+	if (r < 0)
+		close(fd);
 	return r;
 }
 

@@ -29,6 +29,13 @@
  * and an in-band kick on a ring that is not yet handed over is delivered
  * (queue_kicked) right after queue_started.
  *
+ * The front-end's fds: SET_VRING_KICK, SET_VRING_CALL and SET_VRING_ERR
+ * take an eventfd and nothing else, and make it non-blocking (the file is
+ * shared with the front-end, which could otherwise hold a back-end thread
+ * in a read or a write); SET_BACKEND_REQ_FD takes a socket (never a pipe,
+ * whose write raises SIGPIPE once the reader is gone).  Any other fd
+ * closes the connection.
+ *
  * Callbacks run in the thread that calls vh_vu_backend_dispatch().  Once
  * queue_stopped returns, the device must no longer touch that vh_devq
  * (its mappings may go away).  Rings are also taken back (queue_stopped,
@@ -163,7 +170,8 @@ struct vh_vu_device_ops {
 			 const uint8_t mac[6]);
 	/*
 	 * SET_DEVICE_STATE_FD: the device takes ownership of fd (a pipe end
-	 * to write the state into, or read it from) and starts the transfer.
+	 * to write the state into, or read it from), whatever it returns, and
+	 * starts the transfer.
 	 * It may set *reply_fd to a channel of its own (ownership passes to
 	 * the library, which sends it to the front-end).
 	 */
@@ -175,7 +183,7 @@ struct vh_vu_device_ops {
 	/* GET_SHARED_OBJECT: return a dma-buf fd for uuid in *fd */
 	int (*get_shared_object)(struct vh_vu_backend *be, void *data,
 				 const uint8_t uuid[16], int *fd);
-	/* GPU_SET_SOCKET: the device takes ownership of fd */
+	/* GPU_SET_SOCKET: the device takes ownership of fd, whatever it returns */
 	int (*gpu_set_socket)(struct vh_vu_backend *be, void *data, int fd);
 };
 
@@ -190,9 +198,12 @@ struct vh_vu_backend *vh_vu_backend_unref(struct vh_vu_backend *be);
  * path is unlinked again when the backend is freed.
  */
 int vh_vu_backend_listen(struct vh_vu_backend *be, const char *path);
-/* Serve an already connected socket; the backend takes ownership of fd. */
+/*
+ * Serve an already connected socket.  The backend owns fd if this
+ * succeeds; on failure it is still the caller's (so for the next call).
+ */
 int vh_vu_backend_adopt_fd(struct vh_vu_backend *be, int fd);
-/* Serve connections accepted from a listening socket (ownership passes). */
+/* Serve connections accepted from a listening socket (the same ownership). */
 int vh_vu_backend_adopt_listen_fd(struct vh_vu_backend *be, int fd);
 
 /* One pollable fd for the whole backend (see above). */
@@ -272,7 +283,9 @@ int vh_vu_backend_notify(struct vh_vu_backend *be, unsigned int idx);
  * Tell the front-end that ring idx is broken: its SET_VRING_ERR eventfd,
  * else an in-band VRING_ERR (INBAND_NOTIFICATIONS).  With a queue_kicked
  * callback the library does this itself (eventfd only) when vh_devq marks
- * the ring broken during the callback.  1 signalled, or -errno.
+ * the ring broken during the callback.  For the thread that owns the
+ * handed ring, between queue_started and queue_stopped (SET_VRING_ERR
+ * takes the ring back before its fd goes).  1 signalled, or -errno.
  */
 int vh_vu_backend_vring_error(struct vh_vu_backend *be, unsigned int idx);
 

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "iotlb-internal.h"
@@ -342,32 +343,27 @@ static void conn_close(struct vh_vu_backend *be)
 	vh_info(be->ctx, "vhost-user connection closed\n");
 }
 
-/* Start serving fd (a connected socket, owned from now on). */
+/*
+ * Start serving fd (a connected socket), owned from now on if this
+ * succeeds; on failure it is still the caller's.
+ */
 static int conn_open(struct vh_vu_backend *be, int fd)
 {
 	struct epoll_event ev = { .events = EPOLLIN,
 				  .data.u64 = VU_BE_TAG_CONN };
 	int fl, r;
 
-	if (be->conn_fd >= 0) {
-		close(fd);
+	if (be->conn_fd >= 0)
 		return -EBUSY;
-	}
 	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
 	r = conn_state_new(be);
-	if (r < 0) {
-		close(fd);
+	if (r < 0)
 		return r;
-	}
 	if (epoll_ctl(be->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		r = -errno;
 		conn_state_free(be);
-		close(fd);
 		return r;
 	}
 	be->conn_fd = fd;
@@ -844,10 +840,34 @@ static int h_get_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 }
 
 /* KICK/CALL/ERR payload: index in bits 0-7, NOFD in bit 8, nothing else. */
+/*
+ * The kick, call and error fds are eventfds ("Communication"): we read,
+ * poll and write them, and anything else could block us or raise SIGPIPE
+ * (a pipe, a socket).  They are made non-blocking: the file is shared with
+ * the front-end, which could otherwise drain a kick between our poll and
+ * our read, or hold a counter at its maximum so that our write waits.
+ */
+static int check_event_fd(struct vh_vu_backend *be, int fd)
+{
+	int fl, r;
+
+	r = vh_fd_check_anon(fd, "eventfd");
+	if (r < 0) {
+		vh_err(be->ctx, "vring fd %d: not an eventfd\n", fd);
+		return r;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (!(fl & O_NONBLOCK) &&
+		       fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+		return -errno;
+	return 0;
+}
+
 static int vring_file_index(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			    int *fd)
 {
 	uint64_t v = msg->payload.u64;
+	int r;
 
 	*fd = -1;
 	if (v & ~(uint64_t)(VH_VU_VRING_IDX_MASK | VH_VU_VRING_NOFD)) {
@@ -861,6 +881,9 @@ static int vring_file_index(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		*fd = msg->fds[0];
 		msg->fds[0] = -1;
 		msg->nfds = 0;
+		r = check_event_fd(be, *fd);
+		if (r < 0)
+			return r;
 	}
 	return ring_index(be, (uint32_t)(v & VH_VU_VRING_IDX_MASK));
 }
@@ -919,10 +942,16 @@ static int h_set_vring_err(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			close(fd);
 		return idx;
 	}
-	/* kept here, not in the vring: the back-end signals it */
+	/*
+	 * Kept here, not in the vring: the back-end signals it, and so may
+	 * the device (vh_vu_backend_vring_error()) from the thread that owns
+	 * the ring: stop it before the fd goes.
+	 */
+	queue_take_back(be, idx);
 	if (be->queues[idx].err_fd >= 0)
 		close(be->queues[idx].err_fd);
 	be->queues[idx].err_fd = fd;
+	queue_update(be, idx);
 	return 0;
 }
 
@@ -977,6 +1006,17 @@ static int h_net_set_mtu(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 static int h_set_backend_req_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 				struct vh_vu_msg *reply)
 {
+	struct stat st;
+
+	/*
+	 * "the socket file descriptor for back-end initiated requests": a
+	 * socket, which we write with MSG_NOSIGNAL; a pipe whose reader
+	 * went away would kill the process with SIGPIPE
+	 */
+	if (fstat(msg->fds[0], &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		vh_err(be->ctx, "SET_BACKEND_REQ_FD: not a socket\n");
+		return -EBADF;
+	}
 	vu_be_req_set(be, msg->fds[0]);
 	msg->fds[0] = -1;
 	msg->nfds = 0;
@@ -1039,10 +1079,9 @@ static int h_gpu_set_socket(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	msg->fds[0] = -1;
 	msg->nfds = 0;
-	if (be->ops.gpu_set_socket(be, be->data, fd) < 0) {
-		close(fd);
+	/* the device owns fd now, whatever it says */
+	if (be->ops.gpu_set_socket(be, be->data, fd) < 0)
 		return VU_SOFT_FAIL;
-	}
 	return 0;
 }
 
@@ -1428,6 +1467,8 @@ VH_EXPORT int vh_vu_backend_dispatch(struct vh_vu_backend *be)
 		if (fd < 0)
 			return fd == -EINTR ? -EAGAIN : fd;
 		r = conn_open(be, fd);
+		if (r < 0)
+			close(fd);
 		return r;
 	case VU_BE_TAG_CONN:
 		if (be->conn_fd < 0)

@@ -119,6 +119,37 @@ static void send_with_efds(uint32_t req, uint32_t flags, const void *p,
 		close(fds[i]);
 }
 
+/* Kinds of fd that are not what a message takes. */
+enum other_fd { FD_PIPE_READ, FD_PIPE_WRITE, FD_MEMFD, FD_SOCKET };
+
+/* Send a message with one fd of that kind (closed on our side after). */
+static void send_with_fd(uint32_t req, const void *p, uint32_t size,
+			 enum other_fd kind)
+{
+	int fds[2], fd;
+
+	switch (kind) {
+	case FD_PIPE_READ:
+	case FD_PIPE_WRITE:
+		CHECK(pipe2(fds, O_CLOEXEC) == 0);
+		fd = fds[kind == FD_PIPE_READ ? 0 : 1];
+		close(fds[kind == FD_PIPE_READ ? 1 : 0]);
+		break;
+	case FD_MEMFD:
+		fd = memfd_create("other", MFD_CLOEXEC);
+		break;
+	default:
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				 fds) == 0);
+		fd = fds[0];
+		close(fds[1]);
+		break;
+	}
+	CHECK(fd >= 0);
+	fe_send_raw(&F, req, 0, p, size, &fd, 1);
+	close(fd);
+}
+
 static void send_mem(const struct vh_vu_mem_region *r, unsigned int n,
 		     const int *fds, unsigned int nfds)
 {
@@ -162,6 +193,28 @@ static void test_vring_rules(void)
 		 send_with_efds(VH_VU_SET_VRING_CALL, 0, &v, 8, 1));
 	BAD_CASE("ERR index", ALL_PROTO, false,
 		 send_with_efds(VH_VU_SET_VRING_ERR, 0, &v, 8, 1));
+	/*
+	 * kick, call and error fds are eventfds ("Communication"): a pipe
+	 * (whose write end could block, or raise SIGPIPE once its reader is
+	 * gone), a memfd or a socket is refused
+	 */
+	v = 0;
+	BAD_CASE("KICK fd a pipe", ALL_PROTO, false,
+		 send_with_fd(VH_VU_SET_VRING_KICK, &v, 8, FD_PIPE_READ));
+	BAD_CASE("CALL fd a pipe", ALL_PROTO, false,
+		 send_with_fd(VH_VU_SET_VRING_CALL, &v, 8, FD_PIPE_WRITE));
+	BAD_CASE("ERR fd a pipe", ALL_PROTO, false,
+		 send_with_fd(VH_VU_SET_VRING_ERR, &v, 8, FD_PIPE_WRITE));
+	BAD_CASE("CALL fd a memfd", ALL_PROTO, false,
+		 send_with_fd(VH_VU_SET_VRING_CALL, &v, 8, FD_MEMFD));
+	BAD_CASE("KICK fd a socket", ALL_PROTO, false,
+		 send_with_fd(VH_VU_SET_VRING_KICK, &v, 8, FD_SOCKET));
+	/* the back-end channel is a socket (SET_BACKEND_REQ_FD), never a pipe */
+	BAD_CASE("BACKEND_REQ_FD a pipe", ALL_PROTO, false,
+		 send_with_fd(VH_VU_SET_BACKEND_REQ_FD, NULL, 0,
+			      FD_PIPE_WRITE));
+	BAD_CASE("BACKEND_REQ_FD a memfd", ALL_PROTO, false,
+		 send_with_fd(VH_VU_SET_BACKEND_REQ_FD, NULL, 0, FD_MEMFD));
 	/* reserved bits in the KICK payload */
 	v = 1ull << 9;
 	BAD_CASE("KICK reserved bits", ALL_PROTO, false,

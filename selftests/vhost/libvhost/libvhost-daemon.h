@@ -196,8 +196,9 @@ struct vh_vu_backend *vh_daemon_get_backend(struct vh_daemon *d);
 /*
  * Start the threads serving:
  *  - listen: a unix socket at path (connections one after another);
- *  - fd: a connected socket (ownership passes; the daemon ends when the
- *    front-end goes away) or a listening one (--fd of the conventions);
+ *  - fd: a connected socket (the daemon ends when the front-end goes
+ *    away) or a listening one (--fd of the conventions); ownership of fd
+ *    passes unless the call fails before the daemon took it;
  *  - client: connect to a front-end listening at path (QEMU server=on),
  *    and connect again whenever it goes away, retrying every 100 ms.
  * -EBUSY if already started.
