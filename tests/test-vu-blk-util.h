@@ -35,6 +35,7 @@ struct drv {
 	int kick[DRV_MAX_QUEUES], call[DRV_MAX_QUEUES];
 	uint64_t features, pf;
 	uint64_t extra_features; /* offered on top of DRV_BLK_FEATURES */
+	uint64_t drop_features;  /* taken out of DRV_BLK_FEATURES */
 };
 
 /* The daemon under test: $VUBLK_DAEMON or tools/vhost-user-blk (SKIP). */
@@ -171,10 +172,12 @@ static void drv_connect(struct drv *d, const char *sock)
 	CHECK_EQ(vh_vu_frontend_new(d->ctx, &d->fe), 0);
 	CHECK_EQ(vh_vu_frontend_connect(d->fe, sock, 5000), 0);
 	CHECK_EQ(vh_vu_frontend_negotiate(d->fe,
-					  DRV_BLK_FEATURES | d->extra_features,
+					  (DRV_BLK_FEATURES & ~d->drop_features) |
+						  d->extra_features,
 					  DRV_BLK_PROTOCOL, &d->features,
 					  &d->pf),
 		 0);
+	CHECK_EQ(d->features & d->drop_features, 0);
 	CHECK(d->features & F_BIT(VH_VU_VIRTIO_F_VERSION_1));
 	CHECK_EQ(d->features & d->extra_features, d->extra_features);
 	CHECK(d->pf & F_BIT(VH_VU_PROTOCOL_F_CONFIG));

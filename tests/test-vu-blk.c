@@ -317,9 +317,14 @@ static void test_hostile(void)
 	CHECK_EQ(drv.guest[STATUS(0)], 0xee);
 	check_image("after requests without status");
 
-	/* beyond capacity, crossing the end, u64 wrap of sector * 512 */
-	CHECK_EQ(rq(0, VIRTIO_BLK_T_IN, SECTORS, 512, true, NULL),
+	/*
+	 * beyond capacity, crossing the end, u64 wrap of sector * 512; a
+	 * failed read's used length is every writable byte, so that the
+	 * dirty log covers its status byte (at the end of them)
+	 */
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_IN, SECTORS, 512, true, &ulen),
 		 VIRTIO_BLK_S_IOERR);
+	CHECK_EQ(ulen, 513);
 	CHECK_EQ(rq(0, VIRTIO_BLK_T_OUT, SECTORS - 1, 1024, false, NULL),
 		 VIRTIO_BLK_S_IOERR);
 	CHECK_EQ(rq(0, VIRTIO_BLK_T_OUT, UINT64_MAX / 256, 512, false, NULL),
@@ -344,6 +349,10 @@ static void test_hostile(void)
 	CHECK_EQ(ulen, 5);
 	CHECK(memcmp(drv.guest + DATA(0), SERIAL, 4) == 0);
 	CHECK_EQ(drv.guest[DATA(0) + 4], 0x77);
+	/* a buffer longer than the id: the used length still ends at the status */
+	CHECK_EQ(rq(0, VIRTIO_BLK_T_GET_ID, 0, 64, true, &ulen),
+		 VIRTIO_BLK_S_OK);
+	CHECK_EQ(ulen, 65);
 	check_image("after hostile requests");
 
 	/* framing (2.7.4): header split 3 + 13, data in odd pieces */
@@ -632,6 +641,34 @@ static void drop_connection(unsigned int nq)
 	}
 }
 
+/*
+ * 5.2.5: a driver without FLUSH cannot flush, so the cache is writethrough
+ * whatever was chosen, and the writeback byte says so; with FLUSH again
+ * the chosen writeback comes back.
+ */
+static void test_cache_without_flush(const char *sock)
+{
+	const uint64_t flush = F_BIT(VIRTIO_BLK_F_FLUSH);
+	struct virtio_blk_config cfg;
+
+	drv.drop_features = flush;
+	drv_connect(&drv, sock);
+	CHECK(drv.features & F_BIT(VIRTIO_BLK_F_CONFIG_WCE));
+	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, 0, &cfg, sizeof(cfg)), 0);
+	CHECK_EQ(cfg.wce, 0);
+	drv_setup_rings(&drv);
+	write_sectors(0, 600, 8192, 11);
+	check_image("after writes without FLUSH");
+	drop_connection(drv.nq);
+	drv.drop_features = 0;
+	drv_connect(&drv, sock);
+	CHECK(drv.features & flush);
+	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, 0, &cfg, sizeof(cfg)), 0);
+	CHECK_EQ(cfg.wce, 1);
+	drop_connection(drv.nq);
+	printf("write cache: off without FLUSH, on again with it\n");
+}
+
 static void run(const char *daemon, const char *engine, const char *img,
 		const char *sock, bool one_thread)
 {
@@ -692,6 +729,8 @@ static void run(const char *daemon, const char *engine, const char *img,
 	}
 	CHECK(peer_alive());
 	drop_connection(2);
+	test_cache_without_flush(sock);
+	CHECK(peer_alive());
 	peer_kill();
 
 	test_read_only(daemon, engine, img, sock);

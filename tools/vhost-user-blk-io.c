@@ -414,8 +414,6 @@ void blk_req_run_sync(struct blk_queue *q, struct blk_req *r)
 			r->status = VIRTIO_BLK_S_IOERR;
 			break;
 		}
-		if (!write)
-			r->written = (uint32_t)r->len;
 		r->status = write ? commit_write(dev) : VIRTIO_BLK_S_OK;
 		break;
 	case BLK_OP_FLUSH:
@@ -530,7 +528,7 @@ static void parse(struct blk_queue *q, const struct vh_devq_elem *e,
 	r->unmap = false;
 	r->stage = 0;
 	r->status_ptr = NULL;
-	r->written = 0;
+	r->in_len = e->in_len;
 	r->offset = r->len = r->done = 0;
 	r->niov = r->cur = 0;
 	r->iov = r->inl;
@@ -605,8 +603,7 @@ static void parse(struct blk_queue *q, const struct vh_devq_elem *e,
 				   e->in_len - 1 :
 				   VIRTIO_BLK_ID_BYTES;
 
-		r->written = (uint32_t)blk_buf_to_iov(in, e->in_num, 0,
-						      dev->serial, l);
+		blk_buf_to_iov(in, e->in_num, 0, dev->serial, l);
 		r->status = VIRTIO_BLK_S_OK;
 		return;
 	}
@@ -690,9 +687,17 @@ void blk_queue_complete(struct blk_queue *q, struct blk_req *r)
 {
 	uint32_t len = 0;
 
+	/*
+	 * The used length is every writable byte, as QEMU's virtio-blk
+	 * pushes it: the status byte is the last of them (5.2.6), and the
+	 * dirty log marks the first len written bytes.  Counting only the
+	 * data written and the status (an error, a short GET_ID buffer)
+	 * would leave the status byte out of the log: a migrated guest
+	 * could then see a stale status.
+	 */
 	if (r->status_ptr) {
 		*r->status_ptr = r->status;
-		len = r->written + 1;
+		len = r->in_len;
 	}
 	if (r->iov != r->inl)
 		free(r->iov);

@@ -315,7 +315,6 @@ static bool read_inline(struct blk_queue *q, struct blk_req *r)
 	advance(r, (size_t)res);
 	if (r->done < r->len)
 		return false; /* partly cached: the rest through the ring */
-	r->written = (uint32_t)r->len;
 	done(q, r, VIRTIO_BLK_S_OK);
 	return true;
 }
@@ -413,8 +412,6 @@ static void cqe_rw(struct blk_queue *q, struct blk_req *r, int res)
 	} else {
 		advance(r, (size_t)res);
 		if (r->done == r->len) {
-			if (r->op == BLK_OP_READ)
-				r->written = (uint32_t)r->len;
 			done(q, r, VIRTIO_BLK_S_OK);
 			return;
 		}

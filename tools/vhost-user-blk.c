@@ -29,6 +29,12 @@ struct blk {
 	struct blk_dev dev;
 	struct blk_queue queues[BLK_MAX_QUEUES];
 	uint8_t config[VH_VU_BACKEND_CONFIG_MAX];
+	/*
+	 * The write cache the administrator (--writethrough) or the driver
+	 * (CONFIG_WCE) chose: 1 writeback.  It is the mode only with FLUSH
+	 * negotiated (blk_cache_mode()).  Control thread only.
+	 */
+	uint8_t wce_chosen;
 };
 
 static struct blk *to_blk(struct vh_daemon *d)
@@ -49,9 +55,33 @@ static int blk_handle_event(struct vh_daemon *d, void *data, unsigned int idx,
 	return r < 0 ? r : 0;
 }
 
+/*
+ * The write cache mode, from the choice and the features (5.2.5): a driver
+ * without FLUSH cannot ask for its writes to reach stable storage (Linux
+ * then takes the cache to be writethrough), so without FLUSH every write
+ * is synced whatever was chosen.  The writeback byte says the mode in
+ * effect, as a driver with CONFIG_WCE reads it after feature negotiation.
+ */
+static void blk_cache_mode(struct blk *b)
+{
+	uint8_t wb = b->wce_chosen &&
+		     (b->dev.features & (1ull << VIRTIO_BLK_F_FLUSH));
+	const size_t wce = offsetof(struct virtio_blk_config, wce);
+
+	if (b->config[wce] != wb)
+		blk_log(&b->dev, "info", "write cache %s%s\n",
+			wb ? "on (writeback)" : "off: every write is synced",
+			!wb && b->wce_chosen ? " (FLUSH not negotiated)" : "");
+	b->config[wce] = wb;
+	__atomic_store_n(&b->dev.writethrough, !wb, __ATOMIC_RELAXED);
+}
+
 static int blk_set_features(struct vh_daemon *d, void *data, uint64_t features)
 {
-	to_blk(d)->dev.features = features;
+	struct blk *b = to_blk(d);
+
+	b->dev.features = features;
+	blk_cache_mode(b);
 	return 0;
 }
 
@@ -83,10 +113,8 @@ static int blk_set_config(struct vh_daemon *d, void *data, uint32_t offset,
 	memcpy(&v, buf, 1);
 	if (v > 1)
 		return -EINVAL;
-	b->config[wce] = v;
-	__atomic_store_n(&b->dev.writethrough, !v, __ATOMIC_RELAXED);
-	blk_log(&b->dev, "info", "write cache %s (writeback = %u)\n",
-		v ? "on" : "off: every write is synced", v);
+	b->wce_chosen = v;
+	blk_cache_mode(b);
 	return 0;
 }
 
@@ -118,10 +146,11 @@ static void blk_reset(struct vh_daemon *d, void *data)
 {
 	to_blk(d)->dev.features = 0;
 	/*
-	 * The cache mode outlives the connection (reset runs on disconnect
-	 * too): a reconnecting front-end does not send it again, and
-	 * dropping to writeback behind a guest that chose writethrough
-	 * would lose data on a host crash.  GET_CONFIG always tells.
+	 * The chosen cache mode (wce_chosen) outlives the connection (reset
+	 * runs on disconnect too): a reconnecting front-end does not send
+	 * it again, and dropping to writeback behind a guest that chose
+	 * writethrough would lose data on a host crash.  The next
+	 * SET_FEATURES applies it; GET_CONFIG always tells.
 	 */
 }
 
@@ -378,6 +407,7 @@ int main(int argc, char *argv[])
 	b->dev.seg_max = 126;
 	b->dev.max_dwz_sectors = (1u << 30) / BLK_SECTOR;
 	blk_dev_config(&b->dev, (struct virtio_blk_config *)b->config);
+	b->wce_chosen = !b->dev.writethrough;
 	if (b->dev.writethrough)
 		b->config[offsetof(struct virtio_blk_config, wce)] = 0;
 	b->dev.num_threads = args.threads ? args.threads : b->dev.num_queues;

@@ -106,7 +106,7 @@ struct blk_req {
 	bool active;    /* popped, not yet pushed */
 	uint8_t stage;  /* uring engine: what the outstanding SQE does */
 	uint8_t *status_ptr; /* the last device-writable byte, or NULL */
-	uint32_t written; /* bytes of data written to the driver's buffers */
+	uint32_t in_len; /* the chain's device-writable bytes: the used length */
 	uint64_t offset;  /* bytes */
 	uint64_t len;     /* data bytes, or the DISCARD/WRITE_ZEROES range */
 	uint64_t done;    /* bytes transferred so far */
