@@ -31,6 +31,21 @@ struct vh_vu_frontend {
 	unsigned int nrings;
 	/* a back-end request that has partly arrived (never waited for) */
 	struct vh_vu_rx backend_rx;
+	/*
+	 * Replies on the connection.  A back-end request's callback may make
+	 * a call while another call waits for its reply (an IOTLB miss
+	 * answered with an update): the replies come in the order of the
+	 * requests, so the inner call may read the outer one's first.  Each
+	 * call that waits takes the next ordinal (sent); each reply read
+	 * takes the next one (received); a reply for an outer call is kept
+	 * in early until that call looks.  One slot: a callback cannot
+	 * nest deeper (no dispatch inside a callback).
+	 */
+	struct vh_vu_rx reply_rx; /* a reply that has partly arrived */
+	uint32_t sent, received;
+	bool early_valid;
+	uint32_t early_ord;
+	struct vh_vu_msg early;
 	const struct vh_vu_frontend_ops *ops; /* &ops_copy once set, or NULL */
 	struct vh_vu_frontend_ops ops_copy;
 	void *ops_data;
@@ -49,6 +64,18 @@ static inline bool vu_fe_has_protocol(const struct vh_vu_frontend *fe,
 				      unsigned int bit)
 {
 	return fe->protocol_features & (1ull << bit);
+}
+
+/*
+ * SET_VRING_BASE of a fresh ring.  "vring descriptor indices for packed
+ * virtqueues": a fresh packed ring is at position 0 with both wrap
+ * counters 1 (virtio 2.8.1); a split one at index 0.
+ */
+static inline uint32_t vu_fe_fresh_base(const struct vh_vu_frontend *fe)
+{
+	return fe->features & (1ull << VH_VU_VIRTIO_F_RING_PACKED) ?
+		       0x80008000u :
+		       0;
 }
 
 /*

@@ -13,6 +13,7 @@
 #include "libvhost-internal.h"
 #include "libvhost-vring.h"
 #include "libvhost-vu.h"
+#include "vu-frontend-internal.h"
 
 static bool perm_ok(uint8_t perm)
 {
@@ -71,7 +72,7 @@ VH_EXPORT int vh_vu_frontend_setup_vq_iova(struct vh_vu_frontend *fe,
 	r = vh_vu_frontend_set_vring_num(fe, idx, vh_drvq_get_num(vq));
 	if (r < 0)
 		return r;
-	r = vh_vu_frontend_set_vring_base(fe, idx, 0);
+	r = vh_vu_frontend_set_vring_base(fe, idx, vu_fe_fresh_base(fe));
 	if (r < 0)
 		return r;
 	memset(&a, 0, sizeof(a));

@@ -35,6 +35,7 @@ VH_EXPORT int vh_vu_frontend_new(struct vh_ctx *ctx,
 	fe->timeout_ms = VH_VU_FRONTEND_TIMEOUT_MS;
 	fe->reply_ack = true;
 	vh_vu_rx_init(&fe->backend_rx);
+	vh_vu_rx_init(&fe->reply_rx);
 	*out = fe;
 	return 0;
 }
@@ -54,6 +55,11 @@ VH_EXPORT void vh_vu_frontend_disconnect(struct vh_vu_frontend *fe)
 		close(fe->sock);
 	fe->sock = -1;
 	vu_fe_close_backend(fe);
+	vh_vu_rx_reset(&fe->reply_rx);
+	if (fe->early_valid)
+		vh_vu_msg_close_fds(&fe->early);
+	fe->early_valid = false;
+	fe->sent = fe->received = 0;
 	fe->broken = false;
 	fe->offered = fe->features = 0;
 	fe->protocol_offered = fe->protocol_features = 0;
@@ -177,13 +183,12 @@ VH_EXPORT void vh_vu_frontend_set_reply_ack(struct vh_vu_frontend *fe, bool on)
  * it can answer: an IOTLB miss in the middle of a request).  Both sockets
  * are read incrementally: half a message on either holds nothing up.
  */
-static int wait_message(struct vh_vu_frontend *fe, struct vh_vu_msg *rep,
-			int64_t deadline)
+/* The reply of ordinal ord (see struct vh_vu_frontend), by deadline. */
+static int wait_message(struct vh_vu_frontend *fe, uint32_t ord,
+			struct vh_vu_msg *rep, int64_t deadline)
 {
-	struct vh_vu_rx rx;
 	int r;
 
-	vh_vu_rx_init(&rx);
 	for (;;) {
 		struct pollfd pfd[2] = {
 			{ .fd = fe->sock, .events = POLLIN },
@@ -209,22 +214,42 @@ static int wait_message(struct vh_vu_frontend *fe, struct vh_vu_msg *rep,
 		} else if (!fe->dispatching) {
 			vu_fe_backend_stalled(fe);
 		}
-		if (pfd[0].revents) {
-			r = vh_vu_rx_step(fe->ctx, fe->sock, &rx, rep);
-			if (r == 0)
-				vh_vu_trace(fe->ctx, "<-", false, rep);
-			if (r != -EAGAIN)
-				return r; /* rx is empty again */
+		/* a call made by that dispatch may have read ours */
+		if (fe->early_valid && fe->early_ord == ord) {
+			memcpy(rep, &fe->early, sizeof(*rep));
+			fe->early_valid = false;
+			return 0;
 		}
+		if (pfd[0].revents) {
+			r = vh_vu_rx_step(fe->ctx, fe->sock, &fe->reply_rx, rep);
+			if (r == -EAGAIN)
+				goto next;
+			if (r < 0)
+				return r; /* reply_rx is empty again */
+			vh_vu_trace(fe->ctx, "<-", false, rep);
+			if (fe->received++ == ord)
+				return 0;
+			/* an outer call's, which waits in a callback's caller */
+			if (fe->early_valid || fe->received - 1 > ord) {
+				vh_vu_msg_close_fds(rep);
+				return vu_fe_bad_reply(fe, "call",
+						       "reply %u out of order",
+						       fe->received - 1);
+			}
+			memcpy(&fe->early, rep, sizeof(*rep));
+			fe->early_ord = fe->received - 1;
+			fe->early_valid = true;
+			continue; /* ours may be there already */
+		}
+next:
 		if (left <= 0) {
-			if (rx.got)
+			if (fe->reply_rx.got)
 				vh_err(fe->ctx, "reply stalled after %u bytes\n",
-				       rx.got);
+				       fe->reply_rx.got);
 			r = -ETIMEDOUT;
 			break;
 		}
 	}
-	vh_vu_rx_reset(&rx);
 	return r;
 }
 
@@ -286,7 +311,7 @@ static int call_until(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 		return 0;
 
 	vh_vu_msg_init(&tmp, 0, 0);
-	r = wait_message(fe, &tmp, deadline);
+	r = wait_message(fe, fe->sent++, &tmp, deadline);
 	if (r < 0) {
 		vh_err(fe->ctx, "%s: no reply: %s\n", rule->name, strerror(-r));
 		fe->broken = true;
@@ -843,15 +868,7 @@ VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
 	r = vh_vu_frontend_set_vring_num(fe, idx, vh_drvq_get_num(vq));
 	if (r < 0)
 		return r;
-	/*
-	 * "vring descriptor indices for packed virtqueues": a fresh packed
-	 * ring is at position 0 with both wrap counters 1 (virtio 2.8.1)
-	 */
-	r = vh_vu_frontend_set_vring_base(
-		fe, idx,
-		fe->features & (1ull << VH_VU_VIRTIO_F_RING_PACKED) ?
-			0x80008000u :
-			0);
+	r = vh_vu_frontend_set_vring_base(fe, idx, vu_fe_fresh_base(fe));
 	if (r < 0)
 		return r;
 	memset(&a, 0, sizeof(a));

@@ -10,6 +10,8 @@
  *  - half a message, on the back-end channel (the reply on the connection
  *    is still taken at once; the channel is shut when the rest never comes)
  *    and on the connection (the call times out at its deadline);
+ *  - an IOTLB miss sent just before the reply to the call in progress,
+ *    whose callback makes a call of its own: each call gets its reply;
  *  - impossible values in replies (GET_QUEUE_NUM, GET_MAX_MEM_SLOTS,
  *    GET_STATUS, GET_VRING_BASE, GET_INFLIGHT_FD size/offset/fd type,
  *    SET_DEVICE_STATE_FD fd type, a 4096-byte reply with 8 fds) and in
@@ -121,6 +123,8 @@ enum trick {
 	T_FD, /* the reply's fd replaced by one of fd kind */
 	/* after value ms an IOTLB miss on the channel, then silence */
 	T_LATE_MISS,
+	/* an IOTLB miss on the channel, then the reply at once */
+	T_MISS_FIRST,
 };
 
 struct evil {
@@ -223,10 +227,12 @@ static bool tamper(struct evil *e, const struct vh_vu_msg *m,
 		r->fds[0] = new_fd(e->kind);
 		r->nfds = 1;
 		break;
-	case T_LATE_MISS: {
+	case T_LATE_MISS:
+	case T_MISS_FIRST: {
 		struct vh_vu_msg miss;
 
-		usleep((useconds_t)e->value * 1000);
+		if (e->trick == T_LATE_MISS)
+			usleep((useconds_t)e->value * 1000);
 		vh_vu_msg_init(&miss, VH_VU_BACKEND_IOTLB_MSG,
 			       sizeof(struct vh_vu_iotlb));
 		miss.hdr.flags |= VH_VU_FLAG_NEED_REPLY;
@@ -236,6 +242,11 @@ static bool tamper(struct evil *e, const struct vh_vu_msg *m,
 		pthread_mutex_lock(&e->lock);
 		CHECK_EQ(vh_vu_msg_send(ctx, e->chan, &miss), 0);
 		pthread_mutex_unlock(&e->lock);
+		if (e->trick == T_MISS_FIRST) {
+			/* once: the miss's own callback asks again */
+			e->trick = T_NONE;
+			return true;
+		}
 		e->mute = true;
 		return false;
 	}
@@ -817,6 +828,37 @@ static void test_nested_deadline(void)
 	CHECK_EQ(test_count_fds(), before);
 }
 
+/*
+ * A back-end that sends an IOTLB miss and goes on with the reply to the
+ * call in progress, as ours does (a worker never waits on the front-end):
+ * the miss's callback makes a call of its own, which reads the outer
+ * call's reply first.  Each call must get its own reply.
+ */
+static void test_nested_in_order(void)
+{
+	struct calls calls = { .nested = true };
+	uint64_t f = F30 | (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM), v = 0;
+	struct evil e;
+	int before = test_count_fds();
+	uint8_t st = 0;
+
+	printf("a call inside a back-end request, the outer reply first\n");
+	evil_open(&e, f, PF(BACKEND_REQ) | PF(REPLY_ACK) | PF(STATUS));
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
+	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
+	evil_trick(&e, VH_VU_GET_FEATURES, T_MISS_FIRST, 0, 0, FD_NONE);
+	calls.nested_r = 1;
+	CHECK_EQ(vh_vu_frontend_get_features(e.fe, &v), 0);
+	CHECK_EQ(v, f);
+	CHECK_EQ(calls.iotlb, 1);
+	CHECK_EQ(calls.nested_r, 0);
+	/* and the connection is still good */
+	CHECK_EQ(vh_vu_frontend_get_status(e.fe, &st), 0);
+	CHECK_EQ(st, 0xf);
+	evil_stop(&e);
+	CHECK_EQ(test_count_fds(), before);
+}
+
 /* ------------------------------------------------------------------------ */
 /* impossible values in replies                                             */
 /* ------------------------------------------------------------------------ */
@@ -1196,6 +1238,7 @@ int main(void)
 	test_flood();
 	test_half_message();
 	test_nested_deadline();
+	test_nested_in_order();
 	test_bad_replies();
 	test_bad_backend_requests();
 	test_vhostctl();

@@ -291,12 +291,13 @@ static void bad_update(struct fe *f, uint64_t iova, uint64_t size,
 	CHECK_EQ(vh_vu_frontend_iotlb_msg(f->fe, &m), -EIO);
 }
 
-static void run(bool identity)
+static void run(bool identity, bool packed)
 {
 	const struct vh_vu_device desc = {
 		.size = sizeof(desc),
 		.features = (1ull << VH_VU_VIRTIO_F_VERSION_1) |
-			    (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM),
+			    (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM) |
+			    (packed ? 1ull << VH_VU_VIRTIO_F_RING_PACKED : 0),
 		.protocol_features = (1ull << VH_VU_PROTOCOL_F_MQ) |
 				     (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
 				     (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ) |
@@ -340,6 +341,7 @@ static void run(bool identity)
 	CHECK_EQ(vh_vu_frontend_connect(f->fe, sock, 2000), 0);
 	CHECK_EQ(vh_vu_frontend_negotiate(f->fe, ~0ull, ~0ull, &feat, &pf), 0);
 	CHECK(feat & (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM));
+	CHECK_EQ(!!(feat & (1ull << VH_VU_VIRTIO_F_RING_PACKED)), packed);
 	CHECK(pf & (1ull << VH_VU_PROTOCOL_F_BACKEND_REQ));
 	CHECK(pf & (1ull << VH_VU_PROTOCOL_F_REPLY_ACK));
 	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(f->fe), 0);
@@ -452,11 +454,15 @@ static void run(bool identity)
 	CHECK_EQ(__atomic_load_n(&d.broken[1], __ATOMIC_RELAXED), 0);
 	CHECK_EQ(f->n_pend, 1); /* reported once, still unanswered */
 	CHECK_EQ(f->dups, 0);
-	/* the waiting ring stops where it is: nothing was consumed */
+	/*
+	 * The waiting ring stops where it is: nothing was consumed.  Ring 0
+	 * made 10 requests: split, its avail index; packed, 2 descriptors
+	 * each, both positions with their wrap counter (still 1) in bit 15.
+	 */
 	CHECK_EQ(vh_vu_frontend_get_vring_base(f->fe, 1, &base), 0);
-	CHECK_EQ(base, 0);
+	CHECK_EQ(base, packed ? 0x80008000u : 0);
 	CHECK_EQ(vh_vu_frontend_get_vring_base(f->fe, 0, &base), 0);
-	CHECK_EQ(base, 3 + 1 + 1 + 5);
+	CHECK_EQ(base, packed ? (2u * 10 | 0x8000u) * 0x10001u : 10);
 
 	/*
 	 * 5. ring 0 is stopped.  The IOVA of page 22 (the last request's
@@ -513,15 +519,18 @@ static void run(bool identity)
 	close(d.stop_fd);
 	vh_ctx_unref(ctx);
 	rmdir(dir);
-	printf("vu-iotlb (%s IOVAs): %u misses, ring 0 served %d, ring 1 waited (%d passes)\n",
-	       identity ? "identity" : "scrambled", f->n_miss,
+	printf("vu-iotlb (%s IOVAs, %s rings): %u misses, ring 0 served %d, ring 1 waited (%d passes)\n",
+	       identity ? "identity" : "scrambled",
+	       packed ? "packed" : "split", f->n_miss,
 	       d.served[0], d.eagain[1]);
 	free(f);
 }
 
 int main(void)
 {
-	run(true);
-	run(false);
+	run(true, false);
+	run(false, false);
+	/* setup_vq_iova() gives a packed ring its wrap counters too */
+	run(false, true);
 	return 0;
 }

@@ -536,7 +536,11 @@ int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
  * ring index must be below 1 + the highest index given to
  * vh_vu_frontend_set_vring_num(); a host notifier area must be page
  * aligned and inside its fd (a regular file; a character device cannot be
- * sized), an IOTLB message a MISS or ACCESS_FAIL.
+ * sized), an IOTLB message a MISS or ACCESS_FAIL.  Requests are also
+ * served while a call waits for its reply; a callback may then make calls
+ * of its own (an IOTLB miss answered with an update): each gets its own
+ * reply, whichever order the back-end's answers come in, and ends by the
+ * waiting call's deadline.
  */
 struct vh_vu_frontend_ops {
 	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
