@@ -386,6 +386,17 @@ assert j["config"]["mac"] == "52:54:00:12:34:56", j["config"]
 	else
 		not_ok vunet.start "vhost-user-net did not come up: $(head -3 "$tmp/net.log")"
 	fi
+	# the most queue pairs, without --threads: one thread per pair up
+	# to the framework's 64
+	"$NET_DAEMON" --socket-path="$tmp/net128.sock" --loopback \
+		--queue-pairs=128 >"$tmp/net128.log" 2>&1 </dev/null &
+	net128=$!
+	pids+=("$net128")
+	if wait_sock "$tmp/net128.sock" $net128; then
+		expect vunet.pairs128 0 -j user probe --type net "$tmp/net128.sock"
+	else
+		not_ok vunet.pairs128 "--queue-pairs=128 did not come up: $(head -3 "$tmp/net128.log")"
+	fi
 else
 	not_ok vunet.built "$NET_DAEMON not built"
 fi

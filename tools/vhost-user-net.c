@@ -109,6 +109,8 @@ struct net_dev {
 struct net_thread {
 	struct iovec tx_iov[ELEM_IOV];
 	unsigned int rx_pending; /* frames pushed since the last notify */
+	/* VH_DEVQ_MAX_SIZE iovecs, for chains beyond ELEM_IOV (drop_chain) */
+	struct iovec *big_iov;
 };
 
 /*
@@ -169,6 +171,33 @@ static size_t iov_copy(const struct iovec *dst, unsigned int dcnt,
 	return done;
 }
 
+/*
+ * The next chain of vq has more than ELEM_IOV buffers (vh_devq_pop() said
+ * -ENOBUFS and left it in the ring, where it would stop the queue for
+ * good): pop it with room for any chain the library takes (an indirect
+ * table holds at most VH_DEVQ_MAX_SIZE) and give it back unused (length
+ * 0).  A Linux driver never makes one: a frame is at most MAX_SKB_FRAGS + 2
+ * pieces.  1 dropped, else what the pop says.
+ */
+static int drop_chain(struct net_thread *th, struct vh_devq *vq)
+{
+	struct vh_devq_elem e;
+	int r;
+
+	if (!th->big_iov) {
+		th->big_iov = calloc(VH_DEVQ_MAX_SIZE, sizeof(*th->big_iov));
+		if (!th->big_iov)
+			return -ENOMEM;
+	}
+	e.iov = th->big_iov;
+	e.iov_max = VH_DEVQ_MAX_SIZE;
+	r = vh_devq_pop(vq, &e);
+	if (r <= 0)
+		return r;
+	r = vh_devq_push(vq, e.id, 0);
+	return r < 0 ? r : 1;
+}
+
 static void rx_flush(struct net_dev *nd, struct net_thread *th,
 		     struct vh_devq *rx, struct pair_stats *st)
 {
@@ -221,6 +250,14 @@ static int rx_resume(struct net_dev *nd, struct net_thread *th,
 		e.iov = rs->iov[rs->k];
 		e.iov_max = ELEM_IOV;
 		r = vh_devq_pop(rx, &e);
+		if (r == -ENOBUFS) {
+			/* returned empty, the frame goes on in the next one */
+			r = drop_chain(th, rx);
+			if (r > 0) {
+				th->rx_pending++;
+				continue;
+			}
+		}
 		if (r == -EAGAIN)
 			return r;
 		if (r <= 0)
@@ -448,6 +485,20 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 			vh_devq_enable_notification(tx);
 			break;
 		}
+		if (r == -ENOBUFS) {
+			/* not sent: counted as an error, the ring goes on */
+			r = drop_chain(th, tx);
+			if (r == -EAGAIN) {
+				vh_devq_enable_notification(tx);
+				break;
+			}
+			st->errors++;
+			if (r < 0)
+				break;
+			n++;
+			total++;
+			continue;
+		}
 		if (r < 0) {
 			st->errors++;
 			break;
@@ -620,9 +671,13 @@ static void *net_thread_init(struct vh_daemon *d, void *data, unsigned int t)
 static void net_thread_fini(struct vh_daemon *d, void *data, unsigned int t,
 			    void *thread_data)
 {
+	struct net_thread *th = thread_data;
+
 	(void)d;
 	(void)t;
-	free(thread_data);
+	if (th)
+		free(th->big_iov);
+	free(th);
 }
 
 /*
@@ -1049,7 +1104,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* one per pair by default, as many as the daemon framework runs */
 	nd.threads = args.threads ? args.threads : nd.pairs;
+	if (!args.threads && nd.threads > VH_DAEMON_MAX_THREADS)
+		nd.threads = VH_DAEMON_MAX_THREADS;
 	if (nd.threads > nd.pairs)
 		nd.threads = nd.pairs;
 	/* pair p -> thread p % threads: both rings of a pair on one thread */
