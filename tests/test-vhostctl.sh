@@ -348,6 +348,15 @@ fi
 
 if [ -x "$BLK_DAEMON" ]; then
 	truncate -s 8M "$tmp/blk.img"
+	# a ring larger than a request's iovecs is refused at the start
+	if timeout 10 "$BLK_DAEMON" --blk-file="$tmp/blk.img" --queue-size=8192 \
+		--socket-path="$tmp/blk8k.sock" >"$tmp/blk8k.log" 2>&1 </dev/null; then
+		not_ok vublk.queue-size.max "--queue-size=8192 accepted"
+	elif grep -q 'bad --queue-size' "$tmp/blk8k.log"; then
+		ok vublk.queue-size.max
+	else
+		not_ok vublk.queue-size.max "$(head -2 "$tmp/blk8k.log")"
+	fi
 	"$BLK_DAEMON" --blk-file="$tmp/blk.img" --socket-path="$tmp/blk.sock" \
 		--serial=vhostctl-test >"$tmp/blk.log" 2>&1 </dev/null &
 	blk=$!

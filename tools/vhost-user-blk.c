@@ -230,7 +230,8 @@ static void usage(FILE *f, const char *prog)
 		"                          for what the page cache does not hold\n"
 		"  -n, --num-queues=N      virtqueues, 1..%u (default 1)\n"
 		"      --serial=STRING     GET_ID answer (up to 20 bytes)\n"
-		"      --queue-size=N      largest ring accepted (default 1024)\n"
+		"      --queue-size=N      largest ring accepted (a power of two up to\n"
+		"                          4096, default 1024)\n"
 		"      --writethrough      start with the write cache off (each\n"
 		"                          write is synced before it completes;\n"
 		"                          the guest can change it: CONFIG_WCE)\n"
@@ -351,7 +352,7 @@ int main(int argc, char *argv[])
 			b->dev.inline_reads = true;
 			break;
 		case OPT_QUEUE_SIZE:
-			if (parse_uint(optarg, 1, VH_DEVQ_MAX_SIZE,
+			if (parse_uint(optarg, 1, BLK_IOV_MAX,
 				       &queue_size) < 0 ||
 			    (queue_size & (queue_size - 1))) {
 				fprintf(stderr, "bad --queue-size: %s\n",

@@ -24,7 +24,10 @@ struct blk_uring;
 
 #define BLK_SECTOR 512u
 #define BLK_MAX_QUEUES 64u
-/* iovecs per request: a chain may hold max(num, 1024) indirect descs */
+/*
+ * iovecs per request: a chain may hold max(num, 1024) indirect descs, so
+ * --queue-size is at most this (a longer chain would stop the queue)
+ */
 #define BLK_IOV_MAX 4096u
 /* DISCARD / WRITE_ZEROES segments per request */
 #define BLK_DWZ_SEG_MAX 1u
