@@ -844,7 +844,12 @@ static int client_connect(struct vh_daemon *d)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, r;
 
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/*
+	 * Non-blocking: a front-end whose listen backlog is full would hold
+	 * a blocking connect() (and vh_daemon_stop()) for ever; this one
+	 * fails with EAGAIN and client_wait_connect() tries again.
+	 */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
 	memcpy(sa.sun_path, d->client_path, strlen(d->client_path) + 1);

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -620,6 +621,14 @@ static void test_reconnect(struct vh_ctx *ctx)
 	printf("101 connections, fds %d, maps %d, no leak: ok\n", fds0, maps0);
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* client mode: we listen as QEMU's server=on does; it connects again */
 static void test_client(struct vh_ctx *ctx)
 {
@@ -642,11 +651,39 @@ static void test_client(struct vh_ctx *ctx)
 		wait_disconnects(&toy, round + 1);
 	}
 	vh_mem_unref(s.mem);
-	vh_daemon_stop(toy.d);
-	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	/*
+	 * A front-end whose backlog is full (one connection waits, never
+	 * accepted): the daemon's connect must not block, and it stops in
+	 * time.
+	 */
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int lfd, cfd;
+		int64_t t0;
+
+		CHECK(strlen(sock) < sizeof(sa.sun_path));
+		memcpy(sa.sun_path, sock, strlen(sock) + 1);
+		lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			     0);
+		CHECK(lfd >= 0 && cfd >= 0);
+		CHECK_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		CHECK_EQ(listen(lfd, 0), 0);
+		CHECK_EQ(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		usleep(300 * 1000); /* the daemon tries meanwhile */
+		t0 = mono_ms();
+		alarm(60); /* a daemon stuck in connect() fails, not hangs */
+		vh_daemon_stop(toy.d);
+		CHECK_EQ(vh_daemon_wait(toy.d), 0);
+		alarm(0);
+		CHECK(mono_ms() - t0 < 2000);
+		close(cfd);
+		close(lfd);
+		unlink(sock);
+	}
 	CHECK_EQ(vh_daemon_get_connections(toy.d), 3);
 	toy_free(&toy);
-	printf("client mode, 3 connections: ok\n");
+	printf("client mode, 3 connections, stopped against a full backlog: ok\n");
 }
 
 /* a connected --fd: the daemon ends when the front-end goes */
