@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "libvhost.h"
@@ -335,6 +336,27 @@ static void test_set_table(void)
 			  .fd_offset = 64 * KiB },
 		};
 		struct vh_mem_region r0, r1;
+		struct rlimit rl0, rl;
+		int fill[64], nfill = 0, k;
+
+		/*
+		 * No fd left for the duplicate (EMFILE): refused before the
+		 * commit, the table as it was, no fd taken
+		 */
+		CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl0), 0);
+		rl = rl0;
+		rl.rlim_cur = (rlim_t)n0 + 1 + 16;
+		CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+		while (nfill < 64 &&
+		       (fill[nfill] = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0)
+			nfill++;
+		CHECK(nfill < 64 && errno == EMFILE);
+		CHECK_EQ(vh_mem_set_table(mem, two, 2), -EMFILE);
+		CHECK_EQ(vh_mem_num_regions(mem), 3);
+		for (k = 0; k < nfill; k++)
+			close(fill[k]);
+		CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl0), 0);
+		CHECK_EQ(test_count_fds(), n0 + 1);
 
 		CHECK_EQ(vh_mem_set_table(mem, two, 2), 0);
 		/* old table released (3 fds), fd and one duplicate kept */

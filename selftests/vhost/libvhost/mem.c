@@ -537,10 +537,22 @@ static int cmp_reg(const void *a, const void *b)
 	return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
 }
 
+/* Close the duplicates vh_mem_set_table() made among fds[0..n). */
+static void close_dups(const struct vh_mem_region *regions, const int *fds,
+		       unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0 && fds[i] != regions[i].fd)
+			close(fds[i]);
+}
+
 VH_EXPORT int vh_mem_set_table(struct vh_mem *mem,
 			       const struct vh_mem_region *regions,
 			       unsigned int n)
 {
+	int fds[VH_MEM_MAX_REGIONS];
 	struct vh_mem_table *t;
 	unsigned int i;
 	int err = 0;
@@ -575,29 +587,45 @@ VH_EXPORT int vh_mem_set_table(struct vh_mem *mem,
 		vh_mem_table_put(t); /* fds stay the caller's: map->fd == -1 */
 		return err;
 	}
+	/*
+	 * An fd passed for several regions is duplicated so that each
+	 * mapping owns one: before the commit, where a failure (EMFILE) can
+	 * still leave everything as it was.
+	 */
+	for (i = 0; err == 0 && i < n; i++) {
+		unsigned int k;
+
+		fds[i] = regions[i].fd;
+		for (k = 0; k < i; k++)
+			if (regions[k].fd == fds[i])
+				break;
+		if (k < i) {
+			fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+			if (fds[i] < 0)
+				err = -errno;
+		}
+	}
+	if (err < 0) {
+		/* fds[i - 1] is the one that failed */
+		close_dups(regions, fds, i - 1);
+		vh_mem_table_put(t);
+		return err;
+	}
 	t->log = mem->cur->log;
 	if (t->log)
 		__atomic_add_fetch(&t->log->refcount, 1, __ATOMIC_RELAXED);
 	err = publish(mem, t); /* on failure t is gone, fds not touched */
-	if (err < 0)
+	if (err < 0) {
+		close_dups(regions, fds, n);
 		return err;
-	/*
-	 * Committed: hand the fds over.  Each sorted entry finds its fd by its
-	 * (unique) gpa; an fd passed for several regions is duplicated so that
-	 * each mapping owns one.
-	 */
+	}
+	/* Committed: hand the fds over, each by its entry's (unique) gpa. */
 	for (i = 0; i < n; i++) {
-		unsigned int j, k;
-		int fd = regions[i].fd;
+		unsigned int j;
 
-		for (k = 0; k < i; k++)
-			if (regions[k].fd == fd)
-				break;
-		if (k < i)
-			fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		for (j = 0; j < t->n; j++)
 			if (t->r[j].gpa == regions[i].gpa) {
-				t->r[j].map->fd = fd;
+				t->r[j].map->fd = fds[i];
 				break;
 			}
 	}
