@@ -171,6 +171,18 @@ expect features.no-arg 2 features
 expect features.two-args 2 features /dev/null /dev/null
 expect features.absent 4 features "$tmp/nonexistent" &&
 	grep_out features.absent.msg 'No such file' "$err"
+# the exit status says absent even when stderr is closed (the message
+# cannot be written)
+for c in features "user check"; do
+	# shellcheck disable=SC2086 # c is two words for "user check"
+	timeout 60 "$VHOSTCTL" $c "$tmp/nonexistent" >/dev/null 2>&- </dev/null
+	rc=$?
+	if [ $rc -eq 4 ]; then
+		ok "${c// /.}.absent.no-stderr"
+	else
+		not_ok "${c// /.}.absent.no-stderr" "exit $rc, expected 4"
+	fi
+done
 echo data >"$tmp/regular"
 expect features.regular-file 2 features "$tmp/regular"
 if [ ! -e /dev/vhost-net ]; then
@@ -200,6 +212,12 @@ expect vdpa.mgmtdev.unknown 2 vdpa mgmtdev frob
 expect vdpa.dev.add.missing 2 vdpa dev add name x
 expect vdpa.dev.add.bad-mac 2 vdpa dev add name x mgmtdev y mac zz
 expect vdpa.dev.add.bad-mtu 2 vdpa dev add name x mgmtdev y mtu 99999999
+# strtoull() takes white space and a sign: " -1" is not 2^64 - 1, nor is
+# " -18446744073709550116" 1500
+expect vdpa.dev.add.negative 2 vdpa dev add name x mgmtdev y \
+	device_features " -1"
+expect vdpa.dev.add.negative-mtu 2 vdpa dev add name x mgmtdev y \
+	mtu " -18446744073709550116"
 expect vdpa.dev.add.odd 2 vdpa dev add name
 expect vdpa.dev.del.no-arg 2 vdpa dev del
 expect vdpa.dev.vstats.bad 2 vdpa dev vstats show x
@@ -394,6 +412,15 @@ assert j["config"]["mac"] == "52:54:00:12:34:56", j["config"]
 		if kill -0 $net 2>/dev/null; then ok vunet.alive; else not_ok vunet.alive "vhost-user-net died"; fi
 	else
 		not_ok vunet.start "vhost-user-net did not come up: $(head -3 "$tmp/net.log")"
+	fi
+	# " -18446744073709551615" is not 1 (strtoul takes the sign)
+	if timeout 10 "$NET_DAEMON" --socket-path="$tmp/netneg.sock" --loopback \
+		--queue-pairs=" -18446744073709551615" >"$tmp/netneg.log" 2>&1 </dev/null; then
+		not_ok vunet.queue-pairs.negative "accepted"
+	elif grep -q 'queue-pairs' "$tmp/netneg.log"; then
+		ok vunet.queue-pairs.negative
+	else
+		not_ok vunet.queue-pairs.negative "$(head -2 "$tmp/netneg.log")"
 	fi
 	# the most queue pairs, without --threads: one thread per pair up
 	# to the framework's 64

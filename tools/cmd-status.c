@@ -348,8 +348,10 @@ int cmd_features(struct vhc *v, int argc, char **argv)
 		return argc == 2 ? VHC_EXIT_OK : VHC_EXIT_USAGE;
 	}
 	if (stat(argv[1], &st) < 0) {
-		vhc_err(v, "%s: %s", argv[1], strerror(errno));
-		return vhc_exit_for(-errno);
+		int e = errno; /* before writing to stderr, which may fail */
+
+		vhc_err(v, "%s: %s", argv[1], strerror(e));
+		return vhc_exit_for(-e);
 	}
 	if (S_ISSOCK(st.st_mode))
 		return user_features(v, argv[1]);

@@ -619,8 +619,10 @@ int user_check(struct vhc *v, int argc, char **argv)
 	c.path = argv[1];
 	/* a missing path is absent (4), not a connect timeout */
 	if (stat(c.path, &st) < 0) {
-		vhc_err(v, "%s: %s", c.path, strerror(errno));
-		return vhc_exit_for(-errno);
+		int e = errno; /* before writing to stderr, which may fail */
+
+		vhc_err(v, "%s: %s", c.path, strerror(e));
+		return vhc_exit_for(-e);
 	}
 	if (!S_ISSOCK(st.st_mode)) {
 		vhc_err(v, "%s: not a Unix socket", c.path);

@@ -12,6 +12,7 @@
 
 #include "libvhost-kernel.h"
 #include "libvhost-vdpa.h"
+#include "parse-num.h"
 #include "vhostctl.h"
 
 static const char *class_name(unsigned int id)
@@ -281,15 +282,12 @@ static int parse_mac(const char *s, uint8_t mac[6])
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-	char *end;
 	unsigned long long x;
+	int r = parse_unum(s, 0, 0, max, &x);
 
-	errno = 0;
-	x = strtoull(s, &end, 0);
-	if (errno || end == s || *end || s[0] == '-' || x > max)
-		return -EINVAL;
-	*out = x;
-	return 0;
+	if (r == 0)
+		*out = x;
+	return r;
 }
 
 static int dev_add(struct vhc *v, int argc, char **argv)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon-args.h"
+#include "parse-num.h"
 
 void daemon_args_init(struct daemon_args *a)
 {
@@ -26,15 +27,12 @@ void daemon_args_init(struct daemon_args *a)
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *v)
 {
-	char *end;
+	unsigned long long x;
+	int r = parse_unum(s, 10, 0, max, &x);
 
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	*v = strtoul(s, &end, 10);
-	if (errno || *end || *v > max)
-		return -EINVAL;
-	return 0;
+	if (r == 0)
+		*v = (unsigned long)x;
+	return r;
 }
 
 int daemon_args_parse(struct daemon_args *a, int opt,

@@ -23,6 +23,7 @@
 
 #include "daemon-args.h"
 #include "libvhost.h"
+#include "parse-num.h"
 #include "vhost-user-blk.h"
 
 struct blk {
@@ -245,15 +246,12 @@ static void usage(FILE *f, const char *prog)
 static int parse_uint(const char *s, unsigned long min, unsigned long max,
 		      unsigned int *out)
 {
-	unsigned long v;
-	char *end;
+	unsigned long long v;
+	int r = parse_unum(s, 0, min, max, &v);
 
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-		return -EINVAL;
-	*out = (unsigned int)v;
-	return 0;
+	if (r == 0)
+		*out = (unsigned int)v;
+	return r;
 }
 
 /* No --serial: a stable one from the path (FNV-1a), 20 bytes at most. */

@@ -42,6 +42,7 @@
 #include "busy-poll.h"
 #include "daemon-args.h"
 #include "libvhost.h"
+#include "parse-num.h"
 
 /* virtio 1.x, 5.1.3 "Feature bits" */
 #define NET_F_MTU 3
@@ -864,15 +865,12 @@ static int parse_mac(const char *s, uint8_t mac[6])
 static int parse_num(const char *s, unsigned long lo, unsigned long hi,
 		     unsigned long *v)
 {
-	char *end;
+	unsigned long long x;
+	int r = parse_unum(s, 0, lo, hi, &x);
 
-	if (!s || !*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	*v = strtoul(s, &end, 0);
-	if (errno || *end || *v < lo || *v > hi)
-		return -EINVAL;
-	return 0;
+	if (r == 0)
+		*v = (unsigned long)x;
+	return r;
 }
 
 /*
