@@ -592,6 +592,8 @@ VH_EXPORT int vh_mem_set_table(struct vh_mem *mem,
 	 * mapping owns one: before the commit, where a failure (EMFILE) can
 	 * still leave everything as it was.
 	 */
+	for (i = 0; i < n; i++)
+		fds[i] = -1;
 	for (i = 0; err == 0 && i < n; i++) {
 		unsigned int k;
 
