@@ -715,15 +715,23 @@ static void net_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 	struct pair_stats *st = &nd->stats[idx / 2];
 
-	(void)vring;
+	unsigned int i;
+
 	/*
 	 * The worker let go of the ring (it sees no ring until the next
-	 * start): a frame still waiting for a translation cannot go in, and
-	 * the buffers it holds go with the ring (GET_VRING_BASE counts them
-	 * as used by the device; a front-end restarting from the used index
-	 * offers them again).
+	 * start): a frame still waiting for a translation cannot go in.  The
+	 * buffers it popped go back empty, as rx_abort() returns them: the
+	 * ring may start again from here (a new call fd, SET_FEATURES at the
+	 * start of a migration, a memory table), and buffers never pushed
+	 * would be lost to the driver for the ring's life.  The ring is ours
+	 * until this returns.
 	 */
 	if (!(idx & 1) && st->rs->held) {
+		for (i = 0; i < st->rs->k; i++)
+			st->rs->used[i].len = 0;
+		if (st->rs->k &&
+		    vh_devq_push_batch(vring, st->rs->used, st->rs->k) < 0)
+			st->errors++;
 		st->rs->held = false;
 		st->rs->k = 0;
 		st->rx_lost++;
