@@ -137,6 +137,8 @@ struct evil {
 	uint64_t value, value2;
 	enum fd_kind kind;
 	bool mute; /* no more replies */
+	/* a message it cannot read: 5 bytes of a header, then the close */
+	bool cut_on_bad;
 	pthread_mutex_t lock;
 	pthread_t th;
 	struct vh_vu_frontend *fe;
@@ -280,6 +282,14 @@ static void evil_serve(struct evil *e)
 			(void)vh_vu_msg_send(ctx, e->sock, &r);
 		vh_vu_msg_close_fds(&m);
 		vh_vu_msg_close_fds(&r);
+	}
+	if (e->cut_on_bad) {
+		char junk[256];
+
+		/* read what is left (a close with unread input resets) */
+		while (recv(e->sock, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+		(void)send(e->sock, "\x01\0\0\0\x05", 5, MSG_NOSIGNAL);
 	}
 }
 
@@ -1221,6 +1231,26 @@ static void test_vhostctl(void)
 		exit(1);
 	}
 	printf("  %-44s exit %d\n", "check, 4096 bytes + 8 fds to 999", rc);
+
+	/*
+	 * check: a message it cannot read answered with 5 bytes of a header
+	 * and a close: a reply cut short, so malformed (FAIL), not a message
+	 * of its own (WARN)
+	 */
+	evil_trick(&s.e, 0, T_NONE, 0, 0, FD_NONE);
+	s.e.cut_on_bad = true;
+	rc = run_vhostctl(out, sizeof(out), 60000, "user", "check", s.path);
+	line = strstr(out, "size field 1 GiB");
+	CHECK(line);
+	while (line > out && line[-1] != '\n')
+		line--;
+	if (rc != 1 || strncmp(line, "FAIL", 4) ||
+	    !strstr(line, "malformed reply")) {
+		fprintf(stderr, "check (size 1 GiB: 5 bytes back) exit %d:\n%s",
+			rc, out);
+		exit(1);
+	}
+	printf("  %-44s exit %d\n", "check, 5 bytes of a header back", rc);
 	server_stop(&s);
 }
 

@@ -403,8 +403,14 @@ static int recv_reply_raw(int fd, struct vh_vu_msg *reply, uint32_t *got)
 		ssize_t n;
 		int r = poll(&pfd, 1, CHECK_TIMEOUT_MS);
 
+		/*
+		 * Part of a reply is judged by its size; part of a header
+		 * is malformed outright (there is no size to judge)
+		 */
 		if (r == 0)
-			return have ? 0 : -ETIMEDOUT; /* judged by its size */
+			return !have			? -ETIMEDOUT :
+			       have < VH_VU_HDR_SIZE ? -EPROTO :
+						       0;
 		if (r < 0)
 			return -errno;
 		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
@@ -431,7 +437,9 @@ static int recv_reply_raw(int fd, struct vh_vu_msg *reply, uint32_t *got)
 			}
 		}
 		if (n == 0)
-			return have ? 0 : -ECONNRESET;
+			return !have			? -ECONNRESET :
+			       have < VH_VU_HDR_SIZE ? -EPROTO :
+						       0;
 		have += (size_t)n;
 		if (have == VH_VU_HDR_SIZE) {
 			memcpy(&reply->hdr, buf, VH_VU_HDR_SIZE);
