@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "iotlb-internal.h"
@@ -1006,17 +1005,6 @@ static int h_net_set_mtu(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 static int h_set_backend_req_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 				struct vh_vu_msg *reply)
 {
-	struct stat st;
-
-	/*
-	 * "the socket file descriptor for back-end initiated requests": a
-	 * socket, which we write with MSG_NOSIGNAL; a pipe whose reader
-	 * went away would kill the process with SIGPIPE
-	 */
-	if (fstat(msg->fds[0], &st) < 0 || !S_ISSOCK(st.st_mode)) {
-		vh_err(be->ctx, "SET_BACKEND_REQ_FD: not a socket\n");
-		return -EBADF;
-	}
 	vu_be_req_set(be, msg->fds[0]);
 	msg->fds[0] = -1;
 	msg->nfds = 0;

@@ -209,12 +209,6 @@ static void test_vring_rules(void)
 		 send_with_fd(VH_VU_SET_VRING_CALL, &v, 8, FD_MEMFD));
 	BAD_CASE("KICK fd a socket", ALL_PROTO, false,
 		 send_with_fd(VH_VU_SET_VRING_KICK, &v, 8, FD_SOCKET));
-	/* the back-end channel is a socket (SET_BACKEND_REQ_FD), never a pipe */
-	BAD_CASE("BACKEND_REQ_FD a pipe", ALL_PROTO, false,
-		 send_with_fd(VH_VU_SET_BACKEND_REQ_FD, NULL, 0,
-			      FD_PIPE_WRITE));
-	BAD_CASE("BACKEND_REQ_FD a memfd", ALL_PROTO, false,
-		 send_with_fd(VH_VU_SET_BACKEND_REQ_FD, NULL, 0, FD_MEMFD));
 	/* reserved bits in the KICK payload */
 	v = 1ull << 9;
 	BAD_CASE("KICK reserved bits", ALL_PROTO, false,

@@ -32,9 +32,10 @@
  * The front-end's fds: SET_VRING_KICK, SET_VRING_CALL and SET_VRING_ERR
  * take an eventfd and nothing else, and make it non-blocking (the file is
  * shared with the front-end, which could otherwise hold a back-end thread
- * in a read or a write); SET_BACKEND_REQ_FD takes a socket (never a pipe,
- * whose write raises SIGPIPE once the reader is gone).  Any other fd
- * closes the connection.
+ * in a read or a write).  Any other fd there closes the connection.
+ * SET_BACKEND_REQ_FD takes any fd (the checklist: no socket type beyond
+ * what a message needs): a pipe carries requests without fds, and its
+ * writes cannot raise SIGPIPE (EPIPE instead).
  *
  * Callbacks run in the thread that calls vh_vu_backend_dispatch().  Once
  * queue_stopped returns, the device must no longer touch that vh_devq
