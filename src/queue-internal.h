@@ -523,6 +523,11 @@ struct vh_drvq {
 	struct head_state *heads;
 	uint16_t avail_idx;          /* next avail index to fill */
 	uint16_t kicked_avail;       /* avail idx at the last kick_prepare */
+	/*
+	 * Chains made available since the last kick_prepare: the positions
+	 * alone cannot tell none from a whole number of laps
+	 */
+	uint32_t added;
 	uint16_t last_used;
 	uint16_t avail_flags;        /* shadow of avail->flags */
 	uint64_t ind_gpa;

@@ -628,6 +628,29 @@ static void test_notify_no_event_idx(void)
 	rig_fini(&r);
 }
 
+/*
+ * kick_prepare() after the positions went a whole number of laps since the
+ * last one (split: the avail index 2^16 chains on; packed: 2 * num ring
+ * positions, here 2 chains of 2): chains were added, so a device that
+ * wants notifications (no event idx) gets a kick.
+ */
+static void test_kick_laps(void)
+{
+	unsigned int i, adds = g_layout ? 2 : 1u << 16;
+	struct rig r;
+
+	rig_init(&r, 2, 1ull << VIRTIO_F_VERSION_1);
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 0); /* nothing added */
+	for (i = 0; i < adds; i++) {
+		add_one(&r, i);
+		CHECK_EQ(pop_push(&r), 1);
+		drain_used(&r);
+	}
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 1);
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 0);
+	rig_fini(&r);
+}
+
 static void test_notify_event_idx(void)
 {
 	struct rig r;
@@ -1273,9 +1296,16 @@ static void test_api_edges(void)
 		sg.len = 1;
 		CHECK_EQ(vh_drvq_add_indirect(r.vq, &sg, 1, 0, &sg), -EINVAL);
 		CHECK_EQ(vh_drvq_set_indirect_area(r.vq, IND_GPA, 16 * 16), 0);
+		/* 2.7.5.3.1: not without VIRTIO_F_INDIRECT_DESC negotiated */
+		CHECK_EQ(vh_drvq_add_indirect(r.vq, &sg, 1, 0, &sg), -EINVAL);
+		CHECK_EQ(vh_drvq_set_features(r.vq,
+					      1ull << VIRTIO_F_VERSION_1 |
+						      1ull << VIRTIO_RING_F_INDIRECT_DESC),
+			 0);
 		CHECK_EQ(vh_drvq_add_indirect(r.vq, (struct vh_sg[2]){ sg, sg },
 					    2, 0, &sg),
 			 -E2BIG);
+		CHECK_EQ(vh_drvq_add_indirect(r.vq, &sg, 1, 0, &sg), 0);
 	}
 	rig_fini(&r);
 }
@@ -1565,6 +1595,7 @@ int main(void)
 		test_pop_batch();
 		test_single_thread();
 		test_notify_no_event_idx();
+		test_kick_laps();
 		test_notify_event_idx();
 		test_notify_on_empty();
 		test_table_switch_inflight();

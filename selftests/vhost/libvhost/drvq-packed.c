@@ -67,6 +67,7 @@ int vh_drvq_packed_layout(struct vh_drvq *vq)
 	vq->pk_avail = vq->pk_used = 0;
 	vq->pk_avail_wrap = vq->pk_used_wrap = true;
 	vq->pk_kicked_r = 0;
+	vq->added = 0;
 	vq->pk_ev_flags = VH_PEVENT_ENABLE;
 	vq->cb_enabled = true;
 	return 0;
@@ -165,6 +166,7 @@ int vh_drvq_packed_add(struct vh_drvq *vq, const struct vh_sg *sg,
 	vq->heads[id].ndescs = (uint16_t)nring;
 	vq->pk_avail = pos;
 	vq->pk_avail_wrap = wrap;
+	vq->added++;
 	return 0;
 }
 
@@ -173,17 +175,21 @@ int vh_drvq_packed_kick_prepare(struct vh_drvq *vq)
 {
 	uint32_t m = 2 * vq->num, old = vq->pk_kicked_r, new_r, ev_r;
 	uint16_t off_wrap, flags, off;
+	bool laps;
 
 	/* the descriptor stores before reading the device's event */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	new_r = r_of(vq, vq->pk_avail, vq->pk_avail_wrap);
 	vq->pk_kicked_r = new_r;
-	if (old == new_r)
+	/* positions go round 2 * num: whole laps look like nothing added */
+	if (!vq->added)
 		return 0;
+	laps = vq->added >= m;
+	vq->added = 0;
 	read_event(dev_event(vq), &off_wrap, &flags);
 	if (flags == VH_PEVENT_DISABLE)
 		return 0;
-	if (flags != VH_PEVENT_DESC || !vq->event_idx)
+	if (flags != VH_PEVENT_DESC || !vq->event_idx || laps)
 		return 1;
 	off = off_wrap & 0x7fff;
 	if (off >= vq->num)
@@ -237,11 +243,16 @@ int vh_drvq_packed_get_used(struct vh_drvq *vq, void **token, uint32_t *len)
 	h->token = NULL;
 	vq->next[id] = vq->free_head;
 	vq->free_head = id;
-	/* keep asking for a notification at the next used position */
-	if (vq->event_idx && vq->cb_enabled)
+	/*
+	 * Keep asking for a notification at the next used position, seen
+	 * before our next look at the ring (see vh_drvq_get_used())
+	 */
+	if (vq->event_idx && vq->cb_enabled) {
 		write_event(drv_event(vq),
 			    (uint16_t)(vq->pk_used | vq->pk_used_wrap << 15),
 			    VH_PEVENT_DESC);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
 	return 1;
 }
 

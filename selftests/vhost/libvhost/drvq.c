@@ -130,6 +130,7 @@ VH_EXPORT int vh_drvq_set_features(struct vh_drvq *vq, uint64_t features)
 			return -EBUSY;
 		vq->packed = packed;
 		vq->event_idx = features & (1ull << VIRTIO_RING_F_EVENT_IDX);
+		vq->indirect = features & (1ull << VIRTIO_RING_F_INDIRECT_DESC);
 		if (packed)
 			return vh_drvq_packed_layout(vq);
 		/* back to split: vh_drvq_new()'s layout */
@@ -143,6 +144,7 @@ VH_EXPORT int vh_drvq_set_features(struct vh_drvq *vq, uint64_t features)
 						       vq->desc_gpa));
 		memset(vq->desc, 0, vh_drvq_ring_bytes(vq->num));
 		vq->avail_idx = vq->kicked_avail = vq->last_used = 0;
+		vq->added = 0;
 		vq->avail_flags = 0;
 	}
 	vq->event_idx = features & (1ull << VIRTIO_RING_F_EVENT_IDX);
@@ -236,6 +238,7 @@ static void expose(struct vh_drvq *vq, uint16_t head)
 	__atomic_store_n(&vq->avail->ring[vq->avail_idx & vq->mask],
 			 htole16(head), __ATOMIC_RELAXED);
 	vq->avail_idx++;
+	vq->added++;
 	/* 2.7.13.3.1: descriptors and ring entry before the index */
 	vh_store16(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
 }
@@ -324,7 +327,8 @@ VH_EXPORT int vh_drvq_add_indirect(struct vh_drvq *vq, const struct vh_sg *sg,
 	err = check_sg(sg, out, in, token, &in_len);
 	if (err < 0)
 		return err;
-	if (!vq->ind_slot)
+	/* 2.7.5.3.1 / 2.8.7: not without VIRTIO_F_INDIRECT_DESC */
+	if (!vq->ind_slot || !vq->indirect)
 		return -EINVAL;
 	if ((size_t)n * 16 > vq->ind_slot || n > UINT16_MAX)
 		return -E2BIG;
@@ -370,15 +374,19 @@ VH_EXPORT int vh_drvq_kick_prepare(struct vh_drvq *vq)
 	old = vq->kicked_avail;
 	new_idx = vq->avail_idx;
 	vq->kicked_avail = new_idx;
-	if (old == new_idx)
+	if (!vq->added)
 		return 0; /* nothing new to tell */
 	if (vq->event_idx) {
 		/* 2.7.10: avail_event follows used->ring[num] */
 		uint16_t ev = vh_load16((uint16_t *)&vq->used->ring[vq->num],
 					__ATOMIC_RELAXED);
+		/* 2^16 or more: the indexes cannot say, so tell */
+		bool laps = vq->added > UINT16_MAX;
 
-		return vh_need_event(ev, new_idx, old);
+		vq->added = 0;
+		return laps || vh_need_event(ev, new_idx, old);
 	}
+	vq->added = 0;
 	return !(vh_load16(&vq->used->flags, __ATOMIC_RELAXED) &
 		 VH_USED_F_NO_NOTIFY);
 }
@@ -444,9 +452,16 @@ VH_EXPORT int vh_drvq_get_used(struct vh_drvq *vq, void **token, uint32_t *len)
 	vq->num_free += h->ndescs;
 	h->token = NULL;
 	vq->last_used++;
-	/* keep asking for interrupts at the next entry (2.7.10) */
-	if (vq->event_idx && vq->cb_enabled)
+	/*
+	 * Keep asking for interrupts at the next entry (2.7.10), visible
+	 * before the caller's next look at used->idx: else the device may
+	 * read the old used_event after we read the old index, and neither
+	 * side wakes the other (Linux: virtio_store_mb())
+	 */
+	if (vq->event_idx && vq->cb_enabled) {
 		vh_store16(used_event(vq), vq->last_used, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	}
 	return 1;
 }
 
