@@ -50,6 +50,8 @@ VH_EXPORT int vh_scsi_set_endpoint(struct vh_kdev *dev, const char *wwpn,
 	struct vhost_scsi_target t;
 	int ret;
 
+	if (!dev)
+		return -EINVAL;
 	ret = fill_target(&t, wwpn, tpgt);
 	if (ret < 0)
 		return ret;

@@ -164,6 +164,15 @@ static void test_no_fds(void)
 	CHECK(vh_ctx_unref(a) == NULL);
 }
 
+/* An entry point given no object says -EINVAL; it never looks inside. */
+static void test_null_objects(void)
+{
+	CHECK_EQ(vh_scsi_set_endpoint(NULL, "naa.5001405000000001", 1),
+		 -EINVAL);
+	CHECK_EQ(vh_scsi_clear_endpoint(NULL, "naa.5001405000000001", 1),
+		 -EINVAL);
+}
+
 int main(void)
 {
 	int fds = test_count_fds();
@@ -172,6 +181,7 @@ int main(void)
 	test_log_fn_and_priority();
 	test_env();
 	test_no_fds();
+	test_null_objects();
 	CHECK_EQ(test_count_fds(), fds);
 	return 0;
 }

@@ -329,6 +329,19 @@ static void test_seqpacket_flags(struct vh_ctx *ctx)
 		 50);
 	CHECK_EQ(out.flags, VH_VSOCK_SEQ_EOM | VH_VSOCK_SEQ_EOR);
 	CHECK_EQ(vh_vsock_conn_send(c, 1, 4, &out), -EINVAL);
+	/*
+	 * A peer window of 4 GiB - 1: a message of 2^31 bytes fits it but
+	 * not one packet (the length sent is at most 2^31 - 1): nothing is
+	 * sent rather than a part marked EOM
+	 */
+	in = from_host(VH_VSOCK_OP_CREDIT_UPDATE, 0, 0, 0xffffffffu, 0);
+	in.type = VH_VSOCK_TYPE_SEQPACKET;
+	CHECK_EQ(vh_vsock_conn_input(c, &in, &out), 0);
+	CHECK(vh_vsock_conn_tx_credit(c) > 0x80000000u);
+	CHECK_EQ(vh_vsock_conn_send(c, 0x80000000u, VH_VSOCK_SEQ_EOM, &out),
+		 0);
+	CHECK_EQ(vh_vsock_conn_send(c, 0x80000000u, 0, &out), 0x7fffffff);
+	CHECK_EQ(out.flags, 0);
 	vh_vsock_conn_unref(c);
 }
 

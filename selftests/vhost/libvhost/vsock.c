@@ -249,14 +249,15 @@ VH_EXPORT int vh_vsock_conn_send(struct vh_vsock_conn *c, uint32_t len,
 	    (c->peer_shutdown & VH_VSOCK_SHUTDOWN_RCV))
 		return -EPIPE;
 	credit = vh_vsock_conn_tx_credit(c);
+	/* at most what the credit and the int return value allow */
+	if (credit > 0x7fffffff)
+		credit = 0x7fffffff;
 	if (len > credit) {
 		/* a SEQPACKET message is never cut short of its EOM */
 		if (c->type == VH_VSOCK_TYPE_SEQPACKET && flags)
 			return 0;
 		len = credit;
 	}
-	if (len > 0x7fffffff)
-		len = 0x7fffffff;
 	if (len == 0 && !(flags & VH_VSOCK_SEQ_EOM))
 		return 0;
 	c->tx_cnt += len;
