@@ -15,8 +15,10 @@
  * kernel we run on; the numbers are ABI.  One wrinkle: in 6.1 attribute 21
  * was VDPA_ATTR_VDPA_DEV_SUPPORTED_FEATURES (u64, DEV_GET replies only);
  * 6.2 folded it into VDPA_ATTR_DEV_FEATURES and 21 became
- * VDPA_ATTR_DEV_BLK_CFG_CAPACITY (u64, DEV_CONFIG_GET replies only).  We
- * read 21 as device features in DEV_GET and as capacity in CONFIG_GET.
+ * VDPA_ATTR_DEV_BLK_CFG_CAPACITY (u64, DEV_CONFIG_GET replies only).  But
+ * 6.0 and 6.1 also put their 21 in a net device's DEV_CONFIG_GET reply.
+ * We read 21 as device features in DEV_GET, and in CONFIG_GET as capacity
+ * for a block device, device features for any other (DEV_ID comes first).
  */
 #define VH_VDPA_GENL_NAME "vdpa"
 #define VH_VDPA_GENL_VERSION 1

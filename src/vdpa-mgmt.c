@@ -631,7 +631,17 @@ static int config_attr(struct vh_ctx *ctx, const struct attr_val *v, void *data)
 		SET(o, VH_VDPA_FIELD_MTU, mtu, (uint16_t)v->u);
 		break;
 	case VH_VDPA_ATTR_DEV_BLK_CFG_CAPACITY:
-		SET(o, VH_VDPA_FIELD_BLK_CAPACITY, blk_capacity, v->u);
+		/*
+		 * 6.0 and 6.1 send a net device's features as attribute 21
+		 * too (VDPA_ATTR_VDPA_DEV_SUPPORTED_FEATURES, in
+		 * vdpa_dev_net_config_fill()); DEV_ID comes first
+		 */
+		if (VH_VDPA_HAS(o, VH_VDPA_FIELD_DEVICE_ID) &&
+		    o->device_id != 2 /* VIRTIO_ID_BLOCK */)
+			SET(o, VH_VDPA_FIELD_DEVICE_FEATURES, device_features,
+			    v->u);
+		else
+			SET(o, VH_VDPA_FIELD_BLK_CAPACITY, blk_capacity, v->u);
 		break;
 	case VH_VDPA_ATTR_DEV_BLK_CFG_SIZE_MAX:
 		SET(o, VH_VDPA_FIELD_BLK_SIZE_MAX, blk_size_max,

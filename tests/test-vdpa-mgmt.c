@@ -295,6 +295,21 @@ static void test_config(void)
 	CHECK(VH_VDPA_HAS(&c, VH_VDPA_FIELD_BLK_READ_ONLY));
 	CHECK_EQ(c.blk_flush, 1);
 
+	/*
+	 * 6.0/6.1: a net device's config reply has its features as 21
+	 * (VDPA_ATTR_VDPA_DEV_SUPPORTED_FEATURES): not a capacity
+	 */
+	nlh = reply(buf, FAMILY, VH_VDPA_CMD_DEV_CONFIG_GET, 0);
+	mnl_attr_put_strz(nlh, VH_VDPA_ATTR_DEV_NAME, "vdpa0");
+	mnl_attr_put_u32(nlh, VH_VDPA_ATTR_DEV_ID, 1);
+	mnl_attr_put_u16(nlh, VH_VDPA_ATTR_DEV_NET_CFG_MTU, 1500);
+	mnl_attr_put_u64(nlh, VH_VDPA_ATTR_DEV_BLK_CFG_CAPACITY,
+			 0x300010020ull);
+	CHECK_EQ(vh_vdpa_parse_config(ctx, nlh, &c), 0);
+	CHECK(c.device_features == 0x300010020ull);
+	CHECK(VH_VDPA_HAS(&c, VH_VDPA_FIELD_DEVICE_FEATURES));
+	CHECK(!VH_VDPA_HAS(&c, VH_VDPA_FIELD_BLK_CAPACITY));
+
 	/* a u8 attribute of 2 bytes */
 	nlh = reply(buf, FAMILY, VH_VDPA_CMD_DEV_CONFIG_GET, 0);
 	mnl_attr_put_strz(nlh, VH_VDPA_ATTR_DEV_NAME, "blk0");
