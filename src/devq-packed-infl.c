@@ -72,11 +72,20 @@ static int infl_head_cmp(const void *a, const void *b)
 static bool infl_settle(struct vh_devq *vr, struct vh_infl_pregion *ir)
 {
 	uint16_t want, flags;
-	bool ow = ir->old_used_wrap_counter;
+	bool ow;
 
 	if (ir->used_idx == ir->old_used_idx &&
 	    ir->used_wrap_counter == ir->old_used_wrap_counter)
 		return false;
+	/*
+	 * The old wrap counter from the positions, not from the region: a
+	 * commit writes old_used_wrap_counter before old_used_idx, so a death
+	 * between the two leaves the new counter beside the old index.  A
+	 * batch is at most Queue Size descriptors: it crossed the end of the
+	 * ring iff the new position is not past the old one.
+	 */
+	ow = ir->used_idx <= ir->old_used_idx ? !ir->used_wrap_counter :
+						!!ir->used_wrap_counter;
 	/*
 	 * The first used descriptor of a batch is written last: if the one
 	 * at old_used_idx no longer has the available flags of its lap, the
@@ -88,6 +97,8 @@ static bool infl_settle(struct vh_devq *vr, struct vh_infl_pregion *ir)
 		ir->old_free_head = ir->free_head;
 		ir->old_used_wrap_counter = ir->used_wrap_counter;
 		ir->old_used_idx = ir->used_idx;
+	} else {
+		ir->old_used_wrap_counter = ow;
 	}
 	return true;
 }
@@ -228,6 +239,12 @@ static int infl_recover(struct vh_devq *vr, struct vh_infl_pregion *ir)
 		}
 		ids[id] = 1;
 		ndescs += num;
+		/* no device pops 2^64 - 1 chains: the next would wrap */
+		if (heads[i].counter == UINT64_MAX) {
+			vh_err(vr->ctx, "inflight: entry %u: counter 2^64 - 1\n",
+			       heads[i].entry);
+			goto out;
+		}
 		if (heads[i].counter >= ctr)
 			ctr = heads[i].counter + 1;
 	}
@@ -245,9 +262,12 @@ static int infl_recover(struct vh_devq *vr, struct vh_infl_pregion *ir)
 	 * chains in flight was consumed (a half-recorded chain is popped
 	 * again).  Only a region at a fresh ring's position with nothing to
 	 * redo, as GET_INFLIGHT_FD makes it (a migration target gets one),
-	 * leaves the front-end's base standing.
+	 * leaves the front-end's base standing; a ring that went round to
+	 * that position again (every 2 * Queue Size descriptors) has the
+	 * mark of a commit (INFL_PAD_USED), and its region stands too.
 	 */
-	if (!nheads && !batch && ir->used_idx == 0 && ir->used_wrap_counter) {
+	if (!nheads && !batch && ir->used_idx == 0 && ir->used_wrap_counter &&
+	    !ir->padding[INFL_PAD_USED]) {
 		infl_init(vr, ir);
 		r = 0;
 		goto out;

@@ -26,6 +26,14 @@ static inline uint16_t pd_load_flags(const struct vh_pdesc *d, int order)
 				       order));
 }
 
+/*
+ * The inflight region's padding byte we set at every commit: a region at
+ * a fresh ring's position that has it is a ring that went round, not one
+ * fresh from GET_INFLIGHT_FD (zeroed padding).  Other back-ends ignore
+ * padding.
+ */
+#define INFL_PAD_USED 0
+
 /* Advance (pos, wrap) by n <= size descriptors. */
 static inline void pk_advance(const struct vh_devq *vr, uint16_t *pos,
 			      bool *wrap, unsigned int n)

@@ -1087,6 +1087,7 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		infl_barrier();
 		ir->old_free_head = vr->pk_infl_free;
 		ir->old_used_wrap_counter = wrap;
+		ir->padding[INFL_PAD_USED] = 1;
 		infl_barrier();
 		ir->old_used_idx = pos;
 		infl_barrier();

@@ -56,7 +56,7 @@ _Static_assert(sizeof(struct pregion) == 32 + 32 * NUM, "layout");
 static struct pregion region, saved;
 
 /* A new device on the same rings: what a restarted daemon gets. */
-static void restart(struct rig *r)
+static void restart_at(struct rig *r, uint32_t base)
 {
 	struct vh_devq_addr a = { 0 };
 	struct vh_devq *vr;
@@ -64,8 +64,7 @@ static void restart(struct rig *r)
 	CHECK_EQ(vh_devq_new(r->ctx, r->mem, 0, &vr), 0);
 	CHECK_EQ(vh_devq_set_features(vr, FEAT), 0);
 	CHECK_EQ(vh_devq_set_num(vr, r->num), 0);
-	/* the front-end's stale base: a fresh ring */
-	CHECK_EQ(vh_devq_set_base(vr, 0x80008000u), 0);
+	CHECK_EQ(vh_devq_set_base(vr, base), 0);
 	CHECK_EQ(vh_drvq_get_addrs(r->vq, &a.desc, &a.avail, &a.used), 0);
 	CHECK_EQ(vh_devq_set_addr(vr, &a), 0);
 	vh_devq_unref(r->vr);
@@ -73,6 +72,12 @@ static void restart(struct rig *r)
 }
 
 /* Request n (1..3 descriptors, the last one writable), token n + 1. */
+/* the front-end's stale base: a fresh ring */
+static void restart(struct rig *r)
+{
+	restart_at(r, 0x80008000u);
+}
+
 static void add(struct rig *r, unsigned int n, unsigned int ndesc)
 {
 	struct vh_sg sg[3] = { { DATA_GPA + n * 4096, 16 },
@@ -296,12 +301,95 @@ static void test_half_batch(bool reached)
 	rig_fini(&r);
 }
 
+/*
+ * A commit torn between old_used_wrap_counter and old_used_idx (the new
+ * wrap counter beside the old index: the first is written first), for a
+ * batch that crossed the end of the ring; the driver went on and made the
+ * old slot available again in the new lap.  The batch reached the driver:
+ * recovery commits it, and the new buffers are served from the new
+ * position, in order.
+ */
+static void test_torn_commit(void)
+{
+	struct vh_devq_used_elem u[2];
+	struct pregion before;
+	struct rig r;
+	unsigned int i;
+
+	(rig_init)(&r, NUM, FEAT);
+	memset(&region, 0, sizeof(region));
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
+	add(&r, 0, 3);
+	add(&r, 1, 3);
+	CHECK_EQ(vh_devq_push(r.vr, pop(&r, 3), 1), 0);
+	CHECK_EQ(vh_devq_push(r.vr, pop(&r, 3), 1), 0);
+	used(&r, 0, 1);
+	used(&r, 1, 1);
+	/* positions 6 and 7, then 0 of the next lap */
+	add(&r, 2, 2);
+	add(&r, 3, 1);
+	u[0] = (struct vh_devq_used_elem){ pop(&r, 2), 3 };
+	u[1] = (struct vh_devq_used_elem){ pop(&r, 1), 4 };
+	before = region;
+	CHECK_EQ(vh_devq_push_batch(r.vr, u, 2), 0);
+	CHECK_EQ(region.used_idx, 1);
+	CHECK(region.old_used_wrap_counter != before.old_used_wrap_counter);
+	region.old_used_idx = before.old_used_idx;
+	used(&r, 2, 3);
+	used(&r, 3, 4);
+	/* positions 1 to 6 of the new lap: slot 6 is available again */
+	for (i = 0; i < 6; i++)
+		add(&r, 10 + i, 1);
+	restart(&r);
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
+	for (i = 0; i < 6; i++) {
+		CHECK_EQ(vh_devq_push(r.vr, pop(&r, 1), 5), 0);
+		used(&r, 10 + i, 5);
+	}
+	CHECK_EQ(region_inflight(), 0);
+	traffic(&r);
+	rig_fini(&r);
+}
+
+/*
+ * A ring that went round to a fresh ring's position (0, wrap counter 1:
+ * 2 * Queue Size descriptors used) with nothing in flight, and a stale
+ * base from the front-end (position 3): the region's position stands, it
+ * is not taken for a region fresh from GET_INFLIGHT_FD.
+ */
+static void test_round_trip(void)
+{
+	struct rig r;
+	unsigned int i;
+
+	(rig_init)(&r, NUM, FEAT);
+	memset(&region, 0, sizeof(region));
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
+	for (i = 0; i < 2 * NUM; i++) {
+		add(&r, i, 1);
+		CHECK_EQ(vh_devq_push(r.vr, pop(&r, 1), 2), 0);
+		used(&r, i, 2);
+	}
+	CHECK_EQ(region.used_idx, 0);
+	CHECK_EQ(region.used_wrap_counter, 1);
+	add(&r, 40, 1);
+	add(&r, 41, 2);
+	restart_at(&r, (3u | 1u << 15) * 0x10001u);
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
+	CHECK_EQ(vh_devq_push(r.vr, pop(&r, 1), 2), 0);
+	used(&r, 40, 2);
+	CHECK_EQ(vh_devq_push(r.vr, pop(&r, 2), 2), 0);
+	used(&r, 41, 2);
+	traffic(&r);
+	rig_fini(&r);
+}
+
 /* One corruption of a region with chains in flight. */
 enum bad {
 	B_VERSION, B_DESC_NUM, B_SHORT, B_FREE_HEAD, B_OLD_FREE_HEAD,
 	B_USED_IDX, B_WRAP, B_FREE_LOOP, B_FLAG, B_NUM_0, B_NUM_BIG,
 	B_CHAIN_FREE, B_LAST, B_ID_BIG, B_ID_TWICE, B_NEXT_ON_LAST,
-	B_INDIRECT_CHAIN, B_LEAK, B_MAX
+	B_INDIRECT_CHAIN, B_LEAK, B_COUNTER_MAX, B_MAX
 };
 
 static void corrupt(enum bad k, uint16_t h1, uint16_t h2, size_t *len)
@@ -337,6 +425,10 @@ static void corrupt(enum bad k, uint16_t h1, uint16_t h2, size_t *len)
 	case B_LEAK:
 		/* a chain forgotten: its entries neither free nor taken */
 		region.desc[h2].inflight = 0;
+		break;
+	case B_COUNTER_MAX:
+		/* the next pop's counter would wrap to 0 */
+		d1->counter = UINT64_MAX;
 		break;
 	case B_MAX: break;
 	}
@@ -443,6 +535,8 @@ int main(void)
 	test_resubmit();
 	test_half_batch(true);
 	test_half_batch(false);
+	test_torn_commit();
+	test_round_trip();
 	test_hostile();
 	return 0;
 }
