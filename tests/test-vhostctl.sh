@@ -280,6 +280,22 @@ wait_sock() {
 	return 1
 }
 
+# refused NAME PATTERN DAEMON ARGS...: the daemon refuses its command line:
+# it exits at once, not 0, saying PATTERN (an accepted one runs until
+# timeout ends it)
+refused() {
+	local name=$1 pattern=$2 log="$tmp/refused.log"
+
+	shift 2
+	if timeout 10 "$@" >"$log" 2>&1 </dev/null; then
+		not_ok "$name" "accepted"
+	elif grep -q -- "$pattern" "$log"; then
+		ok "$name"
+	else
+		not_ok "$name" "$(head -2 "$log")"
+	fi
+}
+
 # user_suite PREFIX TYPE SOCKET: probe, features, check against one back-end
 user_suite() {
 	local p=$1 type=$2 sock=$3
@@ -367,14 +383,9 @@ fi
 if [ -x "$BLK_DAEMON" ]; then
 	truncate -s 8M "$tmp/blk.img"
 	# a ring larger than a request's iovecs is refused at the start
-	if timeout 10 "$BLK_DAEMON" --blk-file="$tmp/blk.img" --queue-size=8192 \
-		--socket-path="$tmp/blk8k.sock" >"$tmp/blk8k.log" 2>&1 </dev/null; then
-		not_ok vublk.queue-size.max "--queue-size=8192 accepted"
-	elif grep -q 'bad --queue-size' "$tmp/blk8k.log"; then
-		ok vublk.queue-size.max
-	else
-		not_ok vublk.queue-size.max "$(head -2 "$tmp/blk8k.log")"
-	fi
+	refused vublk.queue-size.max 'bad --queue-size' "$BLK_DAEMON" \
+		--blk-file="$tmp/blk.img" --queue-size=8192 \
+		--socket-path="$tmp/blk8k.sock"
 	"$BLK_DAEMON" --blk-file="$tmp/blk.img" --socket-path="$tmp/blk.sock" \
 		--serial=vhostctl-test >"$tmp/blk.log" 2>&1 </dev/null &
 	blk=$!
@@ -414,14 +425,9 @@ assert j["config"]["mac"] == "52:54:00:12:34:56", j["config"]
 		not_ok vunet.start "vhost-user-net did not come up: $(head -3 "$tmp/net.log")"
 	fi
 	# " -18446744073709551615" is not 1 (strtoul takes the sign)
-	if timeout 10 "$NET_DAEMON" --socket-path="$tmp/netneg.sock" --loopback \
-		--queue-pairs=" -18446744073709551615" >"$tmp/netneg.log" 2>&1 </dev/null; then
-		not_ok vunet.queue-pairs.negative "accepted"
-	elif grep -q 'queue-pairs' "$tmp/netneg.log"; then
-		ok vunet.queue-pairs.negative
-	else
-		not_ok vunet.queue-pairs.negative "$(head -2 "$tmp/netneg.log")"
-	fi
+	refused vunet.queue-pairs.negative 'queue-pairs' "$NET_DAEMON" \
+		--socket-path="$tmp/netneg.sock" --loopback \
+		--queue-pairs=" -18446744073709551615"
 	# the most queue pairs, without --threads: one thread per pair up
 	# to the framework's 64
 	"$NET_DAEMON" --socket-path="$tmp/net128.sock" --loopback \

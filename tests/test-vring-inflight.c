@@ -229,6 +229,28 @@ static void test_resubmit(void)
 }
 
 /*
+ * A ring with a region, lapped once so the wrap counters matter (two
+ * chains of 3 used), then two chains popped at positions 6 and 7 and 0 of
+ * the next lap: u, to be pushed as one batch across the end of the ring.
+ */
+static void batch_across_end(struct rig *r, struct vh_devq_used_elem u[2])
+{
+	(rig_init)(r, NUM, FEAT);
+	memset(&region, 0, sizeof(region));
+	CHECK_EQ(vh_devq_set_inflight(r->vr, &region, sizeof(region)), 0);
+	add(r, 0, 3);
+	add(r, 1, 3);
+	CHECK_EQ(vh_devq_push(r->vr, pop(r, 3), 1), 0);
+	CHECK_EQ(vh_devq_push(r->vr, pop(r, 3), 1), 0);
+	used(r, 0, 1);
+	used(r, 1, 1);
+	add(r, 2, 2);
+	add(r, 3, 1);
+	u[0] = (struct vh_devq_used_elem){ pop(r, 2), 3 };
+	u[1] = (struct vh_devq_used_elem){ pop(r, 1), 4 };
+}
+
+/*
  * A batch of two: the device dies after the used descriptors reached the
  * driver but before the region was committed (commit), or after the
  * region's new positions were written but before any used descriptor
@@ -242,21 +264,8 @@ static void test_half_batch(bool reached)
 	struct pregion before;
 	struct rig r;
 
-	(rig_init)(&r, NUM, FEAT);
-	memset(&region, 0, sizeof(region));
-	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
+	batch_across_end(&r, u);
 	CHECK_EQ(vh_drvq_get_host_addrs(r.vq, &desc, &avail, &usedp), 0);
-	/* lap once so the wrap counters matter */
-	add(&r, 0, 3);
-	add(&r, 1, 3);
-	CHECK_EQ(vh_devq_push(r.vr, pop(&r, 3), 1), 0);
-	CHECK_EQ(vh_devq_push(r.vr, pop(&r, 3), 1), 0);
-	used(&r, 0, 1);
-	used(&r, 1, 1);
-	add(&r, 2, 2);
-	add(&r, 3, 1);
-	u[0] = (struct vh_devq_used_elem){ pop(&r, 2), 3 };
-	u[1] = (struct vh_devq_used_elem){ pop(&r, 1), 4 };
 	before = region;
 	memcpy(ring_copy, desc, sizeof(ring_copy));
 	CHECK_EQ(vh_devq_push_batch(r.vr, u, 2), 0);
@@ -316,20 +325,7 @@ static void test_torn_commit(void)
 	struct rig r;
 	unsigned int i;
 
-	(rig_init)(&r, NUM, FEAT);
-	memset(&region, 0, sizeof(region));
-	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
-	add(&r, 0, 3);
-	add(&r, 1, 3);
-	CHECK_EQ(vh_devq_push(r.vr, pop(&r, 3), 1), 0);
-	CHECK_EQ(vh_devq_push(r.vr, pop(&r, 3), 1), 0);
-	used(&r, 0, 1);
-	used(&r, 1, 1);
-	/* positions 6 and 7, then 0 of the next lap */
-	add(&r, 2, 2);
-	add(&r, 3, 1);
-	u[0] = (struct vh_devq_used_elem){ pop(&r, 2), 3 };
-	u[1] = (struct vh_devq_used_elem){ pop(&r, 1), 4 };
+	batch_across_end(&r, u);
 	before = region;
 	CHECK_EQ(vh_devq_push_batch(r.vr, u, 2), 0);
 	CHECK_EQ(region.used_idx, 1);

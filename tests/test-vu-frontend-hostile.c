@@ -1167,6 +1167,17 @@ static void test_bad_backend_requests(void)
 /* ------------------------------------------------------------------------ */
 /* vhostctl user probe / user check against such a back-end                 */
 /* ------------------------------------------------------------------------ */
+/* The start of the line of vhostctl's report out that names key. */
+static char *report_line(char *out, const char *key)
+{
+	char *line = strstr(out, key);
+
+	CHECK(line);
+	while (line > out && line[-1] != '\n')
+		line--;
+	return line;
+}
+
 static void test_vhostctl(void)
 {
 	char out[65536], *line;
@@ -1218,10 +1229,7 @@ static void test_vhostctl(void)
 	/* check: a 4096-byte reply with 8 fds to an unknown request */
 	evil_trick(&s.e, 999, T_BIG, 0, 0, FD_NONE);
 	rc = run_vhostctl(out, sizeof(out), 60000, "user", "check", s.path);
-	line = strstr(out, "unknown request 999");
-	CHECK(line);
-	while (line > out && line[-1] != '\n')
-		line--;
+	line = report_line(out, "unknown request 999");
 	if (rc != 1 || strncmp(line, "FAIL", 4) ||
 	    !strstr(line, "malformed reply") ||
 	    (strstr(line, "accepted") && strstr(line, "accepted") <
@@ -1240,10 +1248,7 @@ static void test_vhostctl(void)
 	evil_trick(&s.e, 0, T_NONE, 0, 0, FD_NONE);
 	s.e.cut_on_bad = true;
 	rc = run_vhostctl(out, sizeof(out), 60000, "user", "check", s.path);
-	line = strstr(out, "size field 1 GiB");
-	CHECK(line);
-	while (line > out && line[-1] != '\n')
-		line--;
+	line = report_line(out, "size field 1 GiB");
 	if (rc != 1 || strncmp(line, "FAIL", 4) ||
 	    !strstr(line, "malformed reply")) {
 		fprintf(stderr, "check (size 1 GiB: 5 bytes back) exit %d:\n%s",
