@@ -608,8 +608,7 @@ VH_EXPORT int vh_mem_set_table(struct vh_mem *mem,
 		}
 	}
 	if (err < 0) {
-		/* fds[i - 1] is the one that failed */
-		close_dups(regions, fds, i - 1);
+		close_dups(regions, fds, n);
 		vh_mem_table_put(t);
 		return err;
 	}

@@ -838,7 +838,6 @@ static int h_get_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	return 0;
 }
 
-/* KICK/CALL/ERR payload: index in bits 0-7, NOFD in bit 8, nothing else. */
 /*
  * The kick, call and error fds are eventfds ("Communication"): we read,
  * poll and write them, and anything else could block us or raise SIGPIPE
@@ -862,6 +861,7 @@ static int check_event_fd(struct vh_vu_backend *be, int fd)
 	return 0;
 }
 
+/* KICK/CALL/ERR payload: index in bits 0-7, NOFD in bit 8, nothing else. */
 static int vring_file_index(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			    int *fd)
 {

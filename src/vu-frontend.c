@@ -178,12 +178,12 @@ VH_EXPORT void vh_vu_frontend_set_reply_ack(struct vh_vu_frontend *fe, bool on)
 /* request / reply                                                          */
 /* ------------------------------------------------------------------------ */
 /*
- * Wait for the next message on the connection until deadline, serving the
- * back-end channel meanwhile (a back-end may need an answer from us before
- * it can answer: an IOTLB miss in the middle of a request).  Both sockets
- * are read incrementally: half a message on either holds nothing up.
+ * Wait for the reply of ordinal ord (see struct vh_vu_frontend) until
+ * deadline, serving the back-end channel meanwhile (a back-end may need an
+ * answer from us before it can answer: an IOTLB miss in the middle of a
+ * request).  Both sockets are read incrementally: half a message on either
+ * holds nothing up.
  */
-/* The reply of ordinal ord (see struct vh_vu_frontend), by deadline. */
 static int wait_message(struct vh_vu_frontend *fe, uint32_t ord,
 			struct vh_vu_msg *rep, int64_t deadline)
 {
