@@ -221,16 +221,26 @@ static void rx_flush(struct net_dev *nd, struct net_thread *th,
  * dropped).
  */
 /* Return the buffers popped for a frame that does not go in, empty. */
+/* The k buffers popped for the frame go back empty: 1, 0 (none) or -errno. */
+static int rx_give_back(struct rx_state *rs, struct vh_devq *rx)
+{
+	unsigned int i, k = rs->k;
+	int r;
+
+	if (!k)
+		return 0;
+	for (i = 0; i < k; i++)
+		rs->used[i].len = 0;
+	rs->k = 0;
+	r = vh_devq_push_batch(rx, rs->used, k);
+	return r < 0 ? r : 1;
+}
+
 static void rx_abort(struct net_thread *th, struct rx_state *rs,
 		     struct vh_devq *rx)
 {
-	unsigned int i;
-
-	for (i = 0; i < rs->k; i++)
-		rs->used[i].len = 0;
-	if (rs->k && vh_devq_push_batch(rx, rs->used, rs->k) == 0)
+	if (rx_give_back(rs, rx) > 0)
 		th->rx_pending++;
-	rs->k = 0;
 }
 
 static int rx_resume(struct net_dev *nd, struct net_thread *th,
@@ -715,25 +725,19 @@ static void net_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 	struct net_dev *nd = vh_daemon_get_userdata(d);
 	struct pair_stats *st = &nd->stats[idx / 2];
 
-	unsigned int i;
-
 	/*
 	 * The worker let go of the ring (it sees no ring until the next
 	 * start): a frame still waiting for a translation cannot go in.  The
-	 * buffers it popped go back empty, as rx_abort() returns them: the
-	 * ring may start again from here (a new call fd, SET_FEATURES at the
-	 * start of a migration, a memory table), and buffers never pushed
-	 * would be lost to the driver for the ring's life.  The ring is ours
-	 * until this returns.
+	 * buffers it popped go back empty (rx_give_back()): the ring may
+	 * start again from here (a new call fd, SET_FEATURES at the start of
+	 * a migration, a memory table), and buffers never pushed would be
+	 * lost to the driver for the ring's life.  The ring is ours until
+	 * this returns.
 	 */
 	if (!(idx & 1) && st->rs->held) {
-		for (i = 0; i < st->rs->k; i++)
-			st->rs->used[i].len = 0;
-		if (st->rs->k &&
-		    vh_devq_push_batch(vring, st->rs->used, st->rs->k) < 0)
+		if (rx_give_back(st->rs, vring) < 0)
 			st->errors++;
 		st->rs->held = false;
-		st->rs->k = 0;
 		st->rx_lost++;
 	}
 	tap_queue_enable(nd, idx, false);
