@@ -100,12 +100,24 @@ struct vh_daemon {
 	int result; /* why the control thread ended */
 	unsigned int connections;
 
-	/* device state transfer */
-	pthread_t xfer;
+	/* device state transfer (daemon-state.c): control thread only */
+	pthread_t xfer_app, xfer_relay;
 	bool xfer_running;
 	enum vh_vu_state_direction xfer_dir;
-	int xfer_fd;
-	int xfer_result;
+	unsigned int xfer_timeout_ms;
+	int xfer_peer_fd;  /* the front-end's pipe: the relay's */
+	int xfer_local_fd; /* the relay's end of the local socket */
+	int xfer_app_fd;   /* the application's end */
+	int xfer_app_result, xfer_relay_result;
+	int xfer_result; /* of the last transfer, for CHECK_DEVICE_STATE */
 };
+
+/* daemon-state.c: struct vh_vu_device_ops callbacks, and the join */
+int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
+				  enum vh_vu_state_direction dir,
+				  uint32_t phase, int fd, int *reply_fd);
+int vh_daemon_check_device_state(struct vh_vu_backend *be, void *data);
+/* wait for the transfer in progress, if any, and keep its result */
+void vh_daemon_xfer_join(struct vh_daemon *d);
 
 #endif

@@ -504,70 +504,6 @@ static int dm_send_rarp(struct vh_vu_backend *be, void *data,
 	return d->ops.send_rarp(d, d->userdata, mac);
 }
 
-/* device state transfer: a thread of its own, joined by CHECK_DEVICE_STATE */
-static void *xfer_main(void *arg)
-{
-	struct vh_daemon *d = arg;
-	int r;
-
-	if (d->xfer_dir == VH_VU_STATE_SAVE)
-		r = d->ops.save_state ?
-			    d->ops.save_state(d, d->userdata, d->xfer_fd) :
-			    -EOPNOTSUPP;
-	else
-		r = d->ops.load_state ?
-			    d->ops.load_state(d, d->userdata, d->xfer_fd) :
-			    -EOPNOTSUPP;
-	close(d->xfer_fd);
-	d->xfer_fd = -1;
-	d->xfer_result = r;
-	return NULL;
-}
-
-static void xfer_join(struct vh_daemon *d)
-{
-	if (!d->xfer_running)
-		return;
-	pthread_join(d->xfer, NULL);
-	d->xfer_running = false;
-}
-
-static int dm_set_device_state_fd(struct vh_vu_backend *be, void *data,
-				  enum vh_vu_state_direction dir,
-				  uint32_t phase, int fd, int *reply_fd)
-{
-	struct vh_daemon *d = data;
-	int r;
-
-	(void)reply_fd;
-	xfer_join(d);
-	/* vhost-user.rst: only the STOPPED phase (0) is defined */
-	if (phase != 0 || (dir != VH_VU_STATE_SAVE && dir != VH_VU_STATE_LOAD)) {
-		close(fd);
-		return -EINVAL;
-	}
-	d->xfer_dir = dir;
-	d->xfer_fd = fd;
-	d->xfer_result = -EINPROGRESS;
-	r = pthread_create(&d->xfer, NULL, xfer_main, d);
-	if (r) {
-		close(fd);
-		d->xfer_fd = -1;
-		d->xfer_result = -r;
-		return -r;
-	}
-	d->xfer_running = true;
-	return 0;
-}
-
-static int dm_check_device_state(struct vh_vu_backend *be, void *data)
-{
-	struct vh_daemon *d = data;
-
-	xfer_join(d);
-	return d->xfer_result;
-}
-
 /* ------------------------------------------------------------------------ */
 /* object                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -716,7 +652,7 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 	d->num_threads = v.num_threads ? v.num_threads : 1;
 	d->exit_fd = -1;
 	d->done_fd = -1;
-	d->xfer_fd = -1;
+	d->xfer_peer_fd = d->xfer_local_fd = d->xfer_app_fd = -1;
 	d->exit_src.kind = DM_SRC_EXIT;
 	d->queues = calloc(v.num_queues, sizeof(*d->queues));
 	if (!d->queues) {
@@ -763,8 +699,8 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 	if (o.send_rarp)
 		vops.send_rarp = dm_send_rarp;
 	if (o.save_state || o.load_state) {
-		vops.set_device_state_fd = dm_set_device_state_fd;
-		vops.check_device_state = dm_check_device_state;
+		vops.set_device_state_fd = vh_daemon_set_device_state_fd;
+		vops.check_device_state = vh_daemon_check_device_state;
 	}
 	r = vh_vu_backend_new(ctx, &vdev, &vops, d, &d->be);
 	if (r < 0)
@@ -797,7 +733,7 @@ VH_EXPORT struct vh_daemon *vh_daemon_unref(struct vh_daemon *d)
 	/* takes every ring back (workers are gone: the locks are free) */
 	vh_vu_backend_unref(d->be);
 	vh_vduse_dev_unref(d->vduse);
-	xfer_join(d);
+	vh_daemon_xfer_join(d);
 	daemon_free(d);
 	return NULL;
 }

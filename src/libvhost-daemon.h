@@ -11,8 +11,11 @@
  *     of the queues mapped to it (queue_thread), the fds the device watches
  *     (vh_daemon_watch_fd) and the daemon's exit eventfd; handle_event runs
  *     there;
- *   - save_state/load_state run on a transfer thread of their own (the
- *     front-end reads/writes the pipe while the control thread goes on).
+ *   - save_state/load_state run on a transfer thread of their own, on
+ *     a local socket; a relay thread of the library moves the bytes to
+ *     or from the front-end's pipe with a deadline (state_timeout_ms), so
+ *     a front-end that stops reading or writing holds neither them nor
+ *     the control thread nor vh_daemon_stop().
  *
  * Ring hand-over.  A ring is given to its worker after queue_started
  * returned 0 (control thread) and taken back before queue_stopped is called:
@@ -121,7 +124,16 @@ struct vh_daemon_device {
 	const uint8_t *queue_thread;
 	enum vh_daemon_lock lock;
 	unsigned int flags; /* VH_DAEMON_F_* */
+	/*
+	 * Device state transfer: the longest the front-end may leave its
+	 * pipe without progress (reading what save_state wrote, writing
+	 * what load_state reads), in ms; the transfer fails after it.  0 for
+	 * VH_DAEMON_STATE_TIMEOUT_MS.
+	 */
+	unsigned int state_timeout_ms;
 };
+
+#define VH_DAEMON_STATE_TIMEOUT_MS 30000
 
 /*
  * Device callbacks, all optional except handle_event.  Like every callback
@@ -174,9 +186,14 @@ struct vh_daemon_ops {
 
 	/*
 	 * Device state transfer (PROTOCOL_F_DEVICE_STATE), on a transfer
-	 * thread with every ring stopped: write the whole state to fd /
-	 * read it from fd until EOF, return 0 or -errno (what
-	 * CHECK_DEVICE_STATE reports).  The library closes fd afterwards.
+	 * thread with every ring stopped (SET_DEVICE_STATE_FD is refused
+	 * while a ring is started): write the whole state to fd / read it
+	 * from fd until EOF, return 0 or -errno (what CHECK_DEVICE_STATE
+	 * reports, unless the front-end's side failed first).  fd is a
+	 * blocking local stream socket, not the front-end's pipe: when the
+	 * front-end stalls past state_timeout_ms or the daemon stops, reads
+	 * see EOF (load) and writes are drained (save).  The library closes
+	 * fd afterwards.
 	 */
 	int (*save_state)(struct vh_daemon *d, void *data, int fd);
 	int (*load_state)(struct vh_daemon *d, void *data, int fd);

@@ -4,11 +4,14 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libvhost-internal.h"
@@ -51,6 +54,30 @@ int vh_fd_check_anon(int fd, const char *name)
 	link[n] = '\0';
 	snprintf(want, sizeof(want), "anon_inode:[%s]", name);
 	return strcmp(link, want) == 0 ? 0 : -EBADF;
+}
+
+ssize_t vh_write_nosigpipe(int fd, const void *buf, size_t len)
+{
+	const struct timespec zero = { 0, 0 };
+	sigset_t pipe_set, old, pending;
+	bool was_pending;
+	ssize_t n;
+	int e;
+
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	was_pending = sigpending(&pending) == 0 &&
+		      sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	n = write(fd, buf, len);
+	e = errno;
+	if (n < 0 && e == EPIPE && !was_pending)
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 &&
+		       errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return n;
 }
 
 void vh_log(const struct vh_ctx *ctx, int priority, const char *file,

@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -72,37 +71,6 @@ void vu_be_req_drop(struct vh_vu_backend *be)
 }
 
 /*
- * write() to a channel that is not a socket (no MSG_NOSIGNAL): a pipe
- * whose reader went away raises SIGPIPE, whose default action ends the
- * process.  It is blocked in this thread for the call, and one it raised
- * is taken back, so the caller sees EPIPE; the process's disposition and
- * a SIGPIPE already pending are left alone.
- */
-static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
-{
-	const struct timespec zero = { 0, 0 };
-	sigset_t pipe_set, old, pending;
-	bool was_pending;
-	ssize_t n;
-	int e;
-
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	was_pending = sigpending(&pending) == 0 &&
-		      sigismember(&pending, SIGPIPE) == 1;
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	n = write(fd, buf, len);
-	e = errno;
-	if (n < 0 && e == EPIPE && !was_pending)
-		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 &&
-		       errno == EINTR)
-			;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = e;
-	return n;
-}
-
-/*
  * write()/read() exactly len bytes by deadline, for a channel that is not
  * a socket (non-blocking: vu_be_req_set()).
  */
@@ -111,7 +79,7 @@ static int plain_io(int fd, void *buf, size_t len, bool wr, int64_t deadline)
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = wr ? write_nosigpipe(fd, (char *)buf + done,
+		ssize_t n = wr ? vh_write_nosigpipe(fd, (char *)buf + done,
 						 len - done) :
 				 read(fd, (char *)buf + done, len - done);
 		int r;

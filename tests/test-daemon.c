@@ -256,6 +256,9 @@ static const struct vh_daemon_ops toy_ops = {
 	.load_state = toy_load,
 };
 
+/* struct vh_daemon_device.state_timeout_ms of the next toy_new() */
+static unsigned int toy_state_timeout_ms;
+
 static struct vh_daemon *toy_new(struct vh_ctx *ctx, struct toy *toy,
 				 enum vh_daemon_lock lock, unsigned int threads,
 				 const uint8_t *queue_thread, unsigned int flags)
@@ -274,6 +277,7 @@ static struct vh_daemon *toy_new(struct vh_ctx *ctx, struct toy *toy,
 		.queue_thread = queue_thread,
 		.lock = lock,
 		.flags = flags,
+		.state_timeout_ms = toy_state_timeout_ms,
 	};
 
 	memset(toy, 0, sizeof(*toy));
@@ -334,7 +338,8 @@ static void sess_rings(struct vh_ctx *ctx, struct sess *s, bool event_idx)
 	CHECK_EQ(vh_vu_frontend_negotiate(
 			 s->fe, want,
 			 (1ull << VH_VU_PROTOCOL_F_REPLY_ACK) |
-				 (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS),
+				 (1ull << VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |
+				 (1ull << VH_VU_PROTOCOL_F_DEVICE_STATE),
 			 &s->features, NULL),
 		 0);
 	CHECK_EQ(!!(s->features & (1ull << RING_F_EVENT_IDX)), event_idx);
@@ -802,6 +807,155 @@ static void test_device_state(struct vh_ctx *ctx)
 }
 
 /* the program-convention helpers */
+/* bytes left in the read end of a pipe, up to EOF */
+static size_t drain_pipe(int fd)
+{
+	char buf[4096];
+	size_t total = 0;
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		total += (size_t)n;
+	CHECK_EQ(n, 0);
+	return total;
+}
+
+/*
+ * A front-end that stops reading or writing its pipe: the transfer fails
+ * at the deadline (state_timeout_ms), CHECK_DEVICE_STATE says so, and the
+ * daemon serves the next transfer; with the default deadline,
+ * vh_daemon_stop() ends the transfer at once.  A transfer with a ring
+ * started is refused.
+ */
+static void test_device_state_stall(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct sess s = { 0 };
+	int64_t t0, ms;
+	size_t got;
+	int p[2], bfd;
+	unsigned int q;
+	uint32_t base;
+
+	toy_state_timeout_ms = 300;
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	toy_state_timeout_ms = 0;
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	mem_setup(ctx, &s);
+	sess_open(ctx, &s, false);
+
+	/* "Migrating back-end state": the back-end is stopped first */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE,
+						 VH_VU_PHASE_STOPPED, p[1],
+						 &bfd) < 0);
+	CHECK(vh_vu_frontend_check_device_state(s.fe) < 0);
+	close(p[1]);
+	CHECK_EQ(drain_pipe(p[0]), 0);
+	close(p[0]);
+	for (q = 0; q < NQ; q++)
+		CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base), 0);
+
+	/* save, never read: the pipe fills, the deadline passes */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE,
+						    VH_VU_PHASE_STOPPED, p[1],
+						    &bfd),
+		 0);
+	close(p[1]);
+	t0 = mono_ms();
+	/* the back-end's answer, not our 5 s timeout (-ETIMEDOUT) */
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
+	ms = mono_ms() - t0;
+	got = drain_pipe(p[0]);
+	close(p[0]);
+	printf("device state: save stalled by the front-end: failed after %lld ms, %zu of %d bytes out\n",
+	       (long long)ms, got, STATE_BYTES + 4);
+	CHECK(ms >= 250 && ms < 3000);
+	CHECK(got < STATE_BYTES);
+
+	/* load: three bytes, and the pipe left open */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_LOAD,
+						    VH_VU_PHASE_STOPPED, p[0],
+						    &bfd),
+		 0);
+	close(p[0]);
+	/* the start of a good state: load_state waits for the rest */
+	{
+		uint8_t head[3] = { state_byte(0), state_byte(1),
+				    state_byte(2) };
+
+		CHECK_EQ(write(p[1], head, 3), 3);
+	}
+	t0 = mono_ms();
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
+	ms = mono_ms() - t0;
+	close(p[1]);
+	printf("device state: load stalled by the front-end: failed after %lld ms\n",
+	       (long long)ms);
+	CHECK(ms >= 250 && ms < 3000);
+
+	/* save to a pipe nobody reads any more: EPIPE, not SIGPIPE */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	close(p[0]);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE,
+						    VH_VU_PHASE_STOPPED, p[1],
+						    &bfd),
+		 0);
+	close(p[1]);
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
+
+	/* the daemon is not wedged: a transfer that reads goes through */
+	toy.requests = 5;
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE,
+						    VH_VU_PHASE_STOPPED, p[1],
+						    &bfd),
+		 0);
+	close(p[1]);
+	CHECK_EQ(drain_pipe(p[0]), STATE_BYTES + 4);
+	close(p[0]);
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), 0);
+	sess_close(&s);
+	toy_free(&toy);
+
+	/*
+	 * The default deadline (30 s), a front-end that never reads and
+	 * gave up on its CHECK_DEVICE_STATE (the control thread waits for
+	 * the transfer): stopping the daemon ends the transfer.
+	 */
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	sess_open(ctx, &s, false);
+	for (q = 0; q < NQ; q++)
+		CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base), 0);
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE,
+						    VH_VU_PHASE_STOPPED, p[1],
+						    &bfd),
+		 0);
+	close(p[1]);
+	vh_vu_frontend_set_timeout(s.fe, 300);
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -ETIMEDOUT);
+	/* a hang here is the failure: SIGALRM ends the test */
+	alarm(20);
+	t0 = mono_ms();
+	vh_daemon_stop(toy.d);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	ms = mono_ms() - t0;
+	alarm(0);
+	printf("device state: stop during a stalled save: %lld ms\n",
+	       (long long)ms);
+	CHECK(ms < 3000);
+	CHECK(drain_pipe(p[0]) < STATE_BYTES);
+	close(p[0]);
+	sess_close(&s);
+	vh_mem_unref(s.mem);
+	toy_free(&toy);
+	printf("device state, a stalling front-end: ok\n");
+}
+
 static void test_args(void)
 {
 	static const char *const feats[] = { "a\"b", "plain", NULL };
@@ -1015,6 +1169,7 @@ int main(void)
 	test_mapping(ctx, VH_DAEMON_LOCK_RWLOCK);
 	test_event_idx(ctx);
 	test_device_state(ctx);
+	test_device_state_stall(ctx);
 	test_stop(ctx);
 	test_fd(ctx);
 	test_client(ctx);

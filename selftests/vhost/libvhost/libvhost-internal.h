@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/types.h>
 
 #include "libvhost.h"
 
@@ -58,6 +59,15 @@ void vh_close_keep_errno(int fd);
  * fails.  Without /proc the file type alone says it is anonymous.
  */
 int vh_fd_check_anon(int fd, const char *name);
+
+/*
+ * write() to an fd that may be a pipe (no MSG_NOSIGNAL): a pipe whose
+ * reader went away raises SIGPIPE, whose default action ends the process.
+ * It is blocked in this thread for the call, and one it raised is taken
+ * back, so the caller sees EPIPE; the process's disposition and a SIGPIPE
+ * already pending are left alone.
+ */
+ssize_t vh_write_nosigpipe(int fd, const void *buf, size_t len);
 
 /* errno is the same after it: callers log, then return -errno */
 __attribute__((format(printf, 6, 7))) void
