@@ -331,6 +331,42 @@ static int try_kill(unsigned int *next, unsigned int kill_no)
 	return 1;
 }
 
+/*
+ * A split region's in-flight entry of queue 0 whose counter the front-end
+ * set to 2^64 - 1 (its counter: bytes 8..15 of the 16-byte entry).  The
+ * daemon must not go on from there (its next counter would wrap to 0): it
+ * numbers what it resubmits 1..n, in order.  The entry's head, or -1.
+ */
+static int scribble_counter(void)
+{
+	uint8_t *r = qregion(0);
+	const uint64_t max = UINT64_MAX;
+	unsigned int i;
+
+	for (i = 0; i < DRV_QSIZE; i++)
+		if (r[16 + 16 * i] == 1) {
+			memcpy(r + 16 + 16 * i + 8, &max, 8);
+			return (int)i;
+		}
+	return -1;
+}
+
+/* true once the daemon renumbered entry head (the driver reuses no head
+ * until we submit again) */
+static bool counter_renumbered(int head)
+{
+	uint64_t c;
+	unsigned int i;
+
+	for (i = 0; i < 2000; i++) {
+		memcpy(&c, qregion(0) + 16 + 16 * head + 8, 8);
+		if (c <= DRV_QSIZE)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
 static void run(const char *daemon, const char *engine, const char *sock,
 		bool pk)
 {
@@ -397,9 +433,17 @@ static void run(const char *daemon, const char *engine, const char *sock,
 			/* there must be requests left for a full burst */
 			CHECK(next + NQ * DEPTH <= NREQ);
 			if (try_kill(&next, kills + 1)) {
+				int head = -1;
+
 				kills++;
+				if (!packed && kills == 1) {
+					head = scribble_counter();
+					CHECK(head >= 0);
+				}
 				start_daemon(daemon, engine, img, sock);
 				reconnect(sock, kills == 2);
+				if (head >= 0)
+					CHECK(counter_renumbered(head));
 			} else {
 				/* not hoped for: counted, and bounded */
 				tries++;

@@ -808,12 +808,9 @@ static int inflight_resubmit(struct blk_queue *q)
 	list = calloc(num, sizeof(*list));
 	if (!list)
 		return -ENOMEM;
-	q->counter = 0;
 	for (i = 0; i < num; i++) {
 		uint8_t f = iq->desc[i].inflight;
 
-		if (iq->desc[i].counter > q->counter)
-			q->counter = iq->desc[i].counter;
 		if (f == 0)
 			continue;
 		if (f != 1) {
@@ -837,6 +834,19 @@ static int inflight_resubmit(struct blk_queue *q)
 			"queue %u: resubmitting %u inflight requests (used idx %u)\n",
 			q->idx, cnt, used);
 	qsort(list, cnt, sizeof(*list), resub_cmp);
+	/*
+	 * The counters only order what is in flight: number it 1..cnt, in
+	 * its order, and go on from there.  A front-end's counter of
+	 * 2^64 - 1 would otherwise make ours wrap, and a second crash would
+	 * resubmit the newest first.  In ascending order a death part way
+	 * keeps the order: the i-th smallest of distinct counters >= 1 is
+	 * at least i.
+	 */
+	for (i = 0; i < cnt; i++) {
+		iq->desc[list[i].head].counter = i + 1;
+		inflight_barrier();
+	}
+	q->counter = cnt;
 	if (cnt) {
 		q->resub_heads = calloc(cnt, sizeof(*q->resub_heads));
 		if (!q->resub_heads) {
