@@ -110,14 +110,23 @@ struct vh_daemon {
 	int xfer_app_fd;   /* the application's end */
 	int xfer_app_result, xfer_relay_result;
 	int xfer_result; /* of the last transfer, for CHECK_DEVICE_STATE */
+	/* the relay's end (vh_vu_now_ms()), moved by the control thread */
+	int64_t xfer_finish_by;
+	int xfer_wake_fd; /* eventfd: xfer_finish_by moved */
 };
 
-/* daemon-state.c: struct vh_vu_device_ops callbacks, and the join */
+/* daemon-state.c: struct vh_vu_device_ops callbacks, and the ends */
 int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 				  enum vh_vu_state_direction dir,
 				  uint32_t phase, int fd, int *reply_fd);
 int vh_daemon_check_device_state(struct vh_vu_backend *be, void *data);
-/* wait for the transfer in progress, if any, and keep its result */
-void vh_daemon_xfer_join(struct vh_daemon *d);
+/*
+ * The transfer in progress, if any, ends: within state_timeout_ms (end:
+ * CHECK_DEVICE_STATE, a control message) or now (cancel: a reset, the
+ * connection gone, the daemon stopping); both wait for its threads and
+ * keep its result.
+ */
+void vh_daemon_xfer_end(struct vh_daemon *d);
+void vh_daemon_xfer_cancel(struct vh_daemon *d);
 
 #endif

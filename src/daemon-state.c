@@ -6,13 +6,14 @@
  * The application's save_state/load_state never touch the front-end's fd.
  * They get one end of a local stream socket, blocking, on a transfer thread
  * of their own; a relay thread copies between the other end and the
- * front-end's fd, which it makes non-blocking and waits on with a deadline
- * (struct vh_daemon_device.state_timeout_ms without progress).  So a
- * front-end that stops reading or writing the pipe cannot hold the
- * application, nor the control thread that joins the transfer at
- * CHECK_DEVICE_STATE, nor vh_daemon_stop(): the relay gives up at the
- * deadline or when the daemon stops, and the application sees its reads
- * end (load) or its writes drained (save) instead of blocking for ever.
+ * front-end's pipe, which it makes non-blocking and waits on with a
+ * deadline: state_timeout_ms without progress, and once the transfer is
+ * to end (CHECK_DEVICE_STATE, any other control message) state_timeout_ms
+ * in all.  A disconnection, a reset or vh_daemon_stop() ends it at once.
+ * So a front-end that stalls its pipe, or streams into it for ever, holds
+ * neither the application nor the control thread: the application sees
+ * its reads end (load) or its writes drained (save), never a block for
+ * ever or a SIGPIPE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,13 +21,16 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon-internal.h"
 #include "vu-msg.h"
 
-/* bytes the relay moves at a time */
+/* bytes the relay moves at a time (on its own stack) */
 #define XFER_CHUNK 32768
+
+#define NO_DEADLINE INT64_MAX
 
 static void *xfer_app_main(void *arg)
 {
@@ -37,39 +41,74 @@ static void *xfer_app_main(void *arg)
 		r = d->ops.save_state(d, d->userdata, d->xfer_app_fd);
 	else
 		r = d->ops.load_state(d, d->userdata, d->xfer_app_fd);
-	/* save: the relay sees the end of the state; load: it may stop */
+	/*
+	 * Save: the relay sees the end of the state.  Load: it sees
+	 * POLLHUP and stops.  Joined before the result is read.
+	 */
 	close(d->xfer_app_fd);
 	d->xfer_app_fd = -1;
 	d->xfer_app_result = r;
 	return NULL;
 }
 
+static int64_t finish_by(const struct vh_daemon *d)
+{
+	return __atomic_load_n(&d->xfer_finish_by, __ATOMIC_ACQUIRE);
+}
+
 /*
- * Wait for events on fd.  The front-end's fd (peer): until the progress
- * deadline, and not past vh_daemon_stop(); in a load, not past the
- * application's end either (it stopped reading: nothing to relay to).
- * The local end goes at the application's pace.  0 when fd is ready,
- * -ETIMEDOUT, -ECANCELED (stopping), -EPIPE (the application is done),
- * -errno.
+ * Whether the relay must stop on the front-end's side: -ECANCELED when
+ * the daemon stops, -ETIMEDOUT past the end the control thread set, else
+ * 0.  Checked at every step, so a front-end that keeps the data coming
+ * is cut off as surely as one that stalls.
+ */
+static int xfer_stopping(const struct vh_daemon *d)
+{
+	struct pollfd p = { .fd = d->exit_fd, .events = POLLIN };
+
+	if (poll(&p, 1, 0) > 0)
+		return -ECANCELED;
+	if (vh_vu_now_ms() >= finish_by(d))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/*
+ * Wait for events on fd.  The front-end's fd (peer) until the progress
+ * deadline or the end the control thread set, whichever is first; in a
+ * load, the local end until that end; in a save, the local end at the
+ * application's pace.  A peer or load wait also ends when the daemon
+ * stops, and in a load when the application closed its end (nothing to
+ * relay to).  0 when fd is ready, -ETIMEDOUT, -ECANCELED, -EPIPE (the
+ * application is done), -errno.
  */
 static int xfer_wait(struct vh_daemon *d, int fd, short events, bool peer,
-		     int64_t deadline)
+		     int64_t progress)
 {
-	struct pollfd p[3] = {
+	bool load = d->xfer_dir == VH_VU_STATE_LOAD;
+	struct pollfd p[4] = {
 		{ .fd = fd, .events = events },
 		{ .fd = d->exit_fd, .events = POLLIN },
+		/* the control thread moved the end */
+		{ .fd = d->xfer_wake_fd, .events = POLLIN },
 		/* POLLHUP once the application closed its end */
 		{ .fd = d->xfer_local_fd, .events = 0 },
 	};
-	nfds_t n = !peer ? 1 : d->xfer_dir == VH_VU_STATE_LOAD ? 3 : 2;
+	nfds_t n = peer && load ? 4 : peer || load ? 3 : 1;
+	uint64_t v;
 	int r;
 
 	for (;;) {
+		int64_t end = NO_DEADLINE, left;
 		int ms = -1;
 
-		if (peer) {
-			int64_t left = deadline - vh_vu_now_ms();
-
+		if (n > 1) {
+			end = finish_by(d);
+			if (peer && progress < end)
+				end = progress;
+		}
+		if (end != NO_DEADLINE) {
+			left = end - vh_vu_now_ms();
 			if (left <= 0)
 				return -ETIMEDOUT;
 			ms = left > INT32_MAX ? INT32_MAX : (int)left;
@@ -79,13 +118,16 @@ static int xfer_wait(struct vh_daemon *d, int fd, short events, bool peer,
 			continue;
 		if (r < 0)
 			return -errno;
+		if (n > 1 && p[1].revents)
+			return -ECANCELED;
+		if (n > 3 && p[3].revents)
+			return -EPIPE;
 		/* an error or hang-up shows in the read or write that follows */
 		if (p[0].revents)
 			return 0;
-		if (n > 1 && p[1].revents)
-			return -ECANCELED;
-		if (n > 2 && p[2].revents)
-			return -EPIPE;
+		if (n > 2 && p[2].revents &&
+		    read(d->xfer_wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return -errno;
 	}
 }
 
@@ -96,7 +138,7 @@ static int xfer_wait(struct vh_daemon *d, int fd, short events, bool peer,
 static int xfer_write(struct vh_daemon *d, int fd, const char *buf,
 		      size_t len, bool peer)
 {
-	int64_t deadline = vh_vu_now_ms() + d->xfer_timeout_ms;
+	int64_t progress = vh_vu_now_ms() + d->xfer_timeout_ms;
 
 	while (len) {
 		ssize_t n = vh_write_nosigpipe(fd, buf, len);
@@ -105,14 +147,14 @@ static int xfer_write(struct vh_daemon *d, int fd, const char *buf,
 		if (n > 0) {
 			buf += n;
 			len -= (size_t)n;
-			deadline = vh_vu_now_ms() + d->xfer_timeout_ms;
+			progress = vh_vu_now_ms() + d->xfer_timeout_ms;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		r = xfer_wait(d, fd, POLLOUT, peer, deadline);
+		r = xfer_wait(d, fd, POLLOUT, peer, progress);
 		if (r < 0)
 			return r;
 	}
@@ -123,7 +165,7 @@ static int xfer_write(struct vh_daemon *d, int fd, const char *buf,
 static ssize_t xfer_read(struct vh_daemon *d, int fd, char *buf, size_t len,
 			 bool peer)
 {
-	int64_t deadline = vh_vu_now_ms() + d->xfer_timeout_ms;
+	int64_t progress = vh_vu_now_ms() + d->xfer_timeout_ms;
 
 	for (;;) {
 		ssize_t n = read(fd, buf, len);
@@ -135,7 +177,7 @@ static ssize_t xfer_read(struct vh_daemon *d, int fd, char *buf, size_t len,
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -errno;
-		r = xfer_wait(d, fd, POLLIN, peer, deadline);
+		r = xfer_wait(d, fd, POLLIN, peer, progress);
 		if (r < 0)
 			return r;
 	}
@@ -157,11 +199,19 @@ static int xfer_relay_save(struct vh_daemon *d, char *buf, size_t size)
 
 		if (n == 0)
 			return err;
-		if (n < 0)
+		if (n < 0) {
+			/* our own socket: nothing but memory runs short */
+			if (n == -ENOMEM || n == -ENOBUFS) {
+				poll(NULL, 0, 10);
+				continue;
+			}
 			return err ? err : (int)n;
+		}
 		if (err)
 			continue;
-		r = xfer_write(d, d->xfer_peer_fd, buf, (size_t)n, true);
+		r = xfer_stopping(d);
+		if (!r)
+			r = xfer_write(d, d->xfer_peer_fd, buf, (size_t)n, true);
 		if (r < 0) {
 			vh_warn(d->ctx,
 				"device state: front-end pipe: %s; dropping the rest of the state\n",
@@ -179,23 +229,30 @@ static int xfer_relay_save(struct vh_daemon *d, char *buf, size_t size)
  */
 static int xfer_relay_load(struct vh_daemon *d, char *buf, size_t size)
 {
-	for (;;) {
-		ssize_t n = xfer_read(d, d->xfer_peer_fd, buf, size, true);
-		int r;
+	int r;
 
+	for (;;) {
+		ssize_t n;
+
+		r = xfer_stopping(d);
+		if (r < 0)
+			goto fail;
+		n = xfer_read(d, d->xfer_peer_fd, buf, size, true);
 		if (n == 0 || n == -EPIPE)
 			return 0;
 		if (n < 0) {
-			vh_warn(d->ctx, "device state: front-end pipe: %s\n",
-				strerror((int)-n));
-			return (int)n;
+			r = (int)n;
+			goto fail;
 		}
 		r = xfer_write(d, d->xfer_local_fd, buf, (size_t)n, false);
 		if (r == -EPIPE)
 			return 0;
 		if (r < 0)
-			return r;
+			goto fail;
 	}
+fail:
+	vh_warn(d->ctx, "device state: front-end pipe: %s\n", strerror(-r));
+	return r;
 }
 
 static void *xfer_relay_main(void *arg)
@@ -220,10 +277,24 @@ static void *xfer_relay_main(void *arg)
 	return NULL;
 }
 
-void vh_daemon_xfer_join(struct vh_daemon *d)
+/*
+ * Wait for the transfer in progress, if any, giving the relay until
+ * `end` (ms, vh_vu_now_ms()) on the front-end's side; keep its result.
+ */
+static void xfer_join_by(struct vh_daemon *d, int64_t end)
 {
+	const uint64_t one = 1;
+
 	if (!d->xfer_running)
 		return;
+	if (end < finish_by(d)) {
+		__atomic_store_n(&d->xfer_finish_by, end, __ATOMIC_RELEASE);
+		/* an eventfd at its maximum count is readable anyway */
+		if (write(d->xfer_wake_fd, &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			vh_warn(d->ctx, "device state: wake: %s\n",
+				strerror(errno));
+	}
 	pthread_join(d->xfer_relay, NULL);
 	pthread_join(d->xfer_app, NULL);
 	close(d->xfer_local_fd);
@@ -232,6 +303,17 @@ void vh_daemon_xfer_join(struct vh_daemon *d)
 	d->xfer_result = d->xfer_relay_result < 0 ? d->xfer_relay_result :
 						    d->xfer_app_result;
 	d->xfer_running = false;
+}
+
+void vh_daemon_xfer_end(struct vh_daemon *d)
+{
+	if (d->xfer_running)
+		xfer_join_by(d, vh_vu_now_ms() + d->xfer_timeout_ms);
+}
+
+void vh_daemon_xfer_cancel(struct vh_daemon *d)
+{
+	xfer_join_by(d, vh_vu_now_ms());
 }
 
 /* true if a worker still owns a ring */
@@ -250,17 +332,17 @@ int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 				  uint32_t phase, int fd, int *reply_fd)
 {
 	struct vh_daemon *d = data;
-	int sv[2], fl, r;
+	struct stat st;
+	int sv[2] = { -1, -1 }, fl, r;
 
 	(void)be;
 	(void)reply_fd;
-	vh_daemon_xfer_join(d);
-	d->xfer_result = -EINVAL;
+	vh_daemon_xfer_end(d);
 	/* vhost-user.rst: only the STOPPED phase (0) is defined */
 	if (phase != 0 || (dir != VH_VU_STATE_SAVE && dir != VH_VU_STATE_LOAD) ||
 	    !(dir == VH_VU_STATE_SAVE ? d->ops.save_state : d->ops.load_state)) {
-		close(fd);
-		return -EINVAL;
+		r = -EINVAL;
+		goto fail;
 	}
 	/*
 	 * "Migrating back-end state": the transfer happens while the
@@ -269,18 +351,29 @@ int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 	 */
 	if (any_ring_started(d)) {
 		vh_err(d->ctx, "device state: a ring is still started\n");
-		close(fd);
-		d->xfer_result = -EBUSY;
-		return -EBUSY;
+		r = -EBUSY;
+		goto fail;
+	}
+	/*
+	 * "a pipe": a FIFO or a socket, which honour O_NONBLOCK.  A regular
+	 * file or a device may block in the kernel whatever poll() says (a
+	 * FUSE file of the front-end's for ever); a signalfd would take our
+	 * own signals.
+	 */
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) {
+		vh_err(d->ctx, "device state: fd is not a pipe or a socket\n");
+		r = -EBADF;
+		goto fail;
 	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		r = -errno;
-		vh_err(d->ctx, "device state: %s\n", strerror(-r));
-		close(fd);
-		d->xfer_result = r;
-		return r;
+		goto fail;
 	}
 	/* the relay's end is polled; the application's blocks */
 	fl = fcntl(sv[0], F_GETFL);
@@ -295,14 +388,20 @@ int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 	d->xfer_timeout_ms = d->dev.state_timeout_ms ?
 				     d->dev.state_timeout_ms :
 				     VH_DAEMON_STATE_TIMEOUT_MS;
+	d->xfer_finish_by = NO_DEADLINE;
 	d->xfer_relay_result = 0;
 	d->xfer_app_result = -EINPROGRESS;
 	r = -pthread_create(&d->xfer_relay, NULL, xfer_relay_main, d);
-	if (r < 0)
+	if (r < 0) {
+		d->xfer_peer_fd = d->xfer_local_fd = d->xfer_app_fd = -1;
 		goto fail;
+	}
 	r = -pthread_create(&d->xfer_app, NULL, xfer_app_main, d);
 	if (r < 0) {
-		/* the relay sees the local end close (EOF, POLLHUP) and stops */
+		/*
+		 * The relay sees the local end close (save: EOF; load:
+		 * POLLHUP) and stops, closing fd.
+		 */
 		close(sv[1]);
 		d->xfer_app_fd = -1;
 		pthread_join(d->xfer_relay, NULL);
@@ -314,10 +413,11 @@ int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 	d->xfer_running = true;
 	return 0;
 fail:
-	close(sv[0]);
-	close(sv[1]);
+	if (sv[0] >= 0) {
+		close(sv[0]);
+		close(sv[1]);
+	}
 	close(fd);
-	d->xfer_peer_fd = d->xfer_local_fd = d->xfer_app_fd = -1;
 	d->xfer_result = r;
 	return r;
 }
@@ -327,6 +427,6 @@ int vh_daemon_check_device_state(struct vh_vu_backend *be, void *data)
 	struct vh_daemon *d = data;
 
 	(void)be;
-	vh_daemon_xfer_join(d);
+	vh_daemon_xfer_end(d);
 	return d->xfer_result;
 }

@@ -382,6 +382,8 @@ static int dm_set_features(struct vh_vu_backend *be, void *data,
 {
 	struct vh_daemon *d = data;
 
+	/* the application's callbacks never run beside a state transfer */
+	vh_daemon_xfer_end(d);
 	return d->ops.set_features ?
 		       d->ops.set_features(d, d->userdata, features) :
 		       0;
@@ -403,6 +405,7 @@ static int dm_set_config(struct vh_vu_backend *be, void *data, uint32_t offset,
 	/* virtio config space is read-only unless the device says so */
 	if (!d->ops.set_config)
 		return -EPERM;
+	vh_daemon_xfer_end(d);
 	return d->ops.set_config(d, d->userdata, offset, buf, size, flags);
 }
 
@@ -410,6 +413,7 @@ static void dm_memory_updated(struct vh_vu_backend *be, void *data)
 {
 	struct vh_daemon *d = data;
 
+	vh_daemon_xfer_end(d);
 	if (d->ops.memory_updated)
 		d->ops.memory_updated(d, d->userdata);
 }
@@ -424,6 +428,8 @@ static int dm_queue_started(struct vh_vu_backend *be, void *data,
 
 	if (!q)
 		return -EINVAL;
+	/* save_state/load_state run with every ring stopped */
+	vh_daemon_xfer_end(d);
 	if (d->ops.queue_started) {
 		r = d->ops.queue_started(d, d->userdata, idx, vring);
 		if (r < 0)
@@ -477,6 +483,7 @@ static void dm_reset(struct vh_vu_backend *be, void *data)
 {
 	struct vh_daemon *d = data;
 
+	vh_daemon_xfer_cancel(d);
 	if (d->ops.reset)
 		d->ops.reset(d, d->userdata);
 }
@@ -594,6 +601,8 @@ static void daemon_free(struct vh_daemon *d)
 		close(d->exit_fd);
 	if (d->done_fd >= 0)
 		close(d->done_fd);
+	if (d->xfer_wake_fd >= 0)
+		close(d->xfer_wake_fd);
 	free(d->client_path);
 	vh_ctx_unref(d->ctx);
 	free(d);
@@ -653,6 +662,8 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 	d->exit_fd = -1;
 	d->done_fd = -1;
 	d->xfer_peer_fd = d->xfer_local_fd = d->xfer_app_fd = -1;
+	d->xfer_wake_fd = -1;
+	d->xfer_result = -EINVAL; /* no transfer yet */
 	d->exit_src.kind = DM_SRC_EXIT;
 	d->queues = calloc(v.num_queues, sizeof(*d->queues));
 	if (!d->queues) {
@@ -668,7 +679,8 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 	}
 	d->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->exit_fd < 0 || d->done_fd < 0) {
+	d->xfer_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->exit_fd < 0 || d->done_fd < 0 || d->xfer_wake_fd < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -730,10 +742,11 @@ VH_EXPORT struct vh_daemon *vh_daemon_unref(struct vh_daemon *d)
 		vh_daemon_stop(d);
 		vh_daemon_wait(d);
 	}
+	/* save_state/load_state may still use the back-end */
+	vh_daemon_xfer_cancel(d);
 	/* takes every ring back (workers are gone: the locks are free) */
 	vh_vu_backend_unref(d->be);
 	vh_vduse_dev_unref(d->vduse);
-	vh_daemon_xfer_join(d);
 	daemon_free(d);
 	return NULL;
 }
@@ -890,6 +903,7 @@ static void *control_main(void *arg)
 		if (r >= 0 || r == -EAGAIN)
 			continue;
 		/* the connection is gone, its state dropped (rings stopped) */
+		vh_daemon_xfer_cancel(d);
 		if (r != -ECONNRESET)
 			vh_warn(d->ctx, "connection closed on error: %d\n", r);
 		if (was_connected && d->ops.disconnected)
@@ -912,6 +926,7 @@ out:
 	d->result = r;
 	/* end the workers too, then tell vh_daemon_run() */
 	efd_signal(d->exit_fd);
+	vh_daemon_xfer_cancel(d);
 	efd_signal(d->done_fd);
 	return NULL;
 }

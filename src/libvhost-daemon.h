@@ -127,7 +127,9 @@ struct vh_daemon_device {
 	/*
 	 * Device state transfer: the longest the front-end may leave its
 	 * pipe without progress (reading what save_state wrote, writing
-	 * what load_state reads), in ms; the transfer fails after it.  0 for
+	 * what load_state reads), and the longest the transfer may go on
+	 * once CHECK_DEVICE_STATE (or any other control message) came, in
+	 * ms; the transfer fails after it.  0 for
 	 * VH_DAEMON_STATE_TIMEOUT_MS.
 	 */
 	unsigned int state_timeout_ms;
@@ -190,10 +192,12 @@ struct vh_daemon_ops {
 	 * while a ring is started): write the whole state to fd / read it
 	 * from fd until EOF, return 0 or -errno (what CHECK_DEVICE_STATE
 	 * reports, unless the front-end's side failed first).  fd is a
-	 * blocking local stream socket, not the front-end's pipe: when the
-	 * front-end stalls past state_timeout_ms or the daemon stops, reads
-	 * see EOF (load) and writes are drained (save).  The library closes
-	 * fd afterwards.
+	 * blocking local stream socket, not the front-end's pipe (which
+	 * must be a pipe or a socket): when the front-end stalls past
+	 * state_timeout_ms, the connection ends or the daemon stops, reads
+	 * see EOF (load) and writes are drained (save).  load_state only
+	 * reads fd.  No other callback runs during a transfer: a control
+	 * message waits for its end.  The library closes fd afterwards.
 	 */
 	int (*save_state)(struct vh_daemon *d, void *data, int fd);
 	int (*load_state)(struct vh_daemon *d, void *data, int fd);

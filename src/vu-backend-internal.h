@@ -57,6 +57,8 @@ struct vh_vu_backend {
 	uint64_t features; /* SET_FEATURES */
 	uint64_t protocol_features; /* SET_PROTOCOL_FEATURES */
 	bool features_set;
+	/* the last SET_DEVICE_STATE_FD failed: CHECK_DEVICE_STATE says so */
+	bool state_set_failed;
 	uint8_t status;
 	struct vh_mem *mem;
 	struct vu_be_queue *queues;

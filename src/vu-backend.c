@@ -283,6 +283,7 @@ static void conn_state_free(struct vh_vu_backend *be)
 	be->features = 0;
 	be->protocol_features = 0;
 	be->features_set = false;
+	be->state_set_failed = true; /* no transfer on this connection yet */
 	be->status = 0;
 }
 
@@ -438,6 +439,7 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	be->log_fd = -1;
 	be->inflight_fd = -1;
 	be->req_fd = -1;
+	be->state_set_failed = true;
 	pthread_mutex_init(&be->req_lock, NULL);
 	be->offered_protocol = v.protocol_features &
 			       implemented_protocol(&be->ops);
@@ -1181,6 +1183,7 @@ static int h_set_device_state_fd(struct vh_vu_backend *be,
 	    ds->phase != VH_VU_PHASE_STOPPED) {
 		/* unknown direction or phase: an error, no fd back */
 		close(fd);
+		be->state_set_failed = true;
 		vh_vu_msg_set_reply_u64(reply, 1 | VH_VU_DEVICE_STATE_NOFD);
 		return 0;
 	}
@@ -1189,9 +1192,11 @@ static int h_set_device_state_fd(struct vh_vu_backend *be,
 		/* "must not both indicate an error and return a fd" */
 		if (reply_fd >= 0)
 			close(reply_fd);
+		be->state_set_failed = true;
 		vh_vu_msg_set_reply_u64(reply, 1 | VH_VU_DEVICE_STATE_NOFD);
 		return 0;
 	}
+	be->state_set_failed = false;
 	result = reply_fd < 0 ? VH_VU_DEVICE_STATE_NOFD : 0;
 	vh_vu_msg_set_reply_u64(reply, result);
 	if (reply_fd >= 0) {
@@ -1205,8 +1210,12 @@ static int h_set_device_state_fd(struct vh_vu_backend *be,
 static int h_check_device_state(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 				struct vh_vu_msg *reply)
 {
+	/* a refused transfer, or none on this connection, did not succeed */
 	vh_vu_msg_set_reply_u64(
-		reply, be->ops.check_device_state(be, be->data) < 0 ? 1 : 0);
+		reply, be->state_set_failed ||
+				       be->ops.check_device_state(be, be->data) < 0 ?
+			       1 :
+			       0);
 	return 0;
 }
 

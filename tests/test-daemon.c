@@ -820,6 +820,24 @@ static size_t drain_pipe(int fd)
 	return total;
 }
 
+/* A front-end that streams a good state's start into p[1] until EPIPE. */
+static void *state_streamer(void *arg)
+{
+	int fd = *(int *)arg;
+	uint8_t buf[4096];
+	size_t off = 0, i;
+
+	for (;;) {
+		for (i = 0; i < sizeof(buf); i++)
+			buf[i] = state_byte((off + i) % STATE_BYTES);
+		if (write(fd, buf, sizeof(buf)) < 0)
+			break;
+		off += sizeof(buf);
+	}
+	CHECK_EQ(errno, EPIPE);
+	return NULL;
+}
+
 /*
  * A front-end that stops reading or writing its pipe: the transfer fails
  * at the deadline (state_timeout_ms), CHECK_DEVICE_STATE says so, and the
@@ -836,6 +854,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	int p[2], bfd;
 	unsigned int q;
 	uint32_t base;
+	pthread_t t;
 
 	toy_state_timeout_ms = 300;
 	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
@@ -896,6 +915,41 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	       (long long)ms);
 	CHECK(ms >= 250 && ms < 3000);
 
+	/*
+	 * load from a front-end that never stops writing: CHECK_DEVICE_STATE
+	 * gives the relay state_timeout_ms more, then load_state sees EOF
+	 */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_LOAD,
+						    VH_VU_PHASE_STOPPED, p[0],
+						    &bfd),
+		 0);
+	close(p[0]);
+	CHECK_EQ(pthread_create(&t, NULL, state_streamer, &p[1]), 0);
+	usleep(100 * 1000);
+	t0 = mono_ms();
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
+	ms = mono_ms() - t0;
+	pthread_join(t, NULL);
+	close(p[1]);
+	printf("device state: load streamed for ever: failed %lld ms after CHECK_DEVICE_STATE\n",
+	       (long long)ms);
+	CHECK(ms >= 250 && ms < 3000);
+
+	/* a regular file is not a pipe: refused */
+	{
+		char path[] = "/tmp/test-daemon-state.XXXXXX";
+		int f = mkstemp(path);
+
+		CHECK(f >= 0);
+		unlink(path);
+		CHECK(vh_vu_frontend_set_device_state_fd(
+			      s.fe, VH_VU_TRANSFER_SAVE, VH_VU_PHASE_STOPPED,
+			      f, &bfd) < 0);
+		close(f);
+		CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
+	}
+
 	/* save to a pipe nobody reads any more: EPIPE, not SIGPIPE */
 	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
 	close(p[0]);
@@ -917,6 +971,13 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	CHECK_EQ(drain_pipe(p[0]), STATE_BYTES + 4);
 	close(p[0]);
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), 0);
+	/* a refused SET_DEVICE_STATE_FD is not the last one's success */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE, 1,
+						 p[1], &bfd) < 0);
+	close(p[0]);
+	close(p[1]);
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
 	sess_close(&s);
 	toy_free(&toy);
 
@@ -928,6 +989,8 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
 	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
 	sess_open(ctx, &s, false);
+	/* no transfer on this connection: nothing succeeded */
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
 	for (q = 0; q < NQ; q++)
 		CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base), 0);
 	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
