@@ -128,5 +128,7 @@ int vh_daemon_check_device_state(struct vh_vu_backend *be, void *data);
  */
 void vh_daemon_xfer_end(struct vh_daemon *d);
 void vh_daemon_xfer_cancel(struct vh_daemon *d);
+/* vh_daemon_xfer_end() before each vhost-user message (vu_be_set_msg_hook) */
+void vh_daemon_xfer_end_hook(void *data);
 
 #endif

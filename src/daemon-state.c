@@ -8,8 +8,8 @@
  * of their own; a relay thread copies between the other end and the
  * front-end's pipe, which it makes non-blocking and waits on with a
  * deadline: state_timeout_ms without progress, and once the transfer is
- * to end (CHECK_DEVICE_STATE, any other control message) state_timeout_ms
- * in all.  A disconnection, a reset or vh_daemon_stop() ends it at once.
+ * to end (the front-end's next message, CHECK_DEVICE_STATE or any other:
+ * none is handled beside a transfer) state_timeout_ms in all.  A disconnection, a reset or vh_daemon_stop() ends it at once.
  * So a front-end that stalls its pipe, or streams into it for ever, holds
  * neither the application nor the control thread: the application sees
  * its reads end (load) or its writes drained (save), never a block for
@@ -309,6 +309,11 @@ void vh_daemon_xfer_end(struct vh_daemon *d)
 {
 	if (d->xfer_running)
 		xfer_join_by(d, vh_vu_now_ms() + d->xfer_timeout_ms);
+}
+
+void vh_daemon_xfer_end_hook(void *data)
+{
+	vh_daemon_xfer_end(data);
 }
 
 void vh_daemon_xfer_cancel(struct vh_daemon *d)

@@ -25,6 +25,7 @@
 #include <linux/virtio_ids.h>
 
 #include "daemon-internal.h"
+#include "vu-backend-internal.h"
 #include "libvhost-vdpa.h"
 #include "libvhost-vduse.h"
 #include "libvhost-vu.h"
@@ -382,8 +383,6 @@ static int dm_set_features(struct vh_vu_backend *be, void *data,
 {
 	struct vh_daemon *d = data;
 
-	/* the application's callbacks never run beside a state transfer */
-	vh_daemon_xfer_end(d);
 	return d->ops.set_features ?
 		       d->ops.set_features(d, d->userdata, features) :
 		       0;
@@ -405,7 +404,6 @@ static int dm_set_config(struct vh_vu_backend *be, void *data, uint32_t offset,
 	/* virtio config space is read-only unless the device says so */
 	if (!d->ops.set_config)
 		return -EPERM;
-	vh_daemon_xfer_end(d);
 	return d->ops.set_config(d, d->userdata, offset, buf, size, flags);
 }
 
@@ -413,7 +411,6 @@ static void dm_memory_updated(struct vh_vu_backend *be, void *data)
 {
 	struct vh_daemon *d = data;
 
-	vh_daemon_xfer_end(d);
 	if (d->ops.memory_updated)
 		d->ops.memory_updated(d, d->userdata);
 }
@@ -717,6 +714,9 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 	r = vh_vu_backend_new(ctx, &vdev, &vops, d, &d->be);
 	if (r < 0)
 		goto fail;
+	/* no message is handled beside a device state transfer */
+	if (o.save_state || o.load_state)
+		vu_be_set_msg_hook(d->be, vh_daemon_xfer_end_hook);
 	*out = d;
 	return 0;
 fail:

@@ -43,6 +43,8 @@ struct vh_vu_backend {
 	struct vh_vu_device dev;
 	struct vh_vu_device_ops ops;
 	void *data;
+	/* the library's own users (vh_daemon): before each message */
+	void (*msg_hook)(void *data);
 
 	int epfd;
 	int listen_fd;
@@ -112,6 +114,13 @@ int vu_be_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg);
 void vu_be_inflight_drop(struct vh_vu_backend *be);
 /* bytes of one queue's split inflight region, 0 if queue_size is invalid */
 uint64_t vu_be_inflight_queue_bytes(unsigned int queue_size, bool packed);
+
+/*
+ * hook(data) runs on the dispatching thread after each front-end message
+ * is read and before it is handled (vh_daemon ends a device state
+ * transfer there).
+ */
+void vu_be_set_msg_hook(struct vh_vu_backend *be, void (*hook)(void *data));
 
 /* vu-backend-req.c */
 void vu_be_req_drop(struct vh_vu_backend *be);

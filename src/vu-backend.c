@@ -1210,12 +1210,11 @@ static int h_set_device_state_fd(struct vh_vu_backend *be,
 static int h_check_device_state(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 				struct vh_vu_msg *reply)
 {
+	/* the device ends its transfer, if any, whatever we answer */
+	int r = be->ops.check_device_state(be, be->data);
+
 	/* a refused transfer, or none on this connection, did not succeed */
-	vh_vu_msg_set_reply_u64(
-		reply, be->state_set_failed ||
-				       be->ops.check_device_state(be, be->data) < 0 ?
-			       1 :
-			       0);
+	vh_vu_msg_set_reply_u64(reply, be->state_set_failed || r < 0 ? 1 : 0);
 	return 0;
 }
 
@@ -1438,7 +1437,14 @@ static int dispatch_conn(struct vh_vu_backend *be)
 		conn_close(be);
 		return r == -ECONNRESET ? -ECONNRESET : r;
 	}
+	if (be->msg_hook)
+		be->msg_hook(be->data);
 	return vu_be_handle_msg(be, &msg);
+}
+
+void vu_be_set_msg_hook(struct vh_vu_backend *be, void (*hook)(void *data))
+{
+	be->msg_hook = hook;
 }
 
 VH_EXPORT int vh_vu_backend_dispatch(struct vh_vu_backend *be)

@@ -936,6 +936,35 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	       (long long)ms);
 	CHECK(ms >= 250 && ms < 3000);
 
+	/*
+	 * the same, ended by another message: it is handled once the
+	 * transfer is over (state_timeout_ms in all), never beside it
+	 */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_LOAD,
+						    VH_VU_PHASE_STOPPED, p[0],
+						    &bfd),
+		 0);
+	close(p[0]);
+	CHECK_EQ(pthread_create(&t, NULL, state_streamer, &p[1]), 0);
+	usleep(100 * 1000);
+	t0 = mono_ms();
+	{
+		uint64_t f;
+
+		CHECK_EQ(vh_vu_frontend_get_features(s.fe, &f), 0);
+	}
+	ms = mono_ms() - t0;
+	/* a hang here is the failure: SIGALRM ends the test */
+	alarm(20);
+	pthread_join(t, NULL);
+	alarm(0);
+	close(p[1]);
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
+	printf("device state: load streamed for ever, then GET_FEATURES: answered after %lld ms, the transfer ended\n",
+	       (long long)ms);
+	CHECK(ms >= 250 && ms < 3000);
+
 	/* a regular file is not a pipe: refused */
 	{
 		char path[] = "/tmp/test-daemon-state.XXXXXX";

@@ -839,8 +839,9 @@ static int inflight_resubmit(struct blk_queue *q)
 	 * its order, and go on from there.  A front-end's counter of
 	 * 2^64 - 1 would otherwise make ours wrap, and a second crash would
 	 * resubmit the newest first.  In ascending order a death part way
-	 * keeps the order: the i-th smallest of distinct counters >= 1 is
-	 * at least i.
+	 * keeps the order: the i-th smallest of distinct counters >= 1 (the
+	 * ones we write) is at least i.  Duplicates or zeros come from a
+	 * front-end that wrote the region: its order means nothing anyway.
 	 */
 	for (i = 0; i < cnt; i++) {
 		iq->desc[list[i].head].counter = i + 1;

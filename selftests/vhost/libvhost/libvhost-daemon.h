@@ -128,8 +128,8 @@ struct vh_daemon_device {
 	 * Device state transfer: the longest the front-end may leave its
 	 * pipe without progress (reading what save_state wrote, writing
 	 * what load_state reads), and the longest the transfer may go on
-	 * once CHECK_DEVICE_STATE (or any other control message) came, in
-	 * ms; the transfer fails after it.  0 for
+	 * once the front-end's next message (CHECK_DEVICE_STATE or any
+	 * other) came, in ms; the transfer fails after it.  0 for
 	 * VH_DAEMON_STATE_TIMEOUT_MS.
 	 */
 	unsigned int state_timeout_ms;
@@ -196,8 +196,9 @@ struct vh_daemon_ops {
 	 * must be a pipe or a socket): when the front-end stalls past
 	 * state_timeout_ms, the connection ends or the daemon stops, reads
 	 * see EOF (load) and writes are drained (save).  load_state only
-	 * reads fd.  No other callback runs during a transfer: a control
-	 * message waits for its end.  The library closes fd afterwards.
+	 * reads fd.  No control-thread callback runs during a transfer:
+	 * the front-end's next message waits for its end (watch_fd callbacks
+	 * on the workers go on).  The library closes fd afterwards.
 	 */
 	int (*save_state)(struct vh_daemon *d, void *data, int fd);
 	int (*load_state)(struct vh_daemon *d, void *data, int fd);
