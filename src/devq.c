@@ -665,6 +665,17 @@ int vh_devq_switch_table(struct vh_devq *vr)
 	struct vh_mem_table *t = vh_mem_table_get(vr->mem), *old = vr->table;
 	void *d = NULL, *a = NULL, *u = NULL;
 
+	/*
+	 * The generation is read before the table, so a table published
+	 * in between is the newest one already pinned under an older
+	 * generation: nothing to move to.  Moving would pin it as an old
+	 * snapshot beside itself and count its elements twice.
+	 */
+	if (t == old) {
+		vh_mem_table_put(t);
+		vh_devq_set_gen(vr, gen);
+		return 0;
+	}
 	if (map_areas(vr, t, &d, &a, &u) < 0) {
 		vh_mem_table_put(t);
 		return vh_devq_break(vr, "rings not in the new memory table");

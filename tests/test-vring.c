@@ -899,6 +899,90 @@ static void test_table_switch_inflight(void)
 	rig_fini(&r);
 }
 
+/*
+ * Snapshots published while elements are in flight, as fast as a writer
+ * can: every pop may move to a new table, including one published between
+ * its read of the generation and its read of the table (the newest table,
+ * pinned under an older generation: a window of nanoseconds, which this
+ * run is not sure to hit).  The count in flight stays exact and every old
+ * snapshot is let go once its elements are pushed.
+ */
+struct publisher {
+	struct vh_mem *mem;
+	volatile bool stop;
+	unsigned long n;
+};
+
+static void *publish_fn(void *arg)
+{
+	struct publisher *p = arg;
+
+	while (!p->stop) {
+		CHECK_EQ(vh_mem_add_memfd(p->mem, 0x40000000, 4096, NULL), 0);
+		CHECK_EQ(vh_mem_remove(p->mem, 0x40000000, 4096), 0);
+		p->n += 2;
+	}
+	return NULL;
+}
+
+static void test_table_switch_race(void)
+{
+	struct iovec iov[3][1];
+	struct vh_devq_elem e[3];
+	struct publisher pub = { 0 };
+	unsigned long rounds = 0;
+	unsigned int i;
+	struct timespec t0, t;
+	pthread_t th;
+	int maps0;
+	struct rig r;
+	void *tok;
+	uint32_t len;
+
+	rig_init(&r, 16, 1ull << VIRTIO_F_VERSION_1);
+	maps0 = count_memfd_maps();
+	pub.mem = r.mem;
+	CHECK_EQ(pthread_create(&th, NULL, publish_fn, &pub), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (i = 0; i < 3; i++) {
+			struct vh_sg sg = { DATA_GPA + i * SLOT_SIZE, 64 };
+
+			CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e[i]), 0);
+		}
+		for (i = 0; i < 3; i++) {
+			e[i] = (struct vh_devq_elem){ .iov = iov[i],
+						      .iov_max = 1 };
+			CHECK_EQ(vh_devq_pop(r.vr, &e[i]), 1);
+		}
+		CHECK_EQ(vh_devq_inflight(r.vr), 3);
+		for (i = 0; i < 3; i++)
+			CHECK_EQ(vh_devq_push(r.vr, e[i].id, 0), 0);
+		CHECK_EQ(vh_devq_inflight(r.vr), 0);
+		for (i = 0; i < 3; i++)
+			CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+		rounds++;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while (t.tv_sec - t0.tv_sec < 1);
+	pub.stop = true;
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	/* one more round moves to the last table: nothing old stays mapped */
+	{
+		struct vh_sg sg = { DATA_GPA, 64 };
+
+		CHECK_EQ(vh_drvq_add(r.vq, &sg, 0, 1, &e[0]), 0);
+		e[0] = (struct vh_devq_elem){ .iov = iov[0], .iov_max = 1 };
+		CHECK_EQ(vh_devq_pop(r.vr, &e[0]), 1);
+		CHECK_EQ(vh_devq_push(r.vr, e[0].id, 0), 0);
+		CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	}
+	printf("table switch race %s: %lu rounds of 3 in flight, %lu tables published\n",
+	       g_layout ? "packed" : "split", rounds, pub.n);
+	CHECK_EQ(vh_devq_inflight(r.vr), 0);
+	CHECK_EQ(count_memfd_maps(), maps0);
+	rig_fini(&r);
+}
+
 /* ---------------------------------------------------------------------- */
 /* dirty log                                                              */
 /* ---------------------------------------------------------------------- */
@@ -1599,6 +1683,7 @@ int main(void)
 		test_notify_event_idx();
 		test_notify_on_empty();
 		test_table_switch_inflight();
+		test_table_switch_race();
 		test_dirty_log();
 		test_log_toggle_inflight();
 		test_two_threads();
