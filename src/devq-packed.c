@@ -974,8 +974,17 @@ static void pk_mark_complex(struct vh_devq *vr, const struct vh_mem_log *l,
 	}
 	if (pi->wr != VH_PK_NONE || !pi->ind_len || !len)
 		return;
-	tbl = vh_mem_table_translate(vr->table, pi->ind_gpa, pi->ind_len,
-				     &hint);
+	if (vh_unlikely(vr->iotlb_on)) {
+		int err;
+
+		/* an IOVA, as the walk at pop translated it */
+		tbl = vh_iotlb_table_translate(vr->itab, pi->ind_gpa,
+					       pi->ind_len, VH_IOTLB_RO, NULL,
+					       &err);
+	} else {
+		tbl = vh_mem_table_translate(vr->table, pi->ind_gpa,
+					     pi->ind_len, &hint);
+	}
 	aligned = ((uintptr_t)tbl & 7) == 0;
 	/* walked again: anything odd only ends the walk */
 	for (i = 0; tbl && i < pi->ind_len / 16 && len; i++) {
@@ -1007,7 +1016,7 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 	}
 	/* the used descriptor: a slot of the descriptor ring */
 	if (vr->log_used && pk_slot_gpa(vr, pos, &gpa))
-		vh_devq_mark_log(vr, l, gpa, sizeof(struct vh_pdesc));
+		vh_mem_log_mark(l, gpa, sizeof(struct vh_pdesc));
 }
 
 /*

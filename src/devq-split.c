@@ -61,11 +61,67 @@ static void log_used(struct vh_devq *vr, uint64_t off, uint64_t len)
 	vh_mem_log_exit(vr->mem, e);
 }
 
-void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
-		      uint64_t gpa, uint64_t len)
+/*
+ * Log a host range by the guest addresses of the regions it lies in (a
+ * range from the IOTLB may run on into an adjacent mapping).
+ */
+static void log_host(const struct vh_mem_table *t, const struct vh_mem_log *l,
+		     uintptr_t h, uint64_t len)
 {
-	(void)vr;
-	vh_mem_log_mark(l, gpa, len);
+	while (len) {
+		unsigned int j;
+
+		for (j = 0; j < t->n; j++) {
+			uintptr_t base = (uintptr_t)t->r[j].host;
+
+			if (h >= base && h - base < t->r[j].size)
+				break;
+		}
+		/* not guest memory of this snapshot: nothing to log */
+		if (j == t->n)
+			return;
+		{
+			uint64_t off = h - (uintptr_t)t->r[j].host;
+			uint64_t sz = t->r[j].size - off;
+
+			if (sz > len)
+				sz = len;
+			vh_mem_log_mark(l, t->r[j].gpa + off, sz);
+			h += sz;
+			len -= sz;
+		}
+	}
+}
+
+void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
+		      uint64_t addr, uint64_t len)
+{
+	struct iovec iov[8];
+
+	if (vh_likely(!vr->iotlb_on)) {
+		vh_mem_log_mark(l, addr, len);
+		return;
+	}
+	/* IOVAs are logged by the GPAs behind them, any number of pieces */
+	while (len) {
+		uint64_t done = 0;
+		int i, n;
+
+		n = vh_iotlb_table_to_iov(vr->itab, addr, len, VH_IOTLB_WO,
+					  iov, VH_ARRAY_SIZE(iov), NULL);
+		/* -ENOBUFS: iov[] holds the first pieces; go on after them */
+		if (n == -ENOBUFS)
+			n = VH_ARRAY_SIZE(iov);
+		else if (n < 0)
+			return; /* unmapped since: the driver's own loss */
+		for (i = 0; i < n; i++) {
+			log_host(vr->table, l, (uintptr_t)iov[i].iov_base,
+				 iov[i].iov_len);
+			done += iov[i].iov_len;
+		}
+		addr += done;
+		len -= done;
+	}
 }
 
 void vh_devq_log_used_area(struct vh_devq *vr, uint64_t off, uint64_t len)
@@ -152,40 +208,6 @@ static int buf_to_iov(struct vh_devq *vr, uint64_t addr, uint32_t len,
 	return n;
 }
 
-/* Dirty-log a written buffer: IOVAs are logged by the GPAs behind them. */
-static void log_buf(struct vh_devq *vr, const struct vh_mem_log *l,
-		    uint64_t addr, uint32_t len)
-{
-	struct iovec iov[8];
-	int i, n;
-
-	if (vh_likely(!vr->iotlb_on)) {
-		vh_mem_log_mark(l, addr, len);
-		return;
-	}
-	n = vh_iotlb_table_to_iov(vr->itab, addr, len, VH_IOTLB_WO, iov,
-				  VH_ARRAY_SIZE(iov), NULL);
-	for (i = 0; i < n; i++) {
-		const struct vh_mem_table *t = vr->table;
-		uintptr_t h = (uintptr_t)iov[i].iov_base;
-		unsigned int j;
-
-		for (j = 0; j < t->n; j++) {
-			uintptr_t base = (uintptr_t)t->r[j].host;
-
-			if (h >= base && h - base < t->r[j].size) {
-				uint64_t off = h - base;
-				uint64_t sz = t->r[j].size - off;
-
-				if (sz > iov[i].iov_len)
-					sz = iov[i].iov_len;
-				vh_mem_log_mark(l, t->r[j].gpa + off, sz);
-				break;
-			}
-		}
-	}
-}
-
 /*
  * VHOST_F_LOG_ALL: mark the writable buffers of chain head dirty, up to len
  * bytes.  The chain was validated at pop; it is walked again with the same
@@ -225,7 +247,7 @@ static void log_chain(struct vh_devq *vr, const struct vh_mem_log *l,
 		if (flags & VH_DESC_F_WRITE) {
 			uint32_t n = dlen < len ? dlen : len;
 
-			log_buf(vr, l, addr, n);
+			vh_devq_mark_log(vr, l, addr, n);
 			len -= n;
 		}
 		if (!(flags & VH_DESC_F_NEXT))

@@ -100,7 +100,8 @@ const uint64_t *vh_iotlb_generation_ptr(const struct vh_iotlb *tlb);
  * Translate [iova, iova + len) for an access needing perm into iov[0 ..
  * iov_max), host-contiguous pieces merged.  Returns the number of entries,
  * -EAGAIN on a miss (*miss: the first untranslated address), -EACCES
- * (mapped without perm), -ENOBUFS, -EINVAL (len 0 / wrap).
+ * (mapped without perm), -ENOBUFS (iov[] then holds the first iov_max
+ * pieces: a caller may go on after them), -EINVAL (len 0 / wrap).
  */
 int vh_iotlb_table_to_iov(const struct vh_iotlb_table *t, uint64_t iova,
 			  uint64_t len, unsigned int perm, struct iovec *iov,

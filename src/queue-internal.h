@@ -440,8 +440,9 @@ int vh_devq_switch_table(struct vh_devq *vr);
 bool vh_devq_put_head(struct vh_devq *vr, uint32_t id);
 int vh_devq_take_batch(struct vh_devq *vr,
 		       const struct vh_devq_used_elem *used, unsigned int n);
+/* Dirty-log a written buffer at a descriptor address (GPA, or IOVA). */
 void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
-		      uint64_t gpa, uint64_t len);
+		      uint64_t addr, uint64_t len);
 void vh_devq_log_used_area(struct vh_devq *vr, uint64_t off, uint64_t len);
 static inline bool vh_devq_has_feature(const struct vh_devq *vr,
 				       unsigned int bit)
