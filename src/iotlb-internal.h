@@ -121,6 +121,12 @@ void *vh_iotlb_table_translate(const struct vh_iotlb_table *t, uint64_t iova,
  * Any thread.
  */
 int vh_iotlb_miss(struct vh_iotlb *tlb, uint64_t iova, unsigned int perm);
+/*
+ * The miss of iova's page could not be reported (no back-end channel yet,
+ * a send that failed): forget it, so that the next access reports again
+ * rather than wait for ever for an answer to a miss nobody saw.
+ */
+void vh_iotlb_miss_forget(struct vh_iotlb *tlb, uint64_t iova);
 
 /* ---- users of the IOTLB elsewhere in the library ---- */
 

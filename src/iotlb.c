@@ -232,6 +232,12 @@ static void pending_clear(struct vh_iotlb *tlb, uint64_t iova, uint64_t size)
 	pthread_mutex_unlock(&tlb->miss_lock);
 }
 
+void vh_iotlb_miss_forget(struct vh_iotlb *tlb, uint64_t iova)
+{
+	if (tlb)
+		pending_clear(tlb, iova, 1);
+}
+
 int vh_iotlb_miss(struct vh_iotlb *tlb, uint64_t iova, unsigned int perm)
 {
 	uint64_t page = iova / VH_IOTLB_PAGE;

@@ -125,8 +125,9 @@ void vu_be_set_msg_hook(struct vh_vu_backend *be, void (*hook)(void *data));
 /* vu-backend-req.c */
 void vu_be_req_drop(struct vh_vu_backend *be);
 void vu_be_req_set(struct vh_vu_backend *be, int fd);
-void vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
-			  uint8_t perm);
+/* 0 once sent, -errno if the front-end could not be told */
+int vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
+			 uint8_t perm);
 
 /* vu-backend.c: make every handed ring look kicked (after an update) */
 void vu_be_rekick_all(struct vh_vu_backend *be);

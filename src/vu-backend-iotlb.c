@@ -22,8 +22,8 @@ static void on_miss(struct vh_iotlb *tlb, void *data, uint64_t iova,
 {
 	struct vh_vu_backend *be = data;
 
-	(void)tlb;
-	vu_be_req_iotlb_miss(be, iova, (uint8_t)perm);
+	if (vu_be_req_iotlb_miss(be, iova, (uint8_t)perm) < 0)
+		vh_iotlb_miss_forget(tlb, iova);
 }
 
 int vu_be_iotlb_init(struct vh_vu_backend *be)

@@ -246,8 +246,8 @@ static int backend_request(struct vh_vu_backend *be, uint32_t request,
  * (a worker must not wait on the front-end, which may be waiting for us);
  * the answer is the IOTLB_MSG update.
  */
-void vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
-			  uint8_t perm)
+int vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
+			 uint8_t perm)
 {
 	struct vh_vu_iotlb m = {
 		.iova = iova,
@@ -255,8 +255,8 @@ void vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
 		.type = VH_IOTLB_MISS,
 	};
 
-	request_ack(be, VH_VU_BACKEND_IOTLB_MSG, &m, sizeof(m), -1, NULL,
-		    false);
+	return request_ack(be, VH_VU_BACKEND_IOTLB_MSG, &m, sizeof(m), -1,
+			   NULL, false);
 }
 
 VH_EXPORT int vh_vu_backend_config_change(struct vh_vu_backend *be)

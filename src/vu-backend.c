@@ -1010,6 +1010,12 @@ static int h_set_backend_req_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	vu_be_req_set(be, msg->fds[0]);
 	msg->fds[0] = -1;
 	msg->nfds = 0;
+	/*
+	 * Misses from before could not be reported (and were forgotten):
+	 * rings waiting for a translation try again, and report now.
+	 */
+	if (be->features & (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM))
+		vu_be_rekick_all(be);
 	return 0;
 }
 
