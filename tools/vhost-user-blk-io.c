@@ -530,6 +530,7 @@ static void parse(struct blk_queue *q, const struct vh_devq_elem *e,
 	r->status_ptr = NULL;
 	r->in_len = e->in_len;
 	r->offset = r->len = r->done = 0;
+	r->reissued = false;
 	r->niov = r->cur = 0;
 	r->iov = r->inl;
 	r->bounce = NULL;

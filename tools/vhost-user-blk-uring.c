@@ -447,6 +447,27 @@ static void cqe_falloc(struct blk_queue *q, struct blk_req *r, int res)
 
 static void cqe(struct blk_queue *q, struct blk_req *r, int res)
 {
+	/*
+	 * Cancelled is not failed: the kernel cancels what a thread that
+	 * exits had waiting on it (task work of a buffered read retried,
+	 * io-wq work), and at a stop the workers exit before the rings are
+	 * taken back, whose drain runs here on another thread.  Issued again
+	 * from here, once, rather than failed to the guest.
+	 */
+	if (res == -ECANCELED && !r->reissued) {
+		int e = -EINVAL;
+
+		r->reissued = true;
+		if (r->stage == STAGE_RW)
+			e = prep_rw(q, r);
+		else if (r->stage == STAGE_FALLOC)
+			e = prep_dwz(q, r);
+		else if (r->stage == STAGE_FSYNC || r->stage == STAGE_SYNC)
+			e = prep_fsync(q, r, r->stage);
+		if (e < 0)
+			done(q, r, VIRTIO_BLK_S_IOERR);
+		return;
+	}
 	switch (r->stage) {
 	case STAGE_RW:
 		cqe_rw(q, r, res);

@@ -108,6 +108,7 @@ struct blk_req {
 	bool unmap;     /* WRITE_ZEROES with VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP */
 	bool active;    /* popped, not yet pushed */
 	uint8_t stage;  /* uring engine: what the outstanding SQE does */
+	bool reissued;  /* uring engine: issued again after -ECANCELED */
 	uint8_t *status_ptr; /* the last device-writable byte, or NULL */
 	uint32_t in_len; /* the chain's device-writable bytes: the used length */
 	uint64_t offset;  /* bytes */
