@@ -1094,6 +1094,12 @@ static int sync_process(struct blk_queue *q)
 
 	vh_devq_disable_notification(q->vring);
 	while (!empty && !err) {
+		if (popped >= BLK_CALL_MAX) {
+			/* come back through the worker's loop (BLK_CALL_MAX) */
+			vh_devq_enable_notification(q->vring);
+			vh_daemon_poll_queue(q->dev->daemon, q->idx);
+			break;
+		}
 		for (n = 0; n < BLK_SYNC_BATCH;) {
 			r = blk_queue_pop(q, &batch[n]);
 			if (r == 1) {

@@ -619,9 +619,6 @@ static bool poll_ring(struct blk_queue *q, uint64_t *deadline, int *err)
 	return r > 0;
 }
 
-/* requests one call takes before it lets the worker loop run again */
-#define BLK_CALL_MAX 4096
-
 /*
  * Requests popped before they are submitted and what completed is pushed.
  * Popping the whole ring first made the driver and the worker take turns:

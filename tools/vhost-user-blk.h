@@ -96,6 +96,14 @@ enum blk_op {
 };
 
 /*
+ * Requests one handle_event call takes, either engine, before it lets the
+ * worker loop run again: a guest that keeps the ring full would otherwise
+ * hold the worker, the other queues on it, and the control thread that
+ * waits to take a ring back (SET_MEM_TABLE, migration's SET_FEATURES).
+ */
+#define BLK_CALL_MAX 4096
+
+/*
  * One request between pop and push.  The iovecs are copies of the popped
  * element's (guest memory stays mapped until the push); the element itself
  * is only named by head, so the push (and its dirty logging) sees the chain
