@@ -80,7 +80,6 @@ struct blk_uring {
 	bool watched;
 	bool has_fallocate;
 	unsigned int outstanding; /* requests handed to the kernel or helper */
-	unsigned int queued;      /* SQEs prepared, not yet submitted */
 	/* buffered reads tried inline (preadv2 RWF_NOWAIT) first */
 	bool nowait;
 	unsigned int misses; /* in a row */
@@ -166,11 +165,8 @@ static struct io_uring_sqe *get_sqe(struct blk_uring *u)
 	if (!sqe) {
 		/* the SQ is as large as the ring: only after many retries */
 		io_uring_submit(&u->ring);
-		u->queued = 0;
 		sqe = io_uring_get_sqe(&u->ring);
 	}
-	if (sqe)
-		u->queued++;
 	return sqe;
 }
 
@@ -339,24 +335,25 @@ static int start(struct blk_queue *q, struct blk_req *r)
 	}
 }
 
-static void submit(struct blk_uring *u)
+/*
+ * Every SQE prepared (the SQ's own count: one a failed submission left is
+ * still there).  -EAGAIN / -EBUSY: the kernel is short of memory or the
+ * CQ is full; the worker comes back for the rest even if no completion
+ * would wake it.
+ */
+static void submit(struct blk_queue *q)
 {
+	struct blk_uring *u = q->uring;
 	int r;
 
-	while (u->queued) {
+	while (io_uring_sq_ready(&u->ring)) {
 		r = io_uring_submit(&u->ring);
 		if (r == -EINTR)
 			continue;
-		/*
-		 * -EAGAIN / -EBUSY: the kernel is short of memory or the CQ
-		 * is full; what stays queued goes with the next call
-		 */
-		if (r < 0)
+		if (r <= 0) {
+			vh_daemon_poll_queue(q->dev->daemon, q->idx);
 			return;
-		u->queued -= (unsigned int)r < u->queued ? (unsigned int)r :
-							   u->queued;
-		if (r == 0)
-			return;
+		}
 	}
 }
 
@@ -550,7 +547,7 @@ static void on_completion(struct vh_daemon *d, void *opaque, int fd,
 	if (!q->vring)
 		return;
 	reap(q);
-	submit(q->uring);
+	submit(q);
 	blk_queue_flush_done(q);
 	/*
 	 * --poll-us: the driver usually answers a completion with a new
@@ -577,10 +574,10 @@ static int submit_and_reap(struct blk_queue *q)
 	 * is back on signals it as usual).
 	 */
 	io_uring_cq_eventfd_toggle(&u->ring, false);
-	submit(u);
+	submit(q);
 	io_uring_cq_eventfd_toggle(&u->ring, true);
 	reap(q);
-	submit(u);
+	submit(q);
 	return blk_queue_flush_done(q);
 }
 
@@ -728,7 +725,7 @@ void blk_uring_stop(struct blk_queue *q)
 	/* then every request in flight completes and is pushed, here */
 	while (u->outstanding) {
 		reap(q);
-		submit(u);
+		submit(q);
 		blk_queue_flush_done(q);
 		if (!u->outstanding)
 			break;
