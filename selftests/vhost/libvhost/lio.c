@@ -430,11 +430,21 @@ static int make_fabric(struct vh_lio_target *t)
 	ret = make_dir(t, fabric, false, 0);
 	if (ret == -EEXIST)
 		return 0;
-	if (ret < 0) {
+	/*
+	 * target_core_register_fabric() answers EINVAL for a fabric nobody
+	 * registered (ENOENT: target/ went away under us); any other errno
+	 * (EACCES, EROFS, ENOMEM, ...) is a failure of its own, not a
+	 * missing module, and goes back as it is.
+	 */
+	if (ret == -EINVAL || ret == -ENOENT) {
 		vh_err(t->ctx,
 		       "lio: cannot register the vhost fabric (%s): is the vhost_scsi module loaded?\n",
 		       strerror(-ret));
 		return -ENODEV;
+	}
+	if (ret < 0) {
+		vh_err(t->ctx, "lio: mkdir %s: %s\n", fabric, strerror(-ret));
+		return ret;
 	}
 	return 0;
 }
