@@ -187,11 +187,16 @@ static int prep_rw(struct blk_queue *q, struct blk_req *r)
 				   (size_t)(r->len - r->done) :
 				   BLK_BOUNCE_SIZE;
 
+		size_t align = dev->mem_align > 4096 ? dev->mem_align : 4096;
+		/*
+		 * As large as the request's first chunk, the largest: a
+		 * guest's small unaligned requests do not each take
+		 * BLK_BOUNCE_SIZE of ours
+		 */
+		size_t bsize = (c + align - 1) / align * align;
+
 		if (!r->bounce &&
-		    posix_memalign(&r->bounce,
-				   dev->mem_align > 4096 ? dev->mem_align :
-							   4096,
-				   BLK_BOUNCE_SIZE) != 0) {
+		    posix_memalign(&r->bounce, align, bsize) != 0) {
 			r->bounce = NULL;
 			return -ENOMEM;
 		}
