@@ -951,9 +951,23 @@ FIXTURE_SETUP(vduse_blk)
 				BLK_FEATURES, 1, 4096,
 				sizeof(struct virtio_blk_config)));
 	self->created = true;
-	ASSERT_TRUE(wait_path(self->path, true, 5000));
-	self->b.dev = open(self->path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
-	ASSERT_LE(0, self->b.dev);
+	/*
+	 * From here a failed setup must destroy the device itself: the
+	 * harness runs the teardown only after a setup that completed.
+	 */
+	if (wait_path(self->path, true, 5000))
+		self->b.dev = open(self->path,
+				   O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	if (self->b.dev < 0) {
+		int e = errno;
+
+		EXPECT_EQ(0, destroy_dev_wait(self->ctl, self->name));
+		self->created = false;
+		ASSERT_LE(0, self->b.dev)
+			TH_LOG("%s: %s", self->path,
+			       access(self->path, F_OK) ? "never appeared" :
+							  strerror(e));
+	}
 }
 
 static void vdpa_del(struct __test_metadata *_metadata,
