@@ -269,7 +269,12 @@ FIXTURE_SETUP(vdpa_net)
 	}
 	self->rx_gpa = st_guest_alloc(&self->v.g, 8 * BUF_LEN, 64);
 	self->tx_gpa = st_guest_alloc(&self->v.g, 8 * BUF_LEN, 64);
-	ASSERT_NE(0, self->tx_gpa);
+	if (!self->rx_gpa || !self->tx_gpa) {
+		/* no teardown after a setup that did not complete */
+		vd_cleanup(&self->v);
+		ASSERT_NE(0, self->rx_gpa);
+		ASSERT_NE(0, self->tx_gpa);
+	}
 }
 
 FIXTURE_TEARDOWN(vdpa_net)
@@ -768,31 +773,64 @@ FIXTURE(vdpa_blk)
 	uint64_t hdr_gpa, data_gpa;
 };
 
-FIXTURE_SETUP(vdpa_blk)
+/* Features, one ring, memory, DRIVER_OK: 0 or -errno with *why set. */
+static int blk_start(FIXTURE_DATA(vdpa_blk) *self, const char **why)
 {
-	const char *why = "";
+	struct vd *v = &self->v;
 	uint64_t acked = 0;
 	int ret;
 
+	*why = "guest memory";
+	self->hdr_gpa = st_guest_alloc(&v->g, 4096, 64);
+	self->data_gpa = st_guest_alloc(&v->g, 65536, 4096);
+	if (!self->hdr_gpa || !self->data_gpa)
+		return -ENOMEM;
+	*why = "negotiate";
+	ret = vh_vdpa_negotiate(v->dev, BLK_FEATURES, &acked);
+	if (ret)
+		return ret;
+	if (acked != BLK_FEATURES) {
+		fprintf(stderr, "# features acked 0x%llx, wanted 0x%llx\n",
+			(unsigned long long)acked,
+			(unsigned long long)BLK_FEATURES);
+		return -EOPNOTSUPP;
+	}
+	*why = "vring";
+	ret = vd_new_vq(v, 0, acked);
+	if (ret)
+		return ret;
+	*why = "map memory";
+	ret = vh_vdpa_map_mem(v->dev, 0, v->g.mem);
+	if (ret)
+		return ret;
+	*why = "setup vring";
+	ret = vh_vdpa_setup_vring(v->dev, 0, v->vq[0], v->kick[0], v->call[0]);
+	if (ret)
+		return ret;
+	*why = "vring enable";
+	ret = vh_vdpa_set_vring_enable(v->dev, 0, true);
+	if (ret)
+		return ret;
+	*why = "DRIVER_OK";
+	return vh_vdpa_driver_ok(v->dev);
+}
+
+FIXTURE_SETUP(vdpa_blk)
+{
+	const char *why = "";
+	int ret;
+
 	ret = vd_setup(&self->v, "vdpasim_blk", 'b', NULL, &why);
+	if (ret == 0)
+		ret = blk_start(self, &why);
 	if (ret) {
+		/* the device goes now: no teardown after a failed setup */
 		vd_cleanup(&self->v);
 		if (ret == KSFT_SKIP)
 			SKIP(return, "%s", why);
 		ASSERT_EQ(0, ret)
 		TH_LOG("%s: %s", why, strerror(-ret));
 	}
-	self->hdr_gpa = st_guest_alloc(&self->v.g, 4096, 64);
-	self->data_gpa = st_guest_alloc(&self->v.g, 65536, 4096);
-	ASSERT_NE(0, self->data_gpa);
-	ASSERT_EQ(0, vh_vdpa_negotiate(self->v.dev, BLK_FEATURES, &acked));
-	ASSERT_EQ(BLK_FEATURES, acked);
-	ASSERT_EQ(0, vd_new_vq(&self->v, 0, acked));
-	ASSERT_EQ(0, vh_vdpa_map_mem(self->v.dev, 0, self->v.g.mem));
-	ASSERT_EQ(0, vh_vdpa_setup_vring(self->v.dev, 0, self->v.vq[0],
-					 self->v.kick[0], self->v.call[0]));
-	ASSERT_EQ(0, vh_vdpa_set_vring_enable(self->v.dev, 0, true));
-	ASSERT_EQ(0, vh_vdpa_driver_ok(self->v.dev));
 }
 
 FIXTURE_TEARDOWN(vdpa_blk)
