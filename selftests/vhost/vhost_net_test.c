@@ -583,6 +583,17 @@ TEST_F_TIMEOUT(net, tx_sizes, 120)
 	EXPECT_EQ((unsigned int)RING, self->n.ntx_free);
 }
 
+/*
+ * Were RX arrivals announced on the call eventfd?  The calls the waits
+ * consumed, plus one still pending: a device quicker than us (TCG) may
+ * have used every buffer before we looked, so that nothing was waited
+ * for and its signals sit unread in the eventfd.
+ */
+static unsigned int rx_calls(struct guest_net *n)
+{
+	return n->calls_seen + st_eventfd_drain(n->call[0]);
+}
+
 TEST_F_TIMEOUT(net, rx_sizes, 120)
 {
 	unsigned int i;
@@ -598,7 +609,7 @@ TEST_F_TIMEOUT(net, rx_sizes, 120)
 		ASSERT_EQ(0, memcmp(self->frame, self->got, sizes[i]));
 	}
 	/* the arrivals were announced on the call eventfd */
-	EXPECT_LT(0u, self->n.calls_seen);
+	EXPECT_LT(0u, rx_calls(&self->n));
 }
 
 /*
@@ -659,7 +670,7 @@ TEST_F_TIMEOUT(net, rx_many, 300)
 			got++;
 		}
 	}
-	EXPECT_LT(0u, self->n.calls_seen);
+	EXPECT_LT(0u, rx_calls(&self->n));
 }
 
 /*
