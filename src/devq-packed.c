@@ -958,7 +958,9 @@ static bool pk_slot_gpa(const struct vh_devq *vr, uint16_t pos, uint64_t *gpa)
  * Dirty-log the len bytes written into the buffers of a record that is not
  * simple: its pk_wr records, else its indirect table walked again.
  */
-static void pk_mark_complex(struct vh_devq *vr, const struct vh_mem_log *l,
+static void pk_mark_complex(struct vh_devq *vr,
+			    const struct vh_iotlb_table *it,
+			    const struct vh_mem_log *l,
 			    const struct vh_pk_id *pi, uint32_t len)
 {
 	unsigned int hint = 0, i;
@@ -969,7 +971,7 @@ static void pk_mark_complex(struct vh_devq *vr, const struct vh_mem_log *l,
 	for (r = pi->wr; r < vr->size && len; r = vr->pk_wr[r].next) {
 		uint32_t n = vr->pk_wr[r].len < len ? vr->pk_wr[r].len : len;
 
-		vh_devq_mark_log(vr, l, vr->pk_wr[r].gpa, n);
+		vh_devq_mark_log(vr, it, l, vr->pk_wr[r].gpa, n);
 		len -= n;
 	}
 	if (pi->wr != VH_PK_NONE || !pi->ind_len || !len)
@@ -978,7 +980,7 @@ static void pk_mark_complex(struct vh_devq *vr, const struct vh_mem_log *l,
 		int err;
 
 		/* an IOVA, as the walk at pop translated it */
-		tbl = vh_iotlb_table_translate(vr->itab, pi->ind_gpa,
+		tbl = vh_iotlb_table_translate(it, pi->ind_gpa,
 					       pi->ind_len, VH_IOTLB_RO, NULL,
 					       &err);
 	} else {
@@ -995,7 +997,7 @@ static void pk_mark_complex(struct vh_devq *vr, const struct vh_mem_log *l,
 		if (!(pd_flags(lif) & VH_DESC_F_WRITE))
 			continue;
 		n = pd_len(lif) < len ? pd_len(lif) : len;
-		vh_devq_mark_log(vr, l, a, n);
+		vh_devq_mark_log(vr, it, l, a, n);
 		len -= n;
 	}
 }
@@ -1005,13 +1007,14 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 			 uint16_t pos, uint16_t id, uint32_t len)
 {
 	const struct vh_pk_id *pi = &vr->pk_ids[id];
+	const struct vh_iotlb_table *it = vh_devq_elem_itab(vr, id);
 	uint64_t gpa;
 
 	if (vr->log_all && !pk_id_simple(pi)) {
-		pk_mark_complex(vr, l, pi, len);
+		pk_mark_complex(vr, it, l, pi, len);
 	} else if (vr->log_all && (pi->wr & VH_DESC_F_WRITE) && len) {
 		/* simple: wr is the descriptor's flags */
-		vh_devq_mark_log(vr, l, pi->ind_gpa,
+		vh_devq_mark_log(vr, it, l, pi->ind_gpa,
 				 pi->ind_len < len ? pi->ind_len : len);
 	}
 	/* the used descriptor: a slot of the descriptor ring */
@@ -1268,7 +1271,7 @@ int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 	if (vr->ready &&
 	    __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE) != vr->table_gen)
 		vh_devq_switch_table(vr);
-	/* IOTLB: vh_devq_put_head() lets the element's snapshot go too */
+	/* IOTLB: vh_devq_put_itab() lets the element's snapshot go, logged */
 	if (vh_likely(id < vr->size && vr->head_table && !vr->iotlb_on &&
 		      vr->head_table[id] == vr->table && vr->pk_ids)) {
 		vr->head_table[id] = NULL;
@@ -1279,9 +1282,11 @@ int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 	if (!vr->ready) {
 		/* an element popped before the ring broke just goes away */
 		pk_release(vr, id);
+		vh_devq_put_itab(vr, id);
 		return -EIO;
 	}
 	pk_commit(vr, &(struct vh_devq_used_elem){ id, len }, 1);
+	vh_devq_put_itab(vr, id);
 	return 0;
 }
 
@@ -1359,9 +1364,11 @@ pk_push_batch_slow(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	if (!vr->ready) {
 		for (i = 0; i < n; i++)
 			pk_release(vr, (uint16_t)used[i].id);
+		vh_devq_put_itabs(vr, used, n);
 		return -EIO;
 	}
 	pk_commit(vr, used, n);
+	vh_devq_put_itabs(vr, used, n);
 	return 0;
 }
 

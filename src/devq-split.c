@@ -93,8 +93,9 @@ static void log_host(const struct vh_mem_table *t, const struct vh_mem_log *l,
 	}
 }
 
-void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
-		      uint64_t addr, uint64_t len)
+void vh_devq_mark_log(const struct vh_devq *vr,
+		      const struct vh_iotlb_table *it,
+		      const struct vh_mem_log *l, uint64_t addr, uint64_t len)
 {
 	struct iovec iov[8];
 
@@ -107,8 +108,8 @@ void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
 		uint64_t done = 0;
 		int i, n;
 
-		n = vh_iotlb_table_to_iov(vr->itab, addr, len, VH_IOTLB_WO,
-					  iov, VH_ARRAY_SIZE(iov), NULL);
+		n = vh_iotlb_table_to_iov(it, addr, len, VH_IOTLB_WO, iov,
+					  VH_ARRAY_SIZE(iov), NULL);
 		/* -ENOBUFS: iov[] holds the first pieces; go on after them */
 		if (n == -ENOBUFS)
 			n = VH_ARRAY_SIZE(iov);
@@ -217,6 +218,7 @@ static int buf_to_iov(struct vh_devq *vr, uint64_t addr, uint32_t len,
 static void log_chain(struct vh_devq *vr, const struct vh_mem_log *l,
 		      uint16_t head, uint32_t len)
 {
+	const struct vh_iotlb_table *it = vh_devq_elem_itab(vr, head);
 	const struct vh_desc *tbl = vr->desc;
 	unsigned int max = vr->size, count = 0, i = head;
 	bool aligned = true, indirect = false;
@@ -234,7 +236,13 @@ static void log_chain(struct vh_devq *vr, const struct vh_mem_log *l,
 
 			if (indirect || dlen % 16 || !dlen)
 				return;
-			tbl = indirect_table(vr, addr, dlen, &err);
+			/* the element's own translation, no miss reported */
+			if (vr->iotlb_on)
+				tbl = vh_iotlb_table_translate(it, addr, dlen,
+							       VH_IOTLB_RO,
+							       NULL, &err);
+			else
+				tbl = indirect_table(vr, addr, dlen, &err);
 			if (!tbl)
 				return;
 			aligned = ((uintptr_t)tbl & 7) == 0;
@@ -247,7 +255,7 @@ static void log_chain(struct vh_devq *vr, const struct vh_mem_log *l,
 		if (flags & VH_DESC_F_WRITE) {
 			uint32_t n = dlen < len ? dlen : len;
 
-			vh_devq_mark_log(vr, l, addr, n);
+			vh_devq_mark_log(vr, it, l, addr, n);
 			len -= n;
 		}
 		if (!(flags & VH_DESC_F_NEXT))
@@ -916,10 +924,10 @@ __attribute__((noinline)) int vh_devq_push_general(struct vh_devq *vr,
 	if (!vh_devq_put_head(vr, id))
 		return -EINVAL;
 	/* an element popped before the ring broke just goes away */
-	if (!vr->ready)
-		return -EIO;
-	push_one(vr, id, len, true);
-	return 0;
+	if (vr->ready)
+		push_one(vr, id, len, true);
+	vh_devq_put_itab(vr, id);
+	return vr->ready ? 0 : -EIO;
 }
 
 VH_EXPORT int vh_devq_push(struct vh_devq *vr, uint16_t id16, uint32_t len)
@@ -968,8 +976,10 @@ push_batch_general(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	ret = vh_devq_take_batch(vr, used, n);
 	if (ret < 0)
 		return ret;
-	if (!vr->ready)
+	if (!vr->ready) {
+		vh_devq_put_itabs(vr, used, n);
 		return -EIO;
+	}
 	for (i = 0; i < n; i++)
 		write_used(vr, (uint16_t)(vr->used_ctr + i) & vr->mask,
 			   used[i].id, used[i].len);
@@ -988,6 +998,7 @@ push_batch_general(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		mark_used(vr, l, 2, 2);
 		vh_mem_log_exit(vr->mem, e);
 	}
+	vh_devq_put_itabs(vr, used, n);
 	return 0;
 }
 

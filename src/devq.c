@@ -795,11 +795,25 @@ bool vh_devq_put_head(struct vh_devq *vr, uint32_t id)
 		vr->cur_inflight--;
 	else
 		unpin_old(vr, t);
-	if (vh_unlikely(vr->head_itab && vr->head_itab[id])) {
+	return true;
+}
+
+void vh_devq_put_itab(struct vh_devq *vr, uint32_t id)
+{
+	if (vh_unlikely(vr->head_itab && id < vr->size && vr->head_itab[id])) {
 		vh_iotlb_table_put(vr->head_itab[id]);
 		vr->head_itab[id] = NULL;
 	}
-	return true;
+}
+
+void vh_devq_put_itabs(struct vh_devq *vr,
+		       const struct vh_devq_used_elem *used, unsigned int n)
+{
+	unsigned int i;
+
+	if (vh_unlikely(vr->head_itab))
+		for (i = 0; i < n; i++)
+			vh_devq_put_itab(vr, used[i].id);
 }
 
 /*
@@ -807,8 +821,9 @@ bool vh_devq_put_head(struct vh_devq *vr, uint32_t id)
  * in flight and named once, all or nothing (-EINVAL; duplicates found in
  * one pass by stamping each head with this call's epoch, the stamps
  * restarted when the epoch wraps), then the newest snapshot, then the
- * heads given back.  0, after which the caller writes the used entries
- * if the ring is still ready.
+ * heads given back (their IOTLB snapshots stay: vh_devq_put_itabs()).  0,
+ * after which the caller writes the used entries if the ring is still
+ * ready.
  */
 int vh_devq_take_batch(struct vh_devq *vr,
 		       const struct vh_devq_used_elem *used, unsigned int n)

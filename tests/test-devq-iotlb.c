@@ -423,7 +423,9 @@ static bool log_bit(const uint8_t *log, uint64_t gpa)
 /*
  * VHOST_F_LOG_ALL under the IOTLB: a written buffer is logged by the GPAs
  * behind its IOVAs, however many host pieces it has (here 12 scrambled
- * pages), on both layouts (a packed ring records the IOVAs it popped).
+ * pages), on both layouts (a packed ring records the IOVAs it popped),
+ * through the translations it was popped under: its pages invalidated
+ * and the ring on a newer snapshot by the time it is pushed.
  */
 static void test_dirty_log(bool packed)
 {
@@ -454,8 +456,18 @@ static void test_dirty_log(bool packed)
 	map_rings(&r);
 	map_data(&r, 0, DATA_PAGES, VH_IOTLB_RW);
 	add(&r, DATA_IOVA, 16, DATA_IOVA + 10 * PG, 12 * PG, false, &r);
+	add(&r, DATA_IOVA + 40 * PG, 16, DATA_IOVA + 41 * PG, 16, false, &r);
 	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
 	CHECK_EQ(e.in_num, 12);
+	/* the guest unmaps the pages; the next pop moves to the snapshot */
+	CHECK_EQ(vh_iotlb_invalidate(r.tlb, DATA_IOVA + 10 * PG, 12 * PG), 0);
+	{
+		struct iovec iov2[2];
+		struct vh_devq_elem e2 = { .iov = iov2, .iov_max = 2 };
+
+		CHECK_EQ(vh_devq_pop(r.vr, &e2), 1);
+		CHECK_EQ(vh_devq_push(r.vr, e2.id, 16), 0);
+	}
 	CHECK_EQ(vh_devq_push(r.vr, e.id, 12 * PG), 0);
 	for (i = 10; i < 22; i++)
 		CHECK(log_bit(log, DATA_GPA + scramble(i) * PG));
