@@ -106,7 +106,9 @@ static int map_fd(struct vh_ctx *ctx, int fd, uint64_t offset, uint64_t size,
 
 	if (fd < 0)
 		return -EBADF;
-	if (size > SIZE_MAX - delta || offset + size > INT64_MAX)
+	/* offset + size as an off_t, without wrapping first */
+	if (size > SIZE_MAX - delta || offset > INT64_MAX ||
+	    size > INT64_MAX - offset)
 		return -EINVAL;
 	if (fstat(fd, &st) < 0)
 		return -errno;

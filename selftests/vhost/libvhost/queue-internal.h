@@ -437,11 +437,33 @@ vh_devq_break(struct vh_devq *vr, const char *fmt, ...);
 int vh_devq_add_buf(struct vh_devq *vr, struct vh_devq_walk *w,
 		    uint64_t addr, uint32_t len, bool write);
 int vh_devq_switch_table(struct vh_devq *vr);
+/*
+ * Give head id back (false if it was not popped).  Under the IOTLB the
+ * element keeps its snapshot (head_itab) until vh_devq_put_itab(), after
+ * the push has logged its buffers through it: the ring's own snapshot may
+ * have lost their translations since (an eviction, a flush).
+ */
 bool vh_devq_put_head(struct vh_devq *vr, uint32_t id);
+void vh_devq_put_itab(struct vh_devq *vr, uint32_t id);
+void vh_devq_put_itabs(struct vh_devq *vr,
+		       const struct vh_devq_used_elem *used, unsigned int n);
+/* The IOTLB snapshot head id's buffers were translated under. */
+static inline const struct vh_iotlb_table *
+vh_devq_elem_itab(const struct vh_devq *vr, uint32_t id)
+{
+	if (vr->head_itab && id < vr->size && vr->head_itab[id])
+		return vr->head_itab[id];
+	return vr->itab;
+}
 int vh_devq_take_batch(struct vh_devq *vr,
 		       const struct vh_devq_used_elem *used, unsigned int n);
-void vh_devq_mark_log(const struct vh_devq *vr, const struct vh_mem_log *l,
-		      uint64_t gpa, uint64_t len);
+/*
+ * Dirty-log a written buffer at a descriptor address: a GPA, or an IOVA
+ * translated through it (the element's snapshot, vh_devq_elem_itab()).
+ */
+void vh_devq_mark_log(const struct vh_devq *vr,
+		      const struct vh_iotlb_table *it,
+		      const struct vh_mem_log *l, uint64_t addr, uint64_t len);
 void vh_devq_log_used_area(struct vh_devq *vr, uint64_t off, uint64_t len);
 static inline bool vh_devq_has_feature(const struct vh_devq *vr,
 				       unsigned int bit)
