@@ -73,7 +73,9 @@ enum {
 	"                          and delete it before stopping\n"           \
 	"  --no-packed             offer split rings only (no\n"              \
 	"                          VIRTIO_F_RING_PACKED), on either\n"        \
-	"                          transport\n"                               \
+	"                          transport\n"
+/* --vduse-state, for a daemon that keeps inflight state (vhost-user-blk) */
+#define DAEMON_VDUSE_STATE_HELP                                               \
 	"  --vduse-state=PATH      with --vduse: keep the device's state in\n" \
 	"                          PATH (under /run): a daemon started again\n" \
 	"                          after a crash takes the device over\n"

@@ -240,7 +240,7 @@ static void usage(FILE *f, const char *prog)
 		"%s"
 		"  -h, --help              this help\n",
 		prog, BLK_POLL_US_MAX, BLK_POLL_US_DEFAULT, BLK_MAX_QUEUES,
-		DAEMON_OPTIONS_HELP, DAEMON_VDUSE_HELP);
+		DAEMON_OPTIONS_HELP, DAEMON_VDUSE_HELP DAEMON_VDUSE_STATE_HELP);
 }
 
 static int parse_uint(const char *s, unsigned long min, unsigned long max,
