@@ -250,8 +250,10 @@ int main(void)
 	}
 	r = peer_wait_socket(sock, 20000);
 	if (r == -ECHILD) {
-		printf("SKIP: dpdk-testpmd did not start\n");
-		return TEST_SKIP;
+		/* install-deps installs it: not starting is a failure */
+		printf("dpdk-testpmd did not start\n");
+		peer_dump_log();
+		return 1;
 	}
 	if (r < 0) {
 		peer_dump_log();
