@@ -262,6 +262,15 @@ import json, socket, sys, time
 
 d, mode = sys.argv[1], sys.argv[2]
 
+# Exit codes: 0 the guest verified its data on the destination; 1 it saw
+# bad data there; 2 its kernel died there; 3 anything else after the
+# migration completed; 4 anything before (the run proves nothing).
+migrated = False
+
+def die(msg):
+    print(msg, flush=True)
+    sys.exit(3 if migrated else 4)
+
 def connect(path, deadline):
     while True:
         try:
@@ -271,7 +280,7 @@ def connect(path, deadline):
         except OSError:
             s.close()
             if time.monotonic() > deadline:
-                sys.exit("cannot connect to " + path)
+                die("cannot connect to " + path)
             time.sleep(0.1)
 
 class Serial:
@@ -302,8 +311,7 @@ class Serial:
                 if pred(l):
                     return l
         except (TimeoutError, EOFError) as e:
-            print(f"{what}: {e!r}", flush=True)
-            sys.exit(2)
+            die(f"{what}: {e!r}")
 
 class QMP:
     def __init__(self, side):
@@ -315,7 +323,7 @@ class QMP:
         while True:
             l = self.f.readline()
             if not l:
-                sys.exit("QMP closed")
+                die("QMP closed")
             m = json.loads(l)
             if "event" not in m:
                 return m
@@ -324,7 +332,7 @@ class QMP:
         self.f.flush()
         r = self.read()
         if "error" in r:
-            sys.exit(f"{name}: {r['error']}")
+            die(f"{name}: {r['error']}")
         return r["return"]
 
 src, dst = Serial("src"), Serial("dst")
@@ -342,8 +350,9 @@ while True:
     if st == "completed":
         break
     if st in ("failed", "cancelled") or time.monotonic() > end:
-        sys.exit(f"migration {st}: {info}")
+        die(f"migration {st}: {info}")
     time.sleep(0.1)
+migrated = True
 print("MIGRATION completed: downtime %d ms, total %d ms, setup %d ms, "
       "%d MiB transferred, %d dirty syncs" %
       (info.get("downtime", -1), info.get("total-time", -1),
@@ -353,7 +362,7 @@ print("MIGRATION completed: downtime %d ms, total %d ms, setup %d ms, "
 end = time.monotonic() + 120
 while qdst.cmd("query-status")["status"] != "running":
     if time.monotonic() > end:
-        sys.exit("the destination never ran")
+        die("the destination never ran")
     time.sleep(0.1)
 qsrc.cmd("quit")
 # the workload goes on over there: two more seconds, then stop it
@@ -397,29 +406,36 @@ EOF
 		echo "the source back-end has no fault injection (not an --enable-debug build)"
 		return 77
 	fi
-	if [ "$mode" != qsd ] && [ "$mode" != qemu-net ] && [ $rc = 0 ]; then
+	if [ "$mode" != qsd ] && [ "$mode" != qemu-net ] &&
+		{ [ $rc = 0 ] || [ $expect_fail = 1 ]; }; then
 		# the source back-end was told to log, or the test proves nothing
 		grep -q 'SET_LOG_BASE' "$DIR/$mode-src.log" ||
-			{ echo "the source back-end never got SET_LOG_BASE"; rc=1; }
+			{ echo "the source back-end never got SET_LOG_BASE"; rc=4; }
 	fi
 	return $rc
 }
 
 failed=0
 for m in "${modes[@]}"; do
-	# One run: a guest that dies or hangs on the destination (exit 2)
-	# fails like bad data (exit 1); see MEM for the QEMU bug that made
-	# it die before.
+	# One run: a guest that dies on the destination (exit 2), or any
+	# other failure once the migration completed (3), fails like bad
+	# data (exit 1); see MEM for the QEMU bug that made it die before.
+	# A failure before it completed (4) proves nothing either way.
 	echo "=== $m"
 	run_one "$m"
 	rc=$?
 	[ $rc = 77 ] && skip "$m: no fault injection in this build"
 	if [ $expect_fail = 1 ]; then
+		# only bad data or a dead kernel on the destination, after a
+		# completed migration, is the missing log seen (not any failure)
 		if [ $rc = 0 ]; then
 			echo "FAIL: $m: migrated without the dirty log and the guest saw nothing wrong"
 			failed=1
-		else
+		elif [ $rc = 1 ] || [ $rc = 2 ]; then
 			echo "PASS: $m: with its dirty-log writes dropped the migration corrupts the guest, and the test sees it"
+		else
+			echo "FAIL: $m: the run failed (exit $rc) before it could show the missing log"
+			failed=1
 		fi
 	elif [ $rc = 0 ]; then
 		echo "PASS: $m: live migration, the guest's workload verified on the destination"
