@@ -218,14 +218,15 @@ fail() {
 	exit 1
 }
 
-# vm ARGS...: scripts/vm-run, its output as TAP comments; 125 (the guest
-# died before running the command: a TCG boot flake) boots once more
+# vm ARGS...: scripts/vm-run, its output as TAP comments; 126 (the guest
+# died before running the command: a TCG boot flake) boots once more; a
+# guest that died while the command ran (125) is the test's failure
 vm() {
 	local rc attempt
 	for attempt in 1 2; do
 		"$VMRUN" "$@" 2>&1 | sed -u 's/^/# /'
 		rc=${PIPESTATUS[0]}
-		[ "$rc" = 125 ] || break
+		[ "$rc" = 126 ] || break
 		echo "# vm-run: the guest died before the command ran (attempt $attempt)"
 	done
 	return "$rc"
