@@ -15,6 +15,7 @@
 #include "libvhost-internal.h"
 #include "mem-internal.h"
 #include "devq-packed-internal.h"
+#include "iotlb-internal.h"
 
 _Static_assert(sizeof(struct vh_infl_pdesc) == 32, "DescStatePacked");
 _Static_assert(sizeof(struct vh_infl_pregion) == 32, "QueueRegionPacked");
@@ -447,6 +448,9 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 	vr->pk_iids[id].ient = h;
 	vr->pk_iids[id].ilast = e;
 	vr->head_table[id] = pk_head_entry(vr, &vr->pk_ids[id]);
+	/* its buffers' translations stay until the push logged them */
+	if (vh_unlikely(vr->iotlb_on))
+		vr->head_itab[id] = vh_iotlb_table_ref(vr->itab);
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += num;
 	vr->pk_resub_next++;
