@@ -229,7 +229,11 @@ broken:
 	req_close(be);
 out:
 	pthread_mutex_unlock(&be->req_lock);
-	if (r < 0)
+	/* no channel (yet): the caller decides; an IOTLB miss asks again */
+	if (r == -ENOTCONN)
+		vh_dbg(be->ctx, "%s to the front-end: no back-end channel\n",
+		       rule->name);
+	else if (r < 0)
 		vh_warn(be->ctx, "%s to the front-end: %d\n", rule->name, r);
 	return r;
 }
