@@ -74,6 +74,7 @@ enum {
 };
 
 struct blk_uring {
+	unsigned int submit_warned; /* io_uring_submit errors logged */
 	struct io_uring ring;
 	int efd;
 	bool ring_ok;
@@ -182,7 +183,13 @@ static int prep_rw(struct blk_queue *q, struct blk_req *r)
 			    0;
 	struct io_uring_sqe *sqe;
 
-	if (dev->direct && (r->bounce || !blk_req_direct_ok(dev, r))) {
+	/*
+	 * Bounced from the start or not at all: a request part done without
+	 * it has its iovecs advanced, which the bounce copies would count
+	 * again (another queue may turn bouncing on meanwhile).
+	 */
+	if (dev->direct &&
+	    (r->bounce || (r->done == 0 && !blk_req_direct_ok(dev, r)))) {
 		size_t c = r->len - r->done < BLK_BOUNCE_SIZE ?
 				   (size_t)(r->len - r->done) :
 				   BLK_BOUNCE_SIZE;
@@ -355,8 +362,17 @@ static void submit(struct blk_queue *q)
 		r = io_uring_submit(&u->ring);
 		if (r == -EINTR)
 			continue;
-		if (r <= 0) {
+		/* short of memory, or the CQ full: come back for the rest */
+		if (r == -EAGAIN || r == -EBUSY) {
 			vh_daemon_poll_queue(q->dev->daemon, q->idx);
+			return;
+		}
+		if (r <= 0) {
+			/* anything else says so (and is not spun on) */
+			if (!u->submit_warned++)
+				blk_log(q->dev, "error",
+					"queue %u: io_uring_submit: %s\n",
+					q->idx, strerror(r < 0 ? -r : EIO));
 			return;
 		}
 	}
