@@ -942,16 +942,13 @@ static uint16_t pk_release(struct vh_devq *vr, uint16_t id)
 static bool pk_slot_gpa(const struct vh_devq *vr, uint16_t pos, uint64_t *gpa)
 {
 	const uint8_t *p = (const uint8_t *)&pk_ring(vr)[pos];
-	const struct vh_mem_table *t = vr->table;
-	unsigned int i;
+	const struct vh_mem_reg *r;
 
-	for (i = 0; t && i < t->n; i++) {
-		if (p >= t->r[i].host && p - t->r[i].host < (ptrdiff_t)t->r[i].size) {
-			*gpa = t->r[i].gpa + (uint64_t)(p - t->r[i].host);
-			return true;
-		}
-	}
-	return false;
+	r = vr->table ? vh_mem_table_host_search(vr->table, p) : NULL;
+	if (!r)
+		return false;
+	*gpa = r->gpa + (uint64_t)(p - r->host);
+	return true;
 }
 
 /*

@@ -66,30 +66,22 @@ static void log_used(struct vh_devq *vr, uint64_t off, uint64_t len)
  * range from the IOTLB may run on into an adjacent mapping).
  */
 static void log_host(const struct vh_mem_table *t, const struct vh_mem_log *l,
-		     uintptr_t h, uint64_t len)
+		     const uint8_t *h, uint64_t len)
 {
 	while (len) {
-		unsigned int j;
+		const struct vh_mem_reg *r = vh_mem_table_host_search(t, h);
+		uint64_t off, sz;
 
-		for (j = 0; j < t->n; j++) {
-			uintptr_t base = (uintptr_t)t->r[j].host;
-
-			if (h >= base && h - base < t->r[j].size)
-				break;
-		}
 		/* not guest memory of this snapshot: nothing to log */
-		if (j == t->n)
+		if (!r)
 			return;
-		{
-			uint64_t off = h - (uintptr_t)t->r[j].host;
-			uint64_t sz = t->r[j].size - off;
-
-			if (sz > len)
-				sz = len;
-			vh_mem_log_mark(l, t->r[j].gpa + off, sz);
-			h += sz;
-			len -= sz;
-		}
+		off = (uint64_t)(h - r->host);
+		sz = r->size - off;
+		if (sz > len)
+			sz = len;
+		vh_mem_log_mark(l, r->gpa + off, sz);
+		h += sz;
+		len -= sz;
 	}
 }
 
@@ -116,8 +108,7 @@ void vh_devq_mark_log(const struct vh_devq *vr,
 		else if (n < 0)
 			return; /* unmapped since: the driver's own loss */
 		for (i = 0; i < n; i++) {
-			log_host(vr->table, l, (uintptr_t)iov[i].iov_base,
-				 iov[i].iov_len);
+			log_host(vr->table, l, iov[i].iov_base, iov[i].iov_len);
 			done += iov[i].iov_len;
 		}
 		addr += done;

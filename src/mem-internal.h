@@ -65,6 +65,10 @@ uint64_t vh_mem_generation(const struct vh_mem *mem);
 const uint64_t *vh_mem_generation_ptr(const struct vh_mem *mem);
 struct vh_ctx *vh_mem_get_ctx(const struct vh_mem *mem);
 
+/* The region whose mapping holds host, or NULL (a linear search). */
+const struct vh_mem_reg *vh_mem_table_host_search(const struct vh_mem_table *t,
+						  const void *host);
+
 /* Slow path of vh_mem_table_find(): binary search. */
 const struct vh_mem_reg *vh_mem_table_search(const struct vh_mem_table *t,
 					     uint64_t gpa, unsigned int *hint);

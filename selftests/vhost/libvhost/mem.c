@@ -690,6 +690,21 @@ VH_EXPORT int vh_mem_get_region(const struct vh_mem *mem, unsigned int idx,
 	return err;
 }
 
+const struct vh_mem_reg *vh_mem_table_host_search(const struct vh_mem_table *t,
+						  const void *host)
+{
+	uintptr_t h = (uintptr_t)host;
+	unsigned int i;
+
+	for (i = 0; i < t->n; i++) {
+		uintptr_t base = (uintptr_t)t->r[i].host;
+
+		if (h >= base && h - base < t->r[i].size)
+			return &t->r[i];
+	}
+	return NULL;
+}
+
 const struct vh_mem_reg *vh_mem_table_search(const struct vh_mem_table *t,
 					     uint64_t gpa, unsigned int *hint)
 {
@@ -803,24 +818,17 @@ VH_EXPORT int vh_mem_uva_to_host(struct vh_mem *mem, uint64_t uva,
 VH_EXPORT int vh_mem_host_to_gpa(struct vh_mem *mem, const void *host,
 				 uint64_t len, uint64_t *gpa)
 {
-	const struct vh_mem_table *t;
+	const struct vh_mem_reg *r;
 	uintptr_t h = (uintptr_t)host;
-	unsigned int i;
 	int err = -EFAULT;
 
 	if (!mem || !gpa || len == 0 || overflows(h, len))
 		return -EINVAL;
-	t = reader_enter(mem);
-	for (i = 0; i < t->n; i++) {
-		const struct vh_mem_reg *r = &t->r[i];
-		uintptr_t base = (uintptr_t)r->host;
-
-		if (h >= base && h - base < r->size &&
-		    len <= r->size - (h - base)) {
-			*gpa = r->gpa + (h - base);
-			err = 0;
-			break;
-		}
+	r = vh_mem_table_host_search(reader_enter(mem), host);
+	/* regions do not overlap: the one holding host, or none */
+	if (r && len <= r->size - (h - (uintptr_t)r->host)) {
+		*gpa = r->gpa + (h - (uintptr_t)r->host);
+		err = 0;
 	}
 	reader_exit(mem);
 	return err;
