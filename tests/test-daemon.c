@@ -839,6 +839,25 @@ static void *state_streamer(void *arg)
 }
 
 /*
+ * SET_DEVICE_STATE_FD (phase STOPPED) with one end of a new pipe, the
+ * back-end's: the write end to save into, the read end to load from.
+ * Returns the other end, the front-end's.
+ */
+static int transfer_start(struct vh_vu_frontend *fe, uint32_t direction)
+{
+	bool save = direction == VH_VU_TRANSFER_SAVE;
+	int p[2], bfd;
+
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(fe, direction,
+						    VH_VU_PHASE_STOPPED,
+						    p[save], &bfd),
+		 0);
+	close(p[save]);
+	return p[!save];
+}
+
+/*
  * A front-end that stops reading or writing its pipe: the transfer fails
  * at the deadline (state_timeout_ms), CHECK_DEVICE_STATE says so, and the
  * daemon serves the next transfer; with the default deadline,
@@ -876,12 +895,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 		CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base), 0);
 
 	/* save, never read: the pipe fills, the deadline passes */
-	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE,
-						    VH_VU_PHASE_STOPPED, p[1],
-						    &bfd),
-		 0);
-	close(p[1]);
+	p[0] = transfer_start(s.fe, VH_VU_TRANSFER_SAVE);
 	t0 = mono_ms();
 	/* the back-end's answer, not our 5 s timeout (-ETIMEDOUT) */
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
@@ -894,12 +908,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	CHECK(got < STATE_BYTES);
 
 	/* load: three bytes, and the pipe left open */
-	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_LOAD,
-						    VH_VU_PHASE_STOPPED, p[0],
-						    &bfd),
-		 0);
-	close(p[0]);
+	p[1] = transfer_start(s.fe, VH_VU_TRANSFER_LOAD);
 	/* the start of a good state: load_state waits for the rest */
 	{
 		uint8_t head[3] = { state_byte(0), state_byte(1),
@@ -919,12 +928,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	 * load from a front-end that never stops writing: CHECK_DEVICE_STATE
 	 * gives the relay state_timeout_ms more, then load_state sees EOF
 	 */
-	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_LOAD,
-						    VH_VU_PHASE_STOPPED, p[0],
-						    &bfd),
-		 0);
-	close(p[0]);
+	p[1] = transfer_start(s.fe, VH_VU_TRANSFER_LOAD);
 	CHECK_EQ(pthread_create(&t, NULL, state_streamer, &p[1]), 0);
 	usleep(100 * 1000);
 	t0 = mono_ms();
@@ -940,12 +944,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	 * the same, ended by another message: it is handled once the
 	 * transfer is over (state_timeout_ms in all), never beside it
 	 */
-	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_LOAD,
-						    VH_VU_PHASE_STOPPED, p[0],
-						    &bfd),
-		 0);
-	close(p[0]);
+	p[1] = transfer_start(s.fe, VH_VU_TRANSFER_LOAD);
 	CHECK_EQ(pthread_create(&t, NULL, state_streamer, &p[1]), 0);
 	usleep(100 * 1000);
 	t0 = mono_ms();
@@ -991,12 +990,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 
 	/* the daemon is not wedged: a transfer that reads goes through */
 	toy.requests = 5;
-	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE,
-						    VH_VU_PHASE_STOPPED, p[1],
-						    &bfd),
-		 0);
-	close(p[1]);
+	p[0] = transfer_start(s.fe, VH_VU_TRANSFER_SAVE);
 	CHECK_EQ(drain_pipe(p[0]), STATE_BYTES + 4);
 	close(p[0]);
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), 0);
@@ -1022,12 +1016,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
 	for (q = 0; q < NQ; q++)
 		CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base), 0);
-	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
-	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE,
-						    VH_VU_PHASE_STOPPED, p[1],
-						    &bfd),
-		 0);
-	close(p[1]);
+	p[0] = transfer_start(s.fe, VH_VU_TRANSFER_SAVE);
 	vh_vu_frontend_set_timeout(s.fe, 300);
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -ETIMEDOUT);
 	/* a hang here is the failure: SIGALRM ends the test */
