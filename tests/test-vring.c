@@ -649,6 +649,24 @@ static void test_kick_laps(void)
 	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 1);
 	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 0);
 	rig_fini(&r);
+
+	/*
+	 * With event idx: a packed ring's positions count descriptors, not
+	 * buffers.  Two 2-descriptor chains go once round a ring of 2 with
+	 * no kick_prepare between them (the device polled the first); the
+	 * idle device asks for a kick at its next position, where the second
+	 * chain starts: the positions alone look like nothing was added.
+	 */
+	rig_init(&r, 2,
+		 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_EVENT_IDX);
+	add_one(&r, 0);
+	CHECK_EQ(pop_push(&r), 1);
+	drain_used(&r);
+	CHECK_EQ(pop_push(&r), 0); /* idle: re-arms at its next position */
+	add_one(&r, 1);
+	CHECK_EQ(vh_drvq_kick_prepare(r.vq), 1);
+	CHECK_EQ(pop_push(&r), 1);
+	rig_fini(&r);
 }
 
 static void test_notify_event_idx(void)
