@@ -676,9 +676,17 @@ int blk_uring_process(struct blk_queue *q)
 				e = submit_and_reap(q);
 				if (e < 0)
 					return e;
+				/*
+				 * what came while spinning is a new call's
+				 * (see vhost-user-net's tx): one spin per call
+				 */
 				if (!u->outstanding &&
-				    poll_ring(q, &deadline, &e))
-					continue;
+				    poll_ring(q, &deadline, &e)) {
+					vh_devq_enable_notification(q->vring);
+					vh_daemon_poll_queue(q->dev->daemon,
+							     q->idx);
+					break;
+				}
 				if (e < 0)
 					return e;
 			}

@@ -480,10 +480,20 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 		r = vh_devq_pop(tx, &e);
 		if (r == 0) {
 			tx_flush(nd, tx, st, &n);
-			/* busy-poll a while before sleeping (--poll-us) */
+			/*
+			 * Busy-poll a while before sleeping (--poll-us).  What
+			 * came while spinning is a new call's, through the
+			 * worker's loop: one spin per call, or a frame every
+			 * poll-us would keep the call going for 4096 spins
+			 * (the control thread may be waiting for the ring,
+			 * the tap and the other rings for the worker).
+			 */
 			if (nd->poll_ns &&
-			    busy_poll_avail(tx, nd->poll_ns, &deadline, NULL, NULL))
-				continue;
+			    busy_poll_avail(tx, nd->poll_ns, &deadline, NULL,
+					    NULL)) {
+				vh_daemon_poll_queue(nd->d, 2 * pair + 1);
+				break;
+			}
 			/* 2.7.10: re-arm, then look again (no lost kick) */
 			if (vh_devq_enable_notification(tx) == 1) {
 				vh_devq_disable_notification(tx);
