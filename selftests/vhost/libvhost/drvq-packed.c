@@ -166,7 +166,8 @@ int vh_drvq_packed_add(struct vh_drvq *vq, const struct vh_sg *sg,
 	vq->heads[id].ndescs = (uint16_t)nring;
 	vq->pk_avail = pos;
 	vq->pk_avail_wrap = wrap;
-	vq->added++;
+	/* 2.8.10 compares positions: they move by descriptors */
+	vq->added += nring;
 	return 0;
 }
 

@@ -546,8 +546,9 @@ struct vh_drvq {
 	uint16_t avail_idx;          /* next avail index to fill */
 	uint16_t kicked_avail;       /* avail idx at the last kick_prepare */
 	/*
-	 * Chains made available since the last kick_prepare: the positions
-	 * alone cannot tell none from a whole number of laps
+	 * Made available since the last kick_prepare, in the units of the
+	 * positions (split: chains, packed: descriptors), which alone cannot
+	 * tell none from a whole number of laps
 	 */
 	uint32_t added;
 	uint16_t last_used;
