@@ -66,7 +66,8 @@
 #define BATCH 64
 #define ELEM_IOV 64   /* iovecs of one popped chain */
 #define RX_ELEMS 32   /* buffers one received frame may merge */
-#define FRAME_MAX 65550 /* largest frame a tap returns (64 KiB + VLAN) */
+/* largest frame a tap returns: an MTU of 65535, Ethernet header, VLAN tag */
+#define FRAME_MAX (65535 + 14 + 4)
 #define CALL_FRAMES_MAX 4096 /* frames one handle_event call may take */
 #define POLL_US_MAX 1000000
 
@@ -77,7 +78,7 @@ struct pair_stats {
 	uint64_t tx_frames, tx_bytes;
 	uint64_t rx_frames, rx_bytes;
 	uint64_t drops, errors;
-	/* frames that waited for an IOTLB translation (none dropped) */
+	/* frames that waited for a translation or buffers (none dropped) */
 	uint64_t rx_waits;
 	/* frames still waiting when the ring stopped (control thread) */
 	uint64_t rx_lost;
@@ -119,8 +120,9 @@ struct net_thread {
  * VIRTIO_F_ACCESS_PLATFORM a pop may miss (-EAGAIN: a ring page or a
  * buffer has no translation yet, the miss is reported) after the frame
  * was read from the tap, or after some of its MRG_RXBUF buffers were
- * popped.  The frame and those buffers wait here until the IOTLB update
- * re-kicks the ring; nothing is dropped or returned short meanwhile.
+ * popped; or the ring may run out of buffers before the frame is in.  The
+ * frame and those buffers wait here until the IOTLB update or the driver's
+ * refill kicks the ring; nothing is dropped or returned short meanwhile.
  */
 struct rx_state {
 	struct iovec iov[RX_ELEMS][ELEM_IOV];
@@ -129,8 +131,9 @@ struct rx_state {
 	size_t off;      /* frame bytes copied into them */
 	size_t len;      /* frame length (after soff) */
 	size_t soff;     /* where the frame starts in buf (the vnet header) */
-	bool held;       /* a frame waits for a translation */
-	uint8_t buf[FRAME_MAX + 12];
+	bool held;       /* a frame waits for a translation or buffers */
+	/* a vnet header, a frame, and one byte that shows a longer one */
+	uint8_t buf[12 + FRAME_MAX + 1];
 };
 
 /* ------------------------------------------------------------------------ */
@@ -214,11 +217,12 @@ static void rx_flush(struct net_dev *nd, struct net_thread *th,
  * Receive a frame (len bytes from soff in src, no virtio-net header) into
  * the receive ring, continuing from rs->k buffers and rs->off bytes: as
  * many buffers as it needs when MRG_RXBUF is negotiated (5.1.6.4
- * "Processing of Incoming Packets"), else one.  Returns 1 if delivered, 0
- * if the ring had no room (nothing popped), -EAGAIN on an IOTLB miss (the
+ * "Processing of Incoming Packets"), else one.  Returns 1 if delivered,
+ * -EAGAIN on an IOTLB miss or when the ring ran out of buffers (the
  * buffers popped so far stay in rs, the caller keeps the frame and calls
- * again), other -errno otherwise (popped buffers returned empty, the frame
- * dropped).
+ * again: the update or the driver's refill kicks the ring), 0 if the ring
+ * can never have room (nothing popped), other -errno otherwise (popped
+ * buffers returned empty, the frame dropped).
  */
 /* Return the buffers popped for a frame that does not go in, empty. */
 /* The k buffers popped for the frame go back empty: 1, 0 (none) or -errno. */
@@ -271,6 +275,21 @@ static int rx_resume(struct net_dev *nd, struct net_thread *th,
 		}
 		if (r == -EAGAIN)
 			return r;
+		if (r == 0 && rs->k < RX_ELEMS &&
+		    vh_devq_inflight(rx) < vh_devq_get_num(rx)) {
+			/*
+			 * Out of buffers (mid-frame with MRG_RXBUF): hold
+			 * the frame and the buffers it has until the driver
+			 * adds more, as vhost-net leaves a packet in its
+			 * socket; dropped only when no buffer can come any
+			 * more (the ring's are all ours) or it would need
+			 * more than RX_ELEMS.  The refill's kick brings it
+			 * back (armed, then looked at again: no lost kick).
+			 */
+			if (vh_devq_enable_notification(rx) == 1)
+				continue;
+			return -EAGAIN;
+		}
 		if (r <= 0)
 			break;
 		rs->used[rs->k].id = e.id;
@@ -342,7 +361,8 @@ static void rx_count(struct pair_stats *st, int r, size_t len)
 }
 
 /*
- * Hold the frame rx_deliver() could not finish for a missing translation:
+ * Hold the frame rx_deliver() could not finish for a missing translation
+ * or buffers:
  * its bytes (src, unless they are rs->buf already) go into rs->buf.
  */
 static void rx_hold(struct net_thread *th, struct pair_stats *st,
@@ -371,7 +391,7 @@ static void rx_hold(struct net_thread *th, struct pair_stats *st,
 
 /*
  * Deliver the held frame, if any: true when none is held (any more),
- * false while it still waits for a translation.
+ * false while it still waits for a translation or buffers.
  */
 static bool rx_retry(struct net_dev *nd, struct net_thread *th,
 		     struct pair_stats *st, struct vh_devq *rx)
@@ -446,8 +466,9 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 	if (nd->mode == MODE_LOOPBACK) {
 		rx = vh_daemon_vring_get(nd->d, 2 * pair);
 		/*
-		 * a frame waits for a translation on rx: transmit nothing
-		 * more until it is in (the IOTLB update kicks both rings)
+		 * a frame waits for a translation or buffers on rx:
+		 * transmit nothing more until it is in (the IOTLB update
+		 * kicks both rings, the refill rx)
 		 */
 		if (rx && !rx_retry(nd, th, st, rx)) {
 			rx_flush(nd, th, rx, st);
@@ -621,7 +642,7 @@ static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
 		ssize_t n;
 		int r;
 
-		/* a frame waits for a translation: read no more meanwhile */
+		/* a frame waits on rx: read no more meanwhile */
 		if (!rx_retry(nd, th, st, rx) || !rx_has_room(rx)) {
 			tap_rx_pause(nd, pair, true);
 			break;
@@ -632,6 +653,11 @@ static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
 		/* the tap prepends hdr_len bytes of vnet header */
 		if ((size_t)n <= nd->hdr_len) {
 			st->errors++;
+			continue;
+		}
+		/* one that filled the buffer was cut short (tun truncates) */
+		if ((size_t)n > nd->hdr_len + FRAME_MAX) {
+			st->drops++;
 			continue;
 		}
 		src.iov_base = st->rs->buf;
@@ -737,12 +763,12 @@ static void net_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 
 	/*
 	 * The worker let go of the ring (it sees no ring until the next
-	 * start): a frame still waiting for a translation cannot go in.  The
-	 * buffers it popped go back empty (rx_give_back()): the ring may
-	 * start again from here (a new call fd, SET_FEATURES at the start of
-	 * a migration, a memory table), and buffers never pushed would be
-	 * lost to the driver for the ring's life.  The ring is ours until
-	 * this returns.
+	 * start): a frame still waiting for a translation or buffers cannot
+	 * go in.  The buffers it popped go back empty (rx_give_back()): the
+	 * ring may start again from here (a new call fd, SET_FEATURES at the
+	 * start of a migration, a memory table), and buffers never pushed
+	 * would be lost to the driver for the ring's life.  The ring is ours
+	 * until this returns.
 	 */
 	if (!(idx & 1) && st->rs->held) {
 		if (rx_give_back(st->rs, vring) < 0)
