@@ -34,8 +34,12 @@ struct dm_queue {
 	pthread_rwlock_t rwlock; /* VH_DAEMON_LOCK_RWLOCK */
 };
 
-/* Watched device fds per worker: slots stay allocated (stale epoll events). */
-#define DM_MAX_WATCHES 16
+/*
+ * Watched device fds per worker: slots stay allocated (stale epoll events).
+ * One per queue a worker may serve (a tap per queue pair, an io_uring per
+ * queue, all on one thread with --threads=1).
+ */
+#define DM_MAX_WATCHES VH_VU_MAX_QUEUES
 
 struct dm_watch {
 	struct dm_src src;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -586,6 +587,51 @@ static void test_stop(struct vh_ctx *ctx)
 	vh_mem_unref(s.mem);
 	toy_free(&toy);
 	printf("stop from another thread: ok\n");
+}
+
+static void watch_cb(struct vh_daemon *d, void *opaque, int fd,
+		     uint32_t revents, void *thread_data)
+{
+	(void)d;
+	(void)opaque;
+	(void)fd;
+	(void)revents;
+	(void)thread_data;
+}
+
+/*
+ * One worker watches an fd per queue it may serve (vhost-user-net
+ * --threads=1: a tap per queue pair): VH_VU_MAX_QUEUES of them, then
+ * -ENOSPC; changing a watch takes no slot; all go again.
+ */
+static void test_watches(struct vh_ctx *ctx)
+{
+	static int fds[VH_VU_MAX_QUEUES + 1];
+	struct toy toy;
+	unsigned int i;
+
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	for (i = 0; i <= VH_VU_MAX_QUEUES; i++) {
+		fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		CHECK(fds[i] >= 0);
+	}
+	for (i = 0; i < VH_VU_MAX_QUEUES; i++)
+		CHECK_EQ(vh_daemon_watch_fd(toy.d, 0, fds[i], EPOLLIN,
+					    watch_cb, NULL),
+			 0);
+	CHECK_EQ(vh_daemon_watch_fd(toy.d, 0, fds[i], EPOLLIN, watch_cb, NULL),
+		 -ENOSPC);
+	CHECK_EQ(vh_daemon_watch_fd(toy.d, 0, fds[0], 0, watch_cb, NULL), 0);
+	for (i = 0; i < VH_VU_MAX_QUEUES; i++)
+		CHECK_EQ(vh_daemon_unwatch_fd(toy.d, 0, fds[i]), 0);
+	CHECK_EQ(vh_daemon_watch_fd(toy.d, 0, fds[i], EPOLLIN, watch_cb, NULL),
+		 0);
+	CHECK_EQ(vh_daemon_unwatch_fd(toy.d, 0, fds[i]), 0);
+	for (i = 0; i <= VH_VU_MAX_QUEUES; i++)
+		close(fds[i]);
+	toy_free(&toy);
+	printf("watches: %u fds on one worker, then -ENOSPC\n",
+	       VH_VU_MAX_QUEUES);
 }
 
 /*
@@ -1253,6 +1299,7 @@ int main(void)
 	test_device_state_stall(ctx);
 	test_stop(ctx);
 	test_fd(ctx);
+	test_watches(ctx);
 	test_client(ctx);
 	test_reconnect(ctx);
 	test_run();
