@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,16 +500,20 @@ static int driver_ok(struct vh_vduse_dev *dev)
 	if (dev->ops.set_features) {
 		r = dev->ops.set_features(dev, dev->data, f);
 		if (r < 0)
-			return r;
+			goto refused;
 	}
 	for (i = 0; i < dev->num_queues; i++) {
 		r = start_queue(dev, i, f);
 		if (r < 0) {
 			stop_queues(dev);
-			return r;
+			goto refused;
 		}
 	}
 	return 0;
+refused:
+	/* no DRIVER_OK: 0 again, as the header says of the time before */
+	__atomic_store_n(&dev->driver_features, 0, __ATOMIC_RELEASE);
+	return r;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -556,11 +561,18 @@ static int update_iotlb(struct vh_vduse_dev *dev, uint64_t start,
 		return -EINVAL;
 	vh_dbg(dev->ctx, "vduse %s: IOTLB update 0x%llx-0x%llx\n", dev->name,
 	       (unsigned long long)start, (unsigned long long)last);
-	/* rings pinning older snapshots move on at their next pop */
+	/*
+	 * Rings pinning older snapshots move on at their next pop.  Under
+	 * fill_lock: a miss being filled (on a worker) may hold a mapping
+	 * of the kernel's old map; it goes in before this invalidation and
+	 * is erased, or after it and fetches the new one.
+	 */
+	pthread_mutex_lock(&dev->fill_lock);
 	if (start == 0 && last == UINT64_MAX)
 		r = vh_iotlb_flush(dev->iotlb);
 	else
 		r = vh_iotlb_invalidate(dev->iotlb, start, last - start + 1);
+	pthread_mutex_unlock(&dev->fill_lock);
 	if (r < 0)
 		return r;
 	for (i = 0; i < dev->num_queues; i++) {
@@ -606,6 +618,9 @@ static int get_vq_state(struct vh_vduse_dev *dev, unsigned int idx,
 			vh_err(dev->ctx,
 			       "vduse %s: queue %u: cannot restart: %d\n",
 			       dev->name, idx, s);
+			/* the next GET_VQ_STATE answers where it stopped */
+			if (r == 0)
+				q->base = *base;
 			q->vring = vh_devq_unref(q->vring);
 		}
 	}
@@ -694,6 +709,17 @@ static int inject_irqs(struct vh_vduse_dev *dev)
 	return 0;
 }
 
+/*
+ * The kernel marked the device broken (vduse_dev_broken(): a request not
+ * answered in time): its fd polls POLLERR for good.
+ */
+static bool dev_broken(const struct vh_vduse_dev *dev)
+{
+	struct pollfd p = { .fd = dev->fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLNVAL));
+}
+
 VH_EXPORT int vh_vduse_dev_process(struct vh_vduse_dev *dev)
 {
 	struct vduse_dev_request req;
@@ -727,8 +753,15 @@ VH_EXPORT int vh_vduse_dev_process(struct vh_vduse_dev *dev)
 	inject_irqs(dev);
 	n = read(dev->fd, &req, sizeof(req));
 	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
+		if (errno == EINTR)
 			return 0;
+		/*
+		 * A device the kernel marked broken (a request not answered
+		 * within its msg_timeout) has nothing to read ever again and
+		 * polls POLLERR: unusable, not idle
+		 */
+		if (errno == EAGAIN)
+			return dev_broken(dev) ? -EIO : 0;
 		return -errno;
 	}
 	if ((size_t)n != sizeof(req)) {
@@ -740,6 +773,16 @@ VH_EXPORT int vh_vduse_dev_process(struct vh_vduse_dev *dev)
 	resp.request_id = req.request_id;
 	handle_request(dev, &req, &resp);
 	n = write(dev->fd, &resp, sizeof(resp));
+	if (n < 0 && errno == ENOENT) {
+		/*
+		 * The kernel gave up waiting (the requesting task got a fatal
+		 * signal, or the message timed out): the request is gone,
+		 * the device may be well
+		 */
+		vh_dbg(dev->ctx, "vduse %s: request %u withdrawn by the kernel\n",
+		       dev->name, req.request_id);
+		return dev_broken(dev) ? -EIO : 1;
+	}
 	if (n < 0)
 		return -errno;
 	if ((size_t)n != sizeof(resp))

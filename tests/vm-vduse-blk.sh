@@ -61,10 +61,10 @@ SIZE=$((16 * MIB))
 BS=4096
 
 # --- modules and daemon ----------------------------------------------
-if modprobe vduse && modprobe virtio_vdpa && [ -c /dev/vduse/control ]; then
+if modprobe vduse && modprobe virtio_vdpa && modprobe virtio_blk && modprobe virtio_net && [ -c /dev/vduse/control ]; then
 	ok modules
 else
-	notok modules "modprobe vduse virtio_vdpa failed"
+	notok modules "modprobe vduse virtio_vdpa virtio_blk virtio_net failed"
 	finish
 fi
 # the object alone: refusals (ours and the kernel's), create, destroy
