@@ -291,7 +291,8 @@ int vh_daemon_poll_queue(struct vh_daemon *d, unsigned int idx);
  * that worker with the ready events.  Calling it again for the same fd
  * changes events (0 pauses the watch, e.g. while there is no room to
  * receive into); from worker t itself or any thread.  The device keeps
- * fd open until vh_daemon_unwatch_fd() returned.
+ * fd open until vh_daemon_unwatch_fd() returned.  -ENOSPC past
+ * VH_VU_MAX_QUEUES fds on one worker.
  */
 typedef void (*vh_daemon_fd_cb)(struct vh_daemon *d, void *opaque, int fd,
 				uint32_t revents, void *thread_data);

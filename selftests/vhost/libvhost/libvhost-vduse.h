@@ -115,8 +115,10 @@ struct vh_vduse_dev *vh_vduse_dev_unref(struct vh_vduse_dev *dev);
 int vh_vduse_dev_get_fd(const struct vh_vduse_dev *dev);
 /*
  * Inject the interrupts the rings asked for, then read and answer one
- * kernel request.  1: a request was answered, 0: none was waiting,
- * -errno: the device is unusable (the caller should stop).
+ * kernel request.  1: a request was answered (or withdrawn by the kernel
+ * before the answer), 0: none was waiting, -errno: the device is unusable
+ * (the caller should stop); -EIO once the kernel marked it broken (a
+ * request not answered within its msg_timeout).
  */
 int vh_vduse_dev_process(struct vh_vduse_dev *dev);
 
