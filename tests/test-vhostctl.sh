@@ -279,6 +279,119 @@ assert j["failed"] >= 1 and j["socket"].endswith("mute.sock")
 elapsed=$(($(date +%s) - start))
 if [ $elapsed -lt 60 ]; then ok user.mute.timely; else not_ok user.mute.timely "${elapsed}s"; fi
 
+# A scripted back-end, one MODE per socket: "zero" offers no feature at all
+# (GET_FEATURES answers 0: every malformed message is still sent);
+# "once" accepts the handshake on the first connection only (REPLY_ACK
+# errors after it: a failure, not a skip); "trickle" answers the header
+# that claims 1 GiB one byte every 0.5 s (the 2 s deadline is for the
+# whole reply, not each byte).  Everything else is acked or answered.
+fake_backend() {
+	python3 - "$1" "$2" <<'EOF' &
+import array, os, socket, struct, sys, threading, time
+path, mode = sys.argv[1], sys.argv[2]
+sessions = [0]
+lock = threading.Lock()
+
+def recvall(c, n):
+    b = b''
+    while len(b) < n:
+        d, anc, _, _ = c.recvmsg(n - len(b), socket.CMSG_SPACE(8 * 4))
+        for lvl, typ, data in anc:
+            if lvl == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds = array.array('i')
+                fds.frombytes(data[:len(data) - len(data) % 4])
+                for f in fds:
+                    os.close(f)
+        if not d:
+            raise EOFError
+        b += d
+    return b
+
+def send(c, req, payload):
+    c.sendall(struct.pack('<III', req, 0x5, len(payload)) + payload)
+
+def serve(c):
+    session = 0
+    try:
+        while True:
+            req, flags, size = struct.unpack('<III', recvall(c, 12))
+            if size > 4096:
+                if mode == 'trickle':
+                    m = struct.pack('<IIIQ', req, 0x5, 8, 1)
+                    for i in range(len(m)):
+                        c.send(m[i:i + 1])
+                        time.sleep(0.5)
+                return
+            p = recvall(c, size) if size else b''
+            if req == 1:       # GET_FEATURES: VERSION_1, PROTOCOL_FEATURES
+                send(c, req, struct.pack('<Q', 0 if mode == 'zero' else
+                                         1 << 32 | 1 << 30))
+            elif req == 15:    # GET_PROTOCOL_FEATURES: REPLY_ACK
+                send(c, req, struct.pack('<Q', 1 << 3))
+            elif req == 11:    # GET_VRING_BASE
+                send(c, req, p[:4] + struct.pack('<I', 0))
+            else:
+                if req == 16:  # SET_PROTOCOL_FEATURES: a handshake
+                    with lock:
+                        sessions[0] += 1
+                        session = sessions[0]
+                if flags & 0x8:
+                    bad = req == 999 or (mode == 'once' and session > 1)
+                    send(c, req, struct.pack('<Q', 1 if bad else 0))
+    except (EOFError, OSError, struct.error):
+        pass
+    finally:
+        c.close()
+
+s = socket.socket(socket.AF_UNIX)
+s.bind(path)
+s.listen(16)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+EOF
+	pids+=("$!")
+	for _ in $(seq 100); do [ -S "$1" ] && break; sleep 0.05; done
+}
+fake_backend "$tmp/zero.sock" zero
+expect user.check.zero-features 0 -j user check "$tmp/zero.sock" &&
+	json user.check.zero-features.json '
+c = {x["name"]: x for x in j["checks"]}
+assert c["GET_FEATURES"]["result"] == "pass", c
+# 0 is an answer: the malformed messages are sent all the same
+assert c["unknown request 999"]["result"] == "pass", c
+assert c["SET_VRING_NUM num 100"]["result"] != "skip", c
+'
+fake_backend "$tmp/once.sock" once
+expect user.check.refused-later 1 -j user check "$tmp/once.sock" &&
+	json user.check.refused-later.json '
+c = {x["name"]: x for x in j["checks"]}
+assert c["negotiate"]["result"] == "pass", c
+b = c["SET_FEATURES size 4"]
+assert b["result"] == "fail" and "fresh connection" in b["detail"], b
+'
+fake_backend "$tmp/trickle.sock" trickle
+start=$(date +%s)
+expect user.check.trickle 1 -j user check "$tmp/trickle.sock" &&
+	json user.check.trickle.json '
+c = {x["name"]: x for x in j["checks"]}
+assert c["size field 1 GiB"]["result"] == "fail", c["size field 1 GiB"]
+'
+elapsed=$(($(date +%s) - start))
+if [ $elapsed -lt 8 ]; then ok user.trickle.timely; else not_ok user.trickle.timely "${elapsed}s"; fi
+
+# a write error on standard output is a failure
+for args in "-j status" "--help"; do
+	# shellcheck disable=SC2086 # two words
+	timeout 60 "$VHOSTCTL" $args >/dev/full 2>"$err" </dev/null
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q 'cannot write to standard output' "$err"; then
+		ok "full-stdout.${args// /}"
+	else
+		not_ok "full-stdout.${args// /}" "vhostctl $args >/dev/full: exit $rc"
+	fi
+done
+
 # ------------------------------------------------------------------
 # user: real back-ends
 # ------------------------------------------------------------------

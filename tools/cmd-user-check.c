@@ -16,12 +16,14 @@
 #include <getopt.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libvhost-private.h"
@@ -44,8 +46,19 @@ struct checker {
 	const char *path;
 	unsigned int counts[4];
 	uint64_t features, protocol;
+	bool got_features; /* GET_FEATURES answered (0 is an answer) */
+	/* check_paths() passed these: refused later, they fail */
+	bool negotiated, ring_setup;
 	bool dead; /* a malformed message killed the back-end */
 };
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 __attribute__((format(printf, 4, 5))) static void
 report(struct checker *c, const char *name, enum result r, const char *fmt,
@@ -146,6 +159,7 @@ static void check_paths(struct checker *c)
 		report(c, "GET_FEATURES", R_FAIL, "%s", strerror(-err));
 		goto out;
 	}
+	c->got_features = true;
 	report(c, "GET_FEATURES", R_PASS, "0x%016llx",
 	       (unsigned long long)c->features);
 	if (!(c->features & (1ull << VH_VU_F_PROTOCOL_FEATURES))) {
@@ -165,9 +179,11 @@ static void check_paths(struct checker *c)
 	err = vh_vu_frontend_negotiate(fe, c->features & ~CHECK_NO_FEATURES,
 				       c->protocol, &neg_f, &neg_p);
 	report_rc(c, "negotiate", err, false, "%s",
-		  "SET_OWNER, SET_FEATURES, SET_PROTOCOL_FEATURES");
+		  c->protocol ? "SET_OWNER, SET_FEATURES, SET_PROTOCOL_FEATURES" :
+				"SET_OWNER, SET_FEATURES");
 	if (err)
 		goto out;
+	c->negotiated = true;
 
 	if (has_pf(c, VH_VU_PROTOCOL_F_MQ)) {
 		err = vh_vu_frontend_get_queue_num(fe, &x);
@@ -233,11 +249,17 @@ static void check_paths(struct checker *c)
 		err = vh_drvq_set_features(vq, neg_f);
 	if (!err)
 		err = vh_vu_frontend_setup_vq(fe, 0, vq, kick, call);
-	/* the ring is packed when the back-end offers VIRTIO_F_RING_PACKED */
-	report_rc(c, "vring setup", err, false, "%s",
-		  neg_f & (1ull << VH_VU_VIRTIO_F_RING_PACKED) ?
-			  "NUM, BASE, ADDR, CALL, KICK, ENABLE on ring 0 (packed)" :
-			  "NUM, BASE, ADDR, CALL, KICK, ENABLE on ring 0");
+	/*
+	 * the ring is packed when the back-end offers VIRTIO_F_RING_PACKED;
+	 * SET_VRING_ENABLE goes only with bit 30 ("Ring states")
+	 */
+	report_rc(c, "vring setup", err, false,
+		  "NUM, BASE, ADDR, CALL, KICK%s on ring 0%s",
+		  neg_f & (1ull << VH_VU_F_PROTOCOL_FEATURES) ? ", ENABLE" : "",
+		  neg_f & (1ull << VH_VU_VIRTIO_F_RING_PACKED) ? " (packed)" :
+								 "");
+	if (!err)
+		c->ring_setup = true;
 	if (!err) {
 		uint32_t base = 1;
 		bool bad;
@@ -391,6 +413,8 @@ static int recv_reply_raw(int fd, struct vh_vu_msg *reply, uint32_t *got)
 	uint8_t buf[VH_VU_HDR_SIZE + VH_VU_PAYLOAD_MAX] = { 0 };
 	size_t have = 0, want = VH_VU_HDR_SIZE;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	/* one deadline for the whole reply: a trickle does not extend it */
+	int64_t deadline = now_ms() + CHECK_TIMEOUT_MS;
 
 	reply->nfds = 0;
 	*got = 0;
@@ -401,7 +425,8 @@ static int recv_reply_raw(int fd, struct vh_vu_msg *reply, uint32_t *got)
 				     .msg_controllen = sizeof(ctl.buf) };
 		struct cmsghdr *cm;
 		ssize_t n;
-		int r = poll(&pfd, 1, CHECK_TIMEOUT_MS);
+		int64_t left = deadline - now_ms();
+		int r = left > 0 ? poll(&pfd, 1, (int)left) : 0;
 
 		/*
 		 * Part of a reply is judged by its size; part of a header
@@ -514,9 +539,15 @@ static void check_bad(struct checker *c, const struct bad_msg *b)
 		return;
 	}
 	if (b->open_first &&
-	    vh_vu_frontend_negotiate(fe, c->features & ~CHECK_NO_FEATURES,
-				     c->protocol, NULL, NULL) < 0) {
-		report(c, b->name, R_SKIP, "handshake failed");
+	    (err = vh_vu_frontend_negotiate(fe,
+					    c->features & ~CHECK_NO_FEATURES,
+					    c->protocol, NULL, NULL)) < 0) {
+		/* refused on a fresh connection after it passed: a failure */
+		report(c, b->name, c->negotiated ? R_FAIL : R_SKIP,
+		       "handshake %s: %s",
+		       c->negotiated ? "refused on a fresh connection" :
+				       "failed",
+		       strerror(-err));
 		vh_vu_frontend_unref(fe);
 		return;
 	}
@@ -530,7 +561,9 @@ static void check_bad(struct checker *c, const struct bad_msg *b)
 			err = vh_vu_frontend_set_vring_num(fe, 0,
 							   CHECK_RING_NUM);
 		if (err) {
-			report(c, b->name, R_SKIP, "setup refused: %s",
+			report(c, b->name, c->ring_setup ? R_FAIL : R_SKIP,
+			       "setup refused%s: %s",
+			       c->ring_setup ? " on a fresh connection" : "",
 			       strerror(-err));
 			vh_vu_frontend_unref(fe);
 			vh_mem_unref(mem);
@@ -652,8 +685,13 @@ int user_check(struct vhc *v, int argc, char **argv)
 	out_str(o, "socket", "vhost-user conformance run against %s\n", c.path);
 	out_open_arr(o, "checks");
 	check_paths(&c);
-	for (size_t i = 0; c.features && i < sizeof(bad_msgs) / sizeof(bad_msgs[0]);
-	     i++) {
+	for (size_t i = 0; i < sizeof(bad_msgs) / sizeof(bad_msgs[0]); i++) {
+		/* each gated on the features (0 is an answer: go on) */
+		if (!c.got_features) {
+			report(&c, bad_msgs[i].name, R_SKIP,
+			       "GET_FEATURES failed");
+			continue;
+		}
 		if (c.dead) {
 			report(&c, bad_msgs[i].name, R_SKIP,
 			       "back-end no longer serving");

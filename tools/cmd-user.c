@@ -363,7 +363,7 @@ static int user_probe(struct vhc *v, int argc, char **argv)
 
 static void user_usage(FILE *f)
 {
-	fputs("Usage: vhostctl user probe [--type net|blk] SOCKET\n"
+	fputs("Usage: vhostctl user probe [--type net|blk|auto] SOCKET\n"
 	      "       vhostctl user check SOCKET\n",
 	      f);
 }

@@ -73,6 +73,21 @@ static const struct vhc_cmd top_cmds[] = {
 	{ NULL, NULL, NULL },
 };
 
+/*
+ * What was printed reached standard output: a write error (a full disk, a
+ * closed pipe) is a failure, not a short document with status 0.
+ */
+static int stdout_done(int rc)
+{
+	int err = fflush(stdout) == EOF ? errno : 0;
+
+	if (!err && !ferror(stdout))
+		return rc;
+	fprintf(stderr, "vhostctl: cannot write to standard output%s%s\n",
+		err ? ": " : "", err ? strerror(err) : "");
+	return rc == VHC_EXIT_OK ? VHC_EXIT_FAIL : rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -101,10 +116,10 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			printf("vhostctl (libvhost) %s\n", vh_version());
-			return VHC_EXIT_OK;
+			return stdout_done(VHC_EXIT_OK);
 		case 'h':
 			usage(stdout);
-			return VHC_EXIT_OK;
+			return stdout_done(VHC_EXIT_OK);
 		default:
 			usage(stderr);
 			return VHC_EXIT_USAGE;
@@ -129,5 +144,5 @@ int main(int argc, char **argv)
 	rc = vhc_dispatch(&v, "command", top_cmds, argc - optind, argv + optind,
 			  usage);
 	vh_ctx_unref(v.ctx);
-	return rc;
+	return stdout_done(rc);
 }
