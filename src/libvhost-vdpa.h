@@ -194,6 +194,12 @@ int vh_vdpa_mgmt_list_devs(struct vh_vdpa_mgmt *mgmt,
 
 int vh_vdpa_mgmt_dev_add(struct vh_vdpa_mgmt *mgmt,
 			 const struct vh_vdpa_dev_new *params);
+/*
+ * The kernel deletes a vhost-vdpa device only once its /dev/vhost-vdpa-N
+ * is closed everywhere, and waits for that uninterruptibly (holding every
+ * other vdpa request on the host meanwhile): close it (vh_kdev_unref())
+ * before, or this call never returns.
+ */
 int vh_vdpa_mgmt_dev_del(struct vh_vdpa_mgmt *mgmt, const char *name);
 /*
  * Change a device's MAC address (VDPA_CMD_DEV_ATTR_SET, Linux 6.9+; older
@@ -206,8 +212,9 @@ int vh_vdpa_mgmt_dev_get(struct vh_vdpa_mgmt *mgmt, const char *name,
 int vh_vdpa_mgmt_dev_config_get(struct vh_vdpa_mgmt *mgmt, const char *name,
 				struct vh_vdpa_dev_config *cfg);
 /*
- * Vendor statistics of queue `queue`.  Devices without them (the
- * simulators) fail with the kernel's errno (-EOPNOTSUPP) and message.
+ * Vendor statistics of queue `queue`.  Devices without them fail with the
+ * kernel's errno (-EOPNOTSUPP) and message; vdpa_sim_net has them once
+ * the features are negotiated (-EAGAIN before FEATURES_OK).
  * Release *stats with vh_vdpa_vstats_free().
  */
 int vh_vdpa_mgmt_dev_vstats_get(struct vh_vdpa_mgmt *mgmt, const char *name,
@@ -293,7 +300,10 @@ int vh_vdpa_dma_unmap(struct vh_kdev *dev, uint32_t asid, uint64_t iova,
 		      uint64_t size);
 int vh_vdpa_batch_begin(struct vh_kdev *dev, uint32_t asid);
 int vh_vdpa_batch_end(struct vh_kdev *dev, uint32_t asid);
-/* Map every region of mem read-write at IOVA = GPA, in one batch. */
+/*
+ * Map every region of mem read-write at IOVA = GPA, in one batch; all or
+ * nothing: on an error none of them stays mapped.
+ */
 int vh_vdpa_map_mem(struct vh_kdev *dev, uint32_t asid, struct vh_mem *mem);
 
 /*

@@ -594,6 +594,33 @@ TEST_F(vdpa_net, iotlb_map_unmap_and_unmapped_buffer)
 }
 
 /*
+ * vh_vdpa_map_mem() is all or nothing: a second region whose first page is
+ * mapped already (vhost refuses the overlap: EEXIST, turned into EFAULT)
+ * fails the call, and the first region does not stay mapped behind it (a
+ * map of it alone works); without the clash every region maps.
+ */
+TEST_F(vdpa_net, map_mem_all_or_nothing)
+{
+	struct vd *v = &self->v;
+	struct vh_mem_region r0;
+	uint8_t *page = st_gpa(&v->g, self->tx_gpa);
+	void *second = NULL;
+
+	ASSERT_EQ(0, vh_vdpa_negotiate(v->dev, NET_FEATURES, &self->features));
+	ASSERT_EQ(0, vh_mem_add_memfd(v->g.mem, FAR_IOVA, 65536, &second));
+	ASSERT_EQ(0, vh_vdpa_dma_map(v->dev, 0, FAR_IOVA, 4096, page,
+				     VH_ACCESS_RO));
+	EXPECT_EQ(-EFAULT, vh_vdpa_map_mem(v->dev, 0, v->g.mem));
+	ASSERT_EQ(0, vh_mem_get_region(v->g.mem, 0, &r0));
+	ASSERT_EQ(0, r0.gpa);
+	EXPECT_EQ(0, vh_vdpa_dma_map(v->dev, 0, r0.gpa, r0.size, r0.host,
+				     VH_ACCESS_RW));
+	EXPECT_EQ(0, vh_vdpa_dma_unmap(v->dev, 0, r0.gpa, r0.size));
+	ASSERT_EQ(0, vh_vdpa_dma_unmap(v->dev, 0, FAR_IOVA, 4096));
+	EXPECT_EQ(0, vh_vdpa_map_mem(v->dev, 0, v->g.mem));
+}
+
+/*
  * IOTLB_BATCH: updates between BATCH_BEGIN and BATCH_END reach the device
  * together at the end (the simulator takes the whole map in set_map()), so
  * a buffer mapped inside an open batch is not yet readable by the device.

@@ -85,8 +85,8 @@ struct nlmsghdr;
  * negative return stops the walk and is returned).  Returns 0 once the
  * request is complete (ACK or NLMSG_DONE), 1 if more messages are to come,
  * or -errno: the kernel's error (its extended-ACK message copied to errmsg,
- * "" if none), -EBADMSG for a malformed or truncated message, -EPROTO for a
- * message of another sequence, -EINTR for an interrupted dump.
+ * "" if none), -EBADMSG for a malformed or truncated message, -EINTR for
+ * an interrupted dump; a message of another sequence or port is skipped.
  */
 typedef int (*vh_vdpa_nl_cb)(const struct nlmsghdr *nlh, void *data);
 int vh_vdpa_nl_walk(struct vh_ctx *ctx, const void *buf, size_t len,

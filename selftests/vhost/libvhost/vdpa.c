@@ -384,12 +384,22 @@ VH_EXPORT int vh_vdpa_map_mem(struct vh_kdev *dev, uint32_t asid,
 	ret = vh_vdpa_batch_begin(dev, asid);
 	if (ret < 0)
 		return ret;
-	for (i = 0; i < n && ret == 0; i++) {
+	for (i = 0; i < n; i++) {
 		ret = vh_mem_get_region(mem, (unsigned int)i, &r);
 		if (ret == 0)
 			ret = vh_vdpa_dma_map(dev, asid, r.gpa, r.size, r.host,
 					      VH_ACCESS_RW);
+		if (ret)
+			break;
 	}
+	/*
+	 * All or nothing: the regions mapped before a refused one go again
+	 * (in the same batch, so the device never sees them): the device
+	 * reached part of guest memory, and a retry met them (EEXIST)
+	 */
+	while (ret && i-- > 0)
+		if (vh_mem_get_region(mem, (unsigned int)i, &r) == 0)
+			vh_vdpa_dma_unmap(dev, asid, r.gpa, r.size);
 	/* close the batch even on error, so later messages are not held */
 	ret2 = vh_vdpa_batch_end(dev, asid);
 	return ret ? ret : ret2;
