@@ -924,6 +924,18 @@ out:
 	if (r == -ECANCELED)
 		r = 0;
 	d->result = r;
+	/*
+	 * A stop with a front-end connected: its rings go back and the
+	 * application hears of it (queue_stopped, reset, disconnected) here,
+	 * while the workers still run, so that no callback comes after
+	 * vh_daemon_wait() returned
+	 */
+	vh_daemon_xfer_cancel(d);
+	if (d->be && vh_vu_backend_connected(d->be)) {
+		vh_vu_backend_disconnect(d->be);
+		if (was_connected && d->ops.disconnected)
+			d->ops.disconnected(d, d->userdata);
+	}
 	/* end the workers too, then tell vh_daemon_run() */
 	efd_signal(d->exit_fd);
 	vh_daemon_xfer_cancel(d);

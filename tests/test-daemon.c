@@ -59,6 +59,7 @@ struct toy {
 	int handled_by[NQ];
 	int thread_inits, thread_finis;
 	int disconnects;
+	bool waited; /* vh_daemon_wait() returned: no callback any more */
 	unsigned int requests;
 	/* deferred completions (MUTEX / RWLOCK) */
 	bool defer;
@@ -182,6 +183,7 @@ static void toy_reset(struct vh_daemon *d, void *data)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
+	CHECK(!__atomic_load_n(&toy->waited, __ATOMIC_ACQUIRE));
 	/* every ring is stopped: drop what was never completed */
 	pthread_mutex_lock(&toy->mu);
 	memset(toy->pend, 0, sizeof(toy->pend));
@@ -192,6 +194,7 @@ static void toy_disconnected(struct vh_daemon *d, void *data)
 {
 	struct toy *toy = vh_daemon_get_userdata(d);
 
+	CHECK(!__atomic_load_n(&toy->waited, __ATOMIC_ACQUIRE));
 	__atomic_add_fetch(&toy->disconnects, 1, __ATOMIC_RELEASE);
 }
 
@@ -581,6 +584,12 @@ static void test_stop(struct vh_ctx *ctx)
 	CHECK_EQ(vh_daemon_wait(toy.d), 0);
 	pthread_join(t, NULL);
 	CHECK_EQ(toy.thread_finis, 3);
+	/*
+	 * the connection's end was told before wait returned: nothing runs
+	 * after it (toy_reset and toy_disconnected check), not even at unref
+	 */
+	CHECK_EQ(__atomic_load_n(&toy.disconnects, __ATOMIC_ACQUIRE), 1);
+	__atomic_store_n(&toy.waited, true, __ATOMIC_RELEASE);
 	/* the done fd is readable once it ended */
 	CHECK(efd_take(vh_daemon_get_done_fd(toy.d)) >= 1);
 	sess_close(&s);
