@@ -444,6 +444,24 @@ VH_EXPORT int vh_devq_set_addr(struct vh_devq *vr,
 	    a->avail == vr->addr.avail && a->used == vr->addr.used &&
 	    (a->flags & VH_DEVQ_ADDR_UVA) ==
 		    (vr->addr.flags & VH_DEVQ_ADDR_UVA)) {
+		/*
+		 * The same after a memory change (vu-backend sets every
+		 * ring's addresses again): the rings must be in the newest
+		 * table, or the next pop breaks the ring on a table that lost
+		 * them (REM_MEM_REG, then ADD_MEM_REG when QEMU resizes a
+		 * section).  Refused here, the ring waits for the memory that
+		 * brings them back, its elements kept.
+		 */
+		if (!vr->iotlb_on) {
+			struct vh_mem_table *t = vh_mem_table_get(vr->mem);
+			void *d, *av, *u;
+
+			err = t == vr->table ? 0 :
+					       map_areas(vr, t, &d, &av, &u);
+			vh_mem_table_put(t);
+			if (err < 0)
+				return err;
+		}
 		vr->addr.log = a->log;
 		vr->addr.flags = a->flags;
 		update_log_flags(vr);

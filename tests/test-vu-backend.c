@@ -534,6 +534,62 @@ static void test_ring_states(void)
 }
 
 /*
+ * REM_MEM_REG of the region a started ring lies in, then ADD_MEM_REG of it
+ * again (QEMU does this when a memory section changes its bounds), with a
+ * buffer waiting: the ring goes back from the device while its memory is
+ * gone (it is not broken: the driver did nothing wrong), comes back with
+ * the region, and the buffer is served at the kick.
+ */
+static void test_mem_reg_ring(void)
+{
+	struct vh_vu_mem_single s;
+	struct fe f;
+	struct dev d;
+	struct fe_mem fm;
+	struct vh_drvq *vq;
+	struct vh_sg sg[2];
+	void *tok;
+	uint32_t len;
+	int kick, call;
+
+	setup(&f, &d, ALL_PROTO);
+	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+	memset(&s, 0, sizeof(s));
+	s.region.guest_addr = fm.gpa;
+	s.region.size = fm.size;
+	s.region.user_addr = fm.uva;
+	CHECK_EQ(fe_ack(&f, VH_VU_ADD_MEM_REG, &s, sizeof(s), &fm.fd, 1), 0);
+	fe_ring(&f, &fm, 0, &vq, &kick, &call, true);
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+	CHECK(d.handed[0]);
+	memcpy(fm.host + 0x80000, "hello", 5);
+	sg[0].addr = fm.gpa + 0x80000;
+	sg[0].len = 5;
+	sg[1].addr = fm.gpa + 0x81000;
+	sg[1].len = 64;
+	CHECK_EQ(vh_drvq_add(vq, sg, 1, 1, (void *)1), 0);
+
+	CHECK_EQ(fe_ack(&f, VH_VU_REM_MEM_REG, &s, sizeof(s), NULL, 0), 0);
+	CHECK(!d.handed[0]);
+	CHECK_EQ(vh_devq_is_broken(vh_vu_backend_get_vring(f.be, 0)), 0);
+	CHECK_EQ(fe_ack(&f, VH_VU_ADD_MEM_REG, &s, sizeof(s), &fm.fd, 1), 0);
+	CHECK(d.handed[0]);
+	CHECK(vh_drvq_kick(vq) >= 0);
+	fe_pump(&f);
+	CHECK_EQ(d.processed, 1);
+	CHECK_EQ(vh_drvq_get_used(vq, &tok, &len), 1);
+	CHECK(tok == (void *)1);
+	CHECK_EQ(len, 5);
+	CHECK(!memcmp(fm.host + 0x81000, "\x97\x9a\x93\x93\x90", 5));
+
+	vh_drvq_unref(vq);
+	close(kick);
+	close(call);
+	vh_mem_unref(fm.mem);
+	fe_fini(&f);
+}
+
+/*
  * A hostile ring through the whole stack: a descriptor loop and an avail
  * index more than the ring size ahead.  The device's pop fails, nothing
  * is written, the back-end and the connection stay up.
@@ -1197,6 +1253,7 @@ int main(void)
 	test_handshake();
 	test_config();
 	test_ring_states();
+	test_mem_reg_ring();
 	test_hostile_ring();
 	test_datapath();
 	test_inflight();
