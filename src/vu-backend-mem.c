@@ -25,8 +25,9 @@ static bool add_overflows(uint64_t a, uint64_t b)
 
 /*
  * Does fd hold [offset, offset + size)?  Only regular files (memfd,
- * hugetlbfs, tmpfs) have a size to check; other fds (device memory) are
- * left to mmap().
+ * hugetlbfs, tmpfs) have a size to check; character devices (device
+ * memory) are left to mmap(); any other fd (a block device, an anonymous
+ * inode such as a KVM vcpu fd) would fault past its end: refused.
  */
 static int fd_covers(struct vh_vu_backend *be, int fd, uint64_t offset,
 		     uint64_t size)
@@ -35,6 +36,10 @@ static int fd_covers(struct vh_vu_backend *be, int fd, uint64_t offset,
 
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		vh_err(be->ctx, "fd is not a file or a character device\n");
+		return -EINVAL;
+	}
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < offset + size) {
 		vh_err(be->ctx, "fd holds %llu bytes, %llu needed\n",
 		       (unsigned long long)st.st_size,
