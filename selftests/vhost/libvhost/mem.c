@@ -113,6 +113,17 @@ static int map_fd(struct vh_ctx *ctx, int fd, uint64_t offset, uint64_t size,
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	/*
+	 * Memory is a regular file (memfd, hugetlbfs, tmpfs), whose size is
+	 * checked below, or a character device (device memory such as DAX).
+	 * Anything else that mmap() takes faults past an end it does not
+	 * tell: a block device (st_size 0), an anonymous inode such as a KVM
+	 * vcpu fd.  A peer's fd of that kind would SIGBUS us.
+	 */
+	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		vh_err(ctx, "fd %d is not a file or a character device\n", fd);
+		return -EINVAL;
+	}
+	/*
 	 * A file shorter than the region would SIGBUS us on first touch: refuse
 	 * it now (a peer can still truncate an unsealed fd later).
 	 */
