@@ -40,8 +40,9 @@ struct vh_lio_lun {
 	 */
 	const char *path;
 	/*
-	 * Bytes.  FILEIO: 0 means the file's current size.  RAMDISK:
-	 * required, rounded down to whole pages.
+	 * Bytes.  FILEIO: 0 means the file's current size; at least 512
+	 * either way.  RAMDISK: required, rounded down to whole pages, at
+	 * most INT_MAX pages.  Otherwise -EINVAL.
 	 */
 	uint64_t size;
 	bool buffered; /* FILEIO: fd_buffered_io=1 (write-back cache) */

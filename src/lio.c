@@ -17,6 +17,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,8 @@
 /* HBA ids we try before giving up */
 #define LIO_MAX_HBA_TRIES 1024
 #define LIO_PATH_MAX 512
+/* fileio's block size (FD_BLOCKSIZE), the least a backstore can hold */
+#define LIO_BLOCK 512
 
 enum undo_op {
 	UNDO_RMDIR,
@@ -250,11 +253,28 @@ static int check_lun(struct vh_ctx *ctx, const struct vh_lio_lun *l)
 			       LIO_MAX_FILE_PATH);
 			return -EINVAL;
 		}
+		/*
+		 * fileio takes its last LBA as (size - 512) / 512 unsigned:
+		 * less than a block wraps to a disk of 2^55 blocks, which a
+		 * guest may write anywhere in (the host file grows)
+		 */
+		if (l->size && l->size < LIO_BLOCK) {
+			vh_err(ctx,
+			       "lio: fileio of %llu bytes: at least %d are needed\n",
+			       (unsigned long long)l->size, LIO_BLOCK);
+			return -EINVAL;
+		}
 		break;
 	case VH_LIO_RAMDISK:
 		if (l->size < (uint64_t)sysconf(_SC_PAGESIZE)) {
 			vh_err(ctx,
 			       "lio: ramdisk of %llu bytes: at least a page is needed\n",
+			       (unsigned long long)l->size);
+			return -EINVAL;
+		}
+		/* rd_mcp parses rd_pages as an int (and ignores overflow) */
+		if (l->size / (uint64_t)sysconf(_SC_PAGESIZE) > INT_MAX) {
+			vh_err(ctx, "lio: ramdisk of %llu bytes: too large\n",
 			       (unsigned long long)l->size);
 			return -EINVAL;
 		}
@@ -312,10 +332,10 @@ static int make_backstore(struct vh_lio_target *t, const struct vh_lio_lun *l,
 	if (l->type == VH_LIO_FILEIO && size == 0) {
 		struct stat st;
 
-		if (stat(l->path, &st) || st.st_size <= 0) {
+		if (stat(l->path, &st) || st.st_size < LIO_BLOCK) {
 			vh_err(t->ctx,
-			       "lio: %s: no size given and the file is missing or empty\n",
-			       l->path);
+			       "lio: %s: no size given and the file is missing or shorter than %d bytes\n",
+			       l->path, LIO_BLOCK);
 			return -EINVAL;
 		}
 		size = (uint64_t)st.st_size;

@@ -866,6 +866,18 @@ TEST(lio_teardown_restores_configfs)
 	luns[1].lun = 20000;
 	EXPECT_EQ(-EINVAL, vh_lio_target_new(ctx, &cfg, &t2));
 	t2 = vh_lio_target_unref(t2);
+	/*
+	 * nor sizes the kernel would misread: a fileio smaller than a block
+	 * (a disk of 2^55 blocks), a ramdisk of more pages than an int
+	 */
+	luns[1] = (struct vh_lio_lun){ .type = VH_LIO_FILEIO, .lun = 5,
+				       .path = "/tmp/vh-lio-small", .size = 100 };
+	EXPECT_EQ(-EINVAL, vh_lio_target_new(ctx, &cfg, &t2));
+	t2 = vh_lio_target_unref(t2);
+	luns[1] = (struct vh_lio_lun){ .type = VH_LIO_RAMDISK, .lun = 5,
+				       .size = 1ull << 43 };
+	EXPECT_EQ(-EINVAL, vh_lio_target_new(ctx, &cfg, &t2));
+	t2 = vh_lio_target_unref(t2);
 	ASSERT_EQ(NULL, vh_lio_target_unref(t));
 	for (i = 0; i < 3; i++) {
 		ASSERT_EQ(0, list_dir(dirs[i], after[i], sizeof(after[i])));
