@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,16 +54,23 @@ static enum vh_kdev_type type_from_name(const char *name)
 	return VH_KDEV_UNKNOWN;
 }
 
-/* The kernel's name for the node behind fd: DEVNAME in its uevent file. */
-static enum vh_kdev_type type_from_sysfs(int fd)
+/*
+ * The kernel's name for the character device behind fd: DEVNAME in its
+ * uevent file; *known false when sysfs does not say (no /sys in a
+ * container): only then does the path's own name count.
+ */
+static enum vh_kdev_type type_from_sysfs(int fd, bool *known)
 {
 	enum vh_kdev_type type = VH_KDEV_UNKNOWN;
 	char path[64], line[256];
 	struct stat st;
 	FILE *f;
 
-	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode))
+	*known = false;
+	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode)) {
+		*known = true; /* not a device node at all */
 		return VH_KDEV_UNKNOWN;
+	}
 	snprintf(path, sizeof(path), "/sys/dev/char/%u:%u/uevent",
 		 major(st.st_rdev), minor(st.st_rdev));
 	f = fopen(path, "re");
@@ -72,6 +80,7 @@ static enum vh_kdev_type type_from_sysfs(int fd)
 		if (strncmp(line, "DEVNAME=", 8) == 0) {
 			line[strcspn(line, "\n")] = '\0';
 			type = type_from_name(line + 8);
+			*known = true;
 			break;
 		}
 	}
@@ -83,11 +92,13 @@ VH_EXPORT int vh_kdev_open(struct vh_ctx *ctx, const char *path,
 			   struct vh_kdev **out)
 {
 	struct vh_kdev *dev;
+	bool known;
 	int fd, err;
 
 	if (!ctx || !path || !out)
 		return -EINVAL;
-	fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+	/* O_NOCTTY: a tty given here must not become our terminal */
+	fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {
 		err = -errno;
 		vh_dbg(ctx, "open %s: %d\n", path, err);
@@ -101,8 +112,12 @@ VH_EXPORT int vh_kdev_open(struct vh_ctx *ctx, const char *path,
 	dev->refcount = 1;
 	dev->fd = fd;
 	dev->features_array = -1;
-	dev->type = type_from_sysfs(fd);
-	if (dev->type == VH_KDEV_UNKNOWN)
+	/*
+	 * what the kernel says the node is; a link or a node named
+	 * vhost-net that is another device is not taken for one
+	 */
+	dev->type = type_from_sysfs(fd, &known);
+	if (!known)
 		dev->type = type_from_name(path);
 	if (dev->type == VH_KDEV_UNKNOWN) {
 		vh_err(ctx, "%s is not a vhost device node\n", path);

@@ -169,6 +169,7 @@ static void test_kdev_args(void)
 	struct vh_ctx *ctx;
 	struct vh_kdev *dev = NULL;
 	char path[] = "/tmp/test-features-XXXXXX";
+	char dir[] = "/tmp/test-features-dir-XXXXXX", link[64];
 	int fd;
 
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
@@ -185,6 +186,19 @@ static void test_kdev_args(void)
 	/* nor is a character device of another kind */
 	CHECK_EQ(vh_kdev_open(ctx, "/dev/null", &dev), -ENODEV);
 	CHECK(dev == NULL);
+	/* whatever its name: a link vhost-net to it, a file named so */
+	CHECK(mkdtemp(dir));
+	snprintf(link, sizeof(link), "%s/vhost-net", dir);
+	CHECK_EQ(symlink("/dev/null", link), 0);
+	CHECK_EQ(vh_kdev_open(ctx, link, &dev), -ENODEV);
+	unlink(link);
+	fd = open(link, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ(vh_kdev_open(ctx, link, &dev), -ENODEV);
+	CHECK(dev == NULL);
+	unlink(link);
+	rmdir(dir);
 
 	CHECK(strcmp(vh_kdev_type_name(VH_KDEV_NET), "vhost-net") == 0);
 	CHECK(strcmp(vh_kdev_type_name(VH_KDEV_VSOCK), "vhost-vsock") == 0);
