@@ -107,6 +107,22 @@ static unsigned int tun_flags(int fd, char *name)
 	return (unsigned short)ifr.ifr_flags;
 }
 
+#ifndef PACKET_VNET_HDR_SZ
+#define PACKET_VNET_HDR_SZ 24 /* Linux 6.2; Debian 12's headers predate it */
+#endif
+
+/* The vnet header a packet socket carries: PACKET_VNET_HDR_SZ, else 10/0 */
+static int packet_hdr_len(int s)
+{
+	int v = -1;
+	socklen_t l = sizeof(v);
+
+	if (getsockopt(s, SOL_PACKET, PACKET_VNET_HDR_SZ, &v, &l) == 0)
+		return v;
+	CHECK(getsockopt(s, SOL_PACKET, PACKET_VNET_HDR, &v, &l) == 0);
+	return v ? 10 : 0;
+}
+
 static int packet_socket(int ifindex)
 {
 	struct sockaddr_ll sll = {
@@ -295,7 +311,7 @@ static void test_mq(void)
 	CHECK(vh_tap_unref(wrap) == NULL);
 	/* one fd twice, or a queue of another tap, is refused */
 	{
-		int twice[2] = { fds[1], fds[1] }, mixed[2];
+		int twice[2] = { fds[1], fds[1] }, mixed[2], rc;
 
 		CHECK_EQ(vh_tap_new_from_fds(ctx, twice, 2, &wrap), -EINVAL);
 		CHECK_EQ(vh_tap_new(ctx, "vhsq%d", &single), 0);
@@ -309,6 +325,19 @@ static void test_mq(void)
 		CHECK_EQ(vh_tap_new_from_fds(ctx, mixed, 1, &wrap), 0);
 		CHECK(vh_tap_is_packet_socket(wrap));
 		CHECK_EQ(vh_tap_set_queue_enabled(wrap, 0, false), -EOPNOTSUPP);
+		/*
+		 * VHOST_NET_F_VIRTIO_NET_HDR (bit 27): vhost adds the
+		 * header, the packet socket carries none; a tap refuses
+		 */
+		rc = vh_tap_set_features(wrap, 1ULL << 32);
+		/* 12 bytes need PACKET_VNET_HDR_SZ (Linux 6.2) */
+		CHECK(rc == 0 || rc == -ENOPROTOOPT);
+		if (rc == 0)
+			CHECK_EQ(packet_hdr_len(vh_tap_get_fd(wrap)), 12);
+		CHECK_EQ(vh_tap_set_features(wrap, 1ULL << 32 | 1ULL << 27), 0);
+		CHECK_EQ(packet_hdr_len(vh_tap_get_fd(wrap)), 0);
+		CHECK_EQ(vh_tap_set_features(single, 1ULL << 32 | 1ULL << 27),
+			 -EINVAL);
 		vh_tap_unref(wrap);
 		CHECK_EQ(vh_tap_new_from_fds(ctx, mixed, 2, &wrap), -EINVAL);
 		vh_tap_unref(single);

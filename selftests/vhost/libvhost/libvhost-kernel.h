@@ -280,8 +280,10 @@ int vh_tap_set_vnet_hdr_len(struct vh_tap *tap, unsigned int len);
 int vh_tap_set_offload(struct vh_tap *tap, unsigned int tun_flags);
 /*
  * Configure the tap for negotiated virtio-net features: header length
- * (vh_net_hdr_len()) and the offloads the guest accepts (GUEST_CSUM,
- * GUEST_TSO4/6, GUEST_ECN, GUEST_UFO, GUEST_USO4/6 -> TUN_F_*).
+ * (vh_net_hdr_len(); 0 with VHOST_NET_F_VIRTIO_NET_HDR, bit 27, which only
+ * a packet socket takes: -EINVAL for a tap) and the offloads the guest
+ * accepts (GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN, GUEST_UFO, GUEST_USO4/6 ->
+ * TUN_F_*).
  */
 int vh_tap_set_features(struct vh_tap *tap, uint64_t features);
 /* Link state and MTU (libnl-route-3, else SIOCSIFFLAGS / SIOCSIFMTU). */

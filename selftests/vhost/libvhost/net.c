@@ -469,7 +469,14 @@ VH_EXPORT int vh_tap_set_features(struct vh_tap *tap, uint64_t features)
 
 	if (!tap)
 		return -EINVAL;
-	err = vh_tap_set_vnet_hdr_len(tap, vh_net_hdr_len(features));
+	/*
+	 * VHOST_NET_F_VIRTIO_NET_HDR: vhost adds and strips the header
+	 * itself, the socket carries none (a tap always does: -EINVAL)
+	 */
+	err = vh_tap_set_vnet_hdr_len(tap,
+				      features & (1ULL << VHOST_NET_F_VIRTIO_NET_HDR) ?
+					      0 :
+					      vh_net_hdr_len(features));
 	if (err)
 		return err;
 	for (i = 0; i < VH_ARRAY_SIZE(map); i++)
