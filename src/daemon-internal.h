@@ -53,6 +53,13 @@ struct dm_worker {
 	unsigned int t;
 	pthread_t tid;
 	bool running;
+	/*
+	 * The worker's own pthread_self(), stored by the worker before any
+	 * callback and published by self_set: "am I the worker?" must not
+	 * read tid, which pthread_create() may write after the worker ran
+	 */
+	pthread_t self;
+	bool self_set;
 	int epfd;
 	int wake_fd;
 	struct dm_src wake_src;

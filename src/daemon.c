@@ -240,6 +240,8 @@ static void *worker_main(void *arg)
 	bool quit = false;
 	int i, n;
 
+	w->self = pthread_self();
+	__atomic_store_n(&w->self_set, true, __ATOMIC_RELEASE);
 	if (d->ops.thread_init)
 		w->thread_data = d->ops.thread_init(d, d->userdata, w->t);
 	while (!quit) {
@@ -356,7 +358,8 @@ VH_EXPORT int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t,
 		return -EINVAL;
 	w = &d->workers[t];
 	/* off the worker: wait until it is out of its callbacks */
-	self = w->running && pthread_equal(pthread_self(), w->tid);
+	self = __atomic_load_n(&w->self_set, __ATOMIC_ACQUIRE) &&
+	       pthread_equal(pthread_self(), w->self);
 	if (!self)
 		worker_lock(w);
 	pthread_mutex_lock(&w->watch_lock);
@@ -425,6 +428,16 @@ static int dm_queue_started(struct vh_vu_backend *be, void *data,
 
 	if (!q)
 		return -EINVAL;
+	/*
+	 * A ring without a kick fd (SET_VRING_KICK with NOFD: the back-end
+	 * should poll it, and the daemon's workers sleep in epoll) would be
+	 * looked at once and never again: refused, the ring stays stopped
+	 */
+	if (vh_devq_get_kick_fd(vring) < 0) {
+		vh_err(d->ctx, "queue %u: no kick fd (polling is not offered)\n",
+		       idx);
+		return -EINVAL;
+	}
 	/* save_state/load_state run with every ring stopped */
 	vh_daemon_xfer_end(d);
 	if (d->ops.queue_started) {
@@ -862,7 +875,7 @@ static void *control_main(void *arg)
 {
 	struct vh_daemon *d = arg;
 	struct pollfd p[2];
-	bool was_connected = false;
+	bool was_connected = false, had_conn;
 	int r = 0;
 
 	if (d->mode == DM_MODE_VDUSE) {
@@ -908,10 +921,25 @@ static void *control_main(void *arg)
 			vh_warn(d->ctx, "connection closed on error: %d\n", r);
 		if (was_connected && d->ops.disconnected)
 			d->ops.disconnected(d, d->userdata);
+		had_conn = was_connected;
 		was_connected = false;
-		r = 0;
-		if (d->mode == DM_MODE_FD)
+		/*
+		 * --fd: the one connection ended the daemon; an error that
+		 * closed it is the daemon's result, a hang-up is not
+		 */
+		if (d->mode == DM_MODE_FD) {
+			if (r == -ECONNRESET)
+				r = 0;
 			break;
+		}
+		/*
+		 * Listening, no connection came: accept() failed (EMFILE,
+		 * ENFILE), and the listening fd stays readable: wait a while
+		 * instead of spinning on it
+		 */
+		if (d->mode == DM_MODE_LISTEN && !had_conn)
+			poll(&p[1], 1, DM_RECONNECT_MS);
+		r = 0;
 		if (d->mode == DM_MODE_CLIENT) {
 			r = client_wait_connect(d);
 			if (r < 0) {

@@ -765,7 +765,22 @@ static void test_fd(struct vh_ctx *ctx)
 	CHECK_EQ(vh_daemon_wait(toy.d), 0);
 	vh_mem_unref(s.mem);
 	toy_free(&toy);
-	printf("--fd connection: ok\n");
+
+	/* a connection closed on an error: the daemon's result says so */
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_fd(toy.d, sv[1]), 0);
+	{
+		/* a header whose size no message has */
+		uint32_t hdr[3] = { VH_VU_GET_FEATURES, VH_VU_VERSION,
+				    0x40000000 };
+
+		CHECK_EQ(write(sv[0], hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+	}
+	CHECK(vh_daemon_wait(toy.d) < 0);
+	close(sv[0]);
+	toy_free(&toy);
+	printf("--fd connection: ok, and its error is the result\n");
 }
 
 static void *state_writer(void *arg)
