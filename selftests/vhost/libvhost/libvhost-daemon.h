@@ -244,8 +244,10 @@ int vh_daemon_start_vduse(struct vh_daemon *d, const char *name);
  */
 void vh_daemon_stop(struct vh_daemon *d);
 /*
- * Join every thread; 0 after vh_daemon_stop() (or the end of a --fd
- * connection), else the error that ended the daemon.
+ * Join every thread; 0 after vh_daemon_stop() (or a --fd connection the
+ * front-end closed), else the error that ended the daemon (for --fd, the
+ * one that closed its connection).  When it returns, no callback of the
+ * daemon runs any more.
  */
 int vh_daemon_wait(struct vh_daemon *d);
 /* A pollable fd that becomes readable when the daemon has ended. */
