@@ -44,6 +44,12 @@ struct dm_queue {
 struct dm_watch {
 	struct dm_src src;
 	int fd; /* -1: free slot */
+	/*
+	 * Unwatched, and the worker may hold an event of the old fd from
+	 * epoll_wait(): not taken again until its batch is done (the event
+	 * would go to the new fd's callback)
+	 */
+	bool dying;
 	vh_daemon_fd_cb cb;
 	void *opaque;
 };
@@ -60,6 +66,7 @@ struct dm_worker {
 	 */
 	pthread_t self;
 	bool self_set;
+	unsigned int ndying; /* slots dying (watch_lock) */
 	int epfd;
 	int wake_fd;
 	struct dm_src wake_src;

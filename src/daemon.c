@@ -287,6 +287,19 @@ static void *worker_main(void *arg)
 			}
 			}
 		}
+		/*
+		 * the batch's events are handled: dying slots are free
+		 * (ndying changes only under w->lock, which this holds)
+		 */
+		if (w->ndying) {
+			unsigned int k;
+
+			pthread_mutex_lock(&w->watch_lock);
+			for (k = 0; k < DM_MAX_WATCHES; k++)
+				w->watches[k].dying = false;
+			w->ndying = 0;
+			pthread_mutex_unlock(&w->watch_lock);
+		}
 		pthread_mutex_unlock(&w->lock);
 	}
 	if (d->ops.thread_fini)
@@ -303,6 +316,13 @@ static int epoll_add_ptr(int epfd, int fd, uint32_t events, void *ptr)
 	return 0;
 }
 
+/* Is the calling thread worker w (see dm_worker.self)? */
+static bool is_worker(const struct dm_worker *w)
+{
+	return __atomic_load_n(&w->self_set, __ATOMIC_ACQUIRE) &&
+	       pthread_equal(pthread_self(), w->self);
+}
+
 VH_EXPORT int vh_daemon_watch_fd(struct vh_daemon *d, unsigned int t, int fd,
 				 uint32_t events, vh_daemon_fd_cb cb,
 				 void *opaque)
@@ -311,18 +331,23 @@ VH_EXPORT int vh_daemon_watch_fd(struct vh_daemon *d, unsigned int t, int fd,
 	struct dm_watch *free_slot = NULL, *wa = NULL;
 	struct epoll_event ev = { .events = events };
 	unsigned int i;
+	bool self;
 	int r = 0;
 
 	if (!d || t >= d->num_threads || fd < 0 || !cb)
 		return -EINVAL;
 	w = &d->workers[t];
+	/* off the worker: cb and opaque change while it is in no callback */
+	self = is_worker(w);
+	if (!self)
+		worker_lock(w);
 	pthread_mutex_lock(&w->watch_lock);
 	for (i = 0; i < DM_MAX_WATCHES; i++) {
 		if (w->watches[i].fd == fd) {
 			wa = &w->watches[i];
 			break;
 		}
-		if (w->watches[i].fd < 0 && !free_slot)
+		if (w->watches[i].fd < 0 && !w->watches[i].dying && !free_slot)
 			free_slot = &w->watches[i];
 	}
 	if (wa) {
@@ -343,6 +368,8 @@ VH_EXPORT int vh_daemon_watch_fd(struct vh_daemon *d, unsigned int t, int fd,
 			__atomic_store_n(&free_slot->fd, fd, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&w->watch_lock);
+	if (!self)
+		pthread_mutex_unlock(&w->lock);
 	return r;
 }
 
@@ -358,8 +385,7 @@ VH_EXPORT int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t,
 		return -EINVAL;
 	w = &d->workers[t];
 	/* off the worker: wait until it is out of its callbacks */
-	self = __atomic_load_n(&w->self_set, __ATOMIC_ACQUIRE) &&
-	       pthread_equal(pthread_self(), w->self);
+	self = is_worker(w);
 	if (!self)
 		worker_lock(w);
 	pthread_mutex_lock(&w->watch_lock);
@@ -369,12 +395,21 @@ VH_EXPORT int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t,
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
 		w->watches[i].fd = -1;
 		w->watches[i].cb = NULL;
+		/* a running worker may have fetched an event of it */
+		if (__atomic_load_n(&w->self_set, __ATOMIC_ACQUIRE)) {
+			w->watches[i].dying = true;
+			w->ndying++;
+		}
 		r = 0;
 		break;
 	}
 	pthread_mutex_unlock(&w->watch_lock);
-	if (!self)
+	if (!self) {
 		pthread_mutex_unlock(&w->lock);
+		/* its next batch ends soon and frees the slot */
+		if (r == 0)
+			efd_signal(w->wake_fd);
+	}
 	return r;
 }
 

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -641,6 +642,96 @@ static void test_watches(struct vh_ctx *ctx)
 	toy_free(&toy);
 	printf("watches: %u fds on one worker, then -ENOSPC\n",
 	       VH_VU_MAX_QUEUES);
+}
+
+/*
+ * A slot freed by vh_daemon_unwatch_fd() is not reused while the worker
+ * may still hold an event of the old fd: with events for X and A in one
+ * batch, X's callback unwatches A and watches B (not readable); A's event
+ * must not reach B's callback.  G's callback holds the worker while X and
+ * A become ready, in that order, so that they come in one batch.
+ */
+static struct {
+	int g, x, a, b;
+	sem_t in_g, go;
+	int b_calls, b_empty, a_calls;
+} ws;
+
+static void ws_g(struct vh_daemon *d, void *opaque, int fd, uint32_t ev,
+		 void *td)
+{
+	(void)d, (void)opaque, (void)ev, (void)td;
+	CHECK(efd_take(fd) >= 1);
+	sem_post(&ws.in_g);
+	sem_wait(&ws.go);
+}
+
+static void ws_b(struct vh_daemon *d, void *opaque, int fd, uint32_t ev,
+		 void *td)
+{
+	(void)d, (void)opaque, (void)ev, (void)td;
+	ws.b_calls++;
+	if (efd_take(fd) <= 0)
+		ws.b_empty++;
+}
+
+static void ws_a(struct vh_daemon *d, void *opaque, int fd, uint32_t ev,
+		 void *td)
+{
+	(void)d, (void)opaque, (void)ev, (void)td;
+	ws.a_calls++;
+	efd_take(fd);
+}
+
+static void ws_x(struct vh_daemon *d, void *opaque, int fd, uint32_t ev,
+		 void *td)
+{
+	(void)opaque, (void)ev, (void)td;
+	CHECK(efd_take(fd) >= 1);
+	CHECK_EQ(vh_daemon_unwatch_fd(d, 0, ws.a), 0);
+	CHECK_EQ(vh_daemon_watch_fd(d, 0, ws.b, EPOLLIN, ws_b, NULL), 0);
+}
+
+static void test_watch_reuse(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	uint64_t one = 1;
+
+	memset(&ws, 0, sizeof(ws));
+	ws.g = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ws.a = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ws.x = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ws.b = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(ws.g >= 0 && ws.a >= 0 && ws.x >= 0 && ws.b >= 0);
+	CHECK_EQ(sem_init(&ws.in_g, 0, 0), 0);
+	CHECK_EQ(sem_init(&ws.go, 0, 0), 0);
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	/* A first: the lowest free slot, the one B would take */
+	CHECK_EQ(vh_daemon_watch_fd(toy.d, 0, ws.a, EPOLLIN, ws_a, NULL), 0);
+	CHECK_EQ(vh_daemon_watch_fd(toy.d, 0, ws.x, EPOLLIN, ws_x, NULL), 0);
+	CHECK_EQ(vh_daemon_watch_fd(toy.d, 0, ws.g, EPOLLIN, ws_g, NULL), 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	CHECK_EQ(write(ws.g, &one, 8), 8);
+	CHECK_EQ(sem_wait(&ws.in_g), 0);
+	CHECK_EQ(write(ws.x, &one, 8), 8);
+	CHECK_EQ(write(ws.a, &one, 8), 8);
+	sem_post(&ws.go);
+	/* the batch [X, A] is handled, B stays unreadable */
+	usleep(200 * 1000);
+	vh_daemon_stop(toy.d);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	/* A's callback may have run first (the batch's order): not B's */
+	CHECK_EQ(ws.b_empty, 0);
+	CHECK(ws.a_calls + ws.b_calls <= 1);
+	vh_daemon_unwatch_fd(toy.d, 0, ws.b);
+	toy_free(&toy);
+	close(ws.g);
+	close(ws.a);
+	close(ws.x);
+	close(ws.b);
+	sem_destroy(&ws.in_g);
+	sem_destroy(&ws.go);
+	printf("watches: a freed slot is not reused within the worker's batch\n");
 }
 
 /*
@@ -1324,6 +1415,7 @@ int main(void)
 	test_stop(ctx);
 	test_fd(ctx);
 	test_watches(ctx);
+	test_watch_reuse(ctx);
 	test_client(ctx);
 	test_reconnect(ctx);
 	test_run();
