@@ -154,7 +154,8 @@ static int write_attr(struct vh_ctx *ctx, const char *path, const char *val)
 	return ret;
 }
 
-static void run_undo(struct vh_lio_target *t, struct undo *u)
+/* Undo one step: 0 (the entry is spent), or -errno (it is kept). */
+static int run_undo(struct vh_lio_target *t, struct undo *u)
 {
 	int ret = 0;
 
@@ -171,26 +172,36 @@ static void run_undo(struct vh_lio_target *t, struct undo *u)
 		ret = write_attr(t->ctx, u->path, "NULL");
 		break;
 	}
-	if (ret)
+	if (ret) {
+		/* kept: a later remove_lun or the last unref tries again */
 		vh_warn(t->ctx, "lio: undo %s: %s\n", u->path, strerror(-ret));
-	else
-		vh_dbg(t->ctx, "lio: removed %s\n", u->path);
+		return ret;
+	}
+	vh_dbg(t->ctx, "lio: removed %s\n", u->path);
 	free(u->path);
 	u->path = NULL;
+	return 0;
 }
 
-/* Pop every undo entry (or those of one LUN), newest first. */
+/*
+ * Run every undo entry (or those of one LUN), newest first; the ones that
+ * fail stay.  How many there were; *err the first failure, or 0.
+ */
 static unsigned int undo_all(struct vh_lio_target *t, bool one_lun,
-			     uint64_t lun)
+			     uint64_t lun, int *err)
 {
 	unsigned int i, kept = 0, done = 0;
 
+	*err = 0;
 	for (i = t->nundo; i-- > 0;) {
 		struct undo *u = &t->undo[i];
+		int r;
 
 		if (one_lun && (!u->lun_owned || u->lun != lun))
 			continue;
-		run_undo(t, u);
+		r = run_undo(t, u);
+		if (r && !*err)
+			*err = r;
 		done++;
 	}
 	/* compact what is left, keeping its order */
@@ -419,7 +430,11 @@ static int add_lun(struct vh_lio_target *t, const struct vh_lio_lun *l)
 		(unsigned long long)l->lun, dev);
 	return 0;
 fail:
-	undo_all(t, true, l->lun);
+	{
+		int uerr; /* ret says what failed; the undo logs its own */
+
+		undo_all(t, true, l->lun, &uerr);
+	}
 	return ret;
 }
 
@@ -435,7 +450,11 @@ VH_EXPORT int vh_lio_target_remove_lun(struct vh_lio_target *t, uint64_t lun)
 {
 	if (!t)
 		return -EINVAL;
-	return undo_all(t, true, lun) ? 0 : -ENOENT;
+	int err;
+
+	if (!undo_all(t, true, lun, &err))
+		return -ENOENT;
+	return err;
 }
 
 static int make_fabric(struct vh_lio_target *t)
@@ -592,12 +611,22 @@ VH_EXPORT struct vh_lio_target *vh_lio_target_ref(struct vh_lio_target *t)
 
 VH_EXPORT struct vh_lio_target *vh_lio_target_unref(struct vh_lio_target *t)
 {
+	unsigned int i;
+	int err;
+
 	if (!t)
 		return NULL;
 	if (--t->refcount > 0)
 		return t;
-	undo_all(t, false, 0);
-	vh_info(t->ctx, "lio: target %s removed\n", t->wwpn);
+	undo_all(t, false, 0, &err);
+	if (err)
+		vh_err(t->ctx,
+		       "lio: target %s: %u configfs entries left (is its vhost-scsi endpoint still set?)\n",
+		       t->wwpn, t->nundo);
+	else
+		vh_info(t->ctx, "lio: target %s removed\n", t->wwpn);
+	for (i = 0; i < t->nundo; i++)
+		free(t->undo[i].path);
 	free(t->undo);
 	vh_ctx_unref(t->ctx);
 	free(t);

@@ -80,7 +80,10 @@ struct vh_lio_target *vh_lio_target_unref(struct vh_lio_target *t);
 /*
  * Add a LUN to a live target (with an endpoint set and VIRTIO_SCSI_F_HOTPLUG
  * negotiated, vhost-scsi queues a TRANSPORT_RESET/RESCAN event), or remove
- * one (-ENOENT if this target did not create it).
+ * one (-ENOENT if this target did not create it; else the first failure,
+ * with what failed kept for another try).  Clear the endpoint
+ * (vh_scsi_clear_endpoint()) before the last unref: a target in use cannot
+ * be removed, and stays in configfs (logged).
  */
 int vh_lio_target_add_lun(struct vh_lio_target *t, const struct vh_lio_lun *l);
 int vh_lio_target_remove_lun(struct vh_lio_target *t, uint64_t lun);
