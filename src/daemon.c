@@ -974,7 +974,6 @@ static void *control_main(void *arg)
 		 */
 		if (d->mode == DM_MODE_LISTEN && !had_conn)
 			poll(&p[1], 1, DM_RECONNECT_MS);
-		r = 0;
 		if (d->mode == DM_MODE_CLIENT) {
 			r = client_wait_connect(d);
 			if (r < 0) {
