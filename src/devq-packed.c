@@ -1074,8 +1074,17 @@ static void pk_commit(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		for (i = 0; i < n; i++)
 			pk_advance(vr, &pos, &wrap,
 				   pk_ndescs(&vr->pk_ids[used[i].id]));
-		ir->used_idx = pos;
+		/*
+		 * The wrap counter before the index: a death between the two
+		 * leaves the new counter beside the old index, which recovery
+		 * reads as the batch not begun (infl_settle()).  The other
+		 * way round, a batch that crossed the end of the ring left
+		 * the new index beside the old counter, read as committed:
+		 * its chains were lost.
+		 */
 		ir->used_wrap_counter = wrap;
+		infl_barrier();
+		ir->used_idx = pos;
 		infl_barrier();
 		pos = vr->pk_used;
 		wrap = vr->pk_used_wrap;

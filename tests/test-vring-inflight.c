@@ -254,9 +254,10 @@ static void batch_across_end(struct rig *r, struct vh_devq_used_elem u[2])
  * A batch of two: the device dies after the used descriptors reached the
  * driver but before the region was committed (commit), or after the
  * region's new positions were written but before any used descriptor
- * (roll back: both chains come again).
+ * (roll back: both chains come again), or between the new wrap counter
+ * and the new index (torn; roll back too).
  */
-static void test_half_batch(bool reached)
+static void test_half_batch(bool reached, bool torn)
 {
 	struct vh_devq_used_elem u[2];
 	uint8_t ring_copy[NUM * 16];
@@ -286,6 +287,15 @@ static void test_half_batch(bool reached)
 		region.free_head = after.free_head;
 		region.used_idx = after.used_idx;
 		region.used_wrap_counter = after.used_wrap_counter;
+		/*
+		 * torn: the new wrap counter, written first, beside the old
+		 * index (the batch crossed the end: the counter changed)
+		 */
+		if (torn) {
+			CHECK(after.used_wrap_counter !=
+			      before.used_wrap_counter);
+			region.used_idx = before.used_idx;
+		}
 		memcpy(desc, ring_copy, sizeof(ring_copy));
 	}
 	restart(&r);
@@ -529,8 +539,9 @@ int main(void)
 {
 	test_api();
 	test_resubmit();
-	test_half_batch(true);
-	test_half_batch(false);
+	test_half_batch(true, false);
+	test_half_batch(false, false);
+	test_half_batch(false, true);
 	test_torn_commit();
 	test_round_trip();
 	test_hostile();
