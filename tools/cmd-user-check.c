@@ -23,11 +23,11 @@
 #include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "libvhost-private.h"
 #include "libvhost-vu.h"
+#include "check.h"
 #include "vhostctl.h"
 
 /* features the check never acks (it sets up no IOTLB) */
@@ -51,14 +51,6 @@ struct checker {
 	bool negotiated, ring_setup;
 	bool dead; /* a malformed message killed the back-end */
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 __attribute__((format(printf, 4, 5))) static void
 report(struct checker *c, const char *name, enum result r, const char *fmt,
@@ -414,7 +406,7 @@ static int recv_reply_raw(int fd, struct vh_vu_msg *reply, uint32_t *got)
 	size_t have = 0, want = VH_VU_HDR_SIZE;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	/* one deadline for the whole reply: a trickle does not extend it */
-	int64_t deadline = now_ms() + CHECK_TIMEOUT_MS;
+	uint64_t deadline = chk_now_ms() + CHECK_TIMEOUT_MS;
 
 	reply->nfds = 0;
 	*got = 0;
@@ -425,8 +417,9 @@ static int recv_reply_raw(int fd, struct vh_vu_msg *reply, uint32_t *got)
 				     .msg_controllen = sizeof(ctl.buf) };
 		struct cmsghdr *cm;
 		ssize_t n;
-		int64_t left = deadline - now_ms();
-		int r = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+		uint64_t now = chk_now_ms();
+		int r = now < deadline ? poll(&pfd, 1, (int)(deadline - now)) :
+					 0;
 
 		/*
 		 * Part of a reply is judged by its size; part of a header
