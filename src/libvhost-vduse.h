@@ -70,6 +70,8 @@ struct vh_vduse_config {
 	 * name found with the file empty (its process died before writing
 	 * it, or ran without one) is destroyed and created anew if nothing
 	 * uses it: no process has it open and no vdpa device is bound.
+	 * The file must be ours alone (-EPERM otherwise): owned by our
+	 * effective user, not writable by group or others, one link.
 	 */
 	const char *state_path;
 };
@@ -98,7 +100,8 @@ struct vh_vduse_ops {
  * Create the VDUSE device (needs the vduse module and CAP_SYS_ADMIN), or
  * reconnect to it (state_path).  -ENOENT: no /dev/vduse/control; -EEXIST:
  * the name is taken (and no state file of it matches); -EBUSY: another
- * process serves it; -EINVAL: a bad config (or one the kernel refuses).
+ * process serves it; -EPERM: the state file is not ours alone; -EINVAL: a
+ * bad config (or one the kernel refuses).
  */
 int vh_vduse_dev_new(struct vh_ctx *ctx, const struct vh_vduse_config *cfg,
 		     const struct vh_vduse_ops *ops, void *data,

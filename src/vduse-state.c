@@ -92,6 +92,21 @@ int vduse_state_open(struct vh_vduse_dev *dev, const char *path,
 		       dev->name, path);
 		return -EINVAL;
 	}
+	/*
+	 * The file is mapped: whoever else can truncate it can SIGBUS us,
+	 * and whoever can write it chooses what a reconnection resumes.
+	 * Ours alone: our owner, no write for group or others, and no
+	 * second name (a link another user made, or can still reach).
+	 */
+	if (st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)) ||
+	    st.st_nlink != 1) {
+		vh_err(dev->ctx,
+		       "vduse %s: state file %s: not ours alone (owner %u, mode %o, %u links)\n",
+		       dev->name, path, (unsigned int)st.st_uid,
+		       (unsigned int)(st.st_mode & 07777),
+		       (unsigned int)st.st_nlink);
+		return -EPERM;
+	}
 	/* a second process on the same file would corrupt the first's */
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		r = errno == EWOULDBLOCK ? -EBUSY : -errno;

@@ -6,7 +6,8 @@
  * (a device id VDUSE does not allow, a name already taken), a device
  * offering packed rings created and destroyed, a device created (its
  * node, a CLOEXEC pollable fd, no request pending) and destroyed by the
- * last unref.  Then two devices the kernel gives up on, each added to the
+ * last unref; a state file another user could truncate is refused (owner,
+ * mode, links).  Then two devices the kernel gives up on, each added to the
  * vdpa bus and bound to virtio_vdpa by a child (virtio_vdpa's probe sends
  * requests): a request whose requester is killed before our answer
  * is no error (process() returns 1), and a device whose request was not
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,6 +68,77 @@ static int make(struct vh_ctx *ctx, const char *name, uint32_t device_id,
 
 	*out = NULL;
 	return vh_vduse_dev_new(ctx, &c, NULL, NULL, out);
+}
+
+/*
+ * A state file not ours alone is refused before the kernel sees the device
+ * (-EPERM, no node): it is mapped, and whoever else can truncate it can
+ * SIGBUS us.  Group-writable, a second link, another owner; then the same
+ * file put right is taken, and the destroyed device removes it.
+ */
+static void state_file_owner(struct vh_ctx *ctx, const char *name)
+{
+	static const char *const bad[] = { "state_group_writable",
+					   "state_second_link",
+					   "state_other_owner" };
+	struct vh_vduse_config c = {
+		.size = sizeof(c),
+		.name = name,
+		.device_id = 2,
+		.num_queues = 1,
+		.max_queue_size = 256,
+		.config = blk_config,
+		.config_size = sizeof(blk_config),
+	};
+	char dir[] = "/tmp/vduse-api.XXXXXX", file[64], link2[64], node[300];
+	struct vh_vduse_dev *dev = NULL;
+	unsigned int i;
+	int r, fd;
+
+	if (!mkdtemp(dir)) {
+		check(0, "state_file", "mkdtemp", -errno);
+		return;
+	}
+	snprintf(file, sizeof(file), "%s/state", dir);
+	snprintf(link2, sizeof(link2), "%s/link", dir);
+	snprintf(node, sizeof(node), "/dev/vduse/%s", name);
+	fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		check(0, "state_file", "create", -errno);
+		rmdir(dir);
+		return;
+	}
+	c.state_path = file;
+	for (i = 0; i < 3; i++) {
+		if (i == 0)
+			r = fchmod(fd, 0620);
+		else if (i == 1)
+			r = fchmod(fd, 0600) < 0 ? -1 : link(file, link2);
+		else
+			r = unlink(link2) < 0 ? -1 : fchown(fd, 65534, 65534);
+		if (r < 0) {
+			check(0, bad[i], "set-up", -errno);
+			continue;
+		}
+		r = vh_vduse_dev_new(ctx, &c, NULL, NULL, &dev);
+		check(r == -EPERM && !dev && access(node, F_OK) < 0, bad[i],
+		      "got", r);
+		vh_vduse_dev_unref(dev);
+		dev = NULL;
+	}
+	if (fchown(fd, geteuid(), getegid()) < 0) {
+		check(0, "state_ours", "set-up", -errno);
+	} else {
+		r = vh_vduse_dev_new(ctx, &c, NULL, NULL, &dev);
+		check(r == 0 && dev, "state_ours", "vh_vduse_dev_new", r);
+		check(vh_vduse_dev_unref(dev) == NULL &&
+		      access(file, F_OK) < 0 && access(node, F_OK) < 0,
+		      "state_removed", "file or node left", 0);
+		dev = NULL;
+	}
+	close(fd);
+	unlink(file);
+	rmdir(dir);
 }
 
 /*
@@ -304,6 +377,7 @@ int main(int argc, char **argv)
 	vh_vduse_dev_unref(dup);
 	check(vh_vduse_dev_unref(dev) == NULL && access(path, F_OK) < 0,
 	      "destroyed", "node left", 0);
+	state_file_owner(ctx, argv[1]);
 	kernel_gives_up(ctx, argv[1]);
 out:
 	vh_ctx_unref(ctx);
