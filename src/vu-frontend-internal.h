@@ -14,6 +14,8 @@ struct vh_vu_frontend {
 	struct vh_ctx *ctx;
 	int sock; /* the connection, -1 if none */
 	int backend_fd; /* our end of the back-end request channel, or -1 */
+	/* channels closed or replaced: a reply goes to the request's own */
+	uint64_t backend_gen;
 	int timeout_ms; /* one deadline per call: send, reply, channel replies */
 	bool reply_ack; /* ask for REPLY_ACK when negotiated */
 	bool broken; /* a wrong reply or I/O error: no more requests */
@@ -34,17 +36,24 @@ struct vh_vu_frontend {
 	/*
 	 * Replies on the connection.  A back-end request's callback may make
 	 * a call while another call waits for its reply (an IOTLB miss
-	 * answered with an update): the replies come in the order of the
-	 * requests, so the inner call may read the outer one's first.  Each
-	 * call that waits takes the next ordinal (sent); each reply read
-	 * takes the next one (received); a reply for an outer call is kept
-	 * in early until that call looks.  One slot: a callback cannot
-	 * nest deeper (no dispatch inside a callback).
+	 * answered with an update), and the back-end may answer either one
+	 * first: it may handle the update while still inside the outer
+	 * request (vhost-user.rst "IOMMU support").  Replies are matched by
+	 * request: the inner call takes its own and keeps the outer one's in
+	 * early until that call looks; when both asked the same request,
+	 * the first reply is the outer one's (the order they were asked
+	 * in).  One slot: a callback cannot nest deeper (no dispatch inside
+	 * a callback).  waiting: a call waits for its reply on connection
+	 * waiting_gen (request waiting_request); conn_gen counts the
+	 * connections, so that a call whose connection a callback dropped
+	 * or replaced ends at once and breaks nothing.
 	 */
 	struct vh_vu_rx reply_rx; /* a reply that has partly arrived */
-	uint32_t sent, received;
+	uint64_t conn_gen;
+	bool waiting;
+	uint32_t waiting_request;
+	uint64_t waiting_gen;
 	bool early_valid;
-	uint32_t early_ord;
 	struct vh_vu_msg early;
 	const struct vh_vu_frontend_ops *ops; /* &ops_copy once set, or NULL */
 	struct vh_vu_frontend_ops ops_copy;

@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -325,6 +327,7 @@ VH_EXPORT int vh_vu_frontend_get_shared_object(struct vh_vu_frontend *fe,
 					       const uint8_t uuid[16], int *fd)
 {
 	struct vh_vu_msg m, rep;
+	struct statfs sfs;
 	int r;
 
 	if (!fe || !uuid || !fd)
@@ -339,6 +342,12 @@ VH_EXPORT int vh_vu_frontend_get_shared_object(struct vh_vu_frontend *fe,
 	/* "reply passing the fd when the operation is successful, or no fd" */
 	if (rep.nfds != 1)
 		return -ENOENT;
+	/* the object is a dma-buf ("Shared objects") */
+	if (fstatfs(rep.fds[0], &sfs) < 0 || sfs.f_type != DMA_BUF_MAGIC) {
+		close(rep.fds[0]);
+		return vu_fe_bad_reply(fe, "GET_SHARED_OBJECT",
+				       "the fd is not a dma-buf");
+	}
 	*fd = rep.fds[0];
 	return 0;
 }
@@ -357,6 +366,12 @@ VH_EXPORT int vh_vu_frontend_postcopy_advise(struct vh_vu_frontend *fe,
 	r = vu_fe_call(fe, &m, &rep);
 	if (r < 0)
 		return r;
+	/* POSTCOPY_ADVISE: "the back-end opens a userfaultfd" and sends it */
+	if (rep.nfds == 1 && vh_fd_check_anon(rep.fds[0], "userfaultfd") < 0) {
+		close(rep.fds[0]);
+		return vu_fe_bad_reply(fe, "POSTCOPY_ADVISE",
+				       "the fd is not a userfaultfd");
+	}
 	if (rep.nfds == 1) {
 		if (ufd)
 			*ufd = rep.fds[0];
@@ -486,6 +501,7 @@ void vu_fe_close_backend(struct vh_vu_frontend *fe)
 	if (fe->backend_fd >= 0)
 		close(fe->backend_fd);
 	fe->backend_fd = -1;
+	fe->backend_gen++;
 	vh_vu_rx_reset(&fe->backend_rx);
 }
 
@@ -642,6 +658,7 @@ static int backend_handle(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 
 int vu_fe_dispatch_backend(struct vh_vu_frontend *fe, int64_t deadline)
 {
+	const uint64_t gen = fe->backend_gen;
 	struct vh_vu_msg msg;
 	int r;
 
@@ -661,8 +678,11 @@ int vu_fe_dispatch_backend(struct vh_vu_frontend *fe, int64_t deadline)
 	r = vu_fe_backend_msg(fe, &msg);
 	if (r < 0)
 		vu_fe_close_backend(fe);
-	/* a callback may have closed the channel */
-	if (r <= 0 || fe->backend_fd < 0) {
+	/*
+	 * a callback may have closed the channel, or the connection, or
+	 * taken another one: the reply is not the new channel's
+	 */
+	if (r <= 0 || fe->backend_gen != gen) {
 		vh_vu_msg_close_fds(&msg);
 		return r < 0 ? r : 0;
 	}

@@ -59,7 +59,8 @@ VH_EXPORT void vh_vu_frontend_disconnect(struct vh_vu_frontend *fe)
 	if (fe->early_valid)
 		vh_vu_msg_close_fds(&fe->early);
 	fe->early_valid = false;
-	fe->sent = fe->received = 0;
+	fe->waiting = false;
+	fe->conn_gen++;
 	fe->broken = false;
 	fe->offered = fe->features = 0;
 	fe->protocol_offered = fe->protocol_features = 0;
@@ -178,15 +179,17 @@ VH_EXPORT void vh_vu_frontend_set_reply_ack(struct vh_vu_frontend *fe, bool on)
 /* request / reply                                                          */
 /* ------------------------------------------------------------------------ */
 /*
- * Wait for the reply of ordinal ord (see struct vh_vu_frontend) until
- * deadline, serving the back-end channel meanwhile (a back-end may need an
- * answer from us before it can answer: an IOTLB miss in the middle of a
- * request).  Both sockets are read incrementally: half a message on either
- * holds nothing up.
+ * Wait for the reply of this call until deadline, serving the back-end
+ * channel meanwhile (a back-end may need an answer from us before it can
+ * answer: an IOTLB miss in the middle of a request).  inner: a callback's
+ * call while an outer call waits (see struct vh_vu_frontend).  Both
+ * sockets are read incrementally: half a message on either holds nothing
+ * up.  -ECONNRESET if a callback dropped or replaced the connection.
  */
-static int wait_message(struct vh_vu_frontend *fe, uint32_t ord,
+static int wait_message(struct vh_vu_frontend *fe, bool inner,
 			struct vh_vu_msg *rep, int64_t deadline)
 {
+	const uint64_t gen = fe->conn_gen;
 	int r;
 
 	for (;;) {
@@ -214,8 +217,11 @@ static int wait_message(struct vh_vu_frontend *fe, uint32_t ord,
 		} else if (!fe->dispatching) {
 			vu_fe_backend_stalled(fe);
 		}
+		/* the callback disconnected: no reply can come any more */
+		if (fe->conn_gen != gen)
+			return -ECONNRESET;
 		/* a call made by that dispatch may have read ours */
-		if (fe->early_valid && fe->early_ord == ord) {
+		if (!inner && fe->early_valid) {
 			memcpy(rep, &fe->early, sizeof(*rep));
 			fe->early_valid = false;
 			return 0;
@@ -227,19 +233,18 @@ static int wait_message(struct vh_vu_frontend *fe, uint32_t ord,
 			if (r < 0)
 				return r; /* reply_rx is empty again */
 			vh_vu_trace(fe->ctx, "<-", false, rep);
-			if (fe->received++ == ord)
-				return 0;
-			/* an outer call's, which waits in a callback's caller */
-			if (fe->early_valid || fe->received - 1 > ord) {
-				vh_vu_msg_close_fds(rep);
-				return vu_fe_bad_reply(fe, "call",
-						       "reply %u out of order",
-						       fe->received - 1);
+			/*
+			 * The outer call's (its request, and the first of
+			 * two to the same request) is kept for it; anything
+			 * else is ours, checked by vu_fe_reply()
+			 */
+			if (inner && !fe->early_valid &&
+			    rep->hdr.request == fe->waiting_request) {
+				memcpy(&fe->early, rep, sizeof(*rep));
+				fe->early_valid = true;
+				continue; /* ours may be there already */
 			}
-			memcpy(&fe->early, rep, sizeof(*rep));
-			fe->early_ord = fe->received - 1;
-			fe->early_valid = true;
-			continue; /* ours may be there already */
+			return 0;
 		}
 next:
 		if (left <= 0) {
@@ -272,7 +277,8 @@ static int call_until(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 	const struct vh_vu_msg_rule *rule;
 	uint32_t request = msg->hdr.request;
 	struct vh_vu_msg tmp;
-	bool want = false;
+	bool want = false, inner;
+	uint64_t gen;
 	int r;
 
 	if (fe->sock < 0)
@@ -311,10 +317,21 @@ static int call_until(struct vh_vu_frontend *fe, struct vh_vu_msg *msg,
 		return 0;
 
 	vh_vu_msg_init(&tmp, 0, 0);
-	r = wait_message(fe, fe->sent++, &tmp, deadline);
+	gen = fe->conn_gen;
+	inner = fe->waiting && fe->waiting_gen == gen;
+	if (!inner) {
+		fe->waiting = true;
+		fe->waiting_request = request;
+		fe->waiting_gen = gen;
+	}
+	r = wait_message(fe, inner, &tmp, deadline);
+	if (!inner && fe->conn_gen == gen)
+		fe->waiting = false;
 	if (r < 0) {
 		vh_err(fe->ctx, "%s: no reply: %s\n", rule->name, strerror(-r));
-		fe->broken = true;
+		/* a connection a callback dropped is not ours to break */
+		if (fe->conn_gen == gen)
+			fe->broken = true;
 		return r;
 	}
 	return vu_fe_reply(fe, rule, &tmp, rep);
@@ -717,9 +734,20 @@ VH_EXPORT int vh_vu_frontend_share_mem(struct vh_vu_frontend *fe,
 	for (i = 0; i < n; i++) {
 		r = vh_vu_frontend_add_mem_reg(fe, mem, i);
 		if (r < 0)
-			return r;
+			break;
 	}
-	return 0;
+	if (i == n)
+		return 0;
+	/*
+	 * All or nothing: a refusal (REPLY_ACK) leaves the connection up, and
+	 * regions left behind would be sent twice by a retry.  A broken
+	 * connection has nothing left to undo.
+	 */
+	while (i-- > 0 && !fe->broken && fe->sock >= 0)
+		if (vh_vu_frontend_rem_mem_reg(fe, mem, i) < 0)
+			vh_warn(fe->ctx, "share_mem: region %d left behind\n",
+				i);
+	return r;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -11,10 +11,15 @@
  *    is still taken at once; the channel is shut when the rest never comes)
  *    and on the connection (the call times out at its deadline);
  *  - an IOTLB miss sent just before the reply to the call in progress,
- *    whose callback makes a call of its own: each call gets its reply;
+ *    whose callback makes a call of its own: each call gets its reply,
+ *    whichever the back-end answers first; a callback that drops or
+ *    replaces the connection ends the call in progress at once;
+ *  - a region refused in the middle of share_mem: the ones before are
+ *    removed again;
  *  - impossible values in replies (GET_QUEUE_NUM, GET_MAX_MEM_SLOTS,
  *    GET_STATUS, GET_VRING_BASE, GET_INFLIGHT_FD size/offset/fd type,
- *    SET_DEVICE_STATE_FD fd type, a 4096-byte reply with 8 fds) and in
+ *    SET_DEVICE_STATE_FD, GET_SHARED_OBJECT and POSTCOPY_ADVISE fd types,
+ *    a 4096-byte reply with 8 fds) and in
  *    back-end requests (ring indexes beyond the rings set up, host
  *    notifier areas beyond or outside their fd, IOTLB types);
  *  - and vhostctl user probe / user check against such a back-end: they
@@ -25,6 +30,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -37,6 +43,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,7 +84,7 @@ static int new_memfd(size_t size)
 	return fd;
 }
 
-enum fd_kind { FD_NONE, FD_MEMFD, FD_PIPE, FD_SOCKET, FD_EVENTFD };
+enum fd_kind { FD_NONE, FD_MEMFD, FD_PIPE, FD_SOCKET, FD_EVENTFD, FD_UFFD };
 
 static int new_fd(enum fd_kind k)
 {
@@ -104,6 +111,12 @@ static int new_fd(enum fd_kind k)
 		fd = eventfd(0, EFD_CLOEXEC);
 		CHECK(fd >= 0);
 		break;
+	case FD_UFFD:
+		/* user-mode only: no privilege needed (Linux 5.11) */
+		fd = (int)syscall(SYS_userfaultfd,
+				  O_CLOEXEC | UFFD_USER_MODE_ONLY);
+		CHECK(fd >= 0);
+		break;
 	}
 	return fd;
 }
@@ -125,6 +138,11 @@ enum trick {
 	T_LATE_MISS,
 	/* an IOTLB miss on the channel, then the reply at once */
 	T_MISS_FIRST,
+	/*
+	 * an IOTLB miss on the channel, then the reply to the next request
+	 * (the miss callback's call), then this one's
+	 */
+	T_INNER_FIRST,
 };
 
 struct evil {
@@ -139,6 +157,11 @@ struct evil {
 	bool mute; /* no more replies */
 	/* a message it cannot read: 5 bytes of a header, then the close */
 	bool cut_on_bad;
+	/* the trick skips this many requests of id target first */
+	unsigned int skip;
+	/* the requests received, in order */
+	uint32_t seen[64];
+	unsigned int nseen;
 	pthread_mutex_t lock;
 	pthread_t th;
 	struct vh_vu_frontend *fe;
@@ -193,6 +216,10 @@ static bool tamper(struct evil *e, const struct vh_vu_msg *m,
 
 	if (m->hdr.request != e->target)
 		return true;
+	if (e->skip) {
+		e->skip--;
+		return true;
+	}
 	switch (e->trick) {
 	case T_NONE:
 		break;
@@ -230,8 +257,9 @@ static bool tamper(struct evil *e, const struct vh_vu_msg *m,
 		r->nfds = 1;
 		break;
 	case T_LATE_MISS:
-	case T_MISS_FIRST: {
-		struct vh_vu_msg miss;
+	case T_MISS_FIRST:
+	case T_INNER_FIRST: {
+		struct vh_vu_msg miss, m2, r2;
 
 		if (e->trick == T_LATE_MISS)
 			usleep((useconds_t)e->value * 1000);
@@ -249,6 +277,18 @@ static bool tamper(struct evil *e, const struct vh_vu_msg *m,
 			e->trick = T_NONE;
 			return true;
 		}
+		if (e->trick == T_INNER_FIRST) {
+			e->trick = T_NONE;
+			/* the callback's request is answered first */
+			CHECK_EQ(vh_vu_msg_recv(ctx, e->sock, &m2), 0);
+			if (e->nseen < VH_ARRAY_SIZE(e->seen))
+				e->seen[e->nseen++] = m2.hdr.request;
+			answer(e, &m2, &r2);
+			CHECK_EQ(vh_vu_msg_send(ctx, e->sock, &r2), 0);
+			vh_vu_msg_close_fds(&m2);
+			vh_vu_msg_close_fds(&r2);
+			return true;
+		}
 		e->mute = true;
 		return false;
 	}
@@ -264,6 +304,8 @@ static void evil_serve(struct evil *e)
 	bool want;
 
 	while (vh_vu_msg_recv(ctx, e->sock, &m) == 0) {
+		if (e->nseen < VH_ARRAY_SIZE(e->seen))
+			e->seen[e->nseen++] = m.hdr.request;
 		rule = vh_vu_msg_rule(false, m.hdr.request);
 		if (m.hdr.request == VH_VU_SET_BACKEND_REQ_FD && m.nfds == 1) {
 			pthread_mutex_lock(&e->lock);
@@ -366,6 +408,12 @@ struct calls {
 	/* the iotlb callback makes a call of its own; its result */
 	bool nested;
 	int nested_r;
+	/*
+	 * the iotlb callback disconnects, then (reconnect_fd >= 0) takes
+	 * reconnect_fd as the new connection
+	 */
+	bool drop;
+	int reconnect_fd;
 };
 
 static int cb_config(struct vh_vu_frontend *fe, void *data)
@@ -414,6 +462,11 @@ static int cb_iotlb(struct vh_vu_frontend *fe, void *data,
 	c->iotlb++;
 	if (c->nested)
 		c->nested_r = vh_vu_frontend_get_status(fe, &st);
+	if (c->drop) {
+		vh_vu_frontend_disconnect(fe);
+		if (c->reconnect_fd >= 0)
+			CHECK_EQ(vh_vu_frontend_set_fd(fe, c->reconnect_fd), 0);
+	}
 	return 0;
 }
 
@@ -875,6 +928,137 @@ static void test_nested_in_order(void)
 	CHECK_EQ(test_count_fds(), before);
 }
 
+/*
+ * The same, but the back-end answers the callback's call first, as it may
+ * when it handles the update while still inside the outer request
+ * (vhost-user.rst "IOMMU support"): replies are matched by request.
+ */
+static void test_nested_inner_first(void)
+{
+	struct calls calls = { .nested = true };
+	uint64_t f = F30 | (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM), v = 0;
+	struct evil e;
+	int before = test_count_fds();
+	uint8_t st = 0;
+
+	printf("a call inside a back-end request, the inner reply first\n");
+	evil_open(&e, f, PF(BACKEND_REQ) | PF(REPLY_ACK) | PF(STATUS));
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
+	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
+	evil_trick(&e, VH_VU_GET_FEATURES, T_INNER_FIRST, 0, 0, FD_NONE);
+	calls.nested_r = 1;
+	CHECK_EQ(vh_vu_frontend_get_features(e.fe, &v), 0);
+	CHECK_EQ(v, f);
+	CHECK_EQ(calls.iotlb, 1);
+	CHECK_EQ(calls.nested_r, 0);
+	CHECK_EQ(vh_vu_frontend_get_status(e.fe, &st), 0);
+	CHECK_EQ(st, 0xf);
+	evil_stop(&e);
+	CHECK_EQ(test_count_fds(), before);
+}
+
+/*
+ * A callback that disconnects in the middle of a call (say, on a ring
+ * error), or takes another connection: the call in progress ends at once
+ * (-ECONNRESET), not at its deadline, and breaks nothing of the new one.
+ */
+static void test_callback_drops_connection(void)
+{
+	const uint64_t f = F30 | (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM);
+	const uint64_t pf = PF(BACKEND_REQ) | PF(REPLY_ACK);
+	struct calls calls = { .drop = true, .reconnect_fd = -1 };
+	struct evil e, e2;
+	int before = test_count_fds(), sv[2];
+	int64_t t0;
+	uint64_t v;
+
+	printf("a callback that drops the connection in the middle of a call\n");
+	evil_open(&e, f, pf);
+	/* far beyond SLACK_MS: the old way waited for it */
+	vh_vu_frontend_set_timeout(e.fe, SLACK_MS + 3000);
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
+	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
+	evil_trick(&e, VH_VU_GET_FEATURES, T_LATE_MISS, 0, 0, FD_NONE);
+	t0 = vh_vu_now_ms();
+	CHECK_EQ(vh_vu_frontend_get_features(e.fe, &v), -ECONNRESET);
+	check_took(t0, 0, SLACK_MS, "dropped: -ECONNRESET");
+	CHECK_EQ(calls.iotlb, 1);
+	CHECK_EQ(vh_vu_frontend_get_features(e.fe, &v), -ENOTCONN);
+	evil_stop(&e);
+	CHECK_EQ(test_count_fds(), before);
+
+	/* the same, and the callback connects to another back-end */
+	memset(&e2, 0, sizeof(e2));
+	pthread_mutex_init(&e2.lock, NULL);
+	e2.chan = -1;
+	e2.features = F30 | 0x5;
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	e2.sock = sv[1];
+	CHECK(pthread_create(&e2.th, NULL, evil_fn, &e2) == 0);
+	calls = (struct calls){ .drop = true, .reconnect_fd = sv[0] };
+	evil_open(&e, f, pf);
+	vh_vu_frontend_set_timeout(e.fe, SLACK_MS + 3000);
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
+	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
+	evil_trick(&e, VH_VU_GET_FEATURES, T_LATE_MISS, 0, 0, FD_NONE);
+	t0 = vh_vu_now_ms();
+	CHECK_EQ(vh_vu_frontend_get_features(e.fe, &v), -ECONNRESET);
+	check_took(t0, 0, SLACK_MS, "replaced: -ECONNRESET");
+	/* the new connection works: nothing of the old call broke it */
+	CHECK_EQ(vh_vu_frontend_get_features(e.fe, &v), 0);
+	CHECK_EQ(v, e2.features);
+	evil_stop(&e); /* the front-end's unref closes e2's connection too */
+	CHECK(pthread_join(e2.th, NULL) == 0);
+	close(e2.sock);
+	pthread_mutex_destroy(&e2.lock);
+	CHECK_EQ(test_count_fds(), before);
+}
+
+/*
+ * share_mem with CONFIGURE_MEM_SLOTS: the back-end takes the first region
+ * and refuses the second (REPLY_ACK ENOSPC).  All or nothing: the first is
+ * removed again, and a retry adds each region once.
+ */
+static void test_share_mem_rollback(void)
+{
+	unsigned int i, adds = 0, rems = 0;
+	struct vh_mem *mem;
+	struct evil e;
+	int before = test_count_fds();
+	uint64_t v;
+
+	printf("share_mem: the second region refused\n");
+	evil_open(&e, F30, PF(CONFIGURE_MEM_SLOTS) | PF(REPLY_ACK));
+	CHECK_EQ(vh_mem_new(ctx, &mem), 0);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(vh_mem_add_memfd(mem, (uint64_t)i << 30, 1 << 20,
+					  NULL),
+			 0);
+	evil_trick(&e, VH_VU_ADD_MEM_REG, T_U64, ENOSPC, 0, FD_NONE);
+	e.skip = 1;
+	e.nseen = 0;
+	CHECK_EQ(vh_vu_frontend_share_mem(e.fe, mem), -ENOSPC);
+	for (i = 0; i < e.nseen; i++) {
+		adds += e.seen[i] == VH_VU_ADD_MEM_REG;
+		rems += e.seen[i] == VH_VU_REM_MEM_REG;
+	}
+	CHECK_EQ(adds, 2);
+	CHECK_EQ(rems, 1);
+	CHECK_EQ(e.seen[e.nseen - 1], VH_VU_REM_MEM_REG);
+	/* a refusal is no broken connection, and a retry goes through */
+	CHECK_EQ(vh_vu_frontend_get_features(e.fe, &v), 0);
+	evil_trick(&e, 0, T_NONE, 0, 0, FD_NONE);
+	e.nseen = 0;
+	CHECK_EQ(vh_vu_frontend_share_mem(e.fe, mem), 0);
+	for (i = adds = 0; i < e.nseen; i++)
+		adds += e.seen[i] == VH_VU_ADD_MEM_REG;
+	CHECK_EQ(adds, 3);
+	vh_mem_unref(mem);
+	evil_stop(&e);
+	CHECK_EQ(test_count_fds(), before);
+	printf("  %-44s removed again\n", "region 0 of 3");
+}
+
 /* ------------------------------------------------------------------------ */
 /* impossible values in replies                                             */
 /* ------------------------------------------------------------------------ */
@@ -886,6 +1070,8 @@ enum call {
 	C_INFLIGHT,
 	C_FEATURES,
 	C_STATE_FD,
+	C_SHARED,
+	C_POSTCOPY,
 };
 
 struct reply_case {
@@ -947,6 +1133,24 @@ static const struct reply_case reply_cases[] = {
 	  T_FD, 0, 0, FD_MEMFD, -EPROTO),
 	R("SET_DEVICE_STATE_FD a pipe back", C_STATE_FD, SET_DEVICE_STATE_FD,
 	  T_FD, 0, 0, FD_PIPE, 0),
+	/* a dma-buf ("Shared objects") */
+	R("GET_SHARED_OBJECT a pipe", C_SHARED, GET_SHARED_OBJECT, T_FD, 0, 0,
+	  FD_PIPE, -EPROTO),
+	R("GET_SHARED_OBJECT an eventfd", C_SHARED, GET_SHARED_OBJECT, T_FD, 0,
+	  0, FD_EVENTFD, -EPROTO),
+	R("GET_SHARED_OBJECT a memfd", C_SHARED, GET_SHARED_OBJECT, T_FD, 0, 0,
+	  FD_MEMFD, -EPROTO),
+	R("GET_SHARED_OBJECT no fd", C_SHARED, GET_SHARED_OBJECT, T_NONE, 0, 0,
+	  FD_NONE, -ENOENT),
+	/* the back-end's userfaultfd */
+	R("POSTCOPY_ADVISE a pipe", C_POSTCOPY, POSTCOPY_ADVISE, T_FD, 0, 0,
+	  FD_PIPE, -EPROTO),
+	R("POSTCOPY_ADVISE an eventfd", C_POSTCOPY, POSTCOPY_ADVISE, T_FD, 0, 0,
+	  FD_EVENTFD, -EPROTO),
+	R("POSTCOPY_ADVISE a memfd", C_POSTCOPY, POSTCOPY_ADVISE, T_FD, 0, 0,
+	  FD_MEMFD, -EPROTO),
+	R("POSTCOPY_ADVISE a userfaultfd", C_POSTCOPY, POSTCOPY_ADVISE, T_FD, 0,
+	  0, FD_UFFD, 0),
 };
 
 static int do_call(struct vh_vu_frontend *fe, enum call c)
@@ -981,6 +1185,25 @@ static int do_call(struct vh_vu_frontend *fe, enum call c)
 		return r;
 	case C_FEATURES:
 		return vh_vu_frontend_get_features(fe, &v);
+	case C_SHARED: {
+		const uint8_t uuid[16] = { 1 };
+
+		r = vh_vu_frontend_get_shared_object(fe, uuid, &fd);
+		if (r == 0)
+			close(fd);
+		else
+			CHECK_EQ(fd, -1);
+		return r;
+	}
+	case C_POSTCOPY:
+		r = vh_vu_frontend_postcopy_advise(fe, &fd);
+		if (r == 0) {
+			CHECK(fd >= 0);
+			close(fd);
+		} else {
+			CHECK_EQ(fd, -1);
+		}
+		return r;
 	case C_STATE_FD:
 		CHECK(pipe2(p, O_CLOEXEC) == 0);
 		r = vh_vu_frontend_set_device_state_fd(fe, VH_VU_TRANSFER_SAVE,
@@ -1021,10 +1244,12 @@ static void test_bad_replies(void)
 		}
 		/* a wrong answer breaks the connection: nothing more is sent */
 		CHECK_EQ(vh_vu_frontend_get_features(e.fe, &v),
-			 c->want ? -EPIPE : 0);
+			 c->want == -EPROTO ? -EPIPE : 0);
 		evil_stop(&e);
 		CHECK_EQ(test_count_fds(), before);
-		printf("  %-44s %s\n", c->name, c->want ? "refused" : "taken");
+		printf("  %-44s %s\n", c->name,
+		       c->want == -EPROTO ? "refused" :
+		       c->want ? "no fd" : "taken");
 	}
 }
 
@@ -1280,6 +1505,9 @@ int main(void)
 	test_half_message();
 	test_nested_deadline();
 	test_nested_in_order();
+	test_nested_inner_first();
+	test_callback_drops_connection();
+	test_share_mem_rollback();
 	test_bad_replies();
 	test_bad_backend_requests();
 	test_vhostctl();

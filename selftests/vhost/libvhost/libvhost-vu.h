@@ -394,7 +394,9 @@ int vh_vu_frontend_get_max_mem_slots(struct vh_vu_frontend *fe,
  * set_mem_table: SET_MEM_TABLE with every region of mem (at most 8).
  * add/rem_mem_reg: ADD_MEM_REG / REM_MEM_REG of one region.
  * share_mem: ADD_MEM_REG per region when CONFIGURE_MEM_SLOTS is negotiated
- * (-ENOSPC beyond GET_MAX_MEM_SLOTS), else SET_MEM_TABLE.
+ * (-ENOSPC beyond GET_MAX_MEM_SLOTS), else SET_MEM_TABLE.  All or nothing:
+ * the regions added before one the back-end refuses are removed again
+ * (REM_MEM_REG), and the refusal is returned.
  */
 int vh_vu_frontend_set_mem_table(struct vh_vu_frontend *fe, struct vh_mem *mem);
 int vh_vu_frontend_add_mem_reg(struct vh_vu_frontend *fe, struct vh_mem *mem,
@@ -501,10 +503,17 @@ int vh_vu_frontend_set_device_state_fd(struct vh_vu_frontend *fe,
 				       uint32_t direction, uint32_t phase,
 				       int fd, int *backend_fd);
 int vh_vu_frontend_check_device_state(struct vh_vu_frontend *fe);
+/*
+ * The back-end's shared object uuid: *fd gets its dma-buf; -ENOENT if it
+ * has none, -EPROTO for an fd that is not a dma-buf.
+ */
 int vh_vu_frontend_get_shared_object(struct vh_vu_frontend *fe,
 				     const uint8_t uuid[16], int *fd);
 
-/* Postcopy: *ufd (may be NULL) gets the userfaultfd if one was passed. */
+/*
+ * Postcopy: *ufd (may be NULL) gets the userfaultfd if one was passed
+ * (-EPROTO for an fd of another kind).
+ */
 int vh_vu_frontend_postcopy_advise(struct vh_vu_frontend *fe, int *ufd);
 int vh_vu_frontend_postcopy_listen(struct vh_vu_frontend *fe);
 int vh_vu_frontend_postcopy_end(struct vh_vu_frontend *fe);
@@ -539,8 +548,11 @@ int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
  * sized), an IOTLB message a MISS or ACCESS_FAIL.  Requests are also
  * served while a call waits for its reply; a callback may then make calls
  * of its own (an IOTLB miss answered with an update): each gets its own
- * reply, whichever order the back-end's answers come in, and ends by the
- * waiting call's deadline.
+ * reply, whichever order the back-end's answers come in (matched by
+ * request; two of the same request in the order they were sent), and ends
+ * by the waiting call's deadline.  A callback may also disconnect, or take
+ * another connection: the call that waits then returns -ECONNRESET at
+ * once, and the new connection is not touched.
  */
 struct vh_vu_frontend_ops {
 	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
