@@ -56,6 +56,7 @@ struct vh_vu_backend {
 	uint64_t offered_protocol;
 
 	/* ---- per connection ---- */
+	/* set under req_lock (vu_be_req_features()): requests read them */
 	uint64_t features; /* SET_FEATURES */
 	uint64_t protocol_features; /* SET_PROTOCOL_FEATURES */
 	bool features_set;
@@ -124,7 +125,14 @@ void vu_be_set_msg_hook(struct vh_vu_backend *be, void (*hook)(void *data));
 
 /* vu-backend-req.c */
 void vu_be_req_drop(struct vh_vu_backend *be);
-void vu_be_req_set(struct vh_vu_backend *be, int fd);
+/* fd taken; 0, or -errno: refused (closed), no channel */
+int vu_be_req_set(struct vh_vu_backend *be, int fd);
+/*
+ * The dispatch thread sets the negotiated features through this (under
+ * req_lock): a back-end request reads them from another thread.
+ */
+void vu_be_req_features(struct vh_vu_backend *be, uint64_t features,
+			uint64_t protocol_features);
 /* 0 once sent, -errno if the front-end could not be told */
 int vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
 			 uint8_t perm);

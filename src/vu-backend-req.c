@@ -9,12 +9,15 @@
  *
  * These may be called from any thread (a device's worker): req_lock keeps
  * one request and its reply together and guards the fd against
- * SET_BACKEND_REQ_FD or a disconnect in the dispatch thread.
+ * SET_BACKEND_REQ_FD or a disconnect in the dispatch thread, and the
+ * negotiated features a request is gated on against SET_FEATURES,
+ * SET_PROTOCOL_FEATURES or a disconnect (vu_be_req_features()).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -40,28 +43,85 @@ static void req_close(struct vh_vu_backend *be)
 	be->req_sock = false;
 }
 
-void vu_be_req_set(struct vh_vu_backend *be, int fd)
+/*
+ * Make fd (taken) the fd the channel can use: 0, *fd replaced where need
+ * be and *sock set, or -errno (*fd closed and -1).
+ */
+static int req_prepare(struct vh_vu_backend *be, int *fd, bool *sock)
 {
+	char path[32];
 	struct stat st;
-	int fl;
+	int fl, nfd, r;
 
+	if (fstat(*fd, &st) < 0)
+		goto fail;
+	*sock = S_ISSOCK(st.st_mode);
+	/* a socket: every send and receive is MSG_DONTWAIT */
+	if (*sock)
+		return 0;
+	fl = fcntl(*fd, F_GETFL);
+	if (fl < 0)
+		goto fail;
+	if (!S_ISFIFO(st.st_mode)) {
+		/*
+		 * Anything else (a character device) is made non-blocking
+		 * as it is: after poll() said writable, a write could still
+		 * wait for room past the deadline.
+		 */
+		if (!(fl & O_NONBLOCK) &&
+		    fcntl(*fd, F_SETFL, fl | O_NONBLOCK) < 0)
+			vh_warn(be->ctx, "back-end channel: O_NONBLOCK: %s\n",
+				strerror(errno));
+		return 0;
+	}
+	/*
+	 * A pipe's O_NONBLOCK belongs to the open file description, which
+	 * the front-end shares (it kept its own copy of this end) and can
+	 * make blocking again: a write to a full pipe, or a read of an empty
+	 * one, would then wait in the kernel for ever, with req_lock held.
+	 * The channel gets a description of its own: the same pipe opened
+	 * again, with the access mode the front-end gave (a write end stays
+	 * one, so its reader's close is still EPIPE), never blocking.
+	 */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", *fd);
+	nfd = open(path, (fl & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
+	if (nfd < 0)
+		goto fail; /* ENXIO: a FIFO's write end without a reader */
+	close(*fd);
+	*fd = nfd;
+	return 0;
+fail:
+	r = -errno;
+	vh_err(be->ctx, "back-end channel: fd refused: %s\n", strerror(-r));
+	close(*fd);
+	*fd = -1;
+	return r;
+}
+
+int vu_be_req_set(struct vh_vu_backend *be, int fd)
+{
+	bool sock = false;
+	int r = 0;
+
+	/* outside req_lock: a request in progress may hold it for a while */
+	if (fd >= 0)
+		r = req_prepare(be, &fd, &sock);
 	pthread_mutex_lock(&be->req_lock);
 	req_close(be);
 	if (fd >= 0) {
 		be->req_fd = fd;
-		be->req_sock = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
-		/*
-		 * A socket is read and written with MSG_DONTWAIT; anything
-		 * else (a pipe) has no such flag, so it is made
-		 * non-blocking: after poll() said writable, a write could
-		 * still wait for room past the deadline.
-		 */
-		fl = be->req_sock ? 0 : fcntl(fd, F_GETFL);
-		if (fl >= 0 && !be->req_sock && !(fl & O_NONBLOCK) &&
-		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-			vh_warn(be->ctx, "back-end channel: O_NONBLOCK: %s\n",
-				strerror(errno));
+		be->req_sock = sock;
 	}
+	pthread_mutex_unlock(&be->req_lock);
+	return r;
+}
+
+void vu_be_req_features(struct vh_vu_backend *be, uint64_t features,
+			uint64_t protocol_features)
+{
+	pthread_mutex_lock(&be->req_lock);
+	be->features = features;
+	be->protocol_features = protocol_features;
 	pthread_mutex_unlock(&be->req_lock);
 }
 
@@ -72,7 +132,7 @@ void vu_be_req_drop(struct vh_vu_backend *be)
 
 /*
  * write()/read() exactly len bytes by deadline, for a channel that is not
- * a socket (non-blocking: vu_be_req_set()).
+ * a socket (non-blocking: req_prepare()).
  */
 static int plain_io(int fd, void *buf, size_t len, bool wr, int64_t deadline)
 {
@@ -155,24 +215,6 @@ static int request_ack(struct vh_vu_backend *be, uint32_t request,
 		*reply_fd = -1;
 	if (!rule)
 		return -EINVAL;
-	if (!vh_vu_msg_gate_open(rule, be->features, be->protocol_features))
-		return -EOPNOTSUPP;
-	/* "BACKEND_SEND_FD": fds only when negotiated */
-	if (fd >= 0 &&
-	    !vu_be_has_protocol(be, VH_VU_PROTOCOL_F_BACKEND_SEND_FD))
-		return -EOPNOTSUPP;
-
-	vh_vu_msg_init(&msg, request, size);
-	if (size)
-		memcpy(&msg.payload, payload, size);
-	if (fd >= 0) {
-		msg.fds[0] = fd;
-		msg.nfds = 1;
-	}
-	ack = may_ack && vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
-	if (ack)
-		msg.hdr.flags |= VH_VU_FLAG_NEED_REPLY;
-	want_reply = ack || rule->reply == VH_VU_REPLY_ALWAYS;
 
 	/*
 	 * The deadline is the whole call's, waiting behind another thread's
@@ -186,6 +228,30 @@ static int request_ack(struct vh_vu_backend *be, uint32_t request,
 			strerror(-r));
 		return r;
 	}
+	/*
+	 * The features under req_lock, as the dispatch thread sets them
+	 * (vu_be_req_features()): one negotiation decides the gate and
+	 * NEED_REPLY, and the reply awaited is the one asked for.
+	 */
+	if (!vh_vu_msg_gate_open(rule, be->features, be->protocol_features) ||
+	    /* "BACKEND_SEND_FD": fds only when negotiated */
+	    (fd >= 0 &&
+	     !vu_be_has_protocol(be, VH_VU_PROTOCOL_F_BACKEND_SEND_FD))) {
+		pthread_mutex_unlock(&be->req_lock);
+		return -EOPNOTSUPP;
+	}
+	vh_vu_msg_init(&msg, request, size);
+	if (size)
+		memcpy(&msg.payload, payload, size);
+	if (fd >= 0) {
+		msg.fds[0] = fd;
+		msg.nfds = 1;
+	}
+	ack = may_ack && vu_be_has_protocol(be, VH_VU_PROTOCOL_F_REPLY_ACK);
+	if (ack)
+		msg.hdr.flags |= VH_VU_FLAG_NEED_REPLY;
+	want_reply = ack || rule->reply == VH_VU_REPLY_ALWAYS;
+
 	if (be->req_fd < 0) {
 		r = -ENOTCONN;
 		goto out;

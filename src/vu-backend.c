@@ -280,8 +280,7 @@ static void conn_state_free(struct vh_vu_backend *be)
 		be->log_fd = -1;
 	}
 	be->mem = vh_mem_unref(be->mem);
-	be->features = 0;
-	be->protocol_features = 0;
+	vu_be_req_features(be, 0, 0);
 	be->features_set = false;
 	be->state_set_failed = true; /* no transfer on this connection yet */
 	be->status = 0;
@@ -619,7 +618,7 @@ static int h_set_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	    be->ops.set_features(be, be->data, f) < 0)
 		r = VU_SOFT_FAIL;
 	if (r >= 0) {
-		be->features = f;
+		vu_be_req_features(be, f, be->protocol_features);
 		be->features_set = true;
 		/* "Ring states": without protocol features, enable every ring. */
 		if (!(f & (1ull << VH_VU_F_PROTOCOL_FEATURES)))
@@ -658,7 +657,7 @@ static int h_set_protocol_features(struct vh_vu_backend *be,
 		       "INBAND_NOTIFICATIONS without BACKEND_REQ+REPLY_ACK\n");
 		return -EINVAL;
 	}
-	be->protocol_features = p;
+	vu_be_req_features(be, be->features, p);
 	return 0;
 }
 
@@ -1007,9 +1006,13 @@ static int h_net_set_mtu(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 static int h_set_backend_req_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 				struct vh_vu_msg *reply)
 {
-	vu_be_req_set(be, msg->fds[0]);
+	int r = vu_be_req_set(be, msg->fds[0]);
+
 	msg->fds[0] = -1;
 	msg->nfds = 0;
+	/* an fd the channel cannot use: refused, no channel (it said why) */
+	if (r < 0)
+		return VU_SOFT_FAIL;
 	/*
 	 * Misses from before could not be reported (and were forgotten):
 	 * rings waiting for a translation try again, and report now.

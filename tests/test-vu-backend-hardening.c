@@ -19,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libvhost.h"
@@ -703,6 +704,66 @@ static void req_times_out(void)
 	CHECK(vh_vu_now_ms() - t0 < 1000);
 }
 
+/*
+ * A pipe as the channel, the front-end keeping its own copy of the write
+ * end it sent: it fills the pipe and makes its end blocking again.
+ * O_NONBLOCK is a flag of the open file description both ends' copies
+ * share, so a channel on the description it was given would then write
+ * into the full pipe in the kernel for ever (req_lock held, and the
+ * disconnect waiting for it): the alarm ends the test instead.  The
+ * channel's own description keeps to the deadline.
+ */
+static void test_backend_channel_pipe(void)
+{
+	char dir[] = "/tmp/test-vu-backend-XXXXXX", path[64];
+	char buf[4096] = { 0 };
+	int p[2], fl, fds0 = test_count_fds();
+
+	fe_open(ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS), false);
+	CHECK(pipe2(p, O_CLOEXEC) == 0);
+	fe_do(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1);
+	CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
+	fl = fcntl(p[1], F_GETFL);
+	CHECK(fl >= 0 && fcntl(p[1], F_SETFL, fl | O_NONBLOCK) == 0);
+	while (write(p[1], buf, sizeof(buf)) > 0)
+		;
+	CHECK(errno == EAGAIN);
+	CHECK(fcntl(p[1], F_SETFL, fl & ~O_NONBLOCK) == 0);
+	alarm((REQ_DEADLINE_MS + REQ_SLACK_MS) / 1000 + 2);
+	req_times_out();
+	/* the disconnect does not wait for the channel */
+	close(F.sock);
+	fe_pump(&F);
+	CHECK(!vh_vu_backend_connected(F.be));
+	alarm(0);
+	close(p[0]);
+	close(p[1]);
+	CHECK_EQ(test_count_fds(), fds0);
+
+	/*
+	 * A FIFO's write end whose reader is gone cannot be opened again
+	 * (ENXIO) and cannot be a channel: refused (error reply), no
+	 * channel, the connection kept.
+	 */
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	CHECK(mkfifo(path, 0600) == 0);
+	p[0] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(p[0] >= 0);
+	p[1] = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(p[1] >= 0);
+	close(p[0]);
+	CHECK(unlink(path) == 0 && rmdir(dir) == 0);
+	fe_open(ALL_PROTO, false);
+	CHECK(fe_ack(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1) != 0);
+	close(p[1]);
+	CHECK(vh_vu_backend_connected(F.be));
+	CHECK_EQ(vh_vu_backend_config_change(F.be), -ENOTCONN);
+	close(F.sock);
+	fe_pump(&F);
+	CHECK_EQ(test_count_fds(), fds0);
+}
+
 static void test_backend_channel_deadline(void)
 {
 	struct trickler t;
@@ -799,6 +860,7 @@ int main(void)
 	test_mem_slots();
 	test_leaks();
 	test_backend_channel_deadline();
+	test_backend_channel_pipe();
 
 	/*
 	 * Maps are compared per case above (after a warm-up run): the
