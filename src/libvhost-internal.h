@@ -69,6 +69,22 @@ int vh_fd_check_anon(int fd, const char *name);
  */
 ssize_t vh_write_nosigpipe(int fd, const void *buf, size_t len);
 
+/*
+ * fd, a pipe end or FIFO (S_ISFIFO) a peer sent, for a caller that waits
+ * on it with poll() and a deadline.  O_NONBLOCK is a flag of the open file
+ * description, which the peer shares through its own copy of that end and
+ * can make blocking again: a read of an empty pipe, or a write to a full
+ * one, would then wait in the kernel for ever.  So the pipe is opened
+ * again through /proc/self/fd, with the access mode the peer gave (a write
+ * end stays one, so its reader's close is still EPIPE), O_NONBLOCK and
+ * O_CLOEXEC: a description of our own.  Where that fails (another user's
+ * pipe, no reader on a FIFO's write end, no /proc) fd is kept and its
+ * shared description made non-blocking, with a warning naming what.
+ * Returns the fd to use (a new one, fd closed; or fd), or -errno when fd
+ * cannot be used at all (an O_PATH handle; fd left open).
+ */
+int vh_pipe_own_nonblock(struct vh_ctx *ctx, int fd, const char *what);
+
 /* errno is the same after it: callers log, then return -errno */
 __attribute__((format(printf, 6, 7))) void
 vh_log(const struct vh_ctx *ctx, int priority, const char *file, int line,

@@ -35,7 +35,12 @@
  * in a read or a write).  Any other fd there closes the connection.
  * SET_BACKEND_REQ_FD takes any fd (the checklist: no socket type beyond
  * what a message needs): a pipe carries requests without fds, and its
- * writes cannot raise SIGPIPE (EPIPE instead).
+ * writes cannot raise SIGPIPE (EPIPE instead).  A pipe is opened again
+ * (/proc/self/fd) for a non-blocking description of the back-end's own,
+ * which the front-end's copy cannot make blocking; one that cannot be
+ * (another user's pipe, a FIFO without a reader yet) is used as it is,
+ * made non-blocking, with a warning: the front-end can then make a
+ * request wait in the kernel.
  *
  * Callbacks run in the thread that calls vh_vu_backend_dispatch().  Once
  * queue_stopped returns, the device must no longer touch that vh_devq

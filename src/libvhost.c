@@ -4,6 +4,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -78,6 +79,43 @@ ssize_t vh_write_nosigpipe(int fd, const void *buf, size_t len)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = e;
 	return n;
+}
+
+int vh_pipe_own_nonblock(struct vh_ctx *ctx, int fd, const char *what)
+{
+	char path[32];
+	int fl, nfd;
+
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -errno;
+	/*
+	 * A path handle is no pipe end: opening it would make one, with our
+	 * rights, of a FIFO the peer could only name.
+	 */
+	if (fl & O_PATH)
+		return -EBADF;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	nfd = open(path, (fl & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
+	if (nfd >= 0) {
+		close(fd);
+		return nfd;
+	}
+	/*
+	 * No description of our own: the pipe is not ours to open (EACCES,
+	 * EPERM: another user's, or its owner took its mode away), there is
+	 * no /proc (ENOENT), or a FIFO's write end has no reader now (ENXIO).
+	 * None makes fd unusable, and the peer may send any fd: a reader may
+	 * still open the FIFO (until then a write fails with EPIPE, as after
+	 * a reader's close).  So fd is kept, made non-blocking as it is,
+	 * where the peer's copy can undo it.
+	 */
+	vh_warn(ctx,
+		"%s: pipe not opened again (%s): O_NONBLOCK is set on the description the front-end shares, which it can make blocking\n",
+		what, strerror(errno));
+	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return fd;
 }
 
 void vh_log(const struct vh_ctx *ctx, int priority, const char *file,

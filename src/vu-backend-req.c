@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -49,9 +48,8 @@ static void req_close(struct vh_vu_backend *be)
  */
 static int req_prepare(struct vh_vu_backend *be, int *fd, bool *sock)
 {
-	char path[32];
 	struct stat st;
-	int fl, nfd, r;
+	int fl, r;
 
 	if (fstat(*fd, &st) < 0)
 		goto fail;
@@ -59,36 +57,33 @@ static int req_prepare(struct vh_vu_backend *be, int *fd, bool *sock)
 	/* a socket: every send and receive is MSG_DONTWAIT */
 	if (*sock)
 		return 0;
-	fl = fcntl(*fd, F_GETFL);
-	if (fl < 0)
-		goto fail;
-	if (!S_ISFIFO(st.st_mode)) {
+	if (S_ISFIFO(st.st_mode)) {
 		/*
-		 * Anything else (a character device) is made non-blocking
-		 * as it is: after poll() said writable, a write could still
-		 * wait for room past the deadline.
+		 * A description of its own, never blocking, whatever the
+		 * front-end does with its copy (req_lock is held across a
+		 * request's I/O, and the disconnect waits for it); where
+		 * there can be none, the shared one, with a warning: the
+		 * checklist lets the front-end send any fd.
 		 */
-		if (!(fl & O_NONBLOCK) &&
-		    fcntl(*fd, F_SETFL, fl | O_NONBLOCK) < 0)
-			vh_warn(be->ctx, "back-end channel: O_NONBLOCK: %s\n",
-				strerror(errno));
+		r = vh_pipe_own_nonblock(be->ctx, *fd, "back-end channel");
+		if (r < 0) {
+			errno = -r;
+			goto fail;
+		}
+		*fd = r;
 		return 0;
 	}
 	/*
-	 * A pipe's O_NONBLOCK belongs to the open file description, which
-	 * the front-end shares (it kept its own copy of this end) and can
-	 * make blocking again: a write to a full pipe, or a read of an empty
-	 * one, would then wait in the kernel for ever, with req_lock held.
-	 * The channel gets a description of its own: the same pipe opened
-	 * again, with the access mode the front-end gave (a write end stays
-	 * one, so its reader's close is still EPIPE), never blocking.
+	 * Anything else (a character device) is made non-blocking as it is:
+	 * after poll() said writable, a write could still wait for room past
+	 * the deadline.
 	 */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", *fd);
-	nfd = open(path, (fl & O_ACCMODE) | O_NONBLOCK | O_CLOEXEC);
-	if (nfd < 0)
-		goto fail; /* ENXIO: a FIFO's write end without a reader */
-	close(*fd);
-	*fd = nfd;
+	fl = fcntl(*fd, F_GETFL);
+	if (fl < 0)
+		goto fail;
+	if (!(fl & O_NONBLOCK) && fcntl(*fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		vh_warn(be->ctx, "back-end channel: O_NONBLOCK: %s\n",
+			strerror(errno));
 	return 0;
 fail:
 	r = -errno;

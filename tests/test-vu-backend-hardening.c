@@ -9,8 +9,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +22,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "libvhost.h"
@@ -704,6 +708,15 @@ static void req_times_out(void)
 	CHECK(vh_vu_now_ms() - t0 < 1000);
 }
 
+/* The next request on a plain channel's read end: its header. */
+static void read_request(int fd, uint32_t request)
+{
+	struct vh_vu_hdr hdr;
+
+	CHECK_EQ(read(fd, &hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
+	CHECK_EQ(hdr.request, request);
+}
+
 /*
  * A pipe as the channel, the front-end keeping its own copy of the write
  * end it sent: it fills the pipe and makes its end blocking again.
@@ -742,8 +755,9 @@ static void test_backend_channel_pipe(void)
 
 	/*
 	 * A FIFO's write end whose reader is gone cannot be opened again
-	 * (ENXIO) and cannot be a channel: refused (error reply), no
-	 * channel, the connection kept.
+	 * (ENXIO), but it is still a channel (the front-end may send any
+	 * fd): taken as it is, it works once a reader opens the FIFO, and
+	 * fails with EPIPE (the channel dropped) when there is none.
 	 */
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/fifo", dir);
@@ -753,15 +767,85 @@ static void test_backend_channel_pipe(void)
 	p[1] = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
 	CHECK(p[1] >= 0);
 	close(p[0]);
-	CHECK(unlink(path) == 0 && rmdir(dir) == 0);
-	fe_open(ALL_PROTO, false);
-	CHECK(fe_ack(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1) != 0);
+	fe_open(ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS), false);
+	fe_do(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1);
 	close(p[1]);
-	CHECK(vh_vu_backend_connected(F.be));
+	p[0] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(p[0] >= 0);
+	CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
+	read_request(p[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);
+	close(p[0]);
+	CHECK(unlink(path) == 0 && rmdir(dir) == 0);
+	CHECK_EQ(vh_vu_backend_config_change(F.be), -EPIPE);
 	CHECK_EQ(vh_vu_backend_config_change(F.be), -ENOTCONN);
+	CHECK(vh_vu_backend_connected(F.be));
 	close(F.sock);
 	fe_pump(&F);
 	CHECK_EQ(test_count_fds(), fds0);
+}
+
+static int foreign_warnings;
+
+static void foreign_log(struct vh_ctx *ctx, void *data, int priority,
+			const char *file, int line, const char *fn,
+			const char *format, va_list args)
+{
+	char msg[256];
+
+	vsnprintf(msg, sizeof(msg), format, args);
+	if (priority == LOG_WARNING && strstr(msg, "back-end channel") &&
+	    strstr(msg, "Permission denied"))
+		foreign_warnings++;
+}
+
+/*
+ * A pipe the back-end may not open again (EACCES: as a front-end of
+ * another user's would be; here its owner, unprivileged, took its mode
+ * away): the channel takes the front-end's description as it is, made
+ * non-blocking there (the front-end sees the flag on its copy), with a
+ * warning, and works.  In a child: an unprivileged one, the test's user
+ * or, for root (whom the mode does not stop), nobody.  Skipped if the
+ * child cannot become nobody or can still open the pipe (a capability).
+ */
+static void test_backend_channel_foreign_pipe(void)
+{
+	char path[32];
+	int p[2], fd, st;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		if (geteuid() == 0 && (setgroups(0, NULL) < 0 ||
+				       setresgid(65534, 65534, 65534) < 0 ||
+				       setresuid(65534, 65534, 65534) < 0))
+			_exit(TEST_SKIP);
+		CHECK(pipe2(p, O_CLOEXEC) == 0);
+		CHECK(fchmod(p[1], 0) == 0);
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
+		fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (fd >= 0 || errno != EACCES)
+			_exit(TEST_SKIP);
+		vh_ctx_set_log_fn(F.ctx, foreign_log, NULL);
+		vh_ctx_set_log_priority(F.ctx, LOG_WARNING);
+		fe_open(ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS),
+			false);
+		fe_do(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1);
+		CHECK_EQ(foreign_warnings, 1);
+		CHECK(fcntl(p[1], F_GETFL) & O_NONBLOCK);
+		CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
+		read_request(p[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);
+		/* no leak check: LeakSanitizer cannot trace a setuid child */
+		_exit(0);
+	}
+	CHECK(waitpid(pid, &st, 0) == pid);
+	CHECK(WIFEXITED(st));
+	if (WEXITSTATUS(st) == TEST_SKIP) {
+		printf("  a pipe not ours to open again: skipped (no unprivileged child)\n");
+		return;
+	}
+	CHECK_EQ(WEXITSTATUS(st), 0);
 }
 
 static void test_backend_channel_deadline(void)
@@ -861,6 +945,7 @@ int main(void)
 	test_leaks();
 	test_backend_channel_deadline();
 	test_backend_channel_pipe();
+	test_backend_channel_foreign_pipe();
 
 	/*
 	 * Maps are compared per case above (after a warm-up run): the
