@@ -6,10 +6,12 @@
  * The application's save_state/load_state never touch the front-end's fd.
  * They get one end of a local stream socket, blocking, on a transfer thread
  * of their own; a relay thread copies between the other end and the
- * front-end's pipe, which it makes non-blocking and waits on with a
- * deadline: state_timeout_ms without progress, and once the transfer is
- * to end (the front-end's next message, CHECK_DEVICE_STATE or any other:
- * none is handled beside a transfer) state_timeout_ms in all.  A disconnection, a reset or vh_daemon_stop() ends it at once.
+ * front-end's pipe, which it never lets block (a description of its own,
+ * or MSG_DONTWAIT on a socket) and waits on with a deadline:
+ * state_timeout_ms without progress, and once the transfer is to end (the
+ * front-end's next message, CHECK_DEVICE_STATE or any other: none is
+ * handled beside a transfer) state_timeout_ms in all.  A disconnection, a
+ * reset or vh_daemon_stop() ends it at once.
  * So a front-end that stalls its pipe, or streams into it for ever, holds
  * neither the application nor the control thread: the application sees
  * its reads end (load) or its writes drained (save), never a block for
@@ -141,7 +143,10 @@ static int xfer_write(struct vh_daemon *d, int fd, const char *buf,
 	int64_t progress = vh_vu_now_ms() + d->xfer_timeout_ms;
 
 	while (len) {
-		ssize_t n = vh_write_nosigpipe(fd, buf, len);
+		ssize_t n = peer && d->xfer_peer_sock ?
+				    send(fd, buf, len,
+					 MSG_DONTWAIT | MSG_NOSIGNAL) :
+				    vh_write_nosigpipe(fd, buf, len);
 		int r;
 
 		if (n > 0) {
@@ -168,7 +173,9 @@ static ssize_t xfer_read(struct vh_daemon *d, int fd, char *buf, size_t len,
 	int64_t progress = vh_vu_now_ms() + d->xfer_timeout_ms;
 
 	for (;;) {
-		ssize_t n = read(fd, buf, len);
+		ssize_t n = peer && d->xfer_peer_sock ?
+				    recv(fd, buf, len, MSG_DONTWAIT) :
+				    read(fd, buf, len);
 		int r;
 
 		if (n >= 0)
@@ -374,9 +381,22 @@ int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 		r = -EBADF;
 		goto fail;
 	}
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+	/*
+	 * The front-end keeps its own copy of the end it sent, which shares
+	 * the O_NONBLOCK of its open file description: made blocking again,
+	 * a relay's read or write would wait in the kernel for ever, and
+	 * vh_daemon_stop() with it.  A socket is sent to and received from
+	 * with MSG_DONTWAIT, its flags left alone; a pipe gets a description
+	 * of its own (or, where it cannot, the shared one, with a warning).
+	 */
+	d->xfer_peer_sock = S_ISSOCK(st.st_mode);
+	if (!d->xfer_peer_sock) {
+		r = vh_pipe_own_nonblock(d->ctx, fd, "device state");
+		if (r < 0)
+			goto fail;
+		fd = r;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		r = -errno;
 		goto fail;
 	}

@@ -10,6 +10,7 @@
  * {seq, value ^ 0x5a5a5a5a + queue index} in the chain's writable buffer.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -1019,11 +1020,60 @@ static int transfer_start(struct vh_vu_frontend *fe, uint32_t direction)
 }
 
 /*
+ * A save into a pipe (as_sock: a socket) whose end the front-end sent and
+ * kept a copy of.  It fills it first; once SET_DEVICE_STATE_FD is
+ * answered, it makes its copy blocking (O_NONBLOCK belongs to the open
+ * file description, which a back-end working on the one it was given
+ * shares) and then takes back what it had filled, and never reads again.
+ * So the relay's next write, however far it had got, finds room and then
+ * none: on the shared description, made blocking, it would wait in the
+ * kernel for ever, wherever it stood when the flag went.  Returns the
+ * front-end's read end; *keep is its copy of the end it sent.
+ */
+static int shared_save_start(struct vh_vu_frontend *fe, bool as_sock, int *keep)
+{
+	char buf[4096] = { 0 };
+	size_t filled = 0;
+	int p[2], bfd, fl, one = 1;
+	ssize_t n;
+
+	if (as_sock) {
+		CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p),
+			 0);
+		/* the kernel's minimum: a few KB in flight at most */
+		CHECK_EQ(setsockopt(p[1], SOL_SOCKET, SO_SNDBUF, &one,
+				    sizeof(one)),
+			 0);
+	} else {
+		CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	}
+	fl = fcntl(p[1], F_GETFL);
+	CHECK(fl >= 0 && fcntl(p[1], F_SETFL, fl | O_NONBLOCK) == 0);
+	while ((n = write(p[1], buf, sizeof(buf))) > 0)
+		filled += (size_t)n;
+	CHECK(errno == EAGAIN);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(fe, VH_VU_TRANSFER_SAVE,
+						    VH_VU_PHASE_STOPPED, p[1],
+						    &bfd),
+		 0);
+	CHECK(fcntl(p[1], F_SETFL, fl & ~O_NONBLOCK) == 0);
+	while (filled) {
+		n = read(p[0], buf,
+			 filled < sizeof(buf) ? filled : sizeof(buf));
+		CHECK(n > 0);
+		filled -= (size_t)n;
+	}
+	*keep = p[1];
+	return p[0];
+}
+
+/*
  * A front-end that stops reading or writing its pipe: the transfer fails
  * at the deadline (state_timeout_ms), CHECK_DEVICE_STATE says so, and the
  * daemon serves the next transfer; with the default deadline,
- * vh_daemon_stop() ends the transfer at once.  A transfer with a ring
- * started is refused.
+ * vh_daemon_stop() ends the transfer at once; so too when the front-end
+ * made the end it sent blocking (shared_save_start()).  A transfer with a
+ * ring started is refused.
  */
 static void test_device_state_stall(struct vh_ctx *ctx)
 {
@@ -1031,7 +1081,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	struct sess s = { 0 };
 	int64_t t0, ms;
 	size_t got;
-	int p[2], bfd;
+	int p[2], bfd, as_sock;
 	unsigned int q;
 	uint32_t base;
 	pthread_t t;
@@ -1067,6 +1117,28 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	       (long long)ms, got, STATE_BYTES + 4);
 	CHECK(ms >= 250 && ms < 3000);
 	CHECK(got < STATE_BYTES);
+
+	/*
+	 * the same, the front-end's copy of the end made blocking: the
+	 * relay's own description (a pipe) or MSG_DONTWAIT (a socket) keep
+	 * the deadline; a hang here is the failure, SIGALRM ends the test
+	 */
+	for (as_sock = 0; as_sock < 2; as_sock++) {
+		p[0] = shared_save_start(s.fe, as_sock, &p[1]);
+		alarm(20);
+		t0 = mono_ms();
+		CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
+		ms = mono_ms() - t0;
+		alarm(0);
+		close(p[1]);
+		got = drain_pipe(p[0]);
+		close(p[0]);
+		printf("device state: save stalled by the front-end, its %s made blocking: failed after %lld ms, %zu of %d bytes out\n",
+		       as_sock ? "socket" : "pipe", (long long)ms, got,
+		       STATE_BYTES + 4);
+		CHECK(ms < 3000);
+		CHECK(got < STATE_BYTES);
+	}
 
 	/* load: three bytes, and the pipe left open */
 	p[1] = transfer_start(s.fe, VH_VU_TRANSFER_LOAD);
@@ -1193,8 +1265,35 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	CHECK(drain_pipe(p[0]) < STATE_BYTES);
 	close(p[0]);
 	sess_close(&s);
-	vh_mem_unref(s.mem);
 	toy_free(&toy);
+
+	/* the same, the front-end's copy of the end made blocking */
+	for (as_sock = 0; as_sock < 2; as_sock++) {
+		toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+		CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+		sess_open(ctx, &s, false);
+		for (q = 0; q < NQ; q++)
+			CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base),
+				 0);
+		p[0] = shared_save_start(s.fe, as_sock, &p[1]);
+		vh_vu_frontend_set_timeout(s.fe, 300);
+		CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -ETIMEDOUT);
+		alarm(20);
+		t0 = mono_ms();
+		vh_daemon_stop(toy.d);
+		CHECK_EQ(vh_daemon_wait(toy.d), 0);
+		ms = mono_ms() - t0;
+		alarm(0);
+		printf("device state: stop during a stalled save, its %s made blocking: %lld ms\n",
+		       as_sock ? "socket" : "pipe", (long long)ms);
+		CHECK(ms < 3000);
+		close(p[1]);
+		CHECK(drain_pipe(p[0]) < STATE_BYTES);
+		close(p[0]);
+		sess_close(&s);
+		toy_free(&toy);
+	}
+	vh_mem_unref(s.mem);
 	printf("device state, a stalling front-end: ok\n");
 }
 
