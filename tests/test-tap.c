@@ -350,6 +350,66 @@ static void test_mq(void)
 	CHECK_EQ(if_nametoindex(name), 0);
 }
 
+/* A tap of our own through /dev/net/tun, with TUNSETIFF flags. */
+static int tun_open(const char *name, short flags)
+{
+	struct ifreq ifr;
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+
+	CHECK(fd >= 0);
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = flags;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	CHECK(ioctl(fd, TUNSETIFF, &ifr) == 0);
+	return fd;
+}
+
+/*
+ * A caller's tap without IFF_NO_PI is refused (a struct tun_pi before
+ * every frame); one without IFF_VNET_HDR carries no header, whatever
+ * TUNSETVNETHDRSZ says: only a header length of 0 is right for it.
+ */
+static void test_tap_flags(void)
+{
+	struct vh_tap *tap = NULL;
+	int fd, sz = 0;
+
+	fd = tun_open("vhnohdr", IFF_TAP | IFF_NO_PI);
+	CHECK_EQ(vh_tap_new_from_fd(ctx, fd, &tap), 0);
+	CHECK_EQ(vh_tap_set_vnet_hdr_len(tap, 12), -EINVAL);
+	CHECK_EQ(vh_tap_set_vnet_hdr_len(tap, 10), -EINVAL);
+	CHECK_EQ(vh_tap_set_vnet_hdr_len(tap, 0), 0);
+	/* tun's default, untouched: nothing was set */
+	CHECK(ioctl(fd, TUNGETVNETHDRSZ, &sz) == 0);
+	CHECK_EQ(sz, 10);
+	CHECK_EQ(vh_tap_set_features(tap, 1ULL << VIRTIO_F_VERSION_1), -EINVAL);
+	/* vhost adds the header (bit 27): no offload, nothing to carry it */
+	CHECK_EQ(vh_tap_set_features(tap, 1ULL << VIRTIO_F_VERSION_1 |
+						  1ULL << 27 | 1ULL << 0),
+		 0);
+	CHECK_EQ(vh_tap_set_offload(tap, TUN_F_CSUM), -EOPNOTSUPP);
+	CHECK_EQ(vh_tap_set_offload(tap, 0), 0);
+	CHECK(vh_tap_unref(tap) == NULL);
+	close(fd);
+
+	tap = NULL;
+	fd = tun_open("vhpi", IFF_TAP | IFF_VNET_HDR);
+	CHECK_EQ(vh_tap_new_from_fd(ctx, fd, &tap), -EINVAL);
+	CHECK(tap == NULL);
+	close(fd);
+
+	/* both: a header of 10 or 12, never none */
+	fd = tun_open("vhboth", IFF_TAP | IFF_NO_PI | IFF_VNET_HDR);
+	CHECK_EQ(vh_tap_new_from_fd(ctx, fd, &tap), 0);
+	CHECK_EQ(vh_tap_set_vnet_hdr_len(tap, 12), 0);
+	CHECK(ioctl(fd, TUNGETVNETHDRSZ, &sz) == 0);
+	CHECK_EQ(sz, 12);
+	CHECK_EQ(vh_tap_set_vnet_hdr_len(tap, 0), -EINVAL);
+	CHECK_EQ(vh_tap_set_offload(tap, TUN_F_CSUM), 0);
+	CHECK(vh_tap_unref(tap) == NULL);
+	close(fd);
+}
+
 /* Running out of fds half-way: every queue opened so far is closed. */
 static void test_cleanup(void)
 {
@@ -393,6 +453,7 @@ int main(void)
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
 	test_args();
 	test_mq();
+	test_tap_flags();
 	test_cleanup();
 	vh_ctx_unref(ctx);
 	printf("PASS\n");
