@@ -249,7 +249,8 @@ int vh_tap_new_mq(struct vh_ctx *ctx, const char *name, unsigned int queues,
 /*
  * Wrap n caller's fds (duplicated as by vh_tap_new_from_fd()), 1..256: one
  * fd of any kind vh_tap_new_from_fd() takes, or the queue fds of one
- * IFF_MULTI_QUEUE tap (-EINVAL for anything else, or an fd given twice).
+ * IFF_MULTI_QUEUE tap (-EINVAL for anything else, or one open file given
+ * twice: one fd, or a dup() of it, as kcmp(2) tells where it can).
  */
 int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds, unsigned int n,
 			struct vh_tap **tap);

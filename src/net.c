@@ -9,11 +9,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 /* glibc's net/if.h first: linux/libc-compat.h then skips the duplicates */
 #include <net/if.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/kcmp.h>
 #include <linux/rtnetlink.h>
 #include <linux/virtio_net.h>
 
@@ -344,6 +346,23 @@ out:
 	return ret;
 }
 
+/*
+ * Whether fds a and b are one open file (a dup() of the other, say): one
+ * tap queue, which detaching "the other" would detach.  Where kcmp(2)
+ * cannot tell (ENOSYS without CONFIG_KCMP, EPERM), the numbers only.
+ */
+static bool same_file(int a, int b)
+{
+	if (a == b)
+		return true;
+#ifdef SYS_kcmp
+	return syscall(SYS_kcmp, (pid_t)getpid(), (pid_t)getpid(), KCMP_FILE,
+		       (unsigned long)a, (unsigned long)b) == 0;
+#else
+	return false;
+#endif
+}
+
 VH_EXPORT int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds,
 				  unsigned int n, struct vh_tap **out)
 {
@@ -367,7 +386,9 @@ VH_EXPORT int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds,
 			goto out;
 		}
 		for (j = 0; j < i; j++)
-			if (fds[j] == fds[i]) {
+			if (same_file(fds[j], fds[i])) {
+				vh_err(ctx, "fds %d and %d are one file\n",
+				       fds[j], fds[i]);
 				err = -EINVAL;
 				goto out;
 			}

@@ -309,11 +309,15 @@ static void test_mq(void)
 	CHECK_EQ(vh_tap_set_queue_enabled(wrap, 3, true), 0);
 	CHECK(!(tun_flags(fds[3], NULL) & IFF_DETACH_QUEUE));
 	CHECK(vh_tap_unref(wrap) == NULL);
-	/* one fd twice, or a queue of another tap, is refused */
+	/* one fd twice, or a dup() of it, or a queue of another tap: refused */
 	{
 		int twice[2] = { fds[1], fds[1] }, mixed[2], rc;
 
 		CHECK_EQ(vh_tap_new_from_fds(ctx, twice, 2, &wrap), -EINVAL);
+		twice[1] = dup(fds[1]);
+		CHECK(twice[1] >= 0);
+		CHECK_EQ(vh_tap_new_from_fds(ctx, twice, 2, &wrap), -EINVAL);
+		close(twice[1]);
 		CHECK_EQ(vh_tap_new(ctx, "vhsq%d", &single), 0);
 		CHECK_EQ(vh_tap_get_queue_count(single), 1);
 		CHECK_EQ(vh_tap_set_queue_enabled(single, 0, false),
