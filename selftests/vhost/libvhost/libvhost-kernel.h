@@ -228,9 +228,13 @@ int vh_tap_new(struct vh_ctx *ctx, const char *name, struct vh_tap **tap);
  * Wrap a tap fd or a bound SOCK_RAW AF_PACKET socket the caller opened (it
  * is duplicated with F_DUPFD_CLOEXEC; the caller keeps its own fd).
  * -ENOTTY for any other kind of fd, -ESOCKTNOSUPPORT for a packet socket
- * that is not SOCK_RAW, -EDESTADDRREQ for an unbound one.  With a packet
- * socket vhost-net must add and strip the virtio-net header itself:
- * negotiate VHOST_NET_F_VIRTIO_NET_HDR (bit 27).
+ * that is not SOCK_RAW, -EDESTADDRREQ for an unbound one, -EINVAL (logged)
+ * for a tap without IFF_NO_PI (its frames carry a struct tun_pi; rtnetlink
+ * tells, for an interface in the caller's network namespace: elsewhere
+ * IFF_NO_PI is assumed unless TUNGETIFF shows it absent).  With a
+ * packet socket, or a tap without IFF_VNET_HDR, vhost-net must add and
+ * strip the virtio-net header itself: negotiate VHOST_NET_F_VIRTIO_NET_HDR
+ * (bit 27); such a tap takes no offload.
  */
 int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd, struct vh_tap **tap);
 /*
@@ -245,7 +249,8 @@ int vh_tap_new_mq(struct vh_ctx *ctx, const char *name, unsigned int queues,
 /*
  * Wrap n caller's fds (duplicated as by vh_tap_new_from_fd()), 1..256: one
  * fd of any kind vh_tap_new_from_fd() takes, or the queue fds of one
- * IFF_MULTI_QUEUE tap (-EINVAL for anything else, or an fd given twice).
+ * IFF_MULTI_QUEUE tap (-EINVAL for anything else, or one open file given
+ * twice: one fd, or a dup() of it, as kcmp(2) tells where it can).
  */
 int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds, unsigned int n,
 			struct vh_tap **tap);
@@ -272,18 +277,25 @@ bool vh_tap_is_packet_socket(const struct vh_tap *tap);
 unsigned int vh_net_hdr_len(uint64_t features);
 /*
  * vnet header the fd adds/strips: 0, 10 or 12 (TUNSETVNETHDRSZ; a packet
- * socket supports 10 only on kernels before PACKET_VNET_HDR_SZ).  This,
- * vh_tap_set_offload() and vh_tap_set_features() apply to every queue.
+ * socket supports 10 only on kernels before PACKET_VNET_HDR_SZ).  A tap
+ * created with IFF_VNET_HDR takes 10 or 12 (0: -EINVAL), one without it
+ * only 0 (10 or 12: -EINVAL; tun would take them and carry no header).
+ * This, vh_tap_set_offload() and vh_tap_set_features() apply to every
+ * queue.
  */
 int vh_tap_set_vnet_hdr_len(struct vh_tap *tap, unsigned int len);
-/* TUNSETOFFLOAD with TUN_F_* flags (what the reader accepts). */
+/*
+ * TUNSETOFFLOAD with TUN_F_* flags (what the reader accepts); flags on a
+ * packet socket or a tap without IFF_VNET_HDR: -EOPNOTSUPP.
+ */
 int vh_tap_set_offload(struct vh_tap *tap, unsigned int tun_flags);
 /*
  * Configure the tap for negotiated virtio-net features: header length
- * (vh_net_hdr_len(); 0 with VHOST_NET_F_VIRTIO_NET_HDR, bit 27, which only
- * a packet socket takes: -EINVAL for a tap) and the offloads the guest
- * accepts (GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN, GUEST_UFO, GUEST_USO4/6 ->
- * TUN_F_*).
+ * (vh_net_hdr_len(); 0 with VHOST_NET_F_VIRTIO_NET_HDR, bit 27, which a
+ * packet socket takes and a tap without IFF_VNET_HDR needs: -EINVAL for a
+ * tap with it, or for one without it and without the bit) and the offloads
+ * the guest accepts (GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN, GUEST_UFO,
+ * GUEST_USO4/6 -> TUN_F_*; none without IFF_VNET_HDR).
  */
 int vh_tap_set_features(struct vh_tap *tap, uint64_t features);
 /* Link state and MTU (libnl-route-3, else SIOCSIFFLAGS / SIOCSIFMTU). */

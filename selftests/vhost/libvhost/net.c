@@ -9,11 +9,14 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 /* glibc's net/if.h first: linux/libc-compat.h then skips the duplicates */
 #include <net/if.h>
 #include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <linux/kcmp.h>
+#include <linux/rtnetlink.h>
 #include <linux/virtio_net.h>
 
 #ifdef HAVE_LIBNL
@@ -48,6 +51,7 @@ struct vh_tap {
 	struct vh_ctx *ctx;
 	bool packet; /* AF_PACKET socket rather than a tun fd */
 	bool mq; /* IFF_MULTI_QUEUE: queues can be detached */
+	bool vnet_hdr; /* a tap with IFF_VNET_HDR: frames carry a header */
 	int ifindex;
 	char name[IFNAMSIZ];
 	unsigned int nqueues;
@@ -56,8 +60,8 @@ struct vh_tap {
 
 /* Takes over the fds on success only. */
 static int tap_alloc(struct vh_ctx *ctx, const int *fds, const bool *detached,
-		     unsigned int n, bool packet, bool mq, const char *name,
-		     struct vh_tap **out)
+		     unsigned int n, bool packet, bool mq, bool vnet_hdr,
+		     const char *name, struct vh_tap **out)
 {
 	struct vh_tap *tap;
 	unsigned int i;
@@ -69,6 +73,7 @@ static int tap_alloc(struct vh_ctx *ctx, const int *fds, const bool *detached,
 	tap->ctx = vh_ctx_ref(ctx);
 	tap->packet = packet;
 	tap->mq = mq;
+	tap->vnet_hdr = vnet_hdr;
 	tap->nqueues = n;
 	for (i = 0; i < n; i++) {
 		tap->q[i].fd = fds[i];
@@ -137,7 +142,7 @@ VH_EXPORT int vh_tap_new(struct vh_ctx *ctx, const char *name,
 	fd = tap_open(ctx, name, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, ifname);
 	if (fd < 0)
 		return fd;
-	err = tap_alloc(ctx, &fd, NULL, 1, false, false, ifname, out);
+	err = tap_alloc(ctx, &fd, NULL, 1, false, false, true, ifname, out);
 	if (err)
 		close(fd);
 	return err;
@@ -170,8 +175,8 @@ VH_EXPORT int vh_tap_new_mq(struct vh_ctx *ctx, const char *name,
 		}
 	}
 	if (!err)
-		err = tap_alloc(ctx, fds, NULL, queues, false, true, ifname,
-				out);
+		err = tap_alloc(ctx, fds, NULL, queues, false, true, true,
+				ifname, out);
 	if (err) {
 		/* the last close removes an interface we created */
 		while (i-- > 0)
@@ -232,11 +237,137 @@ static int tap_identify(int fd, char name[IFNAMSIZ], bool *packet, short *flags)
 	return 0;
 }
 
+/* The attribute of type `type` in the len bytes of attributes at rta. */
+static const struct rtattr *rta_find(const struct rtattr *rta, int len,
+				     unsigned short type)
+{
+	for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+		if (rta->rta_type == type)
+			return rta;
+	return NULL;
+}
+
+/*
+ * Whether tap `name` puts a struct tun_pi before its frames (no IFF_NO_PI):
+ * 1 or 0, from rtnetlink's IFLA_TUN_PI for the interface of that name in
+ * our network namespace, once its MAC address shows it is fd's; -errno
+ * when that cannot be told (another namespace, no such attribute).
+ * TUNGETIFF cannot say: it reports IFF_NOFILTER, the same bit as
+ * IFF_NO_PI, for every tap without a socket filter.
+ */
+static int tap_has_pi(int fd, const char *name)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifinfomsg ifi;
+		char attrs[RTA_SPACE(IFNAMSIZ)];
+	} req;
+	const size_t size = 32768;
+	const struct rtattr *a, *info, *data;
+	struct sockaddr_nl from;
+	socklen_t fromlen = sizeof(from);
+	struct nlmsghdr *nh;
+	struct rtattr *rta;
+	struct ifreq ifr;
+	int s, len, ret;
+	ssize_t n;
+	char *buf;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
+		return -errno;
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_type = RTM_GETLINK;
+	req.nh.nlmsg_flags = NLM_F_REQUEST;
+	req.nh.nlmsg_seq = 1;
+	req.ifi.ifi_family = AF_UNSPEC;
+	rta = (struct rtattr *)req.attrs;
+	rta->rta_type = IFLA_IFNAME;
+	rta->rta_len = (unsigned short)RTA_LENGTH(strlen(name) + 1);
+	memcpy(RTA_DATA(rta), name, strlen(name) + 1);
+	req.nh.nlmsg_len =
+		NLMSG_LENGTH(sizeof(req.ifi)) + RTA_ALIGN(rta->rta_len);
+	buf = malloc(size);
+	if (!buf)
+		return -ENOMEM;
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (send(s, &req, req.nh.nlmsg_len, 0) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	memset(&from, 0, sizeof(from));
+	do
+		n = recvfrom(s, buf, size, MSG_TRUNC, (struct sockaddr *)&from,
+			     &fromlen);
+	while (n < 0 && errno == EINTR);
+	ret = n < 0 ? -errno : -EPROTO;
+	/* the kernel's (port 0) whole answer to our request */
+	if (n < 0 || (size_t)n > size || from.nl_pid != 0)
+		goto out;
+	nh = (struct nlmsghdr *)buf;
+	if (!NLMSG_OK(nh, (unsigned int)n) || nh->nlmsg_seq != 1)
+		goto out;
+	if (nh->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+		if (nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0)
+			ret = e->error;
+		goto out;
+	}
+	if (nh->nlmsg_type != RTM_NEWLINK ||
+	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct ifinfomsg)))
+		goto out;
+	ret = -ENOENT;
+	len = (int)IFLA_PAYLOAD(nh);
+	a = rta_find(IFLA_RTA(NLMSG_DATA(nh)), len, IFLA_ADDRESS);
+	if (!a || RTA_PAYLOAD(a) != 6 ||
+	    memcmp(RTA_DATA(a), ifr.ifr_hwaddr.sa_data, 6) != 0)
+		goto out; /* not the interface behind fd */
+	info = rta_find(IFLA_RTA(NLMSG_DATA(nh)), len, IFLA_LINKINFO);
+	if (!info)
+		goto out;
+	a = rta_find(RTA_DATA(info), (int)RTA_PAYLOAD(info), IFLA_INFO_KIND);
+	data = rta_find(RTA_DATA(info), (int)RTA_PAYLOAD(info), IFLA_INFO_DATA);
+	if (!a || RTA_PAYLOAD(a) < 4 || memcmp(RTA_DATA(a), "tun", 4) != 0 ||
+	    !data)
+		goto out;
+	/* Linux 4.15 */
+	a = rta_find(RTA_DATA(data), (int)RTA_PAYLOAD(data), IFLA_TUN_PI);
+	if (a && RTA_PAYLOAD(a) >= 1)
+		ret = *(const uint8_t *)RTA_DATA(a) != 0;
+out:
+	if (s >= 0)
+		close(s);
+	free(buf);
+	return ret;
+}
+
+/*
+ * Whether fds a and b are one open file (a dup() of the other, say): one
+ * tap queue, which detaching "the other" would detach.  Where kcmp(2)
+ * cannot tell (ENOSYS without CONFIG_KCMP, EPERM), the numbers only.
+ */
+static bool same_file(int a, int b)
+{
+	if (a == b)
+		return true;
+#ifdef SYS_kcmp
+	return syscall(SYS_kcmp, (pid_t)getpid(), (pid_t)getpid(), KCMP_FILE,
+		       (unsigned long)a, (unsigned long)b) == 0;
+#else
+	return false;
+#endif
+}
+
 VH_EXPORT int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds,
 				  unsigned int n, struct vh_tap **out)
 {
 	char name[IFNAMSIZ] = "", first[IFNAMSIZ] = "";
-	bool packet = false, mq = true, *detached = NULL;
+	bool packet = false, mq = true, vnet_hdr = true, *detached = NULL;
 	int *nfds = NULL, err = 0;
 	unsigned int i, j;
 	short flags;
@@ -255,7 +386,9 @@ VH_EXPORT int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds,
 			goto out;
 		}
 		for (j = 0; j < i; j++)
-			if (fds[j] == fds[i]) {
+			if (same_file(fds[j], fds[i])) {
+				vh_err(ctx, "fds %d and %d are one file\n",
+				       fds[j], fds[i]);
 				err = -EINVAL;
 				goto out;
 			}
@@ -270,8 +403,37 @@ VH_EXPORT int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds,
 			err = -EINVAL;
 			goto out;
 		}
+		/*
+		 * Without IFF_NO_PI tun puts a struct tun_pi before every
+		 * frame, which neither vhost-net nor a guest knows of.  The
+		 * flag is the tap's (every queue's): asked once.  TUNGETIFF's
+		 * bit is IFF_NO_PI only with a socket filter (clear: no
+		 * IFF_NO_PI for sure); else rtnetlink says, where it can.
+		 */
+		if (!packet && !i) {
+			int pi = 1;
+
+			if (flags & IFF_NOFILTER)
+				pi = tap_has_pi(fds[i], name);
+			if (pi > 0) {
+				vh_err(ctx, "fd %d (tap %s): no IFF_NO_PI\n",
+				       fds[i], name);
+				err = -EINVAL;
+				goto out;
+			}
+			if (pi < 0)
+				vh_dbg(ctx,
+				       "fd %d (tap %s): IFF_NO_PI unknown (%d), assumed\n",
+				       fds[i], name, pi);
+		}
 		if (!(flags & IFF_MULTI_QUEUE))
 			mq = false;
+		/*
+		 * Without IFF_VNET_HDR tun takes TUNSETVNETHDRSZ but carries
+		 * no header: vh_tap_set_vnet_hdr_len() must know
+		 */
+		if (!(flags & IFF_VNET_HDR))
+			vnet_hdr = false;
 		detached[i] = flags & IFF_DETACH_QUEUE;
 		if (!i)
 			memcpy(first, name, sizeof(first));
@@ -285,7 +447,7 @@ VH_EXPORT int vh_tap_new_from_fds(struct vh_ctx *ctx, const int *fds,
 	}
 	if (!err)
 		err = tap_alloc(ctx, nfds, detached, n, packet, mq && !packet,
-				first, out);
+				vnet_hdr && !packet, first, out);
 	if (err)
 		while (i-- > 0)
 			close(nfds[i]);
@@ -421,8 +583,20 @@ VH_EXPORT int vh_tap_set_vnet_hdr_len(struct vh_tap *tap, unsigned int len)
 			return -errno;
 		return 0;
 	}
+	/*
+	 * A tap's header is fixed by IFF_VNET_HDR, set when it was created:
+	 * with it a length of at least 10 (tun refuses less), without it
+	 * none (tun would take a length and still carry no header)
+	 */
+	if (!tap->vnet_hdr && len) {
+		vh_err(tap->ctx, "%s: no IFF_VNET_HDR: no %u-byte header\n",
+		       tap->name, len);
+		return -EINVAL;
+	}
+	if (!tap->vnet_hdr)
+		return 0;
 	if (len == 0)
-		return -EINVAL; /* the tap was created with IFF_VNET_HDR */
+		return -EINVAL;
 	/*
 	 * tun keeps it per device, but set it through every queue (detached
 	 * ones accept it too) rather than rely on that
@@ -441,6 +615,9 @@ VH_EXPORT int vh_tap_set_offload(struct vh_tap *tap, unsigned int flags)
 		return -EINVAL;
 	if (tap->packet)
 		return flags ? -EOPNOTSUPP : 0;
+	/* an offloaded frame needs the header that says so */
+	if (!tap->vnet_hdr && flags)
+		return -EOPNOTSUPP;
 	if (flags & ~(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN |
 		      TUN_F_UFO | TUN_F_USO4 | TUN_F_USO6))
 		return -EINVAL;
@@ -471,7 +648,8 @@ VH_EXPORT int vh_tap_set_features(struct vh_tap *tap, uint64_t features)
 		return -EINVAL;
 	/*
 	 * VHOST_NET_F_VIRTIO_NET_HDR: vhost adds and strips the header
-	 * itself, the socket carries none (a tap always does: -EINVAL)
+	 * itself, the socket carries none (a tap with IFF_VNET_HDR always
+	 * does: -EINVAL; one without it never does: -EINVAL without the bit)
 	 */
 	err = vh_tap_set_vnet_hdr_len(tap,
 				      features & (1ULL << VHOST_NET_F_VIRTIO_NET_HDR) ?
@@ -482,8 +660,12 @@ VH_EXPORT int vh_tap_set_features(struct vh_tap *tap, uint64_t features)
 	for (i = 0; i < VH_ARRAY_SIZE(map); i++)
 		if (features & (1ULL << map[i].bit))
 			flags |= map[i].flag;
-	/* the TSO flags only make sense with checksum offload (tun refuses) */
-	if (!(flags & TUN_F_CSUM))
+	/*
+	 * the TSO flags only make sense with checksum offload (tun refuses);
+	 * none without a header to carry them (vhost's own header says
+	 * nothing of them either)
+	 */
+	if (!(flags & TUN_F_CSUM) || !tap->vnet_hdr)
 		flags = 0;
 	if (tap->packet)
 		return 0;
