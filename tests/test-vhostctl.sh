@@ -216,6 +216,9 @@ else
 	expect vdpa.dev.config.absent 4 vdpa dev config show
 	expect vdpa.dev.del.absent 4 vdpa dev del nosuchdev
 	expect vdpa.dev.add.absent 4 vdpa dev add name x mgmtdev vdpasim_net
+	# device_features is still read in C notation
+	expect vdpa.dev.add.hex-features.absent 4 vdpa dev add name x \
+		mgmtdev vdpasim_net device_features 0x10
 fi
 expect vdpa.no-arg 2 vdpa
 expect vdpa.unknown 2 vdpa frob
@@ -231,6 +234,11 @@ expect vdpa.dev.add.negative 2 vdpa dev add name x mgmtdev y \
 expect vdpa.dev.add.negative-mtu 2 vdpa dev add name x mgmtdev y \
 	mtu " -18446744073709550116"
 expect vdpa.dev.add.odd 2 vdpa dev add name
+# decimal numbers: a leading zero is refused (strtoull base 0 read 01500
+# as 832); device_features keeps C notation
+expect vdpa.dev.add.octal-mtu 2 vdpa dev add name x mgmtdev y mtu 01500
+expect vdpa.dev.add.octal-max_vqp 2 vdpa dev add name x mgmtdev y max_vqp 010
+expect vdpa.dev.vstats.octal-qidx 2 vdpa dev vstats show x qidx 010
 expect vdpa.dev.del.no-arg 2 vdpa dev del
 expect vdpa.dev.vstats.bad 2 vdpa dev vstats show x
 expect vdpa.dev.config.bad 2 vdpa dev config frob
@@ -511,6 +519,12 @@ if [ -x "$BLK_DAEMON" ]; then
 	refused vublk.queue-size.max 'bad --queue-size' "$BLK_DAEMON" \
 		--blk-file="$tmp/blk.img" --queue-size=8192 \
 		--socket-path="$tmp/blk8k.sock"
+	# decimal numbers: a leading zero is refused (it was octal)
+	for o in num-queues=010 queue-size=0100 poll-us=010 threads=010; do
+		refused "vublk.leading-zero.${o%%=*}" 'decimal' "$BLK_DAEMON" \
+			--blk-file="$tmp/blk.img" "--$o" \
+			--socket-path="$tmp/blk0.sock"
+	done
 	"$BLK_DAEMON" --blk-file="$tmp/blk.img" --socket-path="$tmp/blk.sock" \
 		--serial=vhostctl-test >"$tmp/blk.log" 2>&1 </dev/null &
 	blk=$!
@@ -553,6 +567,13 @@ assert j["config"]["mac"] == "52:54:00:12:34:56", j["config"]
 	refused vunet.queue-pairs.negative 'queue-pairs' "$NET_DAEMON" \
 		--socket-path="$tmp/netneg.sock" --loopback \
 		--queue-pairs=" -18446744073709551615"
+	# decimal numbers: a leading zero is refused (--mtu=01500 was 832)
+	for o in mtu=01500 queue-pairs=010 poll-us=010 threads=010; do
+		refused "vunet.leading-zero.${o%%=*}" 'decimal' "$NET_DAEMON" \
+			--socket-path="$tmp/net0.sock" --loopback "--$o"
+	done
+	refused vunet.leading-zero.tap-fd 'decimal' "$NET_DAEMON" \
+		--socket-path="$tmp/net0.sock" --tap-fd=00
 	# the most queue pairs, without --threads: one thread per pair up
 	# to the framework's 64
 	"$NET_DAEMON" --socket-path="$tmp/net128.sock" --loopback \

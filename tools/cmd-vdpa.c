@@ -280,10 +280,12 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
-static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+/* base 10 (parse_dec()), or 0 (C prefixes: 0x) for device_features */
+static int parse_u64(const char *s, int base, uint64_t max, uint64_t *out)
 {
 	unsigned long long x;
-	int r = parse_unum(s, 0, 0, max, &x);
+	int r = base == 10 ? parse_dec(s, 0, max, &x) :
+			     parse_unum(s, base, 0, max, &x);
 
 	if (r == 0)
 		*out = x;
@@ -325,15 +327,15 @@ static int dev_add(struct vhc *v, int argc, char **argv)
 				goto out;
 			}
 			p.set |= VH_VDPA_NEW_MAC;
-		} else if (!strcmp(k, "mtu") && parse_u64(val, UINT16_MAX, &x) == 0) {
+		} else if (!strcmp(k, "mtu") && parse_u64(val, 10, UINT16_MAX, &x) == 0) {
 			p.mtu = (uint16_t)x;
 			p.set |= VH_VDPA_NEW_MTU;
 		} else if (!strcmp(k, "max_vqp") &&
-			   parse_u64(val, UINT16_MAX, &x) == 0 && x > 0) {
+			   parse_u64(val, 10, UINT16_MAX, &x) == 0 && x > 0) {
 			p.max_vq_pairs = (uint16_t)x;
 			p.set |= VH_VDPA_NEW_MAX_VQ_PAIRS;
 		} else if (!strcmp(k, "device_features") &&
-			   parse_u64(val, UINT64_MAX, &x) == 0) {
+			   parse_u64(val, 0, UINT64_MAX, &x) == 0) {
 			p.device_features = x;
 			p.set |= VH_VDPA_NEW_FEATURES;
 		} else {
@@ -477,7 +479,7 @@ static int dev_vstats(struct vhc *v, int argc, char **argv)
 
 	if (argc != 5 || strcmp(argv[1], "show") != 0 ||
 	    strcmp(argv[3], "qidx") != 0 ||
-	    parse_u64(argv[4], UINT32_MAX, &q) < 0) {
+	    parse_u64(argv[4], 10, UINT32_MAX, &q) < 0) {
 		dev_usage(stderr);
 		return VHC_EXIT_USAGE;
 	}

@@ -25,10 +25,13 @@ void daemon_args_init(struct daemon_args *a)
 	a->fd = -1;
 }
 
-static int parse_uint(const char *s, unsigned long max, unsigned long *v)
+/* Command-line numbers (parse_dec()), or LISTEN_PID (base 10 as systemd's). */
+static int parse_uint(const char *s, bool cmdline, unsigned long max,
+		      unsigned long *v)
 {
 	unsigned long long x;
-	int r = parse_unum(s, 10, 0, max, &x);
+	int r = cmdline ? parse_dec(s, 0, max, &x) :
+			  parse_unum(s, 10, 0, max, &x);
 
 	if (r == 0)
 		*v = (unsigned long)x;
@@ -52,9 +55,9 @@ int daemon_args_parse(struct daemon_args *a, int opt,
 		a->socket_path = arg;
 		return 1;
 	case DAEMON_OPT_FD:
-		if (parse_uint(arg, INT_MAX, &v) < 0 ||
+		if (parse_uint(arg, true, INT_MAX, &v) < 0 ||
 		    fcntl((int)v, F_GETFD) < 0) {
-			fprintf(stderr, "--fd: not an open fd: %s\n",
+			fprintf(stderr, "--fd: not an open fd (decimal): %s\n",
 				arg ? arg : "");
 			return -EINVAL;
 		}
@@ -69,8 +72,8 @@ int daemon_args_parse(struct daemon_args *a, int opt,
 		a->client = true;
 		return 1;
 	case DAEMON_OPT_THREADS:
-		if (parse_uint(arg, VH_DAEMON_MAX_THREADS, &v) < 0 || !v) {
-			fprintf(stderr, "--threads: 1..%d\n",
+		if (parse_uint(arg, true, VH_DAEMON_MAX_THREADS, &v) < 0 || !v) {
+			fprintf(stderr, "--threads: 1..%d (decimal)\n",
 				VH_DAEMON_MAX_THREADS);
 			return -EINVAL;
 		}
@@ -121,7 +124,7 @@ static bool listen_fds_for_us(void)
 	unsigned long v;
 
 	return pid && secure_getenv("LISTEN_FDS") &&
-	       parse_uint(pid, INT_MAX, &v) == 0 && (pid_t)v == getpid();
+	       parse_uint(pid, false, INT_MAX, &v) == 0 && (pid_t)v == getpid();
 }
 
 /* The passed socket, checked to be what --fd serves as a listening one. */

@@ -29,4 +29,17 @@ static inline int parse_unum(const char *s, int base, unsigned long long lo,
 	return 0;
 }
 
+/*
+ * A decimal quantity (a count, a size, an fd): base 10, and no 0 before
+ * another digit, which strtoull(s, 0) reads as octal (010 is 8 there):
+ * refused rather than read either way.
+ */
+static inline int parse_dec(const char *s, unsigned long long lo,
+			    unsigned long long hi, unsigned long long *v)
+{
+	if (s && s[0] == '0' && isdigit((unsigned char)s[1]))
+		return -EINVAL;
+	return parse_unum(s, 10, lo, hi, v);
+}
+
 #endif

@@ -247,7 +247,7 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max,
 		      unsigned int *out)
 {
 	unsigned long long v;
-	int r = parse_unum(s, 0, min, max, &v);
+	int r = parse_dec(s, min, max, &v);
 
 	if (r == 0)
 		*out = (unsigned int)v;
@@ -310,8 +310,9 @@ int main(int argc, char *argv[])
 		case 'n':
 			if (parse_uint(optarg, 1, BLK_MAX_QUEUES,
 				       &b->dev.num_queues) < 0) {
-				fprintf(stderr, "bad --num-queues: %s\n",
-					optarg);
+				fprintf(stderr,
+					"bad --num-queues: %s (decimal 1..%u)\n",
+					optarg, BLK_MAX_QUEUES);
 				goto out;
 			}
 			break;
@@ -340,7 +341,7 @@ int main(int argc, char *argv[])
 			break;
 		case OPT_POLL_US:
 			if (parse_uint(optarg, 0, BLK_POLL_US_MAX, &poll_us) < 0) {
-				fprintf(stderr, "bad --poll-us: %s (0..%u)\n",
+				fprintf(stderr, "bad --poll-us: %s (decimal 0..%u)\n",
 					optarg, BLK_POLL_US_MAX);
 				goto out;
 			}
@@ -353,8 +354,9 @@ int main(int argc, char *argv[])
 			if (parse_uint(optarg, 1, BLK_IOV_MAX,
 				       &queue_size) < 0 ||
 			    (queue_size & (queue_size - 1))) {
-				fprintf(stderr, "bad --queue-size: %s\n",
-					optarg);
+				fprintf(stderr,
+					"bad --queue-size: %s (decimal, a power of 2 up to %u)\n",
+					optarg, BLK_IOV_MAX);
 				goto out;
 			}
 			break;

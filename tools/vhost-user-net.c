@@ -914,7 +914,7 @@ static int parse_num(const char *s, unsigned long lo, unsigned long hi,
 		     unsigned long *v)
 {
 	unsigned long long x;
-	int r = parse_unum(s, 0, lo, hi, &x);
+	int r = parse_dec(s, lo, hi, &x);
 
 	if (r == 0)
 		*v = (unsigned long)x;
@@ -1026,7 +1026,7 @@ int main(int argc, char **argv)
 			ntap_fds = parse_fd_list(optarg, tap_fds, PAIRS_MAX);
 			if (ntap_fds < 0) {
 				fprintf(stderr,
-					"--tap-fd: FD[,FD...], at most %u\n",
+					"--tap-fd: FD[,FD...] (decimal), at most %u\n",
 					PAIRS_MAX);
 				return 1;
 			}
@@ -1043,7 +1043,7 @@ int main(int argc, char **argv)
 			break;
 		case OPT_PAIRS:
 			if (parse_num(optarg, 1, PAIRS_MAX, &v) < 0) {
-				fprintf(stderr, "--queue-pairs: 1..%u\n",
+				fprintf(stderr, "--queue-pairs: 1..%u (decimal)\n",
 					PAIRS_MAX);
 				return 1;
 			}
@@ -1057,14 +1057,14 @@ int main(int argc, char **argv)
 			break;
 		case OPT_MTU:
 			if (parse_num(optarg, 68, 65535, &v) < 0) {
-				fprintf(stderr, "--mtu: 68..65535\n");
+				fprintf(stderr, "--mtu: 68..65535 (decimal)\n");
 				return 1;
 			}
 			nd.mtu = (uint16_t)v;
 			break;
 		case OPT_POLL_US:
 			if (parse_num(optarg, 0, POLL_US_MAX, &v) < 0) {
-				fprintf(stderr, "--poll-us: 0..%d\n",
+				fprintf(stderr, "--poll-us: 0..%d (decimal)\n",
 					POLL_US_MAX);
 				return 1;
 			}
