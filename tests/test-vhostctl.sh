@@ -227,6 +227,17 @@ expect vdpa.mgmtdev.unknown 2 vdpa mgmtdev frob
 expect vdpa.dev.add.missing 2 vdpa dev add name x
 expect vdpa.dev.add.bad-mac 2 vdpa dev add name x mgmtdev y mac zz
 expect vdpa.dev.add.bad-mtu 2 vdpa dev add name x mgmtdev y mtu 99999999
+# what the kernel would refuse is a usage error before it is asked
+long=$(printf '%0128d' 0)
+expect vdpa.dev.add.small-mtu 2 vdpa dev add name x mgmtdev y mtu 67
+expect vdpa.dev.add.empty-name 2 vdpa dev add name "" mgmtdev y
+expect vdpa.dev.add.long-name 2 vdpa dev add name "$long" mgmtdev y
+expect vdpa.dev.add.empty-mgmtdev 2 vdpa dev add name x mgmtdev ""
+expect vdpa.dev.add.empty-bus 2 vdpa dev add name x mgmtdev /y
+expect vdpa.dev.add.empty-device 2 vdpa dev add name x mgmtdev pci/
+expect vdpa.dev.add.long-device 2 vdpa dev add name x mgmtdev "pci/$long"
+expect vdpa.dev.del.empty-name 2 vdpa dev del ""
+expect vdpa.dev.del.long-name 2 vdpa dev del "$long"
 # strtoull() takes white space and a sign: " -1" is not 2^64 - 1, nor is
 # " -18446744073709550116" 1500
 expect vdpa.dev.add.negative 2 vdpa dev add name x mgmtdev y \

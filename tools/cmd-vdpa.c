@@ -292,6 +292,22 @@ static int parse_u64(const char *s, int base, uint64_t max, uint64_t *out)
 	return r;
 }
 
+/* ETH_MIN_MTU: the kernel's netlink policy for VDPA_ATTR_DEV_NET_CFG_MTU */
+#define VDPA_MTU_MIN 68
+
+/*
+ * A name the kernel can hold (VH_VDPA_NAME_MAX with its NUL), said to be
+ * bad on the command line before anything is asked of it.
+ */
+static bool good_name(struct vhc *v, const char *what, const char *name)
+{
+	if (name[0] && strlen(name) < VH_VDPA_NAME_MAX)
+		return true;
+	vhc_err(v, "%s: empty or longer than %d bytes", what,
+		VH_VDPA_NAME_MAX - 1);
+	return false;
+}
+
 static int dev_add(struct vhc *v, int argc, char **argv)
 {
 	struct vh_vdpa_dev_new p = { .size = sizeof(p) };
@@ -327,7 +343,9 @@ static int dev_add(struct vhc *v, int argc, char **argv)
 				goto out;
 			}
 			p.set |= VH_VDPA_NEW_MAC;
-		} else if (!strcmp(k, "mtu") && parse_u64(val, 10, UINT16_MAX, &x) == 0) {
+		} else if (!strcmp(k, "mtu") &&
+			   parse_u64(val, 10, UINT16_MAX, &x) == 0 &&
+			   x >= VDPA_MTU_MIN) {
 			p.mtu = (uint16_t)x;
 			p.set |= VH_VDPA_NEW_MTU;
 		} else if (!strcmp(k, "max_vqp") &&
@@ -348,6 +366,12 @@ static int dev_add(struct vhc *v, int argc, char **argv)
 		dev_usage(stderr);
 		goto out;
 	}
+	/* mgmtdev is [BUS/]DEVICE: neither part empty */
+	if (!good_name(v, "dev add: name", p.name) ||
+	    !good_name(v, "dev add: mgmtdev device", p.mgmtdev) ||
+	    (p.mgmtdev_bus &&
+	     !good_name(v, "dev add: mgmtdev bus", p.mgmtdev_bus)))
+		goto out;
 	err = open_mgmt(v, &m);
 	if (err == 0)
 		rc = report(v, m, "dev add", vh_vdpa_mgmt_dev_add(m, &p));
@@ -368,6 +392,8 @@ static int dev_del(struct vhc *v, int argc, char **argv)
 		dev_usage(stderr);
 		return VHC_EXIT_USAGE;
 	}
+	if (!good_name(v, "dev del: name", argv[1]))
+		return VHC_EXIT_USAGE;
 	err = open_mgmt(v, &m);
 	if (err < 0)
 		return vhc_exit_for(err);
