@@ -410,6 +410,17 @@ for args in "-j status" "--help"; do
 		not_ok "full-stdout.${args// /}" "vhostctl $args >/dev/full: exit $rc"
 	fi
 done
+# and for the daemons' --help
+for d in "$BLK_DAEMON" "$NET_DAEMON"; do
+	name=full-stdout.${d##*/}.help
+	timeout 60 "$d" --help >/dev/full 2>"$err" </dev/null
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q 'cannot write to standard output' "$err"; then
+		ok "$name"
+	else
+		not_ok "$name" "${d##*/} --help >/dev/full: exit $rc"
+	fi
+done
 
 # ------------------------------------------------------------------
 # user: real back-ends

@@ -243,6 +243,17 @@ int daemon_print_capabilities(FILE *f, const char *type,
 	return fflush(f) == 0 ? 0 : -EIO;
 }
 
+int daemon_stdout_status(const char *prog)
+{
+	int err = fflush(stdout) == EOF ? errno : 0;
+
+	if (!err && !ferror(stdout))
+		return 0;
+	fprintf(stderr, "%s: cannot write to standard output%s%s\n", prog,
+		err ? ": " : "", err ? strerror(err) : "");
+	return 1;
+}
+
 int daemon_args_run(struct vh_daemon *d, const struct daemon_args *a)
 {
 	int fd;

@@ -123,6 +123,12 @@ int daemon_args_check(const struct daemon_args *a);
 int daemon_print_capabilities(FILE *f, const char *type,
 			      const char *const *features);
 /*
+ * After printing to stdout (--help): 0 if all of it was written, else 1
+ * (the exit status) with a message naming prog on stderr (a full disk, a
+ * closed pipe).
+ */
+int daemon_stdout_status(const char *prog);
+/*
  * vh_daemon_run() as the arguments say.  With neither a path nor an fd it
  * serves the listening AF_UNIX stream socket systemd passes as fd 3
  * (sd_listen_fds(3): LISTEN_PID must be this process, LISTEN_FDS 1) as

@@ -362,7 +362,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
-			ret = EXIT_SUCCESS;
+			ret = daemon_stdout_status("vhost-user-blk") ?
+				      EXIT_FAILURE :
+				      EXIT_SUCCESS;
 			goto out;
 		default:
 			usage(stderr, argv[0]);

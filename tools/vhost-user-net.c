@@ -1073,7 +1073,7 @@ int main(int argc, char **argv)
 		case 'h':
 		case OPT_HELP:
 			usage(stdout);
-			return 0;
+			return daemon_stdout_status("vhost-user-net");
 		default:
 			usage(stderr);
 			return 1;
