@@ -6,8 +6,9 @@
 #   scripts/vm-run --kernel 6.12 -- /path/to/tests/vm-vhostctl.sh
 # status (also listing a VDUSE device), features of each device, check all
 # (and each check alone; check vduse also failing when its device name is
-# taken), the vdpa management commands through a device's whole life, and
-# the refusal without root; text and JSON (parsed with python3).
+# taken), the vdpa management commands through a device's whole life (its
+# deletion refused while its vhost-vdpa node is open), and the refusal
+# without root; text and JSON (parsed with python3).
 #
 # Prints `ok N vhostctl.<case>` / `not ok N vhostctl.<case>` lines; exits 1
 # if a case failed, 4 if not root.
@@ -269,6 +270,24 @@ v = [d for d in j["devices"] if d["type"] == "vhost-vdpa"]
 assert v and v[0]["path"].startswith("/dev/vhost-vdpa-"), j["devices"]
 assert "IOTLB_MSG_V2" in v[0]["backend_features"]["names"]
 '
+	# a device whose node is open is refused: the kernel would wait for
+	# the close uninterruptibly.  The holder leaves after 25 s, so that
+	# a vhostctl that waits comes back (timeout's 124) and the run goes on
+	(exec 9<>"$chardev" && exec sleep 25) 2>/dev/null &
+	holder=$!
+	for _ in $(seq 200); do
+		[ "$(readlink "/proc/$holder/fd/9" 2>/dev/null)" = "$chardev" ] && break
+		sleep 0.05
+	done
+	timeout 20 "$VHOSTCTL" vdpa dev del "$dev" >"$out" 2>"$err" </dev/null
+	rc=$?
+	if [ $rc -eq 1 ] && grep -q "$dev is in use ($chardev is open)" "$err"; then
+		ok vdpa.dev.del.in-use
+	else
+		not_ok vdpa.dev.del.in-use "exit $rc, expected 1 at once"
+	fi
+	kill $holder 2>/dev/null
+	wait $holder 2>/dev/null
 	expect vdpa.dev.del 0 vdpa dev del "$dev"
 	expect vdpa.dev.show.gone 4 vdpa dev show "$dev"
 	expect vdpa.dev.del.gone 4 vdpa dev del "$dev"

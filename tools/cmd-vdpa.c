@@ -5,6 +5,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,9 +384,34 @@ out:
 	return rc;
 }
 
+/*
+ * Whether the vhost-vdpa node of device name is open: the kernel deletes
+ * the device only once it is closed everywhere, and waits for that
+ * uninterruptibly, holding every other vdpa request of the host.
+ * vhost-vdpa takes one opener at a time (EBUSY for another), so an open
+ * of ours tells (it resets the device: nobody uses it then).  Racy: it may
+ * be opened between our close() and the deletion; but a VM or a program
+ * still holding it, the common case, is caught.
+ */
+static bool chardev_busy(struct vhc *v, const char *name, char *node,
+			 size_t len)
+{
+	int fd;
+
+	if (vh_vdpa_dev_chardev(v->ctx, name, node, len) < 0)
+		return false; /* not bound to vhost_vdpa: nothing to wait for */
+	fd = open(node, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	return errno == EBUSY;
+}
+
 static int dev_del(struct vhc *v, int argc, char **argv)
 {
 	struct vh_vdpa_mgmt *m = NULL;
+	char node[64];
 	int err;
 
 	if (argc != 2) {
@@ -397,6 +423,12 @@ static int dev_del(struct vhc *v, int argc, char **argv)
 	err = open_mgmt(v, &m);
 	if (err < 0)
 		return vhc_exit_for(err);
+	if (chardev_busy(v, argv[1], node, sizeof(node))) {
+		vhc_err(v, "dev del: %s is in use (%s is open): close it first",
+			argv[1], node);
+		vh_vdpa_mgmt_unref(m);
+		return VHC_EXIT_FAIL;
+	}
 	err = report(v, m, "dev del", vh_vdpa_mgmt_dev_del(m, argv[1]));
 	vh_vdpa_mgmt_unref(m);
 	return err;
