@@ -124,7 +124,7 @@ struct vh_daemon {
 	enum vh_vu_state_direction xfer_dir;
 	unsigned int xfer_timeout_ms;
 	int xfer_peer_fd;  /* the front-end's pipe: the relay's */
-	bool xfer_peer_sock; /* it is a socket: MSG_DONTWAIT, not O_NONBLOCK */
+	struct vh_peer_io xfer_peer_io; /* how the relay uses it */
 	int xfer_local_fd; /* the relay's end of the local socket */
 	int xfer_app_fd;   /* the application's end */
 	int xfer_app_result, xfer_relay_result;

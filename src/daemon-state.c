@@ -6,8 +6,8 @@
  * The application's save_state/load_state never touch the front-end's fd.
  * They get one end of a local stream socket, blocking, on a transfer thread
  * of their own; a relay thread copies between the other end and the
- * front-end's pipe, which it never lets block (a description of its own,
- * or MSG_DONTWAIT on a socket) and waits on with a deadline:
+ * front-end's pipe, which it never lets block (vh_peer_io_write(),
+ * vh_peer_io_read()) and waits on with a deadline:
  * state_timeout_ms without progress, and once the transfer is to end (the
  * front-end's next message, CHECK_DEVICE_STATE or any other: none is
  * handled beside a transfer) state_timeout_ms in all.  A disconnection, a
@@ -135,18 +135,20 @@ static int xfer_wait(struct vh_daemon *d, int fd, short events, bool peer,
 
 /*
  * Write len bytes to fd (non-blocking).  peer: the front-end's fd, with a
- * deadline of the timeout after each bit of progress.
+ * deadline of the timeout after each bit of progress; else the local end,
+ * our own socket, for which MSG_DONTWAIT is all it takes (local_io).
  */
+static const struct vh_peer_io local_io = { .kind = VH_PEER_IO_SOCK };
+
 static int xfer_write(struct vh_daemon *d, int fd, const char *buf,
 		      size_t len, bool peer)
 {
+	struct vh_peer_io local = local_io;
 	int64_t progress = vh_vu_now_ms() + d->xfer_timeout_ms;
 
 	while (len) {
-		ssize_t n = peer && d->xfer_peer_sock ?
-				    send(fd, buf, len,
-					 MSG_DONTWAIT | MSG_NOSIGNAL) :
-				    vh_write_nosigpipe(fd, buf, len);
+		ssize_t n = vh_peer_io_write(peer ? &d->xfer_peer_io : &local,
+					     fd, buf, len);
 		int r;
 
 		if (n > 0) {
@@ -155,10 +157,8 @@ static int xfer_write(struct vh_daemon *d, int fd, const char *buf,
 			progress = vh_vu_now_ms() + d->xfer_timeout_ms;
 			continue;
 		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
+		if (n < 0 && n != -EAGAIN)
+			return (int)n;
 		r = xfer_wait(d, fd, POLLOUT, peer, progress);
 		if (r < 0)
 			return r;
@@ -170,20 +170,16 @@ static int xfer_write(struct vh_daemon *d, int fd, const char *buf,
 static ssize_t xfer_read(struct vh_daemon *d, int fd, char *buf, size_t len,
 			 bool peer)
 {
+	struct vh_peer_io local = local_io;
 	int64_t progress = vh_vu_now_ms() + d->xfer_timeout_ms;
 
 	for (;;) {
-		ssize_t n = peer && d->xfer_peer_sock ?
-				    recv(fd, buf, len, MSG_DONTWAIT) :
-				    read(fd, buf, len);
+		ssize_t n = vh_peer_io_read(peer ? &d->xfer_peer_io : &local,
+					    fd, buf, len);
 		int r;
 
-		if (n >= 0)
+		if (n != -EAGAIN)
 			return n;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -errno;
 		r = xfer_wait(d, fd, POLLIN, peer, progress);
 		if (r < 0)
 			return r;
@@ -272,7 +268,7 @@ static void *xfer_relay_main(void *arg)
 		r = xfer_relay_save(d, buf, sizeof(buf));
 	else
 		r = xfer_relay_load(d, buf, sizeof(buf));
-	close(d->xfer_peer_fd);
+	vh_peer_io_close(&d->xfer_peer_io, d->xfer_peer_fd);
 	d->xfer_peer_fd = -1;
 	/*
 	 * load: the application reads EOF now.  The local end itself stays
@@ -344,6 +340,7 @@ int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 				  uint32_t phase, int fd, int *reply_fd)
 {
 	struct vh_daemon *d = data;
+	struct vh_peer_io io = { .pipe = { -1, -1 } };
 	struct stat st;
 	int sv[2] = { -1, -1 }, fl, r;
 
@@ -385,17 +382,14 @@ int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 	 * The front-end keeps its own copy of the end it sent, which shares
 	 * the O_NONBLOCK of its open file description: made blocking again,
 	 * a relay's read or write would wait in the kernel for ever, and
-	 * vh_daemon_stop() with it.  A socket is sent to and received from
-	 * with MSG_DONTWAIT, its flags left alone; a pipe gets a description
-	 * of its own (or, where it cannot, the shared one, with a warning).
+	 * vh_daemon_stop() with it.  vh_peer_io never waits whatever that
+	 * flag says (MSG_DONTWAIT on a socket; a pipe of our own, opened
+	 * again or relayed through a pipe of ours with splice()).
 	 */
-	d->xfer_peer_sock = S_ISSOCK(st.st_mode);
-	if (!d->xfer_peer_sock) {
-		r = vh_pipe_own_nonblock(d->ctx, fd, "device state");
-		if (r < 0)
-			goto fail;
-		fd = r;
-	}
+	r = vh_peer_io_open(d->ctx, &io, fd, "device state");
+	if (r < 0)
+		goto fail;
+	fd = r;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		r = -errno;
 		goto fail;
@@ -408,6 +402,7 @@ int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 	}
 	d->xfer_dir = dir;
 	d->xfer_peer_fd = fd;
+	d->xfer_peer_io = io;
 	d->xfer_local_fd = sv[0];
 	d->xfer_app_fd = sv[1];
 	d->xfer_timeout_ms = d->dev.state_timeout_ms ?
@@ -419,13 +414,15 @@ int vh_daemon_set_device_state_fd(struct vh_vu_backend *be, void *data,
 	r = -pthread_create(&d->xfer_relay, NULL, xfer_relay_main, d);
 	if (r < 0) {
 		d->xfer_peer_fd = d->xfer_local_fd = d->xfer_app_fd = -1;
+		/* io is closed below */
+		d->xfer_peer_io = (struct vh_peer_io){ .pipe = { -1, -1 } };
 		goto fail;
 	}
 	r = -pthread_create(&d->xfer_app, NULL, xfer_app_main, d);
 	if (r < 0) {
 		/*
 		 * The relay sees the local end close (save: EOF; load:
-		 * POLLHUP) and stops, closing fd.
+		 * POLLHUP) and stops, closing fd and io.
 		 */
 		close(sv[1]);
 		d->xfer_app_fd = -1;
@@ -442,7 +439,7 @@ fail:
 		close(sv[0]);
 		close(sv[1]);
 	}
-	close(fd);
+	vh_peer_io_close(&io, fd);
 	d->xfer_result = r;
 	return r;
 }

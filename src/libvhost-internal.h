@@ -70,20 +70,54 @@ int vh_fd_check_anon(int fd, const char *name);
 ssize_t vh_write_nosigpipe(int fd, const void *buf, size_t len);
 
 /*
- * fd, a pipe end or FIFO (S_ISFIFO) a peer sent, for a caller that waits
- * on it with poll() and a deadline.  O_NONBLOCK is a flag of the open file
- * description, which the peer shares through its own copy of that end and
- * can make blocking again: a read of an empty pipe, or a write to a full
- * one, would then wait in the kernel for ever.  So the pipe is opened
- * again through /proc/self/fd, with the access mode the peer gave (a write
- * end stays one, so its reader's close is still EPIPE), O_NONBLOCK and
- * O_CLOEXEC: a description of our own.  Where that fails (another user's
- * pipe, no reader on a FIFO's write end, no /proc) fd is kept and its
- * shared description made non-blocking, with a warning naming what.
- * Returns the fd to use (a new one, fd closed; or fd), or -errno when fd
- * cannot be used at all (an O_PATH handle; fd left open).
+ * I/O that never waits on an fd a peer sent and keeps a copy of (the
+ * back-end channel, the device state pipe), for a caller that waits on fd
+ * with poll() and a deadline.  O_NONBLOCK is a flag of the open file
+ * description, which the peer shares through its copy and can clear
+ * again: a read of an empty pipe, or a write to a full one, would then
+ * wait in the kernel for ever.  So a socket is sent to and received from
+ * with MSG_DONTWAIT (MSG_NOSIGNAL); a pipe or FIFO is opened again through
+ * /proc/self/fd for a non-blocking description of our own, or, where that
+ * fails (another user's pipe, a FIFO's write end without a reader, no
+ * /proc), used as it is through a pipe of our own with splice(), which
+ * never waits whatever the peer's flags; anything else (a character
+ * device) is made non-blocking as it is, which its peer can undo.
+ * Writes never raise SIGPIPE (EPIPE instead).  The zero struct is no
+ * splice pipe (vh_peer_io_close() leaves nothing open).
  */
-int vh_pipe_own_nonblock(struct vh_ctx *ctx, int fd, const char *what);
+enum vh_peer_io_kind {
+	VH_PEER_IO_PLAIN = 0, /* read(), write(): our own or no better */
+	VH_PEER_IO_SOCK, /* recv(), send() with MSG_DONTWAIT */
+	VH_PEER_IO_SPLICE, /* a pipe not ours to open: through pipe[] */
+};
+
+struct vh_peer_io {
+	enum vh_peer_io_kind kind;
+	int pipe[2]; /* VH_PEER_IO_SPLICE: ours (O_NONBLOCK) */
+	size_t pending; /* bytes of the caller's next write in it */
+};
+
+/*
+ * Set io up for fd, which it may replace: the fd to use (fd, or a new one
+ * and fd closed), or -errno (fstat() or F_GETFL failing, an O_PATH handle
+ * of a FIFO, no pipe of our own: fd left open, io holding nothing).
+ * Taking the fallback is logged (info) naming what.
+ */
+int vh_peer_io_open(struct vh_ctx *ctx, struct vh_peer_io *io, int fd,
+		    const char *what);
+/* Close fd (if >= 0) and what io holds. */
+void vh_peer_io_close(struct vh_peer_io *io, int fd);
+/*
+ * One step, never waiting: bytes of buf written to / read from fd (read:
+ * 0 at EOF), or -errno; -EAGAIN: poll fd for POLLOUT / POLLIN and call
+ * again.  After a write that took less than len (or -EAGAIN), the next
+ * write must be of the rest of the same bytes (some may wait in io's
+ * pipe); once a write failed otherwise, or is given up (a deadline), the
+ * stream is out of step: close it.
+ */
+ssize_t vh_peer_io_write(struct vh_peer_io *io, int fd, const void *buf,
+			 size_t len);
+ssize_t vh_peer_io_read(struct vh_peer_io *io, int fd, void *buf, size_t len);
 
 /* errno is the same after it: callers log, then return -errno */
 __attribute__((format(printf, 6, 7))) void

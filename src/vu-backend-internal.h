@@ -80,7 +80,7 @@ struct vh_vu_backend {
 	/* back-end request channel; req_lock serializes its users */
 	pthread_mutex_t req_lock;
 	int req_fd;
-	bool req_sock; /* req_fd is a socket (else a pipe: no fds) */
+	struct vh_peer_io req_io; /* how req_fd is used (a socket: fds) */
 
 	/* VIRTIO_F_ACCESS_PLATFORM: IOVA translations (vu-backend-iotlb.c) */
 	struct vh_iotlb *iotlb;

@@ -4,8 +4,9 @@
  * SET_BACKEND_REQ_FD ("Back-end communication", "Back-end message types").
  *
  * The channel fd is whatever the front-end sent.  A socket gets sendmsg()
- * and recvmsg() (needed to pass fds); any other fd gets plain write() and
- * read(), and a request that carries an fd is refused on it.
+ * and recvmsg() (needed to pass fds); any other fd gets write() and read()
+ * that never wait (vh_peer_io_write(), vh_peer_io_read()), and a request
+ * that carries an fd is refused on it.
  *
  * These may be called from any thread (a device's worker): req_lock keeps
  * one request and its reply together and guards the fd against
@@ -14,11 +15,9 @@
  * SET_PROTOCOL_FEATURES or a disconnect (vu_be_req_features()).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,78 +36,43 @@
 static void req_close(struct vh_vu_backend *be)
 {
 	if (be->req_fd >= 0)
-		close(be->req_fd);
+		vh_peer_io_close(&be->req_io, be->req_fd);
 	be->req_fd = -1;
-	be->req_sock = false;
 }
 
-/*
- * Make fd (taken) the fd the channel can use: 0, *fd replaced where need
- * be and *sock set, or -errno (*fd closed and -1).
- */
-static int req_prepare(struct vh_vu_backend *be, int *fd, bool *sock)
+static bool req_sock(const struct vh_vu_backend *be)
 {
-	struct stat st;
-	int fl, r;
-
-	if (fstat(*fd, &st) < 0)
-		goto fail;
-	*sock = S_ISSOCK(st.st_mode);
-	/* a socket: every send and receive is MSG_DONTWAIT */
-	if (*sock)
-		return 0;
-	if (S_ISFIFO(st.st_mode)) {
-		/*
-		 * A description of its own, never blocking, whatever the
-		 * front-end does with its copy (req_lock is held across a
-		 * request's I/O, and the disconnect waits for it); where
-		 * there can be none, the shared one, with a warning: the
-		 * checklist lets the front-end send any fd.
-		 */
-		r = vh_pipe_own_nonblock(be->ctx, *fd, "back-end channel");
-		if (r < 0) {
-			errno = -r;
-			goto fail;
-		}
-		*fd = r;
-		return 0;
-	}
-	/*
-	 * Anything else (a character device) is made non-blocking as it is:
-	 * after poll() said writable, a write could still wait for room past
-	 * the deadline.
-	 */
-	fl = fcntl(*fd, F_GETFL);
-	if (fl < 0)
-		goto fail;
-	if (!(fl & O_NONBLOCK) && fcntl(*fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		vh_warn(be->ctx, "back-end channel: O_NONBLOCK: %s\n",
-			strerror(errno));
-	return 0;
-fail:
-	r = -errno;
-	vh_err(be->ctx, "back-end channel: fd refused: %s\n", strerror(-r));
-	close(*fd);
-	*fd = -1;
-	return r;
+	return be->req_io.kind == VH_PEER_IO_SOCK;
 }
 
 int vu_be_req_set(struct vh_vu_backend *be, int fd)
 {
-	bool sock = false;
+	struct vh_peer_io io = { .pipe = { -1, -1 } };
 	int r = 0;
 
-	/* outside req_lock: a request in progress may hold it for a while */
-	if (fd >= 0)
-		r = req_prepare(be, &fd, &sock);
+	/*
+	 * Outside req_lock: a request in progress may hold it for a while.
+	 * The channel's I/O never waits, whatever the front-end does with
+	 * its copy of fd (req_lock is held across a request's I/O, and the
+	 * disconnect waits for it); the checklist lets it send any fd.
+	 */
+	if (fd >= 0) {
+		r = vh_peer_io_open(be->ctx, &io, fd, "back-end channel");
+		if (r < 0) {
+			vh_err(be->ctx, "back-end channel: fd refused: %s\n",
+			       strerror(-r));
+			close(fd);
+		}
+		fd = r;
+	}
 	pthread_mutex_lock(&be->req_lock);
 	req_close(be);
 	if (fd >= 0) {
 		be->req_fd = fd;
-		be->req_sock = sock;
+		be->req_io = io;
 	}
 	pthread_mutex_unlock(&be->req_lock);
-	return r;
+	return r < 0 ? r : 0;
 }
 
 void vu_be_req_features(struct vh_vu_backend *be, uint64_t features,
@@ -125,30 +89,29 @@ void vu_be_req_drop(struct vh_vu_backend *be)
 	vu_be_req_set(be, -1);
 }
 
-/*
- * write()/read() exactly len bytes by deadline, for a channel that is not
- * a socket (non-blocking: req_prepare()).
- */
-static int plain_io(int fd, void *buf, size_t len, bool wr, int64_t deadline)
+/* Write/read exactly len bytes by deadline, on a channel not a socket. */
+static int plain_io(struct vh_vu_backend *be, void *buf, size_t len, bool wr,
+		    int64_t deadline)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = wr ? vh_write_nosigpipe(fd, (char *)buf + done,
-						 len - done) :
-				 read(fd, (char *)buf + done, len - done);
+		ssize_t n =
+			wr ? vh_peer_io_write(&be->req_io, be->req_fd,
+					      (char *)buf + done, len - done) :
+			     vh_peer_io_read(&be->req_io, be->req_fd,
+					     (char *)buf + done, len - done);
 		int r;
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -errno;
-			r = vh_vu_wait_fd(fd, wr ? POLLOUT : POLLIN, deadline);
+		if (n == -EAGAIN) {
+			r = vh_vu_wait_fd(be->req_fd, wr ? POLLOUT : POLLIN,
+					  deadline);
 			if (r < 0)
 				return r;
 			continue;
 		}
+		if (n < 0)
+			return (int)n;
 		if (n == 0)
 			return -ECONNRESET;
 		done += (size_t)n;
@@ -162,13 +125,12 @@ static int req_send(struct vh_vu_backend *be, const struct vh_vu_msg *msg,
 	int r;
 
 	vh_vu_trace(be->ctx, "->", true, msg);
-	if (be->req_sock)
+	if (req_sock(be))
 		return vh_vu_msg_send_until(be->ctx, be->req_fd, msg, deadline);
-	r = plain_io(be->req_fd, (void *)&msg->hdr, sizeof(msg->hdr), true,
-		     deadline);
+	r = plain_io(be, (void *)&msg->hdr, sizeof(msg->hdr), true, deadline);
 	if (r == 0 && msg->hdr.size)
-		r = plain_io(be->req_fd, (void *)&msg->payload, msg->hdr.size,
-			     true, deadline);
+		r = plain_io(be, (void *)&msg->payload, msg->hdr.size, true,
+			     deadline);
 	return r;
 }
 
@@ -177,16 +139,15 @@ static int req_recv(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 {
 	int r;
 
-	if (be->req_sock)
+	if (req_sock(be))
 		return vh_vu_msg_recv_until(be->ctx, be->req_fd, msg, deadline);
 	msg->nfds = 0;
-	r = plain_io(be->req_fd, &msg->hdr, sizeof(msg->hdr), false, deadline);
+	r = plain_io(be, &msg->hdr, sizeof(msg->hdr), false, deadline);
 	if (r < 0)
 		return r;
 	if (msg->hdr.size > VH_VU_PAYLOAD_MAX)
 		return -EPROTO;
-	return plain_io(be->req_fd, &msg->payload, msg->hdr.size, false,
-			deadline);
+	return plain_io(be, &msg->payload, msg->hdr.size, false, deadline);
 }
 
 /*
@@ -251,7 +212,7 @@ static int request_ack(struct vh_vu_backend *be, uint32_t request,
 		r = -ENOTCONN;
 		goto out;
 	}
-	if (fd >= 0 && !be->req_sock) {
+	if (fd >= 0 && !req_sock(be)) {
 		r = -EOPNOTSUPP;
 		goto out;
 	}

@@ -14,11 +14,13 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/epoll.h>
@@ -29,6 +31,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1027,10 +1030,13 @@ static int transfer_start(struct vh_vu_frontend *fe, uint32_t direction)
  * shares) and then takes back what it had filled, and never reads again.
  * So the relay's next write, however far it had got, finds room and then
  * none: on the shared description, made blocking, it would wait in the
- * kernel for ever, wherever it stood when the flag went.  Returns the
- * front-end's read end; *keep is its copy of the end it sent.
+ * kernel for ever, wherever it stood when the flag went.  foreign: the
+ * pipe's mode is taken away first (fchmod 0), so that a back-end without
+ * CAP_DAC_OVERRIDE cannot open it again.  Returns the front-end's read
+ * end; *keep is its copy of the end it sent.
  */
-static int shared_save_start(struct vh_vu_frontend *fe, bool as_sock, int *keep)
+static int shared_save_start(struct vh_vu_frontend *fe, bool as_sock,
+			     bool foreign, int *keep)
 {
 	char buf[4096] = { 0 };
 	size_t filled = 0;
@@ -1052,6 +1058,8 @@ static int shared_save_start(struct vh_vu_frontend *fe, bool as_sock, int *keep)
 	while ((n = write(p[1], buf, sizeof(buf))) > 0)
 		filled += (size_t)n;
 	CHECK(errno == EAGAIN);
+	if (foreign)
+		CHECK_EQ(fchmod(p[1], 0), 0);
 	CHECK_EQ(vh_vu_frontend_set_device_state_fd(fe, VH_VU_TRANSFER_SAVE,
 						    VH_VU_PHASE_STOPPED, p[1],
 						    &bfd),
@@ -1124,7 +1132,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	 * the deadline; a hang here is the failure, SIGALRM ends the test
 	 */
 	for (as_sock = 0; as_sock < 2; as_sock++) {
-		p[0] = shared_save_start(s.fe, as_sock, &p[1]);
+		p[0] = shared_save_start(s.fe, as_sock, false, &p[1]);
 		alarm(20);
 		t0 = mono_ms();
 		CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
@@ -1275,7 +1283,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 		for (q = 0; q < NQ; q++)
 			CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base),
 				 0);
-		p[0] = shared_save_start(s.fe, as_sock, &p[1]);
+		p[0] = shared_save_start(s.fe, as_sock, false, &p[1]);
 		vh_vu_frontend_set_timeout(s.fe, 300);
 		CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -ETIMEDOUT);
 		alarm(20);
@@ -1295,6 +1303,216 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	}
 	vh_mem_unref(s.mem);
 	printf("device state, a stalling front-end: ok\n");
+}
+
+/*
+ * The effective DAC override capabilities of the calling thread, which the
+ * threads it creates inherit (capset() is per thread): dropped, a mode 0
+ * pipe cannot be opened again through /proc/self/fd, as a back-end that is
+ * not root cannot open another user's.  Returns the ones it had.
+ */
+static uint32_t dac_set(uint32_t want)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct c[_LINUX_CAPABILITY_U32S_3];
+	const uint32_t dac = (1u << CAP_DAC_OVERRIDE) |
+			     (1u << CAP_DAC_READ_SEARCH);
+	uint32_t had;
+
+	CHECK_EQ(syscall(SYS_capget, &h, c), 0);
+	had = c[0].effective & dac;
+	c[0].effective = (c[0].effective & ~dac) | (want & dac);
+	CHECK_EQ(syscall(SYS_capset, &h, c), 0);
+	return had;
+}
+
+static int foreign_notes, foreign_warnings;
+
+static void foreign_log(struct vh_ctx *ctx, void *data, int priority,
+			const char *file, int line, const char *fn,
+			const char *format, va_list args)
+{
+	char msg[256];
+
+	vsnprintf(msg, sizeof(msg), format, args);
+	if (!strstr(msg,
+		    "device state: pipe not opened again (Permission denied)"))
+		return;
+	if (priority <= LOG_WARNING)
+		foreign_warnings++;
+	else
+		foreign_notes++;
+}
+
+/*
+ * A device state pipe the daemon may not open again (EACCES: as a
+ * front-end's of another user would be; here its mode is 0 and the
+ * daemon's threads lack CAP_DAC_OVERRIDE): the relay takes the front-end's
+ * description as it is, its flags left alone, through a pipe of its own
+ * (splice()), with a note and no warning.  A whole save and a whole load
+ * go through; then the front-end stalls them, its copy made blocking
+ * (shared_save_start(); a load's read end, after a first few bytes): on
+ * the shared description the relay would wait in the kernel for ever, and
+ * CHECK_DEVICE_STATE or vh_daemon_stop() with it (a hang is the failure:
+ * SIGALRM ends the test); they end by the deadline, or at once.
+ */
+static void test_device_state_foreign(void)
+{
+	uint8_t head[3] = { state_byte(0), state_byte(1), state_byte(2) };
+	struct vh_ctx *ctx;
+	struct toy toy;
+	struct sess s = { 0 };
+	char path[32];
+	uint8_t *buf;
+	size_t off = 0, i;
+	int64_t t0, ms;
+	uint32_t dac, req, base;
+	unsigned int q;
+	int p[2], bfd, fd, fl;
+	pthread_t t;
+	ssize_t n;
+
+	/* can this thread, without the capabilities, still open it? */
+	dac = dac_set(0);
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(fchmod(p[1], 0), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fl = errno;
+	close(p[0]);
+	close(p[1]);
+	if (fd >= 0 || fl != EACCES) {
+		if (fd >= 0)
+			close(fd);
+		dac_set(dac);
+		printf("device state, a pipe not ours to open again: skipped (it opens)\n");
+		return;
+	}
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	vh_ctx_set_log_fn(ctx, foreign_log, NULL);
+	vh_ctx_set_log_priority(ctx, LOG_INFO);
+	toy_state_timeout_ms = 300;
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	toy_state_timeout_ms = 0;
+	/* its control thread, which starts the relays, as we are now */
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	dac_set(dac);
+	mem_setup(ctx, &s);
+	sess_open(ctx, &s, false);
+	for (q = 0; q < NQ; q++)
+		CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base), 0);
+
+	/* a whole save */
+	toy.requests = 77;
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(fchmod(p[1], 0), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_SAVE,
+						    VH_VU_PHASE_STOPPED, p[1],
+						    &bfd),
+		 0);
+	CHECK_EQ(foreign_notes, 1);
+	CHECK_EQ(foreign_warnings, 0);
+	CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK));
+	close(p[1]);
+	buf = malloc(STATE_BYTES + 8);
+	CHECK(buf);
+	while ((n = read(p[0], buf + off, STATE_BYTES + 8 - off)) > 0)
+		off += (size_t)n;
+	close(p[0]);
+	CHECK_EQ(off, STATE_BYTES + 4);
+	for (i = 0; i < STATE_BYTES; i++)
+		CHECK_EQ(buf[i], state_byte(i));
+	memcpy(&req, buf + STATE_BYTES, 4);
+	CHECK_EQ(req, 77);
+	free(buf);
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), 0);
+
+	/* a whole load */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(fchmod(p[0], 0), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_LOAD,
+						    VH_VU_PHASE_STOPPED, p[0],
+						    &bfd),
+		 0);
+	CHECK_EQ(foreign_notes, 2);
+	CHECK(!(fcntl(p[0], F_GETFL) & O_NONBLOCK));
+	close(p[0]);
+	CHECK_EQ(pthread_create(&t, NULL, state_writer, p), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), 0);
+	CHECK_EQ(toy.requests, 4242);
+
+	/* a save stalled, the front-end's copy made blocking */
+	p[0] = shared_save_start(s.fe, false, true, &p[1]);
+	alarm(20);
+	t0 = mono_ms();
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
+	ms = mono_ms() - t0;
+	alarm(0);
+	close(p[1]);
+	off = drain_pipe(p[0]);
+	close(p[0]);
+	printf("device state: save stalled by the front-end, its pipe not ours and made blocking: failed after %lld ms, %zu of %d bytes out\n",
+	       (long long)ms, off, STATE_BYTES + 4);
+	CHECK(ms < 3000);
+	CHECK(off < STATE_BYTES);
+
+	/* a load stalled after three bytes, the same */
+	CHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	CHECK_EQ(fchmod(p[0], 0), 0);
+	CHECK_EQ(vh_vu_frontend_set_device_state_fd(s.fe, VH_VU_TRANSFER_LOAD,
+						    VH_VU_PHASE_STOPPED, p[0],
+						    &bfd),
+		 0);
+	fl = fcntl(p[0], F_GETFL);
+	CHECK(fl >= 0 && fcntl(p[0], F_SETFL, fl & ~O_NONBLOCK) == 0);
+	CHECK_EQ(write(p[1], head, 3), 3);
+	alarm(20);
+	t0 = mono_ms();
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
+	ms = mono_ms() - t0;
+	alarm(0);
+	close(p[0]);
+	close(p[1]);
+	printf("device state: load stalled by the front-end, its pipe not ours and made blocking: failed after %lld ms\n",
+	       (long long)ms);
+	CHECK(ms < 3000);
+	CHECK_EQ(foreign_notes, 4);
+	CHECK_EQ(foreign_warnings, 0);
+	sess_close(&s);
+	toy_free(&toy);
+
+	/* the default deadline: stopping the daemon ends a stalled save */
+	dac_set(0);
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	dac_set(dac);
+	sess_open(ctx, &s, false);
+	for (q = 0; q < NQ; q++)
+		CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base), 0);
+	p[0] = shared_save_start(s.fe, false, true, &p[1]);
+	CHECK_EQ(foreign_notes, 5);
+	vh_vu_frontend_set_timeout(s.fe, 300);
+	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -ETIMEDOUT);
+	alarm(20);
+	t0 = mono_ms();
+	vh_daemon_stop(toy.d);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	ms = mono_ms() - t0;
+	alarm(0);
+	printf("device state: stop during a stalled save, its pipe not ours and made blocking: %lld ms\n",
+	       (long long)ms);
+	CHECK(ms < 3000);
+	close(p[1]);
+	CHECK(drain_pipe(p[0]) < STATE_BYTES);
+	close(p[0]);
+	sess_close(&s);
+	toy_free(&toy);
+	vh_mem_unref(s.mem);
+	vh_ctx_unref(ctx);
+	printf("device state, a pipe not ours to open again: ok\n");
 }
 
 static void test_args(void)
@@ -1511,6 +1729,7 @@ int main(void)
 	test_event_idx(ctx);
 	test_device_state(ctx);
 	test_device_state_stall(ctx);
+	test_device_state_foreign();
 	test_stop(ctx);
 	test_fd(ctx);
 	test_watches(ctx);

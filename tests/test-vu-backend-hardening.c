@@ -718,6 +718,22 @@ static void read_request(int fd, uint32_t request)
 }
 
 /*
+ * The front-end fills the channel's pipe through its copy fd of the write
+ * end, then makes that copy blocking again.
+ */
+static void fill_blocking(int fd)
+{
+	char buf[4096] = { 0 };
+	int fl = fcntl(fd, F_GETFL);
+
+	CHECK(fl >= 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == 0);
+	while (write(fd, buf, sizeof(buf)) > 0)
+		;
+	CHECK(errno == EAGAIN);
+	CHECK(fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) == 0);
+}
+
+/*
  * A pipe as the channel, the front-end keeping its own copy of the write
  * end it sent: it fills the pipe and makes its end blocking again.
  * O_NONBLOCK is a flag of the open file description both ends' copies
@@ -729,19 +745,13 @@ static void read_request(int fd, uint32_t request)
 static void test_backend_channel_pipe(void)
 {
 	char dir[] = "/tmp/test-vu-backend-XXXXXX", path[64];
-	char buf[4096] = { 0 };
-	int p[2], fl, fds0 = test_count_fds();
+	int p[2], fds0 = test_count_fds();
 
 	fe_open(ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS), false);
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
 	fe_do(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1);
 	CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
-	fl = fcntl(p[1], F_GETFL);
-	CHECK(fl >= 0 && fcntl(p[1], F_SETFL, fl | O_NONBLOCK) == 0);
-	while (write(p[1], buf, sizeof(buf)) > 0)
-		;
-	CHECK(errno == EAGAIN);
-	CHECK(fcntl(p[1], F_SETFL, fl & ~O_NONBLOCK) == 0);
+	fill_blocking(p[1]);
 	alarm((REQ_DEADLINE_MS + REQ_SLACK_MS) / 1000 + 2);
 	req_times_out();
 	/* the disconnect does not wait for the channel */
@@ -756,8 +766,9 @@ static void test_backend_channel_pipe(void)
 	/*
 	 * A FIFO's write end whose reader is gone cannot be opened again
 	 * (ENXIO), but it is still a channel (the front-end may send any
-	 * fd): taken as it is, it works once a reader opens the FIFO, and
-	 * fails with EPIPE (the channel dropped) when there is none.
+	 * fd): taken as it is (through a pipe of the back-end's), it works
+	 * once a reader opens the FIFO, and fails with EPIPE (the channel
+	 * dropped) when there is none.
 	 */
 	CHECK(mkdtemp(dir) != NULL);
 	snprintf(path, sizeof(path), "%s/fifo", dir);
@@ -782,9 +793,43 @@ static void test_backend_channel_pipe(void)
 	close(F.sock);
 	fe_pump(&F);
 	CHECK_EQ(test_count_fds(), fds0);
+
+	/*
+	 * The same FIFO, the front-end keeping its copy of the write end:
+	 * once a reader is there, it fills the FIFO and makes its copy
+	 * blocking.  On the description it shares, a request would wait in
+	 * the kernel for ever (the alarm ends the test); through the
+	 * back-end's pipe (splice()) it ends by its deadline.
+	 */
+	strcpy(dir, "/tmp/test-vu-backend-XXXXXX");
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	CHECK(mkfifo(path, 0600) == 0);
+	p[0] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(p[0] >= 0);
+	p[1] = open(path, O_WRONLY | O_CLOEXEC);
+	CHECK(p[1] >= 0);
+	close(p[0]);
+	fe_open(ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS), false);
+	fe_do(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1);
+	p[0] = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	CHECK(p[0] >= 0);
+	CHECK(unlink(path) == 0 && rmdir(dir) == 0);
+	CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
+	read_request(p[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);
+	fill_blocking(p[1]);
+	alarm((REQ_DEADLINE_MS + REQ_SLACK_MS) / 1000 + 2);
+	req_times_out();
+	close(F.sock);
+	fe_pump(&F);
+	CHECK(!vh_vu_backend_connected(F.be));
+	alarm(0);
+	close(p[0]);
+	close(p[1]);
+	CHECK_EQ(test_count_fds(), fds0);
 }
 
-static int foreign_warnings;
+static int foreign_notes, foreign_warnings;
 
 static void foreign_log(struct vh_ctx *ctx, void *data, int priority,
 			const char *file, int line, const char *fn,
@@ -793,19 +838,27 @@ static void foreign_log(struct vh_ctx *ctx, void *data, int priority,
 	char msg[256];
 
 	vsnprintf(msg, sizeof(msg), format, args);
-	if (priority == LOG_WARNING && strstr(msg, "back-end channel") &&
-	    strstr(msg, "Permission denied"))
+	if (!strstr(msg,
+		    "back-end channel: pipe not opened again (Permission denied)"))
+		return;
+	if (priority <= LOG_WARNING)
 		foreign_warnings++;
+	else
+		foreign_notes++;
 }
 
 /*
  * A pipe the back-end may not open again (EACCES: as a front-end of
  * another user's would be; here its owner, unprivileged, took its mode
- * away): the channel takes the front-end's description as it is, made
- * non-blocking there (the front-end sees the flag on its copy), with a
- * warning, and works.  In a child: an unprivileged one, the test's user
- * or, for root (whom the mode does not stop), nobody.  Skipped if the
- * child cannot become nobody or can still open the pipe (a capability).
+ * away): the channel takes the front-end's description as it is, its
+ * flags left alone, through a pipe of the back-end's (splice()), with a
+ * note and no warning, and works.  Then the front-end fills the pipe and
+ * makes its copy blocking: a request on the shared description would wait
+ * in the kernel for ever (the alarm ends the child, and the test), and
+ * ends by its deadline; the disconnect completes.  In a child: an
+ * unprivileged one, the test's user or, for root (whom the mode does not
+ * stop), nobody.  Skipped if the child cannot become nobody or can still
+ * open the pipe (a capability).
  */
 static void test_backend_channel_foreign_pipe(void)
 {
@@ -828,14 +881,23 @@ static void test_backend_channel_foreign_pipe(void)
 		if (fd >= 0 || errno != EACCES)
 			_exit(TEST_SKIP);
 		vh_ctx_set_log_fn(F.ctx, foreign_log, NULL);
-		vh_ctx_set_log_priority(F.ctx, LOG_WARNING);
+		vh_ctx_set_log_priority(F.ctx, LOG_INFO);
 		fe_open(ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS),
 			false);
 		fe_do(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1);
-		CHECK_EQ(foreign_warnings, 1);
-		CHECK(fcntl(p[1], F_GETFL) & O_NONBLOCK);
+		CHECK_EQ(foreign_notes, 1);
+		CHECK_EQ(foreign_warnings, 0);
+		CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK));
 		CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
 		read_request(p[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);
+		fill_blocking(p[1]);
+		alarm((REQ_DEADLINE_MS + REQ_SLACK_MS) / 1000 + 2);
+		req_times_out();
+		close(F.sock);
+		fe_pump(&F);
+		CHECK(!vh_vu_backend_connected(F.be));
+		alarm(0);
+		fflush(stdout);
 		/* no leak check: LeakSanitizer cannot trace a setuid child */
 		_exit(0);
 	}

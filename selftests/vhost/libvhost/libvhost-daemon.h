@@ -194,8 +194,8 @@ struct vh_daemon_ops {
 	 * reports, unless the front-end's side failed first).  fd is a
 	 * blocking local stream socket, not the front-end's pipe (which
 	 * must be a pipe or a socket, and which the front-end cannot make
-	 * blocking: a pipe is opened again as the back-end channel is, a
-	 * socket is used with MSG_DONTWAIT): when the front-end stalls past
+	 * blocking: a pipe is used as the back-end channel is, a socket
+	 * with MSG_DONTWAIT): when the front-end stalls past
 	 * state_timeout_ms, the connection ends or the daemon stops, reads
 	 * see EOF (load) and writes are drained (save).  load_state only
 	 * reads fd.  No control-thread callback runs during a transfer:

@@ -39,8 +39,10 @@
  * (/proc/self/fd) for a non-blocking description of the back-end's own,
  * which the front-end's copy cannot make blocking; one that cannot be
  * (another user's pipe, a FIFO without a reader yet) is used as it is,
- * made non-blocking, with a warning: the front-end can then make a
- * request wait in the kernel.
+ * its flags left alone, through a pipe of the back-end's own with
+ * splice(), which never waits whatever they say.  Any other fd that is
+ * not a socket (a character device) is made non-blocking as it is, which
+ * the front-end's copy can undo.
  *
  * Callbacks run in the thread that calls vh_vu_backend_dispatch().  Once
  * queue_stopped returns, the device must no longer touch that vh_devq
