@@ -237,14 +237,29 @@ static int tap_identify(int fd, char name[IFNAMSIZ], bool *packet, short *flags)
 	return 0;
 }
 
-/* The attribute of type `type` in the len bytes of attributes at rta. */
+/*
+ * The attribute of type `type` in the len bytes of attributes at rta.
+ * RTA_NEXT() and IFLA_RTA() cast from char *, which -Wcast-align refuses:
+ * the steps go through void * (netlink attributes are 4-byte aligned).
+ */
 static const struct rtattr *rta_find(const struct rtattr *rta, int len,
 				     unsigned short type)
 {
-	for (; RTA_OK(rta, len); rta = RTA_NEXT(rta, len))
+	while (RTA_OK(rta, len)) {
 		if (rta->rta_type == type)
 			return rta;
+		len -= (int)RTA_ALIGN(rta->rta_len);
+		rta = (const void *)((const char *)rta +
+				     RTA_ALIGN(rta->rta_len));
+	}
 	return NULL;
+}
+
+/* The attributes after an RTM_NEWLINK message's struct ifinfomsg. */
+static const struct rtattr *ifla_rta(const struct nlmsghdr *nh)
+{
+	return (const void *)((const char *)NLMSG_DATA(nh) +
+			      NLMSG_ALIGN(sizeof(struct ifinfomsg)));
 }
 
 /*
@@ -271,7 +286,7 @@ static int tap_has_pi(int fd, const char *name)
 	struct ifreq ifr;
 	int s, len, ret;
 	ssize_t n;
-	char *buf;
+	void *buf;
 
 	memset(&ifr, 0, sizeof(ifr));
 	if (ioctl(fd, SIOCGIFHWADDR, &ifr) < 0)
@@ -308,7 +323,7 @@ static int tap_has_pi(int fd, const char *name)
 	/* the kernel's (port 0) whole answer to our request */
 	if (n < 0 || (size_t)n > size || from.nl_pid != 0)
 		goto out;
-	nh = (struct nlmsghdr *)buf;
+	nh = buf;
 	if (!NLMSG_OK(nh, (unsigned int)n) || nh->nlmsg_seq != 1)
 		goto out;
 	if (nh->nlmsg_type == NLMSG_ERROR) {
@@ -323,11 +338,11 @@ static int tap_has_pi(int fd, const char *name)
 		goto out;
 	ret = -ENOENT;
 	len = (int)IFLA_PAYLOAD(nh);
-	a = rta_find(IFLA_RTA(NLMSG_DATA(nh)), len, IFLA_ADDRESS);
+	a = rta_find(ifla_rta(nh), len, IFLA_ADDRESS);
 	if (!a || RTA_PAYLOAD(a) != 6 ||
 	    memcmp(RTA_DATA(a), ifr.ifr_hwaddr.sa_data, 6) != 0)
 		goto out; /* not the interface behind fd */
-	info = rta_find(IFLA_RTA(NLMSG_DATA(nh)), len, IFLA_LINKINFO);
+	info = rta_find(ifla_rta(nh), len, IFLA_LINKINFO);
 	if (!info)
 		goto out;
 	a = rta_find(RTA_DATA(info), (int)RTA_PAYLOAD(info), IFLA_INFO_KIND);
