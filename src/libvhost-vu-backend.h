@@ -140,7 +140,12 @@ struct vh_vu_device {
 struct vh_vu_device_ops {
 	/* sizeof(this struct): see "Extensible structs" in libvhost.h */
 	size_t size;
-	/* SET_FEATURES: the negotiated virtio features, before any ring starts */
+	/*
+	 * SET_FEATURES: the negotiated virtio features, before any ring
+	 * starts (or with every ring taken back).  A failure refuses them:
+	 * an error reply, and the rings and vh_vu_backend_get_features()
+	 * keep the features from before.
+	 */
 	int (*set_features)(struct vh_vu_backend *be, void *data,
 			    uint64_t features);
 	/* GET_CONFIG: fill buf[0..size) with config space from offset */

@@ -599,7 +599,7 @@ static int h_set_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 {
 	uint64_t f = msg->payload.u64;
 	unsigned int i;
-	int r = 0;
+	int r;
 
 	if (f & ~be->offered_features) {
 		vh_err(be->ctx, "SET_FEATURES %#llx: not offered %#llx\n",
@@ -609,24 +609,30 @@ static int h_set_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	}
 	/* LOG_ALL may be switched on a running device: stop rings around it. */
 	vu_be_quiesce_all(be);
+	/*
+	 * The device first: features it turns down must not reach the rings
+	 * (a ring that went packed while the device and the front-end stay
+	 * split) nor be->features; its rings go back to it unchanged.
+	 */
+	if (be->ops.set_features && be->ops.set_features(be, be->data, f) < 0) {
+		vh_warn(be->ctx, "SET_FEATURES %#llx: refused by the device\n",
+			(unsigned long long)f);
+		vu_be_resume_all(be);
+		return VU_SOFT_FAIL;
+	}
 	for (i = 0; i < be->dev.num_queues; i++) {
 		r = vh_devq_set_features(be->queues[i].vring, f);
 		if (r < 0)
-			break;
+			return r; /* the connection closes: no state to keep */
 	}
-	if (r == 0 && be->ops.set_features &&
-	    be->ops.set_features(be, be->data, f) < 0)
-		r = VU_SOFT_FAIL;
-	if (r >= 0) {
-		vu_be_req_features(be, f, be->protocol_features);
-		be->features_set = true;
-		/* "Ring states": without protocol features, enable every ring. */
-		if (!(f & (1ull << VH_VU_F_PROTOCOL_FEATURES)))
-			for (i = 0; i < be->dev.num_queues; i++)
-				be->queues[i].enabled = true;
-	}
+	vu_be_req_features(be, f, be->protocol_features);
+	be->features_set = true;
+	/* "Ring states": without protocol features, enable every ring. */
+	if (!(f & (1ull << VH_VU_F_PROTOCOL_FEATURES)))
+		for (i = 0; i < be->dev.num_queues; i++)
+			be->queues[i].enabled = true;
 	vu_be_resume_all(be);
-	return r;
+	return 0;
 }
 
 static int h_get_protocol_features(struct vh_vu_backend *be,

@@ -533,6 +533,72 @@ static void test_ring_states(void)
 	fe_fini(&f);
 }
 
+static int d_set_features_split(struct vh_vu_backend *be, void *data,
+				uint64_t features)
+{
+	return features & (1ull << VH_VU_VIRTIO_F_RING_PACKED) ? -ENOTSUP : 0;
+}
+
+/*
+ * A device that turns SET_FEATURES down (packed rings): an error reply,
+ * the connection stays, and neither the rings nor the negotiated features
+ * changed: a stopped ring's base is the split one set before, and a handed
+ * ring is handed again.
+ */
+static void test_features_refused(void)
+{
+	struct vh_vu_device_ops ops = dev_ops;
+	struct vh_drvq *vq0, *vq1;
+	struct vh_vu_vring_state s = { 0, 0 };
+	struct vh_vu_msg m;
+	struct fe_mem fm;
+	struct fe f;
+	struct dev d;
+	uint64_t feat, v;
+	int k0, c0, k1, c1;
+
+	ops.set_features = d_set_features_split;
+	dev_init(&d);
+	fe_init(&f, &test_dev, &ops, &d);
+	d.be = f.be;
+	fe_negotiate(&f, ALL_PROTO);
+	feat = vh_vu_backend_get_features(f.be);
+	CHECK(!(feat & (1ull << VH_VU_VIRTIO_F_RING_PACKED)));
+	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+	fe_set_mem(&f, &fm);
+	/* ring 0 started, disabled, at base 5; ring 1 handed */
+	fe_ring(&f, &fm, 0, &vq0, &k0, &c0, true);
+	fe_state(&f, VH_VU_SET_VRING_BASE, 0, 5);
+	fe_ring(&f, &fm, 1, &vq1, &k1, &c1, true);
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 1, 1);
+	CHECK(d.handed[1]);
+	CHECK_EQ(d.started[1], 1);
+
+	v = feat | 1ull << VH_VU_VIRTIO_F_RING_PACKED;
+	CHECK(fe_ack(&f, VH_VU_SET_FEATURES, &v, 8, NULL, 0) != 0);
+	CHECK(vh_vu_backend_connected(f.be));
+	CHECK_EQ(vh_vu_backend_get_features(f.be), feat);
+	CHECK(d.handed[1]);
+	CHECK_EQ(d.started[1], 2);
+	fe_send_raw(&f, VH_VU_GET_VRING_BASE, 0, &s, 8, NULL, 0);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK_EQ(m.payload.state.index, 0);
+	CHECK_EQ(m.payload.state.num, 5);
+	/* what the device takes is taken */
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0), 0);
+	CHECK(vh_vu_backend_connected(f.be));
+
+	vh_drvq_unref(vq0);
+	vh_drvq_unref(vq1);
+	close(k0);
+	close(c0);
+	close(k1);
+	close(c1);
+	vh_mem_unref(fm.mem);
+	fe_fini(&f);
+}
+
 /*
  * REM_MEM_REG of the region a started ring lies in, then ADD_MEM_REG of it
  * again (QEMU does this when a memory section changes its bounds), with a
@@ -1253,6 +1319,7 @@ int main(void)
 	test_handshake();
 	test_config();
 	test_ring_states();
+	test_features_refused();
 	test_mem_reg_ring();
 	test_hostile_ring();
 	test_datapath();
