@@ -156,7 +156,15 @@ struct vh_vu_device_ops {
 			  const void *buf, uint32_t size, uint32_t flags);
 	/* the memory table changed; every ring is taken back meanwhile */
 	void (*memory_updated)(struct vh_vu_backend *be, void *data);
-	/* ring idx is started and enabled: the device may use vring now */
+	/*
+	 * ring idx is started and enabled: the device may use vring now.
+	 * A failure leaves the ring with the library (not handed, no kick
+	 * delivered, no queue_stopped): the message that would have handed
+	 * it gets an error reply (SET_VRING_ENABLE and SET_VRING_KICK leave
+	 * the ring disabled or stopped as it was), the connection stays, and
+	 * the next message on that ring (or a memory or IOTLB update) tries
+	 * again.
+	 */
 	int (*queue_started)(struct vh_vu_backend *be, void *data,
 			     unsigned int idx, struct vh_devq *vring);
 	/*

@@ -160,30 +160,39 @@ static void queue_take_back(struct vh_vu_backend *be, unsigned int idx)
 	q->handed = false;
 }
 
-/* Hand the ring to the device iff it is started, enabled and set up. */
-static void queue_update(struct vh_vu_backend *be, unsigned int idx)
+/*
+ * Hand the ring to the device iff it is started, enabled and set up.
+ * 0, or the device's -errno when it refused to take the ring: the ring is
+ * then not handed (no kick polled or delivered) until a later message on
+ * it, or a memory or IOTLB update, tries again.
+ */
+static int queue_update(struct vh_vu_backend *be, unsigned int idx)
 {
 	struct vu_be_queue *q = &be->queues[idx];
 	bool want = q->started && q->enabled && q->num && q->addr_set;
+	int r;
 
 	if (!want) {
 		queue_take_back(be, idx);
-		return;
+		return 0;
 	}
 	if (q->handed)
-		return;
+		return 0;
 	/*
 	 * Rings at IOVAs not translated yet: the device gets the ring once
 	 * an IOTLB update maps them (vu_be_rekick_all()), so that it can
 	 * read the used index from the start.
 	 */
 	if (vh_devq_iotlb_ready(q->vring) == 0)
-		return;
-	if (be->ops.queue_started &&
-	    be->ops.queue_started(be, be->data, idx, q->vring) < 0) {
-		vh_warn(be->ctx, "queue %u: the device refused to start it\n",
-			idx);
-		return;
+		return 0;
+	if (be->ops.queue_started) {
+		r = be->ops.queue_started(be, be->data, idx, q->vring);
+		if (r < 0) {
+			vh_warn(be->ctx,
+				"queue %u: the device refused to start it: %d\n",
+				idx, r);
+			return r;
+		}
 	}
 	q->handed = true;
 	kick_poll_add(be, idx);
@@ -199,6 +208,16 @@ static void queue_update(struct vh_vu_backend *be, unsigned int idx)
 		if (vh_devq_avail_count(q->vring, &n) < 0 || n > 0)
 			kicked(be, idx);
 	}
+	return 0;
+}
+
+/*
+ * queue_update() after a request on ring idx: a ring the device refused
+ * to take fails the request (an error reply, the connection stays).
+ */
+static int ring_update(struct vh_vu_backend *be, unsigned int idx)
+{
+	return queue_update(be, idx) < 0 ? VU_SOFT_FAIL : 0;
 }
 
 void vu_be_rekick_all(struct vh_vu_backend *be)
@@ -733,8 +752,11 @@ static int h_set_vring_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			q->addr_pending = false;
 		}
 	}
-	queue_update(be, idx);
-	return r;
+	if (r < 0) {
+		queue_update(be, idx);
+		return r;
+	}
+	return ring_update(be, idx);
 }
 
 static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -787,8 +809,7 @@ static int h_set_vring_addr(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		       idx, r);
 		return r;
 	}
-	queue_update(be, idx);
-	return 0;
+	return ring_update(be, idx);
 }
 
 static int h_set_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -811,8 +832,11 @@ static int h_set_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	}
 	queue_take_back(be, idx);
 	r = vh_devq_set_base(be->queues[idx].vring, msg->payload.state.num);
-	queue_update(be, idx);
-	return r;
+	if (r < 0) {
+		queue_update(be, idx);
+		return r;
+	}
+	return ring_update(be, idx);
 }
 
 static int h_get_vring_base(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -898,6 +922,8 @@ static int h_set_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			    struct vh_vu_msg *reply)
 {
 	int fd, idx = vring_file_index(be, msg, &fd);
+	struct vu_be_queue *q;
+	bool was;
 	int r;
 
 	if (idx < 0) {
@@ -912,9 +938,17 @@ static int h_set_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			close(fd);
 		return r;
 	}
-	/* The ring starts here (with NOFD the device polls). */
-	be->queues[idx].started = true;
-	queue_update(be, idx);
+	/*
+	 * The ring starts here (with NOFD the device polls); a ring the
+	 * device refuses does not (the new kick fd is kept).
+	 */
+	q = &be->queues[idx];
+	was = q->started;
+	q->started = true;
+	if (queue_update(be, idx) < 0) {
+		q->started = was;
+		return VU_SOFT_FAIL;
+	}
 	return 0;
 }
 
@@ -932,10 +966,13 @@ static int h_set_vring_call(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	/* the device may be signalling from another thread: stop it first */
 	queue_take_back(be, idx);
 	r = vh_devq_set_call_fd(be->queues[idx].vring, fd);
-	if (r < 0 && fd >= 0)
-		close(fd);
-	queue_update(be, idx);
-	return r;
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		queue_update(be, idx);
+		return r;
+	}
+	return ring_update(be, idx);
 }
 
 static int h_set_vring_err(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -957,8 +994,7 @@ static int h_set_vring_err(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	if (be->queues[idx].err_fd >= 0)
 		close(be->queues[idx].err_fd);
 	be->queues[idx].err_fd = fd;
-	queue_update(be, idx);
-	return 0;
+	return ring_update(be, idx);
 }
 
 static int h_get_queue_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -973,6 +1009,8 @@ static int h_set_vring_enable(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			      struct vh_vu_msg *reply)
 {
 	int idx = ring_index(be, msg->payload.state.index);
+	struct vu_be_queue *q;
+	bool was;
 
 	if (idx < 0)
 		return idx;
@@ -981,8 +1019,14 @@ static int h_set_vring_enable(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		       msg->payload.state.num);
 		return -EINVAL;
 	}
-	be->queues[idx].enabled = msg->payload.state.num == 1;
-	queue_update(be, idx);
+	/* a ring the device refuses stays as it was (QEMU waits for this) */
+	q = &be->queues[idx];
+	was = q->enabled;
+	q->enabled = msg->payload.state.num == 1;
+	if (queue_update(be, idx) < 0) {
+		q->enabled = was;
+		return VU_SOFT_FAIL;
+	}
 	return 0;
 }
 
@@ -1127,7 +1171,11 @@ static int h_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	if (!q->started) {
 		/* an in-band kick starts the ring too ("Ring states") */
 		q->started = true;
-		queue_update(be, idx); /* delivers the kick if handed */
+		/* delivers the kick if handed */
+		if (queue_update(be, idx) < 0) {
+			q->started = false;
+			return VU_SOFT_FAIL;
+		}
 		return 0;
 	}
 	if (q->handed && be->ops.queue_kicked)

@@ -38,6 +38,7 @@ struct dev {
 	struct vh_vu_backend *be;
 	int started[NQ], stopped[NQ], kicked[NQ];
 	int handed[NQ];
+	int start_err; /* queue_started's answer when not 0 */
 	unsigned int processed;
 	uint8_t config[32];
 	uint8_t status;
@@ -93,6 +94,8 @@ static int d_started(struct vh_vu_backend *be, void *data, unsigned int idx,
 {
 	struct dev *d = data;
 
+	if (d->start_err)
+		return d->start_err;
 	d->started[idx]++;
 	d->handed[idx] = 1;
 	return 0;
@@ -588,6 +591,81 @@ static void test_features_refused(void)
 	/* what the device takes is taken */
 	CHECK_EQ(fe_ack(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0), 0);
 	CHECK(vh_vu_backend_connected(f.be));
+
+	vh_drvq_unref(vq0);
+	vh_drvq_unref(vq1);
+	close(k0);
+	close(c0);
+	close(k1);
+	close(c1);
+	vh_mem_unref(fm.mem);
+	fe_fini(&f);
+}
+
+/*
+ * A device that refuses to start a ring (queue_started fails): the
+ * SET_VRING_ENABLE or SET_VRING_KICK that would have handed it gets an
+ * error reply, the connection stays, the ring is not handed (its kicks are
+ * not delivered) and stays disabled or stopped; once the device takes it,
+ * the same message hands it over, and the kick that waited is served.
+ */
+static void test_ring_refused(void)
+{
+	struct vh_vu_vring_state s;
+	struct vh_drvq *vq0, *vq1;
+	struct vh_sg sg[2];
+	struct fe_mem fm;
+	struct fe f;
+	struct dev d;
+	int k0, c0, k1, c1;
+	uint64_t v;
+
+	setup(&f, &d, ALL_PROTO);
+	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+	fe_set_mem(&f, &fm);
+	fe_ring(&f, &fm, 0, &vq0, &k0, &c0, true);
+	d.start_err = -EIO;
+	s.index = 0;
+	s.num = 1;
+	CHECK(fe_ack(&f, VH_VU_SET_VRING_ENABLE, &s, 8, NULL, 0) != 0);
+	CHECK(vh_vu_backend_connected(f.be));
+	CHECK(!d.handed[0]);
+	/* left disabled: another message on the ring does not hand it */
+	d.start_err = 0;
+	v = 0;
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_VRING_CALL, &v, 8, &c0, 1), 0);
+	CHECK(!d.handed[0]);
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_VRING_ENABLE, &s, 8, NULL, 0), 0);
+	CHECK(d.handed[0]);
+	CHECK_EQ(d.started[0], 1);
+
+	/* ring 1 enabled first, then started by SET_VRING_KICK */
+	fe_ring(&f, &fm, 1, &vq1, &k1, &c1, false);
+	s.index = 1;
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_VRING_ENABLE, &s, 8, NULL, 0), 0);
+	CHECK(!d.handed[1]);
+	d.start_err = -EIO;
+	v = 1;
+	CHECK(fe_ack(&f, VH_VU_SET_VRING_KICK, &v, 8, &k1, 1) != 0);
+	CHECK(vh_vu_backend_connected(f.be));
+	CHECK(!d.handed[1]);
+	/* a buffer and a kick: not delivered (d_kicked checks it) */
+	memcpy(fm.host + 0x80000, "hello", 5);
+	sg[0].addr = fm.gpa + 0x80000;
+	sg[0].len = 5;
+	sg[1].addr = fm.gpa + 0x81000;
+	sg[1].len = 64;
+	CHECK_EQ(vh_drvq_add(vq1, sg, 1, 1, (void *)1), 0);
+	CHECK(vh_drvq_kick(vq1) >= 0);
+	fe_pump(&f);
+	CHECK_EQ(d.processed, 0);
+	/* left stopped: an enable does not hand it */
+	d.start_err = 0;
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_VRING_ENABLE, &s, 8, NULL, 0), 0);
+	CHECK(!d.handed[1]);
+	CHECK_EQ(fe_ack(&f, VH_VU_SET_VRING_KICK, &v, 8, &k1, 1), 0);
+	CHECK(d.handed[1]);
+	CHECK_EQ(d.processed, 1);
 
 	vh_drvq_unref(vq0);
 	vh_drvq_unref(vq1);
@@ -1320,6 +1398,7 @@ int main(void)
 	test_config();
 	test_ring_states();
 	test_features_refused();
+	test_ring_refused();
 	test_mem_reg_ring();
 	test_hostile_ring();
 	test_datapath();
