@@ -194,6 +194,13 @@ static int queue_update(struct vh_vu_backend *be, unsigned int idx)
 			return r;
 		}
 	}
+	/*
+	 * Handed again unbroken (QEMU's restart: GET_VRING_BASE, then
+	 * NUM/BASE/ADDR/KICK/ENABLE; or remapped): its next break is news
+	 * to the front-end.  One still broken was reported already.
+	 */
+	if (!vh_devq_is_broken(q->vring))
+		q->err_reported = false;
 	q->handed = true;
 	kick_poll_add(be, idx);
 	/*

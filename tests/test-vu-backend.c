@@ -785,6 +785,43 @@ static void test_hostile_ring(void)
 	CHECK_EQ(v, 1);
 	fe_state(&f, VH_VU_VRING_KICK, 0, 0);
 	CHECK(read(errfd, &v, 8) < 0 && errno == EAGAIN);
+	/*
+	 * QEMU's restart of the ring (vhost_virtqueue_stop(), then _start()):
+	 * it is handed again unbroken, and its next break is reported too
+	 */
+	{
+		struct vh_vu_vring_state s = { 0, 0 };
+		struct vh_vu_vring_addr a;
+		uint64_t dg, ag, ug;
+		struct vh_vu_msg m;
+		int k2 = dup(kick);
+
+		fe_send_raw(&f, VH_VU_GET_VRING_BASE, 0, &s, 8, NULL, 0);
+		fe_pump(&f);
+		CHECK_EQ(fe_recv(&f, &m), 0);
+		CHECK(!d.handed[0]);
+		fe_state(&f, VH_VU_SET_VRING_NUM, 0, QSZ);
+		fe_state(&f, VH_VU_SET_VRING_BASE, 0, 0);
+		CHECK_EQ(vh_drvq_get_addrs(vq, &dg, &ag, &ug), 0);
+		memset(&a, 0, sizeof(a));
+		a.desc = fe_mem_uva(&fm, dg);
+		a.avail = fe_mem_uva(&fm, ag);
+		a.used = fe_mem_uva(&fm, ug);
+		fe_do(&f, VH_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+		v = 0;
+		fe_do(&f, VH_VU_SET_VRING_KICK, &v, 8, &k2, 1);
+		close(k2);
+		fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+		CHECK(d.handed[0]);
+		fe_state(&f, VH_VU_VRING_KICK, 0, 0);
+		CHECK_EQ(d.processed, 0);
+		CHECK(vh_devq_is_broken(vh_vu_backend_get_vring(f.be, 0)));
+		CHECK(read(errfd, &v, 8) == 8);
+		CHECK_EQ(v, 1);
+		/* and once */
+		fe_state(&f, VH_VU_VRING_KICK, 0, 0);
+		CHECK(read(errfd, &v, 8) < 0 && errno == EAGAIN);
+	}
 	/* a fresh start of the ring (RESET_DEVICE) clears the broken state */
 	CHECK_EQ(fe_ack(&f, VH_VU_RESET_DEVICE, NULL, 0, NULL, 0), 0);
 	CHECK(!vh_devq_is_broken(vh_vu_backend_get_vring(f.be, 0)));
