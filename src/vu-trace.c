@@ -209,9 +209,12 @@ static void decode(struct buf *b, bool backend_channel,
 void vh_vu_trace_msg(struct vh_ctx *ctx, const char *dir, bool backend_channel,
 		     const struct vh_vu_msg *msg)
 {
+	const struct vh_vu_msg_rule *rule =
+		vh_vu_msg_rule(backend_channel, msg->hdr.request);
+	/* vh_vu_msg_name() says "UNKNOWN": an unknown one gets its number */
+	const char *name = rule ? rule->name : NULL;
 	char line[1024];
 	struct buf b = { line, sizeof(line), 0 };
-	const char *name = vh_vu_msg_name(backend_channel, msg->hdr.request);
 	unsigned int i;
 
 	put(&b, "%s %s%s%s", dir, name ? name : "request",

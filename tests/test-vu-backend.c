@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "libvhost.h"
@@ -1374,6 +1376,103 @@ static void test_backend_requests(void)
 	fe_fini(&f);
 }
 
+/* ------------------------------------------------------------------------ */
+/* the protocol trace (LOG_DEBUG) over hostile messages                     */
+/* ------------------------------------------------------------------------ */
+struct trace_seen {
+	unsigned int lines;
+	bool unknown; /* an unknown request traced with its number */
+	bool decoded; /* a payload decoded (SET_VRING_ADDR) */
+};
+
+__attribute__((format(printf, 7, 0))) static void
+trace_log(struct vh_ctx *ctx, void *data, int priority, const char *file,
+	  int line, const char *fn, const char *format, va_list args)
+{
+	struct trace_seen *t = data;
+	char buf[2048];
+
+	/* formatted, as a real log function would: ASan sees every byte */
+	vsnprintf(buf, sizeof(buf), format, args);
+	if (strcmp(fn, "vhost-user") || strncmp(buf, "<- ", 3))
+		return;
+	t->lines++;
+	if (!strncmp(buf, "<- request 77", 13))
+		t->unknown = true;
+	if (strstr(buf, "SET_VRING_ADDR") && strstr(buf, " desc 0x"))
+		t->decoded = true;
+}
+
+/* Read and drop whatever the back-end answered (fds closed). */
+static void fe_drain(struct fe *f)
+{
+	struct vh_vu_msg m;
+
+	while (!fe_quiet(f)) {
+		if (vh_vu_msg_recv(f->ctx, f->sock, &m) < 0)
+			break;
+		vh_vu_msg_close_fds(&m);
+	}
+}
+
+/*
+ * Every request, and unknown ones, with payloads of many sizes (most of
+ * them short of what the request needs) and random bytes and flags, traced
+ * at LOG_DEBUG: the decoder reads only what the message holds (ASan), and
+ * an unknown request is traced with its number.
+ */
+static void test_trace(void)
+{
+	static const uint32_t sizes[] = { 0,  1,  4,  6,  7,  8,   12,	16,
+					  20, 24, 39, 40, 52, 100, 264, 4096 };
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
+	static uint8_t raw[VH_VU_HDR_SIZE + VH_VU_PAYLOAD_MAX];
+	struct trace_seen t = { 0 };
+	uint32_t rng = 0x12345678, req, i, k;
+	struct fe f;
+	struct dev d;
+
+	dev_init(&d);
+	fe_init(&f, &test_dev, &dev_ops, &d);
+	d.be = f.be;
+	vh_ctx_set_log_fn(f.ctx, trace_log, &t);
+	vh_ctx_set_log_priority(f.ctx, LOG_DEBUG);
+	fe_negotiate(&f, ALL_PROTO);
+	for (req = 0; req <= VH_VU_REQUEST_MAX + 1; req++) {
+		/* past the table: 77 and the largest id */
+		uint32_t id = req < VH_VU_REQUEST_MAX  ? req :
+			      req == VH_VU_REQUEST_MAX ? 77 :
+							 0xffffffffu;
+
+		for (i = 0; i < NSIZES; i++) {
+			struct vh_vu_hdr h = { id, VH_VU_VERSION, sizes[i] };
+
+			rng = rng * 1103515245u + 12345u;
+			h.flags |= (rng >> 16) &
+				   (VH_VU_FLAG_REPLY | VH_VU_FLAG_NEED_REPLY);
+			memcpy(raw, &h, sizeof(h));
+			for (k = 0; k < sizes[i]; k++) {
+				rng = rng * 1103515245u + 12345u;
+				raw[VH_VU_HDR_SIZE + k] = (uint8_t)(rng >> 16);
+			}
+			CHECK(write(f.sock, raw, VH_VU_HDR_SIZE + sizes[i]) ==
+			      (ssize_t)(VH_VU_HDR_SIZE + sizes[i]));
+			fe_pump(&f);
+			fe_drain(&f);
+			if (!vh_vu_backend_connected(f.be)) {
+				close(f.sock);
+				fe_connect(&f);
+				fe_negotiate(&f, ALL_PROTO);
+			}
+		}
+	}
+	CHECK(t.lines >= (VH_VU_REQUEST_MAX + 2) * NSIZES);
+	CHECK(t.unknown);
+	CHECK(t.decoded);
+	fe_fini(&f);
+#undef NSIZES
+}
+
 /* The listening path: two connections one after the other. */
 static void test_listen(void)
 {
@@ -1444,6 +1543,7 @@ int main(void)
 	test_device_state();
 	test_shared_object();
 	test_backend_requests();
+	test_trace();
 	test_listen();
 	CHECK_EQ(test_new_fds_without_cloexec(&fds), 0);
 	return 0;

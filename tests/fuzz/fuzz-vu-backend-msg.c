@@ -34,6 +34,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,12 +42,33 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "fuzz-fds.h"
 #include "fuzz-device.h"
 #include "libvhost.h"
 #include "vu-backend-internal.h"
+
+/*
+ * The protocol trace (vu-trace.c) on: every message is decoded at
+ * LOG_DEBUG, as with LIBVHOST_LOG=debug; each line is formatted, as a
+ * real log function would, and dropped.
+ */
+__attribute__((format(printf, 7, 0))) static void
+fuzz_log(struct vh_ctx *c, void *data, int priority, const char *file, int line,
+	 const char *fn, const char *format, va_list args)
+{
+	char buf[2048];
+
+	vsnprintf(buf, sizeof(buf), format, args);
+}
+
+static void fuzz_trace_on(struct vh_ctx *c)
+{
+	vh_ctx_set_log_fn(c, fuzz_log, NULL);
+	vh_ctx_set_log_priority(c, LOG_DEBUG);
+}
 
 #define GUEST_SIZE 0x10000
 #define AUX_SIZE 0x4000
@@ -135,6 +157,7 @@ static void setup(void)
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, conn) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0)
 		abort();
+	fuzz_trace_on(ctx);
 	guest_fd = sealed_memfd("fuzz-guest", GUEST_SIZE);
 	aux_fd = sealed_memfd("fuzz-aux", AUX_SIZE);
 	/* the connection is non-blocking (conn_open() sets it anyway) */

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +36,32 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "fuzz-device.h"
 #include "libvhost.h"
 #include "vu-msg.h"
+
+/*
+ * The protocol trace (vu-trace.c) on: every message is decoded at
+ * LOG_DEBUG, as with LIBVHOST_LOG=debug; each line is formatted, as a
+ * real log function would, and dropped.
+ */
+__attribute__((format(printf, 7, 0))) static void
+fuzz_log(struct vh_ctx *c, void *data, int priority, const char *file, int line,
+	 const char *fn, const char *format, va_list args)
+{
+	char buf[2048];
+
+	vsnprintf(buf, sizeof(buf), format, args);
+}
+
+static void fuzz_trace_on(struct vh_ctx *c)
+{
+	vh_ctx_set_log_fn(c, fuzz_log, NULL);
+	vh_ctx_set_log_priority(c, LOG_DEBUG);
+}
 
 #define STASH 8
 
@@ -100,6 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (vh_ctx_new(&ctx) < 0)
 		return 0;
+	fuzz_trace_on(ctx);
 	if (vh_vu_backend_new(ctx, &dev, &ops, NULL, &be) < 0)
 		abort();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)

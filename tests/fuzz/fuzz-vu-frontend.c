@@ -20,16 +20,38 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "libvhost.h"
 #include "vu-msg.h"
+
+/*
+ * The protocol trace (vu-trace.c) on: every message is decoded at
+ * LOG_DEBUG, as with LIBVHOST_LOG=debug; each line is formatted, as a
+ * real log function would, and dropped.
+ */
+__attribute__((format(printf, 7, 0))) static void
+fuzz_log(struct vh_ctx *c, void *data, int priority, const char *file, int line,
+	 const char *fn, const char *format, va_list args)
+{
+	char buf[2048];
+
+	vsnprintf(buf, sizeof(buf), format, args);
+}
+
+static void fuzz_trace_on(struct vh_ctx *c)
+{
+	vh_ctx_set_log_fn(c, fuzz_log, NULL);
+	vh_ctx_set_log_priority(c, LOG_DEBUG);
+}
 
 static struct vh_ctx *ctx;
 
@@ -102,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (!ctx && vh_ctx_new(&ctx) < 0)
 		abort();
+	fuzz_trace_on(ctx);
 	before = count_fds();
 	len = data[1] | (size_t)data[2] << 8;
 	if (len > size - 3)
