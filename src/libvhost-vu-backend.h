@@ -215,8 +215,12 @@ struct vh_vu_backend *vh_vu_backend_ref(struct vh_vu_backend *be);
 struct vh_vu_backend *vh_vu_backend_unref(struct vh_vu_backend *be);
 
 /*
- * Listen on a unix socket path (a stale socket there is replaced); the
- * path is unlinked again when the backend is freed.
+ * Listen on a unix socket path.  A stale socket there (nobody listens:
+ * connect() is refused) is replaced, without the path ever missing; a live
+ * one (another back-end serving it) is not: -EADDRINUSE; nor anything that
+ * is not a socket: -EEXIST.  When the backend is freed the path is
+ * unlinked if it is still the socket this call created (not one another
+ * back-end has put there since).
  */
 int vh_vu_backend_listen(struct vh_vu_backend *be, const char *path);
 /*

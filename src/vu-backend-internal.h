@@ -48,7 +48,8 @@ struct vh_vu_backend {
 
 	int epfd;
 	int listen_fd;
-	char *listen_path; /* unlinked at unref if we created it */
+	char *listen_path; /* unlinked at unref if still our socket file */
+	struct vh_vu_sock_id listen_id;
 	int conn_fd;
 
 	/* what we offer (masked to what is implemented) */

@@ -493,12 +493,17 @@ VH_EXPORT struct vh_vu_backend *vh_vu_backend_unref(struct vh_vu_backend *be)
 	if (__atomic_sub_fetch(&be->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return be;
 	conn_close(be);
-	if (be->listen_fd >= 0)
-		close(be->listen_fd);
+	/*
+	 * Our socket file only (another back-end may listen on that path
+	 * now), before the socket closes: open, its inode is not reused.
+	 */
 	if (be->listen_path) {
-		unlink(be->listen_path);
+		vh_vu_socket_unlink_id(be->ctx, be->listen_path,
+				       &be->listen_id);
 		free(be->listen_path);
 	}
+	if (be->listen_fd >= 0)
+		close(be->listen_fd);
 	close(be->epfd);
 	vh_iotlb_unref(be->iotlb);
 	pthread_mutex_destroy(&be->req_lock);
@@ -527,22 +532,31 @@ VH_EXPORT int vh_vu_backend_adopt_listen_fd(struct vh_vu_backend *be, int fd)
 
 VH_EXPORT int vh_vu_backend_listen(struct vh_vu_backend *be, const char *path)
 {
+	struct vh_vu_sock_id id;
+	char *copy;
 	int fd, r;
 
 	if (!be || !path)
 		return -EINVAL;
 	if (be->listen_fd >= 0)
 		return -EBUSY;
-	fd = vh_vu_socket_listen(be->ctx, path, 4, true);
-	if (fd < 0)
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	fd = vh_vu_socket_listen_id(be->ctx, path, 4, true, &id);
+	if (fd < 0) {
+		free(copy);
 		return fd;
+	}
 	r = vh_vu_backend_adopt_listen_fd(be, fd);
 	if (r < 0) {
+		vh_vu_socket_unlink_id(be->ctx, path, &id);
 		close(fd);
-		unlink(path);
+		free(copy);
 		return r;
 	}
-	be->listen_path = strdup(path);
+	be->listen_path = copy;
+	be->listen_id = id;
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "libvhost-vu.h"
 
@@ -321,15 +322,35 @@ int vh_vu_wait_fd(int fd, short events, int64_t deadline);
 /* sockets (vu-socket.c)                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* The file a listening socket was bound to (lstat()'s st_dev, st_ino). */
+struct vh_vu_sock_id {
+	dev_t dev;
+	ino_t ino;
+};
+
 /*
- * Listen on path: the socket is bound to a temporary name in the same
- * directory and rename()d over path, so a stale socket is replaced
- * atomically and never unlinked under a peer.  SOCK_CLOEXEC; non-blocking
- * if nonblock.  Returns the fd or -errno (-ENAMETOOLONG if path does not
- * fit in sun_path).
+ * Listen on path.  A live socket there (one that accepts connect()) is
+ * never replaced: -EADDRINUSE; nor anything that is not a socket: -EEXIST.
+ * A stale socket (connect() refused) is: the new one is bound to a
+ * temporary name in the same directory and rename()d over path, so that
+ * path never goes missing for a peer that retries (where the temporary
+ * name does not fit in sun_path, path itself is bound after the stale
+ * socket is unlinked).  SOCK_CLOEXEC; non-blocking if nonblock.  *id (if
+ * not NULL) gets the socket's file, for vh_vu_socket_unlink_id().  Returns
+ * the fd or -errno (-ENAMETOOLONG if path does not fit in sun_path).
  */
+int vh_vu_socket_listen_id(struct vh_ctx *ctx, const char *path, int backlog,
+			   bool nonblock, struct vh_vu_sock_id *id);
 int vh_vu_socket_listen(struct vh_ctx *ctx, const char *path, int backlog,
 			bool nonblock);
+/*
+ * Unlink path only if it is still the socket file id names (not a socket
+ * another listener put there since): 0, -ESTALE when it is not ours (left
+ * alone), or -errno.  Call it before closing the listening socket, whose
+ * file then cannot be freed and its inode number reused.
+ */
+int vh_vu_socket_unlink_id(struct vh_ctx *ctx, const char *path,
+			   const struct vh_vu_sock_id *id);
 
 /* accept4(SOCK_CLOEXEC [| SOCK_NONBLOCK]); the fd or -errno. */
 int vh_vu_socket_accept(struct vh_ctx *ctx, int listen_fd, bool nonblock);

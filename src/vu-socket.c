@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,13 +32,77 @@ static int fill_sun(struct sockaddr_un *sun, const char *path)
 	return 0;
 }
 
-int vh_vu_socket_listen(struct vh_ctx *ctx, const char *path, int backlog,
-			bool nonblock)
+/*
+ * rename() that fails with EEXIST rather than replace newpath; a plain
+ * rename() on a file system without RENAME_NOREPLACE (EINVAL).
+ */
+static int rename_noreplace(const char *oldpath, const char *newpath)
 {
-	struct sockaddr_un sun;
+	int r = renameat2(AT_FDCWD, oldpath, AT_FDCWD, newpath,
+			  RENAME_NOREPLACE);
+
+	if (r < 0 && (errno == EINVAL || errno == ENOSYS))
+		r = rename(oldpath, newpath);
+	return r;
+}
+
+/*
+ * What is at sun's path before we listen there: 0 nothing (*stale false)
+ * or a stale socket nobody listens on (connect() refused: *stale true);
+ * -EADDRINUSE a live socket (connect() succeeds, or its backlog is full,
+ * or it is a bound socket of another type); -EEXIST not a socket; or the
+ * -errno that keeps us from telling (EACCES: another user's socket).  The
+ * probe connection a live listener may see is closed at once.
+ */
+static int path_check(struct vh_ctx *ctx, const struct sockaddr_un *sun,
+		      bool *stale)
+{
+	struct stat st;
+	int fd, r;
+
+	*stale = false;
+	if (lstat(sun->sun_path, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode)) {
+		vh_err(ctx, "%s: exists and is not a socket\n", sun->sun_path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	do {
+		r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	} while (r < 0 && errno == EINTR);
+	r = r < 0 ? -errno : 0;
+	close(fd);
+	switch (r) {
+	case -ECONNREFUSED:
+		*stale = true;
+		return 0;
+	case -ENOENT: /* gone meanwhile */
+		return 0;
+	case 0:
+	case -EAGAIN:
+	case -EINPROGRESS:
+	case -EPROTOTYPE:
+		vh_err(ctx, "%s: in use (a live socket)\n", sun->sun_path);
+		return -EADDRINUSE;
+	default:
+		vh_err(ctx, "%s: cannot tell whether it is in use: %s\n",
+		       sun->sun_path, strerror(-r));
+		return r;
+	}
+}
+
+int vh_vu_socket_listen_id(struct vh_ctx *ctx, const char *path, int backlog,
+			   bool nonblock, struct vh_vu_sock_id *id)
+{
+	struct sockaddr_un sun, bsun;
 	char tmp[sizeof(sun.sun_path)];
 	struct timespec ts;
 	const char *slash;
+	struct stat st;
+	bool stale, direct;
 	int fd, r, n;
 
 	if (!path)
@@ -45,48 +110,91 @@ int vh_vu_socket_listen(struct vh_ctx *ctx, const char *path, int backlog,
 	r = fill_sun(&sun, path);
 	if (r < 0)
 		return r;
+	r = path_check(ctx, &sun, &stale);
+	if (r < 0)
+		return r;
 
 	/*
 	 * A temporary name in the same directory (rename() cannot cross
-	 * file systems): "<dir>/.vu-<pid>-<ns>.tmp".
+	 * file systems): "<dir>/.vu-<pid>-<ns>.tmp".  Where it does not fit
+	 * sun_path (a path within ~25 bytes of its end), path itself is
+	 * bound, after the stale socket is removed.
 	 */
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	slash = strrchr(path, '/');
 	n = snprintf(tmp, sizeof(tmp), "%.*s.vu-%d-%ld.tmp",
 		     slash ? (int)(slash - path + 1) : 0, path, (int)getpid(),
 		     (long)ts.tv_nsec);
-	if (n < 0 || (size_t)n >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	r = fill_sun(&sun, tmp);
-	if (r < 0)
-		return r;
+	direct = n < 0 || (size_t)n >= sizeof(tmp);
+	if (direct) {
+		if (stale && unlink(path) < 0 && errno != ENOENT)
+			return -errno;
+		bsun = sun;
+	} else {
+		r = fill_sun(&bsun, tmp);
+		if (r < 0)
+			return r;
+	}
 
 	fd = socket(AF_UNIX,
 		    SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0),
 		    0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	if (bind(fd, (struct sockaddr *)&bsun, sizeof(bsun)) < 0) {
 		r = -errno;
-		vh_err(ctx, "bind %s: %s\n", tmp, strerror(-r));
+		vh_err(ctx, "bind %s: %s\n", bsun.sun_path, strerror(-r));
 		goto err;
 	}
-	if (listen(fd, backlog > 0 ? backlog : 16) < 0) {
+	/* the file we bound: rename() keeps it, the owner compares it */
+	if (lstat(bsun.sun_path, &st) < 0 ||
+	    listen(fd, backlog > 0 ? backlog : 16) < 0) {
 		r = -errno;
-		unlink(tmp);
+		unlink(bsun.sun_path);
 		goto err;
 	}
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		vh_err(ctx, "rename %s -> %s: %s\n", tmp, path, strerror(-r));
-		unlink(tmp);
-		goto err;
+	if (!direct) {
+		/* nothing was there: what appeared since is not replaced */
+		r = stale ? rename(tmp, path) : rename_noreplace(tmp, path);
+		if (r < 0) {
+			r = errno == EEXIST ? -EADDRINUSE : -errno;
+			vh_err(ctx, "rename %s -> %s: %s\n", tmp, path,
+			       strerror(-r));
+			unlink(tmp);
+			goto err;
+		}
 	}
-	vh_dbg(ctx, "listening on %s (fd %d)\n", path, fd);
+	if (id) {
+		id->dev = st.st_dev;
+		id->ino = st.st_ino;
+	}
+	vh_dbg(ctx, "listening on %s (fd %d)%s\n", path, fd,
+	       stale ? ", a stale socket replaced" : "");
 	return fd;
 err:
 	close(fd);
 	return r;
+}
+
+int vh_vu_socket_listen(struct vh_ctx *ctx, const char *path, int backlog,
+			bool nonblock)
+{
+	return vh_vu_socket_listen_id(ctx, path, backlog, nonblock, NULL);
+}
+
+int vh_vu_socket_unlink_id(struct vh_ctx *ctx, const char *path,
+			   const struct vh_vu_sock_id *id)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (!S_ISSOCK(st.st_mode) || st.st_dev != id->dev ||
+	    st.st_ino != id->ino) {
+		vh_info(ctx, "%s: not ours any more, left alone\n", path);
+		return -ESTALE;
+	}
+	return unlink(path) < 0 ? -errno : 0;
 }
 
 int vh_vu_socket_accept(struct vh_ctx *ctx, int listen_fd, bool nonblock)

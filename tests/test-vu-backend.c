@@ -1523,6 +1523,97 @@ static void test_listen(void)
 	CHECK_EQ(rmdir(dir), 0);
 }
 
+/* Connect to path and let be accept: is be the one listening there? */
+static bool serves(struct vh_vu_backend *be, const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct fe f = { .be = be };
+	bool r;
+	int s;
+
+	strcpy(sun.sun_path, path);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(s >= 0);
+	if (connect(s, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		close(s);
+		return false;
+	}
+	fe_pump(&f);
+	r = vh_vu_backend_connected(be);
+	close(s);
+	fe_pump(&f);
+	CHECK(!vh_vu_backend_connected(be));
+	return r;
+}
+
+/*
+ * Who owns the socket path.  A second back-end on a live path is refused
+ * (-EADDRINUSE) and the first keeps serving; one on a stale socket (its
+ * back-end died) takes it.  A back-end freed after another took its path
+ * (an overlapping restart: the path unlinked and listened on again) leaves
+ * the other's socket alone.  A path as long as sun_path allows works.
+ */
+static void test_listen_owner(void)
+{
+	char dir[] = "/tmp/test-vu-backend-XXXXXX", path[128];
+	char longp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct vh_vu_backend *a, *b;
+	struct vh_ctx *ctx;
+	struct dev d;
+	int s, n;
+
+	CHECK(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	dev_init(&d);
+	CHECK_EQ(vh_ctx_new(&ctx), 0);
+	CHECK_EQ(vh_vu_backend_new(ctx, &test_dev, &dev_ops, &d, &a), 0);
+	CHECK_EQ(vh_vu_backend_new(ctx, &test_dev, &dev_ops, &d, &b), 0);
+	CHECK_EQ(vh_vu_backend_listen(a, path), 0);
+	CHECK_EQ(vh_vu_backend_listen(b, path), -EADDRINUSE);
+	CHECK(serves(a, path));
+
+	/* A's path unlinked and taken by B: A's unref leaves B's socket */
+	CHECK_EQ(unlink(path), 0);
+	CHECK_EQ(vh_vu_backend_listen(b, path), 0);
+	CHECK(vh_vu_backend_unref(a) == NULL);
+	CHECK(serves(b, path));
+	CHECK(vh_vu_backend_unref(b) == NULL);
+	CHECK(access(path, F_OK) < 0 && errno == ENOENT);
+
+	/* a stale socket (bound, closed, not unlinked) is taken */
+	strcpy(sun.sun_path, path);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(bind(s, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	CHECK(listen(s, 1) == 0);
+	close(s);
+	CHECK_EQ(vh_vu_backend_new(ctx, &test_dev, &dev_ops, &d, &a), 0);
+	CHECK_EQ(vh_vu_backend_listen(a, path), 0);
+	CHECK(serves(a, path));
+	CHECK(vh_vu_backend_unref(a) == NULL);
+	CHECK(access(path, F_OK) < 0 && errno == ENOENT);
+
+	/*
+	 * "<100-byte directory>/s": it fits sun_path, the temporary name
+	 * beside it (".vu-<pid>-<ns>.tmp") does not
+	 */
+	n = snprintf(longp, sizeof(longp), "%s/", dir);
+	memset(longp + n, 'l', 100 - (size_t)n);
+	longp[100] = '\0';
+	CHECK_EQ(mkdir(longp, 0700), 0);
+	strcat(longp, "/s");
+	CHECK_EQ(vh_vu_backend_new(ctx, &test_dev, &dev_ops, &d, &a), 0);
+	CHECK_EQ(vh_vu_backend_listen(a, longp), 0);
+	CHECK(serves(a, longp));
+	CHECK(vh_vu_backend_unref(a) == NULL);
+	CHECK(access(longp, F_OK) < 0 && errno == ENOENT);
+	longp[100] = '\0';
+	CHECK_EQ(rmdir(longp), 0);
+
+	vh_ctx_unref(ctx);
+	CHECK_EQ(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	struct test_fdset fds;
@@ -1545,6 +1636,7 @@ int main(void)
 	test_backend_requests();
 	test_trace();
 	test_listen();
+	test_listen_owner();
 	CHECK_EQ(test_new_fds_without_cloexec(&fds), 0);
 	return 0;
 }

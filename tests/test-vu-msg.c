@@ -999,11 +999,12 @@ static void *late_listen_fn(void *arg)
 static void test_sockets(void)
 {
 	char dir[] = "/tmp/test-vu-msg.XXXXXX";
-	char path[256], longpath[200];
+	char path[256], longpath[200], fitpath[108]; /* sun_path */
 	struct late_listener ll;
 	struct vh_vu_msg out, in;
-	struct stat st;
-	int lfd, cfd, afd, sv[2], p[2], before = test_count_fds();
+	struct vh_vu_sock_id id;
+	struct stat st, st2;
+	int lfd, cfd, afd, sv[2], p[2], before = test_count_fds(), n, i;
 	pthread_t th;
 
 	CHECK(mkdtemp(dir));
@@ -1030,19 +1031,59 @@ static void test_sockets(void)
 	close(cfd);
 	close(afd);
 
-	/* a second listener replaces the socket file atomically */
-	afd = vh_vu_socket_listen(ctx, path, 4, true);
+	/*
+	 * A second listener does not take a live socket (its probe
+	 * connection aside, the first keeps the path) ...
+	 */
+	CHECK(stat(path, &st) == 0);
+	CHECK_EQ(vh_vu_socket_listen(ctx, path, 4, true), -EADDRINUSE);
+	CHECK(stat(path, &st2) == 0 && st2.st_ino == st.st_ino);
+	CHECK(fcntl(lfd, F_SETFL, O_NONBLOCK) == 0);
+	while ((cfd = vh_vu_socket_accept(ctx, lfd, true)) >= 0)
+		close(cfd); /* the probe */
+	cfd = vh_vu_socket_connect(ctx, path, 1000);
+	CHECK(cfd >= 0);
+	afd = vh_vu_socket_accept(ctx, lfd, true);
 	CHECK(afd >= 0);
+	close(afd);
+	close(cfd);
+	/* ... and replaces a stale one atomically, once nobody listens */
+	close(lfd);
+	afd = vh_vu_socket_listen_id(ctx, path, 4, true, &id);
+	CHECK(afd >= 0);
+	CHECK(stat(path, &st2) == 0 && st2.st_ino == id.ino);
+	CHECK(st2.st_ino != st.st_ino);
 	cfd = vh_vu_socket_connect(ctx, path, 1000);
 	CHECK(cfd >= 0);
 	close(cfd);
 	cfd = vh_vu_socket_accept(ctx, afd, true);
 	CHECK(cfd >= 0); /* the new listener got it */
 	close(cfd);
-	CHECK(fcntl(lfd, F_SETFL, O_NONBLOCK) == 0);
-	CHECK_EQ(vh_vu_socket_accept(ctx, lfd, true), -EAGAIN);
-	close(lfd);
+	/*
+	 * The socket file is unlinked by its own listener only: not once
+	 * another has taken the path (here after an unlink by hand)
+	 */
+	CHECK(unlink(path) == 0);
+	lfd = vh_vu_socket_listen(ctx, path, 4, true);
+	CHECK(lfd >= 0);
+	CHECK_EQ(vh_vu_socket_unlink_id(ctx, path, &id), -ESTALE);
+	CHECK(stat(path, &st2) == 0 && S_ISSOCK(st2.st_mode));
 	close(afd);
+	close(lfd);
+	/* its own: unlinked (before it is closed, as a back-end does) */
+	afd = vh_vu_socket_listen_id(ctx, path, 4, true, &id);
+	CHECK(afd >= 0);
+	CHECK_EQ(vh_vu_socket_unlink_id(ctx, path, &id), 0);
+	CHECK(access(path, F_OK) < 0 && errno == ENOENT);
+	close(afd);
+	/* what is not a socket is never replaced */
+	afd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	CHECK(afd >= 0);
+	CHECK(write(afd, "data", 4) == 4);
+	close(afd);
+	CHECK_EQ(vh_vu_socket_listen(ctx, path, 4, true), -EEXIST);
+	CHECK(stat(path, &st2) == 0 && S_ISREG(st2.st_mode) &&
+	      st2.st_size == 4);
 	CHECK(unlink(path) == 0);
 
 	/* connect retries until the server shows up */
@@ -1056,6 +1097,30 @@ static void test_sockets(void)
 	close(cfd);
 	close(ll.fd);
 	CHECK(unlink(path) == 0);
+
+	/*
+	 * "<100-byte directory>/s" fits sun_path, the temporary name
+	 * beside it does not: bound directly, and a stale socket there is
+	 * replaced too
+	 */
+	n = snprintf(fitpath, sizeof(fitpath), "%s/", dir);
+	memset(fitpath + n, 'f', 100 - (size_t)n);
+	fitpath[100] = '\0';
+	CHECK(mkdir(fitpath, 0700) == 0);
+	strcat(fitpath, "/s");
+	for (i = 0; i < 2; i++) {
+		lfd = vh_vu_socket_listen_id(ctx, fitpath, 4, true, &id);
+		CHECK(lfd >= 0);
+		CHECK_EQ(vh_vu_socket_listen(ctx, fitpath, 4, true),
+			 -EADDRINUSE);
+		cfd = vh_vu_socket_connect(ctx, fitpath, 1000);
+		CHECK(cfd >= 0);
+		close(cfd);
+		close(lfd); /* stale: the second round replaces it */
+	}
+	CHECK_EQ(vh_vu_socket_unlink_id(ctx, fitpath, &id), 0);
+	fitpath[100] = '\0';
+	CHECK(rmdir(fitpath) == 0);
 
 	/* a path that does not fit sun_path */
 	memset(longpath, 'x', sizeof(longpath) - 1);

@@ -340,7 +340,11 @@ int vh_vu_frontend_connect(struct vh_vu_frontend *fe, const char *path,
  * made O_NONBLOCK).
  */
 int vh_vu_frontend_set_fd(struct vh_vu_frontend *fe, int fd);
-/* Accept one back-end that connects to us: listen on path, wait timeout_ms. */
+/*
+ * Accept one back-end that connects to us: listen on path, wait
+ * timeout_ms.  A stale socket at path is replaced; a live one (something
+ * listens there) is not: -EADDRINUSE; nor what is not a socket: -EEXIST.
+ */
 int vh_vu_frontend_accept(struct vh_vu_frontend *fe, const char *path,
 			  int timeout_ms);
 int vh_vu_frontend_get_fd(const struct vh_vu_frontend *fe);
