@@ -14,10 +14,14 @@
  * device has a queue_kicked callback, every ring's kick eventfd).  When it
  * is readable call vh_vu_backend_dispatch(), which handles one event:
  * accepts a connection, handles one message or delivers one kick.  It
- * returns -ECONNRESET once the front-end went away, after it has dropped
- * every piece of per-connection state (maps, fds, rings), so the next
- * connection starts fresh; other negative values are errors on the
- * connection, which has been closed as well.
+ * never waits for the front-end: a message that has arrived in part is
+ * kept and -EAGAIN returned; its rest must come within 5 s of its first
+ * byte, and at that deadline the fd is readable (a timer in the set) and
+ * the dispatch closes the connection (-ETIMEDOUT).  It returns -ECONNRESET
+ * once the front-end went away, after it has dropped every piece of
+ * per-connection state (maps, fds, rings), so the next connection starts
+ * fresh; other negative values are errors on the connection, which has
+ * been closed as well.
  *
  * Ring model (vhost-user.rst, "Ring states"): a ring is stopped until
  * SET_VRING_KICK (or an in-band VRING_KICK) starts it, and stopped again by

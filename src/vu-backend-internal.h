@@ -18,6 +18,7 @@
 #define VU_BE_TAG_LISTEN 0u
 #define VU_BE_TAG_CONN 1u
 #define VU_BE_TAG_KICK 2u /* + queue index */
+#define VU_BE_TAG_RX_TIMER UINT64_MAX /* a partial message's deadline */
 
 /* Inflight region of a split queue ("Inflight I/O tracking"). */
 #define VU_BE_INFLIGHT_ALIGN 64u
@@ -51,6 +52,14 @@ struct vh_vu_backend {
 	char *listen_path; /* unlinked at unref if still our socket file */
 	struct vh_vu_sock_id listen_id;
 	int conn_fd;
+	/*
+	 * The message arriving on conn_fd: dispatch never waits for its
+	 * rest, which must come by rx.started + VH_VU_MSG_TIMEOUT_MS; the
+	 * timerfd (in the epoll set) wakes the caller then.
+	 */
+	struct vh_vu_rx rx;
+	int rx_timer;
+	bool rx_timer_armed;
 
 	/* what we offer (masked to what is implemented) */
 	uint64_t offered_features;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "iotlb-internal.h"
@@ -352,10 +353,30 @@ static void listen_poll(struct vh_vu_backend *be, bool on)
 		epoll_ctl(be->epfd, EPOLL_CTL_DEL, be->listen_fd, NULL);
 }
 
+/* Arm the partial message's timer for deadline (ms), or disarm it (0). */
+static void rx_timer_set(struct vh_vu_backend *be, int64_t deadline)
+{
+	struct itimerspec its = { 0 };
+
+	if (!deadline && !be->rx_timer_armed)
+		return;
+	its.it_value.tv_sec = deadline / 1000;
+	its.it_value.tv_nsec = deadline % 1000 * 1000000;
+	/* a failure: the deadline is still checked at every dispatch */
+	if (timerfd_settime(be->rx_timer, deadline ? TFD_TIMER_ABSTIME : 0,
+			    &its, NULL) < 0) {
+		vh_warn(be->ctx, "message timer: %m\n");
+		return;
+	}
+	be->rx_timer_armed = deadline != 0;
+}
+
 static void conn_close(struct vh_vu_backend *be)
 {
 	if (be->conn_fd < 0)
 		return;
+	vh_vu_rx_reset(&be->rx);
+	rx_timer_set(be, 0);
 	/* The device goes back to its initial state before its rings go. */
 	vu_be_quiesce_all(be);
 	if (be->ops.reset)
@@ -461,10 +482,12 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	be->data = data;
 	be->listen_fd = -1;
 	be->conn_fd = -1;
+	be->rx_timer = -1;
 	be->log_fd = -1;
 	be->inflight_fd = -1;
 	be->req_fd = -1;
 	be->state_set_failed = true;
+	vh_vu_rx_init(&be->rx);
 	pthread_mutex_init(&be->req_lock, NULL);
 	be->offered_protocol = v.protocol_features &
 			       implemented_protocol(&be->ops);
@@ -473,6 +496,23 @@ VH_EXPORT int vh_vu_backend_new(struct vh_ctx *ctx,
 	if (vu_be_iotlb_init(be) < 0) {
 		vh_vu_backend_unref(be);
 		return -ENOMEM;
+	}
+	be->rx_timer =
+		timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (be->rx_timer < 0) {
+		r = -errno;
+		vh_vu_backend_unref(be);
+		return r;
+	}
+	{
+		struct epoll_event ev = { .events = EPOLLIN,
+					  .data.u64 = VU_BE_TAG_RX_TIMER };
+
+		if (epoll_ctl(be->epfd, EPOLL_CTL_ADD, be->rx_timer, &ev) < 0) {
+			r = -errno;
+			vh_vu_backend_unref(be);
+			return r;
+		}
 	}
 	*out = be;
 	return 0;
@@ -504,6 +544,8 @@ VH_EXPORT struct vh_vu_backend *vh_vu_backend_unref(struct vh_vu_backend *be)
 	}
 	if (be->listen_fd >= 0)
 		close(be->listen_fd);
+	if (be->rx_timer >= 0)
+		close(be->rx_timer);
 	close(be->epfd);
 	vh_iotlb_unref(be->iotlb);
 	pthread_mutex_destroy(&be->req_lock);
@@ -1509,17 +1551,42 @@ int vu_be_handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	return r;
 }
 
+/*
+ * A message not all in yet: never wait for its rest here (the caller's
+ * loop may serve more than us), but close the connection once it is late.
+ */
+static int rx_partial(struct vh_vu_backend *be)
+{
+	int64_t deadline;
+
+	if (!be->rx.got)
+		return -EAGAIN;
+	deadline = be->rx.started + VH_VU_MSG_TIMEOUT_MS;
+	if (vh_vu_now_ms() >= deadline) {
+		vh_err(be->ctx,
+		       "message stalled after %u bytes for %d ms, closing\n",
+		       be->rx.got, VH_VU_MSG_TIMEOUT_MS);
+		conn_close(be);
+		return -ETIMEDOUT;
+	}
+	if (!be->rx_timer_armed)
+		rx_timer_set(be, deadline);
+	return -EAGAIN;
+}
+
 static int dispatch_conn(struct vh_vu_backend *be)
 {
 	struct vh_vu_msg msg;
 	int r;
 
-	r = vh_vu_msg_recv(be->ctx, be->conn_fd, &msg);
-	if (r == -EAGAIN || r == -EINTR)
-		return -EAGAIN;
+	/* only what is there (MSG_DONTWAIT) */
+	r = vh_vu_rx_step(be->ctx, be->conn_fd, &be->rx, &msg);
+	if (r == -EAGAIN)
+		return rx_partial(be);
+	rx_timer_set(be, 0);
 	if (r < 0) {
 		conn_close(be);
-		return r == -ECONNRESET ? -ECONNRESET : r;
+		return r;
 	}
 	if (be->msg_hook)
 		be->msg_hook(be->data);
@@ -1561,6 +1628,18 @@ VH_EXPORT int vh_vu_backend_dispatch(struct vh_vu_backend *be)
 		if (be->conn_fd < 0)
 			return -EAGAIN;
 		return dispatch_conn(be);
+	case VU_BE_TAG_RX_TIMER: {
+		uint64_t ticks;
+
+		/* fired (one shot): disarmed; a partial message is late */
+		if (read(be->rx_timer, &ticks, sizeof(ticks)) < 0 &&
+		    errno != EAGAIN)
+			vh_warn(be->ctx, "message timer: %m\n");
+		be->rx_timer_armed = false;
+		if (be->conn_fd < 0)
+			return -EAGAIN;
+		return rx_partial(be);
+	}
 	default:
 		idx = (unsigned int)(ev.data.u64 - VU_BE_TAG_KICK);
 		if (!be->queues || idx >= be->dev.num_queues)

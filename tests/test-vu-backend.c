@@ -1376,6 +1376,58 @@ static void test_backend_requests(void)
 	fe_fini(&f);
 }
 
+/*
+ * Half a message: a dispatch returns at once (-EAGAIN) and the connection
+ * stays; the rest, when it comes, completes it.  A message whose rest never
+ * comes closes the connection VH_VU_MSG_TIMEOUT_MS after its first byte:
+ * the back-end's fd wakes the caller's poll() for it.
+ */
+static void test_partial_message(void)
+{
+	struct vh_vu_hdr h = { VH_VU_GET_FEATURES, VH_VU_VERSION, 0 };
+	struct vh_vu_msg m;
+	struct pollfd p;
+	int64_t t0, t;
+	struct fe f;
+	struct dev d;
+	int r;
+
+	dev_init(&d);
+	fe_init(&f, &test_dev, &dev_ops, &d);
+	d.be = f.be;
+	/* a header in two pieces */
+	CHECK(write(f.sock, &h, 4) == 4);
+	t0 = vh_vu_now_ms();
+	CHECK_EQ(vh_vu_backend_dispatch(f.be), -EAGAIN);
+	CHECK(vh_vu_now_ms() - t0 < 100);
+	CHECK(vh_vu_backend_connected(f.be));
+	CHECK(write(f.sock, (char *)&h + 4, sizeof(h) - 4) == sizeof(h) - 4);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK_EQ(m.hdr.request, VH_VU_GET_FEATURES);
+	CHECK(m.payload.u64 & (1ull << 30));
+
+	/* 4 bytes of a header, and nothing more */
+	CHECK(write(f.sock, &h, 4) == 4);
+	t0 = vh_vu_now_ms();
+	CHECK_EQ(vh_vu_backend_dispatch(f.be), -EAGAIN);
+	CHECK(vh_vu_now_ms() - t0 < 100);
+	CHECK(vh_vu_backend_connected(f.be));
+	p.fd = vh_vu_backend_get_fd(f.be);
+	p.events = POLLIN;
+	do {
+		CHECK(poll(&p, 1, 2 * VH_VU_MSG_TIMEOUT_MS) == 1);
+		r = vh_vu_backend_dispatch(f.be);
+	} while (r == -EAGAIN);
+	t = vh_vu_now_ms() - t0;
+	CHECK_EQ(r, -ETIMEDOUT);
+	CHECK(t >= VH_VU_MSG_TIMEOUT_MS - 50 &&
+	      t < VH_VU_MSG_TIMEOUT_MS + 1000);
+	CHECK(fe_closed(&f));
+	CHECK_EQ(d.resets, 1);
+	fe_fini(&f);
+}
+
 /* ------------------------------------------------------------------------ */
 /* the protocol trace (LOG_DEBUG) over hostile messages                     */
 /* ------------------------------------------------------------------------ */
@@ -1634,6 +1686,7 @@ int main(void)
 	test_device_state();
 	test_shared_object();
 	test_backend_requests();
+	test_partial_message();
 	test_trace();
 	test_listen();
 	test_listen_owner();

@@ -271,9 +271,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			take(&in, raw, k);
 			send(sv[0], raw, k, MSG_NOSIGNAL | MSG_DONTWAIT);
 			/*
-			 * A message cut short makes the back-end wait out
-			 * VH_VU_MSG_TIMEOUT_MS for its rest: end the stream
-			 * here so the cut shows as EOF at once.
+			 * A message cut short is kept until its rest comes
+			 * (VH_VU_MSG_TIMEOUT_MS): end the stream here so the
+			 * cut shows as EOF at once.
 			 */
 			shutdown(sv[0], SHUT_WR);
 			in.n = 0;
