@@ -782,10 +782,9 @@ static void net_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 static int net_set_features(struct vh_daemon *d, void *data, uint64_t features)
 {
 	struct net_dev *nd = vh_daemon_get_userdata(d);
+	unsigned int hdr_len = vh_net_hdr_len(features);
+	int r = 0;
 
-	nd->features = features;
-	nd->hdr_len = vh_net_hdr_len(features);
-	nd->mrg = features & (1ull << NET_F_MRG_RXBUF);
 	/*
 	 * VDUSE: virtnet_probe() sets DRIVER_OK under rtnl_lock and waits
 	 * for our answer, and every tap ioctl takes rtnl_lock (a deadlock
@@ -795,9 +794,15 @@ static int net_set_features(struct vh_daemon *d, void *data, uint64_t features)
 	 * was given at start).
 	 */
 	if (nd->tap && nd->vduse)
-		return nd->hdr_len == 12 ? 0 : -EINVAL;
-	if (nd->tap)
-		return vh_tap_set_features(nd->tap, features);
+		r = hdr_len == 12 ? 0 : -EINVAL;
+	else if (nd->tap)
+		r = vh_tap_set_features(nd->tap, features);
+	/* refused: the library keeps the features from before, and so do we */
+	if (r < 0)
+		return r;
+	nd->features = features;
+	nd->hdr_len = hdr_len;
+	nd->mrg = features & (1ull << NET_F_MRG_RXBUF);
 	return 0;
 }
 
