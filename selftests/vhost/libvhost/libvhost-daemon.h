@@ -220,6 +220,8 @@ struct vh_vu_backend *vh_daemon_get_backend(struct vh_daemon *d);
 /*
  * Start the threads serving:
  *  - listen: a unix socket at path (connections one after another);
+ *    -EADDRINUSE if another process listens there (a stale socket is
+ *    replaced), as vh_vu_backend_listen();
  *  - fd: a connected socket (the daemon ends when the front-end goes
  *    away) or a listening one (--fd of the conventions); ownership of fd
  *    passes unless the call fails before the daemon took it;
