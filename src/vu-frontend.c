@@ -126,12 +126,13 @@ VH_EXPORT int vh_vu_frontend_set_fd(struct vh_vu_frontend *fe, int fd)
 VH_EXPORT int vh_vu_frontend_accept(struct vh_vu_frontend *fe, const char *path,
 				    int timeout_ms)
 {
+	struct vh_vu_sock_id id;
 	struct pollfd pfd;
 	int lfd, fd, r;
 
 	if (!fe || !path)
 		return -EINVAL;
-	lfd = vh_vu_socket_listen(fe->ctx, path, 1, true);
+	lfd = vh_vu_socket_listen_id(fe->ctx, path, 1, true, &id);
 	if (lfd < 0)
 		return lfd;
 	pfd = (struct pollfd){ .fd = lfd, .events = POLLIN };
@@ -151,8 +152,9 @@ VH_EXPORT int vh_vu_frontend_accept(struct vh_vu_frontend *fe, const char *path,
 	if (r < 0)
 		close(fd);
 out:
+	/* ours only: another listener may have put its socket there since */
+	vh_vu_socket_unlink_id(fe->ctx, path, &id);
 	close(lfd);
-	unlink(path);
 	return r;
 }
 

@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "libvhost-internal.h"
@@ -782,6 +783,22 @@ static void *connect_then_serve(void *arg)
 	return peer_fn(p);
 }
 
+/* Another program's socket renamed over accept_path after 100 ms. */
+static void *replace_path(void *arg)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	(void)arg;
+	CHECK(fd >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s.other", accept_path);
+	usleep(100 * 1000);
+	CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	CHECK(rename(a.sun_path, accept_path) == 0);
+	close(fd); /* a stale socket file stays */
+	return NULL;
+}
+
 static void test_accept(void)
 {
 	char dir[] = "/tmp/vufe-acc.XXXXXX";
@@ -804,6 +821,16 @@ static void test_accept(void)
 	CHECK_EQ(vh_vu_frontend_accept(s.fe, accept_path, 100), -ETIMEDOUT);
 	CHECK(stat(accept_path, &st) < 0 && errno == ENOENT);
 	CHECK_EQ(vh_vu_frontend_get_features(s.fe, &v), -ENOTCONN);
+
+	/*
+	 * another program renames its socket over the path while we wait:
+	 * ETIMEDOUT, and its socket stays (only our own file is removed)
+	 */
+	CHECK(pthread_create(&s.th, NULL, replace_path, NULL) == 0);
+	CHECK_EQ(vh_vu_frontend_accept(s.fe, accept_path, 300), -ETIMEDOUT);
+	CHECK(pthread_join(s.th, NULL) == 0);
+	CHECK(stat(accept_path, &st) == 0 && S_ISSOCK(st.st_mode));
+	CHECK(unlink(accept_path) == 0);
 
 	/* a back-end that connects to us */
 	CHECK(pthread_create(&s.th, NULL, connect_then_serve, &s.peer) == 0);
