@@ -1328,23 +1328,9 @@ static uint32_t dac_set(uint32_t want)
 	return had;
 }
 
-static int foreign_notes, foreign_warnings;
-
-static void foreign_log(struct vh_ctx *ctx, void *data, int priority,
-			const char *file, int line, const char *fn,
-			const char *format, va_list args)
-{
-	char msg[256];
-
-	vsnprintf(msg, sizeof(msg), format, args);
-	if (!strstr(msg,
-		    "device state: pipe not opened again (Permission denied)"))
-		return;
-	if (priority <= LOG_WARNING)
-		foreign_warnings++;
-	else
-		foreign_notes++;
-}
+static struct test_log_count foreign_log = {
+	"device state: pipe not opened again (Permission denied)"
+};
 
 /*
  * A device state pipe the daemon may not open again (EACCES: as a
@@ -1391,7 +1377,7 @@ static void test_device_state_foreign(void)
 		return;
 	}
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
-	vh_ctx_set_log_fn(ctx, foreign_log, NULL);
+	vh_ctx_set_log_fn(ctx, test_log_count_fn, &foreign_log);
 	vh_ctx_set_log_priority(ctx, LOG_INFO);
 	toy_state_timeout_ms = 300;
 	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
@@ -1412,8 +1398,8 @@ static void test_device_state_foreign(void)
 						    VH_VU_PHASE_STOPPED, p[1],
 						    &bfd),
 		 0);
-	CHECK_EQ(foreign_notes, 1);
-	CHECK_EQ(foreign_warnings, 0);
+	CHECK_EQ(foreign_log.notes, 1);
+	CHECK_EQ(foreign_log.warnings, 0);
 	CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK));
 	close(p[1]);
 	buf = malloc(STATE_BYTES + 8);
@@ -1436,7 +1422,7 @@ static void test_device_state_foreign(void)
 						    VH_VU_PHASE_STOPPED, p[0],
 						    &bfd),
 		 0);
-	CHECK_EQ(foreign_notes, 2);
+	CHECK_EQ(foreign_log.notes, 2);
 	CHECK(!(fcntl(p[0], F_GETFL) & O_NONBLOCK));
 	close(p[0]);
 	CHECK_EQ(pthread_create(&t, NULL, state_writer, p), 0);
@@ -1479,8 +1465,8 @@ static void test_device_state_foreign(void)
 	printf("device state: load stalled by the front-end, its pipe not ours and made blocking: failed after %lld ms\n",
 	       (long long)ms);
 	CHECK(ms < 3000);
-	CHECK_EQ(foreign_notes, 4);
-	CHECK_EQ(foreign_warnings, 0);
+	CHECK_EQ(foreign_log.notes, 4);
+	CHECK_EQ(foreign_log.warnings, 0);
 	sess_close(&s);
 	toy_free(&toy);
 
@@ -1493,7 +1479,7 @@ static void test_device_state_foreign(void)
 	for (q = 0; q < NQ; q++)
 		CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base), 0);
 	p[0] = shared_save_start(s.fe, false, true, &p[1]);
-	CHECK_EQ(foreign_notes, 5);
+	CHECK_EQ(foreign_log.notes, 5);
 	vh_vu_frontend_set_timeout(s.fe, 300);
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -ETIMEDOUT);
 	alarm(20);

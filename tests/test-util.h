@@ -9,9 +9,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #define TEST_SKIP 77
@@ -176,5 +178,34 @@ static inline int test_new_fds_without_cloexec(const struct test_fdset *before)
 			exit(1);                                              \
 		}                                                             \
 	} while (0)
+
+struct vh_ctx;
+
+/*
+ * A log function (vh_ctx_set_log_fn(ctx, test_log_count_fn, &count)) that
+ * counts the lines containing needle: warnings (LOG_WARNING or more
+ * urgent) and notes (the rest).
+ */
+struct test_log_count {
+	const char *needle;
+	int warnings, notes;
+};
+
+static inline void test_log_count_fn(struct vh_ctx *ctx, void *data,
+				     int priority, const char *file, int line,
+				     const char *fn, const char *format,
+				     va_list args)
+{
+	struct test_log_count *c = data;
+	char msg[256];
+
+	vsnprintf(msg, sizeof(msg), format, args);
+	if (!strstr(msg, c->needle))
+		return;
+	if (priority <= LOG_WARNING)
+		c->warnings++;
+	else
+		c->notes++;
+}
 
 #endif

@@ -829,23 +829,9 @@ static void test_backend_channel_pipe(void)
 	CHECK_EQ(test_count_fds(), fds0);
 }
 
-static int foreign_notes, foreign_warnings;
-
-static void foreign_log(struct vh_ctx *ctx, void *data, int priority,
-			const char *file, int line, const char *fn,
-			const char *format, va_list args)
-{
-	char msg[256];
-
-	vsnprintf(msg, sizeof(msg), format, args);
-	if (!strstr(msg,
-		    "back-end channel: pipe not opened again (Permission denied)"))
-		return;
-	if (priority <= LOG_WARNING)
-		foreign_warnings++;
-	else
-		foreign_notes++;
-}
+static struct test_log_count foreign_log = {
+	"back-end channel: pipe not opened again (Permission denied)"
+};
 
 /*
  * A pipe the back-end may not open again (EACCES: as a front-end of
@@ -880,13 +866,13 @@ static void test_backend_channel_foreign_pipe(void)
 		fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd >= 0 || errno != EACCES)
 			_exit(TEST_SKIP);
-		vh_ctx_set_log_fn(F.ctx, foreign_log, NULL);
+		vh_ctx_set_log_fn(F.ctx, test_log_count_fn, &foreign_log);
 		vh_ctx_set_log_priority(F.ctx, LOG_INFO);
 		fe_open(ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS),
 			false);
 		fe_do(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1);
-		CHECK_EQ(foreign_notes, 1);
-		CHECK_EQ(foreign_warnings, 0);
+		CHECK_EQ(foreign_log.notes, 1);
+		CHECK_EQ(foreign_log.warnings, 0);
 		CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK));
 		CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
 		read_request(p[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);
