@@ -191,10 +191,10 @@ struct test_log_count {
 	int warnings, notes;
 };
 
-static inline void test_log_count_fn(struct vh_ctx *ctx, void *data,
-				     int priority, const char *file, int line,
-				     const char *fn, const char *format,
-				     va_list args)
+__attribute__((format(printf, 7, 0))) static inline void
+test_log_count_fn(struct vh_ctx *ctx, void *data, int priority,
+		  const char *file, int line, const char *fn,
+		  const char *format, va_list args)
 {
 	struct test_log_count *c = data;
 	char msg[256];
