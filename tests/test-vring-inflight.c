@@ -321,6 +321,57 @@ static void test_half_batch(bool reached, bool torn)
 }
 
 /*
+ * A pop the device died in: a chain in flight (a), then one of 3 (b)
+ * being recorded.  Marked: its head entry's flag set, free_head not yet
+ * past it.  Unfinished: every entry written and free_head moved, but not
+ * old_free_head.  Either way b's entries are still the free list's (from
+ * old_free_head): a alone is resubmitted, and b comes again from the ring.
+ */
+static void test_half_pop(bool marked)
+{
+	struct pregion before;
+	struct rig r;
+	uint16_t a, b;
+
+	(rig_init)(&r, NUM, FEAT);
+	memset(&region, 0, sizeof(region));
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
+	add(&r, 0, 2);
+	CHECK_EQ(vh_devq_push(r.vr, pop(&r, 2), 1), 0);
+	used(&r, 0, 1);
+	add(&r, 1, 1);
+	add(&r, 2, 3);
+	a = pop(&r, 1);
+	before = region;
+	b = pop(&r, 3);
+	CHECK_EQ(region_inflight(), 2);
+	if (marked) {
+		uint64_t ctr = region.desc[before.free_head].counter;
+
+		region = before;
+		region.desc[before.free_head].counter = ctr;
+		region.desc[before.free_head].inflight = 1;
+		CHECK_EQ(region.free_head, region.old_free_head);
+	} else {
+		CHECK(region.free_head != before.free_head);
+		region.old_free_head = before.old_free_head;
+	}
+	restart(&r);
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 1);
+	CHECK_EQ(pop_inflight(&r, 1, 1), a);
+	CHECK_EQ(vh_devq_pop_inflight(r.vr, &(struct vh_devq_elem){ 0 }), 0);
+	CHECK_EQ(pop(&r, 3), b);
+	CHECK_EQ(region_inflight(), 2);
+	CHECK_EQ(vh_devq_push(r.vr, b, 6), 0);
+	CHECK_EQ(vh_devq_push(r.vr, a, 5), 0);
+	used(&r, 2, 6);
+	used(&r, 1, 5);
+	CHECK_EQ(region_inflight(), 0);
+	traffic(&r);
+	rig_fini(&r);
+}
+
+/*
  * A commit torn between old_used_wrap_counter and old_used_idx (the new
  * wrap counter beside the old index: the first is written first), for a
  * batch that crossed the end of the ring; the driver went on and made the
@@ -542,6 +593,8 @@ int main(void)
 	test_half_batch(true, false);
 	test_half_batch(false, false);
 	test_half_batch(false, true);
+	test_half_pop(true);
+	test_half_pop(false);
 	test_torn_commit();
 	test_round_trip();
 	test_hostile();

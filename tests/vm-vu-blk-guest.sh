@@ -194,7 +194,10 @@ EOF
 # nothing): that one does not count.  Packed rings (QueueRegionPacked):
 # a 32-byte header (free_head, old_free_head, used_idx, old_used_idx at
 # 12..19, the wrap counters at 20 and 21) and 32-byte states, "inflight"
-# first; counted only between batches (no old_* value behind).
+# first; counted only between batches (no old_* value behind), and not
+# the entry at free_head: a pop marks it before it moves free_head past it,
+# and a restart walks it as free (the ring pops that buffer again) and
+# resubmits nothing.
 catch_inflight() {
 	python3 - "$1" "$2" "$QUEUES" "$PACKED" <<'PY'
 import os, random, signal, sys, time
@@ -222,7 +225,8 @@ def taken(mem, a, b):
         if packed:
             if r[12:14] != r[14:16] or r[16:18] != r[18:20] or r[20] != r[21]:
                 continue
-            n += sum(r[32 + 32 * i] == 1
+            fh = int.from_bytes(r[12:14], 'little')
+            n += sum(r[32 + 32 * i] == 1 and i != fh
                      for i in range(min(num, (len(r) - 32) // 32)))
             continue
         lbh = int.from_bytes(r[12:14], 'little')
