@@ -186,18 +186,19 @@ EOF
 # catch_inflight DPID VPID: stop the daemon at varying moments until its
 # inflight region shows a request it took from the ring and has not
 # completed, then SIGKILL it there and print how many (none: the guest,
-# VPID, finished first; exit 1).  The region (vhost-user.rst, "Inflight I/O
-# tracking"), per queue: features u64, version u16, desc_num u16,
-# last_batch_head u16, used_idx u16, then 16-byte descriptor states whose
-# first byte is "inflight".  The last batch's head may still be marked
-# while its used entry is written (a restart settles it and resubmits
-# nothing): that one does not count.  Packed rings (QueueRegionPacked):
-# a 32-byte header (free_head, old_free_head, used_idx, old_used_idx at
-# 12..19, the wrap counters at 20 and 21) and 32-byte states, "inflight"
-# first; counted only between batches (no old_* value behind), and not
-# the entry at free_head: a pop marks it before it moves free_head past it,
-# and a restart walks it as free (the ring pops that buffer again) and
-# resubmits nothing.
+# VPID, finished first; exit 1).  Only what a restart must resubmit counts.
+# The region (vhost-user.rst, "Inflight I/O tracking"), per queue:
+# features u64, version u16, desc_num u16, last_batch_head u16, used_idx
+# u16, then 16-byte descriptor states, "inflight" first, next at 6.  The
+# last batch may still be marked after its used entries were published (a
+# restart settles it): the marked run linked from last_batch_head does not
+# count (it may hold a head taken again: counting fewer is safe).  Packed
+# rings (QueueRegionPacked): a 32-byte header (free_head, old_free_head,
+# used_idx, old_used_idx at 12..19, the wrap counters at 20 and 21) and
+# 32-byte states, "inflight" first; counted only between batches (no old_*
+# value behind), and not the entry at free_head: a pop marks it before it
+# moves free_head past it, and a restart walks it as free (the buffer is
+# popped from the ring again).
 catch_inflight() {
 	python3 - "$1" "$2" "$QUEUES" "$PACKED" <<'PY'
 import os, random, signal, sys, time
@@ -229,9 +230,12 @@ def taken(mem, a, b):
             n += sum(r[32 + 32 * i] == 1 and i != fh
                      for i in range(min(num, (len(r) - 32) // 32)))
             continue
-        lbh = int.from_bytes(r[12:14], 'little')
-        for i in range(min(num, (len(r) - 16) // 16)):
-            n += r[16 + 16 * i] == 1 and i != lbh
+        num = min(num, (len(r) - 16) // 16)
+        h, batch = int.from_bytes(r[12:14], 'little'), set()
+        while h < num and h not in batch and r[16 + 16 * h] == 1:
+            batch.add(h)
+            h = int.from_bytes(r[22 + 16 * h:24 + 16 * h], 'little')
+        n += sum(r[16 + 16 * i] == 1 and i not in batch for i in range(num))
     return n
 
 area = region()
