@@ -165,7 +165,7 @@ static void queue_take_back(struct vh_vu_backend *be, unsigned int idx)
  * Hand the ring to the device iff it is started, enabled and set up.
  * 0, or the device's -errno when it refused to take the ring: the ring is
  * then not handed (no kick polled or delivered) until a later message on
- * it, or a memory or IOTLB update, tries again.
+ * it, or a memory or IOTLB update, tries again (queue_resume() reports it).
  */
 static int queue_update(struct vh_vu_backend *be, unsigned int idx)
 {
@@ -228,6 +228,22 @@ static int ring_update(struct vh_vu_backend *be, unsigned int idx)
 	return queue_update(be, idx) < 0 ? VU_SOFT_FAIL : 0;
 }
 
+/*
+ * queue_update() after a change no ring message asked for (a memory table,
+ * an IOTLB update, SET_FEATURES): that message acks its own change, so a
+ * ring the device refuses to take (back) is reported the only other way,
+ * once, on its error eventfd, as a broken ring is.
+ */
+static void queue_resume(struct vh_vu_backend *be, unsigned int idx)
+{
+	struct vu_be_queue *q = &be->queues[idx];
+
+	if (queue_update(be, idx) < 0 && !q->err_reported) {
+		q->err_reported = true;
+		err_signal(be, idx);
+	}
+}
+
 void vu_be_rekick_all(struct vh_vu_backend *be)
 {
 	unsigned int i;
@@ -238,7 +254,7 @@ void vu_be_rekick_all(struct vh_vu_backend *be)
 		uint64_t one = 1;
 
 		if (!q->handed) {
-			queue_update(be, i); /* maybe its rings map now */
+			queue_resume(be, i); /* maybe its rings map now */
 			continue;
 		}
 		/* a kick through the eventfd reaches whoever polls it */
@@ -278,7 +294,7 @@ void vu_be_resume_all(struct vh_vu_backend *be)
 				vh_warn(be->ctx,
 					"queue %u: ring no longer mapped\n", i);
 		}
-		queue_update(be, i);
+		queue_resume(be, i);
 	}
 }
 

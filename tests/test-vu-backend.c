@@ -610,6 +610,8 @@ static void test_features_refused(void)
  * error reply, the connection stays, the ring is not handed (its kicks are
  * not delivered) and stays disabled or stopped; once the device takes it,
  * the same message hands it over, and the kick that waited is served.
+ * Refused after a change no ring message asked for (a memory table), it
+ * is reported on the ring's error eventfd instead, once.
  */
 static void test_ring_refused(void)
 {
@@ -619,7 +621,7 @@ static void test_ring_refused(void)
 	struct fe_mem fm;
 	struct fe f;
 	struct dev d;
-	int k0, c0, k1, c1;
+	int k0, c0, k1, c1, errfd;
 	uint64_t v;
 
 	setup(&f, &d, ALL_PROTO);
@@ -668,6 +670,33 @@ static void test_ring_refused(void)
 	CHECK_EQ(fe_ack(&f, VH_VU_SET_VRING_KICK, &v, 8, &k1, 1), 0);
 	CHECK(d.handed[1]);
 	CHECK_EQ(d.processed, 1);
+
+	/*
+	 * Refused after a memory table change: SET_MEM_TABLE acks its own
+	 * change, so the ring is reported on its error eventfd, once; taken
+	 * back, a new refusal is news again.
+	 */
+	errfd = test_efd();
+	v = 0;
+	fe_do(&f, VH_VU_SET_VRING_ERR, &v, 8, &errfd, 1);
+	d.start_err = -EIO;
+	fe_set_mem(&f, &fm);
+	CHECK(!d.handed[0]);
+	CHECK(read(errfd, &v, 8) == 8);
+	CHECK_EQ(v, 1);
+	fe_set_mem(&f, &fm);
+	CHECK(!d.handed[0]);
+	CHECK(read(errfd, &v, 8) < 0 && errno == EAGAIN);
+	CHECK(vh_vu_backend_connected(f.be));
+	d.start_err = 0;
+	fe_set_mem(&f, &fm);
+	CHECK(d.handed[0]);
+	CHECK(read(errfd, &v, 8) < 0 && errno == EAGAIN);
+	d.start_err = -EIO;
+	fe_set_mem(&f, &fm);
+	CHECK(!d.handed[0]);
+	CHECK(read(errfd, &v, 8) == 8);
+	close(errfd);
 
 	vh_drvq_unref(vq0);
 	vh_drvq_unref(vq1);

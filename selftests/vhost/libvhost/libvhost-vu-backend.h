@@ -53,7 +53,13 @@
  * (its mappings may go away).  Rings are also taken back (queue_stopped,
  * then queue_started again) around every change the device must not race
  * with: memory table changes, SET_FEATURES, SET_VRING_NUM/ADDR/BASE/KICK/
- * CALL/ERR on a running ring.
+ * CALL/ERR on a running ring.  A ring the device refuses to take
+ * (queue_started fails) stays with the library, its kicks undelivered,
+ * until a later message on it, or a memory or IOTLB update, tries again.  A
+ * message on that ring gets an error reply; after a change no ring message
+ * asked for (a memory table, an IOTLB update, SET_FEATURES), which acks
+ * its own change, the ring is reported once on its error eventfd
+ * (SET_VRING_ERR), as a ring the driver broke is.
  *
  * vIOMMU ("IOMMU support"): VIRTIO_F_ACCESS_PLATFORM is offered when the
  * device's features have it and its protocol features have BACKEND_REQ and
