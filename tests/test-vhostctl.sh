@@ -238,6 +238,10 @@ expect vdpa.dev.add.empty-device 2 vdpa dev add name x mgmtdev pci/
 expect vdpa.dev.add.long-device 2 vdpa dev add name x mgmtdev "pci/$long"
 expect vdpa.dev.del.empty-name 2 vdpa dev del ""
 expect vdpa.dev.del.long-name 2 vdpa dev del "$long"
+expect vdpa.dev.show.empty-name 2 vdpa dev show ""
+expect vdpa.dev.show.long-name 2 vdpa dev show "$long"
+expect vdpa.dev.config.long-name 2 vdpa dev config show "$long"
+expect vdpa.dev.vstats.long-name 2 vdpa dev vstats show "$long" qidx 0
 # strtoull() takes white space and a sign: " -1" is not 2^64 - 1, nor is
 # " -18446744073709550116" 1500
 expect vdpa.dev.add.negative 2 vdpa dev add name x mgmtdev y \

@@ -219,6 +219,19 @@ static void print_dev(struct vhc *v, const struct vh_vdpa_dev_info *d)
 	out_close_obj(o);
 }
 
+/*
+ * A name the kernel can hold (VH_VDPA_NAME_MAX with its NUL), said to be
+ * bad on the command line before anything is asked of it.
+ */
+static bool good_name(struct vhc *v, const char *what, const char *name)
+{
+	if (name[0] && strlen(name) < VH_VDPA_NAME_MAX)
+		return true;
+	vhc_err(v, "%s: empty or longer than %d bytes", what,
+		VH_VDPA_NAME_MAX - 1);
+	return false;
+}
+
 static int dev_show(struct vhc *v, int argc, char **argv)
 {
 	struct vhc_out *o = &v->out;
@@ -229,6 +242,8 @@ static int dev_show(struct vhc *v, int argc, char **argv)
 		dev_usage(stderr);
 		return VHC_EXIT_USAGE;
 	}
+	if (argc == 2 && !good_name(v, "dev show: name", argv[1]))
+		return VHC_EXIT_USAGE;
 	err = open_mgmt(v, &m);
 	if (err < 0)
 		return vhc_exit_for(err);
@@ -295,19 +310,6 @@ static int parse_u64(const char *s, int base, uint64_t max, uint64_t *out)
 
 /* ETH_MIN_MTU: the kernel's netlink policy for VDPA_ATTR_DEV_NET_CFG_MTU */
 #define VDPA_MTU_MIN 68
-
-/*
- * A name the kernel can hold (VH_VDPA_NAME_MAX with its NUL), said to be
- * bad on the command line before anything is asked of it.
- */
-static bool good_name(struct vhc *v, const char *what, const char *name)
-{
-	if (name[0] && strlen(name) < VH_VDPA_NAME_MAX)
-		return true;
-	vhc_err(v, "%s: empty or longer than %d bytes", what,
-		VH_VDPA_NAME_MAX - 1);
-	return false;
-}
 
 static int dev_add(struct vhc *v, int argc, char **argv)
 {
@@ -496,6 +498,8 @@ static int dev_config(struct vhc *v, int argc, char **argv)
 		dev_usage(stderr);
 		return VHC_EXIT_USAGE;
 	}
+	if (argc == 3 && !good_name(v, "dev config show: name", argv[2]))
+		return VHC_EXIT_USAGE;
 	err = open_mgmt(v, &m);
 	if (err < 0)
 		return vhc_exit_for(err);
@@ -541,6 +545,8 @@ static int dev_vstats(struct vhc *v, int argc, char **argv)
 		dev_usage(stderr);
 		return VHC_EXIT_USAGE;
 	}
+	if (!good_name(v, "dev vstats show: name", argv[2]))
+		return VHC_EXIT_USAGE;
 	err = open_mgmt(v, &m);
 	if (err < 0)
 		return vhc_exit_for(err);
