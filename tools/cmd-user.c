@@ -314,7 +314,7 @@ int user_features(struct vhc *v, const char *path)
 
 static void probe_usage(FILE *f)
 {
-	fputs("Usage: vhostctl user probe [--type net|blk|auto] SOCKET\n"
+	fputs("Usage: vhostctl user probe [-t|--type net|blk|auto] SOCKET\n"
 	      "  Connects as a vhost-user front-end and prints the back-end's\n"
 	      "  features, protocol features, queue count, memory slots and\n"
 	      "  config space, without configuring it.  Exit status 1 if the\n"
@@ -363,7 +363,7 @@ static int user_probe(struct vhc *v, int argc, char **argv)
 
 static void user_usage(FILE *f)
 {
-	fputs("Usage: vhostctl user probe [--type net|blk|auto] SOCKET\n"
+	fputs("Usage: vhostctl user probe [-t|--type net|blk|auto] SOCKET\n"
 	      "       vhostctl user check SOCKET\n",
 	      f);
 }

@@ -46,12 +46,12 @@ static const char *dev_type_name(unsigned int id)
 
 static void mgmtdev_usage(FILE *f)
 {
-	fputs("Usage: vhostctl vdpa mgmtdev show [MGMTDEV]\n", f);
+	fputs("Usage: vhostctl vdpa mgmtdev [show|list [MGMTDEV]]\n", f);
 }
 
 static void dev_usage(FILE *f)
 {
-	fputs("Usage: vhostctl vdpa dev show [DEV]\n"
+	fputs("Usage: vhostctl vdpa dev [show|list [DEV]]\n"
 	      "       vhostctl vdpa dev add name NAME mgmtdev MGMTDEV [mac MAC] [mtu MTU]\n"
 	      "                             [max_vqp N] [device_features FEATURES]\n"
 	      "       vhostctl vdpa dev del DEV\n"

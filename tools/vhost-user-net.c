@@ -887,11 +887,12 @@ static void usage(FILE *f)
 	      "\n"
 	      "Options:\n" DAEMON_OPTIONS_HELP DAEMON_VDUSE_HELP
 	      "  --queue-pairs=N         queue pairs (default 1)\n"
-	      "  --mac=XX:XX:XX:XX:XX:XX config space MAC\n"
+	      "  --mac=XX:XX:XX:XX:XX:XX config space MAC, unicast (default\n"
+	      "                          52:54:00:12:34:56)\n"
 	      "  --mtu=N                 config space MTU (VIRTIO_NET_F_MTU)\n"
 	      "  --poll-us=N             busy-poll transmit rings N us before\n"
 	      "                          sleeping (default 0)\n"
-	      "  --help                  this text\n",
+	      "  -h, --help              this text\n",
 	      f);
 }
 
