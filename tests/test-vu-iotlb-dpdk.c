@@ -248,7 +248,8 @@ int main(void)
 
 		peer_start(argv);
 	}
-	r = peer_wait_socket(sock, 20000);
+	/* its EAL start without hugepages is slow on a loaded machine */
+	r = peer_wait_socket(sock, 180000);
 	if (r == -ECHILD) {
 		/* install-deps installs it: not starting is a failure */
 		printf("dpdk-testpmd did not start\n");
