@@ -232,9 +232,9 @@ vm() {
 	return "$rc"
 }
 
-# wait_listen WHAT: the daemon's socket appears within 5 s, or FAIL
+# wait_listen WHAT: the daemon's socket appears within 30 s, or FAIL
 wait_listen() {
-	for _ in $(seq 100); do
+	for _ in $(seq 600); do
 		[ -S "$DIR/vhu.sock" ] && return 0
 		sleep 0.05
 	done
@@ -286,7 +286,7 @@ listen "$DIR/recv"
 
 # vectors=0: QEMU 7.2 under TCG segfaults in msix_set_vector_notifiers
 # (vhost_net_start) with an MSI-X vhost-user NIC; INTx works
-vm --timeout 120 --memfd --mem 512M \
+vm --timeout 600 --memfd --mem 512M \
 	--qemu-arg=-chardev --qemu-arg="socket,id=c1,path=$DIR/vhu.sock" \
 	--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0 \
 	--qemu-arg=-device --qemu-arg=virtio-net-pci,netdev=n0,mac=52:54:00:12:34:57,vectors=0 \
@@ -318,7 +318,7 @@ for i in $(seq 100); do
 	sleep 0.05
 done
 ip netns exec "$NS" ip addr add "$HOST_IP/24" dev vhut1 || fail "tap address"
-vm --timeout 120 --memfd --mem 512M \
+vm --timeout 600 --memfd --mem 512M \
 	--qemu-arg=-chardev \
 	--qemu-arg="socket,id=c1,path=$DIR/vhu.sock,server=on,wait=on" \
 	--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0 \
@@ -380,7 +380,7 @@ EOF
 	(while :; do tapq; sleep 0.5; done) >"$DIR/tapq" 2>/dev/null &
 	QPID=$!
 	listen "$DIR/recv" 2
-	vm --timeout 120 --memfd --mem 512M --smp 2 \
+	vm --timeout 600 --memfd --mem 512M --smp 2 \
 		--qemu-arg=-chardev --qemu-arg="socket,id=c1,path=$DIR/vhu.sock" \
 		--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0,queues=2 \
 		--qemu-arg=-device \
@@ -437,7 +437,7 @@ DPID=$!
 wait_listen "packed: "
 ip netns exec "$NS" ip addr add "$HOST_IP/24" dev vhut4 || fail "tap address"
 listen "$DIR/recv"
-vm --timeout 120 --memfd --mem 512M \
+vm --timeout 600 --memfd --mem 512M \
 	--qemu-arg=-chardev --qemu-arg="socket,id=c1,path=$DIR/vhu.sock" \
 	--qemu-arg=-netdev --qemu-arg=vhost-user,chardev=c1,id=n0 \
 	--qemu-arg=-device \
@@ -518,6 +518,13 @@ kill -KILL "$DPID"
 wait "$DPID" 2>/dev/null
 DPID=
 mv "$DIR/daemon.log" "$DIR/daemon1.log"
+# the new daemon once the guest saw its link down: QEMU's reconnection
+# would bring it up again within a second, which a slow TCG guest can miss
+for _ in $(seq 1500); do
+	grep -q "^# guest: link down" "$DIR/guest.out" && break
+	kill -0 "$VPID" 2>/dev/null || break
+	sleep 0.2
+done
 iommu_daemon "$DIR/daemon.log"
 listen "$DIR/recv2"
 wait "$VPID"
