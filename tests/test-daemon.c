@@ -66,6 +66,8 @@ struct toy {
 	int disconnects;
 	bool waited; /* vh_daemon_wait() returned: no callback any more */
 	unsigned int requests;
+	/* pushed and notified by the worker itself (not deferred) */
+	unsigned int pushed;
 	/* deferred completions (MUTEX / RWLOCK) */
 	bool defer;
 	pthread_mutex_t mu;
@@ -110,6 +112,7 @@ static int toy_handle(struct vh_daemon *d, void *data, unsigned int idx,
 		__atomic_add_fetch(&toy->requests, 1, __ATOMIC_RELAXED);
 		if (!toy->defer) {
 			CHECK(vh_daemon_push_and_notify(d, vr, e.id, 8) >= 0);
+			__atomic_add_fetch(&toy->pushed, 1, __ATOMIC_RELEASE);
 			continue;
 		}
 		pthread_mutex_lock(&toy->mu);
@@ -413,10 +416,15 @@ static void wait_call(int fd, int ms)
 static uint64_t sess_traffic(struct sess *s, unsigned int q, unsigned int n)
 {
 	unsigned int i, done = 0, spins;
+	void *desc, *avail, *used;
+	uint16_t used0;
 	uint64_t calls;
 
 	CHECK(n <= QSIZE / 2);
 	efd_take(s->call[q]);
+	/* struct vring_used: flags, then idx (split rings) */
+	CHECK_EQ(vh_drvq_get_host_addrs(s->vq[q], &desc, &avail, &used), 0);
+	used0 = __atomic_load_n((uint16_t *)used + 1, __ATOMIC_ACQUIRE);
 	for (i = 0; i < n; i++) {
 		uint32_t req[2] = { s->seq + i, 0x1000 * q + i };
 		struct vh_sg sg[2] = { { BUF_GPA(q, 2 * i), 8 },
@@ -429,6 +437,19 @@ static uint64_t sess_traffic(struct sess *s, unsigned int q, unsigned int n)
 			 0);
 	}
 	CHECK(vh_drvq_kick(s->vq[q]) >= 0);
+	/*
+	 * Every answer used before any is taken: taking them moves
+	 * used_event on (event idx), and a push after that is signalled
+	 * again, which would make the count depend on the timing.
+	 */
+	for (spins = 0; spins < 5000; spins++) {
+		uint16_t u = __atomic_load_n((uint16_t *)used + 1,
+					     __ATOMIC_ACQUIRE);
+
+		if ((uint16_t)(u - used0) >= n)
+			break;
+		wait_call(s->call[q], 1);
+	}
 	for (spins = 0; done < n && spins < 5000; spins++) {
 		void *tok;
 		uint32_t len;
@@ -525,6 +546,24 @@ static void test_bad_masks(struct vh_ctx *ctx)
 	printf("bad mappings refused, %u queues: ok\n", VH_VU_MAX_QUEUES);
 }
 
+/*
+ * sess_traffic() on queue 0 of a toy that pushes on its worker: the call
+ * signals once the worker has notified all n (the last one may trail the
+ * used index).
+ */
+static uint64_t event_traffic(struct toy *toy, struct sess *s, unsigned int n)
+{
+	unsigned int p0 = __atomic_load_n(&toy->pushed, __ATOMIC_ACQUIRE), i;
+	uint64_t calls = sess_traffic(s, 0, n);
+
+	for (i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&toy->pushed, __ATOMIC_ACQUIRE) - p0 >= n)
+			break;
+		wait_call(-1, 1);
+	}
+	return calls + efd_take(s->call[0]);
+}
+
 /* event idx: one signal for a burst; without it, one per push */
 static void test_event_idx(struct vh_ctx *ctx)
 {
@@ -538,12 +577,12 @@ static void test_event_idx(struct vh_ctx *ctx)
 
 	sess_open(ctx, &s, true);
 	CHECK_EQ(vh_drvq_enable_cb(s.vq[0]), 0);
-	calls = sess_traffic(&s, 0, 16);
+	calls = event_traffic(&toy, &s, 16);
 	printf("event idx, callbacks on: %llu signal(s) for 16 pushes\n",
 	       (unsigned long long)calls);
 	CHECK_EQ(calls, 1);
 	CHECK_EQ(vh_drvq_disable_cb(s.vq[0]), 0);
-	calls = sess_traffic(&s, 0, 16);
+	calls = event_traffic(&toy, &s, 16);
 	printf("event idx, callbacks off: %llu signal(s)\n",
 	       (unsigned long long)calls);
 	CHECK_EQ(calls, 0);
@@ -551,12 +590,12 @@ static void test_event_idx(struct vh_ctx *ctx)
 	wait_disconnects(&toy, 1);
 
 	sess_open(ctx, &s, false);
-	calls = sess_traffic(&s, 0, 16);
+	calls = event_traffic(&toy, &s, 16);
 	printf("no event idx: %llu signal(s) for 16 pushes\n",
 	       (unsigned long long)calls);
 	CHECK_EQ(calls, 16);
 	CHECK_EQ(vh_drvq_disable_cb(s.vq[0]), 0);
-	calls = sess_traffic(&s, 0, 16);
+	calls = event_traffic(&toy, &s, 16);
 	CHECK_EQ(calls, 0);
 	sess_close(&s);
 	vh_mem_unref(s.mem);
@@ -1113,9 +1152,12 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	for (q = 0; q < NQ; q++)
 		CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, q, &base), 0);
 
-	/* save, never read: the pipe fills, the deadline passes */
-	p[0] = transfer_start(s.fe, VH_VU_TRANSFER_SAVE);
+	/*
+	 * save, never read: the pipe fills, the deadline passes; timed from
+	 * before the start, so the relay's last progress is after t0
+	 */
 	t0 = mono_ms();
+	p[0] = transfer_start(s.fe, VH_VU_TRANSFER_SAVE);
 	/* the back-end's answer, not our 5 s timeout (-ETIMEDOUT) */
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
 	ms = mono_ms() - t0;
@@ -1148,7 +1190,8 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 		CHECK(got < STATE_BYTES);
 	}
 
-	/* load: three bytes, and the pipe left open */
+	/* load: three bytes, and the pipe left open (timed as the save) */
+	t0 = mono_ms();
 	p[1] = transfer_start(s.fe, VH_VU_TRANSFER_LOAD);
 	/* the start of a good state: load_state waits for the rest */
 	{
@@ -1157,7 +1200,6 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 
 		CHECK_EQ(write(p[1], head, 3), 3);
 	}
-	t0 = mono_ms();
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
 	ms = mono_ms() - t0;
 	close(p[1]);
@@ -1379,7 +1421,8 @@ static void test_device_state_foreign(void)
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
 	vh_ctx_set_log_fn(ctx, test_log_count_fn, &foreign_log);
 	vh_ctx_set_log_priority(ctx, LOG_INFO);
-	toy_state_timeout_ms = 300;
+	/* the whole transfers below must not fail on a thread slow to run */
+	toy_state_timeout_ms = 1000;
 	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
 	toy_state_timeout_ms = 0;
 	/* its control thread, which starts the relays, as we are now */
