@@ -291,7 +291,8 @@ static void start(struct setup *s, uint64_t features, uint64_t protocol)
 	s->peer.sock = sv[1];
 	CHECK_EQ(vh_vu_frontend_new(ctx, &s->fe), 0);
 	CHECK_EQ(vh_vu_frontend_set_fd(s->fe, sv[0]), 0);
-	vh_vu_frontend_set_timeout(s->fe, 300);
+	/* calls that must succeed: the peer thread may be slow to run */
+	vh_vu_frontend_set_timeout(s->fe, 3000);
 	CHECK(pthread_create(&s->th, NULL, peer_fn, &s->peer) == 0);
 }
 
@@ -536,6 +537,7 @@ static void test_bad_reply(enum mode mode, int want)
 
 	start(&s, F30, ALL_PROTOCOL);
 	s.peer.mode = mode;
+	vh_vu_frontend_set_timeout(s.fe, 300);
 	CHECK_EQ(vh_vu_frontend_get_features(s.fe, &v), want);
 	/* broken from here on: nothing more is sent */
 	CHECK_EQ(vh_vu_frontend_get_features(s.fe, &v), -EPIPE);
@@ -763,6 +765,7 @@ static void test_raw(void)
 	CHECK_EQ(r.payload.u64, F30);
 	/* a peer that stays silent: the wait times out */
 	s.peer.mode = M_SILENT;
+	vh_vu_frontend_set_timeout(s.fe, 300);
 	vh_vu_msg_init(&m, VH_VU_GET_STATUS, 0);
 	CHECK_EQ(vh_vu_frontend_send_raw(s.fe, &m, &r), -ETIMEDOUT);
 	stop(&s);

@@ -646,6 +646,7 @@ TEST_F(scsi, hotplug_events)
 	struct virtio_scsi_cmd_resp r;
 	uint8_t cap[32];
 	uint32_t missed = 9;
+	int i;
 
 	cdb[13] = sizeof(cap);
 	ASSERT_EQ(0, tur_ready(self, 0));
@@ -679,8 +680,13 @@ TEST_F(scsi, hotplug_events)
 
 	/* with no buffer posted the event is lost and counted as missed */
 	ASSERT_EQ(0, vh_lio_target_add_lun(self->target, &lun2));
-	usleep(200 * 1000);
-	ASSERT_EQ(0, vh_scsi_get_events_missed(self->dev, &missed));
+	/* the vhost worker finds no buffer: poll for it, up to 10 s */
+	for (i = 0; i < 500; i++) {
+		ASSERT_EQ(0, vh_scsi_get_events_missed(self->dev, &missed));
+		if (missed)
+			break;
+		usleep(20 * 1000);
+	}
 	EXPECT_EQ(1, missed);
 	/* a buffer posted then brings VIRTIO_SCSI_T_NO_EVENT | EVENTS_MISSED */
 	ASSERT_EQ(0, post_event_buf(self));
