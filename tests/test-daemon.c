@@ -1122,6 +1122,9 @@ static int shared_save_start(struct vh_vu_frontend *fe, bool as_sock,
  * made the end it sent blocking (shared_save_start()).  A transfer with a
  * ring started is refused.
  */
+/* the relay's deadline: long enough that the whole transfers never miss it */
+#define STALL_MS 1000
+
 static void test_device_state_stall(struct vh_ctx *ctx)
 {
 	struct toy toy;
@@ -1133,7 +1136,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	uint32_t base;
 	pthread_t t;
 
-	toy_state_timeout_ms = 300;
+	toy_state_timeout_ms = STALL_MS;
 	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
 	toy_state_timeout_ms = 0;
 	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
@@ -1165,7 +1168,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	close(p[0]);
 	printf("device state: save stalled by the front-end: failed after %lld ms, %zu of %d bytes out\n",
 	       (long long)ms, got, STATE_BYTES + 4);
-	CHECK(ms >= 250 && ms < 3000);
+	CHECK(ms >= STALL_MS - 50 && ms < STALL_MS + 2700);
 	CHECK(got < STATE_BYTES);
 
 	/*
@@ -1186,7 +1189,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 		printf("device state: save stalled by the front-end, its %s made blocking: failed after %lld ms, %zu of %d bytes out\n",
 		       as_sock ? "socket" : "pipe", (long long)ms, got,
 		       STATE_BYTES + 4);
-		CHECK(ms < 3000);
+		CHECK(ms < STALL_MS + 2700);
 		CHECK(got < STATE_BYTES);
 	}
 
@@ -1205,7 +1208,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	close(p[1]);
 	printf("device state: load stalled by the front-end: failed after %lld ms\n",
 	       (long long)ms);
-	CHECK(ms >= 250 && ms < 3000);
+	CHECK(ms >= STALL_MS - 50 && ms < STALL_MS + 2700);
 
 	/*
 	 * load from a front-end that never stops writing: CHECK_DEVICE_STATE
@@ -1221,7 +1224,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	close(p[1]);
 	printf("device state: load streamed for ever: failed %lld ms after CHECK_DEVICE_STATE\n",
 	       (long long)ms);
-	CHECK(ms >= 250 && ms < 3000);
+	CHECK(ms >= STALL_MS - 50 && ms < STALL_MS + 2700);
 
 	/*
 	 * the same, ended by another message: it is handled once the
@@ -1245,7 +1248,7 @@ static void test_device_state_stall(struct vh_ctx *ctx)
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), -EIO);
 	printf("device state: load streamed for ever, then GET_FEATURES: answered after %lld ms, the transfer ended\n",
 	       (long long)ms);
-	CHECK(ms >= 250 && ms < 3000);
+	CHECK(ms >= STALL_MS - 50 && ms < STALL_MS + 2700);
 
 	/* a regular file is not a pipe: refused */
 	{
