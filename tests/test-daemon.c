@@ -935,15 +935,33 @@ static void *state_writer(void *arg)
 }
 
 /* SET_DEVICE_STATE_FD / CHECK_DEVICE_STATE through save_state/load_state */
+/*
+ * Read a saved state from fd to its end: the toy's STATE_BYTES pattern,
+ * then its request count, which must be requests.
+ */
+static void check_saved_state(int fd, uint32_t requests)
+{
+	uint8_t *buf = malloc(STATE_BYTES + 8);
+	size_t off = 0, i;
+	uint32_t req;
+	ssize_t n;
+
+	CHECK(buf);
+	while ((n = read(fd, buf + off, STATE_BYTES + 8 - off)) > 0)
+		off += (size_t)n;
+	CHECK_EQ(off, STATE_BYTES + 4);
+	for (i = 0; i < STATE_BYTES; i++)
+		CHECK_EQ(buf[i], state_byte(i));
+	memcpy(&req, buf + STATE_BYTES, 4);
+	CHECK_EQ(req, requests);
+	free(buf);
+}
+
 static void test_device_state(struct vh_ctx *ctx)
 {
 	struct toy toy;
 	struct vh_vu_frontend *fe;
-	uint8_t *buf;
-	size_t off = 0, i;
-	ssize_t n;
 	uint64_t pf;
-	uint32_t req;
 	pthread_t t;
 	int p[2], bfd;
 
@@ -969,17 +987,8 @@ static void test_device_state(struct vh_ctx *ctx)
 		 0);
 	CHECK_EQ(bfd, -1);
 	close(p[1]);
-	buf = malloc(STATE_BYTES + 8);
-	CHECK(buf);
-	while ((n = read(p[0], buf + off, STATE_BYTES + 8 - off)) > 0)
-		off += (size_t)n;
+	check_saved_state(p[0], 77);
 	close(p[0]);
-	CHECK_EQ(off, STATE_BYTES + 4);
-	for (i = 0; i < STATE_BYTES; i++)
-		CHECK_EQ(buf[i], state_byte(i));
-	memcpy(&req, buf + STATE_BYTES, 4);
-	CHECK_EQ(req, 77);
-	free(buf);
 	CHECK_EQ(vh_vu_frontend_check_device_state(fe), 0);
 
 	/* load: the device reads while we write */
@@ -1396,14 +1405,12 @@ static void test_device_state_foreign(void)
 	struct toy toy;
 	struct sess s = { 0 };
 	char path[32];
-	uint8_t *buf;
-	size_t off = 0, i;
+	size_t off;
 	int64_t t0, ms;
-	uint32_t dac, req, base;
+	uint32_t dac, base;
 	unsigned int q;
 	int p[2], bfd, fd, fl;
 	pthread_t t;
-	ssize_t n;
 
 	/* can this thread, without the capabilities, still open it? */
 	dac = dac_set(0);
@@ -1448,17 +1455,8 @@ static void test_device_state_foreign(void)
 	CHECK_EQ(foreign_log.warnings, 0);
 	CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK));
 	close(p[1]);
-	buf = malloc(STATE_BYTES + 8);
-	CHECK(buf);
-	while ((n = read(p[0], buf + off, STATE_BYTES + 8 - off)) > 0)
-		off += (size_t)n;
+	check_saved_state(p[0], 77);
 	close(p[0]);
-	CHECK_EQ(off, STATE_BYTES + 4);
-	for (i = 0; i < STATE_BYTES; i++)
-		CHECK_EQ(buf[i], state_byte(i));
-	memcpy(&req, buf + STATE_BYTES, 4);
-	CHECK_EQ(req, 77);
-	free(buf);
 	CHECK_EQ(vh_vu_frontend_check_device_state(s.fe), 0);
 
 	/* a whole load */
