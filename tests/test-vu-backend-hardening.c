@@ -734,6 +734,22 @@ static void fill_blocking(int fd)
 }
 
 /*
+ * The channel's write end wfd filled and made blocking: the request ends
+ * by its deadline (req_times_out()), and the front-end's disconnect does
+ * not wait for the channel.
+ */
+static void stalled_channel(int wfd)
+{
+	fill_blocking(wfd);
+	alarm((REQ_DEADLINE_MS + REQ_SLACK_MS) / 1000 + 2);
+	req_times_out();
+	close(F.sock);
+	fe_pump(&F);
+	CHECK(!vh_vu_backend_connected(F.be));
+	alarm(0);
+}
+
+/*
  * A pipe as the channel, the front-end keeping its own copy of the write
  * end it sent: it fills the pipe and makes its end blocking again.
  * O_NONBLOCK is a flag of the open file description both ends' copies
@@ -751,14 +767,7 @@ static void test_backend_channel_pipe(void)
 	CHECK(pipe2(p, O_CLOEXEC) == 0);
 	fe_do(&F, VH_VU_SET_BACKEND_REQ_FD, NULL, 0, &p[1], 1);
 	CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
-	fill_blocking(p[1]);
-	alarm((REQ_DEADLINE_MS + REQ_SLACK_MS) / 1000 + 2);
-	req_times_out();
-	/* the disconnect does not wait for the channel */
-	close(F.sock);
-	fe_pump(&F);
-	CHECK(!vh_vu_backend_connected(F.be));
-	alarm(0);
+	stalled_channel(p[1]);
 	close(p[0]);
 	close(p[1]);
 	CHECK_EQ(test_count_fds(), fds0);
@@ -817,13 +826,7 @@ static void test_backend_channel_pipe(void)
 	CHECK(unlink(path) == 0 && rmdir(dir) == 0);
 	CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
 	read_request(p[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);
-	fill_blocking(p[1]);
-	alarm((REQ_DEADLINE_MS + REQ_SLACK_MS) / 1000 + 2);
-	req_times_out();
-	close(F.sock);
-	fe_pump(&F);
-	CHECK(!vh_vu_backend_connected(F.be));
-	alarm(0);
+	stalled_channel(p[1]);
 	close(p[0]);
 	close(p[1]);
 	CHECK_EQ(test_count_fds(), fds0);
@@ -876,13 +879,7 @@ static void test_backend_channel_foreign_pipe(void)
 		CHECK(!(fcntl(p[1], F_GETFL) & O_NONBLOCK));
 		CHECK_EQ(vh_vu_backend_config_change(F.be), 0);
 		read_request(p[0], VH_VU_BACKEND_CONFIG_CHANGE_MSG);
-		fill_blocking(p[1]);
-		alarm((REQ_DEADLINE_MS + REQ_SLACK_MS) / 1000 + 2);
-		req_times_out();
-		close(F.sock);
-		fe_pump(&F);
-		CHECK(!vh_vu_backend_connected(F.be));
-		alarm(0);
+		stalled_channel(p[1]);
 		fflush(stdout);
 		/* no leak check: LeakSanitizer cannot trace a setuid child */
 		_exit(0);
