@@ -404,27 +404,26 @@ elapsed=$(($(date +%s) - start))
 # a deadline per byte would read all 20 bytes of it: 10 s
 if [ $elapsed -lt 10 ]; then ok user.trickle.timely; else not_ok user.trickle.timely "${elapsed}s"; fi
 
-# a write error on standard output is a failure
-for args in "-j status" "--help"; do
-	# shellcheck disable=SC2086 # two words
-	timeout 60 "$VHOSTCTL" $args >/dev/full 2>"$err" </dev/null
-	rc=$?
-	if [ $rc -eq 1 ] && grep -q 'cannot write to standard output' "$err"; then
-		ok "full-stdout.${args// /}"
-	else
-		not_ok "full-stdout.${args// /}" "vhostctl $args >/dev/full: exit $rc"
-	fi
-done
-# and for the daemons' --help
-for d in "$BLK_DAEMON" "$NET_DAEMON"; do
-	name=full-stdout.${d##*/}.help
-	timeout 60 "$d" --help >/dev/full 2>"$err" </dev/null
+# full_stdout NAME CMD...: a write error on standard output is a failure
+# (exit 1, said on standard error)
+full_stdout() {
+	local name=$1 rc
+	shift
+	timeout 60 "$@" >/dev/full 2>"$err" </dev/null
 	rc=$?
 	if [ $rc -eq 1 ] && grep -q 'cannot write to standard output' "$err"; then
 		ok "$name"
 	else
-		not_ok "$name" "${d##*/} --help >/dev/full: exit $rc"
+		not_ok "$name" "${1##*/} ${*:2} >/dev/full: exit $rc"
 	fi
+}
+for args in "-j status" "--help"; do
+	# shellcheck disable=SC2086 # two words
+	full_stdout "full-stdout.${args// /}" "$VHOSTCTL" $args
+done
+# and for the daemons' --help
+for d in "$BLK_DAEMON" "$NET_DAEMON"; do
+	full_stdout "full-stdout.${d##*/}.help" "$d" --help
 done
 
 # ------------------------------------------------------------------
