@@ -1299,55 +1299,82 @@ int vh_devq_packed_push(struct vh_devq *vr, uint16_t id, uint32_t len)
 /*
  * pk_push_fast() for a batch that does not wrap the ring (n <= size -
  * pk_used, checked by the caller).  The snapshot, the log and the inflight
- * region are checked by the caller too.  Two passes, each unrolled (the
- * loop's compare and branch paid once per 8): the ids are checked and
- * their heads cleared first, so a surprise leaves nothing written in the
- * ring to take back; then the used descriptors are written, the first
- * one last, with release (2.8.21).
+ * region are checked by the caller too.  One pass, unrolled (the loop's
+ * compare and branch paid once per 8): each id is checked, its head
+ * cleared and its used descriptor written, the first one last, with
+ * release (2.8.21), so the driver sees the batch all or nothing.  On a
+ * surprise the heads are put back and the slots written are marked not
+ * used again (the flags of the other wrap counter), as in pk_push_fast().
+ * (One pass, not a check pass then a write pass: 3 instructions an
+ * element fewer, callgrind, scripts/bench-vring.)
  */
 static inline __attribute__((always_inline)) bool
 pk_push_run(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 	    unsigned int n)
 {
-	const unsigned int p0 = vr->pk_used;
-	struct vh_pdesc *const ring = pk_ring(vr) + p0;
-	const uint64_t wf = vr->pk_used_wf;
+	struct vh_pdesc *const ring = pk_ring(vr) + vr->pk_used;
+	const uint64_t wf = vr->pk_used_wf, wfw = vr->pk_used_wfw;
 	struct vh_mem_table **const ht = vr->head_table;
 	struct vh_mem_table *const t = vr->table;
-	const unsigned int qsize = vr->size;
-	uint32_t id;
+	const size_t qsize = vr->size;
 	size_t k;
 
+	/*
+	 * The element is loaded as one u64: {id, len} in memory, lif holds
+	 * them the other way round (see pk_used_lif()).  Few values stay
+	 * live: the first descriptor is built again at the end.
+	 */
+	if (vh_unlikely(used->id >= qsize || ht[used->id] != t))
+		return false;
+	ht[used->id] = NULL;
 #pragma GCC unroll 8
-	for (k = 0; k < n; k++) {
-		id = used[k].id;
+	for (k = 1; k < n; k++) {
+		uint64_t v, lif;
+		size_t id;
+
+		memcpy(&v, &used[k], sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+		id = (uint32_t)v;
+		lif = v >> 32 | v << 32;
+#else
+		id = v >> 32;
+		lif = v;
+#endif
 		if (vh_unlikely(id >= qsize || ht[id] != t))
 			break;
 		ht[id] = NULL;
+		/* 2.8.9: AVAIL and USED equal to the wrap counter; WRITE if len */
+		lif |= (uint32_t)lif ? wfw : wf;
+		/* ordered by the release store of the first one */
+		__atomic_store_n(&ring[k].lif, htole64(lif), __ATOMIC_RELAXED);
 	}
 	if (vh_unlikely(k != n)) {
-		while (k--)
+		while (k--) {
 			ht[used[k].id] = t;
+			if (k)
+				__atomic_store_n(&ring[k].lif,
+						 htole64(wf ^ VH_PK_LIF_AU),
+						 __ATOMIC_RELAXED);
+		}
 		return false;
 	}
-	/* ordered by the release store of the first one */
-#pragma GCC unroll 8
-	for (k = 1; k < n; k++)
-		__atomic_store_n(&ring[k].lif,
-				 htole64(pk_used_lif(&used[k], wf, &id)),
-				 __ATOMIC_RELAXED);
-	__atomic_store_n(&ring[0].lif, htole64(pk_used_lif(used, wf, &id)),
-			 __ATOMIC_RELEASE);
+	{
+		uint32_t id;
+
+		__atomic_store_n(&ring[0].lif,
+				 htole64(pk_used_lif(used, wf, &id)),
+				 __ATOMIC_RELEASE);
+	}
 	vr->cur_inflight -= n;
 	vr->pk_inflight_descs -= n;
-	if (p0 + n == qsize) {
+	if (vr->pk_used + n == qsize) {
 		vr->pk_used = 0;
 		vr->pk_used_wrap = !vr->pk_used_wrap;
 		vh_devq_pk_wraps(vr);
 		/* used_ctr + pk_used moves on by n (see struct vh_devq) */
 		vr->used_ctr += qsize;
 	} else {
-		vr->pk_used = (uint16_t)(p0 + n);
+		vr->pk_used = (uint16_t)(vr->pk_used + n);
 	}
 	return true;
 }
