@@ -89,30 +89,31 @@ void vh_devq_mark_log(const struct vh_devq *vr,
 		      const struct vh_iotlb_table *it,
 		      const struct vh_mem_log *l, uint64_t addr, uint64_t len)
 {
-	struct iovec iov[8];
-
 	if (vh_likely(!vr->iotlb_on)) {
 		vh_mem_log_mark(l, addr, len);
 		return;
 	}
-	/* IOVAs are logged by the GPAs behind them, any number of pieces */
+	/*
+	 * IOVAs are logged by the GPAs their entries were resolved to, not
+	 * by the host addresses behind them: a memory table that replaced
+	 * the one an entry was resolved through no longer has its mapping
+	 * (the buffer's writes would go unlogged).
+	 */
 	while (len) {
-		uint64_t done = 0;
-		int i, n;
+		uint64_t gpa, piece;
+		uint8_t *host;
 
-		n = vh_iotlb_table_to_iov(it, addr, len, VH_IOTLB_WO, iov,
-					  VH_ARRAY_SIZE(iov), NULL);
-		/* -ENOBUFS: iov[] holds the first pieces; go on after them */
-		if (n == -ENOBUFS)
-			n = VH_ARRAY_SIZE(iov);
-		else if (n < 0)
+		if (vh_iotlb_table_gpa(it, addr, VH_IOTLB_WO, &gpa, &host,
+				       &piece) < 0)
 			return; /* unmapped since: the driver's own loss */
-		for (i = 0; i < n; i++) {
-			log_host(vr->table, l, iov[i].iov_base, iov[i].iov_len);
-			done += iov[i].iov_len;
-		}
-		addr += done;
-		len -= done;
+		if (piece > len)
+			piece = len;
+		if (gpa != VH_IOTLB_NO_GPA)
+			vh_mem_log_mark(l, gpa, piece);
+		else
+			log_host(vr->table, l, host, piece);
+		addr += piece;
+		len -= piece;
 	}
 }
 

@@ -39,10 +39,19 @@
 
 struct vh_iotlb;
 
+/* An entry whose guest physical address is not known (VDUSE's). */
+#define VH_IOTLB_NO_GPA UINT64_MAX
+
 struct vh_iotlb_ent {
 	uint64_t iova;
 	uint64_t size;            /* > 0, iova + size - 1 does not wrap */
 	uint8_t *host;            /* host address of iova */
+	/*
+	 * Guest physical address of iova as the memory table resolved it
+	 * when the entry was made (the dirty log's address: host may lie in
+	 * a mapping a newer table no longer has), or VH_IOTLB_NO_GPA
+	 */
+	uint64_t gpa;
 	struct vh_mem_map *map;   /* referenced, or NULL (caller's memory) */
 	uint64_t seq;             /* insertion order, for eviction */
 	unsigned int perm;        /* VH_IOTLB_RO/WO/RW */
@@ -106,6 +115,16 @@ const uint64_t *vh_iotlb_generation_ptr(const struct vh_iotlb *tlb);
 int vh_iotlb_table_to_iov(const struct vh_iotlb_table *t, uint64_t iova,
 			  uint64_t len, unsigned int perm, struct iovec *iov,
 			  unsigned int iov_max, uint64_t *miss);
+/*
+ * For the dirty log: the entry translating iova, for an access needing
+ * perm.  *gpa is iova's guest physical address (VH_IOTLB_NO_GPA if the
+ * entry has none: *host is then iova's host address), *len the bytes from
+ * iova on that the entry covers.  -EAGAIN (not mapped), -EACCES (mapped
+ * without perm).
+ */
+int vh_iotlb_table_gpa(const struct vh_iotlb_table *t, uint64_t iova,
+		       unsigned int perm, uint64_t *gpa, uint8_t **host,
+		       uint64_t *len);
 /*
  * One host-contiguous range (ring areas, indirect tables): the pointer,
  * else NULL with *err -EAGAIN (*miss set), -EACCES, -EFAULT (not

@@ -338,6 +338,8 @@ static struct vh_iotlb_table *table_punch(const struct vh_iotlb_table *old,
 			p->iova = end + 1;
 			p->size = e_end - end;
 			p->host = e->host + (end + 1 - e->iova);
+			if (e->gpa != VH_IOTLB_NO_GPA)
+				p->gpa = e->gpa + (end + 1 - e->iova);
 		}
 	}
 	return t;
@@ -458,6 +460,7 @@ int vh_iotlb_update(struct vh_iotlb *tlb, uint64_t iova, uint64_t size,
 		.iova = iova,
 		.size = size,
 		.host = host,
+		.gpa = VH_IOTLB_NO_GPA, /* the caller's host memory */
 		.map = map,
 		.perm = perm,
 	};
@@ -525,6 +528,7 @@ int vh_iotlb_update_uva(struct vh_iotlb *tlb, const struct vh_mem_table *t,
 		p[n].iova = iova + done;
 		p[n].size = piece;
 		p[n].host = r->host + off;
+		p[n].gpa = r->gpa + off;
 		p[n].map = r->map;
 		p[n].perm = perm;
 		p[n].seq = 0;
@@ -639,6 +643,24 @@ int vh_iotlb_table_to_iov(const struct vh_iotlb_table *t, uint64_t iova,
 		len -= piece;
 	}
 	return (int)n;
+}
+
+int vh_iotlb_table_gpa(const struct vh_iotlb_table *t, uint64_t iova,
+		       unsigned int perm, uint64_t *gpa, uint8_t **host,
+		       uint64_t *len)
+{
+	const struct vh_iotlb_ent *e = find(t, iova);
+	uint64_t off;
+
+	if (!e)
+		return -EAGAIN;
+	if ((e->perm & perm) != perm)
+		return -EACCES;
+	off = iova - e->iova;
+	*gpa = e->gpa == VH_IOTLB_NO_GPA ? VH_IOTLB_NO_GPA : e->gpa + off;
+	*host = e->host + off;
+	*len = e->size - off;
+	return 0;
 }
 
 void *vh_iotlb_table_translate(const struct vh_iotlb_table *t, uint64_t iova,

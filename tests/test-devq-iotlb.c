@@ -479,6 +479,89 @@ static void test_dirty_log(bool packed)
 	       packed ? "packed" : "split");
 }
 
+/*
+ * The same when the memory table is replaced (SET_MEM_TABLE: the same
+ * memory, new mappings) after the IOTLB entries were made through the old
+ * one: a buffer popped before the change and one popped after, both
+ * through entries whose host addresses lie in the old mappings, are
+ * logged by their guest addresses (the new table knows nothing of those
+ * host addresses).
+ */
+static void test_dirty_log_new_table(bool packed)
+{
+	struct iovec iov[4], iov2[4];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
+	struct vh_devq_elem e2 = { .iov = iov2, .iov_max = 4 };
+	struct vh_mem_region regs[3], data;
+	struct vh_devq_addr a = { 0 };
+	struct vh_mem_table *mt;
+	unsigned int i;
+	uint8_t *log;
+	struct rig r;
+
+	g_extra = (1ull << VHOST_F_LOG_ALL) |
+		  (packed ? 1ull << VIRTIO_F_RING_PACKED : 0);
+	rig_init(&r, true);
+	g_extra = 0;
+	CHECK_EQ(vh_mem_log_alloc(r.mem, vh_mem_log_size_for(IND_GPA + IND_SIZE),
+				  NULL, (void **)&log),
+		 0);
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &a.desc, &a.avail, &a.used), 0);
+	a.log = a.used;
+	a.flags = VH_DEVQ_ADDR_LOG;
+	a.desc = a.desc - RING_GPA + RING_IOVA;
+	a.avail = a.avail - RING_GPA + RING_IOVA;
+	a.used = a.used - RING_GPA + RING_IOVA;
+	CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
+	CHECK_EQ(vh_devq_set_base(r.vr, packed ? 0x80008000u : 0), 0);
+	map_rings(&r);
+	/* the data pages entered as vhost-user does: by user address */
+	CHECK_EQ(vh_mem_get_region(r.mem, 1, &data), 0);
+	CHECK_EQ(data.gpa, DATA_GPA);
+	mt = vh_mem_table_get(r.mem);
+	CHECK_EQ(vh_iotlb_update_uva(r.tlb, mt, DATA_IOVA, DATA_PAGES * PG,
+				     data.user_addr, VH_IOTLB_RW),
+		 0);
+	vh_mem_table_put(mt);
+	add(&r, DATA_IOVA, 16, DATA_IOVA + 4 * PG, 2 * PG, false, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	CHECK_EQ(e.in_num, 1);
+	/* the same three regions again, each in a mapping of its own */
+	for (i = 0; i < 3; i++) {
+		CHECK_EQ(vh_mem_get_region(r.mem, i, &regs[i]), 0);
+		regs[i].fd = fcntl(regs[i].fd, F_DUPFD_CLOEXEC, 0);
+		CHECK(regs[i].fd >= 0);
+	}
+	CHECK_EQ(vh_mem_set_table(r.mem, regs, 3), 0);
+	add(&r, DATA_IOVA, 16, DATA_IOVA + 20 * PG, 3 * PG, false, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e2), 1);
+	CHECK_EQ(e2.in_num, 1);
+	/* written through the old mapping, the same memory */
+	memset(iov2[1].iov_base, 0x5a, iov2[1].iov_len);
+	{
+		uint8_t *h;
+
+		/* the new table maps it elsewhere: its host search misses */
+		CHECK_EQ(vh_mem_gpa_to_host(r.mem, DATA_GPA + 20 * PG, PG,
+					    (void **)&h),
+			 0);
+		CHECK(h != (uint8_t *)iov2[1].iov_base);
+		CHECK_EQ(h[0], 0x5a);
+	}
+	CHECK_EQ(vh_devq_push(r.vr, e2.id, 3 * PG), 0);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 2 * PG), 0);
+	for (i = 4; i < 6; i++)
+		CHECK(log_bit(log, DATA_GPA + i * PG));
+	for (i = 20; i < 23; i++)
+		CHECK(log_bit(log, DATA_GPA + i * PG));
+	CHECK(!log_bit(log, DATA_GPA + 6 * PG));
+	CHECK(!log_bit(log, DATA_GPA + 23 * PG));
+	CHECK(!log_bit(log, DATA_GPA)); /* the readable buffer */
+	rig_fini(&r);
+	printf("dirty log through the IOTLB after a new memory table, %s: 5 pages logged\n",
+	       packed ? "packed" : "split");
+}
+
 int main(void)
 {
 	test_pending_rings();
@@ -489,6 +572,8 @@ int main(void)
 	test_misaligned_uaddr();
 	test_dirty_log(false);
 	test_dirty_log(true);
+	test_dirty_log_new_table(false);
+	test_dirty_log_new_table(true);
 	printf("test-devq-iotlb: ok\n");
 	return 0;
 }
