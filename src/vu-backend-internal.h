@@ -154,6 +154,8 @@ void vu_be_rekick_all(struct vh_vu_backend *be);
 int vu_be_iotlb_init(struct vh_vu_backend *be);
 /* The device stopped or was reset: forget every translation. */
 void vu_be_iotlb_stop(struct vh_vu_backend *be);
+/* SET_MEM_TABLE or REM_MEM_REG done: forget every translation. */
+void vu_be_iotlb_mem_changed(struct vh_vu_backend *be);
 /* IOTLB_MSG (request 22): 0 or VU_SOFT_FAIL, reply set */
 int vu_be_iotlb_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		    struct vh_vu_msg *reply);

@@ -9,7 +9,8 @@
  * the front-end as a BACKEND_IOTLB_MSG miss.  An update makes every
  * handed ring look kicked, so a ring that missed pops again; a ring whose
  * miss is never answered just waits, the others go on.  A stop or a reset
- * empties the IOTLB (vu_be_iotlb_stop()).
+ * empties the IOTLB (vu_be_iotlb_stop()), and so does a memory table
+ * replaced or a region removed (vu_be_iotlb_mem_changed()).
  */
 #include <errno.h>
 #include <string.h>
@@ -52,6 +53,25 @@ void vu_be_iotlb_stop(struct vh_vu_backend *be)
 
 	if (vh_iotlb_flush(be->iotlb) == 0 && n)
 		vh_dbg(be->ctx, "IOTLB: %u entries dropped at the stop\n", n);
+}
+
+/*
+ * The memory table was replaced, or lost a region.  An entry holds the
+ * mapping its uaddr was resolved to through the table of its time, and
+ * uaddr means what the current table says ("IOMMU support": the front-end's
+ * user address): the front-end may have put other memory there, or none.
+ * Forget every entry; the rings miss, and the front-end's answers are
+ * resolved through the new table.  Popped elements keep their snapshot,
+ * whose dirty-log addresses are the GPAs of their time (iotlb.c).  (A
+ * region added leaves every mapping as it was: nothing to forget.)
+ */
+void vu_be_iotlb_mem_changed(struct vh_vu_backend *be)
+{
+	unsigned int n = vh_iotlb_num_entries(be->iotlb);
+
+	if (vh_iotlb_flush(be->iotlb) == 0 && n)
+		vh_dbg(be->ctx,
+		       "IOTLB: %u entries dropped: guest memory changed\n", n);
 }
 
 static const char *type_name(uint8_t type)

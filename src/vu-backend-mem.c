@@ -113,6 +113,7 @@ int vu_be_set_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	for (i = 0; i < n; i++)
 		msg->fds[i] = -1;
 	msg->nfds = 0;
+	vu_be_iotlb_mem_changed(be);
 	memory_changed(be);
 	return 0;
 }
@@ -203,6 +204,8 @@ int vu_be_rem_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	}
 	vu_be_quiesce_all(be);
 	r = vh_mem_remove(be->mem, reg->guest_addr, reg->size);
+	if (r == 0)
+		vu_be_iotlb_mem_changed(be);
 	memory_changed(be);
 	return r;
 }

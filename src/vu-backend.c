@@ -1360,18 +1360,11 @@ static int h_check_device_state(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	return 0;
 }
 
-/*
- * IOTLB entries name front-end addresses of the old table: forget them
- * when it is replaced or loses a region (misses fetch them again).
- */
+/* (IOTLB entries are forgotten there, before the rings resume) */
 static int h_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		       struct vh_vu_msg *reply)
 {
-	int r = vu_be_set_mem_table(be, msg);
-
-	if (r >= 0)
-		vh_iotlb_flush(be->iotlb);
-	return r;
+	return vu_be_set_mem_table(be, msg);
 }
 
 static int h_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
@@ -1383,11 +1376,7 @@ static int h_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 static int h_rem_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			 struct vh_vu_msg *reply)
 {
-	int r = vu_be_rem_mem_reg(be, msg);
-
-	if (r >= 0)
-		vh_iotlb_flush(be->iotlb);
-	return r;
+	return vu_be_rem_mem_reg(be, msg);
 }
 
 static int h_iotlb_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg,

@@ -16,6 +16,9 @@
  *  1. cold: every page misses once;
  *  2. the receive pool and the rings' own pages invalidated mid-run: the
  *     misses come again and every frame still comes back;
+ *  2a. the memory table sent again (SET_MEM_TABLE): the translations
+ *     resolved through the old one are dropped, the rings' pages miss
+ *     again, every frame still comes back;
  *  2b. a chain of more than the daemon's 64 iovecs on pair 1, once to
  *     transmit (not sent, counted as an error) and once to receive into
  *     (returned empty): neither ring stops, every other frame comes back;
@@ -91,6 +94,7 @@ static struct pair pairs[NPAIRS];
 /* misses from the back-end, answered from the main loop */
 static uint64_t pend[512];
 static unsigned int n_pend, n_miss, n_bad;
+static unsigned int n_ring_miss; /* of those, on the rings' own pages */
 static uint64_t blackhole; /* an IOVA page never answered, or 0 */
 
 /* case 2b: the long chains' pieces, and their tokens */
@@ -113,6 +117,8 @@ static int on_iotlb(struct vh_vu_frontend *f, void *data,
 		return -EINVAL;
 	}
 	n_miss++;
+	if (m->iova - IOVA_OFF < RING_AREA)
+		n_ring_miss++;
 	if (n_pend < sizeof(pend) / sizeof(pend[0]))
 		pend[n_pend++] = m->iova & ~(PG - 1);
 	return 0;
@@ -526,6 +532,23 @@ int main(void)
 	CHECK(m2 > m1);
 	printf("invalidated mid-run: %u + %u frames back intact, %u misses\n",
 	       NFRAMES, NFRAMES, m2 - m1);
+
+	/*
+	 * 2a. The memory table sent again (SET_MEM_TABLE, as a front-end
+	 * does when guest memory changes): what the daemon resolved through
+	 * the old one is forgotten, the misses come again, and every frame
+	 * still comes back.
+	 */
+	j = n_ring_miss;
+	CHECK_EQ(vh_vu_frontend_set_mem_table(fe, mem), 0);
+	send_frames(q0, NFRAMES);
+	send_frames(q1, NFRAMES);
+	drain(q0, 30);
+	drain(q1, 30);
+	/* the rings' pages, translated since case 2, miss again */
+	CHECK(n_ring_miss > j);
+	printf("memory table sent again: %u + %u frames back intact, %u misses (%u on the rings)\n",
+	       NFRAMES, NFRAMES, n_miss - m2, n_ring_miss - j);
 
 	/*
 	 * 2b. A frame of LONG_PIECES pieces to transmit on pair 1: the
