@@ -110,6 +110,8 @@ struct vh_daemon {
 	int exit_fd; /* written once by vh_daemon_stop(); never read */
 	struct dm_src exit_src;
 	int done_fd; /* written when the control thread ends */
+	int drop_fd; /* written by vh_daemon_drop(), read by control_main() */
+	unsigned int drop_conn; /* which connection (connections) to drop */
 
 	enum dm_mode mode;
 	char *client_path;

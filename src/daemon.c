@@ -646,6 +646,8 @@ static void daemon_free(struct vh_daemon *d)
 		close(d->exit_fd);
 	if (d->done_fd >= 0)
 		close(d->done_fd);
+	if (d->drop_fd >= 0)
+		close(d->drop_fd);
 	if (d->xfer_wake_fd >= 0)
 		close(d->xfer_wake_fd);
 	free(d->client_path);
@@ -706,6 +708,7 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 	d->num_threads = v.num_threads ? v.num_threads : 1;
 	d->exit_fd = -1;
 	d->done_fd = -1;
+	d->drop_fd = -1;
 	d->xfer_peer_fd = d->xfer_local_fd = d->xfer_app_fd = -1;
 	d->xfer_wake_fd = -1;
 	d->xfer_result = -EINVAL; /* no transfer yet */
@@ -724,8 +727,10 @@ VH_EXPORT int vh_daemon_new(struct vh_ctx *ctx,
 	}
 	d->exit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->drop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->xfer_wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (d->exit_fd < 0 || d->done_fd < 0 || d->xfer_wake_fd < 0) {
+	if (d->exit_fd < 0 || d->done_fd < 0 || d->drop_fd < 0 ||
+	    d->xfer_wake_fd < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -909,7 +914,7 @@ static int vduse_loop(struct vh_daemon *d)
 static void *control_main(void *arg)
 {
 	struct vh_daemon *d = arg;
-	struct pollfd p[2];
+	struct pollfd p[3];
 	bool was_connected = false, had_conn;
 	int r = 0;
 
@@ -926,8 +931,10 @@ static void *control_main(void *arg)
 	p[0].events = POLLIN;
 	p[1].fd = d->exit_fd;
 	p[1].events = POLLIN;
+	p[2].fd = d->drop_fd;
+	p[2].events = POLLIN;
 	for (;;) {
-		r = poll(p, 2, -1);
+		r = poll(p, 3, -1);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -938,21 +945,36 @@ static void *control_main(void *arg)
 			r = 0;
 			break;
 		}
-		if (!p[0].revents)
+		if (p[2].revents) {
+			efd_drain(d->drop_fd);
+			/*
+			 * Asked while no front-end was connected, or for one
+			 * that has gone since: nothing to drop
+			 */
+			if (!was_connected || !vh_vu_backend_connected(d->be) ||
+			    __atomic_load_n(&d->drop_conn, __ATOMIC_ACQUIRE) !=
+				    d->connections)
+				continue;
+			vh_warn(d->ctx, "front-end dropped (vh_daemon_drop())\n");
+			vh_vu_backend_disconnect(d->be);
+			r = -ECONNABORTED;
+		} else if (p[0].revents) {
+			r = vh_vu_backend_dispatch(d->be);
+			if (!was_connected && vh_vu_backend_connected(d->be)) {
+				was_connected = true;
+				__atomic_add_fetch(&d->connections, 1,
+						   __ATOMIC_RELEASE);
+				if (d->ops.connected)
+					d->ops.connected(d, d->userdata);
+			}
+			if (r >= 0 || r == -EAGAIN)
+				continue;
+		} else {
 			continue;
-		r = vh_vu_backend_dispatch(d->be);
-		if (!was_connected && vh_vu_backend_connected(d->be)) {
-			was_connected = true;
-			__atomic_add_fetch(&d->connections, 1,
-					   __ATOMIC_RELEASE);
-			if (d->ops.connected)
-				d->ops.connected(d, d->userdata);
 		}
-		if (r >= 0 || r == -EAGAIN)
-			continue;
 		/* the connection is gone, its state dropped (rings stopped) */
 		vh_daemon_xfer_cancel(d);
-		if (r != -ECONNRESET)
+		if (r != -ECONNRESET && r != -ECONNABORTED)
 			vh_warn(d->ctx, "connection closed on error: %d\n", r);
 		if (was_connected && d->ops.disconnected)
 			d->ops.disconnected(d, d->userdata);
@@ -1200,6 +1222,21 @@ VH_EXPORT void vh_daemon_stop(struct vh_daemon *d)
 	/* async-signal-safe: one write(2) */
 	if (d && d->exit_fd >= 0)
 		efd_signal(d->exit_fd);
+}
+
+VH_EXPORT int vh_daemon_drop(struct vh_daemon *d)
+{
+	/* async-signal-safe: a read of fixed fields and a write() */
+	if (!d || d->drop_fd < 0)
+		return -EINVAL;
+	if (d->mode == DM_MODE_VDUSE)
+		return -EOPNOTSUPP;
+	/* the connection of now, not one that may come before it is read */
+	__atomic_store_n(&d->drop_conn,
+			 __atomic_load_n(&d->connections, __ATOMIC_ACQUIRE),
+			 __ATOMIC_RELEASE);
+	efd_signal(d->drop_fd);
+	return 0;
 }
 
 VH_EXPORT int vh_daemon_wait(struct vh_daemon *d)

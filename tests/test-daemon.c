@@ -642,6 +642,65 @@ static void test_stop(struct vh_ctx *ctx)
 	printf("stop from another thread: ok\n");
 }
 
+/*
+ * vh_daemon_drop(): with no front-end nothing happens, not even to the
+ * one that connects next; with one, it is dropped as if it had hung up
+ * (disconnected called, its calls fail) and a listening daemon serves the
+ * next one; a --fd daemon ends with -ECONNABORTED.
+ */
+static void test_drop(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct sess s = { 0 };
+	uint32_t base;
+	int sv[2], i;
+
+	CHECK_EQ(vh_daemon_drop(NULL), -EINVAL);
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	mem_setup(ctx, &s);
+	CHECK_EQ(vh_daemon_drop(toy.d), 0); /* nobody connected */
+	sess_open(ctx, &s, true);
+	sess_traffic(&s, 0, 8);
+	CHECK_EQ(__atomic_load_n(&toy.disconnects, __ATOMIC_ACQUIRE), 0);
+	CHECK_EQ(vh_daemon_drop(toy.d), 0);
+	wait_disconnects(&toy, 1);
+	for (i = 0; i < 250; i++) {
+		if (vh_vu_frontend_get_vring_base(s.fe, 0, &base) < 0)
+			break;
+		usleep(20000);
+	}
+	CHECK(i < 250);
+	sess_close(&s);
+	/* the next one is served */
+	sess_open(ctx, &s, true);
+	sess_traffic(&s, 0, 8);
+	sess_close(&s);
+	wait_disconnects(&toy, 2);
+	CHECK_EQ(vh_daemon_get_connections(toy.d), 2);
+	vh_daemon_stop(toy.d);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	vh_mem_unref(s.mem);
+	toy_free(&toy);
+
+	/* --fd: the one connection dropped ends the daemon */
+	memset(&s, 0, sizeof(s));
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_fd(toy.d, sv[1]), 0);
+	mem_setup(ctx, &s);
+	CHECK_EQ(vh_vu_frontend_new(ctx, &s.fe), 0);
+	CHECK_EQ(vh_vu_frontend_set_fd(s.fe, sv[0]), 0);
+	sess_rings(ctx, &s, true);
+	sess_traffic(&s, 0, 8);
+	CHECK_EQ(vh_daemon_drop(toy.d), 0);
+	CHECK_EQ(vh_daemon_wait(toy.d), -ECONNABORTED);
+	sess_close(&s);
+	vh_mem_unref(s.mem);
+	toy_free(&toy);
+	printf("drop: the front-end of the moment only; listening goes on, --fd ends\n");
+}
+
 static void watch_cb(struct vh_daemon *d, void *opaque, int fd,
 		     uint32_t revents, void *thread_data)
 {
@@ -1761,6 +1820,7 @@ int main(void)
 	test_device_state_stall(ctx);
 	test_device_state_foreign();
 	test_stop(ctx);
+	test_drop(ctx);
 	test_fd(ctx);
 	test_watches(ctx);
 	test_watch_reuse(ctx);

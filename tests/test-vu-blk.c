@@ -22,6 +22,8 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -669,6 +671,89 @@ static void test_cache_without_flush(const char *sock)
 	printf("write cache: off without FLUSH, on again with it\n");
 }
 
+/* Does the daemon's log hold needle? */
+static bool peer_log_has(const char *needle)
+{
+	struct stat st;
+	char *buf;
+	bool has;
+	ssize_t n;
+	int fd = open(peer_log, O_RDONLY | O_CLOEXEC);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	buf = malloc((size_t)st.st_size + 1);
+	CHECK(buf != NULL);
+	n = pread(fd, buf, (size_t)st.st_size, 0);
+	close(fd);
+	CHECK(n >= 0);
+	buf[n] = 0;
+	has = strstr(buf, needle) != NULL;
+	free(buf);
+	return has;
+}
+
+/*
+ * A front-end that shrinks guest memory under the daemon: an unsealable
+ * memfd (no MFD_ALLOW_SEALING), truncated to nothing once the ring is set
+ * up, then a kick.  The daemon's access to the ring faults (SIGBUS, past
+ * the end of the file): it must not die of it, but read zeros there, say
+ * why and drop that front-end, then serve the next one (bytes checked).
+ */
+static void test_truncated_memory(const char *sock)
+{
+	struct drv t;
+	uint64_t one = 1;
+	uint32_t base;
+	int i, fd, mfd;
+
+	memset(&t, 0, sizeof(t));
+	t.nq = 1;
+	CHECK_EQ(vh_ctx_new(&t.ctx), 0);
+	CHECK_EQ(vh_mem_new(t.ctx, &t.mem), 0);
+	mfd = memfd_create("guest-unsealed", MFD_CLOEXEC);
+	CHECK(mfd >= 0);
+	CHECK_EQ(ftruncate(mfd, DRV_MEM_SIZE), 0);
+	fd = fcntl(mfd, F_DUPFD_CLOEXEC, 0);
+	CHECK(fd >= 0);
+	CHECK_EQ(vh_mem_add_fd(t.mem, 0, DRV_MEM_SIZE, 0x10000000, fd, 0), 0);
+	t.kick[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	t.call[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(t.kick[0] >= 0 && t.call[0] >= 0);
+	drv_connect(&t, sock);
+	drv_setup_rings(&t);
+	/* nothing here touches the memory any more (it would fault too) */
+	CHECK_EQ(ftruncate(mfd, 0), 0);
+	CHECK(write(t.kick[0], &one, sizeof(one)) == sizeof(one));
+	for (i = 0; i < 500 && !peer_log_has("guest memory shrunk"); i++)
+		usleep(20000);
+	CHECK(peer_log_has("guest memory shrunk"));
+	CHECK(peer_alive());
+	/* that front-end was dropped: its next call fails */
+	for (i = 0; i < 500; i++) {
+		if (vh_vu_frontend_get_vring_base(t.fe, 0, &base) < 0)
+			break;
+		usleep(20000);
+	}
+	CHECK(i < 500);
+	vh_vu_frontend_unref(t.fe);
+	vh_drvq_unref(t.vq[0]);
+	vh_mem_unref(t.mem);
+	vh_ctx_unref(t.ctx);
+	close(t.kick[0]);
+	close(t.call[0]);
+	close(mfd);
+	/* the next front-end is served */
+	drv_connect(&drv, sock);
+	drv_setup_rings(&drv);
+	write_sectors(0, 700, 8192, 17);
+	check_image("after a front-end shrank its memory");
+	read_check(0, 0, 1 << 20);
+	drop_connection(drv.nq);
+	CHECK(peer_alive());
+	printf("guest memory truncated under the daemon: that front-end dropped, the next one served\n");
+}
+
 static void run(const char *daemon, const char *engine, const char *img,
 		const char *sock, bool one_thread)
 {
@@ -731,6 +816,7 @@ static void run(const char *daemon, const char *engine, const char *img,
 	drop_connection(2);
 	test_cache_without_flush(sock);
 	CHECK(peer_alive());
+	test_truncated_memory(sock);
 	peer_kill();
 
 	test_read_only(daemon, engine, img, sock);

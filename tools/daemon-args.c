@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon-args.h"
+#include "guest-fault.h"
 #include "parse-num.h"
 
 void daemon_args_init(struct daemon_args *a)
@@ -256,23 +257,29 @@ int daemon_stdout_status(const char *prog)
 
 int daemon_args_run(struct vh_daemon *d, const struct daemon_args *a)
 {
-	int fd;
+	int fd, r;
 
 	if (!a)
 		return -EINVAL;
 	if (a->vduse_state) {
-		int r = vh_daemon_set_vduse_state(d, a->vduse_state);
-
+		r = vh_daemon_set_vduse_state(d, a->vduse_state);
 		if (r < 0)
 			return r;
 	}
 	if (a->vduse)
 		return vh_daemon_run(d, a->vduse, -1, VH_DAEMON_RUN_VDUSE |
 				     (a->vdpa_add ? VH_DAEMON_RUN_VDPA_ADD : 0));
+	/* a front-end shrinking guest memory is dropped, not fatal */
+	r = guest_fault_guard(d);
+	if (r < 0)
+		return r;
 	if (!a->socket_path && a->fd < 0) {
 		fd = take_activated_fd();
-		return fd < 0 ? fd : vh_daemon_run(d, NULL, fd, 0);
+		r = fd < 0 ? fd : vh_daemon_run(d, NULL, fd, 0);
+	} else {
+		r = vh_daemon_run(d, a->fd >= 0 ? NULL : a->socket_path, a->fd,
+				  a->client ? VH_DAEMON_RUN_CLIENT : 0);
 	}
-	return vh_daemon_run(d, a->fd >= 0 ? NULL : a->socket_path, a->fd,
-			     a->client ? VH_DAEMON_RUN_CLIENT : 0);
+	guest_fault_unguard();
+	return r;
 }
