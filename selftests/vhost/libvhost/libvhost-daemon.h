@@ -248,6 +248,20 @@ int vh_daemon_start_vduse(struct vh_daemon *d, const char *name);
  */
 void vh_daemon_stop(struct vh_daemon *d);
 /*
+ * Drop the current vhost-user front-end, as if it had hung up (its rings
+ * are stopped, the disconnected callback runs on the control thread): a
+ * listening or client daemon then serves the next one, a --fd daemon
+ * ends with -ECONNABORTED.  Nothing happens without a front-end, nor to
+ * one that connects after the call (the drop names the connection of
+ * the moment).  For a
+ * front-end that broke the protocol in a way only the application sees,
+ * such as guest memory truncated under its mapping (SIGBUS).  Safe from
+ * any thread and from a signal handler (one write() on an eventfd).  0,
+ * -EINVAL, or -EOPNOTSUPP for a VDUSE daemon (the kernel is its peer).
+ * LIBVHOST_1.4.
+ */
+int vh_daemon_drop(struct vh_daemon *d);
+/*
  * Join every thread; 0 after vh_daemon_stop() (or a --fd connection the
  * front-end closed), else the error that ended the daemon (for --fd, the
  * one that closed its connection).  When it returns, no callback of the
