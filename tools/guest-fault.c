@@ -56,8 +56,10 @@ static void gf_handler(int sig, siginfo_t *si, void *uc)
 	(void)uc;
 	if (si->si_code == BUS_ADRERR && gf_daemon) {
 		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			uintptr_t a = (uintptr_t)si->si_addr & ~(sizes[i] - 1);
-			void *p = mmap((void *)a, sizes[i],
+			/* pointer arithmetic, not an integer cast */
+			char *a = (char *)si->si_addr -
+				  ((uintptr_t)si->si_addr & (sizes[i] - 1));
+			void *p = mmap(a, sizes[i],
 				       PROT_READ | PROT_WRITE,
 				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
 				       -1, 0);
