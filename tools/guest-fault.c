@@ -11,15 +11,22 @@
  * it: a hostile front-end chooses a file that cannot be sealed.
  *
  * While vh_daemon_run() serves, a SIGBUS of that kind is mended: the
- * faulting page (or huge page) is replaced with private zero memory, so
- * the access goes on (reading zeros, writing nowhere), and the front-end
- * is dropped with vh_daemon_drop(); the daemon serves the next one.
- * Any other SIGBUS (a hardware error, a misaligned access) gets the
- * default action, as without this handler.  A signal disposition is
- * process state, so the program installs it, not the library.
+ * faulting page is replaced with private zero memory, so the access goes
+ * on (reading zeros, writing nowhere), and the front-end is dropped with
+ * vh_daemon_drop(); the daemon serves the next one.  Only a fault inside
+ * a shared file mapping is mended, and never beyond that mapping (found in
+ * /proc/self/maps): the replacement is the smallest aligned block the
+ * kernel takes there, the base page, or the huge page of a hugetlbfs
+ * mapping, whatever its size.  Any other SIGBUS (sent by kill(), a
+ * hardware error, a misaligned access, a private mapping such as a
+ * truncated library) gets the disposition from before, as without this
+ * handler.  A signal disposition is process state, so the program
+ * installs it, not the library.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -45,42 +52,114 @@ static void gf_say(void)
 		return;
 }
 
-static void gf_handler(int sig, siginfo_t *si, void *uc)
+static int hexval(char c)
 {
-	/* the base page, then the huge page sizes hugetlbfs maps with */
-	const size_t sizes[] = { gf_page, (size_t)2 << 20, (size_t)1 << 30 };
-	int saved = errno;
-	unsigned int i;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
 
-	(void)sig;
-	(void)uc;
-	if (si->si_code == BUS_ADRERR && gf_daemon) {
-		for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-			/* pointer arithmetic, not an integer cast */
-			char *a = (char *)si->si_addr -
-				  ((uintptr_t)si->si_addr & (sizes[i] - 1));
-			void *p = mmap(a, sizes[i],
-				       PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-				       -1, 0);
+/*
+ * The mapping holding addr, from /proc/self/maps ("start-end perms ..."),
+ * read with open(), read() and close() only (async-signal-safe) and
+ * parsed as it streams by.  True if it is a shared mapping ('s' in perms):
+ * *start and *end are its bounds.
+ */
+static bool gf_find_shared(uintptr_t addr, uintptr_t *start, uintptr_t *end)
+{
+	/* field: 0 start, 1 end, 2..5 perms, 6 rest of the line */
+	uintptr_t v[2] = { 0, 0 };
+	unsigned int field = 0;
+	bool shared = false, found = false;
+	char buf[1024];
+	ssize_t n, i;
+	int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
 
-			if (p != MAP_FAILED) {
-				gf_say();
-				vh_daemon_drop(gf_daemon);
-				errno = saved;
-				return;
+	if (fd < 0)
+		return false;
+	while (!found && (n = read(fd, buf, sizeof(buf))) > 0) {
+		for (i = 0; i < n && !found; i++) {
+			char c = buf[i];
+			int h = hexval(c);
+
+			if (c == '\n') {
+				found = v[0] <= addr && addr < v[1];
+				if (!found) {
+					v[0] = v[1] = 0;
+					field = 0;
+					shared = false;
+				}
+			} else if (field < 2 && h >= 0) {
+				v[field] = v[field] << 4 | (uintptr_t)h;
+			} else if (field == 0 && c == '-') {
+				field = 1;
+			} else if (field == 1 && c == ' ') {
+				field = 2;
+			} else if (field >= 2 && field < 6) {
+				/* r, w, x, then s (shared) or p */
+				if (field == 5)
+					shared = c == 's';
+				field++;
 			}
-			/*
-			 * EINVAL: not aligned for the mapping there (a
-			 * hugetlbfs one): the next size.  Anything else:
-			 * give up rather than replace more than the page.
-			 */
-			if (errno != EINVAL)
-				break;
 		}
 	}
-	/* not mended: the access faults again and takes the default action */
-	signal(SIGBUS, SIG_DFL);
+	close(fd);
+	if (!found || !shared)
+		return false;
+	*start = v[0];
+	*end = v[1];
+	return true;
+}
+
+/*
+ * Replace the smallest aligned block around fault that the kernel takes,
+ * inside [start, end): the base page of a plain mapping; a hugetlbfs one
+ * refuses to be split inside a huge page (EINVAL, or ENOMEM before Linux
+ * 6.12), so the size doubles up to the huge page's, whatever it is.
+ */
+static bool gf_mend(void *fault, uintptr_t start, uintptr_t end)
+{
+	uintptr_t addr = (uintptr_t)fault;
+	size_t size;
+
+	for (size = gf_page; size && size <= end - start; size <<= 1) {
+		uintptr_t off = addr & (size - 1);
+		/* pointer arithmetic from the faulting address, no int cast */
+		char *a = (char *)fault - off;
+
+		if (addr - off < start || size > end - (addr - off))
+			break;
+		if (mmap(a, size, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+			 0) != MAP_FAILED)
+			return true;
+	}
+	return false;
+}
+
+static void gf_handler(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t start, end;
+	int saved = errno;
+
+	(void)uc;
+	if (si->si_code == BUS_ADRERR && gf_daemon &&
+	    gf_find_shared((uintptr_t)si->si_addr, &start, &end) &&
+	    gf_mend(si->si_addr, start, end)) {
+		gf_say();
+		vh_daemon_drop(gf_daemon);
+		errno = saved;
+		return;
+	}
+	/*
+	 * Not mended: the disposition from before, delivered once this
+	 * handler returns (a fault would come again anyway; a SIGBUS sent
+	 * by kill() or a machine check notice would not)
+	 */
+	sigaction(SIGBUS, &gf_old, NULL);
+	raise(sig);
 	errno = saved;
 }
 
