@@ -68,8 +68,13 @@ void vu_be_iotlb_stop(struct vh_vu_backend *be)
 void vu_be_iotlb_mem_changed(struct vh_vu_backend *be)
 {
 	unsigned int n = vh_iotlb_num_entries(be->iotlb);
+	int r = vh_iotlb_flush(be->iotlb);
 
-	if (vh_iotlb_flush(be->iotlb) == 0 && n)
+	if (r < 0)
+		vh_err(be->ctx,
+		       "IOTLB: %u entries of the old memory table kept: %d\n",
+		       n, r);
+	else if (n)
 		vh_dbg(be->ctx,
 		       "IOTLB: %u entries dropped: guest memory changed\n", n);
 }
