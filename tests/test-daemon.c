@@ -643,6 +643,24 @@ static void test_stop(struct vh_ctx *ctx)
 }
 
 /*
+ * A --fd daemon on one end of a socketpair, our front-end on the other,
+ * its rings set up and traffic checked.
+ */
+static void fd_session(struct vh_ctx *ctx, struct toy *toy, struct sess *s)
+{
+	int sv[2];
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	toy_new(ctx, toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_fd(toy->d, sv[1]), 0);
+	mem_setup(ctx, s);
+	CHECK_EQ(vh_vu_frontend_new(ctx, &s->fe), 0);
+	CHECK_EQ(vh_vu_frontend_set_fd(s->fe, sv[0]), 0);
+	sess_rings(ctx, s, true);
+	sess_traffic(s, 0, 8);
+}
+
+/*
  * vh_daemon_drop(): with no front-end nothing happens, not even to the
  * one that connects next; with one, it is dropped as if it had hung up
  * (disconnected called, its calls fail) and a listening daemon serves the
@@ -653,7 +671,7 @@ static void test_drop(struct vh_ctx *ctx)
 	struct toy toy;
 	struct sess s = { 0 };
 	uint32_t base;
-	int sv[2], i;
+	int i;
 
 	CHECK_EQ(vh_daemon_drop(NULL), -EINVAL);
 	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
@@ -685,14 +703,7 @@ static void test_drop(struct vh_ctx *ctx)
 
 	/* --fd: the one connection dropped ends the daemon */
 	memset(&s, 0, sizeof(s));
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
-	CHECK_EQ(vh_daemon_start_fd(toy.d, sv[1]), 0);
-	mem_setup(ctx, &s);
-	CHECK_EQ(vh_vu_frontend_new(ctx, &s.fe), 0);
-	CHECK_EQ(vh_vu_frontend_set_fd(s.fe, sv[0]), 0);
-	sess_rings(ctx, &s, true);
-	sess_traffic(&s, 0, 8);
+	fd_session(ctx, &toy, &s);
 	CHECK_EQ(vh_daemon_drop(toy.d), 0);
 	CHECK_EQ(vh_daemon_wait(toy.d), -ECONNABORTED);
 	sess_close(&s);
@@ -946,14 +957,7 @@ static void test_fd(struct vh_ctx *ctx)
 	struct sess s = { 0 };
 	int sv[2];
 
-	CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
-	CHECK_EQ(vh_daemon_start_fd(toy.d, sv[1]), 0);
-	mem_setup(ctx, &s);
-	CHECK_EQ(vh_vu_frontend_new(ctx, &s.fe), 0);
-	CHECK_EQ(vh_vu_frontend_set_fd(s.fe, sv[0]), 0);
-	sess_rings(ctx, &s, true);
-	sess_traffic(&s, 0, 8);
+	fd_session(ctx, &toy, &s);
 	sess_close(&s);
 	CHECK_EQ(vh_daemon_wait(toy.d), 0);
 	vh_mem_unref(s.mem);

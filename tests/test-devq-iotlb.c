@@ -421,6 +421,37 @@ static bool log_bit(const uint8_t *log, uint64_t gpa)
 }
 
 /*
+ * A rig with VHOST_F_LOG_ALL (and the packed layout if asked), the rings
+ * at IOVAs and mapped, a dirty log allocated: the log's bitmap.
+ */
+static uint8_t *rig_init_log(struct rig *r, bool packed)
+{
+	struct vh_devq_addr a = { 0 };
+	uint8_t *log;
+
+	g_extra = (1ull << VHOST_F_LOG_ALL) |
+		  (packed ? 1ull << VIRTIO_F_RING_PACKED : 0);
+	rig_init(r, true);
+	g_extra = 0;
+	CHECK_EQ(vh_mem_log_alloc(r->mem,
+				  vh_mem_log_size_for(IND_GPA + IND_SIZE), NULL,
+				  (void **)&log),
+		 0);
+	CHECK_EQ(vh_drvq_get_addrs(r->vq, &a.desc, &a.avail, &a.used), 0);
+	/* the used ring's log address is a GPA, whatever the IOMMU */
+	a.log = a.used;
+	a.flags = VH_DEVQ_ADDR_LOG;
+	a.desc = a.desc - RING_GPA + RING_IOVA;
+	a.avail = a.avail - RING_GPA + RING_IOVA;
+	a.used = a.used - RING_GPA + RING_IOVA;
+	CHECK_EQ(vh_devq_set_addr(r->vr, &a), 0);
+	/* 2.8.1: a fresh packed ring starts with both wrap counters at 1 */
+	CHECK_EQ(vh_devq_set_base(r->vr, packed ? 0x80008000u : 0), 0);
+	map_rings(r);
+	return log;
+}
+
+/*
  * VHOST_F_LOG_ALL under the IOTLB: a written buffer is logged by the GPAs
  * behind its IOVAs, however many host pieces it has (here 12 scrambled
  * pages), on both layouts (a packed ring records the IOVAs it popped),
@@ -431,29 +462,11 @@ static void test_dirty_log(bool packed)
 {
 	struct iovec iov[16];
 	struct vh_devq_elem e = { .iov = iov, .iov_max = 16 };
-	struct vh_devq_addr a = { 0 };
 	unsigned int i;
 	uint8_t *log;
 	struct rig r;
 
-	g_extra = (1ull << VHOST_F_LOG_ALL) |
-		  (packed ? 1ull << VIRTIO_F_RING_PACKED : 0);
-	rig_init(&r, true);
-	g_extra = 0;
-	CHECK_EQ(vh_mem_log_alloc(r.mem, vh_mem_log_size_for(IND_GPA + IND_SIZE),
-				  NULL, (void **)&log),
-		 0);
-	CHECK_EQ(vh_drvq_get_addrs(r.vq, &a.desc, &a.avail, &a.used), 0);
-	/* the used ring's log address is a GPA, whatever the IOMMU */
-	a.log = a.used;
-	a.flags = VH_DEVQ_ADDR_LOG;
-	a.desc = a.desc - RING_GPA + RING_IOVA;
-	a.avail = a.avail - RING_GPA + RING_IOVA;
-	a.used = a.used - RING_GPA + RING_IOVA;
-	CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
-	/* 2.8.1: a fresh packed ring starts with both wrap counters at 1 */
-	CHECK_EQ(vh_devq_set_base(r.vr, packed ? 0x80008000u : 0), 0);
-	map_rings(&r);
+	log = rig_init_log(&r, packed);
 	map_data(&r, 0, DATA_PAGES, VH_IOTLB_RW);
 	add(&r, DATA_IOVA, 16, DATA_IOVA + 10 * PG, 12 * PG, false, &r);
 	add(&r, DATA_IOVA + 40 * PG, 16, DATA_IOVA + 41 * PG, 16, false, &r);
@@ -493,28 +506,12 @@ static void test_dirty_log_new_table(bool packed)
 	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
 	struct vh_devq_elem e2 = { .iov = iov2, .iov_max = 4 };
 	struct vh_mem_region regs[3], data;
-	struct vh_devq_addr a = { 0 };
 	struct vh_mem_table *mt;
 	unsigned int i;
 	uint8_t *log;
 	struct rig r;
 
-	g_extra = (1ull << VHOST_F_LOG_ALL) |
-		  (packed ? 1ull << VIRTIO_F_RING_PACKED : 0);
-	rig_init(&r, true);
-	g_extra = 0;
-	CHECK_EQ(vh_mem_log_alloc(r.mem, vh_mem_log_size_for(IND_GPA + IND_SIZE),
-				  NULL, (void **)&log),
-		 0);
-	CHECK_EQ(vh_drvq_get_addrs(r.vq, &a.desc, &a.avail, &a.used), 0);
-	a.log = a.used;
-	a.flags = VH_DEVQ_ADDR_LOG;
-	a.desc = a.desc - RING_GPA + RING_IOVA;
-	a.avail = a.avail - RING_GPA + RING_IOVA;
-	a.used = a.used - RING_GPA + RING_IOVA;
-	CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
-	CHECK_EQ(vh_devq_set_base(r.vr, packed ? 0x80008000u : 0), 0);
-	map_rings(&r);
+	log = rig_init_log(&r, packed);
 	/* the data pages entered as vhost-user does: by user address */
 	CHECK_EQ(vh_mem_get_region(r.mem, 1, &data), 0);
 	CHECK_EQ(data.gpa, DATA_GPA);
