@@ -770,8 +770,7 @@ static void truncated_memory(const char *sock, bool huge)
 {
 	const uint64_t size = huge ? HUGE_SIZE : DRV_MEM_SIZE;
 	struct drv t;
-	uint64_t one = 1;
-	uint32_t base;
+	uint64_t one = 1, features;
 	int i, fd, mfd;
 
 	memset(&t, 0, sizeof(t));
@@ -793,14 +792,23 @@ static void truncated_memory(const char *sock, bool huge)
 	/* nothing here touches the memory any more (it would fault too) */
 	CHECK_EQ(ftruncate(mfd, 0), 0);
 	CHECK(write(t.kick[0], &one, sizeof(one)) == sizeof(one));
-	/* that front-end was dropped: its next call fails */
+	/*
+	 * that front-end was dropped: its next call fails (GET_FEATURES:
+	 * GET_VRING_BASE would stop the ring before the daemon's worker,
+	 * on a loaded machine, took the kick and faulted)
+	 */
 	for (i = 0; i < 500; i++) {
-		if (vh_vu_frontend_get_vring_base(t.fe, 0, &base) < 0)
+		if (vh_vu_frontend_get_features(t.fe, &features) < 0)
 			break;
 		usleep(20000);
 	}
-	CHECK(i < 500);
-	CHECK(peer_alive());
+	if (i == 500 || !peer_alive()) {
+		printf("%s case: %s\n", huge ? "hugetlbfs" : "4 KiB",
+		       i == 500 ? "the front-end was not dropped" :
+				  "the daemon died");
+		peer_dump_log();
+		CHECK(!"the front-end dropped, the daemon alive");
+	}
 	vh_vu_frontend_unref(t.fe);
 	vh_drvq_unref(t.vq[0]);
 	vh_mem_unref(t.mem);
