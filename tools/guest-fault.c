@@ -52,6 +52,28 @@ static void gf_say(void)
 		return;
 }
 
+/* "prog: SIGBUS ... not mended (what, errno N)\n", with write(2) only */
+static void gf_say_not_mended(const char *what, int err)
+{
+	static const char a[] = ": SIGBUS past the end of a file, not mended (";
+	const char *name = program_invocation_short_name;
+	char num[16];
+	unsigned int k = sizeof(num);
+
+	num[--k] = '\n';
+	num[--k] = ')';
+	do {
+		num[--k] = (char)('0' + err % 10);
+		err /= 10;
+	} while (err && k > 1);
+	if (write(STDERR_FILENO, name, strlen(name)) < 0 ||
+	    write(STDERR_FILENO, a, sizeof(a) - 1) < 0 ||
+	    write(STDERR_FILENO, what, strlen(what)) < 0 ||
+	    write(STDERR_FILENO, ", errno ", 8) < 0 ||
+	    write(STDERR_FILENO, num + k, sizeof(num) - k) < 0)
+		return;
+}
+
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -145,13 +167,17 @@ static void gf_handler(int sig, siginfo_t *si, void *uc)
 	int saved = errno;
 
 	(void)uc;
-	if (si->si_code == BUS_ADRERR && gf_daemon &&
-	    gf_find_shared((uintptr_t)si->si_addr, &start, &end) &&
-	    gf_mend(si->si_addr, start, end)) {
-		gf_say();
-		vh_daemon_drop(gf_daemon);
-		errno = saved;
-		return;
+	if (si->si_code == BUS_ADRERR && gf_daemon) {
+		if (!gf_find_shared((uintptr_t)si->si_addr, &start, &end)) {
+			gf_say_not_mended("not in a shared mapping", 0);
+		} else if (!gf_mend(si->si_addr, start, end)) {
+			gf_say_not_mended("mmap refused", errno);
+		} else {
+			gf_say();
+			vh_daemon_drop(gf_daemon);
+			errno = saved;
+			return;
+		}
 	}
 	/*
 	 * Not mended: the disposition from before, delivered once this
