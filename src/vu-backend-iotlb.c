@@ -37,6 +37,19 @@ int vu_be_iotlb_init(struct vh_vu_backend *be)
 	return 0;
 }
 
+/* Every entry and pending miss dropped, said with why. */
+static void forget(struct vh_vu_backend *be, const char *why)
+{
+	unsigned int n = vh_iotlb_num_entries(be->iotlb);
+	int r = vh_iotlb_flush(be->iotlb);
+
+	if (r < 0)
+		vh_err(be->ctx, "IOTLB: %u entries not dropped %s: %d\n", n,
+		       why, r);
+	else if (n)
+		vh_dbg(be->ctx, "IOTLB: %u entries dropped %s\n", n, why);
+}
+
 /*
  * A ring stopped (GET_VRING_BASE) or the device was reset: forget every
  * translation, and the misses not answered.  The front-end stops passing
@@ -49,10 +62,7 @@ int vu_be_iotlb_init(struct vh_vu_backend *be)
  */
 void vu_be_iotlb_stop(struct vh_vu_backend *be)
 {
-	unsigned int n = vh_iotlb_num_entries(be->iotlb);
-
-	if (vh_iotlb_flush(be->iotlb) == 0 && n)
-		vh_dbg(be->ctx, "IOTLB: %u entries dropped at the stop\n", n);
+	forget(be, "at the stop");
 }
 
 /*
@@ -67,16 +77,7 @@ void vu_be_iotlb_stop(struct vh_vu_backend *be)
  */
 void vu_be_iotlb_mem_changed(struct vh_vu_backend *be)
 {
-	unsigned int n = vh_iotlb_num_entries(be->iotlb);
-	int r = vh_iotlb_flush(be->iotlb);
-
-	if (r < 0)
-		vh_err(be->ctx,
-		       "IOTLB: %u entries of the old memory table kept: %d\n",
-		       n, r);
-	else if (n)
-		vh_dbg(be->ctx,
-		       "IOTLB: %u entries dropped: guest memory changed\n", n);
+	forget(be, "as guest memory changed");
 }
 
 static const char *type_name(uint8_t type)

@@ -42,36 +42,37 @@ static struct sigaction gf_old;
 static const char gf_msg[] =
 	": SIGBUS: guest memory shrunk under its mapping (the front-end truncated its file): front-end dropped\n";
 
-static void gf_say(void)
+/* s on stderr with write(2): nothing else is async-signal-safe */
+static void gf_put(const char *s)
 {
-	const char *name = program_invocation_short_name;
-
-	/* write(2) only: nothing else is async-signal-safe */
-	if (write(STDERR_FILENO, name, strlen(name)) < 0 ||
-	    write(STDERR_FILENO, gf_msg, sizeof(gf_msg) - 1) < 0)
+	if (write(STDERR_FILENO, s, strlen(s)) < 0)
 		return;
 }
 
-/* "prog: SIGBUS ... not mended (what, errno N)\n", with write(2) only */
+static void gf_say(void)
+{
+	gf_put(program_invocation_short_name);
+	gf_put(gf_msg);
+}
+
+/* "prog: SIGBUS ... not mended (what, errno N)\n" */
 static void gf_say_not_mended(const char *what, int err)
 {
-	static const char a[] = ": SIGBUS past the end of a file, not mended (";
-	const char *name = program_invocation_short_name;
 	char num[16];
 	unsigned int k = sizeof(num);
 
+	num[--k] = 0;
 	num[--k] = '\n';
 	num[--k] = ')';
 	do {
 		num[--k] = (char)('0' + err % 10);
 		err /= 10;
 	} while (err && k > 1);
-	if (write(STDERR_FILENO, name, strlen(name)) < 0 ||
-	    write(STDERR_FILENO, a, sizeof(a) - 1) < 0 ||
-	    write(STDERR_FILENO, what, strlen(what)) < 0 ||
-	    write(STDERR_FILENO, ", errno ", 8) < 0 ||
-	    write(STDERR_FILENO, num + k, sizeof(num) - k) < 0)
-		return;
+	gf_put(program_invocation_short_name);
+	gf_put(": SIGBUS past the end of a file, not mended (");
+	gf_put(what);
+	gf_put(", errno ");
+	gf_put(num + k);
 }
 
 static int hexval(char c)
