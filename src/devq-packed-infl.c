@@ -418,6 +418,7 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 	h = vr->pk_resub[vr->pk_resub_next];
 	w = (struct vh_devq_walk){ .iov = elem->iov, .iov_max = elem->iov_max };
 	/* the chain as checked and copied at recovery (shadow links) */
+	vh_devq_irange_reset(vr);
 	num = 0;
 	for (e = h, k = 0; k < vr->size; k++) {
 		const struct vh_infl_saved *sv = &vr->pk_infl_saved[e];
@@ -444,13 +445,16 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 	if (vr->pk_inflight_descs + num > vr->size)
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
+	/* its buffers' translations stay until the push logged them */
+	if (vh_unlikely(vr->iotlb_on)) {
+		err = vh_devq_pin_itab(vr, id);
+		if (err < 0)
+			return err;
+	}
 	infl_record(vr, id, h, num);
 	vr->pk_iids[id].ient = h;
 	vr->pk_iids[id].ilast = e;
 	vr->head_table[id] = pk_head_entry(vr, &vr->pk_ids[id]);
-	/* its buffers' translations stay until the push logged them */
-	if (vh_unlikely(vr->iotlb_on))
-		vr->head_itab[id] = vh_iotlb_table_ref(vr->itab);
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += num;
 	vr->pk_resub_next++;

@@ -365,6 +365,8 @@ int vh_devq_packed_walk_indirect(struct vh_devq *vr, struct vh_devq_walk *w,
 		/* an IOVA: a miss leaves the buffer available (-EAGAIN) */
 		tbl = vh_iotlb_table_translate(vr->itab, addr, len,
 					       VH_IOTLB_RO, &miss, &err);
+		if (tbl)
+			vh_devq_irange_add(vr, addr, len);
 		if (!tbl && err == -EAGAIN) {
 			vh_iotlb_miss(vr->iotlb, miss, VH_IOTLB_RO);
 			return err;
@@ -409,6 +411,7 @@ static int pk_walk(struct vh_devq *vr, struct vh_devq_walk *w,
 	uint64_t addr, lif;
 	int err;
 
+	vh_devq_irange_reset(vr);
 	for (;;) {
 		uint16_t flags;
 
@@ -769,13 +772,19 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 	if (vr->pk_inflight_descs + c.nring > vr->size)
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
+	/*
+	 * the buffers' IOTLB translations stay until the push (put_itab),
+	 * taken before anything of the pop is committed
+	 */
+	if (vh_unlikely(vr->iotlb_on)) {
+		err = vh_devq_pin_itab(vr, c.id);
+		if (err < 0)
+			return err;
+	}
 	pk_record(vr, &c);
 	if (vr->pk_infl)
 		pk_infl_pop(vr, &vr->pk_iids[c.id], c.nring);
 	vr->head_table[c.id] = pk_head_entry(vr, &vr->pk_ids[c.id]);
-	/* the buffers' IOTLB mappings stay until the push (put_head) */
-	if (vh_unlikely(vr->iotlb_on))
-		vr->head_itab[c.id] = vh_iotlb_table_ref(vr->itab);
 	vr->cur_inflight++;
 	vr->pk_inflight_descs += c.nring;
 	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, c.nring);

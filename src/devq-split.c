@@ -176,7 +176,9 @@ static const struct vh_desc *indirect_table(struct vh_devq *vr, uint64_t addr,
 	}
 	p = vh_iotlb_table_translate(vr->itab, addr, len, VH_IOTLB_RO, &miss,
 				     err);
-	if (!p && *err == -EAGAIN)
+	if (p)
+		vh_devq_irange_add(vr, addr, len);
+	else if (*err == -EAGAIN)
 		vh_iotlb_miss(vr->iotlb, miss, VH_IOTLB_RO);
 	return p;
 }
@@ -196,7 +198,9 @@ static int buf_to_iov(struct vh_devq *vr, uint64_t addr, uint32_t len,
 		return vh_mem_table_to_iov(vr->table, addr, len, iov, max,
 					   &vr->hint);
 	n = vh_iotlb_table_to_iov(vr->itab, addr, len, perm, iov, max, &miss);
-	if (n == -EAGAIN)
+	if (n > 0)
+		vh_devq_irange_add(vr, addr, len);
+	else if (n == -EAGAIN)
 		vh_iotlb_miss(vr->iotlb, miss, perm);
 	return n;
 }
@@ -377,6 +381,7 @@ static int walk_chain(struct vh_devq *vr, uint16_t head, struct vh_devq_walk *w,
 	bool aligned = true, indirect = false;
 	int err;
 
+	vh_devq_irange_reset(vr);
 	for (;;) {
 		uint64_t addr, lfn;
 		uint32_t len;
@@ -562,10 +567,14 @@ __attribute__((noinline)) int vh_devq_pop_general(struct vh_devq *vr,
 	ret = pop_slow(vr, elem, head);
 	if (ret < 0)
 		return ret;
+	/* its translations, before anything of the pop is committed */
+	if (vh_unlikely(vr->iotlb_on)) {
+		ret = vh_devq_pin_itab(vr, head);
+		if (ret < 0)
+			return ret;
+	}
 	elem->id = head;
 	vr->head_table[head] = vr->table;
-	if (vh_unlikely(vr->iotlb_on))
-		vr->head_itab[head] = vh_iotlb_table_ref(vr->itab);
 	vr->cur_inflight++;
 	vr->last_avail = last + 1;
 	vh_devq_cache_region(vr);
@@ -818,10 +827,13 @@ VH_EXPORT int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
 	ret = pop_slow(vr, elem, head);
 	if (ret < 0)
 		return ret;
+	if (vr->iotlb_on) {
+		ret = vh_devq_pin_itab(vr, head);
+		if (ret < 0)
+			return ret;
+	}
 	elem->id = head;
 	vr->head_table[head] = vr->table;
-	if (vr->iotlb_on)
-		vr->head_itab[head] = vh_iotlb_table_ref(vr->itab);
 	vr->cur_inflight++;
 	return 1;
 }

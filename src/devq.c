@@ -114,6 +114,8 @@ static void drop_pins(struct vh_devq *vr)
 			vr->head_itab[i] = NULL;
 		}
 	}
+	vr->ipin_cur = vr->ipin_n = 0;
+	vr->ipin_entries = 0;
 	vr->cur_inflight = 0;
 	if (vr->packed)
 		vh_devq_packed_forget(vr);
@@ -148,6 +150,8 @@ VH_EXPORT struct vh_devq *vh_devq_unref(struct vh_devq *vr)
 	vh_devq_packed_free(vr);
 	free(vr->head_table);
 	free(vr->head_itab);
+	free(vr->ipin);
+	free(vr->irange);
 	free(vr->batch_seen);
 	vh_iotlb_unref(vr->iotlb);
 	vh_close_keep_errno(vr->kick_fd);
@@ -370,6 +374,7 @@ VH_EXPORT int vh_devq_set_num(struct vh_devq *vr, unsigned int num)
 {
 	struct vh_mem_table **ht;
 	struct vh_iotlb_table **hi;
+	struct vh_devq_ipin *ip;
 	uint32_t *seen;
 
 	if (!vr)
@@ -386,18 +391,22 @@ VH_EXPORT int vh_devq_set_num(struct vh_devq *vr, unsigned int num)
 	unmap_rings(vr);
 	ht = calloc(num, sizeof(*ht));
 	hi = calloc(num, sizeof(*hi));
+	ip = calloc(VH_DEVQ_IPIN_MAX, sizeof(*ip));
 	seen = calloc(num, sizeof(*seen));
-	if (!ht || !hi || !seen) {
+	if (!ht || !hi || !ip || !seen) {
 		free(ht);
 		free(hi);
+		free(ip);
 		free(seen);
 		return -ENOMEM;
 	}
 	free(vr->head_table);
 	free(vr->head_itab);
+	free(vr->ipin);
 	free(vr->batch_seen);
 	vr->head_table = ht;
 	vr->head_itab = hi;
+	vr->ipin = ip;
 	vr->batch_seen = seen;
 	vr->batch_epoch = 0;
 	vr->size = num;
@@ -636,6 +645,8 @@ VH_EXPORT int vh_devq_reset(struct vh_devq *vr)
 	vr->head_table = NULL;
 	free(vr->head_itab);
 	vr->head_itab = NULL;
+	free(vr->ipin);
+	vr->ipin = NULL;
 	free(vr->batch_seen);
 	vr->batch_seen = NULL;
 	vr->size = 0;
@@ -744,7 +755,18 @@ static int iotlb_switch(struct vh_devq *vr)
 			return err;
 		return vh_devq_break(vr, "rings not accessible through the IOTLB");
 	}
-	/* popped elements hold their own references (head_itab) */
+	/*
+	 * Popped elements hold their own references (head_itab); those on
+	 * this one are counted as superseded from now on.  There is room:
+	 * vh_devq_pin_itab() let them pin it only within the bounds, which
+	 * nothing but this raises.
+	 */
+	if (vr->ipin_cur && vr->ipin_n < VH_DEVQ_IPIN_MAX) {
+		vr->ipin[vr->ipin_n].t = vr->itab;
+		vr->ipin[vr->ipin_n++].inflight = vr->ipin_cur;
+		vr->ipin_entries += vr->itab->n;
+	}
+	vr->ipin_cur = 0;
 	vh_iotlb_table_put(vr->itab);
 	vr->itab = it;
 	vr->itab_gen = igen;
@@ -816,12 +838,78 @@ bool vh_devq_put_head(struct vh_devq *vr, uint32_t id)
 	return true;
 }
 
+/*
+ * A front-end can change the IOTLB between any two pops, and each change
+ * is a new snapshot of up to VH_IOTLB_MAX_ENTRIES entries: were every
+ * element to pin the ring's snapshot of the moment, queue size elements
+ * could hold as many copies of a full table.  So the superseded snapshots
+ * a ring's elements pin are bounded, and an element popped past the bound
+ * pins only the translations it went through.  A live snapshot's address
+ * is not reused, so the pointer tells which kind an element holds.
+ */
+int vh_devq_pin_itab(struct vh_devq *vr, uint32_t id)
+{
+	struct vh_iotlb_table *t;
+	int err = 0;
+
+	if (vr->ipin_n < VH_DEVQ_IPIN_MAX &&
+	    vr->ipin_entries + vr->itab->n <= VH_DEVQ_IPIN_ENTRIES) {
+		vr->head_itab[id] = vh_iotlb_table_ref(vr->itab);
+		vr->ipin_cur++;
+	} else if (vr->irange_lost) {
+		err = -ENOMEM;
+	} else {
+		err = vh_iotlb_table_extract(vr->itab, vr->irange,
+					     vr->irange_n, &t);
+		if (err == 0)
+			vr->head_itab[id] = t;
+	}
+	vh_devq_irange_reset(vr);
+	return err;
+}
+
+void vh_devq_irange_add(struct vh_devq *vr, uint64_t iova, uint64_t len)
+{
+	if (vr->irange_n == vr->irange_cap) {
+		/* a walk's own bounds bound its ranges */
+		unsigned int cap = vr->irange_cap ? vr->irange_cap * 2 : 64;
+		void *p = realloc(vr->irange, cap * sizeof(*vr->irange));
+
+		if (!p) {
+			vr->irange_lost = true;
+			return;
+		}
+		vr->irange = p;
+		vr->irange_cap = cap;
+	}
+	vr->irange[vr->irange_n].iova = iova;
+	vr->irange[vr->irange_n++].len = len;
+}
+
 void vh_devq_put_itab(struct vh_devq *vr, uint32_t id)
 {
-	if (vh_unlikely(vr->head_itab && id < vr->size && vr->head_itab[id])) {
-		vh_iotlb_table_put(vr->head_itab[id]);
-		vr->head_itab[id] = NULL;
+	struct vh_iotlb_table *t;
+	unsigned int i;
+
+	if (vh_likely(!vr->head_itab || id >= vr->size || !vr->head_itab[id]))
+		return;
+	t = vr->head_itab[id];
+	vr->head_itab[id] = NULL;
+	if (t == vr->itab) {
+		vr->ipin_cur--;
+	} else {
+		/* superseded, else the element's own (not counted) */
+		for (i = 0; i < vr->ipin_n; i++) {
+			if (vr->ipin[i].t != t)
+				continue;
+			if (--vr->ipin[i].inflight == 0) {
+				vr->ipin_entries -= t->n;
+				vr->ipin[i] = vr->ipin[--vr->ipin_n];
+			}
+			break;
+		}
 	}
+	vh_iotlb_table_put(t);
 }
 
 void vh_devq_put_itabs(struct vh_devq *vr,

@@ -125,6 +125,26 @@ int vh_iotlb_table_to_iov(const struct vh_iotlb_table *t, uint64_t iova,
 int vh_iotlb_table_gpa(const struct vh_iotlb_table *t, uint64_t iova,
 		       unsigned int perm, uint64_t *gpa, uint8_t **host,
 		       uint64_t *len);
+/* An IOVA range a reader translated. */
+struct vh_iotlb_range {
+	uint64_t iova;
+	uint64_t len;             /* > 0, iova + len - 1 does not wrap */
+};
+
+/*
+ * A snapshot of its own for one reader (an element in flight, for its
+ * dirty log): what t translates of the ranges r[0 .. n) (sorted here),
+ * clipped to them.  Pieces that follow each other in IOVA, host and guest
+ * addresses within one mapping are merged, so it holds about as many
+ * entries as the ranges have host pieces (one per range more, at most,
+ * and one per mapping boundary), not the size of t.  Its
+ * entries are RW: the reader's accesses were checked against t.  Parts t
+ * does not translate are left out.  0 or -ENOMEM.
+ */
+int vh_iotlb_table_extract(const struct vh_iotlb_table *t,
+			   struct vh_iotlb_range *r, unsigned int n,
+			   struct vh_iotlb_table **out);
+
 /*
  * One host-contiguous range (ring areas, indirect tables): the pointer,
  * else NULL with *err -EAGAIN (*miss set), -EACCES, -EFAULT (not

@@ -677,3 +677,103 @@ void *vh_iotlb_table_translate(const struct vh_iotlb_table *t, uint64_t iova,
 	*err = n == -ENOBUFS ? -EFAULT : n;
 	return NULL;
 }
+
+/* ---------------------------------------------------------------------- */
+/* an element's own snapshot                                              */
+/* ---------------------------------------------------------------------- */
+
+static int cmp_range(const void *a, const void *b)
+{
+	const struct vh_iotlb_range *x = a, *y = b;
+
+	return x->iova < y->iova ? -1 : x->iova > y->iova;
+}
+
+/* p goes on where last ends: in IOVA, host and guest addresses, one map */
+static bool piece_follows(const struct vh_iotlb_ent *last,
+			  const struct vh_iotlb_ent *p)
+{
+	if (p->iova - last->iova != last->size || p->map != last->map ||
+	    (uintptr_t)p->host - (uintptr_t)last->host != last->size)
+		return false;
+	if (last->gpa == VH_IOTLB_NO_GPA || p->gpa == VH_IOTLB_NO_GPA)
+		return last->gpa == p->gpa;
+	return p->gpa - last->gpa == last->size;
+}
+
+/*
+ * The pieces of t under the ranges r[0 .. n), sorted by start, merged, in
+ * IOVA order; stored in out (with a map reference each) unless out is
+ * NULL.  Their count.  A range starts at or after the one before: what
+ * it has below the end of the last piece was taken with an earlier range.
+ */
+static unsigned int extract(const struct vh_iotlb_table *t,
+			    const struct vh_iotlb_range *r, unsigned int n,
+			    struct vh_iotlb_table *out)
+{
+	struct vh_iotlb_ent last = { 0 };
+	unsigned int cnt = 0, i, pos;
+	bool have = false;
+
+	for (i = 0; i < n; i++) {
+		uint64_t end = r[i].iova + (r[i].len - 1); /* inclusive */
+
+		pos = upper_pos(t, r[i].iova);
+		for (pos = pos ? pos - 1 : 0;
+		     pos < t->n && t->e[pos].iova <= end; pos++) {
+			const struct vh_iotlb_ent *e = &t->e[pos];
+			uint64_t e_end = e->iova + (e->size - 1);
+			uint64_t lo = e->iova > r[i].iova ? e->iova : r[i].iova;
+			uint64_t hi = e_end < end ? e_end : end;
+			struct vh_iotlb_ent p = *e;
+
+			if (!overlaps(e, r[i].iova, r[i].len))
+				continue;
+			if (have) {
+				uint64_t l_end = last.iova + (last.size - 1);
+
+				if (hi <= l_end)
+					continue;
+				if (lo <= l_end)
+					lo = l_end + 1;
+			}
+			p.iova = lo;
+			p.size = hi - lo + 1;
+			p.host = e->host + (lo - e->iova);
+			if (e->gpa != VH_IOTLB_NO_GPA)
+				p.gpa = e->gpa + (lo - e->iova);
+			/* only what was checked at the pop is looked up */
+			p.perm = VH_IOTLB_RW;
+			p.seq = 0;
+			if (have && piece_follows(&last, &p)) {
+				last.size += p.size;
+				continue;
+			}
+			if (have && out)
+				ent_copy(&out->e[cnt], &last);
+			cnt += have;
+			last = p;
+			have = true;
+		}
+	}
+	if (have && out)
+		ent_copy(&out->e[cnt], &last);
+	return cnt + have;
+}
+
+int vh_iotlb_table_extract(const struct vh_iotlb_table *t,
+			   struct vh_iotlb_range *r, unsigned int n,
+			   struct vh_iotlb_table **out)
+{
+	struct vh_iotlb_table *mine;
+	unsigned int cnt;
+
+	qsort(r, n, sizeof(*r), cmp_range);
+	cnt = extract(t, r, n, NULL);
+	mine = table_alloc(cnt);
+	if (!mine)
+		return -ENOMEM;
+	mine->n = extract(t, r, n, mine);
+	*out = mine;
+	return 0;
+}

@@ -74,7 +74,13 @@
  * BACKEND_IOTLB_MSG miss; each update re-kicks every handed ring (its kick
  * eventfd, else queue_kicked), so the device just pops again.  A refused
  * IOTLB_MSG gets a failure reply; the connection stays.  The IOTLB is
- * flushed when the memory table is replaced or loses a region.
+ * flushed when the memory table is replaced or loses a region.  A popped
+ * element keeps the translations it was popped under until it is pushed
+ * (an invalidation never unmaps its buffers, and its writes are logged by
+ * them); a queue's elements keep whole superseded IOTLB contents of at
+ * most 16384 entries together, and an element popped past that keeps only
+ * its own translations, so a front-end that changes the IOTLB between
+ * pops costs memory in proportion to what is in flight, not to the table.
  *
  * Never offered, hence refused (an error reply when REPLY_ACK is
  * negotiated and a reply is asked for, otherwise the connection closes):

@@ -19,6 +19,7 @@
 #include "iotlb-internal.h"
 #include "libvhost.h"
 #include "mem-internal.h"
+#include "queue-internal.h"
 #include "test-util.h"
 
 #define PG 4096ull
@@ -559,6 +560,91 @@ static void test_dirty_log_new_table(bool packed)
 	       packed ? "packed" : "split");
 }
 
+/*
+ * A front-end that changes the IOTLB between every two pops (a filler
+ * entry each time, in a table of some 3000 entries) cannot make each
+ * element in flight hold a copy of the table: past VH_DEVQ_IPIN_ENTRIES
+ * entries of superseded snapshots, an element pins one of its own with
+ * just the translations its buffers and indirect table went through.
+ * Those still log its writes once every entry is gone (a flush), and the
+ * ring's count of what its elements pin comes back to 0.
+ */
+#define FILL 3000u
+#define FILL_IOVA 0x5000000000ull
+
+static void test_pin_bound(bool packed)
+{
+	struct iovec iov[NUM / 2][2];
+	struct vh_devq_elem e[NUM / 2];
+	const unsigned int n = NUM / 2;
+	unsigned int i, k, own = 0;
+	uint64_t pinned = 0;
+	uint8_t *log;
+	struct rig r;
+
+	log = rig_init_log(&r, packed);
+	map_data(&r, 0, DATA_PAGES, VH_IOTLB_RW);
+	CHECK_EQ(vh_iotlb_update(r.tlb, IND_GPA, IND_SIZE, r.ind, NULL,
+				 VH_IOTLB_RO), 0);
+	for (i = 0; i < FILL; i++)
+		CHECK_EQ(vh_iotlb_update(r.tlb, FILL_IOVA + 2 * i * PG, PG,
+					 r.ind, NULL, VH_IOTLB_RO), 0);
+	for (i = 0; i < n; i++) {
+		e[i].iov = iov[i];
+		e[i].iov_max = 2;
+		/* every fourth through an indirect table */
+		add(&r, DATA_IOVA + i * PG, 16, DATA_IOVA + (n + i) * PG, 64,
+		    i % 4 == 3, &r);
+		CHECK_EQ(vh_devq_pop(r.vr, &e[i]), 1);
+		CHECK(iov[i][1].iov_base ==
+		      data_host(&r, DATA_IOVA + (n + i) * PG));
+		/* a new snapshot before the next pop */
+		CHECK_EQ(vh_iotlb_update(r.tlb,
+					 FILL_IOVA + 2 * (FILL + i) * PG, PG,
+					 r.ind, NULL, VH_IOTLB_RO), 0);
+	}
+	/* what the elements pin, each snapshot counted once */
+	for (i = 0; i < n; i++) {
+		const struct vh_iotlb_table *t = r.vr->head_itab[e[i].id];
+		bool again = false;
+
+		CHECK(t != NULL);
+		for (k = 0; k < i; k++)
+			again |= r.vr->head_itab[e[k].id] == t;
+		if (t->n <= 3) /* out, in, the indirect table */
+			own++;
+		if (!again)
+			pinned += t->n;
+	}
+	/* (every element would have its own full table otherwise) */
+	CHECK(pinned <= VH_DEVQ_IPIN_ENTRIES + FILL + 200 + 3 * n);
+	CHECK(own >= n - 6 && own < n);
+	/* every entry goes: the elements' own translations are all there is */
+	CHECK_EQ(vh_iotlb_flush(r.tlb), 0);
+	for (i = 0; i < n; i++) {
+		memset(iov[i][1].iov_base, (int)i, 64);
+		CHECK_EQ(vh_devq_push(r.vr, e[i].id, 64), 0);
+	}
+	for (i = 0; i < n; i++) {
+		void *tok;
+		uint32_t len;
+
+		CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+		CHECK_EQ(len, 64);
+		CHECK(log_bit(log, DATA_GPA + scramble(n + i) * PG));
+		/* the readable buffers are not logged */
+		CHECK(!log_bit(log, DATA_GPA + scramble(i) * PG));
+	}
+	CHECK_EQ(vh_devq_inflight(r.vr), 0);
+	CHECK_EQ(r.vr->ipin_cur, 0);
+	CHECK_EQ(r.vr->ipin_n, 0);
+	CHECK_EQ(r.vr->ipin_entries, 0);
+	rig_fini(&r);
+	printf("IOTLB snapshots pinned with a change between pops, %s: %llu entries for %u elements (%u with their own)\n",
+	       packed ? "packed" : "split", (unsigned long long)pinned, n,
+	       own);
+}
+
 int main(void)
 {
 	test_pending_rings();
@@ -571,6 +657,8 @@ int main(void)
 	test_dirty_log(true);
 	test_dirty_log_new_table(false);
 	test_dirty_log_new_table(true);
+	test_pin_bound(false);
+	test_pin_bound(true);
 	printf("test-devq-iotlb: ok\n");
 	return 0;
 }

@@ -4,8 +4,8 @@
  * overlapping updates, invalidation cutting entries, lookups split at entry
  * boundaries, a snapshot held across invalidation and region removal (no
  * use-after-unmap: the test writes through it, under ASan), many entries
- * and eviction, per-page miss de-duplication, and readers on another thread
- * while a writer updates and invalidates.
+ * and eviction, per-page miss de-duplication, readers on another thread
+ * while a writer updates and invalidates, and an element's own snapshot.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -487,6 +487,98 @@ static void test_race(void)
 	vh_mem_unref(mem);
 }
 
+/*
+ * An element's own snapshot (vh_iotlb_table_extract()): only what its
+ * ranges went through, clipped to them, overlapping ranges taken once,
+ * pieces contiguous in IOVA, host and guest addresses merged whatever
+ * the entries' permissions, unmapped parts left out, and the memory kept
+ * mapped for as long as it lives.
+ */
+static void test_extract(void)
+{
+	struct vh_iotlb *tlb = tlb_new();
+	static uint8_t buf[16 * PG], other[PG];
+	struct vh_iotlb_range r[5] = {
+		{ 9 * PG, 4 * PG },       /* overlaps the next, goes further */
+		{ 0x100, 10 * PG - 0x100 },
+		{ 5 * PG, 2 * PG },       /* inside the one above */
+		{ 0x100000 + 8, 16 },
+		{ 0x200000, PG },         /* not mapped */
+	};
+	struct vh_iotlb_table *t, *mine = NULL;
+	struct vh_mem *mem = NULL;
+	struct vh_mem_table *mt;
+	struct vh_mem_region reg;
+	uint64_t gpa, len;
+	uint8_t *host;
+	unsigned int i;
+	void *mh = NULL;
+	int maps0;
+
+	/* 16 pages one by one, RO and RW in turn: 16 entries, one run */
+	for (i = 0; i < 16; i++)
+		CHECK_EQ(vh_iotlb_update(tlb, i * PG, PG, buf + i * PG, NULL,
+					 i % 2 ? VH_IOTLB_RW : VH_IOTLB_RO),
+			 0);
+	CHECK_EQ(vh_iotlb_update(tlb, 0x100000, PG, other, NULL, VH_IOTLB_RO),
+		 0);
+	t = vh_iotlb_table_get(tlb);
+	CHECK_EQ(t->n, 17);
+	CHECK_EQ(vh_iotlb_table_extract(t, r, 5, &mine), 0);
+	vh_iotlb_table_put(t);
+	CHECK_EQ(mine->n, 2);
+	CHECK_EQ(mine->e[0].iova, 0x100);
+	CHECK_EQ(mine->e[0].size, 13 * PG - 0x100);
+	CHECK(mine->e[0].host == buf + 0x100);
+	CHECK_EQ(mine->e[1].iova, 0x100000 + 8);
+	CHECK_EQ(mine->e[1].size, 16);
+	CHECK(mine->e[1].host == other + 8);
+	/* the writes a push logs: any page of the run, RO before or not */
+	CHECK_EQ(vh_iotlb_table_gpa(mine, 12 * PG, VH_IOTLB_WO, &gpa, &host,
+				    &len), 0);
+	CHECK(host == buf + 12 * PG);
+	CHECK_EQ(gpa, VH_IOTLB_NO_GPA);
+	CHECK_EQ(len, PG);
+	CHECK_EQ(vh_iotlb_table_gpa(mine, 0xff, VH_IOTLB_RO, &gpa, &host,
+				    &len), -EAGAIN);
+	CHECK_EQ(vh_iotlb_table_gpa(mine, 13 * PG, VH_IOTLB_RO, &gpa, &host,
+				    &len), -EAGAIN);
+	CHECK_EQ(vh_iotlb_table_gpa(mine, 0x200000, VH_IOTLB_RO, &gpa, &host,
+				    &len), -EAGAIN);
+	vh_iotlb_table_put(mine);
+
+	/* guest memory by user address: guest addresses, and the mapping */
+	maps0 = count_memfd_maps();
+	CHECK_EQ(vh_iotlb_invalidate(tlb, 0, UINT64_MAX), 0);
+	CHECK_EQ(vh_mem_new(ctx, &mem), 0);
+	CHECK_EQ(vh_mem_add_memfd(mem, 0x40000000, 8 * PG, &mh), 0);
+	CHECK_EQ(vh_mem_get_region(mem, 0, &reg), 0);
+	mt = vh_mem_table_get(mem);
+	for (i = 0; i < 8; i++)
+		CHECK_EQ(vh_iotlb_update_uva(tlb, mt, 0x9000 + i * PG, PG,
+					     reg.user_addr + i * PG,
+					     VH_IOTLB_RW), 0);
+	vh_mem_table_put(mt);
+	r[0] = (struct vh_iotlb_range){ 0x9000 + PG + 1, 5 * PG };
+	t = vh_iotlb_table_get(tlb);
+	CHECK_EQ(vh_iotlb_table_extract(t, r, 1, &mine), 0);
+	vh_iotlb_table_put(t);
+	CHECK_EQ(mine->n, 1);
+	CHECK_EQ(vh_iotlb_table_gpa(mine, 0x9000 + 6 * PG, VH_IOTLB_WO, &gpa,
+				    &host, &len), 0);
+	CHECK_EQ(gpa, 0x40000000 + 6 * PG);
+	CHECK_EQ(len, 1);
+	CHECK(host == (uint8_t *)mh + 6 * PG);
+	CHECK_EQ(vh_iotlb_invalidate(tlb, 0, UINT64_MAX), 0);
+	CHECK(vh_mem_unref(mem) == NULL);
+	/* the element's snapshot alone keeps the memory mapped */
+	CHECK(count_memfd_maps() == maps0 + 1);
+	memset(host, 0x5a, PG);
+	vh_iotlb_table_put(mine);
+	CHECK(count_memfd_maps() == maps0);
+	vh_iotlb_unref(tlb);
+}
+
 int main(void)
 {
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
@@ -500,6 +592,7 @@ int main(void)
 	test_many();
 	test_miss_dedup();
 	test_race();
+	test_extract();
 	vh_ctx_unref(ctx);
 	printf("test-iotlb: ok\n");
 	return 0;

@@ -116,6 +116,22 @@ struct vh_mem_log;
 struct vh_iotlb;
 struct vh_iotlb_table;
 
+struct vh_iotlb_range;
+
+/*
+ * A superseded IOTLB snapshot that elements in flight still pin, and how
+ * many.  A ring holds at most VH_DEVQ_IPIN_MAX of them, of at most
+ * VH_DEVQ_IPIN_ENTRIES entries together; an element popped past that
+ * pins a snapshot of its own (vh_devq_pin_itab()).
+ */
+struct vh_devq_ipin {
+	struct vh_iotlb_table *t;
+	unsigned int inflight;
+};
+
+#define VH_DEVQ_IPIN_MAX 64u
+#define VH_DEVQ_IPIN_ENTRIES 16384u /* 2 * VH_IOTLB_MAX_ENTRIES */
+
 /* An older snapshot that still has elements in flight. */
 struct old_pin {
 	struct vh_mem_table *t;
@@ -187,6 +203,17 @@ struct vh_devq {
 	const uint64_t *igen_ptr;
 	uint64_t itab_gen;
 	struct vh_iotlb_table **head_itab; /* per head: pinned at pop */
+	/*
+	 * Snapshots the elements in flight pin, bounded (vh_devq_pin_itab()):
+	 * how many pin itab, and the superseded ones still pinned
+	 */
+	unsigned int ipin_cur, ipin_n;
+	uint64_t ipin_entries;            /* the superseded ones' entries */
+	struct vh_devq_ipin *ipin;        /* VH_DEVQ_IPIN_MAX */
+	/* the IOVA ranges the chain being popped went through */
+	struct vh_iotlb_range *irange;
+	unsigned int irange_n, irange_cap;
+	bool irange_lost;                 /* one did not fit (ENOMEM) */
 	bool rings_pending;               /* rings wait for a translation */
 
 	/*
@@ -444,6 +471,22 @@ int vh_devq_switch_table(struct vh_devq *vr);
  * have lost their translations since (an eviction, a flush).
  */
 bool vh_devq_put_head(struct vh_devq *vr, uint32_t id);
+/*
+ * Under the IOTLB, at a pop: element id pins the translations it was
+ * popped under (head_itab), the ring's snapshot or, past the ring's
+ * bound on superseded snapshots, one of its own made of the ranges its
+ * walk went through (vh_devq_irange_add()).  0 or -ENOMEM, before
+ * anything else of the pop is committed.
+ */
+int vh_devq_pin_itab(struct vh_devq *vr, uint32_t id);
+/* The chain walk starts (IOTLB): no range yet. */
+static inline void vh_devq_irange_reset(struct vh_devq *vr)
+{
+	vr->irange_n = 0;
+	vr->irange_lost = false;
+}
+/* The walk translated [iova, iova + len) through itab (len > 0). */
+void vh_devq_irange_add(struct vh_devq *vr, uint64_t iova, uint64_t len);
 void vh_devq_put_itab(struct vh_devq *vr, uint32_t id);
 void vh_devq_put_itabs(struct vh_devq *vr,
 		       const struct vh_devq_used_elem *used, unsigned int n);
