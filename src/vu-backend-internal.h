@@ -111,8 +111,35 @@ static inline bool vu_be_has_protocol(const struct vh_vu_backend *be,
  * closed.  The socket path calls it; fuzz-vu-backend-msg feeds it directly.
  */
 int vu_be_handle_msg(struct vh_vu_backend *be, struct vh_vu_msg *msg);
+
+/* vu-backend-vring.c: the rings' state machine */
+/* Take every ring back from the device (before a change). */
 void vu_be_quiesce_all(struct vh_vu_backend *be);
+/* After a memory change: translate ring addresses again, restart rings. */
 void vu_be_resume_all(struct vh_vu_backend *be);
+/* Make every handed ring look kicked (after an IOTLB update). */
+void vu_be_rekick_all(struct vh_vu_backend *be);
+/* Ring idx's kick fd polled readable (epoll tag VU_BE_TAG_KICK + idx). */
+int vu_be_kick_event(struct vh_vu_backend *be, unsigned int idx);
+/*
+ * vu-backend-vring.c: the ring requests, rows of the message table
+ * (vu-msg.h): 0, VU_SOFT_FAIL or -errno (the connection closes)
+ */
+#define VU_BE_HANDLER(name)                                            \
+	int name(struct vh_vu_backend *be, struct vh_vu_msg *msg,      \
+		 struct vh_vu_msg *reply)
+VU_BE_HANDLER(vu_be_reset_owner);
+VU_BE_HANDLER(vu_be_set_vring_num);
+VU_BE_HANDLER(vu_be_set_vring_addr);
+VU_BE_HANDLER(vu_be_set_vring_base);
+VU_BE_HANDLER(vu_be_get_vring_base);
+VU_BE_HANDLER(vu_be_set_vring_kick);
+VU_BE_HANDLER(vu_be_set_vring_call);
+VU_BE_HANDLER(vu_be_set_vring_err);
+VU_BE_HANDLER(vu_be_get_queue_num);
+VU_BE_HANDLER(vu_be_set_vring_enable);
+VU_BE_HANDLER(vu_be_vring_kick);
+#undef VU_BE_HANDLER
 
 /* vu-backend-mem.c: each returns 0 or -errno; fds taken from msg */
 int vu_be_set_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg);
@@ -146,9 +173,6 @@ void vu_be_req_features(struct vh_vu_backend *be, uint64_t features,
 /* 0 once sent, -errno if the front-end could not be told */
 int vu_be_req_iotlb_miss(struct vh_vu_backend *be, uint64_t iova,
 			 uint8_t perm);
-
-/* vu-backend.c: make every handed ring look kicked (after an update) */
-void vu_be_rekick_all(struct vh_vu_backend *be);
 
 /* vu-backend-iotlb.c */
 int vu_be_iotlb_init(struct vh_vu_backend *be);

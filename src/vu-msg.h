@@ -93,7 +93,7 @@ struct vh_vu_msg_rule {
 	X(GET_FEATURES, G_NONE, ALWAYS, NONE(), U64(), h_get_features)        \
 	X(SET_FEATURES, G_NONE, ACK, U64(), NOREP, h_set_features)            \
 	X(SET_OWNER, G_NONE, ACK, NONE(), NOREP, h_set_owner)                 \
-	X(RESET_OWNER, G_NONE, ACK, NONE(), NOREP, h_reset_owner)             \
+	X(RESET_OWNER, G_NONE, ACK, NONE(), NOREP, vu_be_reset_owner)         \
 	X(SET_MEM_TABLE, G_NONE, ACK,                                         \
 	  CHK(8, sizeof(struct vh_vu_mem_table), VH_VU_FDS_REGIONS,           \
 	      check_mem_table),                                               \
@@ -104,27 +104,29 @@ struct vh_vu_msg_rule {
 	  CHK(0, 8, VH_VU_FDS_NONE, check_empty_or_u64), h_set_log_base)      \
 	X(SET_LOG_FD, P(LOG_SHMFD), ACK, SZ(0, VH_VU_FDS_ONE), NOREP,         \
 	  h_set_log_fd)                                                       \
-	X(SET_VRING_NUM, G_NONE, ACK, STATE(), NOREP, h_set_vring_num)        \
+	X(SET_VRING_NUM, G_NONE, ACK, STATE(), NOREP, vu_be_set_vring_num)    \
 	X(SET_VRING_ADDR, G_NONE, ACK,                                        \
 	  SZ(sizeof(struct vh_vu_vring_addr), VH_VU_FDS_NONE), NOREP,         \
-	  h_set_vring_addr)                                                   \
-	X(SET_VRING_BASE, G_NONE, ACK, STATE(), NOREP, h_set_vring_base)      \
-	X(GET_VRING_BASE, G_NONE, ALWAYS, STATE(), STATE(), h_get_vring_base) \
+	  vu_be_set_vring_addr)                                               \
+	X(SET_VRING_BASE, G_NONE, ACK, STATE(), NOREP, vu_be_set_vring_base)  \
+	X(GET_VRING_BASE, G_NONE, ALWAYS, STATE(), STATE(),                   \
+	  vu_be_get_vring_base)                                               \
 	X(SET_VRING_KICK, G_NONE, ACK,                                        \
 	  CHK(8, 8, VH_VU_FDS_NOFD, check_vring_file), NOREP,                 \
-	  h_set_vring_kick)                                                   \
+	  vu_be_set_vring_kick)                                               \
 	X(SET_VRING_CALL, G_NONE, ACK,                                        \
 	  CHK(8, 8, VH_VU_FDS_NOFD, check_vring_file), NOREP,                 \
-	  h_set_vring_call)                                                   \
+	  vu_be_set_vring_call)                                               \
 	X(SET_VRING_ERR, G_NONE, ACK,                                         \
 	  CHK(8, 8, VH_VU_FDS_NOFD, check_vring_file), NOREP,                 \
-	  h_set_vring_err)                                                    \
+	  vu_be_set_vring_err)                                                \
 	X(GET_PROTOCOL_FEATURES, G_F30, ALWAYS, NONE(), U64(),                \
 	  h_get_protocol_features)                                            \
 	X(SET_PROTOCOL_FEATURES, G_F30, ACK, U64(), NOREP,                    \
 	  h_set_protocol_features)                                            \
-	X(GET_QUEUE_NUM, P(MQ), ALWAYS, NONE(), U64(), h_get_queue_num)       \
-	X(SET_VRING_ENABLE, G_F30, ACK, STATE(), NOREP, h_set_vring_enable)   \
+	X(GET_QUEUE_NUM, P(MQ), ALWAYS, NONE(), U64(), vu_be_get_queue_num)   \
+	X(SET_VRING_ENABLE, G_F30, ACK, STATE(), NOREP,                       \
+	  vu_be_set_vring_enable)                                             \
 	X(SEND_RARP, P(RARP), ACK, U64(), NOREP, h_send_rarp)                 \
 	X(NET_SET_MTU, P(NET_MTU), ACK, U64(), NOREP, h_net_set_mtu)          \
 	X(SET_BACKEND_REQ_FD, P(BACKEND_REQ), ACK, SZ(0, VH_VU_FDS_ONE),      \
@@ -167,7 +169,7 @@ struct vh_vu_msg_rule {
 	X(RESET_DEVICE, P(RESET_DEVICE), ACK, NONE(), NOREP, h_reset_device)  \
 	X(VRING_KICK, P(INBAND_NOTIFICATIONS), ACK,                           \
 	  CHK(8, 8, VH_VU_FDS_NONE, check_state_num_zero), NOREP,             \
-	  h_vring_kick)                                                       \
+	  vu_be_vring_kick)                                                   \
 	X(GET_MAX_MEM_SLOTS, P(CONFIGURE_MEM_SLOTS), ALWAYS, NONE(), U64(),   \
 	  h_get_max_mem_slots)                                                \
 	X(ADD_MEM_REG, P(CONFIGURE_MEM_SLOTS), ACK,                           \

@@ -50,6 +50,11 @@ static inline int vh_copy_struct(void *dst, size_t dst_size, size_t min_size,
 	return 0;
 }
 
+static inline bool vh_is_pow2(uint64_t n)
+{
+	return n && !(n & (n - 1));
+}
+
 /* Close an fd, keeping errno intact; used on error paths. */
 void vh_close_keep_errno(int fd);
 
