@@ -446,11 +446,8 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
 	/* its buffers' translations stay until the push logged them */
-	if (vh_unlikely(vr->iotlb_on)) {
-		err = vh_devq_pin_itab(vr, id);
-		if (err < 0)
-			return err;
-	}
+	if (vh_unlikely(vr->iotlb_on))
+		vh_devq_pin_itab(vr, id);
 	infl_record(vr, id, h, num);
 	vr->pk_iids[id].ient = h;
 	vr->pk_iids[id].ilast = e;

@@ -772,15 +772,9 @@ static __attribute__((noinline)) int pk_pop_slow(struct vh_devq *vr,
 	if (vr->pk_inflight_descs + c.nring > vr->size)
 		return vh_devq_break(vr, "more than %u descriptors in flight",
 				     vr->size);
-	/*
-	 * the buffers' IOTLB translations stay until the push (put_itab),
-	 * taken before anything of the pop is committed
-	 */
-	if (vh_unlikely(vr->iotlb_on)) {
-		err = vh_devq_pin_itab(vr, c.id);
-		if (err < 0)
-			return err;
-	}
+	/* the buffers' IOTLB translations stay until the push (put_itab) */
+	if (vh_unlikely(vr->iotlb_on))
+		vh_devq_pin_itab(vr, c.id);
 	pk_record(vr, &c);
 	if (vr->pk_infl)
 		pk_infl_pop(vr, &vr->pk_iids[c.id], c.nring);

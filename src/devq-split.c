@@ -567,13 +567,9 @@ __attribute__((noinline)) int vh_devq_pop_general(struct vh_devq *vr,
 	ret = pop_slow(vr, elem, head);
 	if (ret < 0)
 		return ret;
-	/* its translations, before anything of the pop is committed */
-	if (vh_unlikely(vr->iotlb_on)) {
-		ret = vh_devq_pin_itab(vr, head);
-		if (ret < 0)
-			return ret;
-	}
 	elem->id = head;
+	if (vh_unlikely(vr->iotlb_on))
+		vh_devq_pin_itab(vr, head);
 	vr->head_table[head] = vr->table;
 	vr->cur_inflight++;
 	vr->last_avail = last + 1;
@@ -827,11 +823,8 @@ VH_EXPORT int vh_devq_pop_head(struct vh_devq *vr, uint16_t head,
 	ret = pop_slow(vr, elem, head);
 	if (ret < 0)
 		return ret;
-	if (vr->iotlb_on) {
-		ret = vh_devq_pin_itab(vr, head);
-		if (ret < 0)
-			return ret;
-	}
+	if (vr->iotlb_on)
+		vh_devq_pin_itab(vr, head);
 	elem->id = head;
 	vr->head_table[head] = vr->table;
 	vr->cur_inflight++;

@@ -97,6 +97,7 @@ VH_EXPORT struct vh_devq *vh_devq_ref(struct vh_devq *vr)
 static void drop_pins(struct vh_devq *vr)
 {
 	struct old_pin *p, *next;
+	unsigned int i;
 
 	for (p = vr->old_pins; p; p = next) {
 		next = p->next;
@@ -107,13 +108,13 @@ static void drop_pins(struct vh_devq *vr)
 	if (vr->head_table && vr->size)
 		memset(vr->head_table, 0, vr->size * sizeof(vr->head_table[0]));
 	if (vr->head_itab) {
-		unsigned int i;
-
 		for (i = 0; i < vr->size; i++) {
 			vh_iotlb_table_put(vr->head_itab[i]);
 			vr->head_itab[i] = NULL;
 		}
 	}
+	for (i = 0; i < vr->ipin_n; i++)
+		vh_iotlb_table_put(vr->ipin[i].t);
 	vr->ipin_cur = vr->ipin_n = 0;
 	vr->ipin_entries = 0;
 	vr->cur_inflight = 0;
@@ -374,7 +375,6 @@ VH_EXPORT int vh_devq_set_num(struct vh_devq *vr, unsigned int num)
 {
 	struct vh_mem_table **ht;
 	struct vh_iotlb_table **hi;
-	struct vh_devq_ipin *ip;
 	uint32_t *seen;
 
 	if (!vr)
@@ -391,22 +391,18 @@ VH_EXPORT int vh_devq_set_num(struct vh_devq *vr, unsigned int num)
 	unmap_rings(vr);
 	ht = calloc(num, sizeof(*ht));
 	hi = calloc(num, sizeof(*hi));
-	ip = calloc(VH_DEVQ_IPIN_MAX, sizeof(*ip));
 	seen = calloc(num, sizeof(*seen));
-	if (!ht || !hi || !ip || !seen) {
+	if (!ht || !hi || !seen) {
 		free(ht);
 		free(hi);
-		free(ip);
 		free(seen);
 		return -ENOMEM;
 	}
 	free(vr->head_table);
 	free(vr->head_itab);
-	free(vr->ipin);
 	free(vr->batch_seen);
 	vr->head_table = ht;
 	vr->head_itab = hi;
-	vr->ipin = ip;
 	vr->batch_seen = seen;
 	vr->batch_epoch = 0;
 	vr->size = num;
@@ -645,8 +641,6 @@ VH_EXPORT int vh_devq_reset(struct vh_devq *vr)
 	vr->head_table = NULL;
 	free(vr->head_itab);
 	vr->head_itab = NULL;
-	free(vr->ipin);
-	vr->ipin = NULL;
 	free(vr->batch_seen);
 	vr->batch_seen = NULL;
 	vr->size = 0;
@@ -737,6 +731,34 @@ int vh_devq_switch_table(struct vh_devq *vr)
 }
 
 /*
+ * The ring leaves itab, which ipin_cur elements pin: they count as pinning
+ * a superseded snapshot from now on, the list's reference keeping its
+ * address from being taken by another.  Within the bounds unless a pop
+ * found no memory for an element's own snapshot (vh_devq_pin_itab()); the
+ * list grows for that.  Not listed (no memory either), they pin it
+ * uncounted, as if each had its own.
+ */
+static void ipin_supersede(struct vh_devq *vr)
+{
+	if (vr->ipin_n == vr->ipin_cap) {
+		unsigned int cap = vr->ipin_cap ? vr->ipin_cap * 2 :
+						  VH_DEVQ_IPIN_MAX;
+		void *p = realloc(vr->ipin, cap * sizeof(*vr->ipin));
+
+		if (!p) {
+			vr->ipin_cur = 0;
+			return;
+		}
+		vr->ipin = p;
+		vr->ipin_cap = cap;
+	}
+	vr->ipin[vr->ipin_n].t = vh_iotlb_table_ref(vr->itab);
+	vr->ipin[vr->ipin_n++].inflight = vr->ipin_cur;
+	vr->ipin_entries += vr->itab->n;
+	vr->ipin_cur = 0;
+}
+
+/*
  * Move to the newest IOTLB snapshot (pop, when it changed): the rings are
  * translated again.  On a miss the ring keeps the snapshot it has (its
  * rings stay mapped for push) and pop says -EAGAIN until the update.
@@ -748,6 +770,15 @@ static int iotlb_switch(struct vh_devq *vr)
 	void *d = NULL, *a = NULL, *u = NULL;
 	int err;
 
+	/*
+	 * A writer publishes the snapshot, then bumps the generation: a ring
+	 * that read the generation between the two already has this one.
+	 */
+	if (it == vr->itab) {
+		vh_iotlb_table_put(it);
+		vr->itab_gen = igen;
+		return 0;
+	}
 	err = iotlb_areas(vr, it, &d, &a, &u);
 	if (err < 0) {
 		vh_iotlb_table_put(it);
@@ -755,18 +786,9 @@ static int iotlb_switch(struct vh_devq *vr)
 			return err;
 		return vh_devq_break(vr, "rings not accessible through the IOTLB");
 	}
-	/*
-	 * Popped elements hold their own references (head_itab); those on
-	 * this one are counted as superseded from now on.  There is room:
-	 * vh_devq_pin_itab() let them pin it only within the bounds, which
-	 * nothing but this raises.
-	 */
-	if (vr->ipin_cur && vr->ipin_n < VH_DEVQ_IPIN_MAX) {
-		vr->ipin[vr->ipin_n].t = vr->itab;
-		vr->ipin[vr->ipin_n++].inflight = vr->ipin_cur;
-		vr->ipin_entries += vr->itab->n;
-	}
-	vr->ipin_cur = 0;
+	/* popped elements hold their own references (head_itab) */
+	if (vr->ipin_cur)
+		ipin_supersede(vr);
 	vh_iotlb_table_put(vr->itab);
 	vr->itab = it;
 	vr->itab_gen = igen;
@@ -847,25 +869,22 @@ bool vh_devq_put_head(struct vh_devq *vr, uint32_t id)
  * pins only the translations it went through.  A live snapshot's address
  * is not reused, so the pointer tells which kind an element holds.
  */
-int vh_devq_pin_itab(struct vh_devq *vr, uint32_t id)
+void vh_devq_pin_itab(struct vh_devq *vr, uint32_t id)
 {
-	struct vh_iotlb_table *t;
-	int err = 0;
+	struct vh_iotlb_table *t = NULL;
 
-	if (vr->ipin_n < VH_DEVQ_IPIN_MAX &&
-	    vr->ipin_entries + vr->itab->n <= VH_DEVQ_IPIN_ENTRIES) {
+	/* without memory for its own, the ring's (past the bound) */
+	if ((vr->ipin_n >= VH_DEVQ_IPIN_MAX ||
+	     vr->ipin_entries + vr->itab->n > VH_DEVQ_IPIN_ENTRIES) &&
+	    !vr->irange_lost &&
+	    vh_iotlb_table_extract(vr->itab, vr->irange, vr->irange_n, &t) ==
+		    0) {
+		vr->head_itab[id] = t;
+	} else {
 		vr->head_itab[id] = vh_iotlb_table_ref(vr->itab);
 		vr->ipin_cur++;
-	} else if (vr->irange_lost) {
-		err = -ENOMEM;
-	} else {
-		err = vh_iotlb_table_extract(vr->itab, vr->irange,
-					     vr->irange_n, &t);
-		if (err == 0)
-			vr->head_itab[id] = t;
 	}
 	vh_devq_irange_reset(vr);
-	return err;
 }
 
 void vh_devq_irange_add(struct vh_devq *vr, uint64_t iova, uint64_t len)
@@ -904,6 +923,7 @@ void vh_devq_put_itab(struct vh_devq *vr, uint32_t id)
 				continue;
 			if (--vr->ipin[i].inflight == 0) {
 				vr->ipin_entries -= t->n;
+				vh_iotlb_table_put(t);
 				vr->ipin[i] = vr->ipin[--vr->ipin_n];
 			}
 			break;

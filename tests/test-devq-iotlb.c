@@ -645,6 +645,42 @@ static void test_pin_bound(bool packed)
 	       own);
 }
 
+/*
+ * A writer publishes a snapshot before it bumps the generation, so a ring
+ * can hold the newest snapshot under the generation before it.  Its next
+ * pop sees the generation move and finds the snapshot it has: that is no
+ * supersession, and what the ring counts of its elements' pins comes back
+ * to 0 once they are pushed (white-box: the generation put back by one).
+ */
+static void test_switch_same_table(bool packed)
+{
+	struct iovec iov[2][2];
+	struct vh_devq_elem e[2] = { { .iov = iov[0], .iov_max = 2 },
+				     { .iov = iov[1], .iov_max = 2 } };
+	unsigned int i;
+	uint8_t *log;
+	struct rig r;
+
+	log = rig_init_log(&r, packed);
+	(void)log;
+	map_data(&r, 0, DATA_PAGES, VH_IOTLB_RW);
+	add(&r, DATA_IOVA, 16, DATA_IOVA + PG, 16, false, &r);
+	add(&r, DATA_IOVA, 16, DATA_IOVA + 2 * PG, 16, false, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e[0]), 1);
+	CHECK_EQ(r.vr->ipin_cur, 1);
+	r.vr->itab_gen--;
+	CHECK_EQ(vh_devq_pop(r.vr, &e[1]), 1);
+	CHECK_EQ(r.vr->itab_gen, *vh_iotlb_generation_ptr(r.tlb));
+	CHECK_EQ(r.vr->ipin_n, 0);
+	CHECK_EQ(r.vr->ipin_cur, 2);
+	for (i = 0; i < 2; i++)
+		CHECK_EQ(vh_devq_push(r.vr, e[i].id, 16), 0);
+	CHECK_EQ(r.vr->ipin_cur, 0);
+	CHECK_EQ(r.vr->ipin_n, 0);
+	CHECK_EQ(r.vr->ipin_entries, 0);
+	rig_fini(&r);
+}
+
 int main(void)
 {
 	test_pending_rings();
@@ -659,6 +695,8 @@ int main(void)
 	test_dirty_log_new_table(true);
 	test_pin_bound(false);
 	test_pin_bound(true);
+	test_switch_same_table(false);
+	test_switch_same_table(true);
 	printf("test-devq-iotlb: ok\n");
 	return 0;
 }

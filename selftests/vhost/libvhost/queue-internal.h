@@ -120,9 +120,9 @@ struct vh_iotlb_range;
 
 /*
  * A superseded IOTLB snapshot that elements in flight still pin, and how
- * many.  A ring holds at most VH_DEVQ_IPIN_MAX of them, of at most
- * VH_DEVQ_IPIN_ENTRIES entries together; an element popped past that
- * pins a snapshot of its own (vh_devq_pin_itab()).
+ * many.  A ring lets its elements pin at most VH_DEVQ_IPIN_MAX of them,
+ * of at most VH_DEVQ_IPIN_ENTRIES entries together; an element popped
+ * past that pins a snapshot of its own (vh_devq_pin_itab()).
  */
 struct vh_devq_ipin {
 	struct vh_iotlb_table *t;
@@ -203,17 +203,6 @@ struct vh_devq {
 	const uint64_t *igen_ptr;
 	uint64_t itab_gen;
 	struct vh_iotlb_table **head_itab; /* per head: pinned at pop */
-	/*
-	 * Snapshots the elements in flight pin, bounded (vh_devq_pin_itab()):
-	 * how many pin itab, and the superseded ones still pinned
-	 */
-	unsigned int ipin_cur, ipin_n;
-	uint64_t ipin_entries;            /* the superseded ones' entries */
-	struct vh_devq_ipin *ipin;        /* VH_DEVQ_IPIN_MAX */
-	/* the IOVA ranges the chain being popped went through */
-	struct vh_iotlb_range *irange;
-	unsigned int irange_n, irange_cap;
-	bool irange_lost;                 /* one did not fit (ENOMEM) */
 	bool rings_pending;               /* rings wait for a translation */
 
 	/*
@@ -259,6 +248,20 @@ struct vh_devq {
 	unsigned int pk_resub_n, pk_resub_next;
 	uint16_t pk_infl_free;        /* free_head */
 	uint64_t pk_infl_ctr;         /* the next head's counter */
+
+	/*
+	 * IOTLB snapshots the elements in flight pin, bounded
+	 * (vh_devq_pin_itab()): how many pin itab (ipin_cur), and the
+	 * superseded ones still pinned (ipin[], each listed with a reference
+	 * of its own); and irange[], the IOVA ranges the chain being popped
+	 * went through
+	 */
+	uint64_t ipin_entries;            /* the superseded ones' entries */
+	struct vh_devq_ipin *ipin;
+	struct vh_iotlb_range *irange;
+	unsigned int ipin_cur, ipin_n, ipin_cap;
+	unsigned int irange_n, irange_cap;
+	bool irange_lost;                 /* one did not fit (ENOMEM) */
 };
 
 /* vhost-user.rst, "Inflight I/O tracking": DescStatePacked */
@@ -475,10 +478,9 @@ bool vh_devq_put_head(struct vh_devq *vr, uint32_t id);
  * Under the IOTLB, at a pop: element id pins the translations it was
  * popped under (head_itab), the ring's snapshot or, past the ring's
  * bound on superseded snapshots, one of its own made of the ranges its
- * walk went through (vh_devq_irange_add()).  0 or -ENOMEM, before
- * anything else of the pop is committed.
+ * walk went through (vh_devq_irange_add()).
  */
-int vh_devq_pin_itab(struct vh_devq *vr, uint32_t id);
+void vh_devq_pin_itab(struct vh_devq *vr, uint32_t id);
 /* The chain walk starts (IOTLB): no range yet. */
 static inline void vh_devq_irange_reset(struct vh_devq *vr)
 {
