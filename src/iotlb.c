@@ -352,12 +352,49 @@ static int cmp_ent(const void *a, const void *b)
 	return x->iova < y->iova ? -1 : x->iova > y->iova;
 }
 
-/* Evict the oldest entries of t until it has room for need more. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Evict the oldest entries of t until it has room for need more: the
+ * entries inserted at or before the one that many back, in one pass (the
+ * pieces of an entry cut by an invalidation share its age, and go
+ * together).  Without memory for the ages, one by one.
+ */
 static void evict(struct vh_iotlb *tlb, struct vh_iotlb_table *t,
 		  unsigned int need)
 {
+	unsigned int i, k, kept = 0;
+	uint64_t *seq, oldest;
+
+	if (t->n + need <= VH_IOTLB_MAX_ENTRIES)
+		return;
+	k = t->n + need - VH_IOTLB_MAX_ENTRIES;
+	seq = k < t->n ? malloc(t->n * sizeof(*seq)) : NULL;
+	if (seq) {
+		for (i = 0; i < t->n; i++)
+			seq[i] = t->e[i].seq;
+		qsort(seq, t->n, sizeof(*seq), cmp_u64);
+		oldest = seq[k - 1];
+		free(seq);
+		for (i = 0; i < t->n; i++) {
+			if (t->e[i].seq <= oldest) {
+				vh_mem_map_put(t->e[i].map);
+				continue;
+			}
+			t->e[kept++] = t->e[i];
+		}
+		vh_dbg(tlb->ctx, "iotlb: full, %u oldest entries evicted\n",
+		       t->n - kept);
+		t->n = kept;
+		return;
+	}
 	while (t->n && t->n + need > VH_IOTLB_MAX_ENTRIES) {
-		unsigned int i, old = 0;
+		unsigned int old = 0;
 
 		for (i = 1; i < t->n; i++)
 			if (t->e[i].seq < t->e[old].seq)
@@ -402,11 +439,15 @@ static int check_agrees(struct vh_iotlb *tlb, const struct vh_iotlb_table *t,
 	return 0;
 }
 
-/* Insert pieces p[0..n) (lock held); their maps are referenced here. */
+/*
+ * Insert pieces p[0..n), which follow each other in IOVA (lock held);
+ * their maps are referenced here.
+ */
 static int insert(struct vh_iotlb *tlb, const struct vh_iotlb_ent *p,
 		  unsigned int n)
 {
-	struct vh_iotlb_table *cur = tlb->cur, *t, *next;
+	struct vh_iotlb_table *cur = tlb->cur, *t;
+	uint64_t end = p[n - 1].iova + (p[n - 1].size - 1); /* inclusive */
 	unsigned int i;
 	int err;
 
@@ -415,17 +456,14 @@ static int insert(struct vh_iotlb *tlb, const struct vh_iotlb_ent *p,
 		if (err < 0)
 			return err;
 	}
-	/* punch each piece's range, then add the pieces */
-	t = vh_iotlb_table_ref(cur);
-	if (!t) /* never: the table always has one (vh_iotlb_new) */
-		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		next = table_punch(t, p[i].iova, p[i].size, n);
-		vh_iotlb_table_put(t);
-		if (!next)
-			return -ENOMEM;
-		t = next;
-	}
+	/*
+	 * Punch the pieces' range once (not once per piece: a copy of the
+	 * table each), then add the pieces.  end - iova + 1 does not wrap:
+	 * an update's size is a u64.
+	 */
+	t = table_punch(cur, p[0].iova, end - p[0].iova + 1, n);
+	if (!t)
+		return -ENOMEM;
 	evict(tlb, t, n);
 	for (i = 0; i < n; i++) {
 		ent_copy(&t->e[t->n], &p[i]);

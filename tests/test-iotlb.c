@@ -315,6 +315,47 @@ static void test_uva_two_regions(void)
 	CHECK(iov[0].iov_base == (uint8_t *)h0 + 2 * PG);
 	CHECK(iov[1].iov_base == h1 && iov[1].iov_len == 2 * PG);
 	vh_iotlb_table_put(t);
+	{
+		/*
+		 * A full table: an update of two pieces over what it maps
+		 * evicts the two oldest entries, in one pass, and replaces
+		 * the overlap once
+		 */
+		static uint8_t buf[PG];
+		unsigned int i;
+		int err = 0;
+
+		for (i = 2; i < VH_IOTLB_MAX_ENTRIES; i++)
+			CHECK_EQ(vh_iotlb_update(tlb, 1ull << 40 | i * 2 * PG,
+						 PG, buf, NULL, VH_IOTLB_RO),
+				 0);
+		CHECK_EQ(vh_iotlb_num_entries(tlb), VH_IOTLB_MAX_ENTRIES);
+		mt = vh_mem_table_get(mem);
+		CHECK_EQ(vh_iotlb_update_uva(tlb, mt, 0x20000, 4 * PG,
+					     0x7f0000000000ull + 2 * PG,
+					     VH_IOTLB_RO),
+			 0);
+		vh_mem_table_put(mt);
+		CHECK_EQ(vh_iotlb_num_entries(tlb), VH_IOTLB_MAX_ENTRIES);
+		/* the two oldest were the first update's pieces */
+		CHECK(!xlate(tlb, 0x10000, 1, VH_IOTLB_RO, &err, NULL));
+		CHECK(!xlate(tlb, 0x10000 + 3 * PG, 1, VH_IOTLB_RO, &err,
+			     NULL));
+		CHECK(xlate(tlb, 1ull << 40 | 4 * PG, 1, VH_IOTLB_RO, &err,
+			    NULL) == buf);
+		CHECK(xlate(tlb, 0x20000 + 3 * PG, 1, VH_IOTLB_RO, &err,
+			    NULL) == (uint8_t *)h1 + PG);
+		/* the same range again: its two pieces replaced, no eviction */
+		mt = vh_mem_table_get(mem);
+		CHECK_EQ(vh_iotlb_update_uva(tlb, mt, 0x20000, 4 * PG,
+					     0x7f0000000000ull + 2 * PG,
+					     VH_IOTLB_RO),
+			 0);
+		vh_mem_table_put(mt);
+		CHECK_EQ(vh_iotlb_num_entries(tlb), VH_IOTLB_MAX_ENTRIES);
+		CHECK(xlate(tlb, 1ull << 40 | 4 * PG, 1, VH_IOTLB_RO, &err,
+			    NULL) == buf);
+	}
 	vh_mem_unref(mem);
 	vh_iotlb_unref(tlb);
 }
