@@ -6,9 +6,11 @@
  * points) and devq-packed.c's.
  *
  * Memory snapshots: the vring pins the vh_mem snapshot it pops under
- * (vr->table) and moves to a newer one at the next pop after a change; an
- * element popped under an older snapshot keeps that snapshot (and so its
- * mappings) alive until it is pushed: see head_table[] and struct old_pin.
+ * (vr->table) and moves to a newer one at the next pop after a change (or
+ * when its addresses are set again); an element popped under an older
+ * snapshot keeps that snapshot (and so its mappings) alive until it is
+ * pushed, unless the newer one holds its mappings too: see head_table[],
+ * struct old_pin and vh_devq_switch_table().
  *
  * VIRTIO_F_ACCESS_PLATFORM with an IOTLB attached (vh_devq_set_iotlb()):
  * ring and buffer addresses are IOVAs, translated through the IOTLB
@@ -459,13 +461,29 @@ VH_EXPORT int vh_devq_set_addr(struct vh_devq *vr,
 		 */
 		if (!vr->iotlb_on) {
 			struct vh_mem_table *t = vh_mem_table_get(vr->mem);
+			bool moved = t != vr->table;
 			void *d, *av, *u;
 
-			err = t == vr->table ? 0 :
-					       map_areas(vr, t, &d, &av, &u);
+			err = moved ? map_areas(vr, t, &d, &av, &u) : 0;
 			vh_mem_table_put(t);
+			/*
+			 * A ring that is not popped (not kicked, disabled, its
+			 * memory gone) would keep the superseded table, and
+			 * every mapping in it, until its next pop: a front-end
+			 * changing the memory ring after ring could make each
+			 * hold one.  So it moves to the newest table now, or,
+			 * with nothing in flight to keep, lets its mappings go
+			 * (set_addr maps it anew).
+			 */
+			if (err < 0 && !vh_devq_inflight(vr))
+				unmap_rings(vr);
 			if (err < 0)
 				return err;
+			if (moved && vr->ready) {
+				err = vh_devq_switch_table(vr);
+				if (err < 0)
+					return err;
+			}
 		}
 		vr->addr.log = a->log;
 		vr->addr.flags = a->flags;
@@ -681,7 +699,49 @@ VH_EXPORT unsigned int vh_devq_inflight(const struct vh_devq *vr)
 /* memory and IOTLB snapshots                                             */
 /* ---------------------------------------------------------------------- */
 
-/* Move to the newest memory snapshot (called from pop when it changed). */
+/*
+ * Every mapping of old is in t, for the same guest addresses (a new dirty
+ * log, a region added): both are sorted by guest address.
+ */
+static bool maps_kept(const struct vh_mem_table *old,
+		      const struct vh_mem_table *t)
+{
+	unsigned int i, j = 0;
+
+	for (i = 0; i < old->n; i++) {
+		while (j < t->n && t->r[j].gpa < old->r[i].gpa)
+			j++;
+		if (j == t->n || t->r[j].gpa != old->r[i].gpa ||
+		    t->r[j].map != old->r[i].map ||
+		    t->r[j].host != old->r[i].host ||
+		    t->r[j].size < old->r[i].size)
+			return false;
+	}
+	return true;
+}
+
+/* The elements popped under old count as popped under t. */
+static void retag_heads(struct vh_devq *vr, struct vh_mem_table *old,
+			struct vh_mem_table *t)
+{
+	unsigned int i;
+
+	for (i = 0; i < vr->size; i++) {
+		struct vh_mem_table *p = vr->head_table[i];
+
+		/* a packed ring's entry may carry VH_HT_COMPLEX */
+		if (p && vh_ht_table(p) == old)
+			vr->head_table[i] = vh_ht_tag(t, p != old);
+	}
+}
+
+/*
+ * Move to the newest memory table (pop, when it changed; set_addr of the
+ * same rings).  Elements in flight keep the mappings
+ * their buffers are in: when the new table has them all, they just count
+ * as popped under it (a SET_LOG_BASE or an ADD_MEM_REG between pops pins
+ * nothing); else the old table stays pinned until they are pushed.
+ */
 int vh_devq_switch_table(struct vh_devq *vr)
 {
 	uint64_t gen = __atomic_load_n(vr->gen_ptr, __ATOMIC_ACQUIRE);
@@ -703,7 +763,11 @@ int vh_devq_switch_table(struct vh_devq *vr)
 		vh_mem_table_put(t);
 		return vh_devq_break(vr, "rings not in the new memory table");
 	}
-	if (vr->cur_inflight) {
+	if (vr->cur_inflight && maps_kept(old, t)) {
+		/* the elements' memory is t's too: they go on under t */
+		retag_heads(vr, old, t);
+		vh_mem_table_put(old);
+	} else if (vr->cur_inflight) {
 		struct old_pin *p = malloc(sizeof(*p));
 
 		if (!p) {
@@ -715,12 +779,12 @@ int vh_devq_switch_table(struct vh_devq *vr)
 		p->inflight = vr->cur_inflight;
 		p->next = vr->old_pins;
 		vr->old_pins = p;
+		vr->cur_inflight = 0;
 	} else {
 		vh_mem_table_put(old);
 	}
 	vr->table = t;
 	vh_devq_set_gen(vr, gen);
-	vr->cur_inflight = 0;
 	vr->hint = 0;
 	vr->c_size = 0;
 	vr->desc = d;
