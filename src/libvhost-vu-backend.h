@@ -272,8 +272,12 @@ struct vh_devq *vh_vu_backend_get_vring(struct vh_vu_backend *be,
  * The inflight region of queue idx ("Inflight I/O tracking", split layout:
  * a 16-byte QueueRegionSplit header then queue_size 16-byte DescStateSplit
  * entries) set up by GET_INFLIGHT_FD or SET_INFLIGHT_FD.  Keeping it
- * up to date is the device's job.  -ENOENT without one, -ERANGE past its
- * queue count.
+ * up to date is the device's job.  A region fresh from GET_INFLIGHT_FD is
+ * all zero (version 0, an uninitialized buffer, not a page of it written
+ * by the library): the device initializes a queue's part (version 1,
+ * desc_num) when it first uses it, as one a front-end made itself; a
+ * packed ring's part is vh_devq_set_inflight()'s.  -ENOENT without one,
+ * -ERANGE past its queue count.
  */
 int vh_vu_backend_get_inflight(struct vh_vu_backend *be, unsigned int idx,
 			       void **region, size_t *len);

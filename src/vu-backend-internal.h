@@ -22,7 +22,6 @@
 
 /* Inflight region of a split queue ("Inflight I/O tracking"). */
 #define VU_BE_INFLIGHT_ALIGN 64u
-#define VU_BE_INFLIGHT_VERSION 1u
 
 struct vu_be_queue {
 	struct vh_devq *vring;

@@ -332,7 +332,6 @@ int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 {
 	const struct vh_vu_inflight *in = &msg->payload.inflight;
 	uint64_t size, q;
-	unsigned int i;
 	uint8_t *base;
 	int fd, r;
 
@@ -358,31 +357,15 @@ int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		close(fd);
 		return r;
 	}
-	/* zero-filled by ftruncate; version 1 marks the region initialized */
+	/*
+	 * Left as ftruncate made it, all zero: version 0, an "uninitialized
+	 * buffer" that a queue initializes when it first uses it
+	 * (vh_devq_set_inflight() for packed rings, the device for split
+	 * ones).  Written here, every page would be ours (memory charged to
+	 * us) for as long as the front-end keeps the fd, and a front-end
+	 * asking again and again would hold any amount of it.
+	 */
 	q = vu_be_inflight_queue_bytes(in->queue_size, inflight_packed(be));
-	for (i = 0; i < in->num_queues; i++) {
-		uint16_t v[2] = { VU_BE_INFLIGHT_VERSION, in->queue_size };
-		uint8_t *qr = base + i * q;
-		unsigned int j;
-
-		memcpy(qr + 8, v, sizeof(v));
-		if (!inflight_packed(be))
-			continue;
-		/*
-		 * QueueRegionPacked of a fresh ring (virtio 2.8.1: wrap
-		 * counters 1): used_wrap_counter, old_used_wrap_counter, and
-		 * every DescStatePacked on the free list (next = j + 1).
-		 */
-		qr[20] = 1;
-		qr[21] = 1;
-		for (j = 0; j < in->queue_size; j++) {
-			uint16_t next = (uint16_t)(j + 1);
-
-			memcpy(qr + VU_BE_INFLIGHT_PK_HDR +
-				       (size_t)j * VU_BE_INFLIGHT_PK_DESC + 2,
-			       &next, sizeof(next));
-		}
-	}
 	/* a repeated GET_INFLIGHT_FD replaces the previous region: no leak */
 	vu_be_inflight_drop(be);
 	be->inflight_fd = fd;
