@@ -484,6 +484,18 @@ VH_EXPORT int vh_devq_set_addr(struct vh_devq *vr,
 				if (err < 0)
 					return err;
 			}
+		} else if (vr->ready && !vh_devq_inflight(vr) &&
+			   __atomic_load_n(vr->igen_ptr, __ATOMIC_ACQUIRE) !=
+				   vr->itab_gen) {
+			/*
+			 * The same for the IOTLB snapshot the rings were
+			 * translated in (flushed with the memory): with
+			 * nothing in flight, translated again now, or pending
+			 * until an update answers the miss.
+			 */
+			err = map_rings(vr);
+			if (err < 0)
+				return err;
 		}
 		vr->addr.log = a->log;
 		vr->addr.flags = a->flags;

@@ -9,6 +9,7 @@
  * own pages invalidated mid-use, and an element's memory invalidated and
  * removed while it is in flight (written afterwards: no use-after-unmap).
  */
+#include <fcntl.h>
 #include <linux/vhost_types.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
@@ -681,6 +682,62 @@ static void test_switch_same_table(bool packed)
 	rig_fini(&r);
 }
 
+/*
+ * The rings' own IOTLB snapshot, on a ring nobody pops: the IOTLB is
+ * flushed (a memory change) and the memory its entries named goes away;
+ * when the ring's addresses are set again with nothing in flight, the
+ * ring lets that snapshot (and the mapping) go and waits for a
+ * translation, instead of keeping them until its next pop.
+ */
+static void test_rings_let_go(void)
+{
+	struct vh_mem *dmem = NULL;
+	struct vh_mem_region reg, mine;
+	struct vh_devq_addr a = { 0 };
+	struct vh_mem_table *mt;
+	struct iovec iov[4];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
+	int maps0;
+	struct rig r;
+
+	rig_init(&r, true);
+	/* the rings' pages through a memory of the device's own (by uaddr) */
+	CHECK_EQ(vh_mem_get_region(r.mem, 0, &reg), 0);
+	CHECK_EQ(reg.gpa, RING_GPA);
+	CHECK_EQ(vh_mem_new(r.ctx, &dmem), 0);
+	CHECK_EQ(vh_mem_add_fd(dmem, RING_GPA, RING_SIZE, 0x7e0000000000ull,
+			       fcntl(reg.fd, F_DUPFD_CLOEXEC, 0), 0), 0);
+	CHECK_EQ(vh_mem_get_region(dmem, 0, &mine), 0);
+	mt = vh_mem_table_get(dmem);
+	CHECK_EQ(vh_iotlb_update_uva(r.tlb, mt, RING_IOVA, RING_SIZE,
+				     mine.user_addr, VH_IOTLB_RW),
+		 0);
+	vh_mem_table_put(mt);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 0); /* translated, empty */
+	maps0 = count_memfd_maps();
+	/* the memory changes: the IOTLB is flushed, the old memory goes */
+	CHECK_EQ(vh_iotlb_flush(r.tlb), 0);
+	CHECK(vh_mem_unref(dmem) == NULL);
+	CHECK_EQ(count_memfd_maps(), maps0); /* the ring's snapshot has it */
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &a.desc, &a.avail, &a.used), 0);
+	a.desc = a.desc - RING_GPA + RING_IOVA;
+	a.avail = a.avail - RING_GPA + RING_IOVA;
+	a.used = a.used - RING_GPA + RING_IOVA;
+	r.m.n = 0;
+	CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
+	CHECK_EQ(count_memfd_maps(), maps0 - 1);
+	/* waiting for the rings' translation (one miss), then on as before */
+	CHECK_EQ(vh_devq_pop(r.vr, &e), -EAGAIN);
+	CHECK_EQ(r.m.n, 1);
+	CHECK_EQ(r.m.iova, RING_IOVA);
+	map_rings(&r);
+	map_data(&r, 0, DATA_PAGES, VH_IOTLB_RW);
+	add(&r, DATA_IOVA, 16, DATA_IOVA + PG, 16, false, &r);
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 16), 0);
+	rig_fini(&r);
+}
+
 int main(void)
 {
 	test_pending_rings();
@@ -697,6 +754,7 @@ int main(void)
 	test_pin_bound(true);
 	test_switch_same_table(false);
 	test_switch_same_table(true);
+	test_rings_let_go();
 	printf("test-devq-iotlb: ok\n");
 	return 0;
 }

@@ -196,20 +196,6 @@ static void test_split_and_invalidate(void)
 	vh_iotlb_unref(tlb);
 }
 
-static int count_memfd_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "re");
-	char line[512];
-	int n = 0;
-
-	CHECK(f != NULL);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "/memfd:"))
-			n++;
-	fclose(f);
-	return n;
-}
-
 /*
  * Entries built from a memory table (vhost-user uaddr), a snapshot held by
  * a "reader" while the IOTLB is invalidated, the region removed from the

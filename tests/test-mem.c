@@ -47,24 +47,6 @@ static int make_memfd(uint64_t size)
 	return fd;
 }
 
-/*
- * Mappings of memfds (ours and the library's): thread stacks and sanitizer
- * arenas come and go, these must not.
- */
-static int count_memfd_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "re");
-	char line[512];
-	int n = 0;
-
-	CHECK(f != NULL);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "/memfd:"))
-			n++;
-	fclose(f);
-	return n;
-}
-
 static bool fd_is_open(int fd)
 {
 	return fcntl(fd, F_GETFD) >= 0;

@@ -70,6 +70,21 @@ static inline int test_count_maps(void)
 	return n;
 }
 
+/* Mappings of memfds: thread stacks and sanitizer arenas do not count. */
+static inline int count_memfd_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	int n = 0;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "/memfd:"))
+			n++;
+	fclose(f);
+	return n;
+}
+
 /*
  * fds the test inherited (make's jobserver, for one) are not ours: take a
  * snapshot first, then check only the fds opened since.

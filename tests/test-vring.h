@@ -83,19 +83,4 @@ static inline void rig_fini(struct rig *r)
 	CHECK(vh_ctx_unref(r->ctx) == NULL);
 }
 
-/* Mappings of memfds: thread stacks and sanitizer arenas do not count. */
-static inline int count_memfd_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "re");
-	char line[512];
-	int n = 0;
-
-	CHECK(f != NULL);
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "/memfd:"))
-			n++;
-	fclose(f);
-	return n;
-}
-
 #endif
