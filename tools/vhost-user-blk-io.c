@@ -535,6 +535,7 @@ static void parse(struct blk_queue *q, const struct vh_devq_elem *e,
 	r->iov = r->inl;
 	r->bounce = NULL;
 	r->bounce_len = 0;
+	r->bounce_size = 0;
 	r->next = NULL;
 
 	/* 5.2.6: the status is the last device-writable byte */

@@ -92,6 +92,10 @@ struct blk_uring {
 	bool thread_running;
 	bool quit;
 	struct blk_req *todo, *fin;
+	/* bounce buffers allocated (BLK_BOUNCE_BUDGET), requests waiting */
+	size_t bounce_bytes;
+	struct blk_req *bwait, *bwait_tail;
+	unsigned long bounce_waited; /* requests that waited */
 };
 
 static void efd_wake(int fd)
@@ -171,6 +175,23 @@ static struct io_uring_sqe *get_sqe(struct blk_uring *u)
 	return sqe;
 }
 
+/* Bytes of the bounce buffer r takes: its first chunk, the largest. */
+static size_t bounce_size(const struct blk_dev *dev, const struct blk_req *r)
+{
+	size_t c = r->len - r->done < BLK_BOUNCE_SIZE ?
+			   (size_t)(r->len - r->done) :
+			   BLK_BOUNCE_SIZE;
+	size_t align = dev->mem_align > 4096 ? dev->mem_align : 4096;
+
+	return (c + align - 1) / align * align;
+}
+
+/* Room for size more bytes of bounce buffers (always for a first one). */
+static bool bounce_room(const struct blk_uring *u, size_t size)
+{
+	return !u->bounce_bytes || u->bounce_bytes + size <= BLK_BOUNCE_BUDGET;
+}
+
 /* The next piece of a read or write (all of it unless bounced or huge). */
 static int prep_rw(struct blk_queue *q, struct blk_req *r)
 {
@@ -193,19 +214,36 @@ static int prep_rw(struct blk_queue *q, struct blk_req *r)
 		size_t c = r->len - r->done < BLK_BOUNCE_SIZE ?
 				   (size_t)(r->len - r->done) :
 				   BLK_BOUNCE_SIZE;
-
 		size_t align = dev->mem_align > 4096 ? dev->mem_align : 4096;
-		/*
-		 * As large as the request's first chunk, the largest: a
-		 * guest's small unaligned requests do not each take
-		 * BLK_BOUNCE_SIZE of ours
-		 */
-		size_t bsize = (c + align - 1) / align * align;
 
-		if (!r->bounce &&
-		    posix_memalign(&r->bounce, align, bsize) != 0) {
-			r->bounce = NULL;
-			return -ENOMEM;
+		if (!r->bounce) {
+			/*
+			 * As large as the request's first chunk: a guest's
+			 * small unaligned requests do not each take
+			 * BLK_BOUNCE_SIZE of ours; past the queue's budget
+			 * it waits for a bounced request to end (done())
+			 */
+			size_t bsize = bounce_size(dev, r);
+
+			if (!bounce_room(u, bsize)) {
+				if (!u->bounce_waited++)
+					blk_log(q->dev, "info",
+						"queue %u: bounce buffers at their budget (%u MiB): requests wait\n",
+						q->idx, BLK_BOUNCE_BUDGET >> 20);
+				r->next = NULL;
+				if (u->bwait_tail)
+					u->bwait_tail->next = r;
+				else
+					u->bwait = r;
+				u->bwait_tail = r;
+				return 0;
+			}
+			if (posix_memalign(&r->bounce, align, bsize) != 0) {
+				r->bounce = NULL;
+				return -ENOMEM;
+			}
+			r->bounce_size = bsize;
+			u->bounce_bytes += bsize;
 		}
 		sqe = get_sqe(u);
 		if (!sqe)
@@ -384,9 +422,29 @@ static void submit(struct blk_queue *q)
 
 static void done(struct blk_queue *q, struct blk_req *r, uint8_t status)
 {
+	struct blk_uring *u = q->uring;
+	size_t freed = r->bounce ? r->bounce_size : 0;
+
 	r->status = status;
-	blk_queue_complete(q, r);
-	q->uring->outstanding--;
+	blk_queue_complete(q, r); /* frees the bounce buffer */
+	u->outstanding--;
+	if (!freed)
+		return;
+	/*
+	 * Its bounce buffer is back: the requests waiting for room start,
+	 * in order (submitted by whoever reaped this one)
+	 */
+	u->bounce_bytes -= freed;
+	while (u->bwait && bounce_room(u, bounce_size(q->dev, u->bwait))) {
+		struct blk_req *w = u->bwait;
+
+		u->bwait = w->next;
+		if (!u->bwait)
+			u->bwait_tail = NULL;
+		w->next = NULL;
+		if (prep_rw(q, w) < 0)
+			done(q, w, VIRTIO_BLK_S_IOERR);
+	}
 }
 
 /* Bytes res of the data moved: advance the request's iovecs. */

@@ -33,6 +33,12 @@ struct blk_uring;
 #define BLK_DWZ_SEG_MAX 1u
 /* O_DIRECT bounce buffer: unaligned guest buffers go through it in chunks */
 #define BLK_BOUNCE_SIZE (1u << 20)
+/*
+ * uring engine: bounce buffers of one queue's requests in flight, at most
+ * (past one): each request has its own, so a guest with queue size
+ * unaligned requests in flight would otherwise hold that many MiB of ours
+ */
+#define BLK_BOUNCE_BUDGET (16u << 20)
 /* data iovecs kept inside a request; longer lists are allocated */
 #define BLK_REQ_IOV 8u
 /* requests popped before the sync engine runs them (and pushes them) */
@@ -126,7 +132,8 @@ struct blk_req {
 	struct iovec *iov; /* inl or allocated */
 	void *bounce;      /* O_DIRECT with unaligned buffers (uring) */
 	size_t bounce_len; /* bytes of the chunk in flight through it */
-	struct blk_req *next; /* offload list */
+	size_t bounce_size; /* bytes of it (the queue's bounce budget) */
+	struct blk_req *next; /* offload list, or waiting for a bounce */
 	struct iovec inl[BLK_REQ_IOV];
 };
 
