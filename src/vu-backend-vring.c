@@ -447,12 +447,17 @@ static int check_event_fd(struct vh_vu_backend *be, int fd)
 	return 0;
 }
 
-/* KICK/CALL/ERR payload: index in bits 0-7, NOFD in bit 8, nothing else. */
-static int vring_file_index(struct vh_vu_backend *be, struct vh_vu_msg *msg,
-			    int *fd)
+/*
+ * KICK/CALL/ERR payload: index in bits 0-7, NOFD in bit 8, nothing else.
+ * The ring's index, its fd in *fd (-1 with NOFD), taken from msg only once
+ * all is checked (else msg's fds are closed with it), and the ring taken
+ * back from the device, which may use the old fd on another thread.
+ */
+static int vring_file_take(struct vh_vu_backend *be, struct vh_vu_msg *msg,
+			   int *fd)
 {
 	uint64_t v = msg->payload.u64;
-	int r;
+	int idx, r;
 
 	*fd = -1;
 	if (v & ~(uint64_t)(VH_VU_VRING_IDX_MASK | VH_VU_VRING_NOFD)) {
@@ -460,33 +465,33 @@ static int vring_file_index(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		       (unsigned long long)v);
 		return -EINVAL;
 	}
+	idx = ring_index(be, (uint32_t)(v & VH_VU_VRING_IDX_MASK));
+	if (idx < 0)
+		return idx;
 	if (!(v & VH_VU_VRING_NOFD)) {
 		if (msg->nfds != 1)
 			return -EBADMSG;
+		r = check_event_fd(be, msg->fds[0]);
+		if (r < 0)
+			return r;
 		*fd = msg->fds[0];
 		msg->fds[0] = -1;
 		msg->nfds = 0;
-		r = check_event_fd(be, *fd);
-		if (r < 0)
-			return r;
 	}
-	return ring_index(be, (uint32_t)(v & VH_VU_VRING_IDX_MASK));
+	queue_take_back(be, idx);
+	return idx;
 }
 
 int vu_be_set_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			 struct vh_vu_msg *reply)
 {
-	int fd, idx = vring_file_index(be, msg, &fd);
+	int fd, idx = vring_file_take(be, msg, &fd);
 	struct vu_be_queue *q;
 	bool was;
 	int r;
 
-	if (idx < 0) {
-		if (fd >= 0)
-			close(fd);
+	if (idx < 0)
 		return idx;
-	}
-	queue_take_back(be, idx);
 	r = vh_devq_set_kick_fd(be->queues[idx].vring, fd);
 	if (r < 0) {
 		if (fd >= 0)
@@ -510,16 +515,12 @@ int vu_be_set_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 int vu_be_set_vring_call(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			 struct vh_vu_msg *reply)
 {
-	int fd, idx = vring_file_index(be, msg, &fd);
+	/* the device may be signalling from another thread: taken back */
+	int fd, idx = vring_file_take(be, msg, &fd);
 	int r;
 
-	if (idx < 0) {
-		if (fd >= 0)
-			close(fd);
+	if (idx < 0)
 		return idx;
-	}
-	/* the device may be signalling from another thread: stop it first */
-	queue_take_back(be, idx);
 	r = vh_devq_set_call_fd(be->queues[idx].vring, fd);
 	if (r < 0) {
 		if (fd >= 0)
@@ -533,19 +534,15 @@ int vu_be_set_vring_call(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 int vu_be_set_vring_err(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			struct vh_vu_msg *reply)
 {
-	int fd, idx = vring_file_index(be, msg, &fd);
-
-	if (idx < 0) {
-		if (fd >= 0)
-			close(fd);
-		return idx;
-	}
 	/*
 	 * Kept here, not in the vring: the back-end signals it, and so may
 	 * the device (vh_vu_backend_vring_error()) from the thread that owns
-	 * the ring: stop it before the fd goes.
+	 * the ring, taken back before the fd goes.
 	 */
-	queue_take_back(be, idx);
+	int fd, idx = vring_file_take(be, msg, &fd);
+
+	if (idx < 0)
+		return idx;
 	if (be->queues[idx].err_fd >= 0)
 		close(be->queues[idx].err_fd);
 	be->queues[idx].err_fd = fd;

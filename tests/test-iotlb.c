@@ -267,12 +267,26 @@ static void test_uva_and_hold(void)
 	vh_iotlb_unref(tlb);
 }
 
+/*
+ * 4 pages at iova from the last 2 of the first region to the first 2 of
+ * the second (see test_uva_two_regions()): 2 entries.
+ */
+static void update_two_regions(struct vh_iotlb *tlb, struct vh_mem *mem,
+			       uint64_t iova)
+{
+	struct vh_mem_table *mt = vh_mem_table_get(mem);
+
+	CHECK_EQ(vh_iotlb_update_uva(tlb, mt, iova, 4 * PG,
+				     0x7f0000000000ull + 2 * PG, VH_IOTLB_RO),
+		 0);
+	vh_mem_table_put(mt);
+}
+
 /* A uaddr range crossing two regions adjacent in the front-end's space. */
 static void test_uva_two_regions(void)
 {
 	struct vh_iotlb *tlb = tlb_new();
 	struct vh_mem *mem = NULL;
-	struct vh_mem_table *mt;
 	struct iovec iov[4];
 	struct vh_iotlb_table *t;
 	void *h0 = NULL, *h1 = NULL;
@@ -289,11 +303,7 @@ static void test_uva_two_regions(void)
 			       0x7f0000000000ull + 4 * PG, fd1, 0), 0);
 	CHECK_EQ(vh_mem_gpa_to_host(mem, 0, 1, &h0), 0);
 	CHECK_EQ(vh_mem_gpa_to_host(mem, 1ull << 32, 1, &h1), 0);
-	mt = vh_mem_table_get(mem);
-	CHECK_EQ(vh_iotlb_update_uva(tlb, mt, 0x10000, 4 * PG,
-				     0x7f0000000000ull + 2 * PG, VH_IOTLB_RO),
-		 0);
-	vh_mem_table_put(mt);
+	update_two_regions(tlb, mem, 0x10000);
 	CHECK_EQ(vh_iotlb_num_entries(tlb), 2);
 	t = vh_iotlb_table_get(tlb);
 	CHECK_EQ(vh_iotlb_table_to_iov(t, 0x10000, 4 * PG, VH_IOTLB_RO, iov, 4,
@@ -316,12 +326,7 @@ static void test_uva_two_regions(void)
 						 PG, buf, NULL, VH_IOTLB_RO),
 				 0);
 		CHECK_EQ(vh_iotlb_num_entries(tlb), VH_IOTLB_MAX_ENTRIES);
-		mt = vh_mem_table_get(mem);
-		CHECK_EQ(vh_iotlb_update_uva(tlb, mt, 0x20000, 4 * PG,
-					     0x7f0000000000ull + 2 * PG,
-					     VH_IOTLB_RO),
-			 0);
-		vh_mem_table_put(mt);
+		update_two_regions(tlb, mem, 0x20000);
 		CHECK_EQ(vh_iotlb_num_entries(tlb), VH_IOTLB_MAX_ENTRIES);
 		/* the two oldest were the first update's pieces */
 		CHECK(!xlate(tlb, 0x10000, 1, VH_IOTLB_RO, &err, NULL));
@@ -332,12 +337,7 @@ static void test_uva_two_regions(void)
 		CHECK(xlate(tlb, 0x20000 + 3 * PG, 1, VH_IOTLB_RO, &err,
 			    NULL) == (uint8_t *)h1 + PG);
 		/* the same range again: its two pieces replaced, no eviction */
-		mt = vh_mem_table_get(mem);
-		CHECK_EQ(vh_iotlb_update_uva(tlb, mt, 0x20000, 4 * PG,
-					     0x7f0000000000ull + 2 * PG,
-					     VH_IOTLB_RO),
-			 0);
-		vh_mem_table_put(mt);
+		update_two_regions(tlb, mem, 0x20000);
 		CHECK_EQ(vh_iotlb_num_entries(tlb), VH_IOTLB_MAX_ENTRIES);
 		CHECK(xlate(tlb, 1ull << 40 | 4 * PG, 1, VH_IOTLB_RO, &err,
 			    NULL) == buf);
