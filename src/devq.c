@@ -423,6 +423,16 @@ VH_EXPORT unsigned int vh_devq_get_num(const struct vh_devq *vr)
 	return vr ? vr->size : 0;
 }
 
+/*
+ * Nothing in flight and no inflight region attached (whose records and
+ * resubmissions a ring mapped anew would drop): the ring's mappings can
+ * go, or be made anew, without loss.
+ */
+static bool ring_idle(const struct vh_devq *vr)
+{
+	return !vh_devq_inflight(vr) && !vr->pk_infl;
+}
+
 VH_EXPORT int vh_devq_set_addr(struct vh_devq *vr,
 				const struct vh_devq_addr *a)
 {
@@ -475,7 +485,7 @@ VH_EXPORT int vh_devq_set_addr(struct vh_devq *vr,
 			 * with nothing in flight to keep, lets its mappings go
 			 * (set_addr maps it anew).
 			 */
-			if (err < 0 && !vh_devq_inflight(vr))
+			if (err < 0 && ring_idle(vr))
 				unmap_rings(vr);
 			if (err < 0)
 				return err;
@@ -484,18 +494,19 @@ VH_EXPORT int vh_devq_set_addr(struct vh_devq *vr,
 				if (err < 0)
 					return err;
 			}
-		} else if (vr->ready && !vh_devq_inflight(vr) &&
+		} else if (vr->ready && ring_idle(vr) &&
 			   __atomic_load_n(vr->igen_ptr, __ATOMIC_ACQUIRE) !=
 				   vr->itab_gen) {
 			/*
 			 * The same for the IOTLB snapshot the rings were
 			 * translated in (flushed with the memory): with
 			 * nothing in flight, translated again now, or pending
-			 * until an update answers the miss.
+			 * until an update answers the miss; mapped without
+			 * the access the rings need, the ring breaks, as at
+			 * a pop
 			 */
-			err = map_rings(vr);
-			if (err < 0)
-				return err;
+			if (map_rings(vr) < 0)
+				vh_devq_break(vr, "rings not accessible through the IOTLB");
 		}
 		vr->addr.log = a->log;
 		vr->addr.flags = a->flags;

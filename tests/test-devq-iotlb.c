@@ -687,7 +687,8 @@ static void test_switch_same_table(bool packed)
  * flushed (a memory change) and the memory its entries named goes away;
  * when the ring's addresses are set again with nothing in flight, the
  * ring lets that snapshot (and the mapping) go and waits for a
- * translation, instead of keeping them until its next pop.
+ * translation, instead of keeping them until its next pop; rings mapped
+ * without the access they need break it.
  */
 static void test_rings_let_go(void)
 {
@@ -735,6 +736,16 @@ static void test_rings_let_go(void)
 	add(&r, DATA_IOVA, 16, DATA_IOVA + PG, 16, false, &r);
 	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
 	CHECK_EQ(vh_devq_push(r.vr, e.id, 16), 0);
+	/*
+	 * The rings mapped again without write access: the same addresses
+	 * are accepted (a front-end's SET_VRING_ADDR with the log flag must
+	 * not fail) and the ring breaks, as a pop would have found
+	 */
+	CHECK_EQ(vh_iotlb_flush(r.tlb), 0);
+	CHECK_EQ(vh_iotlb_update(r.tlb, RING_IOVA, RING_SIZE, r.ring, NULL,
+				 VH_IOTLB_RO), 0);
+	CHECK_EQ(vh_devq_set_addr(r.vr, &a), 0);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 1);
 	rig_fini(&r);
 }
 

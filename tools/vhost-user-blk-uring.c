@@ -96,6 +96,7 @@ struct blk_uring {
 	size_t bounce_bytes;
 	struct blk_req *bwait, *bwait_tail;
 	unsigned long bounce_waited; /* requests that waited */
+	bool bounce_draining; /* done() is starting waiting requests */
 };
 
 static void efd_wake(int fd)
@@ -192,6 +193,25 @@ static bool bounce_room(const struct blk_uring *u, size_t size)
 	return !u->bounce_bytes || u->bounce_bytes + size <= BLK_BOUNCE_BUDGET;
 }
 
+/*
+ * r's bounce buffer, as large as its first chunk (a guest's small
+ * unaligned requests do not each take BLK_BOUNCE_SIZE of ours), charged
+ * to the queue's budget.
+ */
+static int bounce_alloc(struct blk_queue *q, struct blk_req *r)
+{
+	size_t align = q->dev->mem_align > 4096 ? q->dev->mem_align : 4096;
+	size_t bsize = bounce_size(q->dev, r);
+
+	if (posix_memalign(&r->bounce, align, bsize) != 0) {
+		r->bounce = NULL;
+		return -ENOMEM;
+	}
+	r->bounce_size = bsize;
+	q->uring->bounce_bytes += bsize;
+	return 0;
+}
+
 /* The next piece of a read or write (all of it unless bounced or huge). */
 static int prep_rw(struct blk_queue *q, struct blk_req *r)
 {
@@ -214,18 +234,15 @@ static int prep_rw(struct blk_queue *q, struct blk_req *r)
 		size_t c = r->len - r->done < BLK_BOUNCE_SIZE ?
 				   (size_t)(r->len - r->done) :
 				   BLK_BOUNCE_SIZE;
-		size_t align = dev->mem_align > 4096 ? dev->mem_align : 4096;
 
 		if (!r->bounce) {
 			/*
-			 * As large as the request's first chunk: a guest's
-			 * small unaligned requests do not each take
-			 * BLK_BOUNCE_SIZE of ours; past the queue's budget
-			 * it waits for a bounced request to end (done())
+			 * Past the queue's budget, or behind requests waiting
+			 * already (first come, first served: a large one is
+			 * not passed for ever by smaller ones), it waits for
+			 * bounced requests to end (done())
 			 */
-			size_t bsize = bounce_size(dev, r);
-
-			if (!bounce_room(u, bsize)) {
+			if (u->bwait || !bounce_room(u, bounce_size(dev, r))) {
 				if (!u->bounce_waited++)
 					blk_log(q->dev, "info",
 						"queue %u: bounce buffers at their budget (%u MiB): requests wait\n",
@@ -238,12 +255,8 @@ static int prep_rw(struct blk_queue *q, struct blk_req *r)
 				u->bwait_tail = r;
 				return 0;
 			}
-			if (posix_memalign(&r->bounce, align, bsize) != 0) {
-				r->bounce = NULL;
+			if (bounce_alloc(q, r) < 0)
 				return -ENOMEM;
-			}
-			r->bounce_size = bsize;
-			u->bounce_bytes += bsize;
 		}
 		sqe = get_sqe(u);
 		if (!sqe)
@@ -428,13 +441,16 @@ static void done(struct blk_queue *q, struct blk_req *r, uint8_t status)
 	r->status = status;
 	blk_queue_complete(q, r); /* frees the bounce buffer */
 	u->outstanding--;
-	if (!freed)
-		return;
-	/*
-	 * Its bounce buffer is back: the requests waiting for room start,
-	 * in order (submitted by whoever reaped this one)
-	 */
 	u->bounce_bytes -= freed;
+	/*
+	 * A bounce buffer is back: the requests waiting for room start, in
+	 * order (submitted by whoever reaped this one), each with its buffer
+	 * taken here so that prep_rw() does not queue it again.  One that
+	 * fails ends through here, which then leaves the loop to this one.
+	 */
+	if (!freed || u->bounce_draining)
+		return;
+	u->bounce_draining = true;
 	while (u->bwait && bounce_room(u, bounce_size(q->dev, u->bwait))) {
 		struct blk_req *w = u->bwait;
 
@@ -442,9 +458,10 @@ static void done(struct blk_queue *q, struct blk_req *r, uint8_t status)
 		if (!u->bwait)
 			u->bwait_tail = NULL;
 		w->next = NULL;
-		if (prep_rw(q, w) < 0)
+		if (bounce_alloc(q, w) < 0 || prep_rw(q, w) < 0)
 			done(q, w, VIRTIO_BLK_S_IOERR);
 	}
+	u->bounce_draining = false;
 }
 
 /* Bytes res of the data moved: advance the request's iovecs. */
