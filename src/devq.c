@@ -485,10 +485,11 @@ VH_EXPORT int vh_devq_set_addr(struct vh_devq *vr,
 			 * with nothing in flight to keep, lets its mappings go
 			 * (set_addr maps it anew).
 			 */
-			if (err < 0 && ring_idle(vr))
-				unmap_rings(vr);
-			if (err < 0)
+			if (err < 0) {
+				if (ring_idle(vr))
+					unmap_rings(vr);
 				return err;
+			}
 			if (moved && vr->ready) {
 				err = vh_devq_switch_table(vr);
 				if (err < 0)

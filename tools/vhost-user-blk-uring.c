@@ -176,15 +176,25 @@ static struct io_uring_sqe *get_sqe(struct blk_uring *u)
 	return sqe;
 }
 
+/* r's next chunk through a bounce buffer: what is left, 1 MiB at most */
+static size_t bounce_chunk(const struct blk_req *r)
+{
+	return r->len - r->done < BLK_BOUNCE_SIZE ? (size_t)(r->len - r->done) :
+						     BLK_BOUNCE_SIZE;
+}
+
+/* A bounce buffer's alignment: the file's direct I/O one, a page at least. */
+static size_t bounce_align(const struct blk_dev *dev)
+{
+	return dev->mem_align > 4096 ? dev->mem_align : 4096;
+}
+
 /* Bytes of the bounce buffer r takes: its first chunk, the largest. */
 static size_t bounce_size(const struct blk_dev *dev, const struct blk_req *r)
 {
-	size_t c = r->len - r->done < BLK_BOUNCE_SIZE ?
-			   (size_t)(r->len - r->done) :
-			   BLK_BOUNCE_SIZE;
-	size_t align = dev->mem_align > 4096 ? dev->mem_align : 4096;
+	size_t align = bounce_align(dev);
 
-	return (c + align - 1) / align * align;
+	return (bounce_chunk(r) + align - 1) / align * align;
 }
 
 /* Room for size more bytes of bounce buffers (always for a first one). */
@@ -200,10 +210,9 @@ static bool bounce_room(const struct blk_uring *u, size_t size)
  */
 static int bounce_alloc(struct blk_queue *q, struct blk_req *r)
 {
-	size_t align = q->dev->mem_align > 4096 ? q->dev->mem_align : 4096;
 	size_t bsize = bounce_size(q->dev, r);
 
-	if (posix_memalign(&r->bounce, align, bsize) != 0) {
+	if (posix_memalign(&r->bounce, bounce_align(q->dev), bsize) != 0) {
 		r->bounce = NULL;
 		return -ENOMEM;
 	}
@@ -231,9 +240,7 @@ static int prep_rw(struct blk_queue *q, struct blk_req *r)
 	 */
 	if (dev->direct &&
 	    (r->bounce || (r->done == 0 && !blk_req_direct_ok(dev, r)))) {
-		size_t c = r->len - r->done < BLK_BOUNCE_SIZE ?
-				   (size_t)(r->len - r->done) :
-				   BLK_BOUNCE_SIZE;
+		size_t c = bounce_chunk(r);
 
 		if (!r->bounce) {
 			/*
