@@ -14,12 +14,26 @@
 
 struct vh_iotlb;
 struct vh_mem;
+struct vh_mem_map;
 
 /*
  * Largest IOTLB mapping of a VDUSE domain's own file we mmap (its bounce
  * area is at most 1 GiB)
  */
 #define VDUSE_MAX_MAP (4ull << 30)
+
+/*
+ * Regular files (the front-end's guest memory under vhost_vdpa) mapped
+ * whole, each shared by every IOTLB entry that falls in it
+ */
+#define VDUSE_FILE_MAPS 16
+
+struct vduse_file_map {
+	struct vh_mem_map *m; /* our reference, or NULL: a free slot */
+	uint64_t dev, ino;    /* the file */
+	uint64_t size;        /* mapped: [0, size) of it */
+	int prot;
+};
 
 struct vduse_q {
 	/* the ring between DRIVER_OK and reset, else NULL (control thread) */
@@ -55,6 +69,9 @@ struct vh_vduse_dev {
 	struct vh_iotlb *iotlb;
 	/* serializes VDUSE_IOTLB_GET_FD fills (misses come from any thread) */
 	pthread_mutex_t fill_lock;
+	/* under fill_lock; next_fmap: the slot a full cache gives up next */
+	struct vduse_file_map fmap[VDUSE_FILE_MAPS];
+	unsigned int next_fmap;
 	struct vduse_q *q;
 	/* the state file (vduse-state.c), or state_fd -1 */
 	char *state_path;

@@ -65,23 +65,22 @@ static long page_size(void)
  * most 1 GiB, and coherent allocations) are bounded by VDUSE_MAX_MAP.
  */
 static int check_domain_fd(struct vh_vduse_dev *dev, int fd,
-			   const struct vduse_iotlb_entry *e)
+			   const struct vduse_iotlb_entry *e, struct stat *st)
 {
 	uint64_t size = e->last - e->start + 1;
-	struct stat st;
 
-	if (fstat(fd, &st) < 0)
+	if (fstat(fd, st) < 0)
 		return -errno;
-	if (S_ISREG(st.st_mode)) {
+	if (S_ISREG(st->st_mode)) {
 		/* e->last - e->start < 2^64 - 1: checked by the caller */
-		if (st.st_size < 0 || e->offset > (uint64_t)st.st_size ||
-		    size > (uint64_t)st.st_size - e->offset) {
+		if (st->st_size < 0 || e->offset > (uint64_t)st->st_size ||
+		    size > (uint64_t)st->st_size - e->offset) {
 			vh_err(dev->ctx,
 			       "vduse %s: IOTLB entry 0x%llx-0x%llx beyond its file (offset 0x%llx, size %lld)\n",
 			       dev->name, (unsigned long long)e->start,
 			       (unsigned long long)e->last,
 			       (unsigned long long)e->offset,
-			       (long long)st.st_size);
+			       (long long)st->st_size);
 			return -EPROTO;
 		}
 		return 0;
@@ -114,13 +113,95 @@ static unsigned int perm_of(uint8_t vperm)
 	}
 }
 
+/*
+ * Drop the cached file mappings no IOTLB entry holds any more (only our
+ * reference left), so that a region the front-end removed is not kept
+ * mapped.  Under fill_lock: only a fill takes a new reference from the
+ * cache, and a snapshot or an element's extract copies one from an entry
+ * that holds its own, so a count of 1 stays 1.
+ */
+static void file_maps_sweep(struct vh_vduse_dev *dev, bool all)
+{
+	unsigned int i;
+
+	for (i = 0; i < VDUSE_FILE_MAPS; i++) {
+		struct vduse_file_map *f = &dev->fmap[i];
+
+		if (!f->m || (!all && __atomic_load_n(&f->m->refcount,
+						      __ATOMIC_ACQUIRE) > 1))
+			continue;
+		vh_mem_map_put(f->m);
+		f->m = NULL;
+	}
+}
+
+/*
+ * The mapping of the whole regular file st (fd) with prot that holds
+ * [offset, offset + size), made if there is none: under vhost_vdpa the
+ * front-end's guest memory comes as one entry per IOTLB mapping (a
+ * vIOMMU's are per page), each of which would otherwise be an mmap of its
+ * own.  Mapping the whole file gives us nothing the fd did not: the IOTLB
+ * still decides what is reached.  NULL if it cannot be mapped whole (the
+ * caller maps the entry alone).  Under fill_lock.
+ */
+static struct vh_mem_map *file_map(struct vh_vduse_dev *dev, int fd,
+				   const struct stat *st, uint64_t offset,
+				   uint64_t size, int prot)
+{
+	struct vduse_file_map *f;
+	struct vh_mem_map *m;
+	unsigned int i;
+	void *addr;
+
+	file_maps_sweep(dev, false);
+	for (i = 0; i < VDUSE_FILE_MAPS; i++) {
+		f = &dev->fmap[i];
+		if (f->m && f->dev == (uint64_t)st->st_dev &&
+		    f->ino == (uint64_t)st->st_ino && f->prot == prot &&
+		    offset <= f->size && size <= f->size - offset)
+			return f->m;
+	}
+	/* st_size >= offset + size > 0: checked by check_domain_fd() */
+	if ((uint64_t)st->st_size > SIZE_MAX)
+		return NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	addr = mmap(NULL, (size_t)st->st_size, prot, MAP_SHARED, fd, 0);
+	if (addr == MAP_FAILED) {
+		vh_dbg(dev->ctx, "vduse %s: mmap of a whole file: %d\n",
+		       dev->name, -errno);
+		free(m);
+		return NULL;
+	}
+	m->refcount = 1;
+	m->fd = -1; /* the mapping holds the file */
+	m->addr = addr;
+	m->len = (size_t)st->st_size;
+	/* a free slot, else the oldest made (its entries keep it mapped) */
+	for (i = 0; i < VDUSE_FILE_MAPS && dev->fmap[i].m; i++)
+		;
+	if (i == VDUSE_FILE_MAPS) {
+		i = dev->next_fmap;
+		dev->next_fmap = (i + 1) % VDUSE_FILE_MAPS;
+		vh_mem_map_put(dev->fmap[i].m);
+	}
+	f = &dev->fmap[i];
+	f->m = m;
+	f->dev = (uint64_t)st->st_dev;
+	f->ino = (uint64_t)st->st_ino;
+	f->size = (uint64_t)st->st_size;
+	f->prot = prot;
+	return m;
+}
+
 /* mmap one GET_FD answer e (checked) and enter it into the IOTLB. */
-static int map_entry(struct vh_vduse_dev *dev, int fd,
+static int map_entry(struct vh_vduse_dev *dev, int fd, const struct stat *st,
 		     const struct vduse_iotlb_entry *e, unsigned int perm)
 {
 	uint64_t size = e->last - e->start + 1;
 	struct vh_iotlb_table *t;
-	struct vh_mem_map *m;
+	struct vh_mem_map *m = NULL;
 	void *addr;
 	int prot = 0, r, miss_err;
 	uint64_t miss;
@@ -138,22 +219,32 @@ static int map_entry(struct vh_vduse_dev *dev, int fd,
 		prot |= PROT_READ;
 	if (perm & VH_IOTLB_WO)
 		prot |= PROT_WRITE;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return -ENOMEM;
-	addr = mmap(NULL, size, prot, MAP_SHARED, fd, (off_t)e->offset);
-	if (addr == MAP_FAILED) {
-		r = -errno;
-		free(m);
-		vh_err(dev->ctx, "vduse %s: mmap IOVA 0x%llx+0x%llx: %d\n",
-		       dev->name, (unsigned long long)e->start,
-		       (unsigned long long)size, r);
-		return r;
+	if (S_ISREG(st->st_mode))
+		m = file_map(dev, fd, st, e->offset, size, prot);
+	if (m) {
+		/* the cache's reference: the IOTLB entries take their own */
+		addr = (uint8_t *)m->addr + e->offset;
+		m = vh_mem_map_ref(m);
+	} else {
+		m = calloc(1, sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		addr = mmap(NULL, size, prot, MAP_SHARED, fd,
+			    (off_t)e->offset);
+		if (addr == MAP_FAILED) {
+			r = -errno;
+			free(m);
+			vh_err(dev->ctx,
+			       "vduse %s: mmap IOVA 0x%llx+0x%llx: %d\n",
+			       dev->name, (unsigned long long)e->start,
+			       (unsigned long long)size, r);
+			return r;
+		}
+		m->refcount = 1;
+		m->fd = -1; /* the mapping holds the file */
+		m->addr = addr;
+		m->len = size;
 	}
-	m->refcount = 1;
-	m->fd = -1; /* the mapping holds the file */
-	m->addr = addr;
-	m->len = size;
 	r = vh_iotlb_update(dev->iotlb, e->start, size, addr, m, perm);
 	if (r == -EEXIST) {
 		/* a part is mapped another way (a cut entry): replace it */
@@ -184,6 +275,7 @@ static int fill_range(struct vh_vduse_dev *dev, uint64_t start, uint64_t last)
 	pthread_mutex_lock(&dev->fill_lock);
 	while (cur <= last) {
 		struct vduse_iotlb_entry e = { .start = cur, .last = last };
+		struct stat st;
 		unsigned int perm;
 		int fd;
 
@@ -217,9 +309,9 @@ static int fill_range(struct vh_vduse_dev *dev, uint64_t start, uint64_t last)
 			r = -EPROTO;
 			break;
 		}
-		r = check_domain_fd(dev, fd, &e);
+		r = check_domain_fd(dev, fd, &e, &st);
 		if (r == 0)
-			r = map_entry(dev, fd, &e, perm);
+			r = map_entry(dev, fd, &st, &e, perm);
 		close(fd);
 		if (r < 0 || e.last >= last)
 			break;
@@ -289,7 +381,10 @@ static void stop_queues(struct vh_vduse_dev *dev)
 		drain(q->call_fd);
 	}
 	/* the domain is reset with the device: drop every translation */
+	pthread_mutex_lock(&dev->fill_lock);
 	vh_iotlb_flush(dev->iotlb);
+	file_maps_sweep(dev, true);
+	pthread_mutex_unlock(&dev->fill_lock);
 	__atomic_store_n(&dev->driver_features, 0, __ATOMIC_RELEASE);
 }
 
@@ -572,6 +667,7 @@ static int update_iotlb(struct vh_vduse_dev *dev, uint64_t start,
 		r = vh_iotlb_flush(dev->iotlb);
 	else
 		r = vh_iotlb_invalidate(dev->iotlb, start, last - start + 1);
+	file_maps_sweep(dev, false);
 	pthread_mutex_unlock(&dev->fill_lock);
 	if (r < 0)
 		return r;
@@ -836,6 +932,7 @@ static void dev_free(struct vh_vduse_dev *dev)
 	if (dev->ctl_fd >= 0)
 		close(dev->ctl_fd);
 	free(dev->q);
+	file_maps_sweep(dev, true);
 	vh_iotlb_unref(dev->iotlb);
 	vh_mem_unref(dev->mem);
 	pthread_mutex_destroy(&dev->fill_lock);

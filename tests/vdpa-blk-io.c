@@ -15,7 +15,10 @@
  * the default offers it and takes either.  --mem makes the guest memory
  * one memfd region of MIB MiB (default 1), with the ring and the buffers
  * in its last MiB: above 4 GiB, the device must map the region's file
- * beyond 4 GiB.  Prints "capacity N features F"
+ * beyond 4 GiB.  --page-maps PID maps the used MiB as one IOTLB entry per
+ * page (as a vIOMMU would) and, once the I/O is done, requires the device
+ * process PID to map the memfd once whatever the number of entries
+ * (prints "memfd inode I maps N").  Prints "capacity N features F"
  * (sectors, from config space) and "layout packed|split"; exits 0 if
  * every step succeeded and the bytes match.
  */
@@ -29,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,6 +62,7 @@ struct blk {
 	uint64_t hdr_gpa, data_gpa;
 	uint64_t acked;
 	uint64_t mem_size;
+	long maps_pid; /* --page-maps, else 0 */
 	unsigned int ndesc; /* descriptors made available so far */
 };
 
@@ -116,6 +121,53 @@ static int request(struct blk *b, uint32_t type, uint64_t sector, uint32_t len)
 	if (tok != h)
 		return -EPROTO;
 	return *status;
+}
+
+/* --page-maps: the used MiB, one IOTLB entry per page, in one batch */
+static int map_pages(struct blk *b)
+{
+	uint64_t iova;
+	int r;
+
+	r = vh_vdpa_batch_begin(b->dev, 0);
+	for (iova = b->mem_size - MEM_SIZE; !r && iova < b->mem_size;
+	     iova += 4096)
+		r = vh_vdpa_dma_map(b->dev, 0, iova, 4096, b->host + iova,
+				    VH_ACCESS_RW);
+	if (!r)
+		r = vh_vdpa_batch_end(b->dev, 0);
+	return r;
+}
+
+/*
+ * How many mappings of our memfd the process pid has (/proc/PID/maps:
+ * address perms offset dev inode path).
+ */
+static int count_maps(struct blk *b, long pid, unsigned long *ino)
+{
+	struct vh_mem_region reg;
+	char path[64], line[512];
+	unsigned long long i;
+	struct stat st;
+	int n = 0, pathpos;
+	FILE *f;
+
+	if (vh_mem_get_region(b->mem, 0, &reg) || fstat(reg.fd, &st) < 0)
+		return -EIO;
+	*ino = (unsigned long)st.st_ino;
+	snprintf(path, sizeof(path), "/proc/%ld/maps", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		pathpos = 0;
+		if (sscanf(line, "%*s %*s %*s %*s %llu %n", &i, &pathpos) == 1 &&
+		    pathpos && i == (unsigned long long)st.st_ino &&
+		    !strncmp(line + pathpos, "/memfd:", 7))
+			n++;
+	}
+	fclose(f);
+	return n;
 }
 
 static int setup(struct vh_ctx *ctx, const char *node, enum layout layout,
@@ -178,7 +230,9 @@ static int setup(struct vh_ctx *ctx, const char *node, enum layout layout,
 	if (!r)
 		r = vh_drvq_set_call_fd(b->vq, b->call);
 	/* IOVA = GPA (vh_vdpa_setup_vring() puts GPAs in the ring) */
-	if (!r)
+	if (!r && b->maps_pid)
+		r = map_pages(b);
+	else if (!r)
 		r = vh_vdpa_map_mem(b->dev, 0, b->mem);
 	if (!r)
 		r = vh_vdpa_setup_vring(b->dev, 0, b->vq, b->kick, b->call);
@@ -234,10 +288,11 @@ static uint32_t expected_base(const struct blk *b, unsigned int nreq)
 }
 
 static int run(struct vh_ctx *ctx, enum layout layout, uint64_t mem_size,
-	       char **argv)
+	       long maps_pid, char **argv)
 {
 	static uint8_t in[MAX_LEN + 1];
-	struct blk b = { .kick = -1, .call = -1, .mem_size = mem_size };
+	struct blk b = { .kick = -1, .call = -1, .mem_size = mem_size,
+			 .maps_pid = maps_pid };
 	uint64_t capacity = 0, sector;
 	unsigned int nreq = 3; /* read, write, read; flush if negotiated */
 	uint32_t base = 0;
@@ -319,6 +374,22 @@ static int run(struct vh_ctx *ctx, enum layout layout, uint64_t mem_size,
 			r = -EIO;
 		}
 	}
+	/*
+	 * One IOTLB entry per page, each its own VDUSE_IOTLB_GET_FD answer:
+	 * the device maps our file once for all of them
+	 */
+	if (!r && b.maps_pid) {
+		unsigned long ino = 0;
+		int n = count_maps(&b, b.maps_pid, &ino);
+
+		printf("memfd inode %lu maps %d\n", ino, n);
+		if (n != 1) {
+			fprintf(stderr,
+				"process %ld maps the memfd %d times, not once\n",
+				b.maps_pid, n);
+			r = n < 0 ? n : -EPROTO;
+		}
+	}
 	if (!r)
 		r = vh_vdpa_reset(b.dev);
 out:
@@ -338,6 +409,7 @@ int main(int argc, char **argv)
 	enum layout layout = LAYOUT_ANY;
 	uint64_t mem_size = MEM_SIZE;
 	struct vh_ctx *ctx = NULL;
+	long maps_pid = 0;
 	char *end;
 	int r;
 
@@ -357,13 +429,20 @@ int main(int argc, char **argv)
 			mem_size <<= 20;
 			argc--;
 			argv++;
+		} else if (!strcmp(argv[0], "--page-maps") && argc > 1) {
+			errno = 0;
+			maps_pid = strtol(argv[1], &end, 10);
+			if (errno || *end || end == argv[1] || maps_pid <= 0)
+				break;
+			argc--;
+			argv++;
 		} else {
 			break;
 		}
 	}
 	if (argc != 5) {
 		fprintf(stderr,
-			"usage: %s [--packed|--split] [--mem MIB] /dev/vhost-vdpa-N SECTOR IN BEFORE AFTER\n",
+			"usage: %s [--packed|--split] [--mem MIB] [--page-maps PID] /dev/vhost-vdpa-N SECTOR IN BEFORE AFTER\n",
 			prog);
 		return 2;
 	}
@@ -373,7 +452,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	/* run() takes argv[1..5] */
-	r = run(ctx, layout, mem_size, argv - 1);
+	r = run(ctx, layout, mem_size, maps_pid, argv - 1);
 	vh_ctx_unref(ctx);
 	return r ? 1 : 0;
 }

@@ -24,7 +24,9 @@
 # passes the same checks; last, the daemon bound to vhost_vdpa serves
 # tests/vdpa-blk-io (libvhost's vhost-vdpa front-end) with a packed ring,
 # then with a split one, then a packed one in 5 GiB of guest memory (one
-# IOTLB entry larger than 4 GiB).
+# IOTLB entry larger than 4 GiB), then a split one whose memory comes as
+# one IOTLB entry per page: the daemon must map the front-end's memfd
+# once for them all, and no more after the device's reset.
 #
 # Prints `ok N vduse.<case>` / `not ok N vduse.<case>` lines; on a kernel
 # without CONFIG_VDPA_USER (Debian's 6.1) one `ok 1 vduse.blk # SKIP` line.
@@ -546,6 +548,20 @@ else
 	# last MiB: VDUSE hands the daemon the whole region (the front-end's
 	# memfd) as one IOTLB entry beyond 4 GiB, which it must map
 	vdpa_io packed high_io "$tmp/vdpa.in.split_io" --mem 5120
+	# the used MiB as one IOTLB entry per page (a vIOMMU's way): the
+	# daemon maps the front-end's memfd once for all of them
+	# (vdpa-blk-io checks), and lets it go with the device's reset
+	vdpa_io split page_maps "$tmp/vdpa.in.high_io" --page-maps "$DPID"
+	ino=$(sed -n 's/^memfd inode \([0-9]*\) maps 1$/\1/p' \
+		"$tmp/vdpa.out.page_maps")
+	if [ -n "$ino" ] && ! awk -v i="$ino" '$5 == i && $6 ~ /^\/memfd:/' \
+		"/proc/$DPID/maps" | grep -q .; then
+		ok vhost_vdpa.page_maps_released
+	else
+		notok vhost_vdpa.page_maps_released \
+			"the daemon still maps memfd inode '$ino'"
+		grep memfd "/proc/$DPID/maps" | sed 's/^/# /'
+	fi
 fi
 vdpa dev del "$name" 2>/dev/null
 kill -TERM "$DPID"
