@@ -10,7 +10,8 @@
  * Memory: the driver's rings and buffers live at IOVAs of the device's
  * VDUSE domain (the bounce area and coherent allocations).  They enter the
  * one IOTLB of the library (iotlb.c) as mmap()s of the fd VDUSE_IOTLB_GET_FD
- * returns, each held by a struct vh_mem_map reference per IOTLB entry, so
+ * returns (a regular file mapped whole once, for all its entries), each
+ * held by a struct vh_mem_map reference per IOTLB entry, so
  * that an invalidation (UPDATE_IOTLB, reset) never unmaps memory a ring
  * still pins.  Rings are fetched at DRIVER_OK; buffers when a ring misses
  * them (the IOTLB's miss callback fetches and kicks the ring again).
