@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TEST_SKIP 77
@@ -40,6 +42,15 @@
 	} while (0)
 
 /* Count this process's open fds (for leak checks). */
+/* CLOCK_MONOTONIC in milliseconds */
+static inline int64_t test_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static inline int test_count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");

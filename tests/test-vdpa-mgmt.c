@@ -668,6 +668,53 @@ scan_fds_log(struct vh_ctx *c, void *data, int priority, const char *file,
 		nl_seen = n;
 }
 
+/*
+ * vh_vdpa_nl_recv(): a socket with nothing to read gives -ETIMEDOUT by the
+ * deadline, not a wait for ever; a datagram from a port other than the
+ * kernel's is dropped (sending one to another socket's port needs
+ * CAP_NET_ADMIN: without it that half is not run).
+ */
+static void test_recv_deadline(void)
+{
+	struct sockaddr_nl a = { .nl_family = AF_NETLINK }, b = a;
+	socklen_t alen = sizeof(a);
+	char buf[256], msg[NLMSG_HDRLEN] = { 0 };
+	struct nlmsghdr *nlh = (void *)msg;
+	int fa, fb;
+	int64_t t0;
+	ssize_t n;
+
+	fa = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	fb = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
+	CHECK(fa >= 0 && fb >= 0);
+	CHECK_EQ(bind(fa, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(bind(fb, (struct sockaddr *)&b, sizeof(b)), 0);
+	CHECK_EQ(getsockname(fa, (struct sockaddr *)&a, &alen), 0);
+	CHECK(a.nl_pid != 0);
+
+	t0 = test_now_ms();
+	n = vh_vdpa_nl_recv(ctx, fa, buf, sizeof(buf), 200);
+	CHECK_EQ(n, -ETIMEDOUT);
+	CHECK(test_now_ms() - t0 >= 190);
+	CHECK(test_now_ms() - t0 < 5000);
+
+	nlh->nlmsg_len = NLMSG_HDRLEN;
+	nlh->nlmsg_type = NLMSG_NOOP;
+	if (sendto(fb, msg, sizeof(msg), 0, (struct sockaddr *)&a,
+		   sizeof(a)) == (ssize_t)sizeof(msg)) {
+		logbuf[0] = 0;
+		vh_ctx_set_log_priority(ctx, LOG_WARNING);
+		n = vh_vdpa_nl_recv(ctx, fa, buf, sizeof(buf), 200);
+		vh_ctx_set_log_priority(ctx, LOG_ERR);
+		CHECK_EQ(n, -ETIMEDOUT);
+		CHECK(strstr(logbuf, "dropping a datagram from port") != NULL);
+	} else {
+		CHECK_EQ(errno, EPERM);
+	}
+	close(fa);
+	close(fb);
+}
+
 static void test_socket_cloexec(void)
 {
 	struct vh_vdpa_mgmt *m = NULL;
@@ -738,6 +785,7 @@ int main(void)
 	}
 
 	test_socket_cloexec();
+	test_recv_deadline();
 
 	vh_ctx_unref(ctx);
 	CHECK_EQ(test_count_fds(), fds);
