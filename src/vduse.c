@@ -300,7 +300,7 @@ static int fill_range(struct vh_vduse_dev *dev, uint64_t start, uint64_t last)
 		 * the file (mmap), of a sane size, with a known permission.
 		 */
 		if (e.start > e.last || e.last < cur || e.start > last ||
-		    !perm || e.last - e.start == UINT64_MAX ||
+		    !perm || e.last - e.start >= (uint64_t)SIZE_MAX ||
 		    (e.offset & (uint64_t)(page_size() - 1))) {
 			vh_err(dev->ctx,
 			       "vduse %s: bad IOTLB entry 0x%llx-0x%llx perm %u\n",
@@ -472,6 +472,9 @@ static int start_queue(struct vh_vduse_dev *dev, unsigned int i,
 	uint32_t base = 0;
 	int r, fd;
 
+	/* running already: its owner has it (set_status() keeps this) */
+	if (q->vring)
+		return -EBUSY;
 	if (ioctl(dev->fd, VDUSE_VQ_GET_INFO, &info) < 0)
 		return -errno;
 	if (info.index != i)
@@ -629,6 +632,15 @@ static int set_status(struct vh_vduse_dev *dev, uint8_t status)
 		if (dev->ops.reset)
 			dev->ops.reset(dev, dev->data);
 		return 0;
+	}
+	/*
+	 * 2.1.1: the driver clears no bit but by a reset.  One that did
+	 * (DRIVER_OK off, then on again) would start running rings again.
+	 */
+	if (dev->status & ~status) {
+		vh_err(dev->ctx, "vduse %s: status 0x%x clears bits of 0x%x\n",
+		       dev->name, status, dev->status);
+		return -EINVAL;
 	}
 	if (dev->ops.set_status) {
 		r = dev->ops.set_status(dev, dev->data, status);
