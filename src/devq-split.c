@@ -1174,7 +1174,6 @@ VH_EXPORT int vh_devq_need_notify(struct vh_devq *vr)
 
 VH_EXPORT int vh_devq_notify(struct vh_devq *vr)
 {
-	uint64_t one = 1;
 	int ret;
 
 	ret = vh_devq_need_notify(vr);
@@ -1182,10 +1181,9 @@ VH_EXPORT int vh_devq_notify(struct vh_devq *vr)
 		return ret;
 	if (vr->call_fd < 0)
 		return 0;
-	if (write(vr->call_fd, &one, sizeof(one)) != sizeof(one) &&
-	    errno != EAGAIN)
-		return -errno;
-	return 1;
+	/* a full counter: the signal is pending, the notification made */
+	ret = vh_eventfd_signal(vr->call_fd);
+	return ret < 0 ? ret : 1;
 }
 
 VH_EXPORT int vh_devq_enable_notification(struct vh_devq *vr)

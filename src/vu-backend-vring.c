@@ -51,14 +51,13 @@ static void kick_poll_del(struct vh_vu_backend *be, unsigned int idx)
 /* Signal the error eventfd of ring idx (SET_VRING_ERR); 1 done, 0 no fd. */
 static int err_signal(struct vh_vu_backend *be, unsigned int idx)
 {
-	uint64_t one = 1;
 	int fd = be->queues[idx].err_fd;
+	int r;
 
 	if (fd < 0)
 		return 0;
-	if (write(fd, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
-		return -errno;
-	return 1;
+	r = vh_eventfd_signal(fd);
+	return r < 0 ? r : 1;
 }
 
 /*
@@ -199,7 +198,7 @@ void vu_be_rekick_all(struct vh_vu_backend *be)
 	for (i = 0; i < be->dev.num_queues; i++) {
 		struct vu_be_queue *q = &be->queues[i];
 		int fd = vh_devq_get_kick_fd(q->vring);
-		uint64_t one = 1;
+		int r;
 
 		if (!q->handed) {
 			queue_resume(be, i); /* maybe its rings map now */
@@ -207,10 +206,10 @@ void vu_be_rekick_all(struct vh_vu_backend *be)
 		}
 		/* a kick through the eventfd reaches whoever polls it */
 		if (fd >= 0) {
-			if (write(fd, &one, sizeof(one)) < 0 &&
-			    errno != EAGAIN)
+			r = vh_eventfd_signal(fd);
+			if (r < 0)
 				vh_warn(be->ctx, "queue %u: re-kick: %d\n", i,
-					-errno);
+					r);
 		} else if (be->ops.queue_kicked) {
 			kicked(be, i);
 		}

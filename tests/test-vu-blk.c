@@ -391,6 +391,53 @@ static void test_hostile(void)
 }
 
 /* Both queues filled, kicked together, drained together. */
+/*
+ * The front-end clears O_NONBLOCK of its call eventfd (a flag of the file
+ * both sides share) and fills its counter: a write of ours would wait
+ * until it reads, holding the worker, and the take-back of the ring
+ * (GET_VRING_BASE) would wait for the worker.  The completion must still
+ * be used, and the ring stop answered within the deadline.  Stops queue 0.
+ */
+static void test_full_call_fd(void)
+{
+	uint64_t full = 0xfffffffffffffffeull, v;
+	static int token;
+	struct vh_sg sg[2];
+	uint32_t len = 0, base = 0;
+	void *t = NULL;
+	int flags, i, r = 0;
+
+	flags = fcntl(drv.call[0], F_GETFL);
+	CHECK(flags >= 0);
+	CHECK_EQ(fcntl(drv.call[0], F_SETFL, flags & ~O_NONBLOCK), 0);
+	CHECK(write(drv.call[0], &full, sizeof(full)) == sizeof(full));
+	put_hdr(0, VIRTIO_BLK_T_FLUSH, 0);
+	sg[0] = (struct vh_sg){ HDR(0), 16 };
+	sg[1] = (struct vh_sg){ STATUS(0), 1 };
+	drv.guest[STATUS(0)] = 0xee;
+	CHECK_EQ(vh_drvq_add(drv.vq[0], sg, 1, 1, &token), 0);
+	CHECK(vh_drvq_kick(drv.vq[0]) >= 0);
+	/* the call fd is not read here: that would let a waiting write go */
+	for (i = 0; i < 250 && r == 0; i++) {
+		r = vh_drvq_get_used(drv.vq[0], &t, &len);
+		CHECK(r >= 0);
+		if (!r)
+			usleep(20000);
+	}
+	CHECK_EQ(r, 1);
+	CHECK(t == &token);
+	CHECK_EQ(drv.guest[STATUS(0)], VIRTIO_BLK_S_OK);
+	vh_vu_frontend_set_timeout(drv.fe, 3000);
+	CHECK_EQ(vh_vu_frontend_get_vring_base(drv.fe, 0, &base), 0);
+	CHECK(base > 0);
+	vh_vu_frontend_set_timeout(drv.fe, 0); /* the default again */
+	CHECK(read(drv.call[0], &v, sizeof(v)) == sizeof(v));
+	CHECK_EQ(v, full);
+	CHECK_EQ(fcntl(drv.call[0], F_SETFL, flags), 0);
+	CHECK(peer_alive());
+	printf("a full call eventfd without O_NONBLOCK: completion used, ring stopped in time\n");
+}
+
 static void test_multiqueue(void)
 {
 	enum { PER_Q = 40, LEN = 8192 }; /* 3 descriptors each */
@@ -944,9 +991,13 @@ static void run(const char *daemon, const char *engine, const char *img,
 	test_write_cache();
 	test_hostile();
 	test_multiqueue();
+	test_full_call_fd();
 
-	/* a clean stop: GET_VRING_BASE returns where each ring stopped */
-	for (q = 0; q < 2; q++) {
+	/*
+	 * a clean stop: GET_VRING_BASE returns where each ring stopped
+	 * (queue 0: test_full_call_fd())
+	 */
+	for (q = 1; q < 2; q++) {
 		uint32_t base;
 
 		CHECK_EQ(vh_vu_frontend_get_vring_base(drv.fe, q, &base), 0);
