@@ -662,7 +662,8 @@ int blk_queue_pop(struct blk_queue *q, struct blk_req **out)
 
 	ret = vh_devq_pop(q->vring, &e);
 	if (ret <= 0) {
-		if (ret == -ENOBUFS)
+		/* at each kick while it stays: logged a few times only */
+		if (ret == -ENOBUFS && q->warned < 8 && ++q->warned)
 			blk_log(q->dev, "error",
 				"queue %u: request with more than %u buffers: queue stalled\n",
 				q->idx, BLK_IOV_MAX);
@@ -891,9 +892,10 @@ static int resubmit_split(struct blk_queue *q)
 		if (r == -EAGAIN)
 			return 1; /* an IOTLB miss: after the update */
 		if (r < 0) {
-			blk_log(q->dev, "error",
-				"queue %u: inflight head %u: %s\n", q->idx,
-				head, strerror(-r));
+			if (q->warned < 8 && ++q->warned)
+				blk_log(q->dev, "error",
+					"queue %u: inflight head %u: %s\n",
+					q->idx, head, strerror(-r));
 			return r;
 		}
 		q->resub_next++;
@@ -935,8 +937,10 @@ static int resubmit_packed(struct blk_queue *q)
 	}
 	q->resub_packed = r == -EAGAIN; /* an IOTLB miss: after the update */
 	if (r < 0 && r != -EAGAIN) {
-		blk_log(q->dev, "error", "queue %u: inflight request: %s\n",
-			q->idx, strerror(-r));
+		if (q->warned < 8 && ++q->warned)
+			blk_log(q->dev, "error",
+				"queue %u: inflight request: %s\n", q->idx,
+				strerror(-r));
 		return r;
 	}
 	return q->resub_packed ? 1 : 0;
