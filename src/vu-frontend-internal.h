@@ -31,6 +31,11 @@ struct vh_vu_frontend {
 	 * through.  A back-end request about a ring is checked against it.
 	 */
 	unsigned int nrings;
+	/*
+	 * Each ring's size as SET_VRING_NUM last set it (0: not set), which
+	 * a packed ring's GET_VRING_BASE positions must be below
+	 */
+	uint32_t ring_num[VH_VU_VRING_IDX_MASK + 1];
 	/* a back-end request that has partly arrived (never waited for) */
 	struct vh_vu_rx backend_rx;
 	/*
@@ -114,6 +119,33 @@ static inline int64_t vu_fe_deadline(const struct vh_vu_frontend *fe)
 {
 	return vh_vu_now_ms() + fe->timeout_ms;
 }
+
+/*
+ * A call of the API that sends several requests (negotiate, share_mem,
+ * setup_vq) ends by one deadline, as the header promises, not one per
+ * request: vu_fe_call() takes the earlier of its own and this one.
+ * Returns the deadline to put back with vu_fe_calls_end().
+ */
+static inline int64_t vu_fe_calls_begin(struct vh_vu_frontend *fe)
+{
+	int64_t outer = fe->call_deadline, d = vu_fe_deadline(fe);
+
+	if (!outer || d < outer)
+		fe->call_deadline = d;
+	return outer;
+}
+
+static inline void vu_fe_calls_end(struct vh_vu_frontend *fe, int64_t outer)
+{
+	fe->call_deadline = outer;
+}
+
+/*
+ * SET_VRING_ADDR under LOG_ALL ("Migration"): the used ring's writes are
+ * logged by its guest physical address.
+ */
+int vu_fe_vring_log(struct vh_vu_frontend *fe, struct vh_drvq *vq,
+		    struct vh_vu_vring_addr *a);
 
 /*
  * Serve one back-end request (vh_vu_frontend_dispatch_backend()), its

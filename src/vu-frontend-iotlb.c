@@ -53,22 +53,15 @@ VH_EXPORT int vh_vu_frontend_iotlb_invalidate(struct vh_vu_frontend *fe,
 	return vh_vu_frontend_iotlb_msg(fe, &m);
 }
 
-VH_EXPORT int vh_vu_frontend_setup_vq_iova(struct vh_vu_frontend *fe,
-					   unsigned int idx,
-					   struct vh_drvq *vq, int kick_fd,
-					   int call_fd, uint64_t desc_iova,
-					   uint64_t avail_iova,
-					   uint64_t used_iova)
+static int setup_vq_iova(struct vh_vu_frontend *fe, unsigned int idx,
+			 struct vh_drvq *vq, int kick_fd, int call_fd,
+			 uint64_t desc_iova, uint64_t avail_iova,
+			 uint64_t used_iova)
 {
 	uint64_t features = vh_vu_frontend_features(fe);
 	struct vh_vu_vring_addr a;
 	int r;
 
-	if (!fe || !vq || idx > VH_VU_VRING_IDX_MASK)
-		return -EINVAL;
-	/* IOVAs in SET_VRING_ADDR mean nothing without the feature */
-	if (!(features & (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM)))
-		return -EOPNOTSUPP;
 	r = vh_vu_frontend_set_vring_num(fe, idx, vh_drvq_get_num(vq));
 	if (r < 0)
 		return r;
@@ -80,6 +73,10 @@ VH_EXPORT int vh_vu_frontend_setup_vq_iova(struct vh_vu_frontend *fe,
 	a.desc = desc_iova;
 	a.avail = avail_iova;
 	a.used = used_iova;
+	/* the log is by guest physical address, whatever the ring's IOVAs */
+	r = vu_fe_vring_log(fe, vq, &a);
+	if (r < 0)
+		return r;
 	r = vh_vu_frontend_set_vring_addr(fe, &a);
 	if (r < 0)
 		return r;
@@ -91,5 +88,28 @@ VH_EXPORT int vh_vu_frontend_setup_vq_iova(struct vh_vu_frontend *fe,
 		return r;
 	if (features & (1ull << VH_VU_F_PROTOCOL_FEATURES))
 		r = vh_vu_frontend_set_vring_enable(fe, idx, true);
+	return r;
+}
+
+VH_EXPORT int vh_vu_frontend_setup_vq_iova(struct vh_vu_frontend *fe,
+					   unsigned int idx,
+					   struct vh_drvq *vq, int kick_fd,
+					   int call_fd, uint64_t desc_iova,
+					   uint64_t avail_iova,
+					   uint64_t used_iova)
+{
+	int64_t outer;
+	int r;
+
+	if (!fe || !vq || idx > VH_VU_VRING_IDX_MASK)
+		return -EINVAL;
+	/* IOVAs in SET_VRING_ADDR mean nothing without the feature */
+	if (!(vh_vu_frontend_features(fe) &
+	      (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM)))
+		return -EOPNOTSUPP;
+	outer = vu_fe_calls_begin(fe);
+	r = setup_vq_iova(fe, idx, vq, kick_fd, call_fd, desc_iova,
+			  avail_iova, used_iova);
+	vu_fe_calls_end(fe, outer);
 	return r;
 }

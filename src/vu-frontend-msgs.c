@@ -293,7 +293,10 @@ VH_EXPORT int vh_vu_frontend_set_device_state_fd(struct vh_vu_frontend *fe,
 	if (v & VH_VU_DEVICE_STATE_ERR_MASK)
 		return -EIO;
 	if (rep.nfds == 1) {
+		/* save: we read what the back-end writes; load: we write */
+		int wrong = direction == 0 ? O_WRONLY : O_RDONLY;
 		struct stat st;
+		int fl;
 
 		/* "a pipe" ("Migrating back-end state"): a stream, no file */
 		if (fstat(rep.fds[0], &st) < 0 ||
@@ -301,6 +304,14 @@ VH_EXPORT int vh_vu_frontend_set_device_state_fd(struct vh_vu_frontend *fe,
 			vh_vu_msg_close_fds(&rep);
 			return vu_fe_bad_reply(fe, "SET_DEVICE_STATE_FD",
 					       "the fd is not a pipe or socket");
+		}
+		fl = fcntl(rep.fds[0], F_GETFL);
+		if (fl < 0 || (fl & O_ACCMODE) == wrong) {
+			vh_vu_msg_close_fds(&rep);
+			return vu_fe_bad_reply(fe, "SET_DEVICE_STATE_FD",
+					       "the fd cannot be %s",
+					       direction == 0 ? "read" :
+								"written");
 		}
 		if (backend_fd)
 			*backend_fd = rep.fds[0];
@@ -726,9 +737,11 @@ int vu_fe_backend_msg(struct vh_vu_frontend *fe, struct vh_vu_msg *msg)
 		vh_vu_msg_close_fds(msg);
 		ret = -EOPNOTSUPP;
 	} else {
+		bool was = fe->dispatching;
+
 		fe->dispatching = true;
 		ret = backend_handle(fe, msg, &reply_fd);
-		fe->dispatching = false;
+		fe->dispatching = was;
 		vh_vu_msg_close_fds(msg);
 	}
 
@@ -757,6 +770,13 @@ VH_EXPORT int vh_vu_frontend_dispatch_backend(struct vh_vu_frontend *fe)
 {
 	if (!fe)
 		return -EINVAL;
+	/*
+	 * from a callback of a back-end request: each level would take
+	 * another from a back-end that floods the channel, the stack's depth
+	 * its to choose (the header: no dispatch inside a callback)
+	 */
+	if (fe->dispatching)
+		return -EBUSY;
 	return vu_fe_dispatch_backend(fe, vu_fe_deadline(fe));
 }
 

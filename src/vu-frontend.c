@@ -5,6 +5,7 @@
  * back-end request channel are in vu-frontend-msgs.c.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -66,6 +67,7 @@ VH_EXPORT void vh_vu_frontend_disconnect(struct vh_vu_frontend *fe)
 	fe->protocol_offered = fe->protocol_features = 0;
 	fe->max_mem_slots = 0;
 	fe->nrings = 0;
+	memset(fe->ring_num, 0, sizeof(fe->ring_num));
 }
 
 VH_EXPORT struct vh_vu_frontend *vh_vu_frontend_unref(struct vh_vu_frontend *fe)
@@ -128,16 +130,23 @@ VH_EXPORT int vh_vu_frontend_accept(struct vh_vu_frontend *fe, const char *path,
 {
 	struct vh_vu_sock_id id;
 	struct pollfd pfd;
+	int64_t deadline, left = -1;
 	int lfd, fd, r;
 
 	if (!fe || !path)
 		return -EINVAL;
+	deadline = vh_vu_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	lfd = vh_vu_socket_listen_id(fe->ctx, path, 1, true, &id);
 	if (lfd < 0)
 		return lfd;
 	pfd = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	/* one deadline, whatever interrupts the wait (< 0: none, as poll) */
 	do {
-		r = poll(&pfd, 1, timeout_ms);
+		if (timeout_ms >= 0) {
+			left = deadline - vh_vu_now_ms();
+			left = left < 0 ? 0 : left > INT_MAX ? INT_MAX : left;
+		}
+		r = poll(&pfd, 1, (int)left);
 	} while (r < 0 && errno == EINTR);
 	if (r <= 0) {
 		r = r == 0 ? -ETIMEDOUT : -errno;
@@ -504,11 +513,9 @@ VH_EXPORT int vh_vu_frontend_set_protocol_features(struct vh_vu_frontend *fe,
 	return r;
 }
 
-VH_EXPORT int vh_vu_frontend_negotiate(struct vh_vu_frontend *fe,
-				       uint64_t features,
-				       uint64_t protocol_features,
-				       uint64_t *features_out,
-				       uint64_t *protocol_out)
+static int negotiate(struct vh_vu_frontend *fe, uint64_t features,
+		     uint64_t protocol_features, uint64_t *features_out,
+		     uint64_t *protocol_out)
 {
 	const uint64_t f30 = 1ull << VH_VU_F_PROTOCOL_FEATURES;
 	const uint64_t inband = 1ull << VH_VU_PROTOCOL_F_INBAND_NOTIFICATIONS;
@@ -517,8 +524,6 @@ VH_EXPORT int vh_vu_frontend_negotiate(struct vh_vu_frontend *fe,
 	uint64_t offered, poffered, f, p = 0;
 	int r;
 
-	if (!fe)
-		return -EINVAL;
 	r = vh_vu_frontend_get_features(fe, &offered);
 	if (r < 0)
 		return r;
@@ -528,7 +533,9 @@ VH_EXPORT int vh_vu_frontend_negotiate(struct vh_vu_frontend *fe,
 		r = vh_vu_frontend_get_protocol_features(fe, &poffered);
 		if (r < 0)
 			return r;
-		p = poffered & protocol_features;
+		/* only what we know: an unknown bit would be acked blindly */
+		p = poffered & protocol_features &
+		    ((1ull << VH_VU_PROTOCOL_F_MAX) - 1);
 		/* XEN_MMAP changes the region layout, which we do not speak */
 		p &= ~(1ull << VH_VU_PROTOCOL_F_XEN_MMAP);
 		/* "In-band notifications": not without BACKEND_REQ + REPLY_ACK */
@@ -549,6 +556,24 @@ VH_EXPORT int vh_vu_frontend_negotiate(struct vh_vu_frontend *fe,
 	if (protocol_out)
 		*protocol_out = p;
 	return 0;
+}
+
+VH_EXPORT int vh_vu_frontend_negotiate(struct vh_vu_frontend *fe,
+				       uint64_t features,
+				       uint64_t protocol_features,
+				       uint64_t *features_out,
+				       uint64_t *protocol_out)
+{
+	int64_t outer;
+	int r;
+
+	if (!fe)
+		return -EINVAL;
+	outer = vu_fe_calls_begin(fe);
+	r = negotiate(fe, features, protocol_features, features_out,
+		      protocol_out);
+	vu_fe_calls_end(fe, outer);
+	return r;
 }
 
 VH_EXPORT uint64_t vh_vu_frontend_features(const struct vh_vu_frontend *fe)
@@ -714,13 +739,11 @@ VH_EXPORT int vh_vu_frontend_rem_mem_reg(struct vh_vu_frontend *fe,
 	return mem_reg(fe, VH_VU_REM_MEM_REG, mem, idx);
 }
 
-VH_EXPORT int vh_vu_frontend_share_mem(struct vh_vu_frontend *fe,
-				       struct vh_mem *mem)
+static int share_mem(struct vh_vu_frontend *fe, struct vh_mem *mem,
+		     int64_t outer)
 {
 	int n, i, r;
 
-	if (!fe || !mem)
-		return -EINVAL;
 	if (!vu_fe_has_protocol(fe, VH_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
 		return vh_vu_frontend_set_mem_table(fe, mem);
 	n = vh_mem_num_regions(mem);
@@ -743,12 +766,29 @@ VH_EXPORT int vh_vu_frontend_share_mem(struct vh_vu_frontend *fe,
 	/*
 	 * All or nothing: a refusal (REPLY_ACK) leaves the connection up, and
 	 * regions left behind would be sent twice by a retry.  A broken
-	 * connection has nothing left to undo.
+	 * connection has nothing left to undo.  The undoing has a deadline
+	 * of its own: the call's may be what ran out.
 	 */
+	vu_fe_calls_end(fe, outer);
+	vu_fe_calls_begin(fe);
 	while (i-- > 0 && !fe->broken && fe->sock >= 0)
 		if (vh_vu_frontend_rem_mem_reg(fe, mem, i) < 0)
 			vh_warn(fe->ctx, "share_mem: region %d left behind\n",
 				i);
+	return r;
+}
+
+VH_EXPORT int vh_vu_frontend_share_mem(struct vh_vu_frontend *fe,
+				       struct vh_mem *mem)
+{
+	int64_t outer;
+	int r;
+
+	if (!fe || !mem)
+		return -EINVAL;
+	outer = vu_fe_calls_begin(fe);
+	r = share_mem(fe, mem, outer);
+	vu_fe_calls_end(fe, outer);
 	return r;
 }
 
@@ -776,6 +816,8 @@ VH_EXPORT int vh_vu_frontend_set_vring_num(struct vh_vu_frontend *fe,
 	/* the rings a back-end request may name (no more than can be) */
 	if (r == 0 && idx < VU_FE_MAX_QUEUES && idx >= fe->nrings)
 		fe->nrings = idx + 1;
+	if (r == 0 && idx <= VH_VU_VRING_IDX_MASK)
+		fe->ring_num[idx] = num;
 	return r;
 }
 
@@ -839,6 +881,19 @@ VH_EXPORT int vh_vu_frontend_get_vring_base(struct vh_vu_frontend *fe,
 		return vu_fe_bad_reply(fe, "GET_VRING_BASE",
 				       "ring %u base %u on a split ring", idx,
 				       rep.payload.state.num);
+	/*
+	 * packed ("Ring states"): bits 0-14 the next avail position, 16-30
+	 * the next used one (15 and 31 their wrap counters), each below the
+	 * ring's size
+	 */
+	if ((fe->features & (1ull << VH_VU_VIRTIO_F_RING_PACKED)) &&
+	    idx <= VH_VU_VRING_IDX_MASK && fe->ring_num[idx] &&
+	    ((rep.payload.state.num & 0x7fff) >= fe->ring_num[idx] ||
+	     (rep.payload.state.num >> 16 & 0x7fff) >= fe->ring_num[idx]))
+		return vu_fe_bad_reply(fe, "GET_VRING_BASE",
+				       "ring %u base %#x past its %u entries",
+				       idx, rep.payload.state.num,
+				       fe->ring_num[idx]);
 	if (base)
 		*base = rep.payload.state.num;
 	return 0;
@@ -881,17 +936,28 @@ VH_EXPORT int vh_vu_frontend_set_vring_err(struct vh_vu_frontend *fe,
 	return vring_file(fe, VH_VU_SET_VRING_ERR, idx, fd);
 }
 
-VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
-				      unsigned int idx, struct vh_drvq *vq,
-				      int kick_fd, int call_fd)
+int vu_fe_vring_log(struct vh_vu_frontend *fe, struct vh_drvq *vq,
+		    struct vh_vu_vring_addr *a)
+{
+	uint64_t dg, ag;
+	int r;
+
+	if (!(fe->features & (1ull << VH_VU_VHOST_F_LOG_ALL)))
+		return 0;
+	r = vh_drvq_get_addrs(vq, &dg, &ag, &a->log);
+	if (r < 0)
+		return r;
+	a->flags |= VH_VRING_F_LOG;
+	return 0;
+}
+
+static int setup_vq(struct vh_vu_frontend *fe, unsigned int idx,
+		    struct vh_drvq *vq, int kick_fd, int call_fd)
 {
 	struct vh_vu_vring_addr a;
 	void *desc, *avail, *used;
 	int r;
 
-	/* the KICK/CALL payload has 8 bits of ring index */
-	if (!fe || !vq || idx > VH_VU_VRING_IDX_MASK)
-		return -EINVAL;
 	r = vh_drvq_get_host_addrs(vq, &desc, &avail, &used);
 	if (r < 0)
 		return r;
@@ -906,15 +972,9 @@ VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
 	a.desc = (uint64_t)(uintptr_t)desc;
 	a.avail = (uint64_t)(uintptr_t)avail;
 	a.used = (uint64_t)(uintptr_t)used;
-	/* "Migration": with LOG_ALL, used-ring writes are logged by GPA */
-	if (fe->features & (1ull << VH_VU_VHOST_F_LOG_ALL)) {
-		uint64_t dg, ag;
-
-		r = vh_drvq_get_addrs(vq, &dg, &ag, &a.log);
-		if (r < 0)
-			return r;
-		a.flags |= VH_VRING_F_LOG;
-	}
+	r = vu_fe_vring_log(fe, vq, &a);
+	if (r < 0)
+		return r;
 	r = vh_vu_frontend_set_vring_addr(fe, &a);
 	if (r < 0)
 		return r;
@@ -927,5 +987,21 @@ VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
 		return r;
 	if (fe->features & (1ull << VH_VU_F_PROTOCOL_FEATURES))
 		r = vh_vu_frontend_set_vring_enable(fe, idx, true);
+	return r;
+}
+
+VH_EXPORT int vh_vu_frontend_setup_vq(struct vh_vu_frontend *fe,
+				      unsigned int idx, struct vh_drvq *vq,
+				      int kick_fd, int call_fd)
+{
+	int64_t outer;
+	int r;
+
+	/* the KICK/CALL payload has 8 bits of ring index */
+	if (!fe || !vq || idx > VH_VU_VRING_IDX_MASK)
+		return -EINVAL;
+	outer = vu_fe_calls_begin(fe);
+	r = setup_vq(fe, idx, vq, kick_fd, call_fd);
+	vu_fe_calls_end(fe, outer);
 	return r;
 }

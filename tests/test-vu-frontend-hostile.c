@@ -16,6 +16,11 @@
  *    replaces the connection ends the call in progress at once;
  *  - a region refused in the middle of share_mem: the ones before are
  *    removed again;
+ *  - replies each just in time: a call of several requests (negotiate,
+ *    share_mem) still ends by one deadline;
+ *  - unknown protocol bits (not acknowledged), packed ring bases past the
+ *    ring, a device state pipe of the wrong direction, a dispatch from
+ *    inside a callback (-EBUSY);
  *  - impossible values in replies (GET_QUEUE_NUM, GET_MAX_MEM_SLOTS,
  *    GET_STATUS, GET_VRING_BASE, GET_INFLIGHT_FD size/offset/fd type,
  *    SET_DEVICE_STATE_FD, GET_SHARED_OBJECT and POSTCOPY_ADVISE fd types,
@@ -84,7 +89,15 @@ static int new_memfd(size_t size)
 	return fd;
 }
 
-enum fd_kind { FD_NONE, FD_MEMFD, FD_PIPE, FD_SOCKET, FD_EVENTFD, FD_UFFD };
+enum fd_kind {
+	FD_NONE,
+	FD_MEMFD,
+	FD_PIPE, /* its read end */
+	FD_PIPE_W, /* its write end */
+	FD_SOCKET,
+	FD_EVENTFD,
+	FD_UFFD
+};
 
 static int new_fd(enum fd_kind k)
 {
@@ -100,6 +113,11 @@ static int new_fd(enum fd_kind k)
 		CHECK(pipe2(p, O_CLOEXEC) == 0);
 		close(p[1]);
 		fd = p[0];
+		break;
+	case FD_PIPE_W:
+		CHECK(pipe2(p, O_CLOEXEC) == 0);
+		close(p[0]);
+		fd = p[1];
 		break;
 	case FD_SOCKET:
 		CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) ==
@@ -159,6 +177,8 @@ struct evil {
 	bool cut_on_bad;
 	/* the trick skips this many requests of id target first */
 	unsigned int skip;
+	/* every reply this late (ms) */
+	unsigned int delay_ms;
 	/* the requests received, in order */
 	uint32_t seen[64];
 	unsigned int nseen;
@@ -319,6 +339,8 @@ static void evil_serve(struct evil *e)
 		want = (rule && rule->reply == VH_VU_REPLY_ALWAYS) ||
 		       (m.hdr.flags & VH_VU_FLAG_NEED_REPLY);
 		answer(e, &m, &r);
+		if (want && e->delay_ms)
+			usleep(e->delay_ms * 1000);
 		/* a failed send shows in the next receive */
 		if (want && !e->mute && tamper(e, &m, &r))
 			(void)vh_vu_msg_send(ctx, e->sock, &r);
@@ -408,6 +430,9 @@ struct calls {
 	/* the iotlb callback makes a call of its own; its result */
 	bool nested;
 	int nested_r;
+	/* the iotlb callback dispatches the channel itself; its result */
+	bool dispatch;
+	int dispatch_r;
 	/*
 	 * the iotlb callback disconnects, then (reconnect_fd >= 0) takes
 	 * reconnect_fd as the new connection
@@ -462,6 +487,8 @@ static int cb_iotlb(struct vh_vu_frontend *fe, void *data,
 	c->iotlb++;
 	if (c->nested)
 		c->nested_r = vh_vu_frontend_get_status(fe, &st);
+	if (c->dispatch)
+		c->dispatch_r = vh_vu_frontend_dispatch_backend(fe);
 	if (c->drop) {
 		vh_vu_frontend_disconnect(fe);
 		if (c->reconnect_fd >= 0)
@@ -1132,6 +1159,9 @@ static const struct reply_case reply_cases[] = {
 	  SET_DEVICE_STATE_FD, T_FD, 0, 0, FD_EVENTFD, -EPROTO),
 	R("SET_DEVICE_STATE_FD a memfd back", C_STATE_FD, SET_DEVICE_STATE_FD,
 	  T_FD, 0, 0, FD_MEMFD, -EPROTO),
+	/* saving: the front-end reads, a write end cannot be */
+	R("SET_DEVICE_STATE_FD a write end back", C_STATE_FD,
+	  SET_DEVICE_STATE_FD, T_FD, 0, 0, FD_PIPE_W, -EPROTO),
 	R("SET_DEVICE_STATE_FD a pipe back", C_STATE_FD, SET_DEVICE_STATE_FD,
 	  T_FD, 0, 0, FD_PIPE, 0),
 	/* a dma-buf ("Shared objects") */
@@ -1223,6 +1253,79 @@ static int do_call(struct vh_vu_frontend *fe, enum call c)
 	return -EINVAL;
 }
 
+/*
+ * A call of several requests ends by one deadline: a back-end that answers
+ * each of them just in time (0.6 of the timeout) no longer stretches
+ * negotiate (5 requests) or share_mem (4) to several timeouts.
+ */
+static void test_calls_deadline(void)
+{
+	const uint64_t pf = PF(REPLY_ACK) | PF(CONFIGURE_MEM_SLOTS);
+	int before = test_count_fds(), i;
+	struct vh_mem *mem;
+	struct evil e;
+	int64_t t0;
+
+	printf("one deadline for a call of several requests\n");
+	evil_start(&e, F30, pf);
+	e.delay_ms = TMO_MS * 6 / 10;
+	t0 = vh_vu_now_ms();
+	CHECK_EQ(vh_vu_frontend_negotiate(e.fe, ~0ull, ~0ull, NULL, NULL),
+		 -ETIMEDOUT);
+	check_took(t0, TMO_MS - 20, TMO_MS + SLACK_MS, "negotiate, 5 slow replies");
+	evil_stop(&e);
+
+	CHECK_EQ(vh_mem_new(ctx, &mem), 0);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ(vh_mem_add_memfd(mem, (uint64_t)i << 20, 4096, NULL),
+			 0);
+	evil_open(&e, F30, pf);
+	e.delay_ms = TMO_MS * 6 / 10;
+	t0 = vh_vu_now_ms();
+	CHECK_EQ(vh_vu_frontend_share_mem(e.fe, mem), -ETIMEDOUT);
+	check_took(t0, TMO_MS - 20, TMO_MS + SLACK_MS,
+		   "share_mem, 4 slow replies");
+	evil_stop(&e);
+	vh_mem_unref(mem);
+	CHECK_EQ(test_count_fds(), before);
+}
+
+/*
+ * Protocol features we do not know are not acknowledged; a packed ring's
+ * GET_VRING_BASE positions must lie inside the ring.
+ */
+static void test_unknown_and_packed(void)
+{
+	const uint64_t packed = 1ull << VH_VU_VIRTIO_F_RING_PACKED;
+	int before = test_count_fds();
+	uint64_t f = 0, p = 0;
+	uint32_t base = 0;
+	struct evil e;
+
+	printf("unknown protocol bits, packed ring bases\n");
+	evil_start(&e, F30 | packed, ALL_PROTOCOL | 1ull << 40 | 1ull << 63);
+	CHECK_EQ(vh_vu_frontend_negotiate(e.fe, ~0ull, ~0ull, &f, &p), 0);
+	CHECK_EQ(p, ALL_PROTOCOL);
+	CHECK(f & packed);
+	CHECK_EQ(vh_vu_frontend_set_vring_num(e.fe, 0, 64), 0);
+	/* avail 5 and used 3, both wrap counters set */
+	evil_trick(&e, VH_VU_GET_VRING_BASE, T_BASE, 0x80038005u, 0, FD_NONE);
+	CHECK_EQ(vh_vu_frontend_get_vring_base(e.fe, 0, &base), 0);
+	CHECK_EQ(base, 0x80038005u);
+	/* used position 64 on a ring of 64 */
+	evil_trick(&e, VH_VU_GET_VRING_BASE, T_BASE, 0x00400001u, 0, FD_NONE);
+	CHECK_EQ(vh_vu_frontend_get_vring_base(e.fe, 0, &base), -EPROTO);
+	evil_stop(&e);
+
+	evil_open(&e, F30 | packed, ALL_PROTOCOL);
+	CHECK_EQ(vh_vu_frontend_set_vring_num(e.fe, 0, 64), 0);
+	/* avail position 0x7fff */
+	evil_trick(&e, VH_VU_GET_VRING_BASE, T_BASE, 0x7fff, 0, FD_NONE);
+	CHECK_EQ(vh_vu_frontend_get_vring_base(e.fe, 0, &base), -EPROTO);
+	evil_stop(&e);
+	CHECK_EQ(test_count_fds(), before);
+}
+
 static void test_bad_replies(void)
 {
 	size_t i;
@@ -1279,6 +1382,33 @@ static uint64_t backend_call(struct evil *e, int chan, uint32_t request,
 	CHECK_EQ(m.hdr.size, 8);
 	CHECK_EQ(m.nfds, 0);
 	return m.payload.u64;
+}
+
+/* dispatch_backend() from a callback of a back-end request: -EBUSY */
+static void test_dispatch_in_callback(void)
+{
+	struct calls calls = { .dispatch = true, .dispatch_r = 1 };
+	int before = test_count_fds(), chan;
+	struct vh_vu_iotlb io = { 0 };
+	struct evil e;
+
+	printf("dispatch inside a callback\n");
+	evil_open(&e, F30 | (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM),
+		  ALL_PROTOCOL);
+	CHECK_EQ(vh_vu_frontend_set_ops(e.fe, &ops, &calls), 0);
+	CHECK_EQ(vh_vu_frontend_set_backend_req_fd(e.fe), 0);
+	chan = evil_chan(&e);
+	io.iova = 0x1000;
+	io.size = 0x1000;
+	io.perm = VH_ACCESS_RO;
+	io.type = VH_IOTLB_MISS;
+	CHECK_EQ(backend_call(&e, chan, VH_VU_BACKEND_IOTLB_MSG, &io,
+			      sizeof(io), -1),
+		 0);
+	CHECK_EQ(calls.iotlb, 1);
+	CHECK_EQ(calls.dispatch_r, -EBUSY);
+	evil_stop(&e);
+	CHECK_EQ(test_count_fds(), before);
 }
 
 static void test_bad_backend_requests(void)
@@ -1509,8 +1639,11 @@ int main(void)
 	test_nested_inner_first();
 	test_callback_drops_connection();
 	test_share_mem_rollback();
+	test_calls_deadline();
+	test_unknown_and_packed();
 	test_bad_replies();
 	test_bad_backend_requests();
+	test_dispatch_in_callback();
 	test_vhostctl();
 	CHECK_EQ(test_new_fds_without_cloexec(&fdset), 0);
 	vh_ctx_unref(ctx);
