@@ -252,10 +252,16 @@ static unsigned int iov_slice(const struct iovec *iov, unsigned int n,
 /* synchronous I/O                                                        */
 /* ---------------------------------------------------------------------- */
 
-/* Whole-buffer preadv/pwritev: retries short transfers, 0 or -errno. */
+/*
+ * Whole-buffer preadv/pwritev: retries short transfers, 0 or -errno.  It
+ * moves through iov[] in place (a partly done entry is cut); *moved (may
+ * be NULL) says whether anything was transferred, so iov[] was touched.
+ */
 static int rw_iov(int fd, bool write, struct iovec *iov, unsigned int n,
-		  uint64_t offset)
+		  uint64_t offset, bool *moved)
 {
+	if (moved)
+		*moved = false;
 	while (n) {
 		int cnt = n > IOV_MAX ? IOV_MAX : (int)n;
 		ssize_t r;
@@ -269,6 +275,8 @@ static int rw_iov(int fd, bool write, struct iovec *iov, unsigned int n,
 		}
 		if (r == 0)
 			return -EIO; /* the file shrank under us */
+		if (moved)
+			*moved = true;
 		offset += (uint64_t)r;
 		while (n && (size_t)r >= iov->iov_len) {
 			r -= (ssize_t)iov->iov_len;
@@ -297,7 +305,7 @@ static int rw_bounce(struct blk_queue *q, bool write, const struct iovec *iov,
 
 		if (write)
 			blk_iov_to_buf(iov, n, done, q->bounce, c);
-		r = rw_iov(q->dev->fd, write, &b, 1, offset + done);
+		r = rw_iov(q->dev->fd, write, &b, 1, offset + done, NULL);
 		if (r < 0)
 			return r;
 		if (!write)
@@ -314,7 +322,7 @@ static int zero_fill(struct blk_dev *dev, uint64_t off, uint64_t len)
 	while (len) {
 		size_t c = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
 		struct iovec v = { (void *)zeros, c };
-		int r = rw_iov(dev->fd, true, &v, 1, off);
+		int r = rw_iov(dev->fd, true, &v, 1, off, NULL);
 
 		if (r < 0)
 			return r;
@@ -396,7 +404,7 @@ bool blk_req_direct_ok(const struct blk_dev *dev, const struct blk_req *r)
 void blk_req_run_sync(struct blk_queue *q, struct blk_req *r)
 {
 	struct blk_dev *dev = q->dev;
-	bool write = r->op == BLK_OP_WRITE;
+	bool write = r->op == BLK_OP_WRITE, moved = false;
 	int e;
 
 	switch (r->op) {
@@ -406,8 +414,15 @@ void blk_req_run_sync(struct blk_queue *q, struct blk_req *r)
 			e = rw_bounce(q, write, r->iov, r->niov, r->offset,
 				      r->len);
 		else
-			e = rw_iov(dev->fd, write, r->iov, r->niov, r->offset);
-		if (e == -EFAULT && dev->direct && blk_direct_bounce(dev))
+			e = rw_iov(dev->fd, write, r->iov, r->niov, r->offset,
+				   &moved);
+		/*
+		 * again through the bounce buffer only if nothing moved: a
+		 * partly done transfer cut r->iov in place (as the uring
+		 * engine, which bounces a request that did nothing)
+		 */
+		if (e == -EFAULT && !moved && dev->direct &&
+		    blk_direct_bounce(dev))
 			e = rw_bounce(q, write, r->iov, r->niov, r->offset,
 				      r->len);
 		if (e < 0) {
