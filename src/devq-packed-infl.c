@@ -33,6 +33,11 @@ void vh_devq_packed_infl_detach(struct vh_devq *vr)
 	vr->pk_infl_saved = NULL;
 	vr->pk_resub = NULL;
 	vr->pk_resub_n = vr->pk_resub_next = 0;
+	/* the chains never resubmitted give their room back */
+	vr->pk_inflight_descs -= vr->pk_resub_descs < vr->pk_inflight_descs ?
+					 vr->pk_resub_descs :
+					 vr->pk_inflight_descs;
+	vr->pk_resub_descs = 0;
 	vr->pk_infl_free = 0;
 	vr->pk_infl_ctr = 0;
 }
@@ -69,14 +74,42 @@ static int infl_head_cmp(const void *a, const void *b)
 	return (int)x->entry - (int)y->entry;
 }
 
-/* "When reconnecting", step 1: commit or roll back a half-done batch. */
-static bool infl_settle(struct vh_devq *vr, struct vh_infl_pregion *ir)
+/*
+ * The region's header, read once: the front-end can write the region at
+ * any time, so what was checked is what is used (never read again).
+ */
+struct infl_hdr {
+	uint16_t free_head, old_free_head;
+	uint16_t used_idx, old_used_idx;
+	uint8_t used_wrap_counter, old_used_wrap_counter;
+};
+
+/* one read of a field of the region (no load the compiler repeats) */
+#define INFL_RD(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+
+static void infl_hdr_read(const struct vh_infl_pregion *ir,
+			  struct infl_hdr *h)
+{
+	h->free_head = INFL_RD(ir->free_head);
+	h->old_free_head = INFL_RD(ir->old_free_head);
+	h->used_idx = INFL_RD(ir->used_idx);
+	h->old_used_idx = INFL_RD(ir->old_used_idx);
+	h->used_wrap_counter = INFL_RD(ir->used_wrap_counter);
+	h->old_used_wrap_counter = INFL_RD(ir->old_used_wrap_counter);
+}
+
+/*
+ * "When reconnecting", step 1: commit or roll back a half-done batch,
+ * decided on the checked header h (updated), written to the region.
+ */
+static bool infl_settle(struct vh_devq *vr, struct vh_infl_pregion *ir,
+			struct infl_hdr *h)
 {
 	uint16_t want, flags;
 	bool ow;
 
-	if (ir->used_idx == ir->old_used_idx &&
-	    ir->used_wrap_counter == ir->old_used_wrap_counter)
+	if (h->used_idx == h->old_used_idx &&
+	    h->used_wrap_counter == h->old_used_wrap_counter)
 		return false;
 	/*
 	 * The old wrap counter from the positions, not from the region: a
@@ -85,22 +118,25 @@ static bool infl_settle(struct vh_devq *vr, struct vh_infl_pregion *ir)
 	 * batch is at most Queue Size descriptors: it crossed the end of the
 	 * ring iff the new position is not past the old one.
 	 */
-	ow = ir->used_idx <= ir->old_used_idx ? !ir->used_wrap_counter :
-						!!ir->used_wrap_counter;
+	ow = h->used_idx <= h->old_used_idx ? !h->used_wrap_counter :
+					      !!h->used_wrap_counter;
 	/*
 	 * The first used descriptor of a batch is written last: if the one
 	 * at old_used_idx no longer has the available flags of its lap, the
 	 * whole batch reached the driver.
 	 */
-	flags = pd_load_flags(&pk_ring(vr)[ir->old_used_idx], __ATOMIC_ACQUIRE);
+	flags = pd_load_flags(&pk_ring(vr)[h->old_used_idx], __ATOMIC_ACQUIRE);
 	want = ow ? VH_PDESC_F_AVAIL : VH_PDESC_F_USED;
 	if ((flags & (VH_PDESC_F_AVAIL | VH_PDESC_F_USED)) != want) {
-		ir->old_free_head = ir->free_head;
-		ir->old_used_wrap_counter = ir->used_wrap_counter;
-		ir->old_used_idx = ir->used_idx;
+		h->old_free_head = h->free_head;
+		h->old_used_wrap_counter = h->used_wrap_counter;
+		h->old_used_idx = h->used_idx;
 	} else {
-		ir->old_used_wrap_counter = ow;
+		h->old_used_wrap_counter = ow;
 	}
+	ir->old_free_head = h->old_free_head;
+	ir->old_used_wrap_counter = h->old_used_wrap_counter;
+	ir->old_used_idx = h->old_used_idx;
 	return true;
 }
 
@@ -113,7 +149,8 @@ static int infl_take_chain(struct vh_devq *vr,
 			   const struct vh_infl_pregion *ir, uint16_t h,
 			   uint8_t *seen, uint16_t *id_out, uint16_t *num_out)
 {
-	uint16_t num = ir->desc[h].num, last = ir->desc[h].last, e = h, k;
+	uint16_t num = INFL_RD(ir->desc[h].num);
+	uint16_t last = INFL_RD(ir->desc[h].last), e = h, k;
 	unsigned int n = vr->size;
 
 	if (num == 0 || num > n) {
@@ -133,12 +170,12 @@ static int infl_take_chain(struct vh_devq *vr,
 		}
 		d = &ir->desc[e];
 		sv = &vr->pk_infl_saved[e];
-		next = d->next;
+		next = INFL_RD(d->next);
 		seen[e] = 1;
-		sv->addr = d->addr;
-		sv->len = d->len;
-		sv->flags = d->flags;
-		sv->id = d->id;
+		sv->addr = INFL_RD(d->addr);
+		sv->len = INFL_RD(d->len);
+		sv->flags = INFL_RD(d->flags);
+		sv->id = INFL_RD(d->id);
 		/* 2.8.6 / 2.8.7: NEXT on all but the last; INDIRECT alone */
 		if (!!(sv->flags & VH_DESC_F_NEXT) == is_last ||
 		    ((sv->flags & VH_DESC_F_INDIRECT) && num != 1)) {
@@ -175,14 +212,16 @@ static int infl_recover(struct vh_devq *vr, struct vh_infl_pregion *ir)
 	unsigned int n = vr->size, i, nfree = 0, ndescs = 0, nheads = 0;
 	struct infl_head *heads = NULL;
 	uint8_t *seen = NULL, *ids = NULL;
+	struct infl_hdr h;
 	uint64_t ctr = 0;
 	bool batch;
 	uint16_t e;
 	int r = -EINVAL;
 
-	if (ir->free_head > n || ir->old_free_head > n ||
-	    ir->used_idx >= n || ir->old_used_idx >= n ||
-	    ir->used_wrap_counter > 1 || ir->old_used_wrap_counter > 1) {
+	infl_hdr_read(ir, &h);
+	if (h.free_head > n || h.old_free_head > n || h.used_idx >= n ||
+	    h.old_used_idx >= n || h.used_wrap_counter > 1 ||
+	    h.old_used_wrap_counter > 1) {
 		vh_err(vr->ctx, "inflight: header out of range\n");
 		return -EINVAL;
 	}
@@ -193,24 +232,27 @@ static int infl_recover(struct vh_devq *vr, struct vh_infl_pregion *ir)
 		r = -ENOMEM;
 		goto out;
 	}
-	batch = infl_settle(vr, ir);
-	ir->free_head = ir->old_free_head;
-	ir->used_idx = ir->old_used_idx;
-	ir->used_wrap_counter = ir->old_used_wrap_counter;
+	batch = infl_settle(vr, ir, &h);
+	h.free_head = h.old_free_head;
+	h.used_idx = h.old_used_idx;
+	h.used_wrap_counter = h.old_used_wrap_counter;
+	ir->free_head = h.free_head;
+	ir->used_idx = h.used_idx;
+	ir->used_wrap_counter = h.used_wrap_counter;
 	/* the free list: n ends it; at most n entries, none twice */
-	for (e = ir->free_head; e != n; e = vr->pk_infl_next[e]) {
+	for (e = h.free_head; e != n; e = vr->pk_infl_next[e]) {
 		if (e > n || seen[e]) {
 			vh_err(vr->ctx, "inflight: free list through entry %u\n",
 			       e);
 			goto out;
 		}
 		seen[e] = 1;
-		vr->pk_infl_next[e] = ir->desc[e].next;
+		vr->pk_infl_next[e] = INFL_RD(ir->desc[e].next);
 		ir->desc[e].inflight = 0;
 		nfree++;
 	}
 	for (i = 0; i < n; i++) {
-		uint8_t f = seen[i] ? 0 : ir->desc[i].inflight;
+		uint8_t f = seen[i] ? 0 : INFL_RD(ir->desc[i].inflight);
 
 		if (f == 0)
 			continue;
@@ -218,7 +260,7 @@ static int infl_recover(struct vh_devq *vr, struct vh_infl_pregion *ir)
 			vh_err(vr->ctx, "inflight: entry %u: flag %u\n", i, f);
 			goto out;
 		}
-		heads[nheads].counter = ir->desc[i].counter;
+		heads[nheads].counter = INFL_RD(ir->desc[i].counter);
 		heads[nheads].entry = (uint16_t)i;
 		nheads++;
 	}
@@ -267,24 +309,24 @@ static int infl_recover(struct vh_devq *vr, struct vh_infl_pregion *ir)
 	 * that position again (every 2 * Queue Size descriptors) has the
 	 * mark of a commit (INFL_PAD_USED), and its region stands too.
 	 */
-	if (!nheads && !batch && ir->used_idx == 0 && ir->used_wrap_counter &&
+	if (!nheads && !batch && h.used_idx == 0 && h.used_wrap_counter &&
 	    !ir->padding[INFL_PAD_USED]) {
 		infl_init(vr, ir);
 		r = 0;
 		goto out;
 	}
-	if (vr->pk_used != ir->used_idx ||
-	    vr->pk_used_wrap != !!ir->used_wrap_counter)
+	if (vr->pk_used != h.used_idx ||
+	    vr->pk_used_wrap != !!h.used_wrap_counter)
 		vh_info(vr->ctx, "inflight: used position %u/%u from the region, not %u/%u\n",
-			ir->used_idx, ir->used_wrap_counter, vr->pk_used,
+			h.used_idx, h.used_wrap_counter, vr->pk_used,
 			vr->pk_used_wrap);
 	qsort(heads, nheads, sizeof(*heads), infl_head_cmp);
 	for (i = 0; i < nheads; i++)
 		vr->pk_resub[i] = heads[i].entry;
 	vr->pk_resub_n = nheads;
 	vr->pk_resub_next = 0;
-	vr->pk_used = ir->used_idx;
-	vr->pk_used_wrap = ir->used_wrap_counter;
+	vr->pk_used = h.used_idx;
+	vr->pk_used_wrap = h.used_wrap_counter;
 	vr->pk_avail = vr->pk_used;
 	vr->pk_avail_wrap = vr->pk_used_wrap;
 	pk_advance(vr, &vr->pk_avail, &vr->pk_avail_wrap, ndescs);
@@ -292,8 +334,11 @@ static int infl_recover(struct vh_devq *vr, struct vh_infl_pregion *ir)
 	vr->used_ctr = 0;
 	vr->signalled_valid = false;
 	vr->avail_event_valid = false;
-	vr->pk_infl_free = ir->free_head;
+	vr->pk_infl_free = h.free_head;
 	vr->pk_infl_ctr = ctr ? ctr : 1;
+	/* nothing was popped (vh_devq_set_inflight() checked) */
+	vr->pk_resub_descs = (uint16_t)ndescs;
+	vr->pk_inflight_descs = ndescs;
 	r = (int)nheads;
 out:
 	free(seen);
@@ -442,9 +487,10 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 	if (vr->head_table[id])
 		return vh_devq_break(vr, "buffer id %u reused while in flight",
 				     id);
-	if (vr->pk_inflight_descs + num > vr->size)
-		return vh_devq_break(vr, "more than %u descriptors in flight",
-				     vr->size);
+	/* counted in flight since the recovery (pk_resub_descs) */
+	if (num > vr->pk_resub_descs)
+		return vh_devq_break(vr, "resubmitted chain of %u descriptors",
+				     num);
 	/* its buffers' translations stay until the push logged them */
 	if (vh_unlikely(vr->iotlb_on))
 		vh_devq_pin_itab(vr, id);
@@ -453,7 +499,7 @@ VH_EXPORT int vh_devq_pop_inflight(struct vh_devq *vr,
 	vr->pk_iids[id].ilast = e;
 	vr->head_table[id] = pk_head_entry(vr, &vr->pk_ids[id]);
 	vr->cur_inflight++;
-	vr->pk_inflight_descs += num;
+	vr->pk_resub_descs -= num;
 	vr->pk_resub_next++;
 	elem->id = id;
 	elem->ndescs = num;

@@ -559,6 +559,126 @@ static void test_hostile(void)
 	rig_fini(&r);
 }
 
+/*
+ * The front-end writes its region while we recover from it: the header
+ * checked is the header used.  Here it moves used_idx and free_head far
+ * past the ring once recovery has checked them (at the first message
+ * logged after the check); the ring must stay inside itself.
+ */
+static bool hdr_armed;
+
+static void hdr_hook(struct vh_ctx *ctx, void *data, int priority,
+		     const char *file, int line, const char *fn,
+		     const char *format, va_list args)
+{
+	if (hdr_armed && strstr(format, "used position")) {
+		region.used_idx = 0xfff0;
+		region.free_head = 0xfff0;
+		hdr_armed = false;
+	}
+}
+
+static void test_header_changes(void)
+{
+	struct iovec iov[4];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
+	unsigned int i;
+	struct rig r;
+	uint16_t u;
+
+	(rig_init)(&r, NUM, FEAT);
+	memset(&region, 0, sizeof(region));
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
+	for (i = 0; i < 3; i++) {
+		add(&r, i, 1);
+		CHECK_EQ(vh_devq_push(r.vr, pop(&r, 1), 1), 0);
+		used(&r, i, 1);
+	}
+	add(&r, 9, 1);
+	pop(&r, 1);
+	restart(&r);
+	vh_ctx_set_log_fn(r.ctx, hdr_hook, NULL);
+	vh_ctx_set_log_priority(r.ctx, LOG_INFO);
+	hdr_armed = true;
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 1);
+	CHECK(!hdr_armed); /* the region did change under the recovery */
+	CHECK_EQ(vh_devq_get_used_idx(r.vr, &u), 0);
+	CHECK_EQ(u & 0x7fff, 3);
+	vh_ctx_set_log_fn(r.ctx, rig_log, &r);
+	vh_ctx_set_log_priority(r.ctx, LOG_ERR);
+	CHECK_EQ(vh_devq_pop_inflight(r.vr, &e), 1);
+	CHECK_EQ(vh_devq_push(r.vr, e.id, 5), 0);
+	used(&r, 9, 5);
+	traffic(&r);
+	rig_fini(&r);
+}
+
+/*
+ * A recovered chain still to resubmit keeps its descriptors counted in
+ * flight: with chain B (2 descriptors) waiting, the driver has room for 6
+ * more, which pop and complete; B comes back after them.  A driver that
+ * makes a 7th available breaks the ring, where pops used to take region
+ * entries B holds (and the resubmission then read past its arrays).
+ */
+static void test_resub_room(bool overfill)
+{
+	struct iovec iov[4];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
+	struct { uint64_t addr; uint32_t len; uint16_t id, flags; } *ring;
+	struct vh_devq_addr a = { 0 };
+	uint16_t idb, ids[NUM];
+	unsigned int i, id;
+	struct rig r;
+
+	(rig_init)(&r, NUM, FEAT);
+	memset(&region, 0, sizeof(region));
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 0);
+	add(&r, 0, 2);
+	idb = pop(&r, 2);
+	restart(&r);
+	CHECK_EQ(vh_devq_set_inflight(r.vr, &region, sizeof(region)), 1);
+	if (!overfill) {
+		for (i = 0; i < NUM - 2; i++)
+			add(&r, 10 + i, 1);
+		for (i = 0; i < NUM - 2; i++)
+			ids[i] = pop(&r, 1);
+		for (i = 0; i < NUM - 2; i++) {
+			CHECK_EQ(vh_devq_push(r.vr, ids[i], 1), 0);
+			used(&r, 10 + i, 1);
+		}
+		CHECK_EQ(pop_inflight(&r, 0, 2), idb);
+		CHECK_EQ(vh_devq_push(r.vr, idb, 100), 0);
+		used(&r, 0, 100);
+		traffic(&r);
+		rig_fini(&r);
+		return;
+	}
+	/* 7 single buffers at positions 2..7 and 0 (wrap flipped) */
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &a.desc, &a.avail, &a.used), 0);
+	ring = gpa_host(&r, a.desc);
+	for (id = 0, i = 0; i < NUM - 1; i++, id++) {
+		unsigned int pos = (2 + i) % NUM;
+		bool wrap = 2 + i < NUM;
+
+		if (id == idb)
+			id++;
+		ring[pos].addr = DATA_GPA + 8192 + id * 256;
+		ring[pos].len = 64;
+		ring[pos].id = (uint16_t)id;
+		__atomic_store_n(&ring[pos].flags,
+				 (uint16_t)(VRING_DESC_F_WRITE |
+					    (wrap ? 1u << 7 : 1u << 15)),
+				 __ATOMIC_RELEASE);
+	}
+	for (i = 0; i < NUM - 2; i++)
+		CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	r.errors = 0;
+	CHECK_EQ(vh_devq_pop(r.vr, &e), -EIO);
+	CHECK_EQ(vh_devq_is_broken(r.vr), 1);
+	CHECK(r.errors > 0);
+	rig_fini(&r);
+}
+
 /* Split rings keep their own region (QueueRegionSplit): not ours. */
 static void test_api(void)
 {
@@ -598,5 +718,8 @@ int main(void)
 	test_torn_commit();
 	test_round_trip();
 	test_hostile();
+	test_header_changes();
+	test_resub_room(false);
+	test_resub_room(true);
 	return 0;
 }

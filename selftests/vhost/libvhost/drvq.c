@@ -393,7 +393,6 @@ VH_EXPORT int vh_drvq_kick_prepare(struct vh_drvq *vq)
 
 VH_EXPORT int vh_drvq_kick(struct vh_drvq *vq)
 {
-	uint64_t one = 1;
 	int ret;
 
 	ret = vh_drvq_kick_prepare(vq);
@@ -401,10 +400,9 @@ VH_EXPORT int vh_drvq_kick(struct vh_drvq *vq)
 		return ret;
 	if (vq->kick_fd < 0)
 		return 0;
-	if (write(vq->kick_fd, &one, sizeof(one)) != sizeof(one) &&
-	    errno != EAGAIN)
-		return -errno;
-	return 1;
+	/* the back-end has the kick fd too: a full counter is a kick made */
+	ret = vh_eventfd_signal(vq->kick_fd);
+	return ret < 0 ? ret : 1;
 }
 
 static uint16_t *used_event(const struct vh_drvq *vq)

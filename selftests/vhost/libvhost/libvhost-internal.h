@@ -66,6 +66,19 @@ void vh_close_keep_errno(int fd);
 int vh_fd_check_anon(int fd, const char *name);
 
 /*
+ * Signal an eventfd a peer holds a copy of (a call, kick or error fd):
+ * 1 written, 0 not needed (its counter is full: a signal is pending
+ * already), -errno.  O_NONBLOCK is a flag of the file the peer shares
+ * and can clear: a write to a full counter would then wait until the
+ * peer reads, for ever if it never does, holding whatever lock the
+ * caller holds.  So the write is made only when poll() says it will not
+ * wait.  A peer that fills the counter in the system call between the
+ * two can still make it wait; a library has no signal of its own to
+ * interrupt it with.
+ */
+int vh_eventfd_signal(int fd);
+
+/*
  * write() to an fd that may be a pipe (no MSG_NOSIGNAL): a pipe whose
  * reader went away raises SIGPIPE, whose default action ends the process.
  * It is blocked in this thread for the call, and one it raised is taken

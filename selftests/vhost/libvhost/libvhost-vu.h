@@ -342,8 +342,9 @@ int vh_vu_frontend_connect(struct vh_vu_frontend *fe, const char *path,
 int vh_vu_frontend_set_fd(struct vh_vu_frontend *fe, int fd);
 /*
  * Accept one back-end that connects to us: listen on path, wait
- * timeout_ms.  A stale socket at path is replaced; a live one (something
- * listens there) is not: -EADDRINUSE; nor what is not a socket: -EEXIST.
+ * timeout_ms (-ETIMEDOUT past it; < 0: no limit, the caller's choice).
+ * A stale socket at path is replaced; a live one (something listens
+ * there) is not: -EADDRINUSE; nor what is not a socket: -EEXIST.
  */
 int vh_vu_frontend_accept(struct vh_vu_frontend *fe, const char *path,
 			  int timeout_ms);
@@ -556,7 +557,9 @@ int vh_vu_frontend_close_crypto_session(struct vh_vu_frontend *fe,
  * request; two of the same request in the order they were sent), and ends
  * by the waiting call's deadline.  A callback may also disconnect, or take
  * another connection: the call that waits then returns -ECONNRESET at
- * once, and the new connection is not touched.
+ * once, and the new connection is not touched.  dispatch_backend() from
+ * a callback returns -EBUSY.  A call that sends several requests
+ * (negotiate, share_mem, setup_vq, setup_vq_iova) ends by one deadline.
  */
 struct vh_vu_frontend_ops {
 	/* sizeof(this struct): see "Extensible structs" in libvhost.h */

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -90,6 +91,27 @@ static void sigpipe_unblock(struct sigpipe_guard *g, ssize_t n)
 			;
 	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
 	errno = e;
+}
+
+int vh_eventfd_signal(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	uint64_t one = 1;
+	int r;
+
+	do
+		r = poll(&p, 1, 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (p.revents & POLLNVAL)
+		return -EBADF;
+	/* POLLERR: the counter overflowed (eventfd(2)); full: pending */
+	if (!(p.revents & POLLOUT))
+		return 0;
+	if (write(fd, &one, sizeof(one)) == sizeof(one))
+		return 1;
+	return errno == EAGAIN ? 0 : -errno;
 }
 
 ssize_t vh_write_nosigpipe(int fd, const void *buf, size_t len)

@@ -247,6 +247,12 @@ struct vh_devq {
 	uint16_t *pk_resub;           /* head entries to resubmit, in order */
 	unsigned int pk_resub_n, pk_resub_next;
 	uint16_t pk_infl_free;        /* free_head */
+	/*
+	 * descriptors of the chains still to resubmit: counted in
+	 * pk_inflight_descs from the recovery on (their region entries are
+	 * taken), so that pops leave them room
+	 */
+	uint16_t pk_resub_descs;
 	uint64_t pk_infl_ctr;         /* the next head's counter */
 
 	/*

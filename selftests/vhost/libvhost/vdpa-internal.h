@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "libvhost-internal.h"
 #include "libvhost-vdpa.h"
@@ -89,6 +90,14 @@ struct nlmsghdr;
  * an interrupted dump; a message of another sequence or port is skipped.
  */
 typedef int (*vh_vdpa_nl_cb)(const struct nlmsghdr *nlh, void *data);
+
+/*
+ * One datagram of the kernel (port 0; any other is dropped, logged) read
+ * from the netlink socket fd into buf, within timeout_ms: its length,
+ * -ETIMEDOUT, -EMSGSIZE if truncated, or -errno.
+ */
+ssize_t vh_vdpa_nl_recv(struct vh_ctx *ctx, int fd, void *buf, size_t size,
+			int timeout_ms);
 int vh_vdpa_nl_walk(struct vh_ctx *ctx, const void *buf, size_t len,
 		    uint32_t seq, uint32_t portid, uint16_t family,
 		    vh_vdpa_nl_cb cb, void *data, char *errmsg, size_t errlen);

@@ -12,10 +12,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vdpa-internal.h"
@@ -166,6 +168,8 @@ VH_EXPORT int vh_vdpa_mgmt_dev_vstats_get(struct vh_vdpa_mgmt *mgmt,
 #define VDPA_NL_RECV_SIZE 32768
 /* Our requests carry a handful of small attributes. */
 #define VDPA_NL_SEND_SIZE 1024
+/* How long a reply may keep us waiting (vh_vdpa_nl_recv()). */
+#define VDPA_NL_TIMEOUT_MS 10000
 /* Refuse absurd vendor-stat lists from a buggy driver. */
 #define VDPA_MAX_VSTATS 4096
 
@@ -869,30 +873,55 @@ static struct nlmsghdr *put_request(struct vh_vdpa_mgmt *m, void *buf,
 	return nlh;
 }
 
-/* recv() one datagram from the kernel (port 0) only. */
-static ssize_t nl_recv(struct vh_vdpa_mgmt *m)
+static int64_t now_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * recv() one datagram from the kernel (port 0) only, into buf (size bytes,
+ * VDPA_NL_RECV_SIZE at most), waiting at most timeout_ms for it: the length,
+ * -ETIMEDOUT, -EMSGSIZE (truncated) or -errno.  The kernel answers a request
+ * within its sendmsg() and makes a dump's next part as we read, so nothing
+ * to read for long is a kernel (or a sender on our port) we do not wait for.
+ */
+ssize_t vh_vdpa_nl_recv(struct vh_ctx *ctx, int fd, void *buf, size_t size,
+			int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
 	struct sockaddr_nl addr;
-	struct iovec iov = { m->buf, VDPA_NL_RECV_SIZE };
+	struct iovec iov = { buf, size };
 	struct msghdr msg = {
 		.msg_name = &addr,
 		.msg_namelen = sizeof(addr),
 		.msg_iov = &iov,
 		.msg_iovlen = 1,
 	};
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int64_t left;
 	ssize_t n;
 
 	for (;;) {
-		n = recvmsg(mnl_socket_get_fd(m->nl), &msg, 0);
+		n = recvmsg(fd, &msg, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			left = deadline - now_ms();
+			if (left <= 0)
+				return -ETIMEDOUT;
+			if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
 		if (n < 0)
 			return -errno;
 		if (msg.msg_flags & MSG_TRUNC)
 			return -EMSGSIZE;
 		if (msg.msg_namelen != sizeof(addr) || addr.nl_pid != 0) {
-			vh_warn(m->ctx,
-				"vdpa: dropping a datagram from port %u\n",
+			vh_warn(ctx, "vdpa: dropping a datagram from port %u\n",
 				addr.nl_pid);
 			msg.msg_namelen = sizeof(addr);
 			continue;
@@ -922,7 +951,8 @@ static int nl_request(struct vh_vdpa_mgmt *m, const struct nlmsghdr *nlh,
 		return ret;
 	}
 	do {
-		n = nl_recv(m);
+		n = vh_vdpa_nl_recv(m->ctx, mnl_socket_get_fd(m->nl), m->buf,
+				    VDPA_NL_RECV_SIZE, VDPA_NL_TIMEOUT_MS);
 		if (n < 0) {
 			vh_err(m->ctx, "vdpa: %s: recv: %s\n", what,
 			       strerror((int)-n));
