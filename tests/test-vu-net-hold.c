@@ -16,9 +16,18 @@
  *     ring with it) until the driver adds buffers, then every frame comes
  *     back intact and in order; the daemon's counters show no drop (the
  *     10 frames after the 10th were dropped).
+ *  3. --loopback with MRG_RXBUF: 16 receive chains of 16 descriptors fill
+ *     every descriptor of the ring, 4096 bytes in all; a 5000-byte frame
+ *     can never fit (no descriptor is left for the driver to add one):
+ *     it is dropped and the 16 buffers come back empty at once, not when
+ *     the ring stops.
+ *  4. --tap, as root in a network namespace of its own: the tap is
+ *     deleted under the daemon (EPOLLERR at every wait, EBADFD at every
+ *     read); it must stop reading it, not spin on it.
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -330,8 +339,115 @@ static void test_rx_starved(void)
 	CHECK(counter(log, "rx_waits") >= 1);
 }
 
+/* ---------------------------------------------------------------------- */
+/* 3. a frame that can never fit is dropped at once                       */
+/* ---------------------------------------------------------------------- */
+#define NF_CHAINS 16
+#define NF_DESCS (QSIZE / NF_CHAINS)
+#define NF_PIECE 16
+#define NF_FRAME 5000
+
+static void test_never_fits(void)
+{
+	static char log[4096];
+	struct vh_sg sg[NF_DESCS];
+	struct vh_sg big = { TX_GPA, HDR + NF_FRAME };
+	unsigned int i, k, got = 0;
+	int64_t end;
+
+	start("--loopback", NULL, 1ull << VIRTIO_NET_F_MRG_RXBUF);
+	for (i = 0; i < NF_CHAINS; i++) {
+		for (k = 0; k < NF_DESCS; k++)
+			sg[k] = (struct vh_sg){ RX_GPA + (i * NF_DESCS + k) *
+								 NF_PIECE,
+						NF_PIECE };
+		CHECK_EQ(vh_drvq_add(rxq, sg, 0, NF_DESCS,
+				     (void *)(uintptr_t)(i + 1)),
+			 0);
+	}
+	setup_rings();
+	memset(guest + TX_GPA, 0, HDR + NF_FRAME);
+	CHECK_EQ(vh_drvq_add(txq, &big, 1, 0, (void *)1), 0);
+	CHECK(vh_drvq_kick(txq) >= 0);
+	end = now_ms() + 3000;
+	while (got < NF_CHAINS && now_ms() < end) {
+		void *token;
+		uint32_t len;
+		int r = vh_drvq_get_used(rxq, &token, &len);
+
+		CHECK(r >= 0);
+		if (r == 1) {
+			CHECK_EQ(len, 0);
+			got++;
+		} else {
+			usleep(10000);
+		}
+	}
+	printf("a %u-byte frame into %u buffers of %u bytes that fill the ring: %u came back empty\n",
+	       NF_FRAME, NF_CHAINS, NF_DESCS * NF_PIECE, got);
+	CHECK_EQ(got, NF_CHAINS);
+	stop(log, sizeof(log));
+	printf("daemon: %s", strstr(log, "vhost-user-net: pair 0 "));
+	CHECK_EQ(counter(log, "drops"), 1);
+}
+
+/* ---------------------------------------------------------------------- */
+/* 4. a deleted tap is not spun on                                        */
+/* ---------------------------------------------------------------------- */
+#define TAP_NAME "vuhold0"
+
+/* the daemon's user + system time in clock ticks */
+static unsigned long long peer_ticks(void)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut = 0, st = 0;
+	int fd, i;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)peer_pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	CHECK(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	CHECK(n > 0);
+	buf[n] = 0;
+	/* after "(comm)": state is field 3, utime 14, stime 15 */
+	p = strrchr(buf, ')');
+	CHECK(p != NULL);
+	for (i = 2; i < 14 && p; i++)
+		p = strchr(p + 1, ' ');
+	CHECK(p && sscanf(p, " %llu %llu", &ut, &st) == 2);
+	return ut + st;
+}
+
+static void test_tap_deleted(void)
+{
+	static char log[4096];
+	unsigned long long t0, t1;
+	long hz = sysconf(_SC_CLK_TCK);
+	unsigned int i;
+
+	start("--tap=" TAP_NAME, NULL, 0);
+	for (i = 0; i < 8; i++)
+		post_rx(i);
+	setup_rings();
+	usleep(200000);
+	CHECK_EQ(system("ip link del " TAP_NAME), 0);
+	usleep(200000);
+	t0 = peer_ticks();
+	usleep(1000000);
+	t1 = peer_ticks();
+	printf("the tap deleted under the daemon: %llu ticks of %ld in the second after\n",
+	       t1 - t0, hz);
+	CHECK(t1 - t0 < (unsigned long long)hz / 5);
+	stop(log, sizeof(log));
+	CHECK(strstr(log, "no longer read") != NULL);
+}
+
 int main(void)
 {
+	bool netns;
+
 	daemon_path = getenv("VUNET_DAEMON");
 	if (!daemon_path)
 		daemon_path = "tools/vhost-user-net";
@@ -346,8 +462,15 @@ int main(void)
 	CHECK_EQ(vh_mem_new(ctx, &mem), 0);
 	CHECK_EQ(vh_mem_add_memfd(mem, 0, MEM_SIZE, (void **)&guest), 0);
 
+	/* before any thread: a network namespace of our own for the tap */
+	netns = geteuid() == 0 && unshare(CLONE_NEWNET) == 0;
 	test_poll_bound();
 	test_rx_starved();
+	test_never_fits();
+	if (netns)
+		test_tap_deleted();
+	else
+		printf("# not root or no network namespace: no tap case\n");
 
 	vh_mem_unref(mem);
 	vh_ctx_unref(ctx);

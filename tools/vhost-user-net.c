@@ -88,6 +88,8 @@ struct pair_stats {
 	int tap_tx_fd, tap_rx_fd;
 	/* the rx fd's watch is paused (no ring or no room) */
 	bool tap_rx_paused;
+	/* the rx fd failed for good and is no longer watched */
+	bool tap_rx_dead;
 } __attribute__((aligned(64)));
 
 struct net_dev {
@@ -128,6 +130,7 @@ struct rx_state {
 	struct iovec iov[RX_ELEMS][ELEM_IOV];
 	struct vh_devq_used_elem used[RX_ELEMS];
 	unsigned int k;  /* buffers popped for the frame */
+	unsigned int ndescs; /* the ring descriptors they occupy */
 	size_t off;      /* frame bytes copied into them */
 	size_t len;      /* frame length (after soff) */
 	size_t soff;     /* where the frame starts in buf (the vnet header) */
@@ -236,6 +239,7 @@ static int rx_give_back(struct rx_state *rs, struct vh_devq *rx)
 	for (i = 0; i < k; i++)
 		rs->used[i].len = 0;
 	rs->k = 0;
+	rs->ndescs = 0;
 	r = vh_devq_push_batch(rx, rs->used, k);
 	return r < 0 ? r : 1;
 }
@@ -275,8 +279,12 @@ static int rx_resume(struct net_dev *nd, struct net_thread *th,
 		}
 		if (r == -EAGAIN)
 			return r;
+		/*
+		 * the buffers held occupy every descriptor of the ring: the
+		 * driver cannot add another
+		 */
 		if (r == 0 && rs->k < RX_ELEMS &&
-		    vh_devq_inflight(rx) < vh_devq_get_num(rx)) {
+		    rs->ndescs < vh_devq_get_num(rx)) {
 			/*
 			 * Out of buffers (mid-frame with MRG_RXBUF): hold
 			 * the frame and the buffers it has until the driver
@@ -295,6 +303,7 @@ static int rx_resume(struct net_dev *nd, struct net_thread *th,
 		rs->used[rs->k].id = e.id;
 		rs->used[rs->k].len = 0;
 		rs->k++;
+		rs->ndescs += e.ndescs;
 		/* 2.7.4: receive buffers are device-writable only */
 		if (e.out_num || (rs->k == 1 && e.in_len < nd->hdr_len)) {
 			r = -EINVAL;
@@ -327,6 +336,7 @@ static int rx_resume(struct net_dev *nd, struct net_thread *th,
 		/* the buffers of one frame are published together */
 		r = vh_devq_push_batch(rx, rs->used, rs->k);
 		rs->k = 0;
+		rs->ndescs = 0;
 		if (r < 0)
 			return r;
 		th->rx_pending++;
@@ -345,6 +355,7 @@ static int rx_deliver(struct net_dev *nd, struct net_thread *th,
 		      size_t len)
 {
 	rs->k = 0;
+	rs->ndescs = 0;
 	rs->off = 0;
 	return rx_resume(nd, th, rs, rx, src, scnt, soff, len);
 }
@@ -569,6 +580,15 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 				}
 				break;
 			case MODE_LOOPBACK:
+				/*
+				 * no link carries more (a tap refuses it):
+				 * copying gigabytes of one chain held the
+				 * worker, and the ring's take-back with it
+				 */
+				if (flen > FRAME_MAX) {
+					st->drops++;
+					break;
+				}
 				st->tx_frames++;
 				st->tx_bytes += flen;
 				r = rx ? rx_deliver(nd, th, st->rs, rx, e.iov,
@@ -610,13 +630,30 @@ static void tap_rx_pause(struct net_dev *nd, unsigned int pair, bool pause)
 {
 	struct pair_stats *st = &nd->stats[pair];
 
-	if (st->tap_rx_paused == pause || st->tap_rx_fd < 0)
+	if (st->tap_rx_paused == pause || st->tap_rx_fd < 0 ||
+	    st->tap_rx_dead)
 		return;
 	st->tap_rx_paused = pause;
 	/* level-triggered: pausing keeps a full tap from spinning us */
 	if (vh_daemon_watch_fd(nd->d, pair % nd->threads, st->tap_rx_fd,
 			       pause ? 0 : EPOLLIN, tap_readable, st) < 0)
 		vh_daemon_stop(nd->d);
+}
+
+/*
+ * The tap's queue failed for good (the tap deleted, its namespace gone:
+ * EPOLLERR at every wait, EBADFD at every read): stop watching it, where
+ * the level-triggered watch would run us again at once, for ever.  The
+ * pair's transmit goes on (its writes fail, counted as drops).
+ */
+static void tap_rx_gone(struct net_dev *nd, struct pair_stats *st,
+			unsigned int pair, int fd, int err)
+{
+	st->tap_rx_dead = true;
+	st->errors++;
+	vh_daemon_unwatch_fd(nd->d, pair % nd->threads, fd);
+	fprintf(stderr, "vhost-user-net: tap queue %u: %s: no longer read\n",
+		pair, err ? strerror(err) : "error or hang-up");
 }
 
 static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
@@ -630,7 +667,15 @@ static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
 	struct vh_devq *rx;
 	unsigned int i;
 
-	(void)revents;
+	if (revents & (EPOLLERR | EPOLLHUP)) {
+		tap_rx_gone(nd, st, pair, fd, 0);
+		return;
+	}
+	/* no thread state (its allocation failed): nothing to receive with */
+	if (!th) {
+		tap_rx_pause(nd, pair, true);
+		return;
+	}
 	rx = vh_daemon_vring_get(d, 2 * pair);
 	if (!rx) {
 		/* no ring: frames wait in the tap until one is handed over */
@@ -648,8 +693,11 @@ static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
 			break;
 		}
 		n = read(fd, st->rs->buf, sizeof(st->rs->buf));
-		if (n < 0)
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				tap_rx_gone(nd, st, pair, fd, errno);
 			break;
+		}
 		/* the tap prepends hdr_len bytes of vnet header */
 		if ((size_t)n <= nd->hdr_len) {
 			st->errors++;
@@ -1145,6 +1193,12 @@ int main(int argc, char **argv)
 		r = tap_nonblock(nd.tap);
 		if (r == 0)
 			r = vh_tap_set_vnet_hdr_len(nd.tap, 12);
+		/*
+		 * none of the offloads a --tap-fd tap's creator may have set:
+		 * under VDUSE no later call clears them (net_set_features())
+		 */
+		if (r == 0)
+			r = vh_tap_set_offload(nd.tap, 0);
 		/* no VHOST_USER_NET_SET_MTU over VDUSE: the config's MTU */
 		if (r == 0 && args.vduse && nd.mtu)
 			r = vh_tap_set_mtu(nd.tap, nd.mtu);
@@ -1266,7 +1320,7 @@ int main(int argc, char **argv)
 	}
 out:
 	for (p = 0; nd.d && nd.stats && p < nd.pairs; p++)
-		if (nd.stats[p].tap_rx_fd >= 0)
+		if (nd.stats[p].tap_rx_fd >= 0 && !nd.stats[p].tap_rx_dead)
 			vh_daemon_unwatch_fd(nd.d, p % nd.threads,
 					     nd.stats[p].tap_rx_fd);
 	vh_daemon_unref(nd.d);
