@@ -131,8 +131,12 @@ static int queue_update(struct vh_vu_backend *be, unsigned int idx)
 	 * an IOTLB update maps them (vu_be_rekick_all()), so that it can
 	 * read the used index from the start.
 	 */
-	if (vh_devq_iotlb_ready(q->vring) == 0)
+	r = vh_devq_iotlb_ready(q->vring);
+	if (r == 0)
 		return 0;
+	/* mapped without the access the rings need: refused, as at a pop */
+	if (r < 0)
+		return r;
 	if (be->ops.queue_started) {
 		r = be->ops.queue_started(be, be->data, idx, q->vring);
 		if (r < 0) {
@@ -297,18 +301,31 @@ int vu_be_set_vring_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	}
 	queue_take_back(be, idx);
 	r = vh_devq_set_num(q->vring, num);
-	if (r == 0) {
-		q->num = num;
-		/* set_num translates pending addresses (or fails on them) */
-		if (q->addr_pending && vh_mem_num_regions(be->mem) > 0) {
-			r = vh_devq_set_addr(q->vring, &q->addr);
-			q->addr_set = r == 0;
-			q->addr_pending = false;
-		}
-	}
-	if (r < 0) {
+	if (r == -ENOMEM || r == -EINVAL) {
 		queue_update(be, idx);
 		return r;
+	}
+	q->num = num;
+	if (r < 0) {
+		/*
+		 * The size is good (checked above); the addresses kept from
+		 * before do not fit it, or the memory as it is now.  A
+		 * front-end that restarts a ring sends NUM, BASE, then ADDR
+		 * (QEMU): the ring waits for its new addresses.
+		 */
+		vh_dbg(be->ctx, "queue %d: old addresses unmapped at size %u: %d\n",
+		       idx, num, r);
+		q->addr_set = false;
+		q->addr_pending = true;
+	} else if (q->addr_pending && vh_mem_num_regions(be->mem) > 0) {
+		/* pending addresses translated now, or still waiting */
+		r = vh_devq_set_addr(q->vring, &q->addr);
+		if (r == -ENOMEM) {
+			queue_update(be, idx);
+			return r;
+		}
+		q->addr_set = r == 0;
+		q->addr_pending = r < 0;
 	}
 	return ring_update(be, idx);
 }

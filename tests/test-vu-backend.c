@@ -1716,6 +1716,135 @@ static void test_listen_owner(void)
 	CHECK_EQ(rmdir(dir), 0);
 }
 
+/*
+ * A ring restarted in new memory, NUM before ADDR (QEMU's order): the
+ * addresses kept from before fit neither the memory nor (second round) a
+ * larger size, and the ring waits for its new ones; the connection stays
+ * (it was closed at SET_VRING_NUM) and the ring runs again from them.
+ */
+static void test_restart_new_mem(void)
+{
+	struct fe f;
+	struct dev d;
+	struct fe_mem fm, fm2;
+	struct vh_drvq *vq, *vq2;
+	struct vh_vu_msg m;
+	struct vh_vu_vring_state s = { 0, 0 };
+	struct vh_sg sg[2];
+	uint8_t *buf;
+	void *tok;
+	uint32_t len;
+	int kick, call, kick2, call2;
+
+	setup(&f, &d, ALL_PROTO);
+	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+	fe_mem_init(&f, &fm2, 0x80000000, 1 << 20);
+	fe_set_mem(&f, &fm);
+	fe_ring(&f, &fm, 0, &vq, &kick, &call, true);
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+	CHECK(d.handed[0]);
+	fe_send_raw(&f, VH_VU_GET_VRING_BASE, 0, &s, 8, NULL, 0);
+	fe_pump(&f);
+	CHECK_EQ(fe_recv(&f, &m), 0);
+	CHECK(!d.handed[0]);
+	fe_set_mem(&f, &fm2);
+	fe_state(&f, VH_VU_SET_VRING_NUM, 0, QSZ);
+	CHECK(vh_vu_backend_connected(f.be));
+	fe_state(&f, VH_VU_SET_VRING_NUM, 0, 2 * QSZ);
+	CHECK(vh_vu_backend_connected(f.be));
+	CHECK(!d.handed[0]);
+	/* the new ring, in the new memory: it runs */
+	fe_ring(&f, &fm2, 0, &vq2, &kick2, &call2, true);
+	CHECK(d.handed[0]);
+	buf = fm2.host + 0x80000;
+	memset(buf, 0x5a, 16);
+	sg[0] = (struct vh_sg){ fm2.gpa + 0x80000, 16 };
+	sg[1] = (struct vh_sg){ fm2.gpa + 0x81000, 16 };
+	CHECK_EQ(vh_drvq_add(vq2, sg, 1, 1, (void *)1), 0);
+	CHECK(vh_drvq_kick(vq2) >= 0);
+	fe_pump(&f);
+	CHECK_EQ(vh_drvq_get_used(vq2, &tok, &len), 1);
+	CHECK_EQ(len, 16);
+	CHECK_EQ(fm2.host[0x81000], 0xa5);
+	vh_drvq_unref(vq);
+	vh_drvq_unref(vq2);
+	close(kick);
+	close(call);
+	close(kick2);
+	close(call2);
+	vh_mem_unref(fm.mem);
+	vh_mem_unref(fm2.mem);
+	fe_fini(&f);
+}
+
+/*
+ * A ring at IOVAs that an IOTLB update maps read-only (its used ring
+ * cannot be written): not handed to the device, and said once on the
+ * error eventfd, where it was handed and every pop failed (-EACCES).
+ */
+static void test_iotlb_ring_ro(void)
+{
+	const uint64_t iova = 0x100000000ull;
+	struct fe f;
+	struct dev d;
+	struct fe_mem fm;
+	struct vh_drvq *vq;
+	struct vh_vu_vring_addr a;
+	struct vh_vu_iotlb u;
+	uint64_t feat, dg, ag, ug, v = 0, cnt = 0;
+	int k, c, e;
+
+	setup(&f, &d, ALL_PROTO);
+	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+	fe_set_mem(&f, &fm);
+	feat = fe_u64(&f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	CHECK(feat & (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM));
+	feat &= ~(1ull << VH_VU_VIRTIO_F_RING_PACKED);
+	fe_do(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0);
+	CHECK_EQ(vh_drvq_new(f.ctx, fm.mem, 0, QSZ, fm.gpa + 0x1000, &vq), 0);
+	CHECK_EQ(vh_drvq_get_addrs(vq, &dg, &ag, &ug), 0);
+	fe_state(&f, VH_VU_SET_VRING_NUM, 0, QSZ);
+	fe_state(&f, VH_VU_SET_VRING_BASE, 0, 0);
+	memset(&a, 0, sizeof(a));
+	a.desc = dg - fm.gpa + iova;
+	a.avail = ag - fm.gpa + iova;
+	a.used = ug - fm.gpa + iova;
+	fe_do(&f, VH_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	k = test_efd();
+	c = test_efd();
+	e = test_efd();
+	fe_do(&f, VH_VU_SET_VRING_ERR, &v, 8, &e, 1);
+	fe_do(&f, VH_VU_SET_VRING_CALL, &v, 8, &c, 1);
+	fe_do(&f, VH_VU_SET_VRING_KICK, &v, 8, &k, 1);
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+	/* no translation yet: waiting */
+	CHECK(!d.handed[0]);
+	memset(&u, 0, sizeof(u));
+	u.iova = iova;
+	u.size = 1 << 20;
+	u.uaddr = fm.uva;
+	u.perm = VH_ACCESS_RO;
+	u.type = VH_IOTLB_UPDATE;
+	CHECK_EQ(fe_u64(&f, VH_VU_IOTLB_MSG, 0, &u, sizeof(u), NULL, 0), 0);
+	CHECK(!d.handed[0]);
+	CHECK_EQ(read(e, &cnt, sizeof(cnt)), (ssize_t)sizeof(cnt));
+	CHECK_EQ(cnt, 1);
+	CHECK(vh_vu_backend_connected(f.be));
+	/* writable now (an entry changes by invalidation): handed */
+	u.type = VH_IOTLB_INVALIDATE;
+	CHECK_EQ(fe_u64(&f, VH_VU_IOTLB_MSG, 0, &u, sizeof(u), NULL, 0), 0);
+	u.type = VH_IOTLB_UPDATE;
+	u.perm = VH_ACCESS_RW;
+	CHECK_EQ(fe_u64(&f, VH_VU_IOTLB_MSG, 0, &u, sizeof(u), NULL, 0), 0);
+	CHECK(d.handed[0]);
+	vh_drvq_unref(vq);
+	close(k);
+	close(c);
+	close(e);
+	vh_mem_unref(fm.mem);
+	fe_fini(&f);
+}
+
 int main(void)
 {
 	struct test_fdset fds;
@@ -1729,6 +1858,8 @@ int main(void)
 	test_features_refused();
 	test_ring_refused();
 	test_mem_reg_ring();
+	test_restart_new_mem();
+	test_iotlb_ring_ro();
 	test_hostile_ring();
 	test_datapath();
 	test_inflight();

@@ -196,7 +196,10 @@ struct vh_vu_device_ops {
 	 */
 	void (*queue_kicked)(struct vh_vu_backend *be, void *data,
 			     unsigned int idx, struct vh_devq *vring);
-	/* RESET_DEVICE, RESET_OWNER and disconnect: back to initial state */
+	/*
+	 * RESET_DEVICE and disconnect: back to initial state (RESET_OWNER
+	 * only disables the rings, as the spec recommends)
+	 */
 	void (*reset)(struct vh_vu_backend *be, void *data);
 	/* SET_STATUS (virtio device status byte) */
 	int (*set_status)(struct vh_vu_backend *be, void *data, uint8_t status);
