@@ -569,6 +569,8 @@ VH_EXPORT int vh_devq_set_features(struct vh_devq *vr, uint64_t features)
 
 		vr->iotlb_on = !vr->iotlb_on;
 		err = map_rings(vr);
+		if (err < 0)
+			unmap_rings(vr);
 		update_log_flags(vr);
 		return err;
 	}
@@ -580,10 +582,10 @@ VH_EXPORT int vh_devq_set_features(struct vh_devq *vr, uint64_t features)
 	    ((old ^ features) & (1ull << VIRTIO_RING_F_EVENT_IDX))) {
 		void *d, *a, *u;
 
+		/* the new areas do not fit: unmapped until new addresses */
 		if (map_areas(vr, vr->table, &d, &a, &u) < 0) {
-			vr->features = old;
-			vr->event_idx = vh_devq_has_feature(vr,
-						    VIRTIO_RING_F_EVENT_IDX);
+			unmap_rings(vr);
+			update_log_flags(vr);
 			return -EFAULT;
 		}
 		vr->desc = d;

@@ -493,9 +493,20 @@ static int h_set_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		return VU_SOFT_FAIL;
 	}
 	for (i = 0; i < be->dev.num_queues; i++) {
-		r = vh_devq_set_features(be->queues[i].vring, f);
-		if (r < 0)
+		struct vu_be_queue *q = &be->queues[i];
+
+		r = vh_devq_set_features(q->vring, f);
+		if (r == -ENOMEM)
 			return r; /* the connection closes: no state to keep */
+		/*
+		 * the addresses kept do not map under the new features
+		 * (another layout, event idx areas, ACCESS_PLATFORM): the
+		 * ring waits for new ones, as a restart sends them
+		 */
+		if (r < 0 && q->addr_set) {
+			q->addr_set = false;
+			q->addr_pending = true;
+		}
 	}
 	vu_be_req_features(be, f, be->protocol_features);
 	be->features_set = true;

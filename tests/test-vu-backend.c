@@ -1845,6 +1845,54 @@ static void test_iotlb_ring_ro(void)
 	fe_fini(&f);
 }
 
+/*
+ * SET_FEATURES that takes ACCESS_PLATFORM away from rings whose addresses
+ * are IOVAs: they no longer map, and the rings wait for new addresses
+ * (the connection was closed); the ring set up anew runs.
+ */
+static void test_features_stale_addr(void)
+{
+	const uint64_t iova = 0x100000000ull;
+	const uint64_t ap = 1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM;
+	struct fe f;
+	struct dev d;
+	struct fe_mem fm;
+	struct vh_drvq *vq;
+	struct vh_vu_vring_addr a;
+	uint64_t feat, dg, ag, ug;
+	int kick, call;
+
+	setup(&f, &d, ALL_PROTO);
+	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+	fe_set_mem(&f, &fm);
+	feat = fe_u64(&f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	CHECK(feat & ap);
+	feat &= ~(1ull << VH_VU_VIRTIO_F_RING_PACKED);
+	fe_do(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0);
+	CHECK_EQ(vh_drvq_new(f.ctx, fm.mem, 0, QSZ, fm.gpa + 0x1000, &vq), 0);
+	CHECK_EQ(vh_drvq_get_addrs(vq, &dg, &ag, &ug), 0);
+	vh_drvq_unref(vq);
+	fe_state(&f, VH_VU_SET_VRING_NUM, 0, QSZ);
+	fe_state(&f, VH_VU_SET_VRING_BASE, 0, 0);
+	memset(&a, 0, sizeof(a));
+	a.desc = dg - fm.gpa + iova;
+	a.avail = ag - fm.gpa + iova;
+	a.used = ug - fm.gpa + iova;
+	fe_do(&f, VH_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	feat &= ~ap;
+	fe_do(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0);
+	CHECK(vh_vu_backend_connected(f.be));
+	/* the ring anew, at the front-end's addresses: it is handed */
+	fe_ring(&f, &fm, 0, &vq, &kick, &call, true);
+	fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+	CHECK(d.handed[0]);
+	vh_drvq_unref(vq);
+	close(kick);
+	close(call);
+	vh_mem_unref(fm.mem);
+	fe_fini(&f);
+}
+
 int main(void)
 {
 	struct test_fdset fds;
@@ -1860,6 +1908,7 @@ int main(void)
 	test_mem_reg_ring();
 	test_restart_new_mem();
 	test_iotlb_ring_ro();
+	test_features_stale_addr();
 	test_hostile_ring();
 	test_datapath();
 	test_inflight();

@@ -115,7 +115,11 @@ int vh_devq_set_addr(struct vh_devq *vr, const struct vh_devq_addr *a);
  * VHOST_F_LOG_ALL (log the guest buffers a push reports written) and
  * VIRTIO_F_RING_PACKED (the packed layout; switching layouts sets the ring
  * up anew: size and addresses are kept, in-flight elements and base are
- * not); other bits are ignored.
+ * not); other bits are ignored.  The features are taken even when the
+ * kept addresses no longer map under them (another layout, event idx
+ * areas past their region, ACCESS_PLATFORM switched): the ring is then
+ * unmapped until vh_devq_set_addr(), and -EFAULT / -EINVAL / -EACCES
+ * says so; -ENOMEM leaves the ring unmapped too.
  */
 int vh_devq_set_features(struct vh_devq *vr, uint64_t features);
 
