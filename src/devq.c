@@ -659,20 +659,12 @@ VH_EXPORT int vh_devq_get_call_fd(const struct vh_devq *vr)
 
 VH_EXPORT int vh_devq_read_kick(struct vh_devq *vr)
 {
-	struct pollfd pfd;
-	uint64_t v;
-
 	if (!vr)
 		return -EINVAL;
 	if (vr->kick_fd < 0)
 		return -EBADF;
-	pfd.fd = vr->kick_fd;
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))
-		return 0;
-	if (read(vr->kick_fd, &v, sizeof(v)) != sizeof(v))
-		return errno == EAGAIN ? 0 : -errno;
-	return 1;
+	/* the front-end has the kick fd too, and its O_NONBLOCK */
+	return vh_eventfd_take(vr->kick_fd);
 }
 
 VH_EXPORT int vh_devq_reset(struct vh_devq *vr)

@@ -77,6 +77,14 @@ int vh_fd_check_anon(int fd, const char *name);
  * interrupt it with.
  */
 int vh_eventfd_signal(int fd);
+/*
+ * Take what an eventfd a peer holds too has counted, never waiting:
+ * 1 taken, 0 nothing there, -errno.  A read with RWF_NOWAIT returns
+ * EAGAIN on an empty counter whatever O_NONBLOCK the peer left on the
+ * shared file (eventfd reads honour it since Linux 5.12); before that,
+ * poll() then read(), with the window between the two.
+ */
+int vh_eventfd_take(int fd);
 
 /*
  * write() to an fd that may be a pipe (no MSG_NOSIGNAL): a pipe whose

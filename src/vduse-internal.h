@@ -69,9 +69,8 @@ struct vh_vduse_dev {
 	struct vh_iotlb *iotlb;
 	/* serializes VDUSE_IOTLB_GET_FD fills (misses come from any thread) */
 	pthread_mutex_t fill_lock;
-	/* under fill_lock; next_fmap: the slot a full cache gives up next */
+	/* under fill_lock */
 	struct vduse_file_map fmap[VDUSE_FILE_MAPS];
-	unsigned int next_fmap;
 	struct vduse_q *q;
 	/* the state file (vduse-state.c), or state_fd -1 */
 	char *state_path;

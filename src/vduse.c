@@ -162,8 +162,14 @@ static struct vh_mem_map *file_map(struct vh_vduse_dev *dev, int fd,
 		    offset <= f->size && size <= f->size - offset)
 			return f->m;
 	}
-	/* st_size >= offset + size > 0: checked by check_domain_fd() */
-	if ((uint64_t)st->st_size > SIZE_MAX)
+	/*
+	 * st_size >= offset + size > 0: checked by check_domain_fd().  No
+	 * free slot: the entry is mapped alone, where evicting a file its
+	 * entries still hold would map it whole again at its next miss.
+	 */
+	for (i = 0; i < VDUSE_FILE_MAPS && dev->fmap[i].m; i++)
+		;
+	if (i == VDUSE_FILE_MAPS || (uint64_t)st->st_size > SIZE_MAX)
 		return NULL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
@@ -179,14 +185,6 @@ static struct vh_mem_map *file_map(struct vh_vduse_dev *dev, int fd,
 	m->fd = -1; /* the mapping holds the file */
 	m->addr = addr;
 	m->len = (size_t)st->st_size;
-	/* a free slot, else the oldest made (its entries keep it mapped) */
-	for (i = 0; i < VDUSE_FILE_MAPS && dev->fmap[i].m; i++)
-		;
-	if (i == VDUSE_FILE_MAPS) {
-		i = dev->next_fmap;
-		dev->next_fmap = (i + 1) % VDUSE_FILE_MAPS;
-		vh_mem_map_put(dev->fmap[i].m);
-	}
 	f = &dev->fmap[i];
 	f->m = m;
 	f->dev = (uint64_t)st->st_dev;
@@ -858,6 +856,16 @@ VH_EXPORT int vh_vduse_dev_process(struct vh_vduse_dev *dev)
 		vh_info(dev->ctx, "vduse %s: rings resumed\n", dev->name);
 		/* kicks of the time between went to the old process */
 		kick_all(dev);
+	}
+	/*
+	 * A file whose entries an update removed is still held by the rings'
+	 * old snapshots when the update is handled; they let go at their
+	 * next pop, and the next event here lets the file go (never waiting
+	 * for a fill in progress)
+	 */
+	if (pthread_mutex_trylock(&dev->fill_lock) == 0) {
+		file_maps_sweep(dev, false);
+		pthread_mutex_unlock(&dev->fill_lock);
 	}
 	inject_irqs(dev);
 	n = read(dev->fd, &req, sizeof(req));

@@ -301,7 +301,7 @@ int vu_be_set_vring_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	}
 	queue_take_back(be, idx);
 	r = vh_devq_set_num(q->vring, num);
-	if (r == -ENOMEM || r == -EINVAL) {
+	if (r == -ENOMEM) {
 		queue_update(be, idx);
 		return r;
 	}

@@ -36,6 +36,7 @@
 #include <sys/epoll.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -667,7 +668,20 @@ static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
 	struct vh_devq *rx;
 	unsigned int i;
 
-	if (revents & (EPOLLERR | EPOLLHUP)) {
+	/*
+	 * A packet socket reports its link going down once (ENETDOWN in
+	 * SO_ERROR, which reading clears) and works again when it is up:
+	 * only a tap's queue is gone for good
+	 */
+	if (vh_tap_is_packet_socket(nd->tap)) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		if ((revents & EPOLLERR) &&
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 &&
+		    err)
+			st->errors++;
+	} else if (revents & (EPOLLERR | EPOLLHUP)) {
 		tap_rx_gone(nd, st, pair, fd, 0);
 		return;
 	}
@@ -694,7 +708,8 @@ static void tap_readable(struct vh_daemon *d, void *opaque, int fd,
 		}
 		n = read(fd, st->rs->buf, sizeof(st->rs->buf));
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
+			if (errno != EAGAIN && errno != EINTR &&
+			    !vh_tap_is_packet_socket(nd->tap))
 				tap_rx_gone(nd, st, pair, fd, errno);
 			break;
 		}

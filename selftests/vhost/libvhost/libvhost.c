@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,6 +113,29 @@ int vh_eventfd_signal(int fd)
 	if (write(fd, &one, sizeof(one)) == sizeof(one))
 		return 1;
 	return errno == EAGAIN ? 0 : -errno;
+}
+
+int vh_eventfd_take(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint64_t v;
+	struct iovec iov = { &v, sizeof(v) };
+	ssize_t n;
+
+	do
+		n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(v))
+		return 1;
+	if (n < 0 && errno == EAGAIN)
+		return 0;
+	if (n >= 0 || errno != EOPNOTSUPP)
+		return n < 0 ? -errno : -EIO;
+	if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+		return 0;
+	if (read(fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+		return errno == EAGAIN ? 0 : -errno;
+	return 1;
 }
 
 ssize_t vh_write_nosigpipe(int fd, const void *buf, size_t len)

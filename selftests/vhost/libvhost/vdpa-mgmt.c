@@ -918,14 +918,19 @@ ssize_t vh_vdpa_nl_recv(struct vh_ctx *ctx, int fd, void *buf, size_t size,
 		}
 		if (n < 0)
 			return -errno;
-		if (msg.msg_flags & MSG_TRUNC)
-			return -EMSGSIZE;
+		/* another sender first: its size is no error of the kernel's */
 		if (msg.msg_namelen != sizeof(addr) || addr.nl_pid != 0) {
 			vh_warn(ctx, "vdpa: dropping a datagram from port %u\n",
 				addr.nl_pid);
 			msg.msg_namelen = sizeof(addr);
+			msg.msg_flags = 0;
+			/* a flood of them ends by the deadline too */
+			if (now_ms() >= deadline)
+				return -ETIMEDOUT;
 			continue;
 		}
+		if (msg.msg_flags & MSG_TRUNC)
+			return -EMSGSIZE;
 		return n;
 	}
 }
