@@ -1778,6 +1778,35 @@ static void test_restart_new_mem(void)
 }
 
 /*
+ * Ring 0 of QSZ entries in fm, split, its addresses sent as IOVAs (iova +
+ * the offset in fm) under ACCESS_PLATFORM: NUM, BASE, ADDR.  The features
+ * set.
+ */
+static uint64_t ring_at_iova(struct fe *f, struct fe_mem *fm, uint64_t iova)
+{
+	struct vh_vu_vring_addr a;
+	uint64_t feat, dg, ag, ug;
+	struct vh_drvq *vq;
+
+	feat = fe_u64(f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	CHECK(feat & (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM));
+	feat &= ~(1ull << VH_VU_VIRTIO_F_RING_PACKED);
+	fe_do(f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0);
+	CHECK_EQ(vh_drvq_new(f->ctx, fm->mem, 0, QSZ, fm->gpa + 0x1000, &vq),
+		 0);
+	CHECK_EQ(vh_drvq_get_addrs(vq, &dg, &ag, &ug), 0);
+	vh_drvq_unref(vq);
+	fe_state(f, VH_VU_SET_VRING_NUM, 0, QSZ);
+	fe_state(f, VH_VU_SET_VRING_BASE, 0, 0);
+	memset(&a, 0, sizeof(a));
+	a.desc = dg - fm->gpa + iova;
+	a.avail = ag - fm->gpa + iova;
+	a.used = ug - fm->gpa + iova;
+	fe_do(f, VH_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	return feat;
+}
+
+/*
  * A ring at IOVAs that an IOTLB update maps read-only (its used ring
  * cannot be written): not handed to the device, and said once on the
  * error eventfd, where it was handed and every pop failed (-EACCES).
@@ -1788,28 +1817,14 @@ static void test_iotlb_ring_ro(void)
 	struct fe f;
 	struct dev d;
 	struct fe_mem fm;
-	struct vh_drvq *vq;
-	struct vh_vu_vring_addr a;
 	struct vh_vu_iotlb u;
-	uint64_t feat, dg, ag, ug, v = 0, cnt = 0;
+	uint64_t v = 0, cnt = 0;
 	int k, c, e;
 
 	setup(&f, &d, ALL_PROTO);
 	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
 	fe_set_mem(&f, &fm);
-	feat = fe_u64(&f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0);
-	CHECK(feat & (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM));
-	feat &= ~(1ull << VH_VU_VIRTIO_F_RING_PACKED);
-	fe_do(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0);
-	CHECK_EQ(vh_drvq_new(f.ctx, fm.mem, 0, QSZ, fm.gpa + 0x1000, &vq), 0);
-	CHECK_EQ(vh_drvq_get_addrs(vq, &dg, &ag, &ug), 0);
-	fe_state(&f, VH_VU_SET_VRING_NUM, 0, QSZ);
-	fe_state(&f, VH_VU_SET_VRING_BASE, 0, 0);
-	memset(&a, 0, sizeof(a));
-	a.desc = dg - fm.gpa + iova;
-	a.avail = ag - fm.gpa + iova;
-	a.used = ug - fm.gpa + iova;
-	fe_do(&f, VH_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	ring_at_iova(&f, &fm, iova);
 	k = test_efd();
 	c = test_efd();
 	e = test_efd();
@@ -1837,7 +1852,6 @@ static void test_iotlb_ring_ro(void)
 	u.perm = VH_ACCESS_RW;
 	CHECK_EQ(fe_u64(&f, VH_VU_IOTLB_MSG, 0, &u, sizeof(u), NULL, 0), 0);
 	CHECK(d.handed[0]);
-	vh_drvq_unref(vq);
 	close(k);
 	close(c);
 	close(e);
@@ -1858,28 +1872,13 @@ static void test_features_stale_addr(void)
 	struct dev d;
 	struct fe_mem fm;
 	struct vh_drvq *vq;
-	struct vh_vu_vring_addr a;
-	uint64_t feat, dg, ag, ug;
+	uint64_t feat;
 	int kick, call;
 
 	setup(&f, &d, ALL_PROTO);
 	fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
 	fe_set_mem(&f, &fm);
-	feat = fe_u64(&f, VH_VU_GET_FEATURES, 0, NULL, 0, NULL, 0);
-	CHECK(feat & ap);
-	feat &= ~(1ull << VH_VU_VIRTIO_F_RING_PACKED);
-	fe_do(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0);
-	CHECK_EQ(vh_drvq_new(f.ctx, fm.mem, 0, QSZ, fm.gpa + 0x1000, &vq), 0);
-	CHECK_EQ(vh_drvq_get_addrs(vq, &dg, &ag, &ug), 0);
-	vh_drvq_unref(vq);
-	fe_state(&f, VH_VU_SET_VRING_NUM, 0, QSZ);
-	fe_state(&f, VH_VU_SET_VRING_BASE, 0, 0);
-	memset(&a, 0, sizeof(a));
-	a.desc = dg - fm.gpa + iova;
-	a.avail = ag - fm.gpa + iova;
-	a.used = ug - fm.gpa + iova;
-	fe_do(&f, VH_VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
-	feat &= ~ap;
+	feat = ring_at_iova(&f, &fm, iova) & ~ap;
 	fe_do(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0);
 	CHECK(vh_vu_backend_connected(f.be));
 	/* the ring anew, at the front-end's addresses: it is handed */
