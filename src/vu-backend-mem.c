@@ -407,6 +407,17 @@ int vu_be_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 		       (unsigned long long)size);
 		return -EINVAL;
 	}
+	/*
+	 * The queues' regions are laid out VU_BE_INFLIGHT_ALIGN apart and
+	 * hold 64-bit fields read and written atomically: their start must
+	 * keep that alignment (QEMU and our front-end send 0).
+	 */
+	if (in->mmap_offset % VU_BE_INFLIGHT_ALIGN) {
+		vh_err(be->ctx, "SET_INFLIGHT_FD: offset %#llx not %u-aligned\n",
+		       (unsigned long long)in->mmap_offset,
+		       VU_BE_INFLIGHT_ALIGN);
+		return -EINVAL;
+	}
 	r = fd_covers(be, msg->fds[0], in->mmap_offset, size);
 	if (r < 0)
 		return r;

@@ -531,6 +531,13 @@ static void test_wire_rules(void)
 		fe_send_raw(&F, VH_VU_SET_INFLIGHT_FD, 0, &in, 24, &fm.fd, 1);
 		(void)in;
 	});
+	BAD_CASE("SET_INFLIGHT_FD at an offset not 64-aligned", ALL_PROTO,
+		 false, {
+			 struct vh_vu_inflight in = { 1088, 4, 1, 64, 0 };
+
+			 fe_send_raw(&F, VH_VU_SET_INFLIGHT_FD, 0, &in, 24,
+				     &fm.fd, 1);
+		 });
 }
 
 /* With REPLY_ACK and NEED_REPLY a refusal is an error reply, not a close. */
