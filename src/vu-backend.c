@@ -363,6 +363,9 @@ VH_EXPORT int vh_vu_backend_adopt_listen_fd(struct vh_vu_backend *be, int fd)
 		return -EINVAL;
 	if (be->listen_fd >= 0)
 		return -EBUSY;
+	fl = vh_vu_socket_adopt_listen(be->ctx, fd);
+	if (fl < 0)
+		return fl;
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)

@@ -370,8 +370,14 @@ int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path, int timeout_ms);
 /*
  * Take an already connected socket (the back-end "--fd" convention):
  * checks it is a connected AF_UNIX SOCK_STREAM socket and sets FD_CLOEXEC.
- * 0 or -errno (-ENOTSOCK, -EPROTOTYPE, -ENOTCONN).
+ * 0 or -errno (-ENOTSOCK, -EAFNOSUPPORT, -EPROTOTYPE, -ENOTCONN).
  */
 int vh_vu_socket_adopt(struct vh_ctx *ctx, int fd);
+/*
+ * The same for a socket to accept connections from: an AF_UNIX
+ * SOCK_STREAM socket that listens (-EINVAL if it does not).  Flags are
+ * the caller's to set.
+ */
+int vh_vu_socket_adopt_listen(struct vh_ctx *ctx, int fd);
 
 #endif

@@ -292,11 +292,15 @@ int vh_vu_socket_connect(struct vh_ctx *ctx, const char *path, int timeout_ms)
 	}
 }
 
-int vh_vu_socket_adopt(struct vh_ctx *ctx, int fd)
+/*
+ * vhost-user runs over a unix stream socket (vhost-user.rst,
+ * "Communication"): anything else handed to us, a TCP socket above all,
+ * would serve guest memory and the device to whoever reaches it.
+ */
+static int socket_is_unix_stream(int fd)
 {
-	struct sockaddr_un peer;
 	socklen_t len = sizeof(int);
-	int v, flags;
+	int v;
 
 	if (fd < 0)
 		return -EBADF;
@@ -309,6 +313,34 @@ int vh_vu_socket_adopt(struct vh_ctx *ctx, int fd)
 		return -errno;
 	if (v != SOCK_STREAM)
 		return -EPROTOTYPE;
+	return 0;
+}
+
+int vh_vu_socket_adopt_listen(struct vh_ctx *ctx, int fd)
+{
+	socklen_t len = sizeof(int);
+	int r, v;
+
+	r = socket_is_unix_stream(fd);
+	if (r < 0)
+		return r;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) < 0)
+		return -errno;
+	if (!v)
+		return -EINVAL;
+	vh_dbg(ctx, "adopted listening fd %d\n", fd);
+	return 0;
+}
+
+int vh_vu_socket_adopt(struct vh_ctx *ctx, int fd)
+{
+	struct sockaddr_un peer;
+	socklen_t len;
+	int r, flags;
+
+	r = socket_is_unix_stream(fd);
+	if (r < 0)
+		return r;
 	len = sizeof(peer);
 	if (getpeername(fd, (struct sockaddr *)&peer, &len) < 0)
 		return -errno; /* ENOTCONN */

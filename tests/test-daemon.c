@@ -20,7 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
+#include <arpa/inet.h>
 #include <linux/capability.h>
+#include <netinet/in.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/epoll.h>
@@ -978,6 +980,51 @@ static void test_fd(struct vh_ctx *ctx)
 	close(sv[0]);
 	toy_free(&toy);
 	printf("--fd connection: ok, and its error is the result\n");
+
+	/*
+	 * vhost-user is a unix stream protocol: a listening TCP socket (it
+	 * would serve the device to the network), a listening seqpacket one
+	 * and a datagram one are refused, listening or connected, and stay
+	 * the caller's
+	 */
+	{
+		struct sockaddr_in sin = { .sin_family = AF_INET,
+					   .sin_addr.s_addr =
+						   htonl(INADDR_LOOPBACK) };
+		struct {
+			int domain, type, listens, err;
+		} bad[] = {
+			{ AF_INET, SOCK_STREAM, 1, -EAFNOSUPPORT },
+			{ AF_UNIX, SOCK_SEQPACKET, 1, -EPROTOTYPE },
+			{ AF_UNIX, SOCK_DGRAM, 0, -EPROTOTYPE },
+			{ AF_INET, SOCK_DGRAM, 0, -EAFNOSUPPORT },
+		};
+		unsigned int i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			int fd = socket(bad[i].domain,
+					bad[i].type | SOCK_CLOEXEC, 0);
+
+			CHECK(fd >= 0);
+			if (bad[i].domain == AF_INET)
+				CHECK_EQ(bind(fd, (struct sockaddr *)&sin,
+					      sizeof(sin)), 0);
+			else
+				CHECK_EQ(bind(fd, (struct sockaddr *)&(
+						      struct sockaddr_un){
+						      .sun_family = AF_UNIX },
+					      sizeof(sa_family_t)), 0);
+			if (bad[i].listens)
+				CHECK_EQ(listen(fd, 1), 0);
+			toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+			CHECK_EQ(vh_daemon_start_fd(toy.d, fd), bad[i].err);
+			toy_free(&toy);
+			/* still ours */
+			CHECK(fcntl(fd, F_GETFD) >= 0);
+			close(fd);
+		}
+	}
+	printf("--fd of a TCP, seqpacket or datagram socket: refused\n");
 }
 
 static void *state_writer(void *arg)

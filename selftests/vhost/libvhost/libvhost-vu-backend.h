@@ -247,7 +247,12 @@ int vh_vu_backend_listen(struct vh_vu_backend *be, const char *path);
  * succeeds; on failure it is still the caller's (so for the next call).
  */
 int vh_vu_backend_adopt_fd(struct vh_vu_backend *be, int fd);
-/* Serve connections accepted from a listening socket (the same ownership). */
+/*
+ * Serve connections accepted from a listening socket (the same ownership).
+ * It must be a listening AF_UNIX SOCK_STREAM socket: -ENOTSOCK,
+ * -EAFNOSUPPORT (a TCP socket, say), -EPROTOTYPE, or -EINVAL if it does
+ * not listen.  adopt_fd() checks a connected one the same way.
+ */
 int vh_vu_backend_adopt_listen_fd(struct vh_vu_backend *be, int fd);
 
 /* One pollable fd for the whole backend (see above). */
