@@ -424,6 +424,8 @@ done
 # and for the daemons' --help
 for d in "$BLK_DAEMON" "$NET_DAEMON"; do
 	full_stdout "full-stdout.${d##*/}.help" "$d" --help
+	full_stdout "full-stdout.${d##*/}.capabilities" "$d" \
+		--print-capabilities
 done
 
 # ------------------------------------------------------------------
@@ -545,6 +547,11 @@ if [ -x "$BLK_DAEMON" ]; then
 	refused vublk.queue-size.max 'bad --queue-size' "$BLK_DAEMON" \
 		--blk-file="$tmp/blk.img" --queue-size=8192 \
 		--socket-path="$tmp/blk8k.sock"
+	# a FIFO is no disk: refused at once (a read-only open of it waited
+	# for a writer)
+	mkfifo "$tmp/blk.fifo"
+	refused vublk.fifo 'Invalid argument' "$BLK_DAEMON" --read-only \
+		--blk-file="$tmp/blk.fifo" --socket-path="$tmp/blkfifo.sock"
 	# decimal numbers: a leading zero is refused (it was octal)
 	for o in num-queues=010 queue-size=0100 poll-us=010 threads=010; do
 		refused "vublk.leading-zero.${o%%=*}" 'decimal' "$BLK_DAEMON" \

@@ -118,12 +118,13 @@ int daemon_args_parse(struct daemon_args *a, int opt, const char *arg);
 int daemon_args_check(const struct daemon_args *a);
 /*
  * Print {"type": "TYPE", "features": [ ... ]} (features: NULL-terminated,
- * may be NULL) as --print-capabilities wants.
+ * may be NULL) as --print-capabilities wants; -EINVAL without f or type.
+ * Write errors stay in f (daemon_stdout_status() for stdout).
  */
 int daemon_print_capabilities(FILE *f, const char *type,
 			      const char *const *features);
 /*
- * After printing to stdout (--help): 0 if all of it was written, else 1
+ * After printing to stdout (--help, --print-capabilities): 0 if all of it was written, else 1
  * (the exit status) with a message naming prog on stderr (a full disk, a
  * closed pipe).
  */

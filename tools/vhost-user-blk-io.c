@@ -57,10 +57,16 @@ static uint32_t dio_align(int fd, uint32_t *mem)
 
 int blk_dev_open(struct blk_dev *dev, const char *path)
 {
-	int flags = O_CLOEXEC | (dev->read_only ? O_RDONLY : O_RDWR);
+	/*
+	 * O_NONBLOCK until the type is known: opening a FIFO read-only
+	 * would wait for a writer for ever (a device node's open may have
+	 * effects of its own: O_NOCTTY at least)
+	 */
+	int flags = O_CLOEXEC | O_NONBLOCK | O_NOCTTY |
+		    (dev->read_only ? O_RDONLY : O_RDWR);
 	struct stat st;
 	uint64_t size;
-	int fd, err;
+	int fd, err, fl;
 
 	if (dev->direct)
 		flags |= O_DIRECT;
@@ -68,6 +74,13 @@ int blk_dev_open(struct blk_dev *dev, const char *path)
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0)
+		goto fail_errno;
+	if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		goto fail;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
 		goto fail_errno;
 	dev->blk_size = BLK_SECTOR;
 	dev->mem_align = BLK_SECTOR;
@@ -96,7 +109,7 @@ int blk_dev_open(struct blk_dev *dev, const char *path)
 						 dev->blk_size :
 						 mem;
 		}
-	} else if (S_ISREG(st.st_mode)) {
+	} else {
 		dev->is_bdev = false;
 		size = (uint64_t)st.st_size;
 		/*
@@ -106,9 +119,6 @@ int blk_dev_open(struct blk_dev *dev, const char *path)
 		 */
 		if (dev->direct)
 			dev->blk_size = dio_align(fd, &dev->mem_align);
-	} else {
-		err = -EINVAL;
-		goto fail;
 	}
 	dev->fd = fd;
 	/* 5.2.4: capacity in 512-byte sectors; a partial tail is not exposed */

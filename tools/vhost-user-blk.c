@@ -376,9 +376,9 @@ int main(int argc, char *argv[])
 		goto out;
 	}
 	if (args.print_capabilities) {
-		ret = daemon_print_capabilities(stdout, "blk", caps) < 0 ?
-			      EXIT_FAILURE :
-			      EXIT_SUCCESS;
+		daemon_print_capabilities(stdout, "blk", caps);
+		ret = daemon_stdout_status("vhost-user-blk") ? EXIT_FAILURE :
+							       EXIT_SUCCESS;
 		goto out;
 	}
 	if (daemon_args_check(&args) < 0)

@@ -1099,6 +1099,9 @@ int main(int argc, char **argv)
 					PAIRS_MAX);
 				return 1;
 			}
+			/* kept from children, as --fd is (daemon_args) */
+			for (int k = 0; k < ntap_fds; k++)
+				fcntl(tap_fds[k], F_SETFD, FD_CLOEXEC);
 			nd.mode = MODE_TAP;
 			modes++;
 			break;
@@ -1152,8 +1155,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 1;
 	}
-	if (args.print_capabilities)
-		return daemon_print_capabilities(stdout, "net", NULL) ? 1 : 0;
+	if (args.print_capabilities) {
+		daemon_print_capabilities(stdout, "net", NULL);
+		return daemon_stdout_status("vhost-user-net");
+	}
 	if (daemon_args_check(&args) < 0)
 		return 1;
 	if (modes != 1) {
