@@ -348,6 +348,12 @@ int cmd_check(struct vhc *v, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	/*
+	 * a closed pipe on stdout or stderr (vhostctl -v check | head) is a
+	 * write error, not the end before the teardown
+	 */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
 
 	out_open_obj(o, NULL);
 	out_open_arr(o, "checks");

@@ -126,32 +126,65 @@ static int cmp_vdpa_path(const void *a, const void *b)
 	return na < nb ? -1 : na > nb;
 }
 
+/* Append a copy of s to the list *v of *n strings (grown as needed). */
+static int names_add(char ***v, unsigned int *n, unsigned int *cap,
+		     char *s)
+{
+	if (!s)
+		return -ENOMEM;
+	if (*n == *cap) {
+		unsigned int c = *cap ? *cap * 2 : 16;
+		char **p = reallocarray(*v, c, sizeof(*p));
+
+		if (!p) {
+			free(s);
+			return -ENOMEM;
+		}
+		*v = p;
+		*cap = c;
+	}
+	(*v)[(*n)++] = s;
+	return 0;
+}
+
+static char *path_of(const char *dir, const char *name)
+{
+	char *p;
+
+	return asprintf(&p, "%s/%s", dir, name) < 0 ? NULL : p;
+}
+
+/* Every node: no vhost-vdpa-N left out, however many there are. */
 static int list_device_nodes(char ***paths)
 {
 	static const char *const fixed[] = { "/dev/vhost-net",
 					     "/dev/vhost-vsock",
 					     "/dev/vhost-scsi" };
-	char **p = calloc(64 + 3 + 1, sizeof(*p));
+	unsigned int n = 0, cap = 0, nfixed;
 	struct dirent *de;
-	unsigned int n = 0, nfixed;
+	char **p = NULL;
+	int r = 0;
 	DIR *d;
 
-	if (!p)
-		return -ENOMEM;
-	for (unsigned int i = 0; i < 3; i++)
-		if (access(fixed[i], F_OK) == 0 && (p[n] = strdup(fixed[i])))
-			n++;
+	for (unsigned int i = 0; i < 3 && r == 0; i++)
+		if (access(fixed[i], F_OK) == 0)
+			r = names_add(&p, &n, &cap, strdup(fixed[i]));
 	nfixed = n;
 	d = opendir("/dev");
-	while (d && (de = readdir(d)) && n < 64 + 3) {
-		if (strncmp(de->d_name, "vhost-vdpa-", 11) == 0 &&
-		    asprintf(&p[n], "/dev/%s", de->d_name) > 0)
-			n++;
-	}
+	while (r == 0 && d && (de = readdir(d)))
+		if (strncmp(de->d_name, "vhost-vdpa-", 11) == 0)
+			r = names_add(&p, &n, &cap, path_of("/dev", de->d_name));
 	if (d)
 		closedir(d);
+	if (r < 0) {
+		while (n)
+			free(p[--n]);
+		free(p);
+		return r;
+	}
 	/* readdir order is arbitrary: list vhost-vdpa-N by N */
-	qsort(p + nfixed, n - nfixed, sizeof(*p), cmp_vdpa_path);
+	if (n > nfixed)
+		qsort(p + nfixed, n - nfixed, sizeof(*p), cmp_vdpa_path);
 	*paths = p;
 	return (int)n;
 }
@@ -168,26 +201,29 @@ static int cmp_name(const void *a, const void *b)
  */
 static void show_vduse(struct vhc *v)
 {
-	enum { MAX_VDUSE = 256 };
 	struct vhc_out *o = &v->out;
-	char *names[MAX_VDUSE];
-	unsigned int n = 0;
+	unsigned int n = 0, cap = 0;
+	char **names = NULL;
 	struct dirent *de;
+	int r = 0;
 	DIR *d;
 
 	d = opendir("/sys/class/vduse");
 	if (!d)
 		d = opendir("/dev/vduse");
-	while (d && (de = readdir(d)) && n < MAX_VDUSE) {
+	while (r == 0 && d && (de = readdir(d))) {
 		if (de->d_name[0] == '.' || strcmp(de->d_name, "control") == 0)
 			continue;
-		names[n] = strdup(de->d_name);
-		if (names[n])
-			n++;
+		r = names_add(&names, &n, &cap, strdup(de->d_name));
 	}
 	if (d)
 		closedir(d);
-	qsort(names, n, sizeof(names[0]), cmp_name);
+	/* out of memory: what was read is shown, and said to be partial */
+	if (r < 0)
+		vhc_err(v, "status: VDUSE devices: %s (list incomplete)",
+			strerror(-r));
+	if (n)
+		qsort(names, n, sizeof(names[0]), cmp_name);
 
 	out_open_arr(o, "vduse");
 	out_text(o, "vduse:%s\n", n ? "" : " none");
@@ -217,6 +253,7 @@ static void show_vduse(struct vhc *v)
 		out_close_obj(o);
 		free(names[i]);
 	}
+	free(names);
 	out_close_arr(o);
 }
 
@@ -318,6 +355,10 @@ int cmd_status(struct vhc *v, int argc, char **argv)
 	show_modules(v, load);
 
 	n = list_device_nodes(&paths);
+	if (n < 0) {
+		vhc_err(v, "status: device nodes: %s", strerror(-n));
+		failed++;
+	}
 	out_open_arr(o, "devices");
 	out_text(o, "devices:%s\n", n > 0 ? "" : " none");
 	for (int i = 0; i < n; i++) {
