@@ -911,6 +911,23 @@ static int vduse_loop(struct vh_daemon *d)
 	}
 }
 
+/*
+ * The front-end of the moment is counted and announced once connected:
+ * accepted by a dispatch, or adopted (--fd) or connected (client mode)
+ * before any message, which vh_daemon_drop() must reach too.
+ */
+static void conn_seen(struct vh_daemon *d, bool *was_connected)
+{
+	if (*was_connected || !vh_vu_backend_connected(d->be))
+		return;
+	*was_connected = true;
+	/* --fd counted its one connection in vh_daemon_start_fd() */
+	if (d->mode != DM_MODE_FD)
+		__atomic_add_fetch(&d->connections, 1, __ATOMIC_RELEASE);
+	if (d->ops.connected)
+		d->ops.connected(d, d->userdata);
+}
+
 static void *control_main(void *arg)
 {
 	struct vh_daemon *d = arg;
@@ -934,6 +951,7 @@ static void *control_main(void *arg)
 	p[2].fd = d->drop_fd;
 	p[2].events = POLLIN;
 	for (;;) {
+		conn_seen(d, &was_connected);
 		r = poll(p, 3, -1);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -960,13 +978,7 @@ static void *control_main(void *arg)
 			r = -ECONNABORTED;
 		} else if (p[0].revents) {
 			r = vh_vu_backend_dispatch(d->be);
-			if (!was_connected && vh_vu_backend_connected(d->be)) {
-				was_connected = true;
-				__atomic_add_fetch(&d->connections, 1,
-						   __ATOMIC_RELEASE);
-				if (d->ops.connected)
-					d->ops.connected(d, d->userdata);
-			}
+			conn_seen(d, &was_connected);
 			if (r >= 0 || r == -EAGAIN)
 				continue;
 		} else {
@@ -1091,7 +1103,13 @@ VH_EXPORT int vh_daemon_start_fd(struct vh_daemon *d, int fd)
 	}
 	if (r < 0)
 		return r;
-	return daemon_start(d);
+	/* counted now: a vh_daemon_drop() right after this call names it */
+	if (d->mode == DM_MODE_FD)
+		__atomic_store_n(&d->connections, 1, __ATOMIC_RELEASE);
+	r = daemon_start(d);
+	if (r < 0)
+		__atomic_store_n(&d->connections, 0, __ATOMIC_RELEASE);
+	return r;
 }
 
 VH_EXPORT int vh_daemon_start_client(struct vh_daemon *d, const char *path)

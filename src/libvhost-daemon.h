@@ -182,7 +182,11 @@ struct vh_daemon_ops {
 	int (*set_status)(struct vh_daemon *d, void *data, uint8_t status);
 	int (*net_set_mtu)(struct vh_daemon *d, void *data, uint16_t mtu);
 	int (*send_rarp)(struct vh_daemon *d, void *data, const uint8_t mac[6]);
-	/* a front-end connected / went away (after reset) */
+	/*
+	 * a front-end connected (accepted, adopted by vh_daemon_start_fd(),
+	 * or connected to in client mode: before its first message) / went
+	 * away (after reset)
+	 */
 	void (*connected)(struct vh_daemon *d, void *data);
 	void (*disconnected)(struct vh_daemon *d, void *data);
 
@@ -253,7 +257,7 @@ void vh_daemon_stop(struct vh_daemon *d);
  * listening or client daemon then serves the next one, a --fd daemon
  * ends with -ECONNABORTED.  Nothing happens without a front-end, nor to
  * one that connects after the call (the drop names the connection of
- * the moment).  For a
+ * the moment, from its start: one that has sent nothing yet too).  For a
  * front-end that broke the protocol in a way only the application sees,
  * such as guest memory truncated under its mapping (SIGBUS).  Safe from
  * any thread and from a signal handler (one write() on an eventfd).  0,

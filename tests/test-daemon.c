@@ -711,7 +711,32 @@ static void test_drop(struct vh_ctx *ctx)
 	sess_close(&s);
 	vh_mem_unref(s.mem);
 	toy_free(&toy);
-	printf("drop: the front-end of the moment only; listening goes on, --fd ends\n");
+
+	/*
+	 * --fd, a front-end that has sent nothing yet (a silent one an
+	 * application's watchdog drops): it is the connection of the
+	 * moment from the start
+	 */
+	{
+		int sv[2];
+		char c;
+
+		CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    sv), 0);
+		toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+		CHECK_EQ(vh_daemon_start_fd(toy.d, sv[1]), 0);
+		CHECK_EQ(vh_daemon_get_connections(toy.d), 1);
+		CHECK_EQ(vh_daemon_drop(toy.d), 0);
+		alarm(10);
+		CHECK_EQ(vh_daemon_wait(toy.d), -ECONNABORTED);
+		alarm(0);
+		CHECK_EQ(read(sv[0], &c, 1), 0); /* closed */
+		CHECK_EQ(__atomic_load_n(&toy.disconnects, __ATOMIC_ACQUIRE),
+			 1);
+		close(sv[0]);
+		toy_free(&toy);
+	}
+	printf("drop: the front-end of the moment only; listening goes on, --fd ends, silent or not\n");
 }
 
 static void watch_cb(struct vh_daemon *d, void *opaque, int fd,
