@@ -92,7 +92,10 @@ int vh_iotlb_update(struct vh_iotlb *tlb, uint64_t iova, uint64_t size,
 int vh_iotlb_update_uva(struct vh_iotlb *tlb, const struct vh_mem_table *t,
 			uint64_t iova, uint64_t size, uint64_t uaddr,
 			unsigned int perm);
-/* Unmap [iova, iova + size): entries are cut at its edges. */
+/*
+ * Unmap [iova, iova + size): entries are cut at its edges.  Size 0 is
+ * the range to the end of the address space (from 0: a flush).
+ */
 int vh_iotlb_invalidate(struct vh_iotlb *tlb, uint64_t iova, uint64_t size);
 /* Drop every entry and pending miss. */
 int vh_iotlb_flush(struct vh_iotlb *tlb);

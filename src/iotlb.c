@@ -587,7 +587,18 @@ int vh_iotlb_invalidate(struct vh_iotlb *tlb, uint64_t iova, uint64_t size)
 
 	if (!tlb)
 		return -EINVAL;
-	if (size == 0 || overflows(iova, size)) {
+	/*
+	 * Size 0 is the range up to the end of the address space, 2^64
+	 * bytes from 0 (QEMU's unmap of a whole IOMMU notifier range sends
+	 * addr_mask + 1 = 0; the kernel's vhost_iotlb_del_range(iova,
+	 * iova + size - 1) reads it so): a flush from 0.
+	 */
+	if (size == 0) {
+		if (iova == 0)
+			return vh_iotlb_flush(tlb);
+		size = 0 - iova;
+	}
+	if (overflows(iova, size)) {
 		vh_err(tlb->ctx, "iotlb: bad invalidation 0x%llx+0x%llx\n",
 		       (unsigned long long)iova, (unsigned long long)size);
 		return -EINVAL;
@@ -598,6 +609,12 @@ int vh_iotlb_invalidate(struct vh_iotlb *tlb, uint64_t iova, uint64_t size)
 			break;
 	if (i < tlb->cur->n) { /* else nothing mapped there: no new snapshot */
 		t = table_punch(tlb->cur, iova, size, 0);
+		/*
+		 * a cut inside an entry makes two of it: invalidations
+		 * alone must not grow the table past its bound either
+		 */
+		if (t)
+			evict(tlb, t, 0);
 		err = t ? publish(tlb, t) : -ENOMEM;
 	}
 	pthread_mutex_unlock(&tlb->lock);

@@ -48,7 +48,8 @@ VH_EXPORT int vh_vu_frontend_iotlb_invalidate(struct vh_vu_frontend *fe,
 		.type = VH_IOTLB_INVALIDATE,
 	};
 
-	if (!fe || !size || size - 1 > UINT64_MAX - iova)
+	/* size 0: to the end of the address space (QEMU's whole range) */
+	if (!fe || (size && size - 1 > UINT64_MAX - iova))
 		return -EINVAL;
 	return vh_vu_frontend_iotlb_msg(fe, &m);
 }

@@ -459,7 +459,9 @@ int vh_vu_frontend_iotlb_msg(struct vh_vu_frontend *fe,
  * With VIRTIO_F_ACCESS_PLATFORM negotiated ("IOMMU support"): map
  * [iova, iova + size) to our user address uaddr (inside memory shared with
  * vh_vu_frontend_share_mem() or set_mem_table) with perm VH_ACCESS_RO/
- * WO/RW, or unmap it.  -EIO when the back-end refuses.  The back-end's
+ * WO/RW, or unmap it (size 0: to the end of the address space, from 0
+ * everything, as QEMU's unmap of a whole range sends it).  -EIO when the
+ * back-end refuses.  The back-end's
  * misses arrive as the iotlb callback (type VH_IOTLB_MISS, iova, perm):
  * answer them with an update.
  */
