@@ -1017,9 +1017,22 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 		vh_devq_mark_log(vr, it, l, pi->ind_gpa,
 				 pi->ind_len < len ? pi->ind_len : len);
 	}
-	/* the used descriptor: a slot of the descriptor ring */
-	if (vr->log_used && pk_slot_gpa(vr, pos, &gpa))
+	/*
+	 * the used descriptor: a slot of the descriptor ring, under the
+	 * IOTLB by the GPAs of the entries the ring was mapped through (as
+	 * mark_used() logs the device area)
+	 */
+	if (!vr->log_used)
+		return;
+	if (vr->iotlb_on) {
+		if (vr->itab)
+			vh_devq_mark_log(vr, vr->itab, l,
+					 vr->addr.desc +
+						 pos * sizeof(struct vh_pdesc),
+					 sizeof(struct vh_pdesc));
+	} else if (pk_slot_gpa(vr, pos, &gpa)) {
 		vh_mem_log_mark(l, gpa, sizeof(struct vh_pdesc));
+	}
 }
 
 /*

@@ -42,25 +42,6 @@
  * pinned to.  The pinned snapshot only says whether to log at all.
  */
 
-/* Used ring bytes [off, off + len) were written: mark them in l. */
-static void mark_used(const struct vh_devq *vr, const struct vh_mem_log *l,
-		      uint64_t off, uint64_t len)
-{
-	if (vr->log_used)
-		vh_mem_log_mark(l, vr->addr.log + off, len);
-}
-
-/* The same in a section of its own. */
-static void log_used(struct vh_devq *vr, uint64_t off, uint64_t len)
-{
-	unsigned int e;
-
-	if (!vr->log_used)
-		return;
-	mark_used(vr, vh_mem_log_enter(vr->mem, &e), off, len);
-	vh_mem_log_exit(vr->mem, e);
-}
-
 /*
  * Log a host range by the guest addresses of the regions it lies in (a
  * range from the IOTLB may run on into an adjacent mapping).
@@ -83,6 +64,37 @@ static void log_host(const struct vh_mem_table *t, const struct vh_mem_log *l,
 		h += sz;
 		len -= sz;
 	}
+}
+
+/*
+ * Used ring bytes [off, off + len) were written (the device area of a
+ * packed ring): mark them in l.  By log_guest_addr (vhost-user.rst,
+ * "Vring address description": the used ring's GPA), except under the
+ * IOTLB: there QEMU sends the address the driver wrote, an IOVA (the
+ * kernel's vhost ignores it and logs the ring through its translation),
+ * so the ring is logged by the GPAs of the IOTLB entries it was mapped
+ * through.
+ */
+static void mark_used(const struct vh_devq *vr, const struct vh_mem_log *l,
+		      uint64_t off, uint64_t len)
+{
+	if (!vr->log_used)
+		return;
+	if (vh_likely(!vr->iotlb_on))
+		vh_mem_log_mark(l, vr->addr.log + off, len);
+	else if (vr->itab)
+		vh_devq_mark_log(vr, vr->itab, l, vr->addr.used + off, len);
+}
+
+/* The same in a section of its own. */
+static void log_used(struct vh_devq *vr, uint64_t off, uint64_t len)
+{
+	unsigned int e;
+
+	if (!vr->log_used)
+		return;
+	mark_used(vr, vh_mem_log_enter(vr->mem, &e), off, len);
+	vh_mem_log_exit(vr->mem, e);
 }
 
 void vh_devq_mark_log(const struct vh_devq *vr,

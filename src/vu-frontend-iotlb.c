@@ -74,10 +74,16 @@ static int setup_vq_iova(struct vh_vu_frontend *fe, unsigned int idx,
 	a.desc = desc_iova;
 	a.avail = avail_iova;
 	a.used = used_iova;
-	/* the log is by guest physical address, whatever the ring's IOVAs */
 	r = vu_fe_vring_log(fe, vq, &a);
 	if (r < 0)
 		return r;
+	/*
+	 * log_guest_addr as QEMU sends it under a vIOMMU: the used ring's
+	 * address as the driver wrote it, an IOVA, which DPDK translates
+	 * and our back-end and the kernel's vhost do without
+	 */
+	if (a.flags & VH_VRING_F_LOG)
+		a.log = used_iova;
 	r = vh_vu_frontend_set_vring_addr(fe, &a);
 	if (r < 0)
 		return r;

@@ -415,6 +415,16 @@ static void test_stream(void)
 	rig_fini(&r);
 }
 
+/* the GPAs of the rings rig_init_log() set up */
+static uint64_t g_desc_gpa, g_used_gpa;
+
+/* what a push wrote to the rings: the used ring (split), a slot (packed) */
+static bool log_bit(const uint8_t *log, uint64_t gpa);
+static bool ring_logged(const uint8_t *log, bool packed)
+{
+	return log_bit(log, packed ? g_desc_gpa : g_used_gpa);
+}
+
 static bool log_bit(const uint8_t *log, uint64_t gpa)
 {
 	uint64_t page = gpa / PG;
@@ -440,12 +450,17 @@ static uint8_t *rig_init_log(struct rig *r, bool packed)
 				  (void **)&log),
 		 0);
 	CHECK_EQ(vh_drvq_get_addrs(r->vq, &a.desc, &a.avail, &a.used), 0);
-	/* the used ring's log address is a GPA, whatever the IOMMU */
-	a.log = a.used;
+	g_desc_gpa = a.desc;
+	g_used_gpa = a.used;
 	a.flags = VH_DEVQ_ADDR_LOG;
 	a.desc = a.desc - RING_GPA + RING_IOVA;
 	a.avail = a.avail - RING_GPA + RING_IOVA;
 	a.used = a.used - RING_GPA + RING_IOVA;
+	/*
+	 * the used ring's log address as QEMU sends it under a vIOMMU: the
+	 * IOVA the driver wrote (the rings are logged through the IOTLB)
+	 */
+	a.log = a.used;
 	CHECK_EQ(vh_devq_set_addr(r->vr, &a), 0);
 	/* 2.8.1: a fresh packed ring starts with both wrap counters at 1 */
 	CHECK_EQ(vh_devq_set_base(r->vr, packed ? 0x80008000u : 0), 0);
@@ -486,6 +501,7 @@ static void test_dirty_log(bool packed)
 	CHECK_EQ(vh_devq_push(r.vr, e.id, 12 * PG), 0);
 	for (i = 10; i < 22; i++)
 		CHECK(log_bit(log, DATA_GPA + scramble(i) * PG));
+	CHECK(ring_logged(log, packed));
 	/* neither the readable buffer nor a page nobody wrote */
 	CHECK(!log_bit(log, DATA_GPA + scramble(0) * PG));
 	CHECK(!log_bit(log, DATA_GPA + scramble(30) * PG));
@@ -521,6 +537,17 @@ static void test_dirty_log_new_table(bool packed)
 	CHECK_EQ(vh_iotlb_update_uva(r.tlb, mt, DATA_IOVA, DATA_PAGES * PG,
 				     data.user_addr, VH_IOTLB_RW),
 		 0);
+	/* and the rings, so that their entries know their GPAs too */
+	{
+		struct vh_mem_region ring;
+
+		CHECK_EQ(vh_mem_get_region(r.mem, 0, &ring), 0);
+		CHECK_EQ(ring.gpa, RING_GPA);
+		CHECK_EQ(vh_iotlb_invalidate(r.tlb, RING_IOVA, RING_SIZE), 0);
+		CHECK_EQ(vh_iotlb_update_uva(r.tlb, mt, RING_IOVA, RING_SIZE,
+					     ring.user_addr, VH_IOTLB_RW),
+			 0);
+	}
 	vh_mem_table_put(mt);
 	add(&r, DATA_IOVA, 16, DATA_IOVA + 4 * PG, 2 * PG, false, &r);
 	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
@@ -556,6 +583,7 @@ static void test_dirty_log_new_table(bool packed)
 	CHECK(!log_bit(log, DATA_GPA + 6 * PG));
 	CHECK(!log_bit(log, DATA_GPA + 23 * PG));
 	CHECK(!log_bit(log, DATA_GPA)); /* the readable buffer */
+	CHECK(ring_logged(log, packed));
 	rig_fini(&r);
 	printf("dirty log through the IOTLB after a new memory table, %s: 5 pages logged\n",
 	       packed ? "packed" : "split");

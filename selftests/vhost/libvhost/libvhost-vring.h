@@ -79,7 +79,12 @@ struct vh_devq_used_elem {
 
 struct vh_devq_addr {
 	uint64_t desc, avail, used; /* ring areas */
-	uint64_t log;               /* GPA of the used ring, for dirty logging */
+	/*
+	 * GPA of the used ring (packed: of the device area), for dirty
+	 * logging; not used under the IOTLB (ACCESS_PLATFORM), where QEMU
+	 * sends an IOVA: the rings are logged through their translations
+	 */
+	uint64_t log;
 	unsigned int flags;         /* VH_DEVQ_ADDR_* */
 };
 
