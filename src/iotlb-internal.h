@@ -169,6 +169,12 @@ int vh_iotlb_miss(struct vh_iotlb *tlb, uint64_t iova, unsigned int perm);
  * rather than wait for ever for an answer to a miss nobody saw.
  */
 void vh_iotlb_miss_forget(struct vh_iotlb *tlb, uint64_t iova);
+/*
+ * Forget every pending miss: the channel they went out on is gone (a new
+ * one replaced it), and with it any answer; the next accesses report
+ * again.
+ */
+void vh_iotlb_miss_forget_all(struct vh_iotlb *tlb);
 
 /* ---- users of the IOTLB elsewhere in the library ---- */
 

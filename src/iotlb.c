@@ -238,6 +238,15 @@ void vh_iotlb_miss_forget(struct vh_iotlb *tlb, uint64_t iova)
 		pending_clear(tlb, iova, 1);
 }
 
+void vh_iotlb_miss_forget_all(struct vh_iotlb *tlb)
+{
+	if (!tlb)
+		return;
+	pthread_mutex_lock(&tlb->miss_lock);
+	tlb->n_pend = tlb->pend_next = 0;
+	pthread_mutex_unlock(&tlb->miss_lock);
+}
+
 int vh_iotlb_miss(struct vh_iotlb *tlb, uint64_t iova, unsigned int perm)
 {
 	uint64_t page = iova / VH_IOTLB_PAGE;

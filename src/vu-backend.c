@@ -606,9 +606,12 @@ static int h_set_backend_req_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 	if (r < 0)
 		return VU_SOFT_FAIL;
 	/*
-	 * Misses from before could not be reported (and were forgotten):
-	 * rings waiting for a translation try again, and report now.
+	 * Misses from before could not be reported (and were forgotten), or
+	 * went out on a channel this one replaced, or that broke, before
+	 * the front-end read them: forgotten too, so that rings waiting for
+	 * a translation try again, and report now.
 	 */
+	vh_iotlb_miss_forget_all(be->iotlb);
 	if (be->features & (1ull << VH_VU_VIRTIO_F_ACCESS_PLATFORM))
 		vu_be_rekick_all(be);
 	return 0;
