@@ -18,10 +18,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fs.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -332,6 +334,31 @@ static int make_hba(struct vh_lio_target *t, const char *plugin, uint64_t lun,
 	return ret;
 }
 
+/*
+ * The size of a FILEIO backing: a regular file's, or a block device's
+ * (whose st_size is 0); 0 if it cannot be read.
+ */
+static uint64_t backing_size(const char *path)
+{
+	uint64_t size = 0;
+	struct stat st;
+	int fd;
+
+	if (stat(path, &st) < 0)
+		return 0;
+	if (S_ISREG(st.st_mode))
+		return (uint64_t)st.st_size;
+	if (!S_ISBLK(st.st_mode))
+		return 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return 0;
+	if (ioctl(fd, BLKGETSIZE64, &size) < 0)
+		size = 0;
+	close(fd);
+	return size;
+}
+
 static int make_backstore(struct vh_lio_target *t, const struct vh_lio_lun *l,
 			  char *dev, size_t len)
 {
@@ -341,15 +368,13 @@ static int make_backstore(struct vh_lio_target *t, const struct vh_lio_lun *l,
 	int ret;
 
 	if (l->type == VH_LIO_FILEIO && size == 0) {
-		struct stat st;
-
-		if (stat(l->path, &st) || st.st_size < LIO_BLOCK) {
+		size = backing_size(l->path);
+		if (size < LIO_BLOCK) {
 			vh_err(t->ctx,
 			       "lio: %s: no size given and the file is missing or shorter than %d bytes\n",
 			       l->path, LIO_BLOCK);
 			return -EINVAL;
 		}
-		size = (uint64_t)st.st_size;
 	}
 
 	ret = make_hba(t, plugin, l->lun, hba, sizeof(hba));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "kdev-internal.h"
+#include "mem-internal.h"
 
 static const struct {
 	const char *name; /* DEVNAME in sysfs, node under /dev */
@@ -390,13 +391,21 @@ VH_EXPORT int vh_kdev_get_features_array(struct vh_kdev *dev,
 			words[i] = 0;
 		return 0;
 	}
-	memset(buf, 0, sizeof(buf));
-	buf[0] = nwords;
-	err = vh_kdev_ioctl(dev, VHOST_GET_FEATURES_ARRAY, buf);
-	if (err)
-		return err;
-	for (i = 0; i < nwords; i++)
+	/*
+	 * Word i asked for with count i + 1: vhost-net (since Linux 6.17)
+	 * copies the words it has, then zeroes the count beyond them from
+	 * the start of the array instead of after them, so one call for
+	 * more words than it has gets its first words back as 0.  Asked
+	 * this way, the word wanted is never one the bug clears.
+	 */
+	for (i = 0; i < nwords; i++) {
+		memset(buf, 0, sizeof(buf));
+		buf[0] = i + 1;
+		err = vh_kdev_ioctl(dev, VHOST_GET_FEATURES_ARRAY, buf);
+		if (err)
+			return err;
 		words[i] = buf[1 + i];
+	}
 	return 0;
 }
 
@@ -533,28 +542,31 @@ VH_EXPORT int vh_kdev_set_mem_table(struct vh_kdev *dev,
 				    const struct vh_mem *mem)
 {
 	struct vh_kdev_mem_region *r;
-	struct vh_mem_region mr;
-	int n, i, err;
+	struct vh_mem_table *t;
+	unsigned int i, n;
+	int err;
 
 	if (!dev || !mem)
 		return -EINVAL;
-	n = vh_mem_num_regions(mem);
-	if (n < 0)
-		return n;
+	/*
+	 * One snapshot: a writer changing the memory meanwhile must not
+	 * make the kernel's table a mix of two (with a region it already
+	 * unmapped)
+	 */
+	t = vh_mem_table_get((struct vh_mem *)mem);
+	n = t->n;
 	r = calloc(n ? n : 1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		vh_mem_table_put(t);
 		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		err = vh_mem_get_region(mem, i, &mr);
-		if (err) {
-			free(r);
-			return err;
-		}
-		r[i].gpa = mr.gpa;
-		r[i].size = mr.size;
-		/* vhost reads guest memory through our own mapping */
-		r[i].uaddr = (uintptr_t)mr.host;
 	}
+	for (i = 0; i < n; i++) {
+		r[i].gpa = t->r[i].gpa;
+		r[i].size = t->r[i].size;
+		/* vhost reads guest memory through our own mapping */
+		r[i].uaddr = (uintptr_t)t->r[i].host;
+	}
+	vh_mem_table_put(t);
 	err = vh_kdev_set_mem_regions(dev, r, n);
 	free(r);
 	return err;

@@ -15,6 +15,7 @@
 
 /* for dev->ctx: the public vh_kdev API has no ctx getter */
 #include "kdev-internal.h"
+#include "mem-internal.h"
 #include "vdpa-internal.h"
 
 /* ioctls newer than the 6.1 uapi headers; the numbers are ABI */
@@ -373,22 +374,24 @@ VH_EXPORT int vh_vdpa_batch_end(struct vh_kdev *dev, uint32_t asid)
 VH_EXPORT int vh_vdpa_map_mem(struct vh_kdev *dev, uint32_t asid,
 			      struct vh_mem *mem)
 {
-	struct vh_mem_region r;
-	int i, n, ret, ret2;
+	struct vh_mem_table *t;
+	unsigned int i;
+	int ret, ret2;
 
 	if (!mem)
 		return -EINVAL;
-	n = vh_mem_num_regions(mem);
-	if (n < 0)
-		return n;
 	ret = vh_vdpa_batch_begin(dev, asid);
 	if (ret < 0)
 		return ret;
-	for (i = 0; i < n; i++) {
-		ret = vh_mem_get_region(mem, (unsigned int)i, &r);
-		if (ret == 0)
-			ret = vh_vdpa_dma_map(dev, asid, r.gpa, r.size, r.host,
-					      VH_ACCESS_RW);
+	/*
+	 * One snapshot for the maps and their rollback: read region by
+	 * region, a concurrent writer could make the rollback unmap other
+	 * ranges than the ones mapped
+	 */
+	t = vh_mem_table_get(mem);
+	for (i = 0; i < t->n; i++) {
+		ret = vh_vdpa_dma_map(dev, asid, t->r[i].gpa, t->r[i].size,
+				      t->r[i].host, VH_ACCESS_RW);
 		if (ret)
 			break;
 	}
@@ -398,8 +401,8 @@ VH_EXPORT int vh_vdpa_map_mem(struct vh_kdev *dev, uint32_t asid,
 	 * reached part of guest memory, and a retry met them (EEXIST)
 	 */
 	while (ret && i-- > 0)
-		if (vh_mem_get_region(mem, (unsigned int)i, &r) == 0)
-			vh_vdpa_dma_unmap(dev, asid, r.gpa, r.size);
+		vh_vdpa_dma_unmap(dev, asid, t->r[i].gpa, t->r[i].size);
+	vh_mem_table_put(t);
 	/* close the batch even on error, so later messages are not held */
 	ret2 = vh_vdpa_batch_end(dev, asid);
 	return ret ? ret : ret2;
