@@ -17,6 +17,7 @@
 #include <linux/if_tun.h>
 #include <linux/kcmp.h>
 #include <linux/rtnetlink.h>
+#include <linux/sockios.h>
 #include <linux/virtio_net.h>
 
 #ifdef HAVE_LIBNL
@@ -58,6 +59,28 @@ struct vh_tap {
 	struct tap_queue q[]; /* q[0] is vh_tap_get_fd() */
 };
 
+/*
+ * Whether fd's interface (a tap) or socket (a packet socket) lives in our
+ * network namespace: the name and ifindex found for it are looked up in
+ * ours, where another interface may bear that name or index.  A kernel
+ * that cannot tell (before 5.2 for a tap) or will not (no CAP_NET_ADMIN
+ * over that namespace) leaves it as it was: ours.
+ */
+static bool fd_netns_is_ours(int fd, bool packet)
+{
+	struct stat a, b;
+	bool ours = true;
+	int ns;
+
+	ns = ioctl(fd, packet ? SIOCGSKNS : TUNGETDEVNETNS);
+	if (ns < 0)
+		return true;
+	if (fstat(ns, &a) == 0 && stat("/proc/self/ns/net", &b) == 0)
+		ours = a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+	close(ns);
+	return ours;
+}
+
 /* Takes over the fds on success only. */
 static int tap_alloc(struct vh_ctx *ctx, const int *fds, const bool *detached,
 		     unsigned int n, bool packet, bool mq, bool vnet_hdr,
@@ -80,7 +103,13 @@ static int tap_alloc(struct vh_ctx *ctx, const int *fds, const bool *detached,
 		tap->q[i].detached = detached ? detached[i] : false;
 	}
 	snprintf(tap->name, sizeof(tap->name), "%s", name);
-	tap->ifindex = (int)if_nametoindex(tap->name);
+	if (fd_netns_is_ours(fds[0], packet)) {
+		tap->ifindex = (int)if_nametoindex(tap->name);
+	} else {
+		/* its link state and MTU are its namespace's business */
+		tap->ifindex = 0;
+		vh_info(ctx, "%s: in another network namespace\n", name);
+	}
 	vh_info(ctx, "%s %s (ifindex %d) fd %d, %u queue%s\n",
 		packet ? "packet" : "tap", tap->name, tap->ifindex, fds[0], n,
 		n == 1 ? "" : "s");

@@ -8,6 +8,7 @@
  * root or /dev/net/tun.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdint.h>
@@ -414,6 +415,51 @@ static void test_tap_flags(void)
 	close(fd);
 }
 
+/* An interface's MTU, looked up by name in the current namespace. */
+static int mtu_of(const char *name)
+{
+	struct ifreq ifr = { 0 };
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), mtu;
+
+	CHECK(s >= 0);
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	mtu = ioctl(s, SIOCGIFMTU, &ifr) == 0 ? ifr.ifr_mtu : -1;
+	close(s);
+	return mtu;
+}
+
+/*
+ * A tap fd from another network namespace, while one of ours bears its
+ * name: the wrapper has no ifindex, and its MTU and link calls are
+ * refused instead of changing ours (they changed ours).
+ */
+static void test_foreign_netns(void)
+{
+	struct vh_tap *there = NULL, *here = NULL, *w = NULL;
+	int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+
+	CHECK(home >= 0);
+	CHECK_EQ(unshare(CLONE_NEWNET), 0);
+	CHECK_EQ(vh_tap_new(ctx, "vhns0", &there), 0);
+	CHECK_EQ(setns(home, CLONE_NEWNET), 0);
+	CHECK_EQ(vh_tap_new(ctx, "vhns0", &here), 0);
+	CHECK(vh_tap_get_ifindex(here) > 0);
+	CHECK_EQ(mtu_of("vhns0"), 1500);
+	CHECK_EQ(vh_tap_new_from_fd(ctx, vh_tap_get_fd(there), &w), 0);
+	CHECK_EQ(vh_tap_get_ifindex(w), 0);
+	CHECK_EQ(vh_tap_set_mtu(w, 1280), -EINVAL);
+	CHECK_EQ(vh_tap_set_up(w, true), -EINVAL);
+	CHECK_EQ(mtu_of("vhns0"), 1500);
+	/* the one of ours is ours */
+	vh_tap_unref(w);
+	CHECK_EQ(vh_tap_new_from_fd(ctx, vh_tap_get_fd(here), &w), 0);
+	CHECK_EQ(vh_tap_get_ifindex(w), vh_tap_get_ifindex(here));
+	vh_tap_unref(w);
+	vh_tap_unref(there);
+	vh_tap_unref(here);
+	close(home);
+}
+
 /* Running out of fds half-way: every queue opened so far is closed. */
 static void test_cleanup(void)
 {
@@ -459,6 +505,7 @@ int main(void)
 	test_mq();
 	test_tap_flags();
 	test_cleanup();
+	test_foreign_netns();
 	vh_ctx_unref(ctx);
 	printf("PASS\n");
 	return 0;

@@ -234,7 +234,10 @@ int vh_tap_new(struct vh_ctx *ctx, const char *name, struct vh_tap **tap);
  * IFF_NO_PI is assumed unless TUNGETIFF shows it absent).  With a
  * packet socket, or a tap without IFF_VNET_HDR, vhost-net must add and
  * strip the virtio-net header itself: negotiate VHOST_NET_F_VIRTIO_NET_HDR
- * (bit 27); such a tap takes no offload.
+ * (bit 27); such a tap takes no offload.  An interface in another network
+ * namespace than the caller's has no ifindex here (0): vh_tap_set_up() and
+ * vh_tap_set_mtu() refuse it (-EINVAL) rather than change an interface of
+ * the same name in the caller's.
  */
 int vh_tap_new_from_fd(struct vh_ctx *ctx, int fd, struct vh_tap **tap);
 /*
