@@ -220,6 +220,24 @@ static void test_conn_connect_and_credit(struct vh_ctx *ctx)
 	CHECK_EQ(vh_vsock_conn_get_state(c), VH_VSOCK_CLOSED);
 	CHECK_EQ(vh_vsock_conn_peer_shutdown(c),
 		 VH_VSOCK_SHUTDOWN_RCV | VH_VSOCK_SHUTDOWN_SEND);
+
+	/*
+	 * Opened again, the connection starts from zero: the old counters
+	 * skewed both sides' credit (the REQUEST said fwd_cnt 501) and the
+	 * old shutdown bits refused sends (-EPIPE)
+	 */
+	CHECK_EQ(vh_vsock_conn_connect(c, &out), 0);
+	CHECK_EQ(out.fwd_cnt, 0);
+	CHECK_EQ(vh_vsock_conn_peer_shutdown(c), 0);
+	CHECK_EQ(vh_vsock_conn_rx_pending(c), 0);
+	in = from_host(VH_VSOCK_OP_RESPONSE, 0, 0, 4096, 0);
+	CHECK_EQ(vh_vsock_conn_input(c, &in, &out), 0);
+	CHECK_EQ(vh_vsock_conn_tx_credit(c), 4096);
+	CHECK_EQ(vh_vsock_conn_send(c, 100, 0, &out), 100);
+	/* a refused packet says nothing of the peer's credit */
+	in = from_host(VH_VSOCK_OP_RW, 1001, 0, 1u << 30, 0);
+	CHECK_EQ(vh_vsock_conn_input(c, &in, &out), -EPROTO);
+	CHECK_EQ(vh_vsock_conn_tx_credit(c), 3996);
 	CHECK(vh_vsock_conn_unref(c) == NULL);
 }
 

@@ -209,6 +209,20 @@ static void fill(struct vh_vsock_conn *c, struct vh_vsock_hdr *out,
 	c->last_fwd_cnt = c->fwd_cnt;
 }
 
+/*
+ * A connection starts from zero (5.10.6.3: the counters count its bytes):
+ * one closed before and opened again keeps nothing of the last one, whose
+ * counts would skew both sides' credit and whose shutdown bits would
+ * refuse the new one's sends.
+ */
+static void conn_fresh(struct vh_vsock_conn *c)
+{
+	c->rx_cnt = c->fwd_cnt = c->last_fwd_cnt = 0;
+	c->peer_buf_alloc = c->peer_fwd_cnt = 0;
+	c->tx_cnt = 0;
+	c->shutdown = c->peer_shutdown = 0;
+}
+
 VH_EXPORT int vh_vsock_conn_connect(struct vh_vsock_conn *c,
 				    struct vh_vsock_hdr *out)
 {
@@ -216,6 +230,7 @@ VH_EXPORT int vh_vsock_conn_connect(struct vh_vsock_conn *c,
 		return -EINVAL;
 	if (c->state != VH_VSOCK_CLOSED)
 		return -EISCONN;
+	conn_fresh(c);
 	c->state = VH_VSOCK_CONNECTING;
 	fill(c, out, VH_VSOCK_OP_REQUEST, 0, 0);
 	return 0;
@@ -337,29 +352,19 @@ vh_vsock_conn_peer_shutdown(const struct vh_vsock_conn *c)
 	return c ? c->peer_shutdown : 0;
 }
 
-VH_EXPORT int vh_vsock_conn_input(struct vh_vsock_conn *c,
-				  const struct vh_vsock_hdr *in,
-				  struct vh_vsock_hdr *reply)
+/* vh_vsock_conn_input() but the credit information. */
+static int conn_input(struct vh_vsock_conn *c, const struct vh_vsock_hdr *in,
+		      struct vh_vsock_hdr *reply)
 {
 	const unsigned int both = VH_VSOCK_SHUTDOWN_RCV |
 				  VH_VSOCK_SHUTDOWN_SEND;
-
-	if (!c || !in || !reply)
-		return -EINVAL;
-	if (!vh_vsock_conn_matches(c, in))
-		return -EINVAL;
-
-	/* 5.10.6.3: every packet updates the peer's credit information */
-	if (in->op != VH_VSOCK_OP_RST) {
-		c->peer_buf_alloc = in->buf_alloc;
-		c->peer_fwd_cnt = in->fwd_cnt;
-	}
 
 	switch (in->op) {
 	case VH_VSOCK_OP_REQUEST:
 		/* a listener accepts: 5.10.6.5 */
 		if (c->state != VH_VSOCK_CLOSED)
 			return -EPROTO;
+		conn_fresh(c);
 		c->state = VH_VSOCK_CONNECTED;
 		fill(c, reply, VH_VSOCK_OP_RESPONSE, 0, 0);
 		return 1;
@@ -411,4 +416,27 @@ VH_EXPORT int vh_vsock_conn_input(struct vh_vsock_conn *c,
 	default:
 		return -EPROTO;
 	}
+}
+
+VH_EXPORT int vh_vsock_conn_input(struct vh_vsock_conn *c,
+				  const struct vh_vsock_hdr *in,
+				  struct vh_vsock_hdr *reply)
+{
+	int r;
+
+	if (!c || !in || !reply)
+		return -EINVAL;
+	if (!vh_vsock_conn_matches(c, in))
+		return -EINVAL;
+	r = conn_input(c, in, reply);
+	/*
+	 * 5.10.6.3: every packet updates the peer's credit information; one
+	 * we refused says nothing (an RW that overran our credit raised the
+	 * peer's to whatever it claimed)
+	 */
+	if (r >= 0 && in->op != VH_VSOCK_OP_RST) {
+		c->peer_buf_alloc = in->buf_alloc;
+		c->peer_fwd_cnt = in->fwd_cnt;
+	}
+	return r;
 }
