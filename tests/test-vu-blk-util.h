@@ -16,10 +16,10 @@
 #include "libvhost.h"
 #include "test-vu-frontend-util.h"
 
-#define DRV_MAX_QUEUES 4
+#define DRV_MAX_QUEUES 16
 #define DRV_QSIZE 128
 #define DRV_MEM_SIZE (64u << 20)
-/* ring q at q * 64 KiB; request buffers from 1 MiB up */
+/* ring q at q * 64 KiB (16 below 1 MiB); request buffers from 1 MiB up */
 #define DRV_RING_GPA(q) ((uint64_t)(q) << 16)
 #define DRV_BUF_GPA 0x100000ull
 

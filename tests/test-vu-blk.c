@@ -736,6 +736,59 @@ static void test_fallback(const char *daemon, const char *img,
 	printf("fallback: io_uring_setup refused (seccomp): said so, served synchronously\n");
 }
 
+/*
+ * 16 io_uring queues on one worker thread, each ring's eventfd watched
+ * there (the daemon used to fall back to synchronous I/O past 12): a
+ * write on every queue at once, each read back.
+ */
+static void test_queues_one_worker(const char *daemon, const char *img,
+				   const char *sock)
+{
+	enum { NQ = 16, LEN = 4096 };
+	const char *argv[] = { daemon,	   "--blk-file", img,
+			       "--socket-path", sock,	      "--num-queues=16",
+			       "--threads=1",   "--io=uring", NULL };
+	static int token[NQ];
+	unsigned int q, k;
+
+	unlink(sock);
+	peer_start(argv);
+	CHECK_EQ(peer_wait_socket(sock, 10000), 0);
+	blk_check_engine("uring");
+	drv_init(&drv, NQ);
+	drv_connect(&drv, sock);
+	drv_setup_rings(&drv);
+	for (q = 0; q < NQ; q++) {
+		uint64_t a = DRV_BUF_GPA + (uint64_t)q * 0x40000;
+		uint64_t sector = 4096 + q * (LEN / 512);
+		struct virtio_blk_outhdr h = { .type = htole32(VIRTIO_BLK_T_OUT),
+					       .sector = htole64(sector) };
+		struct vh_sg sg[3] = { { a, 16 }, { a + 0x1000, LEN },
+				       { a + 0x100, 1 } };
+
+		memcpy(drv.guest + a, &h, sizeof(h));
+		drv.guest[a + 0x100] = 0xee;
+		for (k = 0; k < LEN; k++)
+			drv.guest[a + 0x1000 + k] =
+				pattern(sector * 512 + k, 9 + q);
+		memcpy(shadow + sector * 512, drv.guest + a + 0x1000, LEN);
+		CHECK_EQ(vh_drvq_add(drv.vq[q], sg, 2, 1, &token[q]), 0);
+	}
+	for (q = 0; q < NQ; q++)
+		CHECK(vh_drvq_kick(drv.vq[q]) >= 0);
+	for (q = 0; q < NQ; q++) {
+		uint64_t a = DRV_BUF_GPA + (uint64_t)q * 0x40000;
+		uint32_t len = 0;
+		void *t;
+
+		CHECK_EQ(drv_wait_used(&drv, q, &t, &len, 5000), 1);
+		CHECK(t == &token[q]);
+		CHECK_EQ(drv.guest[a + 0x100], VIRTIO_BLK_S_OK);
+	}
+	check_image("after a write on each of 16 queues of one worker");
+	printf("16 io_uring queues on one worker thread: a write on each, all on disk\n");
+}
+
 static void drop_connection(unsigned int nq)
 {
 	unsigned int q;
@@ -1049,6 +1102,16 @@ int main(int argc, char *argv[])
 		run(daemon, blk_engines[e], img, sock, false);
 	/* two io_uring instances completing on one worker */
 	run(daemon, "uring", img, sock, true);
+
+	/* sixteen */
+	img_fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(img_fd >= 0);
+	CHECK(pwrite(img_fd, shadow, IMG_SIZE, 0) == IMG_SIZE);
+	test_queues_one_worker(daemon, img, sock);
+	peer_kill();
+	drop_connection(16);
+	drv_fini(&drv);
+	close(img_fd);
 
 	/* io_uring refused: the one log line, then the sync engine */
 	img_fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

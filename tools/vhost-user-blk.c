@@ -190,10 +190,11 @@ enum {
 #define BLK_POLL_US_MAX 1000u
 
 /*
- * vh_daemon watches at most 16 fds per worker thread: with more queues
- * than that on one worker, their io_uring eventfds would not all fit.
+ * Each io_uring queue watches its ring's eventfd on its worker: all the
+ * queues on one worker fit in vh_daemon's VH_VU_MAX_QUEUES watches.
  */
-#define BLK_URING_QUEUES_PER_THREAD 12u
+_Static_assert(BLK_MAX_QUEUES <= VH_VU_MAX_QUEUES,
+	       "every io_uring queue's eventfd fits on one worker");
 
 static const struct option options[] = {
 	DAEMON_LONG_OPTIONS,
@@ -416,15 +417,6 @@ int main(int argc, char *argv[])
 	b->dev.num_threads = args.threads ? args.threads : b->dev.num_queues;
 	if (b->dev.num_threads > b->dev.num_queues)
 		b->dev.num_threads = b->dev.num_queues;
-	if (b->dev.engine == BLK_IO_URING &&
-	    (b->dev.num_queues + b->dev.num_threads - 1) /
-			    b->dev.num_threads >
-		    BLK_URING_QUEUES_PER_THREAD) {
-		blk_log(&b->dev, "warning",
-			"io_uring unavailable (more than %u queues per worker thread): synchronous I/O\n",
-			BLK_URING_QUEUES_PER_THREAD);
-		b->dev.engine = BLK_IO_SYNC;
-	}
 	for (i = 0; i < b->dev.num_queues; i++) {
 		r = blk_queue_init(&b->queues[i], &b->dev, i);
 		if (r < 0) {

@@ -314,7 +314,9 @@ int vh_daemon_poll_queue(struct vh_daemon *d, unsigned int idx);
  * Watch a device fd in worker t's epoll loop (level-triggered): cb runs on
  * that worker with the ready events.  Calling it again for the same fd
  * changes events (0 pauses the watch, e.g. while there is no room to
- * receive into); from worker t itself or any thread.  The device keeps
+ * receive into); from worker t itself or any thread but another worker
+ * (worker t may be in a callback of its own, waiting for this one's: two
+ * workers calling for each other would wait for ever).  The device keeps
  * fd open until vh_daemon_unwatch_fd() returned.  -ENOSPC past
  * VH_VU_MAX_QUEUES fds on one worker.
  */
