@@ -77,16 +77,19 @@ enum {
 /* --vduse-state, for a daemon that keeps inflight state (vhost-user-blk) */
 #define DAEMON_VDUSE_STATE_HELP                                               \
 	"  --vduse-state=PATH      with --vduse: keep the device's state in\n" \
-	"                          PATH (under /run): a daemon started again\n" \
-	"                          after a crash takes the device over\n"
+	"                          PATH (a tmpfs such as /run advised): a\n" \
+	"                          daemon started again after a crash\n"    \
+	"                          takes the device over\n"
 
 /* Help text for the common options (one option per line, indented). */
 #define DAEMON_OPTIONS_HELP                                                   \
 	"  --socket-path=PATH      listen on (or with --client connect to)\n" \
 	"                          the vhost-user socket PATH\n"              \
 	"  --fd=FD                 serve the inherited socket FD\n"           \
+	"                          (neither: the systemd-activated socket)\n" \
 	"  --client                connect to PATH instead of listening\n"    \
-	"  --threads=N             worker threads (default: device's)\n"      \
+	"  --threads=N             worker threads, 1..64 (default: one per\n" \
+	"                          queue, or queue pair, up to 64)\n"        \
 	"  --print-capabilities    print the capabilities (JSON) and exit\n"  \
 	"  --verbose               log debugging messages\n"
 

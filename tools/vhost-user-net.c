@@ -949,12 +949,14 @@ static void usage(FILE *f)
 	      "  --sink                  count and return transmitted frames\n"
 	      "\n"
 	      "Options:\n" DAEMON_OPTIONS_HELP DAEMON_VDUSE_HELP
-	      "  --queue-pairs=N         queue pairs (default 1)\n"
+	      "  --queue-pairs=N         queue pairs, 1..128 (1 with --vduse;\n"
+	      "                          default 1)\n"
 	      "  --mac=XX:XX:XX:XX:XX:XX config space MAC, unicast (default\n"
 	      "                          52:54:00:12:34:56)\n"
-	      "  --mtu=N                 config space MTU (VIRTIO_NET_F_MTU)\n"
+	      "  --mtu=N                 config space MTU (VIRTIO_NET_F_MTU),\n"
+	      "                          68..65535\n"
 	      "  --poll-us=N             busy-poll transmit rings N us before\n"
-	      "                          sleeping (default 0)\n"
+	      "                          sleeping, 0..1000000 (default 0)\n"
 	      "  -h, --help              this text\n",
 	      f);
 }
