@@ -69,10 +69,13 @@ for args in "status --help" "features --help" "features -h" \
 	"vdpa mgmtdev --help" "vdpa mgmtdev show --help" "vdpa dev --help" \
 	"vdpa dev add --help" "vdpa dev del --help" "vdpa dev show --help" \
 	"vdpa dev config show --help" "vdpa dev vstats show --help" \
-	"user --help" "user help" "user probe --help" "user check --help"; do
+	"user --help" "user help" "user probe --help" "user check --help" \
+	"user probe /nonexistent --help" "user check /nonexistent --help" \
+	"features /nonexistent --help" "check net --help"; do
 	# shellcheck disable=SC2086
 	name="help.${args// /.}"
 	name=${name//--/}
+	name=${name//\/nonexistent/after-arg}
 	# shellcheck disable=SC2086
 	if expect "$name" 0 $args; then
 		if ! grep -q '^Usage: vhostctl' "$out" || [ -s "$err" ]; then

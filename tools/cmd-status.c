@@ -323,8 +323,10 @@ int cmd_status(struct vhc *v, int argc, char **argv)
 	char **paths = NULL;
 	int n, c, failed = 0;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	/* 0: glibc starts afresh, permuting ("+" was the caller's) */
+	optind = 0;
+	/* options anywhere among the arguments: "status --help" as "status x --help" */
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			load = true;
@@ -377,16 +379,17 @@ int cmd_status(struct vhc *v, int argc, char **argv)
 
 int cmd_features(struct vhc *v, int argc, char **argv)
 {
+	bool help = vhc_wants_help(argc, argv) ||
+		    (argc == 2 && vhc_is_help(argv[1]));
 	struct stat st;
 	int err;
 
-	if (argc != 2 || vhc_is_help(argv[1])) {
-		FILE *f = argc == 2 ? stdout : stderr;
-
-		fprintf(f, "Usage: vhostctl features DEVICE|SOCKET\n"
-			   "  DEVICE: a vhost character device (/dev/vhost-net ...)\n"
-			   "  SOCKET: a vhost-user backend's Unix socket\n");
-		return argc == 2 ? VHC_EXIT_OK : VHC_EXIT_USAGE;
+	if (help || argc != 2) {
+		fprintf(help ? stdout : stderr,
+			"Usage: vhostctl features DEVICE|SOCKET\n"
+			"  DEVICE: a vhost character device (/dev/vhost-net ...)\n"
+			"  SOCKET: a vhost-user backend's Unix socket\n");
+		return help ? VHC_EXIT_OK : VHC_EXIT_USAGE;
 	}
 	if (stat(argv[1], &st) < 0) {
 		int e = errno; /* before writing to stderr, which may fail */

@@ -646,6 +646,10 @@ int user_check(struct vhc *v, int argc, char **argv)
 	struct vhc_out *o = &v->out;
 	struct stat st;
 
+	if (vhc_wants_help(argc, argv)) {
+		check_usage(stdout);
+		return VHC_EXIT_OK;
+	}
 	if (argc != 2 || vhc_is_help(argv[1])) {
 		check_usage(argc == 2 ? stdout : stderr);
 		return argc == 2 ? VHC_EXIT_OK : VHC_EXIT_USAGE;

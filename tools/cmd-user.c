@@ -333,8 +333,10 @@ static int user_probe(struct vhc *v, int argc, char **argv)
 	struct probe p;
 	int c, err;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+t:h", opts, NULL)) != -1) {
+	/* 0: glibc starts afresh, permuting ("+" was the caller's) */
+	optind = 0;
+	/* options anywhere: "user probe SOCKET --help" too */
+	while ((c = getopt_long(argc, argv, "t:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (parse_kind(optarg, &kind) < 0) {

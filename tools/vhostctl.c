@@ -46,6 +46,14 @@ bool vhc_is_help(const char *arg)
 	       !strcmp(arg, "help");
 }
 
+bool vhc_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return true;
+	return false;
+}
+
 int vhc_dispatch(struct vhc *v, const char *what, const struct vhc_cmd *cmds,
 		 int argc, char **argv, void (*usage_fn)(FILE *f))
 {

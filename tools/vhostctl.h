@@ -78,6 +78,8 @@ struct vhc_cmd {
 int vhc_dispatch(struct vhc *v, const char *what, const struct vhc_cmd *cmds,
 		 int argc, char **argv, void (*usage)(FILE *f));
 bool vhc_is_help(const char *arg);
+/* -h or --help among a command's arguments (before any "--"), anywhere */
+bool vhc_wants_help(int argc, char **argv);
 
 int cmd_status(struct vhc *v, int argc, char **argv);
 int cmd_features(struct vhc *v, int argc, char **argv);
