@@ -98,6 +98,20 @@ VH_EXPORT int vh_kdev_open(struct vh_ctx *ctx, const char *path,
 
 	if (!ctx || !path || !out)
 		return -EINVAL;
+	/*
+	 * What the node is, before opening it: an open may have effects of
+	 * its own (a watchdog's arms it).  O_PATH reaches no driver.
+	 */
+	fd = open(path, O_PATH | O_CLOEXEC);
+	if (fd >= 0) {
+		enum vh_kdev_type t = type_from_sysfs(fd, &known);
+
+		close(fd);
+		if (known && t == VH_KDEV_UNKNOWN) {
+			vh_err(ctx, "%s is not a vhost device node\n", path);
+			return -ENODEV;
+		}
+	}
 	/* O_NOCTTY: a tty given here must not become our terminal */
 	fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0) {

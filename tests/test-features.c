@@ -3,6 +3,8 @@
  * Feature-bit names and their formatting; vh_kdev argument checks that need
  * no vhost device.
  */
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <linux/vhost.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_net.h>
@@ -197,6 +199,31 @@ static void test_kdev_args(void)
 	close(fd);
 	CHECK_EQ(vh_kdev_open(ctx, link, &dev), -ENODEV);
 	CHECK(dev == NULL);
+	unlink(link);
+	/*
+	 * Nothing is opened before the node is known for one: an open has
+	 * effects of its own (a watchdog's arms it).  Here a FIFO's: a
+	 * writer waiting for a reader is let go by one.
+	 */
+	snprintf(link, sizeof(link), "%s/vhost-net", dir);
+	CHECK_EQ(mkfifo(link, 0600), 0);
+	{
+		pid_t pid = fork();
+		int st;
+
+		CHECK(pid >= 0);
+		if (pid == 0)
+			_exit(open(link, O_WRONLY | O_CLOEXEC) < 0);
+		usleep(100 * 1000);
+		CHECK_EQ(vh_kdev_open(ctx, link, &dev), -ENODEV);
+		usleep(200 * 1000);
+		/* the writer still waits: no reader came */
+		CHECK_EQ(waitpid(pid, &st, WNOHANG), 0);
+		fd = open(link, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		CHECK(fd >= 0);
+		CHECK_EQ(waitpid(pid, &st, 0), pid);
+		close(fd);
+	}
 	unlink(link);
 	rmdir(dir);
 
