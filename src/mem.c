@@ -26,7 +26,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+#include <linux/magic.h>
 
 #include "libvhost-internal.h"
 #include "mem-internal.h"
@@ -92,26 +94,40 @@ static void log_unref(struct vh_mem_log *l)
 }
 
 /*
- * mmap size bytes of fd from offset (any alignment: the mapping starts at
- * the page below).  *host receives the address of offset.
+ * The unit fd maps in: a huge page on hugetlbfs (memfd MFD_HUGETLB too),
+ * whose mappings munmap() only takes whole (a length cut short fails with
+ * EINVAL and the mapping stays for ever), else the page.
  */
-static int map_fd(struct vh_ctx *ctx, int fd, uint64_t offset, uint64_t size,
+static uint64_t map_granule(int fd, const struct stat *st)
+{
+	struct statfs sfs;
+
+	if (S_ISREG(st->st_mode) && fstatfs(fd, &sfs) == 0 &&
+	    sfs.f_type == HUGETLBFS_MAGIC && st->st_blksize > 0 &&
+	    !((uint64_t)st->st_blksize & ((uint64_t)st->st_blksize - 1)))
+		return (uint64_t)st->st_blksize;
+	return (uint64_t)page_size();
+}
+
+int vh_mem_map_fd(struct vh_ctx *ctx, int fd, uint64_t offset, uint64_t size,
 		  void **addr, size_t *len, uint8_t **host)
 {
-	uint64_t pmask = (uint64_t)page_size() - 1;
-	uint64_t aligned = offset & ~pmask;
-	uint64_t delta = offset - aligned;
+	uint64_t gmask, aligned, delta, maplen;
 	struct stat st;
 	void *p;
 
 	if (fd < 0)
 		return -EBADF;
-	/* offset + size as an off_t, without wrapping first */
-	if (size > SIZE_MAX - delta || offset > INT64_MAX ||
-	    size > INT64_MAX - offset)
-		return -EINVAL;
 	if (fstat(fd, &st) < 0)
 		return -errno;
+	gmask = map_granule(fd, &st) - 1;
+	aligned = offset & ~gmask;
+	delta = offset - aligned;
+	/* offset + size as an off_t, without wrapping first */
+	if (size > SIZE_MAX - delta - gmask || offset > INT64_MAX ||
+	    size > INT64_MAX - offset)
+		return -EINVAL;
+	maplen = (size + delta + gmask) & ~gmask;
 	/*
 	 * Memory is a regular file (memfd, hugetlbfs, tmpfs), whose size is
 	 * checked below, or a character device (device memory such as DAX).
@@ -133,7 +149,12 @@ static int map_fd(struct vh_ctx *ctx, int fd, uint64_t offset, uint64_t size,
 		       (unsigned long long)(offset + size));
 		return -EINVAL;
 	}
-	p = mmap(NULL, size + delta, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	/*
+	 * Whole units: what the kernel maps anyway, and the length munmap()
+	 * needs (a hugetlbfs file's size is a multiple of its huge page, so
+	 * the rounding stays inside the file checked above)
+	 */
+	p = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		 (off_t)aligned);
 	if (p == MAP_FAILED) {
 		int err = -errno;
@@ -144,7 +165,7 @@ static int map_fd(struct vh_ctx *ctx, int fd, uint64_t offset, uint64_t size,
 		return err;
 	}
 	*addr = p;
-	*len = size + delta;
+	*len = maplen;
 	*host = (uint8_t *)p + delta;
 	return 0;
 }
@@ -174,7 +195,7 @@ static int reg_map(struct vh_ctx *ctx, const struct vh_mem_region *d,
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	err = map_fd(ctx, d->fd, d->fd_offset, d->size, &m->addr, &m->len,
+	err = vh_mem_map_fd(ctx, d->fd, d->fd_offset, d->size, &m->addr, &m->len,
 		     &host);
 	if (err < 0) {
 		free(m);
@@ -992,7 +1013,8 @@ static int log_map(struct vh_mem *mem, int fd, uint64_t size, uint64_t offset,
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
-	err = map_fd(mem->ctx, fd, offset, size, &l->addr, &l->len, &l->base);
+	err = vh_mem_map_fd(mem->ctx, fd, offset, size, &l->addr, &l->len,
+			    &l->base);
 	if (err < 0) {
 		free(l);
 		return err;

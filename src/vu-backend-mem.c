@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "libvhost-mem.h"
+#include "mem-internal.h"
 #include "vu-backend-internal.h"
 
 /* a + b without wrapping past 2^64 */
@@ -392,7 +393,9 @@ int vu_be_get_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 int vu_be_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 {
 	const struct vh_vu_inflight *in = &msg->payload.inflight;
-	uint64_t size, page, start;
+	uint8_t *host;
+	size_t map_len;
+	uint64_t size;
 	void *base;
 	int r;
 
@@ -421,20 +424,18 @@ int vu_be_set_inflight_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 	r = fd_covers(be, msg->fds[0], in->mmap_offset, size);
 	if (r < 0)
 		return r;
-	page = (uint64_t)sysconf(_SC_PAGESIZE);
-	start = in->mmap_offset & ~(page - 1);
-	base = mmap(NULL, size + (in->mmap_offset - start),
-		    PROT_READ | PROT_WRITE, MAP_SHARED, msg->fds[0],
-		    (off_t)start);
-	if (base == MAP_FAILED)
-		return -errno;
+	/* whole (huge) pages, the length munmap() takes back */
+	r = vh_mem_map_fd(be->ctx, msg->fds[0], in->mmap_offset, size, &base,
+			  &map_len, &host);
+	if (r < 0)
+		return r;
 	vu_be_inflight_drop(be);
 	be->inflight_fd = msg->fds[0];
 	msg->fds[0] = -1;
 	msg->nfds = 0;
 	be->inflight_base = base;
-	be->inflight_map_size = size + (in->mmap_offset - start);
-	be->inflight_offset = in->mmap_offset - start;
+	be->inflight_map_size = map_len;
+	be->inflight_offset = (uint64_t)(host - (uint8_t *)base);
 	be->inflight_size = size;
 	be->inflight_num_queues = in->num_queues;
 	be->inflight_queue_size = in->queue_size;

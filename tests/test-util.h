@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,5 +234,74 @@ test_log_count_fn(struct vh_ctx *ctx, void *data, int priority,
 	else
 		c->notes++;
 }
+
+#define TEST_HUGE_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB/"
+/* the pool's size before test_huge_page_ready() grew it; -1: untouched */
+static inline long *test_huge_pool_before(void)
+{
+	static long v = -1;
+
+	return &v;
+}
+
+static inline long test_huge_read(const char *name)
+{
+	char path[128], buf[32];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), TEST_HUGE_DIR "%s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return strtol(buf, NULL, 10);
+}
+
+static inline bool test_huge_write_nr(long nr)
+{
+	char buf[32];
+	int len = snprintf(buf, sizeof(buf), "%ld\n", nr);
+	int fd = open(TEST_HUGE_DIR "nr_hugepages", O_WRONLY | O_CLOEXEC);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, buf, (size_t)len) == len;
+	close(fd);
+	return ok;
+}
+
+static inline void test_huge_pool_restore(void)
+{
+	if (*test_huge_pool_before() >= 0)
+		test_huge_write_nr(*test_huge_pool_before());
+}
+
+/*
+ * One free 2 MiB huge page: as root the pool grows by one when none is
+ * free (and shrinks back at exit); else false.
+ */
+static inline bool test_huge_page_ready(void)
+{
+	long nr, free = test_huge_read("free_hugepages");
+
+	if (free >= 1)
+		return true;
+	nr = test_huge_read("nr_hugepages");
+	if (geteuid() != 0 || nr < 0)
+		return false;
+	if (*test_huge_pool_before() < 0) {
+		*test_huge_pool_before() = nr;
+		atexit(test_huge_pool_restore);
+	}
+	CHECK(test_huge_write_nr(nr + 1));
+	return test_huge_read("free_hugepages") >= 1;
+}
+
 
 #endif

@@ -852,68 +852,7 @@ static unsigned int peer_log_count(const char *needle)
 	return k;
 }
 
-#define HUGE_DIR "/sys/kernel/mm/hugepages/hugepages-2048kB/"
 #define HUGE_SIZE (2u << 20)
-static long huge_pool_before = -1;
-
-static long huge_read(const char *name)
-{
-	char path[128], buf[32];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), HUGE_DIR "%s", name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return strtol(buf, NULL, 10);
-}
-
-static bool huge_write_nr(long nr)
-{
-	char buf[32];
-	int len = snprintf(buf, sizeof(buf), "%ld\n", nr);
-	int fd = open(HUGE_DIR "nr_hugepages", O_WRONLY | O_CLOEXEC);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = write(fd, buf, (size_t)len) == len;
-	close(fd);
-	return ok;
-}
-
-static void huge_pool_restore(void)
-{
-	if (huge_pool_before >= 0)
-		huge_write_nr(huge_pool_before);
-}
-
-/*
- * One free 2 MiB huge page: as root the pool grows by one when none is
- * free (and shrinks back at exit); else false.
- */
-static bool huge_page_ready(void)
-{
-	long nr, free = huge_read("free_hugepages");
-
-	if (free >= 1)
-		return true;
-	nr = huge_read("nr_hugepages");
-	if (geteuid() != 0 || nr < 0)
-		return false;
-	if (huge_pool_before < 0) {
-		huge_pool_before = nr;
-		atexit(huge_pool_restore);
-	}
-	CHECK(huge_write_nr(nr + 1));
-	return huge_read("free_hugepages") >= 1;
-}
 
 /*
  * A front-end that shrinks guest memory under the daemon: an unsealable
@@ -991,7 +930,7 @@ static void test_truncated_memory(const char *sock)
 	truncated_memory(sock, false);
 	CHECK_EQ(peer_log_count("guest memory shrunk"), n0 + 1);
 	printf("guest memory truncated under the daemon: that front-end dropped, the next one served\n");
-	if (!huge_page_ready()) {
+	if (!test_huge_page_ready()) {
 		/* a user's make check; scripts/test runs as root */
 		CHECK(geteuid() != 0);
 		printf("NOTE: no free 2 MiB huge page and not root: the hugetlbfs case did not run\n");

@@ -55,6 +55,15 @@ struct vh_mem_table {
 	struct vh_mem_reg r[];
 };
 
+/*
+ * mmap size bytes of fd (a regular file or a character device; a file
+ * shorter than offset + size is refused) from offset, at any alignment:
+ * the mapping covers whole pages, whole huge pages on hugetlbfs, and *len
+ * is its length for munmap().  *host receives the address of offset.
+ */
+int vh_mem_map_fd(struct vh_ctx *ctx, int fd, uint64_t offset, uint64_t size,
+		  void **addr, size_t *len, uint8_t **host);
+
 /* Pin the current snapshot (lock-free, safe against concurrent writers). */
 struct vh_mem_table *vh_mem_table_get(struct vh_mem *mem);
 struct vh_mem_table *vh_mem_table_ref(struct vh_mem_table *t);
