@@ -487,6 +487,16 @@ static void *reader_fn(void *arg)
 		}
 		nr = vh_mem_num_regions(rd->mem);
 		CHECK(nr == 1 || nr == 2);
+		{
+			struct vh_mem_region r;
+
+			/*
+			 * a region is seen whole: its fd with it (the table
+			 * was published before its fds were set)
+			 */
+			if (vh_mem_get_region(rd->mem, 0, &r) == 0)
+				CHECK(r.fd >= 0);
+		}
 		n = vh_mem_log_write(rd->mem, 4096 * 3, 1);
 		CHECK(n == 0);
 		rd->logged++;

@@ -316,26 +316,43 @@ static void reclaim(struct vh_mem *mem)
 	mem->n_retired = 0;
 }
 
-/* Make t current.  Only fails (-ENOMEM) before anything changed. */
-static int publish(struct vh_mem *mem, struct vh_mem_table *t)
+/* Room to retire the current table: publish_commit() cannot fail then. */
+static int publish_reserve(struct vh_mem *mem)
 {
-	struct vh_mem_table *old;
-
 	if (mem->n_retired == mem->retired_cap) {
 		unsigned int cap = mem->retired_cap ? mem->retired_cap * 2 : 4;
 		void *p = realloc(mem->retired, cap * sizeof(*mem->retired));
 
-		if (!p) {
-			vh_mem_table_put(t);
+		if (!p)
 			return -ENOMEM;
-		}
 		mem->retired = p;
 		mem->retired_cap = cap;
 	}
+	return 0;
+}
+
+/*
+ * Make t current, after publish_reserve().  Readers see t from the
+ * exchange on: t must be whole by then (its mappings' fds set).
+ */
+static void publish_commit(struct vh_mem *mem, struct vh_mem_table *t)
+{
+	struct vh_mem_table *old;
+
 	old = __atomic_exchange_n(&mem->cur, t, __ATOMIC_SEQ_CST);
 	__atomic_add_fetch(&mem->gen, 1, __ATOMIC_RELEASE);
 	mem->retired[mem->n_retired++] = old;
 	reclaim(mem);
+}
+
+/* Make t current.  Only fails (-ENOMEM, t released) before anything changed. */
+static int publish(struct vh_mem *mem, struct vh_mem_table *t)
+{
+	if (publish_reserve(mem) < 0) {
+		vh_mem_table_put(t);
+		return -ENOMEM;
+	}
+	publish_commit(mem, t);
 	return 0;
 }
 
@@ -461,11 +478,16 @@ static int add_region(struct vh_mem *mem, const struct vh_mem_region *d,
 	memmove(&t->r[pos + 1], &t->r[pos], (t->n - pos) * sizeof(t->r[0]));
 	t->r[pos] = r;
 	t->n++;
-	err = publish(mem, t); /* on failure t (and r's map) is released */
-	if (err < 0)
-		return err;
-	/* committed: from now on the mapping owns the fd */
+	if (publish_reserve(mem) < 0) {
+		vh_mem_table_put(t); /* and r's map: its fd is still -1 */
+		return -ENOMEM;
+	}
+	/*
+	 * The mapping owns the fd from now on, set before readers can see
+	 * the table (vh_mem_get_region() reads it)
+	 */
 	r.map->fd = d->fd;
+	publish_commit(mem, t);
 	if (host)
 		*host = r.host;
 	return 0;
@@ -649,12 +671,15 @@ VH_EXPORT int vh_mem_set_table(struct vh_mem *mem,
 	t->log = mem->cur->log;
 	if (t->log)
 		__atomic_add_fetch(&t->log->refcount, 1, __ATOMIC_RELAXED);
-	err = publish(mem, t); /* on failure t is gone, fds not touched */
-	if (err < 0) {
+	if (publish_reserve(mem) < 0) {
+		vh_mem_table_put(t); /* its mappings' fds are still -1 */
 		close_dups(regions, fds, n);
-		return err;
+		return -ENOMEM;
 	}
-	/* Committed: hand the fds over, each by its entry's (unique) gpa. */
+	/*
+	 * Hand the fds over, each by its entry's (unique) gpa, before
+	 * readers can see the table
+	 */
 	for (i = 0; i < n; i++) {
 		unsigned int j;
 
@@ -664,6 +689,7 @@ VH_EXPORT int vh_mem_set_table(struct vh_mem *mem,
 				break;
 			}
 	}
+	publish_commit(mem, t);
 	return 0;
 }
 
