@@ -76,11 +76,46 @@ static void memory_changed(struct vh_vu_backend *be)
 	vu_be_resume_all(be);
 }
 
+/*
+ * A dirty log must cover all guest memory: a page past its end would go
+ * unlogged, and a migration lose it without a word.  QEMU grows the log
+ * before a memory table that needs more, and shrinks it after
+ * (vhost_commit()).  end: the end of the memory as it will be; log_size:
+ * the log's bytes, 0 for the current log (none: nothing to cover).
+ */
+static int log_covers(struct vh_vu_backend *be, uint64_t end,
+		      uint64_t log_size, const char *what)
+{
+	if (!log_size) {
+		struct vh_mem_table *t = vh_mem_table_get(be->mem);
+
+		log_size = t->log ? t->log->size : UINT64_MAX;
+		vh_mem_table_put(t);
+	}
+	if (log_size >= vh_mem_log_size_for(end))
+		return 0;
+	vh_err(be->ctx,
+	       "%s: a dirty log of %llu bytes does not cover guest memory up to %#llx\n",
+	       what, (unsigned long long)log_size, (unsigned long long)end);
+	return -EINVAL;
+}
+
+/* The end of guest memory as it is. */
+static uint64_t mem_end(struct vh_vu_backend *be)
+{
+	struct vh_mem_table *t = vh_mem_table_get(be->mem);
+	uint64_t end = t->n ? t->r[t->n - 1].gpa + t->r[t->n - 1].size : 0;
+
+	vh_mem_table_put(t);
+	return end;
+}
+
 int vu_be_set_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 {
 	const struct vh_vu_mem_table *t = &msg->payload.mem;
 	struct vh_mem_region regs[VH_VU_MAX_MEM_REGIONS];
 	unsigned int i, n = t->nregions;
+	uint64_t end = 0;
 	int r;
 
 	/* "region count equals fd count, at most the slot limit" */
@@ -100,7 +135,12 @@ int vu_be_set_mem_table(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 		regs[i].user_addr = t->regions[i].user_addr;
 		regs[i].fd_offset = t->regions[i].mmap_offset;
 		regs[i].fd = msg->fds[i];
+		if (regs[i].gpa + regs[i].size > end)
+			end = regs[i].gpa + regs[i].size;
 	}
+	r = log_covers(be, end, 0, "SET_MEM_TABLE");
+	if (r < 0)
+		return r;
 
 	/* Rings hold pointers into the old table: stop them around the swap. */
 	vu_be_quiesce_all(be);
@@ -162,6 +202,12 @@ int vu_be_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 		       (unsigned long long)reg->guest_addr);
 		return 0;
 	}
+	r = log_covers(be, reg->guest_addr + reg->size > mem_end(be) ?
+				   reg->guest_addr + reg->size :
+				   mem_end(be),
+		       0, "ADD_MEM_REG");
+	if (r < 0)
+		return r;
 	n = vh_mem_num_regions(be->mem);
 	if (n < 0 || (unsigned int)n >= be->dev.max_mem_slots) {
 		vh_err(be->ctx, "ADD_MEM_REG: all %u slots in use\n",
@@ -228,6 +274,8 @@ int vu_be_set_log_base(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 		return -EINVAL;
 	}
 	r = fd_covers(be, msg->fds[0], log->offset, log->size);
+	if (r == 0)
+		r = log_covers(be, mem_end(be), log->size, "SET_LOG_BASE");
 	if (r < 0)
 		return r;
 	r = vh_mem_log_set(be->mem, msg->fds[0], log->size, log->offset);
