@@ -494,5 +494,5 @@ int main(void)
 		run(daemon, blk_engines[e], sock, false);
 		run(daemon, blk_engines[e], sock, true);
 	}
-	return 0;
+	return blk_exit();
 }

@@ -1063,5 +1063,5 @@ int main(int argc, char *argv[])
 	drv_fini(&drv);
 	close(img_fd);
 	free(shadow);
-	return 0;
+	return blk_exit();
 }
