@@ -1533,6 +1533,9 @@ static struct test_log_count foreign_log = {
  * CHECK_DEVICE_STATE or vh_daemon_stop() with it (a hang is the failure:
  * SIGALRM ends the test); they end by the deadline, or at once.
  */
+/* A case could not run here: the program ends as a SKIP, not a pass. */
+static bool part_skipped;
+
 static void test_device_state_foreign(void)
 {
 	uint8_t head[3] = { state_byte(0), state_byte(1), state_byte(2) };
@@ -1556,13 +1559,15 @@ static void test_device_state_foreign(void)
 	fl = errno;
 	close(p[0]);
 	close(p[1]);
-	if (fd >= 0 || fl != EACCES) {
-		if (fd >= 0)
-			close(fd);
+	if (fd >= 0) {
+		/* another capability opens it: the program ends as a SKIP */
+		close(fd);
 		dac_set(dac);
 		printf("device state, a pipe not ours to open again: skipped (it opens)\n");
+		part_skipped = true;
 		return;
 	}
+	CHECK_EQ(fl, EACCES);
 	CHECK_EQ(vh_ctx_new(&ctx), 0);
 	vh_ctx_set_log_fn(ctx, test_log_count_fn, &foreign_log);
 	vh_ctx_set_log_priority(ctx, LOG_INFO);
@@ -1905,5 +1910,5 @@ int main(void)
 	test_run();
 
 	vh_ctx_unref(ctx);
-	return 0;
+	return part_skipped ? TEST_SKIP : 0;
 }

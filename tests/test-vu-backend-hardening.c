@@ -865,6 +865,9 @@ static struct test_log_count foreign_log = {
  * stop), nobody.  Skipped if the child cannot become nobody or can still
  * open the pipe (a capability).
  */
+/* A case could not run here: the program ends as a SKIP, not a pass. */
+static bool part_skipped;
+
 static void test_backend_channel_foreign_pipe(void)
 {
 	char path[32];
@@ -883,8 +886,10 @@ static void test_backend_channel_foreign_pipe(void)
 		CHECK(fchmod(p[1], 0) == 0);
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", p[1]);
 		fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (fd >= 0 || errno != EACCES)
+		/* a capability that opens it anyway: nothing to test */
+		if (fd >= 0)
 			_exit(TEST_SKIP);
+		CHECK_EQ(errno, EACCES);
 		vh_ctx_set_log_fn(F.ctx, test_log_count_fn, &foreign_log);
 		vh_ctx_set_log_priority(F.ctx, LOG_INFO);
 		fe_open(ALL_PROTO & ~P(REPLY_ACK) & ~P(INBAND_NOTIFICATIONS),
@@ -903,7 +908,9 @@ static void test_backend_channel_foreign_pipe(void)
 	CHECK(waitpid(pid, &st, 0) == pid);
 	CHECK(WIFEXITED(st));
 	if (WEXITSTATUS(st) == TEST_SKIP) {
+		/* the program ends as a SKIP: a claim for expected-skips */
 		printf("  a pipe not ours to open again: skipped (no unprivileged child)\n");
+		part_skipped = true;
 		return;
 	}
 	CHECK_EQ(WEXITSTATUS(st), 0);
@@ -1023,5 +1030,5 @@ int main(void)
 	vh_mem_unref(fm2.mem);
 	F.sock = -1;
 	fe_fini(&F);
-	return 0;
+	return part_skipped ? TEST_SKIP : 0;
 }
