@@ -584,6 +584,8 @@ static void test_walk_errors(void)
  * or read outside the buffer (the ASan/UBSan build catches that); each
  * result must be 0, 1 or a negative errno.
  */
+#define PARSE_RESULT_OK(r) ((r) == 0 || (r) == 1 || ((r) < 0 && (r) >= -4095))
+
 static int parse_all_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct vh_vdpa_mgmtdev_info m;
@@ -593,13 +595,21 @@ static int parse_all_cb(const struct nlmsghdr *nlh, void *data)
 	uint16_t fam;
 	int *count = data;
 
+	int r;
+
 	(*count)++;
-	vh_vdpa_parse_mgmtdev(ctx, nlh, &m);
-	vh_vdpa_parse_dev(ctx, nlh, &d);
-	vh_vdpa_parse_config(ctx, nlh, &c);
-	if (vh_vdpa_parse_vstats(ctx, nlh, &s) == 0)
+	r = vh_vdpa_parse_mgmtdev(ctx, nlh, &m);
+	CHECK(PARSE_RESULT_OK(r));
+	r = vh_vdpa_parse_dev(ctx, nlh, &d);
+	CHECK(PARSE_RESULT_OK(r));
+	r = vh_vdpa_parse_config(ctx, nlh, &c);
+	CHECK(PARSE_RESULT_OK(r));
+	r = vh_vdpa_parse_vstats(ctx, nlh, &s);
+	CHECK(PARSE_RESULT_OK(r));
+	if (r == 0)
 		vh_vdpa_vstats_free(s);
-	vh_vdpa_parse_family(ctx, nlh, &fam);
+	r = vh_vdpa_parse_family(ctx, nlh, &fam);
+	CHECK(PARSE_RESULT_OK(r));
 	return 0;
 }
 
