@@ -436,7 +436,7 @@ done
 # ------------------------------------------------------------------
 # wait_sock PATH PID: until PATH is a socket (or PID died)
 wait_sock() {
-	for _ in $(seq 200); do
+	for _ in $(seq 3600); do # 180 s: a peer starting on a loaded host
 		[ -S "$1" ] && return 0
 		kill -0 "$2" 2>/dev/null || return 1
 		sleep 0.05

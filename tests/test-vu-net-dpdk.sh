@@ -68,9 +68,10 @@ fail() {
 	exit 1
 }
 
-# wait_listen PREFIX: up to 5 s for the daemon's socket
+# wait_listen PREFIX: up to 180 s for the daemon's socket (an ASan
+# build starting on a loaded 2-core host)
 wait_listen() {
-	for _ in $(seq 100); do
+	for _ in $(seq 3600); do
 		[ -S "$DIR/vhu.sock" ] && return 0
 		sleep 0.05
 	done

@@ -394,7 +394,7 @@ EOF
 	wait "$LPID" || fail "mq $how: listener"
 	LPID=
 	# the front-end is gone: the daemon detaches queue 1 again
-	for i in $(seq 40); do
+	for i in $(seq 1200); do # 60 s
 		[ "$(tapq)" = 1 ] && break
 		sleep 0.05
 	done
