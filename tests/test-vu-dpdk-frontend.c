@@ -13,7 +13,9 @@
  *
  * Phase 2, a second testpmd on the same listening back-end, in
  * --forward-mode=io: we put numbered frames into its RX ring, it sends them
- * back on TX, and every byte of every frame must come back unchanged.
+ * back on TX, and every byte of every frame must come back unchanged, but
+ * for those testpmd flushes from its RX ring as its port starts (before
+ * any echo came: counted lost, at most a quarter of them).
  *
  * SKIP (77) only without dpdk-testpmd (Debian package dpdk-dev, which
  * scripts/install-deps installs); testpmd failing to start, its EAL
@@ -583,7 +585,7 @@ int main(void)
 	t0 = now_ms();
 	spawn_testpmd(sock, "--forward-mode=io", 1);
 	if (!serve(be, &n, t0 + SERVE_MS, echoed_all) || n.echo_bad ||
-	    n.echoed < ECHO_FRAMES / 2) {
+	    n.lost > ECHO_FRAMES / 4 || n.echoed + n.lost < ECHO_FRAMES) {
 		dump_log();
 		fprintf(stderr,
 			"echo: %lu frames injected, %lu back, %lu bad, %lu lost at start\n",
