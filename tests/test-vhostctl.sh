@@ -309,7 +309,7 @@ if [ $elapsed -lt 60 ]; then ok user.mute.timely; else not_ok user.mute.timely "
 # (GET_FEATURES answers 0: every malformed message is still sent);
 # "once" accepts the handshake on the first connection only (REPLY_ACK
 # errors after it: a failure, not a skip); "trickle" answers the header
-# that claims 1 GiB one byte every 0.5 s (the 2 s deadline is for the
+# that claims 1 GiB one byte a second (the 2 s deadline is for the
 # whole reply, not each byte).  Everything else is acked or answered.
 fake_backend() {
 	python3 - "$1" "$2" <<'EOF' &
@@ -346,7 +346,7 @@ def serve(c):
                     m = struct.pack('<IIIQ', req, 0x5, 8, 1)
                     for i in range(len(m)):
                         c.send(m[i:i + 1])
-                        time.sleep(0.5)
+                        time.sleep(1)
                 return
             p = recvall(c, size) if size else b''
             if req == 1:       # GET_FEATURES: VERSION_1, PROTOCOL_FEATURES
@@ -404,8 +404,9 @@ c = {x["name"]: x for x in j["checks"]}
 assert c["size field 1 GiB"]["result"] == "fail", c["size field 1 GiB"]
 '
 elapsed=$(($(date +%s) - start))
-# a deadline per byte would read all 20 bytes of it: 10 s
-if [ $elapsed -lt 10 ]; then ok user.trickle.timely; else not_ok user.trickle.timely "${elapsed}s"; fi
+# a deadline per byte would read all 20 bytes of it: 20 s (15 s leaves
+# the rest of the run room on a loaded host)
+if [ $elapsed -lt 15 ]; then ok user.trickle.timely; else not_ok user.trickle.timely "${elapsed}s"; fi
 
 # full_stdout NAME CMD...: a write error on standard output is a failure
 # (exit 1, said on standard error)
