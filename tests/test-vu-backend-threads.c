@@ -192,8 +192,10 @@ static void *frontend(void *arg)
 	one.region.guest_addr = fm2.gpa;
 	one.region.size = fm2.size;
 	one.region.user_addr = fm2.uva;
+	/* a log covering both regions (a shorter one is refused) */
+	log.size = vh_mem_log_size_for(fm2.gpa + fm2.size);
 	logfd = memfd_create("log", MFD_CLOEXEC);
-	CHECK(logfd >= 0 && ftruncate(logfd, 4096) == 0);
+	CHECK(logfd >= 0 && ftruncate(logfd, (off_t)log.size) == 0);
 
 	v = P(MQ) | P(REPLY_ACK) | P(CONFIGURE_MEM_SLOTS) | P(LOG_SHMFD);
 	fe_send_raw(f, VH_VU_SET_PROTOCOL_FEATURES, 0, &v, 8, NULL, 0);
