@@ -107,6 +107,11 @@ VH_EXPORT int vh_kdev_open(struct vh_ctx *ctx, const char *path,
 		enum vh_kdev_type t = type_from_sysfs(fd, &known);
 
 		close(fd);
+		/* sysfs does not say (no /sys): the path's name, as below */
+		if (!known) {
+			t = type_from_name(path);
+			known = true;
+		}
 		if (known && t == VH_KDEV_UNKNOWN) {
 			vh_err(ctx, "%s is not a vhost device node\n", path);
 			return -ENODEV;

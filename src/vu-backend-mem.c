@@ -80,12 +80,21 @@ static void memory_changed(struct vh_vu_backend *be)
  * A dirty log must cover all guest memory: a page past its end would go
  * unlogged, and a migration lose it without a word.  QEMU grows the log
  * before a memory table that needs more, and shrinks it after
- * (vhost_commit()).  end: the end of the memory as it will be; log_size:
- * the log's bytes, 0 for the current log (none: nothing to cover).
+ * (vhost_commit()), while logging is on.  end: the end of the memory as it
+ * will be; log_size: the log's bytes, 0 for the current log (none, or
+ * logging off: nothing to cover).
  */
 static int log_covers(struct vh_vu_backend *be, uint64_t end,
 		      uint64_t log_size, const char *what)
 {
+	/*
+	 * The current log counts only while logging is on: after a
+	 * migration that ended without us (cancelled, failed), QEMU drops
+	 * LOG_ALL and frees its log without a word, and grows no log for
+	 * the memory it adds later
+	 */
+	if (!log_size && !(be->features & (1ull << VH_VU_VHOST_F_LOG_ALL)))
+		return 0;
 	if (!log_size) {
 		struct vh_mem_table *t = vh_mem_table_get(be->mem);
 

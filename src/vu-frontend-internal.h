@@ -142,7 +142,8 @@ static inline void vu_fe_calls_end(struct vh_vu_frontend *fe, int64_t outer)
 
 /*
  * SET_VRING_ADDR under LOG_ALL ("Migration"): the used ring's writes are
- * logged by its guest physical address.
+ * logged by its guest physical address (setup_vq_iova() then puts the
+ * used ring's IOVA in its place, as QEMU does).
  */
 int vu_fe_vring_log(struct vh_vu_frontend *fe, struct vh_drvq *vq,
 		    struct vh_vu_vring_addr *a);

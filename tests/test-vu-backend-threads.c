@@ -192,8 +192,13 @@ static void *frontend(void *arg)
 	one.region.guest_addr = fm2.gpa;
 	one.region.size = fm2.size;
 	one.region.user_addr = fm2.uva;
-	/* a log covering both regions (a shorter one is refused) */
-	log.size = vh_mem_log_size_for(fm2.gpa + fm2.size);
+	/*
+	 * a log covering fm, the memory when it is set (a shorter one is
+	 * refused), not fm2: ADD_MEM_REG adds fm2 while logging is off, as
+	 * after a migration that ended, and a log left mapped from it has
+	 * nothing to cover then
+	 */
+	log.size = vh_mem_log_size_for(fm.gpa + fm.size);
 	logfd = memfd_create("log", MFD_CLOEXEC);
 	CHECK(logfd >= 0 && ftruncate(logfd, (off_t)log.size) == 0);
 

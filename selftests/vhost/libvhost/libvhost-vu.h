@@ -471,7 +471,9 @@ int vh_vu_frontend_iotlb_invalidate(struct vh_vu_frontend *fe, uint64_t iova,
 				    uint64_t size);
 /*
  * As vh_vu_frontend_setup_vq() with the rings at IOVAs (ACCESS_PLATFORM
- * negotiated, else -EOPNOTSUPP); they need not be mapped yet.
+ * negotiated, else -EOPNOTSUPP); they need not be mapped yet.  Under
+ * VHOST_F_LOG_ALL the log address is the used ring's IOVA, as QEMU sends it
+ * under a vIOMMU.
  */
 int vh_vu_frontend_setup_vq_iova(struct vh_vu_frontend *fe, unsigned int idx,
 				 struct vh_drvq *vq, int kick_fd, int call_fd,
