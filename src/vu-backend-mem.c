@@ -194,6 +194,7 @@ static bool region_present(struct vh_vu_backend *be,
 int vu_be_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 {
 	const struct vh_vu_mem_region *reg = &msg->payload.mem_reg.region;
+	uint64_t end;
 	int r, n;
 
 	r = region_ok(be, reg, msg->fds[0]);
@@ -211,10 +212,10 @@ int vu_be_add_mem_reg(struct vh_vu_backend *be, struct vh_vu_msg *msg)
 		       (unsigned long long)reg->guest_addr);
 		return 0;
 	}
-	r = log_covers(be, reg->guest_addr + reg->size > mem_end(be) ?
-				   reg->guest_addr + reg->size :
-				   mem_end(be),
-		       0, "ADD_MEM_REG");
+	end = mem_end(be);
+	if (reg->guest_addr + reg->size > end)
+		end = reg->guest_addr + reg->size;
+	r = log_covers(be, end, 0, "ADD_MEM_REG");
 	if (r < 0)
 		return r;
 	n = vh_mem_num_regions(be->mem);
