@@ -826,7 +826,23 @@ static void test_cache_without_flush(const char *sock)
 	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, 0, &cfg, sizeof(cfg)), 0);
 	CHECK_EQ(cfg.wce, 1);
 	drop_connection(drv.nq);
-	printf("write cache: off without FLUSH, on again with it\n");
+	/*
+	 * A driver with neither (SeaBIOS) never reads the byte, and it must
+	 * not turn it off for the front-end's copy of the config space: QEMU
+	 * serves the kernel's driver, which negotiates both, from that copy.
+	 * Its writes are still synced.
+	 */
+	drv.drop_features = flush | F_BIT(VIRTIO_BLK_F_CONFIG_WCE);
+	drv_connect(&drv, sock);
+	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, 0, &cfg, sizeof(cfg)), 0);
+	CHECK_EQ(cfg.wce, 1);
+	drv_setup_rings(&drv);
+	write_sectors(0, 700, 4096, 12);
+	check_image("after writes without FLUSH and CONFIG_WCE");
+	drop_connection(drv.nq);
+	drv.drop_features = 0;
+	printf("write cache: off without FLUSH, on again with it; the byte "
+	       "says the chosen mode to a driver without CONFIG_WCE\n");
 }
 
 /* How many times the daemon's log holds needle. */

@@ -320,10 +320,15 @@ while read -r _ off len sum; do
 	n=$((n + 1))
 done < <(grep '^SUM ' "$OUT")
 [ $n = 6 ] || fail "$n checksums, 6 expected"
-grep -q '^CACHE0 write back$' "$OUT" || fail "the write cache did not start on"
-grep -q '^CACHE1 write through$' "$OUT" || fail "the guest could not turn the write cache off"
-grep -q '^CACHE2 write back$' "$OUT" || fail "the guest could not turn the write cache on"
-grep -q 'write cache off' "$DIR/daemon.log" &&
+# the guest's lines in the message: the log's tail may not reach them
+cache=$(grep '^CACHE' "$OUT" | tr '\n' ';')
+grep -q '^CACHE0 write back$' "$OUT" ||
+	fail "the write cache did not start on (guest: $cache)"
+grep -q '^CACHE1 write through$' "$OUT" ||
+	fail "the guest could not turn the write cache off (guest: $cache)"
+grep -q '^CACHE2 write back$' "$OUT" ||
+	fail "the guest could not turn the write cache on (guest: $cache)"
+grep -q 'write cache off: every write is synced$' "$DIR/daemon.log" &&
 	grep -q 'write cache on' "$DIR/daemon.log" ||
 	fail "the daemon did not see the cache mode changes (SET_CONFIG)"
 read -r _ sec sum < <(grep '^SMALL ' "$OUT")

@@ -60,21 +60,31 @@ static int blk_handle_event(struct vh_daemon *d, void *data, unsigned int idx,
  * The write cache mode, from the choice and the features (5.2.5): a driver
  * without FLUSH cannot ask for its writes to reach stable storage (Linux
  * then takes the cache to be writethrough), so without FLUSH every write
- * is synced whatever was chosen.  The writeback byte says the mode in
- * effect, as a driver with CONFIG_WCE reads it after feature negotiation.
+ * is synced whatever was chosen.
+ *
+ * The writeback byte is 0 where 5.2.5.1 says so (CONFIG_WCE without
+ * FLUSH) and the chosen mode otherwise.  A driver without CONFIG_WCE never
+ * reads the byte, but a front-end may cache it for the next driver: QEMU
+ * reads the config space once and serves the guest from that copy, and
+ * the firmware's driver (SeaBIOS: neither FLUSH nor CONFIG_WCE) runs
+ * before the kernel's.  Reporting writethrough for the firmware's sake
+ * would leave the kernel's driver, which negotiates FLUSH, a cache it
+ * believes off.
  */
 static void blk_cache_mode(struct blk *b)
 {
-	uint8_t wb = b->wce_chosen &&
-		     (b->dev.features & (1ull << VIRTIO_BLK_F_FLUSH));
+	const uint64_t f = b->dev.features;
 	const size_t wce = offsetof(struct virtio_blk_config, wce);
+	uint8_t wb = b->wce_chosen && (f & (1ull << VIRTIO_BLK_F_FLUSH));
 
-	if (b->config[wce] != wb)
+	if (__atomic_load_n(&b->dev.writethrough, __ATOMIC_RELAXED) != !wb)
 		blk_log(&b->dev, "info", "write cache %s%s\n",
 			wb ? "on (writeback)" : "off: every write is synced",
 			!wb && b->wce_chosen ? " (FLUSH not negotiated)" : "");
-	b->config[wce] = wb;
 	__atomic_store_n(&b->dev.writethrough, !wb, __ATOMIC_RELAXED);
+	b->config[wce] = (f & (1ull << VIRTIO_BLK_F_CONFIG_WCE)) &&
+				 !(f & (1ull << VIRTIO_BLK_F_FLUSH)) ?
+				 0 : b->wce_chosen;
 }
 
 static int blk_set_features(struct vh_daemon *d, void *data, uint64_t features)
