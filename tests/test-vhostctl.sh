@@ -273,8 +273,28 @@ expect user.check.two-args 2 user check a b
 expect user.probe.absent 4 user probe "$tmp/nonexistent.sock"
 expect user.check.absent 4 user check "$tmp/nonexistent.sock"
 expect features.socket.absent 4 features "$tmp/nonexistent.sock"
-expect user.probe.regular-file 1 user probe "$tmp/regular"
-expect user.check.regular-file 1 user check "$tmp/regular"
+# a path of the wrong kind is a bad argument, as in features
+expect user.probe.regular-file 2 user probe "$tmp/regular" &&
+	grep_out user.probe.regular-file.msg 'not a Unix socket' "$err"
+expect user.check.regular-file 2 user check "$tmp/regular"
+
+# a socket its back-end left behind: nobody listens, said at once (it took
+# the whole connect timeout, and exit 1 for "timed out")
+stale=$tmp/stale.sock
+python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' \
+	"$stale"
+for c in "user probe" "user check" features; do
+	stale_name=${c// /.}.stale
+	t0=$(date +%s%N)
+	# shellcheck disable=SC2086 # c is two words for "user probe"
+	expect "$stale_name" 4 $c "$stale" &&
+		grep_out "$stale_name.msg" 'no back-end listens on this socket' "$err" &&
+		if [ $((($(date +%s%N) - t0) / 1000000)) -lt 2000 ]; then
+			ok "$stale_name.at-once"
+		else
+			not_ok "$stale_name.at-once" "took $((($(date +%s%N) - t0) / 1000000)) ms"
+		fi
+done
 
 # a Unix socket that accepts and never answers
 mute=$tmp/mute.sock

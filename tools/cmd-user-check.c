@@ -22,7 +22,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "libvhost-private.h"
@@ -644,7 +643,6 @@ int user_check(struct vhc *v, int argc, char **argv)
 {
 	struct checker c = { .v = v };
 	struct vhc_out *o = &v->out;
-	struct stat st;
 
 	if (vhc_wants_help(argc, argv)) {
 		check_usage(stdout);
@@ -655,26 +653,12 @@ int user_check(struct vhc *v, int argc, char **argv)
 		return argc == 2 ? VHC_EXIT_OK : VHC_EXIT_USAGE;
 	}
 	c.path = argv[1];
-	/* a missing path is absent (4), not a connect timeout */
-	if (stat(c.path, &st) < 0) {
-		int e = errno; /* before writing to stderr, which may fail */
-
-		vhc_err(v, "%s: %s", c.path, strerror(e));
-		return vhc_exit_for(-e);
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		vhc_err(v, "%s: not a Unix socket", c.path);
-		return VHC_EXIT_FAIL;
-	}
 	{
 		struct vh_vu_frontend *fe = NULL;
-		int err = fresh(&c, &fe);
+		int err = vhc_user_connect(v, c.path, CHECK_TIMEOUT_MS, &fe);
 
-		if (err < 0) {
-			vhc_err(v, "%s: cannot connect: %s", c.path,
-				strerror(-err));
-			return vhc_exit_for(err);
-		}
+		if (err < 0)
+			return vhc_user_exit_for(err);
 		vh_vu_frontend_unref(fe);
 	}
 

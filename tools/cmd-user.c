@@ -89,15 +89,18 @@ static const char *kind_name(enum dev_kind k)
 	return k == KIND_NET ? "net" : k == KIND_BLK ? "blk" : "unknown";
 }
 
-static int connect_frontend(struct vhc *v, const char *path,
-			    struct vh_vu_frontend **fe)
+/* how long a refused socket may take to start listening */
+#define REFUSED_GRACE_MS 500
+
+int vhc_user_connect(struct vhc *v, const char *path, int timeout_ms,
+		     struct vh_vu_frontend **fe)
 {
 	struct stat st;
 	int err;
 
 	if (stat(path, &st) < 0) {
-		err = -errno;
-		vhc_err(v, "%s: %s", path, strerror(errno));
+		err = -errno; /* before writing to stderr, which may fail */
+		vhc_err(v, "%s: %s", path, strerror(-err));
 		return err;
 	}
 	if (!S_ISSOCK(st.st_mode)) {
@@ -107,13 +110,45 @@ static int connect_frontend(struct vhc *v, const char *path,
 	err = vh_vu_frontend_new(v->ctx, fe);
 	if (err < 0)
 		return err;
-	vh_vu_frontend_set_timeout(*fe, PROBE_TIMEOUT_MS);
-	err = vh_vu_frontend_connect(*fe, path, PROBE_TIMEOUT_MS);
-	if (err < 0) {
-		vhc_err(v, "%s: cannot connect: %s", path, strerror(-err));
-		*fe = vh_vu_frontend_unref(*fe);
+	vh_vu_frontend_set_timeout(*fe, timeout_ms);
+	/*
+	 * One attempt first.  A full backlog (-EAGAIN) is a busy back-end:
+	 * that one is waited for, timeout_ms.  A refusal is a socket nobody
+	 * listens on: its back-end died and left it, or is between bind()
+	 * and listen() (QEMU and DPDK bind the path itself), a moment that
+	 * REFUSED_GRACE_MS covers; waiting the whole timeout_ms for a dead
+	 * one would only end in "timed out".
+	 */
+	err = vh_vu_frontend_connect(*fe, path, 0);
+	if (err == -EAGAIN)
+		err = vh_vu_frontend_connect(*fe, path, timeout_ms);
+	else if (err == -ECONNREFUSED) {
+		err = vh_vu_frontend_connect(*fe, path,
+					     timeout_ms < REFUSED_GRACE_MS ?
+						     timeout_ms :
+						     REFUSED_GRACE_MS);
+		if (err == -ETIMEDOUT)
+			err = -ECONNREFUSED;
 	}
+	if (err == -ECONNREFUSED)
+		vhc_err(v, "%s: no back-end listens on this socket", path);
+	else if (err < 0)
+		vhc_err(v, "%s: cannot connect: %s", path, strerror(-err));
+	if (err < 0)
+		*fe = vh_vu_frontend_unref(*fe);
 	return err;
+}
+
+int vhc_user_exit_for(int err)
+{
+	switch (-err) {
+	case ENOTSOCK:
+		return VHC_EXIT_USAGE; /* the argument names another kind of file */
+	case ECONNREFUSED:
+		return VHC_EXIT_ABSENT; /* the socket is there, its back-end is not */
+	default:
+		return vhc_exit_for(err);
+	}
 }
 
 /* Ask everything a front-end may ask without configuring the device. */
@@ -125,7 +160,7 @@ static int probe(struct vhc *v, const char *path, enum dev_kind kind,
 
 	memset(p, 0, sizeof(*p));
 	p->queue_num_err = p->slots_err = p->config_err = -EOPNOTSUPP;
-	err = connect_frontend(v, path, &fe);
+	err = vhc_user_connect(v, path, PROBE_TIMEOUT_MS, &fe);
 	if (err < 0)
 		return err;
 
@@ -307,7 +342,7 @@ int user_features(struct vhc *v, const char *path)
 	int err = probe(v, path, KIND_UNKNOWN, &p);
 
 	if (err < 0)
-		return vhc_exit_for(err);
+		return vhc_user_exit_for(err);
 	print_probe(v, path, &p, false);
 	return probe_result(v, path, &p);
 }
@@ -358,7 +393,7 @@ static int user_probe(struct vhc *v, int argc, char **argv)
 	}
 	err = probe(v, argv[optind], kind, &p);
 	if (err < 0)
-		return vhc_exit_for(err);
+		return vhc_user_exit_for(err);
 	print_probe(v, argv[optind], &p, true);
 	return probe_result(v, argv[optind], &p);
 }

@@ -88,6 +88,14 @@ int cmd_vdpa(struct vhc *v, int argc, char **argv);
 int cmd_user(struct vhc *v, int argc, char **argv);
 /* vhostctl features SOCKET */
 int user_features(struct vhc *v, const char *path);
+/*
+ * Connect to the vhost-user back-end at path, told on stderr when it
+ * fails: -ENOENT, -ENOTSOCK (another kind of file), -ECONNREFUSED (nobody
+ * listens), -ETIMEDOUT or -errno.  vhc_user_exit_for() maps them.
+ */
+int vhc_user_connect(struct vhc *v, const char *path, int timeout_ms,
+		     struct vh_vu_frontend **fe);
+int vhc_user_exit_for(int err);
 /* vhostctl user check */
 int user_check(struct vhc *v, int argc, char **argv);
 
