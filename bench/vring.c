@@ -220,12 +220,14 @@ static void run_single(unsigned long n, unsigned int batch)
 	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
 	struct vh_sg sg = { DATA_GPA, BUF };
 	unsigned long i = 0;
-	double t0 = now(), t;
+	double t0, t;
 	struct bench b;
 
 	setup(&b, 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_RING_F_EVENT_IDX);
 	if (batch < 1 || batch > NUM)
 		DIE("batch 1..%u\n", NUM);
+	/* the requests only: not the context, memfd and rings of setup() */
+	t0 = now();
 	while (i < n) {
 		unsigned int k;
 		void *tok;
@@ -259,7 +261,7 @@ static void run_burst(unsigned long n, unsigned int batch)
 	struct vh_devq_used_elem u[NUM];
 	struct vh_sg sg = { DATA_GPA, BUF };
 	unsigned long i = 0;
-	double t0 = now(), t;
+	double t0, t;
 	struct bench b;
 	unsigned int k;
 
@@ -270,6 +272,7 @@ static void run_burst(unsigned long n, unsigned int batch)
 		e[k].iov = &iov[k];
 		e[k].iov_max = 1;
 	}
+	t0 = now();
 	while (i < n) {
 		void *tok;
 		uint32_t len;
@@ -296,6 +299,13 @@ static void run_burst(unsigned long n, unsigned int batch)
 
 int main(int argc, char **argv)
 {
+	/* a count of 0 would print a rate of nothing (a division by 0) */
+	if (argc > 2 && strcmp(argv[1], "threads") &&
+	    strtoul(argv[2], NULL, 0) == 0)
+		DIE("N must be at least 1\n");
+	if (argc > 2 && !strcmp(argv[1], "threads") &&
+	    !(strtod(argv[2], NULL) > 0))
+		DIE("SECONDS must be above 0\n");
 	if (argc >= 5 && strcmp(argv[4], "packed") == 0)
 		layout = 1ull << VIRTIO_F_RING_PACKED;
 	if (argc >= 2 && strcmp(argv[1], "burst") == 0) {
