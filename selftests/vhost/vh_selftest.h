@@ -12,12 +12,52 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "libvhost.h"
+
+/*
+ * Load a module the program needs, as a lab's bare image boots without
+ * them: `modprobe -q module`, quietly, at most 20 s.  Failure is ignored
+ * (built in, absent, no modprobe, not root): the caller then looks for
+ * its device and skips without it.
+ */
+static inline void st_need_module(const char *module)
+{
+	char path[128];
+	pid_t pid;
+	int st, i;
+
+	snprintf(path, sizeof(path), "/sys/module/%s", module);
+	if (access(path, F_OK) == 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execlp("modprobe", "modprobe", "-q", module, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return;
+	for (i = 0; i < 2000; i++) {
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+}
 
 /* Guest memory: one region at gpa 0, handed out by a bump allocator. */
 struct st_guest {

@@ -734,6 +734,11 @@ TEST_F(kdev, iotlb_miss)
 
 int main(int argc, char **argv)
 {
+	/* each variant's device, and tun for the net backend cases */
+	st_need_module("vhost_net");
+	st_need_module("vhost_vsock");
+	st_need_module("vhost_scsi");
+	st_need_module("tun");
 	if (access("/dev/vhost-net", F_OK) && access("/dev/vhost-vsock", F_OK) &&
 	    access("/dev/vhost-scsi", F_OK))
 		ksft_exit_skip("no /dev/vhost-net, /dev/vhost-vsock or "

@@ -1002,6 +1002,8 @@ TEST_F(neg, tap_wrapping)
 
 int main(int argc, char **argv)
 {
+	st_need_module("vhost_net");
+	st_need_module("tun");
 	if (access("/dev/vhost-net", F_OK))
 		ksft_exit_skip("/dev/vhost-net missing: vhost_net not "
 			       "loaded\n");

@@ -9,11 +9,16 @@
  * that do not exist, task management and AN queries on the control queue,
  * and hotplug events on the event queue.
  *
- * Without /dev/vhost-scsi or configfs, or without root, it SKIPs (looked
- * at before anything is built: an -ENODEV from a setup step is a failure).
+ * It loads its modules and mounts configfs if the kernel has it unmounted;
+ * then without /dev/vhost-scsi or configfs, or without root, it SKIPs
+ * (looked at before anything is built: an -ENODEV from a setup step is a
+ * failure).  Its WWPNs carry its pid, and it first removes what a killed
+ * earlier run left (remove_stale_targets()).
  */
 #include <fcntl.h>
 #include <dirent.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <linux/vhost.h>
@@ -34,6 +39,12 @@
 #define IMG_PATH "/tmp/vhost_scsi_test.img"
 #define CONFIGFS "/sys/kernel/config"
 #define CONFIGFS_MAGIC 0x62656570 /* <linux/magic.h> */
+/*
+ * Our targets' WWPNs: this prefix and the pid in 6 hex digits (pid_max is
+ * at most 2^22), so that a run killed before its teardown leaves a target
+ * the next run neither collides with (EEXIST) nor mistakes for another's.
+ */
+#define WWPN_PREFIX "naa.5001405e57"
 
 #define VQ_CTL 0
 #define VQ_EVT 1
@@ -63,6 +74,106 @@ FIXTURE(scsi)
 	uint64_t tag;
 	bool endpoint;
 };
+
+static void our_wwpn(char wwpn[21])
+{
+	snprintf(wwpn, 21, WWPN_PREFIX "%06x", (unsigned int)getpid() & 0xffffff);
+}
+
+/*
+ * Undo what a killed run of ours left in LIO: targets under our WWPN
+ * prefix whose process is gone (LUN links, LUNs, nexus, TPGs), and the
+ * fileio backstores on our image.  Best effort: anything busy stays.
+ * (Ramdisk backstores cannot be told from others' and stay too.)
+ */
+static void remove_stale_targets(void)
+{
+	const char *vhost = CONFIGFS "/target/vhost", *core = CONFIGFS "/target/core";
+	/* sized for NAME_MAX components, so that nothing is cut */
+	char wdir[320], tdir[640], ldir[660], path[960], info[2048];
+	struct dirent *w, *t, *l, *e;
+	DIR *wd, *td, *ld, *ed;
+	unsigned int pid;
+	int fd;
+	ssize_t n;
+
+	wd = opendir(vhost);
+	while (wd && (w = readdir(wd))) {
+		if (strncmp(w->d_name, WWPN_PREFIX, strlen(WWPN_PREFIX)) ||
+		    sscanf(w->d_name + strlen(WWPN_PREFIX), "%x", &pid) != 1 ||
+		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue;
+		snprintf(wdir, sizeof(wdir), "%s/%s", vhost, w->d_name);
+		td = opendir(wdir);
+		while (td && (t = readdir(td))) {
+			if (strncmp(t->d_name, "tpgt_", 5))
+				continue;
+			snprintf(tdir, sizeof(tdir), "%s/%s", wdir, t->d_name);
+			snprintf(ldir, sizeof(ldir), "%s/lun", tdir);
+			ld = opendir(ldir);
+			while (ld && (l = readdir(ld))) {
+				if (strncmp(l->d_name, "lun_", 4))
+					continue;
+				snprintf(path, sizeof(path), "%s/%s", ldir, l->d_name);
+				ed = opendir(path);
+				while (ed && (e = readdir(ed))) {
+					if (e->d_type != DT_LNK)
+						continue;
+					snprintf(info, sizeof(info), "%s/%s", path, e->d_name);
+					unlink(info);
+				}
+				if (ed)
+					closedir(ed);
+				rmdir(path);
+			}
+			if (ld)
+				closedir(ld);
+			snprintf(path, sizeof(path), "%s/nexus", tdir);
+			fd = open(path, O_WRONLY | O_CLOEXEC);
+			if (fd >= 0) {
+				/* fails when there is no nexus: fine */
+				n = write(fd, "NULL", 4);
+				close(fd);
+			}
+			rmdir(tdir);
+		}
+		if (td)
+			closedir(td);
+		rmdir(wdir);
+	}
+	if (wd)
+		closedir(wd);
+
+	/* core/fileio_N/lunL on our image, unused now */
+	wd = opendir(core);
+	while (wd && (w = readdir(wd))) {
+		if (strncmp(w->d_name, "fileio_", 7))
+			continue;
+		snprintf(wdir, sizeof(wdir), "%s/%s", core, w->d_name);
+		td = opendir(wdir);
+		while (td && (t = readdir(td))) {
+			if (t->d_name[0] == '.' || t->d_type != DT_DIR)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s/info", wdir, t->d_name);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;
+			n = read(fd, info, sizeof(info) - 1);
+			close(fd);
+			info[n > 0 ? n : 0] = '\0';
+			if (strstr(info, "File: " IMG_PATH " ")) {
+				snprintf(path, sizeof(path), "%s/%s", wdir,
+					 t->d_name);
+				rmdir(path);
+			}
+		}
+		if (td)
+			closedir(td);
+		rmdir(wdir); /* only if we emptied it */
+	}
+	if (wd)
+		closedir(wd);
+}
 
 static void scsi_cleanup(FIXTURE_DATA(scsi) *self)
 {
@@ -126,12 +237,15 @@ static int scsi_prepare(FIXTURE_DATA(scsi) *self, uint64_t features,
 		  .size = FILEIO_SIZE },
 		{ .type = VH_LIO_RAMDISK, .lun = 1, .size = RAMDISK_SIZE },
 	};
+	char wwpn[21];
 	struct vh_lio_config cfg = {
-		.size = sizeof(cfg), .tpgt = TPGT, .luns = luns, .nluns = 2
+		.size = sizeof(cfg), .wwpn = wwpn, .tpgt = TPGT, .luns = luns,
+		.nluns = 2
 	};
 	uint64_t offered;
 	int err, i, fd;
 
+	our_wwpn(wwpn);
 	for (i = 0; i < NVQ; i++)
 		self->kick[i] = self->call[i] = -1;
 	*what = "ctx";
@@ -832,8 +946,9 @@ TEST(lio_teardown_restores_configfs)
 		{ .type = VH_LIO_RAMDISK, .lun = 0, .size = 1 << 20 },
 		{ .type = VH_LIO_RAMDISK, .lun = 5, .size = 1 << 20 },
 	};
+	char wwpn[21], bad[21], path[128];
 	struct vh_lio_config cfg = { .size = sizeof(cfg),
-				     .wwpn = "naa.5001405abcdef012",
+				     .wwpn = wwpn,
 				     .tpgt = 7,
 				     .luns = luns,
 				     .nluns = 2 };
@@ -846,6 +961,7 @@ TEST(lio_teardown_restores_configfs)
 
 	if (why)
 		SKIP(return, "%s", why);
+	our_wwpn(wwpn);
 	ASSERT_EQ(0, vh_ctx_new(&ctx));
 	vh_ctx_set_log_priority(ctx, 2);
 	for (i = 0; i < 3; i++)
@@ -853,10 +969,11 @@ TEST(lio_teardown_restores_configfs)
 	err = vh_lio_target_new(ctx, &cfg, &t);
 	ASSERT_EQ(0, err)
 		TH_LOG("vh_lio_target_new: %s", strerror(-err));
-	EXPECT_STREQ("naa.5001405abcdef012", vh_lio_target_get_wwpn(t));
+	EXPECT_STREQ(wwpn, vh_lio_target_get_wwpn(t));
 	EXPECT_EQ(7, vh_lio_target_get_tpgt(t));
-	EXPECT_EQ(0, stat("/sys/kernel/config/target/vhost/naa.5001405abcdef012/tpgt_7/lun/lun_5/vh_port",
-			  &st));
+	snprintf(path, sizeof(path),
+		 CONFIGFS "/target/vhost/%s/tpgt_7/lun/lun_5/vh_port", wwpn);
+	EXPECT_EQ(0, stat(path, &st));
 	/*
 	 * The same WWPN twice is refused, and the failure leaves nothing.
 	 * (A target wrongly built goes again at once: the comparison of
@@ -865,7 +982,9 @@ TEST(lio_teardown_restores_configfs)
 	EXPECT_EQ(-EEXIST, vh_lio_target_new(ctx, &cfg, &t2));
 	t2 = vh_lio_target_unref(t2);
 	/* a bad WWPN and a LUN number out of range never reach configfs */
-	cfg.wwpn = "naa.5001405abcdef01";
+	memcpy(bad, wwpn, sizeof(bad));
+	bad[19] = '\0'; /* 15 digits */
+	cfg.wwpn = bad;
 	EXPECT_EQ(-EINVAL, vh_lio_target_new(ctx, &cfg, &t2));
 	t2 = vh_lio_target_unref(t2);
 	cfg.wwpn = NULL;
@@ -892,8 +1011,42 @@ TEST(lio_teardown_restores_configfs)
 	vh_ctx_unref(ctx);
 }
 
+/*
+ * configfs built but not mounted (no init system mounted it) is there to
+ * be used, not missing: mount it where LIO expects it.  Failure (no
+ * configfs, not root) is left to scsi_missing() to report.
+ */
+static void mount_configfs(void)
+{
+	struct statfs sfs;
+	char line[256];
+	bool listed = false;
+	FILE *f;
+
+	if (statfs(CONFIGFS, &sfs) == 0 &&
+	    sfs.f_type == (typeof(sfs.f_type))CONFIGFS_MAGIC)
+		return;
+	f = fopen("/proc/filesystems", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "\tconfigfs\n"))
+			listed = true;
+	fclose(f);
+	if (listed)
+		mount("configfs", CONFIGFS, "configfs", 0, NULL);
+}
+
 int main(int argc, char **argv)
 {
+	/* LIO's core, the fileio backstore, and configfs they live in */
+	st_need_module("configfs");
+	st_need_module("target_core_mod");
+	st_need_module("target_core_file");
+	st_need_module("vhost_scsi");
+	mount_configfs();
+	remove_stale_targets();
+	unlink(IMG_PATH);
 	if (access("/dev/vhost-scsi", F_OK))
 		ksft_exit_skip("no /dev/vhost-scsi: vhost_scsi not loaded\n");
 	return test_harness_run(argc, argv);

@@ -1047,6 +1047,7 @@ TEST(cid_in_use)
 
 int main(int argc, char **argv)
 {
+	st_need_module("vhost_vsock");
 	if (access("/dev/vhost-vsock", F_OK))
 		ksft_exit_skip("/dev/vhost-vsock missing: vhost_vsock not "
 			       "loaded\n");
