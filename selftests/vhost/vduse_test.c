@@ -129,36 +129,6 @@ static bool wait_path(const char *path, bool want, int ms)
 	return (access(path, F_OK) == 0) == want;
 }
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	n = n < 0 ? -errno : n == (ssize_t)strlen(s) ? 0 : -EIO;
-	close(fd);
-	return (int)n;
-}
-
-static int read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	return 0;
-}
-
 static void dev_name(char *buf, size_t size, const char *what)
 {
 	snprintf(buf, size, "vkst-%s-%d", what, (int)getpid());
@@ -1008,7 +978,7 @@ static void thread_stop(FIXTURE_DATA(vduse_blk) *self)
 FIXTURE_TEARDOWN(vduse_blk)
 {
 	if (self->autoprobe[0])
-		write_file(AUTOPROBE, self->autoprobe);
+		st_write_file(AUTOPROBE, self->autoprobe);
 	/* the thread answers the resets vdpa dev del sends */
 	vdpa_del(_metadata, self);
 	thread_stop(self);
@@ -1096,9 +1066,9 @@ TEST_F_TIMEOUT(vduse_blk, virtio_blk_io, 120)
 	self->b.running = true;
 
 	/* added with autoprobe off, so that vhost_vdpa does not take it */
-	ASSERT_EQ(0, read_file(AUTOPROBE, self->autoprobe,
+	ASSERT_EQ(0, st_read_file(AUTOPROBE, self->autoprobe,
 			       sizeof(self->autoprobe)));
-	ASSERT_EQ(0, write_file(AUTOPROBE, "0"));
+	ASSERT_EQ(0, st_write_file(AUTOPROBE, "0"));
 	ret = vh_vdpa_mgmt_dev_add(self->mgmt, &p);
 	ASSERT_EQ(0, ret)
 		TH_LOG("vdpa dev add %s mgmtdev vduse: %s (%s)", self->name,
@@ -1118,8 +1088,8 @@ TEST_F_TIMEOUT(vduse_blk, virtio_blk_io, 120)
 	EXPECT_EQ(-1, ioctl(self->b.dev, VDUSE_IOTLB_GET_FD, &e));
 	EXPECT_EQ(EINVAL, errno);
 
-	ret = write_file(VIRTIO_VDPA "/bind", self->name);
-	EXPECT_EQ(0, write_file(AUTOPROBE, self->autoprobe));
+	ret = st_write_file(VIRTIO_VDPA "/bind", self->name);
+	EXPECT_EQ(0, st_write_file(AUTOPROBE, self->autoprobe));
 	self->autoprobe[0] = '\0';
 	ASSERT_EQ(0, ret)
 		TH_LOG("bind to virtio_vdpa: %s", strerror(-ret));
@@ -1144,11 +1114,11 @@ TEST_F_TIMEOUT(vduse_blk, virtio_blk_io, 120)
 	/* the capacity DEV_SET_CONFIG wrote, in 512-byte sectors */
 	vd = strrchr(disk, '/') + 1;
 	snprintf(sys, sizeof(sys), "/sys/block/%s/size", vd);
-	ASSERT_EQ(0, read_file(sys, serial, sizeof(serial)));
+	ASSERT_EQ(0, st_read_file(sys, serial, sizeof(serial)));
 	EXPECT_EQ(DISK_SIZE / SECTOR, strtoul(serial, NULL, 10));
 	/* GET_ID, through the serial attribute */
 	snprintf(sys, sizeof(sys), "/sys/block/%s/serial", vd);
-	ASSERT_EQ(0, read_file(sys, serial, sizeof(serial)));
+	ASSERT_EQ(0, st_read_file(sys, serial, sizeof(serial)));
 	EXPECT_STREQ(BLK_ID, serial);
 	EXPECT_LE(1, atomic_load(&self->b.n_getid));
 

@@ -22,6 +22,38 @@
 
 #include "libvhost.h"
 
+/* Write s to a sysfs or configfs file: 0 or -errno (-EIO: cut short). */
+static inline int st_write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	n = n < 0 ? -errno : n == (ssize_t)strlen(s) ? 0 : -EIO;
+	close(fd);
+	return (int)n;
+}
+
+/* Read a small file into buf, NUL-terminated, trailing newlines cut. */
+static inline int st_read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return 0;
+}
+
 /*
  * Load a module the program needs, as a lab's bare image boots without
  * them: `modprobe -q module`, quietly, at most 20 s.  Failure is ignored

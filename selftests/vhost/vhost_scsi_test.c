@@ -129,12 +129,8 @@ static void remove_stale_targets(void)
 			if (ld)
 				closedir(ld);
 			snprintf(path, sizeof(path), "%s/nexus", tdir);
-			fd = open(path, O_WRONLY | O_CLOEXEC);
-			if (fd >= 0) {
-				/* fails when there is no nexus: fine */
-				n = write(fd, "NULL", 4);
-				close(fd);
-			}
+			/* fails when there is no nexus: fine */
+			st_write_file(path, "NULL");
 			rmdir(tdir);
 		}
 		if (td)

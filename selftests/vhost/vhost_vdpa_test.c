@@ -64,36 +64,6 @@ struct vd {
 	int kick[NVQ_MAX], call[NVQ_MAX];
 };
 
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, strlen(s));
-	n = n < 0 ? -errno : n == (ssize_t)strlen(s) ? 0 : -EIO;
-	close(fd);
-	return (int)n;
-}
-
-static int read_file(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -errno;
-	buf[n] = '\0';
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = '\0';
-	return 0;
-}
-
 static int count_nodes(void)
 {
 	glob_t gl;
@@ -201,11 +171,11 @@ static int vd_setup(struct vd *v, const char *mgmtdev, char kind,
 	 * the device to either.
 	 */
 	*why = "read " AUTOPROBE;
-	ret = read_file(AUTOPROBE, autoprobe, sizeof(autoprobe));
+	ret = st_read_file(AUTOPROBE, autoprobe, sizeof(autoprobe));
 	if (ret)
 		return ret;
 	*why = "write " AUTOPROBE;
-	ret = write_file(AUTOPROBE, "0");
+	ret = st_write_file(AUTOPROBE, "0");
 	if (ret)
 		return ret;
 	*why = "dev add";
@@ -213,9 +183,9 @@ static int vd_setup(struct vd *v, const char *mgmtdev, char kind,
 	if (ret == 0) {
 		v->created = true;
 		*why = "bind to vhost_vdpa";
-		ret = write_file(VHOST_VDPA_DRV "/bind", v->name);
+		ret = st_write_file(VHOST_VDPA_DRV "/bind", v->name);
 	}
-	err = write_file(AUTOPROBE, autoprobe);
+	err = st_write_file(AUTOPROBE, autoprobe);
 	if (ret)
 		return ret;
 	*why = "restore " AUTOPROBE;
