@@ -289,7 +289,7 @@ for c in "user probe" "user check" features; do
 	# shellcheck disable=SC2086 # c is two words for "user probe"
 	expect "$stale_name" 4 $c "$stale" &&
 		grep_out "$stale_name.msg" 'no back-end listens on this socket' "$err" &&
-		if [ $((($(date +%s%N) - t0) / 1000000)) -lt 2000 ]; then
+		if [ $((($(date +%s%N) - t0) / 1000000)) -lt 2500 ]; then
 			ok "$stale_name.at-once"
 		else
 			not_ok "$stale_name.at-once" "took $((($(date +%s%N) - t0) / 1000000)) ms"

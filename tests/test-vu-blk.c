@@ -810,6 +810,7 @@ static void test_cache_without_flush(const char *sock)
 {
 	const uint64_t flush = F_BIT(VIRTIO_BLK_F_FLUSH);
 	struct virtio_blk_config cfg;
+	unsigned int n0;
 
 	drv.drop_features = flush;
 	drv_connect(&drv, sock);
@@ -833,9 +834,12 @@ static void test_cache_without_flush(const char *sock)
 	 * Its writes are still synced.
 	 */
 	drv.drop_features = flush | F_BIT(VIRTIO_BLK_F_CONFIG_WCE);
+	n0 = peer_log_count("(FLUSH not negotiated)");
 	drv_connect(&drv, sock);
 	CHECK_EQ(vh_vu_frontend_get_config(drv.fe, 0, &cfg, sizeof(cfg)), 0);
 	CHECK_EQ(cfg.wce, 1);
+	/* ... while the daemon syncs (GET_CONFIG's reply came after) */
+	CHECK_EQ(peer_log_count("(FLUSH not negotiated)"), n0 + 1);
 	drv_setup_rings(&drv);
 	write_sectors(0, 700, 4096, 12);
 	check_image("after writes without FLUSH and CONFIG_WCE");

@@ -71,13 +71,16 @@ static int blk_handle_event(struct vh_daemon *d, void *data, unsigned int idx,
  * would leave the kernel's driver, which negotiates FLUSH, a cache it
  * believes off.
  */
-static void blk_cache_mode(struct blk *b)
+static void blk_cache_mode(struct blk *b, bool say)
 {
 	const uint64_t f = b->dev.features;
 	const size_t wce = offsetof(struct virtio_blk_config, wce);
 	uint8_t wb = b->wce_chosen && (f & (1ull << VIRTIO_BLK_F_FLUSH));
 
-	if (__atomic_load_n(&b->dev.writethrough, __ATOMIC_RELAXED) != !wb)
+	/* a change, or each driver that left out FLUSH against the choice */
+	if (say &&
+	    (__atomic_load_n(&b->dev.writethrough, __ATOMIC_RELAXED) != !wb ||
+	     (!wb && b->wce_chosen)))
 		blk_log(&b->dev, "info", "write cache %s%s\n",
 			wb ? "on (writeback)" : "off: every write is synced",
 			!wb && b->wce_chosen ? " (FLUSH not negotiated)" : "");
@@ -92,7 +95,7 @@ static int blk_set_features(struct vh_daemon *d, void *data, uint64_t features)
 	struct blk *b = to_blk(d);
 
 	b->dev.features = features;
-	blk_cache_mode(b);
+	blk_cache_mode(b, true);
 	return 0;
 }
 
@@ -125,7 +128,7 @@ static int blk_set_config(struct vh_daemon *d, void *data, uint32_t offset,
 	if (v > 1)
 		return -EINVAL;
 	b->wce_chosen = v;
-	blk_cache_mode(b);
+	blk_cache_mode(b, true);
 	return 0;
 }
 
@@ -155,14 +158,18 @@ static void blk_queue_stopped(struct vh_daemon *d, void *data, unsigned int idx,
 
 static void blk_reset(struct vh_daemon *d, void *data)
 {
-	to_blk(d)->dev.features = 0;
+	struct blk *b = to_blk(d);
+
+	b->dev.features = 0;
 	/*
 	 * The chosen cache mode (wce_chosen) outlives the connection (reset
 	 * runs on disconnect too): a reconnecting front-end does not send
 	 * it again, and dropping to writeback behind a guest that chose
-	 * writethrough would lose data on a host crash.  The next
-	 * SET_FEATURES applies it; GET_CONFIG always tells.
+	 * writethrough would lose data on a host crash.  Until the next
+	 * SET_FEATURES applies it, writes are synced (no FLUSH yet) and
+	 * GET_CONFIG tells the choice.
 	 */
+	blk_cache_mode(b, false);
 }
 
 static const struct vh_daemon_ops blk_ops = {
@@ -422,8 +429,8 @@ int main(int argc, char *argv[])
 	b->dev.max_dwz_sectors = (1u << 30) / BLK_SECTOR;
 	blk_dev_config(&b->dev, (struct virtio_blk_config *)b->config);
 	b->wce_chosen = !b->dev.writethrough;
-	if (b->dev.writethrough)
-		b->config[offsetof(struct virtio_blk_config, wce)] = 0;
+	/* no features yet: writes synced, the byte says the choice */
+	blk_cache_mode(b, false);
 	b->dev.num_threads = args.threads ? args.threads : b->dev.num_queues;
 	if (b->dev.num_threads > b->dev.num_queues)
 		b->dev.num_threads = b->dev.num_queues;

@@ -1179,6 +1179,8 @@ int main(int argc, char **argv)
 {
 	st_need_module("vduse");
 	st_need_module("virtio_vdpa");
+	/* the kernel's driver of the block device it serves (=m: no udev) */
+	st_need_module("virtio_blk");
 	if (access(CONTROL, F_OK))
 		ksft_exit_skip("no " CONTROL " (CONFIG_VDPA_USER: VDUSE)\n");
 	return test_harness_run(argc, argv);

@@ -83,7 +83,10 @@ static inline void st_need_module(const char *module)
 	if (pid < 0)
 		return;
 	for (i = 0; i < 2000; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		/* -1: reaped elsewhere (SIGCHLD ignored): it is gone */
+		if (r == pid || (r < 0 && errno != EINTR))
 			return;
 		usleep(10000);
 	}

@@ -17,6 +17,7 @@
  */
 #include <fcntl.h>
 #include <dirent.h>
+#include <glob.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -81,10 +82,49 @@ static void our_wwpn(char wwpn[21])
 }
 
 /*
- * Undo what a killed run of ours left in LIO: targets under our WWPN
- * prefix whose process is gone (LUN links, LUNs, nexus, TPGs), and the
- * fileio backstores on our image.  Best effort: anything busy stays.
- * (Ramdisk backstores cannot be told from others' and stay too.)
+ * Is the target at wdir one of ours?  Its WWPN prefix alone does not say:
+ * targetcli and libvhost draw WWPNs at random from naa.5001405..., ours
+ * among them.  One of its LUNs must be backed by a fileio backstore on
+ * our image, IMG_PATH, which nobody else uses.
+ */
+static bool target_is_ours(const char *wdir)
+{
+	char path[960], link[512], info[2048];
+	glob_t gl;
+	bool ours = false;
+	size_t i;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/tpgt_*/lun/lun_*/*", wdir);
+	if (glob(path, 0, NULL, &gl))
+		return false;
+	for (i = 0; i < gl.gl_pathc && !ours; i++) {
+		n = readlink(gl.gl_pathv[i], link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (!strstr(link, "/fileio_"))
+			continue;
+		snprintf(path, sizeof(path), "%s/info", gl.gl_pathv[i]);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, info, sizeof(info) - 1);
+		close(fd);
+		info[n > 0 ? n : 0] = '\0';
+		ours = strstr(info, "File: " IMG_PATH " ") != NULL;
+	}
+	globfree(&gl);
+	return ours;
+}
+
+/*
+ * Undo what a killed run of ours left in LIO: our targets (WWPN prefix,
+ * a pid that is gone, a LUN on our image: target_is_ours()) with their
+ * LUN links, LUNs, nexus and TPGs, and the fileio backstores on our
+ * image.  Best effort: anything busy stays.  (Targets of ramdisks only,
+ * and ramdisk backstores, cannot be told from others' and stay too.)
  */
 static void remove_stale_targets(void)
 {
@@ -104,6 +144,8 @@ static void remove_stale_targets(void)
 		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
 			continue;
 		snprintf(wdir, sizeof(wdir), "%s/%s", vhost, w->d_name);
+		if (!target_is_ours(wdir))
+			continue;
 		td = opendir(wdir);
 		while (td && (t = readdir(td))) {
 			if (strncmp(t->d_name, "tpgt_", 5))
