@@ -81,6 +81,32 @@ static void our_wwpn(char wwpn[21])
 	snprintf(wwpn, 21, WWPN_PREFIX "%06x", (unsigned int)getpid() & 0xffffff);
 }
 
+/* Is the fileio backstore at dir (or a LUN's link to one) on our image? */
+static bool backstore_on_image(const char *dir)
+{
+	char path[1024], info[2048];
+
+	snprintf(path, sizeof(path), "%s/info", dir);
+	return st_read_file(path, info, sizeof(info)) == 0 &&
+	       strstr(info, "File: " IMG_PATH " ");
+}
+
+/*
+ * Call fn on each path pattern matches (glob(3)), in order: a killed
+ * run's LIO objects are taken apart from the leaves up.
+ */
+static void glob_each(const char *pattern, void (*fn)(const char *path))
+{
+	glob_t gl;
+	size_t i;
+
+	if (glob(pattern, 0, NULL, &gl))
+		return;
+	for (i = 0; i < gl.gl_pathc; i++)
+		fn(gl.gl_pathv[i]);
+	globfree(&gl);
+}
+
 /*
  * Is the target at wdir one of ours?  Its WWPN prefix alone does not say:
  * targetcli and libvhost draw WWPNs at random from naa.5001405..., ours
@@ -89,12 +115,11 @@ static void our_wwpn(char wwpn[21])
  */
 static bool target_is_ours(const char *wdir)
 {
-	char path[960], link[512], info[2048];
+	char path[960], link[512];
 	glob_t gl;
 	bool ours = false;
 	size_t i;
 	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "%s/tpgt_*/lun/lun_*/*", wdir);
 	if (glob(path, 0, NULL, &gl))
@@ -104,19 +129,43 @@ static bool target_is_ours(const char *wdir)
 		if (n <= 0)
 			continue;
 		link[n] = '\0';
-		if (!strstr(link, "/fileio_"))
-			continue;
-		snprintf(path, sizeof(path), "%s/info", gl.gl_pathv[i]);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;
-		n = read(fd, info, sizeof(info) - 1);
-		close(fd);
-		info[n > 0 ? n : 0] = '\0';
-		ours = strstr(info, "File: " IMG_PATH " ") != NULL;
+		ours = strstr(link, "/fileio_") &&
+		       backstore_on_image(gl.gl_pathv[i]);
 	}
 	globfree(&gl);
 	return ours;
+}
+
+/* a LUN's link to its backstore (the LUN's attributes are files) */
+static void unlink_if_link(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+		unlink(path);
+}
+
+static void rmdir_path(const char *path)
+{
+	rmdir(path);
+}
+
+/* a TPG: its nexus released (fails when there is none: fine), then it */
+static void remove_tpg(const char *path)
+{
+	char nexus[1024];
+
+	snprintf(nexus, sizeof(nexus), "%s/nexus", path);
+	st_write_file(nexus, "NULL");
+	rmdir(path);
+}
+
+/* a backstore under core/fileio_N, if it is on our image */
+static void remove_our_backstore(const char *path)
+{
+	if (!backstore_on_image(path))
+		return;
+	rmdir(path);
 }
 
 /*
@@ -128,14 +177,12 @@ static bool target_is_ours(const char *wdir)
  */
 static void remove_stale_targets(void)
 {
-	const char *vhost = CONFIGFS "/target/vhost", *core = CONFIGFS "/target/core";
+	const char *vhost = CONFIGFS "/target/vhost";
 	/* sized for NAME_MAX components, so that nothing is cut */
-	char wdir[320], tdir[640], ldir[660], path[960], info[2048];
-	struct dirent *w, *t, *l, *e;
-	DIR *wd, *td, *ld, *ed;
+	char wdir[320], pattern[400];
+	struct dirent *w;
 	unsigned int pid;
-	int fd;
-	ssize_t n;
+	DIR *wd;
 
 	wd = opendir(vhost);
 	while (wd && (w = readdir(wd))) {
@@ -146,71 +193,19 @@ static void remove_stale_targets(void)
 		snprintf(wdir, sizeof(wdir), "%s/%s", vhost, w->d_name);
 		if (!target_is_ours(wdir))
 			continue;
-		td = opendir(wdir);
-		while (td && (t = readdir(td))) {
-			if (strncmp(t->d_name, "tpgt_", 5))
-				continue;
-			snprintf(tdir, sizeof(tdir), "%s/%s", wdir, t->d_name);
-			snprintf(ldir, sizeof(ldir), "%s/lun", tdir);
-			ld = opendir(ldir);
-			while (ld && (l = readdir(ld))) {
-				if (strncmp(l->d_name, "lun_", 4))
-					continue;
-				snprintf(path, sizeof(path), "%s/%s", ldir, l->d_name);
-				ed = opendir(path);
-				while (ed && (e = readdir(ed))) {
-					if (e->d_type != DT_LNK)
-						continue;
-					snprintf(info, sizeof(info), "%s/%s", path, e->d_name);
-					unlink(info);
-				}
-				if (ed)
-					closedir(ed);
-				rmdir(path);
-			}
-			if (ld)
-				closedir(ld);
-			snprintf(path, sizeof(path), "%s/nexus", tdir);
-			/* fails when there is no nexus: fine */
-			st_write_file(path, "NULL");
-			rmdir(tdir);
-		}
-		if (td)
-			closedir(td);
+		snprintf(pattern, sizeof(pattern), "%s/tpgt_*/lun/lun_*/*", wdir);
+		glob_each(pattern, unlink_if_link);
+		snprintf(pattern, sizeof(pattern), "%s/tpgt_*/lun/lun_*", wdir);
+		glob_each(pattern, rmdir_path);
+		snprintf(pattern, sizeof(pattern), "%s/tpgt_*", wdir);
+		glob_each(pattern, remove_tpg);
 		rmdir(wdir);
 	}
 	if (wd)
 		closedir(wd);
-
-	/* core/fileio_N/lunL on our image, unused now */
-	wd = opendir(core);
-	while (wd && (w = readdir(wd))) {
-		if (strncmp(w->d_name, "fileio_", 7))
-			continue;
-		snprintf(wdir, sizeof(wdir), "%s/%s", core, w->d_name);
-		td = opendir(wdir);
-		while (td && (t = readdir(td))) {
-			if (t->d_name[0] == '.' || t->d_type != DT_DIR)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s/info", wdir, t->d_name);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				continue;
-			n = read(fd, info, sizeof(info) - 1);
-			close(fd);
-			info[n > 0 ? n : 0] = '\0';
-			if (strstr(info, "File: " IMG_PATH " ")) {
-				snprintf(path, sizeof(path), "%s/%s", wdir,
-					 t->d_name);
-				rmdir(path);
-			}
-		}
-		if (td)
-			closedir(td);
-		rmdir(wdir); /* only if we emptied it */
-	}
-	if (wd)
-		closedir(wd);
+	/* core/fileio_N/NAME on our image, unused now, then the HBAs */
+	glob_each(CONFIGFS "/target/core/fileio_*/*", remove_our_backstore);
+	glob_each(CONFIGFS "/target/core/fileio_*", rmdir_path);
 }
 
 static void scsi_cleanup(FIXTURE_DATA(scsi) *self)
