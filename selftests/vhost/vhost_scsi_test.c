@@ -160,12 +160,22 @@ static void remove_tpg(const char *path)
 	rmdir(path);
 }
 
-/* a backstore under core/fileio_N, if it is on our image */
+/*
+ * A backstore under core/fileio_N, if it is on our image, and its HBA
+ * if that emptied it (not another's HBA, empty between its mkdirs)
+ */
 static void remove_our_backstore(const char *path)
 {
-	if (!backstore_on_image(path))
+	char hba[1024], *slash;
+
+	if (!backstore_on_image(path) || rmdir(path) < 0)
 		return;
-	rmdir(path);
+	snprintf(hba, sizeof(hba), "%s", path);
+	slash = strrchr(hba, '/');
+	if (slash) {
+		*slash = '\0';
+		rmdir(hba);
+	}
 }
 
 /*
@@ -203,9 +213,8 @@ static void remove_stale_targets(void)
 	}
 	if (wd)
 		closedir(wd);
-	/* core/fileio_N/NAME on our image, unused now, then the HBAs */
+	/* core/fileio_N/NAME on our image, unused now */
 	glob_each(CONFIGFS "/target/core/fileio_*/*", remove_our_backstore);
-	glob_each(CONFIGFS "/target/core/fileio_*", rmdir_path);
 }
 
 static void scsi_cleanup(FIXTURE_DATA(scsi) *self)
