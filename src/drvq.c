@@ -427,8 +427,13 @@ VH_EXPORT int vh_drvq_get_used(struct vh_drvq *vq, void **token, uint32_t *len)
 	idx = vh_load16(&vq->used->idx, __ATOMIC_ACQUIRE);
 	if (idx == vq->last_used)
 		return 0;
-	/* 2.7.8: the device uses at most what is in flight */
-	if ((uint16_t)(idx - vq->last_used) > vq->num - vq->num_free)
+	/*
+	 * 2.7.8: the device uses at most the chains in flight: those made
+	 * available (avail_idx) and not yet taken back (last_used), not the
+	 * descriptors they hold
+	 */
+	if ((uint16_t)(idx - vq->last_used) >
+	    (uint16_t)(vq->avail_idx - vq->last_used))
 		return vh_drvq_break(vq, "used idx advance",
 				(uint16_t)(idx - vq->last_used));
 	e = &vq->used->ring[vq->last_used & vq->mask];

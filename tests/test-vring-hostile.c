@@ -483,6 +483,23 @@ static void test_hostile_device(void)
 	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
 	rig_fini(&r);
 
+	/* a chain of two descriptors is one chain in flight, not two */
+	rig_init(&r, 8, V1);
+	used = gpa_host(&r, RING_GPA + 152);
+	{
+		struct vh_sg two[2] = { { DATA_GPA, 50 }, { DATA_GPA + 50, 50 } };
+
+		CHECK_EQ(vh_drvq_add(r.vq, two, 1, 1, &tag), 0);
+	}
+	v = 0;
+	memcpy(used + 4, &v, 4);
+	memcpy(used + 12, &v, 4);
+	idx = 2;
+	memcpy(used + 2, &idx, 2);
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
+	CHECK(strstr(r.last_err, "used idx advance 2") != NULL);
+	rig_fini(&r);
+
 	/* and a used id returned twice */
 	rig_init(&r, 8, V1);
 	used = gpa_host(&r, RING_GPA + 152);
