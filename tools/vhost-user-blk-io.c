@@ -960,12 +960,19 @@ static int resubmit_packed(struct blk_queue *q)
 				return r;
 		}
 	}
-	q->resub_packed = r == -EAGAIN; /* an IOTLB miss: after the update */
+	/*
+	 * An IOTLB miss waits for the update (1).  A chain with more pieces
+	 * than our iovecs stalls the queue, as it does at a pop (and as a
+	 * split head does here): tried again at each kick, the chains after
+	 * it kept, not dropped.
+	 */
+	q->resub_packed = r == -EAGAIN || r == -ENOBUFS;
 	if (r < 0 && r != -EAGAIN) {
 		if (q->warned < 8 && ++q->warned)
 			blk_log(q->dev, "error",
-				"queue %u: inflight request: %s\n", q->idx,
-				strerror(-r));
+				"queue %u: inflight request: %s%s\n", q->idx,
+				strerror(-r),
+				r == -ENOBUFS ? ": queue stalled" : "");
 		return r;
 	}
 	return q->resub_packed ? 1 : 0;
