@@ -2,7 +2,8 @@
 /*
  * vhost_net - frames per second through vhost-net, against plain tap I/O.
  *
- * One tap, one run, four measurements of the same frames:
+ * One tap, four measurements of the same frames, each after its own
+ * warm-up, in ROUNDS rounds (the even ones in the reverse order):
  *   tx vhost : the userspace driver (vh_drvq) queues frames on the TX ring,
  *              vhost-net hands them to the tap, the host stack delivers
  *              them to an AF_PACKET socket on the tap;
@@ -14,7 +15,9 @@
  * queue overflows and both paths do the same work per frame.  Under QEMU
  * TCG absolute figures mean little: the ratios are the result.
  *
- * Usage: vhost_net [-n FRAMES] [-s SIZE] [-w WINDOW]
+ * Prints each round and the means; the ratios are of the means.
+ *
+ * Usage: vhost_net [-n FRAMES] [-s SIZE] [-w WINDOW] [-r ROUNDS]
  * Exits 4 (skip) when /dev/vhost-net or /dev/net/tun is missing.
  */
 #include <arpa/inet.h>
@@ -371,16 +374,43 @@ static double rx_read(struct bench *b, unsigned int n, size_t len,
 	return n / ((now_ns() - t0) / 1e9);
 }
 
+/* the four paths, in the order the odd rounds run them */
+enum path { TX_VHOST, TX_WRITE, RX_VHOST, RX_READ, NPATH };
+
+static double (*const path_fn[NPATH])(struct bench *, unsigned int, size_t,
+				      unsigned int) = {
+	tx_vhost, tx_write, rx_vhost, rx_read
+};
+
+static const char *const path_name[NPATH] = {
+	"tx  driver->vhost-net->tap", "tx  write(2)->tap",
+	"rx  tap->vhost-net->driver", "rx  tap->read(2)",
+};
+
+/*
+ * One measurement of path p: vhost-net serves the ring of its own path
+ * only (the other paths take the tap fd), after a warm-up of that very
+ * path (4 windows: the caches, the tap's and the socket's queues).
+ */
+static double run_path(struct bench *b, enum path p, unsigned int n,
+		       size_t len, unsigned int window)
+{
+	attach(b, 0, p == RX_VHOST);
+	attach(b, 1, p == TX_VHOST);
+	path_fn[p](b, window * 4, len, window);
+	return path_fn[p](b, n, len, window);
+}
+
 int main(int argc, char **argv)
 {
 	static struct bench b;
-	unsigned int n = 20000, window = 32;
+	unsigned int n = 20000, window = 32, rounds = 3, r, i;
+	double sum[NPATH] = { 0 };
 	size_t len = 64;
-	double tv, tw, rv, rr;
 	struct utsname u;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "n:s:w:h")) != -1) {
+	while ((opt = getopt(argc, argv, "n:s:w:r:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			n = (unsigned int)strtoul(optarg, NULL, 0);
@@ -391,40 +421,58 @@ int main(int argc, char **argv)
 		case 'w':
 			window = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
+		case 'r':
+			rounds = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
 		default:
 			fprintf(stderr,
 				"usage: %s [-n FRAMES] [-s SIZE 60..1514] "
-				"[-w WINDOW 1..%d]\n", argv[0], RING / 2);
+				"[-w WINDOW 1..%d] [-r ROUNDS 1..100]\n",
+				argv[0], RING / 2);
 			return 2;
 		}
 	}
 	if (n == 0 || len < 60 || len > 1514 || window == 0 ||
-	    window > RING / 2) {
+	    window > RING / 2 || rounds == 0 || rounds > 100) {
 		fprintf(stderr, "vhost_net: bad arguments\n");
 		return 2;
 	}
 	setup(&b);
 	uname(&u);
 	printf("vhost_net bench: kernel %s, %u frames of %zu bytes, window %u, "
-	       "header %u bytes\n", u.release, n, len, window, b.hdr_len);
+	       "header %u bytes, %u rounds\n", u.release, n, len, window,
+	       b.hdr_len, rounds);
 
-	/* warm-up, then each path with the backends it needs */
-	attach(&b, 1, true);
-	tx_vhost(&b, window * 4, len, window);
-	tv = tx_vhost(&b, n, len, window);
-	attach(&b, 1, false);
-	tw = tx_write(&b, n, len, window);
-	attach(&b, 0, true);
-	rv = rx_vhost(&b, n, len, window);
+	/*
+	 * Each round runs every path once, each after its own warm-up; the
+	 * even rounds in the reverse order, so that no path always comes
+	 * first (or last) after the others
+	 */
+	for (r = 0; r < rounds; r++) {
+		double v[NPATH];
+
+		for (i = 0; i < NPATH; i++) {
+			enum path p = r % 2 ? (enum path)(NPATH - 1 - i) :
+					      (enum path)i;
+
+			v[p] = run_path(&b, p, n, len, window);
+			sum[p] += v[p];
+		}
+		printf("round %u: %.0f %.0f %.0f %.0f frames/s "
+		       "(tx vhost, tx write, rx vhost, rx read)\n", r + 1,
+		       v[TX_VHOST], v[TX_WRITE], v[RX_VHOST], v[RX_READ]);
+	}
 	attach(&b, 0, false);
-	rr = rx_read(&b, n, len, window);
+	attach(&b, 1, false);
 
-	printf("tx  driver->vhost-net->tap : %12.0f frames/s\n", tv);
-	printf("tx  write(2)->tap          : %12.0f frames/s\n", tw);
-	printf("tx  ratio vhost/write      : %12.2f\n", tv / tw);
-	printf("rx  tap->vhost-net->driver : %12.0f frames/s\n", rv);
-	printf("rx  tap->read(2)           : %12.0f frames/s\n", rr);
-	printf("rx  ratio vhost/read       : %12.2f\n", rv / rr);
+	printf("means of %u rounds:\n", rounds);
+	for (i = 0; i < NPATH; i++)
+		printf("%-27s: %12.0f frames/s\n", path_name[i],
+		       sum[i] / rounds);
+	printf("tx  ratio vhost/write      : %12.2f\n",
+	       sum[TX_VHOST] / sum[TX_WRITE]);
+	printf("rx  ratio vhost/read       : %12.2f\n",
+	       sum[RX_VHOST] / sum[RX_READ]);
 
 	vh_kdev_unref(b.dev);
 	vh_drvq_unref(b.vq[0]);
