@@ -323,6 +323,22 @@ static bool is_worker(const struct dm_worker *w)
 	       pthread_equal(pthread_self(), w->self);
 }
 
+/*
+ * Is the calling thread a worker of d other than w?  It must not wait for
+ * w: w may be in a callback of its own, waiting for the caller (two
+ * workers calling for each other would wait for ever).
+ */
+static bool on_other_worker(const struct vh_daemon *d,
+			    const struct dm_worker *w)
+{
+	unsigned int i;
+
+	for (i = 0; i < d->num_threads; i++)
+		if (&d->workers[i] != w && is_worker(&d->workers[i]))
+			return true;
+	return false;
+}
+
 VH_EXPORT int vh_daemon_watch_fd(struct vh_daemon *d, unsigned int t, int fd,
 				 uint32_t events, vh_daemon_fd_cb cb,
 				 void *opaque)
@@ -339,6 +355,8 @@ VH_EXPORT int vh_daemon_watch_fd(struct vh_daemon *d, unsigned int t, int fd,
 	w = &d->workers[t];
 	/* off the worker: cb and opaque change while it is in no callback */
 	self = is_worker(w);
+	if (!self && on_other_worker(d, w))
+		return -EDEADLK;
 	if (!self)
 		worker_lock(w);
 	pthread_mutex_lock(&w->watch_lock);
@@ -386,6 +404,8 @@ VH_EXPORT int vh_daemon_unwatch_fd(struct vh_daemon *d, unsigned int t,
 	w = &d->workers[t];
 	/* off the worker: wait until it is out of its callbacks */
 	self = is_worker(w);
+	if (!self && on_other_worker(d, w))
+		return -EDEADLK;
 	if (!self)
 		worker_lock(w);
 	pthread_mutex_lock(&w->watch_lock);

@@ -316,9 +316,10 @@ int vh_daemon_poll_queue(struct vh_daemon *d, unsigned int idx);
  * changes events (0 pauses the watch, e.g. while there is no room to
  * receive into); from worker t itself or any thread but another worker
  * (worker t may be in a callback of its own, waiting for this one's: two
- * workers calling for each other would wait for ever).  The device keeps
- * fd open until vh_daemon_unwatch_fd() returned.  -ENOSPC past
- * VH_VU_MAX_QUEUES fds on one worker.
+ * workers calling for each other would wait for ever), which gets
+ * -EDEADLK, as vh_daemon_unwatch_fd() does.  The device keeps fd open
+ * until vh_daemon_unwatch_fd() returned.  -ENOSPC past VH_VU_MAX_QUEUES
+ * fds on one worker.
  */
 typedef void (*vh_daemon_fd_cb)(struct vh_daemon *d, void *opaque, int fd,
 				uint32_t revents, void *thread_data);

@@ -785,6 +785,58 @@ static void test_watches(struct vh_ctx *ctx)
 }
 
 /*
+ * A worker that watches or unwatches an fd on another worker gets
+ * -EDEADLK at once: the other one may be in a callback waiting for it.
+ * Worker 0's callback tries worker 1; the control thread may.
+ */
+static struct {
+	int fd0, fd1;
+	int watch_r, unwatch_r;
+	sem_t done;
+} xw;
+
+static void xw_cb(struct vh_daemon *d, void *opaque, int fd, uint32_t ev,
+		  void *td)
+{
+	(void)opaque, (void)ev, (void)td;
+	efd_take(fd);
+	xw.watch_r = vh_daemon_watch_fd(d, 1, xw.fd1, EPOLLIN, watch_cb, NULL);
+	xw.unwatch_r = vh_daemon_unwatch_fd(d, 1, xw.fd1);
+	sem_post(&xw.done);
+}
+
+static void test_watch_other_worker(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	uint64_t one = 1;
+
+	memset(&xw, 0, sizeof(xw));
+	xw.fd0 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	xw.fd1 = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(xw.fd0 >= 0 && xw.fd1 >= 0);
+	CHECK_EQ(sem_init(&xw.done, 0, 0), 0);
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 2, NULL, 0);
+	CHECK_EQ(vh_daemon_watch_fd(toy.d, 0, xw.fd0, EPOLLIN, xw_cb, NULL), 0);
+	CHECK_EQ(vh_daemon_watch_fd(toy.d, 1, xw.fd1, EPOLLIN, watch_cb, NULL),
+		 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	CHECK_EQ(write(xw.fd0, &one, 8), 8);
+	CHECK_EQ(sem_wait(&xw.done), 0);
+	CHECK_EQ(xw.watch_r, -EDEADLK);
+	CHECK_EQ(xw.unwatch_r, -EDEADLK);
+	/* from the control thread, with the workers running: allowed */
+	CHECK_EQ(vh_daemon_unwatch_fd(toy.d, 1, xw.fd1), 0);
+	CHECK_EQ(vh_daemon_unwatch_fd(toy.d, 0, xw.fd0), 0);
+	vh_daemon_stop(toy.d);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	toy_free(&toy);
+	close(xw.fd0);
+	close(xw.fd1);
+	sem_destroy(&xw.done);
+	printf("watches: another worker's watch from a worker: -EDEADLK\n");
+}
+
+/*
  * A slot freed by vh_daemon_unwatch_fd() is not reused while the worker
  * may still hold an event of the old fd: with events for X and A in one
  * batch, X's callback unwatches A and watches B (not readable); A's event
@@ -1905,6 +1957,7 @@ int main(void)
 	test_fd(ctx);
 	test_watches(ctx);
 	test_watch_reuse(ctx);
+	test_watch_other_worker(ctx);
 	test_client(ctx);
 	test_reconnect(ctx);
 	test_run();
