@@ -472,6 +472,13 @@ VH_EXPORT int vh_drvq_enable_cb(struct vh_drvq *vq)
 {
 	if (!vq)
 		return -EINVAL;
+	/*
+	 * A broken ring has nothing pending: what the device wrote there
+	 * stays, and "entries pending" would send a caller's drain loop
+	 * round for ever (get_used returns -EIO)
+	 */
+	if (vq->broken)
+		return -EIO;
 	vq->cb_enabled = true;
 	if (vq->packed)
 		return vh_drvq_packed_enable_cb(vq);

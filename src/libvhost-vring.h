@@ -360,7 +360,7 @@ int vh_drvq_get_used(struct vh_drvq *vq, void **token, uint32_t *len);
 /*
  * Ask for (enable) or suppress (disable) used-buffer notifications
  * (used_event, else VRING_AVAIL_F_NO_INTERRUPT).  enable returns 1 if used
- * entries are already pending.
+ * entries are already pending, 0 if not, -EIO on a broken ring.
  */
 int vh_drvq_enable_cb(struct vh_drvq *vq);
 int vh_drvq_disable_cb(struct vh_drvq *vq);

@@ -450,6 +450,8 @@ static void test_hostile_device(void)
 	CHECK_EQ(vh_drvq_is_broken(r.vq), 1);
 	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
 	CHECK(strstr(r.last_err, "id 5") != NULL);
+	/* nothing pending on a broken ring: a drain loop would not end */
+	CHECK_EQ(vh_drvq_enable_cb(r.vq), -EIO);
 	rig_fini(&r);
 
 	rig_init(&r, 8, V1);
@@ -845,6 +847,7 @@ static void test_packed_hostile_device(void)
 	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), -EIO);
 	CHECK_EQ(vh_drvq_is_broken(r.vq), 1);
 	CHECK(strstr(r.last_err, "id 5") != NULL);
+	CHECK_EQ(vh_drvq_enable_cb(r.vq), -EIO); /* the descriptor stays */
 	rig_fini(&r);
 
 	prig(&r, 8, 0);
