@@ -1083,6 +1083,9 @@ fail:
 	for (t = 0; t < started; t++) {
 		pthread_join(d->workers[t].tid, NULL);
 		d->workers[t].running = false;
+		/* a new thread may get its id: it is no worker */
+		__atomic_store_n(&d->workers[t].self_set, false,
+				 __ATOMIC_RELEASE);
 	}
 	return -r;
 }
@@ -1293,6 +1296,9 @@ VH_EXPORT int vh_daemon_wait(struct vh_daemon *d)
 			continue;
 		pthread_join(d->workers[t].tid, NULL);
 		d->workers[t].running = false;
+		/* a new thread may get its id: it is no worker */
+		__atomic_store_n(&d->workers[t].self_set, false,
+				 __ATOMIC_RELEASE);
 	}
 	d->joined = true;
 	return d->result;

@@ -805,8 +805,24 @@ static void xw_cb(struct vh_daemon *d, void *opaque, int fd, uint32_t ev,
 	sem_post(&xw.done);
 }
 
+/* a thread made after the workers ended, which may get one's id */
+static void *xw_late(void *arg)
+{
+	struct vh_daemon *d = arg;
+	unsigned int t;
+
+	/* on both: whichever worker's id this thread got, one is another */
+	for (t = 0; t < 2; t++) {
+		xw.watch_r |= vh_daemon_watch_fd(d, t, xw.fd1, EPOLLIN,
+						 watch_cb, NULL);
+		xw.unwatch_r |= vh_daemon_unwatch_fd(d, t, xw.fd1);
+	}
+	return NULL;
+}
+
 static void test_watch_other_worker(struct vh_ctx *ctx)
 {
+	pthread_t late;
 	struct toy toy;
 	uint64_t one = 1;
 
@@ -829,6 +845,12 @@ static void test_watch_other_worker(struct vh_ctx *ctx)
 	CHECK_EQ(vh_daemon_unwatch_fd(toy.d, 0, xw.fd0), 0);
 	vh_daemon_stop(toy.d);
 	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	/* once they are joined, no thread is a worker */
+	xw.watch_r = xw.unwatch_r = 0;
+	CHECK_EQ(pthread_create(&late, NULL, xw_late, toy.d), 0);
+	CHECK_EQ(pthread_join(late, NULL), 0);
+	CHECK_EQ(xw.watch_r, 0);
+	CHECK_EQ(xw.unwatch_r, 0);
 	toy_free(&toy);
 	close(xw.fd0);
 	close(xw.fd1);
