@@ -962,9 +962,10 @@ static int resubmit_packed(struct blk_queue *q)
 	}
 	/*
 	 * An IOTLB miss waits for the update (1).  A chain with more pieces
-	 * than our iovecs stalls the queue, as it does at a pop (and as a
-	 * split head does here): tried again at each kick, the chains after
-	 * it kept, not dropped.
+	 * than our iovecs: at the queue's start the start fails (as for a
+	 * split head); in a resubmission an IOTLB miss put off, the queue
+	 * stalls, as it does at a pop and as a split head does here, tried
+	 * again at each kick, the chains after it kept, not dropped.
 	 */
 	q->resub_packed = r == -EAGAIN || r == -ENOBUFS;
 	if (r < 0 && r != -EAGAIN) {
