@@ -323,6 +323,14 @@ static bool is_worker(const struct dm_worker *w)
 	       pthread_equal(pthread_self(), w->self);
 }
 
+/* Wait for worker w's thread to end; a new thread may get its id. */
+static void worker_join(struct dm_worker *w)
+{
+	pthread_join(w->tid, NULL);
+	w->running = false;
+	__atomic_store_n(&w->self_set, false, __ATOMIC_RELEASE);
+}
+
 /*
  * Is the calling thread a worker of d other than w?  It must not wait for
  * w: w may be in a callback of its own, waiting for the caller (two
@@ -1081,11 +1089,7 @@ static int daemon_start(struct vh_daemon *d)
 fail:
 	efd_signal(d->exit_fd);
 	for (t = 0; t < started; t++) {
-		pthread_join(d->workers[t].tid, NULL);
-		d->workers[t].running = false;
-		/* a new thread may get its id: it is no worker */
-		__atomic_store_n(&d->workers[t].self_set, false,
-				 __ATOMIC_RELEASE);
+		worker_join(&d->workers[t]);
 	}
 	return -r;
 }
@@ -1294,11 +1298,7 @@ VH_EXPORT int vh_daemon_wait(struct vh_daemon *d)
 	for (t = 0; t < d->num_threads; t++) {
 		if (!d->workers[t].running)
 			continue;
-		pthread_join(d->workers[t].tid, NULL);
-		d->workers[t].running = false;
-		/* a new thread may get its id: it is no worker */
-		__atomic_store_n(&d->workers[t].self_set, false,
-				 __ATOMIC_RELEASE);
+		worker_join(&d->workers[t]);
 	}
 	d->joined = true;
 	return d->result;
