@@ -68,6 +68,7 @@
 #define BATCH 64
 #define ELEM_IOV 64   /* iovecs of one popped chain */
 #define RX_ELEMS 32   /* buffers one received frame may merge */
+#define TX_BURST 32   /* transmitted frames popped at once */
 /* largest frame a tap returns: an MTU of 65535, Ethernet header, VLAN tag */
 #define FRAME_MAX (65535 + 14 + 4)
 #define CALL_FRAMES_MAX 4096 /* frames one handle_event call may take */
@@ -113,7 +114,10 @@ struct net_dev {
 
 /* Per worker thread scratch (thread_init). */
 struct net_thread {
-	struct iovec tx_iov[ELEM_IOV];
+	/* a burst of transmitted frames (tx_process()) */
+	struct iovec tx_iov[TX_BURST][ELEM_IOV];
+	struct vh_devq_elem tx_elem[TX_BURST];
+	struct vh_devq_used_elem tx_used[TX_BURST];
 	unsigned int rx_pending; /* frames pushed since the last notify */
 	/* VH_DEVQ_MAX_SIZE iovecs, for chains beyond ELEM_IOV (drop_chain) */
 	struct iovec *big_iov;
@@ -465,12 +469,111 @@ static bool rx_has_room(struct vh_devq *rx)
 	return rx_room(rx) > 0;
 }
 
+/*
+ * Pass on one transmitted frame (e, popped from tx) as the mode says; sets
+ * *rx_wait when loopback holds it for rx.  Its buffers are the caller's to
+ * return.
+ */
+static void tx_frame(struct net_dev *nd, struct net_thread *th,
+		     struct pair_stats *st, struct vh_devq *rx,
+		     const struct vh_devq_elem *e, bool *rx_wait)
+{
+	size_t flen;
+	int r;
+
+	/* 5.1.6.2: a header, then the frame, all device-readable */
+	if (e->in_num || e->out_len < nd->hdr_len) {
+		st->errors++;
+		return;
+	}
+	flen = e->out_len - nd->hdr_len;
+	switch (nd->mode) {
+	case MODE_SINK: {
+		/*
+		 * Read out of guest memory, as a back-end that passes frames
+		 * on must (DPDK's rxonly copies each into an mbuf):
+		 * bench/vu_net compares the same work.  Longer than any link
+		 * carries: dropped, as in loopback mode.
+		 */
+		const struct iovec sink = {
+			.iov_base = st->rs->buf,
+			.iov_len = sizeof(st->rs->buf)
+		};
+
+		if (flen > FRAME_MAX ||
+		    iov_copy(&sink, 1, 0, e->iov, e->out_num, nd->hdr_len,
+			     flen) != flen) {
+			st->drops++;
+			break;
+		}
+		st->tx_frames++;
+		st->tx_bytes += flen;
+		break;
+	}
+	case MODE_TAP:
+		/* the tap takes the same vnet header */
+		if (writev(st->tap_tx_fd, e->iov, (int)e->out_num) < 0) {
+			st->drops++;
+		} else {
+			st->tx_frames++;
+			st->tx_bytes += flen;
+		}
+		break;
+	case MODE_LOOPBACK:
+		/*
+		 * no link carries more (a tap refuses it): copying gigabytes
+		 * of one chain held the worker, and the ring's take-back with
+		 * it
+		 */
+		if (flen > FRAME_MAX) {
+			st->drops++;
+			break;
+		}
+		st->tx_frames++;
+		st->tx_bytes += flen;
+		r = rx ? rx_deliver(nd, th, st->rs, rx, e->iov, e->out_num,
+				    nd->hdr_len, flen) :
+			 0;
+		if (r == -EAGAIN) {
+			rx_hold(th, st, rx, e->iov, e->out_num, nd->hdr_len,
+				flen);
+			*rx_wait = true;
+		} else {
+			rx_count(st, r, flen);
+		}
+		break;
+	}
+}
+
+/*
+ * Start loading the first bytes of each frame of a burst: the driver wrote
+ * them on another CPU, and one frame's misses then overlap the frames
+ * before it being passed on, where popping one at a time waited for each.
+ */
+static void tx_prefetch(const struct net_dev *nd,
+			const struct vh_devq_elem *e, unsigned int k)
+{
+	unsigned int i;
+
+	for (i = 0; i < k; i++) {
+		const struct iovec *v = e[i].iov;
+
+		if (!e[i].out_num)
+			continue;
+		/* the frame after its header (5.1.6.2: maybe a buffer of its own) */
+		if (v[0].iov_len > nd->hdr_len)
+			__builtin_prefetch((const char *)v[0].iov_base +
+					   nd->hdr_len);
+		else if (e[i].out_num > 1)
+			__builtin_prefetch(v[1].iov_base);
+	}
+}
+
 static int tx_process(struct net_dev *nd, struct net_thread *th,
 		      unsigned int pair, struct vh_devq *tx)
 {
 	struct pair_stats *st = &nd->stats[pair];
 	struct vh_devq *rx = NULL;
-	struct vh_devq_elem e;
 	unsigned int n = 0, total = 0, room = 0;
 	uint64_t deadline = 0;
 	bool rx_wait = false;
@@ -490,6 +593,8 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 	}
 	vh_devq_disable_notification(tx);
 	for (;;) {
+		unsigned int want = TX_BURST, k, i;
+
 		/*
 		 * Bound the time in one call (the control thread may be
 		 * waiting to take the ring back): come back through the
@@ -501,17 +606,22 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 		}
 		/*
 		 * loopback: leave frames in the ring until rx is there and
-		 * has room (its kick brings us back)
+		 * has room (its kick brings us back); one at a time, as a
+		 * frame that waits for rx stops the ring, and frames popped
+		 * after it could be neither kept nor put back
 		 */
 		if (nd->mode == MODE_LOOPBACK) {
 			/* read the avail index only when our count runs out */
 			if (!room && !(room = rx_room(rx)))
 				break;
 			room--;
+			want = 1;
 		}
-		e.iov = th->tx_iov;
-		e.iov_max = ELEM_IOV;
-		r = vh_devq_pop(tx, &e);
+		for (i = 0; i < want; i++) {
+			th->tx_elem[i].iov = th->tx_iov[i];
+			th->tx_elem[i].iov_max = ELEM_IOV;
+		}
+		r = vh_devq_pop_batch(tx, th->tx_elem, want);
 		if (r == 0) {
 			tx_flush(nd, tx, st, &n);
 			/*
@@ -558,79 +668,21 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 			st->errors++;
 			break;
 		}
-		n++;
-		total++;
-		/* 5.1.6.2: a header, then the frame, all device-readable */
-		if (e.in_num || e.out_len < nd->hdr_len) {
-			st->errors++;
-		} else {
-			size_t flen = e.out_len - nd->hdr_len;
-
-			switch (nd->mode) {
-			case MODE_SINK: {
-				/*
-				 * Read out of guest memory, as a back-end that
-				 * passes frames on must (DPDK's rxonly copies
-				 * each into an mbuf): bench/vu_net compares
-				 * the same work.  Longer than any link carries:
-				 * dropped, as in loopback mode.
-				 */
-				const struct iovec sink = {
-					.iov_base = st->rs->buf,
-					.iov_len = sizeof(st->rs->buf)
-				};
-
-				if (flen > FRAME_MAX ||
-				    iov_copy(&sink, 1, 0, e.iov, e.out_num,
-					     nd->hdr_len, flen) != flen) {
-					st->drops++;
-					break;
-				}
-				st->tx_frames++;
-				st->tx_bytes += flen;
-				break;
-			}
-			case MODE_TAP:
-				/* the tap takes the same vnet header */
-				if (writev(st->tap_tx_fd, e.iov,
-					   (int)e.out_num) < 0)
-					st->drops++;
-				else {
-					st->tx_frames++;
-					st->tx_bytes += flen;
-				}
-				break;
-			case MODE_LOOPBACK:
-				/*
-				 * no link carries more (a tap refuses it):
-				 * copying gigabytes of one chain held the
-				 * worker, and the ring's take-back with it
-				 */
-				if (flen > FRAME_MAX) {
-					st->drops++;
-					break;
-				}
-				st->tx_frames++;
-				st->tx_bytes += flen;
-				r = rx ? rx_deliver(nd, th, st->rs, rx, e.iov,
-						    e.out_num, nd->hdr_len,
-						    flen) :
-					 0;
-				if (r == -EAGAIN) {
-					rx_hold(th, st, rx, e.iov, e.out_num,
-						nd->hdr_len, flen);
-					rx_wait = true;
-				} else {
-					rx_count(st, r, flen);
-				}
-				r = 0;
-				break;
-			}
+		k = (unsigned int)r;
+		r = 0;
+		tx_prefetch(nd, th->tx_elem, k);
+		for (i = 0; i < k; i++) {
+			tx_frame(nd, th, st, rx, &th->tx_elem[i], &rx_wait);
+			/* done with the buffers: all returned at once below */
+			th->tx_used[i].id = th->tx_elem[i].id;
+			th->tx_used[i].len = 0;
 		}
-		/* done with the buffers: return them at once, signal per batch */
-		if (vh_devq_push(tx, e.id, 0) < 0)
-			st->errors++;
-		if (n == BATCH)
+		if (vh_devq_push_batch(tx, th->tx_used, k) < 0)
+			st->errors += k;
+		n += k;
+		total += k;
+		/* signal per BATCH frames */
+		if (n >= BATCH)
 			tx_flush(nd, tx, st, &n);
 		if (rx_wait)
 			break;
