@@ -17,7 +17,9 @@
  * chain still in flight (completions out of order), so a chain cannot be
  * walked again at push as split does.  Its device-writable direct buffers
  * are recorded at pop in pk_wr[] (at most size of them: the descriptors in
- * flight never exceed the ring); an indirect table is walked again.
+ * flight never exceed the ring); an indirect table is walked again, before
+ * the used descriptor is written (the driver may reuse the table once it
+ * sees it).
  *
  * Inflight region (vhost-user.rst, "Inflight I/O tracking", packed): for
  * the same reason the chains in flight are recorded descriptor by
@@ -1002,13 +1004,17 @@ static void pk_mark_complex(struct vh_devq *vr,
 	}
 }
 
-/* Dirty-log what pushing id into slot pos wrote (after the fact). */
-static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
-			 uint16_t pos, uint16_t id, uint32_t len)
+/*
+ * Dirty-log the len bytes pushing id wrote into its buffers.  Called
+ * before its used descriptor is written: from then on the driver may
+ * reuse the id's indirect table, and a walk after it logged the next
+ * request's buffers, not these.
+ */
+static void pk_mark_bufs(struct vh_devq *vr, const struct vh_mem_log *l,
+			 uint16_t id, uint32_t len)
 {
 	const struct vh_pk_id *pi = &vr->pk_ids[id];
 	const struct vh_iotlb_table *it = vh_devq_elem_itab(vr, id);
-	uint64_t gpa;
 
 	if (vr->log_all && !pk_id_simple(pi)) {
 		pk_mark_complex(vr, it, l, pi, len);
@@ -1017,10 +1023,18 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 		vh_devq_mark_log(vr, it, l, pi->ind_gpa,
 				 pi->ind_len < len ? pi->ind_len : len);
 	}
+}
+
+/* Dirty-log the used descriptor written at slot pos (after the fact). */
+static void pk_mark_slot(struct vh_devq *vr, const struct vh_mem_log *l,
+			 uint16_t pos)
+{
+	uint64_t gpa;
+
 	/*
-	 * the used descriptor: a slot of the descriptor ring, under the
-	 * IOTLB by the GPAs of the entries the ring was mapped through (as
-	 * mark_used() logs the device area)
+	 * a slot of the descriptor ring, under the IOTLB by the GPAs of the
+	 * entries the ring was mapped through (as mark_used() logs the
+	 * device area)
 	 */
 	if (!vr->log_used)
 		return;
@@ -1038,25 +1052,28 @@ static void pk_mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
 /*
  * 2.8.9 / 2.8.21: write one used descriptor at pos: id, len and flags
  * (AVAIL and USED both equal to the wrap counter) as one 64-bit release
- * store, so the flags are never seen before the rest.
+ * store, so the flags are never seen before the rest.  Under a dirty log,
+ * the buffers are logged before it (see pk_mark_bufs()), the slot after.
  */
 static void pk_store_used(struct vh_devq *vr, uint16_t pos, bool wrap,
 			  uint16_t id, uint32_t len)
 {
+	const struct vh_mem_log *l = NULL;
+	unsigned int e = 0;
 	uint16_t flags;
 	uint64_t lif;
 
+	if (vh_unlikely(vr->log_any)) {
+		l = vh_mem_log_enter(vr->mem, &e);
+		pk_mark_bufs(vr, l, id, len);
+	}
 	flags = (wrap ? VH_PDESC_F_AVAIL | VH_PDESC_F_USED : 0) |
 		(len ? VH_DESC_F_WRITE : 0);
 	lif = (uint64_t)len | (uint64_t)id << 32 | (uint64_t)flags << 48;
 	__atomic_store_n(&pk_ring(vr)[pos].lif, htole64(lif),
 			 __ATOMIC_RELEASE);
-	if (vh_unlikely(vr->log_any)) {
-		const struct vh_mem_log *l;
-		unsigned int e;
-
-		l = vh_mem_log_enter(vr->mem, &e);
-		pk_mark_push(vr, l, pos, id, len);
+	if (vh_unlikely(l)) {
+		pk_mark_slot(vr, l, pos);
 		vh_mem_log_exit(vr->mem, e);
 	}
 }

@@ -869,27 +869,39 @@ static void write_used(struct vh_devq *vr, uint16_t slot, uint32_t id,
 }
 
 /*
- * Dirty-log what pushing head id into used slot wrote (after the fact):
- * the first len device-writable bytes of the chain (walked again from the
- * head, as vhost and libvhost-user do), the used element and used->idx.
+ * Dirty-log the first len device-writable bytes of chain head (VHOST_F_LOG_ALL),
+ * walked again from the head, as vhost and libvhost-user do.  Called
+ * before the used index moves: from then on the driver may reuse the
+ * descriptors (a freed head is the next one a Linux driver takes), and a
+ * walk after it logged the next request's buffers, not these.
  */
-static void mark_push(struct vh_devq *vr, const struct vh_mem_log *l,
-		      uint16_t slot, uint16_t id, uint32_t len)
+static void log_bufs(struct vh_devq *vr, const struct vh_mem_log *l,
+		     uint16_t id, uint32_t len)
 {
 	if (vr->log_all)
 		log_chain(vr, l, id, len);
-	mark_used(vr, l, 4 + 8ull * slot, 8);
 }
 
+/*
+ * push_one() under a dirty log: the buffers are logged before the used
+ * element is published (see log_bufs()), the used element and used->idx
+ * after they are written.
+ */
 static __attribute__((noinline)) void log_push(struct vh_devq *vr,
-					       uint16_t slot, uint16_t id,
-					       uint32_t len)
+					       struct vh_used_elem *ue,
+					       uint16_t slot, uint32_t ctr,
+					       uint16_t id, uint32_t len)
 {
 	const struct vh_mem_log *l;
 	unsigned int e;
 
 	l = vh_mem_log_enter(vr->mem, &e);
-	mark_push(vr, l, slot, id, len);
+	log_bufs(vr, l, id, len);
+	__atomic_store_n(&ue->id, htole32(id), __ATOMIC_RELAXED);
+	__atomic_store_n(&ue->len, htole32(len), __ATOMIC_RELAXED);
+	/* 2.7.8.2: the used element is visible before the index moves */
+	vh_store16(&vr->used->idx, (uint16_t)ctr, __ATOMIC_RELEASE);
+	mark_used(vr, l, 4 + 8ull * slot, 8);
 	mark_used(vr, l, 2, 2);
 	vh_mem_log_exit(vr->mem, e);
 }
@@ -908,12 +920,14 @@ push_one(struct vh_devq *vr, uint16_t id, uint32_t len, bool may_log)
 
 	ctr++;
 	vr->used_ctr = ctr;
+	if (may_log && vh_unlikely(vr->log_any)) {
+		log_push(vr, ue, (uint16_t)slot, ctr, id, len);
+		return;
+	}
 	__atomic_store_n(&ue->id, htole32(id), __ATOMIC_RELAXED);
 	__atomic_store_n(&ue->len, htole32(len), __ATOMIC_RELAXED);
 	/* 2.7.8.2: the used element is visible before the index moves */
 	vh_store16(&used->idx, (uint16_t)ctr, __ATOMIC_RELEASE);
-	if (may_log && vh_unlikely(vr->log_any))
-		log_push(vr, (uint16_t)slot, id, len);
 }
 
 __attribute__((noinline)) int vh_devq_push_general(struct vh_devq *vr,
@@ -975,7 +989,8 @@ static __attribute__((noinline)) int
 push_batch_general(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		   unsigned int n)
 {
-	unsigned int i;
+	const struct vh_mem_log *l = NULL;
+	unsigned int i, e = 0;
 	int ret;
 
 	if (!vr || (n && !used))
@@ -989,21 +1004,23 @@ push_batch_general(struct vh_devq *vr, const struct vh_devq_used_elem *used,
 		vh_devq_put_itabs(vr, used, n);
 		return -EIO;
 	}
+	if (vr->log_any) {
+		/* one log section for the batch; buffers before the index */
+		l = vh_mem_log_enter(vr->mem, &e);
+		for (i = 0; i < n; i++)
+			log_bufs(vr, l, (uint16_t)used[i].id, used[i].len);
+	}
 	for (i = 0; i < n; i++)
 		write_used(vr, (uint16_t)(vr->used_ctr + i) & vr->mask,
 			   used[i].id, used[i].len);
 	vr->used_ctr += n;
 	vh_store16(&vr->used->idx, (uint16_t)vr->used_ctr, __ATOMIC_RELEASE);
-	if (vr->log_any) {
-		const struct vh_mem_log *l;
-		unsigned int e;
-
-		/* one log section for the batch */
-		l = vh_mem_log_enter(vr->mem, &e);
+	if (l) {
 		for (i = 0; i < n; i++)
-			mark_push(vr, l,
-				  (uint16_t)(vr->used_ctr - n + i) & vr->mask,
-				  (uint16_t)used[i].id, used[i].len);
+			mark_used(vr, l,
+				  4 + 8ull * ((vr->used_ctr - n + i) &
+					      vr->mask),
+				  8);
 		mark_used(vr, l, 2, 2);
 		vh_mem_log_exit(vr->mem, e);
 	}

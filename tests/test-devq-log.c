@@ -5,9 +5,12 @@
  * device-writable bytes of the chain, direct and indirect, the used element
  * and used->idx) and nothing else; push_batch the same; a log replaced
  * while a thread pushes (SET_LOG_BASE growing the log) is never written
- * once vh_mem_log_set() has returned.
+ * once vh_mem_log_set() has returned; the written buffers are logged
+ * before the used entry is published (the driver may reuse the
+ * descriptors, and an indirect table, the moment it sees it).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -260,9 +263,131 @@ static void test_replace_while_pushing(void)
 	ext_log_free(&logs[1]);
 }
 
+/* ---------------------------------------------------------------------- */
+/* the buffers are logged before the used entry is published              */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The ring page a push publishes into is made read-only; the first write
+ * there faults, and the handler notes whether the written buffer's page
+ * was in the log by then, and lets the write go on.
+ */
+static struct {
+	uint8_t *lo, *hi;
+	const uint8_t *log;
+	uint64_t gpa;
+	int faults;
+	bool logged;
+} g_pub;
+
+static void pub_segv(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t *a = si->si_addr;
+	uint64_t pg = g_pub.gpa / PAGE;
+
+	(void)uc;
+	if (a < g_pub.lo || a >= g_pub.hi) {
+		/* not ours: fault again, this time for real */
+		signal(sig, SIG_DFL);
+		return;
+	}
+	if (!g_pub.faults++)
+		g_pub.logged = g_pub.log[pg / 8] & (1u << (pg % 8));
+	mprotect(g_pub.lo, (size_t)(g_pub.hi - g_pub.lo),
+		 PROT_READ | PROT_WRITE);
+}
+
+/*
+ * layout 0 (split) or VIRTIO_F_RING_PACKED; a direct or an indirect chain
+ * popped before logging starts (the push walks it again: the case that
+ * reads guest memory), pushed with vh_devq_push() or push_batch().
+ */
+static void publish_after_log(uint64_t layout, bool indirect, bool batch)
+{
+	const uint64_t f = 1ull << VIRTIO_F_VERSION_1 |
+			   1ull << VIRTIO_RING_F_INDIRECT_DESC | layout;
+	const uint64_t buf = DATA_GPA + 70 * PAGE + 100;
+	struct sigaction sa = { 0 }, old;
+	struct iovec iov[4];
+	struct vh_devq_elem e = { .iov = iov, .iov_max = 4 };
+	struct vh_devq_used_elem ue;
+	uint64_t d, av, u, pub;
+	size_t pub_len;
+	struct ext_log lg;
+	struct rig r;
+	void *tok;
+	uint32_t len;
+
+	rig_init(&r, 16, f);
+	{
+		struct vh_sg sg[2] = { { DATA_GPA + 60 * PAGE, 16 },
+				       { buf, 512 } };
+
+		if (indirect) {
+			CHECK_EQ(vh_drvq_set_indirect_area(r.vq, IND_GPA,
+							   IND_SIZE),
+				 0);
+			CHECK_EQ(vh_drvq_add_indirect(r.vq, sg, 1, 1, &r), 0);
+		} else {
+			CHECK_EQ(vh_drvq_add(r.vq, sg, 1, 1, &r), 0);
+		}
+	}
+	CHECK_EQ(vh_devq_pop(r.vr, &e), 1);
+	ext_log_new(&lg, LOG_BYTES);
+	ext_log_set(&lg, r.mem);
+	enable_log(&r, f, &u);
+	CHECK_EQ(vh_drvq_get_addrs(r.vq, &d, &av, &u), 0);
+	/* where the push publishes: the used ring, or the descriptor ring */
+	pub = layout ? d : u;
+	pub_len = layout ? 16 * 16 : 4 + 8 * 16 + 2;
+	g_pub.lo = (uint8_t *)((uintptr_t)gpa_host(&r, pub) & ~(PAGE - 1));
+	g_pub.hi = (uint8_t *)(((uintptr_t)gpa_host(&r, pub) + pub_len +
+				PAGE - 1) & ~(PAGE - 1));
+	g_pub.log = lg.view;
+	g_pub.gpa = buf;
+	g_pub.faults = 0;
+	g_pub.logged = false;
+	sa.sa_sigaction = pub_segv;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	CHECK_EQ(sigaction(SIGSEGV, &sa, &old), 0);
+	CHECK_EQ(mprotect(g_pub.lo, (size_t)(g_pub.hi - g_pub.lo), PROT_READ),
+		 0);
+	ue = (struct vh_devq_used_elem){ e.id, 512 };
+	if (batch)
+		CHECK_EQ(vh_devq_push_batch(r.vr, &ue, 1), 0);
+	else
+		CHECK_EQ(vh_devq_push(r.vr, e.id, 512), 0);
+	CHECK_EQ(sigaction(SIGSEGV, &old, NULL), 0);
+	CHECK(g_pub.faults >= 1);
+	if (!g_pub.logged) {
+		fprintf(stderr,
+			"%s, %s, %s: the used entry was written before the buffer was logged\n",
+			layout ? "packed" : "split",
+			indirect ? "indirect" : "direct",
+			batch ? "push_batch" : "push");
+		CHECK(0);
+	}
+	CHECK_EQ(vh_drvq_get_used(r.vq, &tok, &len), 1);
+	CHECK(tok == &r);
+	CHECK_EQ(len, 512);
+	rig_fini(&r);
+	ext_log_free(&lg);
+}
+
+static void test_log_before_publish(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < 8; i++)
+		publish_after_log(i & 1 ? 1ull << VIRTIO_F_RING_PACKED : 0,
+				  i & 2, i & 4);
+}
+
 int main(void)
 {
 	test_exact();
+	test_log_before_publish();
 	test_replace_while_pushing();
 	printf("ok\n");
 	return 0;
