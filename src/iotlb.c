@@ -369,6 +369,19 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /*
+ * Drop entry e for eviction.  A miss still pending in its range is
+ * forgotten: one can stay pending while the page is mapped (a fill that
+ * found another thread's translation already there inserts nothing, and
+ * only an insert clears it), and once the page is gone every miss there
+ * would be taken for that one and never reported.
+ */
+static void evict_one(struct vh_iotlb *tlb, const struct vh_iotlb_ent *e)
+{
+	pending_clear(tlb, e->iova, e->size);
+	vh_mem_map_put(e->map);
+}
+
+/*
  * Evict the oldest entries of t until it has room for need more: the
  * entries inserted at or before the one that many back, in one pass (the
  * pieces of an entry cut by an invalidation share its age, and go
@@ -392,7 +405,7 @@ static void evict(struct vh_iotlb *tlb, struct vh_iotlb_table *t,
 		free(seq);
 		for (i = 0; i < t->n; i++) {
 			if (t->e[i].seq <= oldest) {
-				vh_mem_map_put(t->e[i].map);
+				evict_one(tlb, &t->e[i]);
 				continue;
 			}
 			t->e[kept++] = t->e[i];
@@ -408,7 +421,7 @@ static void evict(struct vh_iotlb *tlb, struct vh_iotlb_table *t,
 		for (i = 1; i < t->n; i++)
 			if (t->e[i].seq < t->e[old].seq)
 				old = i;
-		vh_mem_map_put(t->e[old].map);
+		evict_one(tlb, &t->e[old]);
 		memmove(&t->e[old], &t->e[old + 1],
 			(t->n - old - 1) * sizeof(t->e[0]));
 		t->n--;

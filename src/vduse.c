@@ -340,12 +340,17 @@ static void on_miss(struct vh_iotlb *tlb, void *data, uint64_t iova,
 	struct vh_vduse_dev *dev = data;
 	int r = fill_range(dev, iova, iova);
 
+	/*
+	 * Forget the pending miss either way: a fill that found the
+	 * translation already there (another thread's) inserts nothing, and
+	 * only an insert would clear it; after a failure a later access may
+	 * ask again.  (An invalidation of the page, as before, also cut
+	 * entries other threads had just filled there.)
+	 */
+	vh_iotlb_miss_forget(tlb, iova);
 	if (r < 0) {
 		vh_warn(dev->ctx, "vduse %s: IOVA 0x%llx (perm %u) not mapped: %d\n",
 			dev->name, (unsigned long long)iova, perm, r);
-		/* forget the pending miss: a later access may ask again */
-		vh_iotlb_invalidate(tlb, iova & ~(VH_IOTLB_PAGE - 1),
-				    VH_IOTLB_PAGE);
 		return;
 	}
 	kick_all(dev);
@@ -954,6 +959,8 @@ static void dev_free(struct vh_vduse_dev *dev)
 		close(dev->ctl_fd);
 	free(dev->q);
 	file_maps_sweep(dev, true);
+	/* a ring the application still holds keeps the IOTLB: not dev */
+	vh_iotlb_set_miss_fn(dev->iotlb, NULL, NULL);
 	vh_iotlb_unref(dev->iotlb);
 	vh_mem_unref(dev->mem);
 	pthread_mutex_destroy(&dev->fill_lock);

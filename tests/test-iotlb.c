@@ -493,6 +493,35 @@ static void test_miss_dedup(void)
 	vh_iotlb_unref(tlb);
 }
 
+/*
+ * A miss can stay pending while its page is mapped (a fill that found
+ * another thread's translation there inserts nothing): once that entry is
+ * evicted, a new miss there is reported, not taken for the old one.
+ */
+static void test_miss_evicted(void)
+{
+	struct vh_iotlb *tlb = tlb_new();
+	static uint8_t buf[PG];
+	struct misses m = { 0 };
+	unsigned int i;
+	int err = 0;
+
+	vh_iotlb_set_miss_fn(tlb, on_miss, &m);
+	CHECK_EQ(vh_iotlb_update(tlb, 0x5000, PG, buf, NULL, VH_IOTLB_RW), 0);
+	/* a ring on an older snapshot missed the page */
+	CHECK_EQ(vh_iotlb_miss(tlb, 0x5000, VH_IOTLB_RO), 1);
+	/* the oldest entry, 0x5000, goes */
+	for (i = 0; i < VH_IOTLB_MAX_ENTRIES; i++)
+		CHECK_EQ(vh_iotlb_update(tlb, 0x100000 + 2 * i * PG, PG, buf,
+					 NULL, VH_IOTLB_RW),
+			 0);
+	CHECK(!xlate(tlb, 0x5000, 1, VH_IOTLB_RO, &err, NULL));
+	CHECK_EQ(err, -EAGAIN);
+	CHECK_EQ(vh_iotlb_miss(tlb, 0x5000, VH_IOTLB_RO), 1);
+	CHECK_EQ(m.n, 2);
+	vh_iotlb_unref(tlb);
+}
+
 /* ------------------------------------------------------------------ */
 /* readers on a thread, against a writer                              */
 /* ------------------------------------------------------------------ */
@@ -676,6 +705,7 @@ int main(void)
 	test_uva_two_regions();
 	test_many();
 	test_miss_dedup();
+	test_miss_evicted();
 	test_race();
 	test_extract();
 	vh_ctx_unref(ctx);
