@@ -98,7 +98,7 @@ static void log_unref(struct vh_mem_log *l)
  * whose mappings munmap() only takes whole (a length cut short fails with
  * EINVAL and the mapping stays for ever), else the page.
  */
-static uint64_t map_granule(int fd, const struct stat *st)
+uint64_t vh_mem_map_granule(int fd, const struct stat *st)
 {
 	struct statfs sfs;
 
@@ -120,7 +120,7 @@ int vh_mem_map_fd(struct vh_ctx *ctx, int fd, uint64_t offset, uint64_t size,
 		return -EBADF;
 	if (fstat(fd, &st) < 0)
 		return -errno;
-	gmask = map_granule(fd, &st) - 1;
+	gmask = vh_mem_map_granule(fd, &st) - 1;
 	aligned = offset & ~gmask;
 	delta = offset - aligned;
 	/* offset + size as an off_t, without wrapping first */

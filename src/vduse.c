@@ -225,12 +225,27 @@ static int map_entry(struct vh_vduse_dev *dev, int fd, const struct stat *st,
 		addr = (uint8_t *)m->addr + e->offset;
 		m = vh_mem_map_ref(m);
 	} else {
+		/*
+		 * The entry alone, in whole units of the file: a hugetlbfs
+		 * file maps (and munmap()s) only whole huge pages, and its
+		 * size is a multiple of them, so the rounding stays inside
+		 * the file (offset + size <= st_size: check_domain_fd())
+		 */
+		uint64_t g = S_ISREG(st->st_mode) ?
+				     vh_mem_map_granule(fd, st) :
+				     (uint64_t)page_size();
+		uint64_t delta = e->offset & (g - 1), maplen;
+		void *base;
+
+		if (size > SIZE_MAX - delta - (g - 1))
+			return -EINVAL;
+		maplen = (size + delta + g - 1) & ~(g - 1);
 		m = calloc(1, sizeof(*m));
 		if (!m)
 			return -ENOMEM;
-		addr = mmap(NULL, size, prot, MAP_SHARED, fd,
-			    (off_t)e->offset);
-		if (addr == MAP_FAILED) {
+		base = mmap(NULL, maplen, prot, MAP_SHARED, fd,
+			    (off_t)(e->offset - delta));
+		if (base == MAP_FAILED) {
 			r = -errno;
 			free(m);
 			vh_err(dev->ctx,
@@ -239,10 +254,11 @@ static int map_entry(struct vh_vduse_dev *dev, int fd, const struct stat *st,
 			       (unsigned long long)size, r);
 			return r;
 		}
+		addr = (uint8_t *)base + delta;
 		m->refcount = 1;
 		m->fd = -1; /* the mapping holds the file */
-		m->addr = addr;
-		m->len = size;
+		m->addr = base;
+		m->len = maplen;
 	}
 	r = vh_iotlb_update(dev->iotlb, e->start, size, addr, m, perm);
 	if (r == -EEXIST) {

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include "libvhost-internal.h"
@@ -54,6 +55,12 @@ struct vh_mem_table {
 	struct vh_mem_log *log;
 	struct vh_mem_reg r[];
 };
+
+/*
+ * The unit fd maps in: a huge page on hugetlbfs (memfd MFD_HUGETLB too),
+ * else the page.  st is fd's fstat().
+ */
+uint64_t vh_mem_map_granule(int fd, const struct stat *st);
 
 /*
  * mmap size bytes of fd (a regular file or a character device; a file
