@@ -194,6 +194,26 @@ static void worker_lock(struct dm_worker *w)
 	__atomic_sub_fetch(&w->waiters, 1, __ATOMIC_ACQ_REL);
 }
 
+/*
+ * Between two handlers of one batch (w->lock held): a ring take-back that
+ * waits in worker_lock() gets the lock now, not when the batch ends.  Each
+ * handler may busy-poll its ring for a while after it runs empty, and one
+ * batch may run every ring of the worker: the control thread (and the
+ * front-end's GET_VRING_BASE, SET_MEM_TABLE, the shutdown) waited for all
+ * their spins.  What a handler reads it reads again under the lock
+ * (run_queue()), and a watch slot unwatched meanwhile stays dying, not
+ * reused, until the batch ends.
+ */
+static void worker_let_waiters(struct dm_worker *w)
+{
+	if (vh_likely(!__atomic_load_n(&w->waiters, __ATOMIC_ACQUIRE)))
+		return;
+	pthread_mutex_unlock(&w->lock);
+	while (__atomic_load_n(&w->waiters, __ATOMIC_ACQUIRE))
+		sched_yield();
+	pthread_mutex_lock(&w->lock);
+}
+
 static void run_queue(struct vh_daemon *d, struct dm_worker *w,
 		      struct dm_queue *q)
 {
@@ -208,6 +228,9 @@ static void run_queue(struct vh_daemon *d, struct dm_worker *w,
 		if (r < 0)
 			vh_dbg(d->ctx, "queue %u: handle_event: %d\n", q->idx,
 			       r);
+		/* a ring the driver broke: the front-end's SET_VRING_ERR fd */
+		if (d->be && vh_unlikely(vh_devq_is_broken(vr)))
+			vu_be_ring_check_broken(d->be, q->idx);
 	}
 	q_unlock(d, q);
 }
@@ -226,8 +249,10 @@ static void run_pending(struct vh_daemon *d, struct dm_worker *w)
 					   (unsigned int)__builtin_ctzll(pend);
 
 			pend &= pend - 1;
-			if (idx < d->dev.num_queues)
-				run_queue(d, w, &d->queues[idx]);
+			if (idx >= d->dev.num_queues)
+				continue;
+			worker_let_waiters(w);
+			run_queue(d, w, &d->queues[idx]);
 		}
 	}
 }
@@ -259,6 +284,8 @@ static void *worker_main(void *arg)
 		for (i = 0; i < n; i++) {
 			struct dm_src *src = ev[i].data.ptr;
 
+			if (i)
+				worker_let_waiters(w);
 			switch (src->kind) {
 			case DM_SRC_EXIT:
 				quit = true;

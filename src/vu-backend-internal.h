@@ -121,6 +121,13 @@ void vu_be_rekick_all(struct vh_vu_backend *be);
 /* Ring idx's kick fd polled readable (epoll tag VU_BE_TAG_KICK + idx). */
 int vu_be_kick_event(struct vh_vu_backend *be, unsigned int idx);
 /*
+ * After the device ran on handed ring idx (the thread that owns it): a
+ * ring vh_devq found malformed is reported once on its error eventfd (the
+ * in-band VRING_ERR waits for a reply, which the front-end may not give
+ * while it waits for us).
+ */
+void vu_be_ring_check_broken(struct vh_vu_backend *be, unsigned int idx);
+/*
  * vu-backend-vring.c: the ring requests, rows of the message table
  * (vu-msg.h): 0, VU_SOFT_FAIL or -errno (the connection closes)
  */

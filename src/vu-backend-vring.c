@@ -65,16 +65,21 @@ static int err_signal(struct vh_vu_backend *be, unsigned int idx)
  * reported once on its error eventfd (the in-band VRING_ERR waits for a
  * reply, which the front-end may not give while it waits for us).
  */
-static void kicked(struct vh_vu_backend *be, unsigned int idx)
+void vu_be_ring_check_broken(struct vh_vu_backend *be, unsigned int idx)
 {
 	struct vu_be_queue *q = &be->queues[idx];
 
-	be->ops.queue_kicked(be, be->data, idx, q->vring);
 	if (!q->err_reported && vh_devq_is_broken(q->vring)) {
 		q->err_reported = true;
 		vh_warn(be->ctx, "queue %u: ring broken by the driver\n", idx);
 		err_signal(be, idx);
 	}
+}
+
+static void kicked(struct vh_vu_backend *be, unsigned int idx)
+{
+	be->ops.queue_kicked(be, be->data, idx, be->queues[idx].vring);
+	vu_be_ring_check_broken(be, idx);
 }
 
 

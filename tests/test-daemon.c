@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -77,6 +78,8 @@ struct toy {
 	struct pending pend[NQ];
 	bool quit;
 	pthread_t completer;
+	/* each call first takes this long (ms), as a busy-poll does */
+	unsigned int spin_ms;
 };
 
 static int toy_handle(struct vh_daemon *d, void *data, unsigned int idx,
@@ -90,6 +93,9 @@ static int toy_handle(struct vh_daemon *d, void *data, unsigned int idx,
 	CHECK(idx < NQ);
 	__atomic_store_n(&toy->handled_by[idx], (int)(uintptr_t)td,
 			 __ATOMIC_RELAXED);
+	if (__atomic_load_n(&toy->spin_ms, __ATOMIC_ACQUIRE))
+		usleep(__atomic_load_n(&toy->spin_ms, __ATOMIC_ACQUIRE) *
+		       1000u);
 	for (;;) {
 		uint32_t req[2], resp[2];
 
@@ -642,6 +648,105 @@ static void test_stop(struct vh_ctx *ctx)
 	vh_mem_unref(s.mem);
 	toy_free(&toy);
 	printf("stop from another thread: ok\n");
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * A ring take-back waits for the handler that runs, not for the worker's
+ * whole batch: queues 0 to 2 of one worker, kicked together while queue
+ * 3's handler runs, come in one batch, and each handler takes SPIN_MS (as
+ * a busy-poll that runs out does).  GET_VRING_BASE of queue 2 while the
+ * batch's first handler runs is answered when that one returns (at most
+ * SPIN_MS), not when all three have (about 2.75 SPIN_MS).
+ */
+#define SPIN_MS 400
+static void test_takeback_in_batch(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct sess s = { 0 };
+	uint64_t one = 1;
+	unsigned int q;
+	uint32_t base;
+	int64_t t0, dt;
+
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	mem_setup(ctx, &s);
+	sess_open(ctx, &s, false);
+	sess_traffic(&s, 2, 4);
+	__atomic_store_n(&toy.spin_ms, SPIN_MS, __ATOMIC_RELEASE);
+	CHECK_EQ(write(s.kick[3], &one, sizeof(one)), (ssize_t)sizeof(one));
+	usleep(SPIN_MS * 1000 / 4);
+	for (q = 0; q < 3; q++)
+		CHECK_EQ(write(s.kick[q], &one, sizeof(one)),
+			 (ssize_t)sizeof(one));
+	/* queue 3's handler is done, the batch's first one runs */
+	usleep(SPIN_MS * 1000);
+	t0 = now_ms();
+	CHECK_EQ(vh_vu_frontend_get_vring_base(s.fe, 2, &base), 0);
+	dt = now_ms() - t0;
+	printf("take-back during a batch of 3 handlers of %d ms: %lld ms\n",
+	       SPIN_MS, (long long)dt);
+	CHECK(dt < 2 * SPIN_MS);
+	CHECK_EQ(base, 4);
+	__atomic_store_n(&toy.spin_ms, 0, __ATOMIC_RELEASE);
+	vh_daemon_stop(toy.d);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	sess_close(&s);
+	vh_mem_unref(s.mem);
+	toy_free(&toy);
+}
+
+/*
+ * A ring the driver breaks is reported on its SET_VRING_ERR eventfd (the
+ * worker's handler got -EIO; the front-end learns it from us), once.
+ */
+static void test_broken_ring_reported(struct vh_ctx *ctx)
+{
+	struct toy toy;
+	struct sess s = { 0 };
+	void *desc, *avail, *used;
+	struct pollfd pfd;
+	uint16_t *a, idx;
+	uint64_t one = 1;
+	int efd;
+
+	toy_new(ctx, &toy, VH_DAEMON_LOCK_NONE, 1, NULL, 0);
+	CHECK_EQ(vh_daemon_start_listen(toy.d, sock), 0);
+	mem_setup(ctx, &s);
+	sess_open(ctx, &s, false);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	CHECK(efd >= 0);
+	CHECK_EQ(vh_vu_frontend_set_vring_err(s.fe, 1, efd), 0);
+	sess_traffic(&s, 1, 4);
+	CHECK_EQ(efd_take(efd), 0);
+	/* 2.7.6: a head out of range in the avail ring */
+	CHECK_EQ(vh_drvq_get_host_addrs(s.vq[1], &desc, &avail, &used), 0);
+	a = avail; /* flags, idx, ring[] */
+	idx = __atomic_load_n(&a[1], __ATOMIC_ACQUIRE);
+	a[2 + idx % QSIZE] = QSIZE + 7;
+	__atomic_store_n(&a[1], (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+	CHECK_EQ(write(s.kick[1], &one, sizeof(one)), (ssize_t)sizeof(one));
+	pfd = (struct pollfd){ .fd = efd, .events = POLLIN };
+	CHECK_EQ(poll(&pfd, 1, 5000), 1);
+	CHECK_EQ(efd_take(efd), 1);
+	/* once: another kick finds it reported */
+	CHECK_EQ(write(s.kick[1], &one, sizeof(one)), (ssize_t)sizeof(one));
+	CHECK_EQ(poll(&pfd, 1, 300), 0);
+	printf("a ring broken by the driver: its error eventfd, once\n");
+	vh_daemon_stop(toy.d);
+	CHECK_EQ(vh_daemon_wait(toy.d), 0);
+	sess_close(&s);
+	close(efd);
+	vh_mem_unref(s.mem);
+	toy_free(&toy);
 }
 
 /*
@@ -1975,6 +2080,8 @@ int main(void)
 	test_device_state_stall(ctx);
 	test_device_state_foreign();
 	test_stop(ctx);
+	test_takeback_in_batch(ctx);
+	test_broken_ring_reported(ctx);
 	test_drop(ctx);
 	test_fd(ctx);
 	test_watches(ctx);

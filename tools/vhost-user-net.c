@@ -658,8 +658,11 @@ static int tx_process(struct net_dev *nd, struct net_thread *th,
 				break;
 			}
 			st->errors++;
-			if (r < 0)
+			if (r < 0) {
+				/* the chain stays: the next kick tries again */
+				vh_devq_enable_notification(tx);
 				break;
+			}
 			n++;
 			total++;
 			continue;
