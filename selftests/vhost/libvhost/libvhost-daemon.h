@@ -155,7 +155,10 @@ struct vh_daemon_ops {
 	 * thread_data is what thread_init returned.  Bound the work of one
 	 * call (say a few thousand buffers, or a busy-poll budget) and ask
 	 * for another with vh_daemon_poll_queue(): taking a ring back (memory
-	 * changes, GET_VRING_BASE, disconnection) waits for the call to end.
+	 * changes, GET_VRING_BASE, disconnection) waits for the call to end
+	 * (that call only: the worker's other rings wait).  A ring that
+	 * vh_devq found broken by the driver during the call is reported to
+	 * the front-end on its SET_VRING_ERR eventfd, once.
 	 */
 	int (*handle_event)(struct vh_daemon *d, void *data, unsigned int idx,
 			    struct vh_devq *vring, void *thread_data);
