@@ -627,7 +627,7 @@ VH_EXPORT int vh_devq_get_base(struct vh_devq *vr, uint32_t *base)
 static int set_fd(int *slot, int fd)
 {
 	if (*slot >= 0 && *slot != fd)
-		close(*slot);
+		vh_close_peer_fd(*slot);
 	*slot = fd < 0 ? -1 : fd;
 	return 0;
 }

@@ -336,8 +336,7 @@ void vu_be_inflight_drop(struct vh_vu_backend *be)
 {
 	if (be->inflight_base)
 		munmap(be->inflight_base, be->inflight_map_size);
-	if (be->inflight_fd >= 0)
-		close(be->inflight_fd);
+	vh_close_peer_fd(be->inflight_fd);
 	be->inflight_base = NULL;
 	be->inflight_fd = -1;
 	be->inflight_map_size = 0;

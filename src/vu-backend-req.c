@@ -61,7 +61,7 @@ int vu_be_req_set(struct vh_vu_backend *be, int fd)
 		if (r < 0) {
 			vh_err(be->ctx, "back-end channel: fd refused: %s\n",
 			       strerror(-r));
-			close(fd);
+			vh_close_peer_fd(fd);
 		}
 		fd = r;
 	}

@@ -515,8 +515,7 @@ int vu_be_set_vring_kick(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		return idx;
 	r = vh_devq_set_kick_fd(be->queues[idx].vring, fd);
 	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
+		vh_close_peer_fd(fd);
 		return r;
 	}
 	/*
@@ -544,8 +543,7 @@ int vu_be_set_vring_call(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		return idx;
 	r = vh_devq_set_call_fd(be->queues[idx].vring, fd);
 	if (r < 0) {
-		if (fd >= 0)
-			close(fd);
+		vh_close_peer_fd(fd);
 		queue_update(be, idx);
 		return r;
 	}
@@ -564,8 +562,7 @@ int vu_be_set_vring_err(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 
 	if (idx < 0)
 		return idx;
-	if (be->queues[idx].err_fd >= 0)
-		close(be->queues[idx].err_fd);
+	vh_close_peer_fd(be->queues[idx].err_fd);
 	be->queues[idx].err_fd = fd;
 	return ring_update(be, idx);
 }

@@ -99,8 +99,7 @@ static void conn_state_free(struct vh_vu_backend *be)
 		vu_be_quiesce_all(be);
 		for (i = 0; i < be->dev.num_queues; i++) {
 			vh_devq_unref(be->queues[i].vring);
-			if (be->queues[i].err_fd >= 0)
-				close(be->queues[i].err_fd);
+			vh_close_peer_fd(be->queues[i].err_fd);
 		}
 		free(be->queues);
 		be->queues = NULL;
@@ -563,8 +562,7 @@ static int h_set_owner(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 static int h_set_log_fd(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			struct vh_vu_msg *reply)
 {
-	if (be->log_fd >= 0)
-		close(be->log_fd);
+	vh_close_peer_fd(be->log_fd);
 	be->log_fd = msg->fds[0];
 	msg->fds[0] = -1;
 	msg->nfds = 0;
@@ -766,7 +764,7 @@ static int h_set_device_state_fd(struct vh_vu_backend *be,
 	if (ds->direction > VH_VU_TRANSFER_LOAD ||
 	    ds->phase != VH_VU_PHASE_STOPPED) {
 		/* unknown direction or phase: an error, no fd back */
-		close(fd);
+		vh_close_peer_fd(fd);
 		be->state_set_failed = true;
 		vh_vu_msg_set_reply_u64(reply, 1 | VH_VU_DEVICE_STATE_NOFD);
 		return 0;

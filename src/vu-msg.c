@@ -304,7 +304,7 @@ void vh_vu_msg_close_fds(struct vh_vu_msg *msg)
 
 	for (i = 0; i < msg->nfds && i < VH_VU_MAX_FDS; i++)
 		if (msg->fds[i] >= 0)
-			close(msg->fds[i]);
+			vh_close_peer_fd(msg->fds[i]);
 	for (i = 0; i < VH_VU_MAX_FDS; i++)
 		msg->fds[i] = -1;
 	msg->nfds = 0;
@@ -400,7 +400,7 @@ static int take_fds(struct vh_ctx *ctx, struct msghdr *mh,
 			if (fd < 0)
 				continue;
 			if (msg->nfds >= VH_VU_MAX_FDS) {
-				close(fd);
+				vh_close_peer_fd(fd);
 				r = -EPROTO;
 				continue;
 			}

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -1896,6 +1898,60 @@ static void test_features_stale_addr(void)
 	fe_fini(&f);
 }
 
+/*
+ * An fd the front-end attaches is closed without waiting for it: a TCP
+ * socket with unsent data and a 15 s SO_LINGER on GET_FEATURES (which
+ * takes no fd) held the dispatch for 15 s in its close().
+ */
+static void test_lingering_fd(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	struct linger lg = { .l_onoff = 1, .l_linger = 15 };
+	static char junk[1 << 16];
+	int l, c, s, small = 4096;
+	struct vh_vu_msg m;
+	int64_t t0, t;
+	struct fe f;
+	struct dev d;
+
+	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(l >= 0);
+	CHECK_EQ(setsockopt(l, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)),
+		 0);
+	CHECK_EQ(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	CHECK_EQ(getsockname(l, (struct sockaddr *)&a, &al), 0);
+	CHECK_EQ(listen(l, 1), 0);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	CHECK(c >= 0);
+	CHECK_EQ(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	s = accept(l, NULL, NULL); /* never read: the data stays unsent */
+	CHECK(s >= 0);
+	CHECK_EQ(fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK), 0);
+	while (write(c, junk, sizeof(junk)) > 0)
+		;
+	CHECK_EQ(errno, EAGAIN);
+	CHECK_EQ(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	dev_init(&d);
+	fe_init(&f, &test_dev, &dev_ops, &d);
+	d.be = f.be;
+	fe_send_raw(&f, VH_VU_GET_FEATURES, 0, NULL, 0, &c, 1);
+	close(c); /* the back-end's copy is the last one */
+	t0 = vh_vu_now_ms();
+	fe_pump(&f);
+	t = vh_vu_now_ms() - t0;
+	printf("a lingering socket attached to GET_FEATURES: dispatched in %lld ms\n",
+	       (long long)t);
+	CHECK(t < 2000);
+	/* a request that takes no fd came with one: the connection goes */
+	CHECK(fe_recv(&f, &m) < 0);
+	CHECK(!vh_vu_backend_connected(f.be));
+	fe_fini(&f);
+	close(s);
+	close(l);
+}
+
 int main(void)
 {
 	/* a back-end held in a blocking call fails the test, not hangs it */
@@ -1917,6 +1973,7 @@ int main(void)
 	test_shared_object();
 	test_backend_requests();
 	test_partial_message();
+	test_lingering_fd();
 	test_trace();
 	test_listen();
 	test_listen_owner();

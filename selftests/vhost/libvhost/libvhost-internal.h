@@ -59,6 +59,15 @@ static inline bool vh_is_pow2(uint64_t n)
 void vh_close_keep_errno(int fd);
 
 /*
+ * Close an fd a peer handed us (SCM_RIGHTS).  An inet socket's SO_LINGER,
+ * which its owner set, would make the last close() wait up to the linger
+ * time for unsent data: lingering is turned off first.  (Not a socket:
+ * setsockopt() fails at once.  A FUSE file's close still waits for its
+ * server's FLUSH.)
+ */
+void vh_close_peer_fd(int fd);
+
+/*
  * 0 if fd is an anonymous inode of that name ("eventfd" for
  * anon_inode:[eventfd]), -EBADF if it is anything else, -errno if fstat
  * fails.  Without /proc the file type alone says it is anonymous.

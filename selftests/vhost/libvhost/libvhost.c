@@ -40,6 +40,16 @@ void vh_close_keep_errno(int fd)
 	errno = saved;
 }
 
+void vh_close_peer_fd(int fd)
+{
+	static const struct linger off = { .l_onoff = 0 };
+
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &off, sizeof(off));
+	close(fd);
+}
+
 int vh_fd_check_anon(int fd, const char *name)
 {
 	char path[40], link[64], want[64];
@@ -250,8 +260,7 @@ int vh_peer_io_open(struct vh_ctx *ctx, struct vh_peer_io *io, int fd,
 
 void vh_peer_io_close(struct vh_peer_io *io, int fd)
 {
-	if (fd >= 0)
-		close(fd);
+	vh_close_peer_fd(fd);
 	if (io->kind == VH_PEER_IO_SPLICE) {
 		close(io->pipe[0]);
 		close(io->pipe[1]);
