@@ -299,8 +299,14 @@ int vu_be_set_vring_num(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 		q->num = 0;
 		return 0;
 	}
-	/* 2.7: a power of two, at most 32768 (and the device's maximum) */
-	if (!vh_is_pow2(num) || num > be->dev.max_queue_size) {
+	/*
+	 * 2.7: a power of two, at most 32768; 2.8 (packed): any size up to
+	 * 32768 (and the device's maximum either way).  SET_FEATURES comes
+	 * first ("Ring states").
+	 */
+	if ((!(be->features & (1ull << VH_VU_VIRTIO_F_RING_PACKED)) &&
+	     !vh_is_pow2(num)) ||
+	    num > be->dev.max_queue_size) {
 		vh_err(be->ctx, "queue %d: bad ring size %u\n", idx, num);
 		return -EINVAL;
 	}

@@ -611,6 +611,40 @@ static void test_features_refused(void)
 }
 
 /*
+ * SET_VRING_NUM: a packed ring takes any size up to the device's maximum
+ * (2.8), a split ring a power of two (2.7).
+ */
+static void test_ring_size_layout(void)
+{
+	struct vh_vu_vring_state s = { 0, 100 };
+	unsigned int packed;
+	uint64_t feat;
+	struct fe f;
+	struct dev d;
+
+	for (packed = 0; packed < 2; packed++) {
+		dev_init(&d);
+		fe_init(&f, &test_dev, &dev_ops, &d);
+		d.be = f.be;
+		fe_negotiate(&f, ALL_PROTO);
+		feat = vh_vu_backend_get_features(f.be) &
+		       ~(1ull << VH_VU_VIRTIO_F_RING_PACKED);
+		feat |= (uint64_t)packed << VH_VU_VIRTIO_F_RING_PACKED;
+		CHECK_EQ(fe_ack(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0), 0);
+		s.num = 100;
+		if (packed) {
+			CHECK_EQ(fe_ack(&f, VH_VU_SET_VRING_NUM, &s, 8, NULL,
+					0),
+				 0);
+			s.num = test_dev.max_queue_size + 1;
+		}
+		/* a bad size ends the connection */
+		CHECK(fe_ack(&f, VH_VU_SET_VRING_NUM, &s, 8, NULL, 0) != 0);
+		fe_fini(&f);
+	}
+}
+
+/*
  * A device that refuses to start a ring (queue_started fails): the
  * SET_VRING_ENABLE or SET_VRING_KICK that would have handed it gets an
  * error reply, the connection stays, the ring is not handed (its kicks are
@@ -1960,6 +1994,7 @@ int main(void)
 	test_config();
 	test_ring_states();
 	test_features_refused();
+	test_ring_size_layout();
 	test_ring_refused();
 	test_mem_reg_ring();
 	test_restart_new_mem();
