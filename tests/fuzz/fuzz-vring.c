@@ -7,7 +7,10 @@
  * guest memory, the lengths must add up, and a broken ring stays broken.
  *
  * Input layout:
- *   byte 0      queue size exponent (num = 1 << (b % 9), 1..256)
+ *   byte 0      queue size exponent (num = 1 << (b % 9), 1..256); with
+ *               the packed layout and bit 7 set, any size: num = 1 +
+ *               (b & 0x7f), 1..128 (2.8: packed rings need not be a
+ *               power of two)
  *   byte 1      bit 0 INDIRECT_DESC, bit 1 EVENT_IDX, bit 2 iov_max 3,
  *               bit 3 region B present (adjacent to A), bit 4 pop and
  *               push BATCH elements at a time (vh_devq_pop_batch),
@@ -126,6 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	iov_max = (data[1] & 4) ? 3 : 1024 / BATCH;
 	memcpy(&base, data + 2, 2);
 	packed = data[1] & 32;
+	if (packed && (data[0] & 0x80))
+		num = 1u + (data[0] & 0x7f);
 	if (packed) {
 		features |= 1ull << VIRTIO_F_RING_PACKED;
 		base = (uint16_t)((base & 0x8000) | (base & 0x7fff) % num);

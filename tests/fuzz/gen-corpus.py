@@ -220,6 +220,18 @@ def vring_seeds():
                for i in range(3, num)]
     seeds['ring-packed-inflight'] = bytes([num_exp, 32 | 64]) + \
         u16(0x8000) + hdr + b''.join(states)
+    # packed, 5 entries (bit 7 of byte 0: any size), every descriptor
+    # available (AVAIL set, USED clear: wrap counter 1), the last two a
+    # chain: the pops wrap the ring
+    g = Guest(A)
+    avail_f = 1 << 7
+    g.put(desc_at, b''.join(
+        struct.pack('<QIHH', bufs_at + 0x40 * i, 32, i,
+                    avail_f | (VRING_DESC_F_WRITE if i % 2 else 0) |
+                    (VRING_DESC_F_NEXT if i == 3 else 0))
+        for i in range(5)))
+    seeds['ring-packed-5'] = bytes([0x80 | 4, 32]) + u16(0x8000) + \
+        g.image()
     return seeds
 
 
