@@ -154,7 +154,8 @@ if activated net "$tmp/net.sock" "$NET_DAEMON" --loopback \
 	run net.probe "$VHOSTCTL" -j user probe --type net "$tmp/net.sock" &&
 		json net.probe.mac 'assert j["config"]["mac"] == "52:54:00:ac:71:0a", j'
 	is_daemon net "$NET_DAEMON"
-	run net.check "$VHOSTCTL" user check "$tmp/net.sock"
+	run net.check "$VHOSTCTL" -j user check "$tmp/net.sock" &&
+		json net.check.ring-size 'assert [c["result"] for c in j["checks"] if c["name"] == "SET_VRING_NUM num 100"] == ["pass"], j'
 	stopped net
 fi
 

@@ -330,6 +330,8 @@ struct bad_msg {
 	bool with_fd;       /* attach an fd the message does not take */
 	/* first a memory table and SET_VRING_NUM 64 on ring 0 */
 	bool ring_ready;
+	/* negotiated without VIRTIO_F_RING_PACKED (the rule is split's) */
+	bool split;
 	void (*fill)(union vh_vu_payload *p);
 };
 
@@ -342,7 +344,7 @@ static void fill_ring_big_index(union vh_vu_payload *p)
 static void fill_ring_bad_num(union vh_vu_payload *p)
 {
 	p->state.index = 0;
-	p->state.num = 100; /* not a power of two */
+	p->state.num = 100; /* not a power of two (2.7; packed may, 2.8) */
 }
 
 static void fill_ring_huge_num(union vh_vu_payload *p)
@@ -374,19 +376,19 @@ static void fill_addr_unmapped(union vh_vu_payload *p)
 #define V1 VH_VU_VERSION
 #define NR VH_VU_FLAG_NEED_REPLY
 static const struct bad_msg bad_msgs[] = {
-	{ "unknown request 999", 999, V1 | NR, 8, 8, false, false, false, NULL },
-	{ "version 2 header", VH_VU_GET_FEATURES, 2, 0, 0, false, false, false, NULL },
-	{ "SET_FEATURES size 4", VH_VU_SET_FEATURES, V1 | NR, 4, 4, true, false, false, NULL },
-	{ "size field 1 GiB", VH_VU_SET_FEATURES, V1 | NR, 1u << 30, 8, false, false, false, NULL },
-	{ "GET_FEATURES with an fd", VH_VU_GET_FEATURES, V1, 0, 0, false, true, false, NULL },
-	{ "SET_VRING_NUM index 1000", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, false, fill_ring_big_index },
-	{ "SET_VRING_NUM num 100", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, false, fill_ring_bad_num },
-	{ "SET_VRING_NUM num 65536", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, false, fill_ring_huge_num },
-	{ "SET_MEM_TABLE 9 regions", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32 * 8, 8 + 32 * 8, true, false, false, fill_mem_too_many },
-	{ "SET_MEM_TABLE without fds", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32, 8 + 32, true, false, false, fill_mem_no_fds },
-	{ "SET_VRING_ADDR unmapped", VH_VU_SET_VRING_ADDR, V1 | NR, 40, 40, true, false, false, fill_addr_unmapped },
+	{ "unknown request 999", 999, V1 | NR, 8, 8, false, false, false, false, NULL },
+	{ "version 2 header", VH_VU_GET_FEATURES, 2, 0, 0, false, false, false, false, NULL },
+	{ "SET_FEATURES size 4", VH_VU_SET_FEATURES, V1 | NR, 4, 4, true, false, false, false, NULL },
+	{ "size field 1 GiB", VH_VU_SET_FEATURES, V1 | NR, 1u << 30, 8, false, false, false, false, NULL },
+	{ "GET_FEATURES with an fd", VH_VU_GET_FEATURES, V1, 0, 0, false, true, false, false, NULL },
+	{ "SET_VRING_NUM index 1000", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, false, false, fill_ring_big_index },
+	{ "SET_VRING_NUM num 100", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, false, true, fill_ring_bad_num },
+	{ "SET_VRING_NUM num 65536", VH_VU_SET_VRING_NUM, V1 | NR, 8, 8, true, false, false, false, fill_ring_huge_num },
+	{ "SET_MEM_TABLE 9 regions", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32 * 8, 8 + 32 * 8, true, false, false, false, fill_mem_too_many },
+	{ "SET_MEM_TABLE without fds", VH_VU_SET_MEM_TABLE, V1 | NR, 8 + 32, 8 + 32, true, false, false, false, fill_mem_no_fds },
+	{ "SET_VRING_ADDR unmapped", VH_VU_SET_VRING_ADDR, V1 | NR, 40, 40, true, false, false, false, fill_addr_unmapped },
 	/* with a memory table and the size known the address can be checked */
-	{ "SET_VRING_ADDR outside memory", VH_VU_SET_VRING_ADDR, V1 | NR, 40, 40, true, false, true, fill_addr_unmapped },
+	{ "SET_VRING_ADDR outside memory", VH_VU_SET_VRING_ADDR, V1 | NR, 40, 40, true, false, true, false, fill_addr_unmapped },
 };
 
 /*
@@ -531,9 +533,12 @@ static void check_bad(struct checker *c, const struct bad_msg *b)
 		return;
 	}
 	if (b->open_first &&
-	    (err = vh_vu_frontend_negotiate(fe,
-					    c->features & ~CHECK_NO_FEATURES,
-					    c->protocol, NULL, NULL)) < 0) {
+	    (err = vh_vu_frontend_negotiate(
+		     fe,
+		     c->features & ~CHECK_NO_FEATURES &
+			     ~(b->split ? 1ull << VH_VU_VIRTIO_F_RING_PACKED :
+					  0),
+		     c->protocol, NULL, NULL)) < 0) {
 		/* refused on a fresh connection after it passed: a failure */
 		report(c, b->name, c->negotiated ? R_FAIL : R_SKIP,
 		       "handshake %s: %s",
