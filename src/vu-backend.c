@@ -107,10 +107,8 @@ static void conn_state_free(struct vh_vu_backend *be)
 	vu_be_inflight_drop(be);
 	vu_be_req_drop(be);
 	vh_iotlb_flush(be->iotlb);
-	if (be->log_fd >= 0) {
-		close(be->log_fd);
-		be->log_fd = -1;
-	}
+	vh_close_peer_fd(be->log_fd);
+	be->log_fd = -1;
 	be->mem = vh_mem_unref(be->mem);
 	vu_be_req_features(be, 0, 0);
 	be->features_set = false;

@@ -316,7 +316,7 @@ VH_EXPORT int vh_vu_frontend_set_device_state_fd(struct vh_vu_frontend *fe,
 		if (backend_fd)
 			*backend_fd = rep.fds[0];
 		else
-			close(rep.fds[0]);
+			vh_close_peer_fd(rep.fds[0]);
 	}
 	return 0;
 }
@@ -355,7 +355,7 @@ VH_EXPORT int vh_vu_frontend_get_shared_object(struct vh_vu_frontend *fe,
 		return -ENOENT;
 	/* the object is a dma-buf ("Shared objects") */
 	if (fstatfs(rep.fds[0], &sfs) < 0 || sfs.f_type != DMA_BUF_MAGIC) {
-		close(rep.fds[0]);
+		vh_close_peer_fd(rep.fds[0]);
 		return vu_fe_bad_reply(fe, "GET_SHARED_OBJECT",
 				       "the fd is not a dma-buf");
 	}
@@ -379,7 +379,7 @@ VH_EXPORT int vh_vu_frontend_postcopy_advise(struct vh_vu_frontend *fe,
 		return r;
 	/* POSTCOPY_ADVISE: "the back-end opens a userfaultfd" and sends it */
 	if (rep.nfds == 1 && vh_fd_check_anon(rep.fds[0], "userfaultfd") < 0) {
-		close(rep.fds[0]);
+		vh_close_peer_fd(rep.fds[0]);
 		return vu_fe_bad_reply(fe, "POSTCOPY_ADVISE",
 				       "the fd is not a userfaultfd");
 	}
@@ -387,7 +387,7 @@ VH_EXPORT int vh_vu_frontend_postcopy_advise(struct vh_vu_frontend *fe,
 		if (ufd)
 			*ufd = rep.fds[0];
 		else
-			close(rep.fds[0]);
+			vh_close_peer_fd(rep.fds[0]);
 	}
 	return 0;
 }
