@@ -73,8 +73,9 @@ struct dm_worker {
 	/* queues to poll once (bit = queue index), set by any thread */
 	uint64_t pending[VH_VU_MAX_QUEUES / 64];
 	/*
-	 * Held while the worker processes events (never while it sleeps):
-	 * the control thread takes it to take a ring back.
+	 * Held while the worker runs a handler or callback (never while it
+	 * sleeps; let go between two of a batch when a thread waits): the
+	 * control thread takes it to take a ring back.
 	 */
 	pthread_mutex_t lock;
 	/* threads waiting for lock: the worker lets them in first */

@@ -949,6 +949,8 @@ static void dev_free(struct vh_vduse_dev *dev)
 	bool destroyed = dev->created;
 	unsigned int i;
 
+	/* a ring the application still holds keeps the IOTLB: not dev */
+	vh_iotlb_set_miss_fn(dev->iotlb, NULL, NULL);
 	if (dev->q) {
 		stop_queues(dev);
 		for (i = 0; i < dev->num_queues; i++) {
@@ -975,8 +977,6 @@ static void dev_free(struct vh_vduse_dev *dev)
 		close(dev->ctl_fd);
 	free(dev->q);
 	file_maps_sweep(dev, true);
-	/* a ring the application still holds keeps the IOTLB: not dev */
-	vh_iotlb_set_miss_fn(dev->iotlb, NULL, NULL);
 	vh_iotlb_unref(dev->iotlb);
 	vh_mem_unref(dev->mem);
 	pthread_mutex_destroy(&dev->fill_lock);
