@@ -507,6 +507,12 @@ static int h_set_features(struct vh_vu_backend *be, struct vh_vu_msg *msg,
 			q->addr_set = false;
 			q->addr_pending = true;
 		}
+		/*
+		 * a packed ring's size that split cannot have (2.7) is gone:
+		 * the ring waits for a SET_VRING_NUM, not handed meanwhile
+		 */
+		if (q->num && !vh_devq_get_num(q->vring))
+			q->num = 0;
 	}
 	vu_be_req_features(be, f, be->protocol_features);
 	be->features_set = true;

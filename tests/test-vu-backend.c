@@ -632,10 +632,38 @@ static void test_ring_size_layout(void)
 		feat |= (uint64_t)packed << VH_VU_VIRTIO_F_RING_PACKED;
 		CHECK_EQ(fe_ack(&f, VH_VU_SET_FEATURES, &feat, 8, NULL, 0), 0);
 		s.num = 100;
-		if (packed) {
+		if (packed)
 			CHECK_EQ(fe_ack(&f, VH_VU_SET_VRING_NUM, &s, 8, NULL,
 					0),
 				 0);
+		if (packed) {
+			/*
+			 * a ring of 100 handed; back to split, the size goes
+			 * with the layout: the ring is taken back and waits
+			 * for a new one, not handed without a size
+			 */
+			struct vh_drvq *vq;
+			struct fe_mem fm;
+			int k, c;
+
+			fe_mem_init(&f, &fm, 0x40000000, 1 << 20);
+			fe_set_mem(&f, &fm);
+			fe_ring(&f, &fm, 0, &vq, &k, &c, true);
+			s.num = 100;
+			CHECK_EQ(fe_ack(&f, VH_VU_SET_VRING_NUM, &s, 8, NULL,
+					0),
+				 0);
+			fe_state(&f, VH_VU_SET_VRING_ENABLE, 0, 1);
+			CHECK(d.handed[0]);
+			feat &= ~(1ull << VH_VU_VIRTIO_F_RING_PACKED);
+			CHECK_EQ(fe_ack(&f, VH_VU_SET_FEATURES, &feat, 8, NULL,
+					0),
+				 0);
+			CHECK(!d.handed[0]);
+			vh_drvq_unref(vq);
+			close(k);
+			close(c);
+			vh_mem_unref(fm.mem);
 			s.num = test_dev.max_queue_size + 1;
 		}
 		/* a bad size ends the connection */
