@@ -888,7 +888,6 @@ static void log_bufs(struct vh_devq *vr, const struct vh_mem_log *l,
  * after they are written.
  */
 static __attribute__((noinline)) void log_push(struct vh_devq *vr,
-					       struct vh_used_elem *ue,
 					       uint16_t slot, uint32_t ctr,
 					       uint16_t id, uint32_t len)
 {
@@ -897,8 +896,7 @@ static __attribute__((noinline)) void log_push(struct vh_devq *vr,
 
 	l = vh_mem_log_enter(vr->mem, &e);
 	log_bufs(vr, l, id, len);
-	__atomic_store_n(&ue->id, htole32(id), __ATOMIC_RELAXED);
-	__atomic_store_n(&ue->len, htole32(len), __ATOMIC_RELAXED);
+	write_used(vr, slot, id, len);
 	/* 2.7.8.2: the used element is visible before the index moves */
 	vh_store16(&vr->used->idx, (uint16_t)ctr, __ATOMIC_RELEASE);
 	mark_used(vr, l, 4 + 8ull * slot, 8);
@@ -921,7 +919,7 @@ push_one(struct vh_devq *vr, uint16_t id, uint32_t len, bool may_log)
 	ctr++;
 	vr->used_ctr = ctr;
 	if (may_log && vh_unlikely(vr->log_any)) {
-		log_push(vr, ue, (uint16_t)slot, ctr, id, len);
+		log_push(vr, (uint16_t)slot, ctr, id, len);
 		return;
 	}
 	__atomic_store_n(&ue->id, htole32(id), __ATOMIC_RELAXED);
